@@ -1,0 +1,81 @@
+// WeightProvider: the narrow interface through which a forward pass obtains weights:
+// "give me tensor X of layer L". The forward pass never opens files or allocates
+// device memory itself. A tensor may arrive as several row slices (packs); each slice
+// is an independent block of consecutive rows, row-major, in the tensor's dtype.
+//
+// acquire() pins the slices until the returned WeightHandle is destroyed: the provider
+// must not evict or move them while a kernel may read them.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "model/TensorRegistry.h"
+#include "vk_symbiote/Common.h"
+
+namespace vk_symbiote {
+
+struct WeightSlice {
+    const void* data = nullptr;  // host pointer to rows [row_begin, row_end) x cols, dtype of the tensor
+    uint64 row_begin = 0;
+    uint64 row_end = 0;
+    uint64 pack_id = 0;          // the pack that holds it (for accounting / device residency)
+};
+
+struct WeightView {
+    TensorId id;
+    DType dtype = DType::F32;
+    uint64 rows = 0;
+    uint64 cols = 0;
+    std::vector<WeightSlice> slices;  // sorted by row_begin, covering [0, rows)
+};
+
+// Move-only pin on a WeightView; releases the pin on destruction.
+class WeightHandle {
+public:
+    WeightHandle() = default;
+    WeightHandle(WeightView v, std::function<void()> release) : view_(std::move(v)), release_(std::move(release)) {}
+    WeightHandle(WeightHandle&& o) noexcept : view_(std::move(o.view_)), release_(std::move(o.release_)) { o.release_ = nullptr; }
+    WeightHandle& operator=(WeightHandle&& o) noexcept {
+        if (this != &o) {
+            reset();
+            view_ = std::move(o.view_);
+            release_ = std::move(o.release_);
+            o.release_ = nullptr;
+        }
+        return *this;
+    }
+    WeightHandle(const WeightHandle&) = delete;
+    WeightHandle& operator=(const WeightHandle&) = delete;
+    ~WeightHandle() { reset(); }
+
+    const WeightView& view() const { return view_; }
+    const WeightView* operator->() const { return &view_; }
+    void reset() {
+        if (release_) release_();
+        release_ = nullptr;
+    }
+
+private:
+    WeightView view_;
+    std::function<void()> release_;
+};
+
+class WeightProvider {
+public:
+    virtual ~WeightProvider() = default;
+    virtual const ModelConfig& config() const = 0;
+    virtual const TensorRegistry& registry() const = 0;
+
+    // Pins and returns every slice of one tensor (loading it if needed).
+    virtual Expected<WeightHandle> acquire(TensorId id) = 0;
+
+    // Reads one embedding row (token_embd row `token`) converted to f32: out[n_embd].
+    // The embedding table is never loaded whole.
+    virtual ExpectedVoid embedding_row(uint32 token, float* out) = 0;
+
+    // Hint: the forward pass is about to use these tensors in this order (prefetch).
+    virtual void hint_upcoming(const std::vector<TensorId>& /*ids*/) {}
+};
+
+}  // namespace vk_symbiote
