@@ -1,0 +1,117 @@
+// VulkanSymbioteEngine: the public API. Owns the model (config, tokenizer, weight
+// provider), the compute backend (Vulkan when available and the model fits, else CPU)
+// and one generation session.
+//
+//   ConfigManager::instance().load_from_args(argc, argv);
+//   VulkanSymbioteEngine engine("/path/to/model.gguf");
+//   std::string text = engine.generate("Once upon a time", 100, 0.7f);
+//
+// Errors: the documented constructor throws EngineError (carrying the Error) when the
+// model cannot be loaded; create() returns Expected instead. generate() throws
+// EngineError on a failure in the middle of a run (e.g. the model file was truncated);
+// generate_stream() returns it as a value.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "vk_symbiote/Common.h"
+
+namespace vk_symbiote {
+
+class ConfigManager;
+class Tokenizer;
+struct ModelConfig;
+
+struct PerformanceMetrics {
+    // Documented fields.
+    double average_tokens_per_second = 0;  // generation (decode) tokens per second, over all generations
+    double gpu_utilization_percent = 0;    // GPU busy time / wall time of forward passes (0 on the CPU path)
+    uint64 total_gpu_time_ns = 0;          // summed GPU time from timestamp queries
+    uint64 total_inference_time_ns = 0;    // wall time spent inside forward passes
+    uint64 total_inferences = 0;           // forward passes (one per prompt batch or generated token)
+    // Further figures.
+    double prompt_tokens_per_second = 0;
+    double time_to_first_token_ms = 0;     // last generation: prompt submitted -> first token sampled
+    uint64 total_prompt_tokens = 0;
+    uint64 total_generated_tokens = 0;
+    uint64 prompt_time_ns = 0;
+    uint64 generation_time_ns = 0;
+    uint64 weight_bytes_disk = 0;          // weight bytes read from the model file (or pack cache)
+    uint64 weight_bytes_uploaded = 0;      // weight bytes copied host -> device
+    uint64 peak_vram_bytes = 0;
+    uint64 peak_rss_bytes = 0;
+    std::string backend;                   // "cpu" or "vulkan (<device>)"
+};
+
+class EngineError : public std::runtime_error {
+public:
+    explicit EngineError(Error e) : std::runtime_error(e.to_string()), error_(std::move(e)) {}
+    const Error& error() const { return error_; }
+
+private:
+    Error error_;
+};
+
+struct GenerationOptions {
+    uint32 max_tokens = 256;
+    float temperature = 0.7f;
+    uint32 top_k = 40;
+    float top_p = 0.95f;
+    float min_p = 0.05f;
+    float repeat_penalty = 1.0f;
+    uint32 repeat_last_n = 64;
+    std::optional<uint64> seed;   // unset: random
+    bool add_bos = true;          // add BOS (if the model's metadata asks for it)
+    bool parse_special = true;    // recognise special-token text in the prompt
+};
+
+// Called with each generated piece of text (complete UTF-8 only) and the token id.
+// Return false to stop early.
+using TokenCallback = std::function<bool(const std::string& piece, uint32 token)>;
+
+class VulkanSymbioteEngine {
+public:
+    // Uses ConfigManager::instance() for every option.
+    explicit VulkanSymbioteEngine(const Path& model_path);
+    VulkanSymbioteEngine(const Path& model_path, const ConfigManager& config);
+    static Expected<std::unique_ptr<VulkanSymbioteEngine>> create(const Path& model_path, const ConfigManager& config);
+    ~VulkanSymbioteEngine();
+    VulkanSymbioteEngine(const VulkanSymbioteEngine&) = delete;
+    VulkanSymbioteEngine& operator=(const VulkanSymbioteEngine&) = delete;
+
+    // Text generation (sampling settings other than temperature come from the config).
+    std::string generate(const std::string& prompt, uint32_t max_tokens = 256, float temperature = 0.7f);
+    Expected<std::string> generate_stream(const std::string& prompt, const GenerationOptions& opts, const TokenCallback& on_token);
+    // Same, from token ids (no tokenization).
+    Expected<std::string> generate_tokens(const std::vector<uint32>& prompt_tokens, const GenerationOptions& opts, const TokenCallback& on_token,
+                                          std::vector<uint32>* out_tokens = nullptr);
+
+    // Token operations: encode adds BOS as the model says and parses special tokens.
+    std::vector<uint32_t> encode(const std::string& text) const;
+    std::string decode(const std::vector<uint32_t>& tokens) const;
+
+    // Logits of every position of `tokens`, evaluated from an empty cache: [n][n_vocab].
+    Expected<std::vector<float>> evaluate(const std::vector<uint32>& tokens);
+
+    // Performance monitoring
+    const PerformanceMetrics& get_performance_metrics() const;
+    void reset_performance_metrics();
+
+    const ModelConfig& model_config() const;
+    const Tokenizer& tokenizer() const;
+    GenerationOptions default_generation_options() const;  // from the config's sampling section
+    std::string describe() const;  // one line: model, backend, budgets, placement
+
+    struct Impl;
+
+private:
+    explicit VulkanSymbioteEngine(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vk_symbiote

@@ -1,0 +1,68 @@
+#include "runtime/Sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_set>
+
+namespace vk_symbiote {
+
+Sampler::Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {}
+
+uint32 Sampler::argmax(const float* logits, uint32 n) {
+    uint32 best = 0;
+    for (uint32 i = 1; i < n; ++i)
+        if (logits[i] > logits[best]) best = i;
+    return best;
+}
+
+uint32 Sampler::sample(float* logits, uint32 n, const std::vector<uint32>& history) {
+    // Repetition penalty (llama.cpp / CTRL style): divide positive logits, multiply negative ones.
+    if (p_.repeat_penalty != 1.0f && p_.repeat_last_n > 0) {
+        std::unordered_set<uint32> seen;
+        size_t start = history.size() > p_.repeat_last_n ? history.size() - p_.repeat_last_n : 0;
+        for (size_t i = start; i < history.size(); ++i) {
+            uint32 t = history[i];
+            if (t >= n || !seen.insert(t).second) continue;
+            logits[t] = logits[t] > 0 ? logits[t] / p_.repeat_penalty : logits[t] * p_.repeat_penalty;
+        }
+    }
+    if (p_.temperature <= 0.0f) return argmax(logits, n);
+
+    cand_.resize(n);
+    for (uint32 i = 0; i < n; ++i) cand_[i] = {logits[i], i};
+    auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+    size_t k = (p_.top_k > 0 && p_.top_k < n) ? p_.top_k : n;
+    std::partial_sort(cand_.begin(), cand_.begin() + k, cand_.end(), by_logit);
+    cand_.resize(k);
+
+    // Softmax over the survivors (unscaled) for top-p / min-p, as llama.cpp does before temperature.
+    auto softmax = [&](float temp) {
+        std::vector<double> pr(cand_.size());
+        double mx = cand_[0].first, sum = 0;
+        for (size_t i = 0; i < cand_.size(); ++i) sum += pr[i] = std::exp((cand_[i].first - mx) / temp);
+        for (auto& x : pr) x /= sum;
+        return pr;
+    };
+    if (p_.top_p < 1.0f) {
+        auto pr = softmax(1.0f);
+        double cum = 0;
+        size_t keep = cand_.size();
+        for (size_t i = 0; i < pr.size(); ++i) {
+            cum += pr[i];
+            if (cum >= p_.top_p) { keep = i + 1; break; }
+        }
+        cand_.resize(std::max<size_t>(keep, 1));
+    }
+    if (p_.min_p > 0.0f) {
+        auto pr = softmax(1.0f);
+        double thr = pr[0] * p_.min_p;
+        size_t keep = 1;
+        while (keep < pr.size() && pr[keep] >= thr) ++keep;
+        cand_.resize(keep);
+    }
+    auto pr = softmax(p_.temperature);
+    std::discrete_distribution<size_t> dist(pr.begin(), pr.end());
+    return cand_[dist(rng_)].second;
+}
+
+}  // namespace vk_symbiote

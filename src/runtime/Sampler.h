@@ -1,0 +1,38 @@
+// Sampler: turns one row of logits into the next token. Order of operations follows
+// llama.cpp's default chain so that settings mean the same thing there and here:
+// repetition penalty -> top-k -> top-p -> min-p -> temperature -> draw.
+// temperature <= 0 means greedy (argmax; ties go to the lowest id).
+#pragma once
+
+#include <random>
+#include <vector>
+
+#include "vk_symbiote/Common.h"
+
+namespace vk_symbiote {
+
+struct SamplerParams {
+    float temperature = 0.7f;
+    uint32 top_k = 40;            // 0 = disabled
+    float top_p = 0.95f;          // 1 = disabled
+    float min_p = 0.05f;          // 0 = disabled
+    float repeat_penalty = 1.0f;  // 1 = disabled
+    uint32 repeat_last_n = 64;    // window of recent tokens the penalty looks at
+    uint64 seed = 0;
+};
+
+class Sampler {
+public:
+    explicit Sampler(const SamplerParams& p);
+    // logits: [n_vocab] (modified in place by the penalty); history: tokens so far.
+    uint32 sample(float* logits, uint32 n_vocab, const std::vector<uint32>& history);
+    static uint32 argmax(const float* logits, uint32 n_vocab);
+    const SamplerParams& params() const { return p_; }
+
+private:
+    SamplerParams p_;
+    std::mt19937_64 rng_;
+    std::vector<std::pair<float, uint32>> cand_;  // (logit, id) scratch
+};
+
+}  // namespace vk_symbiote
