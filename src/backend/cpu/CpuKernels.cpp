@@ -1,0 +1,374 @@
+#include "backend/cpu/CpuKernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define VKS_X86 1
+#include <immintrin.h>
+#endif
+
+namespace vk_symbiote::cpu {
+
+namespace {
+
+inline uint32 f2u(float f) { uint32 u; std::memcpy(&u, &f, 4); return u; }
+inline float u2f(uint32 u) { float f; std::memcpy(&f, &u, 4); return f; }
+
+}  // namespace
+
+// ---- conversions ---------------------------------------------------------------------------
+
+float f16_to_f32(uint16 h) {
+    uint32 sign = uint32(h >> 15) << 31;
+    uint32 exp = (h >> 10) & 0x1f;
+    uint32 mant = h & 0x3ff;
+    if (exp == 0) {  // zero or subnormal: mant * 2^-24, exact in f32
+        float v = std::ldexp(float(mant), -24);
+        return sign ? -v : v;
+    }
+    if (exp == 31) return u2f(sign | 0x7f800000u | (mant << 13));  // Inf / NaN (payload kept)
+    return u2f(sign | ((exp + 112) << 23) | (mant << 13));
+}
+
+uint16 f32_to_f16(float f) {
+    // Maratyszcza's FP16 algorithm (also ggml's): the two multiplications round the
+    // mantissa to 10 bits with the FPU's round-to-nearest-even, including subnormals.
+    const float scale_to_inf = u2f(0x77800000u);   // 2^112
+    const float scale_to_zero = u2f(0x08800000u);  // 2^-110
+    float base = (std::fabs(f) * scale_to_inf) * scale_to_zero;
+    const uint32 w = f2u(f);
+    const uint32 shl1_w = w + w;
+    const uint32 sign = w & 0x80000000u;
+    uint32 bias = shl1_w & 0xff000000u;
+    if (bias < 0x71000000u) bias = 0x71000000u;
+    base = u2f((bias >> 1) + 0x07800000u) + base;
+    const uint32 bits = f2u(base);
+    const uint32 exp_bits = (bits >> 13) & 0x00007c00u;
+    const uint32 mantissa_bits = bits & 0x00000fffu;
+    const uint32 nonsign = exp_bits + mantissa_bits;
+    return uint16((sign >> 16) | (shl1_w > 0xff000000u ? 0x7e00u : nonsign));
+}
+
+float bf16_to_f32(uint16 b) { return u2f(uint32(b) << 16); }
+
+uint16 f32_to_bf16(float f) {
+    uint32 u = f2u(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return uint16((u >> 16) | 0x40);  // NaN: force quiet
+    return uint16((u + (0x7fffu + ((u >> 16) & 1))) >> 16);
+}
+
+// ---- path selection ----------------------------------------------------------------------
+
+bool cpu_has_avx2() {
+#ifdef VKS_X86
+    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return has;
+#else
+    return false;
+#endif
+}
+
+KernelPath resolve_path(KernelPath p) {
+    if (p == KernelPath::Scalar) return p;
+    return cpu_has_avx2() ? KernelPath::Avx2 : KernelPath::Scalar;
+}
+
+const char* kernel_path_name(KernelPath p) {
+    switch (p) {
+        case KernelPath::Auto: return "auto";
+        case KernelPath::Scalar: return "scalar";
+        case KernelPath::Avx2: return "avx2";
+    }
+    return "?";
+}
+
+// ---- scalar path -------------------------------------------------------------------------
+
+namespace scalar {
+
+template <DType D>
+inline float load1(const void* w, uint64 i) {
+    if constexpr (D == DType::F32) return static_cast<const float*>(w)[i];
+    else if constexpr (D == DType::F16) return f16_to_f32(static_cast<const uint16*>(w)[i]);
+    else return bf16_to_f32(static_cast<const uint16*>(w)[i]);
+}
+
+void convert(DType d, const void* src, float* dst, uint64 n) {
+    switch (d) {
+        case DType::F32: std::memcpy(dst, src, n * 4); break;
+        case DType::F16: for (uint64 i = 0; i < n; ++i) dst[i] = load1<DType::F16>(src, i); break;
+        case DType::BF16: for (uint64 i = 0; i < n; ++i) dst[i] = load1<DType::BF16>(src, i); break;
+    }
+}
+
+// Rows [r0, r1) of w times tokens [0, T) of x (one tile): each weight element is loaded once per tile.
+template <DType D, int T>
+void tile(const MatmulArgs& a, uint64 r0, uint64 r1, const float* x, float* y) {
+    const uint64 rb = a.cols * dtype_size(D);
+    for (uint64 r = r0; r < r1; ++r) {
+        const void* wr = static_cast<const uint8*>(a.w) + r * rb;
+        float acc[T] = {};
+        for (uint64 c = 0; c < a.cols; ++c) {
+            float wv = load1<D>(wr, c);
+            for (int t = 0; t < T; ++t) acc[t] += wv * x[t * a.x_stride + c];
+        }
+        for (int t = 0; t < T; ++t) y[t * a.y_stride + r] = acc[t];
+    }
+}
+
+float dot(const float* a, const float* b, uint64 n) {
+    float s = 0.0f;
+    for (uint64 i = 0; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+void axpy(float alpha, const float* x, float* y, uint64 n) {
+    for (uint64 i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+}  // namespace scalar
+
+// ---- AVX2 + FMA + F16C path -----------------------------------------------------------------
+
+#ifdef VKS_X86
+#define VKS_AVX2 __attribute__((target("avx2,fma,f16c")))
+namespace avx2 {
+
+template <DType D>
+VKS_AVX2 inline __m256 load8(const void* w, uint64 i) {
+    if constexpr (D == DType::F32) {
+        return _mm256_loadu_ps(static_cast<const float*>(w) + i);
+    } else if constexpr (D == DType::F16) {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16*>(w) + i)));
+    } else {
+        __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16*>(w) + i));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+}
+
+VKS_AVX2 inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+VKS_AVX2 void convert(DType d, const void* src, float* dst, uint64 n) {
+    uint64 i = 0;
+    switch (d) {
+        case DType::F32: std::memcpy(dst, src, n * 4); return;
+        case DType::F16:
+            for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8<DType::F16>(src, i));
+            for (; i < n; ++i) dst[i] = _cvtsh_ss(static_cast<const uint16*>(src)[i]);
+            return;
+        case DType::BF16:
+            for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8<DType::BF16>(src, i));
+            for (; i < n; ++i) dst[i] = bf16_to_f32(static_cast<const uint16*>(src)[i]);
+            return;
+    }
+}
+
+// One weight row times one token: four independent accumulators hide the FMA latency.
+template <DType D>
+VKS_AVX2 inline float row_dot1(const void* wr, const float* x, uint64 cols) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    uint64 c = 0;
+    for (; c + 32 <= cols; c += 32) {
+        a0 = _mm256_fmadd_ps(load8<D>(wr, c), _mm256_loadu_ps(x + c), a0);
+        a1 = _mm256_fmadd_ps(load8<D>(wr, c + 8), _mm256_loadu_ps(x + c + 8), a1);
+        a2 = _mm256_fmadd_ps(load8<D>(wr, c + 16), _mm256_loadu_ps(x + c + 16), a2);
+        a3 = _mm256_fmadd_ps(load8<D>(wr, c + 24), _mm256_loadu_ps(x + c + 24), a3);
+    }
+    for (; c + 8 <= cols; c += 8) a0 = _mm256_fmadd_ps(load8<D>(wr, c), _mm256_loadu_ps(x + c), a0);
+    float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; c < cols; ++c) s += scalar::load1<D>(wr, c) * x[c];
+    return s;
+}
+
+// Rows [r0, r1) times a tile of T tokens: each 8-wide weight vector is loaded (and
+// converted) once and used for all T tokens.
+template <DType D, int T>
+VKS_AVX2 void tile(const MatmulArgs& a, uint64 r0, uint64 r1, const float* x, float* y) {
+    const uint64 rb = a.cols * dtype_size(D);
+    for (uint64 r = r0; r < r1; ++r) {
+        const void* wr = static_cast<const uint8*>(a.w) + r * rb;
+        if constexpr (T == 1) {
+            y[r] = row_dot1<D>(wr, x, a.cols);
+        } else {
+            __m256 acc[T];
+            for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+            uint64 c = 0;
+            for (; c + 8 <= a.cols; c += 8) {
+                __m256 wv = load8<D>(wr, c);
+                for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * a.x_stride + c), acc[t]);
+            }
+            float s[T];
+            for (int t = 0; t < T; ++t) s[t] = hsum(acc[t]);
+            for (; c < a.cols; ++c) {
+                float wv = scalar::load1<D>(wr, c);
+                for (int t = 0; t < T; ++t) s[t] += wv * x[t * a.x_stride + c];
+            }
+            for (int t = 0; t < T; ++t) y[t * a.y_stride + r] = s[t];
+        }
+    }
+}
+
+VKS_AVX2 float dot(const float* a, const float* b, uint64 n) { return row_dot1<DType::F32>(a, b, n); }
+
+VKS_AVX2 void axpy(float alpha, const float* x, float* y, uint64 n) {
+    __m256 al = _mm256_set1_ps(alpha);
+    uint64 i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(al, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+}  // namespace avx2
+#endif
+
+// ---- dispatch ------------------------------------------------------------------------------
+
+void convert_to_f32(DType dtype, const void* src, float* dst, uint64 n, KernelPath path) {
+#ifdef VKS_X86
+    if (resolve_path(path) == KernelPath::Avx2) return avx2::convert(dtype, src, dst, n);
+#endif
+    (void)path;
+    scalar::convert(dtype, src, dst, n);
+}
+
+float dot_f32(const float* a, const float* b, uint64 n, KernelPath path) {
+#ifdef VKS_X86
+    if (resolve_path(path) == KernelPath::Avx2) return avx2::dot(a, b, n);
+#endif
+    (void)path;
+    return scalar::dot(a, b, n);
+}
+
+void axpy_f32(float alpha, const float* x, float* y, uint64 n, KernelPath path) {
+#ifdef VKS_X86
+    if (resolve_path(path) == KernelPath::Avx2) return avx2::axpy(alpha, x, y, n);
+#endif
+    (void)path;
+    scalar::axpy(alpha, x, y, n);
+}
+
+namespace {
+
+using TileFn = void (*)(const MatmulArgs&, uint64, uint64, const float*, float*);
+
+// Tile functions for tiles of 8, 4, 2 and 1 tokens, for one dtype and path.
+template <DType D>
+void tile_table(KernelPath p, TileFn out[4]) {
+#ifdef VKS_X86
+    if (p == KernelPath::Avx2) {
+        out[0] = avx2::tile<D, 8>; out[1] = avx2::tile<D, 4>; out[2] = avx2::tile<D, 2>; out[3] = avx2::tile<D, 1>;
+        return;
+    }
+#endif
+    (void)p;
+    out[0] = scalar::tile<D, 8>; out[1] = scalar::tile<D, 4>; out[2] = scalar::tile<D, 2>; out[3] = scalar::tile<D, 1>;
+}
+
+// Rows [r0, r1) for all tokens. Rows go in blocks of <= ~64 KiB of weights so a block
+// stays in L2 while every token tile passes over it.
+void matmul_rows(const MatmulArgs& a, const TileFn tiles[4], uint64 r0, uint64 r1) {
+    const uint64 row_bytes = std::max<uint64>(1, a.cols * dtype_size(a.dtype));
+    const uint64 block = std::max<uint64>(1, (uint64(64) << 10) / row_bytes);
+    static constexpr int kTileTok[4] = {8, 4, 2, 1};
+    for (uint64 b0 = r0; b0 < r1; b0 += block) {
+        const uint64 b1 = std::min(r1, b0 + block);
+        uint32 t = 0;
+        for (int k = 0; k < 4; ++k) {
+            for (; t + uint32(kTileTok[k]) <= a.n_tok; t += uint32(kTileTok[k]))
+                tiles[k](a, b0, b1, a.x + uint64(t) * a.x_stride, a.y + uint64(t) * a.y_stride);
+        }
+    }
+}
+
+}  // namespace
+
+void matmul(const MatmulArgs& a, ThreadPool* pool, KernelPath path) {
+    if (a.rows == 0 || a.n_tok == 0) return;
+    const KernelPath p = resolve_path(path);
+    TileFn tiles[4];
+    switch (a.dtype) {
+        case DType::F32: tile_table<DType::F32>(p, tiles); break;
+        case DType::F16: tile_table<DType::F16>(p, tiles); break;
+        case DType::BF16: tile_table<DType::BF16>(p, tiles); break;
+    }
+    const uint64 work = a.rows * std::max<uint64>(1, a.cols) * a.n_tok;  // multiply-adds
+    // Below ~64K multiply-adds a wake-up of the pool costs more than it saves.
+    if (!pool || pool->size() == 1 || work < (uint64(1) << 16)) return matmul_rows(a, tiles, 0, a.rows);
+    const uint64 grain = std::max<uint64>(1, (uint64(1) << 14) / (std::max<uint64>(1, a.cols) * a.n_tok));
+    pool->parallel_for(a.rows, grain, [&](uint64 r0, uint64 r1, uint32) { matmul_rows(a, tiles, r0, r1); });
+}
+
+// ---- per-row kernels ----------------------------------------------------------------------
+
+void rmsnorm(const float* x, const float* w, float* out, uint64 n, float eps) {
+    double sum = 0.0;
+    for (uint64 i = 0; i < n; ++i) sum += double(x[i]) * double(x[i]);
+    const float mean = float(sum / double(n));
+    const float scale = 1.0f / std::sqrt(mean + eps);
+    for (uint64 i = 0; i < n; ++i) out[i] = (x[i] * scale) * w[i];
+}
+
+void rope(float* x, uint32 n_head, uint32 pos, const RopeParams& p) {
+    // cos/sin for 64 pairs at a time (no allocation), shared by every head.
+    constexpr uint32 kChunk = 64;
+    float cs[kChunk][2];
+    const uint32 n_pairs = p.n_rot / 2;
+    const float theta_scale = std::pow(p.freq_base, -2.0f / float(p.n_rot));
+    float theta = float(pos);
+    for (uint32 i0 = 0; i0 < n_pairs; i0 += kChunk) {
+        const uint32 i1 = std::min(n_pairs, i0 + kChunk);
+        for (uint32 i = i0; i < i1; ++i) {
+            const float th = theta * p.freq_scale;
+            cs[i - i0][0] = std::cos(th);
+            cs[i - i0][1] = std::sin(th);
+            theta *= theta_scale;
+        }
+        for (uint32 h = 0; h < n_head; ++h) {
+            float* hx = x + uint64(h) * p.head_dim;
+            for (uint32 i = i0; i < i1; ++i) {
+                const uint32 a = p.style == RopeStyle::Normal ? 2 * i : i;
+                const uint32 b = p.style == RopeStyle::Normal ? 2 * i + 1 : i + n_pairs;
+                const float c = cs[i - i0][0], s = cs[i - i0][1];
+                const float x0 = hx[a], x1 = hx[b];
+                hx[a] = x0 * c - x1 * s;
+                hx[b] = x0 * s + x1 * c;
+            }
+        }
+    }
+}
+
+void attention_head(const float* q, const float* k_cache, const float* v_cache, uint64 kv_stride, uint32 n_kv, uint32 head_dim, float scale,
+                    float* scores, float* out, KernelPath path) {
+    float mx = -INFINITY;
+    for (uint32 j = 0; j < n_kv; ++j) {
+        scores[j] = dot_f32(q, k_cache + uint64(j) * kv_stride, head_dim, path) * scale;
+        mx = std::max(mx, scores[j]);
+    }
+    double sum = 0.0;
+    for (uint32 j = 0; j < n_kv; ++j) {
+        scores[j] = std::exp(scores[j] - mx);
+        sum += scores[j];
+    }
+    const float inv = sum > 0.0 ? float(1.0 / sum) : 0.0f;
+    std::fill(out, out + head_dim, 0.0f);
+    for (uint32 j = 0; j < n_kv; ++j) axpy_f32(scores[j] * inv, v_cache + uint64(j) * kv_stride, out, head_dim, path);
+}
+
+void swiglu(float* gate, const float* up, uint64 n) {
+    for (uint64 i = 0; i < n; ++i) {
+        const float g = gate[i];
+        gate[i] = (g / (1.0f + std::exp(-g))) * up[i];
+    }
+}
+
+void add_inplace(float* y, const float* x, uint64 n) {
+    for (uint64 i = 0; i < n; ++i) y[i] += x[i];
+}
+
+}  // namespace vk_symbiote::cpu

@@ -1,0 +1,92 @@
+// CpuKernels: the exact f32 kernels of the CPU forward pass.
+//
+// Every kernel exists twice: a portable scalar path and an AVX2+FMA+F16C path compiled
+// with __attribute__((target)) so the binary runs on any x86-64 (and builds elsewhere).
+// KernelPath::Auto picks AVX2 at run time when __builtin_cpu_supports says so. Tests
+// compare both paths with each other and with double-precision references.
+//
+// Conventions: activations are f32, row-major, with an explicit row stride in floats.
+// Weights are row-major [rows][cols] in their file dtype (f32 / f16 / bf16); every
+// dot product accumulates in f32. Nothing here allocates or fails: shapes are checked
+// by the caller (CpuBackend) before the call.
+#pragma once
+
+#include "backend/cpu/ThreadPool.h"
+#include "model/ModelConfig.h"
+#include "vk_symbiote/Common.h"
+
+namespace vk_symbiote::cpu {
+
+enum class KernelPath : uint32 { Auto = 0, Scalar = 1, Avx2 = 2 };
+
+// True when this CPU has AVX2, FMA and F16C (and the build targets x86-64).
+bool cpu_has_avx2();
+// Auto -> Avx2 when available, else Scalar. Avx2 on a CPU without it -> Scalar.
+KernelPath resolve_path(KernelPath p);
+const char* kernel_path_name(KernelPath p);
+
+// ---- element conversions (IEEE half, bfloat16) ------------------------------------------
+float f16_to_f32(uint16 h);
+uint16 f32_to_f16(float f);    // round to nearest even; overflow -> Inf; NaN stays NaN
+float bf16_to_f32(uint16 b);
+uint16 f32_to_bf16(float f);   // round to nearest even; NaN stays NaN (quiet)
+
+// dst[n] = src[n] converted from `dtype` to f32.
+void convert_to_f32(DType dtype, const void* src, float* dst, uint64 n, KernelPath path = KernelPath::Auto);
+
+// ---- matmul -----------------------------------------------------------------------------
+// y[t][r] = sum_c w[r][c] * x[t][c] for r in [0, rows), t in [0, n_tok).
+// w: rows x cols in `dtype`, row-major, rows contiguous (row stride = cols elements).
+// x: n_tok rows of cols floats, row stride x_stride floats.
+// y: n_tok rows, row stride y_stride floats; only columns [0, rows) are written.
+// Weight rows are reused across a tile of up to 8 tokens (read once per tile).
+struct MatmulArgs {
+    const void* w = nullptr;
+    DType dtype = DType::F32;
+    uint64 rows = 0;
+    uint64 cols = 0;
+    const float* x = nullptr;
+    uint64 x_stride = 0;
+    uint32 n_tok = 0;
+    float* y = nullptr;
+    uint64 y_stride = 0;
+};
+// pool == nullptr: single-threaded. Rows are split across the pool's workers.
+void matmul(const MatmulArgs& a, ThreadPool* pool, KernelPath path = KernelPath::Auto);
+
+// f32 dot product (used by attention); exposed for tests.
+float dot_f32(const float* a, const float* b, uint64 n, KernelPath path = KernelPath::Auto);
+// y[n] += alpha * x[n]
+void axpy_f32(float alpha, const float* x, float* y, uint64 n, KernelPath path = KernelPath::Auto);
+
+// ---- element-wise / per-row kernels ------------------------------------------------------
+// out[n] = x[n] * w[n] / sqrt(mean(x^2) + eps); the mean is accumulated in double, then
+// 1/sqrtf(float(mean) + eps) as llama.cpp does. out may alias x.
+void rmsnorm(const float* x, const float* w, float* out, uint64 n, float eps);
+
+// Rotary embedding of n_head heads of head_dim floats stored contiguously at x[n_head][head_dim],
+// in place, for one token at position pos. Only the first n_rot dims of each head rotate.
+// theta_i = pos * base^(-2i/n_rot) * freq_scale (computed as llama.cpp does: f32 running product).
+// Normal: pairs (x[2i], x[2i+1]); NeoX: pairs (x[i], x[i + n_rot/2]).
+struct RopeParams {
+    uint32 head_dim = 0;
+    uint32 n_rot = 0;
+    float freq_base = 10000.0f;
+    float freq_scale = 1.0f;
+    RopeStyle style = RopeStyle::Normal;
+};
+void rope(float* x, uint32 n_head, uint32 pos, const RopeParams& p);
+
+// Causal attention for one token of one head, reading a KV cache.
+// q[head_dim]; k_cache/v_cache: rows [0, n_kv) of kv_stride floats each, this head's kv
+// slice starting at column 0 of the given pointers; scores: scratch of n_kv floats.
+// out[head_dim] = sum_j softmax_j(q.k_j * scale) v_j. Softmax in f32 with the max subtracted.
+void attention_head(const float* q, const float* k_cache, const float* v_cache, uint64 kv_stride, uint32 n_kv, uint32 head_dim, float scale,
+                    float* scores, float* out, KernelPath path = KernelPath::Auto);
+
+// gate[n] = silu(gate[n]) * up[n], silu(g) = g / (1 + exp(-g)).
+void swiglu(float* gate, const float* up, uint64 n);
+// y[n] += x[n]
+void add_inplace(float* y, const float* x, uint64 n);
+
+}  // namespace vk_symbiote::cpu
