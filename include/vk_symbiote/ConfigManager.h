@@ -1,0 +1,200 @@
+// ConfigManager: every runtime option of vk_symbiote, filled from four layers in a fixed
+// order of precedence:
+//
+//     defaults  <  INI file  <  VK_SYMBIOTE_* environment  <  command line
+//
+// The INI file is the one named by --config PATH, else by $VK_SYMBIOTE_CONFIG, else none.
+// Every option is declared exactly once, in src/config/OptionTable.cpp (name, INI
+// section/key, CLI flag(s), env var, type, range, help); that one table drives CLI, INI and
+// env parsing, --help and dump(). Defaults are the member initializers below (the table
+// reads them from a default-constructed Settings, so they are written only here).
+//
+// Usage:
+//     ConfigManager cfg;                                      // tests: no global state
+//     ExpectedVoid r = cfg.load(argc, argv, env_lookup);      // env_lookup is injectable
+//     ConfigManager::instance().load_from_args(argc, argv);   // programs: the process-wide one
+//
+// Thread-safety: none. Load and modify the configuration before starting worker threads;
+// afterwards treat it as read-only (concurrent reads are fine).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vk_symbiote/Common.h"
+
+namespace vk_symbiote {
+
+// INI [memory]. Budgets are limits in GB (1 GB = 2^30 bytes), fractional values allowed.
+struct MemoryConfig {
+    double vram_budget_gb = 4;
+    double ram_budget_gb = 16;
+    // Canonical prefetch lookahead (packs / layers predicted ahead). PerformanceConfig has a
+    // mirror because the seed doc's code example uses performance().prefetch_lookahead; see
+    // ConfigManager::prefetch_lookahead() for which one wins.
+    uint32 prefetch_lookahead = 3;
+    float eviction_aggression = 0.7f;  // 0 = keep as much as possible, 1 = evict eagerly
+    bool enable_compression = true;
+    std::string compression_algorithm = "blosc2";  // none|blosc|blosc2|zfp|exponent (blosc2 = Debian's libblosc)
+    uint32 max_packs_in_memory = 64;
+    double max_pack_mb = 32;   // upper bound on one pack's uncompressed size, MB (2^20 bytes)
+    std::string cache_dir;     // where packed / compressed caches go; empty = next to the model
+};
+
+// INI [performance].
+struct PerformanceConfig {
+    bool enable_gpu = true;
+    bool enable_profiling = false;
+    uint32 workgroup_size_x = 16;
+    uint32 workgroup_size_y = 16;
+    bool use_subgroup_ops = true;
+    bool use_fp16_math = true;
+    float scale_factor = 1.0f;
+    // Mirror of MemoryConfig::prefetch_lookahead, overwritten from it on every load. Not an
+    // option of its own (no INI key / flag); writable for the seed doc's code example.
+    uint32 prefetch_lookahead = 3;
+    bool force_integrated_gpu = false;
+    int32 device_index = -1;   // -1 = pick the best device
+    std::string shader_dir;    // empty = the SPIR-V embedded at build time
+    std::string pipeline_cache_path;
+    uint32 threads = 0;        // CPU worker threads; 0 = all cores
+};
+
+// INI [logging].
+struct LoggingConfig {
+    std::string log_level = "INFO";  // DEBUG|INFO|WARNING|ERROR
+    bool log_to_file = false;
+    std::string log_file_path = "vk_symbiote.log";
+    bool log_performance = true;
+    bool log_memory_usage = true;
+    uint32 max_log_file_size_mb = 100;  // the log file rotates to <path>.1 when it would exceed this
+    bool verbose = false;               // true = DEBUG level regardless of log_level
+};
+
+// Directory searched for a bare model name; $VK_SYMBIOTE_MODELS_DIR overrides it.
+// Compile-time default: <VKS_SHARED_DIR>/models.
+std::string default_models_dir();
+
+// INI [model].
+struct ModelSection {
+    std::string model_path;
+    std::string models_dir = default_models_dir();
+};
+
+// INI [sampling] (and the generation flags of the command line).
+struct SamplingConfig {
+    std::string prompt;
+    bool prompt_set = false;   // true when --prompt / [sampling] prompt was given (even if empty)
+    std::string prompt_file;
+    uint32 max_tokens = 256;
+    float temperature = 0.7f;  // 0 = greedy
+    uint32 top_k = 40;         // 0 = disabled
+    float top_p = 0.95f;       // 1 = disabled
+    float min_p = 0.05f;       // 0 = disabled
+    float repeat_penalty = 1.0f;  // 1 = disabled
+    uint32 repeat_last_n = 64;
+    uint64 seed = 0;
+    bool seed_set = false;     // false = pick a random seed
+    uint32 ctx_size = 0;       // 0 = the model's trained context
+    bool raw = false;          // no chat template / BOS handling beyond the tokenizer's
+    bool stats = false;        // print tokens/s and GB/s after the run
+    bool json = false;         // machine-readable output
+};
+
+// All sections together: the value type the option table reads and writes.
+struct Settings {
+    MemoryConfig memory;
+    PerformanceConfig performance;
+    LoggingConfig logging;
+    ModelSection model;
+    SamplingConfig sampling;
+};
+
+class ConfigManager {
+public:
+    // Looks up an environment variable; nullopt = unset. The default reads the process env.
+    using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+    static EnvLookup process_env();
+
+    // Subcommands accepted as the first positional argument.
+    static constexpr std::string_view kSubcommands[] = {"generate", "chat", "tokenize",
+                                                        "perplexity", "pack", "bench"};
+
+    ConfigManager() = default;
+
+    // The process-wide configuration (the seed doc's API).
+    static ConfigManager& instance();
+
+    // Resets to defaults, then applies INI file, environment and command line. argv[0] is
+    // the program name (skipped). On error nothing changes and the error names the source:
+    // "--vram-gb: 'abc' is not a number", "config.ini:12: unknown key 'foo' in [memory]",
+    // "VK_SYMBIOTE_RAM_GB: ...". Codes: InvalidArgument (command line), Config (INI / env),
+    // Io (config file unreadable). --help / -h anywhere makes load succeed with
+    // help_requested() set and nothing else applied.
+    [[nodiscard]] ExpectedVoid load(int argc, const char* const* argv, const EnvLookup& env);
+    // Same, with the arguments after the program name.
+    [[nodiscard]] ExpectedVoid load(std::span<const std::string> args, const EnvLookup& env);
+    // load() with the real process environment.
+    [[nodiscard]] ExpectedVoid load_from_args(int argc, const char* const* argv);
+    [[nodiscard]] ExpectedVoid load_from_args(int argc, char** argv);
+
+    // Applies one INI file on top of the current values (no reset, no env / CLI).
+    [[nodiscard]] ExpectedVoid apply_ini_file(const Path& path);
+    // Sets one option by "section.key" from text, with the same validation as the INI file.
+    [[nodiscard]] ExpectedVoid set(std::string_view section_dot_key, std::string_view value);
+    // Back to defaults (also clears subcommand, help and config path).
+    void reset();
+
+    MemoryConfig& memory() { return s_.memory; }
+    const MemoryConfig& memory() const { return s_.memory; }
+    PerformanceConfig& performance() { return s_.performance; }
+    const PerformanceConfig& performance() const { return s_.performance; }
+    LoggingConfig& logging() { return s_.logging; }
+    const LoggingConfig& logging() const { return s_.logging; }
+    ModelSection& model() { return s_.model; }
+    const ModelSection& model() const { return s_.model; }
+    SamplingConfig& sampling() { return s_.sampling; }
+    const SamplingConfig& sampling() const { return s_.sampling; }
+    Settings& settings() { return s_; }
+    const Settings& settings() const { return s_; }
+
+    // The effective prefetch lookahead. memory().prefetch_lookahead is canonical (INI
+    // [memory], --prefetch-lookahead, VK_SYMBIOTE_PREFETCH); performance().prefetch_lookahead
+    // is set equal to it on every load / set. If code assigns the performance() mirror
+    // afterwards (the seed doc's example), that assignment wins. Engine code calls this.
+    uint32 prefetch_lookahead() const;
+
+    // Re-checks every option against its range / choices (after programmatic changes).
+    [[nodiscard]] ExpectedVoid validate() const;
+
+    // The first positional argument ("generate", ...), empty if none.
+    const std::string& subcommand() const { return subcommand_; }
+    bool help_requested() const { return help_; }
+    // The INI file that was applied by the last load(), empty if none.
+    const std::string& config_path() const { return config_path_; }
+
+    // --help text: every option with its flag(s), default, env var and INI key.
+    std::string help_text(std::string_view program = "vk_symbiote") const;
+    // The effective configuration as an INI file that apply_ini_file() reads back to the
+    // same values.
+    std::string dump() const;
+
+    // Model file to open: model().model_path as given if it exists or is absolute, else
+    // looked up in model().models_dir. NotFound / InvalidArgument errors say what was tried.
+    Expected<Path> resolve_model_path() const;
+
+private:
+    void sync_mirrors();
+
+    Settings s_;
+    std::string subcommand_;
+    std::string config_path_;
+    bool help_ = false;
+    uint32 synced_prefetch_ = MemoryConfig{}.prefetch_lookahead;
+};
+
+}  // namespace vk_symbiote

@@ -1,0 +1,118 @@
+#include "config/CommandLine.h"
+
+#include <algorithm>
+
+namespace vk_symbiote::config {
+
+namespace {
+
+Error cli_error(const std::string& msg) { return make_error(ErrorCode::InvalidArgument, msg); }
+
+std::string subcommand_list() {
+    std::string s;
+    for (std::string_view c : ConfigManager::kSubcommands) s += (s.empty() ? "" : ", ") + std::string(c);
+    return s;
+}
+
+bool is_subcommand(std::string_view a) {
+    return std::find(std::begin(ConfigManager::kSubcommands), std::end(ConfigManager::kSubcommands), a) !=
+           std::end(ConfigManager::kSubcommands);
+}
+
+// A following argument usable as a value: present and not another long option.
+bool usable_value(std::span<const std::string> args, size_t i) {
+    return i < args.size() && args[i].rfind("--", 0) != 0;
+}
+
+// Appends the CLI-only implication of `o` ("section.key=value"), if any.
+void add_implication(const OptionSpec& o, const std::string& flag, ParsedCommandLine& out) {
+    if (!o.cli_implies) return;
+    std::string_view imp = o.cli_implies;
+    size_t eq = imp.find('=');
+    const OptionSpec* target = find_option(imp.substr(0, eq));
+    VKS_CHECK(target != nullptr && eq != std::string_view::npos, "bad cli_implies in option table");
+    out.assignments.push_back({target, std::string(imp.substr(eq + 1)), flag});
+}
+
+// Handles one option argument args[i] (already known to start with '-'); advances i past
+// the values it consumes.
+ExpectedVoid parse_option(std::span<const std::string> args, size_t& i, ParsedCommandLine& out) {
+    const std::string& arg = args[i];
+    std::string flag = arg;
+    std::optional<std::string> inline_value;
+    if (size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+        flag = arg.substr(0, eq);
+        inline_value = arg.substr(eq + 1);
+    }
+    ++i;
+
+    if (flag == "--help" || flag == "-h") {
+        if (inline_value) return cli_error(flag + ": takes no value");
+        out.help = true;
+        return {};
+    }
+    if (flag == "--config") {
+        if (inline_value) {
+            out.config_path = *inline_value;
+        } else {
+            if (!usable_value(args, i)) return cli_error("--config: missing value <path>");
+            out.config_path = args[i++];
+        }
+        if (out.config_path->empty()) return cli_error("--config: empty path");
+        return {};
+    }
+
+    const OptionSpec* o = find_cli_option(flag);
+    if (!o) return cli_error("unknown option '" + flag + "' (see --help)");
+
+    if (o->cli_fixed) {
+        if (inline_value) return cli_error(flag + ": takes no value");
+        out.assignments.push_back({o, o->cli_fixed, flag});
+    } else if (o->cli_second) {
+        const OptionSpec* second = find_option(o->cli_second);
+        VKS_CHECK(second != nullptr, "bad cli_second in option table");
+        if (inline_value) return cli_error(flag + ": takes two values; write " + flag + " " + o->metavar);
+        if (!usable_value(args, i) || !usable_value(args, i + 1))
+            return cli_error(flag + ": missing value(s), expected " + flag + " " + o->metavar);
+        out.assignments.push_back({o, args[i], flag});
+        out.assignments.push_back({second, args[i + 1], flag});
+        i += 2;
+    } else if (inline_value) {
+        out.assignments.push_back({o, *inline_value, flag});
+    } else {
+        if (!usable_value(args, i)) return cli_error(flag + ": missing value " + o->metavar);
+        out.assignments.push_back({o, args[i++], flag});
+    }
+    add_implication(*o, flag, out);
+    return {};
+}
+
+}  // namespace
+
+Expected<ParsedCommandLine> parse_command_line(std::span<const std::string> args) {
+    ParsedCommandLine out;
+    std::vector<std::string> positionals;
+    bool only_positionals = false;
+    for (size_t i = 0; i < args.size();) {
+        const std::string& a = args[i];
+        if (only_positionals || a.size() < 2 || a[0] != '-') {
+            positionals.push_back(a);
+            ++i;
+        } else if (a == "--") {
+            only_positionals = true;
+            ++i;
+        } else {
+            VKS_TRY(parse_option(args, i, out));
+        }
+    }
+    if (!positionals.empty()) {
+        if (!is_subcommand(positionals[0]))
+            return cli_error("unknown subcommand '" + positionals[0] + "' (expected one of: " + subcommand_list() +
+                             ")");
+        out.subcommand = positionals[0];
+    }
+    if (positionals.size() > 1) return cli_error("unexpected extra argument '" + positionals[1] + "'");
+    return out;
+}
+
+}  // namespace vk_symbiote::config

@@ -1,0 +1,349 @@
+#include "config/OptionTable.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <type_traits>
+
+namespace vk_symbiote::config {
+
+namespace {
+
+#define VKS_FIELD(path) [](Settings& s) -> FieldRef { return &s.path; }
+#define VKS_PRESENCE(path) [](Settings& s) -> bool* { return &s.path; }
+
+constexpr double kMaxGb = 1 << 20;        // 1 PB: anything larger is a typo
+constexpr double kU32 = 4294967295.0;
+
+// The one option table. Order = help order = dump order within a section.
+const OptionSpec kOptions[] = {
+    // ---- [model] -----------------------------------------------------------------------
+    {.section = "model", .key = "model_path", .cli = "--model", .metavar = "<path>",
+     .field = VKS_FIELD(model.model_path),
+     .help = "GGUF model file (a bare name is looked up in models_dir)"},
+    {.section = "model", .key = "models_dir", .env = "VK_SYMBIOTE_MODELS_DIR", .metavar = "<dir>",
+     .field = VKS_FIELD(model.models_dir), .help = "directory searched for a bare model name"},
+
+    // ---- [memory] ----------------------------------------------------------------------
+    {.section = "memory", .key = "vram_budget_gb", .cli = "--vram-gb", .env = "VK_SYMBIOTE_VRAM_GB",
+     .metavar = "<gb>", .field = VKS_FIELD(memory.vram_budget_gb), .min = 0, .max = kMaxGb,
+     .help = "VRAM budget in GB (fractional allowed, e.g. 0.5)"},
+    {.section = "memory", .key = "ram_budget_gb", .cli = "--ram-gb", .env = "VK_SYMBIOTE_RAM_GB",
+     .metavar = "<gb>", .field = VKS_FIELD(memory.ram_budget_gb), .min = 0, .max = kMaxGb,
+     .help = "RAM budget in GB (fractional allowed)"},
+    {.section = "memory", .key = "prefetch_lookahead", .cli = "--prefetch-lookahead",
+     .env = "VK_SYMBIOTE_PREFETCH", .metavar = "<n>", .field = VKS_FIELD(memory.prefetch_lookahead),
+     .min = 0, .max = 1024, .help = "how many packs / layers ahead to prefetch"},
+    {.section = "memory", .key = "eviction_aggression", .cli = "--eviction-aggression",
+     .metavar = "<f>", .field = VKS_FIELD(memory.eviction_aggression), .min = 0, .max = 1,
+     .help = "eviction aggression 0.0-1.0"},
+    {.section = "memory", .key = "enable_compression", .cli = "--no-compression", .cli_fixed = "false",
+     .field = VKS_FIELD(memory.enable_compression), .help = "lossless pack compression (flag disables)"},
+    {.section = "memory", .key = "compression_algorithm", .cli = "--compression-algorithm",
+     .metavar = "<name>", .field = VKS_FIELD(memory.compression_algorithm),
+     .choices = "none|blosc|blosc2|zfp|exponent", .help = "pack codec (blosc2 uses libblosc)"},
+    {.section = "memory", .key = "max_packs_in_memory", .field = VKS_FIELD(memory.max_packs_in_memory),
+     .min = 1, .max = kU32, .help = "upper bound on packs resident at once"},
+    {.section = "memory", .key = "max_pack_mb", .cli = "--max-pack-mb", .metavar = "<mb>",
+     .field = VKS_FIELD(memory.max_pack_mb), .min = 1.0 / 1024, .max = 1 << 16,
+     .help = "largest pack size in MB"},
+    {.section = "memory", .key = "cache_dir", .cli = "--cache-dir", .metavar = "<dir>",
+     .field = VKS_FIELD(memory.cache_dir), .help = "pack cache directory (empty: next to the model)"},
+
+    // ---- [performance] -----------------------------------------------------------------
+    {.section = "performance", .key = "enable_gpu", .cli = "--disable-gpu", .cli_fixed = "false",
+     .field = VKS_FIELD(performance.enable_gpu), .help = "use the Vulkan GPU (flag: CPU only)"},
+    {.section = "performance", .key = "enable_profiling", .cli = "--enable-profiling",
+     .cli_fixed = "true", .field = VKS_FIELD(performance.enable_profiling),
+     .help = "collect per-op timings"},
+    {.section = "performance", .key = "workgroup_size_x", .cli = "--workgroup-size",
+     .cli_second = "performance.workgroup_size_y", .metavar = "<x> <y>",
+     .field = VKS_FIELD(performance.workgroup_size_x), .min = 1, .max = 1024,
+     .help = "compute workgroup size (flag takes x and y)"},
+    {.section = "performance", .key = "workgroup_size_y", .field = VKS_FIELD(performance.workgroup_size_y),
+     .min = 1, .max = 1024, .help = "compute workgroup size y"},
+    {.section = "performance", .key = "use_subgroup_ops", .cli = "--no-subgroups", .cli_fixed = "false",
+     .field = VKS_FIELD(performance.use_subgroup_ops), .help = "subgroup reductions (flag disables)"},
+    {.section = "performance", .key = "use_fp16_math", .cli = "--fp32", .cli_fixed = "false",
+     .field = VKS_FIELD(performance.use_fp16_math), .help = "FP16 arithmetic (flag: FP32 instead)"},
+    {.section = "performance", .key = "scale_factor", .field = VKS_FIELD(performance.scale_factor),
+     .min = 1e-3, .max = 1e3, .help = "scale applied to tuned dispatch sizes"},
+    {.section = "performance", .key = "force_integrated_gpu", .cli = "--force-integrated-gpu",
+     .cli_fixed = "true", .field = VKS_FIELD(performance.force_integrated_gpu),
+     .help = "prefer an integrated GPU"},
+    {.section = "performance", .key = "device_index", .cli = "--device-index", .metavar = "<i>",
+     .field = VKS_FIELD(performance.device_index), .min = -1, .max = 1023,
+     .help = "Vulkan device index (-1: best)"},
+    {.section = "performance", .key = "shader_dir", .cli = "--shader-dir", .metavar = "<dir>",
+     .field = VKS_FIELD(performance.shader_dir),
+     .help = "load / hot-reload shaders from here (empty: embedded SPIR-V)"},
+    {.section = "performance", .key = "pipeline_cache_path", .metavar = "<path>",
+     .field = VKS_FIELD(performance.pipeline_cache_path), .help = "Vulkan pipeline cache file"},
+    {.section = "performance", .key = "threads", .cli = "--threads", .metavar = "<n>",
+     .field = VKS_FIELD(performance.threads), .min = 0, .max = 4096,
+     .help = "CPU threads (0: all cores)"},
+
+    // ---- [logging] ---------------------------------------------------------------------
+    {.section = "logging", .key = "log_level", .cli = "--log-level", .metavar = "<level>",
+     .field = VKS_FIELD(logging.log_level), .choices = "DEBUG|INFO|WARNING|ERROR",
+     .help = "log level"},
+    {.section = "logging", .key = "log_to_file", .field = VKS_FIELD(logging.log_to_file),
+     .help = "also write the log to log_file_path"},
+    {.section = "logging", .key = "log_file_path", .cli = "--log-file",
+     .cli_implies = "logging.log_to_file=true", .metavar = "<path>",
+     .field = VKS_FIELD(logging.log_file_path), .help = "log file (the flag also turns file logging on)"},
+    {.section = "logging", .key = "log_performance", .field = VKS_FIELD(logging.log_performance),
+     .help = "print performance lines"},
+    {.section = "logging", .key = "log_memory_usage", .field = VKS_FIELD(logging.log_memory_usage),
+     .help = "print memory usage lines"},
+    {.section = "logging", .key = "max_log_file_size_mb", .field = VKS_FIELD(logging.max_log_file_size_mb),
+     .min = 1, .max = 1 << 20, .help = "log file size cap in MB (rotates to <path>.1)"},
+    {.section = "logging", .key = "verbose", .cli = "--verbose", .cli_short = "-v", .cli_fixed = "true",
+     .cli_implies = "logging.log_level=DEBUG", .field = VKS_FIELD(logging.verbose),
+     .help = "verbose (DEBUG) logging"},
+
+    // ---- [sampling] --------------------------------------------------------------------
+    {.section = "sampling", .key = "prompt", .cli = "--prompt", .metavar = "<text>",
+     .field = VKS_FIELD(sampling.prompt), .presence = VKS_PRESENCE(sampling.prompt_set),
+     .help = "prompt text"},
+    {.section = "sampling", .key = "prompt_file", .cli = "--prompt-file", .metavar = "<path>",
+     .field = VKS_FIELD(sampling.prompt_file), .help = "read the prompt from a file"},
+    {.section = "sampling", .key = "max_tokens", .cli = "--max-tokens", .metavar = "<n>",
+     .field = VKS_FIELD(sampling.max_tokens), .min = 0, .max = kU32, .help = "tokens to generate"},
+    {.section = "sampling", .key = "temperature", .cli = "--temperature", .metavar = "<t>",
+     .field = VKS_FIELD(sampling.temperature), .min = 0, .max = 100, .help = "temperature (0: greedy)"},
+    {.section = "sampling", .key = "top_k", .cli = "--top-k", .metavar = "<k>",
+     .field = VKS_FIELD(sampling.top_k), .min = 0, .max = kU32, .help = "top-k (0: off)"},
+    {.section = "sampling", .key = "top_p", .cli = "--top-p", .metavar = "<p>",
+     .field = VKS_FIELD(sampling.top_p), .min = 0, .max = 1, .help = "top-p / nucleus (1: off)"},
+    {.section = "sampling", .key = "min_p", .cli = "--min-p", .metavar = "<p>",
+     .field = VKS_FIELD(sampling.min_p), .min = 0, .max = 1, .help = "min-p (0: off)"},
+    {.section = "sampling", .key = "repeat_penalty", .cli = "--repeat-penalty", .metavar = "<f>",
+     .field = VKS_FIELD(sampling.repeat_penalty), .min = 1e-3, .max = 100,
+     .help = "repetition penalty (1: off)"},
+    {.section = "sampling", .key = "repeat_last_n", .cli = "--repeat-last-n", .metavar = "<n>",
+     .field = VKS_FIELD(sampling.repeat_last_n), .min = 0, .max = kU32,
+     .help = "tokens the penalty looks back"},
+    {.section = "sampling", .key = "seed", .cli = "--seed", .metavar = "<n>", .field = VKS_FIELD(sampling.seed),
+     .presence = VKS_PRESENCE(sampling.seed_set), .help = "RNG seed (unset: random)"},
+    {.section = "sampling", .key = "ctx_size", .cli = "--ctx-size", .metavar = "<n>",
+     .field = VKS_FIELD(sampling.ctx_size), .min = 0, .max = 1 << 24,
+     .help = "context length (0: the model's)"},
+    {.section = "sampling", .key = "raw", .cli = "--raw", .cli_fixed = "true", .field = VKS_FIELD(sampling.raw),
+     .help = "raw completion: no chat template"},
+    {.section = "sampling", .key = "stats", .cli = "--stats", .cli_fixed = "true",
+     .field = VKS_FIELD(sampling.stats), .help = "print tokens/s and GB/s after the run"},
+    {.section = "sampling", .key = "json", .cli = "--json", .cli_fixed = "true", .field = VKS_FIELD(sampling.json),
+     .help = "machine-readable output"},
+};
+
+#undef VKS_FIELD
+#undef VKS_PRESENCE
+
+const char* const kSections[] = {"model", "memory", "performance", "logging", "sampling"};
+
+bool iequal(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+std::string squote(std::string_view v) { return "'" + std::string(v) + "'"; }
+
+std::optional<bool> parse_bool(std::string_view t) {
+    for (const char* y : {"true", "1", "yes", "on"})
+        if (iequal(t, y)) return true;
+    for (const char* n : {"false", "0", "no", "off"})
+        if (iequal(t, n)) return false;
+    return std::nullopt;
+}
+
+// Whole-string integer parse; nullopt on junk or overflow of int64 / uint64.
+template <class I>
+std::optional<I> parse_int(std::string_view t) {
+    I v{};
+    if (t.empty()) return std::nullopt;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc() || p != t.data() + t.size()) return std::nullopt;
+    return v;
+}
+
+std::optional<double> parse_double(std::string_view t) {
+    double v = 0;
+    if (t.empty()) return std::nullopt;
+    if (t.front() == '+') t.remove_prefix(1);
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc() || p != t.data() + t.size() || !std::isfinite(v)) return std::nullopt;
+    return v;
+}
+
+std::string fmt_number(double v) {
+    char buf[64];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, r.ptr);
+}
+
+std::string range_text(const OptionSpec& o) { return "[" + fmt_number(o.min) + ", " + fmt_number(o.max) + "]"; }
+
+bool has_range(const OptionSpec& o) { return !(o.min == 0 && o.max == 0); }
+
+// Range check shared by assign and validate. `v` is the parsed value as a double
+// (exact for every integer the ranges allow).
+ExpectedVoid check_range(const OptionSpec& o, double v, std::string_view text, std::string_view where,
+                         ErrorCode code) {
+    if (has_range(o) && (v < o.min || v > o.max))
+        return make_error(code, std::string(where) + ": " + squote(text) + " is out of range " + range_text(o));
+    return {};
+}
+
+// Returns the canonical spelling of `t` among o.choices, or nullopt.
+std::optional<std::string> match_choice(const OptionSpec& o, std::string_view t) {
+    std::string_view rest = o.choices;
+    while (!rest.empty()) {
+        size_t bar = rest.find('|');
+        std::string_view c = rest.substr(0, bar);
+        if (iequal(c, t)) return std::string(c);
+        if (bar == std::string_view::npos) break;
+        rest.remove_prefix(bar + 1);
+    }
+    return std::nullopt;
+}
+
+std::string choices_text(const OptionSpec& o) {
+    std::string c = o.choices;
+    std::replace(c.begin(), c.end(), '|', ',');
+    return c;
+}
+
+}  // namespace
+
+std::span<const OptionSpec> option_table() { return kOptions; }
+std::span<const char* const> option_sections() { return kSections; }
+
+const OptionSpec* find_option(std::string_view section, std::string_view key) {
+    for (const OptionSpec& o : kOptions)
+        if (section == o.section && key == o.key) return &o;
+    return nullptr;
+}
+
+const OptionSpec* find_option(std::string_view dotted) {
+    size_t dot = dotted.find('.');
+    if (dot == std::string_view::npos) return nullptr;
+    return find_option(dotted.substr(0, dot), dotted.substr(dot + 1));
+}
+
+const OptionSpec* find_cli_option(std::string_view flag) {
+    for (const OptionSpec& o : kOptions)
+        if ((o.cli && flag == o.cli) || (o.cli_short && flag == o.cli_short)) return &o;
+    return nullptr;
+}
+
+bool is_known_section(std::string_view section) {
+    return std::any_of(std::begin(kSections), std::end(kSections), [&](const char* s) { return section == s; });
+}
+
+ExpectedVoid assign_option(const OptionSpec& o, Settings& s, std::string_view text, std::string_view where,
+                           ErrorCode code) {
+    const std::string w(where);
+    auto fail = [&](const std::string& why) -> ExpectedVoid { return make_error(code, w + ": " + why); };
+    FieldRef f = o.field(s);
+    ExpectedVoid r = std::visit(
+        [&](auto* p) -> ExpectedVoid {
+            using T = std::remove_pointer_t<decltype(p)>;
+            if constexpr (std::is_same_v<T, bool>) {
+                auto b = parse_bool(text);
+                if (!b) return fail(squote(text) + " is not a boolean (true/false/1/0/yes/no/on/off)");
+                *p = *b;
+            } else if constexpr (std::is_same_v<T, std::string>) {
+                if (!o.choices) {
+                    *p = std::string(text);
+                } else {
+                    auto c = match_choice(o, text);
+                    if (!c) return fail(squote(text) + " is not one of " + choices_text(o));
+                    *p = *c;
+                }
+            } else if constexpr (std::is_integral_v<T>) {
+                using Wide = std::conditional_t<std::is_signed_v<T>, int64, uint64>;
+                auto v = parse_int<Wide>(text);
+                if (!v) {
+                    if (parse_double(text) || parse_int<int64>(text))  // "1.5", "-3" for unsigned
+                        return fail(squote(text) + " is not a " +
+                                    (std::is_signed_v<T> ? "whole number" : "non-negative whole number"));
+                    return fail(squote(text) + " is not a number");
+                }
+                if (*v < static_cast<Wide>(std::numeric_limits<T>::min()) ||
+                    *v > static_cast<Wide>(std::numeric_limits<T>::max()))
+                    return fail(squote(text) + " is out of range");
+                VKS_TRY(check_range(o, static_cast<double>(*v), text, where, code));
+                *p = static_cast<T>(*v);
+            } else {
+                auto v = parse_double(text);
+                if (!v) return fail(squote(text) + " is not a number");
+                VKS_TRY(check_range(o, *v, text, where, code));
+                *p = static_cast<T>(*v);
+            }
+            return {};
+        },
+        f);
+    if (r && o.presence) *o.presence(s) = true;
+    return r;
+}
+
+ExpectedVoid check_option(const OptionSpec& o, const Settings& s) {
+    // The accessor needs a mutable Settings; it only forms a pointer, nothing is written.
+    FieldRef f = o.field(const_cast<Settings&>(s));
+    const std::string where = "option " + o.dotted();
+    return std::visit(
+        [&](auto* p) -> ExpectedVoid {
+            using T = std::remove_pointer_t<decltype(p)>;
+            if constexpr (std::is_same_v<T, std::string>) {
+                if (o.choices && match_choice(o, *p) != *p)
+                    return make_error(ErrorCode::InvalidArgument,
+                                      where + ": " + squote(*p) + " is not one of " + choices_text(o));
+            } else if constexpr (!std::is_same_v<T, bool>) {
+                const double v = static_cast<double>(*p);
+                if (std::is_floating_point_v<T> && !std::isfinite(v))
+                    return make_error(ErrorCode::InvalidArgument, where + ": value is not finite");
+                return check_range(o, v, format_option(o, s), where, ErrorCode::InvalidArgument);
+            }
+            return {};
+        },
+        f);
+}
+
+std::string format_option(const OptionSpec& o, const Settings& s) {
+    FieldRef f = o.field(const_cast<Settings&>(s));  // read only, see check_option
+    return std::visit(
+        [](auto* p) -> std::string {
+            using T = std::remove_pointer_t<decltype(p)>;
+            if constexpr (std::is_same_v<T, bool>) {
+                return *p ? "true" : "false";
+            } else if constexpr (std::is_same_v<T, std::string>) {
+                return *p;
+            } else {
+                char buf[64];
+                auto r = std::to_chars(buf, buf + sizeof buf, *p);  // shortest round-trip for floats
+                return std::string(buf, r.ptr);
+            }
+        },
+        f);
+}
+
+std::string option_type_name(const OptionSpec& o) {
+    if (o.choices) return choices_text(o);
+    Settings tmp;
+    return std::visit(
+        [](auto* p) -> std::string {
+            using T = std::remove_pointer_t<decltype(p)>;
+            if constexpr (std::is_same_v<T, bool>) return "bool";
+            else if constexpr (std::is_same_v<T, std::string>) return "string";
+            else if constexpr (std::is_integral_v<T>) return "integer";
+            else return "number";
+        },
+        o.field(tmp));
+}
+
+}  // namespace vk_symbiote::config
