@@ -1,0 +1,358 @@
+#include "memory/NomadPackManager.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "gguf/GGUFLoader.h"
+
+namespace vk_symbiote {
+
+std::string format_gb(uint64 bytes) {
+    char buf[64];
+    double gb = double(bytes) / 1e9;
+    std::snprintf(buf, sizeof buf, gb >= 0.1 ? "%.2f GB" : "%.3g GB", gb);
+    return buf;
+}
+
+// Holds one pin; the aliasing shared_ptr handed to users owns it.
+struct NomadPackManager::PinGuard {
+    std::shared_ptr<NomadPackManager> mgr;
+    std::shared_ptr<NomadPack> pack;
+    ~PinGuard() { mgr->unpin(pack->id()); }
+};
+
+NomadPackManager::NomadPackManager(std::shared_ptr<const GGUFLoader> file, PackPlan plan, PackManagerOptions opts)
+    : file_(std::move(file)), plan_(std::move(plan)), opts_(std::move(opts)) {}
+
+uint64 NomadPackManager::minimum_budget_bytes(const PackPlan& plan, uint64 reserved_bytes, uint64 staging_bytes) {
+    return plan.working_set_bytes + reserved_bytes + staging_bytes;
+}
+
+Expected<std::shared_ptr<NomadPackManager>> NomadPackManager::create(std::shared_ptr<const GGUFLoader> file, PackPlan plan, PackManagerOptions opts) {
+    if (!file) return make_error(ErrorCode::InvalidArgument, "NomadPackManager: no model file");
+    if (plan.packs.empty()) return make_error(ErrorCode::InvalidArgument, file->path().string() + ": pack plan is empty");
+    const uint64 staging = opts.io.direct_io ? opts.io.staging_bytes * opts.io.threads : 0;
+    const uint64 min = minimum_budget_bytes(plan, opts.reserved_bytes, staging);
+    if (opts.ram_budget_bytes < min)
+        return make_error(ErrorCode::BudgetTooSmall,
+                          file->path().string() + ": RAM budget " + format_gb(opts.ram_budget_bytes) + " is too small: the minimum is " + format_gb(min) + " (" +
+                              std::to_string(min) + " bytes) = largest set of packs pinned together " + format_gb(plan.working_set_bytes) + " (" +
+                              plan.working_set_what + ") + " + opts.reserved_what + " " + format_gb(opts.reserved_bytes) + " + I/O staging " + format_gb(staging) +
+                              " (raise ram_budget_gb / --ram-gb)");
+    std::shared_ptr<NomadPackManager> m(new NomadPackManager(file, std::move(plan), std::move(opts)));
+    m->pack_budget_ = m->opts_.ram_budget_bytes - m->opts_.reserved_bytes - staging;
+    m->entries_.resize(m->plan_.packs.size());
+    for (size_t i = 0; i < m->entries_.size(); ++i) m->entries_[i].pack = std::make_shared<NomadPack>(&m->plan_.packs[i]);
+    m->device_bytes_.assign(m->entries_.size(), 0);
+    m->ram_.budget_bytes = m->pack_budget_;
+    if (m->opts_.device) m->vram_.budget_bytes = m->opts_.device->budget_bytes();
+    auto io = AsyncPrefetcher::create(m->file_, m->opts_.io);
+    if (!io) return io.error();
+    m->io_ = std::move(*io);
+    return m;
+}
+
+NomadPackManager::~NomadPackManager() {
+    // Finish / cancel reads first: their completions touch entries_.
+    if (io_) io_->shutdown();
+    if (opts_.device)
+        for (auto& e : entries_)
+            if (e.pack->on_device()) opts_.device->release(e.pack->device_handle_);
+}
+
+uint64 NomadPackManager::next_use_distance(uint64 id) const {
+    const uint64 n = plan_.packs.size();
+    const uint64 d = (plan_.packs[id].order + n - cursor_ % n) % n;
+    return d == 0 ? n : d;  // the pack in use now is next needed a full cycle later
+}
+
+bool NomadPackManager::evict_one_locked(uint64 min_distance, uint64 except_id) {
+    uint64 best = UINT64_MAX, best_d = 0;
+    for (uint64 i = 0; i < entries_.size(); ++i) {
+        const NomadPack& p = *entries_[i].pack;
+        if (i == except_id || p.state() != PackState::InRam || p.pin_count() > 0) continue;
+        uint64 d = next_use_distance(i);
+        if (d > min_distance && d > best_d) best = i, best_d = d;
+    }
+    if (best == UINT64_MAX) return false;
+    NomadPack& p = *entries_[best].pack;
+    ram_.resident_bytes -= p.buffer_.size();
+    ram_.resident_packs--;
+    ram_.evictions++;
+    p.buffer_.reset();
+    p.state_.store(PackState::OnDisk, std::memory_order_release);
+    return true;
+}
+
+std::string NomadPackManager::pressure_locked() const {
+    uint64 pinned = 0, pinned_bytes = 0, loading = 0;
+    for (const auto& e : entries_) {
+        if (e.pack->pin_count() > 0 && e.pack->state() != PackState::OnDisk) pinned++, pinned_bytes += e.pack->buffer_bytes();
+        if (e.pack->state() == PackState::Loading) loading++;
+    }
+    return "pack budget " + std::to_string(pack_budget_) + " bytes, resident " + std::to_string(ram_.resident_bytes) + " bytes, " + std::to_string(pinned) +
+           " pinned packs (" + std::to_string(pinned_bytes) + " bytes), " + std::to_string(loading) + " loads in flight";
+}
+
+Expected<bool> NomadPackManager::make_room_locked(std::unique_lock<std::mutex>& lk, uint64 bytes, bool urgent, uint64 distance) {
+    if (bytes > pack_budget_)
+        return make_error(ErrorCode::OutOfMemory, file_->path().string() + ": a pack of " + std::to_string(bytes) + " bytes does not fit the pack budget of " +
+                                                      std::to_string(pack_budget_) + " bytes");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.pin_wait_ms);
+    while (ram_.resident_bytes + bytes > pack_budget_) {
+        if (evict_one_locked(urgent ? 0 : distance, UINT64_MAX)) continue;
+        if (!urgent) return false;
+        if (cv_.wait_until(lk, deadline) == std::cv_status::timeout && ram_.resident_bytes + bytes > pack_budget_ && !evict_one_locked(0, UINT64_MAX))
+            return make_error(ErrorCode::OutOfMemory, file_->path().string() + ": no room for a " + std::to_string(bytes) + "-byte pack after waiting " +
+                                                          std::to_string(opts_.pin_wait_ms) + " ms for pinned packs to be released (" + pressure_locked() + ")");
+    }
+    return true;
+}
+
+Expected<ReadJob> NomadPackManager::start_load_locked(uint64 id, bool urgent) {
+    Entry& e = entries_[id];
+    NomadPack& p = *e.pack;
+    auto buf = AlignedBuffer::allocate(p.byte_size());
+    if (!buf) return buf.error();
+    p.buffer_ = std::move(*buf);
+    p.state_.store(PackState::Loading, std::memory_order_release);
+    ram_.resident_bytes += p.buffer_.size();
+    ram_.resident_packs++;
+    ram_.peak_bytes = std::max(ram_.peak_bytes, ram_.resident_bytes);
+    e.promise = std::make_shared<std::promise<ExpectedVoid>>();
+    e.done = e.promise->get_future().share();
+
+    const PackMetadata& m = p.metadata();
+    ReadJob job;
+    job.urgent = urgent;
+    job.what = "pack " + std::to_string(id) + " (" + pack_type_name(m.type) + (m.layer >= 0 ? ", layer " + std::to_string(m.layer) : std::string()) + ")";
+    for (const auto& x : PackPlan::extents(m)) job.extents.push_back({x.file_offset, x.size, p.buffer_.data() + x.pack_offset});
+    job.on_done = [this, id](const ExpectedVoid& r) { on_load_done(id, r); };
+    return job;
+}
+
+void NomadPackManager::on_load_done(uint64 id, const ExpectedVoid& r) {
+    std::shared_ptr<std::promise<ExpectedVoid>> promise;
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        Entry& e = entries_[id];
+        NomadPack& p = *e.pack;
+        if (r) {
+            p.state_.store(PackState::InRam, std::memory_order_release);
+            ram_.loads++;
+            ram_.bytes_loaded += p.byte_size();
+        } else {
+            ram_.resident_bytes -= p.buffer_.size();
+            ram_.resident_packs--;
+            ram_.load_failures++;
+            p.buffer_.reset();
+            p.state_.store(PackState::OnDisk, std::memory_order_release);
+        }
+        promise = std::move(e.promise);
+        e.promise.reset();
+    }
+    if (promise) promise->set_value(r);
+    cv_.notify_all();
+}
+
+std::shared_ptr<NomadPack> NomadPackManager::make_pin_locked(uint64 id) {
+    auto g = std::make_shared<PinGuard>();
+    g->mgr = shared_from_this();
+    g->pack = entries_[id].pack;
+    return std::shared_ptr<NomadPack>(g, g->pack.get());
+}
+
+void NomadPackManager::unpin(uint64 id) {
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        entries_[id].pack->pins_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+    cv_.notify_all();
+}
+
+Expected<std::shared_ptr<NomadPack>> NomadPackManager::get_or_load_pack(uint64 id) {
+    if (id >= entries_.size())
+        return make_error(ErrorCode::NotFound, file_->path().string() + ": pack id " + std::to_string(id) + " does not exist (" + std::to_string(entries_.size()) + " packs)");
+    std::unique_lock<std::mutex> lk(mu_);
+    cursor_ = plan_.packs[id].order;
+    Entry& e = entries_[id];
+    bool counted = false;
+    for (;;) {
+        const PackState st = e.pack->state();
+        if (st == PackState::InRam) {
+            if (!counted) ram_.hits++;
+            e.pack->pins_.fetch_add(1, std::memory_order_acq_rel);
+            return make_pin_locked(id);
+        }
+        if (st == PackState::OnDisk) {
+            if (!counted) ram_.misses++;
+            counted = true;
+            auto room = make_room_locked(lk, e.pack->buffer_bytes(), /*urgent=*/true, 0);
+            if (!room) return room.error();
+            if (e.pack->state() != PackState::OnDisk) continue;  // someone else started it while we waited
+            auto job = start_load_locked(id, /*urgent=*/true);
+            if (!job) return job.error();
+            e.pack->pins_.fetch_add(1, std::memory_order_acq_rel);
+            auto done = e.done;
+            lk.unlock();
+            io_->submit(std::move(*job));
+            ExpectedVoid r = done.get();
+            lk.lock();
+            if (!r) {
+                e.pack->pins_.fetch_sub(1, std::memory_order_acq_rel);
+                return r.error();
+            }
+            return make_pin_locked(id);
+        }
+        // Loading (demand or prefetch): wait for that same load, pinned meanwhile.
+        if (!counted) ram_.hits++;  // no second read: counted as a hit on the in-flight load
+        counted = true;
+        e.pack->pins_.fetch_add(1, std::memory_order_acq_rel);
+        auto done = e.done;
+        lk.unlock();
+        ExpectedVoid r = done.get();
+        lk.lock();
+        if (!r) {
+            e.pack->pins_.fetch_sub(1, std::memory_order_acq_rel);
+            lk.unlock();
+            cv_.notify_all();
+            return r.error();
+        }
+        return make_pin_locked(id);
+    }
+}
+
+ExpectedVoid NomadPackManager::prefetch_packs(const std::vector<uint64>& ids) {
+    std::vector<ReadJob> jobs;
+    {
+        std::unique_lock<std::mutex> lk(mu_);
+        for (uint64 id : ids) {
+            if (id >= entries_.size())
+                return make_error(ErrorCode::NotFound, file_->path().string() + ": prefetch of pack id " + std::to_string(id) + ": no such pack");
+            if (entries_[id].pack->state() != PackState::OnDisk) continue;
+            auto room = make_room_locked(lk, entries_[id].pack->buffer_bytes(), /*urgent=*/false, next_use_distance(id));
+            if (!room || !*room) {
+                ram_.prefetch_skipped++;
+                continue;
+            }
+            auto job = start_load_locked(id, /*urgent=*/false);
+            if (!job) {
+                ram_.prefetch_skipped++;
+                continue;
+            }
+            ram_.prefetch_issued++;
+            jobs.push_back(std::move(*job));
+        }
+    }
+    for (auto& j : jobs) io_->submit(std::move(j));
+    return {};
+}
+
+ExpectedVoid NomadPackManager::evict_until(uint64 bytes_needed) {
+    std::unique_lock<std::mutex> lk(mu_);
+    if (bytes_needed > pack_budget_)
+        return make_error(ErrorCode::OutOfMemory, file_->path().string() + ": evict_until(" + std::to_string(bytes_needed) + "): more than the whole pack budget of " +
+                                                      std::to_string(pack_budget_) + " bytes");
+    while (pack_budget_ - ram_.resident_bytes < bytes_needed)
+        if (!evict_one_locked(0, UINT64_MAX))
+            return make_error(ErrorCode::OutOfMemory, file_->path().string() + ": evict_until(" + std::to_string(bytes_needed) +
+                                                          "): the rest is pinned or loading (" + pressure_locked() + ")");
+    return {};
+}
+
+Expected<std::shared_ptr<NomadPack>> NomadPackManager::ensure_on_device(uint64 id) {
+    if (!opts_.device) return make_error(ErrorCode::Device, file_->path().string() + ": pack " + std::to_string(id) + ": no device tier (RAM-only pack manager)");
+    auto pin = get_or_load_pack(id);
+    if (!pin) return pin.error();
+    std::lock_guard<std::mutex> dl(dev_mu_);
+    const uint64 bytes = (*pin)->byte_size();
+    const uint64 budget = opts_.device->budget_bytes();
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (device_bytes_[id] > 0) {
+            vram_.hits++;
+            return pin;
+        }
+        vram_.misses++;
+        if (bytes > budget)
+            return make_error(ErrorCode::OutOfMemory, file_->path().string() + ": pack " + std::to_string(id) + " (" + std::to_string(bytes) +
+                                                          " bytes) is larger than the device budget of " + std::to_string(budget) + " bytes");
+    }
+    for (;;) {
+        uint64 handle = 0;
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            if (vram_.resident_bytes + bytes <= budget) break;
+            uint64 best = UINT64_MAX, best_d = 0;
+            for (uint64 i = 0; i < entries_.size(); ++i)
+                if (device_bytes_[i] > 0 && i != id && entries_[i].pack->pin_count() == 0 && next_use_distance(i) > best_d) best = i, best_d = next_use_distance(i);
+            if (best == UINT64_MAX)
+                return make_error(ErrorCode::OutOfMemory, file_->path().string() + ": device tier '" + opts_.device->name() + "': no unpinned pack to evict for pack " +
+                                                              std::to_string(id));
+            NomadPack& v = *entries_[best].pack;
+            handle = v.device_handle_;
+            vram_.resident_bytes -= device_bytes_[best];
+            vram_.resident_packs--;
+            vram_.evictions++;
+            device_bytes_[best] = 0;
+            v.device_handle_ = 0;
+            v.on_device_.store(false, std::memory_order_release);
+        }
+        opts_.device->release(handle);
+    }
+    auto h = opts_.device->upload(**pin);
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!h) {
+        vram_.load_failures++;
+        return h.error();
+    }
+    NomadPack& p = *entries_[id].pack;
+    p.device_handle_ = *h;
+    p.on_device_.store(true, std::memory_order_release);
+    device_bytes_[id] = bytes;
+    vram_.resident_bytes += bytes;
+    vram_.resident_packs++;
+    vram_.peak_bytes = std::max(vram_.peak_bytes, vram_.resident_bytes);
+    vram_.loads++;
+    vram_.bytes_loaded += bytes;
+    return pin;
+}
+
+float NomadPackManager::vram_utilization() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return vram_.budget_bytes ? float(double(vram_.resident_bytes) / double(vram_.budget_bytes)) : 0.0f;
+}
+
+float NomadPackManager::ram_utilization() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return pack_budget_ ? float(double(ram_.resident_bytes) / double(pack_budget_)) : 0.0f;
+}
+
+std::vector<uint64> NomadPackManager::get_loaded_pack_ids() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    std::vector<uint64> ids;
+    for (uint64 i = 0; i < entries_.size(); ++i)
+        if (entries_[i].pack->state() == PackState::InRam) ids.push_back(i);
+    return ids;
+}
+
+PackTierStats NomadPackManager::get_ram_stats() const {
+    IoStats io = io_->stats();
+    std::lock_guard<std::mutex> lk(mu_);
+    PackTierStats s = ram_;
+    for (const auto& e : entries_)
+        if (e.pack->pin_count() > 0 && e.pack->state() == PackState::InRam) s.pinned_packs++;
+    s.io_seconds = io.busy_seconds;
+    return s;
+}
+
+PackTierStats NomadPackManager::get_vram_stats() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    PackTierStats s = vram_;
+    for (uint64 i = 0; i < entries_.size(); ++i)
+        if (device_bytes_[i] > 0 && entries_[i].pack->pin_count() > 0) s.pinned_packs++;
+    return s;
+}
+
+}  // namespace vk_symbiote

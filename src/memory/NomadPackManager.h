@@ -1,0 +1,170 @@
+// NomadPackManager: the tiers of pack residency (disk -> RAM -> VRAM), pinning while
+// in use, eviction under budgets, and statistics.
+//
+// RAM tier: a pack is read from the model file by the AsyncPrefetcher into an aligned
+// buffer (NomadPack). Budget: the sum of resident pack buffers (PackState::Loading
+// and InRam, pack_buffer_bytes each) never exceeds pack_budget_bytes() =
+// ram_budget_bytes - reserved_bytes - I/O staging.
+//
+// Pinning: every std::shared_ptr<NomadPack> returned by get_or_load_pack() is a pin;
+// a pinned pack is never evicted and its buffer never freed until the last copy of
+// that pointer dies. A pin keeps the manager alive (it may outlive its owner).
+// A pack is never loaded twice at once: concurrent requests wait for the same load.
+//
+// Eviction (suited to the cyclic per-token scan, NOT least-recently-used): the manager
+// knows the use order (PackMetadata::order) and the current position (the order of
+// the last demanded pack), so it evicts the unpinned pack whose next use is furthest
+// away (Belady). On a cyclic scan this keeps a fixed resident set and streams the
+// rest through the remaining space. A prefetch only displaces packs needed later
+// than the one it brings in, and is skipped (counted) otherwise.
+//
+// Running out of budget is a value: a demand load evicts, then waits up to
+// pin_wait_ms for a pin to be released or a load to finish, then returns
+// ErrorCode::OutOfMemory. A budget below the minimum working set (largest set of packs
+// pinned together + reserved bytes + staging) is refused by create() with
+// ErrorCode::BudgetTooSmall and the minimum in GB.
+//
+// VRAM tier: DeviceTier is the interface a device backend implements; without one the
+// manager runs RAM-only (vram_* report 0). ensure_on_device() copies a RAM-resident
+// pack to the device under the device's budget with the same eviction order.
+//
+// Thread-safety: every public member may be called from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "io/AsyncPrefetcher.h"
+#include "memory/PackPlanner.h"
+#include "memory/WeightPack.h"
+#include "vk_symbiote/Common.h"
+
+namespace vk_symbiote {
+
+class GGUFLoader;
+
+// The device (VRAM) tier as seen by the pack manager. Implemented by a device backend
+// (Vulkan); must be thread-safe for calls serialized by the manager (one at a time).
+class DeviceTier {
+public:
+    virtual ~DeviceTier() = default;
+    virtual std::string name() const = 0;
+    virtual uint64 budget_bytes() const = 0;  // bytes of device memory packs may use
+    // Copies pack.data() [0, pack.byte_size()) to device memory; returns an opaque
+    // non-zero handle the backend uses to find the copy.
+    virtual Expected<uint64> upload(const NomadPack& pack) = 0;
+    virtual void release(uint64 handle) = 0;
+};
+
+// Counters of one tier. Snapshot by value.
+struct PackTierStats {
+    uint64 budget_bytes = 0;
+    uint64 resident_bytes = 0;  // now
+    uint64 peak_bytes = 0;      // high-water mark of resident_bytes
+    uint64 resident_packs = 0;
+    uint64 pinned_packs = 0;
+    uint64 loads = 0;           // completed loads (RAM: disk reads; VRAM: uploads)
+    uint64 load_failures = 0;
+    uint64 evictions = 0;
+    uint64 bytes_loaded = 0;    // RAM: bytes read from disk; VRAM: bytes uploaded
+    uint64 hits = 0;            // requests served from this tier
+    uint64 misses = 0;          // requests that had to load
+    uint64 prefetch_issued = 0;
+    uint64 prefetch_skipped = 0;  // no room without evicting a pack needed sooner
+    double io_seconds = 0;      // RAM: busy time of the I/O threads
+    double gbps() const { return io_seconds > 0 ? double(bytes_loaded) / io_seconds / 1e9 : 0.0; }
+};
+
+struct PackManagerOptions {
+    uint64 ram_budget_bytes = uint64(16) << 30;
+    // RAM the caller holds under the same budget besides pack buffers (embedding row
+    // cache, activations, KV cache); subtracted from the pack budget.
+    uint64 reserved_bytes = 0;
+    std::string reserved_what = "other engine buffers";
+    PrefetcherOptions io;
+    uint32 pin_wait_ms = 5000;  // how long a demand load waits for space before OutOfMemory
+    std::shared_ptr<DeviceTier> device;  // optional VRAM tier
+};
+
+class NomadPackManager : public std::enable_shared_from_this<NomadPackManager> {
+public:
+    static Expected<std::shared_ptr<NomadPackManager>> create(std::shared_ptr<const GGUFLoader> file, PackPlan plan, PackManagerOptions opts);
+    ~NomadPackManager();
+    NomadPackManager(const NomadPackManager&) = delete;
+    NomadPackManager& operator=(const NomadPackManager&) = delete;
+
+    // Smallest ram_budget_bytes create() accepts.
+    static uint64 minimum_budget_bytes(const PackPlan& plan, uint64 reserved_bytes, uint64 staging_bytes);
+
+    // Returns the pack resident in RAM and pinned (pin = the returned pointer). Blocks
+    // while it loads. Errors: NotFound (bad id), Io (read failed / file changed),
+    // OutOfMemory (no space within pin_wait_ms).
+    Expected<std::shared_ptr<NomadPack>> get_or_load_pack(uint64 pack_id);
+    // Starts background loads of the given packs when there is room (best effort).
+    // Errors only for unknown ids.
+    ExpectedVoid prefetch_packs(const std::vector<uint64>& pack_ids);
+    // Evicts unpinned packs (furthest next use first) until `bytes_needed` bytes of the
+    // pack budget are free. OutOfMemory if pinned / in-flight packs make that impossible.
+    ExpectedVoid evict_until(uint64 bytes_needed);
+    // Copies the pack to the device tier (loading it into RAM first) and returns it
+    // pinned; device_handle() is valid while pinned. Device error without a DeviceTier.
+    Expected<std::shared_ptr<NomadPack>> ensure_on_device(uint64 pack_id);
+
+    float vram_utilization() const;  // resident / budget, 0 without a device tier
+    float ram_utilization() const;
+    std::vector<uint64> get_loaded_pack_ids() const;  // InRam, ascending
+    PackTierStats get_ram_stats() const;
+    PackTierStats get_vram_stats() const;
+    IoStats io_stats() const { return io_->stats(); }
+    bool direct_io_active() const { return io_->direct_io_active(); }
+
+    const PackPlan& plan() const { return plan_; }
+    uint64 pack_budget_bytes() const { return pack_budget_; }
+    size_t pack_count() const { return plan_.packs.size(); }
+
+private:
+    NomadPackManager(std::shared_ptr<const GGUFLoader> file, PackPlan plan, PackManagerOptions opts);
+    struct Entry {
+        std::shared_ptr<NomadPack> pack;
+        std::shared_ptr<std::promise<ExpectedVoid>> promise;  // set while Loading
+        std::shared_future<ExpectedVoid> done;                // valid while Loading
+    };
+    struct PinGuard;
+
+    uint64 next_use_distance(uint64 id) const;
+    // Makes room for `bytes` in the RAM budget. Demand (`urgent`): evicts anything
+    // unpinned, waits for pins / loads, OutOfMemory on timeout. Prefetch: evicts only
+    // packs used later than `distance`, never waits; false when there is no room.
+    Expected<bool> make_room_locked(std::unique_lock<std::mutex>& lk, uint64 bytes, bool urgent, uint64 distance);
+    bool evict_one_locked(uint64 min_distance, uint64 except_id);
+    Expected<ReadJob> start_load_locked(uint64 id, bool urgent);
+    void on_load_done(uint64 id, const ExpectedVoid& r);
+    std::shared_ptr<NomadPack> make_pin_locked(uint64 id);  // pin count already incremented
+    void unpin(uint64 id);
+    std::string pressure_locked() const;
+
+    std::shared_ptr<const GGUFLoader> file_;
+    PackPlan plan_;
+    PackManagerOptions opts_;
+    uint64 pack_budget_ = 0;
+    std::unique_ptr<AsyncPrefetcher> io_;
+
+    mutable std::mutex mu_;
+    std::condition_variable cv_;  // pin released, load finished, pack evicted
+    std::vector<Entry> entries_;  // indexed by pack id
+    uint64 cursor_ = 0;           // order of the last demanded pack
+    PackTierStats ram_;
+    // Device tier (only with opts_.device); uploads are serialized by dev_mu_.
+    std::mutex dev_mu_;
+    PackTierStats vram_;
+    std::vector<uint64> device_bytes_;  // per pack: bytes on device (0: none)
+};
+
+// "0.0123 GB" with enough digits for tiny test budgets.
+std::string format_gb(uint64 bytes);
+
+}  // namespace vk_symbiote
