@@ -1,0 +1,202 @@
+#include "memory/PackWeightProvider.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "gguf/GGUFLoader.h"
+
+namespace vk_symbiote {
+
+namespace {
+
+float half_to_float(uint16 h) {
+    const uint32 sign = uint32(h & 0x8000) << 16;
+    uint32 exp = (h >> 10) & 0x1f;
+    uint32 mant = h & 0x3ff;
+    uint32 bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else {  // subnormal: normalize
+            exp = 127 - 15 + 1;
+            while ((mant & 0x400) == 0) {
+                mant <<= 1;
+                exp--;
+            }
+            mant &= 0x3ff;
+            bits = sign | (exp << 23) | (mant << 13);
+        }
+    } else if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+float bf16_to_float(uint16 b) {
+    uint32 bits = uint32(b) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+}  // namespace
+
+uint64 estimate_activation_kv_bytes(const ModelConfig& c, uint32 n_ctx, uint32 n_batch) {
+    const uint64 kv = uint64(2) * c.n_layer * n_ctx * c.kv_dim() * sizeof(float);
+    // Per token: residual, normed input, q, k, v, attention out, 2 x ffn hidden, logits;
+    // plus one row of attention scores per head over the context.
+    const uint64 per_token = uint64(3) * c.n_embd + c.q_dim() + 2ull * c.kv_dim() + 2ull * c.n_ff + c.n_vocab + uint64(c.n_head) * n_ctx;
+    return kv + uint64(n_batch) * per_token * sizeof(float);
+}
+
+PackWeightProvider::~PackWeightProvider() = default;
+
+Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(const Path& model, const PackOptions& opts) {
+    std::unique_ptr<PackWeightProvider> p(new PackWeightProvider());
+    p->opts_ = opts;
+    auto g = GGUFLoader::open(model);
+    if (!g) return g.error();
+    p->file_ = std::shared_ptr<const GGUFLoader>(std::move(*g));
+    auto cfg = ModelConfig::from_gguf(*p->file_);
+    if (!cfg) return cfg.error();
+    p->cfg_ = std::move(*cfg);
+    auto reg = TensorRegistry::bind(p->cfg_, *p->file_);
+    if (!reg) return reg.error();
+    p->reg_ = std::move(*reg);
+    p->embd_ = p->reg_.find({TensorRole::TokenEmbd, -1});
+    if (!p->embd_) return make_error(ErrorCode::NotFound, model.string() + ": tensor 'token_embd.weight' missing");
+
+    PackPlanOptions po;
+    po.max_pack_bytes = opts.max_pack_bytes;
+    auto plan = plan_packs(p->reg_, po);
+    if (!plan) return make_error(plan.error().code, model.string() + ": max_pack_mb: " + plan.error().message);
+
+    PackManagerOptions mo;
+    mo.ram_budget_bytes = opts.ram_budget_bytes;
+    mo.reserved_bytes = p->embedding_cache_bytes() + opts.activation_kv_bytes;
+    mo.reserved_what = "embedding row cache " + format_gb(p->embedding_cache_bytes()) + " + activations/KV";
+    mo.io.threads = opts.io_threads;
+    mo.io.direct_io = opts.direct_io;
+    mo.io.fault_hook = opts.fault_hook;
+    mo.pin_wait_ms = opts.pin_wait_ms;
+    mo.device = opts.device;
+    auto mgr = NomadPackManager::create(p->file_, std::move(*plan), std::move(mo));
+    if (!mgr) return mgr.error();
+    p->mgr_ = std::move(*mgr);
+    return p;
+}
+
+Expected<size_t> PackWeightProvider::tensor_index(TensorId id) const {
+    const auto& ts = reg_.tensors();
+    for (size_t i = 0; i < ts.size(); ++i)
+        if (ts[i].id == id) return i;
+    return make_error(ErrorCode::NotFound, file_->path().string() + ": no tensor " + tensor_name(id) + " in this model");
+}
+
+Expected<WeightHandle> PackWeightProvider::acquire(TensorId id) {
+    auto idx = tensor_index(id);
+    if (!idx) return idx.error();
+    const auto& refs = plan().tensor_packs[*idx];
+    if (refs.empty())
+        return make_error(ErrorCode::InvalidArgument, file_->path().string() + ": tensor '" + tensor_name(id) +
+                                                          "' is not served as packs (the embedding table is read by rows: use embedding_row)");
+    const TensorDesc& d = reg_.tensors()[*idx];
+
+    // The tensor's own packs in parallel, then the next packs of the use order.
+    std::vector<uint64> ids;
+    for (const auto& r : refs)
+        if (ids.empty() || ids.back() != r.pack_id) ids.push_back(r.pack_id);
+    std::vector<uint64> ahead(ids.begin() + 1, ids.end());
+    const uint64 n = mgr_->pack_count();
+    for (uint32 k = 1; k <= opts_.prefetch_lookahead && k < n; ++k) ahead.push_back((ids.back() + k) % n);
+    VKS_TRY(mgr_->prefetch_packs(ahead));
+
+    auto pins = std::make_shared<std::vector<std::shared_ptr<NomadPack>>>();
+    pins->reserve(ids.size());
+    for (uint64 pid : ids) {
+        auto p = mgr_->get_or_load_pack(pid);
+        if (!p) return make_error(p.error().code, p.error().message + " (while loading tensor '" + d.name + "')");
+        pins->push_back(std::move(*p));
+    }
+    WeightView v;
+    v.id = id;
+    v.dtype = d.dtype;
+    v.rows = d.rows;
+    v.cols = d.cols;
+    size_t k = 0;
+    for (const auto& r : refs) {
+        while ((*pins)[k]->id() != r.pack_id) ++k;
+        const NomadPack& p = *(*pins)[k];
+        const PackSlice& s = p.metadata().slices[r.slice];
+        v.slices.push_back({p.slice_data(r.slice), s.row_begin, s.row_end, r.pack_id});
+    }
+    return WeightHandle(std::move(v), [pins]() mutable { pins->clear(); });
+}
+
+ExpectedVoid PackWeightProvider::embedding_row(uint32 token, float* out) {
+    if (token >= cfg_.n_vocab)
+        return make_error(ErrorCode::InvalidArgument, file_->path().string() + ": token id " + std::to_string(token) + " out of range (n_vocab " + std::to_string(cfg_.n_vocab) + ")");
+    const uint64 n = cfg_.n_embd;
+    {
+        std::lock_guard<std::mutex> lk(emb_mu_);
+        auto it = rows_.find(token);
+        if (it != rows_.end()) {
+            lru_.splice(lru_.begin(), lru_, it->second.pos);
+            std::memcpy(out, it->second.values.data(), n * sizeof(float));
+            emb_hits_++;
+            return {};
+        }
+        emb_misses_++;
+    }
+    // Ranged read of one row, outside the lock (pread is thread-safe).
+    VKS_TRY(file_->check_unchanged());
+    std::vector<float> row(n);
+    const uint64 rb = embd_->row_bytes();
+    if (embd_->dtype == DType::F32) {
+        VKS_TRY(file_->read_range(embd_->file_offset + uint64(token) * rb, rb, row.data()));
+    } else {
+        std::vector<uint16> raw(n);
+        VKS_TRY(file_->read_range(embd_->file_offset + uint64(token) * rb, rb, raw.data()));
+        for (uint64 i = 0; i < n; ++i) row[i] = embd_->dtype == DType::F16 ? half_to_float(raw[i]) : bf16_to_float(raw[i]);
+    }
+    std::memcpy(out, row.data(), n * sizeof(float));
+    if (opts_.embedding_cache_rows == 0) return {};
+    std::lock_guard<std::mutex> lk(emb_mu_);
+    if (rows_.count(token)) return {};  // another thread cached it meanwhile
+    if (rows_.size() >= opts_.embedding_cache_rows) {
+        rows_.erase(lru_.back());
+        lru_.pop_back();
+    }
+    lru_.push_front(token);
+    rows_.emplace(token, Row{std::move(row), lru_.begin()});
+    return {};
+}
+
+void PackWeightProvider::hint_upcoming(const std::vector<TensorId>& tensors) {
+    std::vector<uint64> ids;
+    for (const TensorId& t : tensors) {
+        auto idx = tensor_index(t);
+        if (!idx) continue;
+        for (const auto& r : plan().tensor_packs[*idx]) {
+            if (ids.size() >= opts_.prefetch_lookahead) break;
+            if (ids.empty() || ids.back() != r.pack_id) ids.push_back(r.pack_id);
+        }
+    }
+    (void)mgr_->prefetch_packs(ids);  // best effort: a failed read resurfaces at acquire()
+}
+
+uint64 PackWeightProvider::embedding_cache_hits() const {
+    std::lock_guard<std::mutex> lk(emb_mu_);
+    return emb_hits_;
+}
+
+uint64 PackWeightProvider::embedding_cache_misses() const {
+    std::lock_guard<std::mutex> lk(emb_mu_);
+    return emb_misses_;
+}
+
+}  // namespace vk_symbiote

@@ -1,0 +1,97 @@
+// PackWeightProvider: a WeightProvider that never loads the whole model. Weights are
+// served from packs (NomadPackManager) under a RAM budget; embedding rows come from a
+// small row cache filled with ranged reads.
+//
+//  - acquire(id): every slice of the tensor, from its packs, pinned until the
+//    WeightHandle dies. Starts the tensor's packs in parallel, and reads the next
+//    prefetch_lookahead packs of the use order in the background.
+//  - embedding_row(token): f32 row from an LRU cache of embedding_cache_rows rows.
+//  - hint_upcoming(ids): background reads of the hinted tensors' packs (up to
+//    prefetch_lookahead packs).
+//
+// RAM budget accounting (ram_budget_bytes is a promise): pack buffers + embedding row
+// cache + I/O staging + activation_kv_bytes (what the backend will hold) all count.
+// What the engine cannot control (code, libc / allocator arenas, thread stacks) is
+// kFixedOverheadBytes on top: peak RSS growth <= ram_budget_bytes + kFixedOverheadBytes.
+//
+// Thread-safety: acquire / embedding_row / hint_upcoming may be called concurrently.
+#pragma once
+
+#include <list>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "memory/NomadPackManager.h"
+#include "memory/PackPlanner.h"
+#include "memory/WeightProvider.h"
+
+namespace vk_symbiote {
+
+class GGUFLoader;
+
+struct PackOptions {
+    uint64 ram_budget_bytes = uint64(16) << 30;  // --ram-gb
+    uint64 max_pack_bytes = uint64(32) << 20;    // max_pack_mb
+    uint32 io_threads = 2;
+    uint32 prefetch_lookahead = 3;               // packs read ahead of the one in use
+    uint32 embedding_cache_rows = 256;
+    // RAM the backend holds for activations + KV cache under the same budget (see
+    // estimate_activation_kv_bytes); 0 when the caller accounts for it elsewhere.
+    uint64 activation_kv_bytes = 0;
+    bool direct_io = false;
+    uint32 pin_wait_ms = 5000;
+    ReadFaultHook fault_hook;              // tests: read error injection
+    std::shared_ptr<DeviceTier> device;    // optional VRAM tier
+};
+
+// RAM a CPU forward pass needs besides weights (f32 KV cache for n_ctx positions and
+// activations for n_batch tokens incl. one row of logits per token), in bytes.
+uint64 estimate_activation_kv_bytes(const ModelConfig& cfg, uint32 n_ctx, uint32 n_batch);
+
+class PackWeightProvider final : public WeightProvider {
+public:
+    // Code, libc / allocator arenas and thread stacks the engine cannot budget: peak RSS
+    // may exceed ram_budget_bytes by at most this much (measured in tests/packs).
+    static constexpr uint64 kFixedOverheadBytes = uint64(24) << 20;
+
+    static Expected<std::unique_ptr<PackWeightProvider>> open(const Path& model, const PackOptions& opts);
+    ~PackWeightProvider() override;
+
+    const ModelConfig& config() const override { return cfg_; }
+    const TensorRegistry& registry() const override { return reg_; }
+    Expected<WeightHandle> acquire(TensorId id) override;
+    ExpectedVoid embedding_row(uint32 token, float* out) override;
+    void hint_upcoming(const std::vector<TensorId>& ids) override;
+
+    NomadPackManager& manager() { return *mgr_; }
+    const PackPlan& plan() const { return mgr_->plan(); }
+    const GGUFLoader& file() const { return *file_; }
+    uint64 embedding_cache_bytes() const { return uint64(opts_.embedding_cache_rows) * cfg_.n_embd * sizeof(float); }
+    uint64 embedding_cache_hits() const;
+    uint64 embedding_cache_misses() const;
+
+private:
+    PackWeightProvider() = default;
+    Expected<size_t> tensor_index(TensorId id) const;
+
+    PackOptions opts_;
+    std::shared_ptr<const GGUFLoader> file_;
+    ModelConfig cfg_;
+    TensorRegistry reg_;
+    std::shared_ptr<NomadPackManager> mgr_;
+    const TensorDesc* embd_ = nullptr;
+
+    // Embedding row cache: LRU of f32 rows, guarded by emb_mu_.
+    mutable std::mutex emb_mu_;
+    std::list<uint32> lru_;  // front = most recent
+    struct Row {
+        std::vector<float> values;  // [n_embd]
+        std::list<uint32>::iterator pos;
+    };
+    std::unordered_map<uint32, Row> rows_;
+    uint64 emb_hits_ = 0, emb_misses_ = 0;
+};
+
+}  // namespace vk_symbiote
