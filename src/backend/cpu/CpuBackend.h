@@ -1,0 +1,80 @@
+// CpuBackend: the exact f32 forward pass of a Llama-family model on the CPU. It is the
+// reference every other backend is compared with, the fallback when no GPU is usable,
+// and (later) the co-processor for packs the oracle keeps in RAM.
+//
+// Weights come ONLY through WeightProvider::acquire (handles are released right after
+// each use, a tensor may arrive as several row slices) and embedding_row(); the backend
+// never opens files. Activations and the KV cache are f32 and owned here.
+//
+// Thread-safety: one forward() at a time per backend object (it owns the KV cache and
+// scratch buffers); kernels inside it run on the backend's own ThreadPool.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "backend/Backend.h"
+#include "backend/cpu/CpuKernels.h"
+#include "backend/cpu/ThreadPool.h"
+
+namespace vk_symbiote {
+
+class CpuBackend final : public Backend {
+public:
+    // n_threads == 0: all hardware threads. path: kernel path (Auto = AVX2 when available).
+    explicit CpuBackend(uint32 n_threads, cpu::KernelPath path = cpu::KernelPath::Auto);
+
+    std::string name() const override;  // e.g. "cpu (avx2, 2 threads)"
+    // Allocates the f32 KV cache [n_layer][n_ctx][kv_dim] x2 and activations for n_batch
+    // tokens. The provider must outlive the backend (or the next prepare()).
+    ExpectedVoid prepare(WeightProvider& weights, uint32 n_ctx, uint32 n_batch) override;
+    // Batches larger than n_batch are split; req.pos must be <= n_past() (the cache holds
+    // [0, n_past)), and pos + n_tokens <= n_ctx.
+    ExpectedVoid forward(const ForwardRequest& req) override;
+    void reset() override { n_past_ = 0; }
+    uint32 n_ctx() const override { return n_ctx_; }
+
+    uint32 n_threads() const { return pool_.size(); }
+    uint32 n_past() const { return n_past_; }
+    cpu::KernelPath kernel_path() const { return path_; }
+
+private:
+    // One chunk of <= n_batch tokens at positions [pos, pos + n). logits: nullptr = none
+    // wanted for this chunk; otherwise [all ? n : 1][n_vocab].
+    ExpectedVoid forward_chunk(const uint32* tokens, uint32 n, uint32 pos, bool all, float* logits);
+    ExpectedVoid attention_block(uint32 layer, uint32 n, uint32 pos);
+    void attention_core(uint32 layer, uint32 n, uint32 pos);
+    ExpectedVoid ffn_block(uint32 layer, uint32 n);
+    ExpectedVoid output_block(uint32 n, bool all, float* logits);
+    // y[t][r] = W[r] . x[t] for all rows r of tensor id, slice by slice. Checks the view's
+    // shape against (rows, cols) and that the slices cover every row.
+    ExpectedVoid project(TensorId id, uint64 rows, uint64 cols, const float* x, uint64 x_stride, uint32 n, float* y, uint64 y_stride);
+    // norm_w_[n_embd] = the norm vector `id` converted to f32.
+    ExpectedVoid load_norm(TensorId id);
+    // hint_upcoming() with every tensor of `layer` (or the output tensors past the last layer).
+    void hint_layer(uint32 layer);
+    float* k_cache(uint32 layer) { return k_cache_.data() + uint64(layer) * n_ctx_ * cfg_.kv_dim(); }
+    float* v_cache(uint32 layer) { return v_cache_.data() + uint64(layer) * n_ctx_ * cfg_.kv_dim(); }
+
+    cpu::ThreadPool pool_;
+    cpu::KernelPath path_;
+    WeightProvider* weights_ = nullptr;  // not owned
+    ModelConfig cfg_;
+    uint32 n_ctx_ = 0;
+    uint32 n_batch_ = 0;
+    uint32 n_past_ = 0;
+
+    std::vector<float> k_cache_;  // (layer, n_ctx, kv_dim)
+    std::vector<float> v_cache_;  // (layer, n_ctx, kv_dim)
+    std::vector<float> x_;        // (n_batch, n_embd) residual stream
+    std::vector<float> xb_;       // (n_batch, n_embd) normed input of a block
+    std::vector<float> q_;        // (n_batch, q_dim)
+    std::vector<float> att_;      // (n_batch, q_dim) attention output before wo
+    std::vector<float> proj_;     // (n_batch, n_embd) output of wo / down
+    std::vector<float> gate_;     // (n_batch, n_ff)
+    std::vector<float> up_;       // (n_batch, n_ff)
+    std::vector<float> norm_w_;   // (n_embd) current norm weights in f32
+    std::vector<float> scores_;   // (n_threads, n_ctx) attention scores scratch per worker
+};
+
+}  // namespace vk_symbiote

@@ -1,0 +1,123 @@
+#include "memory/FileWeightProvider.h"
+
+#include <cstring>
+
+#include <cmath>
+
+namespace vk_symbiote {
+
+namespace {
+
+// memory/ sits below backend/ in the layering, so it cannot use cpu::convert_to_f32;
+// this is the plain scalar conversion of one embedding row (n_embd values per token).
+void row_to_f32(DType dt, const uint8* src, float* out, uint64 n) {
+    for (uint64 i = 0; i < n; ++i) {
+        if (dt == DType::F32) {
+            std::memcpy(out + i, src + 4 * i, 4);
+            continue;
+        }
+        uint16 h;
+        std::memcpy(&h, src + 2 * i, 2);
+        uint32 bits;
+        if (dt == DType::BF16) {
+            bits = uint32(h) << 16;
+        } else {
+            const uint32 sign = uint32(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ffu;
+            if (exp == 0) {  // zero / subnormal: mant * 2^-24 exactly
+                float v = std::ldexp(float(mant), -24);
+                out[i] = sign ? -v : v;
+                continue;
+            }
+            bits = sign | (exp == 31 ? 0x7f800000u : (exp + 112) << 23) | (mant << 13);
+        }
+        std::memcpy(out + i, &bits, 4);
+    }
+}
+
+}  // namespace
+
+}  // namespace vk_symbiote
+
+namespace vk_symbiote {
+
+Expected<std::unique_ptr<FileWeightProvider>> FileWeightProvider::open(const Path& model_path) {
+    auto g = GGUFLoader::open(model_path);
+    if (!g) return g.error();
+    auto cfg = ModelConfig::from_gguf(**g);
+    if (!cfg) return cfg.error();
+    auto reg = TensorRegistry::bind(*cfg, **g);
+    if (!reg) return reg.error();
+    std::unique_ptr<FileWeightProvider> p(new FileWeightProvider());
+    p->gguf_ = std::move(*g);
+    p->config_ = std::move(*cfg);
+    p->registry_ = std::move(*reg);
+    return p;
+}
+
+Expected<const std::vector<uint8>*> FileWeightProvider::load(const TensorDesc& d) {
+    // Caller holds mu_.
+    auto it = loaded_.find(d.file_offset);
+    if (it != loaded_.end()) return it->second.get();
+    auto buf = std::make_unique<std::vector<uint8>>();
+    try {
+        buf->resize(d.byte_size);
+    } catch (const std::bad_alloc&) {
+        return make_error(ErrorCode::OutOfMemory, gguf_->path().string() + ": tensor '" + d.name + "': cannot allocate " + std::to_string(d.byte_size) + " bytes");
+    }
+    auto r = gguf_->read_range(d.file_offset, d.byte_size, buf->data());
+    if (!r) return make_error(r.error().code, r.error().message + " (reading tensor '" + d.name + "')");
+    const std::vector<uint8>* raw = buf.get();
+    loaded_.emplace(d.file_offset, std::move(buf));
+    return raw;
+}
+
+Expected<WeightHandle> FileWeightProvider::acquire(TensorId id) {
+    const TensorDesc* d = registry_.find(id);
+    if (!d) return make_error(ErrorCode::NotFound, gguf_->path().string() + ": no tensor " + tensor_name(id) + " in this model");
+    std::lock_guard<std::mutex> lk(mu_);
+    ++acquires_;
+    auto bytes = load(*d);
+    if (!bytes) return bytes.error();
+    WeightView v;
+    v.id = id;
+    v.dtype = d->dtype;
+    v.rows = d->rows;
+    v.cols = d->cols;
+    v.slices.push_back(WeightSlice{(*bytes)->data(), 0, d->rows, 0});
+    return WeightHandle(std::move(v), nullptr);
+}
+
+ExpectedVoid FileWeightProvider::embedding_row(uint32 token, float* out) {
+    const TensorDesc& d = registry_.get({TensorRole::TokenEmbd, -1});
+    if (token >= d.rows)
+        return make_error(ErrorCode::InvalidArgument, gguf_->path().string() + ": token id " + std::to_string(token) + " is out of range (n_vocab " + std::to_string(d.rows) + ")");
+    const uint64 rb = d.row_bytes();
+    {
+        // The table may be in RAM already (tied output acquired): no file read then.
+        std::lock_guard<std::mutex> lk(mu_);
+        auto it = loaded_.find(d.file_offset);
+        if (it != loaded_.end()) {
+            row_to_f32(d.dtype, it->second->data() + uint64(token) * rb, out, d.cols);
+            return {};
+        }
+    }
+    std::vector<uint8> row(rb);
+    auto r = gguf_->read_range(d.file_offset + uint64(token) * rb, rb, row.data());
+    if (!r) return make_error(r.error().code, r.error().message + " (reading row " + std::to_string(token) + " of '" + d.name + "')");
+    row_to_f32(d.dtype, row.data(), out, d.cols);
+    return {};
+}
+
+uint64 FileWeightProvider::loaded_bytes() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    uint64 s = 0;
+    for (auto& [off, b] : loaded_) s += b->size();
+    return s;
+}
+
+uint64 FileWeightProvider::acquire_count() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return acquires_;
+}
+
+}  // namespace vk_symbiote

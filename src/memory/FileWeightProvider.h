@@ -1,0 +1,52 @@
+// FileWeightProvider: the simplest WeightProvider. Every tensor it is asked for is read
+// whole from the GGUF file on first use and stays in RAM until the provider dies; each
+// tensor comes back as ONE slice covering all its rows. Embedding rows are read one row
+// at a time with a ranged read (the table is never loaded whole for embedding lookups).
+// Used by tests and until the pack system (NomadPackManager) takes over.
+//
+// Thread-safety: acquire() and embedding_row() may be called from several threads; a
+// tensor is loaded exactly once (under a mutex). Returned slices stay valid for the
+// provider's lifetime (handles pin nothing: nothing is ever evicted).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "gguf/GGUFLoader.h"
+#include "memory/WeightProvider.h"
+
+namespace vk_symbiote {
+
+class FileWeightProvider final : public WeightProvider {
+public:
+    // Opens the GGUF, reads ModelConfig and binds the TensorRegistry. Errors name the file.
+    static Expected<std::unique_ptr<FileWeightProvider>> open(const Path& model_path);
+
+    const ModelConfig& config() const override { return config_; }
+    const TensorRegistry& registry() const override { return registry_; }
+    Expected<WeightHandle> acquire(TensorId id) override;
+    ExpectedVoid embedding_row(uint32 token, float* out) override;
+
+    const GGUFLoader& gguf() const { return *gguf_; }
+    // Bytes of tensor data held in RAM (whole tensors loaded by acquire()).
+    uint64 loaded_bytes() const;
+    // Number of acquire() calls so far (tests check the forward pass uses the provider).
+    uint64 acquire_count() const;
+
+private:
+    FileWeightProvider() = default;
+    // The whole tensor `d` in RAM; loads it on first use. Tied tensors (same file offset)
+    // share one buffer.
+    Expected<const std::vector<uint8>*> load(const TensorDesc& d);
+
+    std::unique_ptr<GGUFLoader> gguf_;
+    ModelConfig config_;
+    TensorRegistry registry_;
+    mutable std::mutex mu_;
+    std::map<uint64, std::unique_ptr<std::vector<uint8>>> loaded_;  // file_offset -> bytes; guarded by mu_
+    uint64 acquires_ = 0;                                           // guarded by mu_
+};
+
+}  // namespace vk_symbiote
