@@ -13,7 +13,7 @@ using config::OptionSpec;
 
 std::string default_models_dir() {
 #ifdef VKS_SHARED_DIR
-    return std::string(VKS_SHARED_DIR) + "/models";
+    return (Path(VKS_SHARED_DIR) / "models").lexically_normal().string();
 #else
     return "models";
 #endif
