@@ -1,0 +1,61 @@
+// ModelGenerator: writes random-weight Llama-architecture GGUF models of any shape
+// (7B/13B/70B layouts included) so tests and benchmarks can use realistic sizes without
+// committing model files. The output carries every metadata key ModelConfig::from_gguf
+// reads and a minimal valid SentencePiece ("llama") vocabulary, so the engine can load
+// and run it (the text it produces is noise, of course).
+//
+// Weights: N(0, 0.02)-like (sum of four uniforms), norms 1 + N(0, 0.02); norm vectors are
+// f32, matrices the requested dtype (as llama.cpp's converter does). Every value is a pure
+// function of (seed, tensor index, element index), so the output is bit-identical for a
+// seed however many threads generate it. Data is streamed through GGUFWriter (never
+// whole in memory) and generated on all cores while the previous chunk is written.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "gguf/GGUFWriter.h"
+#include "model/ModelConfig.h"
+#include "vk_symbiote/Common.h"
+
+namespace vk_symbiote {
+
+struct ModelShape {
+    std::string name;        // written as general.name
+    uint32 n_vocab = 0;      // >= 259 (3 specials + 256 byte tokens)
+    uint32 n_embd = 0;
+    uint32 n_layer = 0;
+    uint32 n_head = 0;
+    uint32 n_head_kv = 0;
+    uint32 n_ff = 0;
+    uint32 n_ctx = 0;        // llama.context_length
+    float rope_base = 10000.0f;
+};
+
+// Named shapes: llama2-7b, llama2-13b, llama2-70b, llama3-8b, mistral-7b, tinyllama-1.1b,
+// and test shapes tiny (GQA, 2 layers), tiny-mha (1 layer, n_head_kv == n_head),
+// tiny-mqa (n_head_kv 1) and small (4 layers, 256 wide). Error lists the known names.
+Expected<ModelShape> model_shape_preset(const std::string& name);
+std::vector<std::string> model_shape_preset_names();
+
+// Checks a shape is one the engine can run (divisibility, even head_dim, vocab >= 259).
+// Errors are InvalidArgument naming the field.
+ExpectedVoid validate_model_shape(const ModelShape& shape);
+
+// The ModelConfig a generated file of this shape loads as (rms_eps 1e-5, untied output).
+ModelConfig model_config_for_shape(const ModelShape& shape);
+
+// Size in bytes of the file generate_model writes for this shape and dtype.
+uint64 generated_model_bytes(const ModelShape& shape, DType dtype);
+
+// The SentencePiece vocabulary written into generated models: "<unk>", "<s>", "</s>",
+// "<0x00>".."<0xFF>", then "\u2581", printable ASCII, then "\u2581"+lowercase words of
+// increasing length (every piece is reachable by merging two shorter pieces).
+std::vector<std::string> generated_vocab(uint32 n_vocab);
+
+// Writes the model to `out` (via "<out>.tmp" + rename) and returns `out`. Fails with
+// InvalidArgument for a bad shape or dtype, Io when the disk lacks space (checked first)
+// or a write fails. `progress(done, total)` is called about every 32 MiB.
+Expected<Path> generate_model(const ModelShape& shape, DType dtype, const Path& out, uint64 seed, ProgressFn progress = {});
+
+}  // namespace vk_symbiote
