@@ -43,6 +43,11 @@ struct MemoryConfig {
     uint32 max_packs_in_memory = 64;
     double max_pack_mb = 32;   // upper bound on one pack's uncompressed size, MB (2^20 bytes)
     std::string cache_dir;     // where packed / compressed caches go; empty = next to the model
+
+    // Budgets in bytes (GB = 2^30, MB = 2^20), rounded down.
+    uint64 vram_budget_bytes() const { return static_cast<uint64>(vram_budget_gb * 1073741824.0); }
+    uint64 ram_budget_bytes() const { return static_cast<uint64>(ram_budget_gb * 1073741824.0); }
+    uint64 max_pack_bytes() const { return static_cast<uint64>(max_pack_mb * 1048576.0); }
 };
 
 // INI [performance].

@@ -111,6 +111,9 @@ TEST(ConfigCli, EqualsFormAndNegativeValues) {
     ASSERT_TRUE(load(cfg, {"--vram-gb=0.05", "--device-index", "-1", "--prompt=--not-an-option", "--model=a=b"})
                     .has_value());
     EXPECT_EQ(cfg.memory().vram_budget_gb, 0.05);  // fractional budgets are exact doubles
+    EXPECT_EQ(cfg.memory().vram_budget_bytes(), 53687091u);  // floor(0.05 * 2^30)
+    EXPECT_EQ(cfg.memory().ram_budget_bytes(), 16ull << 30);
+    EXPECT_EQ(cfg.memory().max_pack_bytes(), 32ull << 20);
     EXPECT_EQ(cfg.performance().device_index, -1);
     EXPECT_EQ(cfg.sampling().prompt, "--not-an-option");
     EXPECT_EQ(cfg.model().model_path, "a=b");
