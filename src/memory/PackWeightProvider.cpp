@@ -90,6 +90,20 @@ Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(const Pat
     return p;
 }
 
+Expected<uint64> PackWeightProvider::minimum_ram_budget(const Path& model, const PackOptions& opts) {
+    auto g = GGUFLoader::open(model);
+    if (!g) return g.error();
+    auto cfg = ModelConfig::from_gguf(**g);
+    if (!cfg) return cfg.error();
+    auto reg = TensorRegistry::bind(*cfg, **g);
+    if (!reg) return reg.error();
+    auto plan = plan_packs(*reg, {opts.max_pack_bytes});
+    if (!plan) return make_error(plan.error().code, model.string() + ": max_pack_mb: " + plan.error().message);
+    const uint64 reserved = uint64(opts.embedding_cache_rows) * cfg->n_embd * sizeof(float) + opts.activation_kv_bytes;
+    const uint64 staging = opts.direct_io ? PrefetcherOptions{}.staging_bytes * opts.io_threads : 0;
+    return NomadPackManager::minimum_budget_bytes(*plan, reserved, staging);
+}
+
 Expected<size_t> PackWeightProvider::tensor_index(TensorId id) const {
     const auto& ts = reg_.tensors();
     for (size_t i = 0; i < ts.size(); ++i)

@@ -57,6 +57,9 @@ public:
     static constexpr uint64 kFixedOverheadBytes = uint64(24) << 20;
 
     static Expected<std::unique_ptr<PackWeightProvider>> open(const Path& model, const PackOptions& opts);
+    // The smallest opts.ram_budget_bytes open() accepts for this model and these options
+    // (largest pinned pack set + embedding row cache + activation_kv_bytes + staging).
+    static Expected<uint64> minimum_ram_budget(const Path& model, const PackOptions& opts);
     ~PackWeightProvider() override;
 
     const ModelConfig& config() const override { return cfg_; }
