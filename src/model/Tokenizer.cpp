@@ -39,7 +39,6 @@ const std::string_view kEogTexts[] = {
 
 constexpr std::string_view kSpmSpace = "\xe2\x96\x81";  // U+2581, SentencePiece's visible space
 
-bool ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
 // Symbol of the merge loops: a byte range of the word being merged, linked to its neighbours.
 struct Symbol {
