@@ -1,0 +1,398 @@
+#include "bench/BenchReport.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include "model/TensorRegistry.h"
+
+namespace vk_symbiote::bench {
+
+Stats summarize(std::vector<double> v) {
+    Stats s;
+    if (v.empty()) return s;
+    std::sort(v.begin(), v.end());
+    size_t n = v.size();
+    s.min = v.front();
+    s.max = v.back();
+    s.median = (n % 2) ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return s;
+}
+
+uint64 weight_bytes_touched(const TensorRegistry& reg, uint64 passes, uint64 tokens) {
+    const TensorDesc* embd = reg.find({TensorRole::TokenEmbd, -1});
+    uint64 per_pass = 0;
+    for (const TensorDesc& d : reg.tensors()) {
+        if (d.id.role == TensorRole::TokenEmbd) continue;  // rows per token, below
+        // A tied output reads the whole embedding matrix as the lm head every pass.
+        per_pass += d.byte_size;
+    }
+    uint64 embd_rows = embd ? tokens * embd->row_bytes() : 0;
+    return passes * per_pass + embd_rows;
+}
+
+TierBytes split_tiers(const PassTraffic& t) {
+    TierBytes b;
+    if (t.tokens == 0) return b;
+    double n = double(t.tokens);
+    uint64 touched = t.weight_bytes_touched;
+    if (t.gpu_compute) {
+        // Uploads beyond what the passes touch (prefetch that was never used) still crossed
+        // the bus; they are counted there and nothing is left for VRAM.
+        uint64 cpu = std::min(t.cpu_compute_bytes, touched);
+        uint64 on_device = touched - cpu;
+        uint64 up = t.uploaded_bytes;
+        b.bus = double(up) / n;
+        b.vram = double(on_device - std::min(up, on_device)) / n;
+        b.ram = double(cpu) / n;
+    } else {
+        b.ram = double(touched) / n;
+        b.bus = double(t.uploaded_bytes) / n;  // 0 on a pure CPU run
+    }
+    b.disk = double(t.disk_bytes) / n;
+    return b;
+}
+
+namespace {
+
+TierFigure tier_figure(double bytes_per_token, double tps, const Bandwidth& ceiling) {
+    TierFigure f;
+    f.bytes_per_token = bytes_per_token;
+    f.achieved_gbps = bytes_per_token * tps / 1e9;
+    f.ceiling_gbps = ceiling.measured ? ceiling.gbps : 0;
+    if (bytes_per_token > 0 && f.ceiling_gbps > 0) f.max_tokens_per_second = f.ceiling_gbps * 1e9 / bytes_per_token;
+    return f;
+}
+
+}  // namespace
+
+Accounting compute_accounting(const PassTraffic& traffic, double tps, const ProbeResults& p) {
+    TierBytes b = split_tiers(traffic);
+    Accounting a;
+    a.vram = tier_figure(b.vram, tps, p.device_memory);
+    a.bus = tier_figure(b.bus, tps, p.host_to_device);
+    a.ram = tier_figure(b.ram, tps, p.host_memory);
+    a.disk = tier_figure(b.disk, tps, p.disk_read);
+    a.weight_bytes_per_token = b.total_compute();
+
+    // Slowest tier = the largest lower bound on time per token.
+    double worst_time = 0;
+    bool unknown = false;
+    const std::pair<const char*, const TierFigure*> tiers[] = {
+        {"vram", &a.vram}, {"bus", &a.bus}, {"ram", &a.ram}, {"disk", &a.disk}};
+    for (auto& [name, f] : tiers) {
+        if (f->bytes_per_token <= 0) continue;
+        if (f->max_tokens_per_second <= 0) {
+            unknown = true;
+            continue;
+        }
+        double t = 1.0 / f->max_tokens_per_second;
+        if (t > worst_time) {
+            worst_time = t;
+            a.bound_tier = name;
+        }
+    }
+    if (unknown || worst_time <= 0) {
+        a.bound_tier.clear();
+        return a;
+    }
+    a.bound_tokens_per_second = 1.0 / worst_time;
+    a.fraction_of_bound = tps / a.bound_tokens_per_second;
+    return a;
+}
+
+// ---- JSON -------------------------------------------------------------------------
+
+nlohmann::json to_json(const Bandwidth& b) {
+    return {{"gbps", b.gbps}, {"measured", b.measured}, {"method", b.method}, {"bytes", b.bytes}, {"note", b.note}};
+}
+
+nlohmann::json to_json(const ProbeResults& p) {
+    return {{"machine_key", p.machine_key},
+            {"hostname", p.hostname},
+            {"cpu_model", p.cpu_model},
+            {"cpu_threads", p.cpu_threads},
+            {"device_name", p.device_name},
+            {"probed_at", p.probed_at},
+            {"from_cache", p.from_cache},
+            {"disk_read", to_json(p.disk_read)},
+            {"host_memory", to_json(p.host_memory)},
+            {"host_to_device", to_json(p.host_to_device)},
+            {"device_to_host", to_json(p.device_to_host)},
+            {"device_memory", to_json(p.device_memory)}};
+}
+
+namespace {
+
+template <class T>
+Expected<T> field(const nlohmann::json& j, const char* key, const std::string& where) {
+    auto it = j.find(key);
+    if (it == j.end()) return make_error(ErrorCode::Format, where + ": missing field '" + key + "'");
+    try {
+        return it->template get<T>();
+    } catch (const nlohmann::json::exception& e) {
+        return make_error(ErrorCode::Format, where + ": field '" + key + "': " + e.what());
+    }
+}
+
+Expected<Bandwidth> bandwidth_from_json(const nlohmann::json& j, const char* key) {
+    std::string where = std::string("probe '") + key + "'";
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_object()) return make_error(ErrorCode::Format, where + ": missing or not an object");
+    Bandwidth b;
+    auto gbps = field<double>(*it, "gbps", where);
+    if (!gbps) return gbps.error();
+    auto measured = field<bool>(*it, "measured", where);
+    if (!measured) return measured.error();
+    auto method = field<std::string>(*it, "method", where);
+    if (!method) return method.error();
+    auto bytes = field<uint64>(*it, "bytes", where);
+    if (!bytes) return bytes.error();
+    auto note = field<std::string>(*it, "note", where);
+    if (!note) return note.error();
+    b.gbps = *gbps;
+    b.measured = *measured;
+    b.method = *method;
+    b.bytes = *bytes;
+    b.note = *note;
+    if (b.measured && !(b.gbps > 0)) return make_error(ErrorCode::Format, where + ": measured but gbps is not positive");
+    return b;
+}
+
+}  // namespace
+
+Expected<ProbeResults> probes_from_json(const nlohmann::json& j) {
+    if (!j.is_object()) return make_error(ErrorCode::Format, "probe results: not a JSON object");
+    ProbeResults p;
+    const std::string w = "probe results";
+    auto key = field<std::string>(j, "machine_key", w);
+    if (!key) return key.error();
+    p.machine_key = *key;
+    auto host = field<std::string>(j, "hostname", w);
+    if (!host) return host.error();
+    p.hostname = *host;
+    auto cpu = field<std::string>(j, "cpu_model", w);
+    if (!cpu) return cpu.error();
+    p.cpu_model = *cpu;
+    auto threads = field<uint32>(j, "cpu_threads", w);
+    if (!threads) return threads.error();
+    p.cpu_threads = *threads;
+    auto dev = field<std::string>(j, "device_name", w);
+    if (!dev) return dev.error();
+    p.device_name = *dev;
+    auto at = field<std::string>(j, "probed_at", w);
+    if (!at) return at.error();
+    p.probed_at = *at;
+    struct {
+        const char* key;
+        Bandwidth ProbeResults::*member;
+    } const bws[] = {{"disk_read", &ProbeResults::disk_read},
+                     {"host_memory", &ProbeResults::host_memory},
+                     {"host_to_device", &ProbeResults::host_to_device},
+                     {"device_to_host", &ProbeResults::device_to_host},
+                     {"device_memory", &ProbeResults::device_memory}};
+    for (auto& b : bws) {
+        auto v = bandwidth_from_json(j, b.key);
+        if (!v) return v.error();
+        p.*(b.member) = *v;
+    }
+    return p;
+}
+
+namespace {
+
+nlohmann::json to_json(const Stats& s) { return {{"median", s.median}, {"min", s.min}, {"max", s.max}}; }
+
+nlohmann::json to_json(const TierFigure& f) {
+    return {{"bytes_per_token", f.bytes_per_token},
+            {"achieved_gbps", f.achieved_gbps},
+            {"ceiling_gbps", f.ceiling_gbps},
+            {"max_tokens_per_second", f.max_tokens_per_second}};
+}
+
+nlohmann::json to_json(const Accounting& a) {
+    return {{"tiers", {{"vram", to_json(a.vram)}, {"bus", to_json(a.bus)}, {"ram", to_json(a.ram)}, {"disk", to_json(a.disk)}}},
+            {"weight_bytes_per_token", a.weight_bytes_per_token},
+            {"bound_tokens_per_second", a.bound_tokens_per_second},
+            {"bound_tier", a.bound_tier},
+            {"fraction_of_bound", a.fraction_of_bound}};
+}
+
+nlohmann::json to_json(const RunSample& s) {
+    return {{"tokens", s.tokens},
+            {"seconds", s.seconds},
+            {"tokens_per_second", s.tokens_per_second},
+            {"ttft_ms", s.ttft_ms},
+            {"forward_passes", s.forward_passes},
+            {"disk_bytes", s.disk_bytes},
+            {"uploaded_bytes", s.uploaded_bytes},
+            {"peak_vram_bytes", s.peak_vram_bytes},
+            {"peak_rss_bytes", s.peak_rss_bytes}};
+}
+
+nlohmann::json to_json(const WorkloadResult& w) {
+    nlohmann::json samples = nlohmann::json::array();
+    for (auto& s : w.samples) samples.push_back(to_json(s));
+    return {{"name", w.name},
+            {"kind", w.kind},
+            {"n_tokens", w.n_tokens},
+            {"repetitions", w.samples.size()},
+            {"tokens_per_second", to_json(w.tokens_per_second)},
+            {"ttft_ms", to_json(w.ttft_ms)},
+            {"accounting", to_json(w.accounting)},
+            {"samples", samples}};
+}
+
+}  // namespace
+
+nlohmann::json to_json(const BenchReport& r) {
+    nlohmann::json workloads = nlohmann::json::array();
+    for (auto& w : r.workloads) workloads.push_back(to_json(w));
+    const ModelInfo& m = r.model;
+    const RunConfigInfo& c = r.config;
+    const double gib = double(uint64(1) << 30);
+    return {{"schema_version", kReportSchemaVersion},
+            {"tool_version", r.tool_version},
+            {"started_at", r.started_at},
+            {"model",
+             {{"path", m.path},
+              {"name", m.name},
+              {"architecture", m.architecture},
+              {"generated_shape", m.generated_shape},
+              {"dtype", m.dtype},
+              {"file_bytes", m.file_bytes},
+              {"weight_bytes", m.weight_bytes},
+              {"n_layer", m.n_layer},
+              {"n_embd", m.n_embd},
+              {"n_vocab", m.n_vocab}}},
+            {"config",
+             {{"backend", c.backend},
+              {"description", c.description},
+              {"vram_budget_gib", c.vram_budget_gib},
+              {"ram_budget_gib", c.ram_budget_gib},
+              {"gpu_enabled", c.gpu_enabled},
+              {"threads", c.threads},
+              {"repetitions", c.repetitions}}},
+            {"probes", to_json(r.probes)},
+            {"workloads", workloads},
+            {"memory",
+             {{"peak_vram_bytes", r.peak_vram_bytes},
+              {"peak_rss_bytes", r.peak_rss_bytes},
+              {"vram_budget_bytes", uint64(c.vram_budget_gib * gib)},
+              {"ram_budget_bytes", uint64(c.ram_budget_gib * gib)},
+              {"peak_vram_fraction_of_budget", c.vram_budget_gib > 0 ? double(r.peak_vram_bytes) / (c.vram_budget_gib * gib) : 0.0},
+              {"peak_rss_fraction_of_budget", c.ram_budget_gib > 0 ? double(r.peak_rss_bytes) / (c.ram_budget_gib * gib) : 0.0}}}};
+}
+
+// ---- table ------------------------------------------------------------------------
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+std::string human_bytes(double b) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (b >= 1024 && u < 4) {
+        b /= 1024;
+        ++u;
+    }
+    return fmt(u == 0 ? "%.0f" : "%.2f", b) + " " + units[u];
+}
+
+std::string gbps_text(const Bandwidth& b) { return b.measured ? fmt("%.2f GB/s", b.gbps) : "n/a"; }
+
+// Left-aligned first column, right-aligned others, two spaces between.
+std::string render(const std::vector<std::vector<std::string>>& rows) {
+    std::vector<size_t> w;
+    for (auto& r : rows)
+        for (size_t i = 0; i < r.size(); ++i) {
+            if (w.size() <= i) w.push_back(0);
+            w[i] = std::max(w[i], r[i].size());
+        }
+    std::ostringstream o;
+    for (size_t ri = 0; ri < rows.size(); ++ri) {
+        const auto& r = rows[ri];
+        for (size_t i = 0; i < r.size(); ++i) {
+            if (i) o << "  ";
+            std::string pad(w[i] - r[i].size(), ' ');
+            o << (i == 0 ? r[i] + pad : pad + r[i]);
+        }
+        o << "\n";
+        if (ri == 0) {
+            size_t total = 0;
+            for (size_t x : w) total += x + 2;
+            o << std::string(total - 2, '-') << "\n";
+        }
+    }
+    return o.str();
+}
+
+std::string tier_cell(const TierFigure& f) {
+    if (f.bytes_per_token <= 0) return "-";
+    std::string s = human_bytes(f.bytes_per_token) + " @ " + fmt("%.2f", f.achieved_gbps);
+    s += f.ceiling_gbps > 0 ? fmt("/%.1f GB/s", f.ceiling_gbps) : "/? GB/s";
+    return s;
+}
+
+}  // namespace
+
+std::string format_table(const BenchReport& r) {
+    std::ostringstream o;
+    const ModelInfo& m = r.model;
+    o << "model:    " << m.path;
+    if (!m.generated_shape.empty()) o << " (generated " << m.generated_shape << ")";
+    o << "\n          " << m.architecture << ", " << m.n_layer << " layers, n_embd " << m.n_embd << ", vocab " << m.n_vocab
+      << ", " << m.dtype << ", weights " << human_bytes(double(m.weight_bytes)) << "\n";
+    o << "backend:  " << r.config.backend << "   budgets: VRAM " << fmt("%.2f", r.config.vram_budget_gib) << " GiB, RAM "
+      << fmt("%.2f", r.config.ram_budget_gib) << " GiB" << (r.config.gpu_enabled ? "" : "   (--disable-gpu)") << "\n";
+    if (!r.config.description.empty()) o << "engine:   " << r.config.description << "\n";
+    const ProbeResults& p = r.probes;
+    o << "machine:  " << p.hostname << ", " << p.cpu_model << " (" << p.cpu_threads << " threads)"
+      << (p.device_name.empty() ? "" : ", " + p.device_name) << (p.from_cache ? "   [probes cached " + p.probed_at + "]" : "")
+      << "\n\n";
+
+    std::vector<std::vector<std::string>> probe_rows = {{"ceiling", "GB/s", "method"}};
+    auto add_probe = [&](const char* name, const Bandwidth& b) {
+        probe_rows.push_back({name, gbps_text(b), b.measured ? b.method : b.note});
+    };
+    add_probe("disk read", p.disk_read);
+    add_probe("host memory", p.host_memory);
+    add_probe("host->device", p.host_to_device);
+    add_probe("device->host", p.device_to_host);
+    add_probe("device memory", p.device_memory);
+    o << render(probe_rows) << "\n";
+
+    std::vector<std::vector<std::string>> rows = {
+        {"test", "t/s median", "min", "max", "TTFT ms", "weights/token", "bound t/s", "of bound", "limited by"}};
+    for (const WorkloadResult& w : r.workloads) {
+        const Accounting& a = w.accounting;
+        rows.push_back({w.name, fmt("%.2f", w.tokens_per_second.median), fmt("%.2f", w.tokens_per_second.min),
+                        fmt("%.2f", w.tokens_per_second.max), w.kind == "tg" ? fmt("%.1f", w.ttft_ms.median) : "-",
+                        human_bytes(a.weight_bytes_per_token), a.bound_tokens_per_second > 0 ? fmt("%.2f", a.bound_tokens_per_second) : "?",
+                        a.bound_tokens_per_second > 0 ? fmt("%.1f%%", 100 * a.fraction_of_bound) : "?",
+                        a.bound_tier.empty() ? "?" : a.bound_tier});
+    }
+    o << render(rows) << "\n";
+
+    std::vector<std::vector<std::string>> tier_rows = {{"bytes/token @ achieved/ceiling", "VRAM", "bus (H2D)", "RAM", "disk"}};
+    for (const WorkloadResult& w : r.workloads) {
+        const Accounting& a = w.accounting;
+        tier_rows.push_back({w.name, tier_cell(a.vram), tier_cell(a.bus), tier_cell(a.ram), tier_cell(a.disk)});
+    }
+    o << render(tier_rows) << "\n";
+
+    const double gib = double(uint64(1) << 30);
+    o << "peak VRAM " << human_bytes(double(r.peak_vram_bytes)) << " of " << fmt("%.2f", r.config.vram_budget_gib) << " GiB budget ("
+      << fmt("%.1f%%", r.config.vram_budget_gib > 0 ? 100.0 * double(r.peak_vram_bytes) / (r.config.vram_budget_gib * gib) : 0.0)
+      << "), peak RSS " << human_bytes(double(r.peak_rss_bytes)) << " of " << fmt("%.2f", r.config.ram_budget_gib) << " GiB budget ("
+      << fmt("%.1f%%", r.config.ram_budget_gib > 0 ? 100.0 * double(r.peak_rss_bytes) / (r.config.ram_budget_gib * gib) : 0.0)
+      << ")\n";
+    return o.str();
+}
+
+}  // namespace vk_symbiote::bench

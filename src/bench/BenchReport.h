@@ -1,0 +1,174 @@
+// BenchReport: what vk_symbiote_benchmark measured, the byte accounting that relates it
+// to the machine's probed ceilings, and its two renderings (a readable table and JSON,
+// documented field by field in docs/benchmark-json.md).
+//
+// Units everywhere: bytes, seconds / nanoseconds as named, GB/s = 1e9 bytes per second
+// (decimal, as disk and bus vendors quote them), memory budgets in GiB (2^30, as the
+// --vram-gb / --ram-gb options define them).
+//
+// Accounting model (per forward pass, then per token):
+//   weight bytes a pass touches  W = every weight tensor once, except token_embd of which
+//                                    only one row per token is read (unless the output is
+//                                    tied to it, then the whole matrix is read as the lm head)
+//   compute tiers (where the kernels read the weights from), they add up to W x passes:
+//       vram = bytes already resident on the device       (bound: device memory bandwidth)
+//       bus  = bytes uploaded host -> device for this run  (bound: host->device bandwidth)
+//       ram  = bytes the CPU computed on, read from RAM    (bound: host memory bandwidth)
+//   transport tier:
+//       disk = bytes read from the model file (or pack cache) during the run; these land in
+//              RAM first and are also counted in bus or ram    (bound: disk read bandwidth)
+// The implied bound assumes the tiers overlap perfectly: time per token >= max over tiers of
+// (tier bytes per token / tier ceiling), so max tokens/s = 1 / that. A tier with bytes but
+// no probed ceiling (e.g. no Vulkan device) leaves the bound unknown (0) rather than guessed.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "vk_symbiote/Common.h"
+
+namespace vk_symbiote {
+class TensorRegistry;
+}
+
+namespace vk_symbiote::bench {
+
+// Version of the JSON layout; bump when a field changes meaning or is removed.
+inline constexpr int kReportSchemaVersion = 1;
+
+// One probed ceiling. gbps == 0 with measured == false: not available on this machine
+// (note says why, e.g. "no Vulkan device").
+struct Bandwidth {
+    double gbps = 0;
+    bool measured = false;
+    std::string method;   // how it was measured, e.g. "O_DIRECT sequential read, 16 MiB blocks"
+    uint64 bytes = 0;     // bytes moved by the measurement (one repetition)
+    std::string note;     // caveats or why it is missing
+};
+
+struct ProbeResults {
+    std::string machine_key;  // hostname | cpu model | device name (the cache key)
+    std::string hostname;
+    std::string cpu_model;
+    uint32 cpu_threads = 0;
+    std::string device_name;  // Vulkan device probed, empty if none
+    std::string probed_at;    // UTC, ISO 8601
+    bool from_cache = false;
+    Bandwidth disk_read;       // sequential read of the model file
+    Bandwidth host_memory;     // all-core streaming read of RAM
+    Bandwidth host_to_device;  // copy from host-visible (pinned) memory to device-local
+    Bandwidth device_to_host;
+    Bandwidth device_memory;   // device-local copy, read + write bytes counted
+};
+
+// Counters of one timed run (deltas over the run, not process totals).
+struct RunSample {
+    uint64 tokens = 0;          // prompt tokens (pp) or generated tokens (tg) in the timed span
+    double seconds = 0;         // timed span: whole evaluate() (pp) / first -> last token (tg)
+    double tokens_per_second = 0;
+    double ttft_ms = 0;         // request -> first sampled token (tg; 0 for pp)
+    uint64 forward_passes = 0;  // PerformanceMetrics::total_inferences delta
+    uint64 disk_bytes = 0;      // PerformanceMetrics::weight_bytes_disk delta
+    uint64 uploaded_bytes = 0;  // PerformanceMetrics::weight_bytes_uploaded delta
+    uint64 peak_vram_bytes = 0;
+    uint64 peak_rss_bytes = 0;
+};
+
+struct Stats {
+    double median = 0, min = 0, max = 0;
+};
+// Median (mean of the two middle values for an even count), min and max; zeros if empty.
+Stats summarize(std::vector<double> values);
+
+// Inputs of the accounting for one run, everything in bytes / counts over the run.
+struct PassTraffic {
+    bool gpu_compute = false;      // kernels ran on the Vulkan device
+    uint64 weight_bytes_touched = 0;  // W above summed over the run's passes
+    uint64 forward_passes = 0;
+    uint64 tokens = 0;
+    uint64 disk_bytes = 0;
+    uint64 uploaded_bytes = 0;
+    // Bytes the CPU computed on during a GPU run (hybrid placement). The engine's metrics
+    // do not report it yet, so GPU runs pass 0 and every non-uploaded byte counts as VRAM.
+    uint64 cpu_compute_bytes = 0;
+};
+
+// Bytes per token from each tier; see the accounting model at the top of the file.
+struct TierBytes {
+    double vram = 0, bus = 0, ram = 0, disk = 0;
+    double total_compute() const { return vram + bus + ram; }
+};
+TierBytes split_tiers(const PassTraffic& t);
+
+// W summed over `passes` forward passes that together process `tokens` tokens.
+uint64 weight_bytes_touched(const TensorRegistry& reg, uint64 passes, uint64 tokens);
+
+struct TierFigure {
+    double bytes_per_token = 0;
+    double achieved_gbps = 0;       // bytes_per_token x tokens/s
+    double ceiling_gbps = 0;        // probed (0 = unknown)
+    double max_tokens_per_second = 0;  // ceiling / bytes_per_token (0 = no bytes or unknown)
+};
+
+struct Accounting {
+    TierFigure vram, bus, ram, disk;
+    double weight_bytes_per_token = 0;  // vram + bus + ram
+    double bound_tokens_per_second = 0; // 0 = unknown (a tier with bytes lacks a ceiling)
+    std::string bound_tier;             // the slowest tier ("ram", "bus", ...), "" if unknown
+    double fraction_of_bound = 0;       // achieved tokens/s / bound
+};
+Accounting compute_accounting(const PassTraffic& traffic, double tokens_per_second, const ProbeResults& probes);
+
+struct WorkloadResult {
+    std::string name;            // "pp512", "tg128"
+    std::string kind;            // "pp" or "tg"
+    uint32 n_tokens = 0;         // requested
+    std::vector<RunSample> samples;
+    Stats tokens_per_second;
+    Stats ttft_ms;
+    Accounting accounting;       // from the median sample
+};
+
+struct ModelInfo {
+    std::string path;
+    std::string name;
+    std::string architecture;
+    std::string generated_shape;  // preset name if the benchmark generated it, else ""
+    std::string dtype;            // dominant weight dtype, e.g. "f16"
+    uint64 file_bytes = 0;
+    uint64 weight_bytes = 0;      // distinct weight bytes (TensorRegistry::total_bytes)
+    uint32 n_layer = 0, n_embd = 0, n_vocab = 0;
+};
+
+struct RunConfigInfo {
+    std::string backend;          // PerformanceMetrics::backend
+    std::string description;      // VulkanSymbioteEngine::describe()
+    double vram_budget_gib = 0;
+    double ram_budget_gib = 0;
+    bool gpu_enabled = true;
+    uint32 threads = 0;
+    uint32 repetitions = 0;
+};
+
+struct BenchReport {
+    std::string tool_version;
+    std::string started_at;       // UTC, ISO 8601
+    ModelInfo model;
+    RunConfigInfo config;
+    ProbeResults probes;
+    std::vector<WorkloadResult> workloads;
+    uint64 peak_vram_bytes = 0;   // over the whole benchmark
+    uint64 peak_rss_bytes = 0;
+};
+
+nlohmann::json to_json(const Bandwidth& b);
+nlohmann::json to_json(const ProbeResults& p);
+nlohmann::json to_json(const BenchReport& r);
+// Inverse of to_json(ProbeResults) for the probe cache. Errors name the missing field.
+Expected<ProbeResults> probes_from_json(const nlohmann::json& j);
+// The human-readable report (several aligned tables, ends with a newline).
+std::string format_table(const BenchReport& r);
+
+}  // namespace vk_symbiote::bench
