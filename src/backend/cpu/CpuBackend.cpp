@@ -10,12 +10,18 @@ namespace {
 
 Error arg_error(const std::string& what) { return make_error(ErrorCode::InvalidArgument, "cpu backend: " + what); }
 
+// x[n] = x rounded to the nearest f16 value (KvPrecision::F16Rounded).
+void round_to_f16(float* x, uint64 n) {
+    for (uint64 i = 0; i < n; ++i) x[i] = cpu::f16_to_f32(cpu::f32_to_f16(x[i]));
+}
+
 }  // namespace
 
-CpuBackend::CpuBackend(uint32 n_threads, cpu::KernelPath path) : pool_(n_threads), path_(cpu::resolve_path(path)) {}
+CpuBackend::CpuBackend(uint32 n_threads, cpu::KernelPath path, KvPrecision kv) : pool_(n_threads), path_(cpu::resolve_path(path)), kv_precision_(kv) {}
 
 std::string CpuBackend::name() const {
-    return std::string("cpu (") + cpu::kernel_path_name(path_) + ", " + std::to_string(pool_.size()) + (pool_.size() == 1 ? " thread)" : " threads)");
+    return std::string("cpu (") + cpu::kernel_path_name(path_) + ", " + std::to_string(pool_.size()) + (pool_.size() == 1 ? " thread" : " threads") +
+           (kv_precision_ == KvPrecision::F16Rounded ? ", f16-rounded kv)" : ")");
 }
 
 ExpectedVoid CpuBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint32 n_batch) {
@@ -151,6 +157,11 @@ ExpectedVoid CpuBackend::attention_block(uint32 l, uint32 n, uint32 pos) {
     for (uint32 t = 0; t < n; ++t) {
         cpu::rope(q_.data() + t * Q, cfg_.n_head, pos + t, rp);
         cpu::rope(k_cache(l) + uint64(pos + t) * KV, cfg_.n_head_kv, pos + t, rp);
+    }
+    if (kv_precision_ == KvPrecision::F16Rounded) {
+        round_to_f16(k_cache(l) + uint64(pos) * KV, uint64(n) * KV);
+        round_to_f16(v_cache(l) + uint64(pos) * KV, uint64(n) * KV);
+        round_to_f16(q_.data(), uint64(n) * Q);
     }
     attention_core(l, n, pos);
     VKS_TRY(project({TensorRole::Wo, L}, E, Q, att_.data(), Q, n, proj_.data(), E));
