@@ -75,6 +75,9 @@ public:
     uint32 bos_id() const { return bos_; }  // kNoToken if the vocabulary has none
     uint32 eos_id() const { return eos_; }  // kNoToken if the vocabulary has none
     std::optional<uint32> eot_id() const;
+    std::optional<uint32> unk_id() const { return opt(unk_); }
+    std::optional<uint32> pad_id() const { return opt(pad_); }
+    std::optional<uint32> sep_id() const { return opt(sep_); }
     bool add_bos() const { return add_bos_; }
     bool add_eos() const { return add_eos_; }
     bool is_eog(uint32 id) const;  // EOS, EOT, EOM and other end-of-generation tokens
@@ -103,6 +106,7 @@ private:
     struct Fragment;
 
     Tokenizer() = default;
+    static std::optional<uint32> opt(uint32 id) { return id == kNoToken ? std::nullopt : std::optional<uint32>(id); }
     ExpectedVoid load_tokens(const GGUFLoader& gguf);
     ExpectedVoid load_merges(const GGUFLoader& gguf);
     ExpectedVoid load_special_ids(const GGUFLoader& gguf);

@@ -133,6 +133,9 @@ TEST(TokenizerSpecial, Phi3ControlTokensAndEog) {
     EXPECT_TRUE(tok->is_eog(32007));
     EXPECT_FALSE(tok->is_eog(32010));  // "<|user|>"
     EXPECT_TRUE(tok->add_bos());
+    EXPECT_EQ(tok->unk_id(), std::optional<uint32>(0));
+    EXPECT_EQ(tok->pad_id(), std::optional<uint32>(32000));
+    EXPECT_FALSE(tok->sep_id().has_value());
     ASSERT_TRUE(tok->chat_template().has_value());
     EXPECT_NE(tok->chat_template()->find("<|assistant|>"), std::string::npos);
 
