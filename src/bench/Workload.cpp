@@ -1,0 +1,168 @@
+#include "bench/Workload.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include "bench/Probes.h"
+#include "model/TensorRegistry.h"
+#include "model/Tokenizer.h"
+#include "vk_symbiote/VulkanSymbioteEngine.h"
+
+namespace vk_symbiote::bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+bool gpu_backend(const PerformanceMetrics& m) { return m.backend.rfind("vulkan", 0) == 0; }
+
+// Counter deltas of the run that just ended (the metrics were reset before it).
+void fill_counters(RunSample& s, const PerformanceMetrics& m) {
+    s.forward_passes = m.total_inferences;
+    s.disk_bytes = m.weight_bytes_disk;
+    s.uploaded_bytes = m.weight_bytes_uploaded;
+    s.peak_vram_bytes = m.peak_vram_bytes;
+    s.peak_rss_bytes = std::max(m.peak_rss_bytes, peak_rss_bytes());
+}
+
+// Accounting of the median repetition (by tokens/s); tokens = what the passes processed.
+Accounting account(const WorkloadResult& w, const TensorRegistry& reg, bool gpu, const ProbeResults& probes, bool tg) {
+    if (w.samples.empty()) return {};
+    std::vector<const RunSample*> order;
+    for (auto& s : w.samples) order.push_back(&s);
+    std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->tokens_per_second < b->tokens_per_second; });
+    const RunSample& m = *order[order.size() / 2];
+    PassTraffic t;
+    t.gpu_compute = gpu;
+    t.forward_passes = m.forward_passes;
+    // tg: one token per pass (the one-token prompt included); pp: the prompt.
+    t.tokens = tg ? m.forward_passes : m.tokens;
+    t.weight_bytes_touched = weight_bytes_touched(reg, t.forward_passes, t.tokens);
+    t.disk_bytes = m.disk_bytes;
+    t.uploaded_bytes = m.uploaded_bytes;
+    return compute_accounting(t, w.tokens_per_second.median, probes);
+}
+
+void finish(WorkloadResult& w) {
+    std::vector<double> tps, ttft;
+    for (auto& s : w.samples) {
+        tps.push_back(s.tokens_per_second);
+        ttft.push_back(s.ttft_ms);
+    }
+    w.tokens_per_second = summarize(tps);
+    w.ttft_ms = summarize(ttft);
+}
+
+void log_sample(const WorkloadOptions& o, const WorkloadResult& w, size_t rep, const RunSample& s) {
+    if (!o.log) return;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%s rep %zu: %llu tokens in %.3f s = %.2f tokens/s", w.name.c_str(), rep + 1,
+                  static_cast<unsigned long long>(s.tokens), s.seconds, s.tokens_per_second);
+    o.log(buf);
+}
+
+}  // namespace
+
+std::vector<uint32> benchmark_tokens(uint32 n_vocab, uint32 n, uint64 seed, uint32 first_regular) {
+    std::mt19937_64 rng(seed);
+    uint32 lo = n_vocab > first_regular ? first_regular : 0;
+    std::uniform_int_distribution<uint32> pick(lo, n_vocab ? n_vocab - 1 : 0);
+    std::vector<uint32> out(n);
+    for (auto& t : out) t = pick(rng);
+    return out;
+}
+
+Expected<WorkloadResult> run_prompt_processing(VulkanSymbioteEngine& engine, const TensorRegistry& reg, uint32 n_tokens,
+                                               const WorkloadOptions& opts, const ProbeResults& probes) {
+    WorkloadResult w;
+    w.kind = "pp";
+    w.n_tokens = n_tokens;
+    w.name = "pp" + std::to_string(n_tokens);
+    if (n_tokens == 0) return make_error(ErrorCode::InvalidArgument, "-p: prompt length must be at least 1");
+    std::vector<uint32> toks = benchmark_tokens(engine.model_config().n_vocab, n_tokens, opts.seed);
+    if (opts.warmup) {
+        auto r = engine.evaluate(toks);
+        if (!r) return r.error();
+    }
+    bool gpu = false;
+    for (uint32 rep = 0; rep < std::max(1u, opts.repetitions); ++rep) {
+        engine.reset_performance_metrics();
+        auto t0 = Clock::now();
+        auto r = engine.evaluate(toks);
+        double s = secs(Clock::now() - t0);
+        if (!r) return r.error();
+        RunSample smp;
+        smp.tokens = n_tokens;
+        smp.seconds = s;
+        smp.tokens_per_second = s > 0 ? double(n_tokens) / s : 0;
+        const PerformanceMetrics& m = engine.get_performance_metrics();
+        fill_counters(smp, m);
+        gpu = gpu_backend(m);
+        w.samples.push_back(smp);
+        log_sample(opts, w, rep, smp);
+    }
+    finish(w);
+    w.accounting = account(w, reg, gpu, probes, false);
+    return w;
+}
+
+Expected<WorkloadResult> run_generation(VulkanSymbioteEngine& engine, const TensorRegistry& reg, uint32 n_tokens,
+                                        const WorkloadOptions& opts, const ProbeResults& probes) {
+    WorkloadResult w;
+    w.kind = "tg";
+    w.n_tokens = n_tokens;
+    w.name = "tg" + std::to_string(n_tokens);
+    if (n_tokens < 2) return make_error(ErrorCode::InvalidArgument, "-n: generation length must be at least 2 (the first token comes from the prompt pass)");
+    uint32 bos = engine.tokenizer().bos_id();
+    std::vector<uint32> prompt = {bos < engine.model_config().n_vocab ? bos : benchmark_tokens(engine.model_config().n_vocab, 1, opts.seed)[0]};
+    GenerationOptions g = engine.default_generation_options();
+    g.max_tokens = n_tokens;
+    g.temperature = 0;  // greedy
+    g.repeat_penalty = 1.0f;
+    g.seed = opts.seed;
+    g.add_bos = false;
+    g.parse_special = false;
+
+    auto run_once = [&](RunSample& smp) -> ExpectedVoid {
+        std::vector<Clock::time_point> stamps;
+        stamps.reserve(n_tokens);
+        auto t0 = Clock::now();
+        auto r = engine.generate_tokens(prompt, g, [&](const std::string&, uint32 tok) {
+            if (tok != UINT32_MAX) stamps.push_back(Clock::now());  // UINT32_MAX: the decoder's tail flush
+            return true;
+        });
+        if (!r) return r.error();
+        smp.tokens = stamps.size();
+        if (!stamps.empty()) smp.ttft_ms = secs(stamps.front() - t0) * 1e3;
+        if (stamps.size() >= 2) {
+            smp.seconds = secs(stamps.back() - stamps.front());
+            smp.tokens_per_second = smp.seconds > 0 ? double(stamps.size() - 1) / smp.seconds : 0;
+        }
+        return {};
+    };
+    if (opts.warmup) {
+        RunSample ignored;
+        VKS_TRY(run_once(ignored));
+    }
+    bool gpu = false;
+    for (uint32 rep = 0; rep < std::max(1u, opts.repetitions); ++rep) {
+        engine.reset_performance_metrics();
+        RunSample smp;
+        VKS_TRY(run_once(smp));
+        const PerformanceMetrics& m = engine.get_performance_metrics();
+        fill_counters(smp, m);
+        gpu = gpu_backend(m);
+        if (smp.tokens < 2 && opts.log) opts.log(w.name + ": the model ended generation after " + std::to_string(smp.tokens) + " token(s); no decode rate");
+        w.samples.push_back(smp);
+        log_sample(opts, w, rep, smp);
+    }
+    finish(w);
+    w.accounting = account(w, reg, gpu, probes, true);
+    return w;
+}
+
+}  // namespace vk_symbiote::bench
