@@ -73,6 +73,17 @@ public:
     Cursor(int fd, uint64 file_size, std::string fname) : fd_(fd), size_(file_size), fname_(std::move(fname)) {}
 
     uint64 pos() const { return pos_; }
+
+    // Accounts `n` elements of `each` bytes of memory for parsed metadata; fails before
+    // the allocation when the total would pass GGUFLimits::kMaxMetadataBytes.
+    ExpectedVoid charge(uint64 n, uint64 each, const std::string& field) {
+        uint64 bytes = 0;
+        if (__builtin_mul_overflow(n, each, &bytes) || bytes > GGUFLimits::kMaxMetadataBytes - charged_)
+            return err(field, "metadata would need more than " + std::to_string(GGUFLimits::kMaxMetadataBytes >> 20) + " MiB of memory (" +
+                                  std::to_string(n) + " elements)");
+        charged_ += bytes;
+        return {};
+    }
     uint64 remaining() const { return size_ - pos_; }
 
     Error err(const std::string& field, const std::string& what) const {
@@ -108,6 +119,7 @@ public:
         if (!len) return len.error();
         if (*len > GGUFLimits::kMaxStringLen || *len > remaining())
             return err(field, "string length " + std::to_string(*len) + " past end of file");
+        VKS_TRY(charge(*len, 1, field));
         std::string s(*len, '\0');
         VKS_TRY(read(s.data(), *len, field));
         return s;
@@ -133,6 +145,7 @@ private:
     uint64 size_;
     std::string fname_;
     uint64 pos_ = 0;
+    uint64 charged_ = 0;  // bytes of memory accounted by charge()
     uint64 buf_start_ = 0;
     std::vector<uint8> buf_;
 };
@@ -173,6 +186,9 @@ Expected<GGUFValue> read_array(Cursor& c, const std::string& field, uint32 depth
     if (*n > c.remaining() / std::max<uint64>(min_elem, 1))
         return c.err(field, "array length " + std::to_string(*n) + " past end of file");
     v.arr_len = *n;
+    // Memory per element as stored: the std::string / GGUFValue object, or a widened scalar.
+    uint64 mem_elem = v.elem_type == GGUFType::STRING ? sizeof(std::string) : v.elem_type == GGUFType::ARRAY ? sizeof(GGUFValue) : 8;
+    VKS_TRY(c.charge(*n, mem_elem, field));
     switch (v.elem_type) {
         case GGUFType::STRING:
             v.arr_str.reserve(*n);

@@ -128,6 +128,12 @@ struct GGUFLimits {
     static constexpr uint64 kMaxStringLen = uint64(1) << 30;
     static constexpr uint64 kMaxArrayDepth = 4;
     static constexpr uint64 kMaxAlignment = 1 << 20;
+    // Memory the parsed metadata may take (strings, array elements as stored in
+    // GGUFValue). Counts in the header are checked against the bytes left in the file,
+    // but a big model file has gigabytes "left" after the header, and an element takes
+    // more memory than file bytes (an empty nested array: 12 bytes on disk, ~200 in
+    // memory); real headers need a few MiB.
+    static constexpr uint64 kMaxMetadataBytes = uint64(1) << 30;
 };
 
 }  // namespace vk_symbiote

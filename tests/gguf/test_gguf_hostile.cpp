@@ -239,6 +239,36 @@ TEST(GGUFHostile, EveryPrefixOfASmallFileFailsCleanly) {
     EXPECT_TRUE(GGUFLoader::open(p));
 }
 
+// A big file has plenty of bytes "left" after the header, so counts pass the bytes-left
+// check; the memory the parsed values would take must still be bounded. Counts are just
+// above GGUFLimits::kMaxMetadataBytes.
+TEST(GGUFHostile, MetadataMemoryIsBounded) {
+    constexpr uint64 kLimit = GGUFLimits::kMaxMetadataBytes;
+    struct Lie {
+        const char* name;
+        GGUFType elem;
+        uint64 count;
+        uint64 disk_each;  // minimum bytes per element in the file
+    } lies[] = {
+        {"nested", GGUFType::ARRAY, kLimit / sizeof(GGUFValue) + 1000, 12},
+        {"strings", GGUFType::STRING, kLimit / sizeof(std::string) + 1000, 8},
+        {"bytes", GGUFType::U8, kLimit / 8 + 1000, 1},  // widened to 8 bytes in memory
+    };
+    for (auto& l : lies) {
+        SCOPED_TRACE(l.name);
+        Path p = test::tmp_dir() / (std::string("lie_") + l.name + ".gguf");
+        GGUFWriter w;
+        w.add_raw(l.name, uint32(GGUFType::ARRAY), GGUFBytes().u32(uint32(l.elem)).u64(l.count).bytes);
+        ASSERT_TRUE(write_file_atomic(p, w.header_bytes()));
+        std::filesystem::resize_file(p, l.count * l.disk_each + 4096);  // sparse: zeros, no disk use
+        auto g = GGUFLoader::open(p);
+        ASSERT_FALSE(g);
+        EXPECT_EQ(g.error().code, ErrorCode::Format);
+        EXPECT_NE(g.error().message.find(std::string("metadata '") + l.name + "'"), std::string::npos) << g.error().message;
+        EXPECT_NE(g.error().message.find("MiB of memory"), std::string::npos) << g.error().message;
+    }
+}
+
 TEST(GGUFHostile, ReadRangePastEndAndShrunkFileAreIoErrors) {
     Path p = test::tmp_dir() / "shrink.gguf";
     ASSERT_TRUE(tiny_model().writer().write(p));
