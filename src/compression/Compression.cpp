@@ -34,8 +34,10 @@ const std::vector<Row>& rows() {
         {{"blosc-lz4-bit", "", "blosc 1.x, bit shuffle, lz4"}, blosc("blosc-lz4-bit", "lz4", BloscShuffle::Bit)},
         {{"zfp", "", "zfp reversible (lossless), f32 only"},
          [](const CodecOptions&) { return std::make_unique<ZfpCodec>(); }},
-        {{"exponent", "", "exponent bytes entropy-coded with zstd, sign+mantissa raw"},
-         [](const CodecOptions& o) { return std::make_unique<ExponentCodec>(o.level); }},
+        {{"exponent", "", "exponent bytes entropy-coded with rANS, sign+mantissa raw"},
+         [](const CodecOptions&) { return std::make_unique<ExponentCodec>(ExponentCodec::Entropy::Rans); }},
+        {{"exponent-zstd", "", "exponent bytes entropy-coded with zstd (level 19), sign+mantissa raw"},
+         [](const CodecOptions& o) { return std::make_unique<ExponentCodec>(ExponentCodec::Entropy::Zstd, o.level); }},
         {{"blosc", "blosc-zstd", "alias"}, {}},
         {{"blosc2", "blosc-zstd", "the product's name; Debian 12 has only c-blosc 1.x"}, {}},
     };

@@ -9,7 +9,8 @@
 //   blosc-lz4       blosc, byte shuffle, lz4
 //   blosc-lz4-bit   blosc, bit shuffle, lz4
 //   zfp             libzfp reversible mode, f32 only
-//   exponent        exponent-byte split + zstd on exponents (f16 / bf16 / f32)
+//   exponent        exponent-byte split, rANS on exponents (f16 / bf16 / f32)
+//   exponent-zstd   the same split, zstd level 19 on exponents
 // "blosc2" is what the product's configuration calls blosc; Debian 12 ships only
 // c-blosc 1.x, so it resolves to blosc-zstd.
 //

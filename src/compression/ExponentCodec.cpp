@@ -6,12 +6,16 @@
 
 #include <zstd.h>
 
+#include "compression/RansCoder.h"
+
 namespace vk_symbiote {
 
 namespace {
 
 constexpr size_t kHeaderBytes = 12;  // u32 block_elems + u64 n_elems
 constexpr uint32 kMaxBlockElems = 1u << 24;
+enum Method : uint8 { kRaw = 0, kZstd = 1, kRans = 2 };
+constexpr size_t kEntryBytes = 5;  // u8 method + u32 csize
 
 // Splits elements [0, n) of `src` into exponent bytes `e` (n) and rest bytes `r`
 // (n * (size - 1)). See the table in ExponentCodec.h.
@@ -69,8 +73,8 @@ Error corrupt(const std::string& what) { return make_error(ErrorCode::Corrupt, "
 
 }  // namespace
 
-ExponentCodec::ExponentCodec(int level)
-    : level_(level < 0 ? kDefaultLevel : std::clamp(level, 1, ZSTD_maxCLevel())) {}
+ExponentCodec::ExponentCodec(Entropy entropy, int level)
+    : entropy_(entropy), level_(level < 0 ? kDefaultZstdLevel : std::clamp(level, 1, ZSTD_maxCLevel())) {}
 
 ExpectedVoid ExponentCodec::encode_payload(std::span<const uint8> src, DType dtype, std::vector<uint8>& out) const {
     const size_t es = dtype_size(dtype);
@@ -79,7 +83,7 @@ ExpectedVoid ExponentCodec::encode_payload(std::span<const uint8> src, DType dty
     put_u32(out, kBlockElems);
     put_u64(out, n);
     const size_t table = out.size();
-    out.resize(table + 4 * nb);
+    out.resize(table + kEntryBytes * nb);
 
     std::vector<uint8> rest(n * (es - 1));
     std::vector<uint8> exps(std::min<size_t>(n, kBlockElems));
@@ -90,15 +94,23 @@ ExpectedVoid ExponentCodec::encode_payload(std::span<const uint8> src, DType dty
         const size_t len = std::min<size_t>(kBlockElems, n - i0);
         split(dtype, src.data() + i0 * es, len, exps.data(), rest.data() + i0 * (es - 1));
         const size_t at = out.size();
-        out.resize(at + ZSTD_compressBound(len));
-        const size_t c = ZSTD_compressCCtx(cctx.get(), out.data() + at, out.size() - at, exps.data(), len, level_);
-        size_t stored = c;
-        if (ZSTD_isError(c) || c >= len) {  // incompressible block: store raw
-            std::memcpy(out.data() + at, exps.data(), len);
-            stored = len;
+        uint8 method = kRans;
+        if (entropy_ == Entropy::Rans) {
+            rans_encode(std::span<const uint8>(exps.data(), len), out);
+        } else {
+            method = kZstd;
+            out.resize(at + ZSTD_compressBound(len));
+            const size_t c = ZSTD_compressCCtx(cctx.get(), out.data() + at, out.size() - at, exps.data(), len, level_);
+            out.resize(ZSTD_isError(c) ? out.size() : at + c);
         }
-        out.resize(at + stored);
-        for (int k = 0; k < 4; ++k) out[table + 4 * b + k] = uint8(uint32(stored) >> (8 * k));
+        if (out.size() - at >= len) {  // did not shrink: store raw
+            out.resize(at + len);
+            std::memcpy(out.data() + at, exps.data(), len);
+            method = kRaw;
+        }
+        const uint32 stored = uint32(out.size() - at);
+        out[table + kEntryBytes * b] = method;
+        for (int k = 0; k < 4; ++k) out[table + kEntryBytes * b + 1 + k] = uint8(stored >> (8 * k));
     }
     out.insert(out.end(), rest.begin(), rest.end());
     out.insert(out.end(), src.begin() + n * es, src.end());
@@ -116,16 +128,19 @@ ExpectedVoid ExponentCodec::decode_payload(std::span<const uint8> payload, DType
         return corrupt("element count " + std::to_string(get_u64(payload.data() + 4)) + ", expected " +
                        std::to_string(n));
     const size_t nb = (n + block - 1) / block;
-    if ((payload.size() - kHeaderBytes) / 4 < nb) return corrupt("block table truncated");
+    if ((payload.size() - kHeaderBytes) / kEntryBytes < nb) return corrupt("block table truncated");
     const uint8* tab = payload.data() + kHeaderBytes;
     uint64 sum = 0;
     for (size_t b = 0; b < nb; ++b) {
         const size_t len = std::min<size_t>(block, n - b * block);
-        const uint32 c = get_u32(tab + 4 * b);
-        if (c == 0 || c > ZSTD_compressBound(len)) return corrupt("block " + std::to_string(b) + " size out of range");
+        const uint8 m = tab[kEntryBytes * b];
+        const uint32 c = get_u32(tab + kEntryBytes * b + 1);
+        if (m > kRans || (m == kRaw) != (c == len) || c == 0 || c > 2 * len + 1024)
+            return corrupt("block " + std::to_string(b) + ": method " + std::to_string(m) + " size " +
+                           std::to_string(c) + " invalid for " + std::to_string(len) + " elements");
         sum += c;  // nb * 2^32 cannot overflow u64
     }
-    const uint64 expect = kHeaderBytes + 4 * uint64(nb) + sum + uint64(n) * (es - 1) + tail;
+    const uint64 expect = kHeaderBytes + kEntryBytes * uint64(nb) + sum + uint64(n) * (es - 1) + tail;
     if (expect != payload.size())
         return corrupt("sizes add up to " + std::to_string(expect) + " bytes, payload has " +
                        std::to_string(payload.size()));
@@ -133,18 +148,23 @@ ExpectedVoid ExponentCodec::decode_payload(std::span<const uint8> payload, DType
     std::unique_ptr<ZSTD_DCtx, DCtxFree> dctx(ZSTD_createDCtx());
     if (!dctx) return make_error(ErrorCode::OutOfMemory, "exponent codec: cannot create a zstd context");
     std::vector<uint8> exps(std::min<size_t>(n, block));
-    const uint8* blocks = tab + 4 * nb;
+    const uint8* blocks = tab + kEntryBytes * nb;
     const uint8* rest = blocks + sum;
     for (size_t b = 0; b < nb; ++b) {
         const size_t i0 = b * block;
         const size_t len = std::min<size_t>(block, n - i0);
-        const uint32 c = get_u32(tab + 4 * b);
+        const uint8 m = tab[kEntryBytes * b];
+        const uint32 c = get_u32(tab + kEntryBytes * b + 1);
         const uint8* e = blocks;
-        if (c != len) {
+        if (m == kZstd) {
             const size_t d = ZSTD_decompressDCtx(dctx.get(), exps.data(), len, blocks, c);
             if (ZSTD_isError(d) || d != len)
                 return corrupt("block " + std::to_string(b) + " does not decode to " + std::to_string(len) +
                                " bytes" + (ZSTD_isError(d) ? std::string(": ") + ZSTD_getErrorName(d) : ""));
+            e = exps.data();
+        } else if (m == kRans) {
+            auto r = rans_decode(std::span<const uint8>(blocks, c), std::span<uint8>(exps.data(), len));
+            if (!r) return corrupt("block " + std::to_string(b) + ": " + r.error().message);
             e = exps.data();
         }
         merge(dtype, e, rest + i0 * (es - 1), len, dst.data() + i0 * es);

@@ -1,0 +1,127 @@
+#include "compression/RansCoder.h"
+
+#include <algorithm>
+#include <array>
+
+namespace vk_symbiote {
+
+namespace {
+
+constexpr uint32 kScaleBits = 12;
+constexpr uint32 kScale = 1u << kScaleBits;
+constexpr uint32 kLow = 1u << 23;  // states live in [kLow, kLow << 8)
+
+Error corrupt(const std::string& what) { return make_error(ErrorCode::Corrupt, "rans block: " + what); }
+
+// Symbol counts scaled to frequencies summing to kScale, every present symbol >= 1.
+std::array<uint32, 256> normalise(std::span<const uint8> src) {
+    std::array<uint64, 256> count{};
+    for (uint8 s : src) count[s]++;
+    std::array<uint32, 256> freq{};
+    int64 sum = 0;
+    for (int s = 0; s < 256; ++s) {
+        if (!count[s]) continue;
+        freq[s] = uint32(std::max<uint64>(1, count[s] * kScale / src.size()));
+        sum += freq[s];
+    }
+    // Fix the rounding on the most frequent symbols (they lose the least per unit).
+    while (sum != int64(kScale)) {
+        const int big = int(std::max_element(freq.begin(), freq.end()) - freq.begin());
+        if (sum < int64(kScale)) {
+            freq[big] += uint32(int64(kScale) - sum);
+            sum = kScale;
+        } else {
+            const uint32 take = uint32(std::min<int64>(sum - int64(kScale), int64(freq[big]) - 1));
+            freq[big] -= take;  // freq[big] >= 2 whenever sum > kScale (256 * 1 < kScale)
+            sum -= take;
+        }
+    }
+    return freq;
+}
+
+void put_u16(std::vector<uint8>& out, uint32 v) {
+    out.push_back(uint8(v));
+    out.push_back(uint8(v >> 8));
+}
+
+// Encodes one symbol into state x, emitting renormalisation bytes backwards at *p.
+inline void encode_put(uint32& x, uint8*& p, uint32 start, uint32 freq) {
+    const uint32 x_max = ((kLow >> kScaleBits) << 8) * freq;
+    while (x >= x_max) {
+        *--p = uint8(x);
+        x >>= 8;
+    }
+    x = ((x / freq) << kScaleBits) + (x % freq) + start;
+}
+
+}  // namespace
+
+void rans_encode(std::span<const uint8> src, std::vector<uint8>& out) {
+    const auto freq = normalise(src);
+    std::array<uint32, 256> start{};
+    uint32 nsym = 0;
+    for (uint32 s = 0, c = 0; s < 256; ++s) {
+        start[s] = c;
+        c += freq[s];
+        nsym += freq[s] ? 1 : 0;
+    }
+    put_u16(out, nsym);
+    for (uint32 s = 0; s < 256; ++s)
+        if (freq[s]) {
+            out.push_back(uint8(s));
+            put_u16(out, freq[s]);
+        }
+    // Worst case 12 bits per symbol plus the two 4-byte states; written back to front.
+    std::vector<uint8> buf(src.size() * 3 / 2 + 16);
+    uint8* const end = buf.data() + buf.size();
+    uint8* p = end;
+    uint32 x[2] = {kLow, kLow};
+    for (size_t i = src.size(); i-- > 0;) encode_put(x[i & 1], p, start[src[i]], freq[src[i]]);
+    for (int k = 1; k >= 0; --k) {  // state1 first so state0 comes first in memory
+        p -= 4;
+        for (int b = 0; b < 4; ++b) p[b] = uint8(x[k] >> (8 * b));
+    }
+    out.insert(out.end(), p, end);
+}
+
+ExpectedVoid rans_decode(std::span<const uint8> src, std::span<uint8> dst) {
+    if (src.size() < 2) return corrupt("missing symbol table");
+    const uint32 nsym = uint32(src[0]) | uint32(src[1]) << 8;
+    if (nsym == 0 || nsym > 256 || src.size() < 2 + 3 * size_t(nsym) + 8)
+        return corrupt("symbol table of " + std::to_string(nsym) + " entries does not fit " +
+                       std::to_string(src.size()) + " bytes");
+    // Slot table: symbol | (freq - 1) << 8 | (slot - start) << 20.
+    std::vector<uint32> slots(kScale);
+    const uint8* t = src.data() + 2;
+    uint32 cum = 0;
+    int prev = -1;
+    for (uint32 k = 0; k < nsym; ++k, t += 3) {
+        const uint32 s = t[0], f = uint32(t[1]) | uint32(t[2]) << 8;
+        if (int(s) <= prev || f == 0 || f > kScale - cum) return corrupt("bad symbol table entry " + std::to_string(k));
+        for (uint32 j = 0; j < f; ++j) slots[cum + j] = s | (f - 1) << 8 | j << 20;
+        cum += f;
+        prev = int(s);
+    }
+    if (cum != kScale) return corrupt("frequencies sum to " + std::to_string(cum));
+    const uint8* p = t;
+    const uint8* const end = src.data() + src.size();
+    uint32 x[2];
+    for (int k = 0; k < 2; ++k, p += 4) {
+        x[k] = uint32(p[0]) | uint32(p[1]) << 8 | uint32(p[2]) << 16 | uint32(p[3]) << 24;
+        if (x[k] < kLow || x[k] >= (kLow << 8)) return corrupt("initial state out of range");
+    }
+    for (size_t i = 0; i < dst.size(); ++i) {
+        uint32& s = x[i & 1];
+        const uint32 e = slots[s & (kScale - 1)];
+        dst[i] = uint8(e);
+        s = ((e >> 8 & 0xFFF) + 1) * (s >> kScaleBits) + (e >> 20);
+        while (s < kLow) {
+            if (p == end) return corrupt("stream ends early at symbol " + std::to_string(i));
+            s = s << 8 | *p++;
+        }
+    }
+    if (x[0] != kLow || x[1] != kLow || p != end) return corrupt("final state check failed");
+    return {};
+}
+
+}  // namespace vk_symbiote
