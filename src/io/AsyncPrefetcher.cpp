@@ -88,6 +88,26 @@ std::shared_future<ExpectedVoid> AsyncPrefetcher::submit(ReadJob job) {
     return f;
 }
 
+ExpectedVoid AsyncPrefetcher::run_now(ReadJob job) {
+    std::vector<uint8> staging_owner;
+    uint8* staging = nullptr;
+    auto t0 = std::chrono::steady_clock::now();
+    ExpectedVoid r = run_job(job, staging_owner, staging);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        stats_.jobs++;
+        stats_.busy_seconds += secs;
+        if (r) {
+            for (auto& e : job.extents) stats_.bytes_read += e.size;
+        } else {
+            stats_.failures++;
+        }
+    }
+    if (job.on_done) job.on_done(r);
+    return r;
+}
+
 IoStats AsyncPrefetcher::stats() const {
     std::lock_guard<std::mutex> lk(mu_);
     return stats_;

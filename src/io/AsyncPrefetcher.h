@@ -75,6 +75,9 @@ public:
     AsyncPrefetcher& operator=(const AsyncPrefetcher&) = delete;
 
     std::shared_future<ExpectedVoid> submit(ReadJob job);
+    // Runs the job on the calling thread (a demand read the caller would only wait for:
+    // saves two thread hand-offs). Same checks, callback and statistics as submit().
+    ExpectedVoid run_now(ReadJob job);
     // Stops the threads; queued jobs complete with an error. Idempotent.
     void shutdown();
 

@@ -194,10 +194,10 @@ Expected<std::shared_ptr<NomadPack>> NomadPackManager::get_or_load_pack(uint64 i
             auto job = start_load_locked(id, /*urgent=*/true);
             if (!job) return job.error();
             e.pack->pins_.fetch_add(1, std::memory_order_acq_rel);
-            auto done = e.done;
             lk.unlock();
-            io_->submit(std::move(*job));
-            ExpectedVoid r = done.get();
+            // Demand read on this thread: we would only wait for an I/O thread. Other
+            // requesters wait on `done` like for any in-flight load.
+            ExpectedVoid r = io_->run_now(std::move(*job));
             lk.lock();
             if (!r) {
                 e.pack->pins_.fetch_sub(1, std::memory_order_acq_rel);

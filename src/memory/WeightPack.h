@@ -29,7 +29,8 @@ inline constexpr uint64 align_down(uint64 v, uint64 a) { return v / a * a; }
 // Bytes of RAM a pack of `byte_size` occupies when resident (what the budget counts).
 inline constexpr uint64 pack_buffer_bytes(uint64 byte_size) { return align_up(byte_size == 0 ? 1 : byte_size, kPackBufferAlign); }
 
-// Move-only owning buffer aligned to `align` bytes; size rounded up to a multiple of it.
+// Move-only owning buffer (anonymous mmap) aligned to `align` (<= 4096) bytes; size
+// rounded up to a multiple of it.
 class AlignedBuffer {
 public:
     AlignedBuffer() = default;
