@@ -1,0 +1,74 @@
+// Push-constant blocks of every compute shader, declared once for C++ and GLSL.
+// Only 32-bit scalars (uint / float), so the std430 push-constant layout equals the C++
+// layout. Offsets / strides are in elements (floats) of the bound buffer, not bytes.
+// In GLSL a shader declares `layout(push_constant) uniform PC { XxxParams p; };`.
+#ifndef VKS_PUSH_CONSTANTS_H
+#define VKS_PUSH_CONSTANTS_H
+
+#ifdef __cplusplus
+#include <cstdint>
+namespace vk_symbiote::gpu {
+using uint = std::uint32_t;
+#endif
+
+// y[t][r] (+)= sum_k W[r][k] * x[t][k] for rows r of one weight piece (matvec.comp,
+// matmul.comp). Optional fused rope (Q/K) or SwiGLU (gate/up).
+struct MatmulParams {
+    uint rows;          // rows of this weight piece
+    uint cols;          // k
+    uint n_tokens;
+    uint x_offset;      // element offset of token 0 in X
+    uint x_stride;      // elements between tokens in X
+    uint y_offset;      // element offset of (token 0, row 0 of this piece) in Y
+    uint y_stride;      // elements between tokens in Y
+    uint accumulate;    // 1: y += result (residual), 0: y = result
+    uint groups_x;      // workgroups along x per z slice (rows beyond 65535 use z)
+    uint w_offset;      // element offset of row 0 of this piece in W0
+    uint w1_offset;     // element offset of row 0 in W1 (SwiGLU up)
+    // rope (matvec ROPE variant only): pairs are within heads of head_dim; a piece
+    // starts at a head boundary, rows must be a multiple of head_dim
+    uint pos0;          // position of token 0
+    uint head_dim;
+    uint n_rot;
+    uint rope_neox;     // 0: rotate (2i, 2i+1); 1: rotate (i, i + n_rot/2)
+    float freq_base;
+    float freq_scale;
+};
+
+// y[t][i] = x[t][i] * w[i] / sqrt(mean(x[t]^2) + eps) (rmsnorm.comp)
+struct RmsNormParams {
+    uint n;
+    uint n_tokens;
+    uint x_offset;
+    uint x_stride;
+    uint y_offset;
+    uint y_stride;
+    float eps;
+};
+
+// Causal attention with an online softmax over the KV cache (attention.comp).
+// Q: [n_tokens][q_stride] with heads of head_dim; K/V cache: [pos][kv_dim] f32.
+struct AttentionParams {
+    uint n_tokens;
+    uint pos0;          // position of token 0; token t attends to keys [0, pos0 + t]
+    uint n_head;
+    uint n_head_kv;
+    uint head_dim;
+    uint q_stride;
+    uint kv_dim;
+    uint out_stride;
+    float scale;        // 1 / sqrt(head_dim)
+};
+
+// y[i] += x[i] for i < n (add.comp)
+struct AddParams {
+    uint n;
+    uint x_offset;
+    uint y_offset;
+};
+
+#ifdef __cplusplus
+}  // namespace vk_symbiote::gpu
+#endif
+
+#endif

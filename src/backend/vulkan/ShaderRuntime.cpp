@@ -1,0 +1,349 @@
+#include "backend/vulkan/ShaderRuntime.h"
+
+#include <shaderc/shaderc.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "backend/vulkan/EmbeddedShaders.h"
+
+namespace vk_symbiote {
+
+namespace fs = std::filesystem;
+
+const char* kernel_name(Kernel k) {
+    static const char* names[] = {"matvec", "matvec_rope", "matvec_swiglu", "matmul", "matmul_swiglu", "rmsnorm", "attention", "add"};
+    return k < Kernel::Count ? names[uint32(k)] : "?";
+}
+
+namespace {
+
+int dtype_slot(DType t) { return t == DType::F32 ? 0 : t == DType::F16 ? 1 : 2; }
+
+std::string read_text(const Path& p, bool& ok) {
+    std::ifstream f(p, std::ios::binary);
+    ok = bool(f);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+// Resolves #include "x" in the hot-reload directory first, then the source tree's shaders/.
+class Includer final : public shaderc::CompileOptions::IncluderInterface {
+public:
+    explicit Includer(std::vector<Path> dirs) : dirs_(std::move(dirs)) {}
+    shaderc_include_result* GetInclude(const char* requested, shaderc_include_type, const char*, size_t) override {
+        auto* r = new Result;
+        for (const auto& d : dirs_) {
+            bool ok = false;
+            std::string text = read_text(d / requested, ok);
+            if (ok) {
+                r->name = (d / requested).string();
+                r->content = std::move(text);
+                break;
+            }
+        }
+        if (r->name.empty()) r->content = std::string("include not found: ") + requested;
+        r->res.source_name = r->name.c_str();
+        r->res.source_name_length = r->name.size();
+        r->res.content = r->content.c_str();
+        r->res.content_length = r->content.size();
+        r->res.user_data = r;
+        return &r->res;
+    }
+    void ReleaseInclude(shaderc_include_result* data) override { delete static_cast<Result*>(data->user_data); }
+
+private:
+    struct Result {
+        shaderc_include_result res{};
+        std::string name, content;
+    };
+    std::vector<Path> dirs_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<ShaderRuntime>> ShaderRuntime::create(const VulkanDevice& dev, const ShaderRuntimeOptions& opt) {
+    std::unique_ptr<ShaderRuntime> rt(new ShaderRuntime(dev));
+    VKS_TRY(rt->init(opt));
+    return rt;
+}
+
+ExpectedVoid ShaderRuntime::init(const ShaderRuntimeOptions& opt) {
+    opt_ = opt;
+    VkDevice d = dev_.device();
+    std::array<VkDescriptorSetLayoutBinding, kNumBindings> binds{};
+    for (uint32 i = 0; i < kNumBindings; ++i) {
+        binds[i].binding = i;
+        binds[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        binds[i].descriptorCount = 1;
+        binds[i].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
+    }
+    VkDescriptorSetLayoutCreateInfo dl{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+    dl.bindingCount = kNumBindings;
+    dl.pBindings = binds.data();
+    VKS_VK_TRY(vkCreateDescriptorSetLayout(d, &dl, nullptr, &set_layout_));
+    VkPushConstantRange pc{VK_SHADER_STAGE_COMPUTE_BIT, 0, kPushConstantBytes};
+    VkPipelineLayoutCreateInfo pl{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+    pl.setLayoutCount = 1;
+    pl.pSetLayouts = &set_layout_;
+    pl.pushConstantRangeCount = 1;
+    pl.pPushConstantRanges = &pc;
+    VKS_VK_TRY(vkCreatePipelineLayout(d, &pl, nullptr, &layout_));
+
+    // Pipeline cache: reuse the file when the driver accepts its header, else start empty.
+    std::string blob;
+    if (!opt.pipeline_cache_path.empty()) {
+        bool ok = false;
+        blob = read_text(opt.pipeline_cache_path, ok);
+        if (!ok) blob.clear();
+    }
+    VkPipelineCacheCreateInfo ci{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+    ci.initialDataSize = blob.size();
+    ci.pInitialData = blob.data();
+    if (vkCreatePipelineCache(d, &ci, nullptr, &cache_) != VK_SUCCESS) {
+        ci.initialDataSize = 0;
+        ci.pInitialData = nullptr;
+        VKS_VK_TRY(vkCreatePipelineCache(d, &ci, nullptr, &cache_));
+    }
+
+    for (auto& t : table_)
+        for (auto& s : t) s = {-1, -1};
+    for (const auto& e : embedded_shaders()) {
+        Variant v;
+        v.name = e.name;
+        v.source = e.source;
+        std::istringstream defs(e.defines);
+        for (std::string s; defs >> s;) v.defines.push_back(s);
+        v.spirv.assign(e.words, e.words + e.word_count);
+        variants_.push_back(std::move(v));
+    }
+    const DType dts[3] = {DType::F32, DType::F16, DType::BF16};
+    for (uint32 k = 0; k < uint32(Kernel::Count); ++k)
+        for (int s = 0; s < 3; ++s)
+            for (int f = 0; f < 2; ++f) {
+                std::string want = std::string(kernel_name(Kernel(k))) + "_" + dtype_name(dts[s]) + (f ? "_fp16" : "");
+                for (uint32 i = 0; i < variants_.size(); ++i)
+                    if (variants_[i].name == want) table_[k][size_t(s)][size_t(f)] = int32(i);
+            }
+    if (!opt.shader_dir.empty()) {
+        std::error_code ec;
+        for (const auto& v : variants_) {
+            auto t = fs::last_write_time(opt.shader_dir / v.source, ec);
+            if (!ec) mtimes_[v.source] = t;
+        }
+    }
+    return {};
+}
+
+ShaderRuntime::~ShaderRuntime() {
+    VkDevice d = dev_.device();
+    if (auto r = save_pipeline_cache(); !r) std::fprintf(stderr, "vk_symbiote: %s\n", r.error().to_string().c_str());
+    for (auto& [k, p] : pipelines_) vkDestroyPipeline(d, p, nullptr);
+    for (auto p : retired_) vkDestroyPipeline(d, p, nullptr);
+    for (auto p : pools_) vkDestroyDescriptorPool(d, p, nullptr);
+    if (cache_) vkDestroyPipelineCache(d, cache_, nullptr);
+    if (layout_) vkDestroyPipelineLayout(d, layout_, nullptr);
+    if (set_layout_) vkDestroyDescriptorSetLayout(d, set_layout_, nullptr);
+}
+
+ExpectedVoid ShaderRuntime::save_pipeline_cache() const {
+    if (opt_.pipeline_cache_path.empty() || !cache_) return {};
+    size_t n = 0;
+    VKS_VK_TRY(vkGetPipelineCacheData(dev_.device(), cache_, &n, nullptr));
+    std::string data(n, '\0');
+    VKS_VK_TRY(vkGetPipelineCacheData(dev_.device(), cache_, &n, data.data()));
+    data.resize(n);
+    // Atomic replace: write a sibling temp file, then rename over the target.
+    Path tmp = opt_.pipeline_cache_path;
+    tmp += ".tmp";
+    {
+        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+        f.write(data.data(), std::streamsize(data.size()));
+        if (!f) return make_error(ErrorCode::Io, tmp.string() + ": cannot write pipeline cache");
+    }
+    std::error_code ec;
+    fs::rename(tmp, opt_.pipeline_cache_path, ec);
+    if (ec) return make_error(ErrorCode::Io, opt_.pipeline_cache_path.string() + ": cannot replace pipeline cache: " + ec.message());
+    return {};
+}
+
+ShaderSpecialization ShaderRuntime::effective(const ShaderSpecialization& spec) const {
+    ShaderSpecialization s = spec;
+    s.use_subgroup_ops = s.use_subgroup_ops && dev_.caps().subgroup_arithmetic;
+    s.use_fp16_math = s.use_fp16_math && dev_.caps().shader_float16;
+    return s;
+}
+
+int32 ShaderRuntime::variant_index(Kernel k, DType weights, bool fp16) const {
+    if (k >= Kernel::Count) return -1;
+    const auto& row = table_[uint32(k)][size_t(dtype_slot(weights))];
+    if (fp16 && row[1] >= 0) return row[1];
+    return row[0];
+}
+
+Expected<std::vector<uint32>> ShaderRuntime::compile(const Variant& v, const std::string& text) const {
+    shaderc::Compiler compiler;
+    shaderc::CompileOptions o;
+    o.SetTargetEnvironment(shaderc_target_env_vulkan, shaderc_env_version_vulkan_1_2);
+    o.SetOptimizationLevel(shaderc_optimization_level_performance);
+    for (const auto& d : v.defines) o.AddMacroDefinition(d);
+    o.SetIncluder(std::make_unique<Includer>(std::vector<Path>{opt_.shader_dir, Path(VKS_SHADER_SOURCE_DIR)}));
+    auto res = compiler.CompileGlslToSpv(text, shaderc_compute_shader, (opt_.shader_dir / v.source).string().c_str(), o);
+    if (res.GetCompilationStatus() != shaderc_compilation_status_success)
+        return make_error(ErrorCode::Format, "shader " + v.name + " (" + (opt_.shader_dir / v.source).string() +
+                                                 "): compile failed: " + res.GetErrorMessage());
+    return std::vector<uint32>(res.cbegin(), res.cend());
+}
+
+void ShaderRuntime::check_reload() {
+    if (opt_.shader_dir.empty()) return;
+    std::map<std::string, bool> checked;
+    for (auto& [source, seen] : mtimes_) {
+        std::error_code ec;
+        auto t = fs::last_write_time(opt_.shader_dir / source, ec);
+        if (ec || t == seen) continue;
+        seen = t;  // a failed compile is not retried until the file changes again
+        bool ok = false;
+        const std::string text = read_text(opt_.shader_dir / source, ok);
+        if (!ok) continue;
+        for (uint32 i = 0; i < variants_.size(); ++i) {
+            auto& v = variants_[i];
+            if (v.source != source) continue;
+            auto spv = compile(v, text);
+            if (!spv) {
+                last_error_ = spv.error().to_string();
+                std::fprintf(stderr, "vk_symbiote: hot reload: %s (keeping the previous pipeline)\n", last_error_.c_str());
+                continue;
+            }
+            v.spirv = std::move(*spv);
+            ++v.generation;
+            for (auto it = pipelines_.begin(); it != pipelines_.end();) {
+                if (std::get<0>(it->first) == int32(i)) {
+                    retired_.push_back(it->second);
+                    it = pipelines_.erase(it);
+                } else {
+                    ++it;
+                }
+            }
+            ++reloads_;
+        }
+    }
+}
+
+Expected<VkPipeline> ShaderRuntime::build(const Variant& v, const ShaderSpecialization& s) {
+    VkDevice d = dev_.device();
+    VkShaderModuleCreateInfo mi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+    mi.codeSize = v.spirv.size() * 4;
+    mi.pCode = v.spirv.data();
+    VkShaderModule mod = VK_NULL_HANDLE;
+    VKS_VK_TRY(vkCreateShaderModule(d, &mi, nullptr, &mod));
+    // constant_id 0..3: WG_X, WG_Y, USE_SUBGROUP, USE_FP16 (VkBool32 for bools).
+    const uint32 data[4] = {s.workgroup_size_x, s.workgroup_size_y, uint32(s.use_subgroup_ops), uint32(s.use_fp16_math)};
+    VkSpecializationMapEntry entries[4];
+    for (uint32 i = 0; i < 4; ++i) entries[i] = {i, i * 4, 4};
+    VkSpecializationInfo si{4, entries, sizeof data, data};
+    VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+    ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
+    ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+    ci.stage.module = mod;
+    ci.stage.pName = "main";
+    ci.stage.pSpecializationInfo = &si;
+    ci.layout = layout_;
+    VkPipeline p = VK_NULL_HANDLE;
+    VkResult r = vkCreateComputePipelines(d, cache_, 1, &ci, nullptr, &p);
+    vkDestroyShaderModule(d, mod, nullptr);
+    if (r != VK_SUCCESS) return vk_error(r, ("vkCreateComputePipelines(" + v.name + ")").c_str(), __FILE__, __LINE__);
+    return p;
+}
+
+VkPipeline ShaderRuntime::get_pipeline(Kernel k, DType weights, const ShaderSpecialization& spec) {
+    check_reload();
+    const ShaderSpecialization s = effective(spec);
+    const uint32 inv = s.workgroup_size_x * s.workgroup_size_y;
+    if (inv == 0 || inv > dev_.caps().max_workgroup_invocations) {
+        last_error_ = "workgroup size " + std::to_string(s.workgroup_size_x) + "x" + std::to_string(s.workgroup_size_y) +
+                      " exceeds the device limit of " + std::to_string(dev_.caps().max_workgroup_invocations) + " invocations";
+        return VK_NULL_HANDLE;
+    }
+    const int32 vi = variant_index(k, weights, s.use_fp16_math);
+    if (vi < 0) {
+        last_error_ = std::string("no shader variant for kernel ") + kernel_name(k) + " with " + dtype_name(weights) + " weights";
+        return VK_NULL_HANDLE;
+    }
+    auto key = std::tuple(vi, variants_[size_t(vi)].generation, s.workgroup_size_x, s.workgroup_size_y, s.use_subgroup_ops,
+                          s.use_fp16_math);
+    if (auto it = pipelines_.find(key); it != pipelines_.end()) return it->second;
+    auto p = build(variants_[size_t(vi)], s);
+    if (!p) {
+        last_error_ = p.error().to_string();
+        return VK_NULL_HANDLE;
+    }
+    pipelines_[key] = *p;
+    return *p;
+}
+
+void ShaderRuntime::begin(VkCommandBuffer cmd) {
+    cmd_ = cmd;
+    for (auto p : pools_) vkResetDescriptorPool(dev_.device(), p, 0);
+    pool_used_ = 0;
+}
+
+Expected<VkDescriptorSet> ShaderRuntime::make_descriptor_set(const std::array<BufferBinding, kNumBindings>& b) {
+    constexpr uint32 kSetsPerPool = 1024;
+    VkDescriptorSet set = VK_NULL_HANDLE;
+    for (;;) {
+        if (pool_used_ >= pools_.size()) {
+            VkDescriptorPoolSize ps{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * kNumBindings};
+            VkDescriptorPoolCreateInfo pi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+            pi.maxSets = kSetsPerPool;
+            pi.poolSizeCount = 1;
+            pi.pPoolSizes = &ps;
+            VkDescriptorPool pool = VK_NULL_HANDLE;
+            VKS_VK_TRY(vkCreateDescriptorPool(dev_.device(), &pi, nullptr, &pool));
+            pools_.push_back(pool);
+        }
+        VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+        ai.descriptorPool = pools_[pool_used_];
+        ai.descriptorSetCount = 1;
+        ai.pSetLayouts = &set_layout_;
+        VkResult r = vkAllocateDescriptorSets(dev_.device(), &ai, &set);
+        if (r == VK_SUCCESS) break;
+        if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL) return vk_error(r, "vkAllocateDescriptorSets", __FILE__, __LINE__);
+        ++pool_used_;  // this pool is full: move on to the next (created on demand)
+    }
+    std::array<VkDescriptorBufferInfo, kNumBindings> infos{};
+    std::array<VkWriteDescriptorSet, kNumBindings> writes{};
+    for (uint32 i = 0; i < kNumBindings; ++i) {
+        infos[i] = {b[i].buffer, b[i].offset, b[i].range};
+        writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+        writes[i].dstSet = set;
+        writes[i].dstBinding = i;
+        writes[i].descriptorCount = 1;
+        writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        writes[i].pBufferInfo = &infos[i];
+    }
+    vkUpdateDescriptorSets(dev_.device(), kNumBindings, writes.data(), 0, nullptr);
+    return set;
+}
+
+void ShaderRuntime::push_constants(const void* data, uint32 size) {
+    vkCmdPushConstants(cmd_, layout_, VK_SHADER_STAGE_COMPUTE_BIT, 0, size, data);
+}
+
+void ShaderRuntime::dispatch_compute(VkPipeline pipeline, VkDescriptorSet set, uint32_t gx, uint32_t gy, uint32_t gz) {
+    vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
+    vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, layout_, 0, 1, &set, 0, nullptr);
+    vkCmdDispatch(cmd_, gx, gy, gz);
+}
+
+void ShaderRuntime::barrier() {
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT;
+    vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
+}  // namespace vk_symbiote

@@ -1,0 +1,130 @@
+// ShaderRuntime: compute pipelines addressed by (Kernel, weight dtype) plus a
+// ShaderSpecialization, built from the SPIR-V embedded at build time, cached in a
+// persistent VkPipelineCache, and hot-reloaded from a shader directory: when a .comp
+// file's mtime changes, every variant built from it is recompiled with libshaderc (same
+// -D defines as the build) and the pipelines are swapped at the next lookup. A compile
+// error is logged and kept in last_error(); the old pipeline stays in use.
+//
+// All pipelines share one descriptor set layout (6 storage buffers, see shaders/common.glsl)
+// and one pipeline layout (128 bytes of push constants).
+// Thread-safety: none; one thread records (the backend's forward thread).
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "backend/vulkan/VulkanDevice.h"
+
+namespace vk_symbiote {
+
+struct ShaderSpecialization {
+    uint32_t workgroup_size_x = 16;
+    uint32_t workgroup_size_y = 16;
+    bool use_subgroup_ops = true;  // subgroup reductions (else shared-memory trees)
+    bool use_fp16_math = true;     // f16 products for f16 weights where the device has shaderFloat16
+    auto key() const { return std::tuple(workgroup_size_x, workgroup_size_y, use_subgroup_ops, use_fp16_math); }
+};
+
+enum class Kernel : uint32 {
+    Matvec = 0,      // y = W x per token (decode)
+    MatvecRope,      // fused matvec + rope (Q, K)
+    MatvecSwiglu,    // fused gate/up matvec + silu(gate) * up
+    Matmul,          // tiled matrix-matrix (prompt batches)
+    MatmulSwiglu,    // tiled gate/up + silu(gate) * up
+    RmsNorm,
+    Attention,       // weight dtype ignored (f32 KV cache)
+    Add,             // weight dtype ignored
+    Count
+};
+
+const char* kernel_name(Kernel k);
+
+// One storage-buffer binding: (buffer, byte offset, byte range).
+struct BufferBinding {
+    VkBuffer buffer = VK_NULL_HANDLE;
+    uint64 offset = 0;
+    uint64 range = VK_WHOLE_SIZE;
+};
+constexpr uint32 kNumBindings = 6;
+constexpr uint32 kPushConstantBytes = 128;
+
+struct ShaderRuntimeOptions {
+    Path shader_dir;           // empty: no hot reload
+    Path pipeline_cache_path;  // empty: in-memory cache only
+};
+
+class ShaderRuntime {
+public:
+    static Expected<std::unique_ptr<ShaderRuntime>> create(const VulkanDevice& dev, const ShaderRuntimeOptions& opt);
+    ~ShaderRuntime();  // saves the pipeline cache (errors logged)
+    ShaderRuntime(const ShaderRuntime&) = delete;
+    ShaderRuntime& operator=(const ShaderRuntime&) = delete;
+
+    // Returns VK_NULL_HANDLE on failure (last_error() says why). Hot reload is checked here.
+    VkPipeline get_pipeline(Kernel k, DType weights, const ShaderSpecialization& spec);
+    VkPipeline get_fused_matmul_rope_pipeline(const ShaderSpecialization& spec, DType weights = DType::F32) {
+        return get_pipeline(Kernel::MatvecRope, weights, spec);
+    }
+    VkPipeline get_attention_pipeline(const ShaderSpecialization& spec) { return get_pipeline(Kernel::Attention, DType::F32, spec); }
+    VkPipeline get_feedforward_pipeline(const ShaderSpecialization& spec, DType weights = DType::F32, bool batched = false) {
+        return get_pipeline(batched ? Kernel::MatmulSwiglu : Kernel::MatvecSwiglu, weights, spec);
+    }
+    VkPipeline get_rms_norm_pipeline(const ShaderSpecialization& spec, DType weights = DType::F32) {
+        return get_pipeline(Kernel::RmsNorm, weights, spec);
+    }
+    // The specialization actually used for `spec` on this device (subgroups / fp16 math
+    // turned off where unsupported).
+    ShaderSpecialization effective(const ShaderSpecialization& spec) const;
+
+    // Recording: begin() sets the command buffer the calls below record into and recycles
+    // the descriptor sets of the previous recording (its command buffer must have finished).
+    void begin(VkCommandBuffer cmd);
+    Expected<VkDescriptorSet> make_descriptor_set(const std::array<BufferBinding, kNumBindings>& b);
+    void push_constants(const void* data, uint32 size);
+    void dispatch_compute(VkPipeline pipeline, VkDescriptorSet set, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
+    // Compute-write -> compute-read/write (and transfer) dependency.
+    void barrier();
+    VkCommandBuffer command_buffer() const { return cmd_; }
+
+    ExpectedVoid save_pipeline_cache() const;
+    const std::string& last_error() const { return last_error_; }
+    uint64 reload_count() const { return reloads_; }
+
+private:
+    struct Variant {
+        std::string name, source;
+        std::vector<std::string> defines;
+        std::vector<uint32> spirv;
+        uint64 generation = 0;  // bumped on every successful reload
+    };
+    explicit ShaderRuntime(const VulkanDevice& dev) : dev_(dev) {}
+    ExpectedVoid init(const ShaderRuntimeOptions& opt);
+    int32 variant_index(Kernel k, DType weights, bool fp16) const;
+    void check_reload();
+    Expected<std::vector<uint32>> compile(const Variant& v, const std::string& text) const;
+    Expected<VkPipeline> build(const Variant& v, const ShaderSpecialization& spec);
+
+    const VulkanDevice& dev_;
+    ShaderRuntimeOptions opt_;
+    VkDescriptorSetLayout set_layout_ = VK_NULL_HANDLE;
+    VkPipelineLayout layout_ = VK_NULL_HANDLE;
+    VkPipelineCache cache_ = VK_NULL_HANDLE;
+    std::vector<Variant> variants_;
+    // [kernel][dtype slot][fp16] -> variant index or -1
+    std::array<std::array<std::array<int32, 2>, 3>, size_t(Kernel::Count)> table_{};
+    std::map<std::tuple<int32, uint64, uint32, uint32, bool, bool>, VkPipeline> pipelines_;
+    std::vector<VkPipeline> retired_;  // replaced by a reload; may still be in a recorded command buffer
+    std::map<std::string, std::filesystem::file_time_type> mtimes_;
+    std::vector<VkDescriptorPool> pools_;
+    uint32 pool_used_ = 0;  // pools_[0 .. pool_used_] hold this recording's sets
+    VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+    std::string last_error_;
+    uint64 reloads_ = 0;
+};
+
+}  // namespace vk_symbiote

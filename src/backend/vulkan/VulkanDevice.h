@@ -1,0 +1,103 @@
+// VulkanDevice: instance, physical device choice, logical device with a compute queue
+// (and a separate transfer queue when the device has one), and the capabilities the
+// kernels and the memory planner need, filled once.
+//
+// Choice: discrete GPUs first, then integrated (first when force_integrated_gpu), then
+// virtual; a CPU implementation (lavapipe) only when nothing else exists, with a log line.
+// device_index >= 0 picks that index of vkEnumeratePhysicalDevices instead.
+// Every failure (no loader / ICD, no device, creation failure) is an Expected error so
+// the engine can fall back to the CPU path. Not thread-safe for queue submission: the
+// owner serializes submits to each queue.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/vulkan/VulkanCommon.h"
+
+namespace vk_symbiote {
+
+struct VulkanDeviceOptions {
+    int32 device_index = -1;          // -1: automatic choice
+    bool force_integrated_gpu = false;
+    bool enable_validation = false;   // VK_LAYER_KHRONOS_validation + debug messenger
+};
+
+struct VulkanCapabilities {
+    std::string device_name;
+    VkPhysicalDeviceType device_type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
+    uint32 api_version = 0;
+    bool is_cpu = false;
+    bool shader_float16 = false;       // fp16 arithmetic (shaderFloat16)
+    bool storage_16bit = false;        // storageBuffer16BitAccess
+    uint32 subgroup_size = 0;
+    bool subgroup_arithmetic = false;  // compute stage supports subgroupAdd / subgroupMax
+    uint64 max_storage_buffer_range = 0;
+    uint64 max_allocation_size = 0;
+    uint32 max_workgroup_invocations = 0;
+    uint32 max_workgroup_count[3] = {0, 0, 0};
+    uint64 min_storage_buffer_offset_alignment = 0;
+    float timestamp_period_ns = 0;     // ns per timestamp tick
+    uint32 timestamp_valid_bits = 0;   // of the compute queue family (0: no timestamps)
+    bool memory_budget_ext = false;    // VK_EXT_memory_budget enabled
+    struct Heap { uint64 size = 0; bool device_local = false; };
+    std::vector<Heap> heaps;
+    uint64 device_local_bytes = 0;     // sum of device-local heaps
+    std::string summary() const;
+};
+
+class VulkanDevice {
+public:
+    static Expected<std::unique_ptr<VulkanDevice>> create(const VulkanDeviceOptions& opt);
+    ~VulkanDevice();
+    VulkanDevice(const VulkanDevice&) = delete;
+    VulkanDevice& operator=(const VulkanDevice&) = delete;
+
+    VkInstance instance() const { return instance_; }
+    VkPhysicalDevice physical() const { return phys_; }
+    VkDevice device() const { return device_; }
+    VkQueue compute_queue() const { return compute_q_; }
+    uint32 compute_family() const { return compute_family_; }
+    // Equal to the compute queue / family when there is no separate transfer family.
+    VkQueue transfer_queue() const { return transfer_q_; }
+    uint32 transfer_family() const { return transfer_family_; }
+    bool has_transfer_queue() const { return transfer_family_ != compute_family_; }
+    const VulkanCapabilities& caps() const { return caps_; }
+
+    // Memory type index with all `required` flags among `type_bits`, preferring `preferred`.
+    Expected<uint32> find_memory_type(uint32 type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred = 0) const;
+    VkMemoryPropertyFlags memory_type_flags(uint32 type_index) const;
+    // Current device-local budget (VK_EXT_memory_budget) or the heap size without it.
+    uint64 device_local_budget() const;
+
+    // Number of validation-layer errors reported so far (0 when validation is off).
+    uint64 validation_errors() const;
+    std::string last_validation_message() const;
+
+    struct ValidationState;  // shared with the debug callback
+
+private:
+    VulkanDevice() = default;
+    ExpectedVoid init_instance(const VulkanDeviceOptions& opt);
+    ExpectedVoid pick_physical(const VulkanDeviceOptions& opt);
+    ExpectedVoid init_device();
+    void fill_caps();
+
+    VkInstance instance_ = VK_NULL_HANDLE;
+    VkDebugUtilsMessengerEXT messenger_ = VK_NULL_HANDLE;
+    VkPhysicalDevice phys_ = VK_NULL_HANDLE;
+    VkDevice device_ = VK_NULL_HANDLE;
+    VkQueue compute_q_ = VK_NULL_HANDLE;
+    VkQueue transfer_q_ = VK_NULL_HANDLE;
+    uint32 compute_family_ = 0;
+    uint32 transfer_family_ = 0;
+    VkPhysicalDeviceMemoryProperties mem_props_{};
+    VulkanCapabilities caps_;
+    std::unique_ptr<ValidationState> validation_;
+};
+
+// True when VKS_VALIDATION=1 is set in the environment (read once by callers, e.g. tests).
+bool vulkan_validation_requested();
+
+}  // namespace vk_symbiote

@@ -1,0 +1,197 @@
+#include "backend/vulkan/VulkanOps.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace vk_symbiote {
+
+namespace {
+
+using gpu::MatmulParams;
+
+Expected<VkPipeline> pipeline(OpContext& c, Kernel k, DType t) {
+    VkPipeline p = c.rt.get_pipeline(k, t, c.spec);
+    if (!p) return make_error(ErrorCode::Device, std::string("pipeline ") + kernel_name(k) + ": " + c.rt.last_error());
+    return p;
+}
+
+std::array<BufferBinding, kNumBindings> bindings(const OpContext& c) {
+    std::array<BufferBinding, kNumBindings> b;
+    for (auto& x : b) x = {c.dummy, 0, VK_WHOLE_SIZE};
+    return b;
+}
+
+// Rows of `w` split at every piece boundary of `w` and (optionally) `w2`; calls
+// fn(row_begin, rows, piece of w, piece of w2).
+template <class Fn>
+ExpectedVoid for_each_segment(const DeviceWeight& w, const DeviceWeight* w2, Fn&& fn) {
+    size_t i = 0, j = 0;
+    uint32 r = 0;
+    while (r < w.rows) {
+        while (i < w.pieces.size() && w.pieces[i].row_begin + w.pieces[i].rows <= r) ++i;
+        if (i == w.pieces.size()) return make_error(ErrorCode::Internal, "device weight pieces do not cover the rows");
+        uint32 end = w.pieces[i].row_begin + w.pieces[i].rows;
+        const WeightPiece* p2 = nullptr;
+        if (w2) {
+            while (j < w2->pieces.size() && w2->pieces[j].row_begin + w2->pieces[j].rows <= r) ++j;
+            if (j == w2->pieces.size()) return make_error(ErrorCode::Internal, "device weight pieces do not cover the rows");
+            p2 = &w2->pieces[j];
+            end = std::min(end, p2->row_begin + p2->rows);
+        }
+        VKS_TRY(fn(r, end - r, w.pieces[i], p2));
+        r = end;
+    }
+    return {};
+}
+
+MatmulParams base_params(const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens) {
+    MatmulParams p{};
+    p.cols = w.cols;
+    p.n_tokens = n_tokens;
+    p.x_offset = x.offset;
+    p.x_stride = x.stride;
+    p.y_stride = y.stride;
+    return p;
+}
+
+ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, const WeightPiece& w0, const WeightPiece* w1,
+                             ActView x, ActView y, uint32 units) {
+    auto pl = pipeline(c, k, t);
+    if (!pl) return pl.error();
+    auto b = bindings(c);
+    b[0].buffer = w0.buffer;
+    if (w1) b[1].buffer = w1->buffer;
+    b[2].buffer = x.buffer;
+    b[3].buffer = y.buffer;
+    auto set = c.rt.make_descriptor_set(b);
+    if (!set) return set.error();
+    const bool tiled = k == Kernel::Matmul || k == Kernel::MatmulSwiglu;
+    const auto s = c.rt.effective(c.spec);
+    if (tiled) {
+        const uint32 gx = (units + s.workgroup_size_x - 1) / s.workgroup_size_x;
+        const uint32 gy = (p.n_tokens + s.workgroup_size_y - 1) / s.workgroup_size_y;
+        p.groups_x = gx;
+        c.rt.push_constants(&p, sizeof p);
+        c.rt.dispatch_compute(*pl, *set, gx, gy, 1);
+    } else {
+        const uint32 gx = std::min(units, c.max_groups_x);
+        p.groups_x = gx;
+        c.rt.push_constants(&p, sizeof p);
+        c.rt.dispatch_compute(*pl, *set, gx, p.n_tokens, (units + gx - 1) / gx);
+    }
+    return {};
+}
+
+uint32 elem_offset(const DeviceWeight& w, const WeightPiece& piece, uint32 row) {
+    return (row - piece.row_begin) * w.cols;
+}
+
+}  // namespace
+
+ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate) {
+    const Kernel k = n_tokens == 1 ? Kernel::Matvec : Kernel::Matmul;
+    return for_each_segment(w, nullptr, [&](uint32 r, uint32 rows, const WeightPiece& p0, const WeightPiece*) -> ExpectedVoid {
+        MatmulParams p = base_params(w, x, y, n_tokens);
+        p.rows = rows;
+        p.y_offset = y.offset + r;
+        p.accumulate = accumulate;
+        p.w_offset = elem_offset(w, p0, r);
+        return dispatch_matmul(c, k, w.dtype, p, p0, nullptr, x, y, rows);
+    });
+}
+
+ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, const RopeConfig& rope) {
+    if (rope.head_dim == 0 || rope.head_dim % 2 || rope.n_rot > rope.head_dim || rope.n_rot % 2 || w.rows % rope.head_dim)
+        return make_error(ErrorCode::InvalidArgument, "rope: head_dim " + std::to_string(rope.head_dim) + " / n_rot " +
+                                                          std::to_string(rope.n_rot) + " do not fit " + std::to_string(w.rows) + " rows");
+    return for_each_segment(w, nullptr, [&](uint32 r, uint32 rows, const WeightPiece& p0, const WeightPiece*) -> ExpectedVoid {
+        if (r % rope.head_dim || rows % rope.head_dim)
+            return make_error(ErrorCode::Unsupported, "fused matmul+rope: a weight piece boundary (row " + std::to_string(r) +
+                                                          ") is not at a head boundary (head_dim " + std::to_string(rope.head_dim) + ")");
+        MatmulParams p = base_params(w, x, y, n_tokens);
+        p.rows = rows;
+        p.y_offset = y.offset + r;
+        p.w_offset = elem_offset(w, p0, r);
+        p.pos0 = rope.pos0;
+        p.head_dim = rope.head_dim;
+        p.n_rot = rope.n_rot;
+        p.rope_neox = rope.neox;
+        p.freq_base = rope.freq_base;
+        p.freq_scale = rope.freq_scale;
+        return dispatch_matmul(c, Kernel::MatvecRope, w.dtype, p, p0, nullptr, x, y, rows / 2);
+    });
+}
+
+ExpectedVoid op_swiglu(OpContext& c, const DeviceWeight& gate, const DeviceWeight& up, ActView x, ActView y, uint32 n_tokens) {
+    if (gate.rows != up.rows || gate.cols != up.cols || gate.dtype != up.dtype)
+        return make_error(ErrorCode::InvalidArgument, "swiglu: gate and up differ in shape or dtype");
+    const Kernel k = n_tokens == 1 ? Kernel::MatvecSwiglu : Kernel::MatmulSwiglu;
+    return for_each_segment(gate, &up, [&](uint32 r, uint32 rows, const WeightPiece& p0, const WeightPiece* p1) -> ExpectedVoid {
+        MatmulParams p = base_params(gate, x, y, n_tokens);
+        p.rows = rows;
+        p.y_offset = y.offset + r;
+        p.w_offset = elem_offset(gate, p0, r);
+        p.w1_offset = elem_offset(up, *p1, r);
+        return dispatch_matmul(c, k, gate.dtype, p, p0, p1, x, y, rows);
+    });
+}
+
+ExpectedVoid op_rmsnorm(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n, uint32 n_tokens, float eps) {
+    if (w.pieces.size() != 1 || uint64(w.rows) * w.cols != n)
+        return make_error(ErrorCode::InvalidArgument, "rmsnorm: weight must be one piece of " + std::to_string(n) + " elements");
+    auto pl = pipeline(c, Kernel::RmsNorm, w.dtype);
+    if (!pl) return pl.error();
+    auto b = bindings(c);
+    b[0].buffer = w.pieces[0].buffer;
+    b[2].buffer = x.buffer;
+    b[3].buffer = y.buffer;
+    auto set = c.rt.make_descriptor_set(b);
+    if (!set) return set.error();
+    gpu::RmsNormParams p{n, n_tokens, x.offset, x.stride, y.offset, y.stride, eps};
+    c.rt.push_constants(&p, sizeof p);
+    c.rt.dispatch_compute(*pl, *set, n_tokens);
+    return {};
+}
+
+ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out) {
+    const auto sp = c.rt.effective(c.spec);
+    if (s.n_head_kv == 0 || s.n_head % s.n_head_kv || s.head_dim > 4 * sp.workgroup_size_x * sp.workgroup_size_y || s.head_dim > 1024)
+        return make_error(ErrorCode::Unsupported, "attention: n_head " + std::to_string(s.n_head) + " / n_head_kv " +
+                                                      std::to_string(s.n_head_kv) + " / head_dim " + std::to_string(s.head_dim) +
+                                                      " not supported with this workgroup size");
+    auto pl = pipeline(c, Kernel::Attention, DType::F32);
+    if (!pl) return pl.error();
+    auto b = bindings(c);
+    b[2] = {q.buffer, 0, VK_WHOLE_SIZE};
+    b[3] = {out.buffer, 0, VK_WHOLE_SIZE};
+    b[4] = {k_cache, 0, VK_WHOLE_SIZE};
+    b[5] = {v_cache, 0, VK_WHOLE_SIZE};
+    auto set = c.rt.make_descriptor_set(b);
+    if (!set) return set.error();
+    if (q.offset != 0 || out.offset != 0)
+        return make_error(ErrorCode::InvalidArgument, "attention: q and out views must start at element 0");
+    gpu::AttentionParams p{s.n_tokens, s.pos0, s.n_head, s.n_head_kv, s.head_dim, q.stride,
+                           s.n_head_kv * s.head_dim, out.stride, 1.0f / std::sqrt(float(s.head_dim))};
+    c.rt.push_constants(&p, sizeof p);
+    c.rt.dispatch_compute(*pl, *set, s.n_head, s.n_tokens);
+    return {};
+}
+
+ExpectedVoid op_add(OpContext& c, ActView x, ActView y, uint32 n) {
+    auto pl = pipeline(c, Kernel::Add, DType::F32);
+    if (!pl) return pl.error();
+    auto b = bindings(c);
+    b[2].buffer = x.buffer;
+    b[3].buffer = y.buffer;
+    auto set = c.rt.make_descriptor_set(b);
+    if (!set) return set.error();
+    gpu::AddParams p{n, x.offset, y.offset};
+    c.rt.push_constants(&p, sizeof p);
+    const auto s = c.rt.effective(c.spec);
+    const uint32 groups = (n + s.workgroup_size_x * s.workgroup_size_y - 1) / (s.workgroup_size_x * s.workgroup_size_y);
+    const uint32 gx = std::min(groups, c.max_groups_x);
+    c.rt.dispatch_compute(*pl, *set, gx, (groups + gx - 1) / gx);
+    return {};
+}
+
+}  // namespace vk_symbiote

@@ -1,0 +1,69 @@
+// Recording of the compute ops on device buffers (no submission, no allocation): the
+// forward pass and the op tests call these; they pick pipelines from the ShaderRuntime,
+// build descriptor sets, push constants and dispatch. Callers insert rt.barrier()
+// between dependent ops. Shapes are in elements; every activation is f32.
+#pragma once
+
+#include <vector>
+
+#include "backend/vulkan/ShaderRuntime.h"
+#include "PushConstants.h"
+
+namespace vk_symbiote {
+
+// Rows [row_begin, row_begin + rows) of a weight tensor, in their own VkBuffer (row-major,
+// the tensor's dtype, at most maxStorageBufferRange bytes).
+struct WeightPiece {
+    VkBuffer buffer = VK_NULL_HANDLE;
+    uint32 row_begin = 0;
+    uint32 rows = 0;
+};
+
+// Where a weight tensor lives on the device: pieces sorted by row_begin covering [0, rows).
+struct DeviceWeight {
+    DType dtype = DType::F32;
+    uint32 rows = 0;
+    uint32 cols = 0;
+    std::vector<WeightPiece> pieces;
+};
+
+// An f32 activation matrix inside a buffer: token t's row starts at offset + t * stride (elements).
+struct ActView {
+    VkBuffer buffer = VK_NULL_HANDLE;
+    uint32 offset = 0;
+    uint32 stride = 0;
+};
+
+struct OpContext {
+    ShaderRuntime& rt;
+    ShaderSpecialization spec;
+    VkBuffer dummy;              // bound to unused bindings
+    uint32 max_groups_x = 65535; // maxComputeWorkGroupCount[0]
+};
+
+struct RopeConfig {
+    uint32 pos0 = 0;
+    uint32 head_dim = 0;
+    uint32 n_rot = 0;
+    bool neox = false;
+    float freq_base = 10000.0f;
+    float freq_scale = 1.0f;
+};
+
+// Y[t] (+)= W X[t] for t < n_tokens: matvec kernel for one token, tiled matmul otherwise.
+ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate);
+// Y[t] = rope(W X[t], pos0 + t); W's pieces must start at multiples of head_dim.
+ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, const RopeConfig& rope);
+// Y[t] = silu(Wgate X[t]) * (Wup X[t]).
+ExpectedVoid op_swiglu(OpContext& c, const DeviceWeight& gate, const DeviceWeight& up, ActView x, ActView y, uint32 n_tokens);
+// Y[t] = rmsnorm(X[t]) * w, n elements per token; w is a single-piece weight of n elements.
+ExpectedVoid op_rmsnorm(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n, uint32 n_tokens, float eps);
+// Out = causal attention of Q over K/V cache positions [0, pos0 + t].
+struct AttentionShape {
+    uint32 n_tokens, pos0, n_head, n_head_kv, head_dim;
+};
+ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out);
+// Y[i] += X[i], i < n.
+ExpectedVoid op_add(OpContext& c, ActView x, ActView y, uint32 n);
+
+}  // namespace vk_symbiote

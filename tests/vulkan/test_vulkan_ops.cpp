@@ -1,0 +1,230 @@
+// Every kernel vs a scalar double-precision reference, per weight dtype, over odd and
+// remainder shapes, with subgroups on/off and fp16 math on/off.
+// Thresholds (NMSE = sum (got - want)^2 / sum want^2):
+//   matvec / matmul / swiglu / rmsnorm / attention with exact fp32 math: 1e-10 (the weights
+//   are the dtype-rounded values, so only f32 accumulation order differs);
+//   with f16 products (fp16 math on, f16 weights): 1e-5; add: exact.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "VulkanTestEnv.h"
+
+using namespace vk_symbiote;
+using namespace vk_symbiote::test;
+
+namespace {
+
+struct Mode {
+    ShaderSpecialization spec;
+    const char* name;
+};
+
+std::vector<Mode> modes() {
+    std::vector<Mode> m;
+    ShaderSpecialization a;  // 16x16, subgroups, fp16 math
+    m.push_back({a, "sg+fp16"});
+    ShaderSpecialization b;
+    b.use_subgroup_ops = false;
+    b.use_fp16_math = false;
+    m.push_back({b, "shared+fp32"});
+    ShaderSpecialization c;
+    c.workgroup_size_x = 8;
+    c.workgroup_size_y = 5;  // odd workgroup: non-power-of-two reductions, partial subgroups
+    c.use_fp16_math = false;
+    m.push_back({c, "8x5 sg"});
+    return m;
+}
+
+double threshold(DType t, const Mode& m, const VulkanEnv& env) {
+    const bool f16_products = t == DType::F16 && env.rt->effective(m.spec).use_fp16_math;
+    return f16_products ? 1e-5 : 1e-10;
+}
+
+const DType kDTypes[] = {DType::F32, DType::F16, DType::BF16};
+
+std::vector<double> ref_matmul(const std::vector<float>& w, const std::vector<float>& x, uint32 rows, uint32 cols, uint32 n) {
+    std::vector<double> y(size_t(n) * rows);
+    for (uint32 t = 0; t < n; ++t)
+        for (uint32 r = 0; r < rows; ++r) {
+            double s = 0;
+            for (uint32 k = 0; k < cols; ++k) s += double(w[size_t(r) * cols + k]) * x[size_t(t) * cols + k];
+            y[size_t(t) * rows + r] = s;
+        }
+    return y;
+}
+
+}  // namespace
+
+TEST(VulkanOps, MatmulAllDtypesShapesModes) {
+    VKS_REQUIRE_VULKAN();
+    struct Shape { uint32 rows, cols, n; std::vector<uint32> cuts; };
+    const Shape shapes[] = {{1, 1, 1, {}}, {37, 129, 1, {}}, {64, 300, 1, {17, 40}}, {33, 70, 5, {}}, {50, 47, 19, {20}}};
+    for (const auto& m : modes())
+        for (DType t : kDTypes)
+            for (const auto& s : shapes) {
+                auto wv = random_values(size_t(s.rows) * s.cols, s.rows * 31 + s.cols);
+                auto xv = random_values(size_t(s.n) * s.cols, 7 + s.n);
+                auto w = env->weight(wv, s.rows, s.cols, t, s.cuts);
+                auto x = env->upload(xv.data(), xv.size() * 4);
+                // Y starts with ones and an offset of 3 elements; accumulate adds to it.
+                const uint32 off = 3;
+                std::vector<float> y0(off + size_t(s.n) * s.rows, 1.0f);
+                auto y = env->upload(y0.data(), y0.size() * 4);
+                env->run(m.spec, [&](OpContext& c) { return op_matmul(c, w, env->act(x, s.cols), env->act(y, s.rows, off), s.n, true); });
+                auto got = env->download(y, y0.size());
+                auto want = ref_matmul(wv, xv, s.rows, s.cols, s.n);
+                for (auto& v : want) v += 1.0;
+                std::vector<float> g(got.begin() + off, got.end());
+                const double e = nmse(g, want);
+                EXPECT_LT(e, threshold(t, m, *env)) << m.name << " " << dtype_name(t) << " " << s.rows << "x" << s.cols << " n=" << s.n;
+                EXPECT_EQ(got[0], 1.0f) << "wrote before y_offset";
+            }
+}
+
+TEST(VulkanOps, SwigluFusedGateUp) {
+    VKS_REQUIRE_VULKAN();
+    for (const auto& m : modes())
+        for (DType t : kDTypes)
+            for (uint32 n : {1u, 6u}) {
+                const uint32 rows = 45, cols = 67;
+                auto gv = random_values(rows * cols, 1), uv = random_values(rows * cols, 2);
+                auto xv = random_values(n * cols, 3, 0.2f);
+                auto g = env->weight(gv, rows, cols, t, {10});
+                auto u = env->weight(uv, rows, cols, t, {30});  // different piece boundaries than gate
+                auto x = env->upload(xv.data(), xv.size() * 4);
+                auto y = env->buffer(n * rows * 4);
+                env->run(m.spec, [&](OpContext& c) { return op_swiglu(c, g, u, env->act(x, cols), env->act(y, rows), n); });
+                auto got = env->download(y, n * rows);
+                auto a = ref_matmul(gv, xv, rows, cols, n), b = ref_matmul(uv, xv, rows, cols, n);
+                std::vector<double> want(a.size());
+                for (size_t i = 0; i < a.size(); ++i) want[i] = a[i] / (1.0 + std::exp(-a[i])) * b[i];
+                EXPECT_LT(nmse(got, want), threshold(t, m, *env)) << m.name << " " << dtype_name(t) << " n=" << n;
+            }
+}
+
+TEST(VulkanOps, MatmulRopeNormalAndNeox) {
+    VKS_REQUIRE_VULKAN();
+    for (const auto& m : modes())
+        for (DType t : kDTypes)
+            for (bool neox : {false, true})
+                for (uint32 n : {1u, 3u}) {
+                    const uint32 head_dim = 16, n_head = 3, rows = head_dim * n_head, cols = 40, n_rot = neox ? 12 : 16, pos0 = 5;
+                    auto wv = random_values(rows * cols, 11);
+                    auto xv = random_values(n * cols, 12);
+                    auto w = env->weight(wv, rows, cols, t, {head_dim});
+                    auto x = env->upload(xv.data(), xv.size() * 4);
+                    auto y = env->buffer(n * rows * 4);
+                    RopeConfig rc{pos0, head_dim, n_rot, neox, 10000.0f, 1.0f};
+                    env->run(m.spec, [&](OpContext& c) { return op_matmul_rope(c, w, env->act(x, cols), env->act(y, rows), n, rc); });
+                    auto got = env->download(y, n * rows);
+                    auto lin = ref_matmul(wv, xv, rows, cols, n);
+                    auto want = lin;
+                    for (uint32 tt = 0; tt < n; ++tt)
+                        for (uint32 h = 0; h < n_head; ++h)
+                            for (uint32 i = 0; i < n_rot / 2; ++i) {
+                                const uint32 a = h * head_dim + (neox ? i : 2 * i), b = a + (neox ? n_rot / 2 : 1);
+                                const double th = double(pos0 + tt) * std::pow(10000.0, -2.0 * i / n_rot);
+                                const double x0 = lin[tt * rows + a], x1 = lin[tt * rows + b];
+                                want[tt * rows + a] = x0 * std::cos(th) - x1 * std::sin(th);
+                                want[tt * rows + b] = x0 * std::sin(th) + x1 * std::cos(th);
+                            }
+                    EXPECT_LT(nmse(got, want), std::max(threshold(t, m, *env), 1e-9))
+                        << m.name << " " << dtype_name(t) << (neox ? " neox" : " normal") << " n=" << n;
+                }
+}
+
+TEST(VulkanOps, RmsNorm) {
+    VKS_REQUIRE_VULKAN();
+    for (const auto& m : modes())
+        for (DType t : kDTypes)
+            for (uint32 n : {1u, 100u, 257u}) {
+                const uint32 ntok = 3;
+                auto wv = random_values(n, 5);
+                auto xv = random_values(ntok * n, 6, 3.0f);
+                auto w = env->weight(wv, 1, n, t);
+                auto x = env->upload(xv.data(), xv.size() * 4);
+                auto y = env->buffer(ntok * n * 4);
+                env->run(m.spec, [&](OpContext& c) { return op_rmsnorm(c, w, env->act(x, n), env->act(y, n), n, ntok, 1e-5f); });
+                auto got = env->download(y, ntok * n);
+                std::vector<double> want(ntok * n);
+                for (uint32 tt = 0; tt < ntok; ++tt) {
+                    double ss = 0;
+                    for (uint32 i = 0; i < n; ++i) ss += double(xv[tt * n + i]) * xv[tt * n + i];
+                    const double inv = 1.0 / std::sqrt(ss / n + 1e-5);
+                    for (uint32 i = 0; i < n; ++i) want[tt * n + i] = xv[tt * n + i] * inv * wv[i];
+                }
+                EXPECT_LT(nmse(got, want), 1e-10) << m.name << " " << dtype_name(t) << " n=" << n;
+            }
+}
+
+TEST(VulkanOps, AttentionCausalGqa) {
+    VKS_REQUIRE_VULKAN();
+    struct Case { uint32 n_head, n_head_kv, head_dim, pos0, n_tokens; };
+    // MHA, GQA, MQA; decode (1 token) after a long cache (crosses several key chunks) and a prompt batch.
+    const Case cases[] = {{4, 4, 8, 0, 5}, {8, 2, 32, 300, 1}, {6, 1, 20, 7, 9}, {4, 2, 64, 0, 1}};
+    for (const auto& m : modes())
+        for (const auto& cs : cases) {
+            const uint32 kv_dim = cs.n_head_kv * cs.head_dim, q_dim = cs.n_head * cs.head_dim;
+            const uint32 n_keys = cs.pos0 + cs.n_tokens;
+            auto kv = random_values(size_t(n_keys) * kv_dim, 21), vv = random_values(size_t(n_keys) * kv_dim, 22);
+            auto qv = random_values(size_t(cs.n_tokens) * q_dim, 23);
+            auto k = env->upload(kv.data(), kv.size() * 4), v = env->upload(vv.data(), vv.size() * 4);
+            auto q = env->upload(qv.data(), qv.size() * 4);
+            auto o = env->buffer(cs.n_tokens * q_dim * 4);
+            AttentionShape sh{cs.n_tokens, cs.pos0, cs.n_head, cs.n_head_kv, cs.head_dim};
+            env->run(m.spec, [&](OpContext& c) { return op_attention(c, sh, env->act(q, q_dim), k.buffer, v.buffer, env->act(o, q_dim)); });
+            auto got = env->download(o, cs.n_tokens * q_dim);
+            std::vector<double> want(cs.n_tokens * q_dim);
+            for (uint32 t = 0; t < cs.n_tokens; ++t)
+                for (uint32 h = 0; h < cs.n_head; ++h) {
+                    const uint32 kvh = h / (cs.n_head / cs.n_head_kv), nk = cs.pos0 + t + 1;
+                    std::vector<double> s(nk);
+                    double mx = -1e300;
+                    for (uint32 j = 0; j < nk; ++j) {
+                        double d = 0;
+                        for (uint32 e = 0; e < cs.head_dim; ++e)
+                            d += double(qv[t * q_dim + h * cs.head_dim + e]) * kv[j * kv_dim + kvh * cs.head_dim + e];
+                        s[j] = d / std::sqrt(double(cs.head_dim));
+                        mx = std::max(mx, s[j]);
+                    }
+                    double l = 0;
+                    for (auto& x : s) l += (x = std::exp(x - mx));
+                    for (uint32 e = 0; e < cs.head_dim; ++e) {
+                        double acc = 0;
+                        for (uint32 j = 0; j < nk; ++j) acc += s[j] * vv[j * kv_dim + kvh * cs.head_dim + e];
+                        want[t * q_dim + h * cs.head_dim + e] = acc / l;
+                    }
+                }
+            EXPECT_LT(nmse(got, want), 1e-10) << m.name << " heads " << cs.n_head << "/" << cs.n_head_kv << " hd " << cs.head_dim
+                                              << " pos0 " << cs.pos0 << " n " << cs.n_tokens;
+        }
+}
+
+TEST(VulkanOps, ResidualAdd) {
+    VKS_REQUIRE_VULKAN();
+    for (uint32 n : {1u, 255u, 1000u}) {
+        auto xv = random_values(n, 1), yv = random_values(n + 2, 2);
+        auto x = env->upload(xv.data(), n * 4), y = env->upload(yv.data(), (n + 2) * 4);
+        env->run(ShaderSpecialization{}, [&](OpContext& c) { return op_add(c, env->act(x, 0), env->act(y, 0, 2), n); });
+        auto got = env->download(y, n + 2);
+        EXPECT_EQ(got[0], yv[0]);
+        EXPECT_EQ(got[1], yv[1]);
+        for (uint32 i = 0; i < n; ++i) ASSERT_EQ(got[i + 2], yv[i + 2] + xv[i]) << i;
+    }
+}
+
+TEST(VulkanOps, RopeRejectsPieceOffHeadBoundary) {
+    VKS_REQUIRE_VULKAN();
+    auto wv = random_values(32 * 8, 1);
+    auto w = env->weight(wv, 32, 8, DType::F32, {10});
+    auto x = env->buffer(8 * 4), y = env->buffer(32 * 4);
+    auto cmd = env->compute->begin();
+    ASSERT_TRUE(cmd);
+    env->rt->begin(*cmd);
+    OpContext c = env->ctx(ShaderSpecialization{});
+    auto r = op_matmul_rope(c, w, env->act(x, 8), env->act(y, 32), 1, RopeConfig{0, 16, 16, false, 10000.0f, 1.0f});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::Unsupported);
+    ASSERT_TRUE(env->compute->submit_and_wait());
+}
