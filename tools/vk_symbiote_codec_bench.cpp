@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include <time.h>
+
 #include <nlohmann/json.hpp>
 
 #include "compression/CodecSamples.h"
@@ -50,11 +52,25 @@ struct Row {
     std::string dataset, codec;
     DType dtype;
     uint64 raw = 0, compressed = 0;
-    double compress_gbs = 0, decode_gbs_1 = 0, decode_gbs_all = 0;
+    double compress_gbs = 0;     // wall clock, one thread
+    double decode_gbs_cpu = 0;   // per core: bytes / thread CPU seconds (robust on a busy machine)
+    double decode_gbs_1 = 0;     // one thread, wall clock
+    double decode_gbs_all = 0;   // --threads threads, wall clock
+};
+
+struct DecodeTiming {
+    double wall_gbs = -1;  // -1: a decode failed or produced different bytes
+    double cpu_gbs = -1;
 };
 
 double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double thread_cpu_s() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
 Expected<Args> parse_args(int argc, char** argv) {
@@ -108,22 +124,26 @@ Expected<std::vector<float>> model_f32(const Path& path) {
 }
 
 // Decodes all `frames` `threads`-wide (pack i on thread i % threads), repeated until
-// min_seconds passed; returns produced GB/s, or -1 on a decode error / mismatch.
-double time_decode(const std::vector<std::vector<uint8>>& frames, const std::vector<std::span<const uint8>>& packs,
+// min_seconds passed. GB/s of produced bytes over wall time and over summed thread
+// CPU time.
+DecodeTiming time_decode(const std::vector<std::vector<uint8>>& frames, const std::vector<std::span<const uint8>>& packs,
                    unsigned threads, double min_seconds) {
     std::vector<std::vector<uint8>> out(packs.size());
     for (size_t i = 0; i < packs.size(); ++i) out[i].resize(packs[i].size());
     uint64 raw = 0;
     for (const auto& p : packs) raw += p.size();
     std::atomic<bool> bad{false};
+    std::vector<double> cpu(threads, 0.0);
     int reps = 0;
     const double t0 = now_s();
     do {
         std::vector<std::thread> pool;
         for (unsigned t = 0; t < threads; ++t)
             pool.emplace_back([&, t] {
+                const double c0 = thread_cpu_s();
                 for (size_t i = t; i < frames.size(); i += threads)
                     if (!decompress_frame(frames[i], out[i])) bad = true;
+                cpu[t] += thread_cpu_s() - c0;
             });
         for (auto& th : pool) th.join();
         ++reps;
@@ -131,7 +151,10 @@ double time_decode(const std::vector<std::vector<uint8>>& frames, const std::vec
     const double dt = now_s() - t0;
     for (size_t i = 0; i < packs.size(); ++i)
         if (std::memcmp(out[i].data(), packs[i].data(), packs[i].size()) != 0) bad = true;
-    return bad ? -1.0 : double(raw) * reps / dt / 1e9;
+    if (bad) return {};
+    double cpu_sum = 0;
+    for (double c : cpu) cpu_sum += c;
+    return {double(raw) * reps / dt / 1e9, double(raw) * reps / std::max(cpu_sum, 1e-9) / 1e9};
 }
 
 Expected<Row> bench_one(const CompressionBackend& codec, const Dataset& ds, const Args& a) {
@@ -150,9 +173,12 @@ Expected<Row> bench_one(const CompressionBackend& codec, const Dataset& ds, cons
         frames.push_back(std::move(*f));
     }
     r.compress_gbs = double(r.raw) / (now_s() - t0) / 1e9;
-    r.decode_gbs_1 = time_decode(frames, packs, 1, a.min_seconds);
-    r.decode_gbs_all = time_decode(frames, packs, a.threads, a.min_seconds);
-    if (r.decode_gbs_1 < 0 || r.decode_gbs_all < 0)
+    const auto one = time_decode(frames, packs, 1, a.min_seconds);
+    const auto all = time_decode(frames, packs, a.threads, a.min_seconds);
+    r.decode_gbs_cpu = one.cpu_gbs;
+    r.decode_gbs_1 = one.wall_gbs;
+    r.decode_gbs_all = all.wall_gbs;
+    if (one.wall_gbs < 0 || all.wall_gbs < 0)
         return make_error(ErrorCode::Internal, codec.name() + " on " + ds.name + ": decoded bytes differ");
     return r;
 }
@@ -188,8 +214,8 @@ int main(int argc, char** argv) {
     }
     nlohmann::json js = nlohmann::json::array();
     if (!a.json)
-        std::printf("%-15s %-5s %-15s %8s %8s %10s %12s %12s\n", "dataset", "dtype", "codec", "ratio", "bound",
-                    "comp GB/s", "dec GB/s 1T", "dec GB/s allT");
+        std::printf("%-15s %-5s %-14s %7s %7s %9s %11s %10s %10s\n", "dataset", "dtype", "codec", "ratio", "bound",
+                    "comp GB/s", "dec GB/s/cpu", "dec 1T", "dec allT");
     for (const auto& ds : sets) {
         const double bound = exponent_entropy_ratio(ds);
         for (const auto& name : a.codecs) {
@@ -203,18 +229,21 @@ int main(int argc, char** argv) {
                 js.push_back({{"dataset", r->dataset}, {"dtype", dtype_name(r->dtype)}, {"codec", r->codec},
                               {"raw_bytes", r->raw}, {"compressed_bytes", r->compressed}, {"ratio", ratio},
                               {"exponent_entropy_bound", bound}, {"compress_gbs", r->compress_gbs},
+                              {"decompress_gbs_per_cpu_second", r->decode_gbs_cpu},
                               {"decompress_gbs_1_thread", r->decode_gbs_1},
                               {"decompress_gbs_all_threads", r->decode_gbs_all}, {"threads", a.threads},
                               {"pack_bytes", size_t(a.pack_mb * 1024 * 1024) / 4 * 4}});
             else
-                std::printf("%-15s %-5s %-15s %8.4f %8.4f %10.3f %12.3f %12.3f\n", r->dataset.c_str(),
-                            dtype_name(r->dtype), r->codec.c_str(), ratio, bound, r->compress_gbs, r->decode_gbs_1,
-                            r->decode_gbs_all);
+                std::printf("%-15s %-5s %-14s %7.4f %7.4f %9.3f %11.3f %10.3f %10.3f\n", r->dataset.c_str(),
+                            dtype_name(r->dtype), r->codec.c_str(), ratio, bound, r->compress_gbs, r->decode_gbs_cpu,
+                            r->decode_gbs_1, r->decode_gbs_all);
             std::fflush(stdout);
         }
     }
     if (a.json) std::cout << js.dump(2) << "\n";
     else std::printf("ratio = compressed / original (frames included); bound = order-0 entropy of the exponent "
-                     "byte + raw rest; %u threads for allT\n", a.threads);
+                     "byte + raw rest;\n"
+                     "dec GB/s/cpu = uncompressed bytes per thread-CPU-second (one thread); dec 1T / allT = wall "
+                     "clock, 1 and %u threads\n", a.threads);
     return 0;
 }
