@@ -1,0 +1,122 @@
+#include "engine/BackendSelector.h"
+
+#include <sstream>
+#include <thread>
+
+#include "backend/cpu/CpuBackend.h"
+#include "config/Logger.h"
+#include "memory/FileWeightProvider.h"
+#include "memory/PackWeightProvider.h"
+#include "vk_symbiote/ConfigManager.h"
+#include "vk_symbiote/VulkanSymbioteEngine.h"
+#if defined(VKS_HAS_VULKAN) && __has_include("backend/vulkan/VulkanBackend.h")
+#include "backend/vulkan/VulkanBackend.h"
+#define VKS_USE_VULKAN_BACKEND 1
+#endif
+
+namespace vk_symbiote {
+
+namespace {
+
+constexpr double kBytesPerGB = 1024.0 * 1024.0 * 1024.0;  // budgets: 1 GB = 2^30 bytes (ConfigManager.h)
+
+uint32 choose_ctx(const ModelConfig& cfg, uint32 requested) {
+    if (requested > 0) return requested;
+    return std::min<uint32>(cfg.n_ctx_train, 2048);
+}
+
+std::string gb(uint64 bytes) {
+    std::ostringstream os;
+    os.precision(3);
+    os << double(bytes) / kBytesPerGB << " GB";
+    return os.str();
+}
+
+// Weights come from whole tensors kept in RAM when they fit the RAM budget, else from
+// packs streamed from disk under the budget.
+Expected<std::unique_ptr<WeightProvider>> open_provider(const Path& model, const ConfigManager& config, uint64 model_bytes, std::string& how,
+                                                        std::function<void(PerformanceMetrics&)>& fill) {
+    const MemoryConfig& mem = config.memory();
+    uint64 ram_budget = uint64(mem.ram_budget_gb * kBytesPerGB);
+    if (model_bytes <= ram_budget) {
+        auto p = FileWeightProvider::open(model);
+        if (!p) return p.error();
+        FileWeightProvider* raw = p->get();
+        fill = [raw](PerformanceMetrics& m) { m.weight_bytes_disk = raw->loaded_bytes(); };
+        how = "weights resident in RAM (" + gb(model_bytes) + " <= --ram-gb " + gb(ram_budget) + ")";
+        return std::unique_ptr<WeightProvider>(std::move(*p));
+    }
+    PackOptions po;
+    po.ram_budget_bytes = ram_budget;
+    po.max_pack_bytes = uint64(mem.max_pack_mb * 1024 * 1024);
+    po.prefetch_lookahead = config.prefetch_lookahead();
+    auto p = PackWeightProvider::open(model, po);
+    if (!p) return p.error();
+    PackWeightProvider* raw = p->get();
+    fill = [raw](PerformanceMetrics& m) { m.weight_bytes_disk = raw->manager().get_ram_stats().bytes_loaded; };
+    how = "weights streamed in packs (" + gb(model_bytes) + " > --ram-gb " + gb(ram_budget) + ")";
+    return std::unique_ptr<WeightProvider>(std::move(*p));
+}
+
+}  // namespace
+
+Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigManager& config) {
+    SelectedBackend s;
+    const PerformanceConfig& perf = config.performance();
+    // Weight bytes from a quick header read (the provider re-validates everything).
+    auto probe = FileWeightProvider::open(model_path);
+    if (!probe) return probe.error();
+    const uint64 model_bytes = (*probe)->registry().total_bytes();
+    const ModelConfig cfg = (*probe)->config();
+    probe->reset();
+
+    std::string how;
+    auto prov = open_provider(model_path, config, model_bytes, how, s.fill_memory_metrics);
+    if (!prov) return prov.error();
+    s.provider = std::move(*prov);
+    const uint32 n_ctx = choose_ctx(cfg, config.sampling().ctx_size);
+    s.n_batch = 512;
+
+#ifdef VKS_USE_VULKAN_BACKEND
+    if (perf.enable_gpu) {
+        VulkanOptions vo;
+        vo.device_index = perf.device_index;
+        vo.force_integrated_gpu = perf.force_integrated_gpu;
+        vo.shader_dir = perf.shader_dir;
+        vo.pipeline_cache_path = perf.pipeline_cache_path;
+        vo.spec.workgroup_size_x = perf.workgroup_size_x;
+        vo.spec.workgroup_size_y = perf.workgroup_size_y;
+        vo.spec.use_subgroup_ops = perf.use_subgroup_ops;
+        vo.spec.use_fp16_math = perf.use_fp16_math;
+        vo.vram_budget_bytes = uint64(config.memory().vram_budget_gb * kBytesPerGB);
+        vo.enable_profiling = perf.enable_profiling;
+        auto vb = VulkanBackend::create(vo);
+        if (!vb) {
+            VKS_LOG_WARN("Vulkan unavailable, using the CPU path: " << vb.error().message);
+        } else {
+            auto r = (*vb)->prepare(*s.provider, n_ctx, s.n_batch);
+            if (r) {
+                VulkanBackend* raw = vb->get();
+                s.gpu_time_ns = [raw] { return raw->total_gpu_time_ns(); };
+                s.backend_name = "vulkan";
+                s.description = "backend vulkan (" + raw->device_name() + "), " + how + ", ctx " + std::to_string(n_ctx);
+                s.backend = std::move(*vb);
+                return s;
+            }
+            VKS_LOG_WARN("model does not run on the GPU under the budget, using the CPU path: " << r.error().message);
+        }
+    }
+#else
+    if (perf.enable_gpu) VKS_LOG_INFO("this build has no Vulkan backend; using the CPU path");
+#endif
+    uint32 threads = perf.threads ? perf.threads : std::max(1u, std::thread::hardware_concurrency());
+    // K, V and Q rounded to f16 values as llama.cpp's default f16 KV cache does (the reference).
+    auto cpu = std::make_unique<CpuBackend>(threads, cpu::KernelPath::Auto, KvPrecision::F16Rounded);
+    VKS_TRY(cpu->prepare(*s.provider, n_ctx, s.n_batch));
+    s.backend = std::move(cpu);
+    s.backend_name = "cpu";
+    s.description = "backend cpu (" + std::to_string(threads) + " threads), " + how + ", ctx " + std::to_string(n_ctx);
+    return s;
+}
+
+}  // namespace vk_symbiote

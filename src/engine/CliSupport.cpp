@@ -1,0 +1,64 @@
+#include "engine/CliSupport.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "config/Logger.h"
+#include "vk_symbiote/ConfigManager.h"
+#include "vk_symbiote/VulkanSymbioteEngine.h"
+
+namespace vk_symbiote::tool {
+
+int load_config(ConfigManager& cfg, int argc, char** argv, const char* program) {
+    auto r = cfg.load_from_args(argc, argv);
+    if (!r) {
+        std::fprintf(stderr, "%s: %s\n(run %s --help for the options)\n", program, r.error().message.c_str(), program);
+        return 2;
+    }
+    if (cfg.help_requested()) {
+        std::fputs(cfg.help_text(program).c_str(), stdout);
+        return 0;
+    }
+    if (auto lr = Logger::instance().configure(cfg.logging()); !lr) {
+        std::fprintf(stderr, "%s: %s\n", program, lr.error().message.c_str());
+        return 2;
+    }
+    return -1;
+}
+
+Expected<Path> model_path(const ConfigManager& cfg) {
+    if (!cfg.model().model_path.empty()) return cfg.resolve_model_path();
+    return Path(cfg.model().models_dir) / "stories260K.gguf";
+}
+
+Expected<std::string> prompt_text(const ConfigManager& cfg) {
+    const auto& s = cfg.sampling();
+    if (!s.prompt_file.empty()) {
+        std::ifstream f(s.prompt_file, std::ios::binary);
+        if (!f) return make_error(ErrorCode::Io, s.prompt_file + ": cannot read --prompt-file");
+        std::ostringstream ss;
+        ss << f.rdbuf();
+        return ss.str();
+    }
+    return s.prompt;
+}
+
+int fail(const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.to_string().c_str());
+    return 1;
+}
+
+void print_stats(const VulkanSymbioteEngine& engine) {
+    const PerformanceMetrics& m = engine.get_performance_metrics();
+    std::fprintf(stderr,
+                 "stats: prompt %llu tokens at %.1f tokens/s, generated %llu tokens at %.2f tokens/s, first token after %.1f ms, "
+                 "%llu forward passes, backend %s, GPU %.1f%% busy, peak RSS %.1f MB, peak VRAM %.1f MB, weights read %.1f MB, uploaded %.1f MB\n",
+                 (unsigned long long)m.total_prompt_tokens, m.prompt_tokens_per_second, (unsigned long long)m.total_generated_tokens,
+                 m.average_tokens_per_second, m.time_to_first_token_ms, (unsigned long long)m.total_inferences, m.backend.c_str(),
+                 m.gpu_utilization_percent, m.peak_rss_bytes / 1e6, m.peak_vram_bytes / 1e6, m.weight_bytes_disk / 1e6, m.weight_bytes_uploaded / 1e6);
+}
+
+}  // namespace vk_symbiote::tool

@@ -1,0 +1,205 @@
+#include "vk_symbiote/VulkanSymbioteEngine.h"
+
+#include <chrono>
+#include <random>
+#include <sstream>
+
+#include "backend/cpu/CpuBackend.h"
+#include "config/Logger.h"
+#include "engine/BackendSelector.h"
+#include "gguf/GGUFLoader.h"
+#include "memory/MemoryStats.h"
+#include "model/ModelConfig.h"
+#include "model/Tokenizer.h"
+#include "runtime/Sampler.h"
+#include "runtime/Session.h"
+#include "vk_symbiote/ConfigManager.h"
+
+namespace vk_symbiote {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+uint64 ns_since(Clock::time_point t0) { return uint64(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()); }
+}  // namespace
+
+struct VulkanSymbioteEngine::Impl {
+    Path model_path;
+    MemoryConfig memory;
+    PerformanceConfig performance;
+    SamplingConfig sampling;
+    std::unique_ptr<GGUFLoader> gguf;          // metadata + tokenizer source
+    std::unique_ptr<Tokenizer> tok;
+    SelectedBackend sel;                        // provider + backend (+ description)
+    std::unique_ptr<Session> session;
+    PerformanceMetrics metrics;
+
+    const ModelConfig& cfg() const { return sel.provider->config(); }
+
+    // Runs one forward pass and accounts its time.
+    Expected<std::vector<float>> timed_eval(const std::vector<uint32>& toks, bool all) {
+        auto t0 = Clock::now();
+        auto r = session->eval(toks, all);
+        metrics.total_inference_time_ns += ns_since(t0);
+        metrics.total_inferences += 1;
+        update_device_metrics();
+        return r;
+    }
+
+    void update_device_metrics() {
+        metrics.total_gpu_time_ns = sel.gpu_time_ns ? sel.gpu_time_ns() : 0;
+        metrics.gpu_utilization_percent =
+            metrics.total_inference_time_ns ? 100.0 * double(metrics.total_gpu_time_ns) / double(metrics.total_inference_time_ns) : 0.0;
+        if (sel.fill_memory_metrics) sel.fill_memory_metrics(metrics);
+        if (auto pm = read_process_memory()) metrics.peak_rss_bytes = std::max<uint64>(metrics.peak_rss_bytes, pm->peak_rss_bytes);
+    }
+};
+
+VulkanSymbioteEngine::VulkanSymbioteEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+VulkanSymbioteEngine::~VulkanSymbioteEngine() = default;
+
+VulkanSymbioteEngine::VulkanSymbioteEngine(const Path& model_path) : VulkanSymbioteEngine(model_path, ConfigManager::instance()) {}
+
+VulkanSymbioteEngine::VulkanSymbioteEngine(const Path& model_path, const ConfigManager& config) {
+    auto e = create(model_path, config);
+    if (!e) throw EngineError(e.error());
+    impl_ = std::move((*e)->impl_);
+}
+
+Expected<std::unique_ptr<VulkanSymbioteEngine>> VulkanSymbioteEngine::create(const Path& model_path, const ConfigManager& config) {
+    auto impl = std::make_unique<Impl>();
+    impl->model_path = model_path;
+    impl->memory = config.memory();
+    impl->performance = config.performance();
+    impl->sampling = config.sampling();
+
+    auto g = GGUFLoader::open(model_path);
+    if (!g) return g.error();
+    impl->gguf = std::move(*g);
+    auto tok = Tokenizer::from_gguf(*impl->gguf);
+    if (!tok) return tok.error();
+    impl->tok = std::move(*tok);
+
+    auto sel = select_backend(model_path, config);
+    if (!sel) return sel.error();
+    impl->sel = std::move(*sel);
+    if (impl->tok->n_vocab() != impl->cfg().n_vocab)
+        return make_error(ErrorCode::Format, model_path.string() + ": tokenizer has " + std::to_string(impl->tok->n_vocab()) + " tokens but the model " +
+                                                 std::to_string(impl->cfg().n_vocab));
+    impl->session = std::make_unique<Session>(*impl->sel.backend, impl->cfg().n_vocab, impl->sel.n_batch);
+    impl->metrics.backend = impl->sel.backend_name;
+    VKS_LOG_INFO("model: " << impl->cfg().summary());
+    VKS_LOG_INFO("engine: " << impl->sel.description);
+    return std::unique_ptr<VulkanSymbioteEngine>(new VulkanSymbioteEngine(std::move(impl)));
+}
+
+std::vector<uint32_t> VulkanSymbioteEngine::encode(const std::string& text) const { return impl_->tok->encode(text, true, true); }
+
+std::string VulkanSymbioteEngine::decode(const std::vector<uint32_t>& tokens) const { return impl_->tok->decode(tokens); }
+
+const ModelConfig& VulkanSymbioteEngine::model_config() const { return impl_->cfg(); }
+const Tokenizer& VulkanSymbioteEngine::tokenizer() const { return *impl_->tok; }
+const PerformanceMetrics& VulkanSymbioteEngine::get_performance_metrics() const { return impl_->metrics; }
+std::string VulkanSymbioteEngine::describe() const { return impl_->sel.description; }
+
+void VulkanSymbioteEngine::reset_performance_metrics() {
+    std::string b = impl_->metrics.backend;
+    impl_->metrics = PerformanceMetrics{};
+    impl_->metrics.backend = b;
+    if (impl_->sel.reset_counters) impl_->sel.reset_counters();
+}
+
+GenerationOptions VulkanSymbioteEngine::default_generation_options() const {
+    const SamplingConfig& s = impl_->sampling;
+    GenerationOptions o;
+    o.max_tokens = s.max_tokens;
+    o.temperature = s.temperature;
+    o.top_k = s.top_k;
+    o.top_p = s.top_p;
+    o.min_p = s.min_p;
+    o.repeat_penalty = s.repeat_penalty;
+    o.repeat_last_n = s.repeat_last_n;
+    if (s.seed_set) o.seed = s.seed;
+    return o;
+}
+
+std::string VulkanSymbioteEngine::generate(const std::string& prompt, uint32_t max_tokens, float temperature) {
+    GenerationOptions o = default_generation_options();
+    o.max_tokens = max_tokens;
+    o.temperature = temperature;
+    auto r = generate_stream(prompt, o, {});
+    if (!r) throw EngineError(r.error());
+    return *r;
+}
+
+Expected<std::string> VulkanSymbioteEngine::generate_stream(const std::string& prompt, const GenerationOptions& opts, const TokenCallback& on_token) {
+    std::vector<uint32> toks = impl_->tok->encode(prompt, opts.add_bos, opts.parse_special);
+    if (toks.empty()) toks.push_back(impl_->tok->bos_id());  // an empty prompt starts from BOS alone
+    return generate_tokens(toks, opts, on_token);
+}
+
+Expected<std::string> VulkanSymbioteEngine::generate_tokens(const std::vector<uint32>& prompt, const GenerationOptions& opts, const TokenCallback& on_token,
+                                                            std::vector<uint32>* out_tokens) {
+    Impl& m = *impl_;
+    if (prompt.empty()) return make_error(ErrorCode::InvalidArgument, "generate: empty prompt (no tokens)");
+    SamplerParams sp;
+    sp.temperature = opts.temperature;
+    sp.top_k = opts.top_k;
+    sp.top_p = opts.top_p;
+    sp.min_p = opts.min_p;
+    sp.repeat_penalty = opts.repeat_penalty;
+    sp.repeat_last_n = opts.repeat_last_n;
+    sp.seed = opts.seed ? *opts.seed : std::random_device{}();
+    Sampler sampler(sp);
+    TokenStreamDecoder stream(*m.tok, DecodeStart::Continuation);  // text continues the prompt
+    const uint32 n_vocab = m.cfg().n_vocab;
+
+    m.session->reset();
+    auto t_prompt = Clock::now();
+    auto logits = m.timed_eval(prompt, false);
+    if (!logits) return logits.error();
+    uint64 prompt_ns = ns_since(t_prompt);
+    m.metrics.prompt_time_ns += prompt_ns;
+    m.metrics.total_prompt_tokens += prompt.size();
+
+    std::string text;
+    std::vector<uint32> generated;
+    auto t_gen = Clock::now();
+    for (uint32 i = 0; i < opts.max_tokens; ++i) {
+        uint32 next = sampler.sample(logits->data(), n_vocab, m.session->history());
+        if (i == 0) m.metrics.time_to_first_token_ms = double(ns_since(t_prompt)) / 1e6;
+        if (m.tok->is_eog(next)) break;
+        generated.push_back(next);
+        std::string piece = stream.push(next);
+        text += piece;
+        if (on_token && !on_token(piece, next)) break;
+        if (i + 1 == opts.max_tokens) break;
+        if (m.session->pos() >= m.session->n_ctx()) {
+            VKS_LOG_WARN("context full after " << m.session->pos() << " tokens; stopping (raise --ctx-size)");
+            break;
+        }
+        logits = m.timed_eval({next}, false);
+        if (!logits) return logits.error();
+    }
+    std::string tail = stream.flush();
+    text += tail;
+    if (on_token && !tail.empty()) on_token(tail, UINT32_MAX);
+    uint64 gen_ns = ns_since(t_gen);
+    m.metrics.generation_time_ns += gen_ns;
+    m.metrics.total_generated_tokens += generated.size();
+    if (m.metrics.generation_time_ns > 0)
+        m.metrics.average_tokens_per_second = double(m.metrics.total_generated_tokens) * 1e9 / double(m.metrics.generation_time_ns);
+    if (m.metrics.prompt_time_ns > 0) m.metrics.prompt_tokens_per_second = double(m.metrics.total_prompt_tokens) * 1e9 / double(m.metrics.prompt_time_ns);
+    if (out_tokens) *out_tokens = generated;
+    return text;
+}
+
+Expected<std::vector<float>> VulkanSymbioteEngine::evaluate(const std::vector<uint32>& tokens) {
+    impl_->session->reset();
+    auto t0 = Clock::now();
+    auto r = impl_->timed_eval(tokens, true);
+    impl_->metrics.prompt_time_ns += ns_since(t0);
+    impl_->metrics.total_prompt_tokens += tokens.size();
+    return r;
+}
+
+}  // namespace vk_symbiote
