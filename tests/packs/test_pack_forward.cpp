@@ -13,7 +13,7 @@
 #include "memory/MemoryStats.h"
 #include "memory/PackWeightProvider.h"
 #include "model/ModelGenerator.h"
-#include "reference/ReferenceCase.h"
+#include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
 
 using namespace vk_symbiote;

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "ReferenceCase.h"
+#include "support/ReferenceCase.h"
 #include "backend/cpu/CpuBackend.h"
 #include "memory/FileWeightProvider.h"
 #include "support/TestPaths.h"

@@ -1,4 +1,4 @@
-#include "ReferenceCase.h"
+#include "support/ReferenceCase.h"
 
 #include <algorithm>
 #include <fstream>
