@@ -34,11 +34,11 @@ std::string gb(uint64 bytes) {
 
 // Weights come from whole tensors kept in RAM when they fit the RAM budget, else from
 // packs streamed from disk under the budget.
-Expected<std::unique_ptr<WeightProvider>> open_provider(const Path& model, const ConfigManager& config, uint64 model_bytes, std::string& how,
+Expected<std::unique_ptr<WeightProvider>> open_provider(const Path& model, const ConfigManager& config, uint64 model_bytes, uint64 act_kv_bytes, std::string& how,
                                                         std::function<void(PerformanceMetrics&)>& fill) {
     const MemoryConfig& mem = config.memory();
     uint64 ram_budget = uint64(mem.ram_budget_gb * kBytesPerGB);
-    if (model_bytes <= ram_budget) {
+    if (model_bytes + act_kv_bytes <= ram_budget) {
         auto p = FileWeightProvider::open(model);
         if (!p) return p.error();
         FileWeightProvider* raw = p->get();
@@ -50,6 +50,7 @@ Expected<std::unique_ptr<WeightProvider>> open_provider(const Path& model, const
     po.ram_budget_bytes = ram_budget;
     po.max_pack_bytes = uint64(mem.max_pack_mb * 1024 * 1024);
     po.prefetch_lookahead = config.prefetch_lookahead();
+    po.activation_kv_bytes = act_kv_bytes;  // the KV cache and activations count against --ram-gb too
     auto p = PackWeightProvider::open(model, po);
     if (!p) return p.error();
     PackWeightProvider* raw = p->get();
@@ -70,12 +71,12 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
     const ModelConfig cfg = (*probe)->config();
     probe->reset();
 
-    std::string how;
-    auto prov = open_provider(model_path, config, model_bytes, how, s.fill_memory_metrics);
-    if (!prov) return prov.error();
-    s.provider = std::move(*prov);
     const uint32 n_ctx = choose_ctx(cfg, config.sampling().ctx_size);
     s.n_batch = 512;
+    std::string how;
+    auto prov = open_provider(model_path, config, model_bytes, estimate_activation_kv_bytes(cfg, n_ctx, s.n_batch), how, s.fill_memory_metrics);
+    if (!prov) return prov.error();
+    s.provider = std::move(*prov);
 
 #ifdef VKS_USE_VULKAN_BACKEND
     if (perf.enable_gpu) {
