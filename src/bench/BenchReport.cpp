@@ -306,8 +306,8 @@ std::string human_bytes(double b) {
 
 std::string gbps_text(const Bandwidth& b) { return b.measured ? fmt("%.2f GB/s", b.gbps) : "n/a"; }
 
-// Left-aligned first column, right-aligned others, two spaces between.
-std::string render(const std::vector<std::vector<std::string>>& rows) {
+// Left-aligned first column (and last, if last_left), right-aligned others, two spaces between.
+std::string render(const std::vector<std::vector<std::string>>& rows, bool last_left = false) {
     std::vector<size_t> w;
     for (auto& r : rows)
         for (size_t i = 0; i < r.size(); ++i) {
@@ -320,7 +320,8 @@ std::string render(const std::vector<std::vector<std::string>>& rows) {
         for (size_t i = 0; i < r.size(); ++i) {
             if (i) o << "  ";
             std::string pad(w[i] - r[i].size(), ' ');
-            o << (i == 0 ? r[i] + pad : pad + r[i]);
+            bool left = i == 0 || (last_left && i + 1 == r.size());
+            o << (left ? r[i] + (i + 1 == r.size() ? "" : pad) : pad + r[i]);
         }
         o << "\n";
         if (ri == 0) {
@@ -358,14 +359,16 @@ std::string format_table(const BenchReport& r) {
 
     std::vector<std::vector<std::string>> probe_rows = {{"ceiling", "GB/s", "method"}};
     auto add_probe = [&](const char* name, const Bandwidth& b) {
-        probe_rows.push_back({name, gbps_text(b), b.measured ? b.method : b.note});
+        std::string how = b.measured ? b.method : b.note;
+        if (b.measured && !b.note.empty()) how += " (" + b.note + ")";
+        probe_rows.push_back({name, gbps_text(b), how});
     };
     add_probe("disk read", p.disk_read);
     add_probe("host memory", p.host_memory);
     add_probe("host->device", p.host_to_device);
     add_probe("device->host", p.device_to_host);
     add_probe("device memory", p.device_memory);
-    o << render(probe_rows) << "\n";
+    o << render(probe_rows, true) << "\n";
 
     std::vector<std::vector<std::string>> rows = {
         {"test", "t/s median", "min", "max", "TTFT ms", "weights/token", "bound t/s", "of bound", "limited by"}};

@@ -31,7 +31,7 @@ public:
 
     bool tty() const { return tty_; }
     double line_every_percent = 10;
-    double line_every_seconds = 5;
+    double line_every_seconds = 30;
 
 private:
     std::string status(uint64 done, uint64 total) const;

@@ -20,13 +20,16 @@ double secs(Clock::duration d) { return std::chrono::duration<double>(d).count()
 
 bool gpu_backend(const PerformanceMetrics& m) { return m.backend.rfind("vulkan", 0) == 0; }
 
-// Counter deltas of the run that just ended (the metrics were reset before it).
-void fill_counters(RunSample& s, const PerformanceMetrics& m) {
-    s.forward_passes = m.total_inferences;
-    s.disk_bytes = m.weight_bytes_disk;
-    s.uploaded_bytes = m.weight_bytes_uploaded;
-    s.peak_vram_bytes = m.peak_vram_bytes;
-    s.peak_rss_bytes = std::max(m.peak_rss_bytes, peak_rss_bytes());
+// Counter deltas over one run. The metrics are not reset between runs: some providers'
+// byte counters are cumulative since the model was opened (reset_performance_metrics()
+// then refills them with the running total), so before/after snapshots are the only
+// delta that is right for every provider.
+void fill_counters(RunSample& s, const PerformanceMetrics& before, const PerformanceMetrics& after) {
+    s.forward_passes = after.total_inferences - std::min(after.total_inferences, before.total_inferences);
+    s.disk_bytes = after.weight_bytes_disk - std::min(after.weight_bytes_disk, before.weight_bytes_disk);
+    s.uploaded_bytes = after.weight_bytes_uploaded - std::min(after.weight_bytes_uploaded, before.weight_bytes_uploaded);
+    s.peak_vram_bytes = after.peak_vram_bytes;
+    s.peak_rss_bytes = std::max(after.peak_rss_bytes, peak_rss_bytes());
 }
 
 // Accounting of the median repetition (by tokens/s); tokens = what the passes processed.
@@ -90,7 +93,7 @@ Expected<WorkloadResult> run_prompt_processing(VulkanSymbioteEngine& engine, con
     }
     bool gpu = false;
     for (uint32 rep = 0; rep < std::max(1u, opts.repetitions); ++rep) {
-        engine.reset_performance_metrics();
+        const PerformanceMetrics before = engine.get_performance_metrics();
         auto t0 = Clock::now();
         auto r = engine.evaluate(toks);
         double s = secs(Clock::now() - t0);
@@ -100,7 +103,7 @@ Expected<WorkloadResult> run_prompt_processing(VulkanSymbioteEngine& engine, con
         smp.seconds = s;
         smp.tokens_per_second = s > 0 ? double(n_tokens) / s : 0;
         const PerformanceMetrics& m = engine.get_performance_metrics();
-        fill_counters(smp, m);
+        fill_counters(smp, before, m);
         gpu = gpu_backend(m);
         w.samples.push_back(smp);
         log_sample(opts, w, rep, smp);
@@ -150,11 +153,11 @@ Expected<WorkloadResult> run_generation(VulkanSymbioteEngine& engine, const Tens
     }
     bool gpu = false;
     for (uint32 rep = 0; rep < std::max(1u, opts.repetitions); ++rep) {
-        engine.reset_performance_metrics();
+        const PerformanceMetrics before = engine.get_performance_metrics();
         RunSample smp;
         VKS_TRY(run_once(smp));
         const PerformanceMetrics& m = engine.get_performance_metrics();
-        fill_counters(smp, m);
+        fill_counters(smp, before, m);
         gpu = gpu_backend(m);
         if (smp.tokens < 2 && opts.log) opts.log(w.name + ": the model ended generation after " + std::to_string(smp.tokens) + " token(s); no decode rate");
         w.samples.push_back(smp);

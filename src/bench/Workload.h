@@ -6,7 +6,7 @@
 //         = (generated - 1) / (last token time - first token time), i.e. decode passes only.
 //         The API has no "ignore EOS" option yet: a run that samples EOS early reports the
 //         tokens it actually generated.
-// Each run takes PerformanceMetrics deltas (forward passes, disk / uploaded bytes, peaks)
+// Each run takes PerformanceMetrics before/after deltas (forward passes, disk / uploaded bytes)
 // and feeds the tier accounting of BenchReport.h with the weight bytes the passes touched.
 //
 // Not thread-safe: drives the engine, which is single-threaded per session.
