@@ -25,13 +25,14 @@ struct MatmulParams {
     uint groups_x;      // workgroups along x per z slice (rows beyond 65535 use z)
     uint w_offset;      // element offset of row 0 of this piece in W0
     uint w1_offset;     // element offset of row 0 in W1 (SwiGLU up)
+    uint round_f16;     // 1: round results to the nearest f16 value (llama.cpp's f16 KV cache precision)
     // rope (matvec ROPE variant only): pairs are within heads of head_dim; a piece
     // starts at a head boundary, rows must be a multiple of head_dim
     uint pos0;          // position of token 0
     uint head_dim;
     uint n_rot;
     uint rope_neox;     // 0: rotate (2i, 2i+1); 1: rotate (i, i + n_rot/2)
-    float freq_base;
+    float freq_base;    // informational: the angles come from the rope table (binding 5)
     float freq_scale;
 };
 

@@ -55,5 +55,6 @@ void main() {
 #else
     const float res = acc0;
 #endif
-    ybuf[yi] = p.accumulate != 0u ? ybuf[yi] + res : res;
+    const float v = p.accumulate != 0u ? ybuf[yi] + res : res;
+    ybuf[yi] = p.round_f16 != 0u ? unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x : v;
 }

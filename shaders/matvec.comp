@@ -3,11 +3,13 @@
 // output row (ROPE: per rotated row pair; SWIGLU: per gate/up row pair), the workgroup
 // strides over k so consecutive invocations read consecutive weights (coalesced), then a
 // subgroup (or shared-memory) reduction. Grid: (groups_x, n_tokens, ceil(units/groups_x)).
-// Variants: W_F32 | W_F16 | W_BF16, optional ROPE or SWIGLU, optional FP16_ARITH.
+// Variants: W_F32 | W_F16 | W_BF16, optional ROPE (B = cos/sin table) or SWIGLU, optional FP16_ARITH.
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 
 layout(push_constant) uniform PC { MatmulParams p; };
+
+float out_round(float v) { return p.round_f16 != 0u ? unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x : v; }
 
 void main() {
     const uint unit = gl_WorkGroupID.z * p.groups_x + gl_WorkGroupID.x;
@@ -52,16 +54,17 @@ void main() {
 #elif defined(ROPE)
     const bool rotate = p.rope_neox != 0u ? (j < p.n_rot / 2) : (2u * j < p.n_rot);
     if (!rotate) {
-        ybuf[yb + r0] = acc.x;
-        ybuf[yb + r1] = acc.y;
+        ybuf[yb + r0] = out_round(acc.x);
+        ybuf[yb + r1] = out_round(acc.y);
         return;
     }
-    const float pos = float(p.pos0 + t) * p.freq_scale;
-    const float theta = pos * pow(p.freq_base, -2.0 * float(i) / float(p.n_rot));
-    const float c = cos(theta), s = sin(theta);
-    ybuf[yb + r0] = acc.x * c - acc.y * s;
-    ybuf[yb + r1] = acc.x * s + acc.y * c;
+    // (cos, sin) from the host-computed table B: [pos][n_rot / 2][2] (GPU sin / cos are
+    // too coarse: Vulkan allows 2^-11 absolute error).
+    const uint ti = ((p.pos0 + t) * (p.n_rot / 2) + i) * 2u;
+    const float c = bbuf[ti], s = bbuf[ti + 1u];
+    ybuf[yb + r0] = out_round(acc.x * c - acc.y * s);
+    ybuf[yb + r1] = out_round(acc.x * s + acc.y * c);
 #else
-    ybuf[yb + r0] = p.accumulate != 0u ? ybuf[yb + r0] + acc.x : acc.x;
+    ybuf[yb + r0] = out_round(p.accumulate != 0u ? ybuf[yb + r0] + acc.x : acc.x);
 #endif
 }

@@ -115,7 +115,9 @@ TEST(VulkanOps, MatmulRopeNormalAndNeox) {
                     auto w = env->weight(wv, rows, cols, t, {head_dim});
                     auto x = env->upload(xv.data(), xv.size() * 4);
                     auto y = env->buffer(n * rows * 4);
-                    RopeConfig rc{pos0, head_dim, n_rot, neox, 10000.0f, 1.0f};
+                    auto tab = rope_table(pos0 + n, n_rot, 10000.0f, 1.0f);
+                    auto tb = env->upload(tab.data(), tab.size() * 4);
+                    RopeConfig rc{pos0, head_dim, n_rot, neox, 10000.0f, 1.0f, tb.buffer};
                     env->run(m.spec, [&](OpContext& c) { return op_matmul_rope(c, w, env->act(x, cols), env->act(y, rows), n, rc); });
                     auto got = env->download(y, n * rows);
                     auto lin = ref_matmul(wv, xv, rows, cols, n);
@@ -219,11 +221,13 @@ TEST(VulkanOps, RopeRejectsPieceOffHeadBoundary) {
     auto wv = random_values(32 * 8, 1);
     auto w = env->weight(wv, 32, 8, DType::F32, {10});
     auto x = env->buffer(8 * 4), y = env->buffer(32 * 4);
+    auto tab = rope_table(1, 16, 10000.0f, 1.0f);
+    auto tb = env->upload(tab.data(), tab.size() * 4);
     auto cmd = env->compute->begin();
     ASSERT_TRUE(cmd);
     env->rt->begin(*cmd);
     OpContext c = env->ctx(ShaderSpecialization{});
-    auto r = op_matmul_rope(c, w, env->act(x, 8), env->act(y, 32), 1, RopeConfig{0, 16, 16, false, 10000.0f, 1.0f});
+    auto r = op_matmul_rope(c, w, env->act(x, 8), env->act(y, 32), 1, RopeConfig{0, 16, 16, false, 10000.0f, 1.0f, tb.buffer});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, ErrorCode::Unsupported);
     ASSERT_TRUE(env->compute->submit_and_wait());

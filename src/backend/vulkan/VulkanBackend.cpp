@@ -69,7 +69,7 @@ uint64 VulkanBackend::required_bytes(const WeightProvider& w, uint32 n_ctx, uint
         for (uint64 r = 0; r < t.rows; r += rpp) total += next_pow2(std::min(rpp, t.rows - r) * t.row_bytes());
     }
     const uint64 kv = 2ull * cfg.n_layer * next_pow2(uint64(n_ctx) * cfg.kv_dim() * 4);
-    const uint64 act = next_pow2(uint64(n_batch) * cfg.n_embd * 4) * 2 + next_pow2(uint64(n_batch) * cfg.q_dim() * 4) * 2 +
+    const uint64 act = next_pow2(uint64(n_ctx) * cfg.n_rot * 4) + next_pow2(uint64(n_batch) * cfg.n_embd * 4) * 2 + next_pow2(uint64(n_batch) * cfg.q_dim() * 4) * 2 +
                        next_pow2(uint64(n_batch) * cfg.n_ff * 4) + next_pow2(uint64(n_batch) * cfg.n_vocab * 4);
     return total + kv + act;
 }
@@ -152,6 +152,9 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     VKS_TRY(mk(hb_, uint64(n_batch) * cfg_.n_ff));       // (n_batch, n_ff) silu(gate) * up
     VKS_TRY(mk(logits_, uint64(n_batch) * cfg_.n_vocab)); // (n_batch, n_vocab)
     VKS_TRY(mk(dummy_, 4));
+    const auto table = rope_table(n_ctx, cfg_.n_rot, cfg_.rope_freq_base, cfg_.rope_freq_scale);
+    VKS_TRY(mk(rope_table_, table.size()));  // (n_ctx, n_rot / 2, 2) cos / sin
+    VKS_TRY(compute_->upload(table.data(), table.size() * 4, rope_table_.buffer, 0));
     n_ctx_ = n_ctx;
     n_batch_ = n_batch;
     pos_ = 0;
@@ -163,14 +166,15 @@ ExpectedVoid VulkanBackend::record_layer(OpContext& c, uint32 l, uint32 n, uint3
     auto W = [&](TensorRole r) -> const DeviceWeight& { return dweights_.at({uint32(r), int32(l)}); };
     const uint32 E = cfg_.n_embd, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
     ActView x{x_.buffer, 0, E}, xn{xn_.buffer, 0, E}, q{q_.buffer, 0, Q}, att{att_.buffer, 0, Q}, hb{hb_.buffer, 0, cfg_.n_ff};
-    RopeConfig rope{pos, cfg_.head_dim, cfg_.n_rot, cfg_.rope_style == RopeStyle::NeoX, cfg_.rope_freq_base, cfg_.rope_freq_scale};
+    RopeConfig rope{pos, cfg_.head_dim, cfg_.n_rot, cfg_.rope_style == RopeStyle::NeoX, cfg_.rope_freq_base, cfg_.rope_freq_scale,
+                    rope_table_.buffer, opt_.kv_f16_rounding};
     auto& rt = c.rt;
     VKS_TRY(op_rmsnorm(c, W(TensorRole::AttnNorm), x, xn, E, n, cfg_.rms_eps));
     rt.barrier();
     // Q, K, V are independent: no barrier between them. K and V go straight into the cache rows [pos, pos + n).
     VKS_TRY(op_matmul_rope(c, W(TensorRole::Wq), xn, q, n, rope));
     VKS_TRY(op_matmul_rope(c, W(TensorRole::Wk), xn, ActView{k_cache_[l].buffer, pos * KV, KV}, n, rope));
-    VKS_TRY(op_matmul(c, W(TensorRole::Wv), xn, ActView{v_cache_[l].buffer, pos * KV, KV}, n, false));
+    VKS_TRY(op_matmul(c, W(TensorRole::Wv), xn, ActView{v_cache_[l].buffer, pos * KV, KV}, n, false, opt_.kv_f16_rounding));
     rt.barrier();
     VKS_TRY(op_attention(c, AttentionShape{n, pos, cfg_.n_head, cfg_.n_head_kv, cfg_.head_dim}, q, k_cache_[l].buffer,
                          v_cache_[l].buffer, att));

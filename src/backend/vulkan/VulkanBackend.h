@@ -23,7 +23,11 @@ struct VulkanOptions {
     Path shader_dir;              // hot reload source (empty: off)
     Path pipeline_cache_path;     // persistent VkPipelineCache (empty: none)
     ShaderSpecialization spec;
-    bool enable_profiling = true;  // timestamp queries around every forward (GPU time)
+    bool enable_profiling = true;
+    // Round Q, K and V to f16 precision (storage stays f32), as llama.cpp's default f16 KV
+    // cache does: for comparing with the reference at its own precision (CpuBackend's
+    // KvPrecision::F16Rounded). Off: pure f32.
+    bool kv_f16_rounding = false;  // timestamp queries around every forward (GPU time)
     uint64 vram_budget_bytes = 0; // 0: the device-local budget reported by the device
     bool enable_validation = false;
     uint64 fence_timeout_ns = uint64(120) * 1000000000ull;
@@ -69,7 +73,7 @@ private:
     std::map<std::pair<uint32, int32>, DeviceWeight> dweights_;
     std::vector<GpuBuffer> buffers_;  // everything this backend allocated
     std::vector<GpuBuffer> k_cache_, v_cache_;  // per layer: (n_ctx, kv_dim) f32
-    GpuBuffer x_, xn_, q_, att_, hb_, logits_, dummy_;
+    GpuBuffer x_, xn_, q_, att_, hb_, logits_, dummy_, rope_table_;
     uint32 n_ctx_ = 0, n_batch_ = 0, pos_ = 0;
     uint64 total_gpu_ns_ = 0;
 };

@@ -55,7 +55,7 @@ MatmulParams base_params(const DeviceWeight& w, ActView x, ActView y, uint32 n_t
 }
 
 ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, const WeightPiece& w0, const WeightPiece* w1,
-                             ActView x, ActView y, uint32 units) {
+                             ActView x, ActView y, uint32 units, VkBuffer table = VK_NULL_HANDLE) {
     auto pl = pipeline(c, k, t);
     if (!pl) return pl.error();
     auto b = bindings(c);
@@ -63,6 +63,7 @@ ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, co
     if (w1) b[1].buffer = w1->buffer;
     b[2].buffer = x.buffer;
     b[3].buffer = y.buffer;
+    if (table) b[5].buffer = table;
     auto set = c.rt.make_descriptor_set(b);
     if (!set) return set.error();
     const bool tiled = k == Kernel::Matmul || k == Kernel::MatmulSwiglu;
@@ -88,19 +89,32 @@ uint32 elem_offset(const DeviceWeight& w, const WeightPiece& piece, uint32 row) 
 
 }  // namespace
 
-ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate) {
+std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float freq_scale) {
+    std::vector<float> t(size_t(n_pos) * (n_rot / 2) * 2);
+    for (uint32 pos = 0; pos < n_pos; ++pos)
+        for (uint32 i = 0; i < n_rot / 2; ++i) {
+            const double theta = double(pos) * freq_scale * std::pow(double(freq_base), -2.0 * i / double(n_rot));
+            t[(size_t(pos) * (n_rot / 2) + i) * 2] = float(std::cos(theta));
+            t[(size_t(pos) * (n_rot / 2) + i) * 2 + 1] = float(std::sin(theta));
+        }
+    return t;
+}
+
+ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate, bool round_f16) {
     const Kernel k = n_tokens == 1 ? Kernel::Matvec : Kernel::Matmul;
     return for_each_segment(w, nullptr, [&](uint32 r, uint32 rows, const WeightPiece& p0, const WeightPiece*) -> ExpectedVoid {
         MatmulParams p = base_params(w, x, y, n_tokens);
         p.rows = rows;
         p.y_offset = y.offset + r;
         p.accumulate = accumulate;
+        p.round_f16 = round_f16;
         p.w_offset = elem_offset(w, p0, r);
         return dispatch_matmul(c, k, w.dtype, p, p0, nullptr, x, y, rows);
     });
 }
 
 ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, const RopeConfig& rope) {
+    if (!rope.table) return make_error(ErrorCode::InvalidArgument, "rope: no cos/sin table buffer");
     if (rope.head_dim == 0 || rope.head_dim % 2 || rope.n_rot > rope.head_dim || rope.n_rot % 2 || w.rows % rope.head_dim)
         return make_error(ErrorCode::InvalidArgument, "rope: head_dim " + std::to_string(rope.head_dim) + " / n_rot " +
                                                           std::to_string(rope.n_rot) + " do not fit " + std::to_string(w.rows) + " rows");
@@ -118,7 +132,8 @@ ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActV
         p.rope_neox = rope.neox;
         p.freq_base = rope.freq_base;
         p.freq_scale = rope.freq_scale;
-        return dispatch_matmul(c, Kernel::MatvecRope, w.dtype, p, p0, nullptr, x, y, rows / 2);
+        p.round_f16 = rope.round_f16;
+        return dispatch_matmul(c, Kernel::MatvecRope, w.dtype, p, p0, nullptr, x, y, rows / 2, rope.table);
     });
 }
 

@@ -48,10 +48,18 @@ struct RopeConfig {
     bool neox = false;
     float freq_base = 10000.0f;
     float freq_scale = 1.0f;
+    VkBuffer table = VK_NULL_HANDLE;  // rope_table() values for positions [0, pos0 + n_tokens)
+    bool round_f16 = false;           // round the rotated outputs to f16 precision
 };
 
+// (cos, sin) of pos * freq_scale * base^(-2i / n_rot) for pos < n_pos, i < n_rot / 2, as
+// [pos][i][2] floats, computed in double (as precise as the CPU reference's libm).
+std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float freq_scale);
+
 // Y[t] (+)= W X[t] for t < n_tokens: matvec kernel for one token, tiled matmul otherwise.
-ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate);
+// round_f16: round the results to f16 precision (llama.cpp-compatible K/V/Q).
+ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate,
+                       bool round_f16 = false);
 // Y[t] = rope(W X[t], pos0 + t); W's pieces must start at multiples of head_dim.
 ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, const RopeConfig& rope);
 // Y[t] = silu(Wgate X[t]) * (Wup X[t]).
