@@ -9,9 +9,8 @@
 #include "memory/PackWeightProvider.h"
 #include "vk_symbiote/ConfigManager.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
-#if defined(VKS_HAS_VULKAN) && __has_include("backend/vulkan/VulkanBackend.h")
+#ifdef VKS_HAS_VULKAN
 #include "backend/vulkan/VulkanBackend.h"
-#define VKS_USE_VULKAN_BACKEND 1
 #endif
 
 namespace vk_symbiote {
@@ -55,7 +54,7 @@ Expected<std::unique_ptr<WeightProvider>> open_provider(const Path& model, const
     if (!p) return p.error();
     PackWeightProvider* raw = p->get();
     fill = [raw](PerformanceMetrics& m) { m.weight_bytes_disk = raw->manager().get_ram_stats().bytes_loaded; };
-    how = "weights streamed in packs (" + gb(model_bytes) + " > --ram-gb " + gb(ram_budget) + ")";
+    how = "weights streamed in packs (weights " + gb(model_bytes) + " + KV/activations " + gb(act_kv_bytes) + " > --ram-gb " + gb(ram_budget) + ")";
     return std::unique_ptr<WeightProvider>(std::move(*p));
 }
 
@@ -78,7 +77,7 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
     if (!prov) return prov.error();
     s.provider = std::move(*prov);
 
-#ifdef VKS_USE_VULKAN_BACKEND
+#ifdef VKS_HAS_VULKAN
     if (perf.enable_gpu) {
         VulkanOptions vo;
         vo.device_index = perf.device_index;
@@ -90,10 +89,16 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
         vo.spec.use_subgroup_ops = perf.use_subgroup_ops;
         vo.spec.use_fp16_math = perf.use_fp16_math;
         vo.vram_budget_bytes = uint64(config.memory().vram_budget_gb * kBytesPerGB);
-        vo.enable_profiling = perf.enable_profiling;
+        vo.enable_profiling = true;  // timestamp queries feed total_gpu_time_ns / gpu_utilization_percent
+        vo.kv_f16_rounding = true;   // llama.cpp's default f16 KV cache precision, as on the CPU path
         auto vb = VulkanBackend::create(vo);
         if (!vb) {
             VKS_LOG_WARN("Vulkan unavailable, using the CPU path: " << vb.error().message);
+        } else if ((*vb)->device().caps().is_cpu && perf.device_index < 0) {
+            // A software rasteriser (lavapipe) runs the same shaders on the same cores far
+            // slower than the native CPU path; use it only when asked for by index.
+            VKS_LOG_INFO("the only Vulkan device is a CPU implementation (" << (*vb)->device_name()
+                                                                            << "); using the native CPU path instead (--device-index N forces it)");
         } else {
             auto r = (*vb)->prepare(*s.provider, n_ctx, s.n_batch);
             if (r) {

@@ -247,3 +247,22 @@ TEST(Cli, ExampleProgramStreamsAndPrintsStats) {
     EXPECT_NE(c.out.find(", there was a little girl"), std::string::npos) << c.out;
     EXPECT_NE(c.out.find("tokens/s"), std::string::npos) << c.out;
 }
+
+// The engine's Vulkan path (forced onto lavapipe by --device-index, since the engine
+// otherwise prefers the native CPU path over a software Vulkan device) reproduces the
+// reference too.
+TEST(EngineVulkan, ReferenceLogitsThroughTheEngine) {
+    auto rc = test::load_reference_case("stories260K.once");
+    ASSERT_TRUE(rc);
+    ConfigManager c;
+    std::vector<std::string> args = {"--device-index", "0", "--log-level", "WARNING", "--ctx-size", "64"};
+    ASSERT_TRUE(c.load(args, [](std::string_view) { return std::optional<std::string>(); }));
+    auto eng = VulkanSymbioteEngine::create(test::models_dir() / rc->model, c);
+    ASSERT_TRUE(eng) << eng.error().to_string();
+    if ((*eng)->get_performance_metrics().backend != "vulkan") GTEST_SKIP() << "no Vulkan device: " << (*eng)->describe();
+    auto logits = (*eng)->evaluate(rc->prompt_tokens);
+    ASSERT_TRUE(logits) << logits.error().to_string();
+    for (size_t p = 0; p < rc->prompt_tokens.size(); ++p)
+        EXPECT_LT(test::nmse(logits->data() + p * rc->n_vocab, rc->logits_at(p), rc->n_vocab), 1e-6) << "position " << p;
+    EXPECT_GT((*eng)->get_performance_metrics().total_gpu_time_ns, 0u);
+}
