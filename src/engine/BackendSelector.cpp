@@ -58,9 +58,27 @@ Expected<std::unique_ptr<WeightProvider>> open_provider(const Path& model, const
     return std::unique_ptr<WeightProvider>(std::move(*p));
 }
 
+
+
+// Options the product documents that this build accepts but does not act on yet: say so
+// plainly instead of silently ignoring them.
+void log_inactive_options(const ConfigManager& config) {
+    const MemoryConfig& m = config.memory();
+    const MemoryConfig d;
+    if (m.enable_compression)
+        VKS_LOG_DEBUG("enable_compression: the codecs exist but packs are not stored compressed yet; the option has no effect");
+    if (m.compression_algorithm != d.compression_algorithm)
+        VKS_LOG_WARN("compression_algorithm = " << m.compression_algorithm << " has no effect yet (packs are not stored compressed)");
+    if (m.eviction_aggression != d.eviction_aggression)
+        VKS_LOG_WARN("eviction_aggression has no effect yet (eviction is by furthest next use under the RAM budget)");
+    if (m.max_packs_in_memory != d.max_packs_in_memory) VKS_LOG_WARN("max_packs_in_memory has no effect yet (the RAM budget bounds packs)");
+    if (config.performance().scale_factor != PerformanceConfig{}.scale_factor) VKS_LOG_WARN("scale_factor has no effect yet");
+}
+
 }  // namespace
 
 Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigManager& config) {
+    log_inactive_options(config);
     SelectedBackend s;
     const PerformanceConfig& perf = config.performance();
     // Weight bytes from a quick header read (the provider re-validates everything).
