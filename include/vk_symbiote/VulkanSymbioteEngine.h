@@ -68,6 +68,7 @@ struct GenerationOptions {
     std::optional<uint64> seed;   // unset: random
     bool add_bos = true;          // add BOS (if the model's metadata asks for it)
     bool parse_special = true;    // recognise special-token text in the prompt
+    bool ignore_eos = false;      // keep generating through end-of-generation tokens (benchmarks)
 };
 
 // Called with each generated piece of text (complete UTF-8 only) and the token id.

@@ -129,6 +129,7 @@ Expected<WorkloadResult> run_generation(VulkanSymbioteEngine& engine, const Tens
     g.seed = opts.seed;
     g.add_bos = false;
     g.parse_special = false;
+    g.ignore_eos = true;  // a tg run always produces n_tokens
 
     auto run_once = [&](RunSample& smp) -> ExpectedVoid {
         std::vector<Clock::time_point> stamps;

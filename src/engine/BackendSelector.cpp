@@ -1,5 +1,6 @@
 #include "engine/BackendSelector.h"
 
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -34,14 +35,16 @@ std::string gb(uint64 bytes) {
 // Weights come from whole tensors kept in RAM when they fit the RAM budget, else from
 // packs streamed from disk under the budget.
 Expected<std::unique_ptr<WeightProvider>> open_provider(const Path& model, const ConfigManager& config, uint64 model_bytes, uint64 act_kv_bytes, std::string& how,
-                                                        std::function<void(PerformanceMetrics&)>& fill) {
+                                                        std::function<void(PerformanceMetrics&)>& fill, std::function<void()>& reset) {
     const MemoryConfig& mem = config.memory();
     uint64 ram_budget = uint64(mem.ram_budget_gb * kBytesPerGB);
     if (model_bytes + act_kv_bytes <= ram_budget) {
         auto p = FileWeightProvider::open(model);
         if (!p) return p.error();
         FileWeightProvider* raw = p->get();
-        fill = [raw](PerformanceMetrics& m) { m.weight_bytes_disk = raw->loaded_bytes(); };
+        auto base = std::make_shared<uint64>(0);  // counters restart at reset_performance_metrics()
+        fill = [raw, base](PerformanceMetrics& m) { m.weight_bytes_disk = raw->loaded_bytes() - *base; };
+        reset = [raw, base] { *base = raw->loaded_bytes(); };
         how = "weights resident in RAM (" + gb(model_bytes) + " <= --ram-gb " + gb(ram_budget) + ")";
         return std::unique_ptr<WeightProvider>(std::move(*p));
     }
@@ -53,7 +56,9 @@ Expected<std::unique_ptr<WeightProvider>> open_provider(const Path& model, const
     auto p = PackWeightProvider::open(model, po);
     if (!p) return p.error();
     PackWeightProvider* raw = p->get();
-    fill = [raw](PerformanceMetrics& m) { m.weight_bytes_disk = raw->manager().get_ram_stats().bytes_loaded; };
+    auto base = std::make_shared<uint64>(0);
+    fill = [raw, base](PerformanceMetrics& m) { m.weight_bytes_disk = raw->manager().get_ram_stats().bytes_loaded - *base; };
+    reset = [raw, base] { *base = raw->manager().get_ram_stats().bytes_loaded; };
     how = "weights streamed in packs (weights " + gb(model_bytes) + " + KV/activations " + gb(act_kv_bytes) + " > --ram-gb " + gb(ram_budget) + ")";
     return std::unique_ptr<WeightProvider>(std::move(*p));
 }
@@ -91,7 +96,7 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
     const uint32 n_ctx = choose_ctx(cfg, config.sampling().ctx_size);
     s.n_batch = 512;
     std::string how;
-    auto prov = open_provider(model_path, config, model_bytes, estimate_activation_kv_bytes(cfg, n_ctx, s.n_batch), how, s.fill_memory_metrics);
+    auto prov = open_provider(model_path, config, model_bytes, estimate_activation_kv_bytes(cfg, n_ctx, s.n_batch), how, s.fill_memory_metrics, s.reset_counters);
     if (!prov) return prov.error();
     s.provider = std::move(*prov);
 

@@ -167,7 +167,7 @@ Expected<std::string> VulkanSymbioteEngine::generate_tokens(const std::vector<ui
     for (uint32 i = 0; i < opts.max_tokens; ++i) {
         uint32 next = sampler.sample(logits->data(), n_vocab, m.session->history());
         if (i == 0) m.metrics.time_to_first_token_ms = double(ns_since(t_prompt)) / 1e6;
-        if (m.tok->is_eog(next)) break;
+        if (!opts.ignore_eos && m.tok->is_eog(next)) break;
         generated.push_back(next);
         std::string piece = stream.push(next);
         text += piece;
