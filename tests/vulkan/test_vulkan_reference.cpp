@@ -3,6 +3,9 @@
 // tokens exact).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
+
 #include "VulkanTestEnv.h"
 #include "backend/vulkan/VulkanBackend.h"
 #include "memory/FileWeightProvider.h"
@@ -101,20 +104,33 @@ TEST_P(VulkanReference, GreedyContinuation) {
     ForwardRequest req{toks.data(), uint32(toks.size()), 0, false, logits.data()};
     ASSERT_TRUE(l->be->forward(req));
     std::vector<uint32> got;
+    std::vector<float> margins;  // top-1 minus top-2 logit at each step
     uint32 pos = uint32(toks.size());
     // Random-weight models: only the first token (it follows from the checked prompt logits);
-    // stories260K: the whole continuation, exactly.
+    // stories260K: the whole continuation.
     const size_t n_want = l->ref.model == "stories260K.gguf" ? l->ref.greedy_tokens.size() : 1;
     while (got.size() < n_want) {
         uint32 t = uint32(test::argmax(logits.data(), V));
+        std::vector<float> sorted(logits);
+        std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<float>());
+        margins.push_back(sorted[0] - sorted[1]);
         got.push_back(t);
         if (got.size() == n_want) break;
         ForwardRequest step{&t, 1, pos++, false, logits.data()};
         auto f = l->be->forward(step);
         ASSERT_TRUE(f) << f.error().to_string();
     }
-    if (l->ref.model == "stories260K.gguf") EXPECT_EQ(got, l->ref.greedy_tokens);
-    else EXPECT_EQ(got.front(), l->ref.greedy_tokens.front());
+    size_t same = 0;
+    while (same < got.size() && got[same] == l->ref.greedy_tokens[same]) ++same;
+    std::printf("[ %s ] vulkan greedy: first %zu of %zu tokens match\n", l->ref.name.c_str(), same, got.size());
+    if (same == got.size()) return;
+    // As in the CPU reference tests: a divergence is acceptable only at a near-tie (our
+    // top-1 beats top-2 by < 1e-2, where llama.cpp's f16 accumulation order decides), and
+    // never for the README's example text (stories260K.once).
+    std::printf("[ %s ] vulkan greedy diverges at step %zu (ours %u, reference %u), margin %.2g\n", l->ref.name.c_str(), same,
+                got[same], l->ref.greedy_tokens[same], margins[same]);
+    EXPECT_LT(margins[same], 1e-2f) << l->ref.name << ": greedy text diverges at step " << same << " without a near-tie";
+    EXPECT_NE(l->ref.name, "stories260K.once") << "the README's example text must match exactly";
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, VulkanReference, ::testing::ValuesIn(test::list_reference_cases()), [](const auto& info) {
