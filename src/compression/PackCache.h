@@ -1,0 +1,120 @@
+// PackCache: the compressed pack cache file. build_pack_cache() compresses every pack
+// of a PackPlan once and writes them into one file; PackCacheReader serves them back,
+// verified, so the runtime can read fewer bytes from disk.
+//
+// File layout (all integers little-endian):
+//
+//   offset size  field
+//   0      8     magic "VKSPACK\0"
+//   8      4     format version (kPackCacheVersion)
+//   12     4     codec count C (the candidate list; index C-1 is always "raw")
+//   16     8     source model size in bytes
+//   24     8     source model mtime, nanoseconds since the epoch
+//   32     8     XXH3-64 of the GGUF header bytes [0, data_offset)
+//   40     8     max_pack_bytes the plan was made with
+//   48     8     pack count N
+//   56     8     XXH3-64 of the plan layout (ids, sizes, every slice's offsets)
+//   64     8     data start (first stored pack; a multiple of 4096)
+//   72     ...   C codec names, each: u8 length + bytes
+//   ...    40*N  pack table, per pack: u64 offset, u64 raw size, u64 stored size,
+//                u8 codec index, 7 bytes zero, u64 XXH3-64 of the raw pack bytes
+//   ...    8     XXH3-64 of every byte above (header + codec names + table)
+//   data start ... stored packs: a compression frame (CompressionBackend.h, itself
+//                checksummed) or, for codec "raw", the pack's raw bytes
+//
+// A pack's raw bytes are its buffer as the pack loader builds it: byte_size bytes,
+// zero-filled, each PackPlan::extents() run copied from the model at its pack_offset.
+//
+// The file is written to "<cache>.tmp.<pid>" and renamed when complete, so an
+// interrupted or failed conversion leaves neither a cache nor a temporary file.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "memory/PackPlanner.h"
+#include "vk_symbiote/Common.h"
+
+namespace vk_symbiote {
+
+class GGUFLoader;
+
+inline constexpr uint32 kPackCacheVersion = 1;
+inline constexpr const char* kPackCacheExtension = ".vkspack";
+inline constexpr const char* kRawCodecName = "raw";
+
+struct PackCacheOptions {
+    Path cache_dir;                       // empty: next to the model
+    // Codecs tried on every pack (make_codec names). Empty: "blosc-zstd" for every pack
+    // and also "exponent" for packs whose tensors are all f16 / bf16. A codec that does
+    // not suit a pack's dtype is skipped for that pack.
+    std::vector<std::string> candidates;
+    double min_saving = 0.05;             // stored raw unless compressed <= (1 - min_saving) * raw
+    unsigned threads = 0;                 // compression threads; 0: hardware concurrency
+};
+
+// Called after each pack is written, serialised (never two calls at once), from a
+// worker thread. Returning an error aborts the conversion: the temporary file is
+// removed and build_pack_cache() returns that error.
+using PackCacheProgressFn = std::function<ExpectedVoid(uint64 packs_done, uint64 packs_total, uint64 raw_bytes_done)>;
+
+// Where the cache of `model` goes: <cache_dir or the model's directory>/<model file name>.vkspack
+Path pack_cache_path(const Path& model, const Path& cache_dir);
+
+// Writes the cache for `plan` (made from `model`'s registry) and returns its path.
+// Errors: Io (read/write/rename), InvalidArgument (unknown candidate codec, bad
+// min_saving), whatever `progress` returns.
+Expected<Path> build_pack_cache(const GGUFLoader& model, const PackPlan& plan, const PackCacheOptions& opts,
+                                PackCacheProgressFn progress = {});
+
+// Reads packs back from a cache file. Immutable after open(); read_pack() uses pread
+// and may be called from several threads at once.
+class PackCacheReader {
+public:
+    // Errors: Io (cannot open / read), Corrupt (bad magic / version / table checksum,
+    // the file is shorter than its table says, or the header does not match `model`
+    // (size, mtime, header hash) or `plan` (max pack size, pack count, layout)); the
+    // message names the cache file and what does not match.
+    static Expected<std::unique_ptr<PackCacheReader>> open(const Path& cache, const GGUFLoader& model,
+                                                           const PackPlan& plan);
+    ~PackCacheReader();
+    PackCacheReader(const PackCacheReader&) = delete;
+    PackCacheReader& operator=(const PackCacheReader&) = delete;
+
+    // Reads pack `pack_id` into `dst` (size must equal the pack's raw size), decompresses
+    // it and verifies the XXH3 of the result. Errors: InvalidArgument (bad id / size),
+    // Io (read failed), Corrupt (short read, bad frame, checksum mismatch; names the
+    // cache file and the pack id). dst holds garbage after an error.
+    ExpectedVoid read_pack(uint64 pack_id, std::span<uint8> dst) const;
+
+    uint64 pack_count() const { return entries_.size(); }
+    uint64 raw_bytes(uint64 pack_id) const { return entries_.at(pack_id).raw_size; }
+    uint64 stored_bytes(uint64 pack_id) const { return entries_.at(pack_id).stored_size; }
+    // The codec pack `pack_id` is stored with ("raw" when stored uncompressed).
+    const std::string& codec_name(uint64 pack_id) const { return codecs_.at(entries_.at(pack_id).codec); }
+    // Stored bytes / raw bytes over all packs (0.68 = the cache is 68% of the weights).
+    double ratio() const;
+    const Path& path() const { return path_; }
+
+    struct Entry {
+        uint64 offset = 0;
+        uint64 raw_size = 0;
+        uint64 stored_size = 0;
+        uint8 codec = 0;
+        uint64 raw_hash = 0;
+    };
+
+private:
+    PackCacheReader() = default;
+    ExpectedVoid load(const GGUFLoader& model, const PackPlan& plan);
+
+    Path path_;
+    int fd_ = -1;
+    std::vector<std::string> codecs_;
+    std::vector<Entry> entries_;
+};
+
+}  // namespace vk_symbiote
