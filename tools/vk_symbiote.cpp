@@ -3,6 +3,7 @@
 //   vk_symbiote chat                                          interactive chat on a terminal
 //   vk_symbiote tokenize --prompt TEXT [--raw]                print token ids
 //   vk_symbiote perplexity --prompt-file F --ctx-size N       llama.cpp-compatible perplexity
+//   vk_symbiote pack [--cache-dir D] [--max-pack-mb N]        write the compressed pack cache
 // Every subcommand shares the engine options (see --help). Generated text goes to stdout,
 // everything else (logs, progress, stats) to stderr.
 #include <unistd.h>
@@ -10,12 +11,16 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
+#include "compression/PackCache.h"
 #include "config/Logger.h"
 #include "gguf/GGUFLoader.h"
 #include "model/ChatTemplate.h"
+#include "memory/PackPlanner.h"
 #include "model/ModelConfig.h"
+#include "model/TensorRegistry.h"
 #include "model/Tokenizer.h"
 #include "runtime/Perplexity.h"
 #include "engine/CliSupport.h"
@@ -109,6 +114,57 @@ int cmd_chat(const ConfigManager& cfg, VulkanSymbioteEngine& engine) {
     return 0;
 }
 
+
+// Writes the compressed pack cache of `model` (plan from --max-pack-mb, file in
+// --cache-dir or next to the model): a progress line per ~5% and a per-codec summary
+// on stderr.
+int cmd_pack(const ConfigManager& cfg, const Path& model) {
+    auto g = GGUFLoader::open(model);
+    if (!g) return tool::fail(g.error());
+    auto mc = ModelConfig::from_gguf(**g);
+    if (!mc) return tool::fail(mc.error());
+    auto reg = TensorRegistry::bind(*mc, **g);
+    if (!reg) return tool::fail(reg.error());
+    auto plan = plan_packs(*reg, {cfg.memory().max_pack_bytes()});
+    if (!plan) return tool::fail(plan.error());
+    PackCacheOptions opts;
+    opts.cache_dir = cfg.memory().cache_dir;
+    opts.threads = cfg.performance().threads;
+    std::fprintf(stderr, "pack: %s: %zu packs, %.1f MiB, max pack %.2f MiB -> %s\n", model.string().c_str(), plan->packs.size(),
+                 double(plan->total_bytes) / 1048576.0, double(plan->max_pack_bytes) / 1048576.0,
+                 pack_cache_path(model, opts.cache_dir).string().c_str());
+    uint64 next_report = 0;  // raw bytes at which the next progress line is due
+    auto cache = build_pack_cache(**g, *plan, opts, [&](uint64 done, uint64 total, uint64 bytes) -> ExpectedVoid {
+        if (bytes >= next_report || done == total) {
+            std::fprintf(stderr, "pack: %3.0f%% (%llu/%llu packs)\n", 100.0 * double(bytes) / double(std::max<uint64>(plan->total_bytes, 1)),
+                         (unsigned long long)done, (unsigned long long)total);
+            next_report = bytes + plan->total_bytes / 20;
+        }
+        return {};
+    });
+    if (!cache) return tool::fail(cache.error());
+    auto reader = PackCacheReader::open(*cache, **g, *plan);
+    if (!reader) return tool::fail(reader.error());
+    struct Sum { uint64 packs = 0, raw = 0, stored = 0; };
+    std::map<std::string, Sum> per_codec;
+    Sum all;
+    for (uint64 i = 0; i < (*reader)->pack_count(); ++i) {
+        for (Sum* s : {&per_codec[(*reader)->codec_name(i)], &all}) {
+            s->packs++;
+            s->raw += (*reader)->raw_bytes(i);
+            s->stored += (*reader)->stored_bytes(i);
+        }
+    }
+    auto line = [](const std::string& what, const Sum& s) {
+        std::printf("%-12s %6llu packs %14llu raw bytes %14llu stored bytes  ratio %.4f\n", what.c_str(), (unsigned long long)s.packs,
+                    (unsigned long long)s.raw, (unsigned long long)s.stored, s.raw ? double(s.stored) / double(s.raw) : 1.0);
+    };
+    std::printf("pack cache: %s\n", cache->string().c_str());
+    for (const auto& [name, s] : per_codec) line(name, s);
+    line("total", all);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -119,6 +175,7 @@ int main(int argc, char** argv) {
     if (!model_or) return tool::fail(model_or.error());
     const Path model = *model_or;
     if (sub == "tokenize") return cmd_tokenize(cfg, model);
+    if (sub == "pack") return cmd_pack(cfg, model);
     if (sub != "generate" && sub != "chat" && sub != "perplexity")
         return tool::fail(make_error(ErrorCode::InvalidArgument, "unknown subcommand '" + sub + "' (generate, chat, tokenize, perplexity)"));
     auto engine = VulkanSymbioteEngine::create(model, cfg);
