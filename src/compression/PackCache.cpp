@@ -1,6 +1,7 @@
 #include "compression/PackCache.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -9,6 +10,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -246,6 +248,21 @@ ExpectedVoid run_builder(Builder& b, const HeaderFields& h) {
     return {};
 }
 
+// Removes "<cache>.tmp.<pid>" files left by conversions that were killed (their
+// process no longer exists); a live conversion's file is left alone.
+void remove_stale_temp_files(const Path& cache) {
+    const std::string prefix = cache.filename().string() + ".tmp.";
+    std::error_code ec;
+    std::filesystem::directory_iterator it(cache.parent_path(), ec);
+    for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        std::string name = it->path().filename().string();
+        if (name.rfind(prefix, 0) != 0) continue;
+        std::string pid = name.substr(prefix.size());
+        if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+        if (::kill(pid_t(std::stol(pid)), 0) != 0 && errno == ESRCH) ::unlink(it->path().c_str());
+    }
+}
+
 }  // namespace
 
 Path pack_cache_path(const Path& model, const Path& cache_dir) {
@@ -287,6 +304,7 @@ Expected<Path> build_pack_cache(const GGUFLoader& model, const PackPlan& plan, c
     b.entries.resize(plan.packs.size());
 
     const Path out = pack_cache_path(model.path(), opts.cache_dir);
+    remove_stale_temp_files(out);
     b.tmp = Path(out.string() + ".tmp." + std::to_string(::getpid()));
     b.fd = ::open(b.tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (b.fd < 0) return make_error(ErrorCode::Io, b.tmp.string() + ": cannot create the pack cache: " + errno_text());

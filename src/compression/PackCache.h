@@ -26,7 +26,9 @@
 // zero-filled, each PackPlan::extents() run copied from the model at its pack_offset.
 //
 // The file is written to "<cache>.tmp.<pid>" and renamed when complete, so an
-// interrupted or failed conversion leaves neither a cache nor a temporary file.
+// interrupted or failed conversion leaves neither a cache nor a temporary file (a
+// killed process cannot clean up: the next conversion removes temporary files whose
+// process is gone).
 #pragma once
 
 #include <functional>

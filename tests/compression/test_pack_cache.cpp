@@ -318,6 +318,18 @@ TEST(PackCache, InterruptedConversionLeavesNoFile) {
         EXPECT_EQ(dir_entries(model.parent_path()), before);
         EXPECT_FALSE(fs::exists(pack_cache_path(model, {})));
     }
+    // A killed conversion's temporary file (its pid is gone) is removed by the next one;
+    // a live process's file is not.
+    Path stale = Path(pack_cache_path(model, {}).string() + ".tmp.999999999");
+    Path live = Path(pack_cache_path(model, {}).string() + ".tmp.1");
+    std::ofstream(stale) << "half";
+    std::ofstream(live) << "busy";
+    Path first = build(m);
+    EXPECT_FALSE(fs::exists(stale));
+    EXPECT_TRUE(fs::exists(live));
+    fs::remove(live);
+    fs::remove(first);
+
     // A previous good cache survives a failed rebuild untouched.
     Path cache = build(m);
     uint64 size = fs::file_size(cache);
