@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -170,6 +171,8 @@ struct Builder {
     std::atomic<uint64> next{0};
     std::atomic<bool> failed{false};
     std::mutex mu;  // guards everything below
+    std::condition_variable turn;  // signalled when next_write advances or on failure
+    uint64 next_write = 0;         // packs are written in id (= use) order
     uint64 append_at = 0;
     uint64 packs_done = 0;
     uint64 raw_done = 0;
@@ -177,9 +180,12 @@ struct Builder {
     std::optional<Error> error;
 
     void fail(Error e) {
-        std::lock_guard<std::mutex> lk(mu);
-        if (!error) error = std::move(e);
-        failed = true;
+        {
+            std::lock_guard<std::mutex> lk(mu);
+            if (!error) error = std::move(e);
+            failed = true;
+        }
+        turn.notify_all();
     }
 
     // Tries every suitable candidate on `raw`; returns the best frame and its codec
@@ -209,7 +215,13 @@ struct Builder {
         if (!c) return c.error();
         const bool is_raw = c->first == codec_names.size() - 1;
         const std::vector<uint8>& stored = is_raw ? raw : c->second;
-        std::lock_guard<std::mutex> lk(mu);
+        // Wait for this pack's turn: the file holds packs in use order, so a forward pass
+        // reads it front to back. Ids are handed out in order, so the lowest unwritten
+        // pack is always held by a running worker (no deadlock); at most `threads`
+        // compressed packs wait in memory.
+        std::unique_lock<std::mutex> lk(mu);
+        turn.wait(lk, [&] { return next_write == p.pack_id || failed.load(); });
+        if (failed) return {};  // another worker's error is the one reported
         PackCacheReader::Entry e{append_at, raw.size(), stored.size(), c->first, XXH3_64bits(raw.data(), raw.size())};
         VKS_TRY(pwrite_all(fd, stored.data(), stored.size(), append_at, tmp));
         append_at += stored.size();
@@ -217,6 +229,8 @@ struct Builder {
         ++packs_done;
         raw_done += raw.size();
         if (progress) VKS_TRY(progress(packs_done, plan.packs.size(), raw_done));
+        ++next_write;
+        turn.notify_all();
         return {};
     }
 

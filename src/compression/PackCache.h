@@ -19,7 +19,8 @@
 //   ...    40*N  pack table, per pack: u64 offset, u64 raw size, u64 stored size,
 //                u8 codec index, 7 bytes zero, u64 XXH3-64 of the raw pack bytes
 //   ...    8     XXH3-64 of every byte above (header + codec names + table)
-//   data start ... stored packs: a compression frame (CompressionBackend.h, itself
+//   data start ... stored packs, back to back in pack id (= use) order, so a forward
+//                pass reads the file front to back; each is a compression frame (CompressionBackend.h, itself
 //                checksummed) or, for codec "raw", the pack's raw bytes
 //
 // A pack's raw bytes are its buffer as the pack loader builds it: byte_size bytes,
@@ -95,6 +96,8 @@ public:
     uint64 pack_count() const { return entries_.size(); }
     uint64 raw_bytes(uint64 pack_id) const { return entries_.at(pack_id).raw_size; }
     uint64 stored_bytes(uint64 pack_id) const { return entries_.at(pack_id).stored_size; }
+    // Byte offset of the pack's stored bytes in the cache file (packs lie in id order).
+    uint64 stored_offset(uint64 pack_id) const { return entries_.at(pack_id).offset; }
     // The codec pack `pack_id` is stored with ("raw" when stored uncompressed).
     const std::string& codec_name(uint64 pack_id) const { return codecs_.at(entries_.at(pack_id).codec); }
     // Stored bytes / raw bytes over all packs (0.68 = the cache is 68% of the weights).

@@ -153,6 +153,22 @@ TEST(PackCache, HalfPrecisionWeightsShrinkAndRawPacksRoundTrip) {
     }
 }
 
+TEST(PackCache, PacksLieInUseOrderAndOutputIsDeterministic) {
+    Opened m = open_model(copy_model("syn-spm-f16.gguf", "order"));
+    PackCacheOptions opts;
+    opts.threads = 3;
+    Path cache = build(m, opts);
+    std::string first = test::read_file(cache);
+    auto r = PackCacheReader::open(cache, *m.file, m.plan);
+    ASSERT_TRUE(r) << r.error().to_string();
+    for (uint64 id = 1; id < m.plan.packs.size(); ++id)
+        EXPECT_EQ((*r)->stored_offset(id), (*r)->stored_offset(id - 1) + (*r)->stored_bytes(id - 1)) << "pack " << id;
+    EXPECT_EQ((*r)->stored_offset(m.plan.packs.size() - 1) + (*r)->stored_bytes(m.plan.packs.size() - 1), fs::file_size(cache));
+    opts.threads = 1;
+    build(m, opts);
+    EXPECT_TRUE(first == test::read_file(cache)) << "a rebuild with another thread count differs";
+}
+
 TEST(PackCache, ConcurrentReadsAreCorrect) {
     Opened m = open_model(copy_model("syn-f16.gguf", "concurrent"));
     auto r = PackCacheReader::open(build(m), *m.file, m.plan);
@@ -173,7 +189,7 @@ TEST(PackCache, ConcurrentReadsAreCorrect) {
 TEST(PackCache, FlippedByteIsReportedAsCorrupt) {
     Opened m = open_model(copy_model("stories260K.gguf", "flip"));
     Path cache = build(m);
-    // The stored packs follow the header back to back, in completion order: flipping
+    // The stored packs follow the header back to back, in id order: flipping
     // the file's last byte damages exactly one pack.
     uint64 size = fs::file_size(cache);
     flip_byte(cache, size - 1);
@@ -304,6 +320,7 @@ TEST(PackCache, ModifiedModelIsRefused) {
 
 TEST(PackCache, InterruptedConversionLeavesNoFile) {
     Path model = copy_model("stories260K.gguf", "interrupted");
+    fs::remove(pack_cache_path(model, {}));  // left by an earlier --gtest_repeat round
     Opened m = open_model(model);
     const auto before = dir_entries(model.parent_path());
     for (unsigned threads : {1u, 2u}) {
