@@ -159,6 +159,9 @@ std::vector<uint8> encode_header(const HeaderFields& h, const std::vector<std::s
 
 // The shared state of one conversion's worker threads.
 struct Builder {
+    Builder(const GGUFLoader& m, const PackPlan& pl, const PackCacheOptions& o, const PackCacheProgressFn& pr)
+        : model(m), plan(pl), opts(o), progress(pr) {}
+
     const GGUFLoader& model;
     const PackPlan& plan;
     const PackCacheOptions& opts;
@@ -289,7 +292,7 @@ Expected<Path> build_pack_cache(const GGUFLoader& model, const PackPlan& plan, c
     if (!(opts.min_saving >= 0.0 && opts.min_saving < 1.0))
         return make_error(ErrorCode::InvalidArgument, "pack cache: min_saving must be in [0, 1), got " + std::to_string(opts.min_saving));
     VKS_TRY(check_plan_ids(plan));
-    Builder b{model, plan, opts, progress, {}, {}, {}, -1};
+    Builder b(model, plan, opts, progress);
     b.codec_names = opts.candidates.empty() ? std::vector<std::string>{"blosc-zstd", "exponent"} : opts.candidates;
     if (b.codec_names.size() + 1 > kMaxCodecs)
         return make_error(ErrorCode::InvalidArgument, "pack cache: at most " + std::to_string(kMaxCodecs - 1) + " candidate codecs");
