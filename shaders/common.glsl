@@ -107,3 +107,13 @@ float wg_max(float v) {
     barrier();
     return m;
 }
+
+// v rounded to the nearest f16-representable value (round to nearest even on the 10
+// mantissa bits; the f16 exponent range is not clamped, which only matters outside
+// 6e-5 .. 65504). Integer bit operations, because drivers may fold
+// unpackHalf2x16(packHalf2x16(v)) into v (the NVIDIA driver does).
+float round_to_f16(float v) {
+    uint u = floatBitsToUint(v);
+    u = (u + 0x0FFFu + ((u >> 13) & 1u)) & 0xFFFFE000u;
+    return uintBitsToFloat(u);
+}

@@ -56,5 +56,5 @@ void main() {
     const float res = acc0;
 #endif
     const float v = p.accumulate != 0u ? ybuf[yi] + res : res;
-    ybuf[yi] = p.round_f16 != 0u ? unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x : v;
+    ybuf[yi] = p.round_f16 != 0u ? round_to_f16(v) : v;
 }

@@ -9,7 +9,7 @@
 
 layout(push_constant) uniform PC { MatmulParams p; };
 
-float out_round(float v) { return p.round_f16 != 0u ? unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x : v; }
+float out_round(float v) { return p.round_f16 != 0u ? round_to_f16(v) : v; }
 
 void main() {
     const uint unit = gl_WorkGroupID.z * p.groups_x + gl_WorkGroupID.x;

@@ -127,6 +127,13 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             if (r) {
                 VulkanBackend* raw = vb->get();
                 s.gpu_time_ns = [raw] { return raw->total_gpu_time_ns(); };
+                // Every weight was uploaded once by prepare(); device memory peaks at what was reserved.
+                const uint64 uploaded = s.provider->registry().total_bytes();
+                s.fill_memory_metrics = [raw, uploaded, host = std::move(s.fill_memory_metrics)](PerformanceMetrics& m) {
+                    if (host) host(m);
+                    m.weight_bytes_uploaded = uploaded;
+                    m.peak_vram_bytes = std::max<uint64>(m.peak_vram_bytes, raw->device_memory_stats().bytes_reserved);
+                };
                 s.backend_name = "vulkan";
                 s.description = "backend vulkan (" + raw->device_name() + "), " + how + ", ctx " + std::to_string(n_ctx);
                 s.backend = std::move(*vb);

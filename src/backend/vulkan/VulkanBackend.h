@@ -50,6 +50,8 @@ public:
     uint64 total_gpu_time_ns() const { return total_gpu_ns_; }
     std::string device_name() const { return dev_->caps().device_name; }
     const VulkanDevice& device() const { return *dev_; }
+    // Device memory obtained from vkAllocateMemory (bytes_reserved) and sub-allocated.
+    AllocatorStats device_memory_stats() const { return mem_->device_stats(); }
     ShaderRuntime& shaders() { return *rt_; }
     // Bytes of device memory this backend needs for `weights` at (n_ctx, n_batch).
     static uint64 required_bytes(const WeightProvider& weights, uint32 n_ctx, uint32 n_batch, uint64 max_range);
