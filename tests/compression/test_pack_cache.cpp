@@ -3,6 +3,7 @@
 // interrupted conversion leaves no file behind.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -396,6 +397,43 @@ TEST(PackCache, CacheDirAndBadOptions) {
     std::vector<uint8> buf(m.plan.packs[0].byte_size + 1);
     EXPECT_EQ((*ok)->read_pack(0, buf).error().code, ErrorCode::InvalidArgument);
     EXPECT_EQ((*ok)->read_pack(m.plan.packs.size(), buf).error().code, ErrorCode::InvalidArgument);
+}
+
+// Runs a shell command; returns its exit status and stdout + stderr.
+std::pair<int, std::string> run(const std::string& cmd) {
+    std::string out;
+    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+    if (!p) return {-1, out};
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    int st = ::pclose(p);
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+// The command-line converter. test_compression does not depend on the vk_symbiote
+// target, so a build of this test alone skips (a full build always has the tool).
+TEST(PackCache, CommandLinePack) {
+    const Path tool = Path(VKS_TEST_BINARY_DIR) / "vk_symbiote";
+    if (!fs::exists(tool)) GTEST_SKIP() << tool << " not built";
+    Path model = copy_model("stories260K.gguf", "cli");
+    Path dir = test::tmp_dir() / "cli-cache";
+    fs::create_directories(dir);
+    auto [rc, out] = run("'" + tool.string() + "' pack --model '" + model.string() + "' --cache-dir '" + dir.string() + "' --max-pack-mb 0.05");
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("pack: 100%"), std::string::npos) << out;
+    EXPECT_NE(out.find("blosc-zstd"), std::string::npos) << out;
+    EXPECT_NE(out.find("total"), std::string::npos) << out;
+    // The file is the cache of the plan --max-pack-mb asked for.
+    Opened m = open_model(model, uint64(0.05 * 1048576.0));
+    auto r = PackCacheReader::open(dir / "stories260K.gguf.vkspack", *m.file, m.plan);
+    ASSERT_TRUE(r) << r.error().to_string();
+    for (const PackMetadata& p : m.plan.packs) ASSERT_TRUE(pack_equals_model(**r, *m.file, p));
+
+    std::tie(rc, out) = run("'" + tool.string() + "' pack --model '" + model.string() + "' --cache-dir '" + (dir / "missing").string() + "'");
+    EXPECT_NE(rc, 0) << out;
+    EXPECT_NE(out.find("error:"), std::string::npos) << out;
+    EXPECT_NE(out.find("missing"), std::string::npos) << out;
 }
 
 }  // namespace
