@@ -2,41 +2,7 @@
 
 #include <cstring>
 
-#include <cmath>
-
-namespace vk_symbiote {
-
-namespace {
-
-// memory/ sits below backend/ in the layering, so it cannot use cpu::convert_to_f32;
-// this is the plain scalar conversion of one embedding row (n_embd values per token).
-void row_to_f32(DType dt, const uint8* src, float* out, uint64 n) {
-    for (uint64 i = 0; i < n; ++i) {
-        if (dt == DType::F32) {
-            std::memcpy(out + i, src + 4 * i, 4);
-            continue;
-        }
-        uint16 h;
-        std::memcpy(&h, src + 2 * i, 2);
-        uint32 bits;
-        if (dt == DType::BF16) {
-            bits = uint32(h) << 16;
-        } else {
-            const uint32 sign = uint32(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ffu;
-            if (exp == 0) {  // zero / subnormal: mant * 2^-24 exactly
-                float v = std::ldexp(float(mant), -24);
-                out[i] = sign ? -v : v;
-                continue;
-            }
-            bits = sign | (exp == 31 ? 0x7f800000u : (exp + 112) << 23) | (mant << 13);
-        }
-        std::memcpy(out + i, &bits, 4);
-    }
-}
-
-}  // namespace
-
-}  // namespace vk_symbiote
+#include "common/HalfFloat.h"
 
 namespace vk_symbiote {
 

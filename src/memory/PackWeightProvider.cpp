@@ -1,49 +1,13 @@
 #include "memory/PackWeightProvider.h"
 
+#include "common/HalfFloat.h"
+
 #include <algorithm>
 #include <cstring>
 
 #include "gguf/GGUFLoader.h"
 
 namespace vk_symbiote {
-
-namespace {
-
-float half_to_float(uint16 h) {
-    const uint32 sign = uint32(h & 0x8000) << 16;
-    uint32 exp = (h >> 10) & 0x1f;
-    uint32 mant = h & 0x3ff;
-    uint32 bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else {  // subnormal: normalize
-            exp = 127 - 15 + 1;
-            while ((mant & 0x400) == 0) {
-                mant <<= 1;
-                exp--;
-            }
-            mant &= 0x3ff;
-            bits = sign | (exp << 23) | (mant << 13);
-        }
-    } else if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
-
-float bf16_to_float(uint16 b) {
-    uint32 bits = uint32(b) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
-
-}  // namespace
 
 uint64 estimate_activation_kv_bytes(const ModelConfig& c, uint32 n_ctx, uint32 n_batch) {
     const uint64 kv = uint64(2) * c.n_layer * n_ctx * c.kv_dim() * sizeof(float);
@@ -175,7 +139,7 @@ ExpectedVoid PackWeightProvider::embedding_row(uint32 token, float* out) {
     } else {
         std::vector<uint16> raw(n);
         VKS_TRY(file_->read_range(embd_->file_offset + uint64(token) * rb, rb, raw.data()));
-        for (uint64 i = 0; i < n; ++i) row[i] = embd_->dtype == DType::F16 ? half_to_float(raw[i]) : bf16_to_float(raw[i]);
+        for (uint64 i = 0; i < n; ++i) row[i] = embd_->dtype == DType::F16 ? f16_to_f32(raw[i]) : bf16_to_f32(raw[i]);
     }
     std::memcpy(out, row.data(), n * sizeof(float));
     if (opts_.embedding_cache_rows == 0) return {};

@@ -1,5 +1,7 @@
 #include "model/ModelGenerator.h"
 
+#include "common/HalfFloat.h"
+
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -48,35 +50,6 @@ inline float weight_value(uint64 key, uint64 e) {
     uint64 s = (h & 0xffff) + ((h >> 16) & 0xffff) + ((h >> 32) & 0xffff) + (h >> 48);
     constexpr float kScale = 0.02f / 37837.2f;  // std of the sum: 4 * 65536^2 / 12, sqrt
     return (float(int64(s) - 131070)) * kScale;
-}
-
-inline uint16 f32_to_f16(float f) {
-    uint32 x;
-    std::memcpy(&x, &f, 4);
-    uint32 sign = (x >> 16) & 0x8000;
-    uint32 e8 = (x >> 23) & 0xff;
-    uint32 mant = x & 0x7fffff;
-    if (e8 == 0xff) return uint16(sign | 0x7c00 | (mant ? 0x200 : 0));
-    int32 exp = int32(e8) - 127 + 15;
-    if (exp >= 31) return uint16(sign | 0x7c00);
-    if (exp <= 0) {  // subnormal half (or zero)
-        if (exp < -10) return uint16(sign);
-        mant |= 0x800000;
-        uint32 shift = uint32(14 - exp);
-        uint32 h = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1))) ++h;
-        return uint16(sign | h);
-    }
-    uint32 h = (uint32(exp) << 10) | (mant >> 13), rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) ++h;  // a carry into the exponent is correct rounding
-    return uint16(sign | h);
-}
-
-inline uint16 f32_to_bf16(float f) {
-    uint32 x;
-    std::memcpy(&x, &f, 4);
-    if ((x & 0x7fffffff) > 0x7f800000) return uint16((x >> 16) | 0x40);  // quiet NaN
-    return uint16((x + 0x7fff + ((x >> 16) & 1)) >> 16);
 }
 
 // Writes elements [e0, e1) of one tensor to dst (packed, dtype-sized).

@@ -13,6 +13,7 @@
 
 #include "backend/cpu/ThreadPool.h"
 #include "model/ModelConfig.h"
+#include "common/HalfFloat.h"
 #include "vk_symbiote/Common.h"
 
 namespace vk_symbiote::cpu {
@@ -26,10 +27,12 @@ KernelPath resolve_path(KernelPath p);
 const char* kernel_path_name(KernelPath p);
 
 // ---- element conversions (IEEE half, bfloat16) ------------------------------------------
-float f16_to_f32(uint16 h);
-uint16 f32_to_f16(float f);    // round to nearest even; overflow -> Inf; NaN stays NaN
-float bf16_to_f32(uint16 b);
-uint16 f32_to_bf16(float f);   // round to nearest even; NaN stays NaN (quiet)
+// Scalar conversions (round to nearest even; NaN stays NaN; overflow -> Inf): one
+// definition for the whole engine in common/HalfFloat.h.
+using ::vk_symbiote::bf16_to_f32;
+using ::vk_symbiote::f16_to_f32;
+using ::vk_symbiote::f32_to_bf16;
+using ::vk_symbiote::f32_to_f16;
 
 // dst[n] = src[n] converted from `dtype` to f32.
 void convert_to_f32(DType dtype, const void* src, float* dst, uint64 n, KernelPath path = KernelPath::Auto);
