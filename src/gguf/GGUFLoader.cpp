@@ -30,6 +30,16 @@ const char* gguf_type_name(GGUFType t) {
     return "?";
 }
 
+size_t gguf_scalar_size(GGUFType t) {
+    switch (t) {
+        case GGUFType::U8: case GGUFType::I8: case GGUFType::BOOL: return 1;
+        case GGUFType::U16: case GGUFType::I16: return 2;
+        case GGUFType::U32: case GGUFType::I32: case GGUFType::F32: return 4;
+        case GGUFType::U64: case GGUFType::I64: case GGUFType::F64: return 8;
+        default: return 0;
+    }
+}
+
 const char* ggml_type_name(uint32 t) {
     static const char* names[] = {"f32",     "f16",    "q4_0",   "q4_1",    "q4_2(removed)", "q4_3(removed)",
                                   "q5_0",    "q5_1",   "q8_0",   "q8_1",    "q2_K",          "q3_K",
@@ -55,15 +65,6 @@ namespace {
 
 constexpr uint32 kMagic = 0x46554747;  // "GGUF" little-endian
 
-size_t scalar_size(GGUFType t) {
-    switch (t) {
-        case GGUFType::U8: case GGUFType::I8: case GGUFType::BOOL: return 1;
-        case GGUFType::U16: case GGUFType::I16: return 2;
-        case GGUFType::U32: case GGUFType::I32: case GGUFType::F32: return 4;
-        case GGUFType::U64: case GGUFType::I64: case GGUFType::F64: return 8;
-        default: return 0;
-    }
-}
 
 bool valid_type(uint32 t) { return t <= uint32(GGUFType::F64); }
 
@@ -182,7 +183,7 @@ Expected<GGUFValue> read_array(Cursor& c, const std::string& field, uint32 depth
     if (!n) return n.error();
     // Every element takes at least one byte (strings: 8), so a count beyond the remaining
     // bytes is a lie; reject it before reserving memory.
-    uint64 min_elem = v.elem_type == GGUFType::STRING ? 8 : v.elem_type == GGUFType::ARRAY ? 12 : scalar_size(v.elem_type);
+    uint64 min_elem = v.elem_type == GGUFType::STRING ? 8 : v.elem_type == GGUFType::ARRAY ? 12 : gguf_scalar_size(v.elem_type);
     if (*n > c.remaining() / std::max<uint64>(min_elem, 1))
         return c.err(field, "array length " + std::to_string(*n) + " past end of file");
     v.arr_len = *n;
@@ -220,7 +221,7 @@ Expected<GGUFValue> read_array(Cursor& c, const std::string& field, uint32 depth
         }
         default: {
             v.arr_i.resize(*n);
-            size_t es = scalar_size(v.elem_type);
+            size_t es = gguf_scalar_size(v.elem_type);
             std::vector<uint8> raw(*n * es);
             VKS_TRY(c.read(raw.data(), raw.size(), field));
             for (uint64 k = 0; k < *n; ++k) {

@@ -24,6 +24,8 @@ enum class GGUFType : uint32 {
     STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
 };
 const char* gguf_type_name(GGUFType t);
+// Bytes of one scalar value of type t on disk; 0 for STRING and ARRAY.
+size_t gguf_scalar_size(GGUFType t);
 
 // One metadata value. Scalars are widened into i/u/f; arrays of scalars are kept as
 // widened vectors, arrays of strings as strings, nested arrays as `arr`.

@@ -40,16 +40,6 @@ bool is_int_elem(GGUFType t) {
     }
 }
 
-size_t elem_size(GGUFType t) {
-    switch (t) {
-        case GGUFType::U8: case GGUFType::I8: case GGUFType::BOOL: return 1;
-        case GGUFType::U16: case GGUFType::I16: return 2;
-        case GGUFType::U32: case GGUFType::I32: case GGUFType::F32: return 4;
-        case GGUFType::U64: case GGUFType::I64: case GGUFType::F64: return 8;
-        default: return 0;
-    }
-}
-
 }  // namespace
 
 GGUFValue gguf_u8(uint8 v) { return unsigned_value(GGUFType::U8, v); }
@@ -175,7 +165,7 @@ void put_value(GGUFBytes& out, const GGUFValue& v);
 
 void put_int_elem(GGUFBytes& out, GGUFType t, int64 x) {
     // Little-endian truncation to the element size (host is little-endian, as GGUF is).
-    out.put(&x, elem_size(t));
+    out.put(&x, gguf_scalar_size(t));
 }
 
 void put_array(GGUFBytes& out, const GGUFValue& v) {
@@ -208,7 +198,7 @@ void put_value(GGUFBytes& out, const GGUFValue& v) {
     switch (v.type) {
         case GGUFType::U8: case GGUFType::U16: case GGUFType::U32: case GGUFType::U64: {
             uint64 x = v.u;
-            out.put(&x, elem_size(v.type));
+            out.put(&x, gguf_scalar_size(v.type));
             return;
         }
         case GGUFType::I8: case GGUFType::I16: case GGUFType::I32: case GGUFType::I64: case GGUFType::BOOL:
