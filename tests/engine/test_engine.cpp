@@ -8,12 +8,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gguf/GGUFLoader.h"
 #include "model/ModelConfig.h"
 #include "model/Tokenizer.h"
 #include "runtime/Perplexity.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
+#include "support/TestTokenizer.h"
 #include "vk_symbiote/ConfigManager.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
 
@@ -174,14 +174,12 @@ TEST(Cli, GenerateStreamsTheGreedyContinuationToStdout) {
 
 TEST(Cli, TokenizeWorksOnVocabularyOnlyFiles) {
     Path vocab = test::tokenizer_tests_dir() / "ggml-vocab-llama-spm.gguf";
-    auto g = GGUFLoader::open(vocab, GGUFOpenOptions{.allow_quantized = true});
-    ASSERT_TRUE(g);
-    auto tok = Tokenizer::from_gguf(**g);
+    auto tok = test::load_tokenizer(vocab);
     ASSERT_TRUE(tok);
     std::string text = "Hello world <s>";
     auto expect = [&](bool raw) {
         std::string s;
-        for (uint32 id : (*tok)->encode(text, !raw, !raw)) s += (s.empty() ? "" : " ") + std::to_string(id);
+        for (uint32 id : tok->encode(text, !raw, !raw)) s += (s.empty() ? "" : " ") + std::to_string(id);
         return s + "\n";
     };
     Cmd with = run(tool("vk_symbiote") + " tokenize --model " + q(vocab.string()) + " --prompt " + q(text));

@@ -8,20 +8,11 @@
 #include "model/Tokenizer.h"
 #include "model/Unicode.h"
 #include "support/TestPaths.h"
+#include "support/TestTokenizer.h"
 
 using namespace vk_symbiote;
 
 namespace {
-
-std::unique_ptr<Tokenizer> load(const Path& path) {
-    auto g = GGUFLoader::open(path, GGUFOpenOptions{.allow_quantized = true});
-    EXPECT_TRUE(g) << g.error().to_string();
-    if (!g) return nullptr;
-    auto t = Tokenizer::from_gguf(**g);
-    EXPECT_TRUE(t) << t.error().to_string();
-    if (!t) return nullptr;
-    return std::move(*t);
-}
 
 // Strict UTF-8 validity: utf8_to_cpts turns every truncated, overlong or surrogate sequence
 // into U+FFFD, and the random texts never contain U+FFFD themselves.
@@ -75,7 +66,7 @@ void check_round_trip(const char* what, const Tokenizer& tok, int iterations) {
 
 TEST(TokenizerRoundTrip, SpmVocabularies) {
     for (const Path& p : {test::tokenizer_tests_dir() / "ggml-vocab-llama-spm.gguf", test::models_dir() / "stories260K.gguf"}) {
-        auto tok = load(p);
+        auto tok = test::load_tokenizer(p);
         ASSERT_TRUE(tok);
         check_round_trip(p.filename().c_str(), *tok, 300);
     }
@@ -83,7 +74,7 @@ TEST(TokenizerRoundTrip, SpmVocabularies) {
 
 TEST(TokenizerRoundTrip, BpeVocabularies) {
     for (const char* name : {"ggml-vocab-gpt-2.gguf", "ggml-vocab-starcoder.gguf", "ggml-vocab-deepseek-llm.gguf", "ggml-vocab-mpt.gguf"}) {
-        auto tok = load(test::tokenizer_tests_dir() / name);
+        auto tok = test::load_tokenizer(test::tokenizer_tests_dir() / name);
         ASSERT_TRUE(tok);
         check_round_trip(name, *tok, 300);
     }
@@ -92,7 +83,7 @@ TEST(TokenizerRoundTrip, BpeVocabularies) {
 // stories260K has 512 tokens: nearly every non-ASCII character is byte-fallback, one byte per
 // token, so the stream decoder must hold back 1-3 bytes at a time.
 TEST(TokenStream, HoldsBackPartialCharacters) {
-    auto tok = load(test::models_dir() / "stories260K.gguf");
+    auto tok = test::load_tokenizer(test::models_dir() / "stories260K.gguf");
     ASSERT_TRUE(tok);
     const std::string s = "\xf0\x9f\xa6\x99\xe6\x88\x91";  // 🦙我
     const auto ids = tok->encode(s, false, false);
@@ -122,7 +113,7 @@ TEST(TokenStream, HoldsBackPartialCharacters) {
 }
 
 TEST(TokenizerSpecial, Phi3ControlTokensAndEog) {
-    auto tok = load(test::tokenizer_tests_dir() / "ggml-vocab-phi-3.gguf");
+    auto tok = test::load_tokenizer(test::tokenizer_tests_dir() / "ggml-vocab-phi-3.gguf");
     ASSERT_TRUE(tok);
     EXPECT_EQ(tok->type(), TokenizerType::Spm);
     EXPECT_EQ(tok->bos_id(), 1u);
@@ -155,7 +146,7 @@ TEST(TokenizerSpecial, Phi3ControlTokensAndEog) {
 }
 
 TEST(TokenizerSpecial, SpmSpacePrefixAndEmptyText) {
-    auto tok = load(test::models_dir() / "syn-spm-f16.gguf");
+    auto tok = test::load_tokenizer(test::models_dir() / "syn-spm-f16.gguf");
     ASSERT_TRUE(tok);
     EXPECT_EQ(tok->n_vocab(), 32000u);
     EXPECT_TRUE(tok->add_space_prefix());
@@ -171,7 +162,7 @@ TEST(TokenizerSpecial, SpmSpacePrefixAndEmptyText) {
 
 TEST(TokenizerSpecial, BpeUserDefinedTokensAlwaysParsed) {
     // MPT's multi-space tokens are USER_DEFINED: cut out even with parse_special=false.
-    auto tok = load(test::tokenizer_tests_dir() / "ggml-vocab-mpt.gguf");
+    auto tok = test::load_tokenizer(test::tokenizer_tests_dir() / "ggml-vocab-mpt.gguf");
     ASSERT_TRUE(tok);
     EXPECT_EQ(tok->type(), TokenizerType::Bpe);
     const auto ids = tok->encode("   Hello", false, false);
@@ -186,7 +177,7 @@ TEST(TokenizerSpecial, BpeUserDefinedTokensAlwaysParsed) {
 }
 
 TEST(TokenizerSpecial, DeepseekAddsBosFromMetadata) {
-    auto tok = load(test::tokenizer_tests_dir() / "ggml-vocab-deepseek-llm.gguf");
+    auto tok = test::load_tokenizer(test::tokenizer_tests_dir() / "ggml-vocab-deepseek-llm.gguf");
     ASSERT_TRUE(tok);
     EXPECT_TRUE(tok->add_bos());
     const auto ids = tok->encode("Hello", true, false);

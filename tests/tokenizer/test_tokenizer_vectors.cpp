@@ -8,20 +8,11 @@
 #include "gguf/GGUFLoader.h"
 #include "model/Tokenizer.h"
 #include "support/TestPaths.h"
+#include "support/TestTokenizer.h"
 
 using namespace vk_symbiote;
 
 namespace {
-
-std::unique_ptr<Tokenizer> load(const Path& path) {
-    auto g = GGUFLoader::open(path, GGUFOpenOptions{.allow_quantized = true});
-    EXPECT_TRUE(g) << g.error().to_string();
-    if (!g) return nullptr;
-    auto t = Tokenizer::from_gguf(**g);
-    EXPECT_TRUE(t) << t.error().to_string();
-    if (!t) return nullptr;
-    return std::move(*t);
-}
 
 std::string ids_str(const std::vector<uint32>& ids) {
     std::string s;
@@ -33,7 +24,7 @@ std::string ids_str(const std::vector<uint32>& ids) {
 // (no BOS/EOS, special tokens not parsed). Reports the first mismatching input.
 void check_vectors(const std::string& vocab) {
     const Path dir = test::tokenizer_tests_dir();
-    auto tok = load(dir / vocab);
+    auto tok = test::load_tokenizer(dir / vocab);
     ASSERT_TRUE(tok);
     const std::string inp = test::read_file(dir / (vocab + ".inp"));
     const std::string outs = test::read_file(dir / (vocab + ".out"));
@@ -81,7 +72,7 @@ class TokenizerReference : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(TokenizerReference, PromptTokensAndGreedyText) {
     const auto j = nlohmann::json::parse(test::read_file(test::reference_dir() / (std::string(GetParam()) + ".json")));
-    auto tok = load(test::models_dir() / j.at("model").get<std::string>());
+    auto tok = test::load_tokenizer(test::models_dir() / j.at("model").get<std::string>());
     ASSERT_TRUE(tok);
     const auto expected = j.at("prompt_tokens").get<std::vector<uint32>>();
     EXPECT_EQ(ids_str(tok->encode(j.at("prompt").get<std::string>(), true, false)), ids_str(expected));
