@@ -8,6 +8,7 @@
 #include "config/Logger.h"
 #include "memory/FileWeightProvider.h"
 #include "memory/PackWeightProvider.h"
+#include "engine/WeightProviderFactory.h"
 #include "vk_symbiote/ConfigManager.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
 #ifdef VKS_HAS_VULKAN
@@ -25,55 +26,11 @@ uint32 choose_ctx(const ModelConfig& cfg, uint32 requested) {
     return std::min<uint32>(cfg.n_ctx_train, 2048);
 }
 
-std::string gb(uint64 bytes) {
-    std::ostringstream os;
-    os.precision(3);
-    os << double(bytes) / kBytesPerGB << " GB";
-    return os.str();
-}
-
-// Weights come from whole tensors kept in RAM when they fit the RAM budget, else from
-// packs streamed from disk under the budget.
-Expected<std::unique_ptr<WeightProvider>> open_provider(const Path& model, const ConfigManager& config, uint64 model_bytes, uint64 act_kv_bytes, std::string& how,
-                                                        std::function<void(PerformanceMetrics&)>& fill, std::function<void()>& reset) {
-    const MemoryConfig& mem = config.memory();
-    uint64 ram_budget = uint64(mem.ram_budget_gb * kBytesPerGB);
-    if (model_bytes + act_kv_bytes <= ram_budget) {
-        auto p = FileWeightProvider::open(model);
-        if (!p) return p.error();
-        FileWeightProvider* raw = p->get();
-        auto base = std::make_shared<uint64>(0);  // counters restart at reset_performance_metrics()
-        fill = [raw, base](PerformanceMetrics& m) { m.weight_bytes_disk = raw->loaded_bytes() - *base; };
-        reset = [raw, base] { *base = raw->loaded_bytes(); };
-        how = "weights resident in RAM (" + gb(model_bytes) + " <= --ram-gb " + gb(ram_budget) + ")";
-        return std::unique_ptr<WeightProvider>(std::move(*p));
-    }
-    PackOptions po;
-    po.ram_budget_bytes = ram_budget;
-    po.max_pack_bytes = uint64(mem.max_pack_mb * 1024 * 1024);
-    po.prefetch_lookahead = config.prefetch_lookahead();
-    po.activation_kv_bytes = act_kv_bytes;  // the KV cache and activations count against --ram-gb too
-    auto p = PackWeightProvider::open(model, po);
-    if (!p) return p.error();
-    PackWeightProvider* raw = p->get();
-    auto base = std::make_shared<uint64>(0);
-    fill = [raw, base](PerformanceMetrics& m) { m.weight_bytes_disk = raw->manager().get_ram_stats().bytes_loaded - *base; };
-    reset = [raw, base] { *base = raw->manager().get_ram_stats().bytes_loaded; };
-    how = "weights streamed in packs (weights " + gb(model_bytes) + " + KV/activations " + gb(act_kv_bytes) + " > --ram-gb " + gb(ram_budget) + ")";
-    return std::unique_ptr<WeightProvider>(std::move(*p));
-}
-
-
-
 // Options the product documents that this build accepts but does not act on yet: say so
 // plainly instead of silently ignoring them.
 void log_inactive_options(const ConfigManager& config) {
     const MemoryConfig& m = config.memory();
     const MemoryConfig d;
-    if (m.enable_compression)
-        VKS_LOG_DEBUG("enable_compression: the codecs exist but packs are not stored compressed yet; the option has no effect");
-    if (m.compression_algorithm != d.compression_algorithm)
-        VKS_LOG_WARN("compression_algorithm = " << m.compression_algorithm << " has no effect yet (packs are not stored compressed)");
     if (m.eviction_aggression != d.eviction_aggression)
         VKS_LOG_WARN("eviction_aggression has no effect yet (eviction is by furthest next use under the RAM budget)");
     if (m.max_packs_in_memory != d.max_packs_in_memory) VKS_LOG_WARN("max_packs_in_memory has no effect yet (the RAM budget bounds packs)");
@@ -96,7 +53,7 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
     const uint32 n_ctx = choose_ctx(cfg, config.sampling().ctx_size);
     s.n_batch = 512;
     std::string how;
-    auto prov = open_provider(model_path, config, model_bytes, estimate_activation_kv_bytes(cfg, n_ctx, s.n_batch), how, s.fill_memory_metrics, s.reset_counters);
+    auto prov = open_weight_provider(model_path, config, model_bytes, estimate_activation_kv_bytes(cfg, n_ctx, s.n_batch), how, s.fill_memory_metrics, s.reset_counters);
     if (!prov) return prov.error();
     s.provider = std::move(*prov);
 

@@ -84,6 +84,10 @@ public:
     // Recording: begin() sets the command buffer the calls below record into and recycles
     // the descriptor sets of the previous recording (its command buffer must have finished).
     void begin(VkCommandBuffer cmd);
+    // Continues the same recording in another command buffer (a forward pass split into
+    // several submissions): the descriptor sets made since begin() stay valid until the
+    // next begin(), so every command buffer of the recording must finish before that.
+    void continue_recording(VkCommandBuffer cmd) { cmd_ = cmd; }
     Expected<VkDescriptorSet> make_descriptor_set(const std::array<BufferBinding, kNumBindings>& b);
     void push_constants(const void* data, uint32 size);
     void dispatch_compute(VkPipeline pipeline, VkDescriptorSet set, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);

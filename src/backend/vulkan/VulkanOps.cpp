@@ -59,8 +59,8 @@ ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, co
     auto pl = pipeline(c, k, t);
     if (!pl) return pl.error();
     auto b = bindings(c);
-    b[0].buffer = w0.buffer;
-    if (w1) b[1].buffer = w1->buffer;
+    b[0] = piece_binding(w0);
+    if (w1) b[1] = piece_binding(*w1);
     b[2].buffer = x.buffer;
     b[3].buffer = y.buffer;
     if (table) b[5].buffer = table;
@@ -157,7 +157,7 @@ ExpectedVoid op_rmsnorm(OpContext& c, const DeviceWeight& w, ActView x, ActView 
     auto pl = pipeline(c, Kernel::RmsNorm, w.dtype);
     if (!pl) return pl.error();
     auto b = bindings(c);
-    b[0].buffer = w.pieces[0].buffer;
+    b[0] = piece_binding(w.pieces[0]);
     b[2].buffer = x.buffer;
     b[3].buffer = y.buffer;
     auto set = c.rt.make_descriptor_set(b);

@@ -11,13 +11,22 @@
 
 namespace vk_symbiote {
 
-// Rows [row_begin, row_begin + rows) of a weight tensor, in their own VkBuffer (row-major,
-// the tensor's dtype, at most maxStorageBufferRange bytes).
+// Rows [row_begin, row_begin + rows) of a weight tensor (row-major, the tensor's dtype),
+// at byte `offset` of `buffer` (a multiple of minStorageBufferOffsetAlignment), at most
+// maxStorageBufferRange bytes. Resident weights own their buffer (offset 0, bytes 0 =
+// the whole buffer); streamed weights are pieces of a shared streaming slot.
 struct WeightPiece {
     VkBuffer buffer = VK_NULL_HANDLE;
     uint32 row_begin = 0;
     uint32 rows = 0;
+    uint64 offset = 0;  // bytes
+    uint64 bytes = 0;   // bound range in bytes (a multiple of 4); 0: VK_WHOLE_SIZE
 };
+
+// The descriptor binding of a weight piece: (buffer, offset, range).
+inline BufferBinding piece_binding(const WeightPiece& p) {
+    return BufferBinding{p.buffer, p.offset, p.bytes ? p.bytes : VK_WHOLE_SIZE};
+}
 
 // Where a weight tensor lives on the device: pieces sorted by row_begin covering [0, rows).
 struct DeviceWeight {
