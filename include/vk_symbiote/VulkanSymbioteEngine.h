@@ -45,6 +45,15 @@ struct PerformanceMetrics {
     uint64 weight_bytes_uploaded = 0;      // weight bytes copied host -> device
     uint64 peak_vram_bytes = 0;
     uint64 peak_rss_bytes = 0;
+    // Pack tiers (weights streamed in packs): requests served from the tier (hit) or that had
+    // to load into it (miss); 0 when the tier is not used. RAM: from disk / the pack cache;
+    // VRAM: uploads of streamed weights.
+    uint64 ram_pack_hits = 0;
+    uint64 ram_pack_misses = 0;
+    uint64 vram_pack_hits = 0;
+    uint64 vram_pack_misses = 0;
+    uint64 weight_bytes_vram_resident = 0;  // weight bytes kept in VRAM for the whole run
+    std::string placement;                 // e.g. "all in VRAM", "12 of 32 layers resident, rest streamed"
     std::string backend;                   // "cpu" or "vulkan (<device>)"
 };
 
