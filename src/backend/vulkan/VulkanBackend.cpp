@@ -2,33 +2,38 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 namespace vk_symbiote {
 
 namespace {
 
-// Rows per device piece so that a piece stays within maxStorageBufferRange; a multiple
-// of 256 rows when possible so that pieces keep head boundaries.
-uint64 rows_per_piece(uint64 row_bytes, uint64 max_range) {
-    uint64 r = std::max<uint64>(max_range / row_bytes, 1);
-    if (r >= 256) r = r / 256 * 256;
-    return r;
-}
+uint64 round_up(uint64 v, uint64 a) { return (v + a - 1) / a * a; }
 
-bool tensor_on_device(const ModelConfig& cfg, TensorRole role) {
-    // The embedding table stays on the host (rows fetched per token) unless it is also the output matrix.
-    return role != TensorRole::TokenEmbd || cfg.tied_output;
+// The embedding table stays on the host (rows fetched per token) unless it is also the
+// output matrix; the head segment then reads it as the output.
+bool tensor_on_device(const ModelConfig& cfg, TensorRole role) { return role != TensorRole::TokenEmbd || cfg.tied_output; }
+
+// VulkanMemory's block size for a budget: small budgets get small blocks so that the
+// reserved bytes track what is used (tests run with budgets of a few MB).
+uint64 block_size_for(uint64 budget) {
+    const uint64 max_block = uint64(64) << 20, min_block = uint64(256) << 10;
+    if (budget == 0) return max_block;
+    uint64 b = max_block;
+    while (b > min_block && b * 8 > budget) b >>= 1;
+    return b;
 }
 
 }  // namespace
 
 Expected<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const VulkanOptions& opt) {
+    if (opt.stream_slots == 0) return make_error(ErrorCode::InvalidArgument, "VulkanOptions::stream_slots must be >= 1");
     std::unique_ptr<VulkanBackend> b(new VulkanBackend(opt));
     VulkanDeviceOptions dopt{opt.device_index, opt.force_integrated_gpu, opt.enable_validation};
     auto d = VulkanDevice::create(dopt);
     if (!d) return d.error();
     b->dev_ = std::move(*d);
-    auto m = VulkanMemory::create(*b->dev_);
+    auto m = VulkanMemory::create(*b->dev_, block_size_for(opt.vram_budget_bytes));
     if (!m) return m.error();
     b->mem_ = std::move(*m);
     auto c = VulkanCompute::create(*b->dev_, *b->mem_, uint64(8) << 20, 2, opt.enable_profiling);
@@ -37,6 +42,8 @@ Expected<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const VulkanOptio
     auto r = ShaderRuntime::create(*b->dev_, ShaderRuntimeOptions{opt.shader_dir, opt.pipeline_cache_path});
     if (!r) return r.error();
     b->rt_ = std::move(*r);
+    const uint32 hw = std::max(1u, std::thread::hardware_concurrency());
+    b->copy_pool_ = std::make_unique<cpu::ThreadPool>(opt.copy_threads ? opt.copy_threads : std::min(hw, 8u));
     return b;
 }
 
@@ -45,11 +52,16 @@ VulkanBackend::~VulkanBackend() { release(); }
 void VulkanBackend::release() {
     if (!mem_) return;
     vkDeviceWaitIdle(dev_->device());
+    ring_.reset();
     for (auto& b : buffers_) mem_->destroy_buffer(b);
     buffers_.clear();
     dweights_.clear();
     k_cache_.clear();
     v_cache_.clear();
+    tensors_.clear();
+    seg_streamed_.clear();
+    plan_ = VramPlan{};
+    weights_ = nullptr;
 }
 
 Expected<GpuBuffer> VulkanBackend::alloc(uint64 bytes) {
@@ -59,48 +71,48 @@ Expected<GpuBuffer> VulkanBackend::alloc(uint64 bytes) {
     return *b;
 }
 
-uint64 VulkanBackend::required_bytes(const WeightProvider& w, uint32 n_ctx, uint32 n_batch, uint64 max_range) {
-    const auto& cfg = w.config();
-    uint64 total = 0;
-    for (const auto& t : w.registry().tensors()) {
-        if (!tensor_on_device(cfg, t.id.role) || t.byte_size == 0) continue;
-        if (t.id.role == TensorRole::Output && cfg.tied_output) continue;
-        const uint64 rpp = rows_per_piece(t.row_bytes(), max_range);
-        for (uint64 r = 0; r < t.rows; r += rpp) total += next_pow2(std::min(rpp, t.rows - r) * t.row_bytes());
-    }
-    const uint64 kv = 2ull * cfg.n_layer * next_pow2(uint64(n_ctx) * cfg.kv_dim() * 4);
-    const uint64 act = next_pow2(uint64(n_ctx) * cfg.n_rot * 4) + next_pow2(uint64(n_batch) * cfg.n_embd * 4) * 2 + next_pow2(uint64(n_batch) * cfg.q_dim() * 4) * 2 +
-                       next_pow2(uint64(n_batch) * cfg.n_ff * 4) + next_pow2(uint64(n_batch) * cfg.n_vocab * 4);
-    return total + kv + act;
+uint64 VulkanBackend::fixed_device_bytes(uint32 n_ctx, uint32 n_batch) const {
+    const uint64 blk = mem_->device_block_size();
+    auto c = [&](uint64 bytes) { return vram_alloc_cost(bytes, blk); };
+    const uint64 kv = 2ull * cfg_.n_layer * c(uint64(n_ctx) * cfg_.kv_dim() * 4);
+    const uint64 act = c(uint64(n_ctx) * cfg_.n_rot * 4) + c(uint64(n_batch) * cfg_.n_embd * 4) * 2 + c(uint64(n_batch) * cfg_.q_dim() * 4) * 2 +
+                       c(uint64(n_batch) * cfg_.n_ff * 4) + c(uint64(n_batch) * cfg_.n_vocab * 4) + c(16);
+    return kv + act;
 }
 
-ExpectedVoid VulkanBackend::upload_tensor(WeightProvider& w, TensorId id) {
-    auto h = w.acquire(id);
+uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_batch) {
+    const auto& cfg = w.config();
+    std::vector<uint64> seg(cfg.n_layer + 1, 0);
+    for (const auto& t : w.registry().tensors()) {
+        if (!tensor_on_device(cfg, t.id.role) || tensor_role_is_norm(t.id.role)) continue;
+        seg[t.id.layer >= 0 ? uint32(t.id.layer) : cfg.n_layer] += t.byte_size + 4096;
+    }
+    const uint64 slot = *std::max_element(seg.begin(), seg.end());
+    // Default slots (2) of staging, VulkanCompute's 2 x 8 MiB upload ring and its embedding
+    // staging, and the logits readback buffer.
+    return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4;
+}
+
+ExpectedVoid VulkanBackend::upload_resident(size_t ti) {
+    const VramTensor& t = tensors_[ti];
+    auto h = weights_->acquire(t.id);
     if (!h) return h.error();
     const WeightView& v = h->view();
-    const uint64 row_bytes = v.cols * dtype_size(v.dtype);
     DeviceWeight dw{v.dtype, uint32(v.rows), uint32(v.cols), {}};
-    if (tensor_role_is_norm(id.role)) {
-        // Norm vectors: one piece (the rmsnorm kernel reads it whole).
-        auto b = alloc(v.rows * row_bytes);
+    for (const VramPiece& pc : plan_.tensors[ti].pieces) {
+        auto b = alloc(pc.rows * t.row_bytes);
         if (!b) return b.error();
-        for (const auto& s : v.slices)
-            VKS_TRY(compute_->upload(s.data, (s.row_end - s.row_begin) * row_bytes, b->buffer, s.row_begin * row_bytes));
-        dw.pieces.push_back({b->buffer, 0, uint32(v.rows)});
-    } else {
-        const uint64 rpp = rows_per_piece(row_bytes, dev_->caps().max_storage_buffer_range);
+        // Every slice overlapping the piece's rows.
         for (const auto& s : v.slices) {
-            for (uint64 r = s.row_begin; r < s.row_end; r += rpp) {
-                const uint64 rows = std::min(rpp, s.row_end - r);
-                auto b = alloc(rows * row_bytes);
-                if (!b) return b.error();
-                const auto* src = static_cast<const char*>(s.data) + (r - s.row_begin) * row_bytes;
-                VKS_TRY(compute_->upload(src, rows * row_bytes, b->buffer, 0));
-                dw.pieces.push_back({b->buffer, uint32(r), uint32(rows)});
-            }
+            const uint64 r0 = std::max(s.row_begin, pc.row_begin), r1 = std::min(s.row_end, pc.row_begin + pc.rows);
+            if (r0 >= r1) continue;
+            const auto* src = static_cast<const char*>(s.data) + (r0 - s.row_begin) * t.row_bytes;
+            VKS_TRY(compute_->upload(src, (r1 - r0) * t.row_bytes, b->buffer, (r0 - pc.row_begin) * t.row_bytes));
         }
+        dw.pieces.push_back({b->buffer, uint32(pc.row_begin), uint32(pc.rows), 0, 0});
+        resident_uploaded_ += pc.rows * t.row_bytes;
     }
-    dweights_[{uint32(id.role), id.layer}] = std::move(dw);
+    dweights_[{uint32(t.id.role), t.id.layer}] = std::move(dw);
     return {};
 }
 
@@ -112,32 +124,72 @@ const DeviceWeight* VulkanBackend::device_weight(TensorId id) const {
 ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint32 n_batch) {
     release();
     if (n_ctx == 0 || n_batch == 0) return make_error(ErrorCode::InvalidArgument, "vulkan prepare: n_ctx and n_batch must be > 0");
-    weights_ = &weights;
     cfg_ = weights.config();
     const uint64 max_range = dev_->caps().max_storage_buffer_range;
-    const uint64 need = required_bytes(weights, n_ctx, n_batch, max_range);
-    const uint64 budget = opt_.vram_budget_bytes ? opt_.vram_budget_bytes : dev_->device_local_budget();
-    if (need > budget)
-        return make_error(ErrorCode::BudgetTooSmall, "vram budget " + std::to_string(budget >> 20) + " MiB is below the minimum of " +
-                                                         std::to_string((need + (1 << 20) - 1) >> 20) + " MiB (" + std::to_string(need) +
-                                                         " bytes: weights + KV cache + activations, all resident)");
     const uint64 kv_bytes = uint64(n_ctx) * cfg_.kv_dim() * 4;
     if (kv_bytes > max_range || uint64(n_batch) * std::max(cfg_.n_vocab, cfg_.n_ff) * 4 > max_range)
         return make_error(ErrorCode::Unsupported, "vulkan prepare: n_ctx " + std::to_string(n_ctx) + " / n_batch " + std::to_string(n_batch) +
                                                       " make a KV-cache or activation buffer exceed maxStorageBufferRange (" +
                                                       std::to_string(max_range) + " bytes)");
+    // Device tensors in use order: per layer (its registry order), then the head.
     for (const auto& t : weights.registry().tensors()) {
         if (!tensor_on_device(cfg_, t.id.role) || t.byte_size == 0) continue;
         if (t.id.role == TensorRole::Output && cfg_.tied_output) continue;
-        VKS_TRY(upload_tensor(weights, t.id));
+        const uint32 seg = t.id.layer >= 0 ? uint32(t.id.layer) : cfg_.n_layer;
+        tensors_.push_back({t.id, t.rows, t.row_bytes(), seg, tensor_role_is_norm(t.id.role)});
     }
+    std::stable_sort(tensors_.begin(), tensors_.end(), [](const VramTensor& a, const VramTensor& b) { return a.segment < b.segment; });
+    VramPlanInput in;
+    in.tensors = tensors_;
+    in.n_segments = cfg_.n_layer + 1;
+    in.fixed_bytes = fixed_device_bytes(n_ctx, n_batch);
+    in.budget_bytes = opt_.vram_budget_bytes ? opt_.vram_budget_bytes : dev_->device_local_budget();
+    in.slots = opt_.stream_slots;
+    in.max_piece_bytes = max_range;
+    in.align = std::max<uint64>(256, dev_->caps().min_storage_buffer_offset_alignment);
+    in.block_bytes = mem_->device_block_size();
+    in.force_streaming = opt_.force_streaming;
+    auto plan = plan_vram(in);
+    if (!plan) return plan.error();
+    plan_ = std::move(*plan);
+    weights_ = &weights;
+
+    if (plan_.slots > 0) {
+        auto ring = WeightStreamRing::create(*dev_, *mem_, {plan_.slots, plan_.slot_bytes, opt_.enable_profiling, opt_.fence_timeout_ns});
+        if (!ring) return ring.error();
+        ring_ = std::move(*ring);
+    } else {
+        auto ring = WeightStreamRing::create(*dev_, *mem_, {0, 0, opt_.enable_profiling, opt_.fence_timeout_ns});
+        if (!ring) return ring.error();
+        ring_ = std::move(*ring);
+    }
+    // Streamed tensors: device views into their segment's slot (fixed per forward: the
+    // k-th streaming segment of a pass always uses slot k % slots).
+    seg_streamed_.assign(cfg_.n_layer + 1, {});
+    uint32 k = 0;
+    for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
+        for (size_t i = 0; i < tensors_.size(); ++i)
+            if (tensors_[i].segment == seg && !plan_.tensors[i].resident) seg_streamed_[seg].push_back(i);
+        if (seg_streamed_[seg].empty()) continue;
+        const VkBuffer slot = ring_->slot_buffer(k++ % plan_.slots);
+        for (size_t i : seg_streamed_[seg]) {
+            const VramTensor& t = tensors_[i];
+            const TensorDesc* d = weights.registry().find(t.id);
+            DeviceWeight dw{d->dtype, uint32(t.rows), uint32(t.row_bytes / dtype_size(d->dtype)), {}};
+            for (const VramPiece& pc : plan_.tensors[i].pieces)
+                dw.pieces.push_back({slot, uint32(pc.row_begin), uint32(pc.rows), pc.slot_offset, round_up(pc.rows * t.row_bytes, 4)});
+            dweights_[{uint32(t.id.role), t.id.layer}] = std::move(dw);
+        }
+    }
+    for (size_t i = 0; i < tensors_.size(); ++i)
+        if (plan_.tensors[i].resident) VKS_TRY(upload_resident(i));
     if (cfg_.tied_output) dweights_[{uint32(TensorRole::Output), -1}] = dweights_[{uint32(TensorRole::TokenEmbd), -1}];
     for (uint32 l = 0; l < cfg_.n_layer; ++l) {
-        auto k = alloc(kv_bytes), v = alloc(kv_bytes);
-        if (!k) return k.error();
-        if (!v) return v.error();
-        k_cache_.push_back(*k);
-        v_cache_.push_back(*v);
+        auto kb = alloc(kv_bytes), vb = alloc(kv_bytes);
+        if (!kb) return kb.error();
+        if (!vb) return vb.error();
+        k_cache_.push_back(*kb);
+        v_cache_.push_back(*vb);
     }
     auto mk = [&](GpuBuffer& b, uint64 elems) -> ExpectedVoid {
         auto r = alloc(elems * 4);
@@ -155,10 +207,47 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     const auto table = rope_table(n_ctx, cfg_.n_rot, cfg_.rope_freq_base, cfg_.rope_freq_scale);
     VKS_TRY(mk(rope_table_, table.size()));  // (n_ctx, n_rot / 2, 2) cos / sin
     VKS_TRY(compute_->upload(table.data(), table.size() * 4, rope_table_.buffer, 0));
+    const uint64 reserved = mem_->device_stats().bytes_reserved;
+    if (reserved > in.budget_bytes)
+        return make_error(ErrorCode::Internal, "vulkan prepare: reserved " + std::to_string(reserved) + " bytes of device memory, over the budget of " +
+                                                   std::to_string(in.budget_bytes) + " (planned " + std::to_string(plan_.device_bytes) + ")");
     n_ctx_ = n_ctx;
     n_batch_ = n_batch;
     pos_ = 0;
     total_gpu_ns_ = 0;
+    vram_hits_ = vram_misses_ = 0;
+    return {};
+}
+
+ExpectedVoid VulkanBackend::fill_slot(uint32 seg, void* staging) {
+    // Pins every streamed tensor of the segment (their packs stay in RAM until copied),
+    // then copies slices into the slot layout with the copy pool.
+    struct Copy {
+        const char* src;
+        char* dst;
+        uint64 bytes;
+    };
+    std::vector<WeightHandle> pins;
+    std::vector<Copy> copies;
+    for (size_t i : seg_streamed_[seg]) {
+        const VramTensor& t = tensors_[i];
+        auto h = weights_->acquire(t.id);
+        if (!h) return h.error();
+        for (const auto& s : h->view().slices)
+            for (const VramPiece& pc : plan_.tensors[i].pieces) {
+                const uint64 r0 = std::max(s.row_begin, pc.row_begin), r1 = std::min(s.row_end, pc.row_begin + pc.rows);
+                if (r0 >= r1) continue;
+                copies.push_back({static_cast<const char*>(s.data) + (r0 - s.row_begin) * t.row_bytes,
+                                  static_cast<char*>(staging) + pc.slot_offset + (r0 - pc.row_begin) * t.row_bytes, (r1 - r0) * t.row_bytes});
+            }
+        pins.push_back(std::move(*h));
+    }
+    // Chunks of at most 4 MiB so that the threads balance.
+    constexpr uint64 kChunk = uint64(4) << 20;
+    std::vector<Copy> chunks;
+    for (const Copy& c : copies)
+        for (uint64 o = 0; o < c.bytes; o += kChunk) chunks.push_back({c.src + o, c.dst + o, std::min(kChunk, c.bytes - o)});
+    copy_pool_->run(uint32(chunks.size()), [&](uint32 task, uint32) { std::memcpy(chunks[task].dst, chunks[task].src, chunks[task].bytes); });
     return {};
 }
 
@@ -198,31 +287,82 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
     if (uint64(req.pos) + req.n_tokens > n_ctx_)
         return make_error(ErrorCode::InvalidArgument, "vulkan forward: positions up to " + std::to_string(req.pos + req.n_tokens) +
                                                           " exceed n_ctx " + std::to_string(n_ctx_));
-    const uint32 n = req.n_tokens, E = cfg_.n_embd, V = cfg_.n_vocab;
-    for (uint32 i = 0; i < n; ++i)
-        if (req.tokens[i] >= V)
-            return make_error(ErrorCode::InvalidArgument, "vulkan forward: token " + std::to_string(req.tokens[i]) + " >= n_vocab " + std::to_string(V));
-    auto cmd = compute_->begin();
-    if (!cmd) return cmd.error();
-    rt_->begin(*cmd);
-    // Embedding rows (host provider) -> x, copied at the start of this command buffer.
-    auto host = compute_->stage_in_command(uint64(n) * E * 4, x_.buffer, 0);
-    if (!host) return host.error();
-    for (uint32 i = 0; i < n; ++i) VKS_TRY(weights_->embedding_row(req.tokens[i], static_cast<float*>(*host) + size_t(i) * E));
-    rt_->barrier();
-    OpContext c{*rt_, opt_.spec, dummy_.buffer, dev_->caps().max_workgroup_count[0]};
-    for (uint32 l = 0; l < cfg_.n_layer; ++l) VKS_TRY(record_layer(c, l, n, req.pos));
-    const uint32 first = req.all_logits ? 0 : n - 1, n_out = req.all_logits ? n : 1;
-    VKS_TRY(op_rmsnorm(c, dweights_.at({uint32(TensorRole::OutputNorm), -1}), ActView{x_.buffer, first * E, E},
-                       ActView{xn_.buffer, 0, E}, E, n_out, cfg_.rms_eps));
-    rt_->barrier();
-    VKS_TRY(op_matmul(c, dweights_.at({uint32(TensorRole::Output), -1}), ActView{xn_.buffer, 0, E}, ActView{logits_.buffer, 0, V}, n_out, false));
-    rt_->barrier();
-    VKS_TRY(compute_->submit_and_wait(opt_.fence_timeout_ns));
-    total_gpu_ns_ += compute_->last_gpu_time_ns();
-    VKS_TRY(compute_->download(logits_, 0, req.logits, uint64(n_out) * V * 4));
-    pos_ = req.pos + n;
+    for (uint32 i = 0; i < req.n_tokens; ++i)
+        if (req.tokens[i] >= cfg_.n_vocab)
+            return make_error(ErrorCode::InvalidArgument, "vulkan forward: token " + std::to_string(req.tokens[i]) + " >= n_vocab " +
+                                                              std::to_string(cfg_.n_vocab));
+    auto r = record_forward(req);
+    // Always drain the ring: on error nothing may stay in flight or half recorded.
+    auto f = ring_->finish();
+    if (!r) return r;
+    if (!f) return f;
+    total_gpu_ns_ += ring_->last_gpu_time_ns();
+    const uint32 n_out = req.all_logits ? req.n_tokens : 1;
+    VKS_TRY(compute_->download(logits_, 0, req.logits, uint64(n_out) * cfg_.n_vocab * 4));
+    pos_ = req.pos + req.n_tokens;
     return {};
+}
+
+ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
+    const uint32 n = req.n_tokens, E = cfg_.n_embd, V = cfg_.n_vocab;
+    // Embedding rows (host provider) -> x before the first submission.
+    std::vector<float> emb(size_t(n) * E);
+    for (uint32 i = 0; i < n; ++i) VKS_TRY(weights_->embedding_row(req.tokens[i], emb.data() + size_t(i) * E));
+    VKS_TRY(compute_->upload(emb.data(), emb.size() * 4, x_.buffer, 0));
+
+    OpContext c{*rt_, opt_.spec, dummy_.buffer, dev_->caps().max_workgroup_count[0]};
+    // Streaming segments in order, to hint the provider about the next ones.
+    std::vector<uint32> streamed_segs;
+    for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg)
+        if (!seg_streamed_[seg].empty()) streamed_segs.push_back(seg);
+    VkCommandBuffer cmd = VK_NULL_HANDLE;
+    int32 slot = -1;  // the slot the open command buffer waits for
+    uint32 k = 0;     // streaming segments so far
+    for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
+        const bool streams = !seg_streamed_[seg].empty();
+        if (cmd == VK_NULL_HANDLE || streams) {
+            // A new submission starts at every streaming segment (it waits for that upload).
+            if (cmd != VK_NULL_HANDLE) VKS_TRY(ring_->submit(slot));
+            auto b = ring_->begin();
+            if (!b) return b.error();
+            if (cmd == VK_NULL_HANDLE) {
+                rt_->begin(*b);
+                ring_->mark_forward_start(*b);
+            } else {
+                rt_->continue_recording(*b);
+            }
+            cmd = *b;
+            slot = -1;
+        }
+        if (streams) {
+            slot = int32(k % plan_.slots);
+            if (k + 1 < streamed_segs.size()) {
+                std::vector<TensorId> next;
+                for (size_t i : seg_streamed_[streamed_segs[k + 1]]) next.push_back(tensors_[i].id);
+                weights_->hint_upcoming(next);
+            }
+            ++k;
+            auto host = ring_->acquire_slot(uint32(slot));
+            if (!host) return host.error();
+            VKS_TRY(fill_slot(seg, *host));
+            VKS_TRY(ring_->upload(uint32(slot), plan_.segment_stream_bytes[seg]));
+            vram_misses_ += seg_streamed_[seg].size();
+        }
+        if (seg < cfg_.n_layer) {
+            VKS_TRY(record_layer(c, seg, n, req.pos));
+        } else {
+            const uint32 first = req.all_logits ? 0 : n - 1, n_out = req.all_logits ? n : 1;
+            VKS_TRY(op_rmsnorm(c, dweights_.at({uint32(TensorRole::OutputNorm), -1}), ActView{x_.buffer, first * E, E}, ActView{xn_.buffer, 0, E}, E,
+                               n_out, cfg_.rms_eps));
+            rt_->barrier();
+            VKS_TRY(op_matmul(c, dweights_.at({uint32(TensorRole::Output), -1}), ActView{xn_.buffer, 0, E}, ActView{logits_.buffer, 0, V}, n_out,
+                              false));
+            rt_->barrier();
+        }
+    }
+    for (const auto& t : plan_.tensors) vram_hits_ += t.resident;
+    ring_->mark_forward_end(cmd);
+    return ring_->submit(slot);
 }
 
 }  // namespace vk_symbiote

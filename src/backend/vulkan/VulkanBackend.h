@@ -1,10 +1,19 @@
-// VulkanBackend: the Backend (prepare / forward / reset) on Vulkan compute. In this
-// version everything is resident: prepare() uploads every weight tensor's slices into
-// device buffers (one per slice, split further to respect maxStorageBufferRange) through
-// the staging ring, and allocates the KV cache and activations; forward() records one
-// command buffer per step, submits, waits with a timeout, and reads back the logits.
-// Embedding rows come from the WeightProvider (host) and are copied in the same command
-// buffer. Thread-safety: one caller at a time.
+// VulkanBackend: the Backend (prepare / forward / reset) on Vulkan compute, under a VRAM
+// budget (vram_budget_bytes is a promise: every device buffer counts).
+//
+// prepare() plans placement (VramPlan): when weights + KV cache + activations fit, every
+// weight is uploaded once (resident) and forward() is one submission; otherwise a
+// resident set stays in VRAM and the other tensors stream through a ring of slots
+// (WeightStreamRing) every forward pass: for each layer with streamed tensors the host
+// acquires them from the WeightProvider (pinning their packs), copies them into the
+// slot's staging memory with copy_threads threads, the slot is uploaded (transfer queue
+// when there is one) and the layer's compute is submitted waiting for that upload, while
+// the host already fills the next slot. Weight pieces are bound by (buffer, offset,
+// range), so a slot holds a whole layer's streamed tensors.
+//
+// Embedding rows come from the WeightProvider (host) and are uploaded before the first
+// submission. forward() waits for the last submission (with a timeout) and reads back
+// the logits. Thread-safety: one caller at a time.
 #pragma once
 
 #include <map>
@@ -12,8 +21,11 @@
 #include <utility>
 
 #include "backend/Backend.h"
+#include "backend/cpu/ThreadPool.h"
+#include "backend/vulkan/VramPlan.h"
 #include "backend/vulkan/VulkanCompute.h"
 #include "backend/vulkan/VulkanOps.h"
+#include "backend/vulkan/WeightStreamRing.h"
 
 namespace vk_symbiote {
 
@@ -27,8 +39,11 @@ struct VulkanOptions {
     // Round Q, K and V to f16 precision (storage stays f32), as llama.cpp's default f16 KV
     // cache does: for comparing with the reference at its own precision (CpuBackend's
     // KvPrecision::F16Rounded). Off: pure f32.
-    bool kv_f16_rounding = false;  // timestamp queries around every forward (GPU time)
+    bool kv_f16_rounding = false;
     uint64 vram_budget_bytes = 0; // 0: the device-local budget reported by the device
+    uint32 stream_slots = 2;      // streaming slots when weights do not all fit (>= 1)
+    bool force_streaming = false; // tests: stream every weight matrix even when all would fit
+    uint32 copy_threads = 0;      // host threads copying streamed weights into staging (0: min(8, cores))
     bool enable_validation = false;
     uint64 fence_timeout_ns = uint64(120) * 1000000000ull;
 };
@@ -46,23 +61,36 @@ public:
 
     // GPU time of the last forward / of every forward since prepare (0 when profiling is
     // off or the compute queue has no timestamps).
-    uint64 last_gpu_time_ns() const { return compute_->last_gpu_time_ns(); }
+    uint64 last_gpu_time_ns() const { return ring_ ? ring_->last_gpu_time_ns() : 0; }
     uint64 total_gpu_time_ns() const { return total_gpu_ns_; }
     std::string device_name() const { return dev_->caps().device_name; }
     const VulkanDevice& device() const { return *dev_; }
     // Device memory obtained from vkAllocateMemory (bytes_reserved) and sub-allocated.
     AllocatorStats device_memory_stats() const { return mem_->device_stats(); }
     ShaderRuntime& shaders() { return *rt_; }
-    // Bytes of device memory this backend needs for `weights` at (n_ctx, n_batch).
-    static uint64 required_bytes(const WeightProvider& weights, uint32 n_ctx, uint32 n_batch, uint64 max_range);
-    // Where tensor `id` lives on the device (nullptr before prepare / unknown).
+    // Where tensor `id` lives on the device (nullptr before prepare / unknown); streamed
+    // tensors point into their streaming slot.
     const DeviceWeight* device_weight(TensorId id) const;
+    // The placement chosen by prepare().
+    const VramPlan& plan() const { return plan_; }
+    // Weight bytes copied host -> device: once for resident weights (by prepare) and per
+    // forward for streamed ones, since prepare().
+    uint64 weight_bytes_uploaded() const { return resident_uploaded_ + (ring_ ? ring_->bytes_uploaded() - ring_base_ : 0); }
+    // Tensor uses served from VRAM (resident) / that had to be streamed, since prepare().
+    uint64 vram_hits() const { return vram_hits_; }
+    uint64 vram_misses() const { return vram_misses_; }
+    // Host memory the backend holds besides weights (staging slots, upload and readback
+    // buffers) at most, for the RAM budget: an upper bound computed before prepare().
+    static uint64 host_bytes_estimate(const WeightProvider& weights, uint32 n_batch);
 
 private:
     explicit VulkanBackend(VulkanOptions opt) : opt_(std::move(opt)) {}
     Expected<GpuBuffer> alloc(uint64 bytes);
-    ExpectedVoid upload_tensor(WeightProvider& w, TensorId id);
+    ExpectedVoid upload_resident(size_t t);
+    ExpectedVoid fill_slot(uint32 segment, void* staging);
     ExpectedVoid record_layer(OpContext& c, uint32 layer, uint32 n, uint32 pos);
+    ExpectedVoid record_forward(const ForwardRequest& req);
+    uint64 fixed_device_bytes(uint32 n_ctx, uint32 n_batch) const;
     void release();
 
     VulkanOptions opt_;
@@ -73,6 +101,12 @@ private:
     WeightProvider* weights_ = nullptr;
     ModelConfig cfg_;
     std::map<std::pair<uint32, int32>, DeviceWeight> dweights_;
+    std::vector<VramTensor> tensors_;              // device tensors in use order (plan input)
+    VramPlan plan_;
+    std::vector<std::vector<size_t>> seg_streamed_; // per segment: indexes into tensors_ that stream
+    std::unique_ptr<WeightStreamRing> ring_;
+    std::unique_ptr<cpu::ThreadPool> copy_pool_;
+    uint64 resident_uploaded_ = 0, ring_base_ = 0, vram_hits_ = 0, vram_misses_ = 0;
     std::vector<GpuBuffer> buffers_;  // everything this backend allocated
     std::vector<GpuBuffer> k_cache_, v_cache_;  // per layer: (n_ctx, kv_dim) f32
     GpuBuffer x_, xn_, q_, att_, hb_, logits_, dummy_, rope_table_;

@@ -51,6 +51,7 @@ public:
     void destroy_buffer(GpuBuffer& b);
 
     AllocatorStats device_stats() const { return device_alloc_->stats(); }
+    uint64 device_block_size() const { return device_alloc_->block_size(); }
     // Memory of a host-visible kind: device-local memory may itself be host-visible
     // (lavapipe, integrated GPUs, resizable BAR).
     bool device_local_is_host_visible() const { return device_host_visible_; }

@@ -1,0 +1,167 @@
+#include "backend/vulkan/VramPlan.h"
+
+#include <algorithm>
+#include <numeric>
+#include <sstream>
+
+#include "memory/FractalMemoryAllocator.h"
+#include "memory/NomadPackManager.h"
+
+namespace vk_symbiote {
+
+namespace {
+
+uint64 round_up(uint64 v, uint64 a) { return a <= 1 ? v : (v + a - 1) / a * a; }
+
+// Row split of one tensor into pieces of at most max_piece_bytes.
+std::vector<VramPiece> split_rows(const VramTensor& t, uint64 max_piece_bytes) {
+    std::vector<VramPiece> out;
+    if (t.norm) {
+        out.push_back({0, t.rows, 0});
+        return out;
+    }
+    const uint64 rpp = vram_rows_per_piece(t.row_bytes, max_piece_bytes);
+    for (uint64 r = 0; r < t.rows; r += rpp) out.push_back({r, std::min(rpp, t.rows - r), 0});
+    return out;
+}
+
+}  // namespace
+
+uint64 vram_alloc_cost(uint64 bytes, uint64 block_bytes) {
+    bytes = round_up(std::max<uint64>(bytes, 1), 16);  // VulkanMemory rounds sizes to 16
+    return bytes > block_bytes ? bytes : next_pow2(std::max<uint64>(bytes, 256));
+}
+
+uint64 vram_rows_per_piece(uint64 row_bytes, uint64 max_piece_bytes) {
+    uint64 r = std::max<uint64>(max_piece_bytes / std::max<uint64>(row_bytes, 1), 1);
+    if (r >= 256) r = r / 256 * 256;
+    return r;
+}
+
+std::string VramPlan::summary() const {
+    std::ostringstream os;
+    if (slots == 0) {
+        os << "all weights resident in VRAM (" << format_gb(resident_weight_bytes) << ")";
+    } else {
+        os << format_gb(resident_weight_bytes) << " of weights resident in VRAM (" << resident_layers << " whole layers), "
+           << format_gb(streamed_weight_bytes) << " streamed per forward pass through " << slots << " slots of " << format_gb(slot_bytes);
+    }
+    os << "; planned device memory " << format_gb(device_bytes);
+    return os.str();
+}
+
+Expected<VramPlan> plan_vram(const VramPlanInput& in) {
+    if (in.slots == 0 || in.max_piece_bytes == 0 || in.n_segments == 0)
+        return make_error(ErrorCode::InvalidArgument, "plan_vram: slots, max_piece_bytes and n_segments must be > 0");
+    const size_t n = in.tensors.size();
+    const uint64 slack = in.block_bytes;  // the allocator's last, partly used block
+    VramPlan p;
+    p.tensors.resize(n);
+    std::vector<uint64> cost(n, 0), stream(n, 0);  // resident cost / bytes in a slot
+    uint64 norms = 0, all = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const VramTensor& t = in.tensors[i];
+        if (t.segment >= in.n_segments) return make_error(ErrorCode::InvalidArgument, "plan_vram: segment out of range");
+        if (!t.norm && t.row_bytes > in.max_piece_bytes)
+            return make_error(ErrorCode::Unsupported, "a row of " + std::to_string(t.row_bytes) + " bytes exceeds maxStorageBufferRange (" +
+                                                          std::to_string(in.max_piece_bytes) + ")");
+        p.tensors[i].pieces = split_rows(t, in.max_piece_bytes);
+        for (const auto& pc : p.tensors[i].pieces) {
+            cost[i] += vram_alloc_cost(pc.rows * t.row_bytes, in.block_bytes);
+            stream[i] += round_up(pc.rows * t.row_bytes, in.align);
+        }
+        if (t.norm) {
+            p.tensors[i].resident = true;
+            norms += cost[i];
+        } else {
+            all += cost[i];
+        }
+    }
+    auto finish_resident = [&] {
+        p.resident_weight_bytes = p.streamed_weight_bytes = 0;
+        for (size_t i = 0; i < n; ++i) (p.tensors[i].resident ? p.resident_weight_bytes : p.streamed_weight_bytes) += in.tensors[i].rows * in.tensors[i].row_bytes;
+    };
+    const uint64 everything = in.fixed_bytes + norms + all + slack;
+    p.segment_stream_bytes.assign(in.n_segments, 0);
+    for (size_t i = 0; i < n; ++i)
+        if (!in.tensors[i].norm) p.segment_stream_bytes[in.tensors[i].segment] += stream[i];
+    const uint64 s_max = *std::max_element(p.segment_stream_bytes.begin(), p.segment_stream_bytes.end());
+    p.minimum_budget_bytes = std::min(everything, in.fixed_bytes + norms + uint64(in.slots) * vram_alloc_cost(s_max, in.block_bytes) + slack);
+    if (!in.force_streaming && everything <= in.budget_bytes) {
+        for (auto& t : p.tensors) t.resident = true;
+        p.segment_stream_bytes.assign(in.n_segments, 0);
+        p.device_bytes = everything;
+        p.resident_layers = in.n_segments - 1;
+        finish_resident();
+        return p;
+    }
+    if (in.budget_bytes < p.minimum_budget_bytes)
+        return make_error(ErrorCode::BudgetTooSmall,
+                          "VRAM budget " + format_gb(in.budget_bytes) + " is below the minimum of " + format_gb(p.minimum_budget_bytes) +
+                              " (KV cache + activations " + format_gb(in.fixed_bytes) + ", norms, and " + std::to_string(in.slots) +
+                              " streaming slots of " + format_gb(s_max) + ", the largest layer); raise --vram-gb or lower --ctx-size");
+
+    // Resident set under what is left once the slots are sized for the largest segment.
+    uint64 avail = in.budget_bytes - p.minimum_budget_bytes;
+    if (!in.force_streaming) {
+        std::vector<uint64> seg_cost(in.n_segments, 0);
+        for (size_t i = 0; i < n; ++i)
+            if (!in.tensors[i].norm) seg_cost[in.tensors[i].segment] += cost[i];
+        const uint32 n_layers = in.n_segments - 1;
+        const uint64 layer_cost = n_layers ? *std::max_element(seg_cost.begin(), seg_cost.begin() + n_layers) : 0;
+        // Whole layers, evenly spaced (a streamed layer's upload then overlaps resident compute).
+        const uint32 k = layer_cost ? uint32(std::min<uint64>(avail / layer_cost, n_layers)) : 0;
+        std::vector<bool> seg_res(in.n_segments, false);
+        for (uint32 j = 0; j < k; ++j) seg_res[uint32(uint64(j) * n_layers / k)] = true;
+        for (size_t i = 0; i < n; ++i)
+            if (!in.tensors[i].norm && seg_res[in.tensors[i].segment]) {
+                p.tensors[i].resident = true;
+                avail -= cost[i];
+            }
+        // Then the largest remaining tensors that fit (two passes: the slots may shrink).
+        std::vector<size_t> order(n);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost[a] > cost[b]; });
+        uint64 s_prev = s_max;
+        for (int pass = 0; pass < 2; ++pass) {
+            for (size_t i : order)
+                if (!p.tensors[i].resident && cost[i] <= avail) {
+                    p.tensors[i].resident = true;
+                    avail -= cost[i];
+                }
+            std::vector<uint64> seg(in.n_segments, 0);
+            for (size_t i = 0; i < n; ++i)
+                if (!p.tensors[i].resident) seg[in.tensors[i].segment] += stream[i];
+            const uint64 s_now = *std::max_element(seg.begin(), seg.end());
+            avail += uint64(in.slots) * (vram_alloc_cost(s_prev, in.block_bytes) - (s_now ? vram_alloc_cost(s_now, in.block_bytes) : 0));
+            s_prev = s_now ? s_now : 1;
+            if (s_now == 0) break;
+        }
+    }
+    // Final slot layout.
+    p.segment_stream_bytes.assign(in.n_segments, 0);
+    for (size_t i = 0; i < n; ++i) {
+        if (p.tensors[i].resident) continue;
+        uint64& off = p.segment_stream_bytes[in.tensors[i].segment];
+        for (auto& pc : p.tensors[i].pieces) {
+            pc.slot_offset = off;
+            off += round_up(pc.rows * in.tensors[i].row_bytes, in.align);
+        }
+    }
+    p.slot_bytes = *std::max_element(p.segment_stream_bytes.begin(), p.segment_stream_bytes.end());
+    p.slots = p.slot_bytes ? in.slots : 0;
+    uint64 resident_cost = norms;
+    for (size_t i = 0; i < n; ++i)
+        if (p.tensors[i].resident && !in.tensors[i].norm) resident_cost += cost[i];
+    p.device_bytes = in.fixed_bytes + resident_cost + uint64(p.slots) * (p.slot_bytes ? vram_alloc_cost(p.slot_bytes, in.block_bytes) : 0) + slack;
+    if (p.device_bytes > in.budget_bytes)
+        return make_error(ErrorCode::Internal, "plan_vram: planned " + std::to_string(p.device_bytes) + " bytes > budget " + std::to_string(in.budget_bytes));
+    std::vector<bool> seg_all_res(in.n_segments, true);
+    for (size_t i = 0; i < n; ++i)
+        if (!p.tensors[i].resident) seg_all_res[in.tensors[i].segment] = false;
+    for (uint32 s = 0; s + 1 < in.n_segments; ++s) p.resident_layers += seg_all_res[s];
+    finish_resident();
+    return p;
+}
+
+}  // namespace vk_symbiote

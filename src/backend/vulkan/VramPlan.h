@@ -1,0 +1,86 @@
+// VramPlan: where each weight tensor lives on the device under the VRAM budget. Pure
+// arithmetic (no Vulkan calls), so it is unit-tested without a device.
+//
+// A forward pass visits "segments" in order: layer 0 .. n_layer-1, then the head
+// (output norm + output matrix). Each weight tensor is either
+//   - resident: uploaded once by prepare(), in its own device buffers, or
+//   - streamed: copied into one of `slots` streaming slots (device buffers of slot_bytes)
+//     before its segment runs, every forward pass. Slots form a ring: while the GPU
+//     computes segment i from slot i % slots, the host fills the next slot.
+// Norm vectors are always resident (a few KB per layer).
+//
+// Resident set: every byte moves once per forward pass whichever streamed tensor it
+// belongs to (a cyclic scan), so the best fixed set is the one with the most bytes
+// (not least-recently-used). Whole layers first, in order (a fully resident segment
+// needs no slot and no upload), then the largest remaining tensors that fit.
+//
+// Device bytes are counted as VulkanMemory reserves them (alloc_cost: a power of two
+// below the allocator's block size, exact above), plus one block of slack for the
+// allocator's last partly used block; `fixed_bytes` (KV cache, activations, tables) is
+// the caller's, already in device bytes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "model/TensorRegistry.h"
+#include "vk_symbiote/Common.h"
+
+namespace vk_symbiote {
+
+struct VramTensor {
+    TensorId id;
+    uint64 rows = 0;
+    uint64 row_bytes = 0;
+    uint32 segment = 0;  // layer index; n_layer for the head
+    bool norm = false;   // always resident
+};
+
+struct VramPlanInput {
+    std::vector<VramTensor> tensors;  // in use order
+    uint32 n_segments = 0;            // n_layer + 1
+    uint64 fixed_bytes = 0;           // KV cache + activations + tables (device bytes)
+    uint64 budget_bytes = 0;
+    uint32 slots = 2;                 // streaming slots (>= 1)
+    uint64 max_piece_bytes = 0;       // maxStorageBufferRange
+    uint64 align = 256;               // piece offset alignment inside a slot
+    uint64 block_bytes = uint64(64) << 20;  // VulkanMemory's block size (for alloc_cost and slack)
+    bool force_streaming = false;     // tests: stream every non-norm tensor even when all would fit
+};
+
+// One piece of a tensor: rows [row_begin, row_begin + rows), at slot_offset in the slot
+// (streamed tensors only).
+struct VramPiece {
+    uint64 row_begin = 0;
+    uint64 rows = 0;
+    uint64 slot_offset = 0;
+};
+
+struct VramTensorPlan {
+    bool resident = false;
+    std::vector<VramPiece> pieces;  // row split respecting max_piece_bytes (both kinds)
+};
+
+struct VramPlan {
+    std::vector<VramTensorPlan> tensors;   // parallel to VramPlanInput::tensors
+    uint32 slots = 0;                      // 0: everything resident
+    uint64 slot_bytes = 0;
+    std::vector<uint64> segment_stream_bytes;  // per segment: bytes copied into its slot per pass
+    uint64 resident_weight_bytes = 0;      // weight bytes (not rounded) kept resident
+    uint64 streamed_weight_bytes = 0;      // weight bytes copied per forward pass
+    uint64 device_bytes = 0;               // everything planned (fixed + resident + slots + slack)
+    uint64 minimum_budget_bytes = 0;       // smallest budget that runs (everything streamed)
+    uint32 resident_layers = 0;            // segments < n_layer whose every tensor is resident
+    std::string summary() const;           // one line for logs
+};
+
+// Bytes VulkanMemory reserves for a buffer of `bytes` (see the file comment).
+uint64 vram_alloc_cost(uint64 bytes, uint64 block_bytes);
+// Rows per piece so a piece stays within max_piece_bytes; a multiple of 256 rows when
+// possible so that pieces keep head boundaries.
+uint64 vram_rows_per_piece(uint64 row_bytes, uint64 max_piece_bytes);
+
+// BudgetTooSmall (with the minimum) when even streaming everything does not fit.
+Expected<VramPlan> plan_vram(const VramPlanInput& in);
+
+}  // namespace vk_symbiote

@@ -1,0 +1,234 @@
+#include "backend/vulkan/WeightStreamRing.h"
+
+#include <algorithm>
+
+namespace vk_symbiote {
+
+Expected<std::unique_ptr<WeightStreamRing>> WeightStreamRing::create(const VulkanDevice& dev, VulkanMemory& mem, const WeightStreamRingOptions& opt) {
+    if (opt.slots > 0 && opt.slot_bytes == 0) return make_error(ErrorCode::InvalidArgument, "WeightStreamRing: slots of 0 bytes");
+    std::unique_ptr<WeightStreamRing> r(new WeightStreamRing(dev, mem, opt));
+    VkDevice d = dev.device();
+    VkCommandPoolCreateInfo pi{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+    pi.queueFamilyIndex = dev.compute_family();
+    VKS_VK_TRY(vkCreateCommandPool(d, &pi, nullptr, &r->pool_));
+    pi.queueFamilyIndex = dev.transfer_family();
+    VKS_VK_TRY(vkCreateCommandPool(d, &pi, nullptr, &r->transfer_pool_));
+    VkFenceCreateInfo fi{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    VkSemaphoreCreateInfo si{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    // One more command buffer than slots, so the host can record segment i + slots while
+    // segment i still runs.
+    r->cmds_.resize(std::max<uint32>(opt.slots + 1, 2));
+    ai.commandPool = r->pool_;
+    for (auto& c : r->cmds_) {
+        VKS_VK_TRY(vkAllocateCommandBuffers(d, &ai, &c.cmd));
+        VKS_VK_TRY(vkCreateFence(d, &fi, nullptr, &c.fence));
+    }
+    r->slots_.resize(opt.slots);
+    ai.commandPool = r->transfer_pool_;
+    for (auto& s : r->slots_) {
+        auto dv = mem.create_buffer(opt.slot_bytes, MemoryKind::DeviceLocal);
+        if (!dv) return dv.error();
+        s.device = *dv;
+        auto st = mem.create_buffer(opt.slot_bytes, MemoryKind::HostStaging);
+        if (!st) return st.error();
+        s.staging = *st;
+        if (!s.staging.mapped) return make_error(ErrorCode::Device, "WeightStreamRing: staging memory is not host-visible");
+        VKS_VK_TRY(vkAllocateCommandBuffers(d, &ai, &s.transfer_cmd));
+        VKS_VK_TRY(vkCreateFence(d, &fi, nullptr, &s.transfer_fence));
+        VKS_VK_TRY(vkCreateSemaphore(d, &si, nullptr, &s.uploaded));
+    }
+    if (opt.timestamps && dev.caps().timestamp_valid_bits > 0) {
+        VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+        qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+        qi.queryCount = 2;
+        VKS_VK_TRY(vkCreateQueryPool(d, &qi, nullptr, &r->queries_));
+    }
+    return r;
+}
+
+WeightStreamRing::~WeightStreamRing() {
+    VkDevice d = dev_.device();
+    vkDeviceWaitIdle(d);
+    for (auto& s : slots_) {
+        mem_.destroy_buffer(s.device);
+        mem_.destroy_buffer(s.staging);
+        if (s.transfer_fence) vkDestroyFence(d, s.transfer_fence, nullptr);
+        if (s.uploaded) vkDestroySemaphore(d, s.uploaded, nullptr);
+    }
+    for (auto& c : cmds_)
+        if (c.fence) vkDestroyFence(d, c.fence, nullptr);
+    if (queries_) vkDestroyQueryPool(d, queries_, nullptr);
+    if (pool_) vkDestroyCommandPool(d, pool_, nullptr);
+    if (transfer_pool_) vkDestroyCommandPool(d, transfer_pool_, nullptr);
+}
+
+uint64 WeightStreamRing::device_bytes() const {
+    uint64 b = 0;
+    for (const auto& s : slots_) b += s.device.alloc.chunk_size;
+    return b;
+}
+
+namespace {
+
+ExpectedVoid wait_and_reset(VkDevice d, VkFence f, uint64 timeout_ns, const char* what) {
+    VkResult r = vkWaitForFences(d, 1, &f, VK_TRUE, timeout_ns);
+    if (r == VK_TIMEOUT)
+        return make_error(ErrorCode::Device, std::string("Vulkan: ") + what + " did not finish within " + std::to_string(timeout_ns / 1000000) +
+                                                 " ms (GPU hang?)");
+    VKS_VK_TRY(r);
+    VKS_VK_TRY(vkResetFences(d, 1, &f));
+    return {};
+}
+
+}  // namespace
+
+ExpectedVoid WeightStreamRing::wait_cmd(uint32 i) {
+    if (!cmds_[i].pending) return {};
+    cmds_[i].pending = false;  // also on error: a lost device stays lost
+    return wait_and_reset(dev_.device(), cmds_[i].fence, opt_.fence_timeout_ns, "forward segment");
+}
+
+Expected<VkCommandBuffer> WeightStreamRing::begin() {
+    if (recording_ >= 0) return make_error(ErrorCode::Internal, "WeightStreamRing::begin while recording");
+    const uint32 i = next_cmd_;
+    VKS_TRY(wait_cmd(i));
+    VkCommandBuffer cmd = cmds_[i].cmd;
+    VKS_VK_TRY(vkResetCommandBuffer(cmd, 0));
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    VKS_VK_TRY(vkBeginCommandBuffer(cmd, &bi));
+    recording_ = int32(i);
+    next_cmd_ = (i + 1) % uint32(cmds_.size());
+    return cmd;
+}
+
+Expected<void*> WeightStreamRing::acquire_slot(uint32 s) {
+    if (s >= slots_.size()) return make_error(ErrorCode::Internal, "WeightStreamRing: slot index out of range");
+    Slot& sl = slots_[s];
+    // The device copy of the slot must no longer be read, and its staging no longer copied from.
+    if (sl.reader >= 0 && sl.reader != recording_) VKS_TRY(wait_cmd(uint32(sl.reader)));
+    sl.reader = -1;
+    if (sl.transfer_in_flight) {
+        sl.transfer_in_flight = false;
+        VKS_TRY(wait_and_reset(dev_.device(), sl.transfer_fence, opt_.fence_timeout_ns, "weight upload"));
+    }
+    return sl.staging.mapped;
+}
+
+ExpectedVoid WeightStreamRing::upload(uint32 s, uint64 bytes) {
+    if (recording_ < 0) return make_error(ErrorCode::Internal, "WeightStreamRing::upload outside a recording");
+    if (s >= slots_.size() || bytes > opt_.slot_bytes) return make_error(ErrorCode::Internal, "WeightStreamRing::upload: bad slot or size");
+    if (bytes == 0) return {};
+    Slot& sl = slots_[s];
+    VkBufferCopy region{0, 0, bytes};
+    bytes_uploaded_ += bytes;
+    if (!dev_.has_transfer_queue()) {
+        VkCommandBuffer cmd = cmds_[uint32(recording_)].cmd;
+        vkCmdCopyBuffer(cmd, sl.staging.buffer, sl.device.buffer, 1, &region);
+        VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+        mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT;
+        vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+        return {};
+    }
+    VKS_VK_TRY(vkResetCommandBuffer(sl.transfer_cmd, 0));
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    VKS_VK_TRY(vkBeginCommandBuffer(sl.transfer_cmd, &bi));
+    vkCmdCopyBuffer(sl.transfer_cmd, sl.staging.buffer, sl.device.buffer, 1, &region);
+    VKS_VK_TRY(vkEndCommandBuffer(sl.transfer_cmd));
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &sl.transfer_cmd;
+    si.signalSemaphoreCount = 1;
+    si.pSignalSemaphores = &sl.uploaded;
+    VKS_VK_TRY(vkQueueSubmit(dev_.transfer_queue(), 1, &si, sl.transfer_fence));
+    sl.transfer_in_flight = true;
+    sl.upload_pending = true;
+    return {};
+}
+
+ExpectedVoid WeightStreamRing::submit(int32 s) {
+    if (recording_ < 0) return make_error(ErrorCode::Internal, "WeightStreamRing::submit without begin");
+    Cmd& c = cmds_[uint32(recording_)];
+    const int32 idx = recording_;
+    recording_ = -1;
+    VKS_VK_TRY(vkEndCommandBuffer(c.cmd));
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &c.cmd;
+    const VkPipelineStageFlags wait_stage = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+    if (s >= 0 && slots_[uint32(s)].upload_pending) {
+        si.waitSemaphoreCount = 1;
+        si.pWaitSemaphores = &slots_[uint32(s)].uploaded;
+        si.pWaitDstStageMask = &wait_stage;
+    }
+    VKS_VK_TRY(vkQueueSubmit(dev_.compute_queue(), 1, &si, c.fence));
+    c.pending = true;
+    if (s >= 0) {
+        slots_[uint32(s)].upload_pending = false;
+        slots_[uint32(s)].reader = idx;
+    }
+    return {};
+}
+
+ExpectedVoid WeightStreamRing::finish() {
+    ExpectedVoid result;
+    if (recording_ >= 0) {
+        // An abandoned recording (an error while filling a slot): end it unsubmitted.
+        vkEndCommandBuffer(cmds_[uint32(recording_)].cmd);
+        recording_ = -1;
+        timing_ = false;
+    }
+    for (auto& sl : slots_)
+        if (sl.upload_pending) {
+            // A signalled semaphore nobody will wait for: consume it with an empty submission.
+            const VkPipelineStageFlags stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
+            VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+            si.waitSemaphoreCount = 1;
+            si.pWaitSemaphores = &sl.uploaded;
+            si.pWaitDstStageMask = &stage;
+            Cmd& c = cmds_[next_cmd_];
+            if (auto w = wait_cmd(next_cmd_); !w && result) result = w;
+            VkResult r = vkQueueSubmit(dev_.compute_queue(), 1, &si, c.fence);
+            if (r == VK_SUCCESS) c.pending = true;
+            sl.upload_pending = false;
+        }
+    for (uint32 i = 0; i < cmds_.size(); ++i)
+        if (auto w = wait_cmd(i); !w && result) result = w;
+    for (auto& sl : slots_) {
+        sl.reader = -1;
+        if (sl.transfer_in_flight) {
+            sl.transfer_in_flight = false;
+            if (auto w = wait_and_reset(dev_.device(), sl.transfer_fence, opt_.fence_timeout_ns, "weight upload"); !w && result) result = w;
+        }
+    }
+    if (!result) return result;
+    if (queries_ && timing_) {
+        timing_ = false;
+        uint64 ts[2] = {0, 0};
+        VKS_VK_TRY(vkGetQueryPoolResults(dev_.device(), queries_, 0, 2, sizeof ts, ts, sizeof(uint64), VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+        const uint32 bits = dev_.caps().timestamp_valid_bits;
+        const uint64 mask = bits >= 64 ? ~uint64(0) : (uint64(1) << bits) - 1;
+        last_gpu_ns_ = uint64(double((ts[1] - ts[0]) & mask) * dev_.caps().timestamp_period_ns);
+    }
+    return {};
+}
+
+void WeightStreamRing::mark_forward_start(VkCommandBuffer cmd) {
+    if (!queries_) return;
+    vkCmdResetQueryPool(cmd, queries_, 0, 2);
+    vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries_, 0);
+}
+
+void WeightStreamRing::mark_forward_end(VkCommandBuffer cmd) {
+    if (!queries_) return;
+    vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, 1);
+    timing_ = true;
+}
+
+}  // namespace vk_symbiote

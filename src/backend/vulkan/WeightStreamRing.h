@@ -1,0 +1,103 @@
+// WeightStreamRing: the small ring through which streamed weights reach the GPU, and the
+// ring of compute command buffers a forward pass is split into.
+//
+// Slots: `slots` device buffers of slot_bytes (device-local) with as many host staging
+// buffers (host-visible, coherent). For segment i the host waits until slot i % slots is
+// free (the compute submission that last read it has finished), copies the segment's
+// streamed weights into its staging buffer, and upload() copies staging -> device:
+//   - on the dedicated transfer queue when the device has one: a transfer submission that
+//     signals the slot's semaphore; the next compute submission waits on it at the
+//     compute-shader stage, so the copy overlaps the compute of earlier segments;
+//   - otherwise recorded at the start of the compute command buffer, then a barrier.
+// Buffers are VK_SHARING_MODE_CONCURRENT (VulkanMemory), so no ownership transfer.
+//
+// Submissions: begin() returns the next compute command buffer of a ring of
+// slots + 1 (waiting for its previous use), submit() submits it (waiting for the slot's
+// upload, signalling its fence). finish() waits for every submission. A forward pass is
+// begin / [acquire_slot, fill, upload] / record / submit, repeated, then finish().
+//
+// GPU time: a timestamp at the top of the first command buffer of a forward and at the
+// bottom of the last one (mark_forward_start / mark_forward_end), read by finish().
+//
+// Thread-safety: none (the backend's one recording thread).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "backend/vulkan/VulkanMemory.h"
+
+namespace vk_symbiote {
+
+struct WeightStreamRingOptions {
+    uint32 slots = 2;         // 0: no streaming slots (command buffer ring only)
+    uint64 slot_bytes = 0;
+    bool timestamps = true;
+    uint64 fence_timeout_ns = uint64(120) * 1000000000ull;
+};
+
+class WeightStreamRing {
+public:
+    static Expected<std::unique_ptr<WeightStreamRing>> create(const VulkanDevice& dev, VulkanMemory& mem, const WeightStreamRingOptions& opt);
+    ~WeightStreamRing();
+    WeightStreamRing(const WeightStreamRing&) = delete;
+    WeightStreamRing& operator=(const WeightStreamRing&) = delete;
+
+    uint32 slots() const { return uint32(slots_.size()); }
+    uint64 slot_bytes() const { return opt_.slot_bytes; }
+    bool uses_transfer_queue() const { return dev_.has_transfer_queue(); }
+
+    // Next compute command buffer, begun (waits until its previous submission finished).
+    Expected<VkCommandBuffer> begin();
+    // Waits until slot s is no longer read by a pending submission; returns its staging
+    // host pointer (slot_bytes, host-coherent) to fill.
+    Expected<void*> acquire_slot(uint32 s);
+    VkBuffer slot_buffer(uint32 s) const { return slots_[s].device.buffer; }
+    // Copies staging [0, bytes) of slot s to its device buffer (see the file comment); the
+    // command buffer from begin() must be the one that reads the slot next.
+    ExpectedVoid upload(uint32 s, uint64 bytes);
+    // Submits the command buffer from begin(); it waits for slot `s`'s upload when s >= 0
+    // and marks slot s as read by this submission.
+    ExpectedVoid submit(int32 s);
+    // Waits for every submission; reads the forward's GPU time.
+    ExpectedVoid finish();
+
+    void mark_forward_start(VkCommandBuffer cmd);
+    void mark_forward_end(VkCommandBuffer cmd);
+    uint64 last_gpu_time_ns() const { return last_gpu_ns_; }
+    uint64 bytes_uploaded() const { return bytes_uploaded_; }  // since creation
+    uint64 device_bytes() const;  // device memory of the slots
+
+private:
+    struct Slot {
+        GpuBuffer device, staging;
+        VkCommandBuffer transfer_cmd = VK_NULL_HANDLE;
+        VkFence transfer_fence = VK_NULL_HANDLE;
+        VkSemaphore uploaded = VK_NULL_HANDLE;
+        bool upload_pending = false;   // semaphore signalled, not yet waited by a submission
+        bool transfer_in_flight = false;
+        int32 reader = -1;             // command ring index of the last submission that read it
+    };
+    struct Cmd {
+        VkCommandBuffer cmd = VK_NULL_HANDLE;
+        VkFence fence = VK_NULL_HANDLE;
+        bool pending = false;
+    };
+    WeightStreamRing(const VulkanDevice& dev, VulkanMemory& mem, WeightStreamRingOptions opt) : dev_(dev), mem_(mem), opt_(opt) {}
+    ExpectedVoid wait_cmd(uint32 i);
+
+    const VulkanDevice& dev_;
+    VulkanMemory& mem_;
+    WeightStreamRingOptions opt_;
+    VkCommandPool pool_ = VK_NULL_HANDLE, transfer_pool_ = VK_NULL_HANDLE;
+    std::vector<Slot> slots_;
+    std::vector<Cmd> cmds_;
+    uint32 next_cmd_ = 0;
+    int32 recording_ = -1;  // index into cmds_ while recording
+    VkQueryPool queries_ = VK_NULL_HANDLE;
+    bool timing_ = false;
+    uint64 last_gpu_ns_ = 0;
+    uint64 bytes_uploaded_ = 0;
+};
+
+}  // namespace vk_symbiote
