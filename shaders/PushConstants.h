@@ -12,7 +12,7 @@ using uint = std::uint32_t;
 #endif
 
 // y[t][r] (+)= sum_k W[r][k] * x[t][k] for rows r of one weight piece (matvec.comp,
-// matmul.comp). Optional fused rope (Q/K) or SwiGLU (gate/up).
+// matmul.comp). Optional fused rope (Q/K; matmul.comp: when head_dim != 0) or SwiGLU (gate/up).
 struct MatmulParams {
     uint rows;          // rows of this weight piece
     uint cols;          // k
@@ -26,7 +26,7 @@ struct MatmulParams {
     uint w_offset;      // element offset of row 0 of this piece in W0
     uint w1_offset;     // element offset of row 0 in W1 (SwiGLU up)
     uint round_f16;     // 1: round results to the nearest f16 value (llama.cpp's f16 KV cache precision)
-    // rope (matvec ROPE variant only): pairs are within heads of head_dim; a piece
+    // rope (matvec ROPE variant; plain matmul when head_dim != 0): pairs are within heads of head_dim; a piece
     // starts at a head boundary, rows must be a multiple of head_dim
     uint pos0;          // position of token 0
     uint head_dim;
@@ -34,6 +34,8 @@ struct MatmulParams {
     uint rope_neox;     // 0: rotate (2i, 2i+1); 1: rotate (i, i + n_rot/2)
     float freq_base;    // informational: the angles come from the rope table (binding 5)
     float freq_scale;
+    uint vec8;          // 1: cols, w_offset and w1_offset are multiples of 8 and x_offset, x_stride of 4
+                        // (the binding offsets of W0 / W1 multiples of 16 bytes): 16-byte loads
 };
 
 // y[t][i] = x[t][i] * w[i] / sqrt(mean(x[t]^2) + eps) (rmsnorm.comp)

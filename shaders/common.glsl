@@ -3,12 +3,10 @@
 //   0: W0 (weights, dtype by W_F32 / W_F16 / W_BF16)   1: W1 (second weight matrix: SwiGLU up)
 //   2: X (f32 input)   3: Y (f32 output)   4: A (f32 aux: K cache)   5: B (f32 aux: V cache)
 // f16 / bf16 weights are read as packed uint pairs (no 16-bit storage feature needed);
-// bf16 is the top half of an f32.
+// bf16 is the top half of an f32. W0 / W1 / X are also declared as 16-byte vectors
+// (aliases of the same bindings) for the wide loads of the matvec / matmul kernels.
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
-#ifdef FP16_ARITH
-#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
-#endif
 
 #include "PushConstants.h"
 
@@ -23,11 +21,18 @@ const uint WG = WG_X * WG_Y;
 #if defined(W_F32)
 layout(std430, binding = 0) readonly buffer W0buf { float w0[]; };
 layout(std430, binding = 1) readonly buffer W1buf { float w1[]; };
+layout(std430, binding = 0) readonly buffer W0vec { vec4 w0v[]; };
+layout(std430, binding = 1) readonly buffer W1vec { vec4 w1v[]; };
 float wload0(uint i) { return w0[i]; }
 float wload1(uint i) { return w1[i]; }
+// Weights [8i, 8i + 8) as (lo, hi); the element offset 8i must be a multiple of 8.
+void wload8_0(uint i, out vec4 lo, out vec4 hi) { lo = w0v[2u * i]; hi = w0v[2u * i + 1u]; }
+void wload8_1(uint i, out vec4 lo, out vec4 hi) { lo = w1v[2u * i]; hi = w1v[2u * i + 1u]; }
 #else
 layout(std430, binding = 0) readonly buffer W0buf { uint w0[]; };
 layout(std430, binding = 1) readonly buffer W1buf { uint w1[]; };
+layout(std430, binding = 0) readonly buffer W0vec { uvec4 w0v[]; };
+layout(std430, binding = 1) readonly buffer W1vec { uvec4 w1v[]; };
 float decode16(uint word, uint i) {
     uint h = (i & 1u) != 0u ? (word >> 16) : (word & 0xffffu);
 #if defined(W_F16)
@@ -36,23 +41,36 @@ float decode16(uint word, uint i) {
     return uintBitsToFloat(h << 16);
 #endif
 }
+// Two 16-bit weights of one 32-bit word (low half first).
+vec2 decode16x2(uint word) {
+#if defined(W_F16)
+    return unpackHalf2x16(word);
+#else
+    return vec2(uintBitsToFloat(word << 16), uintBitsToFloat(word & 0xffff0000u));
+#endif
+}
+void decode8(uvec4 u, out vec4 lo, out vec4 hi) {
+    lo = vec4(decode16x2(u.x), decode16x2(u.y));
+    hi = vec4(decode16x2(u.z), decode16x2(u.w));
+}
 float wload0(uint i) { return decode16(w0[i >> 1], i); }
 float wload1(uint i) { return decode16(w1[i >> 1], i); }
+void wload8_0(uint i, out vec4 lo, out vec4 hi) { decode8(w0v[i], lo, hi); }
+void wload8_1(uint i, out vec4 lo, out vec4 hi) { decode8(w1v[i], lo, hi); }
 #endif
 
 layout(std430, binding = 2) readonly buffer Xbuf { float xbuf[]; };
+layout(std430, binding = 2) readonly buffer Xvec { vec4 xvec[]; };
 layout(std430, binding = 3) buffer Ybuf { float ybuf[]; };
 layout(std430, binding = 4) buffer Abuf { float abuf[]; };
 layout(std430, binding = 5) buffer Bbuf { float bbuf[]; };
 
-// Product of a weight and an activation. With FP16_ARITH and USE_FP16 the product is
-// taken in f16 (the activation rounded to f16, as llama.cpp does), accumulated in f32.
-float wmul(float w, float x) {
-#ifdef FP16_ARITH
-    if (USE_FP16) return float(float16_t(w) * float16_t(x));
-#endif
-    return w * x;
-}
+// An activation as it enters a product with a weight. FP16_ARITH variants with USE_FP16
+// round it to f16 (llama.cpp converts activations to f16 for f16 weights); the product of
+// two f16 values is exact in f32, so the products equal llama.cpp's and only the f32
+// accumulation order differs.
+float xround(float x);
+vec4 xround4(vec4 x);
 
 shared vec2 red_sh[WG];
 
@@ -116,4 +134,43 @@ float round_to_f16(float v) {
     uint u = floatBitsToUint(v);
     u = (u + 0x0FFFu + ((u >> 13) & 1u)) & 0xFFFFE000u;
     return uintBitsToFloat(u);
+}
+
+#ifdef FP16_ARITH
+float xround(float x) { return USE_FP16 ? round_to_f16(x) : x; }
+#else
+float xround(float x) { return x; }
+#endif
+vec4 xround4(vec4 x) { return vec4(xround(x.x), xround(x.y), xround(x.z), xround(x.w)); }
+
+// Rope pair of rotation unit `unit` (pair j of head h): rows (r0, r1), index i into the
+// (cos, sin) table, and whether the pair is rotated (neox: dims >= n_rot are not; they
+// come as two adjacent rows per unit).
+struct RopePair {
+    uint r0, r1, i;
+    bool rotate;
+};
+RopePair rope_pair(uint unit, uint head_dim, uint n_rot, uint neox) {
+    const uint half_hd = head_dim / 2u;
+    const uint h = unit / half_hd, j = unit % half_hd;
+    RopePair rp;
+    rp.i = j;
+    if (neox != 0u) {
+        rp.rotate = j < n_rot / 2u;
+        if (rp.rotate) { rp.r0 = h * head_dim + j; rp.r1 = rp.r0 + n_rot / 2u; }
+        else { rp.r0 = h * head_dim + n_rot + 2u * (j - n_rot / 2u); rp.r1 = rp.r0 + 1u; }
+    } else {
+        rp.rotate = 2u * j < n_rot;
+        rp.r0 = h * head_dim + 2u * j;
+        rp.r1 = rp.r0 + 1u;
+    }
+    return rp;
+}
+
+// (x0, x1) rotated by the angle of position pos, pair i: (cos, sin) from the host-computed
+// table B: [pos][n_rot / 2][2] (GPU sin / cos are too coarse: Vulkan allows 2^-11 absolute error).
+vec2 rope_rotate(vec2 v, uint pos, uint i, uint n_rot) {
+    const uint ti = (pos * (n_rot / 2u) + i) * 2u;
+    const float c = bbuf[ti], s = bbuf[ti + 1u];
+    return vec2(v.x * c - v.y * s, v.x * s + v.y * c);
 }

@@ -1,60 +1,164 @@
 #version 450
-// Tiled matrix-matrix product for prompt batches: a workgroup computes a tile of WG_X rows
-// x WG_Y tokens, stepping over k in tiles of WG_X staged in shared memory (weights read
-// once per WG_Y tokens instead of once per token). Invocation (lx, ly) owns (row0 + lx,
-// token0 + ly); output writes are contiguous in lx. SWIGLU: W0 = gate, W1 = up, the
-// output is silu(gate) * up. Grid: (ceil(rows / WG_X), ceil(n_tokens / WG_Y)).
+// Register-blocked matrix-matrix product for prompt batches. A workgroup computes a tile of
+// BM = WG_X * TM "logical rows" x BN = WG_Y * TN tokens, stepping over k in slices of BK:
+// the weight slice [BM][BK] (16-byte loads of 8 weights) and the activation slice [BN][BK]
+// are staged in shared memory as f32, transposed to [BK][BM] and [BK][BN]; invocation
+// (lx, ly) then owns TM logical rows (TM / 4 blocks of 4 adjacent ones: blocks lx, lx +
+// WG_X, ...) x TN adjacent tokens (ly * TN ..) and does TM * TN f32 FMAs per k from one
+// vec4 shared load per 4 rows / 4 tokens. f32 accumulation; FP16_ARITH rounds x to f16.
+//
+// Logical rows come in pairs (2q, 2q + 1) that always land in the same invocation, so the
+// fused epilogues need no exchange:
+//   plain: logical row L = weight row L;
+//   rope (p.head_dim != 0): pair q = rotation unit q (rows r0, r1 of rope_pair), rotated
+//     with the (cos, sin) table in binding 5; results rounded if p.round_f16;
+//   SWIGLU: pair q = (gate row q of W0, up row q of W1), output silu(gate) * up at row q.
+// Grid: (ceil(logical rows / BM), ceil(n_tokens / BN)); logical rows = rows (plain, rope)
+// or 2 * rows (SWIGLU).
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 
 layout(push_constant) uniform PC { MatmulParams p; };
 
-// [row][k] and [token][k], padded by one to avoid bank conflicts.
-shared float wt0[WG_X * (WG_X + 1)];
+const uint TM = 8u;  // logical rows per invocation (multiple of 4)
+const uint TN = 4u;  // tokens per invocation (one vec4)
+const uint BK = 16u; // k per shared-memory slice (multiple of 8)
+const uint BM = WG_X * TM;
+const uint BN = WG_Y * TN;
+
+// [k][BM / 4] blocks of 4 logical rows; [k][BN / 4] blocks of 4 tokens.
+shared vec4 ws[BK * (BM / 4u)];
+shared vec4 xs[BK * (BN / 4u)];
+
+// Weight row and source matrix (0: W0, 1: W1) of logical row L; false past the last row.
+bool logical_row(uint L, out uint row, out uint src) {
+    src = 0u;
 #if defined(SWIGLU)
-shared float wt1[WG_X * (WG_X + 1)];
+    row = L / 2u;
+    src = L & 1u;
+    return row < p.rows;
+#else
+    if (p.head_dim != 0u) {
+        const uint unit = L / 2u;
+        if (unit >= p.rows / 2u) { row = 0u; return false; }
+        const RopePair rp = rope_pair(unit, p.head_dim, p.n_rot, p.rope_neox);
+        row = (L & 1u) != 0u ? rp.r1 : rp.r0;
+        return true;
+    }
+    row = L;
+    return L < p.rows;
 #endif
-shared float xt[WG_Y * (WG_X + 1)];
+}
+
+// Weights [k, k + 8) of a row (zero past cols or for an invalid row).
+void load_w8(bool ok, uint src, uint row, uint k, out vec4 lo, out vec4 hi) {
+    lo = vec4(0.0);
+    hi = vec4(0.0);
+    if (!ok) return;
+    const uint base = (src != 0u ? p.w1_offset : p.w_offset) + row * p.cols;
+    if (p.vec8 != 0u) {  // cols % 8 == 0: the 8 weights are all in or all out
+        if (k >= p.cols) return;
+        if (src != 0u) wload8_1((base + k) / 8u, lo, hi);
+        else wload8_0((base + k) / 8u, lo, hi);
+        return;
+    }
+    float v[8];
+    for (uint e = 0u; e < 8u; ++e) {
+        const bool in_k = k + e < p.cols;
+        v[e] = !in_k ? 0.0 : src != 0u ? wload1(base + k + e) : wload0(base + k + e);
+    }
+    lo = vec4(v[0], v[1], v[2], v[3]);
+    hi = vec4(v[4], v[5], v[6], v[7]);
+}
+
+// Activations [k, k + 4) of token tok (zero past cols or n_tokens), rounded by xround.
+vec4 load_x4(uint tok, uint k) {
+    if (tok >= p.n_tokens) return vec4(0.0);
+    const uint base = p.x_offset + tok * p.x_stride;
+    if (p.vec8 != 0u) return k < p.cols ? xround4(xvec[(base + k) / 4u]) : vec4(0.0);
+    vec4 v;
+    for (uint e = 0u; e < 4u; ++e) v[e] = k + e < p.cols ? xround(xbuf[base + k + e]) : 0.0;
+    return v;
+}
+
+void stage(uint k0, uint lrow0, uint tok0, uint tid) {
+    // Weight chunks (8 weights): CH per logical row; chunk e -> (pair q, member s, chunk c),
+    // so each warp reads whole 16-byte pieces of BK-wide row segments.
+    const uint CH = BK / 8u;
+    for (uint e = tid; e < BM * CH; e += WG) {
+        const uint c = e % CH, ml = e / CH;
+        const uint q = ml % (BM / 2u), s = ml / (BM / 2u);
+        const uint m = 2u * q + s;
+        uint row, src;
+        const bool ok = logical_row(lrow0 + m, row, src);
+        vec4 lo, hi;
+        load_w8(ok, src, row, k0 + 8u * c, lo, hi);
+        const uint kb = 8u * c, blk = m / 4u, comp = m % 4u;
+        for (uint i = 0u; i < 4u; ++i) {
+            ws[(kb + i) * (BM / 4u) + blk][comp] = lo[i];
+            ws[(kb + 4u + i) * (BM / 4u) + blk][comp] = hi[i];
+        }
+    }
+    const uint CX = BK / 4u;
+    for (uint e = tid; e < BN * CX; e += WG) {
+        const uint c = e % CX, n = e / CX;
+        const vec4 v = load_x4(tok0 + n, k0 + 4u * c);
+        for (uint i = 0u; i < 4u; ++i) xs[(4u * c + i) * (BN / 4u) + n / 4u][n % 4u] = v[i];
+    }
+}
+
+float out_round(float v) { return p.round_f16 != 0u ? round_to_f16(v) : v; }
+
+// Writes the results of pair (logical rows L, L + 1) for token tok.
+void store_pair(uint L, uint tok, vec2 a) {
+    const uint yb = p.y_offset + tok * p.y_stride;
+#if defined(SWIGLU)
+    const uint row = L / 2u;
+    if (row >= p.rows) return;
+    const float res = a.x / (1.0 + exp(-a.x)) * a.y;
+    ybuf[yb + row] = p.accumulate != 0u ? ybuf[yb + row] + res : res;
+#else
+    if (p.head_dim != 0u) {
+        const uint unit = L / 2u;
+        if (unit >= p.rows / 2u) return;
+        const RopePair rp = rope_pair(unit, p.head_dim, p.n_rot, p.rope_neox);
+        const vec2 v = rp.rotate ? rope_rotate(a, p.pos0 + tok, rp.i, p.n_rot) : a;
+        ybuf[yb + rp.r0] = out_round(v.x);
+        ybuf[yb + rp.r1] = out_round(v.y);
+        return;
+    }
+    if (L < p.rows) ybuf[yb + L] = out_round(p.accumulate != 0u ? ybuf[yb + L] + a.x : a.x);
+    if (L + 1u < p.rows) ybuf[yb + L + 1u] = out_round(p.accumulate != 0u ? ybuf[yb + L + 1u] + a.y : a.y);
+#endif
+}
 
 void main() {
     const uint lx = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
     const uint tid = gl_LocalInvocationIndex;
-    const uint row0 = gl_WorkGroupID.x * WG_X, tok0 = gl_WorkGroupID.y * WG_Y;
-    const uint TP = WG_X + 1;
-    float acc0 = 0.0, acc1 = 0.0;
-    for (uint k0 = 0; k0 < p.cols; k0 += WG_X) {
-        for (uint e = tid; e < WG_X * WG_X; e += WG) {
-            const uint r = e / WG_X, k = e % WG_X;
-            const bool ok = row0 + r < p.rows && k0 + k < p.cols;
-            const uint wi = (row0 + r) * p.cols + k0 + k;
-            wt0[r * TP + k] = ok ? wload0(p.w_offset + wi) : 0.0;
-#if defined(SWIGLU)
-            wt1[r * TP + k] = ok ? wload1(p.w1_offset + wi) : 0.0;
-#endif
-        }
-        for (uint e = tid; e < WG_Y * WG_X; e += WG) {
-            const uint tt = e / WG_X, k = e % WG_X;
-            const bool ok = tok0 + tt < p.n_tokens && k0 + k < p.cols;
-            xt[tt * TP + k] = ok ? xbuf[p.x_offset + (tok0 + tt) * p.x_stride + k0 + k] : 0.0;
-        }
+    const uint lrow0 = gl_WorkGroupID.x * BM, tok0 = gl_WorkGroupID.y * BN;
+    // acc[b][j]: logical rows 4 * (b * WG_X + lx) + (0..3), token tok0 + ly * TN + j.
+    vec4 acc[TM / 4u][TN];
+    for (uint b = 0u; b < TM / 4u; ++b)
+        for (uint j = 0u; j < TN; ++j) acc[b][j] = vec4(0.0);
+    for (uint k0 = 0u; k0 < p.cols; k0 += BK) {
+        stage(k0, lrow0, tok0, tid);
         barrier();
-        for (uint k = 0; k < WG_X; ++k) {
-            const float xv = xt[ly * TP + k];
-            acc0 += wmul(wt0[lx * TP + k], xv);
-#if defined(SWIGLU)
-            acc1 += wmul(wt1[lx * TP + k], xv);
-#endif
+        for (uint k = 0u; k < BK; ++k) {
+            const vec4 xv = xs[k * (BN / 4u) + ly];
+            for (uint b = 0u; b < TM / 4u; ++b) {
+                const vec4 wv = ws[k * (BM / 4u) + b * WG_X + lx];
+                for (uint j = 0u; j < TN; ++j) acc[b][j] = fma(wv, vec4(xv[j]), acc[b][j]);
+            }
         }
         barrier();
     }
-    const uint r = row0 + lx, t = tok0 + ly;
-    if (r >= p.rows || t >= p.n_tokens) return;
-    const uint yi = p.y_offset + t * p.y_stride + r;
-#if defined(SWIGLU)
-    const float res = acc0 / (1.0 + exp(-acc0)) * acc1;
-#else
-    const float res = acc0;
-#endif
-    const float v = p.accumulate != 0u ? ybuf[yi] + res : res;
-    ybuf[yi] = p.round_f16 != 0u ? round_to_f16(v) : v;
+    for (uint j = 0u; j < TN; ++j) {
+        const uint tok = tok0 + ly * TN + j;
+        if (tok >= p.n_tokens) continue;
+        for (uint b = 0u; b < TM / 4u; ++b) {
+            const uint L = lrow0 + 4u * (b * WG_X + lx);
+            store_pair(L, tok, acc[b][j].xy);
+            store_pair(L + 2u, tok, acc[b][j].zw);
+        }
+    }
 }

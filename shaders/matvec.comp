@@ -1,70 +1,134 @@
 #version 450
-// Matrix-vector product for decode (and per-token for small batches): one workgroup per
-// output row (ROPE: per rotated row pair; SWIGLU: per gate/up row pair), the workgroup
-// strides over k so consecutive invocations read consecutive weights (coalesced), then a
-// subgroup (or shared-memory) reduction. Grid: (groups_x, n_tokens, ceil(units/groups_x)).
+// Matrix-vector product for decode (one token; also per token for small batches).
+// Thread row ly of a workgroup computes one unit = two dot products over k: plain: rows
+// (2u, 2u + 1); ROPE: a rotated row pair; SWIGLU: gate row u (W0) and up row u (W1). Its
+// WG_X lanes stride over k; on the wide path (p.vec8) a lane reads 8 weights of each row
+// per step (16 bytes of 16-bit weights) with two steps in flight, and 16 bytes of x (x comes
+// from L1/L2, reused by every row). Then a sum over the WG_X lanes: subgroupAdd alone when
+// WG_X is the subgroup size (no shared memory, no barrier).
+// Grid: (groups_x, n_tokens, ceil(groups / groups_x)), groups = ceil(units / WG_Y).
 // Variants: W_F32 | W_F16 | W_BF16, optional ROPE (B = cos/sin table) or SWIGLU, optional FP16_ARITH.
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 
 layout(push_constant) uniform PC { MatmulParams p; };
 
+#if defined(SWIGLU)
+#define WLOAD8_B wload8_1
+#define WLOAD_B wload1
+#else
+#define WLOAD8_B wload8_0
+#define WLOAD_B wload0
+#endif
+
+shared vec2 row_red[WG];
+
+// Sum of v over the WG_X lanes of thread row ly, valid in lane 0. Must be called by the
+// whole workgroup in uniform control flow. Assumes subgroups are consecutive runs of
+// gl_LocalInvocationIndex (= ly * WG_X + lx), as on every driver we know of.
+vec2 row_sum(vec2 v, uint lx, uint ly) {
+    if (USE_SUBGROUP && WG_X % gl_SubgroupSize == 0u) {
+        v = subgroupAdd(v);
+        if (WG_X == gl_SubgroupSize) return v;
+        const uint per_row = WG_X / gl_SubgroupSize;
+        if (subgroupElect()) row_red[gl_SubgroupID] = v;
+        barrier();
+        vec2 s = vec2(0.0);
+        for (uint i = 0u; i < per_row; ++i) s += row_red[ly * per_row + i];
+        return s;
+    }
+    const uint tid = ly * WG_X + lx;
+    row_red[tid] = v;
+    barrier();
+    uint p2 = 1u;
+    while (p2 < WG_X) p2 <<= 1;
+    for (uint s = p2 >> 1; s > 0u; s >>= 1) {
+        if (lx < s && lx + s < WG_X) row_red[tid] += row_red[tid + s];
+        barrier();
+    }
+    return row_red[ly * WG_X];
+}
+
+// (W0[wa..] . x, Wb[wb..] . x) over p.cols for lane lx; wa, wb, xb: element offsets of the
+// rows and of x (multiples of 8, 8 and 4).
+vec2 dots_wide(uint wa, uint wb, uint xb, uint lx) {
+    const uint n8 = p.cols / 8u, a8 = wa / 8u, b8 = wb / 8u, x4 = xb / 4u;
+    vec2 acc0 = vec2(0.0), acc1 = vec2(0.0);
+    uint q = lx;
+    for (; q + WG_X < n8; q += 2u * WG_X) {
+        vec4 a0l, a0h, b0l, b0h, a1l, a1h, b1l, b1h;
+        wload8_0(a8 + q, a0l, a0h);
+        WLOAD8_B(b8 + q, b0l, b0h);
+        wload8_0(a8 + q + WG_X, a1l, a1h);
+        WLOAD8_B(b8 + q + WG_X, b1l, b1h);
+        const vec4 x0l = xround4(xvec[x4 + 2u * q]), x0h = xround4(xvec[x4 + 2u * q + 1u]);
+        const vec4 x1l = xround4(xvec[x4 + 2u * (q + WG_X)]), x1h = xround4(xvec[x4 + 2u * (q + WG_X) + 1u]);
+        acc0 += vec2(dot(a0l, x0l) + dot(a0h, x0h), dot(b0l, x0l) + dot(b0h, x0h));
+        acc1 += vec2(dot(a1l, x1l) + dot(a1h, x1h), dot(b1l, x1l) + dot(b1h, x1h));
+    }
+    if (q < n8) {
+        vec4 al, ah, bl, bh;
+        wload8_0(a8 + q, al, ah);
+        WLOAD8_B(b8 + q, bl, bh);
+        const vec4 xl = xround4(xvec[x4 + 2u * q]), xh = xround4(xvec[x4 + 2u * q + 1u]);
+        acc0 += vec2(dot(al, xl) + dot(ah, xh), dot(bl, xl) + dot(bh, xh));
+    }
+    return acc0 + acc1;
+}
+
+// The same with scalar loads (any alignment).
+vec2 dots_scalar(uint wa, uint wb, uint xb, uint lx) {
+    vec2 acc = vec2(0.0);
+    for (uint k = lx; k < p.cols; k += WG_X) {
+        const float xv = xround(xbuf[xb + k]);
+        acc += vec2(wload0(wa + k) * xv, WLOAD_B(wb + k) * xv);
+    }
+    return acc;
+}
+
 float out_round(float v) { return p.round_f16 != 0u ? round_to_f16(v) : v; }
 
 void main() {
-    const uint unit = gl_WorkGroupID.z * p.groups_x + gl_WorkGroupID.x;
+    const uint lx = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
+    const uint unit = (gl_WorkGroupID.z * p.groups_x + gl_WorkGroupID.x) * WG_Y + ly;
     const uint t = gl_WorkGroupID.y;
-    const uint tid = gl_LocalInvocationIndex;
 #if defined(ROPE)
-    // Pair j of head h: rows (r0, r1) rotated by angle pos * base^(-2i/n_rot).
-    const uint half_hd = p.head_dim / 2;
-    if (unit >= p.rows / 2) return;
-    const uint h = unit / half_hd;
-    const uint j = unit % half_hd;
-    uint r0, r1, i;
-    if (p.rope_neox != 0u) { r0 = h * p.head_dim + j; r1 = r0 + p.n_rot / 2; i = j; }
-    else { r0 = h * p.head_dim + 2u * j; r1 = r0 + 1u; i = j; }
-    // neox tail (dims >= n_rot, not rotated): two adjacent rows per unit.
-    if (p.rope_neox != 0u && j >= p.n_rot / 2) { r0 = h * p.head_dim + p.n_rot + 2u * (j - p.n_rot / 2); r1 = r0 + 1u; }
+    const uint n_units = p.rows / 2u;
+#elif defined(SWIGLU)
+    const uint n_units = p.rows;
 #else
-    if (unit >= p.rows) return;
-    const uint r0 = unit;
-    const uint r1 = unit;
+    const uint n_units = (p.rows + 1u) / 2u;
 #endif
+    const bool valid = unit < n_units;
+    const uint u = min(unit, n_units - 1u);
+#if defined(ROPE)
+    const RopePair rp = rope_pair(u, p.head_dim, p.n_rot, p.rope_neox);
+    const uint ra = rp.r0, rb = rp.r1;
+    const uint wb = p.w_offset + rb * p.cols;
+#elif defined(SWIGLU)
+    const uint ra = u, rb = u;
+    const uint wb = p.w1_offset + rb * p.cols;
+#else
+    const uint ra = 2u * u, rb = min(2u * u + 1u, p.rows - 1u);
+    const uint wb = p.w_offset + rb * p.cols;
+#endif
+    const uint wa = p.w_offset + ra * p.cols;
     const uint xb = p.x_offset + t * p.x_stride;
-    const uint wa = p.w_offset + r0 * p.cols;
-    const uint wb = p.w_offset + r1 * p.cols;
-    const uint wu = p.w1_offset + r0 * p.cols;
     vec2 acc = vec2(0.0);
-    for (uint k = tid; k < p.cols; k += WG) {
-        const float xv = xbuf[xb + k];
-#if defined(SWIGLU)
-        acc += vec2(wmul(wload0(wa + k), xv), wmul(wload1(wu + k), xv));
-#else
-        acc += vec2(wmul(wload0(wa + k), xv), wmul(wload0(wb + k), xv));
-#endif
-    }
-    acc = wg_sum2(acc);
-    if (tid != 0u) return;
+    if (valid) acc = p.vec8 != 0u ? dots_wide(wa, wb, xb, lx) : dots_scalar(wa, wb, xb, lx);
+    acc = row_sum(acc, lx, ly);
+    if (!valid || lx != 0u) return;
     const uint yb = p.y_offset + t * p.y_stride;
 #if defined(SWIGLU)
     const float g = acc.x;
-    float res = g / (1.0 + exp(-g)) * acc.y;
-    ybuf[yb + r0] = p.accumulate != 0u ? ybuf[yb + r0] + res : res;
+    const float res = g / (1.0 + exp(-g)) * acc.y;
+    ybuf[yb + ra] = p.accumulate != 0u ? ybuf[yb + ra] + res : res;
 #elif defined(ROPE)
-    const bool rotate = p.rope_neox != 0u ? (j < p.n_rot / 2) : (2u * j < p.n_rot);
-    if (!rotate) {
-        ybuf[yb + r0] = out_round(acc.x);
-        ybuf[yb + r1] = out_round(acc.y);
-        return;
-    }
-    // (cos, sin) from the host-computed table B: [pos][n_rot / 2][2] (GPU sin / cos are
-    // too coarse: Vulkan allows 2^-11 absolute error).
-    const uint ti = ((p.pos0 + t) * (p.n_rot / 2) + i) * 2u;
-    const float c = bbuf[ti], s = bbuf[ti + 1u];
-    ybuf[yb + r0] = out_round(acc.x * c - acc.y * s);
-    ybuf[yb + r1] = out_round(acc.x * s + acc.y * c);
+    const vec2 v = rp.rotate ? rope_rotate(acc, p.pos0 + t, rp.i, p.n_rot) : acc;
+    ybuf[yb + ra] = out_round(v.x);
+    ybuf[yb + rb] = out_round(v.y);
 #else
-    ybuf[yb + r0] = out_round(p.accumulate != 0u ? ybuf[yb + r0] + acc.x : acc.x);
+    ybuf[yb + ra] = out_round(p.accumulate != 0u ? ybuf[yb + ra] + acc.x : acc.x);
+    if (rb != ra) ybuf[yb + rb] = out_round(p.accumulate != 0u ? ybuf[yb + rb] + acc.y : acc.y);
 #endif
 }

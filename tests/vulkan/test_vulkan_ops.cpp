@@ -6,6 +6,7 @@
 //   with f16 products (fp16 math on, f16 weights): 1e-5; add: exact.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "VulkanTestEnv.h"
@@ -18,6 +19,7 @@ namespace {
 struct Mode {
     ShaderSpecialization spec;
     const char* name;
+    bool tuned = false;  // OpContext::tuned_workgroups (false: spec's workgroup size for every kernel)
 };
 
 std::vector<Mode> modes() {
@@ -33,7 +35,42 @@ std::vector<Mode> modes() {
     c.workgroup_size_y = 5;  // odd workgroup: non-power-of-two reductions, partial subgroups
     c.use_fp16_math = false;
     m.push_back({c, "8x5 sg"});
+    // The workgroup shapes the backend runs with (matvec: subgroup-wide rows, matmul: 16x16).
+    m.push_back({a, "tuned sg+fp16", true});
+    m.push_back({b, "tuned shared+fp32", true});
     return m;
+}
+
+// The context settings of mode m (the device's subgroup size for the tuned shapes).
+void apply(OpContext& c, const Mode& m, const VulkanEnv& env) {
+    c.tuned_workgroups = m.tuned;
+    c.subgroup_size = env.dev->caps().subgroup_size;
+}
+
+// Like VulkanEnv::weight, but every piece in ONE buffer at aligned byte offsets with a bound
+// range (a streaming slot holding several pieces).
+DeviceWeight weight_one_buffer(VulkanEnv& env, std::vector<float>& values, uint32 rows, uint32 cols, DType t,
+                               std::vector<uint32> cuts) {
+    auto bytes = encode(values, t);
+    const uint64 align = std::max<uint64>(env.dev->caps().min_storage_buffer_offset_alignment, 16);
+    const uint64 rb = uint64(cols) * dtype_size(t);
+    DeviceWeight w{t, rows, cols, {}};
+    cuts.push_back(rows);
+    std::vector<uint8> packed;
+    uint32 r = 0;
+    for (uint32 c : cuts) {
+        if (c <= r) continue;
+        const uint64 off = (packed.size() + 64 + align - 1) / align * align;  // a gap, so offset 0 is not the only case
+        const uint64 n = (c - r) * rb, range = (n + 3) / 4 * 4;
+        packed.resize(off + range, 0xEE);
+        std::memcpy(packed.data() + off, bytes.data() + r * rb, n);
+        w.pieces.push_back({VK_NULL_HANDLE, r, c - r, off, range});
+        r = c;
+    }
+    packed.resize(packed.size() + 64, 0xEE);
+    auto buf = env.upload(packed.data(), packed.size());
+    for (auto& p : w.pieces) p.buffer = buf.buffer;
+    return w;
 }
 
 double threshold(DType t, const Mode& m, const VulkanEnv& env) {
@@ -58,20 +95,28 @@ std::vector<double> ref_matmul(const std::vector<float>& w, const std::vector<fl
 
 TEST(VulkanOps, MatmulAllDtypesShapesModes) {
     VKS_REQUIRE_VULKAN();
-    struct Shape { uint32 rows, cols, n; std::vector<uint32> cuts; };
-    const Shape shapes[] = {{1, 1, 1, {}}, {37, 129, 1, {}}, {64, 300, 1, {17, 40}}, {33, 70, 5, {}}, {50, 47, 19, {20}}};
+    // Odd shapes (scalar loads), cols % 8 == 0 shapes (16-byte loads), matvec (n <= 4) and
+    // matmul (n > 4) paths, several row / token tiles, pieces in separate buffers or in one.
+    struct Shape { uint32 rows, cols, n; std::vector<uint32> cuts; bool one_buffer; };
+    const Shape shapes[] = {{1, 1, 1, {}, false},        {37, 129, 1, {}, false},     {64, 300, 1, {17, 40}, false},
+                            {33, 70, 5, {}, false},      {50, 47, 19, {20}, false},   {45, 256, 1, {12, 30}, true},
+                            {3, 520, 2, {}, false},      {130, 64, 70, {64}, true},   {200, 72, 9, {}, false},
+                            {67, 136, 4, {33}, true},    {129, 24, 130, {}, false}};
     for (const auto& m : modes())
         for (DType t : kDTypes)
             for (const auto& s : shapes) {
                 auto wv = random_values(size_t(s.rows) * s.cols, s.rows * 31 + s.cols);
                 auto xv = random_values(size_t(s.n) * s.cols, 7 + s.n);
-                auto w = env->weight(wv, s.rows, s.cols, t, s.cuts);
+                auto w = s.one_buffer ? weight_one_buffer(*env, wv, s.rows, s.cols, t, s.cuts) : env->weight(wv, s.rows, s.cols, t, s.cuts);
                 auto x = env->upload(xv.data(), xv.size() * 4);
                 // Y starts with ones and an offset of 3 elements; accumulate adds to it.
                 const uint32 off = 3;
                 std::vector<float> y0(off + size_t(s.n) * s.rows, 1.0f);
                 auto y = env->upload(y0.data(), y0.size() * 4);
-                env->run(m.spec, [&](OpContext& c) { return op_matmul(c, w, env->act(x, s.cols), env->act(y, s.rows, off), s.n, true); });
+                env->run(m.spec, [&](OpContext& c) {
+                    apply(c, m, *env);
+                    return op_matmul(c, w, env->act(x, s.cols), env->act(y, s.rows, off), s.n, true);
+                });
                 auto got = env->download(y, y0.size());
                 auto want = ref_matmul(wv, xv, s.rows, s.cols, s.n);
                 for (auto& v : want) v += 1.0;
@@ -82,25 +127,54 @@ TEST(VulkanOps, MatmulAllDtypesShapesModes) {
             }
 }
 
+// round_f16 (K / V / Q precision): every output is an f16 value within f16 rounding of the
+// exact result, on both the matvec and the matmul path.
+TEST(VulkanOps, MatmulRoundsToF16) {
+    VKS_REQUIRE_VULKAN();
+    const uint32 rows = 40, cols = 64;
+    for (uint32 n : {1u, 9u}) {
+        auto wv = random_values(rows * cols, 3), xv = random_values(n * cols, 4);
+        auto w = env->weight(wv, rows, cols, DType::F32);
+        auto x = env->upload(xv.data(), xv.size() * 4);
+        auto y = env->buffer(n * rows * 4);
+        Mode m{ShaderSpecialization{}, "tuned", true};
+        m.spec.use_fp16_math = false;
+        env->run(m.spec, [&](OpContext& c) {
+            apply(c, m, *env);
+            return op_matmul(c, w, env->act(x, cols), env->act(y, rows), n, false, true);
+        });
+        auto got = env->download(y, n * rows);
+        auto want = ref_matmul(wv, xv, rows, cols, n);
+        for (size_t i = 0; i < got.size(); ++i) {
+            EXPECT_EQ(f16_bits_to_f32(f32_to_f16_bits(got[i])), got[i]) << "not an f16 value: " << got[i] << " n=" << n;
+            EXPECT_NEAR(got[i], want[i], std::abs(want[i]) * 1e-3 + 1e-6) << i << " n=" << n;
+        }
+    }
+}
+
 TEST(VulkanOps, SwigluFusedGateUp) {
     VKS_REQUIRE_VULKAN();
     for (const auto& m : modes())
         for (DType t : kDTypes)
-            for (uint32 n : {1u, 6u}) {
-                const uint32 rows = 45, cols = 67;
-                auto gv = random_values(rows * cols, 1), uv = random_values(rows * cols, 2);
-                auto xv = random_values(n * cols, 3, 0.2f);
-                auto g = env->weight(gv, rows, cols, t, {10});
-                auto u = env->weight(uv, rows, cols, t, {30});  // different piece boundaries than gate
-                auto x = env->upload(xv.data(), xv.size() * 4);
-                auto y = env->buffer(n * rows * 4);
-                env->run(m.spec, [&](OpContext& c) { return op_swiglu(c, g, u, env->act(x, cols), env->act(y, rows), n); });
-                auto got = env->download(y, n * rows);
-                auto a = ref_matmul(gv, xv, rows, cols, n), b = ref_matmul(uv, xv, rows, cols, n);
-                std::vector<double> want(a.size());
-                for (size_t i = 0; i < a.size(); ++i) want[i] = a[i] / (1.0 + std::exp(-a[i])) * b[i];
-                EXPECT_LT(nmse(got, want), threshold(t, m, *env)) << m.name << " " << dtype_name(t) << " n=" << n;
-            }
+            for (uint32 n : {1u, 3u, 6u, 70u})
+                for (uint32 cols : {67u, 64u}) {  // scalar / 16-byte loads
+                    const uint32 rows = 45;
+                    auto gv = random_values(rows * cols, 1), uv = random_values(rows * cols, 2);
+                    auto xv = random_values(n * cols, 3, 0.2f);
+                    auto g = env->weight(gv, rows, cols, t, {10});
+                    auto u = env->weight(uv, rows, cols, t, {30});  // different piece boundaries than gate
+                    auto x = env->upload(xv.data(), xv.size() * 4);
+                    auto y = env->buffer(n * rows * 4);
+                    env->run(m.spec, [&](OpContext& c) {
+                        apply(c, m, *env);
+                        return op_swiglu(c, g, u, env->act(x, cols), env->act(y, rows), n);
+                    });
+                    auto got = env->download(y, n * rows);
+                    auto a = ref_matmul(gv, xv, rows, cols, n), b = ref_matmul(uv, xv, rows, cols, n);
+                    std::vector<double> want(a.size());
+                    for (size_t i = 0; i < a.size(); ++i) want[i] = a[i] / (1.0 + std::exp(-a[i])) * b[i];
+                    EXPECT_LT(nmse(got, want), threshold(t, m, *env)) << m.name << " " << dtype_name(t) << " n=" << n << " cols " << cols;
+                }
 }
 
 TEST(VulkanOps, MatmulRopeNormalAndNeox) {
@@ -108,8 +182,9 @@ TEST(VulkanOps, MatmulRopeNormalAndNeox) {
     for (const auto& m : modes())
         for (DType t : kDTypes)
             for (bool neox : {false, true})
-                for (uint32 n : {1u, 3u}) {
-                    const uint32 head_dim = 16, n_head = 3, rows = head_dim * n_head, cols = 40, n_rot = neox ? 12 : 16, pos0 = 5;
+                for (uint32 n : {1u, 3u, 9u, 70u}) {  // matvec (n <= 4) and matmul rope epilogue
+                    const uint32 head_dim = 16, n_head = 3, rows = head_dim * n_head, n_rot = neox ? 12 : 16, pos0 = 5;
+                    const uint32 cols = n % 2 ? 40 : 37;  // 16-byte / scalar loads
                     auto wv = random_values(rows * cols, 11);
                     auto xv = random_values(n * cols, 12);
                     auto w = env->weight(wv, rows, cols, t, {head_dim});
@@ -118,7 +193,10 @@ TEST(VulkanOps, MatmulRopeNormalAndNeox) {
                     auto tab = rope_table(pos0 + n, n_rot, 10000.0f, 1.0f);
                     auto tb = env->upload(tab.data(), tab.size() * 4);
                     RopeConfig rc{pos0, head_dim, n_rot, neox, 10000.0f, 1.0f, tb.buffer};
-                    env->run(m.spec, [&](OpContext& c) { return op_matmul_rope(c, w, env->act(x, cols), env->act(y, rows), n, rc); });
+                    env->run(m.spec, [&](OpContext& c) {
+                        apply(c, m, *env);
+                        return op_matmul_rope(c, w, env->act(x, cols), env->act(y, rows), n, rc);
+                    });
                     auto got = env->download(y, n * rows);
                     auto lin = ref_matmul(wv, xv, rows, cols, n);
                     auto want = lin;
@@ -132,7 +210,7 @@ TEST(VulkanOps, MatmulRopeNormalAndNeox) {
                                 want[tt * rows + b] = x0 * std::sin(th) + x1 * std::cos(th);
                             }
                     EXPECT_LT(nmse(got, want), std::max(threshold(t, m, *env), 1e-9))
-                        << m.name << " " << dtype_name(t) << (neox ? " neox" : " normal") << " n=" << n;
+                        << m.name << " " << dtype_name(t) << (neox ? " neox" : " normal") << " n=" << n << " cols " << cols;
                 }
 }
 
@@ -141,6 +219,7 @@ TEST(VulkanOps, RmsNorm) {
     for (const auto& m : modes())
         for (DType t : kDTypes)
             for (uint32 n : {1u, 100u, 257u}) {
+                if (m.tuned) continue;  // tuned shapes only concern the weight kernels
                 const uint32 ntok = 3;
                 auto wv = random_values(n, 5);
                 auto xv = random_values(ntok * n, 6, 3.0f);
@@ -167,6 +246,7 @@ TEST(VulkanOps, AttentionCausalGqa) {
     const Case cases[] = {{4, 4, 8, 0, 5}, {8, 2, 32, 300, 1}, {6, 1, 20, 7, 9}, {4, 2, 64, 0, 1}};
     for (const auto& m : modes())
         for (const auto& cs : cases) {
+            if (m.tuned) continue;
             const uint32 kv_dim = cs.n_head_kv * cs.head_dim, q_dim = cs.n_head * cs.head_dim;
             const uint32 n_keys = cs.pos0 + cs.n_tokens;
             auto kv = random_values(size_t(n_keys) * kv_dim, 21), vv = random_values(size_t(n_keys) * kv_dim, 22);

@@ -54,10 +54,35 @@ MatmulParams base_params(const DeviceWeight& w, ActView x, ActView y, uint32 n_t
     return p;
 }
 
+// The specialization a weight kernel runs with (see OpContext::tuned_workgroups).
+ShaderSpecialization kernel_spec(const OpContext& c, Kernel k) {
+    ShaderSpecialization s = c.spec;
+    if (!c.tuned_workgroups) return s;
+    if (k == Kernel::Matmul || k == Kernel::MatmulSwiglu) {
+        s.workgroup_size_x = 16;
+        s.workgroup_size_y = 16;
+    } else {
+        const uint32 lanes = c.subgroup_size >= 4 && c.subgroup_size <= 128 ? c.subgroup_size : 32;
+        s.workgroup_size_x = lanes;
+        s.workgroup_size_y = std::max<uint32>(1, 128 / lanes);
+    }
+    return s;
+}
+
+// 16-byte loads are possible when every row starts at a multiple of 8 elements (16 bytes of
+// 16-bit weights, 32 of f32), x rows at multiples of 4 floats, and the bindings at 16 bytes.
+bool wide_loads_ok(const MatmulParams& p, const WeightPiece& w0, const WeightPiece* w1) {
+    return p.cols % 8 == 0 && p.w_offset % 8 == 0 && p.w1_offset % 8 == 0 && p.x_offset % 4 == 0 && p.x_stride % 4 == 0 &&
+           w0.offset % 16 == 0 && (!w1 || w1->offset % 16 == 0);
+}
+
+// units: matvec: units of two dot products (plain: row pairs, rope: rotated pairs, swiglu:
+// rows); matmul: logical rows (plain / rope: rows, swiglu: 2 * rows).
 ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, const WeightPiece& w0, const WeightPiece* w1,
                              ActView x, ActView y, uint32 units, VkBuffer table = VK_NULL_HANDLE) {
-    auto pl = pipeline(c, k, t);
-    if (!pl) return pl.error();
+    const ShaderSpecialization spec = kernel_spec(c, k);
+    VkPipeline pl = c.rt.get_pipeline(k, t, spec);
+    if (!pl) return make_error(ErrorCode::Device, std::string("pipeline ") + kernel_name(k) + ": " + c.rt.last_error());
     auto b = bindings(c);
     b[0] = piece_binding(w0);
     if (w1) b[1] = piece_binding(*w1);
@@ -66,19 +91,25 @@ ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, co
     if (table) b[5].buffer = table;
     auto set = c.rt.make_descriptor_set(b);
     if (!set) return set.error();
+    p.vec8 = wide_loads_ok(p, w0, w1);
     const bool tiled = k == Kernel::Matmul || k == Kernel::MatmulSwiglu;
-    const auto s = c.rt.effective(c.spec);
+    const auto s = c.rt.effective(spec);
     if (tiled) {
-        const uint32 gx = (units + s.workgroup_size_x - 1) / s.workgroup_size_x;
-        const uint32 gy = (p.n_tokens + s.workgroup_size_y - 1) / s.workgroup_size_y;
+        // Tile: (WG_X * 8 logical rows) x (WG_Y * 4 tokens), see matmul.comp.
+        const uint32 bm = s.workgroup_size_x * 8, bn = s.workgroup_size_y * 4;
+        const uint32 gx = (units + bm - 1) / bm;
+        const uint32 gy = (p.n_tokens + bn - 1) / bn;
+        if (gx > c.max_groups_x) return make_error(ErrorCode::Unsupported, "matmul: " + std::to_string(units) + " rows need more than " +
+                                                                               std::to_string(c.max_groups_x) + " workgroups");
         p.groups_x = gx;
         c.rt.push_constants(&p, sizeof p);
-        c.rt.dispatch_compute(*pl, *set, gx, gy, 1);
+        c.rt.dispatch_compute(pl, *set, gx, gy, 1);
     } else {
-        const uint32 gx = std::min(units, c.max_groups_x);
+        const uint32 groups = (units + s.workgroup_size_y - 1) / s.workgroup_size_y;
+        const uint32 gx = std::min(groups, c.max_groups_x);
         p.groups_x = gx;
         c.rt.push_constants(&p, sizeof p);
-        c.rt.dispatch_compute(*pl, *set, gx, p.n_tokens, (units + gx - 1) / gx);
+        c.rt.dispatch_compute(pl, *set, gx, p.n_tokens, (groups + gx - 1) / gx);
     }
     return {};
 }
@@ -101,7 +132,8 @@ std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float
 }
 
 ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate, bool round_f16) {
-    const Kernel k = n_tokens == 1 ? Kernel::Matvec : Kernel::Matmul;
+    const bool matvec = n_tokens <= kMatvecMaxTokens;
+    const Kernel k = matvec ? Kernel::Matvec : Kernel::Matmul;
     return for_each_segment(w, nullptr, [&](uint32 r, uint32 rows, const WeightPiece& p0, const WeightPiece*) -> ExpectedVoid {
         MatmulParams p = base_params(w, x, y, n_tokens);
         p.rows = rows;
@@ -109,7 +141,7 @@ ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y
         p.accumulate = accumulate;
         p.round_f16 = round_f16;
         p.w_offset = elem_offset(w, p0, r);
-        return dispatch_matmul(c, k, w.dtype, p, p0, nullptr, x, y, rows);
+        return dispatch_matmul(c, k, w.dtype, p, p0, nullptr, x, y, matvec ? (rows + 1) / 2 : rows);
     });
 }
 
@@ -133,21 +165,23 @@ ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActV
         p.freq_base = rope.freq_base;
         p.freq_scale = rope.freq_scale;
         p.round_f16 = rope.round_f16;
-        return dispatch_matmul(c, Kernel::MatvecRope, w.dtype, p, p0, nullptr, x, y, rows / 2, rope.table);
+        if (n_tokens <= kMatvecMaxTokens) return dispatch_matmul(c, Kernel::MatvecRope, w.dtype, p, p0, nullptr, x, y, rows / 2, rope.table);
+        return dispatch_matmul(c, Kernel::Matmul, w.dtype, p, p0, nullptr, x, y, rows, rope.table);  // rope epilogue: head_dim != 0
     });
 }
 
 ExpectedVoid op_swiglu(OpContext& c, const DeviceWeight& gate, const DeviceWeight& up, ActView x, ActView y, uint32 n_tokens) {
     if (gate.rows != up.rows || gate.cols != up.cols || gate.dtype != up.dtype)
         return make_error(ErrorCode::InvalidArgument, "swiglu: gate and up differ in shape or dtype");
-    const Kernel k = n_tokens == 1 ? Kernel::MatvecSwiglu : Kernel::MatmulSwiglu;
+    const bool matvec = n_tokens <= kMatvecMaxTokens;
+    const Kernel k = matvec ? Kernel::MatvecSwiglu : Kernel::MatmulSwiglu;
     return for_each_segment(gate, &up, [&](uint32 r, uint32 rows, const WeightPiece& p0, const WeightPiece* p1) -> ExpectedVoid {
         MatmulParams p = base_params(gate, x, y, n_tokens);
         p.rows = rows;
         p.y_offset = y.offset + r;
         p.w_offset = elem_offset(gate, p0, r);
         p.w1_offset = elem_offset(up, *p1, r);
-        return dispatch_matmul(c, k, gate.dtype, p, p0, p1, x, y, rows);
+        return dispatch_matmul(c, k, gate.dtype, p, p0, p1, x, y, matvec ? rows : 2 * rows);
     });
 }
 

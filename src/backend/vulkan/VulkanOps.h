@@ -48,6 +48,12 @@ struct OpContext {
     ShaderSpecialization spec;
     VkBuffer dummy;              // bound to unused bindings
     uint32 max_groups_x = 65535; // maxComputeWorkGroupCount[0]
+    uint32 subgroup_size = 32;   // the device's subgroup size (VulkanCapabilities::subgroup_size)
+    // true: matvec / matmul kernels run with workgroup shapes chosen per kernel and device
+    // (matvec: subgroup_size lanes per row x 128 / subgroup_size rows; matmul: 16 x 16 =
+    // 128 x 64 output tiles), spec.workgroup_size_* applies to the other kernels; false:
+    // spec's workgroup size everywhere (tests of odd workgroups).
+    bool tuned_workgroups = true;
 };
 
 struct RopeConfig {
@@ -65,7 +71,11 @@ struct RopeConfig {
 // [pos][i][2] floats, computed in double (as precise as the CPU reference's libm).
 std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float freq_scale);
 
-// Y[t] (+)= W X[t] for t < n_tokens: matvec kernel for one token, tiled matmul otherwise.
+// Batches of at most this many tokens use the matvec kernels (one weight pass per token);
+// larger ones the register-blocked matmul (one weight pass per 64 tokens, compute-bound).
+constexpr uint32 kMatvecMaxTokens = 4;
+
+// Y[t] (+)= W X[t] for t < n_tokens: matvec kernel for small batches, tiled matmul otherwise.
 // round_f16: round the results to f16 precision (llama.cpp-compatible K/V/Q).
 ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate,
                        bool round_f16 = false);
