@@ -182,8 +182,10 @@ Expected<ProbeResults> machine_probes(const ConfigManager& cfg, const Path& mode
         p.host_to_device = v->host_to_device;
         p.device_to_host = v->device_to_host;
         p.device_memory = v->device_memory;
+        p.device_copy = v->device_copy;
+        p.device_f16_matmul = v->device_f16_matmul;
     } else {
-        p.host_to_device.note = p.device_to_host.note = p.device_memory.note = v.error().message;
+        p.host_to_device.note = p.device_to_host.note = p.device_memory.note = p.device_copy.note = p.device_f16_matmul.note = v.error().message;
     }
     if (auto s = cache.store(p); !s) std::fprintf(stderr, "%s: warning: %s\n", kProgram, s.error().message.c_str());
     return p;
@@ -273,7 +275,11 @@ int run(int argc, char** argv) {
         if (!w) return tool::fail(w.error());
         report.workloads.push_back(std::move(*w));
     }
-    c.backend = e.get_performance_metrics().backend;
+    const PerformanceMetrics& pm = e.get_performance_metrics();
+    c.backend = pm.backend;
+    c.placement = pm.placement;
+    c.kernel_profiling = cfg.performance().enable_profiling;
+    report.weight_bytes_vram_resident = pm.weight_bytes_vram_resident;
     for (const WorkloadResult& w : report.workloads)
         for (const RunSample& s : w.samples) {
             report.peak_vram_bytes = std::max(report.peak_vram_bytes, s.peak_vram_bytes);

@@ -64,11 +64,25 @@ TierFigure tier_figure(double bytes_per_token, double tps, const Bandwidth& ceil
     return f;
 }
 
+NonResidentBound non_resident_bound(const TierBytes& b, double tps, const ProbeResults& p) {
+    NonResidentBound n;
+    n.bytes_per_token = b.bus + b.ram;
+    if (n.bytes_per_token <= 0) return n;
+    const bool need_bus = b.bus > 0, need_ram = b.ram > 0;
+    if ((need_bus && !p.host_to_device.measured) || (need_ram && !p.host_memory.measured)) return n;  // unknown
+    n.ceiling_gbps = (need_bus ? p.host_to_device.gbps : 0) + (need_ram ? p.host_memory.gbps : 0);
+    n.ceiling = need_bus && need_ram ? "host_to_device+host_memory" : need_bus ? "host_to_device" : "host_memory";
+    n.bound_tokens_per_second = n.ceiling_gbps * 1e9 / n.bytes_per_token;
+    n.fraction_of_bound = tps / n.bound_tokens_per_second;
+    return n;
+}
+
 }  // namespace
 
 Accounting compute_accounting(const PassTraffic& traffic, double tps, const ProbeResults& p) {
     TierBytes b = split_tiers(traffic);
     Accounting a;
+    a.non_resident = non_resident_bound(b, tps, p);
     a.vram = tier_figure(b.vram, tps, p.device_memory);
     a.bus = tier_figure(b.bus, tps, p.host_to_device);
     a.ram = tier_figure(b.ram, tps, p.host_memory);
@@ -101,10 +115,50 @@ Accounting compute_accounting(const PassTraffic& traffic, double tps, const Prob
     return a;
 }
 
+PackCacheFigures pack_cache_figures(const std::vector<RunSample>& samples) {
+    PackCacheFigures f;
+    for (const RunSample& s : samples) {
+        f.ram_hits += s.ram_pack_hits;
+        f.ram_misses += s.ram_pack_misses;
+        f.vram_hits += s.vram_pack_hits;
+        f.vram_misses += s.vram_pack_misses;
+    }
+    auto rate = [](uint64 h, uint64 m) { return h + m ? double(h) / double(h + m) : 0.0; };
+    f.ram_hit_rate = rate(f.ram_hits, f.ram_misses);
+    f.vram_hit_rate = rate(f.vram_hits, f.vram_misses);
+    return f;
+}
+
+std::vector<KernelFigure> kernel_figures(const std::vector<KernelTime>& before, const std::vector<KernelTime>& after, uint64 tokens,
+                                         uint64 gpu_time_ns) {
+    std::vector<KernelFigure> out;
+    for (const KernelTime& a : after) {
+        KernelFigure f;
+        f.name = a.name;
+        f.dispatches = a.dispatches;
+        f.total_ns = a.total_ns;
+        for (const KernelTime& b : before)
+            if (b.name == a.name) {
+                f.dispatches -= std::min(f.dispatches, b.dispatches);
+                f.total_ns -= std::min(f.total_ns, b.total_ns);
+            }
+        if (f.dispatches == 0) continue;
+        f.ns_per_token = tokens ? double(f.total_ns) / double(tokens) : 0;
+        f.fraction_of_gpu_time = gpu_time_ns ? double(f.total_ns) / double(gpu_time_ns) : 0;
+        out.push_back(std::move(f));
+    }
+    std::stable_sort(out.begin(), out.end(), [](const KernelFigure& x, const KernelFigure& y) { return x.total_ns > y.total_ns; });
+    return out;
+}
+
 // ---- JSON -------------------------------------------------------------------------
 
 nlohmann::json to_json(const Bandwidth& b) {
     return {{"gbps", b.gbps}, {"measured", b.measured}, {"method", b.method}, {"bytes", b.bytes}, {"note", b.note}};
+}
+
+nlohmann::json to_json(const Throughput& t) {
+    return {{"tflops", t.tflops}, {"measured", t.measured}, {"method", t.method}, {"flops", t.flops}, {"note", t.note}};
 }
 
 nlohmann::json to_json(const ProbeResults& p) {
@@ -119,7 +173,9 @@ nlohmann::json to_json(const ProbeResults& p) {
             {"host_memory", to_json(p.host_memory)},
             {"host_to_device", to_json(p.host_to_device)},
             {"device_to_host", to_json(p.device_to_host)},
-            {"device_memory", to_json(p.device_memory)}};
+            {"device_memory", to_json(p.device_memory)},
+            {"device_copy", to_json(p.device_copy)},
+            {"device_f16_matmul", to_json(p.device_f16_matmul)}};
 }
 
 namespace {
@@ -159,6 +215,30 @@ Expected<Bandwidth> bandwidth_from_json(const nlohmann::json& j, const char* key
     return b;
 }
 
+Expected<Throughput> throughput_from_json(const nlohmann::json& j, const char* key) {
+    std::string where = std::string("probe '") + key + "'";
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_object()) return make_error(ErrorCode::Format, where + ": missing or not an object");
+    Throughput t;
+    auto tflops = field<double>(*it, "tflops", where);
+    if (!tflops) return tflops.error();
+    auto measured = field<bool>(*it, "measured", where);
+    if (!measured) return measured.error();
+    auto method = field<std::string>(*it, "method", where);
+    if (!method) return method.error();
+    auto flops = field<uint64>(*it, "flops", where);
+    if (!flops) return flops.error();
+    auto note = field<std::string>(*it, "note", where);
+    if (!note) return note.error();
+    t.tflops = *tflops;
+    t.measured = *measured;
+    t.method = *method;
+    t.flops = *flops;
+    t.note = *note;
+    if (t.measured && !(t.tflops > 0)) return make_error(ErrorCode::Format, where + ": measured but tflops is not positive");
+    return t;
+}
+
 }  // namespace
 
 Expected<ProbeResults> probes_from_json(const nlohmann::json& j) {
@@ -190,12 +270,16 @@ Expected<ProbeResults> probes_from_json(const nlohmann::json& j) {
                      {"host_memory", &ProbeResults::host_memory},
                      {"host_to_device", &ProbeResults::host_to_device},
                      {"device_to_host", &ProbeResults::device_to_host},
-                     {"device_memory", &ProbeResults::device_memory}};
+                     {"device_memory", &ProbeResults::device_memory},
+                     {"device_copy", &ProbeResults::device_copy}};
     for (auto& b : bws) {
         auto v = bandwidth_from_json(j, b.key);
         if (!v) return v.error();
         p.*(b.member) = *v;
     }
+    auto mm = throughput_from_json(j, "device_f16_matmul");
+    if (!mm) return mm.error();
+    p.device_f16_matmul = *mm;
     return p;
 }
 
@@ -215,7 +299,13 @@ nlohmann::json to_json(const Accounting& a) {
             {"weight_bytes_per_token", a.weight_bytes_per_token},
             {"bound_tokens_per_second", a.bound_tokens_per_second},
             {"bound_tier", a.bound_tier},
-            {"fraction_of_bound", a.fraction_of_bound}};
+            {"fraction_of_bound", a.fraction_of_bound},
+            {"non_resident",
+             {{"bytes_per_token", a.non_resident.bytes_per_token},
+              {"ceiling_gbps", a.non_resident.ceiling_gbps},
+              {"ceiling", a.non_resident.ceiling},
+              {"bound_tokens_per_second", a.non_resident.bound_tokens_per_second},
+              {"fraction_of_bound", a.non_resident.fraction_of_bound}}}};
 }
 
 nlohmann::json to_json(const RunSample& s) {
@@ -227,12 +317,25 @@ nlohmann::json to_json(const RunSample& s) {
             {"disk_bytes", s.disk_bytes},
             {"uploaded_bytes", s.uploaded_bytes},
             {"peak_vram_bytes", s.peak_vram_bytes},
-            {"peak_rss_bytes", s.peak_rss_bytes}};
+            {"peak_rss_bytes", s.peak_rss_bytes},
+            {"ram_pack_hits", s.ram_pack_hits},
+            {"ram_pack_misses", s.ram_pack_misses},
+            {"vram_pack_hits", s.vram_pack_hits},
+            {"vram_pack_misses", s.vram_pack_misses},
+            {"gpu_time_ns", s.gpu_time_ns}};
 }
 
 nlohmann::json to_json(const WorkloadResult& w) {
     nlohmann::json samples = nlohmann::json::array();
     for (auto& s : w.samples) samples.push_back(to_json(s));
+    nlohmann::json kernels = nlohmann::json::array();
+    for (auto& k : w.kernels)
+        kernels.push_back({{"name", k.name},
+                           {"dispatches", k.dispatches},
+                           {"total_ns", k.total_ns},
+                           {"ns_per_token", k.ns_per_token},
+                           {"fraction_of_gpu_time", k.fraction_of_gpu_time}});
+    const PackCacheFigures& pc = w.pack_cache;
     return {{"name", w.name},
             {"kind", w.kind},
             {"n_tokens", w.n_tokens},
@@ -240,6 +343,15 @@ nlohmann::json to_json(const WorkloadResult& w) {
             {"tokens_per_second", to_json(w.tokens_per_second)},
             {"ttft_ms", to_json(w.ttft_ms)},
             {"accounting", to_json(w.accounting)},
+            {"pack_cache",
+             {{"ram_hits", pc.ram_hits},
+              {"ram_misses", pc.ram_misses},
+              {"ram_hit_rate", pc.ram_hit_rate},
+              {"vram_hits", pc.vram_hits},
+              {"vram_misses", pc.vram_misses},
+              {"vram_hit_rate", pc.vram_hit_rate}}},
+            {"gpu_time_ns", w.gpu_time_ns},
+            {"kernels", kernels},
             {"samples", samples}};
 }
 
@@ -272,11 +384,14 @@ nlohmann::json to_json(const BenchReport& r) {
               {"ram_budget_gib", c.ram_budget_gib},
               {"gpu_enabled", c.gpu_enabled},
               {"threads", c.threads},
-              {"repetitions", c.repetitions}}},
+              {"repetitions", c.repetitions},
+              {"placement", c.placement},
+              {"kernel_profiling", c.kernel_profiling}}},
             {"probes", to_json(r.probes)},
             {"workloads", workloads},
             {"memory",
              {{"peak_vram_bytes", r.peak_vram_bytes},
+              {"weight_bytes_vram_resident", r.weight_bytes_vram_resident},
               {"peak_rss_bytes", r.peak_rss_bytes},
               {"vram_budget_bytes", uint64(c.vram_budget_gib * gib)},
               {"ram_budget_bytes", uint64(c.ram_budget_gib * gib)},
@@ -352,6 +467,9 @@ std::string format_table(const BenchReport& r) {
     o << "backend:  " << r.config.backend << "   budgets: VRAM " << fmt("%.2f", r.config.vram_budget_gib) << " GiB, RAM "
       << fmt("%.2f", r.config.ram_budget_gib) << " GiB" << (r.config.gpu_enabled ? "" : "   (--disable-gpu)") << "\n";
     if (!r.config.description.empty()) o << "engine:   " << r.config.description << "\n";
+    if (!r.config.placement.empty() || r.weight_bytes_vram_resident > 0)
+        o << "placement: " << (r.config.placement.empty() ? "-" : r.config.placement) << ", weights resident in VRAM "
+          << human_bytes(double(r.weight_bytes_vram_resident)) << "\n";
     const ProbeResults& p = r.probes;
     o << "machine:  " << p.hostname << ", " << p.cpu_model << " (" << p.cpu_threads << " threads)"
       << (p.device_name.empty() ? "" : ", " + p.device_name) << (p.from_cache ? "   [probes cached " + p.probed_at + "]" : "")
@@ -368,6 +486,13 @@ std::string format_table(const BenchReport& r) {
     add_probe("host->device", p.host_to_device);
     add_probe("device->host", p.device_to_host);
     add_probe("device memory", p.device_memory);
+    add_probe("device copy", p.device_copy);
+    {
+        const Throughput& t = p.device_f16_matmul;
+        std::string how = t.measured ? t.method : t.note;
+        if (t.measured && !t.note.empty()) how += " (" + t.note + ")";
+        probe_rows.push_back({"device f16 matmul", t.measured ? fmt("%.2f TFLOPS", t.tflops) : "n/a", how});
+    }
     o << render(probe_rows, true) << "\n";
 
     std::vector<std::vector<std::string>> rows = {
@@ -388,6 +513,29 @@ std::string format_table(const BenchReport& r) {
         tier_rows.push_back({w.name, tier_cell(a.vram), tier_cell(a.bus), tier_cell(a.ram), tier_cell(a.disk)});
     }
     o << render(tier_rows) << "\n";
+
+    // The bound the design works from: bytes not resident in VRAM over the path they take.
+    std::vector<std::vector<std::string>> nr_rows = {{"non-resident", "bytes/token", "ceiling", "bound t/s", "of bound", "RAM packs hit", "VRAM packs hit"}};
+    auto hit = [](uint64 h, uint64 m, double rate) { return h + m ? fmt("%.1f%%", 100 * rate) + " of " + std::to_string(h + m) : std::string("-"); };
+    for (const WorkloadResult& w : r.workloads) {
+        const NonResidentBound& n = w.accounting.non_resident;
+        const PackCacheFigures& pc = w.pack_cache;
+        nr_rows.push_back({w.name, n.bytes_per_token > 0 ? human_bytes(n.bytes_per_token) : "-",
+                           n.ceiling_gbps > 0 ? fmt("%.1f GB/s ", n.ceiling_gbps) + "(" + n.ceiling + ")" : (n.bytes_per_token > 0 ? "?" : "-"),
+                           n.bound_tokens_per_second > 0 ? fmt("%.2f", n.bound_tokens_per_second) : "-",
+                           n.bound_tokens_per_second > 0 ? fmt("%.1f%%", 100 * n.fraction_of_bound) : "-",
+                           hit(pc.ram_hits, pc.ram_misses, pc.ram_hit_rate), hit(pc.vram_hits, pc.vram_misses, pc.vram_hit_rate)});
+    }
+    o << render(nr_rows) << "\n";
+
+    for (const WorkloadResult& w : r.workloads) {
+        if (w.kernels.empty()) continue;
+        std::vector<std::vector<std::string>> k_rows = {{w.name + " kernel", "dispatches", "GPU ms", "us/token", "share of GPU time"}};
+        for (const KernelFigure& k : w.kernels)
+            k_rows.push_back({k.name, std::to_string(k.dispatches), fmt("%.3f", double(k.total_ns) / 1e6), fmt("%.2f", k.ns_per_token / 1e3),
+                              k.fraction_of_gpu_time > 0 ? fmt("%.1f%%", 100 * k.fraction_of_gpu_time) : "?"});
+        o << render(k_rows) << "(GPU time of the timed repetitions: " << fmt("%.3f", double(w.gpu_time_ns) / 1e6) << " ms)\n\n";
+    }
 
     const double gib = double(uint64(1) << 30);
     o << "peak VRAM " << human_bytes(double(r.peak_vram_bytes)) << " of " << fmt("%.2f", r.config.vram_budget_gib) << " GiB budget ("

@@ -17,6 +17,10 @@
 //   transport tier:
 //       disk = bytes read from the model file (or pack cache) during the run; these land in
 //              RAM first and are also counted in bus or ram    (bound: disk read bandwidth)
+// Non-resident bound: the weight bytes per token not resident in VRAM (bus + ram) over the
+// ceiling of the path they take: host->device bandwidth when the GPU streams them, host
+// memory bandwidth when the CPU computes on them, the sum of both when both happen (the
+// hybrid split of DESIGN.md finishes both parts together).
 // The implied bound assumes the tiers overlap perfectly: time per token >= max over tiers of
 // (tier bytes per token / tier ceiling), so max tokens/s = 1 / that. A tier with bytes but
 // no probed ceiling (e.g. no Vulkan device) leaves the bound unknown (0) rather than guessed.
@@ -28,6 +32,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vk_symbiote/Common.h"
+#include "vk_symbiote/VulkanSymbioteEngine.h"
 
 namespace vk_symbiote {
 class TensorRegistry;
@@ -48,6 +53,16 @@ struct Bandwidth {
     std::string note;     // caveats or why it is missing
 };
 
+// One probed compute ceiling (device f16 matmul). tflops == 0 with measured == false: not
+// available (note says why).
+struct Throughput {
+    double tflops = 0;    // 1e12 floating-point operations per second (a fused multiply-add = 2)
+    bool measured = false;
+    std::string method;
+    uint64 flops = 0;     // operations of one repetition
+    std::string note;
+};
+
 struct ProbeResults {
     std::string machine_key;  // hostname | cpu model | device name (the cache key)
     std::string hostname;
@@ -60,7 +75,9 @@ struct ProbeResults {
     Bandwidth host_memory;     // all-core streaming read of RAM
     Bandwidth host_to_device;  // copy from host-visible (pinned) memory to device-local
     Bandwidth device_to_host;
-    Bandwidth device_memory;   // device-local copy, read + write bytes counted
+    Bandwidth device_memory;   // compute-shader read of a large device-local buffer
+    Bandwidth device_copy;     // device-local -> device-local vkCmdCopyBuffer, read + write counted
+    Throughput device_f16_matmul;  // tiled f16 matmul compute shader (a ceiling for our kernels)
 };
 
 // Counters of one timed run (deltas over the run, not process totals).
@@ -74,6 +91,11 @@ struct RunSample {
     uint64 uploaded_bytes = 0;  // PerformanceMetrics::weight_bytes_uploaded delta
     uint64 peak_vram_bytes = 0;
     uint64 peak_rss_bytes = 0;
+    uint64 ram_pack_hits = 0;     // PerformanceMetrics deltas (0 when weights are not in packs)
+    uint64 ram_pack_misses = 0;
+    uint64 vram_pack_hits = 0;
+    uint64 vram_pack_misses = 0;
+    uint64 gpu_time_ns = 0;       // PerformanceMetrics::total_gpu_time_ns delta (0 on the CPU)
 };
 
 struct Stats {
@@ -112,14 +134,44 @@ struct TierFigure {
     double max_tokens_per_second = 0;  // ceiling / bytes_per_token (0 = no bytes or unknown)
 };
 
+struct NonResidentBound {
+    double bytes_per_token = 0;          // bus + ram
+    double ceiling_gbps = 0;             // host->device, host memory, or their sum (0 = unknown)
+    std::string ceiling;                 // "host_to_device", "host_memory", "host_to_device+host_memory", ""
+    double bound_tokens_per_second = 0;  // ceiling / bytes per token (0 = no bytes or unknown)
+    double fraction_of_bound = 0;        // achieved tokens/s / bound
+};
+
 struct Accounting {
     TierFigure vram, bus, ram, disk;
+    NonResidentBound non_resident;
     double weight_bytes_per_token = 0;  // vram + bus + ram
     double bound_tokens_per_second = 0; // 0 = unknown (a tier with bytes lacks a ceiling)
     std::string bound_tier;             // the slowest tier ("ram", "bus", ...), "" if unknown
     double fraction_of_bound = 0;       // achieved tokens/s / bound
 };
 Accounting compute_accounting(const PassTraffic& traffic, double tokens_per_second, const ProbeResults& probes);
+
+// Pack cache hits / misses summed over a workload's timed repetitions; rate = hits / (hits +
+// misses), 0 when the tier saw no requests.
+struct PackCacheFigures {
+    uint64 ram_hits = 0, ram_misses = 0, vram_hits = 0, vram_misses = 0;
+    double ram_hit_rate = 0, vram_hit_rate = 0;
+};
+PackCacheFigures pack_cache_figures(const std::vector<RunSample>& samples);
+
+// GPU time of one shader variant over a workload's timed repetitions (--enable-profiling).
+struct KernelFigure {
+    std::string name;
+    uint64 dispatches = 0;
+    uint64 total_ns = 0;
+    double ns_per_token = 0;           // total_ns / tokens the passes processed
+    double fraction_of_gpu_time = 0;   // total_ns / the workload's GPU time (0 if unknown)
+};
+// after - before per kernel name (engine metrics snapshots), largest total first; kernels
+// without dispatches in between are left out.
+std::vector<KernelFigure> kernel_figures(const std::vector<KernelTime>& before, const std::vector<KernelTime>& after, uint64 tokens,
+                                         uint64 gpu_time_ns);
 
 struct WorkloadResult {
     std::string name;            // "pp512", "tg128"
@@ -129,6 +181,9 @@ struct WorkloadResult {
     Stats tokens_per_second;
     Stats ttft_ms;
     Accounting accounting;       // from the median sample
+    PackCacheFigures pack_cache;
+    uint64 gpu_time_ns = 0;      // over the timed repetitions
+    std::vector<KernelFigure> kernels;  // empty unless profiling is on (Vulkan)
 };
 
 struct ModelInfo {
@@ -150,6 +205,8 @@ struct RunConfigInfo {
     bool gpu_enabled = true;
     uint32 threads = 0;
     uint32 repetitions = 0;
+    std::string placement;        // PerformanceMetrics::placement, e.g. "all in VRAM"
+    bool kernel_profiling = false; // --enable-profiling
 };
 
 struct BenchReport {
@@ -161,9 +218,11 @@ struct BenchReport {
     std::vector<WorkloadResult> workloads;
     uint64 peak_vram_bytes = 0;   // over the whole benchmark
     uint64 peak_rss_bytes = 0;
+    uint64 weight_bytes_vram_resident = 0;  // PerformanceMetrics, after the workloads
 };
 
 nlohmann::json to_json(const Bandwidth& b);
+nlohmann::json to_json(const Throughput& t);
 nlohmann::json to_json(const ProbeResults& p);
 nlohmann::json to_json(const BenchReport& r);
 // Inverse of to_json(ProbeResults) for the probe cache. Errors name the missing field.

@@ -265,6 +265,11 @@ Expected<ProbeResults> ProbeCache::load(const std::string& key) const {
     }
     if (!j.is_object() || !j.contains("machines") || !j["machines"].is_object())
         return make_error(ErrorCode::Format, file_.string() + ": missing object 'machines'");
+    // Entries of an older layout lack today's probes: measure again rather than fail.
+    if (!j.contains("schema_version") || j["schema_version"] != kProbeCacheSchemaVersion)
+        return make_error(ErrorCode::NotFound, file_.string() + ": written by an older version (schema_version " +
+                                                   (j.contains("schema_version") ? j["schema_version"].dump() : std::string("missing")) + ", now " +
+                                                   std::to_string(kProbeCacheSchemaVersion) + ")");
     auto it = j["machines"].find(key);
     if (it == j["machines"].end()) return make_error(ErrorCode::NotFound, file_.string() + ": no entry for machine '" + key + "'");
     auto p = probes_from_json(*it);
@@ -274,14 +279,15 @@ Expected<ProbeResults> ProbeCache::load(const std::string& key) const {
 }
 
 ExpectedVoid ProbeCache::store(const ProbeResults& results) const {
-    nlohmann::json j = {{"schema_version", 1}, {"machines", nlohmann::json::object()}};
+    nlohmann::json j = {{"schema_version", kProbeCacheSchemaVersion}, {"machines", nlohmann::json::object()}};
     {
         std::ifstream in(file_);
         if (in) {
             try {
                 nlohmann::json old;
                 in >> old;
-                if (old.is_object() && old.contains("machines") && old["machines"].is_object()) j["machines"] = old["machines"];
+                if (old.is_object() && old.contains("machines") && old["machines"].is_object() && old.value("schema_version", 0) == kProbeCacheSchemaVersion)
+                    j["machines"] = old["machines"];
             } catch (const nlohmann::json::exception&) {
                 // A damaged cache is replaced rather than fatal: it only holds measurements.
             }

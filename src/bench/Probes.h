@@ -5,7 +5,8 @@
 //                        O_DIRECT into aligned buffers, else posix_fadvise(DONTNEED) + buffered
 //   probe_host_memory    streaming sum over a buffer much larger than the last-level cache,
 //                        one thread per core, each on its own first-touched slice
-//   probe_vulkan         (VulkanProbe.h) host<->device and device-local copy bandwidth
+//   probe_vulkan         (VulkanProbe.h) host<->device and device-local copy bandwidth,
+//                        device-memory read bandwidth and f16 matmul throughput (compute shaders)
 //
 // Results are cached per machine (JSON under the cache dir) keyed by hostname, CPU model and
 // device name; see ProbeCache. Every probe is blocking and uses the whole machine while it
@@ -47,7 +48,9 @@ uint64 peak_rss_bytes();
 // measured after it excludes e.g. the memory probe's buffer. Returns false if not supported.
 bool reset_peak_rss();
 
-// The cache file holds {"schema_version": 1, "machines": {machine_key: ProbeResults}}.
+// The cache file holds {"schema_version": 2, "machines": {machine_key: ProbeResults}}. A file
+// of another schema version reads as NotFound (probe again) and is replaced by store().
+inline constexpr int kProbeCacheSchemaVersion = 2;
 class ProbeCache {
 public:
     explicit ProbeCache(Path file) : file_(std::move(file)) {}

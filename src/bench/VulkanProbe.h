@@ -1,5 +1,12 @@
-// VulkanProbe: host<->device copy bandwidth from host-visible (pinned) memory and device
-// memory bandwidth, measured with vkCmdCopyBuffer on one queue.
+// VulkanProbe: the device ceilings of vk_symbiote_benchmark, on one compute queue:
+//   host_to_device / device_to_host  vkCmdCopyBuffer from / to host-visible (pinned) memory
+//   device_copy                      vkCmdCopyBuffer device-local -> device-local
+//   device_memory                    compute-shader read of a >= 1 GiB device-local buffer
+//                                    (shaders/probe_read.comp), median of repetitions
+//   device_f16_matmul                tiled f16 matmul compute shader (shaders/probe_matmul.comp),
+//                                    validated exactly on a small product first, then timed on
+//                                    square sizes that grow until one dispatch is long enough
+// Times come from GPU timestamps where the queue has them, else the host clock.
 //
 // Self-contained on purpose: it loads the Vulkan loader at run time (dlopen of
 // libvulkan.so.1) and creates its own instance and device, so the benchmark's ceilings do
@@ -19,7 +26,12 @@ struct VulkanProbeOptions {
     int32 device_index = -1;        // -1: prefer discrete, then integrated, virtual, CPU
     bool prefer_integrated = false; // --force-integrated-gpu
     uint64 buffer_bytes = uint64(256) << 20;  // per copy; clamped to the device's limits
-    uint32 repetitions = 5;         // best of, after one warm-up copy
+    uint32 repetitions = 5;         // copies: best of; compute probes: median of; after one warm-up
+    bool compute_probes = true;     // device_memory read and f16 matmul (false: copies only)
+    uint64 read_bytes = uint64(1) << 30;  // read probe buffer; clamped to the device's limits
+    uint32 matmul_min_n = 512;      // square matmul sizes tried: min_n, 2 min_n, ... up to max_n
+    uint32 matmul_max_n = 8192;
+    double matmul_min_seconds = 0.02;  // stop growing once one dispatch takes this long
 };
 
 struct VulkanProbeResults {
@@ -27,7 +39,9 @@ struct VulkanProbeResults {
     std::string device_type;   // "discrete", "integrated", "virtual", "cpu", "other"
     Bandwidth host_to_device;
     Bandwidth device_to_host;
-    Bandwidth device_memory;
+    Bandwidth device_memory;   // compute-shader read
+    Bandwidth device_copy;
+    Throughput device_f16_matmul;
 };
 
 // The device that probe_vulkan() would pick, without measuring (cheap: instance + enumerate).

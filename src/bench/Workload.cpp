@@ -30,6 +30,23 @@ void fill_counters(RunSample& s, const PerformanceMetrics& before, const Perform
     s.uploaded_bytes = after.weight_bytes_uploaded - std::min(after.weight_bytes_uploaded, before.weight_bytes_uploaded);
     s.peak_vram_bytes = after.peak_vram_bytes;
     s.peak_rss_bytes = std::max(after.peak_rss_bytes, peak_rss_bytes());
+    auto delta = [](uint64 a, uint64 b) { return a - std::min(a, b); };
+    s.ram_pack_hits = delta(after.ram_pack_hits, before.ram_pack_hits);
+    s.ram_pack_misses = delta(after.ram_pack_misses, before.ram_pack_misses);
+    s.vram_pack_hits = delta(after.vram_pack_hits, before.vram_pack_hits);
+    s.vram_pack_misses = delta(after.vram_pack_misses, before.vram_pack_misses);
+    s.gpu_time_ns = delta(after.total_gpu_time_ns, before.total_gpu_time_ns);
+}
+
+// Workload-level figures over all timed repetitions: pack cache rates, GPU time, kernels.
+void finish_counters(WorkloadResult& w, const PerformanceMetrics& first, const PerformanceMetrics& last, bool tg) {
+    w.pack_cache = pack_cache_figures(w.samples);
+    uint64 tokens = 0;
+    for (const RunSample& s : w.samples) {
+        w.gpu_time_ns += s.gpu_time_ns;
+        tokens += tg ? s.forward_passes : s.tokens;
+    }
+    w.kernels = kernel_figures(first.kernel_times, last.kernel_times, tokens, w.gpu_time_ns);
 }
 
 // Accounting of the median repetition (by tokens/s); tokens = what the passes processed.
@@ -92,6 +109,7 @@ Expected<WorkloadResult> run_prompt_processing(VulkanSymbioteEngine& engine, con
         if (!r) return r.error();
     }
     bool gpu = false;
+    const PerformanceMetrics first = engine.get_performance_metrics();
     for (uint32 rep = 0; rep < std::max(1u, opts.repetitions); ++rep) {
         const PerformanceMetrics before = engine.get_performance_metrics();
         auto t0 = Clock::now();
@@ -109,6 +127,7 @@ Expected<WorkloadResult> run_prompt_processing(VulkanSymbioteEngine& engine, con
         log_sample(opts, w, rep, smp);
     }
     finish(w);
+    finish_counters(w, first, engine.get_performance_metrics(), false);
     w.accounting = account(w, reg, gpu, probes, false);
     return w;
 }
@@ -153,6 +172,7 @@ Expected<WorkloadResult> run_generation(VulkanSymbioteEngine& engine, const Tens
         VKS_TRY(run_once(ignored));
     }
     bool gpu = false;
+    const PerformanceMetrics first = engine.get_performance_metrics();
     for (uint32 rep = 0; rep < std::max(1u, opts.repetitions); ++rep) {
         const PerformanceMetrics before = engine.get_performance_metrics();
         RunSample smp;
@@ -165,6 +185,7 @@ Expected<WorkloadResult> run_generation(VulkanSymbioteEngine& engine, const Tens
         log_sample(opts, w, rep, smp);
     }
     finish(w);
+    finish_counters(w, first, engine.get_performance_metrics(), true);
     w.accounting = account(w, reg, gpu, probes, true);
     return w;
 }

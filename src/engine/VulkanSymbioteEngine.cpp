@@ -1,5 +1,6 @@
 #include "vk_symbiote/VulkanSymbioteEngine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <sstream>
@@ -32,6 +33,9 @@ struct VulkanSymbioteEngine::Impl {
     SelectedBackend sel;                        // provider + backend (+ description)
     std::unique_ptr<Session> session;
     PerformanceMetrics metrics;
+    // Per-kernel totals at the last reset_performance_metrics(): the backend's totals are
+    // cumulative since prepare(), the metrics report the difference.
+    std::vector<KernelTime> kernel_base;
 
     const ModelConfig& cfg() const { return sel.provider->config(); }
 
@@ -50,7 +54,24 @@ struct VulkanSymbioteEngine::Impl {
         metrics.gpu_utilization_percent =
             metrics.total_inference_time_ns ? 100.0 * double(metrics.total_gpu_time_ns) / double(metrics.total_inference_time_ns) : 0.0;
         if (sel.fill_memory_metrics) sel.fill_memory_metrics(metrics);
+        subtract_kernel_base(metrics.kernel_times);
         if (auto pm = read_process_memory()) metrics.peak_rss_bytes = std::max<uint64>(metrics.peak_rss_bytes, pm->peak_rss_bytes);
+    }
+
+    // kernel_times -= kernel_base (by name); kernels with no dispatch since the reset drop out.
+    void subtract_kernel_base(std::vector<KernelTime>& k) const {
+        if (kernel_base.empty()) return;
+        std::vector<KernelTime> out;
+        for (const KernelTime& t : k) {
+            KernelTime d = t;
+            for (const KernelTime& b : kernel_base)
+                if (b.name == t.name) {
+                    d.dispatches -= std::min(d.dispatches, b.dispatches);
+                    d.total_ns -= std::min(d.total_ns, b.total_ns);
+                }
+            if (d.dispatches > 0) out.push_back(std::move(d));
+        }
+        k = std::move(out);
     }
 };
 
@@ -106,6 +127,10 @@ void VulkanSymbioteEngine::reset_performance_metrics() {
     impl_->metrics = PerformanceMetrics{};
     impl_->metrics.backend = b;
     if (impl_->sel.reset_counters) impl_->sel.reset_counters();
+    // The backend's kernel totals keep running; remember where they stand now.
+    PerformanceMetrics now;
+    if (impl_->sel.fill_memory_metrics) impl_->sel.fill_memory_metrics(now);
+    impl_->kernel_base = std::move(now.kernel_times);
 }
 
 GenerationOptions VulkanSymbioteEngine::default_generation_options() const {

@@ -41,6 +41,11 @@ ProbeResults synthetic_probes() {
     p.host_to_device = bw(50);
     p.device_to_host = bw(40);
     p.device_memory = bw(2000);
+    p.device_copy = bw(800);
+    p.device_f16_matmul.measured = true;
+    p.device_f16_matmul.tflops = 30;
+    p.device_f16_matmul.flops = 1000;
+    p.device_f16_matmul.method = "synthetic";
     return p;
 }
 
@@ -140,6 +145,80 @@ TEST(BenchAccounting, MissingCeilingLeavesTheBoundUnknown) {
     EXPECT_GT(a.vram.max_tokens_per_second, 0);
 }
 
+TEST(BenchAccounting, NonResidentBoundUsesThePathTheBytesTake) {
+    ProbeResults p = synthetic_probes();  // h2d 50 GB/s, host memory 100 GB/s
+    PassTraffic t;
+    t.gpu_compute = true;
+    t.weight_bytes_touched = 4'000'000'000;
+    t.tokens = 2;
+    t.forward_passes = 2;
+    t.uploaded_bytes = 1'000'000'000;  // 0.5 GB per token over the bus
+    Accounting a = compute_accounting(t, 20, p);
+    EXPECT_DOUBLE_EQ(a.non_resident.bytes_per_token, 5e8);
+    EXPECT_EQ(a.non_resident.ceiling, "host_to_device");
+    EXPECT_DOUBLE_EQ(a.non_resident.ceiling_gbps, 50);
+    EXPECT_NEAR(a.non_resident.bound_tokens_per_second, 100, 1e-9);
+    EXPECT_NEAR(a.non_resident.fraction_of_bound, 0.2, 1e-12);
+    // Hybrid: 0.5 GB over the bus and 0.5 GB computed on by the CPU per token: both paths at once.
+    t.cpu_compute_bytes = 1'000'000'000;
+    a = compute_accounting(t, 20, p);
+    EXPECT_DOUBLE_EQ(a.non_resident.bytes_per_token, 1e9);
+    EXPECT_EQ(a.non_resident.ceiling, "host_to_device+host_memory");
+    EXPECT_NEAR(a.non_resident.bound_tokens_per_second, 150, 1e-9);
+    // CPU run: everything non-resident, read from RAM.
+    PassTraffic c;
+    c.weight_bytes_touched = 2'000'000'000;
+    c.tokens = 2;
+    c.forward_passes = 2;
+    a = compute_accounting(c, 50, p);
+    EXPECT_EQ(a.non_resident.ceiling, "host_memory");
+    EXPECT_NEAR(a.non_resident.bound_tokens_per_second, 100, 1e-9);
+    EXPECT_NEAR(a.non_resident.fraction_of_bound, 0.5, 1e-12);
+    // Everything resident on the GPU: no non-resident bytes, no bound.
+    PassTraffic r;
+    r.gpu_compute = true;
+    r.weight_bytes_touched = 1000;
+    r.tokens = 1;
+    r.forward_passes = 1;
+    a = compute_accounting(r, 10, p);
+    EXPECT_EQ(a.non_resident.bytes_per_token, 0);
+    EXPECT_EQ(a.non_resident.bound_tokens_per_second, 0);
+    EXPECT_TRUE(a.non_resident.ceiling.empty());
+    // Streaming without a probed bus: unknown, not guessed.
+    p.host_to_device = Bandwidth{};
+    a = compute_accounting(t, 20, p);
+    EXPECT_EQ(a.non_resident.bound_tokens_per_second, 0);
+    EXPECT_EQ(a.non_resident.ceiling_gbps, 0);
+}
+
+TEST(BenchAccounting, PackCacheRatesAndKernelDeltas) {
+    RunSample a, b;
+    a.ram_pack_hits = 3;
+    a.ram_pack_misses = 1;
+    b.ram_pack_hits = 5;
+    b.ram_pack_misses = 1;
+    b.vram_pack_misses = 2;
+    PackCacheFigures f = pack_cache_figures({a, b});
+    EXPECT_EQ(f.ram_hits, 8u);
+    EXPECT_EQ(f.ram_misses, 2u);
+    EXPECT_DOUBLE_EQ(f.ram_hit_rate, 0.8);
+    EXPECT_EQ(f.vram_hits, 0u);
+    EXPECT_DOUBLE_EQ(f.vram_hit_rate, 0.0);
+    EXPECT_EQ(pack_cache_figures({}).ram_hit_rate, 0.0);
+
+    std::vector<KernelTime> before = {{"matvec_f16", 10, 1000}, {"add_f32", 4, 40}};
+    std::vector<KernelTime> after = {{"matvec_f16", 30, 3000}, {"add_f32", 4, 40}, {"rmsnorm_f32", 5, 4000}};
+    auto k = kernel_figures(before, after, 20, 8000);
+    ASSERT_EQ(k.size(), 2u);  // add_f32 ran no dispatch in between
+    EXPECT_EQ(k[0].name, "rmsnorm_f32");  // largest total first
+    EXPECT_EQ(k[0].total_ns, 4000u);
+    EXPECT_EQ(k[1].name, "matvec_f16");
+    EXPECT_EQ(k[1].dispatches, 20u);
+    EXPECT_EQ(k[1].total_ns, 2000u);
+    EXPECT_DOUBLE_EQ(k[1].ns_per_token, 100);
+    EXPECT_DOUBLE_EQ(k[1].fraction_of_gpu_time, 0.25);
+}
+
 TEST(BenchAccounting, WeightBytesTouchedFromARealModel) {
     auto g = GGUFLoader::open(test::models_dir() / "stories260K.gguf");
     ASSERT_TRUE(g) << g.error().to_string();
@@ -194,6 +273,8 @@ BenchReport synthetic_report() {
         t.tokens = 8;
         t.forward_passes = 8;
         w.accounting = compute_accounting(t, 16, r.probes);
+        w.gpu_time_ns = 1000;
+        w.kernels = kernel_figures({}, {{"matvec_f16", 8, 600}}, 16, w.gpu_time_ns);
         r.workloads.push_back(w);
     }
     r.peak_rss_bytes = 1 << 30;
@@ -291,6 +372,9 @@ TEST(BenchJson, ProbeResultsRoundTrip) {
     p.device_to_host.note = "no Vulkan device";
     auto back = probes_from_json(to_json(p));
     ASSERT_TRUE(back) << back.error().to_string();
+    EXPECT_EQ(back->device_f16_matmul.tflops, 30);
+    EXPECT_TRUE(back->device_f16_matmul.measured);
+    EXPECT_EQ(back->device_copy.gbps, 800);
     EXPECT_EQ(back->machine_key, p.machine_key);
     EXPECT_EQ(back->host_memory.gbps, 100);
     EXPECT_EQ(back->host_memory.method, "synthetic");
@@ -308,6 +392,11 @@ TEST(BenchJson, DamagedProbeResultsNameTheField) {
     j = to_json(synthetic_probes());
     j["disk_read"]["gbps"] = -1.0;
     EXPECT_FALSE(probes_from_json(j));
+    j = to_json(synthetic_probes());
+    j["device_f16_matmul"].erase("tflops");
+    r = probes_from_json(j);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("device_f16_matmul"), std::string::npos) << r.error().message;
     EXPECT_FALSE(probes_from_json(nlohmann::json::array()));
 }
 
@@ -318,4 +407,8 @@ TEST(BenchTable, ShowsEveryWorkloadAndCeiling) {
     EXPECT_NE(t.find("100.00 GB/s"), std::string::npos) << t;  // host memory ceiling
     EXPECT_NE(t.find("limited by"), std::string::npos) << t;
     EXPECT_NE(t.find("peak RSS"), std::string::npos) << t;
+    EXPECT_NE(t.find("30.00 TFLOPS"), std::string::npos) << t;  // device f16 matmul ceiling
+    EXPECT_NE(t.find("non-resident"), std::string::npos) << t;
+    EXPECT_NE(t.find("matvec_f16"), std::string::npos) << t;   // kernel table (profiling on)
+    EXPECT_NE(t.find("60.0%"), std::string::npos) << t;        // its share of the GPU time
 }

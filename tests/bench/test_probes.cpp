@@ -172,14 +172,17 @@ TEST(BenchProbes, VulkanCopiesOnSmallBuffers) {
     VulkanProbeOptions o;
     o.buffer_bytes = 8 << 20;
     o.repetitions = 2;
+    o.compute_probes = false;
     auto r = probe_vulkan(o);
     if (!r && r.error().code == ErrorCode::Device) GTEST_SKIP() << r.error().to_string();
     ASSERT_TRUE(r) << r.error().to_string();
     EXPECT_FALSE(r->device_name.empty());
     expect_plausible(r->host_to_device);
     expect_plausible(r->device_to_host);
-    expect_plausible(r->device_memory);
-    EXPECT_EQ(r->device_memory.bytes, 2 * r->host_to_device.bytes);  // read + write counted
+    expect_plausible(r->device_copy);
+    EXPECT_EQ(r->device_copy.bytes, 2 * r->host_to_device.bytes);  // read + write counted
+    EXPECT_FALSE(r->device_memory.measured);
+    EXPECT_EQ(r->device_memory.note, "compute probes skipped");
     auto name = vulkan_device_name(o);
     ASSERT_TRUE(name) << name.error().to_string();
     EXPECT_EQ(*name, r->device_name);
@@ -193,4 +196,45 @@ TEST(BenchProbes, VulkanBadDeviceIndexIsAnError) {
     if (r.error().code == ErrorCode::Device) return;  // no Vulkan here at all
     EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
     EXPECT_NE(r.error().message.find("1000"), std::string::npos);
+}
+
+// The compute probes on small sizes: the read probe reads exactly the buffer it was given,
+// and the matmul probe passes its exact validation product before it reports a rate.
+TEST(BenchProbes, VulkanComputeReadAndMatmul) {
+    VulkanProbeOptions o;
+    o.buffer_bytes = 4 << 20;
+    o.repetitions = 2;
+    o.read_bytes = 16 << 20;
+    o.matmul_min_n = 256;
+    o.matmul_max_n = 256;
+    auto r = probe_vulkan(o);
+    if (!r && r.error().code == ErrorCode::Device) GTEST_SKIP() << r.error().to_string();
+    ASSERT_TRUE(r) << r.error().to_string();
+    expect_plausible(r->device_memory);
+    EXPECT_EQ(r->device_memory.bytes, uint64(16) << 20);
+    EXPECT_NE(r->device_memory.method.find("compute shader read"), std::string::npos) << r->device_memory.method;
+    const Throughput& mm = r->device_f16_matmul;
+    ASSERT_TRUE(mm.measured) << mm.note;
+    EXPECT_EQ(mm.flops, uint64(2) * 256 * 256 * 256);
+    EXPECT_GT(mm.tflops, 0);
+    EXPECT_LT(mm.tflops, 1e4);  // 10 PFLOPS: not a shader-core figure of any device
+    EXPECT_NE(mm.method.find("256^3"), std::string::npos) << mm.method;
+}
+
+TEST(BenchProbes, CacheOfAnOlderSchemaIsProbedAgain) {
+    Path f = test::tmp_dir() / "probes_old_schema.json";
+    {
+        std::ofstream out(f);
+        out << R"({"schema_version": 1, "machines": {"x": {}}})";
+    }
+    ProbeCache cache(f);
+    auto r = cache.load("x");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::NotFound);
+    EXPECT_NE(r.error().message.find("schema_version 1"), std::string::npos) << r.error().message;
+    ProbeResults p;
+    p.machine_key = "y";
+    ASSERT_TRUE(cache.store(p));
+    EXPECT_TRUE(cache.load("y"));
+    EXPECT_FALSE(cache.load("x"));  // the old layout's entries are dropped
 }

@@ -143,6 +143,7 @@ ShaderRuntime::~ShaderRuntime() {
     for (auto& [k, p] : pipelines_) vkDestroyPipeline(d, p, nullptr);
     for (auto p : retired_) vkDestroyPipeline(d, p, nullptr);
     for (auto p : pools_) vkDestroyDescriptorPool(d, p, nullptr);
+    for (auto q : query_pools_) vkDestroyQueryPool(d, q, nullptr);
     if (cache_) vkDestroyPipelineCache(d, cache_, nullptr);
     if (layout_) vkDestroyPipelineLayout(d, layout_, nullptr);
     if (set_layout_) vkDestroyDescriptorSetLayout(d, set_layout_, nullptr);
@@ -281,6 +282,7 @@ VkPipeline ShaderRuntime::get_pipeline(Kernel k, DType weights, const ShaderSpec
         return VK_NULL_HANDLE;
     }
     pipelines_[key] = *p;
+    pipeline_variant_[*p] = vi;
     return *p;
 }
 
@@ -288,6 +290,96 @@ void ShaderRuntime::begin(VkCommandBuffer cmd) {
     cmd_ = cmd;
     for (auto p : pools_) vkResetDescriptorPool(dev_.device(), p, 0);
     pool_used_ = 0;
+    stamps_.clear();
+    query_pools_used_ = 0;
+    query_next_ = kQueriesPerPool;
+    recording_profiled_ = profiling_;
+    if (recording_profiled_) write_timestamp(-1);
+}
+
+void ShaderRuntime::continue_recording(VkCommandBuffer cmd) {
+    cmd_ = cmd;
+    if (recording_profiled_) write_timestamp(-1);
+}
+
+ExpectedVoid ShaderRuntime::set_kernel_profiling(bool on) {
+    if (on && dev_.caps().timestamp_valid_bits == 0)
+        return make_error(ErrorCode::Device, "kernel profiling: the compute queue of " + dev_.caps().device_name + " has no timestamps");
+    profiling_ = on;
+    return {};
+}
+
+void ShaderRuntime::reset_kernel_times() {
+    kernel_times_.clear();
+    kernel_index_.clear();
+}
+
+std::pair<VkQueryPool, uint32> ShaderRuntime::next_query() {
+    if (query_next_ >= kQueriesPerPool) {
+        if (query_pools_used_ == query_pools_.size()) {
+            VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+            qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+            qi.queryCount = kQueriesPerPool;
+            VkQueryPool pool = VK_NULL_HANDLE;
+            VkResult r = vkCreateQueryPool(dev_.device(), &qi, nullptr, &pool);
+            if (r != VK_SUCCESS) {
+                last_error_ = vk_error(r, "vkCreateQueryPool (kernel profiling)", __FILE__, __LINE__).to_string();
+                return {VK_NULL_HANDLE, 0};
+            }
+            query_pools_.push_back(pool);
+        }
+        // Reset in the command buffer, before this recording's first write to the pool.
+        vkCmdResetQueryPool(cmd_, query_pools_[query_pools_used_], 0, kQueriesPerPool);
+        ++query_pools_used_;
+        query_next_ = 0;
+    }
+    return {query_pools_[query_pools_used_ - 1], query_next_++};
+}
+
+void ShaderRuntime::write_timestamp(int32 variant) {
+    auto [pool, query] = next_query();
+    if (!pool) {
+        // Without a slot the stamps would charge time to the wrong kernel: drop this recording's.
+        recording_profiled_ = false;
+        stamps_.clear();
+        return;
+    }
+    vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pool, query);
+    stamps_.push_back({pool, query, variant});
+}
+
+ExpectedVoid ShaderRuntime::collect_kernel_times() {
+    if (!recording_profiled_ || stamps_.empty()) return {};
+    // Ticks of every query used by this recording, pool by pool.
+    std::map<VkQueryPool, std::vector<uint64>> ticks;
+    for (uint32 i = 0; i < query_pools_used_; ++i) {
+        const uint32 n = i + 1 == query_pools_used_ ? query_next_ : kQueriesPerPool;
+        auto& t = ticks[query_pools_[i]];
+        t.assign(n, 0);
+        VkResult r = vkGetQueryPoolResults(dev_.device(), query_pools_[i], 0, n, n * sizeof(uint64), t.data(), sizeof(uint64), VK_QUERY_RESULT_64_BIT);
+        if (r == VK_NOT_READY)
+            return make_error(ErrorCode::Device, "kernel profiling: timestamps not available yet (collect_kernel_times() must follow the completion of "
+                                                 "every command buffer of the recording)");
+        if (r != VK_SUCCESS) return vk_error(r, "vkGetQueryPoolResults (kernel profiling)", __FILE__, __LINE__);
+    }
+    const uint32 bits = dev_.caps().timestamp_valid_bits;
+    const uint64 mask = bits >= 64 ? ~uint64(0) : (uint64(1) << bits) - 1;
+    const double ns_per_tick = dev_.caps().timestamp_period_ns;
+    uint64 prev = 0;
+    for (const Stamp& s : stamps_) {
+        const uint64 t = ticks[s.pool][s.query];
+        if (s.variant != -1) {  // -1: start of a command buffer; -2: a pipeline not built here
+            const std::string name = s.variant >= 0 ? variants_[size_t(s.variant)].name : std::string("other");
+            auto [it, added] = kernel_index_.emplace(name, kernel_times_.size());
+            if (added) kernel_times_.push_back({name, 0, 0});
+            KernelTiming& k = kernel_times_[it->second];
+            k.dispatches += 1;
+            k.total_ns += uint64(double((t - prev) & mask) * ns_per_tick);
+        }
+        prev = t;
+    }
+    stamps_.clear();  // a second call for the same recording adds nothing
+    return {};
 }
 
 Expected<VkDescriptorSet> ShaderRuntime::make_descriptor_set(const std::array<BufferBinding, kNumBindings>& b) {
@@ -336,6 +428,10 @@ void ShaderRuntime::dispatch_compute(VkPipeline pipeline, VkDescriptorSet set, u
     vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
     vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, layout_, 0, 1, &set, 0, nullptr);
     vkCmdDispatch(cmd_, gx, gy, gz);
+    if (recording_profiled_) {
+        auto it = pipeline_variant_.find(pipeline);
+        write_timestamp(it != pipeline_variant_.end() ? it->second : -2);
+    }
 }
 
 void ShaderRuntime::barrier() {

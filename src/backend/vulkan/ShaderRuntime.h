@@ -7,6 +7,16 @@
 //
 // All pipelines share one descriptor set layout (6 storage buffers, see shaders/common.glsl)
 // and one pipeline layout (128 bytes of push constants).
+//
+// Per-kernel GPU time (set_kernel_profiling(true), the --enable-profiling option): a
+// timestamp is written at the start of every command buffer of a recording (begin(),
+// continue_recording()) and after every dispatch_compute(), both at BOTTOM_OF_PIPE, i.e.
+// when everything recorded before it has finished. A dispatch is charged the GPU time
+// from the previous timestamp of its command buffer to its own: its exclusive share of the
+// GPU timeline, including the barrier wait and any copy recorded just before it. So the
+// per-kernel times of one command buffer add up to its time from the first timestamp to
+// the last dispatch, never more than the command buffer's own GPU time, even when
+// dispatches without a barrier between them overlap on the device.
 // Thread-safety: none; one thread records (the backend's forward thread).
 #pragma once
 
@@ -28,6 +38,14 @@ struct ShaderSpecialization {
     bool use_subgroup_ops = true;  // subgroup reductions (else shared-memory trees)
     bool use_fp16_math = true;     // f16 products for f16 weights where the device has shaderFloat16
     auto key() const { return std::tuple(workgroup_size_x, workgroup_size_y, use_subgroup_ops, use_fp16_math); }
+};
+
+// GPU time spent in one shader variant (e.g. "matvec_f16_fp16") over every collected
+// recording: dispatches and nanoseconds (see the profiling note above).
+struct KernelTiming {
+    std::string name;
+    uint64 dispatches = 0;
+    uint64 total_ns = 0;
 };
 
 enum class Kernel : uint32 {
@@ -83,11 +101,26 @@ public:
 
     // Recording: begin() sets the command buffer the calls below record into and recycles
     // the descriptor sets of the previous recording (its command buffer must have finished).
+    // With kernel profiling on, timings of the previous recording that were not collected
+    // are dropped.
     void begin(VkCommandBuffer cmd);
     // Continues the same recording in another command buffer (a forward pass split into
     // several submissions): the descriptor sets made since begin() stay valid until the
     // next begin(), so every command buffer of the recording must finish before that.
-    void continue_recording(VkCommandBuffer cmd) { cmd_ = cmd; }
+    void continue_recording(VkCommandBuffer cmd);
+
+    // Per-kernel GPU time. Device error when turning it on for a compute queue without
+    // timestamps (timestamp_valid_bits == 0). Takes effect at the next begin().
+    ExpectedVoid set_kernel_profiling(bool on);
+    bool kernel_profiling() const { return profiling_; }
+    // Reads the timestamps of the current recording and adds them to kernel_times(). Call
+    // it after every command buffer of the recording has completed (after the last
+    // submission's fence); once per recording (a second call adds nothing). No-op when
+    // profiling is off. Device error when a query result is not available.
+    ExpectedVoid collect_kernel_times();
+    // Totals since the runtime was created or reset_kernel_times(), in first-use order.
+    const std::vector<KernelTiming>& kernel_times() const { return kernel_times_; }
+    void reset_kernel_times();
     Expected<VkDescriptorSet> make_descriptor_set(const std::array<BufferBinding, kNumBindings>& b);
     void push_constants(const void* data, uint32 size);
     void dispatch_compute(VkPipeline pipeline, VkDescriptorSet set, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
@@ -110,6 +143,10 @@ private:
     ExpectedVoid init(const ShaderRuntimeOptions& opt);
     int32 variant_index(Kernel k, DType weights, bool fp16) const;
     void check_reload();
+    // Next timestamp query slot of this recording (resetting a new pool when the current
+    // one is full); VK_NULL_HANDLE pool when a pool could not be created (last_error_ says).
+    std::pair<VkQueryPool, uint32> next_query();
+    void write_timestamp(int32 variant);
     Expected<std::vector<uint32>> compile(const Variant& v, const std::string& text) const;
     Expected<VkPipeline> build(const Variant& v, const ShaderSpecialization& spec);
 
@@ -129,6 +166,24 @@ private:
     VkCommandBuffer cmd_ = VK_NULL_HANDLE;
     std::string last_error_;
     uint64 reloads_ = 0;
+
+    // Kernel profiling. A recording's timestamps, in recording order; variant -1 marks the
+    // start of a command buffer.
+    struct Stamp {
+        VkQueryPool pool;
+        uint32 query;
+        int32 variant;
+    };
+    static constexpr uint32 kQueriesPerPool = 4096;
+    bool profiling_ = false;
+    bool recording_profiled_ = false;  // profiling was on at this recording's begin()
+    std::vector<VkQueryPool> query_pools_;
+    uint32 query_pools_used_ = 0;      // pools [0, used) hold this recording's queries
+    uint32 query_next_ = kQueriesPerPool;  // next free query in query_pools_[used - 1]
+    std::vector<Stamp> stamps_;
+    std::map<VkPipeline, int32> pipeline_variant_;  // every pipeline built -> its variant
+    std::vector<KernelTiming> kernel_times_;
+    std::map<std::string, size_t> kernel_index_;     // name -> index in kernel_times_
 };
 
 }  // namespace vk_symbiote

@@ -1,0 +1,145 @@
+// The benchmark's byte accounting on real runs of the engine (stories260K, public API):
+// the compute tiers add up to the weight bytes the passes touched (counted independently
+// from the tensor registry), disk bytes are what the engine's pack manager read, and a run
+// with every weight resident moves no weight bytes over the bus or from disk.
+#include <gtest/gtest.h>
+
+#include "bench/Workload.h"
+#include "gguf/GGUFLoader.h"
+#include "model/ModelConfig.h"
+#include "model/TensorRegistry.h"
+#include "support/TestPaths.h"
+#include "vk_symbiote/ConfigManager.h"
+#include "vk_symbiote/VulkanSymbioteEngine.h"
+
+using namespace vk_symbiote;
+using namespace vk_symbiote::bench;
+
+namespace {
+
+Path model() { return test::models_dir() / "stories260K.gguf"; }
+
+std::unique_ptr<TensorRegistry> registry() {
+    auto g = GGUFLoader::open(model());
+    EXPECT_TRUE(g) << g.error().to_string();
+    auto cfg = ModelConfig::from_gguf(**g);
+    EXPECT_TRUE(cfg) << cfg.error().to_string();
+    auto reg = TensorRegistry::bind(*cfg, **g);
+    EXPECT_TRUE(reg) << reg.error().to_string();
+    return std::make_unique<TensorRegistry>(std::move(*reg));
+}
+
+Expected<std::unique_ptr<VulkanSymbioteEngine>> engine(std::vector<std::string> args) {
+    ConfigManager c;
+    args.insert(args.end(), {"--log-level", "ERROR", "--ctx-size", "64"});
+    auto r = c.load(args, [](std::string_view) { return std::optional<std::string>(); });
+    if (!r) return r.error();
+    return VulkanSymbioteEngine::create(model(), c);
+}
+
+ProbeResults probes() {
+    ProbeResults p;
+    for (Bandwidth* b : {&p.disk_read, &p.host_memory, &p.host_to_device, &p.device_to_host, &p.device_memory}) {
+        b->measured = true;
+        b->gbps = 10;
+    }
+    return p;
+}
+
+WorkloadOptions opts() {
+    WorkloadOptions o;
+    o.repetitions = 2;
+    return o;
+}
+
+// The median sample (by tokens/s), as the accounting picks it.
+const RunSample& median_sample(const WorkloadResult& w) {
+    std::vector<const RunSample*> v;
+    for (auto& s : w.samples) v.push_back(&s);
+    std::sort(v.begin(), v.end(), [](auto* a, auto* b) { return a->tokens_per_second < b->tokens_per_second; });
+    return *v[v.size() / 2];
+}
+
+// vram + bus + ram per token x tokens = every tensor once per pass + one embedding row per token.
+void expect_tiers_add_up(const WorkloadResult& w, const TensorRegistry& reg) {
+    const RunSample& m = median_sample(w);
+    const uint64 tokens = w.kind == "tg" ? m.forward_passes : m.tokens;
+    ASSERT_GT(tokens, 0u);
+    uint64 per_pass = 0;
+    for (const TensorDesc& d : reg.tensors())
+        if (d.id.role != TensorRole::TokenEmbd) per_pass += d.byte_size;
+    const double want = double(m.forward_passes * per_pass + tokens * reg.get({TensorRole::TokenEmbd, -1}).row_bytes()) / double(tokens);
+    const Accounting& a = w.accounting;
+    EXPECT_NEAR(a.vram.bytes_per_token + a.bus.bytes_per_token + a.ram.bytes_per_token, want, want * 1e-12) << w.name;
+    EXPECT_NEAR(a.weight_bytes_per_token, want, want * 1e-12) << w.name;
+    EXPECT_NEAR(a.disk.bytes_per_token * double(tokens), double(m.disk_bytes), 1e-6) << w.name;
+}
+
+}  // namespace
+
+TEST(BenchEngineAccounting, CpuResidentRunReadsEverythingFromRamAndNothingFromDisk) {
+    auto e = engine({"--disable-gpu"});
+    ASSERT_TRUE(e) << e.error().to_string();
+    auto reg = registry();
+    for (bool tg : {false, true}) {
+        auto w = tg ? run_generation(**e, *reg, 6, opts(), probes()) : run_prompt_processing(**e, *reg, 8, opts(), probes());
+        ASSERT_TRUE(w) << w.error().to_string();
+        expect_tiers_add_up(*w, *reg);
+        const Accounting& a = w->accounting;
+        EXPECT_EQ(a.bus.bytes_per_token, 0) << w->name;
+        EXPECT_EQ(a.vram.bytes_per_token, 0) << w->name;
+        EXPECT_EQ(a.disk.bytes_per_token, 0) << w->name << ": weights are in RAM after the warm-up";
+        EXPECT_GT(a.ram.bytes_per_token, 0) << w->name;
+        EXPECT_EQ(a.non_resident.ceiling, "host_memory");
+        EXPECT_DOUBLE_EQ(a.non_resident.bytes_per_token, a.ram.bytes_per_token);
+        EXPECT_TRUE(w->kernels.empty());  // no GPU, no kernel times
+    }
+}
+
+TEST(BenchEngineAccounting, PacksUnderATightBudgetReadFromDiskEveryToken) {
+    // The smallest of these RAM budgets that the engine accepts streams packs with eviction.
+    std::unique_ptr<VulkanSymbioteEngine> e;
+    for (const char* mb : {"1.5", "2", "2.5", "3", "4", "5", "6", "8"}) {
+        auto c = engine({"--disable-gpu", "--max-pack-mb", "0.0625", "--ram-gb", std::to_string(std::stod(mb) / 1024.0)});
+        if (c) {
+            e = std::move(*c);
+            break;
+        }
+    }
+    ASSERT_TRUE(e) << "no budget up to 8 MiB runs stories260K in packs";
+    ASSERT_NE(e->describe().find("packs"), std::string::npos) << e->describe();
+    auto reg = registry();
+    auto w = run_generation(*e, *reg, 6, opts(), probes());
+    ASSERT_TRUE(w) << w.error().to_string();
+    expect_tiers_add_up(*w, *reg);
+    const Accounting& a = w->accounting;
+    EXPECT_EQ(a.bus.bytes_per_token, 0);
+    EXPECT_GT(a.disk.bytes_per_token, 0) << "a budget below the model re-reads evicted packs";
+    // The pack manager never reads more than the whole file per pass.
+    const RunSample& m = median_sample(*w);
+    EXPECT_LE(m.disk_bytes, m.forward_passes * std::filesystem::file_size(model()));
+    // The bound: disk (10 GB/s) and RAM (10 GB/s) ceilings, disk bytes <= RAM bytes here.
+    EXPECT_GT(a.bound_tokens_per_second, 0);
+}
+
+TEST(BenchEngineAccounting, VulkanWithEverythingInVramMovesNoWeightBytesOverTheBus) {
+    // lavapipe is used only when asked for by index; skip where there is no Vulkan at all.
+    auto e = engine({"--device-index", "0", "--vram-gb", "4"});
+    ASSERT_TRUE(e) << e.error().to_string();
+    if ((*e)->get_performance_metrics().backend.rfind("vulkan", 0) != 0) GTEST_SKIP() << "no Vulkan device: " << (*e)->describe();
+    auto reg = registry();
+    for (bool tg : {false, true}) {
+        auto w = tg ? run_generation(**e, *reg, 6, opts(), probes()) : run_prompt_processing(**e, *reg, 8, opts(), probes());
+        ASSERT_TRUE(w) << w.error().to_string();
+        expect_tiers_add_up(*w, *reg);
+        const Accounting& a = w->accounting;
+        EXPECT_EQ(a.bus.bytes_per_token, 0) << w->name;
+        EXPECT_EQ(a.disk.bytes_per_token, 0) << w->name;
+        EXPECT_EQ(a.ram.bytes_per_token, 0) << w->name;
+        EXPECT_GT(a.vram.bytes_per_token, 0) << w->name;
+        EXPECT_EQ(a.non_resident.bytes_per_token, 0) << w->name;
+        EXPECT_EQ(a.non_resident.bound_tokens_per_second, 0) << w->name;
+        EXPECT_EQ(a.bound_tier, "vram") << w->name;
+        EXPECT_GT(w->gpu_time_ns, 0u) << w->name << ": timestamps around every forward";
+    }
+}
