@@ -491,7 +491,8 @@ std::string format_table(const BenchReport& r) {
         const Throughput& t = p.device_f16_matmul;
         std::string how = t.measured ? t.method : t.note;
         if (t.measured && !t.note.empty()) how += " (" + t.note + ")";
-        probe_rows.push_back({"device f16 matmul", t.measured ? fmt("%.2f TFLOPS", t.tflops) : "n/a", how});
+        const std::string rate = !t.measured ? "n/a" : t.tflops >= 1 ? fmt("%.2f TFLOPS", t.tflops) : fmt("%.2f GFLOPS", t.tflops * 1e3);
+        probe_rows.push_back({"device f16 matmul", rate, how});
     }
     o << render(probe_rows, true) << "\n";
 

@@ -305,7 +305,7 @@ Expected<Throughput> probe_f16_matmul(Context& c, const VulkanProbeOptions& opts
     t.tflops = best_tflops;
     t.flops = uint64(2) * best_n * best_n * best_n;
     t.method = std::string("tiled compute shader (128 x 128 tiles, ") + (c.shader_float16 ? "f16vec2 fma" : "f32 fma on f16 inputs") + ", no tensor-core extension), " +
-               std::to_string(best_n) + "^3, median of " + std::to_string(reps) + " (" + std::to_string(best_s * 1e3) + " ms), " + timer_name(c);
+               std::to_string(best_n) + "^3, median of " + std::to_string(reps) + " (" + std::to_string(int64(std::lround(best_s * 1e3))) + " ms), " + timer_name(c);
     t.note = "a ceiling for the engine's own shader kernels, not the device's datasheet peak";
     return t;
 }
