@@ -282,6 +282,12 @@ void remove_stale_temp_files(const Path& cache) {
 
 }  // namespace
 
+std::vector<std::string> pack_cache_codec_list(const PackCacheOptions& opts) {
+    std::vector<std::string> names = opts.candidates.empty() ? std::vector<std::string>{"blosc-zstd", "exponent"} : opts.candidates;
+    names.push_back(kRawCodecName);
+    return names;
+}
+
 Path pack_cache_path(const Path& model, const Path& cache_dir) {
     Path dir = cache_dir.empty() ? model.parent_path() : cache_dir;
     return dir / (model.filename().string() + kPackCacheExtension);
@@ -293,7 +299,8 @@ Expected<Path> build_pack_cache(const GGUFLoader& model, const PackPlan& plan, c
         return make_error(ErrorCode::InvalidArgument, "pack cache: min_saving must be in [0, 1), got " + std::to_string(opts.min_saving));
     VKS_TRY(check_plan_ids(plan));
     Builder b(model, plan, opts, progress);
-    b.codec_names = opts.candidates.empty() ? std::vector<std::string>{"blosc-zstd", "exponent"} : opts.candidates;
+    b.codec_names = pack_cache_codec_list(opts);
+    b.codec_names.pop_back();  // "raw" is appended after the candidates are checked
     if (b.codec_names.size() + 1 > kMaxCodecs)
         return make_error(ErrorCode::InvalidArgument, "pack cache: at most " + std::to_string(kMaxCodecs - 1) + " candidate codecs");
     for (const std::string& name : b.codec_names) {
@@ -443,20 +450,50 @@ ExpectedVoid PackCacheReader::read_pack(uint64 pack_id, std::span<uint8> dst) co
     if (pack_id >= entries_.size())
         return make_error(ErrorCode::InvalidArgument, path_.string() + ": pack id " + std::to_string(pack_id) + " out of range (" + std::to_string(entries_.size()) + " packs)");
     const Entry& e = entries_[pack_id];
-    const std::string what = "pack " + std::to_string(pack_id);
     if (dst.size() != e.raw_size)
-        return make_error(ErrorCode::InvalidArgument, path_.string() + ": " + what + ": destination holds " + std::to_string(dst.size()) + " bytes, the pack " + std::to_string(e.raw_size));
+        return make_error(ErrorCode::InvalidArgument, path_.string() + ": pack " + std::to_string(pack_id) + ": destination holds " + std::to_string(dst.size()) +
+                                                          " bytes, the pack " + std::to_string(e.raw_size));
     if (codecs_[e.codec] == kRawCodecName) {
-        VKS_TRY(pread_exact(fd_, dst.data(), e.stored_size, e.offset, path_, what));
-    } else {
-        std::vector<uint8> frame(e.stored_size);
-        VKS_TRY(pread_exact(fd_, frame.data(), frame.size(), e.offset, path_, what));
-        if (auto r = decompress_frame(frame, dst, 1); !r)
-            return make_error(ErrorCode::Corrupt, path_.string() + ": " + what + " (" + codecs_[e.codec] + "): " + r.error().message);
+        VKS_TRY(read_stored(pack_id, dst));
+        return decode_pack(pack_id, dst, dst);
+    }
+    std::vector<uint8> frame(e.stored_size);
+    VKS_TRY(read_stored(pack_id, frame));
+    return decode_pack(pack_id, frame, dst);
+}
+
+ExpectedVoid PackCacheReader::read_stored(uint64 pack_id, std::span<uint8> dst) const {
+    if (pack_id >= entries_.size())
+        return make_error(ErrorCode::InvalidArgument, path_.string() + ": pack id " + std::to_string(pack_id) + " out of range (" + std::to_string(entries_.size()) + " packs)");
+    const Entry& e = entries_[pack_id];
+    if (dst.size() != e.stored_size)
+        return make_error(ErrorCode::InvalidArgument, path_.string() + ": pack " + std::to_string(pack_id) + ": read buffer holds " + std::to_string(dst.size()) +
+                                                          " bytes, the stored pack " + std::to_string(e.stored_size));
+    return pread_exact(fd_, dst.data(), e.stored_size, e.offset, path_, "pack " + std::to_string(pack_id));
+}
+
+ExpectedVoid PackCacheReader::decode_pack(uint64 pack_id, std::span<const uint8> stored, std::span<uint8> dst) const {
+    if (pack_id >= entries_.size())
+        return make_error(ErrorCode::InvalidArgument, path_.string() + ": pack id " + std::to_string(pack_id) + " out of range (" + std::to_string(entries_.size()) + " packs)");
+    const Entry& e = entries_[pack_id];
+    const std::string what = "pack " + std::to_string(pack_id);
+    if (dst.size() != e.raw_size || stored.size() != e.stored_size)
+        return make_error(ErrorCode::InvalidArgument, path_.string() + ": " + what + ": buffers of " + std::to_string(stored.size()) + " / " + std::to_string(dst.size()) +
+                                                          " bytes, the pack stores " + std::to_string(e.stored_size) + " / " + std::to_string(e.raw_size));
+    if (codecs_[e.codec] == kRawCodecName) {
+        if (stored.data() != dst.data()) std::memcpy(dst.data(), stored.data(), dst.size());
+    } else if (auto r = decompress_frame(stored, dst, 1); !r) {
+        return make_error(ErrorCode::Corrupt, path_.string() + ": " + what + " (" + codecs_[e.codec] + "): " + r.error().message);
     }
     if (XXH3_64bits(dst.data(), dst.size()) != e.raw_hash)
-        return make_error(ErrorCode::Corrupt, path_.string() + ": " + what + ": checksum of the decompressed bytes does not match (the cache is damaged)");
+        return make_error(ErrorCode::Corrupt, path_.string() + ": " + what + ": checksum of the decompressed bytes does not match (the cache is damaged; rebuild it with `vk_symbiote pack` or delete it)");
     return {};
+}
+
+uint64 PackCacheReader::max_stored_bytes() const {
+    uint64 m = 0;
+    for (const Entry& e : entries_) m = std::max(m, e.stored_size);
+    return m;
 }
 
 }  // namespace vk_symbiote

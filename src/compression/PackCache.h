@@ -64,6 +64,10 @@ struct PackCacheOptions {
 // removed and build_pack_cache() returns that error.
 using PackCacheProgressFn = std::function<ExpectedVoid(uint64 packs_done, uint64 packs_total, uint64 raw_bytes_done)>;
 
+// The codec names a cache built with `opts` lists in its table: the candidates
+// ({"blosc-zstd", "exponent"} when opts.candidates is empty), then "raw".
+std::vector<std::string> pack_cache_codec_list(const PackCacheOptions& opts);
+
 // Where the cache of `model` goes: <cache_dir or the model's directory>/<model file name>.vkspack
 Path pack_cache_path(const Path& model, const Path& cache_dir);
 
@@ -93,6 +97,18 @@ public:
     // cache file and the pack id). dst holds garbage after an error.
     ExpectedVoid read_pack(uint64 pack_id, std::span<uint8> dst) const;
 
+    // The two halves of read_pack(), for callers that do their own reads (the I/O
+    // threads, with O_DIRECT and a reused scratch buffer):
+    //  - read_stored(): pread of the pack's stored bytes [stored_offset, + stored_bytes)
+    //    into dst (size must equal stored_bytes). Errors: InvalidArgument, Io, Corrupt
+    //    (file shorter than its table: truncated while running).
+    //  - decode_pack(): `stored` (the pack's stored bytes, however they were read) ->
+    //    dst (size raw_bytes), then the XXH3 of dst is checked. For a "raw" pack,
+    //    `stored` may be dst itself (no copy). Errors: InvalidArgument, Corrupt (bad
+    //    frame, checksum mismatch; names the cache file and the pack id).
+    ExpectedVoid read_stored(uint64 pack_id, std::span<uint8> dst) const;
+    ExpectedVoid decode_pack(uint64 pack_id, std::span<const uint8> stored, std::span<uint8> dst) const;
+
     uint64 pack_count() const { return entries_.size(); }
     uint64 raw_bytes(uint64 pack_id) const { return entries_.at(pack_id).raw_size; }
     uint64 stored_bytes(uint64 pack_id) const { return entries_.at(pack_id).stored_size; }
@@ -100,6 +116,11 @@ public:
     uint64 stored_offset(uint64 pack_id) const { return entries_.at(pack_id).offset; }
     // The codec pack `pack_id` is stored with ("raw" when stored uncompressed).
     const std::string& codec_name(uint64 pack_id) const { return codecs_.at(entries_.at(pack_id).codec); }
+    // The largest stored_bytes() of any pack (what one read buffer must hold).
+    uint64 max_stored_bytes() const;
+    bool is_raw(uint64 pack_id) const { return codec_name(pack_id) == kRawCodecName; }
+    // Codec names of the file's table: the candidates it was built with, then "raw".
+    const std::vector<std::string>& codec_names() const { return codecs_; }
     // Stored bytes / raw bytes over all packs (0.68 = the cache is 68% of the weights).
     double ratio() const;
     const Path& path() const { return path_; }

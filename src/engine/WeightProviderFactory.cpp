@@ -1,11 +1,19 @@
 #include "engine/WeightProviderFactory.h"
 
+#include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <sstream>
 
+#include "bench/Progress.h"
+#include "compression/PackCacheSetup.h"
 #include "config/Logger.h"
+#include "gguf/GGUFLoader.h"
 #include "memory/FileWeightProvider.h"
+#include "memory/PackPlanner.h"
 #include "memory/PackWeightProvider.h"
+#include "model/ModelConfig.h"
+#include "model/TensorRegistry.h"
 #include "vk_symbiote/ConfigManager.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
 
@@ -20,6 +28,42 @@ std::string gb(uint64 bytes) {
     os.precision(3);
     os << double(bytes) / kBytesPerGB << " GB";
     return os.str();
+}
+
+// The pack cache of `model` for packs of max_pack_bytes: an existing valid one, else a
+// new one (progress on stderr). Errors: InvalidArgument for a bad compression_algorithm;
+// anything else (unwritable directory, ...) is for the caller to report and run without.
+Expected<PackCacheStatus> find_or_build_cache(const Path& model, const ConfigManager& config, uint64 max_pack_bytes) {
+    const MemoryConfig& mem = config.memory();
+    auto cand = pack_cache_candidates(mem.compression_algorithm);
+    if (!cand) return cand.error();
+    auto g = GGUFLoader::open(model);
+    if (!g) return g.error();
+    auto cfg = ModelConfig::from_gguf(**g);
+    if (!cfg) return cfg.error();
+    auto reg = TensorRegistry::bind(*cfg, **g);
+    if (!reg) return reg.error();
+    auto plan = plan_packs(*reg, {max_pack_bytes});
+    if (!plan) return make_error(plan.error().code, model.string() + ": max_pack_mb: " + plan.error().message);
+
+    PackCacheOptions opts;
+    opts.cache_dir = mem.cache_dir;
+    opts.candidates = std::move(*cand);
+    opts.threads = config.performance().threads;
+    if (!opts.cache_dir.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(opts.cache_dir, ec);  // a failure shows as the build's write error
+    }
+    const Path path = pack_cache_path(model, opts.cache_dir);
+    std::unique_ptr<bench::ProgressReporter> progress;
+    auto st = ensure_pack_cache(**g, *plan, opts, [&](uint64, uint64, uint64 raw_done) -> ExpectedVoid {
+        if (!progress) progress = std::make_unique<bench::ProgressReporter>("building pack cache " + path.string());
+        progress->update(raw_done, plan->total_bytes);
+        return {};
+    });
+    if (progress) progress->finish();
+    if (st && !st->rebuilt_because.empty()) VKS_LOG_WARN("pack cache " << path.string() << " was not usable and was rebuilt: " << st->rebuilt_because);
+    return st;
 }
 
 }  // namespace
@@ -40,16 +84,45 @@ Expected<std::unique_ptr<WeightProvider>> open_weight_provider(const Path& model
     }
     PackOptions po;
     po.ram_budget_bytes = ram_budget;
-    po.max_pack_bytes = uint64(mem.max_pack_mb * 1024 * 1024);
+    po.max_pack_bytes = mem.max_pack_bytes();
     po.prefetch_lookahead = config.prefetch_lookahead();
     po.activation_kv_bytes = act_kv_bytes;  // the KV cache and activations count against --ram-gb too
+    std::string source = "read from the model file (compression off)";
+    if (mem.enable_compression && mem.compression_algorithm != "none") {
+        auto cache = find_or_build_cache(model, config, po.max_pack_bytes);
+        if (!cache && cache.error().code == ErrorCode::InvalidArgument) return cache.error();
+        if (cache) {
+            po.pack_cache = cache->path;
+            source = "read from the pack cache " + cache->path.string() + (cache->built ? " (built now)" : "");
+        } else {
+            VKS_LOG_WARN("no compressed pack cache, packs are read uncompressed from the model file: " << cache.error().message
+                                                                                                      << " (--cache-dir DIR puts the cache in a writable directory)");
+            source = "read from the model file (no pack cache: " + cache.error().message + ")";
+        }
+    }
     auto p = PackWeightProvider::open(model, po);
     if (!p) return p.error();
     PackWeightProvider* raw = p->get();
-    auto base = std::make_shared<uint64>(0);
-    fill = [raw, base](PerformanceMetrics& m) { m.weight_bytes_disk = raw->manager().get_ram_stats().bytes_loaded - *base; };
-    reset = [raw, base] { *base = raw->manager().get_ram_stats().bytes_loaded; };
-    how = "weights streamed in packs (weights " + gb(model_bytes) + " + KV/activations " + gb(act_kv_bytes) + " > --ram-gb " + gb(ram_budget) + ")";
+    if (const PackCacheReader* c = raw->pack_cache()) {
+        char ratio[32];
+        std::snprintf(ratio, sizeof ratio, "%.3f", c->ratio());
+        source += ", stored/raw " + std::string(ratio);
+    }
+    struct Base {
+        uint64 bytes = 0, hits = 0, misses = 0;
+    };
+    auto base = std::make_shared<Base>();  // counters restart at reset_performance_metrics()
+    fill = [raw, base](PerformanceMetrics& m) {
+        const PackTierStats s = raw->manager().get_ram_stats();
+        m.weight_bytes_disk = s.bytes_loaded - base->bytes;  // compressed bytes when read from the pack cache
+        m.ram_pack_hits = s.hits - base->hits;
+        m.ram_pack_misses = s.misses - base->misses;
+    };
+    reset = [raw, base] {
+        const PackTierStats s = raw->manager().get_ram_stats();
+        *base = Base{s.bytes_loaded, s.hits, s.misses};
+    };
+    how = "weights streamed in packs (weights " + gb(model_bytes) + " + KV/activations " + gb(act_kv_bytes) + " > --ram-gb " + gb(ram_budget) + "), " + source;
     return std::unique_ptr<WeightProvider>(std::move(*p));
 }
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "compression/PackCache.h"
 #include "gguf/GGUFLoader.h"
 
 namespace vk_symbiote {
@@ -17,6 +18,32 @@ namespace {
 constexpr uint64 kDirectAlign = 4096;
 constexpr uint64 align_up(uint64 v, uint64 a) { return (v + a - 1) / a * a; }
 constexpr uint64 align_down(uint64 v, uint64 a) { return v / a * a; }
+
+// Bytes a job moves from storage: the model extents, or the pack's stored bytes.
+uint64 job_bytes(const ReadJob& job, const PackCacheReader* cache) {
+    if (job.cached) return cache ? cache->stored_bytes(job.cached->pack_id) : 0;
+    uint64 n = 0;
+    for (const auto& e : job.extents) n += e.size;
+    return n;
+}
+
+// `owner` resized to hold `bytes` at a 4 KiB-aligned address; returns that address.
+uint8* aligned_in(std::vector<uint8>& owner, uint64 bytes) {
+    owner.resize(size_t(bytes + kDirectAlign));
+    return reinterpret_cast<uint8*>(align_up(reinterpret_cast<uintptr_t>(owner.data()), kDirectAlign));
+}
+}  // namespace
+
+uint64 AsyncPrefetcher::cache_scratch_bytes(const PackCacheReader& cache) {
+    // An unaligned stored range spans at most one extra block at each end.
+    return align_up(cache.max_stored_bytes(), kDirectAlign) + 2 * kDirectAlign;
+}
+
+uint64 AsyncPrefetcher::staging_bytes_for(const PrefetcherOptions& o) {
+    uint64 per_thread = 0;
+    if (o.direct_io) per_thread += o.staging_bytes + kDirectAlign;
+    if (o.pack_cache) per_thread += cache_scratch_bytes(*o.pack_cache) + kDirectAlign;
+    return per_thread * (uint64(o.threads) + 1);  // + 1: demand reads on the caller's thread
 }
 
 AsyncPrefetcher::AsyncPrefetcher(std::shared_ptr<const GGUFLoader> file, const PrefetcherOptions& opts) : file_(std::move(file)), opts_(opts) {}
@@ -31,6 +58,7 @@ Expected<std::unique_ptr<AsyncPrefetcher>> AsyncPrefetcher::create(std::shared_p
     if (opts.direct_io) {
         int fd = ::open(p->file_->path().c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
         p->direct_fd_ = fd;  // -1: unsupported here, buffered reads
+        if (opts.pack_cache) p->cache_direct_fd_ = ::open(opts.pack_cache->path().c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
     }
     for (uint32 i = 0; i < opts.threads; ++i) p->threads_.emplace_back([q = p.get()] { q->worker(); });
     return p;
@@ -38,8 +66,10 @@ Expected<std::unique_ptr<AsyncPrefetcher>> AsyncPrefetcher::create(std::shared_p
 
 AsyncPrefetcher::~AsyncPrefetcher() {
     shutdown();
-    int fd = direct_fd_.exchange(-1);
-    if (fd >= 0) ::close(fd);
+    for (auto* a : {&direct_fd_, &cache_direct_fd_}) {
+        int fd = a->exchange(-1);
+        if (fd >= 0) ::close(fd);
+    }
 }
 
 void AsyncPrefetcher::shutdown() {
@@ -89,22 +119,30 @@ std::shared_future<ExpectedVoid> AsyncPrefetcher::submit(ReadJob job) {
 }
 
 ExpectedVoid AsyncPrefetcher::run_now(ReadJob job) {
-    std::vector<uint8> staging_owner;
-    uint8* staging = nullptr;
-    auto t0 = std::chrono::steady_clock::now();
-    ExpectedVoid r = run_job(job, staging_owner, staging);
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    {
-        std::lock_guard<std::mutex> lk(mu_);
-        stats_.jobs++;
-        stats_.busy_seconds += secs;
-        if (r) {
-            for (auto& e : job.extents) stats_.bytes_read += e.size;
-        } else {
-            stats_.failures++;
-        }
+    std::unique_lock<std::mutex> own(demand_mu_, std::try_to_lock);
+    if (!own.owns_lock()) {
+        // Another caller holds the demand buffers: let an I/O thread run it (no more RAM).
+        job.urgent = true;
+        return submit(std::move(job)).get();
     }
+    ExpectedVoid r = run_and_count(job, demand_bufs_);
     if (job.on_done) job.on_done(r);
+    return r;
+}
+
+ExpectedVoid AsyncPrefetcher::run_and_count(const ReadJob& job, Buffers& bufs) {
+    auto t0 = std::chrono::steady_clock::now();
+    ExpectedVoid r = run_job(job, bufs);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.jobs++;
+    stats_.busy_seconds += secs;
+    if (r) {
+        stats_.bytes_read += job_bytes(job, opts_.pack_cache.get());
+        if (job.cached) stats_.bytes_decoded += job.cached->size;
+    } else {
+        stats_.failures++;
+    }
     return r;
 }
 
@@ -114,8 +152,7 @@ IoStats AsyncPrefetcher::stats() const {
 }
 
 void AsyncPrefetcher::worker() {
-    std::vector<uint8> staging_owner;
-    uint8* staging = nullptr;
+    Buffers bufs;
     for (;;) {
         Queued q;
         {
@@ -126,26 +163,15 @@ void AsyncPrefetcher::worker() {
             q = std::move(src.front());
             src.pop_front();
         }
-        auto t0 = std::chrono::steady_clock::now();
-        ExpectedVoid r = run_job(q.job, staging_owner, staging);
-        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        {
-            std::lock_guard<std::mutex> lk(mu_);
-            stats_.jobs++;
-            stats_.busy_seconds += secs;
-            if (r) {
-                for (auto& e : q.job.extents) stats_.bytes_read += e.size;
-            } else {
-                stats_.failures++;
-            }
-        }
+        ExpectedVoid r = run_and_count(q.job, bufs);
         if (q.job.on_done) q.job.on_done(r);
         q.promise.set_value(std::move(r));
     }
 }
 
-ExpectedVoid AsyncPrefetcher::run_job(const ReadJob& job, std::vector<uint8>& staging_owner, uint8*& staging) {
+ExpectedVoid AsyncPrefetcher::run_job(const ReadJob& job, Buffers& bufs) {
     VKS_TRY(file_->check_unchanged());
+    if (job.cached) return run_cached(job, bufs);
     for (const auto& e : job.extents) {
         if (opts_.fault_hook) {
             auto r = opts_.fault_hook(e.file_offset, e.size);
@@ -153,17 +179,88 @@ ExpectedVoid AsyncPrefetcher::run_job(const ReadJob& job, std::vector<uint8>& st
                                                           std::to_string(e.file_offset) + " failed: " + r.error().message);
         }
         if (direct_fd_.load() >= 0) {
-            if (!staging) {
-                staging_owner.resize(size_t(opts_.staging_bytes + kDirectAlign));
-                staging = reinterpret_cast<uint8*>(align_up(reinterpret_cast<uintptr_t>(staging_owner.data()), kDirectAlign));
-            }
-            VKS_TRY(read_direct(e, job.what, staging));
+            if (!bufs.staging) bufs.staging = aligned_in(bufs.staging_owner, opts_.staging_bytes);
+            VKS_TRY(read_direct(e, job.what, bufs.staging));
         } else {
             VKS_TRY(read_buffered(e, job.what));
         }
         std::lock_guard<std::mutex> lk(mu_);
         stats_.reads++;
     }
+    return {};
+}
+
+// One pack from the cache: stored bytes -> scratch (or, for a raw pack read buffered,
+// straight into dst) -> decompress into dst -> XXH3 check (PackCacheReader::decode_pack).
+ExpectedVoid AsyncPrefetcher::run_cached(const ReadJob& job, Buffers& bufs) {
+    const PackCacheReader* cache = opts_.pack_cache.get();
+    const CachedPackRead& c = *job.cached;
+    if (!cache) return make_error(ErrorCode::InvalidArgument, file_->path().string() + ": " + job.what + ": a pack cache read without a pack cache");
+    if (!job.extents.empty()) return make_error(ErrorCode::InvalidArgument, job.what + ": a job reads either model extents or one cached pack");
+    if (c.pack_id >= cache->pack_count() || c.size != cache->raw_bytes(c.pack_id))
+        return make_error(ErrorCode::InvalidArgument, cache->path().string() + ": " + job.what + ": pack " + std::to_string(c.pack_id) + " of " +
+                                                          std::to_string(c.size) + " bytes does not match the cache's table");
+    const uint64 stored_n = cache->stored_bytes(c.pack_id);
+    auto wrap = [&](const Error& e) { return make_error(e.code, job.what + ": " + e.message); };
+    if (opts_.fault_hook) {
+        auto r = opts_.fault_hook(cache->stored_offset(c.pack_id), stored_n);
+        if (!r) return make_error(r.error().code, cache->path().string() + ": " + job.what + ": read of " + std::to_string(stored_n) + " bytes at " +
+                                                      std::to_string(cache->stored_offset(c.pack_id)) + " failed: " + r.error().message);
+    }
+    std::span<uint8> dst(c.dst, c.size);
+    const uint8* stored = nullptr;
+    if (cache_direct_fd_.load() >= 0) {
+        if (!bufs.scratch) bufs.scratch = aligned_in(bufs.scratch_owner, cache_scratch_bytes(*cache));
+        if (auto r = read_stored_direct(c.pack_id, bufs.scratch, stored); !r) return wrap(r.error());
+    }
+    if (!stored && cache->is_raw(c.pack_id)) {
+        if (auto r = cache->read_stored(c.pack_id, dst); !r) return wrap(r.error());
+        stored = c.dst;
+    } else if (!stored) {
+        if (!bufs.scratch) bufs.scratch = aligned_in(bufs.scratch_owner, cache_scratch_bytes(*cache));
+        if (auto r = cache->read_stored(c.pack_id, std::span<uint8>(bufs.scratch, stored_n)); !r) return wrap(r.error());
+        stored = bufs.scratch;
+    }
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        stats_.reads++;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    ExpectedVoid r = cache->decode_pack(c.pack_id, std::span<const uint8>(stored, stored_n), dst);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        stats_.decode_seconds += secs;
+    }
+    if (!r) return wrap(r.error());
+    return {};
+}
+
+// O_DIRECT read of the blocks that hold pack `pack_id`'s stored bytes into `scratch`
+// (cache_scratch_bytes() long); `stored` points at the first stored byte in it. On a
+// filesystem that refuses O_DIRECT (EINVAL) it switches the cache to buffered reads for
+// good and returns with `stored` null (the caller reads buffered).
+ExpectedVoid AsyncPrefetcher::read_stored_direct(uint64 pack_id, uint8* scratch, const uint8*& stored) {
+    const PackCacheReader& cache = *opts_.pack_cache;
+    const uint64 off = cache.stored_offset(pack_id), n = cache.stored_bytes(pack_id);
+    const uint64 begin = align_down(off, kDirectAlign), end = align_up(off + n, kDirectAlign);
+    uint64 got = 0;
+    while (begin + got < end) {
+        ssize_t r = ::pread(cache_direct_fd_.load(), scratch + got, size_t(end - begin - got), off_t(begin + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EINVAL) {
+            int fd = cache_direct_fd_.exchange(-1);
+            if (fd >= 0) ::close(fd);
+            return {};
+        }
+        if (r < 0) return make_error(ErrorCode::Io, cache.path().string() + ": pack " + std::to_string(pack_id) + ": read at byte " + std::to_string(begin + got) + " failed: " + std::strerror(errno));
+        if (r == 0) break;  // end of file (the last pack ends before a block boundary)
+        got += uint64(r);
+    }
+    if (begin + got < off + n)
+        return make_error(ErrorCode::Corrupt, cache.path().string() + ": pack " + std::to_string(pack_id) + ": file ends at byte " + std::to_string(begin + got) +
+                                                  " (truncated cache)");
+    stored = scratch + (off - begin);
     return {};
 }
 

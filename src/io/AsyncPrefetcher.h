@@ -13,8 +13,22 @@
 // then copied; when O_DIRECT is unsupported (open or the first read fails with
 // EINVAL, e.g. tmpfs) it falls back to buffered pread for good.
 //
-// Thread-safety: submit(), stats() and shutdown() may be called from any thread.
-// The destination buffers must stay alive until the job completes.
+// Pack cache (optional, PrefetcherOptions::pack_cache): a job with `cached` set reads
+// one pack's stored (compressed) bytes from the compressed pack cache file into a
+// scratch buffer, decompresses them into the destination and verifies the pack's
+// XXH3, all on the thread that runs the job. With direct_io the cache file is read
+// with O_DIRECT straight into the (aligned) scratch buffer. A damaged or truncated
+// cache is a Corrupt error naming the cache file and the pack; never wrong bytes.
+//
+// RAM held for reads (counted in the budget, staging_bytes_for()): one set of buffers
+// per I/O thread plus one for demand reads on the caller's thread (run_now): the
+// O_DIRECT staging (staging_bytes, with direct_io) and the cache scratch
+// (cache_scratch_bytes(), with a pack cache). A run_now() that finds the demand
+// buffers in use by another caller hands its job to the I/O threads and waits, so
+// the count never grows with the number of callers.
+//
+// Thread-safety: submit(), run_now(), stats() and shutdown() may be called from any
+// thread. The destination buffers must stay alive until the job completes.
 #pragma once
 
 #include <atomic>
@@ -24,6 +38,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +48,7 @@
 namespace vk_symbiote {
 
 class GGUFLoader;
+class PackCacheReader;
 
 // Test hook: called before every read of `size` bytes at `file_offset`; returning an
 // error makes that read fail with it (read error injection).
@@ -43,6 +59,8 @@ struct PrefetcherOptions {
     bool direct_io = false;                 // try O_DIRECT (falls back when unsupported)
     uint64 staging_bytes = uint64(1) << 20; // per-thread staging for O_DIRECT (counts in the RAM budget)
     ReadFaultHook fault_hook;
+    // Compressed pack cache of the same model: jobs with ReadJob::cached read from it.
+    std::shared_ptr<const PackCacheReader> pack_cache;
 };
 
 struct ReadExtent {
@@ -51,8 +69,17 @@ struct ReadExtent {
     uint8* dst = nullptr;  // caller-owned, >= size bytes
 };
 
+// One pack read from the pack cache and decompressed into dst[0, size) (size must be
+// the pack's raw size).
+struct CachedPackRead {
+    uint64 pack_id = 0;
+    uint8* dst = nullptr;  // caller-owned
+    uint64 size = 0;
+};
+
 struct ReadJob {
-    std::vector<ReadExtent> extents;
+    std::vector<ReadExtent> extents;      // reads from the model file
+    std::optional<CachedPackRead> cached; // or (exclusive) one pack from the pack cache
     std::string what;     // for messages, e.g. "pack 12 (attention, layer 1)"
     bool urgent = false;  // demand reads run before background prefetches
     std::function<void(const ExpectedVoid&)> on_done;  // runs on the I/O thread
@@ -61,7 +88,9 @@ struct ReadJob {
 struct IoStats {
     uint64 jobs = 0;          // completed jobs
     uint64 reads = 0;         // pread calls
-    uint64 bytes_read = 0;    // payload bytes delivered
+    uint64 bytes_read = 0;    // bytes read from storage (pack cache: the stored, compressed bytes)
+    uint64 bytes_decoded = 0; // pack cache: raw bytes produced by decompression
+    double decode_seconds = 0;  // pack cache: summed wall time of decompression + checksum
     uint64 failures = 0;      // failed jobs
     double busy_seconds = 0;  // summed wall time of jobs on I/O threads
     double gbps() const { return busy_seconds > 0 ? double(bytes_read) / busy_seconds / 1e9 : 0.0; }
@@ -84,8 +113,13 @@ public:
     IoStats stats() const;
     bool direct_io_active() const { return direct_fd_.load() >= 0; }
     uint32 threads() const { return uint32(threads_.size()); }
-    // RAM the prefetcher holds for staging (0 without direct I/O).
-    uint64 staging_bytes_total() const { return opts_.direct_io ? opts_.staging_bytes * opts_.threads : 0; }
+    // RAM the prefetcher may hold for reads with these options: (threads + 1) x
+    // (O_DIRECT staging when direct_io + cache scratch when pack_cache). Allocated on
+    // first use, counted always.
+    static uint64 staging_bytes_for(const PrefetcherOptions& opts);
+    // One scratch buffer for pack cache reads: the largest stored pack, aligned for O_DIRECT.
+    static uint64 cache_scratch_bytes(const PackCacheReader& cache);
+    uint64 staging_bytes_total() const { return staging_bytes_for(opts_); }
 
 private:
     AsyncPrefetcher(std::shared_ptr<const GGUFLoader> file, const PrefetcherOptions& opts);
@@ -93,14 +127,27 @@ private:
         ReadJob job;
         std::promise<ExpectedVoid> promise;
     };
+    // Buffers of one reading thread, allocated on first use (aligned to 4 KiB).
+    struct Buffers {
+        std::vector<uint8> staging_owner, scratch_owner;
+        uint8* staging = nullptr;
+        uint8* scratch = nullptr;
+    };
     void worker();
-    ExpectedVoid run_job(const ReadJob& job, std::vector<uint8>& staging_owner, uint8*& staging);
+    // Runs `job` with `bufs` and records it in stats_ (job count, bytes, time).
+    ExpectedVoid run_and_count(const ReadJob& job, Buffers& bufs);
+    ExpectedVoid run_job(const ReadJob& job, Buffers& bufs);
+    ExpectedVoid run_cached(const ReadJob& job, Buffers& bufs);
+    ExpectedVoid read_stored_direct(uint64 pack_id, uint8* scratch, const uint8*& stored);
     ExpectedVoid read_buffered(const ReadExtent& e, const std::string& what);
     ExpectedVoid read_direct(const ReadExtent& e, const std::string& what, uint8* staging);
 
     std::shared_ptr<const GGUFLoader> file_;
     PrefetcherOptions opts_;
     std::atomic<int> direct_fd_{-1};
+    std::atomic<int> cache_direct_fd_{-1};  // O_DIRECT fd of the pack cache (-1: buffered)
+    std::mutex demand_mu_;                  // owns demand_bufs_ (run_now)
+    Buffers demand_bufs_;
 
     mutable std::mutex mu_;
     std::condition_variable cv_;

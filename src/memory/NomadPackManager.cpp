@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "compression/PackCache.h"
 #include "gguf/GGUFLoader.h"
 
 namespace vk_symbiote {
@@ -25,6 +26,19 @@ struct NomadPackManager::PinGuard {
 NomadPackManager::NomadPackManager(std::shared_ptr<const GGUFLoader> file, PackPlan plan, PackManagerOptions opts)
     : file_(std::move(file)), plan_(std::move(plan)), opts_(std::move(opts)) {}
 
+namespace {
+
+// The cache must describe exactly the packs of `plan` (same count, same raw sizes).
+ExpectedVoid check_cache_matches_plan(const PackCacheReader& c, const PackPlan& plan) {
+    bool ok = c.pack_count() == plan.packs.size();
+    for (uint64 i = 0; ok && i < plan.packs.size(); ++i) ok = c.raw_bytes(i) == plan.packs[i].byte_size;
+    if (!ok) return make_error(ErrorCode::InvalidArgument, c.path().string() + ": the pack cache was not made for this pack plan (" + std::to_string(c.pack_count()) +
+                                                               " packs in the cache, " + std::to_string(plan.packs.size()) + " planned)");
+    return {};
+}
+
+}  // namespace
+
 uint64 NomadPackManager::minimum_budget_bytes(const PackPlan& plan, uint64 reserved_bytes, uint64 staging_bytes) {
     return plan.working_set_bytes + reserved_bytes + staging_bytes;
 }
@@ -32,7 +46,8 @@ uint64 NomadPackManager::minimum_budget_bytes(const PackPlan& plan, uint64 reser
 Expected<std::shared_ptr<NomadPackManager>> NomadPackManager::create(std::shared_ptr<const GGUFLoader> file, PackPlan plan, PackManagerOptions opts) {
     if (!file) return make_error(ErrorCode::InvalidArgument, "NomadPackManager: no model file");
     if (plan.packs.empty()) return make_error(ErrorCode::InvalidArgument, file->path().string() + ": pack plan is empty");
-    const uint64 staging = opts.io.direct_io ? opts.io.staging_bytes * opts.io.threads : 0;
+    if (const PackCacheReader* c = opts.io.pack_cache.get()) VKS_TRY(check_cache_matches_plan(*c, plan));
+    const uint64 staging = AsyncPrefetcher::staging_bytes_for(opts.io);
     const uint64 min = minimum_budget_bytes(plan, opts.reserved_bytes, staging);
     if (opts.ram_budget_bytes < min)
         return make_error(ErrorCode::BudgetTooSmall,
@@ -127,7 +142,11 @@ Expected<ReadJob> NomadPackManager::start_load_locked(uint64 id, bool urgent) {
     ReadJob job;
     job.urgent = urgent;
     job.what = "pack " + std::to_string(id) + " (" + pack_type_name(m.type) + (m.layer >= 0 ? ", layer " + std::to_string(m.layer) : std::string()) + ")";
-    for (const auto& x : PackPlan::extents(m)) job.extents.push_back({x.file_offset, x.size, p.buffer_.data() + x.pack_offset});
+    if (opts_.io.pack_cache) {
+        job.cached = CachedPackRead{id, p.buffer_.data(), p.byte_size()};  // decompressed on the I/O thread
+    } else {
+        for (const auto& x : PackPlan::extents(m)) job.extents.push_back({x.file_offset, x.size, p.buffer_.data() + x.pack_offset});
+    }
     job.on_done = [this, id](const ExpectedVoid& r) { on_load_done(id, r); };
     return job;
 }
@@ -141,7 +160,12 @@ void NomadPackManager::on_load_done(uint64 id, const ExpectedVoid& r) {
         if (r) {
             p.state_.store(PackState::InRam, std::memory_order_release);
             ram_.loads++;
-            ram_.bytes_loaded += p.byte_size();
+            if (const PackCacheReader* c = opts_.io.pack_cache.get()) {
+                ram_.bytes_loaded += c->stored_bytes(id);
+                ram_.bytes_decompressed += p.byte_size();
+            } else {
+                ram_.bytes_loaded += p.byte_size();
+            }
         } else {
             ram_.resident_bytes -= p.buffer_.size();
             ram_.resident_packs--;

@@ -2,9 +2,12 @@
 // in use, eviction under budgets, and statistics.
 //
 // RAM tier: a pack is read from the model file by the AsyncPrefetcher into an aligned
-// buffer (NomadPack). Budget: the sum of resident pack buffers (PackState::Loading
-// and InRam, pack_buffer_bytes each) never exceeds pack_budget_bytes() =
-// ram_budget_bytes - reserved_bytes - I/O staging.
+// buffer (NomadPack), or, when opts.io.pack_cache is set, read from the compressed pack
+// cache and decompressed (checksum verified) into that buffer on the I/O thread.
+// Budget: the sum of resident pack buffers (PackState::Loading and InRam,
+// pack_buffer_bytes each) never exceeds pack_budget_bytes() = ram_budget_bytes -
+// reserved_bytes - I/O buffers (AsyncPrefetcher::staging_bytes_for: O_DIRECT staging
+// and decompression scratch).
 //
 // Pinning: every std::shared_ptr<NomadPack> returned by get_or_load_pack() is a pin;
 // a pinned pack is never evicted and its buffer never freed until the last copy of
@@ -70,7 +73,8 @@ struct PackTierStats {
     uint64 loads = 0;           // completed loads (RAM: disk reads; VRAM: uploads)
     uint64 load_failures = 0;
     uint64 evictions = 0;
-    uint64 bytes_loaded = 0;    // RAM: bytes read from disk; VRAM: bytes uploaded
+    uint64 bytes_loaded = 0;    // RAM: bytes read from disk (pack cache: compressed bytes); VRAM: bytes uploaded
+    uint64 bytes_decompressed = 0;  // RAM with a pack cache: raw pack bytes produced from bytes_loaded
     uint64 hits = 0;            // requests served from this tier
     uint64 misses = 0;          // requests that had to load
     uint64 prefetch_issued = 0;
@@ -92,6 +96,8 @@ struct PackManagerOptions {
 
 class NomadPackManager : public std::enable_shared_from_this<NomadPackManager> {
 public:
+    // Errors: InvalidArgument (no file, empty plan, opts.io.pack_cache made for another
+    // plan), BudgetTooSmall (names the minimum).
     static Expected<std::shared_ptr<NomadPackManager>> create(std::shared_ptr<const GGUFLoader> file, PackPlan plan, PackManagerOptions opts);
     ~NomadPackManager();
     NomadPackManager(const NomadPackManager&) = delete;
@@ -121,6 +127,8 @@ public:
     PackTierStats get_vram_stats() const;
     IoStats io_stats() const { return io_->stats(); }
     bool direct_io_active() const { return io_->direct_io_active(); }
+    // The compressed pack cache packs are read from (null: the model file).
+    const PackCacheReader* pack_cache() const { return opts_.io.pack_cache.get(); }
 
     const PackPlan& plan() const { return plan_; }
     uint64 pack_budget_bytes() const { return pack_budget_; }

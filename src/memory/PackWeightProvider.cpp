@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "compression/PackCache.h"
 #include "gguf/GGUFLoader.h"
 
 namespace vk_symbiote {
@@ -46,6 +47,11 @@ Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(const Pat
     mo.io.threads = opts.io_threads;
     mo.io.direct_io = opts.direct_io;
     mo.io.fault_hook = opts.fault_hook;
+    if (!opts.pack_cache.empty()) {
+        auto cache = PackCacheReader::open(opts.pack_cache, *p->file_, *plan);
+        if (!cache) return cache.error();
+        mo.io.pack_cache = std::move(*cache);
+    }
     mo.pin_wait_ms = opts.pin_wait_ms;
     mo.device = opts.device;
     auto mgr = NomadPackManager::create(p->file_, std::move(*plan), std::move(mo));
@@ -64,7 +70,15 @@ Expected<uint64> PackWeightProvider::minimum_ram_budget(const Path& model, const
     auto plan = plan_packs(*reg, {opts.max_pack_bytes});
     if (!plan) return make_error(plan.error().code, model.string() + ": max_pack_mb: " + plan.error().message);
     const uint64 reserved = uint64(opts.embedding_cache_rows) * cfg->n_embd * sizeof(float) + opts.activation_kv_bytes;
-    const uint64 staging = opts.direct_io ? PrefetcherOptions{}.staging_bytes * opts.io_threads : 0;
+    PrefetcherOptions io;
+    io.threads = opts.io_threads;
+    io.direct_io = opts.direct_io;
+    if (!opts.pack_cache.empty()) {
+        auto cache = PackCacheReader::open(opts.pack_cache, **g, *plan);
+        if (!cache) return cache.error();
+        io.pack_cache = std::move(*cache);
+    }
+    const uint64 staging = AsyncPrefetcher::staging_bytes_for(io);
     return NomadPackManager::minimum_budget_bytes(*plan, reserved, staging);
 }
 

@@ -41,6 +41,12 @@ struct PackOptions {
     // estimate_activation_kv_bytes); 0 when the caller accounts for it elsewhere.
     uint64 activation_kv_bytes = 0;
     bool direct_io = false;
+    // A compressed pack cache of this model made for this max_pack_bytes
+    // (compression/PackCache.h; the engine finds or builds it, PackCacheSetup.h). Set:
+    // packs are read from it and decompressed on the I/O threads (checksum verified);
+    // empty: packs are read from the model file. Embedding rows always come from the
+    // model file. The decompression scratch buffers count against ram_budget_bytes.
+    Path pack_cache;
     uint32 pin_wait_ms = 5000;
     ReadFaultHook fault_hook;              // tests: read error injection
     std::shared_ptr<DeviceTier> device;    // optional VRAM tier
@@ -56,9 +62,13 @@ public:
     // may exceed ram_budget_bytes by at most this much (measured in tests/packs).
     static constexpr uint64 kFixedOverheadBytes = uint64(24) << 20;
 
+    // Errors: those of the GGUF parser / config / planner, Corrupt or NotFound when
+    // opts.pack_cache does not open or does not match the model and plan (the message
+    // names the cache file and what differs), BudgetTooSmall.
     static Expected<std::unique_ptr<PackWeightProvider>> open(const Path& model, const PackOptions& opts);
     // The smallest opts.ram_budget_bytes open() accepts for this model and these options
-    // (largest pinned pack set + embedding row cache + activation_kv_bytes + staging).
+    // (largest pinned pack set + embedding row cache + activation_kv_bytes + I/O buffers:
+    // O_DIRECT staging, decompression scratch with a pack cache).
     static Expected<uint64> minimum_ram_budget(const Path& model, const PackOptions& opts);
     ~PackWeightProvider() override;
 
@@ -71,6 +81,8 @@ public:
     NomadPackManager& manager() { return *mgr_; }
     const PackPlan& plan() const { return mgr_->plan(); }
     const GGUFLoader& file() const { return *file_; }
+    // The pack cache packs come from (null: the model file).
+    const PackCacheReader* pack_cache() const { return mgr_->pack_cache(); }
     uint64 embedding_cache_bytes() const { return uint64(opts_.embedding_cache_rows) * cfg_.n_embd * sizeof(float); }
     uint64 embedding_cache_hits() const;
     uint64 embedding_cache_misses() const;

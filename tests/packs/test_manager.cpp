@@ -283,7 +283,9 @@ TEST(NomadPackManager, DirectIoOptionReadsTheSameBytes) {
     auto m = open_model(test::models_dir() / "syn-bf16.gguf");
     auto plan = plan_packs(m.reg, {64 << 10});
     ASSERT_TRUE(plan);
-    o.ram_budget_bytes = plan->working_set_bytes + 2 * 8192;
+    // Staging per I/O thread and for demand reads on the caller's thread.
+    o.ram_budget_bytes = plan->working_set_bytes + AsyncPrefetcher::staging_bytes_for(o.io);
+    EXPECT_GE(AsyncPrefetcher::staging_bytes_for(o.io), (o.io.threads + 1) * 8192u);
     auto mgr = NomadPackManager::create(m.file, *plan, o);
     ASSERT_TRUE(mgr) << mgr.error().to_string();
     for (uint64 id = 0; id < (*mgr)->pack_count(); ++id) {

@@ -1,0 +1,53 @@
+#include "compression/PackCacheSetup.h"
+
+#include <filesystem>
+
+#include "compression/Compression.h"
+#include "gguf/GGUFLoader.h"
+
+namespace vk_symbiote {
+
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+}
+
+}  // namespace
+
+Expected<std::vector<std::string>> pack_cache_candidates(std::string_view algorithm) {
+    if (algorithm == "blosc" || algorithm == "blosc2") return std::vector<std::string>{};
+    if (algorithm == "none")
+        return make_error(ErrorCode::InvalidArgument, "compression_algorithm 'none' means no pack cache (packs are read from the model file)");
+    for (const CodecDescription& c : codec_table())
+        if (c.name == algorithm && c.alias_of.empty() && c.name != "none") return std::vector<std::string>{c.name};
+    std::string names = "blosc, blosc2";
+    for (const std::string& n : canonical_codec_names())
+        if (n != "none") names += ", " + n;
+    return make_error(ErrorCode::InvalidArgument, "compression_algorithm '" + std::string(algorithm) + "' is not a pack codec (valid: none, " + names + ")");
+}
+
+Expected<PackCacheStatus> ensure_pack_cache(const GGUFLoader& model, const PackPlan& plan, const PackCacheOptions& opts,
+                                            PackCacheProgressFn progress) {
+    PackCacheStatus st;
+    st.path = pack_cache_path(model.path(), opts.cache_dir);
+    const std::vector<std::string> want = pack_cache_codec_list(opts);
+    std::error_code ec;
+    if (std::filesystem::exists(st.path, ec)) {
+        auto r = PackCacheReader::open(st.path, model, plan);
+        if (r && (*r)->codec_names() == want) return st;
+        st.rebuilt_because = r ? st.path.string() + " was built with codecs [" + join((*r)->codec_names()) + "], compression_algorithm asks for [" + join(want) + "]"
+                               : r.error().message;
+    }
+    auto built = build_pack_cache(model, plan, opts, std::move(progress));
+    if (!built) return built.error();
+    st.path = *built;
+    st.built = true;
+    auto check = PackCacheReader::open(st.path, model, plan);  // the header just written must read back
+    if (!check) return check.error();
+    return st;
+}
+
+}  // namespace vk_symbiote
