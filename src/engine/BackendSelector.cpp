@@ -48,12 +48,19 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
     if (!probe) return probe.error();
     const uint64 model_bytes = (*probe)->registry().total_bytes();
     const ModelConfig cfg = (*probe)->config();
-    probe->reset();
-
     const uint32 n_ctx = choose_ctx(cfg, config.sampling().ctx_size);
     s.n_batch = 512;
+    // RAM the backend holds besides weights, under --ram-gb: the CPU path's KV cache and
+    // activations, or the Vulkan path's staging (whichever is larger: the choice of backend
+    // comes after the provider).
+    uint64 backend_ram = estimate_activation_kv_bytes(cfg, n_ctx, s.n_batch);
+#ifdef VKS_HAS_VULKAN
+    if (perf.enable_gpu) backend_ram = std::max(backend_ram, VulkanBackend::host_bytes_estimate(**probe, s.n_batch));
+#endif
+    probe->reset();
+
     std::string how;
-    auto prov = open_weight_provider(model_path, config, model_bytes, estimate_activation_kv_bytes(cfg, n_ctx, s.n_batch), how, s.fill_memory_metrics, s.reset_counters);
+    auto prov = open_weight_provider(model_path, config, model_bytes, backend_ram, how, s.fill_memory_metrics, s.reset_counters);
     if (!prov) return prov.error();
     s.provider = std::move(*prov);
 
@@ -81,22 +88,36 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                                                                             << "); using the native CPU path instead (--device-index N forces it)");
         } else {
             auto r = (*vb)->prepare(*s.provider, n_ctx, s.n_batch);
+            if (!r && r.error().code == ErrorCode::BudgetTooSmall)
+                return make_error(ErrorCode::BudgetTooSmall, r.error().message + " (or run on the CPU with --disable-gpu)");
             if (r) {
                 VulkanBackend* raw = vb->get();
                 s.gpu_time_ns = [raw] { return raw->total_gpu_time_ns(); };
-                // Every weight was uploaded once by prepare(); device memory peaks at what was reserved.
-                const uint64 uploaded = s.provider->registry().total_bytes();
-                s.fill_memory_metrics = [raw, uploaded, host = std::move(s.fill_memory_metrics)](PerformanceMetrics& m) {
+                // Counters since the last reset_performance_metrics(): uploads (resident weights
+                // once, streamed ones every forward) and VRAM tier hits / misses.
+                struct Base {
+                    uint64 uploaded = 0, hits = 0, misses = 0;
+                };
+                auto base = std::make_shared<Base>();
+                s.fill_memory_metrics = [raw, base, host = std::move(s.fill_memory_metrics)](PerformanceMetrics& m) {
                     if (host) host(m);
-                    m.weight_bytes_uploaded = uploaded;
+                    m.weight_bytes_uploaded = raw->weight_bytes_uploaded() - base->uploaded;
+                    m.vram_pack_hits = raw->vram_hits() - base->hits;
+                    m.vram_pack_misses = raw->vram_misses() - base->misses;
+                    m.weight_bytes_vram_resident = raw->plan().resident_weight_bytes;
+                    m.placement = raw->plan().summary();
                     m.peak_vram_bytes = std::max<uint64>(m.peak_vram_bytes, raw->device_memory_stats().bytes_reserved);
                 };
+                s.reset_counters = [raw, base, host = std::move(s.reset_counters)] {
+                    if (host) host();
+                    *base = {raw->weight_bytes_uploaded(), raw->vram_hits(), raw->vram_misses()};
+                };
                 s.backend_name = "vulkan";
-                s.description = "backend vulkan (" + raw->device_name() + "), " + how + ", ctx " + std::to_string(n_ctx);
+                s.description = "backend vulkan (" + raw->device_name() + "), " + how + ", " + raw->plan().summary() + ", ctx " + std::to_string(n_ctx);
                 s.backend = std::move(*vb);
                 return s;
             }
-            VKS_LOG_WARN("model does not run on the GPU under the budget, using the CPU path: " << r.error().message);
+            VKS_LOG_WARN("the model cannot run on the GPU, using the CPU path: " << r.error().message);
         }
     }
 #else

@@ -1,7 +1,8 @@
 // BackendSelector: decides, once per engine, where weights come from (a WeightProvider)
 // and where they are computed (a Backend), from the model's size and the options:
 //   --disable-gpu            -> CPU backend
-//   Vulkan device available  -> Vulkan backend when the model fits the VRAM budget
+//   Vulkan device available  -> Vulkan backend; weights that do not fit the VRAM budget
+//                               stream through slots (a budget below the minimum is an error)
 //   otherwise                -> CPU backend (with a log line saying why)
 // and the RAM budget picks whole-tensor RAM residency or streamed packs.
 #pragma once

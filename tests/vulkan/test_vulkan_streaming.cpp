@@ -1,0 +1,407 @@
+// Weights streamed to the GPU under a VRAM budget (VramPlan + WeightStreamRing) compute the
+// same function as with every weight resident: the reference logits within tolerance for
+// every model, with every matrix streamed and with a partly resident set, from RAM-resident
+// weights and from packs under a tiny RAM budget; stories260K greedy text unchanged; a
+// generated model several times larger than both budgets runs under them; a model file
+// truncated while running is a clear error. VramPlan's arithmetic is tested without a device.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <numeric>
+#include <algorithm>
+
+#include "VulkanTestEnv.h"
+#include "backend/vulkan/VramPlan.h"
+#include "backend/vulkan/VulkanBackend.h"
+#include "gguf/GGUFLoader.h"
+#include "memory/FileWeightProvider.h"
+#include "memory/MemoryStats.h"
+#include "memory/PackWeightProvider.h"
+#include "model/ModelGenerator.h"
+#include "support/ReferenceCase.h"
+#include "support/TestPaths.h"
+
+using namespace vk_symbiote;
+
+namespace {
+
+// ---- VramPlan (no device) ----
+
+// A Llama-like layer list: per layer a norm, 7 matrices of the given row counts x cols.
+VramPlanInput llama_input(uint32 n_layer, uint64 cols, uint64 budget, uint64 fixed) {
+    VramPlanInput in;
+    in.n_segments = n_layer + 1;
+    in.fixed_bytes = fixed;
+    in.budget_bytes = budget;
+    in.max_piece_bytes = uint64(128) << 20;
+    in.block_bytes = uint64(1) << 20;
+    const TensorRole roles[] = {TensorRole::Wq, TensorRole::Wk, TensorRole::Wv, TensorRole::Wo, TensorRole::Wgate, TensorRole::Wup, TensorRole::Wdown};
+    const uint64 rows[] = {cols, cols / 2, cols / 2, cols, 3 * cols, 3 * cols, cols};
+    for (uint32 l = 0; l < n_layer; ++l) {
+        in.tensors.push_back({{TensorRole::AttnNorm, int32(l)}, 1, cols * 4, l, true});
+        for (int i = 0; i < 7; ++i) in.tensors.push_back({{roles[i], int32(l)}, rows[i], cols * 2, l, false});
+    }
+    in.tensors.push_back({{TensorRole::OutputNorm, -1}, 1, cols * 4, n_layer, true});
+    in.tensors.push_back({{TensorRole::Output, -1}, 8 * cols, cols * 2, n_layer, false});
+    return in;
+}
+
+uint64 weight_bytes(const VramPlanInput& in) {
+    uint64 b = 0;
+    for (const auto& t : in.tensors) b += t.rows * t.row_bytes;
+    return b;
+}
+
+void check_plan_invariants(const VramPlanInput& in, const VramPlan& p) {
+    ASSERT_EQ(p.tensors.size(), in.tensors.size());
+    EXPECT_LE(p.device_bytes, in.budget_bytes);
+    EXPECT_EQ(p.resident_weight_bytes + p.streamed_weight_bytes, weight_bytes(in));
+    std::vector<std::vector<std::pair<uint64, uint64>>> ranges(in.n_segments);  // slot ranges per segment
+    for (size_t i = 0; i < in.tensors.size(); ++i) {
+        const auto& t = in.tensors[i];
+        const auto& tp = p.tensors[i];
+        if (t.norm) {
+            EXPECT_TRUE(tp.resident);
+        }
+        uint64 next = 0;
+        for (const auto& pc : tp.pieces) {
+            EXPECT_EQ(pc.row_begin, next) << "pieces cover the rows in order";
+            EXPECT_LE(pc.rows * t.row_bytes, std::max(in.max_piece_bytes, t.row_bytes));
+            next += pc.rows;
+            if (!tp.resident) {
+                EXPECT_EQ(pc.slot_offset % in.align, 0u);
+                EXPECT_LE(pc.slot_offset + pc.rows * t.row_bytes, p.slot_bytes);
+                ranges[t.segment].push_back({pc.slot_offset, pc.slot_offset + pc.rows * t.row_bytes});
+            }
+        }
+        EXPECT_EQ(next, t.rows);
+    }
+    for (auto& r : ranges) {
+        std::sort(r.begin(), r.end());
+        for (size_t j = 1; j < r.size(); ++j) EXPECT_LE(r[j - 1].second, r[j].first) << "slot ranges overlap";
+    }
+}
+
+}  // namespace
+
+TEST(VramPlan, EverythingFitsIsAllResident) {
+    auto in = llama_input(4, 256, uint64(1) << 30, 1 << 20);
+    auto p = plan_vram(in);
+    ASSERT_TRUE(p) << p.error().to_string();
+    EXPECT_EQ(p->slots, 0u);
+    EXPECT_EQ(p->streamed_weight_bytes, 0u);
+    EXPECT_EQ(p->resident_layers, 4u);
+    check_plan_invariants(in, *p);
+}
+
+TEST(VramPlan, TightBudgetStreamsTheRestAndKeepsTheBudget) {
+    auto in = llama_input(8, 512, 0, 1 << 20);
+    // Find the minimum, then budgets between it and "everything".
+    in.budget_bytes = 1;
+    auto e = plan_vram(in);
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().code, ErrorCode::BudgetTooSmall);
+    EXPECT_NE(e.error().message.find("minimum"), std::string::npos) << e.error().message;
+    in.budget_bytes = uint64(1) << 40;
+    auto all = plan_vram(in);
+    ASSERT_TRUE(all);
+    const uint64 min = all->minimum_budget_bytes, everything = all->device_bytes;
+    ASSERT_LT(min, everything);
+    in.budget_bytes = min - 1;
+    EXPECT_FALSE(plan_vram(in)) << "one byte below the minimum is refused";
+    uint64 last_resident = 0;
+    for (int k = 0; k <= 8; ++k) {
+        in.budget_bytes = min + (everything - 1 - min) * k / 8;
+        auto p = plan_vram(in);
+        ASSERT_TRUE(p) << p.error().to_string();
+        EXPECT_GT(p->slots, 0u);
+        check_plan_invariants(in, *p);
+        EXPECT_GE(p->resident_weight_bytes, last_resident) << "more budget never keeps fewer bytes resident";
+        last_resident = p->resident_weight_bytes;
+        if (k == 0) {
+            EXPECT_LT(p->resident_weight_bytes, weight_bytes(in) / 8);
+        }
+    }
+    EXPECT_GT(last_resident, weight_bytes(in) / 2) << "a budget just below everything keeps most weights resident";
+}
+
+TEST(VramPlan, ForceStreamingStreamsEveryMatrix) {
+    auto in = llama_input(3, 256, uint64(1) << 30, 0);
+    in.force_streaming = true;
+    auto p = plan_vram(in);
+    ASSERT_TRUE(p) << p.error().to_string();
+    EXPECT_EQ(p->slots, 2u);
+    for (size_t i = 0; i < in.tensors.size(); ++i) EXPECT_EQ(p->tensors[i].resident, in.tensors[i].norm);
+    check_plan_invariants(in, *p);
+}
+
+TEST(VramPlan, LargeMatricesAreSplitIntoPiecesWithinTheRange) {
+    auto in = llama_input(2, 1024, uint64(1) << 30, 0);
+    in.max_piece_bytes = 256 * 1024 * 2 / 4;  // 64 rows of 2 KiB... rounded to whole rows
+    in.force_streaming = true;
+    auto p = plan_vram(in);
+    ASSERT_TRUE(p) << p.error().to_string();
+    check_plan_invariants(in, *p);
+    EXPECT_GT(p->tensors[1].pieces.size(), 1u);
+}
+
+// ---- The backend on the Vulkan device ----
+
+namespace {
+
+double tolerance(const test::ReferenceCase& r) {
+    return r.model.find("f32") != std::string::npos || r.model == "stories260K.gguf" ? 1e-6 : 1e-4;
+}
+
+std::unique_ptr<VulkanBackend> make_backend(uint64 budget, bool force_streaming) {
+    VulkanOptions o;
+    o.enable_validation = test::validation_wanted();
+    o.kv_f16_rounding = true;
+    o.vram_budget_bytes = budget;
+    o.force_streaming = force_streaming;
+    o.copy_threads = 2;
+    auto be = VulkanBackend::create(o);
+    EXPECT_TRUE(be) << be.error().to_string();
+    return be ? std::move(*be) : nullptr;
+}
+
+// A budget (steps of 1.25x from 64 KiB) whose plan keeps at least a third of the weights
+// resident and streams the rest (or the last one with any resident weights); 0 when the
+// model has none (e.g. the output matrix alone is as large as all layers).
+uint64 partial_budget(WeightProvider& w, uint32 n_ctx, uint32 n_batch) {
+    uint64 partial = 0;
+    for (double b = 64 * 1024; b < double(uint64(1) << 31); b *= 1.25) {
+        auto be = make_backend(uint64(b), false);
+        if (!be) return 0;
+        if (!be->prepare(w, n_ctx, n_batch)) continue;
+        const VramPlan& p = be->plan();
+        if (p.slots == 0) break;
+        if (p.resident_weight_bytes > 0) partial = uint64(b);
+        if (p.resident_weight_bytes * 2 >= p.streamed_weight_bytes) break;
+    }
+    return partial;
+}
+
+std::unique_ptr<PackWeightProvider> tiny_pack_provider(const Path& model, uint32 n_batch) {
+    PackOptions o;
+    o.max_pack_bytes = 8192;
+    o.embedding_cache_rows = 16;
+    auto fw = FileWeightProvider::open(model);
+    EXPECT_TRUE(fw);
+    if (!fw) return nullptr;
+    o.activation_kv_bytes = VulkanBackend::host_bytes_estimate(**fw, n_batch);
+    auto min = PackWeightProvider::minimum_ram_budget(model, o);
+    EXPECT_TRUE(min);
+    if (!min) return nullptr;
+    o.ram_budget_bytes = *min + (*fw)->registry().total_bytes() / 8;
+    auto p = PackWeightProvider::open(model, o);
+    EXPECT_TRUE(p) << p.error().to_string();
+    return p ? std::move(*p) : nullptr;
+}
+
+// Prompt as one batch, then 3 tokens one by one, checked against the reference.
+void check_reference(VulkanBackend& be, WeightProvider& w, const test::ReferenceCase& ref) {
+    const auto& toks = ref.prompt_tokens;
+    const uint32 n = uint32(toks.size()), V = ref.n_vocab;
+    auto p = be.prepare(w, n + 4, n);
+    ASSERT_TRUE(p) << p.error().to_string();
+    std::vector<float> logits(size_t(n) * V);
+    ForwardRequest req{toks.data(), n, 0, true, logits.data()};
+    auto f = be.forward(req);
+    ASSERT_TRUE(f) << f.error().to_string();
+    for (uint32 i = 0; i < n; ++i) {
+        EXPECT_LT(test::nmse(logits.data() + size_t(i) * V, ref.logits_at(i), V), tolerance(ref)) << ref.name << " position " << i;
+        if (ref.decisive(i)) {
+            EXPECT_EQ(test::argmax(logits.data() + size_t(i) * V, V), test::argmax(ref.logits_at(i), V));
+        }
+    }
+    // Token by token over the first positions again (KV cache rewritten in place).
+    for (uint32 i = 0; i < std::min<uint32>(n, 3); ++i) {
+        ForwardRequest step{&toks[i], 1, i, false, logits.data()};
+        ASSERT_TRUE(be.forward(step));
+        EXPECT_LT(test::nmse(logits.data(), ref.logits_at(i), V), tolerance(ref)) << ref.name << " step " << i;
+    }
+}
+
+class VulkanStreaming : public ::testing::TestWithParam<std::string> {};
+
+}  // namespace
+
+TEST_P(VulkanStreaming, EveryMatrixStreamedFromRamMatchesTheReference) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    auto ref = test::load_reference_case(GetParam());
+    ASSERT_TRUE(ref) << ref.error().to_string();
+    auto w = FileWeightProvider::open(test::models_dir() / ref->model);
+    ASSERT_TRUE(w);
+    auto be = make_backend(0, true);
+    ASSERT_TRUE(be);
+    check_reference(*be, **w, *ref);
+    EXPECT_GT(be->plan().slots, 0u);
+    EXPECT_EQ(be->plan().resident_layers, 0u);
+    EXPECT_GT(be->vram_misses(), 0u);
+    // Every streamed byte went over the ring once per forward (1 batch + 3 steps).
+    EXPECT_EQ(be->weight_bytes_uploaded() - be->plan().resident_weight_bytes, 0u + 4 * std::accumulate(be->plan().segment_stream_bytes.begin(),
+                                                                                                       be->plan().segment_stream_bytes.end(), uint64(0)));
+}
+
+TEST_P(VulkanStreaming, PartlyResidentFromPacksUnderATinyRamBudgetMatchesTheReference) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    auto ref = test::load_reference_case(GetParam());
+    ASSERT_TRUE(ref) << ref.error().to_string();
+    const Path model = test::models_dir() / ref->model;
+    const uint32 n = uint32(ref->prompt_tokens.size());
+    auto fw = FileWeightProvider::open(model);
+    ASSERT_TRUE(fw);
+    const uint64 budget = partial_budget(**fw, n + 4, n);
+    if (budget == 0) GTEST_SKIP() << "no budget between all-streamed and all-resident for " << ref->model;
+    auto pw = tiny_pack_provider(model, n);
+    ASSERT_TRUE(pw);
+    ASSERT_LT(pw->manager().pack_budget_bytes(), pw->registry().total_bytes());
+    auto be = make_backend(budget, false);
+    ASSERT_TRUE(be);
+    check_reference(*be, *pw, *ref);
+    std::printf("[ %s ] VRAM budget %llu bytes: %s\n", ref->name.c_str(), (unsigned long long)budget, be->plan().summary().c_str());
+    EXPECT_GT(be->plan().resident_weight_bytes, 0u);
+    EXPECT_GT(be->plan().streamed_weight_bytes, 0u);
+    EXPECT_LE(be->device_memory_stats().bytes_reserved, budget);
+    EXPECT_GT(pw->manager().get_ram_stats().evictions, 0u) << "packs streamed from disk under the RAM budget";
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, VulkanStreaming, ::testing::ValuesIn(test::list_reference_cases()), [](const auto& info) {
+    std::string s = info.param;
+    for (auto& ch : s)
+        if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    return s;
+});
+
+TEST(VulkanStreamingGreedy, Stories260KGreedyTextUnchangedWithEveryMatrixStreamedFromPacks) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    auto ref = test::load_reference_case("stories260K.once");
+    ASSERT_TRUE(ref) << ref.error().to_string();
+    const uint32 n = uint32(ref->prompt_tokens.size()), n_gen = uint32(ref->greedy_tokens.size()), V = ref->n_vocab;
+    auto pw = tiny_pack_provider(test::models_dir() / ref->model, n);
+    ASSERT_TRUE(pw);
+    auto be = make_backend(0, true);
+    ASSERT_TRUE(be);
+    ASSERT_TRUE(be->prepare(*pw, n + n_gen, n));
+    std::vector<float> logits(V);
+    ForwardRequest req{ref->prompt_tokens.data(), n, 0, false, logits.data()};
+    ASSERT_TRUE(be->forward(req));
+    std::vector<uint32> got;
+    for (uint32 i = 0; i < n_gen; ++i) {
+        uint32 t = uint32(test::argmax(logits.data(), V));
+        got.push_back(t);
+        if (i + 1 == n_gen) break;
+        ForwardRequest step{&t, 1, n + i, false, logits.data()};
+        auto f = be->forward(step);
+        ASSERT_TRUE(f) << f.error().to_string();
+    }
+    EXPECT_EQ(got, ref->greedy_tokens);
+}
+
+// A generated f32 model ~4x the VRAM budget and ~3x the RAM budget: peak device memory
+// (the allocator's reserved bytes) stays under --vram-gb, and RSS growth under RAM budget +
+// VRAM budget (on lavapipe device memory is process memory) + the stated fixed overhead.
+TEST(VulkanStreamingBudget, GeneratedModelSeveralTimesBothBudgetsStaysUnderThem) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    ModelShape shape;
+    shape.name = "vk-budget-test";
+    shape.n_vocab = 4096;
+    shape.n_embd = 512;
+    shape.n_layer = 20;
+    shape.n_head = 8;
+    shape.n_head_kv = 4;
+    shape.n_ff = 1536;
+    shape.n_ctx = 64;
+    const uint64 vram = uint64(56) << 20, ram = uint64(72) << 20;
+    const uint64 model_bytes = generated_model_bytes(shape, DType::F32);
+    ASSERT_GT(model_bytes, 3 * ram);
+    auto path = generate_model(shape, DType::F32, test::tmp_dir() / "vk-budget.gguf", 11);
+    ASSERT_TRUE(path) << path.error().to_string();
+    const uint32 n_ctx = 16, n_batch = 4;
+
+    auto be = make_backend(vram, false);
+    ASSERT_TRUE(be);
+    {
+        // Warm-up on a small f32 model: lavapipe compiles the pipelines (LLVM) on first use;
+        // that driver memory is not the engine's.
+        auto w = FileWeightProvider::open(test::models_dir() / "syn-f32.gguf");
+        ASSERT_TRUE(w);
+        ASSERT_TRUE(be->prepare(**w, 8, 4));
+        std::vector<uint32> t = {1, 2, 3};
+        std::vector<float> lg((*w)->config().n_vocab * 3);
+        ASSERT_TRUE(be->forward(ForwardRequest{t.data(), 3, 0, true, lg.data()}));
+        ASSERT_TRUE(be->forward(ForwardRequest{t.data(), 1, 3, false, lg.data()}));
+    }
+    PackOptions o;
+    o.ram_budget_bytes = ram;
+    o.max_pack_bytes = uint64(2) << 20;
+    ASSERT_TRUE(reset_peak_rss());
+    auto before = read_process_memory();
+    ASSERT_TRUE(before);
+    {
+        auto fw = FileWeightProvider::open(*path);  // header only (acquire loads)
+        ASSERT_TRUE(fw);
+        o.activation_kv_bytes = VulkanBackend::host_bytes_estimate(**fw, n_batch);
+    }
+    auto pw = PackWeightProvider::open(*path, o);
+    ASSERT_TRUE(pw) << pw.error().to_string();
+    auto p = be->prepare(**pw, n_ctx, n_batch);
+    ASSERT_TRUE(p) << p.error().to_string();
+    std::printf("[ budget ] %s\n", be->plan().summary().c_str());
+    ASSERT_GT(be->plan().slots, 0u);
+    std::vector<uint32> prompt = {1, 300, 301, 302};
+    std::vector<float> logits(shape.n_vocab);
+    auto f = be->forward(ForwardRequest{prompt.data(), 4, 0, false, logits.data()});
+    ASSERT_TRUE(f) << f.error().to_string();
+    for (uint32 i = 0; i < 2; ++i) {
+        uint32 tok = uint32(test::argmax(logits.data(), shape.n_vocab));
+        f = be->forward(ForwardRequest{&tok, 1, 4 + i, false, logits.data()});
+        ASSERT_TRUE(f) << f.error().to_string();
+    }
+    for (float x : logits) ASSERT_TRUE(std::isfinite(x));
+    const uint64 peak_vram = be->device_memory_stats().bytes_reserved;
+    auto after = read_process_memory();
+    ASSERT_TRUE(after);
+    const uint64 growth = after->peak_rss_bytes > before->rss_bytes ? after->peak_rss_bytes - before->rss_bytes : 0;
+    std::printf("[ budget ] model %.1f MB; VRAM peak %.1f MB (budget %.1f MB); RSS growth %.1f MB (limit %.1f MB); streamed %.1f MB\n",
+                model_bytes / 1e6, peak_vram / 1e6, vram / 1e6, growth / 1e6, (ram + vram + PackWeightProvider::kFixedOverheadBytes) / 1e6,
+                be->weight_bytes_uploaded() / 1e6);
+    EXPECT_LE(peak_vram, vram);
+    EXPECT_LE(growth, ram + vram + PackWeightProvider::kFixedOverheadBytes);
+    EXPECT_GT(be->weight_bytes_uploaded(), 2 * model_bytes) << "three passes stream most weights";
+    be.reset();
+    pw->reset();
+    std::filesystem::remove(*path);
+}
+
+TEST(VulkanStreamingFailure, ModelTruncatedWhileRunningIsAClearErrorNotAHang) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    const Path copy = test::tmp_dir() / "vk-truncate-stories.gguf";
+    std::filesystem::copy_file(test::models_dir() / "stories260K.gguf", copy, std::filesystem::copy_options::overwrite_existing);
+    auto pw = tiny_pack_provider(copy, 8);
+    ASSERT_TRUE(pw);
+    auto be = make_backend(0, true);
+    ASSERT_TRUE(be);
+    ASSERT_TRUE(be->prepare(*pw, 16, 8));
+    std::vector<uint32> toks = {1, 403, 407, 260};
+    std::vector<float> logits(pw->config().n_vocab);
+    ASSERT_TRUE(be->forward(ForwardRequest{toks.data(), 4, 0, false, logits.data()}));
+    std::filesystem::resize_file(copy, std::filesystem::file_size(copy) / 2);
+    bool failed = false;
+    for (uint32 i = 0; i < 3 && !failed; ++i) {
+        auto f = be->forward(ForwardRequest{&toks[0], 1, 4 + i, false, logits.data()});
+        if (!f) {
+            failed = true;
+            EXPECT_NE(f.error().message.find("vk-truncate-stories.gguf"), std::string::npos) << f.error().message;
+        }
+    }
+    EXPECT_TRUE(failed) << "reads past the truncated end must fail";
+    // The backend stays usable for error reporting: another forward fails cleanly too.
+    EXPECT_FALSE(be->forward(ForwardRequest{&toks[0], 1, 5, false, logits.data()}));
+    be.reset();
+    pw.reset();
+    std::filesystem::remove(copy);
+}
