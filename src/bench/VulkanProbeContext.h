@@ -92,14 +92,14 @@ enum BufferUse : uint32 { kTransfer = 1, kStorage = 2 };
 Expected<size_t> make_buffer(Context& c, uint64 bytes, VkMemoryPropertyFlags want, VkMemoryPropertyFlags avoid, const char* what,
                              uint32 use = kTransfer);
 
-// Records with `record(cmd)` between a pair of timestamps, submits, waits (60 s). Returns
-// the GPU time in seconds from the timestamps, or the host wall time of submit + wait when
-// the queue has no timestamps.
-template <class F>
-Expected<double> timed_submit(Context& c, F&& record);
-Expected<double> finish_timed_submit(Context& c);  // the part after recording (below)
+// The two halves of timed_submit(): begin the command buffer and write the start
+// timestamp; write the end timestamp, submit, wait (60 s) and read the time.
 ExpectedVoid begin_timed(Context& c);
+Expected<double> finish_timed_submit(Context& c);
 
+// Records with `record(cmd)` between a pair of timestamps, submits, waits. Returns the GPU
+// time in seconds from the timestamps, or the host wall time of submit + wait when the
+// queue has no timestamps.
 template <class F>
 Expected<double> timed_submit(Context& c, F&& record) {
     VKS_TRY(begin_timed(c));
