@@ -6,6 +6,7 @@
 // (lx, ly) then owns TM logical rows (TM / 4 blocks of 4 adjacent ones: blocks lx, lx +
 // WG_X, ...) x TN adjacent tokens (ly * TN ..) and does TM * TN f32 FMAs per k from one
 // vec4 shared load per 4 rows / 4 tokens. f32 accumulation; FP16_ARITH rounds x to f16.
+// Default tile (16 x 16 invocations): 128 logical rows x 64 tokens, BK = 16.
 //
 // Logical rows come in pairs (2q, 2q + 1) that always land in the same invocation, so the
 // fused epilogues need no exchange:
@@ -20,9 +21,19 @@
 
 layout(push_constant) uniform PC { MatmulParams p; };
 
-const uint TM = 8u;  // logical rows per invocation (multiple of 4)
-const uint TN = 4u;  // tokens per invocation (one vec4)
-const uint BK = 16u; // k per shared-memory slice (multiple of 8)
+// Tile shape (compile-time; the tuning alternatives of vk_symbiote_kernel_bench override them).
+#ifndef MM_TM
+#define MM_TM 8u
+#endif
+#ifndef MM_TN
+#define MM_TN 4u
+#endif
+#ifndef MM_BK
+#define MM_BK 16u
+#endif
+const uint TM = MM_TM;  // logical rows per invocation (multiple of 4)
+const uint TN = MM_TN;  // tokens per invocation (multiple of 4)
+const uint BK = MM_BK;  // k per shared-memory slice (multiple of 8)
 const uint BM = WG_X * TM;
 const uint BN = WG_Y * TN;
 
@@ -144,10 +155,12 @@ void main() {
         stage(k0, lrow0, tok0, tid);
         barrier();
         for (uint k = 0u; k < BK; ++k) {
-            const vec4 xv = xs[k * (BN / 4u) + ly];
-            for (uint b = 0u; b < TM / 4u; ++b) {
-                const vec4 wv = ws[k * (BM / 4u) + b * WG_X + lx];
-                for (uint j = 0u; j < TN; ++j) acc[b][j] = fma(wv, vec4(xv[j]), acc[b][j]);
+            vec4 wv[TM / 4u];
+            for (uint b = 0u; b < TM / 4u; ++b) wv[b] = ws[k * (BM / 4u) + b * WG_X + lx];
+            for (uint jj = 0u; jj < TN / 4u; ++jj) {
+                const vec4 xv = xs[k * (BN / 4u) + ly * (TN / 4u) + jj];
+                for (uint b = 0u; b < TM / 4u; ++b)
+                    for (uint j = 0u; j < 4u; ++j) acc[b][4u * jj + j] = fma(wv[b], vec4(xv[j]), acc[b][4u * jj + j]);
             }
         }
         barrier();

@@ -2,14 +2,18 @@
 // op_swiglu) on Llama-2-7B shapes, against the device's memory bandwidth (n_tokens 1:
 // weight GB/s) and arithmetic (n_tokens > 1: TFLOPS = 2 * rows * cols * n_tokens / s).
 //
-//   vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps 20] [--wg X Y]
+//   vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps 20] [--wg X Y] [--small]
 //
+// --small: dim 512 / ff 1376 instead of 4096 / 11008 (a quick run on a CPU implementation).
+// --shader-dir D: shaders hot-reloaded from D (a copy of shaders/); each --alt TARGET=FILE
+// then copies FILE over D/TARGET (e.g. matmul.comp=alt/tm4.comp) and runs every case again
+// with the recompiled variants (tile-shape tuning without a rebuild).
 // Each case records `reps` dispatches (with barriers, like the forward pass) in one command
 // buffer and divides the GPU timestamp time by reps. Output: one line per case on stdout.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <random>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -26,6 +30,9 @@ struct Args {
     std::vector<uint32> tokens = {1, 512};
     uint32 reps = 20;
     ShaderSpecialization spec;
+    uint32 dim = 4096, ff = 11008;
+    std::string shader_dir;
+    std::vector<std::pair<std::string, std::string>> alts;  // (target file in shader_dir, replacement)
 };
 
 bool parse(int argc, char** argv, Args& a) {
@@ -61,6 +68,18 @@ bool parse(int argc, char** argv, Args& a) {
             if (!x || !y) return false;
             a.spec.workgroup_size_x = uint32(std::atoi(x));
             a.spec.workgroup_size_y = uint32(std::atoi(y));
+        } else if (s == "--shader-dir") {
+            const char* v = next();
+            if (!v) return false;
+            a.shader_dir = v;
+        } else if (s == "--alt") {
+            const char* v = next();
+            const char* eq = v ? std::strchr(v, '=') : nullptr;
+            if (!eq) return false;
+            a.alts.emplace_back(std::string(v, eq), std::string(eq + 1));
+        } else if (s == "--small") {
+            a.dim = 512;
+            a.ff = 1376;
         } else {
             return false;
         }
@@ -68,14 +87,17 @@ bool parse(int argc, char** argv, Args& a) {
     return true;
 }
 
-// Random weights of rows x cols in dtype (values ~N(0, 0.02), like trained weights).
+// Pseudo-random weights of rows x cols in dtype, uniform in about +-0.03 (like trained
+// weights); a hash per element, so 100M elements take well under a second.
 std::vector<uint8> random_weight(uint32 rows, uint32 cols, DType t, uint64 seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> d(0.0f, 0.02f);
     const size_t n = size_t(rows) * cols;
     std::vector<uint8> out(n * dtype_size(t));
     for (size_t i = 0; i < n; ++i) {
-        const float v = d(rng);
+        uint64 h = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed * 0xD1B54A32D192ED03ull;
+        h ^= h >> 29;
+        h *= 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 32;
+        const float v = (float(uint32(h) >> 8) / 16777216.0f - 0.5f) * 0.06f;
         if (t == DType::F32) {
             std::memcpy(&out[i * 4], &v, 4);
         } else {
@@ -112,7 +134,7 @@ struct Bench {
             auto cmd = compute->begin();
             if (!cmd) return cmd.error();
             rt->begin(*cmd);
-            OpContext c{*rt, a.spec, owned[0].buffer, dev->caps().max_workgroup_count[0]};
+            OpContext c{*rt, a.spec, owned[0].buffer, dev->caps().max_workgroup_count[0], dev->caps().subgroup_size};
             for (uint32 r = 0; r < a.reps; ++r) {
                 VKS_TRY(fn(c));
                 rt->barrier();
@@ -134,22 +156,23 @@ ExpectedVoid run(const Args& a) {
     auto c = VulkanCompute::create(*b.dev, *b.mem, uint64(64) << 20, 2, true);
     if (!c) return c.error();
     b.compute = std::move(*c);
-    auto r = ShaderRuntime::create(*b.dev, {});
+    if (!a.alts.empty() && a.shader_dir.empty()) return make_error(ErrorCode::InvalidArgument, "--alt needs --shader-dir");
+    ShaderRuntimeOptions so;
+    so.shader_dir = a.shader_dir;
+    auto r = ShaderRuntime::create(*b.dev, so);
     if (!r) return r.error();
     b.rt = std::move(*r);
     VKS_TRY(b.buffer(256));  // dummy binding
     std::printf("device: %s, dtype %s, reps %u\n", b.dev->caps().device_name.c_str(), dtype_name(a.dtype), a.reps);
 
-    const uint32 dim = 4096, ff = 11008, max_tok = 512;
+    const uint32 dim = a.dim, ff = a.ff, max_tok = 512;
     auto wq = b.weight(dim, dim, a.dtype, 1);
     auto wg = b.weight(ff, dim, a.dtype, 2);
     auto wu = b.weight(ff, dim, a.dtype, 3);
     auto wd = b.weight(dim, ff, a.dtype, 4);
     if (!wq || !wg || !wu || !wd) return make_error(ErrorCode::OutOfMemory, "kernel bench: weight upload failed");
     std::vector<float> xs(size_t(max_tok) * ff);
-    std::mt19937_64 rng(5);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    for (auto& v : xs) v = nd(rng);
+    for (size_t i = 0; i < xs.size(); ++i) xs[i] = float(int((i * 2654435761u) % 2001) - 1000) * 1e-3f;
     auto x = b.buffer(xs.size() * 4);
     auto y = b.buffer(size_t(max_tok) * ff * 4);
     if (!x || !y) return make_error(ErrorCode::OutOfMemory, "kernel bench: activation buffers");
@@ -167,19 +190,32 @@ ExpectedVoid run(const Args& a) {
                     w.cols, n, *s * 1e6, bytes / *s * 1e-9, flops / *s * 1e-12, n / *s);
         return {};
     };
-    for (uint32 n : a.tokens) {
-        if (n > max_tok) return make_error(ErrorCode::InvalidArgument, "--tokens: at most 512");
-        for (const DeviceWeight* w : {&*wq, &*wg, &*wd}) {
-            const ActView xv{x->buffer, 0, w->cols}, yv{y->buffer, 0, w->rows};
-            VKS_TRY(report("matmul", *w, n, 1, b.time(a, [&](OpContext& ctx) { return op_matmul(ctx, *w, xv, yv, n, false); })));
+    for (size_t alt = 0; alt <= a.alts.size(); ++alt) {
+        if (alt > 0) {
+            const auto& [target, file] = a.alts[alt - 1];
+            std::error_code ec;
+            std::filesystem::copy_file(file, std::filesystem::path(a.shader_dir) / target,
+                                       std::filesystem::copy_options::overwrite_existing, ec);
+            if (ec) return make_error(ErrorCode::Io, "--alt " + file + ": " + ec.message());
+            std::printf("== %s = %s\n", target.c_str(), file.c_str());
         }
-        const RopeConfig rc{0, 128, 128, false, 10000.0f, 1.0f, tb->buffer, false};
-        VKS_TRY(report("rope", *wq, n, 1, b.time(a, [&](OpContext& ctx) {
-                           return op_matmul_rope(ctx, *wq, {x->buffer, 0, dim}, {y->buffer, 0, dim}, n, rc);
-                       })));
-        VKS_TRY(report("swiglu", *wg, n, 2, b.time(a, [&](OpContext& ctx) {
-                           return op_swiglu(ctx, *wg, *wu, {x->buffer, 0, dim}, {y->buffer, 0, ff}, n);
-                       })));
+        const uint64 reloads = b.rt->reload_count();
+        for (uint32 n : a.tokens) {
+            if (n > max_tok) return make_error(ErrorCode::InvalidArgument, "--tokens: at most 512");
+            for (const DeviceWeight* w : {&*wq, &*wg, &*wd}) {
+                const ActView xv{x->buffer, 0, w->cols}, yv{y->buffer, 0, w->rows};
+                VKS_TRY(report("matmul", *w, n, 1, b.time(a, [&](OpContext& ctx) { return op_matmul(ctx, *w, xv, yv, n, false); })));
+            }
+            const RopeConfig rc{0, 128, 128, false, 10000.0f, 1.0f, tb->buffer, false};
+            VKS_TRY(report("rope", *wq, n, 1, b.time(a, [&](OpContext& ctx) {
+                               return op_matmul_rope(ctx, *wq, {x->buffer, 0, dim}, {y->buffer, 0, dim}, n, rc);
+                           })));
+            VKS_TRY(report("swiglu", *wg, n, 2, b.time(a, [&](OpContext& ctx) {
+                               return op_swiglu(ctx, *wg, *wu, {x->buffer, 0, dim}, {y->buffer, 0, ff}, n);
+                           })));
+        }
+        if (alt > 0 && b.rt->reload_count() == reloads)
+            return make_error(ErrorCode::Format, "--alt " + a.alts[alt - 1].second + ": not reloaded: " + b.rt->last_error());
     }
     b.rt.reset();
     for (auto& buf : b.owned) b.mem->destroy_buffer(buf);
@@ -189,9 +225,10 @@ ExpectedVoid run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line per case, also into a pipe
     Args a;
     if (!parse(argc, argv, a)) {
-        std::fprintf(stderr, "usage: vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps N] [--wg X Y]\n");
+        std::fprintf(stderr, "usage: vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps N] [--wg X Y] [--small]\n");
         return 2;
     }
     auto r = run(a);
