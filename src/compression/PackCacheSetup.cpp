@@ -35,13 +35,20 @@ Expected<PackCacheStatus> ensure_pack_cache(const GGUFLoader& model, const PackP
     st.path = pack_cache_path(model.path(), opts.cache_dir);
     const std::vector<std::string> want = pack_cache_codec_list(opts);
     std::error_code ec;
+    bool other_codecs = false;  // a valid cache exists, built with other codecs
     if (std::filesystem::exists(st.path, ec)) {
         auto r = PackCacheReader::open(st.path, model, plan);
         if (r && (*r)->codec_names() == want) return st;
+        other_codecs = bool(r);
         st.rebuilt_because = r ? st.path.string() + " was built with codecs [" + join((*r)->codec_names()) + "], compression_algorithm asks for [" + join(want) + "]"
                                : r.error().message;
     }
     auto built = build_pack_cache(model, plan, opts, std::move(progress));
+    if (!built && other_codecs) {
+        // Lossless either way: keep using the valid cache we cannot replace.
+        st.rebuilt_because += "; cannot rebuild it (" + built.error().message + "), using it as it is";
+        return st;
+    }
     if (!built) return built.error();
     st.path = *built;
     st.built = true;

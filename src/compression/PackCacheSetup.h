@@ -32,11 +32,15 @@ Expected<std::vector<std::string>> pack_cache_candidates(std::string_view compre
 struct PackCacheStatus {
     Path path;
     bool built = false;          // false: an existing cache was valid and is used as is
-    std::string rebuilt_because; // why an existing file was not used (empty when none existed)
+    // Why an existing file was rebuilt (empty when none existed or it was used as is). A
+    // valid cache built with other codecs that cannot be replaced (e.g. read-only
+    // directory) is used as it is (built == false) and this says so.
+    std::string rebuilt_because;
 };
 
 // Returns a cache of `model` for `plan` that PackCacheReader::open accepts and that was
-// built with pack_cache_codec_list(opts): the existing file at pack_cache_path() when it
+// built with pack_cache_codec_list(opts) (or, when that cannot be written, an existing
+// valid cache built with other codecs): the existing file at pack_cache_path() when it
 // qualifies, else a newly built one (`progress` as in build_pack_cache). Errors: those
 // of build_pack_cache (e.g. Io when the directory is not writable) and, should the new
 // file not open, those of PackCacheReader::open.

@@ -62,7 +62,8 @@ Expected<PackCacheStatus> find_or_build_cache(const Path& model, const ConfigMan
         return {};
     });
     if (progress) progress->finish();
-    if (st && !st->rebuilt_because.empty()) VKS_LOG_WARN("pack cache " << path.string() << " was not usable and was rebuilt: " << st->rebuilt_because);
+    if (st && !st->rebuilt_because.empty())
+        VKS_LOG_WARN("pack cache " << path.string() << (st->built ? " was rebuilt: " : ": ") << st->rebuilt_because);
     return st;
 }
 

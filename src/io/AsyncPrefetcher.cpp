@@ -40,10 +40,12 @@ uint64 AsyncPrefetcher::cache_scratch_bytes(const PackCacheReader& cache) {
 }
 
 uint64 AsyncPrefetcher::staging_bytes_for(const PrefetcherOptions& o) {
-    uint64 per_thread = 0;
-    if (o.direct_io) per_thread += o.staging_bytes + kDirectAlign;
-    if (o.pack_cache) per_thread += cache_scratch_bytes(*o.pack_cache) + kDirectAlign;
-    return per_thread * (uint64(o.threads) + 1);  // + 1: demand reads on the caller's thread
+    uint64 total = 0;
+    // O_DIRECT staging: each I/O thread + demand reads on the caller's thread.
+    if (o.direct_io) total += (o.staging_bytes + kDirectAlign) * (uint64(o.threads) + 1);
+    // Cache scratch: I/O threads only (run_now hands cache reads to them).
+    if (o.pack_cache) total += (cache_scratch_bytes(*o.pack_cache) + kDirectAlign) * o.threads;
+    return total;
 }
 
 AsyncPrefetcher::AsyncPrefetcher(std::shared_ptr<const GGUFLoader> file, const PrefetcherOptions& opts) : file_(std::move(file)), opts_(opts) {}
@@ -119,9 +121,12 @@ std::shared_future<ExpectedVoid> AsyncPrefetcher::submit(ReadJob job) {
 }
 
 ExpectedVoid AsyncPrefetcher::run_now(ReadJob job) {
-    std::unique_lock<std::mutex> own(demand_mu_, std::try_to_lock);
+    std::unique_lock<std::mutex> own(demand_mu_, std::defer_lock);
+    // Pack cache reads always run on the I/O threads: a scratch buffer (up to a whole
+    // pack) for the caller's thread would cost more RAM than the hand-off costs time.
+    if (!job.cached) own.try_lock();
     if (!own.owns_lock()) {
-        // Another caller holds the demand buffers: let an I/O thread run it (no more RAM).
+        // A cache read, or another caller holds the demand buffers: an I/O thread runs it.
         job.urgent = true;
         return submit(std::move(job)).get();
     }

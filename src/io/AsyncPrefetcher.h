@@ -20,12 +20,12 @@
 // with O_DIRECT straight into the (aligned) scratch buffer. A damaged or truncated
 // cache is a Corrupt error naming the cache file and the pack; never wrong bytes.
 //
-// RAM held for reads (counted in the budget, staging_bytes_for()): one set of buffers
-// per I/O thread plus one for demand reads on the caller's thread (run_now): the
+// RAM held for reads (counted in the budget, staging_bytes_for()): per I/O thread the
 // O_DIRECT staging (staging_bytes, with direct_io) and the cache scratch
-// (cache_scratch_bytes(), with a pack cache). A run_now() that finds the demand
-// buffers in use by another caller hands its job to the I/O threads and waits, so
-// the count never grows with the number of callers.
+// (cache_scratch_bytes(), with a pack cache); plus one O_DIRECT staging for demand
+// reads of the model file on the caller's thread (run_now). run_now() hands pack cache
+// reads, and model reads when another caller holds the demand staging, to the I/O
+// threads and waits, so the count never grows with the number of callers.
 //
 // Thread-safety: submit(), run_now(), stats() and shutdown() may be called from any
 // thread. The destination buffers must stay alive until the job completes.
@@ -113,9 +113,9 @@ public:
     IoStats stats() const;
     bool direct_io_active() const { return direct_fd_.load() >= 0; }
     uint32 threads() const { return uint32(threads_.size()); }
-    // RAM the prefetcher may hold for reads with these options: (threads + 1) x
-    // (O_DIRECT staging when direct_io + cache scratch when pack_cache). Allocated on
-    // first use, counted always.
+    // RAM the prefetcher may hold for reads with these options: (threads + 1) O_DIRECT
+    // staging buffers when direct_io + `threads` cache scratch buffers with a pack
+    // cache. Allocated on first use, counted always.
     static uint64 staging_bytes_for(const PrefetcherOptions& opts);
     // One scratch buffer for pack cache reads: the largest stored pack, aligned for O_DIRECT.
     static uint64 cache_scratch_bytes(const PackCacheReader& cache);

@@ -44,7 +44,7 @@ std::string tiny_ram_gb(const Path& model) {
     auto min = PackWeightProvider::minimum_ram_budget(model, o);
     EXPECT_TRUE(min);
     // Scratch per reading thread <= the largest pack + alignment slack (AsyncPrefetcher).
-    const uint64 scratch = (o.io_threads + 1) * (kPack + 4 * 4096);
+    const uint64 scratch = o.io_threads * (kPack + 4 * 4096);
     const uint64 budget = *min + scratch + 8 * pack_buffer_bytes(kPack);
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.17g", double(budget) / (1024.0 * 1024.0 * 1024.0));
