@@ -92,29 +92,54 @@ vec4 load_x4(uint tok, uint k) {
     return v;
 }
 
-void stage(uint k0, uint lrow0, uint tok0, uint tid) {
-    // Weight chunks (8 weights): CH per logical row; chunk e -> (pair q, member s, chunk c),
-    // so each warp reads whole 16-byte pieces of BK-wide row segments.
-    const uint CH = BK / 8u;
-    for (uint e = tid; e < BM * CH; e += WG) {
-        const uint c = e % CH, ml = e / CH;
-        const uint q = ml % (BM / 2u), s = ml / (BM / 2u);
-        const uint m = 2u * q + s;
-        uint row, src;
-        const bool ok = logical_row(lrow0 + m, row, src);
-        vec4 lo, hi;
-        load_w8(ok, src, row, k0 + 8u * c, lo, hi);
-        const uint kb = 8u * c, blk = m / 4u, comp = m % 4u;
-        for (uint i = 0u; i < 4u; ++i) {
-            ws[(kb + i) * (BM / 4u) + blk][comp] = lo[i];
-            ws[(kb + 4u + i) * (BM / 4u) + blk][comp] = hi[i];
-        }
+const uint CH = BK / 8u;  // 8-weight chunks per logical row and slice
+const uint CX = BK / 4u;  // 4-float chunks per token and slice
+
+// Weight chunk e of a slice -> (pair q, member s, chunk c): each warp reads whole 16-byte
+// pieces of BK-wide row segments. Returns the logical row m within the tile.
+uint w_chunk(uint e, out uint c) {
+    c = e % CH;
+    const uint ml = e / CH;
+    return 2u * (ml % (BM / 2u)) + ml / (BM / 2u);
+}
+
+void fetch_w(uint e, uint k0, uint lrow0, out vec4 lo, out vec4 hi) {
+    uint c, row, src;
+    const uint m = w_chunk(e, c);
+    const bool ok = logical_row(lrow0 + m, row, src);
+    load_w8(ok, src, row, k0 + 8u * c, lo, hi);
+}
+
+void put_w(uint e, vec4 lo, vec4 hi) {
+    uint c;
+    const uint m = w_chunk(e, c);
+    const uint kb = 8u * c, blk = m / 4u, comp = m % 4u;
+    for (uint i = 0u; i < 4u; ++i) {
+        ws[(kb + i) * (BM / 4u) + blk][comp] = lo[i];
+        ws[(kb + 4u + i) * (BM / 4u) + blk][comp] = hi[i];
     }
-    const uint CX = BK / 4u;
-    for (uint e = tid; e < BN * CX; e += WG) {
-        const uint c = e % CX, n = e / CX;
-        const vec4 v = load_x4(tok0 + n, k0 + 4u * c);
-        for (uint i = 0u; i < 4u; ++i) xs[(4u * c + i) * (BN / 4u) + n / 4u][n % 4u] = v[i];
+}
+
+vec4 fetch_x(uint e, uint k0, uint tok0) { return load_x4(tok0 + e / CX, k0 + 4u * (e % CX)); }
+
+void put_x(uint e, vec4 v) {
+    const uint c = e % CX, n = e / CX;
+    for (uint i = 0u; i < 4u; ++i) xs[(4u * c + i) * (BN / 4u) + n / 4u][n % 4u] = v[i];
+}
+
+// acc[b][j]: logical rows 4 * (b * WG_X + lx) + (0..3), token tok0 + ly * TN + j.
+vec4 acc[TM / 4u][TN];
+
+// acc += the staged slice (BK values of k).
+void multiply_slice(uint lx, uint ly) {
+    for (uint k = 0u; k < BK; ++k) {
+        vec4 wv[TM / 4u];
+        for (uint b = 0u; b < TM / 4u; ++b) wv[b] = ws[k * (BM / 4u) + b * WG_X + lx];
+        for (uint jj = 0u; jj < TN / 4u; ++jj) {
+            const vec4 xv = xs[k * (BN / 4u) + ly * (TN / 4u) + jj];
+            for (uint b = 0u; b < TM / 4u; ++b)
+                for (uint j = 0u; j < 4u; ++j) acc[b][4u * jj + j] = fma(wv[b], vec4(xv[j]), acc[b][4u * jj + j]);
+        }
     }
 }
 
@@ -143,27 +168,52 @@ void store_pair(uint L, uint tok, vec2 a) {
 #endif
 }
 
+// Chunks per invocation; the register prefetch below needs them to divide evenly among the
+// invocations, at most 4 each (else the generic staging loop). The test is integer
+// arithmetic: glslang 11 miscompiles boolean expressions of specialization constants.
+const uint NW = BM * CH / WG;
+const uint NX = BN * CX / WG;
+
 void main() {
     const uint lx = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
     const uint tid = gl_LocalInvocationIndex;
     const uint lrow0 = gl_WorkGroupID.x * BM, tok0 = gl_WorkGroupID.y * BN;
-    // acc[b][j]: logical rows 4 * (b * WG_X + lx) + (0..3), token tok0 + ly * TN + j.
-    vec4 acc[TM / 4u][TN];
     for (uint b = 0u; b < TM / 4u; ++b)
         for (uint j = 0u; j < TN; ++j) acc[b][j] = vec4(0.0);
-    for (uint k0 = 0u; k0 < p.cols; k0 += BK) {
-        stage(k0, lrow0, tok0, tid);
-        barrier();
-        for (uint k = 0u; k < BK; ++k) {
-            vec4 wv[TM / 4u];
-            for (uint b = 0u; b < TM / 4u; ++b) wv[b] = ws[k * (BM / 4u) + b * WG_X + lx];
-            for (uint jj = 0u; jj < TN / 4u; ++jj) {
-                const vec4 xv = xs[k * (BN / 4u) + ly * (TN / 4u) + jj];
-                for (uint b = 0u; b < TM / 4u; ++b)
-                    for (uint j = 0u; j < 4u; ++j) acc[b][4u * jj + j] = fma(wv[b], vec4(xv[j]), acc[b][4u * jj + j]);
+#ifndef MM_NO_PREFETCH
+    // 0 iff both divide evenly and 1 <= NW, NX <= 4 (unsigned: NW - 1 wraps for NW = 0).
+    const uint uneven = (BM * CH) % WG + (BN * CX) % WG + (NW - 1u) / 4u + (NX - 1u) / 4u;
+    if (uneven == 0u) {
+        // Register prefetch: the global loads of slice k0 + BK are in flight while slice k0
+        // is multiplied out of shared memory.
+        vec4 wlo[4], whi[4], xr[4];
+        for (uint i = 0u; i < NW && i < 4u; ++i) fetch_w(tid + i * WG, 0u, lrow0, wlo[i], whi[i]);
+        for (uint i = 0u; i < NX && i < 4u; ++i) xr[i] = fetch_x(tid + i * WG, 0u, tok0);
+        for (uint k0 = 0u; k0 < p.cols; k0 += BK) {
+            for (uint i = 0u; i < NW && i < 4u; ++i) put_w(tid + i * WG, wlo[i], whi[i]);
+            for (uint i = 0u; i < NX && i < 4u; ++i) put_x(tid + i * WG, xr[i]);
+            barrier();
+            if (k0 + BK < p.cols) {
+                for (uint i = 0u; i < NW && i < 4u; ++i) fetch_w(tid + i * WG, k0 + BK, lrow0, wlo[i], whi[i]);
+                for (uint i = 0u; i < NX && i < 4u; ++i) xr[i] = fetch_x(tid + i * WG, k0 + BK, tok0);
             }
+            multiply_slice(lx, ly);
+            barrier();
         }
-        barrier();
+    } else
+#endif
+    {
+        for (uint k0 = 0u; k0 < p.cols; k0 += BK) {
+            for (uint e = tid; e < BM * CH; e += WG) {
+                vec4 lo, hi;
+                fetch_w(e, k0, lrow0, lo, hi);
+                put_w(e, lo, hi);
+            }
+            for (uint e = tid; e < BN * CX; e += WG) put_x(e, fetch_x(e, k0, tok0));
+            barrier();
+            multiply_slice(lx, ly);
+            barrier();
+        }
     }
     for (uint j = 0u; j < TN; ++j) {
         const uint tok = tok0 + ly * TN + j;
