@@ -75,9 +75,13 @@ RunResult generate(const Path& model, const Path& cache, uint64 ram_bytes, uint3
     res.io_s_per_token = (io1.busy_seconds - io0.busy_seconds) / n_tokens;
     res.decode_s_per_token = (io1.decode_seconds - io0.decode_seconds) / n_tokens;
     res.last_logits = logits;
-    std::printf("  %-13s %8.1f ms/token  %8.1f MB read/token  I/O busy %6.3f s/token  decode %6.3f s/token  direct_io %s\n",
+    std::printf("  %-13s %8.1f ms/token  %8.1f MB read/token  I/O busy %6.3f s/token  decode %6.3f s/token  direct_io %s\n"
+                "                pack budget %.1f MB, loads/token %.1f, raw MB loaded/token %.1f, prefetches issued/skipped %llu/%llu\n",
                 cache.empty() ? "uncompressed" : "pack cache", res.ms_per_token, res.bytes_per_token / 1e6, res.io_s_per_token,
-                res.decode_s_per_token, (*w)->manager().direct_io_active() ? "yes" : "no");
+                res.decode_s_per_token, (*w)->manager().direct_io_active() ? "yes" : "no", double((*w)->manager().pack_budget_bytes()) / 1e6,
+                double(s1.loads - s0.loads) / n_tokens,
+                double(cache.empty() ? s1.bytes_loaded - s0.bytes_loaded : s1.bytes_decompressed - s0.bytes_decompressed) / n_tokens / 1e6,
+                (unsigned long long)(s1.prefetch_issued - s0.prefetch_issued), (unsigned long long)(s1.prefetch_skipped - s0.prefetch_skipped));
     return res;
 }
 
