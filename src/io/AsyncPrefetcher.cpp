@@ -214,7 +214,7 @@ ExpectedVoid AsyncPrefetcher::run_cached(const ReadJob& job, Buffers& bufs) {
     }
     std::span<uint8> dst(c.dst, c.size);
     const uint8* stored = nullptr;
-    if (cache_direct_fd_.load() >= 0) {
+    if (cache_direct_fd_.load() >= 0 && !cache_direct_refused_.load()) {
         if (!bufs.scratch) bufs.scratch = aligned_in(bufs.scratch_owner, cache_scratch_bytes(*cache));
         if (auto r = read_stored_direct(c.pack_id, bufs.scratch, stored); !r) return wrap(r.error());
     }
@@ -254,8 +254,8 @@ ExpectedVoid AsyncPrefetcher::read_stored_direct(uint64 pack_id, uint8* scratch,
         ssize_t r = ::pread(cache_direct_fd_.load(), scratch + got, size_t(end - begin - got), off_t(begin + got));
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == EINVAL) {
-            int fd = cache_direct_fd_.exchange(-1);
-            if (fd >= 0) ::close(fd);
+            // Not closed here: another thread may be in pread on it (the destructor closes it).
+            cache_direct_refused_.store(true);
             return {};
         }
         if (r < 0) return make_error(ErrorCode::Io, cache.path().string() + ": pack " + std::to_string(pack_id) + ": read at byte " + std::to_string(begin + got) + " failed: " + std::strerror(errno));

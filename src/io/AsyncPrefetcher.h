@@ -145,7 +145,8 @@ private:
     std::shared_ptr<const GGUFLoader> file_;
     PrefetcherOptions opts_;
     std::atomic<int> direct_fd_{-1};
-    std::atomic<int> cache_direct_fd_{-1};  // O_DIRECT fd of the pack cache (-1: buffered)
+    std::atomic<int> cache_direct_fd_{-1};  // O_DIRECT fd of the pack cache (-1: buffered); closed by the destructor
+    std::atomic<bool> cache_direct_refused_{false};  // the filesystem refused O_DIRECT: buffered from now on
     std::mutex demand_mu_;                  // owns demand_bufs_ (run_now)
     Buffers demand_bufs_;
 
