@@ -1,5 +1,7 @@
 #include "compression/PackCacheSetup.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 
 #include "compression/Compression.h"
@@ -43,7 +45,12 @@ Expected<PackCacheStatus> ensure_pack_cache(const GGUFLoader& model, const PackP
         st.rebuilt_because = r ? st.path.string() + " was built with codecs [" + join((*r)->codec_names()) + "], compression_algorithm asks for [" + join(want) + "]"
                                : r.error().message;
     }
-    auto built = build_pack_cache(model, plan, opts, std::move(progress));
+    // A directory whose mode grants nobody write permission is read-only to us even when
+    // running as root (a shared, read-only model directory must stay untouched).
+    struct stat ds {};
+    const Path dir = st.path.parent_path();
+    Expected<Path> built = make_error(ErrorCode::Io, dir.string() + ": the directory is read-only (no write permission bits); not writing a pack cache there");
+    if (::stat(dir.c_str(), &ds) != 0 || (ds.st_mode & 0222) != 0) built = build_pack_cache(model, plan, opts, std::move(progress));
     if (!built && other_codecs) {
         // Lossless either way: keep using the valid cache we cannot replace.
         st.rebuilt_because += "; cannot rebuild it (" + built.error().message + "), using it as it is";

@@ -42,7 +42,8 @@ struct PackCacheStatus {
 // built with pack_cache_codec_list(opts) (or, when that cannot be written, an existing
 // valid cache built with other codecs): the existing file at pack_cache_path() when it
 // qualifies, else a newly built one (`progress` as in build_pack_cache). Errors: those
-// of build_pack_cache (e.g. Io when the directory is not writable) and, should the new
+// of build_pack_cache (e.g. Io when the directory is not writable; a directory whose
+// mode has no write bit at all counts as not writable even for root) and, should the new
 // file not open, those of PackCacheReader::open.
 Expected<PackCacheStatus> ensure_pack_cache(const GGUFLoader& model, const PackPlan& plan, const PackCacheOptions& opts,
                                             PackCacheProgressFn progress = {});

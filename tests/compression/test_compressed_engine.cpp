@@ -234,6 +234,22 @@ TEST(CompressedEngine, UnwritableCacheLocationRunsUncompressed) {
     auto text = eng->generate_tokens(rc->prompt_tokens, o, nullptr, &out);
     ASSERT_TRUE(text) << text.error().to_string();
     EXPECT_EQ(out, rc->greedy_tokens);
+
+    // A read-only model directory (mode r-x, respected even by root) and no --cache-dir.
+    const Path ro = dir / "read-only";
+    fs::create_directories(ro);
+    const Path copy = ro / "stories260K.gguf";
+    fs::copy_file(model, copy);
+    fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read | fs::perms::group_exec);
+    {
+        auto e2 = make_engine(copy, config(copy, Path()));
+        ASSERT_TRUE(e2);
+        EXPECT_NE(e2->describe().find("no pack cache"), std::string::npos) << e2->describe();
+        auto logits = e2->evaluate(rc->prompt_tokens);
+        ASSERT_TRUE(logits) << logits.error().to_string();
+    }
+    EXPECT_FALSE(fs::exists(pack_cache_path(copy, Path())));
+    fs::permissions(ro, fs::perms::owner_all);  // let the temp dir be removed
 }
 
 // The cache damaged after the engine validated it: generation fails with a Corrupt error
