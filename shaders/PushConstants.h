@@ -11,6 +11,12 @@ namespace vk_symbiote::gpu {
 using uint = std::uint32_t;
 #endif
 
+// matmul.comp's tile: logical rows x tokens per invocation (a workgroup of WG_X x WG_Y
+// invocations covers WG_X * TM logical rows x WG_Y * TN tokens); the host sizes its grid
+// with them (the shader loops over tiles, so a grid sized for other values stays correct).
+#define VKS_MATMUL_TM 4
+#define VKS_MATMUL_TN 4
+
 // y[t][r] (+)= sum_k W[r][k] * x[t][k] for rows r of one weight piece (matvec.comp,
 // matmul.comp). Optional fused rope (Q/K; matmul.comp: when head_dim != 0) or SwiGLU (gate/up).
 struct MatmulParams {

@@ -3,7 +3,7 @@
 // Thread row ly of a workgroup computes one unit = two dot products over k: plain: rows
 // (2u, 2u + 1); ROPE: a rotated row pair; SWIGLU: gate row u (W0) and up row u (W1). Its
 // WG_X lanes stride over k; on the wide path (p.vec8) a lane reads 8 weights of each row
-// per step (16 bytes of 16-bit weights) with two steps in flight, and 16 bytes of x (x comes
+// per step (16 bytes of 16-bit weights) with MV_STEPS steps in flight, and 16 bytes of x (x comes
 // from L1/L2, reused by every row). Then a sum over the WG_X lanes: subgroupAdd alone when
 // WG_X is the subgroup size (no shared memory, no barrier).
 // Grid: (groups_x, n_tokens, ceil(groups / groups_x)), groups = ceil(units / WG_Y).
@@ -49,31 +49,38 @@ vec2 row_sum(vec2 v, uint lx, uint ly) {
     return row_red[ly * WG_X];
 }
 
+#ifndef MV_STEPS
+#define MV_STEPS 2u
+#endif
+// Packets of 8 weights per row that a lane has in flight (the unrolled steps of the loop).
+const uint STEPS = MV_STEPS;
+
 // (W0[wa..] . x, Wb[wb..] . x) over p.cols for lane lx; wa, wb, xb: element offsets of the
 // rows and of x (multiples of 8, 8 and 4).
 vec2 dots_wide(uint wa, uint wb, uint xb, uint lx) {
     const uint n8 = p.cols / 8u, a8 = wa / 8u, b8 = wb / 8u, x4 = xb / 4u;
-    vec2 acc0 = vec2(0.0), acc1 = vec2(0.0);
+    vec2 acc = vec2(0.0);
     uint q = lx;
-    for (; q + WG_X < n8; q += 2u * WG_X) {
-        vec4 a0l, a0h, b0l, b0h, a1l, a1h, b1l, b1h;
-        wload8_0(a8 + q, a0l, a0h);
-        WLOAD8_B(b8 + q, b0l, b0h);
-        wload8_0(a8 + q + WG_X, a1l, a1h);
-        WLOAD8_B(b8 + q + WG_X, b1l, b1h);
-        const vec4 x0l = xround4(xvec[x4 + 2u * q]), x0h = xround4(xvec[x4 + 2u * q + 1u]);
-        const vec4 x1l = xround4(xvec[x4 + 2u * (q + WG_X)]), x1h = xround4(xvec[x4 + 2u * (q + WG_X) + 1u]);
-        acc0 += vec2(dot(a0l, x0l) + dot(a0h, x0h), dot(b0l, x0l) + dot(b0h, x0h));
-        acc1 += vec2(dot(a1l, x1l) + dot(a1h, x1h), dot(b1l, x1l) + dot(b1h, x1h));
+    for (; q + (STEPS - 1u) * WG_X < n8; q += STEPS * WG_X) {
+        vec4 al[STEPS], ah[STEPS], bl[STEPS], bh[STEPS];
+        for (uint i = 0u; i < STEPS; ++i) {  // all loads first: STEPS * 32 bytes in flight per lane
+            wload8_0(a8 + q + i * WG_X, al[i], ah[i]);
+            WLOAD8_B(b8 + q + i * WG_X, bl[i], bh[i]);
+        }
+        for (uint i = 0u; i < STEPS; ++i) {
+            const uint xq = x4 + 2u * (q + i * WG_X);
+            const vec4 xl = xround4(xvec[xq]), xh = xround4(xvec[xq + 1u]);
+            acc += vec2(dot(al[i], xl) + dot(ah[i], xh), dot(bl[i], xl) + dot(bh[i], xh));
+        }
     }
-    if (q < n8) {
+    for (; q < n8; q += WG_X) {
         vec4 al, ah, bl, bh;
         wload8_0(a8 + q, al, ah);
         WLOAD8_B(b8 + q, bl, bh);
         const vec4 xl = xround4(xvec[x4 + 2u * q]), xh = xround4(xvec[x4 + 2u * q + 1u]);
-        acc0 += vec2(dot(al, xl) + dot(ah, xh), dot(bl, xl) + dot(bh, xh));
+        acc += vec2(dot(al, xl) + dot(ah, xh), dot(bl, xl) + dot(bh, xh));
     }
-    return acc0 + acc1;
+    return acc;
 }
 
 // The same with scalar loads (any alignment).

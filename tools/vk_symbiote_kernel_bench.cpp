@@ -127,7 +127,7 @@ struct Bench {
         VKS_TRY(compute->upload(bytes.data(), bytes.size(), b->buffer, 0));
         return DeviceWeight{t, rows, cols, {WeightPiece{b->buffer, 0, rows, 0, 0}}};
     }
-    // Seconds per call of fn (GPU timestamps), fn recorded `reps` times in one submission.
+    // Seconds per call of fn(ctx, rep) (GPU timestamps), recorded `reps` times in one submission.
     template <class Fn>
     Expected<double> time(const Args& a, Fn&& fn) {
         for (int pass = 0; pass < 2; ++pass) {  // pass 0 warms up (pipelines, clocks)
@@ -136,7 +136,7 @@ struct Bench {
             rt->begin(*cmd);
             OpContext c{*rt, a.spec, owned[0].buffer, dev->caps().max_workgroup_count[0], dev->caps().subgroup_size};
             for (uint32 r = 0; r < a.reps; ++r) {
-                VKS_TRY(fn(c));
+                VKS_TRY(fn(c, r));
                 rt->barrier();
             }
             VKS_TRY(compute->submit_and_wait());
@@ -166,11 +166,18 @@ ExpectedVoid run(const Args& a) {
     std::printf("device: %s, dtype %s, reps %u\n", b.dev->caps().device_name.c_str(), dtype_name(a.dtype), a.reps);
 
     const uint32 dim = a.dim, ff = a.ff, max_tok = 512;
-    auto wq = b.weight(dim, dim, a.dtype, 1);
+    // dim x dim weights: a ring of 4 (128 MiB in f16), so that a rep does not find its
+    // weights in the L2 cache (50 MiB on an H100) left by the previous one.
+    std::vector<DeviceWeight> wq;
+    for (uint64 i = 0; i < 4; ++i) {
+        auto w = b.weight(dim, dim, a.dtype, 10 + i);
+        if (!w) return w.error();
+        wq.push_back(*w);
+    }
     auto wg = b.weight(ff, dim, a.dtype, 2);
     auto wu = b.weight(ff, dim, a.dtype, 3);
     auto wd = b.weight(dim, ff, a.dtype, 4);
-    if (!wq || !wg || !wu || !wd) return make_error(ErrorCode::OutOfMemory, "kernel bench: weight upload failed");
+    if (!wg || !wu || !wd) return make_error(ErrorCode::OutOfMemory, "kernel bench: weight upload failed");
     std::vector<float> xs(size_t(max_tok) * ff);
     for (size_t i = 0; i < xs.size(); ++i) xs[i] = float(int((i * 2654435761u) % 2001) - 1000) * 1e-3f;
     auto x = b.buffer(xs.size() * 4);
@@ -202,15 +209,18 @@ ExpectedVoid run(const Args& a) {
         const uint64 reloads = b.rt->reload_count();
         for (uint32 n : a.tokens) {
             if (n > max_tok) return make_error(ErrorCode::InvalidArgument, "--tokens: at most 512");
-            for (const DeviceWeight* w : {&*wq, &*wg, &*wd}) {
+            for (const DeviceWeight* w : {&wq[0], &*wg, &*wd}) {
+                const bool ring = w == &wq[0];
                 const ActView xv{x->buffer, 0, w->cols}, yv{y->buffer, 0, w->rows};
-                VKS_TRY(report("matmul", *w, n, 1, b.time(a, [&](OpContext& ctx) { return op_matmul(ctx, *w, xv, yv, n, false); })));
+                VKS_TRY(report("matmul", *w, n, 1, b.time(a, [&](OpContext& ctx, uint32 r) {
+                    return op_matmul(ctx, ring ? wq[r % 4] : *w, xv, yv, n, false);
+                })));
             }
             const RopeConfig rc{0, 128, 128, false, 10000.0f, 1.0f, tb->buffer, false};
-            VKS_TRY(report("rope", *wq, n, 1, b.time(a, [&](OpContext& ctx) {
-                               return op_matmul_rope(ctx, *wq, {x->buffer, 0, dim}, {y->buffer, 0, dim}, n, rc);
+            VKS_TRY(report("rope", wq[0], n, 1, b.time(a, [&](OpContext& ctx, uint32 r) {
+                               return op_matmul_rope(ctx, wq[r % 4], {x->buffer, 0, dim}, {y->buffer, 0, dim}, n, rc);
                            })));
-            VKS_TRY(report("swiglu", *wg, n, 2, b.time(a, [&](OpContext& ctx) {
+            VKS_TRY(report("swiglu", *wg, n, 2, b.time(a, [&](OpContext& ctx, uint32) {
                                return op_swiglu(ctx, *wg, *wu, {x->buffer, 0, dim}, {y->buffer, 0, ff}, n);
                            })));
         }

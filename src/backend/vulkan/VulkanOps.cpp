@@ -95,8 +95,8 @@ ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, co
     const bool tiled = k == Kernel::Matmul || k == Kernel::MatmulSwiglu;
     const auto s = c.rt.effective(spec);
     if (tiled) {
-        // Tile: (WG_X * 8 logical rows) x (WG_Y * 4 tokens), see matmul.comp.
-        const uint32 bm = s.workgroup_size_x * 8, bn = s.workgroup_size_y * 4;
+        // Tile: (WG_X * TM logical rows) x (WG_Y * TN tokens), see matmul.comp.
+        const uint32 bm = s.workgroup_size_x * VKS_MATMUL_TM, bn = s.workgroup_size_y * VKS_MATMUL_TN;
         const uint32 gx = (units + bm - 1) / bm;
         const uint32 gy = (p.n_tokens + bn - 1) / bn;
         if (gx > c.max_groups_x) return make_error(ErrorCode::Unsupported, "matmul: " + std::to_string(units) + " rows need more than " +
