@@ -10,6 +10,7 @@
 // with the recompiled variants (tile-shape tuning without a rebuild).
 // Each case records `reps` dispatches (with barriers, like the forward pass) in one command
 // buffer and divides the GPU timestamp time by reps. Output: one line per case on stdout.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -130,7 +131,10 @@ struct Bench {
     // Seconds per call of fn(ctx, rep) (GPU timestamps), recorded `reps` times in one submission.
     template <class Fn>
     Expected<double> time(const Args& a, Fn&& fn) {
-        for (int pass = 0; pass < 2; ++pass) {  // pass 0 warms up (pipelines, clocks)
+        // Warm-up passes (pipelines, GPU clocks back up after the host work before) until
+        // 0.2 s of GPU time, then the timed pass.
+        uint64 warm_ns = 0;
+        for (int pass = 0;; ++pass) {
             auto cmd = compute->begin();
             if (!cmd) return cmd.error();
             rt->begin(*cmd);
@@ -140,6 +144,8 @@ struct Bench {
                 rt->barrier();
             }
             VKS_TRY(compute->submit_and_wait());
+            if (warm_ns >= 200000000ull || pass >= 200) break;
+            warm_ns += std::max<uint64>(compute->last_gpu_time_ns(), 1000000);
         }
         return double(compute->last_gpu_time_ns()) * 1e-9 / a.reps;
     }
