@@ -143,3 +143,39 @@ TEST(BenchEngineAccounting, VulkanWithEverythingInVramMovesNoWeightBytesOverTheB
         EXPECT_GT(w->gpu_time_ns, 0u) << w->name << ": timestamps around every forward";
     }
 }
+
+TEST(BenchEngineAccounting, ProfilingChargesEveryKernelWithinTheForwardsGpuTime) {
+    auto e = engine({"--device-index", "0", "--vram-gb", "4", "--enable-profiling"});
+    ASSERT_TRUE(e) << e.error().to_string();
+    if ((*e)->get_performance_metrics().backend.rfind("vulkan", 0) != 0) GTEST_SKIP() << "no Vulkan device: " << (*e)->describe();
+    auto reg = registry();
+    for (bool tg : {false, true}) {
+        auto w = tg ? run_generation(**e, *reg, 4, opts(), probes()) : run_prompt_processing(**e, *reg, 8, opts(), probes());
+        ASSERT_TRUE(w) << w.error().to_string();
+        // Until VulkanBackend::forward calls ShaderRuntime::collect_kernel_times() the engine has none.
+        if (w->kernels.empty()) GTEST_SKIP() << "this build's Vulkan backend does not collect per-kernel times";
+        uint64 sum = 0;
+        for (const KernelFigure& k : w->kernels) {
+            EXPECT_GT(k.dispatches, 0u) << k.name;
+            EXPECT_GT(k.total_ns, 0u) << k.name;
+            sum += k.total_ns;
+        }
+        EXPECT_LE(sum, w->gpu_time_ns) << w->name;
+        auto has = [&](const std::string& prefix) {
+            for (const KernelFigure& k : w->kernels)
+                if (k.name.rfind(prefix, 0) == 0) return true;
+            return false;
+        };
+        EXPECT_TRUE(has("attention")) << w->name;
+        EXPECT_TRUE(has("rmsnorm")) << w->name;
+        EXPECT_TRUE(has(tg ? "matvec" : "matmul")) << w->name;
+        // Only the timed repetitions: a forward of 8 tokens (or one token per pass) runs rmsnorm
+        // twice per layer plus once for the output, per pass.
+        const uint64 passes = w->samples[0].forward_passes + w->samples[1].forward_passes;
+        for (const KernelFigure& k : w->kernels) {
+            if (k.name.rfind("rmsnorm", 0) == 0) {
+                EXPECT_EQ(k.dispatches, passes * (2 * 5 + 1)) << w->name;
+            }
+        }
+    }
+}
