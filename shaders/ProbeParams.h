@@ -17,7 +17,7 @@ struct ProbeReadParams {
 };
 
 // C[m][n] = sum_k A[m][k] * B[n][k]: A (m x k) and B (n x k) f16 row-major (k contiguous,
-// read as packed uint pairs), C f32 row-major. m, n multiples of 128, k a multiple of 16.
+// read as packed uint pairs), C f32 row-major. m, n multiples of 64, k a multiple of 32.
 struct ProbeMatmulParams {
     uint m;
     uint n;

@@ -4,12 +4,13 @@
 // A plain shader-core kernel (no cooperative-matrix / tensor-core extension), the same
 // instruction mix our own kernels can use, so its rate is a measured ceiling for them.
 //
-// 256 invocations (16 x 16) per workgroup compute a 128 x 128 tile of C; invocation
-// (tx, ty) owns rows ty + 16 i and columns tx + 16 j, i, j < 8 (64 outputs). k advances in
-// tiles of 16 (8 packed pairs) staged in shared memory, [pair][row] so a loop step reads
-// 8 + 8 words that are shared across the workgroup. With FP16_ARITH the products and
-// sums are f16vec2 (one fma per k pair and output: the device's packed-f16 rate), the two
-// lanes added in f32 at the end; without it, f32 fma on the unpacked values.
+// 256 invocations (16 x 16) per workgroup compute a 64 x 64 tile of C; invocation (tx, ty)
+// owns the 4 x 4 block rows ty * 4 .. + 3, columns tx * 4 .. + 3 (16 accumulators: 4 x 4 per
+// invocation kept the engine's matmul in registers on an H100, 8 x 8 spilled). k advances in
+// tiles of 32 (16 packed pairs) staged in shared memory as [pair][row], so a step reads 4
+// adjacent words of A and 4 of B for 16 packed fmas. With FP16_ARITH the products and sums are
+// f16vec2 (one fma per k pair and output: the device's packed-f16 rate), the two lanes added
+// in f32 at the end; without it, f32 fma on the unpacked values.
 #extension GL_GOOGLE_include_directive : enable
 #ifdef FP16_ARITH
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
@@ -22,18 +23,24 @@ layout(std430, binding = 1) readonly buffer Bbuf { uvec4 b4[]; };
 layout(std430, binding = 2) writeonly buffer Cbuf { float c[]; };
 layout(push_constant) uniform PC { ProbeMatmulParams p; };
 
-const uint TILE = 128, KP = 8;  // rows/cols per workgroup tile; k pairs per k tile
+const uint TILE = 64, KP = 16;  // rows/cols per workgroup tile; k pairs per k tile
 shared uint as[KP][TILE];
 shared uint bs[KP][TILE];
 
 #ifdef FP16_ARITH
+#define VEC f16vec2
 #define ACC f16vec2
 #define LOADV(w) unpackFloat2x16(w)
 #define ZERO f16vec2(0.0hf)
+#define FMA(a, b, acc) fma(a, b, acc)
+#define RESULT(acc) (float(acc.x) + float(acc.y))
 #else
+#define VEC vec2
 #define ACC float
 #define LOADV(w) unpackHalf2x16(w)
 #define ZERO 0.0
+#define FMA(a, b, acc) fma(a.x, b.x, fma(a.y, b.y, acc))
+#define RESULT(acc) (acc)
 #endif
 
 void main() {
@@ -41,45 +48,42 @@ void main() {
     const uint tid = gl_LocalInvocationIndex;
     const uint row0 = gl_WorkGroupID.y * TILE, col0 = gl_WorkGroupID.x * TILE;
     const uint kq = p.k / 8u;  // uvec4 (8 halves) per row
-    // Tile loads: invocation tid stages uvec4 number (tid & 1) of row (tid >> 1).
-    const uint lr = tid >> 1u, lh = tid & 1u;
-    ACC acc[8][8];
-    for (uint i = 0u; i < 8u; ++i)
-        for (uint j = 0u; j < 8u; ++j) acc[i][j] = ZERO;
-    for (uint k0 = 0u; k0 < p.k; k0 += 16u) {
-        const uvec4 av = a4[(row0 + lr) * kq + k0 / 8u + lh];
-        const uvec4 bv = b4[(col0 + lr) * kq + k0 / 8u + lh];
-        for (uint q = 0u; q < 4u; ++q) {
-            as[lh * 4u + q][lr] = av[q];
-            bs[lh * 4u + q][lr] = bv[q];
-        }
+    // Tile loads: invocation tid stages uvec4 number (tid & 3) of tile row (tid >> 2).
+    const uint lr = tid >> 2u, lq = tid & 3u;
+    ACC acc00 = ZERO, acc01 = ZERO, acc02 = ZERO, acc03 = ZERO, acc10 = ZERO, acc11 = ZERO, acc12 = ZERO, acc13 = ZERO;
+    ACC acc20 = ZERO, acc21 = ZERO, acc22 = ZERO, acc23 = ZERO, acc30 = ZERO, acc31 = ZERO, acc32 = ZERO, acc33 = ZERO;
+    for (uint k0 = 0u; k0 < p.k; k0 += 32u) {
+        const uvec4 av = a4[(row0 + lr) * kq + k0 / 8u + lq];
+        const uvec4 bv = b4[(col0 + lr) * kq + k0 / 8u + lq];
+        as[lq * 4u + 0u][lr] = av.x;
+        as[lq * 4u + 1u][lr] = av.y;
+        as[lq * 4u + 2u][lr] = av.z;
+        as[lq * 4u + 3u][lr] = av.w;
+        bs[lq * 4u + 0u][lr] = bv.x;
+        bs[lq * 4u + 1u][lr] = bv.y;
+        bs[lq * 4u + 2u][lr] = bv.z;
+        bs[lq * 4u + 3u][lr] = bv.w;
         barrier();
         for (uint kk = 0u; kk < KP; ++kk) {
-#ifdef FP16_ARITH
-            f16vec2 a[8], b[8];
-#else
-            vec2 a[8], b[8];
-#endif
-            for (uint i = 0u; i < 8u; ++i) a[i] = LOADV(as[kk][ty + 16u * i]);
-            for (uint j = 0u; j < 8u; ++j) b[j] = LOADV(bs[kk][tx + 16u * j]);
-            for (uint i = 0u; i < 8u; ++i)
-                for (uint j = 0u; j < 8u; ++j) {
-#ifdef FP16_ARITH
-                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
-#else
-                    acc[i][j] = fma(a[i].x, b[j].x, fma(a[i].y, b[j].y, acc[i][j]));
-#endif
-                }
+            const VEC a0 = LOADV(as[kk][ty * 4u]), a1 = LOADV(as[kk][ty * 4u + 1u]);
+            const VEC a2 = LOADV(as[kk][ty * 4u + 2u]), a3 = LOADV(as[kk][ty * 4u + 3u]);
+            const VEC b0 = LOADV(bs[kk][tx * 4u]), b1 = LOADV(bs[kk][tx * 4u + 1u]);
+            const VEC b2 = LOADV(bs[kk][tx * 4u + 2u]), b3 = LOADV(bs[kk][tx * 4u + 3u]);
+            acc00 = FMA(a0, b0, acc00); acc01 = FMA(a0, b1, acc01); acc02 = FMA(a0, b2, acc02); acc03 = FMA(a0, b3, acc03);
+            acc10 = FMA(a1, b0, acc10); acc11 = FMA(a1, b1, acc11); acc12 = FMA(a1, b2, acc12); acc13 = FMA(a1, b3, acc13);
+            acc20 = FMA(a2, b0, acc20); acc21 = FMA(a2, b1, acc21); acc22 = FMA(a2, b2, acc22); acc23 = FMA(a2, b3, acc23);
+            acc30 = FMA(a3, b0, acc30); acc31 = FMA(a3, b1, acc31); acc32 = FMA(a3, b2, acc32); acc33 = FMA(a3, b3, acc33);
         }
         barrier();
     }
-    for (uint i = 0u; i < 8u; ++i)
-        for (uint j = 0u; j < 8u; ++j) {
-#ifdef FP16_ARITH
-            const float v = float(acc[i][j].x) + float(acc[i][j].y);
-#else
-            const float v = acc[i][j];
-#endif
-            c[(row0 + ty + 16u * i) * p.n + col0 + tx + 16u * j] = v;
-        }
+    // Accumulators are named scalars (not an array) so no compiler can move them to memory.
+    const uint r = row0 + ty * 4u, col = col0 + tx * 4u;
+    c[(r + 0u) * p.n + col + 0u] = RESULT(acc00); c[(r + 0u) * p.n + col + 1u] = RESULT(acc01);
+    c[(r + 0u) * p.n + col + 2u] = RESULT(acc02); c[(r + 0u) * p.n + col + 3u] = RESULT(acc03);
+    c[(r + 1u) * p.n + col + 0u] = RESULT(acc10); c[(r + 1u) * p.n + col + 1u] = RESULT(acc11);
+    c[(r + 1u) * p.n + col + 2u] = RESULT(acc12); c[(r + 1u) * p.n + col + 3u] = RESULT(acc13);
+    c[(r + 2u) * p.n + col + 0u] = RESULT(acc20); c[(r + 2u) * p.n + col + 1u] = RESULT(acc21);
+    c[(r + 2u) * p.n + col + 2u] = RESULT(acc22); c[(r + 2u) * p.n + col + 3u] = RESULT(acc23);
+    c[(r + 3u) * p.n + col + 0u] = RESULT(acc30); c[(r + 3u) * p.n + col + 1u] = RESULT(acc31);
+    c[(r + 3u) * p.n + col + 2u] = RESULT(acc32); c[(r + 3u) * p.n + col + 3u] = RESULT(acc33);
 }

@@ -241,7 +241,7 @@ ExpectedVoid validate_matmul(Context& c, ComputePipeline& pipe) {
     for (size_t i = 0; i < bv.size(); ++i) bh[i] = f32_to_f16(bv[i]);
     pipe.bind({*a, *b, *out});
     gpu::ProbeMatmulParams pc{m, n, k};
-    auto t = timed_submit(c, [&](VkCommandBuffer cmd) { pipe.record(cmd, &pc, n / 128, m / 128); });
+    auto t = timed_submit(c, [&](VkCommandBuffer cmd) { pipe.record(cmd, &pc, n / 64, m / 64); });
     if (!t) return t.error();
     const float* got = static_cast<const float*>(c.buffers[*out].mapped);
     for (uint32 r = 0; r < m; ++r)
@@ -263,13 +263,14 @@ Expected<Throughput> probe_f16_matmul(Context& c, const VulkanProbeOptions& opts
     const VkPhysicalDeviceLimits& lim = c.props.limits;
     if (lim.maxComputeWorkGroupInvocations < 256 || lim.maxComputeWorkGroupSize[0] < 16 || lim.maxComputeWorkGroupSize[1] < 16)
         return make_error(ErrorCode::Device, "Vulkan probe: the matmul probe needs 16 x 16 workgroups");
-    const char* variant = c.shader_float16 ? "probe_matmul_f16_fp16" : "probe_matmul_f16";
+    const bool fp16 = c.shader_float16 && opts.matmul_fp16_math;
+    const char* variant = fp16 ? "probe_matmul_f16_fp16" : "probe_matmul_f16";
     ComputePipeline pipe(c);
     VKS_TRY(pipe.create(variant, 3, sizeof(gpu::ProbeMatmulParams)));
     VKS_TRY(validate_matmul(c, pipe));
 
-    const uint32 max_n = std::max<uint32>(128, opts.matmul_max_n / 128 * 128);
-    uint32 n = std::clamp<uint32>(opts.matmul_min_n / 128 * 128, 128, max_n);
+    const uint32 max_n = std::max<uint32>(64, opts.matmul_max_n / 64 * 64);
+    uint32 n = std::clamp<uint32>(opts.matmul_min_n / 64 * 64, 64, max_n);
     const uint32 reps = std::max(1u, std::min(opts.repetitions, 3u));
     const VkMemoryPropertyFlags kDev = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
     double best_tflops = 0, best_s = 0;
@@ -286,7 +287,7 @@ Expected<Throughput> probe_f16_matmul(Context& c, const VulkanProbeOptions& opts
         gpu::ProbeMatmulParams pc{n, n, n};
         std::vector<double> secs;
         for (uint32 r = 0; r <= reps; ++r) {
-            auto t = timed_submit(c, [&](VkCommandBuffer cmd) { pipe.record(cmd, &pc, n / 128, n / 128); });
+            auto t = timed_submit(c, [&](VkCommandBuffer cmd) { pipe.record(cmd, &pc, n / 64, n / 64); });
             if (!t) return t.error();
             if (r > 0) secs.push_back(*t);
         }
@@ -304,7 +305,7 @@ Expected<Throughput> probe_f16_matmul(Context& c, const VulkanProbeOptions& opts
     t.measured = best_tflops > 0;
     t.tflops = best_tflops;
     t.flops = uint64(2) * best_n * best_n * best_n;
-    t.method = std::string("tiled compute shader (128 x 128 tiles, ") + (c.shader_float16 ? "f16vec2 fma" : "f32 fma on f16 inputs") + ", no tensor-core extension), " +
+    t.method = std::string("tiled compute shader (64 x 64 tiles, 4 x 4 per invocation, ") + (fp16 ? "f16vec2 fma" : "f32 fma on f16 inputs") + ", no tensor-core extension), " +
                std::to_string(best_n) + "^3, median of " + std::to_string(reps) + " (" + std::to_string(int64(std::lround(best_s * 1e3))) + " ms), " + timer_name(c);
     t.note = "a ceiling for the engine's own shader kernels, not the device's datasheet peak";
     return t;

@@ -32,6 +32,7 @@ struct VulkanProbeOptions {
     uint32 matmul_min_n = 512;      // square matmul sizes tried: min_n, 2 min_n, ... up to max_n
     uint32 matmul_max_n = 8192;
     double matmul_min_seconds = 0.02;  // stop growing once one dispatch takes this long
+    bool matmul_fp16_math = true;   // f16vec2 arithmetic where the device has shaderFloat16 (false: f32 fma)
 };
 
 struct VulkanProbeResults {

@@ -219,6 +219,14 @@ TEST(BenchProbes, VulkanComputeReadAndMatmul) {
     EXPECT_GT(mm.tflops, 0);
     EXPECT_LT(mm.tflops, 1e4);  // 10 PFLOPS: not a shader-core figure of any device
     EXPECT_NE(mm.method.find("256^3"), std::string::npos) << mm.method;
+
+    // The f32-arithmetic variant (devices without shaderFloat16) passes the same exact check.
+    o.matmul_fp16_math = false;
+    o.compute_probes = true;
+    r = probe_vulkan(o);
+    ASSERT_TRUE(r) << r.error().to_string();
+    ASSERT_TRUE(r->device_f16_matmul.measured) << r->device_f16_matmul.note;
+    EXPECT_NE(r->device_f16_matmul.method.find("f32 fma"), std::string::npos) << r->device_f16_matmul.method;
 }
 
 TEST(BenchProbes, CacheOfAnOlderSchemaIsProbedAgain) {
