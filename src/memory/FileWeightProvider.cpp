@@ -20,19 +20,20 @@ Expected<std::unique_ptr<FileWeightProvider>> FileWeightProvider::open(const Pat
     return p;
 }
 
-Expected<const std::vector<uint8>*> FileWeightProvider::load(const TensorDesc& d) {
+Expected<const FileWeightProvider::Buffer*> FileWeightProvider::load(const TensorDesc& d) {
     // Caller holds mu_.
     auto it = loaded_.find(d.file_offset);
     if (it != loaded_.end()) return it->second.get();
-    auto buf = std::make_unique<std::vector<uint8>>();
-    try {
-        buf->resize(d.byte_size);
-    } catch (const std::bad_alloc&) {
+    auto buf = std::make_unique<Buffer>();
+    const uint64 capacity = (std::max<uint64>(d.byte_size, 1) + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+    buf->data = static_cast<uint8*>(std::aligned_alloc(kBufferAlignment, capacity));
+    if (!buf->data)
         return make_error(ErrorCode::OutOfMemory, gguf_->path().string() + ": tensor '" + d.name + "': cannot allocate " + std::to_string(d.byte_size) + " bytes");
-    }
-    auto r = gguf_->read_range(d.file_offset, d.byte_size, buf->data());
+    buf->size = d.byte_size;
+    std::memset(buf->data + d.byte_size, 0, capacity - d.byte_size);  // padding: defined bytes
+    auto r = gguf_->read_range(d.file_offset, d.byte_size, buf->data);
     if (!r) return make_error(r.error().code, r.error().message + " (reading tensor '" + d.name + "')");
-    const std::vector<uint8>* raw = buf.get();
+    const Buffer* raw = buf.get();
     loaded_.emplace(d.file_offset, std::move(buf));
     return raw;
 }
@@ -49,7 +50,7 @@ Expected<WeightHandle> FileWeightProvider::acquire(TensorId id) {
     v.dtype = d->dtype;
     v.rows = d->rows;
     v.cols = d->cols;
-    v.slices.push_back(WeightSlice{(*bytes)->data(), 0, d->rows, 0});
+    v.slices.push_back(WeightSlice{(*bytes)->data, 0, d->rows, 0});
     return WeightHandle(std::move(v), nullptr);
 }
 
@@ -63,7 +64,7 @@ ExpectedVoid FileWeightProvider::embedding_row(uint32 token, float* out) {
         std::lock_guard<std::mutex> lk(mu_);
         auto it = loaded_.find(d.file_offset);
         if (it != loaded_.end()) {
-            row_to_f32(d.dtype, it->second->data() + uint64(token) * rb, out, d.cols);
+            row_to_f32(d.dtype, it->second->data + uint64(token) * rb, out, d.cols);
             return {};
         }
     }
@@ -77,7 +78,7 @@ ExpectedVoid FileWeightProvider::embedding_row(uint32 token, float* out) {
 uint64 FileWeightProvider::loaded_bytes() const {
     std::lock_guard<std::mutex> lk(mu_);
     uint64 s = 0;
-    for (auto& [off, b] : loaded_) s += b->size();
+    for (auto& [off, b] : loaded_) s += b->size;
     return s;
 }
 

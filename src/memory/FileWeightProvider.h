@@ -7,8 +7,12 @@
 // Thread-safety: acquire() and embedding_row() may be called from several threads; a
 // tensor is loaded exactly once (under a mutex). Returned slices stay valid for the
 // provider's lifetime (handles pin nothing: nothing is ever evicted).
+//
+// Tensor buffers start at a kBufferAlignment boundary and are padded to a multiple of it,
+// so a GPU can import them as host memory and DMA from them (stable_host_memory()).
 #pragma once
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +32,9 @@ public:
     const TensorRegistry& registry() const override { return registry_; }
     Expected<WeightHandle> acquire(TensorId id) override;
     ExpectedVoid embedding_row(uint32 token, float* out) override;
+    bool stable_host_memory() const override { return true; }
+    uint64 page_alignment() const override { return kBufferAlignment; }
+    static constexpr uint64 kBufferAlignment = uint64(64) << 10;
 
     const GGUFLoader& gguf() const { return *gguf_; }
     // Bytes of tensor data held in RAM (whole tensors loaded by acquire()).
@@ -39,13 +46,18 @@ private:
     FileWeightProvider() = default;
     // The whole tensor `d` in RAM; loads it on first use. Tied tensors (same file offset)
     // share one buffer.
-    Expected<const std::vector<uint8>*> load(const TensorDesc& d);
+    struct Buffer {
+        uint8* data = nullptr;
+        uint64 size = 0;  // tensor bytes (capacity: rounded up to kBufferAlignment)
+        ~Buffer() { std::free(data); }
+    };
+    Expected<const Buffer*> load(const TensorDesc& d);
 
     std::unique_ptr<GGUFLoader> gguf_;
     ModelConfig config_;
     TensorRegistry registry_;
     mutable std::mutex mu_;
-    std::map<uint64, std::unique_ptr<std::vector<uint8>>> loaded_;  // file_offset -> bytes; guarded by mu_
+    std::map<uint64, std::unique_ptr<Buffer>> loaded_;  // file_offset -> bytes; guarded by mu_
     uint64 acquires_ = 0;                                           // guarded by mu_
 };
 

@@ -76,6 +76,13 @@ public:
 
     // Hint: the forward pass is about to use these tensors in this order (prefetch).
     virtual void hint_upcoming(const std::vector<TensorId>& /*ids*/) {}
+
+    // True when slices stay valid at the same host address for the provider's lifetime
+    // (nothing is ever evicted) and start at page_alignment() with the bytes up to the next
+    // multiple of it readable, so a device may import them once and copy straight from them
+    // (VK_EXT_external_memory_host) instead of through staging.
+    virtual bool stable_host_memory() const { return false; }
+    virtual uint64 page_alignment() const { return 0; }
 };
 
 }  // namespace vk_symbiote

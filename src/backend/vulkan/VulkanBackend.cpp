@@ -53,6 +53,10 @@ void VulkanBackend::release() {
     if (!mem_) return;
     vkDeviceWaitIdle(dev_->device());
     ring_.reset();
+    for (auto& b : imports_) mem_->release_import(b);
+    imports_.clear();
+    seg_copies_.clear();
+    zero_copy_ = false;
     for (auto& b : buffers_) mem_->destroy_buffer(b);
     buffers_.clear();
     dweights_.clear();
@@ -154,15 +158,14 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     plan_ = std::move(*plan);
     weights_ = &weights;
 
-    if (plan_.slots > 0) {
-        auto ring = WeightStreamRing::create(*dev_, *mem_, {plan_.slots, plan_.slot_bytes, opt_.enable_profiling, opt_.fence_timeout_ns});
-        if (!ring) return ring.error();
-        ring_ = std::move(*ring);
-    } else {
-        auto ring = WeightStreamRing::create(*dev_, *mem_, {0, 0, opt_.enable_profiling, opt_.fence_timeout_ns});
-        if (!ring) return ring.error();
-        ring_ = std::move(*ring);
-    }
+    // Zero-copy when the provider's memory is stable and page-aligned and the device can
+    // import host memory; otherwise streamed weights go through host staging.
+    const uint64 imp_align = dev_->caps().min_imported_host_pointer_alignment;
+    zero_copy_ = plan_.slots > 0 && opt_.allow_zero_copy && weights.stable_host_memory() && imp_align > 0 &&
+                 weights.page_alignment() % imp_align == 0;
+    auto ring = WeightStreamRing::create(*dev_, *mem_, {plan_.slots, plan_.slot_bytes, !zero_copy_, opt_.enable_profiling, opt_.fence_timeout_ns});
+    if (!ring) return ring.error();
+    ring_ = std::move(*ring);
     // Streamed tensors: device views into their segment's slot (fixed per forward: the
     // k-th streaming segment of a pass always uses slot k % slots).
     seg_streamed_.assign(cfg_.n_layer + 1, {});
@@ -181,6 +184,7 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
             dweights_[{uint32(t.id.role), t.id.layer}] = std::move(dw);
         }
     }
+    if (zero_copy_) VKS_TRY(import_streamed(weights));
     for (size_t i = 0; i < tensors_.size(); ++i)
         if (plan_.tensors[i].resident) VKS_TRY(upload_resident(i));
     if (cfg_.tied_output) dweights_[{uint32(TensorRole::Output), -1}] = dweights_[{uint32(TensorRole::TokenEmbd), -1}];
@@ -216,6 +220,32 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     pos_ = 0;
     total_gpu_ns_ = 0;
     vram_hits_ = vram_misses_ = 0;
+    return {};
+}
+
+ExpectedVoid VulkanBackend::import_streamed(WeightProvider& weights) {
+    // One import per streamed slice, covering it up to the next multiple of the import
+    // alignment (the provider guarantees that padding is readable).
+    const uint64 align = dev_->caps().min_imported_host_pointer_alignment;
+    seg_copies_.assign(cfg_.n_layer + 1, {});
+    for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg)
+        for (size_t i : seg_streamed_[seg]) {
+            const VramTensor& t = tensors_[i];
+            auto h = weights.acquire(t.id);
+            if (!h) return h.error();
+            for (const auto& sl : h->view().slices) {
+                const uint64 bytes = (sl.row_end - sl.row_begin) * t.row_bytes;
+                auto b = mem_->import_host(const_cast<void*>(sl.data), (bytes + align - 1) / align * align);
+                if (!b) return b.error();
+                imports_.push_back(*b);
+                for (const VramPiece& pc : plan_.tensors[i].pieces) {
+                    const uint64 r0 = std::max(sl.row_begin, pc.row_begin), r1 = std::min(sl.row_end, pc.row_begin + pc.rows);
+                    if (r0 >= r1) continue;
+                    seg_copies_[seg].push_back({b->buffer, VkBufferCopy{(r0 - sl.row_begin) * t.row_bytes,
+                                                                        pc.slot_offset + (r0 - pc.row_begin) * t.row_bytes, (r1 - r0) * t.row_bytes}});
+                }
+            }
+        }
     return {};
 }
 
@@ -344,8 +374,12 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
             ++k;
             auto host = ring_->acquire_slot(uint32(slot));
             if (!host) return host.error();
-            VKS_TRY(fill_slot(seg, *host));
-            VKS_TRY(ring_->upload(uint32(slot), plan_.segment_stream_bytes[seg]));
+            if (zero_copy_) {
+                VKS_TRY(ring_->upload_from(uint32(slot), seg_copies_[seg]));
+            } else {
+                VKS_TRY(fill_slot(seg, *host));
+                VKS_TRY(ring_->upload(uint32(slot), plan_.segment_stream_bytes[seg]));
+            }
             vram_misses_ += seg_streamed_[seg].size();
         }
         if (seg < cfg_.n_layer) {

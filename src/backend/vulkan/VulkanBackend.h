@@ -44,6 +44,7 @@ struct VulkanOptions {
     uint32 stream_slots = 2;      // streaming slots when weights do not all fit (>= 1)
     bool force_streaming = false; // tests: stream every weight matrix even when all would fit
     uint32 copy_threads = 0;      // host threads copying streamed weights into staging (0: min(8, cores))
+    bool allow_zero_copy = true;  // import stable provider memory and DMA from it (tests turn it off)
     bool enable_validation = false;
     uint64 fence_timeout_ns = uint64(120) * 1000000000ull;
 };
@@ -73,6 +74,8 @@ public:
     const DeviceWeight* device_weight(TensorId id) const;
     // The placement chosen by prepare().
     const VramPlan& plan() const { return plan_; }
+    // True when streamed weights are copied by DMA from the provider's memory (no staging).
+    bool zero_copy_streaming() const { return zero_copy_; }
     // Weight bytes copied host -> device: once for resident weights (by prepare) and per
     // forward for streamed ones, since prepare().
     uint64 weight_bytes_uploaded() const { return resident_uploaded_ + (ring_ ? ring_->bytes_uploaded() - ring_base_ : 0); }
@@ -88,6 +91,7 @@ private:
     Expected<GpuBuffer> alloc(uint64 bytes);
     ExpectedVoid upload_resident(size_t t);
     ExpectedVoid fill_slot(uint32 segment, void* staging);
+    ExpectedVoid import_streamed(WeightProvider& weights);
     ExpectedVoid record_layer(OpContext& c, uint32 layer, uint32 n, uint32 pos);
     ExpectedVoid record_forward(const ForwardRequest& req);
     uint64 fixed_device_bytes(uint32 n_ctx, uint32 n_batch) const;
@@ -105,6 +109,11 @@ private:
     VramPlan plan_;
     std::vector<std::vector<size_t>> seg_streamed_; // per segment: indexes into tensors_ that stream
     std::unique_ptr<WeightStreamRing> ring_;
+    // Zero-copy streaming: the provider's host memory of streamed tensors imported once
+    // (VK_EXT_external_memory_host); per segment, the copies from it into the slot.
+    bool zero_copy_ = false;
+    std::vector<GpuBuffer> imports_;
+    std::vector<std::vector<WeightStreamRing::SourceCopy>> seg_copies_;
     std::unique_ptr<cpu::ThreadPool> copy_pool_;
     uint64 resident_uploaded_ = 0, ring_base_ = 0, vram_hits_ = 0, vram_misses_ = 0;
     std::vector<GpuBuffer> buffers_;  // everything this backend allocated

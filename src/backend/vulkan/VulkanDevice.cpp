@@ -211,6 +211,9 @@ ExpectedVoid VulkanDevice::init_device() {
     std::vector<const char*> exts;
     caps_.memory_budget_ext = has_device_extension(phys_, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
     if (caps_.memory_budget_ext) exts.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+    // Streamed weights are copied straight from the provider's host memory when possible.
+    caps_.external_memory_host = has_device_extension(phys_, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
+    if (caps_.external_memory_host) exts.push_back(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
 
     const float prio = 1.0f;
     VkDeviceQueueCreateInfo qci[2]{{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO}, {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO}};
@@ -237,7 +240,9 @@ ExpectedVoid VulkanDevice::init_device() {
 void VulkanDevice::fill_caps() {
     VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
     VkPhysicalDeviceMaintenance3Properties m3{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
+    VkPhysicalDeviceExternalMemoryHostPropertiesEXT emh{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT};
     sg.pNext = &m3;
+    if (caps_.external_memory_host) m3.pNext = &emh;
     VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
     p2.pNext = &sg;
     vkGetPhysicalDeviceProperties2(phys_, &p2);
@@ -252,6 +257,7 @@ void VulkanDevice::fill_caps() {
                                 (sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT);
     caps_.max_storage_buffer_range = p.limits.maxStorageBufferRange;
     caps_.max_allocation_size = m3.maxMemoryAllocationSize;
+    caps_.min_imported_host_pointer_alignment = caps_.external_memory_host ? emh.minImportedHostPointerAlignment : 0;
     caps_.max_workgroup_invocations = p.limits.maxComputeWorkGroupInvocations;
     for (int i = 0; i < 3; ++i) caps_.max_workgroup_count[i] = p.limits.maxComputeWorkGroupCount[i];
     caps_.min_storage_buffer_offset_alignment = p.limits.minStorageBufferOffsetAlignment;

@@ -41,6 +41,8 @@ struct VulkanCapabilities {
     float timestamp_period_ns = 0;     // ns per timestamp tick
     uint32 timestamp_valid_bits = 0;   // of the compute queue family (0: no timestamps)
     bool memory_budget_ext = false;    // VK_EXT_memory_budget enabled
+    bool external_memory_host = false; // VK_EXT_external_memory_host enabled (import host pointers)
+    uint64 min_imported_host_pointer_alignment = 0;
     struct Heap { uint64 size = 0; bool device_local = false; };
     std::vector<Heap> heaps;
     uint64 device_local_bytes = 0;     // sum of device-local heaps

@@ -126,4 +126,63 @@ void VulkanMemory::destroy_buffer(GpuBuffer& b) {
     b = GpuBuffer{};
 }
 
+Expected<GpuBuffer> VulkanMemory::import_host(void* ptr, uint64 size) {
+    const uint64 align = dev_.caps().min_imported_host_pointer_alignment;
+    if (!dev_.caps().external_memory_host || align == 0)
+        return make_error(ErrorCode::Unsupported, "Vulkan: the device cannot import host memory (no VK_EXT_external_memory_host)");
+    if (reinterpret_cast<uintptr_t>(ptr) % align || size == 0 || size % align)
+        return make_error(ErrorCode::InvalidArgument, "Vulkan: host import of " + std::to_string(size) + " bytes is not aligned to " + std::to_string(align));
+    VkDevice d = dev_.device();
+    auto props_fn = reinterpret_cast<PFN_vkGetMemoryHostPointerPropertiesEXT>(vkGetDeviceProcAddr(d, "vkGetMemoryHostPointerPropertiesEXT"));
+    if (!props_fn) return make_error(ErrorCode::Unsupported, "Vulkan: vkGetMemoryHostPointerPropertiesEXT missing");
+    VkMemoryHostPointerPropertiesEXT hp{VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT};
+    VKS_VK_TRY(props_fn(d, VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT, ptr, &hp));
+    VkExternalMemoryBufferCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO};
+    ext.handleTypes = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
+    VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+    bi.pNext = &ext;
+    bi.size = size;
+    bi.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT;
+    const uint32 fams[2] = {dev_.compute_family(), dev_.transfer_family()};
+    bi.sharingMode = dev_.has_transfer_queue() ? VK_SHARING_MODE_CONCURRENT : VK_SHARING_MODE_EXCLUSIVE;
+    bi.queueFamilyIndexCount = dev_.has_transfer_queue() ? 2 : 0;
+    bi.pQueueFamilyIndices = dev_.has_transfer_queue() ? fams : nullptr;
+    GpuBuffer b;
+    VKS_VK_TRY(vkCreateBuffer(d, &bi, nullptr, &b.buffer));
+    VkMemoryRequirements req;
+    vkGetBufferMemoryRequirements(d, b.buffer, &req);
+    auto type = dev_.find_memory_type(req.memoryTypeBits & hp.memoryTypeBits, 0, VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
+    if (!type) {
+        vkDestroyBuffer(d, b.buffer, nullptr);
+        return type.error();
+    }
+    VkImportMemoryHostPointerInfoEXT imp{VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT};
+    imp.handleType = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
+    imp.pHostPointer = ptr;
+    VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+    ai.pNext = &imp;
+    ai.allocationSize = size;
+    ai.memoryTypeIndex = *type;
+    VkDeviceMemory mem = VK_NULL_HANDLE;
+    VkResult r = vkAllocateMemory(d, &ai, nullptr, &mem);
+    if (r == VK_SUCCESS) r = vkBindBufferMemory(d, b.buffer, mem, 0);
+    if (r != VK_SUCCESS) {
+        if (mem) vkFreeMemory(d, mem, nullptr);
+        vkDestroyBuffer(d, b.buffer, nullptr);
+        return vk_error(r, "host memory import", __FILE__, __LINE__);
+    }
+    b.alloc.native = reinterpret_cast<uint64>(mem);
+    b.alloc.size = size;
+    b.size = size;
+    b.kind = MemoryKind::HostStaging;
+    return b;
+}
+
+void VulkanMemory::release_import(GpuBuffer& b) {
+    if (!b.buffer) return;
+    vkDestroyBuffer(dev_.device(), b.buffer, nullptr);
+    vkFreeMemory(dev_.device(), reinterpret_cast<VkDeviceMemory>(b.alloc.native), nullptr);
+    b = GpuBuffer{};
+}
+
 }  // namespace vk_symbiote

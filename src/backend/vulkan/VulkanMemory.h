@@ -1,5 +1,5 @@
-// Device memory for the Vulkan backend: VulkanBlockSource is the only code that calls
-// vkAllocateMemory; VulkanMemory sub-allocates those blocks with FractalMemoryAllocator
+// Device memory for the Vulkan backend: VulkanBlockSource (and import_host, which wraps
+// existing host memory) are the only code that calls vkAllocateMemory; VulkanMemory sub-allocates those blocks with FractalMemoryAllocator
 // and binds one VkBuffer per request (a weight slice, the KV cache of a layer, an
 // activation buffer, a staging buffer). Buffers used by both the compute and the transfer
 // queue family are created VK_SHARING_MODE_CONCURRENT, so no ownership transfer barriers
@@ -49,6 +49,12 @@ public:
     // A storage + transfer buffer of `size` bytes (rounded up to 16).
     Expected<GpuBuffer> create_buffer(uint64 size, MemoryKind kind);
     void destroy_buffer(GpuBuffer& b);
+    // A transfer-source buffer over existing host memory [ptr, ptr + size)
+    // (VK_EXT_external_memory_host): ptr and size must be multiples of
+    // min_imported_host_pointer_alignment and the memory must outlive the buffer. The
+    // device then copies from it by DMA, no staging copy. Released with release_import().
+    Expected<GpuBuffer> import_host(void* ptr, uint64 size);
+    void release_import(GpuBuffer& b);
 
     AllocatorStats device_stats() const { return device_alloc_->stats(); }
     uint64 device_block_size() const { return device_alloc_->block_size(); }

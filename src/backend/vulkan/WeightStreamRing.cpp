@@ -33,10 +33,12 @@ Expected<std::unique_ptr<WeightStreamRing>> WeightStreamRing::create(const Vulka
         auto dv = mem.create_buffer(opt.slot_bytes, MemoryKind::DeviceLocal);
         if (!dv) return dv.error();
         s.device = *dv;
-        auto st = mem.create_buffer(opt.slot_bytes, MemoryKind::HostStaging);
-        if (!st) return st.error();
-        s.staging = *st;
-        if (!s.staging.mapped) return make_error(ErrorCode::Device, "WeightStreamRing: staging memory is not host-visible");
+        if (opt.staging) {
+            auto st = mem.create_buffer(opt.slot_bytes, MemoryKind::HostStaging);
+            if (!st) return st.error();
+            s.staging = *st;
+            if (!s.staging.mapped) return make_error(ErrorCode::Device, "WeightStreamRing: staging memory is not host-visible");
+        }
         VKS_VK_TRY(vkAllocateCommandBuffers(d, &ai, &s.transfer_cmd));
         VKS_VK_TRY(vkCreateFence(d, &fi, nullptr, &s.transfer_fence));
         VKS_VK_TRY(vkCreateSemaphore(d, &si, nullptr, &s.uploaded));
@@ -120,15 +122,37 @@ Expected<void*> WeightStreamRing::acquire_slot(uint32 s) {
 }
 
 ExpectedVoid WeightStreamRing::upload(uint32 s, uint64 bytes) {
-    if (recording_ < 0) return make_error(ErrorCode::Internal, "WeightStreamRing::upload outside a recording");
-    if (s >= slots_.size() || bytes > opt_.slot_bytes) return make_error(ErrorCode::Internal, "WeightStreamRing::upload: bad slot or size");
+    if (s >= slots_.size() || !slots_[s].staging) return make_error(ErrorCode::Internal, "WeightStreamRing::upload: bad slot or no staging");
     if (bytes == 0) return {};
+    return record_upload(s, {SourceCopy{slots_[s].staging.buffer, VkBufferCopy{0, 0, bytes}}});
+}
+
+ExpectedVoid WeightStreamRing::upload_from(uint32 s, const std::vector<SourceCopy>& copies) {
+    if (s >= slots_.size()) return make_error(ErrorCode::Internal, "WeightStreamRing::upload_from: bad slot");
+    for (const auto& c : copies)
+        if (c.region.dstOffset + c.region.size > opt_.slot_bytes) return make_error(ErrorCode::Internal, "WeightStreamRing::upload_from: copy outside the slot");
+    if (copies.empty()) return {};
+    return record_upload(s, copies);
+}
+
+ExpectedVoid WeightStreamRing::record_upload(uint32 s, const std::vector<SourceCopy>& copies) {
+    if (recording_ < 0) return make_error(ErrorCode::Internal, "WeightStreamRing::upload outside a recording");
     Slot& sl = slots_[s];
-    VkBufferCopy region{0, 0, bytes};
-    bytes_uploaded_ += bytes;
+    // Consecutive copies from one source buffer go in one vkCmdCopyBuffer.
+    auto record = [&](VkCommandBuffer cmd) {
+        std::vector<VkBufferCopy> regions;
+        for (size_t i = 0; i < copies.size(); ++i) {
+            regions.push_back(copies[i].region);
+            bytes_uploaded_ += copies[i].region.size;
+            if (i + 1 == copies.size() || copies[i + 1].src != copies[i].src) {
+                vkCmdCopyBuffer(cmd, copies[i].src, sl.device.buffer, uint32(regions.size()), regions.data());
+                regions.clear();
+            }
+        }
+    };
     if (!dev_.has_transfer_queue()) {
         VkCommandBuffer cmd = cmds_[uint32(recording_)].cmd;
-        vkCmdCopyBuffer(cmd, sl.staging.buffer, sl.device.buffer, 1, &region);
+        record(cmd);
         VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
         mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
         mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT;
@@ -139,7 +163,7 @@ ExpectedVoid WeightStreamRing::upload(uint32 s, uint64 bytes) {
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     VKS_VK_TRY(vkBeginCommandBuffer(sl.transfer_cmd, &bi));
-    vkCmdCopyBuffer(sl.transfer_cmd, sl.staging.buffer, sl.device.buffer, 1, &region);
+    record(sl.transfer_cmd);
     VKS_VK_TRY(vkEndCommandBuffer(sl.transfer_cmd));
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;

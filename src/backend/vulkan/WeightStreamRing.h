@@ -4,7 +4,9 @@
 // Slots: `slots` device buffers of slot_bytes (device-local) with as many host staging
 // buffers (host-visible, coherent). For segment i the host waits until slot i % slots is
 // free (the compute submission that last read it has finished), copies the segment's
-// streamed weights into its staging buffer, and upload() copies staging -> device:
+// streamed weights into its staging buffer, and upload() copies staging -> device (or,
+// without staging, upload_from() copies from the weights' own host memory, imported once
+// with VK_EXT_external_memory_host: no host copy at all):
 //   - on the dedicated transfer queue when the device has one: a transfer submission that
 //     signals the slot's semaphore; the next compute submission waits on it at the
 //     compute-shader stage, so the copy overlaps the compute of earlier segments;
@@ -32,6 +34,7 @@ namespace vk_symbiote {
 struct WeightStreamRingOptions {
     uint32 slots = 2;         // 0: no streaming slots (command buffer ring only)
     uint64 slot_bytes = 0;
+    bool staging = true;      // host staging per slot (false: uploads copy from imported host buffers)
     bool timestamps = true;
     uint64 fence_timeout_ns = uint64(120) * 1000000000ull;
 };
@@ -56,6 +59,13 @@ public:
     // Copies staging [0, bytes) of slot s to its device buffer (see the file comment); the
     // command buffer from begin() must be the one that reads the slot next.
     ExpectedVoid upload(uint32 s, uint64 bytes);
+    // The same from other buffers (host memory imported with VulkanMemory::import_host):
+    // each copy's dstOffset is inside slot s.
+    struct SourceCopy {
+        VkBuffer src = VK_NULL_HANDLE;
+        VkBufferCopy region{};
+    };
+    ExpectedVoid upload_from(uint32 s, const std::vector<SourceCopy>& copies);
     // Submits the command buffer from begin(); it waits for slot `s`'s upload when s >= 0
     // and marks slot s as read by this submission.
     ExpectedVoid submit(int32 s);
@@ -85,6 +95,7 @@ private:
     };
     WeightStreamRing(const VulkanDevice& dev, VulkanMemory& mem, WeightStreamRingOptions opt) : dev_(dev), mem_(mem), opt_(opt) {}
     ExpectedVoid wait_cmd(uint32 i);
+    ExpectedVoid record_upload(uint32 s, const std::vector<SourceCopy>& copies);
 
     const VulkanDevice& dev_;
     VulkanMemory& mem_;
