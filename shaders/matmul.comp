@@ -6,9 +6,10 @@
 // (lx, ly) then owns TM logical rows (TM / 4 blocks of 4 adjacent ones: blocks lx, lx +
 // WG_X, ...) x TN adjacent tokens (ly * TN ..) and does TM * TN f32 FMAs per k from one
 // vec4 shared load per 4 rows / 4 tokens. f32 accumulation; FP16_ARITH rounds x to f16.
-// Default tile (16 x 16 invocations): 64 logical rows x 64 tokens, BK = 32: 44 TFLOPS on an
-// H100 for f16 4096 x 4096 x 512 tokens; TM = 8 ran at 1.8 TFLOPS there (the accumulators
-// left registers), so measure before raising TM / TN.
+// Default tile (16 x 16 invocations): 64 logical rows x 64 tokens, BK = 32. H100, f16 weights,
+// 4096 x 4096 x 512 tokens: 21 TFLOPS as built (glslc, glslang 11.13); the same source
+// compiled by the runtime's libshaderc (glslang 12, hot reload) ran at 44 TFLOPS. TM = 8
+// ran at 1.8 TFLOPS (accumulators out of registers): measure before changing the shape.
 //
 // Logical rows come in pairs (2q, 2q + 1) that always land in the same invocation, so the
 // fused epilogues need no exchange:

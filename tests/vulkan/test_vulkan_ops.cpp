@@ -95,13 +95,17 @@ std::vector<double> ref_matmul(const std::vector<float>& w, const std::vector<fl
 
 TEST(VulkanOps, MatmulAllDtypesShapesModes) {
     VKS_REQUIRE_VULKAN();
-    // Odd shapes (scalar loads), cols % 8 == 0 shapes (16-byte loads), matvec (n <= 4) and
-    // matmul (n > 4) paths, several row / token tiles, pieces in separate buffers or in one.
+    // Odd shapes (scalar loads), cols % 8 == 0 shapes (16-byte loads), matvec (n <= kMatvecMaxTokens) and
+    // matmul (n > kMatvecMaxTokens) paths, several row / token tiles, pieces in separate buffers or in one.
     struct Shape { uint32 rows, cols, n; std::vector<uint32> cuts; bool one_buffer; };
     const Shape shapes[] = {{1, 1, 1, {}, false},        {37, 129, 1, {}, false},     {64, 300, 1, {17, 40}, false},
                             {33, 70, 5, {}, false},      {50, 47, 19, {20}, false},   {45, 256, 1, {12, 30}, true},
                             {3, 520, 2, {}, false},      {130, 64, 70, {64}, true},   {200, 72, 9, {}, false},
                             {67, 136, 4, {33}, true},    {129, 24, 130, {}, false}};
+    size_t n_matvec = 0, n_matmul = 0;  // both paths must be covered
+    for (const auto& s : shapes) (s.n <= kMatvecMaxTokens ? n_matvec : n_matmul) += 1;
+    ASSERT_GE(n_matvec, 3u);
+    ASSERT_GE(n_matmul, 3u);
     for (const auto& m : modes())
         for (DType t : kDTypes)
             for (const auto& s : shapes) {
@@ -182,7 +186,7 @@ TEST(VulkanOps, MatmulRopeNormalAndNeox) {
     for (const auto& m : modes())
         for (DType t : kDTypes)
             for (bool neox : {false, true})
-                for (uint32 n : {1u, 3u, 9u, 70u}) {  // matvec (n <= 4) and matmul rope epilogue
+                for (uint32 n : {1u, 3u, 9u, 70u}) {  // matvec (n <= kMatvecMaxTokens) and matmul rope epilogue
                     const uint32 head_dim = 16, n_head = 3, rows = head_dim * n_head, n_rot = neox ? 12 : 16, pos0 = 5;
                     const uint32 cols = n % 2 ? 40 : 37;  // 16-byte / scalar loads
                     auto wv = random_values(rows * cols, 11);
