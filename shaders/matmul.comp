@@ -6,10 +6,9 @@
 // (lx, ly) then owns TM logical rows (TM / 4 blocks of 4 adjacent ones: blocks lx, lx +
 // WG_X, ...) x TN adjacent tokens (ly * TN ..) and does TM * TN f32 FMAs per k from one
 // vec4 shared load per 4 rows / 4 tokens. f32 accumulation; FP16_ARITH rounds x to f16.
-// Default tile (16 x 16 invocations): 64 logical rows x 64 tokens, BK = 32. H100, f16 weights,
-// 4096 x 4096 x 512 tokens: 21 TFLOPS as built (glslc, glslang 11.13); the same source
-// compiled by the runtime's libshaderc (glslang 12, hot reload) ran at 44 TFLOPS. TM = 8
-// ran at 1.8 TFLOPS (accumulators out of registers): measure before changing the shape.
+// Default tile (16 x 16 invocations): 64 logical rows x 64 tokens, BK = 32. H100, 512 tokens:
+// 21-24 TFLOPS (f16 / bf16 / f32 weights, 4096 x 4096 and 11008 x 4096); TM = 8 ran at
+// 1.8 TFLOPS (accumulators out of registers): measure before changing the shape.
 //
 // Logical rows come in pairs (2q, 2q + 1) that always land in the same invocation, so the
 // fused epilogues need no exchange:
@@ -18,8 +17,7 @@
 //     with the (cos, sin) table in binding 5; results rounded if p.round_f16;
 //   SWIGLU: pair q = (gate row q of W0, up row q of W1), output silu(gate) * up at row q.
 // Grid: (ceil(logical rows / BM), ceil(n_tokens / BN)); logical rows = rows (plain, rope)
-// or 2 * rows (SWIGLU). One tile per workgroup: a loop over tiles (any grid size) halved the
-// speed on an H100 (18 instead of 44 TFLOPS), so TM / TN are fixed for host and shader.
+// or 2 * rows (SWIGLU). One tile per workgroup (TM / TN fixed for host and shader).
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 

@@ -6,7 +6,8 @@
 //
 // --small: dim 512 / ff 1376 instead of 4096 / 11008 (a quick run on a CPU implementation).
 // --shader-dir D: shaders hot-reloaded from D (a copy of shaders/); each --alt TARGET=FILE
-// then copies FILE over D/TARGET (e.g. matmul.comp=alt/tm4.comp) and runs every case again
+// then copies FILE over D/TARGET (e.g. matmul.comp=alt/bk64.comp; the matmul tile TM / TN must
+// stay those of PushConstants.h, the host sizes the grid with them) and runs every case again
 // with the recompiled variants (tile-shape tuning without a rebuild).
 // Each case records `reps` dispatches (with barriers, like the forward pass) in one command
 // buffer and divides the GPU timestamp time by reps. Output: one line per case on stdout.
