@@ -464,8 +464,8 @@ std::string format_table(const BenchReport& r) {
     if (!m.generated_shape.empty()) o << " (generated " << m.generated_shape << ")";
     o << "\n          " << m.architecture << ", " << m.n_layer << " layers, n_embd " << m.n_embd << ", vocab " << m.n_vocab
       << ", " << m.dtype << ", weights " << human_bytes(double(m.weight_bytes)) << "\n";
-    o << "backend:  " << r.config.backend << "   budgets: VRAM " << fmt("%.2f", r.config.vram_budget_gib) << " GiB, RAM "
-      << fmt("%.2f", r.config.ram_budget_gib) << " GiB" << (r.config.gpu_enabled ? "" : "   (--disable-gpu)") << "\n";
+    o << "backend:  " << r.config.backend << "   budgets: VRAM " << fmt(r.config.vram_budget_gib >= 1 ? "%.2f" : "%.3g", r.config.vram_budget_gib) << " GiB, RAM "
+      << fmt(r.config.ram_budget_gib >= 1 ? "%.2f" : "%.3g", r.config.ram_budget_gib) << " GiB" << (r.config.gpu_enabled ? "" : "   (--disable-gpu)") << "\n";
     if (!r.config.description.empty()) o << "engine:   " << r.config.description << "\n";
     if (!r.config.placement.empty() || r.weight_bytes_vram_resident > 0)
         o << "placement: " << (r.config.placement.empty() ? "-" : r.config.placement) << ", weights resident in VRAM "
@@ -539,9 +539,9 @@ std::string format_table(const BenchReport& r) {
     }
 
     const double gib = double(uint64(1) << 30);
-    o << "peak VRAM " << human_bytes(double(r.peak_vram_bytes)) << " of " << fmt("%.2f", r.config.vram_budget_gib) << " GiB budget ("
+    o << "peak VRAM " << human_bytes(double(r.peak_vram_bytes)) << " of " << fmt(r.config.vram_budget_gib >= 1 ? "%.2f" : "%.3g", r.config.vram_budget_gib) << " GiB budget ("
       << fmt("%.1f%%", r.config.vram_budget_gib > 0 ? 100.0 * double(r.peak_vram_bytes) / (r.config.vram_budget_gib * gib) : 0.0)
-      << "), peak RSS " << human_bytes(double(r.peak_rss_bytes)) << " of " << fmt("%.2f", r.config.ram_budget_gib) << " GiB budget ("
+      << "), peak RSS " << human_bytes(double(r.peak_rss_bytes)) << " of " << fmt(r.config.ram_budget_gib >= 1 ? "%.2f" : "%.3g", r.config.ram_budget_gib) << " GiB budget ("
       << fmt("%.1f%%", r.config.ram_budget_gib > 0 ? 100.0 * double(r.peak_rss_bytes) / (r.config.ram_budget_gib * gib) : 0.0)
       << ")\n";
     return o.str();
