@@ -110,9 +110,10 @@ Expected<VulkanProbeResults> probe_vulkan(const VulkanProbeOptions& opts) {
     }
     if (c.props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
         const std::string note = "CPU device (" + std::string(c.props.deviceName) + "): host memory and CPU cores";
+        auto add = [&](std::string& n) { n = n.empty() ? note : note + "; " + n; };
         for (Bandwidth* b : {&out.host_to_device, &out.device_to_host, &out.device_copy, &out.device_memory})
-            if (b->measured) b->note = note;
-        if (out.device_f16_matmul.measured) out.device_f16_matmul.note = note;
+            if (b->measured) add(b->note);
+        if (out.device_f16_matmul.measured) add(out.device_f16_matmul.note);
     }
     return out;
 }
