@@ -78,6 +78,7 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
         vo.vram_budget_bytes = uint64(config.memory().vram_budget_gb * kBytesPerGB);
         vo.enable_profiling = true;  // timestamp queries feed total_gpu_time_ns / gpu_utilization_percent
         vo.kv_f16_rounding = true;   // llama.cpp's default f16 KV cache precision, as on the CPU path
+        vo.kernel_profiling = perf.enable_profiling;  // per-kernel GPU time (timestamps around every dispatch)
         auto vb = VulkanBackend::create(vo);
         if (!vb) {
             VKS_LOG_WARN("Vulkan unavailable, using the CPU path: " << vb.error().message);
@@ -106,6 +107,8 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                     m.vram_pack_misses = raw->vram_misses() - base->misses;
                     m.weight_bytes_vram_resident = raw->plan().resident_weight_bytes;
                     m.placement = raw->plan().summary();
+                    m.kernel_times.clear();
+                    for (const auto& k : raw->shaders().kernel_times()) m.kernel_times.push_back({k.name, k.dispatches, k.total_ns});
                     m.peak_vram_bytes = std::max<uint64>(m.peak_vram_bytes, raw->device_memory_stats().bytes_reserved);
                 };
                 s.reset_counters = [raw, base, host = std::move(s.reset_counters)] {

@@ -42,6 +42,7 @@ Expected<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const VulkanOptio
     auto r = ShaderRuntime::create(*b->dev_, ShaderRuntimeOptions{opt.shader_dir, opt.pipeline_cache_path});
     if (!r) return r.error();
     b->rt_ = std::move(*r);
+    if (opt.kernel_profiling && b->dev_->caps().timestamp_valid_bits > 0) VKS_TRY(b->rt_->set_kernel_profiling(true));
     const uint32 hw = std::max(1u, std::thread::hardware_concurrency());
     b->copy_pool_ = std::make_unique<cpu::ThreadPool>(opt.copy_threads ? opt.copy_threads : std::min(hw, 8u));
     return b;
@@ -327,6 +328,7 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
     if (!r) return r;
     if (!f) return f;
     total_gpu_ns_ += ring_->last_gpu_time_ns();
+    VKS_TRY(rt_->collect_kernel_times());  // no-op unless kernel_profiling
     const uint32 n_out = req.all_logits ? req.n_tokens : 1;
     VKS_TRY(compute_->download(logits_, 0, req.logits, uint64(n_out) * cfg_.n_vocab * 4));
     pos_ = req.pos + req.n_tokens;
@@ -340,7 +342,7 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
     for (uint32 i = 0; i < n; ++i) VKS_TRY(weights_->embedding_row(req.tokens[i], emb.data() + size_t(i) * E));
     VKS_TRY(compute_->upload(emb.data(), emb.size() * 4, x_.buffer, 0));
 
-    OpContext c{*rt_, opt_.spec, dummy_.buffer, dev_->caps().max_workgroup_count[0]};
+    OpContext c{*rt_, opt_.spec, dummy_.buffer, dev_->caps().max_workgroup_count[0], dev_->caps().subgroup_size};
     // Streaming segments in order, to hint the provider about the next ones.
     std::vector<uint32> streamed_segs;
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg)
@@ -356,8 +358,8 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
             auto b = ring_->begin();
             if (!b) return b.error();
             if (cmd == VK_NULL_HANDLE) {
+                ring_->mark_forward_start(*b);  // before the runtime's first kernel timestamp
                 rt_->begin(*b);
-                ring_->mark_forward_start(*b);
             } else {
                 rt_->continue_recording(*b);
             }

@@ -44,7 +44,8 @@ struct VulkanOptions {
     uint32 stream_slots = 2;      // streaming slots when weights do not all fit (>= 1)
     bool force_streaming = false; // tests: stream every weight matrix even when all would fit
     uint32 copy_threads = 0;      // host threads copying streamed weights into staging (0: min(8, cores))
-    bool allow_zero_copy = true;  // import stable provider memory and DMA from it (tests turn it off)
+    bool allow_zero_copy = true;
+    bool kernel_profiling = false; // per-kernel GPU time (ShaderRuntime timestamps; --enable-profiling)  // import stable provider memory and DMA from it (tests turn it off)
     bool enable_validation = false;
     uint64 fence_timeout_ns = uint64(120) * 1000000000ull;
 };
