@@ -55,7 +55,7 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
     // comes after the provider).
     uint64 backend_ram = estimate_activation_kv_bytes(cfg, n_ctx, s.n_batch);
 #ifdef VKS_HAS_VULKAN
-    if (perf.enable_gpu) backend_ram = std::max(backend_ram, VulkanBackend::host_bytes_estimate(**probe, s.n_batch));
+    if (perf.enable_gpu) backend_ram = std::max(backend_ram, VulkanBackend::host_bytes_estimate(**probe, n_ctx, s.n_batch));
 #endif
     probe->reset();
 

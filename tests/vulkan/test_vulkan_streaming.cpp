@@ -155,8 +155,10 @@ double tolerance(const test::ReferenceCase& r) {
     return r.model.find("f32") != std::string::npos || r.model == "stories260K.gguf" ? 1e-6 : 1e-4;
 }
 
-std::unique_ptr<VulkanBackend> make_backend(uint64 budget, bool force_streaming) {
+std::unique_ptr<VulkanBackend> make_backend(uint64 budget, bool force_streaming, int32 cpu_layers = -1) {
     VulkanOptions o;
+    o.hybrid_cpu_layers = cpu_layers;
+    o.cpu_threads = 2;
     o.enable_validation = test::validation_wanted();
     o.kv_f16_rounding = true;
     o.vram_budget_bytes = budget;
@@ -191,7 +193,7 @@ std::unique_ptr<PackWeightProvider> tiny_pack_provider(const Path& model, uint32
     auto fw = FileWeightProvider::open(model);
     EXPECT_TRUE(fw);
     if (!fw) return nullptr;
-    o.activation_kv_bytes = VulkanBackend::host_bytes_estimate(**fw, n_batch);
+    o.activation_kv_bytes = VulkanBackend::host_bytes_estimate(**fw, 64, n_batch);
     auto min = PackWeightProvider::minimum_ram_budget(model, o);
     EXPECT_TRUE(min);
     if (!min) return nullptr;
@@ -235,7 +237,7 @@ TEST_P(VulkanStreaming, EveryMatrixStreamedFromRamMatchesTheReference) {
     ASSERT_TRUE(ref) << ref.error().to_string();
     auto w = FileWeightProvider::open(test::models_dir() / ref->model);
     ASSERT_TRUE(w);
-    auto be = make_backend(0, true);
+    auto be = make_backend(0, true, 0);  // no CPU layers: every matrix crosses the bus
     ASSERT_TRUE(be);
     check_reference(*be, **w, *ref);
     EXPECT_GT(be->plan().slots, 0u);
@@ -273,6 +275,45 @@ TEST_P(VulkanStreaming, PartlyResidentFromPacksUnderATinyRamBudgetMatchesTheRefe
     EXPECT_GT(be->plan().streamed_weight_bytes, 0u);
     EXPECT_LE(be->device_memory_stats().bytes_reserved, budget);
     EXPECT_GT(pw->manager().get_ram_stats().evictions, 0u) << "packs streamed from disk under the RAM budget";
+}
+
+// Hybrid decode: streamed layers computed on the CPU (all of them, or one) between GPU
+// layers. Prompt batch on the GPU, two decode steps (CPU layers need the GPU's KV rows),
+// then a 2-token batch on the GPU again (GPU needs the CPU layers' new KV rows): every
+// logit row within the reference tolerance.
+TEST_P(VulkanStreaming, HybridDecodeWithCpuLayersMatchesTheReference) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    auto ref = test::load_reference_case(GetParam());
+    ASSERT_TRUE(ref) << ref.error().to_string();
+    const auto& toks = ref->prompt_tokens;
+    const uint32 n = uint32(toks.size()), V = ref->n_vocab;
+    if (n < 6) GTEST_SKIP() << "prompt too short for batch / steps / batch";
+    auto w = FileWeightProvider::open(test::models_dir() / ref->model);
+    ASSERT_TRUE(w);
+    for (int32 cpu_layers : {1000, 1}) {
+        auto be = make_backend(0, true, cpu_layers);
+        ASSERT_TRUE(be);
+        ASSERT_TRUE(be->prepare(**w, n + 1, n));
+        ASSERT_GT(be->hybrid_cpu_layers(), 0u);
+        std::vector<float> logits(size_t(n) * V);
+        auto check = [&](uint32 first, uint32 count, const char* what) {
+            for (uint32 i = 0; i < count; ++i)
+                EXPECT_LT(test::nmse(logits.data() + size_t(i) * V, ref->logits_at(first + i), V), tolerance(*ref))
+                    << ref->name << " " << what << " position " << first + i << " with " << cpu_layers << " CPU layers";
+        };
+        const uint32 a = n - 4;
+        ASSERT_TRUE(be->forward(ForwardRequest{toks.data(), a, 0, true, logits.data()}));
+        check(0, a, "batch");
+        for (uint32 p = a; p < a + 2; ++p) {
+            auto f = be->forward(ForwardRequest{&toks[p], 1, p, false, logits.data()});
+            ASSERT_TRUE(f) << f.error().to_string();
+            check(p, 1, "step");
+        }
+        ASSERT_TRUE(be->forward(ForwardRequest{&toks[a + 2], 2, a + 2, true, logits.data()}));
+        check(a + 2, 2, "second batch");
+        EXPECT_GT(be->hybrid_cpu_layer_runs(), 0u);
+        EXPECT_GT(be->kv_sync_bytes(), 0u) << "KV rows crossed between the GPU and the CPU layers";
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, VulkanStreaming, ::testing::ValuesIn(test::list_reference_cases()), [](const auto& info) {
@@ -350,7 +391,7 @@ TEST(VulkanStreamingBudget, GeneratedModelSeveralTimesBothBudgetsStaysUnderThem)
     {
         auto fw = FileWeightProvider::open(*path);  // header only (acquire loads)
         ASSERT_TRUE(fw);
-        o.activation_kv_bytes = VulkanBackend::host_bytes_estimate(**fw, n_batch);
+        o.activation_kv_bytes = VulkanBackend::host_bytes_estimate(**fw, 64, n_batch);
     }
     auto pw = PackWeightProvider::open(*path, o);
     ASSERT_TRUE(pw) << pw.error().to_string();
@@ -377,7 +418,7 @@ TEST(VulkanStreamingBudget, GeneratedModelSeveralTimesBothBudgetsStaysUnderThem)
                 be->weight_bytes_uploaded() / 1e6);
     EXPECT_LE(peak_vram, vram);
     EXPECT_LE(growth, ram + vram + PackWeightProvider::kFixedOverheadBytes);
-    EXPECT_GT(be->weight_bytes_uploaded(), 2 * model_bytes) << "three passes stream most weights";
+    EXPECT_GT(be->weight_bytes_uploaded(), model_bytes) << "the prompt pass streams what is not resident, decode the GPU layers' share";
     be.reset();
     pw->reset();
     std::filesystem::remove(*path);

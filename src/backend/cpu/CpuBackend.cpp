@@ -90,6 +90,18 @@ ExpectedVoid CpuBackend::forward_chunk(const uint32* tokens, uint32 n, uint32 po
     return output_block(n, all, logits);
 }
 
+ExpectedVoid CpuBackend::forward_layer(uint32 layer, float* x, uint32 n, uint32 pos) {
+    if (!weights_) return arg_error("forward_layer() called before prepare()");
+    if (layer >= cfg_.n_layer || n == 0 || n > n_batch_ || uint64(pos) + n > n_ctx_)
+        return arg_error("forward_layer(" + std::to_string(layer) + ", n " + std::to_string(n) + ", pos " + std::to_string(pos) + ") out of range");
+    const uint64 count = uint64(n) * cfg_.n_embd;
+    std::copy(x, x + count, x_.begin());
+    VKS_TRY(attention_block(layer, n, pos));
+    VKS_TRY(ffn_block(layer, n));
+    std::copy(x_.begin(), x_.begin() + count, x);
+    return {};
+}
+
 void CpuBackend::hint_layer(uint32 layer) {
     std::vector<TensorId> ids;
     if (layer < cfg_.n_layer) {

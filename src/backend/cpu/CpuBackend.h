@@ -41,6 +41,13 @@ public:
     void reset() override { n_past_ = 0; }
     uint32 n_ctx() const override { return n_ctx_; }
 
+    // Co-processor use (hybrid CPU + GPU forward pass): runs layer `layer` on x[n][n_embd]
+    // in place, for tokens at positions [pos, pos + n), with this backend's KV cache of
+    // that layer (which must hold positions [0, pos) of that layer). No bounds on n_past().
+    ExpectedVoid forward_layer(uint32 layer, float* x, uint32 n, uint32 pos);
+    // The f32 KV cache rows of one layer: (n_ctx, kv_dim), K or V (to sync with a device copy).
+    float* kv_cache(uint32 layer, bool v) { return v ? v_cache(layer) : k_cache(layer); }
+
     uint32 n_threads() const { return pool_.size(); }
     uint32 n_past() const { return n_past_; }
     cpu::KernelPath kernel_path() const { return path_; }

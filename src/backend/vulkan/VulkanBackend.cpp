@@ -1,6 +1,7 @@
 #include "backend/vulkan/VulkanBackend.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -54,6 +55,11 @@ void VulkanBackend::release() {
     if (!mem_) return;
     vkDeviceWaitIdle(dev_->device());
     ring_.reset();
+    cpu_.reset();
+    mem_->destroy_buffer(x_down_);
+    mem_->destroy_buffer(x_up_);
+    cpu_layer_.clear();
+    cpu_layers_ = 0;
     for (auto& b : imports_) mem_->release_import(b);
     imports_.clear();
     seg_copies_.clear();
@@ -85,7 +91,7 @@ uint64 VulkanBackend::fixed_device_bytes(uint32 n_ctx, uint32 n_batch) const {
     return kv + act;
 }
 
-uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_batch) {
+uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_ctx, uint32 n_batch) {
     const auto& cfg = w.config();
     std::vector<uint64> seg(cfg.n_layer + 1, 0);
     for (const auto& t : w.registry().tensors()) {
@@ -94,8 +100,10 @@ uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_batc
     }
     const uint64 slot = *std::max_element(seg.begin(), seg.end());
     // Default slots (2) of staging, VulkanCompute's 2 x 8 MiB upload ring and its embedding
-    // staging, and the logits readback buffer.
-    return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4;
+    // staging, the logits readback buffer, and the hybrid path's CPU backend (f32 KV cache
+    // of every layer + one token's activations).
+    const uint64 cpu = 2ull * cfg.n_layer * n_ctx * cfg.kv_dim() * 4 + (uint64(cfg.n_embd) * 4 + cfg.q_dim() * 2 + 2ull * cfg.n_ff) * 4 + uint64(n_ctx) * 4 * 64;
+    return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4 + cpu;
 }
 
 ExpectedVoid VulkanBackend::upload_resident(size_t ti) {
@@ -212,6 +220,25 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     const auto table = rope_table(n_ctx, cfg_.n_rot, cfg_.rope_freq_base, cfg_.rope_freq_scale);
     VKS_TRY(mk(rope_table_, table.size()));  // (n_ctx, n_rot / 2, 2) cos / sin
     VKS_TRY(compute_->upload(table.data(), table.size() * 4, rope_table_.buffer, 0));
+    if (plan_.slots > 0 && opt_.hybrid) {
+        // Hybrid decode: a CPU backend computes some streamed layers from RAM (same KV precision).
+        const uint32 hw = std::max(1u, std::thread::hardware_concurrency());
+        cpu_ = std::make_unique<CpuBackend>(opt_.cpu_threads ? opt_.cpu_threads : hw, cpu::KernelPath::Auto,
+                                            opt_.kv_f16_rounding ? KvPrecision::F16Rounded : KvPrecision::F32);
+        VKS_TRY(cpu_->prepare(weights, n_ctx, 1));
+        auto dn = mem_->create_buffer(uint64(cfg_.n_embd) * 4, MemoryKind::HostReadback);
+        if (!dn) return dn.error();
+        x_down_ = *dn;
+        auto up = mem_->create_buffer(uint64(cfg_.n_embd) * 4, MemoryKind::HostStaging);
+        if (!up) return up.error();
+        x_up_ = *up;
+        xh_.assign(cfg_.n_embd, 0.0f);
+        cpu_valid_.assign(cfg_.n_layer, 0);
+        gpu_valid_.assign(cfg_.n_layer, 0);
+        uint32 streamed = 0;
+        for (uint32 l = 0; l < cfg_.n_layer; ++l) streamed += !seg_streamed_[l].empty();
+        assign_cpu_layers(opt_.hybrid_cpu_layers >= 0 ? uint32(opt_.hybrid_cpu_layers) : streamed / 2);
+    }
     const uint64 reserved = mem_->device_stats().bytes_reserved;
     if (reserved > in.budget_bytes)
         return make_error(ErrorCode::Internal, "vulkan prepare: reserved " + std::to_string(reserved) + " bytes of device memory, over the budget of " +
@@ -221,6 +248,8 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     pos_ = 0;
     total_gpu_ns_ = 0;
     vram_hits_ = vram_misses_ = 0;
+    cpu_seconds_ = wait_seconds_ = 0;
+    cpu_layer_runs_ = kv_sync_bytes_ = 0;
     return {};
 }
 
@@ -335,6 +364,55 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
     return {};
 }
 
+void VulkanBackend::bind_slot(uint32 seg, uint32 slot) {
+    const VkBuffer b = ring_->slot_buffer(slot);
+    for (size_t i : seg_streamed_[seg])
+        for (auto& pc : dweights_[{uint32(tensors_[i].id.role), tensors_[i].id.layer}].pieces) pc.buffer = b;
+}
+
+void VulkanBackend::assign_cpu_layers(uint32 count) {
+    // `count` of the streamed layers, evenly spread (a CPU layer then sits between GPU
+    // layers whose uploads run while the CPU computes).
+    std::vector<uint32> streamed;
+    for (uint32 l = 0; l < cfg_.n_layer; ++l)
+        if (!seg_streamed_[l].empty()) streamed.push_back(l);
+    count = std::min<uint32>(count, uint32(streamed.size()));
+    cpu_layer_.assign(cfg_.n_layer, 0);
+    for (uint32 j = 0; j < count; ++j) cpu_layer_[streamed[uint32((uint64(j) * 2 + 1) * streamed.size() / (2 * count))]] = 1;
+    cpu_layers_ = count;
+}
+
+ExpectedVoid VulkanBackend::sync_kv(uint32 l, uint32 upto, bool to_cpu) {
+    const uint64 kv = cfg_.kv_dim();
+    uint32& have = to_cpu ? cpu_valid_[l] : gpu_valid_[l];
+    if (have >= upto) return {};
+    const uint64 off = uint64(have) * kv, bytes = uint64(upto - have) * kv * 4;
+    for (int v = 0; v < 2; ++v) {
+        GpuBuffer& dev = v ? v_cache_[l] : k_cache_[l];
+        float* host = cpu_->kv_cache(l, v) + off;
+        if (to_cpu) {
+            VKS_TRY(compute_->download(dev, off * 4, host, bytes));
+        } else {
+            VKS_TRY(compute_->upload(host, bytes, dev.buffer, off * 4));
+        }
+    }
+    kv_sync_bytes_ += 2 * bytes;
+    have = upto;
+    return {};
+}
+
+void VulkanBackend::update_split(double cpu_s, double wait_s) {
+    // update_model: balance the CPU's share of streamed layers against the GPU side
+    // (uploads + compute) from this token's timings. The host waiting for the GPU before
+    // CPU layers means the GPU side is slower: give the CPU one more layer; the GPU never
+    // waited (the CPU is the bottleneck): take one back. Hysteresis avoids flapping.
+    if (opt_.hybrid_cpu_layers >= 0) return;  // fixed split (tests)
+    uint32 streamed = 0;
+    for (uint32 l = 0; l < cfg_.n_layer; ++l) streamed += !seg_streamed_[l].empty();
+    if (wait_s > 0.15 * cpu_s && cpu_layers_ < streamed) assign_cpu_layers(cpu_layers_ + 1);
+    else if (wait_s < 0.02 * cpu_s && cpu_layers_ > 0) assign_cpu_layers(cpu_layers_ - 1);
+}
+
 ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
     const uint32 n = req.n_tokens, E = cfg_.n_embd, V = cfg_.n_vocab;
     // Embedding rows (host provider) -> x before the first submission.
@@ -343,49 +421,104 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
     VKS_TRY(compute_->upload(emb.data(), emb.size() * 4, x_.buffer, 0));
 
     OpContext c{*rt_, opt_.spec, dummy_.buffer, dev_->caps().max_workgroup_count[0], dev_->caps().subgroup_size};
-    // Streaming segments in order, to hint the provider about the next ones.
-    std::vector<uint32> streamed_segs;
+    // Hybrid (decode only): some streamed layers run on the CPU from RAM while the GPU
+    // side streams and computes the others; x crosses the bus at every switch.
+    const bool hybrid = cpu_ && n == 1;
+    auto on_cpu = [&](uint32 seg) { return hybrid && seg < cfg_.n_layer && cpu_layer_[seg]; };
+    std::vector<uint32> gpu_streamed;  // GPU segments that stream, in order
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg)
-        if (!seg_streamed_[seg].empty()) streamed_segs.push_back(seg);
+        if (!seg_streamed_[seg].empty() && !on_cpu(seg)) gpu_streamed.push_back(seg);
+    std::vector<int32> slot_of(cfg_.n_layer + 1, -1);  // upload issued for the segment, in this slot
+    uint32 k = 0;                                       // uploads issued so far
+    auto issue_upload = [&](uint32 seg) -> Expected<int32> {
+        if (slot_of[seg] >= 0) return slot_of[seg];
+        const uint32 s = k % plan_.slots;
+        if (k + 1 < gpu_streamed.size()) {
+            std::vector<TensorId> next;
+            for (size_t i : seg_streamed_[gpu_streamed[k + 1]]) next.push_back(tensors_[i].id);
+            weights_->hint_upcoming(next);
+        }
+        ++k;
+        auto host = ring_->acquire_slot(s);
+        if (!host) return host.error();
+        if (zero_copy_) {
+            VKS_TRY(ring_->upload_from(s, seg_copies_[seg]));
+        } else {
+            VKS_TRY(fill_slot(seg, *host));
+            VKS_TRY(ring_->upload(s, plan_.segment_stream_bytes[seg]));
+        }
+        bind_slot(seg, s);
+        vram_misses_ += seg_streamed_[seg].size();
+        slot_of[seg] = int32(s);
+        return int32(s);
+    };
     VkCommandBuffer cmd = VK_NULL_HANDLE;
-    int32 slot = -1;  // the slot the open command buffer waits for
-    uint32 k = 0;     // streaming segments so far
+    bool started = false;
+    int32 slot = -1;           // the slot the open command buffer waits for
+    bool x_on_host = false;    // x was last written by the CPU (xh_)
+    double cpu_s = 0, wait_s = 0;
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
+        if (on_cpu(seg)) {
+            const auto t0 = std::chrono::steady_clock::now();
+            if (!x_on_host) {
+                if (cmd != VK_NULL_HANDLE) {
+                    VKS_TRY(ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E) * 4));
+                    VKS_TRY(ring_->submit(slot));
+                    cmd = VK_NULL_HANDLE;
+                }
+                // The next GPU layer's weights start crossing the bus while the CPU works.
+                auto next = std::find_if(gpu_streamed.begin(), gpu_streamed.end(), [&](uint32 g) { return g > seg; });
+                if (next != gpu_streamed.end() && ring_->uses_transfer_queue()) {
+                    auto u = issue_upload(*next);
+                    if (!u) return u.error();
+                }
+                VKS_TRY(ring_->wait_compute());
+                if (started) std::memcpy(xh_.data(), x_down_.mapped, size_t(E) * 4);
+                else std::memcpy(xh_.data(), emb.data(), size_t(E) * 4);
+                x_on_host = true;
+            }
+            const auto t1 = std::chrono::steady_clock::now();
+            VKS_TRY(sync_kv(seg, req.pos, true));
+            VKS_TRY(cpu_->forward_layer(seg, xh_.data(), 1, req.pos));
+            cpu_valid_[seg] = req.pos + 1;
+            gpu_valid_[seg] = std::min(gpu_valid_[seg], req.pos);
+            cpu_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+            wait_s += std::chrono::duration<double>(t1 - t0).count();
+            continue;
+        }
         const bool streams = !seg_streamed_[seg].empty();
+        if (cpu_ && seg < cfg_.n_layer) VKS_TRY(sync_kv(seg, req.pos, false));  // rows a CPU layer wrote
         if (cmd == VK_NULL_HANDLE || streams) {
             // A new submission starts at every streaming segment (it waits for that upload).
             if (cmd != VK_NULL_HANDLE) VKS_TRY(ring_->submit(slot));
             auto b = ring_->begin();
             if (!b) return b.error();
-            if (cmd == VK_NULL_HANDLE) {
+            if (!started) {
                 ring_->mark_forward_start(*b);  // before the runtime's first kernel timestamp
                 rt_->begin(*b);
+                started = true;
             } else {
                 rt_->continue_recording(*b);
             }
             cmd = *b;
             slot = -1;
         }
+        if (x_on_host) {
+            std::memcpy(x_up_.mapped, xh_.data(), size_t(E) * 4);
+            VKS_TRY(ring_->record_copy_in(x_up_.buffer, x_.buffer, uint64(E) * 4));
+            x_on_host = false;
+        }
         if (streams) {
-            slot = int32(k % plan_.slots);
-            if (k + 1 < streamed_segs.size()) {
-                std::vector<TensorId> next;
-                for (size_t i : seg_streamed_[streamed_segs[k + 1]]) next.push_back(tensors_[i].id);
-                weights_->hint_upcoming(next);
-            }
-            ++k;
-            auto host = ring_->acquire_slot(uint32(slot));
-            if (!host) return host.error();
-            if (zero_copy_) {
-                VKS_TRY(ring_->upload_from(uint32(slot), seg_copies_[seg]));
-            } else {
-                VKS_TRY(fill_slot(seg, *host));
-                VKS_TRY(ring_->upload(uint32(slot), plan_.segment_stream_bytes[seg]));
-            }
-            vram_misses_ += seg_streamed_[seg].size();
+            auto s = issue_upload(seg);
+            if (!s) return s.error();
+            slot = *s;
         }
         if (seg < cfg_.n_layer) {
             VKS_TRY(record_layer(c, seg, n, req.pos));
+            if (cpu_) {
+                gpu_valid_[seg] = req.pos + n;
+                cpu_valid_[seg] = std::min(cpu_valid_[seg], req.pos);
+            }
         } else {
             const uint32 first = req.all_logits ? 0 : n - 1, n_out = req.all_logits ? n : 1;
             VKS_TRY(op_rmsnorm(c, dweights_.at({uint32(TensorRole::OutputNorm), -1}), ActView{x_.buffer, first * E, E}, ActView{xn_.buffer, 0, E}, E,
@@ -397,6 +530,12 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
         }
     }
     for (const auto& t : plan_.tensors) vram_hits_ += t.resident;
+    if (hybrid) {
+        cpu_seconds_ += cpu_s;
+        wait_seconds_ += wait_s;
+        cpu_layer_runs_ += cpu_layers_;
+        update_split(cpu_s, wait_s);
+    }
     ring_->mark_forward_end(cmd);
     return ring_->submit(slot);
 }

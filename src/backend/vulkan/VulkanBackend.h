@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "backend/Backend.h"
+#include "backend/cpu/CpuBackend.h"
 #include "backend/cpu/ThreadPool.h"
 #include "backend/vulkan/VramPlan.h"
 #include "backend/vulkan/VulkanCompute.h"
@@ -45,7 +46,13 @@ struct VulkanOptions {
     bool force_streaming = false; // tests: stream every weight matrix even when all would fit
     uint32 copy_threads = 0;      // host threads copying streamed weights into staging (0: min(8, cores))
     bool allow_zero_copy = true;
-    bool kernel_profiling = false; // per-kernel GPU time (ShaderRuntime timestamps; --enable-profiling)  // import stable provider memory and DMA from it (tests turn it off)
+    bool kernel_profiling = false;
+    // Hybrid decode: when weights stream, a CPU backend computes some streamed layers from
+    // RAM while the GPU streams the others (x crosses the bus at each switch). The number of
+    // CPU layers adapts to measured timings (-1) or is fixed (>= 0, tests).
+    bool hybrid = true;
+    int32 hybrid_cpu_layers = -1;
+    uint32 cpu_threads = 0;       // CPU backend threads (0: all hardware threads) // per-kernel GPU time (ShaderRuntime timestamps; --enable-profiling)  // import stable provider memory and DMA from it (tests turn it off)
     bool enable_validation = false;
     uint64 fence_timeout_ns = uint64(120) * 1000000000ull;
 };
@@ -85,7 +92,14 @@ public:
     uint64 vram_misses() const { return vram_misses_; }
     // Host memory the backend holds besides weights (staging slots, upload and readback
     // buffers) at most, for the RAM budget: an upper bound computed before prepare().
-    static uint64 host_bytes_estimate(const WeightProvider& weights, uint32 n_batch);
+    static uint64 host_bytes_estimate(const WeightProvider& weights, uint32 n_ctx, uint32 n_batch);
+    // Hybrid decode: streamed layers currently computed on the CPU, and since prepare():
+    // CPU seconds in them, host seconds waiting for the GPU side before them, KV bytes synced.
+    uint32 hybrid_cpu_layers() const { return cpu_layers_; }
+    double hybrid_cpu_seconds() const { return cpu_seconds_; }
+    double hybrid_wait_seconds() const { return wait_seconds_; }
+    uint64 hybrid_cpu_layer_runs() const { return cpu_layer_runs_; }
+    uint64 kv_sync_bytes() const { return kv_sync_bytes_; }
 
 private:
     explicit VulkanBackend(VulkanOptions opt) : opt_(std::move(opt)) {}
@@ -93,6 +107,10 @@ private:
     ExpectedVoid upload_resident(size_t t);
     ExpectedVoid fill_slot(uint32 segment, void* staging);
     ExpectedVoid import_streamed(WeightProvider& weights);
+    void bind_slot(uint32 segment, uint32 slot);
+    void assign_cpu_layers(uint32 count);
+    ExpectedVoid sync_kv(uint32 layer, uint32 upto, bool to_cpu);
+    void update_split(double cpu_s, double wait_s);
     ExpectedVoid record_layer(OpContext& c, uint32 layer, uint32 n, uint32 pos);
     ExpectedVoid record_forward(const ForwardRequest& req);
     uint64 fixed_device_bytes(uint32 n_ctx, uint32 n_batch) const;
@@ -115,6 +133,15 @@ private:
     bool zero_copy_ = false;
     std::vector<GpuBuffer> imports_;
     std::vector<std::vector<WeightStreamRing::SourceCopy>> seg_copies_;
+    // Hybrid decode state.
+    std::unique_ptr<CpuBackend> cpu_;
+    std::vector<uint8> cpu_layer_;               // per layer: computed on the CPU in decode
+    uint32 cpu_layers_ = 0;
+    std::vector<uint32> cpu_valid_, gpu_valid_;  // per layer: KV rows [0, n) valid on that side
+    GpuBuffer x_down_, x_up_;                    // (n_embd) f32: device -> host / host -> device
+    std::vector<float> xh_;                      // x while the CPU computes
+    double cpu_seconds_ = 0, wait_seconds_ = 0;
+    uint64 cpu_layer_runs_ = 0, kv_sync_bytes_ = 0;
     std::unique_ptr<cpu::ThreadPool> copy_pool_;
     uint64 resident_uploaded_ = 0, ring_base_ = 0, vram_hits_ = 0, vram_misses_ = 0;
     std::vector<GpuBuffer> buffers_;  // everything this backend allocated

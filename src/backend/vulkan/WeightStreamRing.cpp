@@ -136,7 +136,8 @@ ExpectedVoid WeightStreamRing::upload_from(uint32 s, const std::vector<SourceCop
 }
 
 ExpectedVoid WeightStreamRing::record_upload(uint32 s, const std::vector<SourceCopy>& copies) {
-    if (recording_ < 0) return make_error(ErrorCode::Internal, "WeightStreamRing::upload outside a recording");
+    // On the transfer queue an upload may be issued ahead of the recording that reads it.
+    if (recording_ < 0 && !dev_.has_transfer_queue()) return make_error(ErrorCode::Internal, "WeightStreamRing::upload outside a recording");
     Slot& sl = slots_[s];
     // Consecutive copies from one source buffer go in one vkCmdCopyBuffer.
     auto record = [&](VkCommandBuffer cmd) {
@@ -240,6 +241,38 @@ ExpectedVoid WeightStreamRing::finish() {
         const uint64 mask = bits >= 64 ? ~uint64(0) : (uint64(1) << bits) - 1;
         last_gpu_ns_ = uint64(double((ts[1] - ts[0]) & mask) * dev_.caps().timestamp_period_ns);
     }
+    return {};
+}
+
+ExpectedVoid WeightStreamRing::wait_compute() {
+    for (uint32 i = 0; i < cmds_.size(); ++i) VKS_TRY(wait_cmd(i));
+    return {};
+}
+
+ExpectedVoid WeightStreamRing::record_copy_in(VkBuffer src, VkBuffer dst, uint64 bytes) {
+    if (recording_ < 0) return make_error(ErrorCode::Internal, "WeightStreamRing::record_copy_in outside a recording");
+    VkCommandBuffer cmd = cmds_[uint32(recording_)].cmd;
+    VkBufferCopy region{0, 0, bytes};
+    vkCmdCopyBuffer(cmd, src, dst, 1, &region);
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    return {};
+}
+
+ExpectedVoid WeightStreamRing::record_copy_out(VkBuffer src, VkBuffer dst, uint64 bytes) {
+    if (recording_ < 0) return make_error(ErrorCode::Internal, "WeightStreamRing::record_copy_out outside a recording");
+    VkCommandBuffer cmd = cmds_[uint32(recording_)].cmd;
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT;
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    VkBufferCopy region{0, 0, bytes};
+    vkCmdCopyBuffer(cmd, src, dst, 1, &region);
+    mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
     return {};
 }
 

@@ -71,6 +71,14 @@ public:
     ExpectedVoid submit(int32 s);
     // Waits for every submission; reads the forward's GPU time.
     ExpectedVoid finish();
+    // Waits for the compute submissions only (uploads already on the transfer queue keep
+    // running): the host then reads what they wrote (hybrid execution).
+    ExpectedVoid wait_compute();
+    // Small activation copies inside the current recording (hybrid execution):
+    // host staging -> device before compute reads it, and device -> host readback after
+    // compute wrote it (visible to the host once the submission's fence signalled).
+    ExpectedVoid record_copy_in(VkBuffer src, VkBuffer dst, uint64 bytes);
+    ExpectedVoid record_copy_out(VkBuffer src, VkBuffer dst, uint64 bytes);
 
     void mark_forward_start(VkCommandBuffer cmd);
     void mark_forward_end(VkCommandBuffer cmd);
