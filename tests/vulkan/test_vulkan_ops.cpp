@@ -247,7 +247,9 @@ TEST(VulkanOps, AttentionCausalGqa) {
     VKS_REQUIRE_VULKAN();
     struct Case { uint32 n_head, n_head_kv, head_dim, pos0, n_tokens; };
     // MHA, GQA, MQA; decode (1 token) after a long cache (crosses several key chunks) and a prompt batch.
-    const Case cases[] = {{4, 4, 8, 0, 5}, {8, 2, 32, 300, 1}, {6, 1, 20, 7, 9}, {4, 2, 64, 0, 1}};
+    // A 7B decode head (128 dims: subgroup path with 32 lanes, shared path with lavapipe's 8)
+    // over 1000 keys, and a 64-dim GQA batch of 3 tokens over 3..5 keys (subgroups without keys).
+    const Case cases[] = {{4, 4, 8, 0, 5}, {8, 2, 32, 300, 1}, {6, 1, 20, 7, 9}, {4, 2, 64, 0, 1}, {2, 2, 128, 999, 1}, {2, 1, 64, 2, 3}};
     for (const auto& m : modes())
         for (const auto& cs : cases) {
             if (m.tuned) continue;

@@ -100,7 +100,8 @@ public:
     ShaderSpecialization effective(const ShaderSpecialization& spec) const;
 
     // Recording: begin() sets the command buffer the calls below record into and recycles
-    // the descriptor sets of the previous recording (its command buffer must have finished).
+    // the descriptor sets of the previous recording (rewritten by make_descriptor_set: its
+    // command buffers must have finished).
     // With kernel profiling on, timings of the previous recording that were not collected
     // are dropped.
     void begin(VkCommandBuffer cmd);
@@ -161,8 +162,14 @@ private:
     std::map<std::tuple<int32, uint64, uint32, uint32, bool, bool>, VkPipeline> pipelines_;
     std::vector<VkPipeline> retired_;  // replaced by a reload; may still be in a recorded command buffer
     std::map<std::string, std::filesystem::file_time_type> mtimes_;
+    static constexpr uint32 kSetsPerPool = 1024;
+    static constexpr uint32 kSetsPerChunk = 64;  // sets allocated per vkAllocateDescriptorSets call
+    VkDescriptorUpdateTemplate update_template_ = VK_NULL_HANDLE;
     std::vector<VkDescriptorPool> pools_;
+    // Sets allocated from pools_[i] (whole chunks), reused by every recording.
+    std::vector<std::vector<VkDescriptorSet>> pool_sets_;
     uint32 pool_used_ = 0;  // pools_[0 .. pool_used_] hold this recording's sets
+    uint32 pool_next_ = 0;  // next unused set of pool_sets_[pool_used_]
     VkCommandBuffer cmd_ = VK_NULL_HANDLE;
     std::string last_error_;
     uint64 reloads_ = 0;
