@@ -4,12 +4,12 @@
 // A = K cache [pos][kv_dim], B = V cache [pos][kv_dim] (this layer's). Grid: (n_head, n_tokens).
 //
 // Two paths, chosen by values uniform over the dispatch:
-// - subgroup path (USE_SUBGROUP, whole subgroups, head_dim <= MAXD * subgroup size and
-//   <= 256): up to NSG_MAX subgroups each take every NSG-th key with their own running
-//   max / sum / output (flash-decoding inside the workgroup, no workgroup barrier per key);
-//   a lane owns dims lane, lane + S, ... (coalesced K / V row reads), the dot product is a
-//   subgroupAdd; two keys per step keep two K and V rows in flight. The NSG partial
-//   results are merged at the end through shared memory. One decode token of a 7B head
+// - subgroup path (USE_SUBGROUP, whole subgroups, head_dim a multiple of 4, <= 8 * subgroup
+//   size and <= 256): up to NSG_MAX subgroups each take every NSG-th key with their own
+//   running max / sum / output (flash-decoding inside the workgroup, no workgroup barrier
+//   per key); a lane owns the vec4s lane, lane + S of a head (coalesced 16-byte K / V row
+//   reads), the dot product is a subgroupAdd; KS keys per step keep KS K and V rows in
+//   flight. The NSG partial results are merged at the end through shared memory. One decode token of a 7B head
 //   (128 dims, 64 keys) was latency-bound at 1 invocation per key with serial 128-element
 //   dot products in the previous version.
 // - shared-memory path (otherwise): chunks of WG keys, one invocation scores one key,
@@ -20,7 +20,8 @@
 
 layout(push_constant) uniform PC { AttentionParams p; };
 
-const uint MAXD = 8;      // dims per lane on the subgroup path
+const uint MAXV = 2;      // vec4s of head dims per lane on the subgroup path
+const uint KS = 4;        // keys per subgroup and step on the subgroup path
 const uint NSG_MAX = 8;   // subgroups that take keys on the subgroup path
 shared float sh[2048];    // shared path: Q (<= 1024); subgroup path: per-subgroup outputs [NSG_MAX][head_dim <= 256]
 shared float p_sh[WG];
@@ -69,44 +70,63 @@ void attention_shared(uint h, uint t, uint kvh) {
     }
 }
 
-// Partial dot product of this lane's dims of Q (q) with K row j.
-float k_dot(float q[MAXD], uint j, uint kvh, uint lane, uint S) {
-    const uint kb = j * p.kv_dim + kvh * p.head_dim + lane;
-    float s = 0.0;
-    for (uint i = 0; i < MAXD; ++i)
-        if (lane + i * S < p.head_dim) s += q[i] * abuf[kb + i * S];
-    return s;
-}
+layout(std430, binding = 4) readonly buffer Avec { vec4 kvec[]; };
+layout(std430, binding = 5) readonly buffer Bvec { vec4 vvec[]; };
 
 void attention_subgroup(uint h, uint t, uint kvh) {
-    const uint hd = p.head_dim, S = gl_SubgroupSize, lane = gl_SubgroupInvocationID, sg = gl_SubgroupID;
+    const uint hd = p.head_dim, hd4 = hd / 4u, S = gl_SubgroupSize, lane = gl_SubgroupInvocationID, sg = gl_SubgroupID;
     const uint nsg = min(gl_NumSubgroups, NSG_MAX);
     const uint n_keys = p.pos0 + t + 1;
+    const uint kv4 = p.kv_dim / 4u, base4 = kvh * hd4 + lane;  // vec4 index of this lane's first dims in a K / V row
     float m = -1.0 / 0.0, l = 0.0;
-    float acc[MAXD];
-    for (uint i = 0; i < MAXD; ++i) acc[i] = 0.0;
+    vec4 acc[MAXV];
+    for (uint i = 0; i < MAXV; ++i) acc[i] = vec4(0.0);
     if (sg < nsg) {
-        float q[MAXD];
-        const uint qb = t * p.q_stride + h * hd + lane;
-        for (uint i = 0; i < MAXD; ++i) q[i] = lane + i * S < hd ? xbuf[qb + i * S] * p.scale : 0.0;
-        const uint vb = kvh * hd + lane;
-        for (uint j = sg; j < n_keys; j += 2 * nsg) {
-            const uint j2 = j + nsg;
-            const bool two = j2 < n_keys;  // uniform over the subgroup
-            const float s1 = subgroupAdd(k_dot(q, j, kvh, lane, S));
-            const float s2 = two ? subgroupAdd(k_dot(q, j2, kvh, lane, S)) : -1.0 / 0.0;
-            const float m_new = max(m, max(s1, s2));
-            const float corr = exp(m - m_new), p1 = exp(s1 - m_new), p2 = two ? exp(s2 - m_new) : 0.0;
-            l = l * corr + p1 + p2;
-            for (uint i = 0; i < MAXD; ++i) {
-                if (lane + i * S >= hd) break;
-                const float v2 = two ? bbuf[j2 * p.kv_dim + vb + i * S] : 0.0;
-                acc[i] = acc[i] * corr + p1 * bbuf[j * p.kv_dim + vb + i * S] + p2 * v2;
+        vec4 q[MAXV];
+        const uint qb = t * p.q_stride + h * hd;
+        for (uint i = 0; i < MAXV; ++i) {
+            const uint d = 4u * (lane + i * S);
+            q[i] = d < hd ? vec4(xbuf[qb + d], xbuf[qb + d + 1u], xbuf[qb + d + 2u], xbuf[qb + d + 3u]) * p.scale : vec4(0.0);
+        }
+        // KS keys per step (j, j + nsg, ...): their K and V rows are loaded before any of
+        // them is used, so the loads of a step overlap.
+        for (uint j = sg; j < n_keys; j += KS * nsg) {
+            vec4 kr[KS][MAXV], vr[KS][MAXV];
+            for (uint k = 0; k < KS; ++k) {
+                const uint jk = min(j + k * nsg, n_keys - 1u);  // past the end: a valid row, weight 0 below
+                for (uint i = 0; i < MAXV; ++i) {
+                    const bool ok = lane + i * S < hd4;
+                    kr[k][i] = ok ? kvec[jk * kv4 + base4 + i * S] : vec4(0.0);
+                    vr[k][i] = ok ? vvec[jk * kv4 + base4 + i * S] : vec4(0.0);
+                }
+            }
+            float s[KS];
+            float m_new = m;
+            for (uint k = 0; k < KS; ++k) {
+                float part = 0.0;
+                for (uint i = 0; i < MAXV; ++i) part += dot(q[i], kr[k][i]);
+                s[k] = j + k * nsg < n_keys ? subgroupAdd(part) : -1.0 / 0.0;  // condition uniform over the subgroup
+                m_new = max(m_new, s[k]);
+            }
+            const float corr = exp(m - m_new);
+            l *= corr;
+            for (uint i = 0; i < MAXV; ++i) acc[i] *= corr;
+            for (uint k = 0; k < KS; ++k) {
+                const float pk = exp(s[k] - m_new);  // 0 for keys past the end
+                l += pk;
+                for (uint i = 0; i < MAXV; ++i) acc[i] += pk * vr[k][i];
             }
             m = m_new;
         }
-        for (uint i = 0; i < MAXD; ++i)
-            if (lane + i * S < hd) sh[sg * hd + lane + i * S] = acc[i];
+        for (uint i = 0; i < MAXV; ++i) {
+            const uint d = 4u * (lane + i * S);
+            if (d < hd) {
+                sh[sg * hd + d] = acc[i].x;
+                sh[sg * hd + d + 1u] = acc[i].y;
+                sh[sg * hd + d + 2u] = acc[i].z;
+                sh[sg * hd + d + 3u] = acc[i].w;
+            }
+        }
         if (subgroupElect()) {
             m_sh[sg] = m;
             l_sh[sg] = l;
@@ -130,7 +150,9 @@ void main() {
     const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y;
     const uint kvh = h / (p.n_head / p.n_head_kv);
     // Whole subgroups only (a partial last subgroup would own the wrong dims).
-    const bool sg_path = USE_SUBGROUP && WG % gl_SubgroupSize == 0 && p.head_dim <= MAXD * gl_SubgroupSize && p.head_dim <= 256;
+    // vec4 K / V loads: head_dim and kv_dim multiples of 4 (the bindings start at offset 0).
+    const bool sg_path = USE_SUBGROUP && WG % gl_SubgroupSize == 0 && p.head_dim % 4u == 0 && p.kv_dim % 4u == 0 &&
+                         p.head_dim <= 4u * MAXV * gl_SubgroupSize && p.head_dim <= 256;
     if (sg_path) attention_subgroup(h, t, kvh);
     else attention_shared(h, t, kvh);
 }

@@ -98,6 +98,7 @@ public:
     // The specialization actually used for `spec` on this device (subgroups / fp16 math
     // turned off where unsupported).
     ShaderSpecialization effective(const ShaderSpecialization& spec) const;
+    uint32 max_workgroup_invocations() const { return dev_.caps().max_workgroup_invocations; }
 
     // Recording: begin() sets the command buffer the calls below record into and recycles
     // the descriptor sets of the previous recording (rewritten by make_descriptor_set: its

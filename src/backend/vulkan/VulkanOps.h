@@ -52,7 +52,8 @@ struct OpContext {
     // true: matvec / matmul kernels run with workgroup shapes chosen per kernel and device
     // (matvec: subgroup_size lanes per row x 128 / subgroup_size rows; matmul: 16 x 16 =
     // 128 x 64 output tiles), spec.workgroup_size_* applies to the other kernels; false:
-    // spec's workgroup size everywhere (tests of odd workgroups).
+    // spec's workgroup size everywhere (tests of odd workgroups). rmsnorm, tuned: up to
+    // 1024 invocations (subgroup_size lanes x rows).
     bool tuned_workgroups = true;
 };
 
