@@ -3,7 +3,8 @@
 //   vk_symbiote chat                                          interactive chat on a terminal
 //   vk_symbiote tokenize --prompt TEXT [--raw]                print token ids
 //   vk_symbiote perplexity --prompt-file F --ctx-size N       llama.cpp-compatible perplexity
-//   vk_symbiote pack [--cache-dir D] [--max-pack-mb N]        write the compressed pack cache
+//   vk_symbiote pack [--cache-dir D] [--max-pack-mb N] [--compression-algorithm A]
+//                                                             write the compressed pack cache
 // Every subcommand shares the engine options (see --help). Generated text goes to stdout,
 // everything else (logs, progress, stats) to stderr.
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <sstream>
 
 #include "compression/PackCache.h"
+#include "compression/PackCacheSetup.h"
 #include "config/Logger.h"
 #include "gguf/GGUFLoader.h"
 #include "model/ChatTemplate.h"
@@ -130,6 +132,9 @@ int cmd_pack(const ConfigManager& cfg, const Path& model) {
     PackCacheOptions opts;
     opts.cache_dir = cfg.memory().cache_dir;
     opts.threads = cfg.performance().threads;
+    auto cand = pack_cache_candidates(cfg.memory().compression_algorithm);
+    if (!cand) return tool::fail(cand.error());
+    opts.candidates = *cand;
     std::fprintf(stderr, "pack: %s: %zu packs, %.1f MiB, max pack %.2f MiB -> %s\n", model.string().c_str(), plan->packs.size(),
                  double(plan->total_bytes) / 1048576.0, double(plan->max_pack_bytes) / 1048576.0,
                  pack_cache_path(model, opts.cache_dir).string().c_str());

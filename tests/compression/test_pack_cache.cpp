@@ -16,8 +16,10 @@
 #include <thread>
 
 #include "compression/PackCache.h"
+#include "compression/PackCacheSetup.h"
 #include "gguf/GGUFLoader.h"
 #include "memory/PackPlanner.h"
+#include "memory/PackWeightProvider.h"
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
 #include "support/TestPaths.h"
@@ -411,8 +413,8 @@ std::pair<int, std::string> run(const std::string& cmd) {
     return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
-// The command-line converter. test_compression does not depend on the vk_symbiote
-// target, so a build of this test alone skips (a full build always has the tool).
+// The command-line converter (tests/CMakeLists.txt makes test_compression depend on the
+// vk_symbiote target; a test binary built without it skips).
 TEST(PackCache, CommandLinePack) {
     const Path tool = Path(VKS_TEST_BINARY_DIR) / "vk_symbiote";
     if (!fs::exists(tool)) GTEST_SKIP() << tool << " not built";
@@ -434,6 +436,76 @@ TEST(PackCache, CommandLinePack) {
     EXPECT_NE(rc, 0) << out;
     EXPECT_NE(out.find("error:"), std::string::npos) << out;
     EXPECT_NE(out.find("missing"), std::string::npos) << out;
+}
+
+// --ram-gb (as the option's text) that makes the engine stream `model` in packs of
+// max_pack bytes on the CPU path at ctx 256: its minimum plus a few packs and scratch.
+std::string streaming_ram_gb(const Path& model, uint64 max_pack) {
+    auto g = GGUFLoader::open(model);
+    EXPECT_TRUE(g) << g.error().to_string();
+    if (!g) return "0";
+    auto cfg = ModelConfig::from_gguf(**g);
+    EXPECT_TRUE(cfg) << cfg.error().to_string();
+    if (!cfg) return "0";
+    PackOptions o;
+    o.max_pack_bytes = max_pack;
+    o.activation_kv_bytes = estimate_activation_kv_bytes(*cfg, 256, 512);  // ctx 256, the engine's batch of 512
+    auto min = PackWeightProvider::minimum_ram_budget(model, o);
+    EXPECT_TRUE(min) << min.error().to_string();
+    if (!min) return "0";
+    const uint64 budget = *min + o.io_threads * (max_pack + 4 * 4096) + 8 * pack_buffer_bytes(max_pack);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", double(budget) / (1024.0 * 1024.0 * 1024.0));
+    return buf;
+}
+
+// `vk_symbiote pack --compression-algorithm exponent` writes the cache a run with the same
+// option wants: the run reads it as it is (no "built now", file untouched), while a run
+// with the default codecs rebuilds it. compression_algorithm none is refused by pack.
+TEST(PackCache, CommandLinePackHonoursCompressionAlgorithm) {
+    const Path tool = Path(VKS_TEST_BINARY_DIR) / "vk_symbiote";
+    if (!fs::exists(tool)) GTEST_SKIP() << tool << " not built";
+    Path model = copy_model("stories260K.gguf", "cli-algo");
+    Path dir = test::tmp_dir() / "cli-algo-cache";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const Path cache = dir / "stories260K.gguf.vkspack";
+    const std::string common = "'" + tool.string() + "' --model '" + model.string() + "' --cache-dir '" + dir.string() + "' --max-pack-mb 0.05";
+    auto [rc, out] = run(common + " pack --compression-algorithm exponent");
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_EQ(out.find("blosc-zstd"), std::string::npos) << out;
+
+    Opened m = open_model(model, uint64(0.05 * 1048576.0));
+    auto r = PackCacheReader::open(cache, *m.file, m.plan);
+    ASSERT_TRUE(r) << r.error().to_string();
+    PackCacheOptions want;
+    want.candidates = {"exponent"};
+    EXPECT_EQ((*r)->codec_names(), pack_cache_codec_list(want));
+    bool any_exponent = false;
+    for (uint64 i = 0; i < (*r)->pack_count(); ++i) any_exponent |= (*r)->codec_name(i) == "exponent";
+    EXPECT_TRUE(any_exponent) << "no pack of stories260K stored with the exponent codec";
+    r->reset();
+    const auto written = fs::last_write_time(cache);
+
+    const std::string gen = common + " --disable-gpu --ram-gb " + streaming_ram_gb(model, uint64(0.05 * 1048576.0)) +
+                            " --ctx-size 256 --log-level INFO generate --prompt 'Once upon a time' --max-tokens 4";
+    std::tie(rc, out) = run(gen + " --compression-algorithm exponent");
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("weights streamed in packs"), std::string::npos) << out;
+    EXPECT_NE(out.find("read from the pack cache " + cache.string()), std::string::npos) << out;
+    EXPECT_EQ(out.find("built now"), std::string::npos) << out;
+    EXPECT_EQ(out.find("rebuilt"), std::string::npos) << out;
+    EXPECT_EQ(fs::last_write_time(cache), written);
+
+    // The same run with the default codecs does not accept that cache.
+    std::tie(rc, out) = run(gen);
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("was rebuilt"), std::string::npos) << out;
+    EXPECT_NE(out.find("built now"), std::string::npos) << out;
+
+    std::tie(rc, out) = run(common + " pack --compression-algorithm none");
+    EXPECT_NE(rc, 0) << out;
+    EXPECT_NE(out.find("compression_algorithm 'none'"), std::string::npos) << out;
 }
 
 }  // namespace
