@@ -62,9 +62,10 @@ const OptionSpec kOptions[] = {
     {.section = "performance", .key = "workgroup_size_x", .cli = "--workgroup-size",
      .cli_second = "performance.workgroup_size_y", .metavar = "<x> <y>",
      .field = VKS_FIELD(performance.workgroup_size_x), .min = 1, .max = 1024,
-     .help = "compute workgroup size (flag takes x and y)"},
+     .help = "workgroup size of the rmsnorm, attention and add kernels; the weight kernels "
+             "choose their own (flag takes x and y)"},
     {.section = "performance", .key = "workgroup_size_y", .field = VKS_FIELD(performance.workgroup_size_y),
-     .min = 1, .max = 1024, .help = "compute workgroup size y"},
+     .min = 1, .max = 1024, .help = "workgroup size y of the rmsnorm, attention and add kernels"},
     {.section = "performance", .key = "use_subgroup_ops", .cli = "--no-subgroups", .cli_fixed = "false",
      .field = VKS_FIELD(performance.use_subgroup_ops), .help = "subgroup reductions (flag disables)"},
     {.section = "performance", .key = "use_fp16_math", .cli = "--fp32", .cli_fixed = "false",

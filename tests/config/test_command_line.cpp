@@ -225,6 +225,7 @@ TEST(ConfigCli, HelpWinsAndListsEveryOption) {
     EXPECT_NE(help.find("VK_SYMBIOTE_CONFIG"), std::string::npos);
     EXPECT_NE(help.find("default: 4;"), std::string::npos) << help;  // --vram-gb default shown
     EXPECT_NE(help.find("--workgroup-size <x> <y>"), std::string::npos);
+    EXPECT_NE(help.find("rmsnorm, attention and add kernels"), std::string::npos) << help;  // not the weight kernels
 }
 
 TEST(ConfigCli, PrefetchLookaheadHasOneSourceOfTruth) {
