@@ -375,9 +375,6 @@ ExpectedVoid ShaderRuntime::collect_kernel_times() {
                                                  "every command buffer of the recording)");
         if (r != VK_SUCCESS) return vk_error(r, "vkGetQueryPoolResults (kernel profiling)", __FILE__, __LINE__);
     }
-    const uint32 bits = dev_.caps().timestamp_valid_bits;
-    const uint64 mask = bits >= 64 ? ~uint64(0) : (uint64(1) << bits) - 1;
-    const double ns_per_tick = dev_.caps().timestamp_period_ns;
     uint64 prev = 0;
     for (const Stamp& s : stamps_) {
         const uint64 t = ticks[s.pool][s.query];
@@ -387,7 +384,7 @@ ExpectedVoid ShaderRuntime::collect_kernel_times() {
             if (added) kernel_times_.push_back({name, 0, 0});
             KernelTiming& k = kernel_times_[it->second];
             k.dispatches += 1;
-            k.total_ns += uint64(double((t - prev) & mask) * ns_per_tick);
+            k.total_ns += timestamp_delta_ns(prev, t, dev_.caps().timestamp_valid_bits, dev_.caps().timestamp_period_ns);
         }
         prev = t;
     }

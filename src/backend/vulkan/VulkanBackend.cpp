@@ -25,6 +25,18 @@ uint64 block_size_for(uint64 budget) {
     return b;
 }
 
+// Calls fn(slice, piece, r0, r1) for every overlap [r0, r1) of a provider slice (rows as
+// they arrived from the packs) with a planned device piece.
+template <class Fn>
+ExpectedVoid for_each_overlap(const std::vector<WeightSlice>& slices, const std::vector<VramPiece>& pieces, Fn&& fn) {
+    for (const auto& s : slices)
+        for (const VramPiece& pc : pieces) {
+            const uint64 r0 = std::max(s.row_begin, pc.row_begin), r1 = std::min(s.row_end, pc.row_begin + pc.rows);
+            if (r0 < r1) VKS_TRY(fn(s, pc, r0, r1));
+        }
+    return {};
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const VulkanOptions& opt) {
@@ -115,13 +127,10 @@ ExpectedVoid VulkanBackend::upload_resident(size_t ti) {
     for (const VramPiece& pc : plan_.tensors[ti].pieces) {
         auto b = alloc(pc.rows * t.row_bytes);
         if (!b) return b.error();
-        // Every slice overlapping the piece's rows.
-        for (const auto& s : v.slices) {
-            const uint64 r0 = std::max(s.row_begin, pc.row_begin), r1 = std::min(s.row_end, pc.row_begin + pc.rows);
-            if (r0 >= r1) continue;
+        VKS_TRY(for_each_overlap(v.slices, {pc}, [&](const WeightSlice& s, const VramPiece&, uint64 r0, uint64 r1) {
             const auto* src = static_cast<const char*>(s.data) + (r0 - s.row_begin) * t.row_bytes;
-            VKS_TRY(compute_->upload(src, (r1 - r0) * t.row_bytes, b->buffer, (r0 - pc.row_begin) * t.row_bytes));
-        }
+            return compute_->upload(src, (r1 - r0) * t.row_bytes, b->buffer, (r0 - pc.row_begin) * t.row_bytes);
+        }));
         dw.pieces.push_back({b->buffer, uint32(pc.row_begin), uint32(pc.rows), 0, 0});
         resident_uploaded_ += pc.rows * t.row_bytes;
     }
@@ -268,12 +277,11 @@ ExpectedVoid VulkanBackend::import_streamed(WeightProvider& weights) {
                 auto b = mem_->import_host(const_cast<void*>(sl.data), (bytes + align - 1) / align * align);
                 if (!b) return b.error();
                 imports_.push_back(*b);
-                for (const VramPiece& pc : plan_.tensors[i].pieces) {
-                    const uint64 r0 = std::max(sl.row_begin, pc.row_begin), r1 = std::min(sl.row_end, pc.row_begin + pc.rows);
-                    if (r0 >= r1) continue;
+                VKS_TRY(for_each_overlap({sl}, plan_.tensors[i].pieces, [&](const WeightSlice&, const VramPiece& pc, uint64 r0, uint64 r1) -> ExpectedVoid {
                     seg_copies_[seg].push_back({b->buffer, VkBufferCopy{(r0 - sl.row_begin) * t.row_bytes,
                                                                         pc.slot_offset + (r0 - pc.row_begin) * t.row_bytes, (r1 - r0) * t.row_bytes}});
-                }
+                    return {};
+                }));
             }
         }
     return {};
@@ -293,13 +301,11 @@ ExpectedVoid VulkanBackend::fill_slot(uint32 seg, void* staging) {
         const VramTensor& t = tensors_[i];
         auto h = weights_->acquire(t.id);
         if (!h) return h.error();
-        for (const auto& s : h->view().slices)
-            for (const VramPiece& pc : plan_.tensors[i].pieces) {
-                const uint64 r0 = std::max(s.row_begin, pc.row_begin), r1 = std::min(s.row_end, pc.row_begin + pc.rows);
-                if (r0 >= r1) continue;
-                copies.push_back({static_cast<const char*>(s.data) + (r0 - s.row_begin) * t.row_bytes,
-                                  static_cast<char*>(staging) + pc.slot_offset + (r0 - pc.row_begin) * t.row_bytes, (r1 - r0) * t.row_bytes});
-            }
+        VKS_TRY(for_each_overlap(h->view().slices, plan_.tensors[i].pieces, [&](const WeightSlice& s, const VramPiece& pc, uint64 r0, uint64 r1) -> ExpectedVoid {
+            copies.push_back({static_cast<const char*>(s.data) + (r0 - s.row_begin) * t.row_bytes,
+                              static_cast<char*>(staging) + pc.slot_offset + (r0 - pc.row_begin) * t.row_bytes, (r1 - r0) * t.row_bytes});
+            return {};
+        }));
         pins.push_back(std::move(*h));
     }
     // Chunks of at most 4 MiB so that the threads balance.

@@ -24,4 +24,19 @@ Error vk_error(VkResult r, const char* expr, const char* file, int line) {
                                 ") at " + file + ":" + std::to_string(line));
 }
 
+Expected<bool> wait_and_reset_fence(VkDevice device, VkFence fence, uint64 timeout_ns, const char* what) {
+    VkResult r = vkWaitForFences(device, 1, &fence, VK_TRUE, timeout_ns);
+    if (r == VK_TIMEOUT)
+        return make_error(ErrorCode::Device, std::string("Vulkan: ") + what + " did not finish within " + std::to_string(timeout_ns / 1000000) +
+                                                 " ms (GPU hang?)");
+    VKS_VK_TRY(r);
+    VKS_VK_TRY(vkResetFences(device, 1, &fence));
+    return true;
+}
+
+uint64 timestamp_delta_ns(uint64 t0, uint64 t1, uint32 valid_bits, float period_ns) {
+    const uint64 mask = valid_bits >= 64 ? ~uint64(0) : (uint64(1) << valid_bits) - 1;
+    return uint64(double((t1 - t0) & mask) * period_ns);
+}
+
 }  // namespace vk_symbiote

@@ -56,12 +56,8 @@ VulkanCompute::~VulkanCompute() {
 }
 
 ExpectedVoid VulkanCompute::wait_fence(VkFence f, uint64 timeout_ns, const char* what) {
-    VkResult r = vkWaitForFences(dev_.device(), 1, &f, VK_TRUE, timeout_ns);
-    if (r == VK_TIMEOUT)
-        return make_error(ErrorCode::Device, std::string("Vulkan: ") + what + " did not finish within " +
-                                                 std::to_string(timeout_ns / 1000000) + " ms (GPU hang?)");
-    VKS_VK_TRY(r);
-    VKS_VK_TRY(vkResetFences(dev_.device(), 1, &f));
+    auto r = wait_and_reset_fence(dev_.device(), f, timeout_ns, what);
+    if (!r) return r.error();
     return {};
 }
 
@@ -94,9 +90,7 @@ ExpectedVoid VulkanCompute::submit_and_wait(uint64 timeout_ns) {
         uint64 ts[2] = {0, 0};
         VKS_VK_TRY(vkGetQueryPoolResults(dev_.device(), queries_, 0, 2, sizeof ts, ts, sizeof(uint64),
                                          VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
-        const uint32 bits = dev_.caps().timestamp_valid_bits;
-        const uint64 mask = bits >= 64 ? ~uint64(0) : (uint64(1) << bits) - 1;
-        last_gpu_ns_ = uint64(double((ts[1] - ts[0]) & mask) * dev_.caps().timestamp_period_ns);
+        last_gpu_ns_ = timestamp_delta_ns(ts[0], ts[1], dev_.caps().timestamp_valid_bits, dev_.caps().timestamp_period_ns);
     }
     return {};
 }
