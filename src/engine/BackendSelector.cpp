@@ -107,6 +107,11 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                     m.vram_pack_misses = raw->vram_misses() - base->misses;
                     m.weight_bytes_vram_resident = raw->plan().resident_weight_bytes;
                     m.placement = raw->plan().summary();
+                    if (raw->hybrid_cpu_layer_runs() > 0)
+                        m.placement += "; hybrid decode: " + std::to_string(raw->hybrid_cpu_layers()) + " streamed layers on the CPU now, " +
+                                       std::to_string(raw->hybrid_cpu_layer_runs()) + " CPU layer runs, " +
+                                       std::to_string(int(raw->hybrid_cpu_seconds() * 1000)) + " ms CPU, " +
+                                       std::to_string(int(raw->hybrid_wait_seconds() * 1000)) + " ms waiting for the GPU side";
                     m.kernel_times.clear();
                     for (const auto& k : raw->shaders().kernel_times()) m.kernel_times.push_back({k.name, k.dispatches, k.total_ns});
                     m.peak_vram_bytes = std::max<uint64>(m.peak_vram_bytes, raw->device_memory_stats().bytes_reserved);
