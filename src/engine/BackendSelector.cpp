@@ -100,13 +100,14 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                     uint64 uploaded = 0, hits = 0, misses = 0;
                 };
                 auto base = std::make_shared<Base>();
-                s.fill_memory_metrics = [raw, base, host = std::move(s.fill_memory_metrics)](PerformanceMetrics& m) {
+                const std::string placement = raw->plan().summary();  // fixed once prepared
+                s.fill_memory_metrics = [raw, base, placement, host = std::move(s.fill_memory_metrics)](PerformanceMetrics& m) {
                     if (host) host(m);
                     m.weight_bytes_uploaded = raw->weight_bytes_uploaded() - base->uploaded;
                     m.vram_pack_hits = raw->vram_hits() - base->hits;
                     m.vram_pack_misses = raw->vram_misses() - base->misses;
                     m.weight_bytes_vram_resident = raw->plan().resident_weight_bytes;
-                    m.placement = raw->plan().summary();
+                    m.placement = placement;
                     if (raw->hybrid_cpu_layer_runs() > 0)
                         m.placement += "; hybrid decode: " + std::to_string(raw->hybrid_cpu_layers()) + " streamed layers on the CPU now, " +
                                        std::to_string(raw->hybrid_cpu_layer_runs()) + " CPU layer runs, " +
@@ -121,7 +122,7 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                     *base = {raw->weight_bytes_uploaded(), raw->vram_hits(), raw->vram_misses()};
                 };
                 s.backend_name = "vulkan";
-                s.description = "backend vulkan (" + raw->device_name() + "), " + how + ", " + raw->plan().summary() + ", ctx " + std::to_string(n_ctx);
+                s.description = "backend vulkan (" + raw->device_name() + "), " + how + ", " + placement + ", ctx " + std::to_string(n_ctx);
                 s.backend = std::move(*vb);
                 return s;
             }

@@ -86,7 +86,7 @@ public:
     bool zero_copy_streaming() const { return zero_copy_; }
     // Weight bytes copied host -> device: once for resident weights (by prepare) and per
     // forward for streamed ones, since prepare().
-    uint64 weight_bytes_uploaded() const { return resident_uploaded_ + (ring_ ? ring_->bytes_uploaded() - ring_base_ : 0); }
+    uint64 weight_bytes_uploaded() const { return resident_uploaded_ + (ring_ ? ring_->bytes_uploaded() : 0); }
     // Tensor uses served from VRAM (resident) / that had to be streamed, since prepare().
     uint64 vram_hits() const { return vram_hits_; }
     uint64 vram_misses() const { return vram_misses_; }
@@ -143,7 +143,7 @@ private:
     double cpu_seconds_ = 0, wait_seconds_ = 0;
     uint64 cpu_layer_runs_ = 0, kv_sync_bytes_ = 0;
     std::unique_ptr<cpu::ThreadPool> copy_pool_;
-    uint64 resident_uploaded_ = 0, ring_base_ = 0, vram_hits_ = 0, vram_misses_ = 0;
+    uint64 resident_uploaded_ = 0, vram_hits_ = 0, vram_misses_ = 0;
     std::vector<GpuBuffer> buffers_;  // everything this backend allocated
     std::vector<GpuBuffer> k_cache_, v_cache_;  // per layer: (n_ctx, kv_dim) f32
     GpuBuffer x_, xn_, q_, att_, hb_, logits_, dummy_, rope_table_;

@@ -47,7 +47,6 @@ VulkanCompute::~VulkanCompute() {
         mem_.destroy_buffer(s.staging);
         if (s.fence) vkDestroyFence(d, s.fence, nullptr);
     }
-    mem_.destroy_buffer(inline_staging_);
     mem_.destroy_buffer(readback_);
     if (queries_) vkDestroyQueryPool(d, queries_, nullptr);
     if (fence_) vkDestroyFence(d, fence_, nullptr);
@@ -72,7 +71,6 @@ Expected<VkCommandBuffer> VulkanCompute::begin() {
         vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries_, 0);
     }
     recording_ = true;
-    inline_used_ = 0;
     return cmd_;
 }
 
@@ -133,24 +131,6 @@ ExpectedVoid VulkanCompute::upload(const void* src, uint64 bytes, VkBuffer dst, 
     }
     // Everything uploaded is complete (and visible to later submissions) on return.
     return flush_uploads();
-}
-
-Expected<void*> VulkanCompute::stage_in_command(uint64 bytes, VkBuffer dst, uint64 dst_offset) {
-    if (!recording_) return make_error(ErrorCode::Internal, "stage_in_command outside a recording");
-    const uint64 need = inline_used_ + (bytes + 15) / 16 * 16;
-    if (!inline_staging_ || inline_staging_.size < need) {
-        if (inline_used_ != 0)
-            return make_error(ErrorCode::OutOfMemory, "per-forward staging buffer too small; call stage_in_command with the total first");
-        mem_.destroy_buffer(inline_staging_);
-        auto b = mem_.create_buffer(std::max<uint64>(need, 65536), MemoryKind::HostStaging);
-        if (!b) return b.error();
-        inline_staging_ = *b;
-    }
-    VkBufferCopy region{inline_used_, dst_offset, bytes};
-    vkCmdCopyBuffer(cmd_, inline_staging_.buffer, dst, 1, &region);
-    void* host = static_cast<char*>(inline_staging_.mapped) + inline_used_;
-    inline_used_ = need;
-    return host;
 }
 
 ExpectedVoid VulkanCompute::download(const GpuBuffer& src, uint64 src_offset, void* dst, uint64 bytes) {

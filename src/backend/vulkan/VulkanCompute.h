@@ -32,9 +32,6 @@ public:
     ExpectedVoid upload(const void* src, uint64 bytes, VkBuffer dst, uint64 dst_offset);
     // Copies from a device buffer to host memory (via a readback buffer when not mapped).
     ExpectedVoid download(const GpuBuffer& src, uint64 src_offset, void* dst, uint64 bytes);
-    // Records a host->device copy of a staged range into the current compute command
-    // buffer: returns the host pointer to fill (valid until submit_and_wait returns).
-    Expected<void*> stage_in_command(uint64 bytes, VkBuffer dst, uint64 dst_offset);
 
 private:
     struct Slot {
@@ -57,8 +54,6 @@ private:
     uint64 last_gpu_ns_ = 0;
     std::vector<Slot> slots_;
     uint32 next_slot_ = 0;
-    GpuBuffer inline_staging_;  // for stage_in_command (grown on demand)
-    uint64 inline_used_ = 0;
     GpuBuffer readback_;
 };
 
