@@ -1,5 +1,6 @@
 #include "engine/BackendSelector.h"
 
+#include <cstdio>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -20,6 +21,12 @@ namespace vk_symbiote {
 namespace {
 
 constexpr double kBytesPerGB = 1024.0 * 1024.0 * 1024.0;  // budgets: 1 GB = 2^30 bytes (ConfigManager.h)
+
+std::string fixed1(double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1f", v);
+    return b;
+}
 
 uint32 choose_ctx(const ModelConfig& cfg, uint32 requested) {
     if (requested > 0) return requested;
@@ -113,6 +120,10 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                                        std::to_string(raw->hybrid_cpu_layer_runs()) + " CPU layer runs, " +
                                        std::to_string(int(raw->hybrid_cpu_seconds() * 1000)) + " ms CPU, " +
                                        std::to_string(int(raw->hybrid_wait_seconds() * 1000)) + " ms waiting for the GPU side";
+                    if (const ComputeSplit* sp = raw->hybrid_split(); sp && raw->hybrid_cpu_layer_runs() > 0)
+                        m.placement += "; split search: best " + std::to_string(sp->best_cpu_layers()) + " of " + std::to_string(sp->streamed_layers()) +
+                                       " at " + fixed1(sp->best_token_seconds() * 1e3) + " ms/token" +
+                                       (sp->settled() ? ", settled" : ", exploring") + " after " + std::to_string(sp->changes()) + " changes";
                     m.kernel_times.clear();
                     for (const auto& k : raw->shaders().kernel_times()) m.kernel_times.push_back({k.name, k.dispatches, k.total_ns});
                     m.peak_vram_bytes = std::max<uint64>(m.peak_vram_bytes, raw->device_memory_stats().bytes_reserved);

@@ -346,6 +346,11 @@ TEST(VulkanStreamingGreedy, Stories260KGreedyTextUnchangedWithEveryMatrixStreame
         ASSERT_TRUE(f) << f.error().to_string();
     }
     EXPECT_EQ(got, ref->greedy_tokens);
+    // The adaptive hybrid split (the oracle's ComputeSplit) moved layers between CPU and GPU
+    // during these steps, and the tokens above stayed the reference's.
+    ASSERT_NE(be->hybrid_split(), nullptr);
+    EXPECT_GT(be->hybrid_split()->changes(), 0u);
+    EXPECT_GT(be->hybrid_cpu_layer_runs(), 0u);
 }
 
 // A generated f32 model ~4x the VRAM budget and ~3x the RAM budget: peak device memory

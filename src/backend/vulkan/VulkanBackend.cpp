@@ -72,6 +72,7 @@ void VulkanBackend::release() {
     mem_->destroy_buffer(x_up_);
     cpu_layer_.clear();
     cpu_layers_ = 0;
+    split_.reset();
     for (auto& b : imports_) mem_->release_import(b);
     imports_.clear();
     seg_copies_.clear();
@@ -246,7 +247,11 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         gpu_valid_.assign(cfg_.n_layer, 0);
         uint32 streamed = 0;
         for (uint32 l = 0; l < cfg_.n_layer; ++l) streamed += !seg_streamed_[l].empty();
-        assign_cpu_layers(opt_.hybrid_cpu_layers >= 0 ? uint32(opt_.hybrid_cpu_layers) : streamed / 2);
+        // Fixed split (tests: hybrid_cpu_layers >= 0) or the oracle's measured search from
+        // the bandwidth model's guess (rates unknown here: half).
+        const uint32 initial = opt_.hybrid_cpu_layers >= 0 ? uint32(opt_.hybrid_cpu_layers) : ComputeSplit::initial_cpu_layers(streamed, 0, 0);
+        split_ = std::make_unique<ComputeSplit>(streamed, initial);
+        apply_split();
     }
     const uint64 reserved = mem_->device_stats().bytes_reserved;
     if (reserved > in.budget_bytes)
@@ -357,6 +362,7 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
         if (req.tokens[i] >= cfg_.n_vocab)
             return make_error(ErrorCode::InvalidArgument, "vulkan forward: token " + std::to_string(req.tokens[i]) + " >= n_vocab " +
                                                               std::to_string(cfg_.n_vocab));
+    const auto t0 = std::chrono::steady_clock::now();
     auto r = record_forward(req);
     // Always drain the ring: on error nothing may stay in flight or half recorded.
     auto f = ring_->finish();
@@ -367,6 +373,10 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
     const uint32 n_out = req.all_logits ? req.n_tokens : 1;
     VKS_TRY(compute_->download(logits_, 0, req.logits, uint64(n_out) * cfg_.n_vocab * 4));
     pos_ = req.pos + req.n_tokens;
+    if (cpu_ && req.n_tokens == 1 && opt_.hybrid_cpu_layers < 0) {
+        // update_model: this decode token's time feeds the split search.
+        if (split_->record_token(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())) apply_split();
+    }
     return {};
 }
 
@@ -376,16 +386,13 @@ void VulkanBackend::bind_slot(uint32 seg, uint32 slot) {
         for (auto& pc : dweights_[{uint32(tensors_[i].id.role), tensors_[i].id.layer}].pieces) pc.buffer = b;
 }
 
-void VulkanBackend::assign_cpu_layers(uint32 count) {
-    // `count` of the streamed layers, evenly spread (a CPU layer then sits between GPU
-    // layers whose uploads run while the CPU computes).
-    std::vector<uint32> streamed;
-    for (uint32 l = 0; l < cfg_.n_layer; ++l)
-        if (!seg_streamed_[l].empty()) streamed.push_back(l);
-    count = std::min<uint32>(count, uint32(streamed.size()));
+void VulkanBackend::apply_split() {
+    // The oracle's split is over the streamed layers in use order; map it onto layers.
     cpu_layer_.assign(cfg_.n_layer, 0);
-    for (uint32 j = 0; j < count; ++j) cpu_layer_[streamed[uint32((uint64(j) * 2 + 1) * streamed.size() / (2 * count))]] = 1;
-    cpu_layers_ = count;
+    const auto& mask = split_->cpu_mask();
+    for (uint32 l = 0, j = 0; l < cfg_.n_layer; ++l)
+        if (!seg_streamed_[l].empty()) cpu_layer_[l] = mask[j++];
+    cpu_layers_ = split_->cpu_layers();
 }
 
 ExpectedVoid VulkanBackend::sync_kv(uint32 l, uint32 upto, bool to_cpu) {
@@ -405,18 +412,6 @@ ExpectedVoid VulkanBackend::sync_kv(uint32 l, uint32 upto, bool to_cpu) {
     kv_sync_bytes_ += 2 * bytes;
     have = upto;
     return {};
-}
-
-void VulkanBackend::update_split(double cpu_s, double wait_s) {
-    // update_model: balance the CPU's share of streamed layers against the GPU side
-    // (uploads + compute) from this token's timings. The host waiting for the GPU before
-    // CPU layers means the GPU side is slower: give the CPU one more layer; the GPU never
-    // waited (the CPU is the bottleneck): take one back. Hysteresis avoids flapping.
-    if (opt_.hybrid_cpu_layers >= 0) return;  // fixed split (tests)
-    uint32 streamed = 0;
-    for (uint32 l = 0; l < cfg_.n_layer; ++l) streamed += !seg_streamed_[l].empty();
-    if (wait_s > 0.15 * cpu_s && cpu_layers_ < streamed) assign_cpu_layers(cpu_layers_ + 1);
-    else if (wait_s < 0.02 * cpu_s && cpu_layers_ > 0) assign_cpu_layers(cpu_layers_ - 1);
 }
 
 ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
@@ -542,7 +537,6 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
         cpu_seconds_ += cpu_s;
         wait_seconds_ += wait_s;
         cpu_layer_runs_ += cpu_layers_;
-        update_split(cpu_s, wait_s);
     }
     ring_->mark_forward_end(cmd);
     return ring_->submit(slot);

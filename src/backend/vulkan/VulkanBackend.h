@@ -24,6 +24,7 @@
 #include "backend/cpu/CpuBackend.h"
 #include "backend/cpu/ThreadPool.h"
 #include "backend/vulkan/VramPlan.h"
+#include "oracle/ComputeSplit.h"
 #include "backend/vulkan/VulkanCompute.h"
 #include "backend/vulkan/VulkanOps.h"
 #include "backend/vulkan/WeightStreamRing.h"
@@ -96,6 +97,8 @@ public:
     // Hybrid decode: streamed layers currently computed on the CPU, and since prepare():
     // CPU seconds in them, host seconds waiting for the GPU side before them, KV bytes synced.
     uint32 hybrid_cpu_layers() const { return cpu_layers_; }
+    // The oracle's split search (null without hybrid decode).
+    const ComputeSplit* hybrid_split() const { return split_.get(); }
     double hybrid_cpu_seconds() const { return cpu_seconds_; }
     double hybrid_wait_seconds() const { return wait_seconds_; }
     uint64 hybrid_cpu_layer_runs() const { return cpu_layer_runs_; }
@@ -108,9 +111,8 @@ private:
     ExpectedVoid fill_slot(uint32 segment, void* staging);
     ExpectedVoid import_streamed(WeightProvider& weights);
     void bind_slot(uint32 segment, uint32 slot);
-    void assign_cpu_layers(uint32 count);
+    void apply_split();  // split_ -> cpu_layer_
     ExpectedVoid sync_kv(uint32 layer, uint32 upto, bool to_cpu);
-    void update_split(double cpu_s, double wait_s);
     ExpectedVoid record_layer(OpContext& c, uint32 layer, uint32 n, uint32 pos);
     ExpectedVoid record_forward(const ForwardRequest& req);
     uint64 fixed_device_bytes(uint32 n_ctx, uint32 n_batch) const;
@@ -135,6 +137,7 @@ private:
     std::vector<std::vector<WeightStreamRing::SourceCopy>> seg_copies_;
     // Hybrid decode state.
     std::unique_ptr<CpuBackend> cpu_;
+    std::unique_ptr<ComputeSplit> split_;        // the oracle's CPU / GPU split of streamed layers
     std::vector<uint8> cpu_layer_;               // per layer: computed on the CPU in decode
     uint32 cpu_layers_ = 0;
     std::vector<uint32> cpu_valid_, gpu_valid_;  // per layer: KV rows [0, n) valid on that side
