@@ -47,7 +47,7 @@ int cmd_tokenize(const ConfigManager& cfg, const Path& model) {
     return 0;
 }
 
-int cmd_generate(const ConfigManager& cfg, VulkanSymbioteEngine& engine) {
+int cmd_generate(const ConfigManager& cfg, VulkanSymbioteEngine& engine, const Path& model) {
     auto text = tool::prompt_text(cfg);
     if (!text) return tool::fail(text.error());
     GenerationOptions o = engine.default_generation_options();
@@ -61,6 +61,7 @@ int cmd_generate(const ConfigManager& cfg, VulkanSymbioteEngine& engine) {
     std::fflush(stdout);
     if (!r) return tool::fail(r.error());
     if (cfg.sampling().stats || cfg.logging().verbose) tool::print_stats(engine);
+    if (cfg.logging().verbose) tool::print_oracle_line(engine, cfg, model);
     return 0;
 }
 
@@ -185,7 +186,7 @@ int main(int argc, char** argv) {
         return tool::fail(make_error(ErrorCode::InvalidArgument, "unknown subcommand '" + sub + "' (generate, chat, tokenize, perplexity)"));
     auto engine = VulkanSymbioteEngine::create(model, cfg);
     if (!engine) return tool::fail(engine.error());
-    if (sub == "generate") return cmd_generate(cfg, **engine);
+    if (sub == "generate") return cmd_generate(cfg, **engine, model);
     if (sub == "chat") return cmd_chat(cfg, **engine);
     return cmd_perplexity(cfg, **engine);
 }

@@ -64,6 +64,13 @@ struct PerformanceMetrics {
     uint64 vram_pack_hits = 0;
     uint64 vram_pack_misses = 0;
     uint64 weight_bytes_vram_resident = 0;  // weight bytes kept in VRAM for the whole run
+    uint64 weight_bytes_cpu = 0;           // weight bytes the CPU computed from RAM (CPU path; hybrid CPU layers)
+    // The oracle's placement in numbers (0 when it does not apply): layers, layers entirely
+    // VRAM-resident, layers streamed, and of those the ones the hybrid decode computes on the CPU.
+    uint32 n_layers = 0;
+    uint32 vram_resident_layers = 0;
+    uint32 streamed_layers = 0;
+    uint32 decode_cpu_layers = 0;
     std::string placement;                 // e.g. "all in VRAM", "12 of 32 layers resident, rest streamed"
     std::string backend;                   // "cpu" or "vulkan (<device>)"
     std::vector<KernelTime> kernel_times;  // per shader variant, first-use order (see KernelTime)

@@ -38,8 +38,6 @@ uint32 choose_ctx(const ModelConfig& cfg, uint32 requested) {
 void log_inactive_options(const ConfigManager& config) {
     const MemoryConfig& m = config.memory();
     const MemoryConfig d;
-    if (m.eviction_aggression != d.eviction_aggression)
-        VKS_LOG_WARN("eviction_aggression has no effect yet (eviction is by furthest next use under the RAM budget)");
     if (m.max_packs_in_memory != d.max_packs_in_memory) VKS_LOG_WARN("max_packs_in_memory has no effect yet (the RAM budget bounds packs)");
     if (config.performance().scale_factor != PerformanceConfig{}.scale_factor) VKS_LOG_WARN("scale_factor has no effect yet");
 }
@@ -104,7 +102,7 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                 // Counters since the last reset_performance_metrics(): uploads (resident weights
                 // once, streamed ones every forward) and VRAM tier hits / misses.
                 struct Base {
-                    uint64 uploaded = 0, hits = 0, misses = 0;
+                    uint64 uploaded = 0, hits = 0, misses = 0, cpu = 0;
                 };
                 auto base = std::make_shared<Base>();
                 const std::string placement = raw->plan().summary();  // fixed once prepared
@@ -114,6 +112,11 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                     m.vram_pack_hits = raw->vram_hits() - base->hits;
                     m.vram_pack_misses = raw->vram_misses() - base->misses;
                     m.weight_bytes_vram_resident = raw->plan().resident_weight_bytes;
+                    m.weight_bytes_cpu = raw->hybrid_cpu_weight_bytes() - base->cpu;
+                    m.n_layers = uint32(raw->plan().segment_stream_bytes.size()) - 1;
+                    m.vram_resident_layers = raw->plan().resident_layers;
+                    m.streamed_layers = raw->streamed_layer_count();
+                    m.decode_cpu_layers = raw->hybrid_cpu_layers();
                     m.placement = placement;
                     if (raw->hybrid_cpu_layer_runs() > 0)
                         m.placement += "; hybrid decode: " + std::to_string(raw->hybrid_cpu_layers()) + " streamed layers on the CPU now, " +
@@ -130,7 +133,7 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                 };
                 s.reset_counters = [raw, base, host = std::move(s.reset_counters)] {
                     if (host) host();
-                    *base = {raw->weight_bytes_uploaded(), raw->vram_hits(), raw->vram_misses()};
+                    *base = {raw->weight_bytes_uploaded(), raw->vram_hits(), raw->vram_misses(), raw->hybrid_cpu_weight_bytes()};
                 };
                 s.backend_name = "vulkan";
                 s.description = "backend vulkan (" + raw->device_name() + "), " + how + ", " + placement + ", ctx " + std::to_string(n_ctx);
@@ -147,6 +150,17 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
     // K, V and Q rounded to f16 values as llama.cpp's default f16 KV cache does (the reference).
     auto cpu = std::make_unique<CpuBackend>(threads, cpu::KernelPath::Auto, KvPrecision::F16Rounded);
     VKS_TRY(cpu->prepare(*s.provider, n_ctx, s.n_batch));
+    // Every forward pass reads every weight matrix once (the embedding: its rows, not counted).
+    uint64 per_pass = 0;
+    for (const TensorDesc& d : s.provider->registry().tensors())
+        if (d.id.role != TensorRole::TokenEmbd || s.provider->config().tied_output) per_pass += d.byte_size;
+    const uint32 n_layer = s.provider->config().n_layer;
+    s.fill_memory_metrics = [per_pass, n_layer, host = std::move(s.fill_memory_metrics)](PerformanceMetrics& m) {
+        if (host) host(m);
+        m.weight_bytes_cpu = per_pass * m.total_inferences;
+        m.n_layers = n_layer;
+        m.streamed_layers = m.decode_cpu_layers = n_layer;  // every layer computed on the CPU from RAM
+    };
     s.backend = std::move(cpu);
     s.backend_name = "cpu";
     s.description = "backend cpu (" + std::to_string(threads) + " threads), " + how + ", ctx " + std::to_string(n_ctx);

@@ -6,7 +6,10 @@
 #include <iostream>
 #include <sstream>
 
+#include "bench/Probes.h"
+#include "bench/VulkanProbe.h"
 #include "config/Logger.h"
+#include "engine/OracleLine.h"
 #include "vk_symbiote/ConfigManager.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
 
@@ -59,6 +62,16 @@ void print_stats(const VulkanSymbioteEngine& engine) {
                  (unsigned long long)m.total_prompt_tokens, m.prompt_tokens_per_second, (unsigned long long)m.total_generated_tokens,
                  m.average_tokens_per_second, m.time_to_first_token_ms, (unsigned long long)m.total_inferences, m.backend.c_str(),
                  m.gpu_utilization_percent, m.peak_rss_bytes / 1e6, m.peak_vram_bytes / 1e6, m.weight_bytes_disk / 1e6, m.weight_bytes_uploaded / 1e6);
+}
+
+void print_oracle_line(const VulkanSymbioteEngine& engine, const ConfigManager& cfg, const Path& model) {
+    const PerformanceMetrics& m = engine.get_performance_metrics();
+    // The benchmark keys its probe cache by the Vulkan device it would probe (whichever
+    // backend ran); no device: "".
+    auto dev = bench::vulkan_device_name();
+    const std::string device = dev ? *dev : "";
+    const Path dir = cfg.memory().cache_dir.empty() ? bench::default_cache_dir() : Path(cfg.memory().cache_dir);
+    std::fprintf(stderr, "%s\n", oracle_line(m, find_peaks(dir, device, model, true)).c_str());
 }
 
 }  // namespace vk_symbiote::tool

@@ -26,6 +26,9 @@ Expected<std::string> prompt_text(const ConfigManager& cfg);
 int fail(const Error& e);
 // One stats line to stderr (tokens/s, time to first token, backend, memory).
 void print_stats(const VulkanSymbioteEngine& engine);
+// The oracle line (engine/OracleLine.h) to stderr, with the machine's peaks (probe cache
+// under --cache-dir / the default cache dir, else quick probes).
+void print_oracle_line(const VulkanSymbioteEngine& engine, const ConfigManager& cfg, const Path& model);
 
 }  // namespace tool
 }  // namespace vk_symbiote

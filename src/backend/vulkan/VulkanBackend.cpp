@@ -162,6 +162,8 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         tensors_.push_back({t.id, t.rows, t.row_bytes(), seg, tensor_role_is_norm(t.id.role)});
     }
     std::stable_sort(tensors_.begin(), tensors_.end(), [](const VramTensor& a, const VramTensor& b) { return a.segment < b.segment; });
+    seg_bytes_.assign(cfg_.n_layer + 1, 0);
+    for (const VramTensor& t : tensors_) seg_bytes_[t.segment] += t.rows * t.row_bytes;
     VramPlanInput in;
     in.tensors = tensors_;
     in.n_segments = cfg_.n_layer + 1;
@@ -263,7 +265,7 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     total_gpu_ns_ = 0;
     vram_hits_ = vram_misses_ = 0;
     cpu_seconds_ = wait_seconds_ = 0;
-    cpu_layer_runs_ = kv_sync_bytes_ = 0;
+    cpu_layer_runs_ = kv_sync_bytes_ = cpu_weight_bytes_ = 0;
     return {};
 }
 
@@ -386,6 +388,12 @@ void VulkanBackend::bind_slot(uint32 seg, uint32 slot) {
         for (auto& pc : dweights_[{uint32(tensors_[i].id.role), tensors_[i].id.layer}].pieces) pc.buffer = b;
 }
 
+uint32 VulkanBackend::streamed_layer_count() const {
+    uint32 n = 0;
+    for (uint32 l = 0; l < cfg_.n_layer && l < seg_streamed_.size(); ++l) n += !seg_streamed_[l].empty();
+    return n;
+}
+
 void VulkanBackend::apply_split() {
     // The oracle's split is over the streamed layers in use order; map it onto layers.
     cpu_layer_.assign(cfg_.n_layer, 0);
@@ -482,6 +490,7 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
             VKS_TRY(sync_kv(seg, req.pos, true));
             VKS_TRY(cpu_->forward_layer(seg, xh_.data(), 1, req.pos));
             cpu_valid_[seg] = req.pos + 1;
+            cpu_weight_bytes_ += seg_bytes_[seg];
             gpu_valid_[seg] = std::min(gpu_valid_[seg], req.pos);
             cpu_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
             wait_s += std::chrono::duration<double>(t1 - t0).count();

@@ -102,6 +102,8 @@ public:
     double hybrid_cpu_seconds() const { return cpu_seconds_; }
     double hybrid_wait_seconds() const { return wait_seconds_; }
     uint64 hybrid_cpu_layer_runs() const { return cpu_layer_runs_; }
+    uint64 hybrid_cpu_weight_bytes() const { return cpu_weight_bytes_; }  // weight bytes of those runs
+    uint32 streamed_layer_count() const;  // layers with at least one streamed tensor
     uint64 kv_sync_bytes() const { return kv_sync_bytes_; }
 
 private:
@@ -144,7 +146,8 @@ private:
     GpuBuffer x_down_, x_up_;                    // (n_embd) f32: device -> host / host -> device
     std::vector<float> xh_;                      // x while the CPU computes
     double cpu_seconds_ = 0, wait_seconds_ = 0;
-    uint64 cpu_layer_runs_ = 0, kv_sync_bytes_ = 0;
+    uint64 cpu_layer_runs_ = 0, kv_sync_bytes_ = 0, cpu_weight_bytes_ = 0;
+    std::vector<uint64> seg_bytes_;              // per segment: weight bytes (all its tensors)
     std::unique_ptr<cpu::ThreadPool> copy_pool_;
     uint64 resident_uploaded_ = 0, vram_hits_ = 0, vram_misses_ = 0;
     std::vector<GpuBuffer> buffers_;  // everything this backend allocated

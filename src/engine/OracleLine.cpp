@@ -1,0 +1,90 @@
+#include "engine/OracleLine.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "bench/Probes.h"
+
+namespace vk_symbiote {
+
+namespace {
+
+std::string f2(double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.2f", v);
+    return b;
+}
+
+// "3.39 GB" or, below 0.1 GB, "12.3 MB" (small models).
+std::string amount(double bytes) {
+    char b[32];
+    if (bytes >= 1e8) std::snprintf(b, sizeof b, "%.2f GB", bytes / 1e9);
+    else std::snprintf(b, sizeof b, "%.1f MB", bytes / 1e6);
+    return b;
+}
+
+// "29.3 GB/s (57% of the 51.1 GB/s peak)" or "29.3 GB/s (peak unknown)".
+std::string rate(double bytes, double seconds, double peak) {
+    const double gbps = seconds > 0 ? bytes / seconds / 1e9 : 0;
+    char b[96];
+    if (peak > 0) std::snprintf(b, sizeof b, "%.1f GB/s (%.0f%% of the %.1f GB/s peak)", gbps, 100.0 * gbps / peak, peak);
+    else std::snprintf(b, sizeof b, "%.1f GB/s (peak unknown)", gbps);
+    return b;
+}
+
+}  // namespace
+
+std::string oracle_line(const PerformanceMetrics& m, const OraclePeaks& p) {
+    const double passes = double(std::max<uint64>(1, m.total_inferences));
+    const double secs = double(m.total_inference_time_ns) / 1e9;
+    std::string s = "oracle: ";
+    if (m.backend.rfind("vulkan", 0) == 0) {
+        s += "VRAM-resident " + amount(double(m.weight_bytes_vram_resident)) + " of weights (" + std::to_string(m.vram_resident_layers) + " of " +
+             std::to_string(m.n_layers) + " layers whole), " + std::to_string(m.streamed_layers) + " layers streamed";
+        if (m.weight_bytes_cpu > 0 || m.decode_cpu_layers > 0)
+            s += ", decode split " + std::to_string(m.decode_cpu_layers) + " on the CPU from RAM / " +
+                 std::to_string(m.streamed_layers - std::min(m.streamed_layers, m.decode_cpu_layers)) + " streamed to the GPU";
+    } else {
+        s += "CPU path, all " + std::to_string(m.n_layers) + " layers computed from RAM";
+    }
+    s += "; per forward pass: disk " + amount(m.weight_bytes_disk / passes) + ", bus " + amount(m.weight_bytes_uploaded / passes) +
+         ", CPU from RAM " + amount(m.weight_bytes_cpu / passes);
+    s += "; achieved: disk " + rate(double(m.weight_bytes_disk), secs, p.disk_gbps) + ", bus " + rate(double(m.weight_bytes_uploaded), secs, p.host_to_device_gbps) +
+         ", CPU " + rate(double(m.weight_bytes_cpu), secs, p.host_memory_gbps);
+    s += "; " + std::to_string(m.total_inferences) + " passes in " + f2(secs) + " s";
+    if (!p.source.empty()) s += "; peaks: " + p.source;
+    return s;
+}
+
+OraclePeaks find_peaks(const Path& cache_dir, const std::string& device_name, const Path& model, bool probe_if_missing) {
+    OraclePeaks p;
+    const Path file = cache_dir / "probes.json";
+    auto cached = bench::ProbeCache(file).load(bench::machine_key(bench::host_name(), bench::cpu_model_name(), device_name));
+    if (cached) {
+        p.disk_gbps = cached->disk_read.measured ? cached->disk_read.gbps : 0;
+        p.host_to_device_gbps = cached->host_to_device.measured ? cached->host_to_device.gbps : 0;
+        p.host_memory_gbps = cached->host_memory.measured ? cached->host_memory.gbps : 0;
+        p.source = "probe cache " + file.string() + " (" + cached->probed_at + ")";
+        return p;
+    }
+    if (!probe_if_missing) {
+        p.source = "not probed (vk_symbiote_benchmark probes and caches them)";
+        return p;
+    }
+    bench::HostMemoryProbeOptions ho;
+    ho.buffer_bytes = uint64(512) << 20;
+    ho.repetitions = 2;
+    if (auto h = bench::probe_host_memory(ho)) p.host_memory_gbps = h->gbps;
+    // A disk read of a small file measures latency, not bandwidth: only from 256 MiB.
+    std::error_code ec;
+    const bool big = std::filesystem::file_size(model, ec) >= (uint64(256) << 20) && !ec;
+    bench::DiskProbeOptions d;
+    d.max_bytes = uint64(512) << 20;
+    if (big)
+        if (auto r = bench::probe_disk_read(model, d)) p.disk_gbps = r->gbps;
+    p.source = std::string("host memory") + (big ? " and disk" : "") +
+               " probed now (quick), bus peak not probed (vk_symbiote_benchmark probes and caches it)";
+    return p;
+}
+
+}  // namespace vk_symbiote

@@ -1,0 +1,44 @@
+// The --verbose oracle line (src/engine/OracleLine.h): the placement and per-tier traffic
+// as numbers a user can check against the machine's peaks.
+#include <gtest/gtest.h>
+
+#include "engine/OracleLine.h"
+
+using namespace vk_symbiote;
+
+TEST(OracleLine, HybridRunShowsResidentSetSplitBytesPerTierAndRatesAgainstPeaks) {
+    PerformanceMetrics m;
+    m.backend = "vulkan";
+    m.n_layers = 32;
+    m.vram_resident_layers = 6;
+    m.streamed_layers = 26;
+    m.decode_cpu_layers = 14;
+    m.weight_bytes_vram_resident = 2'360'000'000;
+    m.total_inferences = 10;
+    m.total_inference_time_ns = 1'000'000'000;  // 1 s
+    m.weight_bytes_uploaded = 10 * 3'390'000'000ull;
+    m.weight_bytes_cpu = 10 * 6'500'000'000ull;
+    OraclePeaks p{.disk_gbps = 1.64, .host_to_device_gbps = 51.1, .host_memory_gbps = 88.4, .source = "test"};
+    const std::string s = oracle_line(m, p);
+    EXPECT_NE(s.find("VRAM-resident 2.36 GB of weights (6 of 32 layers whole), 26 layers streamed"), std::string::npos) << s;
+    EXPECT_NE(s.find("decode split 14 on the CPU from RAM / 12 streamed to the GPU"), std::string::npos) << s;
+    EXPECT_NE(s.find("per forward pass: disk 0.0 MB, bus 3.39 GB, CPU from RAM 6.50 GB"), std::string::npos) << s;
+    EXPECT_NE(s.find("bus 33.9 GB/s (66% of the 51.1 GB/s peak)"), std::string::npos) << s;
+    EXPECT_NE(s.find("CPU 65.0 GB/s (74% of the 88.4 GB/s peak)"), std::string::npos) << s;
+    EXPECT_NE(s.find("peaks: test"), std::string::npos) << s;
+}
+
+TEST(OracleLine, CpuPathAndUnknownPeaks) {
+    PerformanceMetrics m;
+    m.backend = "cpu";
+    m.n_layers = 5;
+    m.total_inferences = 4;
+    m.total_inference_time_ns = 2'000'000'000;
+    m.weight_bytes_cpu = 4 * 1'000'000ull;
+    m.weight_bytes_disk = 2'000'000'000ull;
+    const std::string s = oracle_line(m, {});
+    EXPECT_NE(s.find("CPU path, all 5 layers computed from RAM"), std::string::npos) << s;
+    EXPECT_NE(s.find("per forward pass: disk 0.50 GB, bus 0.0 MB, CPU from RAM 1.0 MB"), std::string::npos) << s;
+    EXPECT_NE(s.find("disk 1.0 GB/s (peak unknown)"), std::string::npos) << s;
+    EXPECT_EQ(s.find("decode split"), std::string::npos) << s;
+}
