@@ -73,6 +73,7 @@ void VulkanBackend::release() {
     cpu_layer_.clear();
     cpu_layers_ = 0;
     split_.reset();
+    pre_seg_ = -1;
     for (auto& b : imports_) mem_->release_import(b);
     imports_.clear();
     seg_copies_.clear();
@@ -379,6 +380,27 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
         // update_model: this decode token's time feeds the split search.
         if (split_->record_token(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())) apply_split();
     }
+    return prepare_next_upload();
+}
+
+ExpectedVoid VulkanBackend::prepare_next_upload() {
+    // The first streamed segment's weights start crossing the bus now, while the caller
+    // samples and submits the next forward (which would otherwise begin with the bus idle).
+    // Only DMA from imported memory (no host copy to wait for) on a transfer queue, and only
+    // when the next pass's first streamed GPU segment is known: the first streamed layer
+    // unless the hybrid decode computes it on the CPU (then the next pass issues the first
+    // GPU upload before that CPU layer anyway). Batches stream the same first segment.
+    if (!zero_copy_ || !ring_ || plan_.slots == 0 || !ring_->uses_transfer_queue()) return {};
+    for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
+        if (seg_streamed_[seg].empty()) continue;
+        if (cpu_ && seg < cfg_.n_layer && cpu_layer_[seg]) return {};
+        auto host = ring_->acquire_slot(0);
+        if (!host) return host.error();
+        VKS_TRY(ring_->upload_from(0, seg_copies_[seg]));
+        bind_slot(seg, 0);
+        pre_seg_ = int32(seg);
+        return {};
+    }
     return {};
 }
 
@@ -439,6 +461,17 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
         if (!seg_streamed_[seg].empty() && !on_cpu(seg)) gpu_streamed.push_back(seg);
     std::vector<int32> slot_of(cfg_.n_layer + 1, -1);  // upload issued for the segment, in this slot
     uint32 k = 0;                                       // uploads issued so far
+    if (pre_seg_ >= 0) {
+        // The previous forward already issued this pass's first upload (into slot 0).
+        if (!gpu_streamed.empty() && gpu_streamed[0] == uint32(pre_seg_)) {
+            slot_of[uint32(pre_seg_)] = 0;
+            vram_misses_ += seg_streamed_[uint32(pre_seg_)].size();
+            k = 1;
+        } else {
+            VKS_TRY(ring_->discard_upload(0));
+        }
+        pre_seg_ = -1;
+    }
     auto issue_upload = [&](uint32 seg) -> Expected<int32> {
         if (slot_of[seg] >= 0) return slot_of[seg];
         const uint32 s = k % plan_.slots;

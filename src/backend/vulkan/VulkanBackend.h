@@ -114,6 +114,7 @@ private:
     ExpectedVoid import_streamed(WeightProvider& weights);
     void bind_slot(uint32 segment, uint32 slot);
     void apply_split();  // split_ -> cpu_layer_
+    ExpectedVoid prepare_next_upload();
     ExpectedVoid sync_kv(uint32 layer, uint32 upto, bool to_cpu);
     ExpectedVoid record_layer(OpContext& c, uint32 layer, uint32 n, uint32 pos);
     ExpectedVoid record_forward(const ForwardRequest& req);
@@ -135,6 +136,7 @@ private:
     // Zero-copy streaming: the provider's host memory of streamed tensors imported once
     // (VK_EXT_external_memory_host); per segment, the copies from it into the slot.
     bool zero_copy_ = false;
+    int32 pre_seg_ = -1;  // segment whose upload into slot 0 a finished forward issued for the next one
     std::vector<GpuBuffer> imports_;
     std::vector<std::vector<WeightStreamRing::SourceCopy>> seg_copies_;
     // Hybrid decode state.

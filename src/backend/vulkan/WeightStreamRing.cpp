@@ -197,6 +197,24 @@ ExpectedVoid WeightStreamRing::submit(int32 s) {
     return {};
 }
 
+ExpectedVoid WeightStreamRing::discard_upload(uint32 s) {
+    Slot& sl = slots_[s];
+    if (!sl.upload_pending) return {};
+    // A signalled semaphore nobody will wait for: consume it with an empty submission (a
+    // binary semaphore must not be signalled again before it is waited on).
+    sl.upload_pending = false;
+    const VkPipelineStageFlags stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.waitSemaphoreCount = 1;
+    si.pWaitSemaphores = &sl.uploaded;
+    si.pWaitDstStageMask = &stage;
+    Cmd& c = cmds_[next_cmd_];
+    VKS_TRY(wait_cmd(next_cmd_));
+    VKS_VK_TRY(vkQueueSubmit(dev_.compute_queue(), 1, &si, c.fence));
+    c.pending = true;
+    return {};
+}
+
 ExpectedVoid WeightStreamRing::finish() {
     ExpectedVoid result;
     if (recording_ >= 0) {
@@ -205,20 +223,8 @@ ExpectedVoid WeightStreamRing::finish() {
         recording_ = -1;
         timing_ = false;
     }
-    for (auto& sl : slots_)
-        if (sl.upload_pending) {
-            // A signalled semaphore nobody will wait for: consume it with an empty submission.
-            const VkPipelineStageFlags stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
-            VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-            si.waitSemaphoreCount = 1;
-            si.pWaitSemaphores = &sl.uploaded;
-            si.pWaitDstStageMask = &stage;
-            Cmd& c = cmds_[next_cmd_];
-            if (auto w = wait_cmd(next_cmd_); !w && result) result = w;
-            VkResult r = vkQueueSubmit(dev_.compute_queue(), 1, &si, c.fence);
-            if (r == VK_SUCCESS) c.pending = true;
-            sl.upload_pending = false;
-        }
+    for (uint32 s = 0; s < slots_.size(); ++s)
+        if (auto w = discard_upload(s); !w && result) result = w;
     for (uint32 i = 0; i < cmds_.size(); ++i)
         if (auto w = wait_cmd(i); !w && result) result = w;
     for (auto& sl : slots_) {

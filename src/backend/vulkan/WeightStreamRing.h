@@ -69,8 +69,12 @@ public:
     // Submits the command buffer from begin(); it waits for slot `s`'s upload when s >= 0
     // and marks slot s as read by this submission.
     ExpectedVoid submit(int32 s);
-    // Waits for every submission; reads the forward's GPU time.
+    // Waits for every submission; reads the forward's GPU time. An upload issued after
+    // finish() (ahead of the next forward, on the transfer queue) stays in flight.
     ExpectedVoid finish();
+    // Slot s's upload will not be read (a prepared upload the next forward does not use):
+    // its semaphore is consumed so that the slot can be uploaded to again.
+    ExpectedVoid discard_upload(uint32 s);
     // Waits for the compute submissions only (uploads already on the transfer queue keep
     // running): the host then reads what they wrote (hybrid execution).
     ExpectedVoid wait_compute();
