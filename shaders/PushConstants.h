@@ -17,6 +17,13 @@ using uint = std::uint32_t;
 #define VKS_MATMUL_TM 4
 #define VKS_MATMUL_TN 4
 
+// matmul_coop.comp's tile (VK_NV_cooperative_matrix, f16 weights): a workgroup of
+// VKS_COOP_THREADS invocations (subgroups of 32) computes VKS_COOP_BM logical rows x
+// VKS_COOP_BN tokens; the host sizes its grid with them.
+#define VKS_COOP_BM 128
+#define VKS_COOP_BN 128
+#define VKS_COOP_THREADS 256
+
 // y[t][r] (+)= sum_k W[r][k] * x[t][k] for rows r of one weight piece (matvec.comp,
 // matmul.comp). Optional fused rope (Q/K; matmul.comp: when head_dim != 0) or SwiGLU (gate/up).
 struct MatmulParams {

@@ -11,11 +11,7 @@
 // 1.8 TFLOPS (accumulators out of registers): measure before changing the shape.
 //
 // Logical rows come in pairs (2q, 2q + 1) that always land in the same invocation, so the
-// fused epilogues need no exchange:
-//   plain: logical row L = weight row L;
-//   rope (p.head_dim != 0): pair q = rotation unit q (rows r0, r1 of rope_pair), rotated
-//     with the (cos, sin) table in binding 5; results rounded if p.round_f16;
-//   SWIGLU: pair q = (gate row q of W0, up row q of W1), output silu(gate) * up at row q.
+// fused epilogues (plain, rope, SWIGLU; matmul_rows.glsl) need no exchange.
 // Grid: (ceil(logical rows / BM), ceil(n_tokens / BN)); logical rows = rows (plain, rope)
 // or 2 * rows (SWIGLU). One tile per workgroup (TM / TN fixed for host and shader).
 #extension GL_GOOGLE_include_directive : enable
@@ -40,25 +36,7 @@ const uint BN = WG_Y * TN;
 shared vec4 ws[BK * (BM / 4u)];
 shared vec4 xs[BK * (BN / 4u)];
 
-// Weight row and source matrix (0: W0, 1: W1) of logical row L; false past the last row.
-bool logical_row(uint L, out uint row, out uint src) {
-    src = 0u;
-#if defined(SWIGLU)
-    row = L / 2u;
-    src = L & 1u;
-    return row < p.rows;
-#else
-    if (p.head_dim != 0u) {
-        const uint unit = L / 2u;
-        if (unit >= p.rows / 2u) { row = 0u; return false; }
-        const RopePair rp = rope_pair(unit, p.head_dim, p.n_rot, p.rope_neox);
-        row = (L & 1u) != 0u ? rp.r1 : rp.r0;
-        return true;
-    }
-    row = L;
-    return L < p.rows;
-#endif
-}
+#include "matmul_rows.glsl"
 
 // Weights [k, k + 8) of a row (zero past cols or for an invalid row).
 void load_w8(bool ok, uint src, uint row, uint k, out vec4 lo, out vec4 hi) {
@@ -140,31 +118,6 @@ void multiply_slice(uint lx, uint ly) {
                 for (uint j = 0u; j < 4u; ++j) acc[b][4u * jj + j] = fma(wv[b], vec4(xv[j]), acc[b][4u * jj + j]);
         }
     }
-}
-
-float out_round(float v) { return p.round_f16 != 0u ? round_to_f16(v) : v; }
-
-// Writes the results of pair (logical rows L, L + 1) for token tok.
-void store_pair(uint L, uint tok, vec2 a) {
-    const uint yb = p.y_offset + tok * p.y_stride;
-#if defined(SWIGLU)
-    const uint row = L / 2u;
-    if (row >= p.rows) return;
-    const float res = a.x / (1.0 + exp(-a.x)) * a.y;
-    ybuf[yb + row] = p.accumulate != 0u ? ybuf[yb + row] + res : res;
-#else
-    if (p.head_dim != 0u) {
-        const uint unit = L / 2u;
-        if (unit >= p.rows / 2u) return;
-        const RopePair rp = rope_pair(unit, p.head_dim, p.n_rot, p.rope_neox);
-        const vec2 v = rp.rotate ? rope_rotate(a, p.pos0 + tok, rp.i, p.n_rot) : a;
-        ybuf[yb + rp.r0] = out_round(v.x);
-        ybuf[yb + rp.r1] = out_round(v.y);
-        return;
-    }
-    if (L < p.rows) ybuf[yb + L] = out_round(p.accumulate != 0u ? ybuf[yb + L] + a.x : a.x);
-    if (L + 1u < p.rows) ybuf[yb + L + 1u] = out_round(p.accumulate != 0u ? ybuf[yb + L + 1u] + a.y : a.y);
-#endif
 }
 
 // Chunks per invocation; the register prefetch below needs them to divide evenly among the

@@ -3,7 +3,12 @@
 // weight GB/s) and arithmetic (n_tokens > 1: TFLOPS = 2 * rows * cols * n_tokens / s).
 //
 //   vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps 20] [--wg X Y] [--small]
+//                            [--kernels both|coop|tiled]
 //
+// --kernels: batches of f16 weights run the tensor-core kernel (matmul_coop.comp, where the
+// device has VK_NV_cooperative_matrix), the tiled matmul.comp (OpContext::coop_matmul off), or
+// both, case by case (default: both when the device has it). Every line names the shader
+// variant(s) that ran (from one extra profiled pass).
 // --small: dim 512 / ff 1376 instead of 4096 / 11008 (a quick run on a CPU implementation).
 // --shader-dir D: shaders hot-reloaded from D (a copy of shaders/); each --alt TARGET=FILE
 // then copies FILE over D/TARGET (e.g. matmul.comp=alt/bk64.comp; the matmul tile TM / TN must
@@ -35,6 +40,7 @@ struct Args {
     uint32 dim = 4096, ff = 11008;
     std::string shader_dir;
     std::vector<std::pair<std::string, std::string>> alts;  // (target file in shader_dir, replacement)
+    std::vector<bool> coop = {true, false};  // OpContext::coop_matmul values to run
 };
 
 bool parse(int argc, char** argv, Args& a) {
@@ -79,6 +85,14 @@ bool parse(int argc, char** argv, Args& a) {
             const char* eq = v ? std::strchr(v, '=') : nullptr;
             if (!eq) return false;
             a.alts.emplace_back(std::string(v, eq), std::string(eq + 1));
+        } else if (s == "--kernels") {
+            const char* v = next();
+            if (!v) return false;
+            const std::string k = v;
+            if (k == "both") a.coop = {true, false};
+            else if (k == "coop") a.coop = {true};
+            else if (k == "tiled") a.coop = {false};
+            else return false;
         } else if (s == "--small") {
             a.dim = 512;
             a.ff = 1376;
@@ -129,9 +143,27 @@ struct Bench {
         VKS_TRY(compute->upload(bytes.data(), bytes.size(), b->buffer, 0));
         return DeviceWeight{t, rows, cols, {WeightPiece{b->buffer, 0, rows, 0, 0}}};
     }
+    // The shader variants fn(ctx, 0) runs (one profiled recording), space separated.
+    template <class Fn>
+    Expected<std::string> variants(const Args& a, bool coop, Fn&& fn) {
+        VKS_TRY(rt->set_kernel_profiling(true));
+        rt->reset_kernel_times();
+        auto cmd = compute->begin();
+        if (!cmd) return cmd.error();
+        rt->begin(*cmd);
+        OpContext c{*rt, a.spec, owned[0].buffer, dev->caps().max_workgroup_count[0], dev->caps().subgroup_size};
+        c.coop_matmul = coop;
+        VKS_TRY(fn(c, 0));
+        VKS_TRY(compute->submit_and_wait());
+        VKS_TRY(rt->collect_kernel_times());
+        VKS_TRY(rt->set_kernel_profiling(false));
+        std::string names;
+        for (const auto& k : rt->kernel_times()) names += (names.empty() ? "" : " ") + k.name;
+        return names;
+    }
     // Seconds per call of fn(ctx, rep) (GPU timestamps), recorded `reps` times in one submission.
     template <class Fn>
-    Expected<double> time(const Args& a, Fn&& fn) {
+    Expected<double> time(const Args& a, bool coop, Fn&& fn) {
         // Warm-up passes (pipelines, GPU clocks back up after the host work before) until
         // 0.2 s of GPU time, then the timed pass.
         uint64 warm_ns = 0;
@@ -140,6 +172,7 @@ struct Bench {
             if (!cmd) return cmd.error();
             rt->begin(*cmd);
             OpContext c{*rt, a.spec, owned[0].buffer, dev->caps().max_workgroup_count[0], dev->caps().subgroup_size};
+            c.coop_matmul = coop;
             for (uint32 r = 0; r < a.reps; ++r) {
                 VKS_TRY(fn(c, r));
                 rt->barrier();
@@ -170,7 +203,10 @@ ExpectedVoid run(const Args& a) {
     if (!r) return r.error();
     b.rt = std::move(*r);
     VKS_TRY(b.buffer(256));  // dummy binding
-    std::printf("device: %s, dtype %s, reps %u\n", b.dev->caps().device_name.c_str(), dtype_name(a.dtype), a.reps);
+    std::printf("device: %s, dtype %s, reps %u, cooperative matrix %s\n", b.dev->caps().device_name.c_str(), dtype_name(a.dtype),
+                a.reps, b.dev->caps().cooperative_matrix ? "yes" : "no");
+    std::vector<bool> coop_modes = a.coop;
+    if (!b.dev->caps().cooperative_matrix) coop_modes = {false};  // one run: both would be the tiled kernel
 
     const uint32 dim = a.dim, ff = a.ff, max_tok = 512;
     // dim x dim weights: a ring of 4 (128 MiB in f16), so that a rep does not find its
@@ -196,12 +232,16 @@ ExpectedVoid run(const Args& a) {
     if (!tb) return tb.error();
     VKS_TRY(b.compute->upload(tab.data(), tab.size() * 4, tb->buffer, 0));
 
-    auto report = [&](const char* name, const DeviceWeight& w, uint32 n, uint32 matrices, Expected<double> s) -> ExpectedVoid {
+    // Times fn (one line: case, shape, time, GB/s, TFLOPS, the variants that ran).
+    auto report = [&](const char* name, const DeviceWeight& w, uint32 n, uint32 matrices, bool coop, auto&& fn) -> ExpectedVoid {
+        auto s = b.time(a, coop, fn);
         if (!s) return s.error();
+        auto vars = b.variants(a, coop, fn);
+        if (!vars) return vars.error();
         const double bytes = double(w.rows) * w.cols * dtype_size(w.dtype) * matrices;
         const double flops = 2.0 * w.rows * w.cols * n * matrices;
-        std::printf("%-8s %5ux%-5u n=%-4u %9.1f us  %7.1f GB/s  %6.2f TFLOPS  (%.0f tokens/s per matrix)\n", name, w.rows,
-                    w.cols, n, *s * 1e6, bytes / *s * 1e-9, flops / *s * 1e-12, n / *s);
+        std::printf("%-8s %5ux%-5u n=%-4u %9.1f us  %7.1f GB/s  %6.2f TFLOPS  (%.0f tokens/s per matrix)  [%s]\n", name, w.rows,
+                    w.cols, n, *s * 1e6, bytes / *s * 1e-9, flops / *s * 1e-12, n / *s, vars->c_str());
         return {};
     };
     for (size_t alt = 0; alt <= a.alts.size(); ++alt) {
@@ -214,23 +254,24 @@ ExpectedVoid run(const Args& a) {
             std::printf("== %s = %s\n", target.c_str(), file.c_str());
         }
         const uint64 reloads = b.rt->reload_count();
-        for (uint32 n : a.tokens) {
-            if (n > max_tok) return make_error(ErrorCode::InvalidArgument, "--tokens: at most 512");
-            for (const DeviceWeight* w : {&wq[0], &*wg, &*wd}) {
-                const bool ring = w == &wq[0];
-                const ActView xv{x->buffer, 0, w->cols}, yv{y->buffer, 0, w->rows};
-                VKS_TRY(report("matmul", *w, n, 1, b.time(a, [&](OpContext& ctx, uint32 r) {
-                    return op_matmul(ctx, ring ? wq[r % 4] : *w, xv, yv, n, false);
-                })));
+        for (bool coop : coop_modes)
+            for (uint32 n : a.tokens) {
+                if (n > max_tok) return make_error(ErrorCode::InvalidArgument, "--tokens: at most 512");
+                for (const DeviceWeight* w : {&wq[0], &*wg, &*wd}) {
+                    const bool ring = w == &wq[0];
+                    const ActView xv{x->buffer, 0, w->cols}, yv{y->buffer, 0, w->rows};
+                    VKS_TRY(report("matmul", *w, n, 1, coop, [&](OpContext& ctx, uint32 r) {
+                        return op_matmul(ctx, ring ? wq[r % 4] : *w, xv, yv, n, false);
+                    }));
+                }
+                const RopeConfig rc{0, 128, 128, false, 10000.0f, 1.0f, tb->buffer, false};
+                VKS_TRY(report("rope", wq[0], n, 1, coop, [&](OpContext& ctx, uint32 r) {
+                    return op_matmul_rope(ctx, wq[r % 4], {x->buffer, 0, dim}, {y->buffer, 0, dim}, n, rc);
+                }));
+                VKS_TRY(report("swiglu", *wg, n, 2, coop, [&](OpContext& ctx, uint32) {
+                    return op_swiglu(ctx, *wg, *wu, {x->buffer, 0, dim}, {y->buffer, 0, ff}, n);
+                }));
             }
-            const RopeConfig rc{0, 128, 128, false, 10000.0f, 1.0f, tb->buffer, false};
-            VKS_TRY(report("rope", wq[0], n, 1, b.time(a, [&](OpContext& ctx, uint32 r) {
-                               return op_matmul_rope(ctx, wq[r % 4], {x->buffer, 0, dim}, {y->buffer, 0, dim}, n, rc);
-                           })));
-            VKS_TRY(report("swiglu", *wg, n, 2, b.time(a, [&](OpContext& ctx, uint32) {
-                               return op_swiglu(ctx, *wg, *wu, {x->buffer, 0, dim}, {y->buffer, 0, ff}, n);
-                           })));
-        }
         if (alt > 0 && b.rt->reload_count() == reloads)
             return make_error(ErrorCode::Format, "--alt " + a.alts[alt - 1].second + ": not reloaded: " + b.rt->last_error());
     }
@@ -245,7 +286,8 @@ int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line per case, also into a pipe
     Args a;
     if (!parse(argc, argv, a)) {
-        std::fprintf(stderr, "usage: vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps N] [--wg X Y] [--small]\n");
+        std::fprintf(stderr, "usage: vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps N] [--wg X Y] [--small] "
+                             "[--kernels both|coop|tiled] [--shader-dir D --alt TARGET=FILE ...]\n");
         return 2;
     }
     auto r = run(a);

@@ -13,7 +13,9 @@ namespace vk_symbiote {
 namespace fs = std::filesystem;
 
 const char* kernel_name(Kernel k) {
-    static const char* names[] = {"matvec", "matvec_rope", "matvec_swiglu", "matmul", "matmul_swiglu", "rmsnorm", "attention", "add"};
+    static const char* names[] = {"matvec", "matvec_rope", "matvec_swiglu", "matmul", "matmul_swiglu", "rmsnorm", "attention", "add",
+                                  "matmul_coop", "matmul_coop_swiglu"};
+    static_assert(sizeof names / sizeof names[0] == size_t(Kernel::Count));
     return k < Kernel::Count ? names[uint32(k)] : "?";
 }
 
@@ -277,6 +279,11 @@ VkPipeline ShaderRuntime::get_pipeline(Kernel k, DType weights, const ShaderSpec
     if (inv == 0 || inv > dev_.caps().max_workgroup_invocations) {
         last_error_ = "workgroup size " + std::to_string(s.workgroup_size_x) + "x" + std::to_string(s.workgroup_size_y) +
                       " exceeds the device limit of " + std::to_string(dev_.caps().max_workgroup_invocations) + " invocations";
+        return VK_NULL_HANDLE;
+    }
+    if ((k == Kernel::MatmulCoop || k == Kernel::MatmulCoopSwiglu) && !dev_.caps().cooperative_matrix) {
+        last_error_ = std::string(kernel_name(k)) + " needs VK_NV_cooperative_matrix (16x16x16 f16, subgroup size 32), which " +
+                      dev_.caps().device_name + " does not offer";
         return VK_NULL_HANDLE;
     }
     const int32 vi = variant_index(k, weights, s.use_fp16_math);

@@ -57,6 +57,8 @@ enum class Kernel : uint32 {
     RmsNorm,
     Attention,       // weight dtype ignored (f32 KV cache)
     Add,             // weight dtype ignored
+    MatmulCoop,      // tensor-core matrix-matrix, f16 weights (VulkanCapabilities::cooperative_matrix only)
+    MatmulCoopSwiglu,  // tensor-core gate/up + silu(gate) * up, f16 weights (same)
     Count
 };
 
@@ -99,6 +101,9 @@ public:
     // turned off where unsupported).
     ShaderSpecialization effective(const ShaderSpecialization& spec) const;
     uint32 max_workgroup_invocations() const { return dev_.caps().max_workgroup_invocations; }
+    // The tensor-core kernels (Kernel::MatmulCoop*) can be built: get_pipeline refuses them
+    // otherwise (their SPIR-V capability would fail pipeline creation).
+    bool cooperative_matrix() const { return dev_.caps().cooperative_matrix; }
 
     // Recording: begin() sets the command buffer the calls below record into and recycles
     // the descriptor sets of the previous recording (rewritten by make_descriptor_set: its

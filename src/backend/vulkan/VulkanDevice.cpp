@@ -46,6 +46,40 @@ bool has_device_extension(VkPhysicalDevice pd, const char* name) {
     return std::any_of(ext.begin(), ext.end(), [&](const auto& e) { return std::strcmp(e.extensionName, name) == 0; });
 }
 
+// Whether matmul_coop.comp can run on pd (see VulkanCapabilities::cooperative_matrix); the
+// extension and its feature must then be enabled. VK_SYMBIOTE_NO_COOPMAT=1 (read here only)
+// turns the tensor-core kernel off for A/B comparisons.
+bool cooperative_matrix_usable(VkInstance inst, VkPhysicalDevice pd, const VkPhysicalDeviceVulkan12Features& f12) {
+    const char* off = std::getenv("VK_SYMBIOTE_NO_COOPMAT");
+    if (off && std::strcmp(off, "1") == 0) return false;
+    if (!f12.shaderFloat16 || !f12.vulkanMemoryModel || !has_device_extension(pd, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME))
+        return false;
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV cf{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    feats.pNext = &cf;
+    vkGetPhysicalDeviceFeatures2(pd, &feats);
+    VkPhysicalDeviceCooperativeMatrixPropertiesNV cp{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_NV};
+    VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    sg.pNext = &cp;
+    VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    p2.pNext = &sg;
+    vkGetPhysicalDeviceProperties2(pd, &p2);
+    if (!cf.cooperativeMatrix || !(cp.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT) || sg.subgroupSize != 32)
+        return false;
+    auto props_fn = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV>(
+        vkGetInstanceProcAddr(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV"));
+    if (!props_fn) return false;
+    uint32 n = 0;
+    if (props_fn(pd, &n, nullptr) != VK_SUCCESS) return false;
+    std::vector<VkCooperativeMatrixPropertiesNV> props(n, {VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
+    if (props_fn(pd, &n, props.data()) != VK_SUCCESS) return false;
+    return std::any_of(props.begin(), props.begin() + n, [](const VkCooperativeMatrixPropertiesNV& p) {
+        return p.MSize == 16 && p.NSize == 16 && p.KSize == 16 && p.AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+               p.BType == VK_COMPONENT_TYPE_FLOAT16_NV && p.CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+               p.DType == VK_COMPONENT_TYPE_FLOAT32_NV && p.scope == VK_SCOPE_SUBGROUP_NV;
+    });
+}
+
 // Lower is better: the automatic device order.
 int type_rank(VkPhysicalDeviceType t, bool force_integrated) {
     switch (t) {
@@ -66,15 +100,16 @@ bool vulkan_validation_requested() {
 }
 
 std::string VulkanCapabilities::summary() const {
-    char buf[512];
+    char buf[640];
     std::snprintf(buf, sizeof buf,
                   "%s (%s), Vulkan %u.%u, fp16 math %s, 16-bit storage %s, subgroup %u (arith %s), "
-                  "max storage buffer %llu MiB, max alloc %llu MiB, device-local %llu MiB, memory budget ext %s",
+                  "max storage buffer %llu MiB, max alloc %llu MiB, device-local %llu MiB, memory budget ext %s, "
+                  "cooperative matrix %s",
                   device_name.c_str(), is_cpu ? "cpu" : "gpu", VK_API_VERSION_MAJOR(api_version),
                   VK_API_VERSION_MINOR(api_version), shader_float16 ? "yes" : "no", storage_16bit ? "yes" : "no",
                   subgroup_size, subgroup_arithmetic ? "yes" : "no", (unsigned long long)(max_storage_buffer_range >> 20),
                   (unsigned long long)(max_allocation_size >> 20), (unsigned long long)(device_local_bytes >> 20),
-                  memory_budget_ext ? "yes" : "no");
+                  memory_budget_ext ? "yes" : "no", cooperative_matrix ? "yes" : "no");
     return buf;
 }
 
@@ -207,6 +242,10 @@ ExpectedVoid VulkanDevice::init_device() {
     e11.storageBuffer16BitAccess = f11.storageBuffer16BitAccess;
     caps_.shader_float16 = f12.shaderFloat16;
     caps_.storage_16bit = f11.storageBuffer16BitAccess;
+    // Tensor-core matmul (matmul_coop.comp): the extension, its feature and the Vulkan memory
+    // model its SPIR-V declares.
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV ecm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    caps_.cooperative_matrix = cooperative_matrix_usable(instance_, phys_, f12);
 
     std::vector<const char*> exts;
     caps_.memory_budget_ext = has_device_extension(phys_, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
@@ -214,6 +253,12 @@ ExpectedVoid VulkanDevice::init_device() {
     // Streamed weights are copied straight from the provider's host memory when possible.
     caps_.external_memory_host = has_device_extension(phys_, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
     if (caps_.external_memory_host) exts.push_back(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
+    if (caps_.cooperative_matrix) {
+        exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+        ecm.cooperativeMatrix = VK_TRUE;
+        e11.pNext = &ecm;
+        e12.vulkanMemoryModel = VK_TRUE;
+    }
 
     const float prio = 1.0f;
     VkDeviceQueueCreateInfo qci[2]{{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO}, {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO}};

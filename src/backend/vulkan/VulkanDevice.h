@@ -33,6 +33,10 @@ struct VulkanCapabilities {
     bool storage_16bit = false;        // storageBuffer16BitAccess
     uint32 subgroup_size = 0;
     bool subgroup_arithmetic = false;  // compute stage supports subgroupAdd / subgroupMax
+    // VK_NV_cooperative_matrix enabled for matmul_coop.comp: 16 x 16 x 16 products of f16 A / B
+    // into f32 C / D at subgroup scope in compute shaders, subgroup size 32, shaderFloat16 and
+    // vulkanMemoryModel (the shader's memory model). false with VK_SYMBIOTE_NO_COOPMAT=1.
+    bool cooperative_matrix = false;
     uint64 max_storage_buffer_range = 0;
     uint64 max_allocation_size = 0;
     uint32 max_workgroup_invocations = 0;

@@ -57,6 +57,11 @@ MatmulParams base_params(const DeviceWeight& w, ActView x, ActView y, uint32 n_t
 // The specialization a weight kernel runs with (see OpContext::tuned_workgroups).
 ShaderSpecialization kernel_spec(const OpContext& c, Kernel k) {
     ShaderSpecialization s = c.spec;
+    if (k == Kernel::MatmulCoop || k == Kernel::MatmulCoopSwiglu) {  // fixed: 8 subgroups of 32 (matmul_coop.comp)
+        s.workgroup_size_x = VKS_COOP_THREADS;
+        s.workgroup_size_y = 1;
+        return s;
+    }
     if (!c.tuned_workgroups) return s;
     if (k == Kernel::Matmul || k == Kernel::MatmulSwiglu) {
         s.workgroup_size_x = 16;
@@ -78,8 +83,19 @@ bool wide_loads_ok(const MatmulParams& p, const WeightPiece& w0, const WeightPie
 
 // units: matvec: units of two dot products (plain: row pairs, rope: rotated pairs, swiglu:
 // rows); matmul: logical rows (plain / rope: rows, swiglu: 2 * rows).
+// The tensor-core kernel replaces the tiled one for f16 weights with f16 products allowed
+// (it rounds x to f16 like the FP16_ARITH variants), 16-byte aligned rows (matmul_coop.comp
+// stages 8 values per load) and a device that has it; otherwise matmul.comp runs.
+Kernel batch_kernel(const OpContext& c, Kernel k, DType t, const MatmulParams& p) {
+    if (k != Kernel::Matmul && k != Kernel::MatmulSwiglu) return k;
+    if (!c.coop_matmul || !c.rt.cooperative_matrix() || t != DType::F16 || !p.vec8 || !c.rt.effective(c.spec).use_fp16_math) return k;
+    return k == Kernel::Matmul ? Kernel::MatmulCoop : Kernel::MatmulCoopSwiglu;
+}
+
 ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, const WeightPiece& w0, const WeightPiece* w1,
                              ActView x, ActView y, uint32 units, VkBuffer table = VK_NULL_HANDLE) {
+    p.vec8 = wide_loads_ok(p, w0, w1);
+    k = batch_kernel(c, k, t, p);
     const ShaderSpecialization spec = kernel_spec(c, k);
     VkPipeline pl = c.rt.get_pipeline(k, t, spec);
     if (!pl) return make_error(ErrorCode::Device, std::string("pipeline ") + kernel_name(k) + ": " + c.rt.last_error());
@@ -91,12 +107,13 @@ ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, co
     if (table) b[5].buffer = table;
     auto set = c.rt.make_descriptor_set(b);
     if (!set) return set.error();
-    p.vec8 = wide_loads_ok(p, w0, w1);
-    const bool tiled = k == Kernel::Matmul || k == Kernel::MatmulSwiglu;
+    const bool coop = k == Kernel::MatmulCoop || k == Kernel::MatmulCoopSwiglu;
+    const bool tiled = coop || k == Kernel::Matmul || k == Kernel::MatmulSwiglu;
     const auto s = c.rt.effective(spec);
     if (tiled) {
-        // Tile: (WG_X * TM logical rows) x (WG_Y * TN tokens), see matmul.comp.
-        const uint32 bm = s.workgroup_size_x * VKS_MATMUL_TM, bn = s.workgroup_size_y * VKS_MATMUL_TN;
+        // Tile: (WG_X * TM logical rows) x (WG_Y * TN tokens), see matmul.comp; coop: BM x BN.
+        const uint32 bm = coop ? VKS_COOP_BM : s.workgroup_size_x * VKS_MATMUL_TM;
+        const uint32 bn = coop ? VKS_COOP_BN : s.workgroup_size_y * VKS_MATMUL_TN;
         const uint32 gx = (units + bm - 1) / bm;
         const uint32 gy = (p.n_tokens + bn - 1) / bn;
         if (gx > c.max_groups_x) return make_error(ErrorCode::Unsupported, "matmul: " + std::to_string(units) + " rows need more than " +

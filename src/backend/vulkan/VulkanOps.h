@@ -55,6 +55,10 @@ struct OpContext {
     // spec's workgroup size everywhere (tests of odd workgroups). rmsnorm, tuned: up to
     // 1024 invocations (subgroup_size lanes x rows).
     bool tuned_workgroups = true;
+    // true: batches of f16 weights run the tensor-core kernel (matmul_coop.comp) where the
+    // device has it (rt.cooperative_matrix()), spec.use_fp16_math holds and rows are 16-byte
+    // aligned; false: the tiled matmul.comp everywhere (A/B comparisons).
+    bool coop_matmul = true;
 };
 
 struct RopeConfig {
@@ -78,7 +82,8 @@ std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float
 // 4096) single-token matvecs.
 constexpr uint32 kMatvecMaxTokens = 8;
 
-// Y[t] (+)= W X[t] for t < n_tokens: matvec kernel for small batches, tiled matmul otherwise.
+// Y[t] (+)= W X[t] for t < n_tokens: matvec kernel for small batches, tiled matmul otherwise
+// (tensor-core matmul for f16 weights, see OpContext::coop_matmul).
 // round_f16: round the results to f16 precision (llama.cpp-compatible K/V/Q).
 ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate,
                        bool round_f16 = false);

@@ -1,0 +1,53 @@
+// Logical rows of the tiled matmul kernels (matmul.comp, matmul_coop.comp): which weight
+// row a logical row L reads, and the fused epilogue that writes a pair (L, L + 1) of them.
+// Pairs (2q, 2q + 1) are what the epilogues combine:
+//   plain: logical row L = weight row L;
+//   rope (p.head_dim != 0): pair q = rotation unit q (rows r0, r1 of rope_pair), rotated
+//     with the (cos, sin) table in binding 5; results rounded if p.round_f16;
+//   SWIGLU: pair q = (gate row q of W0, up row q of W1), output silu(gate) * up at row q.
+// Included after `layout(push_constant) uniform PC { MatmulParams p; };`.
+
+// Weight row and source matrix (0: W0, 1: W1) of logical row L; false past the last row.
+bool logical_row(uint L, out uint row, out uint src) {
+    src = 0u;
+#if defined(SWIGLU)
+    row = L / 2u;
+    src = L & 1u;
+    return row < p.rows;
+#else
+    if (p.head_dim != 0u) {
+        const uint unit = L / 2u;
+        if (unit >= p.rows / 2u) { row = 0u; return false; }
+        const RopePair rp = rope_pair(unit, p.head_dim, p.n_rot, p.rope_neox);
+        row = (L & 1u) != 0u ? rp.r1 : rp.r0;
+        return true;
+    }
+    row = L;
+    return L < p.rows;
+#endif
+}
+
+float out_round(float v) { return p.round_f16 != 0u ? round_to_f16(v) : v; }
+
+// Writes the results of pair (logical rows L, L + 1) for token tok.
+void store_pair(uint L, uint tok, vec2 a) {
+    const uint yb = p.y_offset + tok * p.y_stride;
+#if defined(SWIGLU)
+    const uint row = L / 2u;
+    if (row >= p.rows) return;
+    const float res = a.x / (1.0 + exp(-a.x)) * a.y;
+    ybuf[yb + row] = p.accumulate != 0u ? ybuf[yb + row] + res : res;
+#else
+    if (p.head_dim != 0u) {
+        const uint unit = L / 2u;
+        if (unit >= p.rows / 2u) return;
+        const RopePair rp = rope_pair(unit, p.head_dim, p.n_rot, p.rope_neox);
+        const vec2 v = rp.rotate ? rope_rotate(a, p.pos0 + tok, rp.i, p.n_rot) : a;
+        ybuf[yb + rp.r0] = out_round(v.x);
+        ybuf[yb + rp.r1] = out_round(v.y);
+        return;
+    }
+    if (L < p.rows) ybuf[yb + L] = out_round(p.accumulate != 0u ? ybuf[yb + L] + a.x : a.x);
+    if (L + 1u < p.rows) ybuf[yb + L + 1u] = out_round(p.accumulate != 0u ? ybuf[yb + L + 1u] + a.y : a.y);
+#endif
+}
