@@ -87,6 +87,7 @@ Expected<std::unique_ptr<WeightProvider>> open_weight_provider(const Path& model
     po.ram_budget_bytes = ram_budget;
     po.max_pack_bytes = mem.max_pack_bytes();
     po.prefetch_lookahead = config.prefetch_lookahead();
+    po.eviction_aggression = mem.eviction_aggression;
     po.activation_kv_bytes = act_kv_bytes;  // the KV cache and activations count against --ram-gb too
     std::string source = "read from the model file (compression off)";
     if (mem.enable_compression && mem.compression_algorithm != "none") {

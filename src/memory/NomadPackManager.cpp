@@ -6,6 +6,7 @@
 
 #include "compression/PackCache.h"
 #include "gguf/GGUFLoader.h"
+#include "oracle/PackScheduler.h"
 
 namespace vk_symbiote {
 
@@ -24,7 +25,12 @@ struct NomadPackManager::PinGuard {
 };
 
 NomadPackManager::NomadPackManager(std::shared_ptr<const GGUFLoader> file, PackPlan plan, PackManagerOptions opts)
-    : file_(std::move(file)), plan_(std::move(plan)), opts_(std::move(opts)) {}
+    : file_(std::move(file)),
+      plan_(std::move(plan)),
+      opts_(std::move(opts)),
+      oracle_(plan_.packs, OracleOptions{opts_.prefetch_lookahead, opts_.eviction_aggression}),
+      prefetched_(plan_.packs.size(), 0),
+      loads_(plan_.packs.size(), 0) {}
 
 namespace {
 
@@ -76,27 +82,32 @@ NomadPackManager::~NomadPackManager() {
             if (e.pack->on_device()) opts_.device->release(e.pack->device_handle_);
 }
 
-uint64 NomadPackManager::next_use_distance(uint64 id) const {
-    const uint64 n = plan_.packs.size();
-    const uint64 d = (plan_.packs[id].order + n - cursor_ % n) % n;
-    return d == 0 ? n : d;  // the pack in use now is next needed a full cycle later
-}
-
-bool NomadPackManager::evict_one_locked(uint64 min_distance, uint64 except_id) {
-    uint64 best = UINT64_MAX, best_d = 0;
-    for (uint64 i = 0; i < entries_.size(); ++i) {
-        const NomadPack& p = *entries_[i].pack;
-        if (i == except_id || p.state() != PackState::InRam || p.pin_count() > 0) continue;
-        uint64 d = next_use_distance(i);
-        if (d > min_distance && d > best_d) best = i, best_d = d;
-    }
-    if (best == UINT64_MAX) return false;
-    NomadPack& p = *entries_[best].pack;
+void NomadPackManager::evict_locked(uint64 id, bool for_prefetch) {
+    NomadPack& p = *entries_[id].pack;
     ram_.resident_bytes -= p.buffer_.size();
     ram_.resident_packs--;
     ram_.evictions++;
+    if (for_prefetch) ram_.prefetch_evictions++;
     p.buffer_.reset();
     p.state_.store(PackState::OnDisk, std::memory_order_release);
+    if (prefetched_[id]) {  // read ahead, never used: a wasted prediction
+        prefetched_[id] = 0;
+        oracle_.record_access(id, /*was_used=*/false, 0.0f);
+    }
+}
+
+bool NomadPackManager::evict_one_locked(uint64 incoming) {
+    std::vector<uint64> candidates;
+    for (uint64 i = 0; i < entries_.size(); ++i) {
+        const NomadPack& p = *entries_[i].pack;
+        if (i != incoming && p.state() == PackState::InRam && p.pin_count() == 0) candidates.push_back(i);
+    }
+    const uint64 pos = position_locked();
+    const uint64 v = oracle_.choose_victim(candidates, pos);
+    if (v == VitalityOracle::kNoPack) return false;
+    const bool prefetch = incoming != VitalityOracle::kNoPack;
+    if (prefetch && !oracle_.should_evict_for_prefetch(v, incoming, pos)) return false;
+    evict_locked(v, prefetch);
     return true;
 }
 
@@ -110,15 +121,16 @@ std::string NomadPackManager::pressure_locked() const {
            " pinned packs (" + std::to_string(pinned_bytes) + " bytes), " + std::to_string(loading) + " loads in flight";
 }
 
-Expected<bool> NomadPackManager::make_room_locked(std::unique_lock<std::mutex>& lk, uint64 bytes, bool urgent, uint64 distance) {
+Expected<bool> NomadPackManager::make_room_locked(std::unique_lock<std::mutex>& lk, uint64 bytes, uint64 incoming) {
+    const bool urgent = incoming == VitalityOracle::kNoPack;
     if (bytes > pack_budget_)
         return make_error(ErrorCode::OutOfMemory, file_->path().string() + ": a pack of " + std::to_string(bytes) + " bytes does not fit the pack budget of " +
                                                       std::to_string(pack_budget_) + " bytes");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.pin_wait_ms);
     while (ram_.resident_bytes + bytes > pack_budget_) {
-        if (evict_one_locked(urgent ? 0 : distance, UINT64_MAX)) continue;
+        if (evict_one_locked(incoming)) continue;
         if (!urgent) return false;
-        if (cv_.wait_until(lk, deadline) == std::cv_status::timeout && ram_.resident_bytes + bytes > pack_budget_ && !evict_one_locked(0, UINT64_MAX))
+        if (cv_.wait_until(lk, deadline) == std::cv_status::timeout && ram_.resident_bytes + bytes > pack_budget_ && !evict_one_locked(VitalityOracle::kNoPack))
             return make_error(ErrorCode::OutOfMemory, file_->path().string() + ": no room for a " + std::to_string(bytes) + "-byte pack after waiting " +
                                                           std::to_string(opts_.pin_wait_ms) + " ms for pinned packs to be released (" + pressure_locked() + ")");
     }
@@ -135,6 +147,8 @@ Expected<ReadJob> NomadPackManager::start_load_locked(uint64 id, bool urgent) {
     ram_.resident_bytes += p.buffer_.size();
     ram_.resident_packs++;
     ram_.peak_bytes = std::max(ram_.peak_bytes, ram_.resident_bytes);
+    loads_[id]++;
+    prefetched_[id] = urgent ? 0 : 1;
     e.promise = std::make_shared<std::promise<ExpectedVoid>>();
     e.done = e.promise->get_future().share();
 
@@ -199,7 +213,8 @@ Expected<std::shared_ptr<NomadPack>> NomadPackManager::get_or_load_pack(uint64 i
     if (id >= entries_.size())
         return make_error(ErrorCode::NotFound, file_->path().string() + ": pack id " + std::to_string(id) + " does not exist (" + std::to_string(entries_.size()) + " packs)");
     std::unique_lock<std::mutex> lk(mu_);
-    cursor_ = plan_.packs[id].order;
+    pos_ = oracle_.use_position(id, pos_);
+    prefetched_[id] = 0;  // demanded: the read ahead (if any) was used
     Entry& e = entries_[id];
     bool counted = false;
     for (;;) {
@@ -212,7 +227,7 @@ Expected<std::shared_ptr<NomadPack>> NomadPackManager::get_or_load_pack(uint64 i
         if (st == PackState::OnDisk) {
             if (!counted) ram_.misses++;
             counted = true;
-            auto room = make_room_locked(lk, e.pack->buffer_bytes(), /*urgent=*/true, 0);
+            auto room = make_room_locked(lk, e.pack->buffer_bytes(), VitalityOracle::kNoPack);
             if (!room) return room.error();
             if (e.pack->state() != PackState::OnDisk) continue;  // someone else started it while we waited
             auto job = start_load_locked(id, /*urgent=*/true);
@@ -255,7 +270,7 @@ ExpectedVoid NomadPackManager::prefetch_packs(const std::vector<uint64>& ids) {
             if (id >= entries_.size())
                 return make_error(ErrorCode::NotFound, file_->path().string() + ": prefetch of pack id " + std::to_string(id) + ": no such pack");
             if (entries_[id].pack->state() != PackState::OnDisk) continue;
-            auto room = make_room_locked(lk, entries_[id].pack->buffer_bytes(), /*urgent=*/false, next_use_distance(id));
+            auto room = make_room_locked(lk, entries_[id].pack->buffer_bytes(), id);
             if (!room || !*room) {
                 ram_.prefetch_skipped++;
                 continue;
@@ -279,7 +294,7 @@ ExpectedVoid NomadPackManager::evict_until(uint64 bytes_needed) {
         return make_error(ErrorCode::OutOfMemory, file_->path().string() + ": evict_until(" + std::to_string(bytes_needed) + "): more than the whole pack budget of " +
                                                       std::to_string(pack_budget_) + " bytes");
     while (pack_budget_ - ram_.resident_bytes < bytes_needed)
-        if (!evict_one_locked(0, UINT64_MAX))
+        if (!evict_one_locked(VitalityOracle::kNoPack))
             return make_error(ErrorCode::OutOfMemory, file_->path().string() + ": evict_until(" + std::to_string(bytes_needed) +
                                                           "): the rest is pinned or loading (" + pressure_locked() + ")");
     return {};
@@ -308,10 +323,11 @@ Expected<std::shared_ptr<NomadPack>> NomadPackManager::ensure_on_device(uint64 i
         {
             std::lock_guard<std::mutex> lk(mu_);
             if (vram_.resident_bytes + bytes <= budget) break;
-            uint64 best = UINT64_MAX, best_d = 0;
+            std::vector<uint64> candidates;
             for (uint64 i = 0; i < entries_.size(); ++i)
-                if (device_bytes_[i] > 0 && i != id && entries_[i].pack->pin_count() == 0 && next_use_distance(i) > best_d) best = i, best_d = next_use_distance(i);
-            if (best == UINT64_MAX)
+                if (device_bytes_[i] > 0 && i != id && entries_[i].pack->pin_count() == 0) candidates.push_back(i);
+            const uint64 best = oracle_.choose_victim(candidates, position_locked());
+            if (best == VitalityOracle::kNoPack)
                 return make_error(ErrorCode::OutOfMemory, file_->path().string() + ": device tier '" + opts_.device->name() + "': no unpinned pack to evict for pack " +
                                                               std::to_string(id));
             NomadPack& v = *entries_[best].pack;
@@ -341,6 +357,84 @@ Expected<std::shared_ptr<NomadPack>> NomadPackManager::ensure_on_device(uint64 i
     vram_.loads++;
     vram_.bytes_loaded += bytes;
     return pin;
+}
+
+void NomadPackManager::prefetch_ahead() { prefetch_ahead(std::vector<uint64>{}); }
+
+void NomadPackManager::prefetch_ahead(const std::vector<uint64>& demanded) {
+    std::vector<ReadJob> jobs;
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        const uint64 n = entries_.size();
+        ResidencyView view;
+        view.residency.resize(n);
+        view.pinned.resize(n);
+        view.bytes.resize(n);
+        for (uint64 i = 0; i < n; ++i) {
+            const NomadPack& p = *entries_[i].pack;
+            const PackState st = p.state();
+            view.residency[i] = st == PackState::InRam ? Residency::InRam : st == PackState::Loading ? Residency::Loading : Residency::OnDisk;
+            view.pinned[i] = p.pin_count() > 0;
+            view.bytes[i] = p.buffer_bytes();
+        }
+        view.free_bytes = pack_budget_ - std::min(pack_budget_, ram_.resident_bytes);
+        ScheduleRequest req;
+        req.cursor = pos_;
+        for (uint64 id : demanded)
+            if (id >= n) return;
+        if (!demanded.empty()) {
+            // A primary use: the window starts after the demanded packs; a later use point
+            // (a norm pack's second use) sits before the pack at its position.
+            req.cursor = oracle_.use_position(demanded.front(), pos_);
+            req.skip = oracle_.primary_use(demanded.front(), pos_) ? demanded.size() : 0;
+        }
+        req.lookahead = oracle_.effective_lookahead();
+        const ScheduleOrders orders = PackScheduler::schedule(oracle_, req, view);
+        for (uint64 v : orders.unload)
+            if (entries_[v].pack->state() == PackState::InRam && entries_[v].pack->pin_count() == 0) evict_locked(v, /*for_prefetch=*/true);
+        ram_.prefetch_skipped += orders.skipped;
+        for (uint64 id : orders.prefetch) {
+            const NomadPack& p = *entries_[id].pack;
+            if (p.state() != PackState::OnDisk || ram_.resident_bytes + p.buffer_bytes() > pack_budget_) {
+                ram_.prefetch_skipped++;
+                continue;
+            }
+            auto job = start_load_locked(id, /*urgent=*/false);
+            if (!job) {
+                ram_.prefetch_skipped++;
+                continue;
+            }
+            ram_.prefetch_issued++;
+            jobs.push_back(std::move(*job));
+        }
+    }
+    for (auto& j : jobs) io_->submit(std::move(j));
+}
+
+void NomadPackManager::record_access(uint64 pack_id, bool was_used) {
+    if (pack_id >= entries_.size()) return;
+    const IoStats io = io_->stats();  // before mu_: the I/O threads take mu_ under their own lock
+    std::lock_guard<std::mutex> lk(mu_);
+    // What a prediction of the pack was worth: its score from the layer in use now, with
+    // the disk rate measured so far.
+    HardwareTelemetry t;
+    if (io.busy_seconds > 0) t.disk_read_bps = double(ram_.bytes_loaded) / io.busy_seconds;
+    const uint32 layer = oracle_.slot_of(oracle_.pack_at(position_locked()));
+    const float score = oracle_.score_pack(plan_.packs[pack_id], {}, layer, t).score;
+    const uint64 at = oracle_.use_position(pack_id, access_pos_);
+    if (was_used && at < access_pos_) oracle_.update_model();  // a new pass began: judge the last one
+    oracle_.record_access(pack_id, was_used, score);
+    if (was_used) access_pos_ = at;
+}
+
+OracleStats NomadPackManager::oracle_stats() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return oracle_.stats();
+}
+
+uint64 NomadPackManager::pack_loads(uint64 pack_id) const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return pack_id < loads_.size() ? loads_[pack_id] : 0;
 }
 
 float NomadPackManager::vram_utilization() const {

@@ -14,12 +14,19 @@
 // that pointer dies. A pin keeps the manager alive (it may outlive its owner).
 // A pack is never loaded twice at once: concurrent requests wait for the same load.
 //
+// Decisions come from a VitalityOracle (src/oracle) the manager owns, built from its
+// plan and opts.prefetch_lookahead / opts.eviction_aggression, and consulted under the
+// manager's lock (the oracle needs the manager's cursor and residency, which that lock
+// guards; one oracle per plan, so no sharing is needed). The manager keeps the mechanism:
+// reads, buffers, pins, counters.
 // Eviction (suited to the cyclic per-token scan, NOT least-recently-used): the manager
 // knows the use order (PackMetadata::order) and the current position (the order of
-// the last demanded pack), so it evicts the unpinned pack whose next use is furthest
-// away (Belady). On a cyclic scan this keeps a fixed resident set and streams the
-// rest through the remaining space. A prefetch only displaces packs needed later
-// than the one it brings in, and is skipped (counted) otherwise.
+// the last demanded pack); a demand load evicts the oracle's choose_victim(), the
+// unpinned pack whose next use is furthest away (Belady). On a cyclic scan this keeps a
+// fixed resident set and streams the rest through the remaining space. A prefetch
+// evicts only what should_evict_for_prefetch() allows (eviction_aggression: 1 = any
+// pack needed later than the one it brings in, 0 = none), and is skipped (counted)
+// otherwise. prefetch_ahead() runs the PackScheduler over the lookahead window.
 //
 // Running out of budget is a value: a demand load evicts, then waits up to
 // pin_wait_ms for a pin to be released or a load to finish, then returns
@@ -44,6 +51,7 @@
 #include "io/AsyncPrefetcher.h"
 #include "memory/PackPlanner.h"
 #include "memory/WeightPack.h"
+#include "oracle/VitalityOracle.h"
 #include "vk_symbiote/Common.h"
 
 namespace vk_symbiote {
@@ -79,6 +87,7 @@ struct PackTierStats {
     uint64 misses = 0;          // requests that had to load
     uint64 prefetch_issued = 0;
     uint64 prefetch_skipped = 0;  // no room without evicting a pack needed sooner
+    uint64 prefetch_evictions = 0;  // evictions made to give room to a prefetch (part of `evictions`)
     double io_seconds = 0;      // RAM: busy time of the I/O threads
     double gbps() const { return io_seconds > 0 ? double(bytes_loaded) / io_seconds / 1e9 : 0.0; }
 };
@@ -92,6 +101,8 @@ struct PackManagerOptions {
     PrefetcherOptions io;
     uint32 pin_wait_ms = 5000;  // how long a demand load waits for space before OutOfMemory
     std::shared_ptr<DeviceTier> device;  // optional VRAM tier
+    uint32 prefetch_lookahead = 3;       // layers prefetch_ahead() reads ahead (oracle option)
+    float eviction_aggression = 0.7f;    // 0..1, see VitalityOracle::should_evict_for_prefetch
 };
 
 class NomadPackManager : public std::enable_shared_from_this<NomadPackManager> {
@@ -113,6 +124,20 @@ public:
     // Starts background loads of the given packs when there is room (best effort).
     // Errors only for unknown ids.
     ExpectedVoid prefetch_packs(const std::vector<uint64>& pack_ids);
+    // Prefetches the oracle's lookahead window through the PackScheduler: the packs used
+    // after `demanded` (consecutive packs the caller is about to demand, e.g. one tensor's;
+    // the window starts at their next use from the manager's position), covering
+    // effective_lookahead() layers; evicts what the scheduler orders, then queues the
+    // reads earliest first. Best effort.
+    void prefetch_ahead(const std::vector<uint64>& demanded);
+    // The same from the manager's own position (the last demanded pack's).
+    void prefetch_ahead();
+    // Tells the oracle that `pack_id` is used now (was_used) or that a prediction was
+    // dropped; the first use of a new pass (the order went back) runs update_model().
+    void record_access(uint64 pack_id, bool was_used);
+    OracleStats oracle_stats() const;
+    // Times the pack was read into RAM (tests: no pack is read twice in one pass).
+    uint64 pack_loads(uint64 pack_id) const;
     // Evicts unpinned packs (furthest next use first) until `bytes_needed` bytes of the
     // pack budget are free. OutOfMemory if pinned / in-flight packs make that impossible.
     ExpectedVoid evict_until(uint64 bytes_needed);
@@ -143,12 +168,14 @@ private:
     };
     struct PinGuard;
 
-    uint64 next_use_distance(uint64 id) const;
-    // Makes room for `bytes` in the RAM budget. Demand (`urgent`): evicts anything
-    // unpinned, waits for pins / loads, OutOfMemory on timeout. Prefetch: evicts only
-    // packs used later than `distance`, never waits; false when there is no room.
-    Expected<bool> make_room_locked(std::unique_lock<std::mutex>& lk, uint64 bytes, bool urgent, uint64 distance);
-    bool evict_one_locked(uint64 min_distance, uint64 except_id);
+    uint64 position_locked() const { return pos_; }
+    // Makes room for `bytes` in the RAM budget. Demand (incoming == kNoPack): evicts
+    // anything unpinned, waits for pins / loads, OutOfMemory on timeout. Prefetch of
+    // `incoming`: evicts only what the oracle's aggression rule allows, never waits; false
+    // when there is no room.
+    Expected<bool> make_room_locked(std::unique_lock<std::mutex>& lk, uint64 bytes, uint64 incoming);
+    bool evict_one_locked(uint64 incoming);
+    void evict_locked(uint64 id, bool for_prefetch);
     Expected<ReadJob> start_load_locked(uint64 id, bool urgent);
     void on_load_done(uint64 id, const ExpectedVoid& r);
     std::shared_ptr<NomadPack> make_pin_locked(uint64 id);  // pin count already incremented
@@ -164,7 +191,11 @@ private:
     mutable std::mutex mu_;
     std::condition_variable cv_;  // pin released, load finished, pack evicted
     std::vector<Entry> entries_;  // indexed by pack id
-    uint64 cursor_ = 0;           // order of the last demanded pack
+    uint64 pos_ = 0;              // scan position: the use position of the last demanded pack (distance 0)
+    VitalityOracle oracle_;       // guarded by mu_
+    std::vector<uint8> prefetched_;  // per pack: read by a prefetch and not demanded since
+    std::vector<uint64> loads_;      // per pack: reads started
+    uint64 access_pos_ = 0;          // use position of the last record_access(used) pack
     PackTierStats ram_;
     // Device tier (only with opts_.device); uploads are serialized by dev_mu_.
     std::mutex dev_mu_;

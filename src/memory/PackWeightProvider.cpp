@@ -54,6 +54,8 @@ Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(const Pat
     }
     mo.pin_wait_ms = opts.pin_wait_ms;
     mo.device = opts.device;
+    mo.prefetch_lookahead = opts.prefetch_lookahead;
+    mo.eviction_aggression = opts.eviction_aggression;
     auto mgr = NomadPackManager::create(p->file_, std::move(*plan), std::move(mo));
     if (!mgr) return mgr.error();
     p->mgr_ = std::move(*mgr);
@@ -98,14 +100,15 @@ Expected<WeightHandle> PackWeightProvider::acquire(TensorId id) {
                                                           "' is not served as packs (the embedding table is read by rows: use embedding_row)");
     const TensorDesc& d = reg_.tensors()[*idx];
 
-    // The tensor's own packs in parallel, then the next packs of the use order.
+    // The tensor's packs (consecutive in the use order) are used now: tell the oracle
+    // first, so "predicted" means predicted before this demand. Then the rest of the
+    // tensor's packs in parallel with its first, then the oracle's window after them.
     std::vector<uint64> ids;
     for (const auto& r : refs)
         if (ids.empty() || ids.back() != r.pack_id) ids.push_back(r.pack_id);
-    std::vector<uint64> ahead(ids.begin() + 1, ids.end());
-    const uint64 n = mgr_->pack_count();
-    for (uint32 k = 1; k <= opts_.prefetch_lookahead && k < n; ++k) ahead.push_back((ids.back() + k) % n);
-    VKS_TRY(mgr_->prefetch_packs(ahead));
+    for (uint64 pid : ids) mgr_->record_access(pid, /*was_used=*/true);
+    VKS_TRY(mgr_->prefetch_packs(std::vector<uint64>(ids.begin() + 1, ids.end())));
+    mgr_->prefetch_ahead(ids);
 
     auto pins = std::make_shared<std::vector<std::shared_ptr<NomadPack>>>();
     pins->reserve(ids.size());
@@ -168,17 +171,11 @@ ExpectedVoid PackWeightProvider::embedding_row(uint32 token, float* out) {
     return {};
 }
 
-void PackWeightProvider::hint_upcoming(const std::vector<TensorId>& tensors) {
-    std::vector<uint64> ids;
-    for (const TensorId& t : tensors) {
-        auto idx = tensor_index(t);
-        if (!idx) continue;
-        for (const auto& r : plan().tensor_packs[*idx]) {
-            if (ids.size() >= opts_.prefetch_lookahead) break;
-            if (ids.empty() || ids.back() != r.pack_id) ids.push_back(r.pack_id);
-        }
-    }
-    (void)mgr_->prefetch_packs(ids);  // best effort: a failed read resurfaces at acquire()
+void PackWeightProvider::hint_upcoming(const std::vector<TensorId>&) {
+    // The oracle knows the use order: the hinted tensors are the next ones of the scan, so
+    // the window from the manager's position covers them (best effort: a failed read
+    // resurfaces at acquire()).
+    mgr_->prefetch_ahead();
 }
 
 uint64 PackWeightProvider::embedding_cache_hits() const {

@@ -3,11 +3,13 @@
 // small row cache filled with ranged reads.
 //
 //  - acquire(id): every slice of the tensor, from its packs, pinned until the
-//    WeightHandle dies. Starts the tensor's packs in parallel, and reads the next
-//    prefetch_lookahead packs of the use order in the background.
+//    WeightHandle dies. Starts the tensor's packs in parallel, and has the manager's
+//    oracle / scheduler read the next prefetch_lookahead layers of packs in the
+//    background (NomadPackManager::prefetch_ahead); reports each pack to the oracle
+//    (record_access) so it can judge its predictions.
 //  - embedding_row(token): f32 row from an LRU cache of embedding_cache_rows rows.
-//  - hint_upcoming(ids): background reads of the hinted tensors' packs (up to
-//    prefetch_lookahead packs).
+//  - hint_upcoming(ids): the same window from the manager's position (the hinted
+//    tensors are the next ones in the use order, which the oracle knows).
 //
 // RAM budget accounting (ram_budget_bytes is a promise): pack buffers + embedding row
 // cache + I/O staging + activation_kv_bytes (what the backend will hold) all count.
@@ -35,7 +37,8 @@ struct PackOptions {
     uint64 ram_budget_bytes = uint64(16) << 30;  // --ram-gb
     uint64 max_pack_bytes = uint64(32) << 20;    // max_pack_mb
     uint32 io_threads = 2;
-    uint32 prefetch_lookahead = 3;               // packs read ahead of the one in use
+    uint32 prefetch_lookahead = 3;               // layers of packs read ahead of the one in use
+    float eviction_aggression = 0.7f;            // may a prefetch evict? see VitalityOracle
     uint32 embedding_cache_rows = 256;
     // RAM the backend holds for activations + KV cache under the same budget (see
     // estimate_activation_kv_bytes); 0 when the caller accounts for it elsewhere.
