@@ -383,6 +383,13 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
     return prepare_next_upload();
 }
 
+uint64 VulkanBackend::prepared_upload_bytes() const {
+    uint64 b = 0;
+    if (pre_seg_ >= 0)
+        for (const auto& c : seg_copies_[uint32(pre_seg_)]) b += c.region.size;
+    return b;
+}
+
 ExpectedVoid VulkanBackend::prepare_next_upload() {
     // The first streamed segment's weights start crossing the bus now, while the caller
     // samples and submits the next forward (which would otherwise begin with the bus idle).

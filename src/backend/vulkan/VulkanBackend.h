@@ -88,6 +88,9 @@ public:
     // Weight bytes copied host -> device: once for resident weights (by prepare) and per
     // forward for streamed ones, since prepare().
     uint64 weight_bytes_uploaded() const { return resident_uploaded_ + (ring_ ? ring_->bytes_uploaded() : 0); }
+    // Bytes of the upload the last forward issued for the next one (in weight_bytes_uploaded
+    // already; 0 when none is pending).
+    uint64 prepared_upload_bytes() const;
     // Tensor uses served from VRAM (resident) / that had to be streamed, since prepare().
     uint64 vram_hits() const { return vram_hits_; }
     uint64 vram_misses() const { return vram_misses_; }
