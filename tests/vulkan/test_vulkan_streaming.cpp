@@ -247,7 +247,9 @@ TEST_P(VulkanStreaming, EveryMatrixStreamedFromRamMatchesTheReference) {
     // the slot padding when it goes through staging; plus, on a device with a transfer
     // queue, the next pass's first segment that the last forward already sent.
     const uint64 streamed = be->weight_bytes_uploaded() - be->plan().resident_weight_bytes - be->prepared_upload_bytes();
-    if (be->device().has_transfer_queue() && be->zero_copy_streaming()) EXPECT_GT(be->prepared_upload_bytes(), 0u);
+    if (be->device().has_transfer_queue() && be->zero_copy_streaming()) {
+        EXPECT_GT(be->prepared_upload_bytes(), 0u);
+    }
     const uint64 padded = std::accumulate(be->plan().segment_stream_bytes.begin(), be->plan().segment_stream_bytes.end(), uint64(0));
     EXPECT_GE(streamed, 4 * be->plan().streamed_weight_bytes);
     EXPECT_LE(streamed, 4 * padded);
