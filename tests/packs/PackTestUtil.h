@@ -4,12 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "gguf/GGUFLoader.h"
+#include "memory/NomadPackManager.h"
 #include "memory/PackPlanner.h"
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
@@ -59,6 +62,20 @@ inline bool pack_matches(const GGUFLoader& f, const PackMetadata& p, const uint8
     for (const auto& s : p.slices)
         if (std::memcmp(want.data() + s.pack_offset, data + s.pack_offset, s.byte_size) != 0) return false;
     return true;
+}
+
+// Waits until every pack read the manager started has finished: read-ahead runs on the
+// I/O threads and may still be in flight when the forward pass returns, and counters
+// taken meanwhile (manager vs I/O stats) would disagree.
+inline void wait_for_reads(const NomadPackManager& m) {
+    for (int i = 0; i < 2000; ++i) {
+        uint64 started = 0;
+        for (uint64 id = 0; id < m.pack_count(); ++id) started += m.pack_loads(id);
+        const PackTierStats s = m.get_ram_stats();
+        if (s.loads + s.load_failures == started) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ADD_FAILURE() << "pack reads did not finish";
 }
 
 }  // namespace vk_symbiote::packtest

@@ -123,6 +123,7 @@ TEST_P(CompressedPackForward, LogitsEqualFileProviderAndReference) {
     for (size_t p = 0; p < n; ++p) EXPECT_LT(test::nmse(got.data() + p * ref->n_vocab, ref->logits_at(p), ref->n_vocab), tol) << "position " << p;
 
     // Bytes: what was read is the stored (compressed) size, what landed in RAM the raw size.
+    packtest::wait_for_reads(pw->manager());
     const PackTierStats s = pw->manager().get_ram_stats();
     const IoStats io = pw->manager().io_stats();
     EXPECT_GT(s.evictions, 0u);

@@ -4,9 +4,6 @@
 // prefetches from evicting; the logits do not depend on any of it.
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <thread>
-
 #include "PackTestUtil.h"
 #include "backend/cpu/CpuBackend.h"
 #include "memory/FileWeightProvider.h"
@@ -50,18 +47,6 @@ std::vector<uint64> loads(NomadPackManager& m) {
     return v;
 }
 
-// Waits until every read that was started has finished (prefetches run on I/O threads).
-void settle(NomadPackManager& m) {
-    for (int i = 0; i < 2000; ++i) {
-        uint64 started = 0;
-        for (uint64 x : loads(m)) started += x;
-        auto s = m.get_ram_stats();
-        if (s.loads + s.load_failures == started) return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    ADD_FAILURE() << "reads did not finish";
-}
-
 Path syn_f32() { return test::models_dir() / "syn-f32.gguf"; }
 
 }  // namespace
@@ -77,11 +62,11 @@ TEST(OracleRamTier, EveryNonResidentPackIsReadExactlyOncePerPass) {
         ASSERT_LT(m.pack_budget_bytes() * 3, w->plan().total_bytes * 2) << "the budget must be well below the model";
         constexpr int kPasses = 5;
         pass(*w);  // the first pass fills RAM
-        settle(m);
+        wait_for_reads(m);
         const auto first = loads(m);
         const uint64 bytes_first = m.get_ram_stats().bytes_loaded;
         for (int p = 1; p < kPasses; ++p) pass(*w);
-        settle(m);
+        wait_for_reads(m);
         const auto last = loads(m);
         uint64 streamed = 0, resident = 0, streamed_bytes = 0;
         for (uint64 id = 0; id < last.size(); ++id) {
@@ -108,7 +93,7 @@ TEST(OracleRamTier, AggressionZeroNeverEvictsForAPrefetch) {
         EXPECT_TRUE(w);
         if (!w) return PackTierStats{};
         for (int p = 0; p < 4; ++p) pass(*w);
-        settle(w->manager());
+        wait_for_reads(w->manager());
         return w->manager().get_ram_stats();
     };
     const PackTierStats zero = run(0.0f), one = run(1.0f);
@@ -163,7 +148,7 @@ TEST(OracleRamTier, ReferenceLogitsUnchangedByLookaheadAndAggression) {
         }
         EXPECT_EQ(got, ref->greedy_tokens);
         // No pack read twice in one pass: at most one read per forward (+ the first fill).
-        settle(w->manager());
+        wait_for_reads(w->manager());
         for (uint64 id = 0; id < w->manager().pack_count(); ++id) EXPECT_LE(w->manager().pack_loads(id), uint64(n_gen) + 1) << "pack " << id;
         EXPECT_GT(w->manager().get_ram_stats().evictions, 0u);
     }
