@@ -55,7 +55,8 @@ MatmulParams base_params(const DeviceWeight& w, ActView x, ActView y, uint32 n_t
 }
 
 // The specialization a weight kernel runs with (see OpContext::tuned_workgroups).
-ShaderSpecialization kernel_spec(const OpContext& c, Kernel k) {
+// units: the dispatch's units (dispatch_matmul), for the matvec shape.
+ShaderSpecialization kernel_spec(const OpContext& c, Kernel k, uint32 units) {
     ShaderSpecialization s = c.spec;
     if (k == Kernel::MatmulCoop || k == Kernel::MatmulCoopSwiglu) {  // fixed: 8 subgroups of 32 (matmul_coop.comp)
         s.workgroup_size_x = VKS_COOP_THREADS;
@@ -67,9 +68,21 @@ ShaderSpecialization kernel_spec(const OpContext& c, Kernel k) {
         s.workgroup_size_x = 16;
         s.workgroup_size_y = 16;
     } else {
+        // Matvec is bound by how many weight loads are in flight. Few units (a 4096-row
+        // matrix: 2048) in workgroups of 4 units leave the GPU's warp slots mostly empty (an
+        // H100 holds ~8400 warps; 4096x4096 got 58% of the memory bandwidth, 11008-row
+        // SwiGLU with 11008 units 84%), so below 8192 units each unit gets
+        // 128 lanes (several subgroups over k, summed in shared memory) and a workgroup of
+        // one unit: 4x the warps.
         const uint32 lanes = c.subgroup_size >= 4 && c.subgroup_size <= 128 ? c.subgroup_size : 32;
-        s.workgroup_size_x = lanes;
-        s.workgroup_size_y = std::max<uint32>(1, 128 / lanes);
+        const uint32 wide = std::max(lanes, 128u);
+        if (units < 8192) {
+            s.workgroup_size_x = wide;
+            s.workgroup_size_y = std::max<uint32>(1, 128 / wide);
+        } else {
+            s.workgroup_size_x = lanes;
+            s.workgroup_size_y = std::max<uint32>(1, 128 / lanes);
+        }
     }
     return s;
 }
@@ -96,7 +109,7 @@ ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, co
                              ActView x, ActView y, uint32 units, VkBuffer table = VK_NULL_HANDLE) {
     p.vec8 = wide_loads_ok(p, w0, w1);
     k = batch_kernel(c, k, t, p);
-    const ShaderSpecialization spec = kernel_spec(c, k);
+    const ShaderSpecialization spec = kernel_spec(c, k, units);
     VkPipeline pl = c.rt.get_pipeline(k, t, spec);
     if (!pl) return make_error(ErrorCode::Device, std::string("pipeline ") + kernel_name(k) + ": " + c.rt.last_error());
     auto b = bindings(c);

@@ -50,7 +50,8 @@ struct OpContext {
     uint32 max_groups_x = 65535; // maxComputeWorkGroupCount[0]
     uint32 subgroup_size = 32;   // the device's subgroup size (VulkanCapabilities::subgroup_size)
     // true: matvec / matmul kernels run with workgroup shapes chosen per kernel and device
-    // (matvec: subgroup_size lanes per row x 128 / subgroup_size rows; matmul: 16 x 16 =
+    // (matvec: subgroup_size lanes per unit x 128 / subgroup_size units, or 128 lanes x 1 unit
+    // for dispatches of fewer than 8192 units (VulkanOps.cpp kernel_spec); matmul: 16 x 16 =
     // 128 x 64 output tiles), spec.workgroup_size_* applies to the other kernels; false:
     // spec's workgroup size everywhere (tests of odd workgroups). rmsnorm, tuned: up to
     // 1024 invocations (subgroup_size lanes x rows).
