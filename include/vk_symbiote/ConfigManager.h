@@ -43,6 +43,10 @@ struct MemoryConfig {
     uint32 max_packs_in_memory = 64;
     double max_pack_mb = 32;   // upper bound on one pack's uncompressed size, MB (2^20 bytes)
     std::string cache_dir;     // where packed / compressed caches go; empty = next to the model
+    // Packs read with O_DIRECT (when the model does not fit --ram-gb): the page cache neither
+    // hides the disk nor holds a second copy of what the packs hold. Off: buffered reads,
+    // which the OS may serve from its cache (faster when it has spare RAM).
+    bool direct_io = false;
 
     // Budgets in bytes (GB = 2^30, MB = 2^20), rounded down.
     uint64 vram_budget_bytes() const { return static_cast<uint64>(vram_budget_gb * 1073741824.0); }

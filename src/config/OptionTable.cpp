@@ -52,6 +52,8 @@ const OptionSpec kOptions[] = {
      .help = "largest pack size in MB"},
     {.section = "memory", .key = "cache_dir", .cli = "--cache-dir", .metavar = "<dir>",
      .field = VKS_FIELD(memory.cache_dir), .help = "pack cache directory (empty: next to the model)"},
+    {.section = "memory", .key = "direct_io", .cli = "--direct-io", .cli_fixed = "true", .env = "VK_SYMBIOTE_DIRECT_IO",
+     .field = VKS_FIELD(memory.direct_io), .help = "read packs with O_DIRECT, bypassing the OS page cache"},
 
     // ---- [performance] -----------------------------------------------------------------
     {.section = "performance", .key = "enable_gpu", .cli = "--disable-gpu", .cli_fixed = "false",

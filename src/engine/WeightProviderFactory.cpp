@@ -89,6 +89,7 @@ Expected<std::unique_ptr<WeightProvider>> open_weight_provider(const Path& model
     po.prefetch_lookahead = config.prefetch_lookahead();
     po.eviction_aggression = mem.eviction_aggression;
     po.activation_kv_bytes = act_kv_bytes;  // the KV cache and activations count against --ram-gb too
+    po.direct_io = mem.direct_io;
     std::string source = "read from the model file (compression off)";
     if (mem.enable_compression && mem.compression_algorithm != "none") {
         auto cache = find_or_build_cache(model, config, po.max_pack_bytes);

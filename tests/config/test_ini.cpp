@@ -105,6 +105,7 @@ compression_algorithm = exponent
 max_packs_in_memory = 10
 max_pack_mb = 2
 cache_dir = /tmp/c
+direct_io = yes
 [performance]
 enable_gpu = off
 enable_profiling = on
@@ -158,6 +159,7 @@ json = true
     EXPECT_EQ(s.memory.max_packs_in_memory, 10u);
     EXPECT_EQ(s.memory.max_pack_mb, 2.0);
     EXPECT_EQ(s.memory.cache_dir, "/tmp/c");
+    EXPECT_TRUE(s.memory.direct_io);
     EXPECT_FALSE(s.performance.enable_gpu);
     EXPECT_TRUE(s.performance.enable_profiling);
     EXPECT_EQ(s.performance.workgroup_size_x, 64u);
