@@ -515,9 +515,13 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
                     VKS_TRY(ring_->submit(slot));
                     cmd = VK_NULL_HANDLE;
                 }
-                // The next GPU layer's weights start crossing the bus while the CPU works.
+                // The next GPU layer's weights start crossing the bus while the CPU works:
+                // zero-copy DMA only. From packs, the host would first demand that layer's
+                // packs ahead of this CPU layer's, and the RAM tier (Belady from the last
+                // demanded pack) would evict this layer's packs as "furthest" just before
+                // use: on a model larger than RAM that re-read most of it from disk per token.
                 auto next = std::find_if(gpu_streamed.begin(), gpu_streamed.end(), [&](uint32 g) { return g > seg; });
-                if (next != gpu_streamed.end() && ring_->uses_transfer_queue()) {
+                if (next != gpu_streamed.end() && ring_->uses_transfer_queue() && zero_copy_) {
                     auto u = issue_upload(*next);
                     if (!u) return u.error();
                 }
