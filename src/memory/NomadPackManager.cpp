@@ -427,6 +427,11 @@ void NomadPackManager::record_access(uint64 pack_id, bool was_used) {
     if (was_used) access_pos_ = at;
 }
 
+void NomadPackManager::retire_packs(const std::vector<uint64>& pack_ids) {
+    std::lock_guard<std::mutex> lk(mu_);
+    oracle_.set_retired(pack_ids);
+}
+
 OracleStats NomadPackManager::oracle_stats() const {
     std::lock_guard<std::mutex> lk(mu_);
     return oracle_.stats();

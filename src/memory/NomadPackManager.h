@@ -136,6 +136,9 @@ public:
     // dropped; the first use of a new pass (the order went back) runs update_model().
     void record_access(uint64 pack_id, bool was_used);
     OracleStats oracle_stats() const;
+    // The oracle's retired set (VitalityOracle::set_retired): packs nobody will demand again;
+    // they are evicted first. Replaces the previous set.
+    void retire_packs(const std::vector<uint64>& pack_ids);
     // Times the pack was read into RAM (tests: no pack is read twice in one pass).
     uint64 pack_loads(uint64 pack_id) const;
     // Evicts unpinned packs (furthest next use first) until `bytes_needed` bytes of the

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <unordered_set>
 
 #include "compression/PackCache.h"
 #include "gguf/GGUFLoader.h"
@@ -176,6 +177,19 @@ void PackWeightProvider::hint_upcoming(const std::vector<TensorId>&) {
     // the window from the manager's position covers them (best effort: a failed read
     // resurfaces at acquire()).
     mgr_->prefetch_ahead();
+}
+
+void PackWeightProvider::retire(const std::vector<TensorId>& ids) {
+    std::unordered_set<std::string> names;
+    for (TensorId id : ids)
+        if (const TensorDesc* d = reg_.find(id)) names.insert(d->name);
+    std::vector<uint64> packs;
+    for (const PackMetadata& p : mgr_->plan().packs) {
+        bool all = !p.slices.empty();
+        for (const PackSlice& s : p.slices) all = all && names.count(s.tensor_name);
+        if (all) packs.push_back(p.pack_id);
+    }
+    mgr_->retire_packs(packs);
 }
 
 uint64 PackWeightProvider::embedding_cache_hits() const {

@@ -80,6 +80,9 @@ public:
     Expected<WeightHandle> acquire(TensorId id) override;
     ExpectedVoid embedding_row(uint32 token, float* out) override;
     void hint_upcoming(const std::vector<TensorId>& ids) override;
+    // Retires the packs every slice of which belongs to one of `ids` (a pack shared with a
+    // tensor still in use stays in the scan).
+    void retire(const std::vector<TensorId>& ids) override;
 
     NomadPackManager& manager() { return *mgr_; }
     const PackPlan& plan() const { return mgr_->plan(); }

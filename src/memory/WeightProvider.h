@@ -76,6 +76,10 @@ public:
 
     // Hint: the forward pass is about to use these tensors in this order (prefetch).
     virtual void hint_upcoming(const std::vector<TensorId>& /*ids*/) {}
+    // Hint: the caller will not acquire these tensors again (they live on the device now);
+    // replaces the previous set. A provider under a budget gives their memory to others
+    // first. Acquiring one anyway still works (it is loaded again).
+    virtual void retire(const std::vector<TensorId>& /*ids*/) {}
 
     // True when slices stay valid at the same host address for the provider's lifetime
     // (nothing is ever evicted) and start at page_alignment() with the bytes up to the next

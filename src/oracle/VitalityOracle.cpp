@@ -79,6 +79,7 @@ const VitalityOracle::Use& VitalityOracle::next_use(uint64 pack_id, uint64 curso
 
 uint64 VitalityOracle::distance(uint64 pack_id, uint64 cursor_order) const {
     const uint64 n = packs_.size();
+    if (packs_[pack_id].retired) return n;
     return (next_use(pack_id, cursor_order).at + n - cursor_order % n) % n;
 }
 
@@ -119,12 +120,13 @@ std::vector<uint64> VitalityOracle::predict(uint64 cursor_order, uint32 lookahea
         // Packs whose later use point comes just before this one (a norm pack's ffn_norm).
         for (uint64 b : used_before_[(cursor_order + k) % n]) {
             if (out.size() >= count) break;
-            if (taken[b]) continue;
+            if (taken[b] || packs_[b].retired) continue;
             taken[b] = 1;
             packs_[b].predicted = true;
             out.push_back(b);
         }
         if (out.size() >= count) break;
+        if (p.retired) continue;
         if (p.type == PackType::Embedding && !(tokens && holds_token_row(p, *tokens))) continue;
         if (taken[id]) continue;
         taken[id] = 1;
@@ -185,6 +187,7 @@ OracleStats VitalityOracle::stats() const {
 }
 
 bool VitalityOracle::should_evict_for_prefetch(uint64 victim_id, uint64 incoming_id, uint64 cursor_order) const {
+    if (packs_[victim_id].retired) return !packs_[incoming_id].retired;
     const double margin = (1.0 - double(opts_.eviction_aggression)) * double(packs_.size());
     return double(distance(victim_id, cursor_order)) > double(distance(incoming_id, cursor_order)) + margin;
 }
@@ -196,6 +199,12 @@ uint64 VitalityOracle::choose_victim(const std::vector<uint64>& candidates, uint
         if (best == kNoPack || d > best_d) best = id, best_d = d;
     }
     return best;
+}
+
+void VitalityOracle::set_retired(const std::vector<uint64>& pack_ids) {
+    for (auto& p : packs_) p.retired = false;
+    for (uint64 id : pack_ids)
+        if (id < packs_.size()) packs_[id].retired = true;
 }
 
 }  // namespace vk_symbiote

@@ -132,6 +132,13 @@ public:
     bool should_evict_for_prefetch(uint64 victim_id, uint64 incoming_id, uint64 cursor_order) const;
     // The candidate used furthest in the future (Belady); kNoPack when there is none.
     uint64 choose_victim(const std::vector<uint64>& candidates, uint64 cursor_order) const;
+    // Packs that leave the per-token scan (replaces the previous set): their tensors live
+    // elsewhere now (e.g. VRAM-resident on the device) and will not be demanded again.
+    // A retired pack is at distance cycle_packs() (beyond any real next use): the first
+    // victim, evictable by any prefetch, never predicted - its RAM goes to packs that will
+    // be used, instead of holding a copy nobody reads.
+    void set_retired(const std::vector<uint64>& pack_ids);
+    bool retired(uint64 pack_id) const { return packs_[pack_id].retired; }
 
 private:
     // A use of a pack: at position `at` (the scan reaches it when the pack of order `at`
@@ -148,6 +155,7 @@ private:
         uint64 byte_size = 0;
         std::vector<std::pair<uint64, uint64>> rows;  // Embedding packs: [row_begin, row_end) per slice
         bool predicted = false;  // predicted since its previous use
+        bool retired = false;    // set_retired()
         uint64 accesses = 0;
     };
     const Use& next_use(uint64 pack_id, uint64 cursor_order) const;

@@ -471,3 +471,23 @@ TEST(TelemetryMeter, BytesWeightedMovingAverageWithFakeTimes) {
     p.record(R::DiskRead, 1000, 1e-6);
     EXPECT_DOUBLE_EQ(p.snapshot().disk_bps(), 1e9);
 }
+
+TEST(VitalityOracle, RetiredPacksLeaveTheScan) {
+    auto packs = synthetic(3, 4, 2);  // 14 packs
+    VitalityOracle o(packs, opts(2, 0.0f));
+    o.set_retired({4, 5, 6, 7});  // layer 1 lives elsewhere now
+    EXPECT_TRUE(o.retired(5));
+    EXPECT_FALSE(o.retired(3));
+    // Beyond any real next use, so Belady gives it up first even right before its position.
+    EXPECT_EQ(o.distance(4, 3), o.cycle_packs());
+    EXPECT_EQ(o.choose_victim({0, 1, 2, 3, 4}, 3), 4u);
+    // Never predicted: the window from layer 0 skips layer 1 and counts it as a layer.
+    for (uint64 id : o.predict_from(0, 2, 100)) EXPECT_FALSE(id >= 4 && id < 8) << id;
+    // Even aggression 0 lets a prefetch take a retired pack's room, and not the reverse.
+    EXPECT_TRUE(o.should_evict_for_prefetch(5, 9, 0));
+    EXPECT_FALSE(o.should_evict_for_prefetch(9, 5, 0));
+    // A new set replaces the old one.
+    o.set_retired({});
+    EXPECT_FALSE(o.retired(5));
+    EXPECT_EQ(o.distance(4, 3), 1u);
+}

@@ -153,3 +153,37 @@ TEST(OracleRamTier, ReferenceLogitsUnchangedByLookaheadAndAggression) {
         EXPECT_GT(w->manager().get_ram_stats().evictions, 0u);
     }
 }
+
+// Tensors retired by the caller (a device keeps them resident) give their RAM to the rest:
+// their packs are evicted first and never read ahead, so under a budget smaller than what
+// is still in use, fewer bytes are read per pass than without retiring.
+TEST(OracleRamTier, RetiredTensorsGiveTheirRamToTheRest) {
+    auto run = [](bool retire) {
+        auto w = provider(syn_f32(), 0.7f, 1, 512 * 1024);
+        EXPECT_TRUE(w);
+        if (!w) return std::pair<uint64, uint64>{};
+        std::vector<TensorId> layer0;
+        for (const auto& d : w->registry().tensors())
+            if (d.id.layer == 0) layer0.push_back(d.id);
+        pass(*w);  // everything once (like a device's prepare)
+        if (retire) w->retire(layer0);
+        NomadPackManager& m = w->manager();
+        wait_for_reads(m);
+        const uint64 before = m.get_ram_stats().bytes_loaded;
+        for (int p = 0; p < 4; ++p)
+            for (const auto& d : w->registry().tensors()) {
+                if (d.id.role == TensorRole::TokenEmbd || d.id.layer == 0) continue;
+                auto h = w->acquire(d.id);
+                EXPECT_TRUE(h) << h.error().to_string();
+            }
+        wait_for_reads(m);
+        uint64 layer0_in_ram = 0;
+        for (uint64 id : m.get_loaded_pack_ids())
+            if (m.plan().packs[id].layer == 0) ++layer0_in_ram;
+        return std::pair<uint64, uint64>{m.get_ram_stats().bytes_loaded - before, layer0_in_ram};
+    };
+    const auto kept = run(false), retired = run(true);
+    EXPECT_EQ(retired.second, 0u) << "retired packs are the first victims";
+    EXPECT_GT(kept.second, 0u) << "without retiring, Belady keeps some of layer 0 for its next (never coming) use";
+    EXPECT_LT(retired.first, kept.first) << "their room holds packs that are used";
+}

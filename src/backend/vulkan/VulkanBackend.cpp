@@ -256,6 +256,12 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         split_ = std::make_unique<ComputeSplit>(streamed, initial);
         apply_split();
     }
+    // Whole segments resident in VRAM are never read from the provider again (the hybrid
+    // decode computes only streamed layers on the CPU): their RAM goes to streamed packs.
+    std::vector<TensorId> retired;
+    for (size_t i = 0; i < tensors_.size(); ++i)
+        if (seg_streamed_.empty() || seg_streamed_[tensors_[i].segment].empty()) retired.push_back(tensors_[i].id);
+    weights.retire(retired);
     const uint64 reserved = mem_->device_stats().bytes_reserved;
     if (reserved > in.budget_bytes)
         return make_error(ErrorCode::Internal, "vulkan prepare: reserved " + std::to_string(reserved) + " bytes of device memory, over the budget of " +
