@@ -262,6 +262,16 @@ Expected<std::shared_ptr<NomadPack>> NomadPackManager::get_or_load_pack(uint64 i
     }
 }
 
+void NomadPackManager::start_prefetch_locked(uint64 id, std::vector<ReadJob>& jobs) {
+    auto job = start_load_locked(id, /*urgent=*/false);
+    if (!job) {
+        ram_.prefetch_skipped++;
+        return;
+    }
+    ram_.prefetch_issued++;
+    jobs.push_back(std::move(*job));
+}
+
 ExpectedVoid NomadPackManager::prefetch_packs(const std::vector<uint64>& ids) {
     std::vector<ReadJob> jobs;
     {
@@ -275,13 +285,7 @@ ExpectedVoid NomadPackManager::prefetch_packs(const std::vector<uint64>& ids) {
                 ram_.prefetch_skipped++;
                 continue;
             }
-            auto job = start_load_locked(id, /*urgent=*/false);
-            if (!job) {
-                ram_.prefetch_skipped++;
-                continue;
-            }
-            ram_.prefetch_issued++;
-            jobs.push_back(std::move(*job));
+            start_prefetch_locked(id, jobs);
         }
     }
     for (auto& j : jobs) io_->submit(std::move(j));
@@ -399,13 +403,7 @@ void NomadPackManager::prefetch_ahead(const std::vector<uint64>& demanded) {
                 ram_.prefetch_skipped++;
                 continue;
             }
-            auto job = start_load_locked(id, /*urgent=*/false);
-            if (!job) {
-                ram_.prefetch_skipped++;
-                continue;
-            }
-            ram_.prefetch_issued++;
-            jobs.push_back(std::move(*job));
+            start_prefetch_locked(id, jobs);
         }
     }
     for (auto& j : jobs) io_->submit(std::move(j));

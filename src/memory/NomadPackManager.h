@@ -180,6 +180,9 @@ private:
     bool evict_one_locked(uint64 incoming);
     void evict_locked(uint64 id, bool for_prefetch);
     Expected<ReadJob> start_load_locked(uint64 id, bool urgent);
+    // A background load of `id` appended to `jobs` (submitted after the lock is released), counted
+    // as issued, or as skipped when it cannot start.
+    void start_prefetch_locked(uint64 id, std::vector<ReadJob>& jobs);
     void on_load_done(uint64 id, const ExpectedVoid& r);
     std::shared_ptr<NomadPack> make_pin_locked(uint64 id);  // pin count already incremented
     void unpin(uint64 id);

@@ -67,18 +67,23 @@ void ComputeSplit::advance(double median) {
         best_t_ = median;
         tried_other_ = false;
     } else {
-        if (!tried_other_) {
-            tried_other_ = true;
-            dir_ = -dir_;
-        } else {
-            step_ /= 2;
-            tried_other_ = false;
-        }
+        failed_try();
     }
     if (!next_candidate()) {
         step_ = 0;
         settled_tokens_ = 0;
         set_current(best_);
+    }
+}
+
+void ComputeSplit::failed_try() {
+    // The other direction at the same step, then half the step.
+    if (!tried_other_) {
+        tried_other_ = true;
+        dir_ = -dir_;
+    } else {
+        step_ /= 2;
+        tried_other_ = false;
     }
 }
 
@@ -89,14 +94,7 @@ bool ComputeSplit::next_candidate() {
             set_current(uint32(c));
             return true;
         }
-        // Off the range or already measured (and not better): a failed try.
-        if (!tried_other_) {
-            tried_other_ = true;
-            dir_ = -dir_;
-        } else {
-            step_ /= 2;
-            tried_other_ = false;
-        }
+        failed_try();  // off the range or already measured (and not better)
     }
     return false;
 }

@@ -64,6 +64,7 @@ private:
     void set_current(uint32 n);
     void advance(double median);  // a window at cur_ finished with this median
     bool next_candidate();        // sets cur_ to the next split to try; false: settle at best
+    void failed_try();            // the candidate was not better: next direction / step
 
     ComputeSplitOptions opts_;
     uint32 s_ = 0;
