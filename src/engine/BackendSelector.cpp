@@ -1,6 +1,7 @@
 #include "engine/BackendSelector.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -84,6 +85,9 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
         vo.enable_profiling = true;  // timestamp queries feed total_gpu_time_ns / gpu_utilization_percent
         vo.kv_f16_rounding = true;   // llama.cpp's default f16 KV cache precision, as on the CPU path
         vo.kernel_profiling = perf.enable_profiling;  // per-kernel GPU time (timestamps around every dispatch)
+        // A/B knob: VK_SYMBIOTE_NO_ZERO_COPY=1 streams RAM-resident weights through host staging
+        // instead of DMA from the imported provider memory.
+        if (const char* z = std::getenv("VK_SYMBIOTE_NO_ZERO_COPY"); z && std::string(z) == "1") vo.allow_zero_copy = false;
         auto vb = VulkanBackend::create(vo);
         if (!vb) {
             VKS_LOG_WARN("Vulkan unavailable, using the CPU path: " << vb.error().message);
