@@ -71,6 +71,12 @@ struct PerformanceMetrics {
     uint32 vram_resident_layers = 0;
     uint32 streamed_layers = 0;
     uint32 decode_cpu_layers = 0;
+    // RAM tier when weights stream in packs (0 otherwise): the budget packs may use, what is
+    // resident now, the oracle's read-ahead window (layers) and its prediction hit rate.
+    uint64 ram_pack_budget_bytes = 0;
+    uint64 ram_pack_resident_bytes = 0;
+    uint32 ram_lookahead_layers = 0;
+    double ram_prediction_hit_rate = 0;
     std::string placement;                 // e.g. "all in VRAM", "12 of 32 layers resident, rest streamed"
     std::string backend;                   // "cpu" or "vulkan (<device>)"
     std::vector<KernelTime> kernel_times;  // per shader variant, first-use order (see KernelTime)

@@ -47,6 +47,13 @@ std::string oracle_line(const PerformanceMetrics& m, const OraclePeaks& p) {
     } else {
         s += "CPU path, all " + std::to_string(m.n_layers) + " layers computed from RAM";
     }
+    if (m.ram_pack_budget_bytes > 0) {
+        char b[160];
+        std::snprintf(b, sizeof b, "; RAM tier: packs %s resident of a %s budget, read-ahead %u layer(s), predictions %.1f%% hit",
+                      amount(double(m.ram_pack_resident_bytes)).c_str(), amount(double(m.ram_pack_budget_bytes)).c_str(), m.ram_lookahead_layers,
+                      100.0 * m.ram_prediction_hit_rate);
+        s += b;
+    }
     s += "; per forward pass: disk " + amount(m.weight_bytes_disk / passes) + ", bus " + amount(m.weight_bytes_uploaded / passes) +
          ", CPU from RAM " + amount(m.weight_bytes_cpu / passes);
     s += "; achieved: disk " + rate(double(m.weight_bytes_disk), secs, p.disk_gbps) + ", bus " + rate(double(m.weight_bytes_uploaded), secs, p.host_to_device_gbps) +

@@ -120,6 +120,11 @@ Expected<std::unique_ptr<WeightProvider>> open_weight_provider(const Path& model
         m.weight_bytes_disk = s.bytes_loaded - base->bytes;  // compressed bytes when read from the pack cache
         m.ram_pack_hits = s.hits - base->hits;
         m.ram_pack_misses = s.misses - base->misses;
+        m.ram_pack_budget_bytes = raw->manager().pack_budget_bytes();
+        m.ram_pack_resident_bytes = s.resident_bytes;
+        const OracleStats o = raw->manager().oracle_stats();
+        m.ram_lookahead_layers = o.effective_lookahead;
+        m.ram_prediction_hit_rate = o.hit_rate;
     };
     reset = [raw, base] {
         const PackTierStats s = raw->manager().get_ram_stats();

@@ -41,4 +41,18 @@ TEST(OracleLine, CpuPathAndUnknownPeaks) {
     EXPECT_NE(s.find("per forward pass: disk 0.50 GB, bus 0.0 MB, CPU from RAM 1.0 MB"), std::string::npos) << s;
     EXPECT_NE(s.find("disk 1.0 GB/s (peak unknown)"), std::string::npos) << s;
     EXPECT_EQ(s.find("decode split"), std::string::npos) << s;
+    EXPECT_EQ(s.find("RAM tier"), std::string::npos) << s;  // no packs
+}
+
+TEST(OracleLine, PackTierShowsBudgetResidentWindowAndHitRate) {
+    PerformanceMetrics m;
+    m.backend = "cpu";
+    m.n_layers = 40;
+    m.total_inferences = 1;
+    m.ram_pack_budget_bytes = 14'400'000'000ull;
+    m.ram_pack_resident_bytes = 14'100'000'000ull;
+    m.ram_lookahead_layers = 2;
+    m.ram_prediction_hit_rate = 0.9984;
+    const std::string s = oracle_line(m, {});
+    EXPECT_NE(s.find("RAM tier: packs 14.10 GB resident of a 14.40 GB budget, read-ahead 2 layer(s), predictions 99.8% hit"), std::string::npos) << s;
 }
