@@ -62,6 +62,18 @@ ResidencyView empty_view(uint64 n, uint64 bytes, uint64 free) {
     return v;
 }
 
+// stories260K's pack plan with 4 KiB packs; n_layer is set from its config.
+Expected<PackPlan> stories_plan(uint32& n_layer) {
+    auto g = GGUFLoader::open(test::models_dir() / "stories260K.gguf");
+    if (!g) return g.error();
+    auto cfg = ModelConfig::from_gguf(**g);
+    if (!cfg) return cfg.error();
+    n_layer = cfg->n_layer;
+    auto reg = TensorRegistry::bind(*cfg, **g);
+    if (!reg) return reg.error();
+    return plan_packs(*reg, {4096});
+}
+
 }  // namespace
 
 TEST(VitalityOracle, DistanceCountsPacksToTheNextUseAndWraps) {
@@ -128,18 +140,12 @@ TEST(VitalityOracle, EmbeddingPacksOnlyForTheRowsOfTheTokens) {
 }
 
 TEST(VitalityOracle, PredictionsOnTheRealPlanOfStories260K) {
-    auto g = GGUFLoader::open(test::models_dir() / "stories260K.gguf");
-    ASSERT_TRUE(g) << g.error().to_string();
-    auto cfg = ModelConfig::from_gguf(**g);
-    ASSERT_TRUE(cfg);
-    auto reg = TensorRegistry::bind(*cfg, **g);
-    ASSERT_TRUE(reg);
-    auto plan = plan_packs(*reg, {4096});
-    ASSERT_TRUE(plan);
+    uint32 n_layer = 0;
+    auto plan = stories_plan(n_layer);
+    ASSERT_TRUE(plan) << plan.error().to_string();
     const auto& packs = plan->packs;
     for (const auto& p : packs) EXPECT_NE(p.type, PackType::Embedding) << "token_embd is read by rows, never planned as packs";
     VitalityOracle o(packs, {});
-    const uint32 n_layer = cfg->n_layer;
     ASSERT_EQ(o.slots(), n_layer + 1);
     const std::vector<uint32_t> tokens = {1, 403, 407};
     auto of_layer = [&](int32 layer) {
@@ -165,14 +171,9 @@ TEST(VitalityOracle, PredictionsOnTheRealPlanOfStories260K) {
 }
 
 TEST(VitalityOracle, BundledNormPackIsNeededAgainBeforeTheMlp) {
-    auto g = GGUFLoader::open(test::models_dir() / "stories260K.gguf");
-    ASSERT_TRUE(g);
-    auto cfg = ModelConfig::from_gguf(**g);
-    ASSERT_TRUE(cfg);
-    auto reg = TensorRegistry::bind(*cfg, **g);
-    ASSERT_TRUE(reg);
-    auto plan = plan_packs(*reg, {4096});
-    ASSERT_TRUE(plan);
+    uint32 n_layer = 0;
+    auto plan = stories_plan(n_layer);
+    ASSERT_TRUE(plan) << plan.error().to_string();
     uint64 norm = VitalityOracle::kNoPack, last_attn = 0, first_mlp = VitalityOracle::kNoPack;
     for (const auto& p : plan->packs) {
         if (p.layer != 1) continue;

@@ -248,8 +248,7 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         xh_.assign(cfg_.n_embd, 0.0f);
         cpu_valid_.assign(cfg_.n_layer, 0);
         gpu_valid_.assign(cfg_.n_layer, 0);
-        uint32 streamed = 0;
-        for (uint32 l = 0; l < cfg_.n_layer; ++l) streamed += !seg_streamed_[l].empty();
+        const uint32 streamed = streamed_layer_count();
         // Fixed split (tests: hybrid_cpu_layers >= 0) or the oracle's measured search from
         // the bandwidth model's guess (rates unknown here: half).
         const uint32 initial = opt_.hybrid_cpu_layers >= 0 ? uint32(opt_.hybrid_cpu_layers) : ComputeSplit::initial_cpu_layers(streamed, 0, 0);
