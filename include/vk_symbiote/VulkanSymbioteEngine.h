@@ -77,6 +77,13 @@ struct PerformanceMetrics {
     uint64 ram_pack_resident_bytes = 0;
     uint32 ram_lookahead_layers = 0;
     double ram_prediction_hit_rate = 0;
+    // With --enable-profiling on the Vulkan path while weights stream: the last forward pass's
+    // GPU timeline (0 otherwise): first to last event, time the uploads (transfer queue) and the
+    // compute submissions were busy, and the time both were (the upload hidden under compute).
+    uint64 stream_span_ns = 0;
+    uint64 stream_upload_busy_ns = 0;
+    uint64 stream_compute_busy_ns = 0;
+    uint64 stream_overlap_ns = 0;
     std::string placement;                 // e.g. "all in VRAM", "12 of 32 layers resident, rest streamed"
     std::string backend;                   // "cpu" or "vulkan (<device>)"
     std::vector<KernelTime> kernel_times;  // per shader variant, first-use order (see KernelTime)

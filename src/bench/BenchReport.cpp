@@ -352,6 +352,8 @@ nlohmann::json to_json(const WorkloadResult& w) {
               {"vram_hit_rate", pc.vram_hit_rate}}},
             {"gpu_time_ns", w.gpu_time_ns},
             {"kernels", kernels},
+            {"stream_timeline",
+             {{"span_ns", w.stream_span_ns}, {"upload_busy_ns", w.stream_upload_ns}, {"compute_busy_ns", w.stream_compute_ns}, {"overlap_ns", w.stream_overlap_ns}}},
             {"samples", samples}};
 }
 
@@ -535,7 +537,12 @@ std::string format_table(const BenchReport& r) {
         for (const KernelFigure& k : w.kernels)
             k_rows.push_back({k.name, std::to_string(k.dispatches), fmt("%.3f", double(k.total_ns) / 1e6), fmt("%.2f", k.ns_per_token / 1e3),
                               k.fraction_of_gpu_time > 0 ? fmt("%.1f%%", 100 * k.fraction_of_gpu_time) : "?"});
-        o << render(k_rows) << "(GPU time of the timed repetitions: " << fmt("%.3f", double(w.gpu_time_ns) / 1e6) << " ms)\n\n";
+        o << render(k_rows) << "(GPU time of the timed repetitions: " << fmt("%.3f", double(w.gpu_time_ns) / 1e6) << " ms)\n";
+        if (w.stream_span_ns > 0)
+            o << w.name << " stream timeline, last pass: " << fmt("%.3f", double(w.stream_span_ns) / 1e6) << " ms, uploads busy "
+              << fmt("%.3f", double(w.stream_upload_ns) / 1e6) << " ms, compute busy " << fmt("%.3f", double(w.stream_compute_ns) / 1e6)
+              << " ms, both at once " << fmt("%.3f", double(w.stream_overlap_ns) / 1e6) << " ms\n";
+        o << "\n";
     }
 
     const double gib = double(uint64(1) << 30);

@@ -184,6 +184,9 @@ struct WorkloadResult {
     PackCacheFigures pack_cache;
     uint64 gpu_time_ns = 0;      // over the timed repetitions
     std::vector<KernelFigure> kernels;  // empty unless profiling is on (Vulkan)
+    // The last pass's stream timeline (profiling on, weights streaming; else 0): span, upload
+    // busy, compute busy, both busy (PerformanceMetrics::stream_*), ns.
+    uint64 stream_span_ns = 0, stream_upload_ns = 0, stream_compute_ns = 0, stream_overlap_ns = 0;
 };
 
 struct ModelInfo {

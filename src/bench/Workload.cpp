@@ -47,6 +47,10 @@ void finish_counters(WorkloadResult& w, const PerformanceMetrics& first, const P
         tokens += tg ? s.forward_passes : s.tokens;
     }
     w.kernels = kernel_figures(first.kernel_times, last.kernel_times, tokens, w.gpu_time_ns);
+    w.stream_span_ns = last.stream_span_ns;
+    w.stream_upload_ns = last.stream_upload_busy_ns;
+    w.stream_compute_ns = last.stream_compute_busy_ns;
+    w.stream_overlap_ns = last.stream_overlap_ns;
 }
 
 // Accounting of the median repetition (by tokens/s); tokens = what the passes processed.

@@ -88,6 +88,14 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
         // A/B knob: VK_SYMBIOTE_NO_ZERO_COPY=1 streams RAM-resident weights through host staging
         // instead of DMA from the imported provider memory.
         if (const char* z = std::getenv("VK_SYMBIOTE_NO_ZERO_COPY"); z && std::string(z) == "1") vo.allow_zero_copy = false;
+        // A/B knob: VK_SYMBIOTE_STREAM_SLOTS=N (1-8) streaming slots instead of 2 (each holds a
+        // layer's streamed weights; more slots let uploads run further ahead, at the cost of VRAM
+        // the resident set would use).
+        if (const char* z = std::getenv("VK_SYMBIOTE_STREAM_SLOTS"); z && *z) {
+            const int v = std::atoi(z);
+            if (v < 1 || v > 8) return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_STREAM_SLOTS=") + z + ": expected 1 to 8");
+            vo.stream_slots = uint32(v);
+        }
         auto vb = VulkanBackend::create(vo);
         if (!vb) {
             VKS_LOG_WARN("Vulkan unavailable, using the CPU path: " << vb.error().message);
@@ -131,6 +139,11 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                         m.placement += "; split search: best " + std::to_string(sp->best_cpu_layers()) + " of " + std::to_string(sp->streamed_layers()) +
                                        " at " + fixed1(sp->best_token_seconds() * 1e3) + " ms/token" +
                                        (sp->settled() ? ", settled" : ", exploring") + " after " + std::to_string(sp->changes()) + " changes";
+                    const StreamOverlap so = stream_overlap(raw->stream_timeline());
+                    m.stream_span_ns = so.span_ns;
+                    m.stream_upload_busy_ns = so.upload_ns;
+                    m.stream_compute_busy_ns = so.compute_ns;
+                    m.stream_overlap_ns = so.both_ns;
                     m.kernel_times.clear();
                     for (const auto& k : raw->shaders().kernel_times()) m.kernel_times.push_back({k.name, k.dispatches, k.total_ns});
                     m.peak_vram_bytes = std::max<uint64>(m.peak_vram_bytes, raw->device_memory_stats().bytes_reserved);

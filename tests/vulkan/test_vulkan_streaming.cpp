@@ -461,3 +461,85 @@ TEST(VulkanStreamingFailure, ModelTruncatedWhileRunningIsAClearErrorNotAHang) {
     pw.reset();
     std::filesystem::remove(copy);
 }
+
+// ---- Stream timeline (profiling) ----
+
+TEST(StreamOverlap, UnionsAndIntersectionOfUploadAndComputeIntervals) {
+    auto span = [](StreamSpan::Kind k, uint64 a, uint64 b) {
+        StreamSpan s;
+        s.kind = k;
+        s.start_ns = a;
+        s.end_ns = b;
+        return s;
+    };
+    using K = StreamSpan;
+    // Uploads [0,10) [10,20) [40,50); compute [5,15) [12,30) (overlapping submissions merge).
+    const std::vector<StreamSpan> t = {span(K::Upload, 0, 10), span(K::Compute, 5, 15), span(K::Upload, 10, 20), span(K::Compute, 12, 30),
+                                       span(K::Upload, 40, 50)};
+    const StreamOverlap o = stream_overlap(t);
+    EXPECT_EQ(o.uploads, 3u);
+    EXPECT_EQ(o.computes, 2u);
+    EXPECT_EQ(o.span_ns, 50u);
+    EXPECT_EQ(o.upload_ns, 30u);   // [0,20) + [40,50)
+    EXPECT_EQ(o.compute_ns, 25u);  // [5,30)
+    EXPECT_EQ(o.both_ns, 15u);     // [5,20)
+    EXPECT_EQ(stream_overlap({}).span_ns, 0u);
+    // Serial (no overlap at all): both = 0.
+    const StreamOverlap s = stream_overlap({span(K::Upload, 0, 8), span(K::Compute, 8, 14), span(K::Upload, 14, 22)});
+    EXPECT_EQ(s.both_ns, 0u);
+    EXPECT_EQ(s.upload_ns + s.compute_ns, s.span_ns);
+}
+
+TEST(VulkanStreamTimeline, ProfilingRecordsOneComputeIntervalPerSubmissionAndTheUploads) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    auto ref = test::load_reference_case("stories260K.once");
+    ASSERT_TRUE(ref) << ref.error().to_string();
+    auto w = FileWeightProvider::open(test::models_dir() / ref->model);
+    ASSERT_TRUE(w);
+    VulkanOptions o;
+    o.hybrid_cpu_layers = 0;
+    o.force_streaming = true;
+    o.kernel_profiling = true;
+    o.enable_validation = test::validation_wanted();
+    auto be = VulkanBackend::create(o);
+    ASSERT_TRUE(be) << be.error().to_string();
+    const auto& toks = ref->prompt_tokens;
+    const uint32 n = uint32(toks.size());
+    ASSERT_TRUE((*be)->prepare(**w, n + 1, n));
+    std::vector<float> logits(ref->n_vocab);
+    ASSERT_TRUE((*be)->forward(ForwardRequest{toks.data(), n, 0, false, logits.data()}));
+    const auto& tl = (*be)->stream_timeline();
+    const uint32 streamed = (*be)->streamed_layer_count();
+    ASSERT_GT(streamed, 0u);
+    uint32 uploads = 0, computes = 0;
+    uint64 upload_bytes = 0;
+    for (const auto& s : tl) {
+        EXPECT_GE(s.end_ns, s.start_ns);
+        if (s.kind == StreamSpan::Upload) {
+            ++uploads;
+            upload_bytes += s.bytes;
+        } else {
+            ++computes;
+        }
+    }
+    // A submission per streamed segment at least (layers + the output head).
+    EXPECT_GE(computes, streamed);
+    if ((*be)->device().has_transfer_queue()) {
+        // Every streamed segment's upload ran on the transfer queue and was timed.
+        EXPECT_EQ(uploads, streamed + 1);
+        EXPECT_GE(upload_bytes, (*be)->plan().streamed_weight_bytes);
+    } else {
+        EXPECT_EQ(uploads, 0u) << "uploads are recorded inside the compute submissions";
+    }
+    const StreamOverlap ov = stream_overlap(tl);
+    EXPECT_LE(ov.compute_ns, ov.span_ns);
+    EXPECT_GT(ov.compute_ns, 0u);
+    // Without profiling there is no timeline.
+    VulkanOptions q = o;
+    q.kernel_profiling = false;
+    auto be2 = VulkanBackend::create(q);
+    ASSERT_TRUE(be2);
+    ASSERT_TRUE((*be2)->prepare(**w, n + 1, n));
+    ASSERT_TRUE((*be2)->forward(ForwardRequest{toks.data(), n, 0, false, logits.data()}));
+    EXPECT_TRUE((*be2)->stream_timeline().empty());
+}

@@ -1,5 +1,7 @@
 #include "backend/vulkan/VulkanBackend.h"
 
+#include "config/Logger.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -185,7 +187,14 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     const uint64 imp_align = dev_->caps().min_imported_host_pointer_alignment;
     zero_copy_ = plan_.slots > 0 && opt_.allow_zero_copy && weights.stable_host_memory() && imp_align > 0 &&
                  weights.page_alignment() % imp_align == 0;
-    auto ring = WeightStreamRing::create(*dev_, *mem_, {plan_.slots, plan_.slot_bytes, !zero_copy_, opt_.enable_profiling, opt_.fence_timeout_ns});
+    WeightStreamRingOptions ro;
+    ro.slots = plan_.slots;
+    ro.slot_bytes = plan_.slot_bytes;
+    ro.staging = !zero_copy_;
+    ro.timestamps = opt_.enable_profiling;
+    ro.timeline = opt_.kernel_profiling;  // --enable-profiling: when uploads and compute ran
+    ro.fence_timeout_ns = opt_.fence_timeout_ns;
+    auto ring = WeightStreamRing::create(*dev_, *mem_, ro);
     if (!ring) return ring.error();
     ring_ = std::move(*ring);
     // Streamed tensors: device views into their segment's slot (fixed per forward: the
@@ -377,6 +386,10 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
     if (!r) return r;
     if (!f) return f;
     total_gpu_ns_ += ring_->last_gpu_time_ns();
+    if (ring_->timeline_enabled() && plan_.slots > 0) {
+        last_timeline_ = ring_->timeline();
+        log_timeline(req.n_tokens);
+    }
     VKS_TRY(rt_->collect_kernel_times());  // no-op unless kernel_profiling
     const uint32 n_out = req.all_logits ? req.n_tokens : 1;
     VKS_TRY(compute_->download(logits_, 0, req.logits, uint64(n_out) * cfg_.n_vocab * 4));
@@ -386,6 +399,16 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
         if (split_->record_token(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())) apply_split();
     }
     return prepare_next_upload();
+}
+
+void VulkanBackend::log_timeline(uint32 n_tokens) const {
+    const StreamOverlap o = stream_overlap(last_timeline_);
+    VKS_LOG_DEBUG("stream timeline (" << n_tokens << " tokens): span " << o.span_ns / 1000 << " us, uploads " << o.uploads << " busy "
+                                      << o.upload_ns / 1000 << " us, compute " << o.computes << " busy " << o.compute_ns / 1000
+                                      << " us, both " << o.both_ns / 1000 << " us");
+    for (const auto& s : last_timeline_)
+        VKS_LOG_DEBUG("  " << (s.kind == StreamSpan::Upload ? "upload " : "compute") << " slot " << s.slot << " " << s.start_ns / 1000 << " .. "
+                           << s.end_ns / 1000 << " us" << (s.bytes ? " " + std::to_string(s.bytes >> 20) + " MiB" : std::string()));
 }
 
 uint64 VulkanBackend::prepared_upload_bytes() const {

@@ -108,6 +108,9 @@ public:
     uint64 hybrid_cpu_weight_bytes() const { return cpu_weight_bytes_; }  // weight bytes of those runs
     uint32 streamed_layer_count() const;  // layers with at least one streamed tensor
     uint64 kv_sync_bytes() const { return kv_sync_bytes_; }
+    // With kernel profiling and streamed weights: when the last forward's uploads and
+    // compute submissions ran (WeightStreamRing timeline; empty otherwise). Also logged at DEBUG.
+    const std::vector<StreamSpan>& stream_timeline() const { return last_timeline_; }
 
 private:
     explicit VulkanBackend(VulkanOptions opt) : opt_(std::move(opt)) {}
@@ -123,6 +126,7 @@ private:
     ExpectedVoid record_forward(const ForwardRequest& req);
     uint64 fixed_device_bytes(uint32 n_ctx, uint32 n_batch) const;
     void release();
+    void log_timeline(uint32 n_tokens) const;
 
     VulkanOptions opt_;
     std::unique_ptr<VulkanDevice> dev_;
@@ -160,6 +164,7 @@ private:
     GpuBuffer x_, xn_, q_, att_, hb_, logits_, dummy_, rope_table_;
     uint32 n_ctx_ = 0, n_batch_ = 0, pos_ = 0;
     uint64 total_gpu_ns_ = 0;
+    std::vector<StreamSpan> last_timeline_;
 };
 
 }  // namespace vk_symbiote

@@ -242,6 +242,10 @@ ExpectedVoid VulkanDevice::init_device() {
     e11.storageBuffer16BitAccess = f11.storageBuffer16BitAccess;
     caps_.shader_float16 = f12.shaderFloat16;
     caps_.storage_16bit = f11.storageBuffer16BitAccess;
+    // Timestamps written on the transfer queue (the stream timeline) need a host-side reset:
+    // vkCmdResetQueryPool is not recordable there.
+    e12.hostQueryReset = f12.hostQueryReset;
+    caps_.host_query_reset = f12.hostQueryReset;
     // Tensor-core matmul (matmul_coop.comp): the extension, its feature and the Vulkan memory
     // model its SPIR-V declares.
     VkPhysicalDeviceCooperativeMatrixFeaturesNV ecm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
@@ -278,6 +282,7 @@ ExpectedVoid VulkanDevice::init_device() {
     vkGetDeviceQueue(device_, compute_family_, 0, &compute_q_);
     vkGetDeviceQueue(device_, transfer_family_, 0, &transfer_q_);
     caps_.timestamp_valid_bits = fams[compute_family_].timestampValidBits;
+    caps_.transfer_timestamp_valid_bits = fams[transfer_family_].timestampValidBits;
     fill_caps();
     return {};
 }

@@ -44,6 +44,8 @@ struct VulkanCapabilities {
     uint64 min_storage_buffer_offset_alignment = 0;
     float timestamp_period_ns = 0;     // ns per timestamp tick
     uint32 timestamp_valid_bits = 0;   // of the compute queue family (0: no timestamps)
+    uint32 transfer_timestamp_valid_bits = 0;  // of the transfer queue family
+    bool host_query_reset = false;     // hostQueryReset enabled (vkResetQueryPool from the host)
     bool memory_budget_ext = false;    // VK_EXT_memory_budget enabled
     bool external_memory_host = false; // VK_EXT_external_memory_host enabled (import host pointers)
     uint64 min_imported_host_pointer_alignment = 0;

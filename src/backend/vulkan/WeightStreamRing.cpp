@@ -48,6 +48,17 @@ Expected<std::unique_ptr<WeightStreamRing>> WeightStreamRing::create(const Vulka
         qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
         qi.queryCount = 2;
         VKS_VK_TRY(vkCreateQueryPool(d, &qi, nullptr, &r->queries_));
+        // The timeline needs stamps on the transfer queue too when uploads go there.
+        const bool transfer_ok = !dev.has_transfer_queue() || (dev.caps().transfer_timestamp_valid_bits > 0 && dev.caps().host_query_reset);
+        if (opt.timeline && transfer_ok) {
+            r->timeline_ = true;
+            for (auto& c : r->cmds_) VKS_VK_TRY(vkCreateQueryPool(d, &qi, nullptr, &c.stamps));
+            if (dev.has_transfer_queue())
+                for (auto& s : r->slots_) {
+                    VKS_VK_TRY(vkCreateQueryPool(d, &qi, nullptr, &s.stamps));
+                    vkResetQueryPool(d, s.stamps, 0, 2);
+                }
+        }
     }
     return r;
 }
@@ -56,13 +67,16 @@ WeightStreamRing::~WeightStreamRing() {
     VkDevice d = dev_.device();
     vkDeviceWaitIdle(d);
     for (auto& s : slots_) {
+        if (s.stamps) vkDestroyQueryPool(d, s.stamps, nullptr);
         mem_.destroy_buffer(s.device);
         mem_.destroy_buffer(s.staging);
         if (s.transfer_fence) vkDestroyFence(d, s.transfer_fence, nullptr);
         if (s.uploaded) vkDestroySemaphore(d, s.uploaded, nullptr);
     }
-    for (auto& c : cmds_)
+    for (auto& c : cmds_) {
         if (c.fence) vkDestroyFence(d, c.fence, nullptr);
+        if (c.stamps) vkDestroyQueryPool(d, c.stamps, nullptr);
+    }
     if (queries_) vkDestroyQueryPool(d, queries_, nullptr);
     if (pool_) vkDestroyCommandPool(d, pool_, nullptr);
     if (transfer_pool_) vkDestroyCommandPool(d, transfer_pool_, nullptr);
@@ -85,9 +99,81 @@ ExpectedVoid wait_and_reset(VkDevice d, VkFence f, uint64 timeout_ns, const char
 }  // namespace
 
 ExpectedVoid WeightStreamRing::wait_cmd(uint32 i) {
-    if (!cmds_[i].pending) return {};
-    cmds_[i].pending = false;  // also on error: a lost device stays lost
-    return wait_and_reset(dev_.device(), cmds_[i].fence, opt_.fence_timeout_ns, "forward segment");
+    Cmd& c = cmds_[i];
+    if (!c.pending) return {};
+    c.pending = false;  // also on error: a lost device stays lost
+    VKS_TRY(wait_and_reset(dev_.device(), c.fence, opt_.fence_timeout_ns, "forward segment"));
+    if (c.stamped) {
+        c.stamped = false;
+        read_stamps(c.stamps, StreamSpan::Compute, c.waited_slot, 0, dev_.caps().timestamp_valid_bits);
+    }
+    return {};
+}
+
+void WeightStreamRing::read_stamps(VkQueryPool pool, StreamSpan::Kind kind, int32 slot, uint64 bytes, uint32 valid_bits) {
+    uint64 ts[2] = {0, 0};
+    // After the fence: available (no wait); a failure only loses this interval.
+    if (vkGetQueryPoolResults(dev_.device(), pool, 0, 2, sizeof ts, ts, sizeof(uint64), VK_QUERY_RESULT_64_BIT) != VK_SUCCESS) return;
+    const uint64 mask = valid_bits >= 64 ? ~uint64(0) : (uint64(1) << valid_bits) - 1;
+    raw_.push_back({kind, slot, ts[0] & mask, ts[1] & mask, bytes});
+}
+
+std::vector<StreamSpan> WeightStreamRing::timeline() const {
+    std::vector<StreamSpan> out;
+    if (raw_.empty()) return out;
+    uint64 t_min = raw_[0].t0;
+    for (const auto& r : raw_) t_min = std::min(t_min, r.t0);
+    const double period = dev_.caps().timestamp_period_ns;
+    for (const auto& r : raw_) {
+        StreamSpan s;
+        s.kind = r.kind;
+        s.slot = r.slot;
+        s.start_ns = uint64(double(r.t0 - t_min) * period);
+        s.end_ns = uint64(double(std::max(r.t1, r.t0) - t_min) * period);
+        s.bytes = r.bytes;
+        out.push_back(s);
+    }
+    return out;
+}
+
+StreamOverlap stream_overlap(const std::vector<StreamSpan>& spans) {
+    // Union of each kind's intervals (sorted, merged), then the intersection of the unions.
+    using Iv = std::pair<uint64, uint64>;
+    auto merged = [&](StreamSpan::Kind k, uint32& count) {
+        std::vector<Iv> v;
+        for (const auto& s : spans)
+            if (s.kind == k) v.push_back({s.start_ns, s.end_ns});
+        count = uint32(v.size());
+        std::sort(v.begin(), v.end());
+        std::vector<Iv> m;
+        for (const auto& iv : v) {
+            if (!m.empty() && iv.first <= m.back().second) m.back().second = std::max(m.back().second, iv.second);
+            else m.push_back(iv);
+        }
+        return m;
+    };
+    StreamOverlap o;
+    const auto up = merged(StreamSpan::Upload, o.uploads), co = merged(StreamSpan::Compute, o.computes);
+    auto total = [](const std::vector<Iv>& m) {
+        uint64 t = 0;
+        for (const auto& iv : m) t += iv.second - iv.first;
+        return t;
+    };
+    o.upload_ns = total(up);
+    o.compute_ns = total(co);
+    for (size_t i = 0, j = 0; i < up.size() && j < co.size();) {
+        const uint64 lo = std::max(up[i].first, co[j].first), hi = std::min(up[i].second, co[j].second);
+        if (hi > lo) o.both_ns += hi - lo;
+        if (up[i].second < co[j].second) ++i;
+        else ++j;
+    }
+    uint64 first = ~uint64(0), last = 0;
+    for (const auto& s : spans) {
+        first = std::min(first, s.start_ns);
+        last = std::max(last, s.end_ns);
+    }
+    o.span_ns = spans.empty() ? 0 : last - first;
+    return o;
 }
 
 Expected<VkCommandBuffer> WeightStreamRing::begin() {
@@ -99,6 +185,10 @@ Expected<VkCommandBuffer> WeightStreamRing::begin() {
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     VKS_VK_TRY(vkBeginCommandBuffer(cmd, &bi));
+    if (timeline_) {
+        vkCmdResetQueryPool(cmd, cmds_[i].stamps, 0, 2);
+        vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, cmds_[i].stamps, 0);
+    }
     recording_ = int32(i);
     next_cmd_ = (i + 1) % uint32(cmds_.size());
     return cmd;
@@ -113,6 +203,7 @@ Expected<void*> WeightStreamRing::acquire_slot(uint32 s) {
     if (sl.transfer_in_flight) {
         sl.transfer_in_flight = false;
         VKS_TRY(wait_and_reset(dev_.device(), sl.transfer_fence, opt_.fence_timeout_ns, "weight upload"));
+        read_upload_stamps(s);
     }
     return sl.staging.mapped;
 }
@@ -160,7 +251,16 @@ ExpectedVoid WeightStreamRing::record_upload(uint32 s, const std::vector<SourceC
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     VKS_VK_TRY(vkBeginCommandBuffer(sl.transfer_cmd, &bi));
+    if (sl.stamps) {
+        vkResetQueryPool(dev_.device(), sl.stamps, 0, 2);  // its last results were read when its fence was waited
+        vkCmdWriteTimestamp(sl.transfer_cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, sl.stamps, 0);
+    }
+    const uint64 before = bytes_uploaded_;
     record(sl.transfer_cmd);
+    if (sl.stamps) {
+        vkCmdWriteTimestamp(sl.transfer_cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, sl.stamps, 1);
+        sl.stamped_bytes = bytes_uploaded_ - before;
+    }
     VKS_VK_TRY(vkEndCommandBuffer(sl.transfer_cmd));
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
@@ -178,6 +278,11 @@ ExpectedVoid WeightStreamRing::submit(int32 s) {
     Cmd& c = cmds_[uint32(recording_)];
     const int32 idx = recording_;
     recording_ = -1;
+    if (timeline_) {
+        vkCmdWriteTimestamp(c.cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c.stamps, 1);
+        c.stamped = true;
+        c.waited_slot = s >= 0 && slots_[uint32(s)].upload_pending ? s : -1;
+    }
     VKS_VK_TRY(vkEndCommandBuffer(c.cmd));
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
@@ -212,6 +317,7 @@ ExpectedVoid WeightStreamRing::discard_upload(uint32 s) {
     VKS_TRY(wait_cmd(next_cmd_));
     VKS_VK_TRY(vkQueueSubmit(dev_.compute_queue(), 1, &si, c.fence));
     c.pending = true;
+    c.stamped = false;  // an empty submission: no stamps
     return {};
 }
 
@@ -232,6 +338,7 @@ ExpectedVoid WeightStreamRing::finish() {
         if (sl.transfer_in_flight) {
             sl.transfer_in_flight = false;
             if (auto w = wait_and_reset(dev_.device(), sl.transfer_fence, opt_.fence_timeout_ns, "weight upload"); !w && result) result = w;
+            else read_upload_stamps(uint32(&sl - slots_.data()));
         }
     }
     if (!result) return result;
@@ -276,7 +383,15 @@ ExpectedVoid WeightStreamRing::record_copy_out(VkBuffer src, VkBuffer dst, uint6
     return {};
 }
 
+void WeightStreamRing::read_upload_stamps(uint32 s) {
+    Slot& sl = slots_[s];
+    if (!sl.stamps || sl.stamped_bytes == 0) return;
+    read_stamps(sl.stamps, StreamSpan::Upload, int32(s), sl.stamped_bytes, dev_.caps().transfer_timestamp_valid_bits);
+    sl.stamped_bytes = 0;
+}
+
 void WeightStreamRing::mark_forward_start(VkCommandBuffer cmd) {
+    raw_.clear();
     if (!queries_) return;
     vkCmdResetQueryPool(cmd, queries_, 0, 2);
     vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries_, 0);

@@ -21,6 +21,12 @@
 // GPU time: a timestamp at the top of the first command buffer of a forward and at the
 // bottom of the last one (mark_forward_start / mark_forward_end), read by finish().
 //
+// Stream timeline (opt.timeline, profiling): timestamps at both ends of every compute
+// submission and of every upload on the transfer queue (host-reset query pools: the transfer
+// queue cannot record vkCmdResetQueryPool), read once their fences signalled; timeline()
+// gives the last forward's intervals and stream_overlap() how much of the uploads ran
+// under compute. Timestamps of the two queues share the device's clock.
+//
 // Thread-safety: none (the backend's one recording thread).
 #pragma once
 
@@ -31,11 +37,31 @@
 
 namespace vk_symbiote {
 
+// One interval of the stream timeline, in ns from the earliest event of the forward.
+struct StreamSpan {
+    enum Kind : uint8 { Upload, Compute };
+    Kind kind = Compute;
+    int32 slot = -1;   // upload: its slot; compute: the slot whose upload it waited for (-1: none)
+    uint64 start_ns = 0, end_ns = 0;
+    uint64 bytes = 0;  // upload: bytes copied
+};
+
+// Busy time per queue and the time both were busy (unions of the intervals).
+struct StreamOverlap {
+    uint64 span_ns = 0;     // first start .. last end
+    uint64 upload_ns = 0;   // union of upload intervals
+    uint64 compute_ns = 0;  // union of compute intervals
+    uint64 both_ns = 0;     // intersection of the two unions
+    uint32 uploads = 0, computes = 0;
+};
+StreamOverlap stream_overlap(const std::vector<StreamSpan>& spans);
+
 struct WeightStreamRingOptions {
     uint32 slots = 2;         // 0: no streaming slots (command buffer ring only)
     uint64 slot_bytes = 0;
     bool staging = true;      // host staging per slot (false: uploads copy from imported host buffers)
     bool timestamps = true;
+    bool timeline = false;    // stream timeline (needs timestamps on both queues and hostQueryReset)
     uint64 fence_timeout_ns = uint64(120) * 1000000000ull;
 };
 
@@ -87,6 +113,10 @@ public:
     void mark_forward_start(VkCommandBuffer cmd);
     void mark_forward_end(VkCommandBuffer cmd);
     uint64 last_gpu_time_ns() const { return last_gpu_ns_; }
+    // The last forward's stream timeline (empty unless opt.timeline took effect), in
+    // completion order; timeline_enabled(): whether it did.
+    std::vector<StreamSpan> timeline() const;
+    bool timeline_enabled() const { return timeline_; }
     uint64 bytes_uploaded() const { return bytes_uploaded_; }  // since creation
     uint64 device_bytes() const;  // device memory of the slots
 
@@ -99,12 +129,24 @@ private:
         bool upload_pending = false;   // semaphore signalled, not yet waited by a submission
         bool transfer_in_flight = false;
         int32 reader = -1;             // command ring index of the last submission that read it
+        VkQueryPool stamps = VK_NULL_HANDLE;  // timeline: upload start / end
+        uint64 stamped_bytes = 0;             // bytes of the timed upload in flight
     };
     struct Cmd {
         VkCommandBuffer cmd = VK_NULL_HANDLE;
         VkFence fence = VK_NULL_HANDLE;
         bool pending = false;
+        VkQueryPool stamps = VK_NULL_HANDLE;  // timeline: submission start / end
+        bool stamped = false;                 // the pending submission wrote both stamps
+        int32 waited_slot = -1;
     };
+    struct RawSpan {
+        StreamSpan::Kind kind;
+        int32 slot;
+        uint64 t0, t1, bytes;
+    };
+    void read_upload_stamps(uint32 s);
+    void read_stamps(VkQueryPool pool, StreamSpan::Kind kind, int32 slot, uint64 bytes, uint32 valid_bits);
     WeightStreamRing(const VulkanDevice& dev, VulkanMemory& mem, WeightStreamRingOptions opt) : dev_(dev), mem_(mem), opt_(opt) {}
     ExpectedVoid wait_cmd(uint32 i);
     ExpectedVoid record_upload(uint32 s, const std::vector<SourceCopy>& copies);
@@ -119,6 +161,8 @@ private:
     int32 recording_ = -1;  // index into cmds_ while recording
     VkQueryPool queries_ = VK_NULL_HANDLE;
     bool timing_ = false;
+    bool timeline_ = false;
+    std::vector<RawSpan> raw_;  // this forward's timeline, in ticks
     uint64 last_gpu_ns_ = 0;
     uint64 bytes_uploaded_ = 0;
 };
