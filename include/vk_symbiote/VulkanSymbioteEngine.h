@@ -137,8 +137,10 @@ public:
     std::vector<uint32_t> encode(const std::string& text) const;
     std::string decode(const std::vector<uint32_t>& tokens) const;
 
-    // Logits of every position of `tokens`, evaluated from an empty cache: [n][n_vocab].
-    Expected<std::vector<float>> evaluate(const std::vector<uint32>& tokens);
+    // Logits of every position of `tokens`, evaluated from an empty cache: [n][n_vocab]; with
+    // all_positions = false only the last position's [n_vocab] (what generation needs after a
+    // prompt: the output head runs for one position; llama-bench's prompt test does the same).
+    Expected<std::vector<float>> evaluate(const std::vector<uint32>& tokens, bool all_positions = true);
 
     // Performance monitoring
     const PerformanceMetrics& get_performance_metrics() const;

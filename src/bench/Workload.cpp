@@ -108,8 +108,10 @@ Expected<WorkloadResult> run_prompt_processing(VulkanSymbioteEngine& engine, con
     w.name = "pp" + std::to_string(n_tokens);
     if (n_tokens == 0) return make_error(ErrorCode::InvalidArgument, "-p: prompt length must be at least 1");
     std::vector<uint32> toks = benchmark_tokens(engine.model_config().n_vocab, n_tokens, opts.seed);
+    // The last position's logits only, like a prompt before generation and llama-bench's pp
+    // test: every token goes through every layer, the output head runs for one position.
     if (opts.warmup) {
-        auto r = engine.evaluate(toks);
+        auto r = engine.evaluate(toks, false);
         if (!r) return r.error();
     }
     bool gpu = false;
@@ -117,7 +119,7 @@ Expected<WorkloadResult> run_prompt_processing(VulkanSymbioteEngine& engine, con
     for (uint32 rep = 0; rep < std::max(1u, opts.repetitions); ++rep) {
         const PerformanceMetrics before = engine.get_performance_metrics();
         auto t0 = Clock::now();
-        auto r = engine.evaluate(toks);
+        auto r = engine.evaluate(toks, false);
         double s = secs(Clock::now() - t0);
         if (!r) return r.error();
         RunSample smp;

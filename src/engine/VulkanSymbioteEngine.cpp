@@ -218,10 +218,10 @@ Expected<std::string> VulkanSymbioteEngine::generate_tokens(const std::vector<ui
     return text;
 }
 
-Expected<std::vector<float>> VulkanSymbioteEngine::evaluate(const std::vector<uint32>& tokens) {
+Expected<std::vector<float>> VulkanSymbioteEngine::evaluate(const std::vector<uint32>& tokens, bool all_positions) {
     impl_->session->reset();
     auto t0 = Clock::now();
-    auto r = impl_->timed_eval(tokens, true);
+    auto r = impl_->timed_eval(tokens, all_positions);
     impl_->metrics.prompt_time_ns += ns_since(t0);
     impl_->metrics.total_prompt_tokens += tokens.size();
     return r;

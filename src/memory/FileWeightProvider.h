@@ -35,6 +35,7 @@ public:
     bool stable_host_memory() const override { return true; }
     uint64 page_alignment() const override { return kBufferAlignment; }
     static constexpr uint64 kBufferAlignment = uint64(64) << 10;
+    static constexpr uint64 kHugePage = uint64(2) << 20;  // tensors of at least this size: aligned to it, THP advised
 
     const GGUFLoader& gguf() const { return *gguf_; }
     // Bytes of tensor data held in RAM (whole tensors loaded by acquire()).

@@ -83,6 +83,13 @@ TEST_P(EngineReference, PromptTextToLogits) {
     EXPECT_EQ(m.total_inferences, 1u);
     EXPECT_GT(m.total_inference_time_ns, 0u);
     EXPECT_EQ(m.backend, "cpu");
+    // The last position only: the same logits as the last row above.
+    auto last = (*eng)->evaluate(toks, false);
+    ASSERT_TRUE(last) << last.error().to_string();
+    ASSERT_EQ(last->size(), size_t(rc->n_vocab));
+    const float* full_last = logits->data() + (toks.size() - 1) * rc->n_vocab;
+    EXPECT_LT(test::nmse(last->data(), full_last, rc->n_vocab), 1e-9);
+    EXPECT_LT(test::nmse(last->data(), rc->logits_at(toks.size() - 1), rc->n_vocab), tolerance_for(GetParam()));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCases, EngineReference, ::testing::ValuesIn(test::list_reference_cases()),

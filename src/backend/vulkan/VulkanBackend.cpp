@@ -194,6 +194,7 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     ro.timestamps = opt_.enable_profiling;
     ro.timeline = opt_.kernel_profiling;  // --enable-profiling: when uploads and compute ran
     ro.fence_timeout_ns = opt_.fence_timeout_ns;
+    ro.transfer_lanes = opt_.transfer_queues;
     auto ring = WeightStreamRing::create(*dev_, *mem_, ro);
     if (!ring) return ring.error();
     ring_ = std::move(*ring);
@@ -379,12 +380,15 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
         if (req.tokens[i] >= cfg_.n_vocab)
             return make_error(ErrorCode::InvalidArgument, "vulkan forward: token " + std::to_string(req.tokens[i]) + " >= n_vocab " +
                                                               std::to_string(cfg_.n_vocab));
-    const auto t0 = std::chrono::steady_clock::now();
+    using SClock = std::chrono::steady_clock;
+    const auto t0 = SClock::now();
     auto r = record_forward(req);
+    const auto t_rec = SClock::now();
     // Always drain the ring: on error nothing may stay in flight or half recorded.
     auto f = ring_->finish();
     if (!r) return r;
     if (!f) return f;
+    const auto t_fin = SClock::now();
     total_gpu_ns_ += ring_->last_gpu_time_ns();
     if (ring_->timeline_enabled() && plan_.slots > 0) {
         last_timeline_ = ring_->timeline();
@@ -394,6 +398,12 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
     const uint32 n_out = req.all_logits ? req.n_tokens : 1;
     VKS_TRY(compute_->download(logits_, 0, req.logits, uint64(n_out) * cfg_.n_vocab * 4));
     pos_ = req.pos + req.n_tokens;
+    if (req.n_tokens > kMatvecMaxTokens) {
+        auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+        VKS_LOG_DEBUG("forward of " << req.n_tokens << " tokens: host " << ms(t0, t_rec) << " ms to record and submit, " << ms(t_rec, t_fin)
+                                    << " ms more until the GPU finished (GPU time " << double(ring_->last_gpu_time_ns()) / 1e6 << " ms), "
+                                    << ms(t_fin, SClock::now()) << " ms for the logits");
+    }
     if (cpu_ && req.n_tokens == 1 && opt_.hybrid_cpu_layers < 0) {
         // update_model: this decode token's time feeds the split search.
         if (split_->record_token(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())) apply_split();
