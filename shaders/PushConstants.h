@@ -49,6 +49,9 @@ struct MatmulParams {
     float freq_scale;
     uint vec8;          // 1: cols, w_offset and w1_offset are multiples of 8 and x_offset, x_stride of 4
                         // (the binding offsets of W0 / W1 multiples of 16 bytes): 16-byte loads
+    // fused RMSNorm (matvec NORM variants): X holds the raw residual; y = W (x * gamma) / sqrt(mean(x^2) + eps)
+    uint norm_offset;   // element offset of gamma (f32, cols elements) in A (binding 4); vec8 also needs it % 4 == 0
+    float norm_eps;
 };
 
 // y[t][i] = x[t][i] * w[i] / sqrt(mean(x[t]^2) + eps) (rmsnorm.comp)

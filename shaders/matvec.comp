@@ -7,7 +7,8 @@
 // from L1/L2, reused by every row). Then a sum over the WG_X lanes: subgroupAdd alone when
 // WG_X is the subgroup size (no shared memory, no barrier).
 // Grid: (groups_x, n_tokens, ceil(groups / groups_x)), groups = ceil(units / WG_Y).
-// Variants: W_F32 | W_F16 | W_BF16, optional ROPE (B = cos/sin table) or SWIGLU, optional FP16_ARITH.
+// Variants: W_F32 | W_F16 | W_BF16, optional ROPE (B = cos/sin table) or SWIGLU, optional FP16_ARITH,
+// optional NORM: X is the raw residual and the unit applies RMSNorm itself (see below).
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 
@@ -21,19 +22,31 @@ layout(push_constant) uniform PC { MatmulParams p; };
 #define WLOAD_B wload0
 #endif
 
-shared vec2 row_red[WG];
+#if defined(NORM)
+// Fused RMSNorm: y = W (x * gamma) / sqrt(mean(x^2) + eps). The lanes of a unit read all of x
+// for the dot products anyway, so they also sum x^2 in the same pass (a third component of
+// the row sum) and scale both dot products by 1 / rms afterwards: no separate rmsnorm
+// dispatch and no barrier before the matvec. gamma: f32 [cols] at p.norm_offset of A
+// (binding 4), also read as 16-byte vectors on the wide path.
+layout(std430, binding = 4) readonly buffer Gvec { vec4 gvec[]; };
+#define RowAcc vec3
+#else
+#define RowAcc vec2
+#endif
+
+shared RowAcc row_red[WG];
 
 // Sum of v over the WG_X lanes of thread row ly, valid in lane 0. Must be called by the
 // whole workgroup in uniform control flow. Assumes subgroups are consecutive runs of
 // gl_LocalInvocationIndex (= ly * WG_X + lx), as on every driver we know of.
-vec2 row_sum(vec2 v, uint lx, uint ly) {
+RowAcc row_sum(RowAcc v, uint lx, uint ly) {
     if (USE_SUBGROUP && WG_X % gl_SubgroupSize == 0u) {
         v = subgroupAdd(v);
         if (WG_X == gl_SubgroupSize) return v;
         const uint per_row = WG_X / gl_SubgroupSize;
         if (subgroupElect()) row_red[gl_SubgroupID] = v;
         barrier();
-        vec2 s = vec2(0.0);
+        RowAcc s = RowAcc(0.0);
         for (uint i = 0u; i < per_row; ++i) s += row_red[ly * per_row + i];
         return s;
     }
@@ -55,9 +68,36 @@ vec2 row_sum(vec2 v, uint lx, uint ly) {
 // Packets of 8 weights per row that a lane has in flight (the unrolled steps of the loop).
 const uint STEPS = MV_STEPS;
 
+// x[8q, 8q + 8) of the row at vec4 index x4 as (lo, hi), as it enters the products: NORM:
+// times gamma (the 1 / rms factor comes after the sum) with the raw x^2 added to ss; then
+// xround. FP16_ARITH + NORM rounds x * gamma to f16 where the unfused path rounds
+// x * gamma / rms: the same relative error bound (round_to_f16 does not clamp the exponent).
+void load_x8(uint x4, uint q, out vec4 lo, out vec4 hi, inout float ss) {
+    lo = xvec[x4 + 2u * q];
+    hi = xvec[x4 + 2u * q + 1u];
+#if defined(NORM)
+    ss += dot(lo, lo) + dot(hi, hi);
+    const uint g4 = p.norm_offset / 4u + 2u * q;
+    lo *= gvec[g4];
+    hi *= gvec[g4 + 1u];
+#endif
+    lo = xround4(lo);
+    hi = xround4(hi);
+}
+
+// x[xb + k] as it enters the products (see load_x8).
+float load_x(uint xb, uint k, inout float ss) {
+    float v = xbuf[xb + k];
+#if defined(NORM)
+    ss += v * v;
+    v *= abuf[p.norm_offset + k];
+#endif
+    return xround(v);
+}
+
 // (W0[wa..] . x, Wb[wb..] . x) over p.cols for lane lx; wa, wb, xb: element offsets of the
-// rows and of x (multiples of 8, 8 and 4).
-vec2 dots_wide(uint wa, uint wb, uint xb, uint lx) {
+// rows and of x (multiples of 8, 8 and 4); ss: NORM: += this lane's sum of x^2.
+vec2 dots_wide(uint wa, uint wb, uint xb, uint lx, inout float ss) {
     const uint n8 = p.cols / 8u, a8 = wa / 8u, b8 = wb / 8u, x4 = xb / 4u;
     vec2 acc = vec2(0.0);
     uint q = lx;
@@ -68,8 +108,8 @@ vec2 dots_wide(uint wa, uint wb, uint xb, uint lx) {
             WLOAD8_B(b8 + q + i * WG_X, bl[i], bh[i]);
         }
         for (uint i = 0u; i < STEPS; ++i) {
-            const uint xq = x4 + 2u * (q + i * WG_X);
-            const vec4 xl = xround4(xvec[xq]), xh = xround4(xvec[xq + 1u]);
+            vec4 xl, xh;
+            load_x8(x4, q + i * WG_X, xl, xh, ss);
             acc += vec2(dot(al[i], xl) + dot(ah[i], xh), dot(bl[i], xl) + dot(bh[i], xh));
         }
     }
@@ -77,17 +117,18 @@ vec2 dots_wide(uint wa, uint wb, uint xb, uint lx) {
         vec4 al, ah, bl, bh;
         wload8_0(a8 + q, al, ah);
         WLOAD8_B(b8 + q, bl, bh);
-        const vec4 xl = xround4(xvec[x4 + 2u * q]), xh = xround4(xvec[x4 + 2u * q + 1u]);
+        vec4 xl, xh;
+        load_x8(x4, q, xl, xh, ss);
         acc += vec2(dot(al, xl) + dot(ah, xh), dot(bl, xl) + dot(bh, xh));
     }
     return acc;
 }
 
 // The same with scalar loads (any alignment).
-vec2 dots_scalar(uint wa, uint wb, uint xb, uint lx) {
+vec2 dots_scalar(uint wa, uint wb, uint xb, uint lx, inout float ss) {
     vec2 acc = vec2(0.0);
     for (uint k = lx; k < p.cols; k += WG_X) {
-        const float xv = xround(xbuf[xb + k]);
+        const float xv = load_x(xb, k, ss);
         acc += vec2(wload0(wa + k) * xv, WLOAD_B(wb + k) * xv);
     }
     return acc;
@@ -122,8 +163,14 @@ void main() {
     const uint wa = p.w_offset + ra * p.cols;
     const uint xb = p.x_offset + t * p.x_stride;
     vec2 acc = vec2(0.0);
-    if (valid) acc = p.vec8 != 0u ? dots_wide(wa, wb, xb, lx) : dots_scalar(wa, wb, xb, lx);
+    float ss = 0.0;  // NORM: sum of x^2 over this lane's k
+    if (valid) acc = p.vec8 != 0u ? dots_wide(wa, wb, xb, lx, ss) : dots_scalar(wa, wb, xb, lx, ss);
+#if defined(NORM)
+    const vec3 sums = row_sum(vec3(acc, ss), lx, ly);
+    acc = sums.xy * inversesqrt(sums.z / float(p.cols) + p.norm_eps);
+#else
     acc = row_sum(acc, lx, ly);
+#endif
     if (!valid || lx != 0u) return;
     const uint yb = p.y_offset + t * p.y_stride;
 #if defined(SWIGLU)

@@ -59,6 +59,9 @@ enum class Kernel : uint32 {
     Add,             // weight dtype ignored
     MatmulCoop,      // tensor-core matrix-matrix, f16 weights (VulkanCapabilities::cooperative_matrix only)
     MatmulCoopSwiglu,  // tensor-core gate/up + silu(gate) * up, f16 weights (same)
+    MatvecNorm,        // Matvec with RMSNorm of x fused in (decode; gamma f32 in binding 4)
+    MatvecRopeNorm,    // MatvecRope with RMSNorm fused in
+    MatvecSwigluNorm,  // MatvecSwiglu with RMSNorm fused in
     Count
 };
 

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <thread>
 
+#include "common/HalfFloat.h"
+
 namespace vk_symbiote {
 
 namespace {
@@ -104,7 +106,8 @@ uint64 VulkanBackend::fixed_device_bytes(uint32 n_ctx, uint32 n_batch) const {
     const uint64 kv = 2ull * cfg_.n_layer * c(uint64(n_ctx) * cfg_.kv_dim() * 4);
     const uint64 act = c(uint64(n_ctx) * cfg_.n_rot * 4) + c(uint64(n_batch) * cfg_.n_embd * 4) * 2 + c(uint64(n_batch) * cfg_.q_dim() * 4) * 2 +
                        c(uint64(n_batch) * cfg_.n_ff * 4) + c(uint64(n_batch) * cfg_.n_vocab * 4) + c(16);
-    return kv + act;
+    const uint64 gamma = c(uint64(2 * cfg_.n_layer + 1) * cfg_.n_embd * 4);  // norm_f32_
+    return kv + act + gamma;
 }
 
 uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_ctx, uint32 n_batch) {
@@ -220,6 +223,7 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     for (size_t i = 0; i < tensors_.size(); ++i)
         if (plan_.tensors[i].resident) VKS_TRY(upload_resident(i));
     if (cfg_.tied_output) dweights_[{uint32(TensorRole::Output), -1}] = dweights_[{uint32(TensorRole::TokenEmbd), -1}];
+    VKS_TRY(upload_norms_f32(weights));
     for (uint32 l = 0; l < cfg_.n_layer; ++l) {
         auto kb = alloc(kv_bytes), vb = alloc(kv_bytes);
         if (!kb) return kb.error();
@@ -285,6 +289,40 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     return {};
 }
 
+// norm_f32_: (2 * n_layer + 1, n_embd) f32: attn_norm, ffn_norm of each layer, then
+// output_norm (see norm_offset), converted once from the model's dtype for the decode
+// matvecs that apply the norm themselves (FusedNorm).
+ExpectedVoid VulkanBackend::upload_norms_f32(WeightProvider& weights) {
+    const uint32 E = cfg_.n_embd;
+    std::vector<float> g(size_t(2 * cfg_.n_layer + 1) * E);
+    auto put = [&](TensorId id, uint32 slot) -> ExpectedVoid {
+        auto h = weights.acquire(id);
+        if (!h) return h.error();
+        const WeightView& v = h->view();
+        if (v.rows * v.cols != E)
+            return make_error(ErrorCode::Format, "vulkan prepare: norm weight of " + std::to_string(v.rows * v.cols) + " elements, n_embd " +
+                                                     std::to_string(E));
+        for (const WeightSlice& s : v.slices)
+            row_to_f32(v.dtype, static_cast<const uint8*>(s.data), g.data() + size_t(slot) * E + s.row_begin * v.cols,
+                       (s.row_end - s.row_begin) * v.cols);
+        return {};
+    };
+    for (uint32 l = 0; l < cfg_.n_layer; ++l) {
+        VKS_TRY(put(TensorId{TensorRole::AttnNorm, int32(l)}, 2 * l));
+        VKS_TRY(put(TensorId{TensorRole::FfnNorm, int32(l)}, 2 * l + 1));
+    }
+    VKS_TRY(put(TensorId{TensorRole::OutputNorm, -1}, 2 * cfg_.n_layer));
+    auto b = alloc(g.size() * 4);
+    if (!b) return b.error();
+    norm_f32_ = *b;
+    return compute_->upload(g.data(), g.size() * 4, norm_f32_.buffer, 0);
+}
+
+FusedNorm VulkanBackend::fused_norm(TensorRole role, uint32 layer) const {
+    const uint32 slot = role == TensorRole::OutputNorm ? 2 * cfg_.n_layer : 2 * layer + (role == TensorRole::FfnNorm);
+    return FusedNorm{norm_f32_.buffer, slot * cfg_.n_embd, cfg_.rms_eps};
+}
+
 ExpectedVoid VulkanBackend::import_streamed(WeightProvider& weights) {
     // One import per streamed slice, covering it up to the next multiple of the import
     // alignment (the provider guarantees that padding is readable).
@@ -347,21 +385,32 @@ ExpectedVoid VulkanBackend::record_layer(OpContext& c, uint32 l, uint32 n, uint3
     RopeConfig rope{pos, cfg_.head_dim, cfg_.n_rot, cfg_.rope_style == RopeStyle::NeoX, cfg_.rope_freq_base, cfg_.rope_freq_scale,
                     rope_table_.buffer, opt_.kv_f16_rounding};
     auto& rt = c.rt;
-    VKS_TRY(op_rmsnorm(c, W(TensorRole::AttnNorm), x, xn, E, n, cfg_.rms_eps));
-    rt.barrier();
+    // Decode (matvec-sized n): the Q/K/V and SwiGLU matvecs apply the norms to the raw x
+    // themselves (no rmsnorm dispatch, no barrier); batches normalize into xn first.
+    const bool fuse = fused_norm_applies(n);
+    const FusedNorm attn_norm = fused_norm(TensorRole::AttnNorm, l), ffn_norm = fused_norm(TensorRole::FfnNorm, l);
+    const FusedNorm* an = fuse ? &attn_norm : nullptr;
+    const FusedNorm* fn = fuse ? &ffn_norm : nullptr;
+    const ActView xa = fuse ? x : xn;  // what the matvecs after a norm read
+    if (!fuse) {
+        VKS_TRY(op_rmsnorm(c, W(TensorRole::AttnNorm), x, xn, E, n, cfg_.rms_eps));
+        rt.barrier();
+    }
     // Q, K, V are independent: no barrier between them. K and V go straight into the cache rows [pos, pos + n).
-    VKS_TRY(op_matmul_rope(c, W(TensorRole::Wq), xn, q, n, rope));
-    VKS_TRY(op_matmul_rope(c, W(TensorRole::Wk), xn, ActView{k_cache_[l].buffer, pos * KV, KV}, n, rope));
-    VKS_TRY(op_matmul(c, W(TensorRole::Wv), xn, ActView{v_cache_[l].buffer, pos * KV, KV}, n, false, opt_.kv_f16_rounding));
+    VKS_TRY(op_matmul_rope(c, W(TensorRole::Wq), xa, q, n, rope, an));
+    VKS_TRY(op_matmul_rope(c, W(TensorRole::Wk), xa, ActView{k_cache_[l].buffer, pos * KV, KV}, n, rope, an));
+    VKS_TRY(op_matmul(c, W(TensorRole::Wv), xa, ActView{v_cache_[l].buffer, pos * KV, KV}, n, false, opt_.kv_f16_rounding, an));
     rt.barrier();
     VKS_TRY(op_attention(c, AttentionShape{n, pos, cfg_.n_head, cfg_.n_head_kv, cfg_.head_dim}, q, k_cache_[l].buffer,
                          v_cache_[l].buffer, att));
     rt.barrier();
     VKS_TRY(op_matmul(c, W(TensorRole::Wo), att, x, n, true));  // x += Wo att (residual)
     rt.barrier();
-    VKS_TRY(op_rmsnorm(c, W(TensorRole::FfnNorm), x, xn, E, n, cfg_.rms_eps));
-    rt.barrier();
-    VKS_TRY(op_swiglu(c, W(TensorRole::Wgate), W(TensorRole::Wup), xn, hb, n));
+    if (!fuse) {
+        VKS_TRY(op_rmsnorm(c, W(TensorRole::FfnNorm), x, xn, E, n, cfg_.rms_eps));
+        rt.barrier();
+    }
+    VKS_TRY(op_swiglu(c, W(TensorRole::Wgate), W(TensorRole::Wup), xa, hb, n, fn));
     rt.barrier();
     VKS_TRY(op_matmul(c, W(TensorRole::Wdown), hb, x, n, true));  // x += Wdown hb (residual)
     rt.barrier();
@@ -615,11 +664,16 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
             }
         } else {
             const uint32 first = req.all_logits ? 0 : n - 1, n_out = req.all_logits ? n : 1;
-            VKS_TRY(op_rmsnorm(c, dweights_.at({uint32(TensorRole::OutputNorm), -1}), ActView{x_.buffer, first * E, E}, ActView{xn_.buffer, 0, E}, E,
-                               n_out, cfg_.rms_eps));
-            rt_->barrier();
-            VKS_TRY(op_matmul(c, dweights_.at({uint32(TensorRole::Output), -1}), ActView{xn_.buffer, 0, E}, ActView{logits_.buffer, 0, V}, n_out,
-                              false));
+            // Matvec-sized n_out (decode; a batch's last token): the output norm fused into the head matvec.
+            const bool fuse = fused_norm_applies(n_out);
+            const FusedNorm out_norm = fused_norm(TensorRole::OutputNorm, 0);
+            const ActView xo{x_.buffer, first * E, E}, xn{xn_.buffer, 0, E};
+            if (!fuse) {
+                VKS_TRY(op_rmsnorm(c, dweights_.at({uint32(TensorRole::OutputNorm), -1}), xo, xn, E, n_out, cfg_.rms_eps));
+                rt_->barrier();
+            }
+            VKS_TRY(op_matmul(c, dweights_.at({uint32(TensorRole::Output), -1}), fuse ? xo : xn, ActView{logits_.buffer, 0, V}, n_out, false,
+                              false, fuse ? &out_norm : nullptr));
             rt_->barrier();
         }
     }

@@ -119,6 +119,8 @@ private:
     ExpectedVoid upload_resident(size_t t);
     ExpectedVoid fill_slot(uint32 segment, void* staging);
     ExpectedVoid import_streamed(WeightProvider& weights);
+    ExpectedVoid upload_norms_f32(WeightProvider& weights);  // -> norm_f32_
+    FusedNorm fused_norm(TensorRole role, uint32 layer) const;  // AttnNorm / FfnNorm of `layer`, or OutputNorm
     void bind_slot(uint32 segment, uint32 slot);
     void apply_split();  // split_ -> cpu_layer_
     ExpectedVoid prepare_next_upload();
@@ -163,6 +165,7 @@ private:
     std::vector<GpuBuffer> buffers_;  // everything this backend allocated
     std::vector<GpuBuffer> k_cache_, v_cache_;  // per layer: (n_ctx, kv_dim) f32
     GpuBuffer x_, xn_, q_, att_, hb_, logits_, dummy_, rope_table_;
+    GpuBuffer norm_f32_;  // (2 * n_layer + 1, n_embd) f32 norm weights for FusedNorm (upload_norms_f32)
     uint32 n_ctx_ = 0, n_batch_ = 0, pos_ = 0;
     uint64 total_gpu_ns_ = 0;
     std::vector<StreamSpan> last_timeline_;

@@ -8,6 +8,7 @@ namespace vk_symbiote {
 namespace {
 
 using gpu::MatmulParams;
+static_assert(sizeof(MatmulParams) <= kPushConstantBytes, "MatmulParams must fit the push-constant range");
 
 Expected<VkPipeline> pipeline(OpContext& c, Kernel k, DType t) {
     VkPipeline p = c.rt.get_pipeline(k, t, c.spec);
@@ -91,7 +92,24 @@ ShaderSpecialization kernel_spec(const OpContext& c, Kernel k, uint32 units) {
 // 16-bit weights, 32 of f32), x rows at multiples of 4 floats, and the bindings at 16 bytes.
 bool wide_loads_ok(const MatmulParams& p, const WeightPiece& w0, const WeightPiece* w1) {
     return p.cols % 8 == 0 && p.w_offset % 8 == 0 && p.w1_offset % 8 == 0 && p.x_offset % 4 == 0 && p.x_stride % 4 == 0 &&
-           w0.offset % 16 == 0 && (!w1 || w1->offset % 16 == 0);
+           p.norm_offset % 4 == 0 && w0.offset % 16 == 0 && (!w1 || w1->offset % 16 == 0);
+}
+
+// Checks a fused norm request and puts it into p; `plain` -> its NORM kernel when norm is set.
+Expected<Kernel> apply_norm(const FusedNorm* norm, uint32 n_tokens, Kernel plain, MatmulParams& p) {
+    if (!norm) return plain;
+    if (!fused_norm_applies(n_tokens))
+        return make_error(ErrorCode::InvalidArgument, "fused rmsnorm: only for matvec batches (n_tokens " + std::to_string(n_tokens) +
+                                                          " > " + std::to_string(kMatvecMaxTokens) + "): run op_rmsnorm first");
+    if (!norm->gamma) return make_error(ErrorCode::InvalidArgument, "fused rmsnorm: no gamma buffer");
+    p.norm_offset = norm->offset;
+    p.norm_eps = norm->eps;
+    switch (plain) {
+        case Kernel::Matvec: return Kernel::MatvecNorm;
+        case Kernel::MatvecRope: return Kernel::MatvecRopeNorm;
+        case Kernel::MatvecSwiglu: return Kernel::MatvecSwigluNorm;
+        default: return make_error(ErrorCode::Internal, std::string("fused rmsnorm: no NORM variant of ") + kernel_name(plain));
+    }
 }
 
 // units: matvec: units of two dot products (plain: row pairs, rope: rotated pairs, swiglu:
@@ -105,8 +123,9 @@ Kernel batch_kernel(const OpContext& c, Kernel k, DType t, const MatmulParams& p
     return k == Kernel::Matmul ? Kernel::MatmulCoop : Kernel::MatmulCoopSwiglu;
 }
 
+// table: the rope (cos, sin) table (binding 5); gamma: a NORM kernel's f32 norm weight (binding 4).
 ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, const WeightPiece& w0, const WeightPiece* w1,
-                             ActView x, ActView y, uint32 units, VkBuffer table = VK_NULL_HANDLE) {
+                             ActView x, ActView y, uint32 units, VkBuffer table = VK_NULL_HANDLE, VkBuffer gamma = VK_NULL_HANDLE) {
     p.vec8 = wide_loads_ok(p, w0, w1);
     k = batch_kernel(c, k, t, p);
     const ShaderSpecialization spec = kernel_spec(c, k, units);
@@ -117,6 +136,7 @@ ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, co
     if (w1) b[1] = piece_binding(*w1);
     b[2].buffer = x.buffer;
     b[3].buffer = y.buffer;
+    if (gamma) b[4].buffer = gamma;
     if (table) b[5].buffer = table;
     auto set = c.rt.make_descriptor_set(b);
     if (!set) return set.error();
@@ -161,30 +181,39 @@ std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float
     return t;
 }
 
-ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate, bool round_f16) {
+ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate, bool round_f16,
+                       const FusedNorm* norm) {
     const bool matvec = n_tokens <= kMatvecMaxTokens;
-    const Kernel k = matvec ? Kernel::Matvec : Kernel::Matmul;
+    MatmulParams base = base_params(w, x, y, n_tokens);
+    auto k = apply_norm(norm, n_tokens, matvec ? Kernel::Matvec : Kernel::Matmul, base);
+    if (!k) return k.error();
+    const VkBuffer gamma = norm ? norm->gamma : VK_NULL_HANDLE;
     return for_each_segment(w, nullptr, [&](uint32 r, uint32 rows, const WeightPiece& p0, const WeightPiece*) -> ExpectedVoid {
-        MatmulParams p = base_params(w, x, y, n_tokens);
+        MatmulParams p = base;
         p.rows = rows;
         p.y_offset = y.offset + r;
         p.accumulate = accumulate;
         p.round_f16 = round_f16;
         p.w_offset = elem_offset(w, p0, r);
-        return dispatch_matmul(c, k, w.dtype, p, p0, nullptr, x, y, matvec ? (rows + 1) / 2 : rows);
+        return dispatch_matmul(c, *k, w.dtype, p, p0, nullptr, x, y, matvec ? (rows + 1) / 2 : rows, VK_NULL_HANDLE, gamma);
     });
 }
 
-ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, const RopeConfig& rope) {
+ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, const RopeConfig& rope,
+                            const FusedNorm* norm) {
     if (!rope.table) return make_error(ErrorCode::InvalidArgument, "rope: no cos/sin table buffer");
     if (rope.head_dim == 0 || rope.head_dim % 2 || rope.n_rot > rope.head_dim || rope.n_rot % 2 || w.rows % rope.head_dim)
         return make_error(ErrorCode::InvalidArgument, "rope: head_dim " + std::to_string(rope.head_dim) + " / n_rot " +
                                                           std::to_string(rope.n_rot) + " do not fit " + std::to_string(w.rows) + " rows");
+    MatmulParams base = base_params(w, x, y, n_tokens);
+    auto k = apply_norm(norm, n_tokens, Kernel::MatvecRope, base);
+    if (!k) return k.error();
+    const VkBuffer gamma = norm ? norm->gamma : VK_NULL_HANDLE;
     return for_each_segment(w, nullptr, [&](uint32 r, uint32 rows, const WeightPiece& p0, const WeightPiece*) -> ExpectedVoid {
         if (r % rope.head_dim || rows % rope.head_dim)
             return make_error(ErrorCode::Unsupported, "fused matmul+rope: a weight piece boundary (row " + std::to_string(r) +
                                                           ") is not at a head boundary (head_dim " + std::to_string(rope.head_dim) + ")");
-        MatmulParams p = base_params(w, x, y, n_tokens);
+        MatmulParams p = base;
         p.rows = rows;
         p.y_offset = y.offset + r;
         p.w_offset = elem_offset(w, p0, r);
@@ -195,23 +224,27 @@ ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActV
         p.freq_base = rope.freq_base;
         p.freq_scale = rope.freq_scale;
         p.round_f16 = rope.round_f16;
-        if (n_tokens <= kMatvecMaxTokens) return dispatch_matmul(c, Kernel::MatvecRope, w.dtype, p, p0, nullptr, x, y, rows / 2, rope.table);
+        if (n_tokens <= kMatvecMaxTokens) return dispatch_matmul(c, *k, w.dtype, p, p0, nullptr, x, y, rows / 2, rope.table, gamma);
         return dispatch_matmul(c, Kernel::Matmul, w.dtype, p, p0, nullptr, x, y, rows, rope.table);  // rope epilogue: head_dim != 0
     });
 }
 
-ExpectedVoid op_swiglu(OpContext& c, const DeviceWeight& gate, const DeviceWeight& up, ActView x, ActView y, uint32 n_tokens) {
+ExpectedVoid op_swiglu(OpContext& c, const DeviceWeight& gate, const DeviceWeight& up, ActView x, ActView y, uint32 n_tokens,
+                       const FusedNorm* norm) {
     if (gate.rows != up.rows || gate.cols != up.cols || gate.dtype != up.dtype)
         return make_error(ErrorCode::InvalidArgument, "swiglu: gate and up differ in shape or dtype");
     const bool matvec = n_tokens <= kMatvecMaxTokens;
-    const Kernel k = matvec ? Kernel::MatvecSwiglu : Kernel::MatmulSwiglu;
+    MatmulParams base = base_params(gate, x, y, n_tokens);
+    auto k = apply_norm(norm, n_tokens, matvec ? Kernel::MatvecSwiglu : Kernel::MatmulSwiglu, base);
+    if (!k) return k.error();
+    const VkBuffer gamma = norm ? norm->gamma : VK_NULL_HANDLE;
     return for_each_segment(gate, &up, [&](uint32 r, uint32 rows, const WeightPiece& p0, const WeightPiece* p1) -> ExpectedVoid {
-        MatmulParams p = base_params(gate, x, y, n_tokens);
+        MatmulParams p = base;
         p.rows = rows;
         p.y_offset = y.offset + r;
         p.w_offset = elem_offset(gate, p0, r);
         p.w1_offset = elem_offset(up, *p1, r);
-        return dispatch_matmul(c, k, gate.dtype, p, p0, p1, x, y, matvec ? rows : 2 * rows);
+        return dispatch_matmul(c, *k, gate.dtype, p, p0, p1, x, y, matvec ? rows : 2 * rows, VK_NULL_HANDLE, gamma);
     });
 }
 

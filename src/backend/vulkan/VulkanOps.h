@@ -83,15 +83,31 @@ std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float
 // 4096) single-token matvecs.
 constexpr uint32 kMatvecMaxTokens = 8;
 
+// An RMSNorm fused into a matvec op (decode): the op multiplies W by
+// rmsnorm(X[t]) = X[t] * gamma / sqrt(mean(X[t]^2) + eps) instead of X[t], so X is the raw
+// residual and no op_rmsnorm (nor its barrier) runs before it. Only for matvec-sized
+// batches (n_tokens <= kMatvecMaxTokens; fused_norm_applies): batches run op_rmsnorm first.
+// gamma: f32 (cols elements of the weight) at element `offset` of `gamma` (any dtype of
+// the model's norm weight converted once by the caller).
+struct FusedNorm {
+    VkBuffer gamma = VK_NULL_HANDLE;
+    uint32 offset = 0;  // elements
+    float eps = 1e-5f;
+};
+constexpr bool fused_norm_applies(uint32 n_tokens) { return n_tokens <= kMatvecMaxTokens; }
+
 // Y[t] (+)= W X[t] for t < n_tokens: matvec kernel for small batches, tiled matmul otherwise
 // (tensor-core matmul for f16 weights, see OpContext::coop_matmul).
 // round_f16: round the results to f16 precision (llama.cpp-compatible K/V/Q).
+// norm: W rmsnorm(X[t]) instead (see FusedNorm; InvalidArgument for batches).
 ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate,
-                       bool round_f16 = false);
-// Y[t] = rope(W X[t], pos0 + t); W's pieces must start at multiples of head_dim.
-ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, const RopeConfig& rope);
-// Y[t] = silu(Wgate X[t]) * (Wup X[t]).
-ExpectedVoid op_swiglu(OpContext& c, const DeviceWeight& gate, const DeviceWeight& up, ActView x, ActView y, uint32 n_tokens);
+                       bool round_f16 = false, const FusedNorm* norm = nullptr);
+// Y[t] = rope(W X[t], pos0 + t); W's pieces must start at multiples of head_dim. norm: as op_matmul.
+ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, const RopeConfig& rope,
+                            const FusedNorm* norm = nullptr);
+// Y[t] = silu(Wgate X[t]) * (Wup X[t]). norm: as op_matmul.
+ExpectedVoid op_swiglu(OpContext& c, const DeviceWeight& gate, const DeviceWeight& up, ActView x, ActView y, uint32 n_tokens,
+                       const FusedNorm* norm = nullptr);
 // Y[t] = rmsnorm(X[t]) * w, n elements per token; w is a single-piece weight of n elements.
 ExpectedVoid op_rmsnorm(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n, uint32 n_tokens, float eps);
 // Out = causal attention of Q over K/V cache positions [0, pos0 + t].
