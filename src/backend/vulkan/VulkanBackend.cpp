@@ -74,6 +74,7 @@ void VulkanBackend::release() {
     cpu_.reset();
     mem_->destroy_buffer(x_down_);
     mem_->destroy_buffer(x_up_);
+    mem_->destroy_buffer(logits_rb_);
     cpu_layer_.clear();
     cpu_layers_ = 0;
     split_.reset();
@@ -247,6 +248,18 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     const auto table = rope_table(n_ctx, cfg_.n_rot, cfg_.rope_freq_base, cfg_.rope_freq_scale);
     VKS_TRY(mk(rope_table_, table.size()));  // (n_ctx, n_rot / 2, 2) cos / sin
     VKS_TRY(compute_->upload(table.data(), table.size() * 4, rope_table_.buffer, 0));
+    // Decode round trips: the token's embedding row goes host -> x_ through x_up_ inside the
+    // first command buffer, and the logits row device -> logits_rb_ inside the last one (no
+    // separate upload / readback submission, each a queue round trip of the host).
+    {
+        auto up = mem_->create_buffer(uint64(cfg_.n_embd) * 4, MemoryKind::HostStaging);
+        if (!up) return up.error();
+        x_up_ = *up;
+        auto rb = mem_->create_buffer(uint64(cfg_.n_vocab) * 4, MemoryKind::HostReadback);
+        if (!rb) return rb.error();
+        logits_rb_ = *rb;
+        xh_.assign(cfg_.n_embd, 0.0f);
+    }
     if (plan_.slots > 0 && opt_.hybrid) {
         // Hybrid decode: a CPU backend computes some streamed layers from RAM (same KV precision).
         const uint32 hw = std::max(1u, std::thread::hardware_concurrency());
@@ -256,10 +269,6 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         auto dn = mem_->create_buffer(uint64(cfg_.n_embd) * 4, MemoryKind::HostReadback);
         if (!dn) return dn.error();
         x_down_ = *dn;
-        auto up = mem_->create_buffer(uint64(cfg_.n_embd) * 4, MemoryKind::HostStaging);
-        if (!up) return up.error();
-        x_up_ = *up;
-        xh_.assign(cfg_.n_embd, 0.0f);
         cpu_valid_.assign(cfg_.n_layer, 0);
         gpu_valid_.assign(cfg_.n_layer, 0);
         const uint32 streamed = streamed_layer_count();
@@ -445,7 +454,8 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
     }
     VKS_TRY(rt_->collect_kernel_times());  // no-op unless kernel_profiling
     const uint32 n_out = req.all_logits ? req.n_tokens : 1;
-    VKS_TRY(compute_->download(logits_, 0, req.logits, uint64(n_out) * cfg_.n_vocab * 4));
+    if (n_out == 1) std::memcpy(req.logits, logits_rb_.mapped, size_t(cfg_.n_vocab) * 4);  // copied by the last submission
+    else VKS_TRY(compute_->download(logits_, 0, req.logits, uint64(n_out) * cfg_.n_vocab * 4));
     pos_ = req.pos + req.n_tokens;
     if (req.n_tokens > kMatvecMaxTokens) {
         auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
@@ -541,9 +551,15 @@ ExpectedVoid VulkanBackend::sync_kv(uint32 l, uint32 upto, bool to_cpu) {
 ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
     const uint32 n = req.n_tokens, E = cfg_.n_embd, V = cfg_.n_vocab;
     // Embedding rows (host provider) -> x before the first submission.
-    std::vector<float> emb(size_t(n) * E);
-    for (uint32 i = 0; i < n; ++i) VKS_TRY(weights_->embedding_row(req.tokens[i], emb.data() + size_t(i) * E));
-    VKS_TRY(compute_->upload(emb.data(), emb.size() * 4, x_.buffer, 0));
+    // One token (decode): its row goes through xh_ / x_up_ like x coming back from a CPU layer.
+    std::vector<float> emb;
+    if (n == 1) {
+        VKS_TRY(weights_->embedding_row(req.tokens[0], xh_.data()));
+    } else {
+        emb.resize(size_t(n) * E);
+        for (uint32 i = 0; i < n; ++i) VKS_TRY(weights_->embedding_row(req.tokens[i], emb.data() + size_t(i) * E));
+        VKS_TRY(compute_->upload(emb.data(), emb.size() * 4, x_.buffer, 0));
+    }
 
     OpContext c{*rt_, opt_.spec, dummy_.buffer, dev_->caps().max_workgroup_count[0], dev_->caps().subgroup_size};
     // Hybrid (decode only): some streamed layers run on the CPU from RAM while the GPU
@@ -591,12 +607,13 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
     VkCommandBuffer cmd = VK_NULL_HANDLE;
     bool started = false;
     int32 slot = -1;           // the slot the open command buffer waits for
-    bool x_on_host = false;    // x was last written by the CPU (xh_)
+    bool x_on_host = n == 1;   // x was last written by the CPU or is the embedding row (xh_)
     double cpu_s = 0, wait_s = 0;
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
         if (on_cpu(seg)) {
             const auto t0 = std::chrono::steady_clock::now();
-            if (!x_on_host) {
+            // After GPU layers (x on the device) or at the start of the pass (x is the embedding row in xh_).
+            if (!x_on_host || !started) {
                 if (cmd != VK_NULL_HANDLE) {
                     VKS_TRY(ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E) * 4));
                     VKS_TRY(ring_->submit(slot));
@@ -612,10 +629,11 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
                     auto u = issue_upload(*next);
                     if (!u) return u.error();
                 }
-                VKS_TRY(ring_->wait_compute());
-                if (started) std::memcpy(xh_.data(), x_down_.mapped, size_t(E) * 4);
-                else std::memcpy(xh_.data(), emb.data(), size_t(E) * 4);
-                x_on_host = true;
+                if (!x_on_host) {
+                    VKS_TRY(ring_->wait_compute());
+                    std::memcpy(xh_.data(), x_down_.mapped, size_t(E) * 4);
+                    x_on_host = true;
+                }
             }
             const auto t1 = std::chrono::steady_clock::now();
             VKS_TRY(sync_kv(seg, req.pos, true));
@@ -683,6 +701,7 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
         wait_seconds_ += wait_s;
         cpu_layer_runs_ += cpu_layers_;
     }
+    if (!req.all_logits || n == 1) VKS_TRY(ring_->record_copy_out(logits_.buffer, logits_rb_.buffer, uint64(V) * 4));
     ring_->mark_forward_end(cmd);
     return ring_->submit(slot);
 }

@@ -156,6 +156,7 @@ private:
     uint32 cpu_layers_ = 0;
     std::vector<uint32> cpu_valid_, gpu_valid_;  // per layer: KV rows [0, n) valid on that side
     GpuBuffer x_down_, x_up_;                    // (n_embd) f32: device -> host / host -> device
+    GpuBuffer logits_rb_;                        // (n_vocab) f32: the one logits row a forward returns, device -> host
     std::vector<float> xh_;                      // x while the CPU computes
     double cpu_seconds_ = 0, wait_seconds_ = 0;
     uint64 cpu_layer_runs_ = 0, kv_sync_bytes_ = 0, cpu_weight_bytes_ = 0;
