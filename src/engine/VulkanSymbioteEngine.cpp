@@ -36,6 +36,7 @@ struct VulkanSymbioteEngine::Impl {
     // Per-kernel totals at the last reset_performance_metrics(): the backend's totals are
     // cumulative since prepare(), the metrics report the difference.
     std::vector<KernelTime> kernel_base;
+    bool device_metrics_stale = false;  // forward passes ran since update_device_metrics()
 
     const ModelConfig& cfg() const { return sel.provider->config(); }
 
@@ -45,7 +46,9 @@ struct VulkanSymbioteEngine::Impl {
         auto r = session->eval(toks, all);
         metrics.total_inference_time_ns += ns_since(t0);
         metrics.total_inferences += 1;
-        update_device_metrics();
+        // The device / memory figures are gathered when somebody reads the metrics, not per
+        // forward pass: per decode token they cost a /proc read and the providers' counters.
+        device_metrics_stale = true;
         return r;
     }
 
@@ -119,7 +122,13 @@ std::string VulkanSymbioteEngine::decode(const std::vector<uint32_t>& tokens) co
 
 const ModelConfig& VulkanSymbioteEngine::model_config() const { return impl_->cfg(); }
 const Tokenizer& VulkanSymbioteEngine::tokenizer() const { return *impl_->tok; }
-const PerformanceMetrics& VulkanSymbioteEngine::get_performance_metrics() const { return impl_->metrics; }
+const PerformanceMetrics& VulkanSymbioteEngine::get_performance_metrics() const {
+    if (impl_->device_metrics_stale) {
+        impl_->device_metrics_stale = false;
+        impl_->update_device_metrics();
+    }
+    return impl_->metrics;
+}
 std::string VulkanSymbioteEngine::describe() const { return impl_->sel.description; }
 
 void VulkanSymbioteEngine::reset_performance_metrics() {
@@ -131,6 +140,7 @@ void VulkanSymbioteEngine::reset_performance_metrics() {
     PerformanceMetrics now;
     if (impl_->sel.fill_memory_metrics) impl_->sel.fill_memory_metrics(now);
     impl_->kernel_base = std::move(now.kernel_times);
+    impl_->device_metrics_stale = true;
 }
 
 GenerationOptions VulkanSymbioteEngine::default_generation_options() const {

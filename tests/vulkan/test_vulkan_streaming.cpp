@@ -155,8 +155,9 @@ double tolerance(const test::ReferenceCase& r) {
     return r.model.find("f32") != std::string::npos || r.model == "stories260K.gguf" ? 1e-6 : 1e-4;
 }
 
-std::unique_ptr<VulkanBackend> make_backend(uint64 budget, bool force_streaming, int32 cpu_layers = -1) {
+std::unique_ptr<VulkanBackend> make_backend(uint64 budget, bool force_streaming, int32 cpu_layers = -1, uint32 slots = 0) {
     VulkanOptions o;
+    o.stream_slots = slots;
     o.hybrid_cpu_layers = cpu_layers;
     o.cpu_threads = 2;
     o.enable_validation = test::validation_wanted();
@@ -256,6 +257,21 @@ TEST_P(VulkanStreaming, EveryMatrixStreamedFromRamMatchesTheReference) {
     // RAM-resident weights are copied by DMA from the provider's own pages where the device
     // can import host memory (lavapipe and NVIDIA can).
     EXPECT_EQ(be->zero_copy_streaming(), be->device().caps().external_memory_host);
+}
+
+// One slot (the automatic choice for DMA from RAM on a transfer queue): each upload waits
+// for the previous layer's compute; same results, and the plan has exactly one slot.
+TEST_P(VulkanStreaming, EveryMatrixStreamedThroughOneSlotMatchesTheReference) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    auto ref = test::load_reference_case(GetParam());
+    ASSERT_TRUE(ref) << ref.error().to_string();
+    auto w = FileWeightProvider::open(test::models_dir() / ref->model);
+    ASSERT_TRUE(w);
+    auto be = make_backend(0, true, 0, 1);
+    ASSERT_TRUE(be);
+    check_reference(*be, **w, *ref);
+    EXPECT_EQ(be->plan().slots, 1u);
+    EXPECT_GT(be->vram_misses(), 0u);
 }
 
 TEST_P(VulkanStreaming, PartlyResidentFromPacksUnderATinyRamBudgetMatchesTheReference) {
