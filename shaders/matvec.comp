@@ -4,12 +4,11 @@
 // (2u, 2u + 1); ROPE: a rotated row pair; SWIGLU: gate row u (W0) and up row u (W1). Its
 // WG_X lanes stride over k; on the wide path (p.vec8) a lane reads 8 weights of each row
 // per step (16 bytes of 16-bit weights) with MV_STEPS steps in flight, and 16 bytes of x (x comes
-// from L1/L2, reused by every row; NORM: normalized x from shared memory, see below). Then a
-// sum over the WG_X lanes: subgroupAdd alone when WG_X is the subgroup size (no shared
-// memory, no barrier).
+// from L1/L2, reused by every row). Then a sum over the WG_X lanes: subgroupAdd alone when
+// WG_X is the subgroup size (no shared memory, no barrier).
 // Grid: (groups_x, n_tokens, ceil(groups / groups_x)), groups = ceil(units / WG_Y).
 // Variants: W_F32 | W_F16 | W_BF16, optional ROPE (B = cos/sin table) or SWIGLU, optional FP16_ARITH,
-// optional NORM: X is the raw residual and the workgroup applies RMSNorm itself (see below).
+// optional NORM: X is the raw residual and the unit applies RMSNorm itself (see below).
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 
@@ -24,39 +23,13 @@ layout(push_constant) uniform PC { MatmulParams p; };
 #endif
 
 #if defined(NORM)
-// Fused RMSNorm: y = W rmsnorm(x), rmsnorm(x) = x / sqrt(mean(x^2) + eps) * gamma, gamma: f32
-// [cols] at p.norm_offset of A (binding 4), also read as 16-byte vectors on the wide path.
-// Staged (cols <= XS_COLS): before the dot loop the whole workgroup reads the token's x once,
-// coalesced, sums x^2 over the workgroup, and writes xs = xround(x * inv * gamma) (inv =
-// 1 / rms, the unfused rmsnorm.comp's f32 operations in its order) into shared memory; the
-// dot loops then read xs, so the inner loop has no gamma loads and no scaling, one staging
-// serves every unit of the workgroup (they share the token row gl_WorkGroupID.y), and the
-// products equal the unfused path's up to the summation order of x^2 (inv may differ by an
-// ulp). Fallback (cols > XS_COLS, e.g. 8192 in the f32 variants): each unit reads x and
-// gamma in the dot loop, sums x^2 in the same pass (a third component of the row sum) and
-// scales both dot products by 1 / rms afterwards; xround then rounds x * gamma, not
-// x * gamma / rms (the same relative error bound).
+// Fused RMSNorm: y = W (x * gamma) / sqrt(mean(x^2) + eps). The lanes of a unit read all of x
+// for the dot products anyway, so they also sum x^2 in the same pass (a third component of
+// the row sum) and scale both dot products by 1 / rms afterwards: no separate rmsnorm
+// dispatch and no barrier before the matvec. gamma: f32 [cols] at p.norm_offset of A
+// (binding 4), also read as 16-byte vectors on the wide path.
 layout(std430, binding = 4) readonly buffer Gvec { vec4 gvec[]; };
 #define RowAcc vec3
-// xs is packet-major like the wide loop's reads (packet q = x[8q, 8q + 8)), so lane q of a
-// thread row reads 16 consecutive bytes per array at a stride of WG_X packets: no bank
-// conflicts. A fixed 16 KB whatever cols is (with row_red and common.glsl's red_sh: 18.5 KB
-// for 128 invocations, 21 KB for 256; lavapipe allows 32 KB), so shared memory admits 12
-// workgroups of 128 invocations (48 warps) per H100 SM (228 KB).
-#if defined(FP16_ARITH)
-// xs[q] = packet q as 8 f16 (packHalf2x16 pairs): exact, since xround already rounded to f16
-// precision, except values under 6.1e-5 (f16 subnormals, or 0 where a driver flushes them:
-// an absolute error under 6.1e-5 on terms that small) and over 65504 (|gamma| > 720, as
-// |x| / rms <= sqrt(cols) <= 90.5). Without USE_FP16 xround does not round, so that
-// specialization takes the fallback.
-const uint XS_PACKETS = 1024u;
-shared uvec4 xs[XS_PACKETS];
-#else
-// xs[q] = packet q's low 4 values, xs[XS_PACKETS + q] its high 4 (f32).
-const uint XS_PACKETS = 512u;
-shared vec4 xs[2u * XS_PACKETS];
-#endif
-const uint XS_COLS = 8u * XS_PACKETS;  // 8192 (f16), 4096 (f32)
 #else
 #define RowAcc vec2
 #endif
@@ -95,94 +68,11 @@ RowAcc row_sum(RowAcc v, uint lx, uint ly) {
 // Packets of 8 weights per row that a lane has in flight (the unrolled steps of the loop).
 const uint STEPS = MV_STEPS;
 
-#if defined(NORM)
-// Whether this dispatch stages normalized x in xs (uniform: push and specialization constants).
-bool xs_staged() {
-#if defined(FP16_ARITH)
-    if (!USE_FP16) return false;
-#endif
-    return p.cols <= XS_COLS;
-}
-
-// Packet q of a row as (lo, hi): 16-byte loads on the wide path (p.vec8: base a multiple of
-// 4 floats, cols of 8), else scalar loads of elements < p.cols (0 past it). base: element
-// offset of the row; buf4: the same buffer as vec4s (vec8 only). A macro: GLSL cannot pass
-// a buffer to a function.
-#define READ8(buf, buf4, base, q, lo, hi)                                              \
-    if (p.vec8 != 0u) {                                                                \
-        lo = buf4[(base) / 4u + 2u * (q)];                                             \
-        hi = buf4[(base) / 4u + 2u * (q) + 1u];                                        \
-    } else {                                                                           \
-        float v_[8];                                                                   \
-        for (uint i_ = 0u; i_ < 8u; ++i_) {                                            \
-            const uint k_ = 8u * (q) + i_;                                             \
-            v_[i_] = k_ < p.cols ? buf[(base) + k_] : 0.0;                             \
-        }                                                                              \
-        lo = vec4(v_[0], v_[1], v_[2], v_[3]);                                         \
-        hi = vec4(v_[4], v_[5], v_[6], v_[7]);                                         \
-    }
-void read_x8(uint xb, uint q, out vec4 lo, out vec4 hi) { READ8(xbuf, xvec, xb, q, lo, hi) }
-void read_g8(uint q, out vec4 lo, out vec4 hi) { READ8(abuf, gvec, p.norm_offset, q, lo, hi) }
-
-// xs = xround(x * inv * gamma) for the token row at xb, by the whole workgroup (uniform
-// control flow): invocation i takes packets i, i + WG, ... (32 consecutive bytes each, so
-// a subgroup reads one contiguous run); the second read of its x packets hits the cache.
-void stage_x(uint xb) {
-    const uint tid = gl_LocalInvocationIndex, packets = (p.cols + 7u) / 8u;
-    float ss = 0.0;
-    for (uint q = tid; q < packets; q += WG) {
-        vec4 lo, hi;
-        read_x8(xb, q, lo, hi);
-        ss += dot(lo, lo) + dot(hi, hi);
-    }
-    const float inv = inversesqrt(wg_sum(ss) / float(p.cols) + p.norm_eps);
-    for (uint q = tid; q < packets; q += WG) {
-        vec4 lo, hi, glo, ghi;
-        read_x8(xb, q, lo, hi);
-        read_g8(q, glo, ghi);
-        lo = xround4(lo * inv * glo);
-        hi = xround4(hi * inv * ghi);
-#if defined(FP16_ARITH)
-        xs[q] = uvec4(packHalf2x16(lo.xy), packHalf2x16(lo.zw), packHalf2x16(hi.xy), packHalf2x16(hi.zw));
-#else
-        xs[q] = lo;
-        xs[XS_PACKETS + q] = hi;
-#endif
-    }
-    barrier();
-}
-
-void xs_load8(uint q, out vec4 lo, out vec4 hi) {
-#if defined(FP16_ARITH)
-    const uvec4 h = xs[q];
-    lo = vec4(unpackHalf2x16(h.x), unpackHalf2x16(h.y));
-    hi = vec4(unpackHalf2x16(h.z), unpackHalf2x16(h.w));
-#else
-    lo = xs[q];
-    hi = xs[XS_PACKETS + q];
-#endif
-}
-
-float xs_load(uint k) {
-#if defined(FP16_ARITH)
-    return unpackHalf2x16(xs[k / 8u][(k / 2u) & 3u] >> (16u * (k & 1u))).x;
-#else
-    return xs[((k & 4u) != 0u ? XS_PACKETS : 0u) + k / 8u][k & 3u];
-#endif
-}
-#endif
-
-// x[8q, 8q + 8) of the row at vec4 index x4 as (lo, hi), as it enters the products.
-// staged (NORM only; a literal at every call, so each loop is compiled without the branch):
-// from xs. Otherwise from X; NORM: times gamma with the raw x^2 added to ss (fallback, see
-// above); then xround.
-void load_x8(uint x4, uint q, const bool staged, out vec4 lo, out vec4 hi, inout float ss) {
-#if defined(NORM)
-    if (staged) {
-        xs_load8(q, lo, hi);
-        return;
-    }
-#endif
+// x[8q, 8q + 8) of the row at vec4 index x4 as (lo, hi), as it enters the products: NORM:
+// times gamma (the 1 / rms factor comes after the sum) with the raw x^2 added to ss; then
+// xround. FP16_ARITH + NORM rounds x * gamma to f16 where the unfused path rounds
+// x * gamma / rms: the same relative error bound (round_to_f16 does not clamp the exponent).
+void load_x8(uint x4, uint q, out vec4 lo, out vec4 hi, inout float ss) {
     lo = xvec[x4 + 2u * q];
     hi = xvec[x4 + 2u * q + 1u];
 #if defined(NORM)
@@ -196,10 +86,7 @@ void load_x8(uint x4, uint q, const bool staged, out vec4 lo, out vec4 hi, inout
 }
 
 // x[xb + k] as it enters the products (see load_x8).
-float load_x(uint xb, uint k, const bool staged, inout float ss) {
-#if defined(NORM)
-    if (staged) return xs_load(k);
-#endif
+float load_x(uint xb, uint k, inout float ss) {
     float v = xbuf[xb + k];
 #if defined(NORM)
     ss += v * v;
@@ -209,9 +96,8 @@ float load_x(uint xb, uint k, const bool staged, inout float ss) {
 }
 
 // (W0[wa..] . x, Wb[wb..] . x) over p.cols for lane lx; wa, wb, xb: element offsets of the
-// rows and of x (multiples of 8, 8 and 4); staged: x from xs (see load_x8); ss: NORM, not
-// staged: += this lane's sum of x^2.
-vec2 dots_wide(uint wa, uint wb, uint xb, uint lx, const bool staged, inout float ss) {
+// rows and of x (multiples of 8, 8 and 4); ss: NORM: += this lane's sum of x^2.
+vec2 dots_wide(uint wa, uint wb, uint xb, uint lx, inout float ss) {
     const uint n8 = p.cols / 8u, a8 = wa / 8u, b8 = wb / 8u, x4 = xb / 4u;
     vec2 acc = vec2(0.0);
     uint q = lx;
@@ -223,7 +109,7 @@ vec2 dots_wide(uint wa, uint wb, uint xb, uint lx, const bool staged, inout floa
         }
         for (uint i = 0u; i < STEPS; ++i) {
             vec4 xl, xh;
-            load_x8(x4, q + i * WG_X, staged, xl, xh, ss);
+            load_x8(x4, q + i * WG_X, xl, xh, ss);
             acc += vec2(dot(al[i], xl) + dot(ah[i], xh), dot(bl[i], xl) + dot(bh[i], xh));
         }
     }
@@ -232,17 +118,17 @@ vec2 dots_wide(uint wa, uint wb, uint xb, uint lx, const bool staged, inout floa
         wload8_0(a8 + q, al, ah);
         WLOAD8_B(b8 + q, bl, bh);
         vec4 xl, xh;
-        load_x8(x4, q, staged, xl, xh, ss);
+        load_x8(x4, q, xl, xh, ss);
         acc += vec2(dot(al, xl) + dot(ah, xh), dot(bl, xl) + dot(bh, xh));
     }
     return acc;
 }
 
 // The same with scalar loads (any alignment).
-vec2 dots_scalar(uint wa, uint wb, uint xb, uint lx, const bool staged, inout float ss) {
+vec2 dots_scalar(uint wa, uint wb, uint xb, uint lx, inout float ss) {
     vec2 acc = vec2(0.0);
     for (uint k = lx; k < p.cols; k += WG_X) {
-        const float xv = load_x(xb, k, staged, ss);
+        const float xv = load_x(xb, k, ss);
         acc += vec2(wload0(wa + k) * xv, WLOAD_B(wb + k) * xv);
     }
     return acc;
@@ -276,21 +162,12 @@ void main() {
 #endif
     const uint wa = p.w_offset + ra * p.cols;
     const uint xb = p.x_offset + t * p.x_stride;
-#if defined(NORM)
-    const bool staged = xs_staged();
-    if (staged) stage_x(xb);
-#else
-    const bool staged = false;
-#endif
     vec2 acc = vec2(0.0);
-    float ss = 0.0;  // NORM, not staged: sum of x^2 over this lane's k
-    if (valid) {
-        if (staged) acc = p.vec8 != 0u ? dots_wide(wa, wb, xb, lx, true, ss) : dots_scalar(wa, wb, xb, lx, true, ss);
-        else acc = p.vec8 != 0u ? dots_wide(wa, wb, xb, lx, false, ss) : dots_scalar(wa, wb, xb, lx, false, ss);
-    }
+    float ss = 0.0;  // NORM: sum of x^2 over this lane's k
+    if (valid) acc = p.vec8 != 0u ? dots_wide(wa, wb, xb, lx, ss) : dots_scalar(wa, wb, xb, lx, ss);
 #if defined(NORM)
     const vec3 sums = row_sum(vec3(acc, ss), lx, ly);
-    acc = staged ? sums.xy : sums.xy * inversesqrt(sums.z / float(p.cols) + p.norm_eps);
+    acc = sums.xy * inversesqrt(sums.z / float(p.cols) + p.norm_eps);
 #else
     acc = row_sum(acc, lx, ly);
 #endif
