@@ -654,10 +654,8 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
         const bool streams = !seg_streamed_[seg].empty();
         if (cpu_ && seg < cfg_.n_layer) VKS_TRY(sync_kv(seg, req.pos, false));  // rows a CPU layer wrote
         // A new submission starts at every streaming segment (it waits for that upload), and
-        // after layer 0 and then every 8 layers, so the GPU starts on the first layer while the
-        // host records the rest (a decode token's GPU time begins ~1 layer of recording after
-        // the call instead of 8).
-        const bool split = seg > 0 && seg < cfg_.n_layer && (seg == 1 || seg % 8 == 0);
+        // every 8 layers so the GPU starts on the first ones while the host records the rest.
+        const bool split = seg > 0 && seg < cfg_.n_layer && seg % 8 == 0;
         if (cmd == VK_NULL_HANDLE || streams || split) {
             if (cmd != VK_NULL_HANDLE) VKS_TRY(ring_->submit(slot));
             auto b = ring_->begin();
