@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -178,6 +179,24 @@ inline std::vector<float> random_values(size_t n, uint64 seed, float scale = 1.0
     std::vector<float> v(n);
     for (auto& x : v) x = d(rng);
     return v;
+}
+
+// Reference rope (double, base 10000) of n tokens' rows [tt * rows, (tt + 1) * rows) of `lin`
+// (the matmul result), heads of head_dim with the first n_rot dims rotated; pair (2i, 2i+1),
+// or (i, i + n_rot / 2) with neox; token tt at position pos0 + tt.
+inline std::vector<double> ref_rope(const std::vector<double>& lin, uint32 rows, uint32 n, uint32 n_head, uint32 head_dim, uint32 n_rot,
+                                    bool neox, uint32 pos0) {
+    std::vector<double> out = lin;
+    for (uint32 tt = 0; tt < n; ++tt)
+        for (uint32 h = 0; h < n_head; ++h)
+            for (uint32 i = 0; i < n_rot / 2; ++i) {
+                const uint32 a = h * head_dim + (neox ? i : 2 * i), b = a + (neox ? n_rot / 2 : 1);
+                const double th = double(pos0 + tt) * std::pow(10000.0, -2.0 * i / n_rot);
+                const double x0 = lin[tt * rows + a], x1 = lin[tt * rows + b];
+                out[tt * rows + a] = x0 * std::cos(th) - x1 * std::sin(th);
+                out[tt * rows + b] = x0 * std::sin(th) + x1 * std::cos(th);
+            }
+    return out;
 }
 
 }  // namespace vk_symbiote::test

@@ -147,16 +147,7 @@ TEST(VulkanCoopMatmul, RopeNormalAndNeox) {
             EXPECT_TRUE(ran(names, "matmul_coop_f16")) << joined(names);
             auto got = env->download(y, n * rows);
             auto lin = ref_matmul(wv, xv, rows, cols, n, cols);
-            auto want = lin;
-            for (uint32 tt = 0; tt < n; ++tt)
-                for (uint32 h = 0; h < cs.n_head; ++h)
-                    for (uint32 i = 0; i < n_rot / 2; ++i) {
-                        const uint32 a = h * cs.head_dim + (neox ? i : 2 * i), b = a + (neox ? n_rot / 2 : 1);
-                        const double th = double(pos0 + tt) * std::pow(10000.0, -2.0 * i / n_rot);
-                        const double x0 = lin[tt * rows + a], x1 = lin[tt * rows + b];
-                        want[tt * rows + a] = x0 * std::cos(th) - x1 * std::sin(th);
-                        want[tt * rows + b] = x0 * std::sin(th) + x1 * std::cos(th);
-                    }
+            const auto want = ref_rope(lin, rows, n, cs.n_head, cs.head_dim, n_rot, neox, pos0);
             EXPECT_LT(nmse(got, want), kCoopNmse) << "head_dim " << cs.head_dim << (neox ? " neox" : " normal");
         }
 }

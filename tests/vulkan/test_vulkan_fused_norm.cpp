@@ -158,16 +158,7 @@ TEST(VulkanFusedNorm, MatvecRopeNormalAndNeox) {
                     });
                     auto got = env->download(y, n * rows);
                     auto lin = ref_matmul(wv, ref_norm(xv, g.values, cols, n, cols, 0, 1e-5), rows, cols, n);
-                    auto want = lin;
-                    for (uint32 tt = 0; tt < n; ++tt)
-                        for (uint32 h = 0; h < n_head; ++h)
-                            for (uint32 i = 0; i < n_rot / 2; ++i) {
-                                const uint32 a = h * head_dim + (neox ? i : 2 * i), b = a + (neox ? n_rot / 2 : 1);
-                                const double th = double(pos0 + tt) * std::pow(10000.0, -2.0 * i / n_rot);
-                                const double x0 = lin[tt * rows + a], x1 = lin[tt * rows + b];
-                                want[tt * rows + a] = x0 * std::cos(th) - x1 * std::sin(th);
-                                want[tt * rows + b] = x0 * std::sin(th) + x1 * std::cos(th);
-                            }
+                    const auto want = ref_rope(lin, rows, n, n_head, head_dim, n_rot, neox, pos0);
                     // 1e-9 floor: the rope table is f32 (as in the op tests).
                     EXPECT_LT(nmse(got, want), std::max(threshold(t, m, *env), 1e-9))
                         << m.name << " " << dtype_name(t) << (neox ? " neox" : " normal") << " n=" << n << " cols " << cols;
