@@ -96,13 +96,6 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             if (v < 1 || v > 8) return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_STREAM_SLOTS=") + z + ": expected 1 to 8");
             vo.stream_slots = uint32(v);
         }
-        // A/B knob: VK_SYMBIOTE_TRANSFER_QUEUES=1 uploads on one DMA queue instead of splitting
-        // each streamed upload over two.
-        if (const char* z = std::getenv("VK_SYMBIOTE_TRANSFER_QUEUES"); z && *z) {
-            const int v = std::atoi(z);
-            if (v < 1 || v > 2) return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_TRANSFER_QUEUES=") + z + ": expected 1 or 2");
-            vo.transfer_queues = uint32(v);
-        }
         auto vb = VulkanBackend::create(vo);
         if (!vb) {
             VKS_LOG_WARN("Vulkan unavailable, using the CPU path: " << vb.error().message);

@@ -204,7 +204,6 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     ro.timestamps = opt_.enable_profiling;
     ro.timeline = opt_.kernel_profiling;  // --enable-profiling: when uploads and compute ran
     ro.fence_timeout_ns = opt_.fence_timeout_ns;
-    ro.transfer_lanes = opt_.transfer_queues;
     auto ring = WeightStreamRing::create(*dev_, *mem_, ro);
     if (!ring) return ring.error();
     ring_ = std::move(*ring);

@@ -44,7 +44,6 @@ struct VulkanOptions {
     bool kv_f16_rounding = false;
     uint64 vram_budget_bytes = 0; // 0: the device-local budget reported by the device
     uint32 stream_slots = 0;      // streaming slots when weights do not all fit (0: automatic, see prepare())
-    uint32 transfer_queues = 0;   // DMA queues a streamed upload is split over (0: the device's, at most 2)
     bool force_streaming = false; // tests: stream every weight matrix even when all would fit
     uint32 copy_threads = 0;      // host threads copying streamed weights into staging (0: min(8, cores))
     bool allow_zero_copy = true;

@@ -264,15 +264,14 @@ ExpectedVoid VulkanDevice::init_device() {
         e12.vulkanMemoryModel = VK_TRUE;
     }
 
-    const float prio[2] = {1.0f, 1.0f};
-    const uint32 n_transfer = transfer >= 0 ? std::min<uint32>(2, fams[transfer_family_].queueCount) : 1;
+    const float prio = 1.0f;
     VkDeviceQueueCreateInfo qci[2]{{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO}, {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO}};
     qci[0].queueFamilyIndex = compute_family_;
     qci[0].queueCount = 1;
-    qci[0].pQueuePriorities = prio;
+    qci[0].pQueuePriorities = &prio;
     qci[1].queueFamilyIndex = transfer_family_;
-    qci[1].queueCount = n_transfer;
-    qci[1].pQueuePriorities = prio;
+    qci[1].queueCount = 1;
+    qci[1].pQueuePriorities = &prio;
     VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     dci.pNext = &e12;
     dci.queueCreateInfoCount = has_transfer_queue() ? 2 : 1;
@@ -282,8 +281,6 @@ ExpectedVoid VulkanDevice::init_device() {
     VKS_VK_TRY(vkCreateDevice(phys_, &dci, nullptr, &device_));
     vkGetDeviceQueue(device_, compute_family_, 0, &compute_q_);
     vkGetDeviceQueue(device_, transfer_family_, 0, &transfer_q_);
-    transfer_qs_.assign(has_transfer_queue() ? n_transfer : 1, transfer_q_);
-    for (uint32 i = 1; i < transfer_qs_.size(); ++i) vkGetDeviceQueue(device_, transfer_family_, i, &transfer_qs_[i]);
     caps_.timestamp_valid_bits = fams[compute_family_].timestampValidBits;
     caps_.transfer_timestamp_valid_bits = fams[transfer_family_].timestampValidBits;
     fill_caps();

@@ -69,10 +69,6 @@ public:
     uint32 compute_family() const { return compute_family_; }
     // Equal to the compute queue / family when there is no separate transfer family.
     VkQueue transfer_queue() const { return transfer_q_; }
-    // Queues of the dedicated transfer family (DMA engines), at most 2: uploads may be split
-    // over them. transfer_queue(0) == transfer_queue().
-    uint32 transfer_queue_count() const { return uint32(transfer_qs_.size()); }
-    VkQueue transfer_queue(uint32 i) const { return transfer_qs_[i]; }
     uint32 transfer_family() const { return transfer_family_; }
     bool has_transfer_queue() const { return transfer_family_ != compute_family_; }
     const VulkanCapabilities& caps() const { return caps_; }
@@ -102,7 +98,6 @@ private:
     VkDevice device_ = VK_NULL_HANDLE;
     VkQueue compute_q_ = VK_NULL_HANDLE;
     VkQueue transfer_q_ = VK_NULL_HANDLE;
-    std::vector<VkQueue> transfer_qs_;
     uint32 compute_family_ = 0;
     uint32 transfer_family_ = 0;
     VkPhysicalDeviceMemoryProperties mem_props_{};

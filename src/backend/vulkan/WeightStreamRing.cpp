@@ -29,7 +29,6 @@ Expected<std::unique_ptr<WeightStreamRing>> WeightStreamRing::create(const Vulka
     }
     r->slots_.resize(opt.slots);
     ai.commandPool = r->transfer_pool_;
-    const uint32 n_lanes = std::max<uint32>(1, std::min(opt.transfer_lanes ? opt.transfer_lanes : 2, dev.transfer_queue_count()));
     for (auto& s : r->slots_) {
         auto dv = mem.create_buffer(opt.slot_bytes, MemoryKind::DeviceLocal);
         if (!dv) return dv.error();
@@ -40,12 +39,9 @@ Expected<std::unique_ptr<WeightStreamRing>> WeightStreamRing::create(const Vulka
             s.staging = *st;
             if (!s.staging.mapped) return make_error(ErrorCode::Device, "WeightStreamRing: staging memory is not host-visible");
         }
-        s.lanes.resize(n_lanes);
-        for (auto& l : s.lanes) {
-            VKS_VK_TRY(vkAllocateCommandBuffers(d, &ai, &l.cmd));
-            VKS_VK_TRY(vkCreateFence(d, &fi, nullptr, &l.fence));
-            VKS_VK_TRY(vkCreateSemaphore(d, &si, nullptr, &l.uploaded));
-        }
+        VKS_VK_TRY(vkAllocateCommandBuffers(d, &ai, &s.transfer_cmd));
+        VKS_VK_TRY(vkCreateFence(d, &fi, nullptr, &s.transfer_fence));
+        VKS_VK_TRY(vkCreateSemaphore(d, &si, nullptr, &s.uploaded));
     }
     if (opt.timestamps && dev.caps().timestamp_valid_bits > 0) {
         VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
@@ -58,11 +54,10 @@ Expected<std::unique_ptr<WeightStreamRing>> WeightStreamRing::create(const Vulka
             r->timeline_ = true;
             for (auto& c : r->cmds_) VKS_VK_TRY(vkCreateQueryPool(d, &qi, nullptr, &c.stamps));
             if (dev.has_transfer_queue())
-                for (auto& s : r->slots_)
-                    for (auto& l : s.lanes) {
-                        VKS_VK_TRY(vkCreateQueryPool(d, &qi, nullptr, &l.stamps));
-                        vkResetQueryPool(d, l.stamps, 0, 2);
-                    }
+                for (auto& s : r->slots_) {
+                    VKS_VK_TRY(vkCreateQueryPool(d, &qi, nullptr, &s.stamps));
+                    vkResetQueryPool(d, s.stamps, 0, 2);
+                }
         }
     }
     return r;
@@ -72,13 +67,11 @@ WeightStreamRing::~WeightStreamRing() {
     VkDevice d = dev_.device();
     vkDeviceWaitIdle(d);
     for (auto& s : slots_) {
+        if (s.stamps) vkDestroyQueryPool(d, s.stamps, nullptr);
         mem_.destroy_buffer(s.device);
         mem_.destroy_buffer(s.staging);
-        for (auto& l : s.lanes) {
-            if (l.stamps) vkDestroyQueryPool(d, l.stamps, nullptr);
-            if (l.fence) vkDestroyFence(d, l.fence, nullptr);
-            if (l.uploaded) vkDestroySemaphore(d, l.uploaded, nullptr);
-        }
+        if (s.transfer_fence) vkDestroyFence(d, s.transfer_fence, nullptr);
+        if (s.uploaded) vkDestroySemaphore(d, s.uploaded, nullptr);
     }
     for (auto& c : cmds_) {
         if (c.fence) vkDestroyFence(d, c.fence, nullptr);
@@ -207,7 +200,11 @@ Expected<void*> WeightStreamRing::acquire_slot(uint32 s) {
     // The device copy of the slot must no longer be read, and its staging no longer copied from.
     if (sl.reader >= 0 && sl.reader != recording_) VKS_TRY(wait_cmd(uint32(sl.reader)));
     sl.reader = -1;
-    VKS_TRY(wait_lanes(s));
+    if (sl.transfer_in_flight) {
+        sl.transfer_in_flight = false;
+        VKS_TRY(wait_and_reset(dev_.device(), sl.transfer_fence, opt_.fence_timeout_ns, "weight upload"));
+        read_upload_stamps(s);
+    }
     return sl.staging.mapped;
 }
 
@@ -230,91 +227,49 @@ ExpectedVoid WeightStreamRing::record_upload(uint32 s, const std::vector<SourceC
     if (recording_ < 0 && !dev_.has_transfer_queue()) return make_error(ErrorCode::Internal, "WeightStreamRing::upload outside a recording");
     Slot& sl = slots_[s];
     // Consecutive copies from one source buffer go in one vkCmdCopyBuffer.
-    auto record = [&](VkCommandBuffer cmd, const std::vector<SourceCopy>& cs) {
+    auto record = [&](VkCommandBuffer cmd) {
         std::vector<VkBufferCopy> regions;
-        for (size_t i = 0; i < cs.size(); ++i) {
-            regions.push_back(cs[i].region);
-            bytes_uploaded_ += cs[i].region.size;
-            if (i + 1 == cs.size() || cs[i + 1].src != cs[i].src) {
-                vkCmdCopyBuffer(cmd, cs[i].src, sl.device.buffer, uint32(regions.size()), regions.data());
+        for (size_t i = 0; i < copies.size(); ++i) {
+            regions.push_back(copies[i].region);
+            bytes_uploaded_ += copies[i].region.size;
+            if (i + 1 == copies.size() || copies[i + 1].src != copies[i].src) {
+                vkCmdCopyBuffer(cmd, copies[i].src, sl.device.buffer, uint32(regions.size()), regions.data());
                 regions.clear();
             }
         }
     };
     if (!dev_.has_transfer_queue()) {
         VkCommandBuffer cmd = cmds_[uint32(recording_)].cmd;
-        record(cmd, copies);
+        record(cmd);
         VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
         mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
         mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT;
         vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
         return {};
     }
-    // Lanes: the copies split at half their bytes (a region crossing the middle is cut in
-    // two) when there are two transfer queues and the upload is large enough to gain.
-    uint64 total = 0;
-    for (const auto& c : copies) total += c.region.size;
-    const uint32 n_lanes = total >= (uint64(8) << 20) ? uint32(sl.lanes.size()) : 1;
-    std::vector<std::vector<SourceCopy>> parts(n_lanes);
-    if (n_lanes == 1) {
-        parts[0] = copies;
-    } else {
-        const uint64 half = (total / 2 + 255) / 256 * 256;
-        uint64 done = 0;
-        for (const auto& c : copies) {
-            const uint64 end = done + c.region.size;
-            if (end <= half || done >= half) {
-                parts[done < half ? 0 : 1].push_back(c);
-            } else {  // crosses the middle
-                SourceCopy a = c, b = c;
-                a.region.size = half - done;
-                b.region.srcOffset += a.region.size;
-                b.region.dstOffset += a.region.size;
-                b.region.size = c.region.size - a.region.size;
-                parts[0].push_back(a);
-                parts[1].push_back(b);
-            }
-            done = end;
-        }
-    }
+    VKS_VK_TRY(vkResetCommandBuffer(sl.transfer_cmd, 0));
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    for (uint32 i = 0; i < n_lanes; ++i) {
-        if (parts[i].empty()) continue;
-        Lane& l = sl.lanes[i];
-        VKS_VK_TRY(vkResetCommandBuffer(l.cmd, 0));
-        VKS_VK_TRY(vkBeginCommandBuffer(l.cmd, &bi));
-        if (l.stamps) {
-            vkResetQueryPool(dev_.device(), l.stamps, 0, 2);  // its last results were read when its fence was waited
-            vkCmdWriteTimestamp(l.cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, l.stamps, 0);
-        }
-        const uint64 before = bytes_uploaded_;
-        record(l.cmd, parts[i]);
-        if (l.stamps) {
-            vkCmdWriteTimestamp(l.cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, l.stamps, 1);
-            l.stamped_bytes = bytes_uploaded_ - before;
-        }
-        VKS_VK_TRY(vkEndCommandBuffer(l.cmd));
-        VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-        si.commandBufferCount = 1;
-        si.pCommandBuffers = &l.cmd;
-        si.signalSemaphoreCount = 1;
-        si.pSignalSemaphores = &l.uploaded;
-        VKS_VK_TRY(vkQueueSubmit(dev_.transfer_queue(i), 1, &si, l.fence));
-        l.in_flight = true;
-        l.pending = true;
+    VKS_VK_TRY(vkBeginCommandBuffer(sl.transfer_cmd, &bi));
+    if (sl.stamps) {
+        vkResetQueryPool(dev_.device(), sl.stamps, 0, 2);  // its last results were read when its fence was waited
+        vkCmdWriteTimestamp(sl.transfer_cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, sl.stamps, 0);
     }
-    return {};
-}
-
-ExpectedVoid WeightStreamRing::wait_lanes(uint32 s) {
-    for (uint32 i = 0; i < slots_[s].lanes.size(); ++i) {
-        Lane& l = slots_[s].lanes[i];
-        if (!l.in_flight) continue;
-        l.in_flight = false;
-        VKS_TRY(wait_and_reset(dev_.device(), l.fence, opt_.fence_timeout_ns, "weight upload"));
-        read_upload_stamps(s, i);
+    const uint64 before = bytes_uploaded_;
+    record(sl.transfer_cmd);
+    if (sl.stamps) {
+        vkCmdWriteTimestamp(sl.transfer_cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, sl.stamps, 1);
+        sl.stamped_bytes = bytes_uploaded_ - before;
     }
+    VKS_VK_TRY(vkEndCommandBuffer(sl.transfer_cmd));
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &sl.transfer_cmd;
+    si.signalSemaphoreCount = 1;
+    si.pSignalSemaphores = &sl.uploaded;
+    VKS_VK_TRY(vkQueueSubmit(dev_.transfer_queue(), 1, &si, sl.transfer_fence));
+    sl.transfer_in_flight = true;
+    sl.upload_pending = true;
     return {};
 }
 
@@ -326,46 +281,38 @@ ExpectedVoid WeightStreamRing::submit(int32 s) {
     if (timeline_) {
         vkCmdWriteTimestamp(c.cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c.stamps, 1);
         c.stamped = true;
-        c.waited_slot = s >= 0 && slots_[uint32(s)].upload_pending() ? s : -1;
+        c.waited_slot = s >= 0 && slots_[uint32(s)].upload_pending ? s : -1;
     }
     VKS_VK_TRY(vkEndCommandBuffer(c.cmd));
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
     si.pCommandBuffers = &c.cmd;
-    // The slot's upload: one semaphore per lane that carried part of it.
-    std::vector<VkSemaphore> waits;
-    if (s >= 0)
-        for (auto& l : slots_[uint32(s)].lanes)
-            if (l.pending) {
-                waits.push_back(l.uploaded);
-                l.pending = false;
-            }
-    const std::vector<VkPipelineStageFlags> wait_stages(waits.size(), VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT);
-    si.waitSemaphoreCount = uint32(waits.size());
-    si.pWaitSemaphores = waits.data();
-    si.pWaitDstStageMask = wait_stages.data();
+    const VkPipelineStageFlags wait_stage = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+    if (s >= 0 && slots_[uint32(s)].upload_pending) {
+        si.waitSemaphoreCount = 1;
+        si.pWaitSemaphores = &slots_[uint32(s)].uploaded;
+        si.pWaitDstStageMask = &wait_stage;
+    }
     VKS_VK_TRY(vkQueueSubmit(dev_.compute_queue(), 1, &si, c.fence));
     c.pending = true;
-    if (s >= 0) slots_[uint32(s)].reader = idx;
+    if (s >= 0) {
+        slots_[uint32(s)].upload_pending = false;
+        slots_[uint32(s)].reader = idx;
+    }
     return {};
 }
 
 ExpectedVoid WeightStreamRing::discard_upload(uint32 s) {
     Slot& sl = slots_[s];
-    // Signalled semaphores nobody will wait for: consume them with an empty submission (a
+    if (!sl.upload_pending) return {};
+    // A signalled semaphore nobody will wait for: consume it with an empty submission (a
     // binary semaphore must not be signalled again before it is waited on).
-    std::vector<VkSemaphore> waits;
-    for (auto& l : sl.lanes)
-        if (l.pending) {
-            waits.push_back(l.uploaded);
-            l.pending = false;
-        }
-    if (waits.empty()) return {};
-    const std::vector<VkPipelineStageFlags> stages(waits.size(), VK_PIPELINE_STAGE_ALL_COMMANDS_BIT);
+    sl.upload_pending = false;
+    const VkPipelineStageFlags stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-    si.waitSemaphoreCount = uint32(waits.size());
-    si.pWaitSemaphores = waits.data();
-    si.pWaitDstStageMask = stages.data();
+    si.waitSemaphoreCount = 1;
+    si.pWaitSemaphores = &sl.uploaded;
+    si.pWaitDstStageMask = &stage;
     Cmd& c = cmds_[next_cmd_];
     VKS_TRY(wait_cmd(next_cmd_));
     VKS_VK_TRY(vkQueueSubmit(dev_.compute_queue(), 1, &si, c.fence));
@@ -388,7 +335,11 @@ ExpectedVoid WeightStreamRing::finish() {
         if (auto w = wait_cmd(i); !w && result) result = w;
     for (auto& sl : slots_) {
         sl.reader = -1;
-        if (auto w = wait_lanes(uint32(&sl - slots_.data())); !w && result) result = w;
+        if (sl.transfer_in_flight) {
+            sl.transfer_in_flight = false;
+            if (auto w = wait_and_reset(dev_.device(), sl.transfer_fence, opt_.fence_timeout_ns, "weight upload"); !w && result) result = w;
+            else read_upload_stamps(uint32(&sl - slots_.data()));
+        }
     }
     if (!result) return result;
     if (queries_ && timing_) {
@@ -432,11 +383,11 @@ ExpectedVoid WeightStreamRing::record_copy_out(VkBuffer src, VkBuffer dst, uint6
     return {};
 }
 
-void WeightStreamRing::read_upload_stamps(uint32 s, uint32 lane) {
-    Lane& l = slots_[s].lanes[lane];
-    if (!l.stamps || l.stamped_bytes == 0) return;
-    read_stamps(l.stamps, StreamSpan::Upload, int32(s), l.stamped_bytes, dev_.caps().transfer_timestamp_valid_bits);
-    l.stamped_bytes = 0;
+void WeightStreamRing::read_upload_stamps(uint32 s) {
+    Slot& sl = slots_[s];
+    if (!sl.stamps || sl.stamped_bytes == 0) return;
+    read_stamps(sl.stamps, StreamSpan::Upload, int32(s), sl.stamped_bytes, dev_.caps().transfer_timestamp_valid_bits);
+    sl.stamped_bytes = 0;
 }
 
 void WeightStreamRing::mark_forward_start(VkCommandBuffer cmd) {

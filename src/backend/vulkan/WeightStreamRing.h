@@ -9,9 +9,7 @@
 // with VK_EXT_external_memory_host: no host copy at all):
 //   - on the dedicated transfer queue when the device has one: a transfer submission that
 //     signals the slot's semaphore; the next compute submission waits on it at the
-//     compute-shader stage, so the copy overlaps the compute of earlier segments. With two
-//     transfer queues (lanes) an upload of >= 8 MiB is split in two byte halves, one per
-//     queue (two DMA engines), and the compute submission waits for both;
+//     compute-shader stage, so the copy overlaps the compute of earlier segments;
 //   - otherwise recorded at the start of the compute command buffer, then a barrier.
 // Buffers are VK_SHARING_MODE_CONCURRENT (VulkanMemory), so no ownership transfer.
 //
@@ -64,7 +62,6 @@ struct WeightStreamRingOptions {
     bool staging = true;      // host staging per slot (false: uploads copy from imported host buffers)
     bool timestamps = true;
     bool timeline = false;    // stream timeline (needs timestamps on both queues and hostQueryReset)
-    uint32 transfer_lanes = 0; // transfer queues an upload is split over (0: what the device has, <= 2)
     uint64 fence_timeout_ns = uint64(120) * 1000000000ull;
 };
 
@@ -124,26 +121,16 @@ public:
     uint64 device_bytes() const;  // device memory of the slots
 
 private:
-    // One transfer queue's share of a slot's upload (lanes split large uploads in two byte
-    // halves over two DMA queues when the device has them).
-    struct Lane {
-        VkCommandBuffer cmd = VK_NULL_HANDLE;
-        VkFence fence = VK_NULL_HANDLE;
-        VkSemaphore uploaded = VK_NULL_HANDLE;
-        bool pending = false;    // semaphore signalled, not yet waited by a submission
-        bool in_flight = false;  // fence not yet waited
-        VkQueryPool stamps = VK_NULL_HANDLE;  // timeline: start / end
-        uint64 stamped_bytes = 0;             // bytes of the timed copy in flight
-    };
     struct Slot {
         GpuBuffer device, staging;
-        std::vector<Lane> lanes;
-        int32 reader = -1;  // command ring index of the last submission that read it
-        bool upload_pending() const {
-            for (const auto& l : lanes)
-                if (l.pending) return true;
-            return false;
-        }
+        VkCommandBuffer transfer_cmd = VK_NULL_HANDLE;
+        VkFence transfer_fence = VK_NULL_HANDLE;
+        VkSemaphore uploaded = VK_NULL_HANDLE;
+        bool upload_pending = false;   // semaphore signalled, not yet waited by a submission
+        bool transfer_in_flight = false;
+        int32 reader = -1;             // command ring index of the last submission that read it
+        VkQueryPool stamps = VK_NULL_HANDLE;  // timeline: upload start / end
+        uint64 stamped_bytes = 0;             // bytes of the timed upload in flight
     };
     struct Cmd {
         VkCommandBuffer cmd = VK_NULL_HANDLE;
@@ -158,8 +145,7 @@ private:
         int32 slot;
         uint64 t0, t1, bytes;
     };
-    void read_upload_stamps(uint32 s, uint32 lane);
-    ExpectedVoid wait_lanes(uint32 s);
+    void read_upload_stamps(uint32 s);
     void read_stamps(VkQueryPool pool, StreamSpan::Kind kind, int32 slot, uint64 bytes, uint32 valid_bits);
     WeightStreamRing(const VulkanDevice& dev, VulkanMemory& mem, WeightStreamRingOptions opt) : dev_(dev), mem_(mem), opt_(opt) {}
     ExpectedVoid wait_cmd(uint32 i);
