@@ -79,6 +79,15 @@ struct AttentionParams {
     float scale;        // 1 / sqrt(head_dim)
 };
 
+// dst[i] = src[i] for i < n, 16-byte elements, src in binding 0 (W0) and dst in binding 3 (Y),
+// both bound at the copied ranges (copy.comp). `groups` workgroups loop over the range with a
+// stride of groups * WG elements, so a few workgroups copy any size and leave the rest of the
+// GPU to the kernels that run beside them.
+struct CopyParams {
+    uint n;
+    uint groups;
+};
+
 // y[i] += x[i] for i < n (add.comp)
 struct AddParams {
     uint n;

@@ -16,7 +16,19 @@
 // with the recompiled variants (tile-shape tuning without a rebuild).
 // Each case records `reps` dispatches (with barriers, like the forward pass) in one command
 // buffer and divides the GPU timestamp time by reps. Output: one line per case on stdout.
+//
+// --overlap: can weight uploads run under prompt compute at full speed (what a streamed
+// prompt pass needs: upload of layer i+1 beside the compute of layer i)? Three timings,
+// medians of 3, wall clock from submission to fence:
+//   copy     4 x 384 MiB (a Llama-7B f16 layer) into a device buffer on the transfer queue
+//   compute  8 layers of the 512-token weight kernels (q/k rope, v, o, swiglu, down)
+//   both     the copy submitted first, the compute right after it
+// for each copy source: host-visible staging memory, imported malloc'd memory (the zero-copy
+// streaming path), device-local memory (VRAM -> VRAM: isolates the copy engine from the bus).
+// Output: per source, each side's time alone and beside the other, and the sum / max.
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -41,6 +53,7 @@ struct Args {
     std::string shader_dir;
     std::vector<std::pair<std::string, std::string>> alts;  // (target file in shader_dir, replacement)
     std::vector<bool> coop = {true, false};  // OpContext::coop_matmul values to run
+    bool overlap = false;                    // --overlap: copy under compute instead of the kernel cases
 };
 
 bool parse(int argc, char** argv, Args& a) {
@@ -93,6 +106,8 @@ bool parse(int argc, char** argv, Args& a) {
             else if (k == "coop") a.coop = {true};
             else if (k == "tiled") a.coop = {false};
             else return false;
+        } else if (s == "--overlap") {
+            a.overlap = true;
         } else if (s == "--small") {
             a.dim = 512;
             a.ff = 1376;
@@ -185,6 +200,253 @@ struct Bench {
     }
 };
 
+// --overlap (see the file comment). Layer kernels as in a prompt pass: x (512 x dim) f32 in,
+// y out; the copy goes from `src` (bytes) into a device buffer.
+struct OverlapKernels {
+    const std::vector<DeviceWeight>* wq;
+    const DeviceWeight *wg, *wu, *wd;
+    GpuBuffer x, y, table;
+};
+
+ExpectedVoid overlap(Bench& b, const Args& a, const OverlapKernels& k) {
+    VkDevice d = b.dev->device();
+    const uint64 layer = uint64(384) << 20, copies = 4;
+    const uint32 layers = a.dim < 4096 ? 1 : 8, n = 512, dim = a.dim, ff = a.ff;  // --small: one layer (a CPU implementation)
+    auto dst = b.buffer(layer);
+    if (!dst) return dst.error();
+    VkCommandPool pool = VK_NULL_HANDLE;
+    VkCommandPoolCreateInfo pi{};
+    pi.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO;
+    pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+    pi.queueFamilyIndex = b.dev->transfer_family();
+    if (vkCreateCommandPool(d, &pi, nullptr, &pool) != VK_SUCCESS) return make_error(ErrorCode::Device, "overlap: command pool");
+    VkCommandBuffer cmd = VK_NULL_HANDLE;
+    VkCommandBufferAllocateInfo ai{};
+    ai.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
+    ai.commandPool = pool;
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    VkFence fence = VK_NULL_HANDLE;
+    VkFenceCreateInfo fi{};
+    fi.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
+    if (vkAllocateCommandBuffers(d, &ai, &cmd) != VK_SUCCESS || vkCreateFence(d, &fi, nullptr, &fence) != VK_SUCCESS)
+        return make_error(ErrorCode::Device, "overlap: command buffer / fence");
+    using clock = std::chrono::steady_clock;
+    auto secs = [](clock::time_point t0, clock::time_point t1) { return std::chrono::duration<double>(t1 - t0).count(); };
+    // Submits `copies` copies of `layer` bytes from src; the returned thread stores the
+    // completion time in *done.
+    auto start_copy = [&](VkBuffer src, clock::time_point* done) -> Expected<std::thread> {
+        vkResetCommandBuffer(cmd, 0);
+        VkCommandBufferBeginInfo bi{};
+        bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
+        bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+        vkBeginCommandBuffer(cmd, &bi);
+        for (uint64 i = 0; i < copies; ++i) {
+            VkBufferCopy r{0, 0, layer};
+            vkCmdCopyBuffer(cmd, src, dst->buffer, 1, &r);
+        }
+        vkEndCommandBuffer(cmd);
+        vkResetFences(d, 1, &fence);
+        VkSubmitInfo si{};
+        si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
+        si.commandBufferCount = 1;
+        si.pCommandBuffers = &cmd;
+        if (vkQueueSubmit(b.dev->transfer_queue(), 1, &si, fence) != VK_SUCCESS) return make_error(ErrorCode::Device, "overlap: copy submit");
+        return std::thread([&, done] {
+            vkWaitForFences(d, 1, &fence, VK_TRUE, uint64(60) * 1000000000ull);
+            *done = clock::now();
+        });
+    };
+    // The compute recording: `layers` layers of weight kernels; with copy_groups > 0, a
+    // shader copy of 1/48 of the copy volume from `copy_src` (no barrier after it) before
+    // each of the 48 kernels, so it runs beside that kernel.
+    const uint32 kernels = layers * 6;
+    const uint64 chunk = copies * layer / kernels;  // a multiple of 16
+    auto record_compute = [&](uint32 copy_groups, VkBuffer copy_src, bool gemms) -> ExpectedVoid {
+        auto c = b.compute->begin();
+        if (!c) return c.error();
+        b.rt->begin(*c);
+        OpContext ctx{*b.rt, a.spec, b.owned[0].buffer, b.dev->caps().max_workgroup_count[0], b.dev->caps().subgroup_size};
+        const RopeConfig rc{0, 128, 128, false, 10000.0f, 1.0f, k.table.buffer, false};
+        const auto& wq = *k.wq;
+        uint32 ki = 0;
+        auto step = [&](auto&& kernel) -> ExpectedVoid {
+            if (copy_groups > 0) {
+                const uint64 off = (uint64(ki) * chunk) % layer;
+                const uint64 bytes = std::min(chunk, layer - off);
+                VKS_TRY(op_copy(ctx, copy_src, off, dst->buffer, off, bytes, copy_groups));
+            }
+            ++ki;
+            if (gemms) VKS_TRY(kernel());
+            b.rt->barrier();
+            return {};
+        };
+        const ActView xd{k.x.buffer, 0, dim}, yd{k.y.buffer, 0, dim}, xf{k.x.buffer, 0, ff}, yf{k.y.buffer, 0, ff};
+        for (uint32 l = 0; l < layers; ++l) {
+            VKS_TRY(step([&] { return op_matmul_rope(ctx, wq[0], xd, yd, n, rc); }));
+            VKS_TRY(step([&] { return op_matmul_rope(ctx, wq[1], xd, yd, n, rc); }));
+            VKS_TRY(step([&] { return op_matmul(ctx, wq[2], xd, yd, n, false); }));
+            VKS_TRY(step([&] { return op_matmul(ctx, wq[3], xd, yd, n, false); }));
+            VKS_TRY(step([&] { return op_swiglu(ctx, *k.wg, *k.wu, xd, yf, n); }));
+            VKS_TRY(step([&] { return op_matmul(ctx, *k.wd, xf, yd, n, false); }));
+        }
+        return {};
+    };
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    // Sources: staging (host-visible), imported host memory, device-local.
+    auto staging = b.mem->create_buffer(layer, MemoryKind::HostStaging);
+    if (!staging) return staging.error();
+    std::memset(staging->mapped, 1, layer);
+    std::vector<std::pair<std::string, VkBuffer>> sources = {{"host staging", staging->buffer}};
+    void* host = nullptr;
+    GpuBuffer imported;
+    const uint64 align = std::max<uint64>(b.dev->caps().min_imported_host_pointer_alignment, 4096);
+    if (b.dev->caps().external_memory_host && posix_memalign(&host, align, layer) == 0) {
+        std::memset(host, 1, layer);
+        auto im = b.mem->import_host(host, layer);
+        if (im) {
+            imported = *im;
+            sources.push_back({"imported host", imported.buffer});
+        } else {
+            std::printf("imported host memory: %s\n", im.error().message.c_str());
+        }
+    }
+    auto vram = b.buffer(layer);
+    if (!vram) return vram.error();
+    sources.push_back({"device-local", vram->buffer});
+    std::printf("overlap: %s transfer queue, copy %llu x %llu MiB, compute %u layers x 512 tokens\n",
+                b.dev->has_transfer_queue() ? "dedicated" : "no (compute queue)", (unsigned long long)copies, (unsigned long long)(layer >> 20), layers);
+    for (auto& [name, src] : sources) {
+        std::vector<double> copy_alone, comp_alone, copy_both, comp_both, both;
+        for (int rep = 0; rep < 4; ++rep) {  // rep 0 warms up
+            clock::time_point done;
+            auto t0 = clock::now();
+            auto th = start_copy(src, &done);
+            if (!th) return th.error();
+            th->join();
+            const double ca = secs(t0, done);
+            VKS_TRY(record_compute(0, VK_NULL_HANDLE, true));
+            t0 = clock::now();
+            VKS_TRY(b.compute->submit_and_wait());
+            const double pa = secs(t0, clock::now());
+            VKS_TRY(record_compute(0, VK_NULL_HANDLE, true));
+            t0 = clock::now();
+            auto th2 = start_copy(src, &done);
+            if (!th2) return th2.error();
+            VKS_TRY(b.compute->submit_and_wait());
+            const auto tc = clock::now();
+            th2->join();
+            if (rep == 0) continue;
+            copy_alone.push_back(ca);
+            comp_alone.push_back(pa);
+            copy_both.push_back(secs(t0, done));
+            comp_both.push_back(secs(t0, tc));
+            both.push_back(std::max(secs(t0, done), secs(t0, tc)));
+        }
+        const double ca = median(copy_alone), pa = median(comp_alone);
+        std::printf("%-14s copy alone %7.2f ms (%5.1f GB/s), beside compute %7.2f ms (%5.1f GB/s) | compute alone %7.2f ms, beside copy %7.2f ms | "
+                    "both done %7.2f ms (sum alone %7.2f, max alone %7.2f)\n",
+                    name.c_str(), ca * 1e3, copies * layer / ca * 1e-9, median(copy_both) * 1e3, copies * layer / median(copy_both) * 1e-9,
+                    pa * 1e3, median(comp_both) * 1e3, median(both) * 1e3, (ca + pa) * 1e3, std::max(ca, pa) * 1e3);
+    }
+    // Shader copies from imported host memory (the copy by the compute units) in the compute
+    // queue's own recording, interleaved with the kernels, with 8 / 16 / 32 workgroups.
+    if (imported) {
+        const double pa = [&]() -> double {
+            std::vector<double> v;
+            for (int rep = 0; rep < 3; ++rep) {
+                if (!record_compute(0, VK_NULL_HANDLE, true)) return 0;
+                const auto t0 = clock::now();
+                if (!b.compute->submit_and_wait()) return 0;
+                v.push_back(secs(t0, clock::now()));
+            }
+            return median(v);
+        }();
+        for (uint32 g : {8u, 16u, 32u, 64u}) {
+            std::vector<double> alone, inter;
+            for (int rep = 0; rep < 4; ++rep) {
+                VKS_TRY(record_compute(g, imported.buffer, false));
+                auto t0 = clock::now();
+                VKS_TRY(b.compute->submit_and_wait());
+                const double ca = secs(t0, clock::now());
+                VKS_TRY(record_compute(g, imported.buffer, true));
+                t0 = clock::now();
+                VKS_TRY(b.compute->submit_and_wait());
+                if (rep == 0) continue;
+                alone.push_back(ca);
+                inter.push_back(secs(t0, clock::now()));
+            }
+            const double ca = median(alone), both = median(inter);
+            std::printf("shader copy %2u workgroups, imported host, same queue: copy alone %7.2f ms (%5.1f GB/s) | compute alone %7.2f ms | "
+                        "interleaved %7.2f ms (sum alone %7.2f, max alone %7.2f)\n",
+                        g, ca * 1e3, copies * layer / ca * 1e-9, pa * 1e3, both * 1e3, (ca + pa) * 1e3, std::max(ca, pa) * 1e3);
+        }
+    }
+    // The same shader copy (32 workgroups) on a second compute queue, submitted before the
+    // kernels on the first: do two compute queues run at the same time?
+    if (imported && b.dev->compute_queue2() != b.dev->compute_queue()) {
+        VkCommandPool cpool = VK_NULL_HANDLE;
+        VkCommandPoolCreateInfo cpi{};
+        cpi.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO;
+        cpi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+        cpi.queueFamilyIndex = b.dev->compute_family();
+        VkCommandBuffer c2 = VK_NULL_HANDLE;
+        VkCommandBufferAllocateInfo cai{};
+        cai.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
+        cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+        cai.commandBufferCount = 1;
+        if (vkCreateCommandPool(d, &cpi, nullptr, &cpool) != VK_SUCCESS) return make_error(ErrorCode::Device, "overlap: pool 2");
+        cai.commandPool = cpool;
+        if (vkAllocateCommandBuffers(d, &cai, &c2) != VK_SUCCESS) return make_error(ErrorCode::Device, "overlap: command buffer 2");
+        std::vector<double> cb, pb;
+        for (int rep = 0; rep < 4; ++rep) {
+            VKS_TRY(record_compute(0, VK_NULL_HANDLE, true));  // left open: submitted below
+            vkResetCommandBuffer(c2, 0);
+            VkCommandBufferBeginInfo bi{};
+            bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
+            vkBeginCommandBuffer(c2, &bi);
+            b.rt->continue_recording(c2);
+            OpContext ctx{*b.rt, a.spec, b.owned[0].buffer, b.dev->caps().max_workgroup_count[0], b.dev->caps().subgroup_size};
+            for (uint32 i = 0; i < kernels; ++i) {
+                const uint64 off = (uint64(i) * chunk) % layer;
+                VKS_TRY(op_copy(ctx, imported.buffer, off, dst->buffer, off, std::min(chunk, layer - off), 32));
+                b.rt->barrier();
+            }
+            vkEndCommandBuffer(c2);
+            vkResetFences(d, 1, &fence);
+            VkSubmitInfo si{};
+            si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
+            si.commandBufferCount = 1;
+            si.pCommandBuffers = &c2;
+            clock::time_point done;
+            const auto t0 = clock::now();
+            if (vkQueueSubmit(b.dev->compute_queue2(), 1, &si, fence) != VK_SUCCESS) return make_error(ErrorCode::Device, "overlap: submit 2");
+            std::thread w([&] {
+                vkWaitForFences(d, 1, &fence, VK_TRUE, uint64(60) * 1000000000ull);
+                done = clock::now();
+            });
+            VKS_TRY(b.compute->submit_and_wait());
+            const auto tc = clock::now();
+            w.join();
+            if (rep == 0) continue;
+            cb.push_back(secs(t0, done));
+            pb.push_back(secs(t0, tc));
+        }
+        std::printf("shader copy 32 workgroups, imported host, second compute queue: copy done %7.2f ms, compute done %7.2f ms\n",
+                    median(cb) * 1e3, median(pb) * 1e3);
+        vkDestroyCommandPool(d, cpool, nullptr);
+    }
+    if (imported) b.mem->release_import(imported);
+    std::free(host);
+    b.mem->destroy_buffer(*staging);
+    vkDestroyFence(d, fence, nullptr);
+    vkDestroyCommandPool(d, pool, nullptr);
+    return {};
+}
+
 ExpectedVoid run(const Args& a) {
     Bench b;
     auto d = VulkanDevice::create({});
@@ -232,6 +494,12 @@ ExpectedVoid run(const Args& a) {
     if (!tb) return tb.error();
     VKS_TRY(b.compute->upload(tab.data(), tab.size() * 4, tb->buffer, 0));
 
+    if (a.overlap) {
+        auto r = overlap(b, a, OverlapKernels{&wq, &*wg, &*wu, &*wd, *x, *y, *tb});
+        b.rt.reset();
+        for (auto& buf : b.owned) b.mem->destroy_buffer(buf);
+        return r;
+    }
     // Times fn (one line: case, shape, time, GB/s, TFLOPS, the variants that ran).
     auto report = [&](const char* name, const DeviceWeight& w, uint32 n, uint32 matrices, bool coop, auto&& fn) -> ExpectedVoid {
         auto s = b.time(a, coop, fn);
@@ -287,7 +555,7 @@ int main(int argc, char** argv) {
     Args a;
     if (!parse(argc, argv, a)) {
         std::fprintf(stderr, "usage: vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps N] [--wg X Y] [--small] "
-                             "[--kernels both|coop|tiled] [--shader-dir D --alt TARGET=FILE ...]\n");
+                             "[--kernels both|coop|tiled] [--shader-dir D --alt TARGET=FILE ...] [--overlap]\n");
         return 2;
     }
     auto r = run(a);

@@ -96,6 +96,14 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             if (v < 1 || v > 8) return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_STREAM_SLOTS=") + z + ": expected 1 to 8");
             vo.stream_slots = uint32(v);
         }
+        // A/B knob: VK_SYMBIOTE_CPU_LAYERS=N fixes the hybrid decode's split at N streamed layers
+        // on the CPU (0: every streamed layer on the GPU) instead of the measured search.
+        if (const char* z = std::getenv("VK_SYMBIOTE_CPU_LAYERS"); z && *z) {
+            char* end = nullptr;
+            const long v = std::strtol(z, &end, 10);
+            if (*end || v < 0 || v > 100000) return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_CPU_LAYERS=") + z + ": expected a layer count >= 0");
+            vo.hybrid_cpu_layers = int32(v);
+        }
         auto vb = VulkanBackend::create(vo);
         if (!vb) {
             VKS_LOG_WARN("Vulkan unavailable, using the CPU path: " << vb.error().message);

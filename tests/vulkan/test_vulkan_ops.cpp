@@ -309,3 +309,53 @@ TEST(VulkanOps, RopeRejectsPieceOffHeadBoundary) {
     EXPECT_EQ(r.error().code, ErrorCode::Unsupported);
     ASSERT_TRUE(env->compute->submit_and_wait());
 }
+
+// op_copy (copy.comp): exact bytes, from device memory and from imported host memory (the
+// streaming source), at offsets, with fewer workgroups than the range needs (the strided loop
+// and its 4-load unrolled part both run), without touching bytes around the range.
+TEST(VulkanOps, CopyExactWithStridedWorkgroups) {
+    VKS_REQUIRE_VULKAN();
+    const uint64 align = std::max<uint64>(env->dev->caps().min_storage_buffer_offset_alignment, 16);
+    for (uint64 bytes : {uint64(16), uint64(16) * 1000 + 48, uint64(1) << 20}) {
+        for (uint32 groups : {1u, 3u}) {
+            std::vector<float> sv = random_values(uint32((bytes + 2 * align) / 4), 7), dv = random_values(uint32((bytes + 2 * align) / 4), 8);
+            GpuBuffer src = env->upload(sv.data(), sv.size() * 4), dst = env->upload(dv.data(), dv.size() * 4);
+            // src bytes [align, align + bytes) -> dst bytes [2 align, 2 align + bytes)
+            env->run(ShaderSpecialization{}, [&](OpContext& c) { return op_copy(c, src.buffer, align, dst.buffer, 2 * align, bytes, groups); });
+            auto got = env->download(dst, dv.size());
+            for (size_t i = 0; i < got.size(); ++i) {
+                const uint64 at = i * 4;
+                const float want = at >= 2 * align && at < 2 * align + bytes ? sv[(at - align) / 4] : dv[i];
+                ASSERT_EQ(std::memcmp(&got[i], &want, 4), 0) << "bytes " << bytes << " groups " << groups << " at " << at;
+            }
+        }
+    }
+    // From imported host memory (VK_EXT_external_memory_host), where the device has it.
+    if (!env->dev->caps().external_memory_host) GTEST_SKIP() << "no VK_EXT_external_memory_host: the device-memory cases ran";
+    const uint64 ia = std::max<uint64>(env->dev->caps().min_imported_host_pointer_alignment, 4096), bytes = 4 * ia;
+    void* host = nullptr;
+    ASSERT_EQ(posix_memalign(&host, ia, bytes), 0);
+    for (uint64 i = 0; i < bytes; ++i) static_cast<uint8*>(host)[i] = uint8(i * 131 + 7);
+    auto im = env->mem->import_host(host, bytes);
+    ASSERT_TRUE(im) << im.error().message;
+    GpuBuffer dst = env->buffer(bytes);
+    env->run(ShaderSpecialization{}, [&](OpContext& c) { return op_copy(c, im->buffer, 0, dst.buffer, 0, bytes, 2); });
+    std::vector<uint8> got(bytes);
+    ASSERT_TRUE(env->compute->download(dst, 0, got.data(), bytes));
+    EXPECT_EQ(std::memcmp(got.data(), host, bytes), 0);
+    env->mem->release_import(*im);
+    std::free(host);
+}
+
+TEST(VulkanOps, CopyRejectsUnalignedSize) {
+    VKS_REQUIRE_VULKAN();
+    GpuBuffer a = env->buffer(256), b = env->buffer(256);
+    auto cmd = env->compute->begin();
+    ASSERT_TRUE(cmd);
+    env->rt->begin(*cmd);
+    OpContext c = env->ctx(ShaderSpecialization{});
+    auto r = op_copy(c, a.buffer, 0, b.buffer, 0, 40, 1);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
+    ASSERT_TRUE(env->compute->submit_and_wait());
+}

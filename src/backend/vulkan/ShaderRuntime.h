@@ -62,6 +62,7 @@ enum class Kernel : uint32 {
     MatvecNorm,        // Matvec with RMSNorm of x fused in (decode; gamma f32 in binding 4)
     MatvecRopeNorm,    // MatvecRope with RMSNorm fused in
     MatvecSwigluNorm,  // MatvecSwiglu with RMSNorm fused in
+    Copy,              // 16-byte copy by a few strided workgroups (weight dtype ignored: the f16 variant)
     Count
 };
 

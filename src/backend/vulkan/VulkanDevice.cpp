@@ -264,14 +264,14 @@ ExpectedVoid VulkanDevice::init_device() {
         e12.vulkanMemoryModel = VK_TRUE;
     }
 
-    const float prio = 1.0f;
+    const float prio[2] = {1.0f, 1.0f};
     VkDeviceQueueCreateInfo qci[2]{{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO}, {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO}};
     qci[0].queueFamilyIndex = compute_family_;
-    qci[0].queueCount = 1;
-    qci[0].pQueuePriorities = &prio;
+    qci[0].queueCount = std::min<uint32>(2, fams[compute_family_].queueCount);  // the second: vk_symbiote_kernel_bench --overlap
+    qci[0].pQueuePriorities = prio;
     qci[1].queueFamilyIndex = transfer_family_;
     qci[1].queueCount = 1;
-    qci[1].pQueuePriorities = &prio;
+    qci[1].pQueuePriorities = prio;
     VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     dci.pNext = &e12;
     dci.queueCreateInfoCount = has_transfer_queue() ? 2 : 1;
@@ -280,6 +280,8 @@ ExpectedVoid VulkanDevice::init_device() {
     dci.ppEnabledExtensionNames = exts.data();
     VKS_VK_TRY(vkCreateDevice(phys_, &dci, nullptr, &device_));
     vkGetDeviceQueue(device_, compute_family_, 0, &compute_q_);
+    compute_q2_ = compute_q_;
+    if (qci[0].queueCount > 1) vkGetDeviceQueue(device_, compute_family_, 1, &compute_q2_);
     vkGetDeviceQueue(device_, transfer_family_, 0, &transfer_q_);
     caps_.timestamp_valid_bits = fams[compute_family_].timestampValidBits;
     caps_.transfer_timestamp_valid_bits = fams[transfer_family_].timestampValidBits;

@@ -67,6 +67,9 @@ public:
     VkDevice device() const { return device_; }
     VkQueue compute_queue() const { return compute_q_; }
     uint32 compute_family() const { return compute_family_; }
+    // A second queue of the compute family (the first one when the family has only one):
+    // for measuring whether two compute queues run at the same time (kernel bench --overlap).
+    VkQueue compute_queue2() const { return compute_q2_; }
     // Equal to the compute queue / family when there is no separate transfer family.
     VkQueue transfer_queue() const { return transfer_q_; }
     uint32 transfer_family() const { return transfer_family_; }
@@ -97,6 +100,7 @@ private:
     VkPhysicalDevice phys_ = VK_NULL_HANDLE;
     VkDevice device_ = VK_NULL_HANDLE;
     VkQueue compute_q_ = VK_NULL_HANDLE;
+    VkQueue compute_q2_ = VK_NULL_HANDLE;
     VkQueue transfer_q_ = VK_NULL_HANDLE;
     uint32 compute_family_ = 0;
     uint32 transfer_family_ = 0;

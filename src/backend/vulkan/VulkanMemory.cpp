@@ -142,7 +142,7 @@ Expected<GpuBuffer> VulkanMemory::import_host(void* ptr, uint64 size) {
     VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
     bi.pNext = &ext;
     bi.size = size;
-    bi.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT;
+    bi.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;  // storage: copy.comp reads it
     const uint32 fams[2] = {dev_.compute_family(), dev_.transfer_family()};
     bi.sharingMode = dev_.has_transfer_queue() ? VK_SHARING_MODE_CONCURRENT : VK_SHARING_MODE_EXCLUSIVE;
     bi.queueFamilyIndexCount = dev_.has_transfer_queue() ? 2 : 0;

@@ -297,6 +297,24 @@ ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBu
     return {};
 }
 
+ExpectedVoid op_copy(OpContext& c, VkBuffer src, uint64 src_offset, VkBuffer dst, uint64 dst_offset, uint64 bytes, uint32 groups) {
+    if (bytes == 0) return {};
+    if (bytes % 16 != 0 || bytes / 16 > 0xffffffffull || groups == 0)
+        return make_error(ErrorCode::InvalidArgument, "op_copy: " + std::to_string(bytes) + " bytes by " + std::to_string(groups) +
+                                                          " workgroups (needs a multiple of 16 bytes and at least one workgroup)");
+    auto pl = pipeline(c, Kernel::Copy, DType::F16);
+    if (!pl) return pl.error();
+    auto b = bindings(c);
+    b[0] = {src, src_offset, bytes};
+    b[3] = {dst, dst_offset, bytes};
+    auto set = c.rt.make_descriptor_set(b);
+    if (!set) return set.error();
+    gpu::CopyParams p{uint32(bytes / 16), std::min(groups, c.max_groups_x)};
+    c.rt.push_constants(&p, sizeof p);
+    c.rt.dispatch_compute(*pl, *set, p.groups, 1);
+    return {};
+}
+
 ExpectedVoid op_add(OpContext& c, ActView x, ActView y, uint32 n) {
     auto pl = pipeline(c, Kernel::Add, DType::F32);
     if (!pl) return pl.error();

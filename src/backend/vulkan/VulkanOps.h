@@ -115,6 +115,10 @@ struct AttentionShape {
     uint32 n_tokens, pos0, n_head, n_head_kv, head_dim;
 };
 ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out);
+// dst = src, `bytes` (a multiple of 16, at most maxStorageBufferRange; both offsets multiples of
+// minStorageBufferOffsetAlignment) by `groups` workgroups (copy.comp). Without a barrier after
+// it, the kernels recorded next run beside it.
+ExpectedVoid op_copy(OpContext& c, VkBuffer src, uint64 src_offset, VkBuffer dst, uint64 dst_offset, uint64 bytes, uint32 groups);
 // Y[i] += X[i], i < n.
 ExpectedVoid op_add(OpContext& c, ActView x, ActView y, uint32 n);
 

@@ -1,0 +1,27 @@
+#version 450
+// Weight copy by the compute units (streamed prompt passes): dst[i] = src[i], 16 bytes per
+// element, four independent loads in flight per invocation (the source may be host memory
+// read across the bus, where latency, not the SMs, bounds the rate). A few workgroups stride
+// over the whole range (CopyParams), so the copy runs beside the weight kernels recorded
+// after it instead of occupying the GPU: on devices whose transfer queue is time-sliced with
+// the compute queue (the H100: vk_symbiote_kernel_bench --overlap), this is how an upload
+// overlaps compute.
+#extension GL_GOOGLE_include_directive : enable
+#include "common.glsl"
+
+layout(std430, binding = 3) writeonly buffer Yvec { uvec4 yv[]; };
+
+layout(push_constant) uniform PC { CopyParams p; };
+
+void main() {
+    const uint stride = p.groups * WG;
+    uint i = gl_WorkGroupID.x * WG + gl_LocalInvocationIndex;
+    for (; i + 3u * stride < p.n; i += 4u * stride) {
+        const uvec4 a = w0v[i], b = w0v[i + stride], c = w0v[i + 2u * stride], d = w0v[i + 3u * stride];
+        yv[i] = a;
+        yv[i + stride] = b;
+        yv[i + 2u * stride] = c;
+        yv[i + 3u * stride] = d;
+    }
+    for (; i < p.n; i += stride) yv[i] = w0v[i];
+}
