@@ -96,6 +96,16 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             if (v < 1 || v > 8) return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_STREAM_SLOTS=") + z + ": expected 1 to 8");
             vo.stream_slots = uint32(v);
         }
+        // A/B knob: VK_SYMBIOTE_PROMPT_UPLOAD=dma|shader|auto: how prompt batches stream weights
+        // (VulkanOptions::PromptUpload; auto = shader copies on NVIDIA, DMA elsewhere).
+        if (const char* z = std::getenv("VK_SYMBIOTE_PROMPT_UPLOAD"); z && *z) {
+            const std::string v = z;
+            using PU = VulkanOptions::PromptUpload;
+            if (v == "dma") vo.prompt_upload = PU::Dma;
+            else if (v == "shader") vo.prompt_upload = PU::Shader;
+            else if (v == "auto") vo.prompt_upload = PU::Auto;
+            else return make_error(ErrorCode::InvalidArgument, "VK_SYMBIOTE_PROMPT_UPLOAD=" + v + ": expected dma, shader or auto");
+        }
         // A/B knob: VK_SYMBIOTE_CPU_LAYERS=N fixes the hybrid decode's split at N streamed layers
         // on the CPU (0: every streamed layer on the GPU) instead of the measured search.
         if (const char* z = std::getenv("VK_SYMBIOTE_CPU_LAYERS"); z && *z) {

@@ -155,8 +155,10 @@ double tolerance(const test::ReferenceCase& r) {
     return r.model.find("f32") != std::string::npos || r.model == "stories260K.gguf" ? 1e-6 : 1e-4;
 }
 
-std::unique_ptr<VulkanBackend> make_backend(uint64 budget, bool force_streaming, int32 cpu_layers = -1, uint32 slots = 0) {
+std::unique_ptr<VulkanBackend> make_backend(uint64 budget, bool force_streaming, int32 cpu_layers = -1, uint32 slots = 0,
+                                            VulkanOptions::PromptUpload prompt_upload = VulkanOptions::PromptUpload::Auto) {
     VulkanOptions o;
+    o.prompt_upload = prompt_upload;
     o.stream_slots = slots;
     o.hybrid_cpu_layers = cpu_layers;
     o.cpu_threads = 2;
@@ -272,6 +274,35 @@ TEST_P(VulkanStreaming, EveryMatrixStreamedThroughOneSlotMatchesTheReference) {
     check_reference(*be, **w, *ref);
     EXPECT_EQ(be->plan().slots, 1u);
     EXPECT_GT(be->vram_misses(), 0u);
+}
+
+// Prompt batches streamed by shader copies recorded between the weight kernels
+// (StreamCopySchedule): one slot (each layer's copies land where the previous layer's weights
+// were read, as soon as those kernels ran) and two, every matrix streamed and part resident.
+TEST_P(VulkanStreaming, ShaderCopyPromptStreamingMatchesTheReference) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    if (!test::VulkanEnv::get()->dev->caps().external_memory_host) GTEST_SKIP() << "shader copies read imported host memory";
+    auto ref = test::load_reference_case(GetParam());
+    ASSERT_TRUE(ref) << ref.error().to_string();
+    auto w = FileWeightProvider::open(test::models_dir() / ref->model);
+    ASSERT_TRUE(w);
+    const uint32 n = uint32(ref->prompt_tokens.size());
+    const uint64 partial = partial_budget(**w, n + 4, n);
+    for (uint32 slots : {1u, 2u})
+        for (bool all : {true, false}) {
+            if (!all && partial == 0) continue;
+            SCOPED_TRACE(std::to_string(slots) + " slot(s), " + (all ? "every matrix streamed" : "part resident"));
+            auto be = make_backend(all ? 0 : partial, all, 0, slots, VulkanOptions::PromptUpload::Shader);
+            ASSERT_TRUE(be);
+            check_reference(*be, **w, *ref);
+            EXPECT_TRUE(be->shader_copy_streaming());
+            EXPECT_GT(be->plan().streamed_weight_bytes, 0u);
+            // The prompt pass copied every streamed byte once by shader, the 3 decode steps by DMA.
+            const uint64 streamed = be->weight_bytes_uploaded() - be->plan().resident_weight_bytes - be->prepared_upload_bytes();
+            const uint64 padded = std::accumulate(be->plan().segment_stream_bytes.begin(), be->plan().segment_stream_bytes.end(), uint64(0));
+            EXPECT_GE(streamed, 4 * be->plan().streamed_weight_bytes);
+            EXPECT_LE(streamed, 4 * padded);
+        }
 }
 
 TEST_P(VulkanStreaming, PartlyResidentFromPacksUnderATinyRamBudgetMatchesTheReference) {

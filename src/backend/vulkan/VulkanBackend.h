@@ -23,6 +23,7 @@
 #include "backend/Backend.h"
 #include "backend/cpu/CpuBackend.h"
 #include "backend/cpu/ThreadPool.h"
+#include "backend/vulkan/StreamCopySchedule.h"
 #include "backend/vulkan/VramPlan.h"
 #include "oracle/ComputeSplit.h"
 #include "backend/vulkan/VulkanCompute.h"
@@ -52,6 +53,13 @@ struct VulkanOptions {
     // RAM while the GPU streams the others (x crosses the bus at each switch). The number of
     // CPU layers adapts to measured timings (-1) or is fixed (>= 0, tests).
     bool hybrid = true;
+    // How prompt batches (n_tokens > 1) get streamed weights into the slots when they are DMA
+    // sources (zero-copy imports): Dma = copies on the transfer queue, each layer's upload then
+    // its compute; Shader = copy.comp dispatches recorded between the weight kernels, so the
+    // bus works beside them (StreamCopySchedule); Auto = Shader on NVIDIA GPUs, whose transfer
+    // queue the overlap probe measured time-sliced with compute, Dma elsewhere.
+    enum class PromptUpload : uint8 { Auto, Dma, Shader };
+    PromptUpload prompt_upload = PromptUpload::Auto;
     int32 hybrid_cpu_layers = -1;
     uint32 cpu_threads = 0;       // CPU backend threads (0: all hardware threads) // per-kernel GPU time (ShaderRuntime timestamps; --enable-profiling)  // import stable provider memory and DMA from it (tests turn it off)
     bool enable_validation = false;
@@ -85,9 +93,11 @@ public:
     const VramPlan& plan() const { return plan_; }
     // True when streamed weights are copied by DMA from the provider's memory (no staging).
     bool zero_copy_streaming() const { return zero_copy_; }
+    // True when prompt batches stream by shader copies beside the kernels (PromptUpload).
+    bool shader_copy_streaming() const { return shader_stream_; }
     // Weight bytes copied host -> device: once for resident weights (by prepare) and per
     // forward for streamed ones, since prepare().
-    uint64 weight_bytes_uploaded() const { return resident_uploaded_ + (ring_ ? ring_->bytes_uploaded() : 0); }
+    uint64 weight_bytes_uploaded() const { return resident_uploaded_ + shader_copied_ + (ring_ ? ring_->bytes_uploaded() : 0); }
     // Bytes of the upload the last forward issued for the next one (in weight_bytes_uploaded
     // already; 0 when none is pending).
     uint64 prepared_upload_bytes() const;
@@ -121,6 +131,13 @@ private:
     ExpectedVoid upload_norms_f32(WeightProvider& weights);  // -> norm_f32_
     FusedNorm fused_norm(TensorRole role, uint32 layer) const;  // AttnNorm / FfnNorm of `layer`, or OutputNorm
     void bind_slot(uint32 segment, uint32 slot);
+    // Shader-copy streaming of prompt passes: the schedule of a pass that streams every
+    // streamed segment (skip_first: the first one's upload was issued by the previous forward),
+    // and the copies recorded before kernel group `group` (seg * 4 + {QKV, O, gate/up, down};
+    // n_layer * 4: the head) of the pass being recorded.
+    ExpectedVoid setup_shader_stream();
+    const StreamCopySchedule& copy_schedule(bool skip_first);
+    ExpectedVoid stream_copies(OpContext& c, uint32 group);
     void apply_split();  // split_ -> cpu_layer_
     ExpectedVoid prepare_next_upload();
     ExpectedVoid sync_kv(uint32 layer, uint32 upto, bool to_cpu);
@@ -148,6 +165,23 @@ private:
     int32 pre_seg_ = -1;  // segment whose upload into slot 0 a finished forward issued for the next one
     std::vector<GpuBuffer> imports_;
     std::vector<std::vector<WeightStreamRing::SourceCopy>> seg_copies_;
+    // Shader-copy streaming (prompt passes): every streamed copy of a pass, in slot space
+    // (slot * slot_bytes + offset), the kernel groups' reads, and the two schedules.
+    struct ShaderCopy {
+        VkBuffer src = VK_NULL_HANDLE;
+        uint64 src_offset = 0;
+        uint32 slot = 0;
+        uint64 dst_offset = 0;  // within the slot
+        uint32 segment = 0;
+    };
+    bool shader_stream_ = false;
+    std::vector<ShaderCopy> shader_copies_;
+    std::vector<SlotCopy> slot_copies_;
+    std::vector<CopyGroup> copy_groups_;
+    std::unique_ptr<StreamCopySchedule> schedules_[2];
+    std::vector<SlotCopy> schedule_copies_[2];  // the copies each schedule indexes
+    const StreamCopySchedule* active_schedule_ = nullptr;  // during a shader-copy pass
+    uint64 shader_copied_ = 0;
     // Hybrid decode state.
     std::unique_ptr<CpuBackend> cpu_;
     std::unique_ptr<ComputeSplit> split_;        // the oracle's CPU / GPU split of streamed layers

@@ -301,6 +301,7 @@ void VulkanDevice::fill_caps() {
     const auto& p = p2.properties;
     caps_.device_name = p.deviceName;
     caps_.device_type = p.deviceType;
+    caps_.vendor_id = p.vendorID;
     caps_.api_version = p.apiVersion;
     caps_.is_cpu = p.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     caps_.subgroup_size = sg.subgroupSize;

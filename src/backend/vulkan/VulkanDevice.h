@@ -26,6 +26,7 @@ struct VulkanDeviceOptions {
 
 struct VulkanCapabilities {
     std::string device_name;
+    uint32 vendor_id = 0;              // PCI vendor (0x10DE NVIDIA, 0x1002 AMD, 0x8086 Intel)
     VkPhysicalDeviceType device_type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
     uint32 api_version = 0;
     bool is_cpu = false;
