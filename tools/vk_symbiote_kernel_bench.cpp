@@ -449,7 +449,9 @@ ExpectedVoid overlap(Bench& b, const Args& a, const OverlapKernels& k) {
 
 ExpectedVoid run(const Args& a) {
     Bench b;
-    auto d = VulkanDevice::create({});
+    VulkanDeviceOptions dopt;
+    dopt.second_compute_queue = a.overlap;
+    auto d = VulkanDevice::create(dopt);
     if (!d) return d.error();
     b.dev = std::move(*d);
     auto m = VulkanMemory::create(*b.dev);

@@ -89,6 +89,9 @@ TEST(StreamCopySchedule, OneSlotLayersOverlapWithoutOverwritingLiveWeights) {
     uint64 resident_part = 0;
     for (uint32 g = 0; g < 8; ++g) resident_part += per[g];
     EXPECT_GE(resident_part, SLOT) << "layer 2's weights should cross during layers 0-1";
+    // The long gate/up kernels of streamed layers with a successor get copies beside them too
+    // (the next layer's Q/K/V/O, not all recorded beside the short O kernel before).
+    for (uint32 l = 2; l < 4; ++l) EXPECT_GT(per[l * 4 + 2], 0u) << "layer " << l << " gate/up";
     // One slot, Llama layout: every later chunk can still overlap (the O region frees after
     // O, the FFN regions after the FFN kernels), so nothing waits behind a barrier.
     EXPECT_EQ(s.unoverlapped_bytes(), 0u);
@@ -114,6 +117,19 @@ TEST(StreamCopySchedule, SpreadsByWeightBytes) {
     auto per = check(s, groups, copies, 256);
     EXPECT_NEAR(double(per[0]), 0.75 * 4096, 256 + 16);
     EXPECT_EQ(per[0] + per[1], 4096u) << "everything before the consumer's predecessor ends";
+    EXPECT_EQ(s.unoverlapped_bytes(), 0u);
+}
+
+TEST(StreamCopySchedule, ShortGroupDefersToTheLongOneAfterIt) {
+    // The range frees after group 0; group 1 is short, group 2 long, group 3 consumes: the
+    // short group takes its share only, the long one the rest.
+    std::vector<CopyGroup> groups = {{10, {{0, 160}}}, {10, {}}, {100, {}}, {10, {{0, 160}}}};
+    std::vector<SlotCopy> copies = {{3, {0, 160}, 0}};
+    StreamCopySchedule s(groups, copies, 16);
+    auto per = check(s, groups, copies, 16);
+    EXPECT_EQ(per[0], 0u);
+    EXPECT_LE(per[1], 32u);
+    EXPECT_GE(per[2], 128u);
     EXPECT_EQ(s.unoverlapped_bytes(), 0u);
 }
 

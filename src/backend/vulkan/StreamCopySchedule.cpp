@@ -37,28 +37,29 @@ StreamCopySchedule::StreamCopySchedule(const std::vector<CopyGroup>& groups, con
             total_ += bytes;
         }
     }
-    // Spread: by group g the chunks issued should reach total * (weight bytes of groups
-    // 0..g) / (all weight bytes), one chunk of slack; a chunk whose consumer is g + 1 goes
-    // now whatever the credit (the last group it can run beside).
+    // Spread: each group gets a budget of its weight bytes x (all copy bytes / all weight
+    // bytes), i.e. a share of the copies in proportion to its share of the compute, so that the
+    // copies fill every group's kernels instead of piling up beside a short one (with one slot
+    // the next layer's Q/K/V/O become writable beside this layer's short O kernel, and nothing
+    // else would be left for its long gate/up kernel). Unused budget does not carry over;
+    // available chunks over budget wait for the next group, unless the next group is their
+    // consumer (the last group they can run beside).
     double w_total = 0;
     for (const CopyGroup& g : groups) w_total += double(g.weight_bytes) + 1;
-    double w_cum = 0;
-    uint64 issued = 0;
+    const double ratio = double(total_) / w_total;
     size_t h = 0;
     for (uint32 g = 0; g < G; ++g) {
-        w_cum += double(groups[g].weight_bytes) + 1;
         while (h < chunks.size() && chunks[h].consumer <= g) {  // could not run beside an earlier group
             before_[g].push_back({chunks[h].copy, chunks[h].offset, chunks[h].bytes});
             forced_[g]++;
             unoverlapped_ += chunks[h].bytes;
-            issued += chunks[h].bytes;
             ++h;
         }
-        const double credit = double(total_) * w_cum / w_total;
-        while (h < chunks.size() && chunks[h].earliest <= g &&
-               (double(issued + chunks[h].bytes) <= credit + double(chunk_bytes) || chunks[h].consumer == g + 1)) {
+        const double budget = ratio * (double(groups[g].weight_bytes) + 1);
+        double used = 0;
+        while (h < chunks.size() && chunks[h].earliest <= g && (used < budget || chunks[h].consumer == g + 1)) {
             before_[g].push_back({chunks[h].copy, chunks[h].offset, chunks[h].bytes});
-            issued += chunks[h].bytes;
+            used += double(chunks[h].bytes);
             ++h;
         }
     }

@@ -18,9 +18,9 @@
 // (the old contents: with one slot, layer i + 1's Q/K/V/O go where layer i's were as soon as
 // layer i's O has run), and must be recorded before the consumer: before group consumer - 1
 // to overlap, else right before the consumer behind an extra barrier (issue.barrier).
-// Between those bounds chunks are spread in proportion to the groups' weight bytes (the bus
-// then stays busy across the whole pass instead of all copies piling up beside the first,
-// short, kernel), in consumer order.
+// Between those bounds chunks go in consumer order, each group taking a share in proportion
+// to its weight bytes (see the .cpp: the bus then stays busy beside every kernel instead of
+// the copies piling up beside the first short one that frees a range).
 #pragma once
 
 #include <vector>

@@ -117,6 +117,7 @@ Expected<std::unique_ptr<VulkanDevice>> VulkanDevice::create(const VulkanDeviceO
     std::unique_ptr<VulkanDevice> d(new VulkanDevice());
     VKS_TRY(d->init_instance(opt));
     VKS_TRY(d->pick_physical(opt));
+    d->second_queue_ = opt.second_compute_queue;
     VKS_TRY(d->init_device());
     return d;
 }
@@ -267,7 +268,7 @@ ExpectedVoid VulkanDevice::init_device() {
     const float prio[2] = {1.0f, 1.0f};
     VkDeviceQueueCreateInfo qci[2]{{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO}, {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO}};
     qci[0].queueFamilyIndex = compute_family_;
-    qci[0].queueCount = std::min<uint32>(2, fams[compute_family_].queueCount);  // the second: vk_symbiote_kernel_bench --overlap
+    qci[0].queueCount = second_queue_ ? std::min<uint32>(2, fams[compute_family_].queueCount) : 1;
     qci[0].pQueuePriorities = prio;
     qci[1].queueFamilyIndex = transfer_family_;
     qci[1].queueCount = 1;

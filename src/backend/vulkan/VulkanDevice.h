@@ -22,6 +22,7 @@ struct VulkanDeviceOptions {
     int32 device_index = -1;          // -1: automatic choice
     bool force_integrated_gpu = false;
     bool enable_validation = false;   // VK_LAYER_KHRONOS_validation + debug messenger
+    bool second_compute_queue = false; // a second queue of the compute family (compute_queue2; the overlap probe)
 };
 
 struct VulkanCapabilities {
@@ -68,8 +69,9 @@ public:
     VkDevice device() const { return device_; }
     VkQueue compute_queue() const { return compute_q_; }
     uint32 compute_family() const { return compute_family_; }
-    // A second queue of the compute family (the first one when the family has only one):
-    // for measuring whether two compute queues run at the same time (kernel bench --overlap).
+    // A second queue of the compute family when asked for (VulkanDeviceOptions) and the family
+    // has one, else the first: for measuring whether two compute queues run at the same time
+    // (kernel bench --overlap).
     VkQueue compute_queue2() const { return compute_q2_; }
     // Equal to the compute queue / family when there is no separate transfer family.
     VkQueue transfer_queue() const { return transfer_q_; }
@@ -102,6 +104,7 @@ private:
     VkDevice device_ = VK_NULL_HANDLE;
     VkQueue compute_q_ = VK_NULL_HANDLE;
     VkQueue compute_q2_ = VK_NULL_HANDLE;
+    bool second_queue_ = false;
     VkQueue transfer_q_ = VK_NULL_HANDLE;
     uint32 compute_family_ = 0;
     uint32 transfer_family_ = 0;
