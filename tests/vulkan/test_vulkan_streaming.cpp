@@ -547,6 +547,8 @@ TEST(VulkanStreamTimeline, ProfilingRecordsOneComputeIntervalPerSubmissionAndThe
     o.hybrid_cpu_layers = 0;
     o.force_streaming = true;
     o.kernel_profiling = true;
+    // The timeline of DMA uploads (shader-copy prompt passes, the default on NVIDIA, have none).
+    o.prompt_upload = VulkanOptions::PromptUpload::Dma;
     o.enable_validation = test::validation_wanted();
     auto be = VulkanBackend::create(o);
     ASSERT_TRUE(be) << be.error().to_string();
