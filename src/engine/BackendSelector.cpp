@@ -106,6 +106,25 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             else if (v == "auto") vo.prompt_upload = PU::Auto;
             else return make_error(ErrorCode::InvalidArgument, "VK_SYMBIOTE_PROMPT_UPLOAD=" + v + ": expected dma, shader or auto");
         }
+        // A/B knobs of shader-copy streaming: VK_SYMBIOTE_COPY_GROUPS (workgroups per copy),
+        // VK_SYMBIOTE_COPY_CHUNK_MB (MiB per copy chunk), VK_SYMBIOTE_COPY_BUDGET (scale of each
+        // kernel group's share of the copies).
+        auto positive = [](const char* name, double max, double& out) -> ExpectedVoid {
+            const char* z = std::getenv(name);
+            if (!z || !*z) return {};
+            char* end = nullptr;
+            const double v = std::strtod(z, &end);
+            if (*end || !(v > 0) || v > max) return make_error(ErrorCode::InvalidArgument, std::string(name) + "=" + z + ": expected a number in (0, " + std::to_string(int(max)) + "]");
+            out = v;
+            return {};
+        };
+        double groups = 0, chunk_mb = 0, budget = 0;
+        VKS_TRY(positive("VK_SYMBIOTE_COPY_GROUPS", 4096, groups));
+        VKS_TRY(positive("VK_SYMBIOTE_COPY_CHUNK_MB", 1024, chunk_mb));
+        VKS_TRY(positive("VK_SYMBIOTE_COPY_BUDGET", 100, budget));
+        vo.copy_workgroups = uint32(groups);
+        vo.copy_chunk_bytes = uint64(chunk_mb * 1048576.0);
+        vo.copy_budget_scale = budget;
         // A/B knob: VK_SYMBIOTE_CPU_LAYERS=N fixes the hybrid decode's split at N streamed layers
         // on the CPU (0: every streamed layer on the GPU) instead of the measured search.
         if (const char* z = std::getenv("VK_SYMBIOTE_CPU_LAYERS"); z && *z) {

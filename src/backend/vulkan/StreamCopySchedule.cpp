@@ -9,7 +9,8 @@ namespace {
 bool overlaps(const CopyRange& a, const CopyRange& b) { return a.begin < b.end && b.begin < a.end; }
 }  // namespace
 
-StreamCopySchedule::StreamCopySchedule(const std::vector<CopyGroup>& groups, const std::vector<SlotCopy>& copies, uint64 chunk_bytes) {
+StreamCopySchedule::StreamCopySchedule(const std::vector<CopyGroup>& groups, const std::vector<SlotCopy>& copies, uint64 chunk_bytes,
+                                       double budget_scale) {
     const uint32 G = uint32(groups.size());
     before_.assign(G, {});
     forced_.assign(G, 0);
@@ -46,7 +47,7 @@ StreamCopySchedule::StreamCopySchedule(const std::vector<CopyGroup>& groups, con
     // consumer (the last group they can run beside).
     double w_total = 0;
     for (const CopyGroup& g : groups) w_total += double(g.weight_bytes) + 1;
-    const double ratio = double(total_) / w_total;
+    const double ratio = double(total_) / w_total * budget_scale;
     size_t h = 0;
     for (uint32 g = 0; g < G; ++g) {
         while (h < chunks.size() && chunks[h].consumer <= g) {  // could not run beside an earlier group

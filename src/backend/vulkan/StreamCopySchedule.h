@@ -53,8 +53,9 @@ struct CopyIssue {
 class StreamCopySchedule {
 public:
     // chunk_bytes: the largest piece recorded at once (a multiple of 16; copies are split at
-    // multiples of it, so their alignment is kept).
-    StreamCopySchedule(const std::vector<CopyGroup>& groups, const std::vector<SlotCopy>& copies, uint64 chunk_bytes);
+    // multiples of it, so their alignment is kept). budget_scale multiplies every group's
+    // share (1: in proportion to weight bytes; larger: copies run further ahead).
+    StreamCopySchedule(const std::vector<CopyGroup>& groups, const std::vector<SlotCopy>& copies, uint64 chunk_bytes, double budget_scale = 1.0);
 
     // Chunks to record before group g (after the barrier that ends group g - 1).
     const std::vector<CopyIssue>& before(uint32 g) const { return before_[g]; }

@@ -595,15 +595,15 @@ ExpectedVoid VulkanBackend::setup_shader_stream() {
 const StreamCopySchedule& VulkanBackend::copy_schedule(bool skip_first) {
     auto& s = schedules_[skip_first ? 1 : 0];
     if (!s) {
-        // 16 MiB chunks: ~0.3 ms on a PCIe 5 bus, small beside one layer's kernels.
-        constexpr uint64 kChunk = uint64(16) << 20;
+        // 16 MiB chunks by default: ~0.3 ms on a PCIe 5 bus, small beside one layer's kernels.
+        const uint64 chunk = opt_.copy_chunk_bytes ? round_up(opt_.copy_chunk_bytes, 256) : uint64(16) << 20;
         std::vector<SlotCopy>& copies = schedule_copies_[skip_first ? 1 : 0];
         copies = slot_copies_;
         if (skip_first && !copies.empty()) {
             const uint32 first = shader_copies_[copies[0].source].segment;
             std::erase_if(copies, [&](const SlotCopy& c) { return shader_copies_[c.source].segment == first; });
         }
-        s = std::make_unique<StreamCopySchedule>(copy_groups_, copies, kChunk);
+        s = std::make_unique<StreamCopySchedule>(copy_groups_, copies, chunk, opt_.copy_budget_scale > 0 ? opt_.copy_budget_scale : 1.0);
         VKS_LOG_DEBUG("prompt copy schedule" << (skip_first ? " (first segment uploaded ahead)" : "") << ": " << s->total_bytes() << " bytes, "
                                              << s->unoverlapped_bytes() << " behind a barrier");
     }
@@ -614,13 +614,13 @@ ExpectedVoid VulkanBackend::stream_copies(OpContext& c, uint32 group) {
     if (!active_schedule_) return {};
     const auto& is = active_schedule_->before(group);
     const auto& copies = schedule_copies_[active_schedule_ == schedules_[1].get() ? 1 : 0];
-    // 32 workgroups: the overlap probe's best (49.6 GB/s alone; 1.6 GB beside 25.2 ms of
-    // kernels took 39.3 ms, against 57.7 ms one after the other).
-    constexpr uint32 kCopyGroups = 32;
+    // 32 workgroups by default: the overlap probe's best (49.6 GB/s alone; 1.6 GB beside 25.2 ms
+    // of kernels took 39.3 ms, against 57.7 ms one after the other).
+    const uint32 groups = opt_.copy_workgroups ? opt_.copy_workgroups : 32;
     const uint32 forced = active_schedule_->forced(group);
     for (size_t i = 0; i < is.size(); ++i) {
         const ShaderCopy& sc = shader_copies_[copies[is[i].copy].source];
-        VKS_TRY(op_copy(c, sc.src, sc.src_offset + is[i].offset, ring_->slot_buffer(sc.slot), sc.dst_offset + is[i].offset, is[i].bytes, kCopyGroups));
+        VKS_TRY(op_copy(c, sc.src, sc.src_offset + is[i].offset, ring_->slot_buffer(sc.slot), sc.dst_offset + is[i].offset, is[i].bytes, groups));
         shader_copied_ += is[i].bytes;
         if (i + 1 == forced) c.rt.barrier();  // these are read by the group itself
     }

@@ -60,6 +60,11 @@ struct VulkanOptions {
     // queue the overlap probe measured time-sliced with compute, Dma elsewhere.
     enum class PromptUpload : uint8 { Auto, Dma, Shader };
     PromptUpload prompt_upload = PromptUpload::Auto;
+    // Shader-copy streaming: workgroups per copy dispatch, bytes per copy chunk, and the scale
+    // of each kernel group's share of the copies (StreamCopySchedule); 0: the defaults.
+    uint32 copy_workgroups = 0;
+    uint64 copy_chunk_bytes = 0;
+    double copy_budget_scale = 0;
     int32 hybrid_cpu_layers = -1;
     uint32 cpu_threads = 0;       // CPU backend threads (0: all hardware threads) // per-kernel GPU time (ShaderRuntime timestamps; --enable-profiling)  // import stable provider memory and DMA from it (tests turn it off)
     bool enable_validation = false;
