@@ -353,7 +353,7 @@ ExpectedVoid overlap(Bench& b, const Args& a, const OverlapKernels& k) {
                     pa * 1e3, median(comp_both) * 1e3, median(both) * 1e3, (ca + pa) * 1e3, std::max(ca, pa) * 1e3);
     }
     // Shader copies from imported host memory (the copy by the compute units) in the compute
-    // queue's own recording, interleaved with the kernels, with 8 / 16 / 32 workgroups.
+    // queue's own recording, interleaved with the kernels, with 4 to 64 workgroups.
     if (imported) {
         const double pa = [&]() -> double {
             std::vector<double> v;
@@ -365,7 +365,7 @@ ExpectedVoid overlap(Bench& b, const Args& a, const OverlapKernels& k) {
             }
             return median(v);
         }();
-        for (uint32 g : {8u, 16u, 32u, 64u}) {
+        for (uint32 g : {4u, 8u, 16u, 32u, 64u}) {
             std::vector<double> alone, inter;
             for (int rep = 0; rep < 4; ++rep) {
                 VKS_TRY(record_compute(g, imported.buffer, false));

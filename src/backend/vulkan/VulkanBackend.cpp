@@ -614,9 +614,12 @@ ExpectedVoid VulkanBackend::stream_copies(OpContext& c, uint32 group) {
     if (!active_schedule_) return {};
     const auto& is = active_schedule_->before(group);
     const auto& copies = schedule_copies_[active_schedule_ == schedules_[1].get() ? 1 : 0];
-    // 32 workgroups by default: the overlap probe's best (49.6 GB/s alone; 1.6 GB beside 25.2 ms
-    // of kernels took 39.3 ms, against 57.7 ms one after the other).
-    const uint32 groups = opt_.copy_workgroups ? opt_.copy_workgroups : 32;
+    // 4 workgroups by default. Measured on the H100 (7B f16, --vram-gb 4, pp512, one call):
+    // 2 / 4 / 6 / 8 / 12 / 16 / 32 / 64 workgroups gave 2106 / 2207 / 2206 / 2156 / 1995 / 1807 /
+    // 1740 / 1674 tokens/s (16 MiB chunks; 64 MiB: 1827 with 4). Each copy workgroup holds an SM
+    // the prompt kernels (about one wave of workgroups each) then miss; 4 still keep enough
+    // loads in flight to fill the bus.
+    const uint32 groups = opt_.copy_workgroups ? opt_.copy_workgroups : 4;
     const uint32 forced = active_schedule_->forced(group);
     for (size_t i = 0; i < is.size(); ++i) {
         const ShaderCopy& sc = shader_copies_[copies[is[i].copy].source];
