@@ -84,6 +84,12 @@ struct PerformanceMetrics {
     uint64 stream_upload_busy_ns = 0;
     uint64 stream_compute_busy_ns = 0;
     uint64 stream_overlap_ns = 0;
+    // The oracle's HardwareTelemetry on the Vulkan path (GB/s, 0 = not measured): weight
+    // bytes per second of the hybrid decode's CPU layers (their compute time only), of GPU
+    // passes without CPU layers (GPU time, streaming waits included), and host -> device.
+    double telemetry_cpu_weight_gbps = 0;
+    double telemetry_gpu_weight_gbps = 0;
+    double telemetry_host_to_device_gbps = 0;
     std::string placement;                 // e.g. "all in VRAM", "12 of 32 layers resident, rest streamed"
     std::string backend;                   // "cpu" or "vulkan (<device>)"
     std::vector<KernelTime> kernel_times;  // per shader variant, first-use order (see KernelTime)

@@ -1,5 +1,8 @@
 #include "engine/BackendSelector.h"
 
+#include "bench/Probes.h"
+#include "engine/OracleLine.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -142,6 +145,11 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             VKS_LOG_INFO("the only Vulkan device is a CPU implementation (" << (*vb)->device_name()
                                                                             << "); using the native CPU path instead (--device-index N forces it)");
         } else {
+            // The benchmark's probed peaks for this machine, when cached: the hybrid split's
+            // first guess (the backend's own measurements replace them as it runs).
+            const Path dir = config.memory().cache_dir.empty() ? bench::default_cache_dir() : Path(config.memory().cache_dir);
+            const OraclePeaks peaks = find_peaks(dir, (*vb)->device_name(), model_path, false);
+            (*vb)->set_peaks(peaks.host_memory_gbps * 1e9, peaks.host_to_device_gbps * 1e9);
             auto r = (*vb)->prepare(*s.provider, n_ctx, s.n_batch);
             if (!r && r.error().code == ErrorCode::BudgetTooSmall)
                 return make_error(ErrorCode::BudgetTooSmall, r.error().message + " (or run on the CPU with --disable-gpu)");
@@ -166,6 +174,10 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                     m.vram_resident_layers = raw->plan().resident_layers;
                     m.streamed_layers = raw->streamed_layer_count();
                     m.decode_cpu_layers = raw->hybrid_cpu_layers();
+                    const HardwareTelemetry t = raw->telemetry();
+                    m.telemetry_cpu_weight_gbps = t.cpu_weight_bps * 1e-9;
+                    m.telemetry_gpu_weight_gbps = t.gpu_weight_bps * 1e-9;
+                    m.telemetry_host_to_device_gbps = t.host_to_device_bps * 1e-9;
                     m.placement = placement;
                     if (raw->hybrid_cpu_layer_runs() > 0)
                         m.placement += "; hybrid decode: " + std::to_string(raw->hybrid_cpu_layers()) + " streamed layers on the CPU now, " +

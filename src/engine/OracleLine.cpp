@@ -58,6 +58,9 @@ std::string oracle_line(const PerformanceMetrics& m, const OraclePeaks& p) {
          ", CPU from RAM " + amount(m.weight_bytes_cpu / passes);
     s += "; achieved: disk " + rate(double(m.weight_bytes_disk), secs, p.disk_gbps) + ", bus " + rate(double(m.weight_bytes_uploaded), secs, p.host_to_device_gbps) +
          ", CPU " + rate(double(m.weight_bytes_cpu), secs, p.host_memory_gbps);
+    if (m.telemetry_cpu_weight_gbps > 0 || m.telemetry_gpu_weight_gbps > 0 || m.telemetry_host_to_device_gbps > 0)
+        s += "; measured rates: CPU layers " + f2(m.telemetry_cpu_weight_gbps) + " GB/s, GPU passes " + f2(m.telemetry_gpu_weight_gbps) +
+             " GB/s, host->device " + f2(m.telemetry_host_to_device_gbps) + " GB/s";
     s += "; " + std::to_string(m.total_inferences) + " passes in " + f2(secs) + " s";
     if (!p.source.empty()) s += "; peaks: " + p.source;
     return s;

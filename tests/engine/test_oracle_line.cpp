@@ -26,6 +26,12 @@ TEST(OracleLine, HybridRunShowsResidentSetSplitBytesPerTierAndRatesAgainstPeaks)
     EXPECT_NE(s.find("bus 33.9 GB/s (66% of the 51.1 GB/s peak)"), std::string::npos) << s;
     EXPECT_NE(s.find("CPU 65.0 GB/s (74% of the 88.4 GB/s peak)"), std::string::npos) << s;
     EXPECT_NE(s.find("peaks: test"), std::string::npos) << s;
+    EXPECT_EQ(s.find("measured rates"), std::string::npos) << "no telemetry: no measured rates " << s;
+    m.telemetry_cpu_weight_gbps = 41.25;
+    m.telemetry_gpu_weight_gbps = 1900.5;
+    m.telemetry_host_to_device_gbps = 48.0;
+    const std::string t = oracle_line(m, p);
+    EXPECT_NE(t.find("measured rates: CPU layers 41.25 GB/s, GPU passes 1900.50 GB/s, host->device 48.00 GB/s"), std::string::npos) << t;
 }
 
 TEST(OracleLine, CpuPathAndUnknownPeaks) {

@@ -592,3 +592,52 @@ TEST(VulkanStreamTimeline, ProfilingRecordsOneComputeIntervalPerSubmissionAndThe
     ASSERT_TRUE((*be2)->forward(ForwardRequest{toks.data(), n, 0, false, logits.data()}));
     EXPECT_TRUE((*be2)->stream_timeline().empty());
 }
+
+// HardwareTelemetry fed at run time: every hybrid CPU layer run is a CPU sample (bytes over
+// its compute time, so the rate is at least the layers' bytes over the CPU seconds the
+// backend reports, which also hold the KV syncs), the prompt pass a GPU sample and, streamed
+// by shader copies, a host->device sample. A re-prepare starts the split search from the
+// measured rates; a fresh backend from the peaks it was given.
+TEST(VulkanTelemetry, HybridRunFeedsTheRatesAndSeedsTheSplit) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    if (!test::VulkanEnv::get()->dev->caps().external_memory_host) GTEST_SKIP() << "shader copies read imported host memory";
+    auto ref = test::load_reference_case("syn-f16");
+    ASSERT_TRUE(ref) << ref.error().to_string();
+    auto w = FileWeightProvider::open(test::models_dir() / ref->model);
+    ASSERT_TRUE(w);
+    const auto& toks = ref->prompt_tokens;
+    const uint32 n = uint32(toks.size()), V = ref->n_vocab;
+    auto be = make_backend(0, true, 1, 0, VulkanOptions::PromptUpload::Shader);
+    ASSERT_TRUE(be);
+    ASSERT_TRUE(be->prepare(**w, n + 4, n));
+    EXPECT_EQ(be->telemetry_samples(TelemetryMeter::Rate::CpuWeight), 0u);
+    std::vector<float> logits(size_t(n) * V);
+    ASSERT_TRUE(be->forward(ForwardRequest{toks.data(), n, 0, false, logits.data()}));
+    for (uint32 p = 0; p < 3; ++p) ASSERT_TRUE(be->forward(ForwardRequest{&toks[p], 1, n + p, false, logits.data()}));
+    EXPECT_EQ(be->telemetry_samples(TelemetryMeter::Rate::CpuWeight), be->hybrid_cpu_layer_runs());
+    const HardwareTelemetry t = be->telemetry();
+    EXPECT_GT(t.cpu_weight_bps, 0.0);
+    EXPECT_GE(t.cpu_weight_bps * 1.0001, double(be->hybrid_cpu_weight_bytes()) / be->hybrid_cpu_seconds());
+    if (be->device().caps().timestamp_valid_bits > 0) {
+        EXPECT_GE(be->telemetry_samples(TelemetryMeter::Rate::GpuWeight), 1u) << "the prompt pass had no CPU layer";
+        EXPECT_GT(t.gpu_weight_bps, 0.0);
+        EXPECT_GE(be->telemetry_samples(TelemetryMeter::Rate::HostToDevice), 1u) << "the shader-copy prompt pass";
+        EXPECT_GT(t.host_to_device_bps, 0.0);
+    }
+    // Re-prepare with the measured search (hybrid_cpu_layers -1 needs a fresh backend; the
+    // telemetry is the backend's): a second backend given peaks starts from those.
+    const uint32 S = be->streamed_layer_count();
+    auto fresh = make_backend(0, true, -1, 0, VulkanOptions::PromptUpload::Shader);
+    ASSERT_TRUE(fresh);
+    fresh->set_peaks(3e9, 1e9);
+    ASSERT_TRUE(fresh->prepare(**w, n + 4, n));
+    EXPECT_EQ(fresh->hybrid_cpu_layers(), ComputeSplit::initial_cpu_layers(S, 3e9, 1e9));
+    EXPECT_EQ(fresh->hybrid_cpu_layers(), (S * 3 + 2) / 4) << "3 : 1 CPU : bus";
+    ASSERT_TRUE(fresh->forward(ForwardRequest{toks.data(), n, 0, false, logits.data()}));
+    for (uint32 p = 0; p < 3; ++p) ASSERT_TRUE(fresh->forward(ForwardRequest{&toks[p], 1, n + p, false, logits.data()}));
+    const HardwareTelemetry m = fresh->telemetry();
+    ASSERT_TRUE(fresh->prepare(**w, n + 4, n));
+    const double bus = m.host_to_device_bps > 0 ? m.host_to_device_bps : 1e9;
+    const double cpu = m.cpu_weight_bps > 0 ? m.cpu_weight_bps : 3e9;
+    EXPECT_EQ(fresh->hybrid_cpu_layers(), ComputeSplit::initial_cpu_layers(S, cpu, bus)) << "measured rates replace the peaks";
+}

@@ -287,8 +287,13 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         gpu_valid_.assign(cfg_.n_layer, 0);
         const uint32 streamed = streamed_layer_count();
         // Fixed split (tests: hybrid_cpu_layers >= 0) or the oracle's measured search from
-        // the bandwidth model's guess (rates unknown here: half).
-        const uint32 initial = opt_.hybrid_cpu_layers >= 0 ? uint32(opt_.hybrid_cpu_layers) : ComputeSplit::initial_cpu_layers(streamed, 0, 0);
+        // the bandwidth model's guess: the rates this backend measured in earlier runs, else
+        // the probed peaks, else half.
+        const HardwareTelemetry t = telemetry_.snapshot();
+        const double cpu_rate = t.cpu_weight_bps > 0 ? t.cpu_weight_bps : opt_.peak_host_memory_bps;
+        const double bus_rate = t.host_to_device_bps > 0 ? t.host_to_device_bps : opt_.peak_host_to_device_bps;
+        const uint32 initial = opt_.hybrid_cpu_layers >= 0 ? uint32(opt_.hybrid_cpu_layers) : ComputeSplit::initial_cpu_layers(streamed, cpu_rate, bus_rate);
+        telemetry_.set_peaks(0, opt_.peak_host_to_device_bps, opt_.peak_host_memory_bps, 0);
         split_ = std::make_unique<ComputeSplit>(streamed, initial);
         apply_split();
     }
@@ -459,6 +464,7 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
                                                               std::to_string(cfg_.n_vocab));
     using SClock = std::chrono::steady_clock;
     const auto t0 = SClock::now();
+    const uint64 shader_before = shader_copied_;
     auto r = record_forward(req);
     const auto t_rec = SClock::now();
     // Always drain the ring: on error nothing may stay in flight or half recorded.
@@ -471,6 +477,7 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
         last_timeline_ = ring_->timeline();
         log_timeline(req.n_tokens);
     }
+    record_telemetry(req.n_tokens, shader_before, ring_->timeline_enabled() && plan_.slots > 0);
     VKS_TRY(rt_->collect_kernel_times());  // no-op unless kernel_profiling
     const uint32 n_out = req.all_logits ? req.n_tokens : 1;
     if (n_out == 1) std::memcpy(req.logits, logits_rb_.mapped, size_t(cfg_.n_vocab) * 4);  // copied by the last submission
@@ -487,6 +494,22 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
         if (split_->record_token(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())) apply_split();
     }
     return prepare_next_upload();
+}
+
+void VulkanBackend::record_telemetry(uint32 n_tokens, uint64 shader_before, bool fresh_timeline) {
+    const double gpu_s = double(ring_->last_gpu_time_ns()) * 1e-9;
+    const bool cpu_layers = cpu_ && n_tokens == 1 && cpu_layers_ > 0;
+    if (gpu_s > 0 && !cpu_layers) {  // with CPU layers the GPU time includes the waits for them
+        uint64 bytes = 0;
+        for (uint64 b : seg_bytes_) bytes += b;
+        telemetry_.record(TelemetryMeter::Rate::GpuWeight, bytes, gpu_s);
+    }
+    if (gpu_s > 0 && shader_copied_ > shader_before)
+        telemetry_.record(TelemetryMeter::Rate::HostToDevice, shader_copied_ - shader_before, gpu_s);
+    if (fresh_timeline)
+        for (const StreamSpan& sp : last_timeline_)
+            if (sp.kind == StreamSpan::Upload && sp.end_ns > sp.start_ns)
+                telemetry_.record(TelemetryMeter::Rate::HostToDevice, sp.bytes, double(sp.end_ns - sp.start_ns) * 1e-9);
 }
 
 void VulkanBackend::log_timeline(uint32 n_tokens) const {
@@ -769,7 +792,9 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
             }
             const auto t1 = std::chrono::steady_clock::now();
             VKS_TRY(sync_kv(seg, req.pos, true));
+            const auto t2 = std::chrono::steady_clock::now();
             VKS_TRY(cpu_->forward_layer(seg, xh_.data(), 1, req.pos));
+            telemetry_.record(TelemetryMeter::Rate::CpuWeight, seg_bytes_[seg], std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count());
             cpu_valid_[seg] = req.pos + 1;
             cpu_weight_bytes_ += seg_bytes_[seg];
             gpu_valid_[seg] = std::min(gpu_valid_[seg], req.pos);

@@ -26,6 +26,7 @@
 #include "backend/vulkan/StreamCopySchedule.h"
 #include "backend/vulkan/VramPlan.h"
 #include "oracle/ComputeSplit.h"
+#include "oracle/HardwareTelemetry.h"
 #include "backend/vulkan/VulkanCompute.h"
 #include "backend/vulkan/VulkanOps.h"
 #include "backend/vulkan/WeightStreamRing.h"
@@ -49,10 +50,6 @@ struct VulkanOptions {
     uint32 copy_threads = 0;      // host threads copying streamed weights into staging (0: min(8, cores))
     bool allow_zero_copy = true;
     bool kernel_profiling = false;
-    // Hybrid decode: when weights stream, a CPU backend computes some streamed layers from
-    // RAM while the GPU streams the others (x crosses the bus at each switch). The number of
-    // CPU layers adapts to measured timings (-1) or is fixed (>= 0, tests).
-    bool hybrid = true;
     // How prompt batches (n_tokens > 1) get streamed weights into the slots when they are DMA
     // sources (zero-copy imports): Dma = copies on the transfer queue, each layer's upload then
     // its compute; Shader = copy.comp dispatches recorded between the weight kernels, so the
@@ -65,8 +62,16 @@ struct VulkanOptions {
     uint32 copy_workgroups = 0;
     uint64 copy_chunk_bytes = 0;
     double copy_budget_scale = 0;
+    // Hybrid decode: when weights stream, a CPU backend computes some streamed layers from
+    // RAM while the GPU streams the others (x crosses the bus at each switch). The number of
+    // CPU layers adapts to measured timings (-1) or is fixed (>= 0, tests).
+    bool hybrid = true;
     int32 hybrid_cpu_layers = -1;
-    uint32 cpu_threads = 0;       // CPU backend threads (0: all hardware threads) // per-kernel GPU time (ShaderRuntime timestamps; --enable-profiling)  // import stable provider memory and DMA from it (tests turn it off)
+    // Probed peaks (bytes/s, 0: unknown; vk_symbiote_benchmark's probe cache) for the split's
+    // first guess before this backend has measured its own rates (telemetry()).
+    double peak_host_memory_bps = 0;
+    double peak_host_to_device_bps = 0;
+    uint32 cpu_threads = 0;       // CPU backend threads (0: all hardware threads)
     bool enable_validation = false;
     uint64 fence_timeout_ns = uint64(120) * 1000000000ull;
 };
@@ -115,6 +120,20 @@ public:
     // Hybrid decode: streamed layers currently computed on the CPU, and since prepare():
     // CPU seconds in them, host seconds waiting for the GPU side before them, KV bytes synced.
     uint32 hybrid_cpu_layers() const { return cpu_layers_; }
+    // What this backend measured while it ran (the VitalityOracle's HardwareTelemetry), kept
+    // across prepare() calls: CPU weight bytes per second of each hybrid CPU layer, GPU weight
+    // bytes per GPU second of each pass without CPU layers (streaming waits included),
+    // host->device bytes per second of each timed transfer-queue upload (--enable-profiling)
+    // and of each shader-copy prompt pass (copied bytes over the pass's GPU time: a lower
+    // bound, the copies run beside the kernels). Peaks: VulkanOptions'. prepare() seeds the
+    // hybrid split with ComputeSplit::initial_cpu_layers(measured or peak rates).
+    HardwareTelemetry telemetry() const { return telemetry_.snapshot(); }
+    // The probed peaks (VulkanOptions::peak_*), when known only once the device is (before prepare()).
+    void set_peaks(double host_memory_bps, double host_to_device_bps) {
+        opt_.peak_host_memory_bps = host_memory_bps;
+        opt_.peak_host_to_device_bps = host_to_device_bps;
+    }
+    uint64 telemetry_samples(TelemetryMeter::Rate r) const { return telemetry_.samples(r); }
     // The oracle's split search (null without hybrid decode).
     const ComputeSplit* hybrid_split() const { return split_.get(); }
     double hybrid_cpu_seconds() const { return cpu_seconds_; }
@@ -151,6 +170,8 @@ private:
     uint64 fixed_device_bytes(uint32 n_ctx, uint32 n_batch) const;
     void release();
     void log_timeline(uint32 n_tokens) const;
+    // Feeds telemetry_ after a forward (see telemetry()).
+    void record_telemetry(uint32 n_tokens, uint64 shader_before, bool fresh_timeline);
 
     VulkanOptions opt_;
     std::unique_ptr<VulkanDevice> dev_;
@@ -208,6 +229,7 @@ private:
     uint32 n_ctx_ = 0, n_batch_ = 0, pos_ = 0;
     uint64 total_gpu_ns_ = 0;
     std::vector<StreamSpan> last_timeline_;
+    TelemetryMeter telemetry_;
 };
 
 }  // namespace vk_symbiote
