@@ -233,6 +233,20 @@ ExpectedVoid overlap(Bench& b, const Args& a, const OverlapKernels& k) {
         return make_error(ErrorCode::Device, "overlap: command buffer / fence");
     using clock = std::chrono::steady_clock;
     auto secs = [](clock::time_point t0, clock::time_point t1) { return std::chrono::duration<double>(t1 - t0).count(); };
+    // Ends `c`, submits it to `q` with `fence`; the returned thread stores the completion time in *done.
+    auto submit_watched = [&](VkCommandBuffer c, VkQueue q, clock::time_point* done) -> Expected<std::thread> {
+        vkEndCommandBuffer(c);
+        vkResetFences(d, 1, &fence);
+        VkSubmitInfo si{};
+        si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
+        si.commandBufferCount = 1;
+        si.pCommandBuffers = &c;
+        if (vkQueueSubmit(q, 1, &si, fence) != VK_SUCCESS) return make_error(ErrorCode::Device, "overlap: submit");
+        return std::thread([&, done] {
+            vkWaitForFences(d, 1, &fence, VK_TRUE, uint64(60) * 1000000000ull);
+            *done = clock::now();
+        });
+    };
     // Submits `copies` copies of `layer` bytes from src; the returned thread stores the
     // completion time in *done.
     auto start_copy = [&](VkBuffer src, clock::time_point* done) -> Expected<std::thread> {
@@ -245,17 +259,7 @@ ExpectedVoid overlap(Bench& b, const Args& a, const OverlapKernels& k) {
             VkBufferCopy r{0, 0, layer};
             vkCmdCopyBuffer(cmd, src, dst->buffer, 1, &r);
         }
-        vkEndCommandBuffer(cmd);
-        vkResetFences(d, 1, &fence);
-        VkSubmitInfo si{};
-        si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
-        si.commandBufferCount = 1;
-        si.pCommandBuffers = &cmd;
-        if (vkQueueSubmit(b.dev->transfer_queue(), 1, &si, fence) != VK_SUCCESS) return make_error(ErrorCode::Device, "overlap: copy submit");
-        return std::thread([&, done] {
-            vkWaitForFences(d, 1, &fence, VK_TRUE, uint64(60) * 1000000000ull);
-            *done = clock::now();
-        });
+        return submit_watched(cmd, b.dev->transfer_queue(), done);
     };
     // The compute recording: `layers` layers of weight kernels; with copy_groups > 0, a
     // shader copy of 1/48 of the copy volume from `copy_src` (no barrier after it) before
@@ -415,22 +419,13 @@ ExpectedVoid overlap(Bench& b, const Args& a, const OverlapKernels& k) {
                 VKS_TRY(op_copy(ctx, imported.buffer, off, dst->buffer, off, std::min(chunk, layer - off), 32));
                 b.rt->barrier();
             }
-            vkEndCommandBuffer(c2);
-            vkResetFences(d, 1, &fence);
-            VkSubmitInfo si{};
-            si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
-            si.commandBufferCount = 1;
-            si.pCommandBuffers = &c2;
             clock::time_point done;
             const auto t0 = clock::now();
-            if (vkQueueSubmit(b.dev->compute_queue2(), 1, &si, fence) != VK_SUCCESS) return make_error(ErrorCode::Device, "overlap: submit 2");
-            std::thread w([&] {
-                vkWaitForFences(d, 1, &fence, VK_TRUE, uint64(60) * 1000000000ull);
-                done = clock::now();
-            });
+            auto w = submit_watched(c2, b.dev->compute_queue2(), &done);
+            if (!w) return w.error();
             VKS_TRY(b.compute->submit_and_wait());
             const auto tc = clock::now();
-            w.join();
+            w->join();
             if (rep == 0) continue;
             cb.push_back(secs(t0, done));
             pb.push_back(secs(t0, tc));
