@@ -12,6 +12,13 @@
 namespace vk_symbiote {
 
 namespace {
+// Kernel groups of a pass for StreamCopySchedule (stream_copies): per layer Q/K/V, O,
+// gate/up, down; then the head.
+enum CopyPart : uint32 { kCopyQkv = 0, kCopyO, kCopyGateUp, kCopyDown, kCopyParts };
+constexpr uint32 copy_group(uint32 layer, CopyPart part) { return layer * kCopyParts + part; }
+}  // namespace
+
+namespace {
 
 uint64 round_up(uint64 v, uint64 a) { return (v + a - 1) / a * a; }
 
@@ -426,7 +433,7 @@ ExpectedVoid VulkanBackend::record_layer(OpContext& c, uint32 l, uint32 n, uint3
     }
     // Q, K, V are independent: no barrier between them. K and V go straight into the cache rows [pos, pos + n).
     // stream_copies: a shader-copy prompt pass records weight copies (later layers) here, to run beside the next kernels.
-    VKS_TRY(stream_copies(c, l * 4 + 0));
+    VKS_TRY(stream_copies(c, copy_group(l, kCopyQkv)));
     VKS_TRY(op_matmul_rope(c, W(TensorRole::Wq), xa, q, n, rope, an));
     VKS_TRY(op_matmul_rope(c, W(TensorRole::Wk), xa, ActView{k_cache_[l].buffer, pos * KV, KV}, n, rope, an));
     VKS_TRY(op_matmul(c, W(TensorRole::Wv), xa, ActView{v_cache_[l].buffer, pos * KV, KV}, n, false, opt_.kv_f16_rounding, an));
@@ -434,17 +441,17 @@ ExpectedVoid VulkanBackend::record_layer(OpContext& c, uint32 l, uint32 n, uint3
     VKS_TRY(op_attention(c, AttentionShape{n, pos, cfg_.n_head, cfg_.n_head_kv, cfg_.head_dim}, q, k_cache_[l].buffer,
                          v_cache_[l].buffer, att));
     rt.barrier();
-    VKS_TRY(stream_copies(c, l * 4 + 1));
+    VKS_TRY(stream_copies(c, copy_group(l, kCopyO)));
     VKS_TRY(op_matmul(c, W(TensorRole::Wo), att, x, n, true));  // x += Wo att (residual)
     rt.barrier();
     if (!fuse) {
         VKS_TRY(op_rmsnorm(c, W(TensorRole::FfnNorm), x, xn, E, n, cfg_.rms_eps));
         rt.barrier();
     }
-    VKS_TRY(stream_copies(c, l * 4 + 2));
+    VKS_TRY(stream_copies(c, copy_group(l, kCopyGateUp)));
     VKS_TRY(op_swiglu(c, W(TensorRole::Wgate), W(TensorRole::Wup), xa, hb, n, fn));
     rt.barrier();
-    VKS_TRY(stream_copies(c, l * 4 + 3));
+    VKS_TRY(stream_copies(c, copy_group(l, kCopyDown)));
     VKS_TRY(op_matmul(c, W(TensorRole::Wdown), hb, x, n, true));  // x += Wdown hb (residual)
     rt.barrier();
     return {};
@@ -561,16 +568,16 @@ ExpectedVoid VulkanBackend::setup_shader_stream() {
     // data is 32-byte aligned, slot pieces 256-byte aligned); otherwise the DMA path.
     const uint64 align = std::max<uint64>(dev_->caps().min_storage_buffer_offset_alignment, 16);
     const uint32 L = cfg_.n_layer;
-    copy_groups_.assign(4 * L + 1, {});
+    copy_groups_.assign(copy_group(L, kCopyQkv) + 1, {});
     shader_copies_.clear();
     slot_copies_.clear();
     auto group_of = [&](TensorRole r) -> int32 {
         switch (r) {
-            case TensorRole::Wq: case TensorRole::Wk: case TensorRole::Wv: return 0;
-            case TensorRole::Wo: return 1;
-            case TensorRole::Wgate: case TensorRole::Wup: return 2;
-            case TensorRole::Wdown: return 3;
-            case TensorRole::Output: return 4;
+            case TensorRole::Wq: case TensorRole::Wk: case TensorRole::Wv: return kCopyQkv;
+            case TensorRole::Wo: return kCopyO;
+            case TensorRole::Wgate: case TensorRole::Wup: return kCopyGateUp;
+            case TensorRole::Wdown: return kCopyDown;
+            case TensorRole::Output: return kCopyQkv;  // the head's one group
             default: return -1;
         }
     };
@@ -581,7 +588,7 @@ ExpectedVoid VulkanBackend::setup_shader_stream() {
         const VramTensor& t = tensors_[i];
         const int32 part = group_of(t.id.role);
         if (part < 0) continue;
-        const uint32 g = t.segment < L ? t.segment * 4 + uint32(part) : 4 * L;
+        const uint32 g = copy_group(t.segment, t.segment < L ? CopyPart(part) : kCopyQkv);
         copy_groups_[g].weight_bytes += t.rows * t.row_bytes;
         if (!plan_.tensors[i].resident)
             for (const VramPiece& pc : plan_.tensors[i].pieces) {
@@ -598,8 +605,9 @@ ExpectedVoid VulkanBackend::setup_shader_stream() {
             const uint64 b = uint64(slot_of[seg]) * plan_.slot_bytes + sc.region.dstOffset;
             const CopyRange dst{b, b + sc.region.size};
             // Consumer: the segment's first group that reads the range.
-            uint32 consumer = seg < L ? seg * 4 + 3 : 4 * L;
-            for (uint32 g = seg < L ? seg * 4 : 4 * L; g <= (seg < L ? seg * 4 + 3 : 4 * L); ++g) {
+            const uint32 first = copy_group(seg, kCopyQkv), last = seg < L ? copy_group(seg, kCopyDown) : first;
+            uint32 consumer = last;
+            for (uint32 g = first; g <= last; ++g) {
                 bool reads = false;
                 for (const CopyRange& r : copy_groups_[g].reads) reads |= r.begin < dst.end && dst.begin < r.end;
                 if (reads) {
@@ -858,7 +866,7 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
                 VKS_TRY(op_rmsnorm(c, dweights_.at({uint32(TensorRole::OutputNorm), -1}), xo, xn, E, n_out, cfg_.rms_eps));
                 rt_->barrier();
             }
-            VKS_TRY(stream_copies(c, 4 * cfg_.n_layer));
+            VKS_TRY(stream_copies(c, copy_group(cfg_.n_layer, kCopyQkv)));  // the head
             VKS_TRY(op_matmul(c, dweights_.at({uint32(TensorRole::Output), -1}), fuse ? xo : xn, ActView{logits_.buffer, 0, V}, n_out, false,
                               false, fuse ? &out_norm : nullptr));
             rt_->barrier();
