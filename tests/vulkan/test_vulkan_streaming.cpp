@@ -230,6 +230,16 @@ void check_reference(VulkanBackend& be, WeightProvider& w, const test::Reference
     }
 }
 
+// Every streamed byte crossed to the device once per forward (`forwards` of them), at most
+// with the slot padding (staging copies whole padded pieces); the upload the last forward
+// issued ahead for the next one is left out.
+void expect_streamed_once_per_forward(const VulkanBackend& be, uint64 forwards) {
+    const uint64 streamed = be.weight_bytes_uploaded() - be.plan().resident_weight_bytes - be.prepared_upload_bytes();
+    const uint64 padded = std::accumulate(be.plan().segment_stream_bytes.begin(), be.plan().segment_stream_bytes.end(), uint64(0));
+    EXPECT_GE(streamed, forwards * be.plan().streamed_weight_bytes);
+    EXPECT_LE(streamed, forwards * padded);
+}
+
 class VulkanStreaming : public ::testing::TestWithParam<std::string> {};
 
 }  // namespace
@@ -249,13 +259,10 @@ TEST_P(VulkanStreaming, EveryMatrixStreamedFromRamMatchesTheReference) {
     // Every streamed byte went over the ring once per forward (1 batch + 3 steps), with
     // the slot padding when it goes through staging; plus, on a device with a transfer
     // queue, the next pass's first segment that the last forward already sent.
-    const uint64 streamed = be->weight_bytes_uploaded() - be->plan().resident_weight_bytes - be->prepared_upload_bytes();
     if (be->device().has_transfer_queue() && be->zero_copy_streaming()) {
         EXPECT_GT(be->prepared_upload_bytes(), 0u);
     }
-    const uint64 padded = std::accumulate(be->plan().segment_stream_bytes.begin(), be->plan().segment_stream_bytes.end(), uint64(0));
-    EXPECT_GE(streamed, 4 * be->plan().streamed_weight_bytes);
-    EXPECT_LE(streamed, 4 * padded);
+    expect_streamed_once_per_forward(*be, 4);
     // RAM-resident weights are copied by DMA from the provider's own pages where the device
     // can import host memory (lavapipe and NVIDIA can).
     EXPECT_EQ(be->zero_copy_streaming(), be->device().caps().external_memory_host);
@@ -298,10 +305,7 @@ TEST_P(VulkanStreaming, ShaderCopyPromptStreamingMatchesTheReference) {
             EXPECT_TRUE(be->shader_copy_streaming());
             EXPECT_GT(be->plan().streamed_weight_bytes, 0u);
             // The prompt pass copied every streamed byte once by shader, the 3 decode steps by DMA.
-            const uint64 streamed = be->weight_bytes_uploaded() - be->plan().resident_weight_bytes - be->prepared_upload_bytes();
-            const uint64 padded = std::accumulate(be->plan().segment_stream_bytes.begin(), be->plan().segment_stream_bytes.end(), uint64(0));
-            EXPECT_GE(streamed, 4 * be->plan().streamed_weight_bytes);
-            EXPECT_LE(streamed, 4 * padded);
+            expect_streamed_once_per_forward(*be, 4);
         }
 }
 
