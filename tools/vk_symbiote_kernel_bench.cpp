@@ -26,6 +26,8 @@
 // for each copy source: host-visible staging memory, imported malloc'd memory (the zero-copy
 // streaming path), device-local memory (VRAM -> VRAM: isolates the copy engine from the bus).
 // Output: per source, each side's time alone and beside the other, and the sum / max.
+//
+// --contention: host->device DMA beside CPU f16 matvecs with 16/8/4 threads (see contention()).
 #include <algorithm>
 #include <chrono>
 #include <thread>
@@ -36,9 +38,11 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/CpuKernels.h"
 #include "backend/vulkan/VulkanCompute.h"
 #include "backend/vulkan/VulkanOps.h"
 #include "common/HalfFloat.h"
+#include "memory/WeightPack.h"
 
 using namespace vk_symbiote;
 
@@ -54,6 +58,7 @@ struct Args {
     std::vector<std::pair<std::string, std::string>> alts;  // (target file in shader_dir, replacement)
     std::vector<bool> coop = {true, false};  // OpContext::coop_matmul values to run
     bool overlap = false;                    // --overlap: copy under compute instead of the kernel cases
+    bool contention = false;                 // --contention: DMA beside CPU matvecs instead of the kernel cases
 };
 
 bool parse(int argc, char** argv, Args& a) {
@@ -108,6 +113,8 @@ bool parse(int argc, char** argv, Args& a) {
             else return false;
         } else if (s == "--overlap") {
             a.overlap = true;
+        } else if (s == "--contention") {
+            a.contention = true;
         } else if (s == "--small") {
             a.dim = 512;
             a.ff = 1376;
@@ -208,58 +215,84 @@ struct OverlapKernels {
     GpuBuffer x, y, table;
 };
 
-ExpectedVoid overlap(Bench& b, const Args& a, const OverlapKernels& k) {
-    VkDevice d = b.dev->device();
-    const uint64 layer = uint64(384) << 20, copies = 4;
-    const uint32 layers = a.dim < 4096 ? 1 : 8, n = 512, dim = a.dim, ff = a.ff;  // --small: one layer (a CPU implementation)
-    auto dst = b.buffer(layer);
-    if (!dst) return dst.error();
+using clock = std::chrono::steady_clock;
+double secs(clock::time_point t0, clock::time_point t1) { return std::chrono::duration<double>(t1 - t0).count(); }
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// One command buffer + fence on the transfer queue's family, for timed copies whose
+// completion a thread watches (the wall clock from submission to fence).
+struct TransferCopier {
+    VkDevice d = VK_NULL_HANDLE;
     VkCommandPool pool = VK_NULL_HANDLE;
-    VkCommandPoolCreateInfo pi{};
-    pi.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO;
-    pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-    pi.queueFamilyIndex = b.dev->transfer_family();
-    if (vkCreateCommandPool(d, &pi, nullptr, &pool) != VK_SUCCESS) return make_error(ErrorCode::Device, "overlap: command pool");
     VkCommandBuffer cmd = VK_NULL_HANDLE;
-    VkCommandBufferAllocateInfo ai{};
-    ai.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
-    ai.commandPool = pool;
-    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    ai.commandBufferCount = 1;
     VkFence fence = VK_NULL_HANDLE;
-    VkFenceCreateInfo fi{};
-    fi.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
-    if (vkAllocateCommandBuffers(d, &ai, &cmd) != VK_SUCCESS || vkCreateFence(d, &fi, nullptr, &fence) != VK_SUCCESS)
-        return make_error(ErrorCode::Device, "overlap: command buffer / fence");
-    using clock = std::chrono::steady_clock;
-    auto secs = [](clock::time_point t0, clock::time_point t1) { return std::chrono::duration<double>(t1 - t0).count(); };
-    // Ends `c`, submits it to `q` with `fence`; the returned thread stores the completion time in *done.
-    auto submit_watched = [&](VkCommandBuffer c, VkQueue q, clock::time_point* done) -> Expected<std::thread> {
+
+    ExpectedVoid init(const VulkanDevice& dev, uint32 family) {
+        d = dev.device();
+        VkCommandPoolCreateInfo pi{};
+        pi.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO;
+        pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+        pi.queueFamilyIndex = family;
+        if (vkCreateCommandPool(d, &pi, nullptr, &pool) != VK_SUCCESS) return make_error(ErrorCode::Device, "bench: command pool");
+        VkCommandBufferAllocateInfo ai{};
+        ai.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
+        ai.commandPool = pool;
+        ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+        ai.commandBufferCount = 1;
+        VkFenceCreateInfo fi{};
+        fi.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
+        if (vkAllocateCommandBuffers(d, &ai, &cmd) != VK_SUCCESS || vkCreateFence(d, &fi, nullptr, &fence) != VK_SUCCESS)
+            return make_error(ErrorCode::Device, "bench: command buffer / fence");
+        return {};
+    }
+    ~TransferCopier() {
+        if (fence) vkDestroyFence(d, fence, nullptr);
+        if (pool) vkDestroyCommandPool(d, pool, nullptr);
+    }
+    // Ends `c`, submits it to `q` with the fence; the returned thread stores the completion
+    // time in *done.
+    Expected<std::thread> submit_watched(VkCommandBuffer c, VkQueue q, clock::time_point* done) {
         vkEndCommandBuffer(c);
         vkResetFences(d, 1, &fence);
         VkSubmitInfo si{};
         si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
         si.commandBufferCount = 1;
         si.pCommandBuffers = &c;
-        if (vkQueueSubmit(q, 1, &si, fence) != VK_SUCCESS) return make_error(ErrorCode::Device, "overlap: submit");
-        return std::thread([&, done] {
+        if (vkQueueSubmit(q, 1, &si, fence) != VK_SUCCESS) return make_error(ErrorCode::Device, "bench: submit");
+        return std::thread([this, done] {
             vkWaitForFences(d, 1, &fence, VK_TRUE, uint64(60) * 1000000000ull);
             *done = clock::now();
         });
-    };
-    // Submits `copies` copies of `layer` bytes from src; the returned thread stores the
-    // completion time in *done.
-    auto start_copy = [&](VkBuffer src, clock::time_point* done) -> Expected<std::thread> {
+    }
+    // `count` copies of `bytes` from src to dst on q (the copier's own command buffer).
+    Expected<std::thread> start_copy(VkQueue q, VkBuffer src, VkBuffer dst, uint64 bytes, uint64 count, clock::time_point* done) {
         vkResetCommandBuffer(cmd, 0);
         VkCommandBufferBeginInfo bi{};
         bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
         bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
         vkBeginCommandBuffer(cmd, &bi);
-        for (uint64 i = 0; i < copies; ++i) {
-            VkBufferCopy r{0, 0, layer};
-            vkCmdCopyBuffer(cmd, src, dst->buffer, 1, &r);
+        for (uint64 i = 0; i < count; ++i) {
+            VkBufferCopy r{0, 0, bytes};
+            vkCmdCopyBuffer(cmd, src, dst, 1, &r);
         }
-        return submit_watched(cmd, b.dev->transfer_queue(), done);
+        return submit_watched(cmd, q, done);
+    }
+};
+
+ExpectedVoid overlap(Bench& b, const Args& a, const OverlapKernels& k) {
+    const uint64 layer = uint64(384) << 20, copies = 4;
+    const uint32 layers = a.dim < 4096 ? 1 : 8, n = 512, dim = a.dim, ff = a.ff;  // --small: one layer (a CPU implementation)
+    auto dst = b.buffer(layer);
+    if (!dst) return dst.error();
+    TransferCopier tc;
+    VKS_TRY(tc.init(*b.dev, b.dev->transfer_family()));
+    // Submits `copies` copies of `layer` bytes from src; the returned thread stores the
+    // completion time in *done.
+    auto start_copy = [&](VkBuffer src, clock::time_point* done) {
+        return tc.start_copy(b.dev->transfer_queue(), src, dst->buffer, layer, copies, done);
     };
     // The compute recording: `layers` layers of weight kernels; with copy_groups > 0, a
     // shader copy of 1/48 of the copy volume from `copy_src` (no barrier after it) before
@@ -295,10 +328,6 @@ ExpectedVoid overlap(Bench& b, const Args& a, const OverlapKernels& k) {
             VKS_TRY(step([&] { return op_matmul(ctx, *k.wd, xf, yd, n, false); }));
         }
         return {};
-    };
-    auto median = [](std::vector<double> v) {
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
     };
     // Sources: staging (host-visible), imported host memory, device-local.
     auto staging = b.mem->create_buffer(layer, MemoryKind::HostStaging);
@@ -392,19 +421,9 @@ ExpectedVoid overlap(Bench& b, const Args& a, const OverlapKernels& k) {
     // The same shader copy (32 workgroups) on a second compute queue, submitted before the
     // kernels on the first: do two compute queues run at the same time?
     if (imported && b.dev->compute_queue2() != b.dev->compute_queue()) {
-        VkCommandPool cpool = VK_NULL_HANDLE;
-        VkCommandPoolCreateInfo cpi{};
-        cpi.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO;
-        cpi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-        cpi.queueFamilyIndex = b.dev->compute_family();
-        VkCommandBuffer c2 = VK_NULL_HANDLE;
-        VkCommandBufferAllocateInfo cai{};
-        cai.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
-        cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-        cai.commandBufferCount = 1;
-        if (vkCreateCommandPool(d, &cpi, nullptr, &cpool) != VK_SUCCESS) return make_error(ErrorCode::Device, "overlap: pool 2");
-        cai.commandPool = cpool;
-        if (vkAllocateCommandBuffers(d, &cai, &c2) != VK_SUCCESS) return make_error(ErrorCode::Device, "overlap: command buffer 2");
+        TransferCopier q2;
+        VKS_TRY(q2.init(*b.dev, b.dev->compute_family()));
+        VkCommandBuffer c2 = q2.cmd;
         std::vector<double> cb, pb;
         for (int rep = 0; rep < 4; ++rep) {
             VKS_TRY(record_compute(0, VK_NULL_HANDLE, true));  // left open: submitted below
@@ -421,7 +440,7 @@ ExpectedVoid overlap(Bench& b, const Args& a, const OverlapKernels& k) {
             }
             clock::time_point done;
             const auto t0 = clock::now();
-            auto w = submit_watched(c2, b.dev->compute_queue2(), &done);
+            auto w = q2.submit_watched(c2, b.dev->compute_queue2(), &done);
             if (!w) return w.error();
             VKS_TRY(b.compute->submit_and_wait());
             const auto tc = clock::now();
@@ -432,13 +451,116 @@ ExpectedVoid overlap(Bench& b, const Args& a, const OverlapKernels& k) {
         }
         std::printf("shader copy 32 workgroups, imported host, second compute queue: copy done %7.2f ms, compute done %7.2f ms\n",
                     median(cb) * 1e3, median(pb) * 1e3);
-        vkDestroyCommandPool(d, cpool, nullptr);
     }
     if (imported) b.mem->release_import(imported);
     std::free(host);
     b.mem->destroy_buffer(*staging);
-    vkDestroyFence(d, fence, nullptr);
-    vkDestroyCommandPool(d, pool, nullptr);
+    return {};
+}
+
+// --contention: do host->device DMA and CPU matvecs share one host memory bandwidth (what a
+// hybrid decode runs at once: CPU layers from RAM beside uploads of the GPU's next layers)?
+// CPU: f16 matvecs (the engine's kernel, n_tok 1) over 24 Llama-7B ffn matrices (2.0 GiB)
+// with T threads; DMA: copies of 384 MiB from imported host memory (staging without the
+// extension) on the transfer queue, as many as take about as long as the CPU part alone.
+// Medians of 3 after a warm-up; per T: each side alone and beside the other, and both sides'
+// bytes over the time until both are done.
+ExpectedVoid contention(Bench& b) {
+    const uint32 rows = 11008, cols = 4096, mats = 24;
+    const uint64 mat_bytes = uint64(rows) * cols * 2, layer = uint64(384) << 20;
+    const auto one = random_weight(rows, cols, DType::F16, 7);
+    auto w = AlignedBuffer::allocate(mat_bytes * mats, 4096);
+    if (!w) return w.error();
+    for (uint32 m = 0; m < mats; ++m) std::memcpy(w->data() + m * mat_bytes, one.data(), mat_bytes);
+    std::vector<float> x(cols, 0.01f), y(rows);
+    auto dst = b.buffer(layer);
+    if (!dst) return dst.error();
+    void* host = nullptr;
+    GpuBuffer src;
+    const char* src_name = "host staging";
+    const uint64 align = std::max<uint64>(b.dev->caps().min_imported_host_pointer_alignment, 4096);
+    if (b.dev->caps().external_memory_host && posix_memalign(&host, align, layer) == 0) {
+        std::memset(host, 1, layer);
+        auto im = b.mem->import_host(host, layer);
+        if (im) {
+            src = *im;
+            src_name = "imported host";
+        }
+    }
+    if (src.buffer == VK_NULL_HANDLE) {
+        auto st = b.mem->create_buffer(layer, MemoryKind::HostStaging);
+        if (!st) return st.error();
+        src = *st;
+        std::memset(src.mapped, 1, layer);
+    }
+    TransferCopier tc;
+    VKS_TRY(tc.init(*b.dev, b.dev->transfer_family()));
+    const uint32 hw = std::max(1u, std::thread::hardware_concurrency());
+    std::printf("contention: CPU f16 matvec over %u x %ux%u (%.2f GiB) vs DMA from %s, %s transfer queue, %u hardware threads\n", mats, rows,
+                cols, double(mat_bytes) * mats / double(1ull << 30), src_name, b.dev->has_transfer_queue() ? "dedicated" : "no", hw);
+    std::vector<uint32> counts = {hw};
+    for (uint32 t : {hw / 2, hw / 4})
+        if (t >= 1 && t != counts.back()) counts.push_back(t);
+    for (uint32 t : counts) {
+        cpu::ThreadPool pool(t);
+        auto cpu_pass = [&] {
+            for (uint32 m = 0; m < mats; ++m) {
+                cpu::MatmulArgs ma;
+                ma.w = w->data() + m * mat_bytes;
+                ma.dtype = DType::F16;
+                ma.rows = rows;
+                ma.cols = cols;
+                ma.x = x.data();
+                ma.x_stride = cols;
+                ma.n_tok = 1;
+                ma.y = y.data();
+                ma.y_stride = rows;
+                cpu::matmul(ma, &pool);
+            }
+        };
+        auto dma = [&](uint64 count, clock::time_point* done) { return tc.start_copy(b.dev->transfer_queue(), src.buffer, dst->buffer, layer, count, done); };
+        std::vector<double> ca, da;
+        for (int rep = 0; rep < 4; ++rep) {
+            auto t0 = clock::now();
+            cpu_pass();
+            const double c = secs(t0, clock::now());
+            clock::time_point done;
+            t0 = clock::now();
+            auto th = dma(4, &done);
+            if (!th) return th.error();
+            th->join();
+            if (rep == 0) continue;
+            ca.push_back(c);
+            da.push_back(secs(t0, done) / 4);
+        }
+        const double cpu_s = median(ca), copy_s = median(da);
+        const uint64 count = std::max<uint64>(1, uint64(cpu_s / copy_s + 0.5));
+        std::vector<double> cb, db, both;
+        for (int rep = 0; rep < 3; ++rep) {
+            clock::time_point done;
+            const auto t0 = clock::now();
+            auto th = dma(count, &done);
+            if (!th) return th.error();
+            cpu_pass();
+            const auto tcpu = clock::now();
+            th->join();
+            cb.push_back(secs(t0, tcpu));
+            db.push_back(secs(t0, done));
+            both.push_back(std::max(secs(t0, tcpu), secs(t0, done)));
+        }
+        const double cpu_bytes = double(mat_bytes) * mats, dma_bytes = double(layer) * count;
+        std::printf("%2u threads: CPU alone %6.1f GB/s, beside DMA %6.1f GB/s | DMA alone %6.1f GB/s, beside CPU %6.1f GB/s (%llu x 384 MiB) | "
+                    "both done %7.2f ms: %6.1f GB/s together (alone one after the other: %6.1f GB/s)\n",
+                    t, cpu_bytes / cpu_s * 1e-9, cpu_bytes / median(cb) * 1e-9, layer / copy_s * 1e-9, dma_bytes / median(db) * 1e-9,
+                    (unsigned long long)count, median(both) * 1e3, (cpu_bytes + dma_bytes) / median(both) * 1e-9,
+                    (cpu_bytes + dma_bytes) / (cpu_s + copy_s * count) * 1e-9);
+    }
+    if (host) {
+        b.mem->release_import(src);
+        std::free(host);
+    } else {
+        b.mem->destroy_buffer(src);
+    }
     return {};
 }
 
@@ -462,6 +584,12 @@ ExpectedVoid run(const Args& a) {
     if (!r) return r.error();
     b.rt = std::move(*r);
     VKS_TRY(b.buffer(256));  // dummy binding
+    if (a.contention) {
+        auto r = contention(b);
+        b.rt.reset();
+        for (auto& buf : b.owned) b.mem->destroy_buffer(buf);
+        return r;
+    }
     std::printf("device: %s, dtype %s, reps %u, cooperative matrix %s\n", b.dev->caps().device_name.c_str(), dtype_name(a.dtype),
                 a.reps, b.dev->caps().cooperative_matrix ? "yes" : "no");
     std::vector<bool> coop_modes = a.coop;
@@ -552,7 +680,7 @@ int main(int argc, char** argv) {
     Args a;
     if (!parse(argc, argv, a)) {
         std::fprintf(stderr, "usage: vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps N] [--wg X Y] [--small] "
-                             "[--kernels both|coop|tiled] [--shader-dir D --alt TARGET=FILE ...] [--overlap]\n");
+                             "[--kernels both|coop|tiled] [--shader-dir D --alt TARGET=FILE ...] [--overlap | --contention]\n");
         return 2;
     }
     auto r = run(a);

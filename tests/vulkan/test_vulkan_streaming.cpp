@@ -345,8 +345,10 @@ TEST_P(VulkanStreaming, HybridDecodeWithCpuLayersMatchesTheReference) {
     if (n < 6) GTEST_SKIP() << "prompt too short for batch / steps / batch";
     auto w = FileWeightProvider::open(test::models_dir() / ref->model);
     ASSERT_TRUE(w);
-    for (int32 cpu_layers : {1000, 1}) {
-        auto be = make_backend(0, true, cpu_layers);
+    // (CPU layers, slots): all on the CPU; one; two with two slots (on a device with a
+    // transfer queue each CPU run then issues the uploads of the next two GPU layers).
+    for (auto [cpu_layers, slots] : {std::pair<int32, uint32>{1000, 0}, {1, 0}, {2, 2}}) {
+        auto be = make_backend(0, true, cpu_layers, slots);
         ASSERT_TRUE(be);
         ASSERT_TRUE(be->prepare(**w, n + 1, n));
         ASSERT_GT(be->hybrid_cpu_layers(), 0u);
@@ -354,7 +356,7 @@ TEST_P(VulkanStreaming, HybridDecodeWithCpuLayersMatchesTheReference) {
         auto check = [&](uint32 first, uint32 count, const char* what) {
             for (uint32 i = 0; i < count; ++i)
                 EXPECT_LT(test::nmse(logits.data() + size_t(i) * V, ref->logits_at(first + i), V), tolerance(*ref))
-                    << ref->name << " " << what << " position " << first + i << " with " << cpu_layers << " CPU layers";
+                    << ref->name << " " << what << " position " << first + i << " with " << cpu_layers << " CPU layers, slots " << slots;
         };
         const uint32 a = n - 4;
         ASSERT_TRUE(be->forward(ForwardRequest{toks.data(), a, 0, true, logits.data()}));
