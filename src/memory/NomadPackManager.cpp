@@ -67,6 +67,9 @@ Expected<std::shared_ptr<NomadPackManager>> NomadPackManager::create(std::shared
     for (size_t i = 0; i < m->entries_.size(); ++i) m->entries_[i].pack = std::make_shared<NomadPack>(&m->plan_.packs[i]);
     m->device_bytes_.assign(m->entries_.size(), 0);
     m->ram_.budget_bytes = m->pack_budget_;
+    uint64 largest = 0;
+    for (const auto& p : m->plan_.packs) largest = std::max(largest, pack_buffer_bytes(p.byte_size));
+    m->read_ahead_ = m->opts_.read_ahead_bytes ? m->opts_.read_ahead_bytes : uint64(std::max(1u, m->opts_.io.threads) + 1) * largest;
     if (m->opts_.device) m->vram_.budget_bytes = m->opts_.device->budget_bytes();
     auto io = AsyncPrefetcher::create(m->file_, m->opts_.io);
     if (!io) return io.error();
@@ -393,10 +396,12 @@ void NomadPackManager::prefetch_ahead(const std::vector<uint64>& demanded) {
             req.skip = oracle_.primary_use(demanded.front(), pos_) ? demanded.size() : 0;
         }
         req.lookahead = oracle_.effective_lookahead();
+        req.max_bytes = read_ahead_ == PackManagerOptions::kNoReadAheadCap ? 0 : read_ahead_;
         const ScheduleOrders orders = PackScheduler::schedule(oracle_, req, view);
         for (uint64 v : orders.unload)
             if (entries_[v].pack->state() == PackState::InRam && entries_[v].pack->pin_count() == 0) evict_locked(v, /*for_prefetch=*/true);
         ram_.prefetch_skipped += orders.skipped;
+        ram_.prefetch_capped += orders.capped;
         for (uint64 id : orders.prefetch) {
             const NomadPack& p = *entries_[id].pack;
             if (p.state() != PackState::OnDisk || ram_.resident_bytes + p.buffer_bytes() > pack_budget_) {

@@ -87,6 +87,7 @@ struct PackTierStats {
     uint64 misses = 0;          // requests that had to load
     uint64 prefetch_issued = 0;
     uint64 prefetch_skipped = 0;  // no room without evicting a pack needed sooner
+    uint64 prefetch_capped = 0;   // window packs left for later: past read_ahead_bytes()
     uint64 prefetch_evictions = 0;  // evictions made to give room to a prefetch (part of `evictions`)
     double io_seconds = 0;      // RAM: busy time of the I/O threads
     double gbps() const { return io_seconds > 0 ? double(bytes_loaded) / io_seconds / 1e9 : 0.0; }
@@ -103,6 +104,10 @@ struct PackManagerOptions {
     std::shared_ptr<DeviceTier> device;  // optional VRAM tier
     uint32 prefetch_lookahead = 3;       // layers prefetch_ahead() reads ahead (oracle option)
     float eviction_aggression = 0.7f;    // 0..1, see VitalityOracle::should_evict_for_prefetch
+    // Bytes of the window that may be on their way at once (see read_ahead_bytes());
+    // 0: automatic, kNoReadAheadCap: the whole lookahead window.
+    uint64 read_ahead_bytes = 0;
+    static constexpr uint64 kNoReadAheadCap = ~uint64(0);
 };
 
 class NomadPackManager : public std::enable_shared_from_this<NomadPackManager> {
@@ -160,6 +165,17 @@ public:
 
     const PackPlan& plan() const { return plan_; }
     uint64 pack_budget_bytes() const { return pack_budget_; }
+    // The read-ahead cap prefetch_ahead() gives the PackScheduler: by default (I/O
+    // threads + 1) x the largest pack buffer - every I/O thread busy plus the next read
+    // queued. Why not the whole lookahead window: a pack read ahead holds RAM the resident
+    // set would keep, so on a model larger than RAM each window byte is read once more
+    // per pass (dev VM, syn-f16 packs at half the weights: 552 / 801 / 1208 KB per pass
+    // at lookahead 0 / 1 / 3 layers; 13B on the GPU box: ~11 vs ~7.6 GiB per pass at
+    // lookahead 1 / 0). And a few packs ahead is all the overlap there is to win: reading a
+    // pack (32 MiB at 2 GB/s: 16 ms) takes far longer than computing it (CPU or PCIe at
+    // 25-80 GB/s: under 1.5 ms), so the disk is the bottleneck and only needs its queue
+    // kept full; the compute waits for reads whatever the window.
+    uint64 read_ahead_bytes() const { return read_ahead_; }
     size_t pack_count() const { return plan_.packs.size(); }
 
 private:
@@ -192,6 +208,7 @@ private:
     PackPlan plan_;
     PackManagerOptions opts_;
     uint64 pack_budget_ = 0;
+    uint64 read_ahead_ = 0;  // read_ahead_bytes()
     std::unique_ptr<AsyncPrefetcher> io_;
 
     mutable std::mutex mu_;

@@ -56,6 +56,7 @@ Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(const Pat
     mo.pin_wait_ms = opts.pin_wait_ms;
     mo.device = opts.device;
     mo.prefetch_lookahead = opts.prefetch_lookahead;
+    mo.read_ahead_bytes = opts.read_ahead_bytes;
     mo.eviction_aggression = opts.eviction_aggression;
     auto mgr = NomadPackManager::create(p->file_, std::move(*plan), std::move(mo));
     if (!mgr) return mgr.error();

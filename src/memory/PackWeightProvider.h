@@ -39,6 +39,7 @@ struct PackOptions {
     uint32 io_threads = 2;
     uint32 prefetch_lookahead = 3;               // layers of packs read ahead of the one in use
     float eviction_aggression = 0.7f;            // may a prefetch evict? see VitalityOracle
+    uint64 read_ahead_bytes = 0;                 // NomadPackManager::read_ahead_bytes() (0: automatic)
     uint32 embedding_cache_rows = 256;
     // RAM the backend holds for activations + KV cache under the same budget (see
     // estimate_activation_kv_bytes); 0 when the caller accounts for it elsewhere.

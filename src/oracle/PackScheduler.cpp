@@ -24,10 +24,16 @@ ScheduleOrders PackScheduler::schedule(VitalityOracle& oracle, const ScheduleReq
         const uint64 id = oracle.pack_at(req.cursor + i);
         if (view.residency[id] == Residency::OnDisk) free -= std::min(free, view.bytes[id]);
     }
+    uint64 ahead = 0;  // bytes of window packs still to arrive (Loading, or read from here)
     for (size_t k = 0; k < window.size(); ++k) {
         const uint64 q = window[k];
+        if (view.residency[q] == Residency::Loading) ahead += view.bytes[q];
         if (view.residency[q] != Residency::OnDisk) continue;
         const uint64 need = view.bytes[q];
+        if (req.max_bytes > 0 && ahead > 0 && ahead + need > req.max_bytes) {
+            for (size_t j = k; j < window.size(); ++j) out.capped += view.residency[window[j]] == Residency::OnDisk;
+            break;
+        }
         std::vector<uint64> victims;  // committed only when they make enough room
         uint64 room = free;
         while (room < need) {
@@ -44,6 +50,7 @@ ScheduleOrders PackScheduler::schedule(VitalityOracle& oracle, const ScheduleReq
         out.unload.insert(out.unload.end(), victims.begin(), victims.end());
         free = room;
         free -= need;
+        ahead += need;
         out.prefetch.push_back(q);
     }
     return out;

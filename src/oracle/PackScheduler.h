@@ -17,6 +17,9 @@
 // sooner than the pack it makes room for). When the next pack cannot get room, the
 // window stops there: later packs are needed later, so they would have even less right
 // to evict, and reading them first would reorder the disk queue.
+// Read-ahead bytes (max_bytes): every window pack read ahead holds RAM the resident set
+// would otherwise keep, so on a model larger than RAM each such byte is one more byte read
+// per pass; the window counts the bytes of its packs still to arrive and stops at the cap.
 #pragma once
 
 #include <vector>
@@ -40,6 +43,7 @@ struct ScheduleOrders {
     std::vector<uint64> prefetch;  // packs to read now, in use order
     std::vector<uint64> unload;    // packs to evict first, to make room for `prefetch`
     uint32 skipped = 0;            // window packs on disk left unread: no room under the rules
+    uint32 capped = 0;             // window packs on disk left unread: past max_bytes
 };
 
 struct ScheduleRequest {
@@ -47,6 +51,10 @@ struct ScheduleRequest {
     uint64 skip = 0;     // packs from the cursor that the caller is demanding right now (not predictions)
     uint32 lookahead = 3;  // layers of the window (the oracle's effective_lookahead())
     uint32 count = ~uint32(0);  // at most this many packs in the window
+    // At most this many bytes of window packs that are not in RAM yet (Loading or read
+    // now); 0: no limit. The window stops before the pack that would pass it (the first
+    // pack to read is always allowed). See NomadPackManager::read_ahead_bytes().
+    uint64 max_bytes = 0;
 };
 
 class PackScheduler {

@@ -287,6 +287,39 @@ TEST(PackScheduler, PrefetchesTheWindowInUseOrderFromFreeSpace) {
     EXPECT_EQ(s.skipped, 3u);
 }
 
+TEST(PackScheduler, ReadAheadStopsAtMaxBytesCountingLoadingPacks) {
+    VitalityOracle o(synthetic(4, 3, 2), opts(2, 0.7f));
+    auto v = empty_view(14, 100, 100 * 14);  // packs of 100 bytes, room for all
+    v.residency[4] = Residency::InRam;
+    ScheduleRequest r;
+    r.cursor = 3;
+    r.lookahead = 2;  // window 3, 4, 5, 6, 7, 8 (4 resident)
+    r.max_bytes = 250;
+    auto s = PackScheduler::schedule(o, r, v);
+    std::vector<uint64> want = {3, 5};  // 200 bytes on the way; a third would pass 250
+    EXPECT_EQ(s.prefetch, want);
+    EXPECT_EQ(s.capped, 3u);  // 6, 7, 8 left for a later call
+    EXPECT_EQ(s.skipped, 0u);
+    // Packs of the window already loading count: 3 loading leaves room for one read.
+    v.residency[3] = Residency::Loading;
+    s = PackScheduler::schedule(o, r, v);
+    want = {5};
+    EXPECT_EQ(s.prefetch, want);
+    // Nothing on the way: the first read is allowed even above the cap.
+    v.residency[3] = Residency::OnDisk;
+    r.max_bytes = 50;
+    s = PackScheduler::schedule(o, r, v);
+    want = {3};
+    EXPECT_EQ(s.prefetch, want);
+    EXPECT_EQ(s.capped, 4u);
+    // 0: the whole window.
+    r.max_bytes = 0;
+    s = PackScheduler::schedule(o, r, v);
+    want = {3, 5, 6, 7, 8};
+    EXPECT_EQ(s.prefetch, want);
+    EXPECT_EQ(s.capped, 0u);
+}
+
 TEST(PackScheduler, NeverUnloadsPinnedOrSoonerNeededPacks) {
     VitalityOracle o(synthetic(4, 3, 2), opts(1, 1.0f));
     auto v = empty_view(14, 100, 0);  // budget full

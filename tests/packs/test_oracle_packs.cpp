@@ -17,8 +17,10 @@ using namespace vk_symbiote::packtest;
 namespace {
 
 // A provider with 4 KiB packs and a budget of the minimum + `extra` bytes.
-std::unique_ptr<PackWeightProvider> provider(const Path& model, float aggression, uint32 lookahead, uint64 extra, uint64 act_kv = 0) {
+std::unique_ptr<PackWeightProvider> provider(const Path& model, float aggression, uint32 lookahead, uint64 extra, uint64 act_kv = 0,
+                                             uint64 read_ahead = 0) {
     PackOptions o;
+    o.read_ahead_bytes = read_ahead;
     o.max_pack_bytes = 4096;
     o.embedding_cache_rows = 16;
     o.eviction_aggression = aggression;
@@ -54,9 +56,9 @@ Path syn_f32() { return test::models_dir() / "syn-f32.gguf"; }
 TEST(OracleRamTier, EveryNonResidentPackIsReadExactlyOncePerPass) {
     for (float a : {1.0f, 0.7f}) {
         SCOPED_TRACE(a);
-        // Room for about one and a half layers; the window (one layer ahead) takes less than that, so
-        // part of the budget holds a fixed resident set.
-        auto w = provider(syn_f32(), a, 1, 512 * 1024);
+        // Room for about one and a half layers; the window (one layer ahead, all of it: no
+        // read-ahead cap) takes less than that, so part of the budget holds a fixed resident set.
+        auto w = provider(syn_f32(), a, 1, 512 * 1024, 0, PackManagerOptions::kNoReadAheadCap);
         ASSERT_TRUE(w);
         NomadPackManager& m = w->manager();
         ASSERT_LT(m.pack_budget_bytes() * 3, w->plan().total_bytes * 2) << "the budget must be well below the model";
@@ -85,6 +87,48 @@ TEST(OracleRamTier, EveryNonResidentPackIsReadExactlyOncePerPass) {
         EXPECT_GT(st.updates, 0u);
         EXPECT_LE(m.get_ram_stats().peak_bytes, m.pack_budget_bytes());
     }
+}
+
+// The read-ahead cap (default: I/O threads + 1 packs on their way) against the whole
+// lookahead window (3 layers, the default): every pack read ahead holds RAM the resident set
+// would keep, so the capped window reads fewer bytes per pass; and still no read is wasted:
+// no prefetched pack is dropped unused and no pack is read more than once per use.
+TEST(OracleRamTier, ReadAheadCapReadsFewerBytesPerPassAndNoPackTwicePerUse) {
+    constexpr int kWarm = 3, kPasses = 6;
+    struct Run {
+        double bytes_per_pass = 0;
+        uint64 most_loads = 0, unused = 0, capped = 0, read_ahead = 0;
+    };
+    auto run = [](uint64 read_ahead) {
+        Run r;
+        auto w = provider(syn_f32(), 0.7f, 3, 512 * 1024, 0, read_ahead);
+        EXPECT_TRUE(w);
+        if (!w) return r;
+        NomadPackManager& m = w->manager();
+        for (int p = 0; p < kWarm; ++p) pass(*w);
+        wait_for_reads(m);
+        const auto first = loads(m);
+        const uint64 b0 = m.get_ram_stats().bytes_loaded, u0 = m.oracle_stats().unused_predictions;
+        for (int p = 0; p < kPasses; ++p) pass(*w);
+        wait_for_reads(m);
+        const auto last = loads(m);
+        for (uint64 id = 0; id < last.size(); ++id) r.most_loads = std::max(r.most_loads, last[id] - first[id]);
+        r.bytes_per_pass = double(m.get_ram_stats().bytes_loaded - b0) / kPasses;
+        r.unused = m.oracle_stats().unused_predictions - u0;
+        r.capped = m.get_ram_stats().prefetch_capped;
+        r.read_ahead = m.read_ahead_bytes();
+        EXPECT_LE(m.get_ram_stats().peak_bytes, m.pack_budget_bytes());
+        return r;
+    };
+    const Run capped = run(0), whole = run(PackManagerOptions::kNoReadAheadCap);
+    EXPECT_EQ(capped.read_ahead, 3u * 4096) << "2 I/O threads + 1, packs of 4 KiB";
+    EXPECT_GT(capped.capped, 0u) << "the cap held reads back";
+    EXPECT_EQ(whole.capped, 0u);
+    EXPECT_LT(capped.bytes_per_pass, 0.85 * whole.bytes_per_pass) << "capped " << capped.bytes_per_pass << " vs whole window " << whole.bytes_per_pass;
+    EXPECT_EQ(capped.unused, 0u) << "prefetched packs dropped before use (read twice)";
+    // One read per use at most; the window reads the next pass's first packs before the last
+    // wait, so a pack may show kPasses + 1 loads in kPasses passes.
+    EXPECT_LE(capped.most_loads, uint64(kPasses + 1));
 }
 
 TEST(OracleRamTier, AggressionZeroNeverEvictsForAPrefetch) {
