@@ -72,10 +72,12 @@ struct PerformanceMetrics {
     uint32 streamed_layers = 0;
     uint32 decode_cpu_layers = 0;
     // RAM tier when weights stream in packs (0 otherwise): the budget packs may use, what is
-    // resident now, the oracle's read-ahead window (layers) and its prediction hit rate.
+    // resident now, the oracle's read-ahead window (layers, and the bytes that may be on their
+    // way at once) and its prediction hit rate.
     uint64 ram_pack_budget_bytes = 0;
     uint64 ram_pack_resident_bytes = 0;
     uint32 ram_lookahead_layers = 0;
+    uint64 ram_read_ahead_bytes = 0;
     double ram_prediction_hit_rate = 0;
     // With --enable-profiling on the Vulkan path while weights stream: the last forward pass's
     // GPU timeline (0 otherwise): first to last event, time the uploads (transfer queue) and the

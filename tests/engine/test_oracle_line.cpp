@@ -61,4 +61,7 @@ TEST(OracleLine, PackTierShowsBudgetResidentWindowAndHitRate) {
     m.ram_prediction_hit_rate = 0.9984;
     const std::string s = oracle_line(m, {});
     EXPECT_NE(s.find("RAM tier: packs 14.10 GB resident of a 14.40 GB budget, read-ahead 2 layer(s), predictions 99.8% hit"), std::string::npos) << s;
+    m.ram_read_ahead_bytes = 3 * (uint64(32) << 20);
+    const std::string c = oracle_line(m, {});
+    EXPECT_NE(c.find("read-ahead 2 layer(s) (at most 0.10 GB on the way), predictions"), std::string::npos) << c;
 }
