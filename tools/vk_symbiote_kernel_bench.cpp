@@ -183,6 +183,21 @@ struct Bench {
         for (const auto& k : rt->kernel_times()) names += (names.empty() ? "" : " ") + k.name;
         return names;
     }
+    // `bytes` of page-aligned host memory (filled with 1s) imported as a buffer: the engine's
+    // zero-copy streaming source. *host owns the memory (std::free after release_import).
+    Expected<GpuBuffer> import_host_bytes(uint64 bytes, void** host) {
+        *host = nullptr;
+        const uint64 align = std::max<uint64>(dev->caps().min_imported_host_pointer_alignment, 4096);
+        if (!dev->caps().external_memory_host) return make_error(ErrorCode::Unsupported, "no VK_EXT_external_memory_host");
+        if (posix_memalign(host, align, bytes) != 0) return make_error(ErrorCode::OutOfMemory, "posix_memalign");
+        std::memset(*host, 1, bytes);
+        auto im = mem->import_host(*host, bytes);
+        if (!im) {
+            std::free(*host);
+            *host = nullptr;
+        }
+        return im;
+    }
     // Seconds per call of fn(ctx, rep) (GPU timestamps), recorded `reps` times in one submission.
     template <class Fn>
     Expected<double> time(const Args& a, bool coop, Fn&& fn) {
@@ -336,16 +351,11 @@ ExpectedVoid overlap(Bench& b, const Args& a, const OverlapKernels& k) {
     std::vector<std::pair<std::string, VkBuffer>> sources = {{"host staging", staging->buffer}};
     void* host = nullptr;
     GpuBuffer imported;
-    const uint64 align = std::max<uint64>(b.dev->caps().min_imported_host_pointer_alignment, 4096);
-    if (b.dev->caps().external_memory_host && posix_memalign(&host, align, layer) == 0) {
-        std::memset(host, 1, layer);
-        auto im = b.mem->import_host(host, layer);
-        if (im) {
-            imported = *im;
-            sources.push_back({"imported host", imported.buffer});
-        } else {
-            std::printf("imported host memory: %s\n", im.error().message.c_str());
-        }
+    if (auto im = b.import_host_bytes(layer, &host)) {
+        imported = *im;
+        sources.push_back({"imported host", imported.buffer});
+    } else {
+        std::printf("imported host memory: %s\n", im.error().message.c_str());
     }
     auto vram = b.buffer(layer);
     if (!vram) return vram.error();
@@ -478,14 +488,9 @@ ExpectedVoid contention(Bench& b) {
     void* host = nullptr;
     GpuBuffer src;
     const char* src_name = "host staging";
-    const uint64 align = std::max<uint64>(b.dev->caps().min_imported_host_pointer_alignment, 4096);
-    if (b.dev->caps().external_memory_host && posix_memalign(&host, align, layer) == 0) {
-        std::memset(host, 1, layer);
-        auto im = b.mem->import_host(host, layer);
-        if (im) {
-            src = *im;
-            src_name = "imported host";
-        }
+    if (auto im = b.import_host_bytes(layer, &host)) {
+        src = *im;
+        src_name = "imported host";
     }
     if (src.buffer == VK_NULL_HANDLE) {
         auto st = b.mem->create_buffer(layer, MemoryKind::HostStaging);
