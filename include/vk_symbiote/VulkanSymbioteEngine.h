@@ -77,7 +77,7 @@ struct PerformanceMetrics {
     uint64 ram_pack_budget_bytes = 0;
     uint64 ram_pack_resident_bytes = 0;
     uint32 ram_lookahead_layers = 0;
-    uint64 ram_read_ahead_bytes = 0;
+    uint64 ram_read_ahead_bytes = 0;  // 0: no cap (the whole window)
     double ram_prediction_hit_rate = 0;
     // With --enable-profiling on the Vulkan path while weights stream: the last forward pass's
     // GPU timeline (0 otherwise): first to last event, time the uploads (transfer queue) and the

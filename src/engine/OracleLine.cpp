@@ -49,7 +49,7 @@ std::string oracle_line(const PerformanceMetrics& m, const OraclePeaks& p) {
     }
     if (m.ram_pack_budget_bytes > 0) {
         char b[200];
-        const std::string cap = m.ram_read_ahead_bytes > 0 && m.ram_read_ahead_bytes != ~uint64(0) ? " (at most " + amount(double(m.ram_read_ahead_bytes)) + " on the way)" : "";
+        const std::string cap = m.ram_read_ahead_bytes > 0 ? " (at most " + amount(double(m.ram_read_ahead_bytes)) + " on the way)" : "";
         std::snprintf(b, sizeof b, "; RAM tier: packs %s resident of a %s budget, read-ahead %u layer(s)%s, predictions %.1f%% hit",
                       amount(double(m.ram_pack_resident_bytes)).c_str(), amount(double(m.ram_pack_budget_bytes)).c_str(), m.ram_lookahead_layers, cap.c_str(),
                       100.0 * m.ram_prediction_hit_rate);

@@ -124,7 +124,8 @@ Expected<std::unique_ptr<WeightProvider>> open_weight_provider(const Path& model
         m.ram_pack_resident_bytes = s.resident_bytes;
         const OracleStats o = raw->manager().oracle_stats();
         m.ram_lookahead_layers = o.effective_lookahead;
-        m.ram_read_ahead_bytes = raw->manager().read_ahead_bytes();
+        const uint64 cap = raw->manager().read_ahead_bytes();
+        m.ram_read_ahead_bytes = cap == PackManagerOptions::kNoReadAheadCap ? 0 : cap;
         m.ram_prediction_hit_rate = o.hit_rate;
     };
     reset = [raw, base] {

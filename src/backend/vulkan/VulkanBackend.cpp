@@ -782,31 +782,27 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
                     VKS_TRY(ring_->submit(slot));
                     cmd = VK_NULL_HANDLE;
                 }
-                // The next GPU layer's weights start crossing the bus while the CPU works:
+                // The next GPU layers' weights start crossing the bus while the CPU works:
                 // zero-copy DMA only. From packs, the host would first demand that layer's
                 // packs ahead of this CPU layer's, and the RAM tier (Belady from the last
                 // demanded pack) would evict this layer's packs as "furthest" just before
                 // use: on a model larger than RAM that re-read most of it from disk per token.
-                const bool ahead = ring_->uses_transfer_queue() && zero_copy_;
-                auto next = std::find_if(gpu_streamed.begin(), gpu_streamed.end(), [&](uint32 g) { return g > seg; });
-                if (next != gpu_streamed.end() && ahead) {
-                    auto u = issue_upload(*next);
-                    if (!u) return u.error();
-                }
+                // Upload k (gpu_streamed[k], the first GPU layer not issued yet) goes into slot
+                // k % slots, which the layer of upload k - slots read: issued once that layer
+                // is recorded and submitted (before seg; acquire_slot waits for it to finish).
+                // One slot: the next GPU layer, as soon as the previous streamed one ran. More
+                // slots: the next ones too, so the copy engine streams them back to back under
+                // the CPU runs instead of only during the run just before each (GPU box: a
+                // 404 MB upload took 8 ms against 5-7 ms per CPU layer).
+                if (ring_->uses_transfer_queue() && zero_copy_)
+                    while (k < gpu_streamed.size() && slot_of[gpu_streamed[k]] < 0 && (k < plan_.slots || gpu_streamed[k - plan_.slots] < seg)) {
+                        auto u = issue_upload(gpu_streamed[k]);
+                        if (!u) return u.error();
+                    }
                 if (!x_on_host) {
                     VKS_TRY(ring_->wait_compute());
                     std::memcpy(xh_.data(), x_down_.mapped, size_t(E) * 4);
                     x_on_host = true;
-                }
-                // With more slots, the GPU layers after that one too: upload k goes into slot
-                // k % slots, free once the layer of upload k - slots ran (every GPU layer
-                // before seg has: wait_compute above). The copy engine then streams the
-                // next GPU layers back to back under the CPU runs instead of only during the
-                // run just before each (measured on the GPU box: a 404 MB upload took 8 ms
-                // against 5-7 ms per CPU layer, so one slot left the CPU waiting).
-                while (ahead && x_on_host && k < gpu_streamed.size() && (k < plan_.slots || gpu_streamed[k - plan_.slots] < seg)) {
-                    auto u = issue_upload(gpu_streamed[k]);
-                    if (!u) return u.error();
                 }
             }
             const auto t1 = std::chrono::steady_clock::now();
