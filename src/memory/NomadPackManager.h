@@ -26,7 +26,8 @@
 // fixed resident set and streams the rest through the remaining space. A prefetch
 // evicts only what should_evict_for_prefetch() allows (eviction_aggression: 1 = any
 // pack needed later than the one it brings in, 0 = none), and is skipped (counted)
-// otherwise. prefetch_ahead() runs the PackScheduler over the lookahead window.
+// otherwise. prefetch_ahead() runs the PackScheduler over the lookahead window, with at
+// most read_ahead_bytes() of it on its way at once.
 //
 // Running out of budget is a value: a demand load evicts, then waits up to
 // pin_wait_ms for a pin to be released or a load to finish, then returns

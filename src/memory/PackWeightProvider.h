@@ -5,7 +5,8 @@
 //  - acquire(id): every slice of the tensor, from its packs, pinned until the
 //    WeightHandle dies. Starts the tensor's packs in parallel, and has the manager's
 //    oracle / scheduler read the next prefetch_lookahead layers of packs in the
-//    background (NomadPackManager::prefetch_ahead); reports each pack to the oracle
+//    background, at most read_ahead_bytes of them on their way at once
+//    (NomadPackManager::prefetch_ahead / read_ahead_bytes); reports each pack to the oracle
 //    (record_access) so it can judge its predictions.
 //  - embedding_row(token): f32 row from an LRU cache of embedding_cache_rows rows.
 //  - hint_upcoming(ids): the same window from the manager's position (the hinted
