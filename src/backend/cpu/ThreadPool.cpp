@@ -66,10 +66,10 @@ void ThreadPool::run(uint32 n_tasks, const TaskFn& fn) {
     fn_ = nullptr;
 }
 
-void ThreadPool::parallel_for(uint64 n, uint64 grain, const std::function<void(uint64, uint64, uint32)>& fn) {
+void ThreadPool::parallel_for(uint64 n, uint64 grain, const std::function<void(uint64, uint64, uint32)>& fn, uint64 max_chunk) {
     if (n == 0) return;
     grain = std::max<uint64>(1, grain);
-    uint64 chunk = std::max<uint64>(grain, (n + uint64(n_workers_) * 4 - 1) / (uint64(n_workers_) * 4));
+    uint64 chunk = std::max<uint64>(grain, std::min(max_chunk, (n + uint64(n_workers_) * 4 - 1) / (uint64(n_workers_) * 4)));
     uint64 n_chunks = (n + chunk - 1) / chunk;
     run(uint32(n_chunks), [&](uint32 t, uint32 w) {
         uint64 b = uint64(t) * chunk;

@@ -33,8 +33,9 @@ public:
     void run(uint32 n_tasks, const TaskFn& fn);
 
     // Splits [0, n) into chunks of at least `grain` items (and about 4 per worker so the
-    // tail balances), calling fn(begin, end, worker) for each chunk.
-    void parallel_for(uint64 n, uint64 grain, const std::function<void(uint64 begin, uint64 end, uint32 worker)>& fn);
+    // tail balances, but at most max_chunk items when that is >= grain), calling
+    // fn(begin, end, worker) for each chunk.
+    void parallel_for(uint64 n, uint64 grain, const std::function<void(uint64 begin, uint64 end, uint32 worker)>& fn, uint64 max_chunk = ~uint64(0));
 
 private:
     void worker_loop(uint32 worker);
