@@ -2,7 +2,6 @@
 // at most `max_chunk` (when that is not below grain), about 4 per worker otherwise.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <mutex>
 #include <vector>
 

@@ -231,12 +231,15 @@ void tile_table(KernelPath p, TileFn out[4]) {
     out[0] = scalar::tile<D, 8>; out[1] = scalar::tile<D, 4>; out[2] = scalar::tile<D, 2>; out[3] = scalar::tile<D, 1>;
 }
 
+// Tokens per tile function of tile_table (the largest first).
+constexpr int kTileTok[4] = {8, 4, 2, 1};
+
+uint64 weight_row_bytes(const MatmulArgs& a) { return std::max<uint64>(1, a.cols * dtype_size(a.dtype)); }
+
 // Rows [r0, r1) for all tokens. Rows go in blocks of <= ~64 KiB of weights so a block
 // stays in L2 while every token tile passes over it.
 void matmul_rows(const MatmulArgs& a, const TileFn tiles[4], uint64 r0, uint64 r1) {
-    const uint64 row_bytes = std::max<uint64>(1, a.cols * dtype_size(a.dtype));
-    const uint64 block = std::max<uint64>(1, (uint64(64) << 10) / row_bytes);
-    static constexpr int kTileTok[4] = {8, 4, 2, 1};
+    const uint64 block = std::max<uint64>(1, (uint64(64) << 10) / weight_row_bytes(a));
     for (uint64 b0 = r0; b0 < r1; b0 += block) {
         const uint64 b1 = std::min(r1, b0 + block);
         uint32 t = 0;
@@ -269,8 +272,7 @@ void matmul(const MatmulArgs& a, ThreadPool* pool, KernelPath path) {
     // matrix, 83.1 / 86.2 with 16-row tasks). Batches keep the larger tasks: each task passes
     // over all of x, so more tasks would re-read x more often. Results do not depend on the
     // split (each row is one dot product).
-    const uint64 row_bytes = std::max<uint64>(1, a.cols * dtype_size(a.dtype));
-    const uint64 max_chunk = a.n_tok <= 8 ? std::max<uint64>(1, (uint64(128) << 10) / row_bytes) : ~uint64(0);
+    const uint64 max_chunk = a.n_tok <= uint32(kTileTok[0]) ? std::max<uint64>(1, (uint64(128) << 10) / weight_row_bytes(a)) : ~uint64(0);
     pool->parallel_for(a.rows, grain, [&](uint64 r0, uint64 r1, uint32) { matmul_rows(a, tiles, r0, r1); }, max_chunk);
 }
 
