@@ -77,6 +77,7 @@ struct AttentionParams {
     uint kv_dim;
     uint out_stride;
     float scale;        // 1 / sqrt(head_dim)
+    uint head0;         // first query head (workgroup x = head - head0)
 };
 
 // dst[i] = src[i] for i < n, 16-byte elements, src in binding 0 (W0) and dst in binding 3 (Y),

@@ -1,7 +1,8 @@
 #version 450
 // Causal attention for one (head, token) per workgroup, GQA/MQA by head grouping, online
 // softmax over the KV cache. X = Q [n_tokens][q_stride], Y = out [n_tokens][out_stride],
-// A = K cache [pos][kv_dim], B = V cache [pos][kv_dim] (this layer's). Grid: (n_head, n_tokens).
+// A = K cache [pos][kv_dim], B = V cache [pos][kv_dim] (this layer's). Grid: (n_head - head0,
+// n_tokens): heads [head0, n_head) (head0 > 0: the GPU's heads of a hybrid row split).
 //
 // Two paths, chosen by values uniform over the dispatch:
 // - subgroup path (USE_SUBGROUP, whole subgroups, head_dim a multiple of 4, <= 8 * subgroup
@@ -149,7 +150,7 @@ void attention_subgroup(uint h, uint t, uint kvh) {
 }
 
 void main() {
-    const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y;
+    const uint h = p.head0 + gl_WorkGroupID.x, t = gl_WorkGroupID.y;
     const uint kvh = h / (p.n_head / p.n_head_kv);
     // Whole subgroups only (a partial last subgroup would own the wrong dims).
     // vec4 K / V loads: head_dim and kv_dim multiples of 4 (the bindings start at offset 0).

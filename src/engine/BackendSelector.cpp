@@ -99,6 +99,16 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             if (v < 1 || v > 8) return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_STREAM_SLOTS=") + z + ": expected 1 to 8");
             vo.stream_slots = uint32(v);
         }
+        // A/B knob: VK_SYMBIOTE_HYBRID_SPLIT=rows|layers|auto: how the hybrid decode divides the
+        // streamed layers between CPU and GPU (VulkanOptions::HybridSplit; auto = rows where possible).
+        if (const char* z = std::getenv("VK_SYMBIOTE_HYBRID_SPLIT"); z && *z) {
+            const std::string v = z;
+            using HS = VulkanOptions::HybridSplit;
+            if (v == "rows") vo.hybrid_split = HS::Rows;
+            else if (v == "layers") vo.hybrid_split = HS::Layers;
+            else if (v == "auto") vo.hybrid_split = HS::Auto;
+            else return make_error(ErrorCode::InvalidArgument, "VK_SYMBIOTE_HYBRID_SPLIT=" + v + ": expected rows, layers or auto");
+        }
         // A/B knob: VK_SYMBIOTE_PROMPT_UPLOAD=dma|shader|auto: how prompt batches stream weights
         // (VulkanOptions::PromptUpload; auto = shader copies on NVIDIA, DMA elsewhere).
         if (const char* z = std::getenv("VK_SYMBIOTE_PROMPT_UPLOAD"); z && *z) {
@@ -180,7 +190,11 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                     m.telemetry_host_to_device_gbps = t.host_to_device_bps * 1e-9;
                     m.placement = placement;
                     if (raw->hybrid_cpu_layer_runs() > 0)
-                        m.placement += "; hybrid decode: " + std::to_string(raw->hybrid_cpu_layers()) + " streamed layers on the CPU now, " +
+                        m.placement += "; hybrid decode: " +
+                                       (raw->hybrid_rows() ? "rows split, the CPU's share of every streamed layer " + std::to_string(raw->hybrid_cpu_heads()) +
+                                                                 " of " + std::to_string(raw->model_kv_heads()) + " KV heads now (at least " +
+                                                                 std::to_string(raw->hybrid_min_cpu_heads()) + "), "
+                                                           : std::to_string(raw->hybrid_cpu_layers()) + " streamed layers on the CPU now, ") +
                                        std::to_string(raw->hybrid_cpu_layer_runs()) + " CPU layer runs, " +
                                        std::to_string(int(raw->hybrid_cpu_seconds() * 1000)) + " ms CPU, " +
                                        std::to_string(int(raw->hybrid_wait_seconds() * 1000)) + " ms waiting for the GPU side";

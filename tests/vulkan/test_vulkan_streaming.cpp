@@ -156,8 +156,11 @@ double tolerance(const test::ReferenceCase& r) {
 }
 
 std::unique_ptr<VulkanBackend> make_backend(uint64 budget, bool force_streaming, int32 cpu_layers = -1, uint32 slots = 0,
-                                            VulkanOptions::PromptUpload prompt_upload = VulkanOptions::PromptUpload::Auto) {
+                                            VulkanOptions::PromptUpload prompt_upload = VulkanOptions::PromptUpload::Auto,
+                                            VulkanOptions::HybridSplit split = VulkanOptions::HybridSplit::Layers, int32 cpu_heads = -1) {
     VulkanOptions o;
+    o.hybrid_split = split;
+    o.hybrid_cpu_heads = cpu_heads;
     o.prompt_upload = prompt_upload;
     o.stream_slots = slots;
     o.hybrid_cpu_layers = cpu_layers;
@@ -370,6 +373,80 @@ TEST_P(VulkanStreaming, HybridDecodeWithCpuLayersMatchesTheReference) {
         check(a + 2, 2, "second batch");
         EXPECT_GT(be->hybrid_cpu_layer_runs(), 0u);
         EXPECT_GT(be->kv_sync_bytes(), 0u) << "KV rows crossed between the GPU and the CPU layers";
+    }
+}
+
+// Hybrid decode, rows split: every streamed layer's matrices split by rows between the CPU
+// (the first KV heads' share) and the GPU (the rest, double-buffered in the halves of slot
+// 0), parts exchanged four times per layer. Every matrix streamed and part resident (the
+// resident segments run on the GPU alone between split ones); prompt batch on the GPU, two
+// steps at the fewest CPU heads, one step with one more CPU head (KV rows of the head that
+// moved come from the GPU), then a 2-token batch on the GPU (it needs the CPU's KV rows):
+// every logit row within the reference tolerance, and a decode step uploads only the
+// GPU's rows.
+TEST_P(VulkanStreaming, HybridRowsSplitMatchesTheReference) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    if (!test::VulkanEnv::get()->dev->caps().external_memory_host) GTEST_SKIP() << "the rows split streams from imported host memory";
+    auto ref = test::load_reference_case(GetParam());
+    ASSERT_TRUE(ref) << ref.error().to_string();
+    const auto& toks = ref->prompt_tokens;
+    const uint32 n = uint32(toks.size()), V = ref->n_vocab;
+    if (n < 7) GTEST_SKIP() << "prompt too short for batch / steps / batch";
+    auto w = FileWeightProvider::open(test::models_dir() / ref->model);
+    ASSERT_TRUE(w);
+    const uint64 partial = partial_budget(**w, n + 1, n);
+    for (bool all : {true, false}) {
+        if (!all && partial == 0) continue;
+        SCOPED_TRACE(all ? "every matrix streamed" : "part resident");
+        auto be = make_backend(all ? 0 : partial, all, -1, 0, VulkanOptions::PromptUpload::Auto, VulkanOptions::HybridSplit::Rows, 0);
+        ASSERT_TRUE(be);
+        ASSERT_TRUE(be->prepare(**w, n + 1, n));
+        const uint32 G = (*w)->config().n_head_kv;
+        if (!be->hybrid_rows()) {
+            EXPECT_GE(be->hybrid_min_cpu_heads(), G - 1) << "rows split refused although the GPU rows could fit half a slot";
+            continue;
+        }
+        const uint32 m0 = be->hybrid_min_cpu_heads();
+        ASSERT_LT(m0, G);
+        std::printf("[ %s ] %s: rows split from %u of %u KV heads on the CPU; %s\n", ref->name.c_str(), all ? "all streamed" : "part resident", m0, G,
+                    be->plan().summary().c_str());
+        EXPECT_EQ(be->hybrid_cpu_heads(), m0) << "a fixed share below the minimum is raised to it";
+        std::vector<float> logits(size_t(n) * V);
+        auto check = [&](uint32 first, uint32 count, const std::string& what) {
+            for (uint32 i = 0; i < count; ++i)
+                EXPECT_LT(test::nmse(logits.data() + size_t(i) * V, ref->logits_at(first + i), V), tolerance(*ref))
+                    << ref->name << " " << what << " position " << first + i << " with " << be->hybrid_cpu_heads() << " of " << G << " KV heads on the CPU";
+        };
+        const uint32 a = n - 5;
+        ASSERT_TRUE(be->forward(ForwardRequest{toks.data(), a, 0, true, logits.data()}));
+        check(0, a, "batch");
+        const uint64 up0 = be->weight_bytes_uploaded() - be->prepared_upload_bytes();
+        for (uint32 p = a; p < a + 2; ++p) {
+            auto f = be->forward(ForwardRequest{&toks[p], 1, p, false, logits.data()});
+            ASSERT_TRUE(f) << f.error().to_string();
+            check(p, 1, "step");
+        }
+        const uint64 step_bytes = be->weight_bytes_uploaded() - up0;
+        EXPECT_GT(step_bytes, 0u);
+        EXPECT_LT(step_bytes, 2 * be->plan().streamed_weight_bytes) << "a split step streams only the GPU's rows";
+        EXPECT_GT(be->hybrid_cpu_weight_bytes(), 0u);
+        const uint64 synced = be->kv_sync_bytes();
+        EXPECT_GT(synced, 0u) << "the CPU's heads' KV rows came from the prompt pass on the GPU";
+        if (m0 + 1 < G) {
+            be->set_hybrid_cpu_heads(m0 + 1);
+            auto f = be->forward(ForwardRequest{&toks[a + 2], 1, a + 2, false, logits.data()});
+            ASSERT_TRUE(f) << f.error().to_string();
+            EXPECT_EQ(be->hybrid_cpu_heads(), m0 + 1);
+            check(a + 2, 1, "step after the split moved");
+            EXPECT_GT(be->kv_sync_bytes(), synced) << "the KV rows of the head that moved to the CPU crossed";
+        } else {
+            auto f = be->forward(ForwardRequest{&toks[a + 2], 1, a + 2, false, logits.data()});
+            ASSERT_TRUE(f) << f.error().to_string();
+            check(a + 2, 1, "step");
+        }
+        ASSERT_TRUE(be->forward(ForwardRequest{&toks[a + 3], 2, a + 3, true, logits.data()}));
+        check(a + 3, 2, "second batch");
+        EXPECT_GT(be->hybrid_cpu_layer_runs(), 0u);
     }
 }
 

@@ -114,7 +114,8 @@ void CpuBackend::hint_layer(uint32 layer) {
     weights_->hint_upcoming(ids);
 }
 
-ExpectedVoid CpuBackend::project(TensorId id, uint64 rows, uint64 cols, const float* x, uint64 x_stride, uint32 n, float* y, uint64 y_stride) {
+ExpectedVoid CpuBackend::project(TensorId id, uint64 rows, uint64 cols, const float* x, uint64 x_stride, uint32 n, float* y, uint64 y_stride,
+                                 uint64 row_end) {
     auto h = weights_->acquire(id);
     if (!h) return h.error();
     const WeightView& v = h->view();
@@ -127,11 +128,13 @@ ExpectedVoid CpuBackend::project(TensorId id, uint64 rows, uint64 cols, const fl
         if (s.row_begin != next || s.row_end <= s.row_begin || s.row_end > rows || !s.data)
             return make_error(ErrorCode::Internal, "cpu backend: tensor '" + name + "': slice rows [" + std::to_string(s.row_begin) + ", " +
                                                        std::to_string(s.row_end) + ") do not continue row " + std::to_string(next));
+        next = s.row_end;
+        if (s.row_begin >= row_end) continue;
         // Each slice computes its own output rows: columns [row_begin, row_end) of y.
         cpu::MatmulArgs a;
         a.w = s.data;
         a.dtype = v.dtype;
-        a.rows = s.row_end - s.row_begin;
+        a.rows = std::min(s.row_end, row_end) - s.row_begin;
         a.cols = cols;
         a.x = x;
         a.x_stride = x_stride;
@@ -139,7 +142,6 @@ ExpectedVoid CpuBackend::project(TensorId id, uint64 rows, uint64 cols, const fl
         a.y = y + s.row_begin;
         a.y_stride = y_stride;
         cpu::matmul(a, &pool_, path_);
-        next = s.row_end;
     }
     if (next != rows)
         return make_error(ErrorCode::Internal, "cpu backend: tensor '" + name + "': slices cover rows [0, " + std::to_string(next) + ") of " + std::to_string(rows));
@@ -181,19 +183,19 @@ ExpectedVoid CpuBackend::attention_block(uint32 l, uint32 n, uint32 pos) {
     return {};
 }
 
-void CpuBackend::attention_core(uint32 l, uint32 n, uint32 pos) {
+void CpuBackend::attention_core(uint32 l, uint32 n, uint32 pos, uint32 n_heads) {
     // One work item per (token, head): token t attends to cache rows [0, pos + t].
-    const uint32 hd = cfg_.head_dim, group = cfg_.n_head / cfg_.n_head_kv;
+    const uint32 hd = cfg_.head_dim, group = cfg_.n_head / cfg_.n_head_kv, H = n_heads ? n_heads : cfg_.n_head;
     const uint64 Q = cfg_.q_dim(), KV = cfg_.kv_dim();
     const float scale = 1.0f / std::sqrt(float(hd));
     const float* kc = k_cache(l);
     const float* vc = v_cache(l);
     auto item = [&](uint64 i, uint32 worker) {
-        const uint32 t = uint32(i / cfg_.n_head), h = uint32(i % cfg_.n_head), g = h / group;
+        const uint32 t = uint32(i / H), h = uint32(i % H), g = h / group;
         cpu::attention_head(q_.data() + t * Q + uint64(h) * hd, kc + uint64(g) * hd, vc + uint64(g) * hd, KV, pos + t + 1, hd, scale,
                             scores_.data() + uint64(worker) * n_ctx_, att_.data() + t * Q + uint64(h) * hd, path_);
     };
-    const uint64 items = uint64(n) * cfg_.n_head;
+    const uint64 items = uint64(n) * H;
     const uint64 work = items * (uint64(pos) + n) * hd;  // ~multiply-adds
     if (pool_.size() == 1 || work < (uint64(1) << 15)) {
         for (uint64 i = 0; i < items; ++i) item(i, 0);
@@ -215,6 +217,91 @@ ExpectedVoid CpuBackend::ffn_block(uint32 l, uint32 n) {
     VKS_TRY(project({TensorRole::Wdown, L}, E, F, gate_.data(), F, n, proj_.data(), E));
     for (uint32 t = 0; t < n; ++t) cpu::add_inplace(x_.data() + t * E, proj_.data() + t * E, E);
     return {};
+}
+
+std::pair<uint64, uint64> CpuBackend::matrix_shape(TensorRole role) const {
+    const uint64 E = cfg_.n_embd, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), F = cfg_.n_ff;
+    switch (role) {
+        case TensorRole::Wq: return {Q, E};
+        case TensorRole::Wk:
+        case TensorRole::Wv: return {KV, E};
+        case TensorRole::Wo: return {E, Q};
+        case TensorRole::Wgate:
+        case TensorRole::Wup: return {F, E};
+        case TensorRole::Wdown: return {E, F};
+        case TensorRole::Output: return {cfg_.n_vocab, E};
+        default: return {0, 0};
+    }
+}
+
+ExpectedVoid CpuBackend::check_part(uint32 layer, const char* what) const {
+    if (!weights_) return arg_error(std::string(what) + " called before prepare()");
+    if (layer >= cfg_.n_layer) return arg_error(std::string(what) + ": layer " + std::to_string(layer) + " out of range");
+    return {};
+}
+
+ExpectedVoid CpuBackend::attention_part(uint32 l, const float* x, uint32 pos, uint32 kv_heads, float* att) {
+    VKS_TRY(check_part(l, "attention_part"));
+    if (kv_heads > cfg_.n_head_kv || pos >= n_ctx_)
+        return arg_error("attention_part: " + std::to_string(kv_heads) + " KV heads at position " + std::to_string(pos) + " out of range");
+    const int32 L = int32(l);
+    const uint32 hd = cfg_.head_dim, heads = kv_heads * (cfg_.n_head / cfg_.n_head_kv);
+    const uint64 E = cfg_.n_embd, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
+    VKS_TRY(load_norm({TensorRole::AttnNorm, L}));
+    cpu::rmsnorm(x, norm_w_.data(), xb_.data(), E, cfg_.rms_eps);
+    float* k = k_cache(l) + uint64(pos) * KV;
+    float* v = v_cache(l) + uint64(pos) * KV;
+    VKS_TRY(project({TensorRole::Wq, L}, Q, E, xb_.data(), E, 1, q_.data(), Q, uint64(heads) * hd));
+    VKS_TRY(project({TensorRole::Wk, L}, KV, E, xb_.data(), E, 1, k, KV, uint64(kv_heads) * hd));
+    VKS_TRY(project({TensorRole::Wv, L}, KV, E, xb_.data(), E, 1, v, KV, uint64(kv_heads) * hd));
+    cpu::RopeParams rp{cfg_.head_dim, cfg_.n_rot, cfg_.rope_freq_base, cfg_.rope_freq_scale, cfg_.rope_style};
+    cpu::rope(q_.data(), heads, pos, rp);
+    cpu::rope(k, kv_heads, pos, rp);
+    if (kv_precision_ == KvPrecision::F16Rounded) {
+        round_to_f16(k, uint64(kv_heads) * hd);
+        round_to_f16(v, uint64(kv_heads) * hd);
+        round_to_f16(q_.data(), uint64(heads) * hd);
+    }
+    if (heads > 0) attention_core(l, 1, pos, heads);
+    std::copy(att_.begin(), att_.begin() + uint64(heads) * hd, att);
+    return {};
+}
+
+ExpectedVoid CpuBackend::ffn_part(uint32 l, const float* x, uint64 units, float* h) {
+    VKS_TRY(check_part(l, "ffn_part"));
+    if (units > cfg_.n_ff) return arg_error("ffn_part: " + std::to_string(units) + " units of " + std::to_string(cfg_.n_ff));
+    const int32 L = int32(l);
+    const uint64 E = cfg_.n_embd, F = cfg_.n_ff;
+    VKS_TRY(load_norm({TensorRole::FfnNorm, L}));
+    cpu::rmsnorm(x, norm_w_.data(), xb_.data(), E, cfg_.rms_eps);
+    VKS_TRY(project({TensorRole::Wgate, L}, F, E, xb_.data(), E, 1, gate_.data(), F, units));
+    VKS_TRY(project({TensorRole::Wup, L}, F, E, xb_.data(), E, 1, up_.data(), F, units));
+    cpu::swiglu(gate_.data(), up_.data(), units);
+    std::copy(gate_.begin(), gate_.begin() + units, h);
+    return {};
+}
+
+ExpectedVoid CpuBackend::project_part(TensorId id, uint64 rows, const float* x, float* y, bool accumulate) {
+    if (!weights_) return arg_error("project_part() called before prepare()");
+    const auto [R, C] = matrix_shape(id.role);
+    if (R == 0 || rows > R) return arg_error("project_part: rows " + std::to_string(rows) + " of '" + tensor_name(id) + "'");
+    if (rows == 0) return {};
+    if (!accumulate) return project(id, R, C, x, C, 1, y, R, rows);
+    // proj_ holds n_batch * n_embd floats: enough for the rows of wo / down (n_embd).
+    if (rows > proj_.size()) return arg_error("project_part: accumulating " + std::to_string(rows) + " rows");
+    VKS_TRY(project(id, R, C, x, C, 1, proj_.data(), R, rows));
+    cpu::add_inplace(y, proj_.data(), rows);
+    return {};
+}
+
+ExpectedVoid CpuBackend::output_part(const float* x, uint64 rows, float* logits) {
+    if (!weights_) return arg_error("output_part() called before prepare()");
+    if (rows > cfg_.n_vocab) return arg_error("output_part: " + std::to_string(rows) + " rows of " + std::to_string(cfg_.n_vocab));
+    if (rows == 0) return {};
+    const uint64 E = cfg_.n_embd;
+    VKS_TRY(load_norm({TensorRole::OutputNorm, -1}));
+    cpu::rmsnorm(x, norm_w_.data(), xb_.data(), E, cfg_.rms_eps);
+    return project({TensorRole::Output, -1}, cfg_.n_vocab, E, xb_.data(), E, 1, logits, cfg_.n_vocab, rows);
 }
 
 ExpectedVoid CpuBackend::output_block(uint32 n, bool all, float* logits) {

@@ -45,6 +45,19 @@ public:
     // in place, for tokens at positions [pos, pos + n), with this backend's KV cache of
     // that layer (which must hold positions [0, pos) of that layer). No bounds on n_past().
     ExpectedVoid forward_layer(uint32 layer, float* x, uint32 n, uint32 pos);
+    // Co-processor use, hybrid row split (one token; the CPU computes rows [0, r) of a
+    // layer's matrices, the GPU the others, and the caller exchanges the parts):
+    // attention_part: attention norm of x (n_embd), rows of Q for query heads
+    //   [0, kv_heads * group) and of K / V for KV heads [0, kv_heads) (K / V into this
+    //   backend's cache row pos, which must hold rows [0, pos) of those heads), rope,
+    //   attention -> att[0, kv_heads * group * head_dim).
+    // ffn_part: ffn norm of x, rows [0, units) of gate and up -> h[0, units) = silu(gate) * up.
+    // project_part: y[0, rows) (+)= W[0, rows) x for matrix `id` (x: the matrix's cols).
+    // output_part: output norm of x, logits[0, rows) = Output[0, rows) norm(x).
+    ExpectedVoid attention_part(uint32 layer, const float* x, uint32 pos, uint32 kv_heads, float* att);
+    ExpectedVoid ffn_part(uint32 layer, const float* x, uint64 units, float* h);
+    ExpectedVoid project_part(TensorId id, uint64 rows, const float* x, float* y, bool accumulate);
+    ExpectedVoid output_part(const float* x, uint64 rows, float* logits);
     // The f32 KV cache rows of one layer: (n_ctx, kv_dim), K or V (to sync with a device copy).
     float* kv_cache(uint32 layer, bool v) { return v ? v_cache(layer) : k_cache(layer); }
 
@@ -57,12 +70,17 @@ private:
     // wanted for this chunk; otherwise [all ? n : 1][n_vocab].
     ExpectedVoid forward_chunk(const uint32* tokens, uint32 n, uint32 pos, bool all, float* logits);
     ExpectedVoid attention_block(uint32 layer, uint32 n, uint32 pos);
-    void attention_core(uint32 layer, uint32 n, uint32 pos);
+    // Query heads [0, n_heads) (0: all) of n tokens -> att_.
+    void attention_core(uint32 layer, uint32 n, uint32 pos, uint32 n_heads = 0);
+    ExpectedVoid check_part(uint32 layer, const char* what) const;
     ExpectedVoid ffn_block(uint32 layer, uint32 n);
     ExpectedVoid output_block(uint32 n, bool all, float* logits);
-    // y[t][r] = W[r] . x[t] for all rows r of tensor id, slice by slice. Checks the view's
-    // shape against (rows, cols) and that the slices cover every row.
-    ExpectedVoid project(TensorId id, uint64 rows, uint64 cols, const float* x, uint64 x_stride, uint32 n, float* y, uint64 y_stride);
+    // y[t][r] = W[r] . x[t] for rows r < row_end (all rows by default) of tensor id, slice by
+    // slice. Checks the view's shape against (rows, cols) and that the slices cover every row.
+    ExpectedVoid project(TensorId id, uint64 rows, uint64 cols, const float* x, uint64 x_stride, uint32 n, float* y, uint64 y_stride,
+                         uint64 row_end = ~uint64(0));
+    // (rows, cols) of matrix `role` in this model.
+    std::pair<uint64, uint64> matrix_shape(TensorRole role) const;
     // norm_w_[n_embd] = the norm vector `id` converted to f32.
     ExpectedVoid load_norm(TensorId id);
     // hint_upcoming() with every tensor of `layer` (or the output tensors past the last layer).

@@ -216,6 +216,10 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     ro.slots = plan_.slots;
     ro.slot_bytes = plan_.slot_bytes;
     ro.staging = !zero_copy_;
+    // Rows split (hybrid decode): the GPU's rows of consecutive layers alternate between the
+    // two halves of slot 0, uploaded from the imported provider memory.
+    const bool rows_wanted = opt_.hybrid && zero_copy_ && opt_.hybrid_split != VulkanOptions::HybridSplit::Layers && cfg_.n_head_kv > 0;
+    ro.half_slots = rows_wanted;
     ro.timestamps = opt_.enable_profiling;
     ro.timeline = opt_.kernel_profiling;  // --enable-profiling: when uploads and compute ran
     ro.fence_timeout_ns = opt_.fence_timeout_ns;
@@ -241,6 +245,24 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         }
     }
     if (zero_copy_) VKS_TRY(import_streamed(weights));
+    rows_mode_ = false;
+    min_cpu_heads_ = cpu_heads_ = 0;
+    pending_heads_ = -1;
+    rows_pre_ = -1;
+    head_cpu_rows_ = 0;
+    if (rows_wanted) {
+        // The fewest CPU KV heads whose GPU share of every streamed segment fits half a slot.
+        const uint32 G = cfg_.n_head_kv;
+        uint32 m = 0;
+        for (; m < G; ++m) {
+            bool fits = true;
+            for (uint32 seg = 0; seg <= cfg_.n_layer && fits; ++seg)
+                if (!seg_streamed_[seg].empty()) fits = rows_gpu_bytes(seg, m) <= ring_->half_slot_bytes();
+            if (fits) break;
+        }
+        min_cpu_heads_ = m;
+        rows_mode_ = m < G;  // at m == n_head_kv every row is the CPU's: the layer split does that
+    }
     VKS_TRY(setup_shader_stream());
     for (size_t i = 0; i < tensors_.size(); ++i)
         if (plan_.tensors[i].resident) VKS_TRY(upload_resident(i));
@@ -272,8 +294,9 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     // Decode round trips: the token's embedding row goes host -> x_ through x_up_ inside the
     // first command buffer, and the logits row device -> logits_rb_ inside the last one (no
     // separate upload / readback submission, each a queue round trip of the host).
+    const uint64 xchg = std::max<uint64>({cfg_.n_embd, cfg_.q_dim(), cfg_.n_ff});  // floats of the largest exchanged part
     {
-        auto up = mem_->create_buffer(uint64(cfg_.n_embd) * 4, MemoryKind::HostStaging);
+        auto up = mem_->create_buffer(xchg * 4, MemoryKind::HostStaging);
         if (!up) return up.error();
         x_up_ = *up;
         auto rb = mem_->create_buffer(uint64(cfg_.n_vocab) * 4, MemoryKind::HostReadback);
@@ -287,22 +310,37 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         cpu_ = std::make_unique<CpuBackend>(opt_.cpu_threads ? opt_.cpu_threads : hw, cpu::KernelPath::Auto,
                                             opt_.kv_f16_rounding ? KvPrecision::F16Rounded : KvPrecision::F32);
         VKS_TRY(cpu_->prepare(weights, n_ctx, 1));
-        auto dn = mem_->create_buffer(uint64(cfg_.n_embd) * 4, MemoryKind::HostReadback);
+        auto dn = mem_->create_buffer(xchg * 4, MemoryKind::HostReadback);
         if (!dn) return dn.error();
         x_down_ = *dn;
-        cpu_valid_.assign(cfg_.n_layer, 0);
-        gpu_valid_.assign(cfg_.n_layer, 0);
-        const uint32 streamed = streamed_layer_count();
+        cpu_valid_.assign(size_t(cfg_.n_layer) * cfg_.n_head_kv, 0);
+        gpu_valid_.assign(size_t(cfg_.n_layer) * cfg_.n_head_kv, 0);
+        att_h_.assign(cfg_.q_dim(), 0.0f);
+        h_h_.assign(cfg_.n_ff, 0.0f);
+        logits_h_.assign(cfg_.n_vocab, 0.0f);
+        // Rows: CPU KV heads in [min_cpu_heads_, n_head_kv - 1] (the GPU keeps at least one).
+        const uint32 streamed = rows_mode_ ? cfg_.n_head_kv - 1 - min_cpu_heads_ : streamed_layer_count();
         // Fixed split (tests: hybrid_cpu_layers >= 0) or the oracle's measured search from
         // the bandwidth model's guess: the rates this backend measured in earlier runs, else
         // the probed peaks, else half.
         const HardwareTelemetry t = telemetry_.snapshot();
         const double cpu_rate = t.cpu_weight_bps > 0 ? t.cpu_weight_bps : opt_.peak_host_memory_bps;
         const double bus_rate = t.host_to_device_bps > 0 ? t.host_to_device_bps : opt_.peak_host_to_device_bps;
-        const uint32 initial = opt_.hybrid_cpu_layers >= 0 ? uint32(opt_.hybrid_cpu_layers) : ComputeSplit::initial_cpu_layers(streamed, cpu_rate, bus_rate);
+        // Rows: the split searches the CPU's KV heads above the minimum (streamed = the heads
+        // that may move); the bandwidth model's guess is G * cpu / (cpu + bus) heads.
+        uint32 initial = 0;
+        if (rows_mode_) {
+            const uint32 G = cfg_.n_head_kv;
+            const uint32 guess = opt_.hybrid_cpu_heads >= 0 ? uint32(opt_.hybrid_cpu_heads) : ComputeSplit::initial_cpu_layers(G, cpu_rate, bus_rate);
+            initial = std::min(G - 1, std::max(guess, min_cpu_heads_)) - min_cpu_heads_;
+        } else {
+            initial = opt_.hybrid_cpu_layers >= 0 ? uint32(opt_.hybrid_cpu_layers) : ComputeSplit::initial_cpu_layers(streamed, cpu_rate, bus_rate);
+        }
         telemetry_.set_peaks(0, opt_.peak_host_to_device_bps, opt_.peak_host_memory_bps, 0);
         split_ = std::make_unique<ComputeSplit>(streamed, initial);
         apply_split();
+    } else {
+        rows_mode_ = false;
     }
     // Whole segments resident in VRAM are never read from the provider again (the hybrid
     // decode computes only streamed layers on the CPU): their RAM goes to streamed packs.
@@ -363,6 +401,7 @@ ExpectedVoid VulkanBackend::import_streamed(WeightProvider& weights) {
     // alignment (the provider guarantees that padding is readable).
     const uint64 align = dev_->caps().min_imported_host_pointer_alignment;
     seg_copies_.assign(cfg_.n_layer + 1, {});
+    tensor_imports_.assign(tensors_.size(), {});
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg)
         for (size_t i : seg_streamed_[seg]) {
             const VramTensor& t = tensors_[i];
@@ -373,6 +412,7 @@ ExpectedVoid VulkanBackend::import_streamed(WeightProvider& weights) {
                 auto b = mem_->import_host(const_cast<void*>(sl.data), (bytes + align - 1) / align * align);
                 if (!b) return b.error();
                 imports_.push_back(*b);
+                tensor_imports_[i].push_back({b->buffer, sl.row_begin, sl.row_end});
                 VKS_TRY(for_each_overlap({sl}, plan_.tensors[i].pieces, [&](const WeightSlice&, const VramPiece& pc, uint64 r0, uint64 r1) -> ExpectedVoid {
                     seg_copies_[seg].push_back({b->buffer, VkBufferCopy{(r0 - sl.row_begin) * t.row_bytes,
                                                                         pc.slot_offset + (r0 - pc.row_begin) * t.row_bytes, (r1 - r0) * t.row_bytes}});
@@ -496,16 +536,17 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
                                     << " ms more until the GPU finished (GPU time " << double(ring_->last_gpu_time_ns()) / 1e6 << " ms), "
                                     << ms(t_fin, SClock::now()) << " ms for the logits");
     }
-    if (cpu_ && req.n_tokens == 1 && opt_.hybrid_cpu_layers < 0) {
+    if (cpu_ && req.n_tokens == 1 && (rows_mode_ ? opt_.hybrid_cpu_heads : opt_.hybrid_cpu_layers) < 0) {
         // update_model: this decode token's time feeds the split search.
         if (split_->record_token(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())) apply_split();
     }
-    return prepare_next_upload();
+    if (head_cpu_rows_ > 0) std::memcpy(req.logits, logits_h_.data(), size_t(head_cpu_rows_) * 4);  // the CPU's logits rows
+    return prepare_next_upload(req.n_tokens);
 }
 
 void VulkanBackend::record_telemetry(uint32 n_tokens, uint64 shader_before, bool fresh_timeline) {
     const double gpu_s = double(ring_->last_gpu_time_ns()) * 1e-9;
-    const bool cpu_layers = cpu_ && n_tokens == 1 && cpu_layers_ > 0;
+    const bool cpu_layers = cpu_ && n_tokens == 1 && (cpu_layers_ > 0 || rows_mode_);
     if (gpu_s > 0 && !cpu_layers) {  // with CPU layers the GPU time includes the waits for them
         uint64 bytes = 0;
         for (uint64 b : seg_bytes_) bytes += b;
@@ -536,7 +577,7 @@ uint64 VulkanBackend::prepared_upload_bytes() const {
     return b;
 }
 
-ExpectedVoid VulkanBackend::prepare_next_upload() {
+ExpectedVoid VulkanBackend::prepare_next_upload(uint32 n_tokens) {
     // The first streamed segment's weights start crossing the bus now, while the caller
     // samples and submits the next forward (which would otherwise begin with the bus idle).
     // Only DMA from imported memory (no host copy to wait for) on a transfer queue, and only
@@ -546,6 +587,15 @@ ExpectedVoid VulkanBackend::prepare_next_upload() {
     if (!zero_copy_ || !ring_ || plan_.slots == 0 || !ring_->uses_transfer_queue()) return {};
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
         if (seg_streamed_[seg].empty()) continue;
+        if (rows_mode_ && n_tokens == 1) {
+            // Rows split after a decode step: the first streamed segment's GPU rows, into its half.
+            const uint32 h = uint32(rows_half_[seg]);
+            auto host = ring_->acquire_slot(h);
+            if (!host) return host.error();
+            VKS_TRY(ring_->upload_from(h, rows_copies_[seg]));
+            rows_pre_ = int32(h);
+            return {};
+        }
         if (cpu_ && seg < cfg_.n_layer && cpu_layer_[seg]) return {};
         auto host = ring_->acquire_slot(0);
         if (!host) return host.error();
@@ -674,35 +724,115 @@ uint32 VulkanBackend::streamed_layer_count() const {
 }
 
 void VulkanBackend::apply_split() {
-    // The oracle's split is over the streamed layers in use order; map it onto layers.
     cpu_layer_.assign(cfg_.n_layer, 0);
+    if (rows_mode_) {
+        // Rows: the split counts the CPU's KV heads above the minimum.
+        const uint32 m = min_cpu_heads_ + split_->cpu_layers();
+        if (m != cpu_heads_ || rows_half_.empty()) {
+            cpu_heads_ = m;
+            layout_rows();
+        }
+        cpu_layers_ = 0;
+        return;
+    }
+    // The oracle's split is over the streamed layers in use order; map it onto layers.
     const auto& mask = split_->cpu_mask();
     for (uint32 l = 0, j = 0; l < cfg_.n_layer; ++l)
         if (!seg_streamed_[l].empty()) cpu_layer_[l] = mask[j++];
     cpu_layers_ = split_->cpu_layers();
 }
 
-ExpectedVoid VulkanBackend::sync_kv(uint32 l, uint32 upto, bool to_cpu) {
-    const uint64 kv = cfg_.kv_dim();
-    uint32& have = to_cpu ? cpu_valid_[l] : gpu_valid_[l];
-    if (have >= upto) return {};
-    const uint64 off = uint64(have) * kv, bytes = uint64(upto - have) * kv * 4;
-    for (int v = 0; v < 2; ++v) {
-        GpuBuffer& dev = v ? v_cache_[l] : k_cache_[l];
-        float* host = cpu_->kv_cache(l, v) + off;
-        if (to_cpu) {
-            VKS_TRY(compute_->download(dev, off * 4, host, bytes));
-        } else {
-            VKS_TRY(compute_->upload(host, bytes, dev.buffer, off * 4));
+ExpectedVoid VulkanBackend::sync_kv(uint32 l, uint32 upto, uint32 cpu_heads, uint32 gpu_from) {
+    // Per KV head g the rows [0, min(cv, gv)) are valid on both sides and [min, max) on the
+    // side with the larger count (every row was written by one side, the other one marked).
+    const uint32 G = cfg_.n_head_kv, hd = cfg_.head_dim;
+    const uint64 KV = cfg_.kv_dim();
+    uint32* cv = cpu_valid_.data() + size_t(l) * G;
+    uint32* gv = gpu_valid_.data() + size_t(l) * G;
+    uint32 lo = upto;
+    bool to_cpu = false, to_gpu = false;
+    for (uint32 g = 0; g < G; ++g) {
+        if (g < cpu_heads && cv[g] < upto) {
+            if (gv[g] < upto) return make_error(ErrorCode::Internal, "hybrid KV sync: rows of layer " + std::to_string(l) + " head " + std::to_string(g) + " valid on neither side");
+            lo = std::min(lo, cv[g]);
+            to_cpu = true;
+        }
+        if (g >= gpu_from && gv[g] < upto) {
+            if (cv[g] < upto) return make_error(ErrorCode::Internal, "hybrid KV sync: rows of layer " + std::to_string(l) + " head " + std::to_string(g) + " valid on neither side");
+            lo = std::min(lo, gv[g]);
+            to_gpu = true;
         }
     }
-    kv_sync_bytes_ += 2 * bytes;
-    have = upto;
+    if (!to_cpu && !to_gpu) return {};
+    // Device rows [lo, upto) come down whole; the CPU takes its heads' columns from them, and
+    // the device gets them back with the CPU-valid columns of its stale heads merged in.
+    const uint64 rows = upto - lo, off = uint64(lo) * KV;
+    std::vector<float> tmp(rows * KV);
+    for (int v = 0; v < 2; ++v) {
+        GpuBuffer& dev = v ? v_cache_[l] : k_cache_[l];
+        float* host = cpu_->kv_cache(l, v);
+        VKS_TRY(compute_->download(dev, off * 4, tmp.data(), rows * KV * 4));
+        kv_sync_bytes_ += rows * KV * 4;
+        for (uint32 g = 0; g < G; ++g) {
+            if (g < cpu_heads)
+                for (uint64 r = cv[g]; r < upto; ++r) std::memcpy(host + r * KV + g * hd, tmp.data() + (r - lo) * KV + g * hd, size_t(hd) * 4);
+            if (g >= gpu_from)
+                for (uint64 r = gv[g]; r < upto; ++r) std::memcpy(tmp.data() + (r - lo) * KV + g * hd, host + r * KV + g * hd, size_t(hd) * 4);
+        }
+        if (to_gpu) {
+            VKS_TRY(compute_->upload(tmp.data(), rows * KV * 4, dev.buffer, off * 4));
+            kv_sync_bytes_ += rows * KV * 4;
+        }
+    }
+    for (uint32 g = 0; g < G; ++g) {
+        if (g < cpu_heads) cv[g] = std::max(cv[g], upto);
+        if (g >= gpu_from) gv[g] = std::max(gv[g], upto);
+    }
+    return {};
+}
+
+void VulkanBackend::mark_kv(uint32 l, uint32 pos, uint32 n, uint32 cpu_heads, uint32 gpu_from) {
+    const uint32 G = cfg_.n_head_kv;
+    uint32* cv = cpu_valid_.data() + size_t(l) * G;
+    uint32* gv = gpu_valid_.data() + size_t(l) * G;
+    for (uint32 g = 0; g < G; ++g) {
+        if (g < cpu_heads) {
+            cv[g] = pos + n;
+            gv[g] = std::min(gv[g], pos);
+        } else if (g >= gpu_from) {
+            gv[g] = pos + n;
+            cv[g] = std::min(cv[g], pos);
+        }
+    }
+}
+
+ExpectedVoid VulkanBackend::record_head(OpContext& c, uint32 first, uint32 n_out) {
+    const uint32 E = cfg_.n_embd, V = cfg_.n_vocab;
+    // Matvec-sized n_out (decode; a batch's last token): the output norm fused into the head matvec.
+    const bool fuse = fused_norm_applies(n_out);
+    const FusedNorm out_norm = fused_norm(TensorRole::OutputNorm, 0);
+    const ActView xo{x_.buffer, first * E, E}, xn{xn_.buffer, 0, E};
+    if (!fuse) {
+        VKS_TRY(op_rmsnorm(c, dweights_.at({uint32(TensorRole::OutputNorm), -1}), xo, xn, E, n_out, cfg_.rms_eps));
+        rt_->barrier();
+    }
+    VKS_TRY(stream_copies(c, copy_group(cfg_.n_layer, kCopyQkv)));  // the head
+    VKS_TRY(op_matmul(c, dweights_.at({uint32(TensorRole::Output), -1}), fuse ? xo : xn, ActView{logits_.buffer, 0, V}, n_out, false, false,
+                      fuse ? &out_norm : nullptr));
+    rt_->barrier();
     return {};
 }
 
 ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
     const uint32 n = req.n_tokens, E = cfg_.n_embd, V = cfg_.n_vocab;
+    head_cpu_rows_ = 0;
+    if (rows_mode_ && n == 1) return record_forward_rows(req);
+    if (rows_pre_ >= 0) {  // GPU rows uploaded ahead for a decode: this pass streams whole layers over them
+        VKS_TRY(ring_->discard_upload(uint32(rows_pre_)));
+        auto done = ring_->acquire_slot(uint32(rows_pre_));
+        if (!done) return done.error();
+        rows_pre_ = -1;
+    }
     // Embedding rows (host provider) -> x before the first submission.
     // One token (decode): its row goes through xh_ / x_up_ like x coming back from a CPU layer.
     std::vector<float> emb;
@@ -806,19 +936,19 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
                 }
             }
             const auto t1 = std::chrono::steady_clock::now();
-            VKS_TRY(sync_kv(seg, req.pos, true));
+            const uint32 G = cfg_.n_head_kv;
+            VKS_TRY(sync_kv(seg, req.pos, G, G));
             const auto t2 = std::chrono::steady_clock::now();
             VKS_TRY(cpu_->forward_layer(seg, xh_.data(), 1, req.pos));
             telemetry_.record(TelemetryMeter::Rate::CpuWeight, seg_bytes_[seg], std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count());
-            cpu_valid_[seg] = req.pos + 1;
+            mark_kv(seg, req.pos, 1, G, G);
             cpu_weight_bytes_ += seg_bytes_[seg];
-            gpu_valid_[seg] = std::min(gpu_valid_[seg], req.pos);
             cpu_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
             wait_s += std::chrono::duration<double>(t1 - t0).count();
             continue;
         }
         const bool streams = !seg_streamed_[seg].empty();
-        if (cpu_ && seg < cfg_.n_layer) VKS_TRY(sync_kv(seg, req.pos, false));  // rows a CPU layer wrote
+        if (cpu_ && seg < cfg_.n_layer) VKS_TRY(sync_kv(seg, req.pos, 0, 0));  // rows a CPU layer wrote
         // A new submission starts at every streaming segment (it waits for that upload), and
         // every 8 layers so the GPU starts on the first ones while the host records the rest.
         const bool split = seg > 0 && seg < cfg_.n_layer && seg % 8 == 0;
@@ -859,24 +989,9 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
         }
         if (seg < cfg_.n_layer) {
             VKS_TRY(record_layer(c, seg, n, req.pos));
-            if (cpu_) {
-                gpu_valid_[seg] = req.pos + n;
-                cpu_valid_[seg] = std::min(cpu_valid_[seg], req.pos);
-            }
+            if (cpu_) mark_kv(seg, req.pos, n, 0, 0);
         } else {
-            const uint32 first = req.all_logits ? 0 : n - 1, n_out = req.all_logits ? n : 1;
-            // Matvec-sized n_out (decode; a batch's last token): the output norm fused into the head matvec.
-            const bool fuse = fused_norm_applies(n_out);
-            const FusedNorm out_norm = fused_norm(TensorRole::OutputNorm, 0);
-            const ActView xo{x_.buffer, first * E, E}, xn{xn_.buffer, 0, E};
-            if (!fuse) {
-                VKS_TRY(op_rmsnorm(c, dweights_.at({uint32(TensorRole::OutputNorm), -1}), xo, xn, E, n_out, cfg_.rms_eps));
-                rt_->barrier();
-            }
-            VKS_TRY(stream_copies(c, copy_group(cfg_.n_layer, kCopyQkv)));  // the head
-            VKS_TRY(op_matmul(c, dweights_.at({uint32(TensorRole::Output), -1}), fuse ? xo : xn, ActView{logits_.buffer, 0, V}, n_out, false,
-                              false, fuse ? &out_norm : nullptr));
-            rt_->barrier();
+            VKS_TRY(record_head(c, req.all_logits ? 0 : n - 1, req.all_logits ? n : 1));
         }
     }
     for (const auto& t : plan_.tensors) vram_hits_ += t.resident;
@@ -888,6 +1003,275 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
     if (!req.all_logits || n == 1) VKS_TRY(ring_->record_copy_out(logits_.buffer, logits_rb_.buffer, uint64(V) * 4));
     ring_->mark_forward_end(cmd);
     return ring_->submit(slot);
+}
+
+// ---- Hybrid decode, rows split ----
+
+uint32 VulkanBackend::cpu_rows(TensorRole role, uint32 m) const {
+    const uint32 G = cfg_.n_head_kv, group = cfg_.n_head / G, hd = cfg_.head_dim;
+    switch (role) {
+        case TensorRole::Wq: return m * group * hd;
+        case TensorRole::Wk:
+        case TensorRole::Wv: return m * hd;
+        case TensorRole::Wo:
+        case TensorRole::Wdown: return uint32(uint64(cfg_.n_embd) * m / G);
+        case TensorRole::Wgate:
+        case TensorRole::Wup: return uint32(uint64(cfg_.n_ff) * m / G);
+        case TensorRole::Output: return uint32(uint64(cfg_.n_vocab) * m / G);
+        default: return 0;
+    }
+}
+
+uint64 VulkanBackend::rows_gpu_bytes(uint32 seg, uint32 m) const {
+    const uint64 align = std::max<uint64>(256, dev_->caps().min_storage_buffer_offset_alignment);
+    uint64 b = 0;
+    for (size_t i : seg_streamed_[seg]) {
+        const VramTensor& t = tensors_[i];
+        const uint64 piece = (t.rows - std::min<uint64>(t.rows, cpu_rows(t.id.role, m))) * t.row_bytes;
+        if (piece > dev_->caps().max_storage_buffer_range) return ~uint64(0);  // one piece per tensor
+        b += round_up(piece, align);
+    }
+    return b;
+}
+
+void VulkanBackend::layout_rows() {
+    // Streamed segment j (in pass order) uses half j % 2 of slot 0; in it, each streamed
+    // tensor's rows [cpu rows, rows) at an aligned offset, copied from the imported slices.
+    const uint64 align = std::max<uint64>(256, dev_->caps().min_storage_buffer_offset_alignment);
+    rows_half_.assign(cfg_.n_layer + 1, -1);
+    rows_copies_.assign(cfg_.n_layer + 1, {});
+    rows_pieces_.clear();
+    uint32 j = 0;
+    for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
+        if (seg_streamed_[seg].empty()) continue;
+        const uint32 h = uint32(ring_->half_slot(0, j++ % 2));
+        rows_half_[seg] = int32(h);
+        uint64 off = 0;
+        for (size_t i : seg_streamed_[seg]) {
+            const VramTensor& t = tensors_[i];
+            const uint64 r0 = std::min<uint64>(t.rows, cpu_rows(t.id.role)), bytes = (t.rows - r0) * t.row_bytes;
+            rows_pieces_[{uint32(t.id.role), t.id.layer}] =
+                WeightPiece{ring_->slot_buffer(h), uint32(r0), uint32(t.rows - r0), ring_->slot_offset(h) + off, round_up(bytes, 4)};
+            for (const ImportedRows& im : tensor_imports_[i]) {
+                const uint64 a = std::max(r0, im.row_begin), e = im.row_end;
+                if (a < e)
+                    rows_copies_[seg].push_back({im.buffer, VkBufferCopy{(a - im.row_begin) * t.row_bytes, off + (a - r0) * t.row_bytes, (e - a) * t.row_bytes}});
+            }
+            off += round_up(bytes, align);
+        }
+    }
+}
+
+DeviceWeight VulkanBackend::gpu_part(TensorRole role, int32 layer) const {
+    DeviceWeight d = dweights_.at({uint32(role), layer});
+    d.row_begin = cpu_rows(role);
+    if (auto it = rows_pieces_.find({uint32(role), layer}); it != rows_pieces_.end()) d.pieces = {it->second};
+    return d;  // resident: its own pieces, computed from row_begin on
+}
+
+void VulkanBackend::set_hybrid_cpu_heads(uint32 kv_heads) { pending_heads_ = int32(kv_heads); }
+
+ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
+    using SClock = std::chrono::steady_clock;
+    auto secs = [](SClock::time_point a, SClock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+    const uint32 E = cfg_.n_embd, F = cfg_.n_ff, V = cfg_.n_vocab, G = cfg_.n_head_kv, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
+    const uint32 pos = req.pos, group = cfg_.n_head / G;
+    if (pending_heads_ >= 0) {  // set_hybrid_cpu_heads(): a new layout (the upload made ahead is void)
+        const uint32 m = std::min(G - 1, std::max(min_cpu_heads_, uint32(pending_heads_)));
+        pending_heads_ = -1;
+        if (m != cpu_heads_) {
+            if (rows_pre_ >= 0) {
+                VKS_TRY(ring_->discard_upload(uint32(rows_pre_)));
+                rows_pre_ = -1;
+            }
+            cpu_heads_ = m;
+            layout_rows();
+        }
+    }
+    if (pre_seg_ >= 0) {  // a whole layer uploaded ahead for a batch: not this pass's layout
+        VKS_TRY(ring_->discard_upload(0));
+        pre_seg_ = -1;
+    }
+    const uint32 m = cpu_heads_;
+    const uint32 Qc = cpu_rows(TensorRole::Wq), Ec = cpu_rows(TensorRole::Wo), Fc = cpu_rows(TensorRole::Wgate);
+    VKS_TRY(weights_->embedding_row(req.tokens[0], xh_.data()));
+    OpContext c{*rt_, opt_.spec, dummy_.buffer, dev_->caps().max_workgroup_count[0], dev_->caps().subgroup_size};
+    std::vector<uint32> streamed;  // streamed segments in pass order
+    for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg)
+        if (!seg_streamed_[seg].empty()) streamed.push_back(seg);
+    // Uploads of streamed[0, issued): with a transfer queue up to one segment ahead (into the
+    // other half, whose reader - the segment before - has finished); without one, recorded
+    // at the start of the segment's first command buffer.
+    uint32 issued = 0;
+    if (rows_pre_ >= 0) {
+        issued = 1;
+        vram_misses_ += seg_streamed_[streamed[0]].size();
+        rows_pre_ = -1;
+    }
+    const bool tq = ring_->uses_transfer_queue();
+    auto issue_until = [&](uint32 upto) -> ExpectedVoid {
+        for (; issued < upto && issued < streamed.size(); ++issued) {
+            const uint32 seg = streamed[issued], h = uint32(rows_half_[seg]);
+            auto host = ring_->acquire_slot(h);
+            if (!host) return host.error();
+            VKS_TRY(ring_->upload_from(h, rows_copies_[seg]));
+            vram_misses_ += seg_streamed_[seg].size();
+        }
+        return {};
+    };
+    VkCommandBuffer cmd = VK_NULL_HANDLE;
+    bool started = false;
+    auto open = [&]() -> ExpectedVoid {
+        if (cmd != VK_NULL_HANDLE) return {};
+        auto b = ring_->begin();
+        if (!b) return b.error();
+        if (!started) {
+            ring_->mark_forward_start(*b);
+            rt_->begin(*b);
+            started = true;
+        } else {
+            rt_->continue_recording(*b);
+        }
+        cmd = *b;
+        return {};
+    };
+    // x: the host's xh_ is current after every split segment; the device's x_ then has rows
+    // [0, gpu_stale) older (the CPU's rows), sent down before the device reads x again.
+    uint32 gpu_stale = E;
+    bool host_current = true;
+    auto x_to_gpu = [&]() -> ExpectedVoid {
+        if (gpu_stale == 0) return {};
+        std::memcpy(x_up_.mapped, xh_.data(), size_t(gpu_stale) * 4);
+        VKS_TRY(ring_->record_copy_in(x_up_.buffer, x_.buffer, uint64(gpu_stale) * 4));
+        gpu_stale = 0;
+        return {};
+    };
+    // Submits the open recording (reading half slot `half`), runs the CPU's part meanwhile,
+    // then waits for the device's part (in x_down_).
+    double cpu_s = 0, wait_s = 0, layer_cpu_s = 0;
+    auto exchange = [&](int32 half, auto&& cpu_part) -> ExpectedVoid {
+        VKS_TRY(ring_->submit(half));
+        cmd = VK_NULL_HANDLE;
+        const auto t0 = SClock::now();
+        VKS_TRY(cpu_part());
+        const auto t1 = SClock::now();
+        VKS_TRY(ring_->wait_compute());
+        cpu_s += secs(t0, t1);
+        layer_cpu_s += secs(t0, t1);
+        wait_s += secs(t1, SClock::now());
+        return {};
+    };
+    const float* down = static_cast<const float*>(x_down_.mapped);
+    const ActView x{x_.buffer, 0, E}, q{q_.buffer, 0, Q}, att{att_.buffer, 0, Q}, hb{hb_.buffer, 0, F};
+    bool head_on_gpu = false;
+    uint32 j = 0;  // streamed segments done
+    for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
+        if (seg_streamed_[seg].empty()) {
+            // Resident segment: the GPU alone, on the whole x.
+            VKS_TRY(open());
+            VKS_TRY(x_to_gpu());
+            if (seg < cfg_.n_layer) {
+                VKS_TRY(sync_kv(seg, pos, 0, 0));
+                VKS_TRY(record_layer(c, seg, 1, pos));
+                mark_kv(seg, pos, 1, 0, 0);
+            } else {
+                VKS_TRY(record_head(c, 0, 1));
+                head_on_gpu = true;
+            }
+            host_current = false;
+            continue;
+        }
+        const int32 half = rows_half_[seg];
+        if (tq) VKS_TRY(issue_until(j + 2));
+        if (!host_current) {  // x comes back from the resident segments before
+            VKS_TRY(open());
+            VKS_TRY(ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E) * 4));
+            VKS_TRY(ring_->submit(-1));
+            cmd = VK_NULL_HANDLE;
+            const auto t0 = SClock::now();
+            VKS_TRY(ring_->wait_compute());
+            wait_s += secs(t0, SClock::now());
+            std::memcpy(xh_.data(), down, size_t(E) * 4);
+            host_current = true;
+        }
+        VKS_TRY(open());
+        if (!tq) VKS_TRY(issue_until(j + 1));
+        VKS_TRY(x_to_gpu());
+        layer_cpu_s = 0;
+        if (seg == cfg_.n_layer) {
+            // The head: logits rows [Vc, V) on the GPU (into logits_rb_ at their place), [0, Vc) on the CPU.
+            const uint32 Vc = cpu_rows(TensorRole::Output);
+            const FusedNorm on = fused_norm(TensorRole::OutputNorm, 0);
+            VKS_TRY(op_matmul(c, gpu_part(TensorRole::Output, -1), x, ActView{logits_.buffer, 0, V}, 1, false, false, &on));
+            rt_->barrier();
+            VKS_TRY(ring_->record_copy_out(logits_.buffer, logits_rb_.buffer, uint64(V - Vc) * 4, uint64(Vc) * 4, uint64(Vc) * 4));
+            ring_->mark_forward_end(cmd);
+            VKS_TRY(exchange(half, [&] { return cpu_->output_part(xh_.data(), Vc, logits_h_.data()); }));
+            head_cpu_rows_ = Vc;
+            ++j;
+            continue;
+        }
+        const int32 L = int32(seg);
+        VKS_TRY(sync_kv(seg, pos, m, m));
+        // 1. Q / K / V and attention: query heads [m * group, n_head) on the GPU, the others on the CPU.
+        RopeConfig rope{pos, cfg_.head_dim, cfg_.n_rot, cfg_.rope_style == RopeStyle::NeoX, cfg_.rope_freq_base, cfg_.rope_freq_scale,
+                        rope_table_.buffer, opt_.kv_f16_rounding};
+        const FusedNorm an = fused_norm(TensorRole::AttnNorm, seg), fn = fused_norm(TensorRole::FfnNorm, seg);
+        VKS_TRY(op_matmul_rope(c, gpu_part(TensorRole::Wq, L), x, q, 1, rope, &an));
+        VKS_TRY(op_matmul_rope(c, gpu_part(TensorRole::Wk, L), x, ActView{k_cache_[seg].buffer, pos * KV, KV}, 1, rope, &an));
+        VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wv, L), x, ActView{v_cache_[seg].buffer, pos * KV, KV}, 1, false, opt_.kv_f16_rounding, &an));
+        rt_->barrier();
+        VKS_TRY(op_attention(c, AttentionShape{1, pos, cfg_.n_head, G, cfg_.head_dim, m * group}, q, k_cache_[seg].buffer, v_cache_[seg].buffer, att));
+        rt_->barrier();
+        VKS_TRY(ring_->record_copy_out(att_.buffer, x_down_.buffer, uint64(Q - Qc) * 4, uint64(Qc) * 4, 0));
+        VKS_TRY(exchange(half, [&] { return cpu_->attention_part(seg, xh_.data(), pos, m, att_h_.data()); }));
+        std::memcpy(att_h_.data() + Qc, down, size_t(Q - Qc) * 4);
+        mark_kv(seg, pos, 1, m, m);
+        // 2. wo (+ residual) on the whole attention output: x rows [Ec, E) on the GPU, [0, Ec) on the CPU.
+        std::memcpy(x_up_.mapped, att_h_.data(), size_t(Qc) * 4);
+        VKS_TRY(open());
+        VKS_TRY(ring_->record_copy_in(x_up_.buffer, att_.buffer, uint64(Qc) * 4));
+        VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wo, L), att, x, 1, true));
+        rt_->barrier();
+        VKS_TRY(ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E - Ec) * 4, uint64(Ec) * 4, 0));
+        VKS_TRY(exchange(half, [&] { return cpu_->project_part({TensorRole::Wo, L}, Ec, att_h_.data(), xh_.data(), true); }));
+        std::memcpy(xh_.data() + Ec, down, size_t(E - Ec) * 4);
+        gpu_stale = Ec;
+        // 3. gate / up: hidden units [Fc, F) on the GPU, [0, Fc) on the CPU.
+        VKS_TRY(open());
+        VKS_TRY(x_to_gpu());
+        VKS_TRY(op_swiglu(c, gpu_part(TensorRole::Wgate, L), gpu_part(TensorRole::Wup, L), x, hb, 1, &fn));
+        rt_->barrier();
+        VKS_TRY(ring_->record_copy_out(hb_.buffer, x_down_.buffer, uint64(F - Fc) * 4, uint64(Fc) * 4, 0));
+        VKS_TRY(exchange(half, [&] { return cpu_->ffn_part(seg, xh_.data(), Fc, h_h_.data()); }));
+        std::memcpy(h_h_.data() + Fc, down, size_t(F - Fc) * 4);
+        // 4. down (+ residual) on the whole hidden vector: x rows [Ec, E) on the GPU, [0, Ec) on the CPU.
+        std::memcpy(x_up_.mapped, h_h_.data(), size_t(Fc) * 4);
+        VKS_TRY(open());
+        VKS_TRY(ring_->record_copy_in(x_up_.buffer, hb_.buffer, uint64(Fc) * 4));
+        VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wdown, L), hb, x, 1, true));
+        rt_->barrier();
+        VKS_TRY(ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E - Ec) * 4, uint64(Ec) * 4, 0));
+        VKS_TRY(exchange(half, [&] { return cpu_->project_part({TensorRole::Wdown, L}, Ec, h_h_.data(), xh_.data(), true); }));
+        std::memcpy(xh_.data() + Ec, down, size_t(E - Ec) * 4);
+        gpu_stale = Ec;
+        ++j;
+        // The CPU's share of this layer's weight bytes, for the split's measured rates.
+        uint64 cpu_bytes = 0;
+        for (const VramTensor& t : tensors_)
+            if (t.segment == seg && !t.norm) cpu_bytes += std::min<uint64>(t.rows, cpu_rows(t.id.role)) * t.row_bytes;
+        if (layer_cpu_s > 0) telemetry_.record(TelemetryMeter::Rate::CpuWeight, cpu_bytes, layer_cpu_s);
+        cpu_weight_bytes_ += cpu_bytes;
+        ++cpu_layer_runs_;
+    }
+    for (const auto& t : plan_.tensors) vram_hits_ += t.resident;
+    cpu_seconds_ += cpu_s;
+    wait_seconds_ += wait_s;
+    if (!head_on_gpu) return {};  // the head's exchange submitted the last recording
+    VKS_TRY(open());
+    VKS_TRY(ring_->record_copy_out(logits_.buffer, logits_rb_.buffer, uint64(V) * 4));
+    ring_->mark_forward_end(cmd);
+    return ring_->submit(-1);
 }
 
 }  // namespace vk_symbiote

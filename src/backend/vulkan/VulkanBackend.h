@@ -67,6 +67,19 @@ struct VulkanOptions {
     // CPU layers adapts to measured timings (-1) or is fixed (>= 0, tests).
     bool hybrid = true;
     int32 hybrid_cpu_layers = -1;
+    // How the hybrid decode divides the streamed layers: Layers = whole layers on the CPU or
+    // on the GPU (hybrid_cpu_layers); Rows = every streamed layer's matrices split by rows:
+    // the CPU computes the rows of the first hybrid_cpu_heads KV heads' share (Q / K / V and
+    // attention of those heads, that fraction of the rows of wo, gate, up, down and the
+    // output matrix) from RAM while the GPU computes the rest from half a streaming slot,
+    // the other half taking the next layer's upload (double buffering in the slot's VRAM),
+    // and the parts are exchanged four times per layer (attention output, x, the FFN hidden
+    // vector, x): both sides work on every layer and the bus streams only the GPU's rows.
+    // Rows needs zero-copy streaming and a GPU share that fits half a slot (at least half
+    // of the KV heads on the CPU); Auto = Rows where possible, else Layers.
+    enum class HybridSplit : uint8 { Auto, Layers, Rows };
+    HybridSplit hybrid_split = HybridSplit::Auto;
+    int32 hybrid_cpu_heads = -1;  // Rows: KV heads per layer on the CPU, measured (-1) or fixed (tests; clamped to the minimum)
     // Probed peaks (bytes/s, 0: unknown; vk_symbiote_benchmark's probe cache) for the split's
     // first guess before this backend has measured its own rates (telemetry()).
     double peak_host_memory_bps = 0;
@@ -120,6 +133,14 @@ public:
     // Hybrid decode: streamed layers currently computed on the CPU, and since prepare():
     // CPU seconds in them, host seconds waiting for the GPU side before them, KV bytes synced.
     uint32 hybrid_cpu_layers() const { return cpu_layers_; }
+    // Rows split in use (HybridSplit::Rows took effect) and its current CPU share: KV heads
+    // of n_head_kv per streamed layer (and the same fraction of every matrix's rows).
+    bool hybrid_rows() const { return rows_mode_; }
+    uint32 hybrid_cpu_heads() const { return rows_mode_ ? cpu_heads_ : 0; }
+    uint32 hybrid_min_cpu_heads() const { return min_cpu_heads_; }
+    uint32 model_kv_heads() const { return cfg_.n_head_kv; }
+    // Tests: a fixed row split from the next decode on (clamped to [minimum, n_head_kv]).
+    void set_hybrid_cpu_heads(uint32 kv_heads);
     // What this backend measured while it ran (the VitalityOracle's HardwareTelemetry), kept
     // across prepare() calls: CPU weight bytes per second of each hybrid CPU layer, GPU weight
     // bytes per GPU second of each pass without CPU layers (streaming waits included),
@@ -163,8 +184,24 @@ private:
     const StreamCopySchedule& copy_schedule(bool skip_first);
     ExpectedVoid stream_copies(OpContext& c, uint32 group);
     void apply_split();  // split_ -> cpu_layer_
-    ExpectedVoid prepare_next_upload();
-    ExpectedVoid sync_kv(uint32 layer, uint32 upto, bool to_cpu);
+    ExpectedVoid prepare_next_upload(uint32 n_tokens);
+    // KV rows [0, upto) of layer `layer`: the CPU's cache gets KV heads [0, cpu_heads) and the
+    // device's heads [gpu_from, n_head_kv) valid (rows the other side computed are copied);
+    // mark_kv: rows [pos, pos + n) were just written by the CPU for heads [0, cpu_heads) and
+    // by the GPU for heads [gpu_from, n_head_kv).
+    ExpectedVoid sync_kv(uint32 layer, uint32 upto, uint32 cpu_heads, uint32 gpu_from);
+    void mark_kv(uint32 layer, uint32 pos, uint32 n, uint32 cpu_heads, uint32 gpu_from);
+    // Rows split: the CPU's rows of matrix `role` at the current share, the GPU's part of a
+    // tensor (rows [cpu rows, rows) in its half slot, or of its resident copy), the layout
+    // of every streamed segment's GPU rows in its half slot, and the decode pass.
+    uint32 cpu_rows(TensorRole role, uint32 kv_heads) const;
+    uint32 cpu_rows(TensorRole role) const { return cpu_rows(role, cpu_heads_); }
+    DeviceWeight gpu_part(TensorRole role, int32 layer) const;
+    void layout_rows();
+    // The head (output norm + output matrix, all on the GPU) into logits_ for n_out tokens from x row `first`.
+    ExpectedVoid record_head(OpContext& c, uint32 first, uint32 n_out);
+    ExpectedVoid record_forward_rows(const ForwardRequest& req);
+    uint64 rows_gpu_bytes(uint32 segment, uint32 kv_heads) const;  // half-slot bytes of a segment's GPU rows
     ExpectedVoid record_layer(OpContext& c, uint32 layer, uint32 n, uint32 pos);
     ExpectedVoid record_forward(const ForwardRequest& req);
     uint64 fixed_device_bytes(uint32 n_ctx, uint32 n_batch) const;
@@ -213,8 +250,26 @@ private:
     std::unique_ptr<ComputeSplit> split_;        // the oracle's CPU / GPU split of streamed layers
     std::vector<uint8> cpu_layer_;               // per layer: computed on the CPU in decode
     uint32 cpu_layers_ = 0;
-    std::vector<uint32> cpu_valid_, gpu_valid_;  // per layer: KV rows [0, n) valid on that side
-    GpuBuffer x_down_, x_up_;                    // (n_embd) f32: device -> host / host -> device
+    std::vector<uint32> cpu_valid_, gpu_valid_;  // per (layer, KV head): KV rows [0, n) valid on that side
+    GpuBuffer x_down_, x_up_;                    // (max(n_embd, q_dim, n_ff)) f32: device -> host / host -> device
+    // Rows split state: the CPU's KV heads per layer (its minimum: the GPU's rows must fit
+    // half a slot), per segment its half slot (-1: not streamed) and the GPU rows' layout
+    // (tensor index -> piece in the half; copies from the imported memory), the imported
+    // slices of every streamed tensor, host vectors of the exchanged activations.
+    bool rows_mode_ = false;
+    uint32 cpu_heads_ = 0, min_cpu_heads_ = 0;
+    int32 pending_heads_ = -1;                   // set_hybrid_cpu_heads() for the next decode
+    std::vector<int32> rows_half_;
+    std::map<std::pair<uint32, int32>, WeightPiece> rows_pieces_;  // (role, layer) of a streamed tensor -> its GPU rows
+    std::vector<std::vector<WeightStreamRing::SourceCopy>> rows_copies_;
+    struct ImportedRows {
+        VkBuffer buffer = VK_NULL_HANDLE;
+        uint64 row_begin = 0, row_end = 0;
+    };
+    std::vector<std::vector<ImportedRows>> tensor_imports_;  // per tensors_ index
+    int32 rows_pre_ = -1;                        // half slot holding the first streamed segment's GPU rows, uploaded ahead (-1: none)
+    std::vector<float> att_h_, h_h_, logits_h_;  // (q_dim), (n_ff), (n_vocab) host parts
+    uint32 head_cpu_rows_ = 0;                   // logits rows [0, n) the CPU computed in the last forward
     GpuBuffer logits_rb_;                        // (n_vocab) f32: the one logits row a forward returns, device -> host
     std::vector<float> xh_;                      // x while the CPU computes
     double cpu_seconds_ = 0, wait_seconds_ = 0;

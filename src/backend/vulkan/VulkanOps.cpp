@@ -22,12 +22,13 @@ std::array<BufferBinding, kNumBindings> bindings(const OpContext& c) {
     return b;
 }
 
-// Rows of `w` split at every piece boundary of `w` and (optionally) `w2`; calls
-// fn(row_begin, rows, piece of w, piece of w2).
+// Rows [w.row_begin, w.rows) of `w` split at every piece boundary of `w` and (optionally)
+// `w2`; calls fn(row_begin, rows, piece of w, piece of w2).
 template <class Fn>
 ExpectedVoid for_each_segment(const DeviceWeight& w, const DeviceWeight* w2, Fn&& fn) {
     size_t i = 0, j = 0;
-    uint32 r = 0;
+    uint32 r = w.row_begin;
+    if (w2 && w2->row_begin != w.row_begin) return make_error(ErrorCode::Internal, "paired device weights start at different rows");
     while (r < w.rows) {
         while (i < w.pieces.size() && w.pieces[i].row_begin + w.pieces[i].rows <= r) ++i;
         if (i == w.pieces.size()) return make_error(ErrorCode::Internal, "device weight pieces do not cover the rows");
@@ -275,7 +276,8 @@ ExpectedVoid op_rmsnorm(OpContext& c, const DeviceWeight& w, ActView x, ActView 
 
 ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out) {
     const auto sp = c.rt.effective(c.spec);
-    if (s.n_head_kv == 0 || s.n_head % s.n_head_kv || s.head_dim > 4 * sp.workgroup_size_x * sp.workgroup_size_y || s.head_dim > 1024)
+    if (s.n_head_kv == 0 || s.n_head % s.n_head_kv || s.head_begin >= s.n_head || s.head_begin % (s.n_head / s.n_head_kv) ||
+        s.head_dim > 4 * sp.workgroup_size_x * sp.workgroup_size_y || s.head_dim > 1024)
         return make_error(ErrorCode::Unsupported, "attention: n_head " + std::to_string(s.n_head) + " / n_head_kv " +
                                                       std::to_string(s.n_head_kv) + " / head_dim " + std::to_string(s.head_dim) +
                                                       " not supported with this workgroup size");
@@ -291,9 +293,9 @@ ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBu
     if (q.offset != 0 || out.offset != 0)
         return make_error(ErrorCode::InvalidArgument, "attention: q and out views must start at element 0");
     gpu::AttentionParams p{s.n_tokens, s.pos0, s.n_head, s.n_head_kv, s.head_dim, q.stride,
-                           s.n_head_kv * s.head_dim, out.stride, 1.0f / std::sqrt(float(s.head_dim))};
+                           s.n_head_kv * s.head_dim, out.stride, 1.0f / std::sqrt(float(s.head_dim)), s.head_begin};
     c.rt.push_constants(&p, sizeof p);
-    c.rt.dispatch_compute(*pl, *set, s.n_head, s.n_tokens);
+    c.rt.dispatch_compute(*pl, *set, s.n_head - s.head_begin, s.n_tokens);
     return {};
 }
 

@@ -28,12 +28,15 @@ inline BufferBinding piece_binding(const WeightPiece& p) {
     return BufferBinding{p.buffer, p.offset, p.bytes ? p.bytes : VK_WHOLE_SIZE};
 }
 
-// Where a weight tensor lives on the device: pieces sorted by row_begin covering [0, rows).
+// Where a weight tensor lives on the device: pieces sorted by row_begin covering
+// [row_begin, rows). The ops compute output rows [row_begin, rows) only: row_begin > 0 is
+// the GPU's part of a matrix whose rows [0, row_begin) the CPU computes (hybrid row split).
 struct DeviceWeight {
     DType dtype = DType::F32;
     uint32 rows = 0;
     uint32 cols = 0;
     std::vector<WeightPiece> pieces;
+    uint32 row_begin = 0;
 };
 
 // An f32 activation matrix inside a buffer: token t's row starts at offset + t * stride (elements).
@@ -110,9 +113,12 @@ ExpectedVoid op_swiglu(OpContext& c, const DeviceWeight& gate, const DeviceWeigh
                        const FusedNorm* norm = nullptr);
 // Y[t] = rmsnorm(X[t]) * w, n elements per token; w is a single-piece weight of n elements.
 ExpectedVoid op_rmsnorm(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n, uint32 n_tokens, float eps);
-// Out = causal attention of Q over K/V cache positions [0, pos0 + t].
+// Out = causal attention of Q over K/V cache positions [0, pos0 + t], for query heads
+// [head_begin, n_head) (head_begin > 0: the GPU's heads of a hybrid row split; a multiple
+// of n_head / n_head_kv so that whole KV groups stay on one side).
 struct AttentionShape {
     uint32 n_tokens, pos0, n_head, n_head_kv, head_dim;
+    uint32 head_begin = 0;
 };
 ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out);
 // dst = src, `bytes` (a multiple of 16, at most maxStorageBufferRange; both offsets multiples of

@@ -27,13 +27,23 @@ Expected<std::unique_ptr<WeightStreamRing>> WeightStreamRing::create(const Vulka
         VKS_VK_TRY(vkAllocateCommandBuffers(d, &ai, &c.cmd));
         VKS_VK_TRY(vkCreateFence(d, &fi, nullptr, &c.fence));
     }
-    r->slots_.resize(opt.slots);
+    r->slots_.resize(opt.half_slots ? 3 * opt.slots : opt.slots);
     ai.commandPool = r->transfer_pool_;
-    for (auto& s : r->slots_) {
-        auto dv = mem.create_buffer(opt.slot_bytes, MemoryKind::DeviceLocal);
-        if (!dv) return dv.error();
-        s.device = *dv;
-        if (opt.staging) {
+    for (uint32 i = 0; i < r->slots_.size(); ++i) {
+        Slot& s = r->slots_[i];
+        if (i >= opt.slots) {  // a half of whole slot (i - slots) / 2
+            const uint32 w = (i - opt.slots) / 2;
+            s.whole = int32(w);
+            s.device = r->slots_[w].device;
+            s.bytes = r->half_slot_bytes();
+            s.base = (i - opt.slots) % 2 ? s.bytes : 0;
+        } else {
+            auto dv = mem.create_buffer(opt.slot_bytes, MemoryKind::DeviceLocal);
+            if (!dv) return dv.error();
+            s.device = *dv;
+            s.bytes = opt.slot_bytes;
+        }
+        if (opt.staging && s.whole < 0) {
             auto st = mem.create_buffer(opt.slot_bytes, MemoryKind::HostStaging);
             if (!st) return st.error();
             s.staging = *st;
@@ -68,7 +78,7 @@ WeightStreamRing::~WeightStreamRing() {
     vkDeviceWaitIdle(d);
     for (auto& s : slots_) {
         if (s.stamps) vkDestroyQueryPool(d, s.stamps, nullptr);
-        mem_.destroy_buffer(s.device);
+        if (s.whole < 0) mem_.destroy_buffer(s.device);
         mem_.destroy_buffer(s.staging);
         if (s.transfer_fence) vkDestroyFence(d, s.transfer_fence, nullptr);
         if (s.uploaded) vkDestroySemaphore(d, s.uploaded, nullptr);
@@ -84,8 +94,16 @@ WeightStreamRing::~WeightStreamRing() {
 
 uint64 WeightStreamRing::device_bytes() const {
     uint64 b = 0;
-    for (const auto& s : slots_) b += s.device.alloc.chunk_size;
+    for (const auto& s : slots_)
+        if (s.whole < 0) b += s.device.alloc.chunk_size;
     return b;
+}
+
+bool WeightStreamRing::overlaps(uint32 a, uint32 b) const {
+    if (a == b) return true;
+    const Slot &x = slots_[a], &y = slots_[b];
+    if (x.device.buffer != y.device.buffer) return false;
+    return x.base < y.base + y.bytes && y.base < x.base + x.bytes;
 }
 
 namespace {
@@ -196,16 +214,21 @@ Expected<VkCommandBuffer> WeightStreamRing::begin() {
 
 Expected<void*> WeightStreamRing::acquire_slot(uint32 s) {
     if (s >= slots_.size()) return make_error(ErrorCode::Internal, "WeightStreamRing: slot index out of range");
-    Slot& sl = slots_[s];
-    // The device copy of the slot must no longer be read, and its staging no longer copied from.
-    if (sl.reader >= 0 && sl.reader != recording_) VKS_TRY(wait_cmd(uint32(sl.reader)));
-    sl.reader = -1;
-    if (sl.transfer_in_flight) {
-        sl.transfer_in_flight = false;
-        VKS_TRY(wait_and_reset(dev_.device(), sl.transfer_fence, opt_.fence_timeout_ns, "weight upload"));
-        read_upload_stamps(s);
+    // The device copy of the slot (and of every slot sharing its memory: a half and its whole
+    // slot) must no longer be read or written by an upload, and its staging no longer copied from.
+    for (uint32 o = 0; o < slots_.size(); ++o) {
+        if (!overlaps(s, o)) continue;
+        Slot& sl = slots_[o];
+        if (o != s) VKS_TRY(discard_upload(o));  // an upload into shared memory nobody will read now
+        if (sl.reader >= 0 && sl.reader != recording_) VKS_TRY(wait_cmd(uint32(sl.reader)));
+        sl.reader = -1;
+        if (sl.transfer_in_flight) {
+            sl.transfer_in_flight = false;
+            VKS_TRY(wait_and_reset(dev_.device(), sl.transfer_fence, opt_.fence_timeout_ns, "weight upload"));
+            read_upload_stamps(o);
+        }
     }
-    return sl.staging.mapped;
+    return slots_[s].staging.mapped;
 }
 
 ExpectedVoid WeightStreamRing::upload(uint32 s, uint64 bytes) {
@@ -217,7 +240,7 @@ ExpectedVoid WeightStreamRing::upload(uint32 s, uint64 bytes) {
 ExpectedVoid WeightStreamRing::upload_from(uint32 s, const std::vector<SourceCopy>& copies) {
     if (s >= slots_.size()) return make_error(ErrorCode::Internal, "WeightStreamRing::upload_from: bad slot");
     for (const auto& c : copies)
-        if (c.region.dstOffset + c.region.size > opt_.slot_bytes) return make_error(ErrorCode::Internal, "WeightStreamRing::upload_from: copy outside the slot");
+        if (c.region.dstOffset + c.region.size > slots_[s].bytes) return make_error(ErrorCode::Internal, "WeightStreamRing::upload_from: copy outside the slot");
     if (copies.empty()) return {};
     return record_upload(s, copies);
 }
@@ -231,6 +254,7 @@ ExpectedVoid WeightStreamRing::record_upload(uint32 s, const std::vector<SourceC
         std::vector<VkBufferCopy> regions;
         for (size_t i = 0; i < copies.size(); ++i) {
             regions.push_back(copies[i].region);
+            regions.back().dstOffset += sl.base;
             bytes_uploaded_ += copies[i].region.size;
             if (i + 1 == copies.size() || copies[i + 1].src != copies[i].src) {
                 vkCmdCopyBuffer(cmd, copies[i].src, sl.device.buffer, uint32(regions.size()), regions.data());
@@ -356,10 +380,10 @@ ExpectedVoid WeightStreamRing::wait_compute() {
     return {};
 }
 
-ExpectedVoid WeightStreamRing::record_copy_in(VkBuffer src, VkBuffer dst, uint64 bytes) {
+ExpectedVoid WeightStreamRing::record_copy_in(VkBuffer src, VkBuffer dst, uint64 bytes, uint64 src_offset, uint64 dst_offset) {
     if (recording_ < 0) return make_error(ErrorCode::Internal, "WeightStreamRing::record_copy_in outside a recording");
     VkCommandBuffer cmd = cmds_[uint32(recording_)].cmd;
-    VkBufferCopy region{0, 0, bytes};
+    VkBufferCopy region{src_offset, dst_offset, bytes};
     vkCmdCopyBuffer(cmd, src, dst, 1, &region);
     VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
@@ -368,14 +392,14 @@ ExpectedVoid WeightStreamRing::record_copy_in(VkBuffer src, VkBuffer dst, uint64
     return {};
 }
 
-ExpectedVoid WeightStreamRing::record_copy_out(VkBuffer src, VkBuffer dst, uint64 bytes) {
+ExpectedVoid WeightStreamRing::record_copy_out(VkBuffer src, VkBuffer dst, uint64 bytes, uint64 src_offset, uint64 dst_offset) {
     if (recording_ < 0) return make_error(ErrorCode::Internal, "WeightStreamRing::record_copy_out outside a recording");
     VkCommandBuffer cmd = cmds_[uint32(recording_)].cmd;
     VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT;
     vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
-    VkBufferCopy region{0, 0, bytes};
+    VkBufferCopy region{src_offset, dst_offset, bytes};
     vkCmdCopyBuffer(cmd, src, dst, 1, &region);
     mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;

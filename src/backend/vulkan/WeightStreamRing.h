@@ -59,6 +59,11 @@ StreamOverlap stream_overlap(const std::vector<StreamSpan>& spans);
 struct WeightStreamRingOptions {
     uint32 slots = 2;         // 0: no streaming slots (command buffer ring only)
     uint64 slot_bytes = 0;
+    // Each slot is also usable as two halves (half_slot()): the hybrid row-split decode
+    // double-buffers the GPU's rows of consecutive layers in the two halves of one slot.
+    // A half and its whole slot share device memory: acquiring one waits for the readers
+    // and uploads of the other. Halves have no staging (uploads from imported memory only).
+    bool half_slots = false;
     bool staging = true;      // host staging per slot (false: uploads copy from imported host buffers)
     bool timestamps = true;
     bool timeline = false;    // stream timeline (needs timestamps on both queues and hostQueryReset)
@@ -72,8 +77,13 @@ public:
     WeightStreamRing(const WeightStreamRing&) = delete;
     WeightStreamRing& operator=(const WeightStreamRing&) = delete;
 
-    uint32 slots() const { return uint32(slots_.size()); }
+    uint32 slots() const { return opt_.slots; }  // whole slots (indexes [0, slots))
     uint64 slot_bytes() const { return opt_.slot_bytes; }
+    // Index of half h (0, 1) of whole slot s (with half_slots; -1 otherwise); its bytes:
+    // half_slot_bytes(), starting at slot_offset() of slot_buffer().
+    int32 half_slot(uint32 s, uint32 h) const { return opt_.half_slots && s < opt_.slots && h < 2 ? int32(opt_.slots + 2 * s + h) : -1; }
+    uint64 half_slot_bytes() const { return opt_.slot_bytes / 2 / 256 * 256; }
+    uint64 slot_offset(uint32 s) const { return slots_[s].base; }
     bool uses_transfer_queue() const { return dev_.has_transfer_queue(); }
 
     // Next compute command buffer, begun (waits until its previous submission finished).
@@ -86,7 +96,7 @@ public:
     // command buffer from begin() must be the one that reads the slot next.
     ExpectedVoid upload(uint32 s, uint64 bytes);
     // The same from other buffers (host memory imported with VulkanMemory::import_host):
-    // each copy's dstOffset is inside slot s.
+    // each copy's dstOffset is relative to slot s (a half: to its start) and inside it.
     struct SourceCopy {
         VkBuffer src = VK_NULL_HANDLE;
         VkBufferCopy region{};
@@ -107,8 +117,8 @@ public:
     // Small activation copies inside the current recording (hybrid execution):
     // host staging -> device before compute reads it, and device -> host readback after
     // compute wrote it (visible to the host once the submission's fence signalled).
-    ExpectedVoid record_copy_in(VkBuffer src, VkBuffer dst, uint64 bytes);
-    ExpectedVoid record_copy_out(VkBuffer src, VkBuffer dst, uint64 bytes);
+    ExpectedVoid record_copy_in(VkBuffer src, VkBuffer dst, uint64 bytes, uint64 src_offset = 0, uint64 dst_offset = 0);
+    ExpectedVoid record_copy_out(VkBuffer src, VkBuffer dst, uint64 bytes, uint64 src_offset = 0, uint64 dst_offset = 0);
 
     void mark_forward_start(VkCommandBuffer cmd);
     void mark_forward_end(VkCommandBuffer cmd);
@@ -122,7 +132,9 @@ public:
 
 private:
     struct Slot {
-        GpuBuffer device, staging;
+        GpuBuffer device, staging;  // a half: its whole slot's device buffer (not owned), no staging
+        uint64 base = 0, bytes = 0; // the slot's range in `device`
+        int32 whole = -1;           // a half: index of its whole slot
         VkCommandBuffer transfer_cmd = VK_NULL_HANDLE;
         VkFence transfer_fence = VK_NULL_HANDLE;
         VkSemaphore uploaded = VK_NULL_HANDLE;
@@ -149,6 +161,7 @@ private:
     void read_stamps(VkQueryPool pool, StreamSpan::Kind kind, int32 slot, uint64 bytes, uint32 valid_bits);
     WeightStreamRing(const VulkanDevice& dev, VulkanMemory& mem, WeightStreamRingOptions opt) : dev_(dev), mem_(mem), opt_(opt) {}
     ExpectedVoid wait_cmd(uint32 i);
+    bool overlaps(uint32 a, uint32 b) const;  // slots a and b share device memory
     ExpectedVoid record_upload(uint32 s, const std::vector<SourceCopy>& copies);
 
     const VulkanDevice& dev_;
