@@ -109,6 +109,16 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             else if (v == "auto") vo.hybrid_split = HS::Auto;
             else return make_error(ErrorCode::InvalidArgument, "VK_SYMBIOTE_HYBRID_SPLIT=" + v + ": expected rows, layers or auto");
         }
+        // A/B knob: VK_SYMBIOTE_ROWS_UPLOAD=dma|shader|auto: how the rows split streams the GPU's
+        // rows (VulkanOptions::rows_upload; auto = shader copies on NVIDIA, DMA elsewhere).
+        if (const char* z = std::getenv("VK_SYMBIOTE_ROWS_UPLOAD"); z && *z) {
+            const std::string v = z;
+            using PU = VulkanOptions::PromptUpload;
+            if (v == "dma") vo.rows_upload = PU::Dma;
+            else if (v == "shader") vo.rows_upload = PU::Shader;
+            else if (v == "auto") vo.rows_upload = PU::Auto;
+            else return make_error(ErrorCode::InvalidArgument, "VK_SYMBIOTE_ROWS_UPLOAD=" + v + ": expected dma, shader or auto");
+        }
         // A/B knob: VK_SYMBIOTE_PROMPT_UPLOAD=dma|shader|auto: how prompt batches stream weights
         // (VulkanOptions::PromptUpload; auto = shader copies on NVIDIA, DMA elsewhere).
         if (const char* z = std::getenv("VK_SYMBIOTE_PROMPT_UPLOAD"); z && *z) {
@@ -131,8 +141,10 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             out = v;
             return {};
         };
-        double groups = 0, chunk_mb = 0, budget = 0;
+        double groups = 0, chunk_mb = 0, budget = 0, rows_groups = 0;
         VKS_TRY(positive("VK_SYMBIOTE_COPY_GROUPS", 4096, groups));
+        VKS_TRY(positive("VK_SYMBIOTE_ROWS_COPY_GROUPS", 4096, rows_groups));  // rows split copies
+        vo.rows_copy_workgroups = uint32(rows_groups);
         VKS_TRY(positive("VK_SYMBIOTE_COPY_CHUNK_MB", 1024, chunk_mb));
         VKS_TRY(positive("VK_SYMBIOTE_COPY_BUDGET", 100, budget));
         vo.copy_workgroups = uint32(groups);

@@ -157,8 +157,10 @@ double tolerance(const test::ReferenceCase& r) {
 
 std::unique_ptr<VulkanBackend> make_backend(uint64 budget, bool force_streaming, int32 cpu_layers = -1, uint32 slots = 0,
                                             VulkanOptions::PromptUpload prompt_upload = VulkanOptions::PromptUpload::Auto,
-                                            VulkanOptions::HybridSplit split = VulkanOptions::HybridSplit::Layers, int32 cpu_heads = -1) {
+                                            VulkanOptions::HybridSplit split = VulkanOptions::HybridSplit::Layers, int32 cpu_heads = -1,
+                                            VulkanOptions::PromptUpload rows_upload = VulkanOptions::PromptUpload::Auto) {
     VulkanOptions o;
+    o.rows_upload = rows_upload;
     o.hybrid_split = split;
     o.hybrid_cpu_heads = cpu_heads;
     o.prompt_upload = prompt_upload;
@@ -395,12 +397,14 @@ TEST_P(VulkanStreaming, HybridRowsSplitMatchesTheReference) {
     auto w = FileWeightProvider::open(test::models_dir() / ref->model);
     ASSERT_TRUE(w);
     const uint64 partial = partial_budget(**w, n + 1, n);
-    for (bool all : {true, false}) {
+    using PU = VulkanOptions::PromptUpload;
+    for (auto [all, upload] : {std::pair{true, PU::Dma}, {true, PU::Shader}, {false, PU::Dma}, {false, PU::Shader}}) {
         if (!all && partial == 0) continue;
-        SCOPED_TRACE(all ? "every matrix streamed" : "part resident");
-        auto be = make_backend(all ? 0 : partial, all, -1, 0, VulkanOptions::PromptUpload::Auto, VulkanOptions::HybridSplit::Rows, 0);
+        SCOPED_TRACE(std::string(all ? "every matrix streamed" : "part resident") + (upload == PU::Shader ? ", shader copies" : ", DMA"));
+        auto be = make_backend(all ? 0 : partial, all, -1, 0, PU::Auto, VulkanOptions::HybridSplit::Rows, 0, upload);
         ASSERT_TRUE(be);
         ASSERT_TRUE(be->prepare(**w, n + 1, n));
+        EXPECT_EQ(be->hybrid_rows_shader_copies(), be->hybrid_rows() && upload == PU::Shader);
         const uint32 G = (*w)->config().n_head_kv;
         if (!be->hybrid_rows()) {
             EXPECT_GE(be->hybrid_min_cpu_heads(), G - 1) << "rows split refused although the GPU rows could fit half a slot";

@@ -262,6 +262,9 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         }
         min_cpu_heads_ = m;
         rows_mode_ = m < G;  // at m == n_head_kv every row is the CPU's: the layer split does that
+        using PU = VulkanOptions::PromptUpload;
+        rows_shader_ = opt_.rows_upload == PU::Shader ||
+                       (opt_.rows_upload == PU::Auto && dev_->caps().vendor_id == 0x10DE && !dev_->caps().is_cpu);
     }
     VKS_TRY(setup_shader_stream());
     for (size_t i = 0; i < tensors_.size(); ++i)
@@ -1040,7 +1043,20 @@ void VulkanBackend::layout_rows() {
     const uint64 align = std::max<uint64>(256, dev_->caps().min_storage_buffer_offset_alignment);
     rows_half_.assign(cfg_.n_layer + 1, -1);
     rows_copies_.assign(cfg_.n_layer + 1, {});
+    rows_copy_phase_.assign(cfg_.n_layer + 1, {});
     rows_pieces_.clear();
+    // Shader copies bind both ends at the copied offsets (storage-buffer offset alignment, sizes
+    // a multiple of 16); a layout that breaks that streams by DMA.
+    const uint64 sc_align = std::max<uint64>(dev_->caps().min_storage_buffer_offset_alignment, 16);
+    bool shader_ok = true;
+    auto phase_of = [](TensorRole r) -> uint8 {
+        switch (r) {
+            case TensorRole::Wo: return 1;
+            case TensorRole::Wgate: case TensorRole::Wup: case TensorRole::Output: return 2;
+            case TensorRole::Wdown: return 3;
+            default: return 0;  // Q / K / V
+        }
+    };
     uint32 j = 0;
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
         if (seg_streamed_[seg].empty()) continue;
@@ -1054,11 +1070,18 @@ void VulkanBackend::layout_rows() {
                 WeightPiece{ring_->slot_buffer(h), uint32(r0), uint32(t.rows - r0), ring_->slot_offset(h) + off, round_up(bytes, 4)};
             for (const ImportedRows& im : tensor_imports_[i]) {
                 const uint64 a = std::max(r0, im.row_begin), e = im.row_end;
-                if (a < e)
-                    rows_copies_[seg].push_back({im.buffer, VkBufferCopy{(a - im.row_begin) * t.row_bytes, off + (a - r0) * t.row_bytes, (e - a) * t.row_bytes}});
+                if (a >= e) continue;
+                const VkBufferCopy r{(a - im.row_begin) * t.row_bytes, off + (a - r0) * t.row_bytes, (e - a) * t.row_bytes};
+                rows_copies_[seg].push_back({im.buffer, r});
+                rows_copy_phase_[seg].push_back(phase_of(t.id.role));
+                shader_ok = shader_ok && r.srcOffset % sc_align == 0 && (ring_->slot_offset(h) + r.dstOffset) % sc_align == 0 && r.size % 16 == 0;
             }
             off += round_up(bytes, align);
         }
+    }
+    if (rows_shader_ && !shader_ok) {
+        VKS_LOG_INFO("rows split: DMA uploads (a streamed piece is not " << sc_align << "-byte aligned for shader copies)");
+        rows_shader_ = false;
     }
 }
 
@@ -1109,7 +1132,25 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
         rows_pre_ = -1;
     }
     const bool tq = ring_->uses_transfer_queue();
+    // Shader copies: segment j's exchanges copy segment j + 1's rows (the phase's matrices) into
+    // the other half; only the first segment is DMA.
+    const uint32 copies_from = rows_shader_ ? 1 : uint32(streamed.size());
+    const uint32 groups = opt_.rows_copy_workgroups ? opt_.rows_copy_workgroups : 16;
+    auto shader_copies = [&](uint32 jj, uint8 phase) -> ExpectedVoid {
+        const uint32 next = jj + 1;
+        if (!rows_shader_ || next >= streamed.size() || next < copies_from) return {};
+        const uint32 seg = streamed[next], h = uint32(rows_half_[seg]);
+        if (phase == 0) vram_misses_ += seg_streamed_[seg].size();
+        const auto& cs = rows_copies_[seg];
+        for (size_t k = 0; k < cs.size(); ++k) {
+            if (rows_copy_phase_[seg][k] != phase) continue;
+            VKS_TRY(op_copy(c, cs[k].src, cs[k].region.srcOffset, ring_->slot_buffer(h), ring_->slot_offset(h) + cs[k].region.dstOffset, cs[k].region.size, groups));
+            shader_copied_ += cs[k].region.size;
+        }
+        return {};
+    };
     auto issue_until = [&](uint32 upto) -> ExpectedVoid {
+        upto = std::min(upto, copies_from);
         for (; issued < upto && issued < streamed.size(); ++issued) {
             const uint32 seg = streamed[issued], h = uint32(rows_half_[seg]);
             auto host = ring_->acquire_slot(h);
@@ -1196,6 +1237,9 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
         }
         VKS_TRY(open());
         if (!tq) VKS_TRY(issue_until(j + 1));
+        // This segment's rows, when shader copies wrote them, in earlier submissions: a barrier
+        // makes those writes visible (its first scope covers earlier submissions on the queue).
+        if (rows_shader_) rt_->barrier();
         VKS_TRY(x_to_gpu());
         layer_cpu_s = 0;
         if (seg == cfg_.n_layer) {
@@ -1221,6 +1265,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
         VKS_TRY(op_matmul_rope(c, gpu_part(TensorRole::Wk, L), x, ActView{k_cache_[seg].buffer, pos * KV, KV}, 1, rope, &an));
         VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wv, L), x, ActView{v_cache_[seg].buffer, pos * KV, KV}, 1, false, opt_.kv_f16_rounding, &an));
         rt_->barrier();
+        VKS_TRY(shader_copies(j, 0));  // no barrier after them: they run beside the kernels
         VKS_TRY(op_attention(c, AttentionShape{1, pos, cfg_.n_head, G, cfg_.head_dim, m * group}, q, k_cache_[seg].buffer, v_cache_[seg].buffer, att));
         rt_->barrier();
         VKS_TRY(ring_->record_copy_out(att_.buffer, x_down_.buffer, uint64(Q - Qc) * 4, uint64(Qc) * 4, 0));
@@ -1231,6 +1276,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
         std::memcpy(x_up_.mapped, att_h_.data(), size_t(Qc) * 4);
         VKS_TRY(open());
         VKS_TRY(ring_->record_copy_in(x_up_.buffer, att_.buffer, uint64(Qc) * 4));
+        VKS_TRY(shader_copies(j, 1));
         VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wo, L), att, x, 1, true));
         rt_->barrier();
         VKS_TRY(ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E - Ec) * 4, uint64(Ec) * 4, 0));
@@ -1240,6 +1286,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
         // 3. gate / up: hidden units [Fc, F) on the GPU, [0, Fc) on the CPU.
         VKS_TRY(open());
         VKS_TRY(x_to_gpu());
+        VKS_TRY(shader_copies(j, 2));
         VKS_TRY(op_swiglu(c, gpu_part(TensorRole::Wgate, L), gpu_part(TensorRole::Wup, L), x, hb, 1, &fn));
         rt_->barrier();
         VKS_TRY(ring_->record_copy_out(hb_.buffer, x_down_.buffer, uint64(F - Fc) * 4, uint64(Fc) * 4, 0));
@@ -1249,6 +1296,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
         std::memcpy(x_up_.mapped, h_h_.data(), size_t(Fc) * 4);
         VKS_TRY(open());
         VKS_TRY(ring_->record_copy_in(x_up_.buffer, hb_.buffer, uint64(Fc) * 4));
+        VKS_TRY(shader_copies(j, 3));
         VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wdown, L), hb, x, 1, true));
         rt_->barrier();
         VKS_TRY(ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E - Ec) * 4, uint64(Ec) * 4, 0));

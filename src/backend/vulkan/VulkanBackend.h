@@ -79,6 +79,15 @@ struct VulkanOptions {
     // of the KV heads on the CPU); Auto = Rows where possible, else Layers.
     enum class HybridSplit : uint8 { Auto, Layers, Rows };
     HybridSplit hybrid_split = HybridSplit::Auto;
+    // How the rows split streams the GPU's rows: Shader = copy.comp dispatches in each
+    // exchange's command buffer copy the next split layer's rows of the same matrices (Q/K/V
+    // during attention, wo during wo, ...) into the other half slot, beside the kernels;
+    // Dma = transfer-queue uploads one layer ahead; Auto = Shader on NVIDIA GPUs (their
+    // transfer queue time-slices with the compute queue, and the rows split submits four
+    // times per layer), Dma elsewhere. The first split layer of a pass is always DMA (issued
+    // after the previous decode step, while the host samples).
+    PromptUpload rows_upload = PromptUpload::Auto;
+    uint32 rows_copy_workgroups = 0;  // workgroups per rows-split copy dispatch (0: 16)
     int32 hybrid_cpu_heads = -1;  // Rows: KV heads per layer on the CPU, measured (-1) or fixed (tests; clamped to the minimum)
     // Probed peaks (bytes/s, 0: unknown; vk_symbiote_benchmark's probe cache) for the split's
     // first guess before this backend has measured its own rates (telemetry()).
@@ -136,6 +145,7 @@ public:
     // Rows split in use (HybridSplit::Rows took effect) and its current CPU share: KV heads
     // of n_head_kv per streamed layer (and the same fraction of every matrix's rows).
     bool hybrid_rows() const { return rows_mode_; }
+    bool hybrid_rows_shader_copies() const { return rows_mode_ && rows_shader_; }
     uint32 hybrid_cpu_heads() const { return rows_mode_ ? cpu_heads_ : 0; }
     uint32 hybrid_min_cpu_heads() const { return min_cpu_heads_; }
     uint32 model_kv_heads() const { return cfg_.n_head_kv; }
@@ -262,6 +272,8 @@ private:
     std::vector<int32> rows_half_;
     std::map<std::pair<uint32, int32>, WeightPiece> rows_pieces_;  // (role, layer) of a streamed tensor -> its GPU rows
     std::vector<std::vector<WeightStreamRing::SourceCopy>> rows_copies_;
+    std::vector<std::vector<uint8>> rows_copy_phase_;  // per segment, per copy: the exchange (0-3) whose command buffer copies it
+    bool rows_shader_ = false;                           // rows_upload took Shader
     struct ImportedRows {
         VkBuffer buffer = VK_NULL_HANDLE;
         uint64 row_begin = 0, row_end = 0;
