@@ -131,21 +131,57 @@ VKS_AVX2 void convert(DType d, const void* src, float* dst, uint64 n) {
     }
 }
 
-// One weight row times one token: four independent accumulators hide the FMA latency.
+// One weight row times one token, summed in the same order as each row of row_dot4 (two
+// accumulators over alternate 8-wide blocks), so that a row's result does not depend on
+// whether it went through row_dot4 (results stay bitwise independent of the thread split).
 template <DType D>
 VKS_AVX2 inline float row_dot1(const void* wr, const float* x, uint64 cols) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     uint64 c = 0;
-    for (; c + 32 <= cols; c += 32) {
+    for (; c + 16 <= cols; c += 16) {
         a0 = _mm256_fmadd_ps(load8<D>(wr, c), _mm256_loadu_ps(x + c), a0);
         a1 = _mm256_fmadd_ps(load8<D>(wr, c + 8), _mm256_loadu_ps(x + c + 8), a1);
-        a2 = _mm256_fmadd_ps(load8<D>(wr, c + 16), _mm256_loadu_ps(x + c + 16), a2);
-        a3 = _mm256_fmadd_ps(load8<D>(wr, c + 24), _mm256_loadu_ps(x + c + 24), a3);
     }
     for (; c + 8 <= cols; c += 8) a0 = _mm256_fmadd_ps(load8<D>(wr, c), _mm256_loadu_ps(x + c), a0);
-    float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    float s = hsum(_mm256_add_ps(a0, a1));
     for (; c < cols; ++c) s += scalar::load1<D>(wr, c) * x[c];
     return s;
+}
+
+// Four weight rows times one token: four weight streams in flight per thread (a single
+// row's stream leaves the memory system idle between its loads on a many-core host), the
+// x vector loaded once for the four rows, two accumulators per row.
+template <DType D>
+VKS_AVX2 inline void row_dot4(const void* wr, uint64 rb, const float* x, uint64 cols, float* y) {
+    const uint8* w0 = static_cast<const uint8*>(wr);
+    const uint8 *w1 = w0 + rb, *w2 = w0 + 2 * rb, *w3 = w0 + 3 * rb;
+    __m256 a[8];
+    for (int i = 0; i < 8; ++i) a[i] = _mm256_setzero_ps();
+    uint64 c = 0;
+    for (; c + 16 <= cols; c += 16) {
+        const __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
+        a[0] = _mm256_fmadd_ps(load8<D>(w0, c), x0, a[0]);
+        a[1] = _mm256_fmadd_ps(load8<D>(w0, c + 8), x1, a[1]);
+        a[2] = _mm256_fmadd_ps(load8<D>(w1, c), x0, a[2]);
+        a[3] = _mm256_fmadd_ps(load8<D>(w1, c + 8), x1, a[3]);
+        a[4] = _mm256_fmadd_ps(load8<D>(w2, c), x0, a[4]);
+        a[5] = _mm256_fmadd_ps(load8<D>(w2, c + 8), x1, a[5]);
+        a[6] = _mm256_fmadd_ps(load8<D>(w3, c), x0, a[6]);
+        a[7] = _mm256_fmadd_ps(load8<D>(w3, c + 8), x1, a[7]);
+    }
+    for (; c + 8 <= cols; c += 8) {
+        const __m256 x0 = _mm256_loadu_ps(x + c);
+        a[0] = _mm256_fmadd_ps(load8<D>(w0, c), x0, a[0]);
+        a[2] = _mm256_fmadd_ps(load8<D>(w1, c), x0, a[2]);
+        a[4] = _mm256_fmadd_ps(load8<D>(w2, c), x0, a[4]);
+        a[6] = _mm256_fmadd_ps(load8<D>(w3, c), x0, a[6]);
+    }
+    const void* ws[4] = {w0, w1, w2, w3};
+    for (int k = 0; k < 4; ++k) {
+        float s = hsum(_mm256_add_ps(a[2 * k], a[2 * k + 1]));
+        for (uint64 cc = c; cc < cols; ++cc) s += scalar::load1<D>(ws[k], cc) * x[cc];
+        y[k] = s;
+    }
 }
 
 // Rows [r0, r1) times a tile of T tokens: each 8-wide weight vector is loaded (and
@@ -153,6 +189,13 @@ VKS_AVX2 inline float row_dot1(const void* wr, const float* x, uint64 cols) {
 template <DType D, int T>
 VKS_AVX2 void tile(const MatmulArgs& a, uint64 r0, uint64 r1, const float* x, float* y) {
     const uint64 rb = a.cols * dtype_size(D);
+    if constexpr (T == 1) {
+        float y4[4];
+        for (; r0 + 4 <= r1; r0 += 4) {
+            row_dot4<D>(static_cast<const uint8*>(a.w) + r0 * rb, rb, x, a.cols, y4);
+            for (int k = 0; k < 4; ++k) y[r0 + k] = y4[k];
+        }
+    }
     for (uint64 r = r0; r < r1; ++r) {
         const void* wr = static_cast<const uint8*>(a.w) + r * rb;
         if constexpr (T == 1) {

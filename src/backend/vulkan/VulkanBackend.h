@@ -87,7 +87,7 @@ struct VulkanOptions {
     // times per layer), Dma elsewhere. The first split layer of a pass is always DMA (issued
     // after the previous decode step, while the host samples).
     PromptUpload rows_upload = PromptUpload::Auto;
-    uint32 rows_copy_workgroups = 0;  // workgroups per rows-split copy dispatch (0: 16)
+    uint32 rows_copy_workgroups = 0;  // workgroups per rows-split copy dispatch (0: 64)
     int32 hybrid_cpu_heads = -1;  // Rows: KV heads per layer on the CPU, measured (-1) or fixed (tests; clamped to the minimum)
     // Probed peaks (bytes/s, 0: unknown; vk_symbiote_benchmark's probe cache) for the split's
     // first guess before this backend has measured its own rates (telemetry()).
