@@ -361,6 +361,7 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     total_gpu_ns_ = 0;
     vram_hits_ = vram_misses_ = 0;
     cpu_seconds_ = wait_seconds_ = 0;
+    rows_waits_ = {};
     cpu_layer_runs_ = kv_sync_bytes_ = cpu_weight_bytes_ = 0;
     return {};
 }
@@ -1137,8 +1138,9 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
     const uint32 copies_from = rows_shader_ ? 1 : uint32(streamed.size());
     // 64 workgroups per copy: the decode kernels leave the GPU mostly idle, and the copies must
     // fill the bus within each exchange. H100, 7B f16, --vram-gb 4, tg64 in one call (10:13 UTC):
-    // 4 / 16 / 64 workgroups gave 8.75 / 8.97 / 10.03 tokens/s.
-    const uint32 groups = opt_.rows_copy_workgroups ? opt_.rows_copy_workgroups : 64;
+    // 4 / 16 / 64 workgroups gave 8.75 / 8.97 / 10.03 tokens/s; a later call (faster CPU
+    // matvecs, 10:22 UTC) 64 / 128: 9.99 / 10.18.
+    const uint32 groups = opt_.rows_copy_workgroups ? opt_.rows_copy_workgroups : 128;
     auto shader_copies = [&](uint32 jj, uint8 phase) -> ExpectedVoid {
         const uint32 next = jj + 1;
         if (!rows_shader_ || next >= streamed.size() || next < copies_from) return {};
@@ -1193,16 +1195,18 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
     // Submits the open recording (reading half slot `half`), runs the CPU's part meanwhile,
     // then waits for the device's part (in x_down_).
     double cpu_s = 0, wait_s = 0, layer_cpu_s = 0;
-    auto exchange = [&](int32 half, auto&& cpu_part) -> ExpectedVoid {
+    auto exchange = [&](int32 half, uint32 phase, auto&& cpu_part) -> ExpectedVoid {
         VKS_TRY(ring_->submit(half));
         cmd = VK_NULL_HANDLE;
         const auto t0 = SClock::now();
         VKS_TRY(cpu_part());
         const auto t1 = SClock::now();
         VKS_TRY(ring_->wait_compute());
+        const double w = secs(t1, SClock::now());
         cpu_s += secs(t0, t1);
         layer_cpu_s += secs(t0, t1);
-        wait_s += secs(t1, SClock::now());
+        wait_s += w;
+        rows_waits_[phase] += w;
         return {};
     };
     const float* down = static_cast<const float*>(x_down_.mapped);
@@ -1235,6 +1239,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
             const auto t0 = SClock::now();
             VKS_TRY(ring_->wait_compute());
             wait_s += secs(t0, SClock::now());
+            rows_waits_[4] += secs(t0, SClock::now());
             std::memcpy(xh_.data(), down, size_t(E) * 4);
             host_current = true;
         }
@@ -1253,7 +1258,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
             rt_->barrier();
             VKS_TRY(ring_->record_copy_out(logits_.buffer, logits_rb_.buffer, uint64(V - Vc) * 4, uint64(Vc) * 4, uint64(Vc) * 4));
             ring_->mark_forward_end(cmd);
-            VKS_TRY(exchange(half, [&] { return cpu_->output_part(xh_.data(), Vc, logits_h_.data()); }));
+            VKS_TRY(exchange(half, 2, [&] { return cpu_->output_part(xh_.data(), Vc, logits_h_.data()); }));
             head_cpu_rows_ = Vc;
             ++j;
             continue;
@@ -1272,7 +1277,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
         VKS_TRY(op_attention(c, AttentionShape{1, pos, cfg_.n_head, G, cfg_.head_dim, m * group}, q, k_cache_[seg].buffer, v_cache_[seg].buffer, att));
         rt_->barrier();
         VKS_TRY(ring_->record_copy_out(att_.buffer, x_down_.buffer, uint64(Q - Qc) * 4, uint64(Qc) * 4, 0));
-        VKS_TRY(exchange(half, [&] { return cpu_->attention_part(seg, xh_.data(), pos, m, att_h_.data()); }));
+        VKS_TRY(exchange(half, 0, [&] { return cpu_->attention_part(seg, xh_.data(), pos, m, att_h_.data()); }));
         std::memcpy(att_h_.data() + Qc, down, size_t(Q - Qc) * 4);
         mark_kv(seg, pos, 1, m, m);
         // 2. wo (+ residual) on the whole attention output: x rows [Ec, E) on the GPU, [0, Ec) on the CPU.
@@ -1283,7 +1288,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
         VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wo, L), att, x, 1, true));
         rt_->barrier();
         VKS_TRY(ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E - Ec) * 4, uint64(Ec) * 4, 0));
-        VKS_TRY(exchange(half, [&] { return cpu_->project_part({TensorRole::Wo, L}, Ec, att_h_.data(), xh_.data(), true); }));
+        VKS_TRY(exchange(half, 1, [&] { return cpu_->project_part({TensorRole::Wo, L}, Ec, att_h_.data(), xh_.data(), true); }));
         std::memcpy(xh_.data() + Ec, down, size_t(E - Ec) * 4);
         gpu_stale = Ec;
         // 3. gate / up: hidden units [Fc, F) on the GPU, [0, Fc) on the CPU.
@@ -1293,7 +1298,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
         VKS_TRY(op_swiglu(c, gpu_part(TensorRole::Wgate, L), gpu_part(TensorRole::Wup, L), x, hb, 1, &fn));
         rt_->barrier();
         VKS_TRY(ring_->record_copy_out(hb_.buffer, x_down_.buffer, uint64(F - Fc) * 4, uint64(Fc) * 4, 0));
-        VKS_TRY(exchange(half, [&] { return cpu_->ffn_part(seg, xh_.data(), Fc, h_h_.data()); }));
+        VKS_TRY(exchange(half, 2, [&] { return cpu_->ffn_part(seg, xh_.data(), Fc, h_h_.data()); }));
         std::memcpy(h_h_.data() + Fc, down, size_t(F - Fc) * 4);
         // 4. down (+ residual) on the whole hidden vector: x rows [Ec, E) on the GPU, [0, Ec) on the CPU.
         std::memcpy(x_up_.mapped, h_h_.data(), size_t(Fc) * 4);
@@ -1303,7 +1308,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
         VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wdown, L), hb, x, 1, true));
         rt_->barrier();
         VKS_TRY(ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E - Ec) * 4, uint64(Ec) * 4, 0));
-        VKS_TRY(exchange(half, [&] { return cpu_->project_part({TensorRole::Wdown, L}, Ec, h_h_.data(), xh_.data(), true); }));
+        VKS_TRY(exchange(half, 3, [&] { return cpu_->project_part({TensorRole::Wdown, L}, Ec, h_h_.data(), xh_.data(), true); }));
         std::memcpy(xh_.data() + Ec, down, size_t(E - Ec) * 4);
         gpu_stale = Ec;
         ++j;

@@ -16,6 +16,7 @@
 // the logits. Thread-safety: one caller at a time.
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
 #include <utility>
@@ -87,7 +88,7 @@ struct VulkanOptions {
     // times per layer), Dma elsewhere. The first split layer of a pass is always DMA (issued
     // after the previous decode step, while the host samples).
     PromptUpload rows_upload = PromptUpload::Auto;
-    uint32 rows_copy_workgroups = 0;  // workgroups per rows-split copy dispatch (0: 64)
+    uint32 rows_copy_workgroups = 0;  // workgroups per rows-split copy dispatch (0: 128)
     int32 hybrid_cpu_heads = -1;  // Rows: KV heads per layer on the CPU, measured (-1) or fixed (tests; clamped to the minimum)
     // Probed peaks (bytes/s, 0: unknown; vk_symbiote_benchmark's probe cache) for the split's
     // first guess before this backend has measured its own rates (telemetry()).
@@ -169,6 +170,10 @@ public:
     const ComputeSplit* hybrid_split() const { return split_.get(); }
     double hybrid_cpu_seconds() const { return cpu_seconds_; }
     double hybrid_wait_seconds() const { return wait_seconds_; }
+    // Rows split: host seconds waiting for the GPU after the CPU's part of each exchange (0:
+    // attention, 1: wo, 2: gate / up and the head, 3: down) and before the first split layer,
+    // since prepare().
+    const std::array<double, 5>& hybrid_rows_waits() const { return rows_waits_; }
     uint64 hybrid_cpu_layer_runs() const { return cpu_layer_runs_; }
     uint64 hybrid_cpu_weight_bytes() const { return cpu_weight_bytes_; }  // weight bytes of those runs
     uint32 streamed_layer_count() const;  // layers with at least one streamed tensor
@@ -281,7 +286,8 @@ private:
     std::vector<std::vector<ImportedRows>> tensor_imports_;  // per tensors_ index
     int32 rows_pre_ = -1;                        // half slot holding the first streamed segment's GPU rows, uploaded ahead (-1: none)
     std::vector<float> att_h_, h_h_, logits_h_;  // (q_dim), (n_ff), (n_vocab) host parts
-    uint32 head_cpu_rows_ = 0;                   // logits rows [0, n) the CPU computed in the last forward
+    uint32 head_cpu_rows_ = 0;
+    std::array<double, 5> rows_waits_{};                   // logits rows [0, n) the CPU computed in the last forward
     GpuBuffer logits_rb_;                        // (n_vocab) f32: the one logits row a forward returns, device -> host
     std::vector<float> xh_;                      // x while the CPU computes
     double cpu_seconds_ = 0, wait_seconds_ = 0;
