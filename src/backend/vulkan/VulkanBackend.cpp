@@ -262,6 +262,7 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         }
         min_cpu_heads_ = m;
         rows_mode_ = m < G;  // at m == n_head_kv every row is the CPU's: the layer split does that
+        side_ = rows_mode_ ? std::make_unique<SideThread>() : nullptr;
         using PU = VulkanOptions::PromptUpload;
         rows_shader_ = opt_.rows_upload == PU::Shader ||
                        (opt_.rows_upload == PU::Auto && dev_->caps().vendor_id == 0x10DE && !dev_->caps().is_cpu);
@@ -1073,9 +1074,22 @@ void VulkanBackend::layout_rows() {
                 const uint64 a = std::max(r0, im.row_begin), e = im.row_end;
                 if (a >= e) continue;
                 const VkBufferCopy r{(a - im.row_begin) * t.row_bytes, off + (a - r0) * t.row_bytes, (e - a) * t.row_bytes};
-                rows_copies_[seg].push_back({im.buffer, r});
-                rows_copy_phase_[seg].push_back(phase_of(t.id.role));
-                shader_ok = shader_ok && r.srcOffset % sc_align == 0 && (ring_->slot_offset(h) + r.dstOffset) % sc_align == 0 && r.size % 16 == 0;
+                // The head's rows are copied during all four exchanges of the layer before, in
+                // shares of a layer's bytes per exchange (Q/K/V 1/4, wo 1/12, gate/up 1/2... of
+                // 7B: 25 / 8 / 45 / 22 %), so that no exchange's copies outlast its CPU part.
+                const double share[4] = {0.25, 0.08, 0.45, 0.22};
+                uint64 done = 0;
+                for (uint8 ph = 0; ph < 4; ++ph) {
+                    if (t.id.role != TensorRole::Output && ph != phase_of(t.id.role)) continue;
+                    uint64 part = r.size - done;
+                    if (t.id.role == TensorRole::Output && ph < 3) part = std::min(part, uint64(double(r.size) * share[ph]) / 256 * 256);
+                    if (part == 0) continue;
+                    const VkBufferCopy pr{r.srcOffset + done, r.dstOffset + done, part};
+                    rows_copies_[seg].push_back({im.buffer, pr});
+                    rows_copy_phase_[seg].push_back(ph);
+                    shader_ok = shader_ok && pr.srcOffset % sc_align == 0 && (ring_->slot_offset(h) + pr.dstOffset) % sc_align == 0 && pr.size % 16 == 0;
+                    done += part;
+                }
             }
             off += round_up(bytes, align);
         }
@@ -1139,8 +1153,8 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
     // 64 workgroups per copy: the decode kernels leave the GPU mostly idle, and the copies must
     // fill the bus within each exchange. H100, 7B f16, --vram-gb 4, tg64 in one call (10:13 UTC):
     // 4 / 16 / 64 workgroups gave 8.75 / 8.97 / 10.03 tokens/s; a later call (faster CPU
-    // matvecs, 10:22 UTC) 64 / 128: 9.99 / 10.18.
-    const uint32 groups = opt_.rows_copy_workgroups ? opt_.rows_copy_workgroups : 128;
+    // matvecs, 10:22 UTC) 64 / 128: 9.99 / 10.18; another (10:28 UTC) 128 / 256: 10.79 / 11.19.
+    const uint32 groups = opt_.rows_copy_workgroups ? opt_.rows_copy_workgroups : 256;
     auto shader_copies = [&](uint32 jj, uint8 phase) -> ExpectedVoid {
         const uint32 next = jj + 1;
         if (!rows_shader_ || next >= streamed.size() || next < copies_from) return {};
@@ -1195,11 +1209,17 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
     // Submits the open recording (reading half slot `half`), runs the CPU's part meanwhile,
     // then waits for the device's part (in x_down_).
     double cpu_s = 0, wait_s = 0, layer_cpu_s = 0;
-    auto exchange = [&](int32 half, uint32 phase, auto&& cpu_part) -> ExpectedVoid {
+    // `next` (optional) records the next exchange's command buffer on side_ meanwhile.
+    auto exchange = [&](int32 half, uint32 phase, auto&& cpu_part, std::function<ExpectedVoid()> next) -> ExpectedVoid {
         VKS_TRY(ring_->submit(half));
         cmd = VK_NULL_HANDLE;
+        const bool side = bool(next);
+        if (side) side_->start(std::move(next));
         const auto t0 = SClock::now();
-        VKS_TRY(cpu_part());
+        auto r = cpu_part();
+        auto rec = side ? side_->join() : ExpectedVoid{};  // joined also when the CPU part failed
+        if (!r) return r;
+        if (!rec) return rec;
         const auto t1 = SClock::now();
         VKS_TRY(ring_->wait_compute());
         const double w = secs(t1, SClock::now());
@@ -1258,17 +1278,43 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
             rt_->barrier();
             VKS_TRY(ring_->record_copy_out(logits_.buffer, logits_rb_.buffer, uint64(V - Vc) * 4, uint64(Vc) * 4, uint64(Vc) * 4));
             ring_->mark_forward_end(cmd);
-            VKS_TRY(exchange(half, 2, [&] { return cpu_->output_part(xh_.data(), Vc, logits_h_.data()); }));
+            VKS_TRY(exchange(half, 2, [&] { return cpu_->output_part(xh_.data(), Vc, logits_h_.data()); }, nullptr));
             head_cpu_rows_ = Vc;
             ++j;
             continue;
         }
         const int32 L = int32(seg);
         VKS_TRY(sync_kv(seg, pos, m, m));
-        // 1. Q / K / V and attention: query heads [m * group, n_head) on the GPU, the others on the CPU.
         RopeConfig rope{pos, cfg_.head_dim, cfg_.n_rot, cfg_.rope_style == RopeStyle::NeoX, cfg_.rope_freq_base, cfg_.rope_freq_scale,
                         rope_table_.buffer, opt_.kv_f16_rounding};
         const FusedNorm an = fused_norm(TensorRole::AttnNorm, seg), fn = fused_norm(TensorRole::FfnNorm, seg);
+        // The recordings of exchanges 2-4: each runs on side_ while the CPU computes its part of
+        // the exchange before (they only reference x_up_, whose data is written after the merge).
+        auto rec_wo = [&]() -> ExpectedVoid {
+            VKS_TRY(open());
+            VKS_TRY(ring_->record_copy_in(x_up_.buffer, att_.buffer, uint64(Qc) * 4));
+            VKS_TRY(shader_copies(j, 1));
+            VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wo, L), att, x, 1, true));
+            rt_->barrier();
+            return ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E - Ec) * 4, uint64(Ec) * 4, 0);
+        };
+        auto rec_ffn = [&]() -> ExpectedVoid {
+            VKS_TRY(open());
+            VKS_TRY(ring_->record_copy_in(x_up_.buffer, x_.buffer, uint64(Ec) * 4));  // the CPU's rows of x
+            VKS_TRY(shader_copies(j, 2));
+            VKS_TRY(op_swiglu(c, gpu_part(TensorRole::Wgate, L), gpu_part(TensorRole::Wup, L), x, hb, 1, &fn));
+            rt_->barrier();
+            return ring_->record_copy_out(hb_.buffer, x_down_.buffer, uint64(F - Fc) * 4, uint64(Fc) * 4, 0);
+        };
+        auto rec_down = [&]() -> ExpectedVoid {
+            VKS_TRY(open());
+            VKS_TRY(ring_->record_copy_in(x_up_.buffer, hb_.buffer, uint64(Fc) * 4));
+            VKS_TRY(shader_copies(j, 3));
+            VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wdown, L), hb, x, 1, true));
+            rt_->barrier();
+            return ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E - Ec) * 4, uint64(Ec) * 4, 0);
+        };
+        // 1. Q / K / V and attention: query heads [m * group, n_head) on the GPU, the others on the CPU.
         VKS_TRY(op_matmul_rope(c, gpu_part(TensorRole::Wq, L), x, q, 1, rope, &an));
         VKS_TRY(op_matmul_rope(c, gpu_part(TensorRole::Wk, L), x, ActView{k_cache_[seg].buffer, pos * KV, KV}, 1, rope, &an));
         VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wv, L), x, ActView{v_cache_[seg].buffer, pos * KV, KV}, 1, false, opt_.kv_f16_rounding, &an));
@@ -1277,38 +1323,20 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
         VKS_TRY(op_attention(c, AttentionShape{1, pos, cfg_.n_head, G, cfg_.head_dim, m * group}, q, k_cache_[seg].buffer, v_cache_[seg].buffer, att));
         rt_->barrier();
         VKS_TRY(ring_->record_copy_out(att_.buffer, x_down_.buffer, uint64(Q - Qc) * 4, uint64(Qc) * 4, 0));
-        VKS_TRY(exchange(half, 0, [&] { return cpu_->attention_part(seg, xh_.data(), pos, m, att_h_.data()); }));
+        VKS_TRY(exchange(half, 0, [&] { return cpu_->attention_part(seg, xh_.data(), pos, m, att_h_.data()); }, rec_wo));
         std::memcpy(att_h_.data() + Qc, down, size_t(Q - Qc) * 4);
         mark_kv(seg, pos, 1, m, m);
         // 2. wo (+ residual) on the whole attention output: x rows [Ec, E) on the GPU, [0, Ec) on the CPU.
         std::memcpy(x_up_.mapped, att_h_.data(), size_t(Qc) * 4);
-        VKS_TRY(open());
-        VKS_TRY(ring_->record_copy_in(x_up_.buffer, att_.buffer, uint64(Qc) * 4));
-        VKS_TRY(shader_copies(j, 1));
-        VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wo, L), att, x, 1, true));
-        rt_->barrier();
-        VKS_TRY(ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E - Ec) * 4, uint64(Ec) * 4, 0));
-        VKS_TRY(exchange(half, 1, [&] { return cpu_->project_part({TensorRole::Wo, L}, Ec, att_h_.data(), xh_.data(), true); }));
+        VKS_TRY(exchange(half, 1, [&] { return cpu_->project_part({TensorRole::Wo, L}, Ec, att_h_.data(), xh_.data(), true); }, rec_ffn));
         std::memcpy(xh_.data() + Ec, down, size_t(E - Ec) * 4);
-        gpu_stale = Ec;
         // 3. gate / up: hidden units [Fc, F) on the GPU, [0, Fc) on the CPU.
-        VKS_TRY(open());
-        VKS_TRY(x_to_gpu());
-        VKS_TRY(shader_copies(j, 2));
-        VKS_TRY(op_swiglu(c, gpu_part(TensorRole::Wgate, L), gpu_part(TensorRole::Wup, L), x, hb, 1, &fn));
-        rt_->barrier();
-        VKS_TRY(ring_->record_copy_out(hb_.buffer, x_down_.buffer, uint64(F - Fc) * 4, uint64(Fc) * 4, 0));
-        VKS_TRY(exchange(half, 2, [&] { return cpu_->ffn_part(seg, xh_.data(), Fc, h_h_.data()); }));
+        std::memcpy(x_up_.mapped, xh_.data(), size_t(Ec) * 4);
+        VKS_TRY(exchange(half, 2, [&] { return cpu_->ffn_part(seg, xh_.data(), Fc, h_h_.data()); }, rec_down));
         std::memcpy(h_h_.data() + Fc, down, size_t(F - Fc) * 4);
         // 4. down (+ residual) on the whole hidden vector: x rows [Ec, E) on the GPU, [0, Ec) on the CPU.
         std::memcpy(x_up_.mapped, h_h_.data(), size_t(Fc) * 4);
-        VKS_TRY(open());
-        VKS_TRY(ring_->record_copy_in(x_up_.buffer, hb_.buffer, uint64(Fc) * 4));
-        VKS_TRY(shader_copies(j, 3));
-        VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wdown, L), hb, x, 1, true));
-        rt_->barrier();
-        VKS_TRY(ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E - Ec) * 4, uint64(Ec) * 4, 0));
-        VKS_TRY(exchange(half, 3, [&] { return cpu_->project_part({TensorRole::Wdown, L}, Ec, h_h_.data(), xh_.data(), true); }));
+        VKS_TRY(exchange(half, 3, [&] { return cpu_->project_part({TensorRole::Wdown, L}, Ec, h_h_.data(), xh_.data(), true); }, nullptr));
         std::memcpy(xh_.data() + Ec, down, size_t(E - Ec) * 4);
         gpu_stale = Ec;
         ++j;

@@ -24,6 +24,7 @@
 #include "backend/Backend.h"
 #include "backend/cpu/CpuBackend.h"
 #include "backend/cpu/ThreadPool.h"
+#include "backend/vulkan/SideThread.h"
 #include "backend/vulkan/StreamCopySchedule.h"
 #include "backend/vulkan/VramPlan.h"
 #include "oracle/ComputeSplit.h"
@@ -88,7 +89,7 @@ struct VulkanOptions {
     // times per layer), Dma elsewhere. The first split layer of a pass is always DMA (issued
     // after the previous decode step, while the host samples).
     PromptUpload rows_upload = PromptUpload::Auto;
-    uint32 rows_copy_workgroups = 0;  // workgroups per rows-split copy dispatch (0: 128)
+    uint32 rows_copy_workgroups = 0;  // workgroups per rows-split copy dispatch (0: 256)
     int32 hybrid_cpu_heads = -1;  // Rows: KV heads per layer on the CPU, measured (-1) or fixed (tests; clamped to the minimum)
     // Probed peaks (bytes/s, 0: unknown; vk_symbiote_benchmark's probe cache) for the split's
     // first guess before this backend has measured its own rates (telemetry()).
@@ -287,7 +288,8 @@ private:
     int32 rows_pre_ = -1;                        // half slot holding the first streamed segment's GPU rows, uploaded ahead (-1: none)
     std::vector<float> att_h_, h_h_, logits_h_;  // (q_dim), (n_ff), (n_vocab) host parts
     uint32 head_cpu_rows_ = 0;
-    std::array<double, 5> rows_waits_{};                   // logits rows [0, n) the CPU computed in the last forward
+    std::array<double, 5> rows_waits_{};
+    std::unique_ptr<SideThread> side_;           // records the next exchange while the CPU computes                   // logits rows [0, n) the CPU computed in the last forward
     GpuBuffer logits_rb_;                        // (n_vocab) f32: the one logits row a forward returns, device -> host
     std::vector<float> xh_;                      // x while the CPU computes
     double cpu_seconds_ = 0, wait_seconds_ = 0;
