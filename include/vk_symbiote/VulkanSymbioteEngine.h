@@ -71,6 +71,10 @@ struct PerformanceMetrics {
     uint32 vram_resident_layers = 0;
     uint32 streamed_layers = 0;
     uint32 decode_cpu_layers = 0;
+    // Rows split of the hybrid decode (0 when layers are split whole): the CPU computes the
+    // rows of decode_cpu_kv_heads of the model's decode_kv_heads KV heads in every streamed layer.
+    uint32 decode_cpu_kv_heads = 0;
+    uint32 decode_kv_heads = 0;
     // RAM tier when weights stream in packs (0 otherwise): the budget packs may use, what is
     // resident now, the oracle's read-ahead window (layers, and the bytes that may be on their
     // way at once) and its prediction hit rate.

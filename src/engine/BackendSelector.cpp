@@ -197,6 +197,8 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                     m.vram_resident_layers = raw->plan().resident_layers;
                     m.streamed_layers = raw->streamed_layer_count();
                     m.decode_cpu_layers = raw->hybrid_cpu_layers();
+                    m.decode_cpu_kv_heads = raw->hybrid_cpu_heads();
+                    m.decode_kv_heads = raw->hybrid_rows() ? raw->model_kv_heads() : 0;
                     const HardwareTelemetry t = raw->telemetry();
                     m.telemetry_cpu_weight_gbps = t.cpu_weight_bps * 1e-9;
                     m.telemetry_gpu_weight_gbps = t.gpu_weight_bps * 1e-9;

@@ -41,7 +41,10 @@ std::string oracle_line(const PerformanceMetrics& m, const OraclePeaks& p) {
     if (m.backend.rfind("vulkan", 0) == 0) {
         s += "VRAM-resident " + amount(double(m.weight_bytes_vram_resident)) + " of weights (" + std::to_string(m.vram_resident_layers) + " of " +
              std::to_string(m.n_layers) + " layers whole), " + std::to_string(m.streamed_layers) + " layers streamed";
-        if (m.weight_bytes_cpu > 0 || m.decode_cpu_layers > 0)
+        if (m.decode_kv_heads > 0)
+            s += ", decode split by rows: in every streamed layer the CPU computes " + std::to_string(m.decode_cpu_kv_heads) + " of " +
+                 std::to_string(m.decode_kv_heads) + " KV heads' share of the rows from RAM, the GPU the rest streamed";
+        else if (m.weight_bytes_cpu > 0 || m.decode_cpu_layers > 0)
             s += ", decode split " + std::to_string(m.decode_cpu_layers) + " on the CPU from RAM / " +
                  std::to_string(m.streamed_layers - std::min(m.streamed_layers, m.decode_cpu_layers)) + " streamed to the GPU";
     } else {

@@ -32,6 +32,13 @@ TEST(OracleLine, HybridRunShowsResidentSetSplitBytesPerTierAndRatesAgainstPeaks)
     m.telemetry_host_to_device_gbps = 48.0;
     const std::string t = oracle_line(m, p);
     EXPECT_NE(t.find("measured rates: CPU layers 41.25 GB/s, GPU passes 1900.50 GB/s, host->device 48.00 GB/s"), std::string::npos) << t;
+    // Rows split: the share of every streamed layer's rows instead of whole layers.
+    m.decode_cpu_layers = 0;
+    m.decode_cpu_kv_heads = 23;
+    m.decode_kv_heads = 32;
+    const std::string r = oracle_line(m, p);
+    EXPECT_NE(r.find("decode split by rows: in every streamed layer the CPU computes 23 of 32 KV heads' share of the rows from RAM"), std::string::npos) << r;
+    EXPECT_EQ(r.find("decode split 0 on the CPU"), std::string::npos) << r;
 }
 
 TEST(OracleLine, CpuPathAndUnknownPeaks) {
