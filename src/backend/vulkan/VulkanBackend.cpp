@@ -593,8 +593,10 @@ ExpectedVoid VulkanBackend::prepare_next_upload(uint32 n_tokens) {
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
         if (seg_streamed_[seg].empty()) continue;
         if (rows_mode_ && n_tokens == 1) {
-            // Rows split after a decode step: the first streamed segment's GPU rows, into its half.
-            const uint32 h = uint32(rows_half_[seg]);
+            // Rows split after a decode step: the first streamed segment's GPU rows, into its half
+            // (unless the last split segment's exchanges copied them already).
+            if (rows_ahead_) return {};
+            const uint32 h = uint32(ring_->half_slot(0, rows_parity_ % 2));
             auto host = ring_->acquire_slot(h);
             if (!host) return host.error();
             VKS_TRY(ring_->upload_from(h, rows_copies_[seg]));
@@ -733,7 +735,7 @@ void VulkanBackend::apply_split() {
     if (rows_mode_) {
         // Rows: the split counts the CPU's KV heads above the minimum.
         const uint32 m = min_cpu_heads_ + split_->cpu_layers();
-        if (m != cpu_heads_ || rows_half_.empty()) {
+        if (m != cpu_heads_ || rows_order_.empty()) {
             cpu_heads_ = m;
             layout_rows();
         }
@@ -832,6 +834,7 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
     const uint32 n = req.n_tokens, E = cfg_.n_embd, V = cfg_.n_vocab;
     head_cpu_rows_ = 0;
     if (rows_mode_ && n == 1) return record_forward_rows(req);
+    rows_ahead_ = false;  // this pass streams whole layers over the rows copied ahead
     if (rows_pre_ >= 0) {  // GPU rows uploaded ahead for a decode: this pass streams whole layers over them
         VKS_TRY(ring_->discard_upload(uint32(rows_pre_)));
         auto done = ring_->acquire_slot(uint32(rows_pre_));
@@ -1043,7 +1046,8 @@ void VulkanBackend::layout_rows() {
     // Streamed segment j (in pass order) uses half j % 2 of slot 0; in it, each streamed
     // tensor's rows [cpu rows, rows) at an aligned offset, copied from the imported slices.
     const uint64 align = std::max<uint64>(256, dev_->caps().min_storage_buffer_offset_alignment);
-    rows_half_.assign(cfg_.n_layer + 1, -1);
+    rows_order_.assign(cfg_.n_layer + 1, -1);
+    rows_ahead_ = false;  // rows copied ahead were laid out for the old share
     rows_copies_.assign(cfg_.n_layer + 1, {});
     rows_copy_phase_.assign(cfg_.n_layer + 1, {});
     rows_pieces_.clear();
@@ -1062,14 +1066,13 @@ void VulkanBackend::layout_rows() {
     uint32 j = 0;
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
         if (seg_streamed_[seg].empty()) continue;
-        const uint32 h = uint32(ring_->half_slot(0, j++ % 2));
-        rows_half_[seg] = int32(h);
+        const uint32 h = uint32(ring_->half_slot(0, j % 2));  // both halves start 256-byte aligned
+        rows_order_[seg] = int32(j++);
         uint64 off = 0;
         for (size_t i : seg_streamed_[seg]) {
             const VramTensor& t = tensors_[i];
             const uint64 r0 = std::min<uint64>(t.rows, cpu_rows(t.id.role)), bytes = (t.rows - r0) * t.row_bytes;
-            rows_pieces_[{uint32(t.id.role), t.id.layer}] =
-                WeightPiece{ring_->slot_buffer(h), uint32(r0), uint32(t.rows - r0), ring_->slot_offset(h) + off, round_up(bytes, 4)};
+            rows_pieces_[{uint32(t.id.role), t.id.layer}] = WeightPiece{ring_->slot_buffer(h), uint32(r0), uint32(t.rows - r0), off, round_up(bytes, 4)};
             for (const ImportedRows& im : tensor_imports_[i]) {
                 const uint64 a = std::max(r0, im.row_begin), e = im.row_end;
                 if (a >= e) continue;
@@ -1100,10 +1103,14 @@ void VulkanBackend::layout_rows() {
     }
 }
 
-DeviceWeight VulkanBackend::gpu_part(TensorRole role, int32 layer) const {
+DeviceWeight VulkanBackend::gpu_part(TensorRole role, int32 layer, uint32 half) const {
     DeviceWeight d = dweights_.at({uint32(role), layer});
     d.row_begin = cpu_rows(role);
-    if (auto it = rows_pieces_.find({uint32(role), layer}); it != rows_pieces_.end()) d.pieces = {it->second};
+    if (auto it = rows_pieces_.find({uint32(role), layer}); it != rows_pieces_.end()) {
+        d.pieces = {it->second};
+        d.pieces[0].buffer = ring_->slot_buffer(half);
+        d.pieces[0].offset += ring_->slot_offset(half);
+    }
     return d;  // resident: its own pieces, computed from row_begin on
 }
 
@@ -1140,12 +1147,17 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
     // Uploads of streamed[0, issued): with a transfer queue up to one segment ahead (into the
     // other half, whose reader - the segment before - has finished); without one, recorded
     // at the start of the segment's first command buffer.
+    const uint32 S = uint32(streamed.size());
+    auto half_of = [&](uint32 jj) { return uint32(ring_->half_slot(0, (jj + rows_parity_) % 2)); };  // jj == S: the next pass's first
     uint32 issued = 0;
-    if (rows_pre_ >= 0) {
+    if (rows_ahead_ || rows_pre_ >= 0) {  // copied by the last pass's exchanges, or uploaded after it
+        rows_ahead_passes_ += rows_ahead_;
         issued = 1;
         vram_misses_ += seg_streamed_[streamed[0]].size();
+        rows_ahead_ = false;
         rows_pre_ = -1;
     }
+    bool copied_ahead = false;
     const bool tq = ring_->uses_transfer_queue();
     // Shader copies: segment j's exchanges copy segment j + 1's rows (the phase's matrices) into
     // the other half; only the first segment is DMA.
@@ -1157,8 +1169,10 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
     const uint32 groups = opt_.rows_copy_workgroups ? opt_.rows_copy_workgroups : 256;
     auto shader_copies = [&](uint32 jj, uint8 phase) -> ExpectedVoid {
         const uint32 next = jj + 1;
-        if (!rows_shader_ || next >= streamed.size() || next < copies_from) return {};
-        const uint32 seg = streamed[next], h = uint32(rows_half_[seg]);
+        if (!rows_shader_ || next > S || next < copies_from) return {};
+        // The last split segment copies the next pass's first one (into the other half).
+        const uint32 seg = streamed[next % S], h = half_of(next);
+        if (next == S) copied_ahead = true;
         if (phase == 0) vram_misses_ += seg_streamed_[seg].size();
         const auto& cs = rows_copies_[seg];
         for (size_t k = 0; k < cs.size(); ++k) {
@@ -1171,7 +1185,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
     auto issue_until = [&](uint32 upto) -> ExpectedVoid {
         upto = std::min(upto, copies_from);
         for (; issued < upto && issued < streamed.size(); ++issued) {
-            const uint32 seg = streamed[issued], h = uint32(rows_half_[seg]);
+            const uint32 seg = streamed[issued], h = half_of(issued);
             auto host = ring_->acquire_slot(h);
             if (!host) return host.error();
             VKS_TRY(ring_->upload_from(h, rows_copies_[seg]));
@@ -1249,7 +1263,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
             host_current = false;
             continue;
         }
-        const int32 half = rows_half_[seg];
+        const uint32 half = half_of(j);
         if (tq) VKS_TRY(issue_until(j + 2));
         if (!host_current) {  // x comes back from the resident segments before
             VKS_TRY(open());
@@ -1274,7 +1288,8 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
             // The head: logits rows [Vc, V) on the GPU (into logits_rb_ at their place), [0, Vc) on the CPU.
             const uint32 Vc = cpu_rows(TensorRole::Output);
             const FusedNorm on = fused_norm(TensorRole::OutputNorm, 0);
-            VKS_TRY(op_matmul(c, gpu_part(TensorRole::Output, -1), x, ActView{logits_.buffer, 0, V}, 1, false, false, &on));
+            for (uint8 ph = 0; ph < 4; ++ph) VKS_TRY(shader_copies(j, ph));  // the next pass's first rows (one exchange here)
+            VKS_TRY(op_matmul(c, gpu_part(TensorRole::Output, -1, half), x, ActView{logits_.buffer, 0, V}, 1, false, false, &on));
             rt_->barrier();
             VKS_TRY(ring_->record_copy_out(logits_.buffer, logits_rb_.buffer, uint64(V - Vc) * 4, uint64(Vc) * 4, uint64(Vc) * 4));
             ring_->mark_forward_end(cmd);
@@ -1294,7 +1309,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
             VKS_TRY(open());
             VKS_TRY(ring_->record_copy_in(x_up_.buffer, att_.buffer, uint64(Qc) * 4));
             VKS_TRY(shader_copies(j, 1));
-            VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wo, L), att, x, 1, true));
+            VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wo, L, half), att, x, 1, true));
             rt_->barrier();
             return ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E - Ec) * 4, uint64(Ec) * 4, 0);
         };
@@ -1302,7 +1317,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
             VKS_TRY(open());
             VKS_TRY(ring_->record_copy_in(x_up_.buffer, x_.buffer, uint64(Ec) * 4));  // the CPU's rows of x
             VKS_TRY(shader_copies(j, 2));
-            VKS_TRY(op_swiglu(c, gpu_part(TensorRole::Wgate, L), gpu_part(TensorRole::Wup, L), x, hb, 1, &fn));
+            VKS_TRY(op_swiglu(c, gpu_part(TensorRole::Wgate, L, half), gpu_part(TensorRole::Wup, L, half), x, hb, 1, &fn));
             rt_->barrier();
             return ring_->record_copy_out(hb_.buffer, x_down_.buffer, uint64(F - Fc) * 4, uint64(Fc) * 4, 0);
         };
@@ -1310,14 +1325,14 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
             VKS_TRY(open());
             VKS_TRY(ring_->record_copy_in(x_up_.buffer, hb_.buffer, uint64(Fc) * 4));
             VKS_TRY(shader_copies(j, 3));
-            VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wdown, L), hb, x, 1, true));
+            VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wdown, L, half), hb, x, 1, true));
             rt_->barrier();
             return ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E - Ec) * 4, uint64(Ec) * 4, 0);
         };
         // 1. Q / K / V and attention: query heads [m * group, n_head) on the GPU, the others on the CPU.
-        VKS_TRY(op_matmul_rope(c, gpu_part(TensorRole::Wq, L), x, q, 1, rope, &an));
-        VKS_TRY(op_matmul_rope(c, gpu_part(TensorRole::Wk, L), x, ActView{k_cache_[seg].buffer, pos * KV, KV}, 1, rope, &an));
-        VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wv, L), x, ActView{v_cache_[seg].buffer, pos * KV, KV}, 1, false, opt_.kv_f16_rounding, &an));
+        VKS_TRY(op_matmul_rope(c, gpu_part(TensorRole::Wq, L, half), x, q, 1, rope, &an));
+        VKS_TRY(op_matmul_rope(c, gpu_part(TensorRole::Wk, L, half), x, ActView{k_cache_[seg].buffer, pos * KV, KV}, 1, rope, &an));
+        VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wv, L, half), x, ActView{v_cache_[seg].buffer, pos * KV, KV}, 1, false, opt_.kv_f16_rounding, &an));
         rt_->barrier();
         VKS_TRY(shader_copies(j, 0));  // no barrier after them: they run beside the kernels
         VKS_TRY(op_attention(c, AttentionShape{1, pos, cfg_.n_head, G, cfg_.head_dim, m * group}, q, k_cache_[seg].buffer, v_cache_[seg].buffer, att));
@@ -1351,6 +1366,8 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
     for (const auto& t : plan_.tensors) vram_hits_ += t.resident;
     cpu_seconds_ += cpu_s;
     wait_seconds_ += wait_s;
+    rows_parity_ = (rows_parity_ + S) % 2;  // the next pass's first split segment takes half (S + parity) % 2
+    rows_ahead_ = copied_ahead;
     if (!head_on_gpu) return {};  // the head's exchange submitted the last recording
     VKS_TRY(open());
     VKS_TRY(ring_->record_copy_out(logits_.buffer, logits_rb_.buffer, uint64(V) * 4));

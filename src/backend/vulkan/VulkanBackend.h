@@ -148,6 +148,8 @@ public:
     // of n_head_kv per streamed layer (and the same fraction of every matrix's rows).
     bool hybrid_rows() const { return rows_mode_; }
     bool hybrid_rows_shader_copies() const { return rows_mode_ && rows_shader_; }
+    // Rows split decode passes whose first split segment's rows the previous pass copied (no DMA).
+    uint64 hybrid_rows_copied_ahead() const { return rows_ahead_passes_; }
     uint32 hybrid_cpu_heads() const { return rows_mode_ ? cpu_heads_ : 0; }
     uint32 hybrid_min_cpu_heads() const { return min_cpu_heads_; }
     uint32 model_kv_heads() const { return cfg_.n_head_kv; }
@@ -212,7 +214,7 @@ private:
     // of every streamed segment's GPU rows in its half slot, and the decode pass.
     uint32 cpu_rows(TensorRole role, uint32 kv_heads) const;
     uint32 cpu_rows(TensorRole role) const { return cpu_rows(role, cpu_heads_); }
-    DeviceWeight gpu_part(TensorRole role, int32 layer) const;
+    DeviceWeight gpu_part(TensorRole role, int32 layer, uint32 half) const;  // half: a ring slot index
     void layout_rows();
     // The head (output norm + output matrix, all on the GPU) into logits_ for n_out tokens from x row `first`.
     ExpectedVoid record_head(OpContext& c, uint32 first, uint32 n_out);
@@ -275,8 +277,16 @@ private:
     bool rows_mode_ = false;
     uint32 cpu_heads_ = 0, min_cpu_heads_ = 0;
     int32 pending_heads_ = -1;                   // set_hybrid_cpu_heads() for the next decode
-    std::vector<int32> rows_half_;
-    std::map<std::pair<uint32, int32>, WeightPiece> rows_pieces_;  // (role, layer) of a streamed tensor -> its GPU rows
+    // Half slots alternate along the split segments of a pass (segment j: half (j + parity) % 2)
+    // and, with an odd count of them, between passes (parity flips), so the last split segment
+    // of a pass and the first of the next one use different halves: the last one's exchanges
+    // copy the next pass's first rows (rows_ahead_) instead of a DMA that would time-slice with
+    // the resident layers' kernels.
+    std::vector<int32> rows_order_;              // per segment: its index among the split segments (-1: resident)
+    uint32 rows_parity_ = 0;
+    bool rows_ahead_ = false;                    // the first split segment's rows are in its half (copied by the last pass)
+    uint64 rows_ahead_passes_ = 0;
+    std::map<std::pair<uint32, int32>, WeightPiece> rows_pieces_;  // (role, layer) of a streamed tensor -> its GPU rows (offset within a half)
     std::vector<std::vector<WeightStreamRing::SourceCopy>> rows_copies_;
     std::vector<std::vector<uint8>> rows_copy_phase_;  // per segment, per copy: the exchange (0-3) whose command buffer copies it
     bool rows_shader_ = false;                           // rows_upload took Shader
