@@ -5,9 +5,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
 #include <sstream>
 #include <thread>
+#include <type_traits>
+#include <utility>
 
 #include "backend/cpu/CpuBackend.h"
 #include "config/Logger.h"
@@ -100,36 +103,28 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             if (v < 1 || v > 8) return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_STREAM_SLOTS=") + z + ": expected 1 to 8");
             vo.stream_slots = uint32(v);
         }
-        // A/B knob: VK_SYMBIOTE_HYBRID_SPLIT=rows|layers|auto: how the hybrid decode divides the
-        // streamed layers between CPU and GPU (VulkanOptions::HybridSplit; auto = rows where possible).
-        if (const char* z = std::getenv("VK_SYMBIOTE_HYBRID_SPLIT"); z && *z) {
-            const std::string v = z;
-            using HS = VulkanOptions::HybridSplit;
-            if (v == "rows") vo.hybrid_split = HS::Rows;
-            else if (v == "layers") vo.hybrid_split = HS::Layers;
-            else if (v == "auto") vo.hybrid_split = HS::Auto;
-            else return make_error(ErrorCode::InvalidArgument, "VK_SYMBIOTE_HYBRID_SPLIT=" + v + ": expected rows, layers or auto");
-        }
-        // A/B knob: VK_SYMBIOTE_ROWS_UPLOAD=dma|shader|auto: how the rows split streams the GPU's
-        // rows (VulkanOptions::rows_upload; auto = shader copies on NVIDIA, DMA elsewhere).
-        if (const char* z = std::getenv("VK_SYMBIOTE_ROWS_UPLOAD"); z && *z) {
-            const std::string v = z;
-            using PU = VulkanOptions::PromptUpload;
-            if (v == "dma") vo.rows_upload = PU::Dma;
-            else if (v == "shader") vo.rows_upload = PU::Shader;
-            else if (v == "auto") vo.rows_upload = PU::Auto;
-            else return make_error(ErrorCode::InvalidArgument, "VK_SYMBIOTE_ROWS_UPLOAD=" + v + ": expected dma, shader or auto");
-        }
-        // A/B knob: VK_SYMBIOTE_PROMPT_UPLOAD=dma|shader|auto: how prompt batches stream weights
-        // (VulkanOptions::PromptUpload; auto = shader copies on NVIDIA, DMA elsewhere).
-        if (const char* z = std::getenv("VK_SYMBIOTE_PROMPT_UPLOAD"); z && *z) {
-            const std::string v = z;
-            using PU = VulkanOptions::PromptUpload;
-            if (v == "dma") vo.prompt_upload = PU::Dma;
-            else if (v == "shader") vo.prompt_upload = PU::Shader;
-            else if (v == "auto") vo.prompt_upload = PU::Auto;
-            else return make_error(ErrorCode::InvalidArgument, "VK_SYMBIOTE_PROMPT_UPLOAD=" + v + ": expected dma, shader or auto");
-        }
+        // A/B knobs with named values: VK_SYMBIOTE_HYBRID_SPLIT=rows|layers|auto (how the hybrid
+        // decode divides the streamed layers; VulkanOptions::HybridSplit, auto = rows where
+        // possible), VK_SYMBIOTE_ROWS_UPLOAD and VK_SYMBIOTE_PROMPT_UPLOAD=dma|shader|auto (how the
+        // rows split / prompt batches stream weights; auto = shader copies on NVIDIA, DMA elsewhere).
+        auto named = [](const char* name, auto& out, std::initializer_list<std::pair<const char*, std::decay_t<decltype(out)>>> values) -> ExpectedVoid {
+            const char* z = std::getenv(name);
+            if (!z || !*z) return {};
+            std::string expected;
+            for (const auto& [text, value] : values) {
+                if (std::string(z) == text) {
+                    out = value;
+                    return {};
+                }
+                expected += (expected.empty() ? "" : ", ") + std::string(text);
+            }
+            return make_error(ErrorCode::InvalidArgument, std::string(name) + "=" + z + ": expected one of " + expected);
+        };
+        using HS = VulkanOptions::HybridSplit;
+        using PU = VulkanOptions::PromptUpload;
+        VKS_TRY(named("VK_SYMBIOTE_HYBRID_SPLIT", vo.hybrid_split, {{"rows", HS::Rows}, {"layers", HS::Layers}, {"auto", HS::Auto}}));
+        VKS_TRY(named("VK_SYMBIOTE_ROWS_UPLOAD", vo.rows_upload, {{"dma", PU::Dma}, {"shader", PU::Shader}, {"auto", PU::Auto}}));
+        VKS_TRY(named("VK_SYMBIOTE_PROMPT_UPLOAD", vo.prompt_upload, {{"dma", PU::Dma}, {"shader", PU::Shader}, {"auto", PU::Auto}}));
         // A/B knobs of shader-copy streaming: VK_SYMBIOTE_COPY_GROUPS (workgroups per copy),
         // VK_SYMBIOTE_COPY_CHUNK_MB (MiB per copy chunk), VK_SYMBIOTE_COPY_BUDGET (scale of each
         // kernel group's share of the copies).

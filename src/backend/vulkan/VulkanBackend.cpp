@@ -1309,14 +1309,17 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
         const FusedNorm an = fused_norm(TensorRole::AttnNorm, seg), fn = fused_norm(TensorRole::FfnNorm, seg);
         // The recordings of exchanges 2-4: each runs on side_ while the CPU computes its part of
         // the exchange before (they only reference x_up_, whose data is written after the merge).
-        auto rec_wo = [&]() -> ExpectedVoid {
+        // Exchanges 2 and 4 (x rows [Ec, E) += W rows . in, after the CPU's part of `in` arrived).
+        auto rec_project = [&](TensorRole role, VkBuffer in, uint32 in_rows, uint8 phase, ActView in_view) -> ExpectedVoid {
             VKS_TRY(open());
-            VKS_TRY(ring_->record_copy_in(x_up_.buffer, att_.buffer, uint64(Qc) * 4));
-            VKS_TRY(shader_copies(j, 1));
-            VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wo, L, half), att, x, 1, true));
+            VKS_TRY(ring_->record_copy_in(x_up_.buffer, in, uint64(in_rows) * 4));
+            VKS_TRY(shader_copies(j, phase));
+            VKS_TRY(op_matmul(c, gpu_part(role, L, half), in_view, x, 1, true));
             rt_->barrier();
             return ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E - Ec) * 4, uint64(Ec) * 4, 0);
         };
+        auto rec_wo = [&]() { return rec_project(TensorRole::Wo, att_.buffer, Qc, 1, att); };
+        auto rec_down = [&]() { return rec_project(TensorRole::Wdown, hb_.buffer, Fc, 3, hb); };
         auto rec_ffn = [&]() -> ExpectedVoid {
             VKS_TRY(open());
             VKS_TRY(ring_->record_copy_in(x_up_.buffer, x_.buffer, uint64(Ec) * 4));  // the CPU's rows of x
@@ -1324,14 +1327,6 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
             VKS_TRY(op_swiglu(c, gpu_part(TensorRole::Wgate, L, half), gpu_part(TensorRole::Wup, L, half), x, hb, 1, &fn));
             rt_->barrier();
             return ring_->record_copy_out(hb_.buffer, x_down_.buffer, uint64(F - Fc) * 4, uint64(Fc) * 4, 0);
-        };
-        auto rec_down = [&]() -> ExpectedVoid {
-            VKS_TRY(open());
-            VKS_TRY(ring_->record_copy_in(x_up_.buffer, hb_.buffer, uint64(Fc) * 4));
-            VKS_TRY(shader_copies(j, 3));
-            VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wdown, L, half), hb, x, 1, true));
-            rt_->barrier();
-            return ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E - Ec) * 4, uint64(Ec) * 4, 0);
         };
         // 1. Q / K / V and attention: query heads [m * group, n_head) on the GPU, the others on the CPU.
         VKS_TRY(op_matmul_rope(c, gpu_part(TensorRole::Wq, L, half), x, q, 1, rope, &an));
