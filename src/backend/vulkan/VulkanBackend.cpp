@@ -1162,7 +1162,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
     // Shader copies: segment j's exchanges copy segment j + 1's rows (the phase's matrices) into
     // the other half; only the first segment is DMA.
     const uint32 copies_from = rows_shader_ ? 1 : uint32(streamed.size());
-    // 64 workgroups per copy: the decode kernels leave the GPU mostly idle, and the copies must
+    // 256 workgroups per copy: the decode kernels leave the GPU mostly idle, and the copies must
     // fill the bus within each exchange. H100, 7B f16, --vram-gb 4, tg64 in one call (10:13 UTC):
     // 4 / 16 / 64 workgroups gave 8.75 / 8.97 / 10.03 tokens/s; a later call (faster CPU
     // matvecs, 10:22 UTC) 64 / 128: 9.99 / 10.18; another (10:28 UTC) 128 / 256: 10.79 / 11.19.
