@@ -247,15 +247,25 @@ int run(int argc, char** argv) {
     if (!probes) return tool::fail(probes.error());
     report.probes = *probes;
 
-    // A context just large enough for the tests keeps the KV cache out of the budgets.
-    if (cfg.sampling().ctx_size == 0) cfg.sampling().ctx_size = std::max(args.n_prompt, args.n_gen + 1);
+    // Each test runs in an engine of its own with a context just large enough for it (as
+    // llama-bench gives each test its own context): the prompt test's KV cache does not take
+    // the VRAM that the generation test would keep weights resident in. --ctx-size fixes one
+    // context for both (one engine).
+    const bool own_ctx = cfg.sampling().ctx_size == 0;
     reset_peak_rss();  // the probes' buffers are not the engine's
-    auto engine = VulkanSymbioteEngine::create(*model, cfg);
-    if (!engine) return tool::fail(engine.error());
-    VulkanSymbioteEngine& e = **engine;
+    std::unique_ptr<VulkanSymbioteEngine> engine;
+    auto engine_for = [&](uint32 ctx) -> ExpectedVoid {
+        if (engine && !own_ctx) return {};
+        engine.reset();  // the previous test's engine frees its memory first
+        ConfigManager tc = cfg;
+        if (own_ctx) tc.sampling().ctx_size = ctx;
+        auto en = VulkanSymbioteEngine::create(*model, tc);
+        if (!en) return en.error();
+        engine = std::move(*en);
+        return {};
+    };
 
     RunConfigInfo& c = report.config;
-    c.description = e.describe();
     c.vram_budget_gib = cfg.memory().vram_budget_gb;
     c.ram_budget_gib = cfg.memory().ram_budget_gb;
     c.gpu_enabled = cfg.performance().enable_gpu;
@@ -266,21 +276,38 @@ int run(int argc, char** argv) {
     wo.repetitions = args.reps;
     wo.warmup = args.warmup;
     wo.log = [](const std::string& line) { std::fprintf(stderr, "%s: %s\n", kProgram, line.c_str()); };
+    // The placement of each test's engine ("pp: ...; tg: ..." when the contexts made them differ).
+    std::vector<std::pair<std::string, std::string>> placements;
+    auto note_engine = [&](const char* test) {
+        const PerformanceMetrics& pm = engine->get_performance_metrics();
+        if (c.description.empty()) c.description = engine->describe();
+        c.backend = pm.backend;
+        placements.push_back({test, pm.placement});
+        report.weight_bytes_vram_resident = std::max(report.weight_bytes_vram_resident, pm.weight_bytes_vram_resident);
+    };
     if (args.n_prompt > 0) {
-        auto w = run_prompt_processing(e, *reg, args.n_prompt, wo, report.probes);
+        if (auto r = engine_for(args.n_prompt); !r) return tool::fail(r.error());
+        auto w = run_prompt_processing(*engine, *reg, args.n_prompt, wo, report.probes);
         if (!w) return tool::fail(w.error());
         report.workloads.push_back(std::move(*w));
+        note_engine("pp");
     }
     if (args.n_gen > 0) {
-        auto w = run_generation(e, *reg, args.n_gen, wo, report.probes);
+        if (auto r = engine_for(args.n_gen + 1); !r) return tool::fail(r.error());
+        auto w = run_generation(*engine, *reg, args.n_gen, wo, report.probes);
         if (!w) return tool::fail(w.error());
         report.workloads.push_back(std::move(*w));
+        note_engine("tg");
     }
-    const PerformanceMetrics& pm = e.get_performance_metrics();
-    c.backend = pm.backend;
-    c.placement = pm.placement;
+    if (!engine) {  // no test: the engine is still created (model checks, placement)
+        if (auto r = engine_for(1); !r) return tool::fail(r.error());
+        note_engine("-");
+    }
+    std::string placement = placements.back().second;
+    if (placements.size() == 2 && placements[0].second != placements[1].second)
+        placement = "pp: " + placements[0].second + "; tg: " + placements[1].second;
+    c.placement = placement;
     c.kernel_profiling = cfg.performance().enable_profiling;
-    report.weight_bytes_vram_resident = pm.weight_bytes_vram_resident;
     for (const WorkloadResult& w : report.workloads)
         for (const RunSample& s : w.samples) {
             report.peak_vram_bytes = std::max(report.peak_vram_bytes, s.peak_vram_bytes);
