@@ -772,14 +772,20 @@ ExpectedVoid VulkanBackend::sync_kv(uint32 l, uint32 upto, uint32 cpu_heads, uin
     }
     if (!to_cpu && !to_gpu) return {};
     // Device rows [lo, upto) come down whole; the CPU takes its heads' columns from them, and
-    // the device gets them back with the CPU-valid columns of its stale heads merged in.
+    // the device gets them back with the CPU-valid columns of its stale heads merged in. When
+    // the CPU's rows replace every column of [lo, upto) (a GPU layer after CPU layers), nothing
+    // needs to come down first: one upload, no download round trip.
+    bool keep_device = to_cpu;
+    for (uint32 g = 0; g < G && !keep_device; ++g) keep_device = g < gpu_from || gv[g] > lo;
     const uint64 rows = upto - lo, off = uint64(lo) * KV;
     std::vector<float> tmp(rows * KV);
     for (int v = 0; v < 2; ++v) {
         GpuBuffer& dev = v ? v_cache_[l] : k_cache_[l];
         float* host = cpu_->kv_cache(l, v);
-        VKS_TRY(compute_->download(dev, off * 4, tmp.data(), rows * KV * 4));
-        kv_sync_bytes_ += rows * KV * 4;
+        if (keep_device) {
+            VKS_TRY(compute_->download(dev, off * 4, tmp.data(), rows * KV * 4));
+            kv_sync_bytes_ += rows * KV * 4;
+        }
         for (uint32 g = 0; g < G; ++g) {
             if (g < cpu_heads)
                 for (uint64 r = cv[g]; r < upto; ++r) std::memcpy(host + r * KV + g * hd, tmp.data() + (r - lo) * KV + g * hd, size_t(hd) * 4);
