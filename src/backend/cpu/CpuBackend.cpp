@@ -159,27 +159,35 @@ ExpectedVoid CpuBackend::load_norm(TensorId id) {
 }
 
 ExpectedVoid CpuBackend::attention_block(uint32 l, uint32 n, uint32 pos) {
+    const uint64 E = cfg_.n_embd, Q = cfg_.q_dim();
+    VKS_TRY(attention_heads(l, x_.data(), n, pos, cfg_.n_head_kv));
+    VKS_TRY(project({TensorRole::Wo, int32(l)}, E, Q, att_.data(), Q, n, proj_.data(), E));
+    for (uint32 t = 0; t < n; ++t) cpu::add_inplace(x_.data() + t * E, proj_.data() + t * E, E);
+    return {};
+}
+
+ExpectedVoid CpuBackend::attention_heads(uint32 l, const float* x, uint32 n, uint32 pos, uint32 kv_heads) {
     const int32 L = int32(l);
+    const uint32 hd = cfg_.head_dim, heads = kv_heads * (cfg_.n_head / cfg_.n_head_kv);
     const uint64 E = cfg_.n_embd, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
     VKS_TRY(load_norm({TensorRole::AttnNorm, L}));
-    for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x_.data() + t * E, norm_w_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
+    for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, norm_w_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
     // q -> q_ (n, Q); k and v go straight into the cache rows [pos, pos + n) of layer l.
-    VKS_TRY(project({TensorRole::Wq, L}, Q, E, xb_.data(), E, n, q_.data(), Q));
-    VKS_TRY(project({TensorRole::Wk, L}, KV, E, xb_.data(), E, n, k_cache(l) + uint64(pos) * KV, KV));
-    VKS_TRY(project({TensorRole::Wv, L}, KV, E, xb_.data(), E, n, v_cache(l) + uint64(pos) * KV, KV));
+    VKS_TRY(project({TensorRole::Wq, L}, Q, E, xb_.data(), E, n, q_.data(), Q, uint64(heads) * hd));
+    VKS_TRY(project({TensorRole::Wk, L}, KV, E, xb_.data(), E, n, k_cache(l) + uint64(pos) * KV, KV, uint64(kv_heads) * hd));
+    VKS_TRY(project({TensorRole::Wv, L}, KV, E, xb_.data(), E, n, v_cache(l) + uint64(pos) * KV, KV, uint64(kv_heads) * hd));
     cpu::RopeParams rp{cfg_.head_dim, cfg_.n_rot, cfg_.rope_freq_base, cfg_.rope_freq_scale, cfg_.rope_style};
     for (uint32 t = 0; t < n; ++t) {
-        cpu::rope(q_.data() + t * Q, cfg_.n_head, pos + t, rp);
-        cpu::rope(k_cache(l) + uint64(pos + t) * KV, cfg_.n_head_kv, pos + t, rp);
+        float* k = k_cache(l) + uint64(pos + t) * KV;
+        cpu::rope(q_.data() + t * Q, heads, pos + t, rp);
+        cpu::rope(k, kv_heads, pos + t, rp);
+        if (kv_precision_ == KvPrecision::F16Rounded) {
+            round_to_f16(k, uint64(kv_heads) * hd);
+            round_to_f16(v_cache(l) + uint64(pos + t) * KV, uint64(kv_heads) * hd);
+            round_to_f16(q_.data() + t * Q, uint64(heads) * hd);
+        }
     }
-    if (kv_precision_ == KvPrecision::F16Rounded) {
-        round_to_f16(k_cache(l) + uint64(pos) * KV, uint64(n) * KV);
-        round_to_f16(v_cache(l) + uint64(pos) * KV, uint64(n) * KV);
-        round_to_f16(q_.data(), uint64(n) * Q);
-    }
-    attention_core(l, n, pos);
-    VKS_TRY(project({TensorRole::Wo, L}, E, Q, att_.data(), Q, n, proj_.data(), E));
-    for (uint32 t = 0; t < n; ++t) cpu::add_inplace(x_.data() + t * E, proj_.data() + t * E, E);
+    if (heads > 0) attention_core(l, n, pos, heads);
     return {};
 }
 
@@ -207,15 +215,21 @@ void CpuBackend::attention_core(uint32 l, uint32 n, uint32 pos, uint32 n_heads) 
 }
 
 ExpectedVoid CpuBackend::ffn_block(uint32 l, uint32 n) {
+    const uint64 E = cfg_.n_embd, F = cfg_.n_ff;
+    VKS_TRY(ffn_hidden(l, x_.data(), n, F));
+    VKS_TRY(project({TensorRole::Wdown, int32(l)}, E, F, gate_.data(), F, n, proj_.data(), E));
+    for (uint32 t = 0; t < n; ++t) cpu::add_inplace(x_.data() + t * E, proj_.data() + t * E, E);
+    return {};
+}
+
+ExpectedVoid CpuBackend::ffn_hidden(uint32 l, const float* x, uint32 n, uint64 units) {
     const int32 L = int32(l);
     const uint64 E = cfg_.n_embd, F = cfg_.n_ff;
     VKS_TRY(load_norm({TensorRole::FfnNorm, L}));
-    for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x_.data() + t * E, norm_w_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
-    VKS_TRY(project({TensorRole::Wgate, L}, F, E, xb_.data(), E, n, gate_.data(), F));
-    VKS_TRY(project({TensorRole::Wup, L}, F, E, xb_.data(), E, n, up_.data(), F));
-    cpu::swiglu(gate_.data(), up_.data(), uint64(n) * F);
-    VKS_TRY(project({TensorRole::Wdown, L}, E, F, gate_.data(), F, n, proj_.data(), E));
-    for (uint32 t = 0; t < n; ++t) cpu::add_inplace(x_.data() + t * E, proj_.data() + t * E, E);
+    for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, norm_w_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
+    VKS_TRY(project({TensorRole::Wgate, L}, F, E, xb_.data(), E, n, gate_.data(), F, units));
+    VKS_TRY(project({TensorRole::Wup, L}, F, E, xb_.data(), E, n, up_.data(), F, units));
+    for (uint32 t = 0; t < n; ++t) cpu::swiglu(gate_.data() + t * F, up_.data() + t * F, units);
     return {};
 }
 
@@ -244,25 +258,8 @@ ExpectedVoid CpuBackend::attention_part(uint32 l, const float* x, uint32 pos, ui
     VKS_TRY(check_part(l, "attention_part"));
     if (kv_heads > cfg_.n_head_kv || pos >= n_ctx_)
         return arg_error("attention_part: " + std::to_string(kv_heads) + " KV heads at position " + std::to_string(pos) + " out of range");
-    const int32 L = int32(l);
     const uint32 hd = cfg_.head_dim, heads = kv_heads * (cfg_.n_head / cfg_.n_head_kv);
-    const uint64 E = cfg_.n_embd, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
-    VKS_TRY(load_norm({TensorRole::AttnNorm, L}));
-    cpu::rmsnorm(x, norm_w_.data(), xb_.data(), E, cfg_.rms_eps);
-    float* k = k_cache(l) + uint64(pos) * KV;
-    float* v = v_cache(l) + uint64(pos) * KV;
-    VKS_TRY(project({TensorRole::Wq, L}, Q, E, xb_.data(), E, 1, q_.data(), Q, uint64(heads) * hd));
-    VKS_TRY(project({TensorRole::Wk, L}, KV, E, xb_.data(), E, 1, k, KV, uint64(kv_heads) * hd));
-    VKS_TRY(project({TensorRole::Wv, L}, KV, E, xb_.data(), E, 1, v, KV, uint64(kv_heads) * hd));
-    cpu::RopeParams rp{cfg_.head_dim, cfg_.n_rot, cfg_.rope_freq_base, cfg_.rope_freq_scale, cfg_.rope_style};
-    cpu::rope(q_.data(), heads, pos, rp);
-    cpu::rope(k, kv_heads, pos, rp);
-    if (kv_precision_ == KvPrecision::F16Rounded) {
-        round_to_f16(k, uint64(kv_heads) * hd);
-        round_to_f16(v, uint64(kv_heads) * hd);
-        round_to_f16(q_.data(), uint64(heads) * hd);
-    }
-    if (heads > 0) attention_core(l, 1, pos, heads);
+    VKS_TRY(attention_heads(l, x, 1, pos, kv_heads));
     std::copy(att_.begin(), att_.begin() + uint64(heads) * hd, att);
     return {};
 }
@@ -270,13 +267,7 @@ ExpectedVoid CpuBackend::attention_part(uint32 l, const float* x, uint32 pos, ui
 ExpectedVoid CpuBackend::ffn_part(uint32 l, const float* x, uint64 units, float* h) {
     VKS_TRY(check_part(l, "ffn_part"));
     if (units > cfg_.n_ff) return arg_error("ffn_part: " + std::to_string(units) + " units of " + std::to_string(cfg_.n_ff));
-    const int32 L = int32(l);
-    const uint64 E = cfg_.n_embd, F = cfg_.n_ff;
-    VKS_TRY(load_norm({TensorRole::FfnNorm, L}));
-    cpu::rmsnorm(x, norm_w_.data(), xb_.data(), E, cfg_.rms_eps);
-    VKS_TRY(project({TensorRole::Wgate, L}, F, E, xb_.data(), E, 1, gate_.data(), F, units));
-    VKS_TRY(project({TensorRole::Wup, L}, F, E, xb_.data(), E, 1, up_.data(), F, units));
-    cpu::swiglu(gate_.data(), up_.data(), units);
+    VKS_TRY(ffn_hidden(l, x, 1, units));
     std::copy(gate_.begin(), gate_.begin() + units, h);
     return {};
 }

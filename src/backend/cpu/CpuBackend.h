@@ -70,6 +70,12 @@ private:
     // wanted for this chunk; otherwise [all ? n : 1][n_vocab].
     ExpectedVoid forward_chunk(const uint32* tokens, uint32 n, uint32 pos, bool all, float* logits);
     ExpectedVoid attention_block(uint32 layer, uint32 n, uint32 pos);
+    // Attention norm of x (n tokens), Q rows of the query heads of KV heads [0, kv_heads), K / V
+    // rows of those KV heads into the cache rows [pos, pos + n), rope, attention -> att_
+    // (attention_block: every head; attention_part: the CPU's share of a row split).
+    ExpectedVoid attention_heads(uint32 layer, const float* x, uint32 n, uint32 pos, uint32 kv_heads);
+    // FFN norm of x (n tokens), rows [0, units) of gate and up, silu(gate) * up -> gate_.
+    ExpectedVoid ffn_hidden(uint32 layer, const float* x, uint32 n, uint64 units);
     // Query heads [0, n_heads) (0: all) of n tokens -> att_.
     void attention_core(uint32 layer, uint32 n, uint32 pos, uint32 n_heads = 0);
     ExpectedVoid check_part(uint32 layer, const char* what) const;
