@@ -74,6 +74,7 @@ struct PerformanceMetrics {
     // Rows split of the hybrid decode (0 when layers are split whole): the CPU computes the
     // rows of decode_cpu_kv_heads of the model's decode_kv_heads KV heads in every streamed layer.
     uint32 decode_cpu_kv_heads = 0;
+    bool decode_head_on_cpu = false;  // rows split: the streamed output head computed on the CPU alone
     uint32 decode_kv_heads = 0;
     // RAM tier when weights stream in packs (0 otherwise): the budget packs may use, what is
     // resident now, the oracle's read-ahead window (layers, and the bytes that may be on their

@@ -106,7 +106,8 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
         // A/B knobs with named values: VK_SYMBIOTE_HYBRID_SPLIT=rows|layers|auto (how the hybrid
         // decode divides the streamed layers; VulkanOptions::HybridSplit, auto = rows where
         // possible), VK_SYMBIOTE_ROWS_UPLOAD and VK_SYMBIOTE_PROMPT_UPLOAD=dma|shader|auto (how the
-        // rows split / prompt batches stream weights; auto = shader copies on NVIDIA, DMA elsewhere).
+        // rows split / prompt batches stream weights; auto = shader copies on NVIDIA, DMA elsewhere),
+        // VK_SYMBIOTE_ROWS_HEAD=cpu|split|auto (VulkanOptions::RowsHead).
         auto named = [](const char* name, auto& out, std::initializer_list<std::pair<const char*, std::decay_t<decltype(out)>>> values) -> ExpectedVoid {
             const char* z = std::getenv(name);
             if (!z || !*z) return {};
@@ -124,6 +125,7 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
         using PU = VulkanOptions::PromptUpload;
         VKS_TRY(named("VK_SYMBIOTE_HYBRID_SPLIT", vo.hybrid_split, {{"rows", HS::Rows}, {"layers", HS::Layers}, {"auto", HS::Auto}}));
         VKS_TRY(named("VK_SYMBIOTE_ROWS_UPLOAD", vo.rows_upload, {{"dma", PU::Dma}, {"shader", PU::Shader}, {"auto", PU::Auto}}));
+        VKS_TRY(named("VK_SYMBIOTE_ROWS_HEAD", vo.rows_head, {{"cpu", VulkanOptions::RowsHead::Cpu}, {"split", VulkanOptions::RowsHead::Split}, {"auto", VulkanOptions::RowsHead::Auto}}));
         VKS_TRY(named("VK_SYMBIOTE_PROMPT_UPLOAD", vo.prompt_upload, {{"dma", PU::Dma}, {"shader", PU::Shader}, {"auto", PU::Auto}}));
         // A/B knobs of shader-copy streaming: VK_SYMBIOTE_COPY_GROUPS (workgroups per copy),
         // VK_SYMBIOTE_COPY_CHUNK_MB (MiB per copy chunk), VK_SYMBIOTE_COPY_BUDGET (scale of each
@@ -193,6 +195,7 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                     m.streamed_layers = raw->streamed_layer_count();
                     m.decode_cpu_layers = raw->hybrid_cpu_layers();
                     m.decode_cpu_kv_heads = raw->hybrid_cpu_heads();
+                    m.decode_head_on_cpu = raw->hybrid_head_on_cpu();
                     m.decode_kv_heads = raw->hybrid_rows() ? raw->model_kv_heads() : 0;
                     const HardwareTelemetry t = raw->telemetry();
                     m.telemetry_cpu_weight_gbps = t.cpu_weight_bps * 1e-9;

@@ -43,7 +43,8 @@ std::string oracle_line(const PerformanceMetrics& m, const OraclePeaks& p) {
              std::to_string(m.n_layers) + " layers whole), " + std::to_string(m.streamed_layers) + " layers streamed";
         if (m.decode_kv_heads > 0)
             s += ", decode split by rows: in every streamed layer the CPU computes " + std::to_string(m.decode_cpu_kv_heads) + " of " +
-                 std::to_string(m.decode_kv_heads) + " KV heads' share of the rows from RAM, the GPU the rest streamed";
+                 std::to_string(m.decode_kv_heads) + " KV heads' share of the rows from RAM, the GPU the rest streamed" +
+                 (m.decode_head_on_cpu ? " (the output head all on the CPU)" : "");
         else if (m.weight_bytes_cpu > 0 || m.decode_cpu_layers > 0)
             s += ", decode split " + std::to_string(m.decode_cpu_layers) + " on the CPU from RAM / " +
                  std::to_string(m.streamed_layers - std::min(m.streamed_layers, m.decode_cpu_layers)) + " streamed to the GPU";

@@ -39,6 +39,9 @@ TEST(OracleLine, HybridRunShowsResidentSetSplitBytesPerTierAndRatesAgainstPeaks)
     const std::string r = oracle_line(m, p);
     EXPECT_NE(r.find("decode split by rows: in every streamed layer the CPU computes 23 of 32 KV heads' share of the rows from RAM"), std::string::npos) << r;
     EXPECT_EQ(r.find("decode split 0 on the CPU"), std::string::npos) << r;
+    EXPECT_EQ(r.find("output head all on the CPU"), std::string::npos) << r;
+    m.decode_head_on_cpu = true;
+    EXPECT_NE(oracle_line(m, p).find("the GPU the rest streamed (the output head all on the CPU)"), std::string::npos);
 }
 
 TEST(OracleLine, CpuPathAndUnknownPeaks) {

@@ -158,9 +158,11 @@ double tolerance(const test::ReferenceCase& r) {
 std::unique_ptr<VulkanBackend> make_backend(uint64 budget, bool force_streaming, int32 cpu_layers = -1, uint32 slots = 0,
                                             VulkanOptions::PromptUpload prompt_upload = VulkanOptions::PromptUpload::Auto,
                                             VulkanOptions::HybridSplit split = VulkanOptions::HybridSplit::Layers, int32 cpu_heads = -1,
-                                            VulkanOptions::PromptUpload rows_upload = VulkanOptions::PromptUpload::Auto) {
+                                            VulkanOptions::PromptUpload rows_upload = VulkanOptions::PromptUpload::Auto,
+                                            VulkanOptions::RowsHead rows_head = VulkanOptions::RowsHead::Auto) {
     VulkanOptions o;
     o.rows_upload = rows_upload;
+    o.rows_head = rows_head;
     o.hybrid_split = split;
     o.hybrid_cpu_heads = cpu_heads;
     o.prompt_upload = prompt_upload;
@@ -408,22 +410,28 @@ TEST_P(VulkanStreaming, HybridRowsSplitMatchesTheReference) {
         if (probe->hybrid_rows() && probe->plan().segment_stream_bytes.back() == 0) head_resident = uint64(b);
     }
     using PU = VulkanOptions::PromptUpload;
+    using RH = VulkanOptions::RowsHead;
     struct Config {
         bool all;       // every matrix streamed (else: part resident under `budget`)
         uint64 budget;
         PU upload;
+        RH head;        // a streamed head: all on the CPU or split (Auto: on the CPU with shader copies)
     };
-    for (const Config cf : {Config{true, 0, PU::Dma}, Config{true, 0, PU::Shader}, Config{false, partial, PU::Dma}, Config{false, partial, PU::Shader},
-                            Config{false, head_resident, PU::Shader}}) {
+    for (const Config cf : {Config{true, 0, PU::Dma, RH::Auto}, Config{true, 0, PU::Shader, RH::Split}, Config{true, 0, PU::Shader, RH::Auto},
+                            Config{false, partial, PU::Dma, RH::Cpu}, Config{false, partial, PU::Shader, RH::Auto},
+                            Config{false, head_resident, PU::Shader, RH::Auto}}) {
         const bool all = cf.all;
         const uint64 budget = cf.budget;
         const PU upload = cf.upload;
         if (!all && budget == 0) continue;
-        SCOPED_TRACE(std::string(all ? "every matrix streamed" : "part resident, budget " + std::to_string(budget)) + (upload == PU::Shader ? ", shader copies" : ", DMA"));
-        auto be = make_backend(budget, all, -1, 0, PU::Auto, VulkanOptions::HybridSplit::Rows, 0, upload);
+        SCOPED_TRACE(std::string(all ? "every matrix streamed" : "part resident, budget " + std::to_string(budget)) + (upload == PU::Shader ? ", shader copies" : ", DMA") +
+                     (cf.head == RH::Cpu ? ", head on the CPU" : cf.head == RH::Split ? ", head split" : ""));
+        auto be = make_backend(budget, all, -1, 0, PU::Auto, VulkanOptions::HybridSplit::Rows, 0, upload, cf.head);
         ASSERT_TRUE(be);
         ASSERT_TRUE(be->prepare(**w, n + 1, n));
         EXPECT_EQ(be->hybrid_rows_shader_copies(), be->hybrid_rows() && upload == PU::Shader);
+        const bool head_streamed = be->plan().segment_stream_bytes.back() > 0;
+        EXPECT_EQ(be->hybrid_head_on_cpu(), be->hybrid_rows() && head_streamed && (cf.head == RH::Cpu || (cf.head == RH::Auto && upload == PU::Shader)));
         const uint32 G = (*w)->config().n_head_kv;
         if (!be->hybrid_rows()) {
             EXPECT_GE(be->hybrid_min_cpu_heads(), G - 1) << "rows split refused although the GPU rows could fit half a slot";
@@ -451,12 +459,13 @@ TEST_P(VulkanStreaming, HybridRowsSplitMatchesTheReference) {
         }
         const uint64 step_bytes = be->weight_bytes_uploaded() - up0;
         if (be->hybrid_rows_shader_copies()) {
-            // When the last split segment is a layer (the head resident), its exchanges copy the
-            // next step's first split rows; a split head leaves them to a DMA after the step.
-            const bool head_resident = be->plan().segment_stream_bytes.back() == 0;
-            EXPECT_EQ(be->hybrid_rows_copied_ahead(), head_resident ? 1u : 0u) << "head resident: " << head_resident;
-            std::printf("[ %s ] head %s: %llu step(s) began with rows copied ahead\n", ref->name.c_str(), head_resident ? "resident" : "split",
-                        (unsigned long long)be->hybrid_rows_copied_ahead());
+            // When the last split segment is a layer (the head resident or all on the CPU), its
+            // exchanges copy the next step's first split rows; a split head leaves them to a DMA
+            // after the step.
+            const bool last_is_layer = !head_streamed || be->hybrid_head_on_cpu();
+            EXPECT_EQ(be->hybrid_rows_copied_ahead(), last_is_layer ? 1u : 0u) << "head streamed: " << head_streamed;
+            std::printf("[ %s ] head %s: %llu step(s) began with rows copied ahead\n", ref->name.c_str(),
+                        !head_streamed ? "resident" : be->hybrid_head_on_cpu() ? "on the CPU" : "split", (unsigned long long)be->hybrid_rows_copied_ahead());
         }
         EXPECT_GT(step_bytes, 0u);
         EXPECT_LT(step_bytes, 2 * be->plan().streamed_weight_bytes) << "a split step streams only the GPU's rows";

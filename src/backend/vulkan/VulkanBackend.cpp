@@ -266,6 +266,8 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         using PU = VulkanOptions::PromptUpload;
         rows_shader_ = opt_.rows_upload == PU::Shader ||
                        (opt_.rows_upload == PU::Auto && dev_->caps().vendor_id == 0x10DE && !dev_->caps().is_cpu);
+        using RH = VulkanOptions::RowsHead;
+        head_cpu_ = rows_mode_ && !seg_streamed_[cfg_.n_layer].empty() && (opt_.rows_head == RH::Cpu || (opt_.rows_head == RH::Auto && rows_shader_));
     }
     VKS_TRY(setup_shader_stream());
     for (size_t i = 0; i < tensors_.size(); ++i)
@@ -593,6 +595,7 @@ ExpectedVoid VulkanBackend::prepare_next_upload(uint32 n_tokens) {
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
         if (seg_streamed_[seg].empty()) continue;
         if (rows_mode_ && n_tokens == 1) {
+            if (rows_cpu_segment(seg)) return {};  // no split layer streams: nothing to upload
             // Rows split after a decode step: the first streamed segment's GPU rows, into its half
             // (unless the last split segment's exchanges copied them already).
             if (rows_ahead_) return {};
@@ -1071,7 +1074,7 @@ void VulkanBackend::layout_rows() {
     };
     uint32 j = 0;
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
-        if (seg_streamed_[seg].empty()) continue;
+        if (seg_streamed_[seg].empty() || rows_cpu_segment(seg)) continue;
         const uint32 h = uint32(ring_->half_slot(0, j % 2));  // both halves start 256-byte aligned
         rows_order_[seg] = int32(j++);
         uint64 off = 0;
@@ -1149,7 +1152,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
     OpContext c{*rt_, opt_.spec, dummy_.buffer, dev_->caps().max_workgroup_count[0], dev_->caps().subgroup_size};
     std::vector<uint32> streamed;  // streamed segments in pass order
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg)
-        if (!seg_streamed_[seg].empty()) streamed.push_back(seg);
+        if (!seg_streamed_[seg].empty() && !rows_cpu_segment(seg)) streamed.push_back(seg);
     // Uploads of streamed[0, issued): with a transfer queue up to one segment ahead (into the
     // other half, whose reader - the segment before - has finished); without one, recorded
     // at the start of the segment's first command buffer.
@@ -1255,6 +1258,21 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
         return {};
     };
     const float* down = static_cast<const float*>(x_down_.mapped);
+    // x back to the host after resident segments (the device's x is then the current one).
+    auto x_to_host = [&]() -> ExpectedVoid {
+        if (host_current) return {};
+        VKS_TRY(open());
+        VKS_TRY(ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E) * 4));
+        VKS_TRY(ring_->submit(-1));
+        cmd = VK_NULL_HANDLE;
+        const auto t0 = SClock::now();
+        VKS_TRY(ring_->wait_compute());
+        wait_s += secs(t0, SClock::now());
+        rows_waits_[4] += secs(t0, SClock::now());
+        std::memcpy(xh_.data(), down, size_t(E) * 4);
+        host_current = true;
+        return {};
+    };
     const ActView x{x_.buffer, 0, E}, q{q_.buffer, 0, Q}, att{att_.buffer, 0, Q}, hb{hb_.buffer, 0, F};
     bool head_on_gpu = false;
     uint32 j = 0;  // streamed segments done
@@ -1274,20 +1292,28 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
             host_current = false;
             continue;
         }
-        const uint32 half = half_of(j);
-        if (tq) VKS_TRY(issue_until(j + 2));
-        if (!host_current) {  // x comes back from the resident segments before
+        if (rows_cpu_segment(seg)) {
+            // The streamed head on the CPU alone (rows_head): all logits rows from RAM. An empty
+            // recording marks the end of the GPU's part of the pass (its timer).
+            VKS_TRY(x_to_host());
             VKS_TRY(open());
-            VKS_TRY(ring_->record_copy_out(x_.buffer, x_down_.buffer, uint64(E) * 4));
+            ring_->mark_forward_end(cmd);
             VKS_TRY(ring_->submit(-1));
             cmd = VK_NULL_HANDLE;
             const auto t0 = SClock::now();
-            VKS_TRY(ring_->wait_compute());
-            wait_s += secs(t0, SClock::now());
-            rows_waits_[4] += secs(t0, SClock::now());
-            std::memcpy(xh_.data(), down, size_t(E) * 4);
-            host_current = true;
+            VKS_TRY(cpu_->output_part(xh_.data(), V, logits_h_.data()));
+            const double s = secs(t0, SClock::now());
+            cpu_s += s;
+            head_cpu_rows_ = V;
+            uint64 head_bytes = 0;
+            for (size_t i : seg_streamed_[seg]) head_bytes += tensors_[i].rows * tensors_[i].row_bytes;
+            if (s > 0) telemetry_.record(TelemetryMeter::Rate::CpuWeight, head_bytes, s);
+            cpu_weight_bytes_ += head_bytes;
+            continue;
         }
+        const uint32 half = half_of(j);
+        if (tq) VKS_TRY(issue_until(j + 2));
+        VKS_TRY(x_to_host());  // x comes back from the resident segments before
         VKS_TRY(open());
         if (!tq) VKS_TRY(issue_until(j + 1));
         // This segment's rows, when shader copies wrote them, in earlier submissions: a barrier
@@ -1373,7 +1399,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
     wait_seconds_ += wait_s;
     rows_parity_ = (rows_parity_ + S) % 2;  // the next pass's first split segment takes half (S + parity) % 2
     rows_ahead_ = copied_ahead;
-    if (!head_on_gpu) return {};  // the head's exchange submitted the last recording
+    if (!head_on_gpu) return {};  // the head's exchange (or its CPU part's marker) submitted the last recording
     VKS_TRY(open());
     VKS_TRY(ring_->record_copy_out(logits_.buffer, logits_rb_.buffer, uint64(V) * 4));
     ring_->mark_forward_end(cmd);

@@ -89,6 +89,13 @@ struct VulkanOptions {
     // times per layer), Dma elsewhere. The first split layer of a pass is always DMA (issued
     // after the previous decode step, while the host samples).
     PromptUpload rows_upload = PromptUpload::Auto;
+    // Rows split, an output head that streams: Cpu = the CPU computes all of its rows from RAM
+    // (then the head has no GPU rows to stream, and the last split layer's exchanges copy the
+    // next pass's first split layer's rows into the free half: no upload to wait for after
+    // the resident layers); Split = its rows split like a layer's; Auto = Cpu where the rows
+    // are shader-copied (Rows upload Shader), Split elsewhere.
+    enum class RowsHead : uint8 { Auto, Cpu, Split };
+    RowsHead rows_head = RowsHead::Auto;
     uint32 rows_copy_workgroups = 0;  // workgroups per rows-split copy dispatch (0: 256)
     int32 hybrid_cpu_heads = -1;  // Rows: KV heads per layer on the CPU, measured (-1) or fixed (tests; clamped to the minimum)
     // Probed peaks (bytes/s, 0: unknown; vk_symbiote_benchmark's probe cache) for the split's
@@ -148,6 +155,7 @@ public:
     // of n_head_kv per streamed layer (and the same fraction of every matrix's rows).
     bool hybrid_rows() const { return rows_mode_; }
     bool hybrid_rows_shader_copies() const { return rows_mode_ && rows_shader_; }
+    bool hybrid_head_on_cpu() const { return rows_mode_ && head_cpu_; }
     // Rows split decode passes whose first split segment's rows the previous pass copied (no DMA).
     uint64 hybrid_rows_copied_ahead() const { return rows_ahead_passes_; }
     uint32 hybrid_cpu_heads() const { return rows_mode_ ? cpu_heads_ : 0; }
@@ -290,6 +298,8 @@ private:
     std::vector<std::vector<WeightStreamRing::SourceCopy>> rows_copies_;
     std::vector<std::vector<uint8>> rows_copy_phase_;  // per segment, per copy: the exchange (0-3) whose command buffer copies it
     bool rows_shader_ = false;                           // rows_upload took Shader
+    bool head_cpu_ = false;                              // rows split: the streamed head computed on the CPU alone (rows_head)
+    bool rows_cpu_segment(uint32 seg) const { return head_cpu_ && seg == cfg_.n_layer; }  // no GPU rows in the rows split
     struct ImportedRows {
         VkBuffer buffer = VK_NULL_HANDLE;
         uint64 row_begin = 0, row_end = 0;
