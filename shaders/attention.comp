@@ -1,7 +1,7 @@
 #version 450
 // Causal attention for one (head, token) per workgroup, GQA/MQA by head grouping, online
 // softmax over the KV cache. X = Q [n_tokens][q_stride], Y = out [n_tokens][out_stride],
-// A = K cache [pos][kv_dim], B = V cache [pos][kv_dim] (this layer's). Grid: (n_head - head0,
+// A = K cache [pos][kv_dim], B = V cache [pos][kv_dim] (this layer's; f32, or f16 with KV_F16). Grid: (n_head - head0,
 // n_tokens): heads [head0, n_head) (head0 > 0: the GPU's heads of a hybrid row split).
 //
 // Two paths, chosen by values uniform over the dispatch:
@@ -18,10 +18,45 @@
 // - shared-memory path (otherwise): chunks of WG keys, one invocation scores one key,
 //   workgroup max / sum reductions, invocations parallel over head_dim accumulate p * V
 //   (head_dim <= 4 * WG, <= 1024).
+//
+// KV_F16 (variant attention_f16): the caches hold f16 values, two per 32-bit word (A / B as
+// uint pairs: half the VRAM and half the bytes read of the f32 cache, values equal to the
+// f16-rounded f32 ones). This dispatch's tokens' K / V rows come as f32 in W0 / W1
+// ([n_tokens][kv_dim]); keys >= pos0 are read from there, and the first query head of each KV
+// head stores its token's K / V row into the caches at row pos0 + t (no other workgroup of
+// the dispatch reads rows >= pos0 from the caches, so no race).
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 
 layout(push_constant) uniform PC { AttentionParams p; };
+
+#ifdef KV_F16
+layout(std430, binding = 4) buffer Kh { uint kh[]; };
+layout(std430, binding = 5) buffer Vh { uint vh[]; };
+layout(std430, binding = 4) readonly buffer Kh2 { uvec2 kh2[]; };
+layout(std430, binding = 5) readonly buffer Vh2 { uvec2 vh2[]; };
+// Element e of K / V row j (e < kv_dim).
+float kval(uint j, uint e) { return j >= p.pos0 ? w0[(j - p.pos0) * p.kv_dim + e] : unpackHalf2x16(kh[(j * p.kv_dim + e) >> 1u])[e & 1u]; }
+float vval(uint j, uint e) { return j >= p.pos0 ? w1[(j - p.pos0) * p.kv_dim + e] : unpackHalf2x16(vh[(j * p.kv_dim + e) >> 1u])[e & 1u]; }
+// Elements [4 e4, 4 e4 + 4) of K / V row j (kv_dim a multiple of 4).
+vec4 kval4(uint j, uint e4) {
+    if (j >= p.pos0) return w0v[(j - p.pos0) * (p.kv_dim / 4u) + e4];
+    const uvec2 u = kh2[j * (p.kv_dim / 4u) + e4];
+    return vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
+}
+vec4 vval4(uint j, uint e4) {
+    if (j >= p.pos0) return w1v[(j - p.pos0) * (p.kv_dim / 4u) + e4];
+    const uvec2 u = vh2[j * (p.kv_dim / 4u) + e4];
+    return vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
+}
+#else
+layout(std430, binding = 4) readonly buffer Avec { vec4 kvec[]; };
+layout(std430, binding = 5) readonly buffer Bvec { vec4 vvec[]; };
+float kval(uint j, uint e) { return abuf[j * p.kv_dim + e]; }
+float vval(uint j, uint e) { return bbuf[j * p.kv_dim + e]; }
+vec4 kval4(uint j, uint e4) { return kvec[j * (p.kv_dim / 4u) + e4]; }
+vec4 vval4(uint j, uint e4) { return vvec[j * (p.kv_dim / 4u) + e4]; }
+#endif
 
 const uint MAXV = 2;      // vec4s of head dims per lane on the subgroup path
 const uint KS = 4;        // keys per subgroup and step on the subgroup path
@@ -45,9 +80,8 @@ void attention_shared(uint h, uint t, uint kvh) {
         const uint j = base + tid;
         float s = -1.0 / 0.0;
         if (j < n_keys) {
-            const uint kb = j * p.kv_dim + kvh * hd;
             s = 0.0;
-            for (uint d = 0; d < hd; ++d) s += sh[d] * abuf[kb + d];
+            for (uint d = 0; d < hd; ++d) s += sh[d] * kval(j, kvh * hd + d);
         }
         const float m_new = max(m, wg_max(s));
         const float corr = exp(m - m_new);
@@ -60,7 +94,7 @@ void attention_shared(uint h, uint t, uint kvh) {
             const uint d = tid + a * WG;
             if (d >= hd) break;
             float v = 0.0;
-            for (uint jj = 0; jj < chunk; ++jj) v += p_sh[jj] * bbuf[(base + jj) * p.kv_dim + kvh * hd + d];
+            for (uint jj = 0; jj < chunk; ++jj) v += p_sh[jj] * vval(base + jj, kvh * hd + d);
             acc[a] = acc[a] * corr + v;
         }
         m = m_new;
@@ -73,14 +107,11 @@ void attention_shared(uint h, uint t, uint kvh) {
     }
 }
 
-layout(std430, binding = 4) readonly buffer Avec { vec4 kvec[]; };
-layout(std430, binding = 5) readonly buffer Bvec { vec4 vvec[]; };
-
 void attention_subgroup(uint h, uint t, uint kvh) {
     const uint hd = p.head_dim, hd4 = hd / 4u, S = gl_SubgroupSize, lane = gl_SubgroupInvocationID, sg = gl_SubgroupID;
     const uint nsg = min(gl_NumSubgroups, NSG_MAX);
     const uint n_keys = p.pos0 + t + 1;
-    const uint kv4 = p.kv_dim / 4u, base4 = kvh * hd4 + lane;  // vec4 index of this lane's first dims in a K / V row
+    const uint base4 = kvh * hd4 + lane;  // vec4 index of this lane's first dims in a K / V row
     float m = -1.0 / 0.0, l = 0.0;
     vec4 acc[MAXV];
     for (uint i = 0; i < MAXV; ++i) acc[i] = vec4(0.0);
@@ -99,8 +130,8 @@ void attention_subgroup(uint h, uint t, uint kvh) {
                 const uint jk = min(j + k * nsg, n_keys - 1u);  // past the end: a valid row, weight 0 below
                 for (uint i = 0; i < MAXV; ++i) {
                     const bool ok = lane + i * S < hd4;
-                    kr[k][i] = ok ? kvec[jk * kv4 + base4 + i * S] : vec4(0.0);
-                    vr[k][i] = ok ? vvec[jk * kv4 + base4 + i * S] : vec4(0.0);
+                    kr[k][i] = ok ? kval4(jk, base4 + i * S) : vec4(0.0);
+                    vr[k][i] = ok ? vval4(jk, base4 + i * S) : vec4(0.0);
                 }
             }
             float s[KS];
@@ -158,4 +189,13 @@ void main() {
                          p.head_dim <= 4u * MAXV * gl_SubgroupSize && p.head_dim <= 256;
     if (sg_path) attention_subgroup(h, t, kvh);
     else attention_shared(h, t, kvh);
+#ifdef KV_F16
+    if (h % (p.n_head / p.n_head_kv) == 0) {  // this KV head's rows of token t into the caches (head_dim even)
+        const uint hd = p.head_dim, src = t * p.kv_dim + kvh * hd, dst = ((p.pos0 + t) * p.kv_dim + kvh * hd) >> 1u;
+        for (uint i = gl_LocalInvocationIndex; i < hd / 2u; i += WG) {
+            kh[dst + i] = packHalf2x16(vec2(w0[src + 2u * i], w0[src + 2u * i + 1u]));
+            vh[dst + i] = packHalf2x16(vec2(w1[src + 2u * i], w1[src + 2u * i + 1u]));
+        }
+    }
+#endif
 }

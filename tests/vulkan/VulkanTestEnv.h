@@ -122,6 +122,10 @@ public:
         EXPECT_TRUE(r) << r.error().to_string();
         return b;
     }
+    void download_bytes(const GpuBuffer& b, void* out, uint64 bytes) {
+        auto r = compute->download(b, 0, out, bytes);
+        EXPECT_TRUE(r) << r.error().to_string();
+    }
     std::vector<float> download(const GpuBuffer& b, size_t n) {
         std::vector<float> out(n);
         auto r = compute->download(b, 0, out.data(), n * 4);

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "VulkanTestEnv.h"
+#include "common/HalfFloat.h"
 
 using namespace vk_symbiote;
 using namespace vk_symbiote::test;
@@ -241,19 +242,46 @@ TEST(VulkanOps, AttentionCausalGqa) {
     // A 7B decode head (128 dims: subgroup path with 32 lanes, shared path with lavapipe's 8)
     // over 1000 keys, and a 64-dim GQA batch of 3 tokens over 3..5 keys (subgroups without keys).
     const Case cases[] = {{4, 4, 8, 0, 5}, {8, 2, 32, 300, 1}, {6, 1, 20, 7, 9}, {4, 2, 64, 0, 1}, {2, 2, 128, 999, 1}, {2, 1, 64, 2, 3}};
+    // f16 caches (attention_f16): rows [0, pos0) as f16 in the caches (rows [pos0, n_keys) hold
+    // NaNs there that the kernel must overwrite, not read), the dispatch's rows as f32 in k_new /
+    // v_new; K / V values f16-representable in both modes, so the reference is the same.
+    for (const bool f16 : {false, true})
     for (const auto& m : modes())
         for (const auto& cs : cases) {
             if (m.tuned) continue;
             const uint32 kv_dim = cs.n_head_kv * cs.head_dim, q_dim = cs.n_head * cs.head_dim;
             const uint32 n_keys = cs.pos0 + cs.n_tokens;
             auto kv = random_values(size_t(n_keys) * kv_dim, 21), vv = random_values(size_t(n_keys) * kv_dim, 22);
+            for (auto* a : {&kv, &vv})
+                for (float& x : *a) x = f16_to_f32(f32_to_f16(x));
             auto qv = random_values(size_t(cs.n_tokens) * q_dim, 23);
-            auto k = env->upload(kv.data(), kv.size() * 4), v = env->upload(vv.data(), vv.size() * 4);
+            std::vector<uint16> kh(kv.size()), vh(vv.size());
+            for (size_t i = 0; i < kv.size(); ++i) {
+                const bool old_row = i < size_t(cs.pos0) * kv_dim;
+                kh[i] = old_row ? f32_to_f16(kv[i]) : 0x7E00;  // f16 NaN
+                vh[i] = old_row ? f32_to_f16(vv[i]) : 0x7E00;
+            }
+            auto k = f16 ? env->upload(kh.data(), kh.size() * 2) : env->upload(kv.data(), kv.size() * 4);
+            auto v = f16 ? env->upload(vh.data(), vh.size() * 2) : env->upload(vv.data(), vv.size() * 4);
+            const size_t new0 = size_t(cs.pos0) * kv_dim;
+            auto kn = env->upload(kv.data() + new0, (kv.size() - new0) * 4), vn = env->upload(vv.data() + new0, (vv.size() - new0) * 4);
             auto q = env->upload(qv.data(), qv.size() * 4);
             auto o = env->buffer(cs.n_tokens * q_dim * 4);
             AttentionShape sh{cs.n_tokens, cs.pos0, cs.n_head, cs.n_head_kv, cs.head_dim};
-            env->run(m.spec, [&](OpContext& c) { return op_attention(c, sh, env->act(q, q_dim), k.buffer, v.buffer, env->act(o, q_dim)); });
+            env->run(m.spec, [&](OpContext& c) {
+                return op_attention(c, sh, env->act(q, q_dim), k.buffer, v.buffer, env->act(o, q_dim), f16 ? kn.buffer : VK_NULL_HANDLE,
+                                    f16 ? vn.buffer : VK_NULL_HANDLE);
+            });
             auto got = env->download(o, cs.n_tokens * q_dim);
+            if (f16) {  // the dispatch's rows were stored into the caches
+                std::vector<uint16> kc(kh.size()), vc(vh.size());
+                env->download_bytes(k, kc.data(), kc.size() * 2);
+                env->download_bytes(v, vc.data(), vc.size() * 2);
+                for (size_t i = 0; i < kc.size(); ++i) {
+                    ASSERT_EQ(kc[i], f32_to_f16(kv[i])) << m.name << " K cache element " << i << " pos0 " << cs.pos0;
+                    ASSERT_EQ(vc[i], f32_to_f16(vv[i])) << m.name << " V cache element " << i << " pos0 " << cs.pos0;
+                }
+            }
             std::vector<double> want(cs.n_tokens * q_dim);
             for (uint32 t = 0; t < cs.n_tokens; ++t)
                 for (uint32 h = 0; h < cs.n_head; ++h) {
@@ -275,8 +303,8 @@ TEST(VulkanOps, AttentionCausalGqa) {
                         want[t * q_dim + h * cs.head_dim + e] = acc / l;
                     }
                 }
-            EXPECT_LT(nmse(got, want), 1e-10) << m.name << " heads " << cs.n_head << "/" << cs.n_head_kv << " hd " << cs.head_dim
-                                              << " pos0 " << cs.pos0 << " n " << cs.n_tokens;
+            EXPECT_LT(nmse(got, want), 1e-10) << m.name << (f16 ? " f16 KV" : " f32 KV") << " heads " << cs.n_head << "/" << cs.n_head_kv
+                                              << " hd " << cs.head_dim << " pos0 " << cs.pos0 << " n " << cs.n_tokens;
         }
 }
 

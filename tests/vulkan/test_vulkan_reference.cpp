@@ -22,7 +22,7 @@ struct Loaded {
     std::unique_ptr<VulkanBackend> be;
 };
 
-std::unique_ptr<Loaded> load(const std::string& name, uint32 n_batch) {
+std::unique_ptr<Loaded> load(const std::string& name, uint32 n_batch, bool kv_f16 = true) {
     auto l = std::make_unique<Loaded>();
     auto r = test::load_reference_case(name);
     EXPECT_TRUE(r) << r.error().to_string();
@@ -34,7 +34,7 @@ std::unique_ptr<Loaded> load(const std::string& name, uint32 n_batch) {
     l->weights = std::move(*w);
     VulkanOptions o;
     o.enable_validation = test::validation_wanted();
-    o.kv_f16_rounding = true;  // the reference's f16 KV cache precision (as the CPU reference tests)
+    o.kv_f16_rounding = kv_f16;  // the reference's f16 KV cache precision (as the CPU reference tests): f16 caches on the GPU
     auto be = VulkanBackend::create(o);
     EXPECT_TRUE(be) << be.error().to_string();
     if (!be) return nullptr;
@@ -133,6 +133,25 @@ TEST_P(VulkanReference, GreedyContinuation) {
     EXPECT_NE(l->ref.name, "stories260K.once") << "the README's example text must match exactly";
 }
 
+// The f32 KV caches (kv_f16_rounding off: attention_f32, the K / V matmuls writing into the
+// caches): prompt batch, then token steps. The reference's cache is f16, so the tolerance is
+// 10x the f16 one's (stories260K differs by 1.1e-6 at one position with f32 values).
+TEST_P(VulkanReference, F32KvCacheMatchesWithinTenTimesTheTolerance) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    auto l = load(GetParam(), 8, false);
+    ASSERT_TRUE(l);
+    const auto& toks = l->ref.prompt_tokens;
+    const uint32 V = l->ref.n_vocab, a = uint32(std::min<size_t>(toks.size(), 8)) / 2;
+    std::vector<float> logits(size_t(a) * V);
+    ASSERT_TRUE(l->be->forward(ForwardRequest{toks.data(), a, 0, true, logits.data()}));
+    for (uint32 p = a; p < std::min<uint32>(uint32(toks.size()), a + 4); ++p) {
+        for (uint32 i = 0; i < (p == a ? a : 0); ++i)
+            EXPECT_LT(test::nmse(logits.data() + size_t(i) * V, l->ref.logits_at(i), V), 10 * tolerance(*l)) << l->ref.name << " position " << i;
+        ASSERT_TRUE(l->be->forward(ForwardRequest{&toks[p], 1, p, false, logits.data()}));
+        EXPECT_LT(test::nmse(logits.data(), l->ref.logits_at(p), V), 10 * tolerance(*l)) << l->ref.name << " position " << p;
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, VulkanReference, ::testing::ValuesIn(test::list_reference_cases()), [](const auto& info) {
     std::string s = info.param;
     for (auto& ch : s)
@@ -152,4 +171,29 @@ TEST(VulkanBackend, BudgetTooSmallNamesTheMinimum) {
     ASSERT_FALSE(p);
     EXPECT_EQ(p.error().code, ErrorCode::BudgetTooSmall);
     EXPECT_NE(p.error().message.find("minimum"), std::string::npos) << p.error().message;
+}
+
+// f16 KV caches take half the VRAM of f32 ones (the planned device bytes drop by the
+// difference, less the f32 rows of one batch that the f16 path keeps for the attention).
+TEST(VulkanBackend, F16KvCacheHalvesTheCacheVram) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    auto w = FileWeightProvider::open(test::models_dir() / "stories260K.gguf");
+    ASSERT_TRUE(w) << w.error().to_string();
+    const auto& cfg = (*w)->config();
+    const uint32 n_ctx = 512, n_batch = 8;
+    uint64 fixed[2] = {0, 0};
+    for (int f16 = 0; f16 < 2; ++f16) {
+        VulkanOptions o;
+        o.kv_f16_rounding = f16 == 1;
+        auto be = VulkanBackend::create(o);
+        ASSERT_TRUE(be) << be.error().to_string();
+        ASSERT_TRUE((*be)->prepare(**w, n_ctx, n_batch));
+        fixed[f16] = (*be)->plan().device_bytes;
+    }
+    const uint64 f32_cache = 2ull * cfg.n_layer * n_ctx * cfg.kv_dim() * 4, scratch = 2ull * n_batch * cfg.kv_dim() * 4;
+    std::printf("planned device bytes: f32 KV %llu, f16 KV %llu (f32 caches %llu)\n", (unsigned long long)fixed[0], (unsigned long long)fixed[1],
+                (unsigned long long)f32_cache);
+    ASSERT_GT(fixed[0], fixed[1]);
+    EXPECT_GE(fixed[0] - fixed[1] + scratch, f32_cache / 2) << "the f16 caches save half of the f32 caches' bytes";
+    EXPECT_LE(fixed[0] - fixed[1], f32_cache / 2 + (uint64(1) << 20)) << "and not more (allocation rounding aside)";
 }

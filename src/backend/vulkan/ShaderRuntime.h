@@ -55,7 +55,7 @@ enum class Kernel : uint32 {
     Matmul,          // tiled matrix-matrix (prompt batches)
     MatmulSwiglu,    // tiled gate/up + silu(gate) * up
     RmsNorm,
-    Attention,       // weight dtype ignored (f32 KV cache)
+    Attention,       // "weight" dtype = the KV cache's: F32 or F16 (attention_f16)
     Add,             // weight dtype ignored
     MatmulCoop,      // tensor-core matrix-matrix, f16 weights (VulkanCapabilities::cooperative_matrix only)
     MatmulCoopSwiglu,  // tensor-core gate/up + silu(gate) * up, f16 weights (same)

@@ -118,7 +118,7 @@ Expected<GpuBuffer> VulkanBackend::alloc(uint64 bytes) {
 uint64 VulkanBackend::fixed_device_bytes(uint32 n_ctx, uint32 n_batch) const {
     const uint64 blk = mem_->device_block_size();
     auto c = [&](uint64 bytes) { return vram_alloc_cost(bytes, blk); };
-    const uint64 kv = 2ull * cfg_.n_layer * c(uint64(n_ctx) * cfg_.kv_dim() * 4);
+    const uint64 kv = 2ull * cfg_.n_layer * c(kv_cache_bytes(n_ctx)) + (kv_f16_wanted() ? 2 * c(uint64(n_batch) * cfg_.kv_dim() * 4) : 0);
     const uint64 act = c(uint64(n_ctx) * cfg_.n_rot * 4) + c(uint64(n_batch) * cfg_.n_embd * 4) * 2 + c(uint64(n_batch) * cfg_.q_dim() * 4) * 2 +
                        c(uint64(n_batch) * cfg_.n_ff * 4) + c(uint64(n_batch) * cfg_.n_vocab * 4) + c(16);
     const uint64 gamma = c(uint64(2 * cfg_.n_layer + 1) * cfg_.n_embd * 4);  // norm_f32_
@@ -170,7 +170,8 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     if (n_ctx == 0 || n_batch == 0) return make_error(ErrorCode::InvalidArgument, "vulkan prepare: n_ctx and n_batch must be > 0");
     cfg_ = weights.config();
     const uint64 max_range = dev_->caps().max_storage_buffer_range;
-    const uint64 kv_bytes = uint64(n_ctx) * cfg_.kv_dim() * 4;
+    const uint64 kv_bytes = kv_cache_bytes(n_ctx);
+    kv_f16_ = kv_f16_wanted();
     if (kv_bytes > max_range || uint64(n_batch) * std::max(cfg_.n_vocab, cfg_.n_ff) * 4 > max_range)
         return make_error(ErrorCode::Unsupported, "vulkan prepare: n_ctx " + std::to_string(n_ctx) + " / n_batch " + std::to_string(n_batch) +
                                                       " make a KV-cache or activation buffer exceed maxStorageBufferRange (" +
@@ -287,6 +288,10 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         b = *r;
         return {};
     };
+    if (kv_f16_) {
+        VKS_TRY(mk(k_new_, uint64(n_batch) * cfg_.kv_dim()));  // (n_batch, kv_dim) f32: the forward's K rows
+        VKS_TRY(mk(v_new_, uint64(n_batch) * cfg_.kv_dim()));  // (n_batch, kv_dim) f32: its V rows
+    }
     VKS_TRY(mk(x_, uint64(n_batch) * cfg_.n_embd));      // (n_batch, n_embd) residual stream
     VKS_TRY(mk(xn_, uint64(n_batch) * cfg_.n_embd));     // (n_batch, n_embd) normed
     VKS_TRY(mk(q_, uint64(n_batch) * cfg_.q_dim()));     // (n_batch, q_dim)
@@ -462,7 +467,7 @@ ExpectedVoid VulkanBackend::fill_slot(uint32 seg, void* staging) {
 
 ExpectedVoid VulkanBackend::record_layer(OpContext& c, uint32 l, uint32 n, uint32 pos) {
     auto W = [&](TensorRole r) -> const DeviceWeight& { return dweights_.at({uint32(r), int32(l)}); };
-    const uint32 E = cfg_.n_embd, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
+    const uint32 E = cfg_.n_embd, Q = cfg_.q_dim();
     ActView x{x_.buffer, 0, E}, xn{xn_.buffer, 0, E}, q{q_.buffer, 0, Q}, att{att_.buffer, 0, Q}, hb{hb_.buffer, 0, cfg_.n_ff};
     RopeConfig rope{pos, cfg_.head_dim, cfg_.n_rot, cfg_.rope_style == RopeStyle::NeoX, cfg_.rope_freq_base, cfg_.rope_freq_scale,
                     rope_table_.buffer, opt_.kv_f16_rounding};
@@ -478,15 +483,16 @@ ExpectedVoid VulkanBackend::record_layer(OpContext& c, uint32 l, uint32 n, uint3
         VKS_TRY(op_rmsnorm(c, W(TensorRole::AttnNorm), x, xn, E, n, cfg_.rms_eps));
         rt.barrier();
     }
-    // Q, K, V are independent: no barrier between them. K and V go straight into the cache rows [pos, pos + n).
+    // Q, K, V are independent: no barrier between them. K and V go straight into the f32 cache rows [pos, pos + n),
+    // or into k_new_ / v_new_, which the attention kernel stores into the f16 caches.
     // stream_copies: a shader-copy prompt pass records weight copies (later layers) here, to run beside the next kernels.
     VKS_TRY(stream_copies(c, copy_group(l, kCopyQkv)));
     VKS_TRY(op_matmul_rope(c, W(TensorRole::Wq), xa, q, n, rope, an));
-    VKS_TRY(op_matmul_rope(c, W(TensorRole::Wk), xa, ActView{k_cache_[l].buffer, pos * KV, KV}, n, rope, an));
-    VKS_TRY(op_matmul(c, W(TensorRole::Wv), xa, ActView{v_cache_[l].buffer, pos * KV, KV}, n, false, opt_.kv_f16_rounding, an));
+    VKS_TRY(op_matmul_rope(c, W(TensorRole::Wk), xa, k_target(l, pos), n, rope, an));
+    VKS_TRY(op_matmul(c, W(TensorRole::Wv), xa, v_target(l, pos), n, false, opt_.kv_f16_rounding, an));
     rt.barrier();
     VKS_TRY(op_attention(c, AttentionShape{n, pos, cfg_.n_head, cfg_.n_head_kv, cfg_.head_dim}, q, k_cache_[l].buffer,
-                         v_cache_[l].buffer, att));
+                         v_cache_[l].buffer, att, k_new(), v_new()));
     rt.barrier();
     VKS_TRY(stream_copies(c, copy_group(l, kCopyO)));
     VKS_TRY(op_matmul(c, W(TensorRole::Wo), att, x, n, true));  // x += Wo att (residual)
@@ -780,14 +786,20 @@ ExpectedVoid VulkanBackend::sync_kv(uint32 l, uint32 upto, uint32 cpu_heads, uin
     // needs to come down first: one upload, no download round trip.
     bool keep_device = to_cpu;
     for (uint32 g = 0; g < G && !keep_device; ++g) keep_device = g < gpu_from || gv[g] > lo;
-    const uint64 rows = upto - lo, off = uint64(lo) * KV;
+    const uint64 rows = upto - lo, off = uint64(lo) * KV, eb = kv_f16_ ? 2 : 4;  // eb: bytes per device element
     std::vector<float> tmp(rows * KV);
+    std::vector<uint16> half(kv_f16_ ? rows * KV : 0);  // f16 caches: the device's words, converted on the host
     for (int v = 0; v < 2; ++v) {
         GpuBuffer& dev = v ? v_cache_[l] : k_cache_[l];
         float* host = cpu_->kv_cache(l, v);
         if (keep_device) {
-            VKS_TRY(compute_->download(dev, off * 4, tmp.data(), rows * KV * 4));
-            kv_sync_bytes_ += rows * KV * 4;
+            if (kv_f16_) {
+                VKS_TRY(compute_->download(dev, off * eb, half.data(), rows * KV * eb));
+                for (uint64 i = 0; i < rows * KV; ++i) tmp[i] = f16_to_f32(half[i]);
+            } else {
+                VKS_TRY(compute_->download(dev, off * eb, tmp.data(), rows * KV * eb));
+            }
+            kv_sync_bytes_ += rows * KV * eb;
         }
         for (uint32 g = 0; g < G; ++g) {
             if (g < cpu_heads)
@@ -796,8 +808,13 @@ ExpectedVoid VulkanBackend::sync_kv(uint32 l, uint32 upto, uint32 cpu_heads, uin
                 for (uint64 r = gv[g]; r < upto; ++r) std::memcpy(tmp.data() + (r - lo) * KV + g * hd, host + r * KV + g * hd, size_t(hd) * 4);
         }
         if (to_gpu) {
-            VKS_TRY(compute_->upload(tmp.data(), rows * KV * 4, dev.buffer, off * 4));
-            kv_sync_bytes_ += rows * KV * 4;
+            if (kv_f16_) {
+                for (uint64 i = 0; i < rows * KV; ++i) half[i] = f32_to_f16(tmp[i]);  // exact: the CPU's values are f16-rounded
+                VKS_TRY(compute_->upload(half.data(), rows * KV * eb, dev.buffer, off * eb));
+            } else {
+                VKS_TRY(compute_->upload(tmp.data(), rows * KV * eb, dev.buffer, off * eb));
+            }
+            kv_sync_bytes_ += rows * KV * eb;
         }
     }
     for (uint32 g = 0; g < G; ++g) {
@@ -1128,7 +1145,7 @@ void VulkanBackend::set_hybrid_cpu_heads(uint32 kv_heads) { pending_heads_ = int
 ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
     using SClock = std::chrono::steady_clock;
     auto secs = [](SClock::time_point a, SClock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
-    const uint32 E = cfg_.n_embd, F = cfg_.n_ff, V = cfg_.n_vocab, G = cfg_.n_head_kv, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
+    const uint32 E = cfg_.n_embd, F = cfg_.n_ff, V = cfg_.n_vocab, G = cfg_.n_head_kv, Q = cfg_.q_dim();
     const uint32 pos = req.pos, group = cfg_.n_head / G;
     if (pending_heads_ >= 0) {  // set_hybrid_cpu_heads(): a new layout (the upload made ahead is void)
         const uint32 m = std::min(G - 1, std::max(min_cpu_heads_, uint32(pending_heads_)));
@@ -1362,11 +1379,12 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
         };
         // 1. Q / K / V and attention: query heads [m * group, n_head) on the GPU, the others on the CPU.
         VKS_TRY(op_matmul_rope(c, gpu_part(TensorRole::Wq, L, half), x, q, 1, rope, &an));
-        VKS_TRY(op_matmul_rope(c, gpu_part(TensorRole::Wk, L, half), x, ActView{k_cache_[seg].buffer, pos * KV, KV}, 1, rope, &an));
-        VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wv, L, half), x, ActView{v_cache_[seg].buffer, pos * KV, KV}, 1, false, opt_.kv_f16_rounding, &an));
+        VKS_TRY(op_matmul_rope(c, gpu_part(TensorRole::Wk, L, half), x, k_target(seg, pos), 1, rope, &an));
+        VKS_TRY(op_matmul(c, gpu_part(TensorRole::Wv, L, half), x, v_target(seg, pos), 1, false, opt_.kv_f16_rounding, &an));
         rt_->barrier();
         VKS_TRY(shader_copies(j, 0));  // no barrier after them: they run beside the kernels
-        VKS_TRY(op_attention(c, AttentionShape{1, pos, cfg_.n_head, G, cfg_.head_dim, m * group}, q, k_cache_[seg].buffer, v_cache_[seg].buffer, att));
+        VKS_TRY(op_attention(c, AttentionShape{1, pos, cfg_.n_head, G, cfg_.head_dim, m * group}, q, k_cache_[seg].buffer, v_cache_[seg].buffer, att,
+                             k_new(), v_new()));
         rt_->barrier();
         VKS_TRY(ring_->record_copy_out(att_.buffer, x_down_.buffer, uint64(Q - Qc) * 4, uint64(Qc) * 4, 0));
         VKS_TRY(exchange(half, 0, [&] { return cpu_->attention_part(seg, xh_.data(), pos, m, att_h_.data()); }, rec_wo));

@@ -274,16 +274,22 @@ ExpectedVoid op_rmsnorm(OpContext& c, const DeviceWeight& w, ActView x, ActView 
     return {};
 }
 
-ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out) {
+ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out,
+                          VkBuffer k_new, VkBuffer v_new) {
     const auto sp = c.rt.effective(c.spec);
+    const bool f16 = k_new != VK_NULL_HANDLE;
     if (s.n_head_kv == 0 || s.n_head % s.n_head_kv || s.head_begin >= s.n_head || s.head_begin % (s.n_head / s.n_head_kv) ||
-        s.head_dim > 4 * sp.workgroup_size_x * sp.workgroup_size_y || s.head_dim > 1024)
+        s.head_dim > 4 * sp.workgroup_size_x * sp.workgroup_size_y || s.head_dim > 1024 || (f16 && (s.head_dim % 2 || v_new == VK_NULL_HANDLE)))
         return make_error(ErrorCode::Unsupported, "attention: n_head " + std::to_string(s.n_head) + " / n_head_kv " +
                                                       std::to_string(s.n_head_kv) + " / head_dim " + std::to_string(s.head_dim) +
-                                                      " not supported with this workgroup size");
-    auto pl = pipeline(c, Kernel::Attention, DType::F32);
+                                                      (f16 ? " (f16 KV cache)" : "") + " not supported with this workgroup size");
+    auto pl = pipeline(c, Kernel::Attention, f16 ? DType::F16 : DType::F32);
     if (!pl) return pl.error();
     auto b = bindings(c);
+    if (f16) {
+        b[0] = {k_new, 0, VK_WHOLE_SIZE};
+        b[1] = {v_new, 0, VK_WHOLE_SIZE};
+    }
     b[2] = {q.buffer, 0, VK_WHOLE_SIZE};
     b[3] = {out.buffer, 0, VK_WHOLE_SIZE};
     b[4] = {k_cache, 0, VK_WHOLE_SIZE};

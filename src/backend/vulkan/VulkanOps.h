@@ -120,7 +120,11 @@ struct AttentionShape {
     uint32 n_tokens, pos0, n_head, n_head_kv, head_dim;
     uint32 head_begin = 0;
 };
-ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out);
+// k_new / v_new non-null: the caches hold f16 (attention_f16), the dispatch's tokens' K / V rows
+// are f32 [n_tokens][kv_dim] in k_new / v_new, and the kernel stores them into the caches at
+// rows [pos0, pos0 + n_tokens). Null: f32 caches that already hold those rows.
+ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out,
+                          VkBuffer k_new = VK_NULL_HANDLE, VkBuffer v_new = VK_NULL_HANDLE);
 // dst = src, `bytes` (a multiple of 16, at most maxStorageBufferRange; both offsets multiples of
 // minStorageBufferOffsetAlignment) by `groups` workgroups (copy.comp). Without a barrier after
 // it, the kernels recorded next run beside it.
