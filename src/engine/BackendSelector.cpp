@@ -125,6 +125,8 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
         using PU = VulkanOptions::PromptUpload;
         VKS_TRY(named("VK_SYMBIOTE_HYBRID_SPLIT", vo.hybrid_split, {{"rows", HS::Rows}, {"layers", HS::Layers}, {"auto", HS::Auto}}));
         VKS_TRY(named("VK_SYMBIOTE_ROWS_UPLOAD", vo.rows_upload, {{"dma", PU::Dma}, {"shader", PU::Shader}, {"auto", PU::Auto}}));
+        // VK_SYMBIOTE_KV_CACHE=f32 (A/B against the default f16 caches): f32 K / V values on the GPU and in the hybrid CPU part.
+        VKS_TRY(named("VK_SYMBIOTE_KV_CACHE", vo.kv_f16_rounding, {{"f16", true}, {"f32", false}}));
         VKS_TRY(named("VK_SYMBIOTE_ROWS_HEAD", vo.rows_head, {{"cpu", VulkanOptions::RowsHead::Cpu}, {"split", VulkanOptions::RowsHead::Split}, {"auto", VulkanOptions::RowsHead::Auto}}));
         VKS_TRY(named("VK_SYMBIOTE_PROMPT_UPLOAD", vo.prompt_upload, {{"dma", PU::Dma}, {"shader", PU::Shader}, {"auto", PU::Auto}}));
         // A/B knobs of shader-copy streaming: VK_SYMBIOTE_COPY_GROUPS (workgroups per copy),
