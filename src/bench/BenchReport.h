@@ -96,6 +96,7 @@ struct RunSample {
     uint64 vram_pack_hits = 0;
     uint64 vram_pack_misses = 0;
     uint64 gpu_time_ns = 0;       // PerformanceMetrics::total_gpu_time_ns delta (0 on the CPU)
+    uint64 cpu_weight_bytes = 0;  // PerformanceMetrics::weight_bytes_cpu delta (hybrid decode: the CPU's share)
 };
 
 struct Stats {
@@ -112,8 +113,8 @@ struct PassTraffic {
     uint64 tokens = 0;
     uint64 disk_bytes = 0;
     uint64 uploaded_bytes = 0;
-    // Bytes the CPU computed on during a GPU run (hybrid placement). The engine's metrics
-    // do not report it yet, so GPU runs pass 0 and every non-uploaded byte counts as VRAM.
+    // Bytes the CPU computed on from RAM during a GPU run (hybrid decode: CPU layers or the
+    // CPU's rows; PerformanceMetrics::weight_bytes_cpu); the rest not uploaded counts as VRAM.
     uint64 cpu_compute_bytes = 0;
 };
 

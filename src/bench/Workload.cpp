@@ -36,6 +36,7 @@ void fill_counters(RunSample& s, const PerformanceMetrics& before, const Perform
     s.vram_pack_hits = delta(after.vram_pack_hits, before.vram_pack_hits);
     s.vram_pack_misses = delta(after.vram_pack_misses, before.vram_pack_misses);
     s.gpu_time_ns = delta(after.total_gpu_time_ns, before.total_gpu_time_ns);
+    s.cpu_weight_bytes = delta(after.weight_bytes_cpu, before.weight_bytes_cpu);
 }
 
 // Workload-level figures over all timed repetitions: pack cache rates, GPU time, kernels.
@@ -68,6 +69,7 @@ Accounting account(const WorkloadResult& w, const TensorRegistry& reg, bool gpu,
     t.weight_bytes_touched = weight_bytes_touched(reg, t.forward_passes, t.tokens);
     t.disk_bytes = m.disk_bytes;
     t.uploaded_bytes = m.uploaded_bytes;
+    t.cpu_compute_bytes = gpu ? m.cpu_weight_bytes : 0;
     return compute_accounting(t, w.tokens_per_second.median, probes);
 }
 

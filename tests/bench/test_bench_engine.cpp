@@ -144,6 +144,30 @@ TEST(BenchEngineAccounting, VulkanWithEverythingInVramMovesNoWeightBytesOverTheB
     }
 }
 
+// A VRAM budget under the model: the hybrid decode computes the CPU's share from RAM (the
+// engine's weight_bytes_cpu), the GPU's share crosses the bus; the accounting puts each byte
+// on its tier and bounds the non-resident bytes by the bus and host memory together.
+TEST(BenchEngineAccounting, VulkanHybridDecodeChargesTheCpuShareToRam) {
+    std::unique_ptr<VulkanSymbioteEngine> e;
+    for (int mb = 20; mb <= 40 && !e; ++mb) {  // the smallest budget (tenths of MB) that runs, streaming
+        auto c = engine({"--device-index", "0", "--vram-gb", std::to_string(mb / 10000.0)});
+        if (c && (*c)->get_performance_metrics().backend.rfind("vulkan", 0) != 0) GTEST_SKIP() << "no Vulkan device: " << (*c)->describe();
+        if (c && (*c)->describe().find("streamed") != std::string::npos) e = std::move(*c);
+    }
+    ASSERT_TRUE(e) << "no budget of 2.0-4.0 MB streams stories260K";
+    auto reg = registry();
+    auto w = run_generation(*e, *reg, 6, opts(), probes());
+    ASSERT_TRUE(w) << w.error().to_string();
+    if (median_sample(*w).cpu_weight_bytes == 0) GTEST_SKIP() << "no hybrid decode here: " << e->describe();
+    expect_tiers_add_up(*w, *reg);
+    const Accounting& a = w->accounting;
+    EXPECT_GT(a.ram.bytes_per_token, 0);
+    EXPECT_GT(a.bus.bytes_per_token, 0);
+    EXPECT_EQ(a.non_resident.ceiling, "host_to_device+host_memory");
+    EXPECT_DOUBLE_EQ(a.non_resident.bytes_per_token, a.ram.bytes_per_token + a.bus.bytes_per_token);
+    EXPECT_DOUBLE_EQ(a.non_resident.ceiling_gbps, 20);  // 10 + 10 GB/s (probes())
+}
+
 TEST(BenchEngineAccounting, ProfilingChargesEveryKernelWithinTheForwardsGpuTime) {
     auto e = engine({"--device-index", "0", "--vram-gb", "4", "--enable-profiling"});
     ASSERT_TRUE(e) << e.error().to_string();
