@@ -141,7 +141,10 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             out = v;
             return {};
         };
-        double groups = 0, chunk_mb = 0, budget = 0, rows_groups = 0;
+        double groups = 0, chunk_mb = 0, budget = 0, rows_groups = 0, mv_lanes = 0;
+        // VK_SYMBIOTE_MATVEC_LANES=N: lanes per unit of the matvecs of fewer than 8192 units (default 128).
+        VKS_TRY(positive("VK_SYMBIOTE_MATVEC_LANES", 1024, mv_lanes));
+        vo.matvec_small_lanes = uint32(mv_lanes);
         VKS_TRY(positive("VK_SYMBIOTE_COPY_GROUPS", 4096, groups));
         VKS_TRY(positive("VK_SYMBIOTE_ROWS_COPY_GROUPS", 4096, rows_groups));  // rows split copies
         vo.rows_copy_workgroups = uint32(rows_groups);

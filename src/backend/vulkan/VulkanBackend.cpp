@@ -590,6 +590,12 @@ uint64 VulkanBackend::prepared_upload_bytes() const {
     return b;
 }
 
+OpContext VulkanBackend::op_context() const {
+    OpContext c{*rt_, opt_.spec, dummy_.buffer, dev_->caps().max_workgroup_count[0], dev_->caps().subgroup_size};
+    if (opt_.matvec_small_lanes) c.matvec_small_lanes = opt_.matvec_small_lanes;
+    return c;
+}
+
 ExpectedVoid VulkanBackend::prepare_next_upload(uint32 n_tokens) {
     // The first streamed segment's weights start crossing the bus now, while the caller
     // samples and submits the next forward (which would otherwise begin with the bus idle).
@@ -878,7 +884,7 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
         VKS_TRY(compute_->upload(emb.data(), emb.size() * 4, x_.buffer, 0));
     }
 
-    OpContext c{*rt_, opt_.spec, dummy_.buffer, dev_->caps().max_workgroup_count[0], dev_->caps().subgroup_size};
+    OpContext c = op_context();
     // Hybrid (decode only): some streamed layers run on the CPU from RAM while the GPU
     // side streams and computes the others; x crosses the bus at every switch.
     const bool hybrid = cpu_ && n == 1;
@@ -1166,7 +1172,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
     const uint32 m = cpu_heads_;
     const uint32 Qc = cpu_rows(TensorRole::Wq), Ec = cpu_rows(TensorRole::Wo), Fc = cpu_rows(TensorRole::Wgate);
     VKS_TRY(weights_->embedding_row(req.tokens[0], xh_.data()));
-    OpContext c{*rt_, opt_.spec, dummy_.buffer, dev_->caps().max_workgroup_count[0], dev_->caps().subgroup_size};
+    OpContext c = op_context();
     std::vector<uint32> streamed;  // streamed segments in pass order
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg)
         if (!seg_streamed_[seg].empty() && !rows_cpu_segment(seg)) streamed.push_back(seg);

@@ -97,6 +97,7 @@ struct VulkanOptions {
     enum class RowsHead : uint8 { Auto, Cpu, Split };
     RowsHead rows_head = RowsHead::Auto;
     uint32 rows_copy_workgroups = 0;  // workgroups per rows-split copy dispatch (0: 256)
+    uint32 matvec_small_lanes = 0;    // OpContext::matvec_small_lanes (0: its default)
     int32 hybrid_cpu_heads = -1;  // Rows: KV heads per layer on the CPU, measured (-1) or fixed (tests; clamped to the minimum)
     // Probed peaks (bytes/s, 0: unknown; vk_symbiote_benchmark's probe cache) for the split's
     // first guess before this backend has measured its own rates (telemetry()).
@@ -299,6 +300,7 @@ private:
     std::vector<std::vector<uint8>> rows_copy_phase_;  // per segment, per copy: the exchange (0-3) whose command buffer copies it
     bool rows_shader_ = false;                           // rows_upload took Shader
     bool head_cpu_ = false;                              // rows split: the streamed head computed on the CPU alone (rows_head)
+    OpContext op_context() const;                        // the recording context of a forward pass
     bool rows_cpu_segment(uint32 seg) const { return head_cpu_ && seg == cfg_.n_layer; }  // no GPU rows in the rows split
     struct ImportedRows {
         VkBuffer buffer = VK_NULL_HANDLE;

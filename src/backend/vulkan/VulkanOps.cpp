@@ -75,9 +75,10 @@ ShaderSpecialization kernel_spec(const OpContext& c, Kernel k, uint32 units) {
         // H100 holds ~8400 warps; 4096x4096 got 58% of the memory bandwidth, 11008-row
         // SwiGLU with 11008 units 84%), so below 8192 units each unit gets
         // 128 lanes (several subgroups over k, summed in shared memory) and a workgroup of
-        // one unit: 4x the warps.
+        // one unit: 4x the warps (OpContext::matvec_small_lanes; an H200 measured 64 lanes
+        // +2% on all-VRAM 7B decode, 256 -1%: README, not yet measured on the H100).
         const uint32 lanes = c.subgroup_size >= 4 && c.subgroup_size <= 128 ? c.subgroup_size : 32;
-        const uint32 wide = std::max(lanes, 128u);
+        const uint32 wide = std::max(lanes, c.matvec_small_lanes);
         if (units < 8192) {
             s.workgroup_size_x = wide;
             s.workgroup_size_y = std::max<uint32>(1, 128 / wide);

@@ -59,6 +59,7 @@ struct OpContext {
     // spec's workgroup size everywhere (tests of odd workgroups). rmsnorm, tuned: up to
     // 1024 invocations (subgroup_size lanes x rows).
     bool tuned_workgroups = true;
+    uint32 matvec_small_lanes = 128;  // tuned: lanes per unit of matvec dispatches of fewer than 8192 units
     // true: batches of f16 weights run the tensor-core kernel (matmul_coop.comp) where the
     // device has it (rt.cooperative_matrix()), spec.use_fp16_math holds and rows are 16-byte
     // aligned; false: the tiled matmul.comp everywhere (A/B comparisons).
