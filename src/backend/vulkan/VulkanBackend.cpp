@@ -118,7 +118,7 @@ Expected<GpuBuffer> VulkanBackend::alloc(uint64 bytes) {
 uint64 VulkanBackend::fixed_device_bytes(uint32 n_ctx, uint32 n_batch) const {
     const uint64 blk = mem_->device_block_size();
     auto c = [&](uint64 bytes) { return vram_alloc_cost(bytes, blk); };
-    const uint64 kv = 2ull * cfg_.n_layer * c(kv_cache_bytes(n_ctx)) + (kv_f16_wanted() ? 2 * c(uint64(n_batch) * cfg_.kv_dim() * 4) : 0);
+    const uint64 kv = 2ull * cfg_.n_layer * c(kv_cache_bytes(n_ctx)) + (kv_f16() ? 2 * c(uint64(n_batch) * cfg_.kv_dim() * 4) : 0);
     const uint64 act = c(uint64(n_ctx) * cfg_.n_rot * 4) + c(uint64(n_batch) * cfg_.n_embd * 4) * 2 + c(uint64(n_batch) * cfg_.q_dim() * 4) * 2 +
                        c(uint64(n_batch) * cfg_.n_ff * 4) + c(uint64(n_batch) * cfg_.n_vocab * 4) + c(16);
     const uint64 gamma = c(uint64(2 * cfg_.n_layer + 1) * cfg_.n_embd * 4);  // norm_f32_
@@ -171,7 +171,6 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     cfg_ = weights.config();
     const uint64 max_range = dev_->caps().max_storage_buffer_range;
     const uint64 kv_bytes = kv_cache_bytes(n_ctx);
-    kv_f16_ = kv_f16_wanted();
     if (kv_bytes > max_range || uint64(n_batch) * std::max(cfg_.n_vocab, cfg_.n_ff) * 4 > max_range)
         return make_error(ErrorCode::Unsupported, "vulkan prepare: n_ctx " + std::to_string(n_ctx) + " / n_batch " + std::to_string(n_batch) +
                                                       " make a KV-cache or activation buffer exceed maxStorageBufferRange (" +
@@ -288,7 +287,7 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         b = *r;
         return {};
     };
-    if (kv_f16_) {
+    if (kv_f16()) {
         VKS_TRY(mk(k_new_, uint64(n_batch) * cfg_.kv_dim()));  // (n_batch, kv_dim) f32: the forward's K rows
         VKS_TRY(mk(v_new_, uint64(n_batch) * cfg_.kv_dim()));  // (n_batch, kv_dim) f32: its V rows
     }
@@ -792,14 +791,14 @@ ExpectedVoid VulkanBackend::sync_kv(uint32 l, uint32 upto, uint32 cpu_heads, uin
     // needs to come down first: one upload, no download round trip.
     bool keep_device = to_cpu;
     for (uint32 g = 0; g < G && !keep_device; ++g) keep_device = g < gpu_from || gv[g] > lo;
-    const uint64 rows = upto - lo, off = uint64(lo) * KV, eb = kv_f16_ ? 2 : 4;  // eb: bytes per device element
+    const uint64 rows = upto - lo, off = uint64(lo) * KV, eb = kv_f16() ? 2 : 4;  // eb: bytes per device element
     std::vector<float> tmp(rows * KV);
-    std::vector<uint16> half(kv_f16_ ? rows * KV : 0);  // f16 caches: the device's words, converted on the host
+    std::vector<uint16> half(kv_f16() ? rows * KV : 0);  // f16 caches: the device's words, converted on the host
     for (int v = 0; v < 2; ++v) {
         GpuBuffer& dev = v ? v_cache_[l] : k_cache_[l];
         float* host = cpu_->kv_cache(l, v);
         if (keep_device) {
-            if (kv_f16_) {
+            if (kv_f16()) {
                 VKS_TRY(compute_->download(dev, off * eb, half.data(), rows * KV * eb));
                 for (uint64 i = 0; i < rows * KV; ++i) tmp[i] = f16_to_f32(half[i]);
             } else {
@@ -814,7 +813,7 @@ ExpectedVoid VulkanBackend::sync_kv(uint32 l, uint32 upto, uint32 cpu_heads, uin
                 for (uint64 r = gv[g]; r < upto; ++r) std::memcpy(tmp.data() + (r - lo) * KV + g * hd, host + r * KV + g * hd, size_t(hd) * 4);
         }
         if (to_gpu) {
-            if (kv_f16_) {
+            if (kv_f16()) {
                 for (uint64 i = 0; i < rows * KV; ++i) half[i] = f32_to_f16(tmp[i]);  // exact: the CPU's values are f16-rounded
                 VKS_TRY(compute_->upload(half.data(), rows * KV * eb, dev.buffer, off * eb));
             } else {

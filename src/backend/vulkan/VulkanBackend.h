@@ -320,19 +320,18 @@ private:
     std::unique_ptr<cpu::ThreadPool> copy_pool_;
     uint64 resident_uploaded_ = 0, vram_hits_ = 0, vram_misses_ = 0;
     std::vector<GpuBuffer> buffers_;  // everything this backend allocated
-    std::vector<GpuBuffer> k_cache_, v_cache_;  // per layer: (n_ctx, kv_dim) f32, or f16 pairs when kv_f16_
+    std::vector<GpuBuffer> k_cache_, v_cache_;  // per layer: (n_ctx, kv_dim) f32, or f16 pairs when kv_f16()
     // f16 KV caches (kv_f16_rounding: the values are f16-rounded anyway, as llama.cpp's default
     // cache): half the VRAM of f32 ones. The K / V matmuls then write the forward's tokens' rows
     // as f32 into k_new_ / v_new_ (n_batch, kv_dim), and the attention kernel stores them.
-    bool kv_f16_ = false;
     GpuBuffer k_new_, v_new_;
-    bool kv_f16_wanted() const { return opt_.kv_f16_rounding && cfg_.head_dim % 2 == 0; }
-    uint64 kv_cache_bytes(uint32 n_ctx) const { return uint64(n_ctx) * cfg_.kv_dim() * (kv_f16_wanted() ? 2 : 4); }
+    bool kv_f16() const { return opt_.kv_f16_rounding && cfg_.head_dim % 2 == 0; }  // for the model of prepare()
+    uint64 kv_cache_bytes(uint32 n_ctx) const { return uint64(n_ctx) * cfg_.kv_dim() * (kv_f16() ? 2 : 4); }
     // Where a forward's K / V rows go, and the attention's new-row buffers (null with f32 caches).
-    ActView k_target(uint32 l, uint32 pos) const { return kv_f16_ ? ActView{k_new_.buffer, 0, cfg_.kv_dim()} : ActView{k_cache_[l].buffer, pos * cfg_.kv_dim(), cfg_.kv_dim()}; }
-    ActView v_target(uint32 l, uint32 pos) const { return kv_f16_ ? ActView{v_new_.buffer, 0, cfg_.kv_dim()} : ActView{v_cache_[l].buffer, pos * cfg_.kv_dim(), cfg_.kv_dim()}; }
-    VkBuffer k_new() const { return kv_f16_ ? k_new_.buffer : VK_NULL_HANDLE; }
-    VkBuffer v_new() const { return kv_f16_ ? v_new_.buffer : VK_NULL_HANDLE; }
+    ActView k_target(uint32 l, uint32 pos) const { return kv_f16() ? ActView{k_new_.buffer, 0, cfg_.kv_dim()} : ActView{k_cache_[l].buffer, pos * cfg_.kv_dim(), cfg_.kv_dim()}; }
+    ActView v_target(uint32 l, uint32 pos) const { return kv_f16() ? ActView{v_new_.buffer, 0, cfg_.kv_dim()} : ActView{v_cache_[l].buffer, pos * cfg_.kv_dim(), cfg_.kv_dim()}; }
+    VkBuffer k_new() const { return kv_f16() ? k_new_.buffer : VK_NULL_HANDLE; }
+    VkBuffer v_new() const { return kv_f16() ? v_new_.buffer : VK_NULL_HANDLE; }
     GpuBuffer x_, xn_, q_, att_, hb_, logits_, dummy_, rope_table_;
     GpuBuffer norm_f32_;  // (2 * n_layer + 1, n_embd) f32 norm weights for FusedNorm (upload_norms_f32)
     uint32 n_ctx_ = 0, n_batch_ = 0, pos_ = 0;
