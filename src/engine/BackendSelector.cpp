@@ -218,7 +218,7 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                                        std::to_string(int(raw->hybrid_wait_seconds() * 1000)) + " ms waiting for the GPU side";
                     if (raw->hybrid_rows() && raw->hybrid_cpu_layer_runs() > 0) {
                         const auto& w = raw->hybrid_rows_waits();
-                        m.placement += " (after attention / wo / gate-up / down / before the first split layer: " + std::to_string(int(w[0] * 1000)) + " / " +
+                        m.placement += " (after attention / wo / gate-up / down / for x after resident layers: " + std::to_string(int(w[0] * 1000)) + " / " +
                                        std::to_string(int(w[1] * 1000)) + " / " + std::to_string(int(w[2] * 1000)) + " / " + std::to_string(int(w[3] * 1000)) +
                                        " / " + std::to_string(int(w[4] * 1000)) + " ms)";
                     }

@@ -183,8 +183,8 @@ public:
     double hybrid_cpu_seconds() const { return cpu_seconds_; }
     double hybrid_wait_seconds() const { return wait_seconds_; }
     // Rows split: host seconds waiting for the GPU after the CPU's part of each exchange (0:
-    // attention, 1: wo, 2: gate / up and the head, 3: down) and before the first split layer,
-    // since prepare().
+    // attention, 1: wo, 2: gate / up and the head, 3: down) and for x after resident layers (4:
+    // before the first split layer, or before a CPU head after resident layers), since prepare().
     const std::array<double, 5>& hybrid_rows_waits() const { return rows_waits_; }
     uint64 hybrid_cpu_layer_runs() const { return cpu_layer_runs_; }
     uint64 hybrid_cpu_weight_bytes() const { return cpu_weight_bytes_; }  // weight bytes of those runs
