@@ -1328,10 +1328,8 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
             const double s = secs(t0, SClock::now());
             cpu_s += s;
             head_cpu_rows_ = V;
-            uint64 head_bytes = 0;
-            for (size_t i : seg_streamed_[seg]) head_bytes += tensors_[i].rows * tensors_[i].row_bytes;
-            if (s > 0) telemetry_.record(TelemetryMeter::Rate::CpuWeight, head_bytes, s);
-            cpu_weight_bytes_ += head_bytes;
+            if (s > 0) telemetry_.record(TelemetryMeter::Rate::CpuWeight, seg_bytes_[seg], s);  // as a CPU layer's
+            cpu_weight_bytes_ += seg_bytes_[seg];
             continue;
         }
         const uint32 half = half_of(j);
