@@ -2,7 +2,7 @@
 // op_swiglu) on Llama-2-7B shapes, against the device's memory bandwidth (n_tokens 1:
 // weight GB/s) and arithmetic (n_tokens > 1: TFLOPS = 2 * rows * cols * n_tokens / s).
 //
-//   vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps 20] [--wg X Y] [--small]
+//   vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps 20] [--wg X Y] [--small] [--small-lanes N]
 //                            [--kernels both|coop|tiled]
 //
 // --kernels: batches of f16 weights run the tensor-core kernel (matmul_coop.comp, where the
@@ -10,6 +10,9 @@
 // both, case by case (default: both when the device has it). Every line names the shader
 // variant(s) that ran (from one extra profiled pass).
 // --small: dim 512 / ff 1376 instead of 4096 / 11008 (a quick run on a CPU implementation).
+// --small-lanes N: lanes per unit of matvecs of fewer than 8192 units (OpContext::matvec_small_lanes,
+// the engine's VK_SYMBIOTE_MATVEC_LANES). Cases: matmul (q-shaped, gate-shaped, down-shaped), rope,
+// swiglu, and qkv (the forward's Q / K / V group: three dispatches side by side, then a barrier).
 // --shader-dir D: shaders hot-reloaded from D (a copy of shaders/); each --alt TARGET=FILE
 // then copies FILE over D/TARGET (e.g. matmul.comp=alt/bk64.comp; the matmul tile TM / TN must
 // stay those of PushConstants.h, the host sizes the grid with them) and runs every case again
@@ -57,6 +60,7 @@ struct Args {
     std::string shader_dir;
     std::vector<std::pair<std::string, std::string>> alts;  // (target file in shader_dir, replacement)
     std::vector<bool> coop = {true, false};  // OpContext::coop_matmul values to run
+    uint32 small_lanes = 0;                  // --small-lanes: OpContext::matvec_small_lanes (0: its default)
     bool overlap = false;                    // --overlap: copy under compute instead of the kernel cases
     bool contention = false;                 // --contention: DMA beside CPU matvecs instead of the kernel cases
 };
@@ -94,6 +98,10 @@ bool parse(int argc, char** argv, Args& a) {
             if (!x || !y) return false;
             a.spec.workgroup_size_x = uint32(std::atoi(x));
             a.spec.workgroup_size_y = uint32(std::atoi(y));
+        } else if (s == "--small-lanes") {
+            const char* v = next();
+            if (!v || std::atoi(v) <= 0 || std::atoi(v) > 1024) return false;
+            a.small_lanes = uint32(std::atoi(v));
         } else if (s == "--shader-dir") {
             const char* v = next();
             if (!v) return false;
@@ -174,6 +182,7 @@ struct Bench {
         if (!cmd) return cmd.error();
         rt->begin(*cmd);
         OpContext c{*rt, a.spec, owned[0].buffer, dev->caps().max_workgroup_count[0], dev->caps().subgroup_size};
+            if (a.small_lanes) c.matvec_small_lanes = a.small_lanes;
         c.coop_matmul = coop;
         VKS_TRY(fn(c, 0));
         VKS_TRY(compute->submit_and_wait());
@@ -209,6 +218,7 @@ struct Bench {
             if (!cmd) return cmd.error();
             rt->begin(*cmd);
             OpContext c{*rt, a.spec, owned[0].buffer, dev->caps().max_workgroup_count[0], dev->caps().subgroup_size};
+            if (a.small_lanes) c.matvec_small_lanes = a.small_lanes;
             c.coop_matmul = coop;
             for (uint32 r = 0; r < a.reps; ++r) {
                 VKS_TRY(fn(c, r));
@@ -616,7 +626,7 @@ ExpectedVoid run(const Args& a) {
     std::vector<float> xs(size_t(max_tok) * ff);
     for (size_t i = 0; i < xs.size(); ++i) xs[i] = float(int((i * 2654435761u) % 2001) - 1000) * 1e-3f;
     auto x = b.buffer(xs.size() * 4);
-    auto y = b.buffer(size_t(max_tok) * ff * 4);
+    auto y = b.buffer(size_t(max_tok) * std::max(ff, 3 * dim) * 4);  // swiglu: ff per token; qkv: 3 x dim
     if (!x || !y) return make_error(ErrorCode::OutOfMemory, "kernel bench: activation buffers");
     VKS_TRY(b.compute->upload(xs.data(), xs.size() * 4, x->buffer, 0));
     auto tab = rope_table(max_tok, 128, 10000.0f, 1.0f);
@@ -669,6 +679,13 @@ ExpectedVoid run(const Args& a) {
                 VKS_TRY(report("swiglu", *wg, n, 2, coop, [&](OpContext& ctx, uint32) {
                     return op_swiglu(ctx, *wg, *wu, {x->buffer, 0, dim}, {y->buffer, 0, ff}, n);
                 }));
+                // The forward's Q / K / V group: two rope matvecs and a plain one with no barrier
+                // between them (they run side by side), then the barrier.
+                VKS_TRY(report("qkv", wq[0], n, 3, coop, [&](OpContext& ctx, uint32 r) -> ExpectedVoid {
+                    VKS_TRY(op_matmul_rope(ctx, wq[r % 4], {x->buffer, 0, dim}, {y->buffer, 0, 3 * dim}, n, rc));
+                    VKS_TRY(op_matmul_rope(ctx, wq[(r + 1) % 4], {x->buffer, 0, dim}, {y->buffer, dim, 3 * dim}, n, rc));
+                    return op_matmul(ctx, wq[(r + 2) % 4], {x->buffer, 0, dim}, {y->buffer, 2 * dim, 3 * dim}, n, false);
+                }));
             }
         if (alt > 0 && b.rt->reload_count() == reloads)
             return make_error(ErrorCode::Format, "--alt " + a.alts[alt - 1].second + ": not reloaded: " + b.rt->last_error());
@@ -684,7 +701,7 @@ int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line per case, also into a pipe
     Args a;
     if (!parse(argc, argv, a)) {
-        std::fprintf(stderr, "usage: vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps N] [--wg X Y] [--small] "
+        std::fprintf(stderr, "usage: vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps N] [--wg X Y] [--small] [--small-lanes N] "
                              "[--kernels both|coop|tiled] [--shader-dir D --alt TARGET=FILE ...] [--overlap | --contention]\n");
         return 2;
     }

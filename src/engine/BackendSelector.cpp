@@ -142,7 +142,7 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             return {};
         };
         double groups = 0, chunk_mb = 0, budget = 0, rows_groups = 0, mv_lanes = 0;
-        // VK_SYMBIOTE_MATVEC_LANES=N: lanes per unit of the matvecs of fewer than 8192 units (default 128).
+        // VK_SYMBIOTE_MATVEC_LANES=N: lanes per unit of the matvecs of fewer than 8192 units (default 64).
         VKS_TRY(positive("VK_SYMBIOTE_MATVEC_LANES", 1024, mv_lanes));
         vo.matvec_small_lanes = uint32(mv_lanes);
         VKS_TRY(positive("VK_SYMBIOTE_COPY_GROUPS", 4096, groups));
@@ -160,6 +160,15 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             const long v = std::strtol(z, &end, 10);
             if (*end || v < 0 || v > 100000) return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_CPU_LAYERS=") + z + ": expected a layer count >= 0");
             vo.hybrid_cpu_layers = int32(v);
+        }
+        // A/B knob: VK_SYMBIOTE_CPU_HEADS=N fixes the rows split at N KV heads per streamed layer
+        // on the CPU (clamped to the split's range: at least the half-slot minimum, at most all
+        // but one) instead of the measured search.
+        if (const char* z = std::getenv("VK_SYMBIOTE_CPU_HEADS"); z && *z) {
+            char* end = nullptr;
+            const long v = std::strtol(z, &end, 10);
+            if (*end || v < 0 || v > 100000) return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_CPU_HEADS=") + z + ": expected a KV head count >= 0");
+            vo.hybrid_cpu_heads = int32(v);
         }
         auto vb = VulkanBackend::create(vo);
         if (!vb) {

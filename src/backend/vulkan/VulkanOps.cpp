@@ -74,9 +74,10 @@ ShaderSpecialization kernel_spec(const OpContext& c, Kernel k, uint32 units) {
         // matrix: 2048) in workgroups of 4 units leave the GPU's warp slots mostly empty (an
         // H100 holds ~8400 warps; 4096x4096 got 58% of the memory bandwidth, 11008-row
         // SwiGLU with 11008 units 84%), so below 8192 units each unit gets
-        // 128 lanes (several subgroups over k, summed in shared memory) and a workgroup of
-        // one unit: 4x the warps (OpContext::matvec_small_lanes; an H200 measured 64 lanes
-        // +2% on all-VRAM 7B decode, 256 -1%: README, not yet measured on the H100).
+        // OpContext::matvec_small_lanes lanes (several subgroups over k, summed in shared
+        // memory): 64 by default, 2 units per workgroup. All-VRAM 7B decode, tg128: an H200
+        // measured 64 / 128 / 256 lanes at 201.05 / 196.6 / 194.3 tokens/s, an H100 (14:00 UTC
+        // call) 64 / 128 / 32 at 160.41 / 158.93 / 154.14 (README).
         const uint32 lanes = c.subgroup_size >= 4 && c.subgroup_size <= 128 ? c.subgroup_size : 32;
         const uint32 wide = std::max(lanes, c.matvec_small_lanes);
         if (units < 8192) {

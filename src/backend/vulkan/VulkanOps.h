@@ -53,13 +53,14 @@ struct OpContext {
     uint32 max_groups_x = 65535; // maxComputeWorkGroupCount[0]
     uint32 subgroup_size = 32;   // the device's subgroup size (VulkanCapabilities::subgroup_size)
     // true: matvec / matmul kernels run with workgroup shapes chosen per kernel and device
-    // (matvec: subgroup_size lanes per unit x 128 / subgroup_size units, or 128 lanes x 1 unit
-    // for dispatches of fewer than 8192 units (VulkanOps.cpp kernel_spec); matmul: 16 x 16 =
-    // 128 x 64 output tiles), spec.workgroup_size_* applies to the other kernels; false:
+    // (matvec: subgroup_size lanes per unit x 128 / subgroup_size units, or for dispatches of
+    // fewer than 8192 units matvec_small_lanes lanes x 128 / lanes units (VulkanOps.cpp
+    // kernel_spec); matmul: 16 x 16 = 128 x 64 output tiles), spec.workgroup_size_* applies
+    // to the other kernels; false:
     // spec's workgroup size everywhere (tests of odd workgroups). rmsnorm, tuned: up to
     // 1024 invocations (subgroup_size lanes x rows).
     bool tuned_workgroups = true;
-    uint32 matvec_small_lanes = 128;  // tuned: lanes per unit of matvec dispatches of fewer than 8192 units
+    uint32 matvec_small_lanes = 64;  // tuned: lanes per unit of matvec dispatches of fewer than 8192 units (VulkanOps.cpp kernel_spec)
     // true: batches of f16 weights run the tensor-core kernel (matmul_coop.comp) where the
     // device has it (rt.cooperative_matrix()), spec.use_fp16_math holds and rows are 16-byte
     // aligned; false: the tiled matmul.comp everywhere (A/B comparisons).
