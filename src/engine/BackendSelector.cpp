@@ -234,7 +234,8 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
                     if (const ComputeSplit* sp = raw->hybrid_split(); sp && raw->hybrid_cpu_layer_runs() > 0)
                         m.placement += "; split search: best " + std::to_string(sp->best_cpu_layers()) + " of " + std::to_string(sp->streamed_layers()) +
                                        " at " + fixed1(sp->best_token_seconds() * 1e3) + " ms/token" +
-                                       (sp->settled() ? ", settled" : ", exploring") + " after " + std::to_string(sp->changes()) + " changes";
+                                       (sp->settled() ? ", settled" : ", exploring") + " after " + std::to_string(sp->changes()) + " changes" +
+                                       (sp->reseeded() ? " (re-seeded from the measured rates)" : "");
                     const StreamOverlap so = stream_overlap(raw->stream_timeline());
                     m.stream_span_ns = so.span_ns;
                     m.stream_upload_busy_ns = so.upload_ns;

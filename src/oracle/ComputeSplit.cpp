@@ -33,7 +33,7 @@ void ComputeSplit::set_current(uint32 n) {
     samples_.clear();
 }
 
-bool ComputeSplit::record_token(double seconds) {
+bool ComputeSplit::record_token(double seconds, int64 model_guess) {
     if (s_ == 0) return false;
     if (step_ == 0) {
         // Settled: explore again (step 1 around the best) after a while.
@@ -52,12 +52,28 @@ bool ComputeSplit::record_token(double seconds) {
     std::vector<double> s = samples_;
     std::nth_element(s.begin(), s.begin() + s.size() / 2, s.end());
     const uint32 before = cur_;
-    advance(s[s.size() / 2]);
+    advance(s[s.size() / 2], model_guess);
     return cur_ != before;
 }
 
-void ComputeSplit::advance(double median) {
+void ComputeSplit::advance(double median, int64 model_guess) {
     measured_[cur_] = median;
+    if (!first_window_done_) {
+        first_window_done_ = true;
+        const int64 g = std::min<int64>(model_guess, s_);
+        if (model_guess >= 0 && std::llabs(g - int64(cur_)) > int64(std::max(1u, step_))) {
+            // Re-seed: the initial split is the baseline to beat; continue from the model's
+            // guess, walking on in the direction of the jump while it improves.
+            have_best_ = true;
+            best_ = cur_;
+            best_t_ = median;
+            dir_ = g > int64(cur_) ? 1 : -1;
+            tried_other_ = false;
+            reseeded_ = true;
+            set_current(uint32(g));
+            return;
+        }
+    }
     if (!have_best_) {
         have_best_ = true;
         best_ = cur_;

@@ -14,7 +14,16 @@
 //     improves by more than min_gain, then the other direction, then half the step; at
 //     step 0 the best split is kept ("settled");
 //   - after `reexplore_tokens` settled tokens (the context grew, another process took the
-//     CPU) it explores again with step 1 around the best split.
+//     CPU) it explores again with step 1 around the best split;
+//   - re-seed (once): the first guess comes from probed peaks, which are not the rates the
+//     two sides reach in the pass (H100 box: host memory probed 71 GB/s, the CPU's matvecs
+//     read 90; the bus probed 51, its copies in the rows split average 38-42). The caller
+//     passes the model's guess from the rates measured so far with every token; when the
+//     first window ends and that guess is more than one step away, the search continues
+//     from it instead of walking there one step per window (and maybe stopping on the way
+//     at a noisy window). Measured, H100 box, 7B, --vram-gb 4, tg64 (14:00 UTC): 16 / 18 /
+//     20 / 22 / 24 CPU heads 8.29 / 9.28 / 10.69 / 10.93 / 10.54 tokens/s; too few CPU heads
+//     falls off steeply (the bus saturates), too many slowly.
 // A slow CPU makes CPU layers expensive, so the search moves layers to the GPU; a slow
 // bus moves them to the CPU (tests/oracle/test_compute_split.cpp).
 #pragma once
@@ -56,13 +65,16 @@ public:
     double best_token_seconds() const { return best_t_; }
     uint64 changes() const { return changes_; }
 
-    // One decode token's wall time at the current split (the update_model feed). Returns
-    // true when the split changed (the caller re-reads cpu_mask()).
-    bool record_token(double seconds);
+    // One decode token's wall time at the current split (the update_model feed);
+    // model_guess: the bandwidth model's split from the rates measured so far (< 0: none),
+    // used once, at the end of the first window (see re-seed above). Returns true when the
+    // split changed (the caller re-reads cpu_mask()).
+    bool record_token(double seconds, int64 model_guess = -1);
+    bool reseeded() const { return reseeded_; }
 
 private:
     void set_current(uint32 n);
-    void advance(double median);  // a window at cur_ finished with this median
+    void advance(double median, int64 model_guess);  // a window at cur_ finished with this median
     bool next_candidate();        // sets cur_ to the next split to try; false: settle at best
     void failed_try();            // the candidate was not better: next direction / step
 
@@ -78,6 +90,8 @@ private:
     uint32 step_ = 1;
     bool tried_other_ = false;     // the other direction was tried at this step
     bool have_best_ = false;
+    bool first_window_done_ = false;
+    bool reseeded_ = false;
     uint32 settled_tokens_ = 0;
     uint64 changes_ = 0;
 };

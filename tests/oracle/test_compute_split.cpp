@@ -112,3 +112,49 @@ TEST(ComputeSplit, RecordTokenReportsChangesOnlyAtWindowEnds) {
     EXPECT_EQ(split.cpu_layers(), m.S / 8);
     EXPECT_EQ(split.changes(), 1u);
 }
+
+// Re-seed: the probed peaks put the first guess on the steep side (too few CPU layers, the
+// bus saturates); the model's guess from measured rates is the balance point. The search
+// measures the initial split once, jumps to the guess, and settles there, in fewer windows
+// than walking one step per window.
+TEST(ComputeSplit, ReseedsOnceFromTheMeasuredRatesGuess) {
+    FakeMachine m;  // best: cpu_s * n = bus_s * (S - n) -> n = 26 * 8 / 14 = 14.9
+    const uint32 best = m.best();
+    ComputeSplit split(m.S, 4, {.window = 3, .min_gain = 0.01, .reexplore_tokens = 0});
+    for (int i = 0; i < 3; ++i) split.record_token(m.time(split.cpu_layers()), best);
+    EXPECT_TRUE(split.reseeded());
+    EXPECT_EQ(split.cpu_layers(), best);  // straight to the guess after the first window
+    // Later guesses are ignored (once only): a wrong one does not move it.
+    for (int i = 0; i < 200; ++i) split.record_token(m.time(split.cpu_layers()), 0);
+    EXPECT_TRUE(split.settled());
+    EXPECT_NEAR(double(split.cpu_layers()), double(best), 1.0);
+
+    // Without a guess the same start walks one step (26 / 8 = 3) per window instead, and
+    // takes more changes (each a window of tokens at a slower split) to settle.
+    ComputeSplit walk(m.S, 4, {.window = 3, .min_gain = 0.01, .reexplore_tokens = 0});
+    for (int i = 0; i < 3; ++i) walk.record_token(m.time(walk.cpu_layers()));
+    EXPECT_FALSE(walk.reseeded());
+    EXPECT_EQ(walk.cpu_layers(), 4u + m.S / 8);
+    run(walk, m, 200);
+    EXPECT_TRUE(walk.settled());
+    EXPECT_LT(split.changes(), walk.changes());
+}
+
+TEST(ComputeSplit, ReseedIgnoresAGuessWithinOneStep) {
+    FakeMachine m;
+    ComputeSplit split(m.S, 13, {.window = 3, .min_gain = 0.01, .reexplore_tokens = 0});
+    for (int i = 0; i < 3; ++i) split.record_token(m.time(split.cpu_layers()), 13 + int64(m.S / 8));
+    EXPECT_FALSE(split.reseeded());  // within one step: the ordinary search step instead
+}
+
+TEST(ComputeSplit, ReseedToAWorseGuessFallsBackToTheInitialSplit) {
+    FakeMachine m;
+    const uint32 best = m.best();
+    ComputeSplit split(m.S, best, {.window = 3, .min_gain = 0.01, .reexplore_tokens = 0});
+    for (int i = 0; i < 3; ++i) split.record_token(m.time(split.cpu_layers()), 0);  // a wrong guess: all streamed
+    EXPECT_TRUE(split.reseeded());
+    EXPECT_EQ(split.cpu_layers(), 0u);
+    for (int i = 0; i < 200; ++i) split.record_token(m.time(split.cpu_layers()));
+    EXPECT_TRUE(split.settled());
+    EXPECT_NEAR(double(split.cpu_layers()), double(best), 1.0);
+}

@@ -550,8 +550,21 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
                                     << ms(t_fin, SClock::now()) << " ms for the logits");
     }
     if (cpu_ && req.n_tokens == 1 && (rows_mode_ ? opt_.hybrid_cpu_heads : opt_.hybrid_cpu_layers) < 0) {
-        // update_model: this decode token's time feeds the split search.
-        if (split_->record_token(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())) apply_split();
+        // update_model: this decode token's time feeds the split search, with the bandwidth
+        // model's split from the rates measured so far (the CPU's from its parts of layers,
+        // the bus's from this backend's uploads) for the search's one re-seed.
+        const HardwareTelemetry t = telemetry_.snapshot();
+        int64 guess = -1;
+        if (t.cpu_weight_bps > 0 && t.host_to_device_bps > 0) {
+            if (rows_mode_) {
+                const uint32 G = cfg_.n_head_kv;
+                const uint32 h = ComputeSplit::initial_cpu_layers(G, t.cpu_weight_bps, t.host_to_device_bps);
+                guess = int64(std::min(G - 1, std::max(h, min_cpu_heads_)) - min_cpu_heads_);
+            } else {
+                guess = int64(ComputeSplit::initial_cpu_layers(split_->streamed_layers(), t.cpu_weight_bps, t.host_to_device_bps));
+            }
+        }
+        if (split_->record_token(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), guess)) apply_split();
     }
     if (head_cpu_rows_ > 0) std::memcpy(req.logits, logits_h_.data(), size_t(head_cpu_rows_) * 4);  // the CPU's logits rows
     return prepare_next_upload(req.n_tokens);
