@@ -22,6 +22,7 @@
 #include "bench/Workload.h"
 #include "engine/CliSupport.h"
 #include "gguf/GGUFLoader.h"
+#include "memory/MemoryStats.h"
 #include "model/ModelConfig.h"
 #include "model/ModelGenerator.h"
 #include "model/TensorRegistry.h"
@@ -252,7 +253,8 @@ int run(int argc, char** argv) {
     // the VRAM that the generation test would keep weights resident in. --ctx-size fixes one
     // context for both (one engine).
     const bool own_ctx = cfg.sampling().ctx_size == 0;
-    reset_peak_rss();  // the probes' buffers are not the engine's
+    bench::reset_peak_rss();  // the probes' buffers are not the engine's
+    if (auto pm = read_process_memory()) report.rss_before_engine_bytes = pm->rss_bytes;
     std::unique_ptr<VulkanSymbioteEngine> engine;
     auto engine_for = [&](uint32 ctx) -> ExpectedVoid {
         if (engine && !own_ctx) return {};

@@ -359,6 +359,11 @@ nlohmann::json to_json(const WorkloadResult& w) {
 
 }  // namespace
 
+namespace {
+// Peak RSS less the RSS before the first engine (the part the RAM budget promises).
+uint64 rss_growth(const BenchReport& r) { return r.peak_rss_bytes - std::min(r.peak_rss_bytes, r.rss_before_engine_bytes); }
+}  // namespace
+
 nlohmann::json to_json(const BenchReport& r) {
     nlohmann::json workloads = nlohmann::json::array();
     for (auto& w : r.workloads) workloads.push_back(to_json(w));
@@ -398,7 +403,9 @@ nlohmann::json to_json(const BenchReport& r) {
               {"vram_budget_bytes", uint64(c.vram_budget_gib * gib)},
               {"ram_budget_bytes", uint64(c.ram_budget_gib * gib)},
               {"peak_vram_fraction_of_budget", c.vram_budget_gib > 0 ? double(r.peak_vram_bytes) / (c.vram_budget_gib * gib) : 0.0},
-              {"peak_rss_fraction_of_budget", c.ram_budget_gib > 0 ? double(r.peak_rss_bytes) / (c.ram_budget_gib * gib) : 0.0}}}};
+              {"peak_rss_fraction_of_budget", c.ram_budget_gib > 0 ? double(r.peak_rss_bytes) / (c.ram_budget_gib * gib) : 0.0},
+              {"rss_before_engine_bytes", r.rss_before_engine_bytes},
+              {"peak_rss_growth_fraction_of_budget", c.ram_budget_gib > 0 ? double(rss_growth(r)) / (c.ram_budget_gib * gib) : 0.0}}}};
 }
 
 // ---- table ------------------------------------------------------------------------
@@ -549,8 +556,11 @@ std::string format_table(const BenchReport& r) {
     o << "peak VRAM " << human_bytes(double(r.peak_vram_bytes)) << " of " << fmt(r.config.vram_budget_gib >= 1 ? "%.2f" : "%.3g", r.config.vram_budget_gib) << " GiB budget ("
       << fmt("%.1f%%", r.config.vram_budget_gib > 0 ? 100.0 * double(r.peak_vram_bytes) / (r.config.vram_budget_gib * gib) : 0.0)
       << "), peak RSS " << human_bytes(double(r.peak_rss_bytes)) << " of " << fmt(r.config.ram_budget_gib >= 1 ? "%.2f" : "%.3g", r.config.ram_budget_gib) << " GiB budget ("
-      << fmt("%.1f%%", r.config.ram_budget_gib > 0 ? 100.0 * double(r.peak_rss_bytes) / (r.config.ram_budget_gib * gib) : 0.0)
-      << ")\n";
+      << fmt("%.1f%%", r.config.ram_budget_gib > 0 ? 100.0 * double(r.peak_rss_bytes) / (r.config.ram_budget_gib * gib) : 0.0);
+    if (r.rss_before_engine_bytes > 0 && r.config.ram_budget_gib > 0)
+        o << "; the engines' growth over the " << human_bytes(double(r.rss_before_engine_bytes)) << " before them: "
+          << human_bytes(double(rss_growth(r))) << ", " << fmt("%.1f%%", 100.0 * double(rss_growth(r)) / (r.config.ram_budget_gib * gib));
+    o << ")\n";
     return o.str();
 }
 

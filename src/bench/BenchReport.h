@@ -222,6 +222,10 @@ struct BenchReport {
     std::vector<WorkloadResult> workloads;
     uint64 peak_vram_bytes = 0;   // over the whole benchmark
     uint64 peak_rss_bytes = 0;
+    // RSS of the process just before the first engine (code, the Vulkan driver, what the
+    // probes left): not the engine's. The RAM budget promises the engine's growth over it
+    // (PackWeightProvider: peak RSS growth <= budget + kFixedOverheadBytes). 0: unknown.
+    uint64 rss_before_engine_bytes = 0;
     uint64 weight_bytes_vram_resident = 0;  // PerformanceMetrics, after the workloads
 };
 

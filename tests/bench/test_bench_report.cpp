@@ -363,6 +363,8 @@ TEST(BenchJson, ValuesAreTheReportsFigures) {
     EXPECT_DOUBLE_EQ(j["workloads"][0]["accounting"]["tiers"]["ram"]["bytes_per_token"].get<double>(), double(1 << 20));
     EXPECT_EQ(j["memory"]["ram_budget_bytes"].get<uint64>(), uint64(16) << 30);
     EXPECT_DOUBLE_EQ(j["memory"]["peak_rss_fraction_of_budget"].get<double>(), 1.0 / 16);
+    EXPECT_EQ(j["memory"]["rss_before_engine_bytes"].get<uint64>(), 0u);  // unknown: the growth is the peak
+    EXPECT_DOUBLE_EQ(j["memory"]["peak_rss_growth_fraction_of_budget"].get<double>(), 1.0 / 16);
     EXPECT_EQ(j["probes"]["host_memory"]["gbps"].get<double>(), 100);
 }
 
@@ -411,4 +413,21 @@ TEST(BenchTable, ShowsEveryWorkloadAndCeiling) {
     EXPECT_NE(t.find("non-resident"), std::string::npos) << t;
     EXPECT_NE(t.find("matvec_f16"), std::string::npos) << t;   // kernel table (profiling on)
     EXPECT_NE(t.find("60.0%"), std::string::npos) << t;        // its share of the GPU time
+}
+
+// The RAM budget promises the engines' growth: the report shows the RSS before the first
+// engine and the growth over it beside the absolute peak (H100 box, 13B with --ram-gb 16:
+// peak 16.06 GiB, above the budget only with the process's driver and code counted).
+TEST(BenchTable, PeakRssGrowthOverTheProcessBeforeTheEngine) {
+    BenchReport r = synthetic_report();
+    r.peak_rss_bytes = uint64(17) << 30;
+    r.rss_before_engine_bytes = uint64(2) << 30;
+    const nlohmann::json j = to_json(r);
+    EXPECT_EQ(j["memory"]["rss_before_engine_bytes"].get<uint64>(), uint64(2) << 30);
+    EXPECT_DOUBLE_EQ(j["memory"]["peak_rss_fraction_of_budget"].get<double>(), 17.0 / 16);
+    EXPECT_DOUBLE_EQ(j["memory"]["peak_rss_growth_fraction_of_budget"].get<double>(), 15.0 / 16);
+    const std::string t = format_table(r);
+    EXPECT_NE(t.find("growth over the 2.00 GiB before them: 15.00 GiB, 93.8%"), std::string::npos) << t;
+    r.rss_before_engine_bytes = uint64(20) << 30;  // more than the peak (a reset peak): growth 0, not a wrap-around
+    EXPECT_DOUBLE_EQ(to_json(r)["memory"]["peak_rss_growth_fraction_of_budget"].get<double>(), 0.0);
 }

@@ -11,8 +11,9 @@
 //
 // Resident set: every byte moves once per forward pass whichever streamed tensor it
 // belongs to (a cyclic scan), so the best fixed set is the one with the most bytes
-// (not least-recently-used). Whole layers first, in order (a fully resident segment
-// needs no slot and no upload), then the largest remaining tensors that fit.
+// (not least-recently-used). Whole layers first (a fully resident segment needs no slot
+// and no upload), evenly spaced over the pass so that a streamed layer's upload runs beside
+// resident compute, then the largest remaining tensors that fit.
 //
 // Device bytes are counted as VulkanMemory reserves them (alloc_cost: a power of two
 // below the allocator's block size, exact above), plus one block of slack for the
