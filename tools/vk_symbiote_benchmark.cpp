@@ -254,7 +254,11 @@ int run(int argc, char** argv) {
     // context for both (one engine).
     const bool own_ctx = cfg.sampling().ctx_size == 0;
     bench::reset_peak_rss();  // the probes' buffers are not the engine's
-    if (auto pm = read_process_memory()) report.rss_before_engine_bytes = pm->rss_bytes;
+    uint64 rss_file_before = 0;
+    if (auto pm = read_process_memory()) {
+        report.rss_before_engine_bytes = pm->rss_bytes;
+        rss_file_before = pm->rss_file_bytes;
+    }
     std::unique_ptr<VulkanSymbioteEngine> engine;
     auto engine_for = [&](uint32 ctx) -> ExpectedVoid {
         if (engine && !own_ctx) return {};
@@ -316,6 +320,7 @@ int run(int argc, char** argv) {
             report.peak_rss_bytes = std::max(report.peak_rss_bytes, s.peak_rss_bytes);
         }
     report.peak_rss_bytes = std::max(report.peak_rss_bytes, peak_rss_bytes());
+    if (auto pm = read_process_memory(); pm && pm->rss_file_bytes > rss_file_before) report.rss_file_growth_bytes = pm->rss_file_bytes - rss_file_before;  // engine alive
 
     if (cfg.sampling().json) std::printf("%s\n", to_json(report).dump(2).c_str());
     else std::fputs(format_table(report).c_str(), stdout);

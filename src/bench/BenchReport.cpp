@@ -405,6 +405,7 @@ nlohmann::json to_json(const BenchReport& r) {
               {"peak_vram_fraction_of_budget", c.vram_budget_gib > 0 ? double(r.peak_vram_bytes) / (c.vram_budget_gib * gib) : 0.0},
               {"peak_rss_fraction_of_budget", c.ram_budget_gib > 0 ? double(r.peak_rss_bytes) / (c.ram_budget_gib * gib) : 0.0},
               {"rss_before_engine_bytes", r.rss_before_engine_bytes},
+              {"rss_file_growth_bytes", r.rss_file_growth_bytes},
               {"peak_rss_growth_fraction_of_budget", c.ram_budget_gib > 0 ? double(rss_growth(r)) / (c.ram_budget_gib * gib) : 0.0}}}};
 }
 
@@ -560,6 +561,8 @@ std::string format_table(const BenchReport& r) {
     if (r.rss_before_engine_bytes > 0 && r.config.ram_budget_gib > 0)
         o << "; the engines' growth over the " << human_bytes(double(r.rss_before_engine_bytes)) << " before them: "
           << human_bytes(double(rss_growth(r))) << ", " << fmt("%.1f%%", 100.0 * double(rss_growth(r)) / (r.config.ram_budget_gib * gib));
+    if (r.rss_before_engine_bytes > 0 && r.rss_file_growth_bytes > 0)
+        o << ", of which " << human_bytes(double(r.rss_file_growth_bytes)) << " file-backed (code: the GPU driver's libraries)";
     o << ")\n";
     return o.str();
 }

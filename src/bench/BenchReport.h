@@ -226,6 +226,10 @@ struct BenchReport {
     // probes left): not the engine's. The RAM budget promises the engine's growth over it
     // (PackWeightProvider: peak RSS growth <= budget + kFixedOverheadBytes). 0: unknown.
     uint64 rss_before_engine_bytes = 0;
+    // File-backed resident pages (RssFile: code, the GPU driver's libraries) after the
+    // workloads less before the first engine: part of the growth that is the loaded driver's
+    // code, not the engine's data (the NVIDIA Vulkan driver is loaded by the engine).
+    uint64 rss_file_growth_bytes = 0;
     uint64 weight_bytes_vram_resident = 0;  // PerformanceMetrics, after the workloads
 };
 

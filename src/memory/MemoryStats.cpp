@@ -25,6 +25,7 @@ Expected<ProcessMemory> read_process_memory() {
         };
         rss = parse("VmRSS:", m.rss_bytes) || rss;
         hwm = parse("VmHWM:", m.peak_rss_bytes) || hwm;
+        parse("RssFile:", m.rss_file_bytes);  // optional (Linux >= 4.5)
     }
     if (!rss || !hwm) return make_error(ErrorCode::Io, "/proc/self/status: VmRSS / VmHWM fields missing");
     return m;

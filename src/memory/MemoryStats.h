@@ -11,6 +11,9 @@ namespace vk_symbiote {
 struct ProcessMemory {
     uint64 rss_bytes = 0;       // VmRSS
     uint64 peak_rss_bytes = 0;  // VmHWM
+    // RssFile: the part of VmRSS that is file-backed pages (code: the binary, libc, the GPU
+    // driver's libraries; 0 where the kernel does not report it). Current value, no peak.
+    uint64 rss_file_bytes = 0;
 };
 
 // Io error when /proc is missing or the fields are absent (not Linux).

@@ -428,6 +428,10 @@ TEST(BenchTable, PeakRssGrowthOverTheProcessBeforeTheEngine) {
     EXPECT_DOUBLE_EQ(j["memory"]["peak_rss_growth_fraction_of_budget"].get<double>(), 15.0 / 16);
     const std::string t = format_table(r);
     EXPECT_NE(t.find("growth over the 2.00 GiB before them: 15.00 GiB, 93.8%"), std::string::npos) << t;
+    EXPECT_EQ(t.find("file-backed"), std::string::npos) << t;  // not measured: not shown
+    r.rss_file_growth_bytes = uint64(300) << 20;
+    EXPECT_NE(format_table(r).find("93.8%, of which 300.00 MiB file-backed"), std::string::npos) << format_table(r);
+    EXPECT_EQ(to_json(r)["memory"]["rss_file_growth_bytes"].get<uint64>(), uint64(300) << 20);
     r.rss_before_engine_bytes = uint64(20) << 30;  // more than the peak (a reset peak): growth 0, not a wrap-around
     EXPECT_DOUBLE_EQ(to_json(r)["memory"]["peak_rss_growth_fraction_of_budget"].get<double>(), 0.0);
 }

@@ -154,4 +154,6 @@ TEST(PackWeightProvider, MemoryStatsReadsProc) {
     ASSERT_TRUE(m) << m.error().to_string();
     EXPECT_GT(m->rss_bytes, 0u);
     EXPECT_GE(m->peak_rss_bytes, m->rss_bytes);
+    EXPECT_GT(m->rss_file_bytes, 0u);  // this test binary's own code pages are file-backed
+    EXPECT_LE(m->rss_file_bytes, m->rss_bytes);
 }
