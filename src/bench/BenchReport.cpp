@@ -562,7 +562,7 @@ std::string format_table(const BenchReport& r) {
         o << "; the engines' growth over the " << human_bytes(double(r.rss_before_engine_bytes)) << " before them: "
           << human_bytes(double(rss_growth(r))) << ", " << fmt("%.1f%%", 100.0 * double(rss_growth(r)) / (r.config.ram_budget_gib * gib));
     if (r.rss_before_engine_bytes > 0 && r.rss_file_growth_bytes > 0)
-        o << ", of which " << human_bytes(double(r.rss_file_growth_bytes)) << " file-backed (code: the GPU driver's libraries)";
+        o << ", of which " << human_bytes(double(r.rss_file_growth_bytes)) << " file-backed (code, and host memory the GPU driver maps, e.g. staging)";
     o << ")\n";
     return o.str();
 }

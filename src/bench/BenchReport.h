@@ -226,9 +226,10 @@ struct BenchReport {
     // probes left): not the engine's. The RAM budget promises the engine's growth over it
     // (PackWeightProvider: peak RSS growth <= budget + kFixedOverheadBytes). 0: unknown.
     uint64 rss_before_engine_bytes = 0;
-    // File-backed resident pages (RssFile: code, the GPU driver's libraries) after the
-    // workloads less before the first engine: part of the growth that is the loaded driver's
-    // code, not the engine's data (the NVIDIA Vulkan driver is loaded by the engine).
+    // File-backed resident pages (RssFile) after the workloads less before the first engine:
+    // code (the GPU driver's libraries, loaded by the engine) and host memory the driver maps
+    // through its device file (NVIDIA: the host-visible staging buffers, 1.29 GiB of the
+    // 13B --ram-gb 16 run). Shown so that the growth's anonymous part can be told apart.
     uint64 rss_file_growth_bytes = 0;
     uint64 weight_bytes_vram_resident = 0;  // PerformanceMetrics, after the workloads
 };
