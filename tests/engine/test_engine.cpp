@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 
@@ -270,4 +271,27 @@ TEST(EngineVulkan, ReferenceLogitsThroughTheEngine) {
     for (size_t p = 0; p < rc->prompt_tokens.size(); ++p)
         EXPECT_LT(test::nmse(logits->data() + p * rc->n_vocab, rc->logits_at(p), rc->n_vocab), 1e-6) << "position " << p;
     EXPECT_GT((*eng)->get_performance_metrics().total_gpu_time_ns, 0u);
+}
+
+// The Vulkan path's A/B knobs (environment, README) are checked like options: a malformed
+// value is a clear error naming the variable, not a silent default.
+TEST(EngineVulkan, MalformedTuningKnobsAreClearErrors) {
+    struct Env {
+        const char* name;
+        Env(const char* n, const char* v) : name(n) { ::setenv(n, v, 1); }
+        ~Env() { ::unsetenv(name); }
+    };
+    ConfigManager c;
+    std::vector<std::string> args = {"--log-level", "WARNING", "--ctx-size", "64"};
+    ASSERT_TRUE(c.load(args, [](std::string_view) { return std::optional<std::string>(); }));
+    for (const auto& [name, value] : std::vector<std::pair<const char*, const char*>>{
+             {"VK_SYMBIOTE_CPU_HEADS", "abc"}, {"VK_SYMBIOTE_CPU_HEADS", "-2"}, {"VK_SYMBIOTE_MATVEC_LANES", "0"}, {"VK_SYMBIOTE_ROWS_HEAD", "gpu"}}) {
+        Env e(name, value);
+        auto eng = VulkanSymbioteEngine::create(test::models_dir() / "stories260K.gguf", c);
+        ASSERT_FALSE(eng) << name << "=" << value;
+        EXPECT_EQ(eng.error().code, ErrorCode::InvalidArgument);
+        EXPECT_NE(eng.error().message.find(std::string(name) + "=" + value), std::string::npos) << eng.error().message;
+    }
+    Env ok("VK_SYMBIOTE_CPU_HEADS", "20");  // well-formed: accepted (applies only to a rows split)
+    EXPECT_TRUE(VulkanSymbioteEngine::create(test::models_dir() / "stories260K.gguf", c));
 }
