@@ -48,9 +48,9 @@ uint64 peak_rss_bytes();
 // measured after it excludes e.g. the memory probe's buffer. Returns false if not supported.
 bool reset_peak_rss();
 
-// The cache file holds {"schema_version": 2, "machines": {machine_key: ProbeResults}}. A file
+// The cache file holds {"schema_version": 3, "machines": {machine_key: ProbeResults}}. A file
 // of another schema version reads as NotFound (probe again) and is replaced by store().
-inline constexpr int kProbeCacheSchemaVersion = 2;
+inline constexpr int kProbeCacheSchemaVersion = 3;  // 3: host memory probed on huge-page-advised buffers
 class ProbeCache {
 public:
     explicit ProbeCache(Path file) : file_(std::move(file)) {}
