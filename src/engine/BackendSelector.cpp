@@ -153,23 +153,22 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
         vo.copy_workgroups = uint32(groups);
         vo.copy_chunk_bytes = uint64(chunk_mb * 1048576.0);
         vo.copy_budget_scale = budget;
-        // A/B knob: VK_SYMBIOTE_CPU_LAYERS=N fixes the hybrid decode's split at N streamed layers
-        // on the CPU (0: every streamed layer on the GPU) instead of the measured search.
-        if (const char* z = std::getenv("VK_SYMBIOTE_CPU_LAYERS"); z && *z) {
+        // A count knob (unset: out unchanged): a whole number in [0, 100000].
+        auto count = [](const char* name, const char* what, int32& out) -> ExpectedVoid {
+            const char* z = std::getenv(name);
+            if (!z || !*z) return {};
             char* end = nullptr;
             const long v = std::strtol(z, &end, 10);
-            if (*end || v < 0 || v > 100000) return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_CPU_LAYERS=") + z + ": expected a layer count >= 0");
-            vo.hybrid_cpu_layers = int32(v);
-        }
-        // A/B knob: VK_SYMBIOTE_CPU_HEADS=N fixes the rows split at N KV heads per streamed layer
-        // on the CPU (clamped to the split's range: at least the half-slot minimum, at most all
-        // but one) instead of the measured search.
-        if (const char* z = std::getenv("VK_SYMBIOTE_CPU_HEADS"); z && *z) {
-            char* end = nullptr;
-            const long v = std::strtol(z, &end, 10);
-            if (*end || v < 0 || v > 100000) return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_CPU_HEADS=") + z + ": expected a KV head count >= 0");
-            vo.hybrid_cpu_heads = int32(v);
-        }
+            if (*end || v < 0 || v > 100000) return make_error(ErrorCode::InvalidArgument, std::string(name) + "=" + z + ": expected " + what + " >= 0");
+            out = int32(v);
+            return {};
+        };
+        // A/B knobs instead of the measured search: VK_SYMBIOTE_CPU_LAYERS=N fixes the hybrid
+        // decode's split at N streamed layers on the CPU (0: every streamed layer on the GPU),
+        // VK_SYMBIOTE_CPU_HEADS=N the rows split at N KV heads per streamed layer on the CPU
+        // (clamped to the split's range: at least the half-slot minimum, at most all but one).
+        VKS_TRY(count("VK_SYMBIOTE_CPU_LAYERS", "a layer count", vo.hybrid_cpu_layers));
+        VKS_TRY(count("VK_SYMBIOTE_CPU_HEADS", "a KV head count", vo.hybrid_cpu_heads));
         auto vb = VulkanBackend::create(vo);
         if (!vb) {
             VKS_LOG_WARN("Vulkan unavailable, using the CPU path: " << vb.error().message);

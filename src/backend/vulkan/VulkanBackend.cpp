@@ -338,15 +338,10 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         const double cpu_rate = t.cpu_weight_bps > 0 ? t.cpu_weight_bps : opt_.peak_host_memory_bps;
         const double bus_rate = t.host_to_device_bps > 0 ? t.host_to_device_bps : opt_.peak_host_to_device_bps;
         // Rows: the split searches the CPU's KV heads above the minimum (streamed = the heads
-        // that may move); the bandwidth model's guess is G * cpu / (cpu + bus) heads.
-        uint32 initial = 0;
-        if (rows_mode_) {
-            const uint32 G = cfg_.n_head_kv;
-            const uint32 guess = opt_.hybrid_cpu_heads >= 0 ? uint32(opt_.hybrid_cpu_heads) : ComputeSplit::initial_cpu_layers(G, cpu_rate, bus_rate);
-            initial = std::min(G - 1, std::max(guess, min_cpu_heads_)) - min_cpu_heads_;
-        } else {
-            initial = opt_.hybrid_cpu_layers >= 0 ? uint32(opt_.hybrid_cpu_layers) : ComputeSplit::initial_cpu_layers(streamed, cpu_rate, bus_rate);
-        }
+        // that may move).
+        uint32 initial = model_split(cpu_rate, bus_rate);
+        if (rows_mode_ && opt_.hybrid_cpu_heads >= 0) initial = rows_split_index(uint32(opt_.hybrid_cpu_heads));
+        if (!rows_mode_ && opt_.hybrid_cpu_layers >= 0) initial = uint32(opt_.hybrid_cpu_layers);
         telemetry_.set_peaks(0, opt_.peak_host_to_device_bps, opt_.peak_host_memory_bps, 0);
         split_ = std::make_unique<ComputeSplit>(streamed, initial);
         apply_split();
@@ -554,16 +549,7 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
         // model's split from the rates measured so far (the CPU's from its parts of layers,
         // the bus's from this backend's uploads) for the search's one re-seed.
         const HardwareTelemetry t = telemetry_.snapshot();
-        int64 guess = -1;
-        if (t.cpu_weight_bps > 0 && t.host_to_device_bps > 0) {
-            if (rows_mode_) {
-                const uint32 G = cfg_.n_head_kv;
-                const uint32 h = ComputeSplit::initial_cpu_layers(G, t.cpu_weight_bps, t.host_to_device_bps);
-                guess = int64(std::min(G - 1, std::max(h, min_cpu_heads_)) - min_cpu_heads_);
-            } else {
-                guess = int64(ComputeSplit::initial_cpu_layers(split_->streamed_layers(), t.cpu_weight_bps, t.host_to_device_bps));
-            }
-        }
+        const int64 guess = t.cpu_weight_bps > 0 && t.host_to_device_bps > 0 ? int64(model_split(t.cpu_weight_bps, t.host_to_device_bps)) : -1;
         if (split_->record_token(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), guess)) apply_split();
     }
     if (head_cpu_rows_ > 0) std::memcpy(req.logits, logits_h_.data(), size_t(head_cpu_rows_) * 4);  // the CPU's logits rows
@@ -750,6 +736,15 @@ void VulkanBackend::bind_slot(uint32 seg, uint32 slot) {
     const VkBuffer b = ring_->slot_buffer(slot);
     for (size_t i : seg_streamed_[seg])
         for (auto& pc : dweights_[{uint32(tensors_[i].id.role), tensors_[i].id.layer}].pieces) pc.buffer = b;
+}
+
+uint32 VulkanBackend::rows_split_index(uint32 cpu_heads) const {
+    return std::min(cfg_.n_head_kv - 1, std::max(cpu_heads, min_cpu_heads_)) - min_cpu_heads_;
+}
+
+uint32 VulkanBackend::model_split(double cpu_rate, double bus_rate) const {
+    if (rows_mode_) return rows_split_index(ComputeSplit::initial_cpu_layers(cfg_.n_head_kv, cpu_rate, bus_rate));
+    return ComputeSplit::initial_cpu_layers(streamed_layer_count(), cpu_rate, bus_rate);
 }
 
 uint32 VulkanBackend::streamed_layer_count() const {
@@ -1167,7 +1162,7 @@ ExpectedVoid VulkanBackend::record_forward_rows(const ForwardRequest& req) {
     const uint32 E = cfg_.n_embd, F = cfg_.n_ff, V = cfg_.n_vocab, G = cfg_.n_head_kv, Q = cfg_.q_dim();
     const uint32 pos = req.pos, group = cfg_.n_head / G;
     if (pending_heads_ >= 0) {  // set_hybrid_cpu_heads(): a new layout (the upload made ahead is void)
-        const uint32 m = std::min(G - 1, std::max(min_cpu_heads_, uint32(pending_heads_)));
+        const uint32 m = min_cpu_heads_ + rows_split_index(uint32(pending_heads_));
         pending_heads_ = -1;
         if (m != cpu_heads_) {
             if (rows_pre_ >= 0) {

@@ -197,6 +197,12 @@ public:
     uint64 hybrid_cpu_layer_runs() const { return cpu_layer_runs_; }
     uint64 hybrid_cpu_weight_bytes() const { return cpu_weight_bytes_; }  // weight bytes of those runs
     uint32 streamed_layer_count() const;  // layers with at least one streamed tensor
+    // The hybrid split as ComputeSplit's index: rows, `cpu_heads` KV heads on the CPU clamped to
+    // [min_cpu_heads_, n_head_kv - 1], less the minimum; model_split: the bandwidth model's
+    // split for these rates (rows: n_head_kv * cpu / (cpu + bus) heads; layers: that share of
+    // the streamed layers).
+    uint32 rows_split_index(uint32 cpu_heads) const;
+    uint32 model_split(double cpu_rate, double bus_rate) const;
     uint64 kv_sync_bytes() const { return kv_sync_bytes_; }
     // With kernel profiling and streamed weights: when the last forward's uploads and
     // compute submissions ran (WeightStreamRing timeline; empty otherwise). Also logged at DEBUG.
