@@ -516,7 +516,24 @@ std::string format_table(const BenchReport& r) {
                         a.bound_tokens_per_second > 0 ? fmt("%.1f%%", 100 * a.fraction_of_bound) : "?",
                         a.bound_tier.empty() ? "?" : a.bound_tier});
     }
-    o << render(rows) << "\n";
+    o << render(rows);
+    // GPU time per forward pass (timestamps at both ends of every pass) against the wall time
+    // per token: the rest is host time with the GPU idle (recording before the first
+    // submission, the fence wait's wake-up, sampling) or, in a hybrid decode, the CPU's part.
+    for (const WorkloadResult& w : r.workloads) {
+        uint64 passes = 0, timed = 0;
+        double wall = 0;
+        for (const RunSample& s : w.samples) {
+            passes += s.forward_passes;
+            timed += w.kind == "tg" ? (s.tokens > 1 ? s.tokens - 1 : 0) : 1;
+            wall += s.seconds;
+        }
+        if (w.gpu_time_ns == 0 || passes == 0 || timed == 0 || wall <= 0) continue;
+        const double gpu_ms = double(w.gpu_time_ns) / 1e6 / double(passes), wall_ms = wall * 1e3 / double(timed);
+        o << w.name << ": GPU busy " << fmt("%.3f", gpu_ms) << " ms per forward pass, " << fmt("%.1f%%", 100 * gpu_ms / wall_ms) << " of "
+          << fmt("%.3f", wall_ms) << (w.kind == "tg" ? " ms per token" : " ms per prompt") << "\n";
+    }
+    o << "\n";
 
     std::vector<std::vector<std::string>> tier_rows = {{"bytes/token @ achieved/ceiling", "VRAM", "bus (H2D)", "RAM", "disk"}};
     for (const WorkloadResult& w : r.workloads) {

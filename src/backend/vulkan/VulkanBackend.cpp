@@ -997,9 +997,10 @@ ExpectedVoid VulkanBackend::record_forward(const ForwardRequest& req) {
         }
         const bool streams = !seg_streamed_[seg].empty();
         if (cpu_ && seg < cfg_.n_layer) VKS_TRY(sync_kv(seg, req.pos, 0, 0));  // rows a CPU layer wrote
-        // A new submission starts at every streaming segment (it waits for that upload), and
-        // every 8 layers so the GPU starts on the first ones while the host records the rest.
-        const bool split = seg > 0 && seg < cfg_.n_layer && seg % 8 == 0;
+        // A new submission starts at every streaming segment (it waits for that upload), after
+        // the first first_submit_layers layers (the GPU starts on them while the host records
+        // the next ones) and every 8 layers after that.
+        const bool split = seg > 0 && seg < cfg_.n_layer && (seg % 8 == 0 || seg == opt_.first_submit_layers);
         // Shader-copy pass: the copies are in the command buffers themselves; only a segment
         // uploaded ahead by DMA needs a submission that waits for it.
         const bool new_submission = shader_pass ? streams && slot_of[seg] >= 0 : streams;

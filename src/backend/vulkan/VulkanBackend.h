@@ -98,6 +98,10 @@ struct VulkanOptions {
     RowsHead rows_head = RowsHead::Auto;
     uint32 rows_copy_workgroups = 0;  // workgroups per rows-split copy dispatch (0: 256)
     uint32 matvec_small_lanes = 0;    // OpContext::matvec_small_lanes (0: its default)
+    // Layers in the first command buffer of a forward pass (then one every 8 layers): the GPU
+    // starts on them while the host records the rest, instead of idling until 8 layers are
+    // recorded (0: the first submission at layer 8 as well).
+    uint32 first_submit_layers = 1;
     int32 hybrid_cpu_heads = -1;  // Rows: KV heads per layer on the CPU, measured (-1) or fixed (tests; clamped to the minimum)
     // Probed peaks (bytes/s, 0: unknown; vk_symbiote_benchmark's probe cache) for the split's
     // first guess before this backend has measured its own rates (telemetry()).
