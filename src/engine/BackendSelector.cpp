@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "backend/cpu/CpuBackend.h"
+#include "backend/cpu/CpuKernels.h"
 #include "config/Logger.h"
 #include "memory/FileWeightProvider.h"
 #include "memory/PackWeightProvider.h"
@@ -53,6 +54,17 @@ void log_inactive_options(const ConfigManager& config) {
 
 Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigManager& config) {
     log_inactive_options(config);
+    // A/B knob: VK_SYMBIOTE_CPU_PREFETCH=N bytes of software prefetch ahead of each weight row
+    // in the CPU's decode matvecs (0: none; unset: cpu::kDefaultMatvecPrefetchBytes).
+    uint64 prefetch = cpu::kDefaultMatvecPrefetchBytes;
+    if (const char* z = std::getenv("VK_SYMBIOTE_CPU_PREFETCH"); z && *z) {
+        char* end = nullptr;
+        const long v = std::strtol(z, &end, 10);
+        if (*end || v < 0 || v > 65536)
+            return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_CPU_PREFETCH=") + z + ": expected a byte count in [0, 65536]");
+        prefetch = uint64(v);
+    }
+    cpu::set_matvec_prefetch_bytes(prefetch);
     SelectedBackend s;
     const PerformanceConfig& perf = config.performance();
     // Weight bytes from a quick header read (the provider re-validates everything).

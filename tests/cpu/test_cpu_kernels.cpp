@@ -195,6 +195,30 @@ TEST(CpuMatmul, ThreadsGiveBitwiseSameResult) {
     EXPECT_EQ(y1, y4);
 }
 
+// The decode matvec's software prefetch changes no result bit (the same sums in the same
+// order), with the distance 0, the default, one line and a distance past the matrix's end,
+// over column counts with and without the 32-column prefetch steps' remainders.
+TEST(CpuMatmul, PrefetchDistanceGivesBitwiseSameResult) {
+    const uint64 saved = matvec_prefetch_bytes();
+    for (DType dt : {DType::F32, DType::F16, DType::BF16})
+        for (uint64 cols : {16, 40, 64, 100, 4096 + 24}) {
+            const uint64 rows = 37;
+            Weights w = make_weights(dt, rows * cols, uint32(cols));
+            std::vector<float> x = randn(cols, uint32(cols + 1));
+            std::vector<std::vector<float>> ys;
+            for (uint64 pf : {uint64(0), kDefaultMatvecPrefetchBytes, uint64(64), uint64(65536)}) {
+                set_matvec_prefetch_bytes(pf);
+                std::vector<float> y(rows);
+                MatmulArgs a{w.raw.data(), dt, rows, cols, x.data(), cols, 1, y.data(), rows};
+                matmul(a, nullptr);
+                ys.push_back(y);
+            }
+            for (size_t i = 1; i < ys.size(); ++i) EXPECT_EQ(ys[i], ys[0]) << dtype_name(dt) << " cols=" << cols << " setting " << i;
+        }
+    set_matvec_prefetch_bytes(saved);
+    EXPECT_EQ(saved, kDefaultMatvecPrefetchBytes);
+}
+
 // ---- f32 dot / axpy -----------------------------------------------------------------------
 
 TEST(CpuVector, DotAndAxpyMatchDouble) {
