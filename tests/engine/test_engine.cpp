@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend/cpu/CpuKernels.h"
 #include "model/ModelConfig.h"
 #include "model/Tokenizer.h"
 #include "runtime/Perplexity.h"
@@ -295,4 +296,29 @@ TEST(EngineVulkan, MalformedTuningKnobsAreClearErrors) {
     }
     Env ok("VK_SYMBIOTE_CPU_HEADS", "20");  // well-formed: accepted (applies only to a rows split)
     EXPECT_TRUE(VulkanSymbioteEngine::create(test::models_dir() / "stories260K.gguf", c));
+}
+
+// The CPU's decode matvecs prefetch on the CPU path only: beside a GPU (whose copies read the
+// same host memory in a hybrid decode) the default is none; VK_SYMBIOTE_CPU_PREFETCH sets either.
+TEST(EngineVulkan, CpuPrefetchOnTheCpuPathOnly) {
+    auto load = [](std::vector<std::string> args) {
+        ConfigManager c;
+        args.insert(args.end(), {"--log-level", "WARNING", "--ctx-size", "64"});
+        EXPECT_TRUE(c.load(args, [](std::string_view) { return std::optional<std::string>(); }));
+        return c;
+    };
+    const auto model = test::models_dir() / "stories260K.gguf";
+    auto cpu_eng = VulkanSymbioteEngine::create(model, load({"--disable-gpu"}));
+    ASSERT_TRUE(cpu_eng);
+    EXPECT_EQ(cpu::matvec_prefetch_bytes(), cpu::kDefaultMatvecPrefetchBytes);
+    auto gpu_eng = VulkanSymbioteEngine::create(model, load({"--device-index", "0"}));
+    ASSERT_TRUE(gpu_eng) << gpu_eng.error().to_string();
+    if ((*gpu_eng)->get_performance_metrics().backend != "vulkan") GTEST_SKIP() << "no Vulkan device: " << (*gpu_eng)->describe();
+    EXPECT_EQ(cpu::matvec_prefetch_bytes(), 0u);
+    ::setenv("VK_SYMBIOTE_CPU_PREFETCH", "512", 1);
+    auto knob_eng = VulkanSymbioteEngine::create(model, load({"--device-index", "0"}));
+    ::unsetenv("VK_SYMBIOTE_CPU_PREFETCH");
+    ASSERT_TRUE(knob_eng);
+    EXPECT_EQ(cpu::matvec_prefetch_bytes(), 512u);
+    cpu::set_matvec_prefetch_bytes(cpu::kDefaultMatvecPrefetchBytes);
 }

@@ -57,9 +57,10 @@ struct MatmulArgs {
 // pool == nullptr: single-threaded. Rows are split across the pool's workers.
 void matmul(const MatmulArgs& a, ThreadPool* pool, KernelPath path = KernelPath::Auto);
 // Software prefetch distance of the one-token matvec (AVX2 path), in bytes ahead of each
-// weight row stream; 0: none. Process-wide (VK_SYMBIOTE_CPU_PREFETCH sets it). Dev VM
-// (2 threads, f16 4096-column rows over 1-2 GiB, huge pages advised): 27-33 GB/s without,
-// 35-36 with 1024 bytes (+8-20%); one thread 21 -> 25-27.
+// weight row stream; 0: none. Process-wide: select_backend sets the default on the CPU path
+// and 0 beside a GPU (see there; VK_SYMBIOTE_CPU_PREFETCH overrides). Dev VM (2 threads, f16
+// 4096-column rows over 1-2 GiB, huge pages advised): 27-33 GB/s without, 35-36 with 1024
+// bytes (+8-20%); one thread 21 -> 25-27.
 constexpr uint64 kDefaultMatvecPrefetchBytes = 1024;
 void set_matvec_prefetch_bytes(uint64 bytes);
 uint64 matvec_prefetch_bytes();
