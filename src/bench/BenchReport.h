@@ -86,6 +86,8 @@ struct RunSample {
     double seconds = 0;         // timed span: whole evaluate() (pp) / first -> last token (tg)
     double tokens_per_second = 0;
     double ttft_ms = 0;         // request -> first sampled token (tg; 0 for pp)
+    // Counter deltas over the timed span (pp: the evaluate() call; tg: from the first token
+    // to the last, i.e. the passes after the prompt pass, whose time is TTFT, not timed).
     uint64 forward_passes = 0;  // PerformanceMetrics::total_inferences delta
     uint64 disk_bytes = 0;      // PerformanceMetrics::weight_bytes_disk delta
     uint64 uploaded_bytes = 0;  // PerformanceMetrics::weight_bytes_uploaded delta

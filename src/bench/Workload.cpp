@@ -39,15 +39,31 @@ void fill_counters(RunSample& s, const PerformanceMetrics& before, const Perform
     s.cpu_weight_bytes = delta(after.weight_bytes_cpu, before.weight_bytes_cpu);
 }
 
-// Workload-level figures over all timed repetitions: pack cache rates, GPU time, kernels.
-void finish_counters(WorkloadResult& w, const PerformanceMetrics& first, const PerformanceMetrics& last, bool tg) {
+// Per-kernel totals added by name (sums of snapshots: their difference is the sum of the
+// repetitions' differences).
+void add_kernel_times(std::vector<KernelTime>& acc, const std::vector<KernelTime>& v) {
+    for (const KernelTime& k : v) {
+        auto it = std::find_if(acc.begin(), acc.end(), [&](const KernelTime& a) { return a.name == k.name; });
+        if (it == acc.end()) {
+            acc.push_back(k);
+        } else {
+            it->dispatches += k.dispatches;
+            it->total_ns += k.total_ns;
+        }
+    }
+}
+
+// Workload-level figures over all timed repetitions: pack cache rates, GPU time, kernels
+// (k_before / k_after: the kernel totals at the start and end of the timed spans, summed).
+void finish_counters(WorkloadResult& w, const std::vector<KernelTime>& k_before, const std::vector<KernelTime>& k_after,
+                     const PerformanceMetrics& last, bool tg) {
     w.pack_cache = pack_cache_figures(w.samples);
     uint64 tokens = 0;
     for (const RunSample& s : w.samples) {
         w.gpu_time_ns += s.gpu_time_ns;
         tokens += tg ? s.forward_passes : s.tokens;
     }
-    w.kernels = kernel_figures(first.kernel_times, last.kernel_times, tokens, w.gpu_time_ns);
+    w.kernels = kernel_figures(k_before, k_after, tokens, w.gpu_time_ns);
     w.stream_span_ns = last.stream_span_ns;
     w.stream_upload_ns = last.stream_upload_busy_ns;
     w.stream_compute_ns = last.stream_compute_busy_ns;
@@ -135,7 +151,8 @@ Expected<WorkloadResult> run_prompt_processing(VulkanSymbioteEngine& engine, con
         log_sample(opts, w, rep, smp);
     }
     finish(w);
-    finish_counters(w, first, engine.get_performance_metrics(), false);
+    const PerformanceMetrics& last = engine.get_performance_metrics();
+    finish_counters(w, first.kernel_times, last.kernel_times, last, false);
     w.accounting = account(w, reg, gpu, probes, false);
     return w;
 }
@@ -158,12 +175,18 @@ Expected<WorkloadResult> run_generation(VulkanSymbioteEngine& engine, const Tens
     g.parse_special = false;
     g.ignore_eos = true;  // a tg run always produces n_tokens
 
-    auto run_once = [&](RunSample& smp) -> ExpectedVoid {
+    // The timed span runs from the first sampled token to the last: the passes after the
+    // first token's (the prompt pass, in TTFT). at_first: the counters when the first token
+    // came, so that the sample's bytes, passes and GPU time cover the timed span only (a cold
+    // first pass's disk reads would otherwise count against the later tokens' time).
+    auto run_once = [&](RunSample& smp, PerformanceMetrics* at_first) -> ExpectedVoid {
         std::vector<Clock::time_point> stamps;
         stamps.reserve(n_tokens);
         auto t0 = Clock::now();
         auto r = engine.generate_tokens(prompt, g, [&](const std::string&, uint32 tok) {
-            if (tok != UINT32_MAX) stamps.push_back(Clock::now());  // UINT32_MAX: the decoder's tail flush
+            if (tok == UINT32_MAX) return true;  // the decoder's tail flush
+            if (stamps.empty() && at_first) *at_first = engine.get_performance_metrics();
+            stamps.push_back(Clock::now());
             return true;
         });
         if (!r) return r.error();
@@ -177,23 +200,25 @@ Expected<WorkloadResult> run_generation(VulkanSymbioteEngine& engine, const Tens
     };
     if (opts.warmup) {
         RunSample ignored;
-        VKS_TRY(run_once(ignored));
+        VKS_TRY(run_once(ignored, nullptr));
     }
     bool gpu = false;
-    const PerformanceMetrics first = engine.get_performance_metrics();
+    std::vector<KernelTime> k_before, k_after;
     for (uint32 rep = 0; rep < std::max(1u, opts.repetitions); ++rep) {
-        const PerformanceMetrics before = engine.get_performance_metrics();
+        PerformanceMetrics at_first = engine.get_performance_metrics();  // kept if no token came
         RunSample smp;
-        VKS_TRY(run_once(smp));
+        VKS_TRY(run_once(smp, &at_first));
         const PerformanceMetrics& m = engine.get_performance_metrics();
-        fill_counters(smp, before, m);
+        fill_counters(smp, at_first, m);
+        add_kernel_times(k_before, at_first.kernel_times);
+        add_kernel_times(k_after, m.kernel_times);
         gpu = gpu_backend(m);
         if (smp.tokens < 2 && opts.log) opts.log(w.name + ": the model ended generation after " + std::to_string(smp.tokens) + " token(s); no decode rate");
         w.samples.push_back(smp);
         log_sample(opts, w, rep, smp);
     }
     finish(w);
-    finish_counters(w, first, engine.get_performance_metrics(), true);
+    finish_counters(w, k_before, k_after, engine.get_performance_metrics(), true);
     w.accounting = account(w, reg, gpu, probes, true);
     return w;
 }

@@ -85,6 +85,9 @@ TEST(BenchEngineAccounting, CpuResidentRunReadsEverythingFromRamAndNothingFromDi
         auto w = tg ? run_generation(**e, *reg, 6, opts(), probes()) : run_prompt_processing(**e, *reg, 8, opts(), probes());
         ASSERT_TRUE(w) << w.error().to_string();
         expect_tiers_add_up(*w, *reg);
+        // A sample's counters cover its timed span: tg, the passes after the first token
+        // (the prompt pass is TTFT); pp, the one pass of the 8-token prompt.
+        for (const RunSample& smp : w->samples) EXPECT_EQ(smp.forward_passes, tg ? smp.tokens - 1 : 1) << w->name;
         const Accounting& a = w->accounting;
         EXPECT_EQ(a.bus.bytes_per_token, 0) << w->name;
         EXPECT_EQ(a.vram.bytes_per_token, 0) << w->name;
@@ -132,6 +135,9 @@ TEST(BenchEngineAccounting, VulkanWithEverythingInVramMovesNoWeightBytesOverTheB
         auto w = tg ? run_generation(**e, *reg, 6, opts(), probes()) : run_prompt_processing(**e, *reg, 8, opts(), probes());
         ASSERT_TRUE(w) << w.error().to_string();
         expect_tiers_add_up(*w, *reg);
+        // A sample's counters cover its timed span: tg, the passes after the first token
+        // (the prompt pass is TTFT); pp, the one pass of the 8-token prompt.
+        for (const RunSample& smp : w->samples) EXPECT_EQ(smp.forward_passes, tg ? smp.tokens - 1 : 1) << w->name;
         const Accounting& a = w->accounting;
         EXPECT_EQ(a.bus.bytes_per_token, 0) << w->name;
         EXPECT_EQ(a.disk.bytes_per_token, 0) << w->name;
