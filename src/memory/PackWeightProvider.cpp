@@ -46,6 +46,7 @@ Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(const Pat
     mo.reserved_bytes = p->embedding_cache_bytes() + opts.activation_kv_bytes;
     mo.reserved_what = "embedding row cache " + format_gb(p->embedding_cache_bytes()) + " + activations/KV";
     mo.io.threads = opts.io_threads;
+    mo.io.staging_bytes = opts.io_staging_bytes;
     mo.io.direct_io = opts.direct_io;
     mo.io.fault_hook = opts.fault_hook;
     if (!opts.pack_cache.empty()) {
@@ -76,6 +77,7 @@ Expected<uint64> PackWeightProvider::minimum_ram_budget(const Path& model, const
     const uint64 reserved = uint64(opts.embedding_cache_rows) * cfg->n_embd * sizeof(float) + opts.activation_kv_bytes;
     PrefetcherOptions io;
     io.threads = opts.io_threads;
+    io.staging_bytes = opts.io_staging_bytes;
     io.direct_io = opts.direct_io;
     if (!opts.pack_cache.empty()) {
         auto cache = PackCacheReader::open(opts.pack_cache, **g, *plan);

@@ -38,6 +38,7 @@ struct PackOptions {
     uint64 ram_budget_bytes = uint64(16) << 30;  // --ram-gb
     uint64 max_pack_bytes = uint64(32) << 20;    // max_pack_mb
     uint32 io_threads = 2;
+    uint64 io_staging_bytes = uint64(1) << 20;   // per I/O thread, O_DIRECT reads (PrefetcherOptions::staging_bytes)
     uint32 prefetch_lookahead = 3;               // layers of packs read ahead of the one in use
     float eviction_aggression = 0.7f;            // may a prefetch evict? see VitalityOracle
     uint64 read_ahead_bytes = 0;                 // NomadPackManager::read_ahead_bytes() (0: automatic)
