@@ -79,6 +79,21 @@ TEST(BenchProbes, DiskReadDirectOrFallbackReadsTheWholeSmallFile) {
     EXPECT_TRUE(b->method.find("O_DIRECT") != std::string::npos || b->method.find("buffered") != std::string::npos) << b->method;
 }
 
+TEST(BenchProbes, DiskReadWithSeveralBlocksInFlightReadsEveryByteOnce) {
+    const uint64 size = (uint64(5) << 20) + 12345;  // 6 blocks, the last one short
+    Path f = write_file("disk_probe_in_flight.bin", size);
+    for (uint32 in_flight : {1u, 3u, 4u, 8u}) {
+        DiskProbeOptions o;
+        o.block_bytes = 1 << 20;
+        o.in_flight = in_flight;
+        o.allow_direct = in_flight % 2 == 0;  // both the O_DIRECT (or its fallback) and the buffered read
+        auto b = probe_disk_read(f, o);
+        ASSERT_TRUE(b) << b.error().to_string();
+        EXPECT_EQ(b->bytes, size) << in_flight << " in flight";
+        EXPECT_NE(b->method.find(std::to_string(in_flight) + " in flight"), std::string::npos) << b->method;
+    }
+}
+
 TEST(BenchProbes, DiskReadLimitAndErrors) {
     Path f = write_file("disk_probe_limit.bin", 4 << 20);
     DiskProbeOptions o;

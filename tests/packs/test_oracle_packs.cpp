@@ -121,7 +121,7 @@ TEST(OracleRamTier, ReadAheadCapReadsFewerBytesPerPassAndNoPackTwicePerUse) {
         return r;
     };
     const Run capped = run(0), whole = run(PackManagerOptions::kNoReadAheadCap);
-    EXPECT_EQ(capped.read_ahead, 3u * 4096) << "2 I/O threads + 1, packs of 4 KiB";
+    EXPECT_EQ(capped.read_ahead, uint64(PackOptions{}.io_threads + 1) * 4096) << "I/O threads + 1, packs of 4 KiB";
     EXPECT_GT(capped.capped, 0u) << "the cap held reads back";
     EXPECT_EQ(whole.capped, 0u);
     EXPECT_LT(capped.bytes_per_pass, 0.85 * whole.bytes_per_pass) << "capped " << capped.bytes_per_pass << " vs whole window " << whole.bytes_per_pass;
