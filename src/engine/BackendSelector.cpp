@@ -68,6 +68,15 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_CPU_PREFETCH=") + z + ": expected a byte count in [0, 65536]");
         prefetch = v;
     }
+    // A/B knob: VK_SYMBIOTE_CPU_BATCH=0 runs the CPU's Q / K / V and gate / up matvecs one pool
+    // run each instead of one run per group (cpu::matmul_batch).
+    bool batch = true;
+    if (const char* z = std::getenv("VK_SYMBIOTE_CPU_BATCH"); z && *z) {
+        if (std::string(z) != "0" && std::string(z) != "1")
+            return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_CPU_BATCH=") + z + ": expected 0 or 1");
+        batch = std::string(z) == "1";
+    }
+    cpu::set_matmul_batch_fusion(batch);
     auto set_prefetch = [prefetch](uint64 fallback) { cpu::set_matvec_prefetch_bytes(prefetch >= 0 ? uint64(prefetch) : fallback); };
     set_prefetch(cpu::kDefaultMatvecPrefetchBytes);
     SelectedBackend s;

@@ -219,6 +219,38 @@ TEST(CpuMatmul, PrefetchDistanceGivesBitwiseSameResult) {
     EXPECT_EQ(saved, kDefaultMatvecPrefetchBytes);
 }
 
+// Several matmuls in one pool run give each one's matmul() result bit for bit (decode-sized:
+// fused; a batch of 9 tokens: one after the other), over dtypes, odd shapes and row counts
+// that leave remainders of the four-row groups and of the 128 KiB tasks.
+TEST(CpuMatmul, BatchGivesEachMatmulsResultBitwise) {
+    ThreadPool pool(3);
+    struct M {
+        DType dt;
+        uint64 rows, cols;
+    };
+    const std::vector<M> shapes = {{DType::F16, 1, 4096}, {DType::F32, 37, 100}, {DType::BF16, 301, 257}, {DType::F16, 70, 1024}, {DType::F16, 5, 3}};
+    for (uint32 n_tok : {1u, 3u, 9u}) {
+        std::vector<Weights> ws;
+        std::vector<std::vector<float>> xs, want, got;
+        for (size_t i = 0; i < shapes.size(); ++i) {
+            ws.push_back(make_weights(shapes[i].dt, shapes[i].rows * shapes[i].cols, uint32(i + 11)));
+            xs.push_back(randn(n_tok * shapes[i].cols, uint32(i + 23)));
+            want.emplace_back(n_tok * shapes[i].rows, -1.0f);
+            got.emplace_back(n_tok * shapes[i].rows, -2.0f);
+        }
+        std::vector<MatmulArgs> args;
+        for (size_t i = 0; i < shapes.size(); ++i) {
+            const auto& m = shapes[i];
+            MatmulArgs a{ws[i].raw.data(), m.dt, m.rows, m.cols, xs[i].data(), m.cols, n_tok, want[i].data(), m.rows};
+            matmul(a, &pool);
+            a.y = got[i].data();
+            args.push_back(a);
+        }
+        matmul_batch(args.data(), args.size(), &pool);
+        for (size_t i = 0; i < shapes.size(); ++i) EXPECT_EQ(got[i], want[i]) << "matrix " << i << ", " << n_tok << " tokens";
+    }
+}
+
 // ---- f32 dot / axpy -----------------------------------------------------------------------
 
 TEST(CpuVector, DotAndAxpyMatchDouble) {

@@ -114,38 +114,64 @@ void CpuBackend::hint_layer(uint32 layer) {
     weights_->hint_upcoming(ids);
 }
 
-ExpectedVoid CpuBackend::project(TensorId id, uint64 rows, uint64 cols, const float* x, uint64 x_stride, uint32 n, float* y, uint64 y_stride,
-                                 uint64 row_end) {
-    auto h = weights_->acquire(id);
-    if (!h) return h.error();
-    const WeightView& v = h->view();
-    const std::string name = tensor_name(id);
-    if (v.rows != rows || v.cols != cols)
+ExpectedVoid CpuBackend::slice_args(const ProjectJob& j, const WeightView& v, std::vector<cpu::MatmulArgs>& out) const {
+    const std::string name = tensor_name(j.id);
+    if (v.rows != j.rows || v.cols != j.cols)
         return make_error(ErrorCode::Internal, "cpu backend: tensor '" + name + "' arrived as [" + std::to_string(v.rows) + " x " + std::to_string(v.cols) +
-                                                   "], expected [" + std::to_string(rows) + " x " + std::to_string(cols) + "]");
+                                                   "], expected [" + std::to_string(j.rows) + " x " + std::to_string(j.cols) + "]");
     uint64 next = 0;
     for (const WeightSlice& s : v.slices) {
-        if (s.row_begin != next || s.row_end <= s.row_begin || s.row_end > rows || !s.data)
+        if (s.row_begin != next || s.row_end <= s.row_begin || s.row_end > j.rows || !s.data)
             return make_error(ErrorCode::Internal, "cpu backend: tensor '" + name + "': slice rows [" + std::to_string(s.row_begin) + ", " +
                                                        std::to_string(s.row_end) + ") do not continue row " + std::to_string(next));
         next = s.row_end;
-        if (s.row_begin >= row_end) continue;
+        if (s.row_begin >= j.row_end) continue;
         // Each slice computes its own output rows: columns [row_begin, row_end) of y.
         cpu::MatmulArgs a;
         a.w = s.data;
         a.dtype = v.dtype;
-        a.rows = std::min(s.row_end, row_end) - s.row_begin;
-        a.cols = cols;
-        a.x = x;
-        a.x_stride = x_stride;
-        a.n_tok = n;
-        a.y = y + s.row_begin;
-        a.y_stride = y_stride;
-        cpu::matmul(a, &pool_, path_);
+        a.rows = std::min(s.row_end, j.row_end) - s.row_begin;
+        a.cols = j.cols;
+        a.x = j.x;
+        a.x_stride = j.x_stride;
+        a.n_tok = j.n;
+        a.y = j.y + s.row_begin;
+        a.y_stride = j.y_stride;
+        out.push_back(a);
     }
-    if (next != rows)
-        return make_error(ErrorCode::Internal, "cpu backend: tensor '" + name + "': slices cover rows [0, " + std::to_string(next) + ") of " + std::to_string(rows));
-    return {};  // h releases the pin here
+    if (next != j.rows)
+        return make_error(ErrorCode::Internal, "cpu backend: tensor '" + name + "': slices cover rows [0, " + std::to_string(next) + ") of " + std::to_string(j.rows));
+    return {};
+}
+
+ExpectedVoid CpuBackend::project(TensorId id, uint64 rows, uint64 cols, const float* x, uint64 x_stride, uint32 n, float* y, uint64 y_stride,
+                                 uint64 row_end) {
+    return project_all({ProjectJob{id, rows, cols, x, x_stride, n, y, y_stride, row_end}});
+}
+
+ExpectedVoid CpuBackend::project_all(std::initializer_list<ProjectJob> jobs) {
+    std::vector<cpu::MatmulArgs> args;
+    if (!weights_->stable_host_memory() || jobs.size() == 1) {
+        // One tensor pinned at a time (a pack budget may hold only one layer's worth).
+        for (const ProjectJob& j : jobs) {
+            auto h = weights_->acquire(j.id);
+            if (!h) return h.error();
+            args.clear();
+            VKS_TRY(slice_args(j, h->view(), args));
+            cpu::matmul_batch(args.data(), args.size(), &pool_, path_);
+        }  // h releases the pin here
+        return {};
+    }
+    // RAM-resident weights: every tensor at once, in one pool run (matmul_batch).
+    std::vector<WeightHandle> held;
+    for (const ProjectJob& j : jobs) {
+        auto h = weights_->acquire(j.id);
+        if (!h) return h.error();
+        VKS_TRY(slice_args(j, h->view(), args));
+        held.push_back(std::move(*h));
+    }
+    cpu::matmul_batch(args.data(), args.size(), &pool_, path_);
+    return {};
 }
 
 ExpectedVoid CpuBackend::load_norm(TensorId id) {
@@ -173,9 +199,9 @@ ExpectedVoid CpuBackend::attention_heads(uint32 l, const float* x, uint32 n, uin
     VKS_TRY(load_norm({TensorRole::AttnNorm, L}));
     for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, norm_w_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
     // q -> q_ (n, Q); k and v go straight into the cache rows [pos, pos + n) of layer l.
-    VKS_TRY(project({TensorRole::Wq, L}, Q, E, xb_.data(), E, n, q_.data(), Q, uint64(heads) * hd));
-    VKS_TRY(project({TensorRole::Wk, L}, KV, E, xb_.data(), E, n, k_cache(l) + uint64(pos) * KV, KV, uint64(kv_heads) * hd));
-    VKS_TRY(project({TensorRole::Wv, L}, KV, E, xb_.data(), E, n, v_cache(l) + uint64(pos) * KV, KV, uint64(kv_heads) * hd));
+    VKS_TRY(project_all({{{TensorRole::Wq, L}, Q, E, xb_.data(), E, n, q_.data(), Q, uint64(heads) * hd},
+                         {{TensorRole::Wk, L}, KV, E, xb_.data(), E, n, k_cache(l) + uint64(pos) * KV, KV, uint64(kv_heads) * hd},
+                         {{TensorRole::Wv, L}, KV, E, xb_.data(), E, n, v_cache(l) + uint64(pos) * KV, KV, uint64(kv_heads) * hd}}));
     cpu::RopeParams rp{cfg_.head_dim, cfg_.n_rot, cfg_.rope_freq_base, cfg_.rope_freq_scale, cfg_.rope_style};
     for (uint32 t = 0; t < n; ++t) {
         float* k = k_cache(l) + uint64(pos + t) * KV;
@@ -227,8 +253,8 @@ ExpectedVoid CpuBackend::ffn_hidden(uint32 l, const float* x, uint32 n, uint64 u
     const uint64 E = cfg_.n_embd, F = cfg_.n_ff;
     VKS_TRY(load_norm({TensorRole::FfnNorm, L}));
     for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, norm_w_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
-    VKS_TRY(project({TensorRole::Wgate, L}, F, E, xb_.data(), E, n, gate_.data(), F, units));
-    VKS_TRY(project({TensorRole::Wup, L}, F, E, xb_.data(), E, n, up_.data(), F, units));
+    VKS_TRY(project_all({{{TensorRole::Wgate, L}, F, E, xb_.data(), E, n, gate_.data(), F, units},
+                         {{TensorRole::Wup, L}, F, E, xb_.data(), E, n, up_.data(), F, units}}));
     for (uint32 t = 0; t < n; ++t) cpu::swiglu(gate_.data() + t * F, up_.data() + t * F, units);
     return {};
 }

@@ -85,6 +85,22 @@ private:
     // slice. Checks the view's shape against (rows, cols) and that the slices cover every row.
     ExpectedVoid project(TensorId id, uint64 rows, uint64 cols, const float* x, uint64 x_stride, uint32 n, float* y, uint64 y_stride,
                          uint64 row_end = ~uint64(0));
+    struct ProjectJob {  // project()'s arguments
+        TensorId id;
+        uint64 rows, cols;
+        const float* x;
+        uint64 x_stride;
+        uint32 n;
+        float* y;
+        uint64 y_stride;
+        uint64 row_end = ~uint64(0);
+    };
+    // Several independent projections (Q / K / V, gate / up). With RAM-resident weights
+    // (stable_host_memory) one pool run computes them all (cpu::matmul_batch: one wake-up, one
+    // tail); from packs one tensor is pinned at a time, as project() does.
+    ExpectedVoid project_all(std::initializer_list<ProjectJob> jobs);
+    // The matmul arguments of job j's slices of view v (checks as project()).
+    ExpectedVoid slice_args(const ProjectJob& j, const WeightView& v, std::vector<cpu::MatmulArgs>& out) const;
     // (rows, cols) of matrix `role` in this model.
     std::pair<uint64, uint64> matrix_shape(TensorRole role) const;
     // norm_w_[n_embd] = the norm vector `id` converted to f32.

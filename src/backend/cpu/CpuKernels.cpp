@@ -1,9 +1,11 @@
 #include "backend/cpu/CpuKernels.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
 #define VKS_X86 1
@@ -348,6 +350,42 @@ void matmul(const MatmulArgs& a, ThreadPool* pool, KernelPath path) {
     // split (each row is one dot product).
     const uint64 max_chunk = a.n_tok <= uint32(kTileTok[0]) ? std::max<uint64>(1, (uint64(128) << 10) / weight_row_bytes(a)) : ~uint64(0);
     pool->parallel_for(a.rows, grain, [&](uint64 r0, uint64 r1, uint32) { matmul_rows(a, tiles, r0, r1); }, max_chunk);
+}
+
+namespace {
+std::atomic<bool> g_batch_fusion{true};
+}  // namespace
+
+void set_matmul_batch_fusion(bool on) { g_batch_fusion.store(on, std::memory_order_relaxed); }
+
+void matmul_batch(const MatmulArgs* list, size_t count, ThreadPool* pool, KernelPath path) {
+    bool fused = pool && pool->size() > 1 && count > 1 && g_batch_fusion.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < count && fused; ++i) fused = list[i].n_tok <= uint32(kTileTok[0]);
+    if (!fused) {
+        for (size_t i = 0; i < count; ++i) matmul(list[i], pool, path);
+        return;
+    }
+    // One pool run over every matrix's row tasks (~128 KiB of weight rows each, as matmul()'s
+    // decode tasks): one wake-up and one tail instead of one per matrix.
+    const KernelPath p = resolve_path(path);
+    struct Task {
+        uint32 m;
+        uint64 r0, r1;
+    };
+    std::vector<std::array<TileFn, 4>> tiles(count);
+    std::vector<Task> tasks;
+    for (size_t i = 0; i < count; ++i) {
+        const MatmulArgs& a = list[i];
+        switch (a.dtype) {
+            case DType::F32: tile_table<DType::F32>(p, tiles[i].data()); break;
+            case DType::F16: tile_table<DType::F16>(p, tiles[i].data()); break;
+            case DType::BF16: tile_table<DType::BF16>(p, tiles[i].data()); break;
+        }
+        if (a.n_tok == 0) continue;
+        const uint64 chunk = std::max<uint64>(1, (uint64(128) << 10) / weight_row_bytes(a));
+        for (uint64 r = 0; r < a.rows; r += chunk) tasks.push_back({uint32(i), r, std::min(a.rows, r + chunk)});
+    }
+    pool->run(uint32(tasks.size()), [&](uint32 t, uint32) { matmul_rows(list[tasks[t].m], tiles[tasks[t].m].data(), tasks[t].r0, tasks[t].r1); });
 }
 
 // ---- per-row kernels ----------------------------------------------------------------------

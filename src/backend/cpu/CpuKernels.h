@@ -56,6 +56,13 @@ struct MatmulArgs {
 };
 // pool == nullptr: single-threaded. Rows are split across the pool's workers.
 void matmul(const MatmulArgs& a, ThreadPool* pool, KernelPath path = KernelPath::Auto);
+// Several matmuls at once (e.g. Q / K / V, or gate / up, of one decode step): the same
+// results as matmul() on each, bit for bit; when every one is decode-sized (at most 8
+// tokens), one pool run over all of their row tasks, so the pool wakes once and the
+// threads wait for the slowest task once.
+void matmul_batch(const MatmulArgs* list, size_t count, ThreadPool* pool, KernelPath path = KernelPath::Auto);
+// false: matmul_batch runs its matmuls one after the other (A/B knob VK_SYMBIOTE_CPU_BATCH=0).
+void set_matmul_batch_fusion(bool on);
 // Software prefetch distance of the one-token matvec (AVX2 path), in bytes ahead of each
 // weight row stream; 0: none. Process-wide: select_backend sets the default on the CPU path
 // and 0 beside a GPU (see there; VK_SYMBIOTE_CPU_PREFETCH overrides). Dev VM (2 threads, f16
