@@ -14,6 +14,7 @@
 
 #include "backend/cpu/CpuBackend.h"
 #include "backend/cpu/CpuKernels.h"
+#include "config/EnvKnob.h"
 #include "config/Logger.h"
 #include "memory/FileWeightProvider.h"
 #include "memory/PackWeightProvider.h"
@@ -61,22 +62,12 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
     // --vram-gb 4 (rows split) 9.83 / 9.86 without, 9.54 / 9.46 with (2048: 8.40).
     // A/B knob: VK_SYMBIOTE_CPU_PREFETCH=N bytes on either path (0: none).
     int64 prefetch = -1;
-    if (const char* z = std::getenv("VK_SYMBIOTE_CPU_PREFETCH"); z && *z) {
-        char* end = nullptr;
-        const long v = std::strtol(z, &end, 10);
-        if (*end || v < 0 || v > 65536)
-            return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_CPU_PREFETCH=") + z + ": expected a byte count in [0, 65536]");
-        prefetch = v;
-    }
+    VKS_TRY(env_whole_number("VK_SYMBIOTE_CPU_PREFETCH", 0, 65536, "a byte count", prefetch));
     // A/B knob: VK_SYMBIOTE_CPU_BATCH=0 runs the CPU's Q / K / V and gate / up matvecs one pool
     // run each instead of one run per group (cpu::matmul_batch).
-    bool batch = true;
-    if (const char* z = std::getenv("VK_SYMBIOTE_CPU_BATCH"); z && *z) {
-        if (std::string(z) != "0" && std::string(z) != "1")
-            return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_CPU_BATCH=") + z + ": expected 0 or 1");
-        batch = std::string(z) == "1";
-    }
-    cpu::set_matmul_batch_fusion(batch);
+    int64 batch = 1;
+    VKS_TRY(env_whole_number("VK_SYMBIOTE_CPU_BATCH", 0, 1, "0 or 1", batch));
+    cpu::set_matmul_batch_fusion(batch == 1);
     auto set_prefetch = [prefetch](uint64 fallback) { cpu::set_matvec_prefetch_bytes(prefetch >= 0 ? uint64(prefetch) : fallback); };
     set_prefetch(cpu::kDefaultMatvecPrefetchBytes);
     SelectedBackend s;
@@ -124,11 +115,9 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
         // A/B knob: VK_SYMBIOTE_STREAM_SLOTS=N (1-8) streaming slots instead of 2 (each holds a
         // layer's streamed weights; more slots let uploads run further ahead, at the cost of VRAM
         // the resident set would use).
-        if (const char* z = std::getenv("VK_SYMBIOTE_STREAM_SLOTS"); z && *z) {
-            const int v = std::atoi(z);
-            if (v < 1 || v > 8) return make_error(ErrorCode::InvalidArgument, std::string("VK_SYMBIOTE_STREAM_SLOTS=") + z + ": expected 1 to 8");
-            vo.stream_slots = uint32(v);
-        }
+        int64 slots = vo.stream_slots;
+        VKS_TRY(env_whole_number("VK_SYMBIOTE_STREAM_SLOTS", 1, 8, "a slot count", slots));
+        vo.stream_slots = uint32(slots);
         // A/B knobs with named values: VK_SYMBIOTE_HYBRID_SPLIT=rows|layers|auto (how the hybrid
         // decode divides the streamed layers; VulkanOptions::HybridSplit, auto = rows where
         // possible), VK_SYMBIOTE_ROWS_UPLOAD and VK_SYMBIOTE_PROMPT_UPLOAD=dma|shader|auto (how the
@@ -181,11 +170,8 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
         vo.copy_budget_scale = budget;
         // A count knob (unset: out unchanged): a whole number in [0, 100000].
         auto count = [](const char* name, const char* what, int32& out) -> ExpectedVoid {
-            const char* z = std::getenv(name);
-            if (!z || !*z) return {};
-            char* end = nullptr;
-            const long v = std::strtol(z, &end, 10);
-            if (*end || v < 0 || v > 100000) return make_error(ErrorCode::InvalidArgument, std::string(name) + "=" + z + ": expected " + what + " >= 0");
+            int64 v = out;
+            VKS_TRY(env_whole_number(name, 0, 100000, what, v));
             out = int32(v);
             return {};
         };

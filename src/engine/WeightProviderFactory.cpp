@@ -1,6 +1,5 @@
 #include "engine/WeightProviderFactory.h"
 
-#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -8,6 +7,7 @@
 
 #include "bench/Progress.h"
 #include "compression/PackCacheSetup.h"
+#include "config/EnvKnob.h"
 #include "config/Logger.h"
 #include "gguf/GGUFLoader.h"
 #include "memory/FileWeightProvider.h"
@@ -76,19 +76,9 @@ Expected<std::unique_ptr<WeightProvider>> open_weight_provider(const Path& model
     uint64 ram_budget = uint64(mem.ram_budget_gb * kBytesPerGB);
     // A/B knobs of the pack reads: VK_SYMBIOTE_IO_THREADS=N background I/O threads (1-64),
     // VK_SYMBIOTE_IO_STAGING_MB=N MiB per O_DIRECT read (1-256; the staging counts in --ram-gb).
-    auto knob = [](const char* name, long lo, long hi, uint64& out) -> ExpectedVoid {
-        const char* z = std::getenv(name);
-        if (!z || !*z) return {};
-        char* end = nullptr;
-        const long v = std::strtol(z, &end, 10);
-        if (*end || v < lo || v > hi)
-            return make_error(ErrorCode::InvalidArgument, std::string(name) + "=" + z + ": expected a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-        out = uint64(v);
-        return {};
-    };
-    uint64 io_threads = PackOptions{}.io_threads, staging_mb = PackOptions{}.io_staging_bytes >> 20;
-    VKS_TRY(knob("VK_SYMBIOTE_IO_THREADS", 1, 64, io_threads));
-    VKS_TRY(knob("VK_SYMBIOTE_IO_STAGING_MB", 1, 256, staging_mb));
+    int64 io_threads = PackOptions{}.io_threads, staging_mb = int64(PackOptions{}.io_staging_bytes >> 20);
+    VKS_TRY(env_whole_number("VK_SYMBIOTE_IO_THREADS", 1, 64, "a thread count", io_threads));
+    VKS_TRY(env_whole_number("VK_SYMBIOTE_IO_STAGING_MB", 1, 256, "MiB", staging_mb));
     if (model_bytes + act_kv_bytes <= ram_budget) {
         auto p = FileWeightProvider::open(model);
         if (!p) return p.error();
@@ -107,7 +97,7 @@ Expected<std::unique_ptr<WeightProvider>> open_weight_provider(const Path& model
     po.activation_kv_bytes = act_kv_bytes;  // the KV cache and activations count against --ram-gb too
     po.direct_io = mem.direct_io;
     po.io_threads = uint32(io_threads);
-    po.io_staging_bytes = staging_mb << 20;
+    po.io_staging_bytes = uint64(staging_mb) << 20;
     std::string source = "read from the model file (compression off)";
     if (mem.enable_compression && mem.compression_algorithm != "none") {
         auto cache = find_or_build_cache(model, config, po.max_pack_bytes);

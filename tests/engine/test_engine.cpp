@@ -288,7 +288,8 @@ TEST(EngineVulkan, MalformedTuningKnobsAreClearErrors) {
     for (const auto& [name, value] : std::vector<std::pair<const char*, const char*>>{
              {"VK_SYMBIOTE_CPU_HEADS", "abc"}, {"VK_SYMBIOTE_CPU_HEADS", "-2"}, {"VK_SYMBIOTE_MATVEC_LANES", "0"}, {"VK_SYMBIOTE_ROWS_HEAD", "gpu"},
              {"VK_SYMBIOTE_FIRST_SUBMIT", "1.5"}, {"VK_SYMBIOTE_CPU_PREFETCH", "-64"},
-             {"VK_SYMBIOTE_IO_THREADS", "0"}, {"VK_SYMBIOTE_IO_STAGING_MB", "1k"}, {"VK_SYMBIOTE_CPU_BATCH", "yes"}}) {
+             {"VK_SYMBIOTE_IO_THREADS", "0"}, {"VK_SYMBIOTE_IO_STAGING_MB", "1k"}, {"VK_SYMBIOTE_CPU_BATCH", "yes"},
+             {"VK_SYMBIOTE_STREAM_SLOTS", "9"}, {"VK_SYMBIOTE_CPU_LAYERS", "x"}}) {
         Env e(name, value);
         auto eng = VulkanSymbioteEngine::create(test::models_dir() / "stories260K.gguf", c);
         ASSERT_FALSE(eng) << name << "=" << value;
