@@ -55,21 +55,16 @@ void log_inactive_options(const ConfigManager& config) {
 
 Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigManager& config) {
     log_inactive_options(config);
-    // Software prefetch in the CPU's decode matvecs (cpu::set_matvec_prefetch_bytes): on the
-    // CPU path, where the CPU alone reads host memory; not beside the GPU's copies from the
-    // same memory (hybrid decode). H100 box, 7B f16, tg, two pairs each in one call (16:15
-    // UTC): --disable-gpu 6.10 / 6.08 tokens/s without, 6.48 / 6.41 with 1024 bytes;
-    // --vram-gb 4 (rows split) 9.83 / 9.86 without, 9.54 / 9.46 with (2048: 8.40).
-    // A/B knob: VK_SYMBIOTE_CPU_PREFETCH=N bytes on either path (0: none).
-    int64 prefetch = -1;
+    // Software prefetch in the CPU's decode matvecs (CpuBackend::set_matvec_options): on the
+    // CPU path, where the CPU alone reads host memory (H100 box, 7B f16, --disable-gpu tg16,
+    // two pairs in one call, 16:15 UTC: 6.10 / 6.08 tokens/s without, 6.48 / 6.41 with 1024
+    // bytes); not beside the GPU's copies (VulkanOptions::cpu_prefetch_bytes).
+    // A/B knobs: VK_SYMBIOTE_CPU_PREFETCH=N bytes on either path (0: none);
+    // VK_SYMBIOTE_CPU_BATCH=0 runs the CPU's Q / K / V and gate / up matvecs one pool run each
+    // instead of one run per group (cpu::matmul_batch).
+    int64 prefetch = -1, batch = 1;
     VKS_TRY(env_whole_number("VK_SYMBIOTE_CPU_PREFETCH", 0, 65536, "a byte count", prefetch));
-    // A/B knob: VK_SYMBIOTE_CPU_BATCH=0 runs the CPU's Q / K / V and gate / up matvecs one pool
-    // run each instead of one run per group (cpu::matmul_batch).
-    int64 batch = 1;
     VKS_TRY(env_whole_number("VK_SYMBIOTE_CPU_BATCH", 0, 1, "0 or 1", batch));
-    cpu::set_matmul_batch_fusion(batch == 1);
-    auto set_prefetch = [prefetch](uint64 fallback) { cpu::set_matvec_prefetch_bytes(prefetch >= 0 ? uint64(prefetch) : fallback); };
-    set_prefetch(cpu::kDefaultMatvecPrefetchBytes);
     SelectedBackend s;
     const PerformanceConfig& perf = config.performance();
     // Weight bytes from a quick header read (the provider re-validates everything).
@@ -108,7 +103,9 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
         vo.enable_profiling = true;  // timestamp queries feed total_gpu_time_ns / gpu_utilization_percent
         vo.kv_f16_rounding = true;   // llama.cpp's default f16 KV cache precision, as on the CPU path
         vo.kernel_profiling = perf.enable_profiling;
-        vo.cpu_threads = perf.threads;  // the hybrid decode's CPU part (0: every hardware thread)  // per-kernel GPU time (timestamps around every dispatch)
+        vo.cpu_threads = perf.threads;
+        if (prefetch >= 0) vo.cpu_prefetch_bytes = uint64(prefetch);
+        vo.cpu_batch = batch == 1;  // the hybrid decode's CPU part (0: every hardware thread)  // per-kernel GPU time (timestamps around every dispatch)
         // A/B knob: VK_SYMBIOTE_NO_ZERO_COPY=1 streams RAM-resident weights through host staging
         // instead of DMA from the imported provider memory.
         if (const char* z = std::getenv("VK_SYMBIOTE_NO_ZERO_COPY"); z && std::string(z) == "1") vo.allow_zero_copy = false;
@@ -200,7 +197,6 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
             const OraclePeaks peaks = find_peaks(dir, (*vb)->device_name(), model_path, false);
             (*vb)->set_peaks(peaks.host_memory_gbps * 1e9, peaks.host_to_device_gbps * 1e9);
             auto r = (*vb)->prepare(*s.provider, n_ctx, s.n_batch);
-            if (r) set_prefetch(0);  // the hybrid decode's CPU part reads beside the bus (see above)
             if (!r && r.error().code == ErrorCode::BudgetTooSmall)
                 return make_error(ErrorCode::BudgetTooSmall, r.error().message + " (or run on the CPU with --disable-gpu)");
             if (r) {
@@ -279,6 +275,7 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
     uint32 threads = perf.threads ? perf.threads : std::max(1u, std::thread::hardware_concurrency());
     // K, V and Q rounded to f16 values as llama.cpp's default f16 KV cache does (the reference).
     auto cpu = std::make_unique<CpuBackend>(threads, cpu::KernelPath::Auto, KvPrecision::F16Rounded);
+    cpu->set_matvec_options(prefetch >= 0 ? uint64(prefetch) : cpu::kDefaultMatvecPrefetchBytes, batch == 1);
     VKS_TRY(cpu->prepare(*s.provider, n_ctx, s.n_batch));
     // Every forward pass reads every weight matrix once (the embedding: its rows, not counted).
     uint64 per_pass = 0;

@@ -199,7 +199,6 @@ TEST(CpuMatmul, ThreadsGiveBitwiseSameResult) {
 // order), with the distance 0, the default, one line and a distance past the matrix's end,
 // over column counts with and without the 32-column prefetch steps' remainders.
 TEST(CpuMatmul, PrefetchDistanceGivesBitwiseSameResult) {
-    const uint64 saved = matvec_prefetch_bytes();
     for (DType dt : {DType::F32, DType::F16, DType::BF16})
         for (uint64 cols : {16, 40, 64, 100, 4096 + 24}) {
             const uint64 rows = 37;
@@ -207,16 +206,13 @@ TEST(CpuMatmul, PrefetchDistanceGivesBitwiseSameResult) {
             std::vector<float> x = randn(cols, uint32(cols + 1));
             std::vector<std::vector<float>> ys;
             for (uint64 pf : {uint64(0), kDefaultMatvecPrefetchBytes, uint64(64), uint64(65536)}) {
-                set_matvec_prefetch_bytes(pf);
                 std::vector<float> y(rows);
-                MatmulArgs a{w.raw.data(), dt, rows, cols, x.data(), cols, 1, y.data(), rows};
+                MatmulArgs a{w.raw.data(), dt, rows, cols, x.data(), cols, 1, y.data(), rows, pf};
                 matmul(a, nullptr);
                 ys.push_back(y);
             }
             for (size_t i = 1; i < ys.size(); ++i) EXPECT_EQ(ys[i], ys[0]) << dtype_name(dt) << " cols=" << cols << " setting " << i;
         }
-    set_matvec_prefetch_bytes(saved);
-    EXPECT_EQ(saved, kDefaultMatvecPrefetchBytes);
 }
 
 // Several matmuls in one pool run give each one's matmul() result bit for bit (decode-sized:
@@ -246,8 +242,11 @@ TEST(CpuMatmul, BatchGivesEachMatmulsResultBitwise) {
             a.y = got[i].data();
             args.push_back(a);
         }
-        matmul_batch(args.data(), args.size(), &pool);
-        for (size_t i = 0; i < shapes.size(); ++i) EXPECT_EQ(got[i], want[i]) << "matrix " << i << ", " << n_tok << " tokens";
+        for (bool fuse : {true, false}) {
+            for (auto& g : got) std::fill(g.begin(), g.end(), -2.0f);
+            matmul_batch(args.data(), args.size(), &pool, KernelPath::Auto, fuse);
+            for (size_t i = 0; i < shapes.size(); ++i) EXPECT_EQ(got[i], want[i]) << "matrix " << i << ", " << n_tok << " tokens, fuse " << fuse;
+        }
     }
 }
 

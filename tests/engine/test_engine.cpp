@@ -9,7 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend/cpu/CpuBackend.h"
 #include "backend/cpu/CpuKernels.h"
+#include "engine/BackendSelector.h"
 #include "model/ModelConfig.h"
 #include "model/Tokenizer.h"
 #include "runtime/Perplexity.h"
@@ -300,27 +302,23 @@ TEST(EngineVulkan, MalformedTuningKnobsAreClearErrors) {
     EXPECT_TRUE(VulkanSymbioteEngine::create(test::models_dir() / "stories260K.gguf", c));
 }
 
-// The CPU's decode matvecs prefetch on the CPU path only: beside a GPU (whose copies read the
-// same host memory in a hybrid decode) the default is none; VK_SYMBIOTE_CPU_PREFETCH sets either.
-TEST(EngineVulkan, CpuPrefetchOnTheCpuPathOnly) {
-    auto load = [](std::vector<std::string> args) {
-        ConfigManager c;
-        args.insert(args.end(), {"--log-level", "WARNING", "--ctx-size", "64"});
-        EXPECT_TRUE(c.load(args, [](std::string_view) { return std::optional<std::string>(); }));
-        return c;
-    };
+// The CPU path's matvec options: software prefetch and grouped matvecs by default (beside a
+// GPU the hybrid CPU part has no prefetch: VulkanOptions, tests/vulkan); the knobs set them.
+TEST(EngineCpu, MatvecOptionsDefaultsAndKnobs) {
+    ConfigManager c = cpu_config({"--ctx-size", "64"});
     const auto model = test::models_dir() / "stories260K.gguf";
-    auto cpu_eng = VulkanSymbioteEngine::create(model, load({"--disable-gpu"}));
-    ASSERT_TRUE(cpu_eng);
-    EXPECT_EQ(cpu::matvec_prefetch_bytes(), cpu::kDefaultMatvecPrefetchBytes);
-    auto gpu_eng = VulkanSymbioteEngine::create(model, load({"--device-index", "0"}));
-    ASSERT_TRUE(gpu_eng) << gpu_eng.error().to_string();
-    if ((*gpu_eng)->get_performance_metrics().backend != "vulkan") GTEST_SKIP() << "no Vulkan device: " << (*gpu_eng)->describe();
-    EXPECT_EQ(cpu::matvec_prefetch_bytes(), 0u);
+    auto options = [&]() -> std::pair<uint64, bool> {
+        auto s = select_backend(model, c);
+        EXPECT_TRUE(s) << s.error().to_string();
+        if (!s) return {~uint64(0), false};
+        const auto* cpu = dynamic_cast<const CpuBackend*>(s->backend.get());
+        EXPECT_NE(cpu, nullptr);
+        return cpu ? std::pair{cpu->matvec_prefetch_bytes(), cpu->matvec_batch()} : std::pair{~uint64(0), false};
+    };
+    EXPECT_EQ(options(), (std::pair<uint64, bool>{cpu::kDefaultMatvecPrefetchBytes, true}));
     ::setenv("VK_SYMBIOTE_CPU_PREFETCH", "512", 1);
-    auto knob_eng = VulkanSymbioteEngine::create(model, load({"--device-index", "0"}));
+    ::setenv("VK_SYMBIOTE_CPU_BATCH", "0", 1);
+    EXPECT_EQ(options(), (std::pair<uint64, bool>{512, false}));
     ::unsetenv("VK_SYMBIOTE_CPU_PREFETCH");
-    ASSERT_TRUE(knob_eng);
-    EXPECT_EQ(cpu::matvec_prefetch_bytes(), 512u);
-    cpu::set_matvec_prefetch_bytes(cpu::kDefaultMatvecPrefetchBytes);
+    ::unsetenv("VK_SYMBIOTE_CPU_BATCH");
 }

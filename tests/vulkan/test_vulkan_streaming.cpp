@@ -433,6 +433,9 @@ TEST_P(VulkanStreaming, HybridRowsSplitMatchesTheReference) {
         EXPECT_EQ(be->hybrid_rows_shader_copies(), be->hybrid_rows() && upload == PU::Shader);
         const bool head_streamed = be->plan().segment_stream_bytes.back() > 0;
         EXPECT_EQ(be->hybrid_head_on_cpu(), be->hybrid_rows() && head_streamed && (cf.head == RH::Cpu || (cf.head == RH::Auto && upload == PU::Shader)));
+        ASSERT_NE(be->hybrid_cpu(), nullptr);
+        EXPECT_EQ(be->hybrid_cpu()->matvec_prefetch_bytes(), 0u) << "beside the bus's copies: no software prefetch (VulkanOptions)";
+        EXPECT_TRUE(be->hybrid_cpu()->matvec_batch());
         const uint32 G = (*w)->config().n_head_kv;
         if (!be->hybrid_rows()) {
             EXPECT_GE(be->hybrid_min_cpu_heads(), G - 1) << "rows split refused although the GPU rows could fit half a slot";

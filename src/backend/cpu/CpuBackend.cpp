@@ -137,6 +137,7 @@ ExpectedVoid CpuBackend::slice_args(const ProjectJob& j, const WeightView& v, st
         a.n_tok = j.n;
         a.y = j.y + s.row_begin;
         a.y_stride = j.y_stride;
+        a.prefetch_bytes = prefetch_bytes_;
         out.push_back(a);
     }
     if (next != j.rows)
@@ -158,7 +159,7 @@ ExpectedVoid CpuBackend::project_all(std::initializer_list<ProjectJob> jobs) {
             if (!h) return h.error();
             args.clear();
             VKS_TRY(slice_args(j, h->view(), args));
-            cpu::matmul_batch(args.data(), args.size(), &pool_, path_);
+            cpu::matmul_batch(args.data(), args.size(), &pool_, path_, batch_);
         }  // h releases the pin here
         return {};
     }
@@ -170,7 +171,7 @@ ExpectedVoid CpuBackend::project_all(std::initializer_list<ProjectJob> jobs) {
         VKS_TRY(slice_args(j, h->view(), args));
         held.push_back(std::move(*h));
     }
-    cpu::matmul_batch(args.data(), args.size(), &pool_, path_);
+    cpu::matmul_batch(args.data(), args.size(), &pool_, path_, batch_);
     return {};
 }
 

@@ -62,6 +62,15 @@ public:
     float* kv_cache(uint32 layer, bool v) { return v ? v_cache(layer) : k_cache(layer); }
 
     uint32 n_threads() const { return pool_.size(); }
+    // The decode matvecs' software prefetch (cpu::MatmulArgs::prefetch_bytes; default
+    // cpu::kDefaultMatvecPrefetchBytes, 0: none) and whether a group of independent matvecs
+    // (Q / K / V, gate / up) runs as one pool run (project_all; default on).
+    void set_matvec_options(uint64 prefetch_bytes, bool batch) {
+        prefetch_bytes_ = prefetch_bytes;
+        batch_ = batch;
+    }
+    uint64 matvec_prefetch_bytes() const { return prefetch_bytes_; }
+    bool matvec_batch() const { return batch_; }
     uint32 n_past() const { return n_past_; }
     cpu::KernelPath kernel_path() const { return path_; }
 
@@ -113,6 +122,8 @@ private:
     cpu::ThreadPool pool_;
     cpu::KernelPath path_;
     KvPrecision kv_precision_;
+    uint64 prefetch_bytes_ = cpu::kDefaultMatvecPrefetchBytes;
+    bool batch_ = true;
     WeightProvider* weights_ = nullptr;  // not owned
     ModelConfig cfg_;
     uint32 n_ctx_ = 0;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -94,15 +93,6 @@ void axpy(float alpha, const float* x, float* y, uint64 n) {
 
 }  // namespace scalar
 
-// ---- decode matvec prefetch distance (set_matvec_prefetch_bytes) ---------------------------
-
-namespace {
-std::atomic<uint64> g_prefetch_bytes{kDefaultMatvecPrefetchBytes};
-}  // namespace
-
-void set_matvec_prefetch_bytes(uint64 bytes) { g_prefetch_bytes.store(bytes, std::memory_order_relaxed); }
-uint64 matvec_prefetch_bytes() { return g_prefetch_bytes.load(std::memory_order_relaxed); }
-
 // ---- AVX2 + FMA + F16C path -----------------------------------------------------------------
 
 #ifdef VKS_X86
@@ -163,16 +153,15 @@ VKS_AVX2 inline float row_dot1(const void* wr, const float* x, uint64 cols) {
 // Four weight rows times one token: four weight streams in flight per thread (a single
 // row's stream leaves the memory system idle between its loads on a many-core host), the
 // x vector loaded once for the four rows, two accumulators per row. Each stream is also
-// prefetched matvec_prefetch_bytes() ahead (one cache line per row per 64 bytes consumed):
+// prefetched pf bytes ahead (MatmulArgs::prefetch_bytes; one cache line per row per 64 bytes consumed):
 // the hardware streamers stop at every 4 KiB boundary and keep too few lines in flight per
 // core for a many-core host's memory latency; past a row's end the prefetches land in the
 // next rows, which the next call of this thread usually reads.
 template <DType D>
-VKS_AVX2 inline void row_dot4(const void* wr, uint64 rb, const float* x, uint64 cols, float* y) {
+VKS_AVX2 inline void row_dot4(const void* wr, uint64 rb, const float* x, uint64 cols, uint64 pf, float* y) {
     const uint8* w0 = static_cast<const uint8*>(wr);
     const uint8 *w1 = w0 + rb, *w2 = w0 + 2 * rb, *w3 = w0 + 3 * rb;
     constexpr uint64 es = dtype_size(D);
-    const uint64 pf = g_prefetch_bytes.load(std::memory_order_relaxed);
     __m256 a[8];
     for (int i = 0; i < 8; ++i) a[i] = _mm256_setzero_ps();
     auto step16 = [&](uint64 c) VKS_AVX2 {
@@ -225,7 +214,7 @@ VKS_AVX2 void tile(const MatmulArgs& a, uint64 r0, uint64 r1, const float* x, fl
     if constexpr (T == 1) {
         float y4[4];
         for (; r0 + 4 <= r1; r0 += 4) {
-            row_dot4<D>(static_cast<const uint8*>(a.w) + r0 * rb, rb, x, a.cols, y4);
+            row_dot4<D>(static_cast<const uint8*>(a.w) + r0 * rb, rb, x, a.cols, a.prefetch_bytes, y4);
             for (int k = 0; k < 4; ++k) y[r0 + k] = y4[k];
         }
     }
@@ -352,14 +341,8 @@ void matmul(const MatmulArgs& a, ThreadPool* pool, KernelPath path) {
     pool->parallel_for(a.rows, grain, [&](uint64 r0, uint64 r1, uint32) { matmul_rows(a, tiles, r0, r1); }, max_chunk);
 }
 
-namespace {
-std::atomic<bool> g_batch_fusion{true};
-}  // namespace
-
-void set_matmul_batch_fusion(bool on) { g_batch_fusion.store(on, std::memory_order_relaxed); }
-
-void matmul_batch(const MatmulArgs* list, size_t count, ThreadPool* pool, KernelPath path) {
-    bool fused = pool && pool->size() > 1 && count > 1 && g_batch_fusion.load(std::memory_order_relaxed);
+void matmul_batch(const MatmulArgs* list, size_t count, ThreadPool* pool, KernelPath path, bool fuse) {
+    bool fused = fuse && pool && pool->size() > 1 && count > 1;
     for (size_t i = 0; i < count && fused; ++i) fused = list[i].n_tok <= uint32(kTileTok[0]);
     if (!fused) {
         for (size_t i = 0; i < count; ++i) matmul(list[i], pool, path);

@@ -53,24 +53,21 @@ struct MatmulArgs {
     uint32 n_tok = 0;
     float* y = nullptr;
     uint64 y_stride = 0;
+    // One-token matvec (AVX2 path): software prefetch this many bytes ahead of each weight row
+    // stream; 0: none. Dev VM (2 threads, f16 4096-column rows over 1-2 GiB, huge pages
+    // advised): 27-33 GB/s without, 35-36 with 1024 bytes (+8-20%); one thread 21 -> 25-27.
+    // The results do not depend on it.
+    uint64 prefetch_bytes = 0;
 };
+constexpr uint64 kDefaultMatvecPrefetchBytes = 1024;
 // pool == nullptr: single-threaded. Rows are split across the pool's workers.
 void matmul(const MatmulArgs& a, ThreadPool* pool, KernelPath path = KernelPath::Auto);
 // Several matmuls at once (e.g. Q / K / V, or gate / up, of one decode step): the same
 // results as matmul() on each, bit for bit; when every one is decode-sized (at most 8
 // tokens), one pool run over all of their row tasks, so the pool wakes once and the
 // threads wait for the slowest task once.
-void matmul_batch(const MatmulArgs* list, size_t count, ThreadPool* pool, KernelPath path = KernelPath::Auto);
-// false: matmul_batch runs its matmuls one after the other (A/B knob VK_SYMBIOTE_CPU_BATCH=0).
-void set_matmul_batch_fusion(bool on);
-// Software prefetch distance of the one-token matvec (AVX2 path), in bytes ahead of each
-// weight row stream; 0: none. Process-wide: select_backend sets the default on the CPU path
-// and 0 beside a GPU (see there; VK_SYMBIOTE_CPU_PREFETCH overrides). Dev VM (2 threads, f16
-// 4096-column rows over 1-2 GiB, huge pages advised): 27-33 GB/s without, 35-36 with 1024
-// bytes (+8-20%); one thread 21 -> 25-27.
-constexpr uint64 kDefaultMatvecPrefetchBytes = 1024;
-void set_matvec_prefetch_bytes(uint64 bytes);
-uint64 matvec_prefetch_bytes();
+// fuse = false: one matmul() after the other (A/B).
+void matmul_batch(const MatmulArgs* list, size_t count, ThreadPool* pool, KernelPath path = KernelPath::Auto, bool fuse = true);
 
 // f32 dot product (used by attention); exposed for tests.
 float dot_f32(const float* a, const float* b, uint64 n, KernelPath path = KernelPath::Auto);

@@ -320,6 +320,7 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
         const uint32 hw = std::max(1u, std::thread::hardware_concurrency());
         cpu_ = std::make_unique<CpuBackend>(opt_.cpu_threads ? opt_.cpu_threads : hw, cpu::KernelPath::Auto,
                                             opt_.kv_f16_rounding ? KvPrecision::F16Rounded : KvPrecision::F32);
+        cpu_->set_matvec_options(opt_.cpu_prefetch_bytes, opt_.cpu_batch);
         VKS_TRY(cpu_->prepare(weights, n_ctx, 1));
         auto dn = mem_->create_buffer(xchg * 4, MemoryKind::HostReadback);
         if (!dn) return dn.error();
