@@ -102,10 +102,10 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
         vo.vram_budget_bytes = uint64(config.memory().vram_budget_gb * kBytesPerGB);
         vo.enable_profiling = true;  // timestamp queries feed total_gpu_time_ns / gpu_utilization_percent
         vo.kv_f16_rounding = true;   // llama.cpp's default f16 KV cache precision, as on the CPU path
-        vo.kernel_profiling = perf.enable_profiling;
-        vo.cpu_threads = perf.threads;
+        vo.kernel_profiling = perf.enable_profiling;  // per-kernel GPU time (timestamps around every dispatch)
+        vo.cpu_threads = perf.threads;                // the hybrid decode's CPU part (0: every hardware thread)
         if (prefetch >= 0) vo.cpu_prefetch_bytes = uint64(prefetch);
-        vo.cpu_batch = batch == 1;  // the hybrid decode's CPU part (0: every hardware thread)  // per-kernel GPU time (timestamps around every dispatch)
+        vo.cpu_batch = batch == 1;
         // A/B knob: VK_SYMBIOTE_NO_ZERO_COPY=1 streams RAM-resident weights through host staging
         // instead of DMA from the imported provider memory.
         if (const char* z = std::getenv("VK_SYMBIOTE_NO_ZERO_COPY"); z && std::string(z) == "1") vo.allow_zero_copy = false;

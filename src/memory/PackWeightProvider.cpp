@@ -19,6 +19,26 @@ uint64 estimate_activation_kv_bytes(const ModelConfig& c, uint32 n_ctx, uint32 n
     return kv + uint64(n_batch) * per_token * sizeof(float);
 }
 
+namespace {
+
+// The I/O threads' options for `opts` (with the pack cache for `plan` opened, when set): one
+// place, so that open() and minimum_ram_budget() count the same staging.
+Expected<PrefetcherOptions> io_options(const PackOptions& opts, const GGUFLoader& file, const PackPlan& plan) {
+    PrefetcherOptions io;
+    io.threads = opts.io_threads;
+    io.staging_bytes = opts.io_staging_bytes;
+    io.direct_io = opts.direct_io;
+    io.fault_hook = opts.fault_hook;
+    if (!opts.pack_cache.empty()) {
+        auto cache = PackCacheReader::open(opts.pack_cache, file, plan);
+        if (!cache) return cache.error();
+        io.pack_cache = std::move(*cache);
+    }
+    return io;
+}
+
+}  // namespace
+
 PackWeightProvider::~PackWeightProvider() = default;
 
 Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(const Path& model, const PackOptions& opts) {
@@ -45,15 +65,9 @@ Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(const Pat
     mo.ram_budget_bytes = opts.ram_budget_bytes;
     mo.reserved_bytes = p->embedding_cache_bytes() + opts.activation_kv_bytes;
     mo.reserved_what = "embedding row cache " + format_gb(p->embedding_cache_bytes()) + " + activations/KV";
-    mo.io.threads = opts.io_threads;
-    mo.io.staging_bytes = opts.io_staging_bytes;
-    mo.io.direct_io = opts.direct_io;
-    mo.io.fault_hook = opts.fault_hook;
-    if (!opts.pack_cache.empty()) {
-        auto cache = PackCacheReader::open(opts.pack_cache, *p->file_, *plan);
-        if (!cache) return cache.error();
-        mo.io.pack_cache = std::move(*cache);
-    }
+    auto io = io_options(opts, *p->file_, *plan);
+    if (!io) return io.error();
+    mo.io = std::move(*io);
     mo.pin_wait_ms = opts.pin_wait_ms;
     mo.device = opts.device;
     mo.prefetch_lookahead = opts.prefetch_lookahead;
@@ -75,16 +89,9 @@ Expected<uint64> PackWeightProvider::minimum_ram_budget(const Path& model, const
     auto plan = plan_packs(*reg, {opts.max_pack_bytes});
     if (!plan) return make_error(plan.error().code, model.string() + ": max_pack_mb: " + plan.error().message);
     const uint64 reserved = uint64(opts.embedding_cache_rows) * cfg->n_embd * sizeof(float) + opts.activation_kv_bytes;
-    PrefetcherOptions io;
-    io.threads = opts.io_threads;
-    io.staging_bytes = opts.io_staging_bytes;
-    io.direct_io = opts.direct_io;
-    if (!opts.pack_cache.empty()) {
-        auto cache = PackCacheReader::open(opts.pack_cache, **g, *plan);
-        if (!cache) return cache.error();
-        io.pack_cache = std::move(*cache);
-    }
-    const uint64 staging = AsyncPrefetcher::staging_bytes_for(io);
+    auto io = io_options(opts, **g, *plan);
+    if (!io) return io.error();
+    const uint64 staging = AsyncPrefetcher::staging_bytes_for(*io);
     return NomadPackManager::minimum_budget_bytes(*plan, reserved, staging);
 }
 
