@@ -65,12 +65,10 @@ Expected<std::shared_ptr<NomadPackManager>> NomadPackManager::create(std::shared
     m->pack_budget_ = m->opts_.ram_budget_bytes - m->opts_.reserved_bytes - staging;
     m->entries_.resize(m->plan_.packs.size());
     for (size_t i = 0; i < m->entries_.size(); ++i) m->entries_[i].pack = std::make_shared<NomadPack>(&m->plan_.packs[i]);
-    m->device_bytes_.assign(m->entries_.size(), 0);
     m->ram_.budget_bytes = m->pack_budget_;
     uint64 largest = 0;
     for (const auto& p : m->plan_.packs) largest = std::max(largest, pack_buffer_bytes(p.byte_size));
     m->read_ahead_ = m->opts_.read_ahead_bytes ? m->opts_.read_ahead_bytes : uint64(std::max(1u, m->opts_.io.threads) + 1) * largest;
-    if (m->opts_.device) m->vram_.budget_bytes = m->opts_.device->budget_bytes();
     auto io = AsyncPrefetcher::create(m->file_, m->opts_.io);
     if (!io) return io.error();
     m->io_ = std::move(*io);
@@ -80,9 +78,6 @@ Expected<std::shared_ptr<NomadPackManager>> NomadPackManager::create(std::shared
 NomadPackManager::~NomadPackManager() {
     // Finish / cancel reads first: their completions touch entries_.
     if (io_) io_->shutdown();
-    if (opts_.device)
-        for (auto& e : entries_)
-            if (e.pack->on_device()) opts_.device->release(e.pack->device_handle_);
 }
 
 void NomadPackManager::evict_locked(uint64 id, bool for_prefetch) {
@@ -307,65 +302,6 @@ ExpectedVoid NomadPackManager::evict_until(uint64 bytes_needed) {
     return {};
 }
 
-Expected<std::shared_ptr<NomadPack>> NomadPackManager::ensure_on_device(uint64 id) {
-    if (!opts_.device) return make_error(ErrorCode::Device, file_->path().string() + ": pack " + std::to_string(id) + ": no device tier (RAM-only pack manager)");
-    auto pin = get_or_load_pack(id);
-    if (!pin) return pin.error();
-    std::lock_guard<std::mutex> dl(dev_mu_);
-    const uint64 bytes = (*pin)->byte_size();
-    const uint64 budget = opts_.device->budget_bytes();
-    {
-        std::lock_guard<std::mutex> lk(mu_);
-        if (device_bytes_[id] > 0) {
-            vram_.hits++;
-            return pin;
-        }
-        vram_.misses++;
-        if (bytes > budget)
-            return make_error(ErrorCode::OutOfMemory, file_->path().string() + ": pack " + std::to_string(id) + " (" + std::to_string(bytes) +
-                                                          " bytes) is larger than the device budget of " + std::to_string(budget) + " bytes");
-    }
-    for (;;) {
-        uint64 handle = 0;
-        {
-            std::lock_guard<std::mutex> lk(mu_);
-            if (vram_.resident_bytes + bytes <= budget) break;
-            std::vector<uint64> candidates;
-            for (uint64 i = 0; i < entries_.size(); ++i)
-                if (device_bytes_[i] > 0 && i != id && entries_[i].pack->pin_count() == 0) candidates.push_back(i);
-            const uint64 best = oracle_.choose_victim(candidates, position_locked());
-            if (best == VitalityOracle::kNoPack)
-                return make_error(ErrorCode::OutOfMemory, file_->path().string() + ": device tier '" + opts_.device->name() + "': no unpinned pack to evict for pack " +
-                                                              std::to_string(id));
-            NomadPack& v = *entries_[best].pack;
-            handle = v.device_handle_;
-            vram_.resident_bytes -= device_bytes_[best];
-            vram_.resident_packs--;
-            vram_.evictions++;
-            device_bytes_[best] = 0;
-            v.device_handle_ = 0;
-            v.on_device_.store(false, std::memory_order_release);
-        }
-        opts_.device->release(handle);
-    }
-    auto h = opts_.device->upload(**pin);
-    std::lock_guard<std::mutex> lk(mu_);
-    if (!h) {
-        vram_.load_failures++;
-        return h.error();
-    }
-    NomadPack& p = *entries_[id].pack;
-    p.device_handle_ = *h;
-    p.on_device_.store(true, std::memory_order_release);
-    device_bytes_[id] = bytes;
-    vram_.resident_bytes += bytes;
-    vram_.resident_packs++;
-    vram_.peak_bytes = std::max(vram_.peak_bytes, vram_.resident_bytes);
-    vram_.loads++;
-    vram_.bytes_loaded += bytes;
-    return pin;
-}
-
 void NomadPackManager::prefetch_ahead() { prefetch_ahead(std::vector<uint64>{}); }
 
 void NomadPackManager::prefetch_ahead(const std::vector<uint64>& demanded) {
@@ -445,11 +381,6 @@ uint64 NomadPackManager::pack_loads(uint64 pack_id) const {
     return pack_id < loads_.size() ? loads_[pack_id] : 0;
 }
 
-float NomadPackManager::vram_utilization() const {
-    std::lock_guard<std::mutex> lk(mu_);
-    return vram_.budget_bytes ? float(double(vram_.resident_bytes) / double(vram_.budget_bytes)) : 0.0f;
-}
-
 float NomadPackManager::ram_utilization() const {
     std::lock_guard<std::mutex> lk(mu_);
     return pack_budget_ ? float(double(ram_.resident_bytes) / double(pack_budget_)) : 0.0f;
@@ -470,14 +401,6 @@ PackTierStats NomadPackManager::get_ram_stats() const {
     for (const auto& e : entries_)
         if (e.pack->pin_count() > 0 && e.pack->state() == PackState::InRam) s.pinned_packs++;
     s.io_seconds = io.busy_seconds;
-    return s;
-}
-
-PackTierStats NomadPackManager::get_vram_stats() const {
-    std::lock_guard<std::mutex> lk(mu_);
-    PackTierStats s = vram_;
-    for (uint64 i = 0; i < entries_.size(); ++i)
-        if (device_bytes_[i] > 0 && entries_[i].pack->pin_count() > 0) s.pinned_packs++;
     return s;
 }
 

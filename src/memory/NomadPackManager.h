@@ -1,5 +1,5 @@
-// NomadPackManager: the tiers of pack residency (disk -> RAM -> VRAM), pinning while
-// in use, eviction under budgets, and statistics.
+// NomadPackManager: pack residency in RAM (disk -> RAM), pinning while in use, eviction
+// under the RAM budget, and statistics. (The Vulkan backend keeps its own VRAM residency.)
 //
 // RAM tier: a pack is read from the model file by the AsyncPrefetcher into an aligned
 // buffer (NomadPack), or, when opts.io.pack_cache is set, read from the compressed pack
@@ -35,10 +35,6 @@
 // pinned together + reserved bytes + staging) is refused by create() with
 // ErrorCode::BudgetTooSmall and the minimum in GB.
 //
-// VRAM tier: DeviceTier is the interface a device backend implements; without one the
-// manager runs RAM-only (vram_* report 0). ensure_on_device() copies a RAM-resident
-// pack to the device under the device's budget with the same eviction order.
-//
 // Thread-safety: every public member may be called from any thread.
 #pragma once
 
@@ -59,38 +55,25 @@ namespace vk_symbiote {
 
 class GGUFLoader;
 
-// The device (VRAM) tier as seen by the pack manager. Implemented by a device backend
-// (Vulkan); must be thread-safe for calls serialized by the manager (one at a time).
-class DeviceTier {
-public:
-    virtual ~DeviceTier() = default;
-    virtual std::string name() const = 0;
-    virtual uint64 budget_bytes() const = 0;  // bytes of device memory packs may use
-    // Copies pack.data() [0, pack.byte_size()) to device memory; returns an opaque
-    // non-zero handle the backend uses to find the copy.
-    virtual Expected<uint64> upload(const NomadPack& pack) = 0;
-    virtual void release(uint64 handle) = 0;
-};
-
-// Counters of one tier. Snapshot by value.
+// Counters of the RAM tier. Snapshot by value.
 struct PackTierStats {
     uint64 budget_bytes = 0;
     uint64 resident_bytes = 0;  // now
     uint64 peak_bytes = 0;      // high-water mark of resident_bytes
     uint64 resident_packs = 0;
     uint64 pinned_packs = 0;
-    uint64 loads = 0;           // completed loads (RAM: disk reads; VRAM: uploads)
+    uint64 loads = 0;           // completed disk reads
     uint64 load_failures = 0;
     uint64 evictions = 0;
-    uint64 bytes_loaded = 0;    // RAM: bytes read from disk (pack cache: compressed bytes); VRAM: bytes uploaded
-    uint64 bytes_decompressed = 0;  // RAM with a pack cache: raw pack bytes produced from bytes_loaded
+    uint64 bytes_loaded = 0;    // bytes read from disk (pack cache: compressed bytes)
+    uint64 bytes_decompressed = 0;  // with a pack cache: raw pack bytes produced from bytes_loaded
     uint64 hits = 0;            // requests served from this tier
     uint64 misses = 0;          // requests that had to load
     uint64 prefetch_issued = 0;
     uint64 prefetch_skipped = 0;  // no room without evicting a pack needed sooner
     uint64 prefetch_capped = 0;   // window packs left for later: past read_ahead_bytes()
     uint64 prefetch_evictions = 0;  // evictions made to give room to a prefetch (part of `evictions`)
-    double io_seconds = 0;      // RAM: busy time of the I/O threads
+    double io_seconds = 0;      // busy time of the I/O threads
     double gbps() const { return io_seconds > 0 ? double(bytes_loaded) / io_seconds / 1e9 : 0.0; }
 };
 
@@ -102,7 +85,6 @@ struct PackManagerOptions {
     std::string reserved_what = "other engine buffers";
     PrefetcherOptions io;
     uint32 pin_wait_ms = 5000;  // how long a demand load waits for space before OutOfMemory
-    std::shared_ptr<DeviceTier> device;  // optional VRAM tier
     uint32 prefetch_lookahead = 3;       // layers prefetch_ahead() reads ahead (oracle option)
     float eviction_aggression = 0.7f;    // 0..1, see VitalityOracle::should_evict_for_prefetch
     // Bytes of the window that may be on their way at once (see read_ahead_bytes());
@@ -150,15 +132,9 @@ public:
     // Evicts unpinned packs (furthest next use first) until `bytes_needed` bytes of the
     // pack budget are free. OutOfMemory if pinned / in-flight packs make that impossible.
     ExpectedVoid evict_until(uint64 bytes_needed);
-    // Copies the pack to the device tier (loading it into RAM first) and returns it
-    // pinned; device_handle() is valid while pinned. Device error without a DeviceTier.
-    Expected<std::shared_ptr<NomadPack>> ensure_on_device(uint64 pack_id);
-
-    float vram_utilization() const;  // resident / budget, 0 without a device tier
     float ram_utilization() const;
     std::vector<uint64> get_loaded_pack_ids() const;  // InRam, ascending
     PackTierStats get_ram_stats() const;
-    PackTierStats get_vram_stats() const;
     IoStats io_stats() const { return io_->stats(); }
     bool direct_io_active() const { return io_->direct_io_active(); }
     // The compressed pack cache packs are read from (null: the model file).
@@ -168,14 +144,10 @@ public:
     uint64 pack_budget_bytes() const { return pack_budget_; }
     // The read-ahead cap prefetch_ahead() gives the PackScheduler: by default (I/O
     // threads + 1) x the largest pack buffer - every I/O thread busy plus the next read
-    // queued. Why not the whole lookahead window: a pack read ahead holds RAM the resident
-    // set would keep, so on a model larger than RAM each window byte is read once more
-    // per pass (dev VM, syn-f16 packs at half the weights: 552 / 801 / 1208 KB per pass
-    // at lookahead 0 / 1 / 3 layers; 13B on the GPU box: ~11 vs ~7.6 GiB per pass at
-    // lookahead 1 / 0). And a few packs ahead is all the overlap there is to win: reading a
-    // pack (32 MiB at 2 GB/s: 16 ms) takes far longer than computing it (CPU or PCIe at
-    // 25-80 GB/s: under 1.5 ms), so the disk is the bottleneck and only needs its queue
-    // kept full; the compute waits for reads whatever the window.
+    // queued. Not the whole lookahead window: a pack read ahead holds RAM the resident set
+    // would keep, so on a model larger than RAM each window byte is read once more per pass;
+    // and reading a pack takes far longer than computing it, so the disk only needs its
+    // queue kept full (figures: docs/tuning.md).
     uint64 read_ahead_bytes() const { return read_ahead_; }
     size_t pack_count() const { return plan_.packs.size(); }
 
@@ -221,10 +193,6 @@ private:
     std::vector<uint64> loads_;      // per pack: reads started
     uint64 access_pos_ = 0;          // use position of the last record_access(used) pack
     PackTierStats ram_;
-    // Device tier (only with opts_.device); uploads are serialized by dev_mu_.
-    std::mutex dev_mu_;
-    PackTierStats vram_;
-    std::vector<uint64> device_bytes_;  // per pack: bytes on device (0: none)
 };
 
 // "0.0123 GB" with enough digits for tiny test budgets.

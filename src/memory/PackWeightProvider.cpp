@@ -69,7 +69,6 @@ Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(const Pat
     if (!io) return io.error();
     mo.io = std::move(*io);
     mo.pin_wait_ms = opts.pin_wait_ms;
-    mo.device = opts.device;
     mo.prefetch_lookahead = opts.prefetch_lookahead;
     mo.read_ahead_bytes = opts.read_ahead_bytes;
     mo.eviction_aggression = opts.eviction_aggression;

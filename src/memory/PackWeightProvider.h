@@ -61,7 +61,6 @@ struct PackOptions {
     Path pack_cache;
     uint32 pin_wait_ms = 5000;
     ReadFaultHook fault_hook;              // tests: read error injection
-    std::shared_ptr<DeviceTier> device;    // optional VRAM tier
 };
 
 // RAM a CPU forward pass needs besides weights (f32 KV cache for n_ctx positions and

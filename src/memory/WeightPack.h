@@ -51,7 +51,7 @@ private:
     uint64 size_ = 0;
 };
 
-// Where a pack currently lives. Device residency is orthogonal (device_handle()).
+// Where a pack currently lives.
 enum class PackState : uint32 {
     OnDisk = 0,   // no RAM buffer
     Loading = 1,  // buffer allocated (counted in the budget), read in flight
@@ -77,8 +77,6 @@ public:
 
     PackState state() const { return state_.load(std::memory_order_acquire); }
     uint32 pin_count() const { return pins_.load(std::memory_order_acquire); }
-    bool on_device() const { return on_device_.load(std::memory_order_acquire); }
-    uint64 device_handle() const { return device_handle_; }
 
 private:
     friend class NomadPackManager;
@@ -86,8 +84,6 @@ private:
     AlignedBuffer buffer_;
     std::atomic<PackState> state_{PackState::OnDisk};
     std::atomic<uint32> pins_{0};
-    std::atomic<bool> on_device_{false};
-    uint64 device_handle_ = 0;
 };
 
 }  // namespace vk_symbiote

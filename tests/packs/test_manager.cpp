@@ -4,8 +4,6 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <map>
-#include <mutex>
 #include <thread>
 
 #include "PackTestUtil.h"
@@ -293,67 +291,4 @@ TEST(NomadPackManager, DirectIoOptionReadsTheSameBytes) {
         ASSERT_TRUE(p) << p.error().to_string();
         EXPECT_TRUE(pack_matches(*m.file, (*p)->metadata(), (*p)->data())) << "pack " << id << (( *mgr)->direct_io_active() ? " (O_DIRECT)" : " (buffered fallback)");
     }
-}
-
-namespace {
-
-// Device tier that "uploads" into host vectors and checks every handle is released once.
-class FakeDevice : public DeviceTier {
-public:
-    explicit FakeDevice(uint64 budget) : budget_(budget) {}
-    std::string name() const override { return "fake"; }
-    uint64 budget_bytes() const override { return budget_; }
-    Expected<uint64> upload(const NomadPack& p) override {
-        std::lock_guard<std::mutex> lk(mu_);
-        copies_[++next_] = std::vector<uint8>(p.data(), p.data() + p.byte_size());
-        used_ += p.byte_size();
-        peak_ = std::max(peak_, used_);
-        return next_;
-    }
-    void release(uint64 h) override {
-        std::lock_guard<std::mutex> lk(mu_);
-        auto it = copies_.find(h);
-        ASSERT_NE(it, copies_.end()) << "double release of handle " << h;
-        used_ -= it->second.size();
-        copies_.erase(it);
-    }
-    std::mutex mu_;
-    std::map<uint64, std::vector<uint8>> copies_;
-    uint64 budget_, used_ = 0, peak_ = 0, next_ = 0;
-};
-
-}  // namespace
-
-TEST(NomadPackManager, DeviceTierUploadsUnderItsBudget) {
-    auto dev = std::make_shared<FakeDevice>(3 * 4096);
-    PackManagerOptions o;
-    o.device = dev;
-    auto f = make(stories(), 0, o);
-    ASSERT_TRUE(f.mgr);
-    EXPECT_FLOAT_EQ(f.mgr->vram_utilization(), 0.0f);
-    for (int cycle = 0; cycle < 2; ++cycle)
-        for (uint64 id = 0; id < f.mgr->pack_count(); ++id) {
-            auto p = f.mgr->ensure_on_device(id);
-            ASSERT_TRUE(p) << p.error().to_string();
-            ASSERT_TRUE((*p)->on_device());
-            std::lock_guard<std::mutex> lk(dev->mu_);
-            auto& copy = dev->copies_.at((*p)->device_handle());
-            EXPECT_EQ(std::memcmp(copy.data(), (*p)->data(), copy.size()), 0);
-        }
-    auto v = f.mgr->get_vram_stats();
-    EXPECT_LE(dev->peak_, dev->budget_);
-    EXPECT_LE(v.peak_bytes, dev->budget_);
-    EXPECT_GT(v.evictions, 0u);
-    EXPECT_EQ(v.loads, v.misses);
-    EXPECT_GT(f.mgr->vram_utilization(), 0.0f);
-    f.mgr.reset();  // destruction releases every remaining device copy
-    EXPECT_TRUE(dev->copies_.empty());
-}
-
-TEST(NomadPackManager, NoDeviceTierMeansRamOnly) {
-    auto f = make(stories());
-    auto r = f.mgr->ensure_on_device(0);
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().code, ErrorCode::Device);
-    EXPECT_EQ(f.mgr->get_vram_stats().budget_bytes, 0u);
 }
