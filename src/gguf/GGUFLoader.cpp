@@ -171,6 +171,44 @@ ExpectedVoid read_scalar_into(Cursor& c, GGUFValue& v, const std::string& field)
     return {};
 }
 
+// n f32 / f64 elements into v.arr_f (as doubles).
+ExpectedVoid read_float_elements(Cursor& c, GGUFValue& v, uint64 n, const std::string& field) {
+    v.arr_f.resize(n);
+    if (v.elem_type == GGUFType::F32) {
+        std::vector<float> tmp(n);
+        VKS_TRY(c.read(tmp.data(), n * 4, field));
+        for (uint64 k = 0; k < n; ++k) v.arr_f[k] = tmp[k];
+    } else {
+        VKS_TRY(c.read(v.arr_f.data(), n * 8, field));
+    }
+    return {};
+}
+
+// n integer / bool elements into v.arr_i (widened to int64).
+ExpectedVoid read_integer_elements(Cursor& c, GGUFValue& v, uint64 n, const std::string& field) {
+    v.arr_i.resize(n);
+    size_t es = gguf_scalar_size(v.elem_type);
+    std::vector<uint8> raw(n * es);
+    VKS_TRY(c.read(raw.data(), raw.size(), field));
+    for (uint64 k = 0; k < n; ++k) {
+        const uint8* p = raw.data() + k * es;
+        int64 x = 0;
+        switch (v.elem_type) {
+            case GGUFType::U8: x = *p; break;
+            case GGUFType::BOOL: x = *p != 0; break;
+            case GGUFType::I8: { int8_t t; std::memcpy(&t, p, 1); x = t; break; }
+            case GGUFType::U16: { uint16 t; std::memcpy(&t, p, 2); x = t; break; }
+            case GGUFType::I16: { int16_t t; std::memcpy(&t, p, 2); x = t; break; }
+            case GGUFType::U32: { uint32 t; std::memcpy(&t, p, 4); x = t; break; }
+            case GGUFType::I32: { int32 t; std::memcpy(&t, p, 4); x = t; break; }
+            case GGUFType::U64: case GGUFType::I64: { std::memcpy(&x, p, 8); break; }
+            default: break;
+        }
+        v.arr_i[k] = x;
+    }
+    return {};
+}
+
 Expected<GGUFValue> read_array(Cursor& c, const std::string& field, uint32 depth) {
     if (depth >= GGUFLimits::kMaxArrayDepth) return c.err(field, "arrays nested too deeply");
     GGUFValue v;
@@ -208,39 +246,8 @@ Expected<GGUFValue> read_array(Cursor& c, const std::string& field, uint32 depth
             }
             break;
         case GGUFType::F32:
-        case GGUFType::F64: {
-            v.arr_f.resize(*n);
-            if (v.elem_type == GGUFType::F32) {
-                std::vector<float> tmp(*n);
-                VKS_TRY(c.read(tmp.data(), *n * 4, field));
-                for (uint64 k = 0; k < *n; ++k) v.arr_f[k] = tmp[k];
-            } else {
-                VKS_TRY(c.read(v.arr_f.data(), *n * 8, field));
-            }
-            break;
-        }
-        default: {
-            v.arr_i.resize(*n);
-            size_t es = gguf_scalar_size(v.elem_type);
-            std::vector<uint8> raw(*n * es);
-            VKS_TRY(c.read(raw.data(), raw.size(), field));
-            for (uint64 k = 0; k < *n; ++k) {
-                const uint8* p = raw.data() + k * es;
-                int64 x = 0;
-                switch (v.elem_type) {
-                    case GGUFType::U8: x = *p; break;
-                    case GGUFType::BOOL: x = *p != 0; break;
-                    case GGUFType::I8: { int8_t t; std::memcpy(&t, p, 1); x = t; break; }
-                    case GGUFType::U16: { uint16 t; std::memcpy(&t, p, 2); x = t; break; }
-                    case GGUFType::I16: { int16_t t; std::memcpy(&t, p, 2); x = t; break; }
-                    case GGUFType::U32: { uint32 t; std::memcpy(&t, p, 4); x = t; break; }
-                    case GGUFType::I32: { int32 t; std::memcpy(&t, p, 4); x = t; break; }
-                    case GGUFType::U64: case GGUFType::I64: { std::memcpy(&x, p, 8); break; }
-                    default: break;
-                }
-                v.arr_i[k] = x;
-            }
-        }
+        case GGUFType::F64: VKS_TRY(read_float_elements(c, v, *n, field)); break;
+        default: VKS_TRY(read_integer_elements(c, v, *n, field));
     }
     return v;
 }
@@ -280,6 +287,119 @@ Expected<GGUFValue> read_value(Cursor& c, GGUFType type, const std::string& fiel
 
 bool mul_overflows(uint64 a, uint64 b, uint64& out) { return __builtin_mul_overflow(a, b, &out); }
 
+// The fixed part of the header: magic, version, tensor and metadata counts.
+struct Header {
+    uint32 version = 0;
+    uint64 n_tensors = 0;
+    uint64 n_kv = 0;
+};
+
+Expected<Header> read_header(Cursor& c, const std::string& fname) {
+    auto magic = c.get<uint32>("magic");
+    if (!magic) return magic.error();
+    if (*magic != kMagic) return make_error(ErrorCode::Format, fname + ": magic: not a GGUF file (bad magic)");
+    auto ver = c.get<uint32>("version");
+    if (!ver) return ver.error();
+    if (*ver != 2 && *ver != 3)
+        return make_error(ErrorCode::Unsupported, fname + ": version: unsupported GGUF version " + std::to_string(*ver) + " (supported: 2, 3)");
+    auto n_tensors = c.get<uint64>("tensor_count");
+    if (!n_tensors) return n_tensors.error();
+    auto n_kv = c.get<uint64>("metadata_kv_count");
+    if (!n_kv) return n_kv.error();
+    // A kv pair takes at least 8 (key len) + 4 (type) + 1 bytes; a tensor info at least 8+4+8+4+8.
+    if (*n_kv > c.remaining() / 13) return c.err("metadata_kv_count", "count " + std::to_string(*n_kv) + " past end of file");
+    if (*n_tensors > c.remaining() / 32) return c.err("tensor_count", "count " + std::to_string(*n_tensors) + " past end of file");
+    return Header{*ver, *n_tensors, *n_kv};
+}
+
+ExpectedVoid read_metadata(Cursor& c, uint64 n_kv, std::map<std::string, GGUFValue>& kv) {
+    for (uint64 k = 0; k < n_kv; ++k) {
+        auto key = c.get_string("metadata key #" + std::to_string(k));
+        if (!key) return key.error();
+        auto t = c.get<uint32>("metadata '" + *key + "' (type)");
+        if (!t) return t.error();
+        if (!valid_type(*t)) return c.err("metadata '" + *key + "'", "unknown value type " + std::to_string(*t));
+        auto v = read_value(c, GGUFType(*t), "metadata '" + *key + "'", 0);
+        if (!v) return v.error();
+        if (kv.count(*key)) return c.err("metadata '" + *key + "'", "duplicate key");
+        kv.emplace(std::move(*key), std::move(*v));
+    }
+    return {};
+}
+
+// general.alignment (`a`, null when absent: `fallback`) must be a power of two <= 1 MiB.
+Expected<uint64> checked_alignment(const GGUFValue* a, uint64 fallback, const std::string& fname) {
+    if (!a) return fallback;
+    if (!a->is_integer() || a->u == 0 || a->u > GGUFLimits::kMaxAlignment || (a->u & (a->u - 1)) != 0)
+        return make_error(ErrorCode::Format, fname + ": metadata 'general.alignment': must be a power of two <= 1 MiB");
+    return a->u;
+}
+
+// n_dims and the dimensions of tensor `tf` into ti.dims and ti.n_elements.
+ExpectedVoid read_dims(Cursor& c, const std::string& tf, GGUFTensorInfo& ti) {
+    auto nd = c.get<uint32>(tf + " (n_dims)");
+    if (!nd) return nd.error();
+    if (*nd == 0 || *nd > GGUFLimits::kMaxDims) return c.err(tf, "n_dims " + std::to_string(*nd) + " not in 1..4");
+    uint64 n_el = 1;
+    for (uint32 d = 0; d < *nd; ++d) {
+        auto dim = c.get<uint64>(tf + " (dim " + std::to_string(d) + ")");
+        if (!dim) return dim.error();
+        if (*dim == 0 || *dim > GGUFLimits::kMaxDim) return c.err(tf, "dimension " + std::to_string(d) + " = " + std::to_string(*dim) + " out of range");
+        if (mul_overflows(n_el, *dim, n_el)) return c.err(tf, "element count overflows");
+        ti.dims.push_back(*dim);
+    }
+    ti.n_elements = n_el;
+    return {};
+}
+
+// Tensor info #k: name, dimensions, type and offset relative to the data section (its
+// file_offset is set once the data section's start is known).
+Expected<GGUFTensorInfo> read_tensor_info(Cursor& c, uint64 k, uint64 alignment, bool allow_quantized, const std::string& fname) {
+    GGUFTensorInfo ti;
+    auto name = c.get_string("tensor #" + std::to_string(k) + " (name)");
+    if (!name) return name.error();
+    ti.name = std::move(*name);
+    const std::string tf = "tensor '" + ti.name + "'";
+    VKS_TRY(read_dims(c, tf, ti));
+    auto ty = c.get<uint32>(tf + " (type)");
+    if (!ty) return ty.error();
+    ti.ggml_type = *ty;
+    if (*ty == uint32(DType::F32) || *ty == uint32(DType::F16) || *ty == uint32(DType::BF16)) {
+        ti.dtype = DType(*ty);
+        if (mul_overflows(ti.n_elements, dtype_size(ti.dtype), ti.byte_size)) return c.err(tf, "byte size overflows");
+    } else if (!allow_quantized) {
+        return make_error(ErrorCode::Unsupported, fname + ": " + tf + ": tensor type " + ggml_type_name(*ty) + " (id " + std::to_string(*ty) +
+                                                      ") is not supported: vk_symbiote runs unquantized f32/f16/bf16 weights");
+    }
+    auto off = c.get<uint64>(tf + " (offset)");
+    if (!off) return off.error();
+    ti.rel_offset = *off;
+    if (ti.rel_offset % alignment != 0)
+        return c.err(tf, "offset " + std::to_string(ti.rel_offset) + " is not a multiple of the alignment " + std::to_string(alignment));
+    return ti;
+}
+
+// Sets file_offset of every tensor whose size is known and checks that their data lies
+// inside the file and does not overlap.
+ExpectedVoid place_tensor_data(std::vector<GGUFTensorInfo>& tensors, uint64 data_offset, uint64 file_size, const std::string& fname) {
+    std::vector<const GGUFTensorInfo*> by_off;
+    for (auto& ti : tensors) {
+        if (ti.byte_size == 0 && ti.ggml_type != 0) continue;  // quantized, vocab-only use
+        uint64 end;
+        if (__builtin_add_overflow(data_offset, ti.rel_offset, &ti.file_offset) || __builtin_add_overflow(ti.file_offset, ti.byte_size, &end) ||
+            end > file_size)
+            return make_error(ErrorCode::Format, fname + ": tensor '" + ti.name + "': data (offset " + std::to_string(ti.rel_offset) + ", " +
+                                                     std::to_string(ti.byte_size) + " bytes) past end of file (" + std::to_string(file_size) + " bytes)");
+        by_off.push_back(&ti);
+    }
+    std::sort(by_off.begin(), by_off.end(), [](auto* a, auto* b) { return a->file_offset < b->file_offset; });
+    for (size_t k = 1; k < by_off.size(); ++k) {
+        if (by_off[k - 1]->file_offset + by_off[k - 1]->byte_size > by_off[k]->file_offset)
+            return make_error(ErrorCode::Format, fname + ": tensor '" + by_off[k]->name + "': data overlaps tensor '" + by_off[k - 1]->name + "'");
+    }
+    return {};
+}
+
 }  // namespace
 
 GGUFLoader::~GGUFLoader() {
@@ -303,102 +423,28 @@ Expected<std::unique_ptr<GGUFLoader>> GGUFLoader::open(const Path& path, GGUFOpe
 ExpectedVoid GGUFLoader::parse(const GGUFOpenOptions& opts) {
     const std::string fname = path_.string();
     Cursor c(fd_, file_size_, fname);
-    auto magic = c.get<uint32>("magic");
-    if (!magic) return magic.error();
-    if (*magic != kMagic) return make_error(ErrorCode::Format, fname + ": magic: not a GGUF file (bad magic)");
-    auto ver = c.get<uint32>("version");
-    if (!ver) return ver.error();
-    if (*ver != 2 && *ver != 3)
-        return make_error(ErrorCode::Unsupported, fname + ": version: unsupported GGUF version " + std::to_string(*ver) + " (supported: 2, 3)");
-    version_ = *ver;
-    auto n_tensors = c.get<uint64>("tensor_count");
-    if (!n_tensors) return n_tensors.error();
-    auto n_kv = c.get<uint64>("metadata_kv_count");
-    if (!n_kv) return n_kv.error();
-    // A kv pair takes at least 8 (key len) + 4 (type) + 1 bytes; a tensor info at least 8+4+8+4+8.
-    if (*n_kv > c.remaining() / 13) return c.err("metadata_kv_count", "count " + std::to_string(*n_kv) + " past end of file");
-    if (*n_tensors > c.remaining() / 32) return c.err("tensor_count", "count " + std::to_string(*n_tensors) + " past end of file");
+    auto header = read_header(c, fname);
+    if (!header) return header.error();
+    version_ = header->version;
+    VKS_TRY(read_metadata(c, header->n_kv, kv_));
+    auto alignment = checked_alignment(find("general.alignment"), alignment_, fname);
+    if (!alignment) return alignment.error();
+    alignment_ = *alignment;
 
-    for (uint64 k = 0; k < *n_kv; ++k) {
-        auto key = c.get_string("metadata key #" + std::to_string(k));
-        if (!key) return key.error();
-        auto t = c.get<uint32>("metadata '" + *key + "' (type)");
-        if (!t) return t.error();
-        if (!valid_type(*t)) return c.err("metadata '" + *key + "'", "unknown value type " + std::to_string(*t));
-        auto v = read_value(c, GGUFType(*t), "metadata '" + *key + "'", 0);
-        if (!v) return v.error();
-        if (kv_.count(*key)) return c.err("metadata '" + *key + "'", "duplicate key");
-        kv_.emplace(std::move(*key), std::move(*v));
-    }
-
-    if (auto* a = find("general.alignment")) {
-        if (!a->is_integer() || a->u == 0 || a->u > GGUFLimits::kMaxAlignment || (a->u & (a->u - 1)) != 0)
-            return make_error(ErrorCode::Format, fname + ": metadata 'general.alignment': must be a power of two <= 1 MiB");
-        alignment_ = a->u;
-    }
-
-    tensors_.reserve(*n_tensors);
-    for (uint64 k = 0; k < *n_tensors; ++k) {
-        GGUFTensorInfo ti;
-        auto name = c.get_string("tensor #" + std::to_string(k) + " (name)");
-        if (!name) return name.error();
-        ti.name = std::move(*name);
-        const std::string tf = "tensor '" + ti.name + "'";
-        auto nd = c.get<uint32>(tf + " (n_dims)");
-        if (!nd) return nd.error();
-        if (*nd == 0 || *nd > GGUFLimits::kMaxDims) return c.err(tf, "n_dims " + std::to_string(*nd) + " not in 1..4");
-        uint64 n_el = 1;
-        for (uint32 d = 0; d < *nd; ++d) {
-            auto dim = c.get<uint64>(tf + " (dim " + std::to_string(d) + ")");
-            if (!dim) return dim.error();
-            if (*dim == 0 || *dim > GGUFLimits::kMaxDim) return c.err(tf, "dimension " + std::to_string(d) + " = " + std::to_string(*dim) + " out of range");
-            if (mul_overflows(n_el, *dim, n_el)) return c.err(tf, "element count overflows");
-            ti.dims.push_back(*dim);
-        }
-        ti.n_elements = n_el;
-        auto ty = c.get<uint32>(tf + " (type)");
-        if (!ty) return ty.error();
-        ti.ggml_type = *ty;
-        if (*ty == uint32(DType::F32) || *ty == uint32(DType::F16) || *ty == uint32(DType::BF16)) {
-            ti.dtype = DType(*ty);
-            if (mul_overflows(n_el, dtype_size(ti.dtype), ti.byte_size)) return c.err(tf, "byte size overflows");
-        } else if (!opts.allow_quantized) {
-            return make_error(ErrorCode::Unsupported, fname + ": " + tf + ": tensor type " + ggml_type_name(*ty) + " (id " + std::to_string(*ty) +
-                                                          ") is not supported: vk_symbiote runs unquantized f32/f16/bf16 weights");
-        }
-        auto off = c.get<uint64>(tf + " (offset)");
-        if (!off) return off.error();
-        ti.rel_offset = *off;
-        if (ti.rel_offset % alignment_ != 0)
-            return c.err(tf, "offset " + std::to_string(ti.rel_offset) + " is not a multiple of the alignment " + std::to_string(alignment_));
-        if (tensor_index_.count(ti.name)) return c.err(tf, "duplicate tensor name");
-        tensor_index_[ti.name] = tensors_.size();
-        tensors_.push_back(std::move(ti));
+    tensors_.reserve(header->n_tensors);
+    for (uint64 k = 0; k < header->n_tensors; ++k) {
+        auto ti = read_tensor_info(c, k, alignment_, opts.allow_quantized, fname);
+        if (!ti) return ti.error();
+        if (tensor_index_.count(ti->name)) return c.err("tensor '" + ti->name + "'", "duplicate tensor name");
+        tensor_index_[ti->name] = tensors_.size();
+        tensors_.push_back(std::move(*ti));
     }
 
     // The data section starts at the next multiple of the alignment after the header.
-    uint64 hdr_end = c.pos();
-    data_offset_ = (hdr_end + alignment_ - 1) / alignment_ * alignment_;
+    data_offset_ = (c.pos() + alignment_ - 1) / alignment_ * alignment_;
     if (!tensors_.empty() && data_offset_ > file_size_)
         return make_error(ErrorCode::Format, fname + ": data section: starts at " + std::to_string(data_offset_) + " past end of file (" + std::to_string(file_size_) + " bytes)");
-
-    // Bounds and overlap of tensor data (only for tensors whose size we know).
-    std::vector<const GGUFTensorInfo*> by_off;
-    for (auto& ti : tensors_) {
-        if (ti.byte_size == 0 && ti.ggml_type != 0) continue;  // quantized, vocab-only use
-        uint64 end;
-        if (__builtin_add_overflow(data_offset_, ti.rel_offset, &ti.file_offset) || __builtin_add_overflow(ti.file_offset, ti.byte_size, &end) ||
-            end > file_size_)
-            return make_error(ErrorCode::Format, fname + ": tensor '" + ti.name + "': data (offset " + std::to_string(ti.rel_offset) + ", " +
-                                                     std::to_string(ti.byte_size) + " bytes) past end of file (" + std::to_string(file_size_) + " bytes)");
-        by_off.push_back(&ti);
-    }
-    std::sort(by_off.begin(), by_off.end(), [](auto* a, auto* b) { return a->file_offset < b->file_offset; });
-    for (size_t k = 1; k < by_off.size(); ++k) {
-        if (by_off[k - 1]->file_offset + by_off[k - 1]->byte_size > by_off[k]->file_offset)
-            return make_error(ErrorCode::Format, fname + ": tensor '" + by_off[k]->name + "': data overlaps tensor '" + by_off[k - 1]->name + "'");
-    }
-    return {};
+    return place_tensor_data(tensors_, data_offset_, file_size_, fname);
 }
 
 const GGUFValue* GGUFLoader::find(const std::string& key) const {
