@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "bench/BenchReport.h"
-#include "bench/Probes.h"
-#include "bench/Progress.h"
-#include "bench/VulkanProbe.h"
+#include "probe/Probes.h"
+#include "common/Progress.h"
+#include "probe/VulkanProbe.h"
 #include "bench/Workload.h"
 #include "engine/CliSupport.h"
 #include "gguf/GGUFLoader.h"
@@ -31,6 +31,7 @@
 
 using namespace vk_symbiote;
 using namespace vk_symbiote::bench;
+using namespace vk_symbiote::probe;
 
 namespace {
 
@@ -220,6 +221,101 @@ Expected<ModelInfo> describe_model(const Path& path, const std::string& shape, s
     return m;
 }
 
+// One engine per test with a context just large enough for it (as llama-bench gives each
+// test its own context): the prompt test's KV cache does not take the VRAM that the
+// generation test would keep weights resident in. --ctx-size fixes one context for both
+// (one engine).
+class TestEngines {
+public:
+    TestEngines(const ConfigManager& cfg, Path model) : cfg_(cfg), model_(std::move(model)), own_ctx_(cfg.sampling().ctx_size == 0) {}
+    // The engine for a test of `ctx` positions; the previous test's engine frees its memory first.
+    Expected<VulkanSymbioteEngine*> for_context(uint32 ctx) {
+        if (engine_ && !own_ctx_) return engine_.get();
+        engine_.reset();
+        ConfigManager tc = cfg_;
+        if (own_ctx_) tc.sampling().ctx_size = ctx;
+        auto en = VulkanSymbioteEngine::create(model_, tc);
+        if (!en) return en.error();
+        engine_ = std::move(*en);
+        return engine_.get();
+    }
+    bool created() const { return engine_ != nullptr; }
+
+private:
+    const ConfigManager& cfg_;
+    Path model_;
+    bool own_ctx_;
+    std::unique_ptr<VulkanSymbioteEngine> engine_;
+};
+
+void fill_run_config(const ConfigManager& cfg, const BenchArgs& args, RunConfigInfo& c) {
+    c.vram_budget_gib = cfg.memory().vram_budget_gb;
+    c.ram_budget_gib = cfg.memory().ram_budget_gb;
+    c.gpu_enabled = cfg.performance().enable_gpu;
+    c.threads = cfg.performance().threads;
+    c.repetitions = args.reps;
+    c.kernel_profiling = cfg.performance().enable_profiling;
+}
+
+// The placement of each test's engine ("pp: ...; tg: ..." when the contexts made them differ).
+std::string combined_placement(const std::vector<std::pair<std::string, std::string>>& placements) {
+    std::string placement = placements.back().second;
+    if (placements.size() == 2 && placements[0].second != placements[1].second)
+        placement = "pp: " + placements[0].second + "; tg: " + placements[1].second;
+    return placement;
+}
+
+// The pp and tg tests, each in its engine, into report.workloads; the engines' description,
+// backend, placement and VRAM-resident bytes into report.
+ExpectedVoid run_tests(TestEngines& engines, const TensorRegistry& reg, const BenchArgs& args, BenchReport& report) {
+    WorkloadOptions wo;
+    wo.repetitions = args.reps;
+    wo.warmup = args.warmup;
+    wo.log = [](const std::string& line) { std::fprintf(stderr, "%s: %s\n", kProgram, line.c_str()); };
+    std::vector<std::pair<std::string, std::string>> placements;
+    RunConfigInfo& c = report.config;
+    auto note_engine = [&](const VulkanSymbioteEngine& engine, const char* test) {
+        const PerformanceMetrics& pm = engine.get_performance_metrics();
+        if (c.description.empty()) c.description = engine.describe();
+        c.backend = pm.backend;
+        placements.push_back({test, pm.placement});
+        report.weight_bytes_vram_resident = std::max(report.weight_bytes_vram_resident, pm.weight_bytes_vram_resident);
+    };
+    const struct {
+        const char* name;
+        uint32 n_tokens, ctx;
+        decltype(&run_generation) run;
+    } tests[] = {{"pp", args.n_prompt, args.n_prompt, &run_prompt_processing}, {"tg", args.n_gen, args.n_gen + 1, &run_generation}};
+    for (const auto& t : tests) {
+        if (t.n_tokens == 0) continue;
+        auto engine = engines.for_context(t.ctx);
+        if (!engine) return engine.error();
+        auto w = t.run(**engine, reg, t.n_tokens, wo, report.probes);
+        if (!w) return w.error();
+        report.workloads.push_back(std::move(*w));
+        note_engine(**engine, t.name);
+    }
+    if (!engines.created()) {  // no test: the engine is still created (model checks, placement)
+        auto engine = engines.for_context(1);
+        if (!engine) return engine.error();
+        note_engine(**engine, "-");
+    }
+    c.placement = combined_placement(placements);
+    return {};
+}
+
+// Peak VRAM and RSS over the tests, and the file-backed RSS growth since `rss_file_before`
+// (call it while the last engine is alive).
+void record_memory_peaks(BenchReport& report, uint64 rss_file_before) {
+    for (const WorkloadResult& w : report.workloads)
+        for (const RunSample& s : w.samples) {
+            report.peak_vram_bytes = std::max(report.peak_vram_bytes, s.peak_vram_bytes);
+            report.peak_rss_bytes = std::max(report.peak_rss_bytes, s.peak_rss_bytes);
+        }
+    report.peak_rss_bytes = std::max(report.peak_rss_bytes, peak_rss_bytes());
+    if (auto pm = read_process_memory(); pm && pm->rss_file_bytes > rss_file_before) report.rss_file_growth_bytes = pm->rss_file_bytes - rss_file_before;
+}
+
 int run(int argc, char** argv) {
     BenchArgs args;
     if (auto r = parse_args(argc, argv, args); !r) {
@@ -243,84 +339,20 @@ int run(int argc, char** argv) {
     auto info = describe_model(*model, args.shape, reg);
     if (!info) return tool::fail(info.error());
     report.model = *info;
-
     auto probes = machine_probes(cfg, *model, cache_dir, args.reprobe);
     if (!probes) return tool::fail(probes.error());
     report.probes = *probes;
 
-    // Each test runs in an engine of its own with a context just large enough for it (as
-    // llama-bench gives each test its own context): the prompt test's KV cache does not take
-    // the VRAM that the generation test would keep weights resident in. --ctx-size fixes one
-    // context for both (one engine).
-    const bool own_ctx = cfg.sampling().ctx_size == 0;
-    bench::reset_peak_rss();  // the probes' buffers are not the engine's
+    probe::reset_peak_rss();  // the probes' buffers are not the engine's
     uint64 rss_file_before = 0;
     if (auto pm = read_process_memory()) {
         report.rss_before_engine_bytes = pm->rss_bytes;
         rss_file_before = pm->rss_file_bytes;
     }
-    std::unique_ptr<VulkanSymbioteEngine> engine;
-    auto engine_for = [&](uint32 ctx) -> ExpectedVoid {
-        if (engine && !own_ctx) return {};
-        engine.reset();  // the previous test's engine frees its memory first
-        ConfigManager tc = cfg;
-        if (own_ctx) tc.sampling().ctx_size = ctx;
-        auto en = VulkanSymbioteEngine::create(*model, tc);
-        if (!en) return en.error();
-        engine = std::move(*en);
-        return {};
-    };
-
-    RunConfigInfo& c = report.config;
-    c.vram_budget_gib = cfg.memory().vram_budget_gb;
-    c.ram_budget_gib = cfg.memory().ram_budget_gb;
-    c.gpu_enabled = cfg.performance().enable_gpu;
-    c.threads = cfg.performance().threads;
-    c.repetitions = args.reps;
-
-    WorkloadOptions wo;
-    wo.repetitions = args.reps;
-    wo.warmup = args.warmup;
-    wo.log = [](const std::string& line) { std::fprintf(stderr, "%s: %s\n", kProgram, line.c_str()); };
-    // The placement of each test's engine ("pp: ...; tg: ..." when the contexts made them differ).
-    std::vector<std::pair<std::string, std::string>> placements;
-    auto note_engine = [&](const char* test) {
-        const PerformanceMetrics& pm = engine->get_performance_metrics();
-        if (c.description.empty()) c.description = engine->describe();
-        c.backend = pm.backend;
-        placements.push_back({test, pm.placement});
-        report.weight_bytes_vram_resident = std::max(report.weight_bytes_vram_resident, pm.weight_bytes_vram_resident);
-    };
-    if (args.n_prompt > 0) {
-        if (auto r = engine_for(args.n_prompt); !r) return tool::fail(r.error());
-        auto w = run_prompt_processing(*engine, *reg, args.n_prompt, wo, report.probes);
-        if (!w) return tool::fail(w.error());
-        report.workloads.push_back(std::move(*w));
-        note_engine("pp");
-    }
-    if (args.n_gen > 0) {
-        if (auto r = engine_for(args.n_gen + 1); !r) return tool::fail(r.error());
-        auto w = run_generation(*engine, *reg, args.n_gen, wo, report.probes);
-        if (!w) return tool::fail(w.error());
-        report.workloads.push_back(std::move(*w));
-        note_engine("tg");
-    }
-    if (!engine) {  // no test: the engine is still created (model checks, placement)
-        if (auto r = engine_for(1); !r) return tool::fail(r.error());
-        note_engine("-");
-    }
-    std::string placement = placements.back().second;
-    if (placements.size() == 2 && placements[0].second != placements[1].second)
-        placement = "pp: " + placements[0].second + "; tg: " + placements[1].second;
-    c.placement = placement;
-    c.kernel_profiling = cfg.performance().enable_profiling;
-    for (const WorkloadResult& w : report.workloads)
-        for (const RunSample& s : w.samples) {
-            report.peak_vram_bytes = std::max(report.peak_vram_bytes, s.peak_vram_bytes);
-            report.peak_rss_bytes = std::max(report.peak_rss_bytes, s.peak_rss_bytes);
-        }
-    report.peak_rss_bytes = std::max(report.peak_rss_bytes, peak_rss_bytes());
-    if (auto pm = read_process_memory(); pm && pm->rss_file_bytes > rss_file_before) report.rss_file_growth_bytes = pm->rss_file_bytes - rss_file_before;  // engine alive
+    fill_run_config(cfg, args, report.config);
+    TestEngines engines(cfg, *model);
+    if (auto r = run_tests(engines, *reg, args, report); !r) return tool::fail(r.error());
+    record_memory_peaks(report, rss_file_before);  // the last engine still alive
 
     if (cfg.sampling().json) std::printf("%s\n", to_json(report).dump(2).c_str());
     else std::fputs(format_table(report).c_str(), stdout);

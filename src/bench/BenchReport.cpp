@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
+#include <utility>
 
 #include "model/TensorRegistry.h"
 
@@ -152,136 +153,6 @@ std::vector<KernelFigure> kernel_figures(const std::vector<KernelTime>& before, 
 }
 
 // ---- JSON -------------------------------------------------------------------------
-
-nlohmann::json to_json(const Bandwidth& b) {
-    return {{"gbps", b.gbps}, {"measured", b.measured}, {"method", b.method}, {"bytes", b.bytes}, {"note", b.note}};
-}
-
-nlohmann::json to_json(const Throughput& t) {
-    return {{"tflops", t.tflops}, {"measured", t.measured}, {"method", t.method}, {"flops", t.flops}, {"note", t.note}};
-}
-
-nlohmann::json to_json(const ProbeResults& p) {
-    return {{"machine_key", p.machine_key},
-            {"hostname", p.hostname},
-            {"cpu_model", p.cpu_model},
-            {"cpu_threads", p.cpu_threads},
-            {"device_name", p.device_name},
-            {"probed_at", p.probed_at},
-            {"from_cache", p.from_cache},
-            {"disk_read", to_json(p.disk_read)},
-            {"host_memory", to_json(p.host_memory)},
-            {"host_to_device", to_json(p.host_to_device)},
-            {"device_to_host", to_json(p.device_to_host)},
-            {"device_memory", to_json(p.device_memory)},
-            {"device_copy", to_json(p.device_copy)},
-            {"device_f16_matmul", to_json(p.device_f16_matmul)}};
-}
-
-namespace {
-
-template <class T>
-Expected<T> field(const nlohmann::json& j, const char* key, const std::string& where) {
-    auto it = j.find(key);
-    if (it == j.end()) return make_error(ErrorCode::Format, where + ": missing field '" + key + "'");
-    try {
-        return it->template get<T>();
-    } catch (const nlohmann::json::exception& e) {
-        return make_error(ErrorCode::Format, where + ": field '" + key + "': " + e.what());
-    }
-}
-
-Expected<Bandwidth> bandwidth_from_json(const nlohmann::json& j, const char* key) {
-    std::string where = std::string("probe '") + key + "'";
-    auto it = j.find(key);
-    if (it == j.end() || !it->is_object()) return make_error(ErrorCode::Format, where + ": missing or not an object");
-    Bandwidth b;
-    auto gbps = field<double>(*it, "gbps", where);
-    if (!gbps) return gbps.error();
-    auto measured = field<bool>(*it, "measured", where);
-    if (!measured) return measured.error();
-    auto method = field<std::string>(*it, "method", where);
-    if (!method) return method.error();
-    auto bytes = field<uint64>(*it, "bytes", where);
-    if (!bytes) return bytes.error();
-    auto note = field<std::string>(*it, "note", where);
-    if (!note) return note.error();
-    b.gbps = *gbps;
-    b.measured = *measured;
-    b.method = *method;
-    b.bytes = *bytes;
-    b.note = *note;
-    if (b.measured && !(b.gbps > 0)) return make_error(ErrorCode::Format, where + ": measured but gbps is not positive");
-    return b;
-}
-
-Expected<Throughput> throughput_from_json(const nlohmann::json& j, const char* key) {
-    std::string where = std::string("probe '") + key + "'";
-    auto it = j.find(key);
-    if (it == j.end() || !it->is_object()) return make_error(ErrorCode::Format, where + ": missing or not an object");
-    Throughput t;
-    auto tflops = field<double>(*it, "tflops", where);
-    if (!tflops) return tflops.error();
-    auto measured = field<bool>(*it, "measured", where);
-    if (!measured) return measured.error();
-    auto method = field<std::string>(*it, "method", where);
-    if (!method) return method.error();
-    auto flops = field<uint64>(*it, "flops", where);
-    if (!flops) return flops.error();
-    auto note = field<std::string>(*it, "note", where);
-    if (!note) return note.error();
-    t.tflops = *tflops;
-    t.measured = *measured;
-    t.method = *method;
-    t.flops = *flops;
-    t.note = *note;
-    if (t.measured && !(t.tflops > 0)) return make_error(ErrorCode::Format, where + ": measured but tflops is not positive");
-    return t;
-}
-
-}  // namespace
-
-Expected<ProbeResults> probes_from_json(const nlohmann::json& j) {
-    if (!j.is_object()) return make_error(ErrorCode::Format, "probe results: not a JSON object");
-    ProbeResults p;
-    const std::string w = "probe results";
-    auto key = field<std::string>(j, "machine_key", w);
-    if (!key) return key.error();
-    p.machine_key = *key;
-    auto host = field<std::string>(j, "hostname", w);
-    if (!host) return host.error();
-    p.hostname = *host;
-    auto cpu = field<std::string>(j, "cpu_model", w);
-    if (!cpu) return cpu.error();
-    p.cpu_model = *cpu;
-    auto threads = field<uint32>(j, "cpu_threads", w);
-    if (!threads) return threads.error();
-    p.cpu_threads = *threads;
-    auto dev = field<std::string>(j, "device_name", w);
-    if (!dev) return dev.error();
-    p.device_name = *dev;
-    auto at = field<std::string>(j, "probed_at", w);
-    if (!at) return at.error();
-    p.probed_at = *at;
-    struct {
-        const char* key;
-        Bandwidth ProbeResults::*member;
-    } const bws[] = {{"disk_read", &ProbeResults::disk_read},
-                     {"host_memory", &ProbeResults::host_memory},
-                     {"host_to_device", &ProbeResults::host_to_device},
-                     {"device_to_host", &ProbeResults::device_to_host},
-                     {"device_memory", &ProbeResults::device_memory},
-                     {"device_copy", &ProbeResults::device_copy}};
-    for (auto& b : bws) {
-        auto v = bandwidth_from_json(j, b.key);
-        if (!v) return v.error();
-        p.*(b.member) = *v;
-    }
-    auto mm = throughput_from_json(j, "device_f16_matmul");
-    if (!mm) return mm.error();
-    p.device_f16_matmul = *mm;
-    return p;
-}
 
 namespace {
 
@@ -465,17 +336,21 @@ std::string tier_cell(const TierFigure& f) {
     return s;
 }
 
-}  // namespace
+using Rows = std::vector<std::vector<std::string>>;
 
-std::string format_table(const BenchReport& r) {
+// "4.00" for budgets from 1 GiB, "0.25" (3 significant digits) below.
+std::string gib_text(double gib) { return fmt(gib >= 1 ? "%.2f" : "%.3g", gib); }
+
+// The model, backend, engine, placement and machine lines, then a blank line.
+std::string header_lines(const BenchReport& r) {
     std::ostringstream o;
     const ModelInfo& m = r.model;
     o << "model:    " << m.path;
     if (!m.generated_shape.empty()) o << " (generated " << m.generated_shape << ")";
     o << "\n          " << m.architecture << ", " << m.n_layer << " layers, n_embd " << m.n_embd << ", vocab " << m.n_vocab
       << ", " << m.dtype << ", weights " << human_bytes(double(m.weight_bytes)) << "\n";
-    o << "backend:  " << r.config.backend << "   budgets: VRAM " << fmt(r.config.vram_budget_gib >= 1 ? "%.2f" : "%.3g", r.config.vram_budget_gib) << " GiB, RAM "
-      << fmt(r.config.ram_budget_gib >= 1 ? "%.2f" : "%.3g", r.config.ram_budget_gib) << " GiB" << (r.config.gpu_enabled ? "" : "   (--disable-gpu)") << "\n";
+    o << "backend:  " << r.config.backend << "   budgets: VRAM " << gib_text(r.config.vram_budget_gib) << " GiB, RAM "
+      << gib_text(r.config.ram_budget_gib) << " GiB" << (r.config.gpu_enabled ? "" : "   (--disable-gpu)") << "\n";
     if (!r.config.description.empty()) o << "engine:   " << r.config.description << "\n";
     if (!r.config.placement.empty() || r.weight_bytes_vram_resident > 0)
         o << "placement: " << (r.config.placement.empty() ? "-" : r.config.placement) << ", weights resident in VRAM "
@@ -484,31 +359,32 @@ std::string format_table(const BenchReport& r) {
     o << "machine:  " << p.hostname << ", " << p.cpu_model << " (" << p.cpu_threads << " threads)"
       << (p.device_name.empty() ? "" : ", " + p.device_name) << (p.from_cache ? "   [probes cached " + p.probed_at + "]" : "")
       << "\n\n";
+    return o.str();
+}
 
-    std::vector<std::vector<std::string>> probe_rows = {{"ceiling", "GB/s", "method"}};
-    auto add_probe = [&](const char* name, const Bandwidth& b) {
-        std::string how = b.measured ? b.method : b.note;
-        if (b.measured && !b.note.empty()) how += " (" + b.note + ")";
-        probe_rows.push_back({name, gbps_text(b), how});
-    };
-    add_probe("disk read", p.disk_read);
-    add_probe("host memory", p.host_memory);
-    add_probe("host->device", p.host_to_device);
-    add_probe("device->host", p.device_to_host);
-    add_probe("device memory", p.device_memory);
-    add_probe("device copy", p.device_copy);
-    {
-        const Throughput& t = p.device_f16_matmul;
-        std::string how = t.measured ? t.method : t.note;
-        if (t.measured && !t.note.empty()) how += " (" + t.note + ")";
-        const std::string rate = !t.measured ? "n/a" : t.tflops >= 1 ? fmt("%.2f TFLOPS", t.tflops) : fmt("%.2f GFLOPS", t.tflops * 1e3);
-        probe_rows.push_back({"device f16 matmul", rate, how});
-    }
-    o << render(probe_rows, true) << "\n";
+// A probe's method, with its note in parentheses; its note alone when not measured.
+template <class Ceiling>
+std::string how_measured(const Ceiling& c) {
+    std::string how = c.measured ? c.method : c.note;
+    if (c.measured && !c.note.empty()) how += " (" + c.note + ")";
+    return how;
+}
 
-    std::vector<std::vector<std::string>> rows = {
-        {"test", "t/s median", "min", "max", "TTFT ms", "weights/token", "bound t/s", "of bound", "limited by"}};
-    for (const WorkloadResult& w : r.workloads) {
+std::string probe_table(const ProbeResults& p) {
+    Rows rows = {{"ceiling", "GB/s", "method"}};
+    const std::pair<const char*, const Bandwidth*> bandwidths[] = {
+        {"disk read", &p.disk_read},         {"host memory", &p.host_memory},     {"host->device", &p.host_to_device},
+        {"device->host", &p.device_to_host}, {"device memory", &p.device_memory}, {"device copy", &p.device_copy}};
+    for (const auto& [name, b] : bandwidths) rows.push_back({name, gbps_text(*b), how_measured(*b)});
+    const Throughput& t = p.device_f16_matmul;
+    const std::string rate = !t.measured ? "n/a" : t.tflops >= 1 ? fmt("%.2f TFLOPS", t.tflops) : fmt("%.2f GFLOPS", t.tflops * 1e3);
+    rows.push_back({"device f16 matmul", rate, how_measured(t)});
+    return render(rows, true);
+}
+
+std::string workload_table(const std::vector<WorkloadResult>& workloads) {
+    Rows rows = {{"test", "t/s median", "min", "max", "TTFT ms", "weights/token", "bound t/s", "of bound", "limited by"}};
+    for (const WorkloadResult& w : workloads) {
         const Accounting& a = w.accounting;
         rows.push_back({w.name, fmt("%.2f", w.tokens_per_second.median), fmt("%.2f", w.tokens_per_second.min),
                         fmt("%.2f", w.tokens_per_second.max), w.kind == "tg" ? fmt("%.1f", w.ttft_ms.median) : "-",
@@ -516,11 +392,15 @@ std::string format_table(const BenchReport& r) {
                         a.bound_tokens_per_second > 0 ? fmt("%.1f%%", 100 * a.fraction_of_bound) : "?",
                         a.bound_tier.empty() ? "?" : a.bound_tier});
     }
-    o << render(rows);
-    // GPU time per forward pass (timestamps at both ends of every pass) against the wall time
-    // per token: the rest is host time with the GPU idle (recording before the first
-    // submission, the fence wait's wake-up, sampling) or, in a hybrid decode, the CPU's part.
-    for (const WorkloadResult& w : r.workloads) {
+    return render(rows);
+}
+
+// GPU time per forward pass (timestamps at both ends of every pass) against the wall time
+// per token: the rest is host time with the GPU idle (recording before the first
+// submission, the fence wait's wake-up, sampling) or, in a hybrid decode, the CPU's part.
+std::string gpu_busy_lines(const std::vector<WorkloadResult>& workloads) {
+    std::ostringstream o;
+    for (const WorkloadResult& w : workloads) {
         uint64 passes = 0, timed = 0;
         double wall = 0;
         for (const RunSample& s : w.samples) {
@@ -533,55 +413,87 @@ std::string format_table(const BenchReport& r) {
         o << w.name << ": GPU busy " << fmt("%.3f", gpu_ms) << " ms per forward pass, " << fmt("%.1f%%", 100 * gpu_ms / wall_ms) << " of "
           << fmt("%.3f", wall_ms) << (w.kind == "tg" ? " ms per token" : " ms per prompt") << "\n";
     }
-    o << "\n";
+    return o.str();
+}
 
-    std::vector<std::vector<std::string>> tier_rows = {{"bytes/token @ achieved/ceiling", "VRAM", "bus (H2D)", "RAM", "disk"}};
-    for (const WorkloadResult& w : r.workloads) {
+std::string tier_table(const std::vector<WorkloadResult>& workloads) {
+    Rows rows = {{"bytes/token @ achieved/ceiling", "VRAM", "bus (H2D)", "RAM", "disk"}};
+    for (const WorkloadResult& w : workloads) {
         const Accounting& a = w.accounting;
-        tier_rows.push_back({w.name, tier_cell(a.vram), tier_cell(a.bus), tier_cell(a.ram), tier_cell(a.disk)});
+        rows.push_back({w.name, tier_cell(a.vram), tier_cell(a.bus), tier_cell(a.ram), tier_cell(a.disk)});
     }
-    o << render(tier_rows) << "\n";
+    return render(rows);
+}
 
-    // The bound the design works from: bytes not resident in VRAM over the path they take.
-    std::vector<std::vector<std::string>> nr_rows = {{"non-resident", "bytes/token", "ceiling", "bound t/s", "of bound", "RAM packs hit", "VRAM packs hit"}};
-    auto hit = [](uint64 h, uint64 m, double rate) { return h + m ? fmt("%.1f%%", 100 * rate) + " of " + std::to_string(h + m) : std::string("-"); };
-    for (const WorkloadResult& w : r.workloads) {
+// "66.0% of 5" (hit rate of the requests), "-" without requests.
+std::string hit_cell(uint64 hits, uint64 misses, double rate) {
+    return hits + misses ? fmt("%.1f%%", 100 * rate) + " of " + std::to_string(hits + misses) : std::string("-");
+}
+
+// The bound the design works from: bytes not resident in VRAM over the path they take.
+std::string non_resident_table(const std::vector<WorkloadResult>& workloads) {
+    Rows rows = {{"non-resident", "bytes/token", "ceiling", "bound t/s", "of bound", "RAM packs hit", "VRAM packs hit"}};
+    for (const WorkloadResult& w : workloads) {
         const NonResidentBound& n = w.accounting.non_resident;
         const PackCacheFigures& pc = w.pack_cache;
-        nr_rows.push_back({w.name, n.bytes_per_token > 0 ? human_bytes(n.bytes_per_token) : "-",
-                           n.ceiling_gbps > 0 ? fmt("%.1f GB/s ", n.ceiling_gbps) + "(" + n.ceiling + ")" : (n.bytes_per_token > 0 ? "?" : "-"),
-                           n.bound_tokens_per_second > 0 ? fmt("%.2f", n.bound_tokens_per_second) : "-",
-                           n.bound_tokens_per_second > 0 ? fmt("%.1f%%", 100 * n.fraction_of_bound) : "-",
-                           hit(pc.ram_hits, pc.ram_misses, pc.ram_hit_rate), hit(pc.vram_hits, pc.vram_misses, pc.vram_hit_rate)});
+        rows.push_back({w.name, n.bytes_per_token > 0 ? human_bytes(n.bytes_per_token) : "-",
+                        n.ceiling_gbps > 0 ? fmt("%.1f GB/s ", n.ceiling_gbps) + "(" + n.ceiling + ")" : (n.bytes_per_token > 0 ? "?" : "-"),
+                        n.bound_tokens_per_second > 0 ? fmt("%.2f", n.bound_tokens_per_second) : "-",
+                        n.bound_tokens_per_second > 0 ? fmt("%.1f%%", 100 * n.fraction_of_bound) : "-",
+                        hit_cell(pc.ram_hits, pc.ram_misses, pc.ram_hit_rate), hit_cell(pc.vram_hits, pc.vram_misses, pc.vram_hit_rate)});
     }
-    o << render(nr_rows) << "\n";
+    return render(rows);
+}
 
-    for (const WorkloadResult& w : r.workloads) {
+// Per workload with profiling: its kernels' GPU time, then the stream timeline of its last
+// pass when weights streamed; each followed by a blank line.
+std::string kernel_tables(const std::vector<WorkloadResult>& workloads) {
+    std::ostringstream o;
+    for (const WorkloadResult& w : workloads) {
         if (w.kernels.empty()) continue;
-        std::vector<std::vector<std::string>> k_rows = {{w.name + " kernel", "dispatches", "GPU ms", "us/token", "share of GPU time"}};
+        Rows rows = {{w.name + " kernel", "dispatches", "GPU ms", "us/token", "share of GPU time"}};
         for (const KernelFigure& k : w.kernels)
-            k_rows.push_back({k.name, std::to_string(k.dispatches), fmt("%.3f", double(k.total_ns) / 1e6), fmt("%.2f", k.ns_per_token / 1e3),
-                              k.fraction_of_gpu_time > 0 ? fmt("%.1f%%", 100 * k.fraction_of_gpu_time) : "?"});
-        o << render(k_rows) << "(GPU time of the timed repetitions: " << fmt("%.3f", double(w.gpu_time_ns) / 1e6) << " ms)\n";
+            rows.push_back({k.name, std::to_string(k.dispatches), fmt("%.3f", double(k.total_ns) / 1e6), fmt("%.2f", k.ns_per_token / 1e3),
+                            k.fraction_of_gpu_time > 0 ? fmt("%.1f%%", 100 * k.fraction_of_gpu_time) : "?"});
+        o << render(rows) << "(GPU time of the timed repetitions: " << fmt("%.3f", double(w.gpu_time_ns) / 1e6) << " ms)\n";
         if (w.stream_span_ns > 0)
             o << w.name << " stream timeline, last pass: " << fmt("%.3f", double(w.stream_span_ns) / 1e6) << " ms, uploads busy "
               << fmt("%.3f", double(w.stream_upload_ns) / 1e6) << " ms, compute busy " << fmt("%.3f", double(w.stream_compute_ns) / 1e6)
               << " ms, both at once " << fmt("%.3f", double(w.stream_overlap_ns) / 1e6) << " ms\n";
         o << "\n";
     }
+    return o.str();
+}
 
+// Peak VRAM and RSS against their budgets, and the engines' RSS growth.
+std::string memory_line(const BenchReport& r) {
+    std::ostringstream o;
     const double gib = double(uint64(1) << 30);
-    o << "peak VRAM " << human_bytes(double(r.peak_vram_bytes)) << " of " << fmt(r.config.vram_budget_gib >= 1 ? "%.2f" : "%.3g", r.config.vram_budget_gib) << " GiB budget ("
-      << fmt("%.1f%%", r.config.vram_budget_gib > 0 ? 100.0 * double(r.peak_vram_bytes) / (r.config.vram_budget_gib * gib) : 0.0)
-      << "), peak RSS " << human_bytes(double(r.peak_rss_bytes)) << " of " << fmt(r.config.ram_budget_gib >= 1 ? "%.2f" : "%.3g", r.config.ram_budget_gib) << " GiB budget ("
-      << fmt("%.1f%%", r.config.ram_budget_gib > 0 ? 100.0 * double(r.peak_rss_bytes) / (r.config.ram_budget_gib * gib) : 0.0);
-    if (r.rss_before_engine_bytes > 0 && r.config.ram_budget_gib > 0)
+    const double vram_budget = r.config.vram_budget_gib, ram_budget = r.config.ram_budget_gib;
+    o << "peak VRAM " << human_bytes(double(r.peak_vram_bytes)) << " of " << gib_text(vram_budget) << " GiB budget ("
+      << fmt("%.1f%%", vram_budget > 0 ? 100.0 * double(r.peak_vram_bytes) / (vram_budget * gib) : 0.0) << "), peak RSS "
+      << human_bytes(double(r.peak_rss_bytes)) << " of " << gib_text(ram_budget) << " GiB budget ("
+      << fmt("%.1f%%", ram_budget > 0 ? 100.0 * double(r.peak_rss_bytes) / (ram_budget * gib) : 0.0);
+    if (r.rss_before_engine_bytes > 0 && ram_budget > 0)
         o << "; the engines' growth over the " << human_bytes(double(r.rss_before_engine_bytes)) << " before them: "
-          << human_bytes(double(rss_growth(r))) << ", " << fmt("%.1f%%", 100.0 * double(rss_growth(r)) / (r.config.ram_budget_gib * gib));
+          << human_bytes(double(rss_growth(r))) << ", " << fmt("%.1f%%", 100.0 * double(rss_growth(r)) / (ram_budget * gib));
     if (r.rss_before_engine_bytes > 0 && r.rss_file_growth_bytes > 0)
         o << ", of which " << human_bytes(double(r.rss_file_growth_bytes)) << " file-backed (code, and host memory the GPU driver maps, e.g. staging)";
     o << ")\n";
     return o.str();
+}
+
+}  // namespace
+
+std::string format_table(const BenchReport& r) {
+    std::string out = header_lines(r);
+    out += probe_table(r.probes) + "\n";
+    out += workload_table(r.workloads) + gpu_busy_lines(r.workloads) + "\n";
+    out += tier_table(r.workloads) + "\n";
+    out += non_resident_table(r.workloads) + "\n";
+    out += kernel_tables(r.workloads);
+    out += memory_line(r);
+    return out;
 }
 
 }  // namespace vk_symbiote::bench

@@ -31,6 +31,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "probe/ProbeResults.h"
 #include "vk_symbiote/Common.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
 
@@ -40,45 +41,15 @@ class TensorRegistry;
 
 namespace vk_symbiote::bench {
 
+// The probed ceilings the accounting relates the run to (src/probe, below the engine).
+using probe::Bandwidth;
+using probe::ProbeResults;
+using probe::Throughput;
+using probe::probes_from_json;
+using probe::to_json;
+
 // Version of the JSON layout; bump when a field changes meaning or is removed.
 inline constexpr int kReportSchemaVersion = 1;
-
-// One probed ceiling. gbps == 0 with measured == false: not available on this machine
-// (note says why, e.g. "no Vulkan device").
-struct Bandwidth {
-    double gbps = 0;
-    bool measured = false;
-    std::string method;   // how it was measured, e.g. "O_DIRECT sequential read, 16 MiB blocks"
-    uint64 bytes = 0;     // bytes moved by the measurement (one repetition)
-    std::string note;     // caveats or why it is missing
-};
-
-// One probed compute ceiling (device f16 matmul). tflops == 0 with measured == false: not
-// available (note says why).
-struct Throughput {
-    double tflops = 0;    // 1e12 floating-point operations per second (a fused multiply-add = 2)
-    bool measured = false;
-    std::string method;
-    uint64 flops = 0;     // operations of one repetition
-    std::string note;
-};
-
-struct ProbeResults {
-    std::string machine_key;  // hostname | cpu model | device name (the cache key)
-    std::string hostname;
-    std::string cpu_model;
-    uint32 cpu_threads = 0;
-    std::string device_name;  // Vulkan device probed, empty if none
-    std::string probed_at;    // UTC, ISO 8601
-    bool from_cache = false;
-    Bandwidth disk_read;       // sequential read of the model file
-    Bandwidth host_memory;     // all-core streaming read of RAM
-    Bandwidth host_to_device;  // copy from host-visible (pinned) memory to device-local
-    Bandwidth device_to_host;
-    Bandwidth device_memory;   // compute-shader read of a large device-local buffer
-    Bandwidth device_copy;     // device-local -> device-local vkCmdCopyBuffer, read + write counted
-    Throughput device_f16_matmul;  // tiled f16 matmul compute shader (a ceiling for our kernels)
-};
 
 // Counters of one timed run (deltas over the run, not process totals).
 struct RunSample {
@@ -230,18 +201,13 @@ struct BenchReport {
     uint64 rss_before_engine_bytes = 0;
     // File-backed resident pages (RssFile) after the workloads less before the first engine:
     // code (the GPU driver's libraries, loaded by the engine) and host memory the driver maps
-    // through its device file (NVIDIA: the host-visible staging buffers, 1.29 GiB of the
-    // 13B --ram-gb 16 run). Shown so that the growth's anonymous part can be told apart.
+    // through its device file (NVIDIA: the host-visible staging buffers). Shown so that the
+    // growth's anonymous part can be told apart.
     uint64 rss_file_growth_bytes = 0;
     uint64 weight_bytes_vram_resident = 0;  // PerformanceMetrics, after the workloads
 };
 
-nlohmann::json to_json(const Bandwidth& b);
-nlohmann::json to_json(const Throughput& t);
-nlohmann::json to_json(const ProbeResults& p);
 nlohmann::json to_json(const BenchReport& r);
-// Inverse of to_json(ProbeResults) for the probe cache. Errors name the missing field.
-Expected<ProbeResults> probes_from_json(const nlohmann::json& j);
 // The human-readable report (several aligned tables, ends with a newline).
 std::string format_table(const BenchReport& r);
 

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <random>
 
-#include "bench/Probes.h"
+#include "probe/Probes.h"
 #include "model/TensorRegistry.h"
 #include "model/Tokenizer.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
@@ -29,7 +29,7 @@ void fill_counters(RunSample& s, const PerformanceMetrics& before, const Perform
     s.disk_bytes = after.weight_bytes_disk - std::min(after.weight_bytes_disk, before.weight_bytes_disk);
     s.uploaded_bytes = after.weight_bytes_uploaded - std::min(after.weight_bytes_uploaded, before.weight_bytes_uploaded);
     s.peak_vram_bytes = after.peak_vram_bytes;
-    s.peak_rss_bytes = std::max(after.peak_rss_bytes, peak_rss_bytes());
+    s.peak_rss_bytes = std::max(after.peak_rss_bytes, probe::peak_rss_bytes());
     auto delta = [](uint64 a, uint64 b) { return a - std::min(a, b); };
     s.ram_pack_hits = delta(after.ram_pack_hits, before.ram_pack_hits);
     s.ram_pack_misses = delta(after.ram_pack_misses, before.ram_pack_misses);

@@ -1,11 +1,11 @@
-#include "bench/Progress.h"
+#include "common/Progress.h"
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 
-namespace vk_symbiote::bench {
+namespace vk_symbiote {
 
 namespace {
 
@@ -78,4 +78,4 @@ void ProgressReporter::finish() {
     std::fflush(out_);
 }
 
-}  // namespace vk_symbiote::bench
+}  // namespace vk_symbiote

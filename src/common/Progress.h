@@ -14,7 +14,7 @@
 
 #include "vk_symbiote/Common.h"
 
-namespace vk_symbiote::bench {
+namespace vk_symbiote {
 
 class ProgressReporter {
 public:
@@ -46,4 +46,4 @@ private:
     std::chrono::steady_clock::time_point start_, last_line_, last_draw_;
 };
 
-}  // namespace vk_symbiote::bench
+}  // namespace vk_symbiote

@@ -1,6 +1,6 @@
 #include "engine/BackendSelector.h"
 
-#include "bench/Probes.h"
+#include "probe/Probes.h"
 #include "engine/OracleLine.h"
 
 #include <cstdio>

@@ -6,8 +6,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "bench/Probes.h"
-#include "bench/VulkanProbe.h"
+#include "probe/Probes.h"
+#include "probe/VulkanProbe.h"
 #include "config/Logger.h"
 #include "engine/OracleLine.h"
 #include "vk_symbiote/ConfigManager.h"
@@ -68,9 +68,9 @@ void print_oracle_line(const VulkanSymbioteEngine& engine, const ConfigManager& 
     const PerformanceMetrics& m = engine.get_performance_metrics();
     // The benchmark keys its probe cache by the Vulkan device it would probe (whichever
     // backend ran); no device: "".
-    auto dev = bench::vulkan_device_name();
+    auto dev = probe::vulkan_device_name();
     const std::string device = dev ? *dev : "";
-    const Path dir = cfg.memory().cache_dir.empty() ? bench::default_cache_dir() : Path(cfg.memory().cache_dir);
+    const Path dir = cfg.memory().cache_dir.empty() ? probe::default_cache_dir() : Path(cfg.memory().cache_dir);
     std::fprintf(stderr, "%s\n", oracle_line(m, find_peaks(dir, device, model, true)).c_str());
 }
 

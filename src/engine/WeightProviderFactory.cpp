@@ -5,7 +5,7 @@
 #include <memory>
 #include <sstream>
 
-#include "bench/Progress.h"
+#include "common/Progress.h"
 #include "compression/PackCacheSetup.h"
 #include "config/EnvKnob.h"
 #include "config/Logger.h"
@@ -56,9 +56,9 @@ Expected<PackCacheStatus> find_or_build_cache(const Path& model, const ConfigMan
         std::filesystem::create_directories(opts.cache_dir, ec);  // a failure shows as the build's write error
     }
     const Path path = pack_cache_path(model, opts.cache_dir);
-    std::unique_ptr<bench::ProgressReporter> progress;
+    std::unique_ptr<ProgressReporter> progress;
     auto st = ensure_pack_cache(**g, *plan, opts, [&](uint64, uint64, uint64 raw_done) -> ExpectedVoid {
-        if (!progress) progress = std::make_unique<bench::ProgressReporter>("building pack cache " + path.string());
+        if (!progress) progress = std::make_unique<ProgressReporter>("building pack cache " + path.string());
         progress->update(raw_done, plan->total_bytes);
         return {};
     });

@@ -1,4 +1,4 @@
-#include "bench/Probes.h"
+#include "probe/Probes.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-namespace vk_symbiote::bench {
+namespace vk_symbiote::probe {
 
 namespace {
 
@@ -169,10 +169,8 @@ Expected<Bandwidth> probe_host_memory(const HostMemoryProbeOptions& opts) {
 
     // One slice per thread, allocated and first-touched by its thread (NUMA-local), 2 MiB
     // aligned and advised to transparent huge pages as the engine's RAM-resident weights are
-    // (FileWeightProvider): the probe measures the reads the CPU path makes. With 4 KiB pages
-    // the hardware prefetchers stop at every page, and the probe read less than the CPU's
-    // matvecs did (H100 box: 71 GB/s against 90 in the hybrid decode; this VM, 2 threads,
-    // six runs: +0.5 to +18% with the advice).
+    // (FileWeightProvider): with 4 KiB pages the prefetchers stop at every page and the probe
+    // read less than the CPU path's matvecs (figures: docs/tuning.md).
     std::vector<AlignedBuffer> slices(threads);
     std::vector<double> best_seconds(threads, 1e30);
     std::atomic<bool> alloc_failed{false};
@@ -352,4 +350,4 @@ Path default_cache_dir() {
     return Path(".cache") / "vk_symbiote";  // no home: relative to the working directory
 }
 
-}  // namespace vk_symbiote::bench
+}  // namespace vk_symbiote::probe

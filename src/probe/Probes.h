@@ -15,18 +15,17 @@
 
 #include <string>
 
-#include "bench/BenchReport.h"
+#include "probe/ProbeResults.h"
 #include "vk_symbiote/Common.h"
 
-namespace vk_symbiote::bench {
+namespace vk_symbiote::probe {
 
 struct DiskProbeOptions {
     uint64 max_bytes = uint64(2) << 30;  // read at most this much of the file (from its start)
     uint64 block_bytes = uint64(16) << 20;  // one read() call; multiple of 4096
     bool allow_direct = true;             // false: skip O_DIRECT (tests, filesystems without it)
     // Blocks read at once (threads; a sequential read with this many requests queued, as the
-    // engine's I/O threads keep it). H100 box: 13B packs with 2 x 1 MiB in flight read 1.04
-    // GB/s where this probe with one 16 MiB block at a time measured 1.35; 4 x 16 MiB 1.33.
+    // engine's I/O threads keep it; figures: docs/tuning.md).
     uint32 in_flight = 4;
 };
 // Fails (Io / InvalidArgument) when the file cannot be opened or read, or is empty.
@@ -72,4 +71,9 @@ private:
 // $XDG_CACHE_HOME/vk_symbiote, else $HOME/.cache/vk_symbiote, else ./.cache/vk_symbiote.
 Path default_cache_dir();
 
+}  // namespace vk_symbiote::probe
+
+namespace vk_symbiote::bench {
+// BackendSelector.cpp names the cache directory by its name from before src/probe.
+using probe::default_cache_dir;
 }  // namespace vk_symbiote::bench

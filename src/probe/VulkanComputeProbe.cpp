@@ -1,6 +1,6 @@
-#include "bench/VulkanComputeProbe.h"
+#include "probe/VulkanComputeProbe.h"
 
-#ifdef VKS_BENCH_HAVE_VULKAN_HEADERS
+#ifdef VKS_HAS_VULKAN
 
 #include <algorithm>
 #include <cmath>
@@ -9,21 +9,17 @@
 #include <vector>
 
 #include "ProbeParams.h"
-#include "common/HalfFloat.h"
-#ifdef VKS_HAS_VULKAN
 #include "backend/vulkan/EmbeddedShaders.h"
-#endif
+#include "common/HalfFloat.h"
 
-namespace vk_symbiote::bench::detail {
+namespace vk_symbiote::probe::detail {
 
 namespace {
 
-// SPIR-V of an embedded probe variant; NotFound when this build embeds no shaders.
+// SPIR-V of an embedded probe variant (shaders/variants.txt).
 Expected<std::vector<uint32>> probe_spirv(const char* name) {
-#ifdef VKS_HAS_VULKAN
     for (const EmbeddedShader& e : embedded_shaders())
         if (std::strcmp(e.name, name) == 0) return std::vector<uint32>(e.words, e.words + e.word_count);
-#endif
     return make_error(ErrorCode::NotFound, std::string("Vulkan probe: shader ") + name + " is not embedded in this build");
 }
 
@@ -42,10 +38,10 @@ struct ComputePipeline {
     ComputePipeline(const ComputePipeline&) = delete;
     ComputePipeline& operator=(const ComputePipeline&) = delete;
     ~ComputePipeline() {
-        if (pool) c.api.DestroyDescriptorPool(c.device, pool, nullptr);
-        if (pipeline) c.api.DestroyPipeline(c.device, pipeline, nullptr);
-        if (layout) c.api.DestroyPipelineLayout(c.device, layout, nullptr);
-        if (set_layout) c.api.DestroyDescriptorSetLayout(c.device, set_layout, nullptr);
+        if (pool) vkDestroyDescriptorPool(c.device(), pool, nullptr);
+        if (pipeline) vkDestroyPipeline(c.device(), pipeline, nullptr);
+        if (layout) vkDestroyPipelineLayout(c.device(), layout, nullptr);
+        if (set_layout) vkDestroyDescriptorSetLayout(c.device(), set_layout, nullptr);
     }
 
     // spec0: value of specialization constant 0 (0 = none).
@@ -65,7 +61,7 @@ struct ComputePipeline {
         dl.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO;
         dl.bindingCount = n_bindings;
         dl.pBindings = binds.data();
-        VKP_CALL(c.api.CreateDescriptorSetLayout(c.device, &dl, nullptr, &set_layout));
+        VKP_CALL(vkCreateDescriptorSetLayout(c.device(), &dl, nullptr, &set_layout));
         VkPushConstantRange pc{VK_SHADER_STAGE_COMPUTE_BIT, 0, push};
         VkPipelineLayoutCreateInfo pl{};
         pl.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO;
@@ -73,13 +69,13 @@ struct ComputePipeline {
         pl.pSetLayouts = &set_layout;
         pl.pushConstantRangeCount = 1;
         pl.pPushConstantRanges = &pc;
-        VKP_CALL(c.api.CreatePipelineLayout(c.device, &pl, nullptr, &layout));
+        VKP_CALL(vkCreatePipelineLayout(c.device(), &pl, nullptr, &layout));
         VkShaderModuleCreateInfo mi{};
         mi.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO;
         mi.codeSize = spv->size() * 4;
         mi.pCode = spv->data();
         VkShaderModule mod = VK_NULL_HANDLE;
-        VKP_CALL(c.api.CreateShaderModule(c.device, &mi, nullptr, &mod));
+        VKP_CALL(vkCreateShaderModule(c.device(), &mi, nullptr, &mod));
         VkSpecializationMapEntry entry{0, 0, 4};
         VkSpecializationInfo si{1, &entry, 4, &spec0};
         VkComputePipelineCreateInfo ci{};
@@ -90,8 +86,8 @@ struct ComputePipeline {
         ci.stage.pName = "main";
         ci.stage.pSpecializationInfo = spec0 ? &si : nullptr;
         ci.layout = layout;
-        VkResult r = c.api.CreateComputePipelines(c.device, VK_NULL_HANDLE, 1, &ci, nullptr, &pipeline);
-        c.api.DestroyShaderModule(c.device, mod, nullptr);
+        VkResult r = vkCreateComputePipelines(c.device(), VK_NULL_HANDLE, 1, &ci, nullptr, &pipeline);
+        vkDestroyShaderModule(c.device(), mod, nullptr);
         if (r != VK_SUCCESS) return make_error(ErrorCode::Device, vk_error((std::string("vkCreateComputePipelines(") + variant + ")").c_str(), r));
         VkDescriptorPoolSize ps{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, n_bindings};
         VkDescriptorPoolCreateInfo dpi{};
@@ -100,13 +96,13 @@ struct ComputePipeline {
         dpi.maxSets = 1;
         dpi.poolSizeCount = 1;
         dpi.pPoolSizes = &ps;
-        VKP_CALL(c.api.CreateDescriptorPool(c.device, &dpi, nullptr, &pool));
+        VKP_CALL(vkCreateDescriptorPool(c.device(), &dpi, nullptr, &pool));
         VkDescriptorSetAllocateInfo ai{};
         ai.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO;
         ai.descriptorPool = pool;
         ai.descriptorSetCount = 1;
         ai.pSetLayouts = &set_layout;
-        VKP_CALL(c.api.AllocateDescriptorSets(c.device, &ai, &set));
+        VKP_CALL(vkAllocateDescriptorSets(c.device(), &ai, &set));
         return {};
     }
 
@@ -124,30 +120,30 @@ struct ComputePipeline {
             writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
             writes[i].pBufferInfo = &infos[i];
         }
-        c.api.UpdateDescriptorSets(c.device, uint32(writes.size()), writes.data(), 0, nullptr);
+        vkUpdateDescriptorSets(c.device(), uint32(writes.size()), writes.data(), 0, nullptr);
     }
 
     void record(VkCommandBuffer cmd, const void* push, uint32 gx, uint32 gy = 1) {
-        c.api.CmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
-        c.api.CmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, layout, 0, 1, &set, 0, nullptr);
-        c.api.CmdPushConstants(cmd, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
-        c.api.CmdDispatch(cmd, gx, gy, 1);
+        vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
+        vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, layout, 0, 1, &set, 0, nullptr);
+        vkCmdPushConstants(cmd, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
+        vkCmdDispatch(cmd, gx, gy, 1);
     }
 };
 
 // Transfer writes (fills) -> compute reads.
-void fill_then_compute_barrier(Context& c, VkCommandBuffer cmd) {
+void fill_then_compute_barrier(VkCommandBuffer cmd) {
     VkMemoryBarrier mb{};
     mb.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
     mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT;
-    c.api.CmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
 }
 
 ExpectedVoid fill_buffers(Context& c, const std::vector<size_t>& idx, uint32 pattern) {
     auto t = timed_submit(c, [&](VkCommandBuffer cmd) {
-        for (size_t i : idx) c.api.CmdFillBuffer(cmd, c.buffers[i].buffer, 0, VK_WHOLE_SIZE, pattern);
-        fill_then_compute_barrier(c, cmd);
+        for (size_t i : idx) vkCmdFillBuffer(cmd, c.buffers[i].buffer, 0, VK_WHOLE_SIZE, pattern);
+        fill_then_compute_barrier(cmd);
     });
     if (!t) return t.error();
     return {};
@@ -168,7 +164,7 @@ ExpectedVoid require_vulkan_1_2(const Context& c) {
     return {};
 }
 
-std::string timer_name(const Context& c) { return c.queries ? "GPU timestamps" : "host clock"; }
+std::string timer_name(const Context& c) { return c.timestamps() ? "GPU timestamps" : "host clock"; }
 
 }  // namespace
 
@@ -263,7 +259,7 @@ Expected<Throughput> probe_f16_matmul(Context& c, const VulkanProbeOptions& opts
     const VkPhysicalDeviceLimits& lim = c.props.limits;
     if (lim.maxComputeWorkGroupInvocations < 256 || lim.maxComputeWorkGroupSize[0] < 16 || lim.maxComputeWorkGroupSize[1] < 16)
         return make_error(ErrorCode::Device, "Vulkan probe: the matmul probe needs 16 x 16 workgroups");
-    const bool fp16 = c.shader_float16 && opts.matmul_fp16_math;
+    const bool fp16 = c.shader_float16() && opts.matmul_fp16_math;
     const char* variant = fp16 ? "probe_matmul_f16_fp16" : "probe_matmul_f16";
     ComputePipeline pipe(c);
     VKS_TRY(pipe.create(variant, 3, sizeof(gpu::ProbeMatmulParams)));
@@ -311,6 +307,6 @@ Expected<Throughput> probe_f16_matmul(Context& c, const VulkanProbeOptions& opts
     return t;
 }
 
-}  // namespace vk_symbiote::bench::detail
+}  // namespace vk_symbiote::probe::detail
 
 #endif

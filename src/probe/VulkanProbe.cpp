@@ -1,19 +1,19 @@
-#include "bench/VulkanProbe.h"
+#include "probe/VulkanProbe.h"
 
-#include "bench/VulkanComputeProbe.h"
-#include "bench/VulkanProbeContext.h"
+#include "probe/VulkanComputeProbe.h"
+#include "probe/VulkanProbeContext.h"
 
 #include <algorithm>
 
-namespace vk_symbiote::bench {
+namespace vk_symbiote::probe {
 
-#if !defined(VKS_BENCH_HAVE_VULKAN_HEADERS)
+#if !defined(VKS_HAS_VULKAN)
 
 Expected<std::string> vulkan_device_name(const VulkanProbeOptions&) {
-    return make_error(ErrorCode::Device, "Vulkan probe: built without Vulkan headers");
+    return make_error(ErrorCode::Device, "Vulkan probe: built without the Vulkan backend");
 }
 Expected<VulkanProbeResults> probe_vulkan(const VulkanProbeOptions&) {
-    return make_error(ErrorCode::Device, "Vulkan probe: built without Vulkan headers");
+    return make_error(ErrorCode::Device, "Vulkan probe: built without the Vulkan backend");
 }
 
 #else
@@ -28,7 +28,7 @@ Expected<double> time_copy(Context& c, size_t src, size_t dst, uint64 bytes, uin
     for (uint32 r = 0; r <= reps; ++r) {
         auto s = timed_submit(c, [&](VkCommandBuffer cmd) {
             VkBufferCopy region{0, 0, bytes};
-            c.api.CmdCopyBuffer(cmd, c.buffers[src].buffer, c.buffers[dst].buffer, 1, &region);
+            vkCmdCopyBuffer(cmd, c.buffers[src].buffer, c.buffers[dst].buffer, 1, &region);
         });
         if (!s) return s.error();
         if (r > 0) best = std::min(best, *s);  // r == 0 is the warm-up
@@ -64,7 +64,7 @@ ExpectedVoid probe_copies(Context& c, const VulkanProbeOptions& opts, VulkanProb
     if (!down) return down.error();
 
     const uint32 reps = std::max(1u, opts.repetitions);
-    const std::string how = std::to_string(bytes >> 20) + " MiB, best of " + std::to_string(reps) + (c.queries ? ", GPU timestamps" : ", host clock");
+    const std::string how = std::to_string(bytes >> 20) + " MiB, best of " + std::to_string(reps) + (c.timestamps() ? ", GPU timestamps" : ", host clock");
     auto h2d = time_copy(c, *up, *dev_a, bytes, reps);
     if (!h2d) return h2d.error();
     out.host_to_device = copy_result(bytes, *h2d, "vkCmdCopyBuffer host-visible -> device-local, " + how);
@@ -81,15 +81,17 @@ ExpectedVoid probe_copies(Context& c, const VulkanProbeOptions& opts, VulkanProb
 }  // namespace
 
 Expected<std::string> vulkan_device_name(const VulkanProbeOptions& opts) {
-    Context c;
-    VKS_TRY(open_instance(c, opts));
-    return std::string(c.props.deviceName);
+    VulkanDeviceOptions dopt;
+    dopt.device_index = opts.device_index;
+    dopt.force_integrated_gpu = opts.prefer_integrated;
+    auto dev = VulkanDevice::create(dopt);
+    if (!dev) return dev.error();
+    return (*dev)->caps().device_name;
 }
 
 Expected<VulkanProbeResults> probe_vulkan(const VulkanProbeOptions& opts) {
     Context c;
-    VKS_TRY(open_instance(c, opts));
-    VKS_TRY(open_device(c));
+    VKS_TRY(open_context(c, opts));
     VulkanProbeResults out;
     out.device_name = c.props.deviceName;
     out.device_type = type_name(c.props.deviceType);
@@ -120,4 +122,4 @@ Expected<VulkanProbeResults> probe_vulkan(const VulkanProbeOptions& opts) {
 
 #endif
 
-}  // namespace vk_symbiote::bench
+}  // namespace vk_symbiote::probe

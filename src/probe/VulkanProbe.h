@@ -8,19 +8,17 @@
 //                                    square sizes that grow until one dispatch is long enough
 // Times come from GPU timestamps where the queue has them, else the host clock.
 //
-// Self-contained on purpose: it loads the Vulkan loader at run time (dlopen of
-// libvulkan.so.1) and creates its own instance and device, so the benchmark's ceilings do
-// not depend on the engine's Vulkan backend being built or correct, and a machine without
-// Vulkan simply reports "not measured" with the reason. Blocking; uses the device alone
-// while it runs (run it before the engine is created).
+// Built on the Vulkan backend's device layer (VulkanProbeContext.h); without the Vulkan
+// backend (the fuzz build) every call is a Device error, reported as "not measured".
+// Blocking; uses the device alone while it runs (run it before the engine is created).
 #pragma once
 
 #include <string>
 
-#include "bench/BenchReport.h"
+#include "probe/ProbeResults.h"
 #include "vk_symbiote/Common.h"
 
-namespace vk_symbiote::bench {
+namespace vk_symbiote::probe {
 
 struct VulkanProbeOptions {
     int32 device_index = -1;        // -1: prefer discrete, then integrated, virtual, CPU
@@ -53,4 +51,4 @@ Expected<std::string> vulkan_device_name(const VulkanProbeOptions& opts = {});
 // names the call and the VkResult).
 Expected<VulkanProbeResults> probe_vulkan(const VulkanProbeOptions& opts = {});
 
-}  // namespace vk_symbiote::bench
+}  // namespace vk_symbiote::probe

@@ -1,69 +1,41 @@
-// VulkanProbeContext: the Vulkan objects the benchmark's device probes share (internal to
-// src/bench). The loader is opened at run time (dlopen of libvulkan.so.1) and every entry
-// point is fetched by name, so the probes do not depend on the engine's Vulkan backend and
-// a machine without Vulkan reports "not measured" with the reason.
+// VulkanProbeContext: what the device probes share (internal to src/probe), on the Vulkan
+// backend's device layer: VulkanDevice (instance, device choice, compute queue, caps) and
+// VulkanCompute (one command buffer timed by a pair of GPU timestamps). Built only with the
+// Vulkan backend (VKS_HAS_VULKAN).
+// The probes' buffers are dedicated allocations in the memory type each probe names (e.g.
+// host-visible and not device-local for the upload source), not the backend's sub-allocated
+// pools, so a copy measures exactly the path it is named after.
 // Ownership: Context owns every object it creates and destroys them in reverse order.
 // Thread-safety: none (one probe at a time).
 #pragma once
 
-#if __has_include(<vulkan/vulkan.h>)
-#define VKS_BENCH_HAVE_VULKAN_HEADERS 1
-#ifndef VK_NO_PROTOTYPES
-#define VK_NO_PROTOTYPES 1
-#endif
-#include <vulkan/vulkan.h>
+#ifdef VKS_HAS_VULKAN
 
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "bench/VulkanProbe.h"
+#include "backend/vulkan/VulkanCompute.h"
+#include "backend/vulkan/VulkanDevice.h"
+#include "backend/vulkan/VulkanMemory.h"
+#include "probe/VulkanProbe.h"
 
-namespace vk_symbiote::bench::detail {
+namespace vk_symbiote::probe::detail {
 
 std::string vk_error(const char* call, VkResult r);
 
 #define VKP_CALL(expr)                                                                                   \
     do {                                                                                                 \
         VkResult vkp_r_ = (expr);                                                                        \
-        if (vkp_r_ != VK_SUCCESS) return make_error(ErrorCode::Device, ::vk_symbiote::bench::detail::vk_error(#expr, vkp_r_)); \
+        if (vkp_r_ != VK_SUCCESS) return make_error(ErrorCode::Device, ::vk_symbiote::probe::detail::vk_error(#expr, vkp_r_)); \
     } while (0)
 
-// The entry points the probes use, loaded from the loader / instance / device.
-struct Api {
-#define VKP_FN(name) PFN_vk##name name = nullptr;
-    VKP_FN(GetInstanceProcAddr) VKP_FN(CreateInstance) VKP_FN(DestroyInstance) VKP_FN(EnumeratePhysicalDevices)
-    VKP_FN(GetPhysicalDeviceProperties) VKP_FN(GetPhysicalDeviceMemoryProperties) VKP_FN(GetPhysicalDeviceQueueFamilyProperties)
-    VKP_FN(GetPhysicalDeviceFeatures2) VKP_FN(CreateDevice) VKP_FN(GetDeviceProcAddr)
-    // device level
-    VKP_FN(DestroyDevice) VKP_FN(GetDeviceQueue) VKP_FN(CreateBuffer) VKP_FN(DestroyBuffer) VKP_FN(GetBufferMemoryRequirements)
-    VKP_FN(AllocateMemory) VKP_FN(FreeMemory) VKP_FN(BindBufferMemory) VKP_FN(MapMemory) VKP_FN(UnmapMemory)
-    VKP_FN(CreateCommandPool) VKP_FN(DestroyCommandPool) VKP_FN(AllocateCommandBuffers) VKP_FN(BeginCommandBuffer)
-    VKP_FN(EndCommandBuffer) VKP_FN(ResetCommandBuffer) VKP_FN(CmdCopyBuffer) VKP_FN(CmdFillBuffer) VKP_FN(CreateFence)
-    VKP_FN(DestroyFence) VKP_FN(ResetFences) VKP_FN(WaitForFences) VKP_FN(QueueSubmit)
-    VKP_FN(CreateShaderModule) VKP_FN(DestroyShaderModule) VKP_FN(CreateDescriptorSetLayout) VKP_FN(DestroyDescriptorSetLayout)
-    VKP_FN(CreatePipelineLayout) VKP_FN(DestroyPipelineLayout) VKP_FN(CreateComputePipelines) VKP_FN(DestroyPipeline)
-    VKP_FN(CreateDescriptorPool) VKP_FN(DestroyDescriptorPool) VKP_FN(AllocateDescriptorSets) VKP_FN(UpdateDescriptorSets)
-    VKP_FN(CmdBindPipeline) VKP_FN(CmdBindDescriptorSets) VKP_FN(CmdPushConstants) VKP_FN(CmdDispatch) VKP_FN(CmdPipelineBarrier)
-    VKP_FN(CreateQueryPool) VKP_FN(DestroyQueryPool) VKP_FN(CmdResetQueryPool) VKP_FN(CmdWriteTimestamp) VKP_FN(GetQueryPoolResults)
-#undef VKP_FN
-};
-
 struct Context {
-    void* lib = nullptr;
-    Api api;
-    VkInstance instance = VK_NULL_HANDLE;
-    VkPhysicalDevice phys = VK_NULL_HANDLE;
+    std::unique_ptr<VulkanDevice> dev;
+    std::unique_ptr<VulkanMemory> mem;       // VulkanCompute's staging only
+    std::unique_ptr<VulkanCompute> compute;  // the timed command buffer on the compute queue
     VkPhysicalDeviceProperties props{};
     VkPhysicalDeviceMemoryProperties mem_props{};
-    uint32 queue_family = 0;
-    uint32 timestamp_bits = 0;    // of queue_family; 0: no timestamps (time with the host clock)
-    bool shader_float16 = false;  // enabled on the device (Vulkan 1.2 shaderFloat16)
-    VkDevice device = VK_NULL_HANDLE;
-    VkQueue queue = VK_NULL_HANDLE;
-    VkCommandPool pool = VK_NULL_HANDLE;
-    VkCommandBuffer cmd = VK_NULL_HANDLE;
-    VkFence fence = VK_NULL_HANDLE;
-    VkQueryPool queries = VK_NULL_HANDLE;  // 2 timestamps, when timestamp_bits > 0
     struct Buf {
         VkBuffer buffer = VK_NULL_HANDLE;
         VkDeviceMemory memory = VK_NULL_HANDLE;
@@ -77,14 +49,15 @@ struct Context {
     Context& operator=(const Context&) = delete;
     ~Context();
     void free_buffers();  // destroys every buffer made so far
+    VkDevice device() const { return dev->device(); }
+    bool timestamps() const { return dev->caps().timestamp_valid_bits > 0; }
+    bool shader_float16() const { return dev->caps().shader_float16; }
 };
 
 const char* type_name(VkPhysicalDeviceType t);
-// Loader, instance (Vulkan 1.2 requested) and the chosen physical device.
-ExpectedVoid open_instance(Context& c, const VulkanProbeOptions& opts);
-// Logical device with one compute queue, command buffer, fence, timestamp pool; enables
-// shaderFloat16 where the device has it.
-ExpectedVoid open_device(Context& c);
+// The device VulkanDevice picks for `opts` (discrete, then integrated, virtual, CPU), its
+// compute queue and a timed command buffer; shaderFloat16 enabled where the device has it.
+ExpectedVoid open_context(Context& c, const VulkanProbeOptions& opts);
 
 enum BufferUse : uint32 { kTransfer = 1, kStorage = 2 };
 // A buffer of `bytes` in memory with all `want` flags (preferring none of `avoid`); returns
@@ -92,21 +65,20 @@ enum BufferUse : uint32 { kTransfer = 1, kStorage = 2 };
 Expected<size_t> make_buffer(Context& c, uint64 bytes, VkMemoryPropertyFlags want, VkMemoryPropertyFlags avoid, const char* what,
                              uint32 use = kTransfer);
 
-// The two halves of timed_submit(): begin the command buffer and write the start
-// timestamp; write the end timestamp, submit, wait (60 s) and read the time.
-ExpectedVoid begin_timed(Context& c);
+// Ends, submits and waits for the command buffer begun by timed_submit(); seconds between
+// its two GPU timestamps, or the host wall time of submit + wait when the queue has none.
 Expected<double> finish_timed_submit(Context& c);
 
-// Records with `record(cmd)` between a pair of timestamps, submits, waits. Returns the GPU
-// time in seconds from the timestamps, or the host wall time of submit + wait when the
-// queue has no timestamps.
+// Records with `record(cmd)` between a pair of timestamps, submits, waits; see
+// finish_timed_submit().
 template <class F>
 Expected<double> timed_submit(Context& c, F&& record) {
-    VKS_TRY(begin_timed(c));
-    record(c.cmd);
+    auto cmd = c.compute->begin();
+    if (!cmd) return cmd.error();
+    record(*cmd);
     return finish_timed_submit(c);
 }
 
-}  // namespace vk_symbiote::bench::detail
+}  // namespace vk_symbiote::probe::detail
 
 #endif

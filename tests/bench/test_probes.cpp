@@ -6,12 +6,12 @@
 #include <cmath>
 #include <fstream>
 
-#include "bench/Probes.h"
-#include "bench/VulkanProbe.h"
+#include "probe/Probes.h"
+#include "probe/VulkanProbe.h"
 #include "support/TestPaths.h"
 
 using namespace vk_symbiote;
-using namespace vk_symbiote::bench;
+using namespace vk_symbiote::probe;
 
 namespace {
 

@@ -4,10 +4,9 @@
 #include <cstdio>
 #include <string>
 
-#include "bench/Progress.h"
+#include "common/Progress.h"
 
 using namespace vk_symbiote;
-using namespace vk_symbiote::bench;
 
 namespace {
 
