@@ -157,6 +157,49 @@ Expected<WorkloadResult> run_prompt_processing(VulkanSymbioteEngine& engine, con
     return w;
 }
 
+namespace {
+
+// Greedy generation of exactly n_tokens (EOS ignored), no BOS added, special tokens not parsed.
+GenerationOptions generation_options(const VulkanSymbioteEngine& engine, uint32 n_tokens, uint64 seed) {
+    GenerationOptions g = engine.default_generation_options();
+    g.max_tokens = n_tokens;
+    g.temperature = 0;  // greedy
+    g.repeat_penalty = 1.0f;
+    g.seed = seed;
+    g.add_bos = false;
+    g.parse_special = false;
+    g.ignore_eos = true;  // a tg run always produces n_tokens
+    return g;
+}
+
+// One generation into smp. The timed span runs from the first sampled token to the last:
+// the passes after the first token's (the prompt pass, in TTFT). at_first: the counters
+// when the first token came, so that the sample's bytes, passes and GPU time cover the timed
+// span only (a cold first pass's disk reads would otherwise count against the later
+// tokens' time).
+ExpectedVoid timed_generation(VulkanSymbioteEngine& engine, const std::vector<uint32>& prompt, const GenerationOptions& g, RunSample& smp,
+                              PerformanceMetrics* at_first) {
+    std::vector<Clock::time_point> stamps;
+    stamps.reserve(g.max_tokens);
+    auto t0 = Clock::now();
+    auto r = engine.generate_tokens(prompt, g, [&](const std::string&, uint32 tok) {
+        if (tok == UINT32_MAX) return true;  // the decoder's tail flush
+        if (stamps.empty() && at_first) *at_first = engine.get_performance_metrics();
+        stamps.push_back(Clock::now());
+        return true;
+    });
+    if (!r) return r.error();
+    smp.tokens = stamps.size();
+    if (!stamps.empty()) smp.ttft_ms = secs(stamps.front() - t0) * 1e3;
+    if (stamps.size() >= 2) {
+        smp.seconds = secs(stamps.back() - stamps.front());
+        smp.tokens_per_second = smp.seconds > 0 ? double(stamps.size() - 1) / smp.seconds : 0;
+    }
+    return {};
+}
+
+}  // namespace
+
 Expected<WorkloadResult> run_generation(VulkanSymbioteEngine& engine, const TensorRegistry& reg, uint32 n_tokens,
                                         const WorkloadOptions& opts, const ProbeResults& probes) {
     WorkloadResult w;
@@ -166,48 +209,17 @@ Expected<WorkloadResult> run_generation(VulkanSymbioteEngine& engine, const Tens
     if (n_tokens < 2) return make_error(ErrorCode::InvalidArgument, "-n: generation length must be at least 2 (the first token comes from the prompt pass)");
     uint32 bos = engine.tokenizer().bos_id();
     std::vector<uint32> prompt = {bos < engine.model_config().n_vocab ? bos : benchmark_tokens(engine.model_config().n_vocab, 1, opts.seed)[0]};
-    GenerationOptions g = engine.default_generation_options();
-    g.max_tokens = n_tokens;
-    g.temperature = 0;  // greedy
-    g.repeat_penalty = 1.0f;
-    g.seed = opts.seed;
-    g.add_bos = false;
-    g.parse_special = false;
-    g.ignore_eos = true;  // a tg run always produces n_tokens
-
-    // The timed span runs from the first sampled token to the last: the passes after the
-    // first token's (the prompt pass, in TTFT). at_first: the counters when the first token
-    // came, so that the sample's bytes, passes and GPU time cover the timed span only (a cold
-    // first pass's disk reads would otherwise count against the later tokens' time).
-    auto run_once = [&](RunSample& smp, PerformanceMetrics* at_first) -> ExpectedVoid {
-        std::vector<Clock::time_point> stamps;
-        stamps.reserve(n_tokens);
-        auto t0 = Clock::now();
-        auto r = engine.generate_tokens(prompt, g, [&](const std::string&, uint32 tok) {
-            if (tok == UINT32_MAX) return true;  // the decoder's tail flush
-            if (stamps.empty() && at_first) *at_first = engine.get_performance_metrics();
-            stamps.push_back(Clock::now());
-            return true;
-        });
-        if (!r) return r.error();
-        smp.tokens = stamps.size();
-        if (!stamps.empty()) smp.ttft_ms = secs(stamps.front() - t0) * 1e3;
-        if (stamps.size() >= 2) {
-            smp.seconds = secs(stamps.back() - stamps.front());
-            smp.tokens_per_second = smp.seconds > 0 ? double(stamps.size() - 1) / smp.seconds : 0;
-        }
-        return {};
-    };
+    const GenerationOptions g = generation_options(engine, n_tokens, opts.seed);
     if (opts.warmup) {
         RunSample ignored;
-        VKS_TRY(run_once(ignored, nullptr));
+        VKS_TRY(timed_generation(engine, prompt, g, ignored, nullptr));
     }
     bool gpu = false;
     std::vector<KernelTime> k_before, k_after;
     for (uint32 rep = 0; rep < std::max(1u, opts.repetitions); ++rep) {
         PerformanceMetrics at_first = engine.get_performance_metrics();  // kept if no token came
         RunSample smp;
-        VKS_TRY(run_once(smp, &at_first));
+        VKS_TRY(timed_generation(engine, prompt, g, smp, &at_first));
         const PerformanceMetrics& m = engine.get_performance_metrics();
         fill_counters(smp, at_first, m);
         add_kernel_times(k_before, at_first.kernel_times);
