@@ -1,5 +1,5 @@
 // Push constants of the benchmark's device probes (probe_read.comp, probe_matmul.comp),
-// declared once for C++ (src/bench/VulkanComputeProbe.cpp) and GLSL. 32-bit scalars only,
+// declared once for C++ (src/probe/VulkanComputeProbe.cpp) and GLSL. 32-bit scalars only,
 // so the std430 layout equals the C++ layout.
 #ifndef VKS_PROBE_PARAMS_H
 #define VKS_PROBE_PARAMS_H

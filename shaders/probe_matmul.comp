@@ -1,5 +1,5 @@
 #version 450
-// f16 matrix-multiply throughput probe of vk_symbiote_benchmark (src/bench/VulkanComputeProbe):
+// f16 matrix-multiply throughput probe of vk_symbiote_benchmark (src/probe/VulkanComputeProbe):
 // C = A B^T with A (m x k) and B (n x k) f16 (packed uint pairs along k), C f32.
 // A plain shader-core kernel (no cooperative-matrix / tensor-core extension), the same
 // instruction mix our own kernels can use, so its rate is a measured ceiling for them.

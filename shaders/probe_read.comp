@@ -1,5 +1,5 @@
 #version 450
-// Device-memory read bandwidth probe of vk_symbiote_benchmark (src/bench/VulkanComputeProbe).
+// Device-memory read bandwidth probe of vk_symbiote_benchmark (src/probe/VulkanComputeProbe).
 // Grid-stride loop: invocation i reads uvec4 elements i, i + S, i + 2S, ... (S = invocations
 // in the dispatch), four loads in flight per iteration, so each wave of loads is one
 // contiguous, fully coalesced sweep. The XOR reduction is written only when it equals

@@ -4,7 +4,7 @@
 //    (pack loads), host->device copies, and the weight bytes per second each side
 //    computes from (CPU from RAM, GPU from VRAM);
 //  - probed peaks, the machine's ceilings as vk_symbiote_benchmark measures them
-//    (src/bench/Probes), so the achieved figures can be read as a fraction of the peak.
+//    (src/probe/Probes), so the achieved figures can be read as a fraction of the peak.
 //
 // TelemetryMeter is pure: it has no clock. Callers time their own work and pass
 // (bytes, seconds), so tests feed fake times.
