@@ -22,7 +22,7 @@ int load_config(ConfigManager& cfg, int argc, char** argv, const char* program) 
         return 2;
     }
     if (cfg.help_requested()) {
-        std::fputs(cfg.help_text(program).c_str(), stdout);
+        std::fputs(cfg.help_text(program, cfg.help_all_requested()).c_str(), stdout);
         return 0;
     }
     if (auto lr = Logger::instance().configure(cfg.logging()); !lr) {

@@ -18,7 +18,6 @@
 //   An unknown compression_algorithm is an InvalidArgument error.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 
@@ -28,14 +27,11 @@
 namespace vk_symbiote {
 
 class ConfigManager;
-struct PerformanceMetrics;
+class LoadedModel;
 
 // model_bytes: the model's weight bytes; act_kv_bytes: RAM the backend will hold under the
-// same budget. Out: `how` (one line for logs), `fill` (sets weight_bytes_disk, and on the
-// pack path ram_pack_hits / ram_pack_misses; with a pack cache weight_bytes_disk counts
-// the compressed bytes read) and `reset` (restarts those counters).
-Expected<std::unique_ptr<WeightProvider>> open_weight_provider(const Path& model, const ConfigManager& config, uint64 model_bytes,
-                                                               uint64 act_kv_bytes, std::string& how,
-                                                               std::function<void(PerformanceMetrics&)>& fill, std::function<void()>& reset);
+// same budget. Out: `how` (one line for logs).
+Expected<std::unique_ptr<WeightProvider>> open_weight_provider(std::shared_ptr<const LoadedModel> model, const ConfigManager& config, uint64 model_bytes,
+                                                               uint64 act_kv_bytes, std::string& how);
 
 }  // namespace vk_symbiote
