@@ -6,8 +6,9 @@
 // The INI file is the one named by --config PATH, else by $VK_SYMBIOTE_CONFIG, else none.
 // Every option is declared exactly once, in src/config/OptionTable.cpp (name, INI
 // section/key, CLI flag(s), env var, type, range, help); that one table drives CLI, INI and
-// env parsing, --help and dump(). Defaults are the member initializers below (the table
-// reads them from a default-constructed Settings, so they are written only here).
+// env parsing, --help / --help-all (the [tuning] A/B knobs only there) and dump(). Defaults
+// are the member initializers below (the table reads them from a default-constructed
+// Settings, so they are written only here).
 //
 // Usage:
 //     ConfigManager cfg;                                      // tests: no global state

@@ -18,7 +18,8 @@ namespace vk_symbiote::tool {
 int load_config(ConfigManager& cfg, int argc, char** argv, const char* program) {
     auto r = cfg.load_from_args(argc, argv);
     if (!r) {
-        std::fprintf(stderr, "%s: %s\n(run %s --help for the options)\n", program, r.error().message.c_str(), program);
+        std::fprintf(stderr, "%s: %s\n(run %s --help for the options, --help-all for the [tuning] knobs too)\n", program, r.error().message.c_str(),
+                     program);
         return 2;
     }
     if (cfg.help_requested()) {

@@ -11,6 +11,9 @@
 
 #include "backend/cpu/CpuBackend.h"
 #include "backend/cpu/CpuKernels.h"
+#ifdef VKS_HAS_VULKAN
+#include "backend/vulkan/VulkanBackend.h"
+#endif
 #include "engine/BackendSelector.h"
 #include "model/ModelConfig.h"
 #include "model/Tokenizer.h"
@@ -295,6 +298,31 @@ TEST(EngineTuning, MalformedKnobsAreConfigErrors) {
     ConfigManager ok = cpu_config({"--ctx-size", "64", "--cpu-heads", "20"});  // applies only to a rows split
     EXPECT_TRUE(VulkanSymbioteEngine::create(test::models_dir() / "stories260K.gguf", ok));
 }
+
+#ifdef VKS_HAS_VULKAN
+// A Vulkan [tuning] knob reaches the backend: --no-zero-copy turns the DMA from the
+// provider's memory off (on lavapipe, forced by --device-index, with weights streaming).
+TEST(EngineTuning, VulkanKnobReachesTheBackend) {
+    const auto model = test::models_dir() / "stories260K.gguf";
+    auto zero_copy = [&](std::vector<std::string> extra) -> std::optional<bool> {
+        for (double gb = 0.0005; gb < 1; gb *= 1.25) {  // the smallest budget that runs: weights stream
+            std::vector<std::string> args = {"--device-index", "0", "--log-level", "ERROR", "--ctx-size", "64", "--vram-gb", std::to_string(gb)};
+            args.insert(args.end(), extra.begin(), extra.end());
+            ConfigManager c;
+            EXPECT_TRUE(c.load(args, [](std::string_view) { return std::optional<std::string>(); }));
+            auto s = select_backend(model, c);
+            if (!s) continue;  // below the minimum
+            auto* vb = dynamic_cast<VulkanBackend*>(s->backend.get());
+            if (!vb || vb->streamed_layer_count() == 0) return std::nullopt;
+            return vb->zero_copy_streaming();
+        }
+        return std::nullopt;
+    };
+    const std::optional<bool> by_default = zero_copy({});
+    if (!by_default || !*by_default) GTEST_SKIP() << "no Vulkan device that streams from imported host memory";
+    EXPECT_EQ(zero_copy({"--no-zero-copy"}), std::optional<bool>(false));
+}
+#endif
 
 // Keys this build does not act on are refused by name rather than ignored.
 TEST(EngineTuning, InertKeysAreRefused) {
