@@ -41,7 +41,7 @@ struct MemoryConfig {
     float eviction_aggression = 0.7f;  // 0 = keep as much as possible, 1 = evict eagerly
     bool enable_compression = true;
     std::string compression_algorithm = "blosc2";  // none|blosc|blosc2|zfp|exponent (blosc2 = Debian's libblosc)
-    uint32 max_packs_in_memory = 64;
+    uint32 max_packs_in_memory = 64;  // documented but not supported: another value is refused
     double max_pack_mb = 32;   // upper bound on one pack's uncompressed size, MB (2^20 bytes)
     std::string cache_dir;     // where packed / compressed caches go; empty = next to the model
     // Packs read with O_DIRECT (when the model does not fit --ram-gb): the page cache neither
@@ -65,7 +65,7 @@ struct PerformanceConfig {
     uint32 workgroup_size_y = 16;
     bool use_subgroup_ops = true;
     bool use_fp16_math = true;
-    float scale_factor = 1.0f;
+    float scale_factor = 1.0f;  // documented but not supported: another value is refused
     // Mirror of MemoryConfig::prefetch_lookahead, overwritten from it on every load. Not an
     // option of its own (no INI key / flag); writable for the seed doc's code example.
     uint32 prefetch_lookahead = 3;
@@ -81,8 +81,8 @@ struct LoggingConfig {
     std::string log_level = "INFO";  // DEBUG|INFO|WARNING|ERROR
     bool log_to_file = false;
     std::string log_file_path = "vk_symbiote.log";
-    bool log_performance = true;
-    bool log_memory_usage = true;
+    bool log_performance = true;   // no effect yet: false is a warning
+    bool log_memory_usage = true;  // no effect yet: false is a warning
     uint32 max_log_file_size_mb = 100;  // the log file rotates to <path>.1 when it would exceed this
     bool verbose = false;               // true = DEBUG level regardless of log_level
 };

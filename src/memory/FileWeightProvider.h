@@ -2,7 +2,7 @@
 // whole from the GGUF file on first use and stays in RAM until the provider dies; each
 // tensor comes back as ONE slice covering all its rows. Embedding rows are read one row
 // at a time with a ranged read (the table is never loaded whole for embedding lookups).
-// Used by tests and until the pack system (NomadPackManager) takes over.
+// The engine uses it when the model fits --ram-gb (else PackWeightProvider).
 //
 // Thread-safety: acquire() and embedding_row() may be called from several threads; a
 // tensor is loaded exactly once (under a mutex). Returned slices stay valid for the
