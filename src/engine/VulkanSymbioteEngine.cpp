@@ -21,6 +21,18 @@ namespace vk_symbiote {
 namespace {
 using Clock = std::chrono::steady_clock;
 uint64 ns_since(Clock::time_point t0) { return uint64(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()); }
+
+SamplerParams sampler_params(const GenerationOptions& opts) {
+    SamplerParams sp;
+    sp.temperature = opts.temperature;
+    sp.top_k = opts.top_k;
+    sp.top_p = opts.top_p;
+    sp.min_p = opts.min_p;
+    sp.repeat_penalty = opts.repeat_penalty;
+    sp.repeat_last_n = opts.repeat_last_n;
+    sp.seed = opts.seed ? *opts.seed : std::random_device{}();
+    return sp;
+}
 }  // namespace
 
 struct VulkanSymbioteEngine::Impl {
@@ -51,6 +63,15 @@ struct VulkanSymbioteEngine::Impl {
         // forward pass: per decode token they cost a /proc read and the providers' counters.
         device_metrics_stale = true;
         return r;
+    }
+
+    // One generation's decode time and tokens, and the running rates.
+    void add_generation(uint64 gen_ns, size_t n_generated) {
+        metrics.generation_time_ns += gen_ns;
+        metrics.total_generated_tokens += n_generated;
+        if (metrics.generation_time_ns > 0)
+            metrics.average_tokens_per_second = double(metrics.total_generated_tokens) * 1e9 / double(metrics.generation_time_ns);
+        if (metrics.prompt_time_ns > 0) metrics.prompt_tokens_per_second = double(metrics.total_prompt_tokens) * 1e9 / double(metrics.prompt_time_ns);
     }
 
     void update_device_metrics() {
@@ -214,15 +235,7 @@ Expected<std::string> VulkanSymbioteEngine::generate_tokens(const std::vector<ui
                                                             std::vector<uint32>* out_tokens) {
     Impl& m = *impl_;
     if (prompt.empty()) return make_error(ErrorCode::InvalidArgument, "generate: empty prompt (no tokens)");
-    SamplerParams sp;
-    sp.temperature = opts.temperature;
-    sp.top_k = opts.top_k;
-    sp.top_p = opts.top_p;
-    sp.min_p = opts.min_p;
-    sp.repeat_penalty = opts.repeat_penalty;
-    sp.repeat_last_n = opts.repeat_last_n;
-    sp.seed = opts.seed ? *opts.seed : std::random_device{}();
-    Sampler sampler(sp);
+    Sampler sampler(sampler_params(opts));
     TokenStreamDecoder stream(m.tok(), DecodeStart::Continuation);  // text continues the prompt
     const uint32 n_vocab = m.cfg().n_vocab;
 
@@ -256,12 +269,7 @@ Expected<std::string> VulkanSymbioteEngine::generate_tokens(const std::vector<ui
     std::string tail = stream.flush();
     text += tail;
     if (on_token && !tail.empty()) on_token(tail, UINT32_MAX);
-    uint64 gen_ns = ns_since(t_gen);
-    m.metrics.generation_time_ns += gen_ns;
-    m.metrics.total_generated_tokens += generated.size();
-    if (m.metrics.generation_time_ns > 0)
-        m.metrics.average_tokens_per_second = double(m.metrics.total_generated_tokens) * 1e9 / double(m.metrics.generation_time_ns);
-    if (m.metrics.prompt_time_ns > 0) m.metrics.prompt_tokens_per_second = double(m.metrics.total_prompt_tokens) * 1e9 / double(m.metrics.prompt_time_ns);
+    m.add_generation(ns_since(t_gen), generated.size());
     if (out_tokens) *out_tokens = generated;
     return text;
 }
