@@ -6,8 +6,9 @@
 // The INI file is the one named by --config PATH, else by $VK_SYMBIOTE_CONFIG, else none.
 // Every option is declared exactly once, in src/config/OptionTable.cpp (name, INI
 // section/key, CLI flag(s), env var, type, range, help); that one table drives CLI, INI and
-// env parsing, --help and dump(). Defaults are the member initializers below (the table
-// reads them from a default-constructed Settings, so they are written only here).
+// env parsing, --help / --help-all (the [tuning] A/B knobs only there) and dump(). Defaults
+// are the member initializers below (the table reads them from a default-constructed
+// Settings, so they are written only here).
 //
 // Usage:
 //     ConfigManager cfg;                                      // tests: no global state
@@ -40,7 +41,7 @@ struct MemoryConfig {
     float eviction_aggression = 0.7f;  // 0 = keep as much as possible, 1 = evict eagerly
     bool enable_compression = true;
     std::string compression_algorithm = "blosc2";  // none|blosc|blosc2|zfp|exponent (blosc2 = Debian's libblosc)
-    uint32 max_packs_in_memory = 64;
+    uint32 max_packs_in_memory = 64;  // documented but not supported: another value is refused
     double max_pack_mb = 32;   // upper bound on one pack's uncompressed size, MB (2^20 bytes)
     std::string cache_dir;     // where packed / compressed caches go; empty = next to the model
     // Packs read with O_DIRECT (when the model does not fit --ram-gb): the page cache neither
@@ -48,10 +49,12 @@ struct MemoryConfig {
     // which the OS may serve from its cache (faster when it has spare RAM).
     bool direct_io = false;
 
-    // Budgets in bytes (GB = 2^30, MB = 2^20), rounded down.
-    uint64 vram_budget_bytes() const { return static_cast<uint64>(vram_budget_gb * 1073741824.0); }
-    uint64 ram_budget_bytes() const { return static_cast<uint64>(ram_budget_gb * 1073741824.0); }
-    uint64 max_pack_bytes() const { return static_cast<uint64>(max_pack_mb * 1048576.0); }
+    // Budgets in bytes (GB = 2^30, MB = 2^20), rounded down. The one GB-to-bytes factor.
+    static constexpr double kBytesPerGB = 1073741824.0;
+    static constexpr double kBytesPerMB = 1048576.0;
+    uint64 vram_budget_bytes() const { return static_cast<uint64>(vram_budget_gb * kBytesPerGB); }
+    uint64 ram_budget_bytes() const { return static_cast<uint64>(ram_budget_gb * kBytesPerGB); }
+    uint64 max_pack_bytes() const { return static_cast<uint64>(max_pack_mb * kBytesPerMB); }
 };
 
 // INI [performance].
@@ -62,7 +65,7 @@ struct PerformanceConfig {
     uint32 workgroup_size_y = 16;
     bool use_subgroup_ops = true;
     bool use_fp16_math = true;
-    float scale_factor = 1.0f;
+    float scale_factor = 1.0f;  // documented but not supported: another value is refused
     // Mirror of MemoryConfig::prefetch_lookahead, overwritten from it on every load. Not an
     // option of its own (no INI key / flag); writable for the seed doc's code example.
     uint32 prefetch_lookahead = 3;
@@ -78,8 +81,8 @@ struct LoggingConfig {
     std::string log_level = "INFO";  // DEBUG|INFO|WARNING|ERROR
     bool log_to_file = false;
     std::string log_file_path = "vk_symbiote.log";
-    bool log_performance = true;
-    bool log_memory_usage = true;
+    bool log_performance = true;   // no effect yet: false is a warning
+    bool log_memory_usage = true;  // no effect yet: false is a warning
     uint32 max_log_file_size_mb = 100;  // the log file rotates to <path>.1 when it would exceed this
     bool verbose = false;               // true = DEBUG level regardless of log_level
 };
@@ -114,10 +117,42 @@ struct SamplingConfig {
     bool json = false;         // machine-readable output
 };
 
+// INI [tuning]: A/B knobs for measurements, shown by --help-all. Each default is the
+// measured best (docs/tuning.md gives the measurement); -1 / 0 / "auto" leave the choice to
+// the engine.
+struct TuningConfig {
+    // CPU matvecs (CpuBackend::set_matvec_options): bytes of software prefetch ahead of each
+    // weight row (-1: 1024 on the CPU path, 0 beside a GPU); Q/K/V and gate/up as one pool run.
+    int32 cpu_prefetch_bytes = -1;
+    bool cpu_batch = true;
+    // Vulkan streaming (VulkanOptions): DMA from the provider's RAM (off: host staging),
+    // the tensor-core prompt kernel, streaming slots (0: automatic, 1-8).
+    bool zero_copy = true;
+    bool cooperative_matrix = true;
+    uint32 stream_slots = 0;
+    std::string hybrid_split = "auto";   // rows|layers|auto (VulkanOptions::HybridSplit)
+    std::string rows_upload = "auto";    // dma|shader|auto (VulkanOptions::PromptUpload)
+    std::string rows_head = "auto";      // cpu|split|auto (VulkanOptions::RowsHead)
+    std::string prompt_upload = "auto";  // dma|shader|auto
+    std::string kv_cache = "f16";        // f16|f32: K / V values on the GPU and its CPU part
+    uint32 matvec_lanes = 0;             // lanes per unit of small matvecs (0: 64)
+    uint32 copy_groups = 0;              // shader copies: workgroups per dispatch (0: default)
+    uint32 rows_copy_groups = 0;         // rows split copies: workgroups (0: 256)
+    double copy_chunk_mb = 0;            // shader copies: MiB per chunk (0: default)
+    double copy_budget = 0;              // scale of each kernel group's share of copies (0: 1)
+    int32 cpu_layers = -1;               // hybrid layers split: fixed CPU layers (-1: measured)
+    int32 cpu_heads = -1;                // hybrid rows split: fixed CPU KV heads (-1: measured)
+    // Pack reads (PackOptions): background I/O threads, MiB per O_DIRECT read (counted in
+    // --ram-gb).
+    uint32 io_threads = 4;
+    uint32 io_staging_mb = 16;
+};
+
 // All sections together: the value type the option table reads and writes.
 struct Settings {
     MemoryConfig memory;
     PerformanceConfig performance;
+    TuningConfig tuning;
     LoggingConfig logging;
     ModelSection model;
     SamplingConfig sampling;
@@ -142,8 +177,8 @@ public:
     // the program name (skipped). On error nothing changes and the error names the source:
     // "--vram-gb: 'abc' is not a number", "config.ini:12: unknown key 'foo' in [memory]",
     // "VK_SYMBIOTE_RAM_GB: ...". Codes: InvalidArgument (command line), Config (INI / env),
-    // Io (config file unreadable). --help / -h anywhere makes load succeed with
-    // help_requested() set and nothing else applied.
+    // Io (config file unreadable). --help / -h / --help-all anywhere makes load succeed
+    // with help_requested() set (and help_all_requested() for --help-all), nothing applied.
     [[nodiscard]] ExpectedVoid load(int argc, const char* const* argv, const EnvLookup& env);
     // Same, with the arguments after the program name.
     [[nodiscard]] ExpectedVoid load(std::span<const std::string> args, const EnvLookup& env);
@@ -168,6 +203,8 @@ public:
     const ModelSection& model() const { return s_.model; }
     SamplingConfig& sampling() { return s_.sampling; }
     const SamplingConfig& sampling() const { return s_.sampling; }
+    TuningConfig& tuning() { return s_.tuning; }
+    const TuningConfig& tuning() const { return s_.tuning; }
     Settings& settings() { return s_; }
     const Settings& settings() const { return s_; }
 
@@ -183,11 +220,13 @@ public:
     // The first positional argument ("generate", ...), empty if none.
     const std::string& subcommand() const { return subcommand_; }
     bool help_requested() const { return help_; }
+    bool help_all_requested() const { return help_all_; }
     // The INI file that was applied by the last load(), empty if none.
     const std::string& config_path() const { return config_path_; }
 
-    // --help text: every option with its flag(s), default, env var and INI key.
-    std::string help_text(std::string_view program = "vk_symbiote") const;
+    // --help text: every option with its flag(s), default, env var and INI key; the
+    // [tuning] section only when `all` (--help-all).
+    std::string help_text(std::string_view program = "vk_symbiote", bool all = false) const;
     // The effective configuration as an INI file that apply_ini_file() reads back to the
     // same values.
     std::string dump() const;
@@ -203,6 +242,7 @@ private:
     std::string subcommand_;
     std::string config_path_;
     bool help_ = false;
+    bool help_all_ = false;
     uint32 synced_prefetch_ = MemoryConfig{}.prefetch_lookahead;
 };
 

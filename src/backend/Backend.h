@@ -6,12 +6,48 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "memory/WeightProvider.h"
 #include "model/ModelConfig.h"
 #include "vk_symbiote/Common.h"
+#include "vk_symbiote/VulkanSymbioteEngine.h"
 
 namespace vk_symbiote {
+
+// A snapshot of what a backend did and where it placed the model, read by the engine for
+// PerformanceMetrics. Counters run since prepare(); the engine subtracts the snapshot it took
+// at reset_performance_metrics(). Fields that do not apply to a backend stay 0.
+struct BackendStats {
+    // Counters since prepare().
+    uint64 gpu_time_ns = 0;
+    uint64 weight_bytes_uploaded = 0;      // host -> device
+    uint64 vram_hits = 0;                  // tensor uses served from VRAM
+    uint64 vram_misses = 0;                // tensor uses that streamed
+    uint64 hybrid_cpu_weight_bytes = 0;    // weight bytes the hybrid decode's CPU part computed
+    std::vector<KernelTime> kernel_times;  // per shader variant, with --enable-profiling
+    // The CPU path: weight bytes every forward pass reads from RAM (the engine counts passes).
+    uint64 cpu_weight_bytes_per_pass = 0;
+    // The placement now (PerformanceMetrics' fields of the same names).
+    uint32 n_layers = 0;
+    uint32 vram_resident_layers = 0;
+    uint32 streamed_layers = 0;
+    uint32 decode_cpu_layers = 0;
+    uint32 decode_cpu_kv_heads = 0;
+    uint32 decode_kv_heads = 0;
+    bool decode_head_on_cpu = false;
+    uint64 weight_bytes_vram_resident = 0;
+    uint64 device_memory_reserved = 0;     // bytes obtained from the device allocator
+    double telemetry_cpu_weight_gbps = 0;
+    double telemetry_gpu_weight_gbps = 0;
+    double telemetry_host_to_device_gbps = 0;
+    // The last forward pass's streaming timeline (--enable-profiling; see PerformanceMetrics).
+    uint64 stream_span_ns = 0;
+    uint64 stream_upload_busy_ns = 0;
+    uint64 stream_compute_busy_ns = 0;
+    uint64 stream_overlap_ns = 0;
+    std::string placement;                 // one line, e.g. "all in VRAM"; hybrid decode state
+};
 
 struct ForwardRequest {
     const uint32* tokens = nullptr;  // [n_tokens]
@@ -32,6 +68,8 @@ public:
     // Empty the KV cache (a new sequence starts at position 0).
     virtual void reset() = 0;
     virtual uint32 n_ctx() const = 0;
+    // Non-const: a backend may read device-side totals through non-const accessors.
+    virtual BackendStats stats() { return {}; }
 };
 
 }  // namespace vk_symbiote

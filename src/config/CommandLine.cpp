@@ -46,7 +46,7 @@ ExpectedVoid parse_option(std::span<const std::string> args, size_t& i, ParsedCo
     }
     ++i;
 
-    if (flag == "--help" || flag == "-h") {
+    if (flag == "--help" || flag == "-h" || flag == "--help-all") {
         if (inline_value) return cli_error(flag + ": takes no value");
         out.help = true;
         return {};

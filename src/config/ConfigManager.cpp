@@ -45,17 +45,19 @@ ExpectedVoid apply_env(const ConfigManager::EnvLookup& env, Settings& s) {
         if (!o.env) continue;
         std::optional<std::string> v = env(o.env);
         if (!v || v->empty()) continue;
-        VKS_TRY(config::assign_option(o, s, *v, std::string("environment ") + o.env, ErrorCode::Config));
+        VKS_TRY(config::assign_option(o, s, config::env_value_text(o, *v), std::string("environment ") + o.env, ErrorCode::Config));
     }
     return {};
 }
 
-bool wants_help(std::span<const std::string> args) {
+// 0: no help asked for; 1: --help / -h; 2: --help-all.
+int wants_help(std::span<const std::string> args) {
     for (const std::string& a : args) {
-        if (a == "--") return false;
-        if (a == "--help" || a == "-h") return true;
+        if (a == "--") return 0;
+        if (a == "--help-all") return 2;
+        if (a == "--help" || a == "-h") return 1;
     }
-    return false;
+    return 0;
 }
 
 }  // namespace
@@ -94,8 +96,9 @@ ExpectedVoid ConfigManager::load(int argc, const char* const* argv, const EnvLoo
 
 ExpectedVoid ConfigManager::load(std::span<const std::string> args, const EnvLookup& env) {
     ConfigManager next;  // built aside, committed only on success
-    if (wants_help(args)) {
+    if (const int h = wants_help(args)) {
         next.help_ = true;
+        next.help_all_ = h == 2;
         *this = std::move(next);
         return {};
     }

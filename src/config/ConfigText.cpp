@@ -48,7 +48,7 @@ std::string details(const OptionSpec& o, const Settings& defaults) {
     if (o.presence && !*o.presence(const_cast<Settings&>(defaults))) def = "unset";
     d += "default: " + (def.empty() ? std::string("\"\"") : def);
     if (o.choices && !o.cli_fixed) d += "; one of " + config::option_type_name(o);
-    if (o.env) d += "; env " + std::string(o.env);
+    if (o.env) d += "; env " + std::string(o.env) + (o.env_negates ? "=1" : "");
     return d + ")";
 }
 
@@ -60,7 +60,7 @@ std::string title(std::string_view section) {
 
 }  // namespace
 
-std::string ConfigManager::help_text(std::string_view program) const {
+std::string ConfigManager::help_text(std::string_view program, bool all) const {
     std::ostringstream os;
     os << "Usage: " << program << " [SUBCOMMAND] [OPTIONS]\n";
     os << "Subcommands:";
@@ -68,10 +68,12 @@ std::string ConfigManager::help_text(std::string_view program) const {
     os << "\nOptions take '--opt value' or '--opt=value'. Precedence: defaults < INI file (--config or "
           "VK_SYMBIOTE_CONFIG) < environment < command line.\n\nGeneral:\n";
     help_line(os, "--help, -h", "show this help and exit");
+    help_line(os, "--help-all", "also show the [tuning] section (A/B knobs for measurements)");
     help_line(os, "--config <path>", "INI configuration file (env VK_SYMBIOTE_CONFIG)");
 
     const Settings defaults;
     for (const char* section : config::option_sections()) {
+        if (!all && std::string_view(section) == "tuning") continue;
         os << "\n" << title(section) << ":\n";
         for (const OptionSpec& o : config::option_table()) {
             if (std::string_view(o.section) != section) continue;

@@ -46,7 +46,7 @@ const OptionSpec kOptions[] = {
      .metavar = "<name>", .field = VKS_FIELD(memory.compression_algorithm),
      .choices = "none|blosc|blosc2|zfp|exponent", .help = "pack codec (blosc2 uses libblosc)"},
     {.section = "memory", .key = "max_packs_in_memory", .field = VKS_FIELD(memory.max_packs_in_memory),
-     .min = 1, .max = kU32, .help = "upper bound on packs resident at once"},
+     .min = 1, .max = kU32, .help = "not supported: the RAM budget bounds the packs (another value is refused)"},
     {.section = "memory", .key = "max_pack_mb", .cli = "--max-pack-mb", .metavar = "<mb>",
      .field = VKS_FIELD(memory.max_pack_mb), .min = 1.0 / 1024, .max = 1 << 16,
      .help = "largest pack size in MB"},
@@ -73,7 +73,7 @@ const OptionSpec kOptions[] = {
     {.section = "performance", .key = "use_fp16_math", .cli = "--fp32", .cli_fixed = "false",
      .field = VKS_FIELD(performance.use_fp16_math), .help = "FP16 arithmetic (flag: FP32 instead)"},
     {.section = "performance", .key = "scale_factor", .field = VKS_FIELD(performance.scale_factor),
-     .min = 1e-3, .max = 1e3, .help = "scale applied to tuned dispatch sizes"},
+     .min = 1e-3, .max = 1e3, .help = "not supported: dispatch sizes are fixed per kernel (another value is refused)"},
     {.section = "performance", .key = "force_integrated_gpu", .cli = "--force-integrated-gpu",
      .cli_fixed = "true", .field = VKS_FIELD(performance.force_integrated_gpu),
      .help = "prefer an integrated GPU"},
@@ -89,6 +89,67 @@ const OptionSpec kOptions[] = {
      .field = VKS_FIELD(performance.threads), .min = 0, .max = 4096,
      .help = "CPU threads (0: all cores)"},
 
+    // ---- [tuning] (A/B knobs, --help-all; docs/tuning.md has each default's measurement) --
+    {.section = "tuning", .key = "cpu_prefetch_bytes", .cli = "--cpu-prefetch-bytes", .env = "VK_SYMBIOTE_CPU_PREFETCH",
+     .metavar = "<bytes>", .field = VKS_FIELD(tuning.cpu_prefetch_bytes), .min = -1, .max = 65536,
+     .help = "software prefetch ahead of each weight row in the CPU's decode matvecs (-1: 1024 on the CPU path, "
+             "0 beside a GPU)"},
+    {.section = "tuning", .key = "cpu_batch", .cli = "--cpu-batch", .env = "VK_SYMBIOTE_CPU_BATCH", .metavar = "<bool>",
+     .field = VKS_FIELD(tuning.cpu_batch),
+     .help = "the CPU's Q/K/V and gate/up matvecs as one pool run per group (false: one per matrix)"},
+    {.section = "tuning", .key = "zero_copy", .cli = "--no-zero-copy", .cli_fixed = "false",
+     .env = "VK_SYMBIOTE_NO_ZERO_COPY", .env_negates = true, .field = VKS_FIELD(tuning.zero_copy),
+     .help = "stream RAM-resident weights by DMA from the provider's memory (flag: through host staging)"},
+    {.section = "tuning", .key = "cooperative_matrix", .cli = "--no-coopmat", .cli_fixed = "false",
+     .env = "VK_SYMBIOTE_NO_COOPMAT", .env_negates = true, .field = VKS_FIELD(tuning.cooperative_matrix),
+     .help = "tensor-core prompt kernel where the device offers it (flag: the tiled kernel)"},
+    {.section = "tuning", .key = "stream_slots", .cli = "--stream-slots", .env = "VK_SYMBIOTE_STREAM_SLOTS",
+     .metavar = "<n>", .field = VKS_FIELD(tuning.stream_slots), .min = 0, .max = 8,
+     .help = "VRAM streaming slots, each one layer's streamed weights (0: automatic)"},
+    {.section = "tuning", .key = "hybrid_split", .cli = "--hybrid-split", .env = "VK_SYMBIOTE_HYBRID_SPLIT",
+     .metavar = "<how>", .field = VKS_FIELD(tuning.hybrid_split), .choices = "auto|rows|layers",
+     .help = "how the hybrid decode divides streamed layers between CPU and GPU (auto: rows where possible)"},
+    {.section = "tuning", .key = "rows_upload", .cli = "--rows-upload", .env = "VK_SYMBIOTE_ROWS_UPLOAD",
+     .metavar = "<how>", .field = VKS_FIELD(tuning.rows_upload), .choices = "auto|dma|shader",
+     .help = "how the rows split streams the GPU's rows (auto: shader copies on NVIDIA, DMA elsewhere)"},
+    {.section = "tuning", .key = "rows_head", .cli = "--rows-head", .env = "VK_SYMBIOTE_ROWS_HEAD",
+     .metavar = "<where>", .field = VKS_FIELD(tuning.rows_head), .choices = "auto|cpu|split",
+     .help = "rows split, a streamed output head: on the CPU or split by rows (auto: cpu with shader copies)"},
+    {.section = "tuning", .key = "prompt_upload", .cli = "--prompt-upload", .env = "VK_SYMBIOTE_PROMPT_UPLOAD",
+     .metavar = "<how>", .field = VKS_FIELD(tuning.prompt_upload), .choices = "auto|dma|shader",
+     .help = "how prompt batches stream weights (auto: shader copies on NVIDIA, DMA elsewhere)"},
+    {.section = "tuning", .key = "kv_cache", .cli = "--kv-cache", .env = "VK_SYMBIOTE_KV_CACHE", .metavar = "<type>",
+     .field = VKS_FIELD(tuning.kv_cache), .choices = "f16|f32",
+     .help = "K / V value precision on the Vulkan path (f16: llama.cpp's default, the reference)"},
+    {.section = "tuning", .key = "matvec_lanes", .cli = "--matvec-lanes", .env = "VK_SYMBIOTE_MATVEC_LANES",
+     .metavar = "<n>", .field = VKS_FIELD(tuning.matvec_lanes), .min = 0, .max = 1024,
+     .help = "lanes per output unit of matvecs with fewer than 8192 units (0: 64)"},
+    {.section = "tuning", .key = "copy_groups", .cli = "--copy-groups", .env = "VK_SYMBIOTE_COPY_GROUPS",
+     .metavar = "<n>", .field = VKS_FIELD(tuning.copy_groups), .min = 0, .max = 4096,
+     .help = "workgroups per shader-copy dispatch of prompt streaming (0: default)"},
+    {.section = "tuning", .key = "rows_copy_groups", .cli = "--rows-copy-groups", .env = "VK_SYMBIOTE_ROWS_COPY_GROUPS",
+     .metavar = "<n>", .field = VKS_FIELD(tuning.rows_copy_groups), .min = 0, .max = 4096,
+     .help = "workgroups per rows-split copy dispatch (0: 256)"},
+    {.section = "tuning", .key = "copy_chunk_mb", .cli = "--copy-chunk-mb", .env = "VK_SYMBIOTE_COPY_CHUNK_MB",
+     .metavar = "<mib>", .field = VKS_FIELD(tuning.copy_chunk_mb), .min = 0, .max = 1024,
+     .help = "MiB per shader-copy chunk (0: default)"},
+    {.section = "tuning", .key = "copy_budget", .cli = "--copy-budget", .env = "VK_SYMBIOTE_COPY_BUDGET",
+     .metavar = "<x>", .field = VKS_FIELD(tuning.copy_budget), .min = 0, .max = 100,
+     .help = "scale of each kernel group's share of the shader copies (0: default)"},
+    {.section = "tuning", .key = "cpu_layers", .cli = "--cpu-layers", .env = "VK_SYMBIOTE_CPU_LAYERS",
+     .metavar = "<n>", .field = VKS_FIELD(tuning.cpu_layers), .min = -1, .max = 4096,
+     .help = "hybrid layers split: streamed layers on the CPU, fixed (-1: the measured search)"},
+    {.section = "tuning", .key = "cpu_heads", .cli = "--cpu-heads", .env = "VK_SYMBIOTE_CPU_HEADS",
+     .metavar = "<n>", .field = VKS_FIELD(tuning.cpu_heads), .min = -1, .max = 4096,
+     .help = "hybrid rows split: KV heads per streamed layer on the CPU, fixed and clamped to the split's "
+             "range (-1: the measured search)"},
+    {.section = "tuning", .key = "io_threads", .cli = "--io-threads", .env = "VK_SYMBIOTE_IO_THREADS",
+     .metavar = "<n>", .field = VKS_FIELD(tuning.io_threads), .min = 1, .max = 64,
+     .help = "background I/O threads reading packs"},
+    {.section = "tuning", .key = "io_staging_mb", .cli = "--io-staging-mb", .env = "VK_SYMBIOTE_IO_STAGING_MB",
+     .metavar = "<mib>", .field = VKS_FIELD(tuning.io_staging_mb), .min = 1, .max = 256,
+     .help = "MiB per O_DIRECT pack read (the staging counts in --ram-gb)"},
+
     // ---- [logging] ---------------------------------------------------------------------
     {.section = "logging", .key = "log_level", .cli = "--log-level", .metavar = "<level>",
      .field = VKS_FIELD(logging.log_level), .choices = "DEBUG|INFO|WARNING|ERROR",
@@ -99,9 +160,9 @@ const OptionSpec kOptions[] = {
      .cli_implies = "logging.log_to_file=true", .metavar = "<path>",
      .field = VKS_FIELD(logging.log_file_path), .help = "log file (the flag also turns file logging on)"},
     {.section = "logging", .key = "log_performance", .field = VKS_FIELD(logging.log_performance),
-     .help = "print performance lines"},
+     .help = "no effect yet (a warning when off; --stats prints the figures)"},
     {.section = "logging", .key = "log_memory_usage", .field = VKS_FIELD(logging.log_memory_usage),
-     .help = "print memory usage lines"},
+     .help = "no effect yet (a warning when off; --stats prints the figures)"},
     {.section = "logging", .key = "max_log_file_size_mb", .field = VKS_FIELD(logging.max_log_file_size_mb),
      .min = 1, .max = 1 << 20, .help = "log file size cap in MB (rotates to <path>.1)"},
     {.section = "logging", .key = "verbose", .cli = "--verbose", .cli_short = "-v", .cli_fixed = "true",
@@ -146,7 +207,7 @@ const OptionSpec kOptions[] = {
 #undef VKS_FIELD
 #undef VKS_PRESENCE
 
-const char* const kSections[] = {"model", "memory", "performance", "logging", "sampling"};
+const char* const kSections[] = {"model", "memory", "performance", "tuning", "logging", "sampling"};
 
 bool iequal(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -246,6 +307,12 @@ const OptionSpec* find_cli_option(std::string_view flag) {
 
 bool is_known_section(std::string_view section) {
     return std::any_of(std::begin(kSections), std::end(kSections), [&](const char* s) { return section == s; });
+}
+
+std::string env_value_text(const OptionSpec& o, std::string_view text) {
+    if (!o.env_negates) return std::string(text);
+    const std::optional<bool> b = parse_bool(text);
+    return b ? (*b ? "false" : "true") : std::string(text);
 }
 
 ExpectedVoid assign_option(const OptionSpec& o, Settings& s, std::string_view text, std::string_view where,

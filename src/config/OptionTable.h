@@ -34,6 +34,9 @@ struct OptionSpec {
     // where both keys are written out explicitly.
     const char* cli_implies = nullptr;
     const char* env = nullptr;        // environment variable, e.g. "VK_SYMBIOTE_VRAM_GB"
+    // Bool options whose variable names the opposite (VK_SYMBIOTE_NO_ZERO_COPY=1 sets
+    // zero_copy = false): the parsed value is negated.
+    bool env_negates = false;
     const char* metavar = nullptr;    // "<gb>" in --help
     FieldRef (*field)(Settings&) = nullptr;
     // Optional "was given" flag set whenever the option is assigned (prompt_set, seed_set).
@@ -55,6 +58,10 @@ const OptionSpec* find_option(std::string_view dotted);  // "memory.vram_budget_
 // By "--long" or "-s" flag (without any "=value").
 const OptionSpec* find_cli_option(std::string_view flag);
 bool is_known_section(std::string_view section);
+
+// The value `text` of the option's environment variable as the option's own text (negated
+// for env_negates; an unparsable value is returned unchanged for assign_option to reject).
+std::string env_value_text(const OptionSpec& opt, std::string_view text);
 
 // Parses `text` for the option's type, checks range / choices, stores it in `s` (and sets
 // the presence flag). On failure the error is `code` with message "<where>: <problem>",

@@ -7,7 +7,6 @@
 // and the RAM budget picks whole-tensor RAM residency or streamed packs.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,17 +17,15 @@
 namespace vk_symbiote {
 
 class ConfigManager;
-struct PerformanceMetrics;
+class LoadedModel;
 
+// The engine reads metrics as snapshots: backend->stats() and provider->stats().
 struct SelectedBackend {
     std::unique_ptr<WeightProvider> provider;
     std::unique_ptr<Backend> backend;  // destroyed before the provider (declared after it)
     uint32 n_batch = 512;
     std::string backend_name;          // "cpu" / "vulkan"
     std::string description;           // one line for logs and --verbose
-    std::function<uint64()> gpu_time_ns;                      // total GPU time so far (may be empty)
-    std::function<void(PerformanceMetrics&)> fill_memory_metrics;  // bytes moved, peaks (may be empty)
-    std::function<void()> reset_counters;                     // (may be empty)
 
     SelectedBackend() = default;
     SelectedBackend(SelectedBackend&&) = default;
@@ -39,14 +36,13 @@ struct SelectedBackend {
         n_batch = o.n_batch;
         backend_name = std::move(o.backend_name);
         description = std::move(o.description);
-        gpu_time_ns = std::move(o.gpu_time_ns);
-        fill_memory_metrics = std::move(o.fill_memory_metrics);
-        reset_counters = std::move(o.reset_counters);
         return *this;
     }
     ~SelectedBackend() { backend.reset(); }
 };
 
+Expected<SelectedBackend> select_backend(std::shared_ptr<const LoadedModel> model, const ConfigManager& config);
+// Opens and parses the file first (tests).
 Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigManager& config);
 
 }  // namespace vk_symbiote

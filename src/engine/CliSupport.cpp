@@ -18,11 +18,12 @@ namespace vk_symbiote::tool {
 int load_config(ConfigManager& cfg, int argc, char** argv, const char* program) {
     auto r = cfg.load_from_args(argc, argv);
     if (!r) {
-        std::fprintf(stderr, "%s: %s\n(run %s --help for the options)\n", program, r.error().message.c_str(), program);
+        std::fprintf(stderr, "%s: %s\n(run %s --help for the options, --help-all for the [tuning] knobs too)\n", program, r.error().message.c_str(),
+                     program);
         return 2;
     }
     if (cfg.help_requested()) {
-        std::fputs(cfg.help_text(program).c_str(), stdout);
+        std::fputs(cfg.help_text(program, cfg.help_all_requested()).c_str(), stdout);
         return 0;
     }
     if (auto lr = Logger::instance().configure(cfg.logging()); !lr) {

@@ -8,8 +8,8 @@
 #include "backend/cpu/CpuBackend.h"
 #include "config/Logger.h"
 #include "engine/BackendSelector.h"
-#include "gguf/GGUFLoader.h"
 #include "memory/MemoryStats.h"
+#include "model/LoadedModel.h"
 #include "model/ModelConfig.h"
 #include "model/Tokenizer.h"
 #include "runtime/Sampler.h"
@@ -21,6 +21,18 @@ namespace vk_symbiote {
 namespace {
 using Clock = std::chrono::steady_clock;
 uint64 ns_since(Clock::time_point t0) { return uint64(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()); }
+
+SamplerParams sampler_params(const GenerationOptions& opts) {
+    SamplerParams sp;
+    sp.temperature = opts.temperature;
+    sp.top_k = opts.top_k;
+    sp.top_p = opts.top_p;
+    sp.min_p = opts.min_p;
+    sp.repeat_penalty = opts.repeat_penalty;
+    sp.repeat_last_n = opts.repeat_last_n;
+    sp.seed = opts.seed ? *opts.seed : std::random_device{}();
+    return sp;
+}
 }  // namespace
 
 struct VulkanSymbioteEngine::Impl {
@@ -28,17 +40,18 @@ struct VulkanSymbioteEngine::Impl {
     MemoryConfig memory;
     PerformanceConfig performance;
     SamplingConfig sampling;
-    std::unique_ptr<GGUFLoader> gguf;          // metadata + tokenizer source
-    std::unique_ptr<Tokenizer> tok;
+    std::shared_ptr<const LoadedModel> model;  // parsed once; shared with the weight provider
     SelectedBackend sel;                        // provider + backend (+ description)
     std::unique_ptr<Session> session;
     PerformanceMetrics metrics;
-    // Per-kernel totals at the last reset_performance_metrics(): the backend's totals are
-    // cumulative since prepare(), the metrics report the difference.
-    std::vector<KernelTime> kernel_base;
+    // The backend's and provider's counters at the last reset_performance_metrics(): theirs
+    // run since they were created, the metrics report the difference.
+    BackendStats backend_base;
+    ProviderStats provider_base;
     bool device_metrics_stale = false;  // forward passes ran since update_device_metrics()
 
     const ModelConfig& cfg() const { return sel.provider->config(); }
+    const Tokenizer& tok() const { return model->tokenizer(); }
 
     // Runs one forward pass and accounts its time.
     Expected<std::vector<float>> timed_eval(const std::vector<uint32>& toks, bool all) {
@@ -52,17 +65,69 @@ struct VulkanSymbioteEngine::Impl {
         return r;
     }
 
+    // One generation's decode time and tokens, and the running rates.
+    void add_generation(uint64 gen_ns, size_t n_generated) {
+        metrics.generation_time_ns += gen_ns;
+        metrics.total_generated_tokens += n_generated;
+        if (metrics.generation_time_ns > 0)
+            metrics.average_tokens_per_second = double(metrics.total_generated_tokens) * 1e9 / double(metrics.generation_time_ns);
+        if (metrics.prompt_time_ns > 0) metrics.prompt_tokens_per_second = double(metrics.total_prompt_tokens) * 1e9 / double(metrics.prompt_time_ns);
+    }
+
     void update_device_metrics() {
-        metrics.total_gpu_time_ns = sel.gpu_time_ns ? sel.gpu_time_ns() : 0;
+        const BackendStats b = sel.backend->stats();
+        metrics.total_gpu_time_ns = b.gpu_time_ns;  // since prepare(), as the utilization's wall time is not
         metrics.gpu_utilization_percent =
             metrics.total_inference_time_ns ? 100.0 * double(metrics.total_gpu_time_ns) / double(metrics.total_inference_time_ns) : 0.0;
-        if (sel.fill_memory_metrics) sel.fill_memory_metrics(metrics);
-        subtract_kernel_base(metrics.kernel_times);
+        read_provider_stats(sel.provider->stats());
+        read_backend_stats(b);
         if (auto pm = read_process_memory()) metrics.peak_rss_bytes = std::max<uint64>(metrics.peak_rss_bytes, pm->peak_rss_bytes);
+    }
+
+    void read_provider_stats(const ProviderStats& p) {
+        const ProviderStats& base = provider_base;
+        metrics.weight_bytes_disk = p.bytes_read - base.bytes_read;
+        metrics.ram_pack_hits = p.pack_hits - base.pack_hits;
+        metrics.ram_pack_misses = p.pack_misses - base.pack_misses;
+        metrics.ram_pack_budget_bytes = p.pack_budget_bytes;
+        metrics.ram_pack_resident_bytes = p.pack_resident_bytes;
+        metrics.ram_lookahead_layers = p.lookahead_layers;
+        metrics.ram_read_ahead_bytes = p.read_ahead_bytes;
+        metrics.ram_prediction_hit_rate = p.prediction_hit_rate;
+    }
+
+    void read_backend_stats(const BackendStats& b) {
+        const BackendStats& base = backend_base;
+        PerformanceMetrics& m = metrics;
+        m.weight_bytes_uploaded = b.weight_bytes_uploaded - base.weight_bytes_uploaded;
+        m.vram_pack_hits = b.vram_hits - base.vram_hits;
+        m.vram_pack_misses = b.vram_misses - base.vram_misses;
+        m.weight_bytes_cpu = b.cpu_weight_bytes_per_pass ? b.cpu_weight_bytes_per_pass * m.total_inferences
+                                                         : b.hybrid_cpu_weight_bytes - base.hybrid_cpu_weight_bytes;
+        m.weight_bytes_vram_resident = b.weight_bytes_vram_resident;
+        m.n_layers = b.n_layers;
+        m.vram_resident_layers = b.vram_resident_layers;
+        m.streamed_layers = b.streamed_layers;
+        m.decode_cpu_layers = b.decode_cpu_layers;
+        m.decode_cpu_kv_heads = b.decode_cpu_kv_heads;
+        m.decode_head_on_cpu = b.decode_head_on_cpu;
+        m.decode_kv_heads = b.decode_kv_heads;
+        m.telemetry_cpu_weight_gbps = b.telemetry_cpu_weight_gbps;
+        m.telemetry_gpu_weight_gbps = b.telemetry_gpu_weight_gbps;
+        m.telemetry_host_to_device_gbps = b.telemetry_host_to_device_gbps;
+        m.placement = b.placement;
+        m.stream_span_ns = b.stream_span_ns;
+        m.stream_upload_busy_ns = b.stream_upload_busy_ns;
+        m.stream_compute_busy_ns = b.stream_compute_busy_ns;
+        m.stream_overlap_ns = b.stream_overlap_ns;
+        m.kernel_times = b.kernel_times;
+        subtract_kernel_base(m.kernel_times);
+        m.peak_vram_bytes = std::max<uint64>(m.peak_vram_bytes, b.device_memory_reserved);
     }
 
     // kernel_times -= kernel_base (by name); kernels with no dispatch since the reset drop out.
     void subtract_kernel_base(std::vector<KernelTime>& k) const {
+        const std::vector<KernelTime>& kernel_base = backend_base.kernel_times;
         if (kernel_base.empty()) return;
         std::vector<KernelTime> out;
         for (const KernelTime& t : k) {
@@ -96,18 +161,15 @@ Expected<std::unique_ptr<VulkanSymbioteEngine>> VulkanSymbioteEngine::create(con
     impl->performance = config.performance();
     impl->sampling = config.sampling();
 
-    auto g = GGUFLoader::open(model_path);
-    if (!g) return g.error();
-    impl->gguf = std::move(*g);
-    auto tok = Tokenizer::from_gguf(*impl->gguf);
-    if (!tok) return tok.error();
-    impl->tok = std::move(*tok);
+    auto model = LoadedModel::open(model_path);
+    if (!model) return model.error();
+    impl->model = std::move(*model);
 
-    auto sel = select_backend(model_path, config);
+    auto sel = select_backend(impl->model, config);
     if (!sel) return sel.error();
     impl->sel = std::move(*sel);
-    if (impl->tok->n_vocab() != impl->cfg().n_vocab)
-        return make_error(ErrorCode::Format, model_path.string() + ": tokenizer has " + std::to_string(impl->tok->n_vocab()) + " tokens but the model " +
+    if (impl->tok().n_vocab() != impl->cfg().n_vocab)
+        return make_error(ErrorCode::Format, model_path.string() + ": tokenizer has " + std::to_string(impl->tok().n_vocab()) + " tokens but the model " +
                                                  std::to_string(impl->cfg().n_vocab));
     impl->session = std::make_unique<Session>(*impl->sel.backend, impl->cfg().n_vocab, impl->sel.n_batch);
     impl->metrics.backend = impl->sel.backend_name;
@@ -116,12 +178,12 @@ Expected<std::unique_ptr<VulkanSymbioteEngine>> VulkanSymbioteEngine::create(con
     return std::unique_ptr<VulkanSymbioteEngine>(new VulkanSymbioteEngine(std::move(impl)));
 }
 
-std::vector<uint32_t> VulkanSymbioteEngine::encode(const std::string& text) const { return impl_->tok->encode(text, true, true); }
+std::vector<uint32_t> VulkanSymbioteEngine::encode(const std::string& text) const { return impl_->tok().encode(text, true, true); }
 
-std::string VulkanSymbioteEngine::decode(const std::vector<uint32_t>& tokens) const { return impl_->tok->decode(tokens); }
+std::string VulkanSymbioteEngine::decode(const std::vector<uint32_t>& tokens) const { return impl_->tok().decode(tokens); }
 
 const ModelConfig& VulkanSymbioteEngine::model_config() const { return impl_->cfg(); }
-const Tokenizer& VulkanSymbioteEngine::tokenizer() const { return *impl_->tok; }
+const Tokenizer& VulkanSymbioteEngine::tokenizer() const { return impl_->tok(); }
 const PerformanceMetrics& VulkanSymbioteEngine::get_performance_metrics() const {
     if (impl_->device_metrics_stale) {
         impl_->device_metrics_stale = false;
@@ -135,11 +197,8 @@ void VulkanSymbioteEngine::reset_performance_metrics() {
     std::string b = impl_->metrics.backend;
     impl_->metrics = PerformanceMetrics{};
     impl_->metrics.backend = b;
-    if (impl_->sel.reset_counters) impl_->sel.reset_counters();
-    // The backend's kernel totals keep running; remember where they stand now.
-    PerformanceMetrics now;
-    if (impl_->sel.fill_memory_metrics) impl_->sel.fill_memory_metrics(now);
-    impl_->kernel_base = std::move(now.kernel_times);
+    impl_->backend_base = impl_->sel.backend->stats();
+    impl_->provider_base = impl_->sel.provider->stats();
     impl_->device_metrics_stale = true;
 }
 
@@ -167,8 +226,8 @@ std::string VulkanSymbioteEngine::generate(const std::string& prompt, uint32_t m
 }
 
 Expected<std::string> VulkanSymbioteEngine::generate_stream(const std::string& prompt, const GenerationOptions& opts, const TokenCallback& on_token) {
-    std::vector<uint32> toks = impl_->tok->encode(prompt, opts.add_bos, opts.parse_special);
-    if (toks.empty()) toks.push_back(impl_->tok->bos_id());  // an empty prompt starts from BOS alone
+    std::vector<uint32> toks = impl_->tok().encode(prompt, opts.add_bos, opts.parse_special);
+    if (toks.empty()) toks.push_back(impl_->tok().bos_id());  // an empty prompt starts from BOS alone
     return generate_tokens(toks, opts, on_token);
 }
 
@@ -176,16 +235,8 @@ Expected<std::string> VulkanSymbioteEngine::generate_tokens(const std::vector<ui
                                                             std::vector<uint32>* out_tokens) {
     Impl& m = *impl_;
     if (prompt.empty()) return make_error(ErrorCode::InvalidArgument, "generate: empty prompt (no tokens)");
-    SamplerParams sp;
-    sp.temperature = opts.temperature;
-    sp.top_k = opts.top_k;
-    sp.top_p = opts.top_p;
-    sp.min_p = opts.min_p;
-    sp.repeat_penalty = opts.repeat_penalty;
-    sp.repeat_last_n = opts.repeat_last_n;
-    sp.seed = opts.seed ? *opts.seed : std::random_device{}();
-    Sampler sampler(sp);
-    TokenStreamDecoder stream(*m.tok, DecodeStart::Continuation);  // text continues the prompt
+    Sampler sampler(sampler_params(opts));
+    TokenStreamDecoder stream(m.tok(), DecodeStart::Continuation);  // text continues the prompt
     const uint32 n_vocab = m.cfg().n_vocab;
 
     m.session->reset();
@@ -202,7 +253,7 @@ Expected<std::string> VulkanSymbioteEngine::generate_tokens(const std::vector<ui
     for (uint32 i = 0; i < opts.max_tokens; ++i) {
         uint32 next = sampler.sample(logits->data(), n_vocab, m.session->history());
         if (i == 0) m.metrics.time_to_first_token_ms = double(ns_since(t_prompt)) / 1e6;
-        if (!opts.ignore_eos && m.tok->is_eog(next)) break;
+        if (!opts.ignore_eos && m.tok().is_eog(next)) break;
         generated.push_back(next);
         std::string piece = stream.push(next);
         text += piece;
@@ -218,12 +269,7 @@ Expected<std::string> VulkanSymbioteEngine::generate_tokens(const std::vector<ui
     std::string tail = stream.flush();
     text += tail;
     if (on_token && !tail.empty()) on_token(tail, UINT32_MAX);
-    uint64 gen_ns = ns_since(t_gen);
-    m.metrics.generation_time_ns += gen_ns;
-    m.metrics.total_generated_tokens += generated.size();
-    if (m.metrics.generation_time_ns > 0)
-        m.metrics.average_tokens_per_second = double(m.metrics.total_generated_tokens) * 1e9 / double(m.metrics.generation_time_ns);
-    if (m.metrics.prompt_time_ns > 0) m.metrics.prompt_tokens_per_second = double(m.metrics.total_prompt_tokens) * 1e9 / double(m.metrics.prompt_time_ns);
+    m.add_generation(ns_since(t_gen), generated.size());
     if (out_tokens) *out_tokens = generated;
     return text;
 }

@@ -10,18 +10,16 @@
 
 namespace vk_symbiote {
 
-Expected<std::unique_ptr<FileWeightProvider>> FileWeightProvider::open(const Path& model_path) {
-    auto g = GGUFLoader::open(model_path);
-    if (!g) return g.error();
-    auto cfg = ModelConfig::from_gguf(**g);
-    if (!cfg) return cfg.error();
-    auto reg = TensorRegistry::bind(*cfg, **g);
-    if (!reg) return reg.error();
+std::unique_ptr<FileWeightProvider> FileWeightProvider::open(std::shared_ptr<const LoadedModel> model) {
     std::unique_ptr<FileWeightProvider> p(new FileWeightProvider());
-    p->gguf_ = std::move(*g);
-    p->config_ = std::move(*cfg);
-    p->registry_ = std::move(*reg);
+    p->model_ = std::move(model);
     return p;
+}
+
+Expected<std::unique_ptr<FileWeightProvider>> FileWeightProvider::open(const Path& model_path) {
+    auto m = LoadedModel::open(model_path, false);
+    if (!m) return m.error();
+    return open(std::move(*m));
 }
 
 Expected<const FileWeightProvider::Buffer*> FileWeightProvider::load(const TensorDesc& d) {
@@ -31,20 +29,16 @@ Expected<const FileWeightProvider::Buffer*> FileWeightProvider::load(const Tenso
     auto buf = std::make_unique<Buffer>();
     // Tensors of 2 MiB and more: 2 MiB aligned and advised as transparent huge pages (before
     // the first touch), so the pages a GPU imports and DMAs from are fewer and larger (fewer
-    // address translations on the copy engine's path). VK_SYMBIOTE_NO_HUGEPAGES=1: 4 KiB pages.
-    static const bool huge_ok = [] {
-        const char* e = std::getenv("VK_SYMBIOTE_NO_HUGEPAGES");
-        return !(e && std::string(e) == "1");
-    }();
-    const uint64 align = huge_ok && d.byte_size >= kHugePage ? kHugePage : kBufferAlignment;
+    // address translations on the copy engine's path).
+    const uint64 align = d.byte_size >= kHugePage ? kHugePage : kBufferAlignment;
     const uint64 capacity = (std::max<uint64>(d.byte_size, 1) + align - 1) / align * align;
     buf->data = static_cast<uint8*>(std::aligned_alloc(align, capacity));
     if (!buf->data)
-        return make_error(ErrorCode::OutOfMemory, gguf_->path().string() + ": tensor '" + d.name + "': cannot allocate " + std::to_string(d.byte_size) + " bytes");
+        return make_error(ErrorCode::OutOfMemory, model_->gguf().path().string() + ": tensor '" + d.name + "': cannot allocate " + std::to_string(d.byte_size) + " bytes");
     if (align == kHugePage) ::madvise(buf->data, capacity, MADV_HUGEPAGE);  // advice only: failure changes nothing
     buf->size = d.byte_size;
     std::memset(buf->data + d.byte_size, 0, capacity - d.byte_size);  // padding: defined bytes
-    auto r = gguf_->read_range(d.file_offset, d.byte_size, buf->data);
+    auto r = model_->gguf().read_range(d.file_offset, d.byte_size, buf->data);
     if (!r) return make_error(r.error().code, r.error().message + " (reading tensor '" + d.name + "')");
     const Buffer* raw = buf.get();
     loaded_.emplace(d.file_offset, std::move(buf));
@@ -52,8 +46,8 @@ Expected<const FileWeightProvider::Buffer*> FileWeightProvider::load(const Tenso
 }
 
 Expected<WeightHandle> FileWeightProvider::acquire(TensorId id) {
-    const TensorDesc* d = registry_.find(id);
-    if (!d) return make_error(ErrorCode::NotFound, gguf_->path().string() + ": no tensor " + tensor_name(id) + " in this model");
+    const TensorDesc* d = model_->registry().find(id);
+    if (!d) return make_error(ErrorCode::NotFound, model_->gguf().path().string() + ": no tensor " + tensor_name(id) + " in this model");
     std::lock_guard<std::mutex> lk(mu_);
     ++acquires_;
     auto bytes = load(*d);
@@ -68,9 +62,9 @@ Expected<WeightHandle> FileWeightProvider::acquire(TensorId id) {
 }
 
 ExpectedVoid FileWeightProvider::embedding_row(uint32 token, float* out) {
-    const TensorDesc& d = registry_.get({TensorRole::TokenEmbd, -1});
+    const TensorDesc& d = model_->registry().get({TensorRole::TokenEmbd, -1});
     if (token >= d.rows)
-        return make_error(ErrorCode::InvalidArgument, gguf_->path().string() + ": token id " + std::to_string(token) + " is out of range (n_vocab " + std::to_string(d.rows) + ")");
+        return make_error(ErrorCode::InvalidArgument, model_->gguf().path().string() + ": token id " + std::to_string(token) + " is out of range (n_vocab " + std::to_string(d.rows) + ")");
     const uint64 rb = d.row_bytes();
     {
         // The table may be in RAM already (tied output acquired): no file read then.
@@ -82,7 +76,7 @@ ExpectedVoid FileWeightProvider::embedding_row(uint32 token, float* out) {
         }
     }
     std::vector<uint8> row(rb);
-    auto r = gguf_->read_range(d.file_offset + uint64(token) * rb, rb, row.data());
+    auto r = model_->gguf().read_range(d.file_offset + uint64(token) * rb, rb, row.data());
     if (!r) return make_error(r.error().code, r.error().message + " (reading row " + std::to_string(token) + " of '" + d.name + "')");
     row_to_f32(d.dtype, row.data(), out, d.cols);
     return {};

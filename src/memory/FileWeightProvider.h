@@ -2,7 +2,7 @@
 // whole from the GGUF file on first use and stays in RAM until the provider dies; each
 // tensor comes back as ONE slice covering all its rows. Embedding rows are read one row
 // at a time with a ranged read (the table is never loaded whole for embedding lookups).
-// Used by tests and until the pack system (NomadPackManager) takes over.
+// The engine uses it when the model fits --ram-gb (else PackWeightProvider).
 //
 // Thread-safety: acquire() and embedding_row() may be called from several threads; a
 // tensor is loaded exactly once (under a mutex). Returned slices stay valid for the
@@ -19,25 +19,29 @@
 #include <vector>
 
 #include "gguf/GGUFLoader.h"
+#include "model/LoadedModel.h"
 #include "memory/WeightProvider.h"
 
 namespace vk_symbiote {
 
 class FileWeightProvider final : public WeightProvider {
 public:
-    // Opens the GGUF, reads ModelConfig and binds the TensorRegistry. Errors name the file.
+    // Whole tensors of `model`, read on first use.
+    static std::unique_ptr<FileWeightProvider> open(std::shared_ptr<const LoadedModel> model);
+    // Opens and parses the file first (LoadedModel::open without the tokenizer). Errors name the file.
     static Expected<std::unique_ptr<FileWeightProvider>> open(const Path& model_path);
 
-    const ModelConfig& config() const override { return config_; }
-    const TensorRegistry& registry() const override { return registry_; }
+    const ModelConfig& config() const override { return model_->config(); }
+    const TensorRegistry& registry() const override { return model_->registry(); }
     Expected<WeightHandle> acquire(TensorId id) override;
     ExpectedVoid embedding_row(uint32 token, float* out) override;
     bool stable_host_memory() const override { return true; }
     uint64 page_alignment() const override { return kBufferAlignment; }
+    ProviderStats stats() const override { return {.bytes_read = loaded_bytes()}; }
     static constexpr uint64 kBufferAlignment = uint64(64) << 10;
     static constexpr uint64 kHugePage = uint64(2) << 20;  // tensors of at least this size: aligned to it, THP advised
 
-    const GGUFLoader& gguf() const { return *gguf_; }
+    const GGUFLoader& gguf() const { return model_->gguf(); }
     // Bytes of tensor data held in RAM (whole tensors loaded by acquire()).
     uint64 loaded_bytes() const;
     // Number of acquire() calls so far (tests check the forward pass uses the provider).
@@ -54,9 +58,7 @@ private:
     };
     Expected<const Buffer*> load(const TensorDesc& d);
 
-    std::unique_ptr<GGUFLoader> gguf_;
-    ModelConfig config_;
-    TensorRegistry registry_;
+    std::shared_ptr<const LoadedModel> model_;
     mutable std::mutex mu_;
     std::map<uint64, std::unique_ptr<Buffer>> loaded_;  // file_offset -> bytes; guarded by mu_
     uint64 acquires_ = 0;                                           // guarded by mu_

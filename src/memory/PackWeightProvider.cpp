@@ -41,25 +41,19 @@ Expected<PrefetcherOptions> io_options(const PackOptions& opts, const GGUFLoader
 
 PackWeightProvider::~PackWeightProvider() = default;
 
-Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(const Path& model, const PackOptions& opts) {
+Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(std::shared_ptr<const LoadedModel> model, const PackOptions& opts) {
     std::unique_ptr<PackWeightProvider> p(new PackWeightProvider());
     p->opts_ = opts;
-    auto g = GGUFLoader::open(model);
-    if (!g) return g.error();
-    p->file_ = std::shared_ptr<const GGUFLoader>(std::move(*g));
-    auto cfg = ModelConfig::from_gguf(*p->file_);
-    if (!cfg) return cfg.error();
-    p->cfg_ = std::move(*cfg);
-    auto reg = TensorRegistry::bind(p->cfg_, *p->file_);
-    if (!reg) return reg.error();
-    p->reg_ = std::move(*reg);
-    p->embd_ = p->reg_.find({TensorRole::TokenEmbd, -1});
-    if (!p->embd_) return make_error(ErrorCode::NotFound, model.string() + ": tensor 'token_embd.weight' missing");
+    p->model_ = std::move(model);
+    p->file_ = p->model_->gguf_shared();
+    const Path& path = p->model_->path();
+    p->embd_ = p->registry().find({TensorRole::TokenEmbd, -1});
+    if (!p->embd_) return make_error(ErrorCode::NotFound, path.string() + ": tensor 'token_embd.weight' missing");
 
     PackPlanOptions po;
     po.max_pack_bytes = opts.max_pack_bytes;
-    auto plan = plan_packs(p->reg_, po);
-    if (!plan) return make_error(plan.error().code, model.string() + ": max_pack_mb: " + plan.error().message);
+    auto plan = plan_packs(p->registry(), po);
+    if (!plan) return make_error(plan.error().code, path.string() + ": max_pack_mb: " + plan.error().message);
 
     PackManagerOptions mo;
     mo.ram_budget_bytes = opts.ram_budget_bytes;
@@ -78,24 +72,30 @@ Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(const Pat
     return p;
 }
 
-Expected<uint64> PackWeightProvider::minimum_ram_budget(const Path& model, const PackOptions& opts) {
-    auto g = GGUFLoader::open(model);
-    if (!g) return g.error();
-    auto cfg = ModelConfig::from_gguf(**g);
-    if (!cfg) return cfg.error();
-    auto reg = TensorRegistry::bind(*cfg, **g);
-    if (!reg) return reg.error();
-    auto plan = plan_packs(*reg, {opts.max_pack_bytes});
-    if (!plan) return make_error(plan.error().code, model.string() + ": max_pack_mb: " + plan.error().message);
-    const uint64 reserved = uint64(opts.embedding_cache_rows) * cfg->n_embd * sizeof(float) + opts.activation_kv_bytes;
-    auto io = io_options(opts, **g, *plan);
+Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(const Path& model, const PackOptions& opts) {
+    auto m = LoadedModel::open(model, false);
+    if (!m) return m.error();
+    return open(std::move(*m), opts);
+}
+
+Expected<uint64> PackWeightProvider::minimum_ram_budget(const LoadedModel& model, const PackOptions& opts) {
+    auto plan = plan_packs(model.registry(), {opts.max_pack_bytes});
+    if (!plan) return make_error(plan.error().code, model.path().string() + ": max_pack_mb: " + plan.error().message);
+    const uint64 reserved = uint64(opts.embedding_cache_rows) * model.config().n_embd * sizeof(float) + opts.activation_kv_bytes;
+    auto io = io_options(opts, model.gguf(), *plan);
     if (!io) return io.error();
     const uint64 staging = AsyncPrefetcher::staging_bytes_for(*io);
     return NomadPackManager::minimum_budget_bytes(*plan, reserved, staging);
 }
 
+Expected<uint64> PackWeightProvider::minimum_ram_budget(const Path& model, const PackOptions& opts) {
+    auto m = LoadedModel::open(model, false);
+    if (!m) return m.error();
+    return minimum_ram_budget(**m, opts);
+}
+
 Expected<size_t> PackWeightProvider::tensor_index(TensorId id) const {
-    const auto& ts = reg_.tensors();
+    const auto& ts = registry().tensors();
     for (size_t i = 0; i < ts.size(); ++i)
         if (ts[i].id == id) return i;
     return make_error(ErrorCode::NotFound, file_->path().string() + ": no tensor " + tensor_name(id) + " in this model");
@@ -108,7 +108,7 @@ Expected<WeightHandle> PackWeightProvider::acquire(TensorId id) {
     if (refs.empty())
         return make_error(ErrorCode::InvalidArgument, file_->path().string() + ": tensor '" + tensor_name(id) +
                                                           "' is not served as packs (the embedding table is read by rows: use embedding_row)");
-    const TensorDesc& d = reg_.tensors()[*idx];
+    const TensorDesc& d = registry().tensors()[*idx];
 
     // The tensor's packs (consecutive in the use order) are used now: tell the oracle
     // first, so "predicted" means predicted before this demand. Then the rest of the
@@ -143,9 +143,9 @@ Expected<WeightHandle> PackWeightProvider::acquire(TensorId id) {
 }
 
 ExpectedVoid PackWeightProvider::embedding_row(uint32 token, float* out) {
-    if (token >= cfg_.n_vocab)
-        return make_error(ErrorCode::InvalidArgument, file_->path().string() + ": token id " + std::to_string(token) + " out of range (n_vocab " + std::to_string(cfg_.n_vocab) + ")");
-    const uint64 n = cfg_.n_embd;
+    if (token >= config().n_vocab)
+        return make_error(ErrorCode::InvalidArgument, file_->path().string() + ": token id " + std::to_string(token) + " out of range (n_vocab " + std::to_string(config().n_vocab) + ")");
+    const uint64 n = config().n_embd;
     {
         std::lock_guard<std::mutex> lk(emb_mu_);
         auto it = rows_.find(token);
@@ -191,7 +191,7 @@ void PackWeightProvider::hint_upcoming(const std::vector<TensorId>&) {
 void PackWeightProvider::retire(const std::vector<TensorId>& ids) {
     std::unordered_set<std::string> names;
     for (TensorId id : ids)
-        if (const TensorDesc* d = reg_.find(id)) names.insert(d->name);
+        if (const TensorDesc* d = registry().find(id)) names.insert(d->name);
     std::vector<uint64> packs;
     for (const PackMetadata& p : mgr_->plan().packs) {
         bool all = !p.slices.empty();
@@ -209,6 +209,20 @@ uint64 PackWeightProvider::embedding_cache_hits() const {
 uint64 PackWeightProvider::embedding_cache_misses() const {
     std::lock_guard<std::mutex> lk(emb_mu_);
     return emb_misses_;
+}
+
+ProviderStats PackWeightProvider::stats() const {
+    const PackTierStats s = mgr_->get_ram_stats();
+    const OracleStats o = mgr_->oracle_stats();
+    const uint64 cap = mgr_->read_ahead_bytes();
+    return {.bytes_read = s.bytes_loaded,
+            .pack_hits = s.hits,
+            .pack_misses = s.misses,
+            .pack_budget_bytes = mgr_->pack_budget_bytes(),
+            .pack_resident_bytes = s.resident_bytes,
+            .lookahead_layers = o.effective_lookahead,
+            .read_ahead_bytes = cap == PackManagerOptions::kNoReadAheadCap ? 0 : cap,
+            .prediction_hit_rate = o.hit_rate};
 }
 
 }  // namespace vk_symbiote

@@ -29,6 +29,7 @@
 #include "memory/NomadPackManager.h"
 #include "memory/PackPlanner.h"
 #include "memory/WeightProvider.h"
+#include "model/LoadedModel.h"
 
 namespace vk_symbiote {
 
@@ -38,11 +39,8 @@ struct PackOptions {
     uint64 ram_budget_bytes = uint64(16) << 30;  // --ram-gb
     uint64 max_pack_bytes = uint64(32) << 20;    // max_pack_mb
     // Background I/O threads and the size of each O_DIRECT read (PrefetcherOptions): the
-    // disk needs several large requests in flight. H100 box, 13B f16, --ram-gb 16 --vram-gb
-    // 4 --direct-io, tg8 in one call (16:36 UTC, disk probed 1.35 GB/s with 16 MiB reads
-    // one at a time): 2 threads x 1 MiB read 1.04 GB/s (76.6% of the probe), 2 x 16 MiB
-    // 0.95, 4 x 16 MiB 1.33 (98.1%), TTFT 18.9 -> 12.4 s. The staging counts in the RAM
-    // budget ((threads + 1) x 16 MiB with direct I/O).
+    // disk needs several large requests in flight ([tuning] io_threads / io_staging_mb,
+    // docs/tuning.md). The staging counts in the RAM budget ((threads + 1) x staging).
     uint32 io_threads = 4;
     uint64 io_staging_bytes = uint64(16) << 20;
     uint32 prefetch_lookahead = 3;               // layers of packs read ahead of the one in use
@@ -76,28 +74,33 @@ public:
     // Errors: those of the GGUF parser / config / planner, Corrupt or NotFound when
     // opts.pack_cache does not open or does not match the model and plan (the message
     // names the cache file and what differs), BudgetTooSmall.
+    static Expected<std::unique_ptr<PackWeightProvider>> open(std::shared_ptr<const LoadedModel> model, const PackOptions& opts);
+    // Opens and parses the file first (LoadedModel::open without the tokenizer).
     static Expected<std::unique_ptr<PackWeightProvider>> open(const Path& model, const PackOptions& opts);
     // The smallest opts.ram_budget_bytes open() accepts for this model and these options
     // (largest pinned pack set + embedding row cache + activation_kv_bytes + I/O buffers:
     // O_DIRECT staging, decompression scratch with a pack cache).
+    static Expected<uint64> minimum_ram_budget(const LoadedModel& model, const PackOptions& opts);
     static Expected<uint64> minimum_ram_budget(const Path& model, const PackOptions& opts);
     ~PackWeightProvider() override;
 
-    const ModelConfig& config() const override { return cfg_; }
-    const TensorRegistry& registry() const override { return reg_; }
+    const ModelConfig& config() const override { return model_->config(); }
+    const TensorRegistry& registry() const override { return model_->registry(); }
     Expected<WeightHandle> acquire(TensorId id) override;
     ExpectedVoid embedding_row(uint32 token, float* out) override;
     void hint_upcoming(const std::vector<TensorId>& ids) override;
     // Retires the packs every slice of which belongs to one of `ids` (a pack shared with a
     // tensor still in use stays in the scan).
     void retire(const std::vector<TensorId>& ids) override;
+    // The RAM pack tier: bytes_read counts compressed bytes when packs come from the pack cache.
+    ProviderStats stats() const override;
 
     NomadPackManager& manager() { return *mgr_; }
     const PackPlan& plan() const { return mgr_->plan(); }
     const GGUFLoader& file() const { return *file_; }
     // The pack cache packs come from (null: the model file).
     const PackCacheReader* pack_cache() const { return mgr_->pack_cache(); }
-    uint64 embedding_cache_bytes() const { return uint64(opts_.embedding_cache_rows) * cfg_.n_embd * sizeof(float); }
+    uint64 embedding_cache_bytes() const { return uint64(opts_.embedding_cache_rows) * config().n_embd * sizeof(float); }
     uint64 embedding_cache_hits() const;
     uint64 embedding_cache_misses() const;
 
@@ -106,9 +109,8 @@ private:
     Expected<size_t> tensor_index(TensorId id) const;
 
     PackOptions opts_;
-    std::shared_ptr<const GGUFLoader> file_;
-    ModelConfig cfg_;
-    TensorRegistry reg_;
+    std::shared_ptr<const LoadedModel> model_;
+    std::shared_ptr<const GGUFLoader> file_;  // model_'s, shared with the pack manager
     std::shared_ptr<NomadPackManager> mgr_;
     const TensorDesc* embd_ = nullptr;
 

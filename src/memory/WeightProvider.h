@@ -61,6 +61,20 @@ private:
     std::function<void()> release_;
 };
 
+// A snapshot of a provider's reads, for PerformanceMetrics (counters since the provider
+// opened; the engine subtracts its snapshot at reset_performance_metrics()). The RAM pack
+// tier's fields are 0 for providers without one.
+struct ProviderStats {
+    uint64 bytes_read = 0;  // weight bytes read from the model file (compressed: the pack cache's)
+    uint64 pack_hits = 0;
+    uint64 pack_misses = 0;
+    uint64 pack_budget_bytes = 0;
+    uint64 pack_resident_bytes = 0;
+    uint32 lookahead_layers = 0;
+    uint64 read_ahead_bytes = 0;  // 0: no cap
+    double prediction_hit_rate = 0;
+};
+
 class WeightProvider {
 public:
     virtual ~WeightProvider() = default;
@@ -87,6 +101,7 @@ public:
     // (VK_EXT_external_memory_host) instead of through staging.
     virtual bool stable_host_memory() const { return false; }
     virtual uint64 page_alignment() const { return 0; }
+    virtual ProviderStats stats() const { return {}; }
 };
 
 }  // namespace vk_symbiote

@@ -72,8 +72,3 @@ private:
 Path default_cache_dir();
 
 }  // namespace vk_symbiote::probe
-
-namespace vk_symbiote::bench {
-// BackendSelector.cpp names the cache directory by its name from before src/probe.
-using probe::default_cache_dir;
-}  // namespace vk_symbiote::bench

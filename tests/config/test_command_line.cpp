@@ -209,7 +209,7 @@ TEST(ConfigCli, HelpWinsAndListsEveryOption) {
     ASSERT_TRUE(load(h, {"-h"}).has_value());
     EXPECT_TRUE(h.help_requested());
 
-    const std::string help = cfg.help_text("vk_symbiote");
+    const std::string help = cfg.help_text("vk_symbiote", true);  // --help-all: [tuning] too
     for (const std::string& flag : kDocumentedFlags) EXPECT_NE(help.find(flag), std::string::npos) << flag;
     for (const config::OptionSpec& o : config::option_table()) {
         // Every option is reachable from the help text: by flag or by INI key.

@@ -119,6 +119,26 @@ device_index = 1
 shader_dir = shaders
 pipeline_cache_path = pc.bin
 threads = 3
+[tuning]
+cpu_prefetch_bytes = 256
+cpu_batch = false
+zero_copy = false
+cooperative_matrix = off
+stream_slots = 2
+hybrid_split = ROWS
+rows_upload = dma
+rows_head = split
+prompt_upload = shader
+kv_cache = f32
+matvec_lanes = 128
+copy_groups = 4
+rows_copy_groups = 64
+copy_chunk_mb = 8
+copy_budget = 1.5
+cpu_layers = 3
+cpu_heads = 20
+io_threads = 2
+io_staging_mb = 1
 [logging]
 log_level = debug
 log_to_file = true
@@ -195,6 +215,25 @@ json = true
     EXPECT_TRUE(s.sampling.raw);
     EXPECT_TRUE(s.sampling.stats);
     EXPECT_TRUE(s.sampling.json);
+    EXPECT_EQ(s.tuning.cpu_prefetch_bytes, 256);
+    EXPECT_FALSE(s.tuning.cpu_batch);
+    EXPECT_FALSE(s.tuning.zero_copy);
+    EXPECT_FALSE(s.tuning.cooperative_matrix);
+    EXPECT_EQ(s.tuning.stream_slots, 2u);
+    EXPECT_EQ(s.tuning.hybrid_split, "rows");  // choices match case-insensitively
+    EXPECT_EQ(s.tuning.rows_upload, "dma");
+    EXPECT_EQ(s.tuning.rows_head, "split");
+    EXPECT_EQ(s.tuning.prompt_upload, "shader");
+    EXPECT_EQ(s.tuning.kv_cache, "f32");
+    EXPECT_EQ(s.tuning.matvec_lanes, 128u);
+    EXPECT_EQ(s.tuning.copy_groups, 4u);
+    EXPECT_EQ(s.tuning.rows_copy_groups, 64u);
+    EXPECT_EQ(s.tuning.copy_chunk_mb, 8.0);
+    EXPECT_EQ(s.tuning.copy_budget, 1.5);
+    EXPECT_EQ(s.tuning.cpu_layers, 3);
+    EXPECT_EQ(s.tuning.cpu_heads, 20);
+    EXPECT_EQ(s.tuning.io_threads, 2u);
+    EXPECT_EQ(s.tuning.io_staging_mb, 1u);
 
     // The file above names every key of the table exactly once.
     auto doc = config::read_ini_file(p);

@@ -11,6 +11,9 @@
 
 #include "backend/cpu/CpuBackend.h"
 #include "backend/cpu/CpuKernels.h"
+#ifdef VKS_HAS_VULKAN
+#include "backend/vulkan/VulkanBackend.h"
+#endif
 #include "engine/BackendSelector.h"
 #include "model/ModelConfig.h"
 #include "model/Tokenizer.h"
@@ -276,38 +279,69 @@ TEST(EngineVulkan, ReferenceLogitsThroughTheEngine) {
     EXPECT_GT((*eng)->get_performance_metrics().total_gpu_time_ns, 0u);
 }
 
-// The Vulkan path's A/B knobs (environment, README) are checked like options: a malformed
-// value is a clear error naming the variable, not a silent default.
-TEST(EngineVulkan, MalformedTuningKnobsAreClearErrors) {
-    struct Env {
-        const char* name;
-        Env(const char* n, const char* v) : name(n) { ::setenv(n, v, 1); }
-        ~Env() { ::unsetenv(name); }
-    };
-    ConfigManager c;
-    std::vector<std::string> args = {"--log-level", "WARNING", "--ctx-size", "64"};
-    ASSERT_TRUE(c.load(args, [](std::string_view) { return std::optional<std::string>(); }));
+// The [tuning] knobs are options: a malformed value stops the configuration (with the
+// source named) before any engine exists, and a well-formed one reaches the engine.
+TEST(EngineTuning, MalformedKnobsAreConfigErrors) {
     for (const auto& [name, value] : std::vector<std::pair<const char*, const char*>>{
-             {"VK_SYMBIOTE_CPU_HEADS", "abc"}, {"VK_SYMBIOTE_CPU_HEADS", "-2"}, {"VK_SYMBIOTE_MATVEC_LANES", "0"}, {"VK_SYMBIOTE_ROWS_HEAD", "gpu"},
-             {"VK_SYMBIOTE_FIRST_SUBMIT", "1.5"}, {"VK_SYMBIOTE_CPU_PREFETCH", "-64"},
-             {"VK_SYMBIOTE_IO_THREADS", "0"}, {"VK_SYMBIOTE_IO_STAGING_MB", "1k"}, {"VK_SYMBIOTE_CPU_BATCH", "yes"},
-             {"VK_SYMBIOTE_STREAM_SLOTS", "9"}, {"VK_SYMBIOTE_CPU_LAYERS", "x"}}) {
-        Env e(name, value);
-        auto eng = VulkanSymbioteEngine::create(test::models_dir() / "stories260K.gguf", c);
-        ASSERT_FALSE(eng) << name << "=" << value;
-        EXPECT_EQ(eng.error().code, ErrorCode::InvalidArgument);
-        EXPECT_NE(eng.error().message.find(std::string(name) + "=" + value), std::string::npos) << eng.error().message;
+             {"VK_SYMBIOTE_CPU_HEADS", "abc"}, {"VK_SYMBIOTE_CPU_HEADS", "-2"}, {"VK_SYMBIOTE_MATVEC_LANES", "2000"},
+             {"VK_SYMBIOTE_ROWS_HEAD", "gpu"}, {"VK_SYMBIOTE_CPU_PREFETCH", "-64"}, {"VK_SYMBIOTE_IO_THREADS", "0"},
+             {"VK_SYMBIOTE_IO_STAGING_MB", "1k"}, {"VK_SYMBIOTE_CPU_BATCH", "maybe"}, {"VK_SYMBIOTE_STREAM_SLOTS", "9"},
+             {"VK_SYMBIOTE_CPU_LAYERS", "x"}, {"VK_SYMBIOTE_NO_ZERO_COPY", "2"}}) {
+        ConfigManager c;
+        auto r = c.load(std::vector<std::string>{}, [&](std::string_view n) {
+            return n == name ? std::optional<std::string>(value) : std::nullopt;
+        });
+        ASSERT_FALSE(r) << name << "=" << value;
+        EXPECT_EQ(r.error().code, ErrorCode::Config);
+        EXPECT_NE(r.error().message.find(std::string("environment ") + name + ": '" + value + "'"), std::string::npos) << r.error().message;
     }
-    Env ok("VK_SYMBIOTE_CPU_HEADS", "20");  // well-formed: accepted (applies only to a rows split)
-    EXPECT_TRUE(VulkanSymbioteEngine::create(test::models_dir() / "stories260K.gguf", c));
+    ConfigManager ok = cpu_config({"--ctx-size", "64", "--cpu-heads", "20"});  // applies only to a rows split
+    EXPECT_TRUE(VulkanSymbioteEngine::create(test::models_dir() / "stories260K.gguf", ok));
+}
+
+#ifdef VKS_HAS_VULKAN
+// A Vulkan [tuning] knob reaches the backend: --no-zero-copy turns the DMA from the
+// provider's memory off (on lavapipe, forced by --device-index, with weights streaming).
+TEST(EngineTuning, VulkanKnobReachesTheBackend) {
+    const auto model = test::models_dir() / "stories260K.gguf";
+    auto zero_copy = [&](std::vector<std::string> extra) -> std::optional<bool> {
+        for (double gb = 0.0005; gb < 1; gb *= 1.25) {  // the smallest budget that runs: weights stream
+            std::vector<std::string> args = {"--device-index", "0", "--log-level", "ERROR", "--ctx-size", "64", "--vram-gb", std::to_string(gb)};
+            args.insert(args.end(), extra.begin(), extra.end());
+            ConfigManager c;
+            EXPECT_TRUE(c.load(args, [](std::string_view) { return std::optional<std::string>(); }));
+            auto s = select_backend(model, c);
+            if (!s) continue;  // below the minimum
+            auto* vb = dynamic_cast<VulkanBackend*>(s->backend.get());
+            if (!vb || vb->streamed_layer_count() == 0) return std::nullopt;
+            return vb->zero_copy_streaming();
+        }
+        return std::nullopt;
+    };
+    const std::optional<bool> by_default = zero_copy({});
+    if (!by_default || !*by_default) GTEST_SKIP() << "no Vulkan device that streams from imported host memory";
+    EXPECT_EQ(zero_copy({"--no-zero-copy"}), std::optional<bool>(false));
+}
+#endif
+
+// Keys this build does not act on are refused by name rather than ignored.
+TEST(EngineTuning, InertKeysAreRefused) {
+    for (const char* key : {"memory.max_packs_in_memory", "performance.scale_factor"}) {
+        ConfigManager c = cpu_config({"--ctx-size", "64"});
+        ASSERT_TRUE(c.set(key, "8"));
+        auto eng = VulkanSymbioteEngine::create(test::models_dir() / "stories260K.gguf", c);
+        ASSERT_FALSE(eng) << key;
+        EXPECT_EQ(eng.error().code, ErrorCode::InvalidArgument);
+        EXPECT_NE(eng.error().message.find(std::string(key).substr(std::string(key).find('.') + 1)), std::string::npos) << eng.error().message;
+    }
 }
 
 // The CPU path's matvec options: software prefetch and grouped matvecs by default (beside a
-// GPU the hybrid CPU part has no prefetch: VulkanOptions, tests/vulkan); the knobs set them.
+// GPU the hybrid CPU part has no prefetch: VulkanOptions, tests/vulkan); the [tuning] knobs
+// set them, from the command line or the configuration.
 TEST(EngineCpu, MatvecOptionsDefaultsAndKnobs) {
-    ConfigManager c = cpu_config({"--ctx-size", "64"});
     const auto model = test::models_dir() / "stories260K.gguf";
-    auto options = [&]() -> std::pair<uint64, bool> {
+    auto options = [&](const ConfigManager& c) -> std::pair<uint64, bool> {
         auto s = select_backend(model, c);
         EXPECT_TRUE(s) << s.error().to_string();
         if (!s) return {~uint64(0), false};
@@ -315,10 +349,9 @@ TEST(EngineCpu, MatvecOptionsDefaultsAndKnobs) {
         EXPECT_NE(cpu, nullptr);
         return cpu ? std::pair{cpu->matvec_prefetch_bytes(), cpu->matvec_batch()} : std::pair{~uint64(0), false};
     };
-    EXPECT_EQ(options(), (std::pair<uint64, bool>{cpu::kDefaultMatvecPrefetchBytes, true}));
-    ::setenv("VK_SYMBIOTE_CPU_PREFETCH", "512", 1);
-    ::setenv("VK_SYMBIOTE_CPU_BATCH", "0", 1);
-    EXPECT_EQ(options(), (std::pair<uint64, bool>{512, false}));
-    ::unsetenv("VK_SYMBIOTE_CPU_PREFETCH");
-    ::unsetenv("VK_SYMBIOTE_CPU_BATCH");
+    EXPECT_EQ(options(cpu_config({"--ctx-size", "64"})), (std::pair<uint64, bool>{cpu::kDefaultMatvecPrefetchBytes, true}));
+    EXPECT_EQ(options(cpu_config({"--ctx-size", "64", "--cpu-prefetch-bytes", "512", "--cpu-batch", "false"})), (std::pair<uint64, bool>{512, false}));
+    ConfigManager c = cpu_config({"--ctx-size", "64"});
+    ASSERT_TRUE(c.set("tuning.cpu_prefetch_bytes", "0"));
+    EXPECT_EQ(options(c), (std::pair<uint64, bool>{0, true}));
 }

@@ -55,6 +55,16 @@ ExpectedVoid CpuBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint32 n
     return {};
 }
 
+BackendStats CpuBackend::stats() {
+    BackendStats s;
+    s.n_layers = s.streamed_layers = s.decode_cpu_layers = cfg_.n_layer;  // every layer computed on the CPU from RAM
+    if (!weights_) return s;
+    // Every forward pass reads every weight matrix once (the embedding: its rows, not counted).
+    for (const TensorDesc& d : weights_->registry().tensors())
+        if (d.id.role != TensorRole::TokenEmbd || cfg_.tied_output) s.cpu_weight_bytes_per_pass += d.byte_size;
+    return s;
+}
+
 ExpectedVoid CpuBackend::forward(const ForwardRequest& req) {
     if (!weights_) return arg_error("forward() called before prepare()");
     if (req.n_tokens == 0) return arg_error("forward() with n_tokens = 0");

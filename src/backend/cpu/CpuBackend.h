@@ -40,6 +40,7 @@ public:
     ExpectedVoid forward(const ForwardRequest& req) override;
     void reset() override { n_past_ = 0; }
     uint32 n_ctx() const override { return n_ctx_; }
+    BackendStats stats() override;
 
     // Co-processor use (hybrid CPU + GPU forward pass): runs layer `layer` on x[n][n_embd]
     // in place, for tokens at positions [pos, pos + n), with this backend's KV cache of

@@ -51,6 +51,7 @@ struct VulkanOptions {
     bool force_streaming = false; // tests: stream every weight matrix even when all would fit
     uint32 copy_threads = 0;      // host threads copying streamed weights into staging (0: min(8, cores))
     bool allow_zero_copy = true;
+    bool cooperative_matrix = true;  // the tensor-core prompt kernel where the device offers it
     bool kernel_profiling = false;
     // How prompt batches (n_tokens > 1) get streamed weights into the slots when they are DMA
     // sources (zero-copy imports): Dma = copies on the transfer queue, each layer's upload then
@@ -128,6 +129,7 @@ public:
     ExpectedVoid forward(const ForwardRequest& req) override;
     void reset() override { pos_ = 0; }
     uint32 n_ctx() const override { return n_ctx_; }
+    BackendStats stats() override;  // VulkanBackendStats.cpp
 
     // GPU time of the last forward / of every forward since prepare (0 when profiling is
     // off or the compute queue has no timestamps).
