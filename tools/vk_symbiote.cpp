@@ -15,12 +15,12 @@
 #include <map>
 #include <sstream>
 
-#include "compression/PackCache.h"
-#include "compression/PackCacheSetup.h"
+#include "packs/PackCache.h"
+#include "packs/PackCacheSetup.h"
 #include "config/Logger.h"
 #include "gguf/GGUFLoader.h"
 #include "model/ChatTemplate.h"
-#include "memory/PackPlanner.h"
+#include "packs/PackPlanner.h"
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
 #include "model/Tokenizer.h"

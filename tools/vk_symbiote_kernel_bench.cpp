@@ -45,7 +45,7 @@
 #include "backend/vulkan/VulkanCompute.h"
 #include "backend/vulkan/VulkanOps.h"
 #include "common/HalfFloat.h"
-#include "memory/WeightPack.h"
+#include "packs/WeightPack.h"
 
 using namespace vk_symbiote;
 

@@ -154,4 +154,15 @@ struct PackMetadata {
     std::vector<PackSlice> slices;
 };
 
+// GPU time of one shader variant (e.g. "matvec_f16_fp16") over the forward passes since
+// the last reset_performance_metrics(): filled on the Vulkan path with --enable-profiling
+// (timestamp queries around every dispatch), empty otherwise. A dispatch is charged the GPU
+// time since the previous dispatch of its command buffer finished, so the kernels' times add
+// up to at most total_gpu_time_ns.
+struct KernelTime {
+    std::string name;
+    uint64 dispatches = 0;
+    uint64 total_ns = 0;
+};
+
 }  // namespace vk_symbiote

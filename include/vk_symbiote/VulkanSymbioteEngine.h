@@ -27,17 +27,6 @@ class ConfigManager;
 class Tokenizer;
 struct ModelConfig;
 
-// GPU time of one shader variant (e.g. "matvec_f16_fp16") over the forward passes since
-// the last reset_performance_metrics(): filled on the Vulkan path with --enable-profiling
-// (timestamp queries around every dispatch), empty otherwise. A dispatch is charged the GPU
-// time since the previous dispatch of its command buffer finished, so the kernels' times add
-// up to at most total_gpu_time_ns.
-struct KernelTime {
-    std::string name;
-    uint64 dispatches = 0;
-    uint64 total_ns = 0;
-};
-
 struct PerformanceMetrics {
     // Documented fields.
     double average_tokens_per_second = 0;  // generation (decode) tokens per second, over all generations

@@ -11,7 +11,6 @@
 #include "memory/WeightProvider.h"
 #include "model/ModelConfig.h"
 #include "vk_symbiote/Common.h"
-#include "vk_symbiote/VulkanSymbioteEngine.h"
 
 namespace vk_symbiote {
 

@@ -12,7 +12,7 @@
 #include "backend/cpu/CpuKernels.h"
 #include "config/Logger.h"
 #include "memory/FileWeightProvider.h"
-#include "memory/PackWeightProvider.h"
+#include "packs/PackWeightProvider.h"
 #include "model/LoadedModel.h"
 #include "engine/WeightProviderFactory.h"
 #include "vk_symbiote/ConfigManager.h"

@@ -6,11 +6,11 @@
 #include <sstream>
 
 #include "common/Progress.h"
-#include "compression/PackCacheSetup.h"
+#include "packs/PackCacheSetup.h"
 #include "config/Logger.h"
 #include "memory/FileWeightProvider.h"
-#include "memory/PackPlanner.h"
-#include "memory/PackWeightProvider.h"
+#include "packs/PackPlanner.h"
+#include "packs/PackWeightProvider.h"
 #include "model/LoadedModel.h"
 #include "vk_symbiote/ConfigManager.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"

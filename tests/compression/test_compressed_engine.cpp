@@ -11,11 +11,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "compression/PackCache.h"
-#include "compression/PackCacheSetup.h"
+#include "packs/PackCache.h"
+#include "packs/PackCacheSetup.h"
 #include "gguf/GGUFLoader.h"
-#include "io/AsyncPrefetcher.h"
-#include "memory/PackWeightProvider.h"
+#include "packs/AsyncPrefetcher.h"
+#include "packs/PackWeightProvider.h"
 #include "model/ModelConfig.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"

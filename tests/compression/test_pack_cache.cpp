@@ -15,11 +15,11 @@
 #include <map>
 #include <thread>
 
-#include "compression/PackCache.h"
-#include "compression/PackCacheSetup.h"
+#include "packs/PackCache.h"
+#include "packs/PackCacheSetup.h"
 #include "gguf/GGUFLoader.h"
-#include "memory/PackPlanner.h"
-#include "memory/PackWeightProvider.h"
+#include "packs/PackPlanner.h"
+#include "packs/PackWeightProvider.h"
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
 #include "support/TestPaths.h"

@@ -8,7 +8,7 @@
 #include <random>
 
 #include "gguf/GGUFLoader.h"
-#include "memory/PackPlanner.h"
+#include "packs/PackPlanner.h"
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
 #include "oracle/HardwareTelemetry.h"

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "gguf/GGUFLoader.h"
-#include "memory/NomadPackManager.h"
-#include "memory/PackPlanner.h"
+#include "packs/NomadPackManager.h"
+#include "packs/PackPlanner.h"
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
 #include "support/TestPaths.h"

@@ -20,9 +20,9 @@
 #include <filesystem>
 
 #include "backend/cpu/CpuBackend.h"
-#include "compression/PackCache.h"
-#include "compression/PackCacheSetup.h"
-#include "memory/PackWeightProvider.h"
+#include "packs/PackCache.h"
+#include "packs/PackCacheSetup.h"
+#include "packs/PackWeightProvider.h"
 #include "packs/PackTestUtil.h"
 
 using namespace vk_symbiote;

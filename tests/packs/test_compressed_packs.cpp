@@ -14,9 +14,9 @@
 #include <thread>
 
 #include "backend/cpu/CpuBackend.h"
-#include "compression/PackCache.h"
+#include "packs/PackCache.h"
 #include "memory/FileWeightProvider.h"
-#include "memory/PackWeightProvider.h"
+#include "packs/PackWeightProvider.h"
 #include "packs/PackTestUtil.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"

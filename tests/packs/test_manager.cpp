@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "PackTestUtil.h"
-#include "memory/NomadPackManager.h"
+#include "packs/NomadPackManager.h"
 
 using namespace vk_symbiote;
 using namespace vk_symbiote::packtest;

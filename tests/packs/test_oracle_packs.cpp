@@ -7,7 +7,7 @@
 #include "PackTestUtil.h"
 #include "backend/cpu/CpuBackend.h"
 #include "memory/FileWeightProvider.h"
-#include "memory/PackWeightProvider.h"
+#include "packs/PackWeightProvider.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
 

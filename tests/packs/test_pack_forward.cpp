@@ -11,7 +11,7 @@
 #include "backend/cpu/CpuBackend.h"
 #include "memory/FileWeightProvider.h"
 #include "memory/MemoryStats.h"
-#include "memory/PackWeightProvider.h"
+#include "packs/PackWeightProvider.h"
 #include "model/ModelGenerator.h"
 #include "support/ReferenceCase.h"
 #include "support/Sanitizers.h"

@@ -4,8 +4,8 @@
 #include <set>
 
 #include "PackTestUtil.h"
-#include "memory/PackPlanner.h"
-#include "memory/WeightPack.h"
+#include "packs/PackPlanner.h"
+#include "packs/WeightPack.h"
 
 using namespace vk_symbiote;
 using namespace vk_symbiote::packtest;

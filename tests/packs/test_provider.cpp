@@ -7,7 +7,7 @@
 
 #include "PackTestUtil.h"
 #include "memory/MemoryStats.h"
-#include "memory/PackWeightProvider.h"
+#include "packs/PackWeightProvider.h"
 
 using namespace vk_symbiote;
 using namespace vk_symbiote::packtest;

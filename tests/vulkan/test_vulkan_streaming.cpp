@@ -18,7 +18,7 @@
 #include "gguf/GGUFLoader.h"
 #include "memory/FileWeightProvider.h"
 #include "memory/MemoryStats.h"
-#include "memory/PackWeightProvider.h"
+#include "packs/PackWeightProvider.h"
 #include "model/ModelGenerator.h"
 #include "support/ReferenceCase.h"
 #include "support/Sanitizers.h"

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "memory/FractalMemoryAllocator.h"
-#include "memory/NomadPackManager.h"
+#include "packs/NomadPackManager.h"
 
 namespace vk_symbiote {
 

@@ -1,4 +1,4 @@
-#include "memory/PackWeightProvider.h"
+#include "packs/PackWeightProvider.h"
 
 #include "common/HalfFloat.h"
 
@@ -6,7 +6,7 @@
 #include <cstring>
 #include <unordered_set>
 
-#include "compression/PackCache.h"
+#include "packs/PackCache.h"
 #include "gguf/GGUFLoader.h"
 
 namespace vk_symbiote {

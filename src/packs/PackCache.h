@@ -38,7 +38,7 @@
 #include <string>
 #include <vector>
 
-#include "memory/PackPlanner.h"
+#include "packs/PackPlanner.h"
 #include "vk_symbiote/Common.h"
 
 namespace vk_symbiote {

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "compression/PackCache.h"
+#include "packs/PackCache.h"
 
 namespace vk_symbiote {
 

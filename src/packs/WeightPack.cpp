@@ -1,4 +1,4 @@
-#include "memory/WeightPack.h"
+#include "packs/WeightPack.h"
 
 #include <sys/mman.h>
 

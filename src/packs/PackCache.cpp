@@ -1,4 +1,4 @@
-#include "compression/PackCache.h"
+#include "packs/PackCache.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -26,8 +26,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "memory/NomadPackManager.h"
-#include "memory/PackPlanner.h"
+#include "packs/NomadPackManager.h"
+#include "packs/PackPlanner.h"
 #include "memory/WeightProvider.h"
 #include "model/LoadedModel.h"
 

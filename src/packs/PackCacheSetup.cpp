@@ -1,4 +1,4 @@
-#include "compression/PackCacheSetup.h"
+#include "packs/PackCacheSetup.h"
 
 #include <sys/stat.h>
 

@@ -1,10 +1,10 @@
-#include "memory/NomadPackManager.h"
+#include "packs/NomadPackManager.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 
-#include "compression/PackCache.h"
+#include "packs/PackCache.h"
 #include "gguf/GGUFLoader.h"
 #include "oracle/PackScheduler.h"
 

@@ -1,9 +1,9 @@
-#include "memory/PackPlanner.h"
+#include "packs/PackPlanner.h"
 
 #include <algorithm>
 #include <map>
 
-#include "memory/WeightPack.h"
+#include "packs/WeightPack.h"
 
 namespace vk_symbiote {
 

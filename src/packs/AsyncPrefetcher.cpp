@@ -1,4 +1,4 @@
-#include "io/AsyncPrefetcher.h"
+#include "packs/AsyncPrefetcher.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "compression/PackCache.h"
+#include "packs/PackCache.h"
 #include "gguf/GGUFLoader.h"
 
 namespace vk_symbiote {

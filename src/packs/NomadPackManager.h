@@ -45,9 +45,9 @@
 #include <string>
 #include <vector>
 
-#include "io/AsyncPrefetcher.h"
-#include "memory/PackPlanner.h"
-#include "memory/WeightPack.h"
+#include "packs/AsyncPrefetcher.h"
+#include "packs/PackPlanner.h"
+#include "packs/WeightPack.h"
 #include "oracle/VitalityOracle.h"
 #include "vk_symbiote/Common.h"
 
