@@ -181,7 +181,6 @@ Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigMan
         // VK_SYMBIOTE_FIRST_SUBMIT=N: layers in a forward pass's first command buffer (0: 8, as the later ones).
         int32 first_submit = -1;
         VKS_TRY(count("VK_SYMBIOTE_FIRST_SUBMIT", "a layer count", first_submit));
-        if (first_submit >= 0) vo.first_submit_layers = uint32(first_submit);
         auto vb = VulkanBackend::create(vo);
         if (!vb) {
             VKS_LOG_WARN("Vulkan unavailable, using the CPU path: " << vb.error().message);

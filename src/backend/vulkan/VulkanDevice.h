@@ -23,6 +23,7 @@ struct VulkanDeviceOptions {
     bool force_integrated_gpu = false;
     bool enable_validation = false;   // VK_LAYER_KHRONOS_validation + debug messenger
     bool second_compute_queue = false; // a second queue of the compute family (compute_queue2; the overlap probe)
+    bool cooperative_matrix = true;    // false: never enable the tensor-core kernel (A/B comparisons)
 };
 
 struct VulkanCapabilities {
@@ -37,7 +38,7 @@ struct VulkanCapabilities {
     bool subgroup_arithmetic = false;  // compute stage supports subgroupAdd / subgroupMax
     // VK_NV_cooperative_matrix enabled for matmul_coop.comp: 16 x 16 x 16 products of f16 A / B
     // into f32 C / D at subgroup scope in compute shaders, subgroup size 32, shaderFloat16 and
-    // vulkanMemoryModel (the shader's memory model). false with VK_SYMBIOTE_NO_COOPMAT=1.
+    // vulkanMemoryModel (the shader's memory model). false when VulkanDeviceOptions turn it off.
     bool cooperative_matrix = false;
     uint64 max_storage_buffer_range = 0;
     uint64 max_allocation_size = 0;
@@ -105,6 +106,7 @@ private:
     VkQueue compute_q_ = VK_NULL_HANDLE;
     VkQueue compute_q2_ = VK_NULL_HANDLE;
     bool second_queue_ = false;
+    bool allow_coopmat_ = true;  // VulkanDeviceOptions::cooperative_matrix
     VkQueue transfer_q_ = VK_NULL_HANDLE;
     uint32 compute_family_ = 0;
     uint32 transfer_family_ = 0;
