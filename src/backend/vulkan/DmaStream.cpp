@@ -30,16 +30,16 @@ ExpectedVoid DmaStream::import_streamed(VulkanContext& ctx, WeightProvider& weig
     return {};
 }
 
-ExpectedVoid DmaStream::upload(VulkanContext& ctx, WeightStreamRing& ring, WeightProvider& weights, DeviceWeights& w, uint32 seg, uint32 s) {
-    auto host = ring.acquire_slot(s);
+ExpectedVoid DmaStream::feed(FeedTarget& t, uint32 seg, uint32 s) {
+    auto host = t.ring.acquire_slot(s);
     if (!host) return host.error();
     if (zero_copy) {
-        VKS_TRY(ring.upload_from(s, seg_copies[seg]));
+        VKS_TRY(t.ring.upload_from(s, seg_copies[seg]));
     } else {
-        VKS_TRY(fill_slot(ctx, weights, w, seg, *host));
-        VKS_TRY(ring.upload(s, w.plan.segment_stream_bytes[seg]));
+        VKS_TRY(fill_slot(t.ctx, t.weights, t.w, seg, *host));
+        VKS_TRY(t.ring.upload(s, t.w.plan.segment_stream_bytes[seg]));
     }
-    w.bind_slot(seg, ring.slot_buffer(s));
+    t.w.bind_slot(seg, t.ring.slot_buffer(s));
     return {};
 }
 

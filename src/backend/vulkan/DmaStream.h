@@ -7,10 +7,11 @@
 #include <vector>
 
 #include "backend/vulkan/DeviceWeights.h"
+#include "backend/vulkan/WeightFeed.h"
 
 namespace vk_symbiote {
 
-class DmaStream {
+class DmaStream final : public WeightFeed {
 public:
     // Imported rows [row_begin, row_end) of one provider slice of a streamed tensor.
     struct ImportedRows {
@@ -21,7 +22,8 @@ public:
     // import alignment; the provider guarantees that padding is readable).
     ExpectedVoid import_streamed(VulkanContext& ctx, WeightProvider& weights, const DeviceWeights& w);
     // Acquires slot s, uploads segment `seg` into it and binds the segment's views to it.
-    ExpectedVoid upload(VulkanContext& ctx, WeightStreamRing& ring, WeightProvider& weights, DeviceWeights& w, uint32 seg, uint32 s);
+    bool uploads() const override { return true; }
+    ExpectedVoid feed(FeedTarget& t, uint32 seg, uint32 s) override;
     // Bytes of the upload issued ahead for the next pass (0: none).
     uint64 prepared_bytes() const;
 

@@ -22,6 +22,8 @@ ForwardPass::ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& count
       c_(kernels_.op_context()),
       hybrid_(m.hybrid && req.n_tokens == 1),
       shader_pass_(m.shader.enabled() && req.n_tokens > 1),
+      feed_(shader_pass_ ? static_cast<WeightFeed&>(m.shader) : m.dma),
+      target_{ctx, *m.ring, *m.weights, m.w},
       x_on_host_(req.n_tokens == 1) {}
 
 ExpectedVoid ForwardPass::run() {
@@ -105,19 +107,17 @@ ExpectedVoid ForwardPass::x_to_host(uint32 seg) {
 ExpectedVoid ForwardPass::upload_beside_cpu(uint32 seg) {
     if (!m_.ring->uses_transfer_queue() || !m_.dma.zero_copy) return {};
     const uint32 slots = m_.w.plan.slots;
-    while (k_ < gpu_streamed_.size() && slot_of_[gpu_streamed_[k_]] < 0 && (k_ < slots || gpu_streamed_[k_ - slots] < seg)) {
-        auto u = issue_upload(gpu_streamed_[k_]);
-        if (!u) return u.error();
-    }
+    while (k_ < gpu_streamed_.size() && slot_of_[gpu_streamed_[k_]] < 0 && (k_ < slots || gpu_streamed_[k_ - slots] < seg))
+        VKS_TRY(feed(m_.dma, gpu_streamed_[k_]));
     return {};
 }
 
 ExpectedVoid ForwardPass::gpu_segment(uint32 seg) {
     const bool streams = m_.w.streams(seg);
     if (m_.hybrid && seg < m_.cfg.n_layer) VKS_TRY(m_.hybrid->kv->sync(seg, req_.pos, 0, 0));  // rows a CPU layer wrote
-    // Shader-copy pass: the copies are in the command buffers themselves; only a segment
-    // uploaded ahead by DMA needs a submission that waits for it.
-    VKS_TRY(open_recording(seg, shader_pass_ ? streams && slot_of_[seg] >= 0 : streams));
+    // A segment whose weights come by an upload (this pass's, or one issued ahead) needs a
+    // submission that waits for it; shader copies are in the command buffers themselves.
+    VKS_TRY(open_recording(seg, streams && (feed_.uploads() || slot_of_[seg] >= 0)));
     if (x_on_host_) {
         const uint32 E = m_.cfg.n_embd;
         std::memcpy(m_.buf.x_up.mapped(), m_.buf.xh.data(), size_t(E) * 4);
@@ -150,40 +150,24 @@ ExpectedVoid ForwardPass::open_recording(uint32 seg, bool new_submission) {
 }
 
 ExpectedVoid ForwardPass::bring_weights(uint32 seg) {
-    if (!shader_pass_) {
-        auto s = issue_upload(seg);
-        if (!s) return s.error();
-        slot_ = *s;
-    } else if (slot_of_[seg] >= 0) {
-        slot_ = slot_of_[seg];  // uploaded ahead (bound then)
-    } else {
-        bind_for_shader_copies(seg);
-    }
+    const bool ahead = slot_of_[seg] >= 0;  // uploaded (and bound) already
+    if (!ahead) VKS_TRY(feed(feed_, seg));
+    if (ahead || feed_.uploads()) slot_ = slot_of_[seg];
     return {};
 }
 
-Expected<int32> ForwardPass::issue_upload(uint32 seg) {
-    if (slot_of_[seg] >= 0) return slot_of_[seg];
+ExpectedVoid ForwardPass::feed(WeightFeed& f, uint32 seg) {
     const uint32 s = k_ % m_.w.plan.slots;
-    if (k_ + 1 < gpu_streamed_.size()) {
+    if (f.uploads() && k_ + 1 < gpu_streamed_.size()) {  // the provider may prefetch the next upload's packs
         std::vector<TensorId> next;
         for (size_t i : m_.w.streamed[gpu_streamed_[k_ + 1]]) next.push_back(m_.w.tensors[i].id);
         m_.weights->hint_upcoming(next);
     }
     ++k_;
-    VKS_TRY(m_.dma.upload(ctx_, *m_.ring, *m_.weights, m_.w, seg, s));
+    VKS_TRY(f.feed(target_, seg, s));
     counters_.vram_misses += m_.w.streamed[seg].size();
     slot_of_[seg] = int32(s);
-    return int32(s);
-}
-
-// The copies themselves are recorded between the kernels (LayerKernels); the segment's views
-// point at the slot they fill.
-void ForwardPass::bind_for_shader_copies(uint32 seg) {
-    const uint32 s = k_++ % m_.w.plan.slots;
-    slot_of_[seg] = int32(s);
-    m_.w.bind_slot(seg, m_.ring->slot_buffer(s));
-    counters_.vram_misses += m_.w.streamed[seg].size();
+    return {};
 }
 
 }  // namespace vk_symbiote

@@ -1,11 +1,8 @@
-// ForwardPass: records and submits one forward pass of whole layers (prompt batches, decode,
-// and the hybrid decode's layers split): a plain loop over the segments (layers, then the head),
-// each computed by the CPU (HybridDecode's CPU layers) or recorded for the GPU with its
-// weights brought in by their source (resident: nothing; DMA ring: an upload the submission
-// waits for; shader copies: dispatches inside the command buffers).
-//
-// Submissions: a new command buffer at every DMA-streamed segment (it waits for that
-// upload), after layer 1 (the GPU starts while the host records the rest) and every 8 layers.
+// ForwardPass: one forward pass of whole layers (prompts, decode, the layers split) as a plain
+// loop over segments (layers, then the head): each computed by the CPU (HybridDecode) or
+// recorded for the GPU, its weights brought by their source (resident: nothing; DMA ring: an
+// upload the submission waits for; shader copies: dispatches between the kernels). A new
+// submission at every DMA-streamed segment, after layer 1 and every 8 layers.
 #pragma once
 
 #include "backend/vulkan/LayerKernels.h"
@@ -29,10 +26,10 @@ private:
     ExpectedVoid x_to_host(uint32 seg);
     ExpectedVoid upload_beside_cpu(uint32 seg);
     ExpectedVoid open_recording(uint32 seg, bool new_submission);
-    // Brings a segment's streamed weights into a slot; sets slot_ when the submission waits for an upload.
+    // Brings a segment's streamed weights into its slot through feed_ (unless an upload of the
+    // last pass or beside a CPU layer did); slot_: the slot whose upload the recording waits for.
     ExpectedVoid bring_weights(uint32 seg);
-    Expected<int32> issue_upload(uint32 seg);  // DMA ring: upload k (or the one issued before)
-    void bind_for_shader_copies(uint32 seg);
+    ExpectedVoid feed(WeightFeed& f, uint32 seg);  // feed number k_ goes into slot k_ % slots
 
     VulkanContext& ctx_;
     VulkanModel& m_;
@@ -43,6 +40,8 @@ private:
     OpContext c_;
     const bool hybrid_;       // decode with a CPU part: some streamed layers run on the CPU
     const bool shader_pass_;  // prompt pass streaming by shader copies
+    WeightFeed& feed_;        // how this pass's streamed weights reach their slots
+    FeedTarget target_;
     std::vector<uint32> gpu_streamed_;  // GPU segments that stream, in order
     std::vector<int32> slot_of_;        // per segment: the slot its upload was issued into (-1: none yet)
     uint32 k_ = 0;                      // uploads issued so far

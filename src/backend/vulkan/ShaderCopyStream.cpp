@@ -77,6 +77,11 @@ uint32 ShaderCopyStream::consumer(uint32 seg, uint32 L, const CopyRange& dst) co
     return last;
 }
 
+ExpectedVoid ShaderCopyStream::feed(FeedTarget& t, uint32 seg, uint32 slot) {
+    t.w.bind_slot(seg, t.ring.slot_buffer(slot));
+    return {};
+}
+
 void ShaderCopyStream::begin_pass(const VulkanOptions& opt, bool skip_first) {
     schedule(opt, skip_first ? 1 : 0);
     active_ = skip_first ? 1 : 0;

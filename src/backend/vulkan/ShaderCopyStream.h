@@ -16,12 +16,16 @@ namespace vk_symbiote {
 enum CopyPart : uint32 { kCopyQkv = 0, kCopyO, kCopyGateUp, kCopyDown, kCopyParts };
 constexpr uint32 copy_group(uint32 layer, CopyPart part) { return layer * kCopyParts + part; }
 
-class ShaderCopyStream {
+class ShaderCopyStream final : public WeightFeed {
 public:
     // Enables shader copies when prompt_upload asks for them and every streamed piece is
     // aligned for copy.comp (see enabled()).
     ExpectedVoid setup(const VulkanContext& ctx, const ModelConfig& cfg, const DeviceWeights& w, const DmaStream& dma);
     bool enabled() const { return enabled_; }
+    // The copies themselves are recorded between the kernels (record()): feeding a segment
+    // only points its views at the slot they fill.
+    bool uploads() const override { return false; }
+    ExpectedVoid feed(FeedTarget& t, uint32 seg, uint32 slot) override;
     // The copies of one pass (skip_first: the first streamed segment was uploaded ahead by DMA);
     // record() emits nothing outside begin_pass() .. end_pass().
     void begin_pass(const VulkanOptions& opt, bool skip_first);

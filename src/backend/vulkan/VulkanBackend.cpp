@@ -247,7 +247,7 @@ void VulkanBackend::apply_split() {
 
 // ---- forward ----
 
-ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
+ExpectedVoid VulkanBackend::check_request(const ForwardRequest& req) const {
     if (!model_) return make_error(ErrorCode::InvalidArgument, "vulkan forward: prepare() was not called");
     if (!req.tokens || !req.logits || req.n_tokens == 0 || req.n_tokens > n_batch_)
         return make_error(ErrorCode::InvalidArgument, "vulkan forward: n_tokens " + std::to_string(req.n_tokens) +
@@ -259,6 +259,11 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
         if (req.tokens[i] >= cfg_.n_vocab)
             return make_error(ErrorCode::InvalidArgument, "vulkan forward: token " + std::to_string(req.tokens[i]) + " >= n_vocab " +
                                                               std::to_string(cfg_.n_vocab));
+    return {};
+}
+
+ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
+    VKS_TRY(check_request(req));
     using SClock = std::chrono::steady_clock;
     VulkanModel& m = *model_;
     WeightStreamRing& ring = *m.ring;
@@ -278,9 +283,7 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
     }
     record_telemetry(req.n_tokens, shader_before, fresh_timeline);
     VKS_TRY(rt_->collect_kernel_times());  // no-op unless kernel_profiling
-    const uint32 n_out = req.all_logits ? req.n_tokens : 1;
-    if (n_out == 1) std::memcpy(req.logits, m.buf.logits_rb.mapped(), size_t(cfg_.n_vocab) * 4);  // copied by the last submission
-    else VKS_TRY(compute_->download(m.buf.logits.get(), 0, req.logits, uint64(n_out) * cfg_.n_vocab * 4));
+    VKS_TRY(read_logits(req));
     pos_ = req.pos + req.n_tokens;
     if (req.n_tokens > kMatvecMaxTokens) {
         auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
@@ -292,6 +295,14 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
         update_split(std::chrono::duration<double>(SClock::now() - t0).count());
     if (m.rows && m.rows->head_cpu_rows > 0) std::memcpy(req.logits, m.hybrid->logits_h.data(), size_t(m.rows->head_cpu_rows) * 4);  // the CPU's logits rows
     return prepare_next_upload(req.n_tokens);
+}
+
+ExpectedVoid VulkanBackend::read_logits(const ForwardRequest& req) {
+    const VulkanModel& m = *model_;
+    const uint32 n_out = req.all_logits ? req.n_tokens : 1;
+    if (n_out > 1) return compute_->download(m.buf.logits.get(), 0, req.logits, uint64(n_out) * cfg_.n_vocab * 4);
+    std::memcpy(req.logits, m.buf.logits_rb.mapped(), size_t(cfg_.n_vocab) * 4);  // copied by the last submission
+    return {};
 }
 
 // This decode token's time feeds the split search, with the bandwidth model's split from the
@@ -348,7 +359,8 @@ ExpectedVoid VulkanBackend::prepare_next_upload(uint32 n_tokens) {
     }
     if (m.hybrid && m.hybrid->on_cpu(seg)) return {};
     VulkanContext c = ctx();
-    VKS_TRY(m.dma.upload(c, *m.ring, *m.weights, m.w, seg, 0));
+    FeedTarget target{c, *m.ring, *m.weights, m.w};
+    VKS_TRY(m.dma.feed(target, seg, 0));
     m.dma.pre_seg = int32(seg);
     return {};
 }

@@ -1,12 +1,9 @@
-// VulkanBackend: the Backend (prepare / forward / reset) on Vulkan compute, under a VRAM
-// budget (vram_budget_bytes is a promise: every device buffer counts).
-//
-// prepare() plans placement (VramPlan) and builds the model's device state (VulkanModel):
-// resident weights are uploaded once; when not all fit, the others stream through a ring
-// of slots every pass (DmaStream, ShaderCopyStream), and a CPU part may compute some of the
-// streamed layers' work from RAM (HybridDecode: whole layers, or RowsSplit: rows).
-// forward() records the pass (ForwardPass, or RowsPass for a rows-split decode), waits for
-// its last submission (with a timeout) and reads back the logits. One caller at a time.
+// VulkanBackend: the Backend (prepare / forward / reset) on Vulkan compute under a VRAM budget
+// (every device buffer counts). prepare() plans placement (VramPlan) and builds the model's
+// device state (VulkanModel): resident weights once; the others stream through slots every
+// pass (DmaStream, ShaderCopyStream), and a CPU part may take some of the streamed work from
+// RAM (HybridDecode: whole layers, RowsSplit: rows). forward() records the pass (ForwardPass,
+// or RowsPass for a rows-split decode) and reads back the logits. One caller at a time.
 #pragma once
 
 #include <array>
@@ -131,7 +128,9 @@ private:
     void retire_resident_segments(WeightProvider& weights) const;
     bool kv_f16() const { return opt_.kv_f16_rounding && cfg_.head_dim % 2 == 0; }  // for the model of prepare()
     void apply_split();  // the split search's current split -> the layers or rows split
+    ExpectedVoid check_request(const ForwardRequest& req) const;
     ExpectedVoid record_forward(const ForwardRequest& req);
+    ExpectedVoid read_logits(const ForwardRequest& req);
     ExpectedVoid leave_rows();  // a pass of whole layers after rows-split ones
     ExpectedVoid prepare_next_upload(uint32 n_tokens);
     void update_split(double token_seconds);

@@ -1,13 +1,8 @@
-// VulkanDevice: instance, physical device choice, logical device with a compute queue
-// (and a separate transfer queue when the device has one), and the capabilities the
-// kernels and the memory planner need, filled once.
-//
-// Choice: discrete GPUs first, then integrated (first when force_integrated_gpu), then
-// virtual; a CPU implementation (lavapipe) only when nothing else exists, with a log line.
-// device_index >= 0 picks that index of vkEnumeratePhysicalDevices instead.
-// Every failure (no loader / ICD, no device, creation failure) is an Expected error so
-// the engine can fall back to the CPU path. Not thread-safe for queue submission: the
-// owner serializes submits to each queue.
+// VulkanDevice: instance, physical device choice, logical device with a compute queue (and a
+// separate transfer queue when there is one), and the capabilities, filled once. Order:
+// discrete, integrated (first with force_integrated_gpu), virtual; a CPU implementation
+// (lavapipe) only when nothing else exists; device_index >= 0 picks that index. Failures are
+// Expected errors (the engine falls back to the CPU). The owner serializes queue submissions.
 #pragma once
 
 #include <memory>
