@@ -139,6 +139,9 @@ private:
     };
     explicit ShaderRuntime(const VulkanDevice& dev) : dev_(dev) {}
     ExpectedVoid init(const ShaderRuntimeOptions& opt);
+    ExpectedVoid create_layouts();
+    ExpectedVoid create_cache(const Path& path);
+    void index_variants();
     int32 variant_index(Kernel k, DType weights, bool fp16) const;
     void check_reload();
     // Next timestamp query slot of this recording (resetting a new pool when the current

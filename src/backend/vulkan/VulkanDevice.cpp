@@ -211,10 +211,10 @@ ExpectedVoid VulkanDevice::pick_physical(const VulkanDeviceOptions& opt) {
     return {};
 }
 
-ExpectedVoid VulkanDevice::init_device() {
+ExpectedVoid VulkanDevice::pick_queue_families(std::vector<VkQueueFamilyProperties>& fams) {
     uint32 nf = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(phys_, &nf, nullptr);
-    std::vector<VkQueueFamilyProperties> fams(nf);
+    fams.resize(nf);
     vkGetPhysicalDeviceQueueFamilyProperties(phys_, &nf, fams.data());
     int32 compute = -1, transfer = -1;
     for (uint32 i = 0; i < nf; ++i)
@@ -226,6 +226,12 @@ ExpectedVoid VulkanDevice::init_device() {
     if (compute < 0) return make_error(ErrorCode::Device, "Vulkan: the selected device has no compute queue");
     compute_family_ = uint32(compute);
     transfer_family_ = transfer >= 0 ? uint32(transfer) : compute_family_;
+    return {};
+}
+
+ExpectedVoid VulkanDevice::init_device() {
+    std::vector<VkQueueFamilyProperties> fams;
+    VKS_TRY(pick_queue_families(fams));
 
     VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
     VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};

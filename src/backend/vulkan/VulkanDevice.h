@@ -91,6 +91,7 @@ private:
     VulkanDevice() = default;
     ExpectedVoid init_instance(const VulkanDeviceOptions& opt);
     ExpectedVoid pick_physical(const VulkanDeviceOptions& opt);
+    ExpectedVoid pick_queue_families(std::vector<VkQueueFamilyProperties>& fams);  // compute, and a dedicated transfer family
     ExpectedVoid init_device();
     void fill_caps();
 
