@@ -1,17 +1,9 @@
-// The tensor-core matmul (matmul_coop.comp, VK_NV_cooperative_matrix) against a double
-// reference, on shapes that are not multiples of its 128 x 128 tile or its k slice of 32,
-// with weight pieces, accumulate, rope (normal and NeoX), SwiGLU and round_f16. Kernel
-// profiling names the variant that ran, so each case also asserts that the coop kernel (or,
-// where it cannot run, the tiled one) was selected.
-//
-// Threshold: the kernel rounds x to f16 (unit roundoff u = 2^-11) and multiplies exactly
-// into f32 accumulators, so y's error is sum_k w_k x_k d_k with |d_k| <= u. For independent
-// zero-mean w, x and d_k ~ uniform(-u, u): E[err^2] = (u^2 / 3) sum_k w_k^2 x_k^2 = (u^2 / 3)
-// E[y^2], i.e. an expected NMSE of u^2 / 3 = 7.9e-8 (f32 accumulation adds ~1e-14). round_f16
-// adds at most u^2 = 2.4e-7; rope is a rotation (NMSE unchanged); SwiGLU's product of two
-// such values about doubles it. Asserted: 1e-6 (2e-6 SwiGLU), an order of magnitude under
-// the 1e-5 that the op tests allow for f16 products and 4-8 times over the expectation, so
-// sampling noise does not fail it but a wrong element (NMSE >= ~1 / elements) does.
+// The tensor-core matmul (matmul_coop.comp) against a double reference on shapes off its
+// 128 x 128 tile and 32 k slice, with pieces, accumulate, rope, SwiGLU and round_f16; each case
+// also asserts which kernel ran (kernel profiling). Threshold: x rounded to f16 (u = 2^-11) and
+// multiplied exactly gives an expected NMSE of u^2 / 3 = 7.9e-8 (round_f16 adds <= u^2, SwiGLU
+// about doubles it); asserted 1e-6 (2e-6 SwiGLU): sampling noise passes, a wrong element
+// (NMSE >= ~1 / elements) fails.
 #include <gtest/gtest.h>
 
 #include <algorithm>

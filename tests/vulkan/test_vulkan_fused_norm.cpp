@@ -1,18 +1,8 @@
-// RMSNorm fused into the decode matvecs (FusedNorm: matvec_norm, matvec_rope_norm,
-// matvec_swiglu_norm) against a double reference of rmsnorm followed by the product
-// (+ accumulate / rope / SwiGLU), per weight dtype, on odd shapes (cols not a multiple of 8:
-// scalar loads; rows odd), with x and gamma at offsets, pieces, and the workgroup shapes
-// the backend and the op tests use.
-//
-// Thresholds (NMSE = sum (got - want)^2 / sum want^2):
-//   f32 / bf16 weights, or f16 weights without f16 products: the weights are the
-//   dtype-rounded values, x * gamma and the 1 / rms scale are f32 roundings (u = 2^-24), so
-//   only f32 arithmetic differs: 1e-10 (as the op tests).
-//   f16 weights with f16 products (FP16_ARITH, fp16 math on): x * gamma is rounded to f16
-//   (u = 2^-11) and multiplied exactly, so y's error is sum_k w_k xg_k d_k with |d_k| <= u:
-//   an expected NMSE of u^2 / 3 = 7.9e-8 (see test_vulkan_coop_matmul.cpp); rope is a
-//   rotation, SwiGLU about doubles it. Asserted: 1e-6 (2e-6 SwiGLU), well under the 1e-5
-//   of the unfused op tests, and a wrong element (NMSE >= ~1 / elements) still fails.
+// RMSNorm fused into the decode matvecs (matvec_norm, matvec_rope_norm, matvec_swiglu_norm)
+// against a double reference, per weight dtype, on odd shapes, with offsets, pieces and the
+// backend's workgroup shapes. NMSE thresholds: f32 arithmetic only (f32 / bf16, or f16 without
+// f16 products): 1e-10; f16 products round x * gamma to f16: expected u^2 / 3 = 7.9e-8 (see
+// test_vulkan_coop_matmul.cpp), asserted 1e-6 (2e-6 SwiGLU).
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -381,14 +381,10 @@ TEST_P(VulkanStreaming, HybridDecodeWithCpuLayersMatchesTheReference) {
     }
 }
 
-// Hybrid decode, rows split: every streamed layer's matrices split by rows between the CPU
-// (the first KV heads' share) and the GPU (the rest, double-buffered in the halves of slot
-// 0), parts exchanged four times per layer. Every matrix streamed and part resident (the
-// resident segments run on the GPU alone between split ones); prompt batch on the GPU, two
-// steps at the fewest CPU heads, one step with one more CPU head (KV rows of the head that
-// moved come from the GPU), then a 2-token batch on the GPU (it needs the CPU's KV rows):
-// every logit row within the reference tolerance, and a decode step uploads only the
-// GPU's rows.
+// Hybrid decode, rows split (RowsSplit), every matrix streamed and part resident: a prompt
+// batch on the GPU, two steps at the fewest CPU heads, one with one more (its KV rows come from
+// the GPU), then a 2-token batch on the GPU (needing the CPU's KV rows): every logit row within
+// the reference tolerance, and a decode step uploads only the GPU's rows.
 TEST_P(VulkanStreaming, HybridRowsSplitMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
     if (!test::VulkanEnv::get()->dev->caps().external_memory_host) GTEST_SKIP() << "the rows split streams from imported host memory";

@@ -74,6 +74,21 @@ Expected<std::unique_ptr<ShaderRuntime>> ShaderRuntime::create(const VulkanDevic
 
 ExpectedVoid ShaderRuntime::init(const ShaderRuntimeOptions& opt) {
     opt_ = opt;
+    VKS_TRY(create_layouts());
+    VKS_TRY(create_cache(opt.pipeline_cache_path));
+    index_variants();
+    if (!opt.shader_dir.empty()) {
+        std::error_code ec;
+        for (const auto& v : variants_) {
+            auto t = fs::last_write_time(opt.shader_dir / v.source, ec);
+            if (!ec) mtimes_[v.source] = t;
+        }
+    }
+    return {};
+}
+
+// One descriptor set layout, pipeline layout and update template for every kernel.
+ExpectedVoid ShaderRuntime::create_layouts() {
     VkDevice d = dev_.device();
     std::array<VkDescriptorSetLayoutBinding, kNumBindings> binds{};
     for (uint32 i = 0; i < kNumBindings; ++i) {
@@ -103,12 +118,16 @@ ExpectedVoid ShaderRuntime::init(const ShaderRuntimeOptions& opt) {
     ti.templateType = VK_DESCRIPTOR_UPDATE_TEMPLATE_TYPE_DESCRIPTOR_SET;
     ti.descriptorSetLayout = set_layout_;
     VKS_VK_TRY(vkCreateDescriptorUpdateTemplate(d, &ti, nullptr, &update_template_));
+    return {};
+}
 
-    // Pipeline cache: reuse the file when the driver accepts its header, else start empty.
+// Pipeline cache: reuse the file when the driver accepts its header, else start empty.
+ExpectedVoid ShaderRuntime::create_cache(const Path& path) {
+    VkDevice d = dev_.device();
     std::string blob;
-    if (!opt.pipeline_cache_path.empty()) {
+    if (!path.empty()) {
         bool ok = false;
-        blob = read_text(opt.pipeline_cache_path, ok);
+        blob = read_text(path, ok);
         if (!ok) blob.clear();
     }
     VkPipelineCacheCreateInfo ci{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
@@ -119,7 +138,11 @@ ExpectedVoid ShaderRuntime::init(const ShaderRuntimeOptions& opt) {
         ci.pInitialData = nullptr;
         VKS_VK_TRY(vkCreatePipelineCache(d, &ci, nullptr, &cache_));
     }
+    return {};
+}
 
+// The embedded variants, and per (kernel, weight dtype, fp16 math) the one to use.
+void ShaderRuntime::index_variants() {
     for (auto& t : table_)
         for (auto& s : t) s = {-1, -1};
     for (const auto& e : embedded_shaders()) {
@@ -139,14 +162,6 @@ ExpectedVoid ShaderRuntime::init(const ShaderRuntimeOptions& opt) {
                 for (uint32 i = 0; i < variants_.size(); ++i)
                     if (variants_[i].name == want) table_[k][size_t(s)][size_t(f)] = int32(i);
             }
-    if (!opt.shader_dir.empty()) {
-        std::error_code ec;
-        for (const auto& v : variants_) {
-            auto t = fs::last_write_time(opt.shader_dir / v.source, ec);
-            if (!ec) mtimes_[v.source] = t;
-        }
-    }
-    return {};
 }
 
 ShaderRuntime::~ShaderRuntime() {

@@ -1,23 +1,10 @@
-// ShaderRuntime: compute pipelines addressed by (Kernel, weight dtype) plus a
-// ShaderSpecialization, built from the SPIR-V embedded at build time, cached in a
-// persistent VkPipelineCache, and hot-reloaded from a shader directory: when a .comp
-// file's mtime changes, every variant built from it is recompiled with libshaderc (same
-// -D defines as the build) and the pipelines are swapped at the next lookup. A compile
-// error is logged and kept in last_error(); the old pipeline stays in use.
-//
-// All pipelines share one descriptor set layout (6 storage buffers, see shaders/common.glsl)
-// and one pipeline layout (128 bytes of push constants).
-//
-// Per-kernel GPU time (set_kernel_profiling(true), the --enable-profiling option): a
-// timestamp is written at the start of every command buffer of a recording (begin(),
-// continue_recording()) and after every dispatch_compute(), both at BOTTOM_OF_PIPE, i.e.
-// when everything recorded before it has finished. A dispatch is charged the GPU time
-// from the previous timestamp of its command buffer to its own: its exclusive share of the
-// GPU timeline, including the barrier wait and any copy recorded just before it. So the
-// per-kernel times of one command buffer add up to its time from the first timestamp to
-// the last dispatch, never more than the command buffer's own GPU time, even when
-// dispatches without a barrier between them overlap on the device.
-// Thread-safety: none; one thread records (the backend's forward thread).
+// ShaderRuntime: compute pipelines addressed by (Kernel, weight dtype) + ShaderSpecialization,
+// built from the embedded SPIR-V, cached in a VkPipelineCache, hot-reloaded from a shader
+// directory (a .comp's mtime changes: its variants are recompiled with libshaderc and swapped
+// at the next lookup; on a compile error the old pipeline stays). One descriptor set layout
+// (6 storage buffers) and 128 bytes of push constants. Kernel profiling: a timestamp after
+// every dispatch; a dispatch is charged the time since the previous timestamp of its command
+// buffer (its exclusive share, barrier waits included). Not thread-safe (one recording thread).
 #pragma once
 
 #include <array>
@@ -152,6 +139,9 @@ private:
     };
     explicit ShaderRuntime(const VulkanDevice& dev) : dev_(dev) {}
     ExpectedVoid init(const ShaderRuntimeOptions& opt);
+    ExpectedVoid create_layouts();
+    ExpectedVoid create_cache(const Path& path);
+    void index_variants();
     int32 variant_index(Kernel k, DType weights, bool fp16) const;
     void check_reload();
     // Next timestamp query slot of this recording (resetting a new pool when the current

@@ -1,26 +1,10 @@
-// StreamCopySchedule: where, in a prompt pass, the shader copies (copy.comp) of streamed
-// weights into the streaming slots are recorded, so that they run beside the weight kernels
-// instead of before them. Pure arithmetic (no Vulkan), unit-tested without a device.
-//
-// Why: on the H100 the transfer queue and a second compute queue are time-sliced with the
-// compute queue (vk_symbiote_kernel_bench --overlap: a 1.5 GB host->device DMA beside 25 ms of
-// prompt kernels finished after 64 ms, more than the 58 ms of both alone), while a copy
-// kernel of a few workgroups recorded between the weight kernels of the same command buffer
-// overlapped them (39 ms). Everything then runs in one queue, in recording order: a copy
-// recorded after a barrier starts once every earlier kernel finished, and the barrier after
-// the next kernel makes it visible to the kernels after that barrier. So no semaphores.
-//
-// Model. A pass is a sequence of kernel groups (the dispatches between two barriers that
-// read weights: Q/K/V, O, gate/up, down of each layer, then the head), each with its weight
-// bytes (a proxy for its time) and the slot byte ranges it reads. Copies (ranges of the slot
-// space: slot * slot_bytes + offset) are needed by a consumer group. A chunk of a copy may be
-// recorded before group k (running beside k) when no group in [k, consumer) reads its range
-// (the old contents: with one slot, layer i + 1's Q/K/V/O go where layer i's were as soon as
-// layer i's O has run), and must be recorded before the consumer: before group consumer - 1
-// to overlap, else right before the consumer behind an extra barrier (issue.barrier).
-// Between those bounds chunks go in consumer order, each group taking a share in proportion
-// to its weight bytes (see the .cpp: the bus then stays busy beside every kernel instead of
-// the copies piling up beside the first short one that frees a range).
+// StreamCopySchedule: before which kernel group of a prompt pass each shader copy (copy.comp)
+// of streamed weights is recorded, so it runs beside the weight kernels in the same queue (a
+// transfer queue may be time-sliced with compute: docs/tuning.md). Pure arithmetic.
+// Groups: Q/K/V, O, gate/up, down of each layer, then the head, with their weight bytes (a
+// proxy for time) and the slot ranges they read. A copy chunk may go before group k when no
+// group in [k, consumer) reads its range, and must go before consumer - 1 to overlap, else
+// right before the consumer behind a barrier; each group takes a share by its weight bytes.
 #pragma once
 
 #include <vector>

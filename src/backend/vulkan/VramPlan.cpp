@@ -50,15 +50,20 @@ std::string VramPlan::summary() const {
     return os.str();
 }
 
-Expected<VramPlan> plan_vram(const VramPlanInput& in) {
-    if (in.slots == 0 || in.max_piece_bytes == 0 || in.n_segments == 0)
-        return make_error(ErrorCode::InvalidArgument, "plan_vram: slots, max_piece_bytes and n_segments must be > 0");
+namespace {
+
+// Per tensor: its pieces, their device cost when resident and their bytes in a slot.
+struct TensorCosts {
+    std::vector<uint64> cost, stream;
+    uint64 norms = 0, all = 0;  // resident cost of the norms / of everything else
+};
+
+Expected<TensorCosts> split_and_cost(const VramPlanInput& in, VramPlan& p) {
     const size_t n = in.tensors.size();
-    const uint64 slack = in.block_bytes;  // the allocator's last, partly used block
-    VramPlan p;
+    TensorCosts tc;
+    tc.cost.assign(n, 0);
+    tc.stream.assign(n, 0);
     p.tensors.resize(n);
-    std::vector<uint64> cost(n, 0), stream(n, 0);  // resident cost / bytes in a slot
-    uint64 norms = 0, all = 0;
     for (size_t i = 0; i < n; ++i) {
         const VramTensor& t = in.tensors[i];
         if (t.segment >= in.n_segments) return make_error(ErrorCode::InvalidArgument, "plan_vram: segment out of range");
@@ -67,78 +72,65 @@ Expected<VramPlan> plan_vram(const VramPlanInput& in) {
                                                           std::to_string(in.max_piece_bytes) + ")");
         p.tensors[i].pieces = split_rows(t, in.max_piece_bytes);
         for (const auto& pc : p.tensors[i].pieces) {
-            cost[i] += vram_alloc_cost(pc.rows * t.row_bytes, in.block_bytes);
-            stream[i] += round_up(pc.rows * t.row_bytes, in.align);
+            tc.cost[i] += vram_alloc_cost(pc.rows * t.row_bytes, in.block_bytes);
+            tc.stream[i] += round_up(pc.rows * t.row_bytes, in.align);
         }
-        if (t.norm) {
-            p.tensors[i].resident = true;
-            norms += cost[i];
-        } else {
-            all += cost[i];
-        }
+        p.tensors[i].resident = t.norm;
+        (t.norm ? tc.norms : tc.all) += tc.cost[i];
     }
-    auto finish_resident = [&] {
-        p.resident_weight_bytes = p.streamed_weight_bytes = 0;
-        for (size_t i = 0; i < n; ++i) (p.tensors[i].resident ? p.resident_weight_bytes : p.streamed_weight_bytes) += in.tensors[i].rows * in.tensors[i].row_bytes;
-    };
-    const uint64 everything = in.fixed_bytes + norms + all + slack;
-    p.segment_stream_bytes.assign(in.n_segments, 0);
-    for (size_t i = 0; i < n; ++i)
-        if (!in.tensors[i].norm) p.segment_stream_bytes[in.tensors[i].segment] += stream[i];
-    const uint64 s_max = *std::max_element(p.segment_stream_bytes.begin(), p.segment_stream_bytes.end());
-    p.minimum_budget_bytes = std::min(everything, in.fixed_bytes + norms + uint64(in.slots) * vram_alloc_cost(s_max, in.block_bytes) + slack);
-    if (!in.force_streaming && everything <= in.budget_bytes) {
-        for (auto& t : p.tensors) t.resident = true;
-        p.segment_stream_bytes.assign(in.n_segments, 0);
-        p.device_bytes = everything;
-        p.resident_layers = in.n_segments - 1;
-        finish_resident();
-        return p;
-    }
-    if (in.budget_bytes < p.minimum_budget_bytes)
-        return make_error(ErrorCode::BudgetTooSmall,
-                          "VRAM budget " + format_gb(in.budget_bytes) + " is below the minimum of " + format_gb(p.minimum_budget_bytes) +
-                              " (KV cache + activations " + format_gb(in.fixed_bytes) + ", norms, and " + std::to_string(in.slots) +
-                              " streaming slots of " + format_gb(s_max) + ", the largest layer); raise --vram-gb or lower --ctx-size");
+    return tc;
+}
 
-    // Resident set under what is left once the slots are sized for the largest segment.
-    uint64 avail = in.budget_bytes - p.minimum_budget_bytes;
-    if (!in.force_streaming) {
-        std::vector<uint64> seg_cost(in.n_segments, 0);
-        for (size_t i = 0; i < n; ++i)
-            if (!in.tensors[i].norm) seg_cost[in.tensors[i].segment] += cost[i];
-        const uint32 n_layers = in.n_segments - 1;
-        const uint64 layer_cost = n_layers ? *std::max_element(seg_cost.begin(), seg_cost.begin() + n_layers) : 0;
-        // Whole layers, evenly spaced (a streamed layer's upload then overlaps resident compute).
-        const uint32 k = layer_cost ? uint32(std::min<uint64>(avail / layer_cost, n_layers)) : 0;
-        std::vector<bool> seg_res(in.n_segments, false);
-        for (uint32 j = 0; j < k; ++j) seg_res[uint32(uint64(j) * n_layers / k)] = true;
-        for (size_t i = 0; i < n; ++i)
-            if (!in.tensors[i].norm && seg_res[in.tensors[i].segment]) {
-                p.tensors[i].resident = true;
-                avail -= cost[i];
-            }
-        // Then the largest remaining tensors that fit (two passes: the slots may shrink).
-        std::vector<size_t> order(n);
-        std::iota(order.begin(), order.end(), 0);
-        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost[a] > cost[b]; });
-        uint64 s_prev = s_max;
-        for (int pass = 0; pass < 2; ++pass) {
-            for (size_t i : order)
-                if (!p.tensors[i].resident && cost[i] <= avail) {
-                    p.tensors[i].resident = true;
-                    avail -= cost[i];
-                }
-            std::vector<uint64> seg(in.n_segments, 0);
-            for (size_t i = 0; i < n; ++i)
-                if (!p.tensors[i].resident) seg[in.tensors[i].segment] += stream[i];
-            const uint64 s_now = *std::max_element(seg.begin(), seg.end());
-            avail += uint64(in.slots) * (vram_alloc_cost(s_prev, in.block_bytes) - (s_now ? vram_alloc_cost(s_now, in.block_bytes) : 0));
-            s_prev = s_now ? s_now : 1;
-            if (s_now == 0) break;
+void finish_resident(const VramPlanInput& in, VramPlan& p) {
+    p.resident_weight_bytes = p.streamed_weight_bytes = 0;
+    for (size_t i = 0; i < in.tensors.size(); ++i)
+        (p.tensors[i].resident ? p.resident_weight_bytes : p.streamed_weight_bytes) += in.tensors[i].rows * in.tensors[i].row_bytes;
+}
+
+// Whole layers first, evenly spaced (a streamed layer's upload then overlaps resident compute).
+void place_whole_layers(const VramPlanInput& in, const TensorCosts& tc, VramPlan& p, uint64& avail) {
+    const size_t n = in.tensors.size();
+    std::vector<uint64> seg_cost(in.n_segments, 0);
+    for (size_t i = 0; i < n; ++i)
+        if (!in.tensors[i].norm) seg_cost[in.tensors[i].segment] += tc.cost[i];
+    const uint32 n_layers = in.n_segments - 1;
+    const uint64 layer_cost = n_layers ? *std::max_element(seg_cost.begin(), seg_cost.begin() + n_layers) : 0;
+    const uint32 k = layer_cost ? uint32(std::min<uint64>(avail / layer_cost, n_layers)) : 0;
+    std::vector<bool> seg_res(in.n_segments, false);
+    for (uint32 j = 0; j < k; ++j) seg_res[uint32(uint64(j) * n_layers / k)] = true;
+    for (size_t i = 0; i < n; ++i)
+        if (!in.tensors[i].norm && seg_res[in.tensors[i].segment]) {
+            p.tensors[i].resident = true;
+            avail -= tc.cost[i];
         }
+}
+
+// Then the largest remaining tensors that fit (two passes: the slots may shrink).
+void place_largest(const VramPlanInput& in, const TensorCosts& tc, VramPlan& p, uint64& avail, uint64 s_max) {
+    const size_t n = in.tensors.size();
+    std::vector<size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return tc.cost[a] > tc.cost[b]; });
+    uint64 s_prev = s_max;
+    for (int pass = 0; pass < 2; ++pass) {
+        for (size_t i : order)
+            if (!p.tensors[i].resident && tc.cost[i] <= avail) {
+                p.tensors[i].resident = true;
+                avail -= tc.cost[i];
+            }
+        std::vector<uint64> seg(in.n_segments, 0);
+        for (size_t i = 0; i < n; ++i)
+            if (!p.tensors[i].resident) seg[in.tensors[i].segment] += tc.stream[i];
+        const uint64 s_now = *std::max_element(seg.begin(), seg.end());
+        avail += uint64(in.slots) * (vram_alloc_cost(s_prev, in.block_bytes) - (s_now ? vram_alloc_cost(s_now, in.block_bytes) : 0));
+        s_prev = s_now ? s_now : 1;
+        if (s_now == 0) break;
     }
-    // Final slot layout.
+}
+
+// Slot offsets of the streamed pieces, the slots, the device bytes and the resident layers.
+ExpectedVoid layout_slots(const VramPlanInput& in, const TensorCosts& tc, VramPlan& p) {
+    const size_t n = in.tensors.size();
     p.segment_stream_bytes.assign(in.n_segments, 0);
     for (size_t i = 0; i < n; ++i) {
         if (p.tensors[i].resident) continue;
@@ -150,17 +142,55 @@ Expected<VramPlan> plan_vram(const VramPlanInput& in) {
     }
     p.slot_bytes = *std::max_element(p.segment_stream_bytes.begin(), p.segment_stream_bytes.end());
     p.slots = p.slot_bytes ? in.slots : 0;
-    uint64 resident_cost = norms;
+    uint64 resident_cost = tc.norms;
     for (size_t i = 0; i < n; ++i)
-        if (p.tensors[i].resident && !in.tensors[i].norm) resident_cost += cost[i];
-    p.device_bytes = in.fixed_bytes + resident_cost + uint64(p.slots) * (p.slot_bytes ? vram_alloc_cost(p.slot_bytes, in.block_bytes) : 0) + slack;
+        if (p.tensors[i].resident && !in.tensors[i].norm) resident_cost += tc.cost[i];
+    p.device_bytes = in.fixed_bytes + resident_cost + uint64(p.slots) * (p.slot_bytes ? vram_alloc_cost(p.slot_bytes, in.block_bytes) : 0) + in.block_bytes;
     if (p.device_bytes > in.budget_bytes)
         return make_error(ErrorCode::Internal, "plan_vram: planned " + std::to_string(p.device_bytes) + " bytes > budget " + std::to_string(in.budget_bytes));
     std::vector<bool> seg_all_res(in.n_segments, true);
     for (size_t i = 0; i < n; ++i)
         if (!p.tensors[i].resident) seg_all_res[in.tensors[i].segment] = false;
     for (uint32 s = 0; s + 1 < in.n_segments; ++s) p.resident_layers += seg_all_res[s];
-    finish_resident();
+    return {};
+}
+
+}  // namespace
+
+Expected<VramPlan> plan_vram(const VramPlanInput& in) {
+    if (in.slots == 0 || in.max_piece_bytes == 0 || in.n_segments == 0)
+        return make_error(ErrorCode::InvalidArgument, "plan_vram: slots, max_piece_bytes and n_segments must be > 0");
+    const uint64 slack = in.block_bytes;  // the allocator's last, partly used block
+    VramPlan p;
+    auto tc = split_and_cost(in, p);
+    if (!tc) return tc.error();
+    const uint64 everything = in.fixed_bytes + tc->norms + tc->all + slack;
+    p.segment_stream_bytes.assign(in.n_segments, 0);
+    for (size_t i = 0; i < in.tensors.size(); ++i)
+        if (!in.tensors[i].norm) p.segment_stream_bytes[in.tensors[i].segment] += tc->stream[i];
+    const uint64 s_max = *std::max_element(p.segment_stream_bytes.begin(), p.segment_stream_bytes.end());
+    p.minimum_budget_bytes = std::min(everything, in.fixed_bytes + tc->norms + uint64(in.slots) * vram_alloc_cost(s_max, in.block_bytes) + slack);
+    if (!in.force_streaming && everything <= in.budget_bytes) {
+        for (auto& t : p.tensors) t.resident = true;
+        p.segment_stream_bytes.assign(in.n_segments, 0);
+        p.device_bytes = everything;
+        p.resident_layers = in.n_segments - 1;
+        finish_resident(in, p);
+        return p;
+    }
+    if (in.budget_bytes < p.minimum_budget_bytes)
+        return make_error(ErrorCode::BudgetTooSmall,
+                          "VRAM budget " + format_gb(in.budget_bytes) + " is below the minimum of " + format_gb(p.minimum_budget_bytes) +
+                              " (KV cache + activations " + format_gb(in.fixed_bytes) + ", norms, and " + std::to_string(in.slots) +
+                              " streaming slots of " + format_gb(s_max) + ", the largest layer); raise --vram-gb or lower --ctx-size");
+    // The resident set under what is left once the slots are sized for the largest segment.
+    uint64 avail = in.budget_bytes - p.minimum_budget_bytes;
+    if (!in.force_streaming) {
+        place_whole_layers(in, *tc, p, avail);
+        place_largest(in, *tc, p, avail, s_max);
+    }
+    VKS_TRY(layout_slots(in, *tc, p));
+    finish_resident(in, p);
     return p;
 }
 

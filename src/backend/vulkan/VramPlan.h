@@ -1,24 +1,10 @@
-// VramPlan: where each weight tensor lives on the device under the VRAM budget. Pure
-// arithmetic (no Vulkan calls), so it is unit-tested without a device.
-//
-// A forward pass visits "segments" in order: layer 0 .. n_layer-1, then the head
-// (output norm + output matrix). Each weight tensor is either
-//   - resident: uploaded once by prepare(), in its own device buffers, or
-//   - streamed: copied into one of `slots` streaming slots (device buffers of slot_bytes)
-//     before its segment runs, every forward pass. Slots form a ring: while the GPU
-//     computes segment i from slot i % slots, the host fills the next slot.
-// Norm vectors are always resident (a few KB per layer).
-//
-// Resident set: every byte moves once per forward pass whichever streamed tensor it
-// belongs to (a cyclic scan), so the best fixed set is the one with the most bytes
-// (not least-recently-used). Whole layers first (a fully resident segment needs no slot
-// and no upload), evenly spaced over the pass so that a streamed layer's upload runs beside
-// resident compute, then the largest remaining tensors that fit.
-//
-// Device bytes are counted as VulkanMemory reserves them (alloc_cost: a power of two
-// below the allocator's block size, exact above), plus one block of slack for the
-// allocator's last partly used block; `fixed_bytes` (KV cache, activations, tables) is
-// the caller's, already in device bytes.
+// VramPlan: where each weight tensor lives on the device under the VRAM budget (pure
+// arithmetic, unit-tested without a device). A pass visits segments: layers 0 .. n_layer-1,
+// then the head. A tensor is resident (uploaded once) or streamed into one of `slots` slots
+// every pass. Every streamed byte moves once per pass (a cyclic scan), so the best resident
+// set holds the most bytes: whole layers first, evenly spaced so a streamed layer's upload runs
+// beside resident compute, then the largest tensors that fit. Bytes are counted as VulkanMemory
+// reserves them (vram_alloc_cost) plus one block of slack; norms are always resident.
 #pragma once
 
 #include <string>

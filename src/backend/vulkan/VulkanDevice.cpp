@@ -47,11 +47,8 @@ bool has_device_extension(VkPhysicalDevice pd, const char* name) {
 }
 
 // Whether matmul_coop.comp can run on pd (see VulkanCapabilities::cooperative_matrix); the
-// extension and its feature must then be enabled. VK_SYMBIOTE_NO_COOPMAT=1 (read here only)
-// turns the tensor-core kernel off for A/B comparisons.
+// extension and its feature must then be enabled.
 bool cooperative_matrix_usable(VkInstance inst, VkPhysicalDevice pd, const VkPhysicalDeviceVulkan12Features& f12) {
-    const char* off = std::getenv("VK_SYMBIOTE_NO_COOPMAT");
-    if (off && std::strcmp(off, "1") == 0) return false;
     if (!f12.shaderFloat16 || !f12.vulkanMemoryModel || !has_device_extension(pd, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME))
         return false;
     VkPhysicalDeviceCooperativeMatrixFeaturesNV cf{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
@@ -118,6 +115,7 @@ Expected<std::unique_ptr<VulkanDevice>> VulkanDevice::create(const VulkanDeviceO
     VKS_TRY(d->init_instance(opt));
     VKS_TRY(d->pick_physical(opt));
     d->second_queue_ = opt.second_compute_queue;
+    d->allow_coopmat_ = opt.cooperative_matrix;
     VKS_TRY(d->init_device());
     return d;
 }
@@ -213,10 +211,10 @@ ExpectedVoid VulkanDevice::pick_physical(const VulkanDeviceOptions& opt) {
     return {};
 }
 
-ExpectedVoid VulkanDevice::init_device() {
+ExpectedVoid VulkanDevice::pick_queue_families(std::vector<VkQueueFamilyProperties>& fams) {
     uint32 nf = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(phys_, &nf, nullptr);
-    std::vector<VkQueueFamilyProperties> fams(nf);
+    fams.resize(nf);
     vkGetPhysicalDeviceQueueFamilyProperties(phys_, &nf, fams.data());
     int32 compute = -1, transfer = -1;
     for (uint32 i = 0; i < nf; ++i)
@@ -228,6 +226,12 @@ ExpectedVoid VulkanDevice::init_device() {
     if (compute < 0) return make_error(ErrorCode::Device, "Vulkan: the selected device has no compute queue");
     compute_family_ = uint32(compute);
     transfer_family_ = transfer >= 0 ? uint32(transfer) : compute_family_;
+    return {};
+}
+
+ExpectedVoid VulkanDevice::init_device() {
+    std::vector<VkQueueFamilyProperties> fams;
+    VKS_TRY(pick_queue_families(fams));
 
     VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
     VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
@@ -250,7 +254,7 @@ ExpectedVoid VulkanDevice::init_device() {
     // Tensor-core matmul (matmul_coop.comp): the extension, its feature and the Vulkan memory
     // model its SPIR-V declares.
     VkPhysicalDeviceCooperativeMatrixFeaturesNV ecm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
-    caps_.cooperative_matrix = cooperative_matrix_usable(instance_, phys_, f12);
+    caps_.cooperative_matrix = allow_coopmat_ && cooperative_matrix_usable(instance_, phys_, f12);
 
     std::vector<const char*> exts;
     caps_.memory_budget_ext = has_device_extension(phys_, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);

@@ -1,13 +1,8 @@
-// VulkanDevice: instance, physical device choice, logical device with a compute queue
-// (and a separate transfer queue when the device has one), and the capabilities the
-// kernels and the memory planner need, filled once.
-//
-// Choice: discrete GPUs first, then integrated (first when force_integrated_gpu), then
-// virtual; a CPU implementation (lavapipe) only when nothing else exists, with a log line.
-// device_index >= 0 picks that index of vkEnumeratePhysicalDevices instead.
-// Every failure (no loader / ICD, no device, creation failure) is an Expected error so
-// the engine can fall back to the CPU path. Not thread-safe for queue submission: the
-// owner serializes submits to each queue.
+// VulkanDevice: instance, physical device choice, logical device with a compute queue (and a
+// separate transfer queue when there is one), and the capabilities, filled once. Order:
+// discrete, integrated (first with force_integrated_gpu), virtual; a CPU implementation
+// (lavapipe) only when nothing else exists; device_index >= 0 picks that index. Failures are
+// Expected errors (the engine falls back to the CPU). The owner serializes queue submissions.
 #pragma once
 
 #include <memory>
@@ -23,6 +18,7 @@ struct VulkanDeviceOptions {
     bool force_integrated_gpu = false;
     bool enable_validation = false;   // VK_LAYER_KHRONOS_validation + debug messenger
     bool second_compute_queue = false; // a second queue of the compute family (compute_queue2; the overlap probe)
+    bool cooperative_matrix = true;    // false: never enable the tensor-core kernel (A/B comparisons)
 };
 
 struct VulkanCapabilities {
@@ -37,7 +33,7 @@ struct VulkanCapabilities {
     bool subgroup_arithmetic = false;  // compute stage supports subgroupAdd / subgroupMax
     // VK_NV_cooperative_matrix enabled for matmul_coop.comp: 16 x 16 x 16 products of f16 A / B
     // into f32 C / D at subgroup scope in compute shaders, subgroup size 32, shaderFloat16 and
-    // vulkanMemoryModel (the shader's memory model). false with VK_SYMBIOTE_NO_COOPMAT=1.
+    // vulkanMemoryModel (the shader's memory model). false when VulkanDeviceOptions turn it off.
     bool cooperative_matrix = false;
     uint64 max_storage_buffer_range = 0;
     uint64 max_allocation_size = 0;
@@ -95,6 +91,7 @@ private:
     VulkanDevice() = default;
     ExpectedVoid init_instance(const VulkanDeviceOptions& opt);
     ExpectedVoid pick_physical(const VulkanDeviceOptions& opt);
+    ExpectedVoid pick_queue_families(std::vector<VkQueueFamilyProperties>& fams);  // compute, and a dedicated transfer family
     ExpectedVoid init_device();
     void fill_caps();
 
@@ -105,6 +102,7 @@ private:
     VkQueue compute_q_ = VK_NULL_HANDLE;
     VkQueue compute_q2_ = VK_NULL_HANDLE;
     bool second_queue_ = false;
+    bool allow_coopmat_ = true;  // VulkanDeviceOptions::cooperative_matrix
     VkQueue transfer_q_ = VK_NULL_HANDLE;
     uint32 compute_family_ = 0;
     uint32 transfer_family_ = 0;

@@ -70,14 +70,10 @@ ShaderSpecialization kernel_spec(const OpContext& c, Kernel k, uint32 units) {
         s.workgroup_size_x = 16;
         s.workgroup_size_y = 16;
     } else {
-        // Matvec is bound by how many weight loads are in flight. Few units (a 4096-row
-        // matrix: 2048) in workgroups of 4 units leave the GPU's warp slots mostly empty (an
-        // H100 holds ~8400 warps; 4096x4096 got 58% of the memory bandwidth, 11008-row
-        // SwiGLU with 11008 units 84%), so below 8192 units each unit gets
+        // Matvec is bound by how many weight loads are in flight: few units (a 4096-row matrix:
+        // 2048) leave a large GPU's warp slots mostly empty, so below 8192 units each unit gets
         // OpContext::matvec_small_lanes lanes (several subgroups over k, summed in shared
-        // memory): 64 by default, 2 units per workgroup. All-VRAM 7B decode, tg128: an H200
-        // measured 64 / 128 / 256 lanes at 201.05 / 196.6 / 194.3 tokens/s, an H100 (14:00 UTC
-        // call) 64 / 128 / 32 at 160.41 / 158.93 / 154.14 (README).
+        // memory): 64 by default, 2 units per workgroup (docs/tuning.md).
         const uint32 lanes = c.subgroup_size >= 4 && c.subgroup_size <= 128 ? c.subgroup_size : 32;
         const uint32 wide = std::max(lanes, c.matvec_small_lanes);
         if (units < 8192) {

@@ -84,8 +84,7 @@ std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float
 
 // Batches of at most this many tokens use the matvec kernels (one weight pass per token);
 // larger ones the register-blocked matmul (one weight pass per 64 tokens, compute-bound).
-// H100, f16: a 64-token matmul tile costs about as much as 9 (11008 x 4096) to 14 (4096 x
-// 4096) single-token matvecs.
+// The crossover was measured on a datacenter GPU (docs/tuning.md).
 constexpr uint32 kMatvecMaxTokens = 8;
 
 // An RMSNorm fused into a matvec op (decode): the op multiplies W by

@@ -1,33 +1,10 @@
-// WeightStreamRing: the small ring through which streamed weights reach the GPU, and the
-// ring of compute command buffers a forward pass is split into.
-//
-// Slots: `slots` device buffers of slot_bytes (device-local) with as many host staging
-// buffers (host-visible, coherent). For segment i the host waits until slot i % slots is
-// free (the compute submission that last read it has finished), copies the segment's
-// streamed weights into its staging buffer, and upload() copies staging -> device (or,
-// without staging, upload_from() copies from the weights' own host memory, imported once
-// with VK_EXT_external_memory_host: no host copy at all):
-//   - on the dedicated transfer queue when the device has one: a transfer submission that
-//     signals the slot's semaphore; the next compute submission waits on it at the
-//     compute-shader stage, so the copy overlaps the compute of earlier segments;
-//   - otherwise recorded at the start of the compute command buffer, then a barrier.
-// Buffers are VK_SHARING_MODE_CONCURRENT (VulkanMemory), so no ownership transfer.
-//
-// Submissions: begin() returns the next compute command buffer of a ring of
-// slots + 1 (waiting for its previous use), submit() submits it (waiting for the slot's
-// upload, signalling its fence). finish() waits for every submission. A forward pass is
-// begin / [acquire_slot, fill, upload] / record / submit, repeated, then finish().
-//
-// GPU time: a timestamp at the top of the first command buffer of a forward and at the
-// bottom of the last one (mark_forward_start / mark_forward_end), read by finish().
-//
-// Stream timeline (opt.timeline, profiling): timestamps at both ends of every compute
-// submission and of every upload on the transfer queue (host-reset query pools: the transfer
-// queue cannot record vkCmdResetQueryPool), read once their fences signalled; timeline()
-// gives the last forward's intervals and stream_overlap() how much of the uploads ran
-// under compute. Timestamps of the two queues share the device's clock.
-//
-// Thread-safety: none (the backend's one recording thread).
+// WeightStreamRing: the slots through which streamed weights reach the GPU, and the ring of
+// compute command buffers (slots + 1) a forward pass is split into. A pass is begin /
+// [acquire_slot, fill or upload_from, upload] / record / submit, repeated, then finish().
+// Uploads go on the transfer queue when there is one (the next compute submission waits on the
+// slot's semaphore, so the copy overlaps earlier compute), else at the start of the compute
+// command buffer. Buffers are CONCURRENT (no ownership transfer). Timestamps (optional): the
+// pass's GPU time, and with `timeline` every upload's and submission's interval. Not thread-safe.
 #pragma once
 
 #include <memory>

@@ -1,0 +1,115 @@
+#include "backend/vulkan/DeviceWeights.h"
+
+#include "common/HalfFloat.h"
+
+namespace vk_symbiote {
+
+uint64 round_up(uint64 v, uint64 a) { return (v + a - 1) / a * a; }
+
+bool tensor_on_device(const ModelConfig& cfg, TensorRole role) { return role != TensorRole::TokenEmbd || cfg.tied_output; }
+
+void DeviceWeights::list(const WeightProvider& weights, const ModelConfig& cfg) {
+    for (const auto& t : weights.registry().tensors()) {
+        if (!tensor_on_device(cfg, t.id.role) || t.byte_size == 0) continue;
+        if (t.id.role == TensorRole::Output && cfg.tied_output) continue;
+        const uint32 seg = t.id.layer >= 0 ? uint32(t.id.layer) : cfg.n_layer;
+        tensors.push_back({t.id, t.rows, t.row_bytes(), seg, tensor_role_is_norm(t.id.role)});
+    }
+    std::stable_sort(tensors.begin(), tensors.end(), [](const VramTensor& a, const VramTensor& b) { return a.segment < b.segment; });
+    seg_bytes.assign(cfg.n_layer + 1, 0);
+    for (const VramTensor& t : tensors) seg_bytes[t.segment] += t.rows * t.row_bytes;
+}
+
+void DeviceWeights::mark_streamed(uint32 n_segments) {
+    streamed.assign(n_segments, {});
+    for (uint32 seg = 0; seg < n_segments; ++seg)
+        for (size_t i = 0; i < tensors.size(); ++i)
+            if (tensors[i].segment == seg && !plan.tensors[i].resident) streamed[seg].push_back(i);
+}
+
+void DeviceWeights::view_streamed(const WeightProvider& weights, const WeightStreamRing& ring) {
+    uint32 k = 0;
+    for (const auto& seg_tensors : streamed) {
+        if (seg_tensors.empty()) continue;
+        const VkBuffer slot = ring.slot_buffer(k++ % plan.slots);
+        for (size_t i : seg_tensors) {
+            const VramTensor& t = tensors[i];
+            const TensorDesc* d = weights.registry().find(t.id);
+            DeviceWeight dw{d->dtype, uint32(t.rows), uint32(t.row_bytes / dtype_size(d->dtype)), {}};
+            for (const VramPiece& pc : plan.tensors[i].pieces)
+                dw.pieces.push_back({slot, uint32(pc.row_begin), uint32(pc.rows), pc.slot_offset, round_up(pc.rows * t.row_bytes, 4)});
+            views[{uint32(t.id.role), t.id.layer}] = std::move(dw);
+        }
+    }
+}
+
+ExpectedVoid DeviceWeights::upload_resident(VulkanContext& ctx, WeightProvider& weights, size_t ti, uint64& uploaded) {
+    const VramTensor& t = tensors[ti];
+    auto h = weights.acquire(t.id);
+    if (!h) return h.error();
+    const WeightView& v = h->view();
+    DeviceWeight dw{v.dtype, uint32(v.rows), uint32(v.cols), {}};
+    for (const VramPiece& pc : plan.tensors[ti].pieces) {
+        auto b = DeviceBuffer::create(ctx.mem, pc.rows * t.row_bytes, MemoryKind::DeviceLocal);
+        if (!b) return b.error();
+        const VkBuffer buf = b->buffer();
+        resident_.push_back(std::move(*b));
+        VKS_TRY(for_each_overlap(v.slices, {pc}, [&](const WeightSlice& s, const VramPiece&, uint64 r0, uint64 r1) {
+            const auto* src = static_cast<const char*>(s.data) + (r0 - s.row_begin) * t.row_bytes;
+            return ctx.compute.upload(src, (r1 - r0) * t.row_bytes, buf, (r0 - pc.row_begin) * t.row_bytes);
+        }));
+        dw.pieces.push_back({buf, uint32(pc.row_begin), uint32(pc.rows), 0, 0});
+        uploaded += pc.rows * t.row_bytes;
+    }
+    views[{uint32(t.id.role), t.id.layer}] = std::move(dw);
+    return {};
+}
+
+ExpectedVoid DeviceWeights::upload_norms_f32(VulkanContext& ctx, WeightProvider& weights, const ModelConfig& cfg) {
+    const uint32 E = cfg.n_embd;
+    std::vector<float> g(size_t(2 * cfg.n_layer + 1) * E);
+    auto put = [&](TensorId id, uint32 slot) -> ExpectedVoid {
+        auto h = weights.acquire(id);
+        if (!h) return h.error();
+        const WeightView& v = h->view();
+        if (v.rows * v.cols != E)
+            return make_error(ErrorCode::Format, "vulkan prepare: norm weight of " + std::to_string(v.rows * v.cols) + " elements, n_embd " +
+                                                     std::to_string(E));
+        for (const WeightSlice& s : v.slices)
+            row_to_f32(v.dtype, static_cast<const uint8*>(s.data), g.data() + size_t(slot) * E + s.row_begin * v.cols,
+                       (s.row_end - s.row_begin) * v.cols);
+        return {};
+    };
+    for (uint32 l = 0; l < cfg.n_layer; ++l) {
+        VKS_TRY(put(TensorId{TensorRole::AttnNorm, int32(l)}, 2 * l));
+        VKS_TRY(put(TensorId{TensorRole::FfnNorm, int32(l)}, 2 * l + 1));
+    }
+    VKS_TRY(put(TensorId{TensorRole::OutputNorm, -1}, 2 * cfg.n_layer));
+    auto b = DeviceBuffer::create(ctx.mem, g.size() * 4, MemoryKind::DeviceLocal);
+    if (!b) return b.error();
+    norm_f32 = std::move(*b);
+    return ctx.compute.upload(g.data(), g.size() * 4, norm_f32.buffer(), 0);
+}
+
+FusedNorm DeviceWeights::fused_norm(const ModelConfig& cfg, TensorRole role, uint32 layer) const {
+    const uint32 slot = role == TensorRole::OutputNorm ? 2 * cfg.n_layer : 2 * layer + (role == TensorRole::FfnNorm);
+    return FusedNorm{norm_f32.buffer(), slot * cfg.n_embd, cfg.rms_eps};
+}
+
+void DeviceWeights::bind_slot(uint32 seg, VkBuffer slot) {
+    for (size_t i : streamed[seg])
+        for (auto& pc : views[{uint32(tensors[i].id.role), tensors[i].id.layer}].pieces) pc.buffer = slot;
+}
+
+const DeviceWeight* DeviceWeights::find(TensorId id) const {
+    auto it = views.find({uint32(id.role), id.layer});
+    return it == views.end() ? nullptr : &it->second;
+}
+
+uint32 DeviceWeights::streamed_layer_count(uint32 n_layer) const {
+    uint32 n = 0;
+    for (uint32 l = 0; l < n_layer && l < streamed.size(); ++l) n += !streamed[l].empty();
+    return n;
+}
+
+}  // namespace vk_symbiote

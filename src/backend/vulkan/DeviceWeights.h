@@ -1,0 +1,70 @@
+// DeviceWeights: the model's weight tensors as the device sees them. `tensors` lists them in
+// use order (per layer, then the head), `plan` places each (resident or streamed, VramPlan),
+// and `views` says where the kernels read each one: resident tensors in their own buffers
+// (owned here, uploaded once), streamed ones in a ring slot (rebound per pass by bind_slot).
+#pragma once
+
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "backend/vulkan/DeviceBuffer.h"
+#include "backend/vulkan/VramPlan.h"
+#include "backend/vulkan/VulkanContext.h"
+#include "backend/vulkan/VulkanOps.h"
+#include "backend/vulkan/WeightStreamRing.h"
+#include "backend/Backend.h"
+
+namespace vk_symbiote {
+
+uint64 round_up(uint64 v, uint64 a);
+
+// The embedding table stays on the host (rows fetched per token) unless it is also the
+// output matrix; the head segment then reads it as the output.
+bool tensor_on_device(const ModelConfig& cfg, TensorRole role);
+
+// Calls fn(slice, piece, r0, r1) for every overlap [r0, r1) of a provider slice (rows as
+// they arrived from the packs) with a planned device piece.
+template <class Fn>
+ExpectedVoid for_each_overlap(const std::vector<WeightSlice>& slices, const std::vector<VramPiece>& pieces, Fn&& fn) {
+    for (const auto& s : slices)
+        for (const VramPiece& pc : pieces) {
+            const uint64 r0 = std::max(s.row_begin, pc.row_begin), r1 = std::min(s.row_end, pc.row_begin + pc.rows);
+            if (r0 < r1) VKS_TRY(fn(s, pc, r0, r1));
+        }
+    return {};
+}
+
+class DeviceWeights {
+public:
+    // Lists the device tensors of `weights` in use order (fills tensors, seg_bytes).
+    void list(const WeightProvider& weights, const ModelConfig& cfg);
+    // With `plan` set: per segment, the tensors that stream.
+    void mark_streamed(uint32 n_segments);
+    // Streamed tensors: views into their segment's slot (the k-th streaming segment of a pass
+    // uses slot k % slots).
+    void view_streamed(const WeightProvider& weights, const WeightStreamRing& ring);
+    ExpectedVoid upload_resident(VulkanContext& ctx, WeightProvider& weights, size_t i, uint64& uploaded);
+    // (2 * n_layer + 1, n_embd) f32 norm weights for FusedNorm: attn_norm, ffn_norm of each
+    // layer, then output_norm, converted once from the model's dtype.
+    ExpectedVoid upload_norms_f32(VulkanContext& ctx, WeightProvider& weights, const ModelConfig& cfg);
+    FusedNorm fused_norm(const ModelConfig& cfg, TensorRole role, uint32 layer) const;  // AttnNorm / FfnNorm of `layer`, or OutputNorm
+    void bind_slot(uint32 segment, VkBuffer slot);
+
+    const DeviceWeight& at(TensorRole role, int32 layer) const { return views.at({uint32(role), layer}); }
+    const DeviceWeight* find(TensorId id) const;
+    bool streams(uint32 segment) const { return !streamed[segment].empty(); }
+    uint32 streamed_layer_count(uint32 n_layer) const;  // layers with at least one streamed tensor
+
+    std::vector<VramTensor> tensors;               // device tensors in use order (plan input)
+    VramPlan plan;
+    std::vector<std::vector<size_t>> streamed;     // per segment: indexes into tensors that stream
+    std::vector<uint64> seg_bytes;                 // per segment: weight bytes (all its tensors)
+    std::map<std::pair<uint32, int32>, DeviceWeight> views;  // (role, layer) -> where the kernels read it
+    DeviceBuffer norm_f32;
+
+private:
+    std::vector<DeviceBuffer> resident_;           // pieces of resident tensors
+};
+
+}  // namespace vk_symbiote

@@ -1,0 +1,173 @@
+#include "backend/vulkan/ForwardPass.h"
+
+#include <chrono>
+#include <cstring>
+
+namespace vk_symbiote {
+
+namespace {
+
+using SClock = std::chrono::steady_clock;
+double secs(SClock::time_point a, SClock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+}  // namespace
+
+ForwardPass::ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& counters, const ForwardRequest& req)
+    : ctx_(ctx),
+      m_(m),
+      counters_(counters),
+      req_(req),
+      n_(req.n_tokens),
+      kernels_(ctx, m.cfg, m.w, m.buf, m.shader, *m.ring, m.shader_copied),
+      c_(kernels_.op_context()),
+      hybrid_(m.hybrid && req.n_tokens == 1),
+      shader_pass_(m.shader.enabled() && req.n_tokens > 1),
+      feed_(shader_pass_ ? static_cast<WeightFeed&>(m.shader) : m.dma),
+      target_{ctx, *m.ring, *m.weights, m.w},
+      x_on_host_(req.n_tokens == 1) {}
+
+ExpectedVoid ForwardPass::run() {
+    VKS_TRY(load_embeddings());
+    VKS_TRY(plan_uploads());
+    if (shader_pass_) m_.shader.begin_pass(ctx_.opt, first_ahead_);
+    for (uint32 seg = 0; seg <= m_.cfg.n_layer; ++seg) VKS_TRY(hybrid_ && m_.hybrid->on_cpu(seg) ? cpu_layer(seg) : gpu_segment(seg));
+    for (const auto& t : m_.w.plan.tensors) counters_.vram_hits += t.resident;
+    if (hybrid_) {
+        counters_.cpu_seconds += cpu_s_;
+        counters_.wait_seconds += wait_s_;
+        counters_.cpu_layer_runs += m_.hybrid->cpu_layers;
+    }
+    if (!req_.all_logits || n_ == 1) VKS_TRY(m_.ring->record_copy_out(m_.buf.logits.buffer(), m_.buf.logits_rb.buffer(), uint64(m_.cfg.n_vocab) * 4));
+    m_.ring->mark_forward_end(cmd_);
+    return m_.ring->submit(slot_);
+}
+
+// Embedding rows (host provider) -> x before the first submission. One token (decode): its
+// row goes through xh / x_up like x coming back from a CPU layer.
+ExpectedVoid ForwardPass::load_embeddings() {
+    const uint32 E = m_.cfg.n_embd;
+    if (n_ == 1) return m_.weights->embedding_row(req_.tokens[0], m_.buf.xh.data());
+    std::vector<float> emb(size_t(n_) * E);
+    for (uint32 i = 0; i < n_; ++i) VKS_TRY(m_.weights->embedding_row(req_.tokens[i], emb.data() + size_t(i) * E));
+    return ctx_.compute.upload(emb.data(), emb.size() * 4, m_.buf.x.buffer(), 0);
+}
+
+ExpectedVoid ForwardPass::plan_uploads() {
+    for (uint32 seg = 0; seg <= m_.cfg.n_layer; ++seg)
+        if (m_.w.streams(seg) && !(hybrid_ && m_.hybrid->on_cpu(seg))) gpu_streamed_.push_back(seg);
+    slot_of_.assign(m_.cfg.n_layer + 1, -1);
+    const int32 pre = m_.dma.pre_seg;
+    if (pre < 0) return {};
+    m_.dma.pre_seg = -1;
+    if (gpu_streamed_.empty() || gpu_streamed_[0] != uint32(pre)) return m_.ring->discard_upload(0);
+    slot_of_[uint32(pre)] = 0;  // the previous forward issued this pass's first upload into slot 0
+    counters_.vram_misses += m_.w.streamed[uint32(pre)].size();
+    k_ = 1;
+    first_ahead_ = true;
+    return {};
+}
+
+ExpectedVoid ForwardPass::cpu_layer(uint32 seg) {
+    const auto t0 = SClock::now();
+    // After GPU layers (x on the device) or at the start of the pass (x is the embedding row in xh).
+    if (!x_on_host_ || !started_) VKS_TRY(x_to_host(seg));
+    const auto t1 = SClock::now();
+    const uint32 G = m_.cfg.n_head_kv;
+    HybridDecode& h = *m_.hybrid;
+    VKS_TRY(h.kv->sync(seg, req_.pos, G, G));
+    const auto t2 = SClock::now();
+    VKS_TRY(h.cpu->forward_layer(seg, m_.buf.xh.data(), 1, req_.pos));
+    ctx_.telemetry.record(TelemetryMeter::Rate::CpuWeight, m_.w.seg_bytes[seg], secs(t2, SClock::now()));
+    h.kv->mark(seg, req_.pos, 1, G, G);
+    counters_.cpu_weight_bytes += m_.w.seg_bytes[seg];
+    cpu_s_ += secs(t1, SClock::now());
+    wait_s_ += secs(t0, t1);
+    return {};
+}
+
+ExpectedVoid ForwardPass::x_to_host(uint32 seg) {
+    const uint64 bytes = uint64(m_.cfg.n_embd) * 4;
+    if (cmd_ != VK_NULL_HANDLE) {
+        VKS_TRY(m_.ring->record_copy_out(m_.buf.x.buffer(), m_.hybrid->x_down.buffer(), bytes));
+        VKS_TRY(m_.ring->submit(slot_));
+        cmd_ = VK_NULL_HANDLE;
+    }
+    VKS_TRY(upload_beside_cpu(seg));
+    if (x_on_host_) return {};
+    VKS_TRY(m_.ring->wait_compute());
+    std::memcpy(m_.buf.xh.data(), m_.hybrid->x_down.mapped(), bytes);
+    x_on_host_ = true;
+    return {};
+}
+
+// The next GPU layers' weights start crossing the bus while the CPU works: zero-copy DMA only
+// (from packs, the host would demand the next layer's packs ahead of this CPU layer's and the
+// RAM tier could evict this layer's packs just before use). Upload k goes into slot k % slots,
+// which the layer of upload k - slots read: issued once that layer was submitted (before seg).
+ExpectedVoid ForwardPass::upload_beside_cpu(uint32 seg) {
+    if (!m_.ring->uses_transfer_queue() || !m_.dma.zero_copy) return {};
+    const uint32 slots = m_.w.plan.slots;
+    while (k_ < gpu_streamed_.size() && slot_of_[gpu_streamed_[k_]] < 0 && (k_ < slots || gpu_streamed_[k_ - slots] < seg))
+        VKS_TRY(feed(m_.dma, gpu_streamed_[k_]));
+    return {};
+}
+
+ExpectedVoid ForwardPass::gpu_segment(uint32 seg) {
+    const bool streams = m_.w.streams(seg);
+    if (m_.hybrid && seg < m_.cfg.n_layer) VKS_TRY(m_.hybrid->kv->sync(seg, req_.pos, 0, 0));  // rows a CPU layer wrote
+    // A segment whose weights come by an upload (this pass's, or one issued ahead) needs a
+    // submission that waits for it; shader copies are in the command buffers themselves.
+    VKS_TRY(open_recording(seg, streams && (feed_.uploads() || slot_of_[seg] >= 0)));
+    if (x_on_host_) {
+        const uint32 E = m_.cfg.n_embd;
+        std::memcpy(m_.buf.x_up.mapped(), m_.buf.xh.data(), size_t(E) * 4);
+        VKS_TRY(m_.ring->record_copy_in(m_.buf.x_up.buffer(), m_.buf.x.buffer(), uint64(E) * 4));
+        x_on_host_ = false;
+    }
+    if (streams) VKS_TRY(bring_weights(seg));
+    if (seg == m_.cfg.n_layer) return kernels_.record_head(c_, req_.all_logits ? 0 : n_ - 1, req_.all_logits ? n_ : 1);
+    VKS_TRY(kernels_.record_layer(c_, seg, n_, req_.pos));
+    if (m_.hybrid) m_.hybrid->kv->mark(seg, req_.pos, n_, 0, 0);
+    return {};
+}
+
+ExpectedVoid ForwardPass::open_recording(uint32 seg, bool new_submission) {
+    const bool split = seg > 0 && seg < m_.cfg.n_layer && (seg % 8 == 0 || seg == 1);
+    if (cmd_ != VK_NULL_HANDLE && !new_submission && !split) return {};
+    if (cmd_ != VK_NULL_HANDLE) VKS_TRY(m_.ring->submit(slot_));
+    auto b = m_.ring->begin();
+    if (!b) return b.error();
+    if (!started_) {
+        m_.ring->mark_forward_start(*b);  // before the runtime's first kernel timestamp
+        ctx_.rt.begin(*b);
+        started_ = true;
+    } else {
+        ctx_.rt.continue_recording(*b);
+    }
+    cmd_ = *b;
+    slot_ = -1;
+    return {};
+}
+
+ExpectedVoid ForwardPass::bring_weights(uint32 seg) {
+    const bool ahead = slot_of_[seg] >= 0;  // uploaded (and bound) already
+    if (!ahead) VKS_TRY(feed(feed_, seg));
+    if (ahead || feed_.uploads()) slot_ = slot_of_[seg];
+    return {};
+}
+
+ExpectedVoid ForwardPass::feed(WeightFeed& f, uint32 seg) {
+    const uint32 s = k_ % m_.w.plan.slots;
+    if (f.uploads() && k_ + 1 < gpu_streamed_.size()) {  // the provider may prefetch the next upload's packs
+        std::vector<TensorId> next;
+        for (size_t i : m_.w.streamed[gpu_streamed_[k_ + 1]]) next.push_back(m_.w.tensors[i].id);
+        m_.weights->hint_upcoming(next);
+    }
+    ++k_;
+    VKS_TRY(f.feed(target_, seg, s));
+    counters_.vram_misses += m_.w.streamed[seg].size();
+    slot_of_[seg] = int32(s);
+    return {};
+}
+
+}  // namespace vk_symbiote

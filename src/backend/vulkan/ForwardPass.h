@@ -1,0 +1,56 @@
+// ForwardPass: one forward pass of whole layers (prompts, decode, the layers split) as a plain
+// loop over segments (layers, then the head): each computed by the CPU (HybridDecode) or
+// recorded for the GPU, its weights brought by their source (resident: nothing; DMA ring: an
+// upload the submission waits for; shader copies: dispatches between the kernels). A new
+// submission at every DMA-streamed segment, after layer 1 and every 8 layers.
+#pragma once
+
+#include "backend/vulkan/LayerKernels.h"
+#include "backend/vulkan/VulkanModel.h"
+
+namespace vk_symbiote {
+
+class ForwardPass {
+public:
+    ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& counters, const ForwardRequest& req);
+    ~ForwardPass() { m_.shader.end_pass(); }  // also on errors
+    ExpectedVoid run();
+
+private:
+    ExpectedVoid load_embeddings();
+    ExpectedVoid plan_uploads();  // the GPU's streamed segments; takes over an upload issued ahead
+    ExpectedVoid cpu_layer(uint32 seg);
+    ExpectedVoid gpu_segment(uint32 seg);
+    // x to the host before a CPU layer (submitting the open recording), starting the next GPU
+    // layers' uploads meanwhile.
+    ExpectedVoid x_to_host(uint32 seg);
+    ExpectedVoid upload_beside_cpu(uint32 seg);
+    ExpectedVoid open_recording(uint32 seg, bool new_submission);
+    // Brings a segment's streamed weights into its slot through feed_ (unless an upload of the
+    // last pass or beside a CPU layer did); slot_: the slot whose upload the recording waits for.
+    ExpectedVoid bring_weights(uint32 seg);
+    ExpectedVoid feed(WeightFeed& f, uint32 seg);  // feed number k_ goes into slot k_ % slots
+
+    VulkanContext& ctx_;
+    VulkanModel& m_;
+    PassCounters& counters_;
+    const ForwardRequest& req_;
+    const uint32 n_;
+    LayerKernels kernels_;
+    OpContext c_;
+    const bool hybrid_;       // decode with a CPU part: some streamed layers run on the CPU
+    const bool shader_pass_;  // prompt pass streaming by shader copies
+    WeightFeed& feed_;        // how this pass's streamed weights reach their slots
+    FeedTarget target_;
+    std::vector<uint32> gpu_streamed_;  // GPU segments that stream, in order
+    std::vector<int32> slot_of_;        // per segment: the slot its upload was issued into (-1: none yet)
+    uint32 k_ = 0;                      // uploads issued so far
+    bool first_ahead_ = false;          // the previous forward issued this pass's first upload
+    VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+    bool started_ = false;
+    int32 slot_ = -1;                   // the slot the open command buffer waits for
+    bool x_on_host_;                    // x was last written by the CPU or is the embedding row (buf.xh)
+    double cpu_s_ = 0, wait_s_ = 0;
+};
+
+}  // namespace vk_symbiote

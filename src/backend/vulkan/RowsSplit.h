@@ -1,0 +1,64 @@
+// RowsSplit: the layout of the hybrid decode's rows split (VulkanOptions::HybridSplit::Rows).
+// Every streamed segment's matrices are split by rows: the CPU computes the rows of the first
+// cpu_heads KV heads' share (cpu_rows) from RAM, the GPU the rest from a half of ring slot 0.
+// Half slots alternate along the split segments of a pass (segment j: half (j + parity) % 2)
+// and, with an odd count of them, between passes, so the last split segment's exchanges can
+// copy the next pass's first rows into the free half (`ahead`). RowsPass records the pass.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "backend/vulkan/DmaStream.h"
+#include "backend/vulkan/SideThread.h"
+
+namespace vk_symbiote {
+
+class RowsSplit {
+public:
+    RowsSplit(const VulkanOptions& opt, const VulkanDevice& dev, const ModelConfig& cfg, const DeviceWeights& w, const DmaStream& dma,
+              const WeightStreamRing& ring)
+        : opt_(opt), dev_(dev), cfg_(cfg), w_(w), dma_(dma), ring_(ring) {}
+    // Finds the fewest CPU KV heads whose GPU rows fit half a slot; enables the split when
+    // the GPU keeps some, and picks the copy mode and the head's place.
+    void choose();
+    // Rows of matrix `role` the CPU computes with `kv_heads` KV heads (at the current share).
+    uint32 cpu_rows(TensorRole role, uint32 kv_heads) const;
+    uint32 cpu_rows(TensorRole role) const { return cpu_rows(role, cpu_heads); }
+    // The split's index for ComputeSplit: cpu_heads clamped to [min_cpu_heads, n_head_kv - 1], less the minimum.
+    uint32 split_index(uint32 kv_heads) const;
+    // Lays out every split segment's GPU rows in its half slot at the current share.
+    void layout();
+    // The GPU's part of a tensor: rows [cpu rows, rows) in half slot `half`, or of its resident copy.
+    DeviceWeight gpu_part(TensorRole role, int32 layer, uint32 half) const;
+    bool cpu_segment(uint32 seg) const { return head_cpu && seg == cfg_.n_layer; }  // no GPU rows (rows_head Cpu)
+
+    bool enabled = false;
+    uint32 cpu_heads = 0, min_cpu_heads = 0;
+    int32 pending_heads = -1;     // set_hybrid_cpu_heads() for the next decode
+    bool shader = false;          // rows_upload took Shader: copy.comp inside the exchanges
+    bool head_cpu = false;        // a streamed head computed on the CPU alone
+    std::vector<int32> order;     // per segment: its index among the split segments (-1: resident)
+    uint32 parity = 0;
+    bool ahead = false;           // the first split segment's rows are in its half (copied by the last pass)
+    int32 pre = -1;               // half slot holding the first split segment's rows, uploaded ahead (-1: none)
+    uint32 head_cpu_rows = 0;     // logits rows [0, n) the CPU computed in the last forward
+    std::vector<std::vector<WeightStreamRing::SourceCopy>> copies;  // per segment: its GPU rows' copies
+    std::vector<std::vector<uint8>> copy_phase;  // per segment, per copy: the exchange (0-3) whose command buffer copies it
+    std::unique_ptr<SideThread> side;            // records the next exchange while the CPU computes
+
+private:
+    uint64 gpu_bytes(uint32 seg, uint32 kv_heads) const;  // half-slot bytes of a segment's GPU rows
+    // Copies of tensor i's GPU rows [r0, rows) to offset `off` of half `h`, split by exchange; false if misaligned for copy.comp.
+    bool add_copies(uint32 seg, size_t i, uint64 r0, uint64 off, uint32 h);
+    const VulkanOptions& opt_;
+    const VulkanDevice& dev_;
+    const ModelConfig& cfg_;
+    const DeviceWeights& w_;
+    const DmaStream& dma_;
+    const WeightStreamRing& ring_;
+    std::map<std::pair<uint32, int32>, WeightPiece> pieces_;  // (role, layer) of a streamed tensor -> its GPU rows (offset within a half)
+};
+
+}  // namespace vk_symbiote

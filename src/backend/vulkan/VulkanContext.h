@@ -1,0 +1,32 @@
+// VulkanContext: the device-wide objects of one VulkanBackend that its per-model parts use
+// (they outlive every VulkanModel). PassCounters: what the forward passes count since prepare().
+#pragma once
+
+#include <array>
+
+#include "backend/cpu/ThreadPool.h"
+#include "backend/vulkan/ShaderRuntime.h"
+#include "backend/vulkan/VulkanCompute.h"
+#include "backend/vulkan/VulkanOptions.h"
+#include "oracle/HardwareTelemetry.h"
+
+namespace vk_symbiote {
+
+struct VulkanContext {
+    const VulkanOptions& opt;
+    const VulkanDevice& dev;
+    VulkanMemory& mem;
+    VulkanCompute& compute;
+    ShaderRuntime& rt;
+    cpu::ThreadPool& copy_pool;
+    TelemetryMeter& telemetry;
+};
+
+struct PassCounters {
+    uint64 vram_hits = 0, vram_misses = 0;  // tensor uses served from VRAM / streamed
+    double cpu_seconds = 0, wait_seconds = 0;
+    std::array<double, 5> rows_waits{};     // VulkanBackend::hybrid_rows_waits()
+    uint64 cpu_layer_runs = 0, kv_sync_bytes = 0, cpu_weight_bytes = 0;
+};
+
+}  // namespace vk_symbiote

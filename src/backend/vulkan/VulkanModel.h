@@ -1,0 +1,34 @@
+// VulkanModel: everything a VulkanBackend holds for one prepared model, owned in one place:
+// prepare() builds a new one, and dropping it waits for the device to go idle, then every
+// buffer, import and slot frees itself.
+#pragma once
+
+#include <memory>
+
+#include "backend/vulkan/HybridDecode.h"
+#include "backend/vulkan/RowsSplit.h"
+#include "backend/vulkan/ShaderCopyStream.h"
+
+namespace vk_symbiote {
+
+struct VulkanModel {
+    VulkanModel(const VulkanDevice& dev, const ModelConfig& model_cfg, bool kv_f16) : device(dev), cfg(model_cfg), buf(model_cfg, kv_f16) {}
+    ~VulkanModel() { vkDeviceWaitIdle(device.device()); }  // before the members free their buffers
+    VulkanModel(const VulkanModel&) = delete;
+    VulkanModel& operator=(const VulkanModel&) = delete;
+
+    const VulkanDevice& device;
+    ModelConfig cfg;
+    WeightProvider* weights = nullptr;
+    DeviceWeights w;                          // resident weights and where every tensor is read
+    DmaStream dma;                            // streamed weights by transfer uploads
+    std::unique_ptr<WeightStreamRing> ring;   // streaming slots and the command buffer ring
+    ShaderCopyStream shader;                  // streamed weights by copy.comp in prompt passes
+    ModelBuffers buf;                         // activations, KV cache, exchange buffers
+    std::unique_ptr<RowsSplit> rows;          // the rows split's layout (null without zero-copy hybrid)
+    std::unique_ptr<HybridDecode> hybrid;     // null without hybrid decode
+    uint64 shader_copied = 0;                 // bytes copied by copy.comp since prepare()
+    bool rows_mode() const { return rows && rows->enabled; }
+};
+
+}  // namespace vk_symbiote
