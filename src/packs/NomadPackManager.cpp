@@ -28,7 +28,7 @@ NomadPackManager::NomadPackManager(std::shared_ptr<const GGUFLoader> file, PackP
     : file_(std::move(file)),
       plan_(std::move(plan)),
       opts_(std::move(opts)),
-      oracle_(plan_.packs, OracleOptions{opts_.prefetch_lookahead, opts_.eviction_aggression}),
+      oracle_(plan_.packs, opts_.oracle),
       prefetched_(plan_.packs.size(), 0),
       loads_(plan_.packs.size(), 0) {}
 

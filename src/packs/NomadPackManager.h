@@ -15,7 +15,7 @@
 // A pack is never loaded twice at once: concurrent requests wait for the same load.
 //
 // Decisions come from a VitalityOracle (src/oracle) the manager owns, built from its
-// plan and opts.prefetch_lookahead / opts.eviction_aggression, and consulted under the
+// plan and opts.oracle (lookahead, eviction aggression), and consulted under the
 // manager's lock (the oracle needs the manager's cursor and residency, which that lock
 // guards; one oracle per plan, so no sharing is needed). The manager keeps the mechanism:
 // reads, buffers, pins, counters.
@@ -85,8 +85,7 @@ struct PackManagerOptions {
     std::string reserved_what = "other engine buffers";
     PrefetcherOptions io;
     uint32 pin_wait_ms = 5000;  // how long a demand load waits for space before OutOfMemory
-    uint32 prefetch_lookahead = 3;       // layers prefetch_ahead() reads ahead (oracle option)
-    float eviction_aggression = 0.7f;    // 0..1, see VitalityOracle::should_evict_for_prefetch
+    OracleOptions oracle;                // lookahead window and eviction aggression
     // Bytes of the window that may be on their way at once (see read_ahead_bytes());
     // 0: automatic, kNoReadAheadCap: the whole lookahead window.
     uint64 read_ahead_bytes = 0;

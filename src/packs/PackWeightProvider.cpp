@@ -63,9 +63,8 @@ Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(std::shar
     if (!io) return io.error();
     mo.io = std::move(*io);
     mo.pin_wait_ms = opts.pin_wait_ms;
-    mo.prefetch_lookahead = opts.prefetch_lookahead;
+    mo.oracle = opts.oracle;
     mo.read_ahead_bytes = opts.read_ahead_bytes;
-    mo.eviction_aggression = opts.eviction_aggression;
     auto mgr = NomadPackManager::create(p->file_, std::move(*plan), std::move(mo));
     if (!mgr) return mgr.error();
     p->mgr_ = std::move(*mgr);

@@ -43,8 +43,7 @@ struct PackOptions {
     // docs/tuning.md). The staging counts in the RAM budget ((threads + 1) x staging).
     uint32 io_threads = 4;
     uint64 io_staging_bytes = uint64(16) << 20;
-    uint32 prefetch_lookahead = 3;               // layers of packs read ahead of the one in use
-    float eviction_aggression = 0.7f;            // may a prefetch evict? see VitalityOracle
+    OracleOptions oracle;                        // --prefetch-lookahead, --eviction-aggression
     uint64 read_ahead_bytes = 0;                 // NomadPackManager::read_ahead_bytes() (0: automatic)
     uint32 embedding_cache_rows = 256;
     // RAM the backend holds for activations + KV cache under the same budget (see

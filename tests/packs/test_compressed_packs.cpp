@@ -233,7 +233,7 @@ TEST_P(CachedCorruption, FlippedByteAndTruncationAreErrorsNotWrongWeights) {
     const Path model = test::models_dir() / "syn-f32.gguf";  // f32 random weights: raw and compressed packs
     const Path cache = build_cache(model, std::string("corrupt-") + (GetParam() ? "direct" : "buffered"), {"zfp", "blosc-zstd"});
     PackOptions o = tiny_options(model, cache, 8, GetParam());
-    o.prefetch_lookahead = 0;  // only the demanded packs are read
+    o.oracle.prefetch_lookahead = 0;  // only the demanded packs are read
     // Fresh providers (nothing resident) that validated the intact cache.
     auto fresh = [&] { return open_provider(model, o); };
     auto first = fresh();
@@ -284,7 +284,7 @@ TEST(CompressedPacks, ReadFaultOnTheCacheIsAnError) {
         if (fail) return make_error(ErrorCode::Io, "injected");
         return {};
     };
-    o.prefetch_lookahead = 0;
+    o.oracle.prefetch_lookahead = 0;
     auto w = open_provider(model, o);
     ASSERT_TRUE(w);
     const TensorId t = tensor_in_pack(*w, 0);

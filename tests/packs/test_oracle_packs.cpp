@@ -23,8 +23,8 @@ std::unique_ptr<PackWeightProvider> provider(const Path& model, float aggression
     o.read_ahead_bytes = read_ahead;
     o.max_pack_bytes = 4096;
     o.embedding_cache_rows = 16;
-    o.eviction_aggression = aggression;
-    o.prefetch_lookahead = lookahead;
+    o.oracle.eviction_aggression = aggression;
+    o.oracle.prefetch_lookahead = lookahead;
     o.activation_kv_bytes = act_kv;
     auto min = PackWeightProvider::minimum_ram_budget(model, o);
     EXPECT_TRUE(min) << min.error().to_string();
