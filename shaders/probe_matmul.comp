@@ -1,5 +1,5 @@
 #version 450
-// f16 matmul throughput probe of vk_symbiote_benchmark (src/bench/VulkanComputeProbe):
+// f16 matmul throughput probe of vk_symbiote_benchmark (src/probe/VulkanComputeProbe):
 // C (f32) = A B^T, A (m x k) and B (n x k) f16 as packed uint pairs along k. Plain shader
 // cores, no tensor-core extension: a measured ceiling for our own kernels. 16 x 16 invocations
 // per 64 x 64 tile of C, 4 x 4 accumulators each (8 x 8 spills), k in tiles of 32 staged in
