@@ -5,9 +5,9 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libvulkan-dev glslc libshaderc-dev spirv-tools mesa-vulkan-drivers vulkan-tools vulkan-validationlayers
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev
   libzstd-dev liblz4-dev libblosc-dev libzfp-dev libxxhash-dev
-  libcli11-dev nlohmann-json3-dev
+  nlohmann-json3-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -13,7 +13,7 @@ using uint = std::uint32_t;
 
 // matmul.comp's tile: logical rows x tokens per invocation (a workgroup of WG_X x WG_Y
 // invocations covers WG_X * TM logical rows x WG_Y * TN tokens); the host sizes its grid
-// with them. TM = 8 ran 25 times slower on an H100 (accumulators out of registers).
+// with them. Larger TM spills the accumulators out of registers (docs/tuning.md).
 #define VKS_MATMUL_TM 4
 #define VKS_MATMUL_TN 4
 

@@ -1,30 +1,16 @@
 #version 450
-// Causal attention for one (head, token) per workgroup, GQA/MQA by head grouping, online
-// softmax over the KV cache. X = Q [n_tokens][q_stride], Y = out [n_tokens][out_stride],
-// A = K cache [pos][kv_dim], B = V cache [pos][kv_dim] (this layer's; f32, or f16 with KV_F16). Grid: (n_head - head0,
-// n_tokens): heads [head0, n_head) (head0 > 0: the GPU's heads of a hybrid row split).
-//
-// Two paths, chosen by values uniform over the dispatch:
-// - subgroup path (USE_SUBGROUP, whole subgroups, head_dim a multiple of 4, <= 8 * subgroup
-//   size and <= 256): up to NSG_MAX subgroups each take every NSG-th key with their own
-//   running max / sum / output (flash-decoding inside the workgroup, no workgroup barrier
-//   per key); a lane owns the vec4s lane, lane + S of a head (coalesced 16-byte K / V row
-//   reads), the dot product is a subgroupAdd; KS keys per step keep KS K and V rows in
-//   flight. The NSG partial results are merged at the end through shared memory.
-//   H100, 7B decode (32 heads of 128 dims, 1..64 keys): 7.1 us per layer instead of 19 with
-//   the shared path (one invocation per key, serial 128-element dot products).
-//   Still one workgroup per (head, token): a long context on few heads would need the keys
-//   split over workgroups too (a second merge pass and a scratch buffer).
-// - shared-memory path (otherwise): chunks of WG keys, one invocation scores one key,
-//   workgroup max / sum reductions, invocations parallel over head_dim accumulate p * V
-//   (head_dim <= 4 * WG, <= 1024).
-//
-// KV_F16 (variant attention_f16): the caches hold f16 values, two per 32-bit word (A / B as
-// uint pairs: half the VRAM and half the bytes read of the f32 cache, values equal to the
-// f16-rounded f32 ones). This dispatch's tokens' K / V rows come as f32 in W0 / W1
-// ([n_tokens][kv_dim]); keys >= pos0 are read from there, and the first query head of each KV
-// head stores its token's K / V row into the caches at row pos0 + t (no other workgroup of
-// the dispatch reads rows >= pos0 from the caches, so no race).
+// Causal attention, one (head, token) per workgroup, GQA by head grouping, online softmax.
+// X = Q [n_tokens][q_stride], Y = out [n_tokens][out_stride], A / B = this layer's K / V cache
+// [pos][kv_dim] (f32, or with KV_F16 two f16 per uint). Grid (n_head - head0, n_tokens);
+// head0 > 0: the GPU's heads of a hybrid row split.
+
+// Subgroup path (head_dim % 4 == 0, <= 8 * subgroup size, <= 256): NSG subgroups take every
+// NSG-th key, KS keys per step in flight (flash-decoding inside the workgroup), merged through
+// shared memory at the end. Otherwise chunks of WG keys, one invocation per key (head_dim <= 1024).
+
+// KV_F16: this dispatch's own K / V rows arrive as f32 in W0 / W1 [n_tokens][kv_dim]; keys >= pos0
+// are read there, and each KV head's first query head writes them to cache row pos0 + t (no
+// other workgroup reads those rows, so no race).
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 
@@ -134,8 +120,8 @@ void attention_subgroup(uint h, uint t, uint kvh) {
 #ifdef KV_F16
             // One source for the whole step where possible (uniform branches outside the loads, so
             // the step's loads stay in flight together): every key in the caches (decode: all steps
-            // but the last), every key new (a prompt batch from position 0), else per key.
-            // H100, 7B all in VRAM: per-key selection cost 2.5% of tg128 and pp512.
+            // but the last), every key new (a prompt batch from position 0), else per key
+            // (per-key selection is slower: docs/tuning.md).
             const uint j_last = min(j + (KS - 1u) * nsg, n_keys - 1u);
             if (j_last < p.pos0) {
                 for (uint k = 0; k < KS; ++k)

@@ -1,11 +1,8 @@
 #version 450
 // Weight copy by the compute units (streamed prompt passes): dst[i] = src[i], 16 bytes per
-// element, four independent loads in flight per invocation (the source may be host memory
-// read across the bus, where latency, not the SMs, bounds the rate). A few workgroups stride
-// over the whole range (CopyParams), so the copy runs beside the weight kernels recorded
-// after it instead of occupying the GPU: on devices whose transfer queue is time-sliced with
-// the compute queue (the H100: vk_symbiote_kernel_bench --overlap), this is how an upload
-// overlaps compute.
+// element, four loads in flight per invocation (the source may be host memory across the bus).
+// A few workgroups stride over the whole range, so the copy runs beside the weight kernels:
+// how uploads overlap compute where the transfer queue is time-sliced with it (NVIDIA).
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 

@@ -1,19 +1,13 @@
 #version 450
-// Register-blocked matrix-matrix product for prompt batches. A workgroup computes a tile of
-// BM = WG_X * TM "logical rows" x BN = WG_Y * TN tokens, stepping over k in slices of BK:
-// the weight slice [BM][BK] (16-byte loads of 8 weights) and the activation slice [BN][BK]
-// are staged in shared memory as f32, transposed to [BK][BM] and [BK][BN]; invocation
-// (lx, ly) then owns TM logical rows (TM / 4 blocks of 4 adjacent ones: blocks lx, lx +
-// WG_X, ...) x TN adjacent tokens (ly * TN ..) and does TM * TN f32 FMAs per k from one
-// vec4 shared load per 4 rows / 4 tokens. f32 accumulation; FP16_ARITH rounds x to f16.
-// Default tile (16 x 16 invocations): 64 logical rows x 64 tokens, BK = 32. H100, 512 tokens:
-// 21-24 TFLOPS (f16 / bf16 / f32 weights, 4096 x 4096 and 11008 x 4096); TM = 8 ran at
-// 1.8 TFLOPS (accumulators out of registers): measure before changing the shape.
-//
-// Logical rows come in pairs (2q, 2q + 1) that always land in the same invocation, so the
-// fused epilogues (plain, rope, SWIGLU; matmul_rows.glsl) need no exchange.
-// Grid: (ceil(logical rows / BM), ceil(n_tokens / BN)); logical rows = rows (plain, rope)
-// or 2 * rows (SWIGLU). One tile per workgroup (TM / TN fixed for host and shader).
+// Register-blocked matrix-matrix product for prompt batches. A workgroup computes BM = WG_X * TM
+// logical rows x BN = WG_Y * TN tokens, staging [BM][BK] weights and [BN][BK] activations in
+// shared memory as f32 (transposed); invocation (lx, ly) owns TM rows (blocks of 4 at lx, lx +
+// WG_X, ...) x TN tokens. f32 accumulation; FP16_ARITH rounds x to f16. Larger TM spills the
+// accumulators out of registers: measure before changing the shape (docs/tuning.md).
+
+// Logical rows come in pairs (2q, 2q + 1) in one invocation, so the fused epilogues (plain,
+// rope, SWIGLU; matmul_rows.glsl) need no exchange. Grid: (ceil(logical rows / BM),
+// ceil(n_tokens / BN)); logical rows = rows, or 2 * rows for SWIGLU.
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 

@@ -1,37 +1,19 @@
 #version 450
-// Tensor-core matrix-matrix product for prompt batches of f16 weights (VK_NV_cooperative_
-// matrix): Y[t][r] (+)= sum_k W[r][k] * X[t][k], with the fused epilogues of matmul.comp
-// (matmul_rows.glsl: plain / accumulate / round_f16, rope for Q / K when p.head_dim != 0,
-// SWIGLU gate / up). Same MatmulParams, bindings and logical rows as matmul.comp.
-//
-// As a matrix product D[M][N] = A[M][K] * B[K][N]: M = logical rows, N = tokens, K = cols;
-// A = the weight slice (f16 as stored), B = X^T (X converted f32 -> f16 when staged, the
-// rounding llama.cpp applies to activations of f16 weights: products are f16 x f16, exact in
-// the f32 accumulators). Values beyond the f16 range (|x| > 65504) would become inf.
-//
-// Workgroup: VKS_COOP_THREADS = 256 invocations = 8 subgroups of 32 (the host only picks this
-// kernel when the subgroup size is 32), tile BM = 128 logical rows x BN = 128 tokens; subgroup
-// s owns rows (s % SG_M) * 64 .. + 64 x tokens (s / SG_M) * 32 .. + 32 as TM x TN = 4 x 2
-// accumulators of 16 x 16 (f32). k advances in slices of BK = 32: the global loads of slice
-// i + 1 go to registers while slice i is multiplied out of shared memory, then land in the
-// other half of the double buffer (one barrier per slice).
-// Shared memory rows are 16-byte uvec4 chunks of 8 f16 values, BK / 8 + 1 chunks per row:
-// the padding chunk spreads the 8 rows of a 16 x 16 fragment load over all 32 banks.
-// Epilogue: each subgroup stores one accumulator at a time (column-major 16 x 16 f32) into
-// its own 1 KiB of the (then idle) weight buffer and writes the 128 row pairs x tokens
-// through store_pair, so rope pairs / SwiGLU pairs / row and token edges are per element.
-//
-// H100, 512 tokens (vk_symbiote_kernel_bench): 4096 x 4096 72.6 TFLOPS, 11008 x 4096 63.4,
-// 4096 x 11008 71.2, rope 68.8, SwiGLU 61.6 (matmul.comp: 21-24). SG_M x SG_N = 4 x 2 ran the
-// same. Every loop over fragments must stay [[unroll]]: with a dynamic index into acc[] the
-// accumulators lived in local memory and the kernel ran at 28 TFLOPS. Likely next steps: f16
-// activations converted once per op (half the staging traffic) and a deeper load pipeline
-// (one 128 x 128 tile per SM leaves the L2 latency exposed).
-//
-// Requirements (host, VulkanOps.cpp): cols, w_offset, w1_offset multiples of 8 and x_offset,
-// x_stride of 4 (p.vec8 = 1; else matmul.comp runs), f16 weights, subgroup size 32.
-// Grid: (ceil(logical rows / BM), ceil(n_tokens / BN)); logical rows = rows (plain, rope)
-// or 2 * rows (SWIGLU).
+// Tensor-core product for prompt batches of f16 weights (VK_NV_cooperative_matrix):
+// Y[t][r] (+)= sum_k W[r][k] * X[t][k] with matmul.comp's epilogues, params, bindings and
+// logical rows. D[M][N] = A[M][K] * B[K][N], M = logical rows, N = tokens, K = cols; X is
+// rounded to f16 when staged (as llama.cpp does for f16 weights), f32 accumulators.
+
+// Workgroup: 8 subgroups of 32 (VKS_COOP_THREADS = 256), tile 128 rows x 128 tokens; subgroup s
+// owns 64 rows x 32 tokens as 4 x 2 accumulators of 16 x 16. BK = 32 slices double-buffered
+// in shared memory (rows of uvec4 chunks + one padding chunk against bank conflicts).
+
+// Epilogue: each accumulator goes through the subgroup's 1 KiB of the idle weight buffer to
+// store_pair (rope / SwiGLU pairs, edges per element). Keep every fragment loop [[unroll]]:
+// a dynamic index into acc[] puts the accumulators in local memory (docs/tuning.md).
+
+// Host requirements (VulkanOps.cpp): cols, w_offset, w1_offset multiples of 8, x_offset and
+// x_stride of 4 (p.vec8 = 1), f16 weights, subgroup size 32. Grid as matmul.comp.
 #extension GL_GOOGLE_include_directive : enable
 #extension GL_NV_cooperative_matrix : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require

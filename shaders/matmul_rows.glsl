@@ -1,11 +1,7 @@
-// Logical rows of the tiled matmul kernels (matmul.comp, matmul_coop.comp): which weight
-// row a logical row L reads, and the fused epilogue that writes a pair (L, L + 1) of them.
-// Pairs (2q, 2q + 1) are what the epilogues combine:
-//   plain: logical row L = weight row L;
-//   rope (p.head_dim != 0): pair q = rotation unit q (rows r0, r1 of rope_pair), rotated
-//     with the (cos, sin) table in binding 5; results rounded if p.round_f16;
-//   SWIGLU: pair q = (gate row q of W0, up row q of W1), output silu(gate) * up at row q.
-// Included after `layout(push_constant) uniform PC { MatmulParams p; };`.
+// Logical rows of the tiled matmul kernels (matmul.comp, matmul_coop.comp) and the epilogue
+// that writes a pair (2q, 2q + 1): plain = weight rows; rope (p.head_dim != 0) = rotation unit
+// q with the (cos, sin) table in binding 5, rounded if p.round_f16; SWIGLU = gate row q of W0
+// and up row q of W1 -> silu(gate) * up at row q. Include after the MatmulParams push constant.
 
 // Weight row and source matrix (0: W0, 1: W1) of logical row L; false past the last row.
 bool logical_row(uint L, out uint row, out uint src) {

@@ -1,14 +1,10 @@
 #version 450
-// Matrix-vector product for decode (one token; also per token for small batches).
-// Thread row ly of a workgroup computes one unit = two dot products over k: plain: rows
-// (2u, 2u + 1); ROPE: a rotated row pair; SWIGLU: gate row u (W0) and up row u (W1). Its
-// WG_X lanes stride over k; on the wide path (p.vec8) a lane reads 8 weights of each row
-// per step (16 bytes of 16-bit weights) with MV_STEPS steps in flight, and 16 bytes of x (x comes
-// from L1/L2, reused by every row). Then a sum over the WG_X lanes: subgroupAdd alone when
-// WG_X is the subgroup size (no shared memory, no barrier).
-// Grid: (groups_x, n_tokens, ceil(groups / groups_x)), groups = ceil(units / WG_Y).
-// Variants: W_F32 | W_F16 | W_BF16, optional ROPE (B = cos/sin table) or SWIGLU, optional FP16_ARITH,
-// optional NORM: X is the raw residual and the unit applies RMSNorm itself (see below).
+// Matrix-vector product for decode (one token; per token for small batches). Thread row ly
+// computes one unit = two dot products: rows (2u, 2u + 1), a ROPE row pair, or SWIGLU gate /
+// up row u; its WG_X lanes stride over k (wide path p.vec8: 16-byte weight loads, MV_STEPS in
+// flight), then a sum over the lanes (subgroupAdd alone, no barrier, when WG_X is the subgroup size).
+// Grid: (groups_x, n_tokens, ceil(groups / groups_x)), groups = ceil(units / WG_Y). Variants:
+// W_F32 | W_F16 | W_BF16, ROPE (B = cos/sin) or SWIGLU, FP16_ARITH, NORM (RMSNorm fused, below).
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 

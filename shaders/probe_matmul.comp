@@ -1,16 +1,9 @@
 #version 450
-// f16 matrix-multiply throughput probe of vk_symbiote_benchmark (src/probe/VulkanComputeProbe):
-// C = A B^T with A (m x k) and B (n x k) f16 (packed uint pairs along k), C f32.
-// A plain shader-core kernel (no cooperative-matrix / tensor-core extension), the same
-// instruction mix our own kernels can use, so its rate is a measured ceiling for them.
-//
-// 256 invocations (16 x 16) per workgroup compute a 64 x 64 tile of C; invocation (tx, ty)
-// owns the 4 x 4 block rows ty * 4 .. + 3, columns tx * 4 .. + 3 (16 accumulators: 4 x 4 per
-// invocation kept the engine's matmul in registers on an H100, 8 x 8 spilled). k advances in
-// tiles of 32 (16 packed pairs) staged in shared memory as [pair][row], so a step reads 4
-// adjacent words of A and 4 of B for 16 packed fmas. With FP16_ARITH the products and sums are
-// f16vec2 (one fma per k pair and output: the device's packed-f16 rate), the two lanes added
-// in f32 at the end; without it, f32 fma on the unpacked values.
+// f16 matmul throughput probe of vk_symbiote_benchmark (src/probe/VulkanComputeProbe):
+// C (f32) = A B^T, A (m x k) and B (n x k) f16 as packed uint pairs along k. Plain shader
+// cores, no tensor-core extension: a measured ceiling for our own kernels. 16 x 16 invocations
+// per 64 x 64 tile of C, 4 x 4 accumulators each (8 x 8 spills), k in tiles of 32 staged in
+// shared memory as [pair][row]. FP16_ARITH: packed f16vec2 fma, summed in f32 at the end.
 #extension GL_GOOGLE_include_directive : enable
 #ifdef FP16_ARITH
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require

@@ -1,14 +1,7 @@
-// BloscCodec: c-blosc 1.x (Debian 12 has no Blosc2; the product's "blosc2" option is an
-// alias of this codec) with byte or bit shuffle at typesize = dtype size, then zstd or
-// lz4 inside blosc.
-//
-// Payload: a sequence of plain blosc buffers, each compressing at most kChunkBytes of
-// input (blosc 1.x caps one buffer near 2 GiB); blosc's own headers carry each chunk's
-// sizes, compressor and shuffle mode, so decode needs no configuration.
-//
-// Thread-safety: only the *_ctx entry points are used (no global blosc state), so
-// concurrent calls from several threads are safe. `threads` is blosc's internal
-// thread count per call.
+// BloscCodec: c-blosc 1.x ("blosc2" is an alias: Debian 12 has no Blosc2), byte or bit shuffle
+// at typesize = dtype size, then zstd or lz4. Payload: plain blosc buffers of at most
+// kChunkBytes input each (blosc's headers describe them). Only the *_ctx entry points are
+// used, so concurrent calls are safe; `threads` is blosc's own per call.
 #pragma once
 
 #include "compression/CompressionBackend.h"

@@ -1,20 +1,7 @@
-// Compression: the one table of pack codecs (name -> factory) and the entry points the
-// rest of the engine uses. Add a codec by implementing CompressionBackend and adding
-// one row to the table in Compression.cpp.
-//
-// Registered names:
-//   none            raw bytes in a checksummed frame
-//   blosc-zstd      blosc, byte shuffle (typesize = dtype size), zstd      (alias: blosc, blosc2)
-//   blosc-zstd-bit  blosc, bit shuffle, zstd
-//   blosc-lz4       blosc, byte shuffle, lz4
-//   blosc-lz4-bit   blosc, bit shuffle, lz4
-//   zfp             libzfp reversible mode, f32 only
-//   exponent        exponent-byte split, rANS on exponents (f16 / bf16 / f32)
-//   exponent-zstd   the same split, zstd level 19 on exponents
-// "blosc2" is what the product's configuration calls blosc; Debian 12 ships only
-// c-blosc 1.x, so it resolves to blosc-zstd.
-//
-// Thread-safety: all functions are safe to call concurrently.
+// Compression: the one table of pack codecs (name -> factory, Compression.cpp) and the entry
+// points the engine uses; a new codec is a CompressionBackend plus one row. Names: none,
+// blosc-zstd (alias blosc, blosc2), blosc-zstd-bit, blosc-lz4, blosc-lz4-bit, zfp (f32),
+// exponent, exponent-zstd. All functions are safe to call concurrently.
 #pragma once
 
 #include <memory>

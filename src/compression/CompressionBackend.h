@@ -1,25 +1,8 @@
-// CompressionBackend: the interface every lossless pack codec implements, and the
-// self-describing frame that wraps a codec's payload.
-//
-// A frame is one compressed buffer (normally one pack):
-//
-//   offset size  field
-//   0      4     magic "VKSZ"
-//   4      1     frame format version (kFrameVersion)
-//   5      1     codec id (CodecId)
-//   6      1     dtype code (0 f32, 1 f16, 2 bf16): the element type the codec was told
-//   7      1     reserved, 0
-//   8      8     raw size in bytes (little-endian)
-//   16     8     payload size in bytes
-//   24     8     XXH3-64 of the payload, seeded with XXH3-64 of bytes [0, 24)
-//   32     ...   payload (codec-specific, validated by the codec on decode)
-//
-// The checksum catches accidental corruption before any decoder sees the payload;
-// decoders still check every size and offset themselves, so a frame crafted with a
-// valid checksum gives an Error, never an out-of-bounds access.
-//
-// Thread-safety: backends hold only immutable configuration; every method is const
-// and may be called from several threads at once (the I/O threads do).
+// CompressionBackend: the interface of a lossless pack codec, and the frame around its payload:
+//   "VKSZ" | u8 version | u8 codec id | u8 dtype (0 f32, 1 f16, 2 bf16) | u8 0 | u64 raw bytes
+//   | u64 payload bytes | u64 XXH3-64 of the payload seeded with XXH3-64 of bytes [0, 24) | payload
+// The checksum catches corruption first; decoders still check every size, so a crafted frame
+// gives an Error. Backends are immutable: methods may run on several I/O threads at once.
 #pragma once
 
 #include <memory>

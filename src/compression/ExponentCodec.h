@@ -1,24 +1,10 @@
-// ExponentCodec: lossless codec for floating-point weights that splits every value into
-// its exponent byte (low entropy: weights cluster in a few binades) and the remaining
-// sign + mantissa bits (close to random). Only the exponent stream is entropy-coded,
-// in independent blocks, with our order-0 rANS (RansCoder: within ~0.5% of the order-0
-// entropy) or zstd (level 19 gets within ~2%; lower zstd levels waste 10-25% on spurious
-// matches); the rest is stored raw. Pure bit manipulation, so it
-// is bit-exact for every pattern (NaN payloads, Inf, denormals, -0).
-//
-//   dtype  exponent byte                  rest (stored raw, per element)
-//   bf16   bits 14..7 (the 8-bit exponent) 1 byte: sign << 7 | mantissa (7 bits)
-//   f16    bits 15..8 (sign, exp5, m9..8)  1 byte: mantissa bits 7..0
-//   f32    bits 30..23 (the 8-bit exponent) 3 bytes: mantissa 7..0, 15..8, sign << 7 | 22..16
-//
-// Payload (little-endian):
-//   u32 block_elems | u64 n_elems | n_blocks x (u8 method, u32 csize) | exponent blocks
-//   | rest | tail
-// method: 0 raw (csize == block length), 1 zstd, 2 rans. A block the coder does not
-// shrink is stored raw.
-// `tail` is the size % dtype_size bytes after the last whole element, raw.
-//
-// Thread-safety: each call owns its zstd contexts and scratch.
+// ExponentCodec: lossless split of each float into its exponent byte (low entropy: weights
+// cluster in a few binades; entropy-coded in blocks, method per block 0 raw, 1 zstd, 2 rans)
+// and the rest (close to random, stored raw); bit-exact for every pattern. Exponent / rest:
+// bf16 bits 14..7 / sign<<7|mantissa; f16 bits 15..8 / mantissa 7..0; f32 bits 30..23 /
+// mantissa 7..0, 15..8, sign<<7|22..16. Payload: u32 block_elems | u64 n_elems | n_blocks x
+// (u8 method, u32 csize) | exponent blocks | rest | size % dtype_size raw tail bytes.
+// Each call owns its zstd contexts and scratch.
 #pragma once
 
 #include "compression/CompressionBackend.h"

@@ -1,15 +1,7 @@
-// RansCoder: order-0 static rANS entropy coder for one block of byte symbols (the
-// exponent stream of ExponentCodec). 32-bit states in [2^16, 2^32) renormalised 16 bits
-// at a time (at most one read per symbol, so the decoder is branch-free), 12-bit
-// probabilities, four interleaved states (symbol i uses state i % 4) for
-// instruction-level parallelism; after ryg_rans (public domain).
-//
-// Encoded block: u16 n_syms | n_syms x (u8 symbol, u16 freq) (symbols ascending, each
-// freq >= 1, sum 4096) | 4 x u32 states | u16 renormalisation words.
-// The decoder checks the table, that every final state returns to the encoder's
-// initial state and that every byte was consumed: corruption gives an Error.
-//
-// Thread-safety: free functions without shared state.
+// RansCoder: order-0 static rANS for one block of byte symbols (after ryg_rans): 32-bit states
+// renormalised 16 bits at a time, 12-bit probabilities, four interleaved states (symbol i uses
+// state i % 4). Block: u16 n_syms | n_syms x (u8 symbol, u16 freq; sum 4096) | 4 x u32 states
+// | u16 words. Decode checks the table, the final states and full consumption. No shared state.
 #pragma once
 
 #include <span>

@@ -1,14 +1,7 @@
-// ZfpCodec: libzfp in reversible (lossless) mode over f32 data, treated as one 1-D
-// array of n = size / 4 floats. Bytes past the last whole float are stored raw.
-//
-// Payload: u64 zfp_bytes | zfp stream (zfp_bytes) | size % 4 trailing raw bytes.
-//
-// libzfp's bit reader has no bounds checks, so decode copies the stream into a
-// zero-padded buffer at least zfp_stream_maximum_size() long: a corrupt stream can
-// then only decode garbage, never read past the buffer, and a stream that consumed
-// more than zfp_bytes is reported as corrupt.
-//
-// Thread-safety: every call opens its own zfp_stream / bitstream.
+// ZfpCodec: libzfp reversible mode over f32 data as one 1-D array; payload u64 zfp_bytes |
+// zfp stream | size % 4 raw trailing bytes. libzfp's reader has no bounds checks, so decode
+// reads from a zero-padded copy and reports a stream that overran zfp_bytes as corrupt.
+// Every call opens its own zfp_stream.
 #pragma once
 
 #include "compression/CompressionBackend.h"

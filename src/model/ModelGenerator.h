@@ -1,14 +1,8 @@
-// ModelGenerator: writes random-weight Llama-architecture GGUF models of any shape
-// (7B/13B/70B layouts included) so tests and benchmarks can use realistic sizes without
-// committing model files. The output carries every metadata key ModelConfig::from_gguf
-// reads and a minimal valid SentencePiece ("llama") vocabulary, so the engine can load
-// and run it (the text it produces is noise, of course).
-//
-// Weights: N(0, 0.02)-like (sum of four uniforms), norms 1 + N(0, 0.02); norm vectors are
-// f32, matrices the requested dtype (as llama.cpp's converter does). Every value is a pure
-// function of (seed, tensor index, element index), so the output is bit-identical for a
-// seed however many threads generate it. Data is streamed through GGUFWriter (never
-// whole in memory) and generated on all cores while the previous chunk is written.
+// ModelGenerator: random-weight Llama GGUF models of any shape (7B/13B/70B included) with every
+// key ModelConfig reads and a minimal SentencePiece vocabulary, so tests and benchmarks run at
+// real sizes without committed files. Matrices in the requested dtype, norms f32; each value is
+// a function of (seed, tensor, element), so the file is bit-identical however many threads
+// generate it. Streamed through GGUFWriter, never whole in memory.
 #pragma once
 
 #include <string>

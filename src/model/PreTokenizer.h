@@ -1,14 +1,8 @@
 // PreTokenizer: splits text into words before byte-level BPE merges, reproducing the regex
-// pre-tokenizers that llama.cpp selects by the GGUF key `tokenizer.ggml.pre`.
-//
-// A pre-tokenizer is an ordered list of split passes. Each pass refines every current
-// segment into consecutive pieces (nothing is dropped), exactly like llama.cpp's
-// unicode_regex_split: a regex pass keeps both its matches and the text between them.
-// The regexes use Unicode categories (\p{L}, \p{N}, \p{P}) which std::regex cannot do, so
-// each one is a small hand-written matcher over codepoints (see PreTokenizer.cpp).
-//
-// The table of known `tokenizer.ggml.pre` names lives in PreTokenizer.cpp (one row per name).
-// Thread-safety: PreTokenizer is immutable after lookup; split() is const and reentrant.
+// pre-tokenizer llama.cpp selects by `tokenizer.ggml.pre` (table of names in PreTokenizer.cpp).
+// Ordered split passes, each keeping matches and the text between them; the regexes need
+// Unicode categories std::regex lacks, so each is a hand-written matcher over codepoints.
+// Immutable after lookup; split() is reentrant.
 #pragma once
 
 #include <string>

@@ -1,28 +1,10 @@
-// Tokenizer: text <-> token ids for Llama-family GGUF models, built from the GGUF metadata
-// exactly as llama.cpp builds its vocabulary (llama-vocab.cpp), whose outputs are our test
-// vectors (../shared/tokenizer-tests).
-//
-//   tokenizer.ggml.model = "llama": SentencePiece (SPM). Text gets a leading space
-//     (tokenizer.ggml.add_space_prefix, default true), spaces become U+2581, then the
-//     best-scoring adjacent pair is merged repeatedly; pieces that are not tokens fall back
-//     to <0xXX> byte tokens.
-//   tokenizer.ggml.model = "gpt2": byte-level BPE. A pre-tokenizer chosen by
-//     tokenizer.ggml.pre (PreTokenizer.h) splits the text into words; each word's bytes are
-//     mapped to printable codepoints and merged by tokenizer.ggml.merges rank.
-//
-// Special tokens (token_type CONTROL / USER_DEFINED / UNKNOWN) are cut out of the text first,
-// longest token text first. USER_DEFINED tokens are always recognised; CONTROL and UNKNOWN
-// ones only when parse_special is true (llama.cpp's rule).
-//
-// Decoding: token_to_piece() gives a token's bytes with control tokens shown as their text;
-// decode() and TokenStreamDecoder render control/unknown tokens as nothing and, for SPM,
-// drop the leading space that encoding added, so decode(encode(s, false, false)) == s for
-// any valid UTF-8 s. (llama.cpp's optional "clean_spaces" rewriting of " ," etc. is not
-// applied: it would break that round trip.)
-//
-// Thread-safety: immutable after from_gguf(); all const methods may run concurrently.
-// TokenStreamDecoder is per-stream state (one thread at a time); it keeps a reference to
-// its Tokenizer, which must outlive it.
+// Tokenizer: text <-> token ids for Llama-family GGUF models, built from the GGUF metadata as
+// llama.cpp's llama-vocab.cpp does (its outputs are our test vectors, ../shared/tokenizer-tests):
+// "llama" = SentencePiece (leading space, U+2581, best-score merges, <0xXX> byte fallback);
+// "gpt2" = byte-level BPE after a PreTokenizer. Special tokens are cut out first (USER_DEFINED
+// always, CONTROL / UNKNOWN only with parse_special). decode(encode(s, false, false)) == s for
+// valid UTF-8 (no "clean_spaces" rewriting). Immutable after from_gguf(); TokenStreamDecoder is
+// per-stream state and must not outlive its Tokenizer.
 #pragma once
 
 #include <memory>
@@ -67,7 +49,8 @@ public:
     // add_special: add BOS/EOS as the model's metadata says; parse_special: recognise the text
     // of CONTROL tokens (e.g. "<|im_start|>") as those tokens.
     std::vector<uint32> encode(std::string_view text, bool add_special, bool parse_special) const;
-    std::string token_to_piece(uint32 id) const;  // raw bytes of one token ("" if id out of range)
+    std::string token_to_piece(uint32 id) const;  // raw bytes of one token, control tokens as text ("" if out of range)
+    // Control / unknown tokens render as nothing; for SPM the leading space encode() added is dropped.
     std::string decode(const std::vector<uint32>& ids) const { return decode(ids, DecodeStart::TextStart); }
     std::string decode(const std::vector<uint32>& ids, DecodeStart start) const;
 

@@ -1,31 +1,10 @@
-// ComputeSplit: the VitalityOracle's decode-time split of the streamed (non-resident)
-// layers between "computed on the CPU from RAM" and "streamed to the GPU", so that both
-// sides finish together: time per token ~= non-resident bytes / (CPU + bus bandwidth).
-// Decisions only (no clocks, no I/O): the backend reports each decode token's wall time
-// and applies cpu_mask().
-//
-// Why measured search and not only a formula: the two sides share the host's DRAM (the
-// DMA engine reads the same memory the CPU computes from), the copy engine can run only
-// `slots` layers ahead, and KV rows cross the bus when a layer changes sides, so
-// bytes / probed-rate predictions are off by tens of percent. The split starts from the
-// bandwidth model (initial_cpu_layers) and then walks towards the fastest measured split:
-//   - every split is measured over `window` tokens (median, robust to one slow token);
-//   - a pattern search: step s (initially max(1, S/8)) in one direction while the median
-//     improves by more than min_gain, then the other direction, then half the step; at
-//     step 0 the best split is kept ("settled");
-//   - after `reexplore_tokens` settled tokens (the context grew, another process took the
-//     CPU) it explores again with step 1 around the best split;
-//   - re-seed (once): the first guess comes from probed peaks, which are not the rates the
-//     two sides reach in the pass (H100 box: host memory probed 71 GB/s, the CPU's matvecs
-//     read 90; the bus probed 51, its copies in the rows split average 38-42). The caller
-//     passes the model's guess from the rates measured so far with every token; when the
-//     first window ends and that guess is more than one step away, the search continues
-//     from it instead of walking there one step per window (and maybe stopping on the way
-//     at a noisy window). Measured, H100 box, 7B, --vram-gb 4, tg64 (14:00 UTC): 16 / 18 /
-//     20 / 22 / 24 CPU heads 8.29 / 9.28 / 10.69 / 10.93 / 10.54 tokens/s; too few CPU heads
-//     falls off steeply (the bus saturates), too many slowly.
-// A slow CPU makes CPU layers expensive, so the search moves layers to the GPU; a slow
-// bus moves them to the CPU (tests/oracle/test_compute_split.cpp).
+// ComputeSplit: the oracle's decode-time split of the streamed layers (or KV heads) between
+// the CPU (from RAM) and the GPU (streamed), so both finish together. Decisions only: the
+// backend reports each decode token's wall time and applies cpu_mask().
+// Measured, not computed, because both sides read the same host DRAM: a pattern search over
+// medians of `window` tokens (step max(1, S/8), then the other way, then half the step),
+// re-seeded once from the caller's guess on measured rates, re-explored every
+// `reexplore_tokens`. The measurements behind it: docs/tuning.md ("CPU share").
 #pragma once
 
 #include <map>

@@ -1,14 +1,8 @@
-// HardwareTelemetry: what the VitalityOracle knows about the machine's speeds, in bytes
-// per second (0 = unknown). Two kinds of figures:
-//  - achieved rates, measured while the engine runs (TelemetryMeter below): disk reads
-//    (pack loads), host->device copies, and the weight bytes per second each side
-//    computes from (CPU from RAM, GPU from VRAM);
-//  - probed peaks, the machine's ceilings as vk_symbiote_benchmark measures them
-//    (src/probe/Probes), so the achieved figures can be read as a fraction of the peak.
-//
-// TelemetryMeter is pure: it has no clock. Callers time their own work and pass
-// (bytes, seconds), so tests feed fake times.
-// Thread-safety: TelemetryMeter's members may be called from any thread.
+// HardwareTelemetry: the machine's speeds as the oracle knows them, in bytes per second
+// (0 = unknown): rates achieved while the engine runs (disk, host->device, CPU and GPU
+// weight reads) and the peaks vk_symbiote_benchmark probed, to read the first as a
+// fraction of the second. TelemetryMeter has no clock (callers pass bytes and seconds)
+// and may be called from any thread.
 #pragma once
 
 #include <array>

@@ -1,13 +1,7 @@
-// CpuBackend: the exact f32 forward pass of a Llama-family model on the CPU. It is the
-// reference every other backend is compared with, the fallback when no GPU is usable,
-// and (later) the co-processor for packs the oracle keeps in RAM.
-//
-// Weights come ONLY through WeightProvider::acquire (handles are released right after
-// each use, a tensor may arrive as several row slices) and embedding_row(); the backend
-// never opens files. Activations and the KV cache are f32 and owned here.
-//
-// Thread-safety: one forward() at a time per backend object (it owns the KV cache and
-// scratch buffers); kernels inside it run on the backend's own ThreadPool.
+// CpuBackend: the exact f32 forward pass of a Llama-family model on the CPU: the reference
+// for every other backend, the fallback without a GPU, and the hybrid decode's CPU part.
+// Weights come only through the WeightProvider (acquire, embedding_row); the f32 KV cache
+// and activations are owned here. One forward() at a time; kernels run on its ThreadPool.
 #pragma once
 
 #include <memory>
@@ -46,18 +40,16 @@ public:
     // in place, for tokens at positions [pos, pos + n), with this backend's KV cache of
     // that layer (which must hold positions [0, pos) of that layer). No bounds on n_past().
     ExpectedVoid forward_layer(uint32 layer, float* x, uint32 n, uint32 pos);
-    // Co-processor use, hybrid row split (one token; the CPU computes rows [0, r) of a
-    // layer's matrices, the GPU the others, and the caller exchanges the parts):
-    // attention_part: attention norm of x (n_embd), rows of Q for query heads
-    //   [0, kv_heads * group) and of K / V for KV heads [0, kv_heads) (K / V into this
-    //   backend's cache row pos, which must hold rows [0, pos) of those heads), rope,
-    //   attention -> att[0, kv_heads * group * head_dim).
-    // ffn_part: ffn norm of x, rows [0, units) of gate and up -> h[0, units) = silu(gate) * up.
-    // project_part: y[0, rows) (+)= W[0, rows) x for matrix `id` (x: the matrix's cols).
-    // output_part: output norm of x, logits[0, rows) = Output[0, rows) norm(x).
+    // Hybrid row split, one token: the CPU computes rows [0, r) of a layer's matrices, the GPU
+    // the others, and the caller exchanges the parts. Attention norm of x (n_embd), Q rows of
+    // query heads [0, kv_heads * group), K / V of KV heads [0, kv_heads) into cache row pos,
+    // rope, attention -> att[0, kv_heads * group * head_dim).
     ExpectedVoid attention_part(uint32 layer, const float* x, uint32 pos, uint32 kv_heads, float* att);
+    // FFN norm of x, rows [0, units) of gate and up -> h[0, units) = silu(gate) * up.
     ExpectedVoid ffn_part(uint32 layer, const float* x, uint64 units, float* h);
+    // y[0, rows) (+)= W[0, rows) x for matrix `id` (x: the matrix's cols).
     ExpectedVoid project_part(TensorId id, uint64 rows, const float* x, float* y, bool accumulate);
+    // Output norm of x, logits[0, rows) = Output[0, rows) norm(x).
     ExpectedVoid output_part(const float* x, uint64 rows, float* logits);
     // The f32 KV cache rows of one layer: (n_ctx, kv_dim), K or V (to sync with a device copy).
     float* kv_cache(uint32 layer, bool v) { return v ? v_cache(layer) : k_cache(layer); }

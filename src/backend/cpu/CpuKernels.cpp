@@ -330,13 +330,9 @@ void matmul(const MatmulArgs& a, ThreadPool* pool, KernelPath path) {
     // Below ~64K multiply-adds a wake-up of the pool costs more than it saves.
     if (!pool || pool->size() == 1 || work < (uint64(1) << 16)) return matmul_rows(a, tiles, 0, a.rows);
     const uint64 grain = std::max<uint64>(1, (uint64(1) << 14) / (std::max<uint64>(1, a.cols) * a.n_tok));
-    // Up to one token tile (decode): tasks of at most ~128 KiB of weight rows. When a matvec's
-    // last tasks are handed out the other threads idle, and with 4 tasks per thread (512 KiB
-    // each on a 4096-column f16 matrix) that tail cost 4-8% of a decode layer on the 16-thread
-    // GPU box (measured: a Llama-7B layer's 7 matvecs at 74.8 / 83.4 GB/s with 64 tasks per
-    // matrix, 83.1 / 86.2 with 16-row tasks). Batches keep the larger tasks: each task passes
-    // over all of x, so more tasks would re-read x more often. Results do not depend on the
-    // split (each row is one dot product).
+    // Decode (one token tile): tasks of at most ~128 KiB of weight rows, so the idle tail at
+    // the end of each matvec stays short (docs/tuning.md). Batches keep larger tasks: each
+    // task re-reads all of x. Results do not depend on the split (one dot product per row).
     const uint64 max_chunk = a.n_tok <= uint32(kTileTok[0]) ? std::max<uint64>(1, (uint64(128) << 10) / weight_row_bytes(a)) : ~uint64(0);
     pool->parallel_for(a.rows, grain, [&](uint64 r0, uint64 r1, uint32) { matmul_rows(a, tiles, r0, r1); }, max_chunk);
 }

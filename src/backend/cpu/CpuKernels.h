@@ -1,14 +1,8 @@
-// CpuKernels: the exact f32 kernels of the CPU forward pass.
-//
-// Every kernel exists twice: a portable scalar path and an AVX2+FMA+F16C path compiled
-// with __attribute__((target)) so the binary runs on any x86-64 (and builds elsewhere).
-// KernelPath::Auto picks AVX2 at run time when __builtin_cpu_supports says so. Tests
-// compare both paths with each other and with double-precision references.
-//
-// Conventions: activations are f32, row-major, with an explicit row stride in floats.
-// Weights are row-major [rows][cols] in their file dtype (f32 / f16 / bf16); every
-// dot product accumulates in f32. Nothing here allocates or fails: shapes are checked
-// by the caller (CpuBackend) before the call.
+// CpuKernels: the exact f32 kernels of the CPU forward pass, each as a portable scalar path
+// and an AVX2+FMA+F16C path (__attribute__((target)), picked at run time by KernelPath::Auto).
+// Activations: f32, row-major, explicit row stride in floats. Weights: row-major [rows][cols]
+// in the file dtype (f32 / f16 / bf16), f32 accumulation. Nothing here allocates or fails:
+// the caller (CpuBackend) checks shapes.
 #pragma once
 
 #include "backend/cpu/ThreadPool.h"
@@ -54,9 +48,7 @@ struct MatmulArgs {
     float* y = nullptr;
     uint64 y_stride = 0;
     // One-token matvec (AVX2 path): software prefetch this many bytes ahead of each weight row
-    // stream; 0: none. Dev VM (2 threads, f16 4096-column rows over 1-2 GiB, huge pages
-    // advised): 27-33 GB/s without, 35-36 with 1024 bytes (+8-20%); one thread 21 -> 25-27.
-    // The results do not depend on it.
+    // stream; 0: none (docs/tuning.md). The results do not depend on it.
     uint64 prefetch_bytes = 0;
 };
 constexpr uint64 kDefaultMatvecPrefetchBytes = 1024;

@@ -1,11 +1,7 @@
-// ThreadPool: a small persistent pool for the CPU backend's data-parallel kernels.
-// run(n_tasks, fn) calls fn(task, worker) for every task in [0, n_tasks) and returns when
-// all are done. Tasks are handed out through an atomic counter, so uneven tasks balance
-// themselves. The calling thread works too (worker index 0); helpers are 1..size()-1, so
-// per-worker scratch can be indexed by `worker` without locks.
-//
-// Thread-safety: run() must not be called concurrently from two threads on one pool, nor
-// from inside a task (no nesting). The pool itself is otherwise immutable after creation.
+// ThreadPool: a persistent pool for the CPU kernels. run(n, fn) calls fn(task, worker) for
+// every task in [0, n) (tasks handed out by an atomic counter) and returns when all are done;
+// the caller is worker 0, so per-worker scratch needs no locks. Not reentrant: one run() at
+// a time, never from inside a task.
 #pragma once
 
 #include <atomic>
