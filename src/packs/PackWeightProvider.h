@@ -51,7 +51,7 @@ struct PackOptions {
     uint64 activation_kv_bytes = 0;
     bool direct_io = false;
     // A compressed pack cache of this model made for this max_pack_bytes
-    // (compression/PackCache.h; the engine finds or builds it, PackCacheSetup.h). Set:
+    // (packs/PackCache.h; the engine finds or builds it, PackCacheSetup.h). Set:
     // packs are read from it and decompressed on the I/O threads (checksum verified);
     // empty: packs are read from the model file. Embedding rows always come from the
     // model file. The decompression scratch buffers count against ram_budget_bytes.
