@@ -29,10 +29,10 @@ const OptionSpec kOptions[] = {
 
     // ---- [memory] ----------------------------------------------------------------------
     {.section = "memory", .key = "vram_budget_gb", .cli = "--vram-gb", .env = "VK_SYMBIOTE_VRAM_GB",
-     .metavar = "<gb>", .field = VKS_FIELD(memory.vram_budget_gb), .min = 0, .max = kMaxGb,
+     .metavar = "<gb>", .field = VKS_FIELD(memory.vram_budget_gb), .min = 0, .max = kMaxGb, .unit_bytes = MemoryConfig::kBytesPerGB,
      .help = "VRAM budget in GB (fractional allowed, e.g. 0.5)"},
     {.section = "memory", .key = "ram_budget_gb", .cli = "--ram-gb", .env = "VK_SYMBIOTE_RAM_GB",
-     .metavar = "<gb>", .field = VKS_FIELD(memory.ram_budget_gb), .min = 0, .max = kMaxGb,
+     .metavar = "<gb>", .field = VKS_FIELD(memory.ram_budget_gb), .min = 0, .max = kMaxGb, .unit_bytes = MemoryConfig::kBytesPerGB,
      .help = "RAM budget in GB (fractional allowed)"},
     {.section = "memory", .key = "prefetch_lookahead", .cli = "--prefetch-lookahead",
      .env = "VK_SYMBIOTE_PREFETCH", .metavar = "<n>", .field = VKS_FIELD(memory.prefetch_lookahead),
@@ -260,6 +260,9 @@ ExpectedVoid check_range(const OptionSpec& o, double v, std::string_view text, s
                          ErrorCode code) {
     if (has_range(o) && (v < o.min || v > o.max))
         return make_error(code, std::string(where) + ": " + squote(text) + " is out of range " + range_text(o));
+    if (o.unit_bytes > 0 && v > 0 && v * o.unit_bytes < 1)
+        return make_error(code, std::string(where) + ": " + squote(text) + " is less than one byte (0 or at least " +
+                                    fmt_number(1 / o.unit_bytes) + ")");
     return {};
 }
 

@@ -43,6 +43,9 @@ struct OptionSpec {
     // Such options are left out of dump() while unset.
     bool* (*presence)(Settings&) = nullptr;
     double min = 0, max = 0;          // inclusive range for numeric fields (ignored if min == max == 0)
+    // Sizes: bytes per unit (GB = 2^30). A value above 0 that is less than one byte is refused
+    // (it would round to 0 bytes, which the budgets read as "no limit" or "nothing").
+    double unit_bytes = 0;
     const char* choices = nullptr;    // "a|b|c": allowed values, matched case-insensitively
     const char* help = "";
 

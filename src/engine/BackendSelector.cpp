@@ -11,6 +11,7 @@
 #include "backend/cpu/CpuBackend.h"
 #include "backend/cpu/CpuKernels.h"
 #include "config/Logger.h"
+#include "engine/BudgetCheck.h"
 #include "memory/FileWeightProvider.h"
 #include "packs/PackWeightProvider.h"
 #include "model/LoadedModel.h"
@@ -153,6 +154,7 @@ Expected<std::unique_ptr<VulkanBackend>> try_vulkan(const Path& model_path, cons
                                                                         << "); using the native CPU path instead (--device-index N forces it)");
         return std::unique_ptr<VulkanBackend>();
     }
+    if (auto w = vram_budget_warning(config.memory(), (*vb)->device().caps().device_local_bytes, (*vb)->device_name())) VKS_LOG_WARN(*w);
     // The benchmark's probed peaks for this machine, when cached: the hybrid split's first
     // guess (the backend's own measurements replace them as it runs).
     const Path dir = config.memory().cache_dir.empty() ? probe::default_cache_dir() : Path(config.memory().cache_dir);
@@ -186,6 +188,7 @@ ExpectedVoid use_cpu(SelectedBackend& s, const ConfigManager& config, uint32 n_c
 
 Expected<SelectedBackend> select_backend(std::shared_ptr<const LoadedModel> model, const ConfigManager& config) {
     VKS_TRY(check_inert_options(config));
+    if (auto w = ram_budget_warning(config.memory(), physical_ram_bytes())) VKS_LOG_WARN(*w);
     SelectedBackend s;
     s.n_batch = 512;
     const ModelFacts facts = model_facts(model, config, s.n_batch);

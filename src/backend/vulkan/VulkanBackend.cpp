@@ -1,5 +1,6 @@
 #include "backend/vulkan/VulkanBackend.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -89,6 +90,14 @@ uint32 VulkanBackend::model_split(double cpu_rate, double bus_rate) const {
 
 // ---- prepare ----
 
+// The placement's budget: --vram-gb, but never more than the device offers (a larger promise
+// could not be kept: allocations past the device's memory fail); 0: the device's own budget.
+uint64 VulkanBackend::plan_budget_bytes() const {
+    const uint64 device = dev_->device_local_budget();
+    if (opt_.vram_budget_bytes == 0 || device == 0) return opt_.vram_budget_bytes ? opt_.vram_budget_bytes : device;
+    return std::min(opt_.vram_budget_bytes, device);
+}
+
 ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint32 n_batch) {
     model_.reset();  // the last model's device memory goes before the new one's is allocated
     if (n_ctx == 0 || n_batch == 0) return prepare_error(ErrorCode::InvalidArgument, "n_ctx and n_batch must be > 0");
@@ -153,7 +162,7 @@ Expected<uint64> VulkanBackend::plan_placement(const WeightProvider& weights, ui
     in.tensors = m.w.tensors;
     in.n_segments = cfg_.n_layer + 1;
     in.fixed_bytes = ModelBuffers::device_bytes(cfg_, kv_f16(), n_ctx, n_batch, mem_->device_block_size());
-    in.budget_bytes = opt_.vram_budget_bytes ? opt_.vram_budget_bytes : dev_->device_local_budget();
+    in.budget_bytes = plan_budget_bytes();
     // Zero-copy (DMA straight from the provider's RAM) when its memory is stable and page-aligned
     // and the device can import host memory. Automatic slots: 1 with zero-copy on a transfer
     // queue (copy and compute slowed each other when concurrent: the serial order was faster,

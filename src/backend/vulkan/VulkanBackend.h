@@ -118,6 +118,7 @@ public:
     const std::vector<StreamSpan>& stream_timeline() const { return last_timeline_; }
 
 private:
+    uint64 plan_budget_bytes() const;
     explicit VulkanBackend(VulkanOptions opt) : opt_(std::move(opt)) {}
     VulkanContext ctx() { return {opt_, *dev_, *mem_, *compute_, *rt_, *copy_pool_, telemetry_}; }
     ExpectedVoid check_ranges(uint32 n_ctx, uint32 n_batch) const;
