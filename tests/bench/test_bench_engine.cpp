@@ -4,6 +4,8 @@
 // with every weight resident moves no weight bytes over the bus or from disk.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "bench/Workload.h"
 #include "gguf/GGUFLoader.h"
 #include "model/ModelConfig.h"
@@ -31,7 +33,11 @@ std::unique_ptr<TensorRegistry> registry() {
 
 Expected<std::unique_ptr<VulkanSymbioteEngine>> engine(std::vector<std::string> args) {
     ConfigManager c;
-    args.insert(args.end(), {"--log-level", "ERROR", "--ctx-size", "64"});
+    // A pack cache (when a budget puts the model in packs) goes under the build directory, never
+    // next to the model in ../shared.
+    const Path cache_dir = test::tmp_dir() / "bench-engine-cache";
+    std::filesystem::create_directories(cache_dir);
+    args.insert(args.end(), {"--log-level", "ERROR", "--ctx-size", "64", "--cache-dir", cache_dir.string()});
     auto r = c.load(args, [](std::string_view) { return std::optional<std::string>(); });
     if (!r) return r.error();
     return VulkanSymbioteEngine::create(model(), c);

@@ -123,6 +123,13 @@ std::vector<Case> cases() {
         {"string_length_past_end", [] {
              GGUFWriter w; w.add_raw("general.name", 8, GGUFBytes().u64(uint64(1) << 33).str("xy").bytes); return file_bytes(w); },
          Stage::Open, ErrorCode::Format, V{"metadata 'general.name'", "string length"}},
+        // Lengths one byte past the end of the file (16 bytes follow each), far under the 1 GiB cap:
+        // caught against the bytes left, before any allocation or read.
+        {"key_length_one_past_end", [] { return GGUFBytes().u32(0x46554747).u32(3).u64(0).u64(1).u64(17).zeros(16).bytes; },
+         Stage::Open, ErrorCode::Format, V{"metadata key #0", "string length 17 past end of file"}},
+        {"string_length_one_past_end", [] {
+             return GGUFBytes().u32(0x46554747).u32(3).u64(0).u64(1).str("general.name").u32(8).u64(17).zeros(16).bytes; },
+         Stage::Open, ErrorCode::Format, V{"metadata 'general.name'", "string length 17 past end of file"}},
         {"array_length_past_end", [] {
              GGUFWriter w; auto p = GGUFBytes().u32(uint32(GGUFType::U32)).u64(uint64(1) << 40).bytes; w.add_raw("my.array", 9, p);
              return file_bytes(w); }, Stage::Open, ErrorCode::Format, V{"metadata 'my.array'", "array length"}},

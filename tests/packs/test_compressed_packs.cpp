@@ -41,10 +41,11 @@ std::vector<float> prompt_logits(WeightProvider& w, const std::vector<uint32>& t
     return logits;
 }
 
-// Builds the cache of `model` (packs of kPack bytes) into its own directory; returns its path.
-Path build_cache(const Path& model, const std::string& dir_name, std::vector<std::string> candidates = {}) {
+// Builds the cache of `model` (packs of `pack_bytes`) into its own directory; returns its path.
+Path build_cache(const Path& model, const std::string& dir_name, std::vector<std::string> candidates = {},
+                 uint64 pack_bytes = kPack) {
     auto m = packtest::open_model(model);
-    auto plan = plan_packs(m.reg, {kPack});
+    auto plan = plan_packs(m.reg, {pack_bytes});
     EXPECT_TRUE(plan);
     PackCacheOptions o;
     o.cache_dir = test::tmp_dir() / dir_name;
@@ -180,31 +181,46 @@ TEST(CompressedPacks, EveryPackMatchesTheModelUnderConcurrentDemand) {
     }
 }
 
-// The decompression scratch (one per I/O thread) is part of the
-// minimum budget; one byte less is refused.
+// The decompression scratch (one per I/O thread) is part of the minimum budget, at its
+// exact size; one byte less is refused. Packs of 4 KiB and 64 KiB: at 4 KiB the O_DIRECT
+// padding (three blocks) outweighs the pack, so only the exact figure shows a scratch
+// under-counted by half; at 64 KiB the pack itself does.
 TEST(CompressedPacks, ScratchBuffersCountAgainstTheBudget) {
+    constexpr uint64 kBlock = 4096;  // O_DIRECT alignment of the scratch buffers
     const Path model = test::models_dir() / "syn-f16.gguf";
-    const Path cache = build_cache(model, "budget");
-    PackOptions plain;
-    plain.max_pack_bytes = kPack;
-    PackOptions with = plain;
-    with.pack_cache = cache;
-    auto a = PackWeightProvider::minimum_ram_budget(model, plain);
-    auto b = PackWeightProvider::minimum_ram_budget(model, with);
-    ASSERT_TRUE(a && b);
-    auto reader_model = packtest::open_model(model);
-    auto plan = plan_packs(reader_model.reg, {kPack});
-    auto reader = PackCacheReader::open(cache, *reader_model.file, *plan);
-    ASSERT_TRUE(reader) << reader.error().to_string();
-    PrefetcherOptions io;
-    io.threads = with.io_threads;
-    io.pack_cache = std::shared_ptr<const PackCacheReader>(std::move(*reader));
-    EXPECT_EQ(*b - *a, AsyncPrefetcher::staging_bytes_for(io));
-    EXPECT_GE(*b - *a, with.io_threads * io.pack_cache->max_stored_bytes());
-    with.ram_budget_bytes = *b - 1;
-    auto refused = PackWeightProvider::open(model, with);
-    ASSERT_FALSE(refused);
-    EXPECT_EQ(refused.error().code, ErrorCode::BudgetTooSmall);
+    for (uint64 pack : {kPack, 16 * kPack}) {
+        SCOPED_TRACE("pack bytes " + std::to_string(pack));
+        const Path cache = build_cache(model, "budget-" + std::to_string(pack), {}, pack);
+        PackOptions plain;
+        plain.max_pack_bytes = pack;
+        PackOptions with = plain;
+        with.pack_cache = cache;
+        auto a = PackWeightProvider::minimum_ram_budget(model, plain);
+        auto b = PackWeightProvider::minimum_ram_budget(model, with);
+        ASSERT_TRUE(a && b);
+        auto reader_model = packtest::open_model(model);
+        auto plan = plan_packs(reader_model.reg, {pack});
+        auto reader = PackCacheReader::open(cache, *reader_model.file, *plan);
+        ASSERT_TRUE(reader) << reader.error().to_string();
+        const uint64 max_stored = (*reader)->max_stored_bytes();
+        // Per I/O thread: the largest stored pack rounded up to a block, one block more at
+        // each end for an unaligned range, and one for aligning the allocation.
+        const uint64 per_thread = (max_stored + kBlock - 1) / kBlock * kBlock + 3 * kBlock;
+        EXPECT_EQ(*b - *a, with.io_threads * per_thread);
+        PrefetcherOptions io;
+        io.threads = with.io_threads;
+        io.pack_cache = std::shared_ptr<const PackCacheReader>(std::move(*reader));
+        EXPECT_EQ(*b - *a, AsyncPrefetcher::staging_bytes_for(io));
+        // Whatever the padding, each thread's scratch holds the largest stored pack.
+        EXPECT_GE(*b - *a, with.io_threads * max_stored);
+        if (pack > kPack) {
+            EXPECT_GT(max_stored, 3 * kBlock);  // the pack outweighs the padding
+        }
+        with.ram_budget_bytes = *b - 1;
+        auto refused = PackWeightProvider::open(model, with);
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error().code, ErrorCode::BudgetTooSmall);
+    }
 }
 
 // A cache of another model (same file size, other contents) is refused by open(), naming the cache.

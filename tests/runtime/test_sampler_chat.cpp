@@ -64,6 +64,55 @@ TEST(Sampler, TopPAndMinPCutTheTail) {
     EXPECT_GT(seen[1], 0);
 }
 
+// Top-p keeps the smallest prefix whose mass reaches top_p: with .5 / .3 / .2 and top_p .7 that is
+// tokens 0 and 1 (cumulative .8), drawn in the ratio 5 : 3, and never token 2.
+TEST(Sampler, TopPKeepsThePrefixThatReachesTheMass) {
+    SamplerParams p;
+    p.temperature = 1.0f;
+    p.top_k = 0;
+    p.top_p = 0.7f;
+    p.min_p = 0.0f;
+    p.seed = 11;
+    std::vector<float> l = {std::log(0.5f), std::log(0.3f), std::log(0.2f)};
+    Sampler s(p);
+    const int draws = 4000;
+    std::map<uint32, int> seen;
+    for (int i = 0; i < draws; ++i) seen[s.sample(l.data(), 3, {})]++;
+    EXPECT_EQ(seen.count(2), 0u);
+    EXPECT_GT(seen[1], 0);
+    EXPECT_NEAR(seen[1] / double(draws), 0.3 / 0.8, 0.03);
+}
+
+// Pearson's chi-square of the counts of `draws` samples against `expected` probabilities.
+static double chi_square(Sampler& s, std::vector<float> logits, const std::vector<double>& expected, int draws) {
+    std::vector<int> count(expected.size(), 0);
+    for (int i = 0; i < draws; ++i) count[s.sample(logits.data(), uint32(logits.size()), {})]++;
+    double chi2 = 0;
+    for (size_t i = 0; i < expected.size(); ++i) {
+        double e = expected[i] * draws;
+        chi2 += (count[i] - e) * (count[i] - e) / e;
+    }
+    return chi2;
+}
+
+// Temperature T divides the logits once: weights at T = 1 of 1 : 2 : 4 become 1 : 2^(1/T) : 4^(1/T).
+// The bound is chi-square with 2 degrees of freedom at p = 0.001 (13.8); the draws are seeded.
+TEST(Sampler, TemperatureScalesTheLogitsOnce) {
+    for (float t : {2.0f, 0.5f}) {
+        SamplerParams p;
+        p.temperature = t;
+        p.top_k = 0;
+        p.top_p = 1.0f;
+        p.min_p = 0.0f;
+        p.seed = 5;
+        Sampler s(p);
+        std::vector<double> w = {1.0, std::pow(2.0, 1.0 / t), std::pow(4.0, 1.0 / t)};
+        double sum = w[0] + w[1] + w[2];
+        for (auto& x : w) x /= sum;
+        EXPECT_LT(chi_square(s, {0.0f, std::log(2.0f), std::log(4.0f)}, w, 20000), 13.8) << "T = " << t;
+    }
+}
+
 TEST(Sampler, RepetitionPenaltyDemotesSeenTokens) {
     SamplerParams p;
     p.temperature = 0;
