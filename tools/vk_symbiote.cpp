@@ -55,7 +55,7 @@ int cmd_generate(const ConfigManager& cfg, VulkanSymbioteEngine& engine, const P
     auto r = engine.generate_stream(*text, o, [](const std::string& piece, uint32) {
         std::fwrite(piece.data(), 1, piece.size(), stdout);
         std::fflush(stdout);
-        return true;
+        return !std::ferror(stdout);  // output lost: stop; main() reports it (finish_stdout)
     });
     std::printf("\n");
     std::fflush(stdout);
@@ -106,6 +106,7 @@ int cmd_chat(const ConfigManager& cfg, VulkanSymbioteEngine& engine) {
             std::fwrite(piece.data(), 1, piece.size(), stdout);
             std::fflush(stdout);
             // The plain transcript has no end-of-turn token: stop at the next "User:".
+            if (std::ferror(stdout)) return false;  // output lost: main() reports it
             return fmt != ChatFormat::Plain || reply.find("\nUser:") == std::string::npos;
         });
         std::printf("\n");
@@ -171,9 +172,7 @@ int cmd_pack(const ConfigManager& cfg, const Path& model) {
     return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run_command(int argc, char** argv) {
     ConfigManager& cfg = ConfigManager::instance();
     if (int rc = tool::load_config(cfg, argc, argv, "vk_symbiote"); rc >= 0) return rc;
     std::string sub = cfg.subcommand().empty() ? "generate" : cfg.subcommand();
@@ -189,4 +188,11 @@ int main(int argc, char** argv) {
     if (sub == "generate") return cmd_generate(cfg, **engine, model);
     if (sub == "chat") return cmd_chat(cfg, **engine);
     return cmd_perplexity(cfg, **engine);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (auto open = tool::check_stdout_open(); !open) return tool::fail(open.error());
+    return tool::finish_stdout(run_command(argc, argv));
 }

@@ -2,6 +2,9 @@
 // when configured, to a log file capped at max_log_file_size_mb: when the next line would
 // exceed the cap, <path> is renamed to <path>.1 (replacing an older .1) and a fresh <path>
 // is started. Line format: "2026-11-26 12:00:00.123 [INFO] message".
+// Only files the logger created are rotated: they start with a "# vk_symbiote log" line. Any
+// other existing file (say `--log-file model.gguf`) is appended to and never renamed or
+// truncated: refused at configure() if already at the cap, closed when it reaches it.
 //
 // Use the stream-style macros; the message is only built when the level is enabled:
 //     VKS_LOG_INFO("loaded " << n << " packs");
@@ -65,8 +68,15 @@ public:
     void log_memory(std::string_view msg);
 
 private:
+    struct LogFile {
+        std::FILE* f = nullptr;
+        uint64 bytes = 0;   // size after opening (header included)
+        bool ours = false;  // starts with the logger's header: rotation may rename / truncate it
+    };
+    static Expected<LogFile> open_log_file(const std::string& path, uint64 cap);
     void write_locked(const std::string& line);
     void rotate_locked();
+    void stop_at_cap_locked();
 
     std::atomic<int> level_{static_cast<int>(LogLevel::Info)};
     std::atomic<bool> perf_{true};
@@ -77,6 +87,7 @@ private:
     std::FILE* file_ = nullptr;  // owned
     std::string file_path_;
     uint64 file_bytes_ = 0;      // current size of file_
+    bool file_ours_ = false;     // file_ starts with the logger's header (see open_log_file)
     uint64 max_file_bytes_ = 100ull << 20;
 };
 

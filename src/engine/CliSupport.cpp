@@ -1,10 +1,14 @@
 #include "engine/CliSupport.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
-#include <sstream>
 
 #include "probe/Probes.h"
 #include "probe/VulkanProbe.h"
@@ -38,16 +42,52 @@ Expected<Path> model_path(const ConfigManager& cfg) {
     return Path(cfg.model().models_dir) / "stories260K.gguf";
 }
 
+Expected<std::string> read_prompt_file(const std::string& path, uint64 max_bytes) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+        return make_error(ErrorCode::InvalidArgument, path + ": --prompt-file is a directory, not a file");
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return make_error(ErrorCode::Io, path + ": cannot read --prompt-file: " + std::strerror(errno));
+    std::string text;
+    char buf[1 << 16];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+        if (text.size() + n > max_bytes) {
+            std::fclose(f);
+            const std::string limit = max_bytes >= (1u << 20) ? std::to_string(max_bytes >> 20) + " MiB"
+                                                               : std::to_string(max_bytes) + " bytes";
+            return make_error(ErrorCode::InvalidArgument, path + ": --prompt-file is larger than the limit of " + limit);
+        }
+        text.append(buf, n);
+    }
+    const int err = std::ferror(f) ? errno : 0;
+    std::fclose(f);
+    if (err) return make_error(ErrorCode::Io, path + ": cannot read --prompt-file: " + std::strerror(err));
+    return text;
+}
+
 Expected<std::string> prompt_text(const ConfigManager& cfg) {
     const auto& s = cfg.sampling();
-    if (!s.prompt_file.empty()) {
-        std::ifstream f(s.prompt_file, std::ios::binary);
-        if (!f) return make_error(ErrorCode::Io, s.prompt_file + ": cannot read --prompt-file");
-        std::ostringstream ss;
-        ss << f.rdbuf();
-        return ss.str();
-    }
+    if (s.prompt_set && !s.prompt_file.empty())
+        return make_error(ErrorCode::InvalidArgument, "--prompt and --prompt-file are both given; pass one of them");
+    if (!s.prompt_file.empty()) return read_prompt_file(s.prompt_file);
     return s.prompt;
+}
+
+ExpectedVoid check_stdout_open() {
+    if (::fcntl(STDOUT_FILENO, F_GETFD) == -1)
+        return make_error(ErrorCode::Io, "stdout is closed: the output would be lost");
+    return {};
+}
+
+int finish_stdout(int rc) {
+    errno = 0;
+    const bool flushed = std::fflush(stdout) == 0;
+    if (flushed && !std::ferror(stdout)) return rc;
+    const int err = errno;
+    std::fprintf(stderr, "error: writing to stdout failed%s%s: the output is incomplete\n", err ? ": " : "",
+                 err ? std::strerror(err) : "");
+    return rc ? rc : 1;
 }
 
 int fail(const Error& e) {

@@ -20,8 +20,23 @@ int load_config(ConfigManager& cfg, int argc, char** argv, const char* program);
 // model stories260K.gguf in the models directory ($VK_SYMBIOTE_MODELS_DIR, else the
 // build's ../shared/models next to the checkout).
 Expected<Path> model_path(const ConfigManager& cfg);
-// --prompt TEXT or the exact bytes of --prompt-file F (nothing trimmed); "" if neither.
+// Largest --prompt-file read, in bytes. Fixed rather than derived from --ctx-size because
+// perplexity reads a whole corpus (wikitext-2's test split is about 1.3 MB) in context-sized
+// chunks; 64 MiB is far above any real prompt and stops `--prompt-file /dev/zero` early.
+inline constexpr uint64 kMaxPromptFileBytes = 64ull << 20;
+// The exact bytes of `path` (nothing trimmed). InvalidArgument naming the file for a
+// directory or for more than `max_bytes` bytes (read in chunks, so /dev/zero or a pipe
+// never grows past the limit); Io if it cannot be opened or read.
+Expected<std::string> read_prompt_file(const std::string& path, uint64 max_bytes = kMaxPromptFileBytes);
+// --prompt TEXT or the bytes of --prompt-file F (read_prompt_file); "" if neither;
+// InvalidArgument when both are given.
 Expected<std::string> prompt_text(const ConfigManager& cfg);
+// Error when stdout (fd 1) is closed; checked first, so no file the program opens later
+// takes fd 1 and receives its output.
+ExpectedVoid check_stdout_open();
+// The exit status after a command returned `rc`: `rc`, or 1 with "error: ... stdout" on
+// stderr when anything written to stdout was lost (`> /dev/full`, a closed stdout).
+int finish_stdout(int rc);
 // Prints "error: ..." to stderr and returns the exit code 1.
 int fail(const Error& e);
 // One stats line to stderr (tokens/s, time to first token, backend, memory).

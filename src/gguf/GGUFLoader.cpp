@@ -409,11 +409,14 @@ GGUFLoader::~GGUFLoader() {
 Expected<std::unique_ptr<GGUFLoader>> GGUFLoader::open(const Path& path, GGUFOpenOptions opts) {
     std::unique_ptr<GGUFLoader> l(new GGUFLoader());
     l->path_ = path;
-    l->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; it
+    // changes nothing for the reads of a regular file, and anything else is refused below.
+    l->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (l->fd_ < 0) return make_error(errno == ENOENT ? ErrorCode::NotFound : ErrorCode::Io, path.string() + ": cannot open: " + std::strerror(errno));
     struct stat st {};
     if (::fstat(l->fd_, &st) != 0) return make_error(ErrorCode::Io, path.string() + ": stat failed: " + std::strerror(errno));
-    if (!S_ISREG(st.st_mode)) return make_error(ErrorCode::Io, path.string() + ": not a regular file");
+    if (!S_ISREG(st.st_mode))
+        return make_error(ErrorCode::Io, path.string() + ": not a regular file (a directory, FIFO or device); the model must be a GGUF file");
     l->file_size_ = uint64(st.st_size);
     l->mtime_ns_ = int64(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
     VKS_TRY(l->parse(opts));

@@ -114,6 +114,61 @@ TEST(Logger, RotatesAtTheCap) {
     EXPECT_EQ(old.find("line number 99\n"), std::string::npos);
 }
 
+// Issue 26: `--log-file model.gguf` renamed the model to model.gguf.1 at start-up. A file the
+// logger did not create is appended to up to the cap and never renamed nor truncated.
+TEST(Logger, NeverRotatesAFileItDidNotCreate) {
+    Path f = tmp_dir() / "user_file.bin";
+    std::filesystem::remove(f.string() + ".1");
+    const std::string user(2000, 'U');
+    { std::ofstream(f, std::ios::binary) << user; }
+    Logger lg;
+    lg.set_console(nullptr);
+    ASSERT_TRUE(lg.configure(file_config(f)).has_value());
+    lg.set_max_file_bytes(2500);  // above the file: appending is allowed, rotating is not
+    for (int i = 0; i < 100; ++i) lg.write(LogLevel::Info, "line number " + std::to_string(i));
+    lg.close_file();
+    EXPECT_FALSE(std::filesystem::exists(f.string() + ".1"));
+    const std::string after = slurp(f);
+    ASSERT_GE(after.size(), user.size());
+    EXPECT_EQ(after.substr(0, user.size()), user);
+    EXPECT_LE(after.size(), 2500u);
+}
+
+TEST(Logger, RefusesAUserFileAlreadyOverTheCap) {
+    Path f = tmp_dir() / "model_like.gguf";
+    std::filesystem::remove(f.string() + ".1");
+    const std::string user((1u << 20) + 10, 'M');  // over a 1 MiB cap
+    { std::ofstream(f, std::ios::binary) << user; }
+    Logger lg;
+    lg.set_console(nullptr);
+    LoggingConfig c = file_config(f);
+    c.max_log_file_size_mb = 1;
+    ExpectedVoid r = lg.configure(c);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().message.find("model_like.gguf: not a log file written by vk_symbiote"), std::string::npos)
+        << r.error().message;
+    lg.write(LogLevel::Error, "must not land anywhere");
+    EXPECT_FALSE(std::filesystem::exists(f.string() + ".1"));
+    EXPECT_EQ(slurp(f), user);
+}
+
+// A rotation never replaces a <path>.1 the logger did not write: it truncates its own file.
+TEST(Logger, RotationKeepsAUserDotOneFile) {
+    Path f = tmp_dir() / "rot_user1.log";
+    std::filesystem::remove(f);
+    const std::string user1 = "the user's own file\n";
+    { std::ofstream(f.string() + ".1", std::ios::binary) << user1; }
+    Logger lg;
+    lg.set_console(nullptr);
+    ASSERT_TRUE(lg.configure(file_config(f)).has_value());
+    lg.set_max_file_bytes(500);
+    for (int i = 0; i < 100; ++i) lg.write(LogLevel::Info, "line number " + std::to_string(i));
+    lg.close_file();
+    EXPECT_EQ(slurp(f.string() + ".1"), user1);
+    EXPECT_LE(std::filesystem::file_size(f), 500u);
+    EXPECT_NE(slurp(f).find("line number 99\n"), std::string::npos);
+}
+
 TEST(Logger, ConfigureErrors) {
     Logger lg;
     lg.set_console(nullptr);
@@ -171,7 +226,8 @@ TEST(Logger, ConcurrentWritersDoNotInterleave) {
     for (auto& t : ts) t.join();
     lg.close_file();
     const std::string s = slurp(f);
-    EXPECT_EQ(count(s, "\n"), size_t(kThreads * kLines));
+    EXPECT_EQ(count(s, "\n"), size_t(kThreads * kLines) + 1);  // + the "# vk_symbiote log" header
+    EXPECT_EQ(s.rfind("# vk_symbiote log", 0), 0u);
     EXPECT_EQ(count(s, "<payload> end\n"), size_t(kThreads * kLines));
     for (int t = 0; t < kThreads; ++t) EXPECT_EQ(count(s, "t" + std::to_string(t) + " <payload>"), size_t(kLines));
 }

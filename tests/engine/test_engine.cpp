@@ -1,10 +1,12 @@
 // End-to-end tests of the public API (VulkanSymbioteEngine) and of the command-line
 // programs, against ../shared/reference.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -250,6 +252,46 @@ TEST(Cli, BadOptionsAreClearErrors) {
     Cmd h = run(tool("vk_symbiote") + " --help");
     EXPECT_EQ(h.status, 0);
     EXPECT_NE(h.out.find("--eviction-aggression"), std::string::npos);
+}
+
+// Issue 26: output lost to a full device or a closed stdout exited 0.
+TEST(Cli, LostStdoutIsAnError) {
+    const std::string model = (test::models_dir() / "stories260K.gguf").string();
+    const std::string gen = tool("vk_symbiote") + " generate --disable-gpu --model " + q(model) + " --prompt 'Once upon a time' --temperature 0 --max-tokens 4";
+    Cmd full = run(gen + " 2>&1 >/dev/full");
+    EXPECT_EQ(full.status, 1) << full.out;
+    EXPECT_NE(full.out.find("error: writing to stdout failed"), std::string::npos) << full.out;
+    Cmd closed = run(gen + " 2>&1 >&-");
+    EXPECT_EQ(closed.status, 1) << closed.out;
+    EXPECT_NE(closed.out.find("stdout is closed"), std::string::npos) << closed.out;
+    Cmd tok = run(tool("vk_symbiote") + " tokenize --model " + q(model) + " --prompt hi 2>&1 >/dev/full");
+    EXPECT_EQ(tok.status, 1) << tok.out;
+    EXPECT_NE(tok.out.find("error: writing to stdout failed"), std::string::npos) << tok.out;
+}
+
+// Issue 26: a directory as --prompt-file was an empty prompt, /dev/zero grew until killed,
+// --prompt with --prompt-file let the file win silently, a FIFO as --model blocked.
+TEST(Cli, PromptAndModelFileMistakesAreClearErrors) {
+    const std::string model = (test::models_dir() / "stories260K.gguf").string();
+    const std::string gen = tool("vk_symbiote") + " generate --disable-gpu --temperature 0 --max-tokens 2";
+    Cmd dir = run(gen + " --model " + q(model) + " --prompt-file " + q(test::tmp_dir().string()) + " 2>&1");
+    EXPECT_EQ(dir.status, 1) << dir.out;
+    EXPECT_NE(dir.out.find(": --prompt-file is a directory"), std::string::npos) << dir.out;
+    // The address-space limit turns the old unbounded read into a quick failure, not a swap storm.
+    Cmd zero = run("(ulimit -v 8000000; " + gen + " --model " + q(model) + " --prompt-file /dev/zero) 2>&1");
+    EXPECT_EQ(zero.status, 1) << zero.out.substr(0, 2000);
+    EXPECT_NE(zero.out.find("/dev/zero: --prompt-file is larger than the limit of 64 MiB"), std::string::npos) << zero.out.substr(0, 2000);
+    const Path pf = test::tmp_dir() / "both.txt";
+    std::ofstream(pf, std::ios::binary) << "Once upon a time";
+    Cmd both = run(gen + " --model " + q(model) + " --prompt hi --prompt-file " + q(pf.string()) + " 2>&1");
+    EXPECT_EQ(both.status, 1) << both.out;
+    EXPECT_NE(both.out.find("--prompt and --prompt-file are both given"), std::string::npos) << both.out;
+    const Path fifo = test::tmp_dir() / "model.fifo";
+    std::filesystem::remove(fifo);
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    Cmd f = run("timeout 30 " + gen + " --model " + q(fifo.string()) + " --prompt hi 2>&1");
+    EXPECT_EQ(f.status, 1) << f.out;  // 124: timed out in open()
+    EXPECT_NE(f.out.find("model.fifo: not a regular file"), std::string::npos) << f.out;
 }
 
 TEST(Cli, ExampleProgramStreamsAndPrintsStats) {
