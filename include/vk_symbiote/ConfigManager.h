@@ -83,7 +83,7 @@ struct LoggingConfig {
     std::string log_file_path = "vk_symbiote.log";
     bool log_performance = true;   // no effect yet: false is a warning
     bool log_memory_usage = true;  // no effect yet: false is a warning
-    uint32 max_log_file_size_mb = 100;  // the log file rotates to <path>.1 when it would exceed this
+    uint32 max_log_file_size_mb = 100;  // a log file the engine created rotates to <path>.1 at this size; a user file is never renamed
     bool verbose = false;               // true = DEBUG level regardless of log_level
 };
 
