@@ -34,7 +34,7 @@ struct VulkanProbeOptions {
 };
 
 struct VulkanProbeResults {
-    std::string device_name;   // e.g. "NVIDIA H100 PCIe" or "llvmpipe (LLVM 15.0.6, 256 bits)"
+    std::string device_name;   // the driver's device name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"
     std::string device_type;   // "discrete", "integrated", "virtual", "cpu", "other"
     Bandwidth host_to_device;
     Bandwidth device_to_host;
