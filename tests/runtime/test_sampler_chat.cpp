@@ -9,6 +9,21 @@
 
 using namespace vk_symbiote;
 
+namespace {
+
+// Sampling with every filter off but top_p (1: off): the draws follow softmax(logits / T).
+SamplerParams unfiltered(float temperature, float top_p, uint64 seed) {
+    SamplerParams p;
+    p.temperature = temperature;
+    p.top_k = 0;
+    p.top_p = top_p;
+    p.min_p = 0.0f;
+    p.seed = seed;
+    return p;
+}
+
+}  // namespace
+
 TEST(Sampler, GreedyPicksArgmaxLowestIdOnTies) {
     SamplerParams p;
     p.temperature = 0;
@@ -28,12 +43,7 @@ TEST(Sampler, TopKOneIsGreedyWhateverTheTemperature) {
 }
 
 TEST(Sampler, SeedMakesRunsReproducibleAndDistributionFollowsSoftmax) {
-    SamplerParams p;
-    p.temperature = 1.0f;
-    p.top_k = 0;
-    p.top_p = 1.0f;
-    p.min_p = 0.0f;
-    p.seed = 123;
+    SamplerParams p = unfiltered(1.0f, 1.0f, 123);
     std::vector<float> l = {0.0f, std::log(3.0f)};  // probabilities 1/4, 3/4
     Sampler a(p), b(p);
     int ones = 0;
@@ -46,12 +56,7 @@ TEST(Sampler, SeedMakesRunsReproducibleAndDistributionFollowsSoftmax) {
 }
 
 TEST(Sampler, TopPAndMinPCutTheTail) {
-    SamplerParams p;
-    p.temperature = 1.0f;
-    p.top_k = 0;
-    p.top_p = 0.5f;  // the first token alone has 0.6
-    p.min_p = 0.0f;
-    p.seed = 1;
+    SamplerParams p = unfiltered(1.0f, 0.5f, 1);  // the first token alone has 0.6
     std::vector<float> l = {std::log(0.6f), std::log(0.3f), std::log(0.1f)};
     Sampler s(p);
     for (int i = 0; i < 50; ++i) EXPECT_EQ(s.sample(l.data(), 3, {}), 0u);
@@ -67,12 +72,7 @@ TEST(Sampler, TopPAndMinPCutTheTail) {
 // Top-p keeps the smallest prefix whose mass reaches top_p: with .5 / .3 / .2 and top_p .7 that is
 // tokens 0 and 1 (cumulative .8), drawn in the ratio 5 : 3, and never token 2.
 TEST(Sampler, TopPKeepsThePrefixThatReachesTheMass) {
-    SamplerParams p;
-    p.temperature = 1.0f;
-    p.top_k = 0;
-    p.top_p = 0.7f;
-    p.min_p = 0.0f;
-    p.seed = 11;
+    SamplerParams p = unfiltered(1.0f, 0.7f, 11);
     std::vector<float> l = {std::log(0.5f), std::log(0.3f), std::log(0.2f)};
     Sampler s(p);
     const int draws = 4000;
@@ -99,12 +99,7 @@ static double chi_square(Sampler& s, std::vector<float> logits, const std::vecto
 // The bound is chi-square with 2 degrees of freedom at p = 0.001 (13.8); the draws are seeded.
 TEST(Sampler, TemperatureScalesTheLogitsOnce) {
     for (float t : {2.0f, 0.5f}) {
-        SamplerParams p;
-        p.temperature = t;
-        p.top_k = 0;
-        p.top_p = 1.0f;
-        p.min_p = 0.0f;
-        p.seed = 5;
+        SamplerParams p = unfiltered(t, 1.0f, 5);
         Sampler s(p);
         std::vector<double> w = {1.0, std::pow(2.0, 1.0 / t), std::pow(4.0, 1.0 / t)};
         double sum = w[0] + w[1] + w[2];
