@@ -1,4 +1,5 @@
-// vk_symbiote_genmodel: writes a random-weight Llama-architecture GGUF of a named shape.
+// vk_symbiote_genmodel: writes a random-weight GGUF of a named shape: Llama 2 / 3 / 3.1, Mistral,
+// Qwen2.5, Qwen3, Gemma 2 / 3 and Phi-3 layouts (each family's tensors, keys and chat tokens).
 //
 //   vk_symbiote_genmodel --shape llama2-7b --dtype f16 --out PATH [--seed N] [--layers N]
 //
@@ -24,7 +25,7 @@ void usage(FILE* f) {
     std::fprintf(f,
                  "usage: vk_symbiote_genmodel --shape NAME --dtype f32|f16|bf16 --out PATH [--seed N] [--layers N]\n"
                  "  --shape   one of: %s\n"
-                 "  --dtype   weight type of the matrices (norm vectors are always f32)\n"
+                 "  --dtype   weight type of the matrices (norm and bias vectors are always f32)\n"
                  "  --out     output file (written to PATH.tmp, renamed when complete)\n"
                  "  --seed    random seed (default 1); the same seed gives the same file\n"
                  "  --layers  override the shape's layer count (e.g. a 2-layer 7B-wide model)\n",

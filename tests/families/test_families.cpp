@@ -12,7 +12,9 @@
 #include "backend/cpu/CpuBackend.h"
 #include "gguf/GGUFWriter.h"
 #include "memory/FileWeightProvider.h"
+#include "model/ChatTemplate.h"
 #include "model/LoadedModel.h"
+#include "model/ModelGenerator.h"
 #include "model/families/FamilyRegistry.h"
 #include "packs/PackPlanner.h"
 #include "packs/PackWeightProvider.h"
@@ -353,7 +355,8 @@ TEST_P(HybridParts, PartsAndWholeLayersComputeWhatForwardComputes) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, HybridParts, ::testing::Values("qwen2", "qwen3", "gemma2", "gemma3", "phi3", "llama31"));
+INSTANTIATE_TEST_SUITE_P(Families, HybridParts, ::testing::Values("qwen2", "qwen3", "gemma2", "gemma3", "phi3", "llama31"),
+                         [](const auto& info) { return std::string(info.param); });
 
 TEST(HybridPartRefusals, PostNormModelsRefuseToAccumulateWoAndDownRows) {
     auto w = FileWeightProvider::open(arch_model("gemma2"));
@@ -366,3 +369,104 @@ TEST(HybridPartRefusals, PostNormModelsRefuseToAccumulateWoAndDownRows) {
     EXPECT_TRUE(mentions(r.error(), "post norms")) << r.error().message;
     EXPECT_TRUE(be.project_part({TensorRole::Wo, 0}, 16, in.data(), y.data(), false));
 }
+
+// ---- generated models of every family (vk_symbiote_genmodel's shapes) ----
+
+namespace {
+
+const std::vector<std::string> kFamilyPresets = {"llama3.1-8b", "qwen2.5-7b", "qwen3-8b", "gemma2-9b", "gemma3-12b", "phi3-mini"};
+
+// A tiny instance of a realistic shape: same family, features and chat tokens, small widths
+// (head_dim kept different from n_embd / n_head where the real one is), six layers (gemma3's
+// first global layer is its sixth), a window of 4 for sliding families.
+ModelShape tiny_of(const ModelShape& real) {
+    ModelShape s = real;
+    s.name = "tiny-" + real.name;
+    s.n_vocab = 320;
+    s.n_embd = 64;
+    s.n_layer = 6;
+    s.n_head = 4;
+    s.n_head_kv = real.n_head_kv == real.n_head ? 4 : 2;
+    s.head_dim = real.head_dim != 0 && real.head_dim != real.n_embd / real.n_head ? 24 : 0;
+    s.n_ff = 96;
+    s.n_ctx = 64;
+    if (real.sliding_window) s.sliding_window = 4;
+    return s;
+}
+
+}  // namespace
+
+TEST(GeneratedFamilies, RealisticShapesCarryTheirFamilyFeatures) {
+    auto g2 = model_shape_preset("gemma2-9b");
+    ASSERT_TRUE(g2);
+    const ModelConfig c = model_config_for_shape(*g2);
+    EXPECT_EQ(c.head_dim, 256u);
+    EXPECT_EQ(c.q_dim(), 4096u);  // wider than n_embd 3584
+    EXPECT_TRUE(c.tied_output && c.has_post_norms && c.has_sliding_layers());
+    EXPECT_EQ(c.attn_softcap, 50.0f);
+    EXPECT_EQ(c.sliding_window, 4096u);
+    auto l31 = model_shape_preset("llama3.1-8b");
+    ASSERT_TRUE(l31);
+    EXPECT_EQ(model_config_for_shape(*l31).rope_freq_factors.size(), 64u);
+    auto q25 = model_shape_preset("qwen2.5-7b");
+    ASSERT_TRUE(q25);
+    EXPECT_TRUE(model_config_for_shape(*q25).has_qkv_bias);
+    // Size of Qwen2.5-7B in bf16: 7.62e9 parameters, 2 bytes each (+ the header).
+    const uint64 bytes = generated_model_bytes(*q25, DType::BF16);
+    EXPECT_GT(bytes, 15'200'000'000ull);
+    EXPECT_LT(bytes, 15'300'000'000ull);
+    for (const std::string& name : kFamilyPresets) {
+        auto s = model_shape_preset(name);
+        ASSERT_TRUE(s) << name;
+        EXPECT_TRUE(validate_model_shape(*s)) << name;
+    }
+}
+
+class GeneratedFamily : public ::testing::TestWithParam<std::string> {};
+
+// The file loads as the shape says, its chat tokens are the tokenizer's end of turn, and it runs
+// on the CPU: prompt in one batch = prompt in batches of 2 (sliding layers then wrap their rings).
+TEST_P(GeneratedFamily, TinyInstanceLoadsAndRunsOnTheCpu) {
+    auto real = model_shape_preset(GetParam());
+    ASSERT_TRUE(real);
+    const ModelShape s = tiny_of(*real);
+    auto path = generate_model(s, DType::F16, test::tmp_dir() / (s.name + ".gguf"), 3);
+    ASSERT_TRUE(path) << path.error().to_string();
+    auto m = LoadedModel::open(*path, true);
+    ASSERT_TRUE(m) << m.error().to_string();
+    const ModelConfig& got = (*m)->config();
+    const ModelConfig want = model_config_for_shape(s);
+    EXPECT_EQ(got.summary(), want.summary());
+    EXPECT_EQ(got.rope_freq_factors, want.rope_freq_factors);
+    EXPECT_EQ(got.sliding, want.sliding);
+    EXPECT_EQ(got.has_qkv_bias, want.has_qkv_bias);
+    EXPECT_EQ(got.fused_qkv, want.fused_qkv);
+    EXPECT_EQ(got.rope_base(5), want.rope_base(5));
+    EXPECT_EQ(got.rope_scale(5), want.rope_scale(5));
+
+    const Tokenizer& tok = (*m)->tokenizer();
+    EXPECT_EQ(detect_chat_format(tok.chat_template()), s.chat);
+    ASSERT_TRUE(tok.eot_id().has_value());
+    EXPECT_EQ(*tok.eot_id(), s.n_vocab - 1);
+    EXPECT_TRUE(tok.is_eog(s.n_vocab - 1));
+    EXPECT_EQ(chat_special_tokens(s.chat).back(), tok.token_text(s.n_vocab - 1));
+
+    auto w = FileWeightProvider::open(*m);
+    const std::vector<uint32> prompt = {1, 300, 17, 42, 99, 260, 261, 5, 77, 123, 200, 31};
+    const uint32 n = uint32(prompt.size());
+    std::vector<float> one(uint64(n) * s.n_vocab), split(one.size());
+    CpuBackend a(1), b(1);
+    ASSERT_TRUE(a.prepare(*w, n, n));
+    ASSERT_TRUE(b.prepare(*w, n, 2));
+    ASSERT_TRUE(a.forward(ForwardRequest{prompt.data(), n, 0, true, one.data()}));
+    ASSERT_TRUE(b.forward(ForwardRequest{prompt.data(), n, 0, true, split.data()}));
+    for (float x : one) ASSERT_TRUE(std::isfinite(x));
+    for (uint32 p = 0; p < n; ++p) EXPECT_LT(test::nmse(split.data() + p * s.n_vocab, one.data() + p * s.n_vocab, s.n_vocab), 1e-10) << "position " << p;
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, GeneratedFamily, ::testing::ValuesIn(kFamilyPresets), [](const auto& info) {
+    std::string n = info.param;
+    for (char& ch : n)
+        if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    return n;
+});

@@ -18,9 +18,8 @@ namespace {
 
 // llama.cpp scales the queries of Gemma 2 27B (which it recognises by its 46 layers) by
 // 1 / sqrt(n_embd / n_head), every other Gemma 2 by 1 / sqrt(head_dim); no key says which.
-ExpectedVoid gemma2_attention_scale(ModelConfig& c, const GGUFLoader&) {
+void gemma2_attention_scale(ModelConfig& c) {
     if (c.n_layer == 46) c.attn_scale = 1.0f / std::sqrt(float(c.n_embd / c.n_head));
-    return {};
 }
 
 }  // namespace

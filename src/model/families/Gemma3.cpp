@@ -14,9 +14,8 @@ namespace vk_symbiote {
 namespace {
 
 // As Gemma 2: the 27B model (62 layers) scales queries by 1 / sqrt(n_embd / n_head).
-ExpectedVoid gemma3_attention_scale(ModelConfig& c, const GGUFLoader&) {
+void gemma3_attention_scale(ModelConfig& c) {
     if (c.n_layer == 62) c.attn_scale = 1.0f / std::sqrt(float(c.n_embd / c.n_head));
-    return {};
 }
 
 }  // namespace

@@ -51,12 +51,20 @@ struct ModelFamily {
     float swa_rope_base = 0.0f;         // sliding layers' rope base without rope.freq_base_swa (0: the global base)
     bool swa_rope_unscaled = false;     // sliding layers' rope without the linear scaling
 
-    // What the data cannot say, after everything else is read (may refuse). Optional.
-    ExpectedVoid (*finish)(ModelConfig& cfg, const GGUFLoader& gguf) = nullptr;
+    // What the data cannot say, from the rest of the config (e.g. Gemma 27B's attention
+    // scale, recognised by its layer count). Optional.
+    void (*finish)(ModelConfig& cfg) = nullptr;
 };
 
 // Fills cfg's family fields from the family and the file's metadata (cfg's common fields,
 // rope included, are read already). Errors name the file and the key or tensor.
 ExpectedVoid apply_family(const ModelFamily& family, const GGUFLoader& gguf, ModelConfig& cfg);
+
+// The same without a file: Required features on, Optional ones off, the family's defaults
+// (soft-caps, sliding window and its pattern, rope of sliding layers). For configs built in
+// code (ModelGenerator); set_sliding_window() then changes the window.
+void apply_family_defaults(const ModelFamily& family, ModelConfig& cfg);
+// Sliding layers of a `period` (layer il slides when il % period < period - 1) with `window`.
+void set_sliding_window(ModelConfig& cfg, uint32 window, uint32 period);
 
 }  // namespace vk_symbiote
