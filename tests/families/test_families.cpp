@@ -20,6 +20,8 @@
 #include "packs/PackWeightProvider.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
+#include "vk_symbiote/ConfigManager.h"
+#include "vk_symbiote/VulkanSymbioteEngine.h"
 
 using namespace vk_symbiote;
 
@@ -62,8 +64,9 @@ Edit add_tensor(const std::string& name, std::vector<uint64> dims) {
     return e;
 }
 
-Path edited_copy(const std::string& name, const Edit& e, const std::string& out_name) {
-    auto g = GGUFLoader::open(arch_model(name));
+// A copy of the model file `from` with edits (edited_copy: of an arch/ model of ../shared).
+Path edited_file(const Path& from, const Edit& e, const std::string& out_name) {
+    auto g = GGUFLoader::open(from);
     EXPECT_TRUE(g) << g.error().to_string();
     std::shared_ptr<const GGUFLoader> src(std::move(*g));
     GGUFWriter w;
@@ -80,6 +83,8 @@ Path edited_copy(const std::string& name, const Edit& e, const std::string& out_
     EXPECT_TRUE(r) << r.error().to_string();
     return out;
 }
+
+Path edited_copy(const std::string& arch_name, const Edit& e, const std::string& out_name) { return edited_file(arch_model(arch_name), e, out_name); }
 
 bool mentions(const Error& e, const std::string& what) { return e.message.find(what) != std::string::npos; }
 
@@ -450,6 +455,9 @@ TEST_P(GeneratedFamily, TinyInstanceLoadsAndRunsOnTheCpu) {
     EXPECT_EQ(*tok.eot_id(), s.n_vocab - 1);
     EXPECT_TRUE(tok.is_eog(s.n_vocab - 1));
     EXPECT_EQ(chat_special_tokens(s.chat).back(), tok.token_text(s.n_vocab - 1));
+    // The chat prompt's markers are the special tokens, the end of turn among them.
+    const auto ids = tok.encode(format_chat(s.chat, {{"user", "hi"}}), true, true);
+    EXPECT_NE(std::find(ids.begin(), ids.end(), s.n_vocab - 1), ids.end()) << "no end-of-turn token in the chat prompt";
 
     auto w = FileWeightProvider::open(*m);
     const std::vector<uint32> prompt = {1, 300, 17, 42, 99, 260, 261, 5, 77, 123, 200, 31};
@@ -470,3 +478,38 @@ INSTANTIATE_TEST_SUITE_P(Families, GeneratedFamily, ::testing::ValuesIn(kFamilyP
         if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
     return n;
 });
+
+// Generation stops at the end-of-turn token the file's metadata names: a copy of a generated
+// model whose tokenizer.ggml.eot_token_id is the token greedy decoding picks first gives an
+// empty reply; with ignore_eos the same run goes on.
+TEST(GeneratedFamilies, GenerationStopsAtTheEndOfTurnTokenTheMetadataNames) {
+    auto real = model_shape_preset("qwen2.5-7b");
+    ASSERT_TRUE(real);
+    const ModelShape s = tiny_of(*real);
+    auto path = generate_model(s, DType::F32, test::tmp_dir() / "eot-source.gguf", 5);
+    ASSERT_TRUE(path) << path.error().to_string();
+    ConfigManager cfg;
+    const std::vector<std::string> args = {"--disable-gpu", "--log-level", "ERROR", "--ctx-size", "64"};
+    ASSERT_TRUE(cfg.load(args, [](std::string_view) { return std::optional<std::string>(); }));
+    GenerationOptions o;
+    o.temperature = 0.0f;
+    o.max_tokens = 4;
+    o.seed = 1;
+    std::vector<uint32> first;
+    {
+        auto e = VulkanSymbioteEngine::create(*path, cfg);
+        ASSERT_TRUE(e) << e.error().to_string();
+        ASSERT_TRUE((*e)->generate_tokens({1, 300, 301}, o, nullptr, &first));
+    }
+    ASSERT_FALSE(first.empty());
+    const Path eot = edited_file(*path, set_key("tokenizer.ggml.eot_token_id", gguf_u32(first[0])), "eot-first");
+    auto e = VulkanSymbioteEngine::create(eot, cfg);
+    ASSERT_TRUE(e) << e.error().to_string();
+    EXPECT_TRUE((*e)->tokenizer().is_eog(first[0]));
+    std::vector<uint32> got;
+    ASSERT_TRUE((*e)->generate_tokens({1, 300, 301}, o, nullptr, &got));
+    EXPECT_TRUE(got.empty()) << "generation went past the end-of-turn token";
+    o.ignore_eos = true;
+    ASSERT_TRUE((*e)->generate_tokens({1, 300, 301}, o, nullptr, &got));
+    EXPECT_EQ(got, first);
+}
