@@ -12,7 +12,6 @@
 #include <numeric>
 #include <algorithm>
 
-#include "VulkanCaseSkip.h"
 #include "VulkanTestEnv.h"
 #include "backend/vulkan/VramPlan.h"
 #include "backend/vulkan/VulkanBackend.h"
@@ -253,7 +252,7 @@ class VulkanStreaming : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(VulkanStreaming, EveryMatrixStreamedFromRamMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
-    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
+    VKS_SKIP_UNIMPLEMENTED_CASE(GetParam());
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
     auto w = FileWeightProvider::open(test::models_dir() / ref->model);
@@ -280,7 +279,7 @@ TEST_P(VulkanStreaming, EveryMatrixStreamedFromRamMatchesTheReference) {
 // for the previous layer's compute; same results, and the plan has exactly one slot.
 TEST_P(VulkanStreaming, EveryMatrixStreamedThroughOneSlotMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
-    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
+    VKS_SKIP_UNIMPLEMENTED_CASE(GetParam());
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
     auto w = FileWeightProvider::open(test::models_dir() / ref->model);
@@ -297,7 +296,7 @@ TEST_P(VulkanStreaming, EveryMatrixStreamedThroughOneSlotMatchesTheReference) {
 // were read, as soon as those kernels ran) and two, every matrix streamed and part resident.
 TEST_P(VulkanStreaming, ShaderCopyPromptStreamingMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
-    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
+    VKS_SKIP_UNIMPLEMENTED_CASE(GetParam());
     if (!test::VulkanEnv::get()->dev->caps().external_memory_host) GTEST_SKIP() << "shader copies read imported host memory";
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
@@ -321,7 +320,7 @@ TEST_P(VulkanStreaming, ShaderCopyPromptStreamingMatchesTheReference) {
 
 TEST_P(VulkanStreaming, PartlyResidentFromPacksUnderATinyRamBudgetMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
-    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
+    VKS_SKIP_UNIMPLEMENTED_CASE(GetParam());
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
     const Path model = test::models_dir() / ref->model;
@@ -349,7 +348,7 @@ TEST_P(VulkanStreaming, PartlyResidentFromPacksUnderATinyRamBudgetMatchesTheRefe
 // logit row within the reference tolerance.
 TEST_P(VulkanStreaming, HybridDecodeWithCpuLayersMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
-    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
+    VKS_SKIP_UNIMPLEMENTED_CASE(GetParam());
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
     const auto& toks = ref->prompt_tokens;
@@ -391,7 +390,7 @@ TEST_P(VulkanStreaming, HybridDecodeWithCpuLayersMatchesTheReference) {
 // the reference tolerance, and a decode step uploads only the GPU's rows.
 TEST_P(VulkanStreaming, HybridRowsSplitMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
-    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
+    VKS_SKIP_UNIMPLEMENTED_CASE(GetParam());
     if (!test::VulkanEnv::get()->dev->caps().external_memory_host) GTEST_SKIP() << "the rows split streams from imported host memory";
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
