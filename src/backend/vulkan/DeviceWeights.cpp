@@ -6,15 +6,14 @@ namespace vk_symbiote {
 
 uint64 round_up(uint64 v, uint64 a) { return (v + a - 1) / a * a; }
 
-bool tensor_on_device(const ModelConfig& cfg, TensorRole role) {
-    if (role == TensorRole::TokenEmbd) return cfg.tied_output;
+bool tensor_on_device(TensorRole role) {
+    if (role == TensorRole::TokenEmbd) return false;  // a tied output is the Output tensor (token_embd's bytes)
     return !tensor_role_is_vector(role) || role == TensorRole::AttnNorm || role == TensorRole::FfnNorm || role == TensorRole::OutputNorm;
 }
 
 void DeviceWeights::list(const WeightProvider& weights, const ModelConfig& cfg) {
     for (const auto& t : weights.registry().tensors()) {
-        if (!tensor_on_device(cfg, t.id.role) || t.byte_size == 0) continue;
-        if (t.id.role == TensorRole::Output && cfg.tied_output) continue;
+        if (!tensor_on_device(t.id.role) || t.byte_size == 0) continue;
         const uint32 seg = t.id.layer >= 0 ? uint32(t.id.layer) : cfg.n_layer;
         tensors.push_back({t.id, t.rows, t.row_bytes(), seg, tensor_role_is_norm(t.id.role)});
     }

@@ -23,10 +23,11 @@ namespace vk_symbiote {
 uint64 round_up(uint64 v, uint64 a);
 
 // A device tensor of the VRAM plan: the matrices and the norms before attention, the FFN and
-// the head. The embedding table stays on the host (rows fetched per token) unless it is also
-// the output matrix; the head segment then reads it as the output. The family's vectors
-// (biases, Q / K head norms, post norms) are read from DeviceVectors only.
-bool tensor_on_device(const ModelConfig& cfg, TensorRole role);
+// the head. The embedding table stays on the host (rows fetched per token); a tied output is
+// the Output tensor, which the registry binds to the embedding table's bytes (and the pack
+// planner serves as the head's packs). The family's vectors (biases, Q / K head norms, post
+// norms) are read from DeviceVectors only.
+bool tensor_on_device(TensorRole role);
 
 // Calls fn(slice, piece, r0, r1) for every overlap [r0, r1) of a provider slice (rows as
 // they arrived from the packs) with a planned device piece.

@@ -55,7 +55,7 @@ uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_ctx,
     const auto& cfg = w.config();
     std::vector<uint64> seg(cfg.n_layer + 1, 0);
     for (const auto& t : w.registry().tensors()) {
-        if (!tensor_on_device(cfg, t.id.role) || tensor_role_is_norm(t.id.role)) continue;
+        if (!tensor_on_device(t.id.role) || tensor_role_is_norm(t.id.role)) continue;
         seg[t.id.layer >= 0 ? uint32(t.id.layer) : cfg.n_layer] += t.byte_size + 4096;
     }
     const uint64 slot = *std::max_element(seg.begin(), seg.end());
@@ -206,7 +206,6 @@ ExpectedVoid VulkanBackend::upload_weights(WeightProvider& weights) {
     VulkanContext c = ctx();
     for (size_t i = 0; i < m.w.tensors.size(); ++i)
         if (m.w.plan.tensors[i].resident) VKS_TRY(m.w.upload_resident(c, weights, i, resident_uploaded_));
-    if (cfg_.tied_output) m.w.views[{uint32(TensorRole::Output), -1}] = m.w.views[{uint32(TensorRole::TokenEmbd), -1}];
     return m.w.vectors.upload(c, weights);
 }
 
