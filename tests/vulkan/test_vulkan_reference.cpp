@@ -161,6 +161,40 @@ TEST_P(VulkanReference, F32KvCacheMatchesWithinTenTimesTheTolerance) {
     }
 }
 
+// Sliding-window layers keep rings of window - 1 + n_batch rows (as the CPU backend): with a
+// batch of 16 the prompt's batches wrap them (the tiled kernels' K / V writes split at the
+// wrap with f32 caches; the attention stores the new rows at their ring rows with f16 caches),
+// then single tokens wrap them again; every position within the tolerance (f32 caches: 10x).
+// A step back within the window is accepted; one past what the rings hold is refused.
+TEST(VulkanReferenceSliding, RingsWrapInBatchesAndStepsAndRefuseASetBackPastThem) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    for (const char* name : {"arch-gemma2", "arch-gemma3"})
+        for (const bool kv_f16 : {true, false}) {
+            auto l = load(name, 16, kv_f16);
+            ASSERT_TRUE(l);
+            const auto& toks = l->ref.prompt_tokens;
+            const uint32 n = uint32(toks.size()), V = l->ref.n_vocab, a = n - 5;
+            const double limit = kv_f16 ? tolerance(*l) : 10 * tolerance(*l);
+            std::vector<float> logits(size_t(16) * V);
+            for (uint32 pos = 0, k = 0; pos < a; pos += k) {
+                k = std::min(16u, a - pos);
+                ASSERT_TRUE(l->be->forward(ForwardRequest{&toks[pos], k, pos, true, logits.data()}));
+                for (uint32 i = 0; i < k; ++i)
+                    EXPECT_LT(test::nmse(logits.data() + size_t(i) * V, l->ref.logits_at(pos + i), V), limit) << name << " position " << pos + i;
+            }
+            for (uint32 p = a; p < n; ++p) {
+                ASSERT_TRUE(l->be->forward(ForwardRequest{&toks[p], 1, p, false, logits.data()}));
+                EXPECT_LT(test::nmse(logits.data(), l->ref.logits_at(p), V), limit) << name << " step at position " << p;
+            }
+            ASSERT_TRUE(l->be->forward(ForwardRequest{&toks[n - 2], 1, n - 2, false, logits.data()})) << "a step back within the window";
+            EXPECT_LT(test::nmse(logits.data(), l->ref.logits_at(n - 2), V), limit) << name << " position " << n - 2 << " again";
+            auto back = l->be->forward(ForwardRequest{&toks[0], 1, 0, false, logits.data()});
+            ASSERT_FALSE(back) << name << ": a step back past the sliding-window rings";
+            EXPECT_EQ(back.error().code, ErrorCode::InvalidArgument);
+            EXPECT_NE(back.error().message.find("sliding-window cache of layer 0"), std::string::npos) << back.error().message;
+        }
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, VulkanReference, ::testing::ValuesIn(test::list_reference_cases()), [](const auto& info) {
     std::string s = info.param;
     for (auto& ch : s)
