@@ -78,7 +78,7 @@ const char* json_kind(const nlohmann::json& v) {
         case nlohmann::json::value_t::array: return "an array";
         case nlohmann::json::value_t::string: return "a string";
         case nlohmann::json::value_t::boolean: return "a boolean";
-        case nlohmann::json::value_t::number_integer:
+        case nlohmann::json::value_t::number_integer: return v.get<int64>() < 0 ? "a negative integer" : "an integer";
         case nlohmann::json::value_t::number_unsigned: return "an integer";
         case nlohmann::json::value_t::number_float: return "a number";
         default: return "an unknown value";
