@@ -5,6 +5,7 @@
 
 #include "hf/HfArchitecture.h"
 #include "hf/HfLayout.h"
+#include "hf/SentencePieceWriter.h"
 #include "hf/HfTensorNames.h"
 #include "model/TensorRegistry.h"
 
@@ -28,9 +29,25 @@ TensorFillFn hf_row_order(TensorFillFn gguf_order, uint64 row_bytes, uint64 head
     };
 }
 
-ExpectedVoid write_generation_config(const Path& dir) {
-    const std::string text = nlohmann::json{{"bos_token_id", 1}, {"eos_token_id", 2}}.dump(2) + "\n";
-    return write_file_atomic(dir / "generation_config.json", std::vector<uint8>(text.begin(), text.end()));
+ExpectedVoid write_json(const Path& path, const nlohmann::json& j) {
+    const std::string text = j.dump(2) + "\n";
+    return write_file_atomic(path, std::vector<uint8>(text.begin(), text.end()));
+}
+
+// The GGUF's vocabulary as a Llama-2-style tokenizer: tokenizer.model (SentencePiece BPE,
+// byte fallback, dummy-prefix space), tokenizer_config.json (BOS added, no EOS) and the
+// special tokens; generation_config.json names BOS and EOS.
+ExpectedVoid write_tokenizer(const Path& dir, uint32 n_vocab) {
+    SentencePieceModel spm;
+    const std::vector<std::string> vocab = generated_vocab(n_vocab);
+    for (uint32 k = 0; k < n_vocab; ++k) spm.pieces.push_back(SentencePiece{vocab[k], generated_token_score(k), generated_token_type(k)});
+    VKS_TRY(write_file_atomic(dir / "tokenizer.model", sentencepiece_model_bytes(spm)));
+    const nlohmann::json special = {{"bos_token", "<s>"}, {"eos_token", "</s>"}, {"unk_token", "<unk>"}};
+    nlohmann::json config = special;
+    config.update({{"add_bos_token", true}, {"add_eos_token", false}, {"legacy", false}, {"tokenizer_class", "LlamaTokenizer"}});
+    VKS_TRY(write_json(dir / "tokenizer_config.json", config));
+    VKS_TRY(write_json(dir / "special_tokens_map.json", special));
+    return write_json(dir / "generation_config.json", {{"bos_token_id", 1}, {"eos_token_id", 2}});
 }
 
 }  // namespace
@@ -87,7 +104,7 @@ ExpectedVoid generate_hf_model(const ModelShape& shape, DType dtype, const Path&
     std::filesystem::create_directories(dir, ec);  // so its file system can be asked for space
     VKS_TRY(check_disk_space(dir / "config.json", need));
     VKS_TRY(write_hf_folder(dir, hf_config_for_shape(shape, dtype), *tensors, max_shard_bytes, progress));
-    return write_generation_config(dir);
+    return write_tokenizer(dir, shape.n_vocab);
 }
 
 }  // namespace vk_symbiote

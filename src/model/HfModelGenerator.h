@@ -1,11 +1,11 @@
 // HfModelGenerator: the random-weight models of ModelGenerator written as a Hugging Face
-// folder (LlamaForCausalLM: config.json, generation_config.json, model.safetensors or shards
-// with an index), so benchmarks can compare the same weights read from a folder and from a
-// GGUF. Generated from the same seed, every tensor holds the GGUF's values in transformers'
+// folder (LlamaForCausalLM: config.json, model.safetensors or shards with an index, and the
+// GGUF's vocabulary as tokenizer.model with tokenizer_config.json, special_tokens_map.json
+// and generation_config.json), so benchmarks can compare the same model read from a folder
+// and from a GGUF. Generated from the same seed, every tensor holds the GGUF's values in transformers'
 // layout: Q/K rows in transformers' order (the GGUF's rows un-permuted), matrices [rows,
 // cols] as in the GGUF, norm weights in the folder's dtype (as transformers saves them; the
-// GGUF keeps them f32, so they are the GGUF's values rounded to that dtype). No tokenizer
-// files are written.
+// GGUF keeps them f32, so they are the GGUF's values rounded to that dtype).
 #pragma once
 
 #include <nlohmann/json.hpp>

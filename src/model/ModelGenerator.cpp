@@ -116,12 +116,8 @@ void add_tokenizer(GGUFWriter& w, uint32 n_vocab) {
     std::vector<double> scores(n_vocab);
     std::vector<int64> types(n_vocab);
     for (uint32 k = 0; k < n_vocab; ++k) {
-        // token_type: 1 normal, 2 unknown, 3 control, 6 byte (llama.cpp's enum).
-        if (k == 0) types[k] = 2;
-        else if (k < 3) types[k] = 3;
-        else if (k < 259) types[k] = 6;
-        else types[k] = 1;
-        scores[k] = k < 259 ? 0.0 : -double(k - 259);  // later pieces are rarer
+        types[k] = generated_token_type(k);
+        scores[k] = generated_token_score(k);
     }
     w.add("tokenizer.ggml.model", gguf_string("llama"));
     w.add("tokenizer.ggml.tokens", gguf_string_array(std::move(toks)));
@@ -212,6 +208,10 @@ ModelConfig model_config_for_shape(const ModelShape& s) {
     c.tied_output = false;
     return c;
 }
+
+uint32 generated_token_type(uint32 id) { return id == 0 ? 2 : id < 3 ? 3 : id < 259 ? 6 : 1; }
+
+float generated_token_score(uint32 id) { return id < 259 ? 0.0f : -float(id - 259); }  // later pieces are rarer
 
 std::vector<std::string> generated_vocab(uint32 n_vocab) {
     std::vector<std::string> t = {"<unk>", "<s>", "</s>"};

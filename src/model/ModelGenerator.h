@@ -61,6 +61,10 @@ uint64 generated_model_bytes(const ModelShape& shape, DType dtype);
 // "<0x00>".."<0xFF>", then "\u2581", printable ASCII, then "\u2581"+lowercase words of
 // increasing length (every piece is reachable by merging two shorter pieces).
 std::vector<std::string> generated_vocab(uint32 n_vocab);
+// Piece `id`'s type (llama.cpp's and SentencePiece's numbering: 1 normal, 2 unknown,
+// 3 control, 6 byte) and score.
+uint32 generated_token_type(uint32 id);
+float generated_token_score(uint32 id);
 
 // Io error naming `out` when the file system holding it has less than `need` bytes free
 // (success when that cannot be determined: the write then reports any failure).

@@ -1,11 +1,15 @@
 // Generated Hugging Face folders: the tiny shape written as a sharded folder reads back
 // through HfCheckpoint with every tensor equal to the GGUF generated from the same seed
 // (Q/K rows through the converter's permutation, norms as the folder's dtype rounds them);
-// the config reads back as the shape; vk_symbiote_genmodel --format hf writes the folder.
+// the config reads back as the shape; tokenizer.model holds the GGUF's vocabulary with the
+// settings of a real Llama-style tokenizer.model; vk_symbiote_genmodel --format hf writes
+// the folder.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
 
 #include "common/HalfFloat.h"
 #include "gguf/GGUFLoader.h"
@@ -15,6 +19,7 @@
 #include "hf/HfTensorNames.h"
 #include "model/HfModelGenerator.h"
 #include "model/ModelGenerator.h"
+#include "hf/HfTestFiles.h"
 #include "support/TestPaths.h"
 
 using namespace vk_symbiote;
@@ -94,6 +99,94 @@ TEST(HfGenerated, ShardedFolderHoldsTheGgufsWeights) {
         expect_folder_equals_gguf(dir, gguf, shape, dt, shards);
         EXPECT_TRUE(std::filesystem::exists(dir / "generation_config.json"));
     }
+}
+
+// A protobuf message as (field, value) pairs: varints as numbers, fixed32 as floats,
+// length-delimited fields as bytes (enough for SentencePiece's ModelProto).
+struct ProtoField {
+    uint32 field = 0;
+    uint64 number = 0;
+    float f32 = 0;
+    std::string bytes;
+};
+
+std::vector<ProtoField> proto_fields(const std::string& b) {
+    std::vector<ProtoField> out;
+    size_t i = 0;
+    auto varint = [&]() {
+        uint64 v = 0;
+        for (int shift = 0; i < b.size(); shift += 7) {
+            const uint8 c = uint8(b[i++]);
+            v |= uint64(c & 0x7f) << shift;
+            if (c < 0x80) break;
+        }
+        return v;
+    };
+    while (i < b.size()) {
+        const uint64 key = varint();
+        ProtoField f;
+        f.field = uint32(key >> 3);
+        if ((key & 7) == 0) f.number = varint();
+        else if ((key & 7) == 5) std::memcpy(&f.f32, b.data() + i, 4), i += 4;
+        else if ((key & 7) == 2) {
+            const uint64 n = varint();
+            f.bytes = b.substr(i, n);
+            i += n;
+        } else {
+            ADD_FAILURE() << "wire type " << (key & 7);
+            break;
+        }
+        out.push_back(f);
+    }
+    return out;
+}
+
+// field -> number of a message's varint fields
+std::map<uint32, uint64> numbers(const std::string& message) {
+    std::map<uint32, uint64> m;
+    for (const auto& f : proto_fields(message)) m[f.field] = f.number;
+    return m;
+}
+
+std::string sub_message(const std::vector<ProtoField>& fields, uint32 field) {
+    for (const auto& f : fields)
+        if (f.field == field) return f.bytes;
+    ADD_FAILURE() << "no field " << field;
+    return {};
+}
+
+TEST(HfGenerated, TokenizerModelHoldsTheGgufVocabulary) {
+    const ModelShape shape = model_shape_preset("tiny").value();
+    const Path dir = tmp_dir() / "gen-tokenizer", gguf_path = tmp_dir() / "gen-tokenizer.gguf";
+    ASSERT_TRUE(generate_hf_model(shape, DType::F16, dir, 3));
+    ASSERT_TRUE(generate_model(shape, DType::F16, gguf_path, 3));
+    const auto mine = proto_fields(read_file(dir / "tokenizer.model"));
+    const auto real = proto_fields(read_file(hf_model_dir("llama31") / "tokenizer.model"));
+    // The settings that decide tokenization are those of a real Llama-style tokenizer.model.
+    for (uint32 f : {3u, 35u, 40u, 41u, 42u, 43u}) EXPECT_EQ(numbers(sub_message(mine, 2))[f], numbers(sub_message(real, 2))[f]) << "trainer_spec field " << f;
+    EXPECT_EQ(numbers(sub_message(mine, 2))[4], shape.n_vocab);
+    for (uint32 f : {3u, 4u}) EXPECT_EQ(numbers(sub_message(mine, 3))[f], numbers(sub_message(real, 3))[f]) << "normalizer_spec field " << f;
+    EXPECT_EQ(proto_fields(sub_message(mine, 3))[0].bytes, "identity");
+    auto gguf = GGUFLoader::open(gguf_path);
+    ASSERT_TRUE(gguf);
+    const GGUFValue* tokens = (*gguf)->find("tokenizer.ggml.tokens");
+    const GGUFValue* scores = (*gguf)->find("tokenizer.ggml.scores");
+    const GGUFValue* types = (*gguf)->find("tokenizer.ggml.token_type");
+    ASSERT_TRUE(tokens && scores && types);
+    size_t k = 0;
+    for (const auto& f : mine) {
+        if (f.field != 1) continue;
+        ASSERT_LT(k, tokens->arr_str.size());
+        const auto piece = proto_fields(f.bytes);
+        EXPECT_EQ(piece[0].bytes, tokens->arr_str[k]) << k;
+        EXPECT_EQ(piece[1].f32, float(scores->arr_f[k])) << k;
+        EXPECT_EQ(piece.size() > 2 ? piece[2].number : 1, uint64(types->arr_i[k])) << k;
+        ++k;
+    }
+    EXPECT_EQ(k, shape.n_vocab);
+    const auto config = nlohmann::json::parse(read_file(dir / "tokenizer_config.json"));
+    EXPECT_TRUE(config["add_bos_token"].get<bool>());
+    EXPECT_EQ(config["bos_token"], "<s>");
 }
 
 TEST(HfGenerated, ShardPlanFollowsTransformers) {
