@@ -2,6 +2,7 @@
 // data, written under the test's scratch folder.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,8 @@ Path write_tmp_file(const std::string& name, const std::string& bytes);
 // The shared Hugging Face test folders (../shared/models/hf/NAME).
 std::vector<std::string> hf_model_names();
 Path hf_model_dir(const std::string& name);
-// Bytes this process has read through read/pread so far (/proc/self/io rchar).
-uint64 process_read_bytes();
+// Bytes this process has read through read/pread so far (/proc/self/io rchar); nullopt
+// where the kernel keeps no I/O accounting.
+std::optional<uint64> process_read_bytes();
 
 }  // namespace vk_symbiote::test

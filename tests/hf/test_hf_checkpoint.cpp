@@ -179,9 +179,10 @@ TEST(HfCheckpoint, OpeningReadsNoTensorData) {
     const std::string header = R"({"w":{"dtype":"F32","shape":[64,1048576],"data_offsets":[0,268435456]}})";
     const Path p = write_tmp_file("sparse/model.safetensors", safetensors_bytes(header, ""));
     std::filesystem::resize_file(p, 8 + header.size() + big);
-    const uint64 before = process_read_bytes();
+    const auto before = process_read_bytes();
+    if (!before) GTEST_SKIP() << "/proc/self/io: no I/O accounting on this kernel";
     auto c = HfCheckpoint::open(p.parent_path());
-    const uint64 read = process_read_bytes() - before;
+    const uint64 read = process_read_bytes().value_or(0) - *before;
     ASSERT_TRUE(c) << c.error().to_string();
     EXPECT_EQ((*c)->total_bytes(), big);
     EXPECT_LT(read, uint64(1) << 20) << "opening read " << read << " bytes";
