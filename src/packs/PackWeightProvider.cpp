@@ -4,7 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <unordered_set>
+#include <map>
+#include <set>
 
 #include "packs/PackCache.h"
 #include "gguf/GGUFLoader.h"
@@ -12,7 +13,8 @@
 namespace vk_symbiote {
 
 uint64 estimate_activation_kv_bytes(const ModelConfig& c, uint32 n_ctx, uint32 n_batch) {
-    const uint64 kv = uint64(2) * c.n_layer * n_ctx * c.kv_dim() * sizeof(float);
+    // K and V per layer: n_ctx rows, or a sliding layer's ring (ModelConfig::kv_rows).
+    const uint64 kv = uint64(2) * c.kv_rows_total(n_ctx, n_batch) * c.kv_dim() * sizeof(float);
     // Per token: residual, normed input, q, k, v, attention out, 2 x ffn hidden, logits;
     // plus one row of attention scores per head over the context.
     const uint64 per_token = uint64(3) * c.n_embd + c.q_dim() + 2ull * c.kv_dim() + 2ull * c.n_ff + c.n_vocab + uint64(c.n_head) * n_ctx;
@@ -188,15 +190,17 @@ void PackWeightProvider::hint_upcoming(const std::vector<TensorId>&) {
 }
 
 void PackWeightProvider::retire(const std::vector<TensorId>& ids) {
-    std::unordered_set<std::string> names;
-    for (TensorId id : ids)
-        if (const TensorDesc* d = registry().find(id)) names.insert(d->name);
-    std::vector<uint64> packs;
-    for (const PackMetadata& p : mgr_->plan().packs) {
-        bool all = !p.slices.empty();
-        for (const PackSlice& s : p.slices) all = all && names.count(s.tensor_name);
-        if (all) packs.push_back(p.pack_id);
+    // A pack retires when every slice it holds belongs to a retired tensor (a fused tensor's
+    // row ranges are separate tensors: counted by registry index, not by GGUF name).
+    std::map<uint64, std::set<uint32>> covered;  // pack id -> its retired slices
+    for (TensorId id : ids) {
+        auto idx = tensor_index(id);
+        if (!idx) continue;
+        for (const TensorPackRef& r : plan().tensor_packs[*idx]) covered[r.pack_id].insert(r.slice);
     }
+    std::vector<uint64> packs;
+    for (const auto& [pid, slices] : covered)
+        if (slices.size() == mgr_->plan().packs[pid].slices.size()) packs.push_back(pid);
     mgr_->retire_packs(packs);
 }
 

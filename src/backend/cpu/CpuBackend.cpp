@@ -24,14 +24,42 @@ std::string CpuBackend::name() const {
            (kv_precision_ == KvPrecision::F16Rounded ? ", f16-rounded kv)" : ")");
 }
 
+namespace {
+
+// Per layer: cache rows and the offset of the layer's rows (floats) in the cache vectors.
+void kv_layout(const ModelConfig& c, uint32 n_ctx, uint32 n_batch, std::vector<uint32>& rows, std::vector<uint64>& base) {
+    rows.assign(c.n_layer, 0);
+    base.assign(c.n_layer, 0);
+    uint64 at = 0;
+    for (uint32 l = 0; l < c.n_layer; ++l) {
+        rows[l] = c.kv_rows(l, n_ctx, n_batch);
+        base[l] = at;
+        at += uint64(rows[l]) * c.kv_dim();
+    }
+}
+
+// The tensors of each layer in registry (use) order; the last entry: the head's.
+std::vector<std::vector<TensorId>> tensors_by_layer(const ModelConfig& c, const TensorRegistry& reg) {
+    std::vector<std::vector<TensorId>> ids(c.n_layer + 1);
+    for (const TensorDesc& d : reg.tensors()) {
+        if (d.id.role == TensorRole::TokenEmbd) continue;
+        ids[d.id.layer >= 0 ? uint32(d.id.layer) : c.n_layer].push_back(d.id);
+    }
+    return ids;
+}
+
+}  // namespace
+
 ExpectedVoid CpuBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint32 n_batch) {
     if (n_ctx == 0) return arg_error("n_ctx must be at least 1");
     if (n_batch == 0) return arg_error("n_batch must be at least 1");
     const ModelConfig& c = weights.config();
     weights_ = nullptr;
     n_ctx_ = n_batch_ = n_past_ = 0;
-    const uint64 kv = uint64(c.n_layer) * n_ctx * c.kv_dim();
+    const uint64 kv = c.kv_rows_total(n_ctx, n_batch) * c.kv_dim();
     try {
+        kv_layout(c, n_ctx, n_batch, kv_rows_, kv_base_);
+        layer_ids_ = tensors_by_layer(c, weights.registry());
         k_cache_.assign(kv, 0.0f);
         v_cache_.assign(kv, 0.0f);
         x_.assign(uint64(n_batch) * c.n_embd, 0.0f);
@@ -41,7 +69,7 @@ ExpectedVoid CpuBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint32 n
         proj_.assign(uint64(n_batch) * c.n_embd, 0.0f);
         gate_.assign(uint64(n_batch) * c.n_ff, 0.0f);
         up_.assign(uint64(n_batch) * c.n_ff, 0.0f);
-        norm_w_.assign(c.n_embd, 0.0f);
+        vec_.assign(std::max(c.n_embd, c.q_dim()), 0.0f);
         scores_.assign(uint64(pool_.size()) * n_ctx, 0.0f);
     } catch (const std::bad_alloc&) {
         const uint64 bytes = 2 * kv * 4;
@@ -73,6 +101,7 @@ ExpectedVoid CpuBackend::forward(const ForwardRequest& req) {
         return arg_error("position " + std::to_string(req.pos) + " leaves a gap: the KV cache holds positions [0, " + std::to_string(n_past_) + ")");
     if (uint64(req.pos) + req.n_tokens > n_ctx_)
         return arg_error("positions [" + std::to_string(req.pos) + ", " + std::to_string(uint64(req.pos) + req.n_tokens) + ") exceed n_ctx " + std::to_string(n_ctx_));
+    VKS_TRY(check_rewind(req.pos));
     for (uint32 i = 0; i < req.n_tokens; ++i)
         if (req.tokens[i] >= cfg_.n_vocab)
             return arg_error("token " + std::to_string(req.tokens[i]) + " at index " + std::to_string(i) + " is out of range (n_vocab " + std::to_string(cfg_.n_vocab) + ")");
@@ -88,9 +117,28 @@ ExpectedVoid CpuBackend::forward(const ForwardRequest& req) {
     return {};
 }
 
+ExpectedVoid CpuBackend::check_rewind(uint32 pos) const {
+    if (pos >= n_past_ || !cfg_.has_sliding_layers()) return {};
+    // The ring holds positions [n_past - rows, n_past); the token at pos needs [pos - window + 1, pos).
+    for (uint32 l = 0; l < cfg_.n_layer; ++l) {
+        if (!cfg_.is_sliding(l)) continue;
+        const uint32 held_from = n_past_ > kv_rows_[l] ? n_past_ - kv_rows_[l] : 0;
+        const uint32 needed_from = pos + 1 > cfg_.sliding_window ? pos + 1 - cfg_.sliding_window : 0;
+        if (needed_from < held_from)
+            return arg_error("position " + std::to_string(pos) + " steps back past the sliding-window cache of layer " + std::to_string(l) +
+                             " (it holds positions [" + std::to_string(held_from) + ", " + std::to_string(n_past_) + ")): reset and run the tokens again");
+    }
+    return {};
+}
+
 ExpectedVoid CpuBackend::forward_chunk(const uint32* tokens, uint32 n, uint32 pos, bool all, float* logits) {
     hint_layer(0);
-    for (uint32 t = 0; t < n; ++t) VKS_TRY(weights_->embedding_row(tokens[t], x_.data() + uint64(t) * cfg_.n_embd));
+    for (uint32 t = 0; t < n; ++t) {
+        float* row = x_.data() + uint64(t) * cfg_.n_embd;
+        VKS_TRY(weights_->embedding_row(tokens[t], row));
+        if (cfg_.embd_scale != 1.0f)
+            for (uint32 i = 0; i < cfg_.n_embd; ++i) row[i] *= cfg_.embd_scale;
+    }
     for (uint32 l = 0; l < cfg_.n_layer; ++l) {
         hint_layer(l + 1);
         VKS_TRY(attention_block(l, n, pos));
@@ -112,17 +160,7 @@ ExpectedVoid CpuBackend::forward_layer(uint32 layer, float* x, uint32 n, uint32 
     return {};
 }
 
-void CpuBackend::hint_layer(uint32 layer) {
-    std::vector<TensorId> ids;
-    if (layer < cfg_.n_layer) {
-        for (TensorRole r : {TensorRole::AttnNorm, TensorRole::Wq, TensorRole::Wk, TensorRole::Wv, TensorRole::Wo, TensorRole::FfnNorm, TensorRole::Wgate,
-                             TensorRole::Wup, TensorRole::Wdown})
-            ids.push_back({r, int32(layer)});
-    } else {
-        ids = {{TensorRole::OutputNorm, -1}, {TensorRole::Output, -1}};
-    }
-    weights_->hint_upcoming(ids);
-}
+void CpuBackend::hint_layer(uint32 layer) { weights_->hint_upcoming(layer_ids_[std::min(layer, cfg_.n_layer)]); }
 
 ExpectedVoid CpuBackend::slice_args(const ProjectJob& j, const WeightView& v, std::vector<cpu::MatmulArgs>& out) const {
     const std::string name = tensor_name(j.id);
@@ -160,7 +198,7 @@ ExpectedVoid CpuBackend::project(TensorId id, uint64 rows, uint64 cols, const fl
     return project_all({ProjectJob{id, rows, cols, x, x_stride, n, y, y_stride, row_end}});
 }
 
-ExpectedVoid CpuBackend::project_all(std::initializer_list<ProjectJob> jobs) {
+ExpectedVoid CpuBackend::project_all(const std::vector<ProjectJob>& jobs) {
     std::vector<cpu::MatmulArgs> args;
     if (!weights_->stable_host_memory() || jobs.size() == 1) {
         // One tensor pinned at a time (a pack budget may hold only one layer's worth).
@@ -185,13 +223,23 @@ ExpectedVoid CpuBackend::project_all(std::initializer_list<ProjectJob> jobs) {
     return {};
 }
 
-ExpectedVoid CpuBackend::load_norm(TensorId id) {
+void CpuBackend::kv_jobs(uint32 l, TensorRole role, const float* x, uint32 n, uint32 pos, uint64 row_end, std::vector<ProjectJob>& jobs) {
+    const uint64 E = cfg_.n_embd, KV = cfg_.kv_dim();
+    const TensorId id{role, int32(l)};
+    float* (CpuBackend::*row)(uint32, uint32) = role == TensorRole::Wk ? &CpuBackend::k_row : &CpuBackend::v_row;
+    // Tokens [0, first) fill the rows up to the ring's end, the rest start again at row 0.
+    const uint32 first = std::min<uint32>(n, kv_rows_[l] - pos % kv_rows_[l]);
+    jobs.push_back({id, KV, E, x, E, first, (this->*row)(l, pos), KV, row_end});
+    if (first < n) jobs.push_back({id, KV, E, x + uint64(first) * E, E, n - first, (this->*row)(l, pos + first), KV, row_end});
+}
+
+ExpectedVoid CpuBackend::load_vector(TensorId id, uint64 n) {
     auto h = weights_->acquire(id);
     if (!h) return h.error();
     const WeightView& v = h->view();
-    if (v.rows != 1 || v.cols != cfg_.n_embd || v.slices.size() != 1 || !v.slices[0].data)
-        return make_error(ErrorCode::Internal, "cpu backend: norm tensor '" + tensor_name(id) + "' must arrive as one slice of " + std::to_string(cfg_.n_embd) + " values");
-    cpu::convert_to_f32(v.dtype, v.slices[0].data, norm_w_.data(), cfg_.n_embd, path_);
+    if (v.rows != 1 || v.cols != n || n > vec_.size() || v.slices.size() != 1 || !v.slices[0].data)
+        return make_error(ErrorCode::Internal, "cpu backend: vector tensor '" + tensor_name(id) + "' must arrive as one slice of " + std::to_string(n) + " values");
+    cpu::convert_to_f32(v.dtype, v.slices[0].data, vec_.data(), n, path_);
     return {};
 }
 
@@ -199,6 +247,16 @@ ExpectedVoid CpuBackend::attention_block(uint32 l, uint32 n, uint32 pos) {
     const uint64 E = cfg_.n_embd, Q = cfg_.q_dim();
     VKS_TRY(attention_heads(l, x_.data(), n, pos, cfg_.n_head_kv));
     VKS_TRY(project({TensorRole::Wo, int32(l)}, E, Q, att_.data(), Q, n, proj_.data(), E));
+    const TensorId post{TensorRole::PostAttnNorm, int32(l)};
+    return add_residual(n, cfg_.has_post_norms ? &post : nullptr);
+}
+
+ExpectedVoid CpuBackend::add_residual(uint32 n, const TensorId* norm) {
+    const uint64 E = cfg_.n_embd;
+    if (norm) {
+        VKS_TRY(load_vector(*norm, E));
+        for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(proj_.data() + t * E, vec_.data(), proj_.data() + t * E, E, cfg_.rms_eps);
+    }
     for (uint32 t = 0; t < n; ++t) cpu::add_inplace(x_.data() + t * E, proj_.data() + t * E, E);
     return {};
 }
@@ -206,39 +264,87 @@ ExpectedVoid CpuBackend::attention_block(uint32 l, uint32 n, uint32 pos) {
 ExpectedVoid CpuBackend::attention_heads(uint32 l, const float* x, uint32 n, uint32 pos, uint32 kv_heads) {
     const int32 L = int32(l);
     const uint32 hd = cfg_.head_dim, heads = kv_heads * (cfg_.n_head / cfg_.n_head_kv);
-    const uint64 E = cfg_.n_embd, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
-    VKS_TRY(load_norm({TensorRole::AttnNorm, L}));
-    for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, norm_w_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
-    // q -> q_ (n, Q); k and v go straight into the cache rows [pos, pos + n) of layer l.
-    VKS_TRY(project_all({{{TensorRole::Wq, L}, Q, E, xb_.data(), E, n, q_.data(), Q, uint64(heads) * hd},
-                         {{TensorRole::Wk, L}, KV, E, xb_.data(), E, n, k_cache(l) + uint64(pos) * KV, KV, uint64(kv_heads) * hd},
-                         {{TensorRole::Wv, L}, KV, E, xb_.data(), E, n, v_cache(l) + uint64(pos) * KV, KV, uint64(kv_heads) * hd}}));
-    cpu::RopeParams rp{cfg_.head_dim, cfg_.n_rot, cfg_.rope_freq_base, cfg_.rope_freq_scale, cfg_.rope_style};
-    for (uint32 t = 0; t < n; ++t) {
-        float* k = k_cache(l) + uint64(pos + t) * KV;
-        cpu::rope(q_.data() + t * Q, heads, pos + t, rp);
-        cpu::rope(k, kv_heads, pos + t, rp);
-        if (kv_precision_ == KvPrecision::F16Rounded) {
-            round_to_f16(k, uint64(kv_heads) * hd);
-            round_to_f16(v_cache(l) + uint64(pos + t) * KV, uint64(kv_heads) * hd);
-            round_to_f16(q_.data() + t * Q, uint64(heads) * hd);
-        }
-    }
+    const uint64 E = cfg_.n_embd, Q = cfg_.q_dim();
+    VKS_TRY(load_vector({TensorRole::AttnNorm, L}, E));
+    for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, vec_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
+    // q -> q_ (n, Q); k and v go straight into the cache rows of [pos, pos + n) of layer l.
+    std::vector<ProjectJob> jobs{{{TensorRole::Wq, L}, Q, E, xb_.data(), E, n, q_.data(), Q, uint64(heads) * hd}};
+    kv_jobs(l, TensorRole::Wk, xb_.data(), n, pos, uint64(kv_heads) * hd, jobs);
+    kv_jobs(l, TensorRole::Wv, xb_.data(), n, pos, uint64(kv_heads) * hd, jobs);
+    VKS_TRY(project_all(jobs));
+    VKS_TRY(qkv_extras(l, n, pos, heads, kv_heads));
+    rope_and_round(l, n, pos, heads, kv_heads);
     if (heads > 0) attention_core(l, n, pos, heads);
     return {};
 }
 
+ExpectedVoid CpuBackend::qkv_extras(uint32 l, uint32 n, uint32 pos, uint32 heads, uint32 kv_heads) {
+    const int32 L = int32(l);
+    const uint32 hd = cfg_.head_dim;
+    const uint64 Q = cfg_.q_dim(), KV = cfg_.kv_dim(), qn = uint64(heads) * hd, kn = uint64(kv_heads) * hd;
+    if (cfg_.has_qkv_bias) {
+        VKS_TRY(load_vector({TensorRole::BiasQ, L}, Q));
+        for (uint32 t = 0; t < n; ++t) cpu::add_inplace(q_.data() + t * Q, vec_.data(), qn);
+        VKS_TRY(load_vector({TensorRole::BiasK, L}, KV));
+        for (uint32 t = 0; t < n; ++t) cpu::add_inplace(k_row(l, pos + t), vec_.data(), kn);
+        VKS_TRY(load_vector({TensorRole::BiasV, L}, KV));
+        for (uint32 t = 0; t < n; ++t) cpu::add_inplace(v_row(l, pos + t), vec_.data(), kn);
+    }
+    if (cfg_.has_qk_norm) {
+        // One RMSNorm per head over head_dim, the same weights for every head.
+        VKS_TRY(load_vector({TensorRole::AttnQNorm, L}, hd));
+        for (uint32 t = 0; t < n; ++t)
+            for (uint32 h = 0; h < heads; ++h) cpu::rmsnorm(q_.data() + t * Q + h * hd, vec_.data(), q_.data() + t * Q + h * hd, hd, cfg_.rms_eps);
+        VKS_TRY(load_vector({TensorRole::AttnKNorm, L}, hd));
+        for (uint32 t = 0; t < n; ++t)
+            for (uint32 h = 0; h < kv_heads; ++h) cpu::rmsnorm(k_row(l, pos + t) + h * hd, vec_.data(), k_row(l, pos + t) + h * hd, hd, cfg_.rms_eps);
+    }
+    return {};
+}
+
+void CpuBackend::rope_and_round(uint32 l, uint32 n, uint32 pos, uint32 heads, uint32 kv_heads) {
+    const uint32 hd = cfg_.head_dim;
+    const uint64 Q = cfg_.q_dim();
+    const float* factors = cfg_.rope_freq_factors.empty() ? nullptr : cfg_.rope_freq_factors.data();
+    const cpu::RopeParams rp{hd, cfg_.n_rot, cfg_.rope_base(l), cfg_.rope_scale(l), cfg_.rope_style, factors};
+    for (uint32 t = 0; t < n; ++t) {
+        float* k = k_row(l, pos + t);
+        cpu::rope(q_.data() + t * Q, heads, pos + t, rp);
+        cpu::rope(k, kv_heads, pos + t, rp);
+        if (kv_precision_ == KvPrecision::F16Rounded) {
+            round_to_f16(k, uint64(kv_heads) * hd);
+            round_to_f16(v_row(l, pos + t), uint64(kv_heads) * hd);
+            round_to_f16(q_.data() + t * Q, uint64(heads) * hd);
+        }
+    }
+}
+
+void CpuBackend::kv_runs(uint32 l, uint32 p, uint32 g, cpu::KvRun runs[2]) {
+    // Positions [first, p]: all of them, or the window's; in a ring they may wrap once.
+    const uint32 W = cfg_.sliding_window, R = kv_rows_[l], hd = cfg_.head_dim;
+    const uint32 first = cfg_.is_sliding(l) && p + 1 > W ? p + 1 - W : 0;
+    const uint32 n_kv = p - first + 1, r0 = first % R, n0 = std::min(n_kv, R - r0);
+    const uint64 KV = cfg_.kv_dim(), off = uint64(g) * hd;
+    runs[0] = {k_cache(l) + uint64(r0) * KV + off, v_cache(l) + uint64(r0) * KV + off, n0};
+    runs[1] = {k_cache(l) + off, v_cache(l) + off, n_kv - n0};
+}
+
 void CpuBackend::attention_core(uint32 l, uint32 n, uint32 pos, uint32 n_heads) {
-    // One work item per (token, head): token t attends to cache rows [0, pos + t].
+    // One work item per (token, head): token t attends to positions [0 or its window's first, pos + t].
     const uint32 hd = cfg_.head_dim, group = cfg_.n_head / cfg_.n_head_kv, H = n_heads ? n_heads : cfg_.n_head;
-    const uint64 Q = cfg_.q_dim(), KV = cfg_.kv_dim();
-    const float scale = 1.0f / std::sqrt(float(hd));
-    const float* kc = k_cache(l);
-    const float* vc = v_cache(l);
+    const uint64 Q = cfg_.q_dim();
     auto item = [&](uint64 i, uint32 worker) {
-        const uint32 t = uint32(i / H), h = uint32(i % H), g = h / group;
-        cpu::attention_head(q_.data() + t * Q + uint64(h) * hd, kc + uint64(g) * hd, vc + uint64(g) * hd, KV, pos + t + 1, hd, scale,
-                            scores_.data() + uint64(worker) * n_ctx_, att_.data() + t * Q + uint64(h) * hd, path_);
+        const uint32 t = uint32(i / H), h = uint32(i % H);
+        cpu::AttentionArgs a;
+        a.q = q_.data() + t * Q + uint64(h) * hd;
+        kv_runs(l, pos + t, h / group, a.runs);
+        a.kv_stride = cfg_.kv_dim();
+        a.head_dim = hd;
+        a.scale = cfg_.attention_scale();
+        a.softcap = cfg_.attn_softcap;
+        a.scores = scores_.data() + uint64(worker) * n_ctx_;
+        a.out = att_.data() + t * Q + uint64(h) * hd;
+        cpu::attention_head(a, path_);
     };
     const uint64 items = uint64(n) * H;
     const uint64 work = items * (uint64(pos) + n) * hd;  // ~multiply-adds
@@ -255,18 +361,21 @@ ExpectedVoid CpuBackend::ffn_block(uint32 l, uint32 n) {
     const uint64 E = cfg_.n_embd, F = cfg_.n_ff;
     VKS_TRY(ffn_hidden(l, x_.data(), n, F));
     VKS_TRY(project({TensorRole::Wdown, int32(l)}, E, F, gate_.data(), F, n, proj_.data(), E));
-    for (uint32 t = 0; t < n; ++t) cpu::add_inplace(x_.data() + t * E, proj_.data() + t * E, E);
-    return {};
+    const TensorId post{TensorRole::PostFfnNorm, int32(l)};
+    return add_residual(n, cfg_.has_post_norms ? &post : nullptr);
 }
 
 ExpectedVoid CpuBackend::ffn_hidden(uint32 l, const float* x, uint32 n, uint64 units) {
     const int32 L = int32(l);
     const uint64 E = cfg_.n_embd, F = cfg_.n_ff;
-    VKS_TRY(load_norm({TensorRole::FfnNorm, L}));
-    for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, norm_w_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
+    VKS_TRY(load_vector({TensorRole::FfnNorm, L}, E));
+    for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, vec_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
     VKS_TRY(project_all({{{TensorRole::Wgate, L}, F, E, xb_.data(), E, n, gate_.data(), F, units},
                          {{TensorRole::Wup, L}, F, E, xb_.data(), E, n, up_.data(), F, units}}));
-    for (uint32 t = 0; t < n; ++t) cpu::swiglu(gate_.data() + t * F, up_.data() + t * F, units);
+    for (uint32 t = 0; t < n; ++t) {
+        if (cfg_.activation == FfnActivation::GeluTanh) cpu::geglu(gate_.data() + t * F, up_.data() + t * F, units);
+        else cpu::swiglu(gate_.data() + t * F, up_.data() + t * F, units);
+    }
     return {};
 }
 
@@ -315,6 +424,9 @@ ExpectedVoid CpuBackend::project_part(TensorId id, uint64 rows, const float* x, 
     if (R == 0 || rows > R) return arg_error("project_part: rows " + std::to_string(rows) + " of '" + tensor_name(id) + "'");
     if (rows == 0) return {};
     if (!accumulate) return project(id, R, C, x, C, 1, y, R, rows);
+    if (cfg_.has_post_norms && (id.role == TensorRole::Wo || id.role == TensorRole::Wdown))
+        return arg_error("project_part: '" + tensor_name(id) + "' cannot accumulate into the residual: this " + cfg_.architecture +
+                         " model norms the whole output first (post norms)");
     // proj_ holds n_batch * n_embd floats: enough for the rows of wo / down (n_embd).
     if (rows > proj_.size()) return arg_error("project_part: accumulating " + std::to_string(rows) + " rows");
     VKS_TRY(project(id, R, C, x, C, 1, proj_.data(), R, rows));
@@ -327,17 +439,21 @@ ExpectedVoid CpuBackend::output_part(const float* x, uint64 rows, float* logits)
     if (rows > cfg_.n_vocab) return arg_error("output_part: " + std::to_string(rows) + " rows of " + std::to_string(cfg_.n_vocab));
     if (rows == 0) return {};
     const uint64 E = cfg_.n_embd;
-    VKS_TRY(load_norm({TensorRole::OutputNorm, -1}));
-    cpu::rmsnorm(x, norm_w_.data(), xb_.data(), E, cfg_.rms_eps);
-    return project({TensorRole::Output, -1}, cfg_.n_vocab, E, xb_.data(), E, 1, logits, cfg_.n_vocab, rows);
+    VKS_TRY(load_vector({TensorRole::OutputNorm, -1}, E));
+    cpu::rmsnorm(x, vec_.data(), xb_.data(), E, cfg_.rms_eps);
+    VKS_TRY(project({TensorRole::Output, -1}, cfg_.n_vocab, E, xb_.data(), E, 1, logits, cfg_.n_vocab, rows));
+    if (cfg_.final_softcap > 0.0f) cpu::softcap(logits, rows, cfg_.final_softcap);
+    return {};
 }
 
 ExpectedVoid CpuBackend::output_block(uint32 n, bool all, float* logits) {
     const uint64 E = cfg_.n_embd, V = cfg_.n_vocab;
     const uint32 first = all ? 0 : n - 1;  // rows of x_ that produce logits
-    VKS_TRY(load_norm({TensorRole::OutputNorm, -1}));
-    for (uint32 t = first; t < n; ++t) cpu::rmsnorm(x_.data() + t * E, norm_w_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
-    return project({TensorRole::Output, -1}, V, E, xb_.data() + first * E, E, n - first, logits, V);
+    VKS_TRY(load_vector({TensorRole::OutputNorm, -1}, E));
+    for (uint32 t = first; t < n; ++t) cpu::rmsnorm(x_.data() + t * E, vec_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
+    VKS_TRY(project({TensorRole::Output, -1}, V, E, xb_.data() + first * E, E, n - first, logits, V));
+    if (cfg_.final_softcap > 0.0f) cpu::softcap(logits, uint64(n - first) * V, cfg_.final_softcap);
+    return {};
 }
 
 }  // namespace vk_symbiote

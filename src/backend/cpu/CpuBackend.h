@@ -1,7 +1,9 @@
-// CpuBackend: the exact f32 forward pass of a Llama-family model on the CPU: the reference
-// for every other backend, the fallback without a GPU, and the hybrid decode's CPU part.
-// Weights come only through the WeightProvider (acquire, embedding_row); the f32 KV cache
-// and activations are owned here. One forward() at a time; kernels run on its ThreadPool.
+// CpuBackend: the exact f32 forward pass of every model family (ModelConfig's flags: biases,
+// Q/K head norms, post norms, GELU, rope layouts and factors, soft-caps, sliding windows) on
+// the CPU: the reference for every other backend, the fallback without a GPU, and the hybrid
+// decode's CPU part. Weights come only through the WeightProvider (acquire, embedding_row);
+// the f32 KV cache and activations are owned here. One forward() at a time; kernels run on
+// its ThreadPool.
 #pragma once
 
 #include <memory>
@@ -26,33 +28,41 @@ public:
     explicit CpuBackend(uint32 n_threads, cpu::KernelPath path = cpu::KernelPath::Auto, KvPrecision kv = KvPrecision::F32);
 
     std::string name() const override;  // e.g. "cpu (avx2, 2 threads)"
-    // Allocates the f32 KV cache [n_layer][n_ctx][kv_dim] x2 and activations for n_batch
-    // tokens. The provider must outlive the backend (or the next prepare()).
+    // Allocates the f32 KV cache and activations for n_batch tokens: per layer
+    // (kv_rows, kv_dim) x2, kv_rows = ModelConfig::kv_rows (n_ctx, or a sliding layer's ring of
+    // its window + n_batch - 1 rows). The provider must outlive the backend (or the next prepare()).
     ExpectedVoid prepare(WeightProvider& weights, uint32 n_ctx, uint32 n_batch) override;
     // Batches larger than n_batch are split; req.pos must be <= n_past() (the cache holds
-    // [0, n_past)), and pos + n_tokens <= n_ctx.
+    // [0, n_past)), and pos + n_tokens <= n_ctx. With sliding layers a step back (pos <
+    // n_past()) may go at most n_batch positions back: older keys have left their rings.
     ExpectedVoid forward(const ForwardRequest& req) override;
     void reset() override { n_past_ = 0; }
     uint32 n_ctx() const override { return n_ctx_; }
     BackendStats stats() override;
 
-    // Co-processor use (hybrid CPU + GPU forward pass): runs layer `layer` on x[n][n_embd]
-    // in place, for tokens at positions [pos, pos + n), with this backend's KV cache of
-    // that layer (which must hold positions [0, pos) of that layer). No bounds on n_past().
+    // Co-processor use (hybrid CPU + GPU forward pass): runs layer `layer` (every family
+    // feature) on x[n][n_embd] in place, for tokens at positions [pos, pos + n), with this
+    // backend's KV cache of that layer (which must hold the positions those tokens attend to).
+    // No bounds on n_past().
     ExpectedVoid forward_layer(uint32 layer, float* x, uint32 n, uint32 pos);
     // Hybrid row split, one token: the CPU computes rows [0, r) of a layer's matrices, the GPU
     // the others, and the caller exchanges the parts. Attention norm of x (n_embd), Q rows of
     // query heads [0, kv_heads * group), K / V of KV heads [0, kv_heads) into cache row pos,
-    // rope, attention -> att[0, kv_heads * group * head_dim).
+    // with their biases and head norms, rope, attention (window, soft-cap)
+    // -> att[0, kv_heads * group * head_dim).
     ExpectedVoid attention_part(uint32 layer, const float* x, uint32 pos, uint32 kv_heads, float* att);
-    // FFN norm of x, rows [0, units) of gate and up -> h[0, units) = silu(gate) * up.
+    // FFN norm of x, rows [0, units) of gate and up -> h[0, units) = act(gate) * up.
     ExpectedVoid ffn_part(uint32 layer, const float* x, uint64 units, float* h);
-    // y[0, rows) (+)= W[0, rows) x for matrix `id` (x: the matrix's cols).
+    // y[0, rows) (+)= W[0, rows) x for matrix `id` (x: the matrix's cols). Refuses to
+    // accumulate Wo / Wdown rows of a model with post norms: those norm the whole output before
+    // it joins the residual, so the caller must assemble it, norm it and add it.
     ExpectedVoid project_part(TensorId id, uint64 rows, const float* x, float* y, bool accumulate);
-    // Output norm of x, logits[0, rows) = Output[0, rows) norm(x).
+    // Output norm of x, logits[0, rows) = Output[0, rows) norm(x), soft-capped if the model says so.
     ExpectedVoid output_part(const float* x, uint64 rows, float* logits);
-    // The f32 KV cache rows of one layer: (n_ctx, kv_dim), K or V (to sync with a device copy).
+    // The f32 KV cache rows of one layer, K or V (to sync with a device copy): (kv_rows(layer),
+    // kv_dim), position p at row p % kv_rows(layer) (kv_rows == n_ctx but for sliding layers).
     float* kv_cache(uint32 layer, bool v) { return v ? v_cache(layer) : k_cache(layer); }
+    uint32 kv_rows(uint32 layer) const { return kv_rows_[layer]; }
 
     uint32 n_threads() const { return pool_.size(); }
     // The decode matvecs' software prefetch (cpu::MatmulArgs::prefetch_bytes; default
@@ -73,20 +83,26 @@ private:
     ExpectedVoid forward_chunk(const uint32* tokens, uint32 n, uint32 pos, bool all, float* logits);
     ExpectedVoid attention_block(uint32 layer, uint32 n, uint32 pos);
     // Attention norm of x (n tokens), Q rows of the query heads of KV heads [0, kv_heads), K / V
-    // rows of those KV heads into the cache rows [pos, pos + n), rope, attention -> att_
-    // (attention_block: every head; attention_part: the CPU's share of a row split).
+    // rows of those KV heads into the cache rows of [pos, pos + n), biases, head norms, rope,
+    // attention -> att_ (attention_block: every head; attention_part: the CPU's share of a row split).
     ExpectedVoid attention_heads(uint32 layer, const float* x, uint32 n, uint32 pos, uint32 kv_heads);
-    // FFN norm of x (n tokens), rows [0, units) of gate and up, silu(gate) * up -> gate_.
+    // Q / K / V biases and Q / K head norms of the first `heads` / `kv_heads` heads (before rope).
+    ExpectedVoid qkv_extras(uint32 layer, uint32 n, uint32 pos, uint32 heads, uint32 kv_heads);
+    // Rope of Q and K (the layer's base and scale, the model's factors), then the f16 rounding.
+    void rope_and_round(uint32 layer, uint32 n, uint32 pos, uint32 heads, uint32 kv_heads);
+    // FFN norm of x (n tokens), rows [0, units) of gate and up, act(gate) * up -> gate_.
     ExpectedVoid ffn_hidden(uint32 layer, const float* x, uint32 n, uint64 units);
     // Query heads [0, n_heads) (0: all) of n tokens -> att_.
     void attention_core(uint32 layer, uint32 n, uint32 pos, uint32 n_heads = 0);
+    // The cache runs (one, or two where a ring wraps) a query at position p attends to.
+    void kv_runs(uint32 layer, uint32 p, uint32 kv_head, cpu::KvRun runs[2]);
     ExpectedVoid check_part(uint32 layer, const char* what) const;
+    // With sliding layers: refuses a step back past what their rings still hold.
+    ExpectedVoid check_rewind(uint32 pos) const;
     ExpectedVoid ffn_block(uint32 layer, uint32 n);
+    // proj_ rows [0, n) -> RMSNorm by `norm` (post norms), then added to x_.
+    ExpectedVoid add_residual(uint32 n, const TensorId* norm);
     ExpectedVoid output_block(uint32 n, bool all, float* logits);
-    // y[t][r] = W[r] . x[t] for rows r < row_end (all rows by default) of tensor id, slice by
-    // slice. Checks the view's shape against (rows, cols) and that the slices cover every row.
-    ExpectedVoid project(TensorId id, uint64 rows, uint64 cols, const float* x, uint64 x_stride, uint32 n, float* y, uint64 y_stride,
-                         uint64 row_end = ~uint64(0));
     struct ProjectJob {  // project()'s arguments
         TensorId id;
         uint64 rows, cols;
@@ -97,20 +113,30 @@ private:
         uint64 y_stride;
         uint64 row_end = ~uint64(0);
     };
+    // y[t][r] = W[r] . x[t] for rows r < row_end (all rows by default) of tensor id, slice by
+    // slice. Checks the view's shape against (rows, cols) and that the slices cover every row.
+    ExpectedVoid project(TensorId id, uint64 rows, uint64 cols, const float* x, uint64 x_stride, uint32 n, float* y, uint64 y_stride,
+                         uint64 row_end = ~uint64(0));
     // Several independent projections (Q / K / V, gate / up). With RAM-resident weights
     // (stable_host_memory) one pool run computes them all (cpu::matmul_batch: one wake-up, one
     // tail); from packs one tensor is pinned at a time, as project() does.
-    ExpectedVoid project_all(std::initializer_list<ProjectJob> jobs);
+    ExpectedVoid project_all(const std::vector<ProjectJob>& jobs);
+    // The jobs that write K or V (role) of tokens [0, n) at [pos, pos + n) into the layer's
+    // cache rows: one, or two where the ring wraps.
+    void kv_jobs(uint32 layer, TensorRole role, const float* x, uint32 n, uint32 pos, uint64 row_end, std::vector<ProjectJob>& jobs);
     // The matmul arguments of job j's slices of view v (checks as project()).
     ExpectedVoid slice_args(const ProjectJob& j, const WeightView& v, std::vector<cpu::MatmulArgs>& out) const;
     // (rows, cols) of matrix `role` in this model.
     std::pair<uint64, uint64> matrix_shape(TensorRole role) const;
-    // norm_w_[n_embd] = the norm vector `id` converted to f32.
-    ExpectedVoid load_norm(TensorId id);
+    // vec_[0, n) = the vector tensor `id` (a norm's weights or a bias, n values) in f32.
+    ExpectedVoid load_vector(TensorId id, uint64 n);
     // hint_upcoming() with every tensor of `layer` (or the output tensors past the last layer).
     void hint_layer(uint32 layer);
-    float* k_cache(uint32 layer) { return k_cache_.data() + uint64(layer) * n_ctx_ * cfg_.kv_dim(); }
-    float* v_cache(uint32 layer) { return v_cache_.data() + uint64(layer) * n_ctx_ * cfg_.kv_dim(); }
+    float* k_cache(uint32 layer) { return k_cache_.data() + kv_base_[layer]; }
+    float* v_cache(uint32 layer) { return v_cache_.data() + kv_base_[layer]; }
+    // The cache row of position pos in layer l (a ring row for sliding layers).
+    float* k_row(uint32 layer, uint32 pos) { return k_cache(layer) + uint64(pos % kv_rows_[layer]) * cfg_.kv_dim(); }
+    float* v_row(uint32 layer, uint32 pos) { return v_cache(layer) + uint64(pos % kv_rows_[layer]) * cfg_.kv_dim(); }
 
     cpu::ThreadPool pool_;
     cpu::KernelPath path_;
@@ -123,8 +149,11 @@ private:
     uint32 n_batch_ = 0;
     uint32 n_past_ = 0;
 
-    std::vector<float> k_cache_;  // (layer, n_ctx, kv_dim)
-    std::vector<float> v_cache_;  // (layer, n_ctx, kv_dim)
+    std::vector<uint32> kv_rows_;  // (n_layer) cache rows per layer
+    std::vector<uint64> kv_base_;  // (n_layer) offset of the layer's rows in k_cache_ / v_cache_, floats
+    std::vector<std::vector<TensorId>> layer_ids_;  // (n_layer + 1) tensors of each layer in use order; last: the head's
+    std::vector<float> k_cache_;  // (sum of kv_rows, kv_dim)
+    std::vector<float> v_cache_;  // (sum of kv_rows, kv_dim)
     std::vector<float> x_;        // (n_batch, n_embd) residual stream
     std::vector<float> xb_;       // (n_batch, n_embd) normed input of a block
     std::vector<float> q_;        // (n_batch, q_dim)
@@ -132,7 +161,7 @@ private:
     std::vector<float> proj_;     // (n_batch, n_embd) output of wo / down
     std::vector<float> gate_;     // (n_batch, n_ff)
     std::vector<float> up_;       // (n_batch, n_ff)
-    std::vector<float> norm_w_;   // (n_embd) current norm weights in f32
+    std::vector<float> vec_;      // (max(n_embd, q_dim)) current norm weights or bias in f32
     std::vector<float> scores_;   // (n_threads, n_ctx) attention scores scratch per worker
 };
 
