@@ -5,6 +5,7 @@
 #include <queue>
 
 #include "gguf/GGUFLoader.h"
+#include "model/HfPipeline.h"
 #include "model/Unicode.h"
 
 namespace vk_symbiote {
@@ -97,15 +98,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GGUFLoader& gguf
     if (t->type_ == TokenizerType::Spm) {
         t->add_bos_ = true;
         t->add_space_prefix_ = true;
-        // byte fallback table: "<0xXX>", else the one-byte token itself
-        t->byte_tokens_.assign(256, kNoToken);
-        static const char* hex = "0123456789ABCDEF";
-        for (uint32 b = 0; b < 256; ++b) {
-            const char buf[6] = {'<', '0', 'x', hex[b >> 4], hex[b & 15], '>'};
-            uint32 id = t->lookup(std::string_view(buf, 6));
-            if (id == kNoToken) id = t->lookup(std::string_view(reinterpret_cast<const char*>(&b), 1));
-            t->byte_tokens_[b] = id;
-        }
+        t->build_byte_tokens();
     } else {
         VKS_TRY(t->load_merges(gguf));
         std::string pre;
@@ -137,6 +130,9 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GGUFLoader& gguf
     if (t->add_eos_ && t->eos_ == kNoToken)
         return make_error(ErrorCode::Format, t->file_ + ": tokenizer.ggml.add_eos_token is true but there is no EOS token");
 
+    if (t->add_bos_) t->prefix_.push_back(t->bos_);
+    if (t->add_eos_) t->suffix_.push_back(t->eos_);
+
     if (gguf.has_key("tokenizer.chat_template")) {
         auto tmpl = gguf.get_string("tokenizer.chat_template");
         if (!tmpl) return tmpl.error();
@@ -144,6 +140,67 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GGUFLoader& gguf
     }
     t->finish_special_tokens();
     return t;
+}
+
+Expected<std::unique_ptr<Tokenizer>> Tokenizer::from_parts(TokenizerParts parts) {
+    std::unique_ptr<Tokenizer> t(new Tokenizer());
+    VKS_TRY(t->take_parts(parts));
+    if (t->type_ == TokenizerType::Spm) t->build_byte_tokens();
+    t->finish_special_tokens();
+    return t;
+}
+
+ExpectedVoid Tokenizer::take_parts(TokenizerParts& p) {
+    file_ = std::move(p.file);
+    const size_t n = p.tokens.size();
+    if (n == 0 || n >= kNoToken) return make_error(ErrorCode::Format, file_ + ": bad token count " + std::to_string(n));
+    if (p.type == TokenizerType::Bpe)
+        return make_error(ErrorCode::Internal, file_ + ": byte-level BPE tokenizers come from GGUF or a tokenizer.json pipeline");
+    if ((p.type == TokenizerType::Json) != (p.pipeline != nullptr) || (p.pipeline && p.pieces.size() != n))
+        return make_error(ErrorCode::Internal, file_ + ": a tokenizer.json tokenizer needs its pipeline and one piece per token");
+    auto check = [&](uint32 id, const char* what) -> ExpectedVoid {
+        if (id == kNoToken || id < n) return {};
+        return make_error(ErrorCode::Format, file_ + ": " + what + " id " + std::to_string(id) + " is not below the " +
+                                                 std::to_string(n) + " tokens");
+    };
+    for (uint32 id : p.prefix) VKS_TRY(check(id, "a token added before the text"));
+    for (uint32 id : p.suffix) VKS_TRY(check(id, "a token added after the text"));
+    for (uint32 id : p.eog) VKS_TRY(check(id, "end-of-generation token"));
+    VKS_TRY(check(p.bos, "BOS"));
+    VKS_TRY(check(p.eos, "EOS"));
+    VKS_TRY(check(p.unk, "unknown-token"));
+    VKS_TRY(check(p.pad, "padding"));
+
+    type_ = p.type;
+    tokens_.resize(n);
+    token_to_id_.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+        tokens_[i] = TokenData{std::move(p.tokens[i].text), p.tokens[i].score, p.tokens[i].attr};
+        if (!tokens_[i].text.empty()) token_to_id_.emplace(tokens_[i].text, static_cast<uint32>(i));  // the first id wins
+    }
+    pipeline_ = std::move(p.pipeline);
+    pieces_ = std::move(p.pieces);
+    add_space_prefix_ = p.add_space_prefix;
+    prefix_ = std::move(p.prefix);
+    suffix_ = std::move(p.suffix);
+    bos_ = p.bos, eos_ = p.eos, unk_ = p.unk, pad_ = p.pad;
+    add_bos_ = !prefix_.empty() && prefix_.front() == bos_;
+    add_eos_ = !suffix_.empty() && suffix_.back() == eos_;
+    eog_ = std::move(p.eog);
+    chat_template_ = std::move(p.chat_template);
+    return {};
+}
+
+// SentencePiece byte fallback table: byte -> "<0xXX>", else the one-byte token itself.
+void Tokenizer::build_byte_tokens() {
+    byte_tokens_.assign(256, kNoToken);
+    static const char* hex = "0123456789ABCDEF";
+    for (uint32 b = 0; b < 256; ++b) {
+        const char buf[6] = {'<', '0', 'x', hex[b >> 4], hex[b & 15], '>'};
+        uint32 id = lookup(std::string_view(buf, 6));
+        if (id == kNoToken) id = lookup(std::string_view(reinterpret_cast<const char*>(&b), 1));
+        byte_tokens_[b] = id;
+    }
 }
 
 ExpectedVoid Tokenizer::load_tokens(const GGUFLoader& gguf) {
@@ -310,10 +367,14 @@ std::vector<Tokenizer::Fragment> Tokenizer::partition_special(std::string_view t
                 const size_t m = text.substr(0, off + len).find(s, off);
                 if (m == std::string_view::npos) break;
                 changed = true;
-                if (m > off) next.push_back(Fragment{false, 0, off, m - off});
+                // lstrip / rstrip: the token also takes the whitespace next to it
+                const size_t left_end = (td.attr & token_attr::kLstrip) ? unicode::whitespace_start(text, off, m) : m;
+                size_t right = m + s.size();
+                if (td.attr & token_attr::kRstrip) right = unicode::whitespace_end(text.substr(0, off + len), right);
+                if (left_end > off) next.push_back(Fragment{false, 0, off, left_end - off});
                 next.push_back(Fragment{true, id, 0, 0});
-                len = off + len - (m + s.size());
-                off = m + s.size();
+                len = off + len - right;
+                off = right;
             }
             if (len > 0) next.push_back(Fragment{false, 0, off, len});
         }
@@ -324,7 +385,17 @@ std::vector<Tokenizer::Fragment> Tokenizer::partition_special(std::string_view t
 
 std::vector<uint32> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
     std::vector<uint32> out;
-    if (add_special && add_bos_) out.push_back(bos_);
+    if (add_special) out.insert(out.end(), prefix_.begin(), prefix_.end());
+    if (pipeline_)
+        pipeline_->encode(*this, text, parse_special, out);
+    else
+        encode_fragments(text, parse_special, out);
+    if (add_special) out.insert(out.end(), suffix_.begin(), suffix_.end());
+    return out;
+}
+
+// GGUF and tokenizer.model: special tokens cut out, then SentencePiece or byte-level BPE.
+void Tokenizer::encode_fragments(std::string_view text, bool parse_special, std::vector<uint32>& out) const {
     const std::vector<Fragment> frags = partition_special(text, parse_special);
     bool prev_special = true;  // SPM: a text fragment at the start or after a special token gets a space prefix
     for (const Fragment& f : frags) {
@@ -350,8 +421,6 @@ std::vector<uint32> Tokenizer::encode(std::string_view text, bool add_special, b
         }
         prev_special = false;
     }
-    if (add_special && add_eos_) out.push_back(eos_);
-    return out;
 }
 
 // SentencePiece merge: repeatedly merge the adjacent pair whose concatenation is the
@@ -500,6 +569,10 @@ void Tokenizer::append_piece(uint32 id, bool special, std::string& out) const {
     const TokenData& td = tokens_[id];
     if (td.attr & (token_attr::kControl | token_attr::kUnknown)) {
         if (special) out += td.text;
+        return;
+    }
+    if (!pieces_.empty()) {
+        out += pieces_[id];
         return;
     }
     if (td.attr & token_attr::kUserDefined) {
