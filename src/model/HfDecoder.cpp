@@ -124,10 +124,10 @@ ExpectedVoid HfDecoder::add_strip(const nlohmann::json& j, const std::string& wh
     auto content = string_at(j, "content", where);
     if (!content) return content.error();
     const auto start = j.value("start", nlohmann::json()), stop = j.value("stop", nlohmann::json());
-    if (!start.is_number_unsigned() || !stop.is_number_unsigned())
+    if (!start.is_number_integer() || !stop.is_number_integer() || start.get<int64>() < 0 || stop.get<int64>() < 0)
         return make_error(ErrorCode::Format, where + ": start and stop must be non-negative integers");
-    if (stop.get<uint64>() == 0 && start.get<uint64>() == 0) return {};
-    if (!fused_ || *content != " " || start.get<uint64>() != 1 || stop.get<uint64>() != 0)
+    if (stop.get<int64>() == 0 && start.get<int64>() == 0) return {};
+    if (!fused_ || *content != " " || start.get<int64>() != 1 || stop.get<int64>() != 0)
         return make_error(ErrorCode::Unsupported, where + ": only {content: \" \", start: 1, stop: 0} after a Fuse is supported");
     strip_leading_space_ = stripped_ = true;
     return {};

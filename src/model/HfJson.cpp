@@ -80,7 +80,7 @@ Expected<std::optional<std::string>> optional_string(const Json& j, const char* 
 
 Expected<uint32> token_id(const Json& j, const std::string& where) {
     if (!j.is_number_integer()) return make_error(ErrorCode::Format, where + ": expected a token id (an integer)");
-    const bool negative = j.is_number_integer() && !j.is_number_unsigned() && j.get<int64>() < 0;
+    const bool negative = !j.is_number_unsigned() && j.get<int64>() < 0;
     if (negative || j.get<uint64>() >= 0xFFFFFFFFull)
         return make_error(ErrorCode::Format, where + ": token id " + j.dump() + " is out of range");
     return static_cast<uint32>(j.get<uint64>());

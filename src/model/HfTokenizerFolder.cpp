@@ -56,6 +56,9 @@ ExpectedVoid resolve_special_ids(TokenizerParts& parts, const HfTokenizerConfig&
     }
     if (!c.bos_token && c.bos_token_id) parts.bos = *c.bos_token_id;
     if (!c.pad_token && c.pad_token_id) parts.pad = *c.pad_token_id;
+    // Named nowhere: the one token tokenizer.json's post-processor puts before / after the text.
+    if (parts.bos == kNoTokenId && parts.prefix.size() == 1) parts.bos = parts.prefix[0];
+    if (parts.eos == kNoTokenId && parts.suffix.size() == 1) parts.eos = parts.suffix[0];
     parts.eog = c.eos_token_ids;
     parts.chat_template = c.chat_template;
     return {};

@@ -43,7 +43,7 @@ public:
         } else if (f.wire == 2) {
             auto len = varint();
             if (!len) return len.error();
-            if (*len > data_.size() - pos_) return fail("field " + std::to_string(f.number) + " is longer than what is left");
+            if (*len > data_.size() - pos_) return fail("field " + std::to_string(f.number) + " runs past the end");
             f.bytes = data_.substr(pos_, *len);
             pos_ += *len;
         } else {
