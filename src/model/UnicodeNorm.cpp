@@ -24,6 +24,10 @@ const ud::Decomposition* find_decomposition(uint32 cpt) {
 
 // Full canonical decomposition of one codepoint, appended to `out`.
 void decompose(uint32 cpt, std::vector<uint32>& out) {
+    if (cpt < 0xC0) {  // nothing below U+00C0 decomposes: the fast path for ASCII
+        out.push_back(cpt);
+        return;
+    }
     if (cpt >= kSBase && cpt < kSBase + kSCount) {
         const uint32 s = cpt - kSBase;
         out.push_back(kLBase + s / kNCount);
@@ -77,6 +81,7 @@ const std::vector<Composition>& compositions() {
 
 // The primary composite of (a, b), or 0 if none.
 uint32 compose_pair(uint32 a, uint32 b) {
+    if (b < 0x300) return 0;  // every second character of a composition is U+0300 or above
     if (a >= kLBase && a < kLBase + kLCount && b >= kVBase && b < kVBase + kVCount)
         return kSBase + ((a - kLBase) * kVCount + (b - kVBase)) * kTCount;
     if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase && b < kTBase + kTCount)

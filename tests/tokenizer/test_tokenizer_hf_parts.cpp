@@ -239,3 +239,20 @@ TEST(HfTokenizerJson, MetaspacePrependsOnlyAtTheStart) {
     EXPECT_EQ((*tok)->decode({259, 263, 259, 262}), "ab c");
     EXPECT_EQ((*tok)->decode({259, 263}, DecodeStart::Continuation), " ab");
 }
+
+// An added token with normalized: true is matched in the normalized text, against its
+// normalized contents; one with normalized: false in the raw text.
+TEST(HfTokenizerJson, NormalizedAddedTokens) {
+    Json j = llama2_style();
+    j["normalizer"] = {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kSp}};
+    j["added_tokens"].push_back({{"id", 267}, {"content", "a b"}, {"special", false}, {"normalized", true}});
+    auto normalized = load_json("normalized-added", j);
+    ASSERT_TRUE(normalized) << normalized.error().to_string();
+    EXPECT_EQ((*normalized)->encode("ca" + kSp + "b", false, false), (std::vector<uint32>{262, 267}));  // "a▁b" after normalization
+    EXPECT_EQ((*normalized)->encode("ca b", false, false), (std::vector<uint32>{262, 267}));
+    j["added_tokens"].back()["normalized"] = false;
+    auto raw = load_json("raw-added", j);
+    ASSERT_TRUE(raw) << raw.error().to_string();
+    EXPECT_EQ((*raw)->encode("ca b", false, false), (std::vector<uint32>{262, 267}));
+    EXPECT_NE((*raw)->encode("ca" + kSp + "b", false, false).back(), 267u);  // the raw text has no "a b"
+}
