@@ -57,38 +57,51 @@ void check_folder(const std::string& name) {
 
 }  // namespace
 
-TEST(HfTokenizerVectors, Llama3) { check_folder("llama3"); }
-TEST(HfTokenizerVectors, Qwen3) { check_folder("qwen3"); }
-TEST(HfTokenizerVectors, Gemma3) { check_folder("gemma3"); }
+// Each folder is loaded once per process (ctest runs every test in its own): its vectors, then
+// what its configs and post-processor say about special tokens.
+TEST(HfTokenizerVectors, Llama3) {
+    check_folder("llama3");
+    const Tokenizer* t = test::hf_tokenizer(test::tokenizer_tests_dir() / "hf" / "llama3");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->type(), TokenizerType::Json);
+    EXPECT_EQ(t->bos_id(), 128000u);
+    EXPECT_EQ(t->eos_id(), 128001u);
+    EXPECT_FALSE(t->add_bos());      // its post_processor is ByteLevel only
+    EXPECT_TRUE(t->is_eog(128009));  // <|eot_id|>, by its text
+    EXPECT_EQ(t->encode("<|begin_of_text|>Hi", false, true), (std::vector<uint32>{128000, 13347}));
+    EXPECT_NE(t->encode("<|begin_of_text|>Hi", false, false).front(), 128000u);  // special: only when parsed
+    EXPECT_EQ(t->decode({128000, 13347}), "Hi");                                   // control tokens render as nothing
+    EXPECT_EQ(t->token_to_piece(128000), "<|begin_of_text|>");
+    ASSERT_TRUE(t->chat_template().has_value());
+    EXPECT_NE(t->chat_template()->find("<|start_header_id|>"), std::string::npos);
+}
 
-// What the folders' configs and post-processors say about special tokens.
-TEST(HfTokenizerVectors, SpecialTokensOfTheJsonFolders) {
-    const Tokenizer* llama3 = test::hf_tokenizer(test::tokenizer_tests_dir() / "hf" / "llama3");
-    const Tokenizer* qwen3 = test::hf_tokenizer(test::tokenizer_tests_dir() / "hf" / "qwen3");
-    const Tokenizer* gemma3 = test::hf_tokenizer(test::tokenizer_tests_dir() / "hf" / "gemma3");
-    ASSERT_TRUE(llama3 && qwen3 && gemma3);
-    EXPECT_EQ(llama3->type(), TokenizerType::Json);
-    EXPECT_EQ(llama3->bos_id(), 128000u);
-    EXPECT_EQ(llama3->eos_id(), 128001u);
-    EXPECT_FALSE(llama3->add_bos());  // its post_processor is ByteLevel only
-    EXPECT_TRUE(llama3->is_eog(128009));  // <|eot_id|>, by its text
-    EXPECT_EQ(llama3->encode("<|begin_of_text|>Hi", false, true), (std::vector<uint32>{128000, 13347}));
-    EXPECT_NE(llama3->encode("<|begin_of_text|>Hi", false, false).front(), 128000u);  // special: only when parsed
-    EXPECT_EQ(llama3->decode({128000, 13347}), "Hi");                                   // control tokens render as nothing
-    EXPECT_EQ(llama3->token_to_piece(128000), "<|begin_of_text|>");
-    ASSERT_TRUE(llama3->chat_template().has_value());
-    EXPECT_NE(llama3->chat_template()->find("<|start_header_id|>"), std::string::npos);
-
-    EXPECT_EQ(qwen3->bos_id(), Tokenizer::kNoToken);  // bos_token: null
-    EXPECT_EQ(qwen3->eos_id(), 151645u);              // <|im_end|>
+TEST(HfTokenizerVectors, Qwen3) {
+    check_folder("qwen3");
+    const Tokenizer* t = test::hf_tokenizer(test::tokenizer_tests_dir() / "hf" / "qwen3");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->bos_id(), Tokenizer::kNoToken);  // bos_token: null
+    EXPECT_EQ(t->eos_id(), 151645u);              // <|im_end|>
     // <think> is a non-special added token: recognised even when special tokens are not parsed.
-    EXPECT_EQ(qwen3->encode("<think>", false, false), std::vector<uint32>{151667});
-    EXPECT_EQ(qwen3->decode({151667}), "<think>");
+    EXPECT_EQ(t->encode("<think>", false, false), std::vector<uint32>{151667});
+    EXPECT_EQ(t->decode({151667}), "<think>");
+}
 
-    EXPECT_TRUE(gemma3->add_bos());
-    EXPECT_EQ(gemma3->bos_id(), 2u);
-    EXPECT_EQ(gemma3->eos_id(), 106u);  // <end_of_turn>
-    EXPECT_EQ(gemma3->encode("", true, true), std::vector<uint32>{2});
+TEST(HfTokenizerVectors, Gemma3) {
+    check_folder("gemma3");
+    const Tokenizer* t = test::hf_tokenizer(test::tokenizer_tests_dir() / "hf" / "gemma3");
+    ASSERT_TRUE(t);
+    EXPECT_TRUE(t->add_bos());
+    EXPECT_EQ(t->bos_id(), 2u);
+    EXPECT_EQ(t->eos_id(), 106u);  // <end_of_turn>
+    EXPECT_EQ(t->encode("", true, true), std::vector<uint32>{2});
+    // Byte fallback: a character outside the vocabulary decodes back to its exact bytes.
+    const std::string rare = "\xf0\x9f\xaf\x8a";  // U+1FBCA
+    const auto ids = t->encode(rare, false, false);
+    ASSERT_EQ(ids.size(), 4u);
+    for (uint32 id : ids) EXPECT_TRUE(t->token_attributes(id) & token_attr::kByte) << t->token_text(id);
+    EXPECT_EQ(t->token_text(ids[0]), "<0xF0>");
+    EXPECT_EQ(t->decode(ids), rare);
 }
 
 // The tokenizer.model folders: the reference prompt tokenizes to llama.cpp's prompt_tokens (BOS
