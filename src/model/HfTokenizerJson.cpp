@@ -10,7 +10,7 @@ namespace {
 
 using namespace hf_json;
 
-constexpr uint64 kMaxFileBytes = 1ull << 30;  // the largest real tokenizer.json files are tens of MiB
+constexpr uint64 kMaxFileBytes = 256ull << 20;  // real tokenizer.json files are tens of MiB; parsed, ten times that
 
 // The BPE model's vocabulary by id ("" for ids it does not use). Ids must be below `max_ids`
 // (the number of vocabulary and added entries), which keeps a hostile id from sizing the table.

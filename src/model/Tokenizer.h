@@ -63,7 +63,9 @@ struct TokenizerParts {
     // Json only: the encoding pipeline, and every token's bytes after the file's decoder.
     std::shared_ptr<const HfPipeline> pipeline;
     std::vector<std::string> pieces;
-    bool add_space_prefix = false;  // Spm: U+2581 before the text; decode() drops one leading space
+    // Spm: U+2581 before the text; Json: the decoder drops the prefix space its encoder added.
+    // Either way decode() drops one leading space at the start of a text.
+    bool add_space_prefix = false;
     std::vector<uint32> prefix, suffix;  // ids encode(add_special = true) puts around the text
     uint32 bos = kNoTokenId, eos = kNoTokenId, unk = kNoTokenId, pad = kNoTokenId;
     std::vector<uint32> eog;  // end-of-generation ids besides EOS (generation_config.json)
@@ -81,8 +83,9 @@ public:
     // name parts.file.
     static Expected<std::unique_ptr<Tokenizer>> from_parts(TokenizerParts parts);
 
-    // add_special: add BOS/EOS as the model's metadata says; parse_special: recognise the text
-    // of CONTROL tokens (e.g. "<|im_start|>") as those tokens.
+    // add_special: add the tokens the model puts around a text (BOS / EOS as the metadata says;
+    // a tokenizer.json's post-processor); parse_special: recognise the text of CONTROL tokens
+    // (e.g. "<|im_start|>"; a tokenizer.json's special added tokens) as those tokens.
     std::vector<uint32> encode(std::string_view text, bool add_special, bool parse_special) const;
     std::string token_to_piece(uint32 id) const;  // raw bytes of one token, control tokens as text ("" if out of range)
     // Control / unknown tokens render as nothing; for SPM the leading space encode() added is dropped.
