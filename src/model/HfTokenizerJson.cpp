@@ -176,7 +176,7 @@ ExpectedVoid refuse_truncation_padding(const Json& root, const std::string& file
 
 // The model (type BPE) and its vocabulary by id; `n_added` added tokens may follow the vocabulary.
 Expected<HfBpeModel> read_model(const Json& root, size_t n_added, const std::string& file, std::vector<std::string>& vocab) {
-    auto model = object_at(root, "model", file);
+    auto model = object_at(root, "model", file + ":");
     if (!model) return model.error();
     const std::string where = file + ": model";
     auto type = (*model)->contains("type") ? type_of(**model, where) : Expected<std::string>(std::string("BPE"));
