@@ -201,7 +201,7 @@ Value Interpreter::call_macro(const MacroDef& def, std::shared_ptr<Scope> closur
     }
     std::vector<Value> varargs;
     for (size_t i = def.params.size(); i < args.positional.size(); ++i) varargs.push_back(args.positional[i]);
-    scope_->set("varargs", Value::list(std::move(varargs)));
+    scope_->set("varargs", Value::tuple(std::move(varargs)));
     scope_->set("kwargs", Value(std::move(extra_kwargs)));
     if (!caller.is_undefined()) scope_->set("caller", caller);
     std::string out;

@@ -273,8 +273,12 @@ ExprPtr Parser::parse_dict() {
 ExprPtr Parser::parse_postfix(ExprPtr node) {
     while (true) {
         if (is_op(".") || is_op("[")) node = parse_subscript(std::move(node));
-        else if (is_op("(")) node = make(cur().pos, ast::Call{std::move(node), parse_call_args()});
-        else return node;
+        else if (is_op("(")) {
+            const SourcePos pos = node->pos;  // a call reports where its callee starts
+            node = make(pos, ast::Call{std::move(node), parse_call_args()});
+        } else {
+            return node;
+        }
     }
 }
 
@@ -315,7 +319,8 @@ ExprPtr Parser::parse_filter_expr(ExprPtr node) {
         } else if (is_name("is")) {
             node = parse_test(std::move(node));
         } else if (is_op("(")) {
-            node = make(cur().pos, ast::Call{std::move(node), parse_call_args()});
+            const SourcePos pos = node->pos;
+            node = make(pos, ast::Call{std::move(node), parse_call_args()});
         } else {
             return node;
         }

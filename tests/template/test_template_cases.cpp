@@ -64,6 +64,8 @@ std::string diff(const std::string& expected, const std::string& actual) {
            std::to_string(actual.size()) + ")\n  expected: ..." + excerpt(expected, i) + "...\n  actual:   ..." + excerpt(actual, i) + "...";
 }
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.template_name << "/" << c.id; }
+
 class ChatTemplateCase : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ChatTemplateCase, RendersLikeHuggingFace) {
