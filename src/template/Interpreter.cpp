@@ -79,35 +79,46 @@ Interpreter::Flow Interpreter::exec_node(const ast::If& n, std::string& out) {
     return exec_body(n.otherwise, out);
 }
 
-// The values a for loop runs over, after its `if` filter.
-std::vector<Value> Interpreter::loop_items(const ast::For& n) {
-    std::vector<Value> items = iterate(eval(*n.iter), "for loop");
-    charge(items.size());
+// The values a for loop runs over, after its `if` filter (a list is not copied).
+std::shared_ptr<const std::vector<Value>> Interpreter::loop_items(const ast::For& n) {
+    const Value seq = eval(*n.iter);
+    auto items = seq.is_list() ? seq.shared_items() : std::make_shared<const std::vector<Value>>(iterate(seq, "for loop"));
+    charge(items->size() / 8);
     if (!n.filter) return items;
     std::vector<Value> kept;
-    for (const Value& item : items) {
+    for (const Value& item : *items) {
         ScopeSwitch s(*this, std::make_shared<Scope>(scope_));
-        assign(AssignTarget{n.targets, {}}, item);
+        assign(n.targets, item);
         if (eval(*n.filter).truthy()) kept.push_back(item);
     }
-    return kept;
+    return std::make_shared<const std::vector<Value>>(std::move(kept));
 }
 
 Interpreter::Flow Interpreter::exec_node(const ast::For& n, std::string& out) {
-    auto items = std::make_shared<const std::vector<Value>>(loop_items(n));
+    const std::shared_ptr<const std::vector<Value>> items = loop_items(n);
     if (items->empty()) {
         ScopeSwitch s(*this, std::make_shared<Scope>(scope_));
         return exec_body(n.otherwise, out);
     }
     auto loop = std::make_shared<LoopState>(items);
     for (size_t i = 0; i < items->size(); ++i) {
+        tick();
         ScopeSwitch s(*this, std::make_shared<Scope>(scope_));  // each iteration starts afresh
-        assign(AssignTarget{n.targets, {}}, (*items)[i]);
+        assign(n.targets, (*items)[i]);
         loop->set_index(i);
         scope_->set("loop", Value(std::shared_ptr<Object>(loop)));
         if (exec_body(n.body, out) == Flow::Break) break;
     }
     return Flow::Normal;
+}
+
+void Interpreter::assign(const std::vector<std::string>& names, const Value& v) {
+    if (names.size() == 1) {
+        scope_->set(names[0], v);
+        return;
+    }
+    std::vector<Value> parts = unpack(v, names.size());
+    for (size_t i = 0; i < parts.size(); ++i) scope_->set(names[i], parts[i]);
 }
 
 void Interpreter::assign(const AssignTarget& t, const Value& v) {
@@ -117,12 +128,7 @@ void Interpreter::assign(const AssignTarget& t, const Value& v) {
         target->as_object().set_attr(t.attr, v);
         return;
     }
-    if (t.names.size() == 1) {
-        scope_->set(t.names[0], v);
-        return;
-    }
-    std::vector<Value> parts = unpack(v, t.names.size());
-    for (size_t i = 0; i < parts.size(); ++i) scope_->set(t.names[i], parts[i]);
+    assign(t.names, v);
 }
 
 Interpreter::Flow Interpreter::exec_node(const ast::Set& n, std::string&) {

@@ -60,8 +60,9 @@ private:
     Flow exec_node(const ast::FilterBlock& n, std::string& out);
     Flow exec_node(const ast::ScopeBlock& n, std::string& out);
     Flow exec_node(const ast::LoopControl& n, std::string& out);
-    std::vector<Value> loop_items(const ast::For& n);
+    std::shared_ptr<const std::vector<Value>> loop_items(const ast::For& n);
     void assign(const AssignTarget& t, const Value& v);
+    void assign(const std::vector<std::string>& names, const Value& v);
     std::string render_scoped(const Body& body);  // a block's output, in a child scope
     Value apply_filters(const std::vector<FilterCall>& filters, Value v);
     void write(std::string& out, std::string_view text);

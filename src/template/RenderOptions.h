@@ -12,9 +12,10 @@ namespace vk_symbiote::jinja {
 struct RenderOptions {
     // Most bytes of output, and of any one string or list built while rendering.
     size_t max_output_bytes = size_t(16) << 20;
-    // Most evaluation steps (one per statement or expression node, more for work on long
-    // strings and lists): bounds loops over huge ranges and runaway recursion in time.
-    uint64 max_steps = 20'000'000;
+    // Most evaluation steps (one per statement, expression node and loop iteration, more for
+    // work on long strings and lists): bounds the time of loops over huge ranges. A chat
+    // template takes about 50 steps per message.
+    uint64 max_steps = 5'000'000;
     // Most nested evaluation frames (statements in statements, expressions in expressions,
     // macro calls): bounds the native stack.
     uint32 max_depth = 500;

@@ -40,6 +40,9 @@ Error to_error(const std::string& name, const TemplateError& e) {
 }  // namespace
 
 Expected<Template> Template::parse(std::string_view source, std::string name) {
+    if (source.size() > kMaxTemplateBytes)
+        return make_error(ErrorCode::InvalidArgument, "template '" + name + "': " + std::to_string(source.size()) + " bytes, more than the " +
+                                                          std::to_string(kMaxTemplateBytes) + " a template may have");
     try {
         auto p = std::make_shared<Program>();
         p->body = parse_template(tokenize(source));

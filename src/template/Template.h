@@ -22,6 +22,9 @@
 
 namespace vk_symbiote::jinja {
 
+// The largest template source parse() accepts (real chat templates are tens of KiB).
+inline constexpr size_t kMaxTemplateBytes = size_t(1) << 20;
+
 class Template {
 public:
     // `name` names the template in every error message (a file path, a GGUF key, ...).

@@ -42,6 +42,11 @@ const Array& Value::as_array() const { return *std::get<std::shared_ptr<const Ar
 
 const std::vector<Value>& Value::items() const { return as_array().items; }
 
+std::shared_ptr<const std::vector<Value>> Value::shared_items() const {
+    const auto& a = std::get<std::shared_ptr<const Array>>(v_);
+    return std::shared_ptr<const std::vector<Value>>(a, &a->items);  // aliasing: no copy
+}
+
 const Dict& Value::as_dict() const { return *std::get<std::shared_ptr<const Dict>>(v_); }
 
 Object& Value::as_object() const { return *std::get<std::shared_ptr<Object>>(v_); }

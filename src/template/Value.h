@@ -73,6 +73,7 @@ public:
     const std::string& as_string() const;
     const Array& as_array() const;
     const std::vector<Value>& items() const;  // of a list or tuple
+    std::shared_ptr<const std::vector<Value>> shared_items() const;  // the same, kept alive by the caller
     const Dict& as_dict() const;
     Object& as_object() const;
     const Callable& as_callable() const;
