@@ -124,7 +124,7 @@ Stmt Parser::parse_for() {
     if (is_name("recursive")) throw TemplateError(TemplateErrorKind::Unsupported, "recursive for loops are not supported", cur().pos);
     expect(TokenKind::BlockEnd);
     ++loop_depth_;
-    node.body = parse_body({"endfor", "else"}, "for");
+    node.body = parse_body({"else", "endfor"}, "for");  // the closing tag last: errors name it
     --loop_depth_;
     next();  // {%
     if (skip_name("else")) {
