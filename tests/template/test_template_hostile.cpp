@@ -36,7 +36,7 @@ void expect_refused(const Outcome& o, const std::string& what) {
     ASSERT_FALSE(o.result) << "rendered " << o.result->size() << " bytes";
     EXPECT_NE(o.result.error().message.find(what), std::string::npos) << o.result.error().message;
     EXPECT_NE(o.result.error().message.find("template 'hostile'"), std::string::npos) << o.result.error().message;
-    EXPECT_LT(o.seconds, 20.0);
+    EXPECT_LT(o.seconds, 60.0);  // about a second in a release build; sanitizer builds are far slower
 }
 
 TEST(TemplateHostile, DeeplyNestedBlocks) {
