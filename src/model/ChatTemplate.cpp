@@ -47,6 +47,41 @@ Expected<ChatTemplate> ChatTemplate::from_jinja(std::string_view source, std::st
     return c;
 }
 
+namespace {
+
+// tokenizer_config.json's chat_template: the string, or the "default" one of a named list.
+Expected<std::string> config_template_source(const nlohmann::ordered_json& config, const std::string& name) {
+    const auto it = config.find("chat_template");
+    if (it == config.end() || it->is_null()) return make_error(ErrorCode::NotFound, name + ": no chat_template");
+    if (it->is_string()) return it->get<std::string>();
+    if (!it->is_array()) return make_error(ErrorCode::Format, name + ": chat_template must be a string or a list of named templates");
+    std::string names;
+    for (const auto& t : *it) {
+        if (!t.is_object() || !t.contains("name") || !t["name"].is_string() || !t.contains("template") || !t["template"].is_string())
+            return make_error(ErrorCode::Format, name + ": each chat_template entry needs a string \"name\" and \"template\"");
+        if (t["name"] == "default") return t["template"].get<std::string>();
+        names += (names.empty() ? "" : ", ") + t["name"].get<std::string>();
+    }
+    return make_error(ErrorCode::NotFound, name + ": no chat_template named 'default' (there are: " + names + ")");
+}
+
+}  // namespace
+
+Expected<ChatTemplate> ChatTemplate::from_tokenizer_config(const nlohmann::ordered_json& config, const std::string& name) {
+    if (!config.is_object()) return make_error(ErrorCode::Format, name + ": not a JSON object");
+    auto source = config_template_source(config, name);
+    if (!source) return source.error();
+    nlohmann::ordered_json tokens = nlohmann::ordered_json::object();
+    for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
+        const auto it = config.find(key);
+        if (it == config.end() || it->is_null()) continue;
+        if (it->is_string()) tokens[key] = *it;
+        else if (it->is_object() && it->contains("content") && (*it)["content"].is_string()) tokens[key] = (*it)["content"];
+        else return make_error(ErrorCode::Format, name + ": " + key + " must be a string or an object with a string \"content\"");
+    }
+    return from_jinja(*source, name + ": chat_template", std::move(tokens));
+}
+
 ChatTemplate ChatTemplate::from_format(ChatFormat f) {
     ChatTemplate c;
     c.format_ = f;

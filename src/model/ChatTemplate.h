@@ -44,6 +44,11 @@ public:
     // the special-token variables it gets (special_token_variables; absent ones are undefined).
     static Expected<ChatTemplate> from_jinja(std::string_view source, std::string name, nlohmann::ordered_json special_tokens);
     static ChatTemplate from_format(ChatFormat f);
+    // The chat template of a Hugging Face tokenizer_config.json (`chat_template`: a string, or
+    // a list of {"name", "template"} of which "default" is taken) with its bos / eos / unk /
+    // pad tokens (strings or {"content": ...}; null ones stay undefined). NotFound when it has
+    // no chat_template (the caller may fall back); `name` names it in errors.
+    static Expected<ChatTemplate> from_tokenizer_config(const nlohmann::ordered_json& config, const std::string& name);
 
     // The prompt for `messages`: a JSON array of {"role": ..., "content": ...} objects (and
     // whatever else the template reads: tool_calls, reasoning_content, ...).

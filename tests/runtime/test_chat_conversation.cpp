@@ -154,3 +154,43 @@ TEST(ChatConversation, RenderErrorsReachTheCaller) {
 }
 
 }  // namespace
+
+namespace {
+
+// Hugging Face tokenizer_config.json files (Llama 3, Qwen3, Gemma 3): their chat_template and
+// special tokens render every conversation of the matching ../shared/chat-templates cases.
+TEST(ChatTemplate, FromTokenizerConfigRendersTheSharedCases) {
+    const std::pair<const char*, const char*> pairs[] = {{"llama3", "llama3-instruct"}, {"qwen3", "qwen3"}, {"gemma3", "gemma3-it"}};
+    for (const auto& [dir, cases_name] : pairs) {
+        const Path cfg_path = test::tokenizer_tests_dir() / "hf" / dir / "tokenizer_config.json";
+        auto tmpl = ChatTemplate::from_tokenizer_config(json::parse(test::read_file(cfg_path)), cfg_path.string());
+        ASSERT_TRUE(tmpl) << tmpl.error().to_string();
+        const json cases = json::parse(test::read_file(test::shared_dir() / "chat-templates" / (std::string(cases_name) + ".cases.json")));
+        for (const auto& c : cases) {
+            ChatRenderOptions o;
+            o.add_generation_prompt = c["add_generation_prompt"].get<bool>();
+            auto out = tmpl->render(c["messages"], o);
+            ASSERT_TRUE(out) << dir << "/" << c["id"] << ": " << out.error().to_string();
+            EXPECT_EQ(*out, c["expected"].get<std::string>()) << dir << "/" << c["id"];
+        }
+    }
+}
+
+TEST(ChatTemplate, FromTokenizerConfigForms) {
+    auto named = ChatTemplate::from_tokenizer_config(
+        json{{"chat_template", json::array({{{"name", "tool_use"}, {"template", "T"}}, {{"name", "default"}, {"template", "{{ bos_token }}D"}}})},
+             {"bos_token", {{"content", "<s>"}, {"lstrip", false}}},
+             {"eos_token", nullptr}},
+        "tokenizer_config.json");
+    ASSERT_TRUE(named) << named.error().to_string();
+    EXPECT_EQ(*named->render(json::array()), "<s>D");
+    auto none = ChatTemplate::from_tokenizer_config(json{{"bos_token", "<s>"}}, "tokenizer_config.json");
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().code, ErrorCode::NotFound);
+    auto no_default = ChatTemplate::from_tokenizer_config(json{{"chat_template", json::array({{{"name", "rag"}, {"template", "R"}}})}}, "t.json");
+    ASSERT_FALSE(no_default);
+    EXPECT_EQ(no_default.error().message, "t.json: no chat_template named 'default' (there are: rag)");
+    EXPECT_FALSE(ChatTemplate::from_tokenizer_config(json{{"chat_template", "x"}, {"eos_token", 5}}, "t.json"));
+}
+
+}  // namespace
