@@ -177,7 +177,7 @@ Value f_round(Interpreter&, const Value& v, const CallArgs& a) {
     if (method == "floor") return Value(std::floor(x * scale) / scale);
     if (v.is_integral() && p >= 0) return Value(v.as_int());
     if (p < 0 || !std::isfinite(x)) return Value(std::nearbyint(x * scale) / scale);
-    char buf[400];
+    char buf[1024];  // 309 integer digits, a point and 300 decimals at most
     std::snprintf(buf, sizeof buf, "%.*f", int(std::min<int64>(p, 300)), x);
     return Value(std::strtod(buf, nullptr));
 }

@@ -298,6 +298,8 @@ size_t Lexer::lex_number(size_t p) {
     }
     std::string text = src_.substr(start, q - start);
     text.erase(std::remove(text.begin(), text.end(), '_'), text.end());
+    if (!is_float && base == 10 && text.size() > 1 && text[0] == '0' && text.find_first_not_of('0') != std::string::npos)
+        fail(p, "leading zeros in a decimal integer ('" + src_.substr(p, q - p) + "'); write 0o for octal");
     Token t;
     t.pos = pos_at(p);
     if (is_float) {

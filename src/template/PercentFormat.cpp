@@ -104,7 +104,7 @@ std::string Formatter::convert(const Spec& s, const Value& v) {
     if (s.width >= 0 && !wide) f += std::to_string(s.width);
     if (s.precision > 400) runtime_error("format: a precision over 400 digits");
     if (s.precision >= 0) f += "." + std::to_string(s.precision);
-    char buf[512];
+    char buf[1024];  // 309 integer digits, a point and 400 decimals at most
     if (std::string_view("diu").find(c) != std::string_view::npos) {
         const double d = v.as_float();
         if (v.is_float() && !std::isfinite(d)) runtime_error("cannot convert float infinity or NaN to integer");

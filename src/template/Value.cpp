@@ -125,10 +125,4 @@ const Value* Dict::find(std::string_view key) const {
 
 void Object::set_attr(const std::string&, Value) { runtime_error(std::string("cannot assign an attribute of a '") + type_name() + "' object (only of a namespace)"); }
 
-Value make_string(std::string s, size_t limit) {
-    if (s.size() > limit)
-        throw TemplateError(TemplateErrorKind::Limit, "a string of " + std::to_string(s.size()) + " bytes, over the output limit of " + std::to_string(limit));
-    return Value(std::move(s));
-}
-
 }  // namespace vk_symbiote::jinja

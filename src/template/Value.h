@@ -141,7 +141,4 @@ public:
     virtual Value call(Interpreter& in, const CallArgs& args) const = 0;
 };
 
-// Builds a string value, refusing one longer than `limit` bytes (the render's output limit).
-Value make_string(std::string s, size_t limit);
-
 }  // namespace vk_symbiote::jinja
