@@ -2,6 +2,8 @@
 // conversation rendered in full each turn, only the new suffix tokenized), on real vocabularies.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "model/ChatTemplate.h"
@@ -191,6 +193,31 @@ TEST(ChatTemplate, FromTokenizerConfigForms) {
     ASSERT_FALSE(no_default);
     EXPECT_EQ(no_default.error().message, "t.json: no chat_template named 'default' (there are: rag)");
     EXPECT_FALSE(ChatTemplate::from_tokenizer_config(json{{"chat_template", "x"}, {"eos_token", 5}}, "t.json"));
+}
+
+}  // namespace
+
+namespace {
+
+// A model whose own template does not parse: a clear error naming the model's template,
+// with the way out (no silent fallback).
+TEST(ChatTemplate, AModelTemplateThatDoesNotParseIsAnError) {
+    std::string bytes = test::read_file(test::tokenizer_tests_dir() / "ggml-vocab-phi-3.gguf");
+    const std::string good = "{% for message in messages %}", bad = "{% for message in messages % ";  // same length, no '%}'
+    ASSERT_EQ(good.size(), bad.size());
+    const size_t at = bytes.find(good);
+    ASSERT_NE(at, std::string::npos);
+    bytes.replace(at, good.size(), bad);
+    const Path patched = test::tmp_dir() / "phi-3-broken-template.gguf";
+    std::ofstream(patched, std::ios::binary) << bytes;
+    auto tok = test::load_tokenizer(patched);
+    ASSERT_TRUE(tok);
+    auto tmpl = ChatTemplate::for_model(*tok, "phi-3-broken-template.gguf");
+    ASSERT_FALSE(tmpl);
+    EXPECT_EQ(tmpl.error().code, ErrorCode::Format);
+    EXPECT_NE(tmpl.error().message.find("chat template 'phi-3-broken-template.gguf: tokenizer.chat_template' line 1, column"), std::string::npos)
+        << tmpl.error().message;
+    EXPECT_NE(tmpl.error().message.find("--chat-template-file can supply a template that works"), std::string::npos) << tmpl.error().message;
 }
 
 }  // namespace
