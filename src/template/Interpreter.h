@@ -3,13 +3,14 @@
 // method and global tables). One Interpreter per render: it holds the render's mutable state
 // (scopes, counters, namespaces) and is not shared between threads; the AST is.
 //
-// Limits (RenderOptions): every statement and expression node is a step, bulk work on long
-// strings and lists costs more steps, and nesting of evaluation frames is bounded; going past
+// Limits (RenderOptions): every statement, expression node and loop iteration is a step, bulk
+// work on long strings and lists costs more steps, and nesting of evaluation frames is bounded; going past
 // a limit throws a Limit TemplateError naming the node where it happened.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "template/Ast.h"
