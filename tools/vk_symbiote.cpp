@@ -1,7 +1,9 @@
 // vk_symbiote: the main command-line tool.
 //   vk_symbiote [generate] --prompt TEXT | --prompt-file F   stream a continuation to stdout
-//   vk_symbiote chat                                          interactive chat on a terminal
-//   vk_symbiote tokenize --prompt TEXT [--raw]                print token ids
+//   vk_symbiote chat [--chat-template-file T.jinja]           interactive chat on a terminal, in the
+//                                                             model's chat template (or T.jinja)
+//   vk_symbiote tokenize --prompt TEXT [--raw]                print token ids (--model: a GGUF file or a
+//                                                             Hugging Face folder with tokenizer files)
 //   vk_symbiote perplexity --prompt-file F --ctx-size N       llama.cpp-compatible perplexity
 //   vk_symbiote pack [--cache-dir D] [--max-pack-mb N] [--compression-algorithm A]
 //                                                             write the compressed pack cache
@@ -20,10 +22,12 @@
 #include "config/Logger.h"
 #include "gguf/GGUFLoader.h"
 #include "model/ChatTemplate.h"
+#include "model/HfTokenizerFolder.h"
 #include "packs/PackPlanner.h"
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
 #include "model/Tokenizer.h"
+#include "runtime/ChatConversation.h"
 #include "runtime/Perplexity.h"
 #include "engine/CliSupport.h"
 #include "vk_symbiote/ConfigManager.h"
@@ -33,10 +37,17 @@ using namespace vk_symbiote;
 
 namespace {
 
-int cmd_tokenize(const ConfigManager& cfg, const Path& model) {
+// The tokenizer of a GGUF file (vocabulary-only files too) or of a Hugging Face folder.
+Expected<std::unique_ptr<Tokenizer>> open_tokenizer(const Path& model) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(model, ec)) return load_hf_tokenizer(model);
     auto g = GGUFLoader::open(model, GGUFOpenOptions{.allow_quantized = true});
-    if (!g) return tool::fail(g.error());
-    auto tok = Tokenizer::from_gguf(**g);
+    if (!g) return g.error();
+    return Tokenizer::from_gguf(**g);
+}
+
+int cmd_tokenize(const ConfigManager& cfg, const Path& model) {
+    auto tok = open_tokenizer(model);
     if (!tok) return tool::fail(tok.error());
     auto text = tool::prompt_text(cfg);
     if (!text) return tool::fail(text.error());
@@ -84,36 +95,57 @@ int cmd_perplexity(const ConfigManager& cfg, VulkanSymbioteEngine& engine) {
     return 0;
 }
 
-int cmd_chat(const ConfigManager& cfg, VulkanSymbioteEngine& engine) {
-    ChatFormat fmt = detect_chat_format(engine.tokenizer().chat_template());
-    if (fmt == ChatFormat::Plain) std::fprintf(stderr, "chat: the model has no known chat template; using a plain User:/Assistant: transcript\n");
-    else std::fprintf(stderr, "chat: using the model's %s chat template\n", chat_format_name(fmt));
-    std::vector<ChatMessage> history;
-    if (!cfg.sampling().prompt.empty()) history.push_back({"system", cfg.sampling().prompt});
-    GenerationOptions o = engine.default_generation_options();
-    bool tty = ::isatty(STDIN_FILENO);
+// The prompt format of `chat`: --chat-template-file, else the model's own template, else
+// the fallback its vocabulary suggests.
+Expected<ChatTemplate> chat_template_for(const ConfigManager& cfg, const Tokenizer& tok, const Path& model) {
+    const std::string& file = cfg.model().chat_template_file;
+    if (file.empty()) return ChatTemplate::for_model(tok, model.filename().string());
+    auto source = tool::read_prompt_file(file, jinja::kMaxTemplateBytes, "--chat-template-file");
+    if (!source) return source.error();
+    return ChatTemplate::from_jinja(*source, file, special_token_variables(tok));
+}
+
+// One reply to the conversation so far, streamed to stdout; recorded in `chat`.
+ExpectedVoid chat_turn(VulkanSymbioteEngine& engine, ChatConversation& chat, const GenerationOptions& o, bool plain) {
+    auto prompt = chat.next_prompt();
+    if (!prompt) return prompt.error();
+    VKS_LOG_DEBUG("chat: prompt of " << prompt->size() << " tokens, " << chat.reused_tokens() << " of them kept from the last turn");
+    std::string reply;
+    std::vector<uint32> reply_tokens;
+    auto r = engine.generate_tokens(*prompt, o, [&](const std::string& piece, uint32) {
+        reply += piece;
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+        if (std::ferror(stdout)) return false;  // output lost: main() reports it
+        // The plain transcript has no end-of-turn token: stop at the next "User:".
+        return !plain || reply.find("\nUser:") == std::string::npos;
+    }, &reply_tokens);
+    std::printf("\n");
+    std::fflush(stdout);
+    if (!r) return r.error();
+    const size_t cut = plain ? reply.find("\nUser:") : std::string::npos;
+    if (cut != std::string::npos) reply.resize(cut);
+    chat.add_reply(reply, cut == std::string::npos ? reply_tokens : std::vector<uint32>{});  // cut: ids no longer match
+    return {};
+}
+
+int cmd_chat(const ConfigManager& cfg, VulkanSymbioteEngine& engine, const Path& model) {
+    auto tmpl = chat_template_for(cfg, engine.tokenizer(), model);
+    if (!tmpl) return tool::fail(tmpl.error());
+    std::fprintf(stderr, "chat: using %s\n", tmpl->describe().c_str());
+    const bool plain = !tmpl->is_jinja() && tmpl->fallback_format() == ChatFormat::Plain;
+    ChatConversation chat(*tmpl, engine.tokenizer());
+    if (!cfg.sampling().prompt.empty()) chat.add_message("system", cfg.sampling().prompt);
+    const GenerationOptions o = engine.default_generation_options();
+    const bool tty = ::isatty(STDIN_FILENO);
     std::string line;
     while (true) {
         if (tty) std::fprintf(stderr, "\n> ");
         if (!std::getline(std::cin, line)) break;
         if (line == "/exit" || line == "/quit") break;
         if (line.empty()) continue;
-        history.push_back({"user", line});
-        std::string prompt = format_chat(fmt, history);
-        std::string reply;
-        auto r = engine.generate_stream(prompt, o, [&](const std::string& piece, uint32) {
-            reply += piece;
-            std::fwrite(piece.data(), 1, piece.size(), stdout);
-            std::fflush(stdout);
-            // The plain transcript has no end-of-turn token: stop at the next "User:".
-            if (std::ferror(stdout)) return false;  // output lost: main() reports it
-            return fmt != ChatFormat::Plain || reply.find("\nUser:") == std::string::npos;
-        });
-        std::printf("\n");
-        std::fflush(stdout);
-        if (!r) return tool::fail(r.error());
-        if (auto cut = reply.find("\nUser:"); cut != std::string::npos) reply.resize(cut);
-        history.push_back({"assistant", reply});
+        chat.add_message("user", line);
+        if (auto turn = chat_turn(engine, chat, o, plain); !turn) return tool::fail(turn.error());
     }
     return 0;
 }
@@ -186,7 +218,7 @@ int run_command(int argc, char** argv) {
     auto engine = VulkanSymbioteEngine::create(model, cfg);
     if (!engine) return tool::fail(engine.error());
     if (sub == "generate") return cmd_generate(cfg, **engine, model);
-    if (sub == "chat") return cmd_chat(cfg, **engine);
+    if (sub == "chat") return cmd_chat(cfg, **engine, model);
     return cmd_perplexity(cfg, **engine);
 }
 

@@ -95,6 +95,7 @@ std::string default_models_dir();
 struct ModelSection {
     std::string model_path;
     std::string models_dir = default_models_dir();
+    std::string chat_template_file;  // a Jinja chat template for `chat`, replacing the model's own
 };
 
 // INI [sampling] (and the generation flags of the command line).

@@ -26,6 +26,9 @@ const OptionSpec kOptions[] = {
      .help = "GGUF model file (a bare name is looked up in models_dir)"},
     {.section = "model", .key = "models_dir", .env = "VK_SYMBIOTE_MODELS_DIR", .metavar = "<dir>",
      .field = VKS_FIELD(model.models_dir), .help = "directory searched for a bare model name"},
+    {.section = "model", .key = "chat_template_file", .cli = "--chat-template-file", .metavar = "<path>",
+     .field = VKS_FIELD(model.chat_template_file),
+     .help = "Jinja chat template for chat, used instead of the model's tokenizer.chat_template (at most 1 MiB)"},
 
     // ---- [memory] ----------------------------------------------------------------------
     {.section = "memory", .key = "vram_budget_gb", .cli = "--vram-gb", .env = "VK_SYMBIOTE_VRAM_GB",

@@ -42,12 +42,12 @@ Expected<Path> model_path(const ConfigManager& cfg) {
     return Path(cfg.model().models_dir) / "stories260K.gguf";
 }
 
-Expected<std::string> read_prompt_file(const std::string& path, uint64 max_bytes) {
+Expected<std::string> read_prompt_file(const std::string& path, uint64 max_bytes, const std::string& option) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec))
-        return make_error(ErrorCode::InvalidArgument, path + ": --prompt-file is a directory, not a file");
+        return make_error(ErrorCode::InvalidArgument, path + ": " + option + " is a directory, not a file");
     std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) return make_error(ErrorCode::Io, path + ": cannot read --prompt-file: " + std::strerror(errno));
+    if (!f) return make_error(ErrorCode::Io, path + ": cannot read " + option + ": " + std::strerror(errno));
     std::string text;
     char buf[1 << 16];
     size_t n = 0;
@@ -56,13 +56,13 @@ Expected<std::string> read_prompt_file(const std::string& path, uint64 max_bytes
             std::fclose(f);
             const std::string limit = max_bytes >= (1u << 20) ? std::to_string(max_bytes >> 20) + " MiB"
                                                                : std::to_string(max_bytes) + " bytes";
-            return make_error(ErrorCode::InvalidArgument, path + ": --prompt-file is larger than the limit of " + limit);
+            return make_error(ErrorCode::InvalidArgument, path + ": " + option + " is larger than the limit of " + limit);
         }
         text.append(buf, n);
     }
     const int err = std::ferror(f) ? errno : 0;
     std::fclose(f);
-    if (err) return make_error(ErrorCode::Io, path + ": cannot read --prompt-file: " + std::strerror(err));
+    if (err) return make_error(ErrorCode::Io, path + ": cannot read " + option + ": " + std::strerror(err));
     return text;
 }
 

@@ -26,8 +26,9 @@ Expected<Path> model_path(const ConfigManager& cfg);
 inline constexpr uint64 kMaxPromptFileBytes = 64ull << 20;
 // The exact bytes of `path` (nothing trimmed). InvalidArgument naming the file for a
 // directory or for more than `max_bytes` bytes (read in chunks, so /dev/zero or a pipe
-// never grows past the limit); Io if it cannot be opened or read.
-Expected<std::string> read_prompt_file(const std::string& path, uint64 max_bytes = kMaxPromptFileBytes);
+// never grows past the limit); Io if it cannot be opened or read. `option` names the
+// option the path came from in those messages.
+Expected<std::string> read_prompt_file(const std::string& path, uint64 max_bytes = kMaxPromptFileBytes, const std::string& option = "--prompt-file");
 // --prompt TEXT or the bytes of --prompt-file F (read_prompt_file); "" if neither;
 // InvalidArgument when both are given.
 Expected<std::string> prompt_text(const ConfigManager& cfg);
