@@ -7,6 +7,7 @@
 
 #include "PackTestUtil.h"
 #include "memory/MemoryStats.h"
+#include "common/Units.h"
 #include "packs/PackWeightProvider.h"
 
 using namespace vk_symbiote;
@@ -108,7 +109,7 @@ TEST(PackWeightProvider, BudgetBelowTheMinimumIsRefusedWithTheMinimumInGB) {
     auto pw = PackWeightProvider::open(path, o);
     ASSERT_FALSE(pw);
     EXPECT_EQ(pw.error().code, ErrorCode::BudgetTooSmall);
-    EXPECT_NE(pw.error().message.find("minimum is " + format_gb(min)), std::string::npos) << pw.error().message;
+    EXPECT_NE(pw.error().message.find("minimum is " + format_gib_up(min)), std::string::npos) << pw.error().message;
     EXPECT_NE(pw.error().message.find("embedding row cache"), std::string::npos) << pw.error().message;
 }
 
