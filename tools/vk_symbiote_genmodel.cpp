@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/TempFiles.h"
 #include "model/ModelGenerator.h"
 
 using namespace vk_symbiote;
@@ -118,6 +119,7 @@ private:
 }  // namespace
 
 int main(int argc, char** argv) {
+    install_temp_file_cleanup();  // SIGPIPE / Ctrl-C while writing leave no .tmp
     Args a;
     int pr = parse_args(argc, argv, a);
     if (pr == 2) { usage(stdout); return 0; }

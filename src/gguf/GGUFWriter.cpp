@@ -1,5 +1,7 @@
 #include "gguf/GGUFWriter.h"
 
+#include "common/TempFiles.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -345,6 +347,7 @@ Expected<int> open_tmp(const Path& tmp) {
 
 ExpectedVoid write_file_atomic(const Path& path, const std::vector<uint8>& bytes) {
     Path tmp = path.string() + ".tmp";
+    const TempFileGuard on_signal(tmp);  // a signal that ends the program removes it
     auto fd = open_tmp(tmp);
     if (!fd) return fd.error();
     size_t done = 0;
@@ -460,6 +463,7 @@ ExpectedVoid GGUFWriter::write(const Path& path, const ProgressFn& progress) con
     const uint64 total = header.size() + end;
 
     Path tmp = path.string() + ".tmp";
+    const TempFileGuard on_signal(tmp);  // SIGPIPE / Ctrl-C while writing leave no .tmp
     auto fd = open_tmp(tmp);
     if (!fd) return fd.error();
     ExpectedVoid r = [&]() -> ExpectedVoid {
