@@ -163,6 +163,11 @@ TEST(CliFirstRun, DefaultBudgetsComeFromTheMachine) {
     ASSERT_EQ(r.status, 0);
     EXPECT_EQ(count(r.out, "budgets from this machine: --ram-gb "), 1u) << r.out;
     EXPECT_NE(r.out.find("(available RAM "), std::string::npos) << r.out;
+    Cmd gpu = run(cli() + " --device-index 0 --ram-gb 3 --model " + stories() + " --prompt hi --max-tokens 2");
+    if (gpu.out.find("engine: backend vulkan") != std::string::npos) {  // a Vulkan device: its free memory
+        EXPECT_NE(gpu.out.find("budgets from this machine: --vram-gb "), std::string::npos) << gpu.out;
+        EXPECT_NE(gpu.out.find("(free on "), std::string::npos) << gpu.out;
+    }
     Cmd given = run(cli() + " --disable-gpu --ram-gb 3 --model " + stories() + " --prompt hi --max-tokens 2");
     ASSERT_EQ(given.status, 0);
     EXPECT_EQ(given.out.find("budgets from this machine"), std::string::npos) << given.out;
