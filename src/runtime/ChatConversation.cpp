@@ -40,6 +40,27 @@ Expected<std::vector<uint32>> ChatConversation::next_prompt() {
     return ids;
 }
 
+Expected<std::vector<uint32>> ChatConversation::next_prompt_within(size_t max_tokens, size_t& dropped) {
+    dropped = 0;
+    while (true) {
+        auto ids = next_prompt();
+        if (!ids || ids->size() <= max_tokens) return ids;
+        size_t first = 0;
+        while (first < messages_.size() && messages_[first].value("role", "") == "system") ++first;
+        if (first + 1 >= messages_.size())
+            return make_error(ErrorCode::BudgetTooSmall, "the message makes a prompt of " + std::to_string(ids->size()) + " tokens, more than the " +
+                                                              std::to_string(max_tokens) + " the context leaves");
+        size_t end = first + 1;
+        while (end + 1 < messages_.size() && messages_[end].value("role", "") != "user") ++end;
+        messages_.erase(messages_.begin() + std::ptrdiff_t(first), messages_.begin() + std::ptrdiff_t(end));
+        dropped += end - first;
+    }
+}
+
+void ChatConversation::drop_last_message() {
+    if (!messages_.empty()) messages_.erase(messages_.size() - 1);
+}
+
 void ChatConversation::add_reply(const std::string& text, const std::vector<uint32>& tokens) {
     add_message("assistant", text);
     if (!tokens.empty()) pieces_.push_back({text, tokens});

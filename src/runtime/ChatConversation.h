@@ -41,6 +41,14 @@ public:
     void add_message(const std::string& role, const std::string& content);
     // Renders the conversation with the assistant's turn opened; the ids of the whole prompt.
     Expected<std::vector<uint32>> next_prompt();
+    // next_prompt() within `max_tokens`: while the prompt is longer, the oldest turn (the first
+    // message after the system prompt and the replies up to the next user message) is dropped;
+    // `dropped` counts the messages removed. When the newest message does not
+    // fit even alone with the system prompt: BudgetTooSmall (the context is the budget; the caller
+    // may drop_last_message() and go on); template errors keep their own codes.
+    Expected<std::vector<uint32>> next_prompt_within(size_t max_tokens, size_t& dropped);
+    // Removes the newest message (a user message that could not be sent).
+    void drop_last_message();
     // The model's reply to the last prompt: its text (an assistant message) and its token ids;
     // empty ids when they no longer match the text (e.g. a cut reply): the text is then
     // tokenized again with the next prompt.
