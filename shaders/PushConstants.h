@@ -52,9 +52,13 @@ struct MatmulParams {
     // fused RMSNorm (matvec NORM variants): X holds the raw residual; y = W (x * gamma) / sqrt(mean(x^2) + eps)
     uint norm_offset;   // element offset of gamma (f32, cols elements) in A (binding 4); vec8 also needs it % 4 == 0
     float norm_eps;
+    // row bias (HAS_BIAS kernels, not SWIGLU): f32 bias of row r of this piece at element
+    // bias_offset + r of binding 1, added before rope and rounding
+    uint bias_offset;
 };
 
-// y[t][i] = x[t][i] * w[i] / sqrt(mean(x[t]^2) + eps) (rmsnorm.comp)
+// y[t][i] = x[t][i] * w[i] / sqrt(mean(x[t]^2) + eps) (rmsnorm.comp); the ADD variant adds it
+// to y instead (a post norm before the residual).
 struct RmsNormParams {
     uint n;
     uint n_tokens;
@@ -63,10 +67,35 @@ struct RmsNormParams {
     uint y_offset;
     uint y_stride;
     float eps;
+    uint w_offset;      // element offset of w[0] in W0
+};
+
+// Per-head RMSNorm then rope, in place (head_norm.comp; Q / K head norms): each head of
+// head_dim values of Y [n_tokens][stride] is normed by gamma (f32, head_dim, at norm_offset of
+// A = binding 4) and rotated like MatmulParams' rope (cos / sin table in B = binding 5).
+struct HeadNormParams {
+    uint n_heads;       // heads per token, starting at y_offset
+    uint n_tokens;
+    uint y_offset;      // element offset of token 0's first head
+    uint y_stride;      // elements between tokens
+    uint head_dim;
+    uint n_rot;
+    uint rope_neox;
+    uint pos0;          // position of token 0
+    uint norm_offset;
+    float eps;
+    uint round_f16;     // 1: round the results to the nearest f16 value
+};
+
+// y[offset + i] = cap * tanh(y[offset + i] / cap) for i < n (softcap.comp: final logits).
+struct SoftcapParams {
+    uint n;
+    uint offset;
+    float cap;
 };
 
 // Causal attention with an online softmax over the KV cache (attention.comp).
-// Q: [n_tokens][q_stride] with heads of head_dim; K/V cache: [pos][kv_dim] f32.
+// Q: [n_tokens][q_stride] with heads of head_dim; K/V cache: [row][kv_dim] f32 (or f16 pairs).
 struct AttentionParams {
     uint n_tokens;
     uint pos0;          // position of token 0; token t attends to keys [0, pos0 + t]
@@ -76,8 +105,13 @@ struct AttentionParams {
     uint q_stride;
     uint kv_dim;
     uint out_stride;
-    float scale;        // 1 / sqrt(head_dim)
+    float scale;        // multiplies q (1 / sqrt(head_dim); with a soft-cap: the model's scale / softcap)
     uint head0;         // first query head (workgroup x = head - head0)
+    // HAS_SOFTCAP: scores s -> softcap * tanh(s); HAS_WINDOW: the query at position p sees keys
+    // [p + 1 - window, p] only, and the caches are rings of kv_rows rows (position j at row j % kv_rows)
+    float softcap;
+    uint window;
+    uint kv_rows;
 };
 
 // dst[i] = src[i] for i < n, 16-byte elements, src in binding 0 (W0) and dst in binding 3 (Y),

@@ -8,6 +8,9 @@
 // NSG-th key, KS keys per step in flight (flash-decoding inside the workgroup), merged through
 // shared memory at the end. Otherwise chunks of WG keys, one invocation per key (head_dim <= 1024).
 
+// Family features (common.glsl): HAS_SOFTCAP soft-caps the scores; HAS_WINDOW limits a query at
+// position p to the keys [p + 1 - window, p] and reads position j at ring row j % kv_rows.
+
 // KV_F16: this dispatch's own K / V rows arrive as f32 in W0 / W1 [n_tokens][kv_dim]; keys >= pos0
 // are read there, and each KV head's first query head writes them to cache row pos0 + t (no
 // other workgroup reads those rows, so no race).
@@ -15,6 +18,14 @@
 #include "common.glsl"
 
 layout(push_constant) uniform PC { AttentionParams p; };
+
+// Cache row of position j: the caches are rings of kv_rows rows with a sliding window.
+uint krow(uint j) { return HAS_WINDOW ? j % p.kv_rows : j; }
+// The first key the query at position qp sees.
+uint first_key(uint qp) { return HAS_WINDOW && qp + 1u > p.window ? qp + 1u - p.window : 0u; }
+// A score as the softmax takes it: q.k (q scaled already; with HAS_SOFTCAP by scale / softcap,
+// so the cap is softcap * tanh(q.k)).
+float score(float s) { return HAS_SOFTCAP ? p.softcap * tanh_exp(s) : s; }
 
 #ifdef KV_F16
 layout(std430, binding = 4) readonly buffer Kh { uint kh[]; };
@@ -24,16 +35,16 @@ layout(std430, binding = 5) readonly buffer Vh2 { uvec2 vh2[]; };
 layout(std430, binding = 4) writeonly buffer Kw { uint kw[]; };  // the store of the new rows only
 layout(std430, binding = 5) writeonly buffer Vw { uint vw[]; };
 // Element e of K / V row j (e < kv_dim).
-float kval(uint j, uint e) { return j >= p.pos0 ? w0[(j - p.pos0) * p.kv_dim + e] : unpackHalf2x16(kh[(j * p.kv_dim + e) >> 1u])[e & 1u]; }
-float vval(uint j, uint e) { return j >= p.pos0 ? w1[(j - p.pos0) * p.kv_dim + e] : unpackHalf2x16(vh[(j * p.kv_dim + e) >> 1u])[e & 1u]; }
+float kval(uint j, uint e) { return j >= p.pos0 ? w0[(j - p.pos0) * p.kv_dim + e] : unpackHalf2x16(kh[(krow(j) * p.kv_dim + e) >> 1u])[e & 1u]; }
+float vval(uint j, uint e) { return j >= p.pos0 ? w1[(j - p.pos0) * p.kv_dim + e] : unpackHalf2x16(vh[(krow(j) * p.kv_dim + e) >> 1u])[e & 1u]; }
 // Elements [4 e4, 4 e4 + 4) of K / V row j (kv_dim a multiple of 4): from the caches (j < pos0),
 // from the new rows (j >= pos0), or either.
 vec4 kcache4(uint j, uint e4) {
-    const uvec2 u = kh2[j * (p.kv_dim / 4u) + e4];
+    const uvec2 u = kh2[krow(j) * (p.kv_dim / 4u) + e4];
     return vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
 }
 vec4 vcache4(uint j, uint e4) {
-    const uvec2 u = vh2[j * (p.kv_dim / 4u) + e4];
+    const uvec2 u = vh2[krow(j) * (p.kv_dim / 4u) + e4];
     return vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
 }
 vec4 knew4(uint j, uint e4) { return w0v[(j - p.pos0) * (p.kv_dim / 4u) + e4]; }
@@ -43,10 +54,10 @@ vec4 vval4(uint j, uint e4) { return j >= p.pos0 ? vnew4(j, e4) : vcache4(j, e4)
 #else
 layout(std430, binding = 4) readonly buffer Avec { vec4 kvec[]; };
 layout(std430, binding = 5) readonly buffer Bvec { vec4 vvec[]; };
-float kval(uint j, uint e) { return abuf[j * p.kv_dim + e]; }
-float vval(uint j, uint e) { return bbuf[j * p.kv_dim + e]; }
-vec4 kval4(uint j, uint e4) { return kvec[j * (p.kv_dim / 4u) + e4]; }
-vec4 vval4(uint j, uint e4) { return vvec[j * (p.kv_dim / 4u) + e4]; }
+float kval(uint j, uint e) { return abuf[krow(j) * p.kv_dim + e]; }
+float vval(uint j, uint e) { return bbuf[krow(j) * p.kv_dim + e]; }
+vec4 kval4(uint j, uint e4) { return kvec[krow(j) * (p.kv_dim / 4u) + e4]; }
+vec4 vval4(uint j, uint e4) { return vvec[krow(j) * (p.kv_dim / 4u) + e4]; }
 #endif
 
 const uint MAXV = 2;      // vec4s of head dims per lane on the subgroup path
@@ -67,12 +78,13 @@ void attention_shared(uint h, uint t, uint kvh) {
     float m = -1.0 / 0.0;
     float l = 0.0;
     float acc[4] = float[4](0.0, 0.0, 0.0, 0.0);
-    for (uint base = 0; base < n_keys; base += WG) {
+    for (uint base = first_key(p.pos0 + t); base < n_keys; base += WG) {
         const uint j = base + tid;
         float s = -1.0 / 0.0;
         if (j < n_keys) {
             s = 0.0;
             for (uint d = 0; d < hd; ++d) s += sh[d] * kval(j, kvh * hd + d);
+            s = score(s);
         }
         const float m_new = max(m, wg_max(s));
         const float corr = exp(m - m_new);
@@ -115,7 +127,7 @@ void attention_subgroup(uint h, uint t, uint kvh) {
         }
         // KS keys per step (j, j + nsg, ...): their K and V rows are loaded before any of
         // them is used, so the loads of a step overlap.
-        for (uint j = sg; j < n_keys; j += KS * nsg) {
+        for (uint j = first_key(p.pos0 + t) + sg; j < n_keys; j += KS * nsg) {
             vec4 kr[KS][MAXV], vr[KS][MAXV];
 #ifdef KV_F16
             // One source for the whole step where possible (uniform branches outside the loads, so
@@ -154,7 +166,7 @@ void attention_subgroup(uint h, uint t, uint kvh) {
             for (uint k = 0; k < KS; ++k) {
                 float part = 0.0;
                 for (uint i = 0; i < MAXV; ++i) part += dot(q[i], kr[k][i]);
-                s[k] = j + k * nsg < n_keys ? subgroupAdd(part) : -1.0 / 0.0;  // condition uniform over the subgroup
+                s[k] = j + k * nsg < n_keys ? score(subgroupAdd(part)) : -1.0 / 0.0;  // condition uniform over the subgroup
                 m_new = max(m_new, s[k]);
             }
             const float corr = exp(m - m_new);
@@ -182,7 +194,7 @@ void attention_subgroup(uint h, uint t, uint kvh) {
         }
     }
     barrier();
-    // Merge: every subgroup's (m, l, acc) rescaled to the overall max (subgroup 0 always has key 0).
+    // Merge: every subgroup's (m, l, acc) rescaled to the overall max (subgroup 0 always has the first key).
     float mx = m_sh[0];
     for (uint s = 1; s < nsg; ++s) mx = max(mx, m_sh[s]);
     float total = 0.0;
@@ -206,7 +218,7 @@ void main() {
     else attention_shared(h, t, kvh);
 #ifdef KV_F16
     if (h % (p.n_head / p.n_head_kv) == 0) {  // this KV head's rows of token t into the caches (head_dim even)
-        const uint hd = p.head_dim, src = t * p.kv_dim + kvh * hd, dst = ((p.pos0 + t) * p.kv_dim + kvh * hd) >> 1u;
+        const uint hd = p.head_dim, src = t * p.kv_dim + kvh * hd, dst = (krow(p.pos0 + t) * p.kv_dim + kvh * hd) >> 1u;
         for (uint i = gl_LocalInvocationIndex; i < hd / 2u; i += WG) {
             kw[dst + i] = packHalf2x16(vec2(w0[src + 2u * i], w0[src + 2u * i + 1u]));
             vw[dst + i] = packHalf2x16(vec2(w1[src + 2u * i], w1[src + 2u * i + 1u]));

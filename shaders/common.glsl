@@ -14,6 +14,12 @@ layout(constant_id = 0) const uint WG_X = 16;
 layout(constant_id = 1) const uint WG_Y = 16;
 layout(constant_id = 2) const bool USE_SUBGROUP = true;
 layout(constant_id = 3) const bool USE_FP16 = true;
+// Model-family features (ShaderSpecialization::features): with all of them off the kernels are
+// the Llama ones, as if the code they guard were not there.
+layout(constant_id = 4) const bool HAS_BIAS = false;     // matvec / matmul: + row bias (binding 1) before rope
+layout(constant_id = 5) const bool USE_GELU = false;     // SWIGLU variants: gelu_tanh(gate) * up instead of silu
+layout(constant_id = 6) const bool HAS_SOFTCAP = false;  // attention: soft-capped scores
+layout(constant_id = 7) const bool HAS_WINDOW = false;   // attention: sliding window over ring caches
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
 
 const uint WG = WG_X * WG_Y;
@@ -59,6 +65,7 @@ void wload8_0(uint i, out vec4 lo, out vec4 hi) { decode8(w0v[i], lo, hi); }
 void wload8_1(uint i, out vec4 lo, out vec4 hi) { decode8(w1v[i], lo, hi); }
 #endif
 
+layout(std430, binding = 1) readonly buffer Biasbuf { float biasbuf[]; };  // HAS_BIAS (no second matrix then)
 layout(std430, binding = 2) readonly buffer Xbuf { float xbuf[]; };
 layout(std430, binding = 2) readonly buffer Xvec { vec4 xvec[]; };
 layout(std430, binding = 3) buffer Ybuf { float ybuf[]; };
@@ -142,6 +149,20 @@ float xround(float x) { return USE_FP16 ? round_to_f16(x) : x; }
 float xround(float x) { return x; }
 #endif
 vec4 xround4(vec4 x) { return vec4(xround(x.x), xround(x.y), xround(x.z), xround(x.w)); }
+
+// The gate's activation of the gated FFN: silu(g) = g / (1 + exp(-g)), or with USE_GELU
+// gelu_tanh(g) = 0.5 g (1 + tanh(z)) = g / (1 + exp(-2z)), z = sqrt(2/pi) (g + 0.044715 g^3):
+// the same function without tanh, whose precision Vulkan leaves to the driver.
+float gate_act(float g) {
+    if (USE_GELU) {
+        const float z = 0.79788456080286535588 * g * (1.0 + 0.044715 * g * g);
+        return g / (1.0 + exp(-2.0 * z));
+    }
+    return g / (1.0 + exp(-g));
+}
+
+// tanh(x) = 2 / (1 + exp(-2x)) - 1, through exp as gate_act (exact limits: +-1).
+float tanh_exp(float x) { return 2.0 / (1.0 + exp(-2.0 * x)) - 1.0; }
 
 // Rope pair of rotation unit `unit` (pair j of head h): rows (r0, r1), index i into the
 // (cos, sin) table, and whether the pair is rotated (neox: dims >= n_rot are not; they

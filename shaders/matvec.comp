@@ -5,6 +5,8 @@
 // flight), then a sum over the lanes (subgroupAdd alone, no barrier, when WG_X is the subgroup size).
 // Grid: (groups_x, n_tokens, ceil(groups / groups_x)), groups = ceil(units / WG_Y). Variants:
 // W_F32 | W_F16 | W_BF16, ROPE (B = cos/sin) or SWIGLU, FP16_ARITH, NORM (RMSNorm fused, below).
+// Family features (common.glsl): HAS_BIAS adds binding 1's row bias before rope / rounding (not
+// SWIGLU); USE_GELU makes SWIGLU's activation gelu_tanh.
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 
@@ -170,14 +172,15 @@ void main() {
     if (!valid || lx != 0u) return;
     const uint yb = p.y_offset + t * p.y_stride;
 #if defined(SWIGLU)
-    const float g = acc.x;
-    const float res = g / (1.0 + exp(-g)) * acc.y;
+    const float res = gate_act(acc.x) * acc.y;
     ybuf[yb + ra] = p.accumulate != 0u ? ybuf[yb + ra] + res : res;
 #elif defined(ROPE)
+    if (HAS_BIAS) acc += vec2(biasbuf[p.bias_offset + ra], biasbuf[p.bias_offset + rb]);
     const vec2 v = rp.rotate ? rope_rotate(acc, p.pos0 + t, rp.i, p.n_rot) : acc;
     ybuf[yb + ra] = out_round(v.x);
     ybuf[yb + rb] = out_round(v.y);
 #else
+    if (HAS_BIAS) acc += vec2(biasbuf[p.bias_offset + ra], biasbuf[p.bias_offset + rb]);
     ybuf[yb + ra] = out_round(p.accumulate != 0u ? ybuf[yb + ra] + acc.x : acc.x);
     if (rb != ra) ybuf[yb + rb] = out_round(p.accumulate != 0u ? ybuf[yb + rb] + acc.y : acc.y);
 #endif

@@ -1,5 +1,6 @@
 #version 450
-// RMSNorm, one workgroup per token: y = x * w / sqrt(mean(x^2) + eps). W0 = norm weight.
+// RMSNorm, one workgroup per token: y = x * w / sqrt(mean(x^2) + eps). W0 = norm weight (from
+// element w_offset). ADD: y += that instead (a post norm of a block's output joining the residual).
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 
@@ -18,5 +19,9 @@ void main() {
     }
     ss = wg_sum(ss);
     const float inv = inversesqrt(ss / float(p.n) + p.eps);
-    for (uint i = tid; i < p.n; i += WG) ybuf[yb + i] = xbuf[xb + i] * inv * wload0(i);
+#if defined(ADD)
+    for (uint i = tid; i < p.n; i += WG) ybuf[yb + i] += xbuf[xb + i] * inv * wload0(p.w_offset + i);
+#else
+    for (uint i = tid; i < p.n; i += WG) ybuf[yb + i] = xbuf[xb + i] * inv * wload0(p.w_offset + i);
+#endif
 }

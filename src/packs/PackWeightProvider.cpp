@@ -16,9 +16,10 @@ namespace vk_symbiote {
 uint64 estimate_activation_kv_bytes(const ModelConfig& c, uint32 n_ctx, uint32 n_batch) {
     // K and V per layer: n_ctx rows, or a sliding layer's ring (ModelConfig::kv_rows).
     const uint64 kv = uint64(2) * c.kv_rows_total(n_ctx, n_batch) * c.kv_dim() * sizeof(float);
-    // Per token: residual, normed input, q, k, v, attention out, 2 x ffn hidden, logits;
+    // Per token: residual, normed input, projection out (n_embd each), q and attention out (q_dim
+    // each: wider than n_embd when head_dim > n_embd / n_head), k, v, 2 x ffn hidden, logits;
     // plus one row of attention scores per head over the context.
-    const uint64 per_token = uint64(3) * c.n_embd + c.q_dim() + 2ull * c.kv_dim() + 2ull * c.n_ff + c.n_vocab + uint64(c.n_head) * n_ctx;
+    const uint64 per_token = uint64(3) * c.n_embd + 2ull * c.q_dim() + 2ull * c.kv_dim() + 2ull * c.n_ff + c.n_vocab + uint64(c.n_head) * n_ctx;
     return kv + uint64(n_batch) * per_token * sizeof(float);
 }
 

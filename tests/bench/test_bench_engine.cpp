@@ -108,7 +108,7 @@ TEST(BenchEngineAccounting, CpuResidentRunReadsEverythingFromRamAndNothingFromDi
 TEST(BenchEngineAccounting, PacksUnderATightBudgetReadFromDiskEveryToken) {
     // The smallest of these RAM budgets that the engine accepts streams packs with eviction.
     std::unique_ptr<VulkanSymbioteEngine> e;
-    for (const char* mb : {"1.5", "2", "2.5", "3", "4", "5", "6", "8"}) {
+    for (const char* mb : {"1.5", "2", "2.5", "3", "3.5", "4", "4.25", "4.5", "4.75", "5", "6", "8"}) {
         auto c = engine({"--disable-gpu", "--max-pack-mb", "0.0625", "--ram-gb", std::to_string(std::stod(mb) / 1024.0)});
         if (c) {
             e = std::move(*c);

@@ -301,23 +301,18 @@ TEST(SlidingWindow, AStepBackPastTheRingIsRefusedAndOneWithinItIsExact) {
 namespace {
 
 // The hybrid decode's CPU side for the last prompt token, every family feature through the
-// parts: embedding (scaled), per layer attention_part (all heads) -> Wo rows -> post norm ->
-// residual, ffn_part -> Wdown rows -> post norm -> residual; output_part. With whole_layers,
+// parts: embedding (scaled), per layer attention_part (all heads) -> Wo rows -> post_norm_part
+// (post norm + residual) or residual, ffn_part -> Wdown rows -> the same; output_part. With whole_layers,
 // forward_layer instead of the parts.
 std::vector<float> last_token_by_parts(CpuBackend& be, WeightProvider& w, uint32 token, uint32 pos, bool whole_layers) {
     const ModelConfig& c = w.config();
     const uint64 E = c.n_embd;
-    std::vector<float> x(E), att(c.q_dim()), y(E), h(c.n_ff), norm(E), logits(c.n_vocab);
+    std::vector<float> x(E), att(c.q_dim()), y(E), h(c.n_ff), logits(c.n_vocab);
     EXPECT_TRUE(w.embedding_row(token, x.data()));
     for (float& v : x) v *= c.embd_scale;
     auto residual = [&](TensorRole post, uint32 l) {
-        if (c.has_post_norms) {
-            auto nw = w.acquire({post, int32(l)});
-            EXPECT_TRUE(nw);
-            cpu::convert_to_f32(nw->view().dtype, nw->view().slices[0].data, norm.data(), E);
-            cpu::rmsnorm(y.data(), norm.data(), y.data(), E, c.rms_eps);
-        }
-        cpu::add_inplace(x.data(), y.data(), E);
+        if (c.has_post_norms) EXPECT_TRUE(be.post_norm_part({post, int32(l)}, y.data(), x.data()));  // x += rmsnorm(y) * post
+        else cpu::add_inplace(x.data(), y.data(), E);
     };
     for (uint32 l = 0; l < c.n_layer; ++l) {
         if (whole_layers) {
@@ -363,7 +358,7 @@ TEST_P(HybridParts, PartsAndWholeLayersComputeWhatForwardComputes) {
 INSTANTIATE_TEST_SUITE_P(Families, HybridParts, ::testing::Values("qwen2", "qwen3", "gemma2", "gemma3", "phi3", "llama31"),
                          [](const auto& info) { return std::string(info.param); });
 
-TEST(HybridPartRefusals, PostNormModelsRefuseToAccumulateWoAndDownRows) {
+TEST(HybridPartRefusals, PostNormModelsRefuseToAccumulateWoAndDownRowsAndTakeTheirPostNormsOnly) {
     auto w = FileWeightProvider::open(arch_model("gemma2"));
     ASSERT_TRUE(w);
     CpuBackend be(1);
@@ -373,6 +368,18 @@ TEST(HybridPartRefusals, PostNormModelsRefuseToAccumulateWoAndDownRows) {
     ASSERT_FALSE(r);
     EXPECT_TRUE(mentions(r.error(), "post norms")) << r.error().message;
     EXPECT_TRUE(be.project_part({TensorRole::Wo, 0}, 16, in.data(), y.data(), false));
+    // The post norm step itself takes a layer's post norm of a model that has them, nothing else.
+    EXPECT_TRUE(be.post_norm_part({TensorRole::PostFfnNorm, 3}, in.data(), y.data()));
+    for (TensorId id : {TensorId{TensorRole::FfnNorm, 0}, TensorId{TensorRole::PostAttnNorm, 4}}) {
+        auto p = be.post_norm_part(id, in.data(), y.data());
+        ASSERT_FALSE(p) << tensor_name(id);
+        EXPECT_TRUE(mentions(p.error(), "is not a post norm")) << p.error().message;
+    }
+    auto qwen = FileWeightProvider::open(arch_model("qwen3"));
+    ASSERT_TRUE(qwen);
+    CpuBackend q(1);
+    ASSERT_TRUE(q.prepare(**qwen, 4, 1));
+    EXPECT_FALSE(q.post_norm_part({TensorRole::PostAttnNorm, 0}, in.data(), y.data())) << "qwen3 has no post norms";
 }
 
 // ---- generated models of every family (vk_symbiote_genmodel's shapes) ----

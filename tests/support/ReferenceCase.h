@@ -46,6 +46,11 @@ std::optional<std::string> unimplemented_reason(const ReferenceCase& c);
     do {                                                                               \
         if (auto vks_why_ = ::vk_symbiote::test::unimplemented_reason(ref)) GTEST_SKIP() << *vks_why_; \
     } while (0)
+// The same for the case named `case_name` (a case that does not load is left to the test's own load).
+#define VKS_SKIP_UNIMPLEMENTED_CASE(case_name)                                                   \
+    do {                                                                                         \
+        if (auto vks_case_ = ::vk_symbiote::test::load_reference_case(case_name)) VKS_SKIP_UNIMPLEMENTED(*vks_case_); \
+    } while (0)
 
 // NMSE = sum((a - b)^2) / sum(b^2), in double; b is the reference.
 double nmse(const float* a, const float* b, size_t n);

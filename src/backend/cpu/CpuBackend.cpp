@@ -434,6 +434,18 @@ ExpectedVoid CpuBackend::project_part(TensorId id, uint64 rows, const float* x, 
     return {};
 }
 
+ExpectedVoid CpuBackend::post_norm_part(TensorId norm, const float* o, float* x) {
+    if (!weights_) return arg_error("post_norm_part() called before prepare()");
+    const bool post = norm.role == TensorRole::PostAttnNorm || norm.role == TensorRole::PostFfnNorm;
+    if (!post || !cfg_.has_post_norms || norm.layer < 0 || uint32(norm.layer) >= cfg_.n_layer)
+        return arg_error("post_norm_part: '" + tensor_name(norm) + "' is not a post norm of this " + cfg_.architecture + " model");
+    const uint64 E = cfg_.n_embd;
+    VKS_TRY(load_vector(norm, E));
+    cpu::rmsnorm(o, vec_.data(), proj_.data(), E, cfg_.rms_eps);  // as add_residual
+    cpu::add_inplace(x, proj_.data(), E);
+    return {};
+}
+
 ExpectedVoid CpuBackend::output_part(const float* x, uint64 rows, float* logits) {
     if (!weights_) return arg_error("output_part() called before prepare()");
     if (rows > cfg_.n_vocab) return arg_error("output_part: " + std::to_string(rows) + " rows of " + std::to_string(cfg_.n_vocab));

@@ -57,6 +57,9 @@ public:
     // accumulate Wo / Wdown rows of a model with post norms: those norm the whole output before
     // it joins the residual, so the caller must assemble it, norm it and add it.
     ExpectedVoid project_part(TensorId id, uint64 rows, const float* x, float* y, bool accumulate);
+    // x[n_embd] += rmsnorm(o) * the weights of `norm` (a layer's PostAttnNorm / PostFfnNorm):
+    // the residual step of a post-norm model whose block output o the caller assembled.
+    ExpectedVoid post_norm_part(TensorId norm, const float* o, float* x);
     // Output norm of x, logits[0, rows) = Output[0, rows) norm(x), soft-capped if the model says so.
     ExpectedVoid output_part(const float* x, uint64 rows, float* logits);
     // The f32 KV cache rows of one layer, K or V (to sync with a device copy): (kv_rows(layer),

@@ -6,12 +6,14 @@ namespace vk_symbiote {
 
 uint64 round_up(uint64 v, uint64 a) { return (v + a - 1) / a * a; }
 
-bool tensor_on_device(const ModelConfig& cfg, TensorRole role) { return role != TensorRole::TokenEmbd || cfg.tied_output; }
+bool tensor_on_device(TensorRole role) {
+    if (role == TensorRole::TokenEmbd) return false;  // a tied output is the Output tensor (token_embd's bytes)
+    return !tensor_role_is_vector(role) || role == TensorRole::AttnNorm || role == TensorRole::FfnNorm || role == TensorRole::OutputNorm;
+}
 
 void DeviceWeights::list(const WeightProvider& weights, const ModelConfig& cfg) {
     for (const auto& t : weights.registry().tensors()) {
-        if (!tensor_on_device(cfg, t.id.role) || t.byte_size == 0) continue;
-        if (t.id.role == TensorRole::Output && cfg.tied_output) continue;
+        if (!tensor_on_device(t.id.role) || t.byte_size == 0) continue;
         const uint32 seg = t.id.layer >= 0 ? uint32(t.id.layer) : cfg.n_layer;
         tensors.push_back({t.id, t.rows, t.row_bytes(), seg, tensor_role_is_norm(t.id.role)});
     }
@@ -65,35 +67,8 @@ ExpectedVoid DeviceWeights::upload_resident(VulkanContext& ctx, WeightProvider& 
     return {};
 }
 
-ExpectedVoid DeviceWeights::upload_norms_f32(VulkanContext& ctx, WeightProvider& weights, const ModelConfig& cfg) {
-    const uint32 E = cfg.n_embd;
-    std::vector<float> g(size_t(2 * cfg.n_layer + 1) * E);
-    auto put = [&](TensorId id, uint32 slot) -> ExpectedVoid {
-        auto h = weights.acquire(id);
-        if (!h) return h.error();
-        const WeightView& v = h->view();
-        if (v.rows * v.cols != E)
-            return make_error(ErrorCode::Format, "vulkan prepare: norm weight of " + std::to_string(v.rows * v.cols) + " elements, n_embd " +
-                                                     std::to_string(E));
-        for (const WeightSlice& s : v.slices)
-            row_to_f32(v.dtype, static_cast<const uint8*>(s.data), g.data() + size_t(slot) * E + s.row_begin * v.cols,
-                       (s.row_end - s.row_begin) * v.cols);
-        return {};
-    };
-    for (uint32 l = 0; l < cfg.n_layer; ++l) {
-        VKS_TRY(put(TensorId{TensorRole::AttnNorm, int32(l)}, 2 * l));
-        VKS_TRY(put(TensorId{TensorRole::FfnNorm, int32(l)}, 2 * l + 1));
-    }
-    VKS_TRY(put(TensorId{TensorRole::OutputNorm, -1}, 2 * cfg.n_layer));
-    auto b = DeviceBuffer::create(ctx.mem, g.size() * 4, MemoryKind::DeviceLocal);
-    if (!b) return b.error();
-    norm_f32 = std::move(*b);
-    return ctx.compute.upload(g.data(), g.size() * 4, norm_f32.buffer(), 0);
-}
-
 FusedNorm DeviceWeights::fused_norm(const ModelConfig& cfg, TensorRole role, uint32 layer) const {
-    const uint32 slot = role == TensorRole::OutputNorm ? 2 * cfg.n_layer : 2 * layer + (role == TensorRole::FfnNorm);
-    return FusedNorm{norm_f32.buffer(), slot * cfg.n_embd, cfg.rms_eps};
+    return vectors.norm(TensorId{role, role == TensorRole::OutputNorm ? -1 : int32(layer)}, cfg.rms_eps);
 }
 
 void DeviceWeights::bind_slot(uint32 seg, VkBuffer slot) {

@@ -2,6 +2,8 @@
 // use order (per layer, then the head), `plan` places each (resident or streamed, VramPlan),
 // and `views` says where the kernels read each one: resident tensors in their own buffers
 // (owned here, uploaded once), streamed ones in a ring slot (rebound per pass by bind_slot).
+// Every vector tensor is also in `vectors` (f32), where the family's biases and extra norms
+// live only.
 #pragma once
 
 #include <map>
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "backend/vulkan/DeviceBuffer.h"
+#include "backend/vulkan/DeviceVectors.h"
 #include "backend/vulkan/VramPlan.h"
 #include "backend/vulkan/VulkanContext.h"
 #include "backend/vulkan/VulkanOps.h"
@@ -19,9 +22,12 @@ namespace vk_symbiote {
 
 uint64 round_up(uint64 v, uint64 a);
 
-// The embedding table stays on the host (rows fetched per token) unless it is also the
-// output matrix; the head segment then reads it as the output.
-bool tensor_on_device(const ModelConfig& cfg, TensorRole role);
+// A device tensor of the VRAM plan: the matrices and the norms before attention, the FFN and
+// the head. The embedding table stays on the host (rows fetched per token); a tied output is
+// the Output tensor, which the registry binds to the embedding table's bytes (and the pack
+// planner serves as the head's packs). The family's vectors (biases, Q / K head norms, post
+// norms) are read from DeviceVectors only.
+bool tensor_on_device(TensorRole role);
 
 // Calls fn(slice, piece, r0, r1) for every overlap [r0, r1) of a provider slice (rows as
 // they arrived from the packs) with a planned device piece.
@@ -45,10 +51,9 @@ public:
     // uses slot k % slots).
     void view_streamed(const WeightProvider& weights, const WeightStreamRing& ring);
     ExpectedVoid upload_resident(VulkanContext& ctx, WeightProvider& weights, size_t i, uint64& uploaded);
-    // (2 * n_layer + 1, n_embd) f32 norm weights for FusedNorm: attn_norm, ffn_norm of each
-    // layer, then output_norm, converted once from the model's dtype.
-    ExpectedVoid upload_norms_f32(VulkanContext& ctx, WeightProvider& weights, const ModelConfig& cfg);
-    FusedNorm fused_norm(const ModelConfig& cfg, TensorRole role, uint32 layer) const;  // AttnNorm / FfnNorm of `layer`, or OutputNorm
+    // The norm `role` of `layer` (AttnNorm / FfnNorm / a family norm; OutputNorm: any layer) in
+    // f32 from `vectors`, as a kernel's gamma.
+    FusedNorm fused_norm(const ModelConfig& cfg, TensorRole role, uint32 layer) const;
     void bind_slot(uint32 segment, VkBuffer slot);
 
     const DeviceWeight& at(TensorRole role, int32 layer) const { return views.at({uint32(role), layer}); }
@@ -61,7 +66,7 @@ public:
     std::vector<std::vector<size_t>> streamed;     // per segment: indexes into tensors that stream
     std::vector<uint64> seg_bytes;                 // per segment: weight bytes (all its tensors)
     std::map<std::pair<uint32, int32>, DeviceWeight> views;  // (role, layer) -> where the kernels read it
-    DeviceBuffer norm_f32;
+    DeviceVectors vectors;                         // every vector tensor in f32
 
 private:
     std::vector<DeviceBuffer> resident_;           // pieces of resident tensors

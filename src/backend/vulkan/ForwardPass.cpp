@@ -46,9 +46,9 @@ ExpectedVoid ForwardPass::run() {
 // row goes through xh / x_up like x coming back from a CPU layer.
 ExpectedVoid ForwardPass::load_embeddings() {
     const uint32 E = m_.cfg.n_embd;
-    if (n_ == 1) return m_.weights->embedding_row(req_.tokens[0], m_.buf.xh.data());
+    if (n_ == 1) return embedding_input(*m_.weights, m_.cfg, req_.tokens[0], m_.buf.xh.data());
     std::vector<float> emb(size_t(n_) * E);
-    for (uint32 i = 0; i < n_; ++i) VKS_TRY(m_.weights->embedding_row(req_.tokens[i], emb.data() + size_t(i) * E));
+    for (uint32 i = 0; i < n_; ++i) VKS_TRY(embedding_input(*m_.weights, m_.cfg, req_.tokens[i], emb.data() + size_t(i) * E));
     return ctx_.compute.upload(emb.data(), emb.size() * 4, m_.buf.x.buffer(), 0);
 }
 

@@ -20,6 +20,7 @@ Expected<std::unique_ptr<HybridDecode>> HybridDecode::create(VulkanContext& ctx,
     h->att_h.assign(cfg.q_dim(), 0.0f);
     h->h_h.assign(cfg.n_ff, 0.0f);
     h->logits_h.assign(cfg.n_vocab, 0.0f);
+    h->o_h.assign(cfg.n_embd, 0.0f);
     return h;
 }
 

@@ -29,6 +29,7 @@ public:
     uint32 cpu_layers = 0;
     DeviceBuffer x_down;                  // (max(n_embd, q_dim, n_ff)) f32: device -> host
     std::vector<float> att_h, h_h, logits_h;  // (q_dim), (n_ff), (n_vocab) host parts of the rows split
+    std::vector<float> o_h;                   // (n_embd) rows split with post norms: a block's output before its norm
 };
 
 }  // namespace vk_symbiote

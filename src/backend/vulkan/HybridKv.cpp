@@ -31,6 +31,9 @@ ExpectedVoid HybridKv::sync(uint32 l, uint32 upto, uint32 cpu_heads, uint32 gpu_
         to_gpu |= gpu_stale;
     }
     if (!to_cpu && !to_gpu) return {};
+    // A sliding layer's rings hold only their last rows; the window needs fewer than that.
+    const uint32 held = std::min(buf_.kv_rows(l), cpu_.kv_rows(l));
+    lo = std::max(lo, upto > held ? upto - held : 0);
     // When the CPU's rows replace every column of [lo, upto) (a GPU layer after CPU layers),
     // nothing needs to come down first: one upload, no download round trip.
     bool keep_device = to_cpu;
@@ -48,38 +51,73 @@ ExpectedVoid HybridKv::sync(uint32 l, uint32 upto, uint32 cpu_heads, uint32 gpu_
     return {};
 }
 
+namespace {
+
+// Positions [pos, pos + n) stored at consecutive rows of a ring (from row pos % rows).
+struct RowRun {
+    uint32 pos, n;
+};
+
+// Positions [lo, hi) of a cache of `rows` rows: one run, or two where the ring wraps.
+std::vector<RowRun> ring_runs(uint32 lo, uint32 hi, uint32 rows) {
+    std::vector<RowRun> runs;
+    for (uint32 p = lo; p < hi;) {
+        const uint32 n = std::min(hi - p, rows - p % rows);
+        runs.push_back({p, n});
+        p += n;
+    }
+    return runs;
+}
+
+}  // namespace
+
 ExpectedVoid HybridKv::merge(uint32 l, int v, uint32 lo, uint32 upto, uint32 cpu_heads, uint32 gpu_from, bool keep_device, bool to_gpu) {
-    // Device rows [lo, upto) come down whole; the CPU takes its heads' columns from them, and
-    // the device gets them back with the CPU-valid columns of its stale heads merged in.
-    const uint32 G = cfg_.n_head_kv, hd = cfg_.head_dim;
-    const uint64 KV = cfg_.kv_dim(), rows = upto - lo, off = uint64(lo) * KV, eb = buf_.kv_f16() ? 2 : 4;  // eb: bytes per device element
+    // Device rows of positions [lo, upto) come down whole; the CPU takes its heads' columns from
+    // them, and the device gets them back with the CPU-valid columns of its stale heads merged
+    // in. tmp_ holds them in position order; each side keeps position p at row p % its rows.
+    const uint32 G = cfg_.n_head_kv, hd = cfg_.head_dim, dev_rows = buf_.kv_rows(l), host_rows = cpu_.kv_rows(l);
+    const uint64 KV = cfg_.kv_dim();
     const uint32* cv = cpu_valid_.data() + size_t(l) * G;
     const uint32* gv = gpu_valid_.data() + size_t(l) * G;
     const DeviceBuffer& dev = v ? buf_.v_cache[l] : buf_.k_cache[l];
     float* host = cpu_.kv_cache(l, v);
-    if (keep_device) {
-        if (buf_.kv_f16()) {
-            VKS_TRY(compute_.download(dev.get(), off * eb, half_.data(), rows * KV * eb));
-            cpu::convert_to_f32(DType::F16, half_.data(), tmp_.data(), rows * KV);  // vectorized: a prompt's rows at the first split step
-        } else {
-            VKS_TRY(compute_.download(dev.get(), off * eb, tmp_.data(), rows * KV * eb));
-        }
-        sync_bytes_ += rows * KV * eb;
-    }
+    const std::vector<RowRun> runs = ring_runs(lo, upto, dev_rows);
+    if (keep_device)
+        for (const RowRun& r : runs) VKS_TRY(download_rows(dev, uint64(r.pos % dev_rows) * KV, uint64(r.pos - lo) * KV, uint64(r.n) * KV));
     for (uint32 g = 0; g < G; ++g) {
         if (g < cpu_heads)
-            for (uint64 r = cv[g]; r < upto; ++r) std::memcpy(host + r * KV + g * hd, tmp_.data() + (r - lo) * KV + g * hd, size_t(hd) * 4);
+            for (uint64 p = std::max(cv[g], lo); p < upto; ++p)
+                std::memcpy(host + (p % host_rows) * KV + g * hd, tmp_.data() + (p - lo) * KV + g * hd, size_t(hd) * 4);
         if (g >= gpu_from)
-            for (uint64 r = gv[g]; r < upto; ++r) std::memcpy(tmp_.data() + (r - lo) * KV + g * hd, host + r * KV + g * hd, size_t(hd) * 4);
+            for (uint64 p = std::max(gv[g], lo); p < upto; ++p)
+                std::memcpy(tmp_.data() + (p - lo) * KV + g * hd, host + (p % host_rows) * KV + g * hd, size_t(hd) * 4);
     }
     if (!to_gpu) return {};
+    for (const RowRun& r : runs) VKS_TRY(upload_rows(dev, uint64(r.pos - lo) * KV, uint64(r.pos % dev_rows) * KV, uint64(r.n) * KV));
+    return {};
+}
+
+ExpectedVoid HybridKv::download_rows(const DeviceBuffer& dev, uint64 dev_at, uint64 at, uint64 n) {
+    const uint64 eb = buf_.kv_f16() ? 2 : 4;
     if (buf_.kv_f16()) {
-        for (uint64 i = 0; i < rows * KV; ++i) half_[i] = f32_to_f16(tmp_[i]);  // exact: the CPU's values are f16-rounded
-        VKS_TRY(compute_.upload(half_.data(), rows * KV * eb, dev.buffer(), off * eb));
+        VKS_TRY(compute_.download(dev.get(), dev_at * eb, half_.data() + at, n * eb));
+        cpu::convert_to_f32(DType::F16, half_.data() + at, tmp_.data() + at, n);  // vectorized: a prompt's rows at the first split step
     } else {
-        VKS_TRY(compute_.upload(tmp_.data(), rows * KV * eb, dev.buffer(), off * eb));
+        VKS_TRY(compute_.download(dev.get(), dev_at * eb, tmp_.data() + at, n * eb));
     }
-    sync_bytes_ += rows * KV * eb;
+    sync_bytes_ += n * eb;
+    return {};
+}
+
+ExpectedVoid HybridKv::upload_rows(const DeviceBuffer& dev, uint64 at, uint64 dev_at, uint64 n) {
+    const uint64 eb = buf_.kv_f16() ? 2 : 4;
+    if (buf_.kv_f16()) {
+        for (uint64 i = at; i < at + n; ++i) half_[i] = f32_to_f16(tmp_[i]);  // exact: the CPU's values are f16-rounded
+        VKS_TRY(compute_.upload(half_.data() + at, n * eb, dev.buffer(), dev_at * eb));
+    } else {
+        VKS_TRY(compute_.upload(tmp_.data() + at, n * eb, dev.buffer(), dev_at * eb));
+    }
+    sync_bytes_ += n * eb;
     return {};
 }
 

@@ -1,6 +1,8 @@
 // HybridKv: which KV rows are valid on which side when a CPU backend computes some layers (or
 // some KV heads of every layer) of the decode. Per (layer, KV head): rows [0, n) valid on the
 // CPU's cache / on the device's; sync() copies the rows the other side wrote before a side reads.
+// Rows are positions; a sliding layer's caches are rings on both sides (of different sizes), of
+// which only the positions both still hold are copied.
 #pragma once
 
 #include <vector>
@@ -21,8 +23,11 @@ public:
     void mark(uint32 layer, uint32 pos, uint32 n, uint32 cpu_heads, uint32 gpu_from);
 
 private:
-    // Device rows [lo, upto) of cache v (0: K, 1: V) of `layer` merged with the host's.
+    // Device rows of positions [lo, upto) of cache v (0: K, 1: V) of `layer` merged with the host's.
     ExpectedVoid merge(uint32 layer, int v, uint32 lo, uint32 upto, uint32 cpu_heads, uint32 gpu_from, bool keep_device, bool to_gpu);
+    // n elements of `dev` from element dev_at <-> tmp_ from element at (f16 caches through half_).
+    ExpectedVoid download_rows(const DeviceBuffer& dev, uint64 dev_at, uint64 at, uint64 n);
+    ExpectedVoid upload_rows(const DeviceBuffer& dev, uint64 at, uint64 dev_at, uint64 n);
     const ModelConfig& cfg_;
     VulkanCompute& compute_;
     ModelBuffers& buf_;

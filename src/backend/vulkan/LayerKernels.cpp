@@ -2,15 +2,22 @@
 
 namespace vk_symbiote {
 
+namespace {
+
+// The rows of v from token `first` on.
+ActView from_token(ActView v, uint32 first) { return ActView{v.buffer, v.offset + first * v.stride, v.stride}; }
+
+}  // namespace
+
 OpContext LayerKernels::op_context() const {
     OpContext c{ctx_.rt, ctx_.opt.spec, buf_.dummy.buffer(), ctx_.dev.caps().max_workgroup_count[0], ctx_.dev.caps().subgroup_size};
     if (ctx_.opt.matvec_small_lanes) c.matvec_small_lanes = ctx_.opt.matvec_small_lanes;
     return c;
 }
 
-RopeConfig LayerKernels::rope(uint32 pos) const {
-    return RopeConfig{pos, cfg_.head_dim, cfg_.n_rot, cfg_.rope_style == RopeStyle::NeoX, cfg_.rope_freq_base, cfg_.rope_freq_scale,
-                      buf_.rope_table.buffer(), ctx_.opt.kv_f16_rounding};
+RopeConfig LayerKernels::rope(uint32 l, uint32 pos) const {
+    return RopeConfig{pos, cfg_.head_dim, cfg_.n_rot, cfg_.rope_style == RopeStyle::NeoX, cfg_.rope_base(l), cfg_.rope_scale(l),
+                      buf_.rope_table_of(l), ctx_.opt.kv_f16_rounding};
 }
 
 ExpectedVoid LayerKernels::stream_copies(OpContext& c, uint32 group) {
@@ -20,46 +27,101 @@ ExpectedVoid LayerKernels::stream_copies(OpContext& c, uint32 group) {
     return copies_.record(c, group, ring_, groups, copied_);
 }
 
+Expected<LayerKernels::NormedX> LayerKernels::normed_x(OpContext& c, TensorRole role, uint32 l, uint32 n) {
+    const uint32 E = cfg_.n_embd;
+    NormedX in{ActView{buf_.x.buffer(), 0, E}, fused_norm(role, l), fused_norm_applies(n)};
+    if (in.fused) return in;
+    VKS_TRY(op_rmsnorm(c, w_.at(role, int32(l)), in.x, ActView{buf_.xn.buffer(), 0, E}, E, n, cfg_.rms_eps));
+    c.rt.barrier();
+    in.x = ActView{buf_.xn.buffer(), 0, E};
+    return in;
+}
+
 ExpectedVoid LayerKernels::record_layer(OpContext& c, uint32 l, uint32 n, uint32 pos) {
     auto W = [&](TensorRole r) -> const DeviceWeight& { return w_.at(r, int32(l)); };
-    const uint32 E = cfg_.n_embd, Q = cfg_.q_dim();
-    ActView x{buf_.x.buffer(), 0, E}, xn{buf_.xn.buffer(), 0, E}, q{buf_.q.buffer(), 0, Q}, att{buf_.att.buffer(), 0, Q}, hb{buf_.hb.buffer(), 0, cfg_.n_ff};
-    const RopeConfig rope_cfg = rope(pos);
-    auto& rt = c.rt;
-    // Decode (matvec-sized n): the Q/K/V and SwiGLU matvecs apply the norms to the raw x
-    // themselves (no rmsnorm dispatch, no barrier); batches normalize into xn first.
-    const bool fuse = fused_norm_applies(n);
-    const FusedNorm attn_norm = fused_norm(TensorRole::AttnNorm, l), ffn_norm = fused_norm(TensorRole::FfnNorm, l);
-    const FusedNorm* an = fuse ? &attn_norm : nullptr;
-    const FusedNorm* fn = fuse ? &ffn_norm : nullptr;
-    const ActView xa = fuse ? x : xn;  // what the matvecs after a norm read
-    if (!fuse) {
-        VKS_TRY(op_rmsnorm(c, W(TensorRole::AttnNorm), x, xn, E, n, cfg_.rms_eps));
-        rt.barrier();
-    }
+    auto an = normed_x(c, TensorRole::AttnNorm, l, n);
+    if (!an) return an.error();
     // Q, K, V are independent: no barrier between them. K and V go straight into the f32 cache
     // rows [pos, pos + n), or into k_new / v_new, which the attention kernel stores into f16 caches.
     VKS_TRY(stream_copies(c, copy_group(l, kCopyQkv)));
-    VKS_TRY(op_matmul_rope(c, W(TensorRole::Wq), xa, q, n, rope_cfg, an));
-    VKS_TRY(op_matmul_rope(c, W(TensorRole::Wk), xa, buf_.k_target(l, pos), n, rope_cfg, an));
-    VKS_TRY(op_matmul(c, W(TensorRole::Wv), xa, buf_.v_target(l, pos), n, false, ctx_.opt.kv_f16_rounding, an));
-    rt.barrier();
-    VKS_TRY(op_attention(c, AttentionShape{n, pos, cfg_.n_head, cfg_.n_head_kv, cfg_.head_dim}, q, buf_.k_cache[l].buffer(),
-                         buf_.v_cache[l].buffer(), att, buf_.k_new_buffer(), buf_.v_new_buffer()));
-    rt.barrier();
+    VKS_TRY(record_qkv(c, l, n, pos, *an, QkvWeights{W(TensorRole::Wq), W(TensorRole::Wk), W(TensorRole::Wv)}));
+    VKS_TRY(record_attention(c, l, n, pos));
     VKS_TRY(stream_copies(c, copy_group(l, kCopyO)));
-    VKS_TRY(op_matmul(c, W(TensorRole::Wo), att, x, n, true));  // x += Wo att (residual)
-    rt.barrier();
-    if (!fuse) {
-        VKS_TRY(op_rmsnorm(c, W(TensorRole::FfnNorm), x, xn, E, n, cfg_.rms_eps));
-        rt.barrier();
-    }
+    VKS_TRY(record_residual(c, W(TensorRole::Wo), ActView{buf_.att.buffer(), 0, cfg_.q_dim()}, TensorRole::PostAttnNorm, l, n));
+    auto fn = normed_x(c, TensorRole::FfnNorm, l, n);
+    if (!fn) return fn.error();
+    const ActView hb{buf_.hb.buffer(), 0, cfg_.n_ff};
     VKS_TRY(stream_copies(c, copy_group(l, kCopyGateUp)));
-    VKS_TRY(op_swiglu(c, W(TensorRole::Wgate), W(TensorRole::Wup), xa, hb, n, fn));
-    rt.barrier();
+    VKS_TRY(op_swiglu(c, W(TensorRole::Wgate), W(TensorRole::Wup), fn->x, hb, n, fn->fused_norm(), cfg_.activation));
+    c.rt.barrier();
     VKS_TRY(stream_copies(c, copy_group(l, kCopyDown)));
-    VKS_TRY(op_matmul(c, W(TensorRole::Wdown), hb, x, n, true));  // x += Wdown hb (residual)
-    rt.barrier();
+    return record_residual(c, W(TensorRole::Wdown), hb, TensorRole::PostFfnNorm, l, n);
+}
+
+ExpectedVoid LayerKernels::record_qkv(OpContext& c, uint32 l, uint32 n, uint32 pos, const NormedX& in, const QkvWeights& w) {
+    const int32 L = int32(l);
+    const bool biased = cfg_.has_qkv_bias, head_norms = cfg_.has_qk_norm;
+    const RowBias bq = biased ? w_.vectors.bias({TensorRole::BiasQ, L}) : RowBias{}, bk = biased ? w_.vectors.bias({TensorRole::BiasK, L}) : RowBias{},
+                  bv = biased ? w_.vectors.bias({TensorRole::BiasV, L}) : RowBias{};
+    const FusedNorm* norm = in.fused_norm();
+    const ActView q{buf_.q.buffer(), 0, cfg_.q_dim()};
+    // Rope is fused into the Q / K projections unless head norms come between (record_head_norms).
+    if (head_norms) VKS_TRY(op_matmul(c, w.q, in.x, q, n, false, false, norm, biased ? &bq : nullptr));
+    else VKS_TRY(op_matmul_rope(c, w.q, in.x, q, n, rope(l, pos), norm, biased ? &bq : nullptr));
+    const ModelBuffers::KvTargets kv = buf_.kv_targets(l, pos, n);
+    for (uint32 i = 0; i < kv.count; ++i) {
+        const ModelBuffers::KvTarget& r = kv.run[i];
+        const ActView xr = from_token(in.x, r.first);
+        if (head_norms) VKS_TRY(op_matmul(c, w.k, xr, r.k, r.n, false, false, norm, biased ? &bk : nullptr));
+        else VKS_TRY(op_matmul_rope(c, w.k, xr, r.k, r.n, rope(l, pos + r.first), norm, biased ? &bk : nullptr));
+        VKS_TRY(op_matmul(c, w.v, xr, r.v, r.n, false, ctx_.opt.kv_f16_rounding, norm, biased ? &bv : nullptr));
+    }
+    c.rt.barrier();
+    return head_norms ? record_head_norms(c, l, n, pos, w) : ExpectedVoid{};
+}
+
+ExpectedVoid LayerKernels::record_head_norms(OpContext& c, uint32 l, uint32 n, uint32 pos, const QkvWeights& w) {
+    const uint32 hd = cfg_.head_dim, q_head0 = w.q.row_begin / hd, kv_head0 = w.k.row_begin / hd;
+    const ActView q{buf_.q.buffer(), q_head0 * hd, cfg_.q_dim()};
+    VKS_TRY(op_head_norm_rope(c, fused_norm(TensorRole::AttnQNorm, l), q, cfg_.n_head - q_head0, n, rope(l, pos)));
+    const ModelBuffers::KvTargets kv = buf_.kv_targets(l, pos, n);
+    for (uint32 i = 0; i < kv.count; ++i) {
+        const ModelBuffers::KvTarget& r = kv.run[i];
+        const ActView k{r.k.buffer, r.k.offset + kv_head0 * hd, r.k.stride};
+        VKS_TRY(op_head_norm_rope(c, fused_norm(TensorRole::AttnKNorm, l), k, cfg_.n_head_kv - kv_head0, r.n, rope(l, pos + r.first)));
+    }
+    c.rt.barrier();
+    return {};
+}
+
+ExpectedVoid LayerKernels::record_attention(OpContext& c, uint32 l, uint32 n, uint32 pos, uint32 head_begin) {
+    AttentionShape s{n, pos, cfg_.n_head, cfg_.n_head_kv, cfg_.head_dim, head_begin};
+    s.scale = cfg_.attention_scale();
+    s.softcap = cfg_.attn_softcap;
+    if (cfg_.is_sliding(l)) {
+        s.window = cfg_.sliding_window;
+        s.kv_rows = buf_.kv_rows(l);
+    }
+    const ActView q{buf_.q.buffer(), 0, cfg_.q_dim()}, att{buf_.att.buffer(), 0, cfg_.q_dim()};
+    VKS_TRY(op_attention(c, s, q, buf_.k_cache[l].buffer(), buf_.v_cache[l].buffer(), att, buf_.k_new_buffer(), buf_.v_new_buffer()));
+    c.rt.barrier();
+    return {};
+}
+
+ExpectedVoid LayerKernels::record_residual(OpContext& c, const DeviceWeight& w, ActView in, TensorRole post, uint32 l, uint32 n) {
+    const uint32 E = cfg_.n_embd;
+    const ActView x{buf_.x.buffer(), 0, E};
+    if (!cfg_.has_post_norms) {
+        VKS_TRY(op_matmul(c, w, in, x, n, true));  // x += W in (residual)
+        c.rt.barrier();
+        return {};
+    }
+    // The block's whole output is normed before it joins the residual: W in -> xn first.
+    const ActView o{buf_.xn.buffer(), 0, E};
+    VKS_TRY(op_matmul(c, w, in, o, n, false));
+    c.rt.barrier();
+    VKS_TRY(op_rmsnorm_add(c, fused_norm(post, l), o, x, E, n));
+    c.rt.barrier();
     return {};
 }
 
@@ -68,14 +130,16 @@ ExpectedVoid LayerKernels::record_head(OpContext& c, uint32 first, uint32 n_out)
     // Matvec-sized n_out (decode; a batch's last token): the output norm fused into the head matvec.
     const bool fuse = fused_norm_applies(n_out);
     const FusedNorm out_norm = fused_norm(TensorRole::OutputNorm, 0);
-    const ActView xo{buf_.x.buffer(), first * E, E}, xn{buf_.xn.buffer(), 0, E};
+    const ActView xo{buf_.x.buffer(), first * E, E}, xn{buf_.xn.buffer(), 0, E}, logits{buf_.logits.buffer(), 0, V};
     if (!fuse) {
         VKS_TRY(op_rmsnorm(c, w_.at(TensorRole::OutputNorm, -1), xo, xn, E, n_out, cfg_.rms_eps));
         c.rt.barrier();
     }
     VKS_TRY(stream_copies(c, copy_group(cfg_.n_layer, kCopyQkv)));  // the head
-    VKS_TRY(op_matmul(c, w_.at(TensorRole::Output, -1), fuse ? xo : xn, ActView{buf_.logits.buffer(), 0, V}, n_out, false, false,
-                      fuse ? &out_norm : nullptr));
+    VKS_TRY(op_matmul(c, w_.at(TensorRole::Output, -1), fuse ? xo : xn, logits, n_out, false, false, fuse ? &out_norm : nullptr));
+    c.rt.barrier();
+    if (cfg_.final_softcap <= 0.0f) return {};
+    VKS_TRY(op_softcap(c, logits, n_out * V, cfg_.final_softcap));
     c.rt.barrier();
     return {};
 }

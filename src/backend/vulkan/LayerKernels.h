@@ -1,7 +1,9 @@
 // LayerKernels: the GPU kernels of one transformer layer, or of the head, for n tokens at
 // positions [pos, pos + n), recorded into the open command buffer. Weights come from
 // DeviceWeights' views (resident or in a slot); a shader-copy prompt pass records its weight
-// copies between the kernel groups (ShaderCopyStream).
+// copies between the kernel groups (ShaderCopyStream). The model family's features (biases,
+// Q / K head norms, post norms, GELU, sliding windows, soft-caps) are recorded only for models
+// that have them: a Llama layer is the same dispatches as ever.
 #pragma once
 
 #include "backend/vulkan/ModelBuffers.h"
@@ -16,14 +18,45 @@ public:
         : ctx_(ctx), cfg_(cfg), w_(w), buf_(buf), copies_(copies), ring_(ring), copied_(copied) {}
     // The recording context of a forward pass.
     OpContext op_context() const;
-    RopeConfig rope(uint32 pos) const;
+    // Rope of layer `layer` for tokens from position pos: its table, base and scale.
+    RopeConfig rope(uint32 layer, uint32 pos) const;
+    // The norm `role` of `layer` (OutputNorm: any layer) in f32, as a kernel's gamma.
     FusedNorm fused_norm(TensorRole role, uint32 layer) const { return w_.fused_norm(cfg_, role, layer); }
     ExpectedVoid record_layer(OpContext& c, uint32 layer, uint32 n, uint32 pos);
-    // Output norm + output matrix into logits for n_out tokens from x row `first`.
+    // Output norm + output matrix into logits for n_out tokens from x row `first` (soft-capped
+    // if the model says so).
     ExpectedVoid record_head(OpContext& c, uint32 first, uint32 n_out);
+
+    // What the weight kernels after a norm read: decode (matvec-sized n): the raw x with the
+    // norm fused into the matvecs; batches: xn, normed into first.
+    struct NormedX {
+        ActView x;
+        FusedNorm norm;
+        bool fused = false;
+        const FusedNorm* fused_norm() const { return fused ? &norm : nullptr; }
+    };
+    // The Q / K / V weights of a layer's projections: the whole tensors, or the GPU's rows of
+    // them in a rows split (from row_begin, whole heads).
+    struct QkvWeights {
+        const DeviceWeight& q;
+        const DeviceWeight& k;
+        const DeviceWeight& v;
+    };
+    // Q into q and K / V into the layer's KV rows for n tokens at pos, with the biases, Q / K
+    // head norms, rope and f16 rounding, then a barrier.
+    ExpectedVoid record_qkv(OpContext& c, uint32 layer, uint32 n, uint32 pos, const NormedX& in, const QkvWeights& w);
+    // Attention of query heads [head_begin, n_head) of n tokens at pos into att (the layer's
+    // scale, soft-cap and window), then a barrier.
+    ExpectedVoid record_attention(OpContext& c, uint32 layer, uint32 n, uint32 pos, uint32 head_begin = 0);
 
 private:
     ExpectedVoid stream_copies(OpContext& c, uint32 group);
+    // The norm `role` of `layer` for n tokens: fused (decode) or recorded into xn with a barrier.
+    Expected<NormedX> normed_x(OpContext& c, TensorRole role, uint32 layer, uint32 n);
+    // x += W in for n tokens; with post norms x += rmsnorm(W in) * post (W in through xn). Then a barrier.
+    ExpectedVoid record_residual(OpContext& c, const DeviceWeight& w, ActView in, TensorRole post, uint32 layer, uint32 n);
+    // The Q / K head norms with rope of the heads the weights' rows start at, then a barrier.
+    ExpectedVoid record_head_norms(OpContext& c, uint32 layer, uint32 n, uint32 pos, const QkvWeights& w);
     const VulkanContext& ctx_;
     const ModelConfig& cfg_;
     const DeviceWeights& w_;

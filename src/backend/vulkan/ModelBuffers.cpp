@@ -2,17 +2,45 @@
 
 #include <algorithm>
 
+#include "backend/vulkan/DeviceVectors.h"
+
 namespace vk_symbiote {
 
 uint64 exchange_floats(const ModelConfig& cfg) { return std::max<uint64>({cfg.n_embd, cfg.q_dim(), cfg.n_ff}); }
 
+bool has_swa_rope(const ModelConfig& cfg) {
+    return cfg.has_sliding_layers() && (cfg.rope_base_swa != cfg.rope_freq_base || cfg.rope_scale_swa != cfg.rope_freq_scale);
+}
+
+ExpectedVoid embedding_input(WeightProvider& weights, const ModelConfig& cfg, uint32 token, float* row) {
+    VKS_TRY(weights.embedding_row(token, row));
+    if (cfg.embd_scale != 1.0f)
+        for (uint32 i = 0; i < cfg.n_embd; ++i) row[i] *= cfg.embd_scale;
+    return {};
+}
+
 uint64 ModelBuffers::device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_ctx, uint32 n_batch, uint64 blk) {
     auto c = [&](uint64 bytes) { return vram_alloc_cost(bytes, blk); };
-    const uint64 kv = 2ull * cfg.n_layer * c(kv_cache_bytes(cfg, kv_f16, n_ctx)) + (kv_f16 ? 2 * c(uint64(n_batch) * cfg.kv_dim() * 4) : 0);
-    const uint64 act = c(uint64(n_ctx) * cfg.n_rot * 4) + c(uint64(n_batch) * cfg.n_embd * 4) * 2 + c(uint64(n_batch) * cfg.q_dim() * 4) * 2 +
+    uint64 kv = kv_f16 ? 2 * c(uint64(n_batch) * cfg.kv_dim() * 4) : 0;
+    for (uint32 l = 0; l < cfg.n_layer; ++l) kv += 2 * c(kv_cache_bytes(cfg, kv_f16, cfg.kv_rows(l, n_ctx, n_batch)));
+    const uint64 tables = c(uint64(n_ctx) * cfg.n_rot * 4) * (has_swa_rope(cfg) ? 2 : 1);
+    const uint64 act = tables + c(uint64(n_batch) * cfg.n_embd * 4) * 2 + c(uint64(n_batch) * cfg.q_dim() * 4) * 2 +
                        c(uint64(n_batch) * cfg.n_ff * 4) + c(uint64(n_batch) * cfg.n_vocab * 4) + c(16);
-    const uint64 gamma = c(uint64(2 * cfg.n_layer + 1) * cfg.n_embd * 4);  // DeviceWeights::norm_f32
-    return kv + act + gamma;
+    return kv + act + c(std::max<uint64>(DeviceVectors::table_floats(cfg), 4) * 4);
+}
+
+ModelBuffers::KvTargets ModelBuffers::kv_targets(uint32 l, uint32 pos, uint32 n) const {
+    const uint32 KV = cfg_.kv_dim();
+    KvTargets t;
+    if (kv_f16_) {
+        t.run[t.count++] = {0, n, ActView{k_new.buffer(), 0, KV}, ActView{v_new.buffer(), 0, KV}};
+        return t;
+    }
+    // Tokens [0, first) fill the rows up to the ring's end, the rest start again at row 0.
+    const uint32 R = kv_rows_[l], row = pos % R, first = std::min(n, R - row);
+    t.run[t.count++] = {0, first, ActView{k_cache[l].buffer(), row * KV, KV}, ActView{v_cache[l].buffer(), row * KV, KV}};
+    if (first < n) t.run[t.count++] = {first, n - first, ActView{k_cache[l].buffer(), 0, KV}, ActView{v_cache[l].buffer(), 0, KV}};
+    return t;
 }
 
 ExpectedVoid ModelBuffers::create_device(VulkanContext& ctx, uint32 n_ctx, uint32 n_batch) {
@@ -22,12 +50,13 @@ ExpectedVoid ModelBuffers::create_device(VulkanContext& ctx, uint32 n_ctx, uint3
         b = std::move(*r);
         return {};
     };
-    const uint64 kv_bytes = kv_cache_bytes(cfg_, kv_f16_, n_ctx);
     k_cache.resize(cfg_.n_layer);
     v_cache.resize(cfg_.n_layer);
+    kv_rows_.resize(cfg_.n_layer);
     for (uint32 l = 0; l < cfg_.n_layer; ++l) {
-        VKS_TRY(mk(k_cache[l], kv_bytes));
-        VKS_TRY(mk(v_cache[l], kv_bytes));
+        kv_rows_[l] = cfg_.kv_rows(l, n_ctx, n_batch);
+        VKS_TRY(mk(k_cache[l], kv_cache_bytes(cfg_, kv_f16_, kv_rows_[l])));
+        VKS_TRY(mk(v_cache[l], kv_cache_bytes(cfg_, kv_f16_, kv_rows_[l])));
     }
     if (kv_f16_) {
         VKS_TRY(mk(k_new, uint64(n_batch) * cfg_.kv_dim() * 4));
@@ -40,9 +69,14 @@ ExpectedVoid ModelBuffers::create_device(VulkanContext& ctx, uint32 n_ctx, uint3
     VKS_TRY(mk(hb, uint64(n_batch) * cfg_.n_ff * 4));
     VKS_TRY(mk(logits, uint64(n_batch) * cfg_.n_vocab * 4));
     VKS_TRY(mk(dummy, 16));
-    const auto table = vk_symbiote::rope_table(n_ctx, cfg_.n_rot, cfg_.rope_freq_base, cfg_.rope_freq_scale);
-    VKS_TRY(mk(rope_table, table.size() * 4));
-    return ctx.compute.upload(table.data(), table.size() * 4, rope_table.buffer(), 0);
+    const float* factors = cfg_.rope_freq_factors.empty() ? nullptr : cfg_.rope_freq_factors.data();
+    auto table = [&](DeviceBuffer& b, float base, float scale) -> ExpectedVoid {
+        const auto t = vk_symbiote::rope_table(n_ctx, cfg_.n_rot, base, scale, factors);
+        VKS_TRY(mk(b, t.size() * 4));
+        return ctx.compute.upload(t.data(), t.size() * 4, b.buffer(), 0);
+    };
+    VKS_TRY(table(rope_table, cfg_.rope_freq_base, cfg_.rope_freq_scale));
+    return has_swa_rope(cfg_) ? table(rope_table_swa, cfg_.rope_base_swa, cfg_.rope_scale_swa) : ExpectedVoid{};
 }
 
 ExpectedVoid ModelBuffers::create_host(VulkanContext& ctx) {

@@ -17,29 +17,46 @@ public:
     // kv_f16: f16 KV caches (half the VRAM; the values are f16-rounded anyway, as llama.cpp's
     // default cache); the K / V matmuls then write the forward's rows into k_new / v_new.
     ModelBuffers(const ModelConfig& cfg, bool kv_f16) : cfg_(cfg), kv_f16_(kv_f16) {}
-    // Device bytes of the caches and activations as VramPlan counts them (block: the allocator's block size).
+    // Device bytes of the caches, activations and tables as VramPlan counts them (block: the
+    // allocator's block size), the vector table (DeviceVectors) included.
     static uint64 device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_ctx, uint32 n_batch, uint64 block);
-    static uint64 kv_cache_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_ctx) {
-        return uint64(n_ctx) * cfg.kv_dim() * (kv_f16 ? 2 : 4);
-    }
+    // Bytes of one K (or V) cache of `rows` rows (a layer's: ModelConfig::kv_rows).
+    static uint64 kv_cache_bytes(const ModelConfig& cfg, bool kv_f16, uint32 rows) { return uint64(rows) * cfg.kv_dim() * (kv_f16 ? 2 : 4); }
     ExpectedVoid create_device(VulkanContext& ctx, uint32 n_ctx, uint32 n_batch);
     ExpectedVoid create_host(VulkanContext& ctx);
 
     bool kv_f16() const { return kv_f16_; }
-    // Where a forward's K / V rows go, and the attention's new-row buffers (null with f32 caches).
-    ActView k_target(uint32 l, uint32 pos) const { return kv_target(k_cache[l], k_new, pos); }
-    ActView v_target(uint32 l, uint32 pos) const { return kv_target(v_cache[l], v_new, pos); }
+    // Cache rows of layer l: n_ctx, or a sliding layer's ring (position p at row p % rows), as
+    // the CPU backend keeps them (ModelConfig::kv_rows).
+    uint32 kv_rows(uint32 l) const { return kv_rows_[l]; }
+    // Where tokens [first, first + n) of a forward's batch write their K / V rows: the new-row
+    // buffers with f16 caches (one run, from row 0), else the cache rows of their positions.
+    struct KvTarget {
+        uint32 first = 0, n = 0;
+        ActView k, v;
+    };
+    // The runs of a batch of n tokens at pos: one, or two where a ring wraps (f32 caches).
+    struct KvTargets {
+        KvTarget run[2];
+        uint32 count = 0;
+    };
+    KvTargets kv_targets(uint32 l, uint32 pos, uint32 n) const;
+    ActView k_target(uint32 l, uint32 pos) const { return kv_targets(l, pos, 1).run[0].k; }
+    ActView v_target(uint32 l, uint32 pos) const { return kv_targets(l, pos, 1).run[0].v; }
     VkBuffer k_new_buffer() const { return kv_f16_ ? k_new.buffer() : VK_NULL_HANDLE; }
     VkBuffer v_new_buffer() const { return kv_f16_ ? v_new.buffer() : VK_NULL_HANDLE; }
+    // The rope table of layer l: rope_table_swa for a sliding layer whose rope base / scale differ.
+    VkBuffer rope_table_of(uint32 l) const { return rope_table_swa && cfg_.is_sliding(l) ? rope_table_swa.buffer() : rope_table.buffer(); }
 
-    std::vector<DeviceBuffer> k_cache, v_cache;  // per layer: (n_ctx, kv_dim) f32, or f16 pairs when kv_f16
+    std::vector<DeviceBuffer> k_cache, v_cache;  // per layer: (kv_rows(l), kv_dim) f32, or f16 pairs when kv_f16
     DeviceBuffer k_new, v_new;                   // (n_batch, kv_dim) f32 with f16 caches
     DeviceBuffer x, xn;                          // (n_batch, n_embd) residual stream / normed
     DeviceBuffer q, att;                         // (n_batch, q_dim) queries / attention output
     DeviceBuffer hb;                             // (n_batch, n_ff) silu(gate) * up
     DeviceBuffer logits;                         // (n_batch, n_vocab)
     DeviceBuffer dummy;                          // 4 bytes, bound to unused bindings
-    DeviceBuffer rope_table;                     // (n_ctx, n_rot / 2, 2) cos / sin
+    DeviceBuffer rope_table;                     // (n_ctx, n_rot / 2, 2) cos / sin (rope_freq_base / scale, the factors)
+    DeviceBuffer rope_table_swa;                 // the same with rope_base_swa / rope_scale_swa; empty when equal
     // Decode round trips: the token's embedding row (or x from the CPU) goes host -> x through
     // x_up inside the first command buffer, the logits row device -> logits_rb inside the last.
     DeviceBuffer x_up;                           // (max(n_embd, q_dim, n_ff)) host -> device
@@ -47,12 +64,16 @@ public:
     std::vector<float> xh;                       // (n_embd) x while the host holds it
 
 private:
-    ActView kv_target(const DeviceBuffer& cache, const DeviceBuffer& fresh, uint32 pos) const {
-        return kv_f16_ ? ActView{fresh.buffer(), 0, cfg_.kv_dim()} : ActView{cache.buffer(), pos * cfg_.kv_dim(), cfg_.kv_dim()};
-    }
     ModelConfig cfg_;
     bool kv_f16_ = false;
+    std::vector<uint32> kv_rows_;  // (n_layer)
 };
+
+// Whether sliding layers rope with another base or scale than the others (a second table).
+bool has_swa_rope(const ModelConfig& cfg);
+// The embedding row of `token` (n_embd floats) as the first layer takes it: times the
+// family's embedding scale (Gemma: sqrt(n_embd)).
+ExpectedVoid embedding_input(WeightProvider& weights, const ModelConfig& cfg, uint32 token, float* row);
 
 // Floats of the largest part the hybrid decode exchanges between host and device.
 uint64 exchange_floats(const ModelConfig& cfg);

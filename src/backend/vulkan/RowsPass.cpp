@@ -38,7 +38,7 @@ ExpectedVoid RowsPass::run() {
     }
     heads_ = rows_.cpu_heads;
     Qc_ = rows_.cpu_rows(TensorRole::Wq), Ec_ = rows_.cpu_rows(TensorRole::Wo), Fc_ = rows_.cpu_rows(TensorRole::Wgate);
-    VKS_TRY(m_.weights->embedding_row(req_.tokens[0], m_.buf.xh.data()));
+    VKS_TRY(embedding_input(*m_.weights, cfg_, req_.tokens[0], m_.buf.xh.data()));
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg)
         if (m_.w.streams(seg) && !rows_.cpu_segment(seg)) streamed_.push_back(seg);
     S_ = uint32(streamed_.size());
@@ -136,6 +136,10 @@ ExpectedVoid RowsPass::split_head(uint32 seg, uint32 half) {
     const ActView x{m_.buf.x.buffer(), 0, E_};
     VKS_TRY(op_matmul(c_, rows_.gpu_part(TensorRole::Output, -1, half), x, ActView{m_.buf.logits.buffer(), 0, V_}, 1, false, false, &on));
     ctx_.rt.barrier();
+    if (cfg_.final_softcap > 0.0f) {  // the GPU's rows; output_part caps the CPU's
+        VKS_TRY(op_softcap(c_, ActView{m_.buf.logits.buffer(), Vc, V_}, V_ - Vc, cfg_.final_softcap));
+        ctx_.rt.barrier();
+    }
     VKS_TRY(m_.ring->record_copy_out(m_.buf.logits.buffer(), m_.buf.logits_rb.buffer(), uint64(V_ - Vc) * 4, uint64(Vc) * 4, uint64(Vc) * 4));
     m_.ring->mark_forward_end(cmd_);
     VKS_TRY(exchange(int32(half), 2, [&] { return h_.cpu->output_part(m_.buf.xh.data(), Vc, h_.logits_h.data()); }, nullptr));
@@ -156,19 +160,18 @@ ExpectedVoid RowsPass::split_layer(uint32 seg, uint32 half) {
     VKS_TRY(attention_exchange(seg, half));
     // 2. wo (+ residual) on the whole attention output: x rows [Ec, E) on the GPU, [0, Ec) on the CPU.
     std::memcpy(up, h_.att_h.data(), size_t(Qc_) * 4);
-    VKS_TRY(exchange(int32(half), 1, [&] { return h_.cpu->project_part({TensorRole::Wo, L}, Ec_, h_.att_h.data(), xh, true); },
-                     [this] { return record_ffn(); }));
-    std::memcpy(xh + Ec_, down, size_t(E_ - Ec_) * 4);
+    VKS_TRY(exchange(int32(half), 1, [&] { return cpu_output_rows({TensorRole::Wo, L}, h_.att_h.data()); }, [this] { return record_ffn(); }));
+    VKS_TRY(join_output({TensorRole::PostAttnNorm, L}));
     // 3. gate / up: hidden units [Fc, F) on the GPU, [0, Fc) on the CPU.
-    std::memcpy(up, xh, size_t(Ec_) * 4);
+    std::memcpy(up, xh, size_t(x_rows_up()) * 4);
     VKS_TRY(exchange(int32(half), 2, [&] { return h_.cpu->ffn_part(seg, xh, Fc_, h_.h_h.data()); },
                      [this] { return record_project(TensorRole::Wdown, m_.buf.hb.buffer(), Fc_, 3, ActView{m_.buf.hb.buffer(), 0, F_}); }));
     std::memcpy(h_.h_h.data() + Fc_, down, size_t(F_ - Fc_) * 4);
     // 4. down (+ residual) on the whole hidden vector: x rows [Ec, E) on the GPU, [0, Ec) on the CPU.
     std::memcpy(up, h_.h_h.data(), size_t(Fc_) * 4);
-    VKS_TRY(exchange(int32(half), 3, [&] { return h_.cpu->project_part({TensorRole::Wdown, L}, Ec_, h_.h_h.data(), xh, true); }, nullptr));
-    std::memcpy(xh + Ec_, down, size_t(E_ - Ec_) * 4);
-    gpu_stale_ = Ec_;
+    VKS_TRY(exchange(int32(half), 3, [&] { return cpu_output_rows({TensorRole::Wdown, L}, h_.h_h.data()); }, nullptr));
+    VKS_TRY(join_output({TensorRole::PostFfnNorm, L}));
+    gpu_stale_ = x_rows_up();
     ++j_;
     account_cpu_layer(seg);
     return {};
@@ -177,24 +180,36 @@ ExpectedVoid RowsPass::split_layer(uint32 seg, uint32 half) {
 // 1. Q / K / V and attention: query heads [heads * group, n_head) on the GPU, the others on the CPU.
 ExpectedVoid RowsPass::attention_exchange(uint32 seg, uint32 half) {
     const int32 L = int32(seg);
-    const RopeConfig rope = kernels_.rope(pos_);
-    const FusedNorm an = kernels_.fused_norm(TensorRole::AttnNorm, seg);
-    const ActView x{m_.buf.x.buffer(), 0, E_}, q{m_.buf.q.buffer(), 0, Q_}, att{m_.buf.att.buffer(), 0, Q_};
-    const uint32 G = cfg_.n_head_kv, group = cfg_.n_head / G;
-    VKS_TRY(op_matmul_rope(c_, rows_.gpu_part(TensorRole::Wq, L, half), x, q, 1, rope, &an));
-    VKS_TRY(op_matmul_rope(c_, rows_.gpu_part(TensorRole::Wk, L, half), x, m_.buf.k_target(seg, pos_), 1, rope, &an));
-    VKS_TRY(op_matmul(c_, rows_.gpu_part(TensorRole::Wv, L, half), x, m_.buf.v_target(seg, pos_), 1, false, ctx_.opt.kv_f16_rounding, &an));
-    ctx_.rt.barrier();
+    const LayerKernels::NormedX x{ActView{m_.buf.x.buffer(), 0, E_}, kernels_.fused_norm(TensorRole::AttnNorm, seg), true};
+    const DeviceWeight wq = rows_.gpu_part(TensorRole::Wq, L, half), wk = rows_.gpu_part(TensorRole::Wk, L, half),
+                       wv = rows_.gpu_part(TensorRole::Wv, L, half);
+    VKS_TRY(kernels_.record_qkv(c_, seg, 1, pos_, x, LayerKernels::QkvWeights{wq, wk, wv}));
     VKS_TRY(shader_copies(j_, 0));  // no barrier after them: they run beside the kernels
-    VKS_TRY(op_attention(c_, AttentionShape{1, pos_, cfg_.n_head, G, cfg_.head_dim, heads_ * group}, q, m_.buf.k_cache[seg].buffer(),
-                         m_.buf.v_cache[seg].buffer(), att, m_.buf.k_new_buffer(), m_.buf.v_new_buffer()));
-    ctx_.rt.barrier();
+    VKS_TRY(kernels_.record_attention(c_, seg, 1, pos_, heads_ * (cfg_.n_head / cfg_.n_head_kv)));
     VKS_TRY(m_.ring->record_copy_out(m_.buf.att.buffer(), h_.x_down.buffer(), uint64(Q_ - Qc_) * 4, uint64(Qc_) * 4, 0));
     VKS_TRY(exchange(int32(half), 0, [&] { return h_.cpu->attention_part(seg, m_.buf.xh.data(), pos_, heads_, h_.att_h.data()); },
                      [this] { return record_project(TensorRole::Wo, m_.buf.att.buffer(), Qc_, 1, ActView{m_.buf.att.buffer(), 0, Q_}); }));
     std::memcpy(h_.att_h.data() + Qc_, h_.x_down.mapped(), size_t(Q_ - Qc_) * 4);
     h_.kv->mark(seg, pos_, 1, heads_, heads_);
     return {};
+}
+
+uint32 RowsPass::x_rows_up() const { return cfg_.has_post_norms ? E_ : Ec_; }
+
+ExpectedVoid RowsPass::cpu_output_rows(TensorId w, const float* in) {
+    // Post norms need the whole output before it joins x: rows [0, Ec) into o_h, not into x.
+    if (cfg_.has_post_norms) return h_.cpu->project_part(w, Ec_, in, h_.o_h.data(), false);
+    return h_.cpu->project_part(w, Ec_, in, m_.buf.xh.data(), true);
+}
+
+ExpectedVoid RowsPass::join_output(TensorId post) {
+    const float* down = static_cast<const float*>(h_.x_down.mapped());
+    if (!cfg_.has_post_norms) {
+        std::memcpy(m_.buf.xh.data() + Ec_, down, size_t(E_ - Ec_) * 4);  // the GPU added its rows to x
+        return {};
+    }
+    std::memcpy(h_.o_h.data() + Ec_, down, size_t(E_ - Ec_) * 4);
+    return h_.cpu->post_norm_part(post, h_.o_h.data(), m_.buf.xh.data());
 }
 
 // The CPU's share of this layer's weight bytes, for the split's measured rates.
@@ -317,13 +332,16 @@ ExpectedVoid RowsPass::exchange(int32 half, uint32 phase, CpuPart&& cpu_part, st
 }
 
 // Recorded on the side thread: only references x_up, whose data is written after the merge.
+// With post norms the GPU's output rows go to the host through xn, not into x (join_output).
 ExpectedVoid RowsPass::record_project(TensorRole role, VkBuffer in, uint32 in_rows, uint8 phase, ActView in_view) {
     VKS_TRY(open());
     VKS_TRY(m_.ring->record_copy_in(m_.buf.x_up.buffer(), in, uint64(in_rows) * 4));
     VKS_TRY(shader_copies(j_, phase));
-    VKS_TRY(op_matmul(c_, rows_.gpu_part(role, int32(seg_), half_), in_view, ActView{m_.buf.x.buffer(), 0, E_}, 1, true));
+    const bool post = cfg_.has_post_norms;
+    const VkBuffer out = post ? m_.buf.xn.buffer() : m_.buf.x.buffer();
+    VKS_TRY(op_matmul(c_, rows_.gpu_part(role, int32(seg_), half_), in_view, ActView{out, 0, E_}, 1, !post));
     ctx_.rt.barrier();
-    return m_.ring->record_copy_out(m_.buf.x.buffer(), h_.x_down.buffer(), uint64(E_ - Ec_) * 4, uint64(Ec_) * 4, 0);
+    return m_.ring->record_copy_out(out, h_.x_down.buffer(), uint64(E_ - Ec_) * 4, uint64(Ec_) * 4, 0);
 }
 
 ExpectedVoid RowsPass::record_ffn() {
@@ -331,10 +349,10 @@ ExpectedVoid RowsPass::record_ffn() {
     const int32 L = int32(seg_);
     const uint32 half = half_;
     VKS_TRY(open());
-    VKS_TRY(m_.ring->record_copy_in(m_.buf.x_up.buffer(), m_.buf.x.buffer(), uint64(Ec_) * 4));  // the CPU's rows of x
+    VKS_TRY(m_.ring->record_copy_in(m_.buf.x_up.buffer(), m_.buf.x.buffer(), uint64(x_rows_up()) * 4));  // the CPU's rows of x (all with post norms)
     VKS_TRY(shader_copies(j_, 2));
     VKS_TRY(op_swiglu(c_, rows_.gpu_part(TensorRole::Wgate, L, half), rows_.gpu_part(TensorRole::Wup, L, half), ActView{m_.buf.x.buffer(), 0, E_},
-                      ActView{m_.buf.hb.buffer(), 0, F_}, 1, &fn));
+                      ActView{m_.buf.hb.buffer(), 0, F_}, 1, &fn, cfg_.activation));
     ctx_.rt.barrier();
     return m_.ring->record_copy_out(m_.buf.hb.buffer(), h_.x_down.buffer(), uint64(F_ - Fc_) * 4, uint64(Fc_) * 4, 0);
 }

@@ -2,7 +2,8 @@
 // segments. Resident segments: the GPU alone on the whole x. Split layers: four exchanges,
 // each a submission of the GPU's rows (reading half slot `half`) while the CPU computes its
 // rows, then a merge of the parts on the host: (1) Q / K / V + attention, (2) wo + residual,
-// (3) gate / up, (4) down + residual. The next exchange is recorded on a side thread meanwhile.
+// (3) gate / up, (4) down + residual (with post norms the host norms the assembled output of
+// (2) and (4) and adds it to x). The next exchange is recorded on a side thread meanwhile.
 // The GPU's rows of the next split segment arrive by DMA (one segment ahead with a transfer
 // queue) or by copy.comp dispatches inside the exchanges (RowsSplit::shader).
 #pragma once
@@ -28,6 +29,13 @@ private:
     ExpectedVoid split_head(uint32 seg, uint32 half);
     ExpectedVoid split_layer(uint32 seg, uint32 half);
     ExpectedVoid attention_exchange(uint32 seg, uint32 half);
+    // Exchanges 2 and 4, the CPU's part: rows [0, Ec) of W in, added to x, or with post norms
+    // kept in o_h until join_output has the GPU's rows too.
+    ExpectedVoid cpu_output_rows(TensorId w, const float* in);
+    // After exchange 2 or 4: the GPU's rows [Ec, E) into x on the host; with post norms, x +=
+    // rmsnorm(the assembled output) * post, so the device's x is stale in every row.
+    ExpectedVoid join_output(TensorId post);
+    uint32 x_rows_up() const;  // rows of x the device gets from the host before gate / up: Ec, or E with post norms
     void account_cpu_layer(uint32 seg);
     ExpectedVoid finish();
     // The half slot of split segment jj (jj == S: the next pass's first).

@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 
 const char* kernel_name(Kernel k) {
     static const char* names[] = {"matvec", "matvec_rope", "matvec_swiglu", "matmul", "matmul_swiglu", "rmsnorm", "attention", "add",
-                                  "matmul_coop", "matmul_coop_swiglu", "matvec_norm", "matvec_rope_norm", "matvec_swiglu_norm", "copy"};
+                                  "matmul_coop", "matmul_coop_swiglu", "matvec_norm", "matvec_rope_norm", "matvec_swiglu_norm", "copy",
+                                  "rmsnorm_add", "head_norm", "softcap"};
     static_assert(sizeof names / sizeof names[0] == size_t(Kernel::Count));
     return k < Kernel::Count ? names[uint32(k)] : "?";
 }
@@ -278,11 +279,14 @@ Expected<VkPipeline> ShaderRuntime::build(const Variant& v, const ShaderSpeciali
     mi.pCode = v.spirv.data();
     VkShaderModule mod = VK_NULL_HANDLE;
     VKS_VK_TRY(vkCreateShaderModule(d, &mi, nullptr, &mod));
-    // constant_id 0..3: WG_X, WG_Y, USE_SUBGROUP, USE_FP16 (VkBool32 for bools).
-    const uint32 data[4] = {s.workgroup_size_x, s.workgroup_size_y, uint32(s.use_subgroup_ops), uint32(s.use_fp16_math)};
-    VkSpecializationMapEntry entries[4];
-    for (uint32 i = 0; i < 4; ++i) entries[i] = {i, i * 4, 4};
-    VkSpecializationInfo si{4, entries, sizeof data, data};
+    // constant_id 0..3: WG_X, WG_Y, USE_SUBGROUP, USE_FP16; 4..7: the KernelFeature bits in
+    // order (HAS_BIAS, USE_GELU, HAS_SOFTCAP, HAS_WINDOW). VkBool32 for bools.
+    constexpr uint32 kConstants = 8;
+    uint32 data[kConstants] = {s.workgroup_size_x, s.workgroup_size_y, uint32(s.use_subgroup_ops), uint32(s.use_fp16_math)};
+    for (uint32 f = 0; f < 4; ++f) data[4 + f] = (s.features >> f) & 1u;
+    VkSpecializationMapEntry entries[kConstants];
+    for (uint32 i = 0; i < kConstants; ++i) entries[i] = {i, i * 4, 4};
+    VkSpecializationInfo si{kConstants, entries, sizeof data, data};
     VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
     ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
     ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
@@ -317,7 +321,7 @@ VkPipeline ShaderRuntime::get_pipeline(Kernel k, DType weights, const ShaderSpec
         return VK_NULL_HANDLE;
     }
     auto key = std::tuple(vi, variants_[size_t(vi)].generation, s.workgroup_size_x, s.workgroup_size_y, s.use_subgroup_ops,
-                          s.use_fp16_math);
+                          s.use_fp16_math, s.features);
     if (auto it = pipelines_.find(key); it != pipelines_.end()) return it->second;
     auto p = build(variants_[size_t(vi)], s);
     if (!p) {

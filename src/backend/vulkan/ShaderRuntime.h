@@ -19,12 +19,22 @@
 
 namespace vk_symbiote {
 
+// Model-family features a kernel is specialized for (ShaderSpecialization::features; the
+// shaders' constant_id 4..7, common.glsl). None set: the Llama kernels, which pay nothing for them.
+enum KernelFeature : uint32_t {
+    kFeatureBias = 1,     // matvec / matmul: a row bias before rope and rounding (Q / K / V biases)
+    kFeatureGelu = 2,     // SwiGLU kernels: gelu_tanh(gate) * up
+    kFeatureSoftcap = 4,  // attention: soft-capped scores
+    kFeatureWindow = 8,   // attention: sliding window over ring KV caches
+};
+
 struct ShaderSpecialization {
     uint32_t workgroup_size_x = 16;
     uint32_t workgroup_size_y = 16;
     bool use_subgroup_ops = true;  // subgroup reductions (else shared-memory trees)
     bool use_fp16_math = true;     // f16 products for f16 weights where the device has shaderFloat16
-    auto key() const { return std::tuple(workgroup_size_x, workgroup_size_y, use_subgroup_ops, use_fp16_math); }
+    uint32_t features = 0;         // KernelFeature bits; set per dispatch by the op that needs them
+    auto key() const { return std::tuple(workgroup_size_x, workgroup_size_y, use_subgroup_ops, use_fp16_math, features); }
 };
 
 // GPU time spent in one shader variant (e.g. "matvec_f16_fp16") over every collected
@@ -50,6 +60,9 @@ enum class Kernel : uint32 {
     MatvecRopeNorm,    // MatvecRope with RMSNorm fused in
     MatvecSwigluNorm,  // MatvecSwiglu with RMSNorm fused in
     Copy,              // 16-byte copy by a few strided workgroups (weight dtype ignored: the f16 variant)
+    RmsNormAdd,        // y += rmsnorm(x) * w, w f32 (post norms)
+    HeadNorm,          // per-head RMSNorm + rope in place (Q / K head norms; f32 gamma)
+    Softcap,           // y = cap * tanh(y / cap) in place
     Count
 };
 
@@ -159,7 +172,7 @@ private:
     std::vector<Variant> variants_;
     // [kernel][dtype slot][fp16] -> variant index or -1
     std::array<std::array<std::array<int32, 2>, 3>, size_t(Kernel::Count)> table_{};
-    std::map<std::tuple<int32, uint64, uint32, uint32, bool, bool>, VkPipeline> pipelines_;
+    std::map<std::tuple<int32, uint64, uint32, uint32, bool, bool, uint32>, VkPipeline> pipelines_;
     std::vector<VkPipeline> retired_;  // replaced by a reload; may still be in a recorded command buffer
     std::map<std::string, std::filesystem::file_time_type> mtimes_;
     static constexpr uint32 kSetsPerPool = 1024;

@@ -57,28 +57,17 @@ uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_ctx,
     const auto& cfg = w.config();
     std::vector<uint64> seg(cfg.n_layer + 1, 0);
     for (const auto& t : w.registry().tensors()) {
-        if (!tensor_on_device(cfg, t.id.role) || tensor_role_is_norm(t.id.role)) continue;
+        if (!tensor_on_device(t.id.role) || tensor_role_is_norm(t.id.role)) continue;
         seg[t.id.layer >= 0 ? uint32(t.id.layer) : cfg.n_layer] += t.byte_size + 4096;
     }
     const uint64 slot = *std::max_element(seg.begin(), seg.end());
     // Default slots (2) of staging, VulkanCompute's 2 x 8 MiB upload ring and its embedding
     // staging, the logits readback buffer, the hybrid path's CPU backend (f32 KV cache of
-    // every layer + one token's activations), and the driver's own host memory (driver_bytes).
-    const uint64 cpu = 2ull * cfg.n_layer * n_ctx * cfg.kv_dim() * 4 + (uint64(cfg.n_embd) * 4 + cfg.q_dim() * 2 + 2ull * cfg.n_ff) * 4 + uint64(n_ctx) * 4 * 64;
+    // every layer, sliding layers' rings for one token at a time, + one token's activations), and
+    // the driver's own host memory (driver_bytes).
+    const uint64 cpu = 2 * cfg.kv_rows_total(n_ctx, 1) * cfg.kv_dim() * 4 + (uint64(cfg.n_embd) * 4 + cfg.q_dim() * 2 + 2ull * cfg.n_ff) * 4 +
+                       uint64(n_ctx) * 4 * 64;
     return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4 + cpu + driver_bytes;
-}
-
-std::optional<std::string> VulkanBackend::unimplemented_feature(const ModelConfig& c) {
-    if (c.has_qkv_bias) return "Q/K/V biases";
-    if (c.has_qk_norm) return "Q/K head norms";
-    if (c.has_post_norms) return "post-attention / post-FFN norms";
-    if (c.activation != FfnActivation::Silu) return "the GELU-gated FFN";
-    if (!c.rope_freq_factors.empty()) return "rope frequency factors (rope_freqs.weight)";
-    if (c.embd_scale != 1.0f) return "embedding scaling";
-    if (c.attn_softcap > 0.0f || c.final_softcap > 0.0f) return "soft-capping";
-    if (c.has_sliding_layers()) return "sliding-window attention";
-    if (c.attn_scale > 0.0f) return "an attention scale other than 1/sqrt(head_dim)";
-    return std::nullopt;
 }
 
 const VramPlan& VulkanBackend::plan() const {
@@ -117,8 +106,6 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     model_.reset();  // the last model's device memory goes before the new one's is allocated
     if (n_ctx == 0 || n_batch == 0) return prepare_error(ErrorCode::InvalidArgument, "n_ctx and n_batch must be > 0");
     cfg_ = weights.config();
-    if (auto f = unimplemented_feature(cfg_))
-        return prepare_error(ErrorCode::Unsupported, "the Vulkan backend does not implement " + *f + " yet (" + cfg_.architecture + " model)");
     VKS_TRY(check_ranges(n_ctx, n_batch));
     if (auto r = build_model(weights, n_ctx, n_batch); !r) {
         model_.reset();
@@ -134,7 +121,9 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
 
 ExpectedVoid VulkanBackend::check_ranges(uint32 n_ctx, uint32 n_batch) const {
     const uint64 max_range = dev_->caps().max_storage_buffer_range;
-    if (ModelBuffers::kv_cache_bytes(cfg_, kv_f16(), n_ctx) <= max_range && uint64(n_batch) * std::max(cfg_.n_vocab, cfg_.n_ff) * 4 <= max_range)
+    uint32 kv_rows = 0;  // the largest layer cache
+    for (uint32 l = 0; l < cfg_.n_layer; ++l) kv_rows = std::max(kv_rows, cfg_.kv_rows(l, n_ctx, n_batch));
+    if (ModelBuffers::kv_cache_bytes(cfg_, kv_f16(), kv_rows) <= max_range && uint64(n_batch) * std::max(cfg_.n_vocab, cfg_.n_ff) * 4 <= max_range)
         return {};
     return prepare_error(ErrorCode::Unsupported, "n_ctx " + std::to_string(n_ctx) + " / n_batch " + std::to_string(n_batch) +
                                                      " make a KV-cache or activation buffer exceed maxStorageBufferRange (" +
@@ -252,8 +241,7 @@ ExpectedVoid VulkanBackend::upload_weights(WeightProvider& weights) {
     VulkanContext c = ctx();
     for (size_t i = 0; i < m.w.tensors.size(); ++i)
         if (m.w.plan.tensors[i].resident) VKS_TRY(m.w.upload_resident(c, weights, i, resident_uploaded_));
-    if (cfg_.tied_output) m.w.views[{uint32(TensorRole::Output), -1}] = m.w.views[{uint32(TensorRole::TokenEmbd), -1}];
-    return m.w.upload_norms_f32(c, weights, cfg_);
+    return m.w.vectors.upload(c, weights);
 }
 
 ExpectedVoid VulkanBackend::setup_hybrid(WeightProvider& weights, uint32 n_ctx) {
@@ -318,6 +306,21 @@ ExpectedVoid VulkanBackend::check_request(const ForwardRequest& req) const {
         if (req.tokens[i] >= cfg_.n_vocab)
             return make_error(ErrorCode::InvalidArgument, "vulkan forward: token " + std::to_string(req.tokens[i]) + " >= n_vocab " +
                                                               std::to_string(cfg_.n_vocab));
+    return check_rewind(req.pos);
+}
+
+ExpectedVoid VulkanBackend::check_rewind(uint32 pos) const {
+    if (pos >= pos_ || !cfg_.has_sliding_layers()) return {};
+    // A sliding layer's ring holds positions [pos_ - rows, pos_); the token at pos needs [pos - window + 1, pos).
+    for (uint32 l = 0; l < cfg_.n_layer; ++l) {
+        if (!cfg_.is_sliding(l)) continue;
+        const uint32 rows = model_->buf.kv_rows(l);
+        const uint32 held_from = pos_ > rows ? pos_ - rows : 0, needed_from = pos + 1 > cfg_.sliding_window ? pos + 1 - cfg_.sliding_window : 0;
+        if (needed_from < held_from)
+            return make_error(ErrorCode::InvalidArgument, "vulkan forward: position " + std::to_string(pos) + " steps back past the sliding-window cache of layer " +
+                                                              std::to_string(l) + " (it holds positions [" + std::to_string(held_from) + ", " +
+                                                              std::to_string(pos_) + ")): reset and run the tokens again");
+    }
     return {};
 }
 

@@ -8,7 +8,6 @@
 
 #include <array>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "backend/vulkan/VulkanModel.h"
@@ -71,10 +70,6 @@ public:
     // RAM budget: an upper bound computed before prepare(). Tests that load the driver before
     // their baseline pass 0.
     static uint64 host_bytes_estimate(const WeightProvider& weights, uint32 n_ctx, uint32 n_batch, uint64 driver_bytes = kDriverHostBytes);
-    // The first feature of the model (ModelConfig's family flags) that the Vulkan kernels do not
-    // implement yet, e.g. "Q/K/V biases"; nullopt when the backend runs the model. prepare()
-    // refuses such a model: "the Vulkan backend does not implement <feature> yet".
-    static std::optional<std::string> unimplemented_feature(const ModelConfig& cfg);
     // Hybrid decode: streamed layers currently computed on the CPU, and since prepare():
     // CPU seconds in them, host seconds waiting for the GPU side before them, KV bytes synced.
     uint32 hybrid_cpu_layers() const { return model_ && model_->hybrid ? model_->hybrid->cpu_layers : 0; }
@@ -145,6 +140,8 @@ private:
     bool kv_f16() const { return opt_.kv_f16_rounding && cfg_.head_dim % 2 == 0; }  // for the model of prepare()
     void apply_split();  // the split search's current split -> the layers or rows split
     ExpectedVoid check_request(const ForwardRequest& req) const;
+    // With sliding layers: refuses a step back past what their rings still hold (as the CPU backend).
+    ExpectedVoid check_rewind(uint32 pos) const;
     ExpectedVoid record_forward(const ForwardRequest& req);
     ExpectedVoid read_logits(const ForwardRequest& req);
     ExpectedVoid leave_rows();  // a pass of whole layers after rows-split ones

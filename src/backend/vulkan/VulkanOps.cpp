@@ -122,21 +122,32 @@ Kernel batch_kernel(const OpContext& c, Kernel k, DType t, const MatmulParams& p
     return k == Kernel::Matmul ? Kernel::MatmulCoop : Kernel::MatmulCoopSwiglu;
 }
 
-// table: the rope (cos, sin) table (binding 5); gamma: a NORM kernel's f32 norm weight (binding 4).
+// A weight kernel's optional inputs: the rope (cos, sin) table (binding 5), a NORM kernel's f32
+// norm weight (binding 4), a row bias (binding 1; p.bias_offset) and the family features
+// (KernelFeature bits) it is specialized for.
+struct KernelExtras {
+    VkBuffer table = VK_NULL_HANDLE;
+    VkBuffer gamma = VK_NULL_HANDLE;
+    VkBuffer bias = VK_NULL_HANDLE;
+    uint32 features = 0;
+};
+
 ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, const WeightPiece& w0, const WeightPiece* w1,
-                             ActView x, ActView y, uint32 units, VkBuffer table = VK_NULL_HANDLE, VkBuffer gamma = VK_NULL_HANDLE) {
+                             ActView x, ActView y, uint32 units, const KernelExtras& e = {}) {
     p.vec8 = wide_loads_ok(p, w0, w1);
     k = batch_kernel(c, k, t, p);
-    const ShaderSpecialization spec = kernel_spec(c, k, units);
+    ShaderSpecialization spec = kernel_spec(c, k, units);
+    spec.features = e.features | (e.bias ? uint32(kFeatureBias) : 0u);
     VkPipeline pl = c.rt.get_pipeline(k, t, spec);
     if (!pl) return make_error(ErrorCode::Device, std::string("pipeline ") + kernel_name(k) + ": " + c.rt.last_error());
     auto b = bindings(c);
     b[0] = piece_binding(w0);
     if (w1) b[1] = piece_binding(*w1);
+    if (e.bias) b[1].buffer = e.bias;
     b[2].buffer = x.buffer;
     b[3].buffer = y.buffer;
-    if (gamma) b[4].buffer = gamma;
-    if (table) b[5].buffer = table;
+    if (e.gamma) b[4].buffer = e.gamma;
+    if (e.table) b[5].buffer = e.table;
     auto set = c.rt.make_descriptor_set(b);
     if (!set) return set.error();
     const bool coop = k == Kernel::MatmulCoop || k == Kernel::MatmulCoopSwiglu;
@@ -163,17 +174,31 @@ ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, co
     return {};
 }
 
+// The rmsnorm kernels' workgroup. Tuned: one workgroup of up to 1024 invocations per token (4
+// elements each for a 4096 embedding instead of 16 at 16 x 16: the single workgroup's serial
+// load chain is the cost).
+ShaderSpecialization rmsnorm_spec(const OpContext& c) {
+    ShaderSpecialization spec = c.spec;
+    if (c.tuned_workgroups) {
+        const uint32 lanes = c.subgroup_size >= 4 && c.subgroup_size <= 128 ? c.subgroup_size : 32;
+        spec.workgroup_size_x = lanes;
+        spec.workgroup_size_y = std::max<uint32>(1, std::min<uint32>(1024, c.rt.max_workgroup_invocations()) / lanes);
+    }
+    return spec;
+}
+
 uint32 elem_offset(const DeviceWeight& w, const WeightPiece& piece, uint32 row) {
     return (row - piece.row_begin) * w.cols;
 }
 
 }  // namespace
 
-std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float freq_scale) {
+std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float freq_scale, const float* factors) {
     std::vector<float> t(size_t(n_pos) * (n_rot / 2) * 2);
     for (uint32 pos = 0; pos < n_pos; ++pos)
         for (uint32 i = 0; i < n_rot / 2; ++i) {
-            const double theta = double(pos) * freq_scale * std::pow(double(freq_base), -2.0 * i / double(n_rot));
+            double theta = double(pos) * freq_scale * std::pow(double(freq_base), -2.0 * i / double(n_rot));
+            if (factors) theta /= double(factors[i]);
             t[(size_t(pos) * (n_rot / 2) + i) * 2] = float(std::cos(theta));
             t[(size_t(pos) * (n_rot / 2) + i) * 2 + 1] = float(std::sin(theta));
         }
@@ -181,12 +206,14 @@ std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float
 }
 
 ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate, bool round_f16,
-                       const FusedNorm* norm) {
+                       const FusedNorm* norm, const RowBias* bias) {
     const bool matvec = n_tokens <= kMatvecMaxTokens;
     MatmulParams base = base_params(w, x, y, n_tokens);
     auto k = apply_norm(norm, n_tokens, matvec ? Kernel::Matvec : Kernel::Matmul, base);
     if (!k) return k.error();
-    const VkBuffer gamma = norm ? norm->gamma : VK_NULL_HANDLE;
+    KernelExtras e;
+    e.gamma = norm ? norm->gamma : VK_NULL_HANDLE;
+    e.bias = bias ? bias->buffer : VK_NULL_HANDLE;
     return for_each_segment(w, nullptr, [&](uint32 r, uint32 rows, const WeightPiece& p0, const WeightPiece*) -> ExpectedVoid {
         MatmulParams p = base;
         p.rows = rows;
@@ -194,12 +221,13 @@ ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y
         p.accumulate = accumulate;
         p.round_f16 = round_f16;
         p.w_offset = elem_offset(w, p0, r);
-        return dispatch_matmul(c, *k, w.dtype, p, p0, nullptr, x, y, matvec ? (rows + 1) / 2 : rows, VK_NULL_HANDLE, gamma);
+        p.bias_offset = bias ? bias->offset + r : 0;
+        return dispatch_matmul(c, *k, w.dtype, p, p0, nullptr, x, y, matvec ? (rows + 1) / 2 : rows, e);
     });
 }
 
 ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, const RopeConfig& rope,
-                            const FusedNorm* norm) {
+                            const FusedNorm* norm, const RowBias* bias) {
     if (!rope.table) return make_error(ErrorCode::InvalidArgument, "rope: no cos/sin table buffer");
     if (rope.head_dim == 0 || rope.head_dim % 2 || rope.n_rot > rope.head_dim || rope.n_rot % 2 || w.rows % rope.head_dim)
         return make_error(ErrorCode::InvalidArgument, "rope: head_dim " + std::to_string(rope.head_dim) + " / n_rot " +
@@ -207,7 +235,10 @@ ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActV
     MatmulParams base = base_params(w, x, y, n_tokens);
     auto k = apply_norm(norm, n_tokens, Kernel::MatvecRope, base);
     if (!k) return k.error();
-    const VkBuffer gamma = norm ? norm->gamma : VK_NULL_HANDLE;
+    KernelExtras e;
+    e.table = rope.table;
+    e.gamma = norm ? norm->gamma : VK_NULL_HANDLE;
+    e.bias = bias ? bias->buffer : VK_NULL_HANDLE;
     return for_each_segment(w, nullptr, [&](uint32 r, uint32 rows, const WeightPiece& p0, const WeightPiece*) -> ExpectedVoid {
         if (r % rope.head_dim || rows % rope.head_dim)
             return make_error(ErrorCode::Unsupported, "fused matmul+rope: a weight piece boundary (row " + std::to_string(r) +
@@ -223,42 +254,39 @@ ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActV
         p.freq_base = rope.freq_base;
         p.freq_scale = rope.freq_scale;
         p.round_f16 = rope.round_f16;
-        if (n_tokens <= kMatvecMaxTokens) return dispatch_matmul(c, *k, w.dtype, p, p0, nullptr, x, y, rows / 2, rope.table, gamma);
-        return dispatch_matmul(c, Kernel::Matmul, w.dtype, p, p0, nullptr, x, y, rows, rope.table);  // rope epilogue: head_dim != 0
+        p.bias_offset = bias ? bias->offset + r : 0;
+        if (n_tokens <= kMatvecMaxTokens) return dispatch_matmul(c, *k, w.dtype, p, p0, nullptr, x, y, rows / 2, e);
+        KernelExtras batch = e;  // the tiled kernel's rope epilogue (head_dim != 0); batches have no fused norm
+        batch.gamma = VK_NULL_HANDLE;
+        return dispatch_matmul(c, Kernel::Matmul, w.dtype, p, p0, nullptr, x, y, rows, batch);
     });
 }
 
 ExpectedVoid op_swiglu(OpContext& c, const DeviceWeight& gate, const DeviceWeight& up, ActView x, ActView y, uint32 n_tokens,
-                       const FusedNorm* norm) {
+                       const FusedNorm* norm, FfnActivation act) {
     if (gate.rows != up.rows || gate.cols != up.cols || gate.dtype != up.dtype)
         return make_error(ErrorCode::InvalidArgument, "swiglu: gate and up differ in shape or dtype");
     const bool matvec = n_tokens <= kMatvecMaxTokens;
     MatmulParams base = base_params(gate, x, y, n_tokens);
     auto k = apply_norm(norm, n_tokens, matvec ? Kernel::MatvecSwiglu : Kernel::MatmulSwiglu, base);
     if (!k) return k.error();
-    const VkBuffer gamma = norm ? norm->gamma : VK_NULL_HANDLE;
+    KernelExtras e;
+    e.gamma = norm ? norm->gamma : VK_NULL_HANDLE;
+    e.features = act == FfnActivation::GeluTanh ? uint32(kFeatureGelu) : 0u;
     return for_each_segment(gate, &up, [&](uint32 r, uint32 rows, const WeightPiece& p0, const WeightPiece* p1) -> ExpectedVoid {
         MatmulParams p = base;
         p.rows = rows;
         p.y_offset = y.offset + r;
         p.w_offset = elem_offset(gate, p0, r);
         p.w1_offset = elem_offset(up, *p1, r);
-        return dispatch_matmul(c, *k, gate.dtype, p, p0, p1, x, y, matvec ? rows : 2 * rows, VK_NULL_HANDLE, gamma);
+        return dispatch_matmul(c, *k, gate.dtype, p, p0, p1, x, y, matvec ? rows : 2 * rows, e);
     });
 }
 
 ExpectedVoid op_rmsnorm(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n, uint32 n_tokens, float eps) {
     if (w.pieces.size() != 1 || uint64(w.rows) * w.cols != n)
         return make_error(ErrorCode::InvalidArgument, "rmsnorm: weight must be one piece of " + std::to_string(n) + " elements");
-    // Tuned: one workgroup of up to 1024 invocations per token (4 elements each for a 4096
-    // embedding instead of 16 at 16 x 16: the single workgroup's serial load chain is the cost).
-    ShaderSpecialization spec = c.spec;
-    if (c.tuned_workgroups) {
-        const uint32 lanes = c.subgroup_size >= 4 && c.subgroup_size <= 128 ? c.subgroup_size : 32;
-        spec.workgroup_size_x = lanes;
-        spec.workgroup_size_y = std::max<uint32>(1, std::min<uint32>(1024, c.rt.max_workgroup_invocations()) / lanes);
-    }
-    VkPipeline pl = c.rt.get_pipeline(Kernel::RmsNorm, w.dtype, spec);
+    VkPipeline pl = c.rt.get_pipeline(Kernel::RmsNorm, w.dtype, rmsnorm_spec(c));
     if (!pl) return make_error(ErrorCode::Device, std::string("pipeline rmsnorm: ") + c.rt.last_error());
     auto b = bindings(c);
     b[0] = piece_binding(w.pieces[0]);
@@ -272,6 +300,60 @@ ExpectedVoid op_rmsnorm(OpContext& c, const DeviceWeight& w, ActView x, ActView 
     return {};
 }
 
+ExpectedVoid op_rmsnorm_add(OpContext& c, const FusedNorm& gamma, ActView x, ActView y, uint32 n, uint32 n_tokens) {
+    if (!gamma.gamma) return make_error(ErrorCode::InvalidArgument, "rmsnorm_add: no gamma buffer");
+    VkPipeline pl = c.rt.get_pipeline(Kernel::RmsNormAdd, DType::F32, rmsnorm_spec(c));
+    if (!pl) return make_error(ErrorCode::Device, std::string("pipeline rmsnorm_add: ") + c.rt.last_error());
+    auto b = bindings(c);
+    b[0].buffer = gamma.gamma;
+    b[2].buffer = x.buffer;
+    b[3].buffer = y.buffer;
+    auto set = c.rt.make_descriptor_set(b);
+    if (!set) return set.error();
+    gpu::RmsNormParams p{n, n_tokens, x.offset, x.stride, y.offset, y.stride, gamma.eps, gamma.offset};
+    c.rt.push_constants(&p, sizeof p);
+    c.rt.dispatch_compute(pl, *set, n_tokens);
+    return {};
+}
+
+ExpectedVoid op_head_norm_rope(OpContext& c, const FusedNorm& gamma, ActView y, uint32 n_heads, uint32 n_tokens, const RopeConfig& rope) {
+    if (!gamma.gamma || !rope.table) return make_error(ErrorCode::InvalidArgument, "head norm: no gamma or rope table buffer");
+    if (rope.head_dim == 0 || rope.head_dim % 2 || rope.head_dim > 1024 || rope.n_rot > rope.head_dim || rope.n_rot % 2)
+        return make_error(ErrorCode::InvalidArgument, "head norm: head_dim " + std::to_string(rope.head_dim) + " / n_rot " + std::to_string(rope.n_rot) +
+                                                          " not supported (even, n_rot <= head_dim <= 1024)");
+    if (n_heads == 0 || n_tokens == 0) return {};
+    auto pl = pipeline(c, Kernel::HeadNorm, DType::F32);
+    if (!pl) return pl.error();
+    auto b = bindings(c);
+    b[3].buffer = y.buffer;
+    b[4].buffer = gamma.gamma;
+    b[5].buffer = rope.table;
+    auto set = c.rt.make_descriptor_set(b);
+    if (!set) return set.error();
+    gpu::HeadNormParams p{n_heads, n_tokens, y.offset, y.stride, rope.head_dim, rope.n_rot, rope.neox, rope.pos0, gamma.offset, gamma.eps,
+                          rope.round_f16};
+    c.rt.push_constants(&p, sizeof p);
+    c.rt.dispatch_compute(*pl, *set, n_heads, n_tokens);
+    return {};
+}
+
+ExpectedVoid op_softcap(OpContext& c, ActView y, uint32 n, float cap) {
+    if (!(cap > 0.0f)) return make_error(ErrorCode::InvalidArgument, "softcap: the cap must be > 0");
+    auto pl = pipeline(c, Kernel::Softcap, DType::F32);
+    if (!pl) return pl.error();
+    auto b = bindings(c);
+    b[3].buffer = y.buffer;
+    auto set = c.rt.make_descriptor_set(b);
+    if (!set) return set.error();
+    gpu::SoftcapParams p{n, y.offset, cap};
+    c.rt.push_constants(&p, sizeof p);
+    const auto s = c.rt.effective(c.spec);
+    const uint32 groups = (n + s.workgroup_size_x * s.workgroup_size_y - 1) / (s.workgroup_size_x * s.workgroup_size_y);
+    const uint32 gx = std::min(groups, c.max_groups_x);
+    c.rt.dispatch_compute(*pl, *set, gx, (groups + gx - 1) / gx);
+    return {};
+}
+
 ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out,
                           VkBuffer k_new, VkBuffer v_new) {
     const auto sp = c.rt.effective(c.spec);
@@ -281,7 +363,12 @@ ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBu
         return make_error(ErrorCode::Unsupported, "attention: n_head " + std::to_string(s.n_head) + " / n_head_kv " +
                                                       std::to_string(s.n_head_kv) + " / head_dim " + std::to_string(s.head_dim) +
                                                       (f16 ? " (f16 KV cache)" : "") + " not supported with this workgroup size");
-    auto pl = pipeline(c, Kernel::Attention, f16 ? DType::F16 : DType::F32);
+    if (s.window > 0 && s.kv_rows < std::min(s.pos0 + s.n_tokens, s.window - 1 + s.n_tokens))
+        return make_error(ErrorCode::InvalidArgument, "attention: a ring of " + std::to_string(s.kv_rows) + " KV rows cannot hold a window of " +
+                                                          std::to_string(s.window) + " for " + std::to_string(s.n_tokens) + " tokens");
+    OpContext fc = c;  // the family features this dispatch is specialized for
+    fc.spec.features = (s.softcap > 0.0f ? uint32(kFeatureSoftcap) : 0u) | (s.window > 0 ? uint32(kFeatureWindow) : 0u);
+    auto pl = pipeline(fc, Kernel::Attention, f16 ? DType::F16 : DType::F32);
     if (!pl) return pl.error();
     auto b = bindings(c);
     if (f16) {
@@ -296,8 +383,10 @@ ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBu
     if (!set) return set.error();
     if (q.offset != 0 || out.offset != 0)
         return make_error(ErrorCode::InvalidArgument, "attention: q and out views must start at element 0");
-    gpu::AttentionParams p{s.n_tokens, s.pos0, s.n_head, s.n_head_kv, s.head_dim, q.stride,
-                           s.n_head_kv * s.head_dim, out.stride, 1.0f / std::sqrt(float(s.head_dim)), s.head_begin};
+    // With a soft-cap q is scaled by scale / cap and the kernel takes cap * tanh(q.k), as the CPU does.
+    const float scale = s.scale > 0.0f ? s.scale : 1.0f / std::sqrt(float(s.head_dim));
+    gpu::AttentionParams p{s.n_tokens, s.pos0, s.n_head, s.n_head_kv, s.head_dim, q.stride, s.n_head_kv * s.head_dim, out.stride,
+                           s.softcap > 0.0f ? scale / s.softcap : scale, s.head_begin, s.softcap, s.window, s.kv_rows};
     c.rt.push_constants(&p, sizeof p);
     c.rt.dispatch_compute(*pl, *set, s.n_head - s.head_begin, s.n_tokens);
     return {};

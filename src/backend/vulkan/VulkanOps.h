@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backend/vulkan/ShaderRuntime.h"
+#include "model/ModelConfig.h"
 #include "PushConstants.h"
 
 namespace vk_symbiote {
@@ -78,9 +79,10 @@ struct RopeConfig {
     bool round_f16 = false;           // round the rotated outputs to f16 precision
 };
 
-// (cos, sin) of pos * freq_scale * base^(-2i / n_rot) for pos < n_pos, i < n_rot / 2, as
-// [pos][i][2] floats, computed in double (as precise as the CPU reference's libm).
-std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float freq_scale);
+// (cos, sin) of pos * freq_scale * base^(-2i / n_rot) / factors[i] for pos < n_pos, i < n_rot / 2,
+// as [pos][i][2] floats, computed in double (as precise as the CPU reference's libm).
+// factors: (n_rot / 2) divisors of the angles (Llama 3.1's rope_freqs), or null.
+std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float freq_scale, const float* factors = nullptr);
 
 // Batches of at most this many tokens use the matvec kernels (one weight pass per token);
 // larger ones the register-blocked matmul (one weight pass per 64 tokens, compute-bound).
@@ -100,26 +102,48 @@ struct FusedNorm {
 };
 constexpr bool fused_norm_applies(uint32 n_tokens) { return n_tokens <= kMatvecMaxTokens; }
 
+// A bias added to every token's result rows before rope and rounding (Q / K / V biases): the
+// f32 bias of weight row r at element offset + r of `buffer` (the model's DeviceVectors).
+struct RowBias {
+    VkBuffer buffer = VK_NULL_HANDLE;
+    uint32 offset = 0;  // elements
+};
+
 // Y[t] (+)= W X[t] for t < n_tokens: matvec kernel for small batches, tiled matmul otherwise
 // (tensor-core matmul for f16 weights, see OpContext::coop_matmul).
 // round_f16: round the results to f16 precision (llama.cpp-compatible K/V/Q).
-// norm: W rmsnorm(X[t]) instead (see FusedNorm; InvalidArgument for batches).
+// norm: W rmsnorm(X[t]) instead (see FusedNorm; InvalidArgument for batches). bias: + the row bias.
 ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate,
-                       bool round_f16 = false, const FusedNorm* norm = nullptr);
-// Y[t] = rope(W X[t], pos0 + t); W's pieces must start at multiples of head_dim. norm: as op_matmul.
+                       bool round_f16 = false, const FusedNorm* norm = nullptr, const RowBias* bias = nullptr);
+// Y[t] = rope(W X[t] (+ bias), pos0 + t); W's pieces must start at multiples of head_dim. norm: as op_matmul.
 ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, const RopeConfig& rope,
-                            const FusedNorm* norm = nullptr);
-// Y[t] = silu(Wgate X[t]) * (Wup X[t]). norm: as op_matmul.
+                            const FusedNorm* norm = nullptr, const RowBias* bias = nullptr);
+// Y[t] = act(Wgate X[t]) * (Wup X[t]), act = silu or gelu_tanh. norm: as op_matmul.
 ExpectedVoid op_swiglu(OpContext& c, const DeviceWeight& gate, const DeviceWeight& up, ActView x, ActView y, uint32 n_tokens,
-                       const FusedNorm* norm = nullptr);
+                       const FusedNorm* norm = nullptr, FfnActivation act = FfnActivation::Silu);
 // Y[t] = rmsnorm(X[t]) * w, n elements per token; w is a single-piece weight of n elements.
 ExpectedVoid op_rmsnorm(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n, uint32 n_tokens, float eps);
+// Y[t] += rmsnorm(X[t]) * gamma, n elements per token (a post norm joining the residual); gamma:
+// f32, n elements at its offset.
+ExpectedVoid op_rmsnorm_add(OpContext& c, const FusedNorm& gamma, ActView x, ActView y, uint32 n, uint32 n_tokens);
+// Heads [0, n_heads) of Y[t] (head h at y.offset + t * y.stride + h * head_dim) replaced by
+// rope(rmsnorm(head) * gamma, pos0 + t) (and f16-rounded if rope.round_f16): the Q / K head norms.
+// gamma: f32, head_dim elements. rope.head_dim <= 1024.
+ExpectedVoid op_head_norm_rope(OpContext& c, const FusedNorm& gamma, ActView y, uint32 n_heads, uint32 n_tokens, const RopeConfig& rope);
+// Y[i] = cap * tanh(Y[i] / cap) for i < n, from y.offset (final logits).
+ExpectedVoid op_softcap(OpContext& c, ActView y, uint32 n, float cap);
 // Out = causal attention of Q over K/V cache positions [0, pos0 + t], for query heads
 // [head_begin, n_head) (head_begin > 0: the GPU's heads of a hybrid row split; a multiple
 // of n_head / n_head_kv so that whole KV groups stay on one side).
 struct AttentionShape {
     uint32 n_tokens, pos0, n_head, n_head_kv, head_dim;
     uint32 head_begin = 0;
+    float scale = 0.0f;    // scores q.k * scale; 0: 1 / sqrt(head_dim)
+    float softcap = 0.0f;  // > 0: scores s -> softcap * tanh(s / softcap) before the softmax
+    // Sliding window (> 0): the query at position p sees keys [p + 1 - window, p] only, and the
+    // caches are rings of kv_rows rows (position j at row j % kv_rows; kv_rows >= window - 1 + n_tokens).
+    uint32 window = 0;
+    uint32 kv_rows = 0;
 };
 // k_new / v_new non-null: the caches hold f16 (attention_f16), the dispatch's tokens' K / V rows
 // are f32 [n_tokens][kv_dim] in k_new / v_new, and the kernel stores them into the caches at
