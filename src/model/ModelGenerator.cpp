@@ -274,8 +274,9 @@ void add_tensors(GGUFWriter& w, const ModelConfig& c, DType dtype, uint64 seed) 
         const TensorDesc& d = tensors[k];
         if ((d.id.role == TensorRole::Output && c.tied_output) || d.source_row > 0) continue;
         const bool vec = tensor_role_is_vector(d.id.role), norm = tensor_role_is_norm(d.id.role);
-        const DType dt = vec ? DType::F32 : dtype;
+        const DType dt = vec || d.id.role == TensorRole::Router ? DType::F32 : dtype;  // routers f32, as converters write them
         std::vector<uint64> dims = vec ? std::vector<uint64>{d.cols} : std::vector<uint64>{d.cols, d.source_rows};
+        if (tensor_role_is_expert(d.id.role)) dims = {d.cols, d.rows, c.n_expert};  // written once, whole, by expert 0
         const uint64 key = splitmix64(seed ^ splitmix64(uint64(k) + 0x5eed));
         w.add_tensor(d.name, std::move(dims), dt, make_fill(key, dt, norm));
     }

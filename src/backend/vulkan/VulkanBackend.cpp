@@ -67,6 +67,7 @@ uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_ctx,
 }
 
 std::optional<std::string> VulkanBackend::unimplemented_feature(const ModelConfig& c) {
+    if (c.is_moe()) return "mixture of experts";
     if (c.has_qkv_bias) return "Q/K/V biases";
     if (c.has_qk_norm) return "Q/K head norms";
     if (c.has_post_norms) return "post-attention / post-FFN norms";
