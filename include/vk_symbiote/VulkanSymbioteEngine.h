@@ -73,6 +73,10 @@ struct PerformanceMetrics {
     uint32 ram_lookahead_layers = 0;
     uint64 ram_read_ahead_bytes = 0;  // 0: no cap (the whole window)
     double ram_prediction_hit_rate = 0;
+    // Mixture of experts under a RAM budget: experts the routers chose that the oracle had
+    // predicted (and so read ahead) before the router ran, and those it had not.
+    uint64 ram_expert_hits = 0;
+    uint64 ram_expert_misses = 0;
     // With --enable-profiling on the Vulkan path while weights stream: the last forward pass's
     // GPU timeline (0 otherwise): first to last event, time the uploads (transfer queue) and the
     // compute submissions were busy, and the time both were (the upload hidden under compute).

@@ -103,6 +103,9 @@ void print_stats(const VulkanSymbioteEngine& engine) {
                  (unsigned long long)m.total_prompt_tokens, m.prompt_tokens_per_second, (unsigned long long)m.total_generated_tokens,
                  m.average_tokens_per_second, m.time_to_first_token_ms, (unsigned long long)m.total_inferences, m.backend.c_str(),
                  m.gpu_utilization_percent, m.peak_rss_bytes / 1e6, m.peak_vram_bytes / 1e6, m.weight_bytes_disk / 1e6, m.weight_bytes_uploaded / 1e6);
+    if (const uint64 routed = m.ram_expert_hits + m.ram_expert_misses; routed > 0)
+        std::fprintf(stderr, "stats: experts predicted before their router ran: %.1f%% (%llu of %llu chosen)\n", 100.0 * double(m.ram_expert_hits) / double(routed),
+                     (unsigned long long)m.ram_expert_hits, (unsigned long long)routed);
 }
 
 void print_oracle_line(const VulkanSymbioteEngine& engine, const ConfigManager& cfg, const Path& model) {

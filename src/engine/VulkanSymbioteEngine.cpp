@@ -94,6 +94,8 @@ struct VulkanSymbioteEngine::Impl {
         metrics.ram_lookahead_layers = p.lookahead_layers;
         metrics.ram_read_ahead_bytes = p.read_ahead_bytes;
         metrics.ram_prediction_hit_rate = p.prediction_hit_rate;
+        metrics.ram_expert_hits = p.expert_hits - base.expert_hits;
+        metrics.ram_expert_misses = p.expert_misses - base.expert_misses;
     }
 
     void read_backend_stats(const BackendStats& b) {
