@@ -184,12 +184,8 @@ void add_tokenizer(GGUFWriter& w, uint32 n_vocab, ChatFormat chat) {
     std::vector<double> scores(n_vocab);
     std::vector<int64> types(n_vocab);
     for (uint32 k = 0; k < n_vocab; ++k) {
-        // token_type: 1 normal, 2 unknown, 3 control, 6 byte (llama.cpp's enum).
-        if (k == 0) types[k] = 2;
-        else if (k < 3) types[k] = 3;
-        else if (k < 259) types[k] = 6;
-        else types[k] = 1;
-        scores[k] = k < 259 ? 0.0 : -double(k - 259);  // later pieces are rarer
+        types[k] = generated_token_type(k);
+        scores[k] = generated_token_score(k);
     }
     // The chat tokens take the last ids, control tokens; the last of them ends a turn.
     const std::vector<std::string> special = chat_special_tokens(chat);
@@ -260,8 +256,9 @@ std::vector<float> llama3_rope_factors(uint32 n_rot, float base) {
 }
 
 // The tensors: rope_freqs first (Llama 3.1), then the registry's list; a fused tensor's row
-// ranges are one GGUF tensor, written once with all its rows. Vectors (norms, biases) are f32.
-void add_tensors(GGUFWriter& w, const ModelConfig& c, DType dtype, uint64 seed) {
+// ranges are one GGUF tensor, written once with all its rows (a layer's experts: one 3-D
+// tensor per matrix). Vectors (norms, biases) and routers are f32.
+void add_tensors(GGUFWriter& w, const ModelShape& s, const ModelConfig& c, DType dtype, uint64 seed) {
     if (!c.rope_freq_factors.empty()) {
         std::vector<float> f = c.rope_freq_factors;
         w.add_tensor(kRopeFreqsTensor, {f.size()}, DType::F32, [f](uint64 off, uint8* dst, uint64 n) -> ExpectedVoid {
@@ -269,16 +266,10 @@ void add_tensors(GGUFWriter& w, const ModelConfig& c, DType dtype, uint64 seed) 
             return {};
         });
     }
-    const auto tensors = TensorRegistry::expected_tensors(c);
-    for (size_t k = 0; k < tensors.size(); ++k) {
-        const TensorDesc& d = tensors[k];
-        if ((d.id.role == TensorRole::Output && c.tied_output) || d.source_row > 0) continue;
-        const bool vec = tensor_role_is_vector(d.id.role), norm = tensor_role_is_norm(d.id.role);
-        const DType dt = vec || d.id.role == TensorRole::Router ? DType::F32 : dtype;  // routers f32, as converters write them
-        std::vector<uint64> dims = vec ? std::vector<uint64>{d.cols} : std::vector<uint64>{d.cols, d.source_rows};
-        if (tensor_role_is_expert(d.id.role)) dims = {d.cols, d.rows, c.n_expert};  // written once, whole, by expert 0
-        const uint64 key = splitmix64(seed ^ splitmix64(uint64(k) + 0x5eed));
-        w.add_tensor(d.name, std::move(dims), dt, make_fill(key, dt, norm));
+    for (const GeneratedTensor& t : generated_tensors(s, dtype, seed)) {
+        std::vector<uint64> dims = t.desc.rows == 1 ? std::vector<uint64>{t.desc.cols} : std::vector<uint64>{t.desc.cols, t.desc.rows};
+        if (tensor_role_is_expert(t.desc.id.role)) dims = {t.desc.cols, t.desc.rows / c.n_expert, c.n_expert};  // 3-D, the expert outermost
+        w.add_tensor(t.desc.name, std::move(dims), t.dtype, generated_fill(t, t.dtype));
     }
 }
 
@@ -292,7 +283,7 @@ GGUFWriter build_writer(const ModelShape& s, DType dtype, uint64 seed) {
     w.set_alignment(32);
     add_model_keys(w, s, c);
     add_tokenizer(w, s.n_vocab, s.chat);
-    add_tensors(w, c, dtype, seed);
+    add_tensors(w, s, c, dtype, seed);
     return w;
 }
 
@@ -390,6 +381,10 @@ ModelConfig model_config_for_shape(const ModelShape& s) {
     return c;
 }
 
+uint32 generated_token_type(uint32 id) { return id == 0 ? 2 : id < 3 ? 3 : id < 259 ? 6 : 1; }
+
+float generated_token_score(uint32 id) { return id < 259 ? 0.0f : -float(id - 259); }  // later pieces are rarer
+
 std::vector<std::string> generated_vocab(uint32 n_vocab) {
     std::vector<std::string> t = {"<unk>", "<s>", "</s>"};
     char buf[8];
@@ -405,22 +400,43 @@ std::vector<std::string> generated_vocab(uint32 n_vocab) {
     return t;
 }
 
+std::vector<GeneratedTensor> generated_tensors(const ModelShape& s, DType dtype, uint64 seed) {
+    const ModelConfig c = model_config_for_shape(s);
+    const auto tensors = TensorRegistry::expected_tensors(c);
+    std::vector<GeneratedTensor> out;
+    for (size_t k = 0; k < tensors.size(); ++k) {
+        TensorDesc d = tensors[k];
+        // A tied output is the embedding; a fused tensor is written once, with all its rows.
+        if ((d.id.role == TensorRole::Output && c.tied_output) || d.source_row > 0) continue;
+        d.rows = d.source_rows;
+        // Norms, biases and routers: f32, as llama.cpp's converter writes them.
+        const DType dt = tensor_role_is_vector(d.id.role) || d.id.role == TensorRole::Router ? DType::F32 : dtype;
+        out.push_back(GeneratedTensor{d, dt, tensor_role_is_norm(d.id.role), splitmix64(seed ^ splitmix64(uint64(k) + 0x5eed))});
+    }
+    return out;
+}
+
+TensorFillFn generated_fill(const GeneratedTensor& t, DType dtype) { return make_fill(t.key, dtype, t.norm); }
+
 uint64 generated_model_bytes(const ModelShape& shape, DType dtype) { return build_writer(shape, dtype, 0).file_size(); }
+
+ExpectedVoid check_disk_space(const Path& out, uint64 need) {
+    Path dir = out.has_parent_path() ? out.parent_path() : Path(".");
+    struct statvfs vfs {};
+    if (::statvfs(dir.c_str(), &vfs) != 0) return {};  // unknown: let the write report it
+    const uint64 avail = uint64(vfs.f_bavail) * uint64(vfs.f_frsize);
+    if (avail < need)
+        return make_error(ErrorCode::Io, out.string() + ": not enough disk space: the model needs " + std::to_string(need) + " bytes, " +
+                                             std::to_string(avail) + " available in " + dir.string());
+    return {};
+}
 
 Expected<Path> generate_model(const ModelShape& shape, DType dtype, const Path& out, uint64 seed, ProgressFn progress) {
     VKS_TRY(validate_model_shape(shape));
     if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16)
         return make_error(ErrorCode::InvalidArgument, out.string() + ": dtype " + std::to_string(uint32(dtype)) + " is not f32, f16 or bf16");
     GGUFWriter w = build_writer(shape, dtype, seed);
-    const uint64 need = w.file_size();
-    Path dir = out.has_parent_path() ? out.parent_path() : Path(".");
-    struct statvfs vfs {};
-    if (::statvfs(dir.c_str(), &vfs) == 0) {
-        uint64 avail = uint64(vfs.f_bavail) * uint64(vfs.f_frsize);
-        if (avail < need)
-            return make_error(ErrorCode::Io, out.string() + ": not enough disk space: the model needs " + std::to_string(need) + " bytes, " +
-                                                 std::to_string(avail) + " available in " + dir.string());
-    }
+    VKS_TRY(check_disk_space(out, w.file_size()));
     VKS_TRY(w.write(out, progress));
     return out;
 }
