@@ -175,6 +175,7 @@ Expected<std::unique_ptr<VulkanSymbioteEngine>> VulkanSymbioteEngine::create(con
                                                  std::to_string(impl->cfg().n_vocab));
     impl->session = std::make_unique<Session>(*impl->sel.backend, impl->cfg().n_vocab, impl->sel.n_batch);
     impl->metrics.backend = impl->sel.backend_name;
+    impl->metrics.model_weight_bytes = impl->model->registry().total_bytes();
     VKS_LOG_INFO("model: " << impl->cfg().summary());
     VKS_LOG_INFO("engine: " << impl->sel.description);
     return std::unique_ptr<VulkanSymbioteEngine>(new VulkanSymbioteEngine(std::move(impl)));
@@ -186,6 +187,7 @@ std::string VulkanSymbioteEngine::decode(const std::vector<uint32_t>& tokens) co
 
 const ModelConfig& VulkanSymbioteEngine::model_config() const { return impl_->cfg(); }
 const Tokenizer& VulkanSymbioteEngine::tokenizer() const { return impl_->tok(); }
+uint32 VulkanSymbioteEngine::context_size() const { return impl_->session->n_ctx(); }
 const PerformanceMetrics& VulkanSymbioteEngine::get_performance_metrics() const {
     if (impl_->device_metrics_stale) {
         impl_->device_metrics_stale = false;
@@ -197,8 +199,10 @@ std::string VulkanSymbioteEngine::describe() const { return impl_->sel.descripti
 
 void VulkanSymbioteEngine::reset_performance_metrics() {
     std::string b = impl_->metrics.backend;
+    const uint64 weights = impl_->metrics.model_weight_bytes;
     impl_->metrics = PerformanceMetrics{};
     impl_->metrics.backend = b;
+    impl_->metrics.model_weight_bytes = weights;
     impl_->backend_base = impl_->sel.backend->stats();
     impl_->provider_base = impl_->sel.provider->stats();
     impl_->device_metrics_stale = true;
