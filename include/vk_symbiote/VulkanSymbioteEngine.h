@@ -41,7 +41,7 @@ struct PerformanceMetrics {
     uint64 total_generated_tokens = 0;
     uint64 prompt_time_ns = 0;
     uint64 generation_time_ns = 0;
-    uint64 model_weight_bytes = 0;         // the weights one forward pass reads (every matrix once)
+    uint64 model_weight_bytes = 0;         // the weights one forward pass reads (every matrix once; of a mixture of experts the chosen ones')
     uint64 weight_bytes_disk = 0;          // weight bytes read from the model file (or pack cache)
     uint64 weight_bytes_uploaded = 0;      // weight bytes copied host -> device
     uint64 peak_vram_bytes = 0;

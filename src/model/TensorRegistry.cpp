@@ -253,6 +253,13 @@ uint64 TensorRegistry::total_bytes() const {
     return s;
 }
 
+uint64 TensorRegistry::token_pass_bytes(const ModelConfig& cfg) const {
+    uint64 experts = 0;
+    for (const TensorDesc& d : tensors_) experts += tensor_role_is_expert(d.id.role) ? d.byte_size : 0;
+    if (experts == 0 || cfg.n_expert == 0) return total_bytes();
+    return total_bytes() - experts + experts / cfg.n_expert * cfg.n_expert_used;
+}
+
 uint64 TensorRegistry::layer_bytes(int32 layer) const {
     uint64 s = 0;
     for (auto& d : tensors_)

@@ -102,6 +102,9 @@ public:
     const TensorDesc& get(TensorId id) const;
     const TensorDesc* find(TensorId id) const;
     uint64 total_bytes() const;        // distinct weight bytes (tied output counted once)
+    // What one token's forward pass reads: total_bytes(), of each layer's experts only the
+    // n_expert_used a token chooses (on average: that share of the experts' bytes).
+    uint64 token_pass_bytes(const ModelConfig& cfg) const;
     uint64 layer_bytes(int32 layer) const;
 
 private:
