@@ -3,7 +3,7 @@
 // GGUF file, or a Llama-family shape as a Hugging Face folder (the same weights from the same seed).
 //
 //   vk_symbiote_genmodel --shape llama2-7b --dtype f16 --out PATH [--seed N] [--layers N]
-//                        [--format gguf|hf] [--shard-size SIZE]
+//                        [--format gguf|hf] [--shard-size SIZE] [--router-skew S]
 //
 // Shows a progress bar when stderr is a terminal, otherwise a line every ~5% so CI logs
 // stay short. Prints the achieved write speed at the end.
@@ -31,7 +31,7 @@ void usage(FILE* f) {
     for (auto& n : model_shape_preset_names()) names += (names.empty() ? "" : ", ") + n;
     std::fprintf(f,
                  "usage: vk_symbiote_genmodel --shape NAME --dtype f32|f16|bf16 --out PATH [--seed N] [--layers N]\n"
-                 "                            [--format gguf|hf] [--shard-size SIZE]\n"
+                 "                            [--format gguf|hf] [--shard-size SIZE] [--router-skew S]\n"
                  "  --shape       one of: %s\n"
                  "  --dtype       weight type of the matrices (GGUF norm and bias vectors are always f32; a folder\n"
                  "                stores them in this type, as transformers does)\n"
@@ -39,6 +39,9 @@ void usage(FILE* f) {
                  "                --format hf the folder to write (created if missing)\n"
                  "  --seed        random seed (default 1); the same seed gives the same weights\n"
                  "  --layers      override the shape's layer count (e.g. a 2-layer 7B-wide model)\n"
+                 "  --router-skew mixtures of experts (mixtral-8x7b, qwen3-30b-a3b, tiny-moe): routers that\n"
+                 "                prefer a few experts, more so the larger S (1-2 concentrates a Mixtral-wide\n"
+                 "                router on a few experts; default 0: the random routers alone)\n"
                  "  --format      gguf (default) or hf: a Hugging Face folder (config.json, safetensors)\n"
                  "  --shard-size  hf only: largest shard, e.g. 5GB (default, as transformers), 500MB, 2GiB;\n"
                  "                weights above it are split into model-0000k-of-0000n.safetensors + index\n",
@@ -76,6 +79,7 @@ struct Args {
     uint64 layers = 0;
     bool has_shard_size = false;
     uint64 shard_size = kDefaultHfShardBytes;
+    float router_skew = 0.0f;
 };
 
 // One option and its value; false (message printed) when the value is bad.
@@ -92,6 +96,10 @@ bool take_option(Args& a, const std::string& opt, const char* val) {
     else if (opt == "--layers") {
         a.has_layers = parse_u64(val, a.layers) && a.layers >= 1 && a.layers <= 4096;
         return a.has_layers || fail("is not an integer in 1..4096");
+    } else if (opt == "--router-skew") {
+        char* end = nullptr;
+        a.router_skew = std::strtof(val, &end);
+        return (end != val && *end == '\0' && a.router_skew >= 0.0f && a.router_skew <= 1000.0f) || fail("is not a number in [0, 1000]");
     } else if (opt == "--shard-size") {
         a.has_shard_size = parse_size(val, a.shard_size);
         return a.has_shard_size || fail("is not a positive size (e.g. 5GB, 500MB, 2GiB)");
@@ -101,7 +109,7 @@ bool take_option(Args& a, const std::string& opt, const char* val) {
 
 // Returns 0 on success, 1 on a usage error (message printed), 2 for --help.
 int parse_args(int argc, char** argv, Args& a) {
-    static const char* const kValued[] = {"--shape", "--dtype", "--out", "--format", "--seed", "--layers", "--shard-size"};
+    static const char* const kValued[] = {"--shape", "--dtype", "--out", "--format", "--seed", "--layers", "--shard-size", "--router-skew"};
     for (int k = 1; k < argc; ++k) {
         const std::string opt = argv[k];
         if (opt == "--help" || opt == "-h") return 2;
@@ -190,6 +198,7 @@ int main(int argc, char** argv) {
         shape->n_layer = uint32(a.layers);
         shape->name += "-" + std::to_string(a.layers) + "l";
     }
+    shape->router_skew = a.router_skew;  // validated with the shape: it needs experts
 
     const uint64 bytes = model_bytes(a, *shape, dt);
     std::fprintf(stderr, "genmodel: %s %s seed=%llu -> %s%s (%.3f GB)\n", shape->name.c_str(), dtype_name(dt), (unsigned long long)a.seed,

@@ -129,6 +129,7 @@ enum class PackType : uint32 {
     Norm = 3,       // the small per-layer vectors (attn_norm, ffn_norm), bundled
     Output = 4,     // a row slice of the output (lm head) matrix
     OutputNorm = 5, // the final norm vector
+    Expert = 6,     // a row slice of one expert's gate/up/down of one layer (mixture of experts)
 };
 
 const char* pack_type_name(PackType t);
@@ -148,6 +149,7 @@ struct PackMetadata {
     uint64 pack_id = 0;
     PackType type = PackType::Attention;
     int32 layer = -1;          // -1 for embedding / output packs
+    int32 expert = -1;         // Expert packs: which expert of the layer; -1 otherwise
     uint64 byte_size = 0;      // uncompressed bytes (sum of slices, slice starts aligned)
     uint64 compressed_size = 0;  // 0 when stored raw
     uint32 order = 0;          // position in the per-token use order (0 = first used)

@@ -44,6 +44,9 @@ struct MemoryConfig {
     // ConfigManager::prefetch_lookahead() for which one wins.
     uint32 prefetch_lookahead = 3;
     float eviction_aggression = 0.7f;  // 0 = keep as much as possible, 1 = evict eagerly
+    // Mixture-of-experts models under --ram-gb: tokens after which a router choice counts half
+    // in the oracle's expert popularity (which experts it reads ahead and keeps resident).
+    float expert_half_life = 16.0f;
     bool enable_compression = true;
     std::string compression_algorithm = "blosc2";  // none|blosc|blosc2|zfp|exponent (blosc2 = Debian's libblosc)
     uint32 max_packs_in_memory = 64;  // documented but not supported: another value is refused

@@ -41,7 +41,7 @@ struct PerformanceMetrics {
     uint64 total_generated_tokens = 0;
     uint64 prompt_time_ns = 0;
     uint64 generation_time_ns = 0;
-    uint64 model_weight_bytes = 0;         // the weights one forward pass reads (every matrix once)
+    uint64 model_weight_bytes = 0;         // the weights one forward pass reads (every matrix once; of a mixture of experts the chosen ones')
     uint64 weight_bytes_disk = 0;          // weight bytes read from the model file (or pack cache)
     uint64 weight_bytes_uploaded = 0;      // weight bytes copied host -> device
     uint64 peak_vram_bytes = 0;
@@ -74,6 +74,10 @@ struct PerformanceMetrics {
     uint32 ram_lookahead_layers = 0;
     uint64 ram_read_ahead_bytes = 0;  // 0: no cap (the whole window)
     double ram_prediction_hit_rate = 0;
+    // Mixture of experts under a RAM budget: experts the routers chose that the oracle had
+    // predicted (and so read ahead) before the router ran, and those it had not.
+    uint64 ram_expert_hits = 0;
+    uint64 ram_expert_misses = 0;
     // With --enable-profiling on the Vulkan path while weights stream: the last forward pass's
     // GPU timeline (0 otherwise): first to last event, time the uploads (transfer queue) and the
     // compute submissions were busy, and the time both were (the upload hidden under compute).

@@ -123,10 +123,13 @@ PackCacheFigures pack_cache_figures(const std::vector<RunSample>& samples) {
         f.ram_misses += s.ram_pack_misses;
         f.vram_hits += s.vram_pack_hits;
         f.vram_misses += s.vram_pack_misses;
+        f.expert_hits += s.expert_hits;
+        f.expert_misses += s.expert_misses;
     }
     auto rate = [](uint64 h, uint64 m) { return h + m ? double(h) / double(h + m) : 0.0; };
     f.ram_hit_rate = rate(f.ram_hits, f.ram_misses);
     f.vram_hit_rate = rate(f.vram_hits, f.vram_misses);
+    f.expert_hit_rate = rate(f.expert_hits, f.expert_misses);
     return f;
 }
 
@@ -193,6 +196,8 @@ nlohmann::json to_json(const RunSample& s) {
             {"ram_pack_misses", s.ram_pack_misses},
             {"vram_pack_hits", s.vram_pack_hits},
             {"vram_pack_misses", s.vram_pack_misses},
+            {"expert_hits", s.expert_hits},
+            {"expert_misses", s.expert_misses},
             {"gpu_time_ns", s.gpu_time_ns}};
 }
 
@@ -220,7 +225,10 @@ nlohmann::json to_json(const WorkloadResult& w) {
               {"ram_hit_rate", pc.ram_hit_rate},
               {"vram_hits", pc.vram_hits},
               {"vram_misses", pc.vram_misses},
-              {"vram_hit_rate", pc.vram_hit_rate}}},
+              {"vram_hit_rate", pc.vram_hit_rate},
+              {"expert_hits", pc.expert_hits},
+              {"expert_misses", pc.expert_misses},
+              {"expert_hit_rate", pc.expert_hit_rate}}},
             {"gpu_time_ns", w.gpu_time_ns},
             {"kernels", kernels},
             {"stream_timeline",
@@ -432,7 +440,7 @@ std::string hit_cell(uint64 hits, uint64 misses, double rate) {
 
 // The bound the design works from: bytes not resident in VRAM over the path they take.
 std::string non_resident_table(const std::vector<WorkloadResult>& workloads) {
-    Rows rows = {{"non-resident", "bytes/token", "ceiling", "bound t/s", "of bound", "RAM packs hit", "VRAM packs hit"}};
+    Rows rows = {{"non-resident", "bytes/token", "ceiling", "bound t/s", "of bound", "RAM packs hit", "VRAM packs hit", "experts predicted"}};
     for (const WorkloadResult& w : workloads) {
         const NonResidentBound& n = w.accounting.non_resident;
         const PackCacheFigures& pc = w.pack_cache;
@@ -440,7 +448,8 @@ std::string non_resident_table(const std::vector<WorkloadResult>& workloads) {
                         n.ceiling_gbps > 0 ? fmt("%.1f GB/s ", n.ceiling_gbps) + "(" + n.ceiling + ")" : (n.bytes_per_token > 0 ? "?" : "-"),
                         n.bound_tokens_per_second > 0 ? fmt("%.2f", n.bound_tokens_per_second) : "-",
                         n.bound_tokens_per_second > 0 ? fmt("%.1f%%", 100 * n.fraction_of_bound) : "-",
-                        hit_cell(pc.ram_hits, pc.ram_misses, pc.ram_hit_rate), hit_cell(pc.vram_hits, pc.vram_misses, pc.vram_hit_rate)});
+                        hit_cell(pc.ram_hits, pc.ram_misses, pc.ram_hit_rate), hit_cell(pc.vram_hits, pc.vram_misses, pc.vram_hit_rate),
+                        hit_cell(pc.expert_hits, pc.expert_misses, pc.expert_hit_rate)});
     }
     return render(rows);
 }

@@ -68,6 +68,8 @@ struct RunSample {
     uint64 ram_pack_misses = 0;
     uint64 vram_pack_hits = 0;
     uint64 vram_pack_misses = 0;
+    uint64 expert_hits = 0;       // mixture of experts: chosen experts the oracle had predicted
+    uint64 expert_misses = 0;
     uint64 gpu_time_ns = 0;       // PerformanceMetrics::total_gpu_time_ns delta (0 on the CPU)
     uint64 cpu_weight_bytes = 0;  // PerformanceMetrics::weight_bytes_cpu delta (hybrid decode: the CPU's share)
 };
@@ -131,6 +133,10 @@ Accounting compute_accounting(const PassTraffic& traffic, double tokens_per_seco
 struct PackCacheFigures {
     uint64 ram_hits = 0, ram_misses = 0, vram_hits = 0, vram_misses = 0;
     double ram_hit_rate = 0, vram_hit_rate = 0;
+    // Mixture of experts: chosen experts predicted before their router ran (the oracle's
+    // expert-prediction hit rate).
+    uint64 expert_hits = 0, expert_misses = 0;
+    double expert_hit_rate = 0;
 };
 PackCacheFigures pack_cache_figures(const std::vector<RunSample>& samples);
 

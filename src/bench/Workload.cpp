@@ -35,6 +35,8 @@ void fill_counters(RunSample& s, const PerformanceMetrics& before, const Perform
     s.ram_pack_misses = delta(after.ram_pack_misses, before.ram_pack_misses);
     s.vram_pack_hits = delta(after.vram_pack_hits, before.vram_pack_hits);
     s.vram_pack_misses = delta(after.vram_pack_misses, before.vram_pack_misses);
+    s.expert_hits = delta(after.ram_expert_hits, before.ram_expert_hits);
+    s.expert_misses = delta(after.ram_expert_misses, before.ram_expert_misses);
     s.gpu_time_ns = delta(after.total_gpu_time_ns, before.total_gpu_time_ns);
     s.cpu_weight_bytes = delta(after.weight_bytes_cpu, before.weight_bytes_cpu);
 }

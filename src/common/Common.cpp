@@ -41,6 +41,7 @@ const char* pack_type_name(PackType t) {
         case PackType::Norm: return "norm";
         case PackType::Output: return "output";
         case PackType::OutputNorm: return "output_norm";
+        case PackType::Expert: return "expert";
     }
     return "?";
 }

@@ -61,6 +61,12 @@ std::string oracle_line(const PerformanceMetrics& m, const OraclePeaks& p) {
                       100.0 * m.ram_prediction_hit_rate);
         s += b;
     }
+    if (const uint64 routed = m.ram_expert_hits + m.ram_expert_misses; routed > 0) {
+        char b[160];
+        std::snprintf(b, sizeof b, "; experts predicted before their router ran: %.1f%% (%llu of %llu chosen)", 100.0 * double(m.ram_expert_hits) / double(routed),
+                      static_cast<unsigned long long>(m.ram_expert_hits), static_cast<unsigned long long>(routed));
+        s += b;
+    }
     s += "; per forward pass: disk " + amount(m.weight_bytes_disk / passes) + ", bus " + amount(m.weight_bytes_uploaded / passes) +
          ", CPU from RAM " + amount(m.weight_bytes_cpu / passes);
     s += "; achieved: disk " + rate(double(m.weight_bytes_disk), secs, p.disk_gbps) + ", bus " + rate(double(m.weight_bytes_uploaded), secs, p.host_to_device_gbps) +

@@ -94,6 +94,8 @@ struct VulkanSymbioteEngine::Impl {
         metrics.ram_lookahead_layers = p.lookahead_layers;
         metrics.ram_read_ahead_bytes = p.read_ahead_bytes;
         metrics.ram_prediction_hit_rate = p.prediction_hit_rate;
+        metrics.ram_expert_hits = p.expert_hits - base.expert_hits;
+        metrics.ram_expert_misses = p.expert_misses - base.expert_misses;
     }
 
     void read_backend_stats(const BackendStats& b) {
@@ -173,7 +175,7 @@ Expected<std::unique_ptr<VulkanSymbioteEngine>> VulkanSymbioteEngine::create(con
                                                  std::to_string(impl->cfg().n_vocab));
     impl->session = std::make_unique<Session>(*impl->sel.backend, impl->cfg().n_vocab, impl->sel.n_batch);
     impl->metrics.backend = impl->sel.backend_name;
-    impl->metrics.model_weight_bytes = impl->model->registry().total_bytes();
+    impl->metrics.model_weight_bytes = impl->model->registry().token_pass_bytes(impl->cfg());
     VKS_LOG_INFO("model: " << impl->cfg().summary());
     VKS_LOG_INFO("engine: " << impl->sel.description);
     return std::unique_ptr<VulkanSymbioteEngine>(new VulkanSymbioteEngine(std::move(impl)));

@@ -55,7 +55,7 @@ PackOptions pack_options(const ConfigManager& config, uint64 act_kv_bytes) {
     PackOptions po;
     po.ram_budget_bytes = mem.ram_budget_bytes();
     po.max_pack_bytes = mem.max_pack_bytes();
-    po.oracle = {config.prefetch_lookahead(), mem.eviction_aggression};
+    po.oracle = {config.prefetch_lookahead(), mem.eviction_aggression, 0, mem.expert_half_life};
     po.activation_kv_bytes = act_kv_bytes;  // the KV cache and activations count against --ram-gb too
     po.direct_io = mem.direct_io;
     po.io_threads = config.tuning().io_threads;

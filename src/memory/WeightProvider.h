@@ -73,6 +73,10 @@ struct ProviderStats {
     uint32 lookahead_layers = 0;
     uint64 read_ahead_bytes = 0;  // 0: no cap
     double prediction_hit_rate = 0;
+    // Mixture of experts: experts the routers chose that the oracle had predicted before the
+    // router ran (hits) or not (misses).
+    uint64 expert_hits = 0;
+    uint64 expert_misses = 0;
 };
 
 class WeightProvider {
@@ -90,6 +94,11 @@ public:
 
     // Hint: the forward pass is about to use these tensors in this order (prefetch).
     virtual void hint_upcoming(const std::vector<TensorId>& /*ids*/) {}
+    // Hint from a mixture-of-experts layer's router: of the batch's n_tokens tokens,
+    // tokens_per_expert[e] (n_expert entries) chose expert e. The forward pass acquires the
+    // chosen experts' tensors (count > 0, lowest expert first) next, and no other expert of
+    // the layer. A provider under a budget reads them now and learns which experts are popular.
+    virtual void experts_routed(uint32 /*layer*/, const std::vector<uint32>& /*tokens_per_expert*/, uint32 /*n_tokens*/) {}
     // Hint: the caller will not acquire these tensors again (they live on the device now);
     // replaces the previous set. A provider under a budget gives their memory to others
     // first. Acquiring one anyway still works (it is loaded again).

@@ -71,16 +71,6 @@ ExpectedVoid read_shape(const GGUFLoader& g, const std::string& a, ModelConfig& 
     return {};
 }
 
-// Mixture of experts is not implemented: refused by its key, before the tensor check.
-ExpectedVoid refuse_experts(const GGUFLoader& g, const std::string& a) {
-    const std::string key = a + "expert_count";
-    if (!g.has_key(key)) return {};
-    auto n = g.get_uint(key);
-    if (!n) return n.error();
-    if (*n > 0) return unsupported(g, key, std::to_string(*n) + " experts: mixture-of-experts models are not supported yet");
-    return {};
-}
-
 // Rope dimensions, base and linear scaling; other scaling types are refused by name.
 ExpectedVoid read_rope(const GGUFLoader& g, const std::string& a, ModelConfig& c) {
     c.n_rot = c.head_dim;
@@ -142,7 +132,6 @@ Expected<ModelConfig> ModelConfig::from_gguf(const GGUFLoader& g) {
     if (auto* n = g.find("general.name"); n && n->type == GGUFType::STRING) c.name = n->str;
     const std::string a = c.architecture + ".";
     VKS_TRY(read_shape(g, a, c));
-    VKS_TRY(refuse_experts(g, a));
     VKS_TRY(read_rope(g, a, c));
     VKS_TRY(read_norm_eps(g, a, c));
     VKS_TRY(read_vocab(g, a, c));
@@ -174,6 +163,7 @@ std::string ModelConfig::summary() const {
        << " n_head=" << n_head << " n_head_kv=" << n_head_kv << " head_dim=" << head_dim << " n_ff=" << n_ff << " n_rot=" << n_rot
        << " rope_base=" << rope_freq_base << " rms_eps=" << rms_eps << (tied_output ? " tied_output" : "");
     if (sliding_window) os << " sliding_window=" << sliding_window;
+    if (is_moe()) os << " experts=" << n_expert_used << "/" << n_expert << " n_ff_expert=" << n_ff_expert;
     return os.str();
 }
 

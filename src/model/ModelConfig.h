@@ -65,9 +65,21 @@ struct ModelConfig {
     std::vector<uint8> sliding;   // (n_layer) 1: sliding layer
     float rope_base_swa = 10000.0f;
     float rope_scale_swa = 1.0f;
+    // Mixture of experts (n_expert > 0): every layer's FFN is n_expert experts of width
+    // n_ff_expert (each a gated FFN with the model's activation) and a router (n_expert,
+    // n_embd, f32). A token's router logits r go through a softmax over all experts; the
+    // n_expert_used largest probabilities p are used (ties: the lower expert index), weighted
+    // by p / (sum of those p) when expert_weights_norm, times expert_weights_scale. n_ff is
+    // then unused.
+    uint32 n_expert = 0;
+    uint32 n_expert_used = 0;
+    uint32 n_ff_expert = 0;
+    bool expert_weights_norm = true;
+    float expert_weights_scale = 1.0f;
 
     uint32 kv_dim() const { return n_head_kv * head_dim; }
     uint32 q_dim() const { return n_head * head_dim; }
+    bool is_moe() const { return n_expert > 0; }
     float attention_scale() const;
     bool is_sliding(uint32 layer) const { return sliding_window > 0 && layer < sliding.size() && sliding[layer] != 0; }
     bool has_sliding_layers() const;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <thread>
 
+#include "model/RouterSkew.h"
 #include "model/TensorRegistry.h"
 #include "model/families/FamilyRegistry.h"
 
@@ -28,6 +29,22 @@ ModelShape llama_shape(const char* name, uint32 vocab, uint32 embd, uint32 layer
     s.n_ctx = ctx;
     s.rope_base = rope;
     return s;
+}
+
+// The mixtures of experts, as their published configs give them.
+ModelShape moe_shape(const char* name) {
+    if (std::string(name) == "mixtral-8x7b") {
+        ModelShape m = llama_shape(name, 32000, 4096, 32, 32, 8, 14336, 32768, 1e6f);
+        m.n_expert = 8, m.n_expert_used = 2, m.n_ff_expert = 14336;
+        return m;
+    }
+    ModelShape q = llama_shape(name, 151936, 2048, 48, 32, 4, 6144, 40960, 1e6f);  // qwen3-30b-a3b
+    q.architecture = "qwen3moe";
+    q.head_dim = 128;
+    q.rms_eps = 1e-6f;
+    q.chat = ChatFormat::ChatML;
+    q.n_expert = 128, q.n_expert_used = 8, q.n_ff_expert = 768;
+    return q;
 }
 
 // The families' shapes, as their published configs give them.
@@ -63,7 +80,7 @@ std::vector<ModelShape> family_presets() {
     ModelShape p3 = llama_shape("phi3-mini", 32064, 3072, 32, 32, 32, 8192, 4096, 10000.0f);
     p3.architecture = "phi3";
     p3.chat = ChatFormat::Phi3;
-    return {l31, q25, q3, g2, g3, p3};
+    return {l31, q25, q3, g2, g3, p3, moe_shape("mixtral-8x7b"), moe_shape("qwen3-30b-a3b")};
 }
 
 const std::vector<ModelShape>& presets() {
@@ -81,6 +98,9 @@ const std::vector<ModelShape>& presets() {
         for (ModelShape t : {llama_shape("tiny", 384, 64, 2, 4, 2, 160, 256, 10000.0f), llama_shape("tiny-mha", 300, 48, 1, 3, 3, 96, 128, 10000.0f),
                              llama_shape("tiny-mqa", 320, 64, 2, 4, 1, 128, 256, 10000.0f), llama_shape("small", 2048, 256, 4, 8, 2, 704, 1024, 10000.0f)})
             p.push_back(std::move(t));
+        ModelShape tiny_moe = llama_shape("tiny-moe", 384, 64, 2, 4, 2, 96, 256, 10000.0f);
+        tiny_moe.n_expert = 8, tiny_moe.n_expert_used = 2, tiny_moe.n_ff_expert = 96;
+        p.push_back(std::move(tiny_moe));
         return p;
     }();
     return all;
@@ -98,12 +118,14 @@ inline uint64 splitmix64(uint64 z) {
     return z ^ (z >> 31);
 }
 
-// Approximately N(0, 0.02): the sum of four 16-bit uniforms (Irwin-Hall, n = 4), centred
+constexpr float kWeightStd = 0.02f;
+
+// Approximately N(0, kWeightStd): the sum of four 16-bit uniforms (Irwin-Hall, n = 4), centred
 // and scaled. A pure function of (key, element index).
 inline float weight_value(uint64 key, uint64 e) {
     uint64 h = splitmix64(key + e * 0x9e3779b97f4a7c15ull);
     uint64 s = (h & 0xffff) + ((h >> 16) & 0xffff) + ((h >> 32) & 0xffff) + (h >> 48);
-    constexpr float kScale = 0.02f / 37837.2f;  // std of the sum: 4 * 65536^2 / 12, sqrt
+    constexpr float kScale = kWeightStd / 37837.2f;  // std of the sum: 4 * 65536^2 / 12, sqrt
     return (float(int64(s) - 131070)) * kScale;
 }
 
@@ -235,6 +257,11 @@ void add_model_keys(GGUFWriter& w, const ModelShape& s, const ModelConfig& c) {
     if (s.rope_base_swa > 0.0f) w.add(a + "rope.freq_base_swa", gguf_f32(s.rope_base_swa));
     if (c.attn_softcap > 0.0f) w.add(a + "attn_logit_softcapping", gguf_f32(c.attn_softcap));
     if (c.final_softcap > 0.0f) w.add(a + "final_logit_softcapping", gguf_f32(c.final_softcap));
+    if (c.is_moe()) {
+        w.add(a + "expert_count", gguf_u32(c.n_expert));
+        w.add(a + "expert_used_count", gguf_u32(c.n_expert_used));
+        if (find_family(s.architecture)->expert_width_key) w.add(a + "expert_feed_forward_length", gguf_u32(c.n_ff_expert));
+    }
 }
 
 // Llama 3.1's rope frequency divisors (llama.cpp's converter: factor 8, low / high frequency
@@ -256,7 +283,8 @@ std::vector<float> llama3_rope_factors(uint32 n_rot, float base) {
 }
 
 // The tensors: rope_freqs first (Llama 3.1), then the registry's list; a fused tensor's row
-// ranges are one GGUF tensor, written once with all its rows. Vectors (norms, biases) are f32.
+// ranges are one GGUF tensor, written once with all its rows (a layer's experts: one 3-D
+// tensor per matrix). Vectors (norms, biases) and routers are f32.
 void add_tensors(GGUFWriter& w, const ModelShape& s, const ModelConfig& c, DType dtype, uint64 seed) {
     if (!c.rope_freq_factors.empty()) {
         std::vector<float> f = c.rope_freq_factors;
@@ -267,6 +295,7 @@ void add_tensors(GGUFWriter& w, const ModelShape& s, const ModelConfig& c, DType
     }
     for (const GeneratedTensor& t : generated_tensors(s, dtype, seed)) {
         std::vector<uint64> dims = t.desc.rows == 1 ? std::vector<uint64>{t.desc.cols} : std::vector<uint64>{t.desc.cols, t.desc.rows};
+        if (tensor_role_is_expert(t.desc.id.role)) dims = {t.desc.cols, t.desc.rows / c.n_expert, c.n_expert};  // 3-D, the expert outermost
         w.add_tensor(t.desc.name, std::move(dims), t.dtype, generated_fill(t, t.dtype));
     }
 }
@@ -313,6 +342,25 @@ Expected<ModelShape> model_shape_preset(const std::string& name) {
 
 namespace {
 
+// The expert fields against the family's expert layout.
+ExpectedVoid validate_experts(const ModelShape& s, const ModelFamily& f) {
+    auto bad = [&](const std::string& field, const std::string& what) {
+        return make_error(ErrorCode::InvalidArgument, "model shape '" + s.name + "': " + field + ": " + what);
+    };
+    if (s.n_expert == 0) {
+        if (f.experts == Presence::Required) return bad("n_expert", s.architecture + " needs experts");
+        if (s.router_skew != 0.0f) return bad("router_skew", "needs experts (n_expert > 0)");
+        return {};
+    }
+    if (f.experts == Presence::Never) return bad("n_expert", s.architecture + " files have no experts");
+    if (s.n_expert > 4096) return bad("n_expert", "must be at most 4096");
+    if (s.n_expert_used == 0 || s.n_expert_used > s.n_expert) return bad("n_expert_used", "must be in 1..n_expert");
+    if (s.n_ff_expert == 0 || s.n_ff_expert > (1u << 20)) return bad("n_ff_expert", "must be in 1..1048576");
+    if (!f.expert_width_key && s.n_ff_expert != s.n_ff) return bad("n_ff_expert", s.architecture + " experts are n_ff wide");
+    if (!(s.router_skew >= 0.0f && s.router_skew <= 1000.0f)) return bad("router_skew", "must be in [0, 1000]");
+    return {};
+}
+
 // The family features a shape asks for that its family cannot have.
 ExpectedVoid validate_family_fields(const ModelShape& s, const ModelFamily& f, uint32 head_dim) {
     auto bad = [&](const std::string& field, const std::string& what) {
@@ -326,7 +374,7 @@ ExpectedVoid validate_family_fields(const ModelShape& s, const ModelFamily& f, u
     if (s.n_vocab < 259 + chat_special_tokens(s.chat).size()) return bad("n_vocab", "too small for the chat tokens");
     if (!(s.rms_eps > 0.0f && s.rms_eps < 1.0f)) return bad("rms_eps", "must be in (0, 1)");
     if (s.rope_scale < 0.0f || s.rope_base_swa < 0.0f) return bad("rope_scale", "must not be negative");
-    return {};
+    return validate_experts(s, f);
 }
 
 }  // namespace
@@ -376,6 +424,12 @@ ModelConfig model_config_for_shape(const ModelShape& s) {
     if (s.sliding_window > 0 && f->swa_period > 0) set_sliding_window(c, s.sliding_window, f->swa_period);
     if (s.rope_base_swa > 0.0f) c.rope_base_swa = s.rope_base_swa;
     if (s.rope_freqs) c.rope_freq_factors = llama3_rope_factors(c.n_rot, c.rope_freq_base);
+    if (s.n_expert > 0) {
+        c.n_expert = s.n_expert;
+        c.n_expert_used = s.n_expert_used;
+        c.n_ff_expert = s.n_ff_expert;
+        c.expert_weights_norm = f->expert_weights_norm;
+    }
     return c;
 }
 
@@ -398,6 +452,19 @@ std::vector<std::string> generated_vocab(uint32 n_vocab) {
     return t;
 }
 
+namespace {
+
+// The router skew's massive activation (token_embd column 0) and router columns.
+void add_router_skew(const ModelConfig& c, float skew, uint64 seed, std::vector<GeneratedTensor>& out) {
+    const RouterSkewValues v = router_skew_values(c, skew, kWeightStd, seed);
+    for (GeneratedTensor& t : out) {
+        if (t.desc.id.role == TensorRole::TokenEmbd) t.column0.assign(c.n_vocab, v.massive);
+        if (t.desc.id.role == TensorRole::Router) t.column0 = v.router_col0[uint32(t.desc.id.layer)];
+    }
+}
+
+}  // namespace
+
 std::vector<GeneratedTensor> generated_tensors(const ModelShape& s, DType dtype, uint64 seed) {
     const ModelConfig c = model_config_for_shape(s);
     const auto tensors = TensorRegistry::expected_tensors(c);
@@ -407,13 +474,33 @@ std::vector<GeneratedTensor> generated_tensors(const ModelShape& s, DType dtype,
         // A tied output is the embedding; a fused tensor is written once, with all its rows.
         if ((d.id.role == TensorRole::Output && c.tied_output) || d.source_row > 0) continue;
         d.rows = d.source_rows;
-        const DType dt = tensor_role_is_vector(d.id.role) ? DType::F32 : dtype;  // norms and biases: f32
-        out.push_back(GeneratedTensor{d, dt, tensor_role_is_norm(d.id.role), splitmix64(seed ^ splitmix64(uint64(k) + 0x5eed))});
+        // Norms, biases and routers: f32, as llama.cpp's converter writes them.
+        const DType dt = tensor_role_is_vector(d.id.role) || d.id.role == TensorRole::Router ? DType::F32 : dtype;
+        out.push_back(GeneratedTensor{d, dt, tensor_role_is_norm(d.id.role), splitmix64(seed ^ splitmix64(uint64(k) + 0x5eed)), {}});
     }
+    if (s.router_skew > 0.0f) add_router_skew(c, s.router_skew, seed, out);
     return out;
 }
 
-TensorFillFn generated_fill(const GeneratedTensor& t, DType dtype) { return make_fill(t.key, dtype, t.norm); }
+TensorFillFn generated_fill(const GeneratedTensor& t, DType dtype) {
+    TensorFillFn base = make_fill(t.key, dtype, t.norm);
+    if (t.column0.empty()) return base;
+    // Row r's element 0 replaced by column0[r] wherever the requested bytes hold it.
+    return [base, col = t.column0, row_bytes = t.desc.cols * dtype_size(dtype), dtype](uint64 off, uint8* dst, uint64 n) -> ExpectedVoid {
+        VKS_TRY(base(off, dst, n));
+        const uint64 es = dtype_size(dtype);
+        for (uint64 r = off / row_bytes; r < col.size() && r * row_bytes < off + n; ++r) {
+            if (r * row_bytes < off || r * row_bytes + es > off + n) continue;
+            uint8* at = dst + (r * row_bytes - off);
+            if (dtype == DType::F32) std::memcpy(at, &col[r], 4);
+            else {
+                const uint16 h = dtype == DType::F16 ? f32_to_f16(col[r]) : f32_to_bf16(col[r]);
+                std::memcpy(at, &h, 2);
+            }
+        }
+        return {};
+    };
+}
 
 uint64 generated_model_bytes(const ModelShape& shape, DType dtype) { return build_writer(shape, dtype, 0).file_size(); }
 

@@ -40,12 +40,21 @@ struct ModelShape {
     float rms_eps = 1e-5f;
     // The chat template written (tokenizer.chat_template) and its special tokens; Plain: none.
     ChatFormat chat = ChatFormat::Plain;
+    // Mixture of experts (n_expert > 0; llama: Mixtral layout, expert width n_ff; qwen3moe:
+    // width n_ff_expert, written as expert_feed_forward_length).
+    uint32 n_expert = 0;
+    uint32 n_expert_used = 0;
+    uint32 n_ff_expert = 0;
+    // > 0: routers that prefer a few experts, the more the larger (model/RouterSkew.h); 0: the
+    // random routers alone.
+    float router_skew = 0.0f;
 };
 
 // Named shapes: llama2-7b, llama2-13b, llama2-70b, llama3-8b, llama3.1-8b, mistral-7b,
-// tinyllama-1.1b, qwen2.5-7b, qwen3-8b, gemma2-9b, gemma3-12b, phi3-mini, and test shapes tiny
-// (GQA, 2 layers), tiny-mha (1 layer, n_head_kv == n_head), tiny-mqa (n_head_kv 1) and small
-// (4 layers, 256 wide). Error lists the known names.
+// tinyllama-1.1b, qwen2.5-7b, qwen3-8b, gemma2-9b, gemma3-12b, phi3-mini, mixtral-8x7b,
+// qwen3-30b-a3b, and test shapes tiny (GQA, 2 layers), tiny-mha (1 layer, n_head_kv ==
+// n_head), tiny-mqa (n_head_kv 1), small (4 layers, 256 wide) and tiny-moe (2 layers, 8
+// experts, 2 used). Error lists the known names.
 Expected<ModelShape> model_shape_preset(const std::string& name);
 std::vector<std::string> model_shape_preset_names();
 
@@ -63,6 +72,7 @@ struct GeneratedTensor {
     DType dtype = DType::F32;
     bool norm = false;  // values 1 + noise instead of noise
     uint64 key = 0;
+    std::vector<float> column0;  // not empty: row r's first value is column0[r] (router skew)
 };
 // Every tensor generate_model writes, in file order.
 std::vector<GeneratedTensor> generated_tensors(const ModelShape& shape, DType dtype, uint64 seed);

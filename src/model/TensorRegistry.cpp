@@ -27,6 +27,10 @@ const char* tensor_role_name(TensorRole r) {
         case TensorRole::AttnKNorm: return "attn_k_norm.weight";
         case TensorRole::PostAttnNorm: return "post_attention_norm.weight";
         case TensorRole::PostFfnNorm: return "post_ffw_norm.weight";
+        case TensorRole::Router: return "ffn_gate_inp.weight";
+        case TensorRole::ExpGate: return "ffn_gate_exps.weight";
+        case TensorRole::ExpUp: return "ffn_up_exps.weight";
+        case TensorRole::ExpDown: return "ffn_down_exps.weight";
         case TensorRole::Count: break;
     }
     return "?";
@@ -51,6 +55,12 @@ bool tensor_role_is_vector(TensorRole r) {
     return tensor_role_is_norm(r) || r == TensorRole::BiasQ || r == TensorRole::BiasK || r == TensorRole::BiasV;
 }
 
+bool tensor_role_is_expert(TensorRole r) { return r == TensorRole::ExpGate || r == TensorRole::ExpUp || r == TensorRole::ExpDown; }
+
+std::string tensor_label(TensorId id) {
+    return tensor_name(id) + (tensor_role_is_expert(id.role) ? " expert " + std::to_string(id.expert) : std::string());
+}
+
 std::string tensor_name(TensorId id) {
     if (tensor_role_is_layer(id.role)) return "blk." + std::to_string(id.layer) + "." + tensor_role_name(id.role);
     return tensor_role_name(id.role);
@@ -59,6 +69,7 @@ std::string tensor_name(TensorId id) {
 std::string layer_tensor_name(int32 layer, const char* stem) { return "blk." + std::to_string(layer) + "." + stem + ".weight"; }
 
 std::string TensorDesc::label() const {
+    if (tensor_role_is_expert(id.role)) return name + " expert " + std::to_string(id.expert);
     if (!is_row_range()) return name;
     return name + " rows [" + std::to_string(source_row) + ", " + std::to_string(source_row + rows) + ")";
 }
@@ -77,7 +88,7 @@ public:
     }
 
     void all() {
-        const uint64 E = c_.n_embd, Q = c_.q_dim(), KV = c_.kv_dim(), F = c_.n_ff;
+        const uint64 E = c_.n_embd, Q = c_.q_dim(), KV = c_.kv_dim();
         add(TensorRole::AttnNorm, 1, E);
         if (c_.fused_qkv) {
             add_range(TensorRole::Wq, "attn_qkv", 0, Q, Q + 2 * KV);
@@ -100,6 +111,14 @@ public:
         add(TensorRole::Wo, E, Q);
         if (c_.has_post_norms) add(TensorRole::PostAttnNorm, 1, E);
         add(TensorRole::FfnNorm, 1, E);
+        if (c_.is_moe()) experts();
+        else ffn();
+        if (c_.has_post_norms) add(TensorRole::PostFfnNorm, 1, E);
+    }
+
+    // The dense FFN: gate and up (phi3: row ranges of one ffn_up), down.
+    void ffn() {
+        const uint64 E = c_.n_embd, F = c_.n_ff;
         if (c_.fused_gate_up) {
             add_range(TensorRole::Wgate, "ffn_up", 0, F, 2 * F);
             add_range(TensorRole::Wup, "ffn_up", F, F, 2 * F);
@@ -108,13 +127,25 @@ public:
             add(TensorRole::Wup, F, E);
         }
         add(TensorRole::Wdown, E, F);
-        if (c_.has_post_norms) add(TensorRole::PostFfnNorm, 1, E);
+    }
+
+    // The router, then each expert's gate, up and down: expert e's rows of the 3-D tensors.
+    void experts() {
+        const uint64 E = c_.n_embd, F = c_.n_ff_expert, X = c_.n_expert;
+        add(TensorRole::Router, X, E);
+        for (uint32 e = 0; e < X; ++e) {
+            expert_ = int32(e);
+            push(TensorRole::ExpGate, tensor_name({TensorRole::ExpGate, layer_}), F, E, e * F, X * F);
+            push(TensorRole::ExpUp, tensor_name({TensorRole::ExpUp, layer_}), F, E, e * F, X * F);
+            push(TensorRole::ExpDown, tensor_name({TensorRole::ExpDown, layer_}), E, F, e * E, X * E);
+        }
+        expert_ = -1;
     }
 
 private:
     void push(TensorRole r, std::string name, uint64 rows, uint64 cols, uint64 first, uint64 total) {
         TensorDesc d;
-        d.id = {r, layer_};
+        d.id = {r, layer_, expert_};
         d.name = std::move(name);
         d.rows = rows;
         d.cols = cols;
@@ -126,6 +157,7 @@ private:
     const ModelConfig& c_;
     std::vector<TensorDesc>& out_;
     int32 layer_;
+    int32 expert_ = -1;
 };
 
 std::string dims_text(const std::vector<uint64>& dims) {
@@ -146,6 +178,14 @@ std::vector<std::string> unused_tensors(const ModelConfig& cfg, const GGUFLoader
     return out;
 }
 
+// The GGUF dims (ggml order) of the file tensor a descriptor reads: [cols] for a vector,
+// [cols, rows, n_expert] for an expert's 3-D tensor, else [cols, rows of the whole tensor].
+std::vector<uint64> expected_dims(const TensorDesc& d, const ModelConfig& cfg) {
+    if (tensor_role_is_expert(d.id.role)) return {d.cols, d.rows, cfg.n_expert};
+    if (tensor_role_is_vector(d.id.role)) return {d.cols};
+    return {d.cols, d.source_rows};
+}
+
 // Checks one descriptor against the file's tensor and fills its dtype and byte range.
 ExpectedVoid bind_one(TensorDesc& d, const ModelConfig& cfg, const GGUFLoader& g, const std::string& unused_hint) {
     const std::string f = g.path().string();
@@ -154,12 +194,10 @@ ExpectedVoid bind_one(TensorDesc& d, const ModelConfig& cfg, const GGUFLoader& g
     if (!ti) return make_error(ErrorCode::NotFound, f + ": tensor '" + d.name + "': required tensor missing" + unused_hint);
     if (ti->byte_size == 0)
         return make_error(ErrorCode::Unsupported, f + ": tensor '" + ti->name + "': type " + ggml_type_name(ti->ggml_type) + " is not supported (unquantized f32/f16/bf16 only)");
-    const bool vec = d.rows == 1 && !d.is_row_range();
-    const bool ok = vec ? (ti->dims.size() == 1 && ti->dims[0] == d.cols)
-                        : (ti->dims.size() == 2 && ti->dims[0] == d.cols && ti->dims[1] == d.source_rows);
-    if (!ok)
+    const std::vector<uint64> want = expected_dims(d, cfg);
+    if (ti->dims != want)
         return make_error(ErrorCode::Format, f + ": tensor '" + ti->name + "': shape [" + dims_text(ti->dims) + "] does not match the config, expected [" +
-                                                 std::to_string(d.cols) + (vec ? "" : ", " + std::to_string(d.source_rows)) + "]");
+                                                 dims_text(want) + "]");
     d.dtype = ti->dtype;
     d.file_offset = ti->file_offset + d.source_row * d.row_bytes();
     d.byte_size = d.rows * d.row_bytes();
@@ -213,6 +251,13 @@ uint64 TensorRegistry::total_bytes() const {
         s += d.byte_size;
     }
     return s;
+}
+
+uint64 TensorRegistry::token_pass_bytes(const ModelConfig& cfg) const {
+    uint64 experts = 0;
+    for (const TensorDesc& d : tensors_) experts += tensor_role_is_expert(d.id.role) ? d.byte_size : 0;
+    if (experts == 0 || cfg.n_expert == 0) return total_bytes();
+    return total_bytes() - experts + experts / cfg.n_expert * cfg.n_expert_used;
 }
 
 uint64 TensorRegistry::layer_bytes(int32 layer) const {

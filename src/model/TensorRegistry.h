@@ -34,6 +34,11 @@ enum class TensorRole : uint32 {
     AttnKNorm,      // per layer (head_dim)
     PostAttnNorm,   // per layer (n_embd): has_post_norms
     PostFfnNorm,    // per layer (n_embd)
+    // Mixture of experts (n_expert > 0) instead of Wgate / Wup / Wdown:
+    Router,         // per layer (n_expert, n_embd), f32: ffn_gate_inp
+    ExpGate,        // per layer and expert (n_ff_expert, n_embd): expert e of the 3-D ffn_gate_exps
+    ExpUp,          // per layer and expert (n_ff_expert, n_embd)
+    ExpDown,        // per layer and expert (n_embd, n_ff_expert)
     Count
 };
 
@@ -44,11 +49,15 @@ bool tensor_role_is_layer(TensorRole r);
 bool tensor_role_is_norm(TensorRole r);
 // One-dimensional tensors: norms and biases (rows == 1).
 bool tensor_role_is_vector(TensorRole r);
+// One expert's matrix (ExpGate, ExpUp, ExpDown): TensorId::expert says which.
+bool tensor_role_is_expert(TensorRole r);
 
-// Identifies one tensor of the model: a role and, for per-layer roles, the layer.
+// Identifies one tensor of the model: a role and, for per-layer roles, the layer; for an
+// expert's matrix also the expert.
 struct TensorId {
     TensorRole role = TensorRole::TokenEmbd;
     int32 layer = -1;
+    int32 expert = -1;
     bool operator==(const TensorId&) const = default;
 };
 
@@ -61,6 +70,8 @@ struct TensorDesc {
     // A row range of a fused GGUF tensor (phi3's attn_qkv, ffn_up): rows [source_row,
     // source_row + rows) of the source_rows rows of `name`. file_offset and byte_size cover
     // the range only, so every reader sees an ordinary tensor and nothing is copied.
+    // One expert e of a 3-D expert tensor [cols, rows, n_expert] is the same: the rows
+    // [e * rows, (e + 1) * rows) of its n_expert * rows rows (file offset base + e * stride).
     uint64 source_row = 0;
     uint64 source_rows = 0;     // == rows unless a row range
     DType dtype = DType::F32;   // filled by bind()
@@ -69,7 +80,7 @@ struct TensorDesc {
 
     uint64 row_bytes() const { return cols * dtype_size(dtype); }
     bool is_row_range() const { return source_rows != rows; }
-    // For messages: the name, plus "rows [a, b)" for a row range.
+    // For messages: the name, plus "rows [a, b)" for a row range or "expert e" for an expert.
     std::string label() const;
 };
 
@@ -77,7 +88,8 @@ class TensorRegistry {
 public:
     // Every tensor the config implies, in per-token use order: embedding, then for each
     // layer attn_norm, q, k, v, [q / k / v biases], [q / k head norms], o, [post-attention
-    // norm], ffn_norm, gate, up, down, [post-FFN norm], then output_norm, output.
+    // norm], ffn_norm, gate, up, down (with experts: the router, then gate, up, down of
+    // expert 0, of expert 1, ...), [post-FFN norm], then output_norm, output.
     static std::vector<TensorDesc> expected_tensors(const ModelConfig& cfg);
 
     // Checks every expected tensor against the file (present if required, exact shape,
@@ -90,6 +102,9 @@ public:
     const TensorDesc& get(TensorId id) const;
     const TensorDesc* find(TensorId id) const;
     uint64 total_bytes() const;        // distinct weight bytes (tied output counted once)
+    // What one token's forward pass reads: total_bytes(), of each layer's experts only the
+    // n_expert_used a token chooses (on average: that share of the experts' bytes).
+    uint64 token_pass_bytes(const ModelConfig& cfg) const;
     uint64 layer_bytes(int32 layer) const;
 
 private:
@@ -97,8 +112,10 @@ private:
 };
 
 // The GGUF name of a role's own tensor, e.g. "blk.3.attn_q.bias" (a fused tensor's row range
-// has another name: TensorDesc::name).
+// has another name: TensorDesc::name; every expert of a layer shares its 3-D tensor's name).
 std::string tensor_name(TensorId id);
+// For messages: tensor_name, plus " expert e" for an expert's matrix.
+std::string tensor_label(TensorId id);
 // "blk.<layer>.<stem>.weight": GGUF names of tensors with no role of their own (fused ones).
 std::string layer_tensor_name(int32 layer, const char* stem);
 

@@ -39,6 +39,7 @@ VitalityOracle::VitalityOracle(const std::vector<PackMetadata>& packs, OracleOpt
         p.byte_size = m.byte_size;
         if (m.type == PackType::Embedding) p.rows = slice_rows(m);
         p.uses.push_back({m.order, false});
+        if (m.type == PackType::Expert) p.expert = std::max(0, m.expert);
         by_order_[m.order] = i;
         slots_ = std::max(slots_, p.slot + 1);
     }
@@ -63,6 +64,59 @@ VitalityOracle::VitalityOracle(const std::vector<PackMetadata>& packs, OracleOpt
     for (uint32 s = slots_; s-- > 0;)
         if (slot_first_[s] == kNoPack) slot_first_[s] = s + 1 < slots_ ? slot_first_[s + 1] : 0;
     lookahead_ = opts_.prefetch_lookahead;
+    int32 n_expert = 0;
+    for (const auto& p : packs_) n_expert = std::max(n_expert, p.expert + 1);
+    if (n_expert > 0) init_experts(uint32(n_expert));
+}
+
+void VitalityOracle::init_experts(uint32 n_expert) {
+    const uint32 layers = slots_ - 1;  // the last slot is the head
+    popularity_ = ExpertPopularity(layers, n_expert, std::max(1u, opts_.experts_per_token), opts_.expert_half_life > 0 ? opts_.expert_half_life : 16.0f);
+    routed_.assign(layers, 0);
+    chosen_.assign(uint64(layers) * n_expert, 0);
+    foreseen_.assign(uint64(layers) * n_expert, 0);
+}
+
+bool VitalityOracle::routed_ahead(uint64 id, uint64 cursor_order) const {
+    const PackInfo& p = packs_[id];
+    const uint64 c = cursor_order % packs_.size();
+    return routed_[p.slot] && packs_[pack_at(c)].slot == p.slot && p.order >= c;
+}
+
+uint64 VitalityOracle::expert_distance(uint64 id, uint64 cursor_order, uint64 d) const {
+    const PackInfo& p = packs_[id];
+    const uint64 n = packs_.size();
+    const bool chosen = chosen_[uint64(p.slot) * popularity_.n_expert() + uint32(p.expert)] != 0;
+    if (routed_ahead(id, cursor_order)) {
+        if (chosen) return d;
+        d += n;  // not chosen in this pass: its next chance is the next pass
+    }
+    // Used at a pass's position with probability p: (1 / p - 1) passes skipped on average.
+    constexpr float kMinPopularity = 1.0f / 1024;
+    const float pop = std::max(kMinPopularity, popularity_.popularity(p.slot, uint32(p.expert)));
+    return d + uint64(double(n) * (1.0 / double(pop) - 1.0));
+}
+
+bool VitalityOracle::expect_expert(uint64 id, uint64 cursor_order) {
+    const PackInfo& p = packs_[id];
+    const uint64 at = uint64(p.slot) * popularity_.n_expert() + uint32(p.expert);
+    if (routed_ahead(id, cursor_order)) return chosen_[at] != 0;
+    if (!popularity_.hot(p.slot, uint32(p.expert))) return false;
+    foreseen_[at] = 1;
+    return true;
+}
+
+void VitalityOracle::record_routing(uint32 layer, const std::vector<uint32>& counts, uint32 n_tokens) {
+    const uint32 X = popularity_.n_expert();
+    if (popularity_.empty() || layer >= routed_.size() || counts.size() != X) return;
+    for (uint32 e = 0; e < X; ++e) {
+        const uint64 at = uint64(layer) * X + e;
+        chosen_[at] = counts[e] > 0;
+        if (chosen_[at]) foreseen_[at] ? expert_hits_++ : expert_misses_++;
+        foreseen_[at] = 0;
+    }
+    popularity_.record(layer, counts, n_tokens);
+    routed_[layer] = 1;
 }
 
 const VitalityOracle::Use& VitalityOracle::next_use(uint64 pack_id, uint64 cursor_order) const {
@@ -80,7 +134,8 @@ const VitalityOracle::Use& VitalityOracle::next_use(uint64 pack_id, uint64 curso
 uint64 VitalityOracle::distance(uint64 pack_id, uint64 cursor_order) const {
     const uint64 n = packs_.size();
     if (packs_[pack_id].retired) return n;
-    return (next_use(pack_id, cursor_order).at + n - cursor_order % n) % n;
+    const uint64 d = (next_use(pack_id, cursor_order).at + n - cursor_order % n) % n;
+    return packs_[pack_id].expert < 0 ? d : expert_distance(pack_id, cursor_order, d);
 }
 
 uint64 VitalityOracle::use_position(uint64 pack_id, uint64 cursor_order) const { return next_use(pack_id, cursor_order).at; }
@@ -93,6 +148,8 @@ VitalityScore VitalityOracle::score_pack(const PackMetadata& pack, const std::ve
     const uint64 n = packs_.size();
     VitalityScore s;
     s.distance = (uint64(pack.order) + n - first_order_of(current_layer) % n) % n;
+    if (pack.type == PackType::Expert && pack.pack_id < n && packs_[pack.pack_id].expert >= 0)
+        s.distance = expert_distance(pack.pack_id, first_order_of(current_layer), s.distance);
     if (pack.type == PackType::Embedding)
         s.relevance = rows_hold_token(slice_rows(pack), tokens) ? 1.0f : 0.0f;
     else
@@ -126,9 +183,9 @@ std::vector<uint64> VitalityOracle::predict(uint64 cursor_order, uint32 lookahea
             out.push_back(b);
         }
         if (out.size() >= count) break;
-        if (p.retired) continue;
+        if (p.retired || taken[id]) continue;
         if (p.type == PackType::Embedding && !(tokens && holds_token_row(p, *tokens))) continue;
-        if (taken[id]) continue;
+        if (p.expert >= 0 && !expect_expert(id, cursor_order)) continue;
         taken[id] = 1;
         p.predicted = true;
         out.push_back(id);
@@ -144,17 +201,20 @@ std::vector<uint64> VitalityOracle::predict_from(uint64 cursor_order, uint32 loo
 
 void VitalityOracle::record_access(uint64 pack_id, bool was_used, float predicted_score) {
     PackInfo& p = packs_[pack_id];
+    // The lookahead adapts to the dense packs' timing; expert predictions are judged per routing.
+    const uint64 window = p.expert < 0 ? 1 : 0;
     if (was_used) {
         p.accesses++;
+        if (p.expert < 0 && p.slot < routed_.size()) routed_[p.slot] = 0;  // the layer's next pass began
         if (p.predicted) {
-            hits_++, window_hits_++;
+            hits_++, window_hits_ += window;
             score_hits_ += predicted_score;
         } else {
-            misses_++, window_misses_++;
+            misses_++, window_misses_ += window;
             score_misses_ += predicted_score;
         }
     } else if (p.predicted) {
-        misses_++, window_misses_++, unused_++;
+        misses_++, window_misses_ += window, unused_++;
         score_misses_ += predicted_score;
     }
     p.predicted = false;
@@ -183,6 +243,9 @@ OracleStats VitalityOracle::stats() const {
     s.updates = updates_;
     s.mean_score_hits = hits_ ? score_hits_ / double(hits_) : 0.0;
     s.mean_score_misses = misses_ ? score_misses_ / double(misses_) : 0.0;
+    s.expert_hits = expert_hits_;
+    s.expert_misses = expert_misses_;
+    s.expert_hit_rate = expert_hits_ + expert_misses_ ? double(expert_hits_) / double(expert_hits_ + expert_misses_) : 0.0;
     return s;
 }
 

@@ -31,6 +31,14 @@
 //  - every demanded pack is reported with record_access(id, true, score); a prefetched
 //    pack evicted before any use with record_access(id, false, score); update_model() runs
 //    once per pass over the packs and widens / narrows the lookahead from the hit rate.
+//  - experts (mixture of experts; Expert packs, PackMetadata::expert): a layer's experts are
+//    used only when its router chooses them. record_routing() tells the oracle the choice and
+//    teaches ExpertPopularity; until the router of a layer runs in a pass, the window predicts
+//    its n_used most popular experts (prefetch before the router), after it exactly the chosen
+//    ones. An expert pack's distance is its expected next use: its scan position when chosen
+//    and still ahead, else the position plus (1 / popularity - 1) passes, so Belady keeps the
+//    hot experts resident and evicts the cold ones first. stats() reports how many chosen
+//    experts had been predicted before their router ran (expert_hit_rate).
 //  - score_pack() ranks packs by how much keeping them resident is worth: relevance (how
 //    soon it is needed) x hardware (seconds its read costs). The RAM tier decides by
 //    distance alone (Belady is optimal for a known order); the score is what callers pass
@@ -39,6 +47,7 @@
 
 #include <vector>
 
+#include "oracle/ExpertPopularity.h"
 #include "oracle/HardwareTelemetry.h"
 #include "vk_symbiote/Common.h"
 
@@ -47,6 +56,10 @@ namespace vk_symbiote {
 struct OracleOptions {
     uint32 prefetch_lookahead = 3;    // --prefetch-lookahead: layers (slots) prefetched ahead, 0 = none
     float eviction_aggression = 0.7f; // --eviction-aggression, 0..1 (see should_evict_for_prefetch)
+    // Plans with Expert packs: experts a token uses per layer (the model's n_expert_used; 0 is
+    // taken as 1) and the half life, in tokens, of the experts' popularity (--expert-half-life).
+    uint32 experts_per_token = 0;
+    float expert_half_life = 16.0f;
 };
 
 struct VitalityScore {
@@ -65,6 +78,11 @@ struct OracleStats {
     uint64 updates = 0;   // update_model() calls that had accesses to judge
     double mean_score_hits = 0;    // mean predicted_score passed with hits
     double mean_score_misses = 0;  // ... with misses
+    // Mixture of experts: experts a router chose that the oracle had predicted before the
+    // router ran (hits) or not (misses); hit rate 0 before any routing.
+    uint64 expert_hits = 0;
+    uint64 expert_misses = 0;
+    double expert_hit_rate = 0;
 };
 
 class VitalityOracle {
@@ -140,6 +158,14 @@ public:
     void set_retired(const std::vector<uint64>& pack_ids);
     bool retired(uint64 pack_id) const { return packs_[pack_id].retired; }
 
+    // Layer `layer`'s router ran for a batch of n_tokens tokens: counts[e] of them chose
+    // expert e (n_expert entries). Its chosen experts' packs are used next in this pass, no
+    // other expert of the layer; the popularity learns the choice, and the choice is judged
+    // against the experts predicted for the layer since its previous routing.
+    void record_routing(uint32 layer, const std::vector<uint32>& counts, uint32 n_tokens);
+    const ExpertPopularity& popularity() const { return popularity_; }
+    bool has_experts() const { return !popularity_.empty(); }
+
 private:
     // A use of a pack: at position `at` (the scan reaches it when the pack of order `at`
     // is next); `before`: the use comes just before that pack, not as that pack.
@@ -157,10 +183,20 @@ private:
         bool predicted = false;  // predicted since its previous use
         bool retired = false;    // set_retired()
         uint64 accesses = 0;
+        int32 expert = -1;       // Expert packs: the expert of layer `slot`
     };
     const Use& next_use(uint64 pack_id, uint64 cursor_order) const;
     bool holds_token_row(const PackInfo& p, const std::vector<uint32_t>& tokens) const;
     std::vector<uint64> predict(uint64 cursor_order, uint32 lookahead, uint32 count, const std::vector<uint32_t>* tokens);
+    void init_experts(uint32 n_expert);
+    // True when expert pack `id` is ahead of `cursor_order` in the pass its layer's router
+    // chose for (the cursor inside that layer, after the routing).
+    bool routed_ahead(uint64 id, uint64 cursor_order) const;
+    // Expert pack `id`'s expected distance, `d` its scan distance (see the header comment).
+    uint64 expert_distance(uint64 id, uint64 cursor_order, uint64 d) const;
+    // Whether a window starting at `cursor_order` should hold expert pack `id`: chosen, or
+    // before its router runs, among the layer's most popular (then remembered as foreseen).
+    bool expect_expert(uint64 id, uint64 cursor_order);
 
     OracleOptions opts_;
     std::vector<PackInfo> packs_;      // by pack id
@@ -170,8 +206,14 @@ private:
     uint32 slots_ = 1;
     uint32 lookahead_ = 0;             // effective lookahead (layers)
     uint64 hits_ = 0, misses_ = 0, unused_ = 0, updates_ = 0;
-    uint64 window_hits_ = 0, window_misses_ = 0;  // since the last update_model()
+    uint64 window_hits_ = 0, window_misses_ = 0;  // since the last update_model(); dense packs only
     double score_hits_ = 0, score_misses_ = 0;
+    // Experts (empty without Expert packs):
+    ExpertPopularity popularity_;
+    std::vector<uint8> routed_;    // (layers) 1: routed, no dense pack of the layer used since
+    std::vector<uint8> chosen_;    // (layers, n_expert) the last routing's choice
+    std::vector<uint8> foreseen_;  // (layers, n_expert) predicted since the layer's last routing
+    uint64 expert_hits_ = 0, expert_misses_ = 0;
 };
 
 }  // namespace vk_symbiote

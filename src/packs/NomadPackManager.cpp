@@ -364,6 +364,11 @@ void NomadPackManager::record_access(uint64 pack_id, bool was_used) {
     if (was_used) access_pos_ = at;
 }
 
+void NomadPackManager::record_routing(uint32 layer, const std::vector<uint32>& counts, uint32 n_tokens) {
+    std::lock_guard<std::mutex> lk(mu_);
+    oracle_.record_routing(layer, counts, n_tokens);
+}
+
 void NomadPackManager::retire_packs(const std::vector<uint64>& pack_ids) {
     std::lock_guard<std::mutex> lk(mu_);
     oracle_.set_retired(pack_ids);

@@ -127,6 +127,9 @@ public:
     // dropped; the first use of a new pass (the order went back) runs update_model().
     void record_access(uint64 pack_id, bool was_used);
     OracleStats oracle_stats() const;
+    // A mixture-of-experts layer's router chose (VitalityOracle::record_routing): from here
+    // the window holds exactly the chosen experts of that layer.
+    void record_routing(uint32 layer, const std::vector<uint32>& counts, uint32 n_tokens);
     // The oracle's retired set (VitalityOracle::set_retired): packs nobody will demand again;
     // they are evicted first. Replaces the previous set.
     void retire_packs(const std::vector<uint64>& pack_ids);

@@ -7,6 +7,10 @@
 //    file, they are read with one sequential read.
 //    Consecutive tensors of one kind share a pack while they fit; a large matrix is
 //    split by rows, so every slice is an independent block of whole rows.
+//  - A layer with experts (mixture of experts): its router is the layer's MLP pack, then each
+//    expert's gate, up and down (row ranges of the 3-D tensors, never copied) get packs of
+//    their own (PackType::Expert, PackMetadata::expert), expert 0 first: a pack never mixes
+//    experts, so only the experts the router selects need to be read.
 //  - After the layers: an OutputNorm pack, then Output packs (row slices of
 //    output.weight, or of token_embd.weight when the output is tied).
 //  - token_embd is NOT planned: embedding rows are read on demand (a row cache).
@@ -50,8 +54,9 @@ struct PackPlan {
     uint64 largest_pack_bytes = 0;  // max byte_size
     uint64 total_bytes = 0;         // sum of byte_size
 
-    // The largest set of packs that must be resident together: all packs of one layer,
-    // or the output norm + output packs. Counted in resident bytes (pack_buffer_bytes).
+    // The largest set of packs that must be resident together: all packs of one layer (of a
+    // layer with experts: its other packs and one expert's), or the output norm + output
+    // packs. Counted in resident bytes (pack_buffer_bytes).
     uint64 working_set_bytes = 0;
     std::string working_set_what;   // "layer 3" or "output"
 

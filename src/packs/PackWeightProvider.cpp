@@ -19,7 +19,10 @@ uint64 estimate_activation_kv_bytes(const ModelConfig& c, uint32 n_ctx, uint32 n
     // Per token: residual, normed input, projection out (n_embd each), q and attention out (q_dim
     // each: wider than n_embd when head_dim > n_embd / n_head), k, v, 2 x ffn hidden, logits;
     // plus one row of attention scores per head over the context.
-    const uint64 per_token = uint64(3) * c.n_embd + 2ull * c.q_dim() + 2ull * c.kv_dim() + 2ull * c.n_ff + c.n_vocab + uint64(c.n_head) * n_ctx;
+    // With experts, instead of the FFN hidden the mixture's buffers (backend/cpu/MoeFfn): router
+    // logits, the choices, gathered rows, gate, up and expert output.
+    const uint64 ffn = c.is_moe() ? uint64(c.n_expert) + 2ull * c.n_expert_used + 2ull * c.n_embd + 2ull * c.n_ff_expert : 2ull * c.n_ff;
+    const uint64 per_token = uint64(3) * c.n_embd + 2ull * c.q_dim() + 2ull * c.kv_dim() + ffn + c.n_vocab + uint64(c.n_head) * n_ctx;
     return kv + uint64(n_batch) * per_token * sizeof(float);
 }
 
@@ -76,6 +79,7 @@ Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(std::shar
     mo.io = std::move(*io);
     mo.pin_wait_ms = opts.pin_wait_ms;
     mo.oracle = opts.oracle;
+    mo.oracle.experts_per_token = p->config().n_expert_used;
     mo.read_ahead_bytes = opts.read_ahead_bytes;
     auto mgr = NomadPackManager::create(p->file_, std::move(*plan), std::move(mo));
     if (!mgr) return mgr.error();
@@ -210,6 +214,11 @@ void PackWeightProvider::hint_upcoming(const std::vector<TensorId>&) {
     mgr_->prefetch_ahead();
 }
 
+void PackWeightProvider::experts_routed(uint32 layer, const std::vector<uint32>& tokens_per_expert, uint32 n_tokens) {
+    mgr_->record_routing(layer, tokens_per_expert, n_tokens);
+    mgr_->prefetch_ahead();
+}
+
 void PackWeightProvider::retire(const std::vector<TensorId>& ids) {
     // A pack retires when every slice it holds belongs to a retired tensor (a fused tensor's
     // row ranges are separate tensors: counted by registry index, not by GGUF name).
@@ -246,7 +255,9 @@ ProviderStats PackWeightProvider::stats() const {
             .pack_resident_bytes = s.resident_bytes,
             .lookahead_layers = o.effective_lookahead,
             .read_ahead_bytes = cap == PackManagerOptions::kNoReadAheadCap ? 0 : cap,
-            .prediction_hit_rate = o.hit_rate};
+            .prediction_hit_rate = o.hit_rate,
+            .expert_hits = o.expert_hits,
+            .expert_misses = o.expert_misses};
 }
 
 }  // namespace vk_symbiote

@@ -11,6 +11,8 @@
 //  - embedding_row(token): f32 row from an LRU cache of embedding_cache_rows rows.
 //  - hint_upcoming(ids): the same window from the manager's position (the hinted
 //    tensors are the next ones in the use order, which the oracle knows).
+//  - experts_routed(layer, counts): a mixture-of-experts router's choice, for the oracle; only
+//    the chosen experts of the layer are read (VitalityOracle: experts).
 //
 // RAM budget accounting (ram_budget_bytes is a promise): pack buffers + embedding row
 // cache + I/O staging + activation_kv_bytes (what the backend will hold) all count.
@@ -93,6 +95,10 @@ public:
     Expected<WeightHandle> acquire(TensorId id) override;
     ExpectedVoid embedding_row(uint32 token, float* out) override;
     void hint_upcoming(const std::vector<TensorId>& ids) override;
+    // Tells the oracle the router's choice, then reads ahead from there: the chosen experts'
+    // packs (the layer's other experts are left on disk), then the next layers' packs with
+    // their likely experts.
+    void experts_routed(uint32 layer, const std::vector<uint32>& tokens_per_expert, uint32 n_tokens) override;
     // Retires the packs every slice of which belongs to one of `ids` (a pack shared with a
     // tensor still in use stays in the scan).
     void retire(const std::vector<TensorId>& ids) override;

@@ -92,14 +92,7 @@ CacheInfo read_cache(const Path& model, const Path& cache) {
     return {(*r)->codec_names(), (*r)->ratio()};
 }
 
-class CompressedEngineReference : public ::testing::TestWithParam<std::string> {
-protected:
-    // Cases of features the engine does not implement yet (mixture of experts) skip, naming it.
-    void SetUp() override {
-        auto c = test::load_reference_case(GetParam());
-        if (c) VKS_SKIP_UNIMPLEMENTED(*c);
-    }
-};
+class CompressedEngineReference : public ::testing::TestWithParam<std::string> {};
 
 }  // namespace
 

@@ -101,6 +101,7 @@ vram_budget_gb = 0.05
 ram_budget_gb = 1.5
 prefetch_lookahead = 4
 eviction_aggression = 0.9
+expert_half_life = 40
 enable_compression = no
 compression_algorithm = exponent
 max_packs_in_memory = 10
@@ -176,6 +177,7 @@ json = true
     EXPECT_EQ(s.memory.prefetch_lookahead, 4u);
     EXPECT_EQ(cfg.performance().prefetch_lookahead, 4u);
     EXPECT_FLOAT_EQ(s.memory.eviction_aggression, 0.9f);
+    EXPECT_FLOAT_EQ(s.memory.expert_half_life, 40.0f);
     EXPECT_FALSE(s.memory.enable_compression);
     EXPECT_EQ(s.memory.compression_algorithm, "exponent");
     EXPECT_EQ(s.memory.max_packs_in_memory, 10u);

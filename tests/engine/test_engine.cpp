@@ -62,14 +62,7 @@ std::string q(const std::string& s) { return "'" + s + "'"; }
 
 }  // namespace
 
-class EngineReference : public ::testing::TestWithParam<std::string> {
-protected:
-    // Cases of features the engine does not implement yet (mixture of experts) skip, naming it.
-    void SetUp() override {
-        auto c = test::load_reference_case(GetParam());
-        if (c) VKS_SKIP_UNIMPLEMENTED(*c);
-    }
-};
+class EngineReference : public ::testing::TestWithParam<std::string> {};
 
 // The prompt text tokenized by the engine reproduces the reference tokens, and the
 // engine's logits for every position reproduce the reference within its tolerance.

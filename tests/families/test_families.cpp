@@ -1,6 +1,6 @@
 // Model families as data (src/model/families): what each arch/ model of ../shared loads as,
-// fused tensors read as row ranges, the refusals (unknown architectures, mixture of experts,
-// keys and tensors of features the engine does not implement), and the CPU backend's family
+// fused tensors and experts read as row ranges, the refusals (unknown architectures, mixtures
+// of experts the engine lacks, keys and tensors of features the engine does not implement), and the CPU backend's family
 // features outside forward(): the sliding-window ring and the hybrid decode's parts.
 #include <gtest/gtest.h>
 
@@ -159,6 +159,96 @@ TEST(FamilyConfig, Llama31ReadsItsRopeFrequencyFactors) {
     EXPECT_GT(c.rope_freq_factors.back(), 1.0f);
 }
 
+TEST(FamilyConfig, LlamaWithExpertsIsMixtralShaped) {
+    const ModelConfig c = config_of("llama-moe");
+    EXPECT_TRUE(c.is_moe());
+    EXPECT_EQ(c.n_expert, 4u);
+    EXPECT_EQ(c.n_expert_used, 2u);
+    EXPECT_EQ(c.n_ff_expert, 128u);  // feed_forward_length
+    EXPECT_TRUE(c.expert_weights_norm);
+    EXPECT_EQ(c.expert_weights_scale, 1.0f);
+    EXPECT_EQ(c.rope_style, RopeStyle::Normal);
+    EXPECT_FALSE(config_of("llama31").is_moe());
+}
+
+TEST(FamilyConfig, Qwen3MoeHasQwen3AttentionAndItsExpertWidthKey) {
+    const ModelConfig c = config_of("qwen3moe");
+    EXPECT_TRUE(c.has_qk_norm);
+    EXPECT_EQ(c.rope_style, RopeStyle::NeoX);
+    EXPECT_EQ(c.head_dim, 48u);
+    EXPECT_EQ(c.n_expert, 8u);
+    EXPECT_EQ(c.n_expert_used, 2u);
+    EXPECT_EQ(c.n_ff_expert, 48u);  // expert_feed_forward_length, not feed_forward_length (384)
+    EXPECT_TRUE(c.expert_weights_norm);
+}
+
+// ---- experts: each one a row range of its layer's 3-D tensors, never copied ----
+
+TEST(ExpertTensors, EachExpertIsItsOwnDescriptorAtBasePlusItsStride) {
+    auto m = LoadedModel::open(arch_model("qwen3moe"), false);
+    ASSERT_TRUE(m) << m.error().to_string();
+    const TensorRegistry& reg = (*m)->registry();
+    EXPECT_EQ(reg.find({TensorRole::Wgate, 0}), nullptr);
+    const TensorDesc& router = reg.get({TensorRole::Router, 2});
+    EXPECT_EQ(router.dtype, DType::F32);
+    EXPECT_EQ(router.rows, 8u);
+    for (TensorRole r : {TensorRole::ExpGate, TensorRole::ExpUp, TensorRole::ExpDown}) {
+        const GGUFTensorInfo* t = (*m)->gguf().find_tensor(tensor_name({r, 1}));
+        ASSERT_TRUE(t);
+        const uint64 stride = t->byte_size / 8;
+        for (int32 e = 0; e < 8; ++e) {
+            const TensorDesc& d = reg.get({r, 1, e});
+            EXPECT_EQ(d.name, t->name);
+            EXPECT_EQ(d.file_offset, t->file_offset + uint64(e) * stride) << d.label();
+            EXPECT_EQ(d.byte_size, stride);
+        }
+    }
+    const TensorDesc& down = reg.get({TensorRole::ExpDown, 1, 5});
+    EXPECT_EQ(down.rows, 128u);
+    EXPECT_EQ(down.cols, 48u);
+    EXPECT_EQ(down.label(), "blk.1.ffn_down_exps.weight expert 5");
+    // The provider reads an expert as an ordinary tensor: its bytes are the 3-D tensor's slice.
+    auto w = FileWeightProvider::open(*m);
+    auto h = w->acquire({TensorRole::ExpUp, 1, 3});
+    ASSERT_TRUE(h) << h.error().to_string();
+    auto bytes = (*m)->gguf().read_tensor("blk.1.ffn_up_exps.weight");
+    ASSERT_TRUE(bytes);
+    const TensorDesc& up3 = reg.get({TensorRole::ExpUp, 1, 3});
+    EXPECT_EQ(std::memcmp(h->view().slices[0].data, bytes->data() + 3 * up3.byte_size, up3.byte_size), 0);
+}
+
+TEST(ExpertTensors, EveryExpertIsPackedApartAndTheWorkingSetCountsOneExpert) {
+    auto m = LoadedModel::open(arch_model("llama-moe"), false);
+    ASSERT_TRUE(m);
+    const TensorRegistry& reg = (*m)->registry();
+    // 20 KB packs: an expert (3 x 32 KB) spans several, none shared with another expert.
+    auto plan = plan_packs(reg, {uint64(20) << 10});
+    ASSERT_TRUE(plan) << plan.error().to_string();
+    const auto& ts = reg.tensors();
+    uint64 expert_packs = 0;
+    for (size_t i = 0; i < ts.size(); ++i) {
+        for (const TensorPackRef& r : plan->tensor_packs[i]) {
+            const PackMetadata& p = plan->packs[r.pack_id];
+            const bool expert = tensor_role_is_expert(ts[i].id.role);
+            EXPECT_EQ(p.type == PackType::Expert, expert) << ts[i].label();
+            EXPECT_EQ(p.expert, ts[i].id.expert) << ts[i].label();
+            EXPECT_EQ(p.layer, ts[i].id.layer) << ts[i].label();
+        }
+    }
+    for (const PackMetadata& p : plan->packs) expert_packs += p.type == PackType::Expert;
+    EXPECT_GE(expert_packs, 3u * 4 * 5);  // 3 layers x 4 experts x (96 KB in 20 KB packs)
+    // The packs pinned together: a layer's dense packs and one expert's, not all four.
+    uint64 dense1 = 0, expert0 = 0, all_experts = 0;
+    for (const PackMetadata& p : plan->packs) {
+        if (p.layer != 1) continue;
+        const uint64 b = pack_buffer_bytes(p.byte_size);
+        if (p.type != PackType::Expert) dense1 += b;
+        else all_experts += b, expert0 += p.expert == 0 ? b : 0;
+    }
+    EXPECT_EQ(plan->working_set_bytes, dense1 + expert0);
+    EXPECT_LT(plan->working_set_bytes, dense1 + all_experts);
+}
+
 // ---- fused tensors: row ranges of one tensor, never copied ----
 
 TEST(FusedTensors, Phi3QkvAndGateUpAreRowRangesOfTheFileTensors) {
@@ -213,18 +303,36 @@ TEST(FamilyRefusals, UnknownArchitectureListsTheSupportedOnes) {
     const Error e = open_error(p);
     EXPECT_EQ(e.code, ErrorCode::Unsupported);
     EXPECT_TRUE(mentions(e, "general.architecture") && mentions(e, "'gpt2'")) << e.message;
-    for (const char* a : {"llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"}) EXPECT_TRUE(mentions(e, a)) << a << ": " << e.message;
-    EXPECT_EQ(supported_architectures(), "llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3");
+    for (const char* a : {"llama", "mistral", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3"}) EXPECT_TRUE(mentions(e, a)) << a << ": " << e.message;
+    EXPECT_EQ(supported_architectures(), "llama, mistral, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3");
 }
 
-TEST(FamilyRefusals, MixtureOfExpertsIsRefusedNamingTheKeyOrArchitecture) {
-    Error e = open_error(arch_model("llama-moe"));
+TEST(FamilyRefusals, MixtureOfExpertsVariantsTheEngineLacksAreRefusedByKey) {
+    Error e = open_error(edited_copy("llama-moe", set_key("llama.expert_shared_count", gguf_u32(1)), "moe-shared"));
     EXPECT_EQ(e.code, ErrorCode::Unsupported);
-    EXPECT_TRUE(mentions(e, "llama.expert_count") && mentions(e, "mixture-of-experts")) << e.message;
-    e = open_error(arch_model("qwen3moe"));
-    EXPECT_EQ(e.code, ErrorCode::Unsupported);
-    EXPECT_TRUE(mentions(e, "'qwen3moe'") && mentions(e, "mixture-of-experts")) << e.message;
-    // Without the expert_count key the expert tensors themselves are refused, by name.
+    EXPECT_TRUE(mentions(e, "llama.expert_shared_count") && mentions(e, "shared experts")) << e.message;
+    e = open_error(edited_copy("qwen3moe", set_key("qwen3moe.expert_gating_func", gguf_u32(2)), "moe-sigmoid"));
+    EXPECT_TRUE(mentions(e, "qwen3moe.expert_gating_func") && mentions(e, "softmax")) << e.message;
+    // A family without an expert layout (qwen2) with expert_count; qwen2moe by architecture.
+    e = open_error(edited_copy("qwen2", set_key("qwen2.expert_count", gguf_u32(4)), "qwen2-experts"));
+    EXPECT_TRUE(mentions(e, "qwen2.expert_count") && mentions(e, "mixture-of-experts")) << e.message;
+    e = open_error(edited_copy("qwen3moe", set_key("general.architecture", gguf_string("qwen2moe")), "qwen2moe"));
+    EXPECT_TRUE(mentions(e, "'qwen2moe'") && mentions(e, "mixture-of-experts")) << e.message;
+}
+
+TEST(FamilyRefusals, BrokenExpertMetadataAndTensorsAreErrorsNamingThem) {
+    Error e = open_error(edited_copy("llama-moe", erase_keys({"llama.expert_used_count"}), "moe-no-used"));
+    EXPECT_TRUE(mentions(e, "llama.expert_used_count")) << e.message;
+    e = open_error(edited_copy("llama-moe", set_key("llama.expert_used_count", gguf_u32(5)), "moe-used-5"));
+    EXPECT_EQ(e.code, ErrorCode::Format);
+    EXPECT_TRUE(mentions(e, "llama.expert_used_count") && mentions(e, "out of range")) << e.message;
+    e = open_error(edited_copy("qwen3moe", erase_keys({"qwen3moe.expert_feed_forward_length"}), "moe-no-width"));
+    EXPECT_TRUE(mentions(e, "qwen3moe.expert_feed_forward_length")) << e.message;
+    // Eight experts in the metadata, four in the 3-D tensors: the first such tensor is named.
+    e = open_error(edited_copy("llama-moe", set_key("llama.expert_count", gguf_u32(8)), "moe-count-8"));
+    EXPECT_EQ(e.code, ErrorCode::Format);
+    EXPECT_TRUE(mentions(e, "blk.0.ffn_gate_inp.weight") && mentions(e, "[128, 8]")) << e.message;
+    // Without the expert_count key the expert tensors are not used: refused, by name.
     e = open_error(edited_copy("llama-moe", erase_keys({"llama.expert_count", "llama.expert_used_count"}), "moe-no-key"));
     EXPECT_TRUE(mentions(e, "ffn_gate_inp") || mentions(e, "_exps")) << e.message;
 }

@@ -99,14 +99,7 @@ TensorId tensor_in_pack(const PackWeightProvider& w, uint64 pack_id) {
     return {};
 }
 
-class CompressedPackForward : public ::testing::TestWithParam<std::string> {
-protected:
-    // Cases of features the engine does not implement yet (mixture of experts) skip, naming it.
-    void SetUp() override {
-        auto c = test::load_reference_case(GetParam());
-        if (c) VKS_SKIP_UNIMPLEMENTED(*c);
-    }
-};
+class CompressedPackForward : public ::testing::TestWithParam<std::string> {};
 
 }  // namespace
 

@@ -54,14 +54,7 @@ std::unique_ptr<PackWeightProvider> tiny_pack_provider(const Path& model, uint32
     return p ? std::move(*p) : nullptr;
 }
 
-class PackForward : public ::testing::TestWithParam<std::string> {
-protected:
-    // Cases of features the engine does not implement yet (mixture of experts) skip, naming it.
-    void SetUp() override {
-        auto c = test::load_reference_case(GetParam());
-        if (c) VKS_SKIP_UNIMPLEMENTED(*c);
-    }
-};
+class PackForward : public ::testing::TestWithParam<std::string> {};
 
 }  // namespace
 

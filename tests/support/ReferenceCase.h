@@ -38,19 +38,11 @@ Expected<ReferenceCase> load_reference_case(const std::string& name);
 // arch-NAME for each arch/NAME.json.
 std::vector<std::string> list_reference_cases();
 
-// The engine's refusal of this case's model when it uses a feature not implemented yet
-// (mixture of experts: "mixture-of-experts models are not supported yet"), or nullopt when
-// the model loads. Tests skip such cases with this message (VKS_SKIP_UNIMPLEMENTED).
+// The engine's refusal of this case's model when it uses a feature not implemented (a
+// message naming "mixture-of-experts": a layout the engine lacks, e.g. shared experts), or
+// nullopt when the model loads (every case of ../shared today). The Vulkan tests skip such
+// cases with this message (VulkanCaseSkip.h).
 std::optional<std::string> unimplemented_reason(const ReferenceCase& c);
-#define VKS_SKIP_UNIMPLEMENTED(ref)                                                    \
-    do {                                                                               \
-        if (auto vks_why_ = ::vk_symbiote::test::unimplemented_reason(ref)) GTEST_SKIP() << *vks_why_; \
-    } while (0)
-// The same for the case named `case_name` (a case that does not load is left to the test's own load).
-#define VKS_SKIP_UNIMPLEMENTED_CASE(case_name)                                                   \
-    do {                                                                                         \
-        if (auto vks_case_ = ::vk_symbiote::test::load_reference_case(case_name)) VKS_SKIP_UNIMPLEMENTED(*vks_case_); \
-    } while (0)
 
 // NMSE = sum((a - b)^2) / sum(b^2), in double; b is the reference.
 double nmse(const float* a, const float* b, size_t n);

@@ -21,6 +21,7 @@
 #include "packs/PackWeightProvider.h"
 #include "model/ModelGenerator.h"
 #include "support/ReferenceCase.h"
+#include "VulkanCaseSkip.h"
 #include "support/Sanitizers.h"
 #include "support/TestPaths.h"
 
@@ -271,7 +272,7 @@ class VulkanStreaming : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(VulkanStreaming, EveryMatrixStreamedFromRamMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
-    VKS_SKIP_UNIMPLEMENTED_CASE(GetParam());
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
     auto w = FileWeightProvider::open(test::models_dir() / ref->model);
@@ -298,7 +299,7 @@ TEST_P(VulkanStreaming, EveryMatrixStreamedFromRamMatchesTheReference) {
 // for the previous layer's compute; same results, and the plan has exactly one slot.
 TEST_P(VulkanStreaming, EveryMatrixStreamedThroughOneSlotMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
-    VKS_SKIP_UNIMPLEMENTED_CASE(GetParam());
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
     auto w = FileWeightProvider::open(test::models_dir() / ref->model);
@@ -315,7 +316,7 @@ TEST_P(VulkanStreaming, EveryMatrixStreamedThroughOneSlotMatchesTheReference) {
 // were read, as soon as those kernels ran) and two, every matrix streamed and part resident.
 TEST_P(VulkanStreaming, ShaderCopyPromptStreamingMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
-    VKS_SKIP_UNIMPLEMENTED_CASE(GetParam());
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
     if (!test::VulkanEnv::get()->dev->caps().external_memory_host) GTEST_SKIP() << "shader copies read imported host memory";
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
@@ -339,7 +340,7 @@ TEST_P(VulkanStreaming, ShaderCopyPromptStreamingMatchesTheReference) {
 
 TEST_P(VulkanStreaming, PartlyResidentFromPacksUnderATinyRamBudgetMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
-    VKS_SKIP_UNIMPLEMENTED_CASE(GetParam());
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
     const Path model = test::models_dir() / ref->model;
@@ -367,7 +368,7 @@ TEST_P(VulkanStreaming, PartlyResidentFromPacksUnderATinyRamBudgetMatchesTheRefe
 // logit row within the reference tolerance.
 TEST_P(VulkanStreaming, HybridDecodeWithCpuLayersMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
-    VKS_SKIP_UNIMPLEMENTED_CASE(GetParam());
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
     const auto& toks = ref->prompt_tokens;
@@ -409,7 +410,7 @@ TEST_P(VulkanStreaming, HybridDecodeWithCpuLayersMatchesTheReference) {
 // the reference tolerance, and a decode step uploads only the GPU's rows.
 TEST_P(VulkanStreaming, HybridRowsSplitMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
-    VKS_SKIP_UNIMPLEMENTED_CASE(GetParam());
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
     if (!test::VulkanEnv::get()->dev->caps().external_memory_host) GTEST_SKIP() << "the rows split streams from imported host memory";
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();

@@ -67,8 +67,10 @@ ExpectedVoid CpuBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint32 n
         q_.assign(uint64(n_batch) * c.q_dim(), 0.0f);
         att_.assign(uint64(n_batch) * c.q_dim(), 0.0f);
         proj_.assign(uint64(n_batch) * c.n_embd, 0.0f);
-        gate_.assign(uint64(n_batch) * c.n_ff, 0.0f);
-        up_.assign(uint64(n_batch) * c.n_ff, 0.0f);
+        const uint64 ff = c.is_moe() ? 0 : c.n_ff;  // MoeFfn holds the expert buffers
+        gate_.assign(uint64(n_batch) * ff, 0.0f);
+        up_.assign(uint64(n_batch) * ff, 0.0f);
+        if (c.is_moe()) moe_.prepare(c, n_batch);
         vec_.assign(std::max(c.n_embd, c.q_dim()), 0.0f);
         scores_.assign(uint64(pool_.size()) * n_ctx, 0.0f);
     } catch (const std::bad_alloc&) {
@@ -87,9 +89,14 @@ BackendStats CpuBackend::stats() {
     BackendStats s;
     s.n_layers = s.streamed_layers = s.decode_cpu_layers = cfg_.n_layer;  // every layer computed on the CPU from RAM
     if (!weights_) return s;
-    // Every forward pass reads every weight matrix once (the embedding: its rows, not counted).
-    for (const TensorDesc& d : weights_->registry().tensors())
-        if (d.id.role != TensorRole::TokenEmbd || cfg_.tied_output) s.cpu_weight_bytes_per_pass += d.byte_size;
+    // Every forward pass reads every weight matrix once (the embedding: its rows, not counted),
+    // of a layer's experts the n_expert_used a token selects (in decode).
+    uint64 experts = 0;
+    for (const TensorDesc& d : weights_->registry().tensors()) {
+        if (tensor_role_is_expert(d.id.role)) experts += d.byte_size;
+        else if (d.id.role != TensorRole::TokenEmbd || cfg_.tied_output) s.cpu_weight_bytes_per_pass += d.byte_size;
+    }
+    if (cfg_.is_moe()) s.cpu_weight_bytes_per_pass += experts / cfg_.n_expert * cfg_.n_expert_used;
     return s;
 }
 
@@ -359,10 +366,21 @@ void CpuBackend::attention_core(uint32 l, uint32 n, uint32 pos, uint32 n_heads) 
 
 ExpectedVoid CpuBackend::ffn_block(uint32 l, uint32 n) {
     const uint64 E = cfg_.n_embd, F = cfg_.n_ff;
-    VKS_TRY(ffn_hidden(l, x_.data(), n, F));
-    VKS_TRY(project({TensorRole::Wdown, int32(l)}, E, F, gate_.data(), F, n, proj_.data(), E));
+    if (cfg_.is_moe()) {
+        VKS_TRY(moe_block(l, n));
+    } else {
+        VKS_TRY(ffn_hidden(l, x_.data(), n, F));
+        VKS_TRY(project({TensorRole::Wdown, int32(l)}, E, F, gate_.data(), F, n, proj_.data(), E));
+    }
     const TensorId post{TensorRole::PostFfnNorm, int32(l)};
     return add_residual(n, cfg_.has_post_norms ? &post : nullptr);
+}
+
+ExpectedVoid CpuBackend::moe_block(uint32 l, uint32 n) {
+    const uint64 E = cfg_.n_embd;
+    VKS_TRY(load_vector({TensorRole::FfnNorm, int32(l)}, E));
+    for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x_.data() + t * E, vec_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
+    return moe_.forward(l, xb_.data(), n, proj_.data(), *weights_, [this](const std::vector<ProjectJob>& jobs) { return project_all(jobs); });
 }
 
 ExpectedVoid CpuBackend::ffn_hidden(uint32 l, const float* x, uint32 n, uint64 units) {
@@ -412,6 +430,7 @@ ExpectedVoid CpuBackend::attention_part(uint32 l, const float* x, uint32 pos, ui
 
 ExpectedVoid CpuBackend::ffn_part(uint32 l, const float* x, uint64 units, float* h) {
     VKS_TRY(check_part(l, "ffn_part"));
+    if (cfg_.is_moe()) return arg_error("ffn_part: a mixture-of-experts layer has no dense FFN rows to split");
     if (units > cfg_.n_ff) return arg_error("ffn_part: " + std::to_string(units) + " units of " + std::to_string(cfg_.n_ff));
     VKS_TRY(ffn_hidden(l, x, 1, units));
     std::copy(gate_.begin(), gate_.begin() + units, h);

@@ -11,6 +11,8 @@
 
 #include "backend/Backend.h"
 #include "backend/cpu/CpuKernels.h"
+#include "backend/cpu/MoeFfn.h"
+#include "backend/cpu/ProjectJob.h"
 #include "backend/cpu/ThreadPool.h"
 
 namespace vk_symbiote {
@@ -51,7 +53,8 @@ public:
     // with their biases and head norms, rope, attention (window, soft-cap)
     // -> att[0, kv_heads * group * head_dim).
     ExpectedVoid attention_part(uint32 layer, const float* x, uint32 pos, uint32 kv_heads, float* att);
-    // FFN norm of x, rows [0, units) of gate and up -> h[0, units) = act(gate) * up.
+    // FFN norm of x, rows [0, units) of gate and up -> h[0, units) = act(gate) * up (not for
+    // models with experts).
     ExpectedVoid ffn_part(uint32 layer, const float* x, uint64 units, float* h);
     // y[0, rows) (+)= W[0, rows) x for matrix `id` (x: the matrix's cols). Refuses to
     // accumulate Wo / Wdown rows of a model with post norms: those norm the whole output before
@@ -103,19 +106,12 @@ private:
     // With sliding layers: refuses a step back past what their rings still hold.
     ExpectedVoid check_rewind(uint32 pos) const;
     ExpectedVoid ffn_block(uint32 layer, uint32 n);
+    // A mixture-of-experts layer's FFN: FFN norm of x_ -> moe_ -> proj_.
+    ExpectedVoid moe_block(uint32 layer, uint32 n);
     // proj_ rows [0, n) -> RMSNorm by `norm` (post norms), then added to x_.
     ExpectedVoid add_residual(uint32 n, const TensorId* norm);
     ExpectedVoid output_block(uint32 n, bool all, float* logits);
-    struct ProjectJob {  // project()'s arguments
-        TensorId id;
-        uint64 rows, cols;
-        const float* x;
-        uint64 x_stride;
-        uint32 n;
-        float* y;
-        uint64 y_stride;
-        uint64 row_end = ~uint64(0);
-    };
+    using ProjectJob = cpu::ProjectJob;  // project()'s arguments
     // y[t][r] = W[r] . x[t] for rows r < row_end (all rows by default) of tensor id, slice by
     // slice. Checks the view's shape against (rows, cols) and that the slices cover every row.
     ExpectedVoid project(TensorId id, uint64 rows, uint64 cols, const float* x, uint64 x_stride, uint32 n, float* y, uint64 y_stride,
@@ -162,10 +158,11 @@ private:
     std::vector<float> q_;        // (n_batch, q_dim)
     std::vector<float> att_;      // (n_batch, q_dim) attention output before wo
     std::vector<float> proj_;     // (n_batch, n_embd) output of wo / down
-    std::vector<float> gate_;     // (n_batch, n_ff)
-    std::vector<float> up_;       // (n_batch, n_ff)
+    std::vector<float> gate_;     // (n_batch, n_ff); empty with experts
+    std::vector<float> up_;       // (n_batch, n_ff); empty with experts
     std::vector<float> vec_;      // (max(n_embd, q_dim)) current norm weights or bias in f32
     std::vector<float> scores_;   // (n_threads, n_ctx) attention scores scratch per worker
+    cpu::MoeFfn moe_;             // the FFN of models with experts (its own buffers)
 };
 
 }  // namespace vk_symbiote

@@ -70,6 +70,12 @@ uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_ctx,
     return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4 + cpu + driver_bytes;
 }
 
+// Every dense family's features run on the Vulkan kernels; a mixture of experts does not yet.
+std::optional<std::string> VulkanBackend::unimplemented_feature(const ModelConfig& c) {
+    if (c.is_moe()) return "mixture of experts";
+    return std::nullopt;
+}
+
 const VramPlan& VulkanBackend::plan() const {
     static const VramPlan none;
     return model_ ? model_->w.plan : none;
@@ -106,6 +112,8 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     model_.reset();  // the last model's device memory goes before the new one's is allocated
     if (n_ctx == 0 || n_batch == 0) return prepare_error(ErrorCode::InvalidArgument, "n_ctx and n_batch must be > 0");
     cfg_ = weights.config();
+    if (auto f = unimplemented_feature(cfg_))
+        return prepare_error(ErrorCode::Unsupported, "the Vulkan backend does not implement " + *f + " yet (" + cfg_.architecture + " model)");
     VKS_TRY(check_ranges(n_ctx, n_batch));
     if (auto r = build_model(weights, n_ctx, n_batch); !r) {
         model_.reset();
@@ -212,6 +220,8 @@ uint64 VulkanBackend::runnable_minimum(VramPlanInput in, uint32 n_ctx, uint32 n_
 ExpectedVoid VulkanBackend::check_budget(const WeightProvider& weights, uint32 n_ctx, uint32 n_batch) {
     model_.reset();
     cfg_ = weights.config();
+    if (auto f = unimplemented_feature(cfg_))
+        return prepare_error(ErrorCode::Unsupported, "the Vulkan backend does not implement " + *f + " yet (" + cfg_.architecture + " model)");
     VKS_TRY(check_ranges(n_ctx, n_batch));
     model_ = std::make_unique<VulkanModel>(*dev_, cfg_, kv_f16());
     auto r = plan_placement(weights, n_ctx, n_batch);

@@ -7,14 +7,16 @@ namespace vk_symbiote {
 namespace {
 
 using FamilyFn = const ModelFamily& (*)();
-constexpr FamilyFn kFamilies[] = {llama_family, mistral_family, qwen2_family, qwen3_family, gemma2_family, gemma3_family, phi3_family};
+constexpr FamilyFn kFamilies[] = {llama_family, mistral_family, qwen2_family, qwen3_family, qwen3moe_family, gemma2_family, gemma3_family, phi3_family};
 
 struct Refused {
     const char* architecture;
     const char* reason;
 };
-constexpr const char* kMoe = "mixture-of-experts models are not supported yet";
-constexpr Refused kRefused[] = {{"qwen3moe", kMoe}, {"qwen2moe", kMoe}, {"mixtral", kMoe}, {"deepseek2", kMoe}, {"llama4", kMoe}};
+// Mixtures of experts with what the engine's MoE lacks (shared experts, sigmoid gating,
+// interleaved dense layers). Mixtral files are `llama` with experts (supported).
+constexpr const char* kMoe = "this mixture-of-experts layout (shared experts, other gating) is not supported yet";
+constexpr Refused kRefused[] = {{"qwen2moe", kMoe}, {"deepseek2", kMoe}, {"llama4", kMoe}};
 
 }  // namespace
 

@@ -6,8 +6,10 @@
 // rope_freqs.weight (Llama 3.1+: the converter's llama3 rope scaling, one divisor per rotated
 // pair, applied to every layer).
 // Rope: adjacent pairs (llama.cpp's converter permutes the Q / K rows for it); linear scaling
-// from rope.scaling.factor. SiLU-gated FFN. Experts (expert_count, ffn_gate_inp, ffn_*_exps)
-// are refused by ModelConfig: mixture of experts is not implemented.
+// from rope.scaling.factor. SiLU-gated FFN.
+// Mixtral layout (llama.expert_count > 0): per layer the router ffn_gate_inp and the 3-D
+// ffn_gate_exps / ffn_up_exps / ffn_down_exps (expert width feed_forward_length) replace the
+// FFN matrices; softmax over the experts, top expert_used_count, weights renormalized.
 #include "model/families/Families.h"
 
 namespace vk_symbiote {
@@ -21,6 +23,7 @@ ModelFamily llama_like(const char* architecture) {
     f.activation = FfnActivation::Silu;
     f.qkv_bias = Presence::Optional;
     f.rope_freqs = Presence::Optional;
+    f.experts = Presence::Optional;
     return f;
 }
 

@@ -10,6 +10,11 @@ namespace vk_symbiote {
 
 namespace {
 
+// Sanity limits for hostile metadata (far above real models: Qwen3-30B-A3B has 128 experts
+// of width 768, Mixtral 8 of 14336).
+constexpr uint64 kMaxExperts = 1 << 12;
+constexpr uint64 kMaxExpertWidth = 1 << 20;
+
 Error bad_key(const GGUFLoader& g, const std::string& key, const std::string& what) {
     return make_error(ErrorCode::Format, g.path().string() + ": metadata '" + key + "': " + what);
 }
@@ -51,6 +56,67 @@ ExpectedVoid read_softcaps(const GGUFLoader& g, ModelConfig& c) {
     if (!final) return final.error();
     c.attn_softcap = *attn;
     c.final_softcap = *final;
+    return {};
+}
+
+// An unsigned key in [lo, hi]; `fallback` when absent.
+Expected<uint32> uint_key(const GGUFLoader& g, const std::string& key, uint64 lo, uint64 hi, uint32 fallback) {
+    if (!g.has_key(key)) return fallback;
+    auto v = g.get_uint(key);
+    if (!v) return v.error();
+    if (*v < lo || *v > hi) return bad_key(g, key, "value " + std::to_string(*v) + " out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return uint32(*v);
+}
+
+Error unsupported_key(const GGUFLoader& g, const std::string& key, const std::string& what) {
+    return make_error(ErrorCode::Unsupported, g.path().string() + ": metadata '" + key + "': " + what);
+}
+
+// Routing variants llama.cpp has and this engine does not: refused by their key.
+ExpectedVoid refuse_expert_variants(const GGUFLoader& g, const std::string& a) {
+    auto shared = uint_key(g, a + "expert_shared_count", 0, 1u << 12, 0);
+    if (!shared) return shared.error();
+    if (*shared > 0) return unsupported_key(g, a + "expert_shared_count", "shared experts are not implemented (mixture-of-experts with routed experts only)");
+    // llama.cpp's LLAMA_EXPERT_GATING_FUNC_TYPE: 1 softmax, 2 sigmoid, 3 softmax of the selected weights.
+    auto gating = uint_key(g, a + "expert_gating_func", 0, 1u << 8, 1);
+    if (!gating) return gating.error();
+    if (*gating != 1) return unsupported_key(g, a + "expert_gating_func", std::to_string(*gating) + ": only softmax gating (1) is implemented");
+    return {};
+}
+
+// Expert count, experts per token, expert width and how the top-k weights are scaled.
+// Kept off (n_expert 0) for a family without experts or an Optional one without expert_count.
+ExpectedVoid read_experts(const ModelFamily& f, const GGUFLoader& g, ModelConfig& c) {
+    const std::string a = c.architecture + ".", nkey = a + "expert_count";
+    auto n = uint_key(g, nkey, 0, kMaxExperts, 0);
+    if (!n) return n.error();
+    if (f.experts == Presence::Never && *n > 0)
+        return unsupported_key(g, nkey, std::to_string(*n) + " experts: mixture-of-experts " + c.architecture + " models are not supported");
+    if (*n == 0 && f.experts != Presence::Required) return {};
+    if (*n == 0) return bad_key(g, nkey, "a " + c.architecture + " model needs at least one expert");
+    auto used = uint_key(g, a + "expert_used_count", 1, *n, 0);
+    if (!used) return used.error();
+    if (*used == 0) return bad_key(g, a + "expert_used_count", "missing: required with " + nkey);
+    uint32 width = c.n_ff;
+    if (f.expert_width_key) {
+        auto w = uint_key(g, a + "expert_feed_forward_length", 1, kMaxExpertWidth, 0);
+        if (!w) return w.error();
+        if (*w == 0) return bad_key(g, a + "expert_feed_forward_length", "missing: the " + c.architecture + " expert width");
+        width = *w;
+    }
+    VKS_TRY(refuse_expert_variants(g, a));
+    auto scale = float_key(g, a + "expert_weights_scale", 0.0, 1e6, 1.0f);
+    if (!scale) return scale.error();
+    c.expert_weights_norm = f.expert_weights_norm;
+    if (g.has_key(a + "expert_weights_norm")) {
+        auto norm = g.get_bool(a + "expert_weights_norm");
+        if (!norm) return norm.error();
+        c.expert_weights_norm = *norm;
+    }
+    c.n_expert = *n;
+    c.n_expert_used = *used;
+    c.n_ff_expert = width;
+    c.expert_weights_scale = *scale;
     return {};
 }
 
@@ -116,6 +182,7 @@ ExpectedVoid apply_family(const ModelFamily& f, const GGUFLoader& g, ModelConfig
     if (present(f.rope_freqs, g, kRopeFreqsTensor)) VKS_TRY(read_rope_freqs(g, c));
     if (f.softcaps) VKS_TRY(read_softcaps(g, c));
     if (f.swa_period > 0) VKS_TRY(read_sliding(f, g, c));
+    VKS_TRY(read_experts(f, g, c));
     return {};
 }
 

@@ -35,6 +35,12 @@ struct ModelFamily {
     Presence fused_qkv = Presence::Never;      // blk.N.attn_qkv.weight instead of attn_q / attn_k / attn_v
     Presence fused_gate_up = Presence::Never;  // blk.N.ffn_up.weight holds gate then up; no ffn_gate
     Presence rope_freqs = Presence::Never;     // rope_freqs.weight: Llama 3.1 rope frequency divisors
+    // Mixture of experts: {arch}.expert_count / expert_used_count, per layer the router
+    // blk.N.ffn_gate_inp.weight and the 3-D blk.N.ffn_{gate,up,down}_exps.weight (expert
+    // outermost) instead of ffn_gate / ffn_up / ffn_down. Optional: on when expert_count > 0.
+    Presence experts = Presence::Never;
+    bool expert_width_key = false;    // expert width from {arch}.expert_feed_forward_length, else feed_forward_length
+    bool expert_weights_norm = true;  // top-k weights renormalized unless {arch}.expert_weights_norm says otherwise
 
     bool embd_scale_sqrt = false;  // embedding rows * sqrt(n_embd)
 
