@@ -6,13 +6,15 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "model/KvLayout.h"
 #include "packs/PackCache.h"
 #include "gguf/GGUFLoader.h"
 
 namespace vk_symbiote {
 
-uint64 estimate_activation_kv_bytes(const ModelConfig& c, uint32 n_ctx, uint32 n_batch) {
-    const uint64 kv = uint64(2) * c.n_layer * n_ctx * c.kv_dim() * sizeof(float);
+uint64 estimate_activation_kv_bytes(const ModelConfig& c, uint32 n_ctx, uint32 n_batch, uint64 kv_tokens) {
+    // The paged KV cache exactly as the CPU backend allocates it (whole blocks).
+    const uint64 kv = KvLayout::for_tokens(c, kv_tokens ? kv_tokens : n_ctx).bytes();
     // Per token: residual, normed input, q, k, v, attention out, 2 x ffn hidden, logits;
     // plus one row of attention scores per head over the context.
     const uint64 per_token = uint64(3) * c.n_embd + c.q_dim() + 2ull * c.kv_dim() + 2ull * c.n_ff + c.n_vocab + uint64(c.n_head) * n_ctx;

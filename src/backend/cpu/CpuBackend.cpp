@@ -4,6 +4,8 @@
 #include <cmath>
 #include <new>
 
+#include "backend/cpu/PagedAttention.h"
+
 namespace vk_symbiote {
 
 namespace {
@@ -30,29 +32,44 @@ ExpectedVoid CpuBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint32 n
     const ModelConfig& c = weights.config();
     weights_ = nullptr;
     n_ctx_ = n_batch_ = n_past_ = 0;
-    const uint64 kv = uint64(c.n_layer) * n_ctx * c.kv_dim();
+    own_ = KvBlockTable{};
+    VKS_TRY(kv_.allocate(KvLayout::for_tokens(c, kv_tokens_ ? kv_tokens_ : n_ctx)));
     try {
-        k_cache_.assign(kv, 0.0f);
-        v_cache_.assign(kv, 0.0f);
         x_.assign(uint64(n_batch) * c.n_embd, 0.0f);
         xb_.assign(uint64(n_batch) * c.n_embd, 0.0f);
         q_.assign(uint64(n_batch) * c.q_dim(), 0.0f);
+        k_.assign(uint64(n_batch) * c.kv_dim(), 0.0f);
+        v_.assign(uint64(n_batch) * c.kv_dim(), 0.0f);
         att_.assign(uint64(n_batch) * c.q_dim(), 0.0f);
         proj_.assign(uint64(n_batch) * c.n_embd, 0.0f);
         gate_.assign(uint64(n_batch) * c.n_ff, 0.0f);
         up_.assign(uint64(n_batch) * c.n_ff, 0.0f);
         norm_w_.assign(c.n_embd, 0.0f);
         scores_.assign(uint64(pool_.size()) * n_ctx, 0.0f);
+        row_chunk_.assign(n_batch, 0);
+        row_pos_.assign(n_batch, 0);
     } catch (const std::bad_alloc&) {
-        const uint64 bytes = 2 * kv * 4;
-        return make_error(ErrorCode::OutOfMemory, "cpu backend: cannot allocate the KV cache (" + std::to_string(bytes) + " bytes for n_ctx " +
-                                                      std::to_string(n_ctx) + ") and activations for n_batch " + std::to_string(n_batch));
+        return make_error(ErrorCode::OutOfMemory, "cpu backend: cannot allocate the activations for n_batch " + std::to_string(n_batch) + " and n_ctx " +
+                                                      std::to_string(n_ctx));
     }
     cfg_ = c;
     weights_ = &weights;
     n_ctx_ = n_ctx;
     n_batch_ = n_batch;
     return {};
+}
+
+void CpuBackend::reset() {
+    if (weights_) kv_.pool().release(own_);
+    n_past_ = 0;
+}
+
+ExpectedVoid CpuBackend::reserve_kv(uint32 end) {
+    if (!weights_) return arg_error("reserve_kv() called before prepare()");
+    if (end > n_ctx_) return arg_error("reserve_kv: " + std::to_string(end) + " positions exceed n_ctx " + std::to_string(n_ctx_));
+    if (own_.n_pos >= end) return {};
+    // Grows without dropping: the co-processor's rows past n_past() may be valid.
+    return kv_.pool().prepare_write(own_, own_.n_pos, end);
 }
 
 BackendStats CpuBackend::stats() {
@@ -80,33 +97,91 @@ ExpectedVoid CpuBackend::forward(const ForwardRequest& req) {
     for (uint32 done = 0; done < req.n_tokens;) {
         const uint32 n = std::min(n_batch_, req.n_tokens - done);
         const bool last = done + n == req.n_tokens;
-        float* logits = req.all_logits ? req.logits + uint64(done) * cfg_.n_vocab : (last ? req.logits : nullptr);
-        VKS_TRY(forward_chunk(req.tokens + done, n, req.pos + done, req.all_logits, logits));
+        auto chunk = own_chunk(req.tokens + done, n, req.pos + done);
+        if (!chunk) return chunk.error();
+        chunk->all_logits = req.all_logits;
+        chunk->logits = req.all_logits ? req.logits + uint64(done) * cfg_.n_vocab : (last ? req.logits : nullptr);
+        VKS_TRY(run_pass({*chunk}));
         done += n;
         n_past_ = req.pos + done;
     }
     return {};
 }
 
-ExpectedVoid CpuBackend::forward_chunk(const uint32* tokens, uint32 n, uint32 pos, bool all, float* logits) {
+Expected<SeqChunk> CpuBackend::own_chunk(const uint32* tokens, uint32 n, uint32 pos) {
+    VKS_TRY(reserve_kv(pos + n));
+    SeqChunk c;
+    c.kv = &own_;
+    c.tokens = tokens;
+    c.n_tokens = n;
+    c.pos = pos;
+    return c;
+}
+
+ExpectedVoid CpuBackend::check_chunks(const std::vector<SeqChunk>& chunks) const {
+    if (!weights_) return arg_error("forward_batch() called before prepare()");
+    uint64 total = 0;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+        const SeqChunk& c = chunks[i];
+        const std::string at = "forward_batch: chunk " + std::to_string(i) + ": ";
+        if (!c.kv || !c.tokens || c.n_tokens == 0) return arg_error(at + "needs a block table and at least one token");
+        if (uint64(c.pos) + c.n_tokens > n_ctx_)
+            return arg_error(at + "positions [" + std::to_string(c.pos) + ", " + std::to_string(uint64(c.pos) + c.n_tokens) + ") exceed n_ctx " + std::to_string(n_ctx_));
+        if (c.kv->n_pos < c.pos + c.n_tokens || uint64(c.kv->blocks.size()) * kv_.layout().block_positions < c.kv->n_pos)
+            return arg_error(at + "its block table does not cover positions [0, " + std::to_string(c.pos + c.n_tokens) + ") (KvBlockPool::prepare_write first)");
+        for (uint32 b : c.kv->blocks)
+            if (b >= kv_.layout().n_blocks) return arg_error(at + "block " + std::to_string(b) + " is not in the pool");
+        for (uint32 t = 0; t < c.n_tokens; ++t)
+            if (c.tokens[t] >= cfg_.n_vocab)
+                return arg_error(at + "token " + std::to_string(c.tokens[t]) + " at index " + std::to_string(t) + " is out of range (n_vocab " + std::to_string(cfg_.n_vocab) + ")");
+        for (size_t j = 0; j < i; ++j)
+            if (chunks[j].kv == c.kv) return arg_error(at + "the same block table as chunk " + std::to_string(j));
+        total += c.n_tokens;
+    }
+    if (chunks.empty() || total > n_batch_)
+        return arg_error("forward_batch: " + std::to_string(total) + " tokens in " + std::to_string(chunks.size()) + " chunks (1 to n_batch " + std::to_string(n_batch_) + ")");
+    return {};
+}
+
+ExpectedVoid CpuBackend::forward_batch(const std::vector<SeqChunk>& chunks) {
+    VKS_TRY(check_chunks(chunks));
+    return run_pass(chunks);
+}
+
+void CpuBackend::bind_rows(const std::vector<SeqChunk>& chunks) {
+    chunks_ = chunks;
+    uint32 r = 0;
+    for (uint32 c = 0; c < chunks.size(); ++c)
+        for (uint32 t = 0; t < chunks[c].n_tokens; ++t, ++r) {
+            row_chunk_[r] = c;
+            row_pos_[r] = chunks[c].pos + t;
+        }
+}
+
+ExpectedVoid CpuBackend::run_pass(const std::vector<SeqChunk>& chunks) {
+    bind_rows(chunks);
+    uint32 n = 0;
     hint_layer(0);
-    for (uint32 t = 0; t < n; ++t) VKS_TRY(weights_->embedding_row(tokens[t], x_.data() + uint64(t) * cfg_.n_embd));
+    for (const SeqChunk& c : chunks)
+        for (uint32 t = 0; t < c.n_tokens; ++t, ++n) VKS_TRY(weights_->embedding_row(c.tokens[t], x_.data() + uint64(n) * cfg_.n_embd));
     for (uint32 l = 0; l < cfg_.n_layer; ++l) {
         hint_layer(l + 1);
-        VKS_TRY(attention_block(l, n, pos));
+        VKS_TRY(attention_block(l, n));
         VKS_TRY(ffn_block(l, n));
     }
-    if (!logits) return {};
-    return output_block(n, all, logits);
+    return output_rows(chunks);
 }
 
 ExpectedVoid CpuBackend::forward_layer(uint32 layer, float* x, uint32 n, uint32 pos) {
     if (!weights_) return arg_error("forward_layer() called before prepare()");
     if (layer >= cfg_.n_layer || n == 0 || n > n_batch_ || uint64(pos) + n > n_ctx_)
         return arg_error("forward_layer(" + std::to_string(layer) + ", n " + std::to_string(n) + ", pos " + std::to_string(pos) + ") out of range");
+    auto chunk = own_chunk(nullptr, n, pos);
+    if (!chunk) return chunk.error();
+    bind_rows({*chunk});
     const uint64 count = uint64(n) * cfg_.n_embd;
     std::copy(x, x + count, x_.begin());
-    VKS_TRY(attention_block(layer, n, pos));
+    VKS_TRY(attention_block(layer, n));
     VKS_TRY(ffn_block(layer, n));
     std::copy(x_.begin(), x_.begin() + count, x);
     return {};
@@ -195,53 +270,79 @@ ExpectedVoid CpuBackend::load_norm(TensorId id) {
     return {};
 }
 
-ExpectedVoid CpuBackend::attention_block(uint32 l, uint32 n, uint32 pos) {
+ExpectedVoid CpuBackend::attention_block(uint32 l, uint32 n) {
     const uint64 E = cfg_.n_embd, Q = cfg_.q_dim();
-    VKS_TRY(attention_heads(l, x_.data(), n, pos, cfg_.n_head_kv));
+    VKS_TRY(attention_heads(l, x_.data(), n, cfg_.n_head_kv));
     VKS_TRY(project({TensorRole::Wo, int32(l)}, E, Q, att_.data(), Q, n, proj_.data(), E));
     for (uint32 t = 0; t < n; ++t) cpu::add_inplace(x_.data() + t * E, proj_.data() + t * E, E);
     return {};
 }
 
-ExpectedVoid CpuBackend::attention_heads(uint32 l, const float* x, uint32 n, uint32 pos, uint32 kv_heads) {
+ExpectedVoid CpuBackend::attention_heads(uint32 l, const float* x, uint32 n, uint32 kv_heads) {
     const int32 L = int32(l);
     const uint32 hd = cfg_.head_dim, heads = kv_heads * (cfg_.n_head / cfg_.n_head_kv);
     const uint64 E = cfg_.n_embd, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
     VKS_TRY(load_norm({TensorRole::AttnNorm, L}));
     for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, norm_w_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
-    // q -> q_ (n, Q); k and v go straight into the cache rows [pos, pos + n) of layer l.
+    // q -> q_ (n, Q), k -> k_ and v -> v_ (n, KV); each row then goes to its sequence's block.
     VKS_TRY(project_all({{{TensorRole::Wq, L}, Q, E, xb_.data(), E, n, q_.data(), Q, uint64(heads) * hd},
-                         {{TensorRole::Wk, L}, KV, E, xb_.data(), E, n, k_cache(l) + uint64(pos) * KV, KV, uint64(kv_heads) * hd},
-                         {{TensorRole::Wv, L}, KV, E, xb_.data(), E, n, v_cache(l) + uint64(pos) * KV, KV, uint64(kv_heads) * hd}}));
+                         {{TensorRole::Wk, L}, KV, E, xb_.data(), E, n, k_.data(), KV, uint64(kv_heads) * hd},
+                         {{TensorRole::Wv, L}, KV, E, xb_.data(), E, n, v_.data(), KV, uint64(kv_heads) * hd}}));
     cpu::RopeParams rp{cfg_.head_dim, cfg_.n_rot, cfg_.rope_freq_base, cfg_.rope_freq_scale, cfg_.rope_style};
     for (uint32 t = 0; t < n; ++t) {
-        float* k = k_cache(l) + uint64(pos + t) * KV;
-        cpu::rope(q_.data() + t * Q, heads, pos + t, rp);
-        cpu::rope(k, kv_heads, pos + t, rp);
+        float* k = k_.data() + t * KV;
+        cpu::rope(q_.data() + t * Q, heads, row_pos_[t], rp);
+        cpu::rope(k, kv_heads, row_pos_[t], rp);
         if (kv_precision_ == KvPrecision::F16Rounded) {
             round_to_f16(k, uint64(kv_heads) * hd);
-            round_to_f16(v_cache(l) + uint64(pos + t) * KV, uint64(kv_heads) * hd);
+            round_to_f16(v_.data() + t * KV, uint64(kv_heads) * hd);
             round_to_f16(q_.data() + t * Q, uint64(heads) * hd);
         }
     }
-    if (heads > 0) attention_core(l, n, pos, heads);
+    store_kv(l, n, uint64(kv_heads) * hd);
+    if (heads > 0) attention_core(l, n, heads);
     return {};
 }
 
-void CpuBackend::attention_core(uint32 l, uint32 n, uint32 pos, uint32 n_heads) {
-    // One work item per (token, head): token t attends to cache rows [0, pos + t].
+void CpuBackend::store_kv(uint32 l, uint32 n, uint64 cols) {
+    const uint64 KV = cfg_.kv_dim();
+    for (uint32 t = 0; t < n; ++t) {
+        const KvBlockTable& kv = *chunks_[row_chunk_[t]].kv;
+        std::copy(k_.data() + t * KV, k_.data() + t * KV + cols, kv_.row(kv, l, false, row_pos_[t]));
+        std::copy(v_.data() + t * KV, v_.data() + t * KV + cols, kv_.row(kv, l, true, row_pos_[t]));
+    }
+}
+
+void CpuBackend::bind_blocks(uint32 l) {
+    kblk_.clear();
+    vblk_.clear();
+    blk_off_.clear();
+    for (const SeqChunk& c : chunks_) {
+        blk_off_.push_back(kblk_.size());
+        for (uint32 b : c.kv->blocks) {
+            kblk_.push_back(kv_.row(b, l, false, 0));
+            vblk_.push_back(kv_.row(b, l, true, 0));
+        }
+    }
+}
+
+void CpuBackend::attention_core(uint32 l, uint32 n, uint32 n_heads) {
+    // One work item per (row, head): the row at position p attends to its own sequence's
+    // positions [0, p].
     const uint32 hd = cfg_.head_dim, group = cfg_.n_head / cfg_.n_head_kv, H = n_heads ? n_heads : cfg_.n_head;
     const uint64 Q = cfg_.q_dim(), KV = cfg_.kv_dim();
     const float scale = 1.0f / std::sqrt(float(hd));
-    const float* kc = k_cache(l);
-    const float* vc = v_cache(l);
+    bind_blocks(l);
     auto item = [&](uint64 i, uint32 worker) {
         const uint32 t = uint32(i / H), h = uint32(i % H), g = h / group;
-        cpu::attention_head(q_.data() + t * Q + uint64(h) * hd, kc + uint64(g) * hd, vc + uint64(g) * hd, KV, pos + t + 1, hd, scale,
-                            scores_.data() + uint64(worker) * n_ctx_, att_.data() + t * Q + uint64(h) * hd, path_);
+        const uint64 off = blk_off_[row_chunk_[t]];
+        const cpu::PagedRows k{kblk_.data() + off, kv_.layout().block_positions, KV}, v{vblk_.data() + off, kv_.layout().block_positions, KV};
+        cpu::paged_attention_head(q_.data() + t * Q + uint64(h) * hd, k, v, uint64(g) * hd, row_pos_[t] + 1, hd, scale, scores_.data() + uint64(worker) * n_ctx_,
+                                  att_.data() + t * Q + uint64(h) * hd, path_);
     };
     const uint64 items = uint64(n) * H;
-    const uint64 work = items * (uint64(pos) + n) * hd;  // ~multiply-adds
+    uint64 work = 0;  // ~multiply-adds
+    for (uint32 t = 0; t < n; ++t) work += (uint64(row_pos_[t]) + 1) * H * hd;
     if (pool_.size() == 1 || work < (uint64(1) << 15)) {
         for (uint64 i = 0; i < items; ++i) item(i, 0);
         return;
@@ -296,7 +397,10 @@ ExpectedVoid CpuBackend::attention_part(uint32 l, const float* x, uint32 pos, ui
     if (kv_heads > cfg_.n_head_kv || pos >= n_ctx_)
         return arg_error("attention_part: " + std::to_string(kv_heads) + " KV heads at position " + std::to_string(pos) + " out of range");
     const uint32 hd = cfg_.head_dim, heads = kv_heads * (cfg_.n_head / cfg_.n_head_kv);
-    VKS_TRY(attention_heads(l, x, 1, pos, kv_heads));
+    auto chunk = own_chunk(nullptr, 1, pos);
+    if (!chunk) return chunk.error();
+    bind_rows({*chunk});
+    VKS_TRY(attention_heads(l, x, 1, kv_heads));
     std::copy(att_.begin(), att_.begin() + uint64(heads) * hd, att);
     return {};
 }
@@ -332,12 +436,33 @@ ExpectedVoid CpuBackend::output_part(const float* x, uint64 rows, float* logits)
     return project({TensorRole::Output, -1}, cfg_.n_vocab, E, xb_.data(), E, 1, logits, cfg_.n_vocab, rows);
 }
 
-ExpectedVoid CpuBackend::output_block(uint32 n, bool all, float* logits) {
+ExpectedVoid CpuBackend::output_rows(const std::vector<SeqChunk>& chunks) {
     const uint64 E = cfg_.n_embd, V = cfg_.n_vocab;
-    const uint32 first = all ? 0 : n - 1;  // rows of x_ that produce logits
+    // The rows that produce logits, normed into xb_ in order; `dest` the buffer of each.
+    std::vector<float*> dest;
+    uint32 r = 0;
     VKS_TRY(load_norm({TensorRole::OutputNorm, -1}));
-    for (uint32 t = first; t < n; ++t) cpu::rmsnorm(x_.data() + t * E, norm_w_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
-    return project({TensorRole::Output, -1}, V, E, xb_.data() + first * E, E, n - first, logits, V);
+    for (const SeqChunk& c : chunks) {
+        for (uint32 t = 0; t < c.n_tokens; ++t, ++r) {
+            if (!c.logits || (!c.all_logits && t + 1 < c.n_tokens)) continue;
+            cpu::rmsnorm(x_.data() + r * E, norm_w_.data(), xb_.data() + dest.size() * E, E, cfg_.rms_eps);
+            dest.push_back(c.logits + (c.all_logits ? uint64(t) * V : 0));
+        }
+    }
+    if (dest.empty()) return {};
+    const uint32 m = uint32(dest.size());
+    // Consecutive rows of one buffer (a single chunk wants logits): written in place.
+    bool in_place = true;
+    for (uint32 i = 1; i < m; ++i) in_place = in_place && dest[i] == dest[0] + uint64(i) * V;
+    if (in_place) return project({TensorRole::Output, -1}, V, E, xb_.data(), E, m, dest[0], V);
+    try {
+        if (logits_.size() < uint64(m) * V) logits_.resize(uint64(m) * V);
+    } catch (const std::bad_alloc&) {
+        return make_error(ErrorCode::OutOfMemory, "cpu backend: cannot allocate logits for " + std::to_string(m) + " rows");
+    }
+    VKS_TRY(project({TensorRole::Output, -1}, V, E, xb_.data(), E, m, logits_.data(), V));
+    for (uint32 i = 0; i < m; ++i) std::copy(logits_.data() + uint64(i) * V, logits_.data() + uint64(i + 1) * V, dest[i]);
+    return {};
 }
 
 }  // namespace vk_symbiote

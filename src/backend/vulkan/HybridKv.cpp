@@ -56,7 +56,8 @@ ExpectedVoid HybridKv::merge(uint32 l, int v, uint32 lo, uint32 upto, uint32 cpu
     const uint32* cv = cpu_valid_.data() + size_t(l) * G;
     const uint32* gv = gpu_valid_.data() + size_t(l) * G;
     const DeviceBuffer& dev = v ? buf_.v_cache[l] : buf_.k_cache[l];
-    float* host = cpu_.kv_cache(l, v);
+    VKS_TRY(cpu_.reserve_kv(upto));  // the CPU's paged rows [0, upto) of its own sequence
+    auto host = [&](uint64 r) { return cpu_.kv_row(l, v != 0, uint32(r)); };
     if (keep_device) {
         if (buf_.kv_f16()) {
             VKS_TRY(compute_.download(dev.get(), off * eb, half_.data(), rows * KV * eb));
@@ -68,9 +69,9 @@ ExpectedVoid HybridKv::merge(uint32 l, int v, uint32 lo, uint32 upto, uint32 cpu
     }
     for (uint32 g = 0; g < G; ++g) {
         if (g < cpu_heads)
-            for (uint64 r = cv[g]; r < upto; ++r) std::memcpy(host + r * KV + g * hd, tmp_.data() + (r - lo) * KV + g * hd, size_t(hd) * 4);
+            for (uint64 r = cv[g]; r < upto; ++r) std::memcpy(host(r) + g * hd, tmp_.data() + (r - lo) * KV + g * hd, size_t(hd) * 4);
         if (g >= gpu_from)
-            for (uint64 r = gv[g]; r < upto; ++r) std::memcpy(tmp_.data() + (r - lo) * KV + g * hd, host + r * KV + g * hd, size_t(hd) * 4);
+            for (uint64 r = gv[g]; r < upto; ++r) std::memcpy(tmp_.data() + (r - lo) * KV + g * hd, host(r) + g * hd, size_t(hd) * 4);
     }
     if (!to_gpu) return {};
     if (buf_.kv_f16()) {
