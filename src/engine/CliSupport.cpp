@@ -103,6 +103,8 @@ void print_stats(const VulkanSymbioteEngine& engine) {
                  (unsigned long long)m.total_prompt_tokens, m.prompt_tokens_per_second, (unsigned long long)m.total_generated_tokens,
                  m.average_tokens_per_second, m.time_to_first_token_ms, (unsigned long long)m.total_inferences, m.backend.c_str(),
                  m.gpu_utilization_percent, m.peak_rss_bytes / 1e6, m.peak_vram_bytes / 1e6, m.weight_bytes_disk / 1e6, m.weight_bytes_uploaded / 1e6);
+    std::fprintf(stderr, "stats: sequences %s; at most %u per pass; prompt tokens from cache %llu; KV blocks %u used, %u peak of %u\n", m.scheduling.c_str(),
+                 m.peak_sequences_per_pass, (unsigned long long)m.cached_prompt_tokens, m.kv_blocks_used, m.kv_blocks_peak, m.kv_blocks_total);
 }
 
 void print_oracle_line(const VulkanSymbioteEngine& engine, const ConfigManager& cfg, const Path& model) {
