@@ -153,7 +153,7 @@ struct GenerationRequest {
     std::string prompt;                 // tokenized (options.add_bos, parse_special) when prompt_tokens is empty
     std::vector<uint32> prompt_tokens;  // used as given when not empty
     GenerationOptions options;
-    TokenCallback on_token;             // called inside step() with each piece; false cancels
+    TokenCallback on_token;             // called inside step() with each piece; false cancels (it must not call the engine)
     // Start from the KV cache of an earlier generation (running, or finished with keep_kv) where
     // its tokens agree with this prompt: those positions are shared, not computed again.
     std::optional<GenerationId> prefix_from;

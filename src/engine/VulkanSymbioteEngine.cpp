@@ -48,6 +48,7 @@ struct VulkanSymbioteEngine::Impl {
     std::optional<GenerationId> last_kept;
     PerformanceMetrics metrics;
     uint64 decode_step_tokens = 0;              // tokens sampled by steps without prompt tokens
+    Clock::time_point step_started;             // of the step in progress
     // The backend's and provider's counters at the last reset_performance_metrics(): theirs
     // run since they were created, the metrics report the difference.
     BackendStats backend_base;
@@ -57,29 +58,30 @@ struct VulkanSymbioteEngine::Impl {
     const ModelConfig& cfg() const { return sel.provider->config(); }
     const Tokenizer& tok() const { return model->tokenizer(); }
 
-    // One scheduler step, its time and tokens accounted: a step with prompt tokens counts as
-    // prompt time, one with decode tokens only as generation time. False: nothing ran.
+    // One scheduler step. Its forward pass is accounted as it finishes (before the tokens are
+    // sampled and streamed: see account_pass); its tokens after. False: nothing ran.
     Expected<bool> timed_step() {
-        auto t0 = Clock::now();
+        step_started = Clock::now();
         auto st = sched->step();
-        const uint64 ns = ns_since(t0);
         if (!st) return st.error();
         if (st->sequences == 0) return false;
+        metrics.total_generated_tokens += st->generated;
+        if (st->prompt_tokens == 0) decode_step_tokens += st->generated;
+        update_rates();
+        return true;
+    }
+
+    // A pass with prompt tokens counts as prompt time, one with decode tokens only as
+    // generation time.
+    void account_pass(const StepStats& st) {
+        const uint64 ns = ns_since(step_started);
         metrics.total_inference_time_ns += ns;
         metrics.total_inferences += 1;
-        metrics.total_prompt_tokens += st->prompt_tokens;
-        metrics.total_generated_tokens += st->generated;
-        if (st->prompt_tokens > 0) {
-            metrics.prompt_time_ns += ns;
-        } else {
-            metrics.generation_time_ns += ns;
-            decode_step_tokens += st->generated;
-        }
-        update_rates();
+        metrics.total_prompt_tokens += st.prompt_tokens;
+        (st.prompt_tokens > 0 ? metrics.prompt_time_ns : metrics.generation_time_ns) += ns;
         // The device / memory figures are gathered when somebody reads the metrics, not per
         // forward pass: per decode token they cost a /proc read and the providers' counters.
         device_metrics_stale = true;
-        return true;
     }
 
     void update_rates() {
@@ -209,6 +211,8 @@ Expected<std::unique_ptr<VulkanSymbioteEngine>> VulkanSymbioteEngine::create(con
         return make_error(ErrorCode::Format, model_path.string() + ": tokenizer has " + std::to_string(impl->tok().n_vocab()) + " tokens but the model " +
                                                  std::to_string(impl->cfg().n_vocab));
     impl->sched = std::make_unique<Scheduler>(*impl->sel.backend, impl->tok(), impl->cfg().n_vocab, impl->sel.n_batch);
+    Impl* m = impl.get();
+    impl->sched->set_pass_observer([m](const StepStats& st) { m->account_pass(st); });
     impl->metrics.backend = impl->sel.backend_name;
     impl->metrics.scheduling = impl->sched->describe();
     VKS_LOG_INFO("model: " << impl->cfg().summary());
@@ -301,9 +305,10 @@ Expected<std::string> VulkanSymbioteEngine::generate_tokens(const std::vector<ui
 
 Expected<std::vector<float>> VulkanSymbioteEngine::evaluate(const std::vector<uint32>& tokens, bool all_positions) {
     Impl& m = *impl_;
-    SequenceRequest r;
+    SequenceRequest r;  // from an empty cache: no prefix
     r.prompt = tokens;
-    r.all_logits = true;  // from an empty cache: no prefix
+    r.all_logits = all_positions;
+    r.max_tokens = 0;  // the prompt's logits only, nothing sampled
     auto id = m.sched->submit(std::move(r));
     if (!id) return id.error();
     auto w = m.wait(*id);
@@ -312,7 +317,6 @@ Expected<std::vector<float>> VulkanSymbioteEngine::evaluate(const std::vector<ui
     m.sched->release(*id);
     if (!w) return w.error();
     if (st.finish == FinishReason::Error) return make_error(ErrorCode::Io, st.error);
-    if (!all_positions) logits.erase(logits.begin(), logits.end() - m.cfg().n_vocab);
     return logits;
 }
 

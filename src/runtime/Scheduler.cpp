@@ -154,7 +154,9 @@ Expected<StepStats> Scheduler::step() {
     auto r = pool_ ? run_batched(p) : run_serial(p);
     st.sequences = uint32(p.size());
     peak_per_pass_ = std::max(peak_per_pass_, st.sequences);
+    if (r && on_pass_) on_pass_(st);
     for (const Planned& x : p) {
+        if (r) x.seq->computed(x.n);
         st.generated += x.seq->n_generated();
         if (!r) x.seq->finish(FinishReason::Error, r.error().message);
         if (x.seq->finished()) retire(*x.seq);
@@ -172,9 +174,7 @@ ExpectedVoid Scheduler::run_batched(const std::vector<Planned>& p) {
         VKS_TRY(pool_->prepare_write(s.kv(), s.n_past(), s.n_past() + x.n));  // admission keeps room for it
         chunks.push_back({&s.kv(), s.tokens().data() + s.n_past(), x.n, s.n_past(), s.request().all_logits, s.chunk_logits(x.n)});
     }
-    VKS_TRY(backend_.forward_batch(chunks));
-    for (const Planned& x : p) x.seq->computed(x.n);
-    return {};
+    return backend_.forward_batch(chunks);
 }
 
 ExpectedVoid Scheduler::run_serial(const std::vector<Planned>& p) {
@@ -185,7 +185,6 @@ ExpectedVoid Scheduler::run_serial(const std::vector<Planned>& p) {
     auto logits = session_->eval(toks, s.request().all_logits);
     if (!logits) return logits.error();
     if (dst) std::copy(logits->begin(), logits->end(), dst);
-    s.computed(n);
     return {};
 }
 

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,7 +48,8 @@ public:
     // Queues a sequence (and admits it at once when it fits). Errors: an empty prompt, one
     // longer than context_limit(), or an unknown prefix_from.
     Expected<uint64> submit(SequenceRequest req);
-    // One forward pass over the running sequences. A failed pass finishes its sequences with
+    // One forward pass over the running sequences, then their next tokens. A failed pass
+    // finishes its sequences with
     // FinishReason::Error and returns the error.
     Expected<StepStats> step();
     bool has_work() const { return !waiting_.empty() || !running_.empty(); }
@@ -57,6 +59,9 @@ public:
     const Sequence* find(uint64 id) const;
     std::vector<float> take_logits(uint64 id);  // an all_logits sequence's logits
     uint32 peak_sequences_per_pass() const { return peak_per_pass_; }
+    // Called after each successful forward pass, before its sequences sample (so that a
+    // token callback sees the pass accounted); StepStats::generated is 0 there.
+    void set_pass_observer(std::function<void(const StepStats&)> f) { on_pass_ = std::move(f); }
 
 private:
     struct Planned {
@@ -77,6 +82,7 @@ private:
     // Drops the oldest kept cache, `spare` only when no other is left; false: none was kept.
     bool drop_kept_cache(const Sequence* spare);
     std::vector<Planned> plan();
+    // The forward pass of a plan (logits at each sequence's chunk_logits).
     ExpectedVoid run_batched(const std::vector<Planned>& p);
     ExpectedVoid run_serial(const std::vector<Planned>& p);
     // A finished sequence leaves the running set; its blocks go back unless it keeps them.
@@ -96,6 +102,7 @@ private:
     uint64 next_id_ = 1;
     uint32 rotate_ = 0;                 // first decode sequence of the next step (fairness past the budget)
     uint32 peak_per_pass_ = 0;
+    std::function<void(const StepStats&)> on_pass_;
 };
 
 }  // namespace vk_symbiote

@@ -23,7 +23,8 @@ Sequence::Sequence(uint64 id, SequenceRequest req, const Tokenizer& tok, uint32 
 }
 
 uint32 Sequence::max_positions() const {
-    const uint64 want = req_.prompt.size() + (req_.all_logits ? 0 : uint64(req_.max_tokens));
+    // The last token sampled is never computed: prompt + max_tokens - 1 positions at most.
+    const uint64 want = req_.prompt.size() + (req_.all_logits || req_.max_tokens == 0 ? 0 : uint64(req_.max_tokens) - 1);
     return uint32(std::min<uint64>(want, limit_));
 }
 

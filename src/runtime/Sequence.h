@@ -28,7 +28,9 @@ struct SequenceRequest {
     std::optional<uint64> prefix_from;    // GenerationRequest's fields of the same names
     bool release_prefix_source = false;
     bool keep_kv = false;
-    bool all_logits = false;  // keep the logits of every prompt position and sample nothing (evaluate)
+    // Keep the logits of every prompt position and sample nothing (evaluate). With max_tokens 0
+    // and all_logits false: the last prompt position's logits only.
+    bool all_logits = false;
 };
 
 class Sequence {
@@ -65,6 +67,7 @@ public:
     // Ends the generation (no effect when already finished): the held-back text is flushed.
     void finish(FinishReason r, std::string error = {});
     GenerationStatus status() const;
+    // The logits kept: every prompt position (all_logits), else the last computed position's.
     std::vector<float> take_logits() { return std::move(logits_); }
 
 private:
