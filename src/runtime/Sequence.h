@@ -14,7 +14,7 @@
 #include "model/Tokenizer.h"
 #include "runtime/Sampler.h"
 #include "runtime/StopStrings.h"
-#include "vk_symbiote/VulkanSymbioteEngine.h"
+#include "vk_symbiote/Generation.h"
 
 namespace vk_symbiote {
 
