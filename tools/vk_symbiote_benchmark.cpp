@@ -68,7 +68,7 @@ void print_usage() {
         "  --parallel S,... parallel generation tests: S sequences of -n tokens each at once, one\n"
         "                   forward pass per step over all of them (aggregate and per-sequence\n"
         "                   tokens/s, TTFT, weight bytes per step and per token); a KV cache for\n"
-        "                   all S unless --kv-cache-tokens is given\n"
+        "                   all S unless --kv-pool-tokens is given\n"
         "  -r N             timed repetitions of each test (default 3); median, min and max reported\n"
         "  --reprobe        measure the machine's bandwidth ceilings again (else cached per machine)\n"
         "  --no-warmup      skip the untimed warm-up run of each test\n"
@@ -257,7 +257,7 @@ class TestEngines {
 public:
     TestEngines(const ConfigManager& cfg, Path model) : cfg_(cfg), model_(std::move(model)), own_ctx_(cfg.sampling().ctx_size == 0) {}
     // The engine for a test of `ctx` positions per sequence and `sequences` at once (a KV
-    // cache of sequences x ctx positions unless --kv-cache-tokens is given); the previous
+    // cache of sequences x ctx positions unless --kv-pool-tokens is given); the previous
     // test's engine frees its memory first.
     Expected<VulkanSymbioteEngine*> for_context(uint32 ctx, uint32 sequences = 1) {
         if (engine_ && !own_ctx_) return engine_.get();
@@ -266,7 +266,7 @@ public:
         if (own_ctx_) tc.sampling().ctx_size = ctx;
         // Each sequence holds whole KV blocks: room for all of them at once.
         const uint32 per_sequence = KvLayout{}.blocks_for(tc.sampling().ctx_size) * kKvBlockPositions;
-        if (tc.memory().kv_cache_tokens == 0) tc.memory().kv_cache_tokens = sequences * per_sequence;
+        if (tc.memory().kv_pool_tokens == 0) tc.memory().kv_pool_tokens = sequences * per_sequence;
         auto en = VulkanSymbioteEngine::create(model_, tc);
         if (!en) return en.error();
         engine_ = std::move(*en);

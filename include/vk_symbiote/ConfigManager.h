@@ -50,7 +50,7 @@ struct MemoryConfig {
     bool direct_io = false;
     // Positions the paged KV cache holds over all sequences at once (0: --ctx-size, one full
     // context). Counted in the RAM budget on the CPU path; sequences wait while it is full.
-    uint32 kv_cache_tokens = 0;
+    uint32 kv_pool_tokens = 0;
 
     // Budgets in bytes (GB = 2^30, MB = 2^20), rounded down. The one GB-to-bytes factor.
     static constexpr double kBytesPerGB = 1073741824.0;

@@ -21,7 +21,7 @@ enum class FinishReason : uint32 {
     Stop,          // an end-of-generation token (unless ignore_eos) or a stop string
     Length,        // max_tokens generated
     Cancelled,     // cancel(), or the token callback returned false
-    ContextLimit,  // the sequence filled its context (--ctx-size, or the KV cache's --kv-cache-tokens)
+    ContextLimit,  // the sequence filled its context (--ctx-size, or the KV cache's --kv-pool-tokens)
     Error,         // the forward pass failed (GenerationStatus::error says why)
 };
 const char* finish_reason_name(FinishReason r);  // "stop", "length", ...

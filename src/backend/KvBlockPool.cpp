@@ -12,7 +12,7 @@ KvBlockPool::KvBlockPool(const KvLayout& layout, CopyBlock copy) : layout_(layou
 ExpectedVoid KvBlockPool::allocate(uint32& block) {
     if (free_.empty())
         return make_error(ErrorCode::OutOfMemory, "KV cache: all " + std::to_string(n_blocks()) + " blocks of " + std::to_string(block_positions()) +
-                                                      " positions are in use (raise --kv-cache-tokens)");
+                                                      " positions are in use (raise --kv-pool-tokens)");
     block = free_.back();
     free_.pop_back();
     refs_[block] = 1;
@@ -57,7 +57,7 @@ ExpectedVoid KvBlockPool::prepare_write(KvBlockTable& t, uint32 from, uint32 to)
     if (blocks_to_write(t, from, to) > free_blocks())
         return make_error(ErrorCode::OutOfMemory, "KV cache: positions [" + std::to_string(from) + ", " + std::to_string(to) + ") need " +
                                                       std::to_string(blocks_to_write(t, from, to)) + " blocks, " + std::to_string(free_blocks()) +
-                                                      " of " + std::to_string(n_blocks()) + " are free (raise --kv-cache-tokens)");
+                                                      " of " + std::to_string(n_blocks()) + " are free (raise --kv-pool-tokens)");
     const uint32 P = block_positions();
     if (to > from && from % P != 0 && refs_[t.blocks.back()] > 1) {
         // Copy on write: this table's positions of the shared block move to a block of its own.

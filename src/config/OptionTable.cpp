@@ -52,8 +52,8 @@ const OptionSpec kOptions[] = {
      .help = "largest pack size in MB"},
     {.section = "memory", .key = "cache_dir", .cli = "--cache-dir", .metavar = "<dir>",
      .field = VKS_FIELD(memory.cache_dir), .help = "pack cache directory (empty: next to the model)"},
-    {.section = "memory", .key = "kv_cache_tokens", .cli = "--kv-cache-tokens", .metavar = "<n>",
-     .field = VKS_FIELD(memory.kv_cache_tokens), .min = 0, .max = 1 << 28,
+    {.section = "memory", .key = "kv_pool_tokens", .cli = "--kv-pool-tokens", .metavar = "<n>",
+     .field = VKS_FIELD(memory.kv_pool_tokens), .min = 0, .max = 1 << 28,
      .help = "positions the paged KV cache holds over all parallel sequences, counted in --ram-gb on the CPU path "
              "(0: --ctx-size); a generation waits while the cache is full"},
     {.section = "memory", .key = "direct_io", .cli = "--direct-io", .cli_fixed = "true", .env = "VK_SYMBIOTE_DIRECT_IO",

@@ -72,7 +72,7 @@ ModelFacts model_facts(const std::shared_ptr<const LoadedModel>& model, const Co
     f.weight_bytes = model->registry().total_bytes();
     f.cfg = model->config();
     f.n_ctx = choose_ctx(f.cfg, config.sampling().ctx_size);
-    f.backend_ram = estimate_activation_kv_bytes(f.cfg, f.n_ctx, n_batch, config.memory().kv_cache_tokens);
+    f.backend_ram = estimate_activation_kv_bytes(f.cfg, f.n_ctx, n_batch, config.memory().kv_pool_tokens);
 #ifdef VKS_HAS_VULKAN
     if (config.performance().enable_gpu) {
         const auto probe = FileWeightProvider::open(model);  // the estimate reads shapes only: nothing loaded
@@ -177,7 +177,7 @@ ExpectedVoid use_cpu(SelectedBackend& s, const ConfigManager& config, uint32 n_c
     // K, V and Q rounded to f16 values as llama.cpp's default f16 KV cache does (the reference).
     auto cpu = std::make_unique<CpuBackend>(threads, cpu::KernelPath::Auto, KvPrecision::F16Rounded);
     cpu->set_matvec_options(cpu_prefetch_bytes(config.tuning(), cpu::kDefaultMatvecPrefetchBytes), config.tuning().cpu_batch);
-    cpu->set_kv_cache_tokens(config.memory().kv_cache_tokens);
+    cpu->set_kv_pool_tokens(config.memory().kv_pool_tokens);
     VKS_TRY(cpu->prepare(*s.provider, n_ctx, s.n_batch));
     s.backend = std::move(cpu);
     s.backend_name = "cpu";

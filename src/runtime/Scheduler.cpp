@@ -38,7 +38,7 @@ Expected<uint64> Scheduler::submit(SequenceRequest req) {
     if (req.prompt.size() > context_limit())
         return make_error(ErrorCode::InvalidArgument, "context full: a prompt of " + std::to_string(req.prompt.size()) + " tokens exceeds the context of " +
                                                           std::to_string(context_limit()) + " positions (raise --ctx-size" +
-                                                          (pool_ ? std::string(" or --kv-cache-tokens)") : std::string(")")));
+                                                          (pool_ ? std::string(" or --kv-pool-tokens)") : std::string(")")));
     if (req.prefix_from && !get(*req.prefix_from))
         return make_error(ErrorCode::InvalidArgument, "prefix_from: no generation " + std::to_string(*req.prefix_from) + " (never submitted, or released)");
     const uint64 id = next_id_++;

@@ -221,7 +221,7 @@ TEST(BenchEngineAccounting, ProfilingChargesEveryKernelWithinTheForwardsGpuTime)
 // --parallel: S generations share every pass, so one pass's weight bytes are shared by S
 // tokens: the bytes per pass stay those of one pass, the bytes per token fall S-fold.
 TEST(BenchEngineAccounting, ParallelGenerationsShareEachPass) {
-    auto e = engine({"--disable-gpu", "--kv-cache-tokens", "256"});
+    auto e = engine({"--disable-gpu", "--kv-pool-tokens", "256"});
     ASSERT_TRUE(e) << e.error().to_string();
     auto reg = registry();
     auto w = run_parallel_generation(**e, *reg, 4, 6, opts(), probes());

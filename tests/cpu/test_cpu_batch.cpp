@@ -44,7 +44,7 @@ std::vector<float> alone(WeightProvider& w, const std::vector<uint32>& toks) {
 std::vector<std::vector<float>> together(WeightProvider& w, const std::vector<std::vector<uint32>>& seqs, uint32 step) {
     const uint32 V = w.config().n_vocab;
     CpuBackend be(2, cpu::KernelPath::Auto, kRefKv);
-    be.set_kv_cache_tokens(3 * 64);
+    be.set_kv_pool_tokens(3 * 64);
     EXPECT_TRUE(be.prepare(w, 64, 64));
     KvBlockPool& pool = *be.kv_pool();
     std::vector<KvBlockTable> kv(seqs.size());

@@ -69,7 +69,7 @@ TEST(KvBlockPool, AFullPoolIsAnErrorThatChangesNothing) {
     auto r = f.pool().prepare_write(b, 0, P + 1);  // needs 2 blocks, 0 free
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, ErrorCode::OutOfMemory);
-    EXPECT_NE(r.error().message.find("--kv-cache-tokens"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("--kv-pool-tokens"), std::string::npos) << r.error().message;
     EXPECT_TRUE(b.blocks.empty());
     EXPECT_EQ(f.pool().used_blocks(), 2u);
     f.pool().release(a);
@@ -124,7 +124,7 @@ TEST(KvBlockPool, CpuPoolIsWhatTheBudgetCounts) {
     const ModelConfig& cfg = (*w)->config();
     for (uint64 tokens : {uint64(0), uint64(1), uint64(100), uint64(1000)}) {
         CpuBackend be(1);
-        be.set_kv_cache_tokens(tokens);
+        be.set_kv_pool_tokens(tokens);
         ASSERT_TRUE(be.prepare(**w, 64, 8));
         const KvLayout& l = be.kv_pool()->layout();
         EXPECT_EQ(l.positions(), uint64(l.blocks_for(tokens ? tokens : 64)) * P);

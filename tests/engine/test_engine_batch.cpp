@@ -1,5 +1,5 @@
 // Many generations through the public API on the CPU path: submit / step / status / cancel
-// give each generation what generate() gives it alone; --kv-cache-tokens makes generations
+// give each generation what generate() gives it alone; --kv-pool-tokens makes generations
 // wait for room; chat's second turn computes only its new tokens (the cache of the first
 // turn is kept), whatever the length of the first; stop strings and finish reasons.
 #include <gtest/gtest.h>
@@ -89,7 +89,7 @@ TEST(EngineBatch, SubmittedGenerationsMatchGenerateAlone) {
 // A KV cache of 64 positions holds one generation of up to 64 positions at a time: the
 // second waits, then runs; cancelling the first lets it start at once.
 TEST(EngineBatch, AFullKvCacheMakesGenerationsWait) {
-    auto e = cpu_engine({"--kv-cache-tokens", "64"});
+    auto e = cpu_engine({"--kv-pool-tokens", "64"});
     ASSERT_TRUE(e);
     GenerationRequest r;
     r.prompt = "Once upon a time";
@@ -136,7 +136,7 @@ TEST(EngineBatch, ChatTurnTwoComputesOnlyItsNewTokens) {
 
 // A kept chat cache never blocks other work: an evaluation of the whole context still runs.
 TEST(EngineBatch, KeptCacheGivesWayWhenTheCacheIsNeeded) {
-    auto e = cpu_engine({"--kv-cache-tokens", "256"});
+    auto e = cpu_engine({"--kv-pool-tokens", "256"});
     ASSERT_TRUE(e);
     ASSERT_TRUE(e->generate_stream("Once upon a time", greedy(30), {}));
     EXPECT_GT(e->get_performance_metrics().kv_blocks_used, 0u);

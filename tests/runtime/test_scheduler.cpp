@@ -29,7 +29,7 @@ struct Rig {
         model = *m;
         weights = FileWeightProvider::open(model);
         backend = std::make_unique<CpuBackend>(2, cpu::KernelPath::Auto, KvPrecision::F16Rounded);
-        backend->set_kv_cache_tokens(kv_tokens);
+        backend->set_kv_pool_tokens(kv_tokens);
         auto ok = backend->prepare(*weights, n_ctx, n_batch);
         EXPECT_TRUE(ok) << ok.error().to_string();
     }

@@ -32,7 +32,7 @@ public:
     std::string name() const override;  // e.g. "cpu (avx2, 2 threads)"
     // The paged KV cache holds `tokens` positions over all sequences (rounded up to whole
     // blocks; 0: n_ctx, one full context). Takes effect at the next prepare().
-    void set_kv_cache_tokens(uint64 tokens) { kv_tokens_ = tokens; }
+    void set_kv_pool_tokens(uint64 tokens) { kv_tokens_ = tokens; }
     // Allocates the paged f32 KV cache (KvLayout::for_tokens) and activations for n_batch
     // tokens; a sequence holds at most n_ctx positions. The provider must outlive the backend
     // (or the next prepare()).
