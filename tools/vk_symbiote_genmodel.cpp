@@ -1,17 +1,23 @@
-// vk_symbiote_genmodel: writes a random-weight Llama-architecture GGUF of a named shape.
+// vk_symbiote_genmodel: writes a random-weight Llama-architecture model of a named shape, as a
+// GGUF file or as a Hugging Face folder (the same weights from the same seed).
 //
 //   vk_symbiote_genmodel --shape llama2-7b --dtype f16 --out PATH [--seed N] [--layers N]
+//                        [--format gguf|hf] [--shard-size SIZE]
 //
 // Shows a progress bar when stderr is a terminal, otherwise a line every ~5% so CI logs
 // stay short. Prints the achieved write speed at the end.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <string>
+#include <utility>
 
+#include "model/HfModelGenerator.h"
 #include "model/ModelGenerator.h"
 
 using namespace vk_symbiote;
@@ -23,11 +29,17 @@ void usage(FILE* f) {
     for (auto& n : model_shape_preset_names()) names += (names.empty() ? "" : ", ") + n;
     std::fprintf(f,
                  "usage: vk_symbiote_genmodel --shape NAME --dtype f32|f16|bf16 --out PATH [--seed N] [--layers N]\n"
-                 "  --shape   one of: %s\n"
-                 "  --dtype   weight type of the matrices (norm vectors are always f32)\n"
-                 "  --out     output file (written to PATH.tmp, renamed when complete)\n"
-                 "  --seed    random seed (default 1); the same seed gives the same file\n"
-                 "  --layers  override the shape's layer count (e.g. a 2-layer 7B-wide model)\n",
+                 "                            [--format gguf|hf] [--shard-size SIZE]\n"
+                 "  --shape       one of: %s\n"
+                 "  --dtype       weight type of the matrices (GGUF norm vectors are always f32; a folder\n"
+                 "                stores them in this type, as transformers does)\n"
+                 "  --out         output file (written to PATH.tmp, renamed when complete), or with\n"
+                 "                --format hf the folder to write (created if missing)\n"
+                 "  --seed        random seed (default 1); the same seed gives the same weights\n"
+                 "  --layers      override the shape's layer count (e.g. a 2-layer 7B-wide model)\n"
+                 "  --format      gguf (default) or hf: a Hugging Face folder (config.json, safetensors)\n"
+                 "  --shard-size  hf only: largest shard, e.g. 5GB (default, as transformers), 500MB, 2GiB;\n"
+                 "                weights above it are split into model-0000k-of-0000n.safetensors + index\n",
                  names.c_str());
 }
 
@@ -41,48 +53,72 @@ bool parse_u64(const char* s, uint64& out) {
     return true;
 }
 
+// A byte count with an optional unit: 5GB, 500MB, 64KB (powers of 1000), 2GiB, 512MiB, 64KiB.
+bool parse_size(const char* s, uint64& out) {
+    if (!s || !*s || s[0] == '-') return false;
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long v = std::strtoull(s, &end, 10);
+    if (errno != 0 || end == s) return false;
+    const std::pair<const char*, uint64> units[] = {{"", 1},           {"B", 1},            {"KB", 1000},        {"MB", 1000000},
+                                                    {"GB", 1000000000}, {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}};
+    for (auto [unit, scale] : units)
+        if (std::strcmp(end, unit) == 0) return !__builtin_mul_overflow(uint64(v), scale, &out) && out > 0;
+    return false;
+}
+
 struct Args {
-    std::string shape, dtype, out;
+    std::string shape, dtype, out, format = "gguf";
     uint64 seed = 1;
     bool has_layers = false;
     uint64 layers = 0;
+    bool has_shard_size = false;
+    uint64 shard_size = kDefaultHfShardBytes;
 };
+
+// One option and its value; false (message printed) when the value is bad.
+bool take_option(Args& a, const std::string& opt, const char* val) {
+    auto fail = [&](const char* what) {
+        std::fprintf(stderr, "vk_symbiote_genmodel: %s: '%s' %s\n", opt.c_str(), val, what);
+        return false;
+    };
+    if (opt == "--shape") a.shape = val;
+    else if (opt == "--dtype") a.dtype = val;
+    else if (opt == "--out") a.out = val;
+    else if (opt == "--format") a.format = val;
+    else if (opt == "--seed") return parse_u64(val, a.seed) || fail("is not a non-negative integer");
+    else if (opt == "--layers") {
+        a.has_layers = parse_u64(val, a.layers) && a.layers >= 1 && a.layers <= 4096;
+        return a.has_layers || fail("is not an integer in 1..4096");
+    } else if (opt == "--shard-size") {
+        a.has_shard_size = parse_size(val, a.shard_size);
+        return a.has_shard_size || fail("is not a positive size (e.g. 5GB, 500MB, 2GiB)");
+    }
+    return true;
+}
 
 // Returns 0 on success, 1 on a usage error (message printed), 2 for --help.
 int parse_args(int argc, char** argv, Args& a) {
+    static const char* const kValued[] = {"--shape", "--dtype", "--out", "--format", "--seed", "--layers", "--shard-size"};
     for (int k = 1; k < argc; ++k) {
-        std::string opt = argv[k];
+        const std::string opt = argv[k];
         if (opt == "--help" || opt == "-h") return 2;
-        const char* val = k + 1 < argc ? argv[k + 1] : nullptr;
-        auto need = [&]() {
-            if (!val) std::fprintf(stderr, "vk_symbiote_genmodel: option %s needs a value\n", opt.c_str());
-            return val != nullptr;
-        };
-        if (opt == "--shape") { if (!need()) return 1; a.shape = val; ++k; }
-        else if (opt == "--dtype") { if (!need()) return 1; a.dtype = val; ++k; }
-        else if (opt == "--out") { if (!need()) return 1; a.out = val; ++k; }
-        else if (opt == "--seed") {
-            if (!need()) return 1;
-            if (!parse_u64(val, a.seed)) { std::fprintf(stderr, "vk_symbiote_genmodel: --seed: '%s' is not a non-negative integer\n", val); return 1; }
-            ++k;
-        } else if (opt == "--layers") {
-            if (!need()) return 1;
-            if (!parse_u64(val, a.layers) || a.layers == 0 || a.layers > 4096) {
-                std::fprintf(stderr, "vk_symbiote_genmodel: --layers: '%s' is not an integer in 1..4096\n", val);
-                return 1;
-            }
-            a.has_layers = true;
-            ++k;
-        } else {
+        if (std::none_of(std::begin(kValued), std::end(kValued), [&](const char* o) { return opt == o; })) {
             std::fprintf(stderr, "vk_symbiote_genmodel: unknown option '%s'\n", opt.c_str());
             return 1;
         }
+        if (k + 1 >= argc) {
+            std::fprintf(stderr, "vk_symbiote_genmodel: option %s needs a value\n", opt.c_str());
+            return 1;
+        }
+        if (!take_option(a, opt, argv[++k])) return 1;
     }
-    if (a.shape.empty() || a.dtype.empty() || a.out.empty()) {
-        std::fprintf(stderr, "vk_symbiote_genmodel: --shape, --dtype and --out are required\n");
-        return 1;
-    }
-    return 0;
+    const char* problem = a.shape.empty() || a.dtype.empty() || a.out.empty() ? "--shape, --dtype and --out are required"
+                          : a.format != "gguf" && a.format != "hf"           ? "--format must be gguf or hf"
+                          : a.has_shard_size && a.format != "hf"             ? "--shard-size applies to --format hf only"
+                                                                             : nullptr;
+    if (problem) std::fprintf(stderr, "vk_symbiote_genmodel: %s\n", problem);
+    return problem ? 1 : 0;
 }
 
 // Progress reporting: a redrawn bar on a terminal, a line per ~5% otherwise.
@@ -115,6 +151,23 @@ private:
     std::chrono::steady_clock::time_point start_;
 };
 
+// Bytes of weights (hf) or of the whole file (gguf) the run writes.
+uint64 model_bytes(const Args& a, const ModelShape& shape, DType dt) {
+    if (a.format != "hf") return generated_model_bytes(shape, dt);
+    uint64 n = 0;
+    auto tensors = hf_tensors_for_shape(shape, dt, a.seed);
+    if (tensors)
+        for (const auto& t : *tensors) n += t.byte_size();
+    return n;
+}
+
+ExpectedVoid write_model(const Args& a, const ModelShape& shape, DType dt, const ProgressFn& progress) {
+    if (a.format == "hf") return generate_hf_model(shape, dt, a.out, a.seed, a.shard_size, progress);
+    auto r = generate_model(shape, dt, a.out, a.seed, progress);
+    if (!r) return r.error();
+    return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,17 +188,17 @@ int main(int argc, char** argv) {
         shape->name += "-" + std::to_string(a.layers) + "l";
     }
 
-    const uint64 bytes = generated_model_bytes(*shape, dt);
-    std::fprintf(stderr, "genmodel: %s %s seed=%llu -> %s (%.3f GB)\n", shape->name.c_str(), dtype_name(dt), (unsigned long long)a.seed,
-                 a.out.c_str(), bytes / 1e9);
+    const uint64 bytes = model_bytes(a, *shape, dt);
+    std::fprintf(stderr, "genmodel: %s %s seed=%llu -> %s%s (%.3f GB)\n", shape->name.c_str(), dtype_name(dt), (unsigned long long)a.seed,
+                 a.out.c_str(), a.format == "hf" ? " (Hugging Face folder)" : "", bytes / 1e9);
     Progress progress(::isatty(STDERR_FILENO) == 1);
     auto t0 = std::chrono::steady_clock::now();
-    auto r = generate_model(*shape, dt, a.out, a.seed, [&](uint64 d, uint64 t) { progress(d, t); });
+    auto r = write_model(a, *shape, dt, [&](uint64 d, uint64 t) { progress(d, t); });
     if (!r) {
         std::fprintf(stderr, "vk_symbiote_genmodel: %s\n", r.error().to_string().c_str());
         return 1;
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("wrote %s: %llu bytes in %.2f s (%.2f GB/s)\n", r->c_str(), (unsigned long long)bytes, secs, secs > 0 ? bytes / secs / 1e9 : 0.0);
+    std::printf("wrote %s: %llu bytes in %.2f s (%.2f GB/s)\n", a.out.c_str(), (unsigned long long)bytes, secs, secs > 0 ? bytes / secs / 1e9 : 0.0);
     return 0;
 }

@@ -1,12 +1,7 @@
 #include "gguf/GGUFWriter.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <future>
 
 namespace vk_symbiote {
 
@@ -148,8 +143,12 @@ bool gguf_value_equal(const GGUFValue& a, const GGUFValue& b) {
 // ---- GGUFBytes -----------------------------------------------------------------------
 
 GGUFBytes& GGUFBytes::put(const void* p, size_t n) {
-    auto* b = static_cast<const uint8*>(p);
-    bytes.insert(bytes.end(), b, b + n);
+    // resize + memcpy rather than insert: GCC 12 reports a false stringop-overflow for an
+    // insert into the empty vector once header_bytes() inlines it.
+    if (n == 0) return *this;
+    const size_t at = bytes.size();
+    bytes.resize(at + n);
+    std::memcpy(bytes.data() + at, p, n);
     return *this;
 }
 
@@ -215,152 +214,7 @@ void put_value(GGUFBytes& out, const GGUFValue& v) {
 
 uint64 align_up(uint64 x, uint64 a) { return (x + a - 1) / a * a; }
 
-// Double-buffered sequential writer: fill one 32 MiB buffer while the other is written
-// by a background task. Owns neither the fd nor the path (both belong to write()).
-class StreamSink {
-public:
-    static constexpr uint64 kMaxChunk = uint64(32) << 20;
-
-    // Buffers are no larger than the file: small (test) files stay cheap to write.
-    StreamSink(int fd, std::string fname, uint64 total, const ProgressFn& progress)
-        : fd_(fd), fname_(std::move(fname)), total_(total), progress_(progress),
-          kChunk(std::max<uint64>(1, std::min(kMaxChunk, total))) {
-        bufs_[0].resize(kChunk);
-        bufs_[1].resize(kChunk);
-    }
-    ~StreamSink() {
-        if (pending_.valid()) pending_.wait();
-    }
-
-    ExpectedVoid put(const uint8* p, uint64 n) {
-        while (n > 0) {
-            uint64 take = std::min<uint64>(n, kChunk - used_);
-            std::memcpy(bufs_[cur_].data() + used_, p, take);
-            p += take;
-            n -= take;
-            VKS_TRY(commit(take));
-        }
-        return {};
-    }
-
-    ExpectedVoid zeros(uint64 n) {
-        while (n > 0) {
-            uint64 take = std::min<uint64>(n, kChunk - used_);
-            std::memset(bufs_[cur_].data() + used_, 0, take);
-            n -= take;
-            VKS_TRY(commit(take));
-        }
-        return {};
-    }
-
-    // Streams `n` bytes produced by fill (called with ranges no larger than a chunk).
-    ExpectedVoid fill(uint64 n, const TensorFillFn& fn, const std::string& what) {
-        uint64 off = 0;
-        while (off < n) {
-            uint64 take = std::min<uint64>(n - off, kChunk - used_);
-            uint8* dst = bufs_[cur_].data() + used_;
-            if (fn) {
-                auto r = fn(off, dst, take);
-                if (!r) return make_error(r.error().code, fname_ + ": " + what + ": " + r.error().message);
-            } else {
-                std::memset(dst, 0, take);
-            }
-            off += take;
-            VKS_TRY(commit(take));
-        }
-        return {};
-    }
-
-    ExpectedVoid finish() {
-        VKS_TRY(flush());
-        if (pending_.valid()) VKS_TRY(pending_.get());
-        if (progress_) progress_(written_, total_);
-        return {};
-    }
-
-private:
-    ExpectedVoid commit(uint64 n) {
-        used_ += n;
-        if (used_ == kChunk) VKS_TRY(flush());
-        return {};
-    }
-
-    ExpectedVoid flush() {
-        if (used_ == 0) return {};
-        if (pending_.valid()) VKS_TRY(pending_.get());
-        if (progress_) progress_(written_, total_);
-        const uint8* p = bufs_[cur_].data();
-        uint64 n = used_;
-        pending_ = std::async(std::launch::async, [this, p, n] { return write_all(p, n); });
-        written_ += n;
-        cur_ ^= 1;
-        used_ = 0;
-        return {};
-    }
-
-    ExpectedVoid write_all(const uint8* p, uint64 n) const {
-        while (n > 0) {
-            ssize_t r = ::write(fd_, p, size_t(std::min<uint64>(n, uint64(1) << 30)));
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) return make_error(ErrorCode::Io, fname_ + ": write failed: " + (r < 0 ? std::strerror(errno) : "no progress"));
-            p += r;
-            n -= uint64(r);
-        }
-        return {};
-    }
-
-    int fd_;
-    std::string fname_;
-    uint64 total_;
-    const ProgressFn& progress_;
-    const uint64 kChunk;  // bytes per buffer
-    std::vector<uint8> bufs_[2];
-    int cur_ = 0;
-    uint64 used_ = 0;
-    uint64 written_ = 0;  // bytes handed to the background writer
-    std::future<ExpectedVoid> pending_;
-};
-
-ExpectedVoid finish_tmp(int fd, const Path& tmp, const Path& path) {
-    if (::close(fd) != 0) {
-        int e = errno;
-        ::unlink(tmp.c_str());
-        return make_error(ErrorCode::Io, tmp.string() + ": close failed: " + std::strerror(e));
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        int e = errno;
-        ::unlink(tmp.c_str());
-        return make_error(ErrorCode::Io, path.string() + ": rename from " + tmp.string() + " failed: " + std::strerror(e));
-    }
-    return {};
-}
-
-Expected<int> open_tmp(const Path& tmp) {
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return make_error(ErrorCode::Io, tmp.string() + ": cannot create: " + std::strerror(errno));
-    return fd;
-}
-
 }  // namespace
-
-ExpectedVoid write_file_atomic(const Path& path, const std::vector<uint8>& bytes) {
-    Path tmp = path.string() + ".tmp";
-    auto fd = open_tmp(tmp);
-    if (!fd) return fd.error();
-    size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t r = ::write(*fd, bytes.data() + done, bytes.size() - done);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            int e = errno;
-            ::close(*fd);
-            ::unlink(tmp.c_str());
-            return make_error(ErrorCode::Io, tmp.string() + ": write failed: " + std::strerror(e));
-        }
-        done += size_t(r);
-    }
-    return finish_tmp(*fd, tmp, path);
-}
 
 // ---- GGUFWriter ----------------------------------------------------------------------
 
@@ -459,26 +313,16 @@ ExpectedVoid GGUFWriter::write(const Path& path, const ProgressFn& progress) con
     }
     const uint64 total = header.size() + end;
 
-    Path tmp = path.string() + ".tmp";
-    auto fd = open_tmp(tmp);
-    if (!fd) return fd.error();
-    ExpectedVoid r = [&]() -> ExpectedVoid {
-        StreamSink sink(*fd, tmp.string(), total, progress);
-        VKS_TRY(sink.put(header.data(), header.size()));
-        uint64 pos = 0;  // relative to the data section
-        for (size_t k = 0; k < tensors_.size(); ++k) {
-            VKS_TRY(sink.zeros(offs[k] - pos));
-            VKS_TRY(sink.fill(tensors_[k].byte_size, tensors_[k].fill, "tensor '" + tensors_[k].name + "'"));
-            pos = offs[k] + tensors_[k].byte_size;
-        }
-        return sink.finish();
-    }();
-    if (!r) {
-        ::close(*fd);
-        ::unlink(tmp.c_str());
-        return r;
+    auto w = StreamedFileWriter::create(path, total, progress);
+    if (!w) return w.error();
+    VKS_TRY((*w)->put(header.data(), header.size()));
+    uint64 pos = 0;  // relative to the data section
+    for (size_t k = 0; k < tensors_.size(); ++k) {
+        VKS_TRY((*w)->zeros(offs[k] - pos));
+        VKS_TRY((*w)->fill(tensors_[k].byte_size, tensors_[k].fill, "tensor '" + tensors_[k].name + "'"));
+        pos = offs[k] + tensors_[k].byte_size;
     }
-    return finish_tmp(*fd, tmp, path);
+    return (*w)->commit();
 }
 
 }  // namespace vk_symbiote

@@ -22,17 +22,11 @@
 #include <string>
 #include <vector>
 
+#include "common/StreamedFileWriter.h"
 #include "gguf/GGUFLoader.h"
 #include "vk_symbiote/Common.h"
 
 namespace vk_symbiote {
-
-// Progress of a long write: bytes done so far out of the total (both in bytes).
-using ProgressFn = std::function<void(uint64 done, uint64 total)>;
-
-// Produces bytes [offset, offset + n) of one tensor's data into dst (dst holds n bytes).
-// Called with consecutive ranges covering the tensor exactly once, in order.
-using TensorFillFn = std::function<ExpectedVoid(uint64 offset, uint8* dst, uint64 n)>;
 
 // ---- metadata value constructors (the GGUFValue the loader returns, built for writing) ----
 GGUFValue gguf_u8(uint8 v);
@@ -71,9 +65,6 @@ public:
     GGUFBytes& pad_to(uint64 alignment);  // zero-pad size up to a multiple of alignment
     std::vector<uint8> bytes;
 };
-
-// Writes `bytes` to `path` (via "<path>.tmp" + rename). Errors name the path.
-ExpectedVoid write_file_atomic(const Path& path, const std::vector<uint8>& bytes);
 
 struct GGUFWriterTensor {
     std::string name;

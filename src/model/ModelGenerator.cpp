@@ -116,12 +116,8 @@ void add_tokenizer(GGUFWriter& w, uint32 n_vocab) {
     std::vector<double> scores(n_vocab);
     std::vector<int64> types(n_vocab);
     for (uint32 k = 0; k < n_vocab; ++k) {
-        // token_type: 1 normal, 2 unknown, 3 control, 6 byte (llama.cpp's enum).
-        if (k == 0) types[k] = 2;
-        else if (k < 3) types[k] = 3;
-        else if (k < 259) types[k] = 6;
-        else types[k] = 1;
-        scores[k] = k < 259 ? 0.0 : -double(k - 259);  // later pieces are rarer
+        types[k] = generated_token_type(k);
+        scores[k] = generated_token_score(k);
     }
     w.add("tokenizer.ggml.model", gguf_string("llama"));
     w.add("tokenizer.ggml.tokens", gguf_string_array(std::move(toks)));
@@ -153,14 +149,9 @@ GGUFWriter build_writer(const ModelShape& s, DType dtype, uint64 seed) {
     w.add("llama.vocab_size", gguf_u32(s.n_vocab));
     add_tokenizer(w, s.n_vocab);
 
-    const auto tensors = TensorRegistry::expected_tensors(model_config_for_shape(s));
-    for (size_t k = 0; k < tensors.size(); ++k) {
-        const TensorDesc& d = tensors[k];
-        const bool norm = tensor_role_is_norm(d.id.role);
-        const DType dt = norm ? DType::F32 : dtype;
-        std::vector<uint64> dims = d.rows == 1 ? std::vector<uint64>{d.cols} : std::vector<uint64>{d.cols, d.rows};
-        const uint64 key = splitmix64(seed ^ splitmix64(uint64(k) + 0x5eed));
-        w.add_tensor(d.name, std::move(dims), dt, make_fill(key, dt, norm));
+    for (const GeneratedTensor& t : generated_tensors(s, dtype, seed)) {
+        std::vector<uint64> dims = t.desc.rows == 1 ? std::vector<uint64>{t.desc.cols} : std::vector<uint64>{t.desc.cols, t.desc.rows};
+        w.add_tensor(t.desc.name, std::move(dims), t.dtype, generated_fill(t, t.dtype));
     }
     return w;
 }
@@ -218,6 +209,10 @@ ModelConfig model_config_for_shape(const ModelShape& s) {
     return c;
 }
 
+uint32 generated_token_type(uint32 id) { return id == 0 ? 2 : id < 3 ? 3 : id < 259 ? 6 : 1; }
+
+float generated_token_score(uint32 id) { return id < 259 ? 0.0f : -float(id - 259); }  // later pieces are rarer
+
 std::vector<std::string> generated_vocab(uint32 n_vocab) {
     std::vector<std::string> t = {"<unk>", "<s>", "</s>"};
     char buf[8];
@@ -233,22 +228,37 @@ std::vector<std::string> generated_vocab(uint32 n_vocab) {
     return t;
 }
 
+std::vector<GeneratedTensor> generated_tensors(const ModelShape& s, DType dtype, uint64 seed) {
+    std::vector<GeneratedTensor> out;
+    const auto tensors = TensorRegistry::expected_tensors(model_config_for_shape(s));
+    for (size_t k = 0; k < tensors.size(); ++k) {
+        const bool norm = tensor_role_is_norm(tensors[k].id.role);
+        out.push_back(GeneratedTensor{tensors[k], norm ? DType::F32 : dtype, norm, splitmix64(seed ^ splitmix64(uint64(k) + 0x5eed))});
+    }
+    return out;
+}
+
+TensorFillFn generated_fill(const GeneratedTensor& t, DType dtype) { return make_fill(t.key, dtype, t.norm); }
+
 uint64 generated_model_bytes(const ModelShape& shape, DType dtype) { return build_writer(shape, dtype, 0).file_size(); }
+
+ExpectedVoid check_disk_space(const Path& out, uint64 need) {
+    Path dir = out.has_parent_path() ? out.parent_path() : Path(".");
+    struct statvfs vfs {};
+    if (::statvfs(dir.c_str(), &vfs) != 0) return {};  // unknown: let the write report it
+    const uint64 avail = uint64(vfs.f_bavail) * uint64(vfs.f_frsize);
+    if (avail < need)
+        return make_error(ErrorCode::Io, out.string() + ": not enough disk space: the model needs " + std::to_string(need) + " bytes, " +
+                                             std::to_string(avail) + " available in " + dir.string());
+    return {};
+}
 
 Expected<Path> generate_model(const ModelShape& shape, DType dtype, const Path& out, uint64 seed, ProgressFn progress) {
     VKS_TRY(validate_model_shape(shape));
     if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16)
         return make_error(ErrorCode::InvalidArgument, out.string() + ": dtype " + std::to_string(uint32(dtype)) + " is not f32, f16 or bf16");
     GGUFWriter w = build_writer(shape, dtype, seed);
-    const uint64 need = w.file_size();
-    Path dir = out.has_parent_path() ? out.parent_path() : Path(".");
-    struct statvfs vfs {};
-    if (::statvfs(dir.c_str(), &vfs) == 0) {
-        uint64 avail = uint64(vfs.f_bavail) * uint64(vfs.f_frsize);
-        if (avail < need)
-            return make_error(ErrorCode::Io, out.string() + ": not enough disk space: the model needs " + std::to_string(need) + " bytes, " +
-                                                 std::to_string(avail) + " available in " + dir.string());
-    }
+    VKS_TRY(check_disk_space(out, w.file_size()));
     VKS_TRY(w.write(out, progress));
     return out;
 }

@@ -10,6 +10,7 @@
 
 #include "gguf/GGUFWriter.h"
 #include "model/ModelConfig.h"
+#include "model/TensorRegistry.h"
 #include "vk_symbiote/Common.h"
 
 namespace vk_symbiote {
@@ -39,6 +40,20 @@ ExpectedVoid validate_model_shape(const ModelShape& shape);
 // The ModelConfig a generated file of this shape loads as (rms_eps 1e-5, untied output).
 ModelConfig model_config_for_shape(const ModelShape& shape);
 
+// One tensor of a generated model: the registry's description, the dtype the GGUF stores it
+// in (norms f32) and the key its values derive from.
+struct GeneratedTensor {
+    TensorDesc desc;
+    DType dtype = DType::F32;
+    bool norm = false;  // values 1 + noise instead of noise
+    uint64 key = 0;
+};
+// Every tensor generate_model writes, in file order.
+std::vector<GeneratedTensor> generated_tensors(const ModelShape& shape, DType dtype, uint64 seed);
+// The bytes of `t` stored as `dtype`: its values rounded to that type (the GGUF writes
+// t.dtype; a checkpoint may store norms in its own dtype). Row-major, GGUF row order.
+TensorFillFn generated_fill(const GeneratedTensor& t, DType dtype);
+
 // Size in bytes of the file generate_model writes for this shape and dtype.
 uint64 generated_model_bytes(const ModelShape& shape, DType dtype);
 
@@ -46,6 +61,14 @@ uint64 generated_model_bytes(const ModelShape& shape, DType dtype);
 // "<0x00>".."<0xFF>", then "\u2581", printable ASCII, then "\u2581"+lowercase words of
 // increasing length (every piece is reachable by merging two shorter pieces).
 std::vector<std::string> generated_vocab(uint32 n_vocab);
+// Piece `id`'s type (llama.cpp's and SentencePiece's numbering: 1 normal, 2 unknown,
+// 3 control, 6 byte) and score.
+uint32 generated_token_type(uint32 id);
+float generated_token_score(uint32 id);
+
+// Io error naming `out` when the file system holding it has less than `need` bytes free
+// (success when that cannot be determined: the write then reports any failure).
+ExpectedVoid check_disk_space(const Path& out, uint64 need);
 
 // Writes the model to `out` (via "<out>.tmp" + rename) and returns `out`. Fails with
 // InvalidArgument for a bad shape or dtype, Io when the disk lacks space (checked first)
