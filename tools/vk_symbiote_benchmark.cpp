@@ -57,7 +57,7 @@ void print_usage() {
     std::string shapes;
     for (auto& n : model_shape_preset_names()) shapes += (shapes.empty() ? "" : ", ") + n;
     std::printf(
-        "usage: %s [--model PATH | --shape NAME [--dtype f16]] [-p N] [-n N] [-r N] [--json] [engine options]\n\n"
+        "usage: %s [--model PATH | --shape NAME [--dtype f16]] [-p N] [-n N] [--parallel S,...] [-r N] [--json] [engine options]\n\n"
         "Benchmark options:\n"
         "  --shape NAME     benchmark a random-weight model of this shape, generated once into\n"
         "                   <cache dir>/models and reused: %s\n"
