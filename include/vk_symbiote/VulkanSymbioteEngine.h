@@ -145,7 +145,6 @@ struct GenerationRequest {
     bool keep_kv = false;                // keep the KV cache after finishing (for prefix_from) until release()
 };
 
-
 class VulkanSymbioteEngine {
 public:
     // Uses ConfigManager::instance() for every option.
@@ -156,7 +155,9 @@ public:
     VulkanSymbioteEngine(const VulkanSymbioteEngine&) = delete;
     VulkanSymbioteEngine& operator=(const VulkanSymbioteEngine&) = delete;
 
-    // Text generation (sampling settings other than temperature come from the config).
+    // Text generation (sampling settings other than temperature come from the config). Each call
+    // keeps its KV cache until the next one, which computes only where its prompt differs from
+    // the previous prompt and reply (a chat's new turn).
     std::string generate(const std::string& prompt, uint32_t max_tokens = 256, float temperature = 0.7f);
     Expected<std::string> generate_stream(const std::string& prompt, const GenerationOptions& opts, const TokenCallback& on_token);
     // Same, from token ids (no tokenization).
