@@ -1,7 +1,8 @@
 // vk_symbiote: the main command-line tool.
 //   vk_symbiote [generate] --prompt TEXT | --prompt-file F   stream a continuation to stdout
 //   vk_symbiote chat                                          interactive chat on a terminal
-//   vk_symbiote tokenize --prompt TEXT [--raw]                print token ids
+//   vk_symbiote tokenize --prompt TEXT [--raw]                print token ids (--model: a GGUF file or a
+//                                                             Hugging Face folder with tokenizer files)
 //   vk_symbiote perplexity --prompt-file F --ctx-size N       llama.cpp-compatible perplexity
 //   vk_symbiote pack [--cache-dir D] [--max-pack-mb N] [--compression-algorithm A]
 //                                                             write the compressed pack cache
@@ -20,6 +21,7 @@
 #include "config/Logger.h"
 #include "gguf/GGUFLoader.h"
 #include "model/ChatTemplate.h"
+#include "model/HfTokenizerFolder.h"
 #include "packs/PackPlanner.h"
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
@@ -33,10 +35,17 @@ using namespace vk_symbiote;
 
 namespace {
 
-int cmd_tokenize(const ConfigManager& cfg, const Path& model) {
+// The tokenizer of a GGUF file (vocabulary-only files too) or of a Hugging Face folder.
+Expected<std::unique_ptr<Tokenizer>> open_tokenizer(const Path& model) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(model, ec)) return load_hf_tokenizer(model);
     auto g = GGUFLoader::open(model, GGUFOpenOptions{.allow_quantized = true});
-    if (!g) return tool::fail(g.error());
-    auto tok = Tokenizer::from_gguf(**g);
+    if (!g) return g.error();
+    return Tokenizer::from_gguf(**g);
+}
+
+int cmd_tokenize(const ConfigManager& cfg, const Path& model) {
+    auto tok = open_tokenizer(model);
     if (!tok) return tool::fail(tok.error());
     auto text = tool::prompt_text(cfg);
     if (!text) return tool::fail(text.error());

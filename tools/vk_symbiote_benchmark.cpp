@@ -2,7 +2,7 @@
 // machine's own limits (disk, RAM, bus and device bandwidth probed at start, cached per
 // machine). Every performance claim of the project comes from this tool.
 //
-//   vk_symbiote_benchmark [--model PATH | --shape llama2-7b [--dtype f16]] [-p 512] [-n 128]
+//   vk_symbiote_benchmark [--model PATH | --shape llama2-7b [--dtype f16] [--layers N]] [-p 512] [-n 128]
 //                         [--parallel 1,4,16] [-r 3] [--reprobe] [--no-warmup] [--json]
 //                         [every engine option]
 //
@@ -43,6 +43,7 @@ const char* kToolVersion = "0.1.0";  // project(vk_symbiote VERSION ...) in CMak
 struct BenchArgs {
     std::string shape;
     std::string dtype = "f16";
+    uint32 layers = 0;  // 0: the shape's own layer count
     uint32 n_prompt = 512;
     uint32 n_gen = 128;
     std::vector<uint32> parallel;  // --parallel: sequences of each parallel generation test
@@ -57,11 +58,13 @@ void print_usage() {
     std::string shapes;
     for (auto& n : model_shape_preset_names()) shapes += (shapes.empty() ? "" : ", ") + n;
     std::printf(
-        "usage: %s [--model PATH | --shape NAME [--dtype f16]] [-p N] [-n N] [--parallel S,...] [-r N] [--json] [engine options]\n\n"
+        "usage: %s [--model PATH | --shape NAME [--dtype f16] [--layers N]] [-p N] [-n N] [--parallel S,...] [-r N] [--json]\n"
+        "          [engine options]\n\n"
         "Benchmark options:\n"
         "  --shape NAME     benchmark a random-weight model of this shape, generated once into\n"
         "                   <cache dir>/models and reused: %s\n"
         "  --dtype T        weight type of the generated model: f16 (default), bf16, f32\n"
+        "  --layers N       the generated model with N layers instead of the shape's (1..4096)\n"
         "  -p N             prompt processing test of N tokens (default 512, 0 = skip; logits of the\n"
         "                   last position only, as after a prompt and in llama-bench)\n"
         "  -n N             generation test of N tokens (default 128, 0 = skip)\n"
@@ -116,6 +119,10 @@ ExpectedVoid parse_args(int argc, char** argv, BenchArgs& a) {
             return {};
         };
         if (opt == "-p") VKS_TRY(need_u32(a.n_prompt));
+        else if (opt == "--layers") {
+            VKS_TRY(need_u32(a.layers));
+            if (a.layers == 0 || a.layers > 4096) return make_error(ErrorCode::InvalidArgument, "--layers: expected 1..4096, got " + std::to_string(a.layers));
+        }
         else if (opt == "-n") VKS_TRY(need_u32(a.n_gen));
         else if (opt == "--parallel") {
             VKS_TRY(parse_u32_list(val, a.parallel));
@@ -145,14 +152,20 @@ Expected<DType> parse_dtype(const std::string& s) {
     return make_error(ErrorCode::InvalidArgument, "--dtype: '" + s + "' is not one of f16, bf16, f32");
 }
 
-// The generated model for (shape, dtype), written once into <cache>/models and reused.
-Expected<Path> generated_model(const std::string& shape_name, const std::string& dtype_name, const Path& cache_dir) {
+// The generated model for (shape, dtype, layers), written once into <cache>/models and reused.
+Expected<Path> generated_model(const std::string& shape_name, const std::string& dtype_name, uint32 layers, const Path& cache_dir) {
     auto shape = model_shape_preset(shape_name);
     if (!shape) return make_error(shape.error().code, "--shape: " + shape.error().message);
     auto dtype = parse_dtype(dtype_name);
     if (!dtype) return dtype.error();
     const uint64 seed = 1;
-    Path out = cache_dir / "models" / (shape_name + "-" + dtype_name + "-seed" + std::to_string(seed) + ".gguf");
+    std::string stem = shape_name;
+    if (layers > 0) {
+        shape->n_layer = layers;
+        shape->name += "-" + std::to_string(layers) + "l";
+        stem = shape->name;
+    }
+    Path out = cache_dir / "models" / (stem + "-" + dtype_name + "-seed" + std::to_string(seed) + ".gguf");
     uint64 want = generated_model_bytes(*shape, *dtype);
     std::error_code ec;
     if (std::filesystem::exists(out, ec) && std::filesystem::file_size(out, ec) == want) {
@@ -372,7 +385,7 @@ int run(int argc, char** argv) {
     if (int rc = tool::load_config(cfg, int(rest.size()), rest.data(), kProgram); rc >= 0) return rc;
 
     Path cache_dir = cfg.memory().cache_dir.empty() ? default_cache_dir() : Path(cfg.memory().cache_dir);
-    Expected<Path> model = args.shape.empty() ? tool::model_path(cfg) : generated_model(args.shape, args.dtype, cache_dir);
+    Expected<Path> model = args.shape.empty() ? tool::model_path(cfg) : generated_model(args.shape, args.dtype, args.layers, cache_dir);
     if (!model) return tool::fail(model.error());
 
     BenchReport report;

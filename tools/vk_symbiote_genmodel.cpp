@@ -1,5 +1,6 @@
-// vk_symbiote_genmodel: writes a random-weight Llama-architecture model of a named shape, as a
-// GGUF file or as a Hugging Face folder (the same weights from the same seed).
+// vk_symbiote_genmodel: writes a random-weight model of a named shape (Llama 2 / 3 / 3.1, Mistral,
+// Qwen2.5, Qwen3, Gemma 2 / 3 and Phi-3 layouts: each family's tensors, keys and chat tokens) as a
+// GGUF file, or a Llama-family shape as a Hugging Face folder (the same weights from the same seed).
 //
 //   vk_symbiote_genmodel --shape llama2-7b --dtype f16 --out PATH [--seed N] [--layers N]
 //                        [--format gguf|hf] [--shard-size SIZE]
@@ -31,7 +32,7 @@ void usage(FILE* f) {
                  "usage: vk_symbiote_genmodel --shape NAME --dtype f32|f16|bf16 --out PATH [--seed N] [--layers N]\n"
                  "                            [--format gguf|hf] [--shard-size SIZE]\n"
                  "  --shape       one of: %s\n"
-                 "  --dtype       weight type of the matrices (GGUF norm vectors are always f32; a folder\n"
+                 "  --dtype       weight type of the matrices (GGUF norm and bias vectors are always f32; a folder\n"
                  "                stores them in this type, as transformers does)\n"
                  "  --out         output file (written to PATH.tmp, renamed when complete), or with\n"
                  "                --format hf the folder to write (created if missing)\n"

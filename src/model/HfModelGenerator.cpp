@@ -93,6 +93,9 @@ Expected<std::vector<HfFolderTensor>> hf_tensors_for_shape(const ModelShape& s, 
 
 ExpectedVoid generate_hf_model(const ModelShape& shape, DType dtype, const Path& dir, uint64 seed, uint64 max_shard_bytes, ProgressFn progress) {
     VKS_TRY(validate_model_shape(shape));
+    // The folder writer knows Llama's class only (no biases, norms or rope scaling of other families).
+    if ((shape.architecture != "llama" && shape.architecture != "mistral") || !model_config_for_shape(shape).rope_freq_factors.empty())
+        return make_error(ErrorCode::InvalidArgument, dir.string() + ": --format hf writes Llama 2 / 3 and Mistral shapes only, not '" + shape.name + "'");
     if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16)
         return make_error(ErrorCode::InvalidArgument, dir.string() + ": dtype " + std::to_string(uint32(dtype)) + " is not f32, f16 or bf16");
     if (max_shard_bytes == 0) return make_error(ErrorCode::InvalidArgument, dir.string() + ": the shard size must be positive");

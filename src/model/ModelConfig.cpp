@@ -1,8 +1,11 @@
 #include "model/ModelConfig.h"
 
+#include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "gguf/GGUFLoader.h"
+#include "model/families/FamilyRegistry.h"
 
 namespace vk_symbiote {
 
@@ -17,40 +20,71 @@ Error bad(const GGUFLoader& g, const std::string& key, const std::string& what) 
     return make_error(ErrorCode::Format, g.path().string() + ": metadata '" + key + "': " + what);
 }
 
-}  // namespace
+Error unsupported(const GGUFLoader& g, const std::string& key, const std::string& what) {
+    return make_error(ErrorCode::Unsupported, g.path().string() + ": metadata '" + key + "': " + what);
+}
 
-Expected<ModelConfig> ModelConfig::from_gguf(const GGUFLoader& g) {
-    ModelConfig c;
-    auto arch = g.get_string("general.architecture");
-    if (!arch) return arch.error();
-    c.architecture = *arch;
-    // Architectures that share Llama's tensor layout and forward pass.
-    if (c.architecture != "llama" && c.architecture != "mistral")
-        return make_error(ErrorCode::Unsupported, g.path().string() + ": metadata 'general.architecture': '" + c.architecture +
-                                                      "' is not supported (supported: llama, mistral)");
-    if (auto* n = g.find("general.name"); n && n->type == GGUFType::STRING) c.name = n->str;
-    const std::string a = c.architecture + ".";
+// Reads integer keys into uint32 fields with a range check.
+struct KeyReader {
+    const GGUFLoader& g;
 
-    auto get_u = [&](const std::string& key, uint64 lo, uint64 hi, uint32& out) -> ExpectedVoid {
+    ExpectedVoid get(const std::string& key, uint64 lo, uint64 hi, uint32& out) const {
         auto v = g.get_uint(key);
         if (!v) return v.error();
         if (*v < lo || *v > hi) return bad(g, key, "value " + std::to_string(*v) + " out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
         out = uint32(*v);
         return {};
-    };
-    VKS_TRY(get_u(a + "embedding_length", 1, kMaxWidth, c.n_embd));
-    VKS_TRY(get_u(a + "block_count", 1, kMaxLayers, c.n_layer));
-    VKS_TRY(get_u(a + "feed_forward_length", 1, kMaxWidth * 8, c.n_ff));
-    VKS_TRY(get_u(a + "attention.head_count", 1, c.n_embd, c.n_head));
+    }
+    ExpectedVoid get_if(const std::string& key, uint64 lo, uint64 hi, uint32& out) const { return g.has_key(key) ? get(key, lo, hi, out) : ExpectedVoid{}; }
+};
+
+// The family of general.architecture; refuses the others with the list of supported ones.
+Expected<const ModelFamily*> family_of(const GGUFLoader& g, const std::string& arch) {
+    if (const ModelFamily* f = find_family(arch)) return f;
+    const char* why = unsupported_architecture_reason(arch);
+    return unsupported(g, "general.architecture", "'" + arch + "' is not supported" + (why ? std::string(": ") + why : std::string()) +
+                                                      " (supported: " + supported_architectures() + ")");
+}
+
+// Widths, layers and heads; the head dimension from attention.key_length when present.
+ExpectedVoid read_shape(const GGUFLoader& g, const std::string& a, ModelConfig& c) {
+    const KeyReader k{g};
+    VKS_TRY(k.get(a + "embedding_length", 1, kMaxWidth, c.n_embd));
+    VKS_TRY(k.get(a + "block_count", 1, kMaxLayers, c.n_layer));
+    VKS_TRY(k.get(a + "feed_forward_length", 1, kMaxWidth * 8, c.n_ff));
+    VKS_TRY(k.get(a + "attention.head_count", 1, c.n_embd, c.n_head));
     c.n_head_kv = c.n_head;
-    if (g.has_key(a + "attention.head_count_kv")) VKS_TRY(get_u(a + "attention.head_count_kv", 1, c.n_head, c.n_head_kv));
-    if (c.n_embd % c.n_head != 0) return bad(g, a + "attention.head_count", "embedding_length " + std::to_string(c.n_embd) + " is not divisible by head_count " + std::to_string(c.n_head));
+    VKS_TRY(k.get_if(a + "attention.head_count_kv", 1, c.n_head, c.n_head_kv));
     if (c.n_head % c.n_head_kv != 0) return bad(g, a + "attention.head_count_kv", "head_count " + std::to_string(c.n_head) + " is not a multiple of head_count_kv " + std::to_string(c.n_head_kv));
-    c.head_dim = c.n_embd / c.n_head;
+    if (g.has_key(a + "attention.key_length")) {
+        VKS_TRY(k.get(a + "attention.key_length", 2, kMaxWidth / 8, c.head_dim));
+        uint32 value_length = c.head_dim;
+        VKS_TRY(k.get_if(a + "attention.value_length", 1, kMaxWidth, value_length));
+        if (value_length != c.head_dim)
+            return unsupported(g, a + "attention.value_length", std::to_string(value_length) + " differs from key_length " + std::to_string(c.head_dim) + " (not implemented)");
+    } else {
+        if (c.n_embd % c.n_head != 0) return bad(g, a + "attention.head_count", "embedding_length " + std::to_string(c.n_embd) + " is not divisible by head_count " + std::to_string(c.n_head));
+        c.head_dim = c.n_embd / c.n_head;
+    }
     c.n_ctx_train = 2048;
-    if (g.has_key(a + "context_length")) VKS_TRY(get_u(a + "context_length", 1, 1u << 24, c.n_ctx_train));
+    VKS_TRY(k.get_if(a + "context_length", 1, 1u << 24, c.n_ctx_train));
+    return {};
+}
+
+// Mixture of experts is not implemented: refused by its key, before the tensor check.
+ExpectedVoid refuse_experts(const GGUFLoader& g, const std::string& a) {
+    const std::string key = a + "expert_count";
+    if (!g.has_key(key)) return {};
+    auto n = g.get_uint(key);
+    if (!n) return n.error();
+    if (*n > 0) return unsupported(g, key, std::to_string(*n) + " experts: mixture-of-experts models are not supported yet");
+    return {};
+}
+
+// Rope dimensions, base and linear scaling; other scaling types are refused by name.
+ExpectedVoid read_rope(const GGUFLoader& g, const std::string& a, ModelConfig& c) {
     c.n_rot = c.head_dim;
-    if (g.has_key(a + "rope.dimension_count")) VKS_TRY(get_u(a + "rope.dimension_count", 2, c.head_dim, c.n_rot));
+    VKS_TRY(KeyReader{g}.get_if(a + "rope.dimension_count", 2, c.head_dim, c.n_rot));
     if (c.n_rot % 2 != 0) return bad(g, a + "rope.dimension_count", "must be even");
     if (g.has_key(a + "rope.freq_base")) {
         auto v = g.get_float(a + "rope.freq_base");
@@ -58,39 +92,78 @@ Expected<ModelConfig> ModelConfig::from_gguf(const GGUFLoader& g) {
         if (!(*v > 1.0 && *v < 1e12)) return bad(g, a + "rope.freq_base", "value out of range");
         c.rope_freq_base = float(*v);
     }
-    if (g.has_key(a + "rope.scale_linear")) {
-        auto v = g.get_float(a + "rope.scale_linear");
-        if (!v) return v.error();
-        if (!(*v > 0.0 && *v < 1e6)) return bad(g, a + "rope.scale_linear", "value out of range");
-        c.rope_freq_scale = float(1.0 / *v);
+    std::string type = "linear";
+    if (g.has_key(a + "rope.scaling.type")) {
+        auto t = g.get_string(a + "rope.scaling.type");
+        if (!t) return t.error();
+        type = *t;
     }
-    {
-        auto v = g.get_float(a + "attention.layer_norm_rms_epsilon");
-        if (v) {
-            if (!(*v > 0.0 && *v < 1.0)) return bad(g, a + "attention.layer_norm_rms_epsilon", "value out of range");
-            c.rms_eps = float(*v);
-        } else if (v.error().code != ErrorCode::NotFound) {
-            return v.error();
-        }
-    }
-    // Vocabulary size: explicit key, else the embedding table's row count.
-    if (g.has_key(a + "vocab_size")) {
-        VKS_TRY(get_u(a + "vocab_size", 1, kMaxVocab, c.n_vocab));
-    } else if (auto* te = g.find_tensor("token_embd.weight"); te && te->dims.size() == 2) {
-        if (te->dims[1] > kMaxVocab) return make_error(ErrorCode::Format, g.path().string() + ": tensor 'token_embd.weight': vocabulary too large");
-        c.n_vocab = uint32(te->dims[1]);
-    } else {
+    if (type != "linear" && type != "none") return unsupported(g, a + "rope.scaling.type", "'" + type + "' rope scaling is not implemented (supported: none, linear)");
+    // The factor: rope.scaling.factor, else the older rope.scale_linear; 0 means none (llama.cpp).
+    const std::string fkey = g.has_key(a + "rope.scaling.factor") ? a + "rope.scaling.factor" : a + "rope.scale_linear";
+    if (!g.has_key(fkey)) return {};
+    auto v = g.get_float(fkey);
+    if (!v) return v.error();
+    if (!(*v >= 0.0 && *v < 1e6)) return bad(g, fkey, "value out of range");
+    if (*v == 0.0 || *v == 1.0) return {};
+    if (type == "none") return unsupported(g, fkey, "a scaling factor with rope.scaling.type 'none' is ambiguous");
+    c.rope_freq_scale = float(1.0 / *v);
+    return {};
+}
+
+ExpectedVoid read_norm_eps(const GGUFLoader& g, const std::string& a, ModelConfig& c) {
+    auto v = g.get_float(a + "attention.layer_norm_rms_epsilon");
+    if (!v) return v.error().code == ErrorCode::NotFound ? ExpectedVoid{} : ExpectedVoid(v.error());
+    if (!(*v > 0.0 && *v < 1.0)) return bad(g, a + "attention.layer_norm_rms_epsilon", "value out of range");
+    c.rms_eps = float(*v);
+    return {};
+}
+
+// Vocabulary size: explicit key, else the embedding table's row count.
+ExpectedVoid read_vocab(const GGUFLoader& g, const std::string& a, ModelConfig& c) {
+    if (g.has_key(a + "vocab_size")) return KeyReader{g}.get(a + "vocab_size", 1, kMaxVocab, c.n_vocab);
+    const GGUFTensorInfo* te = g.find_tensor("token_embd.weight");
+    if (!te || te->dims.size() != 2)
         return make_error(ErrorCode::NotFound, g.path().string() + ": tensor 'token_embd.weight': required tensor missing (needed for the vocabulary size)");
-    }
+    if (te->dims[1] > kMaxVocab) return make_error(ErrorCode::Format, g.path().string() + ": tensor 'token_embd.weight': vocabulary too large");
+    c.n_vocab = uint32(te->dims[1]);
+    return {};
+}
+
+}  // namespace
+
+Expected<ModelConfig> ModelConfig::from_gguf(const GGUFLoader& g) {
+    ModelConfig c;
+    auto arch = g.get_string("general.architecture");
+    if (!arch) return arch.error();
+    c.architecture = *arch;
+    auto family = family_of(g, c.architecture);
+    if (!family) return family.error();
+    if (auto* n = g.find("general.name"); n && n->type == GGUFType::STRING) c.name = n->str;
+    const std::string a = c.architecture + ".";
+    VKS_TRY(read_shape(g, a, c));
+    VKS_TRY(refuse_experts(g, a));
+    VKS_TRY(read_rope(g, a, c));
+    VKS_TRY(read_norm_eps(g, a, c));
+    VKS_TRY(read_vocab(g, a, c));
     c.tied_output = g.find_tensor("output.weight") == nullptr;
+    VKS_TRY(apply_family(**family, g, c));
     return c;
 }
+
+float ModelConfig::attention_scale() const { return attn_scale > 0.0f ? attn_scale : 1.0f / std::sqrt(float(head_dim)); }
+
+bool ModelConfig::has_sliding_layers() const {
+    return sliding_window > 0 && std::any_of(sliding.begin(), sliding.end(), [](uint8 s) { return s != 0; });
+}
+
 
 std::string ModelConfig::summary() const {
     std::ostringstream os;
     os << architecture << (name.empty() ? "" : " '" + name + "'") << ": n_vocab=" << n_vocab << " n_embd=" << n_embd << " n_layer=" << n_layer
        << " n_head=" << n_head << " n_head_kv=" << n_head_kv << " head_dim=" << head_dim << " n_ff=" << n_ff << " n_rot=" << n_rot
        << " rope_base=" << rope_freq_base << " rms_eps=" << rms_eps << (tied_output ? " tied_output" : "");
+    if (sliding_window) os << " sliding_window=" << sliding_window;
     return os.str();
 }
 

@@ -5,31 +5,86 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <thread>
 
 #include "model/TensorRegistry.h"
+#include "model/families/FamilyRegistry.h"
 
 namespace vk_symbiote {
 
 namespace {
 
-// clang-format off
-const ModelShape kPresets[] = {
-    // name             vocab   embd  layer head kv   ff     ctx    rope
-    {"llama2-7b",       32000,  4096, 32,   32,  32,  11008, 4096,  10000.0f},
-    {"llama2-13b",      32000,  5120, 40,   40,  40,  13824, 4096,  10000.0f},
-    {"llama2-70b",      32000,  8192, 80,   64,  8,   28672, 4096,  10000.0f},
-    {"llama3-8b",       128256, 4096, 32,   32,  8,   14336, 8192,  500000.0f},
-    {"mistral-7b",      32000,  4096, 32,   32,  8,   14336, 32768, 10000.0f},
-    {"tinyllama-1.1b",  32000,  2048, 22,   32,  4,   5632,  2048,  10000.0f},
-    // Test shapes: small enough to generate in milliseconds.
-    {"tiny",            384,    64,   2,    4,   2,   160,   256,   10000.0f},
-    {"tiny-mha",        300,    48,   1,    3,   3,   96,    128,   10000.0f},
-    {"tiny-mqa",        320,    64,   2,    4,   1,   128,   256,   10000.0f},
-    {"small",           2048,   256,  4,    8,   2,   704,   1024,  10000.0f},
-};
-// clang-format on
+ModelShape llama_shape(const char* name, uint32 vocab, uint32 embd, uint32 layers, uint32 heads, uint32 kv, uint32 ff, uint32 ctx, float rope) {
+    ModelShape s;
+    s.name = name;
+    s.n_vocab = vocab;
+    s.n_embd = embd;
+    s.n_layer = layers;
+    s.n_head = heads;
+    s.n_head_kv = kv;
+    s.n_ff = ff;
+    s.n_ctx = ctx;
+    s.rope_base = rope;
+    return s;
+}
+
+// The families' shapes, as their published configs give them.
+std::vector<ModelShape> family_presets() {
+    ModelShape l31 = llama_shape("llama3.1-8b", 128256, 4096, 32, 32, 8, 14336, 131072, 500000.0f);
+    l31.rope_freqs = true;
+    l31.chat = ChatFormat::Llama3;
+    ModelShape q25 = llama_shape("qwen2.5-7b", 152064, 3584, 28, 28, 4, 18944, 32768, 1e6f);
+    q25.architecture = "qwen2";
+    q25.rms_eps = 1e-6f;
+    q25.chat = ChatFormat::ChatML;
+    ModelShape q3 = llama_shape("qwen3-8b", 151936, 4096, 36, 32, 8, 12288, 40960, 1e6f);
+    q3.architecture = "qwen3";
+    q3.head_dim = 128;
+    q3.rms_eps = 1e-6f;
+    q3.chat = ChatFormat::ChatML;
+    ModelShape g2 = llama_shape("gemma2-9b", 256000, 3584, 42, 16, 8, 14336, 8192, 10000.0f);
+    g2.architecture = "gemma2";
+    g2.head_dim = 256;
+    g2.tied_output = true;
+    g2.sliding_window = 4096;
+    g2.rms_eps = 1e-6f;
+    g2.chat = ChatFormat::Gemma;
+    ModelShape g3 = llama_shape("gemma3-12b", 262208, 3840, 48, 16, 8, 15360, 131072, 1e6f);
+    g3.architecture = "gemma3";
+    g3.head_dim = 256;
+    g3.tied_output = true;
+    g3.sliding_window = 1024;
+    g3.rope_base_swa = 10000.0f;
+    g3.rope_scale = 8.0f;
+    g3.rms_eps = 1e-6f;
+    g3.chat = ChatFormat::Gemma;
+    ModelShape p3 = llama_shape("phi3-mini", 32064, 3072, 32, 32, 32, 8192, 4096, 10000.0f);
+    p3.architecture = "phi3";
+    p3.chat = ChatFormat::Phi3;
+    return {l31, q25, q3, g2, g3, p3};
+}
+
+const std::vector<ModelShape>& presets() {
+    static const std::vector<ModelShape> all = [] {
+        std::vector<ModelShape> p = {
+            llama_shape("llama2-7b", 32000, 4096, 32, 32, 32, 11008, 4096, 10000.0f),
+            llama_shape("llama2-13b", 32000, 5120, 40, 40, 40, 13824, 4096, 10000.0f),
+            llama_shape("llama2-70b", 32000, 8192, 80, 64, 8, 28672, 4096, 10000.0f),
+            llama_shape("llama3-8b", 128256, 4096, 32, 32, 8, 14336, 8192, 500000.0f),
+            llama_shape("mistral-7b", 32000, 4096, 32, 32, 8, 14336, 32768, 10000.0f),
+            llama_shape("tinyllama-1.1b", 32000, 2048, 22, 32, 4, 5632, 2048, 10000.0f),
+        };
+        for (ModelShape& f : family_presets()) p.push_back(std::move(f));
+        // Test shapes: small enough to generate in milliseconds.
+        for (ModelShape t : {llama_shape("tiny", 384, 64, 2, 4, 2, 160, 256, 10000.0f), llama_shape("tiny-mha", 300, 48, 1, 3, 3, 96, 128, 10000.0f),
+                             llama_shape("tiny-mqa", 320, 64, 2, 4, 1, 128, 256, 10000.0f), llama_shape("small", 2048, 256, 4, 8, 2, 704, 1024, 10000.0f)})
+            p.push_back(std::move(t));
+        return p;
+    }();
+    return all;
+}
 
 // llama.cpp's general.file_type values (LLAMA_FTYPE_ALL_F32, MOSTLY_F16, MOSTLY_BF16).
 uint32 file_type_of(DType d) { return d == DType::F32 ? 0 : d == DType::F16 ? 1 : 32; }
@@ -111,13 +166,34 @@ std::string word_for(uint64 i) {
     return w;
 }
 
-void add_tokenizer(GGUFWriter& w, uint32 n_vocab) {
+// A short template in the format's own markers (what detect_chat_format() recognises).
+std::string chat_template_text(ChatFormat f) {
+    switch (f) {
+        case ChatFormat::ChatML: return "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}<|im_start|>assistant\n";
+        case ChatFormat::Llama3:
+            return "{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n{{ m.content }}<|eot_id|>{% endfor %}"
+                   "<|start_header_id|>assistant<|end_header_id|>\n\n";
+        case ChatFormat::Gemma: return "{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}<start_of_turn>model\n";
+        case ChatFormat::Phi3: return "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}<|assistant|>\n";
+        default: return "";
+    }
+}
+
+void add_tokenizer(GGUFWriter& w, uint32 n_vocab, ChatFormat chat) {
     std::vector<std::string> toks = generated_vocab(n_vocab);
     std::vector<double> scores(n_vocab);
     std::vector<int64> types(n_vocab);
     for (uint32 k = 0; k < n_vocab; ++k) {
         types[k] = generated_token_type(k);
         scores[k] = generated_token_score(k);
+    }
+    // The chat tokens take the last ids, control tokens; the last of them ends a turn.
+    const std::vector<std::string> special = chat_special_tokens(chat);
+    for (size_t i = 0; i < special.size(); ++i) {
+        const uint32 id = n_vocab - uint32(special.size()) + uint32(i);
+        toks[id] = special[i];
+        types[id] = 3;
+        scores[id] = 0.0;
     }
     w.add("tokenizer.ggml.model", gguf_string("llama"));
     w.add("tokenizer.ggml.tokens", gguf_string_array(std::move(toks)));
@@ -126,86 +202,180 @@ void add_tokenizer(GGUFWriter& w, uint32 n_vocab) {
     w.add("tokenizer.ggml.unknown_token_id", gguf_u32(0));
     w.add("tokenizer.ggml.bos_token_id", gguf_u32(1));
     w.add("tokenizer.ggml.eos_token_id", gguf_u32(2));
+    if (!special.empty()) {
+        w.add("tokenizer.ggml.eot_token_id", gguf_u32(n_vocab - 1));
+        w.add("tokenizer.chat_template", gguf_string(chat_template_text(chat)));
+    }
     w.add("tokenizer.ggml.add_bos_token", gguf_bool(true));
     w.add("tokenizer.ggml.add_eos_token", gguf_bool(false));
 }
 
-// Everything but the data: metadata, tokenizer and the tensor table with fill callbacks.
-GGUFWriter build_writer(const ModelShape& s, DType dtype, uint64 seed) {
-    GGUFWriter w(3);
-    w.add("general.architecture", gguf_string("llama"));
-    w.add("general.name", gguf_string(s.name));
-    w.add("general.file_type", gguf_u32(file_type_of(dtype)));
-    w.set_alignment(32);
-    w.add("llama.context_length", gguf_u32(s.n_ctx));
-    w.add("llama.embedding_length", gguf_u32(s.n_embd));
-    w.add("llama.block_count", gguf_u32(s.n_layer));
-    w.add("llama.feed_forward_length", gguf_u32(s.n_ff));
-    w.add("llama.rope.dimension_count", gguf_u32(s.n_embd / s.n_head));
-    w.add("llama.rope.freq_base", gguf_f32(s.rope_base));
-    w.add("llama.attention.head_count", gguf_u32(s.n_head));
-    w.add("llama.attention.head_count_kv", gguf_u32(s.n_head_kv));
-    w.add("llama.attention.layer_norm_rms_epsilon", gguf_f32(1e-5f));
-    w.add("llama.vocab_size", gguf_u32(s.n_vocab));
-    add_tokenizer(w, s.n_vocab);
+// Every key ModelConfig reads for this shape's family, as its converter writes them.
+void add_model_keys(GGUFWriter& w, const ModelShape& s, const ModelConfig& c) {
+    const std::string a = s.architecture + ".";
+    w.add(a + "context_length", gguf_u32(s.n_ctx));
+    w.add(a + "embedding_length", gguf_u32(s.n_embd));
+    w.add(a + "block_count", gguf_u32(s.n_layer));
+    w.add(a + "feed_forward_length", gguf_u32(s.n_ff));
+    w.add(a + "rope.dimension_count", gguf_u32(c.n_rot));
+    w.add(a + "rope.freq_base", gguf_f32(s.rope_base));
+    w.add(a + "attention.head_count", gguf_u32(s.n_head));
+    w.add(a + "attention.head_count_kv", gguf_u32(s.n_head_kv));
+    w.add(a + "attention.layer_norm_rms_epsilon", gguf_f32(s.rms_eps));
+    w.add(a + "vocab_size", gguf_u32(s.n_vocab));
+    if (s.head_dim != 0) {
+        w.add(a + "attention.key_length", gguf_u32(c.head_dim));
+        w.add(a + "attention.value_length", gguf_u32(c.head_dim));
+    }
+    if (s.rope_scale > 0.0f) {
+        w.add(a + "rope.scaling.type", gguf_string("linear"));
+        w.add(a + "rope.scaling.factor", gguf_f32(s.rope_scale));
+    }
+    if (c.sliding_window > 0) w.add(a + "attention.sliding_window", gguf_u32(c.sliding_window));
+    if (s.rope_base_swa > 0.0f) w.add(a + "rope.freq_base_swa", gguf_f32(s.rope_base_swa));
+    if (c.attn_softcap > 0.0f) w.add(a + "attn_logit_softcapping", gguf_f32(c.attn_softcap));
+    if (c.final_softcap > 0.0f) w.add(a + "final_logit_softcapping", gguf_f32(c.final_softcap));
+}
 
+// Llama 3.1's rope frequency divisors (llama.cpp's converter: factor 8, low / high frequency
+// factors 1 / 4, original context 8192): 1 for short wavelengths, 8 for long ones, a smooth
+// blend between.
+std::vector<float> llama3_rope_factors(uint32 n_rot, float base) {
+    constexpr double kFactor = 8, kLow = 1, kHigh = 4, kOldCtx = 8192, kPi = 3.14159265358979323846;
+    std::vector<float> f(n_rot / 2);
+    for (uint32 i = 0; i < n_rot / 2; ++i) {
+        const double freq = 1.0 / std::pow(double(base), 2.0 * i / n_rot), wavelen = 2 * kPi / freq;
+        if (wavelen < kOldCtx / kHigh) f[i] = 1.0f;
+        else if (wavelen > kOldCtx / kLow) f[i] = float(kFactor);
+        else {
+            const double smooth = (kOldCtx / wavelen - kLow) / (kHigh - kLow);
+            f[i] = float(1.0 / ((1 - smooth) / kFactor + smooth));
+        }
+    }
+    return f;
+}
+
+// The tensors: rope_freqs first (Llama 3.1), then the registry's list; a fused tensor's row
+// ranges are one GGUF tensor, written once with all its rows. Vectors (norms, biases) are f32.
+void add_tensors(GGUFWriter& w, const ModelShape& s, const ModelConfig& c, DType dtype, uint64 seed) {
+    if (!c.rope_freq_factors.empty()) {
+        std::vector<float> f = c.rope_freq_factors;
+        w.add_tensor(kRopeFreqsTensor, {f.size()}, DType::F32, [f](uint64 off, uint8* dst, uint64 n) -> ExpectedVoid {
+            std::memcpy(dst, reinterpret_cast<const uint8*>(f.data()) + off, n);
+            return {};
+        });
+    }
     for (const GeneratedTensor& t : generated_tensors(s, dtype, seed)) {
         std::vector<uint64> dims = t.desc.rows == 1 ? std::vector<uint64>{t.desc.cols} : std::vector<uint64>{t.desc.cols, t.desc.rows};
         w.add_tensor(t.desc.name, std::move(dims), t.dtype, generated_fill(t, t.dtype));
     }
+}
+
+// Everything but the data: metadata, tokenizer and the tensor table with fill callbacks.
+GGUFWriter build_writer(const ModelShape& s, DType dtype, uint64 seed) {
+    const ModelConfig c = model_config_for_shape(s);
+    GGUFWriter w(3);
+    w.add("general.architecture", gguf_string(s.architecture));
+    w.add("general.name", gguf_string(s.name));
+    w.add("general.file_type", gguf_u32(file_type_of(dtype)));
+    w.set_alignment(32);
+    add_model_keys(w, s, c);
+    add_tokenizer(w, s.n_vocab, s.chat);
+    add_tensors(w, s, c, dtype, seed);
     return w;
 }
 
 }  // namespace
 
+std::vector<std::string> chat_special_tokens(ChatFormat f) {
+    switch (f) {
+        case ChatFormat::ChatML: return {"<|im_start|>", "<|im_end|>"};
+        case ChatFormat::Llama3: return {"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"};
+        case ChatFormat::Gemma: return {"<start_of_turn>", "<end_of_turn>"};
+        case ChatFormat::Phi3: return {"<|system|>", "<|user|>", "<|assistant|>", "<|end|>"};
+        default: return {};
+    }
+}
+
 std::vector<std::string> model_shape_preset_names() {
     std::vector<std::string> n;
-    for (auto& p : kPresets) n.push_back(p.name);
+    for (auto& p : presets()) n.push_back(p.name);
     return n;
 }
 
 Expected<ModelShape> model_shape_preset(const std::string& name) {
-    for (auto& p : kPresets)
+    for (auto& p : presets())
         if (p.name == name) return p;
     std::string known;
-    for (auto& p : kPresets) known += (known.empty() ? "" : ", ") + p.name;
+    for (auto& p : presets()) known += (known.empty() ? "" : ", ") + p.name;
     return make_error(ErrorCode::InvalidArgument, "model shape '" + name + "': unknown preset (known: " + known + ")");
 }
+
+namespace {
+
+// The family features a shape asks for that its family cannot have.
+ExpectedVoid validate_family_fields(const ModelShape& s, const ModelFamily& f, uint32 head_dim) {
+    auto bad = [&](const std::string& field, const std::string& what) {
+        return make_error(ErrorCode::InvalidArgument, "model shape '" + s.name + "': " + field + ": " + what);
+    };
+    if (head_dim % 2 != 0 || head_dim > 4096) return bad("head_dim", std::to_string(head_dim) + " must be even (rope) and at most 4096");
+    const uint32 n_rot = s.n_rot ? s.n_rot : head_dim;
+    if (n_rot % 2 != 0 || n_rot > head_dim) return bad("n_rot", std::to_string(n_rot) + " must be even and at most head_dim " + std::to_string(head_dim));
+    if (s.rope_freqs && f.rope_freqs == Presence::Never) return bad("rope_freqs", s.architecture + " files have no rope_freqs.weight");
+    if (f.swa_period > 0 && s.sliding_window == 0 && f.default_sliding_window == 0) return bad("sliding_window", s.architecture + " needs a window");
+    if (s.n_vocab < 259 + chat_special_tokens(s.chat).size()) return bad("n_vocab", "too small for the chat tokens");
+    if (!(s.rms_eps > 0.0f && s.rms_eps < 1.0f)) return bad("rms_eps", "must be in (0, 1)");
+    if (s.rope_scale < 0.0f || s.rope_base_swa < 0.0f) return bad("rope_scale", "must not be negative");
+    return {};
+}
+
+}  // namespace
 
 ExpectedVoid validate_model_shape(const ModelShape& s) {
     auto bad = [&](const std::string& field, const std::string& what) {
         return make_error(ErrorCode::InvalidArgument, "model shape '" + s.name + "': " + field + ": " + what);
     };
+    const ModelFamily* f = find_family(s.architecture);
+    if (!f) return bad("architecture", "'" + s.architecture + "' is not supported (supported: " + supported_architectures() + ")");
     if (s.n_vocab < 259) return bad("n_vocab", std::to_string(s.n_vocab) + " < 259 (3 special + 256 byte tokens)");
     if (s.n_vocab > (1u << 22)) return bad("n_vocab", "too large");
     if (s.n_embd == 0 || s.n_embd > (1u << 17)) return bad("n_embd", "must be in 1..131072");
     if (s.n_layer == 0 || s.n_layer > 4096) return bad("n_layer", "must be in 1..4096");
     if (s.n_ff == 0 || s.n_ff > (1u << 20)) return bad("n_ff", "must be in 1..1048576");
     if (s.n_ctx == 0) return bad("n_ctx", "must be > 0");
-    if (s.n_head == 0 || s.n_embd % s.n_head != 0) return bad("n_head", std::to_string(s.n_head) + " does not divide n_embd " + std::to_string(s.n_embd));
-    if ((s.n_embd / s.n_head) % 2 != 0) return bad("n_head", "head_dim " + std::to_string(s.n_embd / s.n_head) + " must be even (rope)");
+    if (s.n_head == 0 || s.n_head > s.n_embd || (s.head_dim == 0 && s.n_embd % s.n_head != 0))
+        return bad("n_head", std::to_string(s.n_head) + " does not divide n_embd " + std::to_string(s.n_embd));
+    const uint32 head_dim = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
+    if (s.head_dim == 0 && head_dim % 2 != 0) return bad("n_head", "head_dim " + std::to_string(head_dim) + " must be even (rope)");
     if (s.n_head_kv == 0 || s.n_head % s.n_head_kv != 0)
         return bad("n_head_kv", std::to_string(s.n_head_kv) + " does not divide n_head " + std::to_string(s.n_head));
     if (!(s.rope_base > 1.0f && s.rope_base < 1e12f)) return bad("rope_base", "must be in (1, 1e12)");
-    return {};
+    return validate_family_fields(s, *f, head_dim);
 }
 
 ModelConfig model_config_for_shape(const ModelShape& s) {
     ModelConfig c;
-    c.architecture = "llama";
+    c.architecture = s.architecture;
     c.name = s.name;
     c.n_vocab = s.n_vocab;
     c.n_embd = s.n_embd;
     c.n_layer = s.n_layer;
     c.n_head = s.n_head;
     c.n_head_kv = s.n_head_kv;
-    c.head_dim = s.n_head ? s.n_embd / s.n_head : 0;
+    c.head_dim = s.head_dim ? s.head_dim : s.n_head ? s.n_embd / s.n_head : 0;
     c.n_ff = s.n_ff;
     c.n_ctx_train = s.n_ctx;
-    c.n_rot = c.head_dim;
+    c.n_rot = s.n_rot ? s.n_rot : c.head_dim;
     c.rope_freq_base = s.rope_base;
-    c.rms_eps = 1e-5f;
-    c.tied_output = false;
+    c.rope_freq_scale = s.rope_scale > 0.0f ? float(1.0 / double(s.rope_scale)) : 1.0f;
+    c.rms_eps = s.rms_eps;
+    c.tied_output = s.tied_output;
+    const ModelFamily* f = find_family(s.architecture);
+    VKS_CHECK(f != nullptr, "model shape '" + s.name + "': unknown architecture '" + s.architecture + "'");
+    apply_family_defaults(*f, c);
+    if (s.sliding_window > 0 && f->swa_period > 0) set_sliding_window(c, s.sliding_window, f->swa_period);
+    if (s.rope_base_swa > 0.0f) c.rope_base_swa = s.rope_base_swa;
+    if (s.rope_freqs) c.rope_freq_factors = llama3_rope_factors(c.n_rot, c.rope_freq_base);
     return c;
 }
 
@@ -229,11 +399,16 @@ std::vector<std::string> generated_vocab(uint32 n_vocab) {
 }
 
 std::vector<GeneratedTensor> generated_tensors(const ModelShape& s, DType dtype, uint64 seed) {
+    const ModelConfig c = model_config_for_shape(s);
+    const auto tensors = TensorRegistry::expected_tensors(c);
     std::vector<GeneratedTensor> out;
-    const auto tensors = TensorRegistry::expected_tensors(model_config_for_shape(s));
     for (size_t k = 0; k < tensors.size(); ++k) {
-        const bool norm = tensor_role_is_norm(tensors[k].id.role);
-        out.push_back(GeneratedTensor{tensors[k], norm ? DType::F32 : dtype, norm, splitmix64(seed ^ splitmix64(uint64(k) + 0x5eed))});
+        TensorDesc d = tensors[k];
+        // A tied output is the embedding; a fused tensor is written once, with all its rows.
+        if ((d.id.role == TensorRole::Output && c.tied_output) || d.source_row > 0) continue;
+        d.rows = d.source_rows;
+        const DType dt = tensor_role_is_vector(d.id.role) ? DType::F32 : dtype;  // norms and biases: f32
+        out.push_back(GeneratedTensor{d, dt, tensor_role_is_norm(d.id.role), splitmix64(seed ^ splitmix64(uint64(k) + 0x5eed))});
     }
     return out;
 }

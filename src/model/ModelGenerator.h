@@ -1,14 +1,17 @@
-// ModelGenerator: random-weight Llama GGUF models of any shape (7B/13B/70B included) with every
-// key ModelConfig reads and a minimal SentencePiece vocabulary, so tests and benchmarks run at
-// real sizes without committed files. Matrices in the requested dtype, norms f32; each value is
-// a function of (seed, tensor, element), so the file is bit-identical however many threads
-// generate it. Streamed through GGUFWriter, never whole in memory.
+// ModelGenerator: random-weight GGUF models of any shape and family (Llama 2 7B/13B/70B, Llama
+// 3.1 with rope_freqs, Qwen2.5, Qwen3, Gemma 2 / 3, Phi-3 mini included) with every key
+// ModelConfig reads and a minimal SentencePiece vocabulary plus the family's chat special
+// tokens, so tests and benchmarks run at real sizes without committed files. Matrices in the
+// requested dtype, norms and biases f32; each value is a function of (seed, tensor, element),
+// so the file is bit-identical however many threads generate it. Streamed through GGUFWriter,
+// never whole in memory.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "gguf/GGUFWriter.h"
+#include "model/ChatTemplate.h"
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
 #include "vk_symbiote/Common.h"
@@ -17,27 +20,40 @@ namespace vk_symbiote {
 
 struct ModelShape {
     std::string name;        // written as general.name
-    uint32 n_vocab = 0;      // >= 259 (3 specials + 256 byte tokens)
+    uint32 n_vocab = 0;      // >= 259 (3 specials + 256 byte tokens) + the family's chat tokens
     uint32 n_embd = 0;
     uint32 n_layer = 0;
     uint32 n_head = 0;
     uint32 n_head_kv = 0;
     uint32 n_ff = 0;
-    uint32 n_ctx = 0;        // llama.context_length
+    uint32 n_ctx = 0;        // <arch>.context_length
     float rope_base = 10000.0f;
+    // The family (model/families) and what its files may vary:
+    std::string architecture = "llama";  // general.architecture
+    uint32 head_dim = 0;         // 0: n_embd / n_head; else written as attention.key_length
+    uint32 n_rot = 0;            // 0: head_dim; else partial rotary (rope.dimension_count)
+    bool tied_output = false;    // no output.weight: the embedding matrix is the head
+    bool rope_freqs = false;     // llama: Llama 3.1's rope_freqs.weight (factor 8 over 8192 positions)
+    uint32 sliding_window = 0;   // families with sliding layers: the window (0: the family's default)
+    float rope_base_swa = 0.0f;  // sliding layers' rope base (0: the family's)
+    float rope_scale = 0.0f;     // linear rope scaling factor (rope.scaling.factor; 0: none)
+    float rms_eps = 1e-5f;
+    // The chat template written (tokenizer.chat_template) and its special tokens; Plain: none.
+    ChatFormat chat = ChatFormat::Plain;
 };
 
-// Named shapes: llama2-7b, llama2-13b, llama2-70b, llama3-8b, mistral-7b, tinyllama-1.1b,
-// and test shapes tiny (GQA, 2 layers), tiny-mha (1 layer, n_head_kv == n_head),
-// tiny-mqa (n_head_kv 1) and small (4 layers, 256 wide). Error lists the known names.
+// Named shapes: llama2-7b, llama2-13b, llama2-70b, llama3-8b, llama3.1-8b, mistral-7b,
+// tinyllama-1.1b, qwen2.5-7b, qwen3-8b, gemma2-9b, gemma3-12b, phi3-mini, and test shapes tiny
+// (GQA, 2 layers), tiny-mha (1 layer, n_head_kv == n_head), tiny-mqa (n_head_kv 1) and small
+// (4 layers, 256 wide). Error lists the known names.
 Expected<ModelShape> model_shape_preset(const std::string& name);
 std::vector<std::string> model_shape_preset_names();
 
-// Checks a shape is one the engine can run (divisibility, even head_dim, vocab >= 259).
-// Errors are InvalidArgument naming the field.
+// Checks a shape is one the engine can run (a known architecture, divisibility, even head_dim
+// and n_rot, vocab large enough). Errors are InvalidArgument naming the field.
 ExpectedVoid validate_model_shape(const ModelShape& shape);
 
-// The ModelConfig a generated file of this shape loads as (rms_eps 1e-5, untied output).
+// The ModelConfig a generated file of this shape loads as.
 ModelConfig model_config_for_shape(const ModelShape& shape);
 
 // One tensor of a generated model: the registry's description, the dtype the GGUF stores it
@@ -54,12 +70,18 @@ std::vector<GeneratedTensor> generated_tensors(const ModelShape& shape, DType dt
 // t.dtype; a checkpoint may store norms in its own dtype). Row-major, GGUF row order.
 TensorFillFn generated_fill(const GeneratedTensor& t, DType dtype);
 
+// The chat special tokens a generated file of chat format `f` carries as its vocabulary's last
+// pieces (control tokens), the end-of-turn one last (tokenizer.ggml.eot_token_id), e.g.
+// ChatML: "<|im_start|>", "<|im_end|>"; none for Plain.
+std::vector<std::string> chat_special_tokens(ChatFormat f);
+
 // Size in bytes of the file generate_model writes for this shape and dtype.
 uint64 generated_model_bytes(const ModelShape& shape, DType dtype);
 
 // The SentencePiece vocabulary written into generated models: "<unk>", "<s>", "</s>",
 // "<0x00>".."<0xFF>", then "\u2581", printable ASCII, then "\u2581"+lowercase words of
-// increasing length (every piece is reachable by merging two shorter pieces).
+// increasing length (every piece is reachable by merging two shorter pieces). Generated files
+// replace its last pieces with family_chat_tokens().
 std::vector<std::string> generated_vocab(uint32 n_vocab);
 // Piece `id`'s type (llama.cpp's and SentencePiece's numbering: 1 normal, 2 unknown,
 // 3 control, 6 byte) and score.

@@ -44,6 +44,19 @@ const NameRow kNames[] = {
     {"deepseek-coder", &kDeepseekCoder},
 };
 
+// tokenizer.json "Split" regexes (Isolated behaviour) that a family's passes reproduce exactly.
+struct RegexRow {
+    std::string_view regex;
+    const PreTokenizerInfo* info;
+};
+const RegexRow kRegexes[] = {
+    {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+     &kLlama3Like},
+    {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+     &kQwen2},
+    {R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)", &kGpt2},
+};
+
 // ---- explicit character classes of the DeepSeek regexes (inclusive codepoint ranges) -----------
 struct Range {
     uint32 lo, hi;
@@ -305,6 +318,12 @@ Expected<PreTokenizer> PreTokenizer::from_name(std::string_view pre, const std::
         if (row.pre == pre) return PreTokenizer(row.info);
     return make_error(ErrorCode::Unsupported,
                       file + ": tokenizer.ggml.pre: unknown pre-tokenizer '" + std::string(pre) + "'");
+}
+
+std::optional<PreTokenizer> PreTokenizer::from_regex(std::string_view regex) {
+    for (const RegexRow& row : kRegexes)
+        if (row.regex == regex) return PreTokenizer(row.info);
+    return std::nullopt;
 }
 
 std::vector<size_t> PreTokenizer::split_cpts(const std::vector<uint32>& cpts) const {

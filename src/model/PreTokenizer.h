@@ -5,6 +5,7 @@
 // Immutable after lookup; split() is reentrant.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +44,9 @@ public:
     // Looks up the `tokenizer.ggml.pre` value ("" means llama.cpp's "default").
     // Unknown names are an Unsupported error naming `file` and the value.
     static Expected<PreTokenizer> from_name(std::string_view pre, const std::string& file);
+    // The split pass of a tokenizer.json "Split" regex, looked up by the regex's exact text;
+    // nullopt for a regex no pass reproduces.
+    static std::optional<PreTokenizer> from_regex(std::string_view regex);
 
     const PreTokenizerInfo& info() const { return *info_; }
 

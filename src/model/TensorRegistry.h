@@ -26,12 +26,24 @@ enum class TensorRole : uint32 {
     Wgate,          // per layer (n_ff, n_embd)
     Wup,            // per layer (n_ff, n_embd)
     Wdown,          // per layer (n_embd, n_ff)
+    // Family features (ModelConfig flags say which a model has):
+    BiasQ,          // per layer (q_dim): has_qkv_bias
+    BiasK,          // per layer (kv_dim)
+    BiasV,          // per layer (kv_dim)
+    AttnQNorm,      // per layer (head_dim): has_qk_norm, one norm for every Q head
+    AttnKNorm,      // per layer (head_dim)
+    PostAttnNorm,   // per layer (n_embd): has_post_norms
+    PostFfnNorm,    // per layer (n_embd)
     Count
 };
 
+// The role's GGUF name without the layer prefix, e.g. "attn_q.bias", "ffn_norm.weight".
 const char* tensor_role_name(TensorRole r);
 bool tensor_role_is_layer(TensorRole r);
+// RMSNorm weight vectors (converters store them f32).
 bool tensor_role_is_norm(TensorRole r);
+// One-dimensional tensors: norms and biases (rows == 1).
+bool tensor_role_is_vector(TensorRole r);
 
 // Identifies one tensor of the model: a role and, for per-layer roles, the layer.
 struct TensorId {
@@ -42,25 +54,36 @@ struct TensorId {
 
 struct TensorDesc {
     TensorId id;
-    std::string name;   // GGUF tensor name, e.g. "blk.3.attn_q.weight"
+    std::string name;   // GGUF tensor name, e.g. "blk.3.attn_q.weight" (a fused one: "blk.3.attn_qkv.weight")
     uint64 rows = 0;    // output features (ggml dims[1]); 1 for vectors
     uint64 cols = 0;    // input features (ggml dims[0], contiguous)
     bool required = true;
+    // A row range of a fused GGUF tensor (phi3's attn_qkv, ffn_up): rows [source_row,
+    // source_row + rows) of the source_rows rows of `name`. file_offset and byte_size cover
+    // the range only, so every reader sees an ordinary tensor and nothing is copied.
+    uint64 source_row = 0;
+    uint64 source_rows = 0;     // == rows unless a row range
     DType dtype = DType::F32;   // filled by bind()
     uint64 file_offset = 0;     // filled by bind()
     uint64 byte_size = 0;       // filled by bind()
 
     uint64 row_bytes() const { return cols * dtype_size(dtype); }
+    bool is_row_range() const { return source_rows != rows; }
+    // For messages: the name, plus "rows [a, b)" for a row range.
+    std::string label() const;
 };
 
 class TensorRegistry {
 public:
     // Every tensor the config implies, in per-token use order: embedding, then for each
-    // layer attn_norm, q, k, v, o, ffn_norm, gate, up, down, then output_norm, output.
+    // layer attn_norm, q, k, v, [q / k / v biases], [q / k head norms], o, [post-attention
+    // norm], ffn_norm, gate, up, down, [post-FFN norm], then output_norm, output.
     static std::vector<TensorDesc> expected_tensors(const ModelConfig& cfg);
 
     // Checks every expected tensor against the file (present if required, exact shape,
-    // supported dtype) and fills dtype / offsets. Errors name the file and tensor.
+    // supported dtype) and fills dtype / offsets, then refuses a file with a tensor the
+    // model as configured does not use (a feature the engine does not implement, e.g. the
+    // experts of a mixture of experts): never run approximately. Errors name the file and tensor.
     static Expected<TensorRegistry> bind(const ModelConfig& cfg, const GGUFLoader& gguf);
 
     const std::vector<TensorDesc>& tensors() const { return tensors_; }
@@ -73,6 +96,10 @@ private:
     std::vector<TensorDesc> tensors_;
 };
 
+// The GGUF name of a role's own tensor, e.g. "blk.3.attn_q.bias" (a fused tensor's row range
+// has another name: TensorDesc::name).
 std::string tensor_name(TensorId id);
+// "blk.<layer>.<stem>.weight": GGUF names of tensors with no role of their own (fused ones).
+std::string layer_tensor_name(int32 layer, const char* stem);
 
 }  // namespace vk_symbiote

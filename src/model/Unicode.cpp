@@ -111,6 +111,27 @@ std::string cpts_to_utf8(const uint32* cpts, size_t n) {
     return out;
 }
 
+size_t whitespace_start(std::string_view s, size_t floor, size_t pos) {
+    while (pos > floor) {
+        size_t q = pos - 1;
+        while (q > floor && (static_cast<uint8>(s[q]) & 0xC0) == 0x80) --q;  // back to the lead byte
+        uint32 c = 0;
+        if (decode_one(s, q, &c) != pos - q || !is_whitespace(c)) break;
+        pos = q;
+    }
+    return pos;
+}
+
+size_t whitespace_end(std::string_view s, size_t pos) {
+    while (pos < s.size()) {
+        uint32 c = 0;
+        const size_t n = decode_one(s, pos, &c);
+        if (n == 0 || !is_whitespace(c)) break;
+        pos += n;
+    }
+    return pos;
+}
+
 size_t utf8_incomplete_tail(std::string_view s) {
     // Look back at most 3 bytes for a lead byte whose sequence runs past the end.
     const size_t max_back = std::min<size_t>(3, s.size());

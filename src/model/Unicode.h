@@ -43,6 +43,12 @@ std::vector<uint32> utf8_to_cpts(std::string_view s);
 void append_utf8(std::string& out, uint32 cpt);
 std::string cpts_to_utf8(const uint32* cpts, size_t n);
 
+// Whitespace runs next to a position of UTF-8 text (White_Space characters): whitespace_start
+// returns where the run that ends at `pos` begins, at `floor` or later; whitespace_end where
+// the run that starts at `pos` ends. Used for added tokens that take adjacent whitespace.
+size_t whitespace_start(std::string_view s, size_t floor, size_t pos);
+size_t whitespace_end(std::string_view s, size_t pos);
+
 // Number of bytes at the end of `s` that form an incomplete-but-so-far-valid UTF-8 sequence
 // (0..3): bytes that a streaming decoder must hold back until the rest arrives.
 size_t utf8_incomplete_tail(std::string_view s);

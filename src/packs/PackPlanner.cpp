@@ -12,14 +12,18 @@ PackType pack_type_for(TensorRole r) {
         case TensorRole::TokenEmbd: return PackType::Embedding;
         case TensorRole::OutputNorm: return PackType::OutputNorm;
         case TensorRole::Output: return PackType::Output;
-        case TensorRole::AttnNorm:
-        case TensorRole::FfnNorm: return PackType::Norm;
         case TensorRole::Wq:
         case TensorRole::Wk:
         case TensorRole::Wv:
         case TensorRole::Wo: return PackType::Attention;
-        default: return PackType::MLP;
+        case TensorRole::Wgate:
+        case TensorRole::Wup:
+        case TensorRole::Wdown: return PackType::MLP;
+        default: break;
     }
+    // A layer's vectors (norms, head norms, post norms, biases) share its Norm pack.
+    VKS_CHECK(tensor_role_is_vector(r), std::string("no pack type for tensor role ") + tensor_role_name(r));
+    return PackType::Norm;
 }
 
 namespace {

@@ -1,7 +1,10 @@
 // PackPlanner: cuts a model's weights (from the TensorRegistry) into packs.
 //
-//  - Each layer: one Norm pack bundling attn_norm + ffn_norm, then Attention packs
-//    (row slices of q, k, v, o) then MLP packs (row slices of gate, up, down).
+//  - Each layer: one Norm pack bundling its vectors (attn_norm, ffn_norm, and where the
+//    family has them Q/K/V biases, Q/K head norms, post norms), then Attention packs
+//    (row slices of q, k, v, o) then MLP packs (row slices of gate, up, down). A fused
+//    tensor's row ranges (attn_qkv, ffn_up) are planned like any tensor: contiguous in the
+//    file, they are read with one sequential read.
 //    Consecutive tensors of one kind share a pack while they fit; a large matrix is
 //    split by rows, so every slice is an independent block of whole rows.
 //  - After the layers: an OutputNorm pack, then Output packs (row slices of

@@ -4,7 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <unordered_set>
+#include <map>
+#include <set>
 
 #include "model/KvLayout.h"
 #include "packs/PackCache.h"
@@ -13,7 +14,8 @@
 namespace vk_symbiote {
 
 uint64 estimate_activation_kv_bytes(const ModelConfig& c, uint32 n_ctx, uint32 n_batch, uint64 kv_tokens) {
-    // The paged KV cache exactly as the CPU backend allocates it (whole blocks).
+    // The paged KV cache exactly as the CPU backend allocates it (whole blocks; every position of
+    // every layer, sliding layers included).
     const uint64 kv = KvLayout::for_tokens(c, kv_tokens ? kv_tokens : n_ctx).bytes();
     // Per token: residual, normed input, q, k, v, attention out, 2 x ffn hidden, logits;
     // plus one row of attention scores per head over the context.
@@ -190,15 +192,17 @@ void PackWeightProvider::hint_upcoming(const std::vector<TensorId>&) {
 }
 
 void PackWeightProvider::retire(const std::vector<TensorId>& ids) {
-    std::unordered_set<std::string> names;
-    for (TensorId id : ids)
-        if (const TensorDesc* d = registry().find(id)) names.insert(d->name);
-    std::vector<uint64> packs;
-    for (const PackMetadata& p : mgr_->plan().packs) {
-        bool all = !p.slices.empty();
-        for (const PackSlice& s : p.slices) all = all && names.count(s.tensor_name);
-        if (all) packs.push_back(p.pack_id);
+    // A pack retires when every slice it holds belongs to a retired tensor (a fused tensor's
+    // row ranges are separate tensors: counted by registry index, not by GGUF name).
+    std::map<uint64, std::set<uint32>> covered;  // pack id -> its retired slices
+    for (TensorId id : ids) {
+        auto idx = tensor_index(id);
+        if (!idx) continue;
+        for (const TensorPackRef& r : plan().tensor_packs[*idx]) covered[r.pack_id].insert(r.slice);
     }
+    std::vector<uint64> packs;
+    for (const auto& [pid, slices] : covered)
+        if (slices.size() == mgr_->plan().packs[pid].slices.size()) packs.push_back(pid);
     mgr_->retire_packs(packs);
 }
 

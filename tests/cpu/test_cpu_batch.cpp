@@ -1,5 +1,5 @@
 // CpuBackend::forward_batch: the chunks of several sequences in one pass (one pass over the
-// weights) give each sequence the logits it gets alone, for every top-level reference case,
+// weights) give each sequence the logits it gets alone, for every reference case the engine runs,
 // with weights resident in RAM and streamed through packs under a tiny budget; the chunks'
 // K / V live in paged blocks of the backend's pool, and bad chunks are refused by name.
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 
 #include "backend/cpu/CpuBackend.h"
 #include "memory/FileWeightProvider.h"
+#include "model/KvLayout.h"
 #include "model/LoadedModel.h"
 #include "packs/PackWeightProvider.h"
 #include "support/ReferenceCase.h"
@@ -31,7 +32,7 @@ std::vector<std::vector<uint32>> mixed_sequences(const std::vector<uint32>& prom
 // All-position logits of `toks` alone, through forward() (the backend's own sequence).
 std::vector<float> alone(WeightProvider& w, const std::vector<uint32>& toks) {
     CpuBackend be(2, cpu::KernelPath::Auto, kRefKv);
-    EXPECT_TRUE(be.prepare(w, 64, 64));
+    EXPECT_TRUE(be.prepare(w, uint32(toks.size()), 64));
     std::vector<float> logits(toks.size() * w.config().n_vocab, NAN);
     auto f = be.forward({toks.data(), uint32(toks.size()), 0, true, logits.data()});
     EXPECT_TRUE(f) << f.error().to_string();
@@ -43,9 +44,11 @@ std::vector<float> alone(WeightProvider& w, const std::vector<uint32>& toks) {
 // positions share each pass).
 std::vector<std::vector<float>> together(WeightProvider& w, const std::vector<std::vector<uint32>>& seqs, uint32 step) {
     const uint32 V = w.config().n_vocab;
+    uint32 n_ctx = 0;
+    for (const auto& s : seqs) n_ctx = std::max(n_ctx, uint32(s.size()));
     CpuBackend be(2, cpu::KernelPath::Auto, kRefKv);
-    be.set_kv_pool_tokens(3 * 64);
-    EXPECT_TRUE(be.prepare(w, 64, 64));
+    be.set_kv_pool_tokens(uint64(seqs.size()) * (n_ctx + kKvBlockPositions));
+    EXPECT_TRUE(be.prepare(w, n_ctx, 64));
     KvBlockPool& pool = *be.kv_pool();
     std::vector<KvBlockTable> kv(seqs.size());
     std::vector<std::vector<float>> out(seqs.size());
@@ -69,7 +72,7 @@ std::vector<std::vector<float>> together(WeightProvider& w, const std::vector<st
 
 void expect_same_function(WeightProvider& w, const test::ReferenceCase& r, uint32 step) {
     const uint32 V = r.n_vocab;
-    const double tol = w.registry().get({TensorRole::Wq, 0}).dtype == DType::F32 ? 1e-6 : 1e-4;
+    const double tol = r.tolerance();
     const auto seqs = mixed_sequences(r.prompt_tokens);
     const auto batched = together(w, seqs, step);
     double worst = 0;
@@ -92,6 +95,7 @@ class CpuBatch : public ::testing::TestWithParam<std::string> {};
 TEST_P(CpuBatch, EachSequenceGetsItsLogitsAloneWithResidentWeights) {
     auto r = test::load_reference_case(GetParam());
     ASSERT_TRUE(r) << r.error().to_string();
+    VKS_SKIP_UNIMPLEMENTED(*r);
     auto w = FileWeightProvider::open(test::models_dir() / r->model);
     ASSERT_TRUE(w) << w.error().to_string();
     expect_same_function(**w, *r, 1);  // decode-sized passes: one token per sequence
@@ -101,13 +105,15 @@ TEST_P(CpuBatch, EachSequenceGetsItsLogitsAloneWithResidentWeights) {
 TEST_P(CpuBatch, EachSequenceGetsItsLogitsAloneFromPacksUnderATinyBudget) {
     auto r = test::load_reference_case(GetParam());
     ASSERT_TRUE(r) << r.error().to_string();
+    VKS_SKIP_UNIMPLEMENTED(*r);
     const Path model = test::models_dir() / r->model;
     PackOptions o;
     o.max_pack_bytes = 4096;
     o.embedding_cache_rows = 16;
     auto g = LoadedModel::open(model);
     ASSERT_TRUE(g) << g.error().to_string();
-    o.activation_kv_bytes = estimate_activation_kv_bytes((*g)->config(), 64, 64, 3 * 64);
+    const uint32 n_ctx = uint32(r->prompt_tokens.size());
+    o.activation_kv_bytes = estimate_activation_kv_bytes((*g)->config(), n_ctx, 64, 3 * (n_ctx + kKvBlockPositions));
     auto min = PackWeightProvider::minimum_ram_budget(**g, o);
     ASSERT_TRUE(min) << min.error().to_string();
     o.ram_budget_bytes = *min;

@@ -39,8 +39,6 @@ ConfigManager cpu_config(std::vector<std::string> extra = {}) {
     return c;
 }
 
-double tolerance_for(const std::string& case_name) { return case_name.find("f16") != std::string::npos ? 1e-4 : 1e-6; }
-
 struct Cmd {
     int status = -1;
     std::string out;
@@ -64,32 +62,37 @@ std::string q(const std::string& s) { return "'" + s + "'"; }
 
 }  // namespace
 
-class EngineReference : public ::testing::TestWithParam<std::string> {};
+class EngineReference : public ::testing::TestWithParam<std::string> {
+protected:
+    // Cases of features the engine does not implement yet (mixture of experts) skip, naming it.
+    void SetUp() override {
+        auto c = test::load_reference_case(GetParam());
+        if (c) VKS_SKIP_UNIMPLEMENTED(*c);
+    }
+};
 
 // The prompt text tokenized by the engine reproduces the reference tokens, and the
 // engine's logits for every position reproduce the reference within its tolerance.
 TEST_P(EngineReference, PromptTextToLogits) {
     auto rc = test::load_reference_case(GetParam());
     ASSERT_TRUE(rc) << rc.error().to_string();
-    std::ifstream jf(test::reference_dir() / (GetParam() + ".json"));
-    nlohmann::json j = nlohmann::json::parse(jf);
     ConfigManager cfg = cpu_config();
     auto eng = VulkanSymbioteEngine::create(test::models_dir() / rc->model, cfg);
     ASSERT_TRUE(eng) << eng.error().to_string();
-    std::vector<uint32> toks = (*eng)->encode(j["prompt"].get<std::string>());
+    std::vector<uint32> toks = (*eng)->encode(rc->prompt);
     ASSERT_EQ(toks, rc->prompt_tokens);
     auto logits = (*eng)->evaluate(toks);
     ASSERT_TRUE(logits) << logits.error().to_string();
     ASSERT_EQ(logits->size(), rc->logits.size());
     for (size_t p = 0; p < toks.size(); ++p) {
         const float* a = logits->data() + p * rc->n_vocab;
-        EXPECT_LT(test::nmse(a, rc->logits_at(p), rc->n_vocab), tolerance_for(GetParam())) << "position " << p;
+        EXPECT_LT(test::nmse(a, rc->logits_at(p), rc->n_vocab), rc->tolerance()) << "position " << p;
         if (rc->decisive(p)) {
             EXPECT_EQ(test::argmax(a, rc->n_vocab), test::argmax(rc->logits_at(p), rc->n_vocab)) << "position " << p;
         }
     }
     const PerformanceMetrics& m = (*eng)->get_performance_metrics();
-    EXPECT_EQ(m.total_inferences, 1u);
+    EXPECT_EQ(m.total_inferences, (toks.size() + 511) / 512) << "one forward pass per batch of up to --step-tokens (512)";
     EXPECT_GT(m.total_inference_time_ns, 0u);
     EXPECT_EQ(m.backend, "cpu");
     // The last position only: the same logits as the last row above.
@@ -98,7 +101,7 @@ TEST_P(EngineReference, PromptTextToLogits) {
     ASSERT_EQ(last->size(), size_t(rc->n_vocab));
     const float* full_last = logits->data() + (toks.size() - 1) * rc->n_vocab;
     EXPECT_LT(test::nmse(last->data(), full_last, rc->n_vocab), 1e-9);
-    EXPECT_LT(test::nmse(last->data(), rc->logits_at(toks.size() - 1), rc->n_vocab), tolerance_for(GetParam()));
+    EXPECT_LT(test::nmse(last->data(), rc->logits_at(toks.size() - 1), rc->n_vocab), rc->tolerance());
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCases, EngineReference, ::testing::ValuesIn(test::list_reference_cases()),

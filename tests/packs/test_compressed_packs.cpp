@@ -99,7 +99,14 @@ TensorId tensor_in_pack(const PackWeightProvider& w, uint64 pack_id) {
     return {};
 }
 
-class CompressedPackForward : public ::testing::TestWithParam<std::string> {};
+class CompressedPackForward : public ::testing::TestWithParam<std::string> {
+protected:
+    // Cases of features the engine does not implement yet (mixture of experts) skip, naming it.
+    void SetUp() override {
+        auto c = test::load_reference_case(GetParam());
+        if (c) VKS_SKIP_UNIMPLEMENTED(*c);
+    }
+};
 
 }  // namespace
 
@@ -119,8 +126,8 @@ TEST_P(CompressedPackForward, LogitsEqualFileProviderAndReference) {
     auto want = prompt_logits(**fw, ref->prompt_tokens, ref->n_vocab);
     auto got = prompt_logits(*pw, ref->prompt_tokens, ref->n_vocab);
     EXPECT_EQ(got, want) << "compressed packs changed the computed function";
-    const DType dt = pw->registry().get({TensorRole::Wq, 0}).dtype;
-    const double tol = dt == DType::F32 ? 1e-6 : 1e-4;
+    const DType dt = ref->weights;
+    const double tol = ref->tolerance();
     for (size_t p = 0; p < n; ++p) EXPECT_LT(test::nmse(got.data() + p * ref->n_vocab, ref->logits_at(p), ref->n_vocab), tol) << "position " << p;
 
     // Bytes: what was read is the stored (compressed) size, what landed in RAM the raw size.

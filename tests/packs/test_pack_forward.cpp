@@ -54,7 +54,14 @@ std::unique_ptr<PackWeightProvider> tiny_pack_provider(const Path& model, uint32
     return p ? std::move(*p) : nullptr;
 }
 
-class PackForward : public ::testing::TestWithParam<std::string> {};
+class PackForward : public ::testing::TestWithParam<std::string> {
+protected:
+    // Cases of features the engine does not implement yet (mixture of experts) skip, naming it.
+    void SetUp() override {
+        auto c = test::load_reference_case(GetParam());
+        if (c) VKS_SKIP_UNIMPLEMENTED(*c);
+    }
+};
 
 }  // namespace
 
@@ -73,8 +80,7 @@ TEST_P(PackForward, LogitsEqualFileProviderAndReference) {
     auto got = run_prompt(*pw, ref->prompt_tokens, ref->n_vocab);
     // Each output row is computed from whole rows of weights however they are sliced.
     EXPECT_EQ(got, want) << "packs changed the computed function";
-    const DType dt = pw->registry().get({TensorRole::Wq, 0}).dtype;
-    const double tol = dt == DType::F32 ? 1e-6 : 1e-4;
+    const double tol = ref->tolerance();
     for (size_t p = 0; p < n; ++p) EXPECT_LT(test::nmse(got.data() + p * ref->n_vocab, ref->logits_at(p), ref->n_vocab), tol) << "position " << p;
     auto s = pw->manager().get_ram_stats();
     EXPECT_LE(s.peak_bytes, pw->manager().pack_budget_bytes());

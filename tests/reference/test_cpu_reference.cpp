@@ -1,6 +1,8 @@
-// The CPU backend against llama.cpp's reference logits (../shared/reference/README.md):
-// per-position NMSE < 1e-6 (f32 weights) or < 1e-4 (f16 / bf16), argmax agreement where
-// the reference's top-1 beats top-2 by > 1e-2, and stories260K's greedy text exactly.
+// The CPU backend against llama.cpp's reference logits (../shared/reference/README.md), every
+// case including the model families' (arch-*): per-position NMSE < 1e-6 (f32 weights; arch-*
+// 1e-5) or < 1e-4 (f16 / bf16), argmax agreement where the reference's top-1 beats top-2 by
+// > 1e-2, and stories260K's greedy text exactly. Cases of features the engine does not
+// implement yet (mixture of experts) are skipped with the engine's refusal.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -36,8 +38,7 @@ Loaded load(const std::string& name) {
     if (!w) return l;
     l.weights = std::move(*w);
     EXPECT_EQ(l.weights->config().n_vocab, l.ref.n_vocab);
-    const DType dt = l.weights->registry().get({TensorRole::Wq, 0}).dtype;
-    l.tolerance = dt == DType::F32 ? 1e-6 : 1e-4;
+    l.tolerance = l.ref.tolerance();
     return l;
 }
 
@@ -75,7 +76,13 @@ std::vector<float> run_batch(Loaded& l, uint32 n_threads, uint32 n_batch, cpu::K
     return logits;
 }
 
-class CpuReference : public ::testing::TestWithParam<std::string> {};
+class CpuReference : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override {
+        auto c = test::load_reference_case(GetParam());
+        if (c) VKS_SKIP_UNIMPLEMENTED(*c);
+    }
+};
 
 TEST_P(CpuReference, PromptAsOneBatch) {
     Loaded l = load(GetParam());
@@ -111,7 +118,8 @@ TEST_P(CpuReference, PureF32KvCache) {
     Loaded l = load(GetParam());
     ASSERT_TRUE(l.weights);
     // Without llama.cpp's f16 rounding of K/V/Q the f32 models differ from the reference by
-    // up to ~1.1e-6 NMSE (stories260K.once, position 3): allow 2e-6 for f32 weights here.
+    // up to ~1.1e-6 NMSE (stories260K.once, position 3): allow 2e-6 for f32 weights here
+    // (the arch-* cases' limit is above that already).
     l.tolerance = std::max(l.tolerance, 2e-6);
     expect_matches(l, run_batch(l, 2, uint32(l.ref.prompt_tokens.size()), cpu::KernelPath::Auto, KvPrecision::F32), "f32 kv");
 }
@@ -197,8 +205,20 @@ TEST(CpuDecodeSpeed, Stories260KOneAndTwoThreads) {
 
 TEST(CpuReferenceCases, AllCasesPresent) {
     auto cases = test::list_reference_cases();
-    for (auto want : {"stories260K.once", "stories260K.park", "syn-f32", "syn-f16", "syn-bf16", "syn-spm-f16"})
+    for (auto want : {"stories260K.once", "stories260K.park", "syn-f32", "syn-f16", "syn-bf16", "syn-spm-f16", "arch-qwen2", "arch-qwen3",
+                      "arch-gemma2", "arch-gemma3", "arch-phi3", "arch-llama31", "arch-llama-moe", "arch-qwen3moe"})
         EXPECT_NE(std::find(cases.begin(), cases.end(), want), cases.end()) << want;
+}
+
+// Mixture of experts is not implemented: both MoE cases are refused by the engine, naming it.
+TEST(CpuReferenceCases, MixtureOfExpertsCasesAreRefusedNamingMoe) {
+    for (const char* name : {"arch-llama-moe", "arch-qwen3moe"}) {
+        auto c = test::load_reference_case(name);
+        ASSERT_TRUE(c) << c.error().to_string();
+        auto why = test::unimplemented_reason(*c);
+        ASSERT_TRUE(why.has_value()) << name << " loaded: mixture of experts is not implemented";
+        EXPECT_NE(why->find("mixture-of-experts"), std::string::npos) << *why;
+    }
 }
 
 }  // namespace

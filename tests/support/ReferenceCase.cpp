@@ -4,6 +4,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "gguf/GGUFLoader.h"
+#include "model/LoadedModel.h"
 #include "support/TestPaths.h"
 
 namespace vk_symbiote::test {
@@ -21,7 +23,41 @@ Expected<std::vector<uint32>> token_list(const nlohmann::json& j, const char* ke
     return out;
 }
 
+constexpr const char* kArchPrefix = "arch-";
+
+// NAME -> reference_dir()/NAME; arch-NAME -> reference_dir()/arch/NAME.
+Path case_stem(const std::string& name) {
+    if (name.rfind(kArchPrefix, 0) == 0) return reference_dir() / "arch" / name.substr(std::char_traits<char>::length(kArchPrefix));
+    return reference_dir() / name;
+}
+
+// Case names of the NAME.json files in dir, with a prefix.
+void add_cases(const Path& dir, const std::string& prefix, std::vector<std::string>& out) {
+    std::error_code ec;
+    std::vector<std::string> found;
+    for (auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string f = e.path().filename().string();
+        if (e.is_regular_file() && f.size() > 5 && f.ends_with(".json")) found.push_back(prefix + f.substr(0, f.size() - 5));
+    }
+    std::sort(found.begin(), found.end());
+    out.insert(out.end(), found.begin(), found.end());
+}
+
+// The dtype of the model's matrices (blk.0.attn_output.weight: every family has it).
+Expected<DType> matrix_dtype(const std::string& model) {
+    auto g = GGUFLoader::open(models_dir() / model);
+    if (!g) return g.error();
+    const GGUFTensorInfo* t = (*g)->find_tensor("blk.0.attn_output.weight");
+    if (!t) return make_error(ErrorCode::Format, model + ": no tensor 'blk.0.attn_output.weight'");
+    return t->dtype;
+}
+
 }  // namespace
+
+double ReferenceCase::tolerance() const {
+    if (weights != DType::F32) return 1e-4;
+    return is_arch() ? 1e-5 : 1e-6;
+}
 
 bool ReferenceCase::decisive(size_t pos, float margin) const {
     const float* l = logits_at(pos);
@@ -34,8 +70,9 @@ bool ReferenceCase::decisive(size_t pos, float margin) const {
 }
 
 Expected<ReferenceCase> load_reference_case(const std::string& name) {
-    const Path json_path = reference_dir() / (name + ".json");
-    const Path bin_path = reference_dir() / (name + ".logits.f32");
+    const Path stem = case_stem(name);
+    const Path json_path = stem.string() + ".json";
+    const Path bin_path = stem.string() + ".logits.f32";
     std::ifstream jf(json_path);
     if (!jf) return make_error(ErrorCode::Io, json_path.string() + ": cannot open");
     nlohmann::json j = nlohmann::json::parse(jf, nullptr, /*allow_exceptions=*/false);
@@ -46,6 +83,7 @@ Expected<ReferenceCase> load_reference_case(const std::string& name) {
     c.model = j["model"].get<std::string>();
     if (!j.contains("n_vocab") || !j["n_vocab"].is_number_unsigned()) return make_error(ErrorCode::Format, json_path.string() + ": 'n_vocab' missing");
     c.n_vocab = j["n_vocab"].get<uint32>();
+    if (j.contains("prompt") && j["prompt"].is_string()) c.prompt = j["prompt"].get<std::string>();
     auto p = token_list(j, "prompt_tokens", json_path.string());
     if (!p) return p.error();
     c.prompt_tokens = std::move(*p);
@@ -63,18 +101,24 @@ Expected<ReferenceCase> load_reference_case(const std::string& name) {
     c.logits.resize(want / 4);
     bf.seekg(0);
     if (!bf.read(reinterpret_cast<char*>(c.logits.data()), std::streamsize(want))) return make_error(ErrorCode::Io, bin_path.string() + ": short read");
+    auto dt = matrix_dtype(c.model);
+    if (!dt) return dt.error();
+    c.weights = *dt;
     return c;
 }
 
 std::vector<std::string> list_reference_cases() {
     std::vector<std::string> out;
-    std::error_code ec;
-    for (auto& e : std::filesystem::directory_iterator(reference_dir(), ec)) {
-        const std::string f = e.path().filename().string();
-        if (f.size() > 5 && f.ends_with(".json")) out.push_back(f.substr(0, f.size() - 5));
-    }
-    std::sort(out.begin(), out.end());
+    add_cases(reference_dir(), "", out);
+    add_cases(reference_dir() / "arch", kArchPrefix, out);
     return out;
+}
+
+std::optional<std::string> unimplemented_reason(const ReferenceCase& c) {
+    auto m = LoadedModel::open(models_dir() / c.model, false);
+    if (m || m.error().code != ErrorCode::Unsupported) return std::nullopt;
+    if (m.error().message.find("mixture-of-experts") == std::string::npos) return std::nullopt;
+    return m.error().message;
 }
 
 double nmse(const float* a, const float* b, size_t n) {

@@ -1,5 +1,5 @@
-// Round trips (decode(encode(s)) == s for arbitrary UTF-8), the streaming decoder, special
-// tokens, metadata-derived ids and error handling.
+// Round trips (decode(encode(s)) == s for arbitrary UTF-8) of GGUF and Hugging Face tokenizers,
+// the streaming decoder, special tokens, metadata-derived ids and error handling.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -77,6 +77,17 @@ TEST(TokenizerRoundTrip, BpeVocabularies) {
         auto tok = test::load_tokenizer(test::tokenizer_tests_dir() / name);
         ASSERT_TRUE(tok);
         check_round_trip(name, *tok, 300);
+    }
+}
+
+// Hugging Face folders: tokenizer.json (byte-level BPE; Qwen3 also NFC-normalizes, which the
+// random texts are already) and tokenizer.model (SentencePiece, with and without the dummy prefix).
+TEST(TokenizerRoundTrip, HfFolders) {
+    for (const Path& dir : {test::tokenizer_tests_dir() / "hf" / "llama3", test::tokenizer_tests_dir() / "hf" / "qwen3",
+                            test::models_dir() / "hf" / "llama31", test::models_dir() / "hf" / "gemma2"}) {
+        const Tokenizer* tok = test::hf_tokenizer(dir);
+        ASSERT_TRUE(tok) << dir;
+        check_round_trip(dir.filename().c_str(), *tok, 300);
     }
 }
 

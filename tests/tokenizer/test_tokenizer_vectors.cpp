@@ -3,22 +3,18 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "gguf/GGUFLoader.h"
 #include "model/Tokenizer.h"
 #include "support/TestPaths.h"
 #include "support/TestTokenizer.h"
+#include "support/TokenizerVectors.h"
 
 using namespace vk_symbiote;
 
 namespace {
 
-std::string ids_str(const std::vector<uint32>& ids) {
-    std::string s;
-    for (uint32 id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
-    return s;
-}
+using test::ids_str;
 
 // Every input of X.gguf.inp must give the ids of the same line of X.gguf.out
 // (no BOS/EOS, special tokens not parsed). Reports the first mismatching input.
@@ -26,29 +22,8 @@ void check_vectors(const std::string& vocab) {
     const Path dir = test::tokenizer_tests_dir();
     auto tok = test::load_tokenizer(dir / vocab);
     ASSERT_TRUE(tok);
-    const std::string inp = test::read_file(dir / (vocab + ".inp"));
-    const std::string outs = test::read_file(dir / (vocab + ".out"));
-
-    const std::string sep = "\n__ggml_vocab_test__\n";
-    std::vector<std::string> inputs;
-    for (size_t pos = 0;;) {
-        const size_t next = inp.find(sep, pos);
-        if (next == std::string::npos) {
-            if (pos < inp.size()) inputs.push_back(inp.substr(pos));
-            break;
-        }
-        inputs.push_back(inp.substr(pos, next - pos));
-        pos = next + sep.size();
-    }
-    std::vector<std::string> expected;
-    std::istringstream lines(outs);
-    for (std::string line; std::getline(lines, line);) {
-        // normalise the separator spacing: ids separated by single spaces, no leading one
-        std::istringstream ids(line);
-        std::vector<uint32> v;
-        for (uint32 id; ids >> id;) v.push_back(id);
-        expected.push_back(ids_str(v));
-    }
+    const std::vector<std::string> inputs = test::read_vector_inputs(dir / (vocab + ".inp"));
+    const std::vector<std::string> expected = test::read_vector_ids(dir / (vocab + ".out"));
     ASSERT_EQ(inputs.size(), expected.size()) << vocab << ": inputs and expected outputs differ in count";
     ASSERT_GT(inputs.size(), 10u);
     for (size_t i = 0; i < inputs.size(); ++i) {

@@ -12,6 +12,7 @@
 #include <numeric>
 #include <algorithm>
 
+#include "VulkanCaseSkip.h"
 #include "VulkanTestEnv.h"
 #include "backend/vulkan/VramPlan.h"
 #include "backend/vulkan/VulkanBackend.h"
@@ -152,9 +153,7 @@ TEST(VramPlan, LargeMatricesAreSplitIntoPiecesWithinTheRange) {
 
 namespace {
 
-double tolerance(const test::ReferenceCase& r) {
-    return r.model.find("f32") != std::string::npos || r.model == "stories260K.gguf" ? 1e-6 : 1e-4;
-}
+double tolerance(const test::ReferenceCase& r) { return r.tolerance(); }
 
 std::unique_ptr<VulkanBackend> make_backend(uint64 budget, bool force_streaming, int32 cpu_layers = -1, uint32 slots = 0,
                                             VulkanOptions::PromptUpload prompt_upload = VulkanOptions::PromptUpload::Auto,
@@ -254,6 +253,7 @@ class VulkanStreaming : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(VulkanStreaming, EveryMatrixStreamedFromRamMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
     auto w = FileWeightProvider::open(test::models_dir() / ref->model);
@@ -280,6 +280,7 @@ TEST_P(VulkanStreaming, EveryMatrixStreamedFromRamMatchesTheReference) {
 // for the previous layer's compute; same results, and the plan has exactly one slot.
 TEST_P(VulkanStreaming, EveryMatrixStreamedThroughOneSlotMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
     auto w = FileWeightProvider::open(test::models_dir() / ref->model);
@@ -296,6 +297,7 @@ TEST_P(VulkanStreaming, EveryMatrixStreamedThroughOneSlotMatchesTheReference) {
 // were read, as soon as those kernels ran) and two, every matrix streamed and part resident.
 TEST_P(VulkanStreaming, ShaderCopyPromptStreamingMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
     if (!test::VulkanEnv::get()->dev->caps().external_memory_host) GTEST_SKIP() << "shader copies read imported host memory";
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
@@ -319,6 +321,7 @@ TEST_P(VulkanStreaming, ShaderCopyPromptStreamingMatchesTheReference) {
 
 TEST_P(VulkanStreaming, PartlyResidentFromPacksUnderATinyRamBudgetMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
     const Path model = test::models_dir() / ref->model;
@@ -346,6 +349,7 @@ TEST_P(VulkanStreaming, PartlyResidentFromPacksUnderATinyRamBudgetMatchesTheRefe
 // logit row within the reference tolerance.
 TEST_P(VulkanStreaming, HybridDecodeWithCpuLayersMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
     const auto& toks = ref->prompt_tokens;
@@ -387,6 +391,7 @@ TEST_P(VulkanStreaming, HybridDecodeWithCpuLayersMatchesTheReference) {
 // the reference tolerance, and a decode step uploads only the GPU's rows.
 TEST_P(VulkanStreaming, HybridRowsSplitMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
     if (!test::VulkanEnv::get()->dev->caps().external_memory_host) GTEST_SKIP() << "the rows split streams from imported host memory";
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();

@@ -26,6 +26,20 @@ std::string CpuBackend::name() const {
            (kv_precision_ == KvPrecision::F16Rounded ? ", f16-rounded kv)" : ")");
 }
 
+namespace {
+
+// The tensors of each layer in registry (use) order; the last entry: the head's.
+std::vector<std::vector<TensorId>> tensors_by_layer(const ModelConfig& c, const TensorRegistry& reg) {
+    std::vector<std::vector<TensorId>> ids(c.n_layer + 1);
+    for (const TensorDesc& d : reg.tensors()) {
+        if (d.id.role == TensorRole::TokenEmbd) continue;
+        ids[d.id.layer >= 0 ? uint32(d.id.layer) : c.n_layer].push_back(d.id);
+    }
+    return ids;
+}
+
+}  // namespace
+
 ExpectedVoid CpuBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint32 n_batch) {
     if (n_ctx == 0) return arg_error("n_ctx must be at least 1");
     if (n_batch == 0) return arg_error("n_batch must be at least 1");
@@ -35,6 +49,7 @@ ExpectedVoid CpuBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint32 n
     own_ = KvBlockTable{};
     VKS_TRY(kv_.allocate(KvLayout::for_tokens(c, kv_tokens_ ? kv_tokens_ : n_ctx)));
     try {
+        layer_ids_ = tensors_by_layer(c, weights.registry());
         x_.assign(uint64(n_batch) * c.n_embd, 0.0f);
         xb_.assign(uint64(n_batch) * c.n_embd, 0.0f);
         q_.assign(uint64(n_batch) * c.q_dim(), 0.0f);
@@ -44,7 +59,7 @@ ExpectedVoid CpuBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint32 n
         proj_.assign(uint64(n_batch) * c.n_embd, 0.0f);
         gate_.assign(uint64(n_batch) * c.n_ff, 0.0f);
         up_.assign(uint64(n_batch) * c.n_ff, 0.0f);
-        norm_w_.assign(c.n_embd, 0.0f);
+        vec_.assign(std::max(c.n_embd, c.q_dim()), 0.0f);
         scores_.assign(uint64(pool_.size()) * n_ctx, 0.0f);
         row_chunk_.assign(n_batch, 0);
         row_pos_.assign(n_batch, 0);
@@ -163,7 +178,12 @@ ExpectedVoid CpuBackend::run_pass(const std::vector<SeqChunk>& chunks) {
     uint32 n = 0;
     hint_layer(0);
     for (const SeqChunk& c : chunks)
-        for (uint32 t = 0; t < c.n_tokens; ++t, ++n) VKS_TRY(weights_->embedding_row(c.tokens[t], x_.data() + uint64(n) * cfg_.n_embd));
+        for (uint32 t = 0; t < c.n_tokens; ++t, ++n) {
+            float* row = x_.data() + uint64(n) * cfg_.n_embd;
+            VKS_TRY(weights_->embedding_row(c.tokens[t], row));
+            if (cfg_.embd_scale != 1.0f)
+                for (uint32 i = 0; i < cfg_.n_embd; ++i) row[i] *= cfg_.embd_scale;
+        }
     for (uint32 l = 0; l < cfg_.n_layer; ++l) {
         hint_layer(l + 1);
         VKS_TRY(attention_block(l, n));
@@ -187,17 +207,7 @@ ExpectedVoid CpuBackend::forward_layer(uint32 layer, float* x, uint32 n, uint32 
     return {};
 }
 
-void CpuBackend::hint_layer(uint32 layer) {
-    std::vector<TensorId> ids;
-    if (layer < cfg_.n_layer) {
-        for (TensorRole r : {TensorRole::AttnNorm, TensorRole::Wq, TensorRole::Wk, TensorRole::Wv, TensorRole::Wo, TensorRole::FfnNorm, TensorRole::Wgate,
-                             TensorRole::Wup, TensorRole::Wdown})
-            ids.push_back({r, int32(layer)});
-    } else {
-        ids = {{TensorRole::OutputNorm, -1}, {TensorRole::Output, -1}};
-    }
-    weights_->hint_upcoming(ids);
-}
+void CpuBackend::hint_layer(uint32 layer) { weights_->hint_upcoming(layer_ids_[std::min(layer, cfg_.n_layer)]); }
 
 ExpectedVoid CpuBackend::slice_args(const ProjectJob& j, const WeightView& v, std::vector<cpu::MatmulArgs>& out) const {
     const std::string name = tensor_name(j.id);
@@ -235,7 +245,7 @@ ExpectedVoid CpuBackend::project(TensorId id, uint64 rows, uint64 cols, const fl
     return project_all({ProjectJob{id, rows, cols, x, x_stride, n, y, y_stride, row_end}});
 }
 
-ExpectedVoid CpuBackend::project_all(std::initializer_list<ProjectJob> jobs) {
+ExpectedVoid CpuBackend::project_all(const std::vector<ProjectJob>& jobs) {
     std::vector<cpu::MatmulArgs> args;
     if (!weights_->stable_host_memory() || jobs.size() == 1) {
         // One tensor pinned at a time (a pack budget may hold only one layer's worth).
@@ -260,13 +270,13 @@ ExpectedVoid CpuBackend::project_all(std::initializer_list<ProjectJob> jobs) {
     return {};
 }
 
-ExpectedVoid CpuBackend::load_norm(TensorId id) {
+ExpectedVoid CpuBackend::load_vector(TensorId id, uint64 n) {
     auto h = weights_->acquire(id);
     if (!h) return h.error();
     const WeightView& v = h->view();
-    if (v.rows != 1 || v.cols != cfg_.n_embd || v.slices.size() != 1 || !v.slices[0].data)
-        return make_error(ErrorCode::Internal, "cpu backend: norm tensor '" + tensor_name(id) + "' must arrive as one slice of " + std::to_string(cfg_.n_embd) + " values");
-    cpu::convert_to_f32(v.dtype, v.slices[0].data, norm_w_.data(), cfg_.n_embd, path_);
+    if (v.rows != 1 || v.cols != n || n > vec_.size() || v.slices.size() != 1 || !v.slices[0].data)
+        return make_error(ErrorCode::Internal, "cpu backend: vector tensor '" + tensor_name(id) + "' must arrive as one slice of " + std::to_string(n) + " values");
+    cpu::convert_to_f32(v.dtype, v.slices[0].data, vec_.data(), n, path_);
     return {};
 }
 
@@ -274,6 +284,16 @@ ExpectedVoid CpuBackend::attention_block(uint32 l, uint32 n) {
     const uint64 E = cfg_.n_embd, Q = cfg_.q_dim();
     VKS_TRY(attention_heads(l, x_.data(), n, cfg_.n_head_kv));
     VKS_TRY(project({TensorRole::Wo, int32(l)}, E, Q, att_.data(), Q, n, proj_.data(), E));
+    const TensorId post{TensorRole::PostAttnNorm, int32(l)};
+    return add_residual(n, cfg_.has_post_norms ? &post : nullptr);
+}
+
+ExpectedVoid CpuBackend::add_residual(uint32 n, const TensorId* norm) {
+    const uint64 E = cfg_.n_embd;
+    if (norm) {
+        VKS_TRY(load_vector(*norm, E));
+        for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(proj_.data() + t * E, vec_.data(), proj_.data() + t * E, E, cfg_.rms_eps);
+    }
     for (uint32 t = 0; t < n; ++t) cpu::add_inplace(x_.data() + t * E, proj_.data() + t * E, E);
     return {};
 }
@@ -282,13 +302,48 @@ ExpectedVoid CpuBackend::attention_heads(uint32 l, const float* x, uint32 n, uin
     const int32 L = int32(l);
     const uint32 hd = cfg_.head_dim, heads = kv_heads * (cfg_.n_head / cfg_.n_head_kv);
     const uint64 E = cfg_.n_embd, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
-    VKS_TRY(load_norm({TensorRole::AttnNorm, L}));
-    for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, norm_w_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
-    // q -> q_ (n, Q), k -> k_ and v -> v_ (n, KV); each row then goes to its sequence's block.
+    VKS_TRY(load_vector({TensorRole::AttnNorm, L}, E));
+    for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, vec_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
+    // q -> q_ (n, Q), k -> k_ and v -> v_ (n, KV); each K / V row then goes to its sequence's block.
     VKS_TRY(project_all({{{TensorRole::Wq, L}, Q, E, xb_.data(), E, n, q_.data(), Q, uint64(heads) * hd},
                          {{TensorRole::Wk, L}, KV, E, xb_.data(), E, n, k_.data(), KV, uint64(kv_heads) * hd},
                          {{TensorRole::Wv, L}, KV, E, xb_.data(), E, n, v_.data(), KV, uint64(kv_heads) * hd}}));
-    cpu::RopeParams rp{cfg_.head_dim, cfg_.n_rot, cfg_.rope_freq_base, cfg_.rope_freq_scale, cfg_.rope_style};
+    VKS_TRY(qkv_extras(l, n, heads, kv_heads));
+    rope_and_round(l, n, heads, kv_heads);
+    store_kv(l, n, uint64(kv_heads) * hd);
+    if (heads > 0) attention_core(l, n, heads);
+    return {};
+}
+
+ExpectedVoid CpuBackend::qkv_extras(uint32 l, uint32 n, uint32 heads, uint32 kv_heads) {
+    const int32 L = int32(l);
+    const uint32 hd = cfg_.head_dim;
+    const uint64 Q = cfg_.q_dim(), KV = cfg_.kv_dim(), qn = uint64(heads) * hd, kn = uint64(kv_heads) * hd;
+    if (cfg_.has_qkv_bias) {
+        VKS_TRY(load_vector({TensorRole::BiasQ, L}, Q));
+        for (uint32 t = 0; t < n; ++t) cpu::add_inplace(q_.data() + t * Q, vec_.data(), qn);
+        VKS_TRY(load_vector({TensorRole::BiasK, L}, KV));
+        for (uint32 t = 0; t < n; ++t) cpu::add_inplace(k_.data() + t * KV, vec_.data(), kn);
+        VKS_TRY(load_vector({TensorRole::BiasV, L}, KV));
+        for (uint32 t = 0; t < n; ++t) cpu::add_inplace(v_.data() + t * KV, vec_.data(), kn);
+    }
+    if (cfg_.has_qk_norm) {
+        // One RMSNorm per head over head_dim, the same weights for every head.
+        VKS_TRY(load_vector({TensorRole::AttnQNorm, L}, hd));
+        for (uint32 t = 0; t < n; ++t)
+            for (uint32 h = 0; h < heads; ++h) cpu::rmsnorm(q_.data() + t * Q + h * hd, vec_.data(), q_.data() + t * Q + h * hd, hd, cfg_.rms_eps);
+        VKS_TRY(load_vector({TensorRole::AttnKNorm, L}, hd));
+        for (uint32 t = 0; t < n; ++t)
+            for (uint32 h = 0; h < kv_heads; ++h) cpu::rmsnorm(k_.data() + t * KV + h * hd, vec_.data(), k_.data() + t * KV + h * hd, hd, cfg_.rms_eps);
+    }
+    return {};
+}
+
+void CpuBackend::rope_and_round(uint32 l, uint32 n, uint32 heads, uint32 kv_heads) {
+    const uint32 hd = cfg_.head_dim;
+    const uint64 Q = cfg_.q_dim(), KV = cfg_.kv_dim();
+    const float* factors = cfg_.rope_freq_factors.empty() ? nullptr : cfg_.rope_freq_factors.data();
+    const cpu::RopeParams rp{hd, cfg_.n_rot, cfg_.rope_base(l), cfg_.rope_scale(l), cfg_.rope_style, factors};
     for (uint32 t = 0; t < n; ++t) {
         float* k = k_.data() + t * KV;
         cpu::rope(q_.data() + t * Q, heads, row_pos_[t], rp);
@@ -299,9 +354,6 @@ ExpectedVoid CpuBackend::attention_heads(uint32 l, const float* x, uint32 n, uin
             round_to_f16(q_.data() + t * Q, uint64(heads) * hd);
         }
     }
-    store_kv(l, n, uint64(kv_heads) * hd);
-    if (heads > 0) attention_core(l, n, heads);
-    return {};
 }
 
 void CpuBackend::store_kv(uint32 l, uint32 n, uint64 cols) {
@@ -328,17 +380,27 @@ void CpuBackend::bind_blocks(uint32 l) {
 
 void CpuBackend::attention_core(uint32 l, uint32 n, uint32 n_heads) {
     // One work item per (row, head): the row at position p attends to its own sequence's
-    // positions [0, p].
+    // positions [0 or its window's first, p].
     const uint32 hd = cfg_.head_dim, group = cfg_.n_head / cfg_.n_head_kv, H = n_heads ? n_heads : cfg_.n_head;
+    const uint32 W = cfg_.is_sliding(l) ? cfg_.sliding_window : 0, P = kv_.layout().block_positions;
     const uint64 Q = cfg_.q_dim(), KV = cfg_.kv_dim();
-    const float scale = 1.0f / std::sqrt(float(hd));
     bind_blocks(l);
     auto item = [&](uint64 i, uint32 worker) {
-        const uint32 t = uint32(i / H), h = uint32(i % H), g = h / group;
+        const uint32 t = uint32(i / H), h = uint32(i % H), p = row_pos_[t];
         const uint64 off = blk_off_[row_chunk_[t]];
-        const cpu::PagedRows k{kblk_.data() + off, kv_.layout().block_positions, KV}, v{vblk_.data() + off, kv_.layout().block_positions, KV};
-        cpu::paged_attention_head(q_.data() + t * Q + uint64(h) * hd, k, v, uint64(g) * hd, row_pos_[t] + 1, hd, scale, scores_.data() + uint64(worker) * n_ctx_,
-                                  att_.data() + t * Q + uint64(h) * hd, path_);
+        cpu::PagedAttentionArgs a;
+        a.q = q_.data() + t * Q + uint64(h) * hd;
+        a.k = {kblk_.data() + off, P, KV};
+        a.v = {vblk_.data() + off, P, KV};
+        a.col = uint64(h / group) * hd;
+        a.first = W && p + 1 > W ? p + 1 - W : 0;
+        a.end = p + 1;
+        a.head_dim = hd;
+        a.scale = cfg_.attention_scale();
+        a.softcap = cfg_.attn_softcap;
+        a.scores = scores_.data() + uint64(worker) * n_ctx_;
+        a.out = att_.data() + t * Q + uint64(h) * hd;
+        cpu::paged_attention_head(a, path_);
     };
     const uint64 items = uint64(n) * H;
     uint64 work = 0;  // ~multiply-adds
@@ -356,18 +418,21 @@ ExpectedVoid CpuBackend::ffn_block(uint32 l, uint32 n) {
     const uint64 E = cfg_.n_embd, F = cfg_.n_ff;
     VKS_TRY(ffn_hidden(l, x_.data(), n, F));
     VKS_TRY(project({TensorRole::Wdown, int32(l)}, E, F, gate_.data(), F, n, proj_.data(), E));
-    for (uint32 t = 0; t < n; ++t) cpu::add_inplace(x_.data() + t * E, proj_.data() + t * E, E);
-    return {};
+    const TensorId post{TensorRole::PostFfnNorm, int32(l)};
+    return add_residual(n, cfg_.has_post_norms ? &post : nullptr);
 }
 
 ExpectedVoid CpuBackend::ffn_hidden(uint32 l, const float* x, uint32 n, uint64 units) {
     const int32 L = int32(l);
     const uint64 E = cfg_.n_embd, F = cfg_.n_ff;
-    VKS_TRY(load_norm({TensorRole::FfnNorm, L}));
-    for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, norm_w_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
+    VKS_TRY(load_vector({TensorRole::FfnNorm, L}, E));
+    for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, vec_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
     VKS_TRY(project_all({{{TensorRole::Wgate, L}, F, E, xb_.data(), E, n, gate_.data(), F, units},
                          {{TensorRole::Wup, L}, F, E, xb_.data(), E, n, up_.data(), F, units}}));
-    for (uint32 t = 0; t < n; ++t) cpu::swiglu(gate_.data() + t * F, up_.data() + t * F, units);
+    for (uint32 t = 0; t < n; ++t) {
+        if (cfg_.activation == FfnActivation::GeluTanh) cpu::geglu(gate_.data() + t * F, up_.data() + t * F, units);
+        else cpu::swiglu(gate_.data() + t * F, up_.data() + t * F, units);
+    }
     return {};
 }
 
@@ -419,6 +484,9 @@ ExpectedVoid CpuBackend::project_part(TensorId id, uint64 rows, const float* x, 
     if (R == 0 || rows > R) return arg_error("project_part: rows " + std::to_string(rows) + " of '" + tensor_name(id) + "'");
     if (rows == 0) return {};
     if (!accumulate) return project(id, R, C, x, C, 1, y, R, rows);
+    if (cfg_.has_post_norms && (id.role == TensorRole::Wo || id.role == TensorRole::Wdown))
+        return arg_error("project_part: '" + tensor_name(id) + "' cannot accumulate into the residual: this " + cfg_.architecture +
+                         " model norms the whole output first (post norms)");
     // proj_ holds n_batch * n_embd floats: enough for the rows of wo / down (n_embd).
     if (rows > proj_.size()) return arg_error("project_part: accumulating " + std::to_string(rows) + " rows");
     VKS_TRY(project(id, R, C, x, C, 1, proj_.data(), R, rows));
@@ -431,9 +499,11 @@ ExpectedVoid CpuBackend::output_part(const float* x, uint64 rows, float* logits)
     if (rows > cfg_.n_vocab) return arg_error("output_part: " + std::to_string(rows) + " rows of " + std::to_string(cfg_.n_vocab));
     if (rows == 0) return {};
     const uint64 E = cfg_.n_embd;
-    VKS_TRY(load_norm({TensorRole::OutputNorm, -1}));
-    cpu::rmsnorm(x, norm_w_.data(), xb_.data(), E, cfg_.rms_eps);
-    return project({TensorRole::Output, -1}, cfg_.n_vocab, E, xb_.data(), E, 1, logits, cfg_.n_vocab, rows);
+    VKS_TRY(load_vector({TensorRole::OutputNorm, -1}, E));
+    cpu::rmsnorm(x, vec_.data(), xb_.data(), E, cfg_.rms_eps);
+    VKS_TRY(project({TensorRole::Output, -1}, cfg_.n_vocab, E, xb_.data(), E, 1, logits, cfg_.n_vocab, rows));
+    if (cfg_.final_softcap > 0.0f) cpu::softcap(logits, rows, cfg_.final_softcap);
+    return {};
 }
 
 ExpectedVoid CpuBackend::output_rows(const std::vector<SeqChunk>& chunks) {
@@ -441,11 +511,11 @@ ExpectedVoid CpuBackend::output_rows(const std::vector<SeqChunk>& chunks) {
     // The rows that produce logits, normed into xb_ in order; `dest` the buffer of each.
     std::vector<float*> dest;
     uint32 r = 0;
-    VKS_TRY(load_norm({TensorRole::OutputNorm, -1}));
+    VKS_TRY(load_vector({TensorRole::OutputNorm, -1}, E));
     for (const SeqChunk& c : chunks) {
         for (uint32 t = 0; t < c.n_tokens; ++t, ++r) {
             if (!c.logits || (!c.all_logits && t + 1 < c.n_tokens)) continue;
-            cpu::rmsnorm(x_.data() + r * E, norm_w_.data(), xb_.data() + dest.size() * E, E, cfg_.rms_eps);
+            cpu::rmsnorm(x_.data() + r * E, vec_.data(), xb_.data() + dest.size() * E, E, cfg_.rms_eps);
             dest.push_back(c.logits + (c.all_logits ? uint64(t) * V : 0));
         }
     }
@@ -454,13 +524,18 @@ ExpectedVoid CpuBackend::output_rows(const std::vector<SeqChunk>& chunks) {
     // Consecutive rows of one buffer (a single chunk wants logits): written in place.
     bool in_place = true;
     for (uint32 i = 1; i < m; ++i) in_place = in_place && dest[i] == dest[0] + uint64(i) * V;
-    if (in_place) return project({TensorRole::Output, -1}, V, E, xb_.data(), E, m, dest[0], V);
+    if (in_place) {
+        VKS_TRY(project({TensorRole::Output, -1}, V, E, xb_.data(), E, m, dest[0], V));
+        if (cfg_.final_softcap > 0.0f) cpu::softcap(dest[0], uint64(m) * V, cfg_.final_softcap);
+        return {};
+    }
     try {
         if (logits_.size() < uint64(m) * V) logits_.resize(uint64(m) * V);
     } catch (const std::bad_alloc&) {
         return make_error(ErrorCode::OutOfMemory, "cpu backend: cannot allocate logits for " + std::to_string(m) + " rows");
     }
     VKS_TRY(project({TensorRole::Output, -1}, V, E, xb_.data(), E, m, logits_.data(), V));
+    if (cfg_.final_softcap > 0.0f) cpu::softcap(logits_.data(), uint64(m) * V, cfg_.final_softcap);
     for (uint32 i = 0; i < m; ++i) std::copy(logits_.data() + uint64(i) * V, logits_.data() + uint64(i + 1) * V, dest[i]);
     return {};
 }

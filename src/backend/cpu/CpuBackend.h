@@ -1,7 +1,9 @@
-// CpuBackend: the exact f32 forward pass of a Llama-family model on the CPU: the reference
-// for every other backend, the fallback without a GPU, and the hybrid decode's CPU part.
-// Weights come only through the WeightProvider (acquire, embedding_row); the paged f32 KV
-// cache (CpuKvStore) and activations are owned here. Every pass is one batched step over
+// CpuBackend: the exact f32 forward pass of every model family (ModelConfig's flags: biases,
+// Q/K head norms, post norms, GELU, rope layouts and factors, soft-caps, sliding windows) on
+// the CPU: the reference for every other backend, the fallback without a GPU, and the hybrid
+// decode's CPU part. Weights come only through the WeightProvider (acquire, embedding_row); the
+// paged f32 KV cache (CpuKvStore: every position of every layer, sliding layers included) and
+// activations are owned here. Every pass is one batched step over
 // sequence chunks (forward_batch); forward() and the co-processor calls run the backend's
 // own sequence, whose blocks come from the same pool. One pass at a time; kernels run on
 // its ThreadPool.
@@ -48,20 +50,24 @@ public:
     ExpectedVoid forward_batch(const std::vector<SeqChunk>& chunks) override;
 
     // Co-processor use (hybrid CPU + GPU forward pass), on the own sequence: runs layer
-    // `layer` on x[n][n_embd] in place, for tokens at positions [pos, pos + n), with the own
-    // sequence's KV rows of that layer (which must hold positions [0, pos) of that layer).
+    // `layer` (every family feature) on x[n][n_embd] in place, for tokens at positions
+    // [pos, pos + n), with the own sequence's KV rows of that layer (which must hold the
+    // positions those tokens attend to).
     // No bounds on n_past().
     ExpectedVoid forward_layer(uint32 layer, float* x, uint32 n, uint32 pos);
     // Hybrid row split, one token: the CPU computes rows [0, r) of a layer's matrices, the GPU
     // the others, and the caller exchanges the parts. Attention norm of x (n_embd), Q rows of
     // query heads [0, kv_heads * group), K / V of KV heads [0, kv_heads) into cache row pos,
-    // rope, attention -> att[0, kv_heads * group * head_dim).
+    // with their biases and head norms, rope, attention (window, soft-cap)
+    // -> att[0, kv_heads * group * head_dim).
     ExpectedVoid attention_part(uint32 layer, const float* x, uint32 pos, uint32 kv_heads, float* att);
-    // FFN norm of x, rows [0, units) of gate and up -> h[0, units) = silu(gate) * up.
+    // FFN norm of x, rows [0, units) of gate and up -> h[0, units) = act(gate) * up.
     ExpectedVoid ffn_part(uint32 layer, const float* x, uint64 units, float* h);
-    // y[0, rows) (+)= W[0, rows) x for matrix `id` (x: the matrix's cols).
+    // y[0, rows) (+)= W[0, rows) x for matrix `id` (x: the matrix's cols). Refuses to
+    // accumulate Wo / Wdown rows of a model with post norms: those norm the whole output before
+    // it joins the residual, so the caller must assemble it, norm it and add it.
     ExpectedVoid project_part(TensorId id, uint64 rows, const float* x, float* y, bool accumulate);
-    // Output norm of x, logits[0, rows) = Output[0, rows) norm(x).
+    // Output norm of x, logits[0, rows) = Output[0, rows) norm(x), soft-capped if the model says so.
     ExpectedVoid output_part(const float* x, uint64 rows, float* logits);
     // The own sequence's KV rows, to sync with a device copy: reserve_kv(end) gives it blocks
     // for positions [0, end) (end <= n_ctx); kv_row then addresses row pos < end of layer
@@ -95,12 +101,18 @@ private:
     Expected<SeqChunk> own_chunk(const uint32* tokens, uint32 n, uint32 pos);
     ExpectedVoid attention_block(uint32 layer, uint32 n);
     // Attention norm of x (n rows), Q rows of the query heads of KV heads [0, kv_heads), K / V
-    // columns of those KV heads into each row's cache row, rope, attention -> att_
-    // (attention_block: every head; attention_part: the CPU's share of a row split).
+    // columns of those KV heads, biases, head norms, rope, into each row's cache row; attention
+    // -> att_ (attention_block: every head; attention_part: the CPU's share of a row split).
     ExpectedVoid attention_heads(uint32 layer, const float* x, uint32 n, uint32 kv_heads);
+    // Q / K / V biases and Q / K head norms of the first `heads` / `kv_heads` heads of q_, k_
+    // (before rope).
+    ExpectedVoid qkv_extras(uint32 layer, uint32 n, uint32 heads, uint32 kv_heads);
+    // Rope of q_ and k_ at each row's position (the layer's base and scale, the model's
+    // factors), then the f16 rounding of q_, k_ and v_.
+    void rope_and_round(uint32 layer, uint32 n, uint32 heads, uint32 kv_heads);
     // K / V rows of n tokens (k_, v_; columns [0, cols)) into their sequences' blocks of layer l.
     void store_kv(uint32 layer, uint32 n, uint64 cols);
-    // FFN norm of x (n tokens), rows [0, units) of gate and up, silu(gate) * up -> gate_.
+    // FFN norm of x (n tokens), rows [0, units) of gate and up, act(gate) * up -> gate_.
     ExpectedVoid ffn_hidden(uint32 layer, const float* x, uint32 n, uint64 units);
     // Query heads [0, n_heads) (0: all) of n rows, each over its own sequence -> att_.
     void attention_core(uint32 layer, uint32 n, uint32 n_heads = 0);
@@ -108,7 +120,10 @@ private:
     void bind_blocks(uint32 layer);
     ExpectedVoid check_part(uint32 layer, const char* what) const;
     ExpectedVoid ffn_block(uint32 layer, uint32 n);
-    // Logits of the rows the chunks want them for, all through one output projection.
+    // proj_ rows [0, n) -> RMSNorm by `norm` (post norms), then added to x_.
+    ExpectedVoid add_residual(uint32 n, const TensorId* norm);
+    // Logits of the rows the chunks want them for, all through one output projection
+    // (soft-capped if the model says so).
     ExpectedVoid output_rows(const std::vector<SeqChunk>& chunks);
     // y[t][r] = W[r] . x[t] for rows r < row_end (all rows by default) of tensor id, slice by
     // slice. Checks the view's shape against (rows, cols) and that the slices cover every row.
@@ -127,13 +142,13 @@ private:
     // Several independent projections (Q / K / V, gate / up). With RAM-resident weights
     // (stable_host_memory) one pool run computes them all (cpu::matmul_batch: one wake-up, one
     // tail); from packs one tensor is pinned at a time, as project() does.
-    ExpectedVoid project_all(std::initializer_list<ProjectJob> jobs);
+    ExpectedVoid project_all(const std::vector<ProjectJob>& jobs);
     // The matmul arguments of job j's slices of view v (checks as project()).
     ExpectedVoid slice_args(const ProjectJob& j, const WeightView& v, std::vector<cpu::MatmulArgs>& out) const;
     // (rows, cols) of matrix `role` in this model.
     std::pair<uint64, uint64> matrix_shape(TensorRole role) const;
-    // norm_w_[n_embd] = the norm vector `id` converted to f32.
-    ExpectedVoid load_norm(TensorId id);
+    // vec_[0, n) = the vector tensor `id` (a norm's weights or a bias, n values) in f32.
+    ExpectedVoid load_vector(TensorId id, uint64 n);
     // hint_upcoming() with every tensor of `layer` (or the output tensors past the last layer).
     void hint_layer(uint32 layer);
 
@@ -149,6 +164,7 @@ private:
     uint32 n_past_ = 0;
     uint64 kv_tokens_ = 0;        // positions of the paged KV cache (0: n_ctx)
 
+    std::vector<std::vector<TensorId>> layer_ids_;  // (n_layer + 1) tensors of each layer in use order; last: the head's
     CpuKvStore kv_;               // the paged KV cache: blocks and their pool
     KvBlockTable own_;            // forward()'s and the co-processor calls' sequence
     std::vector<SeqChunk> chunks_;              // the pass being computed
@@ -164,7 +180,7 @@ private:
     std::vector<float> proj_;     // (n_batch, n_embd) output of wo / down
     std::vector<float> gate_;     // (n_batch, n_ff)
     std::vector<float> up_;       // (n_batch, n_ff)
-    std::vector<float> norm_w_;   // (n_embd) current norm weights in f32
+    std::vector<float> vec_;      // (max(n_embd, q_dim)) current norm weights or bias in f32
     std::vector<float> scores_;   // (n_threads, n_ctx) attention scores scratch per worker
     std::vector<float> logits_;   // (rows, n_vocab) logits of a pass that feeds several chunks, grown on use
 };

@@ -387,7 +387,7 @@ void rope(float* x, uint32 n_head, uint32 pos, const RopeParams& p) {
     for (uint32 i0 = 0; i0 < n_pairs; i0 += kChunk) {
         const uint32 i1 = std::min(n_pairs, i0 + kChunk);
         for (uint32 i = i0; i < i1; ++i) {
-            const float th = theta * p.freq_scale;
+            const float th = (p.freq_factors ? theta / p.freq_factors[i] : theta) * p.freq_scale;
             cs[i - i0][0] = std::cos(th);
             cs[i - i0][1] = std::sin(th);
             theta *= theta_scale;
@@ -408,19 +408,40 @@ void rope(float* x, uint32 n_head, uint32 pos, const RopeParams& p) {
 
 void attention_head(const float* q, const float* k_cache, const float* v_cache, uint64 kv_stride, uint32 n_kv, uint32 head_dim, float scale,
                     float* scores, float* out, KernelPath path) {
+    AttentionArgs a;
+    a.q = q;
+    a.runs[0] = {k_cache, v_cache, n_kv};
+    a.kv_stride = kv_stride;
+    a.head_dim = head_dim;
+    a.scale = scale;
+    a.scores = scores;
+    a.out = out;
+    attention_head(a, path);
+}
+
+void attention_head(const AttentionArgs& a, KernelPath path) {
+    // With a soft-cap the scale is divided by the cap first, as llama.cpp's flash attention does.
+    const float s_scale = a.softcap > 0.0f ? a.scale / a.softcap : a.scale;
     float mx = -INFINITY;
-    for (uint32 j = 0; j < n_kv; ++j) {
-        scores[j] = dot_f32(q, k_cache + uint64(j) * kv_stride, head_dim, path) * scale;
-        mx = std::max(mx, scores[j]);
-    }
+    uint32 j = 0;
+    for (const KvRun& r : a.runs)
+        for (uint32 i = 0; i < r.n; ++i, ++j) {
+            float s = dot_f32(a.q, r.k + uint64(i) * a.kv_stride, a.head_dim, path) * s_scale;
+            if (a.softcap > 0.0f) s = a.softcap * std::tanh(s);
+            a.scores[j] = s;
+            mx = std::max(mx, s);
+        }
+    const uint32 n_kv = j;
     double sum = 0.0;
-    for (uint32 j = 0; j < n_kv; ++j) {
-        scores[j] = std::exp(scores[j] - mx);
-        sum += scores[j];
+    for (j = 0; j < n_kv; ++j) {
+        a.scores[j] = std::exp(a.scores[j] - mx);
+        sum += a.scores[j];
     }
     const float inv = sum > 0.0 ? float(1.0 / sum) : 0.0f;
-    std::fill(out, out + head_dim, 0.0f);
-    for (uint32 j = 0; j < n_kv; ++j) axpy_f32(scores[j] * inv, v_cache + uint64(j) * kv_stride, out, head_dim, path);
+    std::fill(a.out, a.out + a.head_dim, 0.0f);
+    j = 0;
+    for (const KvRun& r : a.runs)
+        for (uint32 i = 0; i < r.n; ++i, ++j) axpy_f32(a.scores[j] * inv, r.v + uint64(i) * a.kv_stride, a.out, a.head_dim, path);
 }
 
 void swiglu(float* gate, const float* up, uint64 n) {
@@ -428,6 +449,20 @@ void swiglu(float* gate, const float* up, uint64 n) {
         const float g = gate[i];
         gate[i] = (g / (1.0f + std::exp(-g))) * up[i];
     }
+}
+
+void geglu(float* gate, const float* up, uint64 n) {
+    constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+    constexpr float kCoefA = 0.044715f;
+    for (uint64 i = 0; i < n; ++i) {
+        const float g = gate[i];
+        gate[i] = 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * g * (1.0f + kCoefA * g * g))) * up[i];
+    }
+}
+
+void softcap(float* x, uint64 n, float cap) {
+    const float inv = 1.0f / cap;
+    for (uint64 i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv) * cap;
 }
 
 void add_inplace(float* y, const float* x, uint64 n) {

@@ -73,7 +73,8 @@ void rmsnorm(const float* x, const float* w, float* out, uint64 n, float eps);
 
 // Rotary embedding of n_head heads of head_dim floats stored contiguously at x[n_head][head_dim],
 // in place, for one token at position pos. Only the first n_rot dims of each head rotate.
-// theta_i = pos * base^(-2i/n_rot) * freq_scale (computed as llama.cpp does: f32 running product).
+// theta_i = pos * base^(-2i/n_rot) / freq_factors[i] * freq_scale (computed as llama.cpp does:
+// f32 running product, then the divisor, then the scale).
 // Normal: pairs (x[2i], x[2i+1]); NeoX: pairs (x[i], x[i + n_rot/2]).
 struct RopeParams {
     uint32 head_dim = 0;
@@ -81,6 +82,7 @@ struct RopeParams {
     float freq_base = 10000.0f;
     float freq_scale = 1.0f;
     RopeStyle style = RopeStyle::Normal;
+    const float* freq_factors = nullptr;  // (n_rot / 2) divisors of the angles (Llama 3.1), or null
 };
 void rope(float* x, uint32 n_head, uint32 pos, const RopeParams& p);
 
@@ -91,8 +93,32 @@ void rope(float* x, uint32 n_head, uint32 pos, const RopeParams& p);
 void attention_head(const float* q, const float* k_cache, const float* v_cache, uint64 kv_stride, uint32 n_kv, uint32 head_dim, float scale,
                     float* scores, float* out, KernelPath path = KernelPath::Auto);
 
+// The same over the keys of up to two runs of cache rows (a ring of rows wraps once), with an
+// optional soft-cap of the scores: s = softcap * tanh(q.k * scale / softcap) (0: none), as
+// llama.cpp's flash attention computes it. scores: scratch of runs[0].n + runs[1].n floats.
+struct KvRun {
+    const float* k = nullptr;  // first row of the run, this head's slice
+    const float* v = nullptr;
+    uint32 n = 0;              // rows
+};
+struct AttentionArgs {
+    const float* q = nullptr;  // (head_dim)
+    KvRun runs[2];
+    uint64 kv_stride = 0;      // floats between cache rows
+    uint32 head_dim = 0;
+    float scale = 1.0f;
+    float softcap = 0.0f;
+    float* scores = nullptr;
+    float* out = nullptr;      // (head_dim)
+};
+void attention_head(const AttentionArgs& a, KernelPath path = KernelPath::Auto);
+
 // gate[n] = silu(gate[n]) * up[n], silu(g) = g / (1 + exp(-g)).
 void swiglu(float* gate, const float* up, uint64 n);
+// gate[n] = gelu_tanh(gate[n]) * up[n], gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi) g (1 + 0.044715 g^2))).
+void geglu(float* gate, const float* up, uint64 n);
+// x[n] = cap * tanh(x[n] / cap) (computed as x * (1 / cap), as llama.cpp's graph does).
+void softcap(float* x, uint64 n, float cap);
 // y[n] += x[n]
 void add_inplace(float* y, const float* x, uint64 n);
 

@@ -69,6 +69,19 @@ uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_ctx,
     return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4 + cpu + driver_bytes;
 }
 
+std::optional<std::string> VulkanBackend::unimplemented_feature(const ModelConfig& c) {
+    if (c.has_qkv_bias) return "Q/K/V biases";
+    if (c.has_qk_norm) return "Q/K head norms";
+    if (c.has_post_norms) return "post-attention / post-FFN norms";
+    if (c.activation != FfnActivation::Silu) return "the GELU-gated FFN";
+    if (!c.rope_freq_factors.empty()) return "rope frequency factors (rope_freqs.weight)";
+    if (c.embd_scale != 1.0f) return "embedding scaling";
+    if (c.attn_softcap > 0.0f || c.final_softcap > 0.0f) return "soft-capping";
+    if (c.has_sliding_layers()) return "sliding-window attention";
+    if (c.attn_scale > 0.0f) return "an attention scale other than 1/sqrt(head_dim)";
+    return std::nullopt;
+}
+
 const VramPlan& VulkanBackend::plan() const {
     static const VramPlan none;
     return model_ ? model_->w.plan : none;
@@ -105,6 +118,8 @@ ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint3
     model_.reset();  // the last model's device memory goes before the new one's is allocated
     if (n_ctx == 0 || n_batch == 0) return prepare_error(ErrorCode::InvalidArgument, "n_ctx and n_batch must be > 0");
     cfg_ = weights.config();
+    if (auto f = unimplemented_feature(cfg_))
+        return prepare_error(ErrorCode::Unsupported, "the Vulkan backend does not implement " + *f + " yet (" + cfg_.architecture + " model)");
     VKS_TRY(check_ranges(n_ctx, n_batch));
     if (auto r = build_model(weights, n_ctx, n_batch); !r) {
         model_.reset();

@@ -8,6 +8,8 @@
 
 #include <array>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "backend/vulkan/VulkanModel.h"
 #include "backend/vulkan/VulkanOptions.h"
@@ -62,6 +64,10 @@ public:
     // RAM budget: an upper bound computed before prepare(). Tests that load the driver before
     // their baseline pass 0.
     static uint64 host_bytes_estimate(const WeightProvider& weights, uint32 n_ctx, uint32 n_batch, uint64 driver_bytes = kDriverHostBytes);
+    // The first feature of the model (ModelConfig's family flags) that the Vulkan kernels do not
+    // implement yet, e.g. "Q/K/V biases"; nullopt when the backend runs the model. prepare()
+    // refuses such a model: "the Vulkan backend does not implement <feature> yet".
+    static std::optional<std::string> unimplemented_feature(const ModelConfig& cfg);
     // Hybrid decode: streamed layers currently computed on the CPU, and since prepare():
     // CPU seconds in them, host seconds waiting for the GPU side before them, KV bytes synced.
     uint32 hybrid_cpu_layers() const { return model_ && model_->hybrid ? model_->hybrid->cpu_layers : 0; }
