@@ -1,21 +1,28 @@
 // vk_symbiote: the main command-line tool.
 //   vk_symbiote [generate] --prompt TEXT | --prompt-file F   stream a continuation to stdout
-//   vk_symbiote chat                                          interactive chat on a terminal
+//   vk_symbiote chat [--chat-template-file T.jinja]           interactive chat on a terminal, in the
+//                                                             model's chat template (or T.jinja)
 //   vk_symbiote tokenize --prompt TEXT [--raw]                print token ids (--model: a GGUF file or a
 //                                                             Hugging Face folder with tokenizer files)
 //   vk_symbiote perplexity --prompt-file F --ctx-size N       llama.cpp-compatible perplexity
 //   vk_symbiote pack [--cache-dir D] [--max-pack-mb N] [--compression-algorithm A]
 //                                                             write the compressed pack cache
+//   vk_symbiote bench [benchmark options]                     the benchmark (src/bench)
 // Every subcommand shares the engine options (see --help). Generated text goes to stdout,
 // everything else (logs, progress, stats) to stderr.
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
 
+#include "bench/BenchCommand.h"
+#include "common/Progress.h"
+#include "common/Units.h"
+#include "common/TempFiles.h"
 #include "packs/PackCache.h"
 #include "packs/PackCacheSetup.h"
 #include "config/Logger.h"
@@ -26,7 +33,10 @@
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
 #include "model/Tokenizer.h"
+#include "runtime/ChatConversation.h"
 #include "runtime/Perplexity.h"
+#include "runtime/Session.h"
+#include "engine/BudgetCheck.h"
 #include "engine/CliSupport.h"
 #include "vk_symbiote/ConfigManager.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
@@ -56,11 +66,26 @@ int cmd_tokenize(const ConfigManager& cfg, const Path& model) {
     return 0;
 }
 
+// --json: one JSON document on stdout once the generation is done: the prompt, the text,
+// the generated token ids and the stats (nothing streamed).
+int generate_json(VulkanSymbioteEngine& engine, const std::string& prompt, const GenerationOptions& o) {
+    std::vector<uint32> prompt_tokens = engine.tokenizer().encode(prompt, o.add_bos, o.parse_special);
+    if (prompt_tokens.empty()) prompt_tokens.push_back(engine.tokenizer().bos_id());
+    std::vector<uint32> tokens;
+    auto r = engine.generate_tokens(prompt_tokens, o, {}, &tokens);
+    if (!r) return tool::fail(r.error());
+    const nlohmann::json doc = {{"prompt", prompt},        {"prompt_tokens", prompt_tokens}, {"text", *r},
+                                {"tokens", tokens},        {"stats", tool::stats_json(engine.get_performance_metrics())}};
+    std::printf("%s\n", doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return 0;
+}
+
 int cmd_generate(const ConfigManager& cfg, VulkanSymbioteEngine& engine, const Path& model) {
     auto text = tool::prompt_text(cfg);
     if (!text) return tool::fail(text.error());
     GenerationOptions o = engine.default_generation_options();
     o.parse_special = !cfg.sampling().raw;
+    if (cfg.sampling().json) return generate_json(engine, *text, o);
     auto r = engine.generate_stream(*text, o, [](const std::string& piece, uint32) {
         std::fwrite(piece.data(), 1, piece.size(), stdout);
         std::fflush(stdout);
@@ -74,7 +99,7 @@ int cmd_generate(const ConfigManager& cfg, VulkanSymbioteEngine& engine, const P
     return 0;
 }
 
-int cmd_perplexity(const ConfigManager& cfg, VulkanSymbioteEngine& engine) {
+int cmd_perplexity(const ConfigManager& cfg, VulkanSymbioteEngine& engine, const Path& model) {
     if (cfg.sampling().prompt_file.empty()) return tool::fail(make_error(ErrorCode::InvalidArgument, "perplexity: --prompt-file is required"));
     auto text = tool::prompt_text(cfg);
     if (!text) return tool::fail(text.error());
@@ -88,49 +113,120 @@ int cmd_perplexity(const ConfigManager& cfg, VulkanSymbioteEngine& engine) {
             std::printf("[%u/%u] %.4f\n", c + 1, n, ppl);
             std::fflush(stdout);
         });
-    if (!r) return tool::fail(r.error());
+    if (!r) return tool::fail(r.error().code == ErrorCode::Format ? tool::explain_non_finite(model, r.error()) : r.error());
     std::printf("PPL: %.4f\n", r->ppl);
     return 0;
 }
 
-int cmd_chat(const ConfigManager& cfg, VulkanSymbioteEngine& engine) {
-    ChatFormat fmt = detect_chat_format(engine.tokenizer().chat_template());
-    if (fmt == ChatFormat::Plain) std::fprintf(stderr, "chat: the model has no known chat template; using a plain User:/Assistant: transcript\n");
-    else std::fprintf(stderr, "chat: using the model's %s chat template\n", chat_format_name(fmt));
-    std::vector<ChatMessage> history;
-    if (!cfg.sampling().prompt.empty()) history.push_back({"system", cfg.sampling().prompt});
-    GenerationOptions o = engine.default_generation_options();
-    bool tty = ::isatty(STDIN_FILENO);
+// The prompt format of `chat`: --chat-template-file, else the model's own template, else
+// the fallback its vocabulary suggests.
+Expected<ChatTemplate> chat_template_for(const ConfigManager& cfg, const Tokenizer& tok, const Path& model) {
+    const std::string& file = cfg.model().chat_template_file;
+    if (file.empty()) return ChatTemplate::for_model(tok, model.filename().string());
+    auto source = tool::read_prompt_file(file, jinja::kMaxTemplateBytes, "--chat-template-file");
+    if (!source) return source.error();
+    return ChatTemplate::from_jinja(*source, file, special_token_variables(tok));
+}
+
+// One reply to the conversation so far, streamed to stdout; recorded in `chat`.
+ExpectedVoid chat_turn(VulkanSymbioteEngine& engine, ChatConversation& chat, const std::vector<uint32>& prompt, const GenerationOptions& o, bool plain) {
+    VKS_LOG_DEBUG("chat: prompt of " << prompt.size() << " tokens, " << chat.reused_tokens() << " of them kept from the last turn");
+    std::string reply;
+    std::vector<uint32> reply_tokens;
+    auto r = engine.generate_tokens(prompt, o, [&](const std::string& piece, uint32) {
+        reply += piece;
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+        if (std::ferror(stdout)) return false;  // output lost: main() reports it
+        // The plain transcript has no end-of-turn token: stop at the next "User:".
+        return !plain || reply.find("\nUser:") == std::string::npos;
+    }, &reply_tokens);
+    std::printf("\n");
+    std::fflush(stdout);
+    if (!r) return r.error();
+    const size_t cut = plain ? reply.find("\nUser:") : std::string::npos;
+    if (cut != std::string::npos) reply.resize(cut);
+    chat.add_reply(reply, cut == std::string::npos ? reply_tokens : std::vector<uint32>{});  // cut: ids no longer match
+    return {};
+}
+
+int cmd_chat(const ConfigManager& cfg, VulkanSymbioteEngine& engine, const Path& model) {
+    auto tmpl = chat_template_for(cfg, engine.tokenizer(), model);
+    if (!tmpl) return tool::fail(tmpl.error());
+    std::fprintf(stderr, "chat: using %s\n", tmpl->describe().c_str());
+    const bool plain = !tmpl->is_jinja() && tmpl->fallback_format() == ChatFormat::Plain;
+    ChatConversation chat(*tmpl, engine.tokenizer());
+    if (!cfg.sampling().prompt.empty()) chat.add_message("system", cfg.sampling().prompt);
+    const GenerationOptions o = engine.default_generation_options();
+    const uint32 n_ctx = engine.context_size();
+    const size_t prompt_room = n_ctx - std::min(o.max_tokens, n_ctx / 2);  // room kept for each reply
+    const bool tty = ::isatty(STDIN_FILENO);
     std::string line;
     while (true) {
         if (tty) std::fprintf(stderr, "\n> ");
         if (!std::getline(std::cin, line)) break;
         if (line == "/exit" || line == "/quit") break;
         if (line.empty()) continue;
-        history.push_back({"user", line});
-        std::string prompt = format_chat(fmt, history);
-        std::string reply;
-        auto r = engine.generate_stream(prompt, o, [&](const std::string& piece, uint32) {
-            reply += piece;
-            std::fwrite(piece.data(), 1, piece.size(), stdout);
-            std::fflush(stdout);
-            // The plain transcript has no end-of-turn token: stop at the next "User:".
-            if (std::ferror(stdout)) return false;  // output lost: main() reports it
-            return fmt != ChatFormat::Plain || reply.find("\nUser:") == std::string::npos;
-        });
-        std::printf("\n");
-        std::fflush(stdout);
-        if (!r) return tool::fail(r.error());
-        if (auto cut = reply.find("\nUser:"); cut != std::string::npos) reply.resize(cut);
-        history.push_back({"assistant", reply});
+        chat.add_message("user", line);
+        size_t dropped = 0;
+        auto prompt = chat.next_prompt_within(prompt_room, dropped);
+        if (!prompt && prompt.error().code == ErrorCode::InvalidArgument) {  // too long alone: say so, go on
+            std::fprintf(stderr, "chat: %s; message not sent\n", prompt.error().message.c_str());
+            chat.drop_last_message();
+            continue;
+        }
+        if (!prompt) return tool::fail(prompt.error());
+        if (dropped > 0)
+            std::fprintf(stderr, "chat: the conversation outgrew the context of %u tokens: dropped the %zu oldest messages\n", n_ctx, dropped);
+        if (auto turn = chat_turn(engine, chat, *prompt, o, plain); !turn) return tool::fail(turn.error());
     }
     return 0;
 }
 
 
-// Writes the compressed pack cache of `model` (plan from --max-pack-mb, file in
-// --cache-dir or next to the model): a progress line per ~5% and a per-codec summary
-// on stderr.
+// The cache `pack` writes: --cache-dir (created when missing, as generate does) or next to
+// the model; --no-compression or compression_algorithm none: every pack stored raw.
+Expected<PackCacheOptions> pack_options(const ConfigManager& cfg) {
+    PackCacheOptions opts;
+    opts.cache_dir = cfg.memory().cache_dir;
+    opts.threads = thread_count(cfg.performance());
+    opts.uncompressed = !cfg.memory().enable_compression || cfg.memory().compression_algorithm == "none";
+    if (!opts.uncompressed) {
+        auto cand = pack_cache_candidates(cfg.memory().compression_algorithm);
+        if (!cand) return cand.error();
+        opts.candidates = *cand;
+    }
+    if (!opts.cache_dir.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(opts.cache_dir, ec);
+        if (ec) return make_error(ErrorCode::Io, opts.cache_dir.string() + ": cannot create --cache-dir: " + ec.message());
+    }
+    return opts;
+}
+
+// Each codec's share and ratio of the cache, on stdout.
+void print_pack_summary(const PackCacheReader& reader) {
+    struct Sum { uint64 packs = 0, raw = 0, stored = 0; };
+    std::map<std::string, Sum> per_codec;
+    Sum all;
+    for (uint64 i = 0; i < reader.pack_count(); ++i) {
+        for (Sum* s : {&per_codec[reader.codec_name(i)], &all}) {
+            s->packs++;
+            s->raw += reader.raw_bytes(i);
+            s->stored += reader.stored_bytes(i);
+        }
+    }
+    auto line = [](const std::string& what, const Sum& s) {
+        std::printf("%-12s %6llu packs %14llu raw bytes %14llu stored bytes  ratio %.4f\n", what.c_str(), (unsigned long long)s.packs,
+                    (unsigned long long)s.raw, (unsigned long long)s.stored, s.raw ? double(s.stored) / double(s.raw) : 1.0);
+    };
+    std::printf("pack cache: %s\n", reader.path().string().c_str());
+    for (const auto& [name, s] : per_codec) line(name, s);
+    line("total", all);
+}
+
+// Writes the pack cache of `model` (plan from --max-pack-mb): progress with an ETA on
+// stderr, then each codec's share on stdout.
 int cmd_pack(const ConfigManager& cfg, const Path& model) {
     auto g = GGUFLoader::open(model);
     if (!g) return tool::fail(g.error());
@@ -140,44 +236,21 @@ int cmd_pack(const ConfigManager& cfg, const Path& model) {
     if (!reg) return tool::fail(reg.error());
     auto plan = plan_packs(*reg, {cfg.memory().max_pack_bytes()});
     if (!plan) return tool::fail(plan.error());
-    PackCacheOptions opts;
-    opts.cache_dir = cfg.memory().cache_dir;
-    opts.threads = cfg.performance().threads;
-    auto cand = pack_cache_candidates(cfg.memory().compression_algorithm);
-    if (!cand) return tool::fail(cand.error());
-    opts.candidates = *cand;
-    std::fprintf(stderr, "pack: %s: %zu packs, %.1f MiB, max pack %.2f MiB -> %s\n", model.string().c_str(), plan->packs.size(),
-                 double(plan->total_bytes) / 1048576.0, double(plan->max_pack_bytes) / 1048576.0,
-                 pack_cache_path(model, opts.cache_dir).string().c_str());
-    uint64 next_report = 0;  // raw bytes at which the next progress line is due
-    auto cache = build_pack_cache(**g, *plan, opts, [&](uint64 done, uint64 total, uint64 bytes) -> ExpectedVoid {
-        if (bytes >= next_report || done == total) {
-            std::fprintf(stderr, "pack: %3.0f%% (%llu/%llu packs)\n", 100.0 * double(bytes) / double(std::max<uint64>(plan->total_bytes, 1)),
-                         (unsigned long long)done, (unsigned long long)total);
-            next_report = bytes + plan->total_bytes / 20;
-        }
+    auto opts = pack_options(cfg);
+    if (!opts) return tool::fail(opts.error());
+    const Path out = pack_cache_path(model, opts->cache_dir);
+    std::fprintf(stderr, "pack: %s: %zu packs, %s, max pack %s%s -> %s\n", model.string().c_str(), plan->packs.size(), format_gib(plan->total_bytes).c_str(),
+                 format_gib(plan->max_pack_bytes).c_str(), opts->uncompressed ? ", uncompressed" : "", out.string().c_str());
+    ProgressReporter progress("pack " + out.string());
+    auto cache = build_pack_cache(**g, *plan, *opts, [&](uint64, uint64, uint64 bytes) -> ExpectedVoid {
+        progress.update(bytes, plan->total_bytes);
         return {};
     });
     if (!cache) return tool::fail(cache.error());
+    progress.finish();
     auto reader = PackCacheReader::open(*cache, **g, *plan);
     if (!reader) return tool::fail(reader.error());
-    struct Sum { uint64 packs = 0, raw = 0, stored = 0; };
-    std::map<std::string, Sum> per_codec;
-    Sum all;
-    for (uint64 i = 0; i < (*reader)->pack_count(); ++i) {
-        for (Sum* s : {&per_codec[(*reader)->codec_name(i)], &all}) {
-            s->packs++;
-            s->raw += (*reader)->raw_bytes(i);
-            s->stored += (*reader)->stored_bytes(i);
-        }
-    }
-    auto line = [](const std::string& what, const Sum& s) {
-        std::printf("%-12s %6llu packs %14llu raw bytes %14llu stored bytes  ratio %.4f\n", what.c_str(), (unsigned long long)s.packs,
-                    (unsigned long long)s.raw, (unsigned long long)s.stored, s.raw ? double(s.stored) / double(s.raw) : 1.0);
-    };
-    std::printf("pack cache: %s\n", cache->string().c_str());
-    for (const auto& [name, s] : per_codec) line(name, s);
-    line("total", all);
+    print_pack_summary(**reader);
     return 0;
 }
 
@@ -188,20 +261,24 @@ int run_command(int argc, char** argv) {
     auto model_or = tool::model_path(cfg);
     if (!model_or) return tool::fail(model_or.error());
     const Path model = *model_or;
+    if (sub == "bench")  // its own options come first: `vk_symbiote bench ...` is handled in main()
+        return tool::fail(make_error(ErrorCode::InvalidArgument, "bench takes its options after it: vk_symbiote bench [options]"));
+    if (cfg.sampling().json && sub != "generate")
+        return tool::fail(make_error(ErrorCode::InvalidArgument, "--json is for generate (and bench), not " + sub));
     if (sub == "tokenize") return cmd_tokenize(cfg, model);
     if (sub == "pack") return cmd_pack(cfg, model);
-    if (sub != "generate" && sub != "chat" && sub != "perplexity")
-        return tool::fail(make_error(ErrorCode::InvalidArgument, "unknown subcommand '" + sub + "' (generate, chat, tokenize, perplexity)"));
     auto engine = VulkanSymbioteEngine::create(model, cfg);
     if (!engine) return tool::fail(engine.error());
     if (sub == "generate") return cmd_generate(cfg, **engine, model);
-    if (sub == "chat") return cmd_chat(cfg, **engine);
-    return cmd_perplexity(cfg, **engine);
+    if (sub == "chat") return cmd_chat(cfg, **engine, model);
+    return cmd_perplexity(cfg, **engine, model);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    install_temp_file_cleanup();  // Ctrl-C during a pack cache build leaves no .tmp
     if (auto open = tool::check_stdout_open(); !open) return tool::fail(open.error());
+    if (argc > 1 && std::string_view(argv[1]) == "bench") return tool::finish_stdout(bench::run_bench_command(argc - 1, argv + 1, "vk_symbiote bench"));
     return tool::finish_stdout(run_command(argc, argv));
 }

@@ -18,6 +18,7 @@
 #include <string>
 #include <utility>
 
+#include "common/TempFiles.h"
 #include "model/HfModelGenerator.h"
 #include "model/ModelGenerator.h"
 
@@ -172,6 +173,7 @@ ExpectedVoid write_model(const Args& a, const ModelShape& shape, DType dt, const
 }  // namespace
 
 int main(int argc, char** argv) {
+    install_temp_file_cleanup();  // SIGPIPE / Ctrl-C while writing leave no .tmp
     Args a;
     int pr = parse_args(argc, argv, a);
     if (pr == 2) { usage(stdout); return 0; }

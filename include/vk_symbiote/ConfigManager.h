@@ -32,8 +32,13 @@ namespace vk_symbiote {
 
 // INI [memory]. Budgets are limits in GB (1 GB = 2^30 bytes), fractional values allowed.
 struct MemoryConfig {
+    // Unless set (INI, environment or command line), the engine takes its budgets from the
+    // machine: free device memory and available RAM less a margin (engine/MachineBudgets.h),
+    // said in one line. These values are then only what a MemoryConfig built in code holds.
     double vram_budget_gb = 4;
     double ram_budget_gb = 16;
+    bool vram_budget_set = false;  // given by the user: a promise kept as is
+    bool ram_budget_set = false;
     // Canonical prefetch lookahead (packs / layers predicted ahead). PerformanceConfig has a
     // mirror because the seed doc's code example uses performance().prefetch_lookahead; see
     // ConfigManager::prefetch_lookahead() for which one wins.
@@ -101,6 +106,7 @@ std::string default_models_dir();
 struct ModelSection {
     std::string model_path;
     std::string models_dir = default_models_dir();
+    std::string chat_template_file;  // a Jinja chat template for `chat`, replacing the model's own
 };
 
 // INI [sampling] (and the generation flags of the command line).
@@ -117,7 +123,8 @@ struct SamplingConfig {
     uint32 repeat_last_n = 64;
     uint64 seed = 0;
     bool seed_set = false;     // false = pick a random seed
-    uint32 ctx_size = 0;       // 0 = the model's trained context
+    uint32 ctx_size = 0;       // 0 = the model's trained context; unset: that, at most 2048
+    bool ctx_size_set = false; // --ctx-size / [sampling] ctx_size given (even 0)
     bool raw = false;          // no chat template / BOS handling beyond the tokenizer's
     bool stats = false;        // print tokens/s and GB/s after the run
     bool json = false;         // machine-readable output
@@ -223,9 +230,11 @@ public:
     // Re-checks every option against its range / choices (after programmatic changes).
     [[nodiscard]] ExpectedVoid validate() const;
 
-    // The first positional argument ("generate", ...), empty if none.
+    // The first positional argument ("generate", ...), empty if none (also set with --help).
     const std::string& subcommand() const { return subcommand_; }
     bool help_requested() const { return help_; }
+    // --version anywhere (before "--"): load succeeds with nothing applied.
+    bool version_requested() const { return version_; }
     bool help_all_requested() const { return help_all_; }
     // The INI file that was applied by the last load(), empty if none.
     const std::string& config_path() const { return config_path_; }
@@ -233,6 +242,8 @@ public:
     // --help text: every option with its flag(s), default, env var and INI key; the
     // [tuning] section only when `all` (--help-all).
     std::string help_text(std::string_view program = "vk_symbiote", bool all = false) const;
+    // The options part of help_text (general flags, then each section's options).
+    std::string options_help_text(bool all = false) const;
     // The effective configuration as an INI file that apply_ini_file() reads back to the
     // same values.
     std::string dump() const;
@@ -249,6 +260,7 @@ private:
     std::string config_path_;
     bool help_ = false;
     bool help_all_ = false;
+    bool version_ = false;
     uint32 synced_prefetch_ = MemoryConfig{}.prefetch_lookahead;
 };
 

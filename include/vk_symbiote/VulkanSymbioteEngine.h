@@ -50,6 +50,7 @@ struct PerformanceMetrics {
     uint64 total_generated_tokens = 0;
     uint64 prompt_time_ns = 0;
     uint64 generation_time_ns = 0;
+    uint64 model_weight_bytes = 0;         // the weights one forward pass reads (every matrix once)
     uint64 weight_bytes_disk = 0;          // weight bytes read from the model file (or pack cache)
     uint64 weight_bytes_uploaded = 0;      // weight bytes copied host -> device
     uint64 peak_vram_bytes = 0;
@@ -191,6 +192,9 @@ public:
 
     const ModelConfig& model_config() const;
     const Tokenizer& tokenizer() const;
+    // Tokens one sequence holds (--ctx-size, or the model's trained context capped as the
+    // engine chose): prompt + generated tokens of one generate call.
+    uint32 context_size() const;
     GenerationOptions default_generation_options() const;  // from the config's sampling section
     std::string describe() const;  // one line: model, backend, budgets, placement
 

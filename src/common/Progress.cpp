@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/Units.h"
+
 namespace vk_symbiote {
 
 namespace {
@@ -13,10 +15,15 @@ using Clock = std::chrono::steady_clock;
 
 double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-std::string gib(uint64 b) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f GiB", double(b) / double(uint64(1) << 30));
-    return buf;
+std::string gib(uint64 b) { return format_gib(b); }
+
+// "ETA 12 s", "ETA 3 min 5 s": the time left at the rate so far.
+std::string eta(double elapsed, uint64 done, uint64 total) {
+    const double left = elapsed * double(total - done) / double(done);
+    char b[48];
+    if (left >= 60) std::snprintf(b, sizeof b, "ETA %d min %d s", int(left / 60), int(left) % 60);
+    else std::snprintf(b, sizeof b, "ETA %.0f s", std::ceil(left));
+    return b;
 }
 
 }  // namespace
@@ -41,13 +48,17 @@ std::string ProgressReporter::status(uint64 done, uint64 total) const {
         std::snprintf(pct, sizeof pct, "%5.1f%% ", 100.0 * double(done) / double(total));
         s = pct + s + " of " + gib(total);
     }
-    return s + rate;
+    // An ETA once the rate means something: past 1% and a fifth of a second.
+    if (total && done * 100 >= total && done < total && el > 0.2) s += std::string(rate) + ", " + eta(el, done, total);
+    else s += rate;
+    return s;
 }
 
 void ProgressReporter::update(uint64 done, uint64 total) {
     last_done_ = done;
     last_total_ = total;
     auto now = Clock::now();
+    if (secs(now - start_) < quiet_seconds) return;  // a step this short needs no progress
     if (tty_) {
         if (drew_ && secs(now - last_draw_) < 0.1 && done < total) return;  // at most 10 redraws a second
         last_draw_ = now;
@@ -73,6 +84,7 @@ void ProgressReporter::finish() {
     if (finished_) return;
     finished_ = true;
     double el = secs(Clock::now() - start_);
+    if (el < quiet_seconds) return;
     if (tty_ && drew_) std::fputc('\n', out_);
     std::fprintf(out_, "%s: done, %s in %.1f s\n", label_.c_str(), gib(last_done_).c_str(), el);
     std::fflush(out_);

@@ -1,5 +1,6 @@
-// Progress: feedback for long steps (generating a benchmark model, loading a large one).
-// On a terminal: one line redrawn in place ("\r") with a bar, percent, sizes and rate.
+// Progress: feedback for long steps (generating a benchmark model, loading a large one,
+// building a pack cache). On a terminal: one line redrawn in place ("\r") with a bar,
+// percent, sizes (GiB), rate and the time left (ETA).
 // Otherwise (a log file, CI): a plain line every `line_every_percent` percent or every
 // `line_every_seconds` seconds, whichever comes first, so logs stay short but alive.
 //
@@ -32,6 +33,9 @@ public:
     bool tty() const { return tty_; }
     double line_every_percent = 10;
     double line_every_seconds = 30;
+    // Nothing is printed (updates nor the final line) until this many seconds have passed:
+    // a step that ends sooner stays silent.
+    double quiet_seconds = 0;
 
 private:
     std::string status(uint64 done, uint64 total) const;

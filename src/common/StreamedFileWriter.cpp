@@ -15,6 +15,7 @@ StreamedFileWriter::StreamedFileWriter(Path path, uint64 total, ProgressFn progr
 
 Expected<std::unique_ptr<StreamedFileWriter>> StreamedFileWriter::create(const Path& path, uint64 total, ProgressFn progress) {
     std::unique_ptr<StreamedFileWriter> w(new StreamedFileWriter(path, total, std::move(progress)));
+    w->on_signal_ = std::make_unique<TempFileGuard>(w->tmp_);
     w->fd_ = ::open(w->tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd_ < 0) return make_error(ErrorCode::Io, w->tmp_.string() + ": cannot create: " + std::strerror(errno));
     w->bufs_[0].resize(w->chunk_);

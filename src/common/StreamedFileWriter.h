@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/TempFiles.h"
 #include "vk_symbiote/Common.h"
 
 namespace vk_symbiote {
@@ -49,6 +50,7 @@ private:
     ExpectedVoid write_all(const uint8* p, uint64 n) const;
 
     Path path_, tmp_;
+    std::unique_ptr<TempFileGuard> on_signal_;  // a signal that ends the program removes the .tmp
     int fd_ = -1;
     uint64 total_;
     ProgressFn progress_;

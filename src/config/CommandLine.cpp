@@ -1,6 +1,7 @@
 #include "config/CommandLine.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace vk_symbiote::config {
 
@@ -17,6 +18,55 @@ std::string subcommand_list() {
 bool is_subcommand(std::string_view a) {
     return std::find(std::begin(ConfigManager::kSubcommands), std::end(ConfigManager::kSubcommands), a) !=
            std::end(ConfigManager::kSubcommands);
+}
+
+// Other tools' spellings (llama.cpp's mostly) and what to write here instead.
+struct Habit {
+    const char* flag;
+    const char* ours;
+};
+constexpr Habit kHabits[] = {
+    {"-m", "--model"},          {"-p", "--prompt"},          {"-f", "--prompt-file"},   {"--file", "--prompt-file"},
+    {"-n", "--max-tokens"},     {"--n-predict", "--max-tokens"}, {"-c", "--ctx-size"},  {"-t", "--threads"},
+    {"--temp", "--temperature"}, {"-s", "--seed"},           {"--top_k", "--top-k"},    {"--top_p", "--top-p"},
+    {"--min_p", "--min-p"},     {"--repeat_penalty", "--repeat-penalty"},
+    {"-ngl", "--vram-gb GIB (layers are placed on the GPU under a VRAM budget, not counted)"},
+    {"--n-gpu-layers", "--vram-gb GIB (layers are placed on the GPU under a VRAM budget, not counted)"},
+};
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            const size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+
+// " (did you mean --model?)" for a habit or a near miss of a known flag; "" when none.
+std::string suggestion(std::string_view flag) {
+    for (const Habit& h : kHabits)
+        if (flag == h.flag) return " (did you mean " + std::string(h.ours) + "?)";
+    const OptionSpec* best = nullptr;
+    size_t best_d = 3;  // at most two edits away
+    for (const OptionSpec& o : option_table())
+        if (o.cli && edit_distance(flag, o.cli) < best_d) best_d = edit_distance(flag, o.cli), best = &o;
+    return best ? " (did you mean " + std::string(best->cli) + "?)" : "";
+}
+
+// The error for a positional argument that is not a subcommand: a near miss of one, or
+// text meant as the prompt (`vk_symbiote "Once upon a time"`).
+Error positional_error(const std::string& arg) {
+    for (std::string_view c : ConfigManager::kSubcommands)
+        if (edit_distance(arg, c) <= 2)
+            return cli_error("unknown subcommand '" + arg + "' (did you mean " + std::string(c) + "?)");
+    return cli_error("unknown subcommand '" + arg + "' (expected one of: " + subcommand_list() + "; a prompt is given with --prompt '" + arg + "')");
 }
 
 // A following argument usable as a value: present and not another long option.
@@ -63,7 +113,10 @@ ExpectedVoid parse_option(std::span<const std::string> args, size_t& i, ParsedCo
     }
 
     const OptionSpec* o = find_cli_option(flag);
-    if (!o) return cli_error("unknown option '" + flag + "' (see --help)");
+    if (!o) {
+        const std::string hint = suggestion(flag);
+        return cli_error("unknown option '" + flag + "'" + (hint.empty() ? " (see --help)" : hint));
+    }
 
     if (o->cli_fixed) {
         if (inline_value) return cli_error(flag + ": takes no value");
@@ -106,12 +159,11 @@ Expected<ParsedCommandLine> parse_command_line(std::span<const std::string> args
         }
     }
     if (!positionals.empty()) {
-        if (!is_subcommand(positionals[0]))
-            return cli_error("unknown subcommand '" + positionals[0] + "' (expected one of: " + subcommand_list() +
-                             ")");
+        if (!is_subcommand(positionals[0])) return positional_error(positionals[0]);
         out.subcommand = positionals[0];
     }
-    if (positionals.size() > 1) return cli_error("unexpected extra argument '" + positionals[1] + "'");
+    if (positionals.size() > 1)
+        return cli_error("unexpected extra argument '" + positionals[1] + "' (a prompt is given with --prompt '" + positionals[1] + "')");
     return out;
 }
 

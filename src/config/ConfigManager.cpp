@@ -60,6 +60,20 @@ int wants_help(std::span<const std::string> args) {
     return 0;
 }
 
+bool wants_version(std::span<const std::string> args) {
+    for (const std::string& a : args) {
+        if (a == "--") return false;
+        if (a == "--version") return true;
+    }
+    return false;
+}
+
+// The subcommand a --help is about ("vk_symbiote chat --help"), "" when none can be told.
+std::string help_subcommand(std::span<const std::string> args) {
+    auto cli = config::parse_command_line(args);
+    return cli ? cli->subcommand : "";
+}
+
 }  // namespace
 
 ConfigManager::EnvLookup ConfigManager::process_env() {
@@ -99,6 +113,12 @@ ExpectedVoid ConfigManager::load(std::span<const std::string> args, const EnvLoo
     if (const int h = wants_help(args)) {
         next.help_ = true;
         next.help_all_ = h == 2;
+        next.subcommand_ = help_subcommand(args);
+        *this = std::move(next);
+        return {};
+    }
+    if (wants_version(args)) {
+        next.version_ = true;
         *this = std::move(next);
         return {};
     }

@@ -65,10 +65,17 @@ std::string ConfigManager::help_text(std::string_view program, bool all) const {
     os << "Usage: " << program << " [SUBCOMMAND] [OPTIONS]\n";
     os << "Subcommands:";
     for (std::string_view c : kSubcommands) os << " " << c;
-    os << "\nOptions take '--opt value' or '--opt=value'. Precedence: defaults < INI file (--config or "
+    os << "\n" << options_help_text(all);
+    return os.str();
+}
+
+std::string ConfigManager::options_help_text(bool all) const {
+    std::ostringstream os;
+    os << "Options take '--opt value' or '--opt=value'. Precedence: defaults < INI file (--config or "
           "VK_SYMBIOTE_CONFIG) < environment < command line.\n\nGeneral:\n";
-    help_line(os, "--help, -h", "show this help and exit");
+    help_line(os, "--help, -h", "show this help and exit (after a subcommand: its usage and examples)");
     help_line(os, "--help-all", "also show the [tuning] section (A/B knobs for measurements)");
+    help_line(os, "--version", "print the version and exit");
     help_line(os, "--config <path>", "INI configuration file (env VK_SYMBIOTE_CONFIG)");
 
     const Settings defaults;
@@ -77,7 +84,7 @@ std::string ConfigManager::help_text(std::string_view program, bool all) const {
         os << "\n" << title(section) << ":\n";
         for (const OptionSpec& o : config::option_table()) {
             if (std::string_view(o.section) != section) continue;
-            help_line(os, flag_column(o), std::string(o.help) + details(o, defaults));
+            help_line(os, flag_column(o), std::string(o.cli && o.flag_help ? o.flag_help : o.help) + details(o, defaults));
         }
     }
     return os.str();

@@ -48,6 +48,10 @@ struct OptionSpec {
     double unit_bytes = 0;
     const char* choices = nullptr;    // "a|b|c": allowed values, matched case-insensitively
     const char* help = "";
+    // What the command-line flag does, when that differs from what the key means (negative
+    // flags: --disable-gpu runs on the CPU, while enable_gpu "uses the Vulkan GPU"). --help
+    // shows it for the flag; the INI key keeps `help`.
+    const char* flag_help = nullptr;
 
     std::string dotted() const { return std::string(section) + "." + key; }
 };

@@ -4,6 +4,7 @@
 #include "engine/OracleLine.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <thread>
 #include <utility>
@@ -23,6 +24,14 @@
 #endif
 
 namespace vk_symbiote {
+#ifdef VKS_HAS_VULKAN
+using GpuBackend = VulkanBackend;
+#else
+using GpuBackend = Backend;  // never made: the CPU path only
+#endif
+}  // namespace vk_symbiote
+
+namespace vk_symbiote {
 
 namespace {
 
@@ -32,9 +41,14 @@ std::string fixed1(double v) {
     return b;
 }
 
-uint32 choose_ctx(const ModelConfig& cfg, uint32 requested) {
-    if (requested > 0) return requested;
-    return std::min<uint32>(cfg.n_ctx_train, 2048);
+// --ctx-size N: N; 0: the model's trained context; unset: that, at most 2048 (a default
+// that keeps the KV cache of long-context models small). Beyond the trained context the
+// model was never trained on those positions: a warning.
+uint32 choose_ctx(const ModelConfig& cfg, const SamplingConfig& s) {
+    const uint32 trained = cfg.n_ctx_train ? cfg.n_ctx_train : 2048;
+    const uint32 n = s.ctx_size > 0 ? s.ctx_size : s.ctx_size_set ? trained : std::min<uint32>(trained, 2048);
+    if (n > trained) VKS_LOG_WARN("--ctx-size " << n << " is beyond the model's trained context of " << trained << " tokens: output past it degrades");
+    return n;
 }
 
 // Keys the product documents that this build does not act on: refused when they would
@@ -48,6 +62,17 @@ ExpectedVoid check_inert_options(const ConfigManager& config) {
                                                           ": not supported (each kernel's dispatch sizes are fixed per shader variant); remove the key");
     if (!config.logging().log_performance) VKS_LOG_WARN("log_performance has no effect yet (--stats prints the run's figures)");
     if (!config.logging().log_memory_usage) VKS_LOG_WARN("log_memory_usage has no effect yet (--stats prints the run's memory figures)");
+    return {};
+}
+
+// Files the engine writes on its way out: a directory there is an error now, not a write
+// that fails at exit beside a stray temporary file.
+ExpectedVoid check_output_paths(const ConfigManager& config) {
+    const std::string& p = config.performance().pipeline_cache_path;
+    std::error_code ec;
+    if (!p.empty() && std::filesystem::is_directory(p, ec))
+        return make_error(ErrorCode::InvalidArgument, "[performance] pipeline_cache_path = " + p + ": is a directory; name a file in it (e.g. " +
+                                                          (std::filesystem::path(p) / "pipelines.bin").string() + ")");
     return {};
 }
 
@@ -67,20 +92,38 @@ struct ModelFacts {
     uint64 backend_ram = 0;
 };
 
-ModelFacts model_facts(const std::shared_ptr<const LoadedModel>& model, const ConfigManager& config, uint32 n_batch) {
+// `gpu`: the Vulkan backend will run (its staging and driver count); else only the CPU's.
+ModelFacts model_facts(const std::shared_ptr<const LoadedModel>& model, const ConfigManager& config, uint32 n_batch, bool gpu) {
     ModelFacts f;
     f.weight_bytes = model->registry().total_bytes();
     f.cfg = model->config();
-    f.n_ctx = choose_ctx(f.cfg, config.sampling().ctx_size);
+    f.n_ctx = choose_ctx(f.cfg, config.sampling());
     f.backend_ram = estimate_activation_kv_bytes(f.cfg, f.n_ctx, n_batch, config.memory().kv_pool_tokens);
 #ifdef VKS_HAS_VULKAN
-    if (config.performance().enable_gpu) {
+    if (gpu) {
         const auto probe = FileWeightProvider::open(model);  // the estimate reads shapes only: nothing loaded
         f.backend_ram = std::max(f.backend_ram, VulkanBackend::host_bytes_estimate(*probe, f.n_ctx, n_batch));
     }
+#else
+    (void)gpu;
 #endif
     return f;
 }
+
+// The model's shapes as a pack provider shows them to the Vulkan placement (its memory
+// moves: no zero-copy import), for the VRAM check made before a pack cache is built. It
+// reads no weights.
+class PackShapes final : public WeightProvider {
+public:
+    explicit PackShapes(const LoadedModel& m) : m_(m) {}
+    const ModelConfig& config() const override { return m_.config(); }
+    const TensorRegistry& registry() const override { return m_.registry(); }
+    Expected<WeightHandle> acquire(TensorId) override { return make_error(ErrorCode::Internal, "PackShapes holds shapes only"); }
+    ExpectedVoid embedding_row(uint32, float*) override { return make_error(ErrorCode::Internal, "PackShapes holds shapes only"); }
+
+private:
+    const LoadedModel& m_;
+};
 
 #ifdef VKS_HAS_VULKAN
 using PromptUpload = VulkanOptions::PromptUpload;
@@ -133,47 +176,90 @@ VulkanOptions vulkan_options(const ConfigManager& config) {
     vo.vram_budget_bytes = config.memory().vram_budget_bytes();
     vo.enable_profiling = true;                   // timestamp queries feed total_gpu_time_ns / gpu_utilization_percent
     vo.kernel_profiling = perf.enable_profiling;  // per-kernel GPU time (timestamps around every dispatch)
-    vo.cpu_threads = perf.threads;                // the hybrid decode's CPU part (0: every hardware thread)
+    vo.cpu_threads = thread_count(perf);          // the hybrid decode's CPU part
     apply_tuning(config.tuning(), vo);
     return vo;
 }
 
-// A Vulkan backend prepared for the provider's model, or nullptr with a log line saying why
-// the CPU path runs instead; an error only when the GPU is usable but the budget is too small.
-Expected<std::unique_ptr<VulkanBackend>> try_vulkan(const Path& model_path, const ConfigManager& config, WeightProvider& provider, uint32 n_ctx,
-                                                     uint32 n_batch) {
+// The Vulkan backend that will run, or nullptr with the reason in `why_not` (the CPU path
+// runs instead): no usable device, or only a CPU implementation and no --device-index.
+std::unique_ptr<VulkanBackend> open_vulkan(const ConfigManager& config, std::string& why_not) {
     auto vb = VulkanBackend::create(vulkan_options(config));
     if (!vb) {
-        VKS_LOG_WARN("Vulkan unavailable, using the CPU path: " << vb.error().message);
-        return std::unique_ptr<VulkanBackend>();
+        why_not = "Vulkan is unavailable (" + vb.error().message + ")";
+        return nullptr;
     }
     if ((*vb)->device().caps().is_cpu && config.performance().device_index < 0) {
         // A software rasteriser (lavapipe) runs the same shaders on the same cores far
         // slower than the native CPU path; use it only when asked for by index.
-        VKS_LOG_INFO("the only Vulkan device is a CPU implementation (" << (*vb)->device_name()
-                                                                        << "); using the native CPU path instead (--device-index N forces it)");
-        return std::unique_ptr<VulkanBackend>();
+        why_not = "the only Vulkan device, " + (*vb)->device_name() + ", is a CPU implementation (--device-index N runs it)";
+        return nullptr;
     }
-    if (auto w = vram_budget_warning(config.memory(), (*vb)->device().caps().device_local_bytes, (*vb)->device_name())) VKS_LOG_WARN(*w);
+    if (auto w = vram_budget_warning(config.memory(), (*vb)->device().caps().device_local_bytes, (*vb)->device_name()); w && vram_budget_given(config.memory()))
+        VKS_LOG_WARN(*w);
+    return std::move(*vb);
+}
+
+// The VRAM budget against the placement of the planned weight source, before anything is
+// built or uploaded.
+ExpectedVoid check_vram(VulkanBackend& vb, const std::shared_ptr<const LoadedModel>& model, const WeightSource& source, uint32 n_ctx, uint32 n_batch) {
+    ExpectedVoid r = source.packs ? vb.check_budget(PackShapes(*model), n_ctx, n_batch) : vb.check_budget(*FileWeightProvider::open(model), n_ctx, n_batch);
+    if (!r && r.error().code == ErrorCode::BudgetTooSmall)
+        return make_error(ErrorCode::BudgetTooSmall, r.error().message + " (or run on the CPU with --disable-gpu)");
+    if (!r) VKS_LOG_DEBUG("VRAM check: " << r.error().message << " (prepare decides)");
+    return {};
+}
+
+// Prepares `vb` for the provider's model: false with a warning when the model cannot run on
+// the GPU for another reason than the budget (the CPU path runs it).
+Expected<bool> prepare_vulkan(VulkanBackend& vb, const Path& model_path, const ConfigManager& config, WeightProvider& provider, uint32 n_ctx,
+                              uint32 n_batch) {
     // The benchmark's probed peaks for this machine, when cached: the hybrid split's first
     // guess (the backend's own measurements replace them as it runs).
     const Path dir = config.memory().cache_dir.empty() ? probe::default_cache_dir() : Path(config.memory().cache_dir);
-    const OraclePeaks peaks = find_peaks(dir, (*vb)->device_name(), model_path, false);
-    (*vb)->set_peaks(peaks.host_memory_gbps * 1e9, peaks.host_to_device_gbps * 1e9);
-    auto r = (*vb)->prepare(provider, n_ctx, n_batch);
+    const OraclePeaks peaks = find_peaks(dir, vb.device_name(), model_path, false);
+    vb.set_peaks(peaks.host_memory_gbps * 1e9, peaks.host_to_device_gbps * 1e9);
+    auto r = vb.prepare(provider, n_ctx, n_batch);
     if (!r && r.error().code == ErrorCode::BudgetTooSmall)
         return make_error(ErrorCode::BudgetTooSmall, r.error().message + " (or run on the CPU with --disable-gpu)");
     if (!r) {
         VKS_LOG_WARN("the model cannot run on the GPU, using the CPU path: " << r.error().message);
-        return std::unique_ptr<VulkanBackend>();
+        return false;
     }
-    return std::move(*vb);
+    return true;
 }
 #endif
 
+// Budgets nobody gave come from this machine (BudgetCheck.h), said in one line: RAM, and
+// VRAM when a Vulkan backend runs (`vb`; its budget is set too).
+ConfigManager with_machine_budgets(const ConfigManager& config, [[maybe_unused]] GpuBackend* vb) {
+    ConfigManager c = config;
+    MemoryConfig& m = c.memory();
+    std::string line;
+    if (!ram_budget_given(m)) {
+        const uint64 avail = available_ram_bytes();
+        if (const uint64 b = machine_budget(avail, kRamMarginFraction, kRamMinMargin)) {
+            m.ram_budget_gb = double(b) / MemoryConfig::kBytesPerGB;
+            line = machine_budget_text("--ram-gb", b, "available RAM", avail);
+        }
+    }
+#ifdef VKS_HAS_VULKAN
+    if (vb && !vram_budget_given(m)) {
+        const uint64 free = vb->device().device_local_budget();
+        if (const uint64 b = machine_budget(free, kVramMarginFraction, kVramMinMargin)) {
+            m.vram_budget_gb = double(b) / MemoryConfig::kBytesPerGB;
+            vb->set_vram_budget(m.vram_budget_bytes());
+            line += (line.empty() ? "" : ", ") + machine_budget_text("--vram-gb", b, "free on " + vb->device_name(), free);
+        }
+    }
+#endif
+    if (!line.empty()) VKS_LOG_INFO("budgets from this machine: " << line << "; --ram-gb / --vram-gb choose them");
+    return c;
+}
+
 // The CPU path: every forward pass reads every weight matrix once from RAM.
-ExpectedVoid use_cpu(SelectedBackend& s, const ConfigManager& config, uint32 n_ctx, const std::string& how) {
-    const uint32 threads = config.performance().threads ? config.performance().threads : std::max(1u, std::thread::hardware_concurrency());
+ExpectedVoid use_cpu(SelectedBackend& s, const ConfigManager& config, uint32 n_ctx, const std::string& why, const std::string& how) {
+    const uint32 threads = thread_count(config.performance());
     // K, V and Q rounded to f16 values as llama.cpp's default f16 KV cache does (the reference).
     auto cpu = std::make_unique<CpuBackend>(threads, cpu::KernelPath::Auto, KvPrecision::F16Rounded);
     cpu->set_matvec_options(cpu_prefetch_bytes(config.tuning(), cpu::kDefaultMatvecPrefetchBytes), config.tuning().cpu_batch);
@@ -181,38 +267,53 @@ ExpectedVoid use_cpu(SelectedBackend& s, const ConfigManager& config, uint32 n_c
     VKS_TRY(cpu->prepare(*s.provider, n_ctx, s.n_batch));
     s.backend = std::move(cpu);
     s.backend_name = "cpu";
-    s.description = "backend cpu (" + std::to_string(threads) + " threads), " + how + ", ctx " + std::to_string(n_ctx);
+    s.description = "backend cpu (" + std::to_string(threads) + " threads" + (why.empty() ? "" : ": " + why) + "), " + how + ", ctx " + std::to_string(n_ctx);
     return {};
 }
 
 }  // namespace
 
-Expected<SelectedBackend> select_backend(std::shared_ptr<const LoadedModel> model, const ConfigManager& config) {
-    VKS_TRY(check_inert_options(config));
-    if (auto w = ram_budget_warning(config.memory(), physical_ram_bytes())) VKS_LOG_WARN(*w);
+// The order keeps refusals before work: the backend is chosen (its RAM needs depend on it),
+// both budgets are checked, and only then is a pack cache built and weights uploaded.
+Expected<SelectedBackend> select_backend(std::shared_ptr<const LoadedModel> model, const ConfigManager& given) {
+    VKS_TRY(check_inert_options(given));
+    VKS_TRY(check_output_paths(given));
+    if (auto w = ram_budget_warning(given.memory(), physical_ram_bytes()); w && ram_budget_given(given.memory())) VKS_LOG_WARN(*w);
     SelectedBackend s;
-    s.n_batch = config.performance().step_tokens;
-    const ModelFacts facts = model_facts(model, config, s.n_batch);
+    s.n_batch = given.performance().step_tokens;
+    std::string why_cpu = given.performance().enable_gpu ? "" : "--disable-gpu";
+#ifdef VKS_HAS_VULKAN
+    std::unique_ptr<GpuBackend> vb = given.performance().enable_gpu ? open_vulkan(given, why_cpu) : nullptr;
+#else
+    std::unique_ptr<GpuBackend> vb;
+    if (given.performance().enable_gpu) why_cpu = "this build has no Vulkan backend";
+#endif
+    const ConfigManager config = with_machine_budgets(given, vb.get());
+    const ModelFacts facts = model_facts(model, config, s.n_batch, vb != nullptr);
+    auto source = plan_weight_source(*model, config, facts.weight_bytes, facts.backend_ram);
+    if (!source) return source.error();
+#ifdef VKS_HAS_VULKAN
+    if (vb) VKS_TRY(check_vram(*vb, model, *source, facts.n_ctx, s.n_batch));
+#endif
     const Path model_path = model->path();
     std::string how;
-    auto prov = open_weight_provider(std::move(model), config, facts.weight_bytes, facts.backend_ram, how);
+    auto prov = open_weight_provider(std::move(model), config, *source, how);
     if (!prov) return prov.error();
     s.provider = std::move(*prov);
 #ifdef VKS_HAS_VULKAN
-    if (config.performance().enable_gpu) {
-        auto vb = try_vulkan(model_path, config, *s.provider, facts.n_ctx, s.n_batch);
-        if (!vb) return vb.error();
-        if (*vb) {
+    if (vb) {
+        auto ok = prepare_vulkan(*vb, model_path, config, *s.provider, facts.n_ctx, s.n_batch);
+        if (!ok) return ok.error();
+        if (*ok) {
             s.backend_name = "vulkan";
-            s.description = "backend vulkan (" + (*vb)->device_name() + "), " + how + ", " + (*vb)->plan().summary() + ", ctx " + std::to_string(facts.n_ctx);
-            s.backend = std::move(*vb);
+            s.description = "backend vulkan (" + vb->device_name() + "), " + how + ", " + vb->plan().summary() + ", ctx " + std::to_string(facts.n_ctx);
+            s.backend = std::move(vb);
             return s;
         }
+        why_cpu = "the model cannot run on " + vb->device_name();
     }
-#else
-    if (config.performance().enable_gpu) VKS_LOG_INFO("this build has no Vulkan backend; using the CPU path");
 #endif
-    VKS_TRY(use_cpu(s, config, facts.n_ctx, how));
+    VKS_TRY(use_cpu(s, config, facts.n_ctx, why_cpu, how));
     return s;
 }
 

@@ -13,7 +13,11 @@
 #include "probe/Probes.h"
 #include "probe/VulkanProbe.h"
 #include "config/Logger.h"
+#include "common/Units.h"
+#include "engine/CliHelp.h"
 #include "engine/OracleLine.h"
+#include "engine/WeightScan.h"
+#include "model/LoadedModel.h"
 #include "vk_symbiote/ConfigManager.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
 
@@ -27,7 +31,14 @@ int load_config(ConfigManager& cfg, int argc, char** argv, const char* program) 
         return 2;
     }
     if (cfg.help_requested()) {
-        std::fputs(cfg.help_text(program, cfg.help_all_requested()).c_str(), stdout);
+        // vk_symbiote's subcommands and examples; the other programs list their options.
+        const bool main_tool = std::string_view(program) == "vk_symbiote";
+        std::fputs((main_tool ? help_text(cfg, program, cfg.subcommand(), cfg.help_all_requested()) : cfg.help_text(program, cfg.help_all_requested())).c_str(),
+                   stdout);
+        return 0;
+    }
+    if (cfg.version_requested()) {
+        std::fputs(version_text(program).c_str(), stdout);
         return 0;
     }
     if (auto lr = Logger::instance().configure(cfg.logging()); !lr) {
@@ -42,12 +53,12 @@ Expected<Path> model_path(const ConfigManager& cfg) {
     return Path(cfg.model().models_dir) / "stories260K.gguf";
 }
 
-Expected<std::string> read_prompt_file(const std::string& path, uint64 max_bytes) {
+Expected<std::string> read_prompt_file(const std::string& path, uint64 max_bytes, const std::string& option) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec))
-        return make_error(ErrorCode::InvalidArgument, path + ": --prompt-file is a directory, not a file");
+        return make_error(ErrorCode::InvalidArgument, path + ": " + option + " is a directory, not a file");
     std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) return make_error(ErrorCode::Io, path + ": cannot read --prompt-file: " + std::strerror(errno));
+    if (!f) return make_error(ErrorCode::Io, path + ": cannot read " + option + ": " + std::strerror(errno));
     std::string text;
     char buf[1 << 16];
     size_t n = 0;
@@ -56,13 +67,13 @@ Expected<std::string> read_prompt_file(const std::string& path, uint64 max_bytes
             std::fclose(f);
             const std::string limit = max_bytes >= (1u << 20) ? std::to_string(max_bytes >> 20) + " MiB"
                                                                : std::to_string(max_bytes) + " bytes";
-            return make_error(ErrorCode::InvalidArgument, path + ": --prompt-file is larger than the limit of " + limit);
+            return make_error(ErrorCode::InvalidArgument, path + ": " + option + " is larger than the limit of " + limit);
         }
         text.append(buf, n);
     }
     const int err = std::ferror(f) ? errno : 0;
     std::fclose(f);
-    if (err) return make_error(ErrorCode::Io, path + ": cannot read --prompt-file: " + std::strerror(err));
+    if (err) return make_error(ErrorCode::Io, path + ": cannot read " + option + ": " + std::strerror(err));
     return text;
 }
 
@@ -90,21 +101,51 @@ int finish_stdout(int rc) {
     return rc ? rc : 1;
 }
 
+Error explain_non_finite(const Path& model, Error e) {
+    auto m = LoadedModel::open(model, false);
+    if (!m) return e;
+    auto bad = first_non_finite_weight((*m)->gguf(), (*m)->registry());
+    if (!bad) e.message += " (scanning the weights failed: " + bad.error().message + ")";
+    else if (*bad) e.message += "; the first non-finite weight is " + (*bad)->describe() + " of " + model.string();
+    else e.message += "; every weight of " + model.string() + " is finite: the activations overflowed";
+    return e;
+}
+
 int fail(const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.to_string().c_str());
     return 1;
 }
 
+double decode_weight_gbps(const PerformanceMetrics& m) { return double(m.model_weight_bytes) * m.average_tokens_per_second / 1e9; }
+
 void print_stats(const VulkanSymbioteEngine& engine) {
     const PerformanceMetrics& m = engine.get_performance_metrics();
     std::fprintf(stderr,
-                 "stats: prompt %llu tokens at %.1f tokens/s, generated %llu tokens at %.2f tokens/s, first token after %.1f ms, "
-                 "%llu forward passes, backend %s, GPU %.1f%% busy, peak RSS %.1f MB, peak VRAM %.1f MB, weights read %.1f MB, uploaded %.1f MB\n",
+                 "stats: prompt %llu tokens at %.1f tokens/s, generated %llu tokens at %.2f tokens/s (the weights, %s, read at %.2f GB/s), "
+                 "first token after %.1f ms, %llu forward passes, backend %s, GPU %.1f%% busy, peak RSS %s, peak VRAM %s, weights read %s, "
+                 "uploaded %s\n",
                  (unsigned long long)m.total_prompt_tokens, m.prompt_tokens_per_second, (unsigned long long)m.total_generated_tokens,
-                 m.average_tokens_per_second, m.time_to_first_token_ms, (unsigned long long)m.total_inferences, m.backend.c_str(),
-                 m.gpu_utilization_percent, m.peak_rss_bytes / 1e6, m.peak_vram_bytes / 1e6, m.weight_bytes_disk / 1e6, m.weight_bytes_uploaded / 1e6);
+                 m.average_tokens_per_second, format_gib(m.model_weight_bytes).c_str(), decode_weight_gbps(m), m.time_to_first_token_ms,
+                 (unsigned long long)m.total_inferences, m.backend.c_str(), m.gpu_utilization_percent, format_gib(m.peak_rss_bytes).c_str(),
+                 format_gib(m.peak_vram_bytes).c_str(), format_gib(m.weight_bytes_disk).c_str(), format_gib(m.weight_bytes_uploaded).c_str());
     std::fprintf(stderr, "stats: sequences %s; at most %u per pass; prompt tokens from cache %llu; KV blocks %u used, %u peak of %u\n", m.scheduling.c_str(),
                  m.peak_sequences_per_pass, (unsigned long long)m.cached_prompt_tokens, m.kv_blocks_used, m.kv_blocks_peak, m.kv_blocks_total);
+}
+
+nlohmann::json stats_json(const PerformanceMetrics& m) {
+    return {{"prompt_tokens", m.total_prompt_tokens},
+            {"prompt_tokens_per_second", m.prompt_tokens_per_second},
+            {"generated_tokens", m.total_generated_tokens},
+            {"tokens_per_second", m.average_tokens_per_second},
+            {"weight_bytes", m.model_weight_bytes},
+            {"weights_gb_per_second", decode_weight_gbps(m)},
+            {"time_to_first_token_ms", m.time_to_first_token_ms},
+            {"forward_passes", m.total_inferences},
+            {"backend", m.backend},
+            {"peak_rss_bytes", m.peak_rss_bytes},
+            {"peak_vram_bytes", m.peak_vram_bytes},
+            {"weight_bytes_read", m.weight_bytes_disk},
+            {"weight_bytes_uploaded", m.weight_bytes_uploaded}};
 }
 
 void print_oracle_line(const VulkanSymbioteEngine& engine, const ConfigManager& cfg, const Path& model) {

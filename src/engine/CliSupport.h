@@ -5,16 +5,19 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "vk_symbiote/Common.h"
 
 namespace vk_symbiote {
 class ConfigManager;
 class VulkanSymbioteEngine;
+struct PerformanceMetrics;
 
 namespace tool {
 
 // Loads args/env/INI into cfg and configures logging. Returns -1 to continue, or the
-// process exit code (0 after --help, 2 after a configuration error).
+// process exit code (0 after --help or --version, 2 after a configuration error).
 int load_config(ConfigManager& cfg, int argc, char** argv, const char* program);
 // --model (a path, or a file name looked up in the models directory), else the default
 // model stories260K.gguf in the models directory ($VK_SYMBIOTE_MODELS_DIR, else the
@@ -26,8 +29,9 @@ Expected<Path> model_path(const ConfigManager& cfg);
 inline constexpr uint64 kMaxPromptFileBytes = 64ull << 20;
 // The exact bytes of `path` (nothing trimmed). InvalidArgument naming the file for a
 // directory or for more than `max_bytes` bytes (read in chunks, so /dev/zero or a pipe
-// never grows past the limit); Io if it cannot be opened or read.
-Expected<std::string> read_prompt_file(const std::string& path, uint64 max_bytes = kMaxPromptFileBytes);
+// never grows past the limit); Io if it cannot be opened or read. `option` names the
+// option the path came from in those messages.
+Expected<std::string> read_prompt_file(const std::string& path, uint64 max_bytes = kMaxPromptFileBytes, const std::string& option = "--prompt-file");
 // --prompt TEXT or the bytes of --prompt-file F (read_prompt_file); "" if neither;
 // InvalidArgument when both are given.
 Expected<std::string> prompt_text(const ConfigManager& cfg);
@@ -37,10 +41,16 @@ ExpectedVoid check_stdout_open();
 // The exit status after a command returned `rc`: `rc`, or 1 with "error: ... stdout" on
 // stderr when anything written to stdout was lost (`> /dev/full`, a closed stdout).
 int finish_stdout(int rc);
+// `e` (values that went non-finite) with the first non-finite weight of `model` appended,
+// or with "every weight is finite" when the values overflowed on the way.
+Error explain_non_finite(const Path& model, Error e);
 // Prints "error: ..." to stderr and returns the exit code 1.
 int fail(const Error& e);
-// One stats line to stderr (tokens/s, time to first token, backend, memory).
+// One stats line to stderr (tokens/s and the GB/s the decode read the weights at, time to
+// first token, backend, memory in GiB).
 void print_stats(const VulkanSymbioteEngine& engine);
+// The same figures as a JSON object (generate --json's "stats").
+nlohmann::json stats_json(const PerformanceMetrics& m);
 // The oracle line (engine/OracleLine.h) to stderr, with the machine's peaks (probe cache
 // under --cache-dir / the default cache dir, else quick probes).
 void print_oracle_line(const VulkanSymbioteEngine& engine, const ConfigManager& cfg, const Path& model);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "common/Units.h"
 #include "probe/Probes.h"
 
 namespace vk_symbiote {
@@ -15,7 +16,8 @@ std::string f2(double v) {
     return b;
 }
 
-// "3.39 GB" or, below 0.1 GB, "12.3 MB" (small models).
+// Bytes moved per forward pass, in the unit of the rates beside them: "3.39 GB" or, below
+// 0.1 GB, "12.3 MB" (small models). What sits in a budget is in GiB (format_gib).
 std::string amount(double bytes) {
     char b[32];
     if (bytes >= 1e8) std::snprintf(b, sizeof b, "%.2f GB", bytes / 1e9);
@@ -39,7 +41,7 @@ std::string oracle_line(const PerformanceMetrics& m, const OraclePeaks& p) {
     const double secs = double(m.total_inference_time_ns) / 1e9;
     std::string s = "oracle: ";
     if (m.backend.rfind("vulkan", 0) == 0) {
-        s += "VRAM-resident " + amount(double(m.weight_bytes_vram_resident)) + " of weights (" + std::to_string(m.vram_resident_layers) + " of " +
+        s += "VRAM-resident " + format_gib(m.weight_bytes_vram_resident) + " of weights (" + std::to_string(m.vram_resident_layers) + " of " +
              std::to_string(m.n_layers) + " layers whole), " + std::to_string(m.streamed_layers) + " layers streamed";
         if (m.decode_kv_heads > 0)
             s += ", decode split by rows: in every streamed layer the CPU computes " + std::to_string(m.decode_cpu_kv_heads) + " of " +
@@ -53,9 +55,9 @@ std::string oracle_line(const PerformanceMetrics& m, const OraclePeaks& p) {
     }
     if (m.ram_pack_budget_bytes > 0) {
         char b[200];
-        const std::string cap = m.ram_read_ahead_bytes > 0 ? " (at most " + amount(double(m.ram_read_ahead_bytes)) + " on the way)" : "";
+        const std::string cap = m.ram_read_ahead_bytes > 0 ? " (at most " + format_gib(m.ram_read_ahead_bytes) + " on the way)" : "";
         std::snprintf(b, sizeof b, "; RAM tier: packs %s resident of a %s budget, read-ahead %u layer(s)%s, predictions %.1f%% hit",
-                      amount(double(m.ram_pack_resident_bytes)).c_str(), amount(double(m.ram_pack_budget_bytes)).c_str(), m.ram_lookahead_layers, cap.c_str(),
+                      format_gib(m.ram_pack_resident_bytes).c_str(), format_gib(m.ram_pack_budget_bytes).c_str(), m.ram_lookahead_layers, cap.c_str(),
                       100.0 * m.ram_prediction_hit_rate);
         s += b;
     }

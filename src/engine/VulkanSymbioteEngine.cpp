@@ -215,6 +215,7 @@ Expected<std::unique_ptr<VulkanSymbioteEngine>> VulkanSymbioteEngine::create(con
     impl->sched->set_pass_observer([m](const StepStats& st) { m->account_pass(st); });
     impl->metrics.backend = impl->sel.backend_name;
     impl->metrics.scheduling = impl->sched->describe();
+    impl->metrics.model_weight_bytes = impl->model->registry().total_bytes();
     VKS_LOG_INFO("model: " << impl->cfg().summary());
     VKS_LOG_INFO("engine: " << impl->sel.description);
     VKS_LOG_INFO("sequences: " << impl->sched->describe());
@@ -227,6 +228,7 @@ std::string VulkanSymbioteEngine::decode(const std::vector<uint32_t>& tokens) co
 
 const ModelConfig& VulkanSymbioteEngine::model_config() const { return impl_->cfg(); }
 const Tokenizer& VulkanSymbioteEngine::tokenizer() const { return impl_->tok(); }
+uint32 VulkanSymbioteEngine::context_size() const { return impl_->sched->context_limit(); }
 const PerformanceMetrics& VulkanSymbioteEngine::get_performance_metrics() const {
     if (impl_->device_metrics_stale) {
         impl_->device_metrics_stale = false;
@@ -238,9 +240,11 @@ std::string VulkanSymbioteEngine::describe() const { return impl_->sel.descripti
 
 void VulkanSymbioteEngine::reset_performance_metrics() {
     std::string b = impl_->metrics.backend;
+    const uint64 weights = impl_->metrics.model_weight_bytes;
     impl_->metrics = PerformanceMetrics{};
     impl_->metrics.backend = b;
     impl_->decode_step_tokens = 0;
+    impl_->metrics.model_weight_bytes = weights;
     impl_->backend_base = impl_->sel.backend->stats();
     impl_->provider_base = impl_->sel.provider->stats();
     impl_->device_metrics_stale = true;

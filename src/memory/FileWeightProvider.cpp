@@ -42,7 +42,20 @@ Expected<const FileWeightProvider::Buffer*> FileWeightProvider::load(const Tenso
     if (!r) return make_error(r.error().code, r.error().message + " (reading tensor '" + d.name + "')");
     const Buffer* raw = buf.get();
     loaded_.emplace(d.file_offset, std::move(buf));
+    loaded_total_ += d.byte_size;
+    if (on_load_) on_load_(loaded_total_, expected_bytes());
     return raw;
+}
+
+uint64 FileWeightProvider::expected_bytes() const {
+    // Every tensor a forward pass acquires, once per file offset (a tied output shares the
+    // embedding's bytes); the embedding table alone is read row by row, never whole.
+    std::map<uint64, uint64> unique;
+    for (const TensorDesc& t : model_->registry().tensors())
+        if (t.id.role != TensorRole::TokenEmbd) unique[t.file_offset] = t.byte_size;
+    uint64 sum = 0;
+    for (const auto& [off, n] : unique) sum += n;
+    return sum;
 }
 
 Expected<WeightHandle> FileWeightProvider::acquire(TensorId id) {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,12 @@ public:
     uint64 loaded_bytes() const;
     // Number of acquire() calls so far (tests check the forward pass uses the provider).
     uint64 acquire_count() const;
+    // Called after each tensor is read into RAM (under the provider's lock, from the thread
+    // that acquired it) with the bytes read so far and expected_bytes(): progress lines.
+    using LoadProgress = std::function<void(uint64 loaded, uint64 total)>;
+    void on_load(LoadProgress fn) { on_load_ = std::move(fn); }
+    // The bytes a forward pass loads: every acquired tensor once (not the embedding table).
+    uint64 expected_bytes() const;
 
 private:
     FileWeightProvider() = default;
@@ -62,6 +69,8 @@ private:
     mutable std::mutex mu_;
     std::map<uint64, std::unique_ptr<Buffer>> loaded_;  // file_offset -> bytes; guarded by mu_
     uint64 acquires_ = 0;                                           // guarded by mu_
+    uint64 loaded_total_ = 0;                                       // guarded by mu_
+    LoadProgress on_load_;
 };
 
 }  // namespace vk_symbiote

@@ -34,18 +34,24 @@ uint8* aligned_in(std::vector<uint8>& owner, uint64 bytes) {
 }
 }  // namespace
 
-uint64 AsyncPrefetcher::cache_scratch_bytes(const PackCacheReader& cache) {
+uint64 AsyncPrefetcher::cache_scratch_bytes(uint64 max_stored_bytes) {
     // An unaligned stored range spans at most one extra block at each end.
-    return align_up(cache.max_stored_bytes(), kDirectAlign) + 2 * kDirectAlign;
+    return align_up(max_stored_bytes, kDirectAlign) + 2 * kDirectAlign;
 }
 
-uint64 AsyncPrefetcher::staging_bytes_for(const PrefetcherOptions& o) {
+uint64 AsyncPrefetcher::cache_scratch_bytes(const PackCacheReader& cache) { return cache_scratch_bytes(cache.max_stored_bytes()); }
+
+uint64 AsyncPrefetcher::staging_bytes_for(const PrefetcherOptions& o, uint64 max_stored_bytes) {
     uint64 total = 0;
     // O_DIRECT staging: each I/O thread + demand reads on the caller's thread.
     if (o.direct_io) total += (o.staging_bytes + kDirectAlign) * (uint64(o.threads) + 1);
     // Cache scratch: I/O threads only (run_now hands cache reads to them).
-    if (o.pack_cache) total += (cache_scratch_bytes(*o.pack_cache) + kDirectAlign) * o.threads;
+    if (max_stored_bytes) total += (cache_scratch_bytes(max_stored_bytes) + kDirectAlign) * o.threads;
     return total;
+}
+
+uint64 AsyncPrefetcher::staging_bytes_for(const PrefetcherOptions& o) {
+    return staging_bytes_for(o, o.pack_cache ? o.pack_cache->max_stored_bytes() : 0);
 }
 
 AsyncPrefetcher::AsyncPrefetcher(std::shared_ptr<const GGUFLoader> file, const PrefetcherOptions& opts) : file_(std::move(file)), opts_(opts) {}

@@ -117,8 +117,13 @@ public:
     // staging buffers when direct_io + `threads` cache scratch buffers with a pack
     // cache. Allocated on first use, counted always.
     static uint64 staging_bytes_for(const PrefetcherOptions& opts);
+    // The same for a pack cache whose largest stored pack has `max_stored_bytes` (0: no
+    // cache; opts.pack_cache is not looked at): the bound before a cache is built is the
+    // largest raw pack (a pack that does not shrink is stored raw).
+    static uint64 staging_bytes_for(const PrefetcherOptions& opts, uint64 max_stored_bytes);
     // One scratch buffer for pack cache reads: the largest stored pack, aligned for O_DIRECT.
     static uint64 cache_scratch_bytes(const PackCacheReader& cache);
+    static uint64 cache_scratch_bytes(uint64 max_stored_bytes);
     uint64 staging_bytes_total() const { return staging_bytes_for(opts_); }
 
 private:

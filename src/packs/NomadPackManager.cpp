@@ -4,18 +4,12 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/Units.h"
 #include "packs/PackCache.h"
 #include "gguf/GGUFLoader.h"
 #include "oracle/PackScheduler.h"
 
 namespace vk_symbiote {
-
-std::string format_gb(uint64 bytes) {
-    char buf[64];
-    double gb = double(bytes) / 1e9;
-    std::snprintf(buf, sizeof buf, gb >= 0.1 ? "%.2f GB" : "%.3g GB", gb);
-    return buf;
-}
 
 // Holds one pin; the aliasing shared_ptr handed to users owns it.
 struct NomadPackManager::PinGuard {
@@ -49,18 +43,22 @@ uint64 NomadPackManager::minimum_budget_bytes(const PackPlan& plan, uint64 reser
     return plan.working_set_bytes + reserved_bytes + staging_bytes;
 }
 
+ExpectedVoid NomadPackManager::check_budget(const Path& model, const PackPlan& plan, const PackManagerOptions& opts, uint64 staging) {
+    const uint64 min = minimum_budget_bytes(plan, opts.reserved_bytes, staging);
+    if (opts.ram_budget_bytes >= min) return {};
+    return make_error(ErrorCode::BudgetTooSmall,
+                      model.string() + ": RAM budget " + format_gib(opts.ram_budget_bytes) + " is too small: the minimum is " + format_gib_up(min) + " (" +
+                          std::to_string(min) + " bytes) = largest set of packs pinned together " + format_gib(plan.working_set_bytes) + " (" +
+                          plan.working_set_what + ") + " + opts.reserved_what + " " + format_gib(opts.reserved_bytes) + " + I/O buffers " + format_gib(staging) +
+                          " (raise ram_budget_gb / --ram-gb)");
+}
+
 Expected<std::shared_ptr<NomadPackManager>> NomadPackManager::create(std::shared_ptr<const GGUFLoader> file, PackPlan plan, PackManagerOptions opts) {
     if (!file) return make_error(ErrorCode::InvalidArgument, "NomadPackManager: no model file");
     if (plan.packs.empty()) return make_error(ErrorCode::InvalidArgument, file->path().string() + ": pack plan is empty");
     if (const PackCacheReader* c = opts.io.pack_cache.get()) VKS_TRY(check_cache_matches_plan(*c, plan));
     const uint64 staging = AsyncPrefetcher::staging_bytes_for(opts.io);
-    const uint64 min = minimum_budget_bytes(plan, opts.reserved_bytes, staging);
-    if (opts.ram_budget_bytes < min)
-        return make_error(ErrorCode::BudgetTooSmall,
-                          file->path().string() + ": RAM budget " + format_gb(opts.ram_budget_bytes) + " is too small: the minimum is " + format_gb(min) + " (" +
-                              std::to_string(min) + " bytes) = largest set of packs pinned together " + format_gb(plan.working_set_bytes) + " (" +
-                              plan.working_set_what + ") + " + opts.reserved_what + " " + format_gb(opts.reserved_bytes) + " + I/O staging " + format_gb(staging) +
-                              " (raise ram_budget_gb / --ram-gb)");
+    VKS_TRY(check_budget(file->path(), plan, opts, staging));
     std::shared_ptr<NomadPackManager> m(new NomadPackManager(file, std::move(plan), std::move(opts)));
     m->pack_budget_ = m->opts_.ram_budget_bytes - m->opts_.reserved_bytes - staging;
     m->entries_.resize(m->plan_.packs.size());

@@ -103,6 +103,10 @@ public:
 
     // Smallest ram_budget_bytes create() accepts.
     static uint64 minimum_budget_bytes(const PackPlan& plan, uint64 reserved_bytes, uint64 staging_bytes);
+    // BudgetTooSmall naming `model` when opts.ram_budget_bytes is below that minimum (with
+    // opts.reserved_bytes and `staging` bytes of I/O buffers): the message gives the minimum
+    // in GiB rounded up (a value --ram-gb accepts) and in bytes, and what it is made of.
+    static ExpectedVoid check_budget(const Path& model, const PackPlan& plan, const PackManagerOptions& opts, uint64 staging);
 
     // Returns the pack resident in RAM and pinned (pin = the returned pointer). Blocks
     // while it loads. Errors: NotFound (bad id), Io (read failed / file changed),
@@ -193,8 +197,5 @@ private:
     uint64 access_pos_ = 0;          // use position of the last record_access(used) pack
     PackTierStats ram_;
 };
-
-// "0.0123 GB" with enough digits for tiny test budgets.
-std::string format_gb(uint64 bytes);
 
 }  // namespace vk_symbiote

@@ -9,16 +9,19 @@
 //   8      4     format version (kPackCacheVersion)
 //   12     4     codec count C (the candidate list; index C-1 is always "raw")
 //   16     8     source model size in bytes
-//   24     8     source model mtime, nanoseconds since the epoch
-//   32     8     XXH3-64 of the GGUF header bytes [0, data_offset)
-//   40     8     max_pack_bytes the plan was made with
-//   48     8     pack count N
-//   56     8     XXH3-64 of the plan layout (ids, sizes, every slice's offsets)
-//   64     8     data start (first stored pack; a multiple of 4096)
-//   72     ...   C codec names, each: u8 length + bytes
+//   24     8     XXH3-64 of the GGUF header bytes [0, data_offset)
+//   32     8     max_pack_bytes the plan was made with
+//   40     8     pack count N
+//   48     8     XXH3-64 of the plan layout (ids, sizes, every slice's offsets)
+//   56     8     data start (first stored pack; a multiple of 4096)
+//   64     40    source identity: the model file's (device, inode, mtime, ctime) when its
+//                content last matched the pack hashes, + XXH3-64 of those 32 bytes; zeros:
+//                none (PackCacheSource.h). Rewritten in place, so not in the checksum below
+//   104    ...   C codec names, each: u8 length + bytes
 //   ...    40*N  pack table, per pack: u64 offset, u64 raw size, u64 stored size,
 //                u8 codec index, 7 bytes zero, u64 XXH3-64 of the raw pack bytes
-//   ...    8     XXH3-64 of every byte above (header + codec names + table)
+//   ...    8     XXH3-64 of every byte above (header + codec names + table), the
+//                identity read as zeros
 //   data start ... stored packs, back to back in pack id (= use) order, so a forward
 //                pass reads the file front to back; each is a compression frame (CompressionBackend.h, itself
 //                checksummed) or, for codec "raw", the pack's raw bytes
@@ -27,9 +30,10 @@
 // zero-filled, each PackPlan::extents() run copied from the model at its pack_offset.
 //
 // The file is written to "<cache>.tmp.<pid>" and renamed when complete, so an
-// interrupted or failed conversion leaves neither a cache nor a temporary file (a
-// killed process cannot clean up: the next conversion removes temporary files whose
-// process is gone).
+// interrupted or failed conversion leaves neither a cache nor a temporary file: a
+// signal that ends the program removes it (common/TempFiles.h, in the tools), and for a
+// process killed outright the next conversion removes temporary files whose process is
+// gone.
 #pragma once
 
 #include <functional>
@@ -45,7 +49,8 @@ namespace vk_symbiote {
 
 class GGUFLoader;
 
-inline constexpr uint32 kPackCacheVersion = 1;
+// 2: the model is matched by content (the source identity block), no longer by mtime.
+inline constexpr uint32 kPackCacheVersion = 2;
 inline constexpr const char* kPackCacheExtension = ".vkspack";
 inline constexpr const char* kRawCodecName = "raw";
 
@@ -57,7 +62,26 @@ struct PackCacheOptions {
     std::vector<std::string> candidates;
     double min_saving = 0.05;             // stored raw unless compressed <= (1 - min_saving) * raw
     unsigned threads = 0;                 // compression threads; 0: hardware concurrency
+    bool uncompressed = false;            // every pack stored raw (`pack --no-compression`)
+    // RAM the build may hold (the engine passes --ram-gb; 0: no limit): threads are cut to
+    // budget / pack_cache_build_bytes_per_thread(), and a budget below one thread's need is
+    // BudgetTooSmall before anything is written.
+    uint64 memory_budget_bytes = 0;
+    struct PackCacheBuildStats* stats = nullptr;  // filled by a successful build when set
 };
+
+// What a build used: threads, and the peak of the bytes it held (raw pack buffers and
+// compressed frames by capacity; the codecs' own scratch is not seen), next to the
+// per-thread bound its thread count was cut by.
+struct PackCacheBuildStats {
+    unsigned threads = 0;
+    uint64 peak_held_bytes = 0;
+    uint64 bytes_per_thread = 0;
+};
+
+// The RAM one build thread may hold: the largest raw pack and two compressed frames of it
+// (the best so far and the newest; a frame grown chunk by chunk may hold twice its bytes).
+uint64 pack_cache_build_bytes_per_thread(uint64 largest_pack_bytes);
 
 // Called after each pack is written, serialised (never two calls at once), from a
 // worker thread. Returning an error aborts the conversion: the temporary file is
@@ -65,7 +89,8 @@ struct PackCacheOptions {
 using PackCacheProgressFn = std::function<ExpectedVoid(uint64 packs_done, uint64 packs_total, uint64 raw_bytes_done)>;
 
 // The codec names a cache built with `opts` lists in its table: the candidates
-// ({"blosc-zstd", "exponent"} when opts.candidates is empty), then "raw".
+// ({"blosc-zstd", "exponent"} when opts.candidates is empty; none when uncompressed), then
+// "raw".
 std::vector<std::string> pack_cache_codec_list(const PackCacheOptions& opts);
 
 // Where the cache of `model` goes: <cache_dir or the model's directory>/<model file name>.vkspack
@@ -73,7 +98,7 @@ Path pack_cache_path(const Path& model, const Path& cache_dir);
 
 // Writes the cache for `plan` (made from `model`'s registry) and returns its path.
 // Errors: Io (read/write/rename), InvalidArgument (unknown candidate codec, bad
-// min_saving), whatever `progress` returns.
+// min_saving), BudgetTooSmall (memory_budget_bytes), whatever `progress` returns.
 Expected<Path> build_pack_cache(const GGUFLoader& model, const PackPlan& plan, const PackCacheOptions& opts,
                                 PackCacheProgressFn progress = {});
 
@@ -82,9 +107,11 @@ Expected<Path> build_pack_cache(const GGUFLoader& model, const PackPlan& plan, c
 class PackCacheReader {
 public:
     // Errors: Io (cannot open / read), Corrupt (bad magic / version / table checksum,
-    // the file is shorter than its table says, or the header does not match `model`
-    // (size, mtime, header hash) or `plan` (max pack size, pack count, layout)); the
-    // message names the cache file and what does not match.
+    // the file is shorter than its table says, the header does not match `model` (size,
+    // header hash) or `plan` (max pack size, pack count, layout), or the model's bytes are
+    // not the ones the packs were built from (PackCacheSource.h: checked, reading the whole
+    // model, when the model file's identity is not the recorded one)); the message names
+    // the cache file and what does not match.
     static Expected<std::unique_ptr<PackCacheReader>> open(const Path& cache, const GGUFLoader& model,
                                                            const PackPlan& plan);
     ~PackCacheReader();
@@ -124,6 +151,9 @@ public:
     // Stored bytes / raw bytes over all packs (0.68 = the cache is 68% of the weights).
     double ratio() const;
     const Path& path() const { return path_; }
+    // True when open() read the model to check the packs' content (its identity was not the
+    // recorded one); false when the recorded identity vouched for it.
+    bool content_checked() const { return content_checked_; }
 
     struct Entry {
         uint64 offset = 0;
@@ -136,9 +166,14 @@ public:
 private:
     PackCacheReader() = default;
     ExpectedVoid load(const GGUFLoader& model, const PackPlan& plan);
+    Expected<size_t> read_header(std::vector<uint8>& b, uint64 file_size);
+    ExpectedVoid check_matches(const std::vector<uint8>& b, const GGUFLoader& model, const PackPlan& plan) const;
+    ExpectedVoid read_entries(const std::vector<uint8>& b, size_t table_at, uint64 file_size, const PackPlan& plan);
+    ExpectedVoid bind_source(const std::vector<uint8>& b, const GGUFLoader& model, const PackPlan& plan);
 
     Path path_;
     int fd_ = -1;
+    bool content_checked_ = false;
     std::vector<std::string> codecs_;
     std::vector<Entry> entries_;
 };

@@ -40,6 +40,7 @@ Expected<PackCacheStatus> ensure_pack_cache(const GGUFLoader& model, const PackP
     bool other_codecs = false;  // a valid cache exists, built with other codecs
     if (std::filesystem::exists(st.path, ec)) {
         auto r = PackCacheReader::open(st.path, model, plan);
+        st.content_checked = r && (*r)->content_checked();
         if (r && (*r)->codec_names() == want) return st;
         other_codecs = bool(r);
         st.rebuilt_because = r ? st.path.string() + " was built with codecs [" + join((*r)->codec_names()) + "], compression_algorithm asks for [" + join(want) + "]"

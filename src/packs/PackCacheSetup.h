@@ -2,10 +2,10 @@
 // pack cache: maps the compression_algorithm option to the codecs a cache is built
 // with, and finds a usable cache or builds one.
 //
-// A cache is used only when its header is intact, it matches the model (size, mtime,
-// GGUF header hash) and the pack plan (max pack size, layout), and it was built with
-// the codecs compression_algorithm asks for; otherwise it is rebuilt (the reason is
-// returned for the log). Pack data is not read here: every pack's XXH3 is checked on
+// A cache is used only when its header is intact, it matches the model (size, GGUF
+// header hash, and the content the packs were built from: PackCacheSource.h) and the pack
+// plan (max pack size, layout), and it was built with the codecs compression_algorithm
+// asks for; otherwise it is rebuilt (the reason is returned for the log). Pack data is not read here: every pack's XXH3 is checked on
 // each read at run time, so a damaged pack is an error of the read, never wrong data.
 #pragma once
 
@@ -32,6 +32,9 @@ Expected<std::vector<std::string>> pack_cache_candidates(std::string_view compre
 struct PackCacheStatus {
     Path path;
     bool built = false;          // false: an existing cache was valid and is used as is
+    // An existing cache's packs were checked against the model's bytes (its identity was not
+    // the recorded one: touched, copied or moved; PackCacheSource.h).
+    bool content_checked = false;
     // Why an existing file was rebuilt (empty when none existed or it was used as is). A
     // valid cache built with other codecs that cannot be replaced (e.g. read-only
     // directory) is used as it is (built == false) and this says so.

@@ -1,6 +1,7 @@
 #include "packs/PackWeightProvider.h"
 
 #include "common/HalfFloat.h"
+#include "common/Units.h"
 
 #include <algorithm>
 #include <cstring>
@@ -41,6 +42,17 @@ Expected<PrefetcherOptions> io_options(const PackOptions& opts, const GGUFLoader
     return io;
 }
 
+// The manager's budget and what it reserves besides packs (embedding row cache, the
+// backend's activations / KV cache).
+PackManagerOptions budget_options(const LoadedModel& model, const PackOptions& opts) {
+    PackManagerOptions mo;
+    const uint64 embedding_cache = uint64(opts.embedding_cache_rows) * model.config().n_embd * sizeof(float);
+    mo.ram_budget_bytes = opts.ram_budget_bytes;
+    mo.reserved_bytes = embedding_cache + opts.activation_kv_bytes;
+    mo.reserved_what = "embedding row cache " + format_gib(embedding_cache) + " + activations/KV";
+    return mo;
+}
+
 }  // namespace
 
 PackWeightProvider::~PackWeightProvider() = default;
@@ -59,10 +71,7 @@ Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(std::shar
     auto plan = plan_packs(p->registry(), po);
     if (!plan) return make_error(plan.error().code, path.string() + ": max_pack_mb: " + plan.error().message);
 
-    PackManagerOptions mo;
-    mo.ram_budget_bytes = opts.ram_budget_bytes;
-    mo.reserved_bytes = p->embedding_cache_bytes() + opts.activation_kv_bytes;
-    mo.reserved_what = "embedding row cache " + format_gb(p->embedding_cache_bytes()) + " + activations/KV";
+    PackManagerOptions mo = budget_options(*p->model_, opts);
     auto io = io_options(opts, *p->file_, *plan);
     if (!io) return io.error();
     mo.io = std::move(*io);
@@ -89,6 +98,17 @@ Expected<uint64> PackWeightProvider::minimum_ram_budget(const LoadedModel& model
     if (!io) return io.error();
     const uint64 staging = AsyncPrefetcher::staging_bytes_for(*io);
     return NomadPackManager::minimum_budget_bytes(*plan, reserved, staging);
+}
+
+ExpectedVoid PackWeightProvider::check_ram_budget(const LoadedModel& model, const PackOptions& opts, bool cache_planned) {
+    auto plan = plan_packs(model.registry(), {opts.max_pack_bytes});
+    if (!plan) return make_error(plan.error().code, model.path().string() + ": max_pack_mb: " + plan.error().message);
+    PackOptions without_cache = opts;
+    without_cache.pack_cache.clear();
+    auto io = io_options(without_cache, model.gguf(), *plan);
+    if (!io) return io.error();
+    const uint64 staging = AsyncPrefetcher::staging_bytes_for(*io, cache_planned ? plan->largest_pack_bytes : 0);
+    return NomadPackManager::check_budget(model.path(), *plan, budget_options(model, opts), staging);
 }
 
 Expected<uint64> PackWeightProvider::minimum_ram_budget(const Path& model, const PackOptions& opts) {

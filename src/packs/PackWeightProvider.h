@@ -82,6 +82,11 @@ public:
     // O_DIRECT staging, decompression scratch with a pack cache).
     static Expected<uint64> minimum_ram_budget(const LoadedModel& model, const PackOptions& opts);
     static Expected<uint64> minimum_ram_budget(const Path& model, const PackOptions& opts);
+    // The budget check open() makes, before anything is opened or built (BudgetTooSmall with
+    // the minimum). With `cache_planned` (opts.pack_cache not built yet) the cache's
+    // decompression scratch counts at its bound, the largest raw pack: a run that open()
+    // would refuse once the cache exists is refused before the cache is built.
+    static ExpectedVoid check_ram_budget(const LoadedModel& model, const PackOptions& opts, bool cache_planned);
     ~PackWeightProvider() override;
 
     const ModelConfig& config() const override { return model_->config(); }

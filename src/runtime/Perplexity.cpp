@@ -1,5 +1,6 @@
 #include "runtime/Perplexity.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace vk_symbiote {
@@ -30,7 +31,11 @@ Expected<PerplexityResult> compute_perplexity(const std::vector<uint32>& toks, u
         if (!logits) return logits.error();
         if (logits->size() != size_t(n_ctx) * n_vocab) return make_error(ErrorCode::Internal, "perplexity: evaluator returned wrong logits size");
         for (uint32 i = first; i + 1 < n_ctx; ++i) {
-            nll_sum += token_nll(logits->data() + size_t(i) * n_vocab, n_vocab, chunk[i + 1]);
+            const float* row = logits->data() + size_t(i) * n_vocab;
+            if (!std::all_of(row, row + n_vocab, [](float v) { return std::isfinite(v); }))
+                return make_error(ErrorCode::Format, "perplexity: chunk " + std::to_string(c + 1) + " of " + std::to_string(n_chunks) + ": the logits at position " +
+                                                         std::to_string(i) + " are not finite (NaN or Inf)");
+            nll_sum += token_nll(row, n_vocab, chunk[i + 1]);
             ++r.n_scored;
         }
         if (progress) progress(c, n_chunks, std::exp(nll_sum / double(r.n_scored)));

@@ -28,6 +28,8 @@ using PerplexityProgress = std::function<void(uint32, uint32, double)>;
 // Negative log-likelihood of `target` under softmax(logits[0..n_vocab)), computed in double.
 double token_nll(const float* logits, uint32 n_vocab, uint32 target);
 
+// Errors: InvalidArgument (context below 4, text shorter than one chunk), the evaluator's,
+// Format when a scored position's logits are not finite (the chunk and position named).
 Expected<PerplexityResult> compute_perplexity(const std::vector<uint32>& tokens_with_bos, uint32 bos_id, uint32 n_ctx, uint32 n_vocab,
                                               const ChunkEvaluator& eval, const PerplexityProgress& progress = {});
 

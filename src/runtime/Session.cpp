@@ -48,4 +48,30 @@ void Session::reset() {
     history_.clear();
 }
 
+ChatHistory::ChatHistory(ChatFormat format, std::string system_prompt) : format_(format) {
+    if (system_prompt.empty()) return;
+    messages_.push_back({"system", std::move(system_prompt)});
+    first_turn_ = 1;
+}
+
+Expected<ChatHistory::Prompt> ChatHistory::next_prompt(const TokenCount& count, uint32 n_ctx, uint32 reply_tokens) {
+    Prompt p;
+    const size_t room = n_ctx > reply_tokens ? n_ctx - reply_tokens : 0;
+    while (true) {
+        p.text = format_chat(format_, messages_);
+        p.tokens = count(p.text);
+        if (p.tokens <= room) return p;
+        if (messages_.size() <= first_turn_ + 1) break;  // the newest message alone is too long
+        // A whole turn goes: the user message and the replies to it, so the kept
+        // conversation still opens with a user message, as templates expect.
+        do {
+            messages_.erase(messages_.begin() + long(first_turn_));
+            ++p.dropped_messages;
+        } while (messages_.size() > first_turn_ + 1 && messages_[first_turn_].role != "user");
+    }
+    return make_error(ErrorCode::InvalidArgument, "the message takes " + std::to_string(p.tokens) + " tokens" +
+                                                      (first_turn_ ? " with the system prompt" : "") + ", the context holds " + std::to_string(n_ctx) +
+                                                      " with " + std::to_string(reply_tokens) + " kept for the reply (raise --ctx-size)");
+}
+
 }  // namespace vk_symbiote

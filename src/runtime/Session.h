@@ -3,9 +3,12 @@
 // model (config, weights) is immutable and shared.
 #pragma once
 
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "backend/Backend.h"
+#include "model/ChatTemplate.h"
 #include "vk_symbiote/Common.h"
 
 namespace vk_symbiote {
@@ -31,6 +34,39 @@ private:
     uint32 n_batch_;
     uint32 pos_ = 0;
     std::vector<uint32> history_;
+};
+
+// ChatHistory: the messages of a chat and the prompt for the next reply, fitted to the
+// context. When the conversation outgrows it, the oldest turns go first (the system prompt
+// stays), so a long chat goes on; the caller says so in one line.
+class ChatHistory {
+public:
+    // Tokens of a prompt text as the engine will feed it (BOS included).
+    using TokenCount = std::function<size_t(const std::string&)>;
+
+    explicit ChatHistory(ChatFormat format, std::string system_prompt = "");
+
+    void add_user(std::string text) { messages_.push_back({"user", std::move(text)}); }
+    void add_assistant(std::string text) { messages_.push_back({"assistant", std::move(text)}); }
+    // Drops the newest message (a user message that could not be answered).
+    void drop_last() { if (messages_.size() > first_turn_) messages_.pop_back(); }
+    const std::vector<ChatMessage>& messages() const { return messages_; }
+
+    struct Prompt {
+        std::string text;             // format_chat() of what was kept
+        size_t tokens = 0;            // count(text)
+        size_t dropped_messages = 0;  // oldest turns dropped by this call (user and assistant)
+    };
+    // The conversation ending in the assistant's turn, with count(text) + reply_tokens <=
+    // n_ctx: the oldest messages after the system prompt are dropped (for good) until it
+    // fits. InvalidArgument, saying how many tokens the message has and the context holds,
+    // when the newest user message alone (with the system prompt) does not fit.
+    Expected<Prompt> next_prompt(const TokenCount& count, uint32 n_ctx, uint32 reply_tokens);
+
+private:
+    ChatFormat format_;
+    std::vector<ChatMessage> messages_;
+    size_t first_turn_ = 0;  // messages_[0] is the system prompt when 1
 };
 
 }  // namespace vk_symbiote

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "common/Progress.h"
 
@@ -63,4 +65,30 @@ TEST(BenchProgress, TerminalRedrawsOneLine) {
     EXPECT_GE(count(s, "\r"), 2u) << s;
     EXPECT_NE(s.find("[##############################]"), std::string::npos) << s;
     EXPECT_EQ(count(s, "done"), 1u) << s;
+}
+
+// Issue 26: the cache build (and the loading of weights) show the time left.
+TEST(BenchProgress, LinesShowTheTimeLeftAndShortStepsStaySilent) {
+    FILE* f = std::tmpfile();
+    ASSERT_NE(f, nullptr);
+    {
+        ProgressReporter p("build", f, 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        p.update(250, 1000);  // a quarter after ~250 ms: under a second left
+        p.finish();
+    }
+    std::string s = captured(f);
+    std::fclose(f);
+    EXPECT_NE(s.find("25.0%"), std::string::npos) << s;
+    EXPECT_NE(s.find("ETA 1 s"), std::string::npos) << s;  // rounded up to whole seconds
+    FILE* g = std::tmpfile();
+    {
+        ProgressReporter quiet("load", g, 0);
+        quiet.quiet_seconds = 60;
+        quiet.update(500, 1000);
+        quiet.update(1000, 1000);
+        quiet.finish();
+    }
+    EXPECT_EQ(captured(g), "");
+    std::fclose(g);
 }

@@ -225,6 +225,46 @@ TEST(CompressedEngine, ForeignOrOtherCodecCacheIsRebuilt) {
     EXPECT_EQ(read_cache(model, cache).codecs, (std::vector<std::string>{"zfp", "raw"})) << "'none' reads the model file and leaves the cache alone";
 }
 
+// Issue 26, defect 1: a model replaced by one of the same size and header, its mtime put
+// back (`touch -r`), was served the old packs beside embedding rows from the new file.
+// The engine's logits after the swap are those of the new model exactly.
+TEST(CompressedEngine, ReplacedModelWithTheSameMtimeIsNeverServedTheOldCache) {
+    auto rc = test::load_reference_case("stories260K.once");
+    ASSERT_TRUE(rc) << rc.error().to_string();
+    const Path dir = fresh_dir("replaced");
+    const Path model = dir / "model.gguf", twin = dir / "twin" / "model.gguf";
+    fs::create_directories(twin.parent_path());
+    fs::copy_file(test::models_dir() / "stories260K.gguf", model);
+    fs::copy_file(model, twin);
+    {  // the twin: one byte of a layer-0 matrix changed (same size, same header)
+        auto g = GGUFLoader::open(twin);
+        const GGUFTensorInfo* t = (*g)->find_tensor("blk.0.attn_q.weight");
+        ASSERT_NE(t, nullptr);
+        std::fstream f(twin, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(std::streamoff(t->file_offset + 2));
+        f.put(char(0x7f));
+    }
+    auto logits_of = [&](const Path& m, const Path& cache_dir) {
+        auto eng = make_engine(m, config(m, cache_dir));
+        EXPECT_TRUE(eng);
+        if (!eng) return std::vector<float>{};
+        EXPECT_NE(eng->describe().find("pack cache"), std::string::npos) << eng->describe();
+        auto l = eng->evaluate(rc->prompt_tokens);
+        EXPECT_TRUE(l) << l.error().to_string();
+        return l ? *l : std::vector<float>{};
+    };
+    const std::vector<float> original = logits_of(model, dir / "cache");
+    const std::vector<float> expected = logits_of(twin, dir / "twin-cache");
+    ASSERT_NE(original, expected) << "the changed byte must change the logits";
+    const auto mtime = fs::last_write_time(model);
+    {
+        const std::string bytes = test::read_file(twin);
+        std::ofstream(model, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
+    }
+    fs::last_write_time(model, mtime);
+    EXPECT_EQ(logits_of(model, dir / "cache"), expected);
+}
+
 // A cache location that cannot be written: the engine runs, uncompressed, and says so.
 TEST(CompressedEngine, UnwritableCacheLocationRunsUncompressed) {
     auto rc = test::load_reference_case("stories260K.once");

@@ -95,6 +95,7 @@ TEST(ConfigIni, EveryKeyParses) {
 [model]
 model_path = tiny.gguf
 models_dir = /models
+chat_template_file = chat.jinja
 [memory]
 vram_budget_gb = 0.05
 ram_budget_gb = 1.5
@@ -171,6 +172,7 @@ json = true
     const Settings& s = cfg.settings();
     EXPECT_EQ(s.model.model_path, "tiny.gguf");
     EXPECT_EQ(s.model.models_dir, "/models");
+    EXPECT_EQ(s.model.chat_template_file, "chat.jinja");
     EXPECT_EQ(s.memory.vram_budget_gb, 0.05);
     EXPECT_EQ(s.memory.ram_budget_gb, 1.5);
     EXPECT_EQ(s.memory.prefetch_lookahead, 4u);

@@ -20,7 +20,7 @@ TEST(OracleLine, HybridRunShowsResidentSetSplitBytesPerTierAndRatesAgainstPeaks)
     m.weight_bytes_cpu = 10 * 6'500'000'000ull;
     OraclePeaks p{.disk_gbps = 1.64, .host_to_device_gbps = 51.1, .host_memory_gbps = 88.4, .source = "test"};
     const std::string s = oracle_line(m, p);
-    EXPECT_NE(s.find("VRAM-resident 2.36 GB of weights (6 of 32 layers whole), 26 layers streamed"), std::string::npos) << s;
+    EXPECT_NE(s.find("VRAM-resident 2.20 GiB of weights (6 of 32 layers whole), 26 layers streamed"), std::string::npos) << s;
     EXPECT_NE(s.find("decode split 14 on the CPU from RAM / 12 streamed to the GPU"), std::string::npos) << s;
     EXPECT_NE(s.find("per forward pass: disk 0.0 MB, bus 3.39 GB, CPU from RAM 6.50 GB"), std::string::npos) << s;
     EXPECT_NE(s.find("bus 33.9 GB/s (66% of the 51.1 GB/s peak)"), std::string::npos) << s;
@@ -70,8 +70,8 @@ TEST(OracleLine, PackTierShowsBudgetResidentWindowAndHitRate) {
     m.ram_lookahead_layers = 2;
     m.ram_prediction_hit_rate = 0.9984;
     const std::string s = oracle_line(m, {});
-    EXPECT_NE(s.find("RAM tier: packs 14.10 GB resident of a 14.40 GB budget, read-ahead 2 layer(s), predictions 99.8% hit"), std::string::npos) << s;
+    EXPECT_NE(s.find("RAM tier: packs 13.13 GiB resident of a 13.41 GiB budget, read-ahead 2 layer(s), predictions 99.8% hit"), std::string::npos) << s;
     m.ram_read_ahead_bytes = 3 * (uint64(32) << 20);
     const std::string c = oracle_line(m, {});
-    EXPECT_NE(c.find("read-ahead 2 layer(s) (at most 0.10 GB on the way), predictions"), std::string::npos) << c;
+    EXPECT_NE(c.find("read-ahead 2 layer(s) (at most 0.0938 GiB on the way), predictions"), std::string::npos) << c;
 }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "PackTestUtil.h"
+#include "common/Units.h"
 #include "packs/NomadPackManager.h"
 
 using namespace vk_symbiote;
@@ -135,8 +136,8 @@ TEST(NomadPackManager, BudgetBelowWorkingSetIsRefusedWithTheMinimum) {
     auto mgr = NomadPackManager::create(m.file, *plan, o);
     ASSERT_FALSE(mgr);
     EXPECT_EQ(mgr.error().code, ErrorCode::BudgetTooSmall);
-    EXPECT_NE(mgr.error().message.find("GB"), std::string::npos) << mgr.error().message;
-    EXPECT_NE(mgr.error().message.find("minimum is " + format_gb(min)), std::string::npos) << mgr.error().message;
+    EXPECT_NE(mgr.error().message.find(" GiB"), std::string::npos) << mgr.error().message;
+    EXPECT_NE(mgr.error().message.find("minimum is " + format_gib_up(min)), std::string::npos) << mgr.error().message;
     EXPECT_NE(mgr.error().message.find(std::to_string(min) + " bytes"), std::string::npos) << mgr.error().message;
     o.ram_budget_bytes = min;
     EXPECT_TRUE(NomadPackManager::create(m.file, *plan, o));

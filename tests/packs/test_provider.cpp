@@ -6,7 +6,9 @@
 #include <filesystem>
 
 #include "PackTestUtil.h"
+#include "memory/FileWeightProvider.h"
 #include "memory/MemoryStats.h"
+#include "common/Units.h"
 #include "packs/PackWeightProvider.h"
 
 using namespace vk_symbiote;
@@ -108,7 +110,7 @@ TEST(PackWeightProvider, BudgetBelowTheMinimumIsRefusedWithTheMinimumInGB) {
     auto pw = PackWeightProvider::open(path, o);
     ASSERT_FALSE(pw);
     EXPECT_EQ(pw.error().code, ErrorCode::BudgetTooSmall);
-    EXPECT_NE(pw.error().message.find("minimum is " + format_gb(min)), std::string::npos) << pw.error().message;
+    EXPECT_NE(pw.error().message.find("minimum is " + format_gib_up(min)), std::string::npos) << pw.error().message;
     EXPECT_NE(pw.error().message.find("embedding row cache"), std::string::npos) << pw.error().message;
 }
 
@@ -156,4 +158,22 @@ TEST(PackWeightProvider, MemoryStatsReadsProc) {
     EXPECT_GE(m->peak_rss_bytes, m->rss_bytes);
     EXPECT_GT(m->rss_file_bytes, 0u);  // this test binary's own code pages are file-backed
     EXPECT_LE(m->rss_file_bytes, m->rss_bytes);
+}
+
+// Issue 26: loading a model into RAM shows progress. The provider reports every tensor it
+// reads, ending exactly at the bytes it announced (the engine's progress line finishes there).
+TEST(FileWeightProviderProgress, ReportsEveryLoadUpToTheExpectedBytes) {
+    auto w = FileWeightProvider::open(test::models_dir() / "stories260K.gguf");
+    ASSERT_TRUE(w) << w.error().to_string();
+    std::vector<std::pair<uint64, uint64>> calls;
+    (*w)->on_load([&](uint64 loaded, uint64 total) { calls.emplace_back(loaded, total); });
+    for (const TensorDesc& t : (*w)->registry().tensors()) {
+        if (t.id.role == TensorRole::TokenEmbd) continue;  // read row by row, never whole
+        ASSERT_TRUE((*w)->acquire(t.id));
+    }
+    ASSERT_FALSE(calls.empty());
+    for (size_t i = 1; i < calls.size(); ++i) EXPECT_GT(calls[i].first, calls[i - 1].first);
+    EXPECT_EQ(calls.back().first, (*w)->expected_bytes());
+    EXPECT_EQ(calls.back().second, (*w)->expected_bytes());
+    EXPECT_EQ((*w)->loaded_bytes(), (*w)->expected_bytes());
 }

@@ -1,5 +1,7 @@
 #include "backend/vulkan/ShaderRuntime.h"
 
+#include "common/TempFiles.h"
+
 #include <shaderc/shaderc.hpp>
 
 #include <cstdio>
@@ -187,14 +189,22 @@ ExpectedVoid ShaderRuntime::save_pipeline_cache() const {
     // Atomic replace: write a sibling temp file, then rename over the target.
     Path tmp = opt_.pipeline_cache_path;
     tmp += ".tmp";
+    const TempFileGuard on_signal(tmp);
+    std::error_code ec;
     {
         std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
         f.write(data.data(), std::streamsize(data.size()));
-        if (!f) return make_error(ErrorCode::Io, tmp.string() + ": cannot write pipeline cache");
+        if (!f) {
+            fs::remove(tmp, ec);
+            return make_error(ErrorCode::Io, tmp.string() + ": cannot write pipeline cache");
+        }
     }
-    std::error_code ec;
     fs::rename(tmp, opt_.pipeline_cache_path, ec);
-    if (ec) return make_error(ErrorCode::Io, opt_.pipeline_cache_path.string() + ": cannot replace pipeline cache: " + ec.message());
+    if (ec) {
+        const std::string why = ec.message();
+        fs::remove(tmp, ec);  // never leave the temporary file beside the target
+        return make_error(ErrorCode::Io, opt_.pipeline_cache_path.string() + ": cannot replace pipeline cache: " + why);
+    }
     return {};
 }
 

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "memory/FractalMemoryAllocator.h"
-#include "packs/NomadPackManager.h"
+#include "common/Units.h"
 
 namespace vk_symbiote {
 
@@ -41,12 +41,12 @@ uint64 vram_rows_per_piece(uint64 row_bytes, uint64 max_piece_bytes) {
 std::string VramPlan::summary() const {
     std::ostringstream os;
     if (slots == 0) {
-        os << "all weights resident in VRAM (" << format_gb(resident_weight_bytes) << ")";
+        os << "all weights resident in VRAM (" << format_gib(resident_weight_bytes) << ")";
     } else {
-        os << format_gb(resident_weight_bytes) << " of weights resident in VRAM (" << resident_layers << " whole layers), "
-           << format_gb(streamed_weight_bytes) << " streamed per forward pass through " << slots << " slots of " << format_gb(slot_bytes);
+        os << format_gib(resident_weight_bytes) << " of weights resident in VRAM (" << resident_layers << " whole layers), "
+           << format_gib(streamed_weight_bytes) << " streamed per forward pass through " << slots << " slots of " << format_gib(slot_bytes);
     }
-    os << "; planned device memory " << format_gb(device_bytes);
+    os << "; planned device memory " << format_gib(device_bytes);
     return os.str();
 }
 
@@ -178,11 +178,12 @@ Expected<VramPlan> plan_vram(const VramPlanInput& in) {
         finish_resident(in, p);
         return p;
     }
+    const uint64 stated = in.stated_minimum ? in.stated_minimum : p.minimum_budget_bytes;
     if (in.budget_bytes < p.minimum_budget_bytes)
         return make_error(ErrorCode::BudgetTooSmall,
-                          "VRAM budget " + format_gb(in.budget_bytes) + " is below the minimum of " + format_gb(p.minimum_budget_bytes) +
-                              " (KV cache + activations " + format_gb(in.fixed_bytes) + ", norms, and " + std::to_string(in.slots) +
-                              " streaming slots of " + format_gb(s_max) + ", the largest layer); raise --vram-gb or lower --ctx-size");
+                          "VRAM budget " + format_gib(in.budget_bytes) + " is below the minimum of " + format_gib_up(stated) + " (" + std::to_string(stated) +
+                              " bytes: KV cache + activations " + format_gib(in.fixed_bytes) + ", norms, and " + std::to_string(in.slots) +
+                              " streaming slots of " + format_gib(s_max) + ", the largest layer); raise --vram-gb or lower --ctx-size");
     // The resident set under what is left once the slots are sized for the largest segment.
     uint64 avail = in.budget_bytes - p.minimum_budget_bytes;
     if (!in.force_streaming) {

@@ -33,6 +33,9 @@ struct VramPlanInput {
     uint64 align = 256;               // piece offset alignment inside a slot
     uint64 block_bytes = uint64(64) << 20;  // VulkanMemory's block size (for alloc_cost and slack)
     bool force_streaming = false;     // tests: stream every non-norm tensor even when all would fit
+    // The minimum a refusal states (0: this input's own minimum_budget_bytes). VulkanBackend
+    // passes the smallest budget that runs once the block size follows that budget.
+    uint64 stated_minimum = 0;
 };
 
 // One piece of a tensor: rows [row_begin, row_begin + rows), at slot_offset in the slot

@@ -15,13 +15,15 @@ namespace vk_symbiote {
 
 namespace {
 
+constexpr uint64 kMaxBlock = uint64(64) << 20, kMinBlock = uint64(256) << 10;
+
 // VulkanMemory's block size for a budget: small budgets get small blocks so that the
-// reserved bytes track what is used (tests run with budgets of a few MB).
+// reserved bytes track what is used (tests run with budgets of a few MB). A block size b
+// serves the budgets [8b, 16b) (the largest from 8b up, the smallest below 16b).
 uint64 block_size_for(uint64 budget) {
-    const uint64 max_block = uint64(64) << 20, min_block = uint64(256) << 10;
-    if (budget == 0) return max_block;
-    uint64 b = max_block;
-    while (b > min_block && b * 8 > budget) b >>= 1;
+    if (budget == 0) return kMaxBlock;
+    uint64 b = kMaxBlock;
+    while (b > kMinBlock && b * 8 > budget) b >>= 1;
     return b;
 }
 
@@ -193,10 +195,43 @@ Expected<uint64> VulkanBackend::plan_placement(const WeightProvider& weights, ui
     in.block_bytes = mem_->device_block_size();
     in.force_streaming = opt_.force_streaming;
     auto plan = plan_vram(in);
+    if (!plan && plan.error().code == ErrorCode::BudgetTooSmall) {
+        in.stated_minimum = runnable_minimum(in, n_ctx, n_batch);
+        plan = plan_vram(in);
+    }
     if (!plan) return plan.error();
     m.w.plan = std::move(*plan);
     m.dma.zero_copy = m.w.plan.slots > 0 && zero_copy_possible;
     return in.budget_bytes;
+}
+
+// The smallest budget whose own block size (block_size_for) lets plan_vram succeed: the block
+// size sets every buffer's rounding and the slack, so the minimum at the requested budget's
+// block size is not what a run at that minimum gets (a larger budget, larger blocks).
+uint64 VulkanBackend::runnable_minimum(VramPlanInput in, uint32 n_ctx, uint32 n_batch) const {
+    uint64 best = UINT64_MAX;
+    for (uint64 b = kMaxBlock; b >= kMinBlock; b >>= 1) {
+        in.block_bytes = b;
+        in.fixed_bytes = ModelBuffers::device_bytes(cfg_, kv_f16(), n_ctx, n_batch, b);
+        in.budget_bytes = UINT64_MAX / 4;  // the plan's minimum does not depend on the budget
+        auto p = plan_vram(in);
+        if (!p) continue;
+        const uint64 lo = b == kMinBlock ? 1 : 8 * b, hi = b == kMaxBlock ? UINT64_MAX : 16 * b;
+        const uint64 budget = std::max(p->minimum_budget_bytes, lo);
+        if (budget < hi) best = std::min(best, budget);
+    }
+    return best;
+}
+
+ExpectedVoid VulkanBackend::check_budget(const WeightProvider& weights, uint32 n_ctx, uint32 n_batch) {
+    model_.reset();
+    cfg_ = weights.config();
+    VKS_TRY(check_ranges(n_ctx, n_batch));
+    model_ = std::make_unique<VulkanModel>(*dev_, cfg_, kv_f16());
+    auto r = plan_placement(weights, n_ctx, n_batch);
+    model_.reset();
+    if (!r) return r.error();
+    return {};
 }
 
 ExpectedVoid VulkanBackend::create_ring(bool half_slots) {

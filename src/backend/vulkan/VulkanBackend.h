@@ -23,6 +23,13 @@ public:
 
     std::string name() const override { return "vulkan (" + dev_->caps().device_name + ")"; }
     ExpectedVoid prepare(WeightProvider& weights, uint32 n_ctx, uint32 n_batch) override;
+    // prepare()'s placement alone, nothing allocated or uploaded: BudgetTooSmall (stating the
+    // smallest --vram-gb that runs) when the VRAM budget cannot hold `weights`' model. The
+    // engine asks before it builds a pack cache, so that a refused run does no work.
+    ExpectedVoid check_budget(const WeightProvider& weights, uint32 n_ctx, uint32 n_batch);
+    // The VRAM budget from here on (the engine's default from the device's free memory; before
+    // check_budget / prepare). The allocator's block size stays the one create() chose.
+    void set_vram_budget(uint64 bytes) { opt_.vram_budget_bytes = bytes; }
     ExpectedVoid forward(const ForwardRequest& req) override;
     void reset() override { pos_ = 0; }
     uint32 n_ctx() const override { return n_ctx_; }
@@ -130,6 +137,7 @@ private:
     ExpectedVoid check_ranges(uint32 n_ctx, uint32 n_batch) const;
     ExpectedVoid build_model(WeightProvider& weights, uint32 n_ctx, uint32 n_batch);
     Expected<uint64> plan_placement(const WeightProvider& weights, uint32 n_ctx, uint32 n_batch);  // -> the budget
+    uint64 runnable_minimum(VramPlanInput in, uint32 n_ctx, uint32 n_batch) const;
     ExpectedVoid create_ring(bool half_slots);
     ExpectedVoid upload_weights(WeightProvider& weights);
     ExpectedVoid setup_hybrid(WeightProvider& weights, uint32 n_ctx);

@@ -204,10 +204,8 @@ ExpectedVoid VulkanDevice::pick_physical(const VulkanDeviceOptions& opt) {
         }
         if (!phys_) return make_error(ErrorCode::Device, "Vulkan: no device supports Vulkan 1.2; use the CPU backend");
     }
-    VkPhysicalDeviceProperties p;
-    vkGetPhysicalDeviceProperties(phys_, &p);
-    if (p.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU)
-        std::fprintf(stderr, "vk_symbiote: using CPU Vulkan implementation '%s' (no GPU found)\n", p.deviceName);
+    // A CPU implementation (lavapipe) is caps().is_cpu: the engine's one backend line says
+    // what it does about it.
     return {};
 }
 
