@@ -170,7 +170,7 @@ int cmd_chat(const ConfigManager& cfg, VulkanSymbioteEngine& engine, const Path&
         chat.add_message("user", line);
         size_t dropped = 0;
         auto prompt = chat.next_prompt_within(prompt_room, dropped);
-        if (!prompt && prompt.error().code == ErrorCode::InvalidArgument) {  // too long alone: say so, go on
+        if (!prompt && prompt.error().code == ErrorCode::BudgetTooSmall) {  // too long alone: say so, go on
             std::fprintf(stderr, "chat: %s; message not sent\n", prompt.error().message.c_str());
             chat.drop_last_message();
             continue;

@@ -48,7 +48,7 @@ Expected<std::vector<uint32>> ChatConversation::next_prompt_within(size_t max_to
         size_t first = 0;
         while (first < messages_.size() && messages_[first].value("role", "") == "system") ++first;
         if (first + 1 >= messages_.size())
-            return make_error(ErrorCode::InvalidArgument, "the message makes a prompt of " + std::to_string(ids->size()) + " tokens, more than the " +
+            return make_error(ErrorCode::BudgetTooSmall, "the message makes a prompt of " + std::to_string(ids->size()) + " tokens, more than the " +
                                                               std::to_string(max_tokens) + " the context leaves");
         size_t end = first + 1;
         while (end + 1 < messages_.size() && messages_[end].value("role", "") != "user") ++end;

@@ -43,8 +43,9 @@ public:
     Expected<std::vector<uint32>> next_prompt();
     // next_prompt() within `max_tokens`: while the prompt is longer, the oldest turn (the first
     // message after the system prompt and the replies up to the next user message) is dropped;
-    // `dropped` counts the messages removed. InvalidArgument when the newest message does not
-    // fit even alone with the system prompt (the caller may drop_last_message() and go on).
+    // `dropped` counts the messages removed. When the newest message does not
+    // fit even alone with the system prompt: BudgetTooSmall (the context is the budget; the caller
+    // may drop_last_message() and go on); template errors keep their own codes.
     Expected<std::vector<uint32>> next_prompt_within(size_t max_tokens, size_t& dropped);
     // Removes the newest message (a user message that could not be sent).
     void drop_last_message();
