@@ -56,6 +56,9 @@ struct MemoryConfig {
     // hides the disk nor holds a second copy of what the packs hold. Off: buffered reads,
     // which the OS may serve from its cache (faster when it has spare RAM).
     bool direct_io = false;
+    // Positions the paged KV cache holds over all sequences at once (0: --ctx-size, one full
+    // context). Counted in the RAM budget on the CPU path; sequences wait while it is full.
+    uint32 kv_pool_tokens = 0;
 
     // Budgets in bytes (GB = 2^30, MB = 2^20), rounded down. The one GB-to-bytes factor.
     static constexpr double kBytesPerGB = 1073741824.0;
@@ -79,6 +82,9 @@ struct PerformanceConfig {
     uint32 prefetch_lookahead = 3;
     bool force_integrated_gpu = false;
     int32 device_index = -1;   // -1 = pick the best device
+    // The most tokens one forward pass computes over all sequences (decode tokens and prompt
+    // chunks): the per-step token budget and the activations' batch size.
+    uint32 step_tokens = 512;
     std::string shader_dir;    // empty = the SPIR-V embedded at build time
     std::string pipeline_cache_path;
     uint32 threads = 0;        // CPU worker threads; 0 = all cores

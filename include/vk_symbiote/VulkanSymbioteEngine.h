@@ -6,6 +6,13 @@
 //   VulkanSymbioteEngine engine("/path/to/model.gguf");
 //   std::string text = engine.generate("Once upon a time", 100, 0.7f);
 //
+// Many generations at once share each pass over the weights (continuous batching):
+//
+//   auto a = engine.submit({.prompt = "Once upon a time", .options = opts});
+//   auto b = engine.submit({.prompt = "The park", .options = opts});
+//   while (*engine.step()) {}                      // one forward pass over both per step
+//   std::string text = engine.status(*a).text;
+//
 // Errors: the documented constructor throws EngineError (carrying the Error) when the
 // model cannot be loaded; create() returns Expected instead. generate() throws
 // EngineError on a failure in the middle of a run (e.g. the model file was truncated);
@@ -20,6 +27,7 @@
 #include <vector>
 
 #include "vk_symbiote/Common.h"
+#include "vk_symbiote/Generation.h"
 
 namespace vk_symbiote {
 
@@ -36,6 +44,7 @@ struct PerformanceMetrics {
     uint64 total_inferences = 0;           // forward passes (one per prompt batch or generated token)
     // Further figures.
     double prompt_tokens_per_second = 0;
+    uint64 cached_prompt_tokens = 0;       // prompt tokens whose KV came from an earlier generation (not computed)
     double time_to_first_token_ms = 0;     // last generation: prompt submitted -> first token sampled
     uint64 total_prompt_tokens = 0;
     uint64 total_generated_tokens = 0;
@@ -93,6 +102,13 @@ struct PerformanceMetrics {
     double telemetry_host_to_device_gbps = 0;
     std::string placement;                 // e.g. "all in VRAM", "12 of 32 layers resident, rest streamed"
     std::string backend;                   // "cpu" or "vulkan (<device>)"
+    // Several sequences per forward pass: how this backend runs them, the most sequences one
+    // pass has carried, and the paged KV cache's blocks (used now, at peak, in all; 0 without one).
+    std::string scheduling;                // e.g. "batched: many sequences per pass, ..." or "one sequence at a time"
+    uint32 peak_sequences_per_pass = 0;
+    uint32 kv_blocks_used = 0;
+    uint32 kv_blocks_peak = 0;
+    uint32 kv_blocks_total = 0;
     std::vector<KernelTime> kernel_times;  // per shader variant, first-use order (see KernelTime)
 };
 
@@ -117,11 +133,22 @@ struct GenerationOptions {
     bool add_bos = true;          // add BOS (if the model's metadata asks for it)
     bool parse_special = true;    // recognise special-token text in the prompt
     bool ignore_eos = false;      // keep generating through end-of-generation tokens (benchmarks)
+    // Generation ends before the first of these strings appears in its text (the string and
+    // what follows are not part of the text; streamed pieces never contain it).
+    std::vector<std::string> stop;
 };
 
-// Called with each generated piece of text (complete UTF-8 only) and the token id.
-// Return false to stop early.
-using TokenCallback = std::function<bool(const std::string& piece, uint32 token)>;
+struct GenerationRequest {
+    std::string prompt;                 // tokenized (options.add_bos, parse_special) when prompt_tokens is empty
+    std::vector<uint32> prompt_tokens;  // used as given when not empty
+    GenerationOptions options;
+    TokenCallback on_token;             // called inside step() with each piece; false cancels (it must not call the engine)
+    // Start from the KV cache of an earlier generation (running, or finished with keep_kv) where
+    // its tokens agree with this prompt: those positions are shared, not computed again.
+    std::optional<GenerationId> prefix_from;
+    bool release_prefix_source = false;  // hand prefix_from's kept KV cache over once this one starts
+    bool keep_kv = false;                // keep the KV cache after finishing (for prefix_from) until release()
+};
 
 class VulkanSymbioteEngine {
 public:
@@ -133,12 +160,26 @@ public:
     VulkanSymbioteEngine(const VulkanSymbioteEngine&) = delete;
     VulkanSymbioteEngine& operator=(const VulkanSymbioteEngine&) = delete;
 
-    // Text generation (sampling settings other than temperature come from the config).
+    // Text generation (sampling settings other than temperature come from the config). Each call
+    // keeps its KV cache until the next one, which computes only where its prompt differs from
+    // the previous prompt and reply (a chat's new turn).
     std::string generate(const std::string& prompt, uint32_t max_tokens = 256, float temperature = 0.7f);
     Expected<std::string> generate_stream(const std::string& prompt, const GenerationOptions& opts, const TokenCallback& on_token);
     // Same, from token ids (no tokenization).
     Expected<std::string> generate_tokens(const std::vector<uint32>& prompt_tokens, const GenerationOptions& opts, const TokenCallback& on_token,
                                           std::vector<uint32>* out_tokens = nullptr);
+
+    // Many generations, one forward pass per step over all of them. submit() queues one (it
+    // starts when the KV cache has room: a full cache makes it wait, never fail); step() runs
+    // one pass over every active generation (decode tokens and prompt chunks, up to
+    // --step-tokens) and returns false when none is left; wait() steps until `id` is finished.
+    // On a backend without a batched pass (Vulkan for now) generations run one at a time.
+    Expected<GenerationId> submit(const GenerationRequest& req);
+    Expected<bool> step();
+    ExpectedVoid wait(GenerationId id);
+    GenerationStatus status(GenerationId id) const;  // poll: the text and tokens so far
+    void cancel(GenerationId id);                    // ends it (FinishReason::Cancelled) at once
+    void release(GenerationId id);                   // forgets a finished one and frees its kept KV cache
 
     // Token operations: encode adds BOS as the model says and parses special tokens.
     std::vector<uint32_t> encode(const std::string& text) const;

@@ -2,12 +2,15 @@
 // prepare (allocate KV cache and activations for a context size), forward (run a
 // batch of tokens at consecutive positions through the model), and reset (empty the
 // KV cache). A backend pulls weights from a WeightProvider; it owns its KV cache.
+// A backend with a paged KV cache (kv_pool()) also runs forward_batch: one pass over the
+// weights for the tokens of many sequences, each sequence's K / V in its own blocks.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "backend/KvBlockPool.h"
 #include "memory/WeightProvider.h"
 #include "model/ModelConfig.h"
 #include "vk_symbiote/Common.h"
@@ -56,6 +59,18 @@ struct ForwardRequest {
     float* logits = nullptr;         // out: [all_logits ? n_tokens : 1][n_vocab]
 };
 
+// One sequence's part of a batched forward pass (Backend::forward_batch).
+struct SeqChunk {
+    // The sequence's blocks in kv_pool(), made writable for [pos, pos + n_tokens) by
+    // KvBlockPool::prepare_write; positions [0, pos) hold the sequence's K / V.
+    const KvBlockTable* kv = nullptr;
+    const uint32* tokens = nullptr;  // [n_tokens] at positions [pos, pos + n_tokens)
+    uint32 n_tokens = 0;
+    uint32 pos = 0;
+    bool all_logits = false;   // true: logits for every token; false: the last token only
+    float* logits = nullptr;   // out: nullptr (none wanted), else [all_logits ? n_tokens : 1][n_vocab]
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -67,6 +82,16 @@ public:
     // Empty the KV cache (a new sequence starts at position 0).
     virtual void reset() = 0;
     virtual uint32 n_ctx() const = 0;
+    // The paged KV cache forward_batch reads and writes; nullptr: this backend has none and
+    // runs one sequence at a time through forward().
+    virtual KvBlockPool* kv_pool() { return nullptr; }
+    // One forward pass over the chunks of several sequences (at most n_batch tokens in all):
+    // every weight matrix is applied to all their tokens at once, each token attends to its
+    // own sequence's positions. Each chunk's logits are those forward() would give it alone.
+    virtual ExpectedVoid forward_batch(const std::vector<SeqChunk>& chunks) {
+        (void)chunks;
+        return make_error(ErrorCode::Unsupported, name() + ": no batched forward pass over several sequences (no paged KV cache)");
+    }
     // Non-const: a backend may read device-side totals through non-const accessors.
     virtual BackendStats stats() { return {}; }
 };

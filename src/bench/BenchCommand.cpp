@@ -3,8 +3,8 @@
 // machine). Every performance claim of the project comes from it. Run as
 // vk_symbiote_benchmark or as `vk_symbiote bench` (BenchCommand.h).
 //
-//   [--model PATH | --shape llama2-7b [--dtype f16] [--layers N]] [-p 512] [-n 128] [-r 3] [--reprobe]
-//   [--no-warmup] [--json] [every engine option]
+//   [--model PATH | --shape llama2-7b [--dtype f16] [--layers N]] [-p 512] [-n 128] [--parallel 1,4,16]
+//   [-r 3] [--reprobe] [--no-warmup] [--json] [every engine option]
 //
 // Benchmark options are taken out of the command line first; the rest goes to the
 // ConfigManager (--vram-gb, --ram-gb, --disable-gpu, --threads, --cache-dir, ...).
@@ -26,6 +26,7 @@
 #include "engine/CliSupport.h"
 #include "gguf/GGUFLoader.h"
 #include "memory/MemoryStats.h"
+#include "model/KvLayout.h"
 #include "model/ModelConfig.h"
 #include "model/ModelGenerator.h"
 #include "model/TensorRegistry.h"
@@ -47,6 +48,7 @@ struct BenchArgs {
     uint32 layers = 0;  // 0: the shape's own layer count
     uint32 n_prompt = 512;
     uint32 n_gen = 128;
+    std::vector<uint32> parallel;  // --parallel: sequences of each parallel generation test
     uint32 reps = 3;
     bool reprobe = false;
     bool warmup = true;
@@ -58,7 +60,7 @@ void print_usage(const char* program) {
     std::string shapes;
     for (auto& n : model_shape_preset_names()) shapes += (shapes.empty() ? "" : ", ") + n;
     std::printf(
-        "Usage: %s [--model PATH | --shape NAME [--dtype f16] [--layers N]] [-p N] [-n N] [-r N] [--json] [OPTIONS]\n\n"
+        "Usage: %s [--model PATH | --shape NAME [--dtype f16] [--layers N]] [-p N] [-n N] [--parallel S,...] [-r N] [--json] [OPTIONS]\n\n"
         "Examples:\n"
         "  %s --model llama2-7b-f16.gguf --vram-gb 4\n"
         "  %s --shape llama2-7b --dtype f16 -p 512 -n 128 --json\n\n"
@@ -70,6 +72,10 @@ void print_usage(const char* program) {
         "  -p N             prompt processing test of N tokens (default 512, 0 = skip; logits of the\n"
         "                   last position only, as after a prompt and in llama-bench)\n"
         "  -n N             generation test of N tokens (default 128, 0 = skip)\n"
+        "  --parallel S,... parallel generation tests: S sequences of -n tokens each at once, one\n"
+        "                   forward pass per step over all of them (aggregate and per-sequence\n"
+        "                   tokens/s, TTFT, weight bytes per step and per token); a KV cache for\n"
+        "                   all S unless --kv-pool-tokens is given\n"
         "  -r N             timed repetitions of each test (default 3); median, min and max reported\n"
         "  --reprobe        measure the machine's bandwidth ceilings again (else cached per machine)\n"
         "  --no-warmup      skip the untimed warm-up run of each test\n"
@@ -89,6 +95,23 @@ bool parse_u32(const char* s, uint32& out) {
     return true;
 }
 
+// "1,4,16" -> {1, 4, 16}: positive integers separated by commas.
+ExpectedVoid parse_u32_list(const char* s, std::vector<uint32>& out) {
+    const std::string text = s ? s : "";
+    out.clear();
+    size_t at = 0;
+    while (at <= text.size()) {
+        const size_t comma = std::min(text.find(',', at), text.size());
+        uint32 v = 0;
+        const std::string item = text.substr(at, comma - at);
+        if (!parse_u32(item.c_str(), v) || v == 0)
+            return make_error(ErrorCode::InvalidArgument, "--parallel: expected positive integers separated by commas, got '" + text + "'");
+        out.push_back(v);
+        at = comma + 1;
+    }
+    return {};
+}
+
 ExpectedVoid parse_args(int argc, char** argv, BenchArgs& a) {
     a.rest.push_back(argv[0]);
     for (int k = 1; k < argc; ++k) {
@@ -101,6 +124,10 @@ ExpectedVoid parse_args(int argc, char** argv, BenchArgs& a) {
         };
         if (opt == "-p") VKS_TRY(need_u32(a.n_prompt));
         else if (opt == "-n") VKS_TRY(need_u32(a.n_gen));
+        else if (opt == "--parallel") {
+            VKS_TRY(parse_u32_list(val, a.parallel));
+            ++k;
+        }
         else if (opt == "-r") {
             VKS_TRY(need_u32(a.reps));
             if (a.reps == 0) return make_error(ErrorCode::InvalidArgument, "-r: at least one repetition");
@@ -240,17 +267,22 @@ Expected<ModelInfo> describe_model(const Path& path, const std::string& shape, s
 
 // One engine per test with a context just large enough for it (as llama-bench gives each
 // test its own context): the prompt test's KV cache does not take the VRAM that the
-// generation test would keep weights resident in. --ctx-size fixes one context for both
+// generation test would keep weights resident in. --ctx-size fixes one context for all
 // (one engine).
 class TestEngines {
 public:
     TestEngines(const ConfigManager& cfg, Path model) : cfg_(cfg), model_(std::move(model)), own_ctx_(cfg.sampling().ctx_size == 0) {}
-    // The engine for a test of `ctx` positions; the previous test's engine frees its memory first.
-    Expected<VulkanSymbioteEngine*> for_context(uint32 ctx) {
+    // The engine for a test of `ctx` positions per sequence and `sequences` at once (a KV
+    // cache of sequences x ctx positions unless --kv-pool-tokens is given); the previous
+    // test's engine frees its memory first.
+    Expected<VulkanSymbioteEngine*> for_context(uint32 ctx, uint32 sequences = 1) {
         if (engine_ && !own_ctx_) return engine_.get();
         engine_.reset();
         ConfigManager tc = cfg_;
         if (own_ctx_) tc.sampling().ctx_size = ctx;
+        // Each sequence holds whole KV blocks: room for all of them at once.
+        const uint32 per_sequence = KvLayout{}.blocks_for(tc.sampling().ctx_size) * kKvBlockPositions;
+        if (tc.memory().kv_pool_tokens == 0) tc.memory().kv_pool_tokens = sequences * per_sequence;
         auto en = VulkanSymbioteEngine::create(model_, tc);
         if (!en) return en.error();
         engine_ = std::move(*en);
@@ -276,10 +308,12 @@ void fill_run_config(const ConfigManager& cfg, const BenchArgs& args, RunConfigI
 
 // The placement of each test's engine ("pp: ...; tg: ..." when the contexts made them differ).
 std::string combined_placement(const std::vector<std::pair<std::string, std::string>>& placements) {
-    std::string placement = placements.back().second;
-    if (placements.size() == 2 && placements[0].second != placements[1].second)
-        placement = "pp: " + placements[0].second + "; tg: " + placements[1].second;
-    return placement;
+    bool same = true;
+    for (const auto& p : placements) same = same && p.second == placements[0].second;
+    if (same) return placements.back().second;
+    std::string all;
+    for (const auto& [test, placement] : placements) all += (all.empty() ? "" : "; ") + test + ": " + placement;
+    return all;
 }
 
 // The pp and tg tests, each in its engine, into report.workloads; the engines' description,
@@ -311,6 +345,14 @@ ExpectedVoid run_tests(TestEngines& engines, const TensorRegistry& reg, const Be
         if (!w) return w.error();
         report.workloads.push_back(std::move(*w));
         note_engine(**engine, t.name);
+    }
+    for (uint32 s : args.parallel) {
+        auto engine = engines.for_context(args.n_gen + 2, s);  // prompt: BOS and one token
+        if (!engine) return engine.error();
+        auto w = run_parallel_generation(**engine, reg, s, args.n_gen, wo, report.probes);
+        if (!w) return w.error();
+        report.workloads.push_back(std::move(*w));
+        note_engine(**engine, "par");
     }
     if (!engines.created()) {  // no test: the engine is still created (model checks, placement)
         auto engine = engines.for_context(1);

@@ -89,6 +89,7 @@ Accounting compute_accounting(const PassTraffic& traffic, double tps, const Prob
     a.ram = tier_figure(b.ram, tps, p.host_memory);
     a.disk = tier_figure(b.disk, tps, p.disk_read);
     a.weight_bytes_per_token = b.total_compute();
+    if (traffic.forward_passes > 0) a.weight_bytes_per_pass = a.weight_bytes_per_token * double(traffic.tokens) / double(traffic.forward_passes);
 
     // Slowest tier = the largest lower bound on time per token.
     double worst_time = 0;
@@ -171,6 +172,7 @@ nlohmann::json to_json(const TierFigure& f) {
 nlohmann::json to_json(const Accounting& a) {
     return {{"tiers", {{"vram", to_json(a.vram)}, {"bus", to_json(a.bus)}, {"ram", to_json(a.ram)}, {"disk", to_json(a.disk)}}},
             {"weight_bytes_per_token", a.weight_bytes_per_token},
+            {"weight_bytes_per_pass", a.weight_bytes_per_pass},
             {"bound_tokens_per_second", a.bound_tokens_per_second},
             {"bound_tier", a.bound_tier},
             {"fraction_of_bound", a.fraction_of_bound},
@@ -187,6 +189,7 @@ nlohmann::json to_json(const RunSample& s) {
             {"seconds", s.seconds},
             {"tokens_per_second", s.tokens_per_second},
             {"ttft_ms", s.ttft_ms},
+            {"per_sequence_tokens_per_second", s.per_sequence_tokens_per_second},
             {"forward_passes", s.forward_passes},
             {"disk_bytes", s.disk_bytes},
             {"uploaded_bytes", s.uploaded_bytes},
@@ -215,6 +218,9 @@ nlohmann::json to_json(const WorkloadResult& w) {
     return {{"name", w.name},
             {"kind", w.kind},
             {"n_tokens", w.n_tokens},
+            {"parallel", w.parallel},
+            {"scheduling", w.scheduling},
+            {"per_sequence_tokens_per_second", to_json(w.per_sequence_tokens_per_second)},
             {"repetitions", w.samples.size()},
             {"tokens_per_second", to_json(w.tokens_per_second)},
             {"ttft_ms", to_json(w.ttft_ms)},
@@ -395,12 +401,26 @@ std::string workload_table(const std::vector<WorkloadResult>& workloads) {
     for (const WorkloadResult& w : workloads) {
         const Accounting& a = w.accounting;
         rows.push_back({w.name, fmt("%.2f", w.tokens_per_second.median), fmt("%.2f", w.tokens_per_second.min),
-                        fmt("%.2f", w.tokens_per_second.max), w.kind == "tg" ? fmt("%.1f", w.ttft_ms.median) : "-",
+                        fmt("%.2f", w.tokens_per_second.max), w.kind != "pp" ? fmt("%.1f", w.ttft_ms.median) : "-",
                         human_bytes(a.weight_bytes_per_token), a.bound_tokens_per_second > 0 ? fmt("%.2f", a.bound_tokens_per_second) : "?",
                         a.bound_tokens_per_second > 0 ? fmt("%.1f%%", 100 * a.fraction_of_bound) : "?",
                         a.bound_tier.empty() ? "?" : a.bound_tier});
     }
     return render(rows);
+}
+
+// Parallel generations: aggregate and per-sequence rates, and what one pass over the weights
+// costs per step against per token (the step's cost shared by its sequences).
+std::string parallel_table(const std::vector<WorkloadResult>& workloads) {
+    Rows rows = {{"parallel", "sequences", "aggregate t/s", "per sequence t/s", "TTFT ms", "weights/step", "weights/token", "bound t/s", "scheduling"}};
+    for (const WorkloadResult& w : workloads) {
+        if (w.kind != "par") continue;
+        const Accounting& a = w.accounting;
+        rows.push_back({w.name, std::to_string(w.parallel), fmt("%.2f", w.tokens_per_second.median), fmt("%.2f", w.per_sequence_tokens_per_second.median),
+                        fmt("%.1f", w.ttft_ms.median), human_bytes(a.weight_bytes_per_pass), human_bytes(a.weight_bytes_per_token),
+                        a.bound_tokens_per_second > 0 ? fmt("%.2f", a.bound_tokens_per_second) : "?", w.scheduling});
+    }
+    return rows.size() > 1 ? render(rows, true) + "\n" : std::string();
 }
 
 // GPU time per forward pass (timestamps at both ends of every pass) against the wall time
@@ -413,13 +433,13 @@ std::string gpu_busy_lines(const std::vector<WorkloadResult>& workloads) {
         double wall = 0;
         for (const RunSample& s : w.samples) {
             passes += s.forward_passes;
-            timed += w.kind == "tg" ? (s.tokens > 1 ? s.tokens - 1 : 0) : 1;
+            timed += w.kind == "tg" ? (s.tokens > 1 ? s.tokens - 1 : 0) : w.kind == "par" ? s.tokens : 1;
             wall += s.seconds;
         }
         if (w.gpu_time_ns == 0 || passes == 0 || timed == 0 || wall <= 0) continue;
         const double gpu_ms = double(w.gpu_time_ns) / 1e6 / double(passes), wall_ms = wall * 1e3 / double(timed);
         o << w.name << ": GPU busy " << fmt("%.3f", gpu_ms) << " ms per forward pass, " << fmt("%.1f%%", 100 * gpu_ms / wall_ms) << " of "
-          << fmt("%.3f", wall_ms) << (w.kind == "tg" ? " ms per token" : " ms per prompt") << "\n";
+          << fmt("%.3f", wall_ms) << (w.kind == "pp" ? " ms per prompt" : " ms per token") << "\n";
     }
     return o.str();
 }
@@ -498,6 +518,7 @@ std::string format_table(const BenchReport& r) {
     std::string out = header_lines(r);
     out += probe_table(r.probes) + "\n";
     out += workload_table(r.workloads) + gpu_busy_lines(r.workloads) + "\n";
+    out += parallel_table(r.workloads);
     out += tier_table(r.workloads) + "\n";
     out += non_resident_table(r.workloads) + "\n";
     out += kernel_tables(r.workloads);

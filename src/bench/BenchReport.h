@@ -56,7 +56,10 @@ struct RunSample {
     uint64 tokens = 0;          // prompt tokens (pp) or generated tokens (tg) in the timed span
     double seconds = 0;         // timed span: whole evaluate() (pp) / first -> last token (tg)
     double tokens_per_second = 0;
-    double ttft_ms = 0;         // request -> first sampled token (tg; 0 for pp)
+    double ttft_ms = 0;         // request -> first sampled token (tg; par: median over the sequences; 0 for pp)
+    // par: the decode rate of one sequence ((its tokens - 1) / its first -> last token), median
+    // over the sequences; 0 for pp / tg.
+    double per_sequence_tokens_per_second = 0;
     // Counter deltas over the timed span (pp: the evaluate() call; tg: from the first token
     // to the last, i.e. the passes after the prompt pass, whose time is TTFT, not timed).
     uint64 forward_passes = 0;  // PerformanceMetrics::total_inferences delta
@@ -122,6 +125,7 @@ struct Accounting {
     TierFigure vram, bus, ram, disk;
     NonResidentBound non_resident;
     double weight_bytes_per_token = 0;  // vram + bus + ram
+    double weight_bytes_per_pass = 0;   // the same per forward pass (per step: every sequence of a par pass shares it)
     double bound_tokens_per_second = 0; // 0 = unknown (a tier with bytes lacks a ceiling)
     std::string bound_tier;             // the slowest tier ("ram", "bus", ...), "" if unknown
     double fraction_of_bound = 0;       // achieved tokens/s / bound
@@ -154,9 +158,12 @@ std::vector<KernelFigure> kernel_figures(const std::vector<KernelTime>& before, 
                                          uint64 gpu_time_ns);
 
 struct WorkloadResult {
-    std::string name;            // "pp512", "tg128"
-    std::string kind;            // "pp" or "tg"
-    uint32 n_tokens = 0;         // requested
+    std::string name;            // "pp512", "tg128", "par16x128"
+    std::string kind;            // "pp", "tg" or "par" (parallel generations)
+    uint32 n_tokens = 0;         // requested (par: per sequence)
+    uint32 parallel = 0;         // par: sequences generating at once (0 otherwise)
+    std::string scheduling;      // par: PerformanceMetrics::scheduling (batched, or one at a time)
+    Stats per_sequence_tokens_per_second;  // par: over the repetitions' per-sequence medians
     std::vector<RunSample> samples;
     Stats tokens_per_second;
     Stats ttft_ms;

@@ -82,8 +82,9 @@ Accounting account(const WorkloadResult& w, const TensorRegistry& reg, bool gpu,
     PassTraffic t;
     t.gpu_compute = gpu;
     t.forward_passes = m.forward_passes;
-    // tg: one token per pass (the one-token prompt included); pp: the prompt.
-    t.tokens = tg ? m.forward_passes : m.tokens;
+    // tg: one token per pass (the one-token prompt included); pp: the prompt; par: the tokens
+    // the sequences generated, several per pass.
+    t.tokens = tg && w.kind == "tg" ? m.forward_passes : m.tokens;
     t.weight_bytes_touched = weight_bytes_touched(reg, t.forward_passes, t.tokens);
     t.disk_bytes = m.disk_bytes;
     t.uploaded_bytes = m.uploaded_bytes;
@@ -92,13 +93,15 @@ Accounting account(const WorkloadResult& w, const TensorRegistry& reg, bool gpu,
 }
 
 void finish(WorkloadResult& w) {
-    std::vector<double> tps, ttft;
+    std::vector<double> tps, ttft, per_seq;
     for (auto& s : w.samples) {
         tps.push_back(s.tokens_per_second);
         ttft.push_back(s.ttft_ms);
+        per_seq.push_back(s.per_sequence_tokens_per_second);
     }
     w.tokens_per_second = summarize(tps);
     w.ttft_ms = summarize(ttft);
+    if (w.kind == "par") w.per_sequence_tokens_per_second = summarize(per_seq);
 }
 
 void log_sample(const WorkloadOptions& o, const WorkloadResult& w, size_t rep, const RunSample& s) {
@@ -234,6 +237,98 @@ Expected<WorkloadResult> run_generation(VulkanSymbioteEngine& engine, const Tens
     finish(w);
     finish_counters(w, k_before, k_after, engine.get_performance_metrics(), true);
     w.accounting = account(w, reg, gpu, probes, true);
+    return w;
+}
+
+namespace {
+
+// Submits one generation per prompt and steps until all have finished. On error every
+// generation submitted is released.
+Expected<std::vector<GenerationStatus>> generate_all(VulkanSymbioteEngine& engine, const std::vector<std::vector<uint32>>& prompts, const GenerationOptions& g) {
+    std::vector<GenerationId> ids;
+    auto release_all = [&] {
+        for (GenerationId id : ids) engine.release(id);
+    };
+    for (const std::vector<uint32>& p : prompts) {
+        GenerationRequest r;
+        r.prompt_tokens = p;
+        r.options = g;
+        auto id = engine.submit(r);
+        if (!id) {
+            release_all();
+            return id.error();
+        }
+        ids.push_back(*id);
+    }
+    while (true) {
+        auto more = engine.step();
+        if (!more) {
+            release_all();
+            return more.error();
+        }
+        if (!*more) break;
+    }
+    std::vector<GenerationStatus> out;
+    for (GenerationId id : ids) out.push_back(engine.status(id));
+    release_all();
+    return out;
+}
+
+// One parallel run into smp: its wall time, tokens and the sequences' medians.
+ExpectedVoid timed_parallel(VulkanSymbioteEngine& engine, const std::vector<std::vector<uint32>>& prompts, const GenerationOptions& g, RunSample& smp) {
+    auto t0 = Clock::now();
+    auto st = generate_all(engine, prompts, g);
+    if (!st) return st.error();
+    smp.seconds = secs(Clock::now() - t0);
+    std::vector<double> ttft, rate;
+    for (const GenerationStatus& s : *st) {
+        if (s.finish == FinishReason::Error) return make_error(ErrorCode::Internal, "parallel generation failed: " + s.error);
+        smp.tokens += s.tokens.size();
+        ttft.push_back(s.time_to_first_token_ms);
+        if (s.tokens.size() >= 2 && s.decode_ms > 0) rate.push_back(double(s.tokens.size() - 1) * 1e3 / s.decode_ms);
+    }
+    smp.tokens_per_second = smp.seconds > 0 ? double(smp.tokens) / smp.seconds : 0;
+    smp.ttft_ms = summarize(ttft).median;
+    smp.per_sequence_tokens_per_second = summarize(rate).median;
+    return {};
+}
+
+}  // namespace
+
+Expected<WorkloadResult> run_parallel_generation(VulkanSymbioteEngine& engine, const TensorRegistry& reg, uint32 n_sequences, uint32 n_tokens,
+                                                 const WorkloadOptions& opts, const ProbeResults& probes) {
+    WorkloadResult w;
+    w.kind = "par";
+    w.parallel = n_sequences;
+    w.n_tokens = n_tokens;
+    w.name = "par" + std::to_string(n_sequences) + "x" + std::to_string(n_tokens);
+    if (n_sequences == 0) return make_error(ErrorCode::InvalidArgument, "--parallel: at least one sequence");
+    if (n_tokens < 2) return make_error(ErrorCode::InvalidArgument, "--parallel: -n must be at least 2");
+    const uint32 n_vocab = engine.model_config().n_vocab, bos = engine.tokenizer().bos_id();
+    std::vector<std::vector<uint32>> prompts;
+    for (uint32 i = 0; i < n_sequences; ++i) {
+        const uint32 own = benchmark_tokens(n_vocab, 1, opts.seed + i)[0];
+        prompts.push_back(bos < n_vocab ? std::vector<uint32>{bos, own} : std::vector<uint32>{own});
+    }
+    const GenerationOptions g = generation_options(engine, n_tokens, opts.seed);
+    if (opts.warmup) {
+        RunSample ignored;
+        VKS_TRY(timed_parallel(engine, prompts, g, ignored));
+    }
+    const PerformanceMetrics first = engine.get_performance_metrics();
+    for (uint32 rep = 0; rep < std::max(1u, opts.repetitions); ++rep) {
+        const PerformanceMetrics before = engine.get_performance_metrics();
+        RunSample smp;
+        VKS_TRY(timed_parallel(engine, prompts, g, smp));
+        fill_counters(smp, before, engine.get_performance_metrics());
+        w.samples.push_back(smp);
+        log_sample(opts, w, rep, smp);
+    }
+    finish(w);
+    const PerformanceMetrics& last = engine.get_performance_metrics();
+    finish_counters(w, first.kernel_times, last.kernel_times, last, false);
+    w.accounting = account(w, reg, gpu_backend(last), probes, true);
+    w.scheduling = last.scheduling;
     return w;
 }
 

@@ -4,8 +4,11 @@
 //         tokens/s = N / wall time of the call.
 //   tg N: generate_tokens() from a one-token prompt (BOS), greedy, max_tokens N; tokens/s
 //         = (generated - 1) / (last token time - first token time), i.e. decode passes only.
-//         The API has no "ignore EOS" option yet: a run that samples EOS early reports the
-//         tokens it actually generated.
+//         EOS is ignored: every run generates N tokens.
+//   par S x N: S generations (prompt: BOS and one token of their own), greedy, N tokens each,
+//         submitted at once and stepped to the end (VulkanSymbioteEngine::submit / step):
+//         aggregate tokens/s = all generated tokens / (submission -> last token), TTFT and
+//         the per-sequence decode rate as medians over the sequences.
 // Each run takes PerformanceMetrics before/after deltas (forward passes, disk / uploaded bytes)
 // and feeds the tier accounting of BenchReport.h with the weight bytes the passes touched.
 //
@@ -40,5 +43,7 @@ Expected<WorkloadResult> run_prompt_processing(VulkanSymbioteEngine& engine, con
                                                const WorkloadOptions& opts, const ProbeResults& probes);
 Expected<WorkloadResult> run_generation(VulkanSymbioteEngine& engine, const TensorRegistry& reg, uint32 n_tokens,
                                         const WorkloadOptions& opts, const ProbeResults& probes);
+Expected<WorkloadResult> run_parallel_generation(VulkanSymbioteEngine& engine, const TensorRegistry& reg, uint32 n_sequences, uint32 n_tokens,
+                                                 const WorkloadOptions& opts, const ProbeResults& probes);
 
 }  // namespace vk_symbiote::bench

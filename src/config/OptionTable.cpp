@@ -62,6 +62,10 @@ const OptionSpec kOptions[] = {
      .help = "largest pack size in MB"},
     {.section = "memory", .key = "cache_dir", .cli = "--cache-dir", .metavar = "<dir>",
      .field = VKS_FIELD(memory.cache_dir), .help = "pack cache directory (empty: next to the model)"},
+    {.section = "memory", .key = "kv_pool_tokens", .cli = "--kv-pool-tokens", .metavar = "<n>",
+     .field = VKS_FIELD(memory.kv_pool_tokens), .min = 0, .max = 1 << 28,
+     .help = "positions the paged KV cache holds over all parallel sequences, counted in --ram-gb on the CPU path "
+             "(0: --ctx-size); a generation waits while the cache is full"},
     {.section = "memory", .key = "direct_io", .cli = "--direct-io", .cli_fixed = "true", .env = "VK_SYMBIOTE_DIRECT_IO",
      .field = VKS_FIELD(memory.direct_io), .help = "read packs with O_DIRECT, bypassing the OS page cache"},
 
@@ -90,6 +94,10 @@ const OptionSpec kOptions[] = {
     {.section = "performance", .key = "force_integrated_gpu", .cli = "--force-integrated-gpu",
      .cli_fixed = "true", .field = VKS_FIELD(performance.force_integrated_gpu),
      .help = "prefer an integrated GPU"},
+    {.section = "performance", .key = "step_tokens", .cli = "--step-tokens", .metavar = "<n>",
+     .field = VKS_FIELD(performance.step_tokens), .min = 1, .max = 1 << 16,
+     .help = "most tokens one forward pass computes over all running sequences (decode tokens and prompt chunks); "
+             "also the activations' batch size"},
     {.section = "performance", .key = "device_index", .cli = "--device-index", .metavar = "<i>",
      .field = VKS_FIELD(performance.device_index), .min = -1, .max = 1023,
      .help = "Vulkan device index (-1: best)"},

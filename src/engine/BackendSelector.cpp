@@ -98,7 +98,7 @@ ModelFacts model_facts(const std::shared_ptr<const LoadedModel>& model, const Co
     f.weight_bytes = model->registry().total_bytes();
     f.cfg = model->config();
     f.n_ctx = choose_ctx(f.cfg, config.sampling());
-    f.backend_ram = estimate_activation_kv_bytes(f.cfg, f.n_ctx, n_batch);
+    f.backend_ram = estimate_activation_kv_bytes(f.cfg, f.n_ctx, n_batch, config.memory().kv_pool_tokens);
 #ifdef VKS_HAS_VULKAN
     if (gpu) {
         const auto probe = FileWeightProvider::open(model);  // the estimate reads shapes only: nothing loaded
@@ -263,6 +263,7 @@ ExpectedVoid use_cpu(SelectedBackend& s, const ConfigManager& config, uint32 n_c
     // K, V and Q rounded to f16 values as llama.cpp's default f16 KV cache does (the reference).
     auto cpu = std::make_unique<CpuBackend>(threads, cpu::KernelPath::Auto, KvPrecision::F16Rounded);
     cpu->set_matvec_options(cpu_prefetch_bytes(config.tuning(), cpu::kDefaultMatvecPrefetchBytes), config.tuning().cpu_batch);
+    cpu->set_kv_pool_tokens(config.memory().kv_pool_tokens);
     VKS_TRY(cpu->prepare(*s.provider, n_ctx, s.n_batch));
     s.backend = std::move(cpu);
     s.backend_name = "cpu";
@@ -279,7 +280,7 @@ Expected<SelectedBackend> select_backend(std::shared_ptr<const LoadedModel> mode
     VKS_TRY(check_output_paths(given));
     if (auto w = ram_budget_warning(given.memory(), physical_ram_bytes()); w && ram_budget_given(given.memory())) VKS_LOG_WARN(*w);
     SelectedBackend s;
-    s.n_batch = 512;
+    s.n_batch = given.performance().step_tokens;
     std::string why_cpu = given.performance().enable_gpu ? "" : "--disable-gpu";
 #ifdef VKS_HAS_VULKAN
     std::unique_ptr<GpuBackend> vb = given.performance().enable_gpu ? open_vulkan(given, why_cpu) : nullptr;

@@ -41,7 +41,7 @@ const SubcommandHelp kSubcommands[] = {
      "pack --model llama2-7b-f16.gguf --cache-dir /fast/cache\n"
      "pack --model llama2-7b-bf16.gguf --compression-algorithm exponent"},
     {"bench", "prompt / generation speed against this machine's probed ceilings",
-     "bench [--model PATH | --shape NAME [--dtype f16] [--layers N]] [-p N] [-n N] [-r N] [--json] [OPTIONS]",
+     "bench [--model PATH | --shape NAME [--dtype f16] [--layers N]] [-p N] [-n N] [--parallel S,...] [-r N] [--json] [OPTIONS]",
      "The vk_symbiote_benchmark workload (docs/benchmarks.md): probes the disk, RAM and bus once per\n"
      "machine, then times prompt processing (-p) and generation (-n). bench --help lists its options.",
      "bench --model llama2-7b-f16.gguf --vram-gb 4\n"

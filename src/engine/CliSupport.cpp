@@ -128,6 +128,8 @@ void print_stats(const VulkanSymbioteEngine& engine) {
                  m.average_tokens_per_second, format_gib(m.model_weight_bytes).c_str(), decode_weight_gbps(m), m.time_to_first_token_ms,
                  (unsigned long long)m.total_inferences, m.backend.c_str(), m.gpu_utilization_percent, format_gib(m.peak_rss_bytes).c_str(),
                  format_gib(m.peak_vram_bytes).c_str(), format_gib(m.weight_bytes_disk).c_str(), format_gib(m.weight_bytes_uploaded).c_str());
+    std::fprintf(stderr, "stats: sequences %s; at most %u per pass; prompt tokens from cache %llu; KV blocks %u used, %u peak of %u\n", m.scheduling.c_str(),
+                 m.peak_sequences_per_pass, (unsigned long long)m.cached_prompt_tokens, m.kv_blocks_used, m.kv_blocks_peak, m.kv_blocks_total);
     if (const uint64 routed = m.ram_expert_hits + m.ram_expert_misses; routed > 0)
         std::fprintf(stderr, "stats: experts predicted before their router ran: %.1f%% (%llu of %llu chosen)\n", 100.0 * double(m.ram_expert_hits) / double(routed),
                      (unsigned long long)m.ram_expert_hits, (unsigned long long)routed);

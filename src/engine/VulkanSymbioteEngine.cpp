@@ -13,7 +13,7 @@
 #include "model/ModelConfig.h"
 #include "model/Tokenizer.h"
 #include "runtime/Sampler.h"
-#include "runtime/Session.h"
+#include "runtime/Scheduler.h"
 #include "vk_symbiote/ConfigManager.h"
 
 namespace vk_symbiote {
@@ -42,8 +42,13 @@ struct VulkanSymbioteEngine::Impl {
     SamplingConfig sampling;
     std::shared_ptr<const LoadedModel> model;  // parsed once; shared with the weight provider
     SelectedBackend sel;                        // provider + backend (+ description)
-    std::unique_ptr<Session> session;
+    std::unique_ptr<Scheduler> sched;           // every generation and evaluation runs through it
+    // The last generate call's generation, kept (its KV cache) so that the next call computes
+    // only where its prompt differs (chat: the new turn); released by that next call.
+    std::optional<GenerationId> last_kept;
     PerformanceMetrics metrics;
+    uint64 decode_step_tokens = 0;              // tokens sampled by steps without prompt tokens
+    Clock::time_point step_started;             // of the step in progress
     // The backend's and provider's counters at the last reset_performance_metrics(): theirs
     // run since they were created, the metrics report the difference.
     BackendStats backend_base;
@@ -53,25 +58,48 @@ struct VulkanSymbioteEngine::Impl {
     const ModelConfig& cfg() const { return sel.provider->config(); }
     const Tokenizer& tok() const { return model->tokenizer(); }
 
-    // Runs one forward pass and accounts its time.
-    Expected<std::vector<float>> timed_eval(const std::vector<uint32>& toks, bool all) {
-        auto t0 = Clock::now();
-        auto r = session->eval(toks, all);
-        metrics.total_inference_time_ns += ns_since(t0);
+    // One scheduler step. Its forward pass is accounted as it finishes (before the tokens are
+    // sampled and streamed: see account_pass); its tokens after. False: nothing ran.
+    Expected<bool> timed_step() {
+        step_started = Clock::now();
+        auto st = sched->step();
+        if (!st) return st.error();
+        if (st->sequences == 0) return false;
+        metrics.total_generated_tokens += st->generated;
+        if (st->prompt_tokens == 0) decode_step_tokens += st->generated;
+        update_rates();
+        return true;
+    }
+
+    // A pass with prompt tokens counts as prompt time, one with decode tokens only as
+    // generation time.
+    void account_pass(const StepStats& st) {
+        const uint64 ns = ns_since(step_started);
+        metrics.total_inference_time_ns += ns;
         metrics.total_inferences += 1;
+        metrics.total_prompt_tokens += st.prompt_tokens;
+        (st.prompt_tokens > 0 ? metrics.prompt_time_ns : metrics.generation_time_ns) += ns;
         // The device / memory figures are gathered when somebody reads the metrics, not per
         // forward pass: per decode token they cost a /proc read and the providers' counters.
         device_metrics_stale = true;
-        return r;
     }
 
-    // One generation's decode time and tokens, and the running rates.
-    void add_generation(uint64 gen_ns, size_t n_generated) {
-        metrics.generation_time_ns += gen_ns;
-        metrics.total_generated_tokens += n_generated;
-        if (metrics.generation_time_ns > 0)
-            metrics.average_tokens_per_second = double(metrics.total_generated_tokens) * 1e9 / double(metrics.generation_time_ns);
+    void update_rates() {
+        if (metrics.generation_time_ns > 0) metrics.average_tokens_per_second = double(decode_step_tokens) * 1e9 / double(metrics.generation_time_ns);
         if (metrics.prompt_time_ns > 0) metrics.prompt_tokens_per_second = double(metrics.total_prompt_tokens) * 1e9 / double(metrics.prompt_time_ns);
+    }
+
+    // Steps until generation `id` has finished.
+    ExpectedVoid wait(GenerationId id) {
+        while (true) {
+            const Sequence* s = sched->find(id);
+            if (!s) return make_error(ErrorCode::InvalidArgument, "wait: no generation " + std::to_string(id));
+            if (s->finished()) return {};
+            auto ran = timed_step();
+            if (!ran) return ran.error();
+            if (!*ran && !sched->find(id)->finished())
+                return make_error(ErrorCode::Internal, "generation " + std::to_string(id) + " cannot start: the KV cache cannot hold it");
+        }
     }
 
     void update_device_metrics() {
@@ -81,6 +109,7 @@ struct VulkanSymbioteEngine::Impl {
             metrics.total_inference_time_ns ? 100.0 * double(metrics.total_gpu_time_ns) / double(metrics.total_inference_time_ns) : 0.0;
         read_provider_stats(sel.provider->stats());
         read_backend_stats(b);
+        read_scheduler_stats();
         if (auto pm = read_process_memory()) metrics.peak_rss_bytes = std::max<uint64>(metrics.peak_rss_bytes, pm->peak_rss_bytes);
     }
 
@@ -125,6 +154,16 @@ struct VulkanSymbioteEngine::Impl {
         m.kernel_times = b.kernel_times;
         subtract_kernel_base(m.kernel_times);
         m.peak_vram_bytes = std::max<uint64>(m.peak_vram_bytes, b.device_memory_reserved);
+    }
+
+    void read_scheduler_stats() {
+        metrics.scheduling = sched->describe();
+        metrics.peak_sequences_per_pass = sched->peak_sequences_per_pass();
+        if (const KvBlockPool* pool = sel.backend->kv_pool()) {
+            metrics.kv_blocks_used = pool->used_blocks();
+            metrics.kv_blocks_peak = pool->peak_used_blocks();
+            metrics.kv_blocks_total = pool->n_blocks();
+        }
     }
 
     // kernel_times -= kernel_base (by name); kernels with no dispatch since the reset drop out.
@@ -173,11 +212,15 @@ Expected<std::unique_ptr<VulkanSymbioteEngine>> VulkanSymbioteEngine::create(con
     if (impl->tok().n_vocab() != impl->cfg().n_vocab)
         return make_error(ErrorCode::Format, model_path.string() + ": tokenizer has " + std::to_string(impl->tok().n_vocab()) + " tokens but the model " +
                                                  std::to_string(impl->cfg().n_vocab));
-    impl->session = std::make_unique<Session>(*impl->sel.backend, impl->cfg().n_vocab, impl->sel.n_batch);
+    impl->sched = std::make_unique<Scheduler>(*impl->sel.backend, impl->tok(), impl->cfg().n_vocab, impl->sel.n_batch);
+    Impl* m = impl.get();
+    impl->sched->set_pass_observer([m](const StepStats& st) { m->account_pass(st); });
     impl->metrics.backend = impl->sel.backend_name;
+    impl->metrics.scheduling = impl->sched->describe();
     impl->metrics.model_weight_bytes = impl->model->registry().token_pass_bytes(impl->cfg());
     VKS_LOG_INFO("model: " << impl->cfg().summary());
     VKS_LOG_INFO("engine: " << impl->sel.description);
+    VKS_LOG_INFO("sequences: " << impl->sched->describe());
     return std::unique_ptr<VulkanSymbioteEngine>(new VulkanSymbioteEngine(std::move(impl)));
 }
 
@@ -187,7 +230,7 @@ std::string VulkanSymbioteEngine::decode(const std::vector<uint32_t>& tokens) co
 
 const ModelConfig& VulkanSymbioteEngine::model_config() const { return impl_->cfg(); }
 const Tokenizer& VulkanSymbioteEngine::tokenizer() const { return impl_->tok(); }
-uint32 VulkanSymbioteEngine::context_size() const { return impl_->session->n_ctx(); }
+uint32 VulkanSymbioteEngine::context_size() const { return impl_->sched->context_limit(); }
 const PerformanceMetrics& VulkanSymbioteEngine::get_performance_metrics() const {
     if (impl_->device_metrics_stale) {
         impl_->device_metrics_stale = false;
@@ -202,6 +245,7 @@ void VulkanSymbioteEngine::reset_performance_metrics() {
     const uint64 weights = impl_->metrics.model_weight_bytes;
     impl_->metrics = PerformanceMetrics{};
     impl_->metrics.backend = b;
+    impl_->decode_step_tokens = 0;
     impl_->metrics.model_weight_bytes = weights;
     impl_->backend_base = impl_->sel.backend->stats();
     impl_->provider_base = impl_->sel.provider->stats();
@@ -241,52 +285,77 @@ Expected<std::string> VulkanSymbioteEngine::generate_tokens(const std::vector<ui
                                                             std::vector<uint32>* out_tokens) {
     Impl& m = *impl_;
     if (prompt.empty()) return make_error(ErrorCode::InvalidArgument, "generate: empty prompt (no tokens)");
-    Sampler sampler(sampler_params(opts));
-    TokenStreamDecoder stream(m.tok(), DecodeStart::Continuation);  // text continues the prompt
-    const uint32 n_vocab = m.cfg().n_vocab;
-
-    m.session->reset();
-    auto t_prompt = Clock::now();
-    auto logits = m.timed_eval(prompt, false);
-    if (!logits) return logits.error();
-    uint64 prompt_ns = ns_since(t_prompt);
-    m.metrics.prompt_time_ns += prompt_ns;
-    m.metrics.total_prompt_tokens += prompt.size();
-
-    std::string text;
-    std::vector<uint32> generated;
-    auto t_gen = Clock::now();
-    for (uint32 i = 0; i < opts.max_tokens; ++i) {
-        uint32 next = sampler.sample(logits->data(), n_vocab, m.session->history());
-        if (i == 0) m.metrics.time_to_first_token_ms = double(ns_since(t_prompt)) / 1e6;
-        if (!opts.ignore_eos && m.tok().is_eog(next)) break;
-        generated.push_back(next);
-        std::string piece = stream.push(next);
-        text += piece;
-        if (on_token && !on_token(piece, next)) break;
-        if (i + 1 == opts.max_tokens) break;
-        if (m.session->pos() >= m.session->n_ctx()) {
-            VKS_LOG_WARN("context full after " << m.session->pos() << " tokens; stopping (raise --ctx-size)");
-            break;
-        }
-        logits = m.timed_eval({next}, false);
-        if (!logits) return logits.error();
-    }
-    std::string tail = stream.flush();
-    text += tail;
-    if (on_token && !tail.empty()) on_token(tail, UINT32_MAX);
-    m.add_generation(ns_since(t_gen), generated.size());
-    if (out_tokens) *out_tokens = generated;
-    return text;
+    GenerationRequest r;
+    r.prompt_tokens = prompt;
+    r.options = opts;
+    r.on_token = on_token;
+    // Continue from the previous call's cache where the prompt agrees with it (chat turns).
+    r.prefix_from = m.last_kept;
+    r.release_prefix_source = true;
+    r.keep_kv = true;
+    auto id = submit(r);
+    if (!id) return id.error();
+    auto w = m.wait(*id);
+    if (m.last_kept) release(*m.last_kept);  // its cache went over to this one when it started
+    m.last_kept = *id;
+    VKS_TRY(w);
+    const GenerationStatus st = status(*id);
+    if (st.finish == FinishReason::Error) return make_error(ErrorCode::Io, st.error);
+    if (st.finish == FinishReason::ContextLimit)
+        VKS_LOG_WARN("context full after " << st.prompt_tokens + st.tokens.size() << " tokens; stopping (raise --ctx-size)");
+    m.metrics.time_to_first_token_ms = st.time_to_first_token_ms;
+    m.metrics.cached_prompt_tokens += st.cached_prompt_tokens;
+    if (out_tokens) *out_tokens = st.tokens;
+    return st.text;
 }
 
 Expected<std::vector<float>> VulkanSymbioteEngine::evaluate(const std::vector<uint32>& tokens, bool all_positions) {
-    impl_->session->reset();
-    auto t0 = Clock::now();
-    auto r = impl_->timed_eval(tokens, all_positions);
-    impl_->metrics.prompt_time_ns += ns_since(t0);
-    impl_->metrics.total_prompt_tokens += tokens.size();
-    return r;
+    Impl& m = *impl_;
+    SequenceRequest r;  // from an empty cache: no prefix
+    r.prompt = tokens;
+    r.all_logits = all_positions;
+    r.max_tokens = 0;  // the prompt's logits only, nothing sampled
+    auto id = m.sched->submit(std::move(r));
+    if (!id) return id.error();
+    auto w = m.wait(*id);
+    const GenerationStatus st = m.sched->status(*id);
+    std::vector<float> logits = m.sched->take_logits(*id);
+    m.sched->release(*id);
+    if (!w) return w.error();
+    if (st.finish == FinishReason::Error) return make_error(ErrorCode::Io, st.error);
+    return logits;
+}
+
+Expected<GenerationId> VulkanSymbioteEngine::submit(const GenerationRequest& req) {
+    Impl& m = *impl_;
+    SequenceRequest r;
+    r.prompt = req.prompt_tokens;
+    if (r.prompt.empty()) {
+        r.prompt = m.tok().encode(req.prompt, req.options.add_bos, req.options.parse_special);
+        if (r.prompt.empty()) r.prompt.push_back(m.tok().bos_id());  // an empty prompt starts from BOS alone
+    }
+    r.sampling = sampler_params(req.options);
+    r.max_tokens = req.options.max_tokens;
+    r.ignore_eos = req.options.ignore_eos;
+    r.stop = req.options.stop;
+    r.on_token = req.on_token;
+    r.prefix_from = req.prefix_from;
+    r.release_prefix_source = req.release_prefix_source;
+    r.keep_kv = req.keep_kv;
+    return m.sched->submit(std::move(r));
+}
+
+Expected<bool> VulkanSymbioteEngine::step() { return impl_->timed_step(); }
+
+ExpectedVoid VulkanSymbioteEngine::wait(GenerationId id) { return impl_->wait(id); }
+
+GenerationStatus VulkanSymbioteEngine::status(GenerationId id) const { return impl_->sched->status(id); }
+
+void VulkanSymbioteEngine::cancel(GenerationId id) { impl_->sched->cancel(id); }
+
+void VulkanSymbioteEngine::release(GenerationId id) {
+    if (impl_->last_kept == id) impl_->last_kept.reset();
+    impl_->sched->release(id);
 }
 
 }  // namespace vk_symbiote

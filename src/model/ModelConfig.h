@@ -85,10 +85,10 @@ struct ModelConfig {
     bool has_sliding_layers() const;
     float rope_base(uint32 layer) const { return is_sliding(layer) ? rope_base_swa : rope_freq_base; }
     float rope_scale(uint32 layer) const { return is_sliding(layer) ? rope_scale_swa : rope_freq_scale; }
-    // Rows of layer `layer`'s KV cache for a context of n_ctx positions filled in batches of
-    // up to n_batch tokens: n_ctx, or for a sliding layer a ring of sliding_window - 1 + n_batch
-    // rows (a batch writes all its keys before its first query reads the window), position p
-    // at row p % rows.
+    // Rows of layer `layer`'s KV cache on the Vulkan device for a context of n_ctx positions
+    // filled in batches of up to n_batch tokens: n_ctx, or for a sliding layer a ring of
+    // sliding_window - 1 + n_batch rows (a batch writes all its keys before its first query reads
+    // the window), position p at row p % rows. (The CPU's paged cache keeps every position.)
     uint32 kv_rows(uint32 layer, uint32 n_ctx, uint32 n_batch) const;
     // Sum of kv_rows over the layers: KV cache bytes = 2 * this * kv_dim() * bytes per value.
     uint64 kv_rows_total(uint32 n_ctx, uint32 n_batch) const;

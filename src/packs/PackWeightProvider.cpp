@@ -8,14 +8,16 @@
 #include <map>
 #include <set>
 
+#include "model/KvLayout.h"
 #include "packs/PackCache.h"
 #include "gguf/GGUFLoader.h"
 
 namespace vk_symbiote {
 
-uint64 estimate_activation_kv_bytes(const ModelConfig& c, uint32 n_ctx, uint32 n_batch) {
-    // K and V per layer: n_ctx rows, or a sliding layer's ring (ModelConfig::kv_rows).
-    const uint64 kv = uint64(2) * c.kv_rows_total(n_ctx, n_batch) * c.kv_dim() * sizeof(float);
+uint64 estimate_activation_kv_bytes(const ModelConfig& c, uint32 n_ctx, uint32 n_batch, uint64 kv_tokens) {
+    // The paged KV cache exactly as the CPU backend allocates it (whole blocks; every position of
+    // every layer, sliding layers included).
+    const uint64 kv = KvLayout::for_tokens(c, kv_tokens ? kv_tokens : n_ctx).bytes();
     // Per token: residual, normed input, projection out (n_embd each), q and attention out (q_dim
     // each: wider than n_embd when head_dim > n_embd / n_head), k, v, 2 x ffn hidden, logits;
     // plus one row of attention scores per head over the context.

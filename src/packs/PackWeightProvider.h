@@ -62,9 +62,10 @@ struct PackOptions {
     ReadFaultHook fault_hook;              // tests: read error injection
 };
 
-// RAM a CPU forward pass needs besides weights (f32 KV cache for n_ctx positions and
-// activations for n_batch tokens incl. one row of logits per token), in bytes.
-uint64 estimate_activation_kv_bytes(const ModelConfig& cfg, uint32 n_ctx, uint32 n_batch);
+// RAM a CPU forward pass needs besides weights, in bytes: the paged f32 KV cache of
+// kv_tokens positions (0: n_ctx; whole blocks, KvLayout) and activations for n_batch tokens
+// incl. one row of logits per token.
+uint64 estimate_activation_kv_bytes(const ModelConfig& cfg, uint32 n_ctx, uint32 n_batch, uint64 kv_tokens = 0);
 
 class PackWeightProvider final : public WeightProvider {
 public:

@@ -36,6 +36,12 @@ Expected<std::vector<float>> Session::eval(const std::vector<uint32>& tokens, bo
     return out;
 }
 
+void Session::rewind(uint32 pos) {
+    if (pos >= pos_) return;
+    pos_ = pos;
+    history_.resize(pos);
+}
+
 void Session::reset() {
     backend_.reset();
     pos_ = 0;

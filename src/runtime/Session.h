@@ -21,6 +21,9 @@ public:
     // Batches larger than n_batch are split; the KV cache keeps growing.
     Expected<std::vector<float>> eval(const std::vector<uint32>& tokens, bool all_logits);
     void reset();
+    // Keeps positions [0, pos) (pos <= pos()): the next eval() continues from pos, its K / V
+    // overwriting what followed (a cached prefix reused).
+    void rewind(uint32 pos);
     uint32 pos() const { return pos_; }
     uint32 n_ctx() const { return backend_.n_ctx(); }
     const std::vector<uint32>& history() const { return history_; }

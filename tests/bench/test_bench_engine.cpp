@@ -69,7 +69,7 @@ const RunSample& median_sample(const WorkloadResult& w) {
 // vram + bus + ram per token x tokens = every tensor once per pass + one embedding row per token.
 void expect_tiers_add_up(const WorkloadResult& w, const TensorRegistry& reg) {
     const RunSample& m = median_sample(w);
-    const uint64 tokens = w.kind == "tg" ? m.forward_passes : m.tokens;
+    const uint64 tokens = w.kind == "tg" ? m.forward_passes : m.tokens;  // par: the tokens its passes generated
     ASSERT_GT(tokens, 0u);
     uint64 per_pass = 0;
     for (const TensorDesc& d : reg.tensors())
@@ -216,4 +216,29 @@ TEST(BenchEngineAccounting, ProfilingChargesEveryKernelWithinTheForwardsGpuTime)
             }
         }
     }
+}
+
+// --parallel: S generations share every pass, so one pass's weight bytes are shared by S
+// tokens: the bytes per pass stay those of one pass, the bytes per token fall S-fold.
+TEST(BenchEngineAccounting, ParallelGenerationsShareEachPass) {
+    auto e = engine({"--disable-gpu", "--kv-pool-tokens", "256"});
+    ASSERT_TRUE(e) << e.error().to_string();
+    auto reg = registry();
+    auto w = run_parallel_generation(**e, *reg, 4, 6, opts(), probes());
+    ASSERT_TRUE(w) << w.error().to_string();
+    EXPECT_EQ(w->kind, "par");
+    EXPECT_EQ(w->name, "par4x6");
+    EXPECT_EQ(w->parallel, 4u);
+    EXPECT_NE(w->scheduling.find("batched"), std::string::npos) << w->scheduling;
+    for (const RunSample& s : w->samples) {
+        EXPECT_EQ(s.tokens, 24u);
+        EXPECT_EQ(s.forward_passes, 6u) << "the prompt pass, then one decode pass per token but the last";
+        EXPECT_GT(s.per_sequence_tokens_per_second, 0);
+        EXPECT_GT(s.ttft_ms, 0);
+    }
+    expect_tiers_add_up(*w, *reg);
+    const Accounting& a = w->accounting;
+    EXPECT_NEAR(a.weight_bytes_per_pass, a.weight_bytes_per_token * 4, a.weight_bytes_per_pass * 1e-12);
+    EXPECT_GT(w->per_sequence_tokens_per_second.median, 0);
+    EXPECT_FALSE(run_parallel_generation(**e, *reg, 0, 6, opts(), probes()));
 }

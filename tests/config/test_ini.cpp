@@ -108,6 +108,7 @@ max_packs_in_memory = 10
 max_pack_mb = 2
 cache_dir = /tmp/c
 direct_io = yes
+kv_pool_tokens = 4096
 [performance]
 enable_gpu = off
 enable_profiling = on
@@ -118,6 +119,7 @@ use_fp16_math = false
 scale_factor = 2.5
 force_integrated_gpu = yes
 device_index = 1
+step_tokens = 64
 shader_dir = shaders
 pipeline_cache_path = pc.bin
 threads = 3
@@ -184,6 +186,7 @@ json = true
     EXPECT_EQ(s.memory.max_pack_mb, 2.0);
     EXPECT_EQ(s.memory.cache_dir, "/tmp/c");
     EXPECT_TRUE(s.memory.direct_io);
+    EXPECT_EQ(s.memory.kv_pool_tokens, 4096u);
     EXPECT_FALSE(s.performance.enable_gpu);
     EXPECT_TRUE(s.performance.enable_profiling);
     EXPECT_EQ(s.performance.workgroup_size_x, 64u);
@@ -193,6 +196,7 @@ json = true
     EXPECT_FLOAT_EQ(s.performance.scale_factor, 2.5f);
     EXPECT_TRUE(s.performance.force_integrated_gpu);
     EXPECT_EQ(s.performance.device_index, 1);
+    EXPECT_EQ(s.performance.step_tokens, 64u);
     EXPECT_EQ(s.performance.shader_dir, "shaders");
     EXPECT_EQ(s.performance.pipeline_cache_path, "pc.bin");
     EXPECT_EQ(s.performance.threads, 3u);

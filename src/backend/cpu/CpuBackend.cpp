@@ -4,6 +4,8 @@
 #include <cmath>
 #include <new>
 
+#include "backend/cpu/PagedAttention.h"
+
 namespace vk_symbiote {
 
 namespace {
@@ -26,18 +28,6 @@ std::string CpuBackend::name() const {
 
 namespace {
 
-// Per layer: cache rows and the offset of the layer's rows (floats) in the cache vectors.
-void kv_layout(const ModelConfig& c, uint32 n_ctx, uint32 n_batch, std::vector<uint32>& rows, std::vector<uint64>& base) {
-    rows.assign(c.n_layer, 0);
-    base.assign(c.n_layer, 0);
-    uint64 at = 0;
-    for (uint32 l = 0; l < c.n_layer; ++l) {
-        rows[l] = c.kv_rows(l, n_ctx, n_batch);
-        base[l] = at;
-        at += uint64(rows[l]) * c.kv_dim();
-    }
-}
-
 // The tensors of each layer in registry (use) order; the last entry: the head's.
 std::vector<std::vector<TensorId>> tensors_by_layer(const ModelConfig& c, const TensorRegistry& reg) {
     std::vector<std::vector<TensorId>> ids(c.n_layer + 1);
@@ -56,15 +46,15 @@ ExpectedVoid CpuBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint32 n
     const ModelConfig& c = weights.config();
     weights_ = nullptr;
     n_ctx_ = n_batch_ = n_past_ = 0;
-    const uint64 kv = c.kv_rows_total(n_ctx, n_batch) * c.kv_dim();
+    own_ = KvBlockTable{};
+    VKS_TRY(kv_.allocate(KvLayout::for_tokens(c, kv_tokens_ ? kv_tokens_ : n_ctx)));
     try {
-        kv_layout(c, n_ctx, n_batch, kv_rows_, kv_base_);
         layer_ids_ = tensors_by_layer(c, weights.registry());
-        k_cache_.assign(kv, 0.0f);
-        v_cache_.assign(kv, 0.0f);
         x_.assign(uint64(n_batch) * c.n_embd, 0.0f);
         xb_.assign(uint64(n_batch) * c.n_embd, 0.0f);
         q_.assign(uint64(n_batch) * c.q_dim(), 0.0f);
+        k_.assign(uint64(n_batch) * c.kv_dim(), 0.0f);
+        v_.assign(uint64(n_batch) * c.kv_dim(), 0.0f);
         att_.assign(uint64(n_batch) * c.q_dim(), 0.0f);
         proj_.assign(uint64(n_batch) * c.n_embd, 0.0f);
         const uint64 ff = c.is_moe() ? 0 : c.n_ff;  // MoeFfn holds the expert buffers
@@ -73,16 +63,30 @@ ExpectedVoid CpuBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint32 n
         if (c.is_moe()) moe_.prepare(c, n_batch);
         vec_.assign(std::max(c.n_embd, c.q_dim()), 0.0f);
         scores_.assign(uint64(pool_.size()) * n_ctx, 0.0f);
+        row_chunk_.assign(n_batch, 0);
+        row_pos_.assign(n_batch, 0);
     } catch (const std::bad_alloc&) {
-        const uint64 bytes = 2 * kv * 4;
-        return make_error(ErrorCode::OutOfMemory, "cpu backend: cannot allocate the KV cache (" + std::to_string(bytes) + " bytes for n_ctx " +
-                                                      std::to_string(n_ctx) + ") and activations for n_batch " + std::to_string(n_batch));
+        return make_error(ErrorCode::OutOfMemory, "cpu backend: cannot allocate the activations for n_batch " + std::to_string(n_batch) + " and n_ctx " +
+                                                      std::to_string(n_ctx));
     }
     cfg_ = c;
     weights_ = &weights;
     n_ctx_ = n_ctx;
     n_batch_ = n_batch;
     return {};
+}
+
+void CpuBackend::reset() {
+    if (weights_) kv_.pool().release(own_);
+    n_past_ = 0;
+}
+
+ExpectedVoid CpuBackend::reserve_kv(uint32 end) {
+    if (!weights_) return arg_error("reserve_kv() called before prepare()");
+    if (end > n_ctx_) return arg_error("reserve_kv: " + std::to_string(end) + " positions exceed n_ctx " + std::to_string(n_ctx_));
+    if (own_.n_pos >= end) return {};
+    // Grows without dropping: the co-processor's rows past n_past() may be valid.
+    return kv_.pool().prepare_write(own_, own_.n_pos, end);
 }
 
 BackendStats CpuBackend::stats() {
@@ -108,7 +112,6 @@ ExpectedVoid CpuBackend::forward(const ForwardRequest& req) {
         return arg_error("position " + std::to_string(req.pos) + " leaves a gap: the KV cache holds positions [0, " + std::to_string(n_past_) + ")");
     if (uint64(req.pos) + req.n_tokens > n_ctx_)
         return arg_error("positions [" + std::to_string(req.pos) + ", " + std::to_string(uint64(req.pos) + req.n_tokens) + ") exceed n_ctx " + std::to_string(n_ctx_));
-    VKS_TRY(check_rewind(req.pos));
     for (uint32 i = 0; i < req.n_tokens; ++i)
         if (req.tokens[i] >= cfg_.n_vocab)
             return arg_error("token " + std::to_string(req.tokens[i]) + " at index " + std::to_string(i) + " is out of range (n_vocab " + std::to_string(cfg_.n_vocab) + ")");
@@ -116,52 +119,96 @@ ExpectedVoid CpuBackend::forward(const ForwardRequest& req) {
     for (uint32 done = 0; done < req.n_tokens;) {
         const uint32 n = std::min(n_batch_, req.n_tokens - done);
         const bool last = done + n == req.n_tokens;
-        float* logits = req.all_logits ? req.logits + uint64(done) * cfg_.n_vocab : (last ? req.logits : nullptr);
-        VKS_TRY(forward_chunk(req.tokens + done, n, req.pos + done, req.all_logits, logits));
+        auto chunk = own_chunk(req.tokens + done, n, req.pos + done);
+        if (!chunk) return chunk.error();
+        chunk->all_logits = req.all_logits;
+        chunk->logits = req.all_logits ? req.logits + uint64(done) * cfg_.n_vocab : (last ? req.logits : nullptr);
+        VKS_TRY(run_pass({*chunk}));
         done += n;
         n_past_ = req.pos + done;
     }
     return {};
 }
 
-ExpectedVoid CpuBackend::check_rewind(uint32 pos) const {
-    if (pos >= n_past_ || !cfg_.has_sliding_layers()) return {};
-    // The ring holds positions [n_past - rows, n_past); the token at pos needs [pos - window + 1, pos).
-    for (uint32 l = 0; l < cfg_.n_layer; ++l) {
-        if (!cfg_.is_sliding(l)) continue;
-        const uint32 held_from = n_past_ > kv_rows_[l] ? n_past_ - kv_rows_[l] : 0;
-        const uint32 needed_from = pos + 1 > cfg_.sliding_window ? pos + 1 - cfg_.sliding_window : 0;
-        if (needed_from < held_from)
-            return arg_error("position " + std::to_string(pos) + " steps back past the sliding-window cache of layer " + std::to_string(l) +
-                             " (it holds positions [" + std::to_string(held_from) + ", " + std::to_string(n_past_) + ")): reset and run the tokens again");
+Expected<SeqChunk> CpuBackend::own_chunk(const uint32* tokens, uint32 n, uint32 pos) {
+    VKS_TRY(reserve_kv(pos + n));
+    SeqChunk c;
+    c.kv = &own_;
+    c.tokens = tokens;
+    c.n_tokens = n;
+    c.pos = pos;
+    return c;
+}
+
+ExpectedVoid CpuBackend::check_chunks(const std::vector<SeqChunk>& chunks) const {
+    if (!weights_) return arg_error("forward_batch() called before prepare()");
+    uint64 total = 0;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+        const SeqChunk& c = chunks[i];
+        const std::string at = "forward_batch: chunk " + std::to_string(i) + ": ";
+        if (!c.kv || !c.tokens || c.n_tokens == 0) return arg_error(at + "needs a block table and at least one token");
+        if (uint64(c.pos) + c.n_tokens > n_ctx_)
+            return arg_error(at + "positions [" + std::to_string(c.pos) + ", " + std::to_string(uint64(c.pos) + c.n_tokens) + ") exceed n_ctx " + std::to_string(n_ctx_));
+        if (c.kv->n_pos < c.pos + c.n_tokens || uint64(c.kv->blocks.size()) * kv_.layout().block_positions < c.kv->n_pos)
+            return arg_error(at + "its block table does not cover positions [0, " + std::to_string(c.pos + c.n_tokens) + ") (KvBlockPool::prepare_write first)");
+        for (uint32 b : c.kv->blocks)
+            if (b >= kv_.layout().n_blocks) return arg_error(at + "block " + std::to_string(b) + " is not in the pool");
+        for (uint32 t = 0; t < c.n_tokens; ++t)
+            if (c.tokens[t] >= cfg_.n_vocab)
+                return arg_error(at + "token " + std::to_string(c.tokens[t]) + " at index " + std::to_string(t) + " is out of range (n_vocab " + std::to_string(cfg_.n_vocab) + ")");
+        for (size_t j = 0; j < i; ++j)
+            if (chunks[j].kv == c.kv) return arg_error(at + "the same block table as chunk " + std::to_string(j));
+        total += c.n_tokens;
     }
+    if (chunks.empty() || total > n_batch_)
+        return arg_error("forward_batch: " + std::to_string(total) + " tokens in " + std::to_string(chunks.size()) + " chunks (1 to n_batch " + std::to_string(n_batch_) + ")");
     return {};
 }
 
-ExpectedVoid CpuBackend::forward_chunk(const uint32* tokens, uint32 n, uint32 pos, bool all, float* logits) {
+ExpectedVoid CpuBackend::forward_batch(const std::vector<SeqChunk>& chunks) {
+    VKS_TRY(check_chunks(chunks));
+    return run_pass(chunks);
+}
+
+void CpuBackend::bind_rows(const std::vector<SeqChunk>& chunks) {
+    chunks_ = chunks;
+    uint32 r = 0;
+    for (uint32 c = 0; c < chunks.size(); ++c)
+        for (uint32 t = 0; t < chunks[c].n_tokens; ++t, ++r) {
+            row_chunk_[r] = c;
+            row_pos_[r] = chunks[c].pos + t;
+        }
+}
+
+ExpectedVoid CpuBackend::run_pass(const std::vector<SeqChunk>& chunks) {
+    bind_rows(chunks);
+    uint32 n = 0;
     hint_layer(0);
-    for (uint32 t = 0; t < n; ++t) {
-        float* row = x_.data() + uint64(t) * cfg_.n_embd;
-        VKS_TRY(weights_->embedding_row(tokens[t], row));
-        if (cfg_.embd_scale != 1.0f)
-            for (uint32 i = 0; i < cfg_.n_embd; ++i) row[i] *= cfg_.embd_scale;
-    }
+    for (const SeqChunk& c : chunks)
+        for (uint32 t = 0; t < c.n_tokens; ++t, ++n) {
+            float* row = x_.data() + uint64(n) * cfg_.n_embd;
+            VKS_TRY(weights_->embedding_row(c.tokens[t], row));
+            if (cfg_.embd_scale != 1.0f)
+                for (uint32 i = 0; i < cfg_.n_embd; ++i) row[i] *= cfg_.embd_scale;
+        }
     for (uint32 l = 0; l < cfg_.n_layer; ++l) {
         hint_layer(l + 1);
-        VKS_TRY(attention_block(l, n, pos));
+        VKS_TRY(attention_block(l, n));
         VKS_TRY(ffn_block(l, n));
     }
-    if (!logits) return {};
-    return output_block(n, all, logits);
+    return output_rows(chunks);
 }
 
 ExpectedVoid CpuBackend::forward_layer(uint32 layer, float* x, uint32 n, uint32 pos) {
     if (!weights_) return arg_error("forward_layer() called before prepare()");
     if (layer >= cfg_.n_layer || n == 0 || n > n_batch_ || uint64(pos) + n > n_ctx_)
         return arg_error("forward_layer(" + std::to_string(layer) + ", n " + std::to_string(n) + ", pos " + std::to_string(pos) + ") out of range");
+    auto chunk = own_chunk(nullptr, n, pos);
+    if (!chunk) return chunk.error();
+    bind_rows({*chunk});
     const uint64 count = uint64(n) * cfg_.n_embd;
     std::copy(x, x + count, x_.begin());
-    VKS_TRY(attention_block(layer, n, pos));
+    VKS_TRY(attention_block(layer, n));
     VKS_TRY(ffn_block(layer, n));
     std::copy(x_.begin(), x_.begin() + count, x);
     return {};
@@ -230,16 +277,6 @@ ExpectedVoid CpuBackend::project_all(const std::vector<ProjectJob>& jobs) {
     return {};
 }
 
-void CpuBackend::kv_jobs(uint32 l, TensorRole role, const float* x, uint32 n, uint32 pos, uint64 row_end, std::vector<ProjectJob>& jobs) {
-    const uint64 E = cfg_.n_embd, KV = cfg_.kv_dim();
-    const TensorId id{role, int32(l)};
-    float* (CpuBackend::*row)(uint32, uint32) = role == TensorRole::Wk ? &CpuBackend::k_row : &CpuBackend::v_row;
-    // Tokens [0, first) fill the rows up to the ring's end, the rest start again at row 0.
-    const uint32 first = std::min<uint32>(n, kv_rows_[l] - pos % kv_rows_[l]);
-    jobs.push_back({id, KV, E, x, E, first, (this->*row)(l, pos), KV, row_end});
-    if (first < n) jobs.push_back({id, KV, E, x + uint64(first) * E, E, n - first, (this->*row)(l, pos + first), KV, row_end});
-}
-
 ExpectedVoid CpuBackend::load_vector(TensorId id, uint64 n) {
     auto h = weights_->acquire(id);
     if (!h) return h.error();
@@ -250,9 +287,9 @@ ExpectedVoid CpuBackend::load_vector(TensorId id, uint64 n) {
     return {};
 }
 
-ExpectedVoid CpuBackend::attention_block(uint32 l, uint32 n, uint32 pos) {
+ExpectedVoid CpuBackend::attention_block(uint32 l, uint32 n) {
     const uint64 E = cfg_.n_embd, Q = cfg_.q_dim();
-    VKS_TRY(attention_heads(l, x_.data(), n, pos, cfg_.n_head_kv));
+    VKS_TRY(attention_heads(l, x_.data(), n, cfg_.n_head_kv));
     VKS_TRY(project({TensorRole::Wo, int32(l)}, E, Q, att_.data(), Q, n, proj_.data(), E));
     const TensorId post{TensorRole::PostAttnNorm, int32(l)};
     return add_residual(n, cfg_.has_post_norms ? &post : nullptr);
@@ -268,24 +305,24 @@ ExpectedVoid CpuBackend::add_residual(uint32 n, const TensorId* norm) {
     return {};
 }
 
-ExpectedVoid CpuBackend::attention_heads(uint32 l, const float* x, uint32 n, uint32 pos, uint32 kv_heads) {
+ExpectedVoid CpuBackend::attention_heads(uint32 l, const float* x, uint32 n, uint32 kv_heads) {
     const int32 L = int32(l);
     const uint32 hd = cfg_.head_dim, heads = kv_heads * (cfg_.n_head / cfg_.n_head_kv);
-    const uint64 E = cfg_.n_embd, Q = cfg_.q_dim();
+    const uint64 E = cfg_.n_embd, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
     VKS_TRY(load_vector({TensorRole::AttnNorm, L}, E));
     for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, vec_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
-    // q -> q_ (n, Q); k and v go straight into the cache rows of [pos, pos + n) of layer l.
-    std::vector<ProjectJob> jobs{{{TensorRole::Wq, L}, Q, E, xb_.data(), E, n, q_.data(), Q, uint64(heads) * hd}};
-    kv_jobs(l, TensorRole::Wk, xb_.data(), n, pos, uint64(kv_heads) * hd, jobs);
-    kv_jobs(l, TensorRole::Wv, xb_.data(), n, pos, uint64(kv_heads) * hd, jobs);
-    VKS_TRY(project_all(jobs));
-    VKS_TRY(qkv_extras(l, n, pos, heads, kv_heads));
-    rope_and_round(l, n, pos, heads, kv_heads);
-    if (heads > 0) attention_core(l, n, pos, heads);
+    // q -> q_ (n, Q), k -> k_ and v -> v_ (n, KV); each K / V row then goes to its sequence's block.
+    VKS_TRY(project_all({{{TensorRole::Wq, L}, Q, E, xb_.data(), E, n, q_.data(), Q, uint64(heads) * hd},
+                         {{TensorRole::Wk, L}, KV, E, xb_.data(), E, n, k_.data(), KV, uint64(kv_heads) * hd},
+                         {{TensorRole::Wv, L}, KV, E, xb_.data(), E, n, v_.data(), KV, uint64(kv_heads) * hd}}));
+    VKS_TRY(qkv_extras(l, n, heads, kv_heads));
+    rope_and_round(l, n, heads, kv_heads);
+    store_kv(l, n, uint64(kv_heads) * hd);
+    if (heads > 0) attention_core(l, n, heads);
     return {};
 }
 
-ExpectedVoid CpuBackend::qkv_extras(uint32 l, uint32 n, uint32 pos, uint32 heads, uint32 kv_heads) {
+ExpectedVoid CpuBackend::qkv_extras(uint32 l, uint32 n, uint32 heads, uint32 kv_heads) {
     const int32 L = int32(l);
     const uint32 hd = cfg_.head_dim;
     const uint64 Q = cfg_.q_dim(), KV = cfg_.kv_dim(), qn = uint64(heads) * hd, kn = uint64(kv_heads) * hd;
@@ -293,9 +330,9 @@ ExpectedVoid CpuBackend::qkv_extras(uint32 l, uint32 n, uint32 pos, uint32 heads
         VKS_TRY(load_vector({TensorRole::BiasQ, L}, Q));
         for (uint32 t = 0; t < n; ++t) cpu::add_inplace(q_.data() + t * Q, vec_.data(), qn);
         VKS_TRY(load_vector({TensorRole::BiasK, L}, KV));
-        for (uint32 t = 0; t < n; ++t) cpu::add_inplace(k_row(l, pos + t), vec_.data(), kn);
+        for (uint32 t = 0; t < n; ++t) cpu::add_inplace(k_.data() + t * KV, vec_.data(), kn);
         VKS_TRY(load_vector({TensorRole::BiasV, L}, KV));
-        for (uint32 t = 0; t < n; ++t) cpu::add_inplace(v_row(l, pos + t), vec_.data(), kn);
+        for (uint32 t = 0; t < n; ++t) cpu::add_inplace(v_.data() + t * KV, vec_.data(), kn);
     }
     if (cfg_.has_qk_norm) {
         // One RMSNorm per head over head_dim, the same weights for every head.
@@ -304,57 +341,77 @@ ExpectedVoid CpuBackend::qkv_extras(uint32 l, uint32 n, uint32 pos, uint32 heads
             for (uint32 h = 0; h < heads; ++h) cpu::rmsnorm(q_.data() + t * Q + h * hd, vec_.data(), q_.data() + t * Q + h * hd, hd, cfg_.rms_eps);
         VKS_TRY(load_vector({TensorRole::AttnKNorm, L}, hd));
         for (uint32 t = 0; t < n; ++t)
-            for (uint32 h = 0; h < kv_heads; ++h) cpu::rmsnorm(k_row(l, pos + t) + h * hd, vec_.data(), k_row(l, pos + t) + h * hd, hd, cfg_.rms_eps);
+            for (uint32 h = 0; h < kv_heads; ++h) cpu::rmsnorm(k_.data() + t * KV + h * hd, vec_.data(), k_.data() + t * KV + h * hd, hd, cfg_.rms_eps);
     }
     return {};
 }
 
-void CpuBackend::rope_and_round(uint32 l, uint32 n, uint32 pos, uint32 heads, uint32 kv_heads) {
+void CpuBackend::rope_and_round(uint32 l, uint32 n, uint32 heads, uint32 kv_heads) {
     const uint32 hd = cfg_.head_dim;
-    const uint64 Q = cfg_.q_dim();
+    const uint64 Q = cfg_.q_dim(), KV = cfg_.kv_dim();
     const float* factors = cfg_.rope_freq_factors.empty() ? nullptr : cfg_.rope_freq_factors.data();
     const cpu::RopeParams rp{hd, cfg_.n_rot, cfg_.rope_base(l), cfg_.rope_scale(l), cfg_.rope_style, factors};
     for (uint32 t = 0; t < n; ++t) {
-        float* k = k_row(l, pos + t);
-        cpu::rope(q_.data() + t * Q, heads, pos + t, rp);
-        cpu::rope(k, kv_heads, pos + t, rp);
+        float* k = k_.data() + t * KV;
+        cpu::rope(q_.data() + t * Q, heads, row_pos_[t], rp);
+        cpu::rope(k, kv_heads, row_pos_[t], rp);
         if (kv_precision_ == KvPrecision::F16Rounded) {
             round_to_f16(k, uint64(kv_heads) * hd);
-            round_to_f16(v_row(l, pos + t), uint64(kv_heads) * hd);
+            round_to_f16(v_.data() + t * KV, uint64(kv_heads) * hd);
             round_to_f16(q_.data() + t * Q, uint64(heads) * hd);
         }
     }
 }
 
-void CpuBackend::kv_runs(uint32 l, uint32 p, uint32 g, cpu::KvRun runs[2]) {
-    // Positions [first, p]: all of them, or the window's; in a ring they may wrap once.
-    const uint32 W = cfg_.sliding_window, R = kv_rows_[l], hd = cfg_.head_dim;
-    const uint32 first = cfg_.is_sliding(l) && p + 1 > W ? p + 1 - W : 0;
-    const uint32 n_kv = p - first + 1, r0 = first % R, n0 = std::min(n_kv, R - r0);
-    const uint64 KV = cfg_.kv_dim(), off = uint64(g) * hd;
-    runs[0] = {k_cache(l) + uint64(r0) * KV + off, v_cache(l) + uint64(r0) * KV + off, n0};
-    runs[1] = {k_cache(l) + off, v_cache(l) + off, n_kv - n0};
+void CpuBackend::store_kv(uint32 l, uint32 n, uint64 cols) {
+    const uint64 KV = cfg_.kv_dim();
+    for (uint32 t = 0; t < n; ++t) {
+        const KvBlockTable& kv = *chunks_[row_chunk_[t]].kv;
+        std::copy(k_.data() + t * KV, k_.data() + t * KV + cols, kv_.row(kv, l, false, row_pos_[t]));
+        std::copy(v_.data() + t * KV, v_.data() + t * KV + cols, kv_.row(kv, l, true, row_pos_[t]));
+    }
 }
 
-void CpuBackend::attention_core(uint32 l, uint32 n, uint32 pos, uint32 n_heads) {
-    // One work item per (token, head): token t attends to positions [0 or its window's first, pos + t].
+void CpuBackend::bind_blocks(uint32 l) {
+    kblk_.clear();
+    vblk_.clear();
+    blk_off_.clear();
+    for (const SeqChunk& c : chunks_) {
+        blk_off_.push_back(kblk_.size());
+        for (uint32 b : c.kv->blocks) {
+            kblk_.push_back(kv_.row(b, l, false, 0));
+            vblk_.push_back(kv_.row(b, l, true, 0));
+        }
+    }
+}
+
+void CpuBackend::attention_core(uint32 l, uint32 n, uint32 n_heads) {
+    // One work item per (row, head): the row at position p attends to its own sequence's
+    // positions [0 or its window's first, p].
     const uint32 hd = cfg_.head_dim, group = cfg_.n_head / cfg_.n_head_kv, H = n_heads ? n_heads : cfg_.n_head;
-    const uint64 Q = cfg_.q_dim();
+    const uint32 W = cfg_.is_sliding(l) ? cfg_.sliding_window : 0, P = kv_.layout().block_positions;
+    const uint64 Q = cfg_.q_dim(), KV = cfg_.kv_dim();
+    bind_blocks(l);
     auto item = [&](uint64 i, uint32 worker) {
-        const uint32 t = uint32(i / H), h = uint32(i % H);
-        cpu::AttentionArgs a;
+        const uint32 t = uint32(i / H), h = uint32(i % H), p = row_pos_[t];
+        const uint64 off = blk_off_[row_chunk_[t]];
+        cpu::PagedAttentionArgs a;
         a.q = q_.data() + t * Q + uint64(h) * hd;
-        kv_runs(l, pos + t, h / group, a.runs);
-        a.kv_stride = cfg_.kv_dim();
+        a.k = {kblk_.data() + off, P, KV};
+        a.v = {vblk_.data() + off, P, KV};
+        a.col = uint64(h / group) * hd;
+        a.first = W && p + 1 > W ? p + 1 - W : 0;
+        a.end = p + 1;
         a.head_dim = hd;
         a.scale = cfg_.attention_scale();
         a.softcap = cfg_.attn_softcap;
         a.scores = scores_.data() + uint64(worker) * n_ctx_;
         a.out = att_.data() + t * Q + uint64(h) * hd;
-        cpu::attention_head(a, path_);
+        cpu::paged_attention_head(a, path_);
     };
     const uint64 items = uint64(n) * H;
-    const uint64 work = items * (uint64(pos) + n) * hd;  // ~multiply-adds
+    uint64 work = 0;  // ~multiply-adds
+    for (uint32 t = 0; t < n; ++t) work += (uint64(row_pos_[t]) + 1) * H * hd;
     if (pool_.size() == 1 || work < (uint64(1) << 15)) {
         for (uint64 i = 0; i < items; ++i) item(i, 0);
         return;
@@ -423,7 +480,10 @@ ExpectedVoid CpuBackend::attention_part(uint32 l, const float* x, uint32 pos, ui
     if (kv_heads > cfg_.n_head_kv || pos >= n_ctx_)
         return arg_error("attention_part: " + std::to_string(kv_heads) + " KV heads at position " + std::to_string(pos) + " out of range");
     const uint32 hd = cfg_.head_dim, heads = kv_heads * (cfg_.n_head / cfg_.n_head_kv);
-    VKS_TRY(attention_heads(l, x, 1, pos, kv_heads));
+    auto chunk = own_chunk(nullptr, 1, pos);
+    if (!chunk) return chunk.error();
+    bind_rows({*chunk});
+    VKS_TRY(attention_heads(l, x, 1, kv_heads));
     std::copy(att_.begin(), att_.begin() + uint64(heads) * hd, att);
     return {};
 }
@@ -477,13 +537,37 @@ ExpectedVoid CpuBackend::output_part(const float* x, uint64 rows, float* logits)
     return {};
 }
 
-ExpectedVoid CpuBackend::output_block(uint32 n, bool all, float* logits) {
+ExpectedVoid CpuBackend::output_rows(const std::vector<SeqChunk>& chunks) {
     const uint64 E = cfg_.n_embd, V = cfg_.n_vocab;
-    const uint32 first = all ? 0 : n - 1;  // rows of x_ that produce logits
+    // The rows that produce logits, normed into xb_ in order; `dest` the buffer of each.
+    std::vector<float*> dest;
+    uint32 r = 0;
     VKS_TRY(load_vector({TensorRole::OutputNorm, -1}, E));
-    for (uint32 t = first; t < n; ++t) cpu::rmsnorm(x_.data() + t * E, vec_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
-    VKS_TRY(project({TensorRole::Output, -1}, V, E, xb_.data() + first * E, E, n - first, logits, V));
-    if (cfg_.final_softcap > 0.0f) cpu::softcap(logits, uint64(n - first) * V, cfg_.final_softcap);
+    for (const SeqChunk& c : chunks) {
+        for (uint32 t = 0; t < c.n_tokens; ++t, ++r) {
+            if (!c.logits || (!c.all_logits && t + 1 < c.n_tokens)) continue;
+            cpu::rmsnorm(x_.data() + r * E, vec_.data(), xb_.data() + dest.size() * E, E, cfg_.rms_eps);
+            dest.push_back(c.logits + (c.all_logits ? uint64(t) * V : 0));
+        }
+    }
+    if (dest.empty()) return {};
+    const uint32 m = uint32(dest.size());
+    // Consecutive rows of one buffer (a single chunk wants logits): written in place.
+    bool in_place = true;
+    for (uint32 i = 1; i < m; ++i) in_place = in_place && dest[i] == dest[0] + uint64(i) * V;
+    if (in_place) {
+        VKS_TRY(project({TensorRole::Output, -1}, V, E, xb_.data(), E, m, dest[0], V));
+        if (cfg_.final_softcap > 0.0f) cpu::softcap(dest[0], uint64(m) * V, cfg_.final_softcap);
+        return {};
+    }
+    try {
+        if (logits_.size() < uint64(m) * V) logits_.resize(uint64(m) * V);
+    } catch (const std::bad_alloc&) {
+        return make_error(ErrorCode::OutOfMemory, "cpu backend: cannot allocate logits for " + std::to_string(m) + " rows");
+    }
+    VKS_TRY(project({TensorRole::Output, -1}, V, E, xb_.data(), E, m, logits_.data(), V));
+    if (cfg_.final_softcap > 0.0f) cpu::softcap(logits_.data(), uint64(m) * V, cfg_.final_softcap);
+    for (uint32 i = 0; i < m; ++i) std::copy(logits_.data() + uint64(i) * V, logits_.data() + uint64(i + 1) * V, dest[i]);
     return {};
 }
 

@@ -1,8 +1,11 @@
 // CpuBackend: the exact f32 forward pass of every model family (ModelConfig's flags: biases,
 // Q/K head norms, post norms, GELU, rope layouts and factors, soft-caps, sliding windows) on
 // the CPU: the reference for every other backend, the fallback without a GPU, and the hybrid
-// decode's CPU part. Weights come only through the WeightProvider (acquire, embedding_row);
-// the f32 KV cache and activations are owned here. One forward() at a time; kernels run on
+// decode's CPU part. Weights come only through the WeightProvider (acquire, embedding_row); the
+// paged f32 KV cache (CpuKvStore: every position of every layer, sliding layers included) and
+// activations are owned here. Every pass is one batched step over
+// sequence chunks (forward_batch); forward() and the co-processor calls run the backend's
+// own sequence, whose blocks come from the same pool. One pass at a time; kernels run on
 // its ThreadPool.
 #pragma once
 
@@ -13,6 +16,7 @@
 #include "backend/cpu/CpuKernels.h"
 #include "backend/cpu/MoeFfn.h"
 #include "backend/cpu/ProjectJob.h"
+#include "backend/cpu/CpuKvStore.h"
 #include "backend/cpu/ThreadPool.h"
 
 namespace vk_symbiote {
@@ -30,21 +34,27 @@ public:
     explicit CpuBackend(uint32 n_threads, cpu::KernelPath path = cpu::KernelPath::Auto, KvPrecision kv = KvPrecision::F32);
 
     std::string name() const override;  // e.g. "cpu (avx2, 2 threads)"
-    // Allocates the f32 KV cache and activations for n_batch tokens: per layer
-    // (kv_rows, kv_dim) x2, kv_rows = ModelConfig::kv_rows (n_ctx, or a sliding layer's ring of
-    // its window + n_batch - 1 rows). The provider must outlive the backend (or the next prepare()).
+    // The paged KV cache holds `tokens` positions over all sequences (rounded up to whole
+    // blocks; 0: n_ctx, one full context). Takes effect at the next prepare().
+    void set_kv_pool_tokens(uint64 tokens) { kv_tokens_ = tokens; }
+    // Allocates the paged f32 KV cache (KvLayout::for_tokens) and activations for n_batch
+    // tokens; a sequence holds at most n_ctx positions. The provider must outlive the backend
+    // (or the next prepare()).
     ExpectedVoid prepare(WeightProvider& weights, uint32 n_ctx, uint32 n_batch) override;
-    // Batches larger than n_batch are split; req.pos must be <= n_past() (the cache holds
-    // [0, n_past)), and pos + n_tokens <= n_ctx. With sliding layers a step back (pos <
-    // n_past()) may go at most n_batch positions back: older keys have left their rings.
+    // The backend's own sequence: batches larger than n_batch are split; req.pos must be
+    // <= n_past() (the cache holds [0, n_past)), and pos + n_tokens <= n_ctx.
     ExpectedVoid forward(const ForwardRequest& req) override;
-    void reset() override { n_past_ = 0; }
+    // Empties the own sequence (its blocks go back to the pool).
+    void reset() override;
     uint32 n_ctx() const override { return n_ctx_; }
     BackendStats stats() override;
+    KvBlockPool* kv_pool() override { return weights_ ? &kv_.pool() : nullptr; }
+    ExpectedVoid forward_batch(const std::vector<SeqChunk>& chunks) override;
 
-    // Co-processor use (hybrid CPU + GPU forward pass): runs layer `layer` (every family
-    // feature) on x[n][n_embd] in place, for tokens at positions [pos, pos + n), with this
-    // backend's KV cache of that layer (which must hold the positions those tokens attend to).
+    // Co-processor use (hybrid CPU + GPU forward pass), on the own sequence: runs layer
+    // `layer` (every family feature) on x[n][n_embd] in place, for tokens at positions
+    // [pos, pos + n), with the own sequence's KV rows of that layer (which must hold the
+    // positions those tokens attend to).
     // No bounds on n_past().
     ExpectedVoid forward_layer(uint32 layer, float* x, uint32 n, uint32 pos);
     // Hybrid row split, one token: the CPU computes rows [0, r) of a layer's matrices, the GPU
@@ -65,10 +75,11 @@ public:
     ExpectedVoid post_norm_part(TensorId norm, const float* o, float* x);
     // Output norm of x, logits[0, rows) = Output[0, rows) norm(x), soft-capped if the model says so.
     ExpectedVoid output_part(const float* x, uint64 rows, float* logits);
-    // The f32 KV cache rows of one layer, K or V (to sync with a device copy): (kv_rows(layer),
-    // kv_dim), position p at row p % kv_rows(layer) (kv_rows == n_ctx but for sliding layers).
-    float* kv_cache(uint32 layer, bool v) { return v ? v_cache(layer) : k_cache(layer); }
-    uint32 kv_rows(uint32 layer) const { return kv_rows_[layer]; }
+    // The own sequence's KV rows, to sync with a device copy: reserve_kv(end) gives it blocks
+    // for positions [0, end) (end <= n_ctx); kv_row then addresses row pos < end of layer
+    // `layer`, K or V (kv_dim floats).
+    ExpectedVoid reserve_kv(uint32 end);
+    float* kv_row(uint32 layer, bool v, uint32 pos) { return kv_.row(own_, layer, v, pos); }
 
     uint32 n_threads() const { return pool_.size(); }
     // The decode matvecs' software prefetch (cpu::MatmulArgs::prefetch_bytes; default
@@ -84,33 +95,44 @@ public:
     cpu::KernelPath kernel_path() const { return path_; }
 
 private:
-    // One chunk of <= n_batch tokens at positions [pos, pos + n). logits: nullptr = none
-    // wanted for this chunk; otherwise [all ? n : 1][n_vocab].
-    ExpectedVoid forward_chunk(const uint32* tokens, uint32 n, uint32 pos, bool all, float* logits);
-    ExpectedVoid attention_block(uint32 layer, uint32 n, uint32 pos);
-    // Attention norm of x (n tokens), Q rows of the query heads of KV heads [0, kv_heads), K / V
-    // rows of those KV heads into the cache rows of [pos, pos + n), biases, head norms, rope,
-    // attention -> att_ (attention_block: every head; attention_part: the CPU's share of a row split).
-    ExpectedVoid attention_heads(uint32 layer, const float* x, uint32 n, uint32 pos, uint32 kv_heads);
-    // Q / K / V biases and Q / K head norms of the first `heads` / `kv_heads` heads (before rope).
-    ExpectedVoid qkv_extras(uint32 layer, uint32 n, uint32 pos, uint32 heads, uint32 kv_heads);
-    // Rope of Q and K (the layer's base and scale, the model's factors), then the f16 rounding.
-    void rope_and_round(uint32 layer, uint32 n, uint32 pos, uint32 heads, uint32 kv_heads);
+    // Checks forward_batch's chunks against the model, the context and the pool.
+    ExpectedVoid check_chunks(const std::vector<SeqChunk>& chunks) const;
+    // The rows of one pass: row r is token r of the chunks in order (n_rows_ in all), at
+    // position row_pos_[r] of chunk row_chunk_[r].
+    void bind_rows(const std::vector<SeqChunk>& chunks);
+    // One pass over checked chunks: embedding rows, every layer, the logits they want.
+    ExpectedVoid run_pass(const std::vector<SeqChunk>& chunks);
+    // The own sequence's chunk of n tokens at pos (tokens: nullptr for the co-processor
+    // calls, whose input is x); gives the own table blocks up to pos + n.
+    Expected<SeqChunk> own_chunk(const uint32* tokens, uint32 n, uint32 pos);
+    ExpectedVoid attention_block(uint32 layer, uint32 n);
+    // Attention norm of x (n rows), Q rows of the query heads of KV heads [0, kv_heads), K / V
+    // columns of those KV heads, biases, head norms, rope, into each row's cache row; attention
+    // -> att_ (attention_block: every head; attention_part: the CPU's share of a row split).
+    ExpectedVoid attention_heads(uint32 layer, const float* x, uint32 n, uint32 kv_heads);
+    // Q / K / V biases and Q / K head norms of the first `heads` / `kv_heads` heads of q_, k_
+    // (before rope).
+    ExpectedVoid qkv_extras(uint32 layer, uint32 n, uint32 heads, uint32 kv_heads);
+    // Rope of q_ and k_ at each row's position (the layer's base and scale, the model's
+    // factors), then the f16 rounding of q_, k_ and v_.
+    void rope_and_round(uint32 layer, uint32 n, uint32 heads, uint32 kv_heads);
+    // K / V rows of n tokens (k_, v_; columns [0, cols)) into their sequences' blocks of layer l.
+    void store_kv(uint32 layer, uint32 n, uint64 cols);
     // FFN norm of x (n tokens), rows [0, units) of gate and up, act(gate) * up -> gate_.
     ExpectedVoid ffn_hidden(uint32 layer, const float* x, uint32 n, uint64 units);
-    // Query heads [0, n_heads) (0: all) of n tokens -> att_.
-    void attention_core(uint32 layer, uint32 n, uint32 pos, uint32 n_heads = 0);
-    // The cache runs (one, or two where a ring wraps) a query at position p attends to.
-    void kv_runs(uint32 layer, uint32 p, uint32 kv_head, cpu::KvRun runs[2]);
+    // Query heads [0, n_heads) (0: all) of n rows, each over its own sequence -> att_.
+    void attention_core(uint32 layer, uint32 n, uint32 n_heads = 0);
+    // kblk_ / vblk_: every chunk's block rows of layer l, chunk c's from blk_off_[c].
+    void bind_blocks(uint32 layer);
     ExpectedVoid check_part(uint32 layer, const char* what) const;
-    // With sliding layers: refuses a step back past what their rings still hold.
-    ExpectedVoid check_rewind(uint32 pos) const;
     ExpectedVoid ffn_block(uint32 layer, uint32 n);
     // A mixture-of-experts layer's FFN: FFN norm of x_ -> moe_ -> proj_.
     ExpectedVoid moe_block(uint32 layer, uint32 n);
     // proj_ rows [0, n) -> RMSNorm by `norm` (post norms), then added to x_.
     ExpectedVoid add_residual(uint32 n, const TensorId* norm);
-    ExpectedVoid output_block(uint32 n, bool all, float* logits);
+    // Logits of the rows the chunks want them for, all through one output projection
+    // (soft-capped if the model says so).
+    ExpectedVoid output_rows(const std::vector<SeqChunk>& chunks);
     using ProjectJob = cpu::ProjectJob;  // project()'s arguments
     // y[t][r] = W[r] . x[t] for rows r < row_end (all rows by default) of tensor id, slice by
     // slice. Checks the view's shape against (rows, cols) and that the slices cover every row.
@@ -120,9 +142,6 @@ private:
     // (stable_host_memory) one pool run computes them all (cpu::matmul_batch: one wake-up, one
     // tail); from packs one tensor is pinned at a time, as project() does.
     ExpectedVoid project_all(const std::vector<ProjectJob>& jobs);
-    // The jobs that write K or V (role) of tokens [0, n) at [pos, pos + n) into the layer's
-    // cache rows: one, or two where the ring wraps.
-    void kv_jobs(uint32 layer, TensorRole role, const float* x, uint32 n, uint32 pos, uint64 row_end, std::vector<ProjectJob>& jobs);
     // The matmul arguments of job j's slices of view v (checks as project()).
     ExpectedVoid slice_args(const ProjectJob& j, const WeightView& v, std::vector<cpu::MatmulArgs>& out) const;
     // (rows, cols) of matrix `role` in this model.
@@ -131,11 +150,6 @@ private:
     ExpectedVoid load_vector(TensorId id, uint64 n);
     // hint_upcoming() with every tensor of `layer` (or the output tensors past the last layer).
     void hint_layer(uint32 layer);
-    float* k_cache(uint32 layer) { return k_cache_.data() + kv_base_[layer]; }
-    float* v_cache(uint32 layer) { return v_cache_.data() + kv_base_[layer]; }
-    // The cache row of position pos in layer l (a ring row for sliding layers).
-    float* k_row(uint32 layer, uint32 pos) { return k_cache(layer) + uint64(pos % kv_rows_[layer]) * cfg_.kv_dim(); }
-    float* v_row(uint32 layer, uint32 pos) { return v_cache(layer) + uint64(pos % kv_rows_[layer]) * cfg_.kv_dim(); }
 
     cpu::ThreadPool pool_;
     cpu::KernelPath path_;
@@ -147,15 +161,20 @@ private:
     uint32 n_ctx_ = 0;
     uint32 n_batch_ = 0;
     uint32 n_past_ = 0;
+    uint64 kv_tokens_ = 0;        // positions of the paged KV cache (0: n_ctx)
 
-    std::vector<uint32> kv_rows_;  // (n_layer) cache rows per layer
-    std::vector<uint64> kv_base_;  // (n_layer) offset of the layer's rows in k_cache_ / v_cache_, floats
     std::vector<std::vector<TensorId>> layer_ids_;  // (n_layer + 1) tensors of each layer in use order; last: the head's
-    std::vector<float> k_cache_;  // (sum of kv_rows, kv_dim)
-    std::vector<float> v_cache_;  // (sum of kv_rows, kv_dim)
+    CpuKvStore kv_;               // the paged KV cache: blocks and their pool
+    KvBlockTable own_;            // forward()'s and the co-processor calls' sequence
+    std::vector<SeqChunk> chunks_;              // the pass being computed
+    std::vector<uint32> row_chunk_, row_pos_;   // (n_batch) chunk and position of each row
+    std::vector<const float*> kblk_, vblk_;     // block rows of one layer, per chunk (bind_blocks)
+    std::vector<uint64> blk_off_;               // (chunks) chunk c's first entry in kblk_ / vblk_
     std::vector<float> x_;        // (n_batch, n_embd) residual stream
     std::vector<float> xb_;       // (n_batch, n_embd) normed input of a block
     std::vector<float> q_;        // (n_batch, q_dim)
+    std::vector<float> k_;        // (n_batch, kv_dim) new K rows before they enter the cache
+    std::vector<float> v_;        // (n_batch, kv_dim) new V rows
     std::vector<float> att_;      // (n_batch, q_dim) attention output before wo
     std::vector<float> proj_;     // (n_batch, n_embd) output of wo / down
     std::vector<float> gate_;     // (n_batch, n_ff); empty with experts
@@ -163,6 +182,7 @@ private:
     std::vector<float> vec_;      // (max(n_embd, q_dim)) current norm weights or bias in f32
     std::vector<float> scores_;   // (n_threads, n_ctx) attention scores scratch per worker
     cpu::MoeFfn moe_;             // the FFN of models with experts (its own buffers)
+    std::vector<float> logits_;   // (rows, n_vocab) logits of a pass that feeds several chunks, grown on use
 };
 
 }  // namespace vk_symbiote

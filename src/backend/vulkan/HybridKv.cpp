@@ -31,8 +31,9 @@ ExpectedVoid HybridKv::sync(uint32 l, uint32 upto, uint32 cpu_heads, uint32 gpu_
         to_gpu |= gpu_stale;
     }
     if (!to_cpu && !to_gpu) return {};
-    // A sliding layer's rings hold only their last rows; the window needs fewer than that.
-    const uint32 held = std::min(buf_.kv_rows(l), cpu_.kv_rows(l));
+    // A sliding layer's device ring holds only its last rows; the window needs fewer than that
+    // (the CPU's paged cache keeps every position).
+    const uint32 held = buf_.kv_rows(l);
     lo = std::max(lo, upto > held ? upto - held : 0);
     // When the CPU's rows replace every column of [lo, upto) (a GPU layer after CPU layers),
     // nothing needs to come down first: one upload, no download round trip.
@@ -74,23 +75,23 @@ std::vector<RowRun> ring_runs(uint32 lo, uint32 hi, uint32 rows) {
 ExpectedVoid HybridKv::merge(uint32 l, int v, uint32 lo, uint32 upto, uint32 cpu_heads, uint32 gpu_from, bool keep_device, bool to_gpu) {
     // Device rows of positions [lo, upto) come down whole; the CPU takes its heads' columns from
     // them, and the device gets them back with the CPU-valid columns of its stale heads merged
-    // in. tmp_ holds them in position order; each side keeps position p at row p % its rows.
-    const uint32 G = cfg_.n_head_kv, hd = cfg_.head_dim, dev_rows = buf_.kv_rows(l), host_rows = cpu_.kv_rows(l);
+    // in. tmp_ holds them in position order; the device keeps position p at row p % its rows,
+    // the CPU at its own sequence's paged row p.
+    const uint32 G = cfg_.n_head_kv, hd = cfg_.head_dim, dev_rows = buf_.kv_rows(l);
     const uint64 KV = cfg_.kv_dim();
     const uint32* cv = cpu_valid_.data() + size_t(l) * G;
     const uint32* gv = gpu_valid_.data() + size_t(l) * G;
     const DeviceBuffer& dev = v ? buf_.v_cache[l] : buf_.k_cache[l];
-    float* host = cpu_.kv_cache(l, v);
+    VKS_TRY(cpu_.reserve_kv(upto));  // the CPU's paged rows [0, upto) of its own sequence
+    auto host = [&](uint64 p) { return cpu_.kv_row(l, v != 0, uint32(p)); };
     const std::vector<RowRun> runs = ring_runs(lo, upto, dev_rows);
     if (keep_device)
         for (const RowRun& r : runs) VKS_TRY(download_rows(dev, uint64(r.pos % dev_rows) * KV, uint64(r.pos - lo) * KV, uint64(r.n) * KV));
     for (uint32 g = 0; g < G; ++g) {
         if (g < cpu_heads)
-            for (uint64 p = std::max(cv[g], lo); p < upto; ++p)
-                std::memcpy(host + (p % host_rows) * KV + g * hd, tmp_.data() + (p - lo) * KV + g * hd, size_t(hd) * 4);
+            for (uint64 p = std::max(cv[g], lo); p < upto; ++p) std::memcpy(host(p) + g * hd, tmp_.data() + (p - lo) * KV + g * hd, size_t(hd) * 4);
         if (g >= gpu_from)
-            for (uint64 p = std::max(gv[g], lo); p < upto; ++p)
-                std::memcpy(tmp_.data() + (p - lo) * KV + g * hd, host + (p % host_rows) * KV + g * hd, size_t(hd) * 4);
+            for (uint64 p = std::max(gv[g], lo); p < upto; ++p) std::memcpy(tmp_.data() + (p - lo) * KV + g * hd, host(p) + g * hd, size_t(hd) * 4);
     }
     if (!to_gpu) return {};
     for (const RowRun& r : runs) VKS_TRY(upload_rows(dev, uint64(r.pos - lo) * KV, uint64(r.pos % dev_rows) * KV, uint64(r.n) * KV));

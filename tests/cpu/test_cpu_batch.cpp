@@ -1,0 +1,155 @@
+// CpuBackend::forward_batch: the chunks of several sequences in one pass (one pass over the
+// weights) give each sequence the logits it gets alone, for every reference case the engine runs,
+// with weights resident in RAM and streamed through packs under a tiny budget; the chunks'
+// K / V live in paged blocks of the backend's pool, and bad chunks are refused by name.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "backend/cpu/CpuBackend.h"
+#include "memory/FileWeightProvider.h"
+#include "model/KvLayout.h"
+#include "model/LoadedModel.h"
+#include "packs/PackWeightProvider.h"
+#include "support/ReferenceCase.h"
+#include "support/TestPaths.h"
+
+using namespace vk_symbiote;
+
+namespace {
+
+constexpr KvPrecision kRefKv = KvPrecision::F16Rounded;
+
+// Three sequences of mixed lengths made of the case's prompt tokens.
+std::vector<std::vector<uint32>> mixed_sequences(const std::vector<uint32>& prompt) {
+    const size_t n = prompt.size();
+    std::vector<uint32> shorter(prompt.begin(), prompt.begin() + long(std::max<size_t>(2, n / 2)));
+    std::vector<uint32> reversed(prompt.rbegin(), prompt.rend());
+    return {prompt, shorter, reversed};
+}
+
+// All-position logits of `toks` alone, through forward() (the backend's own sequence).
+std::vector<float> alone(WeightProvider& w, const std::vector<uint32>& toks) {
+    CpuBackend be(2, cpu::KernelPath::Auto, kRefKv);
+    EXPECT_TRUE(be.prepare(w, uint32(toks.size()), 64));
+    std::vector<float> logits(toks.size() * w.config().n_vocab, NAN);
+    auto f = be.forward({toks.data(), uint32(toks.size()), 0, true, logits.data()});
+    EXPECT_TRUE(f) << f.error().to_string();
+    return logits;
+}
+
+// All-position logits of every sequence, computed together: each step feeds every
+// unfinished sequence its next `step` tokens (so prompt chunks of different lengths and
+// positions share each pass).
+std::vector<std::vector<float>> together(WeightProvider& w, const std::vector<std::vector<uint32>>& seqs, uint32 step) {
+    const uint32 V = w.config().n_vocab;
+    uint32 n_ctx = 0;
+    for (const auto& s : seqs) n_ctx = std::max(n_ctx, uint32(s.size()));
+    CpuBackend be(2, cpu::KernelPath::Auto, kRefKv);
+    be.set_kv_pool_tokens(uint64(seqs.size()) * (n_ctx + kKvBlockPositions));
+    EXPECT_TRUE(be.prepare(w, n_ctx, 64));
+    KvBlockPool& pool = *be.kv_pool();
+    std::vector<KvBlockTable> kv(seqs.size());
+    std::vector<std::vector<float>> out(seqs.size());
+    for (size_t s = 0; s < seqs.size(); ++s) out[s].assign(seqs[s].size() * V, NAN);
+    for (uint32 pos = 0;; pos += step) {
+        std::vector<SeqChunk> chunks;
+        for (size_t s = 0; s < seqs.size(); ++s) {
+            if (pos >= seqs[s].size()) continue;
+            const uint32 n = std::min<uint32>(step, uint32(seqs[s].size()) - pos);
+            EXPECT_TRUE(pool.prepare_write(kv[s], pos, pos + n));
+            chunks.push_back({&kv[s], seqs[s].data() + pos, n, pos, true, out[s].data() + uint64(pos) * V});
+        }
+        if (chunks.empty()) break;
+        auto f = be.forward_batch(chunks);
+        EXPECT_TRUE(f) << f.error().to_string();
+    }
+    for (KvBlockTable& t : kv) pool.release(t);
+    EXPECT_EQ(pool.used_blocks(), 0u);
+    return out;
+}
+
+void expect_same_function(WeightProvider& w, const test::ReferenceCase& r, uint32 step) {
+    const uint32 V = r.n_vocab;
+    const double tol = r.tolerance();
+    const auto seqs = mixed_sequences(r.prompt_tokens);
+    const auto batched = together(w, seqs, step);
+    double worst = 0;
+    for (size_t s = 0; s < seqs.size(); ++s) {
+        const auto want = alone(w, seqs[s]);
+        for (size_t p = 0; p < seqs[s].size(); ++p) {
+            const double e = test::nmse(batched[s].data() + p * V, want.data() + p * V, V);
+            worst = std::max(worst, e);
+            EXPECT_LT(e, tol) << r.name << " sequence " << s << " position " << p;
+            EXPECT_EQ(test::argmax(batched[s].data() + p * V, V), test::argmax(want.data() + p * V, V)) << r.name << " sequence " << s << " position " << p;
+        }
+    }
+    std::printf("[ %s ] step %u: worst NMSE batched vs alone %.3g\n", r.name.c_str(), step, worst);
+}
+
+class CpuBatch : public ::testing::TestWithParam<std::string> {};
+
+}  // namespace
+
+TEST_P(CpuBatch, EachSequenceGetsItsLogitsAloneWithResidentWeights) {
+    auto r = test::load_reference_case(GetParam());
+    ASSERT_TRUE(r) << r.error().to_string();
+    auto w = FileWeightProvider::open(test::models_dir() / r->model);
+    ASSERT_TRUE(w) << w.error().to_string();
+    expect_same_function(**w, *r, 1);  // decode-sized passes: one token per sequence
+    expect_same_function(**w, *r, 5);  // prompt chunks of mixed lengths
+}
+
+TEST_P(CpuBatch, EachSequenceGetsItsLogitsAloneFromPacksUnderATinyBudget) {
+    auto r = test::load_reference_case(GetParam());
+    ASSERT_TRUE(r) << r.error().to_string();
+    const Path model = test::models_dir() / r->model;
+    PackOptions o;
+    o.max_pack_bytes = 4096;
+    o.embedding_cache_rows = 16;
+    auto g = LoadedModel::open(model);
+    ASSERT_TRUE(g) << g.error().to_string();
+    const uint32 n_ctx = uint32(r->prompt_tokens.size());
+    o.activation_kv_bytes = estimate_activation_kv_bytes((*g)->config(), n_ctx, 64, 3 * (n_ctx + kKvBlockPositions));
+    auto min = PackWeightProvider::minimum_ram_budget(**g, o);
+    ASSERT_TRUE(min) << min.error().to_string();
+    o.ram_budget_bytes = *min;
+    auto p = PackWeightProvider::open(*g, o);
+    ASSERT_TRUE(p) << p.error().to_string();
+    EXPECT_LT((*p)->manager().pack_budget_bytes() * 2, (*p)->registry().total_bytes()) << "the packs must stream";
+    expect_same_function(**p, *r, 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CpuBatch, ::testing::ValuesIn(test::list_reference_cases()),
+                         [](const auto& info) {
+                             std::string s = info.param;
+                             for (char& c : s)
+                                 if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+                             return s;
+                         });
+
+TEST(CpuBatch, BadChunksAreRefusedByName) {
+    auto w = FileWeightProvider::open(test::models_dir() / "stories260K.gguf");
+    ASSERT_TRUE(w) << w.error().to_string();
+    CpuBackend be(1);
+    ASSERT_TRUE(be.prepare(**w, 32, 4));
+    KvBlockPool& pool = *be.kv_pool();
+    KvBlockTable a, b;
+    ASSERT_TRUE(pool.prepare_write(a, 0, 3));
+    std::vector<uint32> toks{1, 2, 3, 4, 5};
+    std::vector<float> logits(5 * 512);
+    auto refused = [&](std::vector<SeqChunk> chunks, const char* what) {
+        auto r = be.forward_batch(chunks);
+        ASSERT_FALSE(r) << what;
+        EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
+        EXPECT_NE(r.error().message.find(what), std::string::npos) << r.error().message;
+    };
+    refused({{&b, toks.data(), 1, 0, false, logits.data()}}, "does not cover");
+    refused({{&a, toks.data(), 3, 0, false, logits.data()}, {&a, toks.data(), 1, 0, false, nullptr}}, "same block table");
+    ASSERT_TRUE(pool.prepare_write(b, 0, 5));
+    refused({{&b, toks.data(), 5, 0, false, logits.data()}}, "n_batch 4");
+    toks[1] = 512;
+    refused({{&a, toks.data(), 3, 0, false, logits.data()}}, "out of range");
+    refused({}, "0 tokens");
+}
