@@ -24,7 +24,7 @@
 #include "probe/VulkanProbe.h"
 #include "bench/Workload.h"
 #include "engine/CliSupport.h"
-#include "gguf/GGUFLoader.h"
+#include "model/LoadedModel.h"
 #include "memory/MemoryStats.h"
 #include "model/KvLayout.h"
 #include "model/ModelConfig.h"
@@ -239,9 +239,9 @@ Expected<ProbeResults> machine_probes(const ConfigManager& cfg, const Path& mode
 }
 
 Expected<ModelInfo> describe_model(const Path& path, const std::string& shape, std::unique_ptr<TensorRegistry>& reg_out) {
-    auto g = GGUFLoader::open(path);
+    auto g = open_model_source(path);
     if (!g) return g.error();
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     if (!cfg) return cfg.error();
     auto reg = TensorRegistry::bind(*cfg, **g);
     if (!reg) return reg.error();

@@ -37,7 +37,7 @@ constexpr uint32 kEngineBatch = 512;  // BackendSelector's n_batch (activations 
 std::string tiny_ram_gb(const Path& model, uint32 n_ctx) {
     auto g = GGUFLoader::open(model);
     EXPECT_TRUE(g);
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     EXPECT_TRUE(cfg);
     PackOptions o;
     o.max_pack_bytes = kPack;
@@ -83,7 +83,7 @@ struct CacheInfo {
 };
 CacheInfo read_cache(const Path& model, const Path& cache) {
     auto g = GGUFLoader::open(model);
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     auto reg = TensorRegistry::bind(*cfg, **g);
     auto plan = plan_packs(*reg, {kPack});
     auto r = PackCacheReader::open(cache, **g, *plan);
@@ -309,7 +309,7 @@ TEST(CompressedEngine, CacheDamagedDuringARunIsAnErrorFromGenerate) {
         ASSERT_TRUE(eng);
         const Path cache = pack_cache_path(model, dir);
         auto g = GGUFLoader::open(model);
-        auto cfg = ModelConfig::from_gguf(**g);
+        auto cfg = ModelConfig::from_source(**g);
         auto reg = TensorRegistry::bind(*cfg, **g);
         auto plan = plan_packs(*reg, {kPack});
         auto reader = PackCacheReader::open(cache, **g, *plan);

@@ -36,7 +36,7 @@ inline OpenModel open_model(const Path& path) {
     EXPECT_TRUE(g) << g.error().to_string();
     if (!g) return m;
     m.file = std::shared_ptr<const GGUFLoader>(std::move(*g));
-    auto c = ModelConfig::from_gguf(*m.file);
+    auto c = ModelConfig::from_source(*m.file);
     EXPECT_TRUE(c) << c.error().to_string();
     if (!c) return m;
     m.cfg = *c;

@@ -155,7 +155,7 @@ TEST(OracleRamTier, ReferenceLogitsUnchangedByLookaheadAndAggression) {
     const uint32 n = uint32(ref->prompt_tokens.size()), n_gen = uint32(ref->greedy_tokens.size());
     auto g = GGUFLoader::open(model);
     ASSERT_TRUE(g);
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     ASSERT_TRUE(cfg);
     const uint64 act_kv = estimate_activation_kv_bytes(*cfg, n + n_gen, n);
     std::vector<float> want(uint64(n) * ref->n_vocab);

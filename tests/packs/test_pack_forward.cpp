@@ -43,7 +43,7 @@ std::unique_ptr<PackWeightProvider> tiny_pack_provider(const Path& model, uint32
     o.embedding_cache_rows = 16;
     auto g = GGUFLoader::open(model);
     EXPECT_TRUE(g);
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     EXPECT_TRUE(cfg);
     o.activation_kv_bytes = estimate_activation_kv_bytes(*cfg, n_ctx, n_batch);
     auto min = PackWeightProvider::minimum_ram_budget(model, o);
