@@ -66,7 +66,7 @@ Opened open_model(const Path& p, uint64 max_pack = kSmallPack) {
 }
 
 // Reads pack `p` back from the cache and compares every slice with the model file.
-::testing::AssertionResult pack_equals_model(const PackCacheReader& r, const GGUFLoader& f, const PackMetadata& p) {
+::testing::AssertionResult pack_equals_model(const PackCacheReader& r, const ModelSource& f, const PackMetadata& p) {
     std::vector<uint8> got(p.byte_size);
     if (auto rr = r.read_pack(p.pack_id, got); !rr) return ::testing::AssertionFailure() << rr.error().to_string();
     for (const PackSlice& s : p.slices) {

@@ -11,6 +11,7 @@
 #include "backend/cpu/CpuBackend.h"
 #include "memory/FileWeightProvider.h"
 #include "memory/MemoryStats.h"
+#include "model/LoadedModel.h"
 #include "packs/PackWeightProvider.h"
 #include "model/ModelGenerator.h"
 #include "support/ReferenceCase.h"
@@ -41,7 +42,7 @@ std::unique_ptr<PackWeightProvider> tiny_pack_provider(const Path& model, uint32
     PackOptions o;
     o.max_pack_bytes = max_pack;
     o.embedding_cache_rows = 16;
-    auto g = GGUFLoader::open(model);
+    auto g = open_model_source(model);
     EXPECT_TRUE(g);
     auto cfg = ModelConfig::from_source(**g);
     EXPECT_TRUE(cfg);
