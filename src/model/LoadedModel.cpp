@@ -1,5 +1,6 @@
 #include "model/LoadedModel.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include "gguf/GGUFLoader.h"
@@ -37,6 +38,20 @@ Path hf_folder(const Path& path) {
     return path.has_parent_path() ? path.parent_path() : Path(".");
 }
 
+// Gemma's config.json states the attention scale (query_pre_attn_scalar^-1/2); the family
+// computes it as llama.cpp does, which ignores the key. A folder where the two differ is
+// refused rather than run with either.
+ExpectedVoid check_attention_scale(const ModelSource& source, const ModelConfig& c) {
+    const auto* hf = dynamic_cast<const HfModelSource*>(&source);
+    if (!hf || hf->config().query_pre_attn_scalar <= 0.0) return {};
+    const double want = 1.0 / std::sqrt(hf->config().query_pre_attn_scalar);
+    if (std::fabs(double(c.attention_scale()) - want) <= 1e-6 * want) return {};
+    const double runs = 1.0 / (double(c.attention_scale()) * double(c.attention_scale()));
+    return make_error(ErrorCode::Unsupported, hf->config().file.string() + ": key 'query_pre_attn_scalar': " + std::to_string(hf->config().query_pre_attn_scalar) +
+                                                  " differs from what this " + c.architecture + " model runs with (" + std::to_string(runs) +
+                                                  ", as llama.cpp computes it from the shape)");
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<Tokenizer>> open_tokenizer(const Path& path) {
@@ -60,6 +75,7 @@ Expected<std::shared_ptr<const LoadedModel>> LoadedModel::open(const Path& path,
     auto cfg = ModelConfig::from_source(*m->source_);
     if (!cfg) return cfg.error();
     m->config_ = std::move(*cfg);
+    VKS_TRY(check_attention_scale(*m->source_, m->config_));
     if (with_tokenizer && hf) {
         // After the config: the folder's vocab_size may pad the tokenizer's ids.
         auto tok = load_hf_tokenizer(m->source_->path(), m->config_.n_vocab);

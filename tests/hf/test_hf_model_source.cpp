@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "backend/cpu/CpuBackend.h"
 #include "hf/HfLayout.h"
@@ -234,4 +236,21 @@ TEST(HfModelSource, AFolderWithoutConfigOrWithAnUnknownClassIsRefused) {
     m = open_model_source(dir);
     ASSERT_FALSE(m);
     EXPECT_NE(m.error().message.find("BertModel"), std::string::npos) << m.error().message;
+}
+
+// Gemma: a query_pre_attn_scalar that differs from the scale the family computes (llama.cpp
+// ignores the key) is refused by name rather than run with either.
+TEST(HfModelSource, GemmaAttentionScalarThatDiffersFromTheFamilyIsRefused) {
+    const Path dir = tmp_dir() / "gemma2-scalar";
+    std::filesystem::create_directories(dir);
+    for (const auto& e : std::filesystem::directory_iterator(hf_model_dir("gemma2"))) std::filesystem::copy_file(e.path(), dir / e.path().filename());
+    auto same = LoadedModel::open(dir, false);
+    ASSERT_TRUE(same) << same.error().to_string();  // 48: head_dim, as the family computes
+    std::filesystem::permissions(dir / "config.json", std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+    nlohmann::json j = nlohmann::json::parse(std::ifstream(dir / "config.json"));
+    j["query_pre_attn_scalar"] = 64;
+    write_file(dir / "config.json", j.dump());
+    auto m = LoadedModel::open(dir, false);
+    ASSERT_FALSE(m);
+    EXPECT_NE(m.error().message.find("query_pre_attn_scalar"), std::string::npos) << m.error().message;
 }
