@@ -99,9 +99,19 @@ ExpectedVoid put_gemma_attention(const HfConfig& c, const std::string& a, Keys& 
     return {};
 }
 
+// The activation is the family's (GELU-tanh for Gemma, SiLU for the others), not a key of the
+// converted file: a config.json that names the other one is refused.
+ExpectedVoid check_activation(const HfConfig& c) {
+    const char* runs = c.arch->sandwich_norms ? "gelu_pytorch_tanh" : "silu";
+    if (c.hidden_act == runs) return {};
+    return make_error(ErrorCode::Unsupported, c.file.string() + ": key '" + (c.arch->sandwich_norms ? "hidden_activation" : "hidden_act") + "': '" +
+                                                  c.hidden_act + "' is not supported for " + c.class_name + " (it runs " + runs + ")");
+}
+
 }  // namespace
 
 Expected<std::map<std::string, GGUFValue>> hf_converter_metadata(const HfConfig& c, const std::string& name) {
+    VKS_TRY(check_activation(c));
     Keys k;
     const std::string arch = c.arch->gguf_arch, a = arch + ".";
     k["general.architecture"] = string_value(arch);

@@ -5,7 +5,8 @@
 // logits were computed with. Only the keys the model families read are written; the
 // tokenizer comes from the folder's own files (load_hf_tokenizer), not from metadata.
 //
-// Refused, naming config.json and the key: sliding-window layers that no family layer
+// Refused, naming config.json and the key: an activation other than the family's
+// (`hidden_act` / `hidden_activation`); sliding-window layers that no family layer
 // pattern can express (a Gemma 3 `layer_types` that is not "n - 1 sliding, then one global").
 #pragma once
 

@@ -254,3 +254,17 @@ TEST(HfModelSource, GemmaAttentionScalarThatDiffersFromTheFamilyIsRefused) {
     ASSERT_FALSE(m);
     EXPECT_NE(m.error().message.find("query_pre_attn_scalar"), std::string::npos) << m.error().message;
 }
+
+// config.json's activation must be the family's: a Llama with GELU is refused by the key.
+TEST(HfModelSource, AnActivationOtherThanTheFamilysIsRefused) {
+    const Path dir = tmp_dir() / "llama-gelu";
+    std::filesystem::create_directories(dir);
+    for (const auto& e : std::filesystem::directory_iterator(hf_model_dir("llama31"))) std::filesystem::copy_file(e.path(), dir / e.path().filename());
+    std::filesystem::permissions(dir / "config.json", std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+    nlohmann::json j = nlohmann::json::parse(std::ifstream(dir / "config.json"));
+    j["hidden_act"] = "gelu_pytorch_tanh";
+    write_file(dir / "config.json", j.dump());
+    auto m = open_model_source(dir);
+    ASSERT_FALSE(m);
+    EXPECT_NE(m.error().message.find("hidden_act"), std::string::npos) << m.error().message;
+}
