@@ -1,6 +1,6 @@
 // libFuzzer target for the GGUF boundary: the input bytes become a file (memfd), which is
 // opened with GGUFLoader (quantized tensors allowed, so the tensor table of any file is
-// exercised), then ModelConfig::from_gguf and TensorRegistry::bind, then every tensor's
+// exercised), then ModelConfig::from_source and TensorRegistry::bind, then every tensor's
 // data is read. Any crash, sanitizer report, leak or uncaught exception is a bug; errors
 // returned as Expected are the expected outcome for most inputs.
 #include <sys/mman.h>
@@ -55,7 +55,7 @@ void exercise(const GGUFLoader& g) {
         auto bytes = g.read_tensor(t.name);
         if (bytes && bytes->size() != t.byte_size) __builtin_trap();
     }
-    auto cfg = ModelConfig::from_gguf(g);
+    auto cfg = ModelConfig::from_source(g);
     if (!cfg) return;
     (void)cfg->summary();
     auto reg = TensorRegistry::bind(*cfg, g);

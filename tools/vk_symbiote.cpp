@@ -26,9 +26,8 @@
 #include "packs/PackCache.h"
 #include "packs/PackCacheSetup.h"
 #include "config/Logger.h"
-#include "gguf/GGUFLoader.h"
+#include "model/LoadedModel.h"
 #include "model/ChatTemplate.h"
-#include "model/HfTokenizerFolder.h"
 #include "packs/PackPlanner.h"
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
@@ -44,15 +43,6 @@
 using namespace vk_symbiote;
 
 namespace {
-
-// The tokenizer of a GGUF file (vocabulary-only files too) or of a Hugging Face folder.
-Expected<std::unique_ptr<Tokenizer>> open_tokenizer(const Path& model) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(model, ec)) return load_hf_tokenizer(model);
-    auto g = GGUFLoader::open(model, GGUFOpenOptions{.allow_quantized = true});
-    if (!g) return g.error();
-    return Tokenizer::from_gguf(**g);
-}
 
 int cmd_tokenize(const ConfigManager& cfg, const Path& model) {
     auto tok = open_tokenizer(model);
@@ -228,9 +218,9 @@ void print_pack_summary(const PackCacheReader& reader) {
 // Writes the pack cache of `model` (plan from --max-pack-mb): progress with an ETA on
 // stderr, then each codec's share on stdout.
 int cmd_pack(const ConfigManager& cfg, const Path& model) {
-    auto g = GGUFLoader::open(model);
+    auto g = open_model_source(model);
     if (!g) return tool::fail(g.error());
-    auto mc = ModelConfig::from_gguf(**g);
+    auto mc = ModelConfig::from_source(**g);
     if (!mc) return tool::fail(mc.error());
     auto reg = TensorRegistry::bind(*mc, **g);
     if (!reg) return tool::fail(reg.error());
@@ -238,7 +228,7 @@ int cmd_pack(const ConfigManager& cfg, const Path& model) {
     if (!plan) return tool::fail(plan.error());
     auto opts = pack_options(cfg);
     if (!opts) return tool::fail(opts.error());
-    const Path out = pack_cache_path(model, opts->cache_dir);
+    const Path out = pack_cache_path((*g)->path(), opts->cache_dir);
     std::fprintf(stderr, "pack: %s: %zu packs, %s, max pack %s%s -> %s\n", model.string().c_str(), plan->packs.size(), format_gib(plan->total_bytes).c_str(),
                  format_gib(plan->max_pack_bytes).c_str(), opts->uncompressed ? ", uncompressed" : "", out.string().c_str());
     ProgressReporter progress("pack " + out.string());

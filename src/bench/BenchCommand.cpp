@@ -24,7 +24,7 @@
 #include "probe/VulkanProbe.h"
 #include "bench/Workload.h"
 #include "engine/CliSupport.h"
-#include "gguf/GGUFLoader.h"
+#include "model/LoadedModel.h"
 #include "memory/MemoryStats.h"
 #include "model/KvLayout.h"
 #include "model/ModelConfig.h"
@@ -186,7 +186,24 @@ Expected<Path> generated_model(const std::string& shape_name, const std::string&
     return *r;
 }
 
-Expected<ProbeResults> machine_probes(const ConfigManager& cfg, const Path& model, const Path& cache_dir, bool reprobe) {
+// The file the disk probe reads: the model file, or a folder's largest file (its biggest shard).
+Path disk_probe_file(const Path& model) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(model, ec)) return model;
+    Path best = model;
+    uint64 most = 0;
+    for (const auto& e : std::filesystem::directory_iterator(model, ec)) {
+        const uint64 n = e.is_regular_file(ec) ? uint64(e.file_size(ec)) : 0;
+        if (n > most) {
+            most = n;
+            best = e.path();
+        }
+    }
+    return best;
+}
+
+Expected<ProbeResults> machine_probes(const ConfigManager& cfg, const Path& model_path, const Path& cache_dir, bool reprobe) {
+    const Path model = disk_probe_file(model_path);
     VulkanProbeOptions vo;
     vo.device_index = cfg.performance().device_index;
     vo.prefer_integrated = cfg.performance().force_integrated_gpu;
@@ -239,9 +256,9 @@ Expected<ProbeResults> machine_probes(const ConfigManager& cfg, const Path& mode
 }
 
 Expected<ModelInfo> describe_model(const Path& path, const std::string& shape, std::unique_ptr<TensorRegistry>& reg_out) {
-    auto g = GGUFLoader::open(path);
+    auto g = open_model_source(path);
     if (!g) return g.error();
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     if (!cfg) return cfg.error();
     auto reg = TensorRegistry::bind(*cfg, **g);
     if (!reg) return reg.error();

@@ -23,7 +23,7 @@ const OptionSpec kOptions[] = {
     // ---- [model] -----------------------------------------------------------------------
     {.section = "model", .key = "model_path", .cli = "--model", .metavar = "<path>",
      .field = VKS_FIELD(model.model_path),
-     .help = "GGUF model file (a bare name is looked up in models_dir)"},
+     .help = "GGUF model file, or a Hugging Face folder (config.json, *.safetensors; a .safetensors file in it means the folder) (a bare name is looked up in models_dir)"},
     {.section = "model", .key = "models_dir", .env = "VK_SYMBIOTE_MODELS_DIR", .metavar = "<dir>",
      .field = VKS_FIELD(model.models_dir), .help = "directory searched for a bare model name"},
     {.section = "model", .key = "chat_template_file", .cli = "--chat-template-file", .metavar = "<path>",

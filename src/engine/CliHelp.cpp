@@ -26,7 +26,7 @@ const SubcommandHelp kSubcommands[] = {
      "chat --prompt \"You are a terse assistant.\" --ctx-size 4096"},
     {"tokenize", "print the token ids of a prompt", "tokenize --prompt TEXT | --prompt-file F [--raw]",
      "One line of space-separated ids on stdout. --raw: no BOS / EOS and no special tokens.\n"
-     "Works on vocabulary-only GGUF files.",
+     "Works on vocabulary-only GGUF files and on folders of Hugging Face tokenizer files.",
      "tokenize --prompt \"Hello world\"\n"
      "tokenize --raw --prompt-file text.txt"},
     {"perplexity", "llama.cpp's perplexity of a text file", "perplexity --prompt-file F [--ctx-size N]",

@@ -104,7 +104,7 @@ int finish_stdout(int rc) {
 Error explain_non_finite(const Path& model, Error e) {
     auto m = LoadedModel::open(model, false);
     if (!m) return e;
-    auto bad = first_non_finite_weight((*m)->gguf(), (*m)->registry());
+    auto bad = first_non_finite_weight((*m)->source(), (*m)->registry());
     if (!bad) e.message += " (scanning the weights failed: " + bad.error().message + ")";
     else if (*bad) e.message += "; the first non-finite weight is " + (*bad)->describe() + " of " + model.string();
     else e.message += "; every weight of " + model.string() + " is finite: the activations overflowed";

@@ -38,7 +38,7 @@ Expected<PackCacheStatus> find_or_build_cache(const LoadedModel& model, const Co
     const Path path = pack_cache_path(model.path(), opts.cache_dir);
     ProgressReporter progress("building pack cache " + path.string());
     progress.quiet_seconds = 1;  // a build this short needs no progress lines
-    auto st = ensure_pack_cache(model.gguf(), plan, opts, [&](uint64, uint64, uint64 raw_done) -> ExpectedVoid {
+    auto st = ensure_pack_cache(model.source(), plan, opts, [&](uint64, uint64, uint64 raw_done) -> ExpectedVoid {
         progress.update(raw_done, plan.total_bytes);
         return {};
     });

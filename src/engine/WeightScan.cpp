@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "common/HalfFloat.h"
-#include "gguf/GGUFLoader.h"
+#include "gguf/ModelSource.h"
 
 namespace vk_symbiote {
 
@@ -34,7 +34,7 @@ std::string NonFiniteWeight::describe() const {
     return "tensor '" + tensor + "'" + (layer >= 0 ? " (layer " + std::to_string(layer) + ")" : "") + ", element " + std::to_string(element);
 }
 
-Expected<std::optional<NonFiniteWeight>> first_non_finite_weight(const GGUFLoader& model, const TensorRegistry& registry) {
+Expected<std::optional<NonFiniteWeight>> first_non_finite_weight(const ModelSource& model, const TensorRegistry& registry) {
     constexpr uint64 kChunk = uint64(4) << 20;  // bytes read at a time
     std::vector<uint8> buf;
     for (const TensorDesc& t : registry.tensors()) {

@@ -11,7 +11,7 @@
 
 namespace vk_symbiote {
 
-class GGUFLoader;
+class ModelSource;
 
 struct NonFiniteWeight {
     std::string tensor;  // e.g. "blk.1.ffn_down.weight"
@@ -21,6 +21,6 @@ struct NonFiniteWeight {
 };
 
 // Errors: Io when a read fails.
-Expected<std::optional<NonFiniteWeight>> first_non_finite_weight(const GGUFLoader& model, const TensorRegistry& registry);
+Expected<std::optional<NonFiniteWeight>> first_non_finite_weight(const ModelSource& model, const TensorRegistry& registry);
 
 }  // namespace vk_symbiote

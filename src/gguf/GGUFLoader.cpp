@@ -450,46 +450,9 @@ ExpectedVoid GGUFLoader::parse(const GGUFOpenOptions& opts) {
     return place_tensor_data(tensors_, data_offset_, file_size_, fname);
 }
 
-const GGUFValue* GGUFLoader::find(const std::string& key) const {
-    auto it = kv_.find(key);
-    return it == kv_.end() ? nullptr : &it->second;
-}
-
 const GGUFTensorInfo* GGUFLoader::find_tensor(const std::string& name) const {
     auto it = tensor_index_.find(name);
     return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
-}
-
-Expected<std::string> GGUFLoader::get_string(const std::string& key) const {
-    auto* v = find(key);
-    if (!v) return make_error(ErrorCode::NotFound, path_.string() + ": metadata '" + key + "': required key missing");
-    if (v->type != GGUFType::STRING) return make_error(ErrorCode::Format, path_.string() + ": metadata '" + key + "': expected string, found " + gguf_type_name(v->type));
-    return v->str;
-}
-
-Expected<uint64> GGUFLoader::get_uint(const std::string& key) const {
-    auto* v = find(key);
-    if (!v) return make_error(ErrorCode::NotFound, path_.string() + ": metadata '" + key + "': required key missing");
-    if (!v->is_integer() || v->type == GGUFType::BOOL)
-        return make_error(ErrorCode::Format, path_.string() + ": metadata '" + key + "': expected integer, found " + gguf_type_name(v->type));
-    if ((v->type == GGUFType::I8 || v->type == GGUFType::I16 || v->type == GGUFType::I32 || v->type == GGUFType::I64) && v->i < 0)
-        return make_error(ErrorCode::Format, path_.string() + ": metadata '" + key + "': negative value " + std::to_string(v->i));
-    return v->u;
-}
-
-Expected<double> GGUFLoader::get_float(const std::string& key) const {
-    auto* v = find(key);
-    if (!v) return make_error(ErrorCode::NotFound, path_.string() + ": metadata '" + key + "': required key missing");
-    if (!v->is_float() && !(v->is_integer() && v->type != GGUFType::BOOL))
-        return make_error(ErrorCode::Format, path_.string() + ": metadata '" + key + "': expected number, found " + gguf_type_name(v->type));
-    return v->f;
-}
-
-Expected<bool> GGUFLoader::get_bool(const std::string& key) const {
-    auto* v = find(key);
-    if (!v) return make_error(ErrorCode::NotFound, path_.string() + ": metadata '" + key + "': required key missing");
-    if (v->type != GGUFType::BOOL) return make_error(ErrorCode::Format, path_.string() + ": metadata '" + key + "': expected bool, found " + gguf_type_name(v->type));
-    return v->i != 0;
 }
 
 ExpectedVoid GGUFLoader::read_range(uint64 off, uint64 size, void* dst) const {
@@ -511,13 +474,10 @@ ExpectedVoid GGUFLoader::read_range(uint64 off, uint64 size, void* dst) const {
     return {};
 }
 
-Expected<std::vector<uint8>> GGUFLoader::read_tensor(const std::string& name) const {
-    auto* ti = find_tensor(name);
-    if (!ti) return make_error(ErrorCode::NotFound, path_.string() + ": tensor '" + name + "': not in file");
-    if (ti->byte_size == 0) return make_error(ErrorCode::Unsupported, path_.string() + ": tensor '" + name + "': type " + ggml_type_name(ti->ggml_type) + " is not supported");
-    std::vector<uint8> buf(ti->byte_size);
-    VKS_TRY(read_range(ti->file_offset, ti->byte_size, buf.data()));
-    return buf;
+Expected<std::vector<uint8>> GGUFLoader::header_bytes() const {
+    std::vector<uint8> head(data_offset_);
+    VKS_TRY(read_range(0, head.size(), head.data()));
+    return head;
 }
 
 ExpectedVoid GGUFLoader::check_unchanged() const {

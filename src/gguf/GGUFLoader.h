@@ -10,59 +10,13 @@
 
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "gguf/ModelSource.h"
 #include "vk_symbiote/Common.h"
 
 namespace vk_symbiote {
-
-// GGUF metadata value type ids (gguf spec).
-enum class GGUFType : uint32 {
-    U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7,
-    STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
-};
-const char* gguf_type_name(GGUFType t);
-// Bytes of one scalar value of type t on disk; 0 for STRING and ARRAY.
-size_t gguf_scalar_size(GGUFType t);
-
-// One metadata value. Scalars are widened into i/u/f; arrays of scalars are kept as
-// widened vectors, arrays of strings as strings, nested arrays as `arr`.
-struct GGUFValue {
-    GGUFType type = GGUFType::U8;
-    GGUFType elem_type = GGUFType::U8;  // for ARRAY
-    int64 i = 0;      // signed ints and bool
-    uint64 u = 0;     // unsigned ints (also mirrors i when non-negative)
-    double f = 0.0;   // floats
-    std::string str;
-    std::vector<int64> arr_i;     // integer / bool arrays (u64 stored bit-cast)
-    std::vector<double> arr_f;    // f32 / f64 arrays
-    std::vector<std::string> arr_str;
-    std::vector<GGUFValue> arr;   // nested arrays
-    uint64 arr_len = 0;
-
-    bool is_integer() const;
-    bool is_float() const;
-};
-
-// ggml tensor type ids for the error messages of quantized tensors.
-const char* ggml_type_name(uint32 ggml_type);
-
-struct GGUFTensorInfo {
-    std::string name;
-    std::vector<uint64> dims;  // ggml order: dims[0] is the contiguous (row) length
-    DType dtype = DType::F32;
-    uint32 ggml_type = 0;
-    uint64 rel_offset = 0;     // offset inside the data section
-    uint64 file_offset = 0;    // absolute offset in the file
-    uint64 byte_size = 0;
-    uint64 n_elements = 0;
-
-    uint64 row_length() const { return dims.empty() ? 1 : dims[0]; }
-    uint64 n_rows() const { return row_length() ? n_elements / row_length() : 0; }
-    uint64 row_bytes() const { return row_length() * dtype_size(dtype); }
-};
 
 struct GGUFOpenOptions {
     // Quantized tensors are an error by default; vocabulary-only use (tokenize) may
@@ -70,41 +24,33 @@ struct GGUFOpenOptions {
     bool allow_quantized = false;
 };
 
-class GGUFLoader {
+class GGUFLoader final : public ModelSource {
 public:
     static Expected<std::unique_ptr<GGUFLoader>> open(const Path& path, GGUFOpenOptions opts = {});
-    ~GGUFLoader();
+    ~GGUFLoader() override;
     GGUFLoader(const GGUFLoader&) = delete;
     GGUFLoader& operator=(const GGUFLoader&) = delete;
 
-    const Path& path() const { return path_; }
+    const Path& path() const override { return path_; }
     uint32 version() const { return version_; }
-    uint64 file_size() const { return file_size_; }
+    uint64 file_size() const override { return file_size_; }
     uint64 alignment() const { return alignment_; }
     uint64 data_offset() const { return data_offset_; }
+    Expected<std::vector<uint8>> header_bytes() const override;  // the bytes before the data section
+    std::vector<SourceFile> files() const override { return {SourceFile{path_, 0, file_size_, fd_}}; }
 
-    // Metadata
-    bool has_key(const std::string& key) const { return kv_.count(key) != 0; }
-    const GGUFValue* find(const std::string& key) const;
-    const std::map<std::string, GGUFValue>& metadata() const { return kv_; }
-
-    // Typed getters: error names the file and key when missing or of the wrong type.
-    Expected<std::string> get_string(const std::string& key) const;
-    Expected<uint64> get_uint(const std::string& key) const;  // any non-negative integer type
-    Expected<double> get_float(const std::string& key) const; // any float or integer type
-    Expected<bool> get_bool(const std::string& key) const;
+    const std::map<std::string, GGUFValue>& metadata() const override { return kv_; }
 
     // Tensor table (file order)
-    const std::vector<GGUFTensorInfo>& tensors() const { return tensors_; }
-    const GGUFTensorInfo* find_tensor(const std::string& name) const;
+    const std::vector<GGUFTensorInfo>& tensors() const override { return tensors_; }
+    const GGUFTensorInfo* find_tensor(const std::string& name) const override;
 
     // Ranged reads of tensor data (absolute file offsets). Fails with Io if the file
     // got shorter or the read is short (file truncated while running).
-    ExpectedVoid read_range(uint64 file_offset, uint64 size, void* dst) const;
-    Expected<std::vector<uint8>> read_tensor(const std::string& name) const;
+    ExpectedVoid read_range(uint64 file_offset, uint64 size, void* dst) const override;
 
     // Check the file is still the one we opened (size unchanged); used by the I/O path.
-    ExpectedVoid check_unchanged() const;
+    ExpectedVoid check_unchanged() const override;
     int fd() const { return fd_; }
 
 private:

@@ -34,11 +34,11 @@ Expected<const FileWeightProvider::Buffer*> FileWeightProvider::load(const Tenso
     const uint64 capacity = (std::max<uint64>(d.byte_size, 1) + align - 1) / align * align;
     buf->data = static_cast<uint8*>(std::aligned_alloc(align, capacity));
     if (!buf->data)
-        return make_error(ErrorCode::OutOfMemory, model_->gguf().path().string() + ": tensor '" + d.name + "': cannot allocate " + std::to_string(d.byte_size) + " bytes");
+        return make_error(ErrorCode::OutOfMemory, model_->source().path().string() + ": tensor '" + d.name + "': cannot allocate " + std::to_string(d.byte_size) + " bytes");
     if (align == kHugePage) ::madvise(buf->data, capacity, MADV_HUGEPAGE);  // advice only: failure changes nothing
     buf->size = d.byte_size;
     std::memset(buf->data + d.byte_size, 0, capacity - d.byte_size);  // padding: defined bytes
-    auto r = model_->gguf().read_range(d.file_offset, d.byte_size, buf->data);
+    auto r = model_->source().read_range(d.file_offset, d.byte_size, buf->data);
     if (!r) return make_error(r.error().code, r.error().message + " (reading tensor '" + d.name + "')");
     const Buffer* raw = buf.get();
     loaded_.emplace(d.file_offset, std::move(buf));
@@ -60,7 +60,7 @@ uint64 FileWeightProvider::expected_bytes() const {
 
 Expected<WeightHandle> FileWeightProvider::acquire(TensorId id) {
     const TensorDesc* d = model_->registry().find(id);
-    if (!d) return make_error(ErrorCode::NotFound, model_->gguf().path().string() + ": no tensor " + tensor_name(id) + " in this model");
+    if (!d) return make_error(ErrorCode::NotFound, model_->source().path().string() + ": no tensor " + tensor_name(id) + " in this model");
     std::lock_guard<std::mutex> lk(mu_);
     ++acquires_;
     auto bytes = load(*d);
@@ -77,7 +77,7 @@ Expected<WeightHandle> FileWeightProvider::acquire(TensorId id) {
 ExpectedVoid FileWeightProvider::embedding_row(uint32 token, float* out) {
     const TensorDesc& d = model_->registry().get({TensorRole::TokenEmbd, -1});
     if (token >= d.rows)
-        return make_error(ErrorCode::InvalidArgument, model_->gguf().path().string() + ": token id " + std::to_string(token) + " is out of range (n_vocab " + std::to_string(d.rows) + ")");
+        return make_error(ErrorCode::InvalidArgument, model_->source().path().string() + ": token id " + std::to_string(token) + " is out of range (n_vocab " + std::to_string(d.rows) + ")");
     const uint64 rb = d.row_bytes();
     {
         // The table may be in RAM already (tied output acquired): no file read then.
@@ -89,7 +89,7 @@ ExpectedVoid FileWeightProvider::embedding_row(uint32 token, float* out) {
         }
     }
     std::vector<uint8> row(rb);
-    auto r = model_->gguf().read_range(d.file_offset + uint64(token) * rb, rb, row.data());
+    auto r = model_->source().read_range(d.file_offset + uint64(token) * rb, rb, row.data());
     if (!r) return make_error(r.error().code, r.error().message + " (reading row " + std::to_string(token) + " of '" + d.name + "')");
     row_to_f32(d.dtype, row.data(), out, d.cols);
     return {};

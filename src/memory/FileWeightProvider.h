@@ -19,7 +19,7 @@
 #include <mutex>
 #include <vector>
 
-#include "gguf/GGUFLoader.h"
+#include "gguf/ModelSource.h"
 #include "model/LoadedModel.h"
 #include "memory/WeightProvider.h"
 
@@ -42,7 +42,7 @@ public:
     static constexpr uint64 kBufferAlignment = uint64(64) << 10;
     static constexpr uint64 kHugePage = uint64(2) << 20;  // tensors of at least this size: aligned to it, THP advised
 
-    const GGUFLoader& gguf() const { return model_->gguf(); }
+    const ModelSource& source() const { return model_->source(); }
     // Bytes of tensor data held in RAM (whole tensors loaded by acquire()).
     uint64 loaded_bytes() const;
     // Number of acquire() calls so far (tests check the forward pass uses the provider).

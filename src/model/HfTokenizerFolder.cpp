@@ -2,6 +2,7 @@
 
 #include <unordered_map>
 
+#include "hf/HfLayout.h"
 #include "model/HfTokenizerConfig.h"
 #include "model/HfTokenizerJson.h"
 #include "model/SentencePieceModel.h"
@@ -79,11 +80,20 @@ ExpectedVoid set_spm_special(TokenizerParts& parts, const HfTokenizerConfig& c, 
     return {};
 }
 
+// Ids from the tokenizer's size up to `model_vocab` as the converter writes them: unused
+// tokens "[PAD<id>]" that encode never produces and decode renders as nothing.
+void pad_vocabulary(TokenizerParts& parts, uint32 model_vocab) {
+    for (uint32 id = uint32(parts.tokens.size()); id < model_vocab; ++id) {
+        parts.tokens.push_back({hf_pad_token_text(id), 0.0f, token_attr::kUnused});
+        if (parts.pipeline) parts.pieces.emplace_back();
+    }
+}
+
 }  // namespace
 
 bool has_hf_tokenizer(const Path& dir) { return is_file(dir / "tokenizer.json") || is_file(dir / "tokenizer.model"); }
 
-Expected<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const Path& dir) {
+Expected<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const Path& dir, uint32 model_vocab) {
     const std::string where = dir.string();
     if (!has_hf_tokenizer(dir))
         return make_error(ErrorCode::NotFound, where + ": no tokenizer.json or tokenizer.model in this folder");
@@ -95,6 +105,10 @@ Expected<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const Path& dir) {
     if (!json) VKS_TRY(add_spm_tokens(*parts, config->added_tokens, where));
     VKS_TRY(resolve_special_ids(*parts, *config, where));
     if (!json) VKS_TRY(set_spm_special(*parts, *config, where));
+    if (model_vocab > 0 && parts->tokens.size() > model_vocab)
+        return make_error(ErrorCode::Format, where + ": the tokenizer has " + std::to_string(parts->tokens.size()) + " tokens, more than config.json's vocab_size " +
+                                                 std::to_string(model_vocab));
+    pad_vocabulary(*parts, model_vocab);
     return Tokenizer::from_parts(std::move(*parts));
 }
 

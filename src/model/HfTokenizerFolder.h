@@ -23,6 +23,9 @@ namespace vk_symbiote {
 // Whether `dir` is a folder with a tokenizer.json or a tokenizer.model.
 bool has_hf_tokenizer(const Path& dir);
 
-Expected<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const Path& dir);
+// `model_vocab` (config.json's vocab_size; 0: none): ids past the tokenizer's own up to it
+// become padding tokens "[PAD<id>]" (unused: never encoded, decoded as nothing), as
+// llama.cpp's converter writes them; a tokenizer larger than it is an error.
+Expected<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const Path& dir, uint32 model_vocab = 0);
 
 }  // namespace vk_symbiote

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "gguf/GGUFLoader.h"
+#include "gguf/ModelSource.h"
 #include "model/families/FamilyRegistry.h"
 
 namespace vk_symbiote {
@@ -16,17 +16,17 @@ constexpr uint64 kMaxWidth = 1 << 17;
 constexpr uint64 kMaxLayers = 1 << 12;
 constexpr uint64 kMaxVocab = 1 << 22;
 
-Error bad(const GGUFLoader& g, const std::string& key, const std::string& what) {
+Error bad(const ModelSource& g, const std::string& key, const std::string& what) {
     return make_error(ErrorCode::Format, g.path().string() + ": metadata '" + key + "': " + what);
 }
 
-Error unsupported(const GGUFLoader& g, const std::string& key, const std::string& what) {
+Error unsupported(const ModelSource& g, const std::string& key, const std::string& what) {
     return make_error(ErrorCode::Unsupported, g.path().string() + ": metadata '" + key + "': " + what);
 }
 
 // Reads integer keys into uint32 fields with a range check.
 struct KeyReader {
-    const GGUFLoader& g;
+    const ModelSource& g;
 
     ExpectedVoid get(const std::string& key, uint64 lo, uint64 hi, uint32& out) const {
         auto v = g.get_uint(key);
@@ -39,7 +39,7 @@ struct KeyReader {
 };
 
 // The family of general.architecture; refuses the others with the list of supported ones.
-Expected<const ModelFamily*> family_of(const GGUFLoader& g, const std::string& arch) {
+Expected<const ModelFamily*> family_of(const ModelSource& g, const std::string& arch) {
     if (const ModelFamily* f = find_family(arch)) return f;
     const char* why = unsupported_architecture_reason(arch);
     return unsupported(g, "general.architecture", "'" + arch + "' is not supported" + (why ? std::string(": ") + why : std::string()) +
@@ -47,7 +47,7 @@ Expected<const ModelFamily*> family_of(const GGUFLoader& g, const std::string& a
 }
 
 // Widths, layers and heads; the head dimension from attention.key_length when present.
-ExpectedVoid read_shape(const GGUFLoader& g, const std::string& a, ModelConfig& c) {
+ExpectedVoid read_shape(const ModelSource& g, const std::string& a, ModelConfig& c) {
     const KeyReader k{g};
     VKS_TRY(k.get(a + "embedding_length", 1, kMaxWidth, c.n_embd));
     VKS_TRY(k.get(a + "block_count", 1, kMaxLayers, c.n_layer));
@@ -72,7 +72,7 @@ ExpectedVoid read_shape(const GGUFLoader& g, const std::string& a, ModelConfig& 
 }
 
 // Rope dimensions, base and linear scaling; other scaling types are refused by name.
-ExpectedVoid read_rope(const GGUFLoader& g, const std::string& a, ModelConfig& c) {
+ExpectedVoid read_rope(const ModelSource& g, const std::string& a, ModelConfig& c) {
     c.n_rot = c.head_dim;
     VKS_TRY(KeyReader{g}.get_if(a + "rope.dimension_count", 2, c.head_dim, c.n_rot));
     if (c.n_rot % 2 != 0) return bad(g, a + "rope.dimension_count", "must be even");
@@ -101,7 +101,7 @@ ExpectedVoid read_rope(const GGUFLoader& g, const std::string& a, ModelConfig& c
     return {};
 }
 
-ExpectedVoid read_norm_eps(const GGUFLoader& g, const std::string& a, ModelConfig& c) {
+ExpectedVoid read_norm_eps(const ModelSource& g, const std::string& a, ModelConfig& c) {
     auto v = g.get_float(a + "attention.layer_norm_rms_epsilon");
     if (!v) return v.error().code == ErrorCode::NotFound ? ExpectedVoid{} : ExpectedVoid(v.error());
     if (!(*v > 0.0 && *v < 1.0)) return bad(g, a + "attention.layer_norm_rms_epsilon", "value out of range");
@@ -110,7 +110,7 @@ ExpectedVoid read_norm_eps(const GGUFLoader& g, const std::string& a, ModelConfi
 }
 
 // Vocabulary size: explicit key, else the embedding table's row count.
-ExpectedVoid read_vocab(const GGUFLoader& g, const std::string& a, ModelConfig& c) {
+ExpectedVoid read_vocab(const ModelSource& g, const std::string& a, ModelConfig& c) {
     if (g.has_key(a + "vocab_size")) return KeyReader{g}.get(a + "vocab_size", 1, kMaxVocab, c.n_vocab);
     const GGUFTensorInfo* te = g.find_tensor("token_embd.weight");
     if (!te || te->dims.size() != 2)
@@ -122,7 +122,7 @@ ExpectedVoid read_vocab(const GGUFLoader& g, const std::string& a, ModelConfig& 
 
 }  // namespace
 
-Expected<ModelConfig> ModelConfig::from_gguf(const GGUFLoader& g) {
+Expected<ModelConfig> ModelConfig::from_source(const ModelSource& g) {
     ModelConfig c;
     auto arch = g.get_string("general.architecture");
     if (!arch) return arch.error();
@@ -137,6 +137,9 @@ Expected<ModelConfig> ModelConfig::from_gguf(const GGUFLoader& g) {
     VKS_TRY(read_vocab(g, a, c));
     c.tied_output = g.find_tensor("output.weight") == nullptr;
     VKS_TRY(apply_family(**family, g, c));
+    // Q / K rows stored in rotate-half order (a Hugging Face folder of a Llama-family class):
+    // the NeoX rope on them is the adjacent-pair rope on the converter's permuted rows.
+    if (g.qk_rows_rotate_half()) c.rope_style = RopeStyle::NeoX;
     return c;
 }
 

@@ -11,7 +11,7 @@
 
 namespace vk_symbiote {
 
-class GGUFLoader;
+class ModelSource;
 
 enum class RopeStyle : uint32 {
     Normal = 0,  // Llama / GGUF layout: rotate adjacent pairs (x[2i], x[2i+1])
@@ -94,7 +94,7 @@ struct ModelConfig {
     uint64 kv_rows_total(uint32 n_ctx, uint32 n_batch) const;
 
     // Reads and validates the config. Errors name the file and the key (or tensor).
-    static Expected<ModelConfig> from_gguf(const GGUFLoader& gguf);
+    static Expected<ModelConfig> from_source(const ModelSource& source);
     std::string summary() const;
 };
 

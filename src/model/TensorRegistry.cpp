@@ -2,7 +2,7 @@
 
 #include <unordered_set>
 
-#include "gguf/GGUFLoader.h"
+#include "gguf/ModelSource.h"
 
 namespace vk_symbiote {
 
@@ -167,7 +167,7 @@ std::string dims_text(const std::vector<uint64>& dims) {
 }
 
 // The file's tensors that no descriptor reads (and that the config did not consume).
-std::vector<std::string> unused_tensors(const ModelConfig& cfg, const GGUFLoader& g, const std::vector<TensorDesc>& ts) {
+std::vector<std::string> unused_tensors(const ModelConfig& cfg, const ModelSource& g, const std::vector<TensorDesc>& ts) {
     std::unordered_set<std::string> used;
     for (const TensorDesc& d : ts) used.insert(d.name);
     used.insert(tensor_name({TensorRole::TokenEmbd, -1}));
@@ -186,9 +186,24 @@ std::vector<uint64> expected_dims(const TensorDesc& d, const ModelConfig& cfg) {
     return {d.cols, d.source_rows};
 }
 
+// An expert the source keeps as a tensor of its own (ModelSource::find_expert): dims
+// [cols, rows], its whole byte range.
+ExpectedVoid bind_own_expert(TensorDesc& d, const GGUFTensorInfo& t, const std::string& f) {
+    const std::vector<uint64> want{d.cols, d.rows};
+    if (t.dims != want)
+        return make_error(ErrorCode::Format, f + ": tensor '" + d.label() + "': shape [" + dims_text(t.dims) + "] does not match the config, expected [" +
+                                                 dims_text(want) + "]");
+    d.dtype = t.dtype;
+    d.file_offset = t.file_offset;
+    d.byte_size = d.rows * d.row_bytes();
+    return {};
+}
+
 // Checks one descriptor against the file's tensor and fills its dtype and byte range.
-ExpectedVoid bind_one(TensorDesc& d, const ModelConfig& cfg, const GGUFLoader& g, const std::string& unused_hint) {
+ExpectedVoid bind_one(TensorDesc& d, const ModelConfig& cfg, const ModelSource& g, const std::string& unused_hint) {
     const std::string f = g.path().string();
+    if (tensor_role_is_expert(d.id.role))
+        if (const GGUFTensorInfo* own = g.find_expert(d.name, uint32(d.id.expert))) return bind_own_expert(d, *own, f);
     const GGUFTensorInfo* ti = g.find_tensor(d.name);
     if (d.id.role == TensorRole::Output && cfg.tied_output) ti = g.find_tensor(tensor_name({TensorRole::TokenEmbd, -1}));
     if (!ti) return make_error(ErrorCode::NotFound, f + ": tensor '" + d.name + "': required tensor missing" + unused_hint);
@@ -216,7 +231,7 @@ std::vector<TensorDesc> TensorRegistry::expected_tensors(const ModelConfig& c) {
     return t;
 }
 
-Expected<TensorRegistry> TensorRegistry::bind(const ModelConfig& cfg, const GGUFLoader& g) {
+Expected<TensorRegistry> TensorRegistry::bind(const ModelConfig& cfg, const ModelSource& g) {
     TensorRegistry reg;
     reg.tensors_ = expected_tensors(cfg);
     const std::vector<std::string> unused = unused_tensors(cfg, g, reg.tensors_);

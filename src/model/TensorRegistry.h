@@ -11,7 +11,7 @@
 
 namespace vk_symbiote {
 
-class GGUFLoader;
+class ModelSource;
 
 enum class TensorRole : uint32 {
     TokenEmbd = 0,  // (n_vocab, n_embd)
@@ -96,7 +96,7 @@ public:
     // supported dtype) and fills dtype / offsets, then refuses a file with a tensor the
     // model as configured does not use (a feature the engine does not implement, e.g. the
     // experts of a mixture of experts): never run approximately. Errors name the file and tensor.
-    static Expected<TensorRegistry> bind(const ModelConfig& cfg, const GGUFLoader& gguf);
+    static Expected<TensorRegistry> bind(const ModelConfig& cfg, const ModelSource& gguf);
 
     const std::vector<TensorDesc>& tensors() const { return tensors_; }
     const TensorDesc& get(TensorId id) const;

@@ -21,7 +21,7 @@
 
 namespace vk_symbiote {
 
-class GGUFLoader;
+class ModelSource;
 class HfPipeline;
 
 // Spm: best-score merges (GGUF "llama", tokenizer.model); Bpe: byte-level rank merges (GGUF
@@ -78,7 +78,7 @@ public:
 
     // Reads tokenizer.ggml.* from the file's metadata (tensors are not touched, so vocab-only
     // files work). Errors name the file and the key.
-    static Expected<std::unique_ptr<Tokenizer>> from_gguf(const GGUFLoader& gguf);
+    static Expected<std::unique_ptr<Tokenizer>> from_gguf(const ModelSource& gguf);
     // Checks the parts (ids in range, Json parts complete) and builds the tokenizer; errors
     // name parts.file.
     static Expected<std::unique_ptr<Tokenizer>> from_parts(TokenizerParts parts);
@@ -128,9 +128,9 @@ private:
 
     Tokenizer() = default;
     static std::optional<uint32> opt(uint32 id) { return id == kNoToken ? std::nullopt : std::optional<uint32>(id); }
-    ExpectedVoid load_tokens(const GGUFLoader& gguf);
-    ExpectedVoid load_merges(const GGUFLoader& gguf);
-    ExpectedVoid load_special_ids(const GGUFLoader& gguf);
+    ExpectedVoid load_tokens(const ModelSource& gguf);
+    ExpectedVoid load_merges(const ModelSource& gguf);
+    ExpectedVoid load_special_ids(const ModelSource& gguf);
     ExpectedVoid take_parts(TokenizerParts& parts);
     void build_byte_tokens();
     void finish_special_tokens();

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "gguf/GGUFLoader.h"
+#include "gguf/ModelSource.h"
 
 namespace vk_symbiote {
 
@@ -42,7 +42,7 @@ const std::string_view kEogTexts[] = {
 
 // ---- loading -------------------------------------------------------------------------------
 
-Expected<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GGUFLoader& gguf) {
+Expected<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const ModelSource& gguf) {
     std::unique_ptr<Tokenizer> t(new Tokenizer());
     t->file_ = gguf.path().string();
     auto model = gguf.get_string("tokenizer.ggml.model");
@@ -165,7 +165,7 @@ void Tokenizer::build_byte_tokens() {
     }
 }
 
-ExpectedVoid Tokenizer::load_tokens(const GGUFLoader& gguf) {
+ExpectedVoid Tokenizer::load_tokens(const ModelSource& gguf) {
     const GGUFValue* toks = gguf.find("tokenizer.ggml.tokens");
     if (!toks) return make_error(ErrorCode::NotFound, file_ + ": tokenizer.ggml.tokens: required key missing");
     if (toks->type != GGUFType::ARRAY || toks->elem_type != GGUFType::STRING)
@@ -192,7 +192,7 @@ ExpectedVoid Tokenizer::load_tokens(const GGUFLoader& gguf) {
     return {};
 }
 
-ExpectedVoid Tokenizer::load_merges(const GGUFLoader& gguf) {
+ExpectedVoid Tokenizer::load_merges(const ModelSource& gguf) {
     const GGUFValue* merges = gguf.find("tokenizer.ggml.merges");
     if (!merges) return make_error(ErrorCode::NotFound, file_ + ": tokenizer.ggml.merges: required key missing for a 'gpt2' tokenizer");
     if (merges->type != GGUFType::ARRAY || merges->elem_type != GGUFType::STRING)
@@ -209,7 +209,7 @@ ExpectedVoid Tokenizer::load_merges(const GGUFLoader& gguf) {
     return {};
 }
 
-ExpectedVoid Tokenizer::load_special_ids(const GGUFLoader& gguf) {
+ExpectedVoid Tokenizer::load_special_ids(const ModelSource& gguf) {
     if (type_ == TokenizerType::Spm) {
         bos_ = 1, eos_ = 2, unk_ = 0;
     } else {

@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "packs/PackCache.h"
-#include "gguf/GGUFLoader.h"
+#include "gguf/ModelSource.h"
 
 namespace vk_symbiote {
 
@@ -54,9 +54,9 @@ uint64 AsyncPrefetcher::staging_bytes_for(const PrefetcherOptions& o) {
     return staging_bytes_for(o, o.pack_cache ? o.pack_cache->max_stored_bytes() : 0);
 }
 
-AsyncPrefetcher::AsyncPrefetcher(std::shared_ptr<const GGUFLoader> file, const PrefetcherOptions& opts) : file_(std::move(file)), opts_(opts) {}
+AsyncPrefetcher::AsyncPrefetcher(std::shared_ptr<const ModelSource> file, const PrefetcherOptions& opts) : file_(std::move(file)), opts_(opts) {}
 
-Expected<std::unique_ptr<AsyncPrefetcher>> AsyncPrefetcher::create(std::shared_ptr<const GGUFLoader> file, const PrefetcherOptions& opts) {
+Expected<std::unique_ptr<AsyncPrefetcher>> AsyncPrefetcher::create(std::shared_ptr<const ModelSource> file, const PrefetcherOptions& opts) {
     if (!file) return make_error(ErrorCode::InvalidArgument, "AsyncPrefetcher: no model file");
     if (opts.threads == 0 || opts.threads > 64)
         return make_error(ErrorCode::InvalidArgument, "io_threads: " + std::to_string(opts.threads) + " is out of range [1, 64]");
@@ -64,8 +64,10 @@ Expected<std::unique_ptr<AsyncPrefetcher>> AsyncPrefetcher::create(std::shared_p
         return make_error(ErrorCode::InvalidArgument, "io staging_bytes: " + std::to_string(opts.staging_bytes) + " must be a non-zero multiple of 4096");
     std::unique_ptr<AsyncPrefetcher> p(new AsyncPrefetcher(file, opts));
     if (opts.direct_io) {
-        int fd = ::open(p->file_->path().c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
-        p->direct_fd_ = fd;  // -1: unsupported here, buffered reads
+        for (SourceFile f : p->file_->files()) {
+            f.fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+            if (f.fd >= 0) p->direct_files_.push_back(std::move(f));  // else unsupported here: buffered reads
+        }
         if (opts.pack_cache) p->cache_direct_fd_ = ::open(opts.pack_cache->path().c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
     }
     for (uint32 i = 0; i < opts.threads; ++i) p->threads_.emplace_back([q = p.get()] { q->worker(); });
@@ -74,10 +76,9 @@ Expected<std::unique_ptr<AsyncPrefetcher>> AsyncPrefetcher::create(std::shared_p
 
 AsyncPrefetcher::~AsyncPrefetcher() {
     shutdown();
-    for (auto* a : {&direct_fd_, &cache_direct_fd_}) {
-        int fd = a->exchange(-1);
-        if (fd >= 0) ::close(fd);
-    }
+    for (const SourceFile& f : direct_files_) ::close(f.fd);
+    int fd = cache_direct_fd_.exchange(-1);
+    if (fd >= 0) ::close(fd);
 }
 
 void AsyncPrefetcher::shutdown() {
@@ -189,7 +190,7 @@ ExpectedVoid AsyncPrefetcher::run_job(const ReadJob& job, Buffers& bufs) {
             if (!r) return make_error(r.error().code, file_->path().string() + ": " + job.what + ": read of " + std::to_string(e.size) + " bytes at " +
                                                           std::to_string(e.file_offset) + " failed: " + r.error().message);
         }
-        if (direct_fd_.load() >= 0) {
+        if (direct_file(e.file_offset, e.size)) {
             if (!bufs.staging) bufs.staging = aligned_in(bufs.staging_owner, opts_.staging_bytes);
             VKS_TRY(read_direct(e, job.what, bufs.staging));
         } else {
@@ -281,29 +282,38 @@ ExpectedVoid AsyncPrefetcher::read_buffered(const ReadExtent& e, const std::stri
     return {};
 }
 
-// O_DIRECT: aligned offset, length and address. Reads [align_down(off), ...) in chunks
-// of the staging size and copies the wanted bytes out.
+const SourceFile* AsyncPrefetcher::direct_file(uint64 offset, uint64 size) const {
+    if (direct_refused_.load()) return nullptr;
+    for (const SourceFile& f : direct_files_)
+        if (offset >= f.base && offset - f.base <= f.size && size <= f.size - (offset - f.base)) return &f;
+    return nullptr;
+}
+
+// O_DIRECT: aligned offset, length and address. Reads [align_down(off), ...) of the file
+// that holds the extent (its offsets are the source's minus the file's base) in chunks of
+// the staging size and copies the wanted bytes out.
 ExpectedVoid AsyncPrefetcher::read_direct(const ReadExtent& e, const std::string& what, uint8* staging) {
-    const uint64 end = e.file_offset + e.size;
-    uint64 pos = align_down(e.file_offset, kDirectAlign);
+    const SourceFile* file = direct_file(e.file_offset, e.size);
+    if (!file) return read_buffered(e, what);
+    const uint64 begin = e.file_offset - file->base, end = begin + e.size;
+    uint64 pos = align_down(begin, kDirectAlign);
     while (pos < end) {
         const uint64 want = std::min<uint64>(opts_.staging_bytes, align_up(end - pos, kDirectAlign));
-        ssize_t r = ::pread(direct_fd_.load(), staging, size_t(want), off_t(pos));
+        ssize_t r = ::pread(file->fd, staging, size_t(want), off_t(pos));
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == EINVAL) {  // O_DIRECT refused by this filesystem: buffered for good
-            int fd = direct_fd_.exchange(-1);
-            if (fd >= 0) ::close(fd);
-            ReadExtent rest{std::max(pos, e.file_offset), end - std::max(pos, e.file_offset), e.dst + (std::max(pos, e.file_offset) - e.file_offset)};
-            return read_buffered(rest, what);
+            direct_refused_.store(true);
+            const uint64 from = std::max(pos, begin);
+            return read_buffered(ReadExtent{file->base + from, end - from, e.dst + (from - begin)}, what);
         }
-        if (r < 0) return make_error(ErrorCode::Io, file_->path().string() + ": " + what + ": read at byte " + std::to_string(pos) + " failed: " + std::strerror(errno));
+        if (r < 0) return make_error(ErrorCode::Io, file->path.string() + ": " + what + ": read at byte " + std::to_string(pos) + " failed: " + std::strerror(errno));
         const uint64 got_end = pos + uint64(r);
-        const uint64 copy_begin = std::max(pos, e.file_offset);
+        const uint64 copy_begin = std::max(pos, begin);
         const uint64 copy_end = std::min(got_end, end);
-        if (copy_end > copy_begin) std::memcpy(e.dst + (copy_begin - e.file_offset), staging + (copy_begin - pos), size_t(copy_end - copy_begin));
+        if (copy_end > copy_begin) std::memcpy(e.dst + (copy_begin - begin), staging + (copy_begin - pos), size_t(copy_end - copy_begin));
         if (got_end >= end) break;
         if (uint64(r) < want)  // short read before `end`: the file ends early
-            return make_error(ErrorCode::Io, file_->path().string() + ": " + what + ": unexpected end of file at byte " + std::to_string(got_end) +
+            return make_error(ErrorCode::Io, file->path.string() + ": " + what + ": unexpected end of file at byte " + std::to_string(got_end) +
                                                  " (the model file was truncated or replaced while running)");
         pos = got_end;  // still aligned: a full chunk was read
     }

@@ -3,7 +3,7 @@
 // extent). Completion is reported through a std::shared_future<ExpectedVoid> and an
 // optional callback that runs on the I/O thread just before the future is set.
 //
-// Reads: before each job the file is checked with GGUFLoader::check_unchanged() (size
+// Reads: before each job the file is checked with ModelSource::check_unchanged() (size
 // changed / file gone -> Io error); short reads and I/O errors become Io errors naming
 // the file, the byte offset and the job. Nothing hangs: every submitted job completes
 // (with an error after shutdown()).
@@ -43,11 +43,11 @@
 #include <thread>
 #include <vector>
 
+#include "gguf/ModelSource.h"
 #include "vk_symbiote/Common.h"
 
 namespace vk_symbiote {
 
-class GGUFLoader;
 class PackCacheReader;
 
 // Test hook: called before every read of `size` bytes at `file_offset`; returning an
@@ -98,7 +98,7 @@ struct IoStats {
 
 class AsyncPrefetcher {
 public:
-    static Expected<std::unique_ptr<AsyncPrefetcher>> create(std::shared_ptr<const GGUFLoader> file, const PrefetcherOptions& opts);
+    static Expected<std::unique_ptr<AsyncPrefetcher>> create(std::shared_ptr<const ModelSource> file, const PrefetcherOptions& opts);
     ~AsyncPrefetcher();
     AsyncPrefetcher(const AsyncPrefetcher&) = delete;
     AsyncPrefetcher& operator=(const AsyncPrefetcher&) = delete;
@@ -111,7 +111,7 @@ public:
     void shutdown();
 
     IoStats stats() const;
-    bool direct_io_active() const { return direct_fd_.load() >= 0; }
+    bool direct_io_active() const { return !direct_files_.empty() && !direct_refused_.load(); }
     uint32 threads() const { return uint32(threads_.size()); }
     // RAM the prefetcher may hold for reads with these options: (threads + 1) O_DIRECT
     // staging buffers when direct_io + `threads` cache scratch buffers with a pack
@@ -127,7 +127,7 @@ public:
     uint64 staging_bytes_total() const { return staging_bytes_for(opts_); }
 
 private:
-    AsyncPrefetcher(std::shared_ptr<const GGUFLoader> file, const PrefetcherOptions& opts);
+    AsyncPrefetcher(std::shared_ptr<const ModelSource> file, const PrefetcherOptions& opts);
     struct Queued {
         ReadJob job;
         std::promise<ExpectedVoid> promise;
@@ -146,10 +146,16 @@ private:
     ExpectedVoid read_stored_direct(uint64 pack_id, uint8* scratch, const uint8*& stored);
     ExpectedVoid read_buffered(const ReadExtent& e, const std::string& what);
     ExpectedVoid read_direct(const ReadExtent& e, const std::string& what, uint8* staging);
+    // The O_DIRECT file holding all of [offset, offset + size), or nullptr (bytes a source
+    // keeps in memory, or direct reads off).
+    const SourceFile* direct_file(uint64 offset, uint64 size) const;
 
-    std::shared_ptr<const GGUFLoader> file_;
+    std::shared_ptr<const ModelSource> file_;
     PrefetcherOptions opts_;
-    std::atomic<int> direct_fd_{-1};
+    // The model's files opened with O_DIRECT (fd), at their bases in the source's address
+    // space; empty: buffered reads. Closed by the destructor.
+    std::vector<SourceFile> direct_files_;
+    std::atomic<bool> direct_refused_{false};  // the filesystem refused O_DIRECT: buffered from now on
     std::atomic<int> cache_direct_fd_{-1};  // O_DIRECT fd of the pack cache (-1: buffered); closed by the destructor
     std::atomic<bool> cache_direct_refused_{false};  // the filesystem refused O_DIRECT: buffered from now on
     std::mutex demand_mu_;                  // owns demand_bufs_ (run_now)

@@ -6,7 +6,7 @@
 
 #include "common/Units.h"
 #include "packs/PackCache.h"
-#include "gguf/GGUFLoader.h"
+#include "gguf/ModelSource.h"
 #include "oracle/PackScheduler.h"
 
 namespace vk_symbiote {
@@ -18,7 +18,7 @@ struct NomadPackManager::PinGuard {
     ~PinGuard() { mgr->unpin(pack->id()); }
 };
 
-NomadPackManager::NomadPackManager(std::shared_ptr<const GGUFLoader> file, PackPlan plan, PackManagerOptions opts)
+NomadPackManager::NomadPackManager(std::shared_ptr<const ModelSource> file, PackPlan plan, PackManagerOptions opts)
     : file_(std::move(file)),
       plan_(std::move(plan)),
       opts_(std::move(opts)),
@@ -53,7 +53,7 @@ ExpectedVoid NomadPackManager::check_budget(const Path& model, const PackPlan& p
                           " (raise ram_budget_gb / --ram-gb)");
 }
 
-Expected<std::shared_ptr<NomadPackManager>> NomadPackManager::create(std::shared_ptr<const GGUFLoader> file, PackPlan plan, PackManagerOptions opts) {
+Expected<std::shared_ptr<NomadPackManager>> NomadPackManager::create(std::shared_ptr<const ModelSource> file, PackPlan plan, PackManagerOptions opts) {
     if (!file) return make_error(ErrorCode::InvalidArgument, "NomadPackManager: no model file");
     if (plan.packs.empty()) return make_error(ErrorCode::InvalidArgument, file->path().string() + ": pack plan is empty");
     if (const PackCacheReader* c = opts.io.pack_cache.get()) VKS_TRY(check_cache_matches_plan(*c, plan));

@@ -53,7 +53,7 @@
 
 namespace vk_symbiote {
 
-class GGUFLoader;
+class ModelSource;
 
 // Counters of the RAM tier. Snapshot by value.
 struct PackTierStats {
@@ -96,7 +96,7 @@ class NomadPackManager : public std::enable_shared_from_this<NomadPackManager> {
 public:
     // Errors: InvalidArgument (no file, empty plan, opts.io.pack_cache made for another
     // plan), BudgetTooSmall (names the minimum).
-    static Expected<std::shared_ptr<NomadPackManager>> create(std::shared_ptr<const GGUFLoader> file, PackPlan plan, PackManagerOptions opts);
+    static Expected<std::shared_ptr<NomadPackManager>> create(std::shared_ptr<const ModelSource> file, PackPlan plan, PackManagerOptions opts);
     ~NomadPackManager();
     NomadPackManager(const NomadPackManager&) = delete;
     NomadPackManager& operator=(const NomadPackManager&) = delete;
@@ -158,7 +158,7 @@ public:
     size_t pack_count() const { return plan_.packs.size(); }
 
 private:
-    NomadPackManager(std::shared_ptr<const GGUFLoader> file, PackPlan plan, PackManagerOptions opts);
+    NomadPackManager(std::shared_ptr<const ModelSource> file, PackPlan plan, PackManagerOptions opts);
     struct Entry {
         std::shared_ptr<NomadPack> pack;
         std::shared_ptr<std::promise<ExpectedVoid>> promise;  // set while Loading
@@ -183,7 +183,7 @@ private:
     void unpin(uint64 id);
     std::string pressure_locked() const;
 
-    std::shared_ptr<const GGUFLoader> file_;
+    std::shared_ptr<const ModelSource> file_;
     PackPlan plan_;
     PackManagerOptions opts_;
     uint64 pack_budget_ = 0;

@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "compression/Compression.h"
-#include "gguf/GGUFLoader.h"
+#include "gguf/ModelSource.h"
 #include "packs/PackCacheFormat.h"
 #include "packs/PackCacheSource.h"
 
@@ -43,7 +43,7 @@ double PackCacheReader::ratio() const {
     return raw ? double(stored) / double(raw) : 1.0;
 }
 
-Expected<std::unique_ptr<PackCacheReader>> PackCacheReader::open(const Path& cache, const GGUFLoader& model,
+Expected<std::unique_ptr<PackCacheReader>> PackCacheReader::open(const Path& cache, const ModelSource& model,
                                                                  const PackPlan& plan) {
     std::unique_ptr<PackCacheReader> r(new PackCacheReader());
     r->path_ = cache;
@@ -105,9 +105,9 @@ Expected<size_t> PackCacheReader::read_header(std::vector<uint8>& b, uint64 fsiz
 
 // The intact header against the model (size, header hash) and the plan (max pack size,
 // pack count, layout).
-ExpectedVoid PackCacheReader::check_matches(const std::vector<uint8>& b, const GGUFLoader& model, const PackPlan& plan) const {
+ExpectedVoid PackCacheReader::check_matches(const std::vector<uint8>& b, const ModelSource& model, const PackPlan& plan) const {
     if (get_at(b, 16, 8) != model.file_size()) return mismatch(path_, "model size in bytes", get_at(b, 16, 8), model.file_size());
-    auto hh = gguf_header_hash(model);
+    auto hh = source_header_hash(model);
     if (!hh) return hh.error();
     if (get_at(b, 24, 8) != *hh) return mismatch(path_, "hash of the GGUF header", get_at(b, 24, 8), *hh);
     if (get_at(b, 32, 8) != plan.max_pack_bytes) return mismatch(path_, "max pack bytes", get_at(b, 32, 8), plan.max_pack_bytes);
@@ -137,9 +137,9 @@ ExpectedVoid PackCacheReader::read_entries(const std::vector<uint8>& b, size_t t
 // PackCacheSource.h: the recorded identity of the model file, else every pack's bytes in
 // the model against the table's hashes (then the identity is recorded, if the cache file
 // is writable: a read-only cache is checked again on the next open).
-ExpectedVoid PackCacheReader::bind_source(const std::vector<uint8>& b, const GGUFLoader& model, const PackPlan& plan) {
+ExpectedVoid PackCacheReader::bind_source(const std::vector<uint8>& b, const ModelSource& model, const PackPlan& plan) {
     const int64 started = wall_clock_ns();
-    auto now = source_identity(model.fd(), model.path());
+    auto now = source_identity(model);
     if (!now) return now.error();
     const std::span<const uint8> recorded(b.data() + kIdentityAt, kSourceIdentityBytes);
     if (decode_source_identity(recorded) == *now) return {};
@@ -160,7 +160,7 @@ ExpectedVoid PackCacheReader::bind_source(const std::vector<uint8>& b, const GGU
     return {};
 }
 
-ExpectedVoid PackCacheReader::load(const GGUFLoader& model, const PackPlan& plan) {
+ExpectedVoid PackCacheReader::load(const ModelSource& model, const PackPlan& plan) {
     struct stat st {};
     if (::fstat(fd_, &st) != 0) return make_error(ErrorCode::Io, path_.string() + ": fstat failed: " + errno_text());
     const uint64 fsize = uint64(st.st_size);

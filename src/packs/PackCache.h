@@ -47,7 +47,7 @@
 
 namespace vk_symbiote {
 
-class GGUFLoader;
+class ModelSource;
 
 // 2: the model is matched by content (the source identity block), no longer by mtime.
 inline constexpr uint32 kPackCacheVersion = 2;
@@ -99,7 +99,7 @@ Path pack_cache_path(const Path& model, const Path& cache_dir);
 // Writes the cache for `plan` (made from `model`'s registry) and returns its path.
 // Errors: Io (read/write/rename), InvalidArgument (unknown candidate codec, bad
 // min_saving), BudgetTooSmall (memory_budget_bytes), whatever `progress` returns.
-Expected<Path> build_pack_cache(const GGUFLoader& model, const PackPlan& plan, const PackCacheOptions& opts,
+Expected<Path> build_pack_cache(const ModelSource& model, const PackPlan& plan, const PackCacheOptions& opts,
                                 PackCacheProgressFn progress = {});
 
 // Reads packs back from a cache file. Immutable after open(); read_pack() uses pread
@@ -112,7 +112,7 @@ public:
     // not the ones the packs were built from (PackCacheSource.h: checked, reading the whole
     // model, when the model file's identity is not the recorded one)); the message names
     // the cache file and what does not match.
-    static Expected<std::unique_ptr<PackCacheReader>> open(const Path& cache, const GGUFLoader& model,
+    static Expected<std::unique_ptr<PackCacheReader>> open(const Path& cache, const ModelSource& model,
                                                            const PackPlan& plan);
     ~PackCacheReader();
     PackCacheReader(const PackCacheReader&) = delete;
@@ -165,11 +165,11 @@ public:
 
 private:
     PackCacheReader() = default;
-    ExpectedVoid load(const GGUFLoader& model, const PackPlan& plan);
+    ExpectedVoid load(const ModelSource& model, const PackPlan& plan);
     Expected<size_t> read_header(std::vector<uint8>& b, uint64 file_size);
-    ExpectedVoid check_matches(const std::vector<uint8>& b, const GGUFLoader& model, const PackPlan& plan) const;
+    ExpectedVoid check_matches(const std::vector<uint8>& b, const ModelSource& model, const PackPlan& plan) const;
     ExpectedVoid read_entries(const std::vector<uint8>& b, size_t table_at, uint64 file_size, const PackPlan& plan);
-    ExpectedVoid bind_source(const std::vector<uint8>& b, const GGUFLoader& model, const PackPlan& plan);
+    ExpectedVoid bind_source(const std::vector<uint8>& b, const ModelSource& model, const PackPlan& plan);
 
     Path path_;
     int fd_ = -1;

@@ -18,7 +18,7 @@
 #include "common/TempFiles.h"
 #include "common/Units.h"
 #include "compression/Compression.h"
-#include "gguf/GGUFLoader.h"
+#include "gguf/ModelSource.h"
 #include "packs/PackCache.h"
 #include "packs/PackCacheFormat.h"
 #include "packs/PackCacheSource.h"
@@ -43,7 +43,7 @@ struct HeldBytes {
 };
 
 // Element type of a pack's tensors; nullopt when slices mix types (or are unknown).
-std::optional<DType> pack_dtype(const GGUFLoader& model, const PackMetadata& p) {
+std::optional<DType> pack_dtype(const ModelSource& model, const PackMetadata& p) {
     std::optional<DType> t;
     for (const PackSlice& s : p.slices) {
         const GGUFTensorInfo* ti = model.find_tensor(s.tensor_name);
@@ -55,10 +55,10 @@ std::optional<DType> pack_dtype(const GGUFLoader& model, const PackMetadata& p) 
 
 // The shared state of one conversion's worker threads.
 struct Builder {
-    Builder(const GGUFLoader& m, const PackPlan& pl, const PackCacheOptions& o, const PackCacheProgressFn& pr)
+    Builder(const ModelSource& m, const PackPlan& pl, const PackCacheOptions& o, const PackCacheProgressFn& pr)
         : model(m), plan(pl), opts(o), progress(pr) {}
 
-    const GGUFLoader& model;
+    const ModelSource& model;
     const PackPlan& plan;
     const PackCacheOptions& opts;
     const PackCacheProgressFn& progress;
@@ -185,8 +185,8 @@ ExpectedVoid check_plan_ids(const PackPlan& plan) {
 // The identity to record for the content the build read: the model's identity before the
 // build, if it is settled and unchanged after it (else none: the first open checks the
 // content).
-Expected<std::optional<SourceIdentity>> identity_to_record(const GGUFLoader& model, const SourceIdentity& before, int64 started_ns) {
-    auto after = source_identity(model.fd(), model.path());
+Expected<std::optional<SourceIdentity>> identity_to_record(const ModelSource& model, const SourceIdentity& before, int64 started_ns) {
+    auto after = source_identity(model);
     if (!after) return after.error();
     if (*after != before || !identity_settled(before, started_ns)) return std::optional<SourceIdentity>();
     return std::optional<SourceIdentity>(before);
@@ -194,7 +194,7 @@ Expected<std::optional<SourceIdentity>> identity_to_record(const GGUFLoader& mod
 
 ExpectedVoid run_builder(Builder& b, const HeaderFields& h, unsigned n) {
     const int64 started = wall_clock_ns();
-    auto before = source_identity(b.model.fd(), b.model.path());
+    auto before = source_identity(b.model);
     if (!before) return before.error();
     std::vector<std::thread> pool;
     for (unsigned i = 0; i < n; ++i) pool.emplace_back([&b] { b.worker(); });
@@ -247,7 +247,7 @@ uint64 pack_cache_build_bytes_per_thread(uint64 largest_pack_bytes) {
     return largest_pack_bytes + 2 * frame;
 }
 
-Expected<Path> build_pack_cache(const GGUFLoader& model, const PackPlan& plan, const PackCacheOptions& opts,
+Expected<Path> build_pack_cache(const ModelSource& model, const PackPlan& plan, const PackCacheOptions& opts,
                                 PackCacheProgressFn progress) {
     if (!(opts.min_saving >= 0.0 && opts.min_saving < 1.0))
         return make_error(ErrorCode::InvalidArgument, "pack cache: min_saving must be in [0, 1), got " + std::to_string(opts.min_saving));
@@ -270,7 +270,7 @@ Expected<Path> build_pack_cache(const GGUFLoader& model, const PackPlan& plan, c
 
     HeaderFields h;
     h.model_size = model.file_size();
-    auto hh = gguf_header_hash(model);
+    auto hh = source_header_hash(model);
     if (!hh) return hh.error();
     h.model_header_hash = *hh;
     h.max_pack_bytes = plan.max_pack_bytes;

@@ -7,16 +7,16 @@
 #include <cerrno>
 #include <cstring>
 
-#include "gguf/GGUFLoader.h"
+#include "gguf/ModelSource.h"
 
 namespace vk_symbiote::pack_format {
 
 std::string errno_text() { return std::strerror(errno); }
 
-Expected<uint64> gguf_header_hash(const GGUFLoader& model) {
-    std::vector<uint8> head(model.data_offset());
-    VKS_TRY(model.read_range(0, head.size(), head.data()));
-    return uint64(XXH3_64bits(head.data(), head.size()));
+Expected<uint64> source_header_hash(const ModelSource& model) {
+    auto head = model.header_bytes();
+    if (!head) return head.error();
+    return uint64(XXH3_64bits(head->data(), head->size()));
 }
 
 uint64 plan_hash(const PackPlan& plan) {

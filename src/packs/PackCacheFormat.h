@@ -30,8 +30,8 @@ struct HeaderFields {
 };
 
 std::string errno_text();
-// XXH3-64 of the GGUF header bytes [0, data_offset).
-Expected<uint64> gguf_header_hash(const GGUFLoader& model);
+// XXH3-64 of ModelSource::header_bytes() (a GGUF file: the header, [0, data_offset)).
+Expected<uint64> source_header_hash(const ModelSource& model);
 // Hash of what the plan asks for: a cache made for another layout must not be used.
 uint64 plan_hash(const PackPlan& plan);
 // Little-endian `bytes`-byte integers at `off` (bounds are the caller's).

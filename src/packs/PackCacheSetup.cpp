@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "compression/Compression.h"
-#include "gguf/GGUFLoader.h"
+#include "gguf/ModelSource.h"
 
 namespace vk_symbiote {
 
@@ -31,7 +31,7 @@ Expected<std::vector<std::string>> pack_cache_candidates(std::string_view algori
     return make_error(ErrorCode::InvalidArgument, "compression_algorithm '" + std::string(algorithm) + "' is not a pack codec (valid: none, " + names + ")");
 }
 
-Expected<PackCacheStatus> ensure_pack_cache(const GGUFLoader& model, const PackPlan& plan, const PackCacheOptions& opts,
+Expected<PackCacheStatus> ensure_pack_cache(const ModelSource& model, const PackPlan& plan, const PackCacheOptions& opts,
                                             PackCacheProgressFn progress) {
     PackCacheStatus st;
     st.path = pack_cache_path(model.path(), opts.cache_dir);

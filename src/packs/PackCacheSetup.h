@@ -48,7 +48,7 @@ struct PackCacheStatus {
 // of build_pack_cache (e.g. Io when the directory is not writable; a directory whose
 // mode has no write bit at all counts as not writable even for root) and, should the new
 // file not open, those of PackCacheReader::open.
-Expected<PackCacheStatus> ensure_pack_cache(const GGUFLoader& model, const PackPlan& plan, const PackCacheOptions& opts,
+Expected<PackCacheStatus> ensure_pack_cache(const ModelSource& model, const PackPlan& plan, const PackCacheOptions& opts,
                                             PackCacheProgressFn progress = {});
 
 }  // namespace vk_symbiote

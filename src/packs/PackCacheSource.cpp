@@ -3,11 +3,12 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 
-#include "gguf/GGUFLoader.h"
+#include "gguf/ModelSource.h"
 
 namespace vk_symbiote {
 
@@ -39,6 +40,27 @@ int64 wall_clock_ns() {
     return int64(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
+Expected<SourceIdentity> source_identity(const ModelSource& model) {
+    const std::vector<SourceFile> files = model.files();
+    if (files.empty()) return make_error(ErrorCode::InvalidArgument, model.path().string() + ": the model has no file to identify");
+    if (files.size() == 1) return source_identity(files[0].fd, files[0].path);
+    // Several files (shards): any change to one moves the latest ctime forward, and a file
+    // replaced by another changes the combined (device, inode) hash.
+    SourceIdentity all;
+    std::vector<uint64> ids;
+    for (const SourceFile& f : files) {
+        auto id = source_identity(f.fd, f.path);
+        if (!id) return id.error();
+        ids.push_back(id->device);
+        ids.push_back(id->inode);
+        all.mtime_ns = std::max(all.mtime_ns, id->mtime_ns);
+        all.ctime_ns = std::max(all.ctime_ns, id->ctime_ns);
+    }
+    all.device = ids[0];
+    all.inode = XXH3_64bits(ids.data(), ids.size() * sizeof(uint64));
+    return all;
+}
+
 bool identity_settled(const SourceIdentity& id, int64 now_ns) { return now_ns - id.ctime_ns >= kIdentitySettleNs; }
 
 std::vector<uint8> encode_source_identity(const SourceIdentity* id) {
@@ -57,7 +79,7 @@ std::optional<SourceIdentity> decode_source_identity(std::span<const uint8> b) {
     return SourceIdentity{get_u64(b, 0), get_u64(b, 8), int64(get_u64(b, 16)), int64(get_u64(b, 24))};
 }
 
-ExpectedVoid read_raw_pack(const GGUFLoader& model, const PackMetadata& p, std::vector<uint8>& buf) {
+ExpectedVoid read_raw_pack(const ModelSource& model, const PackMetadata& p, std::vector<uint8>& buf) {
     buf.assign(p.byte_size, 0);
     for (const PackPlan::Extent& e : PackPlan::extents(p)) {
         if (e.pack_offset > buf.size() || e.size > buf.size() - e.pack_offset)
@@ -67,7 +89,7 @@ ExpectedVoid read_raw_pack(const GGUFLoader& model, const PackMetadata& p, std::
     return {};
 }
 
-ExpectedVoid verify_source_content(const GGUFLoader& model, const PackPlan& plan, std::span<const uint64> raw_hashes, const Path& cache) {
+ExpectedVoid verify_source_content(const ModelSource& model, const PackPlan& plan, std::span<const uint64> raw_hashes, const Path& cache) {
     if (raw_hashes.size() != plan.packs.size())
         return make_error(ErrorCode::Internal, cache.string() + ": " + std::to_string(raw_hashes.size()) + " pack hashes for " +
                                                    std::to_string(plan.packs.size()) + " packs");

@@ -29,7 +29,7 @@
 
 namespace vk_symbiote {
 
-class GGUFLoader;
+class ModelSource;
 
 // How old (ns) a ctime must be, when the content check starts, for its identity to be
 // recorded: above the coarsest timestamp granularity of common file systems (1 s).
@@ -49,6 +49,9 @@ inline constexpr size_t kSourceIdentityBytes = 40;
 
 // fstat of `fd`; Io naming `path` on failure.
 Expected<SourceIdentity> source_identity(int fd, const Path& path);
+// The identity of a model's files (ModelSource::files): one file's own, or for several
+// (shards) the first device, a hash of every (device, inode) and the latest mtime and ctime.
+Expected<SourceIdentity> source_identity(const ModelSource& model);
 // True when `id` may be recorded: its ctime is at least kIdentitySettleNs before `now_ns`
 // (wall clock, ns since the epoch, taken before the content was read).
 bool identity_settled(const SourceIdentity& id, int64 now_ns);
@@ -62,12 +65,12 @@ std::optional<SourceIdentity> decode_source_identity(std::span<const uint8> byte
 
 // The pack's buffer as the pack loader builds it: byte_size bytes, zero-filled, every
 // extent read from the model at its pack_offset.
-ExpectedVoid read_raw_pack(const GGUFLoader& model, const PackMetadata& p, std::vector<uint8>& buf);
+ExpectedVoid read_raw_pack(const ModelSource& model, const PackMetadata& p, std::vector<uint8>& buf);
 
 // Checks that pack i of `plan`, read from `model` now, has XXH3-64 `raw_hashes[i]`, for
 // every pack. Corrupt naming `cache`, the first pack that differs and its first tensor
 // when one does; Io when the model cannot be read.
-ExpectedVoid verify_source_content(const GGUFLoader& model, const PackPlan& plan, std::span<const uint64> raw_hashes,
+ExpectedVoid verify_source_content(const ModelSource& model, const PackPlan& plan, std::span<const uint64> raw_hashes,
                                    const Path& cache);
 
 }  // namespace vk_symbiote

@@ -10,7 +10,7 @@
 
 #include "model/KvLayout.h"
 #include "packs/PackCache.h"
-#include "gguf/GGUFLoader.h"
+#include "gguf/ModelSource.h"
 
 namespace vk_symbiote {
 
@@ -32,7 +32,7 @@ namespace {
 
 // The I/O threads' options for `opts` (with the pack cache for `plan` opened, when set): one
 // place, so that open() and minimum_ram_budget() count the same staging.
-Expected<PrefetcherOptions> io_options(const PackOptions& opts, const GGUFLoader& file, const PackPlan& plan) {
+Expected<PrefetcherOptions> io_options(const PackOptions& opts, const ModelSource& file, const PackPlan& plan) {
     PrefetcherOptions io;
     io.threads = opts.io_threads;
     io.staging_bytes = opts.io_staging_bytes;
@@ -65,7 +65,7 @@ Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(std::shar
     std::unique_ptr<PackWeightProvider> p(new PackWeightProvider());
     p->opts_ = opts;
     p->model_ = std::move(model);
-    p->file_ = p->model_->gguf_shared();
+    p->file_ = p->model_->source_shared();
     const Path& path = p->model_->path();
     p->embd_ = p->registry().find({TensorRole::TokenEmbd, -1});
     if (!p->embd_) return make_error(ErrorCode::NotFound, path.string() + ": tensor 'token_embd.weight' missing");
@@ -99,7 +99,7 @@ Expected<uint64> PackWeightProvider::minimum_ram_budget(const LoadedModel& model
     auto plan = plan_packs(model.registry(), {opts.max_pack_bytes});
     if (!plan) return make_error(plan.error().code, model.path().string() + ": max_pack_mb: " + plan.error().message);
     const uint64 reserved = uint64(opts.embedding_cache_rows) * model.config().n_embd * sizeof(float) + opts.activation_kv_bytes;
-    auto io = io_options(opts, model.gguf(), *plan);
+    auto io = io_options(opts, model.source(), *plan);
     if (!io) return io.error();
     const uint64 staging = AsyncPrefetcher::staging_bytes_for(*io);
     return NomadPackManager::minimum_budget_bytes(*plan, reserved, staging);
@@ -110,7 +110,7 @@ ExpectedVoid PackWeightProvider::check_ram_budget(const LoadedModel& model, cons
     if (!plan) return make_error(plan.error().code, model.path().string() + ": max_pack_mb: " + plan.error().message);
     PackOptions without_cache = opts;
     without_cache.pack_cache.clear();
-    auto io = io_options(without_cache, model.gguf(), *plan);
+    auto io = io_options(without_cache, model.source(), *plan);
     if (!io) return io.error();
     const uint64 staging = AsyncPrefetcher::staging_bytes_for(*io, cache_planned ? plan->largest_pack_bytes : 0);
     return NomadPackManager::check_budget(model.path(), *plan, budget_options(model, opts), staging);

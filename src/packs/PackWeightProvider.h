@@ -35,7 +35,7 @@
 
 namespace vk_symbiote {
 
-class GGUFLoader;
+class ModelSource;
 
 struct PackOptions {
     uint64 ram_budget_bytes = uint64(16) << 30;  // --ram-gb
@@ -108,7 +108,7 @@ public:
 
     NomadPackManager& manager() { return *mgr_; }
     const PackPlan& plan() const { return mgr_->plan(); }
-    const GGUFLoader& file() const { return *file_; }
+    const ModelSource& file() const { return *file_; }
     // The pack cache packs come from (null: the model file).
     const PackCacheReader* pack_cache() const { return mgr_->pack_cache(); }
     uint64 embedding_cache_bytes() const { return uint64(opts_.embedding_cache_rows) * config().n_embd * sizeof(float); }
@@ -121,7 +121,7 @@ private:
 
     PackOptions opts_;
     std::shared_ptr<const LoadedModel> model_;
-    std::shared_ptr<const GGUFLoader> file_;  // model_'s, shared with the pack manager
+    std::shared_ptr<const ModelSource> file_;  // model_'s, shared with the pack manager
     std::shared_ptr<NomadPackManager> mgr_;
     const TensorDesc* embd_ = nullptr;
 

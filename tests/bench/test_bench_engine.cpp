@@ -24,7 +24,7 @@ Path model() { return test::models_dir() / "stories260K.gguf"; }
 std::unique_ptr<TensorRegistry> registry() {
     auto g = GGUFLoader::open(model());
     EXPECT_TRUE(g) << g.error().to_string();
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     EXPECT_TRUE(cfg) << cfg.error().to_string();
     auto reg = TensorRegistry::bind(*cfg, **g);
     EXPECT_TRUE(reg) << reg.error().to_string();

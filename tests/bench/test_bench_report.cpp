@@ -221,7 +221,7 @@ TEST(BenchAccounting, PackCacheRatesAndKernelDeltas) {
 TEST(BenchAccounting, WeightBytesTouchedFromARealModel) {
     auto g = GGUFLoader::open(test::models_dir() / "stories260K.gguf");
     ASSERT_TRUE(g) << g.error().to_string();
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     ASSERT_TRUE(cfg) << cfg.error().to_string();
     auto reg = TensorRegistry::bind(*cfg, **g);
     ASSERT_TRUE(reg) << reg.error().to_string();

@@ -15,6 +15,7 @@
 #include "packs/PackCache.h"
 #include "packs/PackCacheSetup.h"
 #include "gguf/GGUFLoader.h"
+#include "model/LoadedModel.h"
 #include "packs/AsyncPrefetcher.h"
 #include "packs/PackWeightProvider.h"
 #include "model/ModelConfig.h"
@@ -35,9 +36,9 @@ constexpr uint32 kEngineBatch = 512;  // BackendSelector's n_batch (activations 
 // --ram-gb that forces `model` through packs of kPack bytes: the minimum the pack path
 // accepts (decompression scratch included, bounded by the pack size) + a few packs.
 std::string tiny_ram_gb(const Path& model, uint32 n_ctx) {
-    auto g = GGUFLoader::open(model);
+    auto g = open_model_source(model);
     EXPECT_TRUE(g);
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     EXPECT_TRUE(cfg);
     PackOptions o;
     o.max_pack_bytes = kPack;
@@ -82,8 +83,8 @@ struct CacheInfo {
     double ratio = 0;
 };
 CacheInfo read_cache(const Path& model, const Path& cache) {
-    auto g = GGUFLoader::open(model);
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto g = open_model_source(model);
+    auto cfg = ModelConfig::from_source(**g);
     auto reg = TensorRegistry::bind(*cfg, **g);
     auto plan = plan_packs(*reg, {kPack});
     auto r = PackCacheReader::open(cache, **g, *plan);
@@ -308,8 +309,8 @@ TEST(CompressedEngine, CacheDamagedDuringARunIsAnErrorFromGenerate) {
         auto eng = make_engine(model, config(model, dir));
         ASSERT_TRUE(eng);
         const Path cache = pack_cache_path(model, dir);
-        auto g = GGUFLoader::open(model);
-        auto cfg = ModelConfig::from_gguf(**g);
+        auto g = open_model_source(model);
+        auto cfg = ModelConfig::from_source(**g);
         auto reg = TensorRegistry::bind(*cfg, **g);
         auto plan = plan_packs(*reg, {kPack});
         auto reader = PackCacheReader::open(cache, **g, *plan);

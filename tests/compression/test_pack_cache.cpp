@@ -53,7 +53,7 @@ Opened open_model(const Path& p, uint64 max_pack = kSmallPack) {
     EXPECT_TRUE(g) << g.error().to_string();
     if (!g) return o;
     o.file = std::move(*g);
-    auto cfg = ModelConfig::from_gguf(*o.file);
+    auto cfg = ModelConfig::from_source(*o.file);
     EXPECT_TRUE(cfg) << cfg.error().to_string();
     if (!cfg) return o;
     auto reg = TensorRegistry::bind(*cfg, *o.file);
@@ -66,7 +66,7 @@ Opened open_model(const Path& p, uint64 max_pack = kSmallPack) {
 }
 
 // Reads pack `p` back from the cache and compares every slice with the model file.
-::testing::AssertionResult pack_equals_model(const PackCacheReader& r, const GGUFLoader& f, const PackMetadata& p) {
+::testing::AssertionResult pack_equals_model(const PackCacheReader& r, const ModelSource& f, const PackMetadata& p) {
     std::vector<uint8> got(p.byte_size);
     if (auto rr = r.read_pack(p.pack_id, got); !rr) return ::testing::AssertionFailure() << rr.error().to_string();
     for (const PackSlice& s : p.slices) {
@@ -529,7 +529,7 @@ std::string streaming_ram_gb(const Path& model, uint64 max_pack) {
     auto g = GGUFLoader::open(model);
     EXPECT_TRUE(g) << g.error().to_string();
     if (!g) return "0";
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     EXPECT_TRUE(cfg) << cfg.error().to_string();
     if (!cfg) return "0";
     PackOptions o;

@@ -148,7 +148,7 @@ TEST(FileWeightProvider, EmbeddingRowsAreRangedReads) {
     // Same values as the whole tensor read directly, converted.
     const TensorDesc& d = w->registry().get({TensorRole::TokenEmbd, -1});
     std::vector<uint16> raw(d.cols);
-    ASSERT_TRUE(w->gguf().read_range(d.file_offset + 31999 * d.row_bytes(), d.row_bytes(), raw.data()));
+    ASSERT_TRUE(w->source().read_range(d.file_offset + 31999 * d.row_bytes(), d.row_bytes(), raw.data()));
     for (uint64 i = 0; i < d.cols; ++i) ASSERT_EQ(row[i], cpu::f16_to_f32(raw[i])) << i;
     auto bad = w->embedding_row(32000, row.data());
     ASSERT_FALSE(bad);

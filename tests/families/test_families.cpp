@@ -194,7 +194,7 @@ TEST(ExpertTensors, EachExpertIsItsOwnDescriptorAtBasePlusItsStride) {
     EXPECT_EQ(router.dtype, DType::F32);
     EXPECT_EQ(router.rows, 8u);
     for (TensorRole r : {TensorRole::ExpGate, TensorRole::ExpUp, TensorRole::ExpDown}) {
-        const GGUFTensorInfo* t = (*m)->gguf().find_tensor(tensor_name({r, 1}));
+        const GGUFTensorInfo* t = (*m)->source().find_tensor(tensor_name({r, 1}));
         ASSERT_TRUE(t);
         const uint64 stride = t->byte_size / 8;
         for (int32 e = 0; e < 8; ++e) {
@@ -212,7 +212,7 @@ TEST(ExpertTensors, EachExpertIsItsOwnDescriptorAtBasePlusItsStride) {
     auto w = FileWeightProvider::open(*m);
     auto h = w->acquire({TensorRole::ExpUp, 1, 3});
     ASSERT_TRUE(h) << h.error().to_string();
-    auto bytes = (*m)->gguf().read_tensor("blk.1.ffn_up_exps.weight");
+    auto bytes = (*m)->source().read_tensor("blk.1.ffn_up_exps.weight");
     ASSERT_TRUE(bytes);
     const TensorDesc& up3 = reg.get({TensorRole::ExpUp, 1, 3});
     EXPECT_EQ(std::memcmp(h->view().slices[0].data, bytes->data() + 3 * up3.byte_size, up3.byte_size), 0);
@@ -256,8 +256,8 @@ TEST(FusedTensors, Phi3QkvAndGateUpAreRowRangesOfTheFileTensors) {
     auto m = LoadedModel::open(arch_model("phi3"), false);
     ASSERT_TRUE(m) << m.error().to_string();
     const TensorRegistry& reg = (*m)->registry();
-    const GGUFTensorInfo* qkv = (*m)->gguf().find_tensor("blk.1.attn_qkv.weight");
-    const GGUFTensorInfo* up = (*m)->gguf().find_tensor("blk.1.ffn_up.weight");
+    const GGUFTensorInfo* qkv = (*m)->source().find_tensor("blk.1.attn_qkv.weight");
+    const GGUFTensorInfo* up = (*m)->source().find_tensor("blk.1.ffn_up.weight");
     ASSERT_TRUE(qkv && up);
     const TensorDesc& q = reg.get({TensorRole::Wq, 1});
     const TensorDesc& k = reg.get({TensorRole::Wk, 1});
@@ -280,7 +280,7 @@ TEST(FusedTensors, Phi3QkvAndGateUpAreRowRangesOfTheFileTensors) {
     EXPECT_EQ(w->loaded_bytes(), qkv->byte_size);
     auto h = w->acquire({TensorRole::Wk, 1});
     ASSERT_TRUE(h);
-    auto bytes = (*m)->gguf().read_tensor("blk.1.attn_qkv.weight");
+    auto bytes = (*m)->source().read_tensor("blk.1.attn_qkv.weight");
     ASSERT_TRUE(bytes);
     EXPECT_EQ(std::memcmp(h->view().slices[0].data, bytes->data() + q.byte_size, k.byte_size), 0);
 }

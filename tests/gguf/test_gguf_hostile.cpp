@@ -183,7 +183,7 @@ std::optional<Error> run_stages(const Path& p, Stage stage) {
     auto g = GGUFLoader::open(p);
     if (!g) return g.error();
     if (stage == Stage::Open) return std::nullopt;
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     if (!cfg) return cfg.error();
     if (stage == Stage::Config) return std::nullopt;
     auto reg = TensorRegistry::bind(*cfg, **g);
@@ -321,7 +321,7 @@ TEST(GGUFHostile, QuantizedTensorsAllowedForVocabOnlyUse) {
     ASSERT_FALSE(t);
     EXPECT_EQ(t.error().code, ErrorCode::Unsupported);
     EXPECT_NE(t.error().message.find("q4_0"), std::string::npos);
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     ASSERT_TRUE(cfg);
     auto reg = TensorRegistry::bind(*cfg, **g);
     ASSERT_FALSE(reg);

@@ -129,7 +129,7 @@ TEST(ModelGenerator, GeneratedModelsLoadBindAndCarryTheTokenizer) {
             Path p = gen(preset, dt, std::string(preset) + "_" + dtype_name(dt) + ".gguf");
             auto g = GGUFLoader::open(p);
             ASSERT_TRUE(g) << g.error().to_string();
-            auto cfg = ModelConfig::from_gguf(**g);
+            auto cfg = ModelConfig::from_source(**g);
             ASSERT_TRUE(cfg) << cfg.error().to_string();
             ModelShape s = *model_shape_preset(preset);
             EXPECT_EQ(cfg->n_vocab, s.n_vocab);

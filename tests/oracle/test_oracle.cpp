@@ -66,7 +66,7 @@ ResidencyView empty_view(uint64 n, uint64 bytes, uint64 free) {
 Expected<PackPlan> stories_plan(uint32& n_layer) {
     auto g = GGUFLoader::open(test::models_dir() / "stories260K.gguf");
     if (!g) return g.error();
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     if (!cfg) return cfg.error();
     n_layer = cfg->n_layer;
     auto reg = TensorRegistry::bind(*cfg, **g);

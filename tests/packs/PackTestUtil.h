@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gguf/GGUFLoader.h"
+#include "model/LoadedModel.h"
 #include "packs/NomadPackManager.h"
 #include "packs/PackPlanner.h"
 #include "model/ModelConfig.h"
@@ -25,18 +26,18 @@ inline std::vector<std::string> model_names() {
 }
 
 struct OpenModel {
-    std::shared_ptr<const GGUFLoader> file;
+    std::shared_ptr<const ModelSource> file;
     ModelConfig cfg;
     TensorRegistry reg;
 };
 
 inline OpenModel open_model(const Path& path) {
     OpenModel m;
-    auto g = GGUFLoader::open(path);
+    auto g = open_model_source(path);
     EXPECT_TRUE(g) << g.error().to_string();
     if (!g) return m;
-    m.file = std::shared_ptr<const GGUFLoader>(std::move(*g));
-    auto c = ModelConfig::from_gguf(*m.file);
+    m.file = std::move(*g);
+    auto c = ModelConfig::from_source(*m.file);
     EXPECT_TRUE(c) << c.error().to_string();
     if (!c) return m;
     m.cfg = *c;
@@ -47,7 +48,7 @@ inline OpenModel open_model(const Path& path) {
 }
 
 // Every slice of `p` read directly from the file, laid out like the pack's buffer.
-inline std::vector<uint8> expected_pack_bytes(const GGUFLoader& f, const PackMetadata& p) {
+inline std::vector<uint8> expected_pack_bytes(const ModelSource& f, const PackMetadata& p) {
     std::vector<uint8> out(p.byte_size, 0);
     for (const auto& s : p.slices) {
         auto r = f.read_range(s.file_offset, s.byte_size, out.data() + s.pack_offset);
@@ -57,7 +58,7 @@ inline std::vector<uint8> expected_pack_bytes(const GGUFLoader& f, const PackMet
 }
 
 // Compares only the slice bytes (gaps between slices are unspecified).
-inline bool pack_matches(const GGUFLoader& f, const PackMetadata& p, const uint8* data) {
+inline bool pack_matches(const ModelSource& f, const PackMetadata& p, const uint8* data) {
     auto want = expected_pack_bytes(f, p);
     for (const auto& s : p.slices)
         if (std::memcmp(want.data() + s.pack_offset, data + s.pack_offset, s.byte_size) != 0) return false;

@@ -153,9 +153,9 @@ TEST(OracleRamTier, ReferenceLogitsUnchangedByLookaheadAndAggression) {
     ASSERT_TRUE(ref) << ref.error().to_string();
     const Path model = test::models_dir() / ref->model;
     const uint32 n = uint32(ref->prompt_tokens.size()), n_gen = uint32(ref->greedy_tokens.size());
-    auto g = GGUFLoader::open(model);
+    auto g = open_model_source(model);
     ASSERT_TRUE(g);
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     ASSERT_TRUE(cfg);
     const uint64 act_kv = estimate_activation_kv_bytes(*cfg, n + n_gen, n);
     std::vector<float> want(uint64(n) * ref->n_vocab);

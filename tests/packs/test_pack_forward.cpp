@@ -11,6 +11,7 @@
 #include "backend/cpu/CpuBackend.h"
 #include "memory/FileWeightProvider.h"
 #include "memory/MemoryStats.h"
+#include "model/LoadedModel.h"
 #include "packs/PackWeightProvider.h"
 #include "model/ModelGenerator.h"
 #include "support/ReferenceCase.h"
@@ -41,9 +42,9 @@ std::unique_ptr<PackWeightProvider> tiny_pack_provider(const Path& model, uint32
     PackOptions o;
     o.max_pack_bytes = max_pack;
     o.embedding_cache_rows = 16;
-    auto g = GGUFLoader::open(model);
+    auto g = open_model_source(model);
     EXPECT_TRUE(g);
-    auto cfg = ModelConfig::from_gguf(**g);
+    auto cfg = ModelConfig::from_source(**g);
     EXPECT_TRUE(cfg);
     o.activation_kv_bytes = estimate_activation_kv_bytes(*cfg, n_ctx, n_batch);
     auto min = PackWeightProvider::minimum_ram_budget(model, o);

@@ -200,13 +200,14 @@ TEST(CpuDecodeSpeed, Stories260KOneAndTwoThreads) {
 TEST(CpuReferenceCases, AllCasesPresent) {
     auto cases = test::list_reference_cases();
     for (auto want : {"stories260K.once", "stories260K.park", "syn-f32", "syn-f16", "syn-bf16", "syn-spm-f16", "arch-qwen2", "arch-qwen3",
-                      "arch-gemma2", "arch-gemma3", "arch-phi3", "arch-llama31", "arch-llama-moe", "arch-qwen3moe"})
+                      "arch-gemma2", "arch-gemma3", "arch-phi3", "arch-llama31", "arch-llama-moe", "arch-qwen3moe", "hf-llama31", "hf-qwen2", "hf-qwen3", "hf-gemma2", "hf-phi3",
+                      "hf-mixtral"})
         EXPECT_NE(std::find(cases.begin(), cases.end(), want), cases.end()) << want;
 }
 
 // The mixture-of-experts cases run (their parametrized tests above are not skipped).
 TEST(CpuReferenceCases, MixtureOfExpertsCasesRun) {
-    for (const char* name : {"arch-llama-moe", "arch-qwen3moe"}) {
+    for (const char* name : {"arch-llama-moe", "arch-qwen3moe", "hf-mixtral"}) {
         auto c = test::load_reference_case(name);
         ASSERT_TRUE(c) << c.error().to_string();
         const auto why = test::unimplemented_reason(*c);

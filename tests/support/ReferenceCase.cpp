@@ -4,7 +4,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "gguf/GGUFLoader.h"
 #include "model/LoadedModel.h"
 #include "support/TestPaths.h"
 
@@ -24,10 +23,12 @@ Expected<std::vector<uint32>> token_list(const nlohmann::json& j, const char* ke
 }
 
 constexpr const char* kArchPrefix = "arch-";
+constexpr const char* kHfPrefix = "hf-";
 
-// NAME -> reference_dir()/NAME; arch-NAME -> reference_dir()/arch/NAME.
+// NAME -> reference_dir()/NAME; arch-NAME -> reference_dir()/arch/NAME; hf-NAME -> reference_dir()/hf/NAME.
 Path case_stem(const std::string& name) {
     if (name.rfind(kArchPrefix, 0) == 0) return reference_dir() / "arch" / name.substr(std::char_traits<char>::length(kArchPrefix));
+    if (name.rfind(kHfPrefix, 0) == 0) return reference_dir() / "hf" / name.substr(std::char_traits<char>::length(kHfPrefix));
     return reference_dir() / name;
 }
 
@@ -43,9 +44,10 @@ void add_cases(const Path& dir, const std::string& prefix, std::vector<std::stri
     out.insert(out.end(), found.begin(), found.end());
 }
 
-// The dtype of the model's matrices (blk.0.attn_output.weight: every family has it).
+// The dtype of the model's matrices (blk.0.attn_output.weight: every family has it), in a
+// GGUF file or a Hugging Face folder.
 Expected<DType> matrix_dtype(const std::string& model) {
-    auto g = GGUFLoader::open(models_dir() / model);
+    auto g = open_model_source(models_dir() / model);
     if (!g) return g.error();
     const GGUFTensorInfo* t = (*g)->find_tensor("blk.0.attn_output.weight");
     if (!t) return make_error(ErrorCode::Format, model + ": no tensor 'blk.0.attn_output.weight'");
@@ -111,6 +113,7 @@ std::vector<std::string> list_reference_cases() {
     std::vector<std::string> out;
     add_cases(reference_dir(), "", out);
     add_cases(reference_dir() / "arch", kArchPrefix, out);
+    add_cases(reference_dir() / "hf", kHfPrefix, out);
     return out;
 }
 

@@ -1,6 +1,6 @@
 // ReferenceCase: one case of ../shared/reference (NAME.json + NAME.logits.f32; case arch-NAME:
-// arch/NAME.json + arch/NAME.logits.f32), loaded for comparison, and the README's closeness
-// measures. Other backends' tests may copy this pattern.
+// arch/NAME.json + arch/NAME.logits.f32; case hf-NAME: hf/NAME.*, whose model is a Hugging
+// Face folder), loaded for comparison, and the README's closeness measures. Other backends' tests may copy this pattern.
 #pragma once
 
 #include <optional>
@@ -13,7 +13,7 @@ namespace vk_symbiote::test {
 
 struct ReferenceCase {
     std::string name;                   // e.g. "syn-f16", "arch-qwen2"
-    std::string model;                  // file name in ../shared/models, e.g. "arch/qwen2.gguf"
+    std::string model;                  // file or folder in ../shared/models, e.g. "arch/qwen2.gguf", "hf/qwen2"
     DType weights = DType::F32;         // dtype of the model's matrices (blk.0.attn_output.weight)
     std::string prompt;                 // the text llama.cpp tokenized
     std::vector<uint32> prompt_tokens;  // BOS included
@@ -28,6 +28,7 @@ struct ReferenceCase {
     // f16 KV cache and f16 GELU table), f16 / bf16 weights 1e-4.
     double tolerance() const;
     bool is_arch() const { return name.rfind("arch-", 0) == 0; }
+    bool is_hf() const { return name.rfind("hf-", 0) == 0; }  // a Hugging Face folder (random weights, like arch-*)
 };
 
 // Loads reference_dir()/NAME.json and NAME.logits.f32 (arch-NAME: from reference_dir()/arch);
@@ -35,7 +36,7 @@ struct ReferenceCase {
 Expected<ReferenceCase> load_reference_case(const std::string& name);
 
 // Every case of reference_dir(), sorted: NAME for each NAME.json at the top level, then
-// arch-NAME for each arch/NAME.json.
+// arch-NAME for each arch/NAME.json, then hf-NAME for each hf/NAME.json.
 std::vector<std::string> list_reference_cases();
 
 // The engine's refusal of this case's model when it uses a feature not implemented (a

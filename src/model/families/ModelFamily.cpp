@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "common/HalfFloat.h"
-#include "gguf/GGUFLoader.h"
+#include "gguf/ModelSource.h"
 #include "model/TensorRegistry.h"
 
 namespace vk_symbiote {
@@ -15,16 +15,16 @@ namespace {
 constexpr uint64 kMaxExperts = 1 << 12;
 constexpr uint64 kMaxExpertWidth = 1 << 20;
 
-Error bad_key(const GGUFLoader& g, const std::string& key, const std::string& what) {
+Error bad_key(const ModelSource& g, const std::string& key, const std::string& what) {
     return make_error(ErrorCode::Format, g.path().string() + ": metadata '" + key + "': " + what);
 }
 
-bool present(Presence p, const GGUFLoader& g, const std::string& probe_tensor) {
+bool present(Presence p, const ModelSource& g, const std::string& probe_tensor) {
     return p == Presence::Required || (p == Presence::Optional && g.find_tensor(probe_tensor) != nullptr);
 }
 
 // An optional float key in (lo, hi), else `fallback`.
-Expected<float> float_key(const GGUFLoader& g, const std::string& key, double lo, double hi, float fallback) {
+Expected<float> float_key(const ModelSource& g, const std::string& key, double lo, double hi, float fallback) {
     if (!g.has_key(key)) return fallback;
     auto v = g.get_float(key);
     if (!v) return v.error();
@@ -33,7 +33,7 @@ Expected<float> float_key(const GGUFLoader& g, const std::string& key, double lo
 }
 
 // rope_freqs.weight: (n_rot / 2) positive divisors of the rope angles, any float dtype.
-ExpectedVoid read_rope_freqs(const GGUFLoader& g, ModelConfig& c) {
+ExpectedVoid read_rope_freqs(const ModelSource& g, ModelConfig& c) {
     const GGUFTensorInfo* t = g.find_tensor(kRopeFreqsTensor);
     const std::string what = g.path().string() + ": tensor '" + kRopeFreqsTensor + "'";
     if (!t || t->dims.size() != 1 || t->dims[0] != c.n_rot / 2)
@@ -48,7 +48,7 @@ ExpectedVoid read_rope_freqs(const GGUFLoader& g, ModelConfig& c) {
     return {};
 }
 
-ExpectedVoid read_softcaps(const GGUFLoader& g, ModelConfig& c) {
+ExpectedVoid read_softcaps(const ModelSource& g, ModelConfig& c) {
     const std::string a = c.architecture + ".";
     auto attn = float_key(g, a + "attn_logit_softcapping", 0.0, 1e6, c.attn_softcap);
     if (!attn) return attn.error();
@@ -60,7 +60,7 @@ ExpectedVoid read_softcaps(const GGUFLoader& g, ModelConfig& c) {
 }
 
 // An unsigned key in [lo, hi]; `fallback` when absent.
-Expected<uint32> uint_key(const GGUFLoader& g, const std::string& key, uint64 lo, uint64 hi, uint32 fallback) {
+Expected<uint32> uint_key(const ModelSource& g, const std::string& key, uint64 lo, uint64 hi, uint32 fallback) {
     if (!g.has_key(key)) return fallback;
     auto v = g.get_uint(key);
     if (!v) return v.error();
@@ -68,12 +68,12 @@ Expected<uint32> uint_key(const GGUFLoader& g, const std::string& key, uint64 lo
     return uint32(*v);
 }
 
-Error unsupported_key(const GGUFLoader& g, const std::string& key, const std::string& what) {
+Error unsupported_key(const ModelSource& g, const std::string& key, const std::string& what) {
     return make_error(ErrorCode::Unsupported, g.path().string() + ": metadata '" + key + "': " + what);
 }
 
 // Routing variants llama.cpp has and this engine does not: refused by their key.
-ExpectedVoid refuse_expert_variants(const GGUFLoader& g, const std::string& a) {
+ExpectedVoid refuse_expert_variants(const ModelSource& g, const std::string& a) {
     auto shared = uint_key(g, a + "expert_shared_count", 0, 1u << 12, 0);
     if (!shared) return shared.error();
     if (*shared > 0) return unsupported_key(g, a + "expert_shared_count", "shared experts are not implemented (mixture-of-experts with routed experts only)");
@@ -86,7 +86,7 @@ ExpectedVoid refuse_expert_variants(const GGUFLoader& g, const std::string& a) {
 
 // Expert count, experts per token, expert width and how the top-k weights are scaled.
 // Kept off (n_expert 0) for a family without experts or an Optional one without expert_count.
-ExpectedVoid read_experts(const ModelFamily& f, const GGUFLoader& g, ModelConfig& c) {
+ExpectedVoid read_experts(const ModelFamily& f, const ModelSource& g, ModelConfig& c) {
     const std::string a = c.architecture + ".", nkey = a + "expert_count";
     auto n = uint_key(g, nkey, 0, kMaxExperts, 0);
     if (!n) return n.error();
@@ -122,7 +122,7 @@ ExpectedVoid read_experts(const ModelFamily& f, const GGUFLoader& g, ModelConfig
 
 // The window (the family's default when the key is absent, if it has one), the period from
 // the pattern key, and the sliding layers' rope base.
-ExpectedVoid read_sliding(const ModelFamily& f, const GGUFLoader& g, ModelConfig& c) {
+ExpectedVoid read_sliding(const ModelFamily& f, const ModelSource& g, ModelConfig& c) {
     const std::string a = c.architecture + ".", wkey = a + "attention.sliding_window", pkey = a + "attention.sliding_window_pattern";
     uint64 window = f.default_sliding_window, period = f.swa_period;
     if (g.has_key(wkey) || window == 0) {
@@ -169,7 +169,7 @@ void apply_family_defaults(const ModelFamily& f, ModelConfig& c) {
     if (f.finish) f.finish(c);
 }
 
-ExpectedVoid apply_family(const ModelFamily& f, const GGUFLoader& g, ModelConfig& c) {
+ExpectedVoid apply_family(const ModelFamily& f, const ModelSource& g, ModelConfig& c) {
     apply_family_defaults(f, c);
     // Optional features are on when the file has their tensor in layer 0.
     c.has_qkv_bias = present(f.qkv_bias, g, tensor_name({TensorRole::BiasQ, 0}));

@@ -64,7 +64,7 @@ struct ModelFamily {
 
 // Fills cfg's family fields from the family and the file's metadata (cfg's common fields,
 // rope included, are read already). Errors name the file and the key or tensor.
-ExpectedVoid apply_family(const ModelFamily& family, const GGUFLoader& gguf, ModelConfig& cfg);
+ExpectedVoid apply_family(const ModelFamily& family, const ModelSource& gguf, ModelConfig& cfg);
 
 // The same without a file: Required features on, Optional ones off, the family's defaults
 // (soft-caps, sliding window and its pattern, rope of sliding layers). For configs built in
