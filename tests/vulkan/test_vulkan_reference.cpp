@@ -224,7 +224,8 @@ TEST(VulkanBackend, BudgetTooSmallNamesTheMinimum) {
 }
 
 // f16 KV caches take half the VRAM of f32 ones (the planned device bytes drop by the
-// difference, less the f32 rows of one batch that the f16 path keeps for the attention).
+// difference, less the f32 rows of one batch that the f16 path keeps for the attention and the
+// paged pool's pass buffer).
 TEST(VulkanBackend, F16KvCacheHalvesTheCacheVram) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
     auto w = FileWeightProvider::open(test::models_dir() / "stories260K.gguf");
@@ -240,7 +241,9 @@ TEST(VulkanBackend, F16KvCacheHalvesTheCacheVram) {
         ASSERT_TRUE((*be)->prepare(**w, n_ctx, n_batch));
         fixed[f16] = (*be)->plan().device_bytes;
     }
-    const uint64 f32_cache = 2ull * cfg.n_layer * n_ctx * cfg.kv_dim() * 4, scratch = 2ull * n_batch * cfg.kv_dim() * 4;
+    // The f16 caches are the paged pool: its pass buffer (BatchRows) comes with them.
+    const uint64 pass = vram_alloc_cost(BatchRows::buffer_bytes(cfg, n_batch, n_ctx, kKvBlockPositions, 256), UINT64_MAX);
+    const uint64 f32_cache = 2ull * cfg.n_layer * n_ctx * cfg.kv_dim() * 4, scratch = 2ull * n_batch * cfg.kv_dim() * 4 + pass;
     std::printf("planned device bytes: f32 KV %llu, f16 KV %llu (f32 caches %llu)\n", (unsigned long long)fixed[0], (unsigned long long)fixed[1],
                 (unsigned long long)f32_cache);
     ASSERT_GT(fixed[0], fixed[1]);

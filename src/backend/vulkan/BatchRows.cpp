@@ -56,12 +56,6 @@ ExpectedVoid BatchRows::bind(const std::vector<SeqChunk>& chunks, const ModelCon
     return {};
 }
 
-bool BatchRows::out_rows_consecutive() const {
-    for (size_t i = 1; i < out_rows_.size(); ++i)
-        if (out_rows_[i] != out_rows_[0] + i) return false;
-    return true;
-}
-
 std::vector<uint32> BatchRows::image(const ModelConfig& cfg, uint32 n_batch, uint64 align, const std::vector<float>& rope,
                                      const std::vector<float>& rope_swa) const {
     const uint32 R = cfg.n_rot, n = n_rows();

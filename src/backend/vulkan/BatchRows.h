@@ -32,8 +32,6 @@ public:
     const std::vector<uint32>& tokens() const { return tokens_; }  // (n_rows)
     // Rows whose logits the chunks want, in chunk order: the pass's logits row i is out_rows()[i]'s.
     const std::vector<uint32>& out_rows() const { return out_rows_; }
-    // Whether out_rows() is one run of consecutive rows (the head then reads x rows in place).
-    bool out_rows_consecutive() const;
     // The pass buffer's contents for this pass (bytes, up to the end of the block tables).
     // rope / rope_swa: the model's tables ([n_ctx][n_rot / 2][2] floats; rope_swa may be empty).
     std::vector<uint32> image(const ModelConfig& cfg, uint32 n_batch, uint64 align, const std::vector<float>& rope,

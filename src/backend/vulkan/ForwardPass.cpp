@@ -150,9 +150,7 @@ ExpectedVoid ForwardPass::gpu_segment(uint32 seg) {
 ExpectedVoid ForwardPass::record_head() {
     if (!rows_) return kernels_.record_head(c_, req_.all_logits ? 0 : n_ - 1, req_.all_logits ? n_ : 1);
     const std::vector<uint32>& out = rows_->out_rows();
-    if (out.empty()) return {};
-    if (rows_->out_rows_consecutive()) return kernels_.record_head(c_, out[0], uint32(out.size()));
-    return kernels_.record_head_rows(c_, out);
+    return out.empty() ? ExpectedVoid{} : kernels_.record_head_rows(c_, out);
 }
 
 ExpectedVoid ForwardPass::open_recording(uint32 seg, bool new_submission) {

@@ -157,8 +157,10 @@ ExpectedVoid LayerKernels::record_head(OpContext& c, uint32 first, uint32 n_out)
 ExpectedVoid LayerKernels::record_head_rows(OpContext& c, const std::vector<uint32>& rows) {
     const uint32 E = cfg_.n_embd, V = cfg_.n_vocab, n_out = uint32(rows.size());
     const DeviceWeight& norm = w_.at(TensorRole::OutputNorm, -1);
-    for (uint32 i = 0; i < n_out; ++i)  // gathers the rows while norming them
-        VKS_TRY(op_rmsnorm(c, norm, ActView{buf_.x.buffer(), rows[i] * E, E}, ActView{buf_.xn.buffer(), i * E, E}, E, 1, cfg_.rms_eps));
+    for (uint32 i = 0, run = 1; i < n_out; i += run) {  // gathers the rows while norming them, a run of consecutive rows per dispatch
+        for (run = 1; i + run < n_out && rows[i + run] == rows[i] + run;) ++run;
+        VKS_TRY(op_rmsnorm(c, norm, ActView{buf_.x.buffer(), rows[i] * E, E}, ActView{buf_.xn.buffer(), i * E, E}, E, run, cfg_.rms_eps));
+    }
     c.rt.barrier();
     VKS_TRY(stream_copies(c, copy_group(cfg_.n_layer, kCopyQkv)));  // the head
     VKS_TRY(op_matmul(c, w_.at(TensorRole::Output, -1), ActView{buf_.xn.buffer(), 0, E}, ActView{buf_.logits.buffer(), 0, V}, n_out, false));

@@ -30,7 +30,9 @@ public:
     // Output norm + output matrix into logits for n_out tokens from x row `first` (soft-capped
     // if the model says so).
     ExpectedVoid record_head(OpContext& c, uint32 first, uint32 n_out);
-    // The same for the x rows `rows` (any order): each normed into xn row i, then logits rows [0, rows).
+    // The same for the x rows `rows` (increasing): each normed into xn row i, then logits rows
+    // [0, rows). Every row's logits are computed alike whichever other rows a pass wants (the
+    // norm is never fused), so a sequence's tokens do not depend on the batch it is in.
     ExpectedVoid record_head_rows(OpContext& c, const std::vector<uint32>& rows);
 
     // What the weight kernels after a norm read: decode (matvec-sized n): the raw x with the
