@@ -392,3 +392,29 @@ TEST(VulkanBatchScheduler, PrefixSharingWithCopyOnWriteOnTheDevice) {
     s.release(a);
     EXPECT_EQ(pool.used_blocks(), 0u);
 }
+
+// A pool larger than the VRAM budget leaves room for is cut to what fits (whole blocks, at
+// least one context): prepare succeeds within the budget and the scheduler runs from it.
+TEST(VulkanBatch, APoolLargerThanTheBudgetShrinksToWhatFits) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    auto w = FileWeightProvider::open(test::models_dir() / "stories260K.gguf");
+    ASSERT_TRUE(w) << w.error().to_string();
+    const uint64 budget = uint64(4) << 20, asked = uint64(1) << 20;
+    VulkanOptions o;
+    o.kv_f16_rounding = true;
+    o.hybrid = false;
+    o.vram_budget_bytes = budget;
+    o.kv_pool_tokens = asked;
+    auto be = VulkanBackend::create(o);
+    ASSERT_TRUE(be) << be.error().to_string();
+    ASSERT_TRUE((*be)->prepare(**w, 128, 16));
+    ASSERT_NE((*be)->kv_pool(), nullptr);
+    const uint64 positions = (*be)->kv_pool()->layout().positions();
+    std::printf("pool of %llu positions under a %llu-byte budget\n", (unsigned long long)positions, (unsigned long long)budget);
+    EXPECT_LT(positions, asked);
+    EXPECT_GE(positions, 128u);
+    EXPECT_LE((*be)->device_memory_stats().bytes_reserved, budget);
+    const std::vector<uint32> toks{1, 403, 407, 261};
+    std::vector<float> logits(512);
+    EXPECT_TRUE((*be)->forward({toks.data(), 4, 0, false, logits.data()}));
+}

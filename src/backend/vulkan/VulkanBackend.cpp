@@ -193,7 +193,7 @@ Expected<uint64> VulkanBackend::plan_placement(const WeightProvider& weights, ui
     in.block_bytes = mem_->device_block_size();
     in.force_streaming = opt_.force_streaming;
     m.buf.set_paged(paged_geometry(n_ctx));
-    auto plan = plan_caches(in, n_ctx, n_batch);
+    auto plan = plan_pool(in, n_ctx, n_batch);
     // Weights that stream get the hybrid decode's CPU part, which keeps one contiguous cache,
     // unless the pool was asked for (VulkanOptions::kv_pool_tokens).
     if (plan && plan->slots > 0 && opt_.hybrid && opt_.kv_pool_tokens == 0 && m.buf.paged().positions) {
@@ -216,9 +216,36 @@ Expected<VramPlan> VulkanBackend::plan_caches(VramPlanInput in, uint32 n_ctx, ui
     return plan;
 }
 
+Expected<VramPlan> VulkanBackend::plan_pool(const VramPlanInput& in, uint32 n_ctx, uint32 n_batch) {
+    ModelBuffers& buf = model_->buf;
+    auto plan = plan_caches(in, n_ctx, n_batch);
+    if (plan || plan.error().code != ErrorCode::BudgetTooSmall || !buf.paged().positions) return plan;
+    ModelBuffers::Paged pg = buf.paged();
+    const uint32 asked = pg.positions, P = pg.block_positions;
+    auto with_blocks = [&](uint32 blocks) {
+        pg.positions = blocks * P;
+        buf.set_paged(pg);
+        return plan_caches(in, n_ctx, n_batch);
+    };
+    // Binary search over whole blocks in [one context, asked): lo plans, hi does not.
+    uint32 lo = (n_ctx + P - 1) / P, hi = asked / P;
+    auto best = with_blocks(lo);
+    if (!best || lo >= hi) return best;
+    while (hi - lo > 1) {
+        const uint32 mid = lo + (hi - lo) / 2;
+        if (auto p = with_blocks(mid)) lo = mid, best = std::move(p);
+        else hi = mid;
+    }
+    (void)with_blocks(lo);  // the geometry of the best plan
+    VKS_LOG_INFO("the device KV pool holds " << lo * P << " positions (" << asked << " asked): what the VRAM budget leaves; more sequences wait");
+    return best;
+}
+
 ModelBuffers::Paged VulkanBackend::paged_geometry(uint32 n_ctx) const {
     if (!kv_f16()) return {};
-    const KvLayout l = KvLayout::for_tokens(cfg_, opt_.kv_pool_tokens ? opt_.kv_pool_tokens : n_ctx);
+    // One layer's K (or V) rows are one buffer: at most maxStorageBufferRange bytes, whole blocks.
+    const uint64 row = ModelBuffers::kv_cache_bytes(cfg_, true, 1), most = dev_->caps().max_storage_buffer_range / row / kKvBlockPositions * kKvBlockPositions;
+    const KvLayout l = KvLayout::for_tokens(cfg_, std::min<uint64>(opt_.kv_pool_tokens ? opt_.kv_pool_tokens : n_ctx, std::max<uint64>(most, n_ctx)));
     return ModelBuffers::Paged{uint32(l.positions()), l.block_positions, std::max<uint64>(256, dev_->caps().min_storage_buffer_offset_alignment)};
 }
 

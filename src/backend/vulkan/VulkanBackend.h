@@ -150,6 +150,9 @@ private:
     Expected<uint64> plan_placement(const WeightProvider& weights, uint32 n_ctx, uint32 n_batch);  // -> the budget
     // plan_vram for `in` with the caches of model_->buf's geometry (the stated minimum on BudgetTooSmall).
     Expected<VramPlan> plan_caches(VramPlanInput in, uint32 n_ctx, uint32 n_batch) const;
+    // plan_caches, and with paged caches the VRAM budget cannot hold: the largest pool (whole
+    // blocks, at least one context) that plans; model_->buf keeps the geometry planned.
+    Expected<VramPlan> plan_pool(const VramPlanInput& in, uint32 n_ctx, uint32 n_batch);
     // The paged caches' geometry for this model (positions 0: f32 caches, which stay contiguous).
     ModelBuffers::Paged paged_geometry(uint32 n_ctx) const;
     uint64 runnable_minimum(VramPlanInput in, uint32 n_ctx, uint32 n_batch) const;
