@@ -156,14 +156,32 @@ ExpectedVoid LayerKernels::record_head(OpContext& c, uint32 first, uint32 n_out)
 
 ExpectedVoid LayerKernels::record_head_rows(OpContext& c, const std::vector<uint32>& rows) {
     const uint32 E = cfg_.n_embd, V = cfg_.n_vocab, n_out = uint32(rows.size());
-    const DeviceWeight& norm = w_.at(TensorRole::OutputNorm, -1);
-    for (uint32 i = 0, run = 1; i < n_out; i += run) {  // gathers the rows while norming them, a run of consecutive rows per dispatch
-        for (run = 1; i + run < n_out && rows[i + run] == rows[i] + run;) ++run;
-        VKS_TRY(op_rmsnorm(c, norm, ActView{buf_.x.buffer(), rows[i] * E, E}, ActView{buf_.xn.buffer(), i * E, E}, E, run, cfg_.rms_eps));
+    const DeviceWeight& out = w_.at(TensorRole::Output, -1);
+    // Runs of consecutive rows [i, i + run): the dispatches of one run read x in place.
+    auto runs = [&](auto&& fn) -> ExpectedVoid {
+        for (uint32 i = 0, run = 1; i < n_out; i += run) {
+            for (run = 1; i + run < n_out && rows[i + run] == rows[i] + run;) ++run;
+            VKS_TRY(fn(i, run));
+        }
+        return {};
+    };
+    const ActView xn{buf_.xn.buffer(), 0, E};
+    const bool fuse = fused_norm_applies(n_out);
+    if (!fuse) {  // the runs normed into xn rows [0, n_out)
+        VKS_TRY(runs([&](uint32 i, uint32 run) {
+            return op_rmsnorm(c, w_.at(TensorRole::OutputNorm, -1), ActView{buf_.x.buffer(), rows[i] * E, E}, ActView{buf_.xn.buffer(), i * E, E}, E, run, cfg_.rms_eps);
+        }));
+        c.rt.barrier();
     }
-    c.rt.barrier();
     VKS_TRY(stream_copies(c, copy_group(cfg_.n_layer, kCopyQkv)));  // the head
-    VKS_TRY(op_matmul(c, w_.at(TensorRole::Output, -1), ActView{buf_.xn.buffer(), 0, E}, ActView{buf_.logits.buffer(), 0, V}, n_out, false));
+    if (fuse) {  // matvec-sized: the output norm fused into the head matvec of each run
+        const FusedNorm norm = fused_norm(TensorRole::OutputNorm, 0);
+        VKS_TRY(runs([&](uint32 i, uint32 run) {
+            return op_matmul(c, out, ActView{buf_.x.buffer(), rows[i] * E, E}, ActView{buf_.logits.buffer(), i * V, V}, run, false, false, &norm);
+        }));
+    } else {
+        VKS_TRY(op_matmul(c, out, xn, ActView{buf_.logits.buffer(), 0, V}, n_out, false));
+    }
     c.rt.barrier();
     return record_softcap(c, n_out);
 }

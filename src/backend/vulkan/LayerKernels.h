@@ -30,9 +30,10 @@ public:
     // Output norm + output matrix into logits for n_out tokens from x row `first` (soft-capped
     // if the model says so).
     ExpectedVoid record_head(OpContext& c, uint32 first, uint32 n_out);
-    // The same for the x rows `rows` (increasing): each normed into xn row i, then logits rows
-    // [0, rows). Every row's logits are computed alike whichever other rows a pass wants (the
-    // norm is never fused), so a sequence's tokens do not depend on the batch it is in.
+    // The same for the x rows `rows` (increasing) into logits rows [0, rows.size()): matvec-sized,
+    // the head matvec with its fused norm over each run of consecutive rows in place; else each
+    // run normed into xn, then one matmul. A row's logits are then computed as record_head
+    // computes them for a batch of the same size class, whichever other rows a pass wants.
     ExpectedVoid record_head_rows(OpContext& c, const std::vector<uint32>& rows);
 
     // What the weight kernels after a norm read: decode (matvec-sized n): the raw x with the
