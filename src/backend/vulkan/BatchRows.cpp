@@ -31,6 +31,8 @@ ExpectedVoid BatchRows::bind(const std::vector<SeqChunk>& chunks, const ModelCon
             return rows_error(at + "positions [" + std::to_string(c.pos) + ", " + std::to_string(uint64(c.pos) + c.n_tokens) + ") exceed n_ctx " + std::to_string(n_ctx));
         if (c.kv->n_pos < c.pos + c.n_tokens || uint64(c.kv->blocks.size()) * pool.block_positions < c.kv->n_pos)
             return rows_error(at + "its block table does not cover positions [0, " + std::to_string(c.pos + c.n_tokens) + ") (KvBlockPool::prepare_write first)");
+        if (c.kv->blocks.size() > pool.blocks_for(n_ctx))  // the pass buffer holds one context's table per row
+            return rows_error(at + "its block table of " + std::to_string(c.kv->blocks.size()) + " blocks is longer than n_ctx " + std::to_string(n_ctx));
         for (uint32 b : c.kv->blocks)
             if (b >= pool.n_blocks) return rows_error(at + "block " + std::to_string(b) + " is not in the pool");
         for (uint32 t = 0; t < c.n_tokens; ++t)

@@ -65,10 +65,12 @@ uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_ctx,
     const uint64 slot = *std::max_element(seg.begin(), seg.end());
     // Default slots (2) of staging, VulkanCompute's 2 x 8 MiB upload ring and its embedding
     // staging, the logits readback buffer, the hybrid path's CPU backend (f32 KV cache of
-    // every layer in KV blocks + one token's activations), and the driver's own host memory (driver_bytes).
+    // every layer in KV blocks + one token's activations), the paged pool's host copies of the
+    // rope tables and its pass image, and the driver's own host memory (driver_bytes).
     const uint64 cpu = KvLayout::for_tokens(cfg, n_ctx).bytes() + (uint64(cfg.n_embd) * 4 + cfg.q_dim() * 2 + 2ull * cfg.kv_dim() + 2ull * cfg.n_ff) * 4 +
                        uint64(n_ctx) * 4 * 64;
-    return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4 + cpu + driver_bytes;
+    const uint64 paged = 2ull * n_ctx * cfg.n_rot * 4 + BatchRows::buffer_bytes(cfg, n_batch, n_ctx, kKvBlockPositions, 256);
+    return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4 + cpu + paged + driver_bytes;
 }
 
 // Every dense family's features run on the Vulkan kernels; a mixture of experts does not yet.
