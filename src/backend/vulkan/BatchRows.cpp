@@ -44,7 +44,7 @@ ExpectedVoid BatchRows::bind(const std::vector<SeqChunk>& chunks, const ModelCon
     if (chunks.empty() || total > n_batch)
         return rows_error(std::to_string(total) + " tokens in " + std::to_string(chunks.size()) + " chunks (1 to n_batch " + std::to_string(n_batch) + ")");
     chunks_ = chunks;
-    tokens_.clear(), pos_.clear(), chunk_of_.clear(), first_row_.clear(), out_rows_.clear();
+    for (std::vector<uint32>* v : {&tokens_, &pos_, &chunk_of_, &first_row_, &out_rows_}) v->clear();
     for (uint32 c = 0; c < chunks.size(); ++c) {
         first_row_.push_back(uint32(tokens_.size()));
         for (uint32 t = 0; t < chunks[c].n_tokens; ++t) {

@@ -235,8 +235,9 @@ Expected<VramPlan> VulkanBackend::plan_pool(const VramPlanInput& in, uint32 n_ct
     if (!best || lo >= hi) return best;
     while (hi - lo > 1) {
         const uint32 mid = lo + (hi - lo) / 2;
-        if (auto p = with_blocks(mid)) lo = mid, best = std::move(p);
-        else hi = mid;
+        auto p = with_blocks(mid);
+        (p ? lo : hi) = mid;
+        if (p) best = std::move(p);
     }
     (void)with_blocks(lo);  // the geometry of the best plan
     VKS_LOG_INFO("the device KV pool holds " << lo * P << " positions (" << asked << " asked): what the VRAM budget leaves; more sequences wait");
