@@ -112,6 +112,10 @@ struct AttentionParams {
     float softcap;
     uint window;
     uint kv_rows;
+    // PAGED variant: positions per KV block, and the element offset of the row table in binding 6
+    // (per row: position, chunk's first position, its row, block table offset; then the tables)
+    uint block_positions;
+    uint row_info;
 };
 
 // dst[i] = src[i] for i < n, 16-byte elements, src in binding 0 (W0) and dst in binding 3 (Y),

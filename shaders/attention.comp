@@ -14,13 +14,33 @@
 // KV_F16: this dispatch's own K / V rows arrive as f32 in W0 / W1 [n_tokens][kv_dim]; keys >= pos0
 // are read there, and each KV head's first query head writes them to cache row pos0 + t (no
 // other workgroup reads those rows, so no race).
+
+// PAGED (with KV_F16): the rows are tokens of several sequences (Backend::forward_batch). Binding 6
+// holds, per row t, (position, first position of its chunk, row of that first position, offset of
+// its sequence's block table) at element row_info + 4 t, and the block tables (block ids); the
+// caches are pools of blocks of block_positions rows, so position j of row t's sequence is cache
+// row table[j / P] * P + j % P. Keys at or past the chunk's first position are its new rows (W0 /
+// W1); each row stores its own K / V into its position's cache row (a sequence's blocks are its
+// own where it writes: shared blocks are copied first). A sliding window only limits the keys.
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 
 layout(push_constant) uniform PC { AttentionParams p; };
+#ifdef PAGED
+layout(std430, binding = 6) readonly buffer Rows { uint rows[]; };
+#endif
 
-// Cache row of position j: the caches are rings of kv_rows rows with a sliding window.
+// This workgroup's query row: its position, the first position whose K / V are new rows of this
+// dispatch and the row of that position in W0 / W1, and (PAGED) its block table's offset.
+uint q_pos, new_pos0, new_row0, table0;
+
+// Cache row of position j: the caches are rings of kv_rows rows with a sliding window, or
+// (PAGED) pools of blocks.
+#ifdef PAGED
+uint krow(uint j) { return rows[table0 + j / p.block_positions] * p.block_positions + j % p.block_positions; }
+#else
 uint krow(uint j) { return HAS_WINDOW ? j % p.kv_rows : j; }
+#endif
 // The first key the query at position qp sees.
 uint first_key(uint qp) { return HAS_WINDOW && qp + 1u > p.window ? qp + 1u - p.window : 0u; }
 // A score as the softmax takes it: q.k (q scaled already; with HAS_SOFTCAP by scale / softcap,
@@ -35,8 +55,8 @@ layout(std430, binding = 5) readonly buffer Vh2 { uvec2 vh2[]; };
 layout(std430, binding = 4) writeonly buffer Kw { uint kw[]; };  // the store of the new rows only
 layout(std430, binding = 5) writeonly buffer Vw { uint vw[]; };
 // Element e of K / V row j (e < kv_dim).
-float kval(uint j, uint e) { return j >= p.pos0 ? w0[(j - p.pos0) * p.kv_dim + e] : unpackHalf2x16(kh[(krow(j) * p.kv_dim + e) >> 1u])[e & 1u]; }
-float vval(uint j, uint e) { return j >= p.pos0 ? w1[(j - p.pos0) * p.kv_dim + e] : unpackHalf2x16(vh[(krow(j) * p.kv_dim + e) >> 1u])[e & 1u]; }
+float kval(uint j, uint e) { return j >= new_pos0 ? w0[(new_row0 + j - new_pos0) * p.kv_dim + e] : unpackHalf2x16(kh[(krow(j) * p.kv_dim + e) >> 1u])[e & 1u]; }
+float vval(uint j, uint e) { return j >= new_pos0 ? w1[(new_row0 + j - new_pos0) * p.kv_dim + e] : unpackHalf2x16(vh[(krow(j) * p.kv_dim + e) >> 1u])[e & 1u]; }
 // Elements [4 e4, 4 e4 + 4) of K / V row j (kv_dim a multiple of 4): from the caches (j < pos0),
 // from the new rows (j >= pos0), or either.
 vec4 kcache4(uint j, uint e4) {
@@ -47,10 +67,10 @@ vec4 vcache4(uint j, uint e4) {
     const uvec2 u = vh2[krow(j) * (p.kv_dim / 4u) + e4];
     return vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
 }
-vec4 knew4(uint j, uint e4) { return w0v[(j - p.pos0) * (p.kv_dim / 4u) + e4]; }
-vec4 vnew4(uint j, uint e4) { return w1v[(j - p.pos0) * (p.kv_dim / 4u) + e4]; }
-vec4 kval4(uint j, uint e4) { return j >= p.pos0 ? knew4(j, e4) : kcache4(j, e4); }
-vec4 vval4(uint j, uint e4) { return j >= p.pos0 ? vnew4(j, e4) : vcache4(j, e4); }
+vec4 knew4(uint j, uint e4) { return w0v[(new_row0 + j - new_pos0) * (p.kv_dim / 4u) + e4]; }
+vec4 vnew4(uint j, uint e4) { return w1v[(new_row0 + j - new_pos0) * (p.kv_dim / 4u) + e4]; }
+vec4 kval4(uint j, uint e4) { return j >= new_pos0 ? knew4(j, e4) : kcache4(j, e4); }
+vec4 vval4(uint j, uint e4) { return j >= new_pos0 ? vnew4(j, e4) : vcache4(j, e4); }
 #else
 layout(std430, binding = 4) readonly buffer Avec { vec4 kvec[]; };
 layout(std430, binding = 5) readonly buffer Bvec { vec4 vvec[]; };
@@ -74,11 +94,11 @@ void attention_shared(uint h, uint t, uint kvh) {
     const uint qb = t * p.q_stride + h * hd;
     for (uint d = tid; d < hd; d += WG) sh[d] = xbuf[qb + d] * p.scale;
     barrier();
-    const uint n_keys = p.pos0 + t + 1;
+    const uint n_keys = q_pos + 1u;
     float m = -1.0 / 0.0;
     float l = 0.0;
     float acc[4] = float[4](0.0, 0.0, 0.0, 0.0);
-    for (uint base = first_key(p.pos0 + t); base < n_keys; base += WG) {
+    for (uint base = first_key(q_pos); base < n_keys; base += WG) {
         const uint j = base + tid;
         float s = -1.0 / 0.0;
         if (j < n_keys) {
@@ -113,7 +133,7 @@ void attention_shared(uint h, uint t, uint kvh) {
 void attention_subgroup(uint h, uint t, uint kvh) {
     const uint hd = p.head_dim, hd4 = hd / 4u, S = gl_SubgroupSize, lane = gl_SubgroupInvocationID, sg = gl_SubgroupID;
     const uint nsg = min(gl_NumSubgroups, NSG_MAX);
-    const uint n_keys = p.pos0 + t + 1;
+    const uint n_keys = q_pos + 1u;
     const uint base4 = kvh * hd4 + lane;  // vec4 index of this lane's first dims in a K / V row
     float m = -1.0 / 0.0, l = 0.0;
     vec4 acc[MAXV];
@@ -127,7 +147,7 @@ void attention_subgroup(uint h, uint t, uint kvh) {
         }
         // KS keys per step (j, j + nsg, ...): their K and V rows are loaded before any of
         // them is used, so the loads of a step overlap.
-        for (uint j = first_key(p.pos0 + t) + sg; j < n_keys; j += KS * nsg) {
+        for (uint j = first_key(q_pos) + sg; j < n_keys; j += KS * nsg) {
             vec4 kr[KS][MAXV], vr[KS][MAXV];
 #ifdef KV_F16
             // One source for the whole step where possible (uniform branches outside the loads, so
@@ -135,14 +155,14 @@ void attention_subgroup(uint h, uint t, uint kvh) {
             // but the last), every key new (a prompt batch from position 0), else per key
             // (per-key selection is slower: docs/tuning.md).
             const uint j_last = min(j + (KS - 1u) * nsg, n_keys - 1u);
-            if (j_last < p.pos0) {
+            if (j_last < new_pos0) {
                 for (uint k = 0; k < KS; ++k)
                     for (uint i = 0; i < MAXV; ++i) {
                         const bool ok = lane + i * S < hd4;
                         kr[k][i] = ok ? kcache4(j + k * nsg, base4 + i * S) : vec4(0.0);
                         vr[k][i] = ok ? vcache4(j + k * nsg, base4 + i * S) : vec4(0.0);
                     }
-            } else if (j >= p.pos0) {
+            } else if (j >= new_pos0) {
                 for (uint k = 0; k < KS; ++k) {
                     const uint jk = min(j + k * nsg, n_keys - 1u);
                     for (uint i = 0; i < MAXV; ++i) {
@@ -209,6 +229,17 @@ void attention_subgroup(uint h, uint t, uint kvh) {
 
 void main() {
     const uint h = p.head0 + gl_WorkGroupID.x, t = gl_WorkGroupID.y;
+#ifdef PAGED
+    q_pos = rows[p.row_info + 4u * t];
+    new_pos0 = rows[p.row_info + 4u * t + 1u];
+    new_row0 = rows[p.row_info + 4u * t + 2u];
+    table0 = rows[p.row_info + 4u * t + 3u];
+#else
+    q_pos = p.pos0 + t;
+    new_pos0 = p.pos0;
+    new_row0 = 0u;
+    table0 = 0u;
+#endif
     const uint kvh = h / (p.n_head / p.n_head_kv);
     // Whole subgroups only (a partial last subgroup would own the wrong dims).
     // vec4 K / V loads: head_dim and kv_dim multiples of 4 (the bindings start at offset 0).
@@ -218,7 +249,7 @@ void main() {
     else attention_shared(h, t, kvh);
 #ifdef KV_F16
     if (h % (p.n_head / p.n_head_kv) == 0) {  // this KV head's rows of token t into the caches (head_dim even)
-        const uint hd = p.head_dim, src = t * p.kv_dim + kvh * hd, dst = (krow(p.pos0 + t) * p.kv_dim + kvh * hd) >> 1u;
+        const uint hd = p.head_dim, src = t * p.kv_dim + kvh * hd, dst = (krow(q_pos) * p.kv_dim + kvh * hd) >> 1u;
         for (uint i = gl_LocalInvocationIndex; i < hd / 2u; i += WG) {
             kw[dst + i] = packHalf2x16(vec2(w0[src + 2u * i], w0[src + 2u * i + 1u]));
             vw[dst + i] = packHalf2x16(vec2(w1[src + 2u * i], w1[src + 2u * i + 1u]));

@@ -2,6 +2,7 @@
 // reductions. Every shader uses the same descriptor set layout (6 storage buffers):
 //   0: W0 (weights, dtype by W_F32 / W_F16 / W_BF16)   1: W1 (second weight matrix: SwiGLU up)
 //   2: X (f32 input)   3: Y (f32 output)   4: A (f32 aux: K cache)   5: B (f32 aux: V cache)
+//   6: C (uint aux: the rows of a paged attention pass; declared by the shaders that read it)
 // f16 / bf16 weights are read as packed uint pairs (no 16-bit storage feature needed);
 // bf16 is the top half of an f32. W0 / W1 / X are also declared as 16-byte vectors
 // (aliases of the same bindings) for the wide loads of the matvec / matmul kernels.

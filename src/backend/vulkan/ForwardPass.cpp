@@ -12,11 +12,12 @@ double secs(SClock::time_point a, SClock::time_point b) { return std::chrono::du
 
 }  // namespace
 
-ForwardPass::ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& counters, const ForwardRequest& req)
+ForwardPass::ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& counters, const ForwardRequest& req, const BatchRows* rows)
     : ctx_(ctx),
       m_(m),
       counters_(counters),
       req_(req),
+      rows_(rows),
       n_(req.n_tokens),
       kernels_(ctx, m.cfg, m.w, m.buf, m.shader, *m.ring, m.shader_copied),
       c_(kernels_.op_context()),
@@ -24,10 +25,13 @@ ForwardPass::ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& count
       shader_pass_(m.shader.enabled() && req.n_tokens > 1),
       feed_(shader_pass_ ? static_cast<WeightFeed&>(m.shader) : m.dma),
       target_{ctx, *m.ring, *m.weights, m.w},
-      x_on_host_(req.n_tokens == 1) {}
+      x_on_host_(req.n_tokens == 1) {
+    kernels_.set_rows(rows);
+}
 
 ExpectedVoid ForwardPass::run() {
     VKS_TRY(load_embeddings());
+    VKS_TRY(upload_rows());
     VKS_TRY(plan_uploads());
     if (shader_pass_) m_.shader.begin_pass(ctx_.opt, first_ahead_);
     for (uint32 seg = 0; seg <= m_.cfg.n_layer; ++seg) VKS_TRY(hybrid_ && m_.hybrid->on_cpu(seg) ? cpu_layer(seg) : gpu_segment(seg));
@@ -37,7 +41,7 @@ ExpectedVoid ForwardPass::run() {
         counters_.wait_seconds += wait_s_;
         counters_.cpu_layer_runs += m_.hybrid->cpu_layers;
     }
-    if (!req_.all_logits || n_ == 1) VKS_TRY(m_.ring->record_copy_out(m_.buf.logits.buffer(), m_.buf.logits_rb.buffer(), uint64(m_.cfg.n_vocab) * 4));
+    if (n_out() == 1) VKS_TRY(m_.ring->record_copy_out(m_.buf.logits.buffer(), m_.buf.logits_rb.buffer(), uint64(m_.cfg.n_vocab) * 4));
     m_.ring->mark_forward_end(cmd_);
     return m_.ring->submit(slot_);
 }
@@ -50,6 +54,18 @@ ExpectedVoid ForwardPass::load_embeddings() {
     std::vector<float> emb(size_t(n_) * E);
     for (uint32 i = 0; i < n_; ++i) VKS_TRY(embedding_input(*m_.weights, m_.cfg, req_.tokens[i], emb.data() + size_t(i) * E));
     return ctx_.compute.upload(emb.data(), emb.size() * 4, m_.buf.x.buffer(), 0);
+}
+
+ExpectedVoid ForwardPass::upload_rows() {
+    if (!rows_) return {};
+    const ModelBuffers& b = m_.buf;
+    const std::vector<uint32> img = rows_->image(m_.cfg, b.n_batch(), b.paged().align, b.rope_host, b.rope_host_swa);
+    return ctx_.compute.upload(img.data(), img.size() * 4, b.pass_rows.buffer(), 0);
+}
+
+uint32 ForwardPass::n_out() const {
+    if (rows_) return uint32(rows_->out_rows().size());
+    return req_.all_logits ? n_ : 1;
 }
 
 ExpectedVoid ForwardPass::plan_uploads() {
@@ -125,10 +141,16 @@ ExpectedVoid ForwardPass::gpu_segment(uint32 seg) {
         x_on_host_ = false;
     }
     if (streams) VKS_TRY(bring_weights(seg));
-    if (seg == m_.cfg.n_layer) return kernels_.record_head(c_, req_.all_logits ? 0 : n_ - 1, req_.all_logits ? n_ : 1);
+    if (seg == m_.cfg.n_layer) return record_head();
     VKS_TRY(kernels_.record_layer(c_, seg, n_, req_.pos));
     if (m_.hybrid) m_.hybrid->kv->mark(seg, req_.pos, n_, 0, 0);
     return {};
+}
+
+ExpectedVoid ForwardPass::record_head() {
+    if (!rows_) return kernels_.record_head(c_, req_.all_logits ? 0 : n_ - 1, req_.all_logits ? n_ : 1);
+    const std::vector<uint32>& out = rows_->out_rows();
+    return out.empty() ? ExpectedVoid{} : kernels_.record_head_rows(c_, out);
 }
 
 ExpectedVoid ForwardPass::open_recording(uint32 seg, bool new_submission) {

@@ -12,12 +12,17 @@ namespace vk_symbiote {
 
 class ForwardPass {
 public:
-    ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& counters, const ForwardRequest& req);
+    // rows: a batched pass over several sequences' rows (paged caches; req holds their tokens at
+    // pos 0); its logits rows [0, rows->out_rows()) are left in buf.logits (one: copied to logits_rb).
+    ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& counters, const ForwardRequest& req, const BatchRows* rows = nullptr);
     ~ForwardPass() { m_.shader.end_pass(); }  // also on errors
     ExpectedVoid run();
 
 private:
     ExpectedVoid load_embeddings();
+    ExpectedVoid upload_rows();  // the batched pass's BatchRows image into buf.pass_rows
+    ExpectedVoid record_head();
+    uint32 n_out() const;        // logits rows the pass computes
     ExpectedVoid plan_uploads();  // the GPU's streamed segments; takes over an upload issued ahead
     ExpectedVoid cpu_layer(uint32 seg);
     ExpectedVoid gpu_segment(uint32 seg);
@@ -35,6 +40,7 @@ private:
     VulkanModel& m_;
     PassCounters& counters_;
     const ForwardRequest& req_;
+    const BatchRows* rows_;
     const uint32 n_;
     LayerKernels kernels_;
     OpContext c_;

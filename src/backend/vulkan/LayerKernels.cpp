@@ -16,6 +16,11 @@ OpContext LayerKernels::op_context() const {
 }
 
 RopeConfig LayerKernels::rope(uint32 l, uint32 pos) const {
+    if (rows_) {  // each row's (cos, sin) gathered at its position: rows [0, n), a sliding layer's own table's from n
+        const uint32 pos0 = buf_.rope_table_swa && cfg_.is_sliding(l) ? rows_->n_rows() : 0;
+        return RopeConfig{pos0, cfg_.head_dim, cfg_.n_rot, cfg_.rope_style == RopeStyle::NeoX, cfg_.rope_base(l), cfg_.rope_scale(l),
+                          buf_.pass_rows.buffer(), ctx_.opt.kv_f16_rounding};
+    }
     return RopeConfig{pos, cfg_.head_dim, cfg_.n_rot, cfg_.rope_style == RopeStyle::NeoX, cfg_.rope_base(l), cfg_.rope_scale(l),
                       buf_.rope_table_of(l), ctx_.opt.kv_f16_rounding};
 }
@@ -103,7 +108,15 @@ ExpectedVoid LayerKernels::record_attention(OpContext& c, uint32 l, uint32 n, ui
         s.kv_rows = buf_.kv_rows(l);
     }
     const ActView q{buf_.q.buffer(), 0, cfg_.q_dim()}, att{buf_.att.buffer(), 0, cfg_.q_dim()};
-    VKS_TRY(op_attention(c, s, q, buf_.k_cache[l].buffer(), buf_.v_cache[l].buffer(), att, buf_.k_new_buffer(), buf_.v_new_buffer()));
+    PagedKv paged;
+    if (rows_) {
+        const auto& pg = buf_.paged();
+        paged = PagedKv{BufferBinding{buf_.pass_rows.buffer(), buf_.pass_info_offset(), VK_WHOLE_SIZE}, pg.block_positions};
+        s.pos0 = 0;
+        s.kv_rows = 0;
+    }
+    VKS_TRY(op_attention(c, s, q, buf_.k_cache[l].buffer(), buf_.v_cache[l].buffer(), att, buf_.k_new_buffer(), buf_.v_new_buffer(),
+                         rows_ ? &paged : nullptr));
     c.rt.barrier();
     return {};
 }
@@ -138,8 +151,44 @@ ExpectedVoid LayerKernels::record_head(OpContext& c, uint32 first, uint32 n_out)
     VKS_TRY(stream_copies(c, copy_group(cfg_.n_layer, kCopyQkv)));  // the head
     VKS_TRY(op_matmul(c, w_.at(TensorRole::Output, -1), fuse ? xo : xn, logits, n_out, false, false, fuse ? &out_norm : nullptr));
     c.rt.barrier();
+    return record_softcap(c, n_out);
+}
+
+ExpectedVoid LayerKernels::record_head_rows(OpContext& c, const std::vector<uint32>& rows) {
+    const uint32 E = cfg_.n_embd, V = cfg_.n_vocab, n_out = uint32(rows.size());
+    const DeviceWeight& out = w_.at(TensorRole::Output, -1);
+    // Runs of consecutive rows [i, i + run): the dispatches of one run read x in place.
+    auto runs = [&](auto&& fn) -> ExpectedVoid {
+        for (uint32 i = 0, run = 1; i < n_out; i += run) {
+            for (run = 1; i + run < n_out && rows[i + run] == rows[i] + run;) ++run;
+            VKS_TRY(fn(i, run));
+        }
+        return {};
+    };
+    const ActView xn{buf_.xn.buffer(), 0, E};
+    const bool fuse = fused_norm_applies(n_out);
+    if (!fuse) {  // the runs normed into xn rows [0, n_out)
+        VKS_TRY(runs([&](uint32 i, uint32 run) {
+            return op_rmsnorm(c, w_.at(TensorRole::OutputNorm, -1), ActView{buf_.x.buffer(), rows[i] * E, E}, ActView{buf_.xn.buffer(), i * E, E}, E, run, cfg_.rms_eps);
+        }));
+        c.rt.barrier();
+    }
+    VKS_TRY(stream_copies(c, copy_group(cfg_.n_layer, kCopyQkv)));  // the head
+    if (fuse) {  // matvec-sized: the output norm fused into the head matvec of each run
+        const FusedNorm norm = fused_norm(TensorRole::OutputNorm, 0);
+        VKS_TRY(runs([&](uint32 i, uint32 run) {
+            return op_matmul(c, out, ActView{buf_.x.buffer(), rows[i] * E, E}, ActView{buf_.logits.buffer(), i * V, V}, run, false, false, &norm);
+        }));
+    } else {
+        VKS_TRY(op_matmul(c, out, xn, ActView{buf_.logits.buffer(), 0, V}, n_out, false));
+    }
+    c.rt.barrier();
+    return record_softcap(c, n_out);
+}
+
+ExpectedVoid LayerKernels::record_softcap(OpContext& c, uint32 n_out) {
     if (cfg_.final_softcap <= 0.0f) return {};
-    VKS_TRY(op_softcap(c, logits, n_out * V, cfg_.final_softcap));
+    VKS_TRY(op_softcap(c, ActView{buf_.logits.buffer(), 0, cfg_.n_vocab}, n_out * cfg_.n_vocab, cfg_.final_softcap));
     c.rt.barrier();
     return {};
 }

@@ -6,6 +6,7 @@
 // that have them: a Llama layer is the same dispatches as ever.
 #pragma once
 
+#include "backend/vulkan/BatchRows.h"
 #include "backend/vulkan/ModelBuffers.h"
 #include "backend/vulkan/ShaderCopyStream.h"
 
@@ -16,6 +17,9 @@ public:
     LayerKernels(const VulkanContext& ctx, const ModelConfig& cfg, const DeviceWeights& w, const ModelBuffers& buf, ShaderCopyStream& copies,
                  const WeightStreamRing& ring, uint64& copied)
         : ctx_(ctx), cfg_(cfg), w_(w), buf_(buf), copies_(copies), ring_(ring), copied_(copied) {}
+    // A batched pass over the rows of several sequences (paged caches): rope and attention read
+    // each row's position and sequence from the pass buffer (BatchRows); null: one sequence at pos.
+    void set_rows(const BatchRows* rows) { rows_ = rows; }
     // The recording context of a forward pass.
     OpContext op_context() const;
     // Rope of layer `layer` for tokens from position pos: its table, base and scale.
@@ -26,6 +30,11 @@ public:
     // Output norm + output matrix into logits for n_out tokens from x row `first` (soft-capped
     // if the model says so).
     ExpectedVoid record_head(OpContext& c, uint32 first, uint32 n_out);
+    // The same for the x rows `rows` (increasing) into logits rows [0, rows.size()): matvec-sized,
+    // the head matvec with its fused norm over each run of consecutive rows in place; else each
+    // run normed into xn, then one matmul. A row's logits are then computed as record_head
+    // computes them for a batch of the same size class, whichever other rows a pass wants.
+    ExpectedVoid record_head_rows(OpContext& c, const std::vector<uint32>& rows);
 
     // What the weight kernels after a norm read: decode (matvec-sized n): the raw x with the
     // norm fused into the matvecs; batches: xn, normed into first.
@@ -45,8 +54,9 @@ public:
     // Q into q and K / V into the layer's KV rows for n tokens at pos, with the biases, Q / K
     // head norms, rope and f16 rounding, then a barrier.
     ExpectedVoid record_qkv(OpContext& c, uint32 layer, uint32 n, uint32 pos, const NormedX& in, const QkvWeights& w);
-    // Attention of query heads [head_begin, n_head) of n tokens at pos into att (the layer's
-    // scale, soft-cap and window), then a barrier.
+    // Attention of query heads [head_begin, n_head) of n tokens at pos (a batched pass: the
+    // rows' own positions, over the paged caches) into att (the layer's scale, soft-cap and
+    // window), then a barrier.
     ExpectedVoid record_attention(OpContext& c, uint32 layer, uint32 n, uint32 pos, uint32 head_begin = 0);
 
 private:
@@ -57,6 +67,8 @@ private:
     ExpectedVoid record_residual(OpContext& c, const DeviceWeight& w, ActView in, TensorRole post, uint32 layer, uint32 n);
     // The Q / K head norms with rope of the heads the weights' rows start at, then a barrier.
     ExpectedVoid record_head_norms(OpContext& c, uint32 layer, uint32 n, uint32 pos, const QkvWeights& w);
+    // Soft-cap of logits rows [0, n_out) if the model has one (then a barrier).
+    ExpectedVoid record_softcap(OpContext& c, uint32 n_out);
     const VulkanContext& ctx_;
     const ModelConfig& cfg_;
     const DeviceWeights& w_;
@@ -64,6 +76,7 @@ private:
     ShaderCopyStream& copies_;
     const WeightStreamRing& ring_;
     uint64& copied_;
+    const BatchRows* rows_ = nullptr;
 };
 
 }  // namespace vk_symbiote

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "backend/vulkan/BatchRows.h"
 #include "backend/vulkan/DeviceVectors.h"
 
 namespace vk_symbiote {
@@ -19,10 +20,11 @@ ExpectedVoid embedding_input(WeightProvider& weights, const ModelConfig& cfg, ui
     return {};
 }
 
-uint64 ModelBuffers::device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_ctx, uint32 n_batch, uint64 blk) {
+uint64 ModelBuffers::device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_ctx, uint32 n_batch, uint64 blk, const Paged& paged) {
     auto c = [&](uint64 bytes) { return vram_alloc_cost(bytes, blk); };
     uint64 kv = kv_f16 ? 2 * c(uint64(n_batch) * cfg.kv_dim() * 4) : 0;
-    for (uint32 l = 0; l < cfg.n_layer; ++l) kv += 2 * c(kv_cache_bytes(cfg, kv_f16, cfg.kv_rows(l, n_ctx, n_batch)));
+    for (uint32 l = 0; l < cfg.n_layer; ++l) kv += 2 * c(kv_cache_bytes(cfg, kv_f16, paged.positions ? paged.positions : cfg.kv_rows(l, n_ctx, n_batch)));
+    if (paged.positions) kv += c(BatchRows::buffer_bytes(cfg, n_batch, n_ctx, paged.block_positions, paged.align));
     const uint64 tables = c(uint64(n_ctx) * cfg.n_rot * 4) * (has_swa_rope(cfg) ? 2 : 1);
     const uint64 act = tables + c(uint64(n_batch) * cfg.n_embd * 4) * 2 + c(uint64(n_batch) * cfg.q_dim() * 4) * 2 +
                        c(uint64(n_batch) * cfg.n_ff * 4) + c(uint64(n_batch) * cfg.n_vocab * 4) + c(16);
@@ -43,7 +45,10 @@ ModelBuffers::KvTargets ModelBuffers::kv_targets(uint32 l, uint32 pos, uint32 n)
     return t;
 }
 
+uint64 ModelBuffers::pass_info_offset() const { return BatchRows::info_offset(cfg_, n_batch_, paged_.align); }
+
 ExpectedVoid ModelBuffers::create_device(VulkanContext& ctx, uint32 n_ctx, uint32 n_batch) {
+    n_batch_ = n_batch;
     auto mk = [&](DeviceBuffer& b, uint64 bytes) -> ExpectedVoid {
         auto r = DeviceBuffer::create(ctx.mem, bytes, MemoryKind::DeviceLocal);
         if (!r) return r.error();
@@ -54,7 +59,7 @@ ExpectedVoid ModelBuffers::create_device(VulkanContext& ctx, uint32 n_ctx, uint3
     v_cache.resize(cfg_.n_layer);
     kv_rows_.resize(cfg_.n_layer);
     for (uint32 l = 0; l < cfg_.n_layer; ++l) {
-        kv_rows_[l] = cfg_.kv_rows(l, n_ctx, n_batch);
+        kv_rows_[l] = paged_.positions ? paged_.positions : cfg_.kv_rows(l, n_ctx, n_batch);
         VKS_TRY(mk(k_cache[l], kv_cache_bytes(cfg_, kv_f16_, kv_rows_[l])));
         VKS_TRY(mk(v_cache[l], kv_cache_bytes(cfg_, kv_f16_, kv_rows_[l])));
     }
@@ -70,13 +75,16 @@ ExpectedVoid ModelBuffers::create_device(VulkanContext& ctx, uint32 n_ctx, uint3
     VKS_TRY(mk(logits, uint64(n_batch) * cfg_.n_vocab * 4));
     VKS_TRY(mk(dummy, 16));
     const float* factors = cfg_.rope_freq_factors.empty() ? nullptr : cfg_.rope_freq_factors.data();
-    auto table = [&](DeviceBuffer& b, float base, float scale) -> ExpectedVoid {
-        const auto t = vk_symbiote::rope_table(n_ctx, cfg_.n_rot, base, scale, factors);
+    auto table = [&](DeviceBuffer& b, std::vector<float>& host, float base, float scale) -> ExpectedVoid {
+        auto t = vk_symbiote::rope_table(n_ctx, cfg_.n_rot, base, scale, factors);
         VKS_TRY(mk(b, t.size() * 4));
-        return ctx.compute.upload(t.data(), t.size() * 4, b.buffer(), 0);
+        VKS_TRY(ctx.compute.upload(t.data(), t.size() * 4, b.buffer(), 0));
+        if (paged_.positions) host = std::move(t);
+        return {};
     };
-    VKS_TRY(table(rope_table, cfg_.rope_freq_base, cfg_.rope_freq_scale));
-    return has_swa_rope(cfg_) ? table(rope_table_swa, cfg_.rope_base_swa, cfg_.rope_scale_swa) : ExpectedVoid{};
+    VKS_TRY(table(rope_table, rope_host, cfg_.rope_freq_base, cfg_.rope_freq_scale));
+    if (paged_.positions) VKS_TRY(mk(pass_rows, BatchRows::buffer_bytes(cfg_, n_batch, n_ctx, paged_.block_positions, paged_.align)));
+    return has_swa_rope(cfg_) ? table(rope_table_swa, rope_host_swa, cfg_.rope_base_swa, cfg_.rope_scale_swa) : ExpectedVoid{};
 }
 
 ExpectedVoid ModelBuffers::create_host(VulkanContext& ctx) {

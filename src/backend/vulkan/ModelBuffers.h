@@ -17,15 +17,29 @@ public:
     // kv_f16: f16 KV caches (half the VRAM; the values are f16-rounded anyway, as llama.cpp's
     // default cache); the K / V matmuls then write the forward's rows into k_new / v_new.
     ModelBuffers(const ModelConfig& cfg, bool kv_f16) : cfg_(cfg), kv_f16_(kv_f16) {}
+    // Paged caches (DeviceKvPool): every layer's cache holds `positions` rows (whole blocks of
+    // the pool) and a pass buffer (BatchRows) is allocated; 0: one sequence's contiguous caches.
+    // Before create_device.
+    struct Paged {
+        uint32 positions = 0;
+        uint32 block_positions = 0;
+        uint64 align = 256;  // the pass buffer's binding offsets (minStorageBufferOffsetAlignment)
+    };
+    void set_paged(const Paged& p) { paged_ = p; }
+    const Paged& paged() const { return paged_; }
+    uint32 n_batch() const { return n_batch_; }
+    // Byte offset of the row info in pass_rows (BatchRows::info_offset).
+    uint64 pass_info_offset() const;
     // Device bytes of the caches, activations and tables as VramPlan counts them (block: the
-    // allocator's block size), the vector table (DeviceVectors) included.
-    static uint64 device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_ctx, uint32 n_batch, uint64 block);
+    // allocator's block size), the vector table (DeviceVectors) and a paged pass buffer included.
+    static uint64 device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_ctx, uint32 n_batch, uint64 block, const Paged& paged);
     // Bytes of one K (or V) cache of `rows` rows (a layer's: ModelConfig::kv_rows).
     static uint64 kv_cache_bytes(const ModelConfig& cfg, bool kv_f16, uint32 rows) { return uint64(rows) * cfg.kv_dim() * (kv_f16 ? 2 : 4); }
     ExpectedVoid create_device(VulkanContext& ctx, uint32 n_ctx, uint32 n_batch);
     ExpectedVoid create_host(VulkanContext& ctx);
 
     bool kv_f16() const { return kv_f16_; }
+    const ModelConfig& config() const { return cfg_; }
     // Cache rows of layer l: n_ctx, or a sliding layer's ring (position p at row p % rows), as
     // the CPU backend keeps them (ModelConfig::kv_rows).
     uint32 kv_rows(uint32 l) const { return kv_rows_[l]; }
@@ -57,6 +71,8 @@ public:
     DeviceBuffer dummy;                          // 4 bytes, bound to unused bindings
     DeviceBuffer rope_table;                     // (n_ctx, n_rot / 2, 2) cos / sin (rope_freq_base / scale, the factors)
     DeviceBuffer rope_table_swa;                 // the same with rope_base_swa / rope_scale_swa; empty when equal
+    std::vector<float> rope_host, rope_host_swa; // paged: host copies of the two tables (BatchRows gathers rows of them)
+    DeviceBuffer pass_rows;                      // paged: the pass buffer (BatchRows::buffer_bytes)
     // Decode round trips: the token's embedding row (or x from the CPU) goes host -> x through
     // x_up inside the first command buffer, the logits row device -> logits_rb inside the last.
     DeviceBuffer x_up;                           // (max(n_embd, q_dim, n_ff)) host -> device
@@ -66,6 +82,8 @@ public:
 private:
     ModelConfig cfg_;
     bool kv_f16_ = false;
+    Paged paged_;
+    uint32 n_batch_ = 0;
     std::vector<uint32> kv_rows_;  // (n_layer)
 };
 

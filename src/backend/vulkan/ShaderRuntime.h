@@ -63,6 +63,7 @@ enum class Kernel : uint32 {
     RmsNormAdd,        // y += rmsnorm(x) * w, w f32 (post norms)
     HeadNorm,          // per-head RMSNorm + rope in place (Q / K head norms; f32 gamma)
     Softcap,           // y = cap * tanh(y / cap) in place
+    AttentionPaged,    // attention over paged f16 KV caches, rows of several sequences (F16 only)
     Count
 };
 
@@ -74,7 +75,7 @@ struct BufferBinding {
     uint64 offset = 0;
     uint64 range = VK_WHOLE_SIZE;
 };
-constexpr uint32 kNumBindings = 6;
+constexpr uint32 kNumBindings = 7;
 constexpr uint32 kPushConstantBytes = 128;
 
 struct ShaderRuntimeOptions {

@@ -65,10 +65,12 @@ uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_ctx,
     const uint64 slot = *std::max_element(seg.begin(), seg.end());
     // Default slots (2) of staging, VulkanCompute's 2 x 8 MiB upload ring and its embedding
     // staging, the logits readback buffer, the hybrid path's CPU backend (f32 KV cache of
-    // every layer in KV blocks + one token's activations), and the driver's own host memory (driver_bytes).
+    // every layer in KV blocks + one token's activations), the paged pool's host copies of the
+    // rope tables and its pass image, and the driver's own host memory (driver_bytes).
     const uint64 cpu = KvLayout::for_tokens(cfg, n_ctx).bytes() + (uint64(cfg.n_embd) * 4 + cfg.q_dim() * 2 + 2ull * cfg.kv_dim() + 2ull * cfg.n_ff) * 4 +
                        uint64(n_ctx) * 4 * 64;
-    return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4 + cpu + driver_bytes;
+    const uint64 paged = 2ull * n_ctx * cfg.n_rot * 4 + BatchRows::buffer_bytes(cfg, n_batch, n_ctx, kKvBlockPositions, 256);
+    return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4 + cpu + paged + driver_bytes;
 }
 
 // Every dense family's features run on the Vulkan kernels; a mixture of experts does not yet.
@@ -111,6 +113,7 @@ uint64 VulkanBackend::plan_budget_bytes() const {
 
 ExpectedVoid VulkanBackend::prepare(WeightProvider& weights, uint32 n_ctx, uint32 n_batch) {
     model_.reset();  // the last model's device memory goes before the new one's is allocated
+    own_ = KvBlockTable{};
     if (n_ctx == 0 || n_batch == 0) return prepare_error(ErrorCode::InvalidArgument, "n_ctx and n_batch must be > 0");
     cfg_ = weights.config();
     if (auto f = unimplemented_feature(cfg_))
@@ -132,6 +135,7 @@ ExpectedVoid VulkanBackend::check_ranges(uint32 n_ctx, uint32 n_batch) const {
     const uint64 max_range = dev_->caps().max_storage_buffer_range;
     uint32 kv_rows = 0;  // the largest layer cache
     for (uint32 l = 0; l < cfg_.n_layer; ++l) kv_rows = std::max(kv_rows, cfg_.kv_rows(l, n_ctx, n_batch));
+    kv_rows = std::max(kv_rows, paged_geometry(n_ctx).positions);
     if (ModelBuffers::kv_cache_bytes(cfg_, kv_f16(), kv_rows) <= max_range && uint64(n_batch) * std::max(cfg_.n_vocab, cfg_.n_ff) * 4 <= max_range)
         return {};
     return prepare_error(ErrorCode::Unsupported, "n_ctx " + std::to_string(n_ctx) + " / n_batch " + std::to_string(n_batch) +
@@ -146,8 +150,9 @@ ExpectedVoid VulkanBackend::build_model(WeightProvider& weights, uint32 n_ctx, u
     if (!budget) return budget.error();
     m.weights = &weights;
     // Rows split (hybrid decode): the GPU's rows of consecutive layers alternate between the
-    // two halves of slot 0, uploaded from the imported provider memory.
-    const bool rows_wanted = opt_.hybrid && m.dma.zero_copy && opt_.hybrid_split != VulkanOptions::HybridSplit::Layers && cfg_.n_head_kv > 0;
+    // two halves of slot 0, uploaded from the imported provider memory. Paged caches: no CPU part.
+    const bool paged = m.buf.paged().positions > 0;
+    const bool rows_wanted = opt_.hybrid && !paged && m.dma.zero_copy && opt_.hybrid_split != VulkanOptions::HybridSplit::Layers && cfg_.n_head_kv > 0;
     VKS_TRY(create_ring(rows_wanted));
     m.w.mark_streamed(cfg_.n_layer + 1);
     m.w.view_streamed(weights, *m.ring);
@@ -161,7 +166,8 @@ ExpectedVoid VulkanBackend::build_model(WeightProvider& weights, uint32 n_ctx, u
     VKS_TRY(upload_weights(weights));
     VKS_TRY(m.buf.create_device(c, n_ctx, n_batch));
     VKS_TRY(m.buf.create_host(c));
-    if (m.w.plan.slots > 0 && opt_.hybrid) VKS_TRY(setup_hybrid(weights, n_ctx));
+    if (m.w.plan.slots > 0 && opt_.hybrid && !paged) VKS_TRY(setup_hybrid(weights, n_ctx));
+    if (paged) m.kv = std::make_unique<DeviceKvPool>(*compute_, m.buf, KvLayout::for_tokens(cfg_, m.buf.paged().positions));
     retire_resident_segments(weights);
     const uint64 reserved = mem_->device_stats().bytes_reserved;
     if (reserved > *budget)
@@ -176,7 +182,6 @@ Expected<uint64> VulkanBackend::plan_placement(const WeightProvider& weights, ui
     VramPlanInput in;
     in.tensors = m.w.tensors;
     in.n_segments = cfg_.n_layer + 1;
-    in.fixed_bytes = ModelBuffers::device_bytes(cfg_, kv_f16(), n_ctx, n_batch, mem_->device_block_size());
     in.budget_bytes = plan_budget_bytes();
     // Zero-copy (DMA straight from the provider's RAM) when its memory is stable and page-aligned
     // and the device can import host memory. Automatic slots: 1 with zero-copy on a transfer
@@ -189,15 +194,62 @@ Expected<uint64> VulkanBackend::plan_placement(const WeightProvider& weights, ui
     in.align = std::max<uint64>(256, dev_->caps().min_storage_buffer_offset_alignment);
     in.block_bytes = mem_->device_block_size();
     in.force_streaming = opt_.force_streaming;
-    auto plan = plan_vram(in);
-    if (!plan && plan.error().code == ErrorCode::BudgetTooSmall) {
-        in.stated_minimum = runnable_minimum(in, n_ctx, n_batch);
-        plan = plan_vram(in);
+    m.buf.set_paged(paged_geometry(n_ctx));
+    auto plan = plan_pool(in, n_ctx, n_batch);
+    // Weights that stream get the hybrid decode's CPU part, which keeps one contiguous cache,
+    // unless the pool was asked for (VulkanOptions::kv_pool_tokens).
+    if (plan && plan->slots > 0 && opt_.hybrid && opt_.kv_pool_tokens == 0 && m.buf.paged().positions) {
+        m.buf.set_paged({});
+        plan = plan_caches(in, n_ctx, n_batch);
     }
     if (!plan) return plan.error();
     m.w.plan = std::move(*plan);
     m.dma.zero_copy = m.w.plan.slots > 0 && zero_copy_possible;
     return in.budget_bytes;
+}
+
+Expected<VramPlan> VulkanBackend::plan_caches(VramPlanInput in, uint32 n_ctx, uint32 n_batch) const {
+    in.fixed_bytes = ModelBuffers::device_bytes(cfg_, kv_f16(), n_ctx, n_batch, mem_->device_block_size(), model_->buf.paged());
+    auto plan = plan_vram(in);
+    if (!plan && plan.error().code == ErrorCode::BudgetTooSmall) {
+        in.stated_minimum = runnable_minimum(in, n_ctx, n_batch);
+        plan = plan_vram(in);
+    }
+    return plan;
+}
+
+Expected<VramPlan> VulkanBackend::plan_pool(const VramPlanInput& in, uint32 n_ctx, uint32 n_batch) {
+    ModelBuffers& buf = model_->buf;
+    auto plan = plan_caches(in, n_ctx, n_batch);
+    if (plan || plan.error().code != ErrorCode::BudgetTooSmall || !buf.paged().positions) return plan;
+    ModelBuffers::Paged pg = buf.paged();
+    const uint32 asked = pg.positions, P = pg.block_positions;
+    auto with_blocks = [&](uint32 blocks) {
+        pg.positions = blocks * P;
+        buf.set_paged(pg);
+        return plan_caches(in, n_ctx, n_batch);
+    };
+    // Binary search over whole blocks in [one context, asked): lo plans, hi does not.
+    uint32 lo = (n_ctx + P - 1) / P, hi = asked / P;
+    auto best = with_blocks(lo);
+    if (!best || lo >= hi) return best;
+    while (hi - lo > 1) {
+        const uint32 mid = lo + (hi - lo) / 2;
+        auto p = with_blocks(mid);
+        (p ? lo : hi) = mid;
+        if (p) best = std::move(p);
+    }
+    (void)with_blocks(lo);  // the geometry of the best plan
+    VKS_LOG_INFO("the device KV pool holds " << lo * P << " positions (" << asked << " asked): what the VRAM budget leaves; more sequences wait");
+    return best;
+}
+
+ModelBuffers::Paged VulkanBackend::paged_geometry(uint32 n_ctx) const {
+    if (!kv_f16()) return {};
+    // One layer's K (or V) rows are one buffer: at most maxStorageBufferRange bytes, whole blocks.
+    const uint64 row = ModelBuffers::kv_cache_bytes(cfg_, true, 1), most = dev_->caps().max_storage_buffer_range / row / kKvBlockPositions * kKvBlockPositions;
+    const KvLayout l = KvLayout::for_tokens(cfg_, std::min<uint64>(opt_.kv_pool_tokens ? opt_.kv_pool_tokens : n_ctx, std::max<uint64>(most, n_ctx)));
+    return ModelBuffers::Paged{uint32(l.positions()), l.block_positions, std::max<uint64>(256, dev_->caps().min_storage_buffer_offset_alignment)};
 }
 
 // The smallest budget whose own block size (block_size_for) lets plan_vram succeed: the block
@@ -207,7 +259,7 @@ uint64 VulkanBackend::runnable_minimum(VramPlanInput in, uint32 n_ctx, uint32 n_
     uint64 best = UINT64_MAX;
     for (uint64 b = kMaxBlock; b >= kMinBlock; b >>= 1) {
         in.block_bytes = b;
-        in.fixed_bytes = ModelBuffers::device_bytes(cfg_, kv_f16(), n_ctx, n_batch, b);
+        in.fixed_bytes = ModelBuffers::device_bytes(cfg_, kv_f16(), n_ctx, n_batch, b, model_->buf.paged());
         in.budget_bytes = UINT64_MAX / 4;  // the plan's minimum does not depend on the budget
         auto p = plan_vram(in);
         if (!p) continue;
@@ -335,8 +387,14 @@ ExpectedVoid VulkanBackend::check_rewind(uint32 pos) const {
     return {};
 }
 
+void VulkanBackend::reset() {
+    pos_ = 0;
+    if (KvBlockPool* pool = kv_pool()) pool->release(own_);
+}
+
 ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
     VKS_TRY(check_request(req));
+    if (model_->kv) return forward_own(req);
     using SClock = std::chrono::steady_clock;
     VulkanModel& m = *model_;
     WeightStreamRing& ring = *m.ring;
@@ -344,18 +402,8 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
     const uint64 shader_before = m.shader_copied;
     auto r = record_forward(req);
     const auto t_rec = SClock::now();
-    auto f = ring.finish();  // always drain the ring: on error nothing may stay in flight or half recorded
-    if (!r) return r;
-    if (!f) return f;
+    VKS_TRY(finish_pass(std::move(r), req.n_tokens, shader_before));
     const auto t_fin = SClock::now();
-    total_gpu_ns_ += ring.last_gpu_time_ns();
-    const bool fresh_timeline = ring.timeline_enabled() && m.w.plan.slots > 0;
-    if (fresh_timeline) {
-        last_timeline_ = ring.timeline();
-        log_timeline(req.n_tokens);
-    }
-    record_telemetry(req.n_tokens, shader_before, fresh_timeline);
-    VKS_TRY(rt_->collect_kernel_times());  // no-op unless kernel_profiling
     VKS_TRY(read_logits(req));
     pos_ = req.pos + req.n_tokens;
     if (req.n_tokens > kMatvecMaxTokens) {
@@ -368,6 +416,61 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
         update_split(std::chrono::duration<double>(SClock::now() - t0).count());
     if (m.rows && m.rows->head_cpu_rows > 0) std::memcpy(req.logits, m.hybrid->logits_h.data(), size_t(m.rows->head_cpu_rows) * 4);  // the CPU's logits rows
     return prepare_next_upload(req.n_tokens);
+}
+
+ExpectedVoid VulkanBackend::finish_pass(ExpectedVoid r, uint32 n_tokens, uint64 shader_before) {
+    VulkanModel& m = *model_;
+    WeightStreamRing& ring = *m.ring;
+    auto f = ring.finish();  // always drain the ring: on error nothing may stay in flight or half recorded
+    if (!r) return r;
+    if (!f) return f;
+    total_gpu_ns_ += ring.last_gpu_time_ns();
+    const bool fresh_timeline = ring.timeline_enabled() && m.w.plan.slots > 0;
+    if (fresh_timeline) {
+        last_timeline_ = ring.timeline();
+        log_timeline(n_tokens);
+    }
+    record_telemetry(n_tokens, shader_before, fresh_timeline);
+    return rt_->collect_kernel_times();  // no-op unless kernel_profiling
+}
+
+ExpectedVoid VulkanBackend::forward_own(const ForwardRequest& req) {
+    if (req.pos > own_.n_pos)
+        return make_error(ErrorCode::InvalidArgument, "vulkan forward: position " + std::to_string(req.pos) + " leaves a gap: the KV cache holds positions [0, " +
+                                                          std::to_string(own_.n_pos) + ")");
+    auto w = model_->kv->pool().prepare_write(own_, req.pos, req.pos + req.n_tokens);
+    if (!w) return make_error(ErrorCode::OutOfMemory, "vulkan forward: the device KV pool cannot hold positions up to " +
+                                                          std::to_string(req.pos + req.n_tokens) + " (" + w.error().message + "; raise --kv-pool-tokens)");
+    VKS_TRY(forward_batch({SeqChunk{&own_, req.tokens, req.n_tokens, req.pos, req.all_logits, req.logits}}));
+    pos_ = req.pos + req.n_tokens;
+    return {};
+}
+
+ExpectedVoid VulkanBackend::forward_batch(const std::vector<SeqChunk>& chunks) {
+    if (!model_ || !model_->kv)
+        return make_error(ErrorCode::Unsupported, name() + ": no paged KV cache in this placement (hybrid decode or f32 caches): one sequence at a time");
+    VKS_TRY(model_->kv->take_error());
+    VKS_TRY(rows_.bind(chunks, cfg_, n_ctx_, n_batch_, model_->kv->pool().layout()));
+    VulkanModel& m = *model_;
+    const ForwardRequest req{rows_.tokens().data(), rows_.n_rows(), 0, false, nullptr};
+    const uint64 shader_before = m.shader_copied;
+    VulkanContext c = ctx();
+    if (m.rows) m.rows->head_cpu_rows = 0;
+    VKS_TRY(leave_rows());
+    auto r = ForwardPass(c, m, counters_, req, &rows_).run();
+    VKS_TRY(finish_pass(std::move(r), req.n_tokens, shader_before));
+    VKS_TRY(read_batch_logits());
+    return prepare_next_upload(req.n_tokens);
+}
+
+ExpectedVoid VulkanBackend::read_batch_logits() {
+    const uint64 n_out = rows_.out_rows().size(), V = cfg_.n_vocab;
+    if (n_out == 0) return {};
+    batch_logits_.resize(n_out * V);
+    if (n_out == 1) std::memcpy(batch_logits_.data(), model_->buf.logits_rb.mapped(), V * 4);  // copied by the last submission
+    else VKS_TRY(compute_->download(model_->buf.logits.get(), 0, batch_logits_.data(), n_out * V * 4));
+    rows_.scatter_logits(batch_logits_.data(), cfg_.n_vocab);
+    return {};
 }
 
 ExpectedVoid VulkanBackend::read_logits(const ForwardRequest& req) {

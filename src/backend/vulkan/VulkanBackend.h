@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "backend/vulkan/BatchRows.h"
 #include "backend/vulkan/VulkanModel.h"
 #include "backend/vulkan/VulkanOptions.h"
 
@@ -30,9 +31,19 @@ public:
     // The VRAM budget from here on (the engine's default from the device's free memory; before
     // check_budget / prepare). The allocator's block size stays the one create() chose.
     void set_vram_budget(uint64 bytes) { opt_.vram_budget_bytes = bytes; }
+    // With a paged cache (kv_pool()), the backend's own sequence in its blocks: req.pos <= the
+    // positions it holds (later ones are dropped).
     ExpectedVoid forward(const ForwardRequest& req) override;
-    void reset() override { pos_ = 0; }
+    void reset() override;
     uint32 n_ctx() const override { return n_ctx_; }
+    // The paged KV cache on the device (DeviceKvPool): in placements without hybrid decode, with
+    // f16 caches (VulkanOptions::kv_pool_tokens); nullptr otherwise (one sequence at a time).
+    KvBlockPool* kv_pool() override { return model_ && model_->kv ? &model_->kv->pool() : nullptr; }
+    // One pass over the rows of every chunk (BatchRows): the weights once for all rows, each
+    // row's rope and attention at its own sequence's position and blocks.
+    ExpectedVoid forward_batch(const std::vector<SeqChunk>& chunks) override;
+    // Blocks copied on write in the device pool since prepare() (0 without one).
+    uint64 kv_block_copies() const { return model_ && model_->kv ? model_->kv->copies() : 0; }
     BackendStats stats() override;  // VulkanBackendStats.cpp
 
     // GPU time of the last forward / of every forward since prepare (0 when profiling is
@@ -137,6 +148,13 @@ private:
     ExpectedVoid check_ranges(uint32 n_ctx, uint32 n_batch) const;
     ExpectedVoid build_model(WeightProvider& weights, uint32 n_ctx, uint32 n_batch);
     Expected<uint64> plan_placement(const WeightProvider& weights, uint32 n_ctx, uint32 n_batch);  // -> the budget
+    // plan_vram for `in` with the caches of model_->buf's geometry (the stated minimum on BudgetTooSmall).
+    Expected<VramPlan> plan_caches(VramPlanInput in, uint32 n_ctx, uint32 n_batch) const;
+    // plan_caches, and with paged caches the VRAM budget cannot hold: the largest pool (whole
+    // blocks, at least one context) that plans; model_->buf keeps the geometry planned.
+    Expected<VramPlan> plan_pool(const VramPlanInput& in, uint32 n_ctx, uint32 n_batch);
+    // The paged caches' geometry for this model (positions 0: f32 caches, which stay contiguous).
+    ModelBuffers::Paged paged_geometry(uint32 n_ctx) const;
     uint64 runnable_minimum(VramPlanInput in, uint32 n_ctx, uint32 n_batch) const;
     ExpectedVoid create_ring(bool half_slots);
     ExpectedVoid upload_weights(WeightProvider& weights);
@@ -148,6 +166,10 @@ private:
     // With sliding layers: refuses a step back past what their rings still hold (as the CPU backend).
     ExpectedVoid check_rewind(uint32 pos) const;
     ExpectedVoid record_forward(const ForwardRequest& req);
+    ExpectedVoid forward_own(const ForwardRequest& req);  // forward() in the paged cache
+    // After a pass was recorded (r: how): drains the ring, then its GPU time, timeline and telemetry.
+    ExpectedVoid finish_pass(ExpectedVoid r, uint32 n_tokens, uint64 shader_before);
+    ExpectedVoid read_batch_logits();  // the last batched pass's logits rows -> its chunks
     ExpectedVoid read_logits(const ForwardRequest& req);
     ExpectedVoid leave_rows();  // a pass of whole layers after rows-split ones
     ExpectedVoid prepare_next_upload(uint32 n_tokens);
@@ -169,6 +191,9 @@ private:
     uint64 rows_ahead_passes_ = 0;         // since creation
     uint64 resident_uploaded_ = 0;         // since creation
     uint32 n_ctx_ = 0, n_batch_ = 0, pos_ = 0;
+    KvBlockTable own_;                     // forward()'s sequence in the paged cache
+    BatchRows rows_;                       // the last batched pass's rows
+    std::vector<float> batch_logits_;      // (rows wanted, n_vocab) of the last batched pass
     uint64 total_gpu_ns_ = 0;
     std::vector<StreamSpan> last_timeline_;
 };

@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "backend/vulkan/DeviceKvPool.h"
 #include "backend/vulkan/HybridDecode.h"
 #include "backend/vulkan/RowsSplit.h"
 #include "backend/vulkan/ShaderCopyStream.h"
@@ -28,6 +29,7 @@ struct VulkanModel {
     std::unique_ptr<RowsSplit> rows;          // the rows split's layout (null without zero-copy hybrid)
     std::unique_ptr<HybridDecode> hybrid;     // null without hybrid decode
     uint64 shader_copied = 0;                 // bytes copied by copy.comp since prepare()
+    std::unique_ptr<DeviceKvPool> kv;         // the paged KV cache over buf's caches (null: contiguous caches)
     bool rows_mode() const { return rows && rows->enabled; }
 };
 

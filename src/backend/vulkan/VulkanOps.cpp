@@ -355,20 +355,22 @@ ExpectedVoid op_softcap(OpContext& c, ActView y, uint32 n, float cap) {
 }
 
 ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out,
-                          VkBuffer k_new, VkBuffer v_new) {
+                          VkBuffer k_new, VkBuffer v_new, const PagedKv* paged) {
     const auto sp = c.rt.effective(c.spec);
     const bool f16 = k_new != VK_NULL_HANDLE;
+    if (paged && (!f16 || !paged->rows.buffer || paged->block_positions == 0))
+        return make_error(ErrorCode::InvalidArgument, "paged attention: needs f16 caches with new-row buffers, a row table and a block size");
     if (s.n_head_kv == 0 || s.n_head % s.n_head_kv || s.head_begin >= s.n_head || s.head_begin % (s.n_head / s.n_head_kv) ||
         s.head_dim > 4 * sp.workgroup_size_x * sp.workgroup_size_y || s.head_dim > 1024 || (f16 && (s.head_dim % 2 || v_new == VK_NULL_HANDLE)))
         return make_error(ErrorCode::Unsupported, "attention: n_head " + std::to_string(s.n_head) + " / n_head_kv " +
                                                       std::to_string(s.n_head_kv) + " / head_dim " + std::to_string(s.head_dim) +
                                                       (f16 ? " (f16 KV cache)" : "") + " not supported with this workgroup size");
-    if (s.window > 0 && s.kv_rows < std::min(s.pos0 + s.n_tokens, s.window - 1 + s.n_tokens))
+    if (!paged && s.window > 0 && s.kv_rows < std::min(s.pos0 + s.n_tokens, s.window - 1 + s.n_tokens))
         return make_error(ErrorCode::InvalidArgument, "attention: a ring of " + std::to_string(s.kv_rows) + " KV rows cannot hold a window of " +
                                                           std::to_string(s.window) + " for " + std::to_string(s.n_tokens) + " tokens");
     OpContext fc = c;  // the family features this dispatch is specialized for
     fc.spec.features = (s.softcap > 0.0f ? uint32(kFeatureSoftcap) : 0u) | (s.window > 0 ? uint32(kFeatureWindow) : 0u);
-    auto pl = pipeline(fc, Kernel::Attention, f16 ? DType::F16 : DType::F32);
+    auto pl = pipeline(fc, paged ? Kernel::AttentionPaged : Kernel::Attention, f16 ? DType::F16 : DType::F32);
     if (!pl) return pl.error();
     auto b = bindings(c);
     if (f16) {
@@ -379,6 +381,7 @@ ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBu
     b[3] = {out.buffer, 0, VK_WHOLE_SIZE};
     b[4] = {k_cache, 0, VK_WHOLE_SIZE};
     b[5] = {v_cache, 0, VK_WHOLE_SIZE};
+    if (paged) b[6] = paged->rows;
     auto set = c.rt.make_descriptor_set(b);
     if (!set) return set.error();
     if (q.offset != 0 || out.offset != 0)
@@ -386,7 +389,8 @@ ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBu
     // With a soft-cap q is scaled by scale / cap and the kernel takes cap * tanh(q.k), as the CPU does.
     const float scale = s.scale > 0.0f ? s.scale : 1.0f / std::sqrt(float(s.head_dim));
     gpu::AttentionParams p{s.n_tokens, s.pos0, s.n_head, s.n_head_kv, s.head_dim, q.stride, s.n_head_kv * s.head_dim, out.stride,
-                           s.softcap > 0.0f ? scale / s.softcap : scale, s.head_begin, s.softcap, s.window, s.kv_rows};
+                           s.softcap > 0.0f ? scale / s.softcap : scale, s.head_begin, s.softcap, s.window, s.kv_rows,
+                           paged ? paged->block_positions : 0u, 0u};
     c.rt.push_constants(&p, sizeof p);
     c.rt.dispatch_compute(*pl, *set, s.n_head - s.head_begin, s.n_tokens);
     return {};

@@ -148,8 +148,17 @@ struct AttentionShape {
 // k_new / v_new non-null: the caches hold f16 (attention_f16), the dispatch's tokens' K / V rows
 // are f32 [n_tokens][kv_dim] in k_new / v_new, and the kernel stores them into the caches at
 // rows [pos0, pos0 + n_tokens). Null: f32 caches that already hold those rows.
+// Paged caches (attention_paged: f16 caches, k_new / v_new required): the dispatch's n_tokens rows
+// belong to several sequences, described by `rows` (uints, layout in attention.comp: per row its
+// position, its chunk's first position and row, its block table's offset; then the tables); the
+// caches are pools of blocks of block_positions rows. pos0 and kv_rows are unused; a window only
+// limits the keys (the pool keeps every position).
+struct PagedKv {
+    BufferBinding rows;
+    uint32 block_positions = 0;
+};
 ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out,
-                          VkBuffer k_new = VK_NULL_HANDLE, VkBuffer v_new = VK_NULL_HANDLE);
+                          VkBuffer k_new = VK_NULL_HANDLE, VkBuffer v_new = VK_NULL_HANDLE, const PagedKv* paged = nullptr);
 // dst = src, `bytes` (a multiple of 16, at most maxStorageBufferRange; both offsets multiples of
 // minStorageBufferOffsetAlignment) by `groups` workgroups (copy.comp). Without a barrier after
 // it, the kernels recorded next run beside it.

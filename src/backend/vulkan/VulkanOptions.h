@@ -18,6 +18,11 @@ struct VulkanOptions {
     // compare with the reference at its own precision (CpuBackend's KvPrecision::F16Rounded).
     bool kv_f16_rounding = false;
     uint64 vram_budget_bytes = 0; // 0: the device-local budget reported by the device
+    // The paged KV cache on the device (kv_pool(), forward_batch): positions of all sequences
+    // together (--kv-pool-tokens; 0: n_ctx). Paged caches need f16 caches (kv_f16_rounding). A
+    // placement with hybrid decode keeps one contiguous cache and runs one sequence at a time,
+    // unless this is given: then every layer of every pass runs on the GPU (no CPU part).
+    uint64 kv_pool_tokens = 0;
     uint32 stream_slots = 0;      // streaming slots when weights do not all fit (0: automatic, see prepare())
     bool force_streaming = false; // tests: stream every weight matrix even when all would fit
     uint32 copy_threads = 0;      // host threads copying streamed weights into staging (0: min(8, cores))

@@ -1,0 +1,36 @@
+#include "backend/vulkan/DeviceKvPool.h"
+
+#include <vector>
+
+namespace vk_symbiote {
+
+DeviceKvPool::DeviceKvPool(VulkanCompute& compute, const ModelBuffers& buf, const KvLayout& layout)
+    : compute_(compute), buf_(buf), pool_(layout, [this](uint32 src, uint32 dst, uint32 n) { copy_block(src, dst, n); }) {}
+
+ExpectedVoid DeviceKvPool::take_error() {
+    if (!error_) return {};
+    Error e = *error_;
+    error_.reset();
+    return e;
+}
+
+void DeviceKvPool::copy_block(uint32 src, uint32 dst, uint32 n) {
+    auto r = record_copy(src, dst, n);
+    if (!r && !error_) error_ = r.error();
+    ++copies_;
+}
+
+ExpectedVoid DeviceKvPool::record_copy(uint32 src, uint32 dst, uint32 n) {
+    if (n == 0) return {};
+    const uint64 P = pool_.block_positions(), row = ModelBuffers::kv_cache_bytes(buf_.config(), buf_.kv_f16(), 1);
+    auto cmd = compute_.begin();
+    if (!cmd) return cmd.error();
+    const VkBufferCopy region{src * P * row, dst * P * row, n * row};
+    for (size_t l = 0; l < buf_.k_cache.size(); ++l) {
+        vkCmdCopyBuffer(*cmd, buf_.k_cache[l].buffer(), buf_.k_cache[l].buffer(), 1, &region);
+        vkCmdCopyBuffer(*cmd, buf_.v_cache[l].buffer(), buf_.v_cache[l].buffer(), 1, &region);
+    }
+    return compute_.submit_and_wait();
+}
+
+}  // namespace vk_symbiote

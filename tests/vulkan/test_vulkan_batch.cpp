@@ -1,0 +1,420 @@
+// VulkanBackend::forward_batch on lavapipe: the chunks of several sequences in one pass over the
+// weights, their K / V in the device pool's blocks (DeviceKvPool), give each sequence the logits
+// it gets alone (reference tolerance, and the reference itself for the case's prompt), for every
+// reference case the Vulkan backend runs, with the weights resident, streamed from packs under a
+// tiny RAM budget (every matrix through the slots), and in a hybrid placement (which runs one
+// sequence at a time unless a pool size is given; then its batched passes are all on the GPU).
+// The Scheduler on the device pool: greedy tokens alone and in a batch of mixed lengths, a full
+// pool that makes a sequence wait, prefix sharing with copy on write; bad chunks refused by name.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "VulkanCaseSkip.h"
+#include "VulkanTestEnv.h"
+#include "backend/vulkan/VulkanBackend.h"
+#include "memory/FileWeightProvider.h"
+#include "model/LoadedModel.h"
+#include "packs/PackWeightProvider.h"
+#include "runtime/Scheduler.h"
+#include "support/ReferenceCase.h"
+#include "support/TestPaths.h"
+
+using namespace vk_symbiote;
+
+namespace {
+
+constexpr uint32 kBatch = 64;
+
+struct Placement {
+    bool force_streaming = false;
+    bool hybrid = false;
+    uint64 pool_tokens = 0;
+};
+
+std::unique_ptr<VulkanBackend> make_backend(const Placement& pl) {
+    VulkanOptions o;
+    o.enable_validation = test::validation_wanted();
+    o.kv_f16_rounding = true;  // the reference's f16 KV cache: f16 device caches, the paged pool
+    o.force_streaming = pl.force_streaming;
+    o.hybrid = pl.hybrid;
+    o.kv_pool_tokens = pl.pool_tokens;
+    o.cpu_threads = 2;
+    o.copy_threads = 2;
+    auto be = VulkanBackend::create(o);
+    EXPECT_TRUE(be) << be.error().to_string();
+    return be ? std::move(*be) : nullptr;
+}
+
+// Three sequences of mixed lengths made of the case's prompt tokens (the first: the prompt).
+std::vector<std::vector<uint32>> mixed_sequences(const std::vector<uint32>& prompt) {
+    const size_t n = prompt.size();
+    std::vector<uint32> shorter(prompt.begin(), prompt.begin() + long(std::max<size_t>(2, n / 2)));
+    std::vector<uint32> reversed(prompt.rbegin(), prompt.rend());
+    return {prompt, shorter, reversed};
+}
+
+// All-position logits of `toks` alone through forward() (the backend's own sequence), in
+// batches of kBatch.
+std::vector<float> alone(VulkanBackend& be, const std::vector<uint32>& toks, uint32 V) {
+    be.reset();
+    std::vector<float> logits(toks.size() * V, NAN);
+    for (uint32 pos = 0; pos < toks.size(); pos += kBatch) {
+        const uint32 n = std::min<uint32>(kBatch, uint32(toks.size()) - pos);
+        auto f = be.forward({toks.data() + pos, n, pos, true, logits.data() + uint64(pos) * V});
+        EXPECT_TRUE(f) << f.error().to_string();
+    }
+    return logits;
+}
+
+// All-position logits of every sequence together: each pass feeds every unfinished sequence its
+// next `step` tokens (chunks of different lengths and positions share each pass).
+std::vector<std::vector<float>> together(VulkanBackend& be, const std::vector<std::vector<uint32>>& seqs, uint32 step, uint32 V) {
+    KvBlockPool& pool = *be.kv_pool();
+    std::vector<KvBlockTable> kv(seqs.size());
+    std::vector<std::vector<float>> out(seqs.size());
+    for (size_t s = 0; s < seqs.size(); ++s) out[s].assign(seqs[s].size() * V, NAN);
+    for (uint32 pos = 0;; pos += step) {
+        std::vector<SeqChunk> chunks;
+        for (size_t s = 0; s < seqs.size(); ++s) {
+            if (pos >= seqs[s].size()) continue;
+            const uint32 n = std::min<uint32>(step, uint32(seqs[s].size()) - pos);
+            EXPECT_TRUE(pool.prepare_write(kv[s], pos, pos + n));
+            chunks.push_back({&kv[s], seqs[s].data() + pos, n, pos, true, out[s].data() + uint64(pos) * V});
+        }
+        if (chunks.empty()) break;
+        auto f = be.forward_batch(chunks);
+        EXPECT_TRUE(f) << f.error().to_string();
+        if (!f) break;
+    }
+    for (KvBlockTable& t : kv) pool.release(t);
+    return out;
+}
+
+// The top logit leads the next by more than the last bits a different kernel order may change.
+bool decisive(const float* l, uint32 V) {
+    float a = -INFINITY, b = -INFINITY;
+    for (uint32 i = 0; i < V; ++i) {
+        if (l[i] > a) b = a, a = l[i];
+        else if (l[i] > b) b = l[i];
+    }
+    return a - b > 1e-3f;
+}
+
+// Batched vs alone for every position of every sequence; the prompt's also vs the reference.
+void expect_same_function(VulkanBackend& be, const test::ReferenceCase& r, uint32 step) {
+    const uint32 V = r.n_vocab;
+    const double tol = r.tolerance();
+    const auto seqs = mixed_sequences(r.prompt_tokens);
+    be.reset();  // the own sequence of the last alone() goes back to the pool
+    const auto batched = together(be, seqs, step, V);
+    EXPECT_EQ(be.kv_pool()->used_blocks(), 0u) << "released sequences return their blocks";
+    double worst = 0;
+    for (size_t s = 0; s < seqs.size(); ++s) {
+        const auto want = alone(be, seqs[s], V);
+        for (size_t p = 0; p < seqs[s].size(); ++p) {
+            const float* got = batched[s].data() + p * V;
+            const double e = test::nmse(got, want.data() + p * V, V);
+            worst = std::max(worst, e);
+            EXPECT_LT(e, tol) << r.name << " sequence " << s << " position " << p;
+            if (decisive(want.data() + p * V, V)) {
+                EXPECT_EQ(test::argmax(got, V), test::argmax(want.data() + p * V, V)) << r.name << " sequence " << s << " position " << p;
+            }
+            if (s == 0) {
+                EXPECT_LT(test::nmse(got, r.logits_at(p), V), tol) << r.name << " against the reference, position " << p;
+            }
+        }
+    }
+    std::printf("[ %s ] step %u: worst NMSE batched vs alone %.3g\n", r.name.c_str(), step, worst);
+}
+
+// A pool for the three sequences of a case, with one spare block each.
+uint64 pool_tokens(const test::ReferenceCase& r) { return 3ull * (r.prompt_tokens.size() + kKvBlockPositions); }
+
+std::unique_ptr<PackWeightProvider> tiny_pack_provider(const Path& model, uint32 n_ctx) {
+    PackOptions o;
+    o.max_pack_bytes = 8192;
+    o.embedding_cache_rows = 16;
+    auto fw = FileWeightProvider::open(model);
+    EXPECT_TRUE(fw);
+    if (!fw) return nullptr;
+    o.activation_kv_bytes = VulkanBackend::host_bytes_estimate(**fw, n_ctx, kBatch, 0);  // no driver reserve: a tiny budget
+    auto min = PackWeightProvider::minimum_ram_budget(model, o);
+    EXPECT_TRUE(min);
+    if (!min) return nullptr;
+    o.ram_budget_bytes = *min + (*fw)->registry().total_bytes() / 8;
+    auto p = PackWeightProvider::open(model, o);
+    EXPECT_TRUE(p) << p.error().to_string();
+    return p ? std::move(*p) : nullptr;
+}
+
+class VulkanBatch : public ::testing::TestWithParam<std::string> {};
+
+}  // namespace
+
+TEST_P(VulkanBatch, EachSequenceGetsItsLogitsAloneWithResidentWeights) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
+    auto r = test::load_reference_case(GetParam());
+    ASSERT_TRUE(r) << r.error().to_string();
+    auto w = FileWeightProvider::open(test::models_dir() / r->model);
+    ASSERT_TRUE(w) << w.error().to_string();
+    auto be = make_backend({.pool_tokens = pool_tokens(*r)});
+    ASSERT_TRUE(be);
+    ASSERT_TRUE(be->prepare(**w, uint32(r->prompt_tokens.size()), kBatch));
+    ASSERT_NE(be->kv_pool(), nullptr) << "all resident: the device pool";
+    EXPECT_EQ(be->plan().slots, 0u);
+    expect_same_function(*be, *r, 1);  // decode-sized passes: one token per sequence (matvec kernels)
+    expect_same_function(*be, *r, 5);  // prompt chunks of mixed lengths (tiled kernels past 8 rows)
+    expect_same_function(*be, *r, 21);  // whole prompts and long chunks side by side
+}
+
+TEST_P(VulkanBatch, EachSequenceGetsItsLogitsAloneStreamedFromPacksUnderATinyBudget) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
+    auto r = test::load_reference_case(GetParam());
+    ASSERT_TRUE(r) << r.error().to_string();
+    const uint32 n_ctx = uint32(r->prompt_tokens.size());
+    auto pw = tiny_pack_provider(test::models_dir() / r->model, n_ctx);
+    ASSERT_TRUE(pw);
+    ASSERT_LT(pw->manager().pack_budget_bytes(), pw->registry().total_bytes());
+    auto be = make_backend({.force_streaming = true, .pool_tokens = pool_tokens(*r)});
+    ASSERT_TRUE(be);
+    ASSERT_TRUE(be->prepare(*pw, n_ctx, kBatch));
+    ASSERT_NE(be->kv_pool(), nullptr);
+    EXPECT_GT(be->plan().slots, 0u) << "every matrix streams";
+    expect_same_function(*be, *r, 3);
+}
+
+// A hybrid placement (weights stream, CPU part on): one contiguous cache and no pool unless its
+// size is given; with it, the batched passes run every layer on the GPU and compute the same.
+TEST_P(VulkanBatch, HybridPlacementRefusesThePoolUnlessSizedThenComputesTheSame) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
+    auto r = test::load_reference_case(GetParam());
+    ASSERT_TRUE(r) << r.error().to_string();
+    auto w = FileWeightProvider::open(test::models_dir() / r->model);
+    ASSERT_TRUE(w) << w.error().to_string();
+    const uint32 n_ctx = uint32(r->prompt_tokens.size());
+    auto serial = make_backend({.force_streaming = true, .hybrid = true});
+    ASSERT_TRUE(serial);
+    ASSERT_TRUE(serial->prepare(**w, n_ctx, kBatch));
+    EXPECT_EQ(serial->kv_pool(), nullptr) << "the hybrid decode keeps one contiguous cache";
+    EXPECT_GT(serial->hybrid_cpu_layers() + serial->hybrid_cpu_heads() + (serial->hybrid_rows() ? 1u : 0u) + (serial->hybrid_cpu() ? 1u : 0u), 0u);
+    auto refused = serial->forward_batch({});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, ErrorCode::Unsupported);
+    EXPECT_NE(refused.error().message.find("no paged KV cache"), std::string::npos) << refused.error().message;
+    auto be = make_backend({.force_streaming = true, .hybrid = true, .pool_tokens = pool_tokens(*r)});
+    ASSERT_TRUE(be);
+    ASSERT_TRUE(be->prepare(**w, n_ctx, kBatch));
+    ASSERT_NE(be->kv_pool(), nullptr);
+    EXPECT_EQ(be->hybrid_cpu(), nullptr) << "batched passes have no CPU part";
+    EXPECT_GE(be->kv_pool()->layout().positions(), pool_tokens(*r));
+    expect_same_function(*be, *r, 4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, VulkanBatch, ::testing::ValuesIn(test::list_reference_cases()), [](const auto& info) {
+    std::string s = info.param;
+    for (char& c : s)
+        if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+    return s;
+});
+
+TEST(VulkanBatch, BadChunksAreRefusedByName) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    auto w = FileWeightProvider::open(test::models_dir() / "stories260K.gguf");
+    ASSERT_TRUE(w) << w.error().to_string();
+    auto be = make_backend({});
+    ASSERT_TRUE(be);
+    ASSERT_TRUE(be->prepare(**w, 32, 4));
+    KvBlockPool& pool = *be->kv_pool();
+    KvBlockTable a, b;
+    ASSERT_TRUE(pool.prepare_write(a, 0, 3));
+    std::vector<uint32> toks{1, 2, 3, 4, 5};
+    std::vector<float> logits(5 * 512);
+    auto refused = [&](std::vector<SeqChunk> chunks, const char* what) {
+        auto r = be->forward_batch(chunks);
+        ASSERT_FALSE(r) << what;
+        EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
+        EXPECT_NE(r.error().message.find(what), std::string::npos) << r.error().message;
+    };
+    refused({{&b, toks.data(), 1, 0, false, logits.data()}}, "does not cover");
+    refused({{&a, toks.data(), 3, 0, false, logits.data()}, {&a, toks.data(), 1, 0, false, nullptr}}, "same block table");
+    ASSERT_TRUE(pool.prepare_write(b, 0, 5));
+    refused({{&b, toks.data(), 5, 0, false, logits.data()}}, "n_batch 4");
+    toks[1] = 512;
+    refused({{&a, toks.data(), 3, 0, false, logits.data()}}, "n_vocab");
+    refused({}, "0 tokens");
+    ForwardRequest gap{toks.data() + 2, 1, 9, false, logits.data()};
+    auto g = be->forward(gap);
+    ASSERT_FALSE(g);
+    EXPECT_NE(g.error().message.find("leaves a gap"), std::string::npos) << g.error().message;
+}
+
+namespace {
+
+// A model, its weights and a Vulkan backend whose device pool holds kv_tokens positions.
+struct Rig {
+    std::shared_ptr<const LoadedModel> model;
+    std::unique_ptr<FileWeightProvider> weights;
+    std::unique_ptr<VulkanBackend> backend;
+
+    Rig(const std::string& file, uint32 n_ctx, uint64 kv_tokens) {
+        auto m = LoadedModel::open(test::models_dir() / file);
+        EXPECT_TRUE(m) << m.error().to_string();
+        if (!m) return;
+        model = *m;
+        weights = FileWeightProvider::open(model);
+        backend = make_backend({.pool_tokens = kv_tokens});
+        auto ok = backend ? backend->prepare(*weights, n_ctx, kBatch) : ExpectedVoid{};
+        EXPECT_TRUE(ok) << ok.error().to_string();
+        if (!ok) backend.reset();
+    }
+    Scheduler scheduler() { return Scheduler(*backend, model->tokenizer(), model->config().n_vocab, kBatch); }
+};
+
+SequenceRequest greedy(std::vector<uint32> prompt, uint32 max_tokens) {
+    SequenceRequest r;
+    r.prompt = std::move(prompt);
+    r.sampling.temperature = 0;
+    r.max_tokens = max_tokens;
+    r.ignore_eos = true;
+    return r;
+}
+
+void run_all(Scheduler& s, const KvBlockPool& pool) {
+    while (s.has_work()) {
+        auto st = s.step();
+        ASSERT_TRUE(st) << st.error().to_string();
+        ASSERT_GT(st->sequences, 0u);
+        EXPECT_LE(pool.used_blocks(), pool.n_blocks());
+    }
+}
+
+std::vector<uint32> alone(Rig& rig, const SequenceRequest& r) {
+    Scheduler s = rig.scheduler();
+    auto id = s.submit(r);
+    EXPECT_TRUE(id) << id.error().to_string();
+    run_all(s, *rig.backend->kv_pool());
+    return s.status(*id).tokens;
+}
+
+std::vector<uint32> head(const std::vector<uint32>& v, size_t n) { return {v.begin(), v.begin() + long(std::min(n, v.size()))}; }
+
+}  // namespace
+
+// The top-level reference cases (the arch-* models' random weights have near-ties in their
+// greedy paths: their logits are compared above): the prompt, a shorter and a longer one
+// continued together give the tokens each gives alone; stories260K.once also the reference's.
+TEST(VulkanBatchScheduler, GreedyTokensAreTheSameAloneAndInABatchOfMixedLengths) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    for (const std::string& name : test::list_reference_cases()) {
+        auto rc = test::load_reference_case(name);
+        ASSERT_TRUE(rc) << rc.error().to_string();
+        if (rc->is_arch()) continue;
+        Rig rig(rc->model, 256, 3 * 256);
+        ASSERT_TRUE(rig.backend);
+        ASSERT_TRUE(rig.scheduler().batched());
+        const uint32 n_gen = uint32(std::max<size_t>(rc->greedy_tokens.size(), 8));
+        std::vector<uint32> longer = rc->prompt_tokens;
+        longer.insert(longer.end(), rc->prompt_tokens.begin() + 1, rc->prompt_tokens.end());
+        const std::vector<SequenceRequest> reqs{greedy(rc->prompt_tokens, n_gen), greedy(head(rc->prompt_tokens, 2), n_gen + 3), greedy(longer, n_gen - 2)};
+        Scheduler s = rig.scheduler();
+        std::vector<uint64> ids;
+        for (const SequenceRequest& r : reqs) ids.push_back(*s.submit(r));
+        run_all(s, *rig.backend->kv_pool());
+        EXPECT_EQ(s.peak_sequences_per_pass(), 3u) << name;
+        for (size_t i = 0; i < reqs.size(); ++i) {
+            EXPECT_EQ(s.status(ids[i]).finish, FinishReason::Length) << name;
+            EXPECT_EQ(s.status(ids[i]).tokens, alone(rig, reqs[i])) << name << " sequence " << i;
+        }
+        if (name == "stories260K.once") {
+            EXPECT_EQ(head(s.status(ids[0]).tokens, rc->greedy_tokens.size()), rc->greedy_tokens) << name;
+        }
+        EXPECT_EQ(rig.backend->kv_pool()->used_blocks(), 0u) << name;
+    }
+}
+
+// A device pool of 4 blocks (64 positions): two sequences of up to 40 positions cannot both
+// run; the second waits, then runs once the first has finished, with the same tokens as alone.
+TEST(VulkanBatchScheduler, AFullPoolMakesNewSequencesWaitThenRun) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    Rig rig("stories260K.gguf", 64, 64);
+    ASSERT_TRUE(rig.backend);
+    KvBlockPool& pool = *rig.backend->kv_pool();
+    ASSERT_EQ(pool.n_blocks(), 4u);
+    const std::vector<uint32> p{1, 403, 407, 261, 378, 21, 384, 261, 30, 11};
+    Scheduler s = rig.scheduler();
+    auto a = *s.submit(greedy(p, 30));
+    auto b = *s.submit(greedy(head(p, 6), 30));
+    EXPECT_TRUE(s.status(b).waiting) << "3 + 3 blocks reserved > 4";
+    uint32 steps_while_waiting = 0;
+    while (s.status(b).waiting) {
+        ASSERT_TRUE(s.step());
+        ++steps_while_waiting;
+    }
+    EXPECT_EQ(s.status(a).finish, FinishReason::Length);
+    EXPECT_GT(steps_while_waiting, 10u);
+    run_all(s, pool);
+    EXPECT_EQ(pool.peak_used_blocks(), 3u);
+    EXPECT_EQ(s.status(b).tokens, alone(rig, greedy(head(p, 6), 30)));
+    EXPECT_EQ(s.status(a).tokens, alone(rig, greedy(p, 30)));
+}
+
+// B starts from A's cache on the device: the shared blocks are A's, the partly filled one is
+// copied on the device when B writes into it; both give their tokens alone.
+TEST(VulkanBatchScheduler, PrefixSharingWithCopyOnWriteOnTheDevice) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    Rig rig("stories260K.gguf", 128, 4 * 128);
+    ASSERT_TRUE(rig.backend);
+    KvBlockPool& pool = *rig.backend->kv_pool();
+    std::vector<uint32> p{1};
+    for (uint32 i = 0; i < 20; ++i) p.push_back(260 + 7 * i % 200);  // 21 tokens: one full block, 5 positions of the next
+    Scheduler s = rig.scheduler();
+    SequenceRequest ra = greedy(p, 10);
+    ra.keep_kv = true;
+    auto a = *s.submit(ra);
+    ASSERT_TRUE(s.step());  // A's prompt is in the cache
+    std::vector<uint32> pb = p;
+    pb.push_back(300);
+    SequenceRequest rb = greedy(pb, 10);
+    rb.prefix_from = a;
+    auto b = *s.submit(rb);
+    EXPECT_EQ(s.status(b).cached_prompt_tokens, 21u);
+    EXPECT_EQ(pool.ref_count(s.find(a)->kv().blocks[1]), 2u) << "the partly filled block is shared until written";
+    const uint64 copies = rig.backend->kv_block_copies();
+    run_all(s, pool);
+    EXPECT_GT(rig.backend->kv_block_copies(), copies) << "a shared block was copied on the device";
+    EXPECT_EQ(s.status(a).tokens, alone(rig, greedy(p, 10)));
+    EXPECT_EQ(s.status(b).tokens, alone(rig, greedy(pb, 10)));
+    s.release(a);
+    EXPECT_EQ(pool.used_blocks(), 0u);
+}
+
+// A pool larger than the VRAM budget leaves room for is cut to what fits (whole blocks, at
+// least one context): prepare succeeds within the budget and the scheduler runs from it.
+TEST(VulkanBatch, APoolLargerThanTheBudgetShrinksToWhatFits) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    auto w = FileWeightProvider::open(test::models_dir() / "stories260K.gguf");
+    ASSERT_TRUE(w) << w.error().to_string();
+    const uint64 budget = uint64(4) << 20, asked = uint64(1) << 20;
+    VulkanOptions o;
+    o.kv_f16_rounding = true;
+    o.hybrid = false;
+    o.vram_budget_bytes = budget;
+    o.kv_pool_tokens = asked;
+    auto be = VulkanBackend::create(o);
+    ASSERT_TRUE(be) << be.error().to_string();
+    ASSERT_TRUE((*be)->prepare(**w, 128, 16));
+    ASSERT_NE((*be)->kv_pool(), nullptr);
+    const uint64 positions = (*be)->kv_pool()->layout().positions();
+    std::printf("pool of %llu positions under a %llu-byte budget\n", (unsigned long long)positions, (unsigned long long)budget);
+    EXPECT_LT(positions, asked);
+    EXPECT_GE(positions, 128u);
+    EXPECT_LE((*be)->device_memory_stats().bytes_reserved, budget);
+    const std::vector<uint32> toks{1, 403, 407, 261};
+    std::vector<float> logits(512);
+    EXPECT_TRUE((*be)->forward({toks.data(), 4, 0, false, logits.data()}));
+}
