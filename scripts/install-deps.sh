@@ -7,7 +7,7 @@ PKGS=(
   libvulkan-dev glslc libshaderc-dev spirv-tools mesa-vulkan-drivers vulkan-tools vulkan-validationlayers
   libgtest-dev
   libzstd-dev liblz4-dev libblosc-dev libzfp-dev libxxhash-dev
-  nlohmann-json3-dev
+  nlohmann-json3-dev libcpp-httplib-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do
