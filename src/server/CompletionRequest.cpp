@@ -141,8 +141,9 @@ Problem read_prompt(const json& body, CompletionRequest& r) {
     }
     if (!v.is_array() || v.empty()) return bad_request("'prompt' must be a string, token ids, or a list of one of them (several prompts need n > 1)", "prompt");
     for (const json& t : v) {
-        if (!t.is_number_unsigned() || t.get<uint64>() > UINT32_MAX) return bad_request("'prompt' token ids must be non-negative integers", "prompt");
-        r.prompt_tokens.push_back(uint32(t.get<uint64>()));
+        if (!t.is_number_integer() || t.get<int64>() < 0 || t.get<int64>() > int64(UINT32_MAX))
+            return bad_request("'prompt' token ids must be non-negative integers", "prompt");
+        r.prompt_tokens.push_back(uint32(t.get<int64>()));
     }
     return {};
 }

@@ -14,6 +14,7 @@ constexpr auto kMetricsPeriod = std::chrono::milliseconds(250);
 
 EngineDriver::EngineDriver(VulkanSymbioteEngine& engine, uint32 parallel, uint32 max_queue)
     : engine_(engine), parallel_(std::max<uint32>(parallel, 1)), max_queue_(max_queue) {
+    engine_.reset_performance_metrics();  // the server's figures start now (and placement, KV pool are read)
     metrics_ = engine_.get_performance_metrics();
     thread_ = std::thread([this] { run(); });
 }

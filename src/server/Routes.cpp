@@ -30,7 +30,8 @@ json props_json(const ServerContext& ctx) {
     return {{"model", ctx.model_id},
             {"description", ctx.description},
             {"backend", s.metrics.backend},
-            {"placement", s.metrics.placement},
+            // The CPU backend has no placement line: the engine's description says where the weights are.
+            {"placement", s.metrics.placement.empty() ? ctx.description : s.metrics.placement},
             {"scheduling", s.metrics.scheduling},
             {"n_ctx", ctx.context_size},
             {"parallel", ctx.parallel},
@@ -60,9 +61,9 @@ void detokenize(const ServerContext& ctx, const Request& req, Response& res) {
         return send_error(res, bad_request("'tokens' (a list of token ids) is required", "tokens"));
     std::vector<uint32> ids;
     for (const json& t : body["tokens"]) {
-        if (!t.is_number_unsigned() || t.get<uint64>() >= ctx.tokenizer->n_vocab())
+        if (!t.is_number_integer() || t.get<int64>() < 0 || t.get<int64>() >= int64(ctx.tokenizer->n_vocab()))
             return send_error(res, bad_request("'tokens' must hold token ids below " + std::to_string(ctx.tokenizer->n_vocab()), "tokens"));
-        ids.push_back(uint32(t.get<uint64>()));
+        ids.push_back(uint32(t.get<int64>()));
     }
     send_json(res, {{"content", ctx.tokenizer->decode(ids)}});
 }
