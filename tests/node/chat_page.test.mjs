@@ -11,7 +11,9 @@ const WAIT_MS = 120_000;
 let server, browser, page;
 
 before(async () => {
-  server = await startServer(["--parallel", "2", "--ctx-size", "2048"]);
+  // A long context, so that the stopped reply (up to 8000 tokens) is still running when the test
+  // clicks stop, even on a fast machine (stories260K makes thousands of tokens per second).
+  server = await startServer(["--parallel", "2", "--ctx-size", "8192", "--max-tokens-limit", "8000"]);
   browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
   page = await browser.newPage();
   page.setDefaultTimeout(WAIT_MS);
@@ -53,7 +55,7 @@ test("a message gets a streamed reply and the header shows the server's figures"
 test("the stop button ends a long reply and the server cancels it", async () => {
   const cancelled = await metric(server.url, "requests_cancelled_total");
   await page.$eval("#input", (e) => { e.value = ""; });
-  // A reply of up to 2000 tokens: the stop button is enabled while it streams.
+  // A reply of up to 8000 tokens: the stop button is enabled while it streams.
   await page.evaluate(() => {
     const orig = window.fetch;
     window.fetch = (url, opts) => {
@@ -65,7 +67,7 @@ test("the stop button ends a long reply and the server cancels it", async () => 
       return orig(url, opts);
     };
   });
-  await send("The cat", 2000);
+  await send("The cat", 8000);
   await page.waitForFunction(() => !document.getElementById("stop").disabled && document.querySelectorAll(".msg.assistant")[1]?.textContent.length > 0);
   await page.click("#stop");
   await page.waitForFunction(() => !document.getElementById("send").disabled && document.getElementById("stop").disabled);

@@ -39,18 +39,31 @@ TEST(ServerConcurrency, EightConcurrentStreamsEqualTheSameRequestsOneAtATime) {
 }
 
 // With --parallel 1 a long generation holds the only slot: the next requests wait in the queue
-// (/metrics says so), then run and answer.
+// (/metrics says so); once its client hangs up, they run and answer.
 TEST(ServerConcurrency, RequestsBeyondParallelQueue) {
-    test::TestServer server({"--parallel", "1", "--ctx-size", "2048"});
-    json long_one = story_request(0, 1900);
+    test::TestServer server({"--parallel", "1", "--ctx-size", "8192", "--max-tokens-limit", "8000"});
+    json long_one = story_request(0, 8000);
     long_one["ignore_eos"] = true;
-    auto first = std::async(std::launch::async, [&] { return server.post("/v1/chat/completions", long_one); });
+    long_one["stream"] = true;
+    std::atomic<bool> hang_up{false};
+    auto first = std::async(std::launch::async, [&] {
+        httplib::Request req;
+        req.method = "POST";
+        req.path = "/v1/chat/completions";
+        req.body = long_one.dump();
+        req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return !hang_up.load(); };
+        server.client().send(req);
+    });
     ASSERT_TRUE(test::eventually([&] { return server.metric("requests_active") == 1; }));
     std::vector<std::future<std::pair<int, json>>> queued;
     for (int i = 1; i <= 2; ++i) queued.push_back(std::async(std::launch::async, [&, i] { return server.post("/v1/chat/completions", story_request(i, 8)); }));
     EXPECT_TRUE(test::eventually([&] { return server.metric("queue_length") == 2; })) << "the two requests wait behind the long one";
-    EXPECT_EQ(first.get().first, 200);
+    EXPECT_EQ(server.metric("requests_finished_total"), 0);
+    hang_up = true;
+    first.get();
     for (auto& q : queued) EXPECT_EQ(q.get().first, 200);
+    EXPECT_EQ(server.metric("requests_finished_total"), 2);
+    EXPECT_EQ(server.metric("requests_cancelled_total"), 1);
     EXPECT_EQ(server.metric("peak_sequences_per_pass"), 1);
     EXPECT_EQ(server.metric("queue_length"), 0);
 }
