@@ -71,6 +71,8 @@ test("the stop button ends a long reply and the server cancels it", async () => 
   await page.waitForFunction(() => !document.getElementById("stop").disabled && document.querySelectorAll(".msg.assistant")[1]?.textContent.length > 0);
   await page.click("#stop");
   await page.waitForFunction(() => !document.getElementById("send").disabled && document.getElementById("stop").disabled);
-  assert.ok(await eventually(async () => (await metric(server.url, "requests_cancelled_total")) === cancelled + 1), "the server cancelled the generation");
+  const seen = await eventually(async () => (await metric(server.url, "requests_cancelled_total")) === cancelled + 1);
+  assert.ok(seen, `the server cancelled the generation (cancelled ${await metric(server.url, "requests_cancelled_total")}, before ${cancelled}, ` +
+                  `finished ${await metric(server.url, "requests_finished_total")}, active ${await metric(server.url, "requests_active")})`);
   assert.ok(await eventually(async () => (await metric(server.url, "kv_blocks_used")) === 0));
 });
