@@ -21,6 +21,8 @@ EngineDriver::EngineDriver(VulkanSymbioteEngine& engine, uint32 parallel, uint32
 
 EngineDriver::~EngineDriver() { stop(); }
 
+// Active generations end cancelled (run() publishes them); queued ones fail, so that no HTTP
+// thread waits for a generation that will never run.
 void EngineDriver::stop() {
     {
         std::lock_guard lock(mu_);
@@ -28,13 +30,21 @@ void EngineDriver::stop() {
     }
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    std::deque<Pending> left;
+    {
+        std::lock_guard lock(mu_);
+        left.swap(pending_);
+        counters_.queued = 0;
+    }
+    for (Pending& p : left) p.stream->fail("the server is shutting down");
 }
 
 std::shared_ptr<GenerationStream> EngineDriver::enqueue(GenerationRequest req) {
     auto stream = std::make_shared<GenerationStream>();
     {
         std::lock_guard lock(mu_);
-        if (stopping_ || pending_.size() >= max_queue_ + parallel_) return nullptr;
+        // Up to --parallel generating (or about to be admitted) and max_queue_ waiting.
+        if (stopping_ || pending_.size() + counters_.active >= uint64(max_queue_) + parallel_) return nullptr;
         pending_.push_back({std::move(req), stream});
         counters_.requests++;
         counters_.queued = uint32(pending_.size());

@@ -50,7 +50,7 @@ public:
     // Queues a generation; nullptr when max_queue requests wait already.
     std::shared_ptr<GenerationStream> enqueue(GenerationRequest req);
     DriverSnapshot snapshot() const;
-    // Cancels everything and joins the thread (the destructor does too).
+    // Cancels what runs, fails what waits, and joins the thread (the destructor does too).
     void stop();
 
 private:

@@ -64,10 +64,7 @@ Expected<std::unique_ptr<OpenAiServer>> OpenAiServer::create(VulkanSymbioteEngin
     return s;
 }
 
-OpenAiServer::~OpenAiServer() {
-    stop();
-    driver_.reset();  // joins the driver thread before the context it reads goes
-}
+OpenAiServer::~OpenAiServer() { stop(); }
 
 Expected<int> OpenAiServer::bind() {
     const int port = port_ == 0 ? http_->bind_to_any_port(host_) : (http_->bind_to_port(host_, port_) ? port_ : -1);
@@ -82,7 +79,10 @@ ExpectedVoid OpenAiServer::listen() {
     return {};
 }
 
+// The driver first: it ends every generation, so no HTTP thread that httplib's stop joins is
+// left waiting for one.
 void OpenAiServer::stop() {
+    if (driver_) driver_->stop();
     if (http_) http_->stop();
 }
 

@@ -35,7 +35,7 @@ public:
 
     // Binds --host:--port; returns the port (the one chosen for port 0).
     Expected<int> bind();
-    // Serves until stop(); then the driver cancels what still runs.
+    // Serves until stop(), which cancels what still runs and refuses what waits.
     ExpectedVoid listen();
     void stop();
     const ServerContext& context() const { return ctx_; }

@@ -40,20 +40,25 @@ TEST(ServerConcurrency, EightConcurrentStreamsEqualTheSameRequestsOneAtATime) {
 
 // With --parallel 1 a long generation holds the only slot: the next requests wait in the queue
 // (/metrics says so); once its client hangs up, they run and answer.
-TEST(ServerConcurrency, RequestsBeyondParallelQueue) {
-    test::TestServer server({"--parallel", "1", "--ctx-size", "8192", "--max-tokens-limit", "8000"});
+// A streamed generation of up to 8000 tokens whose client reads until `hang_up` is set.
+std::future<void> hold_slot(const test::TestServer& server, std::atomic<bool>& hang_up) {
     json long_one = story_request(0, 8000);
     long_one["ignore_eos"] = true;
     long_one["stream"] = true;
-    std::atomic<bool> hang_up{false};
-    auto first = std::async(std::launch::async, [&] {
+    return std::async(std::launch::async, [&server, &hang_up, body = long_one.dump()] {
         httplib::Request req;
         req.method = "POST";
         req.path = "/v1/chat/completions";
-        req.body = long_one.dump();
+        req.body = body;
         req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return !hang_up.load(); };
         server.client().send(req);
     });
+}
+
+TEST(ServerConcurrency, RequestsBeyondParallelQueue) {
+    test::TestServer server({"--parallel", "1", "--ctx-size", "8192", "--max-tokens-limit", "8000"});
+    std::atomic<bool> hang_up{false};
+    auto first = hold_slot(server, hang_up);
     ASSERT_TRUE(test::eventually([&] { return server.metric("requests_active") == 1; }));
     std::vector<std::future<std::pair<int, json>>> queued;
     for (int i = 1; i <= 2; ++i) queued.push_back(std::async(std::launch::async, [&, i] { return server.post("/v1/chat/completions", story_request(i, 8)); }));
@@ -66,6 +71,21 @@ TEST(ServerConcurrency, RequestsBeyondParallelQueue) {
     EXPECT_EQ(server.metric("requests_cancelled_total"), 1);
     EXPECT_EQ(server.metric("peak_sequences_per_pass"), 1);
     EXPECT_EQ(server.metric("queue_length"), 0);
+}
+
+// Beyond --parallel and --max-queue a request is refused at once with 503.
+TEST(ServerConcurrency, AFullQueueAnswers503) {
+    test::TestServer server({"--parallel", "1", "--max-queue", "0", "--ctx-size", "8192", "--max-tokens-limit", "8000"});
+    std::atomic<bool> hang_up{false};
+    auto first = hold_slot(server, hang_up);
+    ASSERT_TRUE(test::eventually([&] { return server.metric("requests_active") == 1; }));
+    auto [s, body] = server.post("/v1/chat/completions", story_request(1, 8));
+    EXPECT_EQ(s, 503);
+    EXPECT_EQ(body["error"]["code"], "server_busy");
+    hang_up = true;
+    first.get();
+    EXPECT_TRUE(test::eventually([&] { return server.metric("requests_active") == 0; }));
+    EXPECT_EQ(server.post("/v1/chat/completions", story_request(1, 8)).first, 200);
 }
 
 // The client reads the first event and hangs up: the server notices at its next write,
