@@ -355,11 +355,16 @@ ExpectedVoid VulkanSymbioteEngine::wait(GenerationId id) { return impl_->wait(id
 
 GenerationStatus VulkanSymbioteEngine::status(GenerationId id) const { return impl_->sched->status(id); }
 
-void VulkanSymbioteEngine::cancel(GenerationId id) { impl_->sched->cancel(id); }
+// Both may give KV blocks back: the metrics' pool figures are read again at the next look.
+void VulkanSymbioteEngine::cancel(GenerationId id) {
+    impl_->sched->cancel(id);
+    impl_->device_metrics_stale = true;
+}
 
 void VulkanSymbioteEngine::release(GenerationId id) {
     if (impl_->last_kept == id) impl_->last_kept.reset();
     impl_->sched->release(id);
+    impl_->device_metrics_stale = true;
 }
 
 }  // namespace vk_symbiote
