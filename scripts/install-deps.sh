@@ -7,12 +7,15 @@ PKGS=(
   libvulkan-dev glslc libshaderc-dev spirv-tools mesa-vulkan-drivers vulkan-tools vulkan-validationlayers
   libgtest-dev
   libzstd-dev liblz4-dev libblosc-dev libzfp-dev libxxhash-dev
-  nlohmann-json3-dev
+  nlohmann-json3-dev libcpp-httplib-dev
+  nodejs chromium
 )
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm (the server's node tests): Debian's package, unless a node that brings its own is installed.
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PKGS[@]} packages present"
   exit 0

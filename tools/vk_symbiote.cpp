@@ -8,6 +8,10 @@
 //   vk_symbiote pack [--cache-dir D] [--max-pack-mb N] [--compression-algorithm A]
 //                                                             write the compressed pack cache
 //   vk_symbiote bench [benchmark options]                     the benchmark (src/bench)
+//   vk_symbiote serve [--host H] [--port P] [--parallel N] [--api-key K]
+//                                                             OpenAI-compatible HTTP server (src/server)
+//   vk_symbiote template --template-file T.jinja --vars-file V.json [--date YYYY-MM-DD]
+//                                                             print a chat template's rendering exactly
 // Every subcommand shares the engine options (see --help). Generated text goes to stdout,
 // everything else (logs, progress, stats) to stderr.
 #include <unistd.h>
@@ -35,6 +39,9 @@
 #include "runtime/ChatConversation.h"
 #include "runtime/Perplexity.h"
 #include "runtime/Session.h"
+#include "server/OpenAiServer.h"
+#include "server/StopOnSignal.h"
+#include "template/Template.h"
 #include "engine/BudgetCheck.h"
 #include "engine/CliSupport.h"
 #include "vk_symbiote/ConfigManager.h"
@@ -244,10 +251,61 @@ int cmd_pack(const ConfigManager& cfg, const Path& model) {
     return 0;
 }
 
+// Serves until SIGINT / SIGTERM; the line with the URL goes to stderr once it listens.
+int cmd_serve(const ConfigManager& cfg, VulkanSymbioteEngine& engine, const Path& model) {
+    auto server = server::OpenAiServer::create(engine, cfg, model);
+    if (!server) return tool::fail(server.error());
+    auto port = (*server)->bind();
+    if (!port) return tool::fail(port.error());
+    server::StopOnSignal on_signal([&] { (*server)->stop(); });
+    std::fprintf(stderr, "serve: %s\nserve: listening on http://%s:%d\n", engine.describe().c_str(), cfg.server().host.c_str(), *port);
+    std::fflush(stderr);
+    if (auto r = (*server)->listen(); !r) return tool::fail(r.error());
+    std::fprintf(stderr, "serve: stopped\n");
+    return 0;
+}
+
+// --date YYYY-MM-DD as the time strftime_now() formats (midnight).
+Expected<std::tm> parse_date(const std::string& text) {
+    int y = 0, m = 0, d = 0;
+    char tail = 0;
+    if (std::sscanf(text.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 || d < 1 || d > 31)
+        return make_error(ErrorCode::InvalidArgument, "--date: '" + text + "' is not a date YYYY-MM-DD");
+    return jinja::civil_time(y, m, d);
+}
+
+// Renders --template-file with the variables of --vars-file (a JSON object) to stdout,
+// exactly (no newline added).
+int cmd_template(const ConfigManager& cfg) {
+    const ServerConfig& s = cfg.server();
+    if (s.template_file.empty() || s.vars_file.empty())
+        return tool::fail(make_error(ErrorCode::InvalidArgument, "template: --template-file T.jinja and --vars-file V.json are required"));
+    auto source = tool::read_prompt_file(s.template_file, jinja::kMaxTemplateBytes, "--template-file");
+    if (!source) return tool::fail(source.error());
+    auto vars_text = tool::read_prompt_file(s.vars_file, tool::kMaxPromptFileBytes, "--vars-file");
+    if (!vars_text) return tool::fail(vars_text.error());
+    const auto vars = nlohmann::ordered_json::parse(*vars_text, nullptr, /*allow_exceptions=*/false);
+    if (vars.is_discarded() || !vars.is_object())
+        return tool::fail(make_error(ErrorCode::InvalidArgument, s.vars_file + " (--vars-file): not a JSON object of template variables"));
+    jinja::RenderOptions options;
+    if (!s.date.empty()) {
+        auto date = parse_date(s.date);
+        if (!date) return tool::fail(date.error());
+        options.now = *date;
+    }
+    auto tmpl = jinja::Template::parse(*source, s.template_file);
+    if (!tmpl) return tool::fail(tmpl.error());
+    auto text = tmpl->render(vars, options);
+    if (!text) return tool::fail(text.error());
+    std::fwrite(text->data(), 1, text->size(), stdout);
+    return 0;
+}
+
 int run_command(int argc, char** argv) {
     ConfigManager& cfg = ConfigManager::instance();
     if (int rc = tool::load_config(cfg, argc, argv, "vk_symbiote"); rc >= 0) return rc;
     std::string sub = cfg.subcommand().empty() ? "generate" : cfg.subcommand();
+    if (sub == "template") return cmd_template(cfg);  // no model
     auto model_or = tool::model_path(cfg);
     if (!model_or) return tool::fail(model_or.error());
     const Path model = *model_or;
@@ -261,6 +319,7 @@ int run_command(int argc, char** argv) {
     if (!engine) return tool::fail(engine.error());
     if (sub == "generate") return cmd_generate(cfg, **engine, model);
     if (sub == "chat") return cmd_chat(cfg, **engine, model);
+    if (sub == "serve") return cmd_serve(cfg, **engine, model);
     return cmd_perplexity(cfg, **engine, model);
 }
 

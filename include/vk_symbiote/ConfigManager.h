@@ -56,8 +56,8 @@ struct MemoryConfig {
     // hides the disk nor holds a second copy of what the packs hold. Off: buffered reads,
     // which the OS may serve from its cache (faster when it has spare RAM).
     bool direct_io = false;
-    // Positions the paged KV cache holds over all sequences at once (0: --ctx-size, one full
-    // context). Counted in the RAM budget on the CPU path; sequences wait while it is full.
+    // Positions the paged KV cache holds over all sequences at once (0: --parallel x --ctx-size,
+    // a full context for each). Counted in the RAM budget on the CPU path; sequences wait while it is full.
     uint32 kv_pool_tokens = 0;
 
     // Budgets in bytes (GB = 2^30, MB = 2^20), rounded down. The one GB-to-bytes factor.
@@ -85,6 +85,9 @@ struct PerformanceConfig {
     // The most tokens one forward pass computes over all sequences (decode tokens and prompt
     // chunks): the per-step token budget and the activations' batch size.
     uint32 step_tokens = 512;
+    // Sequences generated at once (serve: requests beyond it queue). The KV cache holds this
+    // many full contexts unless --kv-pool-tokens says otherwise.
+    uint32 parallel = 1;
     std::string shader_dir;    // empty = the SPIR-V embedded at build time
     std::string pipeline_cache_path;
     uint32 threads = 0;        // CPU worker threads; 0 = all cores
@@ -164,6 +167,20 @@ struct TuningConfig {
     uint32 io_staging_mb = 16;
 };
 
+// INI [server]: `vk_symbiote serve` (src/server) and `vk_symbiote template`.
+struct ServerConfig {
+    std::string host = "127.0.0.1";  // address the server listens on (0.0.0.0: every interface)
+    uint32 port = 8080;              // 0: any free port (the log line says which)
+    std::string api_key;             // non-empty: every endpoint but /health wants "Authorization: Bearer <key>"
+    double max_body_mb = 8;          // largest request body
+    uint32 max_tokens_limit = 4096;  // largest max_tokens a request may ask for
+    uint32 max_queue = 256;          // requests waiting beyond --parallel; more answer 503
+    std::string template_file;       // `template`: the Jinja template to render
+    std::string vars_file;           // `template`: a JSON object of template variables
+    std::string date;                // `template`: YYYY-MM-DD that strftime_now formats (empty: today)
+    uint64 max_body_bytes() const { return static_cast<uint64>(max_body_mb * 1048576.0); }
+};
+
 // All sections together: the value type the option table reads and writes.
 struct Settings {
     MemoryConfig memory;
@@ -172,6 +189,7 @@ struct Settings {
     LoggingConfig logging;
     ModelSection model;
     SamplingConfig sampling;
+    ServerConfig server;
 };
 
 class ConfigManager {
@@ -182,7 +200,8 @@ public:
 
     // Subcommands accepted as the first positional argument.
     static constexpr std::string_view kSubcommands[] = {"generate", "chat", "tokenize",
-                                                        "perplexity", "pack", "bench"};
+                                                        "perplexity", "pack", "bench",
+                                                        "serve", "template"};
 
     ConfigManager() = default;
 
@@ -219,6 +238,8 @@ public:
     const ModelSection& model() const { return s_.model; }
     SamplingConfig& sampling() { return s_.sampling; }
     const SamplingConfig& sampling() const { return s_.sampling; }
+    ServerConfig& server() { return s_.server; }
+    const ServerConfig& server() const { return s_.server; }
     TuningConfig& tuning() { return s_.tuning; }
     const TuningConfig& tuning() const { return s_.tuning; }
     Settings& settings() { return s_; }

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vk_symbiote/Common.h"
@@ -28,6 +29,14 @@ const char* finish_reason_name(FinishReason r);  // "stop", "length", ...
 
 using GenerationId = uint64;
 
+// Log probabilities of one generated token under the model (log-softmax of the raw logits,
+// before penalties, truncation and temperature), when GenerationOptions::logprobs asks.
+struct TokenLogprob {
+    uint32 token = 0;
+    float logprob = 0;
+    std::vector<std::pair<uint32, float>> top;  // the top_logprobs most likely (token, logprob), best first
+};
+
 struct GenerationStatus {
     bool known = false;                  // false: no such generation (never submitted, or released)
     bool waiting = false;                // queued until the KV cache has room for it
@@ -35,6 +44,7 @@ struct GenerationStatus {
     std::string error;                   // FinishReason::Error: what failed
     std::vector<uint32> tokens;          // generated so far
     std::string text;                    // generated so far (complete UTF-8, stop strings removed)
+    std::vector<TokenLogprob> logprobs;  // one per generated token (options.logprobs), else empty
     uint32 prompt_tokens = 0;
     uint32 cached_prompt_tokens = 0;     // prompt positions shared from prefix_from, not computed
     double time_to_first_token_ms = 0;   // submit -> first token sampled (0 before)

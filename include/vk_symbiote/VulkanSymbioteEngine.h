@@ -129,6 +129,10 @@ struct GenerationOptions {
     float min_p = 0.05f;
     float repeat_penalty = 1.0f;
     uint32 repeat_last_n = 64;
+    float frequency_penalty = 0.0f;  // OpenAI's penalties, llama.cpp's semantics (Sampler.h)
+    float presence_penalty = 0.0f;
+    bool logprobs = false;           // record each token's log probability (GenerationStatus::logprobs)
+    uint32 top_logprobs = 0;         // and that many most likely alternatives
     std::optional<uint64> seed;   // unset: random
     bool add_bos = true;          // add BOS (if the model's metadata asks for it)
     bool parse_special = true;    // recognise special-token text in the prompt

@@ -65,8 +65,8 @@ const OptionSpec kOptions[] = {
     {.section = "memory", .key = "kv_pool_tokens", .cli = "--kv-pool-tokens", .metavar = "<n>",
      .field = VKS_FIELD(memory.kv_pool_tokens), .min = 0, .max = 1 << 28,
      .help = "positions the paged KV cache holds over all parallel sequences, counted in --ram-gb on the CPU path "
-             "and in --vram-gb on the GPU (cut to what the VRAM budget leaves) (0: --ctx-size); a generation waits "
-             "while the cache is full. Given, a GPU placement with hybrid decode runs batched passes all on the GPU"},
+             "and in --vram-gb on the GPU (cut to what the VRAM budget leaves) (0: --parallel x --ctx-size); a generation "
+             "waits while the cache is full. Given, a GPU placement with hybrid decode runs batched passes all on the GPU"},
     {.section = "memory", .key = "direct_io", .cli = "--direct-io", .cli_fixed = "true", .env = "VK_SYMBIOTE_DIRECT_IO",
      .field = VKS_FIELD(memory.direct_io), .help = "read packs with O_DIRECT, bypassing the OS page cache"},
 
@@ -99,6 +99,10 @@ const OptionSpec kOptions[] = {
      .field = VKS_FIELD(performance.step_tokens), .min = 1, .max = 1 << 16,
      .help = "most tokens one forward pass computes over all running sequences (decode tokens and prompt chunks); "
              "also the activations' batch size"},
+    {.section = "performance", .key = "parallel", .cli = "--parallel", .metavar = "<n>", .field = VKS_FIELD(performance.parallel),
+     .min = 1, .max = 1024,
+     .help = "sequences generated at once (serve: further requests queue); the KV cache holds this many full --ctx-size "
+             "contexts unless --kv-pool-tokens is set"},
     {.section = "performance", .key = "device_index", .cli = "--device-index", .metavar = "<i>",
      .field = VKS_FIELD(performance.device_index), .min = -1, .max = 1023,
      .help = "Vulkan device index (-1: best)"},
@@ -227,12 +231,34 @@ const OptionSpec kOptions[] = {
      .field = VKS_FIELD(sampling.stats), .help = "print tokens/s and the GB/s the weights were read at, after the run"},
     {.section = "sampling", .key = "json", .cli = "--json", .cli_fixed = "true", .field = VKS_FIELD(sampling.json),
      .help = "generate: one JSON document (text, tokens, stats) instead of streamed text; bench: the report as JSON"},
+
+    // ---- [server] ----------------------------------------------------------------------
+    {.section = "server", .key = "host", .cli = "--host", .metavar = "<addr>", .field = VKS_FIELD(server.host),
+     .help = "serve: the address to listen on (0.0.0.0: every interface; then set --api-key)"},
+    {.section = "server", .key = "port", .cli = "--port", .metavar = "<n>", .field = VKS_FIELD(server.port), .min = 0, .max = 65535,
+     .help = "serve: the TCP port (0: any free port, printed on start)"},
+    {.section = "server", .key = "api_key", .cli = "--api-key", .env = "VK_SYMBIOTE_API_KEY", .metavar = "<key>",
+     .field = VKS_FIELD(server.api_key),
+     .help = "serve: every endpoint but /health answers 401 without the header 'Authorization: Bearer <key>' (empty: no key)"},
+    {.section = "server", .key = "max_body_mb", .cli = "--max-body-mb", .metavar = "<mb>", .field = VKS_FIELD(server.max_body_mb),
+     .min = 1.0 / 1024, .max = 4096, .help = "serve: largest request body in MB (larger ones answer 413)"},
+    {.section = "server", .key = "max_tokens_limit", .cli = "--max-tokens-limit", .metavar = "<n>",
+     .field = VKS_FIELD(server.max_tokens_limit), .min = 1, .max = 1 << 24,
+     .help = "serve: largest max_tokens a request may ask for (more: 400); a request without one gets --max-tokens"},
+    {.section = "server", .key = "max_queue", .cli = "--max-queue", .metavar = "<n>", .field = VKS_FIELD(server.max_queue),
+     .min = 0, .max = 1 << 20, .help = "serve: requests that may wait beyond --parallel (more answer 503)"},
+    {.section = "server", .key = "template_file", .cli = "--template-file", .metavar = "<path>",
+     .field = VKS_FIELD(server.template_file), .help = "template: the Jinja chat template to render (at most 1 MiB)"},
+    {.section = "server", .key = "vars_file", .cli = "--vars-file", .metavar = "<path>", .field = VKS_FIELD(server.vars_file),
+     .help = "template: a JSON object of template variables (messages, add_generation_prompt, bos_token, ...)"},
+    {.section = "server", .key = "date", .cli = "--date", .metavar = "<yyyy-mm-dd>", .field = VKS_FIELD(server.date),
+     .help = "template: the date strftime_now() formats, at midnight (empty: now)"},
 };
 
 #undef VKS_FIELD
 #undef VKS_PRESENCE
 
-const char* const kSections[] = {"model", "memory", "performance", "tuning", "logging", "sampling"};
+const char* const kSections[] = {"model", "memory", "performance", "tuning", "logging", "sampling", "server"};
 
 bool iequal(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {

@@ -51,6 +51,12 @@ uint32 choose_ctx(const ModelConfig& cfg, const SamplingConfig& s) {
     return n;
 }
 
+// Positions of the paged KV cache: --kv-pool-tokens, else a full context per --parallel sequence.
+uint64 kv_pool_tokens(const ConfigManager& config, uint32 n_ctx) {
+    const uint64 set = config.memory().kv_pool_tokens;
+    return set > 0 ? set : uint64(n_ctx) * std::max<uint32>(config.performance().parallel, 1);
+}
+
 // Keys the product documents that this build does not act on: refused when they would
 // change something (a silent no-op would mislead), a warning for the inert log switches.
 ExpectedVoid check_inert_options(const ConfigManager& config) {
@@ -98,7 +104,7 @@ ModelFacts model_facts(const std::shared_ptr<const LoadedModel>& model, const Co
     f.weight_bytes = model->registry().total_bytes();
     f.cfg = model->config();
     f.n_ctx = choose_ctx(f.cfg, config.sampling());
-    f.backend_ram = estimate_activation_kv_bytes(f.cfg, f.n_ctx, n_batch, config.memory().kv_pool_tokens);
+    f.backend_ram = estimate_activation_kv_bytes(f.cfg, f.n_ctx, n_batch, kv_pool_tokens(config, f.n_ctx));
 #ifdef VKS_HAS_VULKAN
     if (gpu) {
         const auto probe = FileWeightProvider::open(model);  // the estimate reads shapes only: nothing loaded
@@ -220,6 +226,8 @@ Expected<bool> prepare_vulkan(VulkanBackend& vb, const Path& model_path, const C
     const Path dir = config.memory().cache_dir.empty() ? probe::default_cache_dir() : Path(config.memory().cache_dir);
     const OraclePeaks peaks = find_peaks(dir, vb.device_name(), model_path, false);
     vb.set_peaks(peaks.host_memory_gbps * 1e9, peaks.host_to_device_gbps * 1e9);
+    // Several sequences (serve --parallel N): a device pool of N contexts, batched passes.
+    if (config.performance().parallel > 1) vb.set_kv_pool_tokens(kv_pool_tokens(config, n_ctx));
     auto r = vb.prepare(provider, n_ctx, n_batch);
     if (!r && r.error().code == ErrorCode::BudgetTooSmall)
         return make_error(ErrorCode::BudgetTooSmall, r.error().message + " (or run on the CPU with --disable-gpu)");
@@ -264,7 +272,7 @@ ExpectedVoid use_cpu(SelectedBackend& s, const ConfigManager& config, uint32 n_c
     // K, V and Q rounded to f16 values as llama.cpp's default f16 KV cache does (the reference).
     auto cpu = std::make_unique<CpuBackend>(threads, cpu::KernelPath::Auto, KvPrecision::F16Rounded);
     cpu->set_matvec_options(cpu_prefetch_bytes(config.tuning(), cpu::kDefaultMatvecPrefetchBytes), config.tuning().cpu_batch);
-    cpu->set_kv_pool_tokens(config.memory().kv_pool_tokens);
+    cpu->set_kv_pool_tokens(kv_pool_tokens(config, n_ctx));
     VKS_TRY(cpu->prepare(*s.provider, n_ctx, s.n_batch));
     s.backend = std::move(cpu);
     s.backend_name = "cpu";

@@ -30,6 +30,8 @@ SamplerParams sampler_params(const GenerationOptions& opts) {
     sp.min_p = opts.min_p;
     sp.repeat_penalty = opts.repeat_penalty;
     sp.repeat_last_n = opts.repeat_last_n;
+    sp.frequency_penalty = opts.frequency_penalty;
+    sp.presence_penalty = opts.presence_penalty;
     sp.seed = opts.seed ? *opts.seed : std::random_device{}();
     return sp;
 }
@@ -337,6 +339,8 @@ Expected<GenerationId> VulkanSymbioteEngine::submit(const GenerationRequest& req
     r.sampling = sampler_params(req.options);
     r.max_tokens = req.options.max_tokens;
     r.ignore_eos = req.options.ignore_eos;
+    r.logprobs = req.options.logprobs;
+    r.top_logprobs = req.options.top_logprobs;
     r.stop = req.options.stop;
     r.on_token = req.on_token;
     r.prefix_from = req.prefix_from;
@@ -351,11 +355,16 @@ ExpectedVoid VulkanSymbioteEngine::wait(GenerationId id) { return impl_->wait(id
 
 GenerationStatus VulkanSymbioteEngine::status(GenerationId id) const { return impl_->sched->status(id); }
 
-void VulkanSymbioteEngine::cancel(GenerationId id) { impl_->sched->cancel(id); }
+// Both may give KV blocks back: the metrics' pool figures are read again at the next look.
+void VulkanSymbioteEngine::cancel(GenerationId id) {
+    impl_->sched->cancel(id);
+    impl_->device_metrics_stale = true;
+}
 
 void VulkanSymbioteEngine::release(GenerationId id) {
     if (impl_->last_kept == id) impl_->last_kept.reset();
     impl_->sched->release(id);
+    impl_->device_metrics_stale = true;
 }
 
 }  // namespace vk_symbiote

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <unordered_set>
+#include <unordered_map>
 
 namespace vk_symbiote {
 
@@ -15,17 +15,22 @@ uint32 Sampler::argmax(const float* logits, uint32 n) {
     return best;
 }
 
-uint32 Sampler::sample(float* logits, uint32 n, const std::vector<uint32>& history) {
-    // Repetition penalty (llama.cpp / CTRL style): divide positive logits, multiply negative ones.
-    if (p_.repeat_penalty != 1.0f && p_.repeat_last_n > 0) {
-        std::unordered_set<uint32> seen;
-        size_t start = history.size() > p_.repeat_last_n ? history.size() - p_.repeat_last_n : 0;
-        for (size_t i = start; i < history.size(); ++i) {
-            uint32 t = history[i];
-            if (t >= n || !seen.insert(t).second) continue;
-            logits[t] = logits[t] > 0 ? logits[t] / p_.repeat_penalty : logits[t] * p_.repeat_penalty;
-        }
+void Sampler::apply_penalties(float* logits, uint32 n, const std::vector<uint32>& history) const {
+    const bool any = p_.repeat_penalty != 1.0f || p_.frequency_penalty != 0.0f || p_.presence_penalty != 0.0f;
+    if (!any || p_.repeat_last_n == 0) return;
+    std::unordered_map<uint32, uint32> count;  // token -> occurrences in the window
+    const size_t start = history.size() > p_.repeat_last_n ? history.size() - p_.repeat_last_n : 0;
+    for (size_t i = start; i < history.size(); ++i)
+        if (history[i] < n) ++count[history[i]];
+    for (const auto& [t, c] : count) {
+        // Repetition (CTRL style, as llama.cpp): divide positive logits, multiply the others.
+        logits[t] = logits[t] <= 0 ? logits[t] * p_.repeat_penalty : logits[t] / p_.repeat_penalty;
+        logits[t] -= float(c) * p_.frequency_penalty + p_.presence_penalty;
     }
+}
+
+uint32 Sampler::sample(float* logits, uint32 n, const std::vector<uint32>& history) {
+    apply_penalties(logits, n, history);
     if (p_.temperature <= 0.0f) return argmax(logits, n);
 
     cand_.resize(n);

@@ -1,6 +1,6 @@
 // Sampler: turns one row of logits into the next token. Order of operations follows
 // llama.cpp's default chain so that settings mean the same thing there and here:
-// repetition penalty -> top-k -> top-p -> min-p -> temperature -> draw.
+// penalties (repetition, frequency, presence) -> top-k -> top-p -> min-p -> temperature -> draw.
 // temperature <= 0 means greedy (argmax; ties go to the lowest id).
 #pragma once
 
@@ -17,7 +17,12 @@ struct SamplerParams {
     float top_p = 0.95f;          // 1 = disabled
     float min_p = 0.05f;          // 0 = disabled
     float repeat_penalty = 1.0f;  // 1 = disabled
-    uint32 repeat_last_n = 64;    // window of recent tokens the penalty looks at
+    // llama.cpp's penalties over the last repeat_last_n tokens: a token seen c times there has
+    // its logit divided (positive) or multiplied (negative) by repeat_penalty, then lowered by
+    // c x frequency_penalty + presence_penalty (OpenAI's names; 0 = disabled).
+    float frequency_penalty = 0.0f;
+    float presence_penalty = 0.0f;
+    uint32 repeat_last_n = 64;    // window of recent tokens the penalties look at
     uint64 seed = 0;
 };
 
@@ -27,6 +32,8 @@ public:
     // logits: [n_vocab] (modified in place by the penalty); history: tokens so far.
     uint32 sample(float* logits, uint32 n_vocab, const std::vector<uint32>& history);
     static uint32 argmax(const float* logits, uint32 n_vocab);
+    // The penalties alone (the first step of sample()), in place on logits [n_vocab].
+    void apply_penalties(float* logits, uint32 n_vocab, const std::vector<uint32>& history) const;
     const SamplerParams& params() const { return p_; }
 
 private:

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "runtime/Logprobs.h"
+
 namespace vk_symbiote {
 
 namespace {
@@ -46,12 +48,15 @@ void Sequence::computed(uint32 n) {
 }
 
 void Sequence::sample() {
+    // Log probabilities come from the raw logits, which the sampler's penalties change in place.
+    if (req_.logprobs) raw_logits_.assign(logits_.begin(), logits_.begin() + n_vocab_);
     const uint32 next = sampler_.sample(logits_.data(), n_vocab_, tokens_);
     last_token_ = Clock::now();
     if (generated_.empty()) first_token_ = last_token_;
     if (!req_.ignore_eos && tok_.is_eog(next)) return finish(FinishReason::Stop);
     tokens_.push_back(next);
     generated_.push_back(next);
+    if (req_.logprobs) logprobs_.push_back(token_logprobs(raw_logits_.data(), n_vocab_, next, req_.top_logprobs));
     if (!emit(next)) return finish(FinishReason::Cancelled);
     if (stops_.stopped()) return finish(FinishReason::Stop);
     if (generated_.size() >= req_.max_tokens) return finish(FinishReason::Length);
@@ -84,6 +89,7 @@ GenerationStatus Sequence::status() const {
     s.error = error_;
     s.tokens = generated_;
     s.text = text_;
+    s.logprobs = logprobs_;
     s.prompt_tokens = uint32(req_.prompt.size());
     s.cached_prompt_tokens = cached_;
     if (!generated_.empty()) {

@@ -23,6 +23,8 @@ struct SequenceRequest {
     SamplerParams sampling;
     uint32 max_tokens = 256;
     bool ignore_eos = false;
+    bool logprobs = false;       // GenerationOptions' fields of the same names
+    uint32 top_logprobs = 0;
     std::vector<std::string> stop;
     TokenCallback on_token;
     std::optional<uint64> prefix_from;    // GenerationRequest's fields of the same names
@@ -89,6 +91,8 @@ private:
     StopStrings stops_;
     std::vector<uint32> tokens_;     // (prompt + generated)
     std::vector<uint32> generated_;
+    std::vector<TokenLogprob> logprobs_;  // one per generated token when req_.logprobs
+    std::vector<float> raw_logits_;       // (n_vocab) the last row before the sampler's penalties
     std::string text_;
     uint32 n_past_ = 0;
     uint32 cached_ = 0;

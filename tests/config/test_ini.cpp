@@ -120,6 +120,7 @@ scale_factor = 2.5
 force_integrated_gpu = yes
 device_index = 1
 step_tokens = 64
+parallel = 6
 shader_dir = shaders
 pipeline_cache_path = pc.bin
 threads = 3
@@ -166,6 +167,16 @@ ctx_size = 128
 raw = true
 stats = true
 json = true
+[server]
+host = 0.0.0.0
+port = 9000
+api_key = k
+max_body_mb = 2
+max_tokens_limit = 100
+max_queue = 7
+template_file = t.jinja
+vars_file = v.json
+date = 2025-03-14
 )");
     ConfigManager cfg;
     ExpectedVoid r = load(cfg, {"--config=" + p.string()});
@@ -197,6 +208,7 @@ json = true
     EXPECT_TRUE(s.performance.force_integrated_gpu);
     EXPECT_EQ(s.performance.device_index, 1);
     EXPECT_EQ(s.performance.step_tokens, 64u);
+    EXPECT_EQ(s.performance.parallel, 6u);
     EXPECT_EQ(s.performance.shader_dir, "shaders");
     EXPECT_EQ(s.performance.pipeline_cache_path, "pc.bin");
     EXPECT_EQ(s.performance.threads, 3u);
@@ -242,6 +254,15 @@ json = true
     EXPECT_EQ(s.tuning.cpu_heads, 20);
     EXPECT_EQ(s.tuning.io_threads, 2u);
     EXPECT_EQ(s.tuning.io_staging_mb, 1u);
+    EXPECT_EQ(s.server.host, "0.0.0.0");
+    EXPECT_EQ(s.server.port, 9000u);
+    EXPECT_EQ(s.server.api_key, "k");
+    EXPECT_EQ(s.server.max_body_mb, 2.0);
+    EXPECT_EQ(s.server.max_tokens_limit, 100u);
+    EXPECT_EQ(s.server.max_queue, 7u);
+    EXPECT_EQ(s.server.template_file, "t.jinja");
+    EXPECT_EQ(s.server.vars_file, "v.json");
+    EXPECT_EQ(s.server.date, "2025-03-14");
 
     // The file above names every key of the table exactly once.
     auto doc = config::read_ini_file(p);

@@ -171,3 +171,22 @@ TEST(EngineBatch, StopStringsEndTheTextBeforeThem) {
     EXPECT_EQ(streamed, st.text);
     EXPECT_STREQ(finish_reason_name(st.finish), "stop");
 }
+
+// A generation cancelled between steps gives its KV blocks back, and the metrics say so at once
+// (no forward pass runs in between): what the server's /metrics reports after a disconnect.
+TEST(EngineBatch, CancelledGenerationsFreeTheirBlocksInTheMetrics) {
+    auto e = cpu_engine({"--parallel", "2"});
+    ASSERT_TRUE(e);
+    GenerationRequest req;
+    req.prompt = "Once upon a time";
+    req.options = greedy(100);
+    auto id = e->submit(req);
+    ASSERT_TRUE(id);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(e->step());
+    EXPECT_GT(e->get_performance_metrics().kv_blocks_used, 0u);
+    e->cancel(*id);
+    EXPECT_EQ(e->status(*id).finish, FinishReason::Cancelled);
+    e->release(*id);
+    EXPECT_EQ(e->get_performance_metrics().kv_blocks_used, 0u);
+    EXPECT_EQ(e->get_performance_metrics().kv_blocks_total, 2u * 256 / 16) << "--parallel 2 x --ctx-size 256 positions";
+}

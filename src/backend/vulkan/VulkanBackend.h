@@ -31,6 +31,8 @@ public:
     // The VRAM budget from here on (the engine's default from the device's free memory; before
     // check_budget / prepare). The allocator's block size stays the one create() chose.
     void set_vram_budget(uint64 bytes) { opt_.vram_budget_bytes = bytes; }
+    // Positions of the device KV pool the next prepare() sizes (VulkanOptions::kv_pool_tokens).
+    void set_kv_pool_tokens(uint64 tokens) { opt_.kv_pool_tokens = tokens; }
     // With a paged cache (kv_pool()), the backend's own sequence in its blocks: req.pos <= the
     // positions it holds (later ones are dropped).
     ExpectedVoid forward(const ForwardRequest& req) override;

@@ -1,0 +1,172 @@
+#include "server/EngineDriver.h"
+
+#include <algorithm>
+
+#include "config/Logger.h"
+
+namespace vk_symbiote::server {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+// How often the engine's metrics (a /proc read among them) are refreshed while it is busy.
+constexpr auto kMetricsPeriod = std::chrono::milliseconds(250);
+}  // namespace
+
+EngineDriver::EngineDriver(VulkanSymbioteEngine& engine, uint32 parallel, uint32 max_queue)
+    : engine_(engine), parallel_(std::max<uint32>(parallel, 1)), max_queue_(max_queue) {
+    engine_.reset_performance_metrics();  // the server's figures start now (and placement, KV pool are read)
+    metrics_ = engine_.get_performance_metrics();
+    thread_ = std::thread([this] { run(); });
+}
+
+EngineDriver::~EngineDriver() { stop(); }
+
+// Active generations end cancelled (run() publishes them); queued ones fail, so that no HTTP
+// thread waits for a generation that will never run.
+void EngineDriver::stop() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    std::deque<Pending> left;
+    {
+        std::lock_guard lock(mu_);
+        left.swap(pending_);
+        counters_.queued = 0;
+    }
+    for (Pending& p : left) p.stream->fail("the server is shutting down");
+}
+
+std::shared_ptr<GenerationStream> EngineDriver::enqueue(GenerationRequest req) {
+    auto stream = std::make_shared<GenerationStream>();
+    {
+        std::lock_guard lock(mu_);
+        // Up to --parallel generating (or about to be admitted) and max_queue_ waiting.
+        if (stopping_ || pending_.size() + counters_.active >= uint64(max_queue_) + parallel_) return nullptr;
+        pending_.push_back({std::move(req), stream});
+        counters_.requests++;
+        counters_.queued = uint32(pending_.size());
+    }
+    cv_.notify_all();
+    return stream;
+}
+
+DriverSnapshot EngineDriver::snapshot() const {
+    std::lock_guard lock(mu_);
+    return {counters_, metrics_};
+}
+
+void EngineDriver::run() {
+    while (wait_for_work()) {
+        drop_abandoned();
+        admit();
+        step();
+        publish_and_retire();
+        refresh_metrics(active_.empty());
+    }
+    for (const Active& a : active_) {
+        engine_.cancel(a.id);
+        a.stream->publish(engine_.status(a.id));
+        engine_.release(a.id);
+    }
+    active_.clear();
+}
+
+// Sleeps while nothing is active and nothing waits for a slot.
+bool EngineDriver::wait_for_work() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return stopping_ || !active_.empty() || !pending_.empty(); });
+    return !stopping_;
+}
+
+// Queued requests whose client went away leave the queue; active ones are cancelled (the
+// engine frees their KV blocks) and retired by publish_and_retire().
+void EngineDriver::drop_abandoned() {
+    {
+        std::lock_guard lock(mu_);
+        const auto gone = std::remove_if(pending_.begin(), pending_.end(), [](const Pending& p) { return p.stream->cancelled(); });
+        counters_.requests_cancelled += uint64(pending_.end() - gone);
+        pending_.erase(gone, pending_.end());
+        counters_.queued = uint32(pending_.size());
+    }
+    for (const Active& a : active_)
+        if (a.stream->cancelled()) engine_.cancel(a.id);
+}
+
+// Fills the free --parallel slots from the queue, in arrival order.
+void EngineDriver::admit() {
+    while (active_.size() < parallel_) {
+        Pending p;
+        {
+            std::lock_guard lock(mu_);
+            if (pending_.empty()) break;
+            p = std::move(pending_.front());
+            pending_.pop_front();
+            counters_.queued = uint32(pending_.size());
+        }
+        auto id = engine_.submit(p.req);
+        if (!id) {
+            p.stream->fail(id.error().to_string());
+            std::lock_guard lock(mu_);
+            counters_.requests_failed++;
+            continue;
+        }
+        active_.push_back({*id, p.stream});
+    }
+    std::lock_guard lock(mu_);
+    counters_.active = uint32(active_.size());
+}
+
+void EngineDriver::step() {
+    if (active_.empty()) return;
+    const auto t0 = Clock::now();
+    auto ran = engine_.step();
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!ran) VKS_LOG_ERROR("serve: a forward pass failed: " << ran.error().to_string());
+    // Nothing could run: the active generations wait for KV blocks no step will free.
+    if (ran && !*ran)
+        for (const Active& a : active_) engine_.cancel(a.id);
+    std::lock_guard lock(mu_);
+    counters_.busy_seconds += seconds;
+}
+
+void EngineDriver::publish_and_retire() {
+    std::vector<Active> still;
+    for (const Active& a : active_) {
+        GenerationStatus st = engine_.status(a.id);
+        if (!is_done(st)) {
+            a.stream->publish(std::move(st));
+            still.push_back(a);
+            continue;
+        }
+        retire(a, st);
+        a.stream->publish(std::move(st));
+    }
+    active_ = std::move(still);
+    std::lock_guard lock(mu_);
+    counters_.active = uint32(active_.size());
+}
+
+void EngineDriver::retire(const Active& a, const GenerationStatus& st) {
+    engine_.release(a.id);
+    std::lock_guard lock(mu_);
+    counters_.prompt_tokens += st.prompt_tokens;
+    counters_.generated_tokens += st.tokens.size();
+    if (st.finish == FinishReason::Cancelled) counters_.requests_cancelled++;
+    else if (st.finish == FinishReason::Error) counters_.requests_failed++;
+    else counters_.requests_finished++;
+}
+
+// The engine's metrics every kMetricsPeriod while busy, and whenever it goes idle.
+void EngineDriver::refresh_metrics(bool force) {
+    const auto now = Clock::now();
+    if (!force && now - metrics_at_ < kMetricsPeriod) return;
+    metrics_at_ = now;
+    PerformanceMetrics m = engine_.get_performance_metrics();
+    std::lock_guard lock(mu_);
+    metrics_ = std::move(m);
+}
+
+}  // namespace vk_symbiote::server

@@ -1,0 +1,89 @@
+// EngineDriver: the one thread that drives the engine for the server. HTTP threads enqueue
+// requests; the driver submits at most `parallel` of them to the engine at once (the rest
+// wait, first come first served, up to `max_queue`), runs engine.step() while any is active
+// (each step one forward pass over all of them), publishes each one's status to its
+// GenerationStream after every step, cancels those whose client went away, and releases
+// finished ones (their KV blocks go back to the pool).
+//
+// Thread-safety: enqueue() and snapshot() from any thread; the engine is touched by the driver
+// thread only, from construction to stop().
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "server/GenerationStream.h"
+#include "vk_symbiote/VulkanSymbioteEngine.h"
+
+namespace vk_symbiote::server {
+
+// Counters since the server started, for /metrics and the chat page.
+struct DriverCounters {
+    uint64 requests = 0;           // accepted by enqueue()
+    uint64 requests_finished = 0;  // ended with stop / length / context limit
+    uint64 requests_cancelled = 0; // their client went away
+    uint64 requests_failed = 0;
+    uint64 prompt_tokens = 0;      // of finished requests
+    uint64 generated_tokens = 0;
+    double busy_seconds = 0;       // time inside engine steps
+    uint32 queued = 0;             // waiting for one of the --parallel slots
+    uint32 active = 0;             // submitted to the engine (running, or waiting for KV blocks)
+};
+
+struct DriverSnapshot {
+    DriverCounters counters;
+    PerformanceMetrics metrics;  // the engine's, refreshed between steps
+};
+
+class EngineDriver {
+public:
+    EngineDriver(VulkanSymbioteEngine& engine, uint32 parallel, uint32 max_queue);
+    ~EngineDriver();
+    EngineDriver(const EngineDriver&) = delete;
+    EngineDriver& operator=(const EngineDriver&) = delete;
+
+    // Queues a generation; nullptr when max_queue requests wait already.
+    std::shared_ptr<GenerationStream> enqueue(GenerationRequest req);
+    DriverSnapshot snapshot() const;
+    // Cancels what runs, fails what waits, and joins the thread (the destructor does too).
+    void stop();
+
+private:
+    struct Pending {
+        GenerationRequest req;
+        std::shared_ptr<GenerationStream> stream;
+    };
+    struct Active {
+        GenerationId id;
+        std::shared_ptr<GenerationStream> stream;
+    };
+
+    void run();
+    bool wait_for_work();  // false: stopping
+    void admit();
+    void drop_abandoned();
+    void step();
+    void publish_and_retire();
+    void retire(const Active& a, const GenerationStatus& st);
+    void refresh_metrics(bool force);
+
+    VulkanSymbioteEngine& engine_;
+    const uint32 parallel_;
+    const uint32 max_queue_;
+    mutable std::mutex mu_;  // guards pending_, counters_, metrics_, stopping_
+    std::condition_variable cv_;
+    std::deque<Pending> pending_;
+    DriverCounters counters_;
+    PerformanceMetrics metrics_;
+    bool stopping_ = false;
+    std::vector<Active> active_;  // driver thread only
+    std::chrono::steady_clock::time_point metrics_at_;
+    std::thread thread_;
+};
+
+}  // namespace vk_symbiote::server
