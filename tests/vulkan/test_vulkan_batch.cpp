@@ -305,7 +305,7 @@ std::vector<uint32> head(const std::vector<uint32>& v, size_t n) { return {v.beg
 
 }  // namespace
 
-// The top-level reference cases (the arch-* models' random weights have near-ties in their
+// The top-level reference cases (the arch-* and hf-* models' random weights have near-ties in their
 // greedy paths: their logits are compared above): the prompt, a shorter and a longer one
 // continued together give the tokens each gives alone; stories260K.once also the reference's.
 TEST(VulkanBatchScheduler, GreedyTokensAreTheSameAloneAndInABatchOfMixedLengths) {
@@ -313,7 +313,7 @@ TEST(VulkanBatchScheduler, GreedyTokensAreTheSameAloneAndInABatchOfMixedLengths)
     for (const std::string& name : test::list_reference_cases()) {
         auto rc = test::load_reference_case(name);
         ASSERT_TRUE(rc) << rc.error().to_string();
-        if (rc->is_arch()) continue;
+        if (rc->is_arch() || rc->is_hf()) continue;
         Rig rig(rc->model, 256, 3 * 256);
         ASSERT_TRUE(rig.backend);
         ASSERT_TRUE(rig.scheduler().batched());
