@@ -4,7 +4,8 @@
 
 namespace vk_symbiote {
 
-KvBlockPool::KvBlockPool(const KvLayout& layout, CopyBlock copy) : layout_(layout), copy_(std::move(copy)), refs_(layout.n_blocks, 0) {
+KvBlockPool::KvBlockPool(const KvLayout& layout, CopyBlock copy, uint32 value_bytes)
+    : layout_(layout), copy_(std::move(copy)), value_bytes_(value_bytes), refs_(layout.n_blocks, 0) {
     free_.reserve(layout.n_blocks);
     for (uint32 b = layout.n_blocks; b > 0; --b) free_.push_back(b - 1);  // block 0 handed out first
 }

@@ -27,9 +27,12 @@ public:
     using CopyBlock = std::function<void(uint32 src, uint32 dst, uint32 n)>;
 
     KvBlockPool() = default;
-    KvBlockPool(const KvLayout& layout, CopyBlock copy);
+    // value_bytes: bytes of one stored K / V value (4: the CPU's f32 rows; 2: a device's f16).
+    KvBlockPool(const KvLayout& layout, CopyBlock copy, uint32 value_bytes = 4);
 
     const KvLayout& layout() const { return layout_; }
+    // Bytes the blocks take where they are stored (the layout counts f32 values).
+    uint64 storage_bytes() const { return layout_.bytes() / sizeof(float) * value_bytes_; }
     uint32 block_positions() const { return layout_.block_positions; }
     uint32 n_blocks() const { return layout_.n_blocks; }
     uint32 free_blocks() const { return uint32(free_.size()); }
@@ -58,6 +61,7 @@ private:
 
     KvLayout layout_;
     CopyBlock copy_;
+    uint32 value_bytes_ = 4;
     std::vector<uint32> refs_;  // (n_blocks) references per block; 0: free
     std::vector<uint32> free_;  // free block ids, the next one to hand out at the back
     uint32 peak_used_ = 0;

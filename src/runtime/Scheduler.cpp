@@ -19,7 +19,7 @@ std::string Scheduler::describe() const {
     if (!pool_) return "one sequence at a time (" + backend_.name() + " has no batched pass over several sequences)";
     const KvLayout& l = pool_->layout();
     return "batched: every running sequence in each pass, up to " + std::to_string(step_tokens_) + " tokens; KV cache " + std::to_string(l.n_blocks) +
-           " blocks of " + std::to_string(l.block_positions) + " positions (" + std::to_string(l.bytes() >> 20) + " MiB)";
+           " blocks of " + std::to_string(l.block_positions) + " positions (" + std::to_string(pool_->storage_bytes() >> 20) + " MiB)";
 }
 
 Sequence* Scheduler::get(uint64 id) const {

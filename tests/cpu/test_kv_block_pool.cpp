@@ -62,6 +62,13 @@ TEST(KvBlockPool, BlocksComeOnDemandAndGoBackWhenTheSequenceEnds) {
     EXPECT_TRUE(t.blocks.empty());
 }
 
+// The layout counts f32 values; a pool over f16 storage (the Vulkan device's) takes half.
+TEST(KvBlockPool, StorageBytesFollowTheStoredValueSize) {
+    const KvLayout l = KvLayout::for_tokens(small_config(), 64);
+    EXPECT_EQ(KvBlockPool(l, nullptr).storage_bytes(), l.bytes());
+    EXPECT_EQ(KvBlockPool(l, nullptr, 2).storage_bytes(), l.bytes() / 2);
+}
+
 TEST(KvBlockPool, AFullPoolIsAnErrorThatChangesNothing) {
     Fixture f(2);
     KvBlockTable a, b;

@@ -370,6 +370,8 @@ TEST(VulkanBatchScheduler, PrefixSharingWithCopyOnWriteOnTheDevice) {
     Rig rig("stories260K.gguf", 128, 4 * 128);
     ASSERT_TRUE(rig.backend);
     KvBlockPool& pool = *rig.backend->kv_pool();
+    EXPECT_EQ(pool.storage_bytes() * 2, pool.layout().bytes());  // f16 rows on the device
+    EXPECT_NE(rig.scheduler().describe().find("(" + std::to_string(pool.storage_bytes() >> 20) + " MiB)"), std::string::npos) << rig.scheduler().describe();
     std::vector<uint32> p{1};
     for (uint32 i = 0; i < 20; ++i) p.push_back(260 + 7 * i % 200);  // 21 tokens: one full block, 5 positions of the next
     Scheduler s = rig.scheduler();

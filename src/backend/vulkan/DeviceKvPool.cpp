@@ -5,7 +5,7 @@
 namespace vk_symbiote {
 
 DeviceKvPool::DeviceKvPool(VulkanCompute& compute, const ModelBuffers& buf, const KvLayout& layout)
-    : compute_(compute), buf_(buf), pool_(layout, [this](uint32 src, uint32 dst, uint32 n) { copy_block(src, dst, n); }) {}
+    : compute_(compute), buf_(buf), pool_(layout, [this](uint32 src, uint32 dst, uint32 n) { copy_block(src, dst, n); }, buf.kv_f16() ? 2 : 4) {}
 
 ExpectedVoid DeviceKvPool::take_error() {
     if (!error_) return {};
