@@ -28,24 +28,26 @@ Expected<std::unique_ptr<ReadOnlyFile>> ReadOnlyFile::open(const Path& path, con
     return f;
 }
 
-ExpectedVoid ReadOnlyFile::read_range(uint64 off, uint64 size, void* dst) const {
+ExpectedVoid pread_range(int fd, const Path& path, uint64 file_size, uint64 off, uint64 size, void* dst) {
     uint64 end;
-    if (__builtin_add_overflow(off, size, &end) || end > size_)
-        return make_error(ErrorCode::Io, path_.string() + ": read of " + std::to_string(size) + " bytes at " + std::to_string(off) + " past end of file");
+    if (__builtin_add_overflow(off, size, &end) || end > file_size)
+        return make_error(ErrorCode::Io, path.string() + ": read of " + std::to_string(size) + " bytes at " + std::to_string(off) + " past end of file");
     auto* out = static_cast<uint8*>(dst);
     uint64 got = 0;
     while (got < size) {
         size_t chunk = size_t(std::min<uint64>(size - got, uint64(1) << 30));
-        ssize_t r = ::pread(fd_, out + got, chunk, off_t(off + got));
+        ssize_t r = ::pread(fd, out + got, chunk, off_t(off + got));
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return make_error(ErrorCode::Io, path_.string() + ": read at byte " + std::to_string(off + got) + " failed: " + std::strerror(errno));
+        if (r < 0) return make_error(ErrorCode::Io, path.string() + ": read at byte " + std::to_string(off + got) + " failed: " + std::strerror(errno));
         if (r == 0)
-            return make_error(ErrorCode::Io, path_.string() + ": unexpected end of file at byte " + std::to_string(off + got) +
+            return make_error(ErrorCode::Io, path.string() + ": unexpected end of file at byte " + std::to_string(off + got) +
                                                  " (the file was truncated or replaced while running)");
         got += uint64(r);
     }
     return {};
 }
+
+ExpectedVoid ReadOnlyFile::read_range(uint64 off, uint64 size, void* dst) const { return pread_range(fd_, path_, size_, off, size, dst); }
 
 ExpectedVoid ReadOnlyFile::check_unchanged() const {
     struct stat st {};

@@ -13,6 +13,11 @@
 
 namespace vk_symbiote {
 
+// Bytes [off, off + size) of the open file fd (file_size bytes, named `path` in errors) into
+// dst, in pread calls of at most 1 GiB; an error past the end or on a short read (the file was
+// truncated or replaced while running). What every model reader's ranged read comes down to.
+ExpectedVoid pread_range(int fd, const Path& path, uint64 file_size, uint64 off, uint64 size, void* dst);
+
 class ReadOnlyFile {
 public:
     static Expected<std::unique_ptr<ReadOnlyFile>> open(const Path& path, const std::string& what);

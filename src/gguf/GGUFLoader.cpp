@@ -9,6 +9,8 @@
 #include <cstring>
 #include <limits>
 
+#include "common/ReadOnlyFile.h"
+
 namespace vk_symbiote {
 
 const char* gguf_type_name(GGUFType t) {
@@ -455,24 +457,7 @@ const GGUFTensorInfo* GGUFLoader::find_tensor(const std::string& name) const {
     return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
 }
 
-ExpectedVoid GGUFLoader::read_range(uint64 off, uint64 size, void* dst) const {
-    uint64 end;
-    if (__builtin_add_overflow(off, size, &end) || end > file_size_)
-        return make_error(ErrorCode::Io, path_.string() + ": read of " + std::to_string(size) + " bytes at " + std::to_string(off) + " past end of file");
-    auto* out = static_cast<uint8*>(dst);
-    uint64 got = 0;
-    while (got < size) {
-        size_t chunk = size_t(std::min<uint64>(size - got, uint64(1) << 30));
-        ssize_t r = ::pread(fd_, out + got, chunk, off_t(off + got));
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return make_error(ErrorCode::Io, path_.string() + ": read at byte " + std::to_string(off + got) + " failed: " + std::strerror(errno));
-        if (r == 0)
-            return make_error(ErrorCode::Io, path_.string() + ": unexpected end of file at byte " + std::to_string(off + got) +
-                                                 " (the model file was truncated or replaced while running)");
-        got += uint64(r);
-    }
-    return {};
-}
+ExpectedVoid GGUFLoader::read_range(uint64 off, uint64 size, void* dst) const { return pread_range(fd_, path_, file_size_, off, size, dst); }
 
 Expected<std::vector<uint8>> GGUFLoader::header_bytes() const {
     std::vector<uint8> head(data_offset_);
