@@ -3,13 +3,12 @@
 // exercised), then ModelConfig::from_source and TensorRegistry::bind, then every tensor's
 // data is read. Any crash, sanitizer report, leak or uncaught exception is a bug; errors
 // returned as Expected are the expected outcome for most inputs.
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <string>
 
+#include "FuzzFile.h"
 #include "gguf/GGUFLoader.h"
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
@@ -17,37 +16,6 @@
 using namespace vk_symbiote;
 
 namespace {
-
-// A file holding `data`, reachable by path (/proc/self/fd/N) so GGUFLoader::open is used
-// exactly as the engine uses it. Falls back to a temp file where memfd is unavailable.
-struct FuzzFile {
-    int fd = -1;
-    std::string path;
-    bool temp = false;
-
-    FuzzFile(const uint8_t* data, size_t size) {
-        fd = ::memfd_create("gguf_fuzz", MFD_CLOEXEC);
-        if (fd >= 0) {
-            path = "/proc/self/fd/" + std::to_string(fd);
-        } else {
-            char tmpl[] = "/tmp/gguf_fuzz_XXXXXX";
-            fd = ::mkstemp(tmpl);
-            path = tmpl;
-            temp = true;
-        }
-        if (fd < 0) return;
-        size_t done = 0;
-        while (done < size) {
-            ssize_t r = ::write(fd, data + done, size - done);
-            if (r <= 0) break;
-            done += size_t(r);
-        }
-    }
-    ~FuzzFile() {
-        if (fd >= 0) ::close(fd);
-        if (temp) ::unlink(path.c_str());
-    }
-};
 
 void exercise(const GGUFLoader& g) {
     // Every tensor the table declares: ranged reads must stay in bounds or fail cleanly.
@@ -71,7 +39,7 @@ void exercise(const GGUFLoader& g) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    FuzzFile f(data, size);
+    FuzzFile f("gguf_fuzz", data, size);
     if (f.fd < 0) return 0;
     for (bool allow_quantized : {false, true}) {
         GGUFOpenOptions o;

@@ -3,50 +3,18 @@
 // tensor's data is read; the same bytes are also parsed as a config.json. Any crash,
 // sanitizer report, leak or uncaught exception is a bug; errors returned as Expected are
 // the expected outcome for most inputs, and every error names the file.
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "FuzzFile.h"
 #include "hf/HfConfig.h"
 #include "hf/SafetensorsFile.h"
 
 using namespace vk_symbiote;
 
 namespace {
-
-// A file holding `data`, reachable by path (/proc/self/fd/N). Falls back to a temp file
-// where memfd is unavailable.
-struct FuzzFile {
-    int fd = -1;
-    std::string path;
-    bool temp = false;
-
-    FuzzFile(const uint8_t* data, size_t size) {
-        fd = ::memfd_create("safetensors_fuzz", MFD_CLOEXEC);
-        if (fd >= 0) {
-            path = "/proc/self/fd/" + std::to_string(fd);
-        } else {
-            char tmpl[] = "/tmp/safetensors_fuzz_XXXXXX";
-            fd = ::mkstemp(tmpl);
-            path = tmpl;
-            temp = true;
-        }
-        if (fd < 0) return;
-        size_t done = 0;
-        while (done < size) {
-            ssize_t r = ::write(fd, data + done, size - done);
-            if (r <= 0) break;
-            done += size_t(r);
-        }
-    }
-    ~FuzzFile() {
-        if (fd >= 0) ::close(fd);
-        if (temp) ::unlink(path.c_str());
-    }
-};
 
 void exercise(const SafetensorsFile& f) {
     uint64 pos = f.data_offset();
@@ -63,7 +31,7 @@ void exercise(const SafetensorsFile& f) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    FuzzFile file(data, size);
+    FuzzFile file("safetensors_fuzz", data, size);
     if (file.fd >= 0) {
         auto f = SafetensorsFile::open(file.path);
         if (f) exercise(**f);
