@@ -1,7 +1,6 @@
 // `vk_symbiote chat` as a user runs it: the chat template it renders, the prompt it feeds,
 // and its errors.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <fstream>
@@ -9,28 +8,16 @@
 #include <nlohmann/json.hpp>
 
 #include "model/ChatTemplate.h"
+#include "support/RunCommand.h"
 #include "support/TestPaths.h"
 
 using namespace vk_symbiote;
 
 namespace {
 
-struct Cmd {
-    int status = -1;
-    std::string out;
-};
+using Cmd = test::CommandResult;
 
-Cmd run(const std::string& cmd) {
-    Cmd r;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    const int st = ::pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
+Cmd run(const std::string& cmd) { return test::run_command(cmd); }
 
 std::string q(const std::string& s) { return "'" + s + "'"; }
 std::string vk() { return (Path(VKS_TEST_BINARY_DIR) / "vk_symbiote").string(); }

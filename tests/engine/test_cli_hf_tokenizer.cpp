@@ -2,11 +2,11 @@
 // a copy of ../shared/tokenizer-tests/hf/llama3 (tokenizer.json) and ../shared/models/hf/qwen2
 // (tokenizer.model; its weights are not read).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "support/RunCommand.h"
 #include "support/TestPaths.h"
 #include "support/TokenizerVectors.h"
 
@@ -14,23 +14,10 @@ using namespace vk_symbiote;
 
 namespace {
 
-struct Cmd {
-    int status = -1;
-    std::string out;
-};
+using Cmd = test::CommandResult;
 
 // Runs vk_symbiote with `args` (shell-quoted by the caller), capturing stdout.
-Cmd run_cli(const std::string& args) {
-    Cmd r;
-    const std::string cmd = (Path(VKS_TEST_BINARY_DIR) / "vk_symbiote").string() + " " + args;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-    const int st = ::pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
+Cmd run_cli(const std::string& args) { return test::run_command((Path(VKS_TEST_BINARY_DIR) / "vk_symbiote").string() + " " + args); }
 
 std::string q(const std::string& s) { return "'" + s + "'"; }
 

@@ -1,35 +1,22 @@
 // `vk_symbiote template`: prints a chat template's rendering of a vars file exactly (no newline
 // added), the date pinned by --date; a template that raises exits non-zero with its message.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "support/RunCommand.h"
 #include "support/TestPaths.h"
 
 using namespace vk_symbiote;
 
 namespace {
 
-struct Cmd {
-    int status = -1;
-    std::string out;
-};
+using Cmd = test::CommandResult;
 
-Cmd run(const std::string& cmd) {
-    Cmd r;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    const int st = ::pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
+Cmd run(const std::string& cmd) { return test::run_command(cmd); }
 
 std::string vk() { return (Path(VKS_TEST_BINARY_DIR) / "vk_symbiote").string(); }
 
