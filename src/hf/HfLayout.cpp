@@ -46,15 +46,13 @@ std::vector<float> norm_weights_plus_one(const uint8* stored, uint64 n, DType dt
 
 // Every step in float32, in the converter's order of operations (torch float32 tensors;
 // Python scalars take the tensor's dtype).
-std::vector<float> llama3_rope_factors(const HfConfig& c) {
-    const HfRopeScaling& s = c.rope_scaling;
+std::vector<float> llama3_rope_factors(const HfRopeScaling& s, uint64 old_context, uint64 head_dim, double theta) {
     const float factor = float(s.factor), low = float(s.low_freq_factor), high = float(s.high_freq_factor);
-    const float old_ctx = float(c.original_max_position_embeddings.value_or(8192));
+    const float old_ctx = float(old_context);
     const float low_wavelen = old_ctx / low, high_wavelen = old_ctx / high;
-    const uint64 dim = c.head_dim;
     std::vector<float> f;
-    for (uint64 i = 0; i < dim; i += 2) {
-        const float freq = 1.0f / std::pow(float(c.rope_theta), float(i) / float(dim));
+    for (uint64 i = 0; i < head_dim; i += 2) {
+        const float freq = 1.0f / std::pow(float(theta), float(i) / float(head_dim));
         const float wavelen = float(2.0 * M_PI) / freq;
         if (wavelen < high_wavelen) {
             f.push_back(1.0f);
@@ -66,6 +64,10 @@ std::vector<float> llama3_rope_factors(const HfConfig& c) {
         }
     }
     return f;
+}
+
+std::vector<float> llama3_rope_factors(const HfConfig& c) {
+    return llama3_rope_factors(c.rope_scaling, c.original_max_position_embeddings.value_or(8192), c.head_dim, c.rope_theta);
 }
 
 Expected<bool> hf_output_is_tied(const HfConfig& c, bool has_lm_head) {

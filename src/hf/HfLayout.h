@@ -53,6 +53,9 @@ std::vector<float> norm_weights_plus_one(const uint8* stored, uint64 n, DType dt
 // config.json's top-level original_max_position_embeddings, 8192 when absent, as the
 // converter does, not the rope_scaling entry transformers reads; both are 8192 in Llama 3.1).
 std::vector<float> llama3_rope_factors(const HfConfig& config);
+// The same from the scaling, the pre-scaling context, the rotated dimensions and the rope
+// base (the generator's Llama 3.1 shapes call it with Llama 3.1's constants).
+std::vector<float> llama3_rope_factors(const HfRopeScaling& scaling, uint64 old_context, uint64 head_dim, double theta);
 
 // Whether the output matrix is the embedding matrix: tie_word_embeddings (the class default
 // when absent; transformers then ignores a stored lm_head.weight). An untied config without

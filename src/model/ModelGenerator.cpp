@@ -9,6 +9,7 @@
 #include <cstring>
 #include <thread>
 
+#include "hf/HfLayout.h"
 #include "model/RouterSkew.h"
 #include "model/TensorRegistry.h"
 #include "model/families/FamilyRegistry.h"
@@ -264,23 +265,10 @@ void add_model_keys(GGUFWriter& w, const ModelShape& s, const ModelConfig& c) {
     }
 }
 
-// Llama 3.1's rope frequency divisors (llama.cpp's converter: factor 8, low / high frequency
-// factors 1 / 4, original context 8192): 1 for short wavelengths, 8 for long ones, a smooth
-// blend between.
-std::vector<float> llama3_rope_factors(uint32 n_rot, float base) {
-    constexpr double kFactor = 8, kLow = 1, kHigh = 4, kOldCtx = 8192, kPi = 3.14159265358979323846;
-    std::vector<float> f(n_rot / 2);
-    for (uint32 i = 0; i < n_rot / 2; ++i) {
-        const double freq = 1.0 / std::pow(double(base), 2.0 * i / n_rot), wavelen = 2 * kPi / freq;
-        if (wavelen < kOldCtx / kHigh) f[i] = 1.0f;
-        else if (wavelen > kOldCtx / kLow) f[i] = float(kFactor);
-        else {
-            const double smooth = (kOldCtx / wavelen - kLow) / (kHigh - kLow);
-            f[i] = float(1.0 / ((1 - smooth) / kFactor + smooth));
-        }
-    }
-    return f;
-}
+// Llama 3.1's rope frequency divisors (config.json's rope_scaling: factor 8, low / high
+// frequency factors 1 / 4, original context 8192): 1 for short wavelengths, 8 for long ones, a
+// smooth blend between, computed as llama.cpp's converter does (hf/HfLayout).
+const HfRopeScaling kLlama31RopeScaling{HfRopeScaling::Type::Llama3, 8.0, 1.0, 4.0, 8192};
 
 // The tensors: rope_freqs first (Llama 3.1), then the registry's list; a fused tensor's row
 // ranges are one GGUF tensor, written once with all its rows (a layer's experts: one 3-D
@@ -423,7 +411,7 @@ ModelConfig model_config_for_shape(const ModelShape& s) {
     apply_family_defaults(*f, c);
     if (s.sliding_window > 0 && f->swa_period > 0) set_sliding_window(c, s.sliding_window, f->swa_period);
     if (s.rope_base_swa > 0.0f) c.rope_base_swa = s.rope_base_swa;
-    if (s.rope_freqs) c.rope_freq_factors = llama3_rope_factors(c.n_rot, c.rope_freq_base);
+    if (s.rope_freqs) c.rope_freq_factors = llama3_rope_factors(kLlama31RopeScaling, 8192, c.n_rot, c.rope_freq_base);
     if (s.n_expert > 0) {
         c.n_expert = s.n_expert;
         c.n_expert_used = s.n_expert_used;
