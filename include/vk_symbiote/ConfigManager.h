@@ -175,6 +175,7 @@ struct ServerConfig {
     double max_body_mb = 8;          // largest request body
     uint32 max_tokens_limit = 4096;  // largest max_tokens a request may ask for
     uint32 max_queue = 256;          // requests waiting beyond --parallel; more answer 503
+    uint32 prompt_cache = 8;         // finished requests whose KV cache is kept for later ones (0: none)
     std::string template_file;       // `template`: the Jinja template to render
     std::string vars_file;           // `template`: a JSON object of template variables
     std::string date;                // `template`: YYYY-MM-DD that strftime_now formats (empty: today)

@@ -247,6 +247,10 @@ const OptionSpec kOptions[] = {
      .help = "serve: largest max_tokens a request may ask for (more: 400); a request without one gets --max-tokens"},
     {.section = "server", .key = "max_queue", .cli = "--max-queue", .metavar = "<n>", .field = VKS_FIELD(server.max_queue),
      .min = 0, .max = 1 << 20, .help = "serve: requests that may wait beyond --parallel (more answer 503)"},
+    {.section = "server", .key = "prompt_cache", .cli = "--prompt-cache", .metavar = "<n>", .field = VKS_FIELD(server.prompt_cache),
+     .min = 0, .max = 4096,
+     .help = "serve: finished requests whose KV cache is kept, so that a later request starting with the same tokens (a chat's "
+             "next turn) computes only the rest; least recently used first out, and out whenever a request waits for KV blocks (0: none)"},
     {.section = "server", .key = "template_file", .cli = "--template-file", .metavar = "<path>",
      .field = VKS_FIELD(server.template_file), .help = "template: the Jinja chat template to render (at most 1 MiB)"},
     {.section = "server", .key = "vars_file", .cli = "--vars-file", .metavar = "<path>", .field = VKS_FIELD(server.vars_file),

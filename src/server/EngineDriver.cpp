@@ -12,8 +12,8 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kMetricsPeriod = std::chrono::milliseconds(250);
 }  // namespace
 
-EngineDriver::EngineDriver(VulkanSymbioteEngine& engine, uint32 parallel, uint32 max_queue)
-    : engine_(engine), parallel_(std::max<uint32>(parallel, 1)), max_queue_(max_queue) {
+EngineDriver::EngineDriver(VulkanSymbioteEngine& engine, uint32 parallel, uint32 max_queue, uint32 prompt_cache)
+    : engine_(engine), parallel_(std::max<uint32>(parallel, 1)), max_queue_(max_queue), prompt_cache_(prompt_cache) {
     engine_.reset_performance_metrics();  // the server's figures start now (and placement, KV pool are read)
     metrics_ = engine_.get_performance_metrics();
     thread_ = std::thread([this] { run(); });
@@ -72,6 +72,7 @@ void EngineDriver::run() {
         engine_.release(a.id);
     }
     active_.clear();
+    release_all_kept();
 }
 
 // Sleeps while nothing is active and nothing waits for a slot.
@@ -106,6 +107,10 @@ void EngineDriver::admit() {
             pending_.pop_front();
             counters_.queued = uint32(pending_.size());
         }
+        if (prompt_cache_.capacity() > 0) {
+            p.req.keep_kv = true;
+            p.req.prefix_from = prompt_cache_.best_match(p.req.prompt_tokens);
+        }
         auto id = engine_.submit(p.req);
         if (!id) {
             p.stream->fail(id.error().to_string());
@@ -113,7 +118,7 @@ void EngineDriver::admit() {
             counters_.requests_failed++;
             continue;
         }
-        active_.push_back({*id, p.stream});
+        active_.push_back({*id, p.stream, std::move(p.req.prompt_tokens)});
     }
     std::lock_guard lock(mu_);
     counters_.active = uint32(active_.size());
@@ -132,11 +137,15 @@ void EngineDriver::step() {
     counters_.busy_seconds += seconds;
 }
 
+// Publishes every active one's status and retires the finished ones. A generation waiting for
+// KV blocks makes the least recently used kept cache give its blocks back.
 void EngineDriver::publish_and_retire() {
     std::vector<Active> still;
+    bool waiting = false;
     for (const Active& a : active_) {
         GenerationStatus st = engine_.status(a.id);
         if (!is_done(st)) {
+            waiting = waiting || st.waiting;
             a.stream->publish(std::move(st));
             still.push_back(a);
             continue;
@@ -145,18 +154,39 @@ void EngineDriver::publish_and_retire() {
         a.stream->publish(std::move(st));
     }
     active_ = std::move(still);
+    if (waiting)
+        if (auto kept = prompt_cache_.evict_oldest()) engine_.release(*kept);
     std::lock_guard lock(mu_);
     counters_.active = uint32(active_.size());
+    counters_.prompt_cache_entries = uint32(prompt_cache_.size());
 }
 
 void EngineDriver::retire(const Active& a, const GenerationStatus& st) {
-    engine_.release(a.id);
+    keep_or_release(a, st);
     std::lock_guard lock(mu_);
     counters_.prompt_tokens += st.prompt_tokens;
+    counters_.cached_prompt_tokens += st.cached_prompt_tokens;
     counters_.generated_tokens += st.tokens.size();
     if (st.finish == FinishReason::Cancelled) counters_.requests_cancelled++;
     else if (st.finish == FinishReason::Error) counters_.requests_failed++;
     else counters_.requests_finished++;
+}
+
+// A request that ended well keeps its KV cache in the PromptCache (which may release older
+// ones); a cancelled or failed one gives it back at once.
+void EngineDriver::keep_or_release(const Active& a, const GenerationStatus& st) {
+    const bool keep = prompt_cache_.capacity() > 0 && st.finish != FinishReason::Cancelled && st.finish != FinishReason::Error;
+    if (!keep) {
+        engine_.release(a.id);
+        return;
+    }
+    std::vector<uint32> tokens = a.prompt;
+    tokens.insert(tokens.end(), st.tokens.begin(), st.tokens.end());
+    for (GenerationId old : prompt_cache_.keep(a.id, std::move(tokens))) engine_.release(old);
+}
+
+void EngineDriver::release_all_kept() {
+    for (GenerationId id : prompt_cache_.clear()) engine_.release(id);
 }
 
 // The engine's metrics every kMetricsPeriod while busy, and whenever it goes idle.

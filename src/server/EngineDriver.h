@@ -3,7 +3,8 @@
 // wait, first come first served, up to `max_queue`), runs engine.step() while any is active
 // (each step one forward pass over all of them), publishes each one's status to its
 // GenerationStream after every step, cancels those whose client went away, and releases
-// finished ones (their KV blocks go back to the pool).
+// finished ones (their KV blocks go back to the pool, or stay in the PromptCache for a later
+// request that starts with the same tokens).
 //
 // Thread-safety: enqueue() and snapshot() from any thread; the engine is touched by the driver
 // thread only, from construction to stop().
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "server/GenerationStream.h"
+#include "server/PromptCache.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
 
 namespace vk_symbiote::server {
@@ -29,10 +31,12 @@ struct DriverCounters {
     uint64 requests_cancelled = 0; // their client went away
     uint64 requests_failed = 0;
     uint64 prompt_tokens = 0;      // of finished requests
+    uint64 cached_prompt_tokens = 0;  // of those, taken from a kept cache instead of computed
     uint64 generated_tokens = 0;
     double busy_seconds = 0;       // time inside engine steps
     uint32 queued = 0;             // waiting for one of the --parallel slots
     uint32 active = 0;             // submitted to the engine (running, or waiting for KV blocks)
+    uint32 prompt_cache_entries = 0;  // finished requests whose KV cache is kept (PromptCache)
 };
 
 struct DriverSnapshot {
@@ -42,7 +46,8 @@ struct DriverSnapshot {
 
 class EngineDriver {
 public:
-    EngineDriver(VulkanSymbioteEngine& engine, uint32 parallel, uint32 max_queue);
+    // prompt_cache: finished requests whose KV cache is kept for later ones (0: none).
+    EngineDriver(VulkanSymbioteEngine& engine, uint32 parallel, uint32 max_queue, uint32 prompt_cache);
     ~EngineDriver();
     EngineDriver(const EngineDriver&) = delete;
     EngineDriver& operator=(const EngineDriver&) = delete;
@@ -61,6 +66,7 @@ private:
     struct Active {
         GenerationId id;
         std::shared_ptr<GenerationStream> stream;
+        std::vector<uint32> prompt;  // its tokens, for the PromptCache
     };
 
     void run();
@@ -70,6 +76,8 @@ private:
     void step();
     void publish_and_retire();
     void retire(const Active& a, const GenerationStatus& st);
+    void keep_or_release(const Active& a, const GenerationStatus& st);
+    void release_all_kept();
     void refresh_metrics(bool force);
 
     VulkanSymbioteEngine& engine_;
@@ -82,6 +90,7 @@ private:
     PerformanceMetrics metrics_;
     bool stopping_ = false;
     std::vector<Active> active_;  // driver thread only
+    PromptCache prompt_cache_;    // driver thread only
     std::chrono::steady_clock::time_point metrics_at_;
     std::thread thread_;
 };

@@ -51,7 +51,7 @@ Expected<std::unique_ptr<OpenAiServer>> OpenAiServer::create(VulkanSymbioteEngin
     s->template_ = std::make_unique<ChatTemplate>(std::move(*tmpl));
     s->ctx_ = make_context(engine, cfg, model);
     s->ctx_.chat_template = s->template_.get();
-    s->driver_ = std::make_unique<EngineDriver>(engine, cfg.performance().parallel, cfg.server().max_queue);
+    s->driver_ = std::make_unique<EngineDriver>(engine, cfg.performance().parallel, cfg.server().max_queue, cfg.server().prompt_cache);
     s->ctx_.driver = s->driver_.get();
     s->http_ = std::make_unique<httplib::Server>();
     const uint32 threads = cfg.performance().parallel + kSpareHttpThreads;

@@ -13,7 +13,7 @@ let server, browser, page;
 before(async () => {
   // A long context, so that the stopped reply (up to 8000 tokens) is still running when the test
   // clicks stop, even on a fast machine (stories260K makes thousands of tokens per second).
-  server = await startServer(["--parallel", "2", "--ctx-size", "8192", "--max-tokens-limit", "8000"]);
+  server = await startServer(["--parallel", "2", "--ctx-size", "8192", "--max-tokens-limit", "8000", "--prompt-cache", "0"]);  // no kept caches: every KV block back at the end (checked)
   browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
   page = await browser.newPage();
   page.setDefaultTimeout(WAIT_MS);

@@ -12,7 +12,7 @@ const RAM_GB = 1;
 let server, client;
 
 before(async () => {
-  server = await startServer(["--parallel", "8", "--api-key", KEY, "--ram-gb", String(RAM_GB), "--ctx-size", "2048"]);
+  server = await startServer(["--parallel", "8", "--api-key", KEY, "--ram-gb", String(RAM_GB), "--ctx-size", "2048", "--prompt-cache", "0"]);  // no kept caches: every KV block back at the end (checked)
   client = new OpenAI({ apiKey: KEY, baseURL: `${server.url}/v1`, maxRetries: 0, timeout: 120_000 });
 });
 after(async () => { assert.equal(await server.stop(), 0, "the server ends cleanly on SIGTERM"); });

@@ -50,7 +50,9 @@ TEST_F(ServerGeneration, ChatWholeAndStreamedAgree) {
     EXPECT_EQ(streamed.last_chunk_with_choices()["choices"][0]["finish_reason"], choice["finish_reason"]);
     const json usage = json::parse(streamed.events[streamed.events.size() - 2]);
     EXPECT_TRUE(usage["choices"].empty());
-    EXPECT_EQ(usage["usage"], whole["usage"]);
+    for (const char* k : {"prompt_tokens", "completion_tokens", "total_tokens"}) EXPECT_EQ(usage["usage"][k], whole["usage"][k]) << k;
+    EXPECT_EQ(usage["usage"]["prompt_tokens_details"]["cached_tokens"], whole["usage"]["prompt_tokens"].get<int>() - 1)
+        << "the same prompt again: all but its last token from the first request's kept cache";
 }
 
 TEST_F(ServerGeneration, CompletionLengthAndUsage) {
