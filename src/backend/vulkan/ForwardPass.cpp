@@ -142,9 +142,28 @@ ExpectedVoid ForwardPass::gpu_segment(uint32 seg) {
     }
     if (streams) VKS_TRY(bring_weights(seg));
     if (seg == m_.cfg.n_layer) return record_head();
-    VKS_TRY(kernels_.record_layer(c_, seg, n_, req_.pos));
+    VKS_TRY(m_.moe ? moe_layer(seg) : kernels_.record_layer(c_, seg, n_, req_.pos));
     if (m_.hybrid) m_.hybrid->kv->mark(seg, req_.pos, n_, 0, 0);
     return {};
+}
+
+// A mixture-of-experts layer: its router's logits come back to the host, which chooses the
+// experts (DeviceMoe::route), then the chosen experts run in a second submission. The slot
+// the segment's weights are in stays marked as read by that submission.
+ExpectedVoid ForwardPass::moe_layer(uint32 l) {
+    DeviceMoe& moe = *m_.moe;
+    VKS_TRY(kernels_.record_attention_block(c_, l, n_, req_.pos));
+    VKS_TRY(kernels_.record_router(c_, l, n_, moe));
+    VKS_TRY(m_.ring->record_copy_out(moe.logits.buffer(), moe.logits_rb.buffer(), uint64(n_) * m_.cfg.n_expert * 4));
+    const int32 slot = slot_;
+    VKS_TRY(m_.ring->submit(slot));
+    cmd_ = VK_NULL_HANDLE;
+    VKS_TRY(m_.ring->wait_compute());
+    m_.weights->experts_routed(l, moe.route(n_), n_);
+    VKS_TRY(open_recording(l, true));
+    slot_ = slot;
+    VKS_TRY(m_.ring->record_copy_in(moe.table_up.buffer(), moe.table.buffer(), moe.table_bytes()));
+    return kernels_.record_experts(c_, l, n_, moe);
 }
 
 ExpectedVoid ForwardPass::record_head() {

@@ -26,6 +26,7 @@ private:
     ExpectedVoid plan_uploads();  // the GPU's streamed segments; takes over an upload issued ahead
     ExpectedVoid cpu_layer(uint32 seg);
     ExpectedVoid gpu_segment(uint32 seg);
+    ExpectedVoid moe_layer(uint32 l);  // a mixture-of-experts layer, routed on the host mid-layer
     // x to the host before a CPU layer (submitting the open recording), starting the next GPU
     // layers' uploads meanwhile.
     ExpectedVoid x_to_host(uint32 seg);
