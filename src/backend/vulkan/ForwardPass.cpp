@@ -72,11 +72,13 @@ ExpectedVoid ForwardPass::plan_uploads() {
     for (uint32 seg = 0; seg <= m_.cfg.n_layer; ++seg)
         if (m_.w.streams(seg) && !(hybrid_ && m_.hybrid->on_cpu(seg))) gpu_streamed_.push_back(seg);
     slot_of_.assign(m_.cfg.n_layer + 1, -1);
+    by_dma_.assign(m_.cfg.n_layer + 1, false);
     const int32 pre = m_.dma.pre_seg;
     if (pre < 0) return {};
     m_.dma.pre_seg = -1;
     if (gpu_streamed_.empty() || gpu_streamed_[0] != uint32(pre)) return m_.ring->discard_upload(0);
     slot_of_[uint32(pre)] = 0;  // the previous forward issued this pass's first upload into slot 0
+    by_dma_[uint32(pre)] = true;
     counters_.vram_misses += m_.w.streamed[uint32(pre)].size();
     k_ = 1;
     first_ahead_ = true;
@@ -162,6 +164,13 @@ ExpectedVoid ForwardPass::moe_layer(uint32 l) {
     m_.weights->experts_routed(l, moe.route(n_), n_);
     VKS_TRY(open_recording(l, true));
     slot_ = slot;
+    if (by_dma_[l]) {  // the chosen experts' streamed matrices join the rest of the segment in its slot
+        std::vector<size_t> chosen;
+        for (size_t i : m_.w.streamed[l])
+            for (const DeviceMoe::ExpertRows& r : moe.experts())
+                if (DmaStream::routed(m_.w.tensors[i]) && uint32(m_.w.tensors[i].id.expert) == r.expert) chosen.push_back(i);
+        VKS_TRY(m_.dma.feed_experts(target_, l, uint32(slot_of_[l]), chosen));
+    }
     VKS_TRY(m_.ring->record_copy_in(moe.table_up.buffer(), moe.table.buffer(), moe.table_bytes()));
     return kernels_.record_experts(c_, l, n_, moe);
 }
@@ -201,13 +210,15 @@ ExpectedVoid ForwardPass::feed(WeightFeed& f, uint32 seg) {
     const uint32 s = k_ % m_.w.plan.slots;
     if (f.uploads() && k_ + 1 < gpu_streamed_.size()) {  // the provider may prefetch the next upload's packs
         std::vector<TensorId> next;
-        for (size_t i : m_.w.streamed[gpu_streamed_[k_ + 1]]) next.push_back(m_.w.tensors[i].id);
+        for (size_t i : m_.w.streamed[gpu_streamed_[k_ + 1]])
+            if (!DmaStream::routed(m_.w.tensors[i])) next.push_back(m_.w.tensors[i].id);  // experts: once routed
         m_.weights->hint_upcoming(next);
     }
     ++k_;
     VKS_TRY(f.feed(target_, seg, s));
     counters_.vram_misses += m_.w.streamed[seg].size();
     slot_of_[seg] = int32(s);
+    by_dma_[seg] = f.uploads();
     return {};
 }
 
