@@ -1,7 +1,6 @@
 // The Vulkan backend against ../shared/reference (README: NMSE per position f32 < 1e-6,
 // arch-* 1e-5, f16 / bf16 < 1e-4; argmax agrees where the reference is decisive; stories260K
-// greedy tokens exact). Every dense model family's arch-* case runs; the mixture-of-experts
-// cases skip with the engine's refusal.
+// greedy tokens exact). Every model family's arch-* case runs, the mixtures of experts included.
 #include <gtest/gtest.h>
 
 #include <algorithm>

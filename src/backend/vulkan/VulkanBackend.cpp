@@ -566,14 +566,4 @@ void VulkanBackend::record_telemetry(uint32 n_tokens, uint64 shader_before, bool
                 telemetry_.record(TelemetryMeter::Rate::HostToDevice, sp.bytes, double(sp.end_ns - sp.start_ns) * 1e-9);
 }
 
-void VulkanBackend::log_timeline(uint32 n_tokens) const {
-    const StreamOverlap o = stream_overlap(last_timeline_);
-    VKS_LOG_DEBUG("stream timeline (" << n_tokens << " tokens): span " << o.span_ns / 1000 << " us, uploads " << o.uploads << " busy "
-                                      << o.upload_ns / 1000 << " us, compute " << o.computes << " busy " << o.compute_ns / 1000
-                                      << " us, both " << o.both_ns / 1000 << " us");
-    for (const auto& s : last_timeline_)
-        VKS_LOG_DEBUG("  " << (s.kind == StreamSpan::Upload ? "upload " : "compute") << " slot " << s.slot << " " << s.start_ns / 1000 << " .. "
-                           << s.end_ns / 1000 << " us" << (s.bytes ? " " + std::to_string(s.bytes >> 20) + " MiB" : std::string()));
-}
-
 }  // namespace vk_symbiote
