@@ -127,6 +127,21 @@ struct CopyParams {
     uint groups;
 };
 
+// The rows of a mixture-of-experts FFN (moe.comp), n elements a row; table: uints in binding 6
+// from element table_offset. Gather (mode 0): y row r = x row table[r], r < rows (the tokens'
+// normed rows grouped by expert). Combine (mode 1): y row t += sum over j < k, in table order,
+// of float(table[2 (t k + j) + 1]) * x row table[2 (t k + j)], t < rows (each token's experts'
+// outputs, weighted, in ascending expert order as the CPU adds them, then into the residual).
+struct MoeParams {
+    uint mode;
+    uint rows;
+    uint n;
+    uint k;
+    uint table_offset;
+    uint x_offset;  // elements
+    uint y_offset;
+};
+
 // y[i] += x[i] for i < n (add.comp)
 struct AddParams {
     uint n;

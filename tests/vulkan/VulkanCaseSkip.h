@@ -1,5 +1,5 @@
-// Which reference cases the Vulkan tests skip, and why: a model the engine refuses (mixture of
-// experts), or one with a family feature the Vulkan kernels do not implement yet. The latter is
+// Which reference cases the Vulkan tests skip, and why: a model the engine refuses, or one with
+// a family feature the Vulkan kernels do not implement yet (none today). The latter is
 // checked, not assumed: the backend's prepare() must refuse the model with "the Vulkan backend
 // does not implement <feature> yet", and the test skips with exactly that message.
 #pragma once

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "VulkanTestEnv.h"
 #include "backend/cpu/CpuKernels.h"
@@ -324,5 +325,47 @@ TEST(VulkanFamilyOps, SoftcapInPlaceFromAnOffset) {
         for (uint32 i = 0; i < 7; ++i) ASSERT_EQ(got[i], yv[i]);
         EXPECT_LT(nmse(got, as_double(want)), 1e-12) << "n " << n;
         for (uint32 i = 7; i < got.size(); ++i) ASSERT_LE(std::fabs(got[i]), 3.0f) << i;
+    }
+}
+
+// Mixture of experts (moe.comp): the gather copies the table's rows exactly; the combine adds to
+// each token's row its k weighted expert rows, summed first in table order as the CPU sums them
+// (MoeFfn: out = 0, += w y per expert ascending, then the residual), from element offsets.
+TEST(VulkanFamilyOps, MoeGatherAndCombineFollowTheTable) {
+    VKS_REQUIRE_VULKAN();
+    for (uint32 n : {1u, 5u}) {
+        const uint32 E = 100, k = 2, rows = n * k, off = 3 * E;
+        auto xv = random_values(off + size_t(n) * E, 101), yv = random_values(off + size_t(rows) * E, 102);
+        // Gather rows: token (r * 3 + 1) % n for row r; combine pairs: token t's j-th row, weight.
+        std::vector<uint32> tab(rows + 2 * rows);
+        for (uint32 r = 0; r < rows; ++r) tab[r] = (r * 3 + 1) % n;
+        for (uint32 t = 0; t < n; ++t)
+            for (uint32 j = 0; j < k; ++j) {
+                tab[rows + 2 * (t * k + j)] = (t * k + j * 7) % rows;
+                const float w = 0.25f + 0.5f * float(j) / float(k) + 0.01f * float(t);
+                std::memcpy(&tab[rows + 2 * (t * k + j) + 1], &w, 4);
+            }
+        auto x = env->upload(xv.data(), xv.size() * 4), g = env->upload(yv.data(), yv.size() * 4), table = env->upload(tab.data(), tab.size() * 4);
+        env->run(ShaderSpecialization{}, [&](OpContext& c) { return op_moe_gather(c, ActView{x.buffer, off, E}, ActView{g.buffer, off, E}, E, rows, table.buffer, 0); });
+        const auto gathered = env->download(g, yv.size());
+        for (uint32 i = 0; i < off; ++i) ASSERT_EQ(gathered[i], yv[i]) << "before the offset: untouched";
+        for (uint32 r = 0; r < rows; ++r)
+            for (uint32 i = 0; i < E; ++i) ASSERT_EQ(gathered[off + size_t(r) * E + i], xv[off + size_t(tab[r]) * E + i]) << "row " << r;
+        // Combine the gathered rows (g) into x's token rows.
+        env->run(ShaderSpecialization{}, [&](OpContext& c) {
+            return op_moe_combine(c, ActView{g.buffer, off, E}, ActView{x.buffer, off, E}, E, n, k, table.buffer, rows);
+        });
+        auto want = xv;
+        for (uint32 t = 0; t < n; ++t)
+            for (uint32 i = 0; i < E; ++i) {
+                float acc = 0.0f;
+                for (uint32 j = 0; j < k; ++j) {
+                    float w;
+                    std::memcpy(&w, &tab[rows + 2 * (t * k + j) + 1], 4);
+                    acc += w * gathered[off + size_t(tab[rows + 2 * (t * k + j)]) * E + i];
+                }
+                want[off + size_t(t) * E + i] += acc;
+            }
+        EXPECT_LT(nmse(env->download(x, want.size()), as_double(want)), 1e-12) << "n " << n;
     }
 }

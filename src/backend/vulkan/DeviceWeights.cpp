@@ -40,7 +40,7 @@ void DeviceWeights::view_streamed(const WeightProvider& weights, const WeightStr
             DeviceWeight dw{d->dtype, uint32(t.rows), uint32(t.row_bytes / dtype_size(d->dtype)), {}};
             for (const VramPiece& pc : plan.tensors[i].pieces)
                 dw.pieces.push_back({slot, uint32(pc.row_begin), uint32(pc.rows), pc.slot_offset, round_up(pc.rows * t.row_bytes, 4)});
-            views[{uint32(t.id.role), t.id.layer}] = std::move(dw);
+            views[key(t.id)] = std::move(dw);
         }
     }
 }
@@ -63,7 +63,7 @@ ExpectedVoid DeviceWeights::upload_resident(VulkanContext& ctx, WeightProvider& 
         dw.pieces.push_back({buf, uint32(pc.row_begin), uint32(pc.rows), 0, 0});
         uploaded += pc.rows * t.row_bytes;
     }
-    views[{uint32(t.id.role), t.id.layer}] = std::move(dw);
+    views[key(t.id)] = std::move(dw);
     return {};
 }
 
@@ -73,11 +73,11 @@ FusedNorm DeviceWeights::fused_norm(const ModelConfig& cfg, TensorRole role, uin
 
 void DeviceWeights::bind_slot(uint32 seg, VkBuffer slot) {
     for (size_t i : streamed[seg])
-        for (auto& pc : views[{uint32(tensors[i].id.role), tensors[i].id.layer}].pieces) pc.buffer = slot;
+        for (auto& pc : views[key(tensors[i].id)].pieces) pc.buffer = slot;
 }
 
 const DeviceWeight* DeviceWeights::find(TensorId id) const {
-    auto it = views.find({uint32(id.role), id.layer});
+    auto it = views.find(key(id));
     return it == views.end() ? nullptr : &it->second;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -56,7 +57,8 @@ public:
     FusedNorm fused_norm(const ModelConfig& cfg, TensorRole role, uint32 layer) const;
     void bind_slot(uint32 segment, VkBuffer slot);
 
-    const DeviceWeight& at(TensorRole role, int32 layer) const { return views.at({uint32(role), layer}); }
+    const DeviceWeight& at(TensorRole role, int32 layer) const { return views.at(key(TensorId{role, layer})); }
+    const DeviceWeight& at(TensorId id) const { return views.at(key(id)); }  // an expert's matrix: id.expert
     const DeviceWeight* find(TensorId id) const;
     bool streams(uint32 segment) const { return !streamed[segment].empty(); }
     uint32 streamed_layer_count(uint32 n_layer) const;  // layers with at least one streamed tensor
@@ -65,7 +67,9 @@ public:
     VramPlan plan;
     std::vector<std::vector<size_t>> streamed;     // per segment: indexes into tensors that stream
     std::vector<uint64> seg_bytes;                 // per segment: weight bytes (all its tensors)
-    std::map<std::pair<uint32, int32>, DeviceWeight> views;  // (role, layer) -> where the kernels read it
+    using ViewKey = std::tuple<uint32, int32, int32>;  // (role, layer, expert)
+    static ViewKey key(TensorId id) { return {uint32(id.role), id.layer, id.expert}; }
+    std::map<ViewKey, DeviceWeight> views;         // where the kernels read each tensor
     DeviceVectors vectors;                         // every vector tensor in f32
 
 private:

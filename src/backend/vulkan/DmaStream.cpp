@@ -7,6 +7,8 @@ namespace vk_symbiote {
 ExpectedVoid DmaStream::import_streamed(VulkanContext& ctx, WeightProvider& weights, const DeviceWeights& w) {
     const uint64 align = ctx.dev.caps().min_imported_host_pointer_alignment;
     seg_copies.assign(w.streamed.size(), {});
+    feed_copies.assign(w.streamed.size(), {});
+    tensor_copies.assign(w.tensors.size(), {});
     tensor_imports.assign(w.tensors.size(), {});
     for (uint32 seg = 0; seg < w.streamed.size(); ++seg)
         for (size_t i : w.streamed[seg]) {
@@ -21,8 +23,10 @@ ExpectedVoid DmaStream::import_streamed(VulkanContext& ctx, WeightProvider& weig
                 imports_.push_back(std::move(*b));
                 tensor_imports[i].push_back({buf, sl.row_begin, sl.row_end});
                 VKS_TRY(for_each_overlap({sl}, w.plan.tensors[i].pieces, [&](const WeightSlice&, const VramPiece& pc, uint64 r0, uint64 r1) -> ExpectedVoid {
-                    seg_copies[seg].push_back(
-                        {buf, VkBufferCopy{(r0 - sl.row_begin) * t.row_bytes, pc.slot_offset + (r0 - pc.row_begin) * t.row_bytes, (r1 - r0) * t.row_bytes}});
+                    const WeightStreamRing::SourceCopy c{
+                        buf, VkBufferCopy{(r0 - sl.row_begin) * t.row_bytes, pc.slot_offset + (r0 - pc.row_begin) * t.row_bytes, (r1 - r0) * t.row_bytes}};
+                    seg_copies[seg].push_back(c);
+                    (routed(t) ? tensor_copies[i] : feed_copies[seg]).push_back(c);
                     return {};
                 }));
             }
@@ -33,24 +37,54 @@ ExpectedVoid DmaStream::import_streamed(VulkanContext& ctx, WeightProvider& weig
 ExpectedVoid DmaStream::feed(FeedTarget& t, uint32 seg, uint32 s) {
     auto host = t.ring.acquire_slot(s);
     if (!host) return host.error();
+    std::vector<size_t> dense;
+    for (size_t i : t.w.streamed[seg])
+        if (!routed(t.w.tensors[i])) dense.push_back(i);
     if (zero_copy) {
-        VKS_TRY(t.ring.upload_from(s, seg_copies[seg]));
+        VKS_TRY(t.ring.upload_from(s, feed_copies[seg]));
     } else {
-        VKS_TRY(fill_slot(t.ctx, t.weights, t.w, seg, *host));
-        VKS_TRY(t.ring.upload(s, t.w.plan.segment_stream_bytes[seg]));
+        auto ranges = fill_slot(t.ctx, t.weights, t.w, dense, *host);
+        if (!ranges) return ranges.error();
+        // A dense segment in one copy, as it lies in the slot; a mixture's its tensors' ranges.
+        if (dense.size() == t.w.streamed[seg].size()) VKS_TRY(t.ring.upload(s, t.w.plan.segment_stream_bytes[seg]));
+        else VKS_TRY(t.ring.upload_ranges(s, *ranges));
     }
     t.w.bind_slot(seg, t.ring.slot_buffer(s));
     return {};
 }
 
+ExpectedVoid DmaStream::feed_experts(FeedTarget& t, uint32 seg, uint32 s, const std::vector<size_t>& tensors) {
+    if (tensors.empty()) return {};
+    for (size_t i : tensors)
+        if (t.w.tensors[i].segment != seg || !routed(t.w.tensors[i]))
+            return make_error(ErrorCode::Internal, "DmaStream::feed_experts: tensor " + std::to_string(i) + " is no expert of segment " + std::to_string(seg));
+    auto host = t.ring.acquire_slot(s);
+    if (!host) return host.error();
+    if (zero_copy) {
+        std::vector<WeightStreamRing::SourceCopy> copies;
+        for (size_t i : tensors) copies.insert(copies.end(), tensor_copies[i].begin(), tensor_copies[i].end());
+        return t.ring.upload_from(s, copies);
+    }
+    // One expert matrix pinned at a time: a RAM budget sized for the CPU path's (which holds
+    // one expert's matrices at a time) holds it.
+    std::vector<VkBufferCopy> ranges;
+    for (size_t i : tensors) {
+        auto r = fill_slot(t.ctx, t.weights, t.w, {i}, *host);
+        if (!r) return r.error();
+        ranges.insert(ranges.end(), r->begin(), r->end());
+    }
+    return t.ring.upload_ranges(s, ranges);
+}
+
 uint64 DmaStream::prepared_bytes() const {
     uint64 b = 0;
     if (pre_seg >= 0)
-        for (const auto& c : seg_copies[uint32(pre_seg)]) b += c.region.size;
+        for (const auto& c : feed_copies[uint32(pre_seg)]) b += c.region.size;
     return b;
 }
 
-ExpectedVoid DmaStream::fill_slot(VulkanContext& ctx, WeightProvider& weights, const DeviceWeights& w, uint32 seg, void* staging) {
+Expected<std::vector<VkBufferCopy>> DmaStream::fill_slot(VulkanContext& ctx, WeightProvider& weights, const DeviceWeights& w, const std::vector<size_t>& tensors,
+                                                         void* staging) {
     struct Copy {
         const char* src;
         char* dst;
@@ -58,13 +92,15 @@ ExpectedVoid DmaStream::fill_slot(VulkanContext& ctx, WeightProvider& weights, c
     };
     std::vector<WeightHandle> pins;
     std::vector<Copy> copies;
-    for (size_t i : w.streamed[seg]) {
+    std::vector<VkBufferCopy> ranges;
+    for (size_t i : tensors) {
         const VramTensor& t = w.tensors[i];
         auto h = weights.acquire(t.id);
         if (!h) return h.error();
         VKS_TRY(for_each_overlap(h->view().slices, w.plan.tensors[i].pieces, [&](const WeightSlice& s, const VramPiece& pc, uint64 r0, uint64 r1) -> ExpectedVoid {
-            copies.push_back({static_cast<const char*>(s.data) + (r0 - s.row_begin) * t.row_bytes,
-                              static_cast<char*>(staging) + pc.slot_offset + (r0 - pc.row_begin) * t.row_bytes, (r1 - r0) * t.row_bytes});
+            const uint64 dst = pc.slot_offset + (r0 - pc.row_begin) * t.row_bytes;
+            copies.push_back({static_cast<const char*>(s.data) + (r0 - s.row_begin) * t.row_bytes, static_cast<char*>(staging) + dst, (r1 - r0) * t.row_bytes});
+            ranges.push_back({dst, dst, (r1 - r0) * t.row_bytes});
             return {};
         }));
         pins.push_back(std::move(*h));
@@ -75,7 +111,7 @@ ExpectedVoid DmaStream::fill_slot(VulkanContext& ctx, WeightProvider& weights, c
     for (const Copy& c : copies)
         for (uint64 o = 0; o < c.bytes; o += kChunk) chunks.push_back({c.src + o, c.dst + o, std::min(kChunk, c.bytes - o)});
     ctx.copy_pool.run(uint32(chunks.size()), [&](uint32 task, uint32) { std::memcpy(chunks[task].dst, chunks[task].src, chunks[task].bytes); });
-    return {};
+    return ranges;
 }
 
 }  // namespace vk_symbiote

@@ -1,7 +1,9 @@
 // DmaStream: streamed weights reach their ring slot by transfer commands (WeightStreamRing
 // uploads). Zero-copy: the provider's host memory of every streamed tensor is imported once
 // (VK_EXT_external_memory_host) and a segment's upload copies from it by DMA; otherwise the
-// copy threads fill the slot's host staging from the pinned packs first.
+// copy threads fill the slot's host staging from the pinned packs first. A mixture of
+// experts' expert matrices are not part of their segment's upload: once the router chose,
+// feed_experts() brings the chosen ones into their places in the same slot.
 #pragma once
 
 #include <vector>
@@ -24,18 +26,28 @@ public:
     // Acquires slot s, uploads segment `seg` into it and binds the segment's views to it.
     bool uploads() const override { return true; }
     ExpectedVoid feed(FeedTarget& t, uint32 seg, uint32 s) override;
+    // The expert matrices `tensors` (DeviceWeights::tensors indexes, streamed in segment seg,
+    // whose feed() went into slot s and whose readers finished) into their places in slot s;
+    // the open recording (or, on a transfer queue, the next submission of slot s) gets them.
+    ExpectedVoid feed_experts(FeedTarget& t, uint32 seg, uint32 s, const std::vector<size_t>& tensors);
+    // An expert matrix: uploaded only when chosen (feed_experts), never with its segment.
+    static bool routed(const VramTensor& t) { return t.id.expert >= 0; }
     // Bytes of the upload issued ahead for the next pass (0: none).
     uint64 prepared_bytes() const;
 
     bool zero_copy = false;
     int32 pre_seg = -1;  // segment whose upload into slot 0 a finished forward issued for the next one
-    std::vector<std::vector<WeightStreamRing::SourceCopy>> seg_copies;  // zero-copy: per segment, the copies into its slot
+    std::vector<std::vector<WeightStreamRing::SourceCopy>> seg_copies;  // zero-copy: per segment, the copies into its slot (every tensor)
+    std::vector<std::vector<WeightStreamRing::SourceCopy>> feed_copies; // zero-copy: the same without the experts (what feed() uploads)
+    std::vector<std::vector<WeightStreamRing::SourceCopy>> tensor_copies;  // zero-copy: per tensor index, an expert's copies
     std::vector<std::vector<ImportedRows>> tensor_imports;              // per DeviceWeights::tensors index
 
 private:
     // Pins every streamed tensor of the segment (their packs stay in RAM until copied), then
     // copies the slices into the slot layout in `staging` with the copy pool.
-    ExpectedVoid fill_slot(VulkanContext& ctx, WeightProvider& weights, const DeviceWeights& w, uint32 seg, void* staging);
+    // `tensors`: those indexes (DeviceWeights::tensors); returns the slot ranges filled.
+    Expected<std::vector<VkBufferCopy>> fill_slot(VulkanContext& ctx, WeightProvider& weights, const DeviceWeights& w, const std::vector<size_t>& tensors,
+                                                  void* staging);
     std::vector<DeviceBuffer> imports_;
 };
 

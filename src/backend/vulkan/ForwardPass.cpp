@@ -72,11 +72,13 @@ ExpectedVoid ForwardPass::plan_uploads() {
     for (uint32 seg = 0; seg <= m_.cfg.n_layer; ++seg)
         if (m_.w.streams(seg) && !(hybrid_ && m_.hybrid->on_cpu(seg))) gpu_streamed_.push_back(seg);
     slot_of_.assign(m_.cfg.n_layer + 1, -1);
+    by_dma_.assign(m_.cfg.n_layer + 1, false);
     const int32 pre = m_.dma.pre_seg;
     if (pre < 0) return {};
     m_.dma.pre_seg = -1;
     if (gpu_streamed_.empty() || gpu_streamed_[0] != uint32(pre)) return m_.ring->discard_upload(0);
     slot_of_[uint32(pre)] = 0;  // the previous forward issued this pass's first upload into slot 0
+    by_dma_[uint32(pre)] = true;
     counters_.vram_misses += m_.w.streamed[uint32(pre)].size();
     k_ = 1;
     first_ahead_ = true;
@@ -142,9 +144,35 @@ ExpectedVoid ForwardPass::gpu_segment(uint32 seg) {
     }
     if (streams) VKS_TRY(bring_weights(seg));
     if (seg == m_.cfg.n_layer) return record_head();
-    VKS_TRY(kernels_.record_layer(c_, seg, n_, req_.pos));
+    VKS_TRY(m_.moe ? moe_layer(seg) : kernels_.record_layer(c_, seg, n_, req_.pos));
     if (m_.hybrid) m_.hybrid->kv->mark(seg, req_.pos, n_, 0, 0);
     return {};
+}
+
+// A mixture-of-experts layer: its router's logits come back to the host, which chooses the
+// experts (DeviceMoe::route), then the chosen experts run in a second submission. The slot
+// the segment's weights are in stays marked as read by that submission.
+ExpectedVoid ForwardPass::moe_layer(uint32 l) {
+    DeviceMoe& moe = *m_.moe;
+    VKS_TRY(kernels_.record_attention_block(c_, l, n_, req_.pos));
+    VKS_TRY(kernels_.record_router(c_, l, n_, moe));
+    VKS_TRY(m_.ring->record_copy_out(moe.logits.buffer(), moe.logits_rb.buffer(), uint64(n_) * m_.cfg.n_expert * 4));
+    const int32 slot = slot_;
+    VKS_TRY(m_.ring->submit(slot));
+    cmd_ = VK_NULL_HANDLE;
+    VKS_TRY(m_.ring->wait_compute());
+    m_.weights->experts_routed(l, moe.route(n_), n_);
+    VKS_TRY(open_recording(l, true));
+    slot_ = slot;
+    if (by_dma_[l]) {  // the chosen experts' streamed matrices join the rest of the segment in its slot
+        std::vector<size_t> chosen;
+        for (size_t i : m_.w.streamed[l])
+            for (const DeviceMoe::ExpertRows& r : moe.experts())
+                if (DmaStream::routed(m_.w.tensors[i]) && uint32(m_.w.tensors[i].id.expert) == r.expert) chosen.push_back(i);
+        VKS_TRY(m_.dma.feed_experts(target_, l, uint32(slot_of_[l]), chosen));
+    }
+    VKS_TRY(m_.ring->record_copy_in(moe.table_up.buffer(), moe.table.buffer(), moe.table_bytes()));
+    return kernels_.record_experts(c_, l, n_, moe);
 }
 
 ExpectedVoid ForwardPass::record_head() {
@@ -182,13 +210,15 @@ ExpectedVoid ForwardPass::feed(WeightFeed& f, uint32 seg) {
     const uint32 s = k_ % m_.w.plan.slots;
     if (f.uploads() && k_ + 1 < gpu_streamed_.size()) {  // the provider may prefetch the next upload's packs
         std::vector<TensorId> next;
-        for (size_t i : m_.w.streamed[gpu_streamed_[k_ + 1]]) next.push_back(m_.w.tensors[i].id);
+        for (size_t i : m_.w.streamed[gpu_streamed_[k_ + 1]])
+            if (!DmaStream::routed(m_.w.tensors[i])) next.push_back(m_.w.tensors[i].id);  // experts: once routed
         m_.weights->hint_upcoming(next);
     }
     ++k_;
     VKS_TRY(f.feed(target_, seg, s));
     counters_.vram_misses += m_.w.streamed[seg].size();
     slot_of_[seg] = int32(s);
+    by_dma_[seg] = f.uploads();
     return {};
 }
 

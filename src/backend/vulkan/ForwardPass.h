@@ -26,6 +26,7 @@ private:
     ExpectedVoid plan_uploads();  // the GPU's streamed segments; takes over an upload issued ahead
     ExpectedVoid cpu_layer(uint32 seg);
     ExpectedVoid gpu_segment(uint32 seg);
+    ExpectedVoid moe_layer(uint32 l);  // a mixture-of-experts layer, routed on the host mid-layer
     // x to the host before a CPU layer (submitting the open recording), starting the next GPU
     // layers' uploads meanwhile.
     ExpectedVoid x_to_host(uint32 seg);
@@ -50,6 +51,7 @@ private:
     FeedTarget target_;
     std::vector<uint32> gpu_streamed_;  // GPU segments that stream, in order
     std::vector<int32> slot_of_;        // per segment: the slot its upload was issued into (-1: none yet)
+    std::vector<bool> by_dma_;          // per segment: its weights came by DmaStream (experts then by feed_experts)
     uint32 k_ = 0;                      // uploads issued so far
     bool first_ahead_ = false;          // the previous forward issued this pass's first upload
     VkCommandBuffer cmd_ = VK_NULL_HANDLE;

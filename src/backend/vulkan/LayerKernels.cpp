@@ -44,15 +44,7 @@ Expected<LayerKernels::NormedX> LayerKernels::normed_x(OpContext& c, TensorRole 
 
 ExpectedVoid LayerKernels::record_layer(OpContext& c, uint32 l, uint32 n, uint32 pos) {
     auto W = [&](TensorRole r) -> const DeviceWeight& { return w_.at(r, int32(l)); };
-    auto an = normed_x(c, TensorRole::AttnNorm, l, n);
-    if (!an) return an.error();
-    // Q, K, V are independent: no barrier between them. K and V go straight into the f32 cache
-    // rows [pos, pos + n), or into k_new / v_new, which the attention kernel stores into f16 caches.
-    VKS_TRY(stream_copies(c, copy_group(l, kCopyQkv)));
-    VKS_TRY(record_qkv(c, l, n, pos, *an, QkvWeights{W(TensorRole::Wq), W(TensorRole::Wk), W(TensorRole::Wv)}));
-    VKS_TRY(record_attention(c, l, n, pos));
-    VKS_TRY(stream_copies(c, copy_group(l, kCopyO)));
-    VKS_TRY(record_residual(c, W(TensorRole::Wo), ActView{buf_.att.buffer(), 0, cfg_.q_dim()}, TensorRole::PostAttnNorm, l, n));
+    VKS_TRY(record_attention_block(c, l, n, pos));
     auto fn = normed_x(c, TensorRole::FfnNorm, l, n);
     if (!fn) return fn.error();
     const ActView hb{buf_.hb.buffer(), 0, cfg_.n_ff};
@@ -61,6 +53,53 @@ ExpectedVoid LayerKernels::record_layer(OpContext& c, uint32 l, uint32 n, uint32
     c.rt.barrier();
     VKS_TRY(stream_copies(c, copy_group(l, kCopyDown)));
     return record_residual(c, W(TensorRole::Wdown), hb, TensorRole::PostFfnNorm, l, n);
+}
+
+ExpectedVoid LayerKernels::record_attention_block(OpContext& c, uint32 l, uint32 n, uint32 pos) {
+    auto W = [&](TensorRole r) -> const DeviceWeight& { return w_.at(r, int32(l)); };
+    auto an = normed_x(c, TensorRole::AttnNorm, l, n);
+    if (!an) return an.error();
+    // Q, K, V are independent: no barrier between them. K and V go straight into the f32 cache
+    // rows [pos, pos + n), or into k_new / v_new, which the attention kernel stores into f16 caches.
+    VKS_TRY(stream_copies(c, copy_group(l, kCopyQkv)));
+    VKS_TRY(record_qkv(c, l, n, pos, *an, QkvWeights{W(TensorRole::Wq), W(TensorRole::Wk), W(TensorRole::Wv)}));
+    VKS_TRY(record_attention(c, l, n, pos));
+    VKS_TRY(stream_copies(c, copy_group(l, kCopyO)));
+    return record_residual(c, W(TensorRole::Wo), ActView{buf_.att.buffer(), 0, cfg_.q_dim()}, TensorRole::PostAttnNorm, l, n);
+}
+
+ExpectedVoid LayerKernels::record_router(OpContext& c, uint32 l, uint32 n, const DeviceMoe& moe) {
+    const uint32 E = cfg_.n_embd;
+    // xn is normed even in decode: the router and every chosen expert read it.
+    VKS_TRY(op_rmsnorm(c, w_.at(TensorRole::FfnNorm, int32(l)), ActView{buf_.x.buffer(), 0, E}, ActView{buf_.xn.buffer(), 0, E}, E, n, cfg_.rms_eps));
+    c.rt.barrier();
+    VKS_TRY(stream_copies(c, copy_group(l, kCopyGateUp)));
+    VKS_TRY(op_matmul(c, w_.at(TensorRole::Router, int32(l)), ActView{buf_.xn.buffer(), 0, E}, ActView{moe.logits.buffer(), 0, cfg_.n_expert}, n, false));
+    c.rt.barrier();
+    return {};
+}
+
+ExpectedVoid LayerKernels::record_experts(OpContext& c, uint32 l, uint32 n, const DeviceMoe& moe) {
+    const uint32 E = cfg_.n_embd, F = cfg_.n_ff_expert;
+    const int32 L = int32(l);
+    VKS_TRY(op_moe_gather(c, ActView{buf_.xn.buffer(), 0, E}, ActView{moe.xg.buffer(), 0, E}, E, n * cfg_.n_expert_used, moe.table.buffer(), 0));
+    c.rt.barrier();
+    // The chosen experts are independent: no barrier between their dispatches.
+    for (const DeviceMoe::ExpertRows& r : moe.experts()) {
+        const int32 X = int32(r.expert);
+        VKS_TRY(op_swiglu(c, w_.at({TensorRole::ExpGate, L, X}), w_.at({TensorRole::ExpUp, L, X}), ActView{moe.xg.buffer(), r.first_row * E, E},
+                          ActView{moe.hg.buffer(), r.first_row * F, F}, r.rows, nullptr, cfg_.activation));
+    }
+    c.rt.barrier();
+    VKS_TRY(stream_copies(c, copy_group(l, kCopyDown)));
+    for (const DeviceMoe::ExpertRows& r : moe.experts())
+        VKS_TRY(op_matmul(c, w_.at({TensorRole::ExpDown, L, int32(r.expert)}), ActView{moe.hg.buffer(), r.first_row * F, F},
+                          ActView{moe.yg.buffer(), r.first_row * E, E}, r.rows, false));
+    c.rt.barrier();
+    VKS_TRY(op_moe_combine(c, ActView{moe.yg.buffer(), 0, E}, ActView{buf_.x.buffer(), 0, E}, E, n, cfg_.n_expert_used, moe.table.buffer(),
+                           moe.combine_offset()));
+    c.rt.barrier();
+    return {};
 }
 
 ExpectedVoid LayerKernels::record_qkv(OpContext& c, uint32 l, uint32 n, uint32 pos, const NormedX& in, const QkvWeights& w) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "backend/vulkan/BatchRows.h"
+#include "backend/vulkan/DeviceMoe.h"
 #include "backend/vulkan/ModelBuffers.h"
 #include "backend/vulkan/ShaderCopyStream.h"
 
@@ -26,7 +27,16 @@ public:
     RopeConfig rope(uint32 layer, uint32 pos) const;
     // The norm `role` of `layer` (OutputNorm: any layer) in f32, as a kernel's gamma.
     FusedNorm fused_norm(TensorRole role, uint32 layer) const { return w_.fused_norm(cfg_, role, layer); }
+    // A dense layer: the attention block, then the FFN (norm, gate / up, down into x).
     ExpectedVoid record_layer(OpContext& c, uint32 layer, uint32 n, uint32 pos);
+    // Everything of a layer before its FFN: norm, Q / K / V, attention, x += Wo att.
+    ExpectedVoid record_attention_block(OpContext& c, uint32 layer, uint32 n, uint32 pos);
+    // A mixture-of-experts FFN (DeviceMoe), first part: the FFN norm into xn and the router's
+    // logits (n, n_expert) into moe.logits, then a barrier. The caller reads them back and
+    // routes (moe.route(), table uploaded), then records the second part: the chosen experts
+    // over their gathered rows and x += each token's weighted expert outputs.
+    ExpectedVoid record_router(OpContext& c, uint32 layer, uint32 n, const DeviceMoe& moe);
+    ExpectedVoid record_experts(OpContext& c, uint32 layer, uint32 n, const DeviceMoe& moe);
     // Output norm + output matrix into logits for n_out tokens from x row `first` (soft-capped
     // if the model says so).
     ExpectedVoid record_head(OpContext& c, uint32 first, uint32 n_out);

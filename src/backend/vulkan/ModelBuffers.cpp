@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "backend/vulkan/BatchRows.h"
+#include "backend/vulkan/DeviceMoe.h"
 #include "backend/vulkan/DeviceVectors.h"
 
 namespace vk_symbiote {
@@ -28,7 +29,7 @@ uint64 ModelBuffers::device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_
     const uint64 tables = c(uint64(n_ctx) * cfg.n_rot * 4) * (has_swa_rope(cfg) ? 2 : 1);
     const uint64 act = tables + c(uint64(n_batch) * cfg.n_embd * 4) * 2 + c(uint64(n_batch) * cfg.q_dim() * 4) * 2 +
                        c(uint64(n_batch) * cfg.n_ff * 4) + c(uint64(n_batch) * cfg.n_vocab * 4) + c(16);
-    return kv + act + c(std::max<uint64>(DeviceVectors::table_floats(cfg), 4) * 4);
+    return kv + act + c(std::max<uint64>(DeviceVectors::table_floats(cfg), 4) * 4) + DeviceMoe::device_bytes(cfg, n_batch, blk);
 }
 
 ModelBuffers::KvTargets ModelBuffers::kv_targets(uint32 l, uint32 pos, uint32 n) const {

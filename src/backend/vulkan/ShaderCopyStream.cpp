@@ -10,8 +10,8 @@ int32 group_of(TensorRole r) {
     switch (r) {
         case TensorRole::Wq: case TensorRole::Wk: case TensorRole::Wv: return kCopyQkv;
         case TensorRole::Wo: return kCopyO;
-        case TensorRole::Wgate: case TensorRole::Wup: return kCopyGateUp;
-        case TensorRole::Wdown: return kCopyDown;
+        case TensorRole::Wgate: case TensorRole::Wup: case TensorRole::Router: case TensorRole::ExpGate: case TensorRole::ExpUp: return kCopyGateUp;
+        case TensorRole::Wdown: case TensorRole::ExpDown: return kCopyDown;
         case TensorRole::Output: return kCopyQkv;  // the head's one group
         default: return -1;
     }

@@ -64,6 +64,7 @@ enum class Kernel : uint32 {
     HeadNorm,          // per-head RMSNorm + rope in place (Q / K head norms; f32 gamma)
     Softcap,           // y = cap * tanh(y / cap) in place
     AttentionPaged,    // attention over paged f16 KV caches, rows of several sequences (F16 only)
+    Moe,               // mixture-of-experts row gather / weighted combine (MoeParams; weight dtype ignored)
     Count
 };
 

@@ -82,9 +82,12 @@ Expected<TensorCosts> split_and_cost(const VramPlanInput& in, VramPlan& p) {
 }
 
 void finish_resident(const VramPlanInput& in, VramPlan& p) {
-    p.resident_weight_bytes = p.streamed_weight_bytes = 0;
-    for (size_t i = 0; i < in.tensors.size(); ++i)
-        (p.tensors[i].resident ? p.resident_weight_bytes : p.streamed_weight_bytes) += in.tensors[i].rows * in.tensors[i].row_bytes;
+    p.resident_weight_bytes = p.streamed_weight_bytes = p.streamed_expert_bytes = 0;
+    for (size_t i = 0; i < in.tensors.size(); ++i) {
+        const uint64 b = in.tensors[i].rows * in.tensors[i].row_bytes;
+        (p.tensors[i].resident ? p.resident_weight_bytes : p.streamed_weight_bytes) += b;
+        if (!p.tensors[i].resident && in.tensors[i].id.expert >= 0) p.streamed_expert_bytes += b;
+    }
 }
 
 // Whole layers first, evenly spaced (a streamed layer's upload then overlaps resident compute).

@@ -57,7 +57,8 @@ struct VramPlan {
     uint64 slot_bytes = 0;
     std::vector<uint64> segment_stream_bytes;  // per segment: bytes copied into its slot per pass
     uint64 resident_weight_bytes = 0;      // weight bytes (not rounded) kept resident
-    uint64 streamed_weight_bytes = 0;      // weight bytes copied per forward pass
+    uint64 streamed_weight_bytes = 0;      // weight bytes copied per forward pass (at most, with experts)
+    uint64 streamed_expert_bytes = 0;      // of those, expert matrices': only the router's chosen ones cross
     uint64 device_bytes = 0;               // everything planned (fixed + resident + slots + slack)
     uint64 minimum_budget_bytes = 0;       // smallest budget that runs (everything streamed)
     uint32 resident_layers = 0;            // segments < n_layer whose every tensor is resident

@@ -70,12 +70,14 @@ uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_ctx,
     const uint64 cpu = KvLayout::for_tokens(cfg, n_ctx).bytes() + (uint64(cfg.n_embd) * 4 + cfg.q_dim() * 2 + 2ull * cfg.kv_dim() + 2ull * cfg.n_ff) * 4 +
                        uint64(n_ctx) * 4 * 64;
     const uint64 paged = 2ull * n_ctx * cfg.n_rot * 4 + BatchRows::buffer_bytes(cfg, n_batch, n_ctx, kKvBlockPositions, 256);
-    return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4 + cpu + paged + driver_bytes;
+    return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4 + cpu + paged +
+           DeviceMoe::host_bytes(cfg, n_batch) + driver_bytes;
 }
 
-// Every dense family's features run on the Vulkan kernels; a mixture of experts does not yet.
+// Every family's features run on the Vulkan kernels (a mixture of experts: DeviceMoe); post
+// norms around an expert mixture are in no family and not in the kernels.
 std::optional<std::string> VulkanBackend::unimplemented_feature(const ModelConfig& c) {
-    if (c.is_moe()) return "mixture of experts";
+    if (c.is_moe() && c.has_post_norms) return "post norms around a mixture of experts";
     return std::nullopt;
 }
 
@@ -152,7 +154,9 @@ ExpectedVoid VulkanBackend::build_model(WeightProvider& weights, uint32 n_ctx, u
     // Rows split (hybrid decode): the GPU's rows of consecutive layers alternate between the
     // two halves of slot 0, uploaded from the imported provider memory. Paged caches: no CPU part.
     const bool paged = m.buf.paged().positions > 0;
-    const bool rows_wanted = opt_.hybrid && !paged && m.dma.zero_copy && opt_.hybrid_split != VulkanOptions::HybridSplit::Layers && cfg_.n_head_kv > 0;
+    // A mixture of experts splits whole layers only (the rows split has no expert kernels).
+    const bool rows_wanted = opt_.hybrid && !paged && m.dma.zero_copy && opt_.hybrid_split != VulkanOptions::HybridSplit::Layers && cfg_.n_head_kv > 0 &&
+                             !cfg_.is_moe();
     VKS_TRY(create_ring(rows_wanted));
     m.w.mark_streamed(cfg_.n_layer + 1);
     m.w.view_streamed(weights, *m.ring);
@@ -166,6 +170,11 @@ ExpectedVoid VulkanBackend::build_model(WeightProvider& weights, uint32 n_ctx, u
     VKS_TRY(upload_weights(weights));
     VKS_TRY(m.buf.create_device(c, n_ctx, n_batch));
     VKS_TRY(m.buf.create_host(c));
+    if (cfg_.is_moe()) {
+        auto moe = DeviceMoe::create(c, cfg_, n_batch);
+        if (!moe) return moe.error();
+        m.moe = std::move(*moe);
+    }
     if (m.w.plan.slots > 0 && opt_.hybrid && !paged) VKS_TRY(setup_hybrid(weights, n_ctx));
     if (paged) m.kv = std::make_unique<DeviceKvPool>(*compute_, m.buf, KvLayout::for_tokens(cfg_, m.buf.paged().positions));
     retire_resident_segments(weights);
@@ -555,16 +564,6 @@ void VulkanBackend::record_telemetry(uint32 n_tokens, uint64 shader_before, bool
         for (const StreamSpan& sp : last_timeline_)
             if (sp.kind == StreamSpan::Upload && sp.end_ns > sp.start_ns)
                 telemetry_.record(TelemetryMeter::Rate::HostToDevice, sp.bytes, double(sp.end_ns - sp.start_ns) * 1e-9);
-}
-
-void VulkanBackend::log_timeline(uint32 n_tokens) const {
-    const StreamOverlap o = stream_overlap(last_timeline_);
-    VKS_LOG_DEBUG("stream timeline (" << n_tokens << " tokens): span " << o.span_ns / 1000 << " us, uploads " << o.uploads << " busy "
-                                      << o.upload_ns / 1000 << " us, compute " << o.computes << " busy " << o.compute_ns / 1000
-                                      << " us, both " << o.both_ns / 1000 << " us");
-    for (const auto& s : last_timeline_)
-        VKS_LOG_DEBUG("  " << (s.kind == StreamSpan::Upload ? "upload " : "compute") << " slot " << s.slot << " " << s.start_ns / 1000 << " .. "
-                           << s.end_ns / 1000 << " us" << (s.bytes ? " " + std::to_string(s.bytes >> 20) + " MiB" : std::string()));
 }
 
 }  // namespace vk_symbiote

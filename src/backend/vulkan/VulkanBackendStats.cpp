@@ -1,10 +1,12 @@
 // VulkanBackend::stats(): the engine's snapshot of the backend, built from its public
-// accessors only (counters since prepare(), the placement, the hybrid decode's state).
+// accessors only (counters since prepare(), the placement, the hybrid decode's state); and
+// the stream timeline's debug log.
 #include <cstdio>
 #include <string>
 
 #include "backend/vulkan/VulkanBackend.h"
 #include "backend/vulkan/WeightStreamRing.h"
+#include "config/Logger.h"
 
 namespace vk_symbiote {
 
@@ -69,6 +71,16 @@ BackendStats VulkanBackend::stats() {
     s.placement = plan().summary();
     if (hybrid_cpu_layer_runs() > 0) s.placement += hybrid_text(*this);
     return s;
+}
+
+void VulkanBackend::log_timeline(uint32 n_tokens) const {
+    const StreamOverlap o = stream_overlap(last_timeline_);
+    VKS_LOG_DEBUG("stream timeline (" << n_tokens << " tokens): span " << o.span_ns / 1000 << " us, uploads " << o.uploads << " busy "
+                                      << o.upload_ns / 1000 << " us, compute " << o.computes << " busy " << o.compute_ns / 1000
+                                      << " us, both " << o.both_ns / 1000 << " us");
+    for (const auto& s : last_timeline_)
+        VKS_LOG_DEBUG("  " << (s.kind == StreamSpan::Upload ? "upload " : "compute") << " slot " << s.slot << " " << s.start_ns / 1000 << " .. "
+                           << s.end_ns / 1000 << " us" << (s.bytes ? " " + std::to_string(s.bytes >> 20) + " MiB" : std::string()));
 }
 
 }  // namespace vk_symbiote

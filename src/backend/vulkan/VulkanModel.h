@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "backend/vulkan/DeviceKvPool.h"
+#include "backend/vulkan/DeviceMoe.h"
 #include "backend/vulkan/HybridDecode.h"
 #include "backend/vulkan/RowsSplit.h"
 #include "backend/vulkan/ShaderCopyStream.h"
@@ -30,6 +31,7 @@ struct VulkanModel {
     std::unique_ptr<HybridDecode> hybrid;     // null without hybrid decode
     uint64 shader_copied = 0;                 // bytes copied by copy.comp since prepare()
     std::unique_ptr<DeviceKvPool> kv;         // the paged KV cache over buf's caches (null: contiguous caches)
+    std::unique_ptr<DeviceMoe> moe;           // a mixture of experts' FFN buffers (null: dense model)
     bool rows_mode() const { return rows && rows->enabled; }
 };
 

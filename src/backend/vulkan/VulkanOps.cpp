@@ -431,4 +431,38 @@ ExpectedVoid op_add(OpContext& c, ActView x, ActView y, uint32 n) {
     return {};
 }
 
+namespace {
+
+// One moe.comp dispatch over rows x n elements. x / y: activations bound from their offsets.
+ExpectedVoid moe_rows(OpContext& c, const gpu::MoeParams& p, ActView x, ActView y, VkBuffer table) {
+    if (x.stride != p.n || y.stride != p.n) return make_error(ErrorCode::InvalidArgument, "moe rows: x and y must be contiguous rows of n elements");
+    auto pl = pipeline(c, Kernel::Moe, DType::F32);
+    if (!pl) return pl.error();
+    auto b = bindings(c);
+    b[2].buffer = x.buffer;
+    b[3].buffer = y.buffer;
+    b[6].buffer = table;
+    auto set = c.rt.make_descriptor_set(b);
+    if (!set) return set.error();
+    gpu::MoeParams q = p;
+    q.x_offset = x.offset;
+    q.y_offset = y.offset;
+    c.rt.push_constants(&q, sizeof q);
+    const auto s = c.rt.effective(c.spec);
+    const uint64 wg = uint64(s.workgroup_size_x) * s.workgroup_size_y, groups = (uint64(p.rows) * p.n + wg - 1) / wg;
+    const uint32 gx = uint32(std::min<uint64>(groups, c.max_groups_x));
+    c.rt.dispatch_compute(*pl, *set, gx, uint32((groups + gx - 1) / gx));
+    return {};
+}
+
+}  // namespace
+
+ExpectedVoid op_moe_gather(OpContext& c, ActView x, ActView y, uint32 n, uint32 rows, VkBuffer table, uint32 table_offset) {
+    return moe_rows(c, gpu::MoeParams{0, rows, n, 0, table_offset, 0, 0}, x, y, table);
+}
+
+ExpectedVoid op_moe_combine(OpContext& c, ActView x, ActView y, uint32 n, uint32 rows, uint32 k, VkBuffer table, uint32 table_offset) {
+    return moe_rows(c, gpu::MoeParams{1, rows, n, k, table_offset, 0, 0}, x, y, table);
+}
+
 }  // namespace vk_symbiote

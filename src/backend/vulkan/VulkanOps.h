@@ -165,5 +165,11 @@ ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBu
 ExpectedVoid op_copy(OpContext& c, VkBuffer src, uint64 src_offset, VkBuffer dst, uint64 dst_offset, uint64 bytes, uint32 groups);
 // Y[i] += X[i], i < n.
 ExpectedVoid op_add(OpContext& c, ActView x, ActView y, uint32 n);
+// Mixture of experts (moe.comp), rows of n elements; table: uints at element table_offset of
+// `table`. Gather: Y row r = X row table[r] for r < rows (X, Y contiguous rows of n from
+// their offsets). Combine: Y row t += sum_{j<k} w_j X row i_j for t < rows, where (i_j,
+// bits of w_j) are the uint pairs from table[2 (t k + j)], summed in that order.
+ExpectedVoid op_moe_gather(OpContext& c, ActView x, ActView y, uint32 n, uint32 rows, VkBuffer table, uint32 table_offset);
+ExpectedVoid op_moe_combine(OpContext& c, ActView x, ActView y, uint32 n, uint32 rows, uint32 k, VkBuffer table, uint32 table_offset);
 
 }  // namespace vk_symbiote

@@ -237,6 +237,13 @@ ExpectedVoid WeightStreamRing::upload(uint32 s, uint64 bytes) {
     return record_upload(s, {SourceCopy{slots_[s].staging.buffer, VkBufferCopy{0, 0, bytes}}});
 }
 
+ExpectedVoid WeightStreamRing::upload_ranges(uint32 s, const std::vector<VkBufferCopy>& ranges) {
+    if (s >= slots_.size() || !slots_[s].staging) return make_error(ErrorCode::Internal, "WeightStreamRing::upload_ranges: bad slot or no staging");
+    std::vector<SourceCopy> copies;
+    for (const VkBufferCopy& r : ranges) copies.push_back({slots_[s].staging.buffer, r});
+    return upload_from(s, copies);
+}
+
 ExpectedVoid WeightStreamRing::upload_from(uint32 s, const std::vector<SourceCopy>& copies) {
     if (s >= slots_.size()) return make_error(ErrorCode::Internal, "WeightStreamRing::upload_from: bad slot");
     for (const auto& c : copies)

@@ -79,6 +79,9 @@ public:
         VkBufferCopy region{};
     };
     ExpectedVoid upload_from(uint32 s, const std::vector<SourceCopy>& copies);
+    // Ranges of slot s's staging to its device buffer, each at the same offset (parts of a slot
+    // filled at different times: a mixture of experts' chosen experts after the router ran).
+    ExpectedVoid upload_ranges(uint32 s, const std::vector<VkBufferCopy>& ranges);
     // Submits the command buffer from begin(); it waits for slot `s`'s upload when s >= 0
     // and marks slot s as read by this submission.
     ExpectedVoid submit(int32 s);
