@@ -1,10 +1,16 @@
 #version 450
-// Matrix-vector product for decode (one token; per token for small batches). Thread row ly
-// computes one unit = two dot products: rows (2u, 2u + 1), a ROPE row pair, or SWIGLU gate /
-// up row u; its WG_X lanes stride over k (wide path p.vec8: 16-byte weight loads, MV_STEPS in
-// flight), then a sum over the lanes (subgroupAdd alone, no barrier, when WG_X is the subgroup size).
-// Grid: (groups_x, n_tokens, ceil(groups / groups_x)), groups = ceil(units / WG_Y). Variants:
-// W_F32 | W_F16 | W_BF16, ROPE (B = cos/sin) or SWIGLU, FP16_ARITH, NORM (RMSNorm fused, below).
+// Matrix-vector product for decode, and the small-N kernel for batches of 2..64 rows (decode of
+// several sequences). A thread row ly computes BP units; a unit = two dot products: rows
+// (2u, 2u + 1), a ROPE row pair, or SWIGLU gate / up row u. Each unit is multiplied into BT
+// tokens (x rows) at once, so a weight packet read from memory serves BT tokens: the weights
+// are read once per BT tokens instead of once per token. Its WG_X lanes stride over k (wide
+// path p.vec8: 16-byte weight loads, MV_STEPS in flight), then a sum over the lanes per (unit,
+// token) (subgroupAdd alone, no barrier, when WG_X is the subgroup size). Every output's sum has
+// the same order as with BT = BP = 1 (lane partials in k order, then the lane sum): a token's
+// result does not depend on the batch it is in.
+// Grid: (groups_x, ceil(n_tokens / BT), ceil(groups / groups_x)), groups = ceil(units / (WG_Y * BP));
+// tokens past n_tokens in the last block compute on the last token's x and are not stored.
+// Variants: W_F32 | W_F16 | W_BF16, ROPE (B = cos/sin) or SWIGLU, FP16_ARITH, NORM (RMSNorm fused, below).
 // Family features (common.glsl): HAS_BIAS adds binding 1's row bias before rope / rounding (not
 // SWIGLU); USE_GELU makes SWIGLU's activation gelu_tanh.
 #extension GL_GOOGLE_include_directive : enable
@@ -19,6 +25,11 @@ layout(push_constant) uniform PC { MatmulParams p; };
 #define WLOAD8_B wload8_0
 #define WLOAD_B wload0
 #endif
+
+// Small-N batches (ShaderSpecialization::batch_tokens / batch_units): tokens per workgroup and
+// units per thread row. 1 / 1: one token per workgroup row of the grid (decode).
+layout(constant_id = 8) const uint BT = 1;
+layout(constant_id = 9) const uint BP = 1;
 
 #if defined(NORM)
 // Fused RMSNorm: y = W (x * gamma) / sqrt(mean(x^2) + eps). The lanes of a unit read all of x
@@ -36,8 +47,11 @@ shared RowAcc row_red[WG];
 
 // Sum of v over the WG_X lanes of thread row ly, valid in lane 0. Must be called by the
 // whole workgroup in uniform control flow. Assumes subgroups are consecutive runs of
-// gl_LocalInvocationIndex (= ly * WG_X + lx), as on every driver we know of.
+// gl_LocalInvocationIndex (= ly * WG_X + lx), as on every driver we know of. With several
+// sums per invocation (BT * BP > 1) the shared-memory paths end with a barrier, so that the
+// next call's writes cannot overtake this call's reads.
 RowAcc row_sum(RowAcc v, uint lx, uint ly) {
+    const uint again = BT * BP - 1u;  // integer: glslang 11 miscompiles boolean spec-constant expressions
     if (USE_SUBGROUP && WG_X % gl_SubgroupSize == 0u) {
         v = subgroupAdd(v);
         if (WG_X == gl_SubgroupSize) return v;
@@ -46,6 +60,7 @@ RowAcc row_sum(RowAcc v, uint lx, uint ly) {
         barrier();
         RowAcc s = RowAcc(0.0);
         for (uint i = 0u; i < per_row; ++i) s += row_red[ly * per_row + i];
+        if (again != 0u) barrier();
         return s;
     }
     const uint tid = ly * WG_X + lx;
@@ -57,7 +72,9 @@ RowAcc row_sum(RowAcc v, uint lx, uint ly) {
         if (lx < s && lx + s < WG_X) row_red[tid] += row_red[tid + s];
         barrier();
     }
-    return row_red[ly * WG_X];
+    const RowAcc total = row_red[ly * WG_X];
+    if (again != 0u) barrier();
+    return total;
 }
 
 #ifndef MV_STEPS
@@ -66,15 +83,23 @@ RowAcc row_sum(RowAcc v, uint lx, uint ly) {
 // Packets of 8 weights per row that a lane has in flight (the unrolled steps of the loop).
 const uint STEPS = MV_STEPS;
 
+// This invocation's units and tokens (set by main): element offsets of the unit's rows
+// (wa: W0 row, wb: W0 or W1 row) and of the tokens' x rows; the partial sums acc[j * BT + t]
+// of unit j and token t, and (NORM) ss[t], this lane's sum of x^2 of token t.
+uint wa[BP], wb[BP];
+uint xb[BT];
+vec2 acc[BP * BT];
+float ss[BT];
+
 // x[8q, 8q + 8) of the row at vec4 index x4 as (lo, hi), as it enters the products: NORM:
 // times gamma (the 1 / rms factor comes after the sum) with the raw x^2 added to ss; then
 // xround. FP16_ARITH + NORM rounds x * gamma to f16 where the unfused path rounds
 // x * gamma / rms: the same relative error bound (round_to_f16 does not clamp the exponent).
-void load_x8(uint x4, uint q, out vec4 lo, out vec4 hi, inout float ss) {
+void load_x8(uint x4, uint q, out vec4 lo, out vec4 hi, inout float sq) {
     lo = xvec[x4 + 2u * q];
     hi = xvec[x4 + 2u * q + 1u];
 #if defined(NORM)
-    ss += dot(lo, lo) + dot(hi, hi);
+    sq += dot(lo, lo) + dot(hi, hi);
     const uint g4 = p.norm_offset / 4u + 2u * q;
     lo *= gvec[g4];
     hi *= gvec[g4 + 1u];
@@ -83,105 +108,137 @@ void load_x8(uint x4, uint q, out vec4 lo, out vec4 hi, inout float ss) {
     hi = xround4(hi);
 }
 
-// x[xb + k] as it enters the products (see load_x8).
-float load_x(uint xb, uint k, inout float ss) {
-    float v = xbuf[xb + k];
+// x[xbase + k] as it enters the products (see load_x8).
+float load_x(uint xbase, uint k, inout float sq) {
+    float v = xbuf[xbase + k];
 #if defined(NORM)
-    ss += v * v;
+    sq += v * v;
     v *= abuf[p.norm_offset + k];
 #endif
     return xround(v);
 }
 
-// (W0[wa..] . x, Wb[wb..] . x) over p.cols for lane lx; wa, wb, xb: element offsets of the
-// rows and of x (multiples of 8, 8 and 4); ss: NORM: += this lane's sum of x^2.
-vec2 dots_wide(uint wa, uint wb, uint xb, uint lx, inout float ss) {
-    const uint n8 = p.cols / 8u, a8 = wa / 8u, b8 = wb / 8u, x4 = xb / 4u;
-    vec2 acc = vec2(0.0);
-    uint q = lx;
-    for (; q + (STEPS - 1u) * WG_X < n8; q += STEPS * WG_X) {
-        vec4 al[STEPS], ah[STEPS], bl[STEPS], bh[STEPS];
-        for (uint i = 0u; i < STEPS; ++i) {  // all loads first: STEPS * 32 bytes in flight per lane
-            wload8_0(a8 + q + i * WG_X, al[i], ah[i]);
-            WLOAD8_B(b8 + q + i * WG_X, bl[i], bh[i]);
+// acc += the weight packets q + i * WG_X (i < n <= STEPS; 16-byte loads) of every unit times
+// every token's x packet. All weight loads first: n * BP * 32 bytes in flight per lane.
+void packets_wide(uint q, uint n) {
+    vec4 al[STEPS * BP], ah[STEPS * BP], bl[STEPS * BP], bh[STEPS * BP];
+    for (uint i = 0u; i < n; ++i)
+        for (uint j = 0u; j < BP; ++j) {
+            wload8_0(wa[j] / 8u + q + i * WG_X, al[i * BP + j], ah[i * BP + j]);
+            WLOAD8_B(wb[j] / 8u + q + i * WG_X, bl[i * BP + j], bh[i * BP + j]);
         }
-        for (uint i = 0u; i < STEPS; ++i) {
+    for (uint i = 0u; i < n; ++i)
+        for (uint t = 0u; t < BT; ++t) {
             vec4 xl, xh;
-            load_x8(x4, q + i * WG_X, xl, xh, ss);
-            acc += vec2(dot(al[i], xl) + dot(ah[i], xh), dot(bl[i], xl) + dot(bh[i], xh));
+            load_x8(xb[t] / 4u, q + i * WG_X, xl, xh, ss[t]);
+            for (uint j = 0u; j < BP; ++j) {
+                const uint w = i * BP + j;
+                acc[j * BT + t] += vec2(dot(al[w], xl) + dot(ah[w], xh), dot(bl[w], xl) + dot(bh[w], xh));
+            }
         }
-    }
-    for (; q < n8; q += WG_X) {
-        vec4 al, ah, bl, bh;
-        wload8_0(a8 + q, al, ah);
-        WLOAD8_B(b8 + q, bl, bh);
-        vec4 xl, xh;
-        load_x8(x4, q, xl, xh, ss);
-        acc += vec2(dot(al, xl) + dot(ah, xh), dot(bl, xl) + dot(bh, xh));
-    }
-    return acc;
+}
+
+// The dot products over p.cols for lane lx; wa, wb, xb multiples of 8, 8 and 4.
+void dots_wide(uint lx) {
+    const uint n8 = p.cols / 8u;
+    uint q = lx;
+    for (; q + (STEPS - 1u) * WG_X < n8; q += STEPS * WG_X) packets_wide(q, STEPS);
+    for (; q < n8; q += WG_X) packets_wide(q, 1u);
 }
 
 // The same with scalar loads (any alignment).
-vec2 dots_scalar(uint wa, uint wb, uint xb, uint lx, inout float ss) {
-    vec2 acc = vec2(0.0);
+void dots_scalar(uint lx) {
     for (uint k = lx; k < p.cols; k += WG_X) {
-        const float xv = load_x(xb, k, ss);
-        acc += vec2(wload0(wa + k) * xv, WLOAD_B(wb + k) * xv);
+        float a[BP], b[BP];
+        for (uint j = 0u; j < BP; ++j) {
+            a[j] = wload0(wa[j] + k);
+            b[j] = WLOAD_B(wb[j] + k);
+        }
+        for (uint t = 0u; t < BT; ++t) {
+            const float xv = load_x(xb[t], k, ss[t]);
+            for (uint j = 0u; j < BP; ++j) acc[j * BT + t] += vec2(a[j] * xv, b[j] * xv);
+        }
     }
-    return acc;
 }
 
 float out_round(float v) { return p.round_f16 != 0u ? round_to_f16(v) : v; }
 
-void main() {
-    const uint lx = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
-    const uint unit = (gl_WorkGroupID.z * p.groups_x + gl_WorkGroupID.x) * WG_Y + ly;
-    const uint t = gl_WorkGroupID.y;
 #if defined(ROPE)
-    const uint n_units = p.rows / 2u;
+uint n_units() { return p.rows / 2u; }
 #elif defined(SWIGLU)
-    const uint n_units = p.rows;
+uint n_units() { return p.rows; }
 #else
-    const uint n_units = (p.rows + 1u) / 2u;
+uint n_units() { return (p.rows + 1u) / 2u; }
 #endif
-    const bool valid = unit < n_units;
-    const uint u = min(unit, n_units - 1u);
+
+// Rows (ra, rb) of unit u (u < n_units()).
+void unit_rows(uint u, out uint ra, out uint rb) {
 #if defined(ROPE)
     const RopePair rp = rope_pair(u, p.head_dim, p.n_rot, p.rope_neox);
-    const uint ra = rp.r0, rb = rp.r1;
-    const uint wb = p.w_offset + rb * p.cols;
+    ra = rp.r0;
+    rb = rp.r1;
 #elif defined(SWIGLU)
-    const uint ra = u, rb = u;
-    const uint wb = p.w1_offset + rb * p.cols;
+    ra = u;
+    rb = u;
 #else
-    const uint ra = 2u * u, rb = min(2u * u + 1u, p.rows - 1u);
-    const uint wb = p.w_offset + rb * p.cols;
+    ra = 2u * u;
+    rb = min(2u * u + 1u, p.rows - 1u);
 #endif
-    const uint wa = p.w_offset + ra * p.cols;
-    const uint xb = p.x_offset + t * p.x_stride;
-    vec2 acc = vec2(0.0);
-    float ss = 0.0;  // NORM: sum of x^2 over this lane's k
-    if (valid) acc = p.vec8 != 0u ? dots_wide(wa, wb, xb, lx, ss) : dots_scalar(wa, wb, xb, lx, ss);
-#if defined(NORM)
-    const vec3 sums = row_sum(vec3(acc, ss), lx, ly);
-    acc = sums.xy * inversesqrt(sums.z / float(p.cols) + p.norm_eps);
-#else
-    acc = row_sum(acc, lx, ly);
-#endif
-    if (!valid || lx != 0u) return;
+}
+
+// Writes unit u's results a = (W_ra . x, W_rb . x) of token t.
+void store_unit(uint u, uint t, vec2 a) {
+    uint ra, rb;
+    unit_rows(u, ra, rb);
     const uint yb = p.y_offset + t * p.y_stride;
 #if defined(SWIGLU)
-    const float res = gate_act(acc.x) * acc.y;
+    const float res = gate_act(a.x) * a.y;
     ybuf[yb + ra] = p.accumulate != 0u ? ybuf[yb + ra] + res : res;
 #elif defined(ROPE)
-    if (HAS_BIAS) acc += vec2(biasbuf[p.bias_offset + ra], biasbuf[p.bias_offset + rb]);
-    const vec2 v = rp.rotate ? rope_rotate(acc, p.pos0 + t, rp.i, p.n_rot) : acc;
+    if (HAS_BIAS) a += vec2(biasbuf[p.bias_offset + ra], biasbuf[p.bias_offset + rb]);
+    const RopePair rp = rope_pair(u, p.head_dim, p.n_rot, p.rope_neox);
+    const vec2 v = rp.rotate ? rope_rotate(a, p.pos0 + t, rp.i, p.n_rot) : a;
     ybuf[yb + ra] = out_round(v.x);
     ybuf[yb + rb] = out_round(v.y);
 #else
-    if (HAS_BIAS) acc += vec2(biasbuf[p.bias_offset + ra], biasbuf[p.bias_offset + rb]);
-    ybuf[yb + ra] = out_round(p.accumulate != 0u ? ybuf[yb + ra] + acc.x : acc.x);
-    if (rb != ra) ybuf[yb + rb] = out_round(p.accumulate != 0u ? ybuf[yb + rb] + acc.y : acc.y);
+    if (HAS_BIAS) a += vec2(biasbuf[p.bias_offset + ra], biasbuf[p.bias_offset + rb]);
+    ybuf[yb + ra] = out_round(p.accumulate != 0u ? ybuf[yb + ra] + a.x : a.x);
+    if (rb != ra) ybuf[yb + rb] = out_round(p.accumulate != 0u ? ybuf[yb + rb] + a.y : a.y);
 #endif
+}
+
+void main() {
+    const uint lx = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
+    const uint unit0 = ((gl_WorkGroupID.z * p.groups_x + gl_WorkGroupID.x) * WG_Y + ly) * BP;
+    const uint t0 = gl_WorkGroupID.y * BT;
+    const uint nu = n_units();
+    for (uint j = 0u; j < BP; ++j) {
+        uint ra, rb;
+        unit_rows(min(unit0 + j, nu - 1u), ra, rb);
+        wa[j] = p.w_offset + ra * p.cols;
+#if defined(SWIGLU)
+        wb[j] = p.w1_offset + rb * p.cols;
+#else
+        wb[j] = p.w_offset + rb * p.cols;
+#endif
+    }
+    for (uint t = 0u; t < BT; ++t) {
+        xb[t] = p.x_offset + min(t0 + t, p.n_tokens - 1u) * p.x_stride;
+        ss[t] = 0.0;
+    }
+    for (uint i = 0u; i < BP * BT; ++i) acc[i] = vec2(0.0);
+    if (unit0 < nu) {
+        if (p.vec8 != 0u) dots_wide(lx);
+        else dots_scalar(lx);
+    }
+    for (uint j = 0u; j < BP; ++j)
+        for (uint t = 0u; t < BT; ++t) {
+#if defined(NORM)
+            const vec3 sums = row_sum(vec3(acc[j * BT + t], ss[t]), lx, ly);
+            const vec2 r = sums.xy * inversesqrt(sums.z / float(p.cols) + p.norm_eps);
+#else
+            const vec2 r = row_sum(acc[j * BT + t], lx, ly);
+#endif
+            if (lx == 0u && unit0 + j < nu && t0 + t < p.n_tokens) store_unit(unit0 + j, t0 + t, r);
+        }
 }

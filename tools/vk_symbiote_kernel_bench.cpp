@@ -3,7 +3,7 @@
 // weight GB/s) and arithmetic (n_tokens > 1: TFLOPS = 2 * rows * cols * n_tokens / s).
 //
 //   vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps 20] [--wg X Y] [--small] [--small-lanes N]
-//                            [--kernels both|coop|tiled]
+//                            [--kernels both|coop|tiled] [--smalln N] [--smalln-block N]
 //
 // --kernels: batches of f16 weights run the tensor-core kernel (matmul_coop.comp, where the
 // device has VK_NV_cooperative_matrix), the tiled matmul.comp (OpContext::coop_matmul off), or
@@ -11,7 +11,9 @@
 // variant(s) that ran (from one extra profiled pass).
 // --small: dim 512 / ff 1376 instead of 4096 / 11008 (a quick run on a CPU implementation).
 // --small-lanes N: lanes per unit of matvecs of fewer than 8192 units (OpContext::matvec_small_lanes,
-// the engine's VK_SYMBIOTE_MATVEC_LANES). Cases: matmul (q-shaped, gate-shaped, down-shaped), rope,
+// the engine's VK_SYMBIOTE_MATVEC_LANES). --smalln N / --smalln-block N: OpContext::smalln_max_tokens /
+// smalln_block (the engine's --smalln-tokens / --smalln-block; --smalln 0: batches of 2 .. 64 rows
+// on the old path, per-token matvecs then the tiled matmul). Cases: matmul (q-shaped, gate-shaped, down-shaped), rope,
 // swiglu, and qkv (the forward's Q / K / V group: three dispatches side by side, then a barrier).
 // --shader-dir D: shaders hot-reloaded from D (a copy of shaders/); each --alt TARGET=FILE
 // then copies FILE over D/TARGET (e.g. matmul.comp=alt/bk64.comp; the matmul tile TM / TN must
@@ -61,6 +63,7 @@ struct Args {
     std::vector<std::pair<std::string, std::string>> alts;  // (target file in shader_dir, replacement)
     std::vector<bool> coop = {true, false};  // OpContext::coop_matmul values to run
     uint32 small_lanes = 0;                  // --small-lanes: OpContext::matvec_small_lanes (0: its default)
+    uint32 smalln = 64, smalln_block = 16;   // --smalln, --smalln-block: OpContext::smalln_max_tokens, smalln_block
     bool overlap = false;                    // --overlap: copy under compute instead of the kernel cases
     bool contention = false;                 // --contention: DMA beside CPU matvecs instead of the kernel cases
 };
@@ -102,6 +105,10 @@ bool parse(int argc, char** argv, Args& a) {
             const char* v = next();
             if (!v || std::atoi(v) <= 0 || std::atoi(v) > 1024) return false;
             a.small_lanes = uint32(std::atoi(v));
+        } else if (s == "--smalln" || s == "--smalln-block") {
+            const char* v = next();
+            if (!v || std::atoi(v) < 0 || std::atoi(v) > 64) return false;
+            (s == "--smalln" ? a.smalln : a.smalln_block) = uint32(std::atoi(v));
         } else if (s == "--shader-dir") {
             const char* v = next();
             if (!v) return false;
@@ -183,6 +190,8 @@ struct Bench {
         rt->begin(*cmd);
         OpContext c{*rt, a.spec, owned[0].buffer, dev->caps().max_workgroup_count[0], dev->caps().subgroup_size};
             if (a.small_lanes) c.matvec_small_lanes = a.small_lanes;
+        c.smalln_max_tokens = a.smalln;
+        c.smalln_block = a.smalln_block;
         c.coop_matmul = coop;
         VKS_TRY(fn(c, 0));
         VKS_TRY(compute->submit_and_wait());
@@ -219,6 +228,8 @@ struct Bench {
             rt->begin(*cmd);
             OpContext c{*rt, a.spec, owned[0].buffer, dev->caps().max_workgroup_count[0], dev->caps().subgroup_size};
             if (a.small_lanes) c.matvec_small_lanes = a.small_lanes;
+            c.smalln_max_tokens = a.smalln;
+            c.smalln_block = a.smalln_block;
             c.coop_matmul = coop;
             for (uint32 r = 0; r < a.reps; ++r) {
                 VKS_TRY(fn(c, r));
@@ -701,7 +712,7 @@ int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line per case, also into a pipe
     Args a;
     if (!parse(argc, argv, a)) {
-        std::fprintf(stderr, "usage: vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps N] [--wg X Y] [--small] [--small-lanes N] "
+        std::fprintf(stderr, "usage: vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps N] [--wg X Y] [--small] [--small-lanes N] [--smalln N] [--smalln-block N] "
                              "[--kernels both|coop|tiled] [--shader-dir D --alt TARGET=FILE ...] [--overlap | --contention]\n");
         return 2;
     }

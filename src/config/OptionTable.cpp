@@ -152,6 +152,13 @@ const OptionSpec kOptions[] = {
     {.section = "tuning", .key = "matvec_lanes", .cli = "--matvec-lanes", .env = "VK_SYMBIOTE_MATVEC_LANES",
      .metavar = "<n>", .field = VKS_FIELD(tuning.matvec_lanes), .min = 0, .max = 1024,
      .help = "lanes per output unit of matvecs with fewer than 8192 units (0: 64)"},
+    {.section = "tuning", .key = "smalln_tokens", .cli = "--smalln-tokens", .env = "VK_SYMBIOTE_SMALLN_TOKENS",
+     .metavar = "<n>", .field = VKS_FIELD(tuning.smalln_tokens), .min = 0, .max = 64,
+     .help = "largest batch (rows per pass) the GPU's small-N weight kernel runs (0: off: per-token matvecs up "
+             "to 8 rows, then the tiled matmul)"},
+    {.section = "tuning", .key = "smalln_block", .cli = "--smalln-block", .env = "VK_SYMBIOTE_SMALLN_BLOCK",
+     .metavar = "<n>", .field = VKS_FIELD(tuning.smalln_block), .min = 2, .max = 32,
+     .help = "rows per workgroup of the small-N kernel (a power of two: rounded down; larger batches run in blocks)"},
     {.section = "tuning", .key = "copy_groups", .cli = "--copy-groups", .env = "VK_SYMBIOTE_COPY_GROUPS",
      .metavar = "<n>", .field = VKS_FIELD(tuning.copy_groups), .min = 0, .max = 4096,
      .help = "workgroups per shader-copy dispatch of prompt streaming (0: default)"},

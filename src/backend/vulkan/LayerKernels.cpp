@@ -12,6 +12,8 @@ ActView from_token(ActView v, uint32 first) { return ActView{v.buffer, v.offset 
 OpContext LayerKernels::op_context() const {
     OpContext c{ctx_.rt, ctx_.opt.spec, buf_.dummy.buffer(), ctx_.dev.caps().max_workgroup_count[0], ctx_.dev.caps().subgroup_size};
     if (ctx_.opt.matvec_small_lanes) c.matvec_small_lanes = ctx_.opt.matvec_small_lanes;
+    c.smalln_max_tokens = ctx_.opt.smalln_max_tokens;
+    c.smalln_block = ctx_.opt.smalln_block;
     return c;
 }
 

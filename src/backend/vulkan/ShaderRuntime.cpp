@@ -280,10 +280,13 @@ Expected<VkPipeline> ShaderRuntime::build(const Variant& v, const ShaderSpeciali
     VkShaderModule mod = VK_NULL_HANDLE;
     VKS_VK_TRY(vkCreateShaderModule(d, &mi, nullptr, &mod));
     // constant_id 0..3: WG_X, WG_Y, USE_SUBGROUP, USE_FP16; 4..7: the KernelFeature bits in
-    // order (HAS_BIAS, USE_GELU, HAS_SOFTCAP, HAS_WINDOW). VkBool32 for bools.
-    constexpr uint32 kConstants = 8;
+    // order (HAS_BIAS, USE_GELU, HAS_SOFTCAP, HAS_WINDOW); 8, 9: matvec.comp's BT, BP (shaders
+    // without them ignore the entries). VkBool32 for bools.
+    constexpr uint32 kConstants = 10;
     uint32 data[kConstants] = {s.workgroup_size_x, s.workgroup_size_y, uint32(s.use_subgroup_ops), uint32(s.use_fp16_math)};
     for (uint32 f = 0; f < 4; ++f) data[4 + f] = (s.features >> f) & 1u;
+    data[8] = s.batch_tokens;
+    data[9] = s.batch_units;
     VkSpecializationMapEntry entries[kConstants];
     for (uint32 i = 0; i < kConstants; ++i) entries[i] = {i, i * 4, 4};
     VkSpecializationInfo si{kConstants, entries, sizeof data, data};
@@ -320,8 +323,7 @@ VkPipeline ShaderRuntime::get_pipeline(Kernel k, DType weights, const ShaderSpec
         last_error_ = std::string("no shader variant for kernel ") + kernel_name(k) + " with " + dtype_name(weights) + " weights";
         return VK_NULL_HANDLE;
     }
-    auto key = std::tuple(vi, variants_[size_t(vi)].generation, s.workgroup_size_x, s.workgroup_size_y, s.use_subgroup_ops,
-                          s.use_fp16_math, s.features);
+    auto key = std::tuple_cat(std::tuple(vi, variants_[size_t(vi)].generation), s.key());
     if (auto it = pipelines_.find(key); it != pipelines_.end()) return it->second;
     auto p = build(variants_[size_t(vi)], s);
     if (!p) {
@@ -329,7 +331,7 @@ VkPipeline ShaderRuntime::get_pipeline(Kernel k, DType weights, const ShaderSpec
         return VK_NULL_HANDLE;
     }
     pipelines_[key] = *p;
-    pipeline_variant_[*p] = vi;
+    pipeline_variant_[*p] = {vi, s.batch_tokens};
     return *p;
 }
 
@@ -385,7 +387,7 @@ std::pair<VkQueryPool, uint32> ShaderRuntime::next_query() {
     return {query_pools_[query_pools_used_ - 1], query_next_++};
 }
 
-void ShaderRuntime::write_timestamp(int32 variant) {
+void ShaderRuntime::write_timestamp(int32 variant, uint32 batch) {
     auto [pool, query] = next_query();
     if (!pool) {
         // Without a slot the stamps would charge time to the wrong kernel: drop this recording's.
@@ -394,7 +396,7 @@ void ShaderRuntime::write_timestamp(int32 variant) {
         return;
     }
     vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pool, query);
-    stamps_.push_back({pool, query, variant});
+    stamps_.push_back({pool, query, variant, batch});
 }
 
 ExpectedVoid ShaderRuntime::collect_kernel_times() {
@@ -415,7 +417,9 @@ ExpectedVoid ShaderRuntime::collect_kernel_times() {
     for (const Stamp& s : stamps_) {
         const uint64 t = ticks[s.pool][s.query];
         if (s.variant != -1) {  // -1: start of a command buffer; -2: a pipeline not built here
-            const std::string name = s.variant >= 0 ? variants_[size_t(s.variant)].name : std::string("other");
+            // A small-N dispatch is named by its block: "matvec_f16_fp16_x16" (16 rows per workgroup).
+            std::string name = s.variant >= 0 ? variants_[size_t(s.variant)].name : std::string("other");
+            if (s.batch > 1) name += "_x" + std::to_string(s.batch);
             auto [it, added] = kernel_index_.emplace(name, kernel_times_.size());
             if (added) kernel_times_.push_back({name, 0, 0});
             KernelTiming& k = kernel_times_[it->second];
@@ -479,7 +483,8 @@ void ShaderRuntime::dispatch_compute(VkPipeline pipeline, VkDescriptorSet set, u
     vkCmdDispatch(cmd_, gx, gy, gz);
     if (recording_profiled_) {
         auto it = pipeline_variant_.find(pipeline);
-        write_timestamp(it != pipeline_variant_.end() ? it->second : -2);
+        if (it != pipeline_variant_.end()) write_timestamp(it->second.first, it->second.second);
+        else write_timestamp(-2);
     }
 }
 

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "backend/vulkan/VulkanDevice.h"
@@ -34,7 +35,13 @@ struct ShaderSpecialization {
     bool use_subgroup_ops = true;  // subgroup reductions (else shared-memory trees)
     bool use_fp16_math = true;     // f16 products for f16 weights where the device has shaderFloat16
     uint32_t features = 0;         // KernelFeature bits; set per dispatch by the op that needs them
-    auto key() const { return std::tuple(workgroup_size_x, workgroup_size_y, use_subgroup_ops, use_fp16_math, features); }
+    // matvec.comp's small-N batches (constant_id 8, 9): tokens per workgroup and units per
+    // thread row; 1, 1: one token per workgroup row (set per dispatch by VulkanOps).
+    uint32_t batch_tokens = 1;
+    uint32_t batch_units = 1;
+    auto key() const {
+        return std::tuple(workgroup_size_x, workgroup_size_y, use_subgroup_ops, use_fp16_math, features, batch_tokens, batch_units);
+    }
 };
 
 // GPU time spent in one shader variant (e.g. "matvec_f16_fp16") over every collected
@@ -162,7 +169,7 @@ private:
     // Next timestamp query slot of this recording (resetting a new pool when the current
     // one is full); VK_NULL_HANDLE pool when a pool could not be created (last_error_ says).
     std::pair<VkQueryPool, uint32> next_query();
-    void write_timestamp(int32 variant);
+    void write_timestamp(int32 variant, uint32 batch = 1);
     Expected<std::vector<uint32>> compile(const Variant& v, const std::string& text) const;
     Expected<VkPipeline> build(const Variant& v, const ShaderSpecialization& spec);
 
@@ -174,7 +181,7 @@ private:
     std::vector<Variant> variants_;
     // [kernel][dtype slot][fp16] -> variant index or -1
     std::array<std::array<std::array<int32, 2>, 3>, size_t(Kernel::Count)> table_{};
-    std::map<std::tuple<int32, uint64, uint32, uint32, bool, bool, uint32>, VkPipeline> pipelines_;
+    std::map<std::tuple<int32, uint64, uint32, uint32, bool, bool, uint32, uint32, uint32>, VkPipeline> pipelines_;
     std::vector<VkPipeline> retired_;  // replaced by a reload; may still be in a recorded command buffer
     std::map<std::string, std::filesystem::file_time_type> mtimes_;
     static constexpr uint32 kSetsPerPool = 1024;
@@ -195,6 +202,7 @@ private:
         VkQueryPool pool;
         uint32 query;
         int32 variant;
+        uint32 batch = 1;  // ShaderSpecialization::batch_tokens of the dispatch's pipeline
     };
     static constexpr uint32 kQueriesPerPool = 4096;
     bool profiling_ = false;
@@ -203,7 +211,7 @@ private:
     uint32 query_pools_used_ = 0;      // pools [0, used) hold this recording's queries
     uint32 query_next_ = kQueriesPerPool;  // next free query in query_pools_[used - 1]
     std::vector<Stamp> stamps_;
-    std::map<VkPipeline, int32> pipeline_variant_;  // every pipeline built -> its variant
+    std::map<VkPipeline, std::pair<int32, uint32>> pipeline_variant_;  // every pipeline built -> its variant, batch_tokens
     std::vector<KernelTiming> kernel_times_;
     std::map<std::string, size_t> kernel_index_;     // name -> index in kernel_times_
 };

@@ -1,6 +1,7 @@
 #include "backend/vulkan/VulkanOps.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 namespace vk_symbiote {
@@ -56,10 +57,18 @@ MatmulParams base_params(const DeviceWeight& w, ActView x, ActView y, uint32 n_t
     return p;
 }
 
+// Whether a batch of n rows runs the matvec kernels (one row, the small-N kernel, or
+// per-token matvecs up to kMatvecMaxTokens) rather than the tiled matmul.
+bool matvec_path(const OpContext& c, uint32 n_tokens) { return n_tokens <= kMatvecMaxTokens || smalln_block(c, n_tokens) > 1; }
+
 // The specialization a weight kernel runs with (see OpContext::tuned_workgroups).
-// units: the dispatch's units (dispatch_matmul), for the matvec shape.
-ShaderSpecialization kernel_spec(const OpContext& c, Kernel k, uint32 units) {
+// units: the dispatch's units (dispatch_matmul), for the matvec shape; bt: the small-N block (1: none).
+ShaderSpecialization kernel_spec(const OpContext& c, Kernel k, uint32 units, uint32 bt) {
     ShaderSpecialization s = c.spec;
+    if (bt > 1) {  // small-N: bt tokens per workgroup, units per thread row by the accumulator count
+        s.batch_tokens = bt;
+        s.batch_units = bt <= 16 ? 2 : 1;
+    }
     if (k == Kernel::MatmulCoop || k == Kernel::MatmulCoopSwiglu) {  // fixed: 8 subgroups of 32 (matmul_coop.comp)
         s.workgroup_size_x = VKS_COOP_THREADS;
         s.workgroup_size_y = 1;
@@ -76,7 +85,8 @@ ShaderSpecialization kernel_spec(const OpContext& c, Kernel k, uint32 units) {
         // memory): 64 by default, 2 units per workgroup (docs/tuning.md).
         const uint32 lanes = c.subgroup_size >= 4 && c.subgroup_size <= 128 ? c.subgroup_size : 32;
         const uint32 wide = std::max(lanes, c.matvec_small_lanes);
-        if (units < 8192) {
+        // Small-N: one subgroup per thread row, so that the bt * units lane sums need no barrier.
+        if (units < 8192 && bt == 1) {
             s.workgroup_size_x = wide;
             s.workgroup_size_y = std::max<uint32>(1, 128 / wide);
         } else {
@@ -136,7 +146,10 @@ ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, co
                              ActView x, ActView y, uint32 units, const KernelExtras& e = {}) {
     p.vec8 = wide_loads_ok(p, w0, w1);
     k = batch_kernel(c, k, t, p);
-    ShaderSpecialization spec = kernel_spec(c, k, units);
+    const bool coop = k == Kernel::MatmulCoop || k == Kernel::MatmulCoopSwiglu;
+    const bool tiled = coop || k == Kernel::Matmul || k == Kernel::MatmulSwiglu;
+    const uint32 bt = tiled ? 1 : smalln_block(c, p.n_tokens);
+    ShaderSpecialization spec = kernel_spec(c, k, units, bt);
     spec.features = e.features | (e.bias ? uint32(kFeatureBias) : 0u);
     VkPipeline pl = c.rt.get_pipeline(k, t, spec);
     if (!pl) return make_error(ErrorCode::Device, std::string("pipeline ") + kernel_name(k) + ": " + c.rt.last_error());
@@ -150,8 +163,6 @@ ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, co
     if (e.table) b[5].buffer = e.table;
     auto set = c.rt.make_descriptor_set(b);
     if (!set) return set.error();
-    const bool coop = k == Kernel::MatmulCoop || k == Kernel::MatmulCoopSwiglu;
-    const bool tiled = coop || k == Kernel::Matmul || k == Kernel::MatmulSwiglu;
     const auto s = c.rt.effective(spec);
     if (tiled) {
         // Tile: (WG_X * TM logical rows) x (WG_Y * TN tokens), see matmul.comp; coop: BM x BN.
@@ -164,12 +175,13 @@ ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, co
         p.groups_x = gx;
         c.rt.push_constants(&p, sizeof p);
         c.rt.dispatch_compute(pl, *set, gx, gy, 1);
-    } else {
-        const uint32 groups = (units + s.workgroup_size_y - 1) / s.workgroup_size_y;
+    } else {  // (unit groups, token blocks of bt, unit groups beyond max_groups_x)
+        const uint32 per_group = s.workgroup_size_y * s.batch_units;
+        const uint32 groups = (units + per_group - 1) / per_group;
         const uint32 gx = std::min(groups, c.max_groups_x);
         p.groups_x = gx;
         c.rt.push_constants(&p, sizeof p);
-        c.rt.dispatch_compute(pl, *set, gx, p.n_tokens, (groups + gx - 1) / gx);
+        c.rt.dispatch_compute(pl, *set, gx, (p.n_tokens + bt - 1) / bt, (groups + gx - 1) / gx);
     }
     return {};
 }
@@ -193,6 +205,12 @@ uint32 elem_offset(const DeviceWeight& w, const WeightPiece& piece, uint32 row) 
 
 }  // namespace
 
+uint32 smalln_block(const OpContext& c, uint32 n_tokens) {
+    if (n_tokens < 2 || n_tokens > std::min(c.smalln_max_tokens, kSmallNMaxTokens)) return 1;
+    const uint32 cap = std::clamp<uint32>(std::bit_floor(std::max<uint32>(c.smalln_block, 2)), 2, kSmallNMaxBlock);
+    return std::min(cap, std::bit_ceil(n_tokens));
+}
+
 std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float freq_scale, const float* factors) {
     std::vector<float> t(size_t(n_pos) * (n_rot / 2) * 2);
     for (uint32 pos = 0; pos < n_pos; ++pos)
@@ -207,7 +225,7 @@ std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float
 
 ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate, bool round_f16,
                        const FusedNorm* norm, const RowBias* bias) {
-    const bool matvec = n_tokens <= kMatvecMaxTokens;
+    const bool matvec = matvec_path(c, n_tokens);
     MatmulParams base = base_params(w, x, y, n_tokens);
     auto k = apply_norm(norm, n_tokens, matvec ? Kernel::Matvec : Kernel::Matmul, base);
     if (!k) return k.error();
@@ -255,7 +273,7 @@ ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActV
         p.freq_scale = rope.freq_scale;
         p.round_f16 = rope.round_f16;
         p.bias_offset = bias ? bias->offset + r : 0;
-        if (n_tokens <= kMatvecMaxTokens) return dispatch_matmul(c, *k, w.dtype, p, p0, nullptr, x, y, rows / 2, e);
+        if (matvec_path(c, n_tokens)) return dispatch_matmul(c, *k, w.dtype, p, p0, nullptr, x, y, rows / 2, e);
         KernelExtras batch = e;  // the tiled kernel's rope epilogue (head_dim != 0); batches have no fused norm
         batch.gamma = VK_NULL_HANDLE;
         return dispatch_matmul(c, Kernel::Matmul, w.dtype, p, p0, nullptr, x, y, rows, batch);
@@ -266,7 +284,7 @@ ExpectedVoid op_swiglu(OpContext& c, const DeviceWeight& gate, const DeviceWeigh
                        const FusedNorm* norm, FfnActivation act) {
     if (gate.rows != up.rows || gate.cols != up.cols || gate.dtype != up.dtype)
         return make_error(ErrorCode::InvalidArgument, "swiglu: gate and up differ in shape or dtype");
-    const bool matvec = n_tokens <= kMatvecMaxTokens;
+    const bool matvec = matvec_path(c, n_tokens);
     MatmulParams base = base_params(gate, x, y, n_tokens);
     auto k = apply_norm(norm, n_tokens, matvec ? Kernel::MatvecSwiglu : Kernel::MatmulSwiglu, base);
     if (!k) return k.error();

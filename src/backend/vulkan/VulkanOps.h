@@ -66,6 +66,12 @@ struct OpContext {
     // device has it (rt.cooperative_matrix()), spec.use_fp16_math holds and rows are 16-byte
     // aligned; false: the tiled matmul.comp everywhere (A/B comparisons).
     bool coop_matmul = true;
+    // Batches of 2 .. smalln_max_tokens rows (at most kSmallNMaxTokens) run the small-N weight
+    // kernel (matvec.comp with several tokens per workgroup: each weight read once per
+    // kSmallNBlock rows); 0 or 1: the per-token matvec up to kMatvecMaxTokens rows, then the
+    // tiled matmul (A/B comparisons). Larger batches always run the tiled matmul.
+    uint32 smalln_max_tokens = 64;
+    uint32 smalln_block = 16;  // rows per workgroup block of the small-N kernel (a power of two, 2 .. kSmallNMaxBlock)
 };
 
 struct RopeConfig {
@@ -89,6 +95,17 @@ std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float
 // The crossover was measured on a datacenter GPU (docs/tuning.md).
 constexpr uint32 kMatvecMaxTokens = 8;
 
+// The small-N kernel (OpContext::smalln_max_tokens): batches of up to kSmallNMaxTokens rows;
+// a workgroup multiplies its weight rows into the next power of two >= the batch, at most
+// OpContext::smalln_block rows (larger batches: blocks of it in the grid's y). Each thread
+// row owns 2 units (2 x 2 output rows) for blocks up to 16 rows, so an x packet read from L1
+// serves 4 weight rows; 1 unit for larger blocks (accumulators: 2 x units x block floats).
+constexpr uint32 kSmallNMaxTokens = 64;
+constexpr uint32 kSmallNMaxBlock = 32;
+// Rows per workgroup block of the small-N kernel for a batch of n rows in context c; 1: the
+// batch does not run it (a single row, the option off, or more than its maximum).
+uint32 smalln_block(const OpContext& c, uint32 n_tokens);
+
 // An RMSNorm fused into a matvec op (decode): the op multiplies W by
 // rmsnorm(X[t]) = X[t] * gamma / sqrt(mean(X[t]^2) + eps) instead of X[t], so X is the raw
 // residual and no op_rmsnorm (nor its barrier) runs before it. Only for matvec-sized
@@ -109,8 +126,9 @@ struct RowBias {
     uint32 offset = 0;  // elements
 };
 
-// Y[t] (+)= W X[t] for t < n_tokens: matvec kernel for small batches, tiled matmul otherwise
-// (tensor-core matmul for f16 weights, see OpContext::coop_matmul).
+// Y[t] (+)= W X[t] for t < n_tokens: matvec kernel for one row, the small-N kernel for batches of
+// 2 .. OpContext::smalln_max_tokens rows (else per-token matvecs up to kMatvecMaxTokens), tiled
+// matmul otherwise (tensor-core matmul for f16 weights, see OpContext::coop_matmul).
 // round_f16: round the results to f16 precision (llama.cpp-compatible K/V/Q).
 // norm: W rmsnorm(X[t]) instead (see FusedNorm; InvalidArgument for batches). bias: + the row bias.
 ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y, uint32 n_tokens, bool accumulate,
