@@ -282,9 +282,9 @@ ExpectedVoid BatchRowsPass::open() {
 ExpectedVoid BatchRowsPass::rows_in(uint64 up_floats, VkBuffer dst, uint32 stride, uint32 col, uint32 cols, uint32 n) {
     if (cols == 0) return {};
     if (cols == stride) return m_.ring->record_copy_in(h_.up.buffer(), dst, uint64(n) * cols * 4, up_floats * 4, uint64(col) * 4);
-    for (uint32 r = 0; r < n; ++r)
-        VKS_TRY(m_.ring->record_copy_in(h_.up.buffer(), dst, uint64(cols) * 4, (up_floats + uint64(r) * cols) * 4, (uint64(r) * stride + col) * 4));
-    return {};
+    std::vector<VkBufferCopy> regions(n);
+    for (uint32 r = 0; r < n; ++r) regions[r] = {(up_floats + uint64(r) * cols) * 4, (uint64(r) * stride + col) * 4, uint64(cols) * 4};
+    return m_.ring->record_copy_in(h_.up.buffer(), dst, regions);
 }
 
 ExpectedVoid BatchRowsPass::x_to_gpu() {

@@ -13,7 +13,8 @@
 // With post norms (3, 5) the host assembles the block's output, norms it and adds it to x.
 // Resident segments run on the GPU alone; a split head computes logits rows [0, Vc) on the CPU.
 // Every streamed segment's GPU rows come by DMA into alternating half slots (no copies ahead
-// across passes: the pass starts and ends with its own uploads).
+// across passes: the pass starts and ends with its own uploads). The CPU's rows go in as one
+// multi-region copy per matrix (one barrier).
 #pragma once
 
 #include "backend/vulkan/BatchHybrid.h"

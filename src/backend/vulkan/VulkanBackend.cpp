@@ -70,7 +70,13 @@ uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_ctx,
     const uint64 cpu = KvLayout::for_tokens(cfg, n_ctx).bytes() + (uint64(cfg.n_embd) * 4 + cfg.q_dim() * 2 + 2ull * cfg.kv_dim() + 2ull * cfg.n_ff) * 4 +
                        uint64(n_ctx) * 4 * 64;
     const uint64 paged = 2ull * n_ctx * cfg.n_rot * 4 + BatchRows::buffer_bytes(cfg, n_batch, n_ctx, kKvBlockPositions, 256);
-    return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4 + cpu + paged + driver_bytes;
+    // With a pool, the rows split's CPU part of batched passes (BatchHybrid) instead: its CPU
+    // backend's activations for n_batch rows, its exchange buffers and host copies.
+    const uint64 E = cfg.n_embd, Q = cfg.q_dim(), KV = cfg.kv_dim(), F = cfg.n_ff, V = cfg.n_vocab;
+    const uint64 batch = uint64(n_batch) * 4 *
+                         (3 * E + 2 * Q + 2 * KV + 2 * F + 2 * std::max({E, Q + 2 * KV, F}) + 2 * std::max({E, Q, F, V}) + std::max({Q, F, E}) + V);
+    return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4 + std::max(cpu, batch) + paged +
+           driver_bytes;
 }
 
 // Every dense family's features run on the Vulkan kernels; a mixture of experts does not yet.
