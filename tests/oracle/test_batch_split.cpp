@@ -34,9 +34,9 @@ TEST(BatchSplit, LargeBatchesGiveTheCpuLessThenNothing) {
     EXPECT_GE(h16, 8u);
     EXPECT_LT(h16, 16u);
     EXPECT_EQ(s.cpu_heads(64, 50e9), 0u) << "streaming everything beats the minimum CPU share";
-    EXPECT_EQ(s.cpu_rate(24), 20e9) << "an unmeasured class (32) takes the nearest smaller measured one";
-    EXPECT_EQ(s.cpu_rate(40), 1e9) << "40 rows are in the class of 64";
-    EXPECT_EQ(s.cpu_rate(128), 1e9);
+    EXPECT_DOUBLE_EQ(s.cpu_rate(24), 20e9) << "an unmeasured class (32) takes the nearest smaller measured one";
+    EXPECT_DOUBLE_EQ(s.cpu_rate(40), 1e9) << "40 rows are in the class of 64";
+    EXPECT_DOUBLE_EQ(s.cpu_rate(128), 1e9);
 }
 
 TEST(BatchSplit, MeasurementsAreSmoothedAndBadOnesIgnored) {
