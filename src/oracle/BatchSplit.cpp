@@ -25,7 +25,7 @@ double BatchSplit::cpu_rate(uint32 rows) const {
 }
 
 uint32 BatchSplit::cpu_heads(uint32 rows, double bus_bps) const {
-    if (g_ < 2 || min_ >= g_) return 0;
+    if (g_ < 2 || min_ >= g_ || rows > kMaxCpuRows) return 0;
     const double cpu = cpu_rate(rows);
     if (cpu <= 0 || bus_bps <= 0) return min_ <= g_ / 2 ? std::max(min_, g_ / 2) : 0;
     // Both sides finish together at h = G cpu / (cpu + bus); per unit of S bytes:

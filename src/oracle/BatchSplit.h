@@ -8,7 +8,9 @@
 // rate cpu(B) is measured per class of B (powers of two), since a batched matmul turns from
 // memory-bound to compute-bound as B grows. A class not measured yet takes the rate of the
 // nearest smaller measured class (optimistic: its first pass measures it), the smallest the
-// single-token rate the caller seeds.
+// single-token rate the caller seeds. Passes of more than kMaxCpuRows rows (prompt-sized) get
+// no CPU share: there the GPU is compute-bound and one optimistic first pass could cost the CPU
+// seconds.
 #pragma once
 
 #include <map>
@@ -19,6 +21,8 @@ namespace vk_symbiote {
 
 class BatchSplit {
 public:
+    static constexpr uint32 kMaxCpuRows = 64;
+
     // n_head_kv: G; min_heads: the fewest CPU heads the layout allows (the GPU's rows must fit
     // half a slot); the CPU keeps at most G - 1 (the GPU keeps one head's rows).
     BatchSplit(uint32 n_head_kv, uint32 min_heads) : g_(n_head_kv), min_(min_heads) {}
@@ -32,7 +36,7 @@ public:
     // The CPU's rate for B rows (0: unknown).
     double cpu_rate(uint32 rows) const;
     // CPU KV heads for a pass of B rows over the bus at bus_bps: in [min_heads, G - 1], or 0 when
-    // streaming every layer whole is faster (or no rate is known and min_heads > G / 2).
+    // streaming every layer whole is faster, B > kMaxCpuRows, or no rate is known and min_heads > G / 2.
     uint32 cpu_heads(uint32 rows, double bus_bps) const;
 
 private:

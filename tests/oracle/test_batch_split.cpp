@@ -49,8 +49,13 @@ TEST(BatchSplit, MeasurementsAreSmoothedAndBadOnesIgnored) {
     EXPECT_DOUBLE_EQ(s.cpu_rate(4), 0.75 * 100e9 + 0.25 * 20e9);
 }
 
-// Unknown rates: half the heads when the layout allows it, else no CPU share; one KV head: none.
-TEST(BatchSplit, UnknownRatesAndOneHead) {
+// Unknown rates: half the heads when the layout allows it, else no CPU share; one KV head, or a
+// prompt-sized pass: none.
+TEST(BatchSplit, UnknownRatesOneHeadAndPromptSizedPasses) {
+    BatchSplit fast(32, 4);
+    fast.seed_cpu_rate(1e12);
+    EXPECT_GT(fast.cpu_heads(BatchSplit::kMaxCpuRows, 50e9), 0u);
+    EXPECT_EQ(fast.cpu_heads(BatchSplit::kMaxCpuRows + 1, 50e9), 0u);
     EXPECT_EQ(BatchSplit(8, 2).cpu_heads(16, 0), 4u);
     EXPECT_EQ(BatchSplit(8, 6).cpu_heads(16, 0), 0u);
     EXPECT_EQ(BatchSplit(1, 0).cpu_heads(1, 50e9), 0u);
