@@ -298,8 +298,9 @@ public:
         ConfigManager tc = cfg_;
         if (own_ctx_) tc.sampling().ctx_size = ctx;
         // Each sequence holds whole KV blocks: room for all of them at once. One sequence keeps
-        // the default (one context, and on the GPU the hybrid decode a pool would switch off),
-        // so tg and pp measure what generate runs.
+        // the default (one context, and on the GPU the single-sequence hybrid decode, whose CPU
+        // heads attend from RAM; a pool's batched passes keep only the CPU's matrix rows), so tg
+        // and pp measure what generate runs.
         const uint32 per_sequence = KvLayout{}.blocks_for(tc.sampling().ctx_size) * kKvBlockPositions;
         if (tc.memory().kv_pool_tokens == 0 && sequences > 1) tc.memory().kv_pool_tokens = sequences * per_sequence;
         auto en = VulkanSymbioteEngine::create(model_, tc);

@@ -66,7 +66,8 @@ const OptionSpec kOptions[] = {
      .field = VKS_FIELD(memory.kv_pool_tokens), .min = 0, .max = 1 << 28,
      .help = "positions the paged KV cache holds over all parallel sequences, counted in --ram-gb on the CPU path "
              "and in --vram-gb on the GPU (cut to what the VRAM budget leaves) (0: --parallel x --ctx-size); a generation "
-             "waits while the cache is full. Given, a GPU placement with hybrid decode runs batched passes all on the GPU"},
+             "waits while the cache is full. Given, a GPU placement with hybrid decode runs batched passes, the rows split's "
+             "CPU share sized for each pass's rows (the layers split: all on the GPU)"},
     {.section = "memory", .key = "direct_io", .cli = "--direct-io", .cli_fixed = "true", .env = "VK_SYMBIOTE_DIRECT_IO",
      .field = VKS_FIELD(memory.direct_io), .help = "read packs with O_DIRECT, bypassing the OS page cache"},
 

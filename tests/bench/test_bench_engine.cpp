@@ -180,6 +180,30 @@ TEST(BenchEngineAccounting, VulkanHybridDecodeChargesTheCpuShareToRam) {
     EXPECT_DOUBLE_EQ(a.non_resident.ceiling_gbps, 20);  // 10 + 10 GB/s (probes())
 }
 
+// --parallel on a hybrid placement (a KV pool): the batched passes keep the rows split's CPU
+// share (--cpu-heads 0: the layout's minimum), which the accounting charges to RAM.
+TEST(BenchEngineAccounting, VulkanHybridParallelGenerationsKeepTheCpuShare) {
+    std::unique_ptr<VulkanSymbioteEngine> e;
+    for (int mb = 20; mb <= 40 && !e; ++mb) {  // the smallest budget (tenths of MB) that runs, streaming
+        auto c = engine({"--device-index", "0", "--vram-gb", std::to_string(mb / 10000.0), "--kv-pool-tokens", "256", "--cpu-heads", "0"});
+        if (c && (*c)->get_performance_metrics().backend.rfind("vulkan", 0) != 0) GTEST_SKIP() << "no Vulkan device: " << (*c)->describe();
+        if (c && (*c)->describe().find("streamed") != std::string::npos) e = std::move(*c);
+    }
+    ASSERT_TRUE(e) << "no budget of 2.0-4.0 MB streams stories260K";
+    auto reg = registry();
+    auto w = run_parallel_generation(*e, *reg, 4, 6, opts(), probes());
+    ASSERT_TRUE(w) << w.error().to_string();
+    if (e->get_performance_metrics().decode_kv_heads == 0) GTEST_SKIP() << "no rows split here (needs imported host memory): " << e->describe();
+    EXPECT_NE(w->scheduling.find("batched"), std::string::npos) << w->scheduling;
+    for (const RunSample& s : w->samples) {
+        EXPECT_EQ(s.tokens, 24u);
+        EXPECT_GT(s.cpu_weight_bytes, 0u) << "the CPU computed its rows of the streamed matrices in the batched passes";
+    }
+    expect_tiers_add_up(*w, *reg);
+    EXPECT_GT(w->accounting.ram.bytes_per_token, 0);
+    EXPECT_GT(w->accounting.bus.bytes_per_token, 0);
+}
+
 TEST(BenchEngineAccounting, ProfilingChargesEveryKernelWithinTheForwardsGpuTime) {
     auto e = engine({"--device-index", "0", "--vram-gb", "4", "--enable-profiling"});
     ASSERT_TRUE(e) << e.error().to_string();

@@ -31,6 +31,9 @@ struct Placement {
     bool force_streaming = false;
     bool hybrid = false;
     uint64 pool_tokens = 0;
+    uint64 vram_budget = 0;                               // 0: the device's
+    int32 cpu_heads = -1;                                 // the rows split's CPU KV heads (-1: BatchSplit's model)
+    VulkanOptions::RowsHead rows_head = VulkanOptions::RowsHead::Auto;
 };
 
 std::unique_ptr<VulkanBackend> make_backend(const Placement& pl) {
@@ -40,6 +43,10 @@ std::unique_ptr<VulkanBackend> make_backend(const Placement& pl) {
     o.force_streaming = pl.force_streaming;
     o.hybrid = pl.hybrid;
     o.kv_pool_tokens = pl.pool_tokens;
+    o.vram_budget_bytes = pl.vram_budget;
+    o.hybrid_split = pl.cpu_heads >= 0 ? VulkanOptions::HybridSplit::Rows : VulkanOptions::HybridSplit::Auto;
+    o.hybrid_cpu_heads = pl.cpu_heads;
+    o.rows_head = pl.rows_head;
     o.cpu_threads = 2;
     o.copy_threads = 2;
     auto be = VulkanBackend::create(o);
@@ -188,7 +195,8 @@ TEST_P(VulkanBatch, EachSequenceGetsItsLogitsAloneStreamedFromPacksUnderATinyBud
 }
 
 // A hybrid placement (weights stream, CPU part on): one contiguous cache and no pool unless its
-// size is given; with it, the batched passes run every layer on the GPU and compute the same.
+// size is given; with it, the batched passes keep the rows split's CPU part where the rows split
+// applies (BatchRowsPass; else every layer on the GPU) and compute the same.
 TEST_P(VulkanBatch, HybridPlacementRefusesThePoolUnlessSizedThenComputesTheSame) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
     VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
@@ -210,9 +218,72 @@ TEST_P(VulkanBatch, HybridPlacementRefusesThePoolUnlessSizedThenComputesTheSame)
     ASSERT_TRUE(be);
     ASSERT_TRUE(be->prepare(**w, n_ctx, kBatch));
     ASSERT_NE(be->kv_pool(), nullptr);
-    EXPECT_EQ(be->hybrid_cpu(), nullptr) << "batched passes have no CPU part";
+    EXPECT_EQ(be->hybrid_cpu(), nullptr) << "no single-sequence hybrid decode beside the pool";
+    EXPECT_EQ(be->hybrid_batch_cpu() != nullptr, be->hybrid_rows()) << "the rows split's CPU part of batched passes";
     EXPECT_GE(be->kv_pool()->layout().positions(), pool_tokens(*r));
     expect_same_function(*be, *r, 4);
+}
+
+namespace {
+
+// The smallest budget (steps of 1.25x from 256 KiB) at which a pooled rows-split placement keeps
+// some weights resident, streams the rest and holds the whole pool asked for; 0 if none.
+uint64 partly_resident_budget(WeightProvider& w, uint32 n_ctx, uint64 pool) {
+    for (double b = 256 * 1024; b < double(uint64(1) << 31); b *= 1.25) {
+        auto be = make_backend({.hybrid = true, .pool_tokens = pool, .vram_budget = uint64(b), .cpu_heads = 0});
+        if (!be || !be->prepare(w, n_ctx, kBatch)) continue;
+        if (be->plan().slots == 0) return 0;
+        if (be->hybrid_rows() && be->plan().resident_weight_bytes > 0 && be->kv_pool()->layout().positions() >= pool) return uint64(b);
+    }
+    return 0;
+}
+
+}  // namespace
+
+// The rows split with a KV pool (BatchRowsPass): the CPU computes its KV heads' share of every
+// streamed matrix for all rows of each batched pass, the GPU the rest and all of the attention;
+// each sequence's logits in a batch equal its logits alone (and the reference), at the fewest and
+// the most CPU heads, every matrix streamed or part resident under a tiny VRAM budget, the head
+// split or on the CPU alone.
+TEST_P(VulkanBatch, RowsSplitKeepsItsCpuShareInBatchedPassesAndComputesTheSame) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
+    if (!test::VulkanEnv::get()->dev->caps().external_memory_host) GTEST_SKIP() << "the rows split streams from imported host memory";
+    auto r = test::load_reference_case(GetParam());
+    ASSERT_TRUE(r) << r.error().to_string();
+    auto w = FileWeightProvider::open(test::models_dir() / r->model);
+    ASSERT_TRUE(w) << w.error().to_string();
+    const uint32 n_ctx = uint32(r->prompt_tokens.size()), G = (*w)->config().n_head_kv;
+    if (G < 2) GTEST_SKIP() << "one KV head: the rows split needs two";
+    const uint64 partial = r->prompt_tokens.size() <= 64 ? partly_resident_budget(**w, n_ctx, pool_tokens(*r)) : 0;
+    using RH = VulkanOptions::RowsHead;
+    struct Config {
+        bool all;  // every matrix streamed (else part resident under `partial`)
+        int32 heads;
+        RH head;
+    };
+    // Every case at the fewest CPU heads; the other shares and placements on the short prompts
+    // (seconds on lavapipe; the long ones take the same code paths).
+    const bool short_prompt = r->prompt_tokens.size() <= 64;
+    for (const Config cf : {Config{true, 0, RH::Split}, Config{true, int32(G - 1), RH::Cpu}, Config{false, 0, RH::Split}}) {
+        if ((!cf.all && partial == 0) || (!short_prompt && (cf.heads > 0 || !cf.all))) continue;
+        SCOPED_TRACE(std::string(cf.all ? "every matrix streamed" : "part resident at " + std::to_string(partial) + " bytes") + ", CPU heads from " +
+                     std::to_string(cf.heads) + (cf.head == RH::Cpu ? ", head on the CPU" : ", head split"));
+        auto be = make_backend({.force_streaming = cf.all, .hybrid = true, .pool_tokens = pool_tokens(*r), .vram_budget = cf.all ? 0 : partial,
+                                .cpu_heads = cf.heads, .rows_head = cf.head});
+        ASSERT_TRUE(be);
+        ASSERT_TRUE(be->prepare(**w, n_ctx, kBatch));
+        ASSERT_NE(be->kv_pool(), nullptr);
+        if (!be->hybrid_rows()) {
+            EXPECT_GE(be->hybrid_min_cpu_heads(), G) << "rows split refused although the GPU rows could fit half a slot";
+            continue;
+        }
+        ASSERT_NE(be->hybrid_batch_cpu(), nullptr);
+        expect_same_function(*be, *r, 4);
+        EXPECT_EQ(be->batch_cpu_heads(), std::max(uint32(cf.heads), be->hybrid_min_cpu_heads())) << "the fixed share, raised to the minimum";
+        EXPECT_GT(be->hybrid_cpu_weight_bytes(), 0u) << "the CPU read its rows of the streamed matrices";
+        EXPECT_GT(be->hybrid_cpu_layer_runs(), 0u);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, VulkanBatch, ::testing::ValuesIn(test::list_reference_cases()), [](const auto& info) {
@@ -261,13 +332,14 @@ struct Rig {
     std::unique_ptr<FileWeightProvider> weights;
     std::unique_ptr<VulkanBackend> backend;
 
-    Rig(const std::string& file, uint32 n_ctx, uint64 kv_tokens) {
+    Rig(const std::string& file, uint32 n_ctx, uint64 kv_tokens) : Rig(file, n_ctx, Placement{.pool_tokens = kv_tokens}) {}
+    Rig(const std::string& file, uint32 n_ctx, const Placement& pl) {
         auto m = LoadedModel::open(test::models_dir() / file);
         EXPECT_TRUE(m) << m.error().to_string();
         if (!m) return;
         model = *m;
         weights = FileWeightProvider::open(model);
-        backend = make_backend({.pool_tokens = kv_tokens});
+        backend = make_backend(pl);
         auto ok = backend ? backend->prepare(*weights, n_ctx, kBatch) : ExpectedVoid{};
         EXPECT_TRUE(ok) << ok.error().to_string();
         if (!ok) backend.reset();
@@ -303,18 +375,18 @@ std::vector<uint32> alone(Rig& rig, const SequenceRequest& r) {
 
 std::vector<uint32> head(const std::vector<uint32>& v, size_t n) { return {v.begin(), v.begin() + long(std::min(n, v.size()))}; }
 
-}  // namespace
-
 // The top-level reference cases (the arch-* and hf-* models' random weights have near-ties in their
 // greedy paths: their logits are compared above): the prompt, a shorter and a longer one
 // continued together give the tokens each gives alone; stories260K.once also the reference's.
-TEST(VulkanBatchScheduler, GreedyTokensAreTheSameAloneAndInABatchOfMixedLengths) {
-    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+// only: one case's name (empty: every top-level case).
+void expect_greedy_identity(const Placement& pl, const std::string& only = "") {
     for (const std::string& name : test::list_reference_cases()) {
         auto rc = test::load_reference_case(name);
         ASSERT_TRUE(rc) << rc.error().to_string();
-        if (rc->is_arch() || rc->is_hf()) continue;
-        Rig rig(rc->model, 256, 3 * 256);
+        if (rc->is_arch() || rc->is_hf() || (!only.empty() && name != only)) continue;
+        Placement p = pl;
+        p.pool_tokens = 3 * 256;
+        Rig rig(rc->model, 256, p);
         ASSERT_TRUE(rig.backend);
         ASSERT_TRUE(rig.scheduler().batched());
         const uint32 n_gen = uint32(std::max<size_t>(rc->greedy_tokens.size(), 8));
@@ -334,7 +406,26 @@ TEST(VulkanBatchScheduler, GreedyTokensAreTheSameAloneAndInABatchOfMixedLengths)
             EXPECT_EQ(head(s.status(ids[0]).tokens, rc->greedy_tokens.size()), rc->greedy_tokens) << name;
         }
         EXPECT_EQ(rig.backend->kv_pool()->used_blocks(), 0u) << name;
+        if (pl.cpu_heads >= 0) {
+            EXPECT_TRUE(rig.backend->hybrid_rows()) << name;
+            EXPECT_GT(rig.backend->hybrid_cpu_weight_bytes(), 0u) << name << ": the batched passes kept a CPU share";
+        }
     }
+}
+
+}  // namespace
+
+TEST(VulkanBatchScheduler, GreedyTokensAreTheSameAloneAndInABatchOfMixedLengths) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    expect_greedy_identity({});
+}
+
+// The same with the rows split's CPU share in every batched pass (every matrix streamed), on
+// stories260K.once (its reference greedy text included).
+TEST(VulkanBatchScheduler, GreedyTokensAreTheSameAloneAndInABatchWithTheRowsSplit) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    if (!test::VulkanEnv::get()->dev->caps().external_memory_host) GTEST_SKIP() << "the rows split streams from imported host memory";
+    expect_greedy_identity({.force_streaming = true, .hybrid = true, .cpu_heads = 0}, "stories260K.once");
 }
 
 // A device pool of 4 blocks (64 positions): two sequences of up to 40 positions cannot both

@@ -75,6 +75,19 @@ public:
     ExpectedVoid post_norm_part(TensorId norm, const float* o, float* x);
     // Output norm of x, logits[0, rows) = Output[0, rows) norm(x), soft-capped if the model says so.
     ExpectedVoid output_part(const float* x, uint64 rows, float* logits);
+    // Hybrid row split, a batch of n rows (n <= n_batch; CpuRowsBatch.cpp): the CPU's rows of
+    // each matrix for every row at once, the weights read once. No KV cache: the device's pool
+    // holds every head's K / V and runs attention. x, y: row-major, packed (row stride = cols).
+    // Attention norm, Q rows of query heads [0, kv_heads * group) -> q (n, that many * head_dim),
+    // K / V of KV heads [0, kv_heads) -> k, v (n, kv_heads * head_dim); biases, head norms, rope
+    // at each row's position pos[t], f16 rounding as the cache's precision.
+    ExpectedVoid qkv_rows(uint32 layer, const float* x, uint32 n, const uint32* pos, uint32 kv_heads, float* q, float* k, float* v);
+    // FFN norm of x (n, n_embd), units [0, units) of act(gate) * up -> h (n, units).
+    ExpectedVoid ffn_rows(uint32 layer, const float* x, uint32 n, uint64 units, float* h);
+    // y (n, rows) = W[0, rows) x[t] for matrix `id` (x: (n, cols)).
+    ExpectedVoid project_rows(TensorId id, uint64 rows, const float* x, uint32 n, float* y);
+    // Output norm of x (n, n_embd), logits (n, rows) = Output[0, rows) norm(x[t]), soft-capped.
+    ExpectedVoid output_rows_part(const float* x, uint32 n, uint64 rows, float* logits);
     // The own sequence's KV rows, to sync with a device copy: reserve_kv(end) gives it blocks
     // for positions [0, end) (end <= n_ctx); kv_row then addresses row pos < end of layer
     // `layer`, K or V (kv_dim floats).

@@ -30,6 +30,7 @@ public:
     ExpectedVoid bind(const std::vector<SeqChunk>& chunks, const ModelConfig& cfg, uint32 n_ctx, uint32 n_batch, const KvLayout& pool);
     uint32 n_rows() const { return uint32(tokens_.size()); }
     const std::vector<uint32>& tokens() const { return tokens_; }  // (n_rows)
+    uint32 position(uint32 r) const { return pos_[r]; }             // row r's position in its sequence
     // Rows whose logits the chunks want, in chunk order: the pass's logits row i is out_rows()[i]'s.
     const std::vector<uint32>& out_rows() const { return out_rows_; }
     // The pass buffer's contents for this pass (bytes, up to the end of the block tables).

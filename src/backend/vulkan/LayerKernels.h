@@ -69,10 +69,11 @@ public:
     // window), then a barrier.
     ExpectedVoid record_attention(OpContext& c, uint32 layer, uint32 n, uint32 pos, uint32 head_begin = 0);
 
+    // The norm `role` of `layer` for n tokens of x: fused (decode) or recorded into xn with a barrier.
+    Expected<NormedX> normed_x(OpContext& c, TensorRole role, uint32 layer, uint32 n);
+
 private:
     ExpectedVoid stream_copies(OpContext& c, uint32 group);
-    // The norm `role` of `layer` for n tokens: fused (decode) or recorded into xn with a barrier.
-    Expected<NormedX> normed_x(OpContext& c, TensorRole role, uint32 layer, uint32 n);
     // x += W in for n tokens; with post norms x += rmsnorm(W in) * post (W in through xn). Then a barrier.
     ExpectedVoid record_residual(OpContext& c, const DeviceWeight& w, ActView in, TensorRole post, uint32 layer, uint32 n);
     // The Q / K head norms with rope of the heads the weights' rows start at, then a barrier.

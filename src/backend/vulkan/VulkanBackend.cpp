@@ -70,7 +70,12 @@ uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_ctx,
     const uint64 cpu = KvLayout::for_tokens(cfg, n_ctx).bytes() + (uint64(cfg.n_embd) * 4 + cfg.q_dim() * 2 + 2ull * cfg.kv_dim() + 2ull * cfg.n_ff) * 4 +
                        uint64(n_ctx) * 4 * 64;
     const uint64 paged = 2ull * n_ctx * cfg.n_rot * 4 + BatchRows::buffer_bytes(cfg, n_batch, n_ctx, kKvBlockPositions, 256);
-    return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4 + cpu + paged +
+    // With a pool, the rows split's CPU part of batched passes (BatchHybrid) instead: its CPU
+    // backend's activations for n_batch rows, its exchange buffers and host copies.
+    const uint64 E = cfg.n_embd, Q = cfg.q_dim(), KV = cfg.kv_dim(), F = cfg.n_ff, V = cfg.n_vocab;
+    const uint64 batch = uint64(n_batch) * 4 *
+                         (3 * E + 2 * Q + 2 * KV + 2 * F + 2 * std::max({E, Q + 2 * KV, F}) + 2 * std::max({E, Q, F, V}) + std::max({Q, F, E}) + V);
+    return 2 * slot + (uint64(16) << 20) + uint64(n_batch) * cfg.n_embd * 4 + uint64(n_batch) * cfg.n_vocab * 4 + std::max(cpu, batch) + paged +
            DeviceMoe::host_bytes(cfg, n_batch) + driver_bytes;
 }
 
@@ -152,10 +157,11 @@ ExpectedVoid VulkanBackend::build_model(WeightProvider& weights, uint32 n_ctx, u
     if (!budget) return budget.error();
     m.weights = &weights;
     // Rows split (hybrid decode): the GPU's rows of consecutive layers alternate between the
-    // two halves of slot 0, uploaded from the imported provider memory. Paged caches: no CPU part.
+    // two halves of slot 0, uploaded from the imported provider memory. Paged caches (a pool):
+    // the split's CPU part of batched passes (BatchHybrid) instead of HybridDecode's.
     const bool paged = m.buf.paged().positions > 0;
     // A mixture of experts splits whole layers only (the rows split has no expert kernels).
-    const bool rows_wanted = opt_.hybrid && !paged && m.dma.zero_copy && opt_.hybrid_split != VulkanOptions::HybridSplit::Layers && cfg_.n_head_kv > 0 &&
+    const bool rows_wanted = opt_.hybrid && m.dma.zero_copy && opt_.hybrid_split != VulkanOptions::HybridSplit::Layers && cfg_.n_head_kv > 0 &&
                              !cfg_.is_moe();
     VKS_TRY(create_ring(rows_wanted));
     m.w.mark_streamed(cfg_.n_layer + 1);
@@ -177,6 +183,11 @@ ExpectedVoid VulkanBackend::build_model(WeightProvider& weights, uint32 n_ctx, u
     }
     if (m.w.plan.slots > 0 && opt_.hybrid && !paged) VKS_TRY(setup_hybrid(weights, n_ctx));
     if (paged) m.kv = std::make_unique<DeviceKvPool>(*compute_, m.buf, KvLayout::for_tokens(cfg_, m.buf.paged().positions));
+    if (paged && m.rows_mode()) {
+        auto bh = BatchHybrid::create(c, weights, cfg_, n_batch, m.rows->min_cpu_heads);
+        if (!bh) return bh.error();
+        m.batch = std::move(*bh);
+    }
     retire_resident_segments(weights);
     const uint64 reserved = mem_->device_stats().bytes_reserved;
     if (reserved > *budget)
@@ -443,45 +454,6 @@ ExpectedVoid VulkanBackend::finish_pass(ExpectedVoid r, uint32 n_tokens, uint64 
     return rt_->collect_kernel_times();  // no-op unless kernel_profiling
 }
 
-ExpectedVoid VulkanBackend::forward_own(const ForwardRequest& req) {
-    if (req.pos > own_.n_pos)
-        return make_error(ErrorCode::InvalidArgument, "vulkan forward: position " + std::to_string(req.pos) + " leaves a gap: the KV cache holds positions [0, " +
-                                                          std::to_string(own_.n_pos) + ")");
-    auto w = model_->kv->pool().prepare_write(own_, req.pos, req.pos + req.n_tokens);
-    if (!w) return make_error(ErrorCode::OutOfMemory, "vulkan forward: the device KV pool cannot hold positions up to " +
-                                                          std::to_string(req.pos + req.n_tokens) + " (" + w.error().message + "; raise --kv-pool-tokens)");
-    VKS_TRY(forward_batch({SeqChunk{&own_, req.tokens, req.n_tokens, req.pos, req.all_logits, req.logits}}));
-    pos_ = req.pos + req.n_tokens;
-    return {};
-}
-
-ExpectedVoid VulkanBackend::forward_batch(const std::vector<SeqChunk>& chunks) {
-    if (!model_ || !model_->kv)
-        return make_error(ErrorCode::Unsupported, name() + ": no paged KV cache in this placement (hybrid decode or f32 caches): one sequence at a time");
-    VKS_TRY(model_->kv->take_error());
-    VKS_TRY(rows_.bind(chunks, cfg_, n_ctx_, n_batch_, model_->kv->pool().layout()));
-    VulkanModel& m = *model_;
-    const ForwardRequest req{rows_.tokens().data(), rows_.n_rows(), 0, false, nullptr};
-    const uint64 shader_before = m.shader_copied;
-    VulkanContext c = ctx();
-    if (m.rows) m.rows->head_cpu_rows = 0;
-    VKS_TRY(leave_rows());
-    auto r = ForwardPass(c, m, counters_, req, &rows_).run();
-    VKS_TRY(finish_pass(std::move(r), req.n_tokens, shader_before));
-    VKS_TRY(read_batch_logits());
-    return prepare_next_upload(req.n_tokens);
-}
-
-ExpectedVoid VulkanBackend::read_batch_logits() {
-    const uint64 n_out = rows_.out_rows().size(), V = cfg_.n_vocab;
-    if (n_out == 0) return {};
-    batch_logits_.resize(n_out * V);
-    if (n_out == 1) std::memcpy(batch_logits_.data(), model_->buf.logits_rb.mapped(), V * 4);  // copied by the last submission
-    else VKS_TRY(compute_->download(model_->buf.logits.get(), 0, batch_logits_.data(), n_out * V * 4));
-    rows_.scatter_logits(batch_logits_.data(), cfg_.n_vocab);
-    return {};
-}
-
 ExpectedVoid VulkanBackend::read_logits(const ForwardRequest& req) {
     const VulkanModel& m = *model_;
     const uint32 n_out = req.all_logits ? req.n_tokens : 1;
@@ -531,7 +503,7 @@ ExpectedVoid VulkanBackend::prepare_next_upload(uint32 n_tokens) {
     uint32 seg = 0;
     while (seg <= cfg_.n_layer && !m.w.streams(seg)) ++seg;
     if (seg > cfg_.n_layer) return {};
-    if (m.rows_mode() && n_tokens == 1) {
+    if (m.rows_mode() && n_tokens == 1 && !m.kv) {
         RowsSplit& rows = *m.rows;
         // Nothing when no split layer streams or the last split segment's exchanges copied the rows already.
         if (rows.cpu_segment(seg) || rows.ahead) return {};
@@ -553,7 +525,7 @@ ExpectedVoid VulkanBackend::prepare_next_upload(uint32 n_tokens) {
 void VulkanBackend::record_telemetry(uint32 n_tokens, uint64 shader_before, bool fresh_timeline) {
     const VulkanModel& m = *model_;
     const double gpu_s = double(m.ring->last_gpu_time_ns()) * 1e-9;
-    const bool cpu_layers = m.hybrid && n_tokens == 1 && (m.hybrid->cpu_layers > 0 || m.rows_mode());
+    const bool cpu_layers = (m.hybrid && n_tokens == 1 && (m.hybrid->cpu_layers > 0 || m.rows_mode())) || (m.batch && m.batch->last_heads > 0);
     if (gpu_s > 0 && !cpu_layers) {  // with CPU layers the GPU time includes the waits for them
         uint64 bytes = 0;
         for (uint64 b : m.w.seg_bytes) bytes += b;

@@ -123,6 +123,10 @@ public:
     const ComputeSplit* hybrid_split() const { return model_ && model_->hybrid ? model_->hybrid->split.get() : nullptr; }
     // The hybrid decode's CPU backend (null without hybrid decode).
     const CpuBackend* hybrid_cpu() const { return model_ && model_->hybrid ? model_->hybrid->cpu.get() : nullptr; }
+    // With a pool and the rows split: the CPU part of batched passes (BatchHybrid), and the CPU KV
+    // heads of the last batched pass (0: it streamed every layer whole).
+    const CpuBackend* hybrid_batch_cpu() const { return model_ && model_->batch ? model_->batch->cpu.get() : nullptr; }
+    uint32 batch_cpu_heads() const { return model_ && model_->batch ? model_->batch->last_heads : 0; }
     double hybrid_cpu_seconds() const { return counters_.cpu_seconds; }
     double hybrid_wait_seconds() const { return counters_.wait_seconds; }
     // Rows split: host seconds waiting for the GPU after the CPU's part of each exchange (0:
@@ -172,6 +176,10 @@ private:
     // After a pass was recorded (r: how): drains the ring, then its GPU time, timeline and telemetry.
     ExpectedVoid finish_pass(ExpectedVoid r, uint32 n_tokens, uint64 shader_before);
     ExpectedVoid read_batch_logits();  // the last batched pass's logits rows -> its chunks
+    // With a pool and the rows split (BatchHybrid): the CPU KV heads for a pass of n_rows rows
+    // (fixed: VulkanOptions::hybrid_cpu_heads; else BatchSplit's model), laid out; 0: whole layers.
+    uint32 choose_batch_heads(uint32 n_rows);
+    ExpectedVoid forward_batch_rows();  // the bound rows_ through BatchRowsPass
     ExpectedVoid read_logits(const ForwardRequest& req);
     ExpectedVoid leave_rows();  // a pass of whole layers after rows-split ones
     ExpectedVoid prepare_next_upload(uint32 n_tokens);

@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "backend/vulkan/BatchHybrid.h"
 #include "backend/vulkan/DeviceKvPool.h"
 #include "backend/vulkan/DeviceMoe.h"
 #include "backend/vulkan/HybridDecode.h"
@@ -32,6 +33,7 @@ struct VulkanModel {
     uint64 shader_copied = 0;                 // bytes copied by copy.comp since prepare()
     std::unique_ptr<DeviceKvPool> kv;         // the paged KV cache over buf's caches (null: contiguous caches)
     std::unique_ptr<DeviceMoe> moe;           // a mixture of experts' FFN buffers (null: dense model)
+    std::unique_ptr<BatchHybrid> batch;       // the rows split's CPU part of batched passes (null without a pool and rows split)
     bool rows_mode() const { return rows && rows->enabled; }
 };
 

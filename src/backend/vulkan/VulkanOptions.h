@@ -21,7 +21,8 @@ struct VulkanOptions {
     // The paged KV cache on the device (kv_pool(), forward_batch): positions of all sequences
     // together (--kv-pool-tokens; 0: n_ctx). Paged caches need f16 caches (kv_f16_rounding). A
     // placement with hybrid decode keeps one contiguous cache and runs one sequence at a time,
-    // unless this is given: then every layer of every pass runs on the GPU (no CPU part).
+    // unless this is given: then batched passes keep the rows split's CPU part (BatchRowsPass,
+    // its share sized per batch by BatchSplit) where the rows split applies, else run on the GPU.
     uint64 kv_pool_tokens = 0;
     uint32 stream_slots = 0;      // streaming slots when weights do not all fit (0: automatic, see prepare())
     bool force_streaming = false; // tests: stream every weight matrix even when all would fit

@@ -388,10 +388,14 @@ ExpectedVoid WeightStreamRing::wait_compute() {
 }
 
 ExpectedVoid WeightStreamRing::record_copy_in(VkBuffer src, VkBuffer dst, uint64 bytes, uint64 src_offset, uint64 dst_offset) {
+    return record_copy_in(src, dst, std::vector<VkBufferCopy>{{src_offset, dst_offset, bytes}});
+}
+
+ExpectedVoid WeightStreamRing::record_copy_in(VkBuffer src, VkBuffer dst, const std::vector<VkBufferCopy>& regions) {
     if (recording_ < 0) return make_error(ErrorCode::Internal, "WeightStreamRing::record_copy_in outside a recording");
+    if (regions.empty()) return {};
     VkCommandBuffer cmd = cmds_[uint32(recording_)].cmd;
-    VkBufferCopy region{src_offset, dst_offset, bytes};
-    vkCmdCopyBuffer(cmd, src, dst, 1, &region);
+    vkCmdCopyBuffer(cmd, src, dst, uint32(regions.size()), regions.data());
     VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;

@@ -98,6 +98,8 @@ public:
     // host staging -> device before compute reads it, and device -> host readback after
     // compute wrote it (visible to the host once the submission's fence signalled).
     ExpectedVoid record_copy_in(VkBuffer src, VkBuffer dst, uint64 bytes, uint64 src_offset = 0, uint64 dst_offset = 0);
+    // The same for several regions (rows scattered into strided rows), one barrier after them all.
+    ExpectedVoid record_copy_in(VkBuffer src, VkBuffer dst, const std::vector<VkBufferCopy>& regions);
     ExpectedVoid record_copy_out(VkBuffer src, VkBuffer dst, uint64 bytes, uint64 src_offset = 0, uint64 dst_offset = 0);
 
     void mark_forward_start(VkCommandBuffer cmd);

@@ -1,0 +1,320 @@
+#include "backend/vulkan/BatchRowsPass.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "backend/cpu/CpuKernels.h"
+
+namespace vk_symbiote {
+
+namespace {
+
+using SClock = std::chrono::steady_clock;
+double secs(SClock::time_point a, SClock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+}  // namespace
+
+BatchRowsPass::BatchRowsPass(VulkanContext& ctx, VulkanModel& m, BatchHybrid& h, PassCounters& counters, const BatchRows& rows)
+    : ctx_(ctx),
+      m_(m),
+      rows_(*m.rows),
+      h_(h),
+      counters_(counters),
+      batch_(rows),
+      cfg_(m.cfg),
+      kernels_(ctx, m.cfg, m.w, m.buf, m.shader, *m.ring, m.shader_copied),
+      c_(kernels_.op_context()),
+      B_(rows.n_rows()),
+      E_(m.cfg.n_embd),
+      F_(m.cfg.n_ff),
+      V_(m.cfg.n_vocab),
+      Q_(m.cfg.q_dim()),
+      KV_(m.cfg.kv_dim()),
+      gpu_stale_(m.cfg.n_embd) {
+    kernels_.set_rows(&rows);
+}
+
+ExpectedVoid BatchRowsPass::run() {
+    Qc_ = rows_.cpu_rows(TensorRole::Wq), Kc_ = rows_.cpu_rows(TensorRole::Wk), Ec_ = rows_.cpu_rows(TensorRole::Wo);
+    Fc_ = rows_.cpu_rows(TensorRole::Wgate);
+    const ModelBuffers& b = m_.buf;
+    const std::vector<uint32> img = batch_.image(cfg_, b.n_batch(), b.paged().align, b.rope_host, b.rope_host_swa);
+    VKS_TRY(ctx_.compute.upload(img.data(), img.size() * 4, b.pass_rows.buffer(), 0));
+    for (uint32 r = 0; r < B_; ++r) VKS_TRY(embedding_input(*m_.weights, cfg_, batch_.tokens()[r], h_.x.data() + uint64(r) * E_));
+    for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg)
+        if (m_.w.streams(seg) && !rows_.cpu_segment(seg)) streamed_.push_back(seg);
+    S_ = uint32(streamed_.size());
+    for (uint32 seg = 0; seg < cfg_.n_layer; ++seg) VKS_TRY(m_.w.streams(seg) ? split_layer(seg, half_of(j_)) : resident_segment(seg));
+    VKS_TRY(head(cfg_.n_layer, half_of(j_)));
+    for (const auto& t : m_.w.plan.tensors) counters_.vram_hits += t.resident;
+    counters_.cpu_seconds += cpu_s_;
+    counters_.wait_seconds += wait_s_;
+    counters_.cpu_weight_bytes += cpu_bytes_;
+    rows_.parity = (rows_.parity + S_) % 2;  // the next pass's first split segment takes half (S + parity) % 2
+    return {};
+}
+
+uint32 BatchRowsPass::half_of(uint32 j) const { return uint32(m_.ring->half_slot(0, (j + rows_.parity) % 2)); }
+
+ExpectedVoid BatchRowsPass::resident_segment(uint32 seg) {
+    VKS_TRY(open());
+    VKS_TRY(x_to_gpu());
+    VKS_TRY(kernels_.record_layer(c_, seg, B_, 0));
+    host_current_ = false;
+    return {};
+}
+
+// A split segment's start: its rows' uploads (one segment ahead on a transfer queue), x back
+// from resident segments before, x's stale columns to the device (x_up).
+ExpectedVoid BatchRowsPass::begin_split(bool x_up) {
+    const bool tq = m_.ring->uses_transfer_queue();
+    if (tq) VKS_TRY(issue_until(j_ + 2));
+    VKS_TRY(x_to_host());
+    VKS_TRY(open());
+    if (!tq) VKS_TRY(issue_until(j_ + 1));
+    return x_up ? x_to_gpu() : ExpectedVoid{};
+}
+
+ExpectedVoid BatchRowsPass::split_layer(uint32 seg, uint32 half) {
+    VKS_TRY(begin_split());
+    VKS_TRY(qkv_exchange(seg, half));
+    VKS_TRY(attention_exchange(seg));
+    VKS_TRY(output_exchange(TensorRole::Wo, seg, half, ActView{m_.buf.att.buffer(), 0, Q_}, h_.full.data(), TensorRole::PostAttnNorm));
+    VKS_TRY(ffn_exchange(seg, half));
+    VKS_TRY(output_exchange(TensorRole::Wdown, seg, half, ActView{m_.buf.hb.buffer(), 0, F_}, h_.full.data(), TensorRole::PostFfnNorm));
+    cpu_bytes_ += cpu_share_bytes(seg);
+    ++counters_.cpu_layer_runs;
+    ++j_;
+    return {};
+}
+
+// 1. The GPU's Q / K / V rows into q and k_new / v_new; the CPU's into h.part: q (B, Qc), k, v (B, Kc).
+ExpectedVoid BatchRowsPass::qkv_exchange(uint32 seg, uint32 half) {
+    const int32 L = int32(seg);
+    auto xn = kernels_.normed_x(c_, TensorRole::AttnNorm, seg, B_);
+    if (!xn) return xn.error();
+    const DeviceWeight wq = rows_.gpu_part(TensorRole::Wq, L, half), wk = rows_.gpu_part(TensorRole::Wk, L, half),
+                       wv = rows_.gpu_part(TensorRole::Wv, L, half);
+    VKS_TRY(kernels_.record_qkv(c_, seg, B_, 0, *xn, LayerKernels::QkvWeights{wq, wk, wv}));
+    float* q = h_.part.data();
+    float* k = q + uint64(B_) * Qc_;
+    float* v = k + uint64(B_) * Kc_;
+    // Each row's position: the pass image's row info is not kept on the host, so take it from the rows.
+    std::vector<uint32> pos(B_);
+    for (uint32 r = 0; r < B_; ++r) pos[r] = batch_.position(r);
+    return exchange(int32(half), [&] { return h_.cpu->qkv_rows(seg, h_.x.data(), B_, pos.data(), rows_.cpu_heads, q, k, v); });
+}
+
+// 2. The CPU's rows beside the GPU's, attention of every head over the pool, att to the host (h.full).
+ExpectedVoid BatchRowsPass::attention_exchange(uint32 seg) {
+    VKS_TRY(open());
+    std::memcpy(h_.up.mapped(), h_.part.data(), uint64(B_) * (Qc_ + 2ull * Kc_) * 4);
+    VKS_TRY(rows_in(0, m_.buf.q.buffer(), Q_, 0, Qc_, B_));
+    VKS_TRY(rows_in(uint64(B_) * Qc_, m_.buf.k_new_buffer(), KV_, 0, Kc_, B_));
+    VKS_TRY(rows_in(uint64(B_) * (Qc_ + Kc_), m_.buf.v_new_buffer(), KV_, 0, Kc_, B_));
+    VKS_TRY(kernels_.record_attention(c_, seg, B_, 0));
+    VKS_TRY(m_.ring->record_copy_out(m_.buf.att.buffer(), h_.down.buffer(), uint64(B_) * Q_ * 4));
+    VKS_TRY(exchange(-1, [] { return ExpectedVoid{}; }));
+    std::memcpy(h_.full.data(), h_.down.mapped(), uint64(B_) * Q_ * 4);
+    return {};
+}
+
+ExpectedVoid BatchRowsPass::output_exchange(TensorRole role, uint32 seg, uint32 half, ActView in_dev, const float* in_host, TensorRole post) {
+    const bool pn = cfg_.has_post_norms;
+    const VkBuffer out = pn ? m_.buf.xn.buffer() : m_.buf.x.buffer();
+    VKS_TRY(open());
+    if (role == TensorRole::Wdown) {  // the CPU's units beside the GPU's in hb
+        for (uint32 r = 0; r < B_; ++r) std::memcpy(static_cast<float*>(h_.up.mapped()) + uint64(r) * Fc_, in_host + uint64(r) * F_, uint64(Fc_) * 4);
+        VKS_TRY(rows_in(0, m_.buf.hb.buffer(), F_, 0, Fc_, B_));
+    }
+    VKS_TRY(op_matmul(c_, rows_.gpu_part(role, int32(seg), half), in_dev, ActView{out, 0, E_}, B_, !pn));
+    ctx_.rt.barrier();
+    VKS_TRY(m_.ring->record_copy_out(out, h_.down.buffer(), uint64(B_) * E_ * 4));
+    float* part = h_.part.data();  // (B, Ec)
+    VKS_TRY(exchange(int32(half), [&] { return h_.cpu->project_rows({role, int32(seg)}, Ec_, in_host, B_, part); }));
+    const float* down = static_cast<const float*>(h_.down.mapped());
+    const TensorId post_id{post, int32(seg)};
+    for (uint32 r = 0; r < B_; ++r) {
+        float* x = h_.x.data() + uint64(r) * E_;
+        const float* d = down + uint64(r) * E_;
+        const float* p = part + uint64(r) * Ec_;
+        if (!pn) {
+            cpu::add_inplace(x, p, Ec_);                                     // the CPU's rows join x here,
+            std::memcpy(x + Ec_, d + Ec_, uint64(E_ - Ec_) * 4);           // the GPU added its rows on the device
+            continue;
+        }
+        std::vector<float> o(d, d + E_);  // the block's output: CPU rows [0, Ec), GPU rows [Ec, E)
+        std::memcpy(o.data(), p, uint64(Ec_) * 4);
+        VKS_TRY(h_.cpu->post_norm_part(post_id, o.data(), x));
+    }
+    gpu_stale_ = pn ? E_ : Ec_;
+    return {};
+}
+
+// 4. Hidden units: the GPU's [Fc, F) into hb, the CPU's [0, Fc); both assembled in h.full (B, F).
+ExpectedVoid BatchRowsPass::ffn_exchange(uint32 seg, uint32 half) {
+    const int32 L = int32(seg);
+    VKS_TRY(open());
+    VKS_TRY(x_to_gpu());
+    auto xn = kernels_.normed_x(c_, TensorRole::FfnNorm, seg, B_);
+    if (!xn) return xn.error();
+    VKS_TRY(op_swiglu(c_, rows_.gpu_part(TensorRole::Wgate, L, half), rows_.gpu_part(TensorRole::Wup, L, half), xn->x,
+                      ActView{m_.buf.hb.buffer(), 0, F_}, B_, xn->fused_norm(), cfg_.activation));
+    ctx_.rt.barrier();
+    VKS_TRY(m_.ring->record_copy_out(m_.buf.hb.buffer(), h_.down.buffer(), uint64(B_) * F_ * 4));
+    float* part = h_.part.data();  // (B, Fc)
+    VKS_TRY(exchange(int32(half), [&] { return h_.cpu->ffn_rows(seg, h_.x.data(), B_, Fc_, part); }));
+    std::memcpy(h_.full.data(), h_.down.mapped(), uint64(B_) * F_ * 4);
+    for (uint32 r = 0; r < B_; ++r) std::memcpy(h_.full.data() + uint64(r) * F_, part + uint64(r) * Fc_, uint64(Fc_) * 4);
+    return {};
+}
+
+ExpectedVoid BatchRowsPass::head(uint32 seg, uint32 half) {
+    if (batch_.out_rows().empty()) return end_pass();
+    if (!m_.w.streams(seg)) return resident_head();
+    if (rows_.cpu_segment(seg)) return split_head(0, V_);
+    VKS_TRY(begin_split(false));  // the head uploads the out rows of x itself
+    return split_head(half, rows_.cpu_rows(TensorRole::Output));
+}
+
+ExpectedVoid BatchRowsPass::split_head(uint32 half, uint32 Vc) {
+    VKS_TRY(x_to_host());
+    const std::vector<uint32>& out = batch_.out_rows();
+    const uint32 n = uint32(out.size());
+    float* xo = h_.full.data();  // (n, E) the out rows of x
+    for (uint32 i = 0; i < n; ++i) std::memcpy(xo + uint64(i) * E_, h_.x.data() + uint64(out[i]) * E_, uint64(E_) * 4);
+    h_.logits.resize(uint64(n) * V_);
+    float* part = h_.part.data();  // (n, Vc)
+    if (Vc == V_) {
+        VKS_TRY(end_pass());
+        const auto t0 = SClock::now();
+        VKS_TRY(h_.cpu->output_rows_part(xo, n, V_, part));
+        cpu_s_ += secs(t0, SClock::now());
+        std::memcpy(h_.logits.data(), part, uint64(n) * V_ * 4);
+        cpu_bytes_ += m_.w.seg_bytes[cfg_.n_layer];
+        return {};
+    }
+    VKS_TRY(open());
+    std::memcpy(h_.up.mapped(), xo, uint64(n) * E_ * 4);
+    VKS_TRY(m_.ring->record_copy_in(h_.up.buffer(), m_.buf.x.buffer(), uint64(n) * E_ * 4));  // x rows [0, n): the out rows
+    // The output norm: fused into the matmul (matvec-sized n) or into xn (its weights are layer -1's).
+    LayerKernels::NormedX xn{ActView{m_.buf.x.buffer(), 0, E_}, kernels_.fused_norm(TensorRole::OutputNorm, 0), fused_norm_applies(n)};
+    if (!xn.fused) {
+        VKS_TRY(op_rmsnorm(c_, m_.w.at(TensorRole::OutputNorm, -1), xn.x, ActView{m_.buf.xn.buffer(), 0, E_}, E_, n, cfg_.rms_eps));
+        ctx_.rt.barrier();
+        xn.x = ActView{m_.buf.xn.buffer(), 0, E_};
+    }
+    VKS_TRY(op_matmul(c_, rows_.gpu_part(TensorRole::Output, -1, half), xn.x, ActView{m_.buf.logits.buffer(), 0, V_}, n, false, false, xn.fused_norm()));
+    ctx_.rt.barrier();
+    VKS_TRY(m_.ring->record_copy_out(m_.buf.logits.buffer(), h_.down.buffer(), uint64(n) * V_ * 4));
+    m_.ring->mark_forward_end(cmd_);
+    VKS_TRY(exchange(int32(half), [&] { return h_.cpu->output_rows_part(xo, n, Vc, part); }));
+    const float* down = static_cast<const float*>(h_.down.mapped());
+    for (uint32 i = 0; i < n; ++i) {
+        float* l = h_.logits.data() + uint64(i) * V_;
+        std::memcpy(l, part + uint64(i) * Vc, uint64(Vc) * 4);
+        std::memcpy(l + Vc, down + uint64(i) * V_ + Vc, uint64(V_ - Vc) * 4);
+        if (cfg_.final_softcap > 0.0f) cpu::softcap(l + Vc, V_ - Vc, cfg_.final_softcap);  // output_rows_part capped the CPU's
+    }
+    cpu_bytes_ += cpu_share_bytes(cfg_.n_layer);
+    ++j_;
+    return {};
+}
+
+ExpectedVoid BatchRowsPass::resident_head() {
+    const std::vector<uint32>& out = batch_.out_rows();
+    VKS_TRY(open());
+    VKS_TRY(x_to_gpu());
+    VKS_TRY(kernels_.record_head_rows(c_, out));
+    VKS_TRY(m_.ring->record_copy_out(m_.buf.logits.buffer(), h_.down.buffer(), uint64(out.size()) * V_ * 4));
+    m_.ring->mark_forward_end(cmd_);
+    VKS_TRY(exchange(-1, [] { return ExpectedVoid{}; }));
+    h_.logits.assign(static_cast<const float*>(h_.down.mapped()), static_cast<const float*>(h_.down.mapped()) + uint64(out.size()) * V_);
+    return {};
+}
+
+ExpectedVoid BatchRowsPass::end_pass() {
+    VKS_TRY(open());
+    m_.ring->mark_forward_end(cmd_);
+    VKS_TRY(m_.ring->submit(-1));
+    cmd_ = VK_NULL_HANDLE;
+    return {};
+}
+
+// The CPU's share of a split segment's weight bytes (its rows of every matrix).
+uint64 BatchRowsPass::cpu_share_bytes(uint32 seg) const {
+    uint64 bytes = 0;
+    for (const VramTensor& t : m_.w.tensors)
+        if (t.segment == seg && !t.norm) bytes += std::min<uint64>(t.rows, rows_.cpu_rows(t.id.role)) * t.row_bytes;
+    return bytes;
+}
+
+template <class CpuPart>
+ExpectedVoid BatchRowsPass::exchange(int32 half, CpuPart&& cpu_part) {
+    VKS_TRY(m_.ring->submit(half));
+    cmd_ = VK_NULL_HANDLE;
+    const auto t0 = SClock::now();
+    auto r = cpu_part();
+    const auto t1 = SClock::now();
+    auto w = m_.ring->wait_compute();  // also when the CPU part failed: nothing may stay in flight unseen
+    if (!r) return r;
+    if (!w) return w;
+    cpu_s_ += secs(t0, t1);
+    wait_s_ += secs(t1, SClock::now());
+    return {};
+}
+
+ExpectedVoid BatchRowsPass::open() {
+    if (cmd_ != VK_NULL_HANDLE) return {};
+    auto b = m_.ring->begin();
+    if (!b) return b.error();
+    if (!started_) {
+        m_.ring->mark_forward_start(*b);
+        ctx_.rt.begin(*b);
+        started_ = true;
+    } else {
+        ctx_.rt.continue_recording(*b);
+    }
+    cmd_ = *b;
+    return {};
+}
+
+ExpectedVoid BatchRowsPass::rows_in(uint64 up_floats, VkBuffer dst, uint32 stride, uint32 col, uint32 cols, uint32 n) {
+    if (cols == 0) return {};
+    if (cols == stride) return m_.ring->record_copy_in(h_.up.buffer(), dst, uint64(n) * cols * 4, up_floats * 4, uint64(col) * 4);
+    std::vector<VkBufferCopy> regions(n);
+    for (uint32 r = 0; r < n; ++r) regions[r] = {(up_floats + uint64(r) * cols) * 4, (uint64(r) * stride + col) * 4, uint64(cols) * 4};
+    return m_.ring->record_copy_in(h_.up.buffer(), dst, regions);
+}
+
+ExpectedVoid BatchRowsPass::x_to_gpu() {
+    if (gpu_stale_ == 0) return {};
+    auto* up = static_cast<float*>(h_.up.mapped());
+    for (uint32 r = 0; r < B_; ++r) std::memcpy(up + uint64(r) * gpu_stale_, h_.x.data() + uint64(r) * E_, uint64(gpu_stale_) * 4);
+    VKS_TRY(rows_in(0, m_.buf.x.buffer(), E_, 0, gpu_stale_, B_));
+    gpu_stale_ = 0;
+    return {};
+}
+
+ExpectedVoid BatchRowsPass::x_to_host() {
+    if (host_current_) return {};
+    VKS_TRY(open());
+    VKS_TRY(m_.ring->record_copy_out(m_.buf.x.buffer(), h_.down.buffer(), uint64(B_) * E_ * 4));
+    VKS_TRY(exchange(-1, [] { return ExpectedVoid{}; }));
+    std::memcpy(h_.x.data(), h_.down.mapped(), uint64(B_) * E_ * 4);
+    host_current_ = true;
+    return {};
+}
+
+ExpectedVoid BatchRowsPass::issue_until(uint32 upto) {
+    for (; issued_ < upto && issued_ < S_; ++issued_) {
+        const uint32 seg = streamed_[issued_], h = half_of(issued_);
+        auto host = m_.ring->acquire_slot(h);
+        if (!host) return host.error();
+        VKS_TRY(m_.ring->upload_from(h, rows_.copies[seg]));
+        counters_.vram_misses += m_.w.streamed[seg].size();
+    }
+    return {};
+}
+
+}  // namespace vk_symbiote

@@ -1,0 +1,83 @@
+// BatchRowsPass: one batched pass (VulkanBackend::forward_batch: B rows of several sequences,
+// paged K / V in the device pool) with the hybrid rows split (RowsSplit at cpu_heads): in every
+// split segment the CPU computes rows [0, r) of each matrix for all B rows from RAM (BatchHybrid's
+// CpuBackend, each weight row read once for the B rows) while the GPU computes the rest from its
+// half slot; the parts are merged on the host and the CPU's rows copied in where the GPU reads
+// them next. Attention runs on the GPU for every head over the pool (the CPU keeps no KV).
+// A split layer is five submissions, each waited for:
+//   1. GPU: attention norm, its Q / K / V rows (rope, head norms) | CPU: its Q / K / V rows
+//   2. GPU: the CPU's Q / K / V rows in, attention of every head, att out
+//   3. GPU: its Wo rows (+ residual)                                | CPU: its Wo rows
+//   4. GPU: the CPU's x rows in, FFN norm, its gate / up units       | CPU: its gate / up units
+//   5. GPU: the CPU's units in, its down rows (+ residual)          | CPU: its down rows
+// With post norms (3, 5) the host assembles the block's output, norms it and adds it to x.
+// Resident segments run on the GPU alone; a split head computes logits rows [0, Vc) on the CPU.
+// Every streamed segment's GPU rows come by DMA into alternating half slots (no copies ahead
+// across passes: the pass starts and ends with its own uploads). The CPU's rows go in as one
+// multi-region copy per matrix (one barrier).
+#pragma once
+
+#include "backend/vulkan/BatchHybrid.h"
+#include "backend/vulkan/LayerKernels.h"
+#include "backend/vulkan/VulkanModel.h"
+
+namespace vk_symbiote {
+
+class BatchRowsPass {
+public:
+    BatchRowsPass(VulkanContext& ctx, VulkanModel& m, BatchHybrid& h, PassCounters& counters, const BatchRows& rows);
+    // The pass; its logits rows end in h.logits.
+    ExpectedVoid run();
+    double cpu_seconds() const { return cpu_s_; }       // the CPU's parts of the split segments
+    uint64 cpu_weight_bytes() const { return cpu_bytes_; }  // weights they read
+
+private:
+    ExpectedVoid begin_split(bool x_up = true);
+    ExpectedVoid resident_segment(uint32 seg);
+    ExpectedVoid split_layer(uint32 seg, uint32 half);
+    ExpectedVoid qkv_exchange(uint32 seg, uint32 half);
+    ExpectedVoid attention_exchange(uint32 seg);
+    // Exchanges 3 and 5: x (+)= W in, GPU rows [Ec, E) from in_dev, CPU rows [0, Ec) from in_host
+    // (B, cols packed); with post norms x += rmsnorm(assembled output) * post.
+    ExpectedVoid output_exchange(TensorRole role, uint32 seg, uint32 half, ActView in_dev, const float* in_host, TensorRole post);
+    ExpectedVoid ffn_exchange(uint32 seg, uint32 half);
+    ExpectedVoid head(uint32 seg, uint32 half);
+    // Logits of the out rows: x rows gathered on the host, GPU rows [Vc, V) (Vc == V: none), CPU rows [0, Vc).
+    ExpectedVoid split_head(uint32 half, uint32 Vc);
+    ExpectedVoid resident_head();
+    ExpectedVoid end_pass();  // marks the end of the GPU's part in an empty submission
+    // Submits the open recording (waiting for half slot `half`'s upload when >= 0), runs
+    // cpu_part meanwhile, then waits for the device.
+    template <class CpuPart>
+    ExpectedVoid exchange(int32 half, CpuPart&& cpu_part);
+    ExpectedVoid open();
+    // B rows of `cols` floats, packed at h.up + up_floats, into dst rows of `stride` floats from column `col`.
+    ExpectedVoid rows_in(uint64 up_floats, VkBuffer dst, uint32 stride, uint32 col, uint32 cols, uint32 n);
+    ExpectedVoid x_to_gpu();
+    ExpectedVoid x_to_host();
+    ExpectedVoid issue_until(uint32 upto);  // DMA uploads of split segments [issued, upto)
+    uint32 half_of(uint32 j) const;
+    uint64 cpu_share_bytes(uint32 seg) const;
+
+    VulkanContext& ctx_;
+    VulkanModel& m_;
+    RowsSplit& rows_;
+    BatchHybrid& h_;
+    PassCounters& counters_;
+    const BatchRows& batch_;
+    const ModelConfig& cfg_;
+    LayerKernels kernels_;
+    OpContext c_;
+    const uint32 B_, E_, F_, V_, Q_, KV_;
+    uint32 Qc_ = 0, Kc_ = 0, Ec_ = 0, Fc_ = 0;  // the CPU's rows of q, k / v, x, h
+    std::vector<uint32> streamed_;               // split segments in pass order
+    uint32 S_ = 0, issued_ = 0, j_ = 0;
+    VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+    bool started_ = false;
+    bool host_current_ = true;  // h.x holds x (after split segments, or before the first)
+    uint32 gpu_stale_;          // the device's x has columns [0, gpu_stale) of every row older than h.x
+    double cpu_s_ = 0, wait_s_ = 0;
+    uint64 cpu_bytes_ = 0;
+};
+
+}  // namespace vk_symbiote

@@ -1,0 +1,97 @@
+// VulkanBackend's batched passes over the device KV pool: forward_batch (B rows of several
+// sequences), forward() on the backend's own sequence in the pool, and with the rows split the
+// choice between BatchRowsPass (a CPU share of every streamed matrix, sized for B rows by
+// BatchSplit) and ForwardPass (every streamed layer whole over the bus).
+#include <cstring>
+
+#include "backend/vulkan/BatchRowsPass.h"
+#include "backend/vulkan/ForwardPass.h"
+#include "backend/vulkan/VulkanBackend.h"
+#include "config/Logger.h"
+
+namespace vk_symbiote {
+
+ExpectedVoid VulkanBackend::forward_own(const ForwardRequest& req) {
+    if (req.pos > own_.n_pos)
+        return make_error(ErrorCode::InvalidArgument, "vulkan forward: position " + std::to_string(req.pos) + " leaves a gap: the KV cache holds positions [0, " +
+                                                          std::to_string(own_.n_pos) + ")");
+    auto w = model_->kv->pool().prepare_write(own_, req.pos, req.pos + req.n_tokens);
+    if (!w) return make_error(ErrorCode::OutOfMemory, "vulkan forward: the device KV pool cannot hold positions up to " +
+                                                          std::to_string(req.pos + req.n_tokens) + " (" + w.error().message + "; raise --kv-pool-tokens)");
+    VKS_TRY(forward_batch({SeqChunk{&own_, req.tokens, req.n_tokens, req.pos, req.all_logits, req.logits}}));
+    pos_ = req.pos + req.n_tokens;
+    return {};
+}
+
+ExpectedVoid VulkanBackend::forward_batch(const std::vector<SeqChunk>& chunks) {
+    if (!model_ || !model_->kv)
+        return make_error(ErrorCode::Unsupported, name() + ": no paged KV cache in this placement (hybrid decode or f32 caches): one sequence at a time");
+    VKS_TRY(model_->kv->take_error());
+    VKS_TRY(rows_.bind(chunks, cfg_, n_ctx_, n_batch_, model_->kv->pool().layout()));
+    VulkanModel& m = *model_;
+    if (m.rows) m.rows->head_cpu_rows = 0;
+    VKS_TRY(leave_rows());
+    if (m.batch && choose_batch_heads(rows_.n_rows()) > 0) return forward_batch_rows();
+    if (m.batch) m.batch->last_heads = 0;
+    const ForwardRequest req{rows_.tokens().data(), rows_.n_rows(), 0, false, nullptr};
+    const uint64 shader_before = m.shader_copied;
+    VulkanContext c = ctx();
+    auto r = ForwardPass(c, m, counters_, req, &rows_).run();
+    VKS_TRY(finish_pass(std::move(r), req.n_tokens, shader_before));
+    VKS_TRY(read_batch_logits());
+    return prepare_next_upload(req.n_tokens);
+}
+
+uint32 VulkanBackend::choose_batch_heads(uint32 n_rows) {
+    VulkanModel& m = *model_;
+    RowsSplit& rows = *m.rows;
+    BatchHybrid& h = *m.batch;
+    uint32 heads = 0;
+    if (opt_.hybrid_cpu_heads >= 0) {
+        heads = rows.min_cpu_heads + rows.split_index(uint32(opt_.hybrid_cpu_heads));
+    } else {
+        const HardwareTelemetry t = telemetry_.snapshot();
+        h.split.seed_cpu_rate(t.cpu_weight_bps > 0 ? t.cpu_weight_bps : opt_.peak_host_memory_bps);
+        heads = h.split.cpu_heads(n_rows, t.host_to_device_bps > 0 ? t.host_to_device_bps : opt_.peak_host_to_device_bps);
+    }
+    if (heads > 0 && heads != rows.cpu_heads) {
+        rows.cpu_heads = heads;
+        rows.layout();
+    }
+    if (heads != h.last_heads)
+        VKS_LOG_INFO("batched pass of " << n_rows << " rows: "
+                                        << (heads ? "the CPU computes " + std::to_string(heads) + " of " + std::to_string(cfg_.n_head_kv) +
+                                                        " KV heads' rows of every streamed matrix"
+                                                  : std::string("every streamed layer crosses the bus whole (no CPU share)"))
+                                        << " (CPU " << h.split.cpu_rate(n_rows) / 1e9 << " GB/s for this many rows)");
+    h.last_heads = heads;
+    return heads;
+}
+
+ExpectedVoid VulkanBackend::forward_batch_rows() {
+    VulkanModel& m = *model_;
+    if (m.dma.pre_seg >= 0) {  // a whole layer uploaded ahead by a pass of whole layers: not this pass's layout
+        VKS_TRY(m.ring->discard_upload(0));
+        m.dma.pre_seg = -1;
+    }
+    const uint64 shader_before = m.shader_copied;
+    VulkanContext c = ctx();
+    BatchRowsPass pass(c, m, *m.batch, counters_, rows_);
+    auto r = pass.run();
+    VKS_TRY(finish_pass(std::move(r), rows_.n_rows(), shader_before));
+    m.batch->split.record_cpu(rows_.n_rows(), pass.cpu_weight_bytes(), pass.cpu_seconds());
+    if (!rows_.out_rows().empty()) rows_.scatter_logits(m.batch->logits.data(), cfg_.n_vocab);
+    return {};  // no upload ahead: the next pass may take another share (layout)
+}
+
+ExpectedVoid VulkanBackend::read_batch_logits() {
+    const uint64 n_out = rows_.out_rows().size(), V = cfg_.n_vocab;
+    if (n_out == 0) return {};
+    batch_logits_.resize(n_out * V);
+    if (n_out == 1) std::memcpy(batch_logits_.data(), model_->buf.logits_rb.mapped(), V * 4);  // copied by the last submission
+    else VKS_TRY(compute_->download(model_->buf.logits.get(), 0, batch_logits_.data(), n_out * V * 4));
+    rows_.scatter_logits(batch_logits_.data(), cfg_.n_vocab);
+    return {};
+}
+
+}  // namespace vk_symbiote

@@ -1,0 +1,42 @@
+#include "oracle/BatchSplit.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace vk_symbiote {
+
+uint32 BatchSplit::row_class(uint32 rows) {
+    uint32 c = 1;
+    while (c < rows && c < (1u << 30)) c <<= 1;
+    return c;
+}
+
+void BatchSplit::record_cpu(uint32 rows, uint64 bytes, double seconds) {
+    if (bytes == 0 || seconds <= 0) return;
+    const double r = double(bytes) / seconds;
+    auto [it, fresh] = rate_.emplace(row_class(rows), r);
+    if (!fresh) it->second = 0.75 * it->second + 0.25 * r;  // smooths one slow pass (page faults, a busy core)
+}
+
+double BatchSplit::cpu_rate(uint32 rows) const {
+    auto it = rate_.upper_bound(row_class(rows));  // the first class above B's
+    if (it == rate_.begin()) return seed_;
+    return std::prev(it)->second;
+}
+
+uint32 BatchSplit::cpu_heads(uint32 rows, double bus_bps) const {
+    if (g_ < 2 || min_ >= g_ || rows > kMaxCpuRows) return 0;
+    const double cpu = cpu_rate(rows);
+    if (cpu <= 0 || bus_bps <= 0) return min_ <= g_ / 2 ? std::max(min_, g_ / 2) : 0;
+    // Both sides finish together at h = G cpu / (cpu + bus); per unit of S bytes:
+    const double G = g_;
+    auto pass = [&](uint32 h) { return std::max(h / G / cpu, (G - h) / G / bus_bps); };
+    const uint32 best = uint32(std::llround(G * cpu / (cpu + bus_bps)));
+    uint32 h = std::clamp(best, min_, g_ - 1);
+    // The rounded share or its neighbour, whichever the model says is faster.
+    if (h + 1 <= g_ - 1 && pass(h + 1) < pass(h)) ++h;
+    if (h > min_ && pass(h - 1) < pass(h)) --h;
+    return pass(h) < 1.0 / bus_bps ? h : 0;
+}
+
+}  // namespace vk_symbiote
