@@ -250,7 +250,7 @@ TEST(BenchEngineAccounting, ParallelGenerationsShareEachPass) {
 // --ngram: the plain run has no drafts and one token per pass, the drafted run on the
 // repetitive prompt drafts and accepts, so it yields more than one token per decode pass.
 TEST(BenchEngineSpeculative, VerifySweepAndNgramWorkload) {
-    auto e = engine({"--disable-gpu", "--ctx-size", "160"});
+    auto e = engine({"--disable-gpu", "--ctx-size", "160", "--draft-fixed"});  // drafts every step, whatever the timing
     ASSERT_TRUE(e) << e.error().to_string();
     auto v = run_verify_sweep(**e, {1, 4, 4, 2}, opts());
     ASSERT_TRUE(v) << v.error().to_string();

@@ -70,6 +70,7 @@ Outcome generate(Backend& be, const LoadedModel& m, const std::vector<uint32>& p
     r.ignore_eos = true;
     r.draft.ngram = draft_max > 0;
     r.draft.draft_max = draft_max;
+    r.draft.adaptive = false;  // drafts every step: acceptance counts do not depend on timing
     auto id = s.submit(r);
     EXPECT_TRUE(id) << id.error().to_string();
     if (!id) return {};
