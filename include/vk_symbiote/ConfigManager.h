@@ -131,6 +131,13 @@ struct SamplingConfig {
     bool seed_set = false;     // false = pick a random seed
     uint32 ctx_size = 0;       // 0 = the model's trained context; unset: that, at most 2048
     bool ctx_size_set = false; // --ctx-size / [sampling] ctx_size given (even 0)
+    // Speculative decoding (DraftParams in src/runtime/NgramDraft.h): n-gram drafts from the
+    // context, their most / fewest tokens, the length adapted to what was measured.
+    bool draft_ngram = false;
+    uint32 draft_ngram_size = 3;
+    uint32 draft_max = 8;
+    uint32 draft_min = 1;
+    bool draft_adaptive = true;
     bool raw = false;          // no chat template / BOS handling beyond the tokenizer's
     bool stats = false;        // print tokens/s and GB/s after the run
     bool json = false;         // machine-readable output

@@ -106,6 +106,16 @@ struct PerformanceMetrics {
     // pass has carried, and the paged KV cache's blocks (used now, at peak, in all; 0 without one).
     std::string scheduling;                // e.g. "batched: many sequences per pass, ..." or "one sequence at a time"
     uint32 peak_sequences_per_pass = 0;
+    // Speculative decoding (0 without it): drafted tokens verified and those accepted, the
+    // passes that verified a draft, time spent drafting and in those passes; decode passes
+    // (without prompt tokens) and the tokens they generated (tokens per pass = the ratio).
+    uint64 draft_tokens = 0;
+    uint64 draft_accepted_tokens = 0;
+    uint64 verify_passes = 0;
+    uint64 draft_time_ns = 0;
+    uint64 verify_time_ns = 0;
+    uint64 decode_passes = 0;
+    uint64 decode_tokens = 0;
     uint32 kv_blocks_used = 0;
     uint32 kv_blocks_peak = 0;
     uint32 kv_blocks_total = 0;
@@ -137,6 +147,13 @@ struct GenerationOptions {
     bool add_bos = true;          // add BOS (if the model's metadata asks for it)
     bool parse_special = true;    // recognise special-token text in the prompt
     bool ignore_eos = false;      // keep generating through end-of-generation tokens (benchmarks)
+    // Speculative decoding (SamplingConfig's draft_* fields): n-gram drafts verified in one
+    // pass; greedy output unchanged, sampled output of the same distribution.
+    bool draft_ngram = false;
+    uint32 draft_ngram_size = 3;
+    uint32 draft_max = 8;
+    uint32 draft_min = 1;
+    bool draft_adaptive = true;
     // Generation ends before the first of these strings appears in its text (the string and
     // what follows are not part of the text; streamed pieces never contain it).
     std::vector<std::string> stop;

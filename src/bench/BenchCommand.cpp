@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <thread>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "probe/Probes.h"
 #include "common/Progress.h"
 #include "probe/VulkanProbe.h"
+#include "bench/SpeculativeBench.h"
 #include "bench/Workload.h"
 #include "engine/CliSupport.h"
 #include "model/LoadedModel.h"
@@ -49,6 +51,8 @@ struct BenchArgs {
     uint32 n_prompt = 512;
     uint32 n_gen = 128;
     std::vector<uint32> parallel;  // --parallel: sequences of each parallel generation test
+    std::vector<uint32> verify_k;  // --verify-k: drafted tokens of each timed verification pass
+    uint32 n_ngram = 0;            // --ngram: tokens of the repetitive workload, plain and drafted
     uint32 reps = 3;
     bool reprobe = false;
     bool warmup = true;
@@ -76,6 +80,12 @@ void print_usage(const char* program) {
         "                   forward pass per step over all of them (aggregate and per-sequence\n"
         "                   tokens/s, TTFT, weight bytes per step and per token); a KV cache for\n"
         "                   all S unless --kv-pool-tokens is given\n"
+        "  --verify-k K,... speculative decoding: time one verification pass over 1 + k rows for each\n"
+        "                   k (and k = 0, a plain decode pass); tokens/s at acceptance 0.5 / 0.7 / 0.9\n"
+        "                   computed from those times\n"
+        "  --ngram N        speculative decoding: N tokens on a repetitive prompt (--prompt, else 32\n"
+        "                   tokens said 4 times), plain and with n-gram drafts (--draft-max ...) in\n"
+        "                   the same run: measured tokens/s, tokens per pass, drafted / accepted\n"
         "  -r N             timed repetitions of each test (default 3); median, min and max reported\n"
         "  --reprobe        measure the machine's bandwidth ceilings again (else cached per machine)\n"
         "  --no-warmup      skip the untimed warm-up run of each test\n"
@@ -96,7 +106,7 @@ bool parse_u32(const char* s, uint32& out) {
 }
 
 // "1,4,16" -> {1, 4, 16}: positive integers separated by commas.
-ExpectedVoid parse_u32_list(const char* s, std::vector<uint32>& out) {
+ExpectedVoid parse_u32_list(const std::string& opt, const char* s, std::vector<uint32>& out) {
     const std::string text = s ? s : "";
     out.clear();
     size_t at = 0;
@@ -105,7 +115,7 @@ ExpectedVoid parse_u32_list(const char* s, std::vector<uint32>& out) {
         uint32 v = 0;
         const std::string item = text.substr(at, comma - at);
         if (!parse_u32(item.c_str(), v) || v == 0)
-            return make_error(ErrorCode::InvalidArgument, "--parallel: expected positive integers separated by commas, got '" + text + "'");
+            return make_error(ErrorCode::InvalidArgument, opt + ": expected positive integers separated by commas, got '" + text + "'");
         out.push_back(v);
         at = comma + 1;
     }
@@ -124,10 +134,10 @@ ExpectedVoid parse_args(int argc, char** argv, BenchArgs& a) {
         };
         if (opt == "-p") VKS_TRY(need_u32(a.n_prompt));
         else if (opt == "-n") VKS_TRY(need_u32(a.n_gen));
-        else if (opt == "--parallel") {
-            VKS_TRY(parse_u32_list(val, a.parallel));
+        else if (opt == "--parallel" || opt == "--verify-k") {
+            VKS_TRY(parse_u32_list(opt, val, opt == "--parallel" ? a.parallel : a.verify_k));
             ++k;
-        }
+        } else if (opt == "--ngram") VKS_TRY(need_u32(a.n_ngram));
         else if (opt == "-r") {
             VKS_TRY(need_u32(a.reps));
             if (a.reps == 0) return make_error(ErrorCode::InvalidArgument, "-r: at least one repetition");
@@ -336,6 +346,31 @@ std::string combined_placement(const std::vector<std::pair<std::string, std::str
     return all;
 }
 
+// --verify-k and --ngram into report.speculative.
+// note: told of each engine used (its placement goes into the report).
+ExpectedVoid run_speculative(TestEngines& engines, const BenchArgs& args, const WorkloadOptions& wo, BenchReport& report,
+                             const std::function<void(const VulkanSymbioteEngine&, const char*)>& note) {
+    if (!args.verify_k.empty()) {
+        auto engine = engines.for_context(*std::max_element(args.verify_k.begin(), args.verify_k.end()) + 1);
+        if (!engine) return engine.error();
+        auto v = run_verify_sweep(**engine, args.verify_k, wo);
+        if (!v) return v.error();
+        report.speculative.verify = std::move(*v);
+        note(**engine, "verify");
+    }
+    if (args.n_ngram > 0) {
+        const std::string& text = ConfigManager::instance().sampling().prompt;
+        const uint32 prompt = text.empty() ? 129 : 2048;  // a prompt text: its length is known only once tokenized
+        auto engine = engines.for_context(prompt + args.n_ngram + 1);
+        if (!engine) return engine.error();
+        auto n = run_ngram_workload(**engine, args.n_ngram, text, wo, report.speculative.ngram_prompt_tokens);
+        if (!n) return n.error();
+        report.speculative.ngram = std::move(*n);
+        note(**engine, "ngram");
+    }
+    return {};
+}
+
 // The pp and tg tests, each in its engine, into report.workloads; the engines' description,
 // backend, placement and VRAM-resident bytes into report.
 ExpectedVoid run_tests(TestEngines& engines, const TensorRegistry& reg, const BenchArgs& args, BenchReport& report) {
@@ -374,6 +409,7 @@ ExpectedVoid run_tests(TestEngines& engines, const TensorRegistry& reg, const Be
         report.workloads.push_back(std::move(*w));
         note_engine(**engine, "par");
     }
+    VKS_TRY(run_speculative(engines, args, wo, report, note_engine));
     if (!engines.created()) {  // no test: the engine is still created (model checks, placement)
         auto engine = engines.for_context(1);
         if (!engine) return engine.error();

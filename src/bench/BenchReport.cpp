@@ -5,6 +5,7 @@
 #include <sstream>
 #include <utility>
 
+#include "bench/SpeculativeBench.h"
 #include "model/TensorRegistry.h"
 
 namespace vk_symbiote::bench {
@@ -281,6 +282,7 @@ nlohmann::json to_json(const BenchReport& r) {
               {"kernel_profiling", c.kernel_profiling}}},
             {"probes", to_json(r.probes)},
             {"workloads", workloads},
+            {"speculative", to_json(r.speculative)},
             {"memory",
              {{"peak_vram_bytes", r.peak_vram_bytes},
               {"weight_bytes_vram_resident", r.weight_bytes_vram_resident},
@@ -315,33 +317,6 @@ std::string human_bytes(double b) {
 }
 
 std::string gbps_text(const Bandwidth& b) { return b.measured ? fmt("%.2f GB/s", b.gbps) : "n/a"; }
-
-// Left-aligned first column (and last, if last_left), right-aligned others, two spaces between.
-std::string render(const std::vector<std::vector<std::string>>& rows, bool last_left = false) {
-    std::vector<size_t> w;
-    for (auto& r : rows)
-        for (size_t i = 0; i < r.size(); ++i) {
-            if (w.size() <= i) w.push_back(0);
-            w[i] = std::max(w[i], r[i].size());
-        }
-    std::ostringstream o;
-    for (size_t ri = 0; ri < rows.size(); ++ri) {
-        const auto& r = rows[ri];
-        for (size_t i = 0; i < r.size(); ++i) {
-            if (i) o << "  ";
-            std::string pad(w[i] - r[i].size(), ' ');
-            bool left = i == 0 || (last_left && i + 1 == r.size());
-            o << (left ? r[i] + (i + 1 == r.size() ? "" : pad) : pad + r[i]);
-        }
-        o << "\n";
-        if (ri == 0) {
-            size_t total = 0;
-            for (size_t x : w) total += x + 2;
-            o << std::string(total - 2, '-') << "\n";
-        }
-    }
-    return o.str();
-}
 
 std::string tier_cell(const TierFigure& f) {
     if (f.bytes_per_token <= 0) return "-";
@@ -514,6 +489,32 @@ std::string memory_line(const BenchReport& r) {
 
 }  // namespace
 
+std::string render(const std::vector<std::vector<std::string>>& rows, bool last_left) {
+    std::vector<size_t> w;
+    for (auto& r : rows)
+        for (size_t i = 0; i < r.size(); ++i) {
+            if (w.size() <= i) w.push_back(0);
+            w[i] = std::max(w[i], r[i].size());
+        }
+    std::ostringstream o;
+    for (size_t ri = 0; ri < rows.size(); ++ri) {
+        const auto& r = rows[ri];
+        for (size_t i = 0; i < r.size(); ++i) {
+            if (i) o << "  ";
+            std::string pad(w[i] - r[i].size(), ' ');
+            bool left = i == 0 || (last_left && i + 1 == r.size());
+            o << (left ? r[i] + (i + 1 == r.size() ? "" : pad) : pad + r[i]);
+        }
+        o << "\n";
+        if (ri == 0) {
+            size_t total = 0;
+            for (size_t x : w) total += x + 2;
+            o << std::string(total - 2, '-') << "\n";
+        }
+    }
+    return o.str();
+}
+
 std::string format_table(const BenchReport& r) {
     std::string out = header_lines(r);
     out += probe_table(r.probes) + "\n";
@@ -522,6 +523,7 @@ std::string format_table(const BenchReport& r) {
     out += tier_table(r.workloads) + "\n";
     out += non_resident_table(r.workloads) + "\n";
     out += kernel_tables(r.workloads);
+    out += speculative_tables(r.speculative);
     out += memory_line(r);
     return out;
 }

@@ -199,6 +199,27 @@ struct RunConfigInfo {
     bool kernel_profiling = false; // --enable-profiling
 };
 
+// Speculative decoding (SpeculativeBench.h). A verification pass over 1 + k rows: one
+// sequence's last token and k drafted tokens, all rows' logits; k = 0 is a plain decode pass.
+struct VerifyPassFigure {
+    uint32 k = 0;
+    Stats ms;  // wall time of the pass, over the repetitions
+};
+// One generation on the repetitive workload, plain or with n-gram drafts (medians of the reps
+// for tokens/s; the rest from the median repetition).
+struct NgramRunFigure {
+    std::string name;              // "plain" or "ngram"
+    Stats tokens_per_second;       // generated tokens after the first / first -> last token
+    double tokens_per_pass = 0;    // decode tokens / decode passes
+    uint64 drafted = 0, accepted = 0;
+    double draft_ms = 0, verify_ms = 0;
+};
+struct SpeculativeFigures {
+    std::vector<VerifyPassFigure> verify;  // --verify-k
+    uint32 ngram_prompt_tokens = 0;
+    std::vector<NgramRunFigure> ngram;     // --ngram: plain, then drafted
+};
+
 struct BenchReport {
     std::string tool_version;
     std::string started_at;       // UTC, ISO 8601
@@ -218,10 +239,14 @@ struct BenchReport {
     // growth's anonymous part can be told apart.
     uint64 rss_file_growth_bytes = 0;
     uint64 weight_bytes_vram_resident = 0;  // PerformanceMetrics, after the workloads
+    SpeculativeFigures speculative;
 };
 
 nlohmann::json to_json(const BenchReport& r);
 // The human-readable report (several aligned tables, ends with a newline).
 std::string format_table(const BenchReport& r);
+// Rows as an aligned table: left-aligned first column (and last, if last_left), right-aligned
+// others, two spaces between, a rule under the header row.
+std::string render(const std::vector<std::vector<std::string>>& rows, bool last_left = false);
 
 }  // namespace vk_symbiote::bench

@@ -116,7 +116,22 @@ int fail(const Error& e) {
     return 1;
 }
 
-double decode_weight_gbps(const PerformanceMetrics& m) { return double(m.model_weight_bytes) * m.average_tokens_per_second / 1e9; }
+// The weights are read once per pass: with speculative decoding a pass yields several tokens.
+double decode_weight_gbps(const PerformanceMetrics& m) {
+    if (m.verify_passes > 0 && m.generation_time_ns > 0) return double(m.model_weight_bytes) * double(m.decode_passes) / double(m.generation_time_ns);
+    return double(m.model_weight_bytes) * m.average_tokens_per_second / 1e9;
+}
+
+double tokens_per_decode_pass(const PerformanceMetrics& m) { return m.decode_passes ? double(m.decode_tokens) / double(m.decode_passes) : 0.0; }
+
+void print_draft_stats(const PerformanceMetrics& m) {
+    std::fprintf(stderr,
+                 "stats: speculative: %llu drafted tokens, %llu accepted (%.1f%%), %.2f tokens per decode pass (%llu passes, %llu verifying a draft); "
+                 "time drafting %.1f ms, verifying %.1f ms\n",
+                 (unsigned long long)m.draft_tokens, (unsigned long long)m.draft_accepted_tokens,
+                 m.draft_tokens ? 100.0 * double(m.draft_accepted_tokens) / double(m.draft_tokens) : 0.0, tokens_per_decode_pass(m),
+                 (unsigned long long)m.decode_passes, (unsigned long long)m.verify_passes, double(m.draft_time_ns) * 1e-6, double(m.verify_time_ns) * 1e-6);
+}
 
 void print_stats(const VulkanSymbioteEngine& engine) {
     const PerformanceMetrics& m = engine.get_performance_metrics();
@@ -130,6 +145,7 @@ void print_stats(const VulkanSymbioteEngine& engine) {
                  format_gib(m.peak_vram_bytes).c_str(), format_gib(m.weight_bytes_disk).c_str(), format_gib(m.weight_bytes_uploaded).c_str());
     std::fprintf(stderr, "stats: sequences %s; at most %u per pass; prompt tokens from cache %llu; KV blocks %u used, %u peak of %u\n", m.scheduling.c_str(),
                  m.peak_sequences_per_pass, (unsigned long long)m.cached_prompt_tokens, m.kv_blocks_used, m.kv_blocks_peak, m.kv_blocks_total);
+    if (m.draft_tokens > 0 || m.verify_passes > 0) print_draft_stats(m);
     if (const uint64 routed = m.ram_expert_hits + m.ram_expert_misses; routed > 0)
         std::fprintf(stderr, "stats: experts predicted before their router ran: %.1f%% (%llu of %llu chosen)\n", 100.0 * double(m.ram_expert_hits) / double(routed),
                      (unsigned long long)m.ram_expert_hits, (unsigned long long)routed);
@@ -148,7 +164,13 @@ nlohmann::json stats_json(const PerformanceMetrics& m) {
             {"peak_rss_bytes", m.peak_rss_bytes},
             {"peak_vram_bytes", m.peak_vram_bytes},
             {"weight_bytes_read", m.weight_bytes_disk},
-            {"weight_bytes_uploaded", m.weight_bytes_uploaded}};
+            {"weight_bytes_uploaded", m.weight_bytes_uploaded},
+            {"draft_tokens", m.draft_tokens},
+            {"draft_accepted_tokens", m.draft_accepted_tokens},
+            {"tokens_per_decode_pass", tokens_per_decode_pass(m)},
+            {"verify_passes", m.verify_passes},
+            {"draft_time_ms", double(m.draft_time_ns) * 1e-6},
+            {"verify_time_ms", double(m.verify_time_ns) * 1e-6}};
 }
 
 void print_oracle_line(const VulkanSymbioteEngine& engine, const ConfigManager& cfg, const Path& model) {

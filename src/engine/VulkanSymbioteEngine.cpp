@@ -35,6 +35,16 @@ SamplerParams sampler_params(const GenerationOptions& opts) {
     sp.seed = opts.seed ? *opts.seed : std::random_device{}();
     return sp;
 }
+
+DraftParams draft_params(const GenerationOptions& opts) {
+    DraftParams d;
+    d.ngram = opts.draft_ngram;
+    d.ngram_size = std::max(1u, opts.draft_ngram_size);
+    d.draft_max = opts.draft_max;
+    d.draft_min = std::min(opts.draft_min, opts.draft_max);
+    d.adaptive = opts.draft_adaptive;
+    return d;
+}
 }  // namespace
 
 struct VulkanSymbioteEngine::Impl {
@@ -69,6 +79,7 @@ struct VulkanSymbioteEngine::Impl {
         if (st->sequences == 0) return false;
         metrics.total_generated_tokens += st->generated;
         if (st->prompt_tokens == 0) decode_step_tokens += st->generated;
+        account_drafts(*st);
         update_rates();
         return true;
     }
@@ -84,6 +95,20 @@ struct VulkanSymbioteEngine::Impl {
         // The device / memory figures are gathered when somebody reads the metrics, not per
         // forward pass: per decode token they cost a /proc read and the providers' counters.
         device_metrics_stale = true;
+    }
+
+    void account_drafts(const StepStats& st) {
+        metrics.draft_tokens += st.drafted;
+        metrics.draft_accepted_tokens += st.accepted;
+        metrics.draft_time_ns += st.draft_ns;
+        if (st.verifying > 0) {
+            metrics.verify_passes += 1;
+            metrics.verify_time_ns += st.pass_ns;
+        }
+        if (st.prompt_tokens == 0) {
+            metrics.decode_passes += 1;
+            metrics.decode_tokens += st.generated;
+        }
     }
 
     void update_rates() {
@@ -265,6 +290,11 @@ GenerationOptions VulkanSymbioteEngine::default_generation_options() const {
     o.repeat_penalty = s.repeat_penalty;
     o.repeat_last_n = s.repeat_last_n;
     if (s.seed_set) o.seed = s.seed;
+    o.draft_ngram = s.draft_ngram;
+    o.draft_ngram_size = s.draft_ngram_size;
+    o.draft_max = s.draft_max;
+    o.draft_min = s.draft_min;
+    o.draft_adaptive = s.draft_adaptive;
     return o;
 }
 
@@ -346,6 +376,7 @@ Expected<GenerationId> VulkanSymbioteEngine::submit(const GenerationRequest& req
     r.prefix_from = req.prefix_from;
     r.release_prefix_source = req.release_prefix_source;
     r.keep_kv = req.keep_kv;
+    r.draft = draft_params(req.options);
     return m.sched->submit(std::move(r));
 }
 

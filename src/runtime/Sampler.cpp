@@ -32,7 +32,28 @@ void Sampler::apply_penalties(float* logits, uint32 n, const std::vector<uint32>
 uint32 Sampler::sample(float* logits, uint32 n, const std::vector<uint32>& history) {
     apply_penalties(logits, n, history);
     if (p_.temperature <= 0.0f) return argmax(logits, n);
+    const std::vector<double> pr = distribution(logits, n);
+    std::discrete_distribution<size_t> dist(pr.begin(), pr.end());
+    return cand_[dist(rng_)].second;
+}
 
+uint32 Sampler::verify(float* logits, uint32 n, const std::vector<uint32>& history, uint32 draft) {
+    apply_penalties(logits, n, history);
+    if (p_.temperature <= 0.0f) return argmax(logits, n);
+    // The draft is a point mass q = 1 at `draft`: accept with min(1, p / q) = p(draft); on
+    // rejection draw from norm(max(0, p - q)), i.e. p without the draft, renormalized.
+    std::vector<double> pr = distribution(logits, n);
+    double p_draft = 0;
+    for (size_t i = 0; i < cand_.size(); ++i)
+        if (cand_[i].second == draft) p_draft = pr[i];
+    if (std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < p_draft) return draft;
+    for (size_t i = 0; i < cand_.size(); ++i)
+        if (cand_[i].second == draft) pr[i] = 0;
+    std::discrete_distribution<size_t> dist(pr.begin(), pr.end());
+    return cand_[dist(rng_)].second;
+}
+
+std::vector<double> Sampler::distribution(const float* logits, uint32 n) {
     cand_.resize(n);
     for (uint32 i = 0; i < n; ++i) cand_[i] = {logits[i], i};
     auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
@@ -65,9 +86,7 @@ uint32 Sampler::sample(float* logits, uint32 n, const std::vector<uint32>& histo
         while (keep < pr.size() && pr[keep] >= thr) ++keep;
         cand_.resize(keep);
     }
-    auto pr = softmax(p_.temperature);
-    std::discrete_distribution<size_t> dist(pr.begin(), pr.end());
-    return cand_[dist(rng_)].second;
+    return softmax(p_.temperature);
 }
 
 }  // namespace vk_symbiote

@@ -31,12 +31,22 @@ public:
     explicit Sampler(const SamplerParams& p);
     // logits: [n_vocab] (modified in place by the penalty); history: tokens so far.
     uint32 sample(float* logits, uint32 n_vocab, const std::vector<uint32>& history);
+    // Speculative verification of one drafted token (a deterministic draft: q is a point mass
+    // at `draft`). Greedy: the argmax, so the draft is accepted exactly when it equals it.
+    // Sampling: returns `draft` with probability p(draft) under the same chain as sample(),
+    // else a token drawn from p with the draft's share removed; either way the returned token
+    // is distributed as sample()'s. logits: [n_vocab], penalized in place as by sample().
+    uint32 verify(float* logits, uint32 n_vocab, const std::vector<uint32>& history, uint32 draft);
     static uint32 argmax(const float* logits, uint32 n_vocab);
     // The penalties alone (the first step of sample()), in place on logits [n_vocab].
     void apply_penalties(float* logits, uint32 n_vocab, const std::vector<uint32>& history) const;
     const SamplerParams& params() const { return p_; }
 
 private:
+    // top-k -> top-p -> min-p -> temperature over penalized logits: the survivors in cand_ and
+    // their probabilities (same order).
+    std::vector<double> distribution(const float* logits, uint32 n_vocab);
+
     SamplerParams p_;
     std::mt19937_64 rng_;
     std::vector<std::pair<float, uint32>> cand_;  // (logit, id) scratch

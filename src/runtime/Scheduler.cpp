@@ -1,9 +1,15 @@
 #include "runtime/Scheduler.h"
 
 #include <algorithm>
+#include <chrono>
 #include <unordered_set>
 
 namespace vk_symbiote {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+uint64 ns_since(Clock::time_point t) { return uint64(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t).count()); }
+}  // namespace
 
 Scheduler::Scheduler(Backend& backend, const Tokenizer& tok, uint32 n_vocab, uint32 step_tokens)
     : backend_(backend), tok_(tok), pool_(backend.kv_pool()), n_vocab_(n_vocab), step_tokens_(std::max(1u, step_tokens)) {
@@ -143,28 +149,63 @@ std::vector<Scheduler::Planned> Scheduler::plan() {
     return p;
 }
 
+void Scheduler::draft(std::vector<Planned>& p, StepStats& st) {
+    const Clock::time_point t0 = Clock::now();
+    uint32 room = step_tokens_;
+    for (const Planned& x : p) room -= x.n;
+    for (Planned& x : p) {
+        if (room == 0) break;
+        if (x.seq->in_prompt()) continue;
+        const uint32 k = x.seq->draft(room, pass_cost_);
+        x.n += k;
+        room -= k;
+        st.drafted += k;
+        st.verifying += k > 0 ? 1 : 0;
+    }
+    st.draft_ns = ns_since(t0);
+}
+
 Expected<StepStats> Scheduler::step() {
     admit();
     StepStats st;
-    const std::vector<Planned> p = plan();
+    std::vector<Planned> p = plan();
     if (p.empty()) return st;
+    draft(p, st);
     for (const Planned& x : p) (x.seq->in_prompt() ? st.prompt_tokens : st.decode_tokens) += x.n;
     uint32 generated_before = 0;
-    for (const Planned& x : p) generated_before += x.seq->n_generated();
+    uint64 accepted_before = 0;
+    for (const Planned& x : p) {
+        generated_before += x.seq->n_generated();
+        accepted_before += x.seq->accepted_tokens();
+    }
+    const Clock::time_point t0 = Clock::now();
     auto r = pool_ ? run_batched(p) : run_serial(p);
+    st.pass_ns = ns_since(t0);
+    if (r && st.prompt_tokens == 0) pass_cost_.record(st.decode_tokens, double(st.pass_ns) * 1e-9);
     st.sequences = uint32(p.size());
     peak_per_pass_ = std::max(peak_per_pass_, st.sequences);
     if (r && on_pass_) on_pass_(st);
     for (const Planned& x : p) {
         if (r) x.seq->computed(x.n);
+        roll_back(*x.seq);
         st.generated += x.seq->n_generated();
+        st.accepted += uint32(x.seq->accepted_tokens());
         if (!r) x.seq->finish(FinishReason::Error, r.error().message);
         if (x.seq->finished()) retire(*x.seq);
     }
     st.generated -= generated_before;
+    st.accepted -= uint32(accepted_before);
     if (!r) return r.error();
     admit();
     return st;
+}
+
+void Scheduler::roll_back(Sequence& s) {
+    if (pool_) {
+        if (s.kv().n_pos > s.n_past()) pool_->truncate(s.kv(), s.n_past());
+    } else if (serial_owner_ == s.id() && session_->pos() > s.n_past()) {
+        session_->rewind(s.n_past());
+    }
 }
 
 ExpectedVoid Scheduler::run_batched(const std::vector<Planned>& p) {
@@ -172,7 +213,7 @@ ExpectedVoid Scheduler::run_batched(const std::vector<Planned>& p) {
     for (const Planned& x : p) {
         Sequence& s = *x.seq;
         VKS_TRY(pool_->prepare_write(s.kv(), s.n_past(), s.n_past() + x.n));  // admission keeps room for it
-        chunks.push_back({&s.kv(), s.tokens().data() + s.n_past(), x.n, s.n_past(), s.request().all_logits, s.chunk_logits(x.n)});
+        chunks.push_back({&s.kv(), s.pass_tokens(), x.n, s.n_past(), s.pass_all_logits(), s.chunk_logits(x.n)});
     }
     return backend_.forward_batch(chunks);
 }
@@ -180,9 +221,9 @@ ExpectedVoid Scheduler::run_batched(const std::vector<Planned>& p) {
 ExpectedVoid Scheduler::run_serial(const std::vector<Planned>& p) {
     Sequence& s = *p.at(0).seq;
     const uint32 n = p[0].n;
-    const std::vector<uint32> toks(s.tokens().begin() + s.n_past(), s.tokens().begin() + s.n_past() + n);
+    const std::vector<uint32> toks(s.pass_tokens(), s.pass_tokens() + n);
     float* dst = s.chunk_logits(n);
-    auto logits = session_->eval(toks, s.request().all_logits);
+    auto logits = session_->eval(toks, s.pass_all_logits());
     if (!logits) return logits.error();
     if (dst) std::copy(logits->begin(), logits->end(), dst);
     return {};

@@ -9,11 +9,18 @@
 // step therefore never runs out of blocks. When nothing runs and the first waiting sequence
 // still does not fit, kept caches are dropped, oldest first.
 //
+// Speculative decoding (SequenceRequest::draft): a decoding sequence may draft k tokens
+// (NgramDraft); its part of the pass is then the last token and the draft, 1 + k rows with
+// logits for each, and after the pass the KV positions of rejected drafted tokens are rolled
+// back (KvBlockPool::truncate, or Session::rewind on the serial path). The draft length adapts
+// to the sequence's acceptance and the measured cost of decode passes (PassCost).
+//
 // A backend without a batched pass (no kv_pool(): Vulkan for now) runs one sequence at a
 // time, start to end, through a Session on the backend's own cache; prefix_from still reuses
 // the cache when the source was the last sequence run.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -33,6 +40,11 @@ struct StepStats {
     uint32 prompt_tokens = 0;  // prompt positions computed
     uint32 decode_tokens = 0;  // generated tokens fed back
     uint32 generated = 0;      // tokens sampled (and kept) by this step
+    uint32 drafted = 0;        // drafted tokens the pass verified (part of decode_tokens)
+    uint32 accepted = 0;       // of those, accepted
+    uint32 verifying = 0;      // sequences whose part of the pass verified a draft
+    uint64 draft_ns = 0;       // time spent drafting for this pass
+    uint64 pass_ns = 0;        // time of the forward pass
 };
 
 class Scheduler {
@@ -85,6 +97,11 @@ private:
     // The forward pass of a plan (logits at each sequence's chunk_logits).
     ExpectedVoid run_batched(const std::vector<Planned>& p);
     ExpectedVoid run_serial(const std::vector<Planned>& p);
+    // Drafts for the decoding sequences of a plan (their n grows by the draft) within the
+    // step's token budget; the time spent goes to st.
+    void draft(std::vector<Planned>& p, StepStats& st);
+    // KV positions a sequence's pass wrote past what its verification kept are dropped.
+    void roll_back(Sequence& s);
     // A finished sequence leaves the running set; its blocks go back unless it keeps them.
     void retire(Sequence& s);
     void drop_kv(Sequence& s);
@@ -102,6 +119,7 @@ private:
     uint64 next_id_ = 1;
     uint32 rotate_ = 0;                 // first decode sequence of the next step (fairness past the budget)
     uint32 peak_per_pass_ = 0;
+    PassCost pass_cost_;                // decode passes' time against their rows (draft lengths)
     std::function<void(const StepStats&)> on_pass_;
 };
 

@@ -20,6 +20,7 @@ Sequence::Sequence(uint64 id, SequenceRequest req, const Tokenizer& tok, uint32 
       stream_(tok, DecodeStart::Continuation),  // the text continues the prompt
       stops_(req_.stop),
       tokens_(req_.prompt),
+      draft_len_(req_.draft.draft_min, req_.draft.draft_max, req_.draft.adaptive),
       submitted_(Clock::now()) {
     logits_.assign(uint64(req_.all_logits ? req_.prompt.size() : 1) * n_vocab_, 0.0f);
 }
@@ -35,12 +36,36 @@ void Sequence::start(uint32 cached) {
     n_past_ = cached_ = cached;
 }
 
+uint32 Sequence::draft(uint32 room, const PassCost& cost) {
+    draft_.clear();
+    const DraftParams& p = req_.draft;
+    if (!p.enabled() || finished() || in_prompt() || pending() != 1) return 0;
+    uint32 len = draft_len_.choose(cost);
+    if (len == 0 && ++plain_steps_ >= DraftLength::kProbeEvery) len = draft_len_.best_draft(cost);  // measure again now and then
+    if (len > 0) plain_steps_ = 0;
+    // Rows past the last token: positions n_past_ + 1 .. n_past_ + k must stay within
+    // max_positions() (the KV blocks admission reserved, the tokens max_tokens allows).
+    const uint32 most = std::min({room, max_positions() - std::min(max_positions(), n_past_ + 1), len});
+    if (most == 0 || most < p.draft_min) return 0;
+    draft_ = ngram_draft(tokens_, p.ngram_size, most);
+    if (draft_.empty() || draft_.size() < p.draft_min) {
+        draft_.clear();
+        return 0;
+    }
+    verify_tokens_.assign(1, tokens_.back());
+    verify_tokens_.insert(verify_tokens_.end(), draft_.begin(), draft_.end());
+    verify_logits_.resize(verify_tokens_.size() * uint64(n_vocab_));
+    return uint32(draft_.size());
+}
+
 float* Sequence::chunk_logits(uint32 n) {
+    if (drafting()) return verify_logits_.data();
     if (req_.all_logits) return logits_.data() + uint64(n_past_) * n_vocab_;
     return n_past_ + n == tokens_.size() ? logits_.data() : nullptr;
 }
 
 void Sequence::computed(uint32 n) {
+    if (drafting()) return verify(n);
     n_past_ += n;
     if (pending() > 0) return;
     if (req_.all_logits || req_.max_tokens == 0) return finish(FinishReason::Length);
@@ -50,18 +75,43 @@ void Sequence::computed(uint32 n) {
 void Sequence::sample() {
     // Log probabilities come from the raw logits, which the sampler's penalties change in place.
     if (req_.logprobs) raw_logits_.assign(logits_.begin(), logits_.begin() + n_vocab_);
-    const uint32 next = sampler_.sample(logits_.data(), n_vocab_, tokens_);
+    take(sampler_.sample(logits_.data(), n_vocab_, tokens_), raw_logits_.data());
+}
+
+void Sequence::verify(uint32 n) {
+    // Row i's input is verify_tokens_[i]: the last token (i = 0), then draft_[i - 1]. Row i
+    // decides the token after it; a drafted token kept makes row i + 1 valid as well.
+    const std::vector<uint32> d = std::move(draft_);
+    draft_.clear();
+    ++n_past_;  // the last token's row
+    uint32 kept = 0;
+    for (uint32 i = 0; i < n; ++i) {
+        float* row = verify_logits_.data() + uint64(i) * n_vocab_;
+        if (req_.logprobs) raw_logits_.assign(row, row + n_vocab_);
+        const bool has_draft = i < d.size();
+        const uint32 next = has_draft ? sampler_.verify(row, n_vocab_, tokens_, d[i]) : sampler_.sample(row, n_vocab_, tokens_);
+        if (!take(next, raw_logits_.data()) || !has_draft || next != d[i]) break;
+        ++kept;
+        ++n_past_;
+    }
+    drafted_ += d.size();
+    accepted_ += kept;
+    draft_len_.record(uint32(d.size()), kept);
+}
+
+bool Sequence::take(uint32 next, const float* raw) {
     last_token_ = Clock::now();
     if (generated_.empty()) first_token_ = last_token_;
-    if (!req_.ignore_eos && tok_.is_eog(next)) return finish(FinishReason::Stop);
+    if (!req_.ignore_eos && tok_.is_eog(next)) return end(FinishReason::Stop);
     tokens_.push_back(next);
     generated_.push_back(next);
-    if (req_.logprobs) logprobs_.push_back(token_logprobs(raw_logits_.data(), n_vocab_, next, req_.top_logprobs));
-    if (!emit(next)) return finish(FinishReason::Cancelled);
-    if (stops_.stopped()) return finish(FinishReason::Stop);
-    if (generated_.size() >= req_.max_tokens) return finish(FinishReason::Length);
+    if (req_.logprobs) logprobs_.push_back(token_logprobs(raw, n_vocab_, next, req_.top_logprobs));
+    if (!emit(next)) return end(FinishReason::Cancelled);
+    if (stops_.stopped()) return end(FinishReason::Stop);
+    if (generated_.size() >= req_.max_tokens) return end(FinishReason::Length);
     // The new token goes to position n_past_: it must fit the context to be computed.
-    if (n_past_ >= limit_) return finish(FinishReason::ContextLimit);
+    if (n_past_ >= limit_) return end(FinishReason::ContextLimit);
+    return true;
 }
 
 bool Sequence::emit(uint32 id) {

@@ -12,6 +12,8 @@
 
 #include "backend/KvBlockPool.h"
 #include "model/Tokenizer.h"
+#include "runtime/DraftLength.h"
+#include "runtime/NgramDraft.h"
 #include "runtime/Sampler.h"
 #include "runtime/StopStrings.h"
 #include "vk_symbiote/Generation.h"
@@ -33,6 +35,7 @@ struct SequenceRequest {
     // Keep the logits of every prompt position and sample nothing (evaluate). With max_tokens 0
     // and all_logits false: the last prompt position's logits only.
     bool all_logits = false;
+    DraftParams draft;  // speculative decoding (off unless draft.ngram)
 };
 
 class Sequence {
@@ -61,10 +64,23 @@ public:
 
     // Running from here; positions [0, cached) are already in the KV cache (a shared prefix).
     void start(uint32 cached);
+    // Speculative decoding: drafts up to `room` tokens (fewer: the adaptive length, the
+    // sequence's remaining max_tokens and context) for the next pass, which then computes
+    // 1 + draft rows: the last token and the drafted ones. 0: no draft (a plain decode step).
+    uint32 draft(uint32 room, const PassCost& cost);
+    bool drafting() const { return !draft_.empty(); }
+    // The tokens the next pass computes (n of them from position n_past()).
+    const uint32* pass_tokens() const { return drafting() ? verify_tokens_.data() : tokens_.data() + n_past_; }
+    // Whether the next pass wants the logits of each of its rows (a draft is verified row by row).
+    bool pass_all_logits() const { return req_.all_logits || drafting(); }
+    uint64 drafted_tokens() const { return drafted_; }
+    uint64 accepted_tokens() const { return accepted_; }
     // Where a pass computing the next n tokens writes their logits: nullptr when none are wanted.
     float* chunk_logits(uint32 n);
     // A pass computed the next n tokens (their logits at chunk_logits(n)): samples the next
     // token when the known tokens are all computed, and finishes when a condition says so.
+    // After a draft's pass, n_past() counts only the rows whose input was accepted: the
+    // caller rolls the KV cache back to it.
     void computed(uint32 n);
     // Ends the generation (no effect when already finished): the held-back text is flushed.
     void finish(FinishReason r, std::string error = {});
@@ -74,6 +90,15 @@ public:
 
 private:
     void sample();
+    // Acceptance of a draft from its pass's rows (verify_logits_).
+    void verify(uint32 n);
+    // Takes `next` as the next token (raw: its row before the sampler's penalties, for
+    // logprobs): false when the sequence finished (the token may not have been appended).
+    bool take(uint32 next, const float* raw);
+    bool end(FinishReason r) {
+        finish(r);
+        return false;
+    }
     // Appends the text of token `id` and tells the callback; false: the callback cancelled.
     bool emit(uint32 id);
 
@@ -97,6 +122,12 @@ private:
     uint32 n_past_ = 0;
     uint32 cached_ = 0;
     std::vector<float> logits_;      // (all_logits ? prompt : 1, n_vocab)
+    DraftLength draft_len_;
+    std::vector<uint32> draft_;          // (k) drafted tokens awaiting their pass; empty: none
+    std::vector<uint32> verify_tokens_;  // (1 + k) the last token, then the draft
+    std::vector<float> verify_logits_;   // (1 + k, n_vocab) the pass's rows
+    uint64 drafted_ = 0, accepted_ = 0;  // over the sequence's verifications
+    uint32 plain_steps_ = 0;             // decode steps since the adaptive length last drafted
     Clock::time_point submitted_, first_token_, last_token_;
 };
 

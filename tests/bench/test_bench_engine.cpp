@@ -4,8 +4,10 @@
 // with every weight resident moves no weight bytes over the bus or from disk.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
+#include "bench/SpeculativeBench.h"
 #include "bench/Workload.h"
 #include "gguf/GGUFLoader.h"
 #include "model/ModelConfig.h"
@@ -37,7 +39,8 @@ Expected<std::unique_ptr<VulkanSymbioteEngine>> engine(std::vector<std::string> 
     // next to the model in ../shared.
     const Path cache_dir = test::tmp_dir() / "bench-engine-cache";
     std::filesystem::create_directories(cache_dir);
-    args.insert(args.end(), {"--log-level", "ERROR", "--ctx-size", "64", "--cache-dir", cache_dir.string()});
+    args.insert(args.end(), {"--log-level", "ERROR", "--cache-dir", cache_dir.string()});
+    if (std::find(args.begin(), args.end(), "--ctx-size") == args.end()) args.insert(args.end(), {"--ctx-size", "64"});
     auto r = c.load(args, [](std::string_view) { return std::optional<std::string>(); });
     if (!r) return r.error();
     return VulkanSymbioteEngine::create(model(), c);
@@ -265,4 +268,34 @@ TEST(BenchEngineAccounting, ParallelGenerationsShareEachPass) {
     EXPECT_NEAR(a.weight_bytes_per_pass, a.weight_bytes_per_token * 4, a.weight_bytes_per_pass * 1e-12);
     EXPECT_GT(w->per_sequence_tokens_per_second.median, 0);
     EXPECT_FALSE(run_parallel_generation(**e, *reg, 0, 6, opts(), probes()));
+}
+
+// --verify-k: a plain decode pass (k = 0) first, then each k once, every time measured;
+// --ngram: the plain run has no drafts and one token per pass, the drafted run on the
+// repetitive prompt drafts and accepts, so it yields more than one token per decode pass.
+TEST(BenchEngineSpeculative, VerifySweepAndNgramWorkload) {
+    auto e = engine({"--disable-gpu", "--ctx-size", "160", "--draft-fixed"});  // drafts every step, whatever the timing
+    ASSERT_TRUE(e) << e.error().to_string();
+    auto v = run_verify_sweep(**e, {1, 4, 4, 2}, opts());
+    ASSERT_TRUE(v) << v.error().to_string();
+    ASSERT_EQ(v->size(), 4u);
+    EXPECT_EQ((*v)[0].k, 0u);
+    EXPECT_EQ((*v)[3].k, 2u);
+    for (const VerifyPassFigure& f : *v) EXPECT_GT(f.ms.median, 0) << "k=" << f.k;
+    EXPECT_FALSE(run_verify_sweep(**e, {500}, opts())) << "a pass longer than the context is refused";
+    uint32 prompt_tokens = 0;
+    auto n = run_ngram_workload(**e, 24, "", opts(), prompt_tokens);
+    ASSERT_TRUE(n) << n.error().to_string();
+    ASSERT_EQ(n->size(), 2u);
+    EXPECT_EQ(prompt_tokens, 129u);
+    EXPECT_EQ((*n)[0].name, "plain");
+    EXPECT_EQ((*n)[0].drafted, 0u);
+    EXPECT_DOUBLE_EQ((*n)[0].tokens_per_pass, 1.0);
+    EXPECT_EQ((*n)[1].name, "ngram");
+    EXPECT_GT((*n)[1].accepted, 0u);
+    EXPECT_GT((*n)[1].tokens_per_pass, 1.0);
+    EXPECT_GT((*n)[1].verify_ms, 0);
+    const std::string table = speculative_tables({*v, prompt_tokens, *n});
+    EXPECT_NE(table.find("(computed)"), std::string::npos) << table;
+    EXPECT_NE(table.find("speed-up"), std::string::npos) << table;
 }

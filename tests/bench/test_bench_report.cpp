@@ -277,6 +277,9 @@ BenchReport synthetic_report() {
         r.workloads.push_back(w);
     }
     r.peak_rss_bytes = 1 << 30;
+    r.speculative.verify = {{0, summarize({2, 3})}, {4, summarize({2.5})}};
+    r.speculative.ngram_prompt_tokens = 129;
+    r.speculative.ngram = {{"plain", summarize({10}), 1.0, 0, 0, 0, 0}, {"ngram", summarize({20}), 2.5, 40, 30, 0.5, 12}};
     return r;
 }
 
@@ -371,6 +374,10 @@ TEST(BenchJson, ValuesAreTheReportsFigures) {
     EXPECT_EQ(j["memory"]["rss_before_engine_bytes"].get<uint64>(), 0u);  // unknown: the growth is the peak
     EXPECT_DOUBLE_EQ(j["memory"]["peak_rss_growth_fraction_of_budget"].get<double>(), 1.0 / 16);
     EXPECT_EQ(j["probes"]["host_memory"]["gbps"].get<double>(), 100);
+    EXPECT_EQ(j["speculative"]["verify_passes"][1]["rows"].get<uint32>(), 5u);
+    EXPECT_DOUBLE_EQ(j["speculative"]["verify_passes"][0]["ms"]["median"].get<double>(), 2.5);
+    EXPECT_DOUBLE_EQ(j["speculative"]["ngram"][1]["tokens_per_pass"].get<double>(), 2.5);
+    EXPECT_EQ(j["speculative"]["ngram"][1]["accepted"].get<uint64>(), 30u);
 }
 
 TEST(BenchJson, ProbeResultsRoundTrip) {

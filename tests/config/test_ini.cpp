@@ -164,6 +164,11 @@ top_p = 0.8
 min_p = 0
 repeat_penalty = 1.3
 repeat_last_n = 16
+draft_ngram = true
+draft_ngram_size = 4
+draft_max = 12
+draft_min = 3
+draft_adaptive = false
 seed = 42
 ctx_size = 128
 raw = true
@@ -231,6 +236,11 @@ date = 2025-03-14
     EXPECT_EQ(s.sampling.min_p, 0.0f);
     EXPECT_FLOAT_EQ(s.sampling.repeat_penalty, 1.3f);
     EXPECT_EQ(s.sampling.repeat_last_n, 16u);
+    EXPECT_TRUE(s.sampling.draft_ngram);
+    EXPECT_EQ(s.sampling.draft_ngram_size, 4u);
+    EXPECT_EQ(s.sampling.draft_max, 12u);
+    EXPECT_EQ(s.sampling.draft_min, 3u);
+    EXPECT_FALSE(s.sampling.draft_adaptive);
     EXPECT_EQ(s.sampling.seed, 42u);
     EXPECT_TRUE(s.sampling.seed_set);
     EXPECT_EQ(s.sampling.ctx_size, 128u);

@@ -1,0 +1,35 @@
+// SpeculativeBench: the benchmark's speculative-decoding measurements.
+//
+//   --verify-k K,...  the time of one verification pass over 1 + k rows (k = 0 added: a plain
+//                     decode pass) for each k: evaluate() of 1 + k tokens with every row's
+//                     logits, from an empty cache (a verification pass after a short context
+//                     differs only in the attention over that context). From the medians, the
+//                     tokens/s speculative decoding would give at acceptance 0.5 / 0.7 / 0.9
+//                     per drafted token: (1 - a^(k+1)) / (1 - a) tokens per pass of time t(k);
+//                     the report labels them computed.
+//   --ngram N         the repetitive workload: a prompt of 32 tokens said 4 times (or --prompt
+//                     text), N tokens generated greedily plain and then with n-gram drafts
+//                     (--draft-max, --draft-ngram-size...), in the same engine: measured tokens/s,
+//                     tokens per decode pass, drafted / accepted tokens, time drafting / verifying.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bench/BenchReport.h"
+#include "bench/Workload.h"
+
+namespace vk_symbiote::bench {
+
+Expected<std::vector<VerifyPassFigure>> run_verify_sweep(VulkanSymbioteEngine& engine, const std::vector<uint32>& ks, const WorkloadOptions& opts);
+// prompt_text: the workload's prompt (empty: the synthetic repetitive one).
+Expected<std::vector<NgramRunFigure>> run_ngram_workload(VulkanSymbioteEngine& engine, uint32 n_tokens, const std::string& prompt_text,
+                                                         const WorkloadOptions& opts, uint32& prompt_tokens);
+// The repetitive prompt: 32 benchmark tokens said 4 times (BOS first when the model has one).
+std::vector<uint32> repetitive_prompt(const VulkanSymbioteEngine& engine, uint64 seed);
+
+nlohmann::json to_json(const SpeculativeFigures& f);
+// The two tables (empty when nothing was measured); computed rates say so.
+std::string speculative_tables(const SpeculativeFigures& f);
+
+}  // namespace vk_symbiote::bench
