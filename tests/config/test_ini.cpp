@@ -181,6 +181,7 @@ api_key = k
 max_body_mb = 2
 max_tokens_limit = 100
 max_queue = 7
+prompt_cache = 3
 template_file = t.jinja
 vars_file = v.json
 date = 2025-03-14
@@ -274,6 +275,7 @@ date = 2025-03-14
     EXPECT_EQ(s.server.max_body_mb, 2.0);
     EXPECT_EQ(s.server.max_tokens_limit, 100u);
     EXPECT_EQ(s.server.max_queue, 7u);
+    EXPECT_EQ(s.server.prompt_cache, 3u);
     EXPECT_EQ(s.server.template_file, "t.jinja");
     EXPECT_EQ(s.server.vars_file, "v.json");
     EXPECT_EQ(s.server.date, "2025-03-14");
