@@ -12,6 +12,7 @@
 #include "model/KvLayout.h"
 #include "model/LoadedModel.h"
 #include "packs/PackWeightProvider.h"
+#include "support/BatchLogits.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
 
@@ -20,14 +21,6 @@ using namespace vk_symbiote;
 namespace {
 
 constexpr KvPrecision kRefKv = KvPrecision::F16Rounded;
-
-// Three sequences of mixed lengths made of the case's prompt tokens.
-std::vector<std::vector<uint32>> mixed_sequences(const std::vector<uint32>& prompt) {
-    const size_t n = prompt.size();
-    std::vector<uint32> shorter(prompt.begin(), prompt.begin() + long(std::max<size_t>(2, n / 2)));
-    std::vector<uint32> reversed(prompt.rbegin(), prompt.rend());
-    return {prompt, shorter, reversed};
-}
 
 // All-position logits of `toks` alone, through forward() (the backend's own sequence).
 std::vector<float> alone(WeightProvider& w, const std::vector<uint32>& toks) {
@@ -39,41 +32,23 @@ std::vector<float> alone(WeightProvider& w, const std::vector<uint32>& toks) {
     return logits;
 }
 
-// All-position logits of every sequence, computed together: each step feeds every
-// unfinished sequence its next `step` tokens (so prompt chunks of different lengths and
-// positions share each pass).
+// All-position logits of every sequence computed together (test::batched_logits) on a CPU
+// backend with a pool for all of them.
 std::vector<std::vector<float>> together(WeightProvider& w, const std::vector<std::vector<uint32>>& seqs, uint32 step) {
-    const uint32 V = w.config().n_vocab;
     uint32 n_ctx = 0;
     for (const auto& s : seqs) n_ctx = std::max(n_ctx, uint32(s.size()));
     CpuBackend be(2, cpu::KernelPath::Auto, kRefKv);
     be.set_kv_pool_tokens(uint64(seqs.size()) * (n_ctx + kKvBlockPositions));
     EXPECT_TRUE(be.prepare(w, n_ctx, 64));
-    KvBlockPool& pool = *be.kv_pool();
-    std::vector<KvBlockTable> kv(seqs.size());
-    std::vector<std::vector<float>> out(seqs.size());
-    for (size_t s = 0; s < seqs.size(); ++s) out[s].assign(seqs[s].size() * V, NAN);
-    for (uint32 pos = 0;; pos += step) {
-        std::vector<SeqChunk> chunks;
-        for (size_t s = 0; s < seqs.size(); ++s) {
-            if (pos >= seqs[s].size()) continue;
-            const uint32 n = std::min<uint32>(step, uint32(seqs[s].size()) - pos);
-            EXPECT_TRUE(pool.prepare_write(kv[s], pos, pos + n));
-            chunks.push_back({&kv[s], seqs[s].data() + pos, n, pos, true, out[s].data() + uint64(pos) * V});
-        }
-        if (chunks.empty()) break;
-        auto f = be.forward_batch(chunks);
-        EXPECT_TRUE(f) << f.error().to_string();
-    }
-    for (KvBlockTable& t : kv) pool.release(t);
-    EXPECT_EQ(pool.used_blocks(), 0u);
+    auto out = test::batched_logits(be, seqs, step, w.config().n_vocab);
+    EXPECT_EQ(be.kv_pool()->used_blocks(), 0u);
     return out;
 }
 
 void expect_same_function(WeightProvider& w, const test::ReferenceCase& r, uint32 step) {
     const uint32 V = r.n_vocab;
     const double tol = r.tolerance();
-    const auto seqs = mixed_sequences(r.prompt_tokens);
+    const auto seqs = test::mixed_sequences(r.prompt_tokens);
     const auto batched = together(w, seqs, step);
     double worst = 0;
     for (size_t s = 0; s < seqs.size(); ++s) {

@@ -18,6 +18,7 @@
 #include "model/LoadedModel.h"
 #include "packs/PackWeightProvider.h"
 #include "runtime/Scheduler.h"
+#include "support/BatchLogits.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
 
@@ -54,14 +55,6 @@ std::unique_ptr<VulkanBackend> make_backend(const Placement& pl) {
     return be ? std::move(*be) : nullptr;
 }
 
-// Three sequences of mixed lengths made of the case's prompt tokens (the first: the prompt).
-std::vector<std::vector<uint32>> mixed_sequences(const std::vector<uint32>& prompt) {
-    const size_t n = prompt.size();
-    std::vector<uint32> shorter(prompt.begin(), prompt.begin() + long(std::max<size_t>(2, n / 2)));
-    std::vector<uint32> reversed(prompt.rbegin(), prompt.rend());
-    return {prompt, shorter, reversed};
-}
-
 // All-position logits of `toks` alone through forward() (the backend's own sequence), in
 // batches of kBatch.
 std::vector<float> alone(VulkanBackend& be, const std::vector<uint32>& toks, uint32 V) {
@@ -73,30 +66,6 @@ std::vector<float> alone(VulkanBackend& be, const std::vector<uint32>& toks, uin
         EXPECT_TRUE(f) << f.error().to_string();
     }
     return logits;
-}
-
-// All-position logits of every sequence together: each pass feeds every unfinished sequence its
-// next `step` tokens (chunks of different lengths and positions share each pass).
-std::vector<std::vector<float>> together(VulkanBackend& be, const std::vector<std::vector<uint32>>& seqs, uint32 step, uint32 V) {
-    KvBlockPool& pool = *be.kv_pool();
-    std::vector<KvBlockTable> kv(seqs.size());
-    std::vector<std::vector<float>> out(seqs.size());
-    for (size_t s = 0; s < seqs.size(); ++s) out[s].assign(seqs[s].size() * V, NAN);
-    for (uint32 pos = 0;; pos += step) {
-        std::vector<SeqChunk> chunks;
-        for (size_t s = 0; s < seqs.size(); ++s) {
-            if (pos >= seqs[s].size()) continue;
-            const uint32 n = std::min<uint32>(step, uint32(seqs[s].size()) - pos);
-            EXPECT_TRUE(pool.prepare_write(kv[s], pos, pos + n));
-            chunks.push_back({&kv[s], seqs[s].data() + pos, n, pos, true, out[s].data() + uint64(pos) * V});
-        }
-        if (chunks.empty()) break;
-        auto f = be.forward_batch(chunks);
-        EXPECT_TRUE(f) << f.error().to_string();
-        if (!f) break;
-    }
-    for (KvBlockTable& t : kv) pool.release(t);
-    return out;
 }
 
 // The top logit leads the next by more than the last bits a different kernel order may change.
@@ -113,9 +82,9 @@ bool decisive(const float* l, uint32 V) {
 void expect_same_function(VulkanBackend& be, const test::ReferenceCase& r, uint32 step) {
     const uint32 V = r.n_vocab;
     const double tol = r.tolerance();
-    const auto seqs = mixed_sequences(r.prompt_tokens);
+    const auto seqs = test::mixed_sequences(r.prompt_tokens);
     be.reset();  // the own sequence of the last alone() goes back to the pool
-    const auto batched = together(be, seqs, step, V);
+    const auto batched = test::batched_logits(be, seqs, step, V);
     EXPECT_EQ(be.kv_pool()->used_blocks(), 0u) << "released sequences return their blocks";
     double worst = 0;
     for (size_t s = 0; s < seqs.size(); ++s) {
