@@ -3,11 +3,12 @@
 // itself is accepted every time with a fixed length; syn-f32 (random weights, stories260K's
 // vocabulary) is accepted less often; both give the plain greedy text. A draft of another
 // vocabulary, --parallel > 1 and a --ram-gb the draft fills are refused by name; a run with a
-// draft stays within --ram-gb.
+// draft stays within --ram-gb; `vk_symbiote generate --draft-model` prints the plain text and the figures.
 #include <gtest/gtest.h>
 
 #include "memory/MemoryStats.h"
 #include "packs/PackWeightProvider.h"
+#include "support/RunCommand.h"
 #include "support/Sanitizers.h"
 #include "support/TestPaths.h"
 #include "vk_symbiote/ConfigManager.h"
@@ -129,4 +130,19 @@ TEST(EngineDraftModel, ARunWithADraftStaysWithinTheRamBudget) {
             EXPECT_LE(growth, budget + PackWeightProvider::kFixedOverheadBytes);
         }
     }
+}
+
+TEST(EngineDraftModel, CommandLineGeneratesTheSameTextAndReportsTheDrafts) {
+    const std::string base = (Path(VKS_TEST_BINARY_DIR) / "vk_symbiote").string() + " generate --model " + stories().string() +
+                             " --disable-gpu --raw --temperature 0 --max-tokens 40 --log-level ERROR --prompt '" + kPrompt + "'";
+    const test::CommandResult plain = test::run_command(base + " 2>/dev/null");
+    const test::CommandResult drafted = test::run_command(base + " --draft-model " + stories().string() + " --draft-fixed --draft-max 3 2>/dev/null");
+    ASSERT_EQ(plain.status, 0);
+    ASSERT_EQ(drafted.status, 0);
+    EXPECT_FALSE(plain.out.empty());
+    EXPECT_EQ(drafted.out, plain.out);
+    const test::CommandResult json = test::run_command(base + " --draft-model " + stories().string() + " --json 2>/dev/null");
+    ASSERT_EQ(json.status, 0);
+    EXPECT_NE(json.out.find("\"draft_time_ms\""), std::string::npos) << json.out;
+    EXPECT_NE(json.out.find("\"draft_accepted_tokens\""), std::string::npos) << json.out;
 }
