@@ -138,6 +138,9 @@ struct SamplingConfig {
     uint32 draft_max = 8;
     uint32 draft_min = 1;
     bool draft_adaptive = true;
+    // A draft model (--draft-model; empty: none): same vocabulary as the model, run on the
+    // CPU, resident in RAM, its bytes taken from --ram-gb before the model is placed.
+    std::string draft_model;
     bool raw = false;          // no chat template / BOS handling beyond the tokenizer's
     bool stats = false;        // print tokens/s and GB/s after the run
     bool json = false;         // machine-readable output

@@ -154,6 +154,9 @@ struct GenerationOptions {
     uint32 draft_max = 8;
     uint32 draft_min = 1;
     bool draft_adaptive = true;
+    // Drafts from the engine's draft model (--draft-model; no effect without one), in place of
+    // the n-gram lookup. False: this generation drafts as if none was loaded.
+    bool draft_model = true;
     // Generation ends before the first of these strings appears in its text (the string and
     // what follows are not part of the text; streamed pieces never contain it).
     std::vector<std::string> stop;
@@ -220,6 +223,7 @@ public:
     // Tokens one sequence holds (--ctx-size, or the model's trained context capped as the
     // engine chose): prompt + generated tokens of one generate call.
     uint32 context_size() const;
+    bool has_draft_model() const;  // --draft-model loaded
     GenerationOptions default_generation_options() const;  // from the config's sampling section
     std::string describe() const;  // one line: model, backend, budgets, placement
 

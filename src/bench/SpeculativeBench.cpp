@@ -55,7 +55,7 @@ Expected<NgramRunFigure> timed_run(VulkanSymbioteEngine& engine, const std::vect
     if (!r) return r.error();
     const PerformanceMetrics& m = engine.get_performance_metrics();
     NgramRunFigure f;
-    f.name = g.draft_ngram ? "ngram" : "plain";
+    f.name = !g.draft_ngram ? "plain" : engine.has_draft_model() ? "model" : "ngram";
     const double span = stamps.size() >= 2 ? secs(stamps.back() - stamps.front()) : 0;
     f.tokens_per_second.median = span > 0 ? double(stamps.size() - 1) / span : 0;
     const uint64 passes = m.decode_passes - before.decode_passes;
@@ -108,6 +108,7 @@ Expected<std::vector<NgramRunFigure>> run_ngram_workload(VulkanSymbioteEngine& e
     std::vector<NgramRunFigure> out;
     for (bool draft : {false, true}) {
         g.draft_ngram = draft;
+        g.draft_model = draft;  // the plain run drafts from neither source
         if (opts.warmup) VKS_TRY(timed_run(engine, prompt, g));
         std::vector<NgramRunFigure> reps;
         for (uint32 rep = 0; rep < std::max(1u, opts.repetitions); ++rep) {

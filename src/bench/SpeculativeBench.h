@@ -11,6 +11,7 @@
 //                     text), N tokens generated greedily plain and then with n-gram drafts
 //                     (--draft-max, --draft-ngram-size...), in the same engine: measured tokens/s,
 //                     tokens per decode pass, drafted / accepted tokens, time drafting / verifying.
+//                     With --draft-model the drafts come from the draft model (the run named "model").
 #pragma once
 
 #include <string>

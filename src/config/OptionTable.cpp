@@ -237,6 +237,11 @@ const OptionSpec kOptions[] = {
      .field = VKS_FIELD(sampling.draft_ngram),
      .help = "speculative decoding with drafts from the context (prompt lookup): the tokens that followed the latest earlier "
              "occurrence of the last n tokens, verified in one forward pass"},
+    {.section = "sampling", .key = "draft_model", .cli = "--draft-model", .metavar = "<path>",
+     .field = VKS_FIELD(sampling.draft_model),
+     .help = "speculative decoding with drafts from a small model of the same vocabulary (size, BOS / EOS checked at start), "
+             "greedy, on the CPU and resident in RAM: its weights and KV cache are taken from --ram-gb before the model is "
+             "placed; one sequence at a time (not with --parallel > 1); takes precedence over --draft-ngram"},
     {.section = "sampling", .key = "draft_ngram_size", .cli = "--draft-ngram-size", .metavar = "<n>",
      .field = VKS_FIELD(sampling.draft_ngram_size), .min = 1, .max = 64,
      .help = "longest n-gram --draft-ngram looks up (then shorter ones, down to 1)"},

@@ -8,6 +8,7 @@
 #include "backend/cpu/CpuBackend.h"
 #include "config/Logger.h"
 #include "engine/BackendSelector.h"
+#include "engine/DraftModelLoader.h"
 #include "memory/MemoryStats.h"
 #include "model/LoadedModel.h"
 #include "model/ModelConfig.h"
@@ -53,6 +54,7 @@ struct VulkanSymbioteEngine::Impl {
     PerformanceConfig performance;
     SamplingConfig sampling;
     std::shared_ptr<const LoadedModel> model;  // parsed once; shared with the weight provider
+    std::unique_ptr<LoadedDraft> draft;         // --draft-model (nullptr: none); outlives sched's sequences
     SelectedBackend sel;                        // provider + backend (+ description)
     std::unique_ptr<Scheduler> sched;           // every generation and evaluation runs through it
     // The last generate call's generation, kept (its KV cache) so that the next call computes
@@ -233,7 +235,16 @@ Expected<std::unique_ptr<VulkanSymbioteEngine>> VulkanSymbioteEngine::create(con
     if (!model) return model.error();
     impl->model = std::move(*model);
 
-    auto sel = select_backend(impl->model, config);
+    // The draft is resident first: the model is placed in what it leaves of --ram-gb.
+    if (!config.sampling().draft_model.empty()) {
+        auto d = load_draft_model(*impl->model, model_path, config);
+        if (!d) return d.error();
+        impl->draft = std::move(*d);
+    }
+    auto sel = impl->draft ? select_backend(impl->model, config_without_draft(config, *impl->draft)) : select_backend(impl->model, config);
+    if (!sel && impl->draft)
+        return make_error(sel.error().code, sel.error().message + " (with --draft-model " + config.sampling().draft_model + " taking " +
+                                                std::to_string(impl->draft->resident_bytes >> 20) + " MiB of --ram-gb)");
     if (!sel) return sel.error();
     impl->sel = std::move(*sel);
     if (impl->tok().n_vocab() != impl->cfg().n_vocab)
@@ -258,6 +269,7 @@ std::string VulkanSymbioteEngine::decode(const std::vector<uint32_t>& tokens) co
 const ModelConfig& VulkanSymbioteEngine::model_config() const { return impl_->cfg(); }
 const Tokenizer& VulkanSymbioteEngine::tokenizer() const { return impl_->tok(); }
 uint32 VulkanSymbioteEngine::context_size() const { return impl_->sched->context_limit(); }
+bool VulkanSymbioteEngine::has_draft_model() const { return impl_->draft != nullptr; }
 const PerformanceMetrics& VulkanSymbioteEngine::get_performance_metrics() const {
     if (impl_->device_metrics_stale) {
         impl_->device_metrics_stale = false;
@@ -377,6 +389,7 @@ Expected<GenerationId> VulkanSymbioteEngine::submit(const GenerationRequest& req
     r.release_prefix_source = req.release_prefix_source;
     r.keep_kv = req.keep_kv;
     r.draft = draft_params(req.options);
+    if (m.draft && req.options.draft_model) r.draft.model = m.draft->draft.get();
     return m.sched->submit(std::move(r));
 }
 

@@ -20,6 +20,12 @@ void PassCost::record(uint32 rows, double seconds) {
     ++passes_multi_;
 }
 
+void PassCost::record_draft(uint32 tokens, double seconds) {
+    if (tokens == 0) return;
+    const double per = seconds / double(tokens);
+    draft_per_token_ = drafts_++ == 0 ? per : draft_per_token_ * kDecay + per * (1 - kDecay);
+}
+
 double PassCost::predict_multi(uint32 rows) const {
     const double mx = sx_ / sw_, my = sy_ / sw_;
     const double var = sxx_ / sw_ - mx * mx;
@@ -55,7 +61,7 @@ uint32 DraftLength::best_draft(const PassCost& cost) const {
     uint32 best = max_;
     double best_rate = 0;
     for (uint32 k = std::max(1u, min_); k <= max_; ++k) {
-        const double rate = expected_tokens(a, k) / cost.predict(k + 1);
+        const double rate = expected_tokens(a, k) / cost.predict_draft(k);
         if (rate > best_rate * (1 + 1e-9)) {  // ties go to the shorter draft
             best_rate = rate;
             best = k;
@@ -67,7 +73,7 @@ uint32 DraftLength::best_draft(const PassCost& cost) const {
 uint32 DraftLength::choose(const PassCost& cost) const {
     const uint32 k = best_draft(cost);
     if (!adaptive_ || cost.passes() == 0) return k;
-    const double draft_rate = expected_tokens(acceptance(), k) / cost.predict(k + 1);
+    const double draft_rate = expected_tokens(acceptance(), k) / cost.predict_draft(k);
     return 1.0 / cost.predict(1) > draft_rate ? 0 : k;
 }
 

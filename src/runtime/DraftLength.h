@@ -10,7 +10,8 @@
 // Passes of several rows: t0 + t1 x r, a least-squares line through the measured ones (recent
 // ones weigh more); while their sizes barely vary the slope is unknown and taken as 0 (a pass
 // costs the same for 2 or 16 rows, as when weights stream). Either figure stands in for the
-// other until both were measured. Drafting stops (k = 0) when a plain step is predicted to
+// other until both were measured. Drafting itself costs time too (a draft model's passes):
+// record_draft() keeps the seconds per drafted token, added to a draft's pass. Drafting stops (k = 0) when a plain step is predicted to
 // give more tokens per second than any draft; DraftLength::probe() then drafts now and then so
 // that acceptance and the cost of a verification pass keep being measured.
 // No clock here: the scheduler measures and records.
@@ -28,6 +29,10 @@ public:
     // ratios matter).
     double predict(uint32 rows) const;
     uint64 passes() const { return passes_; }
+    // Drafting `tokens` tokens took `seconds` (all sequences of a step); 0 tokens: ignored.
+    void record_draft(uint32 tokens, double seconds);
+    // Seconds predicted for drafting k tokens and the pass verifying them (k + 1 rows).
+    double predict_draft(uint32 k) const { return predict(k + 1) + draft_per_token_ * double(k); }
 
 private:
     double predict_multi(uint32 rows) const;  // the line (passes_multi_ > 0)
@@ -36,6 +41,8 @@ private:
     double single_ = 0;                     // seconds of a one-row pass (moving average)
     double sw_ = 0, sx_ = 0, sy_ = 0, sxx_ = 0, sxy_ = 0;  // weighted sums over (rows, seconds), rows >= 2
     uint64 passes_ = 0, passes_single_ = 0, passes_multi_ = 0;
+    double draft_per_token_ = 0;  // seconds per drafted token (moving average; 0: none measured)
+    uint64 drafts_ = 0;
 };
 
 class DraftLength {

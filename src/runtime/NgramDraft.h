@@ -13,14 +13,19 @@
 
 namespace vk_symbiote {
 
+class ModelDraft;
+
 // Settings of speculative decoding for one sequence (the option table's --draft-* flags).
 struct DraftParams {
-    bool ngram = false;       // draft from the context (prompt lookup); false: no speculation
+    bool ngram = false;       // draft from the context (prompt lookup)
+    // Draft from a small model of the same vocabulary (--draft-model; not owned, outlives the
+    // sequence; nullptr: none). Takes precedence over ngram. Neither: no speculation.
+    ModelDraft* model = nullptr;
     uint32 ngram_size = 3;    // longest n-gram looked up, at least 1
     uint32 draft_max = 8;     // most tokens drafted for one verification pass
     uint32 draft_min = 1;     // a shorter draft is not verified (the sequence decodes plainly)
     bool adaptive = true;     // draft length from the measured acceptance and pass cost
-    bool enabled() const { return ngram && draft_max > 0; }
+    bool enabled() const { return (ngram || model) && draft_max > 0; }
 };
 
 // Up to max_tokens tokens that followed the latest earlier occurrence of the context's last

@@ -163,6 +163,7 @@ void Scheduler::draft(std::vector<Planned>& p, StepStats& st) {
         st.verifying += k > 0 ? 1 : 0;
     }
     st.draft_ns = ns_since(t0);
+    pass_cost_.record_draft(st.drafted, double(st.draft_ns) * 1e-9);
 }
 
 Expected<StepStats> Scheduler::step() {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "config/Logger.h"
 #include "runtime/Logprobs.h"
+#include "runtime/ModelDraft.h"
 
 namespace vk_symbiote {
 
@@ -47,7 +49,7 @@ uint32 Sequence::draft(uint32 room, const PassCost& cost) {
     // max_positions() (the KV blocks admission reserved, the tokens max_tokens allows).
     const uint32 most = std::min({room, max_positions() - std::min(max_positions(), n_past_ + 1), len});
     if (most == 0 || most < p.draft_min) return 0;
-    draft_ = ngram_draft(tokens_, p.ngram_size, most);
+    draft_ = propose(most);
     if (draft_.empty() || draft_.size() < p.draft_min) {
         draft_.clear();
         return 0;
@@ -56,6 +58,18 @@ uint32 Sequence::draft(uint32 room, const PassCost& cost) {
     verify_tokens_.insert(verify_tokens_.end(), draft_.begin(), draft_.end());
     verify_logits_.resize(verify_tokens_.size() * uint64(n_vocab_));
     return uint32(draft_.size());
+}
+
+std::vector<uint32> Sequence::propose(uint32 most) {
+    const DraftParams& p = req_.draft;
+    if (!p.model) return ngram_draft(tokens_, p.ngram_size, most);
+    auto d = p.model->propose(tokens_, most);
+    if (d) return std::move(*d);
+    // A draft is only a guess: the sequence goes on decoding plainly, and says why once.
+    VKS_LOG_WARN("draft model failed (sequence " << id_ << " decodes without drafts from here): " << d.error().message);
+    req_.draft.model = nullptr;
+    req_.draft.ngram = false;
+    return {};
 }
 
 float* Sequence::chunk_logits(uint32 n) {

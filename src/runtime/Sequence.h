@@ -90,6 +90,8 @@ public:
 
 private:
     void sample();
+    // Up to `most` drafted tokens from the draft model, else the n-gram lookup.
+    std::vector<uint32> propose(uint32 most);
     // Acceptance of a draft from its pass's rows (verify_logits_).
     void verify(uint32 n);
     // Takes `next` as the next token (raw: its row before the sampler's penalties, for

@@ -169,6 +169,7 @@ draft_ngram_size = 4
 draft_max = 12
 draft_min = 3
 draft_adaptive = false
+draft_model = draft.gguf
 seed = 42
 ctx_size = 128
 raw = true
@@ -242,6 +243,7 @@ date = 2025-03-14
     EXPECT_EQ(s.sampling.draft_max, 12u);
     EXPECT_EQ(s.sampling.draft_min, 3u);
     EXPECT_FALSE(s.sampling.draft_adaptive);
+    EXPECT_EQ(s.sampling.draft_model, "draft.gguf");
     EXPECT_EQ(s.sampling.seed, 42u);
     EXPECT_TRUE(s.sampling.seed_set);
     EXPECT_EQ(s.sampling.ctx_size, 128u);
