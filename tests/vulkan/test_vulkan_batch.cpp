@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "VulkanCaseSkip.h"
+#include "TinyPacks.h"
 #include "VulkanTestEnv.h"
 #include "backend/vulkan/VulkanBackend.h"
 #include "memory/FileWeightProvider.h"
@@ -108,23 +109,6 @@ void expect_same_function(VulkanBackend& be, const test::ReferenceCase& r, uint3
 // A pool for the three sequences of a case, with one spare block each.
 uint64 pool_tokens(const test::ReferenceCase& r) { return 3ull * (r.prompt_tokens.size() + kKvBlockPositions); }
 
-std::unique_ptr<PackWeightProvider> tiny_pack_provider(const Path& model, uint32 n_ctx) {
-    PackOptions o;
-    o.max_pack_bytes = 8192;
-    o.embedding_cache_rows = 16;
-    auto fw = FileWeightProvider::open(model);
-    EXPECT_TRUE(fw);
-    if (!fw) return nullptr;
-    o.activation_kv_bytes = VulkanBackend::host_bytes_estimate(**fw, n_ctx, kBatch, 0);  // no driver reserve: a tiny budget
-    auto min = PackWeightProvider::minimum_ram_budget(model, o);
-    EXPECT_TRUE(min);
-    if (!min) return nullptr;
-    o.ram_budget_bytes = *min + (*fw)->registry().total_bytes() / 8;
-    auto p = PackWeightProvider::open(model, o);
-    EXPECT_TRUE(p) << p.error().to_string();
-    return p ? std::move(*p) : nullptr;
-}
-
 class VulkanBatch : public ::testing::TestWithParam<std::string> {};
 
 }  // namespace
@@ -152,7 +136,7 @@ TEST_P(VulkanBatch, EachSequenceGetsItsLogitsAloneStreamedFromPacksUnderATinyBud
     auto r = test::load_reference_case(GetParam());
     ASSERT_TRUE(r) << r.error().to_string();
     const uint32 n_ctx = uint32(r->prompt_tokens.size());
-    auto pw = tiny_pack_provider(test::models_dir() / r->model, n_ctx);
+    auto pw = test::tiny_pack_provider(test::models_dir() / r->model, n_ctx, kBatch);
     ASSERT_TRUE(pw);
     ASSERT_LT(pw->manager().pack_budget_bytes(), pw->registry().total_bytes());
     auto be = make_backend({.force_streaming = true, .pool_tokens = pool_tokens(*r)});

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include "TinyPacks.h"
 #include "VulkanTestEnv.h"
 #include "backend/vulkan/VulkanBackend.h"
 #include "memory/FileWeightProvider.h"
@@ -37,23 +38,6 @@ std::unique_ptr<VulkanBackend> make_backend(Placement pl) {
     auto be = VulkanBackend::create(o);
     EXPECT_TRUE(be) << be.error().to_string();
     return be ? std::move(*be) : nullptr;
-}
-
-std::unique_ptr<PackWeightProvider> tiny_packs(const Path& model) {
-    PackOptions o;
-    o.max_pack_bytes = 8192;
-    o.embedding_cache_rows = 16;
-    auto fw = FileWeightProvider::open(model);
-    EXPECT_TRUE(fw);
-    if (!fw) return nullptr;
-    o.activation_kv_bytes = VulkanBackend::host_bytes_estimate(**fw, kCtx, kBatch, 0);
-    auto min = PackWeightProvider::minimum_ram_budget(model, o);
-    EXPECT_TRUE(min);
-    if (!min) return nullptr;
-    o.ram_budget_bytes = *min;
-    auto p = PackWeightProvider::open(model, o);
-    EXPECT_TRUE(p) << p.error().to_string();
-    return p ? std::move(*p) : nullptr;
 }
 
 struct Outcome {
@@ -101,7 +85,7 @@ TEST(VulkanSpeculative, GreedyTokensAreThoseOfPlainDecodingInEveryPlacement) {
         for (Placement pl : {Placement::Resident, Placement::StreamedPacks, Placement::Hybrid}) {
             std::unique_ptr<WeightProvider> w;
             if (pl == Placement::StreamedPacks) {
-                w = tiny_packs(path);
+                w = test::tiny_pack_provider(path, kCtx, kBatch, /*exact=*/true);
             } else {
                 auto fw = FileWeightProvider::open(path);
                 if (fw) w = std::move(*fw);

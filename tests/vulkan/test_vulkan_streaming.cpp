@@ -12,6 +12,7 @@
 #include <numeric>
 #include <algorithm>
 
+#include "TinyPacks.h"
 #include "VulkanTestEnv.h"
 #include "backend/vulkan/VramPlan.h"
 #include "backend/vulkan/VulkanBackend.h"
@@ -215,23 +216,6 @@ uint64 partial_budget(WeightProvider& w, uint32 n_ctx, uint32 n_batch) {
     return partial;
 }
 
-std::unique_ptr<PackWeightProvider> tiny_pack_provider(const Path& model, uint32 n_batch) {
-    PackOptions o;
-    o.max_pack_bytes = 8192;
-    o.embedding_cache_rows = 16;
-    auto fw = FileWeightProvider::open(model);
-    EXPECT_TRUE(fw);
-    if (!fw) return nullptr;
-    o.activation_kv_bytes = VulkanBackend::host_bytes_estimate(**fw, 64, n_batch, 0);  // no driver reserve: a tiny budget (RSS not measured here)
-    auto min = PackWeightProvider::minimum_ram_budget(model, o);
-    EXPECT_TRUE(min);
-    if (!min) return nullptr;
-    o.ram_budget_bytes = *min + (*fw)->registry().total_bytes() / 8;
-    auto p = PackWeightProvider::open(model, o);
-    EXPECT_TRUE(p) << p.error().to_string();
-    return p ? std::move(*p) : nullptr;
-}
-
 // Prompt as one batch, then 3 tokens one by one, checked against the reference.
 void check_reference(VulkanBackend& be, WeightProvider& w, const test::ReferenceCase& ref) {
     const auto& toks = ref.prompt_tokens;
@@ -366,7 +350,7 @@ TEST_P(VulkanStreaming, PartlyResidentFromPacksUnderATinyRamBudgetMatchesTheRefe
     ASSERT_TRUE(fw);
     const uint64 budget = partial_budget(**fw, n + 4, n);
     if (budget == 0) GTEST_SKIP() << "no budget between all-streamed and all-resident for " << ref->model;
-    auto pw = tiny_pack_provider(model, n);
+    auto pw = test::tiny_pack_provider(model, 64, n);
     ASSERT_TRUE(pw);
     ASSERT_LT(pw->manager().pack_budget_bytes(), pw->registry().total_bytes());
     auto be = make_backend(budget, false);
@@ -547,7 +531,7 @@ TEST(VulkanStreamingGreedy, Stories260KGreedyTextUnchangedWithEveryMatrixStreame
     auto ref = test::load_reference_case("stories260K.once");
     ASSERT_TRUE(ref) << ref.error().to_string();
     const uint32 n = uint32(ref->prompt_tokens.size()), n_gen = uint32(ref->greedy_tokens.size()), V = ref->n_vocab;
-    auto pw = tiny_pack_provider(test::models_dir() / ref->model, n);
+    auto pw = test::tiny_pack_provider(test::models_dir() / ref->model, 64, n);
     ASSERT_TRUE(pw);
     auto be = make_backend(0, true);
     ASSERT_TRUE(be);
@@ -654,7 +638,7 @@ TEST(VulkanStreamingFailure, ModelTruncatedWhileRunningIsAClearErrorNotAHang) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
     const Path copy = test::tmp_dir() / "vk-truncate-stories.gguf";
     std::filesystem::copy_file(test::models_dir() / "stories260K.gguf", copy, std::filesystem::copy_options::overwrite_existing);
-    auto pw = tiny_pack_provider(copy, 8);
+    auto pw = test::tiny_pack_provider(copy, 64, 8);
     ASSERT_TRUE(pw);
     auto be = make_backend(0, true);
     ASSERT_TRUE(be);
