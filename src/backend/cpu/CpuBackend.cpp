@@ -306,18 +306,9 @@ ExpectedVoid CpuBackend::add_residual(uint32 n, const TensorId* norm) {
 }
 
 ExpectedVoid CpuBackend::attention_heads(uint32 l, const float* x, uint32 n, uint32 kv_heads) {
-    const int32 L = int32(l);
-    const uint32 hd = cfg_.head_dim, heads = kv_heads * (cfg_.n_head / cfg_.n_head_kv);
-    const uint64 E = cfg_.n_embd, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
-    VKS_TRY(load_vector({TensorRole::AttnNorm, L}, E));
-    for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, vec_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
-    // q -> q_ (n, Q), k -> k_ and v -> v_ (n, KV); each K / V row then goes to its sequence's block.
-    VKS_TRY(project_all({{{TensorRole::Wq, L}, Q, E, xb_.data(), E, n, q_.data(), Q, uint64(heads) * hd},
-                         {{TensorRole::Wk, L}, KV, E, xb_.data(), E, n, k_.data(), KV, uint64(kv_heads) * hd},
-                         {{TensorRole::Wv, L}, KV, E, xb_.data(), E, n, v_.data(), KV, uint64(kv_heads) * hd}}));
-    VKS_TRY(qkv_extras(l, n, heads, kv_heads));
-    rope_and_round(l, n, heads, kv_heads);
-    store_kv(l, n, uint64(kv_heads) * hd);
+    VKS_TRY(qkv_heads(l, x, n, kv_heads));
+    const uint32 heads = kv_heads * (cfg_.n_head / cfg_.n_head_kv);
+    store_kv(l, n, uint64(kv_heads) * cfg_.head_dim);  // each K / V row into its sequence's block
     if (heads > 0) attention_core(l, n, heads);
     return {};
 }

@@ -123,6 +123,9 @@ private:
     // columns of those KV heads, biases, head norms, rope, into each row's cache row; attention
     // -> att_ (attention_block: every head; attention_part: the CPU's share of a row split).
     ExpectedVoid attention_heads(uint32 layer, const float* x, uint32 n, uint32 kv_heads);
+    // Its first half, shared with qkv_rows: norm, Q / K / V columns of those heads, extras, rope
+    // and rounding, into q_, k_, v_ (n rows; row_pos_ holds each row's position).
+    ExpectedVoid qkv_heads(uint32 layer, const float* x, uint32 n, uint32 kv_heads);
     // Q / K / V biases and Q / K head norms of the first `heads` / `kv_heads` heads of q_, k_
     // (before rope).
     ExpectedVoid qkv_extras(uint32 layer, uint32 n, uint32 heads, uint32 kv_heads);

@@ -18,23 +18,30 @@ void pack_cols(const float* src, uint64 stride, uint32 n, uint64 cols, float* ds
 
 }  // namespace
 
-ExpectedVoid CpuBackend::qkv_rows(uint32 l, const float* x, uint32 n, const uint32* pos, uint32 kv_heads, float* q, float* k, float* v) {
-    VKS_TRY(check_part(l, "qkv_rows"));
-    if (n == 0 || n > n_batch_ || kv_heads > cfg_.n_head_kv)
-        return rows_error("qkv_rows: " + std::to_string(n) + " rows (n_batch " + std::to_string(n_batch_) + "), " + std::to_string(kv_heads) + " KV heads of " +
-                          std::to_string(cfg_.n_head_kv));
+ExpectedVoid CpuBackend::qkv_heads(uint32 l, const float* x, uint32 n, uint32 kv_heads) {
     const int32 L = int32(l);
     const uint32 hd = cfg_.head_dim, heads = kv_heads * (cfg_.n_head / cfg_.n_head_kv);
     const uint64 E = cfg_.n_embd, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
     VKS_TRY(load_vector({TensorRole::AttnNorm, L}, E));
     for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, vec_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
-    // q_ (n, Q), k_ / v_ (n, KV): only the CPU's columns are written.
+    // q -> q_ (n, Q), k -> k_ and v -> v_ (n, KV): only the columns of those heads are written.
     VKS_TRY(project_all({{{TensorRole::Wq, L}, Q, E, xb_.data(), E, n, q_.data(), Q, uint64(heads) * hd},
                          {{TensorRole::Wk, L}, KV, E, xb_.data(), E, n, k_.data(), KV, uint64(kv_heads) * hd},
                          {{TensorRole::Wv, L}, KV, E, xb_.data(), E, n, v_.data(), KV, uint64(kv_heads) * hd}}));
     VKS_TRY(qkv_extras(l, n, heads, kv_heads));
-    std::copy(pos, pos + n, row_pos_.begin());  // rope_and_round reads each row's position here
     rope_and_round(l, n, heads, kv_heads);
+    return {};
+}
+
+ExpectedVoid CpuBackend::qkv_rows(uint32 l, const float* x, uint32 n, const uint32* pos, uint32 kv_heads, float* q, float* k, float* v) {
+    VKS_TRY(check_part(l, "qkv_rows"));
+    if (n == 0 || n > n_batch_ || kv_heads > cfg_.n_head_kv)
+        return rows_error("qkv_rows: " + std::to_string(n) + " rows (n_batch " + std::to_string(n_batch_) + "), " + std::to_string(kv_heads) + " KV heads of " +
+                          std::to_string(cfg_.n_head_kv));
+    const uint32 hd = cfg_.head_dim, heads = kv_heads * (cfg_.n_head / cfg_.n_head_kv);
+    const uint64 Q = cfg_.q_dim(), KV = cfg_.kv_dim();
+    std::copy(pos, pos + n, row_pos_.begin());  // rope_and_round reads each row's position here
+    VKS_TRY(qkv_heads(l, x, n, kv_heads));
     pack_cols(q_.data(), Q, n, uint64(heads) * hd, q);
     pack_cols(k_.data(), KV, n, uint64(kv_heads) * hd, k);
     pack_cols(v_.data(), KV, n, uint64(kv_heads) * hd, v);
