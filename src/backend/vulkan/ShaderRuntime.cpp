@@ -280,13 +280,14 @@ Expected<VkPipeline> ShaderRuntime::build(const Variant& v, const ShaderSpeciali
     VkShaderModule mod = VK_NULL_HANDLE;
     VKS_VK_TRY(vkCreateShaderModule(d, &mi, nullptr, &mod));
     // constant_id 0..3: WG_X, WG_Y, USE_SUBGROUP, USE_FP16; 4..7: the KernelFeature bits in
-    // order (HAS_BIAS, USE_GELU, HAS_SOFTCAP, HAS_WINDOW); 8, 9: matvec.comp's BT, BP (shaders
-    // without them ignore the entries). VkBool32 for bools.
-    constexpr uint32 kConstants = 10;
+    // order (HAS_BIAS, USE_GELU, HAS_SOFTCAP, HAS_WINDOW); 8, 9, 10: matvec.comp's BT, BP, XCH
+    // (shaders without them ignore the entries). VkBool32 for bools.
+    constexpr uint32 kConstants = 11;
     uint32 data[kConstants] = {s.workgroup_size_x, s.workgroup_size_y, uint32(s.use_subgroup_ops), uint32(s.use_fp16_math)};
     for (uint32 f = 0; f < 4; ++f) data[4 + f] = (s.features >> f) & 1u;
     data[8] = s.batch_tokens;
     data[9] = s.batch_units;
+    data[10] = s.batch_chunk;
     VkSpecializationMapEntry entries[kConstants];
     for (uint32 i = 0; i < kConstants; ++i) entries[i] = {i, i * 4, 4};
     VkSpecializationInfo si{kConstants, entries, sizeof data, data};
