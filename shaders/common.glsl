@@ -35,6 +35,11 @@ float wload1(uint i) { return w1[i]; }
 // Weights [8i, 8i + 8) as (lo, hi); the element offset 8i must be a multiple of 8.
 void wload8_0(uint i, out vec4 lo, out vec4 hi) { lo = w0v[2u * i]; hi = w0v[2u * i + 1u]; }
 void wload8_1(uint i, out vec4 lo, out vec4 hi) { lo = w1v[2u * i]; hi = w1v[2u * i + 1u]; }
+// The same packet undecoded (WRaw), so a load can stay in flight until wdecode8 uses it.
+#define WRaw mat2x4
+WRaw wraw8_0(uint i) { return WRaw(w0v[2u * i], w0v[2u * i + 1u]); }
+WRaw wraw8_1(uint i) { return WRaw(w1v[2u * i], w1v[2u * i + 1u]); }
+void wdecode8(WRaw r, out vec4 lo, out vec4 hi) { lo = r[0]; hi = r[1]; }
 #else
 layout(std430, binding = 0) readonly buffer W0buf { uint w0[]; };
 layout(std430, binding = 1) readonly buffer W1buf { uint w1[]; };
@@ -64,6 +69,10 @@ float wload0(uint i) { return decode16(w0[i >> 1], i); }
 float wload1(uint i) { return decode16(w1[i >> 1], i); }
 void wload8_0(uint i, out vec4 lo, out vec4 hi) { decode8(w0v[i], lo, hi); }
 void wload8_1(uint i, out vec4 lo, out vec4 hi) { decode8(w1v[i], lo, hi); }
+#define WRaw uvec4
+WRaw wraw8_0(uint i) { return w0v[i]; }
+WRaw wraw8_1(uint i) { return w1v[i]; }
+void wdecode8(WRaw r, out vec4 lo, out vec4 hi) { decode8(r, lo, hi); }
 #endif
 
 layout(std430, binding = 1) readonly buffer Biasbuf { float biasbuf[]; };  // HAS_BIAS (no second matrix then)

@@ -8,6 +8,12 @@
 // token) (subgroupAdd alone, no barrier, when WG_X is the subgroup size). Every output's sum has
 // the same order as with BT = BP = 1 (lane partials in k order, then the lane sum): a token's
 // result does not depend on the batch it is in.
+// Staged small-N (XCH != 0, 16-byte loads only): the x packets are not read from global memory
+// per weight packet (BT x 32 bytes of x per 32 bytes of weights, through L2 once the batch's x
+// outgrows L1) but staged into shared memory once per workgroup, XCH packets (8 XCH columns) of
+// all BT tokens at a time, as they enter the products (NORM's gamma, FP16_ARITH's rounding);
+// the lanes then read them from there. Lane lx still takes packets lx + i WG_X in ascending
+// order, so the sum order per output stays the one above.
 // Grid: (groups_x, ceil(n_tokens / BT), ceil(groups / groups_x)), groups = ceil(units / (WG_Y * BP));
 // tokens past n_tokens in the last block compute on the last token's x and are not stored.
 // Variants: W_F32 | W_F16 | W_BF16, ROPE (B = cos/sin) or SWIGLU, FP16_ARITH, NORM (RMSNorm fused, below).
@@ -20,9 +26,11 @@ layout(push_constant) uniform PC { MatmulParams p; };
 
 #if defined(SWIGLU)
 #define WLOAD8_B wload8_1
+#define WRAW8_B wraw8_1
 #define WLOAD_B wload1
 #else
 #define WLOAD8_B wload8_0
+#define WRAW8_B wraw8_0
 #define WLOAD_B wload0
 #endif
 
@@ -30,6 +38,11 @@ layout(push_constant) uniform PC { MatmulParams p; };
 // units per thread row. 1 / 1: one token per workgroup row of the grid (decode).
 layout(constant_id = 8) const uint BT = 1;
 layout(constant_id = 9) const uint BP = 1;
+// Staged small-N: packets per chunk of x in shared memory (a multiple of WG_X), 0: off.
+layout(constant_id = 10) const uint XCH = 0;
+// Chunk of x: xs[t * XCH + c] = the low 4 values of packet c of token t, xs[(BT + t) * XCH + c]
+// the high 4 (two planes, so that adjacent lanes read adjacent 16 bytes: no bank conflicts).
+shared vec4 xs[2u * BT * XCH + 1u];
 
 #if defined(NORM)
 // Fused RMSNorm: y = W (x * gamma) / sqrt(mean(x^2) + eps). The lanes of a unit read all of x
@@ -39,6 +52,7 @@ layout(constant_id = 9) const uint BP = 1;
 // (binding 4), also read as 16-byte vectors on the wide path.
 layout(std430, binding = 4) readonly buffer Gvec { vec4 gvec[]; };
 #define RowAcc vec3
+shared float ss_sh[BT * WG_X];  // staged kernel: ss[t] of lane lx at t * WG_X + lx
 #else
 #define RowAcc vec2
 #endif
@@ -161,6 +175,74 @@ void dots_scalar(uint lx) {
     }
 }
 
+// Stages packets [c0, c0 + XCH) (those < n8) of every token's x into xs. Thread (lx, ly) takes
+// tokens ly, ly + WG_Y, .. and packets lx + m WG_X, so (NORM) its ss[t] sums x^2 of exactly the
+// packets lane lx multiplies, in the same order as the unstaged kernel.
+void stage_x(uint c0, uint n8, uint t0, uint lx, uint ly) {
+    for (uint t = ly; t < BT; t += WG_Y) {
+        const uint x4 = (p.x_offset + min(t0 + t, p.n_tokens - 1u) * p.x_stride) / 4u;
+        for (uint c = lx; c < XCH && c0 + c < n8; c += WG_X) {
+            vec4 lo, hi;
+            load_x8(x4, c0 + c, lo, hi, ss[t]);
+            xs[t * XCH + c] = lo;
+            xs[(BT + t) * XCH + c] = hi;
+        }
+    }
+}
+
+// The staged kernel's weight packets, undecoded: the current one of each unit (ra[j], rb[j]:
+// its rows wa[j], wb[j]) and the next (na, nb), in flight while the current one is used.
+WRaw ra[BP], rb[BP], na[BP], nb[BP];
+
+// acc += the current weight packets (ra, rb) of every unit times every token's staged packet c.
+void packet_staged(uint c) {
+    for (uint j = 0u; j < BP; ++j) {
+        vec4 al, ah, bl, bh;
+        wdecode8(ra[j], al, ah);
+        wdecode8(rb[j], bl, bh);
+        for (uint t = 0u; t < BT; ++t) {
+            const vec4 xl = xs[t * XCH + c], xh = xs[(BT + t) * XCH + c];
+            acc[j * BT + t] += vec2(dot(al, xl) + dot(ah, xh), dot(bl, xl) + dot(bh, xh));
+        }
+    }
+}
+
+// The dot products over p.cols for lane lx, x staged chunk by chunk (whole workgroup, uniform
+// control flow: it has barriers). The lane's next weight packet (q + WG_X, possibly in the next
+// chunk) is loaded before the current one is used, so it is in flight across the products and
+// the staging.
+void dots_staged(uint t0, uint lx, uint ly) {
+    const uint n8 = p.cols / 8u;
+    uint q = lx;
+    for (uint j = 0u; j < BP; ++j) {
+        ra[j] = wraw8_0(wa[j] / 8u + min(q, n8 - 1u));
+        rb[j] = WRAW8_B(wb[j] / 8u + min(q, n8 - 1u));
+    }
+    for (uint c0 = 0u; c0 < n8; c0 += XCH) {
+        barrier();  // every lane is done with the previous chunk
+        stage_x(c0, n8, t0, lx, ly);
+        barrier();
+        for (; q < min(c0 + XCH, n8); q += WG_X) {
+            const uint qn = min(q + WG_X, n8 - 1u);
+            for (uint j = 0u; j < BP; ++j) {
+                na[j] = wraw8_0(wa[j] / 8u + qn);
+                nb[j] = WRAW8_B(wb[j] / 8u + qn);
+            }
+            packet_staged(q - c0);
+            for (uint j = 0u; j < BP; ++j) {
+                ra[j] = na[j];
+                rb[j] = nb[j];
+            }
+        }
+    }
+#if defined(NORM)
+    // ss[t] of lane lx is in thread row t % WG_Y: hand it to every thread row.
+    for (uint t = ly; t < BT; t += WG_Y) ss_sh[t * WG_X + lx] = ss[t];
+    barrier();
+    for (uint t = 0u; t < BT; ++t) ss[t] = ss_sh[t * WG_X + lx];
+#endif
+}
+
 float out_round(float v) { return p.round_f16 != 0u ? round_to_f16(v) : v; }
 
 #if defined(ROPE)
@@ -227,7 +309,9 @@ void main() {
         ss[t] = 0.0;
     }
     for (uint i = 0u; i < BP * BT; ++i) acc[i] = vec2(0.0);
-    if (unit0 < nu) {
+    if (XCH != 0u && p.vec8 != 0u) {
+        dots_staged(t0, lx, ly);  // every invocation: barriers (past the units: on the last unit's rows, not stored)
+    } else if (unit0 < nu) {
         if (p.vec8 != 0u) dots_wide(lx);
         else dots_scalar(lx);
     }

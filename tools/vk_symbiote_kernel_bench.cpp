@@ -3,7 +3,7 @@
 // weight GB/s) and arithmetic (n_tokens > 1: TFLOPS = 2 * rows * cols * n_tokens / s).
 //
 //   vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps 20] [--wg X Y] [--small] [--small-lanes N]
-//                            [--kernels both|coop|tiled] [--smalln N] [--smalln-block N]
+//                            [--kernels both|coop|tiled] [--smalln N] [--smalln-block N] [--smalln-kernel staged|lanes]
 //
 // --kernels: batches of f16 weights run the tensor-core kernel (matmul_coop.comp, where the
 // device has VK_NV_cooperative_matrix), the tiled matmul.comp (OpContext::coop_matmul off), or
@@ -13,7 +13,8 @@
 // --small-lanes N: lanes per unit of matvecs of fewer than 8192 units (OpContext::matvec_small_lanes,
 // the engine's VK_SYMBIOTE_MATVEC_LANES). --smalln N / --smalln-block N: OpContext::smalln_max_tokens /
 // smalln_block (the engine's --smalln-tokens / --smalln-block; --smalln 0: batches of 2 .. 64 rows
-// on the old path, per-token matvecs then the tiled matmul). Cases: matmul (q-shaped, gate-shaped, down-shaped), rope,
+// on the old path, per-token matvecs then the tiled matmul); --smalln-kernel: OpContext::smalln_kernel
+// (the engine's --smalln-kernel: x staged in shared memory, or read per lane from global memory). Cases: matmul (q-shaped, gate-shaped, down-shaped), rope,
 // swiglu, and qkv (the forward's Q / K / V group: three dispatches side by side, then a barrier).
 // --shader-dir D: shaders hot-reloaded from D (a copy of shaders/); each --alt TARGET=FILE
 // then copies FILE over D/TARGET (e.g. matmul.comp=alt/bk64.comp; the matmul tile TM / TN must
@@ -64,6 +65,7 @@ struct Args {
     std::vector<bool> coop = {true, false};  // OpContext::coop_matmul values to run
     uint32 small_lanes = 0;                  // --small-lanes: OpContext::matvec_small_lanes (0: its default)
     uint32 smalln = 64, smalln_block = 16;   // --smalln, --smalln-block: OpContext::smalln_max_tokens, smalln_block
+    SmallNKernel smalln_kernel = SmallNKernel::Staged;  // --smalln-kernel: OpContext::smalln_kernel
     bool overlap = false;                    // --overlap: copy under compute instead of the kernel cases
     bool contention = false;                 // --contention: DMA beside CPU matvecs instead of the kernel cases
 };
@@ -109,6 +111,10 @@ bool parse(int argc, char** argv, Args& a) {
             const char* v = next();
             if (!v || std::atoi(v) < 0 || std::atoi(v) > 64) return false;
             (s == "--smalln" ? a.smalln : a.smalln_block) = uint32(std::atoi(v));
+        } else if (s == "--smalln-kernel") {
+            const char* v = next();
+            if (!v || (std::string(v) != "staged" && std::string(v) != "lanes")) return false;
+            a.smalln_kernel = std::string(v) == "lanes" ? SmallNKernel::Lanes : SmallNKernel::Staged;
         } else if (s == "--shader-dir") {
             const char* v = next();
             if (!v) return false;
@@ -192,6 +198,7 @@ struct Bench {
             if (a.small_lanes) c.matvec_small_lanes = a.small_lanes;
         c.smalln_max_tokens = a.smalln;
         c.smalln_block = a.smalln_block;
+        c.smalln_kernel = a.smalln_kernel;
         c.coop_matmul = coop;
         VKS_TRY(fn(c, 0));
         VKS_TRY(compute->submit_and_wait());
@@ -230,6 +237,7 @@ struct Bench {
             if (a.small_lanes) c.matvec_small_lanes = a.small_lanes;
             c.smalln_max_tokens = a.smalln;
             c.smalln_block = a.smalln_block;
+            c.smalln_kernel = a.smalln_kernel;
             c.coop_matmul = coop;
             for (uint32 r = 0; r < a.reps; ++r) {
                 VKS_TRY(fn(c, r));

@@ -213,7 +213,8 @@ TEST(BenchEngineAccounting, ProfilingChargesEveryKernelWithinTheForwardsGpuTime)
     if ((*e)->get_performance_metrics().backend.rfind("vulkan", 0) != 0) GTEST_SKIP() << "no Vulkan device: " << (*e)->describe();
     auto reg = registry();
     for (bool tg : {false, true}) {
-        // pp of 16 tokens: batches of 2..64 tokens use the small-N kernels (matvec_*_x16), decode matvec.
+        // pp of 16 tokens: batches of 2..64 tokens use the staged small-N kernels (matvec_*_s16; the
+        // lanes kernel would be matvec_*_x16), decode matvec.
         auto w = tg ? run_generation(**e, *reg, 4, opts(), probes()) : run_prompt_processing(**e, *reg, 16, opts(), probes());
         ASSERT_TRUE(w) << w.error().to_string();
         ASSERT_FALSE(w->kernels.empty()) << w->name << ": --enable-profiling on a device with timestamps";
@@ -234,7 +235,7 @@ TEST(BenchEngineAccounting, ProfilingChargesEveryKernelWithinTheForwardsGpuTime)
         EXPECT_EQ(has("rmsnorm"), !tg) << w->name;
         auto small_n = [&] {
             for (const KernelFigure& k : w->kernels)
-                if (k.name.rfind("matvec", 0) == 0 && k.name.find("_x16") != std::string::npos) return true;
+                if (k.name.rfind("matvec", 0) == 0 && k.name.find("_s16") != std::string::npos) return true;
             return false;
         };
         EXPECT_TRUE(tg ? has("matvec_rope_norm") : small_n()) << w->name;

@@ -138,6 +138,7 @@ kv_cache = f32
 matvec_lanes = 128
 smalln_tokens = 0
 smalln_block = 8
+smalln_kernel = Lanes
 copy_groups = 4
 rows_copy_groups = 64
 copy_chunk_mb = 8
@@ -263,6 +264,7 @@ date = 2025-03-14
     EXPECT_EQ(s.tuning.matvec_lanes, 128u);
     EXPECT_EQ(s.tuning.smalln_tokens, 0u);
     EXPECT_EQ(s.tuning.smalln_block, 8u);
+    EXPECT_EQ(s.tuning.smalln_kernel, "lanes");
     EXPECT_EQ(s.tuning.copy_groups, 4u);
     EXPECT_EQ(s.tuning.rows_copy_groups, 64u);
     EXPECT_EQ(s.tuning.copy_chunk_mb, 8.0);

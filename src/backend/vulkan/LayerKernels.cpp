@@ -14,6 +14,7 @@ OpContext LayerKernels::op_context() const {
     if (ctx_.opt.matvec_small_lanes) c.matvec_small_lanes = ctx_.opt.matvec_small_lanes;
     c.smalln_max_tokens = ctx_.opt.smalln_max_tokens;
     c.smalln_block = ctx_.opt.smalln_block;
+    c.smalln_kernel = ctx_.opt.smalln_staged ? SmallNKernel::Staged : SmallNKernel::Lanes;
     return c;
 }
 
@@ -207,7 +208,14 @@ ExpectedVoid LayerKernels::record_head_rows(OpContext& c, const std::vector<uint
         return {};
     };
     const ActView xn{buf_.xn.buffer(), 0, E};
-    const bool fuse = fused_norm_applies(n_out);
+    uint32 n_runs = 0;
+    VKS_TRY(runs([&](uint32, uint32) -> ExpectedVoid {
+        ++n_runs;
+        return {};
+    }));
+    // The norm is fused into the head only for one run: each fused run reads the whole output
+    // matrix, the normed rows gathered into xn read it once.
+    const bool fuse = fused_norm_applies(n_out) && n_runs == 1;
     if (!fuse) {  // the runs normed into xn rows [0, n_out)
         VKS_TRY(runs([&](uint32 i, uint32 run) {
             return op_rmsnorm(c, w_.at(TensorRole::OutputNorm, -1), ActView{buf_.x.buffer(), rows[i] * E, E}, ActView{buf_.xn.buffer(), i * E, E}, E, run, cfg_.rms_eps);
@@ -215,11 +223,9 @@ ExpectedVoid LayerKernels::record_head_rows(OpContext& c, const std::vector<uint
         c.rt.barrier();
     }
     VKS_TRY(stream_copies(c, copy_group(cfg_.n_layer, kCopyQkv)));  // the head
-    if (fuse) {  // matvec-sized: the output norm fused into the head matvec of each run
+    if (fuse) {  // matvec-sized, one run: the output norm fused into the head matvec
         const FusedNorm norm = fused_norm(TensorRole::OutputNorm, 0);
-        VKS_TRY(runs([&](uint32 i, uint32 run) {
-            return op_matmul(c, out, ActView{buf_.x.buffer(), rows[i] * E, E}, ActView{buf_.logits.buffer(), i * V, V}, run, false, false, &norm);
-        }));
+        VKS_TRY(op_matmul(c, out, ActView{buf_.x.buffer(), rows[0] * E, E}, ActView{buf_.logits.buffer(), 0, V}, n_out, false, false, &norm));
     } else {
         VKS_TRY(op_matmul(c, out, xn, ActView{buf_.logits.buffer(), 0, V}, n_out, false));
     }

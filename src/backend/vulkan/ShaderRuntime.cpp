@@ -14,6 +14,10 @@ namespace vk_symbiote {
 
 namespace fs = std::filesystem;
 
+// pipeline_variant_'s batch of a staged small-N pipeline (ShaderSpecialization::batch_chunk != 0):
+// the block's rows with this bit, so that the kernel profile tells the two kernels apart.
+constexpr uint32 kStagedBatch = 0x80000000u;
+
 const char* kernel_name(Kernel k) {
     static const char* names[] = {"matvec", "matvec_rope", "matvec_swiglu", "matmul", "matmul_swiglu", "rmsnorm", "attention", "add",
                                   "matmul_coop", "matmul_coop_swiglu", "matvec_norm", "matvec_rope_norm", "matvec_swiglu_norm", "copy",
@@ -280,13 +284,14 @@ Expected<VkPipeline> ShaderRuntime::build(const Variant& v, const ShaderSpeciali
     VkShaderModule mod = VK_NULL_HANDLE;
     VKS_VK_TRY(vkCreateShaderModule(d, &mi, nullptr, &mod));
     // constant_id 0..3: WG_X, WG_Y, USE_SUBGROUP, USE_FP16; 4..7: the KernelFeature bits in
-    // order (HAS_BIAS, USE_GELU, HAS_SOFTCAP, HAS_WINDOW); 8, 9: matvec.comp's BT, BP (shaders
-    // without them ignore the entries). VkBool32 for bools.
-    constexpr uint32 kConstants = 10;
+    // order (HAS_BIAS, USE_GELU, HAS_SOFTCAP, HAS_WINDOW); 8, 9, 10: matvec.comp's BT, BP, XCH
+    // (shaders without them ignore the entries). VkBool32 for bools.
+    constexpr uint32 kConstants = 11;
     uint32 data[kConstants] = {s.workgroup_size_x, s.workgroup_size_y, uint32(s.use_subgroup_ops), uint32(s.use_fp16_math)};
     for (uint32 f = 0; f < 4; ++f) data[4 + f] = (s.features >> f) & 1u;
     data[8] = s.batch_tokens;
     data[9] = s.batch_units;
+    data[10] = s.batch_chunk;
     VkSpecializationMapEntry entries[kConstants];
     for (uint32 i = 0; i < kConstants; ++i) entries[i] = {i, i * 4, 4};
     VkSpecializationInfo si{kConstants, entries, sizeof data, data};
@@ -331,7 +336,7 @@ VkPipeline ShaderRuntime::get_pipeline(Kernel k, DType weights, const ShaderSpec
         return VK_NULL_HANDLE;
     }
     pipelines_[key] = *p;
-    pipeline_variant_[*p] = {vi, s.batch_tokens};
+    pipeline_variant_[*p] = {vi, s.batch_tokens | (s.batch_chunk ? kStagedBatch : 0u)};
     return *p;
 }
 
@@ -417,9 +422,11 @@ ExpectedVoid ShaderRuntime::collect_kernel_times() {
     for (const Stamp& s : stamps_) {
         const uint64 t = ticks[s.pool][s.query];
         if (s.variant != -1) {  // -1: start of a command buffer; -2: a pipeline not built here
-            // A small-N dispatch is named by its block: "matvec_f16_fp16_x16" (16 rows per workgroup).
+            // A small-N dispatch is named by its block: "matvec_f16_fp16_x16" (16 rows per workgroup),
+            // "matvec_f16_fp16_s16" for the staged kernel.
             std::string name = s.variant >= 0 ? variants_[size_t(s.variant)].name : std::string("other");
-            if (s.batch > 1) name += "_x" + std::to_string(s.batch);
+            const uint32 rows = s.batch & ~kStagedBatch;
+            if (rows > 1) name += ((s.batch & kStagedBatch) ? "_s" : "_x") + std::to_string(rows);
             auto [it, added] = kernel_index_.emplace(name, kernel_times_.size());
             if (added) kernel_times_.push_back({name, 0, 0});
             KernelTiming& k = kernel_times_[it->second];

@@ -39,8 +39,12 @@ struct ShaderSpecialization {
     // thread row; 1, 1: one token per workgroup row (set per dispatch by VulkanOps).
     uint32_t batch_tokens = 1;
     uint32_t batch_units = 1;
+    // The staged small-N kernel (constant_id 10, matvec.comp's XCH): x packets per chunk staged
+    // in shared memory; 0: x read from global memory per weight packet (set by VulkanOps).
+    uint32_t batch_chunk = 0;
     auto key() const {
-        return std::tuple(workgroup_size_x, workgroup_size_y, use_subgroup_ops, use_fp16_math, features, batch_tokens, batch_units);
+        return std::tuple(workgroup_size_x, workgroup_size_y, use_subgroup_ops, use_fp16_math, features, batch_tokens, batch_units,
+                          batch_chunk);
     }
 };
 
@@ -181,7 +185,7 @@ private:
     std::vector<Variant> variants_;
     // [kernel][dtype slot][fp16] -> variant index or -1
     std::array<std::array<std::array<int32, 2>, 3>, size_t(Kernel::Count)> table_{};
-    std::map<std::tuple<int32, uint64, uint32, uint32, bool, bool, uint32, uint32, uint32>, VkPipeline> pipelines_;
+    std::map<std::tuple<int32, uint64, uint32, uint32, bool, bool, uint32, uint32, uint32, uint32>, VkPipeline> pipelines_;
     std::vector<VkPipeline> retired_;  // replaced by a reload; may still be in a recorded command buffer
     std::map<std::string, std::filesystem::file_time_type> mtimes_;
     static constexpr uint32 kSetsPerPool = 1024;

@@ -61,9 +61,19 @@ MatmulParams base_params(const DeviceWeight& w, ActView x, ActView y, uint32 n_t
 // per-token matvecs up to kMatvecMaxTokens) rather than the tiled matmul.
 bool matvec_path(const OpContext& c, uint32 n_tokens) { return n_tokens <= kMatvecMaxTokens || smalln_block(c, n_tokens) > 1; }
 
+// The staged small-N kernel's x chunk (matvec.comp XCH) for workgroups of wg_x lanes and bt
+// tokens: the most whole multiples of wg_x packets (8 f32 columns, 32 bytes, per token) within
+// kStagedXBytes of shared memory (Vulkan's minimum maxComputeSharedMemorySize; the reductions
+// need a few KiB more, which every device we know of has); 0 when not even wg_x packets fit
+// (e.g. 32-row blocks at 32 lanes, or 16 at 64): such batches run the Lanes kernel.
+constexpr uint32 kStagedXBytes = 16384;
+uint32 staged_chunk(uint32 wg_x, uint32 bt) { return wg_x * (kStagedXBytes / (bt * wg_x * 32)); }
+
 // The specialization a weight kernel runs with (see OpContext::tuned_workgroups).
-// units: the dispatch's units (dispatch_matmul), for the matvec shape; bt: the small-N block (1: none).
-ShaderSpecialization kernel_spec(const OpContext& c, Kernel k, uint32 units, uint32 bt) {
+// units: the dispatch's units (dispatch_matmul), for the matvec shape; bt: the small-N block (1: none);
+// staged: the small-N block runs the staged kernel (its x chunk is set by the caller from the
+// effective workgroup).
+ShaderSpecialization kernel_spec(const OpContext& c, Kernel k, uint32 units, uint32 bt, bool staged) {
     ShaderSpecialization s = c.spec;
     if (bt > 1) {  // small-N: bt tokens per workgroup, units per thread row by the accumulator count
         s.batch_tokens = bt;
@@ -85,10 +95,14 @@ ShaderSpecialization kernel_spec(const OpContext& c, Kernel k, uint32 units, uin
         // memory): 64 by default, 2 units per workgroup (docs/tuning.md).
         const uint32 lanes = c.subgroup_size >= 4 && c.subgroup_size <= 128 ? c.subgroup_size : 32;
         const uint32 wide = std::max(lanes, c.matvec_small_lanes);
-        // Small-N: one subgroup per thread row, so that the bt * units lane sums need no barrier.
+        // Small-N: one subgroup per thread row, so that the bt * units lane sums need no barrier;
+        // staged: 256 invocations, so that each staged chunk of x serves twice the weight rows.
         if (units < 8192 && bt == 1) {
             s.workgroup_size_x = wide;
             s.workgroup_size_y = std::max<uint32>(1, 128 / wide);
+        } else if (staged) {
+            s.workgroup_size_x = lanes;
+            s.workgroup_size_y = std::max<uint32>(1, 256 / lanes);
         } else {
             s.workgroup_size_x = lanes;
             s.workgroup_size_y = std::max<uint32>(1, 128 / lanes);
@@ -149,7 +163,11 @@ ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, co
     const bool coop = k == Kernel::MatmulCoop || k == Kernel::MatmulCoopSwiglu;
     const bool tiled = coop || k == Kernel::Matmul || k == Kernel::MatmulSwiglu;
     const uint32 bt = tiled ? 1 : smalln_block(c, p.n_tokens);
-    ShaderSpecialization spec = kernel_spec(c, k, units, bt);
+    const bool staged = bt > 1 && p.vec8 && c.smalln_kernel == SmallNKernel::Staged;
+    ShaderSpecialization spec = kernel_spec(c, k, units, bt, staged);
+    const uint32 chunk = staged ? staged_chunk(spec.workgroup_size_x, bt) : 0;
+    if (staged && chunk == 0) spec = kernel_spec(c, k, units, bt, false);
+    spec.batch_chunk = chunk;
     spec.features = e.features | (e.bias ? uint32(kFeatureBias) : 0u);
     VkPipeline pl = c.rt.get_pipeline(k, t, spec);
     if (!pl) return make_error(ErrorCode::Device, std::string("pipeline ") + kernel_name(k) + ": " + c.rt.last_error());

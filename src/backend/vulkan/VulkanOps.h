@@ -47,6 +47,12 @@ struct ActView {
     uint32 stride = 0;
 };
 
+// The small-N kernel's way to x (OpContext::smalln_kernel): Staged = chunks of every row's x
+// staged in shared memory once per workgroup (each weight and each x element read from memory
+// once per workgroup); Lanes = every lane reads each row's x packet from global memory per
+// weight packet (the earlier kernel, for A/B comparisons). Both keep the one-row sum order.
+enum class SmallNKernel : uint8 { Staged, Lanes };
+
 struct OpContext {
     ShaderRuntime& rt;
     ShaderSpecialization spec;
@@ -72,6 +78,7 @@ struct OpContext {
     // tiled matmul (A/B comparisons). Larger batches always run the tiled matmul.
     uint32 smalln_max_tokens = 64;
     uint32 smalln_block = 16;  // rows per workgroup block of the small-N kernel (a power of two, 2 .. kSmallNMaxBlock)
+    SmallNKernel smalln_kernel = SmallNKernel::Staged;  // 16-byte-aligned batches; others always run Lanes' scalar loop
 };
 
 struct RopeConfig {
