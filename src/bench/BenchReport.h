@@ -213,6 +213,12 @@ struct NgramRunFigure {
     double tokens_per_pass = 0;    // decode tokens / decode passes
     uint64 drafted = 0, accepted = 0;
     double draft_ms = 0, verify_ms = 0;
+    // Of the run's generated tokens after the first, those the n-gram lookup over the context
+    // before them (prompt + generated) would have drafted correctly as its first token: what
+    // any drafting can win on this workload (0: the continuation repeats nothing of its
+    // context, as with a random-weight model that does not copy its prompt).
+    uint32 lookup_hits = 0, generated = 0;
+    bool same_as_plain = true;  // greedy: the drafted run's tokens are the plain run's
 };
 struct SpeculativeFigures {
     std::vector<VerifyPassFigure> verify;  // --verify-k

@@ -141,12 +141,14 @@ TEST(NgramDraft, ContinuesTheLatestEarlierOccurrenceOfTheLongestSuffix) {
     const std::vector<uint32> ctx{1, 2, 3, 9, 1, 2, 3, 7, 5, 2, 3};
     // Suffix "2 3": latest earlier occurrence at 5, followed by 7 5 2 3.
     EXPECT_EQ(ngram_draft(ctx, 2, 3), (std::vector<uint32>{7, 5, 2}));
-    // Suffix "5 2 3" never occurred before: "2 3" is used.
-    EXPECT_EQ(ngram_draft(ctx, 3, 8), (std::vector<uint32>{7, 5, 2, 3}));
+    // Suffix "5 2 3" never occurred before: "2 3" is used; past the context's end the stretch
+    // 7 5 2 3 repeats (the pattern loops).
+    EXPECT_EQ(ngram_draft(ctx, 3, 8), (std::vector<uint32>{7, 5, 2, 3, 7, 5, 2, 3}));
     EXPECT_EQ(ngram_draft(std::vector<uint32>{4, 5, 6}, 3, 4), std::vector<uint32>{});
-    // A repeating pattern continues into the suffix itself.
-    EXPECT_EQ(ngram_draft(std::vector<uint32>{8, 8, 8}, 2, 4), (std::vector<uint32>{8}));
-    EXPECT_EQ(ngram_draft(std::vector<uint32>{1, 2, 1, 2, 1}, 1, 4), (std::vector<uint32>{2, 1}));
+    // A repeating pattern continues into the suffix itself and on, for the whole draft: a loop
+    // of one or two tokens is drafted max_tokens long.
+    EXPECT_EQ(ngram_draft(std::vector<uint32>{8, 8, 8}, 2, 4), (std::vector<uint32>{8, 8, 8, 8}));
+    EXPECT_EQ(ngram_draft(std::vector<uint32>{1, 2, 1, 2, 1}, 1, 5), (std::vector<uint32>{2, 1, 2, 1, 2}));
     EXPECT_EQ(ngram_draft(ctx, 2, 0), std::vector<uint32>{});
 }
 
