@@ -21,16 +21,17 @@ Stats summarize(std::vector<double> v) {
     return s;
 }
 
-uint64 weight_bytes_touched(const TensorRegistry& reg, uint64 passes, uint64 tokens) {
+uint64 weight_bytes_touched(const TensorRegistry& reg, uint64 passes, uint64 tokens, uint64 routed_expert_bytes) {
     const TensorDesc* embd = reg.find({TensorRole::TokenEmbd, -1});
     uint64 per_pass = 0;
     for (const TensorDesc& d : reg.tensors()) {
         if (d.id.role == TensorRole::TokenEmbd) continue;  // rows per token, below
+        if (tensor_role_is_expert(d.id.role)) continue;    // the chosen ones: routed_expert_bytes
         // A tied output reads the whole embedding matrix as the lm head every pass.
         per_pass += d.byte_size;
     }
     uint64 embd_rows = embd ? tokens * embd->row_bytes() : 0;
-    return passes * per_pass + embd_rows;
+    return passes * per_pass + embd_rows + routed_expert_bytes;
 }
 
 TierBytes split_tiers(const PassTraffic& t) {

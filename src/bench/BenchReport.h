@@ -75,6 +75,7 @@ struct RunSample {
     uint64 expert_misses = 0;
     uint64 gpu_time_ns = 0;       // PerformanceMetrics::total_gpu_time_ns delta (0 on the CPU)
     uint64 cpu_weight_bytes = 0;  // PerformanceMetrics::weight_bytes_cpu delta (hybrid decode: the CPU's share)
+    uint64 routed_expert_bytes = 0;  // PerformanceMetrics::weight_bytes_experts_routed delta (the chosen experts)
 };
 
 struct Stats {
@@ -103,8 +104,10 @@ struct TierBytes {
 };
 TierBytes split_tiers(const PassTraffic& t);
 
-// W summed over `passes` forward passes that together process `tokens` tokens.
-uint64 weight_bytes_touched(const TensorRegistry& reg, uint64 passes, uint64 tokens);
+// W summed over `passes` forward passes that together process `tokens` tokens: every dense
+// matrix once per pass, the embedding's rows per token, and of a mixture's experts the chosen
+// ones (routed_expert_bytes: PerformanceMetrics::weight_bytes_experts_routed over the passes).
+uint64 weight_bytes_touched(const TensorRegistry& reg, uint64 passes, uint64 tokens, uint64 routed_expert_bytes = 0);
 
 struct TierFigure {
     double bytes_per_token = 0;

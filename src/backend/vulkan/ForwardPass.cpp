@@ -94,10 +94,13 @@ ExpectedVoid ForwardPass::cpu_layer(uint32 seg) {
     HybridDecode& h = *m_.hybrid;
     VKS_TRY(h.kv->sync(seg, req_.pos, G, G));
     const auto t2 = SClock::now();
+    const uint64 routed_before = m_.weights->routed_expert_bytes();
     VKS_TRY(h.cpu->forward_layer(seg, m_.buf.xh.data(), 1, req_.pos));
-    ctx_.telemetry.record(TelemetryMeter::Rate::CpuWeight, m_.w.seg_bytes[seg], secs(t2, SClock::now()));
+    // What the CPU read: the layer's dense part and, of a mixture's experts, the chosen ones.
+    const uint64 read = m_.w.seg_bytes[seg] - m_.w.seg_expert_bytes[seg] + (m_.weights->routed_expert_bytes() - routed_before);
+    ctx_.telemetry.record(TelemetryMeter::Rate::CpuWeight, read, secs(t2, SClock::now()));
     h.kv->mark(seg, req_.pos, 1, G, G);
-    counters_.cpu_weight_bytes += m_.w.seg_bytes[seg];
+    counters_.cpu_weight_bytes += read;
     cpu_s_ += secs(t1, SClock::now());
     wait_s_ += secs(t0, t1);
     return {};
