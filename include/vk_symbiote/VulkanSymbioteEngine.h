@@ -62,6 +62,10 @@ struct PerformanceMetrics {
     uint64 ram_pack_misses = 0;
     uint64 vram_pack_hits = 0;
     uint64 vram_pack_misses = 0;
+    // Mixture of experts on the Vulkan device: chosen experts found resident in VRAM, and those
+    // that streamed over the bus or ran in a CPU layer of the hybrid decode.
+    uint64 expert_vram_hits = 0;
+    uint64 expert_vram_misses = 0;
     uint64 weight_bytes_vram_resident = 0;  // weight bytes kept in VRAM for the whole run
     uint64 weight_bytes_cpu = 0;           // weight bytes the CPU computed from RAM (CPU path; hybrid CPU layers)
     // Mixture of experts: bytes of the experts the routers chose (each chosen expert of a pass

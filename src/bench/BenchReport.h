@@ -73,6 +73,8 @@ struct RunSample {
     uint64 vram_pack_misses = 0;
     uint64 expert_hits = 0;       // mixture of experts: chosen experts the oracle had predicted
     uint64 expert_misses = 0;
+    uint64 expert_vram_hits = 0;    // chosen experts VRAM-resident / streamed or on the CPU (Vulkan)
+    uint64 expert_vram_misses = 0;
     uint64 gpu_time_ns = 0;       // PerformanceMetrics::total_gpu_time_ns delta (0 on the CPU)
     uint64 cpu_weight_bytes = 0;  // PerformanceMetrics::weight_bytes_cpu delta (hybrid decode: the CPU's share)
     uint64 routed_expert_bytes = 0;  // PerformanceMetrics::weight_bytes_experts_routed delta (the chosen experts)
@@ -144,6 +146,9 @@ struct PackCacheFigures {
     // expert-prediction hit rate).
     uint64 expert_hits = 0, expert_misses = 0;
     double expert_hit_rate = 0;
+    // Mixture of experts on the Vulkan device: chosen experts found resident in VRAM.
+    uint64 expert_vram_hits = 0, expert_vram_misses = 0;
+    double expert_vram_hit_rate = 0;
 };
 PackCacheFigures pack_cache_figures(const std::vector<RunSample>& samples);
 

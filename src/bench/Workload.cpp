@@ -37,6 +37,8 @@ void fill_counters(RunSample& s, const PerformanceMetrics& before, const Perform
     s.vram_pack_misses = delta(after.vram_pack_misses, before.vram_pack_misses);
     s.expert_hits = delta(after.ram_expert_hits, before.ram_expert_hits);
     s.expert_misses = delta(after.ram_expert_misses, before.ram_expert_misses);
+    s.expert_vram_hits = delta(after.expert_vram_hits, before.expert_vram_hits);
+    s.expert_vram_misses = delta(after.expert_vram_misses, before.expert_vram_misses);
     s.gpu_time_ns = delta(after.total_gpu_time_ns, before.total_gpu_time_ns);
     s.cpu_weight_bytes = delta(after.weight_bytes_cpu, before.weight_bytes_cpu);
     s.routed_expert_bytes = delta(after.weight_bytes_experts_routed, before.weight_bytes_experts_routed);

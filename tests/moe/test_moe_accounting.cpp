@@ -168,6 +168,13 @@ TEST(MoeAccounting, BenchWeightsPerTokenAreTheDensePartAndTheChosenExperts) {
         } else {
             EXPECT_GT((*e)->get_performance_metrics().decode_cpu_layers, 0u) << "the budget streams layers and the hybrid decode runs some on the CPU";
             EXPECT_GT(a.ram.bytes_per_token, 0) << "the CPU layers' share";
+            // Every pass routes each layer once, one token: n_expert_used chosen experts a layer,
+            // each counted as found in VRAM or not.
+            const PackCacheFigures& pc = w->pack_cache;
+            uint64 passes = 0;
+            for (const RunSample& smp : w->samples) passes += smp.forward_passes;
+            EXPECT_EQ(pc.expert_vram_hits + pc.expert_vram_misses, passes * c.n_layer * c.n_expert_used);
+            EXPECT_GT(pc.expert_vram_misses, 0u) << "streamed or CPU layers";
         }
         EXPECT_LE(a.ram.bytes_per_token, want * (1 + 1e-9));
     }

@@ -101,6 +101,7 @@ ExpectedVoid ForwardPass::cpu_layer(uint32 seg) {
     ctx_.telemetry.record(TelemetryMeter::Rate::CpuWeight, read, secs(t2, SClock::now()));
     h.kv->mark(seg, req_.pos, 1, G, G);
     counters_.cpu_weight_bytes += read;
+    if (m_.cfg.is_moe() && seg < m_.cfg.n_layer) counters_.expert_vram_misses += m_.cfg.n_expert_used;  // one token's chosen experts, from RAM
     cpu_s_ += secs(t1, SClock::now());
     wait_s_ += secs(t0, t1);
     return {};
@@ -165,6 +166,7 @@ ExpectedVoid ForwardPass::moe_layer(uint32 l) {
     cmd_ = VK_NULL_HANDLE;
     VKS_TRY(m_.ring->wait_compute());
     m_.weights->experts_routed(l, moe.route(n_), n_);
+    count_expert_residency(l, moe);
     VKS_TRY(open_recording(l, true));
     slot_ = slot;
     if (by_dma_[l]) {  // the chosen experts' streamed matrices join the rest of the segment in its slot
@@ -176,6 +178,15 @@ ExpectedVoid ForwardPass::moe_layer(uint32 l) {
     }
     VKS_TRY(m_.ring->record_copy_in(moe.table_up.buffer(), moe.table.buffer(), moe.table_bytes()));
     return kernels_.record_experts(c_, l, n_, moe);
+}
+
+void ForwardPass::count_expert_residency(uint32 l, const DeviceMoe& moe) {
+    for (const DeviceMoe::ExpertRows& r : moe.experts()) {
+        bool resident = true;
+        for (size_t i = 0; i < m_.w.tensors.size(); ++i)
+            if (m_.w.tensors[i].segment == l && m_.w.tensors[i].id.expert == int32(r.expert)) resident = resident && m_.w.plan.tensors[i].resident;
+        (resident ? counters_.expert_vram_hits : counters_.expert_vram_misses) += 1;
+    }
 }
 
 ExpectedVoid ForwardPass::record_head() {
