@@ -62,8 +62,16 @@ struct PerformanceMetrics {
     uint64 ram_pack_misses = 0;
     uint64 vram_pack_hits = 0;
     uint64 vram_pack_misses = 0;
+    // Mixture of experts on the Vulkan device: chosen experts found resident in VRAM, and those
+    // that streamed over the bus or ran in a CPU layer of the hybrid decode.
+    uint64 expert_vram_hits = 0;
+    uint64 expert_vram_misses = 0;
     uint64 weight_bytes_vram_resident = 0;  // weight bytes kept in VRAM for the whole run
     uint64 weight_bytes_cpu = 0;           // weight bytes the CPU computed from RAM (CPU path; hybrid CPU layers)
+    // Mixture of experts: bytes of the experts the routers chose (each chosen expert of a pass
+    // once), on any tier: what the passes read of the experts, where the rest of the weights
+    // are read whole every pass.
+    uint64 weight_bytes_experts_routed = 0;
     // The oracle's placement in numbers (0 when it does not apply): layers, layers entirely
     // VRAM-resident, layers streamed, and of those the ones the hybrid decode computes on the CPU.
     uint32 n_layers = 0;

@@ -26,9 +26,12 @@ struct BackendStats {
     uint64 weight_bytes_uploaded = 0;      // host -> device
     uint64 vram_hits = 0;                  // tensor uses served from VRAM
     uint64 vram_misses = 0;                // tensor uses that streamed
+    uint64 expert_vram_hits = 0;           // chosen experts found VRAM-resident (mixture of experts)
+    uint64 expert_vram_misses = 0;         // chosen experts streamed or computed in a CPU layer
     uint64 hybrid_cpu_weight_bytes = 0;    // weight bytes the hybrid decode's CPU part computed
     std::vector<KernelTime> kernel_times;  // per shader variant, with --enable-profiling
-    // The CPU path: weight bytes every forward pass reads from RAM (the engine counts passes).
+    // The CPU path: dense weight bytes every forward pass reads from RAM (the engine counts
+    // passes, and adds a mixture's chosen experts: WeightProvider::routed_expert_bytes).
     uint64 cpu_weight_bytes_per_pass = 0;
     // The placement now (PerformanceMetrics' fields of the same names).
     uint32 n_layers = 0;

@@ -21,16 +21,17 @@ Stats summarize(std::vector<double> v) {
     return s;
 }
 
-uint64 weight_bytes_touched(const TensorRegistry& reg, uint64 passes, uint64 tokens) {
+uint64 weight_bytes_touched(const TensorRegistry& reg, uint64 passes, uint64 tokens, uint64 routed_expert_bytes) {
     const TensorDesc* embd = reg.find({TensorRole::TokenEmbd, -1});
     uint64 per_pass = 0;
     for (const TensorDesc& d : reg.tensors()) {
         if (d.id.role == TensorRole::TokenEmbd) continue;  // rows per token, below
+        if (tensor_role_is_expert(d.id.role)) continue;    // the chosen ones: routed_expert_bytes
         // A tied output reads the whole embedding matrix as the lm head every pass.
         per_pass += d.byte_size;
     }
     uint64 embd_rows = embd ? tokens * embd->row_bytes() : 0;
-    return passes * per_pass + embd_rows;
+    return passes * per_pass + embd_rows + routed_expert_bytes;
 }
 
 TierBytes split_tiers(const PassTraffic& t) {
@@ -127,11 +128,14 @@ PackCacheFigures pack_cache_figures(const std::vector<RunSample>& samples) {
         f.vram_misses += s.vram_pack_misses;
         f.expert_hits += s.expert_hits;
         f.expert_misses += s.expert_misses;
+        f.expert_vram_hits += s.expert_vram_hits;
+        f.expert_vram_misses += s.expert_vram_misses;
     }
     auto rate = [](uint64 h, uint64 m) { return h + m ? double(h) / double(h + m) : 0.0; };
     f.ram_hit_rate = rate(f.ram_hits, f.ram_misses);
     f.vram_hit_rate = rate(f.vram_hits, f.vram_misses);
     f.expert_hit_rate = rate(f.expert_hits, f.expert_misses);
+    f.expert_vram_hit_rate = rate(f.expert_vram_hits, f.expert_vram_misses);
     return f;
 }
 
@@ -202,6 +206,8 @@ nlohmann::json to_json(const RunSample& s) {
             {"vram_pack_misses", s.vram_pack_misses},
             {"expert_hits", s.expert_hits},
             {"expert_misses", s.expert_misses},
+            {"expert_vram_hits", s.expert_vram_hits},
+            {"expert_vram_misses", s.expert_vram_misses},
             {"gpu_time_ns", s.gpu_time_ns}};
 }
 
@@ -235,7 +241,10 @@ nlohmann::json to_json(const WorkloadResult& w) {
               {"vram_hit_rate", pc.vram_hit_rate},
               {"expert_hits", pc.expert_hits},
               {"expert_misses", pc.expert_misses},
-              {"expert_hit_rate", pc.expert_hit_rate}}},
+              {"expert_hit_rate", pc.expert_hit_rate},
+              {"expert_vram_hits", pc.expert_vram_hits},
+              {"expert_vram_misses", pc.expert_vram_misses},
+              {"expert_vram_hit_rate", pc.expert_vram_hit_rate}}},
             {"gpu_time_ns", w.gpu_time_ns},
             {"kernels", kernels},
             {"stream_timeline",
@@ -435,7 +444,7 @@ std::string hit_cell(uint64 hits, uint64 misses, double rate) {
 
 // The bound the design works from: bytes not resident in VRAM over the path they take.
 std::string non_resident_table(const std::vector<WorkloadResult>& workloads) {
-    Rows rows = {{"non-resident", "bytes/token", "ceiling", "bound t/s", "of bound", "RAM packs hit", "VRAM packs hit", "experts predicted"}};
+    Rows rows = {{"non-resident", "bytes/token", "ceiling", "bound t/s", "of bound", "RAM packs hit", "VRAM packs hit", "experts predicted", "experts in VRAM"}};
     for (const WorkloadResult& w : workloads) {
         const NonResidentBound& n = w.accounting.non_resident;
         const PackCacheFigures& pc = w.pack_cache;
@@ -444,7 +453,8 @@ std::string non_resident_table(const std::vector<WorkloadResult>& workloads) {
                         n.bound_tokens_per_second > 0 ? fmt("%.2f", n.bound_tokens_per_second) : "-",
                         n.bound_tokens_per_second > 0 ? fmt("%.1f%%", 100 * n.fraction_of_bound) : "-",
                         hit_cell(pc.ram_hits, pc.ram_misses, pc.ram_hit_rate), hit_cell(pc.vram_hits, pc.vram_misses, pc.vram_hit_rate),
-                        hit_cell(pc.expert_hits, pc.expert_misses, pc.expert_hit_rate)});
+                        hit_cell(pc.expert_hits, pc.expert_misses, pc.expert_hit_rate),
+                        hit_cell(pc.expert_vram_hits, pc.expert_vram_misses, pc.expert_vram_hit_rate)});
     }
     return render(rows);
 }

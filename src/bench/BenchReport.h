@@ -73,8 +73,11 @@ struct RunSample {
     uint64 vram_pack_misses = 0;
     uint64 expert_hits = 0;       // mixture of experts: chosen experts the oracle had predicted
     uint64 expert_misses = 0;
+    uint64 expert_vram_hits = 0;    // chosen experts VRAM-resident / streamed or on the CPU (Vulkan)
+    uint64 expert_vram_misses = 0;
     uint64 gpu_time_ns = 0;       // PerformanceMetrics::total_gpu_time_ns delta (0 on the CPU)
     uint64 cpu_weight_bytes = 0;  // PerformanceMetrics::weight_bytes_cpu delta (hybrid decode: the CPU's share)
+    uint64 routed_expert_bytes = 0;  // PerformanceMetrics::weight_bytes_experts_routed delta (the chosen experts)
 };
 
 struct Stats {
@@ -103,8 +106,10 @@ struct TierBytes {
 };
 TierBytes split_tiers(const PassTraffic& t);
 
-// W summed over `passes` forward passes that together process `tokens` tokens.
-uint64 weight_bytes_touched(const TensorRegistry& reg, uint64 passes, uint64 tokens);
+// W summed over `passes` forward passes that together process `tokens` tokens: every dense
+// matrix once per pass, the embedding's rows per token, and of a mixture's experts the chosen
+// ones (routed_expert_bytes: PerformanceMetrics::weight_bytes_experts_routed over the passes).
+uint64 weight_bytes_touched(const TensorRegistry& reg, uint64 passes, uint64 tokens, uint64 routed_expert_bytes = 0);
 
 struct TierFigure {
     double bytes_per_token = 0;
@@ -141,6 +146,9 @@ struct PackCacheFigures {
     // expert-prediction hit rate).
     uint64 expert_hits = 0, expert_misses = 0;
     double expert_hit_rate = 0;
+    // Mixture of experts on the Vulkan device: chosen experts found resident in VRAM.
+    uint64 expert_vram_hits = 0, expert_vram_misses = 0;
+    double expert_vram_hit_rate = 0;
 };
 PackCacheFigures pack_cache_figures(const std::vector<RunSample>& samples);
 
@@ -213,6 +221,12 @@ struct NgramRunFigure {
     double tokens_per_pass = 0;    // decode tokens / decode passes
     uint64 drafted = 0, accepted = 0;
     double draft_ms = 0, verify_ms = 0;
+    // Of the run's generated tokens after the first, those the n-gram lookup over the context
+    // before them (prompt + generated) would have drafted correctly as its first token: what
+    // any drafting can win on this workload (0: the continuation repeats nothing of its
+    // context, as with a random-weight model that does not copy its prompt).
+    uint32 lookup_hits = 0, generated = 0;
+    bool same_as_plain = true;  // greedy: the drafted run's tokens are the plain run's
 };
 struct SpeculativeFigures {
     std::vector<VerifyPassFigure> verify;  // --verify-k

@@ -7,6 +7,7 @@
 
 #include "model/ModelConfig.h"
 #include "model/Tokenizer.h"
+#include "runtime/NgramDraft.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
 
 namespace vk_symbiote::bench {
@@ -44,14 +45,31 @@ Expected<VerifyPassFigure> time_pass(VulkanSymbioteEngine& engine, const std::ve
     return f;
 }
 
-// One greedy generation of the workload: tokens/s over the decode span and the metrics' delta.
-Expected<NgramRunFigure> timed_run(VulkanSymbioteEngine& engine, const std::vector<uint32>& prompt, const GenerationOptions& g) {
+// Generated tokens after the first whose n-gram lookup over the context before them (the
+// prompt, then the generated tokens) drafts them as its first token.
+uint32 lookup_hits(const std::vector<uint32>& prompt, const std::vector<uint32>& generated, uint32 ngram_size) {
+    std::vector<uint32> ctx = prompt;
+    uint32 hits = 0;
+    for (size_t i = 0; i < generated.size(); ++i) {
+        if (i > 0) {
+            const std::vector<uint32> d = ngram_draft(ctx, ngram_size, 1);
+            hits += !d.empty() && d[0] == generated[i] ? 1 : 0;
+        }
+        ctx.push_back(generated[i]);
+    }
+    return hits;
+}
+
+// One greedy generation of the workload: tokens/s over the decode span and the metrics' delta;
+// `tokens` receives the generated tokens.
+Expected<NgramRunFigure> timed_run(VulkanSymbioteEngine& engine, const std::vector<uint32>& prompt, const GenerationOptions& g, std::vector<uint32>& tokens) {
     const PerformanceMetrics before = engine.get_performance_metrics();
     std::vector<Clock::time_point> stamps;
+    tokens.clear();
     auto r = engine.generate_tokens(prompt, g, [&](const std::string&, uint32 tok) {
         if (tok != UINT32_MAX) stamps.push_back(Clock::now());
         return true;
-    });
+    }, &tokens);
     if (!r) return r.error();
     const PerformanceMetrics& m = engine.get_performance_metrics();
     NgramRunFigure f;
@@ -64,6 +82,8 @@ Expected<NgramRunFigure> timed_run(VulkanSymbioteEngine& engine, const std::vect
     f.accepted = m.draft_accepted_tokens - before.draft_accepted_tokens;
     f.draft_ms = double(m.draft_time_ns - before.draft_time_ns) * 1e-6;
     f.verify_ms = double(m.verify_time_ns - before.verify_time_ns) * 1e-6;
+    f.lookup_hits = lookup_hits(prompt, tokens, std::max(1u, g.draft_ngram_size));
+    f.generated = uint32(tokens.size());
     return f;
 }
 
@@ -106,14 +126,17 @@ Expected<std::vector<NgramRunFigure>> run_ngram_workload(VulkanSymbioteEngine& e
     g.temperature = 0;
     g.ignore_eos = true;
     std::vector<NgramRunFigure> out;
+    std::vector<uint32> plain_tokens, tokens;
     for (bool draft : {false, true}) {
         g.draft_ngram = draft;
         g.draft_model = draft;  // the plain run drafts from neither source
-        if (opts.warmup) VKS_TRY(timed_run(engine, prompt, g));
+        if (opts.warmup) VKS_TRY(timed_run(engine, prompt, g, tokens));
         std::vector<NgramRunFigure> reps;
         for (uint32 rep = 0; rep < std::max(1u, opts.repetitions); ++rep) {
-            auto f = timed_run(engine, prompt, g);
+            auto f = timed_run(engine, prompt, g, tokens);
             if (!f) return f.error();
+            if (!draft && rep == 0) plain_tokens = tokens;
+            f->same_as_plain = tokens == plain_tokens;
             reps.push_back(*f);
             say(opts, "ngram " + f->name + ": " + fmt("%.2f tokens/s", f->tokens_per_second.median) + ", " + fmt("%.2f tokens per pass", f->tokens_per_pass));
         }
@@ -122,8 +145,12 @@ Expected<std::vector<NgramRunFigure>> run_ngram_workload(VulkanSymbioteEngine& e
         std::sort(reps.begin(), reps.end(), [](const auto& a, const auto& b) { return a.tokens_per_second.median < b.tokens_per_second.median; });
         NgramRunFigure f = reps[reps.size() / 2];
         f.tokens_per_second = summarize(tps);
+        for (const NgramRunFigure& r : reps) f.same_as_plain = f.same_as_plain && r.same_as_plain;
         out.push_back(f);
     }
+    if (out[0].lookup_hits == 0)
+        say(opts, "ngram: the plain continuation repeats nothing of its context (0 of " + std::to_string(out[0].generated) +
+                      " tokens an n-gram lookup would draft): nothing to accept (a random-weight model does not copy its prompt)");
     return out;
 }
 
@@ -137,6 +164,9 @@ nlohmann::json to_json(const SpeculativeFigures& f) {
                          {"drafted", n.drafted},
                          {"accepted", n.accepted},
                          {"draft_ms", n.draft_ms},
+                         {"lookup_hits", n.lookup_hits},
+                         {"generated", n.generated},
+                         {"same_as_plain", n.same_as_plain},
                          {"verify_ms", n.verify_ms}});
     return {{"verify_passes", verify}, {"ngram_prompt_tokens", f.ngram_prompt_tokens}, {"ngram", ngram}};
 }
@@ -156,12 +186,14 @@ std::string speculative_tables(const SpeculativeFigures& f) {
         out += render(rows) + "\n";
     }
     if (!f.ngram.empty()) {
-        std::vector<std::vector<std::string>> rows = {{"n-gram workload", "tokens/s (measured)", "tokens/pass", "drafted", "accepted", "draft ms", "verify ms"}};
+        std::vector<std::vector<std::string>> rows = {
+            {"n-gram workload", "tokens/s (measured)", "tokens/pass", "drafted", "accepted", "draft ms", "verify ms", "lookup hits", "tokens as plain"}};
         for (const NgramRunFigure& n : f.ngram)
             rows.push_back({n.name + " (prompt " + std::to_string(f.ngram_prompt_tokens) + ")", fmt("%.2f", n.tokens_per_second.median), fmt("%.2f", n.tokens_per_pass),
-                            std::to_string(n.drafted), std::to_string(n.accepted), fmt("%.1f", n.draft_ms), fmt("%.1f", n.verify_ms)});
+                            std::to_string(n.drafted), std::to_string(n.accepted), fmt("%.1f", n.draft_ms), fmt("%.1f", n.verify_ms),
+                            std::to_string(n.lookup_hits) + " of " + std::to_string(n.generated > 0 ? n.generated - 1 : 0), n.same_as_plain ? "same" : "DIFFERENT"});
         if (f.ngram.size() == 2 && f.ngram[0].tokens_per_second.median > 0)
-            rows.push_back({"speed-up", fmt("%.2fx", f.ngram[1].tokens_per_second.median / f.ngram[0].tokens_per_second.median), "", "", "", "", ""});
+            rows.push_back({"speed-up", fmt("%.2fx", f.ngram[1].tokens_per_second.median / f.ngram[0].tokens_per_second.median), "", "", "", "", "", "", ""});
         out += render(rows) + "\n";
     }
     return out;

@@ -37,8 +37,11 @@ void fill_counters(RunSample& s, const PerformanceMetrics& before, const Perform
     s.vram_pack_misses = delta(after.vram_pack_misses, before.vram_pack_misses);
     s.expert_hits = delta(after.ram_expert_hits, before.ram_expert_hits);
     s.expert_misses = delta(after.ram_expert_misses, before.ram_expert_misses);
+    s.expert_vram_hits = delta(after.expert_vram_hits, before.expert_vram_hits);
+    s.expert_vram_misses = delta(after.expert_vram_misses, before.expert_vram_misses);
     s.gpu_time_ns = delta(after.total_gpu_time_ns, before.total_gpu_time_ns);
     s.cpu_weight_bytes = delta(after.weight_bytes_cpu, before.weight_bytes_cpu);
+    s.routed_expert_bytes = delta(after.weight_bytes_experts_routed, before.weight_bytes_experts_routed);
 }
 
 // Per-kernel totals added by name (sums of snapshots: their difference is the sum of the
@@ -85,7 +88,7 @@ Accounting account(const WorkloadResult& w, const TensorRegistry& reg, bool gpu,
     // tg: one token per pass (the one-token prompt included); pp: the prompt; par: the tokens
     // the sequences generated, several per pass.
     t.tokens = tg && w.kind == "tg" ? m.forward_passes : m.tokens;
-    t.weight_bytes_touched = weight_bytes_touched(reg, t.forward_passes, t.tokens);
+    t.weight_bytes_touched = weight_bytes_touched(reg, t.forward_passes, t.tokens, m.routed_expert_bytes);
     t.disk_bytes = m.disk_bytes;
     t.uploaded_bytes = m.uploaded_bytes;
     t.cpu_compute_bytes = gpu ? m.cpu_weight_bytes : 0;

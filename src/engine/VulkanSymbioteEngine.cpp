@@ -136,10 +136,16 @@ struct VulkanSymbioteEngine::Impl {
         metrics.total_gpu_time_ns = b.gpu_time_ns;  // since prepare(), as the utilization's wall time is not
         metrics.gpu_utilization_percent =
             metrics.total_inference_time_ns ? 100.0 * double(metrics.total_gpu_time_ns) / double(metrics.total_inference_time_ns) : 0.0;
-        read_provider_stats(sel.provider->stats());
+        read_provider_stats(provider_stats());
         read_backend_stats(b);
         read_scheduler_stats();
         if (auto pm = read_process_memory()) metrics.peak_rss_bytes = std::max<uint64>(metrics.peak_rss_bytes, pm->peak_rss_bytes);
+    }
+
+    ProviderStats provider_stats() const {
+        ProviderStats p = sel.provider->stats();
+        p.routed_expert_bytes = sel.provider->routed_expert_bytes();
+        return p;
     }
 
     void read_provider_stats(const ProviderStats& p) {
@@ -154,6 +160,7 @@ struct VulkanSymbioteEngine::Impl {
         metrics.ram_prediction_hit_rate = p.prediction_hit_rate;
         metrics.ram_expert_hits = p.expert_hits - base.expert_hits;
         metrics.ram_expert_misses = p.expert_misses - base.expert_misses;
+        metrics.weight_bytes_experts_routed = p.routed_expert_bytes - base.routed_expert_bytes;
     }
 
     void read_backend_stats(const BackendStats& b) {
@@ -162,7 +169,9 @@ struct VulkanSymbioteEngine::Impl {
         m.weight_bytes_uploaded = b.weight_bytes_uploaded - base.weight_bytes_uploaded;
         m.vram_pack_hits = b.vram_hits - base.vram_hits;
         m.vram_pack_misses = b.vram_misses - base.vram_misses;
-        m.weight_bytes_cpu = b.cpu_weight_bytes_per_pass ? b.cpu_weight_bytes_per_pass * m.total_inferences
+        m.expert_vram_hits = b.expert_vram_hits - base.expert_vram_hits;
+        m.expert_vram_misses = b.expert_vram_misses - base.expert_vram_misses;
+        m.weight_bytes_cpu = b.cpu_weight_bytes_per_pass ? b.cpu_weight_bytes_per_pass * m.total_inferences + m.weight_bytes_experts_routed
                                                          : b.hybrid_cpu_weight_bytes - base.hybrid_cpu_weight_bytes;
         m.weight_bytes_vram_resident = b.weight_bytes_vram_resident;
         m.n_layers = b.n_layers;
@@ -287,7 +296,7 @@ void VulkanSymbioteEngine::reset_performance_metrics() {
     impl_->decode_step_tokens = 0;
     impl_->metrics.model_weight_bytes = weights;
     impl_->backend_base = impl_->sel.backend->stats();
-    impl_->provider_base = impl_->sel.provider->stats();
+    impl_->provider_base = impl_->provider_stats();
     impl_->device_metrics_stale = true;
 }
 

@@ -7,6 +7,7 @@
 // must not evict or move them while a kernel may read them.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <vector>
 
@@ -77,6 +78,7 @@ struct ProviderStats {
     // router ran (hits) or not (misses).
     uint64 expert_hits = 0;
     uint64 expert_misses = 0;
+    uint64 routed_expert_bytes = 0;  // WeightProvider::routed_expert_bytes (filled by the engine)
 };
 
 class WeightProvider {
@@ -94,11 +96,16 @@ public:
 
     // Hint: the forward pass is about to use these tensors in this order (prefetch).
     virtual void hint_upcoming(const std::vector<TensorId>& /*ids*/) {}
-    // Hint from a mixture-of-experts layer's router: of the batch's n_tokens tokens,
-    // tokens_per_expert[e] (n_expert entries) chose expert e. The forward pass acquires the
+    // A mixture-of-experts layer's router chose: of the batch's n_tokens tokens,
+    // tokens_per_expert[e] (n_expert entries) chose expert e. The forward pass reads the
     // chosen experts' tensors (count > 0, lowest expert first) next, and no other expert of
-    // the layer. A provider under a budget reads them now and learns which experts are popular.
-    virtual void experts_routed(uint32 /*layer*/, const std::vector<uint32>& /*tokens_per_expert*/, uint32 /*n_tokens*/) {}
+    // the layer: routed_expert_bytes() grows by their bytes (each chosen expert once, however
+    // many of the batch's tokens chose it), then on_experts_routed() tells the provider.
+    void experts_routed(uint32 layer, const std::vector<uint32>& tokens_per_expert, uint32 n_tokens);
+    // Bytes of the experts the routers chose, summed over experts_routed() calls since the
+    // provider was created: what the forward passes read of the experts (the accounting of
+    // bytes per token counts these instead of every expert). Any thread may read it.
+    uint64 routed_expert_bytes() const { return routed_expert_bytes_.load(std::memory_order_relaxed); }
     // Hint: the caller will not acquire these tensors again (they live on the device now);
     // replaces the previous set. A provider under a budget gives their memory to others
     // first. Acquiring one anyway still works (it is loaded again).
@@ -111,6 +118,17 @@ public:
     virtual bool stable_host_memory() const { return false; }
     virtual uint64 page_alignment() const { return 0; }
     virtual ProviderStats stats() const { return {}; }
+
+protected:
+    // The router's choice, for a provider under a budget: it reads the chosen experts now and
+    // learns which experts are popular.
+    virtual void on_experts_routed(uint32 /*layer*/, const std::vector<uint32>& /*tokens_per_expert*/, uint32 /*n_tokens*/) {}
+
+private:
+    std::atomic<uint64> routed_expert_bytes_{0};
 };
+
+// Bytes of expert `expert` of `layer` (its ExpGate, ExpUp and ExpDown tensors); 0 if none.
+uint64 expert_bytes(const TensorRegistry& reg, uint32 layer, uint32 expert);
 
 }  // namespace vk_symbiote

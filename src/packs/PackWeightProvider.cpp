@@ -216,7 +216,7 @@ void PackWeightProvider::hint_upcoming(const std::vector<TensorId>&) {
     mgr_->prefetch_ahead();
 }
 
-void PackWeightProvider::experts_routed(uint32 layer, const std::vector<uint32>& tokens_per_expert, uint32 n_tokens) {
+void PackWeightProvider::on_experts_routed(uint32 layer, const std::vector<uint32>& tokens_per_expert, uint32 n_tokens) {
     mgr_->record_routing(layer, tokens_per_expert, n_tokens);
     mgr_->prefetch_ahead();
 }

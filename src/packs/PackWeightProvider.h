@@ -99,7 +99,7 @@ public:
     // Tells the oracle the router's choice, then reads ahead from there: the chosen experts'
     // packs (the layer's other experts are left on disk), then the next layers' packs with
     // their likely experts.
-    void experts_routed(uint32 layer, const std::vector<uint32>& tokens_per_expert, uint32 n_tokens) override;
+    void on_experts_routed(uint32 layer, const std::vector<uint32>& tokens_per_expert, uint32 n_tokens) override;
     // Retires the packs every slice of which belongs to one of `ids` (a pack shared with a
     // tensor still in use stays in the scan).
     void retire(const std::vector<TensorId>& ids) override;

@@ -43,6 +43,7 @@ double PassCost::predict(uint32 rows) const {
 
 void DraftLength::record(uint32 drafted, uint32 accepted) {
     if (drafted == 0) return;
+    plain_steps_ = 0;
     const uint32 tried = accepted + (accepted < drafted ? 1 : 0);  // the first rejected one was tried too
     accepted_ = accepted_ * kDecay + accepted;
     tried_ = tried_ * kDecay + tried;
@@ -75,6 +76,14 @@ uint32 DraftLength::choose(const PassCost& cost) const {
     if (!adaptive_ || cost.passes() == 0) return k;
     const double draft_rate = expected_tokens(acceptance(), k) / cost.predict_draft(k);
     return 1.0 / cost.predict(1) > draft_rate ? 0 : k;
+}
+
+uint32 DraftLength::next(const PassCost& cost) {
+    const uint32 k = choose(cost);
+    if (k > 0) return k;
+    if (plain_steps_ >= kProbeEvery) return best_draft(cost);
+    ++plain_steps_;
+    return 0;
 }
 
 }  // namespace vk_symbiote

@@ -48,7 +48,8 @@ private:
 class DraftLength {
 public:
     DraftLength(uint32 min_len, uint32 max_len, bool adaptive) : min_(min_len), max_(max_len), adaptive_(adaptive) {}
-    // A verification of `drafted` tokens accepted the first `accepted` of them.
+    // A verification of `drafted` tokens accepted the first `accepted` of them (drafted > 0:
+    // a probe is no longer due).
     void record(uint32 drafted, uint32 accepted);
     // Acceptance per drafted token: accepted / tried, where a token counts as tried when all
     // drafted tokens before it were accepted (recent verifications weigh more; 0.5 at first).
@@ -58,7 +59,13 @@ public:
     uint32 choose(const PassCost& cost) const;
     // The best draft length of at least max(1, min) (what choose() would give if it had to draft).
     uint32 best_draft(const PassCost& cost) const;
-    // Passes without a draft after which choose()'s 0 is overruled once, to measure again.
+    // The length to try for the next pass: choose(), or best_draft() once kProbeEvery steps
+    // went without a draft (a probe, so that acceptance and the pass cost are measured again).
+    // A probe stays due until record() sees a draft verified: a step whose lookup finds
+    // nothing to draft does not use it up (an n-gram match is rare, and a probe consumed at a
+    // step without one would leave the adaptive length at 0 for good).
+    uint32 next(const PassCost& cost);
+    // Steps without a verified draft after which choose()'s 0 is overruled, to measure again.
     static constexpr uint32 kProbeEvery = 16;
     // Expected tokens a pass verifying k drafted tokens yields at acceptance a.
     static double expected_tokens(double a, uint32 k);
@@ -68,6 +75,7 @@ private:
     uint32 min_, max_;
     bool adaptive_;
     double accepted_ = 1, tried_ = 2;  // the prior: one accepted of two tried
+    uint32 plain_steps_ = 0;           // next() calls that gave 0 since a draft was last verified
 };
 
 }  // namespace vk_symbiote

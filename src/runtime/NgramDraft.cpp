@@ -19,10 +19,14 @@ std::vector<uint32> ngram_draft(std::span<const uint32> context, uint32 ngram_si
     for (uint32 n = uint32(std::min<size_t>(ngram_size, context.size() - 1)); n >= 1; --n) {
         const int64 at = latest_occurrence(context, n);
         if (at < 0) continue;
-        // The continuation may run into the suffix itself: a repeating pattern goes on.
+        // The continuation may run into the suffix itself and past the context's end: the
+        // tokens from `from` to the end repeat (period size - from), as in an overlapping copy,
+        // so a loop of p tokens is drafted max_tokens long rather than p.
         const size_t from = size_t(at) + n;
-        const size_t to = std::min(context.size(), from + max_tokens);
-        return std::vector<uint32>(context.begin() + int64(from), context.begin() + int64(to));
+        std::vector<uint32> out;
+        out.reserve(max_tokens);
+        for (size_t i = from; out.size() < max_tokens; ++i) out.push_back(i < context.size() ? context[i] : out[i - context.size()]);
+        return out;
     }
     return {};
 }

@@ -28,9 +28,10 @@ struct DraftParams {
     bool enabled() const { return (ngram || model) && draft_max > 0; }
 };
 
-// Up to max_tokens tokens that followed the latest earlier occurrence of the context's last
-// n-gram (context: prompt and generated tokens). Empty when no suffix of 1 .. ngram_size
-// tokens occurred before.
+// max_tokens tokens that followed the latest earlier occurrence of the context's last n-gram
+// (context: prompt and generated tokens); where they reach the context's end, the stretch from
+// the occurrence's continuation to the end repeats (a loop goes on). Empty when no suffix of
+// 1 .. ngram_size tokens occurred before.
 std::vector<uint32> ngram_draft(std::span<const uint32> context, uint32 ngram_size, uint32 max_tokens);
 
 }  // namespace vk_symbiote

@@ -42,9 +42,7 @@ uint32 Sequence::draft(uint32 room, const PassCost& cost) {
     draft_.clear();
     const DraftParams& p = req_.draft;
     if (!p.enabled() || finished() || in_prompt() || pending() != 1) return 0;
-    uint32 len = draft_len_.choose(cost);
-    if (len == 0 && ++plain_steps_ >= DraftLength::kProbeEvery) len = draft_len_.best_draft(cost);  // measure again now and then
-    if (len > 0) plain_steps_ = 0;
+    const uint32 len = draft_len_.next(cost);
     // Rows past the last token: positions n_past_ + 1 .. n_past_ + k must stay within
     // max_positions() (the KV blocks admission reserved, the tokens max_tokens allows).
     const uint32 most = std::min({room, max_positions() - std::min(max_positions(), n_past_ + 1), len});

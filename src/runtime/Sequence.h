@@ -129,7 +129,6 @@ private:
     std::vector<uint32> verify_tokens_;  // (1 + k) the last token, then the draft
     std::vector<float> verify_logits_;   // (1 + k, n_vocab) the pass's rows
     uint64 drafted_ = 0, accepted_ = 0;  // over the sequence's verifications
-    uint32 plain_steps_ = 0;             // decode steps since the adaptive length last drafted
     Clock::time_point submitted_, first_token_, last_token_;
 };
 

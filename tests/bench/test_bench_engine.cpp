@@ -301,6 +301,10 @@ TEST(BenchEngineSpeculative, VerifySweepAndNgramWorkload) {
     EXPECT_GT((*n)[1].accepted, 0u);
     EXPECT_GT((*n)[1].tokens_per_pass, 1.0);
     EXPECT_GT((*n)[1].verify_ms, 0);
+    EXPECT_EQ((*n)[0].generated, 24u);
+    EXPECT_GT((*n)[0].lookup_hits, 0u) << "stories260K's greedy text repeats its context";
+    EXPECT_EQ((*n)[0].lookup_hits, (*n)[1].lookup_hits) << "the same tokens";
+    EXPECT_TRUE((*n)[1].same_as_plain) << "greedy: drafted tokens change nothing";
     const std::string table = speculative_tables({*v, prompt_tokens, *n});
     EXPECT_NE(table.find("(computed)"), std::string::npos) << table;
     EXPECT_NE(table.find("speed-up"), std::string::npos) << table;

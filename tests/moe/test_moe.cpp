@@ -44,7 +44,7 @@ public:
     }
     ExpectedVoid embedding_row(uint32 token, float* out) override { return inner_.embedding_row(token, out); }
     void hint_upcoming(const std::vector<TensorId>& ids) override { inner_.hint_upcoming(ids); }
-    void experts_routed(uint32 layer, const std::vector<uint32>& counts, uint32 n_tokens) override {
+    void on_experts_routed(uint32 layer, const std::vector<uint32>& counts, uint32 n_tokens) override {
         events.push_back({true, {}, layer, counts, n_tokens});
         inner_.experts_routed(layer, counts, n_tokens);
     }

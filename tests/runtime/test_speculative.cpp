@@ -141,12 +141,14 @@ TEST(NgramDraft, ContinuesTheLatestEarlierOccurrenceOfTheLongestSuffix) {
     const std::vector<uint32> ctx{1, 2, 3, 9, 1, 2, 3, 7, 5, 2, 3};
     // Suffix "2 3": latest earlier occurrence at 5, followed by 7 5 2 3.
     EXPECT_EQ(ngram_draft(ctx, 2, 3), (std::vector<uint32>{7, 5, 2}));
-    // Suffix "5 2 3" never occurred before: "2 3" is used.
-    EXPECT_EQ(ngram_draft(ctx, 3, 8), (std::vector<uint32>{7, 5, 2, 3}));
+    // Suffix "5 2 3" never occurred before: "2 3" is used; past the context's end the stretch
+    // 7 5 2 3 repeats (the pattern loops).
+    EXPECT_EQ(ngram_draft(ctx, 3, 8), (std::vector<uint32>{7, 5, 2, 3, 7, 5, 2, 3}));
     EXPECT_EQ(ngram_draft(std::vector<uint32>{4, 5, 6}, 3, 4), std::vector<uint32>{});
-    // A repeating pattern continues into the suffix itself.
-    EXPECT_EQ(ngram_draft(std::vector<uint32>{8, 8, 8}, 2, 4), (std::vector<uint32>{8}));
-    EXPECT_EQ(ngram_draft(std::vector<uint32>{1, 2, 1, 2, 1}, 1, 4), (std::vector<uint32>{2, 1}));
+    // A repeating pattern continues into the suffix itself and on, for the whole draft: a loop
+    // of one or two tokens is drafted max_tokens long.
+    EXPECT_EQ(ngram_draft(std::vector<uint32>{8, 8, 8}, 2, 4), (std::vector<uint32>{8, 8, 8, 8}));
+    EXPECT_EQ(ngram_draft(std::vector<uint32>{1, 2, 1, 2, 1}, 1, 5), (std::vector<uint32>{2, 1, 2, 1, 2}));
     EXPECT_EQ(ngram_draft(ctx, 2, 0), std::vector<uint32>{});
 }
 
@@ -185,6 +187,25 @@ TEST(DraftLength, NoDraftWhenAPlainStepIsFaster) {
     EXPECT_EQ(d.best_draft(step), 8u);
     for (int i = 0; i < 80; ++i) d.record(8, 8);  // ~ 1
     EXPECT_EQ(d.choose(step), 8u);
+}
+
+// Once a plain step is predicted faster, the adaptive length keeps probing: after kProbeEvery
+// steps without a draft next() asks for one, and keeps asking at every step until a draft is
+// verified (a step whose n-gram lookup found nothing must not use the probe up; with a model
+// whose output repeats rarely, a probe used up at such a step left the length at 0 for good).
+TEST(DraftLength, AProbeStaysDueUntilADraftIsVerified) {
+    PassCost step;
+    for (int i = 0; i < 4; ++i) step.record(1, 0.07);
+    for (uint32 r : {3u, 9u, 5u, 17u}) step.record(r, 0.21);
+    DraftLength d(1, 8, true);
+    for (int i = 0; i < 40; ++i) d.record(8, 1);  // acceptance ~ 0.5: plain steps are faster
+    ASSERT_EQ(d.choose(step), 0u);
+    for (uint32 i = 0; i < DraftLength::kProbeEvery; ++i) EXPECT_EQ(d.next(step), 0u) << "step " << i;
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(d.next(step), d.best_draft(step)) << "the probe is still due (no draft was verified) at try " << i;
+    d.record(8, 1);
+    EXPECT_EQ(d.next(step), 0u) << "a verified draft took the probe";
+    for (uint32 i = 1; i < DraftLength::kProbeEvery; ++i) EXPECT_EQ(d.next(step), 0u);
+    EXPECT_GT(d.next(step), 0u);
 }
 
 // Greedy: n-gram drafts of 4 tokens (fixed) and up to 8 (adaptive) give the plain decode's

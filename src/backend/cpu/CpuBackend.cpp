@@ -93,14 +93,11 @@ BackendStats CpuBackend::stats() {
     BackendStats s;
     s.n_layers = s.streamed_layers = s.decode_cpu_layers = cfg_.n_layer;  // every layer computed on the CPU from RAM
     if (!weights_) return s;
-    // Every forward pass reads every weight matrix once (the embedding: its rows, not counted),
-    // of a layer's experts the n_expert_used a token selects (in decode).
-    uint64 experts = 0;
-    for (const TensorDesc& d : weights_->registry().tensors()) {
-        if (tensor_role_is_expert(d.id.role)) experts += d.byte_size;
-        else if (d.id.role != TensorRole::TokenEmbd || cfg_.tied_output) s.cpu_weight_bytes_per_pass += d.byte_size;
-    }
-    if (cfg_.is_moe()) s.cpu_weight_bytes_per_pass += experts / cfg_.n_expert * cfg_.n_expert_used;
+    // Every forward pass reads every dense weight matrix once (the embedding: its rows, not
+    // counted); of a mixture's experts only the chosen ones, which the provider counts
+    // (WeightProvider::routed_expert_bytes; the engine adds them).
+    for (const TensorDesc& d : weights_->registry().tensors())
+        if (!tensor_role_is_expert(d.id.role) && (d.id.role != TensorRole::TokenEmbd || cfg_.tied_output)) s.cpu_weight_bytes_per_pass += d.byte_size;
     return s;
 }
 

@@ -19,7 +19,11 @@ void DeviceWeights::list(const WeightProvider& weights, const ModelConfig& cfg) 
     }
     std::stable_sort(tensors.begin(), tensors.end(), [](const VramTensor& a, const VramTensor& b) { return a.segment < b.segment; });
     seg_bytes.assign(cfg.n_layer + 1, 0);
-    for (const VramTensor& t : tensors) seg_bytes[t.segment] += t.rows * t.row_bytes;
+    seg_expert_bytes.assign(cfg.n_layer + 1, 0);
+    for (const VramTensor& t : tensors) {
+        seg_bytes[t.segment] += t.rows * t.row_bytes;
+        if (t.id.expert >= 0) seg_expert_bytes[t.segment] += t.rows * t.row_bytes;
+    }
 }
 
 void DeviceWeights::mark_streamed(uint32 n_segments) {

@@ -67,6 +67,7 @@ public:
     VramPlan plan;
     std::vector<std::vector<size_t>> streamed;     // per segment: indexes into tensors that stream
     std::vector<uint64> seg_bytes;                 // per segment: weight bytes (all its tensors)
+    std::vector<uint64> seg_expert_bytes;          // per segment: of those, every expert's (a pass reads the chosen ones)
     using ViewKey = std::tuple<uint32, int32, int32>;  // (role, layer, expert)
     static ViewKey key(TensorId id) { return {uint32(id.role), id.layer, id.expert}; }
     std::map<ViewKey, DeviceWeight> views;         // where the kernels read each tensor

@@ -94,10 +94,14 @@ ExpectedVoid ForwardPass::cpu_layer(uint32 seg) {
     HybridDecode& h = *m_.hybrid;
     VKS_TRY(h.kv->sync(seg, req_.pos, G, G));
     const auto t2 = SClock::now();
+    const uint64 routed_before = m_.weights->routed_expert_bytes();
     VKS_TRY(h.cpu->forward_layer(seg, m_.buf.xh.data(), 1, req_.pos));
-    ctx_.telemetry.record(TelemetryMeter::Rate::CpuWeight, m_.w.seg_bytes[seg], secs(t2, SClock::now()));
+    // What the CPU read: the layer's dense part and, of a mixture's experts, the chosen ones.
+    const uint64 read = m_.w.seg_bytes[seg] - m_.w.seg_expert_bytes[seg] + (m_.weights->routed_expert_bytes() - routed_before);
+    ctx_.telemetry.record(TelemetryMeter::Rate::CpuWeight, read, secs(t2, SClock::now()));
     h.kv->mark(seg, req_.pos, 1, G, G);
-    counters_.cpu_weight_bytes += m_.w.seg_bytes[seg];
+    counters_.cpu_weight_bytes += read;
+    if (m_.cfg.is_moe() && seg < m_.cfg.n_layer) counters_.expert_vram_misses += m_.cfg.n_expert_used;  // one token's chosen experts, from RAM
     cpu_s_ += secs(t1, SClock::now());
     wait_s_ += secs(t0, t1);
     return {};
@@ -162,6 +166,7 @@ ExpectedVoid ForwardPass::moe_layer(uint32 l) {
     cmd_ = VK_NULL_HANDLE;
     VKS_TRY(m_.ring->wait_compute());
     m_.weights->experts_routed(l, moe.route(n_), n_);
+    count_expert_residency(l, moe);
     VKS_TRY(open_recording(l, true));
     slot_ = slot;
     if (by_dma_[l]) {  // the chosen experts' streamed matrices join the rest of the segment in its slot
@@ -173,6 +178,15 @@ ExpectedVoid ForwardPass::moe_layer(uint32 l) {
     }
     VKS_TRY(m_.ring->record_copy_in(moe.table_up.buffer(), moe.table.buffer(), moe.table_bytes()));
     return kernels_.record_experts(c_, l, n_, moe);
+}
+
+void ForwardPass::count_expert_residency(uint32 l, const DeviceMoe& moe) {
+    for (const DeviceMoe::ExpertRows& r : moe.experts()) {
+        bool resident = true;
+        for (size_t i = 0; i < m_.w.tensors.size(); ++i)
+            if (m_.w.tensors[i].segment == l && m_.w.tensors[i].id.expert == int32(r.expert)) resident = resident && m_.w.plan.tensors[i].resident;
+        (resident ? counters_.expert_vram_hits : counters_.expert_vram_misses) += 1;
+    }
 }
 
 ExpectedVoid ForwardPass::record_head() {

@@ -27,6 +27,9 @@ private:
     ExpectedVoid cpu_layer(uint32 seg);
     ExpectedVoid gpu_segment(uint32 seg);
     ExpectedVoid moe_layer(uint32 l);  // a mixture-of-experts layer, routed on the host mid-layer
+    // Counts layer l's chosen experts (moe.experts()) as VRAM hits when all their matrices are
+    // resident, else misses (they streamed).
+    void count_expert_residency(uint32 l, const DeviceMoe& moe);
     // x to the host before a CPU layer (submitting the open recording), starting the next GPU
     // layers' uploads meanwhile.
     ExpectedVoid x_to_host(uint32 seg);

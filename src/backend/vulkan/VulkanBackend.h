@@ -75,6 +75,8 @@ public:
     // Tensor uses served from VRAM (resident) / that had to be streamed, since prepare().
     uint64 vram_hits() const { return counters_.vram_hits; }
     uint64 vram_misses() const { return counters_.vram_misses; }
+    uint64 expert_vram_hits() const { return counters_.expert_vram_hits; }
+    uint64 expert_vram_misses() const { return counters_.expert_vram_misses; }
     // Host memory the Vulkan driver itself takes once the engine creates its device (its heaps,
     // command and descriptor pools, pipeline compilation at its peak), counted under --ram-gb.
     // Twice the overshoot measured without this reserve (docs/tuning.md).

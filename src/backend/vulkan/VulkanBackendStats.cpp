@@ -48,6 +48,8 @@ BackendStats VulkanBackend::stats() {
     s.weight_bytes_uploaded = weight_bytes_uploaded();
     s.vram_hits = vram_hits();
     s.vram_misses = vram_misses();
+    s.expert_vram_hits = expert_vram_hits();
+    s.expert_vram_misses = expert_vram_misses();
     s.hybrid_cpu_weight_bytes = hybrid_cpu_weight_bytes();
     for (const auto& k : shaders().kernel_times()) s.kernel_times.push_back({k.name, k.dispatches, k.total_ns});
     s.n_layers = uint32(plan().segment_stream_bytes.size()) - 1;

@@ -27,6 +27,9 @@ struct PassCounters {
     double cpu_seconds = 0, wait_seconds = 0;
     std::array<double, 5> rows_waits{};     // VulkanBackend::hybrid_rows_waits()
     uint64 cpu_layer_runs = 0, kv_sync_bytes = 0, cpu_weight_bytes = 0;
+    // Mixture of experts: chosen experts whose matrices were VRAM-resident (hits), or that
+    // streamed or ran in a CPU layer (misses); one per (pass, layer, chosen expert).
+    uint64 expert_vram_hits = 0, expert_vram_misses = 0;
 };
 
 }  // namespace vk_symbiote
