@@ -12,7 +12,7 @@ namespace vk_symbiote::cpu {
 namespace {
 
 constexpr uint64 kRows = 16;   // weight rows per block
-constexpr uint64 kCols = 256;  // columns per block: a multiple of 16, so a block starts on an even 8-block
+constexpr uint64 kCols = 512;  // columns per block: a multiple of 16, so a block starts on an even 8-block
 constexpr uint32 kToks = 64;   // tokens whose partial sums are kept at once
 constexpr uint64 kLanes = 16;  // partial sums per (token, row): lanes 0-7 even 8-blocks (a0), 8-15 odd (a1)
 
@@ -58,45 +58,49 @@ void prefetch_block(const MatmulArgs& a, uint64 r, uint64 nr, uint64 k0, uint64 
 template <int R, int T>
 VKS_AVX2 void micro256(const Tile& t, int p) {
     __m256 acc[R][T];
-    for (int i = 0; i < R; ++i)
-        for (int j = 0; j < T; ++j) acc[i][j] = _mm256_load_ps(t.acc + (j * kRows + i) * kLanes + 8 * p);
+    _Pragma("GCC unroll 4") for (int i = 0; i < R; ++i)
+        _Pragma("GCC unroll 4") for (int j = 0; j < T; ++j) acc[i][j] = _mm256_load_ps(t.acc + (j * kRows + i) * kLanes + 8 * p);
     for (uint64 c = 8 * uint64(p); c + 8 <= t.kc; c += 16) {
         __m256 xv[T];
-        for (int j = 0; j < T; ++j) xv[j] = _mm256_loadu_ps(t.x + j * t.xs + c);
+        _Pragma("GCC unroll 4") for (int j = 0; j < T; ++j) xv[j] = _mm256_loadu_ps(t.x + j * t.xs + c);
         for (int i = 0; i < R; ++i) {
             const __m256 wv = _mm256_load_ps(t.w + i * kCols + c);
-            for (int j = 0; j < T; ++j) acc[i][j] = _mm256_fmadd_ps(wv, xv[j], acc[i][j]);
+            _Pragma("GCC unroll 4") for (int j = 0; j < T; ++j) acc[i][j] = _mm256_fmadd_ps(wv, xv[j], acc[i][j]);
         }
     }
-    for (int i = 0; i < R; ++i)
-        for (int j = 0; j < T; ++j) _mm256_store_ps(t.acc + (j * kRows + i) * kLanes + 8 * p, acc[i][j]);
+    _Pragma("GCC unroll 4") for (int i = 0; i < R; ++i)
+        _Pragma("GCC unroll 4") for (int j = 0; j < T; ++j) _mm256_store_ps(t.acc + (j * kRows + i) * kLanes + 8 * p, acc[i][j]);
 }
 
-// 512-bit registers: 16 columns (an even and an odd 8-block) per step, lanes as in micro256; a
-// last lone 8-block (kc % 16 == 8) goes to lanes 0-7 only, as the matvec adds it to a0.
+// 512-bit registers: 16 columns (an even and an odd 8-block) per step, lanes as in micro256;
+// kc a multiple of 16 (a last lone 8-block: lone_block).
 template <int R, int T>
 VKS_AVX512 void micro512(const Tile& t) {
     __m512 acc[R][T];
-    for (int i = 0; i < R; ++i)
-        for (int j = 0; j < T; ++j) acc[i][j] = _mm512_load_ps(t.acc + (j * kRows + i) * kLanes);
-    uint64 c = 0;
-    for (; c + 16 <= t.kc; c += 16) {
+    _Pragma("GCC unroll 4") for (int i = 0; i < R; ++i)
+        _Pragma("GCC unroll 4") for (int j = 0; j < T; ++j) acc[i][j] = _mm512_load_ps(t.acc + (j * kRows + i) * kLanes);
+    for (uint64 c = 0; c + 16 <= t.kc; c += 16) {
         __m512 xv[T];
-        for (int j = 0; j < T; ++j) xv[j] = _mm512_loadu_ps(t.x + j * t.xs + c);
+        _Pragma("GCC unroll 4") for (int j = 0; j < T; ++j) xv[j] = _mm512_loadu_ps(t.x + j * t.xs + c);
         for (int i = 0; i < R; ++i) {
             const __m512 wv = _mm512_load_ps(t.w + i * kCols + c);
-            for (int j = 0; j < T; ++j) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
+            _Pragma("GCC unroll 4") for (int j = 0; j < T; ++j) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
         }
     }
-    if (c < t.kc) {
-        const __mmask16 lo = 0x00FF;
-        for (int i = 0; i < R; ++i) {
-            const __m512 wv = _mm512_maskz_load_ps(lo, t.w + i * kCols + c);
-            for (int j = 0; j < T; ++j) acc[i][j] = _mm512_mask3_fmadd_ps(wv, _mm512_maskz_loadu_ps(lo, t.x + j * t.xs + c), acc[i][j], lo);
+    _Pragma("GCC unroll 4") for (int i = 0; i < R; ++i)
+        _Pragma("GCC unroll 4") for (int j = 0; j < T; ++j) _mm512_store_ps(t.acc + (j * kRows + i) * kLanes, acc[i][j]);
+}
+
+// The lone 8-block at column c of the last block (cols % 16 >= 8) of nr rows x nt tokens: into
+// lanes 0-7, as the matvec adds it to a0 after the pairs.
+VKS_AVX2 void lone_block(const Tile& t, uint64 c, uint64 nr, uint32 nt) {
+    for (uint32 j = 0; j < nt; ++j) {
+        const __m256 xv = _mm256_loadu_ps(t.x + j * t.xs + c);
+        for (uint64 i = 0; i < nr; ++i) {
+            float* p = t.acc + (j * kRows + i) * kLanes;
+            _mm256_store_ps(p, _mm256_fmadd_ps(_mm256_load_ps(t.w + i * kCols + c), xv, _mm256_load_ps(p)));
         }
     }
-    for (int i = 0; i < R; ++i)
-        for (int j = 0; j < T; ++j) _mm512_store_ps(t.acc + (j * kRows + i) * kLanes, acc[i][j]);
 }
 
 using Micro256 = void (*)(const Tile&, int);
@@ -122,13 +126,14 @@ void run_block(Scratch& s, const float* x, uint64 xs, uint32 nt, uint64 nr, uint
             const uint64 R = std::min<uint64>(4, nr - i);
             const Tile t{s.w + i * kCols, x + uint64(j) * xs, xs, s.acc + (uint64(j) * kRows + i) * kLanes, kc};
             if (wide) {
-                kMicro512[R - 1][T - 1](t);
+                kMicro512[R - 1][T - 1](t);  // the pairs; a lone 8-block after the tiles, below
             } else {
                 kMicro256[R - 1][T - 1](t, 0);
                 kMicro256[R - 1][T - 1](t, 1);
             }
         }
     }
+    if (wide && kc % 16 != 0) lone_block({s.w, x, xs, s.acc, kc}, kc - 8, nr, nt);
 }
 
 // y of tokens [t0, t0 + nt), rows [r, r + nr): the partial sums finished as the matvec finishes them.
