@@ -16,7 +16,7 @@ constexpr uint64 kCols = 512;  // columns per block: a multiple of 16, so a bloc
 constexpr uint32 kToks = 64;   // tokens whose partial sums are kept at once
 constexpr uint64 kLanes = 16;  // partial sums per (token, row): lanes 0-7 even 8-blocks (a0), 8-15 odd (a1)
 
-// One call's scratch, on the stack (80 KiB; nothing allocates). The weight block (16 KiB) stays
+// One call's scratch, on the stack (96 KiB; nothing allocates). The weight block (32 KiB) stays
 // in L1 while every token tile passes over it; the partial sums carry across column blocks.
 struct Scratch {
     alignas(64) float w[kRows * kCols];             // (kRows, kCols): the block's weights as f32
@@ -42,8 +42,8 @@ VKS_AVX2 void convert_block(const MatmulArgs& a, uint64 r, uint64 nr, uint64 k0,
     }
 }
 
-// Software prefetch (into L2) of the same columns of the next row block, one column block
-// ahead of its conversion: the conversion reads 16 rows a few hundred bytes at a time, a pattern
+// Software prefetch (into L2) of the next column block (or the next row block's first), one
+// block ahead of its conversion: the conversion reads 16 rows a kilobyte at a time, a pattern
 // the hardware streamers follow too late, and the product then waits on memory latency.
 template <DType D>
 void prefetch_block(const MatmulArgs& a, uint64 r, uint64 nr, uint64 k0, uint64 kc) {
@@ -163,7 +163,8 @@ void gemm_typed(const MatmulArgs& a, uint64 r0, uint64 r1, bool wide) {
             std::fill(s.acc, s.acc + uint64(nt) * kRows * kLanes, 0.0f);
             for (uint64 k0 = 0; k0 < c8; k0 += kCols) {
                 const uint64 kc = std::min(kCols, c8 - k0);
-                if (r + kRows < r1) prefetch_block<D>(a, r + kRows, std::min(kRows, r1 - r - kRows), k0, kc);
+                if (k0 + kCols < c8) prefetch_block<D>(a, r, nr, k0 + kCols, std::min(kCols, c8 - k0 - kCols));
+                else if (r + kRows < r1) prefetch_block<D>(a, r + kRows, std::min(kRows, r1 - r - kRows), 0, std::min(kCols, c8));
                 convert_block<D>(a, r, nr, k0, kc, s.w);
                 run_block(s, x + k0, a.x_stride, nt, nr, kc, wide);
             }

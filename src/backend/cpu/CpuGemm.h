@@ -1,6 +1,6 @@
 // CpuGemm: the CPU's batched weight product for prompts (and any pass of kGemmMinTokens tokens
 // or more), y[t][r] = sum_c w[r][c] * x[t][c] over the MatmulArgs of CpuKernels.h, cache-blocked:
-// a block of 16 weight rows x 256 columns is converted to f32 once, into a buffer on the stack
+// a block of 16 weight rows x 512 columns is converted to f32 once, into a buffer on the stack
 // that stays in L1, and multiplied by every token of the batch (up to 64 at a time), 4 rows x 3
 // tokens (AVX2) or 4 rows x 4 tokens (AVX-512F) in registers. Without it each weight vector was
 // converted from f16 / bf16 once per 8 tokens, and the conversion dominated a prompt.
