@@ -5,17 +5,20 @@
 // tokens (AVX2) or 4 rows x 4 tokens (AVX-512F) in registers. Without it each weight vector was
 // converted from f16 / bf16 once per 8 tokens, and the conversion dominated a prompt.
 // Summation order: each (token, row) is summed exactly as the one-token matvec sums it (even and
-// odd 8-column blocks in two lane sets, then CpuSimd.h's finish_dot), so a prompt gives every
-// position bitwise the result a decode step would, whatever the blocks, threads or register width.
+// odd 8-column blocks in two lane sets, then CpuSimd.h's finish_dot), so a prompt chunk of 9 or
+// more tokens gives every position bitwise the result a decode step would, whatever the blocks,
+// threads or register width.
 #pragma once
 
 #include "backend/cpu/CpuKernels.h"
 
 namespace vk_symbiote::cpu {
 
-// Tokens from which matmul() multiplies through gemm_rows (AVX2 path). Fewer (decode steps of
-// one or a few sequences, memory-bound): the per-tile kernels, which stream each row once.
-constexpr uint32 kGemmMinTokens = 8;
+// Tokens from which matmul() multiplies through gemm_rows (AVX2 path): more than the largest
+// token tile (8). Up to 8 (decode steps of one or a few sequences, memory-bound, which
+// matmul_batch fuses): the per-tile kernels, which stream each row once, as tuned for the GPU
+// host's hybrid decode (docs/tuning.md); those tokens keep the tiles' summation order.
+constexpr uint32 kGemmMinTokens = 9;
 
 // True when the blocked product can run here: x86-64 with AVX2, FMA and F16C (cpu_has_avx2()).
 bool gemm_available();
