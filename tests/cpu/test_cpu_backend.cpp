@@ -75,6 +75,25 @@ TEST(CpuBackend, RowSlicedWeightsGiveIdenticalLogits) {
     EXPECT_GT(sliced.hints, 0u) << "the forward pass hints upcoming tensors";
 }
 
+// A prompt in one pass (its weight products through the blocked batch product, CpuGemm) gives
+// every position the logits that one-token decode steps give it, bit for bit, in every weight
+// dtype: the batch product sums each row in the matvec's order, and the rest is per token.
+TEST(CpuBackend, PromptBatchGivesDecodeStepsLogitsBitwise) {
+    for (const char* model : {"syn-f16.gguf", "syn-bf16.gguf", "syn-f32.gguf"}) {
+        auto w = open_model(model);
+        ASSERT_TRUE(w);
+        const std::vector<uint32> toks{1, 5, 300, 7, 9, 11, 42, 100, 200, 17, 3, 8, 64};  // 13: past the 8-token threshold
+        const uint64 V = w->config().n_vocab;
+        CpuBackend one_pass(2), be(2);
+        ASSERT_TRUE(one_pass.prepare(*w, 32, 16));
+        std::vector<float> batch(toks.size() * V), steps(toks.size() * V);
+        ASSERT_TRUE(one_pass.forward({toks.data(), uint32(toks.size()), 0, true, batch.data()}));
+        ASSERT_TRUE(be.prepare(*w, 32, 16));
+        for (uint32 p = 0; p < toks.size(); ++p) ASSERT_TRUE(be.forward({&toks[p], 1, p, true, steps.data() + p * V}));
+        EXPECT_EQ(batch, steps) << model;
+    }
+}
+
 TEST(CpuBackend, ErrorsComeBackAsExpected) {
     auto w = open_model("stories260K.gguf");
     ASSERT_TRUE(w);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/Backend.h"
+#include "backend/cpu/AlignedFloats.h"
 #include "backend/cpu/CpuKernels.h"
 #include "backend/cpu/MoeFfn.h"
 #include "backend/cpu/ProjectJob.h"
@@ -186,15 +187,15 @@ private:
     std::vector<uint32> row_chunk_, row_pos_;   // (n_batch) chunk and position of each row
     std::vector<const float*> kblk_, vblk_;     // block rows of one layer, per chunk (bind_blocks)
     std::vector<uint64> blk_off_;               // (chunks) chunk c's first entry in kblk_ / vblk_
-    std::vector<float> x_;        // (n_batch, n_embd) residual stream
-    std::vector<float> xb_;       // (n_batch, n_embd) normed input of a block
-    std::vector<float> q_;        // (n_batch, q_dim)
-    std::vector<float> k_;        // (n_batch, kv_dim) new K rows before they enter the cache
-    std::vector<float> v_;        // (n_batch, kv_dim) new V rows
-    std::vector<float> att_;      // (n_batch, q_dim) attention output before wo
-    std::vector<float> proj_;     // (n_batch, n_embd) output of wo / down
-    std::vector<float> gate_;     // (n_batch, n_ff); empty with experts
-    std::vector<float> up_;       // (n_batch, n_ff); empty with experts
+    cpu::AlignedFloats x_;        // (n_batch, n_embd) residual stream
+    cpu::AlignedFloats xb_;       // (n_batch, n_embd) normed input of a block
+    cpu::AlignedFloats q_;        // (n_batch, q_dim)
+    cpu::AlignedFloats k_;        // (n_batch, kv_dim) new K rows before they enter the cache
+    cpu::AlignedFloats v_;        // (n_batch, kv_dim) new V rows
+    cpu::AlignedFloats att_;      // (n_batch, q_dim) attention output before wo
+    cpu::AlignedFloats proj_;     // (n_batch, n_embd) output of wo / down
+    cpu::AlignedFloats gate_;     // (n_batch, n_ff); empty with experts
+    cpu::AlignedFloats up_;       // (n_batch, n_ff); empty with experts
     std::vector<float> vec_;      // (max(n_embd, q_dim)) current norm weights or bias in f32
     std::vector<float> scores_;   // (n_threads, n_ctx) attention scores scratch per worker
     cpu::MoeFfn moe_;             // the FFN of models with experts (its own buffers)

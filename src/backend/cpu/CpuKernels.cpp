@@ -1,15 +1,13 @@
 #include "backend/cpu/CpuKernels.h"
 
+#include "backend/cpu/CpuGemm.h"
+#include "backend/cpu/CpuSimd.h"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
 #include <vector>
-
-#if defined(__x86_64__) || defined(__i386__)
-#define VKS_X86 1
-#include <immintrin.h>
-#endif
 
 namespace vk_symbiote::cpu {
 
@@ -51,13 +49,6 @@ const char* kernel_path_name(KernelPath p) {
 
 namespace scalar {
 
-template <DType D>
-inline float load1(const void* w, uint64 i) {
-    if constexpr (D == DType::F32) return static_cast<const float*>(w)[i];
-    else if constexpr (D == DType::F16) return f16_to_f32(static_cast<const uint16*>(w)[i]);
-    else return bf16_to_f32(static_cast<const uint16*>(w)[i]);
-}
-
 void convert(DType d, const void* src, float* dst, uint64 n) {
     switch (d) {
         case DType::F32: std::memcpy(dst, src, n * 4); break;
@@ -96,27 +87,7 @@ void axpy(float alpha, const float* x, float* y, uint64 n) {
 // ---- AVX2 + FMA + F16C path -----------------------------------------------------------------
 
 #ifdef VKS_X86
-#define VKS_AVX2 __attribute__((target("avx2,fma,f16c")))
 namespace avx2 {
-
-template <DType D>
-VKS_AVX2 inline __m256 load8(const void* w, uint64 i) {
-    if constexpr (D == DType::F32) {
-        return _mm256_loadu_ps(static_cast<const float*>(w) + i);
-    } else if constexpr (D == DType::F16) {
-        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16*>(w) + i)));
-    } else {
-        __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16*>(w) + i));
-        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    }
-}
-
-VKS_AVX2 inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 VKS_AVX2 void convert(DType d, const void* src, float* dst, uint64 n) {
     uint64 i = 0;
@@ -145,9 +116,7 @@ VKS_AVX2 inline float row_dot1(const void* wr, const float* x, uint64 cols) {
         a1 = _mm256_fmadd_ps(load8<D>(wr, c + 8), _mm256_loadu_ps(x + c + 8), a1);
     }
     for (; c + 8 <= cols; c += 8) a0 = _mm256_fmadd_ps(load8<D>(wr, c), _mm256_loadu_ps(x + c), a0);
-    float s = hsum(_mm256_add_ps(a0, a1));
-    for (; c < cols; ++c) s += scalar::load1<D>(wr, c) * x[c];
-    return s;
+    return finish_dot<D>(a0, a1, wr, x, c, cols);
 }
 
 // Four weight rows times one token: four weight streams in flight per thread (a single
@@ -199,11 +168,7 @@ VKS_AVX2 inline void row_dot4(const void* wr, uint64 rb, const float* x, uint64 
         a[6] = _mm256_fmadd_ps(load8<D>(w3, c), x0, a[6]);
     }
     const void* ws[4] = {w0, w1, w2, w3};
-    for (int k = 0; k < 4; ++k) {
-        float s = hsum(_mm256_add_ps(a[2 * k], a[2 * k + 1]));
-        for (uint64 cc = c; cc < cols; ++cc) s += scalar::load1<D>(ws[k], cc) * x[cc];
-        y[k] = s;
-    }
+    for (int k = 0; k < 4; ++k) y[k] = finish_dot<D>(a[2 * k], a[2 * k + 1], ws[k], x, c, cols);
 }
 
 // Rows [r0, r1) times a tile of T tokens: each 8-wide weight vector is loaded (and
@@ -301,9 +266,11 @@ constexpr int kTileTok[4] = {8, 4, 2, 1};
 
 uint64 weight_row_bytes(const MatmulArgs& a) { return std::max<uint64>(1, a.cols * dtype_size(a.dtype)); }
 
-// Rows [r0, r1) for all tokens. Rows go in blocks of <= ~64 KiB of weights so a block
-// stays in L2 while every token tile passes over it.
-void matmul_rows(const MatmulArgs& a, const TileFn tiles[4], uint64 r0, uint64 r1) {
+// Rows [r0, r1) for all tokens. Batches of kGemmMinTokens or more on the AVX2 path: the blocked
+// product (CpuGemm). Else rows go in blocks of <= ~64 KiB of weights so a block stays in L2
+// while every token tile passes over it.
+void matmul_rows(const MatmulArgs& a, KernelPath p, const TileFn tiles[4], uint64 r0, uint64 r1) {
+    if (p == KernelPath::Avx2 && a.n_tok >= kGemmMinTokens && gemm_available()) return gemm_rows(a, r0, r1);
     const uint64 block = std::max<uint64>(1, (uint64(64) << 10) / weight_row_bytes(a));
     for (uint64 b0 = r0; b0 < r1; b0 += block) {
         const uint64 b1 = std::min(r1, b0 + block);
@@ -328,13 +295,13 @@ void matmul(const MatmulArgs& a, ThreadPool* pool, KernelPath path) {
     }
     const uint64 work = a.rows * std::max<uint64>(1, a.cols) * a.n_tok;  // multiply-adds
     // Below ~64K multiply-adds a wake-up of the pool costs more than it saves.
-    if (!pool || pool->size() == 1 || work < (uint64(1) << 16)) return matmul_rows(a, tiles, 0, a.rows);
+    if (!pool || pool->size() == 1 || work < (uint64(1) << 16)) return matmul_rows(a, p, tiles, 0, a.rows);
     const uint64 grain = std::max<uint64>(1, (uint64(1) << 14) / (std::max<uint64>(1, a.cols) * a.n_tok));
     // Decode (one token tile): tasks of at most ~128 KiB of weight rows, so the idle tail at
     // the end of each matvec stays short (docs/tuning.md). Batches keep larger tasks: each
     // task re-reads all of x. Results do not depend on the split (one dot product per row).
     const uint64 max_chunk = a.n_tok <= uint32(kTileTok[0]) ? std::max<uint64>(1, (uint64(128) << 10) / weight_row_bytes(a)) : ~uint64(0);
-    pool->parallel_for(a.rows, grain, [&](uint64 r0, uint64 r1, uint32) { matmul_rows(a, tiles, r0, r1); }, max_chunk);
+    pool->parallel_for(a.rows, grain, [&](uint64 r0, uint64 r1, uint32) { matmul_rows(a, p, tiles, r0, r1); }, max_chunk);
 }
 
 void matmul_batch(const MatmulArgs* list, size_t count, ThreadPool* pool, KernelPath path, bool fuse) {
@@ -364,7 +331,7 @@ void matmul_batch(const MatmulArgs* list, size_t count, ThreadPool* pool, Kernel
         const uint64 chunk = std::max<uint64>(1, (uint64(128) << 10) / weight_row_bytes(a));
         for (uint64 r = 0; r < a.rows; r += chunk) tasks.push_back({uint32(i), r, std::min(a.rows, r + chunk)});
     }
-    pool->run(uint32(tasks.size()), [&](uint32 t, uint32) { matmul_rows(list[tasks[t].m], tiles[tasks[t].m].data(), tasks[t].r0, tasks[t].r1); });
+    pool->run(uint32(tasks.size()), [&](uint32 t, uint32) { matmul_rows(list[tasks[t].m], p, tiles[tasks[t].m].data(), tasks[t].r0, tasks[t].r1); });
 }
 
 // ---- per-row kernels ----------------------------------------------------------------------
