@@ -26,6 +26,7 @@ struct Part {
     uint64 budget = 0;  // 0: the device's
     bool force_streaming = false;
     bool hybrid = false;
+    uint64 pool_tokens = 0;  // the device KV pool's positions (0: n_ctx)
 };
 
 VulkanOptions part_options(const Part& p) {
@@ -36,6 +37,7 @@ VulkanOptions part_options(const Part& p) {
     o.vram_budget_bytes = p.budget;
     o.force_streaming = p.force_streaming;
     o.hybrid = p.hybrid;
+    o.kv_pool_tokens = p.pool_tokens;
     o.cpu_threads = 2;
     o.copy_threads = 2;
     return o;
@@ -86,10 +88,14 @@ void expect_reference(Backend& be, const test::ReferenceCase& r) {
     auto f = be.forward({toks.data(), a, 0, true, logits.data()});
     ASSERT_TRUE(f) << f.error().to_string();
     for (uint32 p = 0; p < n; ++p) {
-        if (p >= a) ASSERT_TRUE(be.forward({&toks[p], 1, p, false, logits.data()}));
+        if (p >= a) {
+            ASSERT_TRUE(be.forward({&toks[p], 1, p, false, logits.data()}));
+        }
         const float* got = logits.data() + size_t(p < a ? p : 0) * V;
         EXPECT_LT(test::nmse(got, r.logits_at(p), V), r.tolerance()) << r.name << " position " << p;
-        if (r.decisive(p)) EXPECT_EQ(test::argmax(got, V), test::argmax(r.logits_at(p), V)) << r.name << " position " << p;
+        if (r.decisive(p)) {
+            EXPECT_EQ(test::argmax(got, V), test::argmax(r.logits_at(p), V)) << r.name << " position " << p;
+        }
     }
 }
 
@@ -122,7 +128,7 @@ TEST_P(VulkanMultiDevice, BothResidentMatchTheReference) {
     auto p = m->prepare(*l->weights, ctx_of(l->ref), kBatch);
     ASSERT_TRUE(p) << p.error().to_string();
     ASSERT_EQ(m->ranges().size(), 2u);
-    EXPECT_EQ(m->ranges()[0].count, l->weights->config().n_layer / 2) << "an even split";
+    EXPECT_GE(m->ranges()[0].count, l->weights->config().n_layer / 2) << "an even split of the bytes, the head's on device 1";
     EXPECT_EQ(m->part(0).plan().slots, 0u);
     EXPECT_EQ(m->part(1).plan().slots, 0u);
     expect_reference(*m, l->ref);
@@ -175,9 +181,10 @@ TEST_P(VulkanMultiDevice, BatchOfSequencesAcrossDevicesComputesEachAlone) {
     auto l = load(GetParam());
     ASSERT_TRUE(l);
     const auto& r = l->ref;
-    auto m = make_multi({}, {});
-    ASSERT_TRUE(m);
     const uint32 n_ctx = uint32(r.prompt_tokens.size());
+    const uint64 pool = 3ull * (n_ctx + kKvBlockPositions);  // the three sequences, a spare block each
+    auto m = make_multi({.pool_tokens = pool}, {.pool_tokens = pool});
+    ASSERT_TRUE(m);
     auto p = m->prepare(*l->weights, n_ctx, kBatch);
     ASSERT_TRUE(p) << p.error().to_string();
     ASSERT_NE(m->kv_pool(), nullptr);
@@ -190,7 +197,9 @@ TEST_P(VulkanMultiDevice, BatchOfSequencesAcrossDevicesComputesEachAlone) {
         ASSERT_TRUE(m->forward({seqs[s].data(), uint32(seqs[s].size()), 0, true, want.data()}));
         for (size_t q = 0; q < seqs[s].size(); ++q) {
             EXPECT_LT(test::nmse(batched[s].data() + q * r.n_vocab, want.data() + q * r.n_vocab, r.n_vocab), r.tolerance()) << r.name << " sequence " << s << " position " << q;
-            if (s == 0) EXPECT_LT(test::nmse(batched[s].data() + q * r.n_vocab, r.logits_at(q), r.n_vocab), r.tolerance()) << r.name << " position " << q;
+            if (s == 0) {
+                EXPECT_LT(test::nmse(batched[s].data() + q * r.n_vocab, r.logits_at(q), r.n_vocab), r.tolerance()) << r.name << " position " << q;
+            }
         }
     }
 }
