@@ -11,6 +11,8 @@
 #include "VulkanCaseSkip.h"
 #include "VulkanTestEnv.h"
 #include "backend/vulkan/MultiDeviceBackend.h"
+#include "engine/BackendSelector.h"
+#include "vk_symbiote/ConfigManager.h"
 #include "memory/FileWeightProvider.h"
 #include "support/BatchLogits.h"
 #include "support/ReferenceCase.h"
@@ -249,4 +251,35 @@ TEST(VulkanMultiDeviceGreedy, Stories260KTextIsTheOneDeviceText) {
     const auto got = greedy(*m, l->ref);
     EXPECT_EQ(got, want);
     EXPECT_EQ(got, l->ref.greedy_tokens);
+}
+
+namespace {
+
+Expected<SelectedBackend> select(std::vector<std::string> args) {
+    ConfigManager cfg;
+    auto r = cfg.load(args, [](std::string_view) { return std::optional<std::string>(); });
+    if (!r) return r.error();
+    return select_backend(test::models_dir() / "stories260K.gguf", cfg);
+}
+
+}  // namespace
+
+// The engine's choice with --devices: each device under its own --vram-gb, its part reported;
+// a device the machine lacks and a budget list of the wrong length refused by name.
+TEST(VulkanMultiDeviceEngine, DevicesOptionSplitsUnderEachBudgetAndRefusesBadInput) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    auto s = select({"--devices", "0,0", "--vram-gb", "0.5,0.25"});
+    ASSERT_TRUE(s) << s.error().to_string();
+    const BackendStats st = s->backend->stats();
+    ASSERT_EQ(st.devices.size(), 2u);
+    EXPECT_EQ(st.devices[0].vram_budget_bytes, uint64(1) << 29);
+    EXPECT_EQ(st.devices[1].vram_budget_bytes, uint64(1) << 28);
+    for (const DevicePartStats& d : st.devices) EXPECT_LE(d.device_memory_peak, d.vram_budget_bytes);
+    EXPECT_GT(st.devices[0].n_layers, st.devices[1].n_layers) << "twice the budget, more layers";
+    auto missing = select({"--devices", "0,7"});
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.error().message.find("--devices: device 7"), std::string::npos) << missing.error().message;
+    auto three = select({"--devices", "0,0", "--vram-gb", "4,8,2"});
+    ASSERT_FALSE(three);
+    EXPECT_NE(three.error().message.find("--vram-gb: 3 budgets for 2 devices"), std::string::npos) << three.error().message;
 }
