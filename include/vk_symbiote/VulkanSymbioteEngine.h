@@ -44,6 +44,7 @@ struct DevicePlacement {
     uint32 streamed_layers = 0;
     uint64 vram_budget_bytes = 0;
     uint64 peak_vram_bytes = 0;          // device memory obtained on this device (its own budget bounds it)
+    uint64 weight_bytes_resident = 0;    // weights kept on this device (uploaded once, at the start)
     uint64 weight_bytes_uploaded = 0;    // host -> this device, since the last reset of the metrics
     uint64 activation_bytes_in = 0;      // residual rows from the previous device, since the last reset
     std::string placement;               // this device's own one-line placement

@@ -37,9 +37,10 @@ Expected<std::vector<uint64>> device_budgets(const MemoryConfig& m, size_t n_dev
 #ifdef VKS_HAS_VULKAN
 namespace {
 
-Expected<std::unique_ptr<VulkanBackend>> open_one(const VulkanOptions& base, int32 index) {
+Expected<std::unique_ptr<VulkanBackend>> open_one(const VulkanOptions& base, int32 index, uint64 budget) {
     VulkanOptions o = base;
     o.device_index = index;
+    if (budget) o.vram_budget_bytes = budget;  // before create(): the allocator's block size follows the budget
     auto be = VulkanBackend::create(o);
     if (!be) return make_error(be.error().code, "--devices: device " + std::to_string(index) + ": " + be.error().message);
     return std::move(*be);
@@ -47,15 +48,15 @@ Expected<std::unique_ptr<VulkanBackend>> open_one(const VulkanOptions& base, int
 
 // "all": indices 0, 1, ... until the first the machine lacks; CPU implementations (lavapipe)
 // only when nothing else is there.
-Expected<std::vector<std::unique_ptr<VulkanBackend>>> open_all(const VulkanOptions& base) {
-    std::vector<std::unique_ptr<VulkanBackend>> gpus, cpus;
+Expected<std::vector<int32>> all_devices(const VulkanOptions& base) {
+    std::vector<int32> gpus, cpus;
     for (int32 i = 0; i < 1024; ++i) {
-        auto be = open_one(base, i);
+        auto be = open_one(base, i, 0);
         if (!be && be.error().code == ErrorCode::InvalidArgument) break;  // out of range: the last one was the last device
         if (!be) return be.error();
-        ((*be)->device().caps().is_cpu ? cpus : gpus).push_back(std::move(*be));
+        ((*be)->device().caps().is_cpu ? cpus : gpus).push_back(i);
     }
-    return gpus.empty() ? std::move(cpus) : std::move(gpus);
+    return gpus.empty() ? cpus : gpus;
 }
 
 }  // namespace
@@ -63,25 +64,22 @@ Expected<std::vector<std::unique_ptr<VulkanBackend>>> open_all(const VulkanOptio
 Expected<std::unique_ptr<MultiDeviceBackend>> open_devices(const ConfigManager& config, const VulkanOptions& base) {
     auto list = parse_device_list(config.performance().devices);
     if (!list) return list.error();
-    std::vector<std::unique_ptr<VulkanBackend>> parts;
     if (list->empty()) {
-        auto all = open_all(base);
+        auto all = all_devices(base);
         if (!all) return all.error();
-        parts = std::move(*all);
-    } else {
-        for (int32 i : *list) {
-            auto be = open_one(base, i);
-            if (!be) return be.error();
-            parts.push_back(std::move(*be));
-        }
+        *list = std::move(*all);
     }
-    if (parts.size() < 2)
-        return make_error(ErrorCode::InvalidArgument, "--devices " + config.performance().devices + ": " + std::to_string(parts.size()) +
+    if (list->size() < 2)
+        return make_error(ErrorCode::InvalidArgument, "--devices " + config.performance().devices + ": " + std::to_string(list->size()) +
                                                           " device(s); several devices need at least two (one device: --device-index)");
-    auto budgets = device_budgets(config.memory(), parts.size());
+    auto budgets = device_budgets(config.memory(), list->size());
     if (!budgets) return budgets.error();
-    for (size_t d = 0; d < parts.size(); ++d)
-        if ((*budgets)[d]) parts[d]->set_vram_budget((*budgets)[d]);
+    std::vector<std::unique_ptr<VulkanBackend>> parts;
+    for (size_t d = 0; d < list->size(); ++d) {
+        auto be = open_one(base, (*list)[d], (*budgets)[d]);
+        if (!be) return be.error();
+        parts.push_back(std::move(*be));
+    }
     return MultiDeviceBackend::create(std::move(parts));
 }
 #endif

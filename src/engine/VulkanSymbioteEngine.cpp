@@ -61,6 +61,7 @@ std::vector<DevicePlacement> device_placements(const BackendStats& b, const Back
         p.streamed_layers = s.streamed_layers;
         p.vram_budget_bytes = s.vram_budget_bytes;
         p.peak_vram_bytes = s.device_memory_peak;
+        p.weight_bytes_resident = s.weight_bytes_vram_resident;
         p.weight_bytes_uploaded = s.weight_bytes_uploaded - (was ? was->weight_bytes_uploaded : 0);
         p.activation_bytes_in = s.activation_bytes_in - (was ? was->activation_bytes_in : 0);
         p.placement = s.placement;
