@@ -380,7 +380,7 @@ std::vector<std::string> device_lines(const char* test, const PerformanceMetrics
     char buf[512];
     for (size_t d = 0; d < pm.devices.size(); ++d) {
         const DevicePlacement& p = pm.devices[d];
-        std::snprintf(buf, sizeof buf, "%s device %zu %s: layers [%u, %u), %u resident, %u streamed; peak %.2f of %.2f GiB; %.3f MB weights streamed and %.1f KB activations in per token",
+        std::snprintf(buf, sizeof buf, "%s device %zu %s: layers [%u, %u), %u resident, %u streamed; peak %.3f of %.3f GiB; %.3f MB weights streamed and %.1f KB activations in per token",
                       test, d, p.device.c_str(), p.first_layer, p.first_layer + p.n_layers, p.vram_resident_layers, p.streamed_layers,
                       double(p.peak_vram_bytes) / double(1ull << 30), double(p.vram_budget_bytes) / double(1ull << 30),
                       double(p.weight_bytes_uploaded - std::min(p.weight_bytes_uploaded, p.weight_bytes_resident)) / tokens / 1e6, double(p.activation_bytes_in) / tokens / 1e3);
