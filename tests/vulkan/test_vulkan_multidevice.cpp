@@ -14,6 +14,8 @@
 #include "engine/BackendSelector.h"
 #include "vk_symbiote/ConfigManager.h"
 #include "memory/FileWeightProvider.h"
+#include "model/LoadedModel.h"
+#include "runtime/Scheduler.h"
 #include "support/BatchLogits.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
@@ -207,7 +209,7 @@ TEST_P(VulkanMultiDevice, BatchOfSequencesAcrossDevicesComputesEachAlone) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, VulkanMultiDevice,
-                         ::testing::Values("syn-f32", "syn-f16", "syn-bf16", "stories260K.park", "arch-gemma2", "arch-qwen3", "arch-phi3"),
+                         ::testing::Values("syn-f32", "syn-bf16", "stories260K.park", "arch-gemma2", "arch-phi3"),
                          [](const auto& info) {
                              std::string s = info.param;
                              for (char& c : s)
@@ -282,4 +284,65 @@ TEST(VulkanMultiDeviceEngine, DevicesOptionSplitsUnderEachBudgetAndRefusesBadInp
     auto three = select({"--devices", "0,0", "--vram-gb", "4,8,2"});
     ASSERT_FALSE(three);
     EXPECT_NE(three.error().message.find("--vram-gb: 3 budgets for 2 devices"), std::string::npos) << three.error().message;
+}
+
+namespace {
+
+SequenceRequest greedy_request(std::vector<uint32> prompt, uint32 max_tokens) {
+    SequenceRequest r;
+    r.prompt = std::move(prompt);
+    r.sampling.temperature = 0;
+    r.max_tokens = max_tokens;
+    r.ignore_eos = true;
+    return r;
+}
+
+// The Scheduler on `be`: A's prompt, then B from A's cache plus one token (its partly filled
+// block copied on write when B writes into it), both decoded together; their tokens.
+std::vector<std::vector<uint32>> shared_prefix_tokens(Backend& be, const LoadedModel& model) {
+    Scheduler s(be, model.tokenizer(), model.config().n_vocab, kBatch);
+    std::vector<uint32> p{1};
+    for (uint32 i = 0; i < 20; ++i) p.push_back(260 + 7 * i % 200);  // 21 tokens: one full block, 5 positions of the next
+    SequenceRequest ra = greedy_request(p, 10);
+    ra.keep_kv = true;
+    const uint64 a = *s.submit(ra);
+    EXPECT_TRUE(s.step());
+    p.push_back(300);
+    SequenceRequest rb = greedy_request(p, 10);
+    rb.prefix_from = a;
+    const uint64 b = *s.submit(rb);
+    while (s.has_work()) {
+        auto st = s.step();
+        EXPECT_TRUE(st) << st.error().to_string();
+        if (!st) break;
+    }
+    std::vector<std::vector<uint32>> out{s.status(a).tokens, s.status(b).tokens};
+    s.release(a);
+    return out;
+}
+
+}  // namespace
+
+// The Scheduler's batched passes across two devices: two sequences sharing a prefix (a block
+// copied on write on both devices) decode the tokens they decode on one device.
+TEST(VulkanMultiDeviceScheduler, SharedPrefixBatchGivesTheOneDeviceTokens) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    auto model = LoadedModel::open(test::models_dir() / "stories260K.gguf");
+    ASSERT_TRUE(model) << model.error().to_string();
+    auto weights = FileWeightProvider::open(*model);
+    ASSERT_TRUE(weights);
+    auto one = VulkanBackend::create(part_options({.pool_tokens = 512}));
+    ASSERT_TRUE(one);
+    ASSERT_TRUE((*one)->prepare(*weights, 128, kBatch));
+    auto m = make_multi({.pool_tokens = 512}, {.pool_tokens = 512});
+    ASSERT_TRUE(m);
+    ASSERT_TRUE(m->prepare(*weights, 128, kBatch));
+    ASSERT_NE(m->kv_pool(), nullptr);
+    const auto want = shared_prefix_tokens(**one, **model);
+    const auto got = shared_prefix_tokens(*m, **model);
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(got[0].size(), 10u);
+    EXPECT_GT(m->part(0).kv_block_copies(), 0u) << "the shared block was copied on device 0";
+    EXPECT_GT(m->part(1).kv_block_copies(), 0u) << "and on device 1";
+    EXPECT_EQ(m->kv_pool()->used_blocks(), 0u);
 }
