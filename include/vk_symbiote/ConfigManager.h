@@ -38,6 +38,10 @@ struct MemoryConfig {
     double vram_budget_gb = 4;
     double ram_budget_gb = 16;
     bool vram_budget_set = false;  // given by the user: a promise kept as is
+    // Several devices (PerformanceConfig::devices): --vram-gb 4,8 gives each device its own
+    // budget, in the order of the list (vram_budget_gb is then the first); one value (or none
+    // here): every device gets vram_budget_gb.
+    std::vector<double> vram_budgets_gb;
     bool ram_budget_set = false;
     // Canonical prefetch lookahead (packs / layers predicted ahead). PerformanceConfig has a
     // mirror because the seed doc's code example uses performance().prefetch_lookahead; see
@@ -82,6 +86,10 @@ struct PerformanceConfig {
     uint32 prefetch_lookahead = 3;
     bool force_integrated_gpu = false;
     int32 device_index = -1;   // -1 = pick the best device
+    // Vulkan devices the model's layers are split across (MultiDeviceBackend): comma-separated
+    // indices ("0,1"; "0,0" opens one device twice, as the tests do) or "all"; empty: one
+    // device (device_index).
+    std::string devices;
     // The most tokens one forward pass computes over all sequences (decode tokens and prompt
     // chunks): the per-step token budget and the activations' batch size.
     uint32 step_tokens = 512;

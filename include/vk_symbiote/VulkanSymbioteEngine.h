@@ -35,6 +35,21 @@ class ConfigManager;
 class Tokenizer;
 struct ModelConfig;
 
+// Several devices (--devices): one device's part of the placement, in layer order.
+struct DevicePlacement {
+    std::string device;                  // the device's name and index, e.g. "NVIDIA H100 (1)"
+    uint32 first_layer = 0;              // layers [first_layer, first_layer + n_layers)
+    uint32 n_layers = 0;
+    uint32 vram_resident_layers = 0;
+    uint32 streamed_layers = 0;
+    uint64 vram_budget_bytes = 0;
+    uint64 peak_vram_bytes = 0;          // device memory obtained on this device (its own budget bounds it)
+    uint64 weight_bytes_resident = 0;    // weights kept on this device (uploaded once, at the start)
+    uint64 weight_bytes_uploaded = 0;    // host -> this device, since the last reset of the metrics
+    uint64 activation_bytes_in = 0;      // residual rows from the previous device, since the last reset
+    std::string placement;               // this device's own one-line placement
+};
+
 struct PerformanceMetrics {
     // Documented fields.
     double average_tokens_per_second = 0;  // generation (decode) tokens per second, over all generations
@@ -128,6 +143,7 @@ struct PerformanceMetrics {
     uint32 kv_blocks_peak = 0;
     uint32 kv_blocks_total = 0;
     std::vector<KernelTime> kernel_times;  // per shader variant, first-use order (see KernelTime)
+    std::vector<DevicePlacement> devices;  // several devices (--devices): each one's part; empty with one
 };
 
 class EngineError : public std::runtime_error {

@@ -17,6 +17,25 @@
 
 namespace vk_symbiote {
 
+// One device's part of a placement across several devices: its layers, where they live, and
+// its memory against its own budget.
+struct DevicePartStats {
+    std::string device;              // the device's name
+    int32 device_index = -1;
+    uint32 first_layer = 0;          // layers [first_layer, first_layer + n_layers)
+    uint32 n_layers = 0;
+    bool embeds = false;             // the embedding rows enter here (the first device)
+    bool head = false;               // the output norm and head run here (the last device)
+    uint32 vram_resident_layers = 0;
+    uint32 streamed_layers = 0;
+    uint64 weight_bytes_vram_resident = 0;
+    uint64 weight_bytes_uploaded = 0;      // host -> device since prepare()
+    uint64 vram_budget_bytes = 0;
+    uint64 device_memory_peak = 0;         // bytes obtained from the device allocator (never given back)
+    uint64 activation_bytes_in = 0;        // residual rows copied in from the previous device since prepare()
+    std::string placement;                 // the device's own one-line placement
+};
+
 // A snapshot of what a backend did and where it placed the model, read by the engine for
 // PerformanceMetrics. Counters run since prepare(); the engine subtracts the snapshot it took
 // at reset_performance_metrics(). Fields that do not apply to a backend stay 0.
@@ -52,6 +71,9 @@ struct BackendStats {
     uint64 stream_compute_busy_ns = 0;
     uint64 stream_overlap_ns = 0;
     std::string placement;                 // one line, e.g. "all in VRAM"; hybrid decode state
+    // Several devices (--devices; MultiDeviceBackend): each device's part, in layer order (empty
+    // with one device). The fields above are then the sums over the devices.
+    std::vector<DevicePartStats> devices;
 };
 
 struct ForwardRequest {

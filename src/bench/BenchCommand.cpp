@@ -371,6 +371,24 @@ ExpectedVoid run_speculative(TestEngines& engines, const BenchArgs& args, const 
     return {};
 }
 
+// Several devices: each device's part after `test`, with its streamed weight bytes and the
+// activation bytes it took in per token. The bench never resets the metrics, so the counters
+// run from the engine's start: its resident weights' one upload is taken off.
+std::vector<std::string> device_lines(const char* test, const PerformanceMetrics& pm) {
+    std::vector<std::string> out;
+    const double tokens = double(std::max<uint64>(1, pm.total_prompt_tokens + pm.total_generated_tokens));
+    char buf[512];
+    for (size_t d = 0; d < pm.devices.size(); ++d) {
+        const DevicePlacement& p = pm.devices[d];
+        std::snprintf(buf, sizeof buf, "%s device %zu %s: layers [%u, %u), %u resident, %u streamed; peak %.3f of %.3f GiB; %.3f MB weights streamed and %.1f KB activations in per token",
+                      test, d, p.device.c_str(), p.first_layer, p.first_layer + p.n_layers, p.vram_resident_layers, p.streamed_layers,
+                      double(p.peak_vram_bytes) / double(1ull << 30), double(p.vram_budget_bytes) / double(1ull << 30),
+                      double(p.weight_bytes_uploaded - std::min(p.weight_bytes_uploaded, p.weight_bytes_resident)) / tokens / 1e6, double(p.activation_bytes_in) / tokens / 1e3);
+        out.push_back(buf);
+    }
+    return out;
+}
+
 // The pp and tg tests, each in its engine, into report.workloads; the engines' description,
 // backend, placement and VRAM-resident bytes into report.
 ExpectedVoid run_tests(TestEngines& engines, const TensorRegistry& reg, const BenchArgs& args, BenchReport& report) {
@@ -385,6 +403,7 @@ ExpectedVoid run_tests(TestEngines& engines, const TensorRegistry& reg, const Be
         if (c.description.empty()) c.description = engine.describe();
         c.backend = pm.backend;
         placements.push_back({test, pm.placement});
+        for (std::string& line : device_lines(test, pm)) c.devices.push_back(std::move(line));
         report.weight_bytes_vram_resident = std::max(report.weight_bytes_vram_resident, pm.weight_bytes_vram_resident);
     };
     const struct {

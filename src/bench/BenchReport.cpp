@@ -288,6 +288,7 @@ nlohmann::json to_json(const BenchReport& r) {
               {"threads", c.threads},
               {"repetitions", c.repetitions},
               {"placement", c.placement},
+              {"devices", c.devices},
               {"kernel_profiling", c.kernel_profiling}}},
             {"probes", to_json(r.probes)},
             {"workloads", workloads},
@@ -353,6 +354,7 @@ std::string header_lines(const BenchReport& r) {
     if (!r.config.placement.empty() || r.weight_bytes_vram_resident > 0)
         o << "placement: " << (r.config.placement.empty() ? "-" : r.config.placement) << ", weights resident in VRAM "
           << human_bytes(double(r.weight_bytes_vram_resident)) << "\n";
+    for (const std::string& d : r.config.devices) o << "  " << d << "\n";
     const ProbeResults& p = r.probes;
     o << "machine:  " << p.hostname << ", " << p.cpu_model << " (" << p.cpu_threads << " threads)"
       << (p.device_name.empty() ? "" : ", " + p.device_name) << (p.from_cache ? "   [probes cached " + p.probed_at + "]" : "")

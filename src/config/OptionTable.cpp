@@ -14,6 +14,7 @@ namespace {
 
 #define VKS_FIELD(path) [](Settings& s) -> FieldRef { return &s.path; }
 #define VKS_PRESENCE(path) [](Settings& s) -> bool* { return &s.path; }
+#define VKS_LIST(path) [](Settings& s) -> std::vector<double>* { return &s.path; }
 
 constexpr double kMaxGb = 1 << 20;        // 1 PB: anything larger is a typo
 constexpr double kU32 = 4294967295.0;
@@ -32,10 +33,10 @@ const OptionSpec kOptions[] = {
 
     // ---- [memory] ----------------------------------------------------------------------
     {.section = "memory", .key = "vram_budget_gb", .cli = "--vram-gb", .env = "VK_SYMBIOTE_VRAM_GB",
-     .metavar = "<gib>", .field = VKS_FIELD(memory.vram_budget_gb), .presence = VKS_PRESENCE(memory.vram_budget_set), .min = 0, .max = kMaxGb,
-     .unit_bytes = MemoryConfig::kBytesPerGB,
+     .metavar = "<gib>", .field = VKS_FIELD(memory.vram_budget_gb), .presence = VKS_PRESENCE(memory.vram_budget_set),
+     .list = VKS_LIST(memory.vram_budgets_gb), .min = 0, .max = kMaxGb, .unit_bytes = MemoryConfig::kBytesPerGB,
      .help = "VRAM budget in GiB, kept as a promise (fractional allowed, e.g. 0.5; 0: the device's own; unset: the device's free "
-             "memory less a margin)"},
+             "memory less a margin); with --devices one per device (4,8) or one for each"},
     {.section = "memory", .key = "ram_budget_gb", .cli = "--ram-gb", .env = "VK_SYMBIOTE_RAM_GB",
      .metavar = "<gib>", .field = VKS_FIELD(memory.ram_budget_gb), .presence = VKS_PRESENCE(memory.ram_budget_set), .min = 0, .max = kMaxGb,
      .unit_bytes = MemoryConfig::kBytesPerGB,
@@ -107,6 +108,10 @@ const OptionSpec kOptions[] = {
     {.section = "performance", .key = "device_index", .cli = "--device-index", .metavar = "<i>",
      .field = VKS_FIELD(performance.device_index), .min = -1, .max = 1023,
      .help = "Vulkan device index (-1: best)"},
+    {.section = "performance", .key = "devices", .cli = "--devices", .env = "VK_SYMBIOTE_DEVICES", .metavar = "<list>",
+     .field = VKS_FIELD(performance.devices),
+     .help = "Vulkan devices to split the model's layers across: indices (0,1; 0,0 opens one device twice) or all; each "
+             "gets its own --vram-gb; empty: one device (--device-index)"},
     {.section = "performance", .key = "shader_dir", .cli = "--shader-dir", .metavar = "<dir>",
      .field = VKS_FIELD(performance.shader_dir),
      .help = "load / hot-reload shaders from here (empty: embedded SPIR-V)"},
@@ -406,8 +411,31 @@ std::string env_value_text(const OptionSpec& o, std::string_view text) {
     return b ? (*b ? "false" : "true") : std::string(text);
 }
 
+namespace {
+
+// A per-device list: every value through the scalar path (its checks and messages).
+ExpectedVoid assign_list(const OptionSpec& o, Settings& s, std::string_view text, std::string_view where, ErrorCode code) {
+    OptionSpec one = o;
+    one.list = nullptr;
+    std::vector<double> values;
+    Settings tmp = s;
+    for (size_t at = 0;;) {
+        const size_t comma = std::min(text.find(',', at), text.size());
+        VKS_TRY(assign_option(one, tmp, text.substr(at, comma - at), where, code));
+        values.push_back(*std::get<double*>(one.field(tmp)));
+        if (comma == text.size()) break;
+        at = comma + 1;
+    }
+    VKS_TRY(assign_option(one, s, text.substr(0, std::min(text.find(','), text.size())), where, code));
+    *o.list(s) = std::move(values);
+    return {};
+}
+
+}  // namespace
+
 ExpectedVoid assign_option(const OptionSpec& o, Settings& s, std::string_view text, std::string_view where,
                            ErrorCode code) {
+    if (o.list) return assign_list(o, s, text, where, code);
     const std::string w(where);
     auto fail = [&](const std::string& why) -> ExpectedVoid { return make_error(code, w + ": " + why); };
     FieldRef f = o.field(s);
@@ -476,6 +504,15 @@ ExpectedVoid check_option(const OptionSpec& o, const Settings& s) {
 }
 
 std::string format_option(const OptionSpec& o, const Settings& s) {
+    if (o.list && o.list(const_cast<Settings&>(s))->size() > 1) {  // "4,8": parses back to the same list
+        std::string out;
+        for (double v : *o.list(const_cast<Settings&>(s))) {
+            char buf[64];
+            auto r = std::to_chars(buf, buf + sizeof buf, v);
+            out += (out.empty() ? "" : ",") + std::string(buf, r.ptr);
+        }
+        return out;
+    }
     FieldRef f = o.field(const_cast<Settings&>(s));  // read only, see check_option
     return std::visit(
         [](auto* p) -> std::string {

@@ -42,6 +42,9 @@ struct OptionSpec {
     // Optional "was given" flag set whenever the option is assigned (prompt_set, seed_set).
     // Such options are left out of dump() while unset.
     bool* (*presence)(Settings&) = nullptr;
+    // Per-device lists ("--vram-gb 4,8"): each comma-separated value is checked as the field's;
+    // the field gets the first, this list all of them.
+    std::vector<double>* (*list)(Settings&) = nullptr;
     double min = 0, max = 0;          // inclusive range for numeric fields (ignored if min == max == 0)
     // Sizes: bytes per unit (GB = 2^30). A value above 0 that is less than one byte is refused
     // (it would round to 0 bytes, which the budgets read as "no limit" or "nothing").

@@ -21,6 +21,7 @@
 #include "vk_symbiote/VulkanSymbioteEngine.h"
 #ifdef VKS_HAS_VULKAN
 #include "backend/vulkan/VulkanBackend.h"
+#include "engine/MultiDeviceSetup.h"
 #endif
 
 namespace vk_symbiote {
@@ -269,6 +270,34 @@ ConfigManager with_machine_budgets(const ConfigManager& config, [[maybe_unused]]
     return c;
 }
 
+#ifdef VKS_HAS_VULKAN
+// --devices: the layers across several devices (MultiDeviceSetup), each under its own budget (a
+// device without one: its free memory less the margin). No CPU fallback: the devices were asked for.
+Expected<SelectedBackend> select_multi(std::shared_ptr<const LoadedModel> model, const ConfigManager& given, SelectedBackend s) {
+    auto mb = open_devices(given, vulkan_options(given));
+    if (!mb) return mb.error();
+    MultiDeviceBackend& m = **mb;
+    for (uint32 d = 0; d < m.device_count() && !vram_budget_given(given.memory()); ++d)
+        if (const uint64 b = machine_budget(m.part(d).device().device_local_budget(), kVramMarginFraction, kVramMinMargin)) m.part(d).set_vram_budget(b);
+    const ConfigManager config = with_machine_budgets(given, nullptr);
+    const ModelFacts facts = model_facts(model, config, s.n_batch, true);
+    auto source = plan_weight_source(*model, config, facts.weight_bytes, facts.backend_ram * m.device_count());
+    if (!source) return source.error();
+    ExpectedVoid fits = source->packs ? m.check_budget(PackShapes(*model), facts.n_ctx, s.n_batch) : m.check_budget(*FileWeightProvider::open(model), facts.n_ctx, s.n_batch);
+    if (!fits) return fits.error();
+    std::string how;
+    auto prov = open_weight_provider(std::move(model), config, *source, how);
+    if (!prov) return prov.error();
+    s.provider = std::move(*prov);
+    for (uint32 d = 0; d < m.device_count() && config.performance().parallel > 1; ++d) m.part(d).set_kv_pool_tokens(kv_pool_tokens(config, facts.n_ctx));
+    VKS_TRY(m.prepare(*s.provider, facts.n_ctx, s.n_batch));
+    s.backend_name = "vulkan";
+    s.description = "backend " + m.name() + ", " + how + ", " + m.summary() + ", ctx " + std::to_string(facts.n_ctx);
+    s.backend = std::move(*mb);
+    return s;
+}
+#endif
+
 // The CPU path: every forward pass reads every weight matrix once from RAM.
 ExpectedVoid use_cpu(SelectedBackend& s, const ConfigManager& config, uint32 n_ctx, const std::string& why, const std::string& how) {
     const uint32 threads = thread_count(config.performance());
@@ -293,6 +322,9 @@ Expected<SelectedBackend> select_backend(std::shared_ptr<const LoadedModel> mode
     if (auto w = ram_budget_warning(given.memory(), physical_ram_bytes()); w && ram_budget_given(given.memory())) VKS_LOG_WARN(*w);
     SelectedBackend s;
     s.n_batch = given.performance().step_tokens;
+#ifdef VKS_HAS_VULKAN
+    if (multi_device_requested(given) && given.performance().enable_gpu) return select_multi(std::move(model), given, std::move(s));
+#endif
     std::string why_cpu = given.performance().enable_gpu ? "" : "--disable-gpu";
 #ifdef VKS_HAS_VULKAN
     std::unique_ptr<GpuBackend> vb = given.performance().enable_gpu ? open_vulkan(given, why_cpu) : nullptr;

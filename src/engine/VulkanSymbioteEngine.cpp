@@ -46,6 +46,29 @@ DraftParams draft_params(const GenerationOptions& opts) {
     d.adaptive = opts.draft_adaptive;
     return d;
 }
+
+// Each device's part (several devices), its counters less those at the last metrics reset.
+std::vector<DevicePlacement> device_placements(const BackendStats& b, const BackendStats& base) {
+    std::vector<DevicePlacement> out;
+    for (size_t d = 0; d < b.devices.size(); ++d) {
+        const DevicePartStats& s = b.devices[d];
+        const DevicePartStats* was = d < base.devices.size() ? &base.devices[d] : nullptr;
+        DevicePlacement p;
+        p.device = s.device + " (" + std::to_string(s.device_index) + ")";
+        p.first_layer = s.first_layer;
+        p.n_layers = s.n_layers;
+        p.vram_resident_layers = s.vram_resident_layers;
+        p.streamed_layers = s.streamed_layers;
+        p.vram_budget_bytes = s.vram_budget_bytes;
+        p.peak_vram_bytes = s.device_memory_peak;
+        p.weight_bytes_resident = s.weight_bytes_vram_resident;
+        p.weight_bytes_uploaded = s.weight_bytes_uploaded - (was ? was->weight_bytes_uploaded : 0);
+        p.activation_bytes_in = s.activation_bytes_in - (was ? was->activation_bytes_in : 0);
+        p.placement = s.placement;
+        out.push_back(std::move(p));
+    }
+    return out;
+}
 }  // namespace
 
 struct VulkanSymbioteEngine::Impl {
@@ -192,6 +215,7 @@ struct VulkanSymbioteEngine::Impl {
         m.kernel_times = b.kernel_times;
         subtract_kernel_base(m.kernel_times);
         m.peak_vram_bytes = std::max<uint64>(m.peak_vram_bytes, b.device_memory_reserved);
+        m.devices = device_placements(b, backend_base);
     }
 
     void read_scheduler_stats() {

@@ -76,10 +76,20 @@ struct ModelConfig {
     uint32 n_ff_expert = 0;
     bool expert_weights_norm = true;
     float expert_weights_scale = 1.0f;
+    // One device's part of a model split across devices (LayerRangeProvider, MultiDeviceBackend):
+    // layers [first_layer, first_layer + n_layer) of the whole model, renumbered from 0 (sliding
+    // is sliced to them). embeds = false: a pass's inputs are the previous part's residual rows,
+    // token id i naming row i of the pass (embedding_row(i)); head = false: the pass ends at the
+    // residual stream and its "logits" rows are x itself (n_vocab == n_embd, no softcap).
+    uint32 first_layer = 0;
+    bool embeds = true;
+    bool head = true;
+    uint32 n_input_ids = 0;       // token ids a pass accepts: [0, n_input_ids); 0: n_vocab
 
     uint32 kv_dim() const { return n_head_kv * head_dim; }
     uint32 q_dim() const { return n_head * head_dim; }
     bool is_moe() const { return n_expert > 0; }
+    uint32 input_ids() const { return n_input_ids ? n_input_ids : n_vocab; }
     float attention_scale() const;
     bool is_sliding(uint32 layer) const { return sliding_window > 0 && layer < sliding.size() && sliding[layer] != 0; }
     bool has_sliding_layers() const;

@@ -244,6 +244,19 @@ Expected<TensorRegistry> TensorRegistry::bind(const ModelConfig& cfg, const Mode
     return reg;
 }
 
+TensorRegistry TensorRegistry::layer_range(const TensorRegistry& full, uint32 first, uint32 count, bool embeds, bool head) {
+    TensorRegistry reg;
+    for (TensorDesc d : full.tensors_) {
+        const int32 l = d.id.layer;
+        const bool keep = l >= 0 ? uint32(l) >= first && uint32(l) < first + count
+                                 : (d.id.role == TensorRole::TokenEmbd ? embeds : head);
+        if (!keep) continue;
+        if (l >= 0) d.id.layer = l - int32(first);
+        reg.tensors_.push_back(std::move(d));
+    }
+    return reg;
+}
+
 const TensorDesc* TensorRegistry::find(TensorId id) const {
     for (auto& d : tensors_)
         if (d.id == id) return &d;

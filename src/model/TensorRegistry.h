@@ -98,6 +98,11 @@ public:
     // experts of a mixture of experts): never run approximately. Errors name the file and tensor.
     static Expected<TensorRegistry> bind(const ModelConfig& cfg, const ModelSource& gguf);
 
+    // The tensors of layers [first, first + count) of `full`, renumbered from 0, with the
+    // embedding (embeds) and the output norm and matrix (head): one device's part of a model
+    // split across devices (LayerRangeProvider).
+    static TensorRegistry layer_range(const TensorRegistry& full, uint32 first, uint32 count, bool embeds, bool head);
+
     const std::vector<TensorDesc>& tensors() const { return tensors_; }
     const TensorDesc& get(TensorId id) const;
     const TensorDesc* find(TensorId id) const;

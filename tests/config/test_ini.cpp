@@ -119,6 +119,7 @@ use_fp16_math = false
 scale_factor = 2.5
 force_integrated_gpu = yes
 device_index = 1
+devices = 0,1
 step_tokens = 64
 parallel = 6
 shader_dir = shaders
@@ -269,6 +270,7 @@ date = 2025-03-14
     EXPECT_EQ(s.tuning.rows_copy_groups, 64u);
     EXPECT_EQ(s.tuning.copy_chunk_mb, 8.0);
     EXPECT_EQ(s.tuning.copy_budget, 1.5);
+    EXPECT_EQ(s.performance.devices, "0,1");
     EXPECT_EQ(s.tuning.cpu_layers, 3);
     EXPECT_EQ(s.tuning.cpu_heads, 20);
     EXPECT_EQ(s.tuning.io_threads, 2u);

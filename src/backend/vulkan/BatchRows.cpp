@@ -36,7 +36,7 @@ ExpectedVoid BatchRows::bind(const std::vector<SeqChunk>& chunks, const ModelCon
         for (uint32 b : c.kv->blocks)
             if (b >= pool.n_blocks) return rows_error(at + "block " + std::to_string(b) + " is not in the pool");
         for (uint32 t = 0; t < c.n_tokens; ++t)
-            if (c.tokens[t] >= cfg.n_vocab) return rows_error(at + "token " + std::to_string(c.tokens[t]) + " at index " + std::to_string(t) + " >= n_vocab " + std::to_string(cfg.n_vocab));
+            if (c.tokens[t] >= cfg.input_ids()) return rows_error(at + "token " + std::to_string(c.tokens[t]) + " at index " + std::to_string(t) + " >= n_vocab " + std::to_string(cfg.input_ids()));
         for (size_t j = 0; j < i; ++j)
             if (chunks[j].kv == c.kv) return rows_error(at + "the same block table as chunk " + std::to_string(j));
         total += c.n_tokens;

@@ -24,9 +24,10 @@ public:
     // The first copy that failed since the last call (then the caches are not what the tables say).
     ExpectedVoid take_error();
     uint64 copies() const { return copies_; }  // blocks copied on write since creation
+    // The pool's copy callback, also for a pool outside driving these blocks (VulkanBackend::copy_kv_block).
+    void copy_block(uint32 src, uint32 dst, uint32 n);
 
 private:
-    void copy_block(uint32 src, uint32 dst, uint32 n);
     ExpectedVoid record_copy(uint32 src, uint32 dst, uint32 n);
 
     VulkanCompute& compute_;

@@ -182,6 +182,7 @@ ExpectedVoid LayerKernels::record_residual(OpContext& c, const DeviceWeight& w, 
 
 ExpectedVoid LayerKernels::record_head(OpContext& c, uint32 first, uint32 n_out) {
     const uint32 E = cfg_.n_embd, V = cfg_.n_vocab;
+    if (!cfg_.head) return record_x_out(c, first, n_out);
     // Matvec-sized n_out (decode; a batch's last token): the output norm fused into the head matvec.
     const bool fuse = fused_norm_applies(n_out);
     const FusedNorm out_norm = fused_norm(TensorRole::OutputNorm, 0);
@@ -198,6 +199,11 @@ ExpectedVoid LayerKernels::record_head(OpContext& c, uint32 first, uint32 n_out)
 
 ExpectedVoid LayerKernels::record_head_rows(OpContext& c, const std::vector<uint32>& rows) {
     const uint32 E = cfg_.n_embd, V = cfg_.n_vocab, n_out = uint32(rows.size());
+    if (!cfg_.head) {  // a part without the head: every row of x out, in order
+        for (uint32 i = 0; i < n_out; ++i)
+            if (rows[i] != i) return make_error(ErrorCode::InvalidArgument, "a device's part of a split model passes every row on: row " + std::to_string(i) + " is missing");
+        return record_x_out(c, 0, n_out);
+    }
     const DeviceWeight& out = w_.at(TensorRole::Output, -1);
     // Runs of consecutive rows [i, i + run): the dispatches of one run read x in place.
     auto runs = [&](auto&& fn) -> ExpectedVoid {
@@ -231,6 +237,16 @@ ExpectedVoid LayerKernels::record_head_rows(OpContext& c, const std::vector<uint
     }
     c.rt.barrier();
     return record_softcap(c, n_out);
+}
+
+// A part of a split model without the head (ModelConfig::head): x rows [0, n) -> logits rows
+// [0, n) (n_vocab == n_embd), for the next device. The next device needs every row, and from
+// offset 0 the copy's bindings are aligned (copy.comp binds byte ranges, no row offsets).
+ExpectedVoid LayerKernels::record_x_out(OpContext& c, uint32 first, uint32 n) {
+    if (first != 0) return make_error(ErrorCode::InvalidArgument, "a device's part of a split model passes every row on, from row 0 (asked from " + std::to_string(first) + ")");
+    VKS_TRY(op_copy(c, buf_.x.buffer(), 0, buf_.logits.buffer(), 0, uint64(n) * cfg_.n_embd * 4, 256));
+    c.rt.barrier();
+    return {};
 }
 
 ExpectedVoid LayerKernels::record_softcap(OpContext& c, uint32 n_out) {

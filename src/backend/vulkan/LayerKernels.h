@@ -78,6 +78,8 @@ private:
     ExpectedVoid record_residual(OpContext& c, const DeviceWeight& w, ActView in, TensorRole post, uint32 layer, uint32 n);
     // The Q / K head norms with rope of the heads the weights' rows start at, then a barrier.
     ExpectedVoid record_head_norms(OpContext& c, uint32 layer, uint32 n, uint32 pos, const QkvWeights& w);
+    // Without the head (a device's part of a split model): x rows [first == 0, n) to the logits rows.
+    ExpectedVoid record_x_out(OpContext& c, uint32 first, uint32 n);
     // Soft-cap of logits rows [0, n_out) if the model has one (then a barrier).
     ExpectedVoid record_softcap(OpContext& c, uint32 n_out);
     const VulkanContext& ctx_;

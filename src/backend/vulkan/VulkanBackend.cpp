@@ -386,9 +386,9 @@ ExpectedVoid VulkanBackend::check_request(const ForwardRequest& req) const {
         return make_error(ErrorCode::InvalidArgument, "vulkan forward: positions up to " + std::to_string(req.pos + req.n_tokens) +
                                                           " exceed n_ctx " + std::to_string(n_ctx_));
     for (uint32 i = 0; i < req.n_tokens; ++i)
-        if (req.tokens[i] >= cfg_.n_vocab)
+        if (req.tokens[i] >= cfg_.input_ids())
             return make_error(ErrorCode::InvalidArgument, "vulkan forward: token " + std::to_string(req.tokens[i]) + " >= n_vocab " +
-                                                              std::to_string(cfg_.n_vocab));
+                                                              std::to_string(cfg_.input_ids()));
     return check_rewind(req.pos);
 }
 

@@ -31,6 +31,8 @@ public:
     // The VRAM budget from here on (the engine's default from the device's free memory; before
     // check_budget / prepare). The allocator's block size stays the one create() chose.
     void set_vram_budget(uint64 bytes) { opt_.vram_budget_bytes = bytes; }
+    // The budget prepare() plans under: the one set, capped by the device's own (bytes).
+    uint64 vram_budget_bytes() const { return plan_budget_bytes(); }
     // Positions of the device KV pool the next prepare() sizes (VulkanOptions::kv_pool_tokens).
     void set_kv_pool_tokens(uint64 tokens) { opt_.kv_pool_tokens = tokens; }
     // With a paged cache (kv_pool()), the backend's own sequence in its blocks: req.pos <= the
@@ -44,6 +46,13 @@ public:
     // One pass over the rows of every chunk (BatchRows): the weights once for all rows, each
     // row's rope and attention at its own sequence's position and blocks.
     ExpectedVoid forward_batch(const std::vector<SeqChunk>& chunks) override;
+    // Copies positions [0, n) of every layer's K / V from block src to block dst of the device
+    // pool (KvBlockPool::CopyBlock), for a pool that hands out this backend's blocks from
+    // outside (MultiDeviceBackend: one pool over every device's blocks); a failure is returned
+    // by the next forward_batch. Nothing without a pool.
+    void copy_kv_block(uint32 src, uint32 dst, uint32 n) {
+        if (model_ && model_->kv) model_->kv->copy_block(src, dst, n);
+    }
     // Blocks copied on write in the device pool since prepare() (0 without one).
     uint64 kv_block_copies() const { return model_ && model_->kv ? model_->kv->copies() : 0; }
     BackendStats stats() override;  // VulkanBackendStats.cpp
@@ -53,6 +62,7 @@ public:
     uint64 last_gpu_time_ns() const { return model_ && model_->ring ? model_->ring->last_gpu_time_ns() : 0; }
     uint64 total_gpu_time_ns() const { return total_gpu_ns_; }
     std::string device_name() const { return dev_->caps().device_name; }
+    int32 device_index() const { return opt_.device_index; }  // as asked (-1: the automatic choice)
     const VulkanDevice& device() const { return *dev_; }
     // Device memory obtained from vkAllocateMemory (bytes_reserved) and sub-allocated.
     AllocatorStats device_memory_stats() const { return mem_->device_stats(); }
