@@ -178,8 +178,10 @@ struct TuningConfig {
     uint32 io_threads = 4;
     uint32 io_staging_mb = 16;
     // Tests of the pipeline's failure handling: rank 1 exits after this many forward steps
-    // (0: never), as a crashed process would.
+    // (0: never), as a crashed process would; or stops answering, as a hung process or a cut
+    // network would.
     uint32 pipeline_exit_after = 0;
+    uint32 pipeline_stall_after = 0;
 };
 
 // INI [server]: `vk_symbiote serve` (src/server) and `vk_symbiote template`.

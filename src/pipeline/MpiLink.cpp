@@ -56,17 +56,17 @@ public:
         MPI_Request req;
         const int rc = MPI_Isend(data, int(bytes), MPI_BYTE, int(peer), int(tag), MPI_COMM_WORLD, &req);
         if (rc != MPI_SUCCESS) return fail("send to", peer, mpi_error_text(rc));
-        VKS_TRY(wait(req, peer, "send to"));
+        VKS_TRY(wait(req, peer, "send to", 0));
         stats_.bytes_sent += bytes;
         return {};
     }
 
-    ExpectedVoid recv(uint32 peer, Tag tag, void* data, uint64 bytes) override {
+    ExpectedVoid recv(uint32 peer, Tag tag, void* data, uint64 bytes, double slack_s) override {
         VKS_TRY(check(peer, bytes, "receive from"));
         MPI_Request req;
         const int rc = MPI_Irecv(data, int(bytes), MPI_BYTE, int(peer), int(tag), MPI_COMM_WORLD, &req);
         if (rc != MPI_SUCCESS) return fail("receive from", peer, mpi_error_text(rc));
-        VKS_TRY(wait(req, peer, "receive from"));
+        VKS_TRY(wait(req, peer, "receive from", slack_s));
         stats_.bytes_received += bytes;
         return {};
     }
@@ -90,9 +90,10 @@ private:
     // Polls `req` until it completes or the timeout passes: first briefly at full speed
     // (a pipeline step's reply comes in microseconds), then every 200 us so that waiting ranks
     // sharing cores with working ones leave them the CPU.
-    ExpectedVoid wait(MPI_Request& req, uint32 peer, const char* what) {
+    ExpectedVoid wait(MPI_Request& req, uint32 peer, const char* what, double slack_s) {
         const auto start = std::chrono::steady_clock::now();
-        const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout_);
+        const auto limit = timeout_ + std::chrono::duration<double>(slack_s);
+        const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(limit);
         for (uint32 polls = 0;; ++polls) {
             int done = 0;
             const int rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
@@ -105,7 +106,7 @@ private:
             if (now > deadline) {
                 MPI_Cancel(&req);
                 MPI_Request_free(&req);
-                return fail(what, peer, "nothing within " + std::to_string(int(timeout_.count())) + " s (--pipeline-timeout): that rank died, hangs or is unreachable");
+                return fail(what, peer, "nothing within " + std::to_string(int(limit.count())) + " s (--pipeline-timeout): that rank died, hangs or is unreachable");
             }
             if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(200));
         }

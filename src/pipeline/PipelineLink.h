@@ -30,10 +30,10 @@ public:
     virtual ~PipelineLink() = default;
     virtual uint32 rank() const = 0;
     virtual uint32 size() const = 0;
-    // `bytes` bytes to / from rank `peer`; the error (after the timeout, or from the transport)
-    // names this rank, the peer and their hosts.
+    // `bytes` bytes to / from rank `peer`; the error (after the timeout, plus slack_s for this
+    // receive, or from the transport) names this rank, the peer and their hosts.
     virtual ExpectedVoid send(uint32 peer, Tag tag, const void* data, uint64 bytes) = 0;
-    virtual ExpectedVoid recv(uint32 peer, Tag tag, void* data, uint64 bytes) = 0;
+    virtual ExpectedVoid recv(uint32 peer, Tag tag, void* data, uint64 bytes, double slack_s = 0) = 0;
     // Ends every rank's process now (this one with `code`): after an error here, so that no
     // peer waits for a message that will not come.
     [[noreturn]] virtual void abort(int code) = 0;

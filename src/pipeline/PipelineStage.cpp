@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "config/Logger.h"
 #include "engine/BackendSelector.h"
@@ -62,6 +63,7 @@ Expected<std::unique_ptr<PipelineStage>> PipelineStage::open(PipelineLink& link,
     if (!a) return a.error();
     s->assign_ = std::move(*a);
     s->exit_after_ = cfg.tuning().pipeline_exit_after;
+    s->stall_after_ = cfg.tuning().pipeline_stall_after;
     VKS_TRY(s->place(cfg));
     return s;
 }
@@ -131,7 +133,9 @@ ExpectedVoid PipelineStage::step(uint32 n, uint32 pos, uint32 want, float* logit
     const StepHeader h{kForward, n, pos, want};
     VKS_TRY(link_.send(link_.rank() + 1, Tag::Step, &h, sizeof h));
     VKS_TRY(link_.send(link_.rank() + 1, Tag::Activations, x_.data(), uint64(n) * model_->config().n_embd * sizeof(float)));
-    if (link_.rank() == 0 && rows) VKS_TRY(link_.recv(link_.size() - 1, Tag::Logits, logits, rows * V * sizeof(float)));
+    // Rank 0 waits longer than the timeout (1 s more per rank between): when a rank fails, the
+    // rank after it, waiting for it, names it first.
+    if (link_.rank() == 0 && rows) VKS_TRY(link_.recv(link_.size() - 1, Tag::Logits, logits, rows * V * sizeof(float), double(link_.size())));
     return {};
 }
 
@@ -166,6 +170,18 @@ ExpectedVoid PipelineStage::finish() {
     return link_.send(1, Tag::Step, &h, sizeof h);
 }
 
+void PipelineStage::fail_for_tests() const {
+    if (link_.rank() != 1) return;
+    if (exit_after_ && stats_.steps == exit_after_) {
+        VKS_LOG_ERROR("pipeline: " << link_.who(1) << ": exiting after " << exit_after_ << " steps (--pipeline-exit-after)");
+        std::_Exit(3);
+    }
+    if (stall_after_ && stats_.steps == stall_after_) {
+        VKS_LOG_ERROR("pipeline: " << link_.who(1) << ": no longer answering after " << stall_after_ << " steps (--pipeline-stall-after)");
+        while (true) std::this_thread::sleep_for(std::chrono::seconds(1));  // until MPI_Abort ends this process
+    }
+}
+
 ExpectedVoid PipelineStage::serve() {
     const uint32 prev = link_.rank() - 1;
     while (true) {
@@ -174,10 +190,7 @@ ExpectedVoid PipelineStage::serve() {
         if (h.kind == kStop) return is_last() ? ExpectedVoid{} : link_.send(link_.rank() + 1, Tag::Step, &h, sizeof h);
         if (h.kind != kForward || h.n == 0 || h.n > n_batch_ || uint64(h.pos) + h.n > n_ctx_ || h.want > 2)
             return make_error(ErrorCode::Corrupt, "pipeline: " + link_.who(link_.rank()) + ": a malformed step header from " + link_.who(prev));
-        if (exit_after_ && link_.rank() == 1 && stats_.steps == exit_after_) {
-            VKS_LOG_ERROR("pipeline: " << link_.who(1) << ": exiting after " << exit_after_ << " steps (--pipeline-exit-after)");
-            std::_Exit(3);
-        }
+        fail_for_tests();
         VKS_TRY(link_.recv(prev, Tag::Activations, x_.data(), uint64(h.n) * model_->config().n_embd * sizeof(float)));
         VKS_TRY(step(h.n, h.pos, h.want, nullptr));
     }

@@ -68,6 +68,8 @@ private:
     // rank 0 (another rank). want: 0 none, 1 the last row, 2 every row.
     ExpectedVoid step(uint32 n, uint32 pos, uint32 want, float* logits);
     ExpectedVoid head(uint32 n, uint32 want, float* logits);
+    // Tests (--pipeline-exit-after / --pipeline-stall-after): rank 1 fails before a step.
+    void fail_for_tests() const;
     bool is_last() const { return link_.rank() + 1 == link_.size(); }
 
     PipelineLink& link_;
@@ -78,6 +80,7 @@ private:
     std::string how_;                      // where the weights come from (one line)
     uint32 n_ctx_ = 0, n_batch_ = 0;
     uint32 exit_after_ = 0;                // tests: rank 1 exits after this many steps
+    uint32 stall_after_ = 0;               // tests: rank 1 stops answering after this many steps
     std::vector<float> x_;                 // (n_batch, n_embd) activations of one step
     std::vector<float> logits_;            // (n_batch, n_vocab) the last rank's rows for rank 0
     StageStats stats_;
