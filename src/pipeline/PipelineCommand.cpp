@@ -6,6 +6,7 @@
 
 #include "engine/CliSupport.h"
 #include "pipeline/PipelineGenerate.h"
+#include "pipeline/PipelineReport.h"
 #include "vk_symbiote/ConfigManager.h"
 
 namespace vk_symbiote::pipeline {
@@ -26,14 +27,16 @@ ExpectedVoid lead(PipelineStage& stage, const ConfigManager& cfg) {
     });
     if (!g) return g.error();
     VKS_TRY(stage.finish());
-    if (!json) {
-        std::printf("\n");
-        return {};
-    }
+    auto reports = gather_reports(stage);
+    if (!reports) return reports.error();
+    if (!json) std::printf("\n");
+    std::fflush(stdout);
+    if (cfg.sampling().stats || cfg.logging().verbose) std::fprintf(stderr, "%s", reports_text(*reports).c_str());
+    if (!json) return {};
     const double tps = g->decode_s > 0 ? double(g->tokens.size()) / g->decode_s : 0;
     const nlohmann::json doc = {{"prompt", *text},  {"prompt_tokens", g->prompt_tokens},
                                 {"text", g->text},  {"tokens", g->tokens},
-                                {"ranks", stage.link().size()}, {"stats", {{"prompt_s", g->prompt_s}, {"decode_s", g->decode_s}, {"tokens_per_s", tps}}}};
+                                {"ranks", stage.link().size()}, {"per_rank", reports_json(*reports)}, {"stats", {{"prompt_s", g->prompt_s}, {"decode_s", g->decode_s}, {"tokens_per_s", tps}}}};
     std::printf("%s\n", doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return {};
 }

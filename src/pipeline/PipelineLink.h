@@ -5,7 +5,8 @@
 //
 // Messages (tags) of one run, in order: Hello (every rank > 0 to rank 0: its model's identity,
 // host and budgets), Verdict (rank 0 to each: refusal or its layer range), then per forward
-// step Step (header) + Activations (rank r to r + 1) and Logits (last rank to rank 0).
+// step Step (header) + Activations (rank r to r + 1) and Logits (last rank to rank 0); after the
+// stop Step, Report (every rank > 0 to rank 0: PipelineReport).
 #pragma once
 
 #include <memory>
@@ -16,7 +17,7 @@
 
 namespace vk_symbiote::pipeline {
 
-enum class Tag : int { Hello = 1, Verdict = 2, Step = 3, Activations = 4, Logits = 5 };
+enum class Tag : int { Hello = 1, Verdict = 2, Step = 3, Activations = 4, Logits = 5, Report = 6 };
 
 // Time spent in send() / recv() (waiting included) and bytes moved, since open.
 struct LinkStats {

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "config/Logger.h"
+#include "pipeline/PipelineReport.h"
 #include "engine/BackendSelector.h"
 #include "engine/BudgetCheck.h"
 #include "engine/WeightProviderFactory.h"
@@ -98,7 +99,7 @@ std::string PipelineStage::describe() const {
     std::string s = link_.who(link_.rank()) + ": layers [" + std::to_string(l.first) + ", " + std::to_string(l.end) + ")";
     if (link_.rank() == 0) s += " + embedding";
     if (is_last()) s += " + head";
-    return s + ", " + how_;
+    return s + ", " + how_ + ", computed on the CPU (" + std::to_string(backend_ ? backend_->n_threads() : 0) + " threads)";
 }
 
 StageStats PipelineStage::stats() const {
@@ -117,6 +118,7 @@ ExpectedVoid PipelineStage::head(uint32 n, uint32 want, float* logits) {
 
 ExpectedVoid PipelineStage::step(uint32 n, uint32 pos, uint32 want, float* logits) {
     const uint64 t0 = now_ns();
+    if (stats_.steps == 0 && link_.rank() != 0) first_start_ns_ = t0;
     for (uint32 l = assign_.layers.first; l < assign_.layers.end; ++l) VKS_TRY(backend_->forward_layer(l, x_.data(), n, pos));
     stats_.steps++;
     stats_.tokens += n;
@@ -127,6 +129,7 @@ ExpectedVoid PipelineStage::step(uint32 n, uint32 pos, uint32 want, float* logit
         if (want) VKS_TRY(head(n, want, out));
         stats_.compute_ns += now_ns() - t0;
         if (link_.rank() != 0 && rows) VKS_TRY(link_.send(0, Tag::Logits, out, rows * V * sizeof(float)));
+        last_end_ns_ = now_ns();
         return {};
     }
     stats_.compute_ns += now_ns() - t0;
@@ -136,6 +139,7 @@ ExpectedVoid PipelineStage::step(uint32 n, uint32 pos, uint32 want, float* logit
     // Rank 0 waits longer than the timeout (1 s more per rank between): when a rank fails, the
     // rank after it, waiting for it, names it first.
     if (link_.rank() == 0 && rows) VKS_TRY(link_.recv(link_.size() - 1, Tag::Logits, logits, rows * V * sizeof(float), double(link_.size())));
+    last_end_ns_ = now_ns();
     return {};
 }
 
@@ -147,6 +151,7 @@ ExpectedVoid PipelineStage::forward(const uint32* tokens, uint32 n, uint32 pos, 
     for (uint32 done = 0; done < n;) {
         const uint32 c = std::min(n - done, n_batch_);
         const uint64 t0 = now_ns();
+        if (stats_.steps == 0) first_start_ns_ = t0;
         for (uint32 t = 0; t < c; ++t) {
             if (tokens[done + t] >= mc.n_vocab)
                 return make_error(ErrorCode::InvalidArgument, "pipeline: token " + std::to_string(tokens[done + t]) + " is out of range (n_vocab " + std::to_string(mc.n_vocab) + ")");
@@ -187,7 +192,10 @@ ExpectedVoid PipelineStage::serve() {
     while (true) {
         StepHeader h;
         VKS_TRY(link_.recv(prev, Tag::Step, &h, sizeof h));
-        if (h.kind == kStop) return is_last() ? ExpectedVoid{} : link_.send(link_.rank() + 1, Tag::Step, &h, sizeof h);
+        if (h.kind == kStop) {
+            if (!is_last()) VKS_TRY(link_.send(link_.rank() + 1, Tag::Step, &h, sizeof h));
+            return send_report(*this);
+        }
         if (h.kind != kForward || h.n == 0 || h.n > n_batch_ || uint64(h.pos) + h.n > n_ctx_ || h.want > 2)
             return make_error(ErrorCode::Corrupt, "pipeline: " + link_.who(link_.rank()) + ": a malformed step header from " + link_.who(prev));
         fail_for_tests();

@@ -58,6 +58,8 @@ public:
     // "rank 1 (host h): layers [2, 5) + head, weights resident in RAM (...)".
     std::string describe() const;
     StageStats stats() const;
+    // From the start of the first step to the end of the last on this rank, ns.
+    uint64 span_ns() const { return last_end_ns_ > first_start_ns_ ? last_end_ns_ - first_start_ns_ : 0; }
 
 private:
     explicit PipelineStage(PipelineLink& link) : link_(link) {}
@@ -84,6 +86,7 @@ private:
     std::vector<float> x_;                 // (n_batch, n_embd) activations of one step
     std::vector<float> logits_;            // (n_batch, n_vocab) the last rank's rows for rank 0
     StageStats stats_;
+    uint64 first_start_ns_ = 0, last_end_ns_ = 0;  // steady clock
 };
 
 }  // namespace vk_symbiote::pipeline

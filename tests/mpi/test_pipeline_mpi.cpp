@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "MpiRun.h"
+#include "model/TensorRegistry.h"
 #include "packs/PackWeightProvider.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
@@ -137,6 +138,35 @@ TEST(PipelineGenerate, GreedyTokensMatchTheReferenceOnTwoAndThreeRanks) {
         EXPECT_EQ(doc["prompt_tokens"].get<std::vector<uint32>>(), c->prompt_tokens);
         EXPECT_EQ(doc["tokens"].get<std::vector<uint32>>(), want) << ranks << " ranks" << extra;
         EXPECT_EQ(doc["ranks"].get<uint32>(), ranks);
+        ASSERT_EQ(doc["per_rank"].size(), ranks) << doc.dump();
+        for (const auto& r : doc["per_rank"]) EXPECT_EQ(r["steps"].get<uint64>(), 48u) << r.dump();  // the prompt, then 47 tokens
+    }
+}
+
+// The capacity case: the model's weights with each rank's KV / activations exceed a budget
+// that one rank's share fits. One process under it streams packs from disk every token; two
+// ranks under it each keep their layers resident, read from disk once.
+TEST(PipelineCapacity, TwoRanksHoldWhatOneMustStreamFromDisk) {
+    SKIP_WITHOUT_MPIRUN();
+    auto g = open_model_source(models_dir() / "stories260K.gguf");
+    ASSERT_TRUE(g);
+    auto cfg = ModelConfig::from_source(**g);
+    ASSERT_TRUE(cfg);
+    const double act = double(estimate_activation_kv_bytes(*cfg, kCtx, 512, kCtx));
+    auto reg = TensorRegistry::bind(*cfg, **g);
+    ASSERT_TRUE(reg);
+    const double weights = double(reg->total_bytes());
+    const std::string gb = std::to_string((act + 0.8 * weights) / 1073741824.0);  // the whole model does not fit, half of it does
+    auto one = generate_json(1, "stories260K.gguf", "Once upon a time", 16, " --max-pack-mb 0.00390625 --budgets 0:" + gb);
+    auto two = generate_json(2, "stories260K.gguf", "Once upon a time", 16, " --max-pack-mb 0.00390625 --budgets 0:" + gb + ",0:" + gb);
+    ASSERT_TRUE(one.contains("per_rank") && two.contains("per_rank")) << one.dump() << two.dump();
+    EXPECT_EQ(one["tokens"], two["tokens"]);
+    const auto& alone = one["per_rank"][0];
+    EXPECT_NE(alone["placement"].get<std::string>().find("streamed in packs"), std::string::npos) << alone.dump();
+    EXPECT_GT(alone["disk_bytes_read"].get<uint64>(), 2 * alone["ram_weight_bytes_per_token"].get<uint64>()) << alone.dump();
+    for (const auto& r : two["per_rank"]) {
+        EXPECT_NE(r["placement"].get<std::string>().find("resident in RAM"), std::string::npos) << r.dump();
+        EXPECT_EQ(r["disk_bytes_read"].get<uint64>(), r["ram_weight_bytes_per_token"].get<uint64>()) << r.dump();  // each weight read once
     }
 }
 

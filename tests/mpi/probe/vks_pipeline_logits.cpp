@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/CliSupport.h"
+#include "pipeline/PipelineReport.h"
 #include "pipeline/PipelineStage.h"
 #include "vk_symbiote/ConfigManager.h"
 
@@ -28,6 +29,8 @@ ExpectedVoid write_logits(pipeline::PipelineStage& stage, const std::string& out
     std::vector<float> logits(tokens.size() * stage.model().config().n_vocab);  // (tokens, n_vocab)
     VKS_TRY(stage.forward(tokens.data(), uint32(tokens.size()), 0, true, logits.data()));
     VKS_TRY(stage.finish());
+    auto reports = pipeline::gather_reports(stage);  // every rank > 0 sends one after the stop
+    if (!reports) return reports.error();
     std::ofstream f(out_path, std::ios::binary);
     f.write(reinterpret_cast<const char*>(logits.data()), std::streamsize(logits.size() * sizeof(float)));
     if (!f) return make_error(ErrorCode::Io, out_path + ": cannot write the logits");
