@@ -220,3 +220,34 @@ TEST(PipelineFailure, BadPlansAreRefused) {
     EXPECT_NE(wrong.status, 0);
     EXPECT_NE(wrong.out.find("--budgets: 3 entries for 2 ranks"), std::string::npos) << wrong.out;
 }
+
+// vk_symbiote_benchmark under mpirun: prompt and generation speed and every rank's report.
+TEST(PipelineBench, ReportsEveryRank) {
+    SKIP_WITHOUT_MPIRUN();
+    auto r = run_command(mpirun(3) + build_program("vk_symbiote_benchmark") + " --pipeline --json -p 32 -n 8" + common_args("stories260K.gguf"));
+    ASSERT_EQ(r.status, 0) << r.out;
+    auto doc = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << r.out;
+    EXPECT_GT(doc["prompt_tokens_per_s"].get<double>(), 0);
+    EXPECT_GT(doc["gen_tokens_per_s"].get<double>(), 0);
+    ASSERT_EQ(doc["per_rank"].size(), 3u) << r.out;
+    uint64 weights = 0;
+    for (const auto& rank : doc["per_rank"]) {
+        EXPECT_EQ(rank["steps"].get<uint64>(), 9u) << rank.dump();   // the prompt, then 8 tokens
+        EXPECT_EQ(rank["tokens"].get<uint64>(), 40u) << rank.dump();
+        EXPECT_GT(rank["compute_s"].get<double>(), 0) << rank.dump();
+        EXPECT_GE(rank["bubble"].get<double>(), 0) << rank.dump();
+        EXPECT_LT(rank["bubble"].get<double>(), 1) << rank.dump();
+        weights += rank["ram_weight_bytes_per_token"].get<uint64>();
+    }
+    // The ranks' weights together: every layer and the head once (the embedding is read by rows).
+    auto g = open_model_source(models_dir() / "stories260K.gguf");
+    ASSERT_TRUE(g);
+    auto cfg = ModelConfig::from_source(**g);
+    auto reg = TensorRegistry::bind(*cfg, **g);
+    ASSERT_TRUE(reg);
+    uint64 embd = 0;
+    for (const TensorDesc& d : reg->tensors())
+        if (d.id.role == TensorRole::TokenEmbd) embd = d.byte_size;
+    EXPECT_EQ(weights, reg->total_bytes() - (cfg->tied_output ? 0 : embd));
+}
