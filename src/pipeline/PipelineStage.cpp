@@ -84,6 +84,9 @@ ExpectedVoid PipelineStage::place(const ConfigManager& given) {
     auto prov = open_weight_provider(model_, cfg, *source, how_);
     if (!prov) return prov.error();
     provider_ = std::move(*prov);
+    if (cfg.performance().device_index >= 0)  // asked for a device: say that it is not used
+        VKS_LOG_WARN("pipeline: " << link_.who(link_.rank()) << ": --device-index " << cfg.performance().device_index
+                                  << " is not used: pipeline ranks compute on the CPU (no Vulkan stage yet, docs/pipeline.md)");
     const uint32 threads = thread_count(cfg.performance());
     backend_ = std::make_unique<CpuBackend>(threads, cpu::KernelPath::Auto, KvPrecision::F16Rounded);  // llama.cpp's f16 cache, as the engine
     backend_->set_matvec_options(cpu_prefetch_bytes(cfg.tuning(), cpu::kDefaultMatvecPrefetchBytes), cfg.tuning().cpu_batch);

@@ -93,7 +93,8 @@ class PipelineReference : public ::testing::TestWithParam<std::string> {};
 
 }  // namespace
 
-// Two ranks (resident; then rank 1 from packs under a tiny --ram-gb), three ranks (rank 0 from
+// Two ranks (resident, the prompt in several steps; then rank 1 from packs under a tiny
+// --ram-gb), three ranks (rank 0 from
 // packs where the model has the layers for it to hold more than the pack path's minimum leaves
 // room for, else resident): every position's logits within the reference's tolerance.
 // syn-spm-f16 (2 layers, a 32000-row head the CPU pins whole) runs resident on 2 ranks only.
@@ -101,7 +102,7 @@ TEST_P(PipelineReference, LogitsThroughTheStagesMatchTheReference) {
     SKIP_WITHOUT_MPIRUN();
     auto c = load_reference_case(GetParam());
     ASSERT_TRUE(c) << c.error().message;
-    expect_matches_reference(*c, pipeline_logits(*c, 2, ""), "2 ranks resident");
+    expect_matches_reference(*c, pipeline_logits(*c, 2, " --step-tokens 5"), "2 ranks resident, the prompt in steps of 5 tokens");
     auto g = open_model_source(models_dir() / c->model);
     ASSERT_TRUE(g);
     const uint32 n_layer = ModelConfig::from_source(**g)->n_layer;
