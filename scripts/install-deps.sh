@@ -8,6 +8,7 @@ PKGS=(
   libgtest-dev
   libzstd-dev liblz4-dev libblosc-dev libzfp-dev libxxhash-dev
   nlohmann-json3-dev libcpp-httplib-dev
+  libopenmpi-dev openmpi-bin
   nodejs chromium
 )
 missing=()

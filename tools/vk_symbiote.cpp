@@ -38,6 +38,7 @@
 #include "model/Tokenizer.h"
 #include "runtime/ChatConversation.h"
 #include "runtime/Perplexity.h"
+#include "pipeline/PipelineCommand.h"
 #include "runtime/Session.h"
 #include "server/OpenAiServer.h"
 #include "server/StopOnSignal.h"
@@ -315,6 +316,7 @@ int run_command(int argc, char** argv) {
         return tool::fail(make_error(ErrorCode::InvalidArgument, "--json is for generate (and bench), not " + sub));
     if (sub == "tokenize") return cmd_tokenize(cfg, model);
     if (sub == "pack") return cmd_pack(cfg, model);
+    if (cfg.pipeline().enabled) return pipeline::run_pipeline_command(cfg, model, sub);
     auto engine = VulkanSymbioteEngine::create(model, cfg);
     if (!engine) return tool::fail(engine.error());
     if (sub == "generate") return cmd_generate(cfg, **engine, model);

@@ -186,6 +186,11 @@ struct TuningConfig {
     // --ram-gb).
     uint32 io_threads = 4;
     uint32 io_staging_mb = 16;
+    // Tests of the pipeline's failure handling: rank 1 exits after this many forward steps
+    // (0: never), as a crashed process would; or stops answering, as a hung process or a cut
+    // network would.
+    uint32 pipeline_exit_after = 0;
+    uint32 pipeline_stall_after = 0;
 };
 
 // INI [server]: `vk_symbiote serve` (src/server) and `vk_symbiote template`.
@@ -203,6 +208,13 @@ struct ServerConfig {
     uint64 max_body_bytes() const { return static_cast<uint64>(max_body_mb * 1048576.0); }
 };
 
+// INI [pipeline]: one model over several processes (mpirun; src/pipeline, docs/pipeline.md).
+struct PipelineConfig {
+    bool enabled = false;     // --pipeline: this process is one rank of a pipeline of layer ranges
+    std::string budgets;      // "VRAM:RAM[:SPEED],..." per rank (empty: every rank's own budgets)
+    double timeout_s = 60;    // the longest one send or receive between ranks waits
+};
+
 // All sections together: the value type the option table reads and writes.
 struct Settings {
     MemoryConfig memory;
@@ -212,6 +224,7 @@ struct Settings {
     ModelSection model;
     SamplingConfig sampling;
     ServerConfig server;
+    PipelineConfig pipeline;
 };
 
 class ConfigManager {
@@ -262,6 +275,8 @@ public:
     const SamplingConfig& sampling() const { return s_.sampling; }
     ServerConfig& server() { return s_.server; }
     const ServerConfig& server() const { return s_.server; }
+    PipelineConfig& pipeline() { return s_.pipeline; }
+    const PipelineConfig& pipeline() const { return s_.pipeline; }
     TuningConfig& tuning() { return s_.tuning; }
     const TuningConfig& tuning() const { return s_.tuning; }
     Settings& settings() { return s_; }

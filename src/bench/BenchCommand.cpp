@@ -10,6 +10,7 @@
 // ConfigManager (--vram-gb, --ram-gb, --disable-gpu, --threads, --cache-dir, ...).
 // stdout carries the report (table, or JSON with --json); progress and logs go to stderr.
 #include "bench/BenchCommand.h"
+#include "bench/PipelineBench.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -467,6 +468,7 @@ int run_bench_command(int argc, char** argv, const char* program) {
     Path cache_dir = cfg.memory().cache_dir.empty() ? default_cache_dir() : Path(cfg.memory().cache_dir);
     Expected<Path> model = args.shape.empty() ? tool::model_path(cfg) : generated_model(args.shape, args.dtype, args.layers, cache_dir);
     if (!model) return tool::fail(model.error());
+    if (cfg.pipeline().enabled) return run_pipeline_bench(cfg, *model, args.n_prompt, args.n_gen);  // under mpirun
 
     BenchReport report;
     report.tool_version = kToolVersion;

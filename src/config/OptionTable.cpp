@@ -188,6 +188,14 @@ const OptionSpec kOptions[] = {
      .metavar = "<n>", .field = VKS_FIELD(tuning.cpu_heads), .min = -1, .max = 4096,
      .help = "hybrid rows split: KV heads per streamed layer on the CPU, fixed and clamped to the split's "
              "range (-1: the measured search)"},
+    {.section = "tuning", .key = "pipeline_exit_after", .cli = "--pipeline-exit-after", .env = "VK_SYMBIOTE_PIPELINE_EXIT_AFTER",
+     .metavar = "<n>",
+     .field = VKS_FIELD(tuning.pipeline_exit_after), .min = 0, .max = kU32,
+     .help = "tests: rank 1 of a --pipeline run exits after n forward steps, as a crash would (0: never)"},
+    {.section = "tuning", .key = "pipeline_stall_after", .cli = "--pipeline-stall-after", .env = "VK_SYMBIOTE_PIPELINE_STALL_AFTER",
+     .metavar = "<n>",
+     .field = VKS_FIELD(tuning.pipeline_stall_after), .min = 0, .max = kU32,
+     .help = "tests: rank 1 of a --pipeline run stops answering after n forward steps, as a hung rank would (0: never)"},
     {.section = "tuning", .key = "io_threads", .cli = "--io-threads", .env = "VK_SYMBIOTE_IO_THREADS",
      .metavar = "<n>", .field = VKS_FIELD(tuning.io_threads), .min = 1, .max = 64,
      .help = "background I/O threads reading packs"},
@@ -295,12 +303,20 @@ const OptionSpec kOptions[] = {
      .help = "template: a JSON object of template variables (messages, add_generation_prompt, bos_token, ...)"},
     {.section = "server", .key = "date", .cli = "--date", .metavar = "<yyyy-mm-dd>", .field = VKS_FIELD(server.date),
      .help = "template: the date strftime_now() formats, at midnight (empty: now)"},
+
+    // ---- [pipeline] (docs/pipeline.md) ---------------------------------------------------
+    {.section = "pipeline", .key = "enabled", .cli = "--pipeline", .cli_fixed = "true", .field = VKS_FIELD(pipeline.enabled),
+     .help = "one rank of a pipeline started by mpirun: each rank holds a contiguous range of layers, only activations cross"},
+    {.section = "pipeline", .key = "budgets", .cli = "--budgets", .metavar = "<list>", .field = VKS_FIELD(pipeline.budgets),
+     .help = "per-rank VRAM:RAM[:SPEED] in GiB, e.g. 4:16,8:32 (empty: each rank's own --vram-gb / --ram-gb); layers split in proportion"},
+    {.section = "pipeline", .key = "timeout_s", .cli = "--pipeline-timeout", .metavar = "<s>", .field = VKS_FIELD(pipeline.timeout_s),
+     .min = 0.1, .max = 86400, .help = "seconds one rank waits for another before ending every rank with an error naming it"},
 };
 
 #undef VKS_FIELD
 #undef VKS_PRESENCE
 
-const char* const kSections[] = {"model", "memory", "performance", "tuning", "logging", "sampling", "server"};
+const char* const kSections[] = {"model", "memory", "performance", "tuning", "logging", "sampling", "server", "pipeline"};
 
 bool iequal(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {

@@ -42,22 +42,6 @@ std::string fixed1(double v) {
     return b;
 }
 
-// --ctx-size N: N; 0: the model's trained context; unset: that, at most 2048 (a default
-// that keeps the KV cache of long-context models small). Beyond the trained context the
-// model was never trained on those positions: a warning.
-uint32 choose_ctx(const ModelConfig& cfg, const SamplingConfig& s) {
-    const uint32 trained = cfg.n_ctx_train ? cfg.n_ctx_train : 2048;
-    const uint32 n = s.ctx_size > 0 ? s.ctx_size : s.ctx_size_set ? trained : std::min<uint32>(trained, 2048);
-    if (n > trained) VKS_LOG_WARN("--ctx-size " << n << " is beyond the model's trained context of " << trained << " tokens: output past it degrades");
-    return n;
-}
-
-// Positions of the paged KV cache: --kv-pool-tokens, else a full context per --parallel sequence.
-uint64 kv_pool_tokens(const ConfigManager& config, uint32 n_ctx) {
-    const uint64 set = config.memory().kv_pool_tokens;
-    return set > 0 ? set : uint64(n_ctx) * std::max<uint32>(config.performance().parallel, 1);
-}
-
 // Keys the product documents that this build does not act on: refused when they would
 // change something (a silent no-op would mislead), a warning for the inert log switches.
 ExpectedVoid check_inert_options(const ConfigManager& config) {
@@ -81,11 +65,6 @@ ExpectedVoid check_output_paths(const ConfigManager& config) {
         return make_error(ErrorCode::InvalidArgument, "[performance] pipeline_cache_path = " + p + ": is a directory; name a file in it (e.g. " +
                                                           (std::filesystem::path(p) / "pipelines.bin").string() + ")");
     return {};
-}
-
-// The CPU matvecs' software prefetch: the [tuning] knob, else the path's default.
-uint64 cpu_prefetch_bytes(const TuningConfig& t, uint64 path_default) {
-    return t.cpu_prefetch_bytes >= 0 ? uint64(t.cpu_prefetch_bytes) : path_default;
 }
 
 // What the backend is chosen from: the model's weight bytes and shape, the context, and
@@ -313,6 +292,27 @@ ExpectedVoid use_cpu(SelectedBackend& s, const ConfigManager& config, uint32 n_c
 }
 
 }  // namespace
+
+// --ctx-size N: N; 0: the model's trained context; unset: that, at most 2048 (a default
+// that keeps the KV cache of long-context models small). Beyond the trained context the
+// model was never trained on those positions: a warning.
+uint32 choose_ctx(const ModelConfig& cfg, const SamplingConfig& s) {
+    const uint32 trained = cfg.n_ctx_train ? cfg.n_ctx_train : 2048;
+    const uint32 n = s.ctx_size > 0 ? s.ctx_size : s.ctx_size_set ? trained : std::min<uint32>(trained, 2048);
+    if (n > trained) VKS_LOG_WARN("--ctx-size " << n << " is beyond the model's trained context of " << trained << " tokens: output past it degrades");
+    return n;
+}
+
+// Positions of the paged KV cache: --kv-pool-tokens, else a full context per --parallel sequence.
+uint64 kv_pool_tokens(const ConfigManager& config, uint32 n_ctx) {
+    const uint64 set = config.memory().kv_pool_tokens;
+    return set > 0 ? set : uint64(n_ctx) * std::max<uint32>(config.performance().parallel, 1);
+}
+
+// The CPU matvecs' software prefetch: the [tuning] knob, else the path's default.
+uint64 cpu_prefetch_bytes(const TuningConfig& t, uint64 path_default) {
+    return t.cpu_prefetch_bytes >= 0 ? uint64(t.cpu_prefetch_bytes) : path_default;
+}
 
 // The order keeps refusals before work: the backend is chosen (its RAM needs depend on it),
 // both budgets are checked, and only then is a pack cache built and weights uploaded.

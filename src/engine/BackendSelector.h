@@ -18,6 +18,8 @@ namespace vk_symbiote {
 
 class ConfigManager;
 class LoadedModel;
+struct SamplingConfig;
+struct TuningConfig;
 
 // The engine reads metrics as snapshots: backend->stats() and provider->stats().
 struct SelectedBackend {
@@ -42,6 +44,13 @@ struct SelectedBackend {
 };
 
 Expected<SelectedBackend> select_backend(std::shared_ptr<const LoadedModel> model, const ConfigManager& config);
+
+// The context of a run: --ctx-size N, 0: the model's trained context, unset: that, at most 2048.
+uint32 choose_ctx(const ModelConfig& cfg, const SamplingConfig& s);
+// Positions of the paged KV cache: --kv-pool-tokens, else a full context per --parallel sequence.
+uint64 kv_pool_tokens(const ConfigManager& config, uint32 n_ctx);
+// The CPU matvecs' software prefetch: the [tuning] knob, else the path's default.
+uint64 cpu_prefetch_bytes(const TuningConfig& t, uint64 path_default);
 // Opens and parses the file first (tests).
 Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigManager& config);
 

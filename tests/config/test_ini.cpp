@@ -148,6 +148,8 @@ cpu_layers = 3
 cpu_heads = 20
 io_threads = 2
 io_staging_mb = 1
+pipeline_exit_after = 4
+pipeline_stall_after = 6
 [logging]
 log_level = debug
 log_to_file = true
@@ -188,6 +190,11 @@ prompt_cache = 3
 template_file = t.jinja
 vars_file = v.json
 date = 2025-03-14
+
+[pipeline]
+enabled = true
+budgets = 4:16,8:32:2
+timeout_s = 2.5
 )");
     ConfigManager cfg;
     ExpectedVoid r = load(cfg, {"--config=" + p.string()});
@@ -285,6 +292,11 @@ date = 2025-03-14
     EXPECT_EQ(s.server.template_file, "t.jinja");
     EXPECT_EQ(s.server.vars_file, "v.json");
     EXPECT_EQ(s.server.date, "2025-03-14");
+    EXPECT_EQ(s.tuning.pipeline_exit_after, 4u);
+    EXPECT_EQ(s.tuning.pipeline_stall_after, 6u);
+    EXPECT_TRUE(s.pipeline.enabled);
+    EXPECT_EQ(s.pipeline.budgets, "4:16,8:32:2");
+    EXPECT_EQ(s.pipeline.timeout_s, 2.5);
 
     // The file above names every key of the table exactly once.
     auto doc = config::read_ini_file(p);

@@ -1,0 +1,19 @@
+// PipelineBench: the benchmark under mpirun (`mpirun -np N vk_symbiote_benchmark --pipeline
+// -p P -n G ...`): one prompt of P tokens and G greedy generated tokens through the pipeline
+// (PipelineStage), then rank 0 prints prompt and generation tokens/s and every rank's report
+// (PipelineReport: placement, weight bytes per token from RAM and disk, time computing and in
+// communication, the pipeline bubble); --json: one document. One repetition, no probes.
+#pragma once
+
+#include "vk_symbiote/Common.h"
+
+namespace vk_symbiote {
+class ConfigManager;
+}
+
+namespace vk_symbiote::bench {
+
+// The process's exit status (errors end every rank).
+int run_pipeline_bench(const ConfigManager& cfg, const Path& model, uint32 n_prompt, uint32 n_gen);
+
+}  // namespace vk_symbiote::bench

@@ -1,0 +1,92 @@
+// PipelineStage: one rank's part of a pipeline over several processes (mpirun ... --pipeline):
+// layers [first, end) of the model (StageHandshake chose them), the embedding on rank 0, the
+// output norm and head on the last rank. Its weights come from its own WeightProvider under its
+// own RAM budget (whole tensors in RAM, or packs when they do not fit: the oracle places them
+// as in one process) and are computed by the exact CPU backend, one layer at a time
+// (CpuBackend::forward_layer, output_part).
+//
+// One forward step: rank 0 embeds the tokens -> x (n, n_embd) f32, runs its layers and sends
+// a Step header and x to rank 1; each rank runs its layers and sends x on; the last rank
+// computes the logits rows asked for and sends them to rank 0, which samples (the tokenizer
+// and the sampler live on rank 0 only). Only activations and logits cross, never weights.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/CpuBackend.h"
+#include "memory/WeightProvider.h"
+#include "model/LoadedModel.h"
+#include "pipeline/PipelineLink.h"
+#include "pipeline/StageHandshake.h"
+
+namespace vk_symbiote {
+class ConfigManager;
+}
+
+namespace vk_symbiote::pipeline {
+
+// What one rank did since open (the benchmark's per-rank report).
+struct StageStats {
+    uint64 steps = 0;          // forward steps through this rank
+    uint64 tokens = 0;         // token rows through this rank
+    uint64 compute_ns = 0;     // embedding, layers and head on this rank
+    LinkStats link;            // time waiting in send / receive, bytes moved
+    ProviderStats weights;     // this rank's weight reads (disk -> RAM)
+    uint64 weight_bytes = 0;   // bytes of the weights this rank holds (its layers, its ends)
+};
+
+class PipelineStage {
+public:
+    // Opens the model (the tokenizer on rank 0 only), runs the handshake and places this
+    // rank's weights. `cfg`: this process's options (rank 0's --budgets decide for all).
+    static Expected<std::unique_ptr<PipelineStage>> open(PipelineLink& link, const ConfigManager& cfg, const Path& model_path);
+
+    // Rank 0: logits of tokens[0, n) at positions [pos, pos + n) (positions [0, pos) already
+    // went through): all ? n rows : the last row, n_vocab floats each. Chunks of n_batch.
+    ExpectedVoid forward(const uint32* tokens, uint32 n, uint32 pos, bool all, float* logits);
+    // Rank 0: ends the other ranks' serve() (call once, at the end).
+    ExpectedVoid finish();
+    // Ranks > 0: runs steps until rank 0's finish().
+    ExpectedVoid serve();
+
+    PipelineLink& link() { return link_; }
+    const LoadedModel& model() const { return *model_; }
+    const StageAssignment& assignment() const { return assign_; }
+    uint32 n_ctx() const { return n_ctx_; }
+    // "rank 1 (host h): layers [2, 5) + head, weights resident in RAM (...)".
+    std::string describe() const;
+    StageStats stats() const;
+    // From the start of the first step to the end of the last on this rank, ns.
+    uint64 span_ns() const { return last_end_ns_ > first_start_ns_ ? last_end_ns_ - first_start_ns_ : 0; }
+
+private:
+    explicit PipelineStage(PipelineLink& link) : link_(link) {}
+    // The weight provider and backend of this rank's layers, under its budgets.
+    ExpectedVoid place(const ConfigManager& cfg);
+    // x_ holds n rows at positions [pos, pos + n): this rank's layers, then either the next
+    // rank gets them, or (last rank) the `want` logits rows go to `logits` (rank 0) or to
+    // rank 0 (another rank). want: 0 none, 1 the last row, 2 every row.
+    ExpectedVoid step(uint32 n, uint32 pos, uint32 want, float* logits);
+    ExpectedVoid head(uint32 n, uint32 want, float* logits);
+    // Tests (--pipeline-exit-after / --pipeline-stall-after): rank 1 fails before a step.
+    void fail_for_tests() const;
+    bool is_last() const { return link_.rank() + 1 == link_.size(); }
+
+    PipelineLink& link_;
+    std::shared_ptr<const LoadedModel> model_;
+    StageAssignment assign_;
+    std::unique_ptr<WeightProvider> provider_;
+    std::unique_ptr<CpuBackend> backend_;  // reads provider_: destroyed first
+    std::string how_;                      // where the weights come from (one line)
+    uint32 n_ctx_ = 0, n_batch_ = 0;
+    uint32 exit_after_ = 0;                // tests: rank 1 exits after this many steps
+    uint32 stall_after_ = 0;               // tests: rank 1 stops answering after this many steps
+    std::vector<float> x_;                 // (n_batch, n_embd) activations of one step
+    std::vector<float> logits_;            // (n_batch, n_vocab) the last rank's rows for rank 0
+    StageStats stats_;
+    uint64 first_start_ns_ = 0, last_end_ns_ = 0;  // steady clock
+};
+
+}  // namespace vk_symbiote::pipeline
