@@ -79,7 +79,7 @@ ExpectedVoid LayerRangeProvider::embedding_row(uint32 token, float* out) {
 
 void LayerRangeProvider::hint_upcoming(const std::vector<TensorId>& ids) { whole_.hint_upcoming(to_whole(ids)); }
 
-void LayerRangeProvider::experts_routed(uint32 layer, const std::vector<uint32>& tokens_per_expert, uint32 n_tokens) {
+void LayerRangeProvider::on_experts_routed(uint32 layer, const std::vector<uint32>& tokens_per_expert, uint32 n_tokens) {
     whole_.experts_routed(layer + first_, tokens_per_expert, n_tokens);
 }
 

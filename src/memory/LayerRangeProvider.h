@@ -31,7 +31,7 @@ public:
     // input set by set_input(), a copy of n_embd floats.
     ExpectedVoid embedding_row(uint32 token, float* out) override;
     void hint_upcoming(const std::vector<TensorId>& ids) override;
-    void experts_routed(uint32 layer, const std::vector<uint32>& tokens_per_expert, uint32 n_tokens) override;
+    void on_experts_routed(uint32 layer, const std::vector<uint32>& tokens_per_expert, uint32 n_tokens) override;
     void retire(const std::vector<TensorId>& ids) override;
     bool stable_host_memory() const override { return whole_.stable_host_memory(); }
     uint64 page_alignment() const override { return whole_.page_alignment(); }
