@@ -37,7 +37,7 @@ struct ModelConfig;
 
 // Several devices (--devices): one device's part of the placement, in layer order.
 struct DevicePlacement {
-    std::string device;                  // the device's name and index, e.g. "NVIDIA H100 (1)"
+    std::string device;                  // the device's name and index, e.g. "<device name> (1)": the index tells two cards of one model apart
     uint32 first_layer = 0;              // layers [first_layer, first_layer + n_layers)
     uint32 n_layers = 0;
     uint32 vram_resident_layers = 0;

@@ -205,7 +205,7 @@ struct RunConfigInfo {
     uint32 repetitions = 0;
     std::string placement;        // PerformanceMetrics::placement, e.g. "all in VRAM"
     bool kernel_profiling = false; // --enable-profiling
-    // Several devices (--devices): one line per device and test, e.g. "tg device 1 (NVIDIA H100 (1)):
+    // Several devices (--devices): one line per device and test, e.g. "tg device 1 (<device name> (1)):
     // layers [16, 32), 8 resident, 8 streamed; peak 3.9 of 4.0 GiB; 1.02 GB uploaded per token".
     std::vector<std::string> devices;
 };
