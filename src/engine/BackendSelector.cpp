@@ -361,6 +361,23 @@ Expected<SelectedBackend> select_backend(std::shared_ptr<const LoadedModel> mode
     return s;
 }
 
+#ifdef VKS_HAS_VULKAN
+std::unique_ptr<VulkanBackend> open_stage_device(const ConfigManager& config, std::string& why_not) {
+    if (!config.performance().enable_gpu) {
+        why_not = "--disable-gpu";
+        return nullptr;
+    }
+    auto vb = open_vulkan(config, why_not);
+    if (vb) (void)with_machine_budgets(config, vb.get());  // sets the device's budget when --vram-gb is not given
+    return vb;
+}
+
+Expected<bool> prepare_stage_device(VulkanBackend& vb, const Path& model_path, const ConfigManager& config, WeightProvider& layers, uint32 n_ctx,
+                                    uint32 n_batch) {
+    return prepare_vulkan(vb, model_path, config, layers, n_ctx, n_batch);
+}
+#endif
+
 Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigManager& config) {
     auto model = LoadedModel::open(model_path, false);
     if (!model) return model.error();

@@ -51,6 +51,20 @@ uint32 choose_ctx(const ModelConfig& cfg, const SamplingConfig& s);
 uint64 kv_pool_tokens(const ConfigManager& config, uint32 n_ctx);
 // The CPU matvecs' software prefetch: the [tuning] knob, else the path's default.
 uint64 cpu_prefetch_bytes(const TuningConfig& t, uint64 path_default);
+#ifdef VKS_HAS_VULKAN
+class VulkanBackend;
+// A pipeline stage's device (src/pipeline), chosen as select_backend chooses one: the Vulkan
+// backend one process would run, its VRAM budget --vram-gb or else the device's free memory
+// less the margin; nullptr with the reason in `why_not` when the CPU path runs instead
+// (--disable-gpu, no device, only lavapipe and no --device-index).
+std::unique_ptr<VulkanBackend> open_stage_device(const ConfigManager& config, std::string& why_not);
+// Prepares it over `layers` (the stage's LayerRangeProvider) as select_backend prepares one:
+// the probed peaks, a KV pool for --parallel. false (with a warning): the layers cannot run on
+// the device for another reason than the budget, the CPU path runs them; a budget too small
+// is an error naming the minimum.
+Expected<bool> prepare_stage_device(VulkanBackend& vb, const Path& model_path, const ConfigManager& config, WeightProvider& layers, uint32 n_ctx,
+                                    uint32 n_batch);
+#endif
 // Opens and parses the file first (tests).
 Expected<SelectedBackend> select_backend(const Path& model_path, const ConfigManager& config);
 

@@ -6,6 +6,7 @@
 
 #include "engine/CliSupport.h"
 #include "pipeline/PipelineGenerate.h"
+#include "pipeline/PipelinePerplexity.h"
 #include "pipeline/PipelineReport.h"
 #include "vk_symbiote/ConfigManager.h"
 
@@ -41,11 +42,28 @@ ExpectedVoid lead(PipelineStage& stage, const ConfigManager& cfg) {
     return {};
 }
 
+// Rank 0's part of `perplexity --pipeline`: the chunks through the stages, then the stop
+// message and the reports (--stats).
+ExpectedVoid lead_perplexity(PipelineStage& stage, const ConfigManager& cfg) {
+    if (cfg.sampling().prompt_file.empty()) return make_error(ErrorCode::InvalidArgument, "perplexity: --prompt-file is required");
+    auto text = tool::prompt_text(cfg);
+    if (!text) return text.error();
+    auto r = pipeline_perplexity(stage, *text, cfg.sampling().ctx_size);
+    if (!r) return r.error();
+    VKS_TRY(stage.finish());
+    auto reports = gather_reports(stage);
+    if (!reports) return reports.error();
+    std::printf("PPL: %.4f\n", r->ppl);
+    std::fflush(stdout);
+    if (cfg.sampling().stats || cfg.logging().verbose) std::fprintf(stderr, "%s", reports_text(*reports).c_str());
+    return {};
+}
+
 }  // namespace
 
 int run_pipeline_command(const ConfigManager& cfg, const Path& model, const std::string& subcommand) {
-    if (subcommand != "generate")
-        return tool::fail(make_error(ErrorCode::InvalidArgument, "--pipeline runs generate (and the benchmark), not " + subcommand));
+    if (subcommand != "generate" && subcommand != "perplexity")
+        return tool::fail(make_error(ErrorCode::InvalidArgument, "--pipeline runs generate and perplexity (and the benchmark), not " + subcommand));
     auto link = open_mpi_link(cfg.pipeline().timeout_s);
     if (!link) return tool::fail(link.error());
     PipelineLink& l = **link;
@@ -55,7 +73,7 @@ int run_pipeline_command(const ConfigManager& cfg, const Path& model, const std:
         l.abort(1);
     }
     std::fprintf(stderr, "pipeline: %s\n", (*stage)->describe().c_str());
-    auto r = l.rank() == 0 ? lead(**stage, cfg) : (*stage)->serve();
+    auto r = l.rank() != 0 ? (*stage)->serve() : subcommand == "perplexity" ? lead_perplexity(**stage, cfg) : lead(**stage, cfg);
     if (!r) {
         tool::fail(r.error());
         l.abort(1);

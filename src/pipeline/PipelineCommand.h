@@ -1,6 +1,6 @@
-// PipelineCommand: `mpirun -np N vk_symbiote generate --pipeline ...`, one rank of it: joins the
-// MPI job, opens its PipelineStage, then rank 0 generates (text streamed to stdout, or --json)
-// while the others serve steps. Any error is printed ("error: ..." naming rank and host) and
+// PipelineCommand: `mpirun -np N vk_symbiote generate|perplexity --pipeline ...`, one rank of it:
+// joins the MPI job, opens its PipelineStage, then rank 0 generates (text streamed to stdout, or
+// --json) or computes the perplexity of --prompt-file while the others serve steps. Any error is printed ("error: ..." naming rank and host) and
 // ends every rank (MPI_Abort), so no peer waits for a message that will not come.
 #pragma once
 

@@ -63,6 +63,7 @@ nlohmann::json reports_json(const std::vector<RankReport>& reports) {
                      {"bytes_received", s.link.bytes_received},
                      {"ram_weight_bytes_per_token", s.weight_bytes},
                      {"disk_bytes_read", s.weights.bytes_read},
+                     {"uploaded_bytes", s.uploaded_bytes},
                      {"disk_bytes_per_step", s.steps ? double(s.weights.bytes_read) / double(s.steps) : 0.0},
                      {"pack_hits", s.weights.pack_hits},
                      {"pack_misses", s.weights.pack_misses}});
@@ -77,9 +78,9 @@ std::string reports_text(const std::vector<RankReport>& reports) {
         char line[512];
         std::snprintf(line, sizeof line,
                       "  %llu steps, compute %.1f ms, communication %.1f ms, bubble %.0f%%, weights from RAM %.3f MiB per token, from disk %.3f MiB "
-                      "(%.3f MiB per step), sent %.3f MiB\n",
+                      "(%.3f MiB per step), to the device %.3f MiB, sent %.3f MiB\n",
                       (unsigned long long)s.steps, double(s.compute_ns) * 1e-6, double(s.link.comm_ns) * 1e-6, 100.0 * r.bubble(), mib(s.weight_bytes),
-                      mib(s.weights.bytes_read), s.steps ? mib(s.weights.bytes_read) / double(s.steps) : 0.0, mib(s.link.bytes_sent));
+                      mib(s.weights.bytes_read), s.steps ? mib(s.weights.bytes_read) / double(s.steps) : 0.0, mib(s.uploaded_bytes), mib(s.link.bytes_sent));
         out += "pipeline: " + r.describe + "\n" + line;
     }
     return out;

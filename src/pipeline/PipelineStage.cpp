@@ -1,11 +1,13 @@
 #include "pipeline/PipelineStage.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
 
 #include "config/Logger.h"
 #include "pipeline/PipelineReport.h"
+#include "pipeline/StageDevice.h"
 #include "engine/BackendSelector.h"
 #include "engine/BudgetCheck.h"
 #include "engine/WeightProviderFactory.h"
@@ -71,29 +73,58 @@ Expected<std::unique_ptr<PipelineStage>> PipelineStage::open(PipelineLink& link,
 
 ExpectedVoid PipelineStage::place(const ConfigManager& given) {
     ConfigManager cfg = given;  // this rank's budgets from the plan
-    cfg.memory().ram_budget_gb = assign_.budget.ram_gb;
-    cfg.memory().ram_budget_set = true;
+    MemoryConfig& m = cfg.memory();
+    m.ram_budget_gb = assign_.budget.ram_gb;
+    m.ram_budget_set = true;
+    if (assign_.budget.vram_gb > 0) {  // 0: not given (the device's free memory, as one process)
+        m.vram_budget_gb = assign_.budget.vram_gb;
+        m.vram_budget_set = true;
+    }
     const ModelConfig& mc = model_->config();
+    const LayerRange& l = assign_.layers;
     n_ctx_ = choose_ctx(mc, cfg.sampling());
     n_batch_ = cfg.performance().step_tokens;
-    stats_.weight_bytes = range_bytes(model_->registry(), assign_.layers, is_last(), mc.tied_output);
-    // The CPU backend holds the KV cache of every layer (CpuKvStore's layout is the model's).
-    const uint64 act_kv = estimate_activation_kv_bytes(mc, n_ctx_, n_batch_, kv_pool_tokens(cfg, n_ctx_));
+    stats_.weight_bytes = range_bytes(model_->registry(), l, is_last(), mc.tied_output);
+    std::string why_cpu;
+    std::unique_ptr<Backend> device = open_device(cfg, why_cpu);
+    // The CPU backend holds the KV cache of every layer (CpuKvStore's layout is the model's); a
+    // device holds its layers' on the device, and its staging on the host.
+    uint64 act_kv = estimate_activation_kv_bytes(mc, n_ctx_, n_batch_, kv_pool_tokens(cfg, n_ctx_));
+    if (device) act_kv = std::max(act_kv, device_host_bytes(model_, l.first, l.count(), n_ctx_, n_batch_));
     auto source = plan_weight_source(*model_, cfg, stats_.weight_bytes, act_kv);
     if (!source) return make_error(source.error().code, "pipeline: " + link_.who(link_.rank()) + ": " + source.error().message);
     auto prov = open_weight_provider(model_, cfg, *source, how_);
     if (!prov) return prov.error();
     provider_ = std::move(*prov);
-    if (cfg.performance().device_index >= 0)  // asked for a device: say that it is not used
-        VKS_LOG_WARN("pipeline: " << link_.who(link_.rank()) << ": --device-index " << cfg.performance().device_index
-                                  << " is not used: pipeline ranks compute on the CPU (no Vulkan stage yet, docs/pipeline.md)");
+    if (device) VKS_TRY(place_device(std::move(device), cfg));
+    if (!device_) VKS_TRY(place_cpu(cfg));
+    x_.resize(size_t(n_batch_) * mc.n_embd);
+    y_.resize(device_ ? x_.size() : 0);
+    ids_.resize(device_ ? n_batch_ : 0);
+    for (uint32 i = 0; i < ids_.size(); ++i) ids_[i] = i;
+    if (is_last()) logits_.resize(size_t(n_batch_) * mc.n_vocab);
+    return {};
+}
+
+ExpectedVoid PipelineStage::place_device(std::unique_ptr<Backend> device, const ConfigManager& cfg) {
+    const LayerRange& l = assign_.layers;
+    view_ = std::make_unique<LayerRangeProvider>(*provider_, l.first, l.count());
+    auto ok = prepare_device(*device, *model_, cfg, *view_, n_ctx_, n_batch_);
+    if (!ok) return make_error(ok.error().code, "pipeline: " + link_.who(link_.rank()) + ": " + ok.error().message);
+    if (!*ok) return {};  // warned: the CPU path computes the layers
+    device_ = std::move(device);
+    compute_ = "computed on " + device_placement(*device_);
+    return {};
+}
+
+ExpectedVoid PipelineStage::place_cpu(const ConfigManager& cfg) {
+    view_.reset();
     const uint32 threads = thread_count(cfg.performance());
     backend_ = std::make_unique<CpuBackend>(threads, cpu::KernelPath::Auto, KvPrecision::F16Rounded);  // llama.cpp's f16 cache, as the engine
     backend_->set_matvec_options(cpu_prefetch_bytes(cfg.tuning(), cpu::kDefaultMatvecPrefetchBytes), cfg.tuning().cpu_batch);
     backend_->set_kv_pool_tokens(n_ctx_);  // one sequence
     VKS_TRY(backend_->prepare(*provider_, n_ctx_, n_batch_));
-    x_.resize(size_t(n_batch_) * mc.n_embd);
-    if (is_last()) logits_.resize(size_t(n_batch_) * mc.n_vocab);
+    compute_ = "computed on the CPU (" + std::to_string(backend_->n_threads()) + " threads)";
     return {};
 }
 
@@ -102,13 +133,14 @@ std::string PipelineStage::describe() const {
     std::string s = link_.who(link_.rank()) + ": layers [" + std::to_string(l.first) + ", " + std::to_string(l.end) + ")";
     if (link_.rank() == 0) s += " + embedding";
     if (is_last()) s += " + head";
-    return s + ", " + how_ + ", computed on the CPU (" + std::to_string(backend_ ? backend_->n_threads() : 0) + " threads)";
+    return s + ", " + how_ + ", " + compute_;
 }
 
-StageStats PipelineStage::stats() const {
+StageStats PipelineStage::stats() {
     StageStats s = stats_;
     s.link = link_.stats();
     s.weights = provider_ ? provider_->stats() : ProviderStats{};
+    if (device_) s.uploaded_bytes = device_->stats().weight_bytes_uploaded;
     return s;
 }
 
@@ -119,17 +151,34 @@ ExpectedVoid PipelineStage::head(uint32 n, uint32 want, float* logits) {
     return {};
 }
 
-ExpectedVoid PipelineStage::step(uint32 n, uint32 pos, uint32 want, float* logits) {
+ExpectedVoid PipelineStage::device_pass(const uint32* tokens, uint32 n, uint32 pos, uint32 want, float* logits) {
+    if (pos == 0) device_->reset();  // a new sequence (a perplexity chunk): no step back past a ring
+    if (link_.rank() != 0) view_->set_input(x_.data(), n);
+    ForwardRequest r{link_.rank() == 0 ? tokens : ids_.data(), n, pos, true, y_.data()};
+    if (is_last()) {
+        r.all_logits = want == 2;
+        r.logits = want ? logits : logits_.data();  // want 0: the pass's last row is dropped
+    }
+    VKS_TRY(device_->forward(r));
+    if (!is_last()) std::swap(x_, y_);  // the residual rows go on from x_
+    return {};
+}
+
+ExpectedVoid PipelineStage::step(const uint32* tokens, uint32 n, uint32 pos, uint32 want, float* logits) {
     const uint64 t0 = now_ns();
     if (stats_.steps == 0 && link_.rank() != 0) first_start_ns_ = t0;
-    for (uint32 l = assign_.layers.first; l < assign_.layers.end; ++l) VKS_TRY(backend_->forward_layer(l, x_.data(), n, pos));
-    stats_.steps++;
-    stats_.tokens += n;
     const uint64 V = model_->config().n_vocab;
     const uint64 rows = want == 0 ? 0 : want == 1 ? 1 : n;
+    float* out = link_.rank() == 0 ? logits : logits_.data();  // the last rank's logits rows
+    if (device_) {
+        VKS_TRY(device_pass(tokens, n, pos, want, out));
+    } else {
+        for (uint32 l = assign_.layers.first; l < assign_.layers.end; ++l) VKS_TRY(backend_->forward_layer(l, x_.data(), n, pos));
+        if (is_last() && want) VKS_TRY(head(n, want, out));
+    }
+    stats_.steps++;
+    stats_.tokens += n;
     if (is_last()) {
-        float* out = link_.rank() == 0 ? logits : logits_.data();
-        if (want) VKS_TRY(head(n, want, out));
         stats_.compute_ns += now_ns() - t0;
         if (link_.rank() != 0 && rows) VKS_TRY(link_.send(0, Tag::Logits, out, rows * V * sizeof(float)));
         last_end_ns_ = now_ns();
@@ -158,6 +207,7 @@ ExpectedVoid PipelineStage::forward(const uint32* tokens, uint32 n, uint32 pos, 
         for (uint32 t = 0; t < c; ++t) {
             if (tokens[done + t] >= mc.n_vocab)
                 return make_error(ErrorCode::InvalidArgument, "pipeline: token " + std::to_string(tokens[done + t]) + " is out of range (n_vocab " + std::to_string(mc.n_vocab) + ")");
+            if (device_) continue;  // the device pass embeds the tokens itself
             float* row = x_.data() + uint64(t) * mc.n_embd;
             VKS_TRY(provider_->embedding_row(tokens[done + t], row));
             if (mc.embd_scale != 1.0f)
@@ -166,7 +216,7 @@ ExpectedVoid PipelineStage::forward(const uint32* tokens, uint32 n, uint32 pos, 
         stats_.compute_ns += now_ns() - t0;
         const bool final_chunk = done + c == n;
         const uint32 want = all ? 2 : final_chunk ? 1 : 0;
-        VKS_TRY(step(c, pos + done, want, all ? logits + uint64(done) * mc.n_vocab : logits));
+        VKS_TRY(step(tokens + done, c, pos + done, want, all ? logits + uint64(done) * mc.n_vocab : logits));
         done += c;
     }
     return {};
@@ -203,7 +253,7 @@ ExpectedVoid PipelineStage::serve() {
             return make_error(ErrorCode::Corrupt, "pipeline: " + link_.who(link_.rank()) + ": a malformed step header from " + link_.who(prev));
         fail_for_tests();
         VKS_TRY(link_.recv(prev, Tag::Activations, x_.data(), uint64(h.n) * model_->config().n_embd * sizeof(float)));
-        VKS_TRY(step(h.n, h.pos, h.want, nullptr));
+        VKS_TRY(step(nullptr, h.n, h.pos, h.want, nullptr));
     }
 }
 

@@ -2,8 +2,10 @@
 // layers [first, end) of the model (StageHandshake chose them), the embedding on rank 0, the
 // output norm and head on the last rank. Its weights come from its own WeightProvider under its
 // own RAM budget (whole tensors in RAM, or packs when they do not fit: the oracle places them
-// as in one process) and are computed by the exact CPU backend, one layer at a time
-// (CpuBackend::forward_layer, output_part).
+// as in one process) and are computed where one process would compute them: on its Vulkan
+// device (StageDevice: a VulkanBackend over a LayerRangeProvider of its layers, resident,
+// streamed or hybrid under its own VRAM budget), else by the exact CPU backend, one layer at
+// a time (CpuBackend::forward_layer, output_part).
 //
 // One forward step: rank 0 embeds the tokens -> x (n, n_embd) f32, runs its layers and sends
 // a Step header and x to rank 1; each rank runs its layers and sends x on; the last rank
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "backend/cpu/CpuBackend.h"
+#include "memory/LayerRangeProvider.h"
 #include "memory/WeightProvider.h"
 #include "model/LoadedModel.h"
 #include "pipeline/PipelineLink.h"
@@ -34,6 +37,7 @@ struct StageStats {
     uint64 compute_ns = 0;     // embedding, layers and head on this rank
     LinkStats link;            // time waiting in send / receive, bytes moved
     ProviderStats weights;     // this rank's weight reads (disk -> RAM)
+    uint64 uploaded_bytes = 0; // weight bytes its device took from the host (RAM -> VRAM; 0 on the CPU path)
     uint64 weight_bytes = 0;   // bytes of the weights this rank holds (its layers, its ends)
 };
 
@@ -57,7 +61,7 @@ public:
     uint32 n_ctx() const { return n_ctx_; }
     // "rank 1 (host h): layers [2, 5) + head, weights resident in RAM (...)".
     std::string describe() const;
-    StageStats stats() const;
+    StageStats stats();  // non-const: a device reads its counters through non-const accessors
     // From the start of the first step to the end of the last on this rank, ns.
     uint64 span_ns() const { return last_end_ns_ > first_start_ns_ ? last_end_ns_ - first_start_ns_ : 0; }
 
@@ -65,10 +69,18 @@ private:
     explicit PipelineStage(PipelineLink& link) : link_(link) {}
     // The weight provider and backend of this rank's layers, under its budgets.
     ExpectedVoid place(const ConfigManager& cfg);
+    // The device path (view_ and device_; left empty when the device cannot run the layers) or
+    // the CPU path (backend_).
+    ExpectedVoid place_device(std::unique_ptr<Backend> device, const ConfigManager& cfg);
+    ExpectedVoid place_cpu(const ConfigManager& cfg);
     // x_ holds n rows at positions [pos, pos + n): this rank's layers, then either the next
     // rank gets them, or (last rank) the `want` logits rows go to `logits` (rank 0) or to
-    // rank 0 (another rank). want: 0 none, 1 the last row, 2 every row.
-    ExpectedVoid step(uint32 n, uint32 pos, uint32 want, float* logits);
+    // rank 0 (another rank). want: 0 none, 1 the last row, 2 every row. tokens: rank 0's
+    // (n) ids, which the device path embeds (the CPU path has x_ embedded already).
+    ExpectedVoid step(const uint32* tokens, uint32 n, uint32 pos, uint32 want, float* logits);
+    // One pass of device_ over view_: rank 0 from `tokens`, a later rank from x_; x_ then
+    // holds the output rows, or (last rank) `logits` the wanted logits rows.
+    ExpectedVoid device_pass(const uint32* tokens, uint32 n, uint32 pos, uint32 want, float* logits);
     ExpectedVoid head(uint32 n, uint32 want, float* logits);
     // Tests (--pipeline-exit-after / --pipeline-stall-after): rank 1 fails before a step.
     void fail_for_tests() const;
@@ -78,12 +90,17 @@ private:
     std::shared_ptr<const LoadedModel> model_;
     StageAssignment assign_;
     std::unique_ptr<WeightProvider> provider_;
-    std::unique_ptr<CpuBackend> backend_;  // reads provider_: destroyed first
+    std::unique_ptr<LayerRangeProvider> view_;  // the device path: this rank's layers as a model, over provider_
+    std::unique_ptr<CpuBackend> backend_;  // the CPU path; reads provider_: destroyed first
+    std::unique_ptr<Backend> device_;      // the device path over view_ (destroyed before it), or nullptr
     std::string how_;                      // where the weights come from (one line)
+    std::string compute_;                  // where the layers are computed (one line)
     uint32 n_ctx_ = 0, n_batch_ = 0;
     uint32 exit_after_ = 0;                // tests: rank 1 exits after this many steps
     uint32 stall_after_ = 0;               // tests: rank 1 stops answering after this many steps
     std::vector<float> x_;                 // (n_batch, n_embd) activations of one step
+    std::vector<float> y_;                 // (n_batch, n_embd) the device pass's output rows
+    std::vector<uint32> ids_;              // (n_batch) 0, 1, ...: a later rank's "tokens", rows of x_
     std::vector<float> logits_;            // (n_batch, n_vocab) the last rank's rows for rank 0
     StageStats stats_;
     uint64 first_start_ns_ = 0, last_end_ns_ = 0;  // steady clock

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "MpiRun.h"
+#include "PipelineCases.h"
 #include "model/TensorRegistry.h"
 #include "packs/PackWeightProvider.h"
 #include "support/ReferenceCase.h"
@@ -19,75 +20,6 @@ using namespace vk_symbiote;
 using namespace vk_symbiote::test;
 
 namespace {
-
-constexpr uint32 kCtx = 256;
-constexpr uint64 kPack = 4096;  // --max-pack-mb 0.00390625
-
-#define SKIP_WITHOUT_MPIRUN() \
-    if (!have_mpirun()) GTEST_SKIP() << "no mpirun on PATH (apt-get install openmpi-bin libopenmpi-dev)"
-
-std::string common_args(const std::string& model) {
-    return " --model " + (models_dir() / model).string() + " --ctx-size " + std::to_string(kCtx) + " --threads 1 --io-threads 1 --log-level ERROR --cache-dir " +
-           (tmp_dir() / "packs").string();
-}
-
-// A --budgets entry (RAM GiB : speed) that forces `model` through 4 KiB packs on its rank: the
-// pack path's minimum (one I/O thread) plus a few packs; speed 3 / RAM gives it the weight of
-// "0:3", so that it holds more layers than that minimum leaves room for.
-std::string tiny_ram_entry(const std::string& model) {
-    PackOptions o;
-    o.max_pack_bytes = kPack;
-    o.io_threads = 1;
-    auto g = open_model_source(models_dir() / model);
-    EXPECT_TRUE(g);
-    auto cfg = ModelConfig::from_source(**g);
-    EXPECT_TRUE(cfg);
-    o.activation_kv_bytes = estimate_activation_kv_bytes(*cfg, kCtx, 512, kCtx);
-    auto min = PackWeightProvider::minimum_ram_budget(models_dir() / model, o);
-    EXPECT_TRUE(min) << min.error().message;
-    const double gb = double(*min + o.io_threads * (kPack + 4 * 4096) + 8 * pack_buffer_bytes(kPack)) / 1073741824.0;
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "0:%.17g:%.17g", gb, 3.0 / gb);
-    return buf;
-}
-
-// Every prompt position's logits through `ranks` ranks, as the reference case's shape.
-std::vector<float> pipeline_logits(const ReferenceCase& c, uint32 ranks, const std::string& extra) {
-    std::string toks;
-    for (uint32 t : c.prompt_tokens) toks += (toks.empty() ? "" : ",") + std::to_string(t);
-    const Path out = tmp_dir() / (c.name + "." + std::to_string(ranks) + ".f32");
-    std::remove(out.c_str());
-    double s = 0;
-    auto r = run_timed(mpirun(ranks) + build_program("vks_pipeline_logits") + " " + out.string() + " " + toks + common_args(c.model) + extra, s);
-    EXPECT_EQ(r.status, 0) << r.out;
-    // Every rank says where its weights are; a tiny --budgets entry puts one rank on packs.
-    const bool packs = extra.find("--budgets") != std::string::npos;
-    EXPECT_EQ(r.out.find("weights streamed in packs") != std::string::npos, packs) << r.out;
-    std::vector<float> logits(c.prompt_tokens.size() * c.n_vocab);
-    std::ifstream f(out, std::ios::binary);
-    f.read(reinterpret_cast<char*>(logits.data()), std::streamsize(logits.size() * sizeof(float)));
-    EXPECT_TRUE(f) << "no logits from " << r.out;
-    return logits;
-}
-
-void expect_matches_reference(const ReferenceCase& c, const std::vector<float>& logits, const std::string& what) {
-    for (size_t p = 0; p < c.prompt_tokens.size(); ++p) {
-        const float* got = logits.data() + p * c.n_vocab;
-        EXPECT_LT(nmse(got, c.logits_at(p), c.n_vocab), c.tolerance()) << c.name << " " << what << " position " << p;
-        if (c.decisive(p)) {
-            EXPECT_EQ(argmax(got, c.n_vocab), argmax(c.logits_at(p), c.n_vocab)) << c.name << " " << what << " position " << p;
-        }
-    }
-}
-
-nlohmann::json generate_json(uint32 ranks, const std::string& model, const std::string& prompt, uint32 max_tokens, const std::string& extra) {
-    auto r = run_command(mpirun(ranks) + build_program("vk_symbiote") + " generate --pipeline --json --temperature 0 --max-tokens " + std::to_string(max_tokens) +
-                         " --prompt '" + prompt + "'" + common_args(model) + extra);
-    EXPECT_EQ(r.status, 0) << r.out;
-    auto doc = nlohmann::json::parse(r.out, nullptr, false);
-    EXPECT_FALSE(doc.is_discarded()) << r.out;
-    return doc;
-}
 
 class PipelineReference : public ::testing::TestWithParam<std::string> {};
 
@@ -251,4 +183,21 @@ TEST(PipelineBench, ReportsEveryRank) {
     for (const TensorDesc& d : reg->tensors())
         if (d.id.role == TensorRole::TokenEmbd) embd = d.byte_size;
     EXPECT_EQ(weights, reg->total_bytes() - (cfg->tied_output ? 0 : embd));
+}
+
+// `perplexity --pipeline` over a held-out text: 2 ranks (rank 1 from packs under a tiny RAM
+// budget) print the perplexity one process prints, on the CPU path.
+TEST(PipelinePerplexity, TwoRanksGiveTheSingleProcessPerplexity) {
+    SKIP_WITHOUT_MPIRUN();
+    const std::string text = " --prompt-file " + heldout_text_file().string();
+    auto one = run_command(build_program("vk_symbiote") + " perplexity --disable-gpu" + text + common_args("stories260K.gguf") + " 2>&1");
+    ASSERT_EQ(one.status, 0) << one.out;
+    auto two = run_command(mpirun(2) + build_program("vk_symbiote") + " perplexity --pipeline --disable-gpu --stats" + text + common_args("stories260K.gguf") +
+                           " --max-pack-mb 0.00390625 --budgets 0:1," + tiny_ram_entry("stories260K.gguf") + " 2>&1");
+    ASSERT_EQ(two.status, 0) << two.out;
+    EXPECT_NE(two.out.find("weights streamed in packs"), std::string::npos) << two.out;
+    EXPECT_NE(two.out.find("[3/"), std::string::npos) << two.out;  // several chunks, each from an empty cache
+    const double a = printed_ppl(one.out), b = printed_ppl(two.out);
+    EXPECT_GT(a, 1.0) << one.out;
+    EXPECT_NEAR(b, a, 1e-4 * a) << one.out << two.out;
 }

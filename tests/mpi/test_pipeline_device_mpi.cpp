@@ -1,0 +1,141 @@
+// Pipeline stages on Vulkan (Mesa's lavapipe, --device-index 0): each rank runs its layers on
+// its device as one process would (StageDevice: a VulkanBackend over its layer range), all of
+// them resident in VRAM or, under a per-rank VRAM budget near the streaming minimum, streamed
+// per pass (the hybrid decode where it applies). The reference cases' logits through 2 and 3
+// ranks, stories260K's greedy tokens, and the perplexity one process prints on the device.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <regex>
+#include <sstream>
+
+#include "MpiRun.h"
+#include "PipelineCases.h"
+#include "backend/vulkan/VulkanBackend.h"
+#include "memory/FileWeightProvider.h"
+#include "memory/LayerRangeProvider.h"
+#include "pipeline/StagePlan.h"
+#include "support/TestPaths.h"
+
+using namespace vk_symbiote;
+using namespace vk_symbiote::test;
+
+namespace {
+
+constexpr const char* kDevice = " --device-index 0";
+
+bool have_vulkan() { return bool(VulkanBackend::create(VulkanOptions{})); }
+
+#define SKIP_WITHOUT_MPIRUN_OR_VULKAN() \
+    SKIP_WITHOUT_MPIRUN();              \
+    if (!have_vulkan()) GTEST_SKIP() << "no Vulkan device"
+
+// The smallest VRAM budget (bytes) that runs layers [first, end) of `model` on device 0, as its
+// refusal states it (everything streamed), for kCtx positions and the default step of 512.
+uint64 vram_minimum(const std::string& model, uint32 first, uint32 end) {
+    auto whole = FileWeightProvider::open(models_dir() / model);
+    EXPECT_TRUE(whole) << whole.error().message;
+    const LayerRangeProvider layers(**whole, first, end - first);
+    VulkanOptions o;
+    o.device_index = 0;
+    o.kv_f16_rounding = true;  // --kv-cache f16, the default
+    o.vram_budget_bytes = 4096;
+    auto vb = VulkanBackend::create(o);
+    EXPECT_TRUE(vb) << vb.error().message;
+    auto r = (*vb)->check_budget(layers, kCtx, 512);
+    EXPECT_FALSE(r) << "4 KiB of VRAM ran layers [" << first << ", " << end << ")";
+    std::smatch m;
+    const std::string msg = r ? "" : r.error().message;
+    EXPECT_TRUE(std::regex_search(msg, m, std::regex("minimum of [0-9.]+ GiB \\(([0-9]+) bytes"))) << msg;
+    return m.empty() ? 0 : std::stoull(m[1]);
+}
+
+// --budgets for `ranks` ranks, each with 4 KiB over the VRAM minimum of its share of the
+// layers (so that it streams them all) and 1 GiB of RAM (its weights resident in RAM); each speed makes
+// the weights equal, so the shares are those of equal ranks.
+std::string streamed_budgets(const std::string& model, uint32 ranks, uint32 n_layer) {
+    auto shares = pipeline::plan_stages(n_layer, std::vector<pipeline::RankBudget>(ranks, pipeline::RankBudget{0, 1, 1}));
+    EXPECT_TRUE(shares) << shares.error().message;
+    std::string out = " --budgets ";
+    for (uint32 r = 0; r < ranks; ++r) {
+        const double vram = double(vram_minimum(model, (*shares)[r].first, (*shares)[r].end) + 4096) / 1073741824.0;
+        char entry[96];
+        std::snprintf(entry, sizeof entry, "%s%.17g:1:%.17g", r ? "," : "", vram, 1.0 / (vram + 1.0));
+        out += entry;
+    }
+    return out;
+}
+
+uint32 layers_of(const std::string& model) {
+    auto g = open_model_source(models_dir() / model);
+    EXPECT_TRUE(g);
+    return ModelConfig::from_source(**g)->n_layer;
+}
+
+// How many ranks said their layers were computed on the device with `placement` (one line each).
+size_t ranks_placed(const std::string& log, const std::string& placement) {
+    size_t n = 0;
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);)
+        if (line.find("computed on vulkan") != std::string::npos && line.find(placement) != std::string::npos) n++;
+    return n;
+}
+
+class PipelineDeviceReference : public ::testing::TestWithParam<std::string> {};
+
+}  // namespace
+
+// 2 ranks, every layer resident in VRAM; 3 ranks, each streaming its layers under a VRAM
+// budget just over its minimum: every position's logits within the reference's tolerance.
+TEST_P(PipelineDeviceReference, LogitsThroughDeviceStagesMatchTheReference) {
+    SKIP_WITHOUT_MPIRUN_OR_VULKAN();
+    auto c = load_reference_case(GetParam());
+    ASSERT_TRUE(c) << c.error().message;
+    std::string log;
+    expect_matches_reference(*c, pipeline_logits(*c, 2, kDevice, &log), "2 ranks on the device, resident");
+    EXPECT_EQ(ranks_placed(log, "all weights resident in VRAM"), 2u) << log;
+    expect_matches_reference(*c, pipeline_logits(*c, 3, kDevice + streamed_budgets(c->model, 3, layers_of(c->model)), &log), "3 ranks on the device, streamed");
+    EXPECT_EQ(ranks_placed(log, "streamed per forward pass"), 3u) << log;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, PipelineDeviceReference, ::testing::Values("stories260K.once", "syn-f16", "arch-gemma2", "arch-qwen3"),
+                         [](const auto& info) {
+                             std::string n = info.param;
+                             for (char& ch : n)
+                                 if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                             return n;
+                         });
+
+// `generate --pipeline` on the device: stories260K's greedy reference continuation, token for
+// token, on 2 ranks resident and 3 ranks streaming (the decode steps are the hybrid decode's).
+TEST(PipelineDeviceGenerate, GreedyTokensMatchTheReference) {
+    SKIP_WITHOUT_MPIRUN_OR_VULKAN();
+    auto c = load_reference_case("stories260K.once");
+    ASSERT_TRUE(c) << c.error().message;
+    const std::vector<uint32> want(c->greedy_tokens.begin(), c->greedy_tokens.begin() + 32);
+    for (const auto& [ranks, extra] : std::vector<std::pair<uint32, std::string>>{
+             {2, kDevice}, {3, kDevice + streamed_budgets(c->model, 3, layers_of(c->model))}}) {
+        auto doc = generate_json(ranks, c->model, c->prompt, 32, extra);
+        ASSERT_TRUE(doc.contains("tokens")) << doc.dump();
+        EXPECT_EQ(doc["tokens"].get<std::vector<uint32>>(), want) << ranks << " ranks" << extra;
+        ASSERT_EQ(doc["per_rank"].size(), ranks) << doc.dump();
+        for (const auto& r : doc["per_rank"]) {
+            EXPECT_NE(r["placement"].get<std::string>().find("computed on vulkan"), std::string::npos) << r.dump();
+            EXPECT_GT(r["uploaded_bytes"].get<uint64>(), 0u) << r.dump();
+        }
+    }
+}
+
+// `perplexity --pipeline` on the device: 2 ranks print the perplexity one process prints on it.
+TEST(PipelineDevicePerplexity, TwoRanksGiveTheSingleProcessPerplexity) {
+    SKIP_WITHOUT_MPIRUN_OR_VULKAN();
+    const std::string args = " --prompt-file " + heldout_text_file().string() + common_args("stories260K.gguf") + kDevice + " 2>&1";
+    auto one = run_command(build_program("vk_symbiote") + " perplexity" + args);
+    ASSERT_EQ(one.status, 0) << one.out;
+    auto two = run_command(mpirun(2) + build_program("vk_symbiote") + " perplexity --pipeline" + args);
+    ASSERT_EQ(two.status, 0) << two.out;
+    EXPECT_EQ(ranks_placed(two.out, "all weights resident in VRAM"), 2u) << two.out;
+    const double a = printed_ppl(one.out), b = printed_ppl(two.out);
+    EXPECT_GT(a, 1.0) << one.out;
+    EXPECT_NEAR(b, a, 1e-4 * a) << one.out << two.out;
+}
