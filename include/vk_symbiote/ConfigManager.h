@@ -166,6 +166,7 @@ struct TuningConfig {
     // the tensor-core prompt kernel, streaming slots (0: automatic, 1-8).
     bool zero_copy = true;
     bool cooperative_matrix = true;
+    bool force_streaming = false;  // tests: stream every weight matrix (a streamed placement of a tiny model)
     uint32 stream_slots = 0;
     std::string hybrid_split = "auto";   // rows|layers|auto (VulkanOptions::HybridSplit)
     std::string rows_upload = "auto";    // dma|shader|auto (VulkanOptions::PromptUpload)

@@ -188,6 +188,8 @@ const OptionSpec kOptions[] = {
      .metavar = "<n>", .field = VKS_FIELD(tuning.cpu_heads), .min = -1, .max = 4096,
      .help = "hybrid rows split: KV heads per streamed layer on the CPU, fixed and clamped to the split's "
              "range (-1: the measured search)"},
+    {.section = "tuning", .key = "force_streaming", .cli = "--force-streaming", .cli_fixed = "true", .env = "VK_SYMBIOTE_FORCE_STREAMING",
+     .field = VKS_FIELD(tuning.force_streaming), .help = "tests: the Vulkan placement streams every weight matrix even when all would fit"},
     {.section = "tuning", .key = "pipeline_exit_after", .cli = "--pipeline-exit-after", .env = "VK_SYMBIOTE_PIPELINE_EXIT_AFTER",
      .metavar = "<n>",
      .field = VKS_FIELD(tuning.pipeline_exit_after), .min = 0, .max = kU32,

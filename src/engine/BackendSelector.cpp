@@ -133,6 +133,7 @@ void apply_tuning(const TuningConfig& t, VulkanOptions& vo) {
     vo.cpu_prefetch_bytes = cpu_prefetch_bytes(t, vo.cpu_prefetch_bytes);
     vo.cpu_batch = t.cpu_batch;
     vo.allow_zero_copy = t.zero_copy;
+    vo.force_streaming = t.force_streaming;
     vo.cooperative_matrix = t.cooperative_matrix;
     vo.stream_slots = t.stream_slots;
     vo.hybrid_split = split_choice(t.hybrid_split);

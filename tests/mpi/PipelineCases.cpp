@@ -75,16 +75,16 @@ nlohmann::json generate_json(uint32 ranks, const std::string& model, const std::
     return doc;
 }
 
-Path heldout_text_file() {
+Path heldout_text_file(int sentences) {
     static const char* const kSentences[] = {
         "Tom had a small red boat. ", "He took it to the pond every morning. ", "One day the wind was very strong. ",
         "The boat went far away from the shore. ", "Tom was sad and sat on a big rock. ", "A kind duck swam to the boat and pushed it back. ",
         "Tom smiled and said thank you to the duck. ", "They played together until the sun went down. ", "His mom called him home for dinner. ",
         "Tom told her about the brave duck. ", "She laughed and gave him a warm hug. ", "That night Tom dreamed of boats and ducks. ",
     };
-    const Path path = tmp_dir() / "pipeline-heldout.txt";
+    const Path path = tmp_dir() / ("pipeline-heldout-" + std::to_string(sentences) + ".txt");
     std::ofstream f(path);
-    for (int i = 0; i < 120; ++i) f << kSentences[(i * 5) % 12];  // every sentence, in a shuffled order
+    for (int i = 0; i < sentences; ++i) f << kSentences[(i * 5) % 12];  // every sentence, in a shuffled order
     return path;
 }
 

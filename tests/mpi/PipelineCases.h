@@ -34,10 +34,10 @@ void expect_matches_reference(const ReferenceCase& c, const std::vector<float>& 
 // `vk_symbiote generate --pipeline --json --temperature 0` through `ranks` ranks: the document.
 nlohmann::json generate_json(uint32 ranks, const std::string& model, const std::string& prompt, uint32 max_tokens, const std::string& extra);
 
-// A short story in TinyStories' style that no reference case uses (held-out text), long enough
-// for several perplexity chunks of kCtx tokens of stories260K; written to the tests' temporary
-// folder, its path returned.
-Path heldout_text_file();
+// A short story in TinyStories' style that no reference case uses (held-out text) of
+// `sentences` sentences (120: about 7 perplexity chunks of kCtx tokens of stories260K); written
+// to the tests' temporary folder, its path returned.
+Path heldout_text_file(int sentences);
 // The number of the "PPL: x" line of a perplexity run's output; NaN when there is none.
 double printed_ppl(const std::string& out);
 

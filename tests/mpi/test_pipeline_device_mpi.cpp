@@ -1,7 +1,8 @@
 // Pipeline stages on Vulkan (Mesa's lavapipe, --device-index 0): each rank runs its layers on
 // its device as one process would (StageDevice: a VulkanBackend over its layer range), all of
-// them resident in VRAM or, under a per-rank VRAM budget near the streaming minimum, streamed
-// per pass (the hybrid decode where it applies). The reference cases' logits through 2 and 3
+// them resident in VRAM or streamed per pass (--force-streaming: the models are too small to need
+// it) under a per-rank VRAM budget of twice each rank's minimum, the hybrid decode splitting
+// the streamed layers with the CPU. The reference cases' logits through 2 and 3
 // ranks, stories260K's greedy tokens, and the perplexity one process prints on the device.
 #include <gtest/gtest.h>
 
@@ -50,15 +51,16 @@ uint64 vram_minimum(const std::string& model, uint32 first, uint32 end) {
     return m.empty() ? 0 : std::stoull(m[1]);
 }
 
-// --budgets for `ranks` ranks, each with 4 KiB over the VRAM minimum of its share of the
-// layers (so that it streams them all) and 1 GiB of RAM (its weights resident in RAM); each speed makes
+// --force-streaming and --budgets for `ranks` ranks, each with twice the VRAM minimum of its
+// share of the layers (closer to it, the forced streaming plans more than the budget and the
+// rank falls back to the CPU path) and 1 GiB of RAM (its weights resident in RAM); each speed makes
 // the weights equal, so the shares are those of equal ranks.
 std::string streamed_budgets(const std::string& model, uint32 ranks, uint32 n_layer) {
     auto shares = pipeline::plan_stages(n_layer, std::vector<pipeline::RankBudget>(ranks, pipeline::RankBudget{0, 1, 1}));
     EXPECT_TRUE(shares) << shares.error().message;
-    std::string out = " --budgets ";
+    std::string out = " --force-streaming --budgets ";
     for (uint32 r = 0; r < ranks; ++r) {
-        const double vram = double(vram_minimum(model, (*shares)[r].first, (*shares)[r].end) + 4096) / 1073741824.0;
+        const double vram = double(2 * vram_minimum(model, (*shares)[r].first, (*shares)[r].end)) / 1073741824.0;
         char entry[96];
         std::snprintf(entry, sizeof entry, "%s%.17g:1:%.17g", r ? "," : "", vram, 1.0 / (vram + 1.0));
         out += entry;
@@ -86,7 +88,8 @@ class PipelineDeviceReference : public ::testing::TestWithParam<std::string> {};
 }  // namespace
 
 // 2 ranks, every layer resident in VRAM; 3 ranks, each streaming its layers under a VRAM
-// budget just over its minimum: every position's logits within the reference's tolerance.
+// budget of twice its minimum (gemma2: sliding windows, soft-caps, the embedding scale that
+// only rank 0 applies): every position's logits within the reference's tolerance.
 TEST_P(PipelineDeviceReference, LogitsThroughDeviceStagesMatchTheReference) {
     SKIP_WITHOUT_MPIRUN_OR_VULKAN();
     auto c = load_reference_case(GetParam());
@@ -94,11 +97,12 @@ TEST_P(PipelineDeviceReference, LogitsThroughDeviceStagesMatchTheReference) {
     std::string log;
     expect_matches_reference(*c, pipeline_logits(*c, 2, kDevice, &log), "2 ranks on the device, resident");
     EXPECT_EQ(ranks_placed(log, "all weights resident in VRAM"), 2u) << log;
-    expect_matches_reference(*c, pipeline_logits(*c, 3, kDevice + streamed_budgets(c->model, 3, layers_of(c->model)), &log), "3 ranks on the device, streamed");
-    EXPECT_EQ(ranks_placed(log, "streamed per forward pass"), 3u) << log;
+    const std::string streamed = streamed_budgets(c->model, 3, layers_of(c->model));
+    expect_matches_reference(*c, pipeline_logits(*c, 3, kDevice + streamed, &log), "3 ranks on the device, streamed");
+    EXPECT_EQ(ranks_placed(log, "streamed per forward pass"), 3u) << streamed << "\n" << log;
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, PipelineDeviceReference, ::testing::Values("stories260K.once", "syn-f16", "arch-gemma2", "arch-qwen3"),
+INSTANTIATE_TEST_SUITE_P(Cases, PipelineDeviceReference, ::testing::Values("stories260K.once", "arch-gemma2"),
                          [](const auto& info) {
                              std::string n = info.param;
                              for (char& ch : n)
@@ -126,10 +130,11 @@ TEST(PipelineDeviceGenerate, GreedyTokensMatchTheReference) {
     }
 }
 
-// `perplexity --pipeline` on the device: 2 ranks print the perplexity one process prints on it.
+// `perplexity --pipeline` on the device: 2 ranks print the perplexity one process prints on it
+// (a shorter text than the CPU test's: lavapipe is slow).
 TEST(PipelineDevicePerplexity, TwoRanksGiveTheSingleProcessPerplexity) {
     SKIP_WITHOUT_MPIRUN_OR_VULKAN();
-    const std::string args = " --prompt-file " + heldout_text_file().string() + common_args("stories260K.gguf") + kDevice + " 2>&1";
+    const std::string args = " --prompt-file " + heldout_text_file(40).string() + common_args("stories260K.gguf") + kDevice + " 2>&1";
     auto one = run_command(build_program("vk_symbiote") + " perplexity" + args);
     ASSERT_EQ(one.status, 0) << one.out;
     auto two = run_command(mpirun(2) + build_program("vk_symbiote") + " perplexity --pipeline" + args);

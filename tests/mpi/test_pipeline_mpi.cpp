@@ -189,7 +189,7 @@ TEST(PipelineBench, ReportsEveryRank) {
 // budget) print the perplexity one process prints, on the CPU path.
 TEST(PipelinePerplexity, TwoRanksGiveTheSingleProcessPerplexity) {
     SKIP_WITHOUT_MPIRUN();
-    const std::string text = " --prompt-file " + heldout_text_file().string();
+    const std::string text = " --prompt-file " + heldout_text_file(120).string();
     auto one = run_command(build_program("vk_symbiote") + " perplexity --disable-gpu" + text + common_args("stories260K.gguf") + " 2>&1");
     ASSERT_EQ(one.status, 0) << one.out;
     auto two = run_command(mpirun(2) + build_program("vk_symbiote") + " perplexity --pipeline --disable-gpu --stats" + text + common_args("stories260K.gguf") +
