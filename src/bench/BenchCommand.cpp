@@ -468,7 +468,7 @@ int run_bench_command(int argc, char** argv, const char* program) {
     Path cache_dir = cfg.memory().cache_dir.empty() ? default_cache_dir() : Path(cfg.memory().cache_dir);
     Expected<Path> model = args.shape.empty() ? tool::model_path(cfg) : generated_model(args.shape, args.dtype, args.layers, cache_dir);
     if (!model) return tool::fail(model.error());
-    if (cfg.pipeline().enabled) return run_pipeline_bench(cfg, *model, args.n_prompt, args.n_gen);  // under mpirun
+    if (cfg.pipeline().enabled) return run_pipeline_bench(cfg, *model, args.n_prompt, args.n_gen, args.parallel);  // under mpirun
 
     BenchReport report;
     report.tool_version = kToolVersion;

@@ -5,6 +5,7 @@
 #include "pipeline/PipelineLink.h"
 
 #include <chrono>
+#include <map>
 #include <climits>
 #include <thread>
 
@@ -71,6 +72,25 @@ public:
         return {};
     }
 
+    Expected<uint64> recv_post(uint32 peer, Tag tag, void* data, uint64 bytes) override {
+        VKS_TRY(check(peer, bytes, "receive from"));
+        Posted p{peer, bytes, MPI_REQUEST_NULL};
+        const int rc = MPI_Irecv(data, int(bytes), MPI_BYTE, int(peer), int(tag), MPI_COMM_WORLD, &p.req);
+        if (rc != MPI_SUCCESS) return fail("receive from", peer, mpi_error_text(rc));
+        posted_.emplace(next_id_, p);
+        return next_id_++;
+    }
+
+    ExpectedVoid recv_wait(uint64 id, double slack_s) override {
+        auto it = posted_.find(id);
+        if (it == posted_.end()) return make_error(ErrorCode::Internal, "pipeline: " + who(rank_) + ": no posted receive " + std::to_string(id));
+        Posted p = it->second;
+        posted_.erase(it);
+        VKS_TRY(wait(p.req, p.peer, "receive from", slack_s));
+        stats_.bytes_received += p.bytes;
+        return {};
+    }
+
     [[noreturn]] void abort(int code) override {
         MPI_Abort(MPI_COMM_WORLD, code);
         std::_Exit(code);  // MPI_Abort does not return; this is for the compiler
@@ -112,6 +132,13 @@ private:
         }
     }
 
+    struct Posted {
+        uint32 peer = 0;
+        uint64 bytes = 0;
+        MPI_Request req;
+    };
+    std::map<uint64, Posted> posted_;  // recv_post's receives not yet waited for, by id
+    uint64 next_id_ = 1;
     std::chrono::duration<double> timeout_;
     uint32 rank_ = 0, size_ = 1;
     std::string host_;

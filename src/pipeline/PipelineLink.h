@@ -35,6 +35,11 @@ public:
     // receive, or from the transport) names this rank, the peer and their hosts.
     virtual ExpectedVoid send(uint32 peer, Tag tag, const void* data, uint64 bytes) = 0;
     virtual ExpectedVoid recv(uint32 peer, Tag tag, void* data, uint64 bytes, double slack_s = 0) = 0;
+    // A receive posted now and finished by recv_wait (in posting order per peer and tag): rank 0
+    // posts the logits of every micro-batch in flight before it sends the next one, so that the
+    // last rank's send never waits on a rank 0 that is itself sending (no cycle of blocked sends).
+    virtual Expected<uint64> recv_post(uint32 peer, Tag tag, void* data, uint64 bytes) = 0;
+    virtual ExpectedVoid recv_wait(uint64 id, double slack_s = 0) = 0;
     // Ends every rank's process now (this one with `code`): after an error here, so that no
     // peer waits for a message that will not come.
     [[noreturn]] virtual void abort(int code) = 0;

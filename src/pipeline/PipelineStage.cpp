@@ -18,14 +18,11 @@ namespace vk_symbiote::pipeline {
 
 namespace {
 
-// Step header (rank r -> r + 1), then n x n_embd floats of activations.
+// The Step header's kinds (StepHeader, then the rows' n_embd floats of activations).
 enum : uint32 { kStop = 0, kForward = 1 };
-struct StepHeader {
-    uint32 kind = kStop;
-    uint32 n = 0;
-    uint32 pos = 0;
-    uint32 want = 0;  // logits rows: 0 none, 1 the last row, 2 every row
-};
+
+// Logits rows a chunk wants.
+uint32 wanted_rows(const StageChunk& c) { return c.want == 0 ? 0 : c.want == 1 ? 1 : c.n; }
 
 uint64 now_ns() {
     return uint64(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
@@ -84,6 +81,10 @@ ExpectedVoid PipelineStage::place(const ConfigManager& given) {
     const LayerRange& l = assign_.layers;
     n_ctx_ = choose_ctx(mc, cfg.sampling());
     n_batch_ = cfg.performance().step_tokens;
+    tables_.assign(std::max<uint32>(cfg.performance().parallel, 1), KvBlockTable{});
+    if (tables_.size() > kMaxStageChunks)
+        return make_error(ErrorCode::InvalidArgument, "pipeline: --parallel " + std::to_string(tables_.size()) + " is more sequences than a micro-batch carries (" +
+                                                          std::to_string(kMaxStageChunks) + ")");
     stats_.weight_bytes = range_bytes(model_->registry(), l, is_last(), mc.tied_output);
     std::string why_cpu;
     std::unique_ptr<Backend> device = open_device(cfg, why_cpu);
@@ -100,7 +101,7 @@ ExpectedVoid PipelineStage::place(const ConfigManager& given) {
     if (!device_) VKS_TRY(place_cpu(cfg));
     x_.resize(size_t(n_batch_) * mc.n_embd);
     y_.resize(device_ ? x_.size() : 0);
-    ids_.resize(device_ ? n_batch_ : 0);
+    ids_.resize(n_batch_);
     for (uint32 i = 0; i < ids_.size(); ++i) ids_[i] = i;
     if (is_last()) logits_.resize(size_t(n_batch_) * mc.n_vocab);
     return {};
@@ -122,7 +123,7 @@ ExpectedVoid PipelineStage::place_cpu(const ConfigManager& cfg) {
     const uint32 threads = thread_count(cfg.performance());
     backend_ = std::make_unique<CpuBackend>(threads, cpu::KernelPath::Auto, KvPrecision::F16Rounded);  // llama.cpp's f16 cache, as the engine
     backend_->set_matvec_options(cpu_prefetch_bytes(cfg.tuning(), cpu::kDefaultMatvecPrefetchBytes), cfg.tuning().cpu_batch);
-    backend_->set_kv_pool_tokens(n_ctx_);  // one sequence
+    backend_->set_kv_pool_tokens(uint64(n_ctx_) * tables_.size());  // a full context per sequence slot
     VKS_TRY(backend_->prepare(*provider_, n_ctx_, n_batch_));
     compute_ = "computed on the CPU (" + std::to_string(backend_->n_threads()) + " threads)";
     return {};
@@ -144,79 +145,118 @@ StageStats PipelineStage::stats() {
     return s;
 }
 
-ExpectedVoid PipelineStage::head(uint32 n, uint32 want, float* logits) {
-    const uint64 E = model_->config().n_embd, V = model_->config().n_vocab;
-    const uint32 first = want == 2 ? 0 : n - 1;
-    for (uint32 t = first; t < n; ++t) VKS_TRY(backend_->output_part(x_.data() + t * E, V, logits + (t - first) * V));
-    return {};
-}
-
-ExpectedVoid PipelineStage::device_pass(const uint32* tokens, uint32 n, uint32 pos, uint32 want, float* logits) {
-    if (pos == 0) device_->reset();  // a new sequence (a perplexity chunk): no step back past a ring
-    if (link_.rank() != 0) view_->set_input(x_.data(), n);
-    ForwardRequest r{link_.rank() == 0 ? tokens : ids_.data(), n, pos, true, y_.data()};
-    if (is_last()) {
-        r.all_logits = want == 2;
-        r.logits = want ? logits : logits_.data();  // want 0: the pass's last row is dropped
+ExpectedVoid PipelineStage::check_step(const StepHeader& h) const {
+    const std::string at = "pipeline: " + link_.who(link_.rank()) + ": ";
+    if (h.kind != kForward || h.n_chunks == 0 || h.n_chunks > kMaxStageChunks) return make_error(ErrorCode::Corrupt, at + "a malformed step header");
+    uint64 rows = 0;
+    for (uint32 i = 0; i < h.n_chunks; ++i) {
+        const StageChunk& c = h.chunks[i];
+        if (c.slot >= tables_.size() || c.n == 0 || uint64(c.pos) + c.n > n_ctx_ || c.want > 2)
+            return make_error(ErrorCode::InvalidArgument, at + "chunk " + std::to_string(i) + " (slot " + std::to_string(c.slot) + ", positions [" + std::to_string(c.pos) + ", " +
+                                                              std::to_string(uint64(c.pos) + c.n) + ")) is outside the " + std::to_string(tables_.size()) +
+                                                              " sequence slots (--parallel) or the context of " + std::to_string(n_ctx_));
+        for (uint32 j = 0; j < i; ++j)
+            if (h.chunks[j].slot == c.slot) return make_error(ErrorCode::InvalidArgument, at + "slot " + std::to_string(c.slot) + " twice in one micro-batch");
+        rows += c.n;
     }
-    VKS_TRY(device_->forward(r));
-    if (!is_last()) std::swap(x_, y_);  // the residual rows go on from x_
+    if (rows > n_batch_) return make_error(ErrorCode::InvalidArgument, at + std::to_string(rows) + " tokens in one micro-batch, more than --step-tokens " + std::to_string(n_batch_));
     return {};
 }
 
-ExpectedVoid PipelineStage::step(const uint32* tokens, uint32 n, uint32 pos, uint32 want, float* logits) {
+Expected<std::vector<SeqChunk>> PipelineStage::claim_kv(const StepHeader& h, const uint32* tokens) {
+    KvBlockPool* pool = device_ ? device_->kv_pool() : backend_->kv_pool();
+    std::vector<SeqChunk> out;
+    uint32 row = 0;
+    for (uint32 i = 0; i < h.n_chunks; ++i) {
+        const StageChunk& c = h.chunks[i];
+        SeqChunk sc;
+        sc.kv = &tables_[c.slot];
+        sc.tokens = link_.rank() == 0 ? tokens + row : ids_.data() + row;
+        sc.n_tokens = c.n;
+        sc.pos = c.pos;
+        row += c.n;
+        if (pool) {
+            auto w = pool->prepare_write(tables_[c.slot], c.pos, c.pos + c.n);  // drops the slot's positions past c.pos
+            if (!w) return make_error(ErrorCode::OutOfMemory, "pipeline: " + link_.who(link_.rank()) + ": the KV pool cannot hold slot " + std::to_string(c.slot) +
+                                                                  " up to position " + std::to_string(c.pos + c.n) + ": " + w.error().message);
+        }
+        out.push_back(sc);
+    }
+    return out;
+}
+
+ExpectedVoid PipelineStage::step(const StepHeader& h, const uint32* tokens, float* logits) {
     const uint64 t0 = now_ns();
     if (stats_.steps == 0 && link_.rank() != 0) first_start_ns_ = t0;
-    const uint64 V = model_->config().n_vocab;
-    const uint64 rows = want == 0 ? 0 : want == 1 ? 1 : n;
-    float* out = link_.rank() == 0 ? logits : logits_.data();  // the last rank's logits rows
-    if (device_) {
-        VKS_TRY(device_pass(tokens, n, pos, want, out));
-    } else {
-        for (uint32 l = assign_.layers.first; l < assign_.layers.end; ++l) VKS_TRY(backend_->forward_layer(l, x_.data(), n, pos));
-        if (is_last() && want) VKS_TRY(head(n, want, out));
+    const uint64 V = model_->config().n_vocab, E = model_->config().n_embd;
+    uint64 rows = 0, wanted = 0;
+    for (uint32 i = 0; i < h.n_chunks; ++i) {
+        rows += h.chunks[i].n;
+        wanted += wanted_rows(h.chunks[i]);
     }
+    float* out = link_.rank() == 0 ? logits : logits_.data();  // the last rank's logits rows
+    auto chunks = claim_kv(h, tokens);
+    if (!chunks) return chunks.error();
+    if (device_ && !device_->kv_pool()) VKS_TRY(device_pass_own(h, tokens, out));
+    else if (device_) VKS_TRY(device_pass(h, std::move(*chunks), out));
+    else VKS_TRY(cpu_pass(h, *chunks, out));
     stats_.steps++;
-    stats_.tokens += n;
+    stats_.tokens += rows;
+    stats_.compute_ns += now_ns() - t0;
     if (is_last()) {
-        stats_.compute_ns += now_ns() - t0;
-        if (link_.rank() != 0 && rows) VKS_TRY(link_.send(0, Tag::Logits, out, rows * V * sizeof(float)));
+        if (link_.rank() != 0 && wanted) VKS_TRY(link_.send(0, Tag::Logits, out, wanted * V * sizeof(float)));
+        if (link_.rank() == 0) in_flight_.push_back(0);  // alone: the logits are there
         last_end_ns_ = now_ns();
         return {};
     }
-    stats_.compute_ns += now_ns() - t0;
-    const StepHeader h{kForward, n, pos, want};
+    if (link_.rank() == 0) {
+        uint64 id = 0;
+        if (wanted) {
+            auto posted = link_.recv_post(link_.size() - 1, Tag::Logits, logits, wanted * V * sizeof(float));
+            if (!posted) return posted.error();
+            id = *posted;
+        }
+        in_flight_.push_back(id);
+    }
     VKS_TRY(link_.send(link_.rank() + 1, Tag::Step, &h, sizeof h));
-    VKS_TRY(link_.send(link_.rank() + 1, Tag::Activations, x_.data(), uint64(n) * model_->config().n_embd * sizeof(float)));
+    VKS_TRY(link_.send(link_.rank() + 1, Tag::Activations, x_.data(), rows * E * sizeof(float)));
+    last_end_ns_ = now_ns();
+    return {};
+}
+
+ExpectedVoid PipelineStage::submit(const std::vector<StageChunk>& chunks, const uint32* tokens, float* logits) {
+    if (link_.rank() != 0) return make_error(ErrorCode::Internal, "pipeline: submit() runs on rank 0 only");
+    if (chunks.size() > kMaxStageChunks) return make_error(ErrorCode::InvalidArgument, "pipeline: " + std::to_string(chunks.size()) + " chunks in one micro-batch");
+    StepHeader h;
+    h.kind = kForward;
+    h.n_chunks = uint32(chunks.size());
+    std::copy(chunks.begin(), chunks.end(), h.chunks);
+    VKS_TRY(check_step(h));
+    if (stats_.steps == 0) first_start_ns_ = now_ns();
+    VKS_TRY(embed(h, tokens));
+    return step(h, tokens, logits);
+}
+
+ExpectedVoid PipelineStage::collect() {
+    if (in_flight_.empty()) return make_error(ErrorCode::Internal, "pipeline: collect() with no micro-batch in flight");
+    const uint64 id = in_flight_.front();
+    in_flight_.pop_front();
     // Rank 0 waits longer than the timeout (1 s more per rank between): when a rank fails, the
     // rank after it, waiting for it, names it first.
-    if (link_.rank() == 0 && rows) VKS_TRY(link_.recv(link_.size() - 1, Tag::Logits, logits, rows * V * sizeof(float), double(link_.size())));
+    if (id) VKS_TRY(link_.recv_wait(id, double(link_.size())));
     last_end_ns_ = now_ns();
     return {};
 }
 
 ExpectedVoid PipelineStage::forward(const uint32* tokens, uint32 n, uint32 pos, bool all, float* logits) {
-    if (link_.rank() != 0) return make_error(ErrorCode::Internal, "pipeline: forward() runs on rank 0 only");
-    const ModelConfig& mc = model_->config();
     if (n == 0 || uint64(pos) + n > n_ctx_)
         return make_error(ErrorCode::InvalidArgument, "pipeline: positions [" + std::to_string(pos) + ", " + std::to_string(uint64(pos) + n) + ") exceed the context of " + std::to_string(n_ctx_));
     for (uint32 done = 0; done < n;) {
         const uint32 c = std::min(n - done, n_batch_);
-        const uint64 t0 = now_ns();
-        if (stats_.steps == 0) first_start_ns_ = t0;
-        for (uint32 t = 0; t < c; ++t) {
-            if (tokens[done + t] >= mc.n_vocab)
-                return make_error(ErrorCode::InvalidArgument, "pipeline: token " + std::to_string(tokens[done + t]) + " is out of range (n_vocab " + std::to_string(mc.n_vocab) + ")");
-            if (device_) continue;  // the device pass embeds the tokens itself
-            float* row = x_.data() + uint64(t) * mc.n_embd;
-            VKS_TRY(provider_->embedding_row(tokens[done + t], row));
-            if (mc.embd_scale != 1.0f)
-                for (uint32 i = 0; i < mc.n_embd; ++i) row[i] *= mc.embd_scale;
-        }
-        stats_.compute_ns += now_ns() - t0;
         const bool final_chunk = done + c == n;
-        const uint32 want = all ? 2 : final_chunk ? 1 : 0;
-        VKS_TRY(step(tokens + done, c, pos + done, want, all ? logits + uint64(done) * mc.n_vocab : logits));
+        const StageChunk chunk{0, c, pos + done, all ? 2u : final_chunk ? 1u : 0u};
+        VKS_TRY(submit({chunk}, tokens + done, all ? logits + uint64(done) * model_->config().n_vocab : logits));
+        VKS_TRY(collect());
         done += c;
     }
     return {};
@@ -224,7 +264,7 @@ ExpectedVoid PipelineStage::forward(const uint32* tokens, uint32 n, uint32 pos, 
 
 ExpectedVoid PipelineStage::finish() {
     if (link_.rank() != 0 || link_.size() == 1) return {};
-    const StepHeader h{kStop, 0, 0, 0};
+    StepHeader h;  // kind 0: the stop
     return link_.send(1, Tag::Step, &h, sizeof h);
 }
 
@@ -249,11 +289,13 @@ ExpectedVoid PipelineStage::serve() {
             if (!is_last()) VKS_TRY(link_.send(link_.rank() + 1, Tag::Step, &h, sizeof h));
             return send_report(*this);
         }
-        if (h.kind != kForward || h.n == 0 || h.n > n_batch_ || uint64(h.pos) + h.n > n_ctx_ || h.want > 2)
-            return make_error(ErrorCode::Corrupt, "pipeline: " + link_.who(link_.rank()) + ": a malformed step header from " + link_.who(prev));
+        if (auto ok = check_step(h); !ok)
+            return make_error(ErrorCode::Corrupt, ok.error().message + " from " + link_.who(prev) + " (the same --parallel and --step-tokens on every rank?)");
         fail_for_tests();
-        VKS_TRY(link_.recv(prev, Tag::Activations, x_.data(), uint64(h.n) * model_->config().n_embd * sizeof(float)));
-        VKS_TRY(step(nullptr, h.n, h.pos, h.want, nullptr));
+        uint64 rows = 0;
+        for (uint32 i = 0; i < h.n_chunks; ++i) rows += h.chunks[i].n;
+        VKS_TRY(link_.recv(prev, Tag::Activations, x_.data(), rows * model_->config().n_embd * sizeof(float)));
+        VKS_TRY(step(h, nullptr, nullptr));
     }
 }
 

@@ -201,3 +201,32 @@ TEST(PipelinePerplexity, TwoRanksGiveTheSingleProcessPerplexity) {
     EXPECT_GT(a, 1.0) << one.out;
     EXPECT_NEAR(b, a, 1e-4 * a) << one.out << two.out;
 }
+
+// Micro-batches: the benchmark's 4 sequences (distinct prompts) through 2 ranks as 2
+// micro-batches in flight give each sequence the greedy tokens of one process running all 4 in
+// one batch, and sequence 0 those of one process running it alone; every rank's report has
+// every step (and a bubble).
+TEST(PipelineMicroBatches, FourSequencesThroughTwoRanksMatchOneProcess) {
+    SKIP_WITHOUT_MPIRUN();
+    auto bench = [](uint32 ranks, uint32 parallel) {
+        auto r = run_command(mpirun(ranks) + build_program("vk_symbiote_benchmark") + " --pipeline --json -p 20 -n 12 --parallel " + std::to_string(parallel) +
+                             common_args("stories260K.gguf") + " --disable-gpu");
+        EXPECT_EQ(r.status, 0) << r.out;
+        auto doc = nlohmann::json::parse(r.out, nullptr, false);
+        EXPECT_FALSE(doc.is_discarded()) << r.out;
+        return doc;
+    };
+    auto one = bench(1, 4), alone = bench(1, 1), two = bench(2, 4);
+    ASSERT_TRUE(one.contains("sequences") && alone.contains("sequences") && two.contains("sequences")) << one.dump() << alone.dump() << two.dump();
+    ASSERT_EQ(two["sequences"].size(), 4u) << two.dump();
+    EXPECT_EQ(two["sequences"], one["sequences"]);
+    EXPECT_EQ(two["sequences"][0], alone["sequences"][0]);
+    for (uint32 s = 0; s < 4; ++s) EXPECT_EQ(two["sequences"][s].size(), 12u) << two.dump();
+    EXPECT_NE(two["sequences"][0], two["sequences"][1]) << "distinct prompts give distinct continuations";
+    ASSERT_EQ(two["per_rank"].size(), 2u) << two.dump();
+    for (const auto& r : two["per_rank"]) {
+        EXPECT_EQ(r["tokens"].get<uint64>(), 4u * (20 + 11)) << r.dump();  // every prompt, then 11 tokens fed back per sequence
+        EXPECT_GE(r["bubble"].get<double>(), 0) << r.dump();
+        EXPECT_LT(r["bubble"].get<double>(), 1) << r.dump();
+    }
+}

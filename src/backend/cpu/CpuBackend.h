@@ -58,6 +58,10 @@ public:
     // positions those tokens attend to).
     // No bounds on n_past().
     ExpectedVoid forward_layer(uint32 layer, float* x, uint32 n, uint32 pos);
+    // Pipeline stages (src/pipeline), several sequences at once: layer `layer` on x (rows of
+    // `chunks` in order, (sum of n_tokens, n_embd)) in place, each chunk's K / V in its own
+    // blocks of kv_pool() (KvBlockPool::prepare_write first; tokens unused). CpuLayerBatch.cpp.
+    ExpectedVoid forward_layer_batch(uint32 layer, float* x, const std::vector<SeqChunk>& chunks);
     // Hybrid row split, one token: the CPU computes rows [0, r) of a layer's matrices, the GPU
     // the others, and the caller exchanges the parts. Attention norm of x (n_embd), Q rows of
     // query heads [0, kv_heads * group), K / V of KV heads [0, kv_heads) into cache row pos,
