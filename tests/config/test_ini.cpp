@@ -148,6 +148,7 @@ cpu_layers = 3
 cpu_heads = 20
 io_threads = 2
 io_staging_mb = 1
+force_streaming = yes
 pipeline_exit_after = 4
 pipeline_stall_after = 6
 [logging]
@@ -292,6 +293,7 @@ timeout_s = 2.5
     EXPECT_EQ(s.server.template_file, "t.jinja");
     EXPECT_EQ(s.server.vars_file, "v.json");
     EXPECT_EQ(s.server.date, "2025-03-14");
+    EXPECT_TRUE(s.tuning.force_streaming);
     EXPECT_EQ(s.tuning.pipeline_exit_after, 4u);
     EXPECT_EQ(s.tuning.pipeline_stall_after, 6u);
     EXPECT_TRUE(s.pipeline.enabled);
