@@ -131,10 +131,11 @@ TEST(PipelineDeviceGenerate, GreedyTokensMatchTheReference) {
 }
 
 // `perplexity --pipeline` on the device: 2 ranks print the perplexity one process prints on it
-// (a shorter text than the CPU test's: lavapipe is slow).
+// (a shorter text and context than the CPU test's: lavapipe is slow).
 TEST(PipelineDevicePerplexity, TwoRanksGiveTheSingleProcessPerplexity) {
     SKIP_WITHOUT_MPIRUN_OR_VULKAN();
-    const std::string args = " --prompt-file " + heldout_text_file(40).string() + common_args("stories260K.gguf") + kDevice + " 2>&1";
+    // Two chunks of 128 tokens (the later --ctx-size wins): the second starts the caches over.
+    const std::string args = " --prompt-file " + heldout_text_file(24).string() + common_args("stories260K.gguf") + " --ctx-size 128" + kDevice + " 2>&1";
     auto one = run_command(build_program("vk_symbiote") + " perplexity" + args);
     ASSERT_EQ(one.status, 0) << one.out;
     auto two = run_command(mpirun(2) + build_program("vk_symbiote") + " perplexity --pipeline" + args);
@@ -143,4 +144,22 @@ TEST(PipelineDevicePerplexity, TwoRanksGiveTheSingleProcessPerplexity) {
     const double a = printed_ppl(one.out), b = printed_ppl(two.out);
     EXPECT_GT(a, 1.0) << one.out;
     EXPECT_NEAR(b, a, 1e-4 * a) << one.out << two.out;
+}
+
+// Micro-batches on the device: the benchmark's 4 sequences through 2 streaming ranks (each
+// slot's K / V in the device's KV pool) give the greedy tokens of one CPU process running them.
+TEST(PipelineDeviceMicroBatches, FourSequencesThroughTwoRanksMatchOneProcess) {
+    SKIP_WITHOUT_MPIRUN_OR_VULKAN();
+    auto bench = [](uint32 ranks, const std::string& extra) {
+        auto r = run_command(mpirun(ranks) + build_program("vk_symbiote_benchmark") + " --pipeline --json -p 20 -n 12 --parallel 4" + common_args("stories260K.gguf") + extra);
+        EXPECT_EQ(r.status, 0) << r.out;
+        auto doc = nlohmann::json::parse(r.out, nullptr, false);
+        EXPECT_FALSE(doc.is_discarded()) << r.out;
+        return doc;
+    };
+    auto one = bench(1, " --disable-gpu"), two = bench(2, std::string(kDevice) + " --force-streaming");
+    ASSERT_TRUE(one.contains("sequences") && two.contains("sequences")) << one.dump() << two.dump();
+    EXPECT_EQ(two["sequences"], one["sequences"]);
+    ASSERT_EQ(two["per_rank"].size(), 2u) << two.dump();
+    for (const auto& r : two["per_rank"]) EXPECT_NE(r["placement"].get<std::string>().find("streamed per forward pass"), std::string::npos) << r.dump();
 }
