@@ -4,7 +4,8 @@
 // MPI has none (open_mpi_link says so).
 //
 // Messages (tags) of one run, in order: Hello (every rank > 0 to rank 0: its model's identity,
-// host and budgets), Verdict (rank 0 to each: refusal or its layer range), then per forward
+// host and budgets), Verdict (rank 0 to each: refusal or its layer range), Ready (each rank > 0
+// to rank 0 once its weights are placed, and back once all are: PipelineStage::ready), then per forward
 // step Step (header) + Activations (rank r to r + 1) and Logits (last rank to rank 0); after the
 // stop Step, Report (every rank > 0 to rank 0: PipelineReport).
 #pragma once
@@ -17,7 +18,7 @@
 
 namespace vk_symbiote::pipeline {
 
-enum class Tag : int { Hello = 1, Verdict = 2, Step = 3, Activations = 4, Logits = 5, Report = 6 };
+enum class Tag : int { Hello = 1, Verdict = 2, Step = 3, Activations = 4, Logits = 5, Report = 6, Ready = 7 };
 
 // Time spent in send() / recv() (waiting included) and bytes moved, since open.
 struct LinkStats {

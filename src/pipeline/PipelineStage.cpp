@@ -65,7 +65,22 @@ Expected<std::unique_ptr<PipelineStage>> PipelineStage::open(PipelineLink& link,
     s->exit_after_ = cfg.tuning().pipeline_exit_after;
     s->stall_after_ = cfg.tuning().pipeline_stall_after;
     VKS_TRY(s->place(cfg));
+    VKS_TRY(s->ready());
     return s;
+}
+
+ExpectedVoid PipelineStage::ready() {
+    uint32 placed = 1;
+    if (link_.rank() != 0) {
+        VKS_TRY(link_.send(0, Tag::Ready, &placed, sizeof placed));
+        VKS_TRY(link_.recv(0, Tag::Ready, &placed, sizeof placed, kReadySlackS));
+        link_base_ = link_.stats();
+        return {};
+    }
+    for (uint32 r = 1; r < link_.size(); ++r) VKS_TRY(link_.recv(r, Tag::Ready, &placed, sizeof placed, kReadySlackS));
+    for (uint32 r = 1; r < link_.size(); ++r) VKS_TRY(link_.send(r, Tag::Ready, &placed, sizeof placed));
+    link_base_ = link_.stats();
+    return {};
 }
 
 ExpectedVoid PipelineStage::place(const ConfigManager& given) {
@@ -139,7 +154,10 @@ std::string PipelineStage::describe() const {
 
 StageStats PipelineStage::stats() {
     StageStats s = stats_;
-    s.link = link_.stats();
+    s.link = link_.stats();  // since ready(): the handshake and the wait for the slowest rank's loading left out
+    s.link.comm_ns -= link_base_.comm_ns;
+    s.link.bytes_sent -= link_base_.bytes_sent;
+    s.link.bytes_received -= link_base_.bytes_received;
     s.weights = provider_ ? provider_->stats() : ProviderStats{};
     if (device_) s.uploaded_bytes = device_->stats().weight_bytes_uploaded;
     return s;

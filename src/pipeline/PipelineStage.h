@@ -104,6 +104,12 @@ private:
     // the CPU path (backend_).
     ExpectedVoid place_device(std::unique_ptr<Backend> device, const ConfigManager& cfg);
     ExpectedVoid place_cpu(const ConfigManager& cfg);
+    // A barrier after place(): every rank > 0 tells rank 0 that its weights are placed and waits
+    // until all are, so that no first step times out behind a rank still loading, and the
+    // steps' timings (the bubble) start together. Loading may take long: the wait is the
+    // timeout plus kReadySlackS; a rank that dies meanwhile ends the job through mpirun.
+    ExpectedVoid ready();
+    static constexpr double kReadySlackS = 3600;
     // x_ holds the micro-batch's rows (its chunks in order): this rank's layers, then either the
     // next rank gets them, or (last rank) the wanted logits rows go to `logits` (rank 0) or to
     // rank 0 (another rank). tokens: rank 0's ids, which the device path embeds (the CPU path
@@ -143,6 +149,7 @@ private:
     std::vector<float> logits_;            // (n_batch, n_vocab) the last rank's rows for rank 0
     StageStats stats_;
     uint64 first_start_ns_ = 0, last_end_ns_ = 0;  // steady clock
+    LinkStats link_base_;                  // the link's counters after ready(): the reports count the steps' traffic
 };
 
 }  // namespace vk_symbiote::pipeline
