@@ -16,7 +16,7 @@ namespace vk_symbiote {
 
 struct KvLayerCost {
     uint64 device_bytes = 0;  // the layer's K and V caches as the device allocator reserves them
-    uint64 host_bytes = 0;    // the same caches in RAM (f32 rows)
+    uint64 host_bytes = 0;    // the same caches in RAM
     bool may_leave = true;    // false: must stay in VRAM (sliding ring, unsupported family)
 };
 

@@ -177,6 +177,36 @@ TEST_F(VulkanLongContext, BudgetBelowTheMinimumWithCachesInRamIsRefusedWithTheMi
     EXPECT_NE(p.error().to_string().find("minimum"), std::string::npos) << p.error().to_string();
 }
 
+// Each family's attention features on the host (biases, Q / K head norms, soft-caps, partial
+// rope, Llama 3.1's factors; sliding rings stay in VRAM): at the smallest budget that runs,
+// every movable cache in RAM, the prompt as one batch and 3 decode steps against llama.cpp's
+// logits.
+TEST_F(VulkanLongContext, FamiliesWithCachesInRamMatchTheReference) {
+    for (const char* name : {"arch-qwen2", "arch-qwen3", "arch-gemma2", "arch-gemma3", "arch-phi3", "arch-llama31"}) {
+        SCOPED_TRACE(name);
+        auto ref = test::load_reference_case(name);
+        ASSERT_TRUE(ref) << ref.error().to_string();
+        auto w = FileWeightProvider::open(test::models_dir() / ref->model);
+        ASSERT_TRUE(w);
+        const uint32 n = uint32(ref->prompt_tokens.size()), V = ref->n_vocab;
+        std::unique_ptr<VulkanBackend> be;
+        for (double b = 64 * 1024; b < double(uint64(1) << 30) && !be; b *= 1.25) {
+            be = make_backend(uint64(b));
+            if (be && !be->prepare(**w, kCtx, n)) be.reset();  // a context long enough that its caches weigh
+        }
+        ASSERT_TRUE(be);
+        EXPECT_GT(be->kv_placement().ram_layers, 0u) << be->plan().summary();
+        std::vector<float> logits(size_t(n) * V);
+        auto f = be->forward(ForwardRequest{ref->prompt_tokens.data(), n, 0, true, logits.data()});
+        ASSERT_TRUE(f) << f.error().to_string();
+        for (uint32 i = 0; i < n; ++i) EXPECT_LT(test::nmse(logits.data() + size_t(i) * V, ref->logits_at(i), V), ref->tolerance()) << "position " << i;
+        for (uint32 i = 0; i < 3; ++i) {  // token by token over the first positions again (caches rewritten in place)
+            ASSERT_TRUE(be->forward(ForwardRequest{&ref->prompt_tokens[i], 1, i, false, logits.data()}));
+            EXPECT_LT(test::nmse(logits.data(), ref->logits_at(i), V), ref->tolerance()) << "step " << i;
+        }
+    }
+}
+
 // The all-VRAM placement is unchanged where every cache fits: no host attention.
 TEST_F(VulkanLongContext, CachesStayInVramWhileTheyFit) {
     auto be = make_backend(uint64(256) << 20);

@@ -14,7 +14,7 @@ std::vector<KvLayerCost> VulkanBackend::kv_costs(uint32 n_ctx, uint32 n_batch, u
     std::vector<KvLayerCost> costs(cfg_.n_layer);
     for (uint32 l = 0; l < cfg_.n_layer; ++l) {
         costs[l].device_bytes = ModelBuffers::kv_layer_device_bytes(cfg_, kv_f16(), n_ctx, n_batch, l, block);
-        costs[l].host_bytes = 2 * uint64(n_ctx) * cfg_.kv_dim() * 4;  // HostAttention keeps f32 rows
+        costs[l].host_bytes = HostAttention::layer_bytes(cfg_, n_ctx, kv_f16());
         // Sliding rings are small and the host keeps no ring; a mixture's layer is split at its
         // router already (ForwardPass::moe_layer), so its attention stays on the device.
         costs[l].may_leave = !cfg_.is_sliding(l) && !cfg_.is_moe();
