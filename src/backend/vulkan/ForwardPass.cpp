@@ -148,7 +148,8 @@ ExpectedVoid ForwardPass::gpu_segment(uint32 seg) {
     }
     if (streams) VKS_TRY(bring_weights(seg));
     if (seg == m_.cfg.n_layer) return record_head();
-    VKS_TRY(m_.moe ? moe_layer(seg) : kernels_.record_layer(c_, seg, n_, req_.pos));
+    if (m_.host_att && m_.buf.kv_in_ram(seg)) VKS_TRY(host_attention_layer(seg));
+    else VKS_TRY(m_.moe ? moe_layer(seg) : kernels_.record_layer(c_, seg, n_, req_.pos));
     if (m_.hybrid) m_.hybrid->kv->mark(seg, req_.pos, n_, 0, 0);
     return {};
 }
@@ -178,6 +179,24 @@ ExpectedVoid ForwardPass::moe_layer(uint32 l) {
     }
     VKS_TRY(m_.ring->record_copy_in(moe.table_up.buffer(), moe.table.buffer(), moe.table_bytes()));
     return kernels_.record_experts(c_, l, n_, moe);
+}
+
+ExpectedVoid ForwardPass::host_attention_layer(uint32 l) {
+    HostAttention& h = *m_.host_att;
+    VKS_TRY(kernels_.record_qkv_block(c_, l, n_, req_.pos));
+    VKS_TRY(h.record_download(*m_.ring, n_));
+    // The slot holding the layer's streamed weights stays marked as read by the second part.
+    const int32 slot = slot_;
+    VKS_TRY(m_.ring->submit(slot));
+    cmd_ = VK_NULL_HANDLE;
+    VKS_TRY(m_.ring->wait_compute());
+    const auto t0 = SClock::now();
+    VKS_TRY(h.attend(l, n_, req_.pos));
+    counters_.host_attention_seconds += secs(t0, SClock::now());
+    VKS_TRY(open_recording(l, true));
+    slot_ = slot;
+    VKS_TRY(h.record_upload(*m_.ring, n_));
+    return kernels_.record_after_attention(c_, l, n_);
 }
 
 void ForwardPass::count_expert_residency(uint32 l, const DeviceMoe& moe) {

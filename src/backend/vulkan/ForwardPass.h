@@ -27,6 +27,9 @@ private:
     ExpectedVoid cpu_layer(uint32 seg);
     ExpectedVoid gpu_segment(uint32 seg);
     ExpectedVoid moe_layer(uint32 l);  // a mixture-of-experts layer, routed on the host mid-layer
+    // A layer whose KV cache is in RAM: Q / K / V on the GPU, attention on the host
+    // (HostAttention), Wo and the FFN on the GPU again; one round trip in between.
+    ExpectedVoid host_attention_layer(uint32 l);
     // Counts layer l's chosen experts (moe.experts()) as VRAM hits when all their matrices are
     // resident, else misses (they streamed).
     void count_expert_residency(uint32 l, const DeviceMoe& moe);

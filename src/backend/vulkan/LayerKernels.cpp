@@ -46,8 +46,12 @@ Expected<LayerKernels::NormedX> LayerKernels::normed_x(OpContext& c, TensorRole 
 }
 
 ExpectedVoid LayerKernels::record_layer(OpContext& c, uint32 l, uint32 n, uint32 pos) {
-    auto W = [&](TensorRole r) -> const DeviceWeight& { return w_.at(r, int32(l)); };
     VKS_TRY(record_attention_block(c, l, n, pos));
+    return record_ffn(c, l, n);
+}
+
+ExpectedVoid LayerKernels::record_ffn(OpContext& c, uint32 l, uint32 n) {
+    auto W = [&](TensorRole r) -> const DeviceWeight& { return w_.at(r, int32(l)); };
     auto fn = normed_x(c, TensorRole::FfnNorm, l, n);
     if (!fn) return fn.error();
     const ActView hb{buf_.hb.buffer(), 0, cfg_.n_ff};
@@ -59,16 +63,29 @@ ExpectedVoid LayerKernels::record_layer(OpContext& c, uint32 l, uint32 n, uint32
 }
 
 ExpectedVoid LayerKernels::record_attention_block(OpContext& c, uint32 l, uint32 n, uint32 pos) {
+    VKS_TRY(record_qkv_block(c, l, n, pos));
+    VKS_TRY(record_attention(c, l, n, pos));
+    return record_attention_out(c, l, n);
+}
+
+ExpectedVoid LayerKernels::record_qkv_block(OpContext& c, uint32 l, uint32 n, uint32 pos) {
     auto W = [&](TensorRole r) -> const DeviceWeight& { return w_.at(r, int32(l)); };
     auto an = normed_x(c, TensorRole::AttnNorm, l, n);
     if (!an) return an.error();
     // Q, K, V are independent: no barrier between them. K and V go straight into the f32 cache
     // rows [pos, pos + n), or into k_new / v_new, which the attention kernel stores into f16 caches.
     VKS_TRY(stream_copies(c, copy_group(l, kCopyQkv)));
-    VKS_TRY(record_qkv(c, l, n, pos, *an, QkvWeights{W(TensorRole::Wq), W(TensorRole::Wk), W(TensorRole::Wv)}));
-    VKS_TRY(record_attention(c, l, n, pos));
+    return record_qkv(c, l, n, pos, *an, QkvWeights{W(TensorRole::Wq), W(TensorRole::Wk), W(TensorRole::Wv)});
+}
+
+ExpectedVoid LayerKernels::record_after_attention(OpContext& c, uint32 l, uint32 n) {
+    VKS_TRY(record_attention_out(c, l, n));
+    return record_ffn(c, l, n);
+}
+
+ExpectedVoid LayerKernels::record_attention_out(OpContext& c, uint32 l, uint32 n) {
     VKS_TRY(stream_copies(c, copy_group(l, kCopyO)));
-    return record_residual(c, W(TensorRole::Wo), ActView{buf_.att.buffer(), 0, cfg_.q_dim()}, TensorRole::PostAttnNorm, l, n);
+    return record_residual(c, w_.at(TensorRole::Wo, int32(l)), ActView{buf_.att.buffer(), 0, cfg_.q_dim()}, TensorRole::PostAttnNorm, l, n);
 }
 
 ExpectedVoid LayerKernels::record_router(OpContext& c, uint32 l, uint32 n, const DeviceMoe& moe) {

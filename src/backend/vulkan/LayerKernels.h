@@ -31,6 +31,11 @@ public:
     ExpectedVoid record_layer(OpContext& c, uint32 layer, uint32 n, uint32 pos);
     // Everything of a layer before its FFN: norm, Q / K / V, attention, x += Wo att.
     ExpectedVoid record_attention_block(OpContext& c, uint32 layer, uint32 n, uint32 pos);
+    // A layer whose attention the host computes (KV cache in RAM: HostAttention), in two parts:
+    // the norm and Q / K / V into q and k_new / v_new; then, once att holds the host's output,
+    // x += Wo att and the FFN.
+    ExpectedVoid record_qkv_block(OpContext& c, uint32 layer, uint32 n, uint32 pos);
+    ExpectedVoid record_after_attention(OpContext& c, uint32 layer, uint32 n);
     // A mixture-of-experts FFN (DeviceMoe), first part: the FFN norm into xn and the router's
     // logits (n, n_expert) into moe.logits, then a barrier. The caller reads them back and
     // routes (moe.route(), table uploaded), then records the second part: the chosen experts
@@ -74,6 +79,10 @@ public:
 
 private:
     ExpectedVoid stream_copies(OpContext& c, uint32 group);
+    // x += Wo att (the attention output) with the layer's post norm.
+    ExpectedVoid record_attention_out(OpContext& c, uint32 layer, uint32 n);
+    // The dense FFN: norm, gate / up, down into x.
+    ExpectedVoid record_ffn(OpContext& c, uint32 layer, uint32 n);
     // x += W in for n tokens; with post norms x += rmsnorm(W in) * post (W in through xn). Then a barrier.
     ExpectedVoid record_residual(OpContext& c, const DeviceWeight& w, ActView in, TensorRole post, uint32 layer, uint32 n);
     // The Q / K head norms with rope of the heads the weights' rows start at, then a barrier.

@@ -21,10 +21,26 @@ ExpectedVoid embedding_input(WeightProvider& weights, const ModelConfig& cfg, ui
     return {};
 }
 
-uint64 ModelBuffers::device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_ctx, uint32 n_batch, uint64 blk, const Paged& paged) {
+uint64 ModelBuffers::kv_layer_device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_ctx, uint32 n_batch, uint32 l, uint64 blk) {
+    return 2 * vram_alloc_cost(kv_cache_bytes(cfg, kv_f16, cfg.kv_rows(l, n_ctx, n_batch)), blk);
+}
+
+bool ModelBuffers::any_kv_in_ram() const {
+    for (uint8 r : kv_in_ram_)
+        if (r) return true;
+    return false;
+}
+
+uint64 ModelBuffers::device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_ctx, uint32 n_batch, uint64 blk, const Paged& paged,
+                                  const std::vector<uint8>& in_ram) {
     auto c = [&](uint64 bytes) { return vram_alloc_cost(bytes, blk); };
-    uint64 kv = kv_f16 ? 2 * c(uint64(n_batch) * cfg.kv_dim() * 4) : 0;
-    for (uint32 l = 0; l < cfg.n_layer; ++l) kv += 2 * c(kv_cache_bytes(cfg, kv_f16, paged.positions ? paged.positions : cfg.kv_rows(l, n_ctx, n_batch)));
+    bool ram = false;
+    for (uint8 r : in_ram) ram = ram || r;
+    uint64 kv = kv_f16 || ram ? 2 * c(uint64(n_batch) * cfg.kv_dim() * 4) : 0;
+    for (uint32 l = 0; l < cfg.n_layer; ++l) {
+        if (l < in_ram.size() && in_ram[l]) continue;  // in RAM: no device cache
+        kv += 2 * c(kv_cache_bytes(cfg, kv_f16, paged.positions ? paged.positions : cfg.kv_rows(l, n_ctx, n_batch)));
+    }
     if (paged.positions) kv += c(BatchRows::buffer_bytes(cfg, n_batch, n_ctx, paged.block_positions, paged.align));
     const uint64 tables = c(uint64(n_ctx) * cfg.n_rot * 4) * (has_swa_rope(cfg) ? 2 : 1);
     const uint64 act = tables + c(uint64(n_batch) * cfg.n_embd * 4) * 2 + c(uint64(n_batch) * cfg.q_dim() * 4) * 2 +
@@ -35,7 +51,7 @@ uint64 ModelBuffers::device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_
 ModelBuffers::KvTargets ModelBuffers::kv_targets(uint32 l, uint32 pos, uint32 n) const {
     const uint32 KV = cfg_.kv_dim();
     KvTargets t;
-    if (kv_f16_) {
+    if (kv_f16_ || kv_in_ram(l)) {
         t.run[t.count++] = {0, n, ActView{k_new.buffer(), 0, KV}, ActView{v_new.buffer(), 0, KV}};
         return t;
     }
@@ -61,10 +77,11 @@ ExpectedVoid ModelBuffers::create_device(VulkanContext& ctx, uint32 n_ctx, uint3
     kv_rows_.resize(cfg_.n_layer);
     for (uint32 l = 0; l < cfg_.n_layer; ++l) {
         kv_rows_[l] = paged_.positions ? paged_.positions : cfg_.kv_rows(l, n_ctx, n_batch);
+        if (kv_in_ram(l)) continue;  // HostAttention holds its rows
         VKS_TRY(mk(k_cache[l], kv_cache_bytes(cfg_, kv_f16_, kv_rows_[l])));
         VKS_TRY(mk(v_cache[l], kv_cache_bytes(cfg_, kv_f16_, kv_rows_[l])));
     }
-    if (kv_f16_) {
+    if (has_new_rows()) {
         VKS_TRY(mk(k_new, uint64(n_batch) * cfg_.kv_dim() * 4));
         VKS_TRY(mk(v_new, uint64(n_batch) * cfg_.kv_dim() * 4));
     }

@@ -32,7 +32,18 @@ public:
     uint64 pass_info_offset() const;
     // Device bytes of the caches, activations and tables as VramPlan counts them (block: the
     // allocator's block size), the vector table (DeviceVectors) and a paged pass buffer included.
-    static uint64 device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_ctx, uint32 n_batch, uint64 block, const Paged& paged);
+    // in_ram: per layer, 1 where the KV cache lives in RAM (KvPlacement; empty: all in VRAM).
+    static uint64 device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_ctx, uint32 n_batch, uint64 block, const Paged& paged,
+                               const std::vector<uint8>& in_ram = {});
+    // Device bytes of layer l's K and V caches (contiguous, as device_bytes counts them).
+    static uint64 kv_layer_device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_ctx, uint32 n_batch, uint32 l, uint64 block);
+    // Layers whose KV cache lives in RAM (KvPlacement::in_ram; contiguous caches only): no
+    // device cache, their K / V rows go to k_new / v_new and the host computes their
+    // attention. Before create_device.
+    void set_kv_in_ram(std::vector<uint8> in_ram) { kv_in_ram_ = std::move(in_ram); }
+    bool kv_in_ram(uint32 l) const { return l < kv_in_ram_.size() && kv_in_ram_[l]; }
+    bool any_kv_in_ram() const;
+    const std::vector<uint8>& kv_in_ram_mask() const { return kv_in_ram_; }
     // Bytes of one K (or V) cache of `rows` rows (a layer's: ModelConfig::kv_rows).
     static uint64 kv_cache_bytes(const ModelConfig& cfg, bool kv_f16, uint32 rows) { return uint64(rows) * cfg.kv_dim() * (kv_f16 ? 2 : 4); }
     ExpectedVoid create_device(VulkanContext& ctx, uint32 n_ctx, uint32 n_batch);
@@ -59,11 +70,13 @@ public:
     ActView v_target(uint32 l, uint32 pos) const { return kv_targets(l, pos, 1).run[0].v; }
     VkBuffer k_new_buffer() const { return kv_f16_ ? k_new.buffer() : VK_NULL_HANDLE; }
     VkBuffer v_new_buffer() const { return kv_f16_ ? v_new.buffer() : VK_NULL_HANDLE; }
+    // k_new / v_new exist: f16 caches, or some layer's rows go to the host.
+    bool has_new_rows() const { return kv_f16_ || any_kv_in_ram(); }
     // The rope table of layer l: rope_table_swa for a sliding layer whose rope base / scale differ.
     VkBuffer rope_table_of(uint32 l) const { return rope_table_swa && cfg_.is_sliding(l) ? rope_table_swa.buffer() : rope_table.buffer(); }
 
-    std::vector<DeviceBuffer> k_cache, v_cache;  // per layer: (kv_rows(l), kv_dim) f32, or f16 pairs when kv_f16
-    DeviceBuffer k_new, v_new;                   // (n_batch, kv_dim) f32 with f16 caches
+    std::vector<DeviceBuffer> k_cache, v_cache;  // per layer: (kv_rows(l), kv_dim) f32, or f16 pairs when kv_f16; empty: in RAM
+    DeviceBuffer k_new, v_new;                   // (n_batch, kv_dim) f32 with f16 caches or caches in RAM
     DeviceBuffer x, xn;                          // (n_batch, n_embd) residual stream / normed
     DeviceBuffer q, att;                         // (n_batch, q_dim) queries / attention output
     DeviceBuffer hb;                             // (n_batch, n_ff) silu(gate) * up
@@ -85,6 +98,7 @@ private:
     Paged paged_;
     uint32 n_batch_ = 0;
     std::vector<uint32> kv_rows_;  // (n_layer)
+    std::vector<uint8> kv_in_ram_; // (n_layer) or empty: 1 where the layer's cache is in RAM
 };
 
 // Whether sliding layers rope with another base or scale than the others (a second table).

@@ -47,6 +47,7 @@ std::string VramPlan::summary() const {
            << format_gib(streamed_weight_bytes) << " streamed per forward pass through " << slots << " slots of " << format_gib(slot_bytes);
     }
     os << "; planned device memory " << format_gib(device_bytes);
+    if (!kv.empty()) os << "; " << kv;
     return os.str();
 }
 

@@ -62,6 +62,7 @@ struct VramPlan {
     uint64 device_bytes = 0;               // everything planned (fixed + resident + slots + slack)
     uint64 minimum_budget_bytes = 0;       // smallest budget that runs (everything streamed)
     uint32 resident_layers = 0;            // segments < n_layer whose every tensor is resident
+    std::string kv;                        // where the KV caches live (KvPlacement::summary), set by the backend
     std::string summary() const;           // one line for logs
 };
 

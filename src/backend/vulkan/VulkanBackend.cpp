@@ -161,8 +161,11 @@ ExpectedVoid VulkanBackend::build_model(WeightProvider& weights, uint32 n_ctx, u
     // the split's CPU part of batched passes (BatchHybrid) instead of HybridDecode's.
     const bool paged = m.buf.paged().positions > 0;
     // A mixture of experts splits whole layers only (the rows split has no expert kernels).
+    // Caches in RAM: their layers' attention runs on the host (HostAttention) instead of a
+    // hybrid CPU part, whose CPU backend would keep a second cache of every layer.
+    const bool kv_ram = m.buf.any_kv_in_ram();
     const bool rows_wanted = opt_.hybrid && m.dma.zero_copy && opt_.hybrid_split != VulkanOptions::HybridSplit::Layers && cfg_.n_head_kv > 0 &&
-                             !cfg_.is_moe();
+                             !cfg_.is_moe() && !kv_ram;
     VKS_TRY(create_ring(rows_wanted));
     m.w.mark_streamed(cfg_.n_layer + 1);
     m.w.view_streamed(weights, *m.ring);
@@ -181,7 +184,8 @@ ExpectedVoid VulkanBackend::build_model(WeightProvider& weights, uint32 n_ctx, u
         if (!moe) return moe.error();
         m.moe = std::move(*moe);
     }
-    if (m.w.plan.slots > 0 && opt_.hybrid && !paged) VKS_TRY(setup_hybrid(weights, n_ctx));
+    if (m.w.plan.slots > 0 && opt_.hybrid && !paged && !kv_ram) VKS_TRY(setup_hybrid(weights, n_ctx));
+    VKS_TRY(setup_host_attention(n_ctx, n_batch));
     if (paged) m.kv = std::make_unique<DeviceKvPool>(*compute_, m.buf, KvLayout::for_tokens(cfg_, m.buf.paged().positions));
     if (paged && m.rows_mode()) {
         auto bh = BatchHybrid::create(c, weights, cfg_, n_batch, m.rows->min_cpu_heads);
@@ -218,21 +222,32 @@ Expected<uint64> VulkanBackend::plan_placement(const WeightProvider& weights, ui
     auto plan = plan_pool(in, n_ctx, n_batch);
     // Weights that stream get the hybrid decode's CPU part, which keeps one contiguous cache,
     // unless the pool was asked for (VulkanOptions::kv_pool_tokens).
-    if (plan && plan->slots > 0 && opt_.hybrid && opt_.kv_pool_tokens == 0 && m.buf.paged().positions) {
+    // A pool that cannot hold one context: contiguous caches, which may go to RAM by layer.
+    const bool too_small = !plan && plan.error().code == ErrorCode::BudgetTooSmall;
+    if (((plan && plan->slots > 0 && opt_.hybrid) || too_small) && opt_.kv_pool_tokens == 0 && m.buf.paged().positions) {
         m.buf.set_paged({});
         plan = plan_caches(in, n_ctx, n_batch);
     }
     if (!plan) return plan.error();
     m.w.plan = std::move(*plan);
+    m.w.plan.kv = m.kv_place.summary();
     m.dma.zero_copy = m.w.plan.slots > 0 && zero_copy_possible;
     return in.budget_bytes;
 }
 
-Expected<VramPlan> VulkanBackend::plan_caches(VramPlanInput in, uint32 n_ctx, uint32 n_batch) const {
-    in.fixed_bytes = ModelBuffers::device_bytes(cfg_, kv_f16(), n_ctx, n_batch, mem_->device_block_size(), model_->buf.paged());
+Expected<VramPlan> VulkanBackend::plan_caches(VramPlanInput in, uint32 n_ctx, uint32 n_batch) {
+    ModelBuffers& buf = model_->buf;
+    buf.set_kv_in_ram({});
+    model_->kv_place = place_kv(kv_costs(n_ctx, n_batch, in.block_bytes), UINT64_MAX);
+    in.fixed_bytes = ModelBuffers::device_bytes(cfg_, kv_f16(), n_ctx, n_batch, mem_->device_block_size(), buf.paged());
     auto plan = plan_vram(in);
+    if (!plan && plan.error().code == ErrorCode::BudgetTooSmall && !buf.paged().positions) {
+        auto ram = plan_kv_in_ram(in, n_ctx, n_batch);
+        if (ram || ram.error().code != ErrorCode::BudgetTooSmall) return ram;
+    }
     if (!plan && plan.error().code == ErrorCode::BudgetTooSmall) {
         in.stated_minimum = runnable_minimum(in, n_ctx, n_batch);
+        in.fixed_bytes = ModelBuffers::device_bytes(cfg_, kv_f16(), n_ctx, n_batch, mem_->device_block_size(), buf.paged(), buf.kv_in_ram_mask());
         plan = plan_vram(in);
     }
     return plan;
@@ -279,7 +294,7 @@ uint64 VulkanBackend::runnable_minimum(VramPlanInput in, uint32 n_ctx, uint32 n_
     uint64 best = UINT64_MAX;
     for (uint64 b = kMaxBlock; b >= kMinBlock; b >>= 1) {
         in.block_bytes = b;
-        in.fixed_bytes = ModelBuffers::device_bytes(cfg_, kv_f16(), n_ctx, n_batch, b, model_->buf.paged());
+        in.fixed_bytes = ModelBuffers::device_bytes(cfg_, kv_f16(), n_ctx, n_batch, b, model_->buf.paged(), model_->buf.kv_in_ram_mask());
         in.budget_bytes = UINT64_MAX / 4;  // the plan's minimum does not depend on the budget
         auto p = plan_vram(in);
         if (!p) continue;

@@ -72,6 +72,10 @@ public:
     const DeviceWeight* device_weight(TensorId id) const { return model_ ? model_->w.find(id) : nullptr; }
     // The placement chosen by prepare().
     const VramPlan& plan() const;
+    // Where each layer's KV cache lives (empty before prepare()), and the seconds the host spent
+    // on the attention of the layers in RAM since prepare().
+    const KvPlacement& kv_placement() const;
+    double host_attention_seconds() const { return counters_.host_attention_seconds; }
     // True when streamed weights are copied by DMA from the provider's memory (no staging).
     bool zero_copy_streaming() const { return model_ && model_->dma.zero_copy; }
     // True when prompt batches stream by shader copies beside the kernels (PromptUpload).
@@ -166,8 +170,16 @@ private:
     ExpectedVoid check_ranges(uint32 n_ctx, uint32 n_batch) const;
     ExpectedVoid build_model(WeightProvider& weights, uint32 n_ctx, uint32 n_batch);
     Expected<uint64> plan_placement(const WeightProvider& weights, uint32 n_ctx, uint32 n_batch);  // -> the budget
-    // plan_vram for `in` with the caches of model_->buf's geometry (the stated minimum on BudgetTooSmall).
-    Expected<VramPlan> plan_caches(VramPlanInput in, uint32 n_ctx, uint32 n_batch) const;
+    // plan_vram for `in` with the caches of model_->buf's geometry (the stated minimum on
+    // BudgetTooSmall). Contiguous caches the budget cannot hold go to RAM by layer
+    // (plan_kv_in_ram); model_->kv_place says where each layer's cache lives.
+    Expected<VramPlan> plan_caches(VramPlanInput in, uint32 n_ctx, uint32 n_batch);
+    // VulkanKvPlacement.cpp: each layer's KV cache costs at this block size, which may leave
+    // VRAM (KvPlacement); the plan with the caches that do not fit in RAM (model_->buf's mask).
+    std::vector<KvLayerCost> kv_costs(uint32 n_ctx, uint32 n_batch, uint64 block) const;
+    Expected<VramPlan> plan_kv_in_ram(VramPlanInput in, uint32 n_ctx, uint32 n_batch);
+    // The host's attention of the layers whose caches are in RAM (HostAttention), if any.
+    ExpectedVoid setup_host_attention(uint32 n_ctx, uint32 n_batch);
     // plan_caches, and with paged caches the VRAM budget cannot hold: the largest pool (whole
     // blocks, at least one context) that plans; model_->buf keeps the geometry planned.
     Expected<VramPlan> plan_pool(const VramPlanInput& in, uint32 n_ctx, uint32 n_batch);

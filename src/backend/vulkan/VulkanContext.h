@@ -30,6 +30,7 @@ struct PassCounters {
     // Mixture of experts: chosen experts whose matrices were VRAM-resident (hits), or that
     // streamed or ran in a CPU layer (misses); one per (pass, layer, chosen expert).
     uint64 expert_vram_hits = 0, expert_vram_misses = 0;
+    double host_attention_seconds = 0;      // the host's attention of layers whose KV cache is in RAM
 };
 
 }  // namespace vk_symbiote

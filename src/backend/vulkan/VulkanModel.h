@@ -8,9 +8,11 @@
 #include "backend/vulkan/BatchHybrid.h"
 #include "backend/vulkan/DeviceKvPool.h"
 #include "backend/vulkan/DeviceMoe.h"
+#include "backend/vulkan/HostAttention.h"
 #include "backend/vulkan/HybridDecode.h"
 #include "backend/vulkan/RowsSplit.h"
 #include "backend/vulkan/ShaderCopyStream.h"
+#include "oracle/KvPlacement.h"
 
 namespace vk_symbiote {
 
@@ -34,6 +36,8 @@ struct VulkanModel {
     std::unique_ptr<DeviceKvPool> kv;         // the paged KV cache over buf's caches (null: contiguous caches)
     std::unique_ptr<DeviceMoe> moe;           // a mixture of experts' FFN buffers (null: dense model)
     std::unique_ptr<BatchHybrid> batch;       // the rows split's CPU part of batched passes (null without a pool and rows split)
+    KvPlacement kv_place;                     // where each layer's KV cache lives (VulkanBackend::plan_caches)
+    std::unique_ptr<HostAttention> host_att;  // the attention of the layers whose cache is in RAM (null: all in VRAM)
     bool rows_mode() const { return rows && rows->enabled; }
 };
 
