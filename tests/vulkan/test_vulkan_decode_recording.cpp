@@ -23,14 +23,14 @@ namespace {
 
 constexpr size_t kPositions = 5;  // prompt tokens run one by one
 
-struct Run {
+struct Tokens {
     std::vector<DecodeRecording> rec;  // per position
     ModelConfig cfg;
 };
 
 // The case's first kPositions prompt tokens one per pass, each checked against the reference.
-Run decode_tokens(const test::ReferenceCase& ref, bool fuse) {
-    Run run;
+Tokens decode_tokens(const test::ReferenceCase& ref, bool fuse) {
+    Tokens run;
     auto w = FileWeightProvider::open(test::models_dir() / ref.model);
     EXPECT_TRUE(w) << w.error().to_string();
     if (!w) return run;
@@ -75,7 +75,7 @@ TEST_P(VulkanDecodeRecording, FusedAgainstSeparateNorms) {
     VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
     auto ref = test::load_reference_case(GetParam());
     ASSERT_TRUE(ref) << ref.error().to_string();
-    const Run on = decode_tokens(*ref, true), off = decode_tokens(*ref, false);
+    const Tokens on = decode_tokens(*ref, true), off = decode_tokens(*ref, false);
     ASSERT_EQ(on.rec.size(), std::min(kPositions, ref->prompt_tokens.size()));
     ASSERT_EQ(off.rec.size(), on.rec.size());
     const ModelConfig& c = on.cfg;
