@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "vk_symbiote/Common.h"
+#include "vk_symbiote/DecodeRecording.h"
 #include "vk_symbiote/Generation.h"
 
 namespace vk_symbiote {
@@ -143,6 +144,7 @@ struct PerformanceMetrics {
     uint32 kv_blocks_peak = 0;
     uint32 kv_blocks_total = 0;
     std::vector<KernelTime> kernel_times;  // per shader variant, first-use order (see KernelTime)
+    DecodeRecording decode_recording;      // Vulkan: dispatches, barriers, submissions of a decode token (see DecodeRecording)
     std::vector<DevicePlacement> devices;  // several devices (--devices): each one's part; empty with one
 };
 

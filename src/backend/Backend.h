@@ -14,6 +14,7 @@
 #include "memory/WeightProvider.h"
 #include "model/ModelConfig.h"
 #include "vk_symbiote/Common.h"
+#include "vk_symbiote/DecodeRecording.h"
 
 namespace vk_symbiote {
 
@@ -49,6 +50,7 @@ struct BackendStats {
     uint64 expert_vram_misses = 0;         // chosen experts streamed or computed in a CPU layer
     uint64 hybrid_cpu_weight_bytes = 0;    // weight bytes the hybrid decode's CPU part computed
     std::vector<KernelTime> kernel_times;  // per shader variant, with --enable-profiling
+    DecodeRecording decode_recording;      // the last one-row pass (Vulkan)
     // The CPU path: dense weight bytes every forward pass reads from RAM (the engine counts
     // passes, and adds a mixture's chosen experts: WeightProvider::routed_expert_bytes).
     uint64 cpu_weight_bytes_per_pass = 0;

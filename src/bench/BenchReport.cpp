@@ -249,6 +249,11 @@ nlohmann::json to_json(const WorkloadResult& w) {
             {"kernels", kernels},
             {"stream_timeline",
              {{"span_ns", w.stream_span_ns}, {"upload_busy_ns", w.stream_upload_ns}, {"compute_busy_ns", w.stream_compute_ns}, {"overlap_ns", w.stream_overlap_ns}}},
+            {"decode_recording",
+             {{"dispatches", w.decode_recording.dispatches},
+              {"barriers", w.decode_recording.barriers},
+              {"submissions", w.decode_recording.submissions},
+              {"waited_uploads", w.decode_recording.waited_uploads}}},
             {"samples", samples}};
 }
 
@@ -425,7 +430,12 @@ std::string gpu_busy_lines(const std::vector<WorkloadResult>& workloads) {
         if (w.gpu_time_ns == 0 || passes == 0 || timed == 0 || wall <= 0) continue;
         const double gpu_ms = double(w.gpu_time_ns) / 1e6 / double(passes), wall_ms = wall * 1e3 / double(timed);
         o << w.name << ": GPU busy " << fmt("%.3f", gpu_ms) << " ms per forward pass, " << fmt("%.1f%%", 100 * gpu_ms / wall_ms) << " of "
-          << fmt("%.3f", wall_ms) << (w.kind == "pp" ? " ms per prompt" : " ms per token") << "\n";
+          << fmt("%.3f", wall_ms) << (w.kind == "pp" ? " ms per prompt" : " ms per token");
+        const DecodeRecording& d = w.decode_recording;
+        if (w.kind == "tg" && d.dispatches > 0)
+            o << "; " << d.dispatches << " dispatches/token, " << d.barriers << " barriers, " << d.submissions << " submissions, " << d.waited_uploads
+              << " waited uploads";
+        o << "\n";
     }
     return o.str();
 }

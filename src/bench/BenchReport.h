@@ -182,6 +182,7 @@ struct WorkloadResult {
     // The last pass's stream timeline (profiling on, weights streaming; else 0): span, upload
     // busy, compute busy, both busy (PerformanceMetrics::stream_*), ns.
     uint64 stream_span_ns = 0, stream_upload_ns = 0, stream_compute_ns = 0, stream_overlap_ns = 0;
+    DecodeRecording decode_recording;  // the last one-row pass of the workload (Vulkan; PerformanceMetrics::decode_recording)
 };
 
 struct ModelInfo {

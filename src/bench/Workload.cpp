@@ -73,6 +73,7 @@ void finish_counters(WorkloadResult& w, const std::vector<KernelTime>& k_before,
     w.stream_upload_ns = last.stream_upload_busy_ns;
     w.stream_compute_ns = last.stream_compute_busy_ns;
     w.stream_overlap_ns = last.stream_overlap_ns;
+    w.decode_recording = last.decode_recording;
 }
 
 // Accounting of the median repetition (by tokens/s); tokens = what the passes processed.

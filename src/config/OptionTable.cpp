@@ -169,6 +169,10 @@ const OptionSpec kOptions[] = {
      .metavar = "<how>", .field = VKS_FIELD(tuning.smalln_kernel), .choices = "staged|lanes",
      .help = "how the small-N kernel reads the rows' x (staged: chunks in shared memory once per workgroup; lanes: "
              "from global memory per weight packet)"},
+    {.section = "tuning", .key = "fuse_decode", .cli = "--fuse-decode", .env = "VK_SYMBIOTE_FUSE_DECODE",
+     .metavar = "<on|off>", .field = VKS_FIELD(tuning.fuse_decode), .choices = "on|off",
+     .help = "GPU decode recording: on: RMSNorms fused into the matvecs after them and the pass's rows image copied in its "
+             "first command buffer; off: separate norm dispatches and a waited upload before the first (A/B)"},
     {.section = "tuning", .key = "copy_groups", .cli = "--copy-groups", .env = "VK_SYMBIOTE_COPY_GROUPS",
      .metavar = "<n>", .field = VKS_FIELD(tuning.copy_groups), .min = 0, .max = 4096,
      .help = "workgroups per shader-copy dispatch of prompt streaming (0: default)"},

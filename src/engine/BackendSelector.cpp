@@ -144,6 +144,7 @@ void apply_tuning(const TuningConfig& t, VulkanOptions& vo) {
     vo.smalln_max_tokens = t.smalln_tokens;
     vo.smalln_block = t.smalln_block;
     vo.smalln_staged = t.smalln_kernel != "lanes";
+    vo.fuse_decode = t.fuse_decode != "off";
     vo.copy_workgroups = t.copy_groups;
     vo.rows_copy_workgroups = t.rows_copy_groups;
     vo.copy_chunk_bytes = uint64(t.copy_chunk_mb * MemoryConfig::kBytesPerMB);

@@ -145,6 +145,9 @@ void print_stats(const VulkanSymbioteEngine& engine) {
                  format_gib(m.peak_vram_bytes).c_str(), format_gib(m.weight_bytes_disk).c_str(), format_gib(m.weight_bytes_uploaded).c_str());
     std::fprintf(stderr, "stats: sequences %s; at most %u per pass; prompt tokens from cache %llu; KV blocks %u used, %u peak of %u\n", m.scheduling.c_str(),
                  m.peak_sequences_per_pass, (unsigned long long)m.cached_prompt_tokens, m.kv_blocks_used, m.kv_blocks_peak, m.kv_blocks_total);
+    if (const DecodeRecording& d = m.decode_recording; d.dispatches > 0)
+        std::fprintf(stderr, "stats: decode token on the GPU: %llu dispatches/token, %llu barriers/token, %llu submissions/token, %llu waited uploads/token\n",
+                     (unsigned long long)d.dispatches, (unsigned long long)d.barriers, (unsigned long long)d.submissions, (unsigned long long)d.waited_uploads);
     if (m.draft_tokens > 0 || m.verify_passes > 0) print_draft_stats(m);
     if (const uint64 routed = m.ram_expert_hits + m.ram_expert_misses; routed > 0)
         std::fprintf(stderr, "stats: experts predicted before their router ran: %.1f%% (%llu of %llu chosen)\n", 100.0 * double(m.ram_expert_hits) / double(routed),
@@ -170,7 +173,10 @@ nlohmann::json stats_json(const PerformanceMetrics& m) {
             {"tokens_per_decode_pass", tokens_per_decode_pass(m)},
             {"verify_passes", m.verify_passes},
             {"draft_time_ms", double(m.draft_time_ns) * 1e-6},
-            {"verify_time_ms", double(m.verify_time_ns) * 1e-6}};
+            {"verify_time_ms", double(m.verify_time_ns) * 1e-6},
+            {"decode_dispatches_per_token", m.decode_recording.dispatches},
+            {"decode_barriers_per_token", m.decode_recording.barriers},
+            {"decode_submissions_per_token", m.decode_recording.submissions}};
 }
 
 void print_oracle_line(const VulkanSymbioteEngine& engine, const ConfigManager& cfg, const Path& model) {

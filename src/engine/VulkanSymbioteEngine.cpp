@@ -213,6 +213,7 @@ struct VulkanSymbioteEngine::Impl {
         m.stream_compute_busy_ns = b.stream_compute_busy_ns;
         m.stream_overlap_ns = b.stream_overlap_ns;
         m.kernel_times = b.kernel_times;
+        m.decode_recording = b.decode_recording;
         subtract_kernel_base(m.kernel_times);
         m.peak_vram_bytes = std::max<uint64>(m.peak_vram_bytes, b.device_memory_reserved);
         m.devices = device_placements(b, backend_base);

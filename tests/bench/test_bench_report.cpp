@@ -274,6 +274,7 @@ BenchReport synthetic_report() {
         w.accounting = compute_accounting(t, 16, r.probes);
         w.gpu_time_ns = 1000;
         w.kernels = kernel_figures({}, {{"matvec_f16", 8, 600}}, 16, w.gpu_time_ns);
+        if (w.kind == "tg") w.decode_recording = DecodeRecording{225, 161, 5, 0};
         r.workloads.push_back(w);
     }
     r.peak_rss_bytes = 1 << 30;
@@ -367,6 +368,8 @@ TEST(BenchJson, ValuesAreTheReportsFigures) {
     EXPECT_EQ(j["schema_version"], kReportSchemaVersion);
     EXPECT_EQ(j["workloads"].size(), 2u);
     EXPECT_EQ(j["workloads"][1]["kind"], "tg");
+    EXPECT_EQ(j["workloads"][1]["decode_recording"]["dispatches"].get<uint64>(), 225u);
+    EXPECT_EQ(j["workloads"][0]["decode_recording"]["barriers"].get<uint64>(), 0u);
     EXPECT_DOUBLE_EQ(j["workloads"][0]["tokens_per_second"]["median"].get<double>(), 16);
     EXPECT_DOUBLE_EQ(j["workloads"][0]["accounting"]["tiers"]["ram"]["bytes_per_token"].get<double>(), double(1 << 20));
     EXPECT_EQ(j["memory"]["ram_budget_bytes"].get<uint64>(), uint64(16) << 30);
@@ -425,6 +428,10 @@ TEST(BenchTable, ShowsEveryWorkloadAndCeiling) {
     EXPECT_NE(t.find("non-resident"), std::string::npos) << t;
     EXPECT_NE(t.find("matvec_f16"), std::string::npos) << t;   // kernel table (profiling on)
     EXPECT_NE(t.find("60.0%"), std::string::npos) << t;        // its share of the GPU time
+    // The decode recording on the tg workload's GPU busy line only.
+    EXPECT_NE(t.find("tg8: GPU busy"), std::string::npos) << t;
+    EXPECT_NE(t.find("; 225 dispatches/token, 161 barriers, 5 submissions, 0 waited uploads"), std::string::npos) << t;
+    EXPECT_EQ(t.find("dispatches/token"), t.rfind("dispatches/token")) << t;
 }
 
 // The RAM budget promises the engines' growth: the report shows the RSS before the first

@@ -30,6 +30,7 @@ ForwardPass::ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& count
 }
 
 ExpectedVoid ForwardPass::run() {
+    const uint64 uploads_before = ctx_.compute.upload_calls();
     VKS_TRY(load_embeddings());
     VKS_TRY(upload_rows());
     VKS_TRY(plan_uploads());
@@ -43,7 +44,15 @@ ExpectedVoid ForwardPass::run() {
     }
     if (n_out() == 1) VKS_TRY(m_.ring->record_copy_out(m_.buf.logits.buffer(), m_.buf.logits_rb.buffer(), uint64(m_.cfg.n_vocab) * 4));
     m_.ring->mark_forward_end(cmd_);
-    return m_.ring->submit(slot_);
+    VKS_TRY(m_.ring->submit(slot_));
+    count_recording(uploads_before);
+    return {};
+}
+
+void ForwardPass::count_recording(uint64 uploads_before) {
+    if (n_ != 1) return;
+    const ShaderRuntime::RecordCounts& r = ctx_.rt.record_counts();
+    counters_.last_decode = DecodeRecording{r.dispatches, r.barriers, m_.ring->forward_submissions(), ctx_.compute.upload_calls() - uploads_before};
 }
 
 // Embedding rows (host provider) -> x before the first submission. One token (decode): its
@@ -60,7 +69,29 @@ ExpectedVoid ForwardPass::upload_rows() {
     if (!rows_) return {};
     const ModelBuffers& b = m_.buf;
     const std::vector<uint32> img = rows_->image(m_.cfg, b.n_batch(), b.paged().align, b.rope_host, b.rope_host_swa);
-    return ctx_.compute.upload(img.data(), img.size() * 4, b.pass_rows.buffer(), 0);
+    if (!ctx_.opt.fuse_decode) return ctx_.compute.upload(img.data(), img.size() * 4, b.pass_rows.buffer(), 0);
+    // Only the parts this pass fills (the image is laid out for n_batch rows): its rows' rope
+    // rows (a sliding table's right after them) and the row info with the block tables.
+    const uint64 rope = uint64(n_) * m_.cfg.n_rot * 4 * (b.rope_host_swa.empty() ? 1 : 2);
+    const uint64 info = BatchRows::info_offset(m_.cfg, b.n_batch(), b.paged().align);
+    rows_copy_ = {VkBufferCopy{0, 0, rope}, VkBufferCopy{info, info, uint64(img.size()) * 4 - info}};
+    char* up = static_cast<char*>(b.pass_rows_up.mapped());
+    for (const VkBufferCopy& r : rows_copy_) std::memcpy(up + r.srcOffset, reinterpret_cast<const char*>(img.data()) + r.srcOffset, r.size);
+    return {};
+}
+
+// Before the first kernels of the pass read them (CPU layers read neither): x from the host
+// (the embedding row, or x after a CPU layer) and the rows image; each copy then a barrier.
+ExpectedVoid ForwardPass::copy_inputs_in() {
+    if (!rows_copy_.empty()) {
+        VKS_TRY(m_.ring->record_copy_in(m_.buf.pass_rows_up.buffer(), m_.buf.pass_rows.buffer(), rows_copy_));
+        rows_copy_.clear();
+    }
+    if (!x_on_host_) return {};
+    const uint32 E = m_.cfg.n_embd;
+    std::memcpy(m_.buf.x_up.mapped(), m_.buf.xh.data(), size_t(E) * 4);
+    x_on_host_ = false;
+    return m_.ring->record_copy_in(m_.buf.x_up.buffer(), m_.buf.x.buffer(), uint64(E) * 4);
 }
 
 uint32 ForwardPass::n_out() const {
@@ -140,12 +171,7 @@ ExpectedVoid ForwardPass::gpu_segment(uint32 seg) {
     // A segment whose weights come by an upload (this pass's, or one issued ahead) needs a
     // submission that waits for it; shader copies are in the command buffers themselves.
     VKS_TRY(open_recording(seg, streams && (feed_.uploads() || slot_of_[seg] >= 0)));
-    if (x_on_host_) {
-        const uint32 E = m_.cfg.n_embd;
-        std::memcpy(m_.buf.x_up.mapped(), m_.buf.xh.data(), size_t(E) * 4);
-        VKS_TRY(m_.ring->record_copy_in(m_.buf.x_up.buffer(), m_.buf.x.buffer(), uint64(E) * 4));
-        x_on_host_ = false;
-    }
+    VKS_TRY(copy_inputs_in());
     if (streams) VKS_TRY(bring_weights(seg));
     if (seg == m_.cfg.n_layer) return record_head();
     if (m_.host_att && m_.buf.kv_in_ram(seg)) VKS_TRY(host_attention_layer(seg));

@@ -20,7 +20,12 @@ public:
 
 private:
     ExpectedVoid load_embeddings();
-    ExpectedVoid upload_rows();  // the batched pass's BatchRows image into buf.pass_rows
+    // The batched pass's BatchRows image for buf.pass_rows: with opt.fuse_decode written to
+    // buf.pass_rows_up and copied inside the first command buffer (no host wait), else uploaded
+    // and waited for before the first submission.
+    ExpectedVoid upload_rows();
+    ExpectedVoid copy_inputs_in();  // x (from the host) and the rows image, into the open recording
+    void count_recording(uint64 uploads_before);  // a one-row pass: PassCounters::last_decode
     ExpectedVoid record_head();
     uint32 n_out() const;        // logits rows the pass computes
     ExpectedVoid plan_uploads();  // the GPU's streamed segments; takes over an upload issued ahead
@@ -64,6 +69,7 @@ private:
     bool started_ = false;
     int32 slot_ = -1;                   // the slot the open command buffer waits for
     bool x_on_host_;                    // x was last written by the CPU or is the embedding row (buf.xh)
+    std::vector<VkBufferCopy> rows_copy_;  // the rows image's parts waiting in buf.pass_rows_up (empty: none)
     double cpu_s_ = 0, wait_s_ = 0;
 };
 

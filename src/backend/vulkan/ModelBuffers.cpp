@@ -101,7 +101,13 @@ ExpectedVoid ModelBuffers::create_device(VulkanContext& ctx, uint32 n_ctx, uint3
         return {};
     };
     VKS_TRY(table(rope_table, rope_host, cfg_.rope_freq_base, cfg_.rope_freq_scale));
-    if (paged_.positions) VKS_TRY(mk(pass_rows, BatchRows::buffer_bytes(cfg_, n_batch, n_ctx, paged_.block_positions, paged_.align)));
+    if (paged_.positions) {
+        const uint64 bytes = BatchRows::buffer_bytes(cfg_, n_batch, n_ctx, paged_.block_positions, paged_.align);
+        VKS_TRY(mk(pass_rows, bytes));
+        auto up = DeviceBuffer::create(ctx.mem, bytes, MemoryKind::HostStaging);
+        if (!up) return up.error();
+        pass_rows_up = std::move(*up);
+    }
     return has_swa_rope(cfg_) ? table(rope_table_swa, rope_host_swa, cfg_.rope_base_swa, cfg_.rope_scale_swa) : ExpectedVoid{};
 }
 

@@ -86,6 +86,7 @@ public:
     DeviceBuffer rope_table_swa;                 // the same with rope_base_swa / rope_scale_swa; empty when equal
     std::vector<float> rope_host, rope_host_swa; // paged: host copies of the two tables (BatchRows gathers rows of them)
     DeviceBuffer pass_rows;                      // paged: the pass buffer (BatchRows::buffer_bytes)
+    DeviceBuffer pass_rows_up;                   // paged: host staging of pass_rows' size, copied in by the first command buffer
     // Decode round trips: the token's embedding row (or x from the CPU) goes host -> x through
     // x_up inside the first command buffer, the logits row device -> logits_rb inside the last.
     DeviceBuffer x_up;                           // (max(n_embd, q_dim, n_ff)) host -> device

@@ -342,6 +342,7 @@ VkPipeline ShaderRuntime::get_pipeline(Kernel k, DType weights, const ShaderSpec
 
 void ShaderRuntime::begin(VkCommandBuffer cmd) {
     cmd_ = cmd;
+    counts_ = RecordCounts{};
     // The previous recording's sets are rewritten by this one (its command buffers have
     // finished): after the first token no set is allocated any more.
     pool_used_ = 0;
@@ -488,6 +489,7 @@ void ShaderRuntime::dispatch_compute(VkPipeline pipeline, VkDescriptorSet set, u
     vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
     vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, layout_, 0, 1, &set, 0, nullptr);
     vkCmdDispatch(cmd_, gx, gy, gz);
+    ++counts_.dispatches;
     if (recording_profiled_) {
         auto it = pipeline_variant_.find(pipeline);
         if (it != pipeline_variant_.end()) write_timestamp(it->second.first, it->second.second);
@@ -496,6 +498,7 @@ void ShaderRuntime::dispatch_compute(VkPipeline pipeline, VkDescriptorSet set, u
 }
 
 void ShaderRuntime::barrier() {
+    ++counts_.barriers;
     VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT;

@@ -150,6 +150,13 @@ public:
     void dispatch_compute(VkPipeline pipeline, VkDescriptorSet set, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
     // Compute-write -> compute-read/write (and transfer) dependency.
     void barrier();
+    // What the current recording (since begin(), its continuations included) holds: one
+    // forward pass's dispatches and barriers (a decode token's figure under --stats).
+    struct RecordCounts {
+        uint64 dispatches = 0;
+        uint64 barriers = 0;
+    };
+    const RecordCounts& record_counts() const { return counts_; }
     VkCommandBuffer command_buffer() const { return cmd_; }
 
     ExpectedVoid save_pipeline_cache() const;
@@ -197,6 +204,7 @@ private:
     uint32 pool_used_ = 0;  // pools_[0 .. pool_used_] hold this recording's sets
     uint32 pool_next_ = 0;  // next unused set of pool_sets_[pool_used_]
     VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+    RecordCounts counts_;  // of the current recording
     std::string last_error_;
     uint64 reloads_ = 0;
 

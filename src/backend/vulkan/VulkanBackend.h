@@ -91,6 +91,8 @@ public:
     uint64 vram_misses() const { return counters_.vram_misses; }
     uint64 expert_vram_hits() const { return counters_.expert_vram_hits; }
     uint64 expert_vram_misses() const { return counters_.expert_vram_misses; }
+    // The last one-row pass's dispatches, barriers, submissions and waited uploads.
+    const DecodeRecording& last_decode_recording() const { return counters_.last_decode; }
     // Host memory the Vulkan driver itself takes once the engine creates its device (its heaps,
     // command and descriptor pools, pipeline compilation at its peak), counted under --ram-gb.
     // Twice the overshoot measured without this reserve (docs/tuning.md).

@@ -103,6 +103,7 @@ ExpectedVoid VulkanCompute::flush_uploads() {
 }
 
 ExpectedVoid VulkanCompute::upload(const void* src, uint64 bytes, VkBuffer dst, uint64 dst_offset) {
+    ++upload_calls_;
     const auto* p = static_cast<const char*>(src);
     while (bytes > 0) {
         Slot& s = slots_[next_slot_];

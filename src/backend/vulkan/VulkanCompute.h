@@ -30,6 +30,8 @@ public:
 
     // Copies `bytes` from host memory to dst at dst_offset through the staging ring.
     ExpectedVoid upload(const void* src, uint64 bytes, VkBuffer dst, uint64 dst_offset);
+    // Calls of upload() since creation: each one a submission the host waits for.
+    uint64 upload_calls() const { return upload_calls_; }
     // Copies from a device buffer to host memory (via a readback buffer when not mapped).
     ExpectedVoid download(const GpuBuffer& src, uint64 src_offset, void* dst, uint64 bytes);
 
@@ -54,6 +56,7 @@ private:
     uint64 last_gpu_ns_ = 0;
     std::vector<Slot> slots_;
     uint32 next_slot_ = 0;
+    uint64 upload_calls_ = 0;
     GpuBuffer readback_;
 };
 

@@ -9,6 +9,7 @@
 #include "backend/vulkan/VulkanCompute.h"
 #include "backend/vulkan/VulkanOptions.h"
 #include "oracle/HardwareTelemetry.h"
+#include "vk_symbiote/DecodeRecording.h"
 
 namespace vk_symbiote {
 
@@ -31,6 +32,7 @@ struct PassCounters {
     // streamed or ran in a CPU layer (misses); one per (pass, layer, chosen expert).
     uint64 expert_vram_hits = 0, expert_vram_misses = 0;
     double host_attention_seconds = 0;      // the host's attention of layers whose KV cache is in RAM
+    DecodeRecording last_decode;  // the last one-row ForwardPass's recording (VulkanBackend::stats)
 };
 
 }  // namespace vk_symbiote

@@ -60,6 +60,10 @@ struct VulkanOptions {
     uint32 smalln_max_tokens = 64;    // OpContext::smalln_max_tokens (0: the small-N kernel off)
     uint32 smalln_block = 16;         // OpContext::smalln_block
     bool smalln_staged = true;        // OpContext::smalln_kernel: Staged (true) or Lanes
+    // Decode recording (--fuse-decode): RMSNorms fused into the matvecs after them and the pass's
+    // rows image copied inside its first command buffer; false: separate rmsnorm dispatches (and
+    // barriers) and a waited upload of the rows image before the first submission (A/B).
+    bool fuse_decode = true;
     int32 hybrid_cpu_heads = -1;  // Rows: KV heads per layer on the CPU, measured (-1) or fixed (tests; clamped to the minimum)
     // Probed peaks (bytes/s, 0: unknown) for the split's first guess before this backend has
     // measured its own rates (telemetry()).

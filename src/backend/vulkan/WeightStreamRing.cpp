@@ -325,6 +325,7 @@ ExpectedVoid WeightStreamRing::submit(int32 s) {
         si.pWaitDstStageMask = &wait_stage;
     }
     VKS_VK_TRY(vkQueueSubmit(dev_.compute_queue(), 1, &si, c.fence));
+    ++forward_submits_;
     c.pending = true;
     if (s >= 0) {
         slots_[uint32(s)].upload_pending = false;
@@ -427,6 +428,7 @@ void WeightStreamRing::read_upload_stamps(uint32 s) {
 
 void WeightStreamRing::mark_forward_start(VkCommandBuffer cmd) {
     raw_.clear();
+    forward_submits_ = 0;
     if (!queries_) return;
     vkCmdResetQueryPool(cmd, queries_, 0, 2);
     vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries_, 0);

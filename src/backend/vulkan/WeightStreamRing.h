@@ -104,6 +104,8 @@ public:
 
     void mark_forward_start(VkCommandBuffer cmd);
     void mark_forward_end(VkCommandBuffer cmd);
+    // Compute submissions since the last mark_forward_start (one forward pass's).
+    uint32 forward_submissions() const { return forward_submits_; }
     uint64 last_gpu_time_ns() const { return last_gpu_ns_; }
     // The last forward's stream timeline (empty unless opt.timeline took effect), in
     // completion order; timeline_enabled(): whether it did.
@@ -113,6 +115,7 @@ public:
     uint64 device_bytes() const;  // device memory of the slots
 
 private:
+    uint32 forward_submits_ = 0;
     struct Slot {
         GpuBuffer device, staging;  // a half: its whole slot's device buffer (not owned), no staging
         uint64 base = 0, bytes = 0; // the slot's range in `device`
