@@ -40,12 +40,11 @@ uint32 BatchSplit::cpu_heads(uint32 rows, double bus_bps) const {
     return pass(h) < 1.0 / bus ? h : 0;
 }
 
-void BatchSplit::record_bus(uint64 bytes, double wall_s, bool bus_bound) {
-    if (bytes == 0 || wall_s <= 0) return;
-    const double r = double(bytes) / wall_s;
-    if (bus_ <= 0) bus_ = bus_bound ? r : 0;  // a lower bound alone does not replace the caller's rate
-    else if (bus_bound) bus_ = 0.75 * bus_ + 0.25 * r;
-    else bus_ = std::max(bus_, r);            // the bus was faster than the CPU side let it show
+void BatchSplit::record_bus(uint64 bytes, double gpu_s, bool bus_bound, double bus_bps) {
+    if (bytes == 0 || gpu_s <= 0) return;
+    const double r = double(bytes) / gpu_s;
+    if (bus_bound) bus_ = bus_ > 0 ? 0.75 * bus_ + 0.25 * r : r;
+    else if (bus_ > 0) bus_ = std::max({bus_, r, bus_bps > bus_ ? 0.75 * bus_ + 0.25 * bus_bps : 0.0});
 }
 
 BatchSplit::Prediction BatchSplit::predict(uint32 rows, uint32 heads, double bus_bps, uint64 bytes) const {

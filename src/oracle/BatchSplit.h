@@ -43,9 +43,12 @@ public:
     // bus_bps: the caller's bus rate, used until record_bus measured one.
     uint32 cpu_heads(uint32 rows, double bus_bps) const;
 
-    // A rows pass uploaded `bytes` in `wall_s`; bus_bound: its exchanges waited for their uploads
-    // (then bytes / wall_s is the bus's rate; else only a lower bound of it).
-    void record_bus(uint64 bytes, double wall_s, bool bus_bound);
+    // A rows pass uploaded `bytes` while its exchanges that read them took `gpu_s` (submission
+    // to done); bus_bound: they waited for their uploads, so bytes / gpu_s is the bus's rate.
+    // Else it is only a lower bound, and the rate moves a quarter of the way back to the
+    // caller's `bus_bps`: a rate measured too low gives the CPU too much, its passes stop
+    // waiting for the bus, and the share comes back until they just do (the balance).
+    void record_bus(uint64 bytes, double gpu_s, bool bus_bound, double bus_bps);
     double bus_rate(double fallback) const { return bus_ > 0 ? bus_ : fallback; }
     // Seconds of the two sides of a pass of B rows with h CPU heads over `bytes` streamed bytes.
     struct Prediction {

@@ -74,22 +74,26 @@ TEST(BatchSplit, ALayoutMinimumOfZeroStillGivesTheCpuOneHeadOrNone) {
 }
 
 // The bus rate batched passes measured replaces the caller's: a pass that waited for its uploads
-// sets it (smoothed), one that did not only raises it.
+// sets it (smoothed); one the CPU set the pace of raises it to what it moved, and at least a
+// quarter of the way back to the caller's rate (so a rate measured too low cannot keep the CPU's
+// share too large).
 TEST(BatchSplit, MeasuredBusRateReplacesTheProbedOne) {
     BatchSplit s(32, 0);
     s.seed_cpu_rate(50e9);
     EXPECT_EQ(s.cpu_heads(1, 50e9), 16u);
-    s.record_bus(25, 1e-9, false);
+    s.record_bus(25, 1e-9, false, 50e9);
     EXPECT_DOUBLE_EQ(s.bus_rate(50e9), 50e9) << "a lower bound alone keeps the caller's rate";
-    s.record_bus(25, 1e-9, true);  // 25 GB/s: the DMA ran at half the probe
+    s.record_bus(25, 1e-9, true, 50e9);  // 25 GB/s: the DMA ran at half the probe
     EXPECT_DOUBLE_EQ(s.bus_rate(50e9), 25e9);
     EXPECT_EQ(s.cpu_heads(1, 50e9), 21u) << "32 x 50 / 75";
-    s.record_bus(10, 1e-9, false);
-    EXPECT_DOUBLE_EQ(s.bus_rate(50e9), 25e9) << "a lower bound below the rate changes nothing";
-    s.record_bus(40, 1e-9, false);
+    s.record_bus(10, 1e-9, false, 50e9);
+    EXPECT_DOUBLE_EQ(s.bus_rate(50e9), 0.75 * 25e9 + 0.25 * 50e9) << "a quarter of the way back to the caller's rate";
+    s.record_bus(40, 1e-9, false, 50e9);
     EXPECT_DOUBLE_EQ(s.bus_rate(50e9), 40e9) << "the bus moved more than the rate said while the CPU set the pace";
-    s.record_bus(20, 1e-9, true);
+    s.record_bus(20, 1e-9, true, 50e9);
     EXPECT_DOUBLE_EQ(s.bus_rate(50e9), 0.75 * 40e9 + 0.25 * 20e9);
+    s.record_bus(20, 0.0, true, 50e9);
+    EXPECT_DOUBLE_EQ(s.bus_rate(50e9), 0.75 * 40e9 + 0.25 * 20e9) << "no time measured: ignored";
 }
 
 // The prediction the log prints: both sides' seconds for S bytes, the pass their maximum.

@@ -35,7 +35,6 @@ BatchRowsPass::BatchRowsPass(VulkanContext& ctx, VulkanModel& m, BatchHybrid& h,
 }
 
 ExpectedVoid BatchRowsPass::run() {
-    const auto t0 = SClock::now();
     Qc_ = rows_.cpu_rows(TensorRole::Wq), Kc_ = rows_.cpu_rows(TensorRole::Wk), Ec_ = rows_.cpu_rows(TensorRole::Wo);
     Fc_ = rows_.cpu_rows(TensorRole::Wgate);
     const ModelBuffers& b = m_.buf;
@@ -49,7 +48,6 @@ ExpectedVoid BatchRowsPass::run() {
     counters_.cpu_seconds += cpu_s_;
     counters_.wait_seconds += wait_s_;
     counters_.cpu_weight_bytes += cpu_bytes_;
-    wall_s_ = secs(t0, SClock::now());
     rows_.parity = (rows_.parity + S_) % 2;  // the next pass's first piece takes half (S + parity) % 2
     return {};
 }
@@ -269,7 +267,10 @@ ExpectedVoid BatchRowsPass::exchange(int32 half, CpuPart&& cpu_part) {
     if (!w) return w;
     cpu_s_ += secs(t0, t1);
     wait_s_ += secs(t1, SClock::now());
-    if (half >= 0) upload_wait_s_ += secs(t1, SClock::now());
+    if (half >= 0) {
+        upload_wait_s_ += secs(t1, SClock::now());
+        gpu_side_s_ += secs(t0, SClock::now());
+    }
     return {};
 }
 

@@ -32,7 +32,7 @@ public:
     double cpu_seconds() const { return cpu_s_; }       // the CPU's parts of the split segments
     uint64 cpu_weight_bytes() const { return cpu_bytes_; }  // weights they read
     uint64 bus_bytes() const { return bus_bytes_; }         // the GPU's rows uploaded
-    double wall_seconds() const { return wall_s_; }
+    double gpu_side_seconds() const { return gpu_side_s_; }  // exchanges that read an upload: submission to done
     // The host waited for the GPU after its CPU parts in exchanges that read an upload longer than
     // a tenth of those parts: the bus (or the GPU) set the pace, not the CPU.
     bool bus_bound() const { return upload_wait_s_ > 0.1 * cpu_s_; }
@@ -84,7 +84,7 @@ private:
     bool started_ = false;
     bool host_current_ = true;  // h.x holds x (after split segments, or before the first)
     uint32 gpu_stale_;          // the device's x has columns [0, gpu_stale) of every row older than h.x
-    double cpu_s_ = 0, wait_s_ = 0, upload_wait_s_ = 0, wall_s_ = 0;
+    double cpu_s_ = 0, wait_s_ = 0, upload_wait_s_ = 0, gpu_side_s_ = 0;
     uint64 cpu_bytes_ = 0, bus_bytes_ = 0;
 };
 

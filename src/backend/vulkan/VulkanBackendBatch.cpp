@@ -108,7 +108,9 @@ ExpectedVoid VulkanBackend::forward_batch_rows() {
     auto r = pass.run();
     VKS_TRY(finish_pass(std::move(r), rows_.n_rows(), shader_before));
     m.batch->split.record_cpu(rows_.n_rows(), pass.cpu_weight_bytes(), pass.cpu_seconds());
-    m.batch->split.record_bus(pass.bus_bytes(), pass.wall_seconds(), pass.bus_bound());
+    const HardwareTelemetry t = telemetry_.snapshot();
+    m.batch->split.record_bus(pass.bus_bytes(), pass.gpu_side_seconds(), pass.bus_bound(),
+                              t.host_to_device_bps > 0 ? t.host_to_device_bps : opt_.peak_host_to_device_bps);
     if (!rows_.out_rows().empty()) rows_.scatter_logits(m.batch->logits.data(), cfg_.n_vocab);
     return {};  // no upload ahead: the next pass may take another share (layout)
 }
