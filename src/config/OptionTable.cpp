@@ -148,7 +148,7 @@ const OptionSpec kOptions[] = {
      .help = "how the rows split streams the GPU's rows (auto: shader copies on NVIDIA, DMA elsewhere)"},
     {.section = "tuning", .key = "rows_head", .cli = "--rows-head", .env = "VK_SYMBIOTE_ROWS_HEAD",
      .metavar = "<where>", .field = VKS_FIELD(tuning.rows_head), .choices = "auto|cpu|split",
-     .help = "rows split, a streamed output head: on the CPU or split by rows (auto: cpu with shader copies)"},
+     .help = "rows split, a streamed output head: on the CPU or split by rows (auto: cpu with shader copies, split in batched passes)"},
     {.section = "tuning", .key = "prompt_upload", .cli = "--prompt-upload", .env = "VK_SYMBIOTE_PROMPT_UPLOAD",
      .metavar = "<how>", .field = VKS_FIELD(tuning.prompt_upload), .choices = "auto|dma|shader",
      .help = "how prompt batches stream weights (auto: shader copies on NVIDIA, DMA elsewhere)"},

@@ -60,3 +60,51 @@ TEST(BatchSplit, UnknownRatesOneHeadAndPromptSizedPasses) {
     EXPECT_EQ(BatchSplit(8, 6).cpu_heads(16, 0), 0u);
     EXPECT_EQ(BatchSplit(1, 0).cpu_heads(1, 50e9), 0u);
 }
+
+// A layout that allows no CPU head at all (pieces of a layer fit half a slot): the CPU still
+// takes at least one, or none when even one is slower than the bus alone.
+TEST(BatchSplit, ALayoutMinimumOfZeroStillGivesTheCpuOneHeadOrNone) {
+    BatchSplit s(32, 0);
+    s.seed_cpu_rate(1e9);  // 1 GB/s: 1 of 32 heads is 1/32 of the bytes at 1/50 of the bus's rate
+    EXPECT_EQ(s.cpu_heads(1, 50e9), 0u);
+    s.seed_cpu_rate(30e9);
+    EXPECT_EQ(s.cpu_heads(1, 50e9), 12u) << "32 x 30 / 80";
+    s.record_cpu(16, 2, 1e-9);  // 2 GB/s at 16 rows: one head (1/32 at 2 GB/s) beats the bus's 31/32 at 50
+    EXPECT_EQ(s.cpu_heads(16, 50e9), 1u);
+}
+
+// The bus rate batched passes measured replaces the caller's: a pass that waited for its uploads
+// sets it (smoothed); one the CPU set the pace of raises it to what it moved, and at least a
+// quarter of the way back to the caller's rate (so a rate measured too low cannot keep the CPU's
+// share too large).
+TEST(BatchSplit, MeasuredBusRateReplacesTheProbedOne) {
+    BatchSplit s(32, 0);
+    s.seed_cpu_rate(50e9);
+    EXPECT_EQ(s.cpu_heads(1, 50e9), 16u);
+    s.record_bus(25, 1e-9, false, 50e9);
+    EXPECT_DOUBLE_EQ(s.bus_rate(50e9), 50e9) << "a lower bound alone keeps the caller's rate";
+    s.record_bus(25, 1e-9, true, 50e9);  // 25 GB/s: the DMA ran at half the probe
+    EXPECT_DOUBLE_EQ(s.bus_rate(50e9), 25e9);
+    EXPECT_EQ(s.cpu_heads(1, 50e9), 21u) << "32 x 50 / 75";
+    s.record_bus(10, 1e-9, false, 50e9);
+    EXPECT_DOUBLE_EQ(s.bus_rate(50e9), 0.75 * 25e9 + 0.25 * 50e9) << "a quarter of the way back to the caller's rate";
+    s.record_bus(40, 1e-9, false, 50e9);
+    EXPECT_DOUBLE_EQ(s.bus_rate(50e9), 40e9) << "the bus moved more than the rate said while the CPU set the pace";
+    s.record_bus(20, 1e-9, true, 50e9);
+    EXPECT_DOUBLE_EQ(s.bus_rate(50e9), 0.75 * 40e9 + 0.25 * 20e9);
+    s.record_bus(20, 0.0, true, 50e9);
+    EXPECT_DOUBLE_EQ(s.bus_rate(50e9), 0.75 * 40e9 + 0.25 * 20e9) << "no time measured: ignored";
+}
+
+// The prediction the log prints: both sides' seconds for S bytes, the pass their maximum.
+TEST(BatchSplit, PredictionOfBothSides) {
+    BatchSplit s(32, 0);
+    s.seed_cpu_rate(20e9);
+    const auto p = s.predict(1, 8, 40e9, 4'000'000'000ull);  // CPU 1 GB at 20 GB/s, bus 3 GB at 40 GB/s
+    EXPECT_DOUBLE_EQ(p.cpu_s, 0.05);
+    EXPECT_DOUBLE_EQ(p.bus_s, 0.075);
+    EXPECT_DOUBLE_EQ(p.pass_s(), 0.075);
+    const auto whole = s.predict(1, 0, 40e9, 4'000'000'000ull);
+    EXPECT_DOUBLE_EQ(whole.cpu_s, 0.0);
+    EXPECT_DOUBLE_EQ(whole.bus_s, 0.1);
+}

@@ -8,6 +8,7 @@
 // pool that makes a sequence wait, prefix sharing with copy on write; bad chunks refused by name.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -234,10 +235,43 @@ TEST_P(VulkanBatch, RowsSplitKeepsItsCpuShareInBatchedPassesAndComputesTheSame) 
         }
         ASSERT_NE(be->hybrid_batch_cpu(), nullptr);
         expect_same_function(*be, *r, 4);
-        EXPECT_EQ(be->batch_cpu_heads(), std::max(uint32(cf.heads), be->hybrid_min_cpu_heads())) << "the fixed share, raised to the minimum";
+        EXPECT_EQ(be->batch_cpu_heads(), std::max({uint32(cf.heads), be->hybrid_min_cpu_heads(), 1u})) << "the fixed share, raised to the minimum";
         EXPECT_GT(be->hybrid_cpu_weight_bytes(), 0u) << "the CPU read its rows of the streamed matrices";
         EXPECT_GT(be->hybrid_cpu_layer_runs(), 0u);
     }
+}
+
+// Batched passes stream each layer's GPU rows in pieces (Q / K / V and Wo; gate / up; down), so a
+// piece, not the layer's whole GPU part, must fit half a slot: the pool's layout allows no more
+// CPU heads than the single-sequence layout, and where that one needs more than one, a batched
+// pass at a single CPU head (a share the whole-layer layout refused) gives each sequence its
+// logits alone and the reference.
+TEST_P(VulkanBatch, PiecesLetBatchedPassesGiveTheCpuFewerHeadsAndComputeTheSame) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
+    if (!test::VulkanEnv::get()->dev->caps().external_memory_host) GTEST_SKIP() << "the rows split streams from imported host memory";
+    auto r = test::load_reference_case(GetParam());
+    ASSERT_TRUE(r) << r.error().to_string();
+    if (r->prompt_tokens.size() > 64) GTEST_SKIP() << "long prompt: the short cases take the same code paths";
+    auto w = FileWeightProvider::open(test::models_dir() / r->model);
+    ASSERT_TRUE(w) << w.error().to_string();
+    const uint32 n_ctx = uint32(r->prompt_tokens.size()), G = (*w)->config().n_head_kv;
+    if (G < 2 || (*w)->config().is_moe()) GTEST_SKIP() << "no rows split: one KV head or a mixture of experts";
+    auto serial = make_backend({.force_streaming = true, .hybrid = true, .cpu_heads = 0});
+    ASSERT_TRUE(serial);
+    ASSERT_TRUE(serial->prepare(**w, n_ctx, kBatch));
+    auto be = make_backend({.force_streaming = true, .hybrid = true, .pool_tokens = pool_tokens(*r), .cpu_heads = 1});
+    ASSERT_TRUE(be);
+    ASSERT_TRUE(be->prepare(**w, n_ctx, kBatch));
+    ASSERT_TRUE(be->hybrid_rows()) << "the pieces of every streamed layer fit half a slot";
+    const uint32 whole_min = serial->hybrid_rows() ? serial->hybrid_min_cpu_heads() : G;
+    EXPECT_LE(be->hybrid_min_cpu_heads(), whole_min);
+    std::printf("[ %s ] fewest CPU heads of %u: %u with pieces, %u with whole layers' GPU rows\n", r->name.c_str(), G, be->hybrid_min_cpu_heads(),
+                whole_min);
+    if (be->hybrid_min_cpu_heads() > 1) GTEST_SKIP() << "a piece needs more than one CPU head here too";
+    expect_same_function(*be, *r, 4);
+    EXPECT_EQ(be->batch_cpu_heads(), 1u);
+    EXPECT_GT(be->hybrid_cpu_weight_bytes(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, VulkanBatch, ::testing::ValuesIn(test::list_reference_cases()), [](const auto& info) {

@@ -6,6 +6,7 @@
 // sequence, whose CPU heads attend from RAM).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct BatchHybrid {
     std::vector<float> full;    // (n_batch, max(q_dim, n_ff, n_embd)) an assembled input or output (attention, hidden, post-norm block)
     std::vector<float> logits;  // (n_out, n_vocab) the pass's logits rows (BatchRows::out_rows order)
     uint32 last_heads = 0;      // CPU KV heads of the last batched pass (0: every layer streamed whole)
+    std::map<uint32, uint32> logged;  // row class -> the CPU heads last logged for it (a class's first split and each change)
 };
 
 }  // namespace vk_symbiote

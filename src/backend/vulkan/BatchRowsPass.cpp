@@ -41,20 +41,23 @@ ExpectedVoid BatchRowsPass::run() {
     const std::vector<uint32> img = batch_.image(cfg_, b.n_batch(), b.paged().align, b.rope_host, b.rope_host_swa);
     VKS_TRY(ctx_.compute.upload(img.data(), img.size() * 4, b.pass_rows.buffer(), 0));
     for (uint32 r = 0; r < B_; ++r) VKS_TRY(embedding_input(*m_.weights, cfg_, batch_.tokens()[r], h_.x.data() + uint64(r) * E_));
-    for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg)
-        if (m_.w.streams(seg) && !rows_.cpu_segment(seg)) streamed_.push_back(seg);
-    S_ = uint32(streamed_.size());
-    for (uint32 seg = 0; seg < cfg_.n_layer; ++seg) VKS_TRY(m_.w.streams(seg) ? split_layer(seg, half_of(j_)) : resident_segment(seg));
-    VKS_TRY(head(cfg_.n_layer, half_of(j_)));
+    S_ = rows_.piece_count();
+    for (uint32 seg = 0; seg < cfg_.n_layer; ++seg) VKS_TRY(m_.w.streams(seg) ? split_layer(seg) : resident_segment(seg));
+    VKS_TRY(head(cfg_.n_layer));
     for (const auto& t : m_.w.plan.tensors) counters_.vram_hits += t.resident;
     counters_.cpu_seconds += cpu_s_;
     counters_.wait_seconds += wait_s_;
     counters_.cpu_weight_bytes += cpu_bytes_;
-    rows_.parity = (rows_.parity + S_) % 2;  // the next pass's first split segment takes half (S + parity) % 2
+    rows_.parity = (rows_.parity + S_) % 2;  // the next pass's first piece takes half (S + parity) % 2
     return {};
 }
 
-uint32 BatchRowsPass::half_of(uint32 j) const { return uint32(m_.ring->half_slot(0, (j + rows_.parity) % 2)); }
+uint32 BatchRowsPass::half_of(uint32 k) const { return uint32(m_.ring->half_slot(0, (k + rows_.parity) % 2)); }
+
+int32 BatchRowsPass::piece_half(uint32 seg, uint32 p) const {
+    const int32 k = rows_.piece_index(seg, p);
+    return k < 0 ? -1 : int32(half_of(uint32(k)));
+}
 
 ExpectedVoid BatchRowsPass::resident_segment(uint32 seg) {
     VKS_TRY(open());
@@ -64,37 +67,42 @@ ExpectedVoid BatchRowsPass::resident_segment(uint32 seg) {
     return {};
 }
 
-// A split segment's start: its rows' uploads (one segment ahead on a transfer queue), x back
-// from resident segments before, x's stale columns to the device (x_up).
-ExpectedVoid BatchRowsPass::begin_split(bool x_up) {
+// Piece p of split segment seg starts: its upload (with the next piece's on a transfer queue,
+// whose half the piece before last has left), x back from resident segments before, a recording
+// open (which records the upload without a transfer queue), x's stale columns to the device.
+ExpectedVoid BatchRowsPass::begin_split(uint32 seg, uint32 p, bool x_up) {
+    const int32 k = rows_.piece_index(seg, p);
     const bool tq = m_.ring->uses_transfer_queue();
-    if (tq) VKS_TRY(issue_until(j_ + 2));
+    if (tq && k >= 0) VKS_TRY(issue_until(uint32(k) + 2));
     VKS_TRY(x_to_host());
     VKS_TRY(open());
-    if (!tq) VKS_TRY(issue_until(j_ + 1));
+    if (!tq && k >= 0) VKS_TRY(issue_until(uint32(k) + 1));
     return x_up ? x_to_gpu() : ExpectedVoid{};
 }
 
-ExpectedVoid BatchRowsPass::split_layer(uint32 seg, uint32 half) {
-    VKS_TRY(begin_split());
-    VKS_TRY(qkv_exchange(seg, half));
+// Pieces: 0 (Q / K / V, Wo) for exchanges 1-3, 1 (gate / up) for 4, 2 (down) for 5.
+ExpectedVoid BatchRowsPass::split_layer(uint32 seg) {
+    const int32 h0 = piece_half(seg, 0), h2 = piece_half(seg, 2);
+    VKS_TRY(begin_split(seg, 0));
+    VKS_TRY(qkv_exchange(seg, h0));
     VKS_TRY(attention_exchange(seg));
-    VKS_TRY(output_exchange(TensorRole::Wo, seg, half, ActView{m_.buf.att.buffer(), 0, Q_}, h_.full.data(), TensorRole::PostAttnNorm));
-    VKS_TRY(ffn_exchange(seg, half));
-    VKS_TRY(output_exchange(TensorRole::Wdown, seg, half, ActView{m_.buf.hb.buffer(), 0, F_}, h_.full.data(), TensorRole::PostFfnNorm));
+    VKS_TRY(output_exchange(TensorRole::Wo, seg, h0, ActView{m_.buf.att.buffer(), 0, Q_}, h_.full.data(), TensorRole::PostAttnNorm));
+    VKS_TRY(begin_split(seg, 1));
+    VKS_TRY(ffn_exchange(seg, piece_half(seg, 1)));
+    VKS_TRY(begin_split(seg, 2));
+    VKS_TRY(output_exchange(TensorRole::Wdown, seg, h2, ActView{m_.buf.hb.buffer(), 0, F_}, h_.full.data(), TensorRole::PostFfnNorm));
     cpu_bytes_ += cpu_share_bytes(seg);
+    counters_.vram_misses += m_.w.streamed[seg].size();
     ++counters_.cpu_layer_runs;
-    ++j_;
     return {};
 }
 
 // 1. The GPU's Q / K / V rows into q and k_new / v_new; the CPU's into h.part: q (B, Qc), k, v (B, Kc).
-ExpectedVoid BatchRowsPass::qkv_exchange(uint32 seg, uint32 half) {
+ExpectedVoid BatchRowsPass::qkv_exchange(uint32 seg, int32 half) {
     const int32 L = int32(seg);
     auto xn = kernels_.normed_x(c_, TensorRole::AttnNorm, seg, B_);
     if (!xn) return xn.error();
-    const DeviceWeight wq = rows_.gpu_part(TensorRole::Wq, L, half), wk = rows_.gpu_part(TensorRole::Wk, L, half),
-                       wv = rows_.gpu_part(TensorRole::Wv, L, half);
+    const DeviceWeight wq = gpu_part(TensorRole::Wq, L, half), wk = gpu_part(TensorRole::Wk, L, half), wv = gpu_part(TensorRole::Wv, L, half);
     VKS_TRY(kernels_.record_qkv(c_, seg, B_, 0, *xn, LayerKernels::QkvWeights{wq, wk, wv}));
     float* q = h_.part.data();
     float* k = q + uint64(B_) * Qc_;
@@ -102,7 +110,7 @@ ExpectedVoid BatchRowsPass::qkv_exchange(uint32 seg, uint32 half) {
     // Each row's position: the pass image's row info is not kept on the host, so take it from the rows.
     std::vector<uint32> pos(B_);
     for (uint32 r = 0; r < B_; ++r) pos[r] = batch_.position(r);
-    return exchange(int32(half), [&] { return h_.cpu->qkv_rows(seg, h_.x.data(), B_, pos.data(), rows_.cpu_heads, q, k, v); });
+    return exchange(half, [&] { return h_.cpu->qkv_rows(seg, h_.x.data(), B_, pos.data(), rows_.cpu_heads, q, k, v); });
 }
 
 // 2. The CPU's rows beside the GPU's, attention of every head over the pool, att to the host (h.full).
@@ -119,7 +127,7 @@ ExpectedVoid BatchRowsPass::attention_exchange(uint32 seg) {
     return {};
 }
 
-ExpectedVoid BatchRowsPass::output_exchange(TensorRole role, uint32 seg, uint32 half, ActView in_dev, const float* in_host, TensorRole post) {
+ExpectedVoid BatchRowsPass::output_exchange(TensorRole role, uint32 seg, int32 half, ActView in_dev, const float* in_host, TensorRole post) {
     const bool pn = cfg_.has_post_norms;
     const VkBuffer out = pn ? m_.buf.xn.buffer() : m_.buf.x.buffer();
     VKS_TRY(open());
@@ -127,11 +135,11 @@ ExpectedVoid BatchRowsPass::output_exchange(TensorRole role, uint32 seg, uint32 
         for (uint32 r = 0; r < B_; ++r) std::memcpy(static_cast<float*>(h_.up.mapped()) + uint64(r) * Fc_, in_host + uint64(r) * F_, uint64(Fc_) * 4);
         VKS_TRY(rows_in(0, m_.buf.hb.buffer(), F_, 0, Fc_, B_));
     }
-    VKS_TRY(op_matmul(c_, rows_.gpu_part(role, int32(seg), half), in_dev, ActView{out, 0, E_}, B_, !pn));
+    VKS_TRY(op_matmul(c_, gpu_part(role, int32(seg), half), in_dev, ActView{out, 0, E_}, B_, !pn));
     ctx_.rt.barrier();
     VKS_TRY(m_.ring->record_copy_out(out, h_.down.buffer(), uint64(B_) * E_ * 4));
     float* part = h_.part.data();  // (B, Ec)
-    VKS_TRY(exchange(int32(half), [&] { return h_.cpu->project_rows({role, int32(seg)}, Ec_, in_host, B_, part); }));
+    VKS_TRY(exchange(half, [&] { return h_.cpu->project_rows({role, int32(seg)}, Ec_, in_host, B_, part); }));
     const float* down = static_cast<const float*>(h_.down.mapped());
     const TensorId post_id{post, int32(seg)};
     for (uint32 r = 0; r < B_; ++r) {
@@ -152,32 +160,30 @@ ExpectedVoid BatchRowsPass::output_exchange(TensorRole role, uint32 seg, uint32 
 }
 
 // 4. Hidden units: the GPU's [Fc, F) into hb, the CPU's [0, Fc); both assembled in h.full (B, F).
-ExpectedVoid BatchRowsPass::ffn_exchange(uint32 seg, uint32 half) {
+ExpectedVoid BatchRowsPass::ffn_exchange(uint32 seg, int32 half) {
     const int32 L = int32(seg);
-    VKS_TRY(open());
-    VKS_TRY(x_to_gpu());
     auto xn = kernels_.normed_x(c_, TensorRole::FfnNorm, seg, B_);
     if (!xn) return xn.error();
-    VKS_TRY(op_swiglu(c_, rows_.gpu_part(TensorRole::Wgate, L, half), rows_.gpu_part(TensorRole::Wup, L, half), xn->x,
+    VKS_TRY(op_swiglu(c_, gpu_part(TensorRole::Wgate, L, half), gpu_part(TensorRole::Wup, L, half), xn->x,
                       ActView{m_.buf.hb.buffer(), 0, F_}, B_, xn->fused_norm(), cfg_.activation));
     ctx_.rt.barrier();
     VKS_TRY(m_.ring->record_copy_out(m_.buf.hb.buffer(), h_.down.buffer(), uint64(B_) * F_ * 4));
     float* part = h_.part.data();  // (B, Fc)
-    VKS_TRY(exchange(int32(half), [&] { return h_.cpu->ffn_rows(seg, h_.x.data(), B_, Fc_, part); }));
+    VKS_TRY(exchange(half, [&] { return h_.cpu->ffn_rows(seg, h_.x.data(), B_, Fc_, part); }));
     std::memcpy(h_.full.data(), h_.down.mapped(), uint64(B_) * F_ * 4);
     for (uint32 r = 0; r < B_; ++r) std::memcpy(h_.full.data() + uint64(r) * F_, part + uint64(r) * Fc_, uint64(Fc_) * 4);
     return {};
 }
 
-ExpectedVoid BatchRowsPass::head(uint32 seg, uint32 half) {
+ExpectedVoid BatchRowsPass::head(uint32 seg) {
     if (batch_.out_rows().empty()) return end_pass();
     if (!m_.w.streams(seg)) return resident_head();
-    if (rows_.cpu_segment(seg)) return split_head(0, V_);
-    VKS_TRY(begin_split(false));  // the head uploads the out rows of x itself
-    return split_head(half, rows_.cpu_rows(TensorRole::Output));
+    if (rows_.cpu_segment(seg)) return split_head(-1, V_);
+    VKS_TRY(begin_split(seg, RowsSplit::piece_of(TensorRole::Output), false));  // the head uploads the out rows of x itself
+    return split_head(piece_half(seg, RowsSplit::piece_of(TensorRole::Output)), rows_.cpu_rows(TensorRole::Output));
 }
 
-ExpectedVoid BatchRowsPass::split_head(uint32 half, uint32 Vc) {
+ExpectedVoid BatchRowsPass::split_head(int32 half, uint32 Vc) {
     VKS_TRY(x_to_host());
     const std::vector<uint32>& out = batch_.out_rows();
     const uint32 n = uint32(out.size());
@@ -204,11 +210,11 @@ ExpectedVoid BatchRowsPass::split_head(uint32 half, uint32 Vc) {
         ctx_.rt.barrier();
         xn.x = ActView{m_.buf.xn.buffer(), 0, E_};
     }
-    VKS_TRY(op_matmul(c_, rows_.gpu_part(TensorRole::Output, -1, half), xn.x, ActView{m_.buf.logits.buffer(), 0, V_}, n, false, false, xn.fused_norm()));
+    VKS_TRY(op_matmul(c_, gpu_part(TensorRole::Output, -1, half), xn.x, ActView{m_.buf.logits.buffer(), 0, V_}, n, false, false, xn.fused_norm()));
     ctx_.rt.barrier();
     VKS_TRY(m_.ring->record_copy_out(m_.buf.logits.buffer(), h_.down.buffer(), uint64(n) * V_ * 4));
     m_.ring->mark_forward_end(cmd_);
-    VKS_TRY(exchange(int32(half), [&] { return h_.cpu->output_rows_part(xo, n, Vc, part); }));
+    VKS_TRY(exchange(half, [&] { return h_.cpu->output_rows_part(xo, n, Vc, part); }));
     const float* down = static_cast<const float*>(h_.down.mapped());
     for (uint32 i = 0; i < n; ++i) {
         float* l = h_.logits.data() + uint64(i) * V_;
@@ -217,7 +223,7 @@ ExpectedVoid BatchRowsPass::split_head(uint32 half, uint32 Vc) {
         if (cfg_.final_softcap > 0.0f) cpu::softcap(l + Vc, V_ - Vc, cfg_.final_softcap);  // output_rows_part capped the CPU's
     }
     cpu_bytes_ += cpu_share_bytes(cfg_.n_layer);
-    ++j_;
+    counters_.vram_misses += m_.w.streamed[cfg_.n_layer].size();
     return {};
 }
 
@@ -261,6 +267,10 @@ ExpectedVoid BatchRowsPass::exchange(int32 half, CpuPart&& cpu_part) {
     if (!w) return w;
     cpu_s_ += secs(t0, t1);
     wait_s_ += secs(t1, SClock::now());
+    if (half >= 0) {
+        upload_wait_s_ += secs(t1, SClock::now());
+        gpu_side_s_ += secs(t0, SClock::now());
+    }
     return {};
 }
 
@@ -308,13 +318,17 @@ ExpectedVoid BatchRowsPass::x_to_host() {
 
 ExpectedVoid BatchRowsPass::issue_until(uint32 upto) {
     for (; issued_ < upto && issued_ < S_; ++issued_) {
-        const uint32 seg = streamed_[issued_], h = half_of(issued_);
+        const uint32 h = half_of(issued_);
         auto host = m_.ring->acquire_slot(h);
         if (!host) return host.error();
-        VKS_TRY(m_.ring->upload_from(h, rows_.copies[seg]));
-        counters_.vram_misses += m_.w.streamed[seg].size();
+        VKS_TRY(m_.ring->upload_from(h, rows_.piece_copies[issued_]));
+        for (const auto& c : rows_.piece_copies[issued_]) bus_bytes_ += c.region.size;
     }
     return {};
+}
+
+DeviceWeight BatchRowsPass::gpu_part(TensorRole role, int32 layer, int32 half) const {
+    return rows_.gpu_part(role, layer, uint32(std::max(half, 0)));  // half < 0: the tensor is resident
 }
 
 }  // namespace vk_symbiote

@@ -1,5 +1,7 @@
 #include "backend/vulkan/RowsSplit.h"
 
+#include <algorithm>
+
 #include "config/Logger.h"
 
 namespace vk_symbiote {
@@ -17,24 +19,40 @@ uint8 phase_of(TensorRole r) {
 
 }  // namespace
 
-void RowsSplit::choose() {
-    const uint32 G = cfg_.n_head_kv;
+// The fewest KV heads whose GPU rows fit half a slot in segments [first, last].
+uint32 RowsSplit::fewest_heads(uint32 first, uint32 last) const {
     uint32 m = 0;
-    for (; m < G; ++m) {
+    for (; m < cfg_.n_head_kv; ++m) {
         bool fits = true;
-        for (uint32 seg = 0; seg <= cfg_.n_layer && fits; ++seg)
+        for (uint32 seg = first; seg <= last && fits; ++seg)
             if (w_.streams(seg)) fits = gpu_bytes(seg, m) <= ring_.half_slot_bytes();
         if (fits) break;
     }
-    min_cpu_heads = m;
-    enabled = m < G;  // at m == n_head_kv every row is the CPU's: the layer split does that
-    side = enabled ? std::make_unique<SideThread>() : nullptr;
+    return m;
+}
+
+void RowsSplit::choose() {
+    const uint32 G = cfg_.n_head_kv;
     using PU = VulkanOptions::PromptUpload;
     using RH = VulkanOptions::RowsHead;
     const auto& caps = dev_.caps();
-    const VulkanOptions& opt = opt_;
-    shader = opt.rows_upload == PU::Shader || (opt.rows_upload == PU::Auto && caps.vendor_id == 0x10DE && !caps.is_cpu);
-    head_cpu = enabled && w_.streams(cfg_.n_layer) && (opt.rows_head == RH::Cpu || (opt.rows_head == RH::Auto && shader));
+    shader = opt_.rows_upload == PU::Shader || (opt_.rows_upload == PU::Auto && caps.vendor_id == 0x10DE && !caps.is_cpu);
+    // With pieces (DMA only) the head is split unless asked for on the CPU (or it cannot fit),
+    // with its own minimum, so that a large output matrix does not raise every layer's share.
+    head_min_heads = 0;
+    const bool head_streams = w_.streams(cfg_.n_layer);
+    if (pieces) {
+        min_cpu_heads = fewest_heads(0, cfg_.n_layer - 1);
+        const uint32 hm = fewest_heads(cfg_.n_layer, cfg_.n_layer);
+        head_cpu = head_streams && (opt_.rows_head == RH::Cpu || hm >= G);
+        head_min_heads = head_cpu ? 0 : hm;
+    } else {
+        min_cpu_heads = fewest_heads(0, cfg_.n_layer);
+        head_cpu = head_streams && (opt_.rows_head == RH::Cpu || (opt_.rows_head == RH::Auto && shader));
+    }
+    enabled = std::max(min_cpu_heads, head_min_heads) < G;  // at n_head_kv every row is the CPU's: the layer split does that
+    head_cpu = head_cpu && enabled;
+    side = enabled ? std::make_unique<SideThread>() : nullptr;
 }
 
 uint32 RowsSplit::cpu_rows(TensorRole role, uint32 m) const {
@@ -47,7 +65,7 @@ uint32 RowsSplit::cpu_rows(TensorRole role, uint32 m) const {
         case TensorRole::Wdown: return uint32(uint64(cfg_.n_embd) * m / G);
         case TensorRole::Wgate:
         case TensorRole::Wup: return uint32(uint64(cfg_.n_ff) * m / G);
-        case TensorRole::Output: return uint32(uint64(cfg_.n_vocab) * m / G);
+        case TensorRole::Output: return uint32(uint64(cfg_.n_vocab) * std::max(m, head_min_heads) / G);
         default: return 0;
     }
 }
@@ -56,19 +74,58 @@ uint32 RowsSplit::split_index(uint32 kv_heads) const {
     return std::min(cfg_.n_head_kv - 1, std::max(kv_heads, min_cpu_heads)) - min_cpu_heads;
 }
 
+uint32 RowsSplit::piece_of(TensorRole role) {
+    switch (role) {
+        case TensorRole::Wgate: case TensorRole::Wup: case TensorRole::Output: return 1;
+        case TensorRole::Wdown: return 2;
+        default: return 0;  // Q / K / V and Wo
+    }
+}
+
 uint64 RowsSplit::gpu_bytes(uint32 seg, uint32 m) const {
     const uint64 align = std::max<uint64>(256, dev_.caps().min_storage_buffer_offset_alignment);
-    uint64 b = 0;
+    std::array<uint64, kPieces> b{};  // per piece (without pieces: all in b[0])
     for (size_t i : w_.streamed[seg]) {
         const VramTensor& t = w_.tensors[i];
         const uint64 piece = (t.rows - std::min<uint64>(t.rows, cpu_rows(t.id.role, m))) * t.row_bytes;
         if (piece > dev_.caps().max_storage_buffer_range) return ~uint64(0);  // one piece per tensor
-        b += round_up(piece, align);
+        b[pieces ? piece_of(t.id.role) : 0] += round_up(piece, align);
     }
-    return b;
+    return *std::max_element(b.begin(), b.end());
+}
+
+// Batched passes: piece p of split segment seg (its streamed tensors of piece_of == p) gets the
+// next index k and lies from offset 0 of half (k + parity) % 2; one DMA copy per imported range.
+void RowsSplit::layout_pieces() {
+    const uint64 align = std::max<uint64>(256, dev_.caps().min_storage_buffer_offset_alignment);
+    piece_order.assign(cfg_.n_layer + 1, {-1, -1, -1});
+    piece_copies.clear();
+    pieces_.clear();
+    for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
+        if (!w_.streams(seg) || cpu_segment(seg)) continue;
+        for (uint32 p = 0; p < kPieces; ++p) {
+            uint64 off = 0;
+            std::vector<WeightStreamRing::SourceCopy> copies;
+            for (size_t i : w_.streamed[seg]) {
+                const VramTensor& t = w_.tensors[i];
+                if (piece_of(t.id.role) != p) continue;
+                const uint64 r0 = std::min<uint64>(t.rows, cpu_rows(t.id.role)), bytes = (t.rows - r0) * t.row_bytes;
+                pieces_[{uint32(t.id.role), t.id.layer}] = WeightPiece{VK_NULL_HANDLE, uint32(r0), uint32(t.rows - r0), off, round_up(bytes, 4)};
+                for (const DmaStream::ImportedRows& im : dma_.tensor_imports[i]) {
+                    const uint64 a = std::max(r0, im.row_begin), e = im.row_end;
+                    if (a < e) copies.push_back({im.buffer, VkBufferCopy{(a - im.row_begin) * t.row_bytes, off + (a - r0) * t.row_bytes, (e - a) * t.row_bytes}});
+                }
+                off += round_up(bytes, align);
+            }
+            if (off == 0) continue;
+            piece_order[seg][p] = int32(piece_copies.size());
+            piece_copies.push_back(std::move(copies));
+        }
+    }
 }
 
 void RowsSplit::layout() {
+    if (pieces) return layout_pieces();
     const uint64 align = std::max<uint64>(256, dev_.caps().min_storage_buffer_offset_alignment);
     order.assign(cfg_.n_layer + 1, -1);
     ahead = false;  // rows copied ahead were laid out for the old share

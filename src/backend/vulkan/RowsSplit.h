@@ -4,8 +4,13 @@
 // Half slots alternate along the split segments of a pass (segment j: half (j + parity) % 2)
 // and, with an odd count of them, between passes, so the last split segment's exchanges can
 // copy the next pass's first rows into the free half (`ahead`). RowsPass records the pass.
+// Batched passes over a KV pool (BatchRowsPass, `pieces`) stream finer: each split segment's
+// GPU rows go in up to three pieces (Q / K / V and Wo; gate / up, or the output matrix; down),
+// each piece in the half slot after the previous piece's, so a piece (not a whole layer's GPU
+// rows) must fit half a slot and the CPU's share is free from one KV head up.
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
 #include <vector>
@@ -34,8 +39,16 @@ public:
     DeviceWeight gpu_part(TensorRole role, int32 layer, uint32 half) const;
     bool cpu_segment(uint32 seg) const { return head_cpu && seg == cfg_.n_layer; }  // no GPU rows (rows_head Cpu)
 
+    // The pieces of batched passes (set `pieces` before choose()).
+    static constexpr uint32 kPieces = 3;
+    static uint32 piece_of(TensorRole role);  // 0: Q / K / V, Wo; 1: gate / up, output; 2: down
+    // Index of segment seg's piece p among the pass's pieces (-1: none of its tensors streams).
+    int32 piece_index(uint32 seg, uint32 p) const { return piece_order[seg][p]; }
+    uint32 piece_count() const { return uint32(piece_copies.size()); }
+
     bool enabled = false;
     uint32 cpu_heads = 0, min_cpu_heads = 0;
+    uint32 head_min_heads = 0;    // with pieces: the output matrix's CPU rows take at least this many heads' share
     int32 pending_heads = -1;     // set_hybrid_cpu_heads() for the next decode
     bool shader = false;          // rows_upload took Shader: copy.comp inside the exchanges
     bool head_cpu = false;        // a streamed head computed on the CPU alone
@@ -47,9 +60,15 @@ public:
     std::vector<std::vector<WeightStreamRing::SourceCopy>> copies;  // per segment: its GPU rows' copies
     std::vector<std::vector<uint8>> copy_phase;  // per segment, per copy: the exchange (0-3) whose command buffer copies it
     std::unique_ptr<SideThread> side;            // records the next exchange while the CPU computes
+    bool pieces = false;                         // batched passes: pieces, not whole segments, per half slot
+    std::vector<std::array<int32, kPieces>> piece_order;             // per segment: piece_index
+    std::vector<std::vector<WeightStreamRing::SourceCopy>> piece_copies;  // per piece index: its GPU rows' copies (DMA)
 
 private:
-    uint64 gpu_bytes(uint32 seg, uint32 kv_heads) const;  // half-slot bytes of a segment's GPU rows
+    // Half-slot bytes of a segment's GPU rows (with pieces: of its largest piece).
+    uint64 gpu_bytes(uint32 seg, uint32 kv_heads) const;
+    uint32 fewest_heads(uint32 first, uint32 last) const;
+    void layout_pieces();
     // Copies of tensor i's GPU rows [r0, rows) to offset `off` of half `h`, split by exchange; false if misaligned for copy.comp.
     bool add_copies(uint32 seg, size_t i, uint64 r0, uint64 off, uint32 h);
     const VulkanOptions& opt_;

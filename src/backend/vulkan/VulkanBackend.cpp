@@ -173,6 +173,7 @@ ExpectedVoid VulkanBackend::build_model(WeightProvider& weights, uint32 n_ctx, u
     if (m.dma.zero_copy) VKS_TRY(m.dma.import_streamed(c, weights, m.w));
     if (rows_wanted) {
         m.rows = std::make_unique<RowsSplit>(opt_, *dev_, m.cfg, m.w, m.dma, *m.ring);
+        m.rows->pieces = paged;  // batched passes stream each layer's GPU rows in pieces
         m.rows->choose();
     }
     VKS_TRY(m.shader.setup(c, m.cfg, m.w, m.dma));

@@ -3,6 +3,7 @@
 // choice between BatchRowsPass (a CPU share of every streamed matrix, sized for B rows by
 // BatchSplit) and ForwardPass (every streamed layer whole over the bus).
 #include <cstring>
+#include <sstream>
 
 #include "backend/vulkan/BatchRowsPass.h"
 #include "backend/vulkan/ForwardPass.h"
@@ -42,28 +43,55 @@ ExpectedVoid VulkanBackend::forward_batch(const std::vector<SeqChunk>& chunks) {
     return prepare_next_upload(req.n_tokens);
 }
 
+namespace {
+
+// Weight bytes a batched rows pass divides between the CPU and the bus: the streamed matrices of
+// its split segments (BatchSplit's S).
+uint64 split_bytes(const VulkanModel& m) {
+    uint64 b = 0;
+    for (uint32 seg = 0; seg < m.w.streamed.size(); ++seg)
+        if (!m.rows->cpu_segment(seg))
+            for (size_t i : m.w.streamed[seg]) b += m.w.tensors[i].norm ? 0 : m.w.tensors[i].rows * m.w.tensors[i].row_bytes;
+    return b;
+}
+
+// The chosen split for B rows and what the model predicts of it, e.g. "the CPU computes 11 of
+// 32 KV heads' rows ... (CPU share 34.4%, GPU 65.6%); predicted pass 95.2 ms: CPU 95.0 ms at ...".
+std::string describe_split(const BatchSplit& split, uint32 n_rows, uint32 heads, uint32 G, double bus_fallback, uint64 bytes) {
+    const BatchSplit::Prediction p = split.predict(n_rows, heads, bus_fallback, bytes);
+    std::ostringstream o;
+    o.precision(3);
+    if (heads > 0)
+        o << "the CPU computes " << heads << " of " << G << " KV heads' rows of every streamed matrix (CPU share " << 100.0 * heads / G << "%, GPU "
+          << 100.0 * (G - heads) / G << "%)";
+    else
+        o << "every streamed layer crosses the bus whole (no CPU share)";
+    o << "; predicted pass " << p.pass_s() * 1e3 << " ms of " << double(bytes) / 1e9 << " GB: CPU " << p.cpu_s * 1e3 << " ms at "
+      << split.cpu_rate(n_rows) / 1e9 << " GB/s for this many rows, bus " << p.bus_s * 1e3 << " ms at " << split.bus_rate(bus_fallback) / 1e9
+      << " GB/s";
+    return o.str();
+}
+
+}  // namespace
+
 uint32 VulkanBackend::choose_batch_heads(uint32 n_rows) {
     VulkanModel& m = *model_;
     RowsSplit& rows = *m.rows;
     BatchHybrid& h = *m.batch;
-    uint32 heads = 0;
-    if (opt_.hybrid_cpu_heads >= 0) {
-        heads = rows.min_cpu_heads + rows.split_index(uint32(opt_.hybrid_cpu_heads));
-    } else {
-        const HardwareTelemetry t = telemetry_.snapshot();
-        h.split.seed_cpu_rate(t.cpu_weight_bps > 0 ? t.cpu_weight_bps : opt_.peak_host_memory_bps);
-        heads = h.split.cpu_heads(n_rows, t.host_to_device_bps > 0 ? t.host_to_device_bps : opt_.peak_host_to_device_bps);
-    }
+    const HardwareTelemetry t = telemetry_.snapshot();
+    const double bus = t.host_to_device_bps > 0 ? t.host_to_device_bps : opt_.peak_host_to_device_bps;
+    h.split.seed_cpu_rate(t.cpu_weight_bps > 0 ? t.cpu_weight_bps : opt_.peak_host_memory_bps);
+    // A fixed share is clamped to [1, G - 1] above the layout's minimum (0 heads: a pass of whole layers).
+    const uint32 heads = opt_.hybrid_cpu_heads >= 0 ? std::max(1u, rows.min_cpu_heads + rows.split_index(uint32(opt_.hybrid_cpu_heads)))
+                                                    : h.split.cpu_heads(n_rows, bus);
     if (heads > 0 && heads != rows.cpu_heads) {
         rows.cpu_heads = heads;
         rows.layout();
     }
-    if (heads != h.last_heads)
-        VKS_LOG_INFO("batched pass of " << n_rows << " rows: "
-                                        << (heads ? "the CPU computes " + std::to_string(heads) + " of " + std::to_string(cfg_.n_head_kv) +
-                                                        " KV heads' rows of every streamed matrix"
-                                                  : std::string("every streamed layer crosses the bus whole (no CPU share)"))
-                                        << " (CPU " << h.split.cpu_rate(n_rows) / 1e9 << " GB/s for this many rows)");
+    auto [it, fresh] = h.logged.emplace(BatchSplit::row_class(n_rows), heads);
+    if (fresh || it->second != heads)
+        VKS_LOG_INFO("batched pass of " << n_rows << " rows: " << describe_split(h.split, n_rows, heads, cfg_.n_head_kv, bus, split_bytes(m)));
+    it->second = heads;
     h.last_heads = heads;
     return heads;
 }
@@ -80,6 +108,9 @@ ExpectedVoid VulkanBackend::forward_batch_rows() {
     auto r = pass.run();
     VKS_TRY(finish_pass(std::move(r), rows_.n_rows(), shader_before));
     m.batch->split.record_cpu(rows_.n_rows(), pass.cpu_weight_bytes(), pass.cpu_seconds());
+    const HardwareTelemetry t = telemetry_.snapshot();
+    m.batch->split.record_bus(pass.bus_bytes(), pass.gpu_side_seconds(), pass.bus_bound(),
+                              t.host_to_device_bps > 0 ? t.host_to_device_bps : opt_.peak_host_to_device_bps);
     if (!rows_.out_rows().empty()) rows_.scatter_logits(m.batch->logits.data(), cfg_.n_vocab);
     return {};  // no upload ahead: the next pass may take another share (layout)
 }
