@@ -166,9 +166,9 @@ const OptionSpec kOptions[] = {
      .metavar = "<n>", .field = VKS_FIELD(tuning.smalln_block), .min = 2, .max = 32,
      .help = "rows per workgroup of the small-N kernel (a power of two: rounded down; larger batches run in blocks)"},
     {.section = "tuning", .key = "smalln_kernel", .cli = "--smalln-kernel", .env = "VK_SYMBIOTE_SMALLN_KERNEL",
-     .metavar = "<how>", .field = VKS_FIELD(tuning.smalln_kernel), .choices = "staged|lanes",
+     .metavar = "<how>", .field = VKS_FIELD(tuning.smalln_kernel), .choices = "staged|lanes|regs",
      .help = "how the small-N kernel reads the rows' x (staged: chunks in shared memory once per workgroup; lanes: "
-             "from global memory per weight packet)"},
+             "from global memory per weight packet; regs: staged, each chunk loaded into registers a chunk ahead)"},
     {.section = "tuning", .key = "copy_groups", .cli = "--copy-groups", .env = "VK_SYMBIOTE_COPY_GROUPS",
      .metavar = "<n>", .field = VKS_FIELD(tuning.copy_groups), .min = 0, .max = 4096,
      .help = "workgroups per shader-copy dispatch of prompt streaming (0: default)"},
