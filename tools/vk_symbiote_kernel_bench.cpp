@@ -66,7 +66,7 @@ struct Args {
     std::vector<bool> coop = {true, false};  // OpContext::coop_matmul values to run
     uint32 small_lanes = 0;                  // --small-lanes: OpContext::matvec_small_lanes (0: its default)
     uint32 smalln = 64, smalln_block = 16;   // --smalln, --smalln-block: OpContext::smalln_max_tokens, smalln_block
-    SmallNKernel smalln_kernel = SmallNKernel::Staged;  // --smalln-kernel: OpContext::smalln_kernel
+    SmallNKernel smalln_kernel = SmallNKernel::Regs;  // --smalln-kernel: OpContext::smalln_kernel
     bool overlap = false;                    // --overlap: copy under compute instead of the kernel cases
     bool contention = false;                 // --contention: DMA beside CPU matvecs instead of the kernel cases
 };
@@ -116,7 +116,7 @@ bool parse(int argc, char** argv, Args& a) {
             const char* v = next();
             const std::string how(v ? v : "");
             if (how != "staged" && how != "lanes" && how != "regs") return false;
-            a.smalln_kernel = how == "lanes" ? SmallNKernel::Lanes : how == "regs" ? SmallNKernel::Regs : SmallNKernel::Staged;
+            a.smalln_kernel = how == "lanes" ? SmallNKernel::Lanes : how == "staged" ? SmallNKernel::Staged : SmallNKernel::Regs;
         } else if (s == "--shader-dir") {
             const char* v = next();
             if (!v) return false;

@@ -175,7 +175,7 @@ struct TuningConfig {
     uint32 matvec_lanes = 0;             // lanes per unit of small matvecs (0: 64)
     uint32 smalln_tokens = 64;           // largest batch of the small-N weight kernel (0: off)
     uint32 smalln_block = 16;            // rows per workgroup of the small-N kernel
-    std::string smalln_kernel = "staged";  // staged|lanes|regs: how the small-N kernel reads x (VulkanOptions::smalln_kernel)
+    std::string smalln_kernel = "regs";  // staged|lanes|regs: how the small-N kernel reads x (VulkanOptions::smalln_kernel)
     uint32 copy_groups = 0;              // shader copies: workgroups per dispatch (0: default)
     uint32 rows_copy_groups = 0;         // rows split copies: workgroups (0: 256)
     double copy_chunk_mb = 0;            // shader copies: MiB per chunk (0: default)

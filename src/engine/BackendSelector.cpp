@@ -142,7 +142,7 @@ void apply_tuning(const TuningConfig& t, VulkanOptions& vo) {
     vo.matvec_small_lanes = t.matvec_lanes;
     vo.smalln_max_tokens = t.smalln_tokens;
     vo.smalln_block = t.smalln_block;
-    vo.smalln_kernel = t.smalln_kernel == "lanes" ? SmallNKernel::Lanes : t.smalln_kernel == "regs" ? SmallNKernel::Regs : SmallNKernel::Staged;
+    vo.smalln_kernel = t.smalln_kernel == "lanes" ? SmallNKernel::Lanes : t.smalln_kernel == "staged" ? SmallNKernel::Staged : SmallNKernel::Regs;
     vo.copy_workgroups = t.copy_groups;
     vo.rows_copy_workgroups = t.rows_copy_groups;
     vo.copy_chunk_bytes = uint64(t.copy_chunk_mb * MemoryConfig::kBytesPerMB);

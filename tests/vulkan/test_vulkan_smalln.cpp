@@ -1,7 +1,7 @@
 // The small-N weight kernel (matvec.comp with several rows per workgroup; OpContext::
 // smalln_max_tokens) for batches of 2 .. 64 rows: against the CPU kernels (CpuKernels matmul,
 // f32 accumulation) for every weight dtype, and each row against its own single-row result;
-// the staged kernel (the default) and the regs kernel (OpContext::smalln_kernel).
+// the staged kernel and the regs kernel (the default; OpContext::smalln_kernel).
 // Batch sizes straddle the blocks (2, 3, 8, 9, 16, 17, 33, 64: powers of two, one past them,
 // several blocks of 16 with a partial last one). Thresholds (NMSE vs the CPU): exact f32
 // products 1e-10 (only the f32 summation order differs); f16 products (x rounded to f16, as

@@ -1,5 +1,5 @@
 // The staged small-N kernel (matvec.comp with XCH != 0: every row's x staged chunk by chunk in
-// shared memory; OpContext::smalln_kernel = Staged, the default) against the one-row kernel
+// shared memory; OpContext::smalln_kernel = Staged) against the one-row kernel
 // (each row alone: the decode matvec) and against the Lanes kernel it replaces; the same for the
 // regs kernel (OpContext::smalln_kernel = Regs: the staged chunks prefetched into registers a
 // chunk ahead, matvec_regs.glsl), also against the staged kernel. All keep the one-row kernel's

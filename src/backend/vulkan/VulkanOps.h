@@ -81,7 +81,7 @@ struct OpContext {
     // tiled matmul (A/B comparisons). Larger batches always run the tiled matmul.
     uint32 smalln_max_tokens = 64;
     uint32 smalln_block = 16;  // rows per workgroup block of the small-N kernel (a power of two, 2 .. kSmallNMaxBlock)
-    SmallNKernel smalln_kernel = SmallNKernel::Staged;  // 16-byte-aligned batches; others always run Lanes' scalar loop
+    SmallNKernel smalln_kernel = SmallNKernel::Regs;  // 16-byte-aligned batches; others always run Lanes' scalar loop
 };
 
 struct RopeConfig {

@@ -60,7 +60,7 @@ struct VulkanOptions {
     uint32 matvec_small_lanes = 0;    // OpContext::matvec_small_lanes (0: its default)
     uint32 smalln_max_tokens = 64;    // OpContext::smalln_max_tokens (0: the small-N kernel off)
     uint32 smalln_block = 16;         // OpContext::smalln_block
-    SmallNKernel smalln_kernel = SmallNKernel::Staged;  // OpContext::smalln_kernel
+    SmallNKernel smalln_kernel = SmallNKernel::Regs;  // OpContext::smalln_kernel
     int32 hybrid_cpu_heads = -1;  // Rows: KV heads per layer on the CPU, measured (-1) or fixed (tests; clamped to the minimum)
     // Probed peaks (bytes/s, 0: unknown) for the split's first guess before this backend has
     // measured its own rates (telemetry()).
