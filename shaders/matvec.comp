@@ -14,12 +14,15 @@
 // all BT tokens at a time, as they enter the products (NORM's gamma, FP16_ARITH's rounding);
 // the lanes then read them from there. Lane lx still takes packets lx + i WG_X in ascending
 // order, so the sum order per output stays the one above.
+// Regs small-N (REGS != 0 with XCH != 0): the staged kernel with x loaded a chunk ahead into
+// registers and read once per thread row for all its units (matvec_regs.glsl).
 // Grid: (groups_x, ceil(n_tokens / BT), ceil(groups / groups_x)), groups = ceil(units / (WG_Y * BP));
 // tokens past n_tokens in the last block compute on the last token's x and are not stored.
 // Variants: W_F32 | W_F16 | W_BF16, ROPE (B = cos/sin) or SWIGLU, FP16_ARITH, NORM (RMSNorm fused, below).
 // Family features (common.glsl): HAS_BIAS adds binding 1's row bias before rope / rounding (not
 // SWIGLU); USE_GELU makes SWIGLU's activation gelu_tanh.
 #extension GL_GOOGLE_include_directive : enable
+#extension GL_EXT_control_flow_attributes : enable
 #include "common.glsl"
 
 layout(push_constant) uniform PC { MatmulParams p; };
@@ -40,6 +43,8 @@ layout(constant_id = 8) const uint BT = 1;
 layout(constant_id = 9) const uint BP = 1;
 // Staged small-N: packets per chunk of x in shared memory (a multiple of WG_X), 0: off.
 layout(constant_id = 10) const uint XCH = 0;
+// 1: the staged chunks run the regs kernel (matvec_regs.glsl; XCH a multiple of WG_X), 0: dots_staged.
+layout(constant_id = 11) const uint REGS = 0;
 // Chunk of x: xs[t * XCH + c] = the low 4 values of packet c of token t, xs[(BT + t) * XCH + c]
 // the high 4 (two planes, so that adjacent lanes read adjacent 16 bytes: no bank conflicts).
 shared vec4 xs[2u * BT * XCH + 1u];
@@ -289,12 +294,12 @@ void store_unit(uint u, uint t, vec2 a) {
 #endif
 }
 
-void main() {
-    const uint lx = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
-    const uint unit0 = ((gl_WorkGroupID.z * p.groups_x + gl_WorkGroupID.x) * WG_Y + ly) * BP;
-    const uint t0 = gl_WorkGroupID.y * BT;
+#include "matvec_regs.glsl"
+
+// wa, wb: the weight rows of units unit0 .. unit0 + BP - 1 (past the last unit: its rows, not stored).
+void tile_rows(uint unit0) {
     const uint nu = n_units();
-    for (uint j = 0u; j < BP; ++j) {
+    [[unroll]] for (uint j = 0u; j < BP; ++j) {
         uint ra, rb;
         unit_rows(min(unit0 + j, nu - 1u), ra, rb);
         wa[j] = p.w_offset + ra * p.cols;
@@ -304,6 +309,19 @@ void main() {
         wb[j] = p.w_offset + rb * p.cols;
 #endif
     }
+}
+
+void main() {
+    const uint lx = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
+    const uint unit0 = ((gl_WorkGroupID.z * p.groups_x + gl_WorkGroupID.x) * WG_Y + ly) * BP;
+    const uint t0 = gl_WorkGroupID.y * BT;
+    tile_rows(unit0);
+    if (REGS != 0u && XCH != 0u && p.vec8 != 0u) {  // every invocation: barriers (as dots_staged)
+        dots_regs(t0, lx, ly);
+        reduce_store_regs(unit0, t0, lx, ly);
+        return;
+    }
+    const uint nu = n_units();
     for (uint t = 0u; t < BT; ++t) {
         xb[t] = p.x_offset + min(t0 + t, p.n_tokens - 1u) * p.x_stride;
         ss[t] = 0.0;

@@ -3,7 +3,7 @@
 // weight GB/s) and arithmetic (n_tokens > 1: TFLOPS = 2 * rows * cols * n_tokens / s).
 //
 //   vk_symbiote_kernel_bench [--dtype f16|bf16|f32] [--tokens 1,512] [--reps 20] [--wg X Y] [--small] [--small-lanes N]
-//                            [--kernels both|coop|tiled] [--smalln N] [--smalln-block N] [--smalln-kernel staged|lanes]
+//                            [--kernels both|coop|tiled] [--smalln N] [--smalln-block N] [--smalln-kernel staged|lanes|regs]
 //
 // --kernels: batches of f16 weights run the tensor-core kernel (matmul_coop.comp, where the
 // device has VK_NV_cooperative_matrix), the tiled matmul.comp (OpContext::coop_matmul off), or
@@ -14,7 +14,8 @@
 // the engine's VK_SYMBIOTE_MATVEC_LANES). --smalln N / --smalln-block N: OpContext::smalln_max_tokens /
 // smalln_block (the engine's --smalln-tokens / --smalln-block; --smalln 0: batches of 2 .. 64 rows
 // on the old path, per-token matvecs then the tiled matmul); --smalln-kernel: OpContext::smalln_kernel
-// (the engine's --smalln-kernel: x staged in shared memory, or read per lane from global memory). Cases: matmul (q-shaped, gate-shaped, down-shaped), rope,
+// (the engine's --smalln-kernel: x staged in shared memory, the same a chunk ahead in registers,
+// or read per lane from global memory). Cases: matmul (q-shaped, gate-shaped, down-shaped), rope,
 // swiglu, and qkv (the forward's Q / K / V group: three dispatches side by side, then a barrier).
 // --shader-dir D: shaders hot-reloaded from D (a copy of shaders/); each --alt TARGET=FILE
 // then copies FILE over D/TARGET (e.g. matmul.comp=alt/bk64.comp; the matmul tile TM / TN must
@@ -65,7 +66,7 @@ struct Args {
     std::vector<bool> coop = {true, false};  // OpContext::coop_matmul values to run
     uint32 small_lanes = 0;                  // --small-lanes: OpContext::matvec_small_lanes (0: its default)
     uint32 smalln = 64, smalln_block = 16;   // --smalln, --smalln-block: OpContext::smalln_max_tokens, smalln_block
-    SmallNKernel smalln_kernel = SmallNKernel::Staged;  // --smalln-kernel: OpContext::smalln_kernel
+    SmallNKernel smalln_kernel = SmallNKernel::Regs;  // --smalln-kernel: OpContext::smalln_kernel
     bool overlap = false;                    // --overlap: copy under compute instead of the kernel cases
     bool contention = false;                 // --contention: DMA beside CPU matvecs instead of the kernel cases
 };
@@ -113,8 +114,9 @@ bool parse(int argc, char** argv, Args& a) {
             (s == "--smalln" ? a.smalln : a.smalln_block) = uint32(std::atoi(v));
         } else if (s == "--smalln-kernel") {
             const char* v = next();
-            if (!v || (std::string(v) != "staged" && std::string(v) != "lanes")) return false;
-            a.smalln_kernel = std::string(v) == "lanes" ? SmallNKernel::Lanes : SmallNKernel::Staged;
+            const std::string how(v ? v : "");
+            if (how != "staged" && how != "lanes" && how != "regs") return false;
+            a.smalln_kernel = how == "lanes" ? SmallNKernel::Lanes : how == "staged" ? SmallNKernel::Staged : SmallNKernel::Regs;
         } else if (s == "--shader-dir") {
             const char* v = next();
             if (!v) return false;

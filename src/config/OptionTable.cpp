@@ -166,9 +166,9 @@ const OptionSpec kOptions[] = {
      .metavar = "<n>", .field = VKS_FIELD(tuning.smalln_block), .min = 2, .max = 32,
      .help = "rows per workgroup of the small-N kernel (a power of two: rounded down; larger batches run in blocks)"},
     {.section = "tuning", .key = "smalln_kernel", .cli = "--smalln-kernel", .env = "VK_SYMBIOTE_SMALLN_KERNEL",
-     .metavar = "<how>", .field = VKS_FIELD(tuning.smalln_kernel), .choices = "staged|lanes",
+     .metavar = "<how>", .field = VKS_FIELD(tuning.smalln_kernel), .choices = "staged|lanes|regs",
      .help = "how the small-N kernel reads the rows' x (staged: chunks in shared memory once per workgroup; lanes: "
-             "from global memory per weight packet)"},
+             "from global memory per weight packet; regs: staged, each chunk loaded into registers a chunk ahead)"},
     {.section = "tuning", .key = "fuse_decode", .cli = "--fuse-decode", .env = "VK_SYMBIOTE_FUSE_DECODE",
      .metavar = "<on|off>", .field = VKS_FIELD(tuning.fuse_decode), .choices = "on|off",
      .help = "GPU decode recording: on: RMSNorms fused into the matvecs after them and the pass's rows image copied in its "

@@ -143,7 +143,7 @@ void apply_tuning(const TuningConfig& t, VulkanOptions& vo) {
     vo.matvec_small_lanes = t.matvec_lanes;
     vo.smalln_max_tokens = t.smalln_tokens;
     vo.smalln_block = t.smalln_block;
-    vo.smalln_staged = t.smalln_kernel != "lanes";
+    vo.smalln_kernel = t.smalln_kernel == "lanes" ? SmallNKernel::Lanes : t.smalln_kernel == "staged" ? SmallNKernel::Staged : SmallNKernel::Regs;
     vo.fuse_decode = t.fuse_decode != "off";
     vo.copy_workgroups = t.copy_groups;
     vo.rows_copy_workgroups = t.rows_copy_groups;

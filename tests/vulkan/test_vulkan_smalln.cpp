@@ -1,6 +1,7 @@
 // The small-N weight kernel (matvec.comp with several rows per workgroup; OpContext::
 // smalln_max_tokens) for batches of 2 .. 64 rows: against the CPU kernels (CpuKernels matmul,
-// f32 accumulation) for every weight dtype, and each row against its own single-row result.
+// f32 accumulation) for every weight dtype, and each row against its own single-row result;
+// the staged kernel and the regs kernel (the default; OpContext::smalln_kernel).
 // Batch sizes straddle the blocks (2, 3, 8, 9, 16, 17, 33, 64: powers of two, one past them,
 // several blocks of 16 with a partial last one). Thresholds (NMSE vs the CPU): exact f32
 // products 1e-10 (only the f32 summation order differs); f16 products (x rounded to f16, as
@@ -28,11 +29,13 @@ struct Mode {
     uint32 block = 16;  // OpContext::smalln_block
     bool every_case = false;  // every dtype and batch (else f32 / f16 and batches 3, 17, 64: each pipeline costs
                               // lavapipe seconds to compile)
+    SmallNKernel kernel = SmallNKernel::Staged;  // OpContext::smalln_kernel
 };
 
 // The backend's shapes (f16 products on: every case; off), a 32-row block (one unit per thread
 // row), shared-memory reductions and an odd 8 x 5 workgroup (lane sums through shared memory,
-// several per invocation).
+// several per invocation); the regs kernel in the backend's shapes (every case), a 32-row block
+// and the odd workgroup.
 std::vector<Mode> modes() {
     ShaderSpecialization fp16, fp32, odd;
     fp32.use_fp16_math = false;
@@ -41,13 +44,21 @@ std::vector<Mode> modes() {
     odd.use_fp16_math = false;
     ShaderSpecialization shared = fp32;
     shared.use_subgroup_ops = false;
-    return {{fp16, "tuned sg+fp16", true, 16, true}, {fp32, "tuned fp32"}, {fp32, "tuned fp32, block 32", true, 32},
-            {shared, "shared+fp32", false}, {odd, "8x5 sg", false, 4}};
+    const auto regs = SmallNKernel::Regs;
+    return {{fp16, "tuned sg+fp16", true, 16, true},
+            {fp32, "tuned fp32"},
+            {fp32, "tuned fp32, block 32", true, 32},
+            {shared, "shared+fp32", false},
+            {odd, "8x5 sg", false, 4},
+            {fp16, "regs tuned sg+fp16", true, 16, true, regs},
+            {fp32, "regs tuned fp32, block 32", true, 32, false, regs},
+            {odd, "regs 8x5 sg", false, 4, false, regs}};
 }
 
 OpContext& apply(OpContext& c, const Mode& m, const VulkanEnv& env) {
     c.tuned_workgroups = m.tuned;
     c.smalln_block = m.block;
+    c.smalln_kernel = m.kernel;
     c.subgroup_size = env.dev->caps().subgroup_size;
     return c;
 }
@@ -92,6 +103,35 @@ TEST(VulkanSmallN, BatchesChooseTheKernel) {
     EXPECT_EQ(smalln_block(c, 64), 16u);
     c.smalln_max_tokens = 0;
     EXPECT_EQ(smalln_block(c, 9), 1u);
+}
+
+// The regs kernel runs where asked for 16-byte-aligned rows, with an x chunk of whole multiples of
+// the lanes that fits the device's shared memory beside the reductions; unaligned rows and the
+// other kernels get no regs chunk.
+TEST(VulkanSmallN, RegsKernelChunksFitTheDevice) {
+    VKS_REQUIRE_VULKAN();
+    OpContext c = env->ctx(ShaderSpecialization{});
+    c.subgroup_size = env->dev->caps().subgroup_size;
+    c.smalln_kernel = SmallNKernel::Regs;
+    const uint32 shared = env->dev->caps().max_shared_memory_bytes;
+    ASSERT_GE(shared, 16384u) << "Vulkan's minimum maxComputeSharedMemorySize";
+    for (uint32 bt : {2u, 4u, 8u, 16u, 32u}) {
+        const ShaderSpecialization s = weight_kernel_spec(c, Kernel::Matvec, 2048, bt, true);
+        EXPECT_EQ(s.batch_tokens, bt);
+        if (s.batch_chunk == 0) {
+            EXPECT_EQ(s.batch_regs, 0u) << "bt " << bt;
+            EXPECT_GE(bt, 16u) << "small blocks must fit any device";
+            continue;
+        }
+        EXPECT_EQ(s.batch_regs, 1u) << "bt " << bt;
+        EXPECT_EQ(s.batch_chunk % s.workgroup_size_x, 0u) << "bt " << bt;
+        EXPECT_LE(size_t(s.batch_chunk) * bt * 32 + s.workgroup_size_x * s.workgroup_size_y * 24u, shared) << "bt " << bt;
+    }
+    EXPECT_EQ(weight_kernel_spec(c, Kernel::Matvec, 2048, 16, false).batch_chunk, 0u) << "unaligned rows: the Lanes kernel";
+    EXPECT_EQ(weight_kernel_spec(c, Kernel::Matvec, 2048, 1, true).batch_chunk, 0u) << "one row: the matvec";
+    c.smalln_kernel = SmallNKernel::Staged;
+    EXPECT_EQ(weight_kernel_spec(c, Kernel::Matvec, 2048, 2, true).batch_regs, 0u);
+    EXPECT_GT(weight_kernel_spec(c, Kernel::Matvec, 2048, 2, true).batch_chunk, 0u);
 }
 
 // Every dtype and batch against the CPU kernel with the backend's shapes, the other modes on

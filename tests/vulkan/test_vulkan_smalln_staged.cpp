@@ -1,8 +1,10 @@
 // The staged small-N kernel (matvec.comp with XCH != 0: every row's x staged chunk by chunk in
-// shared memory; OpContext::smalln_kernel = Staged, the default) against the one-row kernel
-// (each row alone: the decode matvec) and against the Lanes kernel it replaces. Both keep the
-// one-row kernel's sum order per output when the workgroup's lane count is the same, so the
-// bound (NMSE 1e-13) only allows for a driver that contracts the unrolled code differently.
+// shared memory; OpContext::smalln_kernel = Staged) against the one-row kernel
+// (each row alone: the decode matvec) and against the Lanes kernel it replaces; the same for the
+// regs kernel (OpContext::smalln_kernel = Regs: the staged chunks prefetched into registers a
+// chunk ahead, matvec_regs.glsl), also against the staged kernel. All keep the one-row kernel's
+// sum order per output when the workgroup's lane count is the same, so the bound (NMSE 1e-13)
+// only allows for a driver that contracts the unrolled code differently.
 // Shapes: rows not a multiple of a workgroup's rows (70: 35 units, a piece cut at 36), K not a
 // multiple of the staged chunk (2408 columns = 301 packets: chunks of 32 packets at 16 rows, 256
 // at 2 rows, each with a partial last one), batches of 2, 5, 16, 33, 64 rows (blocks of 2, 8, 16, several blocks of 16 with a
@@ -104,9 +106,9 @@ double compare(const std::vector<float>& got, const std::vector<float>& want) {
 
 }  // namespace
 
-// Each row of a staged batch equals the same op on that row alone, for every dtype, batch and
-// K, with subgroup reductions and f16 products (16 x 16) and with shared-memory reductions in an
-// odd workgroup (8 x 5: several staging passes per thread row).
+// Each row of a staged or regs batch equals the same op on that row alone, for every dtype, batch
+// and K, with subgroup reductions and f16 products (16 x 16) and with shared-memory reductions in
+// an odd workgroup (8 x 5: several staging passes per thread row).
 TEST(VulkanSmallNStaged, PlainRowsMatchTheirSingleRowResults) {
     VKS_REQUIRE_VULKAN();
     ShaderSpecialization odd;
@@ -114,7 +116,10 @@ TEST(VulkanSmallNStaged, PlainRowsMatchTheirSingleRowResults) {
     odd.workgroup_size_y = 5;
     odd.use_subgroup_ops = false;
     odd.use_fp16_math = false;
-    const Mode modes[] = {{ShaderSpecialization{}}, {odd}};
+    const Mode modes[] = {{ShaderSpecialization{}},
+                          {odd},
+                          {ShaderSpecialization{}, false, SmallNKernel::Regs},
+                          {odd, false, SmallNKernel::Regs}};
     const uint32 cols = 2408;
     for (const auto& m : modes)
         for (DType t : {DType::F32, DType::F16, DType::BF16})
@@ -122,35 +127,40 @@ TEST(VulkanSmallNStaged, PlainRowsMatchTheirSingleRowResults) {
                 if (m.spec.workgroup_size_x == 8 && (t == DType::BF16 || n == 64)) continue;  // lavapipe compile time
                 const Inputs in = make_inputs(*env, t, 70, cols, n, false);
                 const double e = compare(run(*env, Op::Plain, in, m, false), run(*env, Op::Plain, in, m, true));
-                EXPECT_LT(e, 1e-13) << dtype_name(t) << " " << m.spec.workgroup_size_x << "x" << m.spec.workgroup_size_y << " n=" << n;
+                EXPECT_LT(e, 1e-13) << dtype_name(t) << " " << m.spec.workgroup_size_x << "x" << m.spec.workgroup_size_y << " n=" << n
+                                    << (m.kernel == SmallNKernel::Regs ? " regs" : " staged");
             }
 }
 
-// The epilogues (rope with a bias, SwiGLU, GELU-gated, fused RMSNorm) through the staged kernel
-// against each row alone.
+// The epilogues (rope with a bias, SwiGLU, GELU-gated, fused RMSNorm) through the staged and the
+// regs kernel against each row alone.
 TEST(VulkanSmallNStaged, EpiloguesMatchTheirSingleRowResults) {
     VKS_REQUIRE_VULKAN();
-    const Mode m{ShaderSpecialization{}};
-    for (DType t : {DType::F16, DType::BF16})
-        for (uint32 n : {5u, 33u})
-            for (Op op : {Op::RopeBias, Op::Swiglu, Op::Gelu, Op::Norm}) {
-                if (op == Op::Norm && !fused_norm_applies(n)) continue;
-                const Inputs in = make_inputs(*env, t, 48, 2408, n, n % 2 == 1 && t == DType::BF16);
-                const double e = compare(run(*env, op, in, m, false), run(*env, op, in, m, true));
-                EXPECT_LT(e, 1e-13) << op_name(op) << " " << dtype_name(t) << " n=" << n;
-            }
+    for (SmallNKernel kernel : {SmallNKernel::Staged, SmallNKernel::Regs})
+        for (DType t : {DType::F16, DType::BF16})
+            for (uint32 n : {5u, 33u})
+                for (Op op : {Op::RopeBias, Op::Swiglu, Op::Gelu, Op::Norm}) {
+                    if (op == Op::Norm && !fused_norm_applies(n)) continue;
+                    const Mode m{ShaderSpecialization{}, false, kernel};
+                    const Inputs in = make_inputs(*env, t, 48, 2408, n, n % 2 == 1 && t == DType::BF16);
+                    const double e = compare(run(*env, op, in, m, false), run(*env, op, in, m, true));
+                    EXPECT_LT(e, 1e-13) << op_name(op) << " " << dtype_name(t) << " n=" << n
+                                        << (kernel == SmallNKernel::Regs ? " regs" : "");
+                }
 }
 
-// With the backend's workgroup shapes (tuned: the staged kernel has twice the thread rows of
-// the Lanes kernel, the same lanes) the two kernels give the same results.
+// With the backend's workgroup shapes (tuned: the staged and regs kernels have twice the thread
+// rows of the Lanes kernel, the same lanes) the three kernels give the same results.
 TEST(VulkanSmallNStaged, MatchesTheLanesKernel) {
     VKS_REQUIRE_VULKAN();
-    const Mode staged{ShaderSpecialization{}, true, SmallNKernel::Staged}, lanes{ShaderSpecialization{}, true, SmallNKernel::Lanes};
+    const Mode staged{ShaderSpecialization{}, true, SmallNKernel::Staged}, lanes{ShaderSpecialization{}, true, SmallNKernel::Lanes},
+        regs{ShaderSpecialization{}, true, SmallNKernel::Regs};
     for (DType t : {DType::F32, DType::F16})
         for (uint32 n : {5u, 16u, 33u})
             for (Op op : {Op::Plain, Op::RopeBias, Op::Swiglu}) {
                 const Inputs in = make_inputs(*env, t, 64, 2408, n, true);
-                const double e = compare(run(*env, op, in, staged, false), run(*env, op, in, lanes, false));
-                EXPECT_LT(e, 1e-13) << op_name(op) << " " << dtype_name(t) << " n=" << n;
+                const auto want = run(*env, op, in, lanes, false);
+                EXPECT_LT(compare(run(*env, op, in, staged, false), want), 1e-13) << op_name(op) << " " << dtype_name(t) << " n=" << n;
+                EXPECT_LT(compare(run(*env, op, in, regs, false), want), 1e-13) << "regs " << op_name(op) << " " << dtype_name(t) << " n=" << n;
             }
 }

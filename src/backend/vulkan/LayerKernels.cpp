@@ -14,7 +14,7 @@ OpContext LayerKernels::op_context() const {
     if (ctx_.opt.matvec_small_lanes) c.matvec_small_lanes = ctx_.opt.matvec_small_lanes;
     c.smalln_max_tokens = ctx_.opt.smalln_max_tokens;
     c.smalln_block = ctx_.opt.smalln_block;
-    c.smalln_kernel = ctx_.opt.smalln_staged ? SmallNKernel::Staged : SmallNKernel::Lanes;
+    c.smalln_kernel = ctx_.opt.smalln_kernel;
     return c;
 }
 

@@ -15,8 +15,10 @@ namespace vk_symbiote {
 namespace fs = std::filesystem;
 
 // pipeline_variant_'s batch of a staged small-N pipeline (ShaderSpecialization::batch_chunk != 0):
-// the block's rows with this bit, so that the kernel profile tells the two kernels apart.
+// the block's rows with this bit (and kRegsBatch for the regs kernel), so that the kernel
+// profile tells the kernels apart.
 constexpr uint32 kStagedBatch = 0x80000000u;
+constexpr uint32 kRegsBatch = 0x40000000u;
 
 const char* kernel_name(Kernel k) {
     static const char* names[] = {"matvec", "matvec_rope", "matvec_swiglu", "matmul", "matmul_swiglu", "rmsnorm", "attention", "add",
@@ -284,14 +286,15 @@ Expected<VkPipeline> ShaderRuntime::build(const Variant& v, const ShaderSpeciali
     VkShaderModule mod = VK_NULL_HANDLE;
     VKS_VK_TRY(vkCreateShaderModule(d, &mi, nullptr, &mod));
     // constant_id 0..3: WG_X, WG_Y, USE_SUBGROUP, USE_FP16; 4..7: the KernelFeature bits in
-    // order (HAS_BIAS, USE_GELU, HAS_SOFTCAP, HAS_WINDOW); 8, 9, 10: matvec.comp's BT, BP, XCH
-    // (shaders without them ignore the entries). VkBool32 for bools.
-    constexpr uint32 kConstants = 11;
+    // order (HAS_BIAS, USE_GELU, HAS_SOFTCAP, HAS_WINDOW); 8, 9, 10, 11: matvec.comp's BT, BP, XCH,
+    // REGS (shaders without them ignore the entries). VkBool32 for bools.
+    constexpr uint32 kConstants = 12;
     uint32 data[kConstants] = {s.workgroup_size_x, s.workgroup_size_y, uint32(s.use_subgroup_ops), uint32(s.use_fp16_math)};
     for (uint32 f = 0; f < 4; ++f) data[4 + f] = (s.features >> f) & 1u;
     data[8] = s.batch_tokens;
     data[9] = s.batch_units;
     data[10] = s.batch_chunk;
+    data[11] = s.batch_regs;
     VkSpecializationMapEntry entries[kConstants];
     for (uint32 i = 0; i < kConstants; ++i) entries[i] = {i, i * 4, 4};
     VkSpecializationInfo si{kConstants, entries, sizeof data, data};
@@ -336,7 +339,7 @@ VkPipeline ShaderRuntime::get_pipeline(Kernel k, DType weights, const ShaderSpec
         return VK_NULL_HANDLE;
     }
     pipelines_[key] = *p;
-    pipeline_variant_[*p] = {vi, s.batch_tokens | (s.batch_chunk ? kStagedBatch : 0u)};
+    pipeline_variant_[*p] = {vi, s.batch_tokens | (s.batch_chunk ? kStagedBatch : 0u) | (s.batch_regs ? kRegsBatch : 0u)};
     return *p;
 }
 
@@ -424,10 +427,11 @@ ExpectedVoid ShaderRuntime::collect_kernel_times() {
         const uint64 t = ticks[s.pool][s.query];
         if (s.variant != -1) {  // -1: start of a command buffer; -2: a pipeline not built here
             // A small-N dispatch is named by its block: "matvec_f16_fp16_x16" (16 rows per workgroup),
-            // "matvec_f16_fp16_s16" for the staged kernel.
+            // "matvec_f16_fp16_s16" for the staged kernel, "matvec_f16_fp16_r16" for the regs kernel.
             std::string name = s.variant >= 0 ? variants_[size_t(s.variant)].name : std::string("other");
-            const uint32 rows = s.batch & ~kStagedBatch;
-            if (rows > 1) name += ((s.batch & kStagedBatch) ? "_s" : "_x") + std::to_string(rows);
+            const uint32 rows = s.batch & ~(kStagedBatch | kRegsBatch);
+            const char* tag = (s.batch & kRegsBatch) ? "_r" : (s.batch & kStagedBatch) ? "_s" : "_x";
+            if (rows > 1) name += tag + std::to_string(rows);
             auto [it, added] = kernel_index_.emplace(name, kernel_times_.size());
             if (added) kernel_times_.push_back({name, 0, 0});
             KernelTiming& k = kernel_times_[it->second];

@@ -42,9 +42,12 @@ struct ShaderSpecialization {
     // The staged small-N kernel (constant_id 10, matvec.comp's XCH): x packets per chunk staged
     // in shared memory; 0: x read from global memory per weight packet (set by VulkanOps).
     uint32_t batch_chunk = 0;
+    // The regs small-N kernel (constant_id 11, matvec.comp's REGS): 1 = the staged chunks are
+    // prefetched into registers a chunk ahead (matvec_regs.glsl); 0: the staged kernel (set by VulkanOps).
+    uint32_t batch_regs = 0;
     auto key() const {
         return std::tuple(workgroup_size_x, workgroup_size_y, use_subgroup_ops, use_fp16_math, features, batch_tokens, batch_units,
-                          batch_chunk);
+                          batch_chunk, batch_regs);
     }
 };
 
@@ -118,6 +121,7 @@ public:
     // turned off where unsupported).
     ShaderSpecialization effective(const ShaderSpecialization& spec) const;
     uint32 max_workgroup_invocations() const { return dev_.caps().max_workgroup_invocations; }
+    uint32 max_shared_memory_bytes() const { return dev_.caps().max_shared_memory_bytes; }
     // The tensor-core kernels (Kernel::MatmulCoop*) can be built: get_pipeline refuses them
     // otherwise (their SPIR-V capability would fail pipeline creation).
     bool cooperative_matrix() const { return dev_.caps().cooperative_matrix; }
@@ -192,7 +196,7 @@ private:
     std::vector<Variant> variants_;
     // [kernel][dtype slot][fp16] -> variant index or -1
     std::array<std::array<std::array<int32, 2>, 3>, size_t(Kernel::Count)> table_{};
-    std::map<std::tuple<int32, uint64, uint32, uint32, bool, bool, uint32, uint32, uint32, uint32>, VkPipeline> pipelines_;
+    std::map<std::tuple<int32, uint64, uint32, uint32, bool, bool, uint32, uint32, uint32, uint32, uint32>, VkPipeline> pipelines_;
     std::vector<VkPipeline> retired_;  // replaced by a reload; may still be in a recorded command buffer
     std::map<std::string, std::filesystem::file_time_type> mtimes_;
     static constexpr uint32 kSetsPerPool = 1024;

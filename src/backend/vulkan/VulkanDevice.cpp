@@ -315,6 +315,7 @@ void VulkanDevice::fill_caps() {
     caps_.max_allocation_size = m3.maxMemoryAllocationSize;
     caps_.min_imported_host_pointer_alignment = caps_.external_memory_host ? emh.minImportedHostPointerAlignment : 0;
     caps_.max_workgroup_invocations = p.limits.maxComputeWorkGroupInvocations;
+    caps_.max_shared_memory_bytes = p.limits.maxComputeSharedMemorySize;
     for (int i = 0; i < 3; ++i) caps_.max_workgroup_count[i] = p.limits.maxComputeWorkGroupCount[i];
     caps_.min_storage_buffer_offset_alignment = p.limits.minStorageBufferOffsetAlignment;
     caps_.timestamp_period_ns = p.limits.timestampPeriod;

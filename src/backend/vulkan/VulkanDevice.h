@@ -38,6 +38,7 @@ struct VulkanCapabilities {
     uint64 max_storage_buffer_range = 0;
     uint64 max_allocation_size = 0;
     uint32 max_workgroup_invocations = 0;
+    uint32 max_shared_memory_bytes = 0;  // maxComputeSharedMemorySize (Vulkan's minimum: 16384)
     uint32 max_workgroup_count[3] = {0, 0, 0};
     uint64 min_storage_buffer_offset_alignment = 0;
     float timestamp_period_ns = 0;     // ns per timestamp tick

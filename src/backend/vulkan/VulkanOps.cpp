@@ -69,6 +69,24 @@ bool matvec_path(const OpContext& c, uint32 n_tokens) { return n_tokens <= kMatv
 constexpr uint32 kStagedXBytes = 16384;
 uint32 staged_chunk(uint32 wg_x, uint32 bt) { return wg_x * (kStagedXBytes / (bt * wg_x * 32)); }
 
+// The regs kernel's x chunk (matvec_regs.glsl) for a wg_x x wg_y workgroup and bt tokens: whole
+// multiples of wg_x packets (32 bytes per token) within the device's shared memory (at most
+// kRegsSharedBytes, less what the reductions use: row_red, red_sh, ss_sh), and at most
+// kRegsPrefetch packets per invocation (the x registers it fills a chunk ahead: 8 floats each);
+// 0 when not even wg_x packets fit (the batch runs the Lanes kernel).
+constexpr uint32 kRegsSharedBytes = 49152;
+constexpr uint32 kRegsPrefetch = 4;
+uint32 regs_chunk(const OpContext& c, uint32 wg_x, uint32 wg_y, uint32 bt) {
+    const uint32 device = c.rt.max_shared_memory_bytes() ? c.rt.max_shared_memory_bytes() : 16384;  // 16384: Vulkan's minimum
+    const uint32 reductions = wg_x * wg_y * (16 + 8) + bt * wg_x * 4 + 64;
+    const uint32 shared = std::min(device, kRegsSharedBytes);
+    if (shared <= reductions) return 0;
+    const uint32 by_memory = (shared - reductions) / (bt * 32 * wg_x);
+    const uint32 tokens_per_thread = (bt + wg_y - 1) / wg_y;
+    const uint32 by_registers = std::max<uint32>(1, kRegsPrefetch / tokens_per_thread);
+    return wg_x * std::min(by_memory, by_registers);
+}
+
 // The specialization a weight kernel runs with (see OpContext::tuned_workgroups).
 // units: the dispatch's units (dispatch_matmul), for the matvec shape; bt: the small-N block (1: none);
 // staged: the small-N block runs the staged kernel (its x chunk is set by the caller from the
@@ -163,11 +181,7 @@ ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, co
     const bool coop = k == Kernel::MatmulCoop || k == Kernel::MatmulCoopSwiglu;
     const bool tiled = coop || k == Kernel::Matmul || k == Kernel::MatmulSwiglu;
     const uint32 bt = tiled ? 1 : smalln_block(c, p.n_tokens);
-    const bool staged = bt > 1 && p.vec8 && c.smalln_kernel == SmallNKernel::Staged;
-    ShaderSpecialization spec = kernel_spec(c, k, units, bt, staged);
-    const uint32 chunk = staged ? staged_chunk(spec.workgroup_size_x, bt) : 0;
-    if (staged && chunk == 0) spec = kernel_spec(c, k, units, bt, false);
-    spec.batch_chunk = chunk;
+    ShaderSpecialization spec = weight_kernel_spec(c, k, units, bt, p.vec8 != 0);
     spec.features = e.features | (e.bias ? uint32(kFeatureBias) : 0u);
     VkPipeline pl = c.rt.get_pipeline(k, t, spec);
     if (!pl) return make_error(ErrorCode::Device, std::string("pipeline ") + kernel_name(k) + ": " + c.rt.last_error());
@@ -227,6 +241,20 @@ uint32 smalln_block(const OpContext& c, uint32 n_tokens) {
     if (n_tokens < 2 || n_tokens > std::min(c.smalln_max_tokens, kSmallNMaxTokens)) return 1;
     const uint32 cap = std::clamp<uint32>(std::bit_floor(std::max<uint32>(c.smalln_block, 2)), 2, kSmallNMaxBlock);
     return std::min(cap, std::bit_ceil(n_tokens));
+}
+
+// Staged or regs (OpContext::smalln_kernel) for 16-byte-aligned rows (vec8) where a chunk fits,
+// the Lanes kernel otherwise.
+ShaderSpecialization weight_kernel_spec(const OpContext& c, Kernel k, uint32 units, uint32 bt, bool vec8) {
+    const bool staged = bt > 1 && vec8 && c.smalln_kernel != SmallNKernel::Lanes;
+    const bool regs = staged && c.smalln_kernel == SmallNKernel::Regs;
+    ShaderSpecialization spec = kernel_spec(c, k, units, bt, staged);
+    if (!staged) return spec;
+    const uint32 chunk = regs ? regs_chunk(c, spec.workgroup_size_x, spec.workgroup_size_y, bt) : staged_chunk(spec.workgroup_size_x, bt);
+    if (chunk == 0) return kernel_spec(c, k, units, bt, false);
+    spec.batch_chunk = chunk;
+    spec.batch_regs = regs ? 1 : 0;
+    return spec;
 }
 
 std::vector<float> rope_table(uint32 n_pos, uint32 n_rot, float freq_base, float freq_scale, const float* factors) {

@@ -50,8 +50,11 @@ struct ActView {
 // The small-N kernel's way to x (OpContext::smalln_kernel): Staged = chunks of every row's x
 // staged in shared memory once per workgroup (each weight and each x element read from memory
 // once per workgroup); Lanes = every lane reads each row's x packet from global memory per
-// weight packet (the earlier kernel, for A/B comparisons). Both keep the one-row sum order.
-enum class SmallNKernel : uint8 { Staged, Lanes };
+// weight packet (the earlier kernel, for A/B comparisons); Regs = Staged with each chunk of x
+// loaded into registers a chunk ahead (its wait off the critical path), chunks as large as the
+// device's shared memory allows and each x packet read once per thread row (matvec_regs.glsl).
+// All three keep the one-row sum order (for the same lanes per unit).
+enum class SmallNKernel : uint8 { Staged, Lanes, Regs };
 
 struct OpContext {
     ShaderRuntime& rt;
@@ -78,7 +81,7 @@ struct OpContext {
     // tiled matmul (A/B comparisons). Larger batches always run the tiled matmul.
     uint32 smalln_max_tokens = 64;
     uint32 smalln_block = 16;  // rows per workgroup block of the small-N kernel (a power of two, 2 .. kSmallNMaxBlock)
-    SmallNKernel smalln_kernel = SmallNKernel::Staged;  // 16-byte-aligned batches; others always run Lanes' scalar loop
+    SmallNKernel smalln_kernel = SmallNKernel::Regs;  // 16-byte-aligned batches; others always run Lanes' scalar loop
 };
 
 struct RopeConfig {
@@ -112,6 +115,10 @@ constexpr uint32 kSmallNMaxBlock = 32;
 // Rows per workgroup block of the small-N kernel for a batch of n rows in context c; 1: the
 // batch does not run it (a single row, the option off, or more than its maximum).
 uint32 smalln_block(const OpContext& c, uint32 n_tokens);
+// The specialization of a matvec-family dispatch (k) of `units` units in small-N blocks of bt rows
+// (1: one row): workgroup shape, BT / BP and, for 16-byte-aligned rows (vec8), the staged or regs
+// kernel's x chunk (batch_chunk, batch_regs; 0: the Lanes kernel runs).
+ShaderSpecialization weight_kernel_spec(const OpContext& c, Kernel k, uint32 units, uint32 bt, bool vec8);
 
 // An RMSNorm fused into a matvec op (decode): the op multiplies W by
 // rmsnorm(X[t]) = X[t] * gamma / sqrt(mean(X[t]^2) + eps) instead of X[t], so X is the raw

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "backend/vulkan/ShaderRuntime.h"
+#include "backend/vulkan/VulkanOps.h"
 #include "vk_symbiote/Common.h"
 
 namespace vk_symbiote {
@@ -59,7 +60,7 @@ struct VulkanOptions {
     uint32 matvec_small_lanes = 0;    // OpContext::matvec_small_lanes (0: its default)
     uint32 smalln_max_tokens = 64;    // OpContext::smalln_max_tokens (0: the small-N kernel off)
     uint32 smalln_block = 16;         // OpContext::smalln_block
-    bool smalln_staged = true;        // OpContext::smalln_kernel: Staged (true) or Lanes
+    SmallNKernel smalln_kernel = SmallNKernel::Regs;  // OpContext::smalln_kernel
     // Decode recording (--fuse-decode): RMSNorms fused into the matvecs after them and the pass's
     // rows image copied inside its first command buffer; false: separate rmsnorm dispatches (and
     // barriers) and a waited upload of the rows image before the first submission (A/B).
