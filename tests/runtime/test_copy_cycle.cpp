@@ -60,8 +60,8 @@ TEST(CopyCycleDecode, GreedyTextFollowsTheCycleOnTheCpu) {
     }
 }
 
-// Every drafted token is the greedy one: all accepted, draft_max + 1 tokens per decode pass
-// (fixed lengths) and at least 2 accepted per pass with adaptive lengths; tokens unchanged.
+// Every drafted token is the greedy one: all accepted, draft_max + 1 tokens per decode pass with
+// fixed lengths; adaptive lengths (which follow measured times) accept all they draft; tokens unchanged.
 TEST(CopyCycleDecode, NgramDraftsAreAllAcceptedAndChangeNoToken) {
     CpuRig rig(test::copy_cycle_model("small", DType::F16, 7));
     ASSERT_TRUE(rig.backend);
@@ -73,10 +73,9 @@ TEST(CopyCycleDecode, NgramDraftsAreAllAcceptedAndChangeNoToken) {
         EXPECT_GT(spec.drafted, 0u);
         EXPECT_EQ(spec.accepted, spec.drafted) << "the cycle's continuation is always the lookup's draft";
         ASSERT_GT(spec.decode_passes, 0u);
-        const double accepted_per_pass = double(spec.accepted) / double(spec.decode_passes);
-        EXPECT_GE(accepted_per_pass, 2.0) << "adaptive " << adaptive << ": " << spec.accepted << " accepted in " << spec.decode_passes << " passes";
         if (!adaptive) {
             EXPECT_EQ(spec.decode_passes, 8u) << "40 tokens after the prompt's, 5 per pass";
+            EXPECT_GE(double(spec.accepted) / double(spec.decode_passes), 2.0);
         }
     }
 }
