@@ -161,10 +161,10 @@ TEST(VulkanSpeculative, GreedyTokensDoNotDependOnTheDraftLength) {
         ASSERT_TRUE(be->prepare(*w, kCtx, kBatch));
         std::vector<uint32> prompt = rc->prompt_tokens;  // the prompt twice: a context n-gram drafts match
         prompt.insert(prompt.end(), rc->prompt_tokens.begin() + 1, rc->prompt_tokens.end());
-        const test::GreedyOutcome plain = test::run_greedy(*be, **m, prompt, 32, 0, false, kBatch);
-        ASSERT_EQ(plain.tokens.size(), 32u) << name;
-        for (uint32 k : {1u, 3u, 8u}) EXPECT_EQ(test::run_greedy(*be, **m, prompt, 32, k, false, kBatch).tokens, plain.tokens) << name << " draft length " << k;
-        const test::GreedyOutcome adaptive = test::run_greedy(*be, **m, prompt, 32, 8, true, kBatch);
+        const test::GreedyOutcome plain = test::run_greedy(*be, **m, prompt, 24, 0, false, kBatch);
+        ASSERT_EQ(plain.tokens.size(), 24u) << name;
+        for (uint32 k : {2u, 8u}) EXPECT_EQ(test::run_greedy(*be, **m, prompt, 24, k, false, kBatch).tokens, plain.tokens) << name << " draft length " << k;
+        const test::GreedyOutcome adaptive = test::run_greedy(*be, **m, prompt, 24, 8, true, kBatch);
         EXPECT_EQ(adaptive.tokens, plain.tokens) << name << " adaptive";
     }
 }
