@@ -3,7 +3,7 @@
 // GGUF file, or a Llama-family shape as a Hugging Face folder (the same weights from the same seed).
 //
 //   vk_symbiote_genmodel --shape llama2-7b --dtype f16 --out PATH [--seed N] [--layers N]
-//                        [--format gguf|hf] [--shard-size SIZE] [--router-skew S]
+//                        [--format gguf|hf] [--shard-size SIZE] [--router-skew S] [--copy-cycle N]
 //
 // Shows a progress bar when stderr is a terminal, otherwise a line every ~5% so CI logs
 // stay short. Prints the achieved write speed at the end.
@@ -31,7 +31,7 @@ void usage(FILE* f) {
     for (auto& n : model_shape_preset_names()) names += (names.empty() ? "" : ", ") + n;
     std::fprintf(f,
                  "usage: vk_symbiote_genmodel --shape NAME --dtype f32|f16|bf16 --out PATH [--seed N] [--layers N]\n"
-                 "                            [--format gguf|hf] [--shard-size SIZE] [--router-skew S]\n"
+                 "                            [--format gguf|hf] [--shard-size SIZE] [--router-skew S] [--copy-cycle N]\n"
                  "  --shape       one of: %s\n"
                  "  --dtype       weight type of the matrices (GGUF norm and bias vectors are always f32; a folder\n"
                  "                stores them in this type, as transformers does)\n"
@@ -42,6 +42,11 @@ void usage(FILE* f) {
                  "  --router-skew mixtures of experts (mixtral-8x7b, qwen3-30b-a3b, tiny-moe): routers that\n"
                  "                prefer a few experts, more so the larger S (1-2 concentrates a Mixtral-wide\n"
                  "                router on a few experts; default 0: the random routers alone)\n"
+                 "  --copy-cycle  N >= 2: a repetitive model for speculative decoding: greedy decoding follows a\n"
+                 "                fixed cycle of N tokens (written as vk_symbiote.copy_cycle; the benchmark's --ngram\n"
+                 "                prompt is that cycle). The head is the embedding with rows permuted and the\n"
+                 "                layers' input norms are small; every matrix is still random and full size, so\n"
+                 "                a pass costs what a plain model's does (gguf only, untied heads)\n"
                  "  --format      gguf (default) or hf: a Hugging Face folder (config.json, safetensors)\n"
                  "  --shard-size  hf only: largest shard, e.g. 5GB (default, as transformers), 500MB, 2GiB;\n"
                  "                weights above it are split into model-0000k-of-0000n.safetensors + index\n",
@@ -80,6 +85,7 @@ struct Args {
     bool has_shard_size = false;
     uint64 shard_size = kDefaultHfShardBytes;
     float router_skew = 0.0f;
+    uint64 copy_cycle = 0;
 };
 
 // One option and its value; false (message printed) when the value is bad.
@@ -100,6 +106,8 @@ bool take_option(Args& a, const std::string& opt, const char* val) {
         char* end = nullptr;
         a.router_skew = std::strtof(val, &end);
         return (end != val && *end == '\0' && a.router_skew >= 0.0f && a.router_skew <= 1000.0f) || fail("is not a number in [0, 1000]");
+    } else if (opt == "--copy-cycle") {
+        return (parse_u64(val, a.copy_cycle) && a.copy_cycle >= 2 && a.copy_cycle <= (1u << 22)) || fail("is not an integer >= 2");
     } else if (opt == "--shard-size") {
         a.has_shard_size = parse_size(val, a.shard_size);
         return a.has_shard_size || fail("is not a positive size (e.g. 5GB, 500MB, 2GiB)");
@@ -109,7 +117,7 @@ bool take_option(Args& a, const std::string& opt, const char* val) {
 
 // Returns 0 on success, 1 on a usage error (message printed), 2 for --help.
 int parse_args(int argc, char** argv, Args& a) {
-    static const char* const kValued[] = {"--shape", "--dtype", "--out", "--format", "--seed", "--layers", "--shard-size", "--router-skew"};
+    static const char* const kValued[] = {"--shape", "--dtype", "--out", "--format", "--seed", "--layers", "--shard-size", "--router-skew", "--copy-cycle"};
     for (int k = 1; k < argc; ++k) {
         const std::string opt = argv[k];
         if (opt == "--help" || opt == "-h") return 2;
@@ -126,6 +134,7 @@ int parse_args(int argc, char** argv, Args& a) {
     const char* problem = a.shape.empty() || a.dtype.empty() || a.out.empty() ? "--shape, --dtype and --out are required"
                           : a.format != "gguf" && a.format != "hf"           ? "--format must be gguf or hf"
                           : a.has_shard_size && a.format != "hf"             ? "--shard-size applies to --format hf only"
+                          : a.copy_cycle > 0 && a.format != "gguf"           ? "--copy-cycle applies to --format gguf only (the cycle is a GGUF key)"
                                                                              : nullptr;
     if (problem) std::fprintf(stderr, "vk_symbiote_genmodel: %s\n", problem);
     return problem ? 1 : 0;
@@ -199,6 +208,8 @@ int main(int argc, char** argv) {
         shape->name += "-" + std::to_string(a.layers) + "l";
     }
     shape->router_skew = a.router_skew;  // validated with the shape: it needs experts
+    shape->copy_cycle = uint32(a.copy_cycle);  // validated with the shape (vocabulary, untied head)
+    if (a.copy_cycle > 0) shape->name += "-cycle" + std::to_string(a.copy_cycle);
 
     const uint64 bytes = model_bytes(a, *shape, dt);
     std::fprintf(stderr, "genmodel: %s %s seed=%llu -> %s%s (%.3f GB)\n", shape->name.c_str(), dtype_name(dt), (unsigned long long)a.seed,

@@ -30,6 +30,7 @@
 #include "model/LoadedModel.h"
 #include "memory/MemoryStats.h"
 #include "model/KvLayout.h"
+#include "model/CopyCycle.h"
 #include "model/ModelConfig.h"
 #include "model/ModelGenerator.h"
 #include "model/TensorRegistry.h"
@@ -84,8 +85,9 @@ void print_usage(const char* program) {
         "  --verify-k K,... speculative decoding: time one verification pass over 1 + k rows for each\n"
         "                   k (and k = 0, a plain decode pass); tokens/s at acceptance 0.5 / 0.7 / 0.9\n"
         "                   computed from those times\n"
-        "  --ngram N        speculative decoding: N tokens on a repetitive prompt (--prompt, else 32\n"
-        "                   tokens said 4 times), plain and with n-gram drafts (--draft-max ...) in\n"
+        "  --ngram N        speculative decoding: N tokens on a repetitive prompt (--prompt, else the\n"
+        "                   cycle of a genmodel --copy-cycle model, else 32 random tokens said 4 times),\n"
+        "                   plain and with n-gram drafts (--draft-max ...) in\n"
         "                   the same run: measured tokens/s, tokens per pass, drafted / accepted\n"
         "  -r N             timed repetitions of each test (default 3); median, min and max reported\n"
         "  --reprobe        measure the machine's bandwidth ceilings again (else cached per machine)\n"
@@ -273,7 +275,10 @@ Expected<ModelInfo> describe_model(const Path& path, const std::string& shape, s
     if (!cfg) return cfg.error();
     auto reg = TensorRegistry::bind(*cfg, **g);
     if (!reg) return reg.error();
+    auto cycle = read_copy_cycle(**g, cfg->n_vocab);
+    if (!cycle) return cycle.error();
     ModelInfo m;
+    m.copy_cycle = std::move(*cycle);
     m.path = path.string();
     m.name = cfg->name;
     m.architecture = cfg->architecture;
@@ -361,10 +366,12 @@ ExpectedVoid run_speculative(TestEngines& engines, const BenchArgs& args, const 
     }
     if (args.n_ngram > 0) {
         const std::string& text = ConfigManager::instance().sampling().prompt;
-        const uint32 prompt = text.empty() ? 129 : 2048;  // a prompt text: its length is known only once tokenized
+        const std::vector<uint32>& cycle = report.model.copy_cycle;
+        const uint32 prompt = text.empty() ? repetitive_prompt_tokens(cycle.size()) : 2048;  // a prompt text: its length is known only once tokenized
         auto engine = engines.for_context(prompt + args.n_ngram + 1);
         if (!engine) return engine.error();
-        auto n = run_ngram_workload(**engine, args.n_ngram, text, wo, report.speculative.ngram_prompt_tokens);
+        report.speculative.ngram_prompt = repetitive_prompt_description(text, cycle.size());
+        auto n = run_ngram_workload(**engine, args.n_ngram, text, cycle, wo, report.speculative.ngram_prompt_tokens);
         if (!n) return n.error();
         report.speculative.ngram = std::move(*n);
         note(**engine, "ngram");

@@ -283,7 +283,8 @@ nlohmann::json to_json(const BenchReport& r) {
               {"weight_bytes", m.weight_bytes},
               {"n_layer", m.n_layer},
               {"n_embd", m.n_embd},
-              {"n_vocab", m.n_vocab}}},
+              {"n_vocab", m.n_vocab},
+              {"copy_cycle", m.copy_cycle}}},
             {"config",
              {{"backend", c.backend},
               {"description", c.description},
@@ -352,7 +353,9 @@ std::string header_lines(const BenchReport& r) {
     o << "model:    " << m.path;
     if (!m.generated_shape.empty()) o << " (generated " << m.generated_shape << ")";
     o << "\n          " << m.architecture << ", " << m.n_layer << " layers, n_embd " << m.n_embd << ", vocab " << m.n_vocab
-      << ", " << m.dtype << ", weights " << human_bytes(double(m.weight_bytes)) << "\n";
+      << ", " << m.dtype << ", weights " << human_bytes(double(m.weight_bytes));
+    if (!m.copy_cycle.empty()) o << ", copy cycle of " << m.copy_cycle.size() << " tokens";
+    o << "\n";
     o << "backend:  " << r.config.backend << "   budgets: VRAM " << gib_text(r.config.vram_budget_gib) << " GiB, RAM "
       << gib_text(r.config.ram_budget_gib) << " GiB" << (r.config.gpu_enabled ? "" : "   (--disable-gpu)") << "\n";
     if (!r.config.description.empty()) o << "engine:   " << r.config.description << "\n";

@@ -194,6 +194,7 @@ struct ModelInfo {
     uint64 file_bytes = 0;
     uint64 weight_bytes = 0;      // distinct weight bytes (TensorRegistry::total_bytes)
     uint32 n_layer = 0, n_embd = 0, n_vocab = 0;
+    std::vector<uint32> copy_cycle;  // a copy-cycle model's cycle (model/CopyCycle.h: its greedy text), else empty
 };
 
 struct RunConfigInfo {
@@ -235,6 +236,7 @@ struct NgramRunFigure {
 struct SpeculativeFigures {
     std::vector<VerifyPassFigure> verify;  // --verify-k
     uint32 ngram_prompt_tokens = 0;
+    std::string ngram_prompt;              // what the prompt is, e.g. "the model's copy cycle (16 tokens) x 8"
     std::vector<NgramRunFigure> ngram;     // --ngram: plain, then drafted
 };
 

@@ -107,19 +107,29 @@ Expected<std::vector<VerifyPassFigure>> run_verify_sweep(VulkanSymbioteEngine& e
     return out;
 }
 
-std::vector<uint32> repetitive_prompt(const VulkanSymbioteEngine& engine, uint64 seed) {
+uint32 repetitive_prompt_copies(size_t n) { return n == 0 ? 4 : uint32(std::max<size_t>(2, (128 + n - 1) / n)); }
+
+uint32 repetitive_prompt_tokens(size_t cycle_size) { return 1 + repetitive_prompt_copies(cycle_size) * uint32(cycle_size ? cycle_size : 32); }
+
+std::string repetitive_prompt_description(const std::string& prompt_text, size_t cycle_size) {
+    if (!prompt_text.empty()) return "--prompt";
+    const std::string copies = " x " + std::to_string(repetitive_prompt_copies(cycle_size));
+    return cycle_size ? "the model's copy cycle (" + std::to_string(cycle_size) + " tokens)" + copies : "32 random tokens" + copies;
+}
+
+std::vector<uint32> repetitive_prompt(const VulkanSymbioteEngine& engine, uint64 seed, const std::vector<uint32>& cycle) {
     const uint32 n_vocab = engine.model_config().n_vocab, bos = engine.tokenizer().bos_id();
-    const std::vector<uint32> phrase = benchmark_tokens(n_vocab, 32, seed);
+    const std::vector<uint32> phrase = cycle.empty() ? benchmark_tokens(n_vocab, 32, seed) : cycle;
     std::vector<uint32> p;
     if (bos < n_vocab) p.push_back(bos);
-    for (int i = 0; i < 4; ++i) p.insert(p.end(), phrase.begin(), phrase.end());
+    for (uint32 i = 0; i < repetitive_prompt_copies(cycle.size()); ++i) p.insert(p.end(), phrase.begin(), phrase.end());
     return p;
 }
 
 Expected<std::vector<NgramRunFigure>> run_ngram_workload(VulkanSymbioteEngine& engine, uint32 n_tokens, const std::string& prompt_text,
-                                                         const WorkloadOptions& opts, uint32& prompt_tokens) {
+                                                         const std::vector<uint32>& cycle, const WorkloadOptions& opts, uint32& prompt_tokens) {
     if (n_tokens < 2) return make_error(ErrorCode::InvalidArgument, "--ngram: at least 2 tokens");
-    const std::vector<uint32> prompt = prompt_text.empty() ? repetitive_prompt(engine, opts.seed) : engine.encode(prompt_text);
+    const std::vector<uint32> prompt = prompt_text.empty() ? repetitive_prompt(engine, opts.seed, cycle) : engine.encode(prompt_text);
     prompt_tokens = uint32(prompt.size());
     GenerationOptions g = engine.default_generation_options();
     g.max_tokens = n_tokens;
@@ -150,7 +160,8 @@ Expected<std::vector<NgramRunFigure>> run_ngram_workload(VulkanSymbioteEngine& e
     }
     if (out[0].lookup_hits == 0)
         say(opts, "ngram: the plain continuation repeats nothing of its context (0 of " + std::to_string(out[0].generated) +
-                      " tokens an n-gram lookup would draft): nothing to accept (a random-weight model does not copy its prompt)");
+                      " tokens an n-gram lookup would draft): nothing to accept (a random-weight model does not copy its prompt; "
+                      "vk_symbiote_genmodel --copy-cycle N writes one whose text repeats)");
     return out;
 }
 
@@ -168,7 +179,7 @@ nlohmann::json to_json(const SpeculativeFigures& f) {
                          {"generated", n.generated},
                          {"same_as_plain", n.same_as_plain},
                          {"verify_ms", n.verify_ms}});
-    return {{"verify_passes", verify}, {"ngram_prompt_tokens", f.ngram_prompt_tokens}, {"ngram", ngram}};
+    return {{"verify_passes", verify}, {"ngram_prompt_tokens", f.ngram_prompt_tokens}, {"ngram_prompt", f.ngram_prompt}, {"ngram", ngram}};
 }
 
 std::string speculative_tables(const SpeculativeFigures& f) {
@@ -194,6 +205,7 @@ std::string speculative_tables(const SpeculativeFigures& f) {
                             std::to_string(n.lookup_hits) + " of " + std::to_string(n.generated > 0 ? n.generated - 1 : 0), n.same_as_plain ? "same" : "DIFFERENT"});
         if (f.ngram.size() == 2 && f.ngram[0].tokens_per_second.median > 0)
             rows.push_back({"speed-up", fmt("%.2fx", f.ngram[1].tokens_per_second.median / f.ngram[0].tokens_per_second.median), "", "", "", "", "", "", ""});
+        if (!f.ngram_prompt.empty()) out += "n-gram prompt: " + f.ngram_prompt + "\n";
         out += render(rows) + "\n";
     }
     return out;

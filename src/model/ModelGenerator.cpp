@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "hf/HfLayout.h"
+#include "model/CopyCycle.h"
 #include "model/RouterSkew.h"
 #include "model/TensorRegistry.h"
 #include "model/families/FamilyRegistry.h"
@@ -130,10 +131,10 @@ inline float weight_value(uint64 key, uint64 e) {
     return (float(int64(s) - 131070)) * kScale;
 }
 
-// Writes elements [e0, e1) of one tensor to dst (packed, dtype-sized).
-void generate_elements(uint64 key, DType dt, bool norm, uint64 e0, uint64 e1, uint8* dst) {
+// Writes elements [e0, e1) of one tensor to dst (packed, dtype-sized), each times `scale`.
+void generate_elements(uint64 key, DType dt, bool norm, float scale, uint64 e0, uint64 e1, uint8* dst) {
     for (uint64 e = e0; e < e1; ++e) {
-        float v = weight_value(key, e) + (norm ? 1.0f : 0.0f);
+        float v = (weight_value(key, e) + (norm ? 1.0f : 0.0f)) * scale;
         uint64 k = e - e0;
         if (dt == DType::F32) {
             std::memcpy(dst + 4 * k, &v, 4);
@@ -145,33 +146,33 @@ void generate_elements(uint64 key, DType dt, bool norm, uint64 e0, uint64 e1, ui
 }
 
 // Same, split over the cores: output does not depend on the split.
-void generate_parallel(uint64 key, DType dt, bool norm, uint64 e0, uint64 e1, uint8* dst) {
+void generate_parallel(uint64 key, DType dt, bool norm, float scale, uint64 e0, uint64 e1, uint8* dst) {
     const uint64 n = e1 - e0;
     const uint64 hw = std::max(1u, std::thread::hardware_concurrency());
     const uint64 n_threads = std::min<uint64>(hw, std::max<uint64>(1, n / 65536));
-    if (n_threads <= 1) return generate_elements(key, dt, norm, e0, e1, dst);
+    if (n_threads <= 1) return generate_elements(key, dt, norm, scale, e0, e1, dst);
     std::vector<std::thread> threads;
     const uint64 per = (n + n_threads - 1) / n_threads;
     for (uint64 t = 0; t < n_threads; ++t) {
         uint64 a = e0 + t * per, b = std::min(e1, a + per);
         if (a >= b) break;
-        threads.emplace_back(generate_elements, key, dt, norm, a, b, dst + (a - e0) * dtype_size(dt));
+        threads.emplace_back(generate_elements, key, dt, norm, scale, a, b, dst + (a - e0) * dtype_size(dt));
     }
     for (auto& th : threads) th.join();
 }
 
 // The fill callback for one tensor. Handles ranges that split an element (not produced by
 // GGUFWriter for aligned layouts, but cheap to get right).
-TensorFillFn make_fill(uint64 key, DType dt, bool norm) {
-    return [key, dt, norm](uint64 off, uint8* dst, uint64 n) -> ExpectedVoid {
+TensorFillFn make_fill(uint64 key, DType dt, bool norm, float scale) {
+    return [key, dt, norm, scale](uint64 off, uint8* dst, uint64 n) -> ExpectedVoid {
         const uint64 es = dtype_size(dt);
         if (off % es == 0 && n % es == 0) {
-            generate_parallel(key, dt, norm, off / es, (off + n) / es, dst);
+            generate_parallel(key, dt, norm, scale, off / es, (off + n) / es, dst);
             return {};
         }
         uint64 e0 = off / es, e1 = (off + n + es - 1) / es;
         std::vector<uint8> tmp((e1 - e0) * es);
-        generate_parallel(key, dt, norm, e0, e1, tmp.data());
+        generate_parallel(key, dt, norm, scale, e0, e1, tmp.data());
         std::memcpy(dst, tmp.data() + (off - e0 * es), n);
         return {};
     };
@@ -299,6 +300,10 @@ GGUFWriter build_writer(const ModelShape& s, DType dtype, uint64 seed) {
     add_model_keys(w, s, c);
     add_tokenizer(w, s.n_vocab, s.chat);
     add_tensors(w, s, c, dtype, seed);
+    if (s.copy_cycle > 0) {
+        const std::vector<uint32> cycle = copy_cycle_tokens(s, seed);
+        w.add(kCopyCycleKey, gguf_int_array(GGUFType::U32, std::vector<int64>(cycle.begin(), cycle.end())));
+    }
     return w;
 }
 
@@ -386,7 +391,8 @@ ExpectedVoid validate_model_shape(const ModelShape& s) {
     if (s.n_head_kv == 0 || s.n_head % s.n_head_kv != 0)
         return bad("n_head_kv", std::to_string(s.n_head_kv) + " does not divide n_head " + std::to_string(s.n_head));
     if (!(s.rope_base > 1.0f && s.rope_base < 1e12f)) return bad("rope_base", "must be in (1, 1e12)");
-    return validate_family_fields(s, *f, head_dim);
+    VKS_TRY(validate_family_fields(s, *f, head_dim));
+    return validate_copy_cycle(s);
 }
 
 ModelConfig model_config_for_shape(const ModelShape& s) {
@@ -451,6 +457,20 @@ void add_router_skew(const ModelConfig& c, float skew, uint64 seed, std::vector<
     }
 }
 
+// The copy cycle's head (the embedding's values, rows permuted) and scaled layer inputs.
+void add_copy_cycle(const ModelShape& s, const ModelConfig& c, uint64 seed, std::vector<GeneratedTensor>& out) {
+    const float scale = copy_cycle_layer_scale(c, kWeightStd);
+    uint64 embd_key = 0;
+    for (const GeneratedTensor& t : out)
+        if (t.desc.id.role == TensorRole::TokenEmbd) embd_key = t.key;
+    for (GeneratedTensor& t : out) {
+        if (copy_cycle_scales_role(t.desc.id.role)) t.scale = scale;
+        if (t.desc.id.role != TensorRole::Output) continue;
+        t.key = embd_key;
+        t.rows_from = copy_cycle_head_rows(c.n_vocab, copy_cycle_tokens(s, seed));
+    }
+}
+
 }  // namespace
 
 std::vector<GeneratedTensor> generated_tensors(const ModelShape& s, DType dtype, uint64 seed) {
@@ -467,11 +487,13 @@ std::vector<GeneratedTensor> generated_tensors(const ModelShape& s, DType dtype,
         out.push_back(GeneratedTensor{d, dt, tensor_role_is_norm(d.id.role), splitmix64(seed ^ splitmix64(uint64(k) + 0x5eed)), {}});
     }
     if (s.router_skew > 0.0f) add_router_skew(c, s.router_skew, seed, out);
+    if (s.copy_cycle > 0) add_copy_cycle(s, c, seed, out);
     return out;
 }
 
 TensorFillFn generated_fill(const GeneratedTensor& t, DType dtype) {
-    TensorFillFn base = make_fill(t.key, dtype, t.norm);
+    TensorFillFn base = make_fill(t.key, dtype, t.norm, t.scale);
+    if (!t.rows_from.empty()) return permuted_rows_fill(std::move(base), t.rows_from, t.desc.cols * dtype_size(dtype));
     if (t.column0.empty()) return base;
     // Row r's element 0 replaced by column0[r] wherever the requested bytes hold it.
     return [base, col = t.column0, row_bytes = t.desc.cols * dtype_size(dtype), dtype](uint64 off, uint8* dst, uint64 n) -> ExpectedVoid {

@@ -48,6 +48,9 @@ struct ModelShape {
     // > 0: routers that prefer a few experts, the more the larger (model/RouterSkew.h); 0: the
     // random routers alone.
     float router_skew = 0.0f;
+    // > 0: a copy-cycle model (model/CopyCycle.h): greedy decoding follows a fixed cycle of this
+    // many tokens, every matrix still random; 0: a plain random model.
+    uint32 copy_cycle = 0;
 };
 
 // Named shapes: llama2-7b, llama2-13b, llama2-70b, llama3-8b, llama3.1-8b, mistral-7b,
@@ -73,6 +76,8 @@ struct GeneratedTensor {
     bool norm = false;  // values 1 + noise instead of noise
     uint64 key = 0;
     std::vector<float> column0;  // not empty: row r's first value is column0[r] (router skew)
+    float scale = 1.0f;          // every value times this (copy cycle: the layers' input norms)
+    std::vector<uint32> rows_from;  // not empty: row r holds row rows_from[r] of the values of `key`
 };
 // Every tensor generate_model writes, in file order.
 std::vector<GeneratedTensor> generated_tensors(const ModelShape& shape, DType dtype, uint64 seed);

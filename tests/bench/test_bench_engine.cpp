@@ -10,8 +10,11 @@
 #include "bench/SpeculativeBench.h"
 #include "bench/Workload.h"
 #include "gguf/GGUFLoader.h"
+#include "model/CopyCycle.h"
+#include "model/LoadedModel.h"
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
+#include "support/GreedyRun.h"
 #include "support/TestPaths.h"
 #include "vk_symbiote/ConfigManager.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
@@ -33,7 +36,7 @@ std::unique_ptr<TensorRegistry> registry() {
     return std::make_unique<TensorRegistry>(std::move(*reg));
 }
 
-Expected<std::unique_ptr<VulkanSymbioteEngine>> engine(std::vector<std::string> args) {
+Expected<std::unique_ptr<VulkanSymbioteEngine>> engine(std::vector<std::string> args, const Path& file = model()) {
     ConfigManager c;
     // A pack cache (when a budget puts the model in packs) goes under the build directory, never
     // next to the model in ../shared.
@@ -43,7 +46,7 @@ Expected<std::unique_ptr<VulkanSymbioteEngine>> engine(std::vector<std::string> 
     if (std::find(args.begin(), args.end(), "--ctx-size") == args.end()) args.insert(args.end(), {"--ctx-size", "64"});
     auto r = c.load(args, [](std::string_view) { return std::optional<std::string>(); });
     if (!r) return r.error();
-    return VulkanSymbioteEngine::create(model(), c);
+    return VulkanSymbioteEngine::create(file, c);
 }
 
 ProbeResults probes() {
@@ -290,7 +293,7 @@ TEST(BenchEngineSpeculative, VerifySweepAndNgramWorkload) {
     for (const VerifyPassFigure& f : *v) EXPECT_GT(f.ms.median, 0) << "k=" << f.k;
     EXPECT_FALSE(run_verify_sweep(**e, {500}, opts())) << "a pass longer than the context is refused";
     uint32 prompt_tokens = 0;
-    auto n = run_ngram_workload(**e, 24, "", opts(), prompt_tokens);
+    auto n = run_ngram_workload(**e, 24, "", {}, opts(), prompt_tokens);
     ASSERT_TRUE(n) << n.error().to_string();
     ASSERT_EQ(n->size(), 2u);
     EXPECT_EQ(prompt_tokens, 129u);
@@ -305,7 +308,37 @@ TEST(BenchEngineSpeculative, VerifySweepAndNgramWorkload) {
     EXPECT_GT((*n)[0].lookup_hits, 0u) << "stories260K's greedy text repeats its context";
     EXPECT_EQ((*n)[0].lookup_hits, (*n)[1].lookup_hits) << "the same tokens";
     EXPECT_TRUE((*n)[1].same_as_plain) << "greedy: drafted tokens change nothing";
-    const std::string table = speculative_tables({*v, prompt_tokens, *n});
+    const std::string table = speculative_tables({*v, prompt_tokens, "", *n});
     EXPECT_NE(table.find("(computed)"), std::string::npos) << table;
     EXPECT_NE(table.find("speed-up"), std::string::npos) << table;
+}
+
+// On a copy-cycle model (vk_symbiote_genmodel --copy-cycle) the --ngram prompt is the model's
+// cycle and its greedy text goes on repeating it: every drafted token is accepted, at least 2
+// per decode pass (--draft-fixed: the adaptive length follows measured times, which a loaded
+// test machine makes noisy), and the text is the plain one.
+TEST(BenchEngineSpeculative, CopyCycleModelAcceptsSeveralTokensPerPass) {
+    const Path path = test::copy_cycle_model("small", DType::F16, 16);
+    auto src = open_model_source(path);
+    ASSERT_TRUE(src) << src.error().to_string();
+    auto cycle = read_copy_cycle(**src, 2048);
+    ASSERT_TRUE(cycle) << cycle.error().to_string();
+    ASSERT_EQ(cycle->size(), 16u);
+    auto e = engine({"--disable-gpu", "--ctx-size", "200", "--draft-fixed"}, path);
+    ASSERT_TRUE(e) << e.error().to_string();
+    uint32 prompt_tokens = 0;
+    auto n = run_ngram_workload(**e, 48, "", *cycle, opts(), prompt_tokens);
+    ASSERT_TRUE(n) << n.error().to_string();
+    ASSERT_EQ(n->size(), 2u);
+    EXPECT_EQ(prompt_tokens, repetitive_prompt_tokens(16));
+    EXPECT_EQ(prompt_tokens, 1u + 8u * 16u) << "BOS and the cycle 8 times";
+    const NgramRunFigure &plain = (*n)[0], &ngram = (*n)[1];
+    EXPECT_EQ(plain.lookup_hits, 47u) << "every plain token after the first continues the prompt's cycle";
+    EXPECT_DOUBLE_EQ(plain.tokens_per_pass, 1.0);
+    EXPECT_TRUE(ngram.same_as_plain);
+    EXPECT_GT(ngram.accepted, 0u);
+    EXPECT_EQ(ngram.accepted, ngram.drafted);
+    EXPECT_GE(ngram.tokens_per_pass, 3.0) << "at least 2 accepted tokens per pass";
+    const std::string table = speculative_tables({{}, prompt_tokens, repetitive_prompt_description("", 16), *n});
+    EXPECT_NE(table.find("the model's copy cycle (16 tokens) x 8"), std::string::npos) << table;
 }

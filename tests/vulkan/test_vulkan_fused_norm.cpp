@@ -183,11 +183,12 @@ TEST(VulkanFusedNorm, SwigluGateUp) {
                 }
 }
 
-// The fused ops are decode-only: a batch past kMatvecMaxTokens must run op_rmsnorm first,
-// and asking for the fusion there is an error, not a silently unnormalized product.
+// The fused ops are for matvec-path batches: a batch past the small-N kernel's (the tiled matmul)
+// must run op_rmsnorm first, and asking for the fusion there is an error, not a silently
+// unnormalized product.
 TEST(VulkanFusedNorm, RejectsBatchesAndMissingGamma) {
     VKS_REQUIRE_VULKAN();
-    const uint32 rows = 16, cols = 8, n = kMatvecMaxTokens + 1;
+    const uint32 rows = 16, cols = 8, n = kSmallNMaxTokens + 1;
     auto wv = random_values(rows * cols, 1);
     auto w = env->weight(wv, rows, cols, DType::F32);
     auto x = env->buffer(n * cols * 4), y = env->buffer(n * rows * 4);

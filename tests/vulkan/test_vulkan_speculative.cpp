@@ -14,6 +14,8 @@
 #include "model/LoadedModel.h"
 #include "packs/PackWeightProvider.h"
 #include "runtime/Scheduler.h"
+#include "support/BatchLogits.h"
+#include "support/GreedyRun.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
 
@@ -105,5 +107,64 @@ TEST(VulkanSpeculative, GreedyTokensAreThoseOfPlainDecodingInEveryPlacement) {
                 EXPECT_GT(packs->manager().get_ram_stats().evictions, 0u) << "packs evicted under the tiny budget";
             }
         }
+    }
+}
+
+namespace {
+
+// The cases the draft-length tests run: stories260K (real weights: greedy text) and the
+// reference cases of each weight dtype.
+const char* const kCases[] = {"stories260K.park", "syn-f16", "syn-bf16"};
+
+}  // namespace
+
+// A verification pass's rows give the logits a pass of one row gives, bit for bit, for passes of
+// 2 .. 12 rows (small-N blocks of 2 .. 16 rows, fused norms past the per-token matvecs' 8): so
+// greedy tokens cannot depend on the draft length. Known exception (docs/architecture.md):
+// stories260K, where a pass from position 0 of 6 or more rows changes position 5's logits.
+TEST(VulkanSpeculative, RowsOfAVerificationPassGiveTheLogitsOfOneRowPasses) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    for (const char* name : {"syn-f16", "syn-bf16"}) {
+        auto rc = test::load_reference_case(name);
+        ASSERT_TRUE(rc) << rc.error().to_string();
+        const Path path = test::models_dir() / rc->model;
+        auto w = FileWeightProvider::open(path);
+        ASSERT_TRUE(w);
+        auto be = make_backend(Placement::Resident);
+        ASSERT_TRUE(be);
+        ASSERT_TRUE(be->prepare(**w, kCtx, kBatch));
+        const uint32 V = rc->n_vocab;
+        const std::vector<uint32> seq(rc->prompt_tokens.begin(), rc->prompt_tokens.begin() + std::min<size_t>(rc->prompt_tokens.size(), 12));
+        const std::vector<float> one = test::batched_logits(*be, {seq}, 1, V)[0];
+        for (uint32 rows : {2u, 3u, 5u, 8u, 12u}) {
+            const std::vector<float> many = test::batched_logits(*be, {seq}, rows, V)[0];
+            size_t differ = 0;
+            for (size_t i = 0; i < one.size(); ++i) differ += one[i] != many[i] ? 1 : 0;
+            EXPECT_EQ(differ, 0u) << name << ": " << differ << " of " << one.size() << " logits differ in passes of " << rows << " rows";
+        }
+    }
+}
+
+// Greedy decoding with n-gram drafts of fixed lengths and with adaptive lengths (--draft-max 8:
+// passes of up to 9 rows) gives the tokens of plain decoding.
+TEST(VulkanSpeculative, GreedyTokensDoNotDependOnTheDraftLength) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    for (const char* name : kCases) {
+        auto rc = test::load_reference_case(name);
+        ASSERT_TRUE(rc) << rc.error().to_string();
+        const Path path = test::models_dir() / rc->model;
+        auto m = LoadedModel::open(path);
+        ASSERT_TRUE(m) << m.error().to_string();
+        auto w = FileWeightProvider::open(*m);
+        auto be = make_backend(Placement::Resident);
+        ASSERT_TRUE(be);
+        ASSERT_TRUE(be->prepare(*w, kCtx, kBatch));
+        std::vector<uint32> prompt = rc->prompt_tokens;  // the prompt twice: a context n-gram drafts match
+        prompt.insert(prompt.end(), rc->prompt_tokens.begin() + 1, rc->prompt_tokens.end());
+        const test::GreedyOutcome plain = test::run_greedy(*be, **m, prompt, 24, 0, false, kBatch);
+        ASSERT_EQ(plain.tokens.size(), 24u) << name;
+        for (uint32 k : {2u, 8u}) EXPECT_EQ(test::run_greedy(*be, **m, prompt, 24, k, false, kBatch).tokens, plain.tokens) << name << " draft length " << k;
+        const test::GreedyOutcome adaptive = test::run_greedy(*be, **m, prompt, 24, 8, true, kBatch);
+        EXPECT_EQ(adaptive.tokens, plain.tokens) << name << " adaptive";
     }
 }

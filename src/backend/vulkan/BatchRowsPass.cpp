@@ -204,7 +204,7 @@ ExpectedVoid BatchRowsPass::split_head(int32 half, uint32 Vc) {
     std::memcpy(h_.up.mapped(), xo, uint64(n) * E_ * 4);
     VKS_TRY(m_.ring->record_copy_in(h_.up.buffer(), m_.buf.x.buffer(), uint64(n) * E_ * 4));  // x rows [0, n): the out rows
     // The output norm: fused into the matmul (matvec-sized n) or into xn (its weights are layer -1's).
-    LayerKernels::NormedX xn{ActView{m_.buf.x.buffer(), 0, E_}, kernels_.fused_norm(TensorRole::OutputNorm, 0), fused_norm_applies(n)};
+    LayerKernels::NormedX xn{ActView{m_.buf.x.buffer(), 0, E_}, kernels_.fused_norm(TensorRole::OutputNorm, 0), fused_norm_applies(c_, n)};
     if (!xn.fused) {
         VKS_TRY(op_rmsnorm(c_, m_.w.at(TensorRole::OutputNorm, -1), xn.x, ActView{m_.buf.xn.buffer(), 0, E_}, E_, n, cfg_.rms_eps));
         ctx_.rt.barrier();

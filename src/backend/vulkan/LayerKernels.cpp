@@ -37,7 +37,7 @@ ExpectedVoid LayerKernels::stream_copies(OpContext& c, uint32 group) {
 
 Expected<LayerKernels::NormedX> LayerKernels::normed_x(OpContext& c, TensorRole role, uint32 l, uint32 n) {
     const uint32 E = cfg_.n_embd;
-    NormedX in{ActView{buf_.x.buffer(), 0, E}, fused_norm(role, l), fuse_norm(n)};
+    NormedX in{ActView{buf_.x.buffer(), 0, E}, fused_norm(role, l), fuse_norm(c, n)};
     if (in.fused) return in;
     VKS_TRY(op_rmsnorm(c, w_.at(role, int32(l)), in.x, ActView{buf_.xn.buffer(), 0, E}, E, n, cfg_.rms_eps));
     c.rt.barrier();
@@ -201,7 +201,7 @@ ExpectedVoid LayerKernels::record_head(OpContext& c, uint32 first, uint32 n_out)
     const uint32 E = cfg_.n_embd, V = cfg_.n_vocab;
     if (!cfg_.head) return record_x_out(c, first, n_out);
     // Matvec-sized n_out (decode; a batch's last token): the output norm fused into the head matvec.
-    const bool fuse = fuse_norm(n_out);
+    const bool fuse = fuse_norm(c, n_out);
     const FusedNorm out_norm = fused_norm(TensorRole::OutputNorm, 0);
     const ActView xo{buf_.x.buffer(), first * E, E}, xn{buf_.xn.buffer(), 0, E}, logits{buf_.logits.buffer(), 0, V};
     if (!fuse) {
@@ -238,7 +238,7 @@ ExpectedVoid LayerKernels::record_head_rows(OpContext& c, const std::vector<uint
     }));
     // The norm is fused into the head only for one run: each fused run reads the whole output
     // matrix, the normed rows gathered into xn read it once.
-    const bool fuse = fuse_norm(n_out) && n_runs == 1;
+    const bool fuse = fuse_norm(c, n_out) && n_runs == 1;
     if (!fuse) {  // the runs normed into xn rows [0, n_out)
         VKS_TRY(runs([&](uint32 i, uint32 run) {
             return op_rmsnorm(c, w_.at(TensorRole::OutputNorm, -1), ActView{buf_.x.buffer(), rows[i] * E, E}, ActView{buf_.xn.buffer(), i * E, E}, E, run, cfg_.rms_eps);

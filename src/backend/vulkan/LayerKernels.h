@@ -27,7 +27,7 @@ public:
     RopeConfig rope(uint32 layer, uint32 pos) const;
     // Whether a norm before n rows' weight kernels is fused into them: matvec-sized n, unless
     // --fuse-decode off (a separate rmsnorm into xn and a barrier).
-    bool fuse_norm(uint32 n) const { return ctx_.opt.fuse_decode && fused_norm_applies(n); }
+    bool fuse_norm(const OpContext& c, uint32 n) const { return ctx_.opt.fuse_decode && fused_norm_applies(c, n); }
     // The norm `role` of `layer` (OutputNorm: any layer) in f32, as a kernel's gamma.
     FusedNorm fused_norm(TensorRole role, uint32 layer) const { return w_.fused_norm(cfg_, role, layer); }
     // A dense layer: the attention block, then the FFN (norm, gate / up, down into x).

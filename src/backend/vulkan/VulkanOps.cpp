@@ -57,9 +57,11 @@ MatmulParams base_params(const DeviceWeight& w, ActView x, ActView y, uint32 n_t
     return p;
 }
 
-// Whether a batch of n rows runs the matvec kernels (one row, the small-N kernel, or
-// per-token matvecs up to kMatvecMaxTokens) rather than the tiled matmul.
-bool matvec_path(const OpContext& c, uint32 n_tokens) { return n_tokens <= kMatvecMaxTokens || smalln_block(c, n_tokens) > 1; }
+// Lanes per unit of a matvec-path dispatch of `units` units (one row or small-N alike).
+uint32 matvec_lanes(const OpContext& c, uint32 units) {
+    const uint32 lanes = c.subgroup_size >= 4 && c.subgroup_size <= 128 ? c.subgroup_size : 32;
+    return units < 8192 ? std::max(lanes, c.matvec_small_lanes) : lanes;
+}
 
 // The staged small-N kernel's x chunk (matvec.comp XCH) for workgroups of wg_x lanes and bt
 // tokens: the most whole multiples of wg_x packets (8 f32 columns, 32 bytes, per token) within
@@ -111,20 +113,12 @@ ShaderSpecialization kernel_spec(const OpContext& c, Kernel k, uint32 units, uin
         // 2048) leave a large GPU's warp slots mostly empty, so below 8192 units each unit gets
         // OpContext::matvec_small_lanes lanes (several subgroups over k, summed in shared
         // memory): 64 by default, 2 units per workgroup (docs/tuning.md).
-        const uint32 lanes = c.subgroup_size >= 4 && c.subgroup_size <= 128 ? c.subgroup_size : 32;
-        const uint32 wide = std::max(lanes, c.matvec_small_lanes);
-        // Small-N: one subgroup per thread row, so that the bt * units lane sums need no barrier;
-        // staged: 256 invocations, so that each staged chunk of x serves twice the weight rows.
-        if (units < 8192 && bt == 1) {
-            s.workgroup_size_x = wide;
-            s.workgroup_size_y = std::max<uint32>(1, 128 / wide);
-        } else if (staged) {
-            s.workgroup_size_x = lanes;
-            s.workgroup_size_y = std::max<uint32>(1, 256 / lanes);
-        } else {
-            s.workgroup_size_x = lanes;
-            s.workgroup_size_y = std::max<uint32>(1, 128 / lanes);
-        }
+        // Small-N takes the lanes a one-row matvec of the same dispatch has: every output then sums
+        // in the same order (matvec.comp), so a row's result does not depend on the pass's row
+        // count (speculative decoding: verification rows give the logits of one-row passes).
+        // Staged: 256 invocations, so that each staged chunk of x serves twice the weight rows.
+        s.workgroup_size_x = matvec_lanes(c, units);
+        s.workgroup_size_y = std::max<uint32>(1, (staged ? 256 : 128) / s.workgroup_size_x);
     }
     return s;
 }
@@ -137,11 +131,11 @@ bool wide_loads_ok(const MatmulParams& p, const WeightPiece& w0, const WeightPie
 }
 
 // Checks a fused norm request and puts it into p; `plain` -> its NORM kernel when norm is set.
-Expected<Kernel> apply_norm(const FusedNorm* norm, uint32 n_tokens, Kernel plain, MatmulParams& p) {
+Expected<Kernel> apply_norm(const OpContext& c, const FusedNorm* norm, uint32 n_tokens, Kernel plain, MatmulParams& p) {
     if (!norm) return plain;
-    if (!fused_norm_applies(n_tokens))
-        return make_error(ErrorCode::InvalidArgument, "fused rmsnorm: only for matvec batches (n_tokens " + std::to_string(n_tokens) +
-                                                          " > " + std::to_string(kMatvecMaxTokens) + "): run op_rmsnorm first");
+    if (!fused_norm_applies(c, n_tokens))
+        return make_error(ErrorCode::InvalidArgument, "fused rmsnorm: only for matvec-path batches (n_tokens " + std::to_string(n_tokens) +
+                                                          " runs the tiled matmul): run op_rmsnorm first");
     if (!norm->gamma) return make_error(ErrorCode::InvalidArgument, "fused rmsnorm: no gamma buffer");
     p.norm_offset = norm->offset;
     p.norm_eps = norm->eps;
@@ -237,6 +231,8 @@ uint32 elem_offset(const DeviceWeight& w, const WeightPiece& piece, uint32 row) 
 
 }  // namespace
 
+bool matvec_path(const OpContext& c, uint32 n_tokens) { return n_tokens <= kMatvecMaxTokens || smalln_block(c, n_tokens) > 1; }
+
 uint32 smalln_block(const OpContext& c, uint32 n_tokens) {
     if (n_tokens < 2 || n_tokens > std::min(c.smalln_max_tokens, kSmallNMaxTokens)) return 1;
     const uint32 cap = std::clamp<uint32>(std::bit_floor(std::max<uint32>(c.smalln_block, 2)), 2, kSmallNMaxBlock);
@@ -273,7 +269,7 @@ ExpectedVoid op_matmul(OpContext& c, const DeviceWeight& w, ActView x, ActView y
                        const FusedNorm* norm, const RowBias* bias) {
     const bool matvec = matvec_path(c, n_tokens);
     MatmulParams base = base_params(w, x, y, n_tokens);
-    auto k = apply_norm(norm, n_tokens, matvec ? Kernel::Matvec : Kernel::Matmul, base);
+    auto k = apply_norm(c, norm, n_tokens, matvec ? Kernel::Matvec : Kernel::Matmul, base);
     if (!k) return k.error();
     KernelExtras e;
     e.gamma = norm ? norm->gamma : VK_NULL_HANDLE;
@@ -297,7 +293,7 @@ ExpectedVoid op_matmul_rope(OpContext& c, const DeviceWeight& w, ActView x, ActV
         return make_error(ErrorCode::InvalidArgument, "rope: head_dim " + std::to_string(rope.head_dim) + " / n_rot " +
                                                           std::to_string(rope.n_rot) + " do not fit " + std::to_string(w.rows) + " rows");
     MatmulParams base = base_params(w, x, y, n_tokens);
-    auto k = apply_norm(norm, n_tokens, Kernel::MatvecRope, base);
+    auto k = apply_norm(c, norm, n_tokens, Kernel::MatvecRope, base);
     if (!k) return k.error();
     KernelExtras e;
     e.table = rope.table;
@@ -332,7 +328,7 @@ ExpectedVoid op_swiglu(OpContext& c, const DeviceWeight& gate, const DeviceWeigh
         return make_error(ErrorCode::InvalidArgument, "swiglu: gate and up differ in shape or dtype");
     const bool matvec = matvec_path(c, n_tokens);
     MatmulParams base = base_params(gate, x, y, n_tokens);
-    auto k = apply_norm(norm, n_tokens, matvec ? Kernel::MatvecSwiglu : Kernel::MatmulSwiglu, base);
+    auto k = apply_norm(c, norm, n_tokens, matvec ? Kernel::MatvecSwiglu : Kernel::MatmulSwiglu, base);
     if (!k) return k.error();
     KernelExtras e;
     e.gamma = norm ? norm->gamma : VK_NULL_HANDLE;

@@ -119,11 +119,18 @@ uint32 smalln_block(const OpContext& c, uint32 n_tokens);
 // (1: one row): workgroup shape, BT / BP and, for 16-byte-aligned rows (vec8), the staged or regs
 // kernel's x chunk (batch_chunk, batch_regs; 0: the Lanes kernel runs).
 ShaderSpecialization weight_kernel_spec(const OpContext& c, Kernel k, uint32 units, uint32 bt, bool vec8);
+// Whether a batch of n rows runs the matvec kernels (one row, the small-N kernel, or per-token
+// matvecs up to kMatvecMaxTokens) rather than the tiled matmul. Their rows' results equal a
+// one-row pass's bit for bit: the small-N kernel sums each output in the matvec's order, with
+// its lanes (VulkanOps.cpp kernel_spec); the tiled matmul sums in another order.
+bool matvec_path(const OpContext& c, uint32 n_tokens);
 
 // An RMSNorm fused into a matvec op (decode): the op multiplies W by
 // rmsnorm(X[t]) = X[t] * gamma / sqrt(mean(X[t]^2) + eps) instead of X[t], so X is the raw
-// residual and no op_rmsnorm (nor its barrier) runs before it. Only for matvec-sized
-// batches (n_tokens <= kMatvecMaxTokens; fused_norm_applies): batches run op_rmsnorm first.
+// residual and no op_rmsnorm (nor its barrier) runs before it. Only for matvec-path batches
+// (fused_norm_applies): larger ones run op_rmsnorm first. Every matvec-path batch fuses it, so
+// that its rows are normed as a one-row pass norms them (the fused and separate norms round
+// differently).
 // gamma: f32 (cols elements of the weight) at element `offset` of `gamma` (any dtype of
 // the model's norm weight converted once by the caller).
 struct FusedNorm {
@@ -131,7 +138,7 @@ struct FusedNorm {
     uint32 offset = 0;  // elements
     float eps = 1e-5f;
 };
-constexpr bool fused_norm_applies(uint32 n_tokens) { return n_tokens <= kMatvecMaxTokens; }
+inline bool fused_norm_applies(const OpContext& c, uint32 n_tokens) { return matvec_path(c, n_tokens); }
 
 // A bias added to every token's result rows before rope and rounding (Q / K / V biases): the
 // f32 bias of weight row r at element offset + r of `buffer` (the model's DeviceVectors).
