@@ -186,7 +186,7 @@ Expected<VramPlan> plan_vram(const VramPlanInput& in) {
     if (in.budget_bytes < p.minimum_budget_bytes)
         return make_error(ErrorCode::BudgetTooSmall,
                           "VRAM budget " + format_gib(in.budget_bytes) + " is below the minimum of " + format_gib_up(stated) + " (" + std::to_string(stated) +
-                              " bytes: KV cache + activations " + format_gib(in.fixed_bytes) + ", norms, and " + std::to_string(in.slots) +
+                              " bytes: activations and the KV cache kept in VRAM " + format_gib(in.fixed_bytes) + ", norms, and " + std::to_string(in.slots) +
                               " streaming slots of " + format_gib(s_max) + ", the largest layer); raise --vram-gb or lower --ctx-size");
     // The resident set under what is left once the slots are sized for the largest segment.
     uint64 avail = in.budget_bytes - p.minimum_budget_bytes;
