@@ -189,7 +189,8 @@ uint64 partial_budget(WeightProvider& w, uint32 n_ctx, uint32 n_batch) {
         // -1: no plan at this budget; 0: everything resident; 1: all streamed; 2: part resident, part streamed.
     auto kind = [&](uint64 b, bool& enough) -> int {
         auto be = make_backend(b, false);
-        if (!be || !be->prepare(w, n_ctx, n_batch)) return -1;
+        // A plan that moved KV caches to RAM (to give weights the VRAM) is not the one wanted here.
+        if (!be || !be->prepare(w, n_ctx, n_batch) || be->kv_placement().any_in_ram()) return -1;
         const VramPlan& p = be->plan();
         enough = p.resident_weight_bytes * 2 >= p.streamed_weight_bytes;
         return p.slots == 0 ? 0 : p.resident_weight_bytes > 0 ? 2 : 1;
@@ -427,7 +428,7 @@ TEST_P(VulkanStreaming, HybridRowsSplitMatchesTheReference) {
     for (double b = 64 * 1024; b < double(uint64(1) << 31) && head_resident == 0; b *= 1.05) {
         auto probe = make_backend(uint64(b), false, -1, 0, VulkanOptions::PromptUpload::Auto, VulkanOptions::HybridSplit::Rows, 0,
                                   VulkanOptions::PromptUpload::Shader);
-        if (!probe || !probe->prepare(**w, n + 1, n)) continue;
+        if (!probe || !probe->prepare(**w, n + 1, n) || probe->kv_placement().any_in_ram()) continue;
         if (probe->plan().slots == 0) break;
         if (probe->hybrid_rows() && probe->plan().segment_stream_bytes.back() == 0) head_resident = uint64(b);
     }

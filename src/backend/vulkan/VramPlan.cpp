@@ -173,7 +173,9 @@ Expected<VramPlan> plan_vram(const VramPlanInput& in) {
     for (size_t i = 0; i < in.tensors.size(); ++i)
         if (!in.tensors[i].norm) p.segment_stream_bytes[in.tensors[i].segment] += tc->stream[i];
     const uint64 s_max = *std::max_element(p.segment_stream_bytes.begin(), p.segment_stream_bytes.end());
-    p.minimum_budget_bytes = std::min(everything, in.fixed_bytes + tc->norms + uint64(in.slots) * vram_alloc_cost(s_max, in.block_bytes) + slack);
+    // Forced streaming (a test knob) streams even a model that fits whole: its minimum is the slots'.
+    const uint64 streaming = in.fixed_bytes + tc->norms + uint64(in.slots) * vram_alloc_cost(s_max, in.block_bytes) + slack;
+    p.minimum_budget_bytes = in.force_streaming ? streaming : std::min(everything, streaming);
     if (!in.force_streaming && everything <= in.budget_bytes) {
         for (auto& t : p.tensors) t.resident = true;
         p.segment_stream_bytes.assign(in.n_segments, 0);
