@@ -484,7 +484,7 @@ std::vector<GeneratedTensor> generated_tensors(const ModelShape& s, DType dtype,
         d.rows = d.source_rows;
         // Norms, biases and routers: f32, as llama.cpp's converter writes them.
         const DType dt = tensor_role_is_vector(d.id.role) || d.id.role == TensorRole::Router ? DType::F32 : dtype;
-        out.push_back(GeneratedTensor{d, dt, tensor_role_is_norm(d.id.role), splitmix64(seed ^ splitmix64(uint64(k) + 0x5eed)), {}});
+        out.push_back(GeneratedTensor{d, dt, tensor_role_is_norm(d.id.role), splitmix64(seed ^ splitmix64(uint64(k) + 0x5eed)), {}, 1.0f, {}});
     }
     if (s.router_skew > 0.0f) add_router_skew(c, s.router_skew, seed, out);
     if (s.copy_cycle > 0) add_copy_cycle(s, c, seed, out);
