@@ -15,6 +15,7 @@
 #include "model/LoadedModel.h"
 #include "packs/PackWeightProvider.h"
 #include "runtime/Scheduler.h"
+#include "support/GreedyRun.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
 
@@ -83,19 +84,9 @@ private:
     CpuBackend& inner_;
 };
 
-// adaptive: the draft length from measured times (which tokens come out never depends on it;
-// how many drafts are made does).
-SequenceRequest request(std::vector<uint32> prompt, uint32 max_tokens, uint32 draft_max, bool adaptive = false) {
-    SequenceRequest r;
-    r.prompt = std::move(prompt);
-    r.sampling.temperature = 0;
-    r.max_tokens = max_tokens;
-    r.ignore_eos = true;
-    r.draft.ngram = draft_max > 0;
-    r.draft.draft_max = draft_max;
-    r.draft.adaptive = adaptive;
-    return r;
-}
+// test::greedy_request's adaptive: the draft length from measured times (which tokens come out
+// never depends on it; how many drafts are made does).
+using test::greedy_request;
 
 struct Outcome {
     std::vector<uint32> tokens;
@@ -220,15 +211,15 @@ TEST(Speculative, GreedyTokensAreThoseOfPlainDecoding) {
         SerialOnly serial(*rig.backend);
         const Tokenizer& tok = rig.model->tokenizer();
         for (const std::vector<uint32>& prompt : {rc->prompt_tokens, repetitive(rc->prompt_tokens)}) {
-            const Outcome plain = run_one(*rig.backend, tok, rig.n_vocab(), request(prompt, 40, 0));
+            const Outcome plain = run_one(*rig.backend, tok, rig.n_vocab(), greedy_request(prompt, 40, 0));
             ASSERT_EQ(plain.tokens.size(), 40u) << name;
             EXPECT_EQ(plain.drafted, 0u);
             for (uint32 k : {4u, 8u}) {
                 const bool adaptive = k == 8;
-                const Outcome spec = run_one(*rig.backend, tok, rig.n_vocab(), request(prompt, 40, k, adaptive));
+                const Outcome spec = run_one(*rig.backend, tok, rig.n_vocab(), greedy_request(prompt, 40, k, adaptive));
                 EXPECT_EQ(spec.tokens, plain.tokens) << name << " draft-max " << k;
                 EXPECT_EQ(spec.passes + spec.accepted, plain.passes) << name << ": each accepted token saves one pass";
-                const Outcome ser = run_one(serial, tok, rig.n_vocab(), request(prompt, 40, k, adaptive));
+                const Outcome ser = run_one(serial, tok, rig.n_vocab(), greedy_request(prompt, 40, k, adaptive));
                 EXPECT_EQ(ser.tokens, plain.tokens) << name << " draft-max " << k << " serial";
                 std::printf("[ %s ] prompt %zu, draft-max %u: %llu drafted, %llu accepted, %llu passes (plain %llu)\n", name.c_str(), prompt.size(), k,
                             (unsigned long long)spec.drafted, (unsigned long long)spec.accepted, (unsigned long long)spec.passes, (unsigned long long)plain.passes);
@@ -252,9 +243,9 @@ TEST(Speculative, GreedyTokensAreThoseOfPlainDecodingThroughPacksUnderATinyBudge
     Rig packs(rc->model, 128, 128, true);
     ASSERT_TRUE(files.backend && packs.backend);
     const std::vector<uint32> prompt = repetitive(rc->prompt_tokens);
-    const Outcome plain = run_one(*files.backend, files.model->tokenizer(), files.n_vocab(), request(prompt, 48, 0));
+    const Outcome plain = run_one(*files.backend, files.model->tokenizer(), files.n_vocab(), greedy_request(prompt, 48, 0));
     const uint64 evictions_before = packs.packs->manager().get_ram_stats().evictions;
-    const Outcome spec = run_one(*packs.backend, packs.model->tokenizer(), packs.n_vocab(), request(prompt, 48, 6));
+    const Outcome spec = run_one(*packs.backend, packs.model->tokenizer(), packs.n_vocab(), greedy_request(prompt, 48, 6));
     EXPECT_EQ(spec.tokens, plain.tokens);
     EXPECT_GT(spec.accepted, 0u);
     EXPECT_GT(packs.packs->manager().get_ram_stats().evictions - evictions_before, spec.passes) << "packs evicted during the passes";
@@ -268,14 +259,14 @@ TEST(Speculative, AKeptCacheContinuesAsPlainDecoding) {
     const Tokenizer& tok = rig.model->tokenizer();
     auto twice = [&](uint32 draft_max) {
         Scheduler s(*rig.backend, tok, rig.n_vocab(), 64);
-        SequenceRequest a = request(tok.encode("Once upon a time, there was a little girl. Once upon a time", true, true), 30, draft_max, true);
+        SequenceRequest a = greedy_request(tok.encode("Once upon a time, there was a little girl. Once upon a time", true, true), 30, draft_max, true);
         a.keep_kv = true;
         const uint64 first = *s.submit(a);
         while (s.has_work()) EXPECT_TRUE(s.step());
         EXPECT_EQ(s.find(first)->kv().n_pos, s.find(first)->n_past());
         std::vector<uint32> next = s.find(first)->tokens();
         next.push_back(next[1]);
-        SequenceRequest b = request(next, 20, draft_max, true);
+        SequenceRequest b = greedy_request(next, 20, draft_max, true);
         b.prefix_from = first;
         const uint64 second = *s.submit(b);
         while (s.has_work()) EXPECT_TRUE(s.step());

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <utility>
 
 #include "model/ModelGenerator.h"
 #include "runtime/Scheduler.h"
@@ -10,18 +11,22 @@
 
 namespace vk_symbiote::test {
 
-GreedyOutcome run_greedy(Backend& be, const LoadedModel& m, const std::vector<uint32>& prompt, uint32 max_tokens, uint32 draft_max,
-                         bool adaptive, uint32 n_batch) {
-    Scheduler s(be, m.tokenizer(), m.config().n_vocab, n_batch);
+SequenceRequest greedy_request(std::vector<uint32> prompt, uint32 max_tokens, uint32 draft_max, bool adaptive) {
     SequenceRequest r;
-    r.prompt = prompt;
+    r.prompt = std::move(prompt);
     r.sampling.temperature = 0;
     r.max_tokens = max_tokens;
     r.ignore_eos = true;
     r.draft.ngram = draft_max > 0;
     r.draft.draft_max = draft_max;
     r.draft.adaptive = adaptive;
-    auto id = s.submit(r);
+    return r;
+}
+
+GreedyOutcome run_greedy(Backend& be, const LoadedModel& m, const std::vector<uint32>& prompt, uint32 max_tokens, uint32 draft_max,
+                         bool adaptive, uint32 n_batch) {
+    Scheduler s(be, m.tokenizer(), m.config().n_vocab, n_batch);
+    auto id = s.submit(greedy_request(prompt, max_tokens, draft_max, adaptive));
     EXPECT_TRUE(id) << id.error().to_string();
     if (!id) return {};
     GreedyOutcome o;

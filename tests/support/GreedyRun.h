@@ -8,6 +8,7 @@
 
 #include "backend/Backend.h"
 #include "model/LoadedModel.h"
+#include "runtime/Sequence.h"
 
 namespace vk_symbiote::test {
 
@@ -17,7 +18,11 @@ struct GreedyOutcome {
     uint64 decode_passes = 0;  // passes after the prompt's (the first token comes from the prompt's)
 };
 
-// draft_max 0: plain decoding; else n-gram drafts of up to draft_max tokens, their length
+// A greedy request of max_tokens tokens, EOS ignored; draft_max 0: plain decoding, else n-gram
+// drafts of up to draft_max tokens, their length adaptive (DraftLength) or always draft_max.
+SequenceRequest greedy_request(std::vector<uint32> prompt, uint32 max_tokens, uint32 draft_max, bool adaptive = false);
+
+// run_greedy: greedy_request through a Scheduler. draft_max 0: plain decoding; else n-gram drafts of up to draft_max tokens, their length
 // adaptive (DraftLength) or always draft_max. EOS ignored: max_tokens tokens come out. n_batch:
 // the most rows per pass (the backend's prepare()). Fails the current test on a scheduler error.
 GreedyOutcome run_greedy(Backend& be, const LoadedModel& m, const std::vector<uint32>& prompt, uint32 max_tokens, uint32 draft_max,
