@@ -41,6 +41,7 @@
 #include "pipeline/PipelineCommand.h"
 #include "runtime/Session.h"
 #include "server/OpenAiServer.h"
+#include "server/PipelineServe.h"
 #include "server/StopOnSignal.h"
 #include "template/Template.h"
 #include "engine/BudgetCheck.h"
@@ -316,7 +317,7 @@ int run_command(int argc, char** argv) {
         return tool::fail(make_error(ErrorCode::InvalidArgument, "--json is for generate (and bench), not " + sub));
     if (sub == "tokenize") return cmd_tokenize(cfg, model);
     if (sub == "pack") return cmd_pack(cfg, model);
-    if (cfg.pipeline().enabled) return pipeline::run_pipeline_command(cfg, model, sub);
+    if (cfg.pipeline().enabled) return sub == "serve" ? server::run_pipeline_serve(cfg, model) : pipeline::run_pipeline_command(cfg, model, sub);
     auto engine = VulkanSymbioteEngine::create(model, cfg);
     if (!engine) return tool::fail(engine.error());
     if (sub == "generate") return cmd_generate(cfg, **engine, model);

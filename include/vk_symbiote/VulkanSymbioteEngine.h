@@ -130,6 +130,10 @@ struct PerformanceMetrics {
     // pass has carried, and the paged KV cache's blocks (used now, at peak, in all; 0 without one).
     std::string scheduling;                // e.g. "batched: many sequences per pass, ..." or "one sequence at a time"
     uint32 peak_sequences_per_pass = 0;
+    // `serve --pipeline`: micro-batches sent through the stages, and the most in flight at once
+    // (above 1: the ranks computed different micro-batches at the same time); 0 in one process.
+    uint64 pipeline_micro_batches = 0;
+    uint32 pipeline_peak_in_flight = 0;
     // Speculative decoding (0 without it): drafted tokens verified and those accepted, the
     // passes that verified a draft, time spent drafting and in those passes; decode passes
     // (without prompt tokens) and the tokens they generated (tokens per pass = the ratio).

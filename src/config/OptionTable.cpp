@@ -312,11 +312,11 @@ const OptionSpec kOptions[] = {
 
     // ---- [pipeline] (docs/pipeline.md) ---------------------------------------------------
     {.section = "pipeline", .key = "enabled", .cli = "--pipeline", .cli_fixed = "true", .field = VKS_FIELD(pipeline.enabled),
-     .help = "one rank of a pipeline started by mpirun: each rank holds a contiguous range of layers, only activations cross"},
+     .help = "one rank of a pipeline started by mpirun (generate, perplexity, serve): each rank holds a contiguous range of layers, only activations cross"},
     {.section = "pipeline", .key = "budgets", .cli = "--budgets", .metavar = "<list>", .field = VKS_FIELD(pipeline.budgets),
      .help = "per-rank VRAM:RAM[:SPEED] in GiB, e.g. 4:16,8:32 (empty: each rank's own --vram-gb / --ram-gb); layers split in proportion"},
     {.section = "pipeline", .key = "timeout_s", .cli = "--pipeline-timeout", .metavar = "<s>", .field = VKS_FIELD(pipeline.timeout_s),
-     .min = 0.1, .max = 86400, .help = "seconds one rank waits for another before ending every rank with an error naming it"},
+     .min = 0.1, .max = 86400, .help = "seconds one rank waits for another before ending every rank with an error naming it (an idle serve pings every quarter of it)"},
 };
 
 #undef VKS_FIELD

@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <random>
 #include <sstream>
 
 #include "backend/cpu/CpuBackend.h"
 #include "config/Logger.h"
 #include "engine/BackendSelector.h"
 #include "engine/DraftModelLoader.h"
+#include "engine/SequenceRequests.h"
 #include "memory/MemoryStats.h"
 #include "model/LoadedModel.h"
 #include "model/ModelConfig.h"
@@ -22,30 +22,6 @@ namespace vk_symbiote {
 namespace {
 using Clock = std::chrono::steady_clock;
 uint64 ns_since(Clock::time_point t0) { return uint64(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count()); }
-
-SamplerParams sampler_params(const GenerationOptions& opts) {
-    SamplerParams sp;
-    sp.temperature = opts.temperature;
-    sp.top_k = opts.top_k;
-    sp.top_p = opts.top_p;
-    sp.min_p = opts.min_p;
-    sp.repeat_penalty = opts.repeat_penalty;
-    sp.repeat_last_n = opts.repeat_last_n;
-    sp.frequency_penalty = opts.frequency_penalty;
-    sp.presence_penalty = opts.presence_penalty;
-    sp.seed = opts.seed ? *opts.seed : std::random_device{}();
-    return sp;
-}
-
-DraftParams draft_params(const GenerationOptions& opts) {
-    DraftParams d;
-    d.ngram = opts.draft_ngram;
-    d.ngram_size = std::max(1u, opts.draft_ngram_size);
-    d.draft_max = opts.draft_max;
-    d.draft_min = std::min(opts.draft_min, opts.draft_max);
-    d.adaptive = opts.draft_adaptive;
-    return d;
-}
 
 // Each device's part (several devices), its counters less those at the last metrics reset.
 std::vector<DevicePlacement> device_placements(const BackendStats& b, const BackendStats& base) {
@@ -325,24 +301,7 @@ void VulkanSymbioteEngine::reset_performance_metrics() {
     impl_->device_metrics_stale = true;
 }
 
-GenerationOptions VulkanSymbioteEngine::default_generation_options() const {
-    const SamplingConfig& s = impl_->sampling;
-    GenerationOptions o;
-    o.max_tokens = s.max_tokens;
-    o.temperature = s.temperature;
-    o.top_k = s.top_k;
-    o.top_p = s.top_p;
-    o.min_p = s.min_p;
-    o.repeat_penalty = s.repeat_penalty;
-    o.repeat_last_n = s.repeat_last_n;
-    if (s.seed_set) o.seed = s.seed;
-    o.draft_ngram = s.draft_ngram;
-    o.draft_ngram_size = s.draft_ngram_size;
-    o.draft_max = s.draft_max;
-    o.draft_min = s.draft_min;
-    o.draft_adaptive = s.draft_adaptive;
-    return o;
-}
+GenerationOptions VulkanSymbioteEngine::default_generation_options() const { return generation_options(impl_->sampling); }
 
 std::string VulkanSymbioteEngine::generate(const std::string& prompt, uint32_t max_tokens, float temperature) {
     GenerationOptions o = default_generation_options();
@@ -406,23 +365,7 @@ Expected<std::vector<float>> VulkanSymbioteEngine::evaluate(const std::vector<ui
 
 Expected<GenerationId> VulkanSymbioteEngine::submit(const GenerationRequest& req) {
     Impl& m = *impl_;
-    SequenceRequest r;
-    r.prompt = req.prompt_tokens;
-    if (r.prompt.empty()) {
-        r.prompt = m.tok().encode(req.prompt, req.options.add_bos, req.options.parse_special);
-        if (r.prompt.empty()) r.prompt.push_back(m.tok().bos_id());  // an empty prompt starts from BOS alone
-    }
-    r.sampling = sampler_params(req.options);
-    r.max_tokens = req.options.max_tokens;
-    r.ignore_eos = req.options.ignore_eos;
-    r.logprobs = req.options.logprobs;
-    r.top_logprobs = req.options.top_logprobs;
-    r.stop = req.options.stop;
-    r.on_token = req.on_token;
-    r.prefix_from = req.prefix_from;
-    r.release_prefix_source = req.release_prefix_source;
-    r.keep_kv = req.keep_kv;
-    r.draft = draft_params(req.options);
+    SequenceRequest r = sequence_request(req, m.tok());
     if (m.draft && req.options.draft_model) r.draft.model = m.draft->draft.get();
     return m.sched->submit(std::move(r));
 }

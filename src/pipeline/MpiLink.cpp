@@ -151,7 +151,9 @@ Expected<std::unique_ptr<PipelineLink>> open_mpi_link(double timeout_s) {
     MPI_Initialized(&initialized);
     if (!initialized) {
         int provided = 0;
-        if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        // Serialized: `serve --pipeline` talks from its engine thread, the rest from the main
+        // thread, never both at once (the server joins its thread before the stop message).
+        if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
             return make_error(ErrorCode::Io, "pipeline: MPI_Init failed (start the ranks with mpirun)");
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);

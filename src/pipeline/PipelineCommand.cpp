@@ -63,7 +63,7 @@ ExpectedVoid lead_perplexity(PipelineStage& stage, const ConfigManager& cfg) {
 
 int run_pipeline_command(const ConfigManager& cfg, const Path& model, const std::string& subcommand) {
     if (subcommand != "generate" && subcommand != "perplexity")
-        return tool::fail(make_error(ErrorCode::InvalidArgument, "--pipeline runs generate and perplexity (and the benchmark), not " + subcommand));
+        return tool::fail(make_error(ErrorCode::InvalidArgument, "--pipeline runs generate, perplexity and serve (and the benchmark), not " + subcommand));
     auto link = open_mpi_link(cfg.pipeline().timeout_s);
     if (!link) return tool::fail(link.error());
     PipelineLink& l = **link;

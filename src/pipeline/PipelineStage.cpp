@@ -18,8 +18,9 @@ namespace vk_symbiote::pipeline {
 
 namespace {
 
-// The Step header's kinds (StepHeader, then the rows' n_embd floats of activations).
-enum : uint32 { kStop = 0, kForward = 1 };
+// The Step header's kinds (StepHeader, then the rows' n_embd floats of activations; kIdle:
+// rank 0 has no step to send, every rank passes it on, so that no receive's deadline passes).
+enum : uint32 { kStop = 0, kForward = 1, kIdle = 2 };
 
 // Logits rows a chunk wants.
 uint32 wanted_rows(const StageChunk& c) { return c.want == 0 ? 0 : c.want == 1 ? 1 : c.n; }
@@ -252,7 +253,9 @@ ExpectedVoid PipelineStage::submit(const std::vector<StageChunk>& chunks, const 
     VKS_TRY(check_step(h));
     if (stats_.steps == 0) first_start_ns_ = now_ns();
     VKS_TRY(embed(h, tokens));
-    return step(h, tokens, logits);
+    VKS_TRY(step(h, tokens, logits));
+    peak_in_flight_ = std::max(peak_in_flight_, uint32(in_flight_.size()));
+    return {};
 }
 
 ExpectedVoid PipelineStage::collect() {
@@ -278,6 +281,13 @@ ExpectedVoid PipelineStage::forward(const uint32* tokens, uint32 n, uint32 pos, 
         done += c;
     }
     return {};
+}
+
+ExpectedVoid PipelineStage::keepalive() {
+    if (link_.rank() != 0 || link_.size() == 1) return {};
+    StepHeader h;
+    h.kind = kIdle;
+    return link_.send(1, Tag::Step, &h, sizeof h);
 }
 
 ExpectedVoid PipelineStage::finish() {
@@ -306,6 +316,10 @@ ExpectedVoid PipelineStage::serve() {
         if (h.kind == kStop) {
             if (!is_last()) VKS_TRY(link_.send(link_.rank() + 1, Tag::Step, &h, sizeof h));
             return send_report(*this);
+        }
+        if (h.kind == kIdle) {
+            if (!is_last()) VKS_TRY(link_.send(link_.rank() + 1, Tag::Step, &h, sizeof h));
+            continue;
         }
         if (auto ok = check_step(h); !ok)
             return make_error(ErrorCode::Corrupt, ok.error().message + " from " + link_.who(prev) + " (the same --parallel and --step-tokens on every rank?)");

@@ -48,7 +48,7 @@ constexpr uint32 kMaxStageChunks = 64;  // sequences in one micro-batch
 
 // The Step message (rank r -> r + 1): a micro-batch, or the stop (kind 0).
 struct StepHeader {
-    uint32 kind = 0;  // 0 stop, 1 forward
+    uint32 kind = 0;  // 0 stop, 1 forward, 2 idle (nothing to compute: keeps the receives' deadlines)
     uint32 n_chunks = 0;
     StageChunk chunks[kMaxStageChunks];
 };
@@ -79,10 +79,15 @@ public:
     ExpectedVoid submit(const std::vector<StageChunk>& chunks, const uint32* tokens, float* logits);
     ExpectedVoid collect();
     uint32 in_flight() const { return uint32(in_flight_.size()); }
+    uint32 peak_in_flight() const { return peak_in_flight_; }  // the most micro-batches in flight at once
     uint32 n_slots() const { return uint32(tables_.size()); }
     uint32 n_batch() const { return n_batch_; }
     // Rank 0: ends the other ranks' serve() (call once, at the end).
     ExpectedVoid finish();
+    // Rank 0, with nothing in flight: an idle message down the chain, so that the other ranks,
+    // waiting for a step, do not time out while rank 0 has none (an idle server; call it more
+    // often than --pipeline-timeout).
+    ExpectedVoid keepalive();
     // Ranks > 0: runs steps until rank 0's finish().
     ExpectedVoid serve();
 
@@ -146,6 +151,7 @@ private:
     std::vector<uint32> ids_;              // (n_batch) 0, 1, ...: a later rank's "tokens", rows of x_
     std::vector<KvBlockTable> tables_;     // (slots) each sequence slot's blocks in the backend's pool
     std::deque<uint64> in_flight_;         // rank 0: submitted micro-batches' posted logits receives (0: none)
+    uint32 peak_in_flight_ = 0;
     std::vector<float> logits_;            // (n_batch, n_vocab) the last rank's rows for rank 0
     StageStats stats_;
     uint64 first_start_ns_ = 0, last_end_ns_ = 0;  // steady clock

@@ -12,10 +12,10 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kMetricsPeriod = std::chrono::milliseconds(250);
 }  // namespace
 
-EngineDriver::EngineDriver(VulkanSymbioteEngine& engine, uint32 parallel, uint32 max_queue, uint32 prompt_cache)
+EngineDriver::EngineDriver(ServingEngine& engine, uint32 parallel, uint32 max_queue, uint32 prompt_cache)
     : engine_(engine), parallel_(std::max<uint32>(parallel, 1)), max_queue_(max_queue), prompt_cache_(prompt_cache) {
-    engine_.reset_performance_metrics();  // the server's figures start now (and placement, KV pool are read)
-    metrics_ = engine_.get_performance_metrics();
+    engine_.reset_metrics();  // the server's figures start now (and placement, KV pool are read)
+    metrics_ = engine_.metrics();
     thread_ = std::thread([this] { run(); });
 }
 
@@ -59,7 +59,11 @@ DriverSnapshot EngineDriver::snapshot() const {
 }
 
 void EngineDriver::run() {
-    while (wait_for_work()) {
+    for (Wake w = Wake::Work; (w = wait_for_work()) != Wake::Stop;) {
+        if (w == Wake::Idle) {
+            if (auto ok = engine_.idle(); !ok) VKS_LOG_ERROR("serve: " << ok.error().to_string());
+            continue;
+        }
         drop_abandoned();
         admit();
         step();
@@ -75,11 +79,14 @@ void EngineDriver::run() {
     release_all_kept();
 }
 
-// Sleeps while nothing is active and nothing waits for a slot.
-bool EngineDriver::wait_for_work() {
+// Sleeps while nothing is active and nothing waits for a slot (at most the engine's idle period).
+EngineDriver::Wake EngineDriver::wait_for_work() {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return stopping_ || !active_.empty() || !pending_.empty(); });
-    return !stopping_;
+    const auto ready = [&] { return stopping_ || !active_.empty() || !pending_.empty(); };
+    const double idle_s = engine_.idle_period_s();
+    if (idle_s <= 0) cv_.wait(lock, ready);
+    else if (!cv_.wait_for(lock, std::chrono::duration<double>(idle_s), ready)) return Wake::Idle;
+    return stopping_ ? Wake::Stop : Wake::Work;
 }
 
 // Queued requests whose client went away leave the queue; active ones are cancelled (the
@@ -194,7 +201,7 @@ void EngineDriver::refresh_metrics(bool force) {
     const auto now = Clock::now();
     if (!force && now - metrics_at_ < kMetricsPeriod) return;
     metrics_at_ = now;
-    PerformanceMetrics m = engine_.get_performance_metrics();
+    PerformanceMetrics m = engine_.metrics();
     std::lock_guard lock(mu_);
     metrics_ = std::move(m);
 }

@@ -6,6 +6,9 @@
 // finished ones (their KV blocks go back to the pool, or stay in the PromptCache for a later
 // request that starts with the same tokens).
 //
+// An engine with an idle period (the pipeline's) gets idle() calls while nothing runs; an
+// engine error there, or in a step, is the engine's to end (the pipeline ends every rank).
+//
 // Thread-safety: enqueue() and snapshot() from any thread; the engine is touched by the driver
 // thread only, from construction to stop().
 #pragma once
@@ -20,7 +23,7 @@
 
 #include "server/GenerationStream.h"
 #include "server/PromptCache.h"
-#include "vk_symbiote/VulkanSymbioteEngine.h"
+#include "server/ServingEngine.h"
 
 namespace vk_symbiote::server {
 
@@ -47,7 +50,7 @@ struct DriverSnapshot {
 class EngineDriver {
 public:
     // prompt_cache: finished requests whose KV cache is kept for later ones (0: none).
-    EngineDriver(VulkanSymbioteEngine& engine, uint32 parallel, uint32 max_queue, uint32 prompt_cache);
+    EngineDriver(ServingEngine& engine, uint32 parallel, uint32 max_queue, uint32 prompt_cache);
     ~EngineDriver();
     EngineDriver(const EngineDriver&) = delete;
     EngineDriver& operator=(const EngineDriver&) = delete;
@@ -69,8 +72,10 @@ private:
         std::vector<uint32> prompt;  // its tokens, for the PromptCache
     };
 
+    enum class Wake { Work, Idle, Stop };
     void run();
-    bool wait_for_work();  // false: stopping
+    // Work: something is active or waits; Idle: the engine's idle period passed without any.
+    Wake wait_for_work();
     void admit();
     void drop_abandoned();
     void step();
@@ -80,7 +85,7 @@ private:
     void release_all_kept();
     void refresh_metrics(bool force);
 
-    VulkanSymbioteEngine& engine_;
+    ServingEngine& engine_;
     const uint32 parallel_;
     const uint32 max_queue_;
     mutable std::mutex mu_;  // guards pending_, counters_, metrics_, stopping_

@@ -43,6 +43,8 @@ void engine_metrics(Exposition& e, const PerformanceMetrics& m) {
     e.gauge("kv_blocks_peak", "most KV cache blocks in use at once", m.kv_blocks_peak);
     e.gauge("kv_blocks_total", "KV cache blocks in the pool", m.kv_blocks_total);
     e.gauge("peak_sequences_per_pass", "most sequences one forward pass carried", m.peak_sequences_per_pass);
+    e.counter("pipeline_micro_batches_total", "micro-batches sent through the pipeline's stages (serve --pipeline)", double(m.pipeline_micro_batches));
+    e.gauge("pipeline_peak_in_flight", "most micro-batches in flight through the stages at once (serve --pipeline)", m.pipeline_peak_in_flight);
     e.counter("weight_bytes_disk_total", "weight bytes read from disk (model file or pack cache)", double(m.weight_bytes_disk));
     e.counter("weight_bytes_uploaded_total", "weight bytes copied host to device", double(m.weight_bytes_uploaded));
     e.gauge("weight_bytes_vram_resident", "weight bytes kept in VRAM", double(m.weight_bytes_vram_resident));

@@ -27,10 +27,10 @@ Expected<ChatTemplate> load_template(const ConfigManager& cfg, const Tokenizer& 
     return ChatTemplate::from_jinja(*source, file, special_token_variables(tok));
 }
 
-ServerContext make_context(VulkanSymbioteEngine& engine, const ConfigManager& cfg, const Path& model) {
+ServerContext make_context(const ServingEngine& engine, const ConfigManager& cfg, const Path& model) {
     ServerContext c;
     c.tokenizer = &engine.tokenizer();
-    c.defaults.options = engine.default_generation_options();
+    c.defaults.options = engine.default_options();
     c.defaults.max_tokens_limit = cfg.server().max_tokens_limit;
     c.context_size = engine.context_size();
     c.parallel = cfg.performance().parallel;
@@ -43,6 +43,13 @@ ServerContext make_context(VulkanSymbioteEngine& engine, const ConfigManager& cf
 }  // namespace
 
 Expected<std::unique_ptr<OpenAiServer>> OpenAiServer::create(VulkanSymbioteEngine& engine, const ConfigManager& cfg, const Path& model) {
+    auto adapter = std::make_unique<EngineServing>(engine);
+    auto s = create(*adapter, cfg, model);
+    if (s) (*s)->own_ = std::move(adapter);  // the driver, destroyed first (declared after), steps it
+    return s;
+}
+
+Expected<std::unique_ptr<OpenAiServer>> OpenAiServer::create(ServingEngine& engine, const ConfigManager& cfg, const Path& model) {
     auto tmpl = load_template(cfg, engine.tokenizer(), model);
     if (!tmpl) return tmpl.error();
     std::unique_ptr<OpenAiServer> s(new OpenAiServer());

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "server/ServerContext.h"
+#include "server/ServingEngine.h"
 #include "vk_symbiote/Common.h"
 
 namespace httplib {
@@ -29,6 +30,8 @@ namespace vk_symbiote::server {
 class OpenAiServer {
 public:
     static Expected<std::unique_ptr<OpenAiServer>> create(VulkanSymbioteEngine& engine, const ConfigManager& cfg, const Path& model);
+    // Over another engine (the pipeline's: PipelineServe); `engine` outlives the server.
+    static Expected<std::unique_ptr<OpenAiServer>> create(ServingEngine& engine, const ConfigManager& cfg, const Path& model);
     ~OpenAiServer();
     OpenAiServer(const OpenAiServer&) = delete;
     OpenAiServer& operator=(const OpenAiServer&) = delete;
@@ -45,6 +48,7 @@ private:
 
     std::string host_;
     int port_ = 0;
+    std::unique_ptr<ServingEngine> own_;  // create(VulkanSymbioteEngine&)'s adapter
     std::unique_ptr<ChatTemplate> template_;
     std::unique_ptr<EngineDriver> driver_;
     ServerContext ctx_;
