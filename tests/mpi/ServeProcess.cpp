@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <regex>
 #include <thread>
 
@@ -50,7 +52,12 @@ ServeProcess::~ServeProcess() {
     }
 }
 
-std::string ServeProcess::log() const { return read_file(log_); }
+std::string ServeProcess::log() const {
+    std::ifstream f(log_, std::ios::binary);  // "" until the shell has created it
+    std::ostringstream text;
+    text << f.rdbuf();
+    return text.str();
+}
 
 std::pair<int, nlohmann::json> ServeProcess::complete(const nlohmann::json& body) const {
     httplib::Client c("127.0.0.1", port_);

@@ -5,13 +5,16 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <regex>
 #include <thread>
 
 #include "MpiRun.h"
 #include "PipelineCases.h"
 #include "ServeProcess.h"
+#include "packs/PackWeightProvider.h"
 #include "support/ReferenceCase.h"
+#include "support/TestPaths.h"
 
 using namespace vk_symbiote;
 using namespace vk_symbiote::test;
@@ -51,6 +54,22 @@ std::vector<std::string> complete_all(const ServeProcess& s, const std::vector<n
     return texts;
 }
 
+// tiny_ram_entry (one sequence's KV cache) with room for the KV caches of --parallel 4 on the
+// CPU path (a full context per slot): the rank still streams its layers from packs.
+std::string tiny_ram_entry_for_four(const std::string& model) {
+    auto g = open_model_source(models_dir() / model);
+    EXPECT_TRUE(g);
+    auto cfg = ModelConfig::from_source(**g);
+    EXPECT_TRUE(cfg);
+    const double more = double(estimate_activation_kv_bytes(*cfg, kCtx, 512, 4 * kCtx) - estimate_activation_kv_bytes(*cfg, kCtx, 512, kCtx));
+    const std::string entry = tiny_ram_entry(model);  // "0:RAM:SPEED"
+    const size_t a = entry.find(':') + 1, b = entry.find(':', a);
+    const double gb = std::stod(entry.substr(a, b - a)) + more / 1073741824.0;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "0:%.17g:%.17g", gb, 3.0 / gb);
+    return buf;
+}
+
 std::vector<std::string> single_process_texts(const std::string& model, const std::vector<nlohmann::json>& reqs) {
     ServeProcess one(serve_cmd(0, model, ""));
     EXPECT_TRUE(one.listening()) << one.log();
@@ -72,7 +91,7 @@ TEST(PipelineServe, ConcurrentRequestsMatchOneProcessAsMicroBatches) {
     ASSERT_EQ(want.size(), reqs.size());
     for (const auto& t : want) EXPECT_FALSE(t.empty());
     EXPECT_NE(want[0], want[1]) << "distinct prompts give distinct continuations";
-    const std::string packs = " --max-pack-mb 0.00390625 --budgets 0:1," + tiny_ram_entry("stories260K.gguf") + ",0:1 --pipeline-timeout 3";
+    const std::string packs = " --max-pack-mb 0.00390625 --budgets 0:1," + tiny_ram_entry_for_four("stories260K.gguf") + ",0:1 --pipeline-timeout 3";
     for (const auto& [ranks, extra] : std::vector<std::pair<uint32, std::string>>{{2, " --stats"}, {3, packs + " --stats"}}) {
         ServeProcess s(serve_cmd(ranks, "stories260K.gguf", extra));
         ASSERT_TRUE(s.listening()) << s.log();
@@ -104,6 +123,7 @@ TEST(PipelineServe, AReferenceCaseMatchesOneProcess) {
     const std::vector<nlohmann::json> reqs(1, body);
     const auto want = single_process_texts(c->model, reqs);
     ASSERT_EQ(want.size(), 1u);
+    EXPECT_FALSE(want[0].empty());
     ServeProcess s(serve_cmd(2, c->model, ""));
     ASSERT_TRUE(s.listening()) << s.log();
     EXPECT_EQ(complete_all(s, reqs), want) << s.log();
