@@ -8,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <regex>
 #include <thread>
 
@@ -65,6 +66,23 @@ std::pair<int, nlohmann::json> ServeProcess::complete(const nlohmann::json& body
     auto r = c.Post("/v1/completions", body.dump(), "application/json");
     if (!r) return {-1, nullptr};
     return {r->status, nlohmann::json::parse(r->body, nullptr, false)};
+}
+
+int ServeProcess::stream_and_leave(nlohmann::json body, int events) const {
+    body["stream"] = true;
+    httplib::Client c("127.0.0.1", port_);
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/completions";
+    req.body = body.dump();
+    req.set_header("Content-Type", "application/json");
+    int seen = 0;
+    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+        for (std::string_view chunk(data, n); chunk.find("data: ") != std::string_view::npos; chunk.remove_prefix(chunk.find("data: ") + 6)) ++seen;
+        return seen < events;  // false: httplib closes the connection
+    };
+    c.send(req);
+    return seen;
 }
 
 double ServeProcess::metric(const std::string& name) const {

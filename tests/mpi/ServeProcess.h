@@ -28,6 +28,9 @@ public:
     std::string log() const;
     // POST /v1/completions with `body`: the status (-1: no answer) and the parsed JSON.
     std::pair<int, nlohmann::json> complete(const nlohmann::json& body) const;
+    // POST /v1/completions streamed, and close the connection after `events` SSE events (a
+    // client that leaves): the events received.
+    int stream_and_leave(nlohmann::json body, int events) const;
     // One value of GET /metrics ("vk_symbiote_<name>"), -1 when absent.
     double metric(const std::string& name) const;
     // SIGTERM to rank 0; the launcher's exit status (-1: still running after wait_s).

@@ -130,6 +130,25 @@ TEST(PipelineServe, AReferenceCaseMatchesOneProcess) {
     EXPECT_EQ(s.stop(), 0) << s.log();
 }
 
+// A streamed request whose client leaves after a few tokens is cancelled (its micro-batch may
+// be in flight then): the requests beside it and after it answer as in one process.
+TEST(PipelineServe, AClientThatLeavesDoesNotDisturbTheOthers) {
+    SKIP_WITHOUT_MPIRUN();
+    const auto reqs = stories_requests();
+    const auto want = single_process_texts("stories260K.gguf", reqs);
+    ASSERT_EQ(want.size(), reqs.size());
+    ServeProcess s(serve_cmd(2, "stories260K.gguf", ""));
+    ASSERT_TRUE(s.listening()) << s.log();
+    nlohmann::json long_one = reqs[1];
+    long_one["max_tokens"] = 200;
+    std::thread leaver([&] { EXPECT_GE(s.stream_and_leave(long_one, 3), 3); });
+    EXPECT_EQ(complete_all(s, reqs), want) << s.log();
+    leaver.join();
+    EXPECT_EQ(complete_all(s, reqs), want) << "after the client left\n" << s.log();
+    EXPECT_EQ(s.metric("requests_total"), 2.0 * double(reqs.size()) + 1);
+    EXPECT_EQ(s.stop(), 0) << s.log();
+}
+
 // Rank 1 stops answering mid-request: the rank after it names it within the timeout and every
 // rank ends (the server too), never a hang; rank 1 exiting ends the server within seconds.
 TEST(PipelineServe, ARankThatHangsOrDiesEndsTheServer) {
