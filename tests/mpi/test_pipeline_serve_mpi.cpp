@@ -1,7 +1,8 @@
-// `vk_symbiote serve --pipeline` (mpirun on this machine, the CPU path): concurrent greedy
-// requests through 2 and 3 ranks give a single process's texts, as micro-batches in flight at
-// once; an idle server outlives --pipeline-timeout (the keep-alive); SIGTERM to rank 0 ends
-// every rank cleanly; a rank that dies or hangs ends the server with an error naming it.
+// `vk_symbiote serve --pipeline` (mpirun on this machine; the CPU path, and lavapipe):
+// concurrent greedy requests through 2 and 3 ranks give a single process's texts, as
+// micro-batches in flight at once; an idle server outlives --pipeline-timeout (the keep-alive);
+// a client that leaves disturbs no other request; SIGTERM to rank 0 ends every rank cleanly; a
+// rank that dies or hangs ends the server with an error naming it.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include "MpiRun.h"
 #include "PipelineCases.h"
 #include "ServeProcess.h"
+#include "backend/vulkan/VulkanBackend.h"
 #include "packs/PackWeightProvider.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
@@ -24,8 +26,9 @@ namespace {
 constexpr uint32 kMaxTokens = 40;
 
 // The serve command line: greedy, --parallel 4, a free port; `ranks` 0: one process, no mpirun.
-std::string serve_cmd(uint32 ranks, const std::string& model, const std::string& extra) {
-    const std::string base = build_program("vk_symbiote") + " serve --disable-gpu --port 0 --host 127.0.0.1 --temperature 0 --parallel 4" + common_args(model);
+// `device`: the stages on Vulkan device 0 (lavapipe), else the CPU path.
+std::string serve_cmd(uint32 ranks, const std::string& model, const std::string& extra, bool device = false) {
+    const std::string base = build_program("vk_symbiote") + " serve" + (device ? " --device-index 0" : " --disable-gpu") + " --port 0 --host 127.0.0.1 --temperature 0 --parallel 4" + common_args(model);
     return ranks == 0 ? base + extra : mpirun(ranks) + base + " --pipeline" + extra;
 }
 
@@ -128,6 +131,23 @@ TEST(PipelineServe, AReferenceCaseMatchesOneProcess) {
     ASSERT_TRUE(s.listening()) << s.log();
     EXPECT_EQ(complete_all(s, reqs), want) << s.log();
     EXPECT_EQ(s.stop(), 0) << s.log();
+}
+
+// The stages on Vulkan (lavapipe, each rank's layers and its slots' KV cache on the device):
+// the concurrent requests through 2 ranks answer as one process on the CPU.
+TEST(PipelineServe, DeviceStagesMatchOneProcess) {
+    SKIP_WITHOUT_MPIRUN();
+    if (!VulkanBackend::create(VulkanOptions{})) GTEST_SKIP() << "no Vulkan device";
+    const auto reqs = stories_requests();
+    const auto want = single_process_texts("stories260K.gguf", reqs);
+    ASSERT_EQ(want.size(), reqs.size());
+    ServeProcess s(serve_cmd(2, "stories260K.gguf", "", true));
+    ASSERT_TRUE(s.listening()) << s.log();
+    EXPECT_EQ(complete_all(s, reqs), want) << s.log();
+    EXPECT_GE(s.metric("pipeline_peak_in_flight"), 2.0);
+    EXPECT_EQ(s.stop(), 0) << s.log();
+    EXPECT_NE(s.log().find("computed on"), std::string::npos);
+    EXPECT_EQ(s.log().find("computed on the CPU"), std::string::npos) << s.log();
 }
 
 // A streamed request whose client leaves after a few tokens is cancelled (its micro-batch may
