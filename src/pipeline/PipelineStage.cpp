@@ -253,9 +253,7 @@ ExpectedVoid PipelineStage::submit(const std::vector<StageChunk>& chunks, const 
     VKS_TRY(check_step(h));
     if (stats_.steps == 0) first_start_ns_ = now_ns();
     VKS_TRY(embed(h, tokens));
-    VKS_TRY(step(h, tokens, logits));
-    peak_in_flight_ = std::max(peak_in_flight_, uint32(in_flight_.size()));
-    return {};
+    return step(h, tokens, logits);
 }
 
 ExpectedVoid PipelineStage::collect() {

@@ -79,7 +79,6 @@ public:
     ExpectedVoid submit(const std::vector<StageChunk>& chunks, const uint32* tokens, float* logits);
     ExpectedVoid collect();
     uint32 in_flight() const { return uint32(in_flight_.size()); }
-    uint32 peak_in_flight() const { return peak_in_flight_; }  // the most micro-batches in flight at once
     uint32 n_slots() const { return uint32(tables_.size()); }
     uint32 n_batch() const { return n_batch_; }
     // Rank 0: ends the other ranks' serve() (call once, at the end).
@@ -151,7 +150,6 @@ private:
     std::vector<uint32> ids_;              // (n_batch) 0, 1, ...: a later rank's "tokens", rows of x_
     std::vector<KvBlockTable> tables_;     // (slots) each sequence slot's blocks in the backend's pool
     std::deque<uint64> in_flight_;         // rank 0: submitted micro-batches' posted logits receives (0: none)
-    uint32 peak_in_flight_ = 0;
     std::vector<float> logits_;            // (n_batch, n_vocab) the last rank's rows for rank 0
     StageStats stats_;
     uint64 first_start_ns_ = 0, last_end_ns_ = 0;  // steady clock
