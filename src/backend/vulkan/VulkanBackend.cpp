@@ -185,6 +185,11 @@ ExpectedVoid VulkanBackend::build_model(WeightProvider& weights, uint32 n_ctx, u
         if (!moe) return moe.error();
         m.moe = std::move(*moe);
     }
+    if (m.w.plan.expert_places > 0) {
+        auto ec = ExpertCache::create(c, cfg_, m.w.plan, opt_.expert_half_life);
+        if (!ec) return ec.error();
+        m.experts = std::move(*ec);
+    }
     if (m.w.plan.slots > 0 && opt_.hybrid && !paged && !kv_ram) VKS_TRY(setup_hybrid(weights, n_ctx));
     VKS_TRY(setup_host_attention(n_ctx, n_batch));
     if (paged) m.kv = std::make_unique<DeviceKvPool>(*compute_, m.buf, KvLayout::for_tokens(cfg_, m.buf.paged().positions));
@@ -219,6 +224,7 @@ Expected<uint64> VulkanBackend::plan_placement(const WeightProvider& weights, ui
     in.align = std::max<uint64>(256, dev_->caps().min_storage_buffer_offset_alignment);
     in.block_bytes = mem_->device_block_size();
     in.force_streaming = opt_.force_streaming;
+    in.expert_places = cfg_.is_moe() ? cfg_.n_expert_used : 0;  // slots hold the chosen experts, not all
     m.buf.set_paged(paged_geometry(n_ctx));
     auto plan = plan_pool(in, n_ctx, n_batch);
     // Weights that stream get the hybrid decode's CPU part, which keeps one contiguous cache,
