@@ -45,17 +45,17 @@ VramPlanInput moe_input(uint64 budget, bool force_streaming) {
     const TensorRole roles[] = {TensorRole::Wq, TensorRole::Wk, TensorRole::Wv, TensorRole::Wo, TensorRole::Router};
     const uint64 rows[] = {kCols, kCols / 2, kCols / 2, kCols, kExperts};
     for (uint32 l = 0; l < kLayers; ++l) {
-        in.tensors.push_back({{TensorRole::AttnNorm, int32(l)}, 1, kCols * 4, l, true});
-        for (int i = 0; i < 5; ++i) in.tensors.push_back({{roles[i], int32(l)}, rows[i], kRow, l, false});
-        in.tensors.push_back({{TensorRole::FfnNorm, int32(l)}, 1, kCols * 4, l, true});
+        in.tensors.push_back({{TensorRole::AttnNorm, int32(l), -1}, 1, kCols * 4, l, true});
+        for (int i = 0; i < 5; ++i) in.tensors.push_back({{roles[i], int32(l), -1}, rows[i], kRow, l, false});
+        in.tensors.push_back({{TensorRole::FfnNorm, int32(l), -1}, 1, kCols * 4, l, true});
         for (int32 e = 0; e < int32(kExperts); ++e) {
             in.tensors.push_back({{TensorRole::ExpGate, int32(l), e}, 3 * kCols, kRow, l, false});
             in.tensors.push_back({{TensorRole::ExpUp, int32(l), e}, 3 * kCols, kRow, l, false});
             in.tensors.push_back({{TensorRole::ExpDown, int32(l), e}, kCols, 3 * kRow, l, false});
         }
     }
-    in.tensors.push_back({{TensorRole::OutputNorm, -1}, 1, kCols * 4, kLayers, true});
-    in.tensors.push_back({{TensorRole::Output, -1}, 8 * kCols, kRow, kLayers, false});
+    in.tensors.push_back({{TensorRole::OutputNorm, -1, -1}, 1, kCols * 4, kLayers, true});
+    in.tensors.push_back({{TensorRole::Output, -1, -1}, 8 * kCols, kRow, kLayers, false});
     return in;
 }
 
