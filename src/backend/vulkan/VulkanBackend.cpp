@@ -59,7 +59,8 @@ uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_ctx,
     const auto& cfg = w.config();
     std::vector<uint64> seg(cfg.n_layer + 1, 0);
     for (const auto& t : w.registry().tensors()) {
-        if (!tensor_on_device(t.id.role) || tensor_role_is_norm(t.id.role)) continue;
+        // A mixture's slot holds n_expert_used experts (VramPlan's expert places), not every one.
+        if (!tensor_on_device(t.id.role) || tensor_role_is_norm(t.id.role) || t.id.expert >= int32(cfg.n_expert_used)) continue;
         seg[t.id.layer >= 0 ? uint32(t.id.layer) : cfg.n_layer] += t.byte_size + 4096;
     }
     const uint64 slot = *std::max_element(seg.begin(), seg.end());
