@@ -35,11 +35,17 @@ ExpectedVoid DmaStream::import_streamed(VulkanContext& ctx, WeightProvider& weig
 }
 
 ExpectedVoid DmaStream::feed(FeedTarget& t, uint32 seg, uint32 s) {
-    auto host = t.ring.acquire_slot(s);
-    if (!host) return host.error();
     std::vector<PlacedTensor> dense;
     for (size_t i : t.w.streamed[seg])
         if (!routed(t.w.tensors[i])) dense.push_back({i, 0});
+    // Only experts stream (the dense part is resident): nothing to upload before the router, so
+    // no wait for the slot's last readers here (feed_experts waits for them).
+    if (dense.empty()) {
+        t.w.bind_slot(seg, t.ring.slot_buffer(s));
+        return {};
+    }
+    auto host = t.ring.acquire_slot(s);
+    if (!host) return host.error();
     if (zero_copy) {
         VKS_TRY(t.ring.upload_from(s, feed_copies[seg]));
     } else {
