@@ -200,7 +200,8 @@ ExpectedVoid ForwardPass::moe_layer(uint32 l) {
     VKS_TRY(m_.ring->record_copy_in(moe.table_up.buffer(), moe.table.buffer(), moe.table_bytes()));
     VKS_TRY(kernels_.record_expert_gather(c_, n_, moe));
     if (m_.experts && m_.w.streams(l)) {
-        if (!by_dma_[l] || slot_of_[l] < 0) return make_error(ErrorCode::Internal, "ForwardPass: streamed experts of layer " + std::to_string(l) + " without a DMA slot");
+        if (!by_dma_[l] || slot_of_[l] < 0)
+            return make_error(ErrorCode::Internal, "ForwardPass: streamed experts of layer " + std::to_string(l) + " without a DMA slot");
         VKS_TRY(streamed_experts(l, counts));
     } else {
         counters_.expert_vram_hits += moe.experts().size();  // every expert resident
