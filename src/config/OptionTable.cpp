@@ -49,7 +49,7 @@ const OptionSpec kOptions[] = {
      .help = "eviction aggression 0.0-1.0"},
     {.section = "memory", .key = "expert_half_life", .cli = "--expert-half-life", .metavar = "<tokens>",
      .field = VKS_FIELD(memory.expert_half_life), .min = 0.5, .max = 1e6,
-     .help = "mixture of experts: tokens after which a router choice counts half in the expert popularity that decides which experts are read ahead and kept in RAM"},
+     .help = "mixture of experts: tokens after which a router choice counts half in the expert popularity that decides which experts are read ahead and kept in RAM and which stay in the VRAM expert cache"},
     {.section = "memory", .key = "enable_compression", .cli = "--no-compression", .cli_fixed = "false",
      .field = VKS_FIELD(memory.enable_compression), .help = "lossless pack compression: packs come from the compressed pack cache",
      .flag_help = "read packs uncompressed from the model file, no pack cache (pack: a cache of raw packs)"},

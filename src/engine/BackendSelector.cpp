@@ -166,6 +166,7 @@ VulkanOptions vulkan_options(const ConfigManager& config) {
     vo.spec.use_fp16_math = perf.use_fp16_math;
     vo.vram_budget_bytes = config.memory().vram_budget_bytes();
     vo.kv_pool_tokens = config.memory().kv_pool_tokens;  // the device pool's size (0: n_ctx)
+    vo.expert_half_life = config.memory().expert_half_life;  // the VRAM expert cache's popularity
     vo.enable_profiling = true;                   // timestamp queries feed total_gpu_time_ns / gpu_utilization_percent
     vo.kernel_profiling = perf.enable_profiling;  // per-kernel GPU time (timestamps around every dispatch)
     vo.cpu_threads = thread_count(perf);          // the hybrid decode's CPU part

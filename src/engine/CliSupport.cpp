@@ -152,6 +152,9 @@ void print_stats(const VulkanSymbioteEngine& engine) {
     if (const uint64 routed = m.ram_expert_hits + m.ram_expert_misses; routed > 0)
         std::fprintf(stderr, "stats: experts predicted before their router ran: %.1f%% (%llu of %llu chosen)\n", 100.0 * double(m.ram_expert_hits) / double(routed),
                      (unsigned long long)m.ram_expert_hits, (unsigned long long)routed);
+    if (const uint64 chosen = m.expert_vram_hits + m.expert_vram_misses; chosen > 0)
+        std::fprintf(stderr, "stats: chosen experts found in VRAM: %.1f%% (%llu of %llu; the others uploaded or run in CPU layers)\n",
+                     100.0 * double(m.expert_vram_hits) / double(chosen), (unsigned long long)m.expert_vram_hits, (unsigned long long)chosen);
 }
 
 nlohmann::json stats_json(const PerformanceMetrics& m) {

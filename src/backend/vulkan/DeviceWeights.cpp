@@ -20,9 +20,14 @@ void DeviceWeights::list(const WeightProvider& weights, const ModelConfig& cfg) 
     std::stable_sort(tensors.begin(), tensors.end(), [](const VramTensor& a, const VramTensor& b) { return a.segment < b.segment; });
     seg_bytes.assign(cfg.n_layer + 1, 0);
     seg_expert_bytes.assign(cfg.n_layer + 1, 0);
-    for (const VramTensor& t : tensors) {
+    n_expert = cfg.n_expert;
+    experts.assign(uint64(cfg.n_layer) * n_expert, {});
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        const VramTensor& t = tensors[i];
         seg_bytes[t.segment] += t.rows * t.row_bytes;
-        if (t.id.expert >= 0) seg_expert_bytes[t.segment] += t.rows * t.row_bytes;
+        if (t.id.expert < 0) continue;
+        seg_expert_bytes[t.segment] += t.rows * t.row_bytes;
+        experts[uint64(t.segment) * cfg.n_expert + uint32(t.id.expert)].push_back(i);
     }
 }
 
@@ -78,6 +83,16 @@ FusedNorm DeviceWeights::fused_norm(const ModelConfig& cfg, TensorRole role, uin
 void DeviceWeights::bind_slot(uint32 seg, VkBuffer slot) {
     for (size_t i : streamed[seg])
         for (auto& pc : views[key(tensors[i].id)].pieces) pc.buffer = slot;
+}
+
+void DeviceWeights::bind_expert(uint32 layer, uint32 expert, VkBuffer buffer, uint64 base) {
+    for (size_t i : experts[uint64(layer) * n_expert + expert]) {
+        DeviceWeight& v = views[key(tensors[i].id)];
+        for (size_t j = 0; j < v.pieces.size(); ++j) {
+            v.pieces[j].buffer = buffer;
+            v.pieces[j].offset = base + plan.tensors[i].pieces[j].slot_offset;
+        }
+    }
 }
 
 const DeviceWeight* DeviceWeights::find(TensorId id) const {

@@ -56,6 +56,9 @@ public:
     // f32 from `vectors`, as a kernel's gamma.
     FusedNorm fused_norm(const ModelConfig& cfg, TensorRole role, uint32 layer) const;
     void bind_slot(uint32 segment, VkBuffer slot);
+    // A streamed expert's views at `base` in `buffer` (its slot's expert place, or its expert
+    // cache entry): each piece at base + its offset in the place (VramPlan).
+    void bind_expert(uint32 layer, uint32 expert, VkBuffer buffer, uint64 base);
 
     const DeviceWeight& at(TensorRole role, int32 layer) const { return views.at(key(TensorId{role, layer})); }
     const DeviceWeight& at(TensorId id) const { return views.at(key(id)); }  // an expert's matrix: id.expert
@@ -68,6 +71,8 @@ public:
     std::vector<std::vector<size_t>> streamed;     // per segment: indexes into tensors that stream
     std::vector<uint64> seg_bytes;                 // per segment: weight bytes (all its tensors)
     std::vector<uint64> seg_expert_bytes;          // per segment: of those, every expert's (a pass reads the chosen ones)
+    std::vector<std::vector<size_t>> experts;      // (n_layer * n_expert): each expert's tensors (indexes into tensors)
+    uint32 n_expert = 0;                           // experts a layer (0: dense model)
     using ViewKey = std::tuple<uint32, int32, int32>;  // (role, layer, expert)
     static ViewKey key(TensorId id) { return {uint32(id.role), id.layer, id.expert}; }
     std::map<ViewKey, DeviceWeight> views;         // where the kernels read each tensor

@@ -35,11 +35,17 @@ ExpectedVoid DmaStream::import_streamed(VulkanContext& ctx, WeightProvider& weig
 }
 
 ExpectedVoid DmaStream::feed(FeedTarget& t, uint32 seg, uint32 s) {
+    std::vector<PlacedTensor> dense;
+    for (size_t i : t.w.streamed[seg])
+        if (!routed(t.w.tensors[i])) dense.push_back({i, 0});
+    // Only experts stream (the dense part is resident): nothing to upload before the router, so
+    // no wait for the slot's last readers here (feed_experts waits for them).
+    if (dense.empty()) {
+        t.w.bind_slot(seg, t.ring.slot_buffer(s));
+        return {};
+    }
     auto host = t.ring.acquire_slot(s);
     if (!host) return host.error();
-    std::vector<size_t> dense;
-    for (size_t i : t.w.streamed[seg])
-        if (!routed(t.w.tensors[i])) dense.push_back(i);
     if (zero_copy) {
         VKS_TRY(t.ring.upload_from(s, feed_copies[seg]));
     } else {
@@ -53,23 +59,27 @@ ExpectedVoid DmaStream::feed(FeedTarget& t, uint32 seg, uint32 s) {
     return {};
 }
 
-ExpectedVoid DmaStream::feed_experts(FeedTarget& t, uint32 seg, uint32 s, const std::vector<size_t>& tensors) {
+ExpectedVoid DmaStream::feed_experts(FeedTarget& t, uint32 seg, uint32 s, const std::vector<PlacedTensor>& tensors) {
     if (tensors.empty()) return {};
-    for (size_t i : tensors)
-        if (t.w.tensors[i].segment != seg || !routed(t.w.tensors[i]))
-            return make_error(ErrorCode::Internal, "DmaStream::feed_experts: tensor " + std::to_string(i) + " is no expert of segment " + std::to_string(seg));
+    for (const PlacedTensor& p : tensors)
+        if (t.w.tensors[p.tensor].segment != seg || !routed(t.w.tensors[p.tensor]))
+            return make_error(ErrorCode::Internal, "DmaStream::feed_experts: tensor " + std::to_string(p.tensor) + " is no expert of segment " + std::to_string(seg));
     auto host = t.ring.acquire_slot(s);
     if (!host) return host.error();
     if (zero_copy) {
         std::vector<WeightStreamRing::SourceCopy> copies;
-        for (size_t i : tensors) copies.insert(copies.end(), tensor_copies[i].begin(), tensor_copies[i].end());
+        for (const PlacedTensor& p : tensors)
+            for (WeightStreamRing::SourceCopy c : tensor_copies[p.tensor]) {
+                c.region.dstOffset += p.place;
+                copies.push_back(c);
+            }
         return t.ring.upload_from(s, copies);
     }
     // One expert matrix pinned at a time: a RAM budget sized for the CPU path's (which holds
     // one expert's matrices at a time) holds it.
     std::vector<VkBufferCopy> ranges;
-    for (size_t i : tensors) {
-        auto r = fill_slot(t.ctx, t.weights, t.w, {i}, *host);
+    for (const PlacedTensor& p : tensors) {
+        auto r = fill_slot(t.ctx, t.weights, t.w, {p}, *host);
         if (!r) return r.error();
         ranges.insert(ranges.end(), r->begin(), r->end());
     }
@@ -83,8 +93,8 @@ uint64 DmaStream::prepared_bytes() const {
     return b;
 }
 
-Expected<std::vector<VkBufferCopy>> DmaStream::fill_slot(VulkanContext& ctx, WeightProvider& weights, const DeviceWeights& w, const std::vector<size_t>& tensors,
-                                                         void* staging) {
+Expected<std::vector<VkBufferCopy>> DmaStream::fill_slot(VulkanContext& ctx, WeightProvider& weights, const DeviceWeights& w,
+                                                         const std::vector<PlacedTensor>& tensors, void* staging) {
     struct Copy {
         const char* src;
         char* dst;
@@ -93,12 +103,12 @@ Expected<std::vector<VkBufferCopy>> DmaStream::fill_slot(VulkanContext& ctx, Wei
     std::vector<WeightHandle> pins;
     std::vector<Copy> copies;
     std::vector<VkBufferCopy> ranges;
-    for (size_t i : tensors) {
-        const VramTensor& t = w.tensors[i];
+    for (const PlacedTensor& p : tensors) {
+        const VramTensor& t = w.tensors[p.tensor];
         auto h = weights.acquire(t.id);
         if (!h) return h.error();
-        VKS_TRY(for_each_overlap(h->view().slices, w.plan.tensors[i].pieces, [&](const WeightSlice& s, const VramPiece& pc, uint64 r0, uint64 r1) -> ExpectedVoid {
-            const uint64 dst = pc.slot_offset + (r0 - pc.row_begin) * t.row_bytes;
+        VKS_TRY(for_each_overlap(h->view().slices, w.plan.tensors[p.tensor].pieces, [&](const WeightSlice& s, const VramPiece& pc, uint64 r0, uint64 r1) -> ExpectedVoid {
+            const uint64 dst = p.place + pc.slot_offset + (r0 - pc.row_begin) * t.row_bytes;
             copies.push_back({static_cast<const char*>(s.data) + (r0 - s.row_begin) * t.row_bytes, static_cast<char*>(staging) + dst, (r1 - r0) * t.row_bytes});
             ranges.push_back({dst, dst, (r1 - r0) * t.row_bytes});
             return {};

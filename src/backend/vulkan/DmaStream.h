@@ -26,10 +26,16 @@ public:
     // Acquires slot s, uploads segment `seg` into it and binds the segment's views to it.
     bool uploads() const override { return true; }
     ExpectedVoid feed(FeedTarget& t, uint32 seg, uint32 s) override;
-    // The expert matrices `tensors` (DeviceWeights::tensors indexes, streamed in segment seg,
-    // whose feed() went into slot s and whose readers finished) into their places in slot s;
-    // the open recording (or, on a transfer queue, the next submission of slot s) gets them.
-    ExpectedVoid feed_experts(FeedTarget& t, uint32 seg, uint32 s, const std::vector<size_t>& tensors);
+    // An expert matrix to upload: its DeviceWeights::tensors index and the slot offset of the
+    // expert place it goes to (VramPlan::expert_base + j x expert_place_bytes).
+    struct PlacedTensor {
+        size_t tensor = 0;
+        uint64 place = 0;
+    };
+    // The expert matrices `tensors` (streamed in segment seg, whose feed() went into slot s and
+    // whose readers finished) into their places in slot s, in one upload; the open recording
+    // (or, on a transfer queue, the next submission of slot s) gets them.
+    ExpectedVoid feed_experts(FeedTarget& t, uint32 seg, uint32 s, const std::vector<PlacedTensor>& tensors);
     // An expert matrix: uploaded only when chosen (feed_experts), never with its segment.
     static bool routed(const VramTensor& t) { return t.id.expert >= 0; }
     // Bytes of the upload issued ahead for the next pass (0: none).
@@ -39,14 +45,14 @@ public:
     int32 pre_seg = -1;  // segment whose upload into slot 0 a finished forward issued for the next one
     std::vector<std::vector<WeightStreamRing::SourceCopy>> seg_copies;  // zero-copy: per segment, the copies into its slot (every tensor)
     std::vector<std::vector<WeightStreamRing::SourceCopy>> feed_copies; // zero-copy: the same without the experts (what feed() uploads)
-    std::vector<std::vector<WeightStreamRing::SourceCopy>> tensor_copies;  // zero-copy: per tensor index, an expert's copies
+    std::vector<std::vector<WeightStreamRing::SourceCopy>> tensor_copies;  // zero-copy: per tensor index, an expert's copies (relative to its place)
     std::vector<std::vector<ImportedRows>> tensor_imports;              // per DeviceWeights::tensors index
 
 private:
-    // Pins every streamed tensor of the segment (their packs stay in RAM until copied), then
-    // copies the slices into the slot layout in `staging` with the copy pool.
-    // `tensors`: those indexes (DeviceWeights::tensors); returns the slot ranges filled.
-    Expected<std::vector<VkBufferCopy>> fill_slot(VulkanContext& ctx, WeightProvider& weights, const DeviceWeights& w, const std::vector<size_t>& tensors,
+    // Pins the tensors (their packs stay in RAM until copied), then copies the slices into the
+    // slot layout in `staging` with the copy pool, each tensor's pieces shifted by its `place`
+    // (0 for dense tensors, whose offsets are the slot's). Returns the slot ranges filled.
+    Expected<std::vector<VkBufferCopy>> fill_slot(VulkanContext& ctx, WeightProvider& weights, const DeviceWeights& w, const std::vector<PlacedTensor>& tensors,
                                                   void* staging);
     std::vector<DeviceBuffer> imports_;
 };

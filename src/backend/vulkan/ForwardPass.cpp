@@ -181,8 +181,9 @@ ExpectedVoid ForwardPass::gpu_segment(uint32 seg) {
 }
 
 // A mixture-of-experts layer: its router's logits come back to the host, which chooses the
-// experts (DeviceMoe::route), then the chosen experts run in a second submission. The slot
-// the segment's weights are in stays marked as read by that submission.
+// experts (DeviceMoe::route), then the chosen experts run in a second submission (more when a
+// prompt's streamed experts outnumber the slot's expert places: streamed_experts). The slot the
+// segment's weights are in stays marked as read by those submissions.
 ExpectedVoid ForwardPass::moe_layer(uint32 l) {
     DeviceMoe& moe = *m_.moe;
     VKS_TRY(kernels_.record_attention_block(c_, l, n_, req_.pos));
@@ -192,19 +193,63 @@ ExpectedVoid ForwardPass::moe_layer(uint32 l) {
     VKS_TRY(m_.ring->submit(slot));
     cmd_ = VK_NULL_HANDLE;
     VKS_TRY(m_.ring->wait_compute());
-    m_.weights->experts_routed(l, moe.route(n_), n_);
-    count_expert_residency(l, moe);
+    const std::vector<uint32>& counts = moe.route(n_);
+    m_.weights->experts_routed(l, counts, n_);
     VKS_TRY(open_recording(l, true));
     slot_ = slot;
-    if (by_dma_[l]) {  // the chosen experts' streamed matrices join the rest of the segment in its slot
-        std::vector<size_t> chosen;
-        for (size_t i : m_.w.streamed[l])
-            for (const DeviceMoe::ExpertRows& r : moe.experts())
-                if (DmaStream::routed(m_.w.tensors[i]) && uint32(m_.w.tensors[i].id.expert) == r.expert) chosen.push_back(i);
-        VKS_TRY(m_.dma.feed_experts(target_, l, uint32(slot_of_[l]), chosen));
-    }
     VKS_TRY(m_.ring->record_copy_in(moe.table_up.buffer(), moe.table.buffer(), moe.table_bytes()));
-    return kernels_.record_experts(c_, l, n_, moe);
+    VKS_TRY(kernels_.record_expert_gather(c_, n_, moe));
+    if (m_.experts && m_.w.streams(l)) {
+        if (!by_dma_[l] || slot_of_[l] < 0)
+            return make_error(ErrorCode::Internal, "ForwardPass: streamed experts of layer " + std::to_string(l) + " without a DMA slot");
+        VKS_TRY(streamed_experts(l, counts));
+    } else {
+        counters_.expert_vram_hits += moe.experts().size();  // every expert resident
+        VKS_TRY(kernels_.record_expert_ffn(c_, l, moe, moe.experts()));
+    }
+    return kernels_.record_expert_combine(c_, n_, moe);
+}
+
+// The chosen experts of a streamed layer: those in the expert cache are read from their entries
+// (hits); the others (misses) cross into the slot's k expert places, k at a time (a prompt may
+// choose more: each further group is a submission of its own, waiting for its upload), and
+// those the cache keeps are copied from their place into their entry after their kernels.
+ExpectedVoid ForwardPass::streamed_experts(uint32 l, const std::vector<uint32>& counts) {
+    const DeviceMoe& moe = *m_.moe;
+    ExpertCache& cache = *m_.experts;
+    const VramPlan& plan = m_.w.plan;
+    const uint32 s = uint32(slot_of_[l]), k = plan.expert_places;
+    std::vector<DeviceMoe::ExpertRows> group, misses;  // group: this submission's experts (first: the hits)
+    for (const DeviceMoe::ExpertRows& r : moe.experts()) {
+        const int32 e = cache.policy.entry(l, r.expert);
+        if (e >= 0) m_.w.bind_expert(l, r.expert, cache.entry_buffer(uint32(e)), 0);
+        (e >= 0 ? group : misses).push_back(r);
+    }
+    counters_.expert_vram_hits += group.size();
+    counters_.expert_vram_misses += misses.size();
+    std::vector<int32> keep(m_.cfg.n_expert, -1);  // the entry each kept miss goes to
+    for (const ExpertResidency::Admission& a : cache.policy.route(l, counts, n_)) keep[a.expert] = int32(a.entry);
+    for (size_t g = 0; g == 0 || g < misses.size(); g += k) {
+        if (g > 0) {
+            VKS_TRY(open_recording(l, true));  // submits the last group, which read the places
+            slot_ = int32(s);
+            group.clear();
+        }
+        std::vector<DmaStream::PlacedTensor> up;
+        const size_t end = std::min(misses.size(), g + k);
+        for (size_t j = g; j < end; ++j) {
+            const uint64 place = plan.expert_base[l] + (j - g) * plan.expert_place_bytes;
+            m_.w.bind_expert(l, misses[j].expert, m_.ring->slot_buffer(s), m_.ring->slot_offset(s) + place);
+            for (size_t i : m_.w.experts[uint64(l) * m_.cfg.n_expert + misses[j].expert]) up.push_back({i, place});
+            group.push_back(misses[j]);
+        }
+        VKS_TRY(m_.dma.feed_experts(target_, l, s, up));
+        VKS_TRY(kernels_.record_expert_ffn(c_, l, moe, group));
+        for (size_t j = g; j < end; ++j)
+            if (const int32 e = keep[misses[j].expert]; e >= 0)
+                cache.record_keep(cmd_, m_.ring->slot_buffer(s), m_.ring->slot_offset(s) + plan.expert_base[l] + (j - g) * plan.expert_place_bytes, uint32(e));
+    }
+    return {};
 }
 
 ExpectedVoid ForwardPass::host_attention_layer(uint32 l) {
@@ -223,15 +268,6 @@ ExpectedVoid ForwardPass::host_attention_layer(uint32 l) {
     slot_ = slot;
     VKS_TRY(h.record_upload(*m_.ring, n_));
     return kernels_.record_after_attention(c_, l, n_);
-}
-
-void ForwardPass::count_expert_residency(uint32 l, const DeviceMoe& moe) {
-    for (const DeviceMoe::ExpertRows& r : moe.experts()) {
-        bool resident = true;
-        for (size_t i = 0; i < m_.w.tensors.size(); ++i)
-            if (m_.w.tensors[i].segment == l && m_.w.tensors[i].id.expert == int32(r.expert)) resident = resident && m_.w.plan.tensors[i].resident;
-        (resident ? counters_.expert_vram_hits : counters_.expert_vram_misses) += 1;
-    }
 }
 
 ExpectedVoid ForwardPass::record_head() {

@@ -35,9 +35,9 @@ private:
     // A layer whose KV cache is in RAM: Q / K / V on the GPU, attention on the host
     // (HostAttention), Wo and the FFN on the GPU again; one round trip in between.
     ExpectedVoid host_attention_layer(uint32 l);
-    // Counts layer l's chosen experts (moe.experts()) as VRAM hits when all their matrices are
-    // resident, else misses (they streamed).
-    void count_expert_residency(uint32 l, const DeviceMoe& moe);
+    // Layer l's chosen experts when they stream (m_.experts): from the expert cache or through
+    // the slot's expert places; counts: the routing's tokens per expert.
+    ExpectedVoid streamed_experts(uint32 l, const std::vector<uint32>& counts);
     // x to the host before a CPU layer (submitting the open recording), starting the next GPU
     // layers' uploads meanwhile.
     ExpectedVoid x_to_host(uint32 seg);

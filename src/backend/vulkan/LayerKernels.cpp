@@ -99,23 +99,33 @@ ExpectedVoid LayerKernels::record_router(OpContext& c, uint32 l, uint32 n, const
     return {};
 }
 
-ExpectedVoid LayerKernels::record_experts(OpContext& c, uint32 l, uint32 n, const DeviceMoe& moe) {
-    const uint32 E = cfg_.n_embd, F = cfg_.n_ff_expert;
-    const int32 L = int32(l);
+ExpectedVoid LayerKernels::record_expert_gather(OpContext& c, uint32 n, const DeviceMoe& moe) {
+    const uint32 E = cfg_.n_embd;
     VKS_TRY(op_moe_gather(c, ActView{buf_.xn.buffer(), 0, E}, ActView{moe.xg.buffer(), 0, E}, E, n * cfg_.n_expert_used, moe.table.buffer(), 0));
     c.rt.barrier();
+    return {};
+}
+
+ExpectedVoid LayerKernels::record_expert_ffn(OpContext& c, uint32 l, const DeviceMoe& moe, const std::vector<DeviceMoe::ExpertRows>& experts) {
+    const uint32 E = cfg_.n_embd, F = cfg_.n_ff_expert;
+    const int32 L = int32(l);
     // The chosen experts are independent: no barrier between their dispatches.
-    for (const DeviceMoe::ExpertRows& r : moe.experts()) {
+    for (const DeviceMoe::ExpertRows& r : experts) {
         const int32 X = int32(r.expert);
         VKS_TRY(op_swiglu(c, w_.at({TensorRole::ExpGate, L, X}), w_.at({TensorRole::ExpUp, L, X}), ActView{moe.xg.buffer(), r.first_row * E, E},
                           ActView{moe.hg.buffer(), r.first_row * F, F}, r.rows, nullptr, cfg_.activation));
     }
     c.rt.barrier();
     VKS_TRY(stream_copies(c, copy_group(l, kCopyDown)));
-    for (const DeviceMoe::ExpertRows& r : moe.experts())
+    for (const DeviceMoe::ExpertRows& r : experts)
         VKS_TRY(op_matmul(c, w_.at({TensorRole::ExpDown, L, int32(r.expert)}), ActView{moe.hg.buffer(), r.first_row * F, F},
                           ActView{moe.yg.buffer(), r.first_row * E, E}, r.rows, false));
     c.rt.barrier();
+    return {};
+}
+
+ExpectedVoid LayerKernels::record_expert_combine(OpContext& c, uint32 n, const DeviceMoe& moe) {
+    const uint32 E = cfg_.n_embd;
     VKS_TRY(op_moe_combine(c, ActView{moe.yg.buffer(), 0, E}, ActView{buf_.x.buffer(), 0, E}, E, n, cfg_.n_expert_used, moe.table.buffer(),
                            moe.combine_offset()));
     c.rt.barrier();

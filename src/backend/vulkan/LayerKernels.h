@@ -44,7 +44,12 @@ public:
     // routes (moe.route(), table uploaded), then records the second part: the chosen experts
     // over their gathered rows and x += each token's weighted expert outputs.
     ExpectedVoid record_router(OpContext& c, uint32 layer, uint32 n, const DeviceMoe& moe);
-    ExpectedVoid record_experts(OpContext& c, uint32 layer, uint32 n, const DeviceMoe& moe);
+    // The second part in three steps: xn rows gathered by expert (moe.table uploaded), the FFN
+    // of some chosen experts over their rows (all at once, or a group at a time when their
+    // streamed matrices take turns in the slot's expert places), then the weighted sum into x.
+    ExpectedVoid record_expert_gather(OpContext& c, uint32 n, const DeviceMoe& moe);
+    ExpectedVoid record_expert_ffn(OpContext& c, uint32 layer, const DeviceMoe& moe, const std::vector<DeviceMoe::ExpertRows>& experts);
+    ExpectedVoid record_expert_combine(OpContext& c, uint32 n, const DeviceMoe& moe);
     // Output norm + output matrix into logits for n_out tokens from x row `first` (soft-capped
     // if the model says so).
     ExpectedVoid record_head(OpContext& c, uint32 first, uint32 n_out);

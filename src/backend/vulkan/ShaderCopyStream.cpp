@@ -22,7 +22,9 @@ int32 group_of(TensorRole r) {
 ExpectedVoid ShaderCopyStream::setup(const VulkanContext& ctx, const ModelConfig& cfg, const DeviceWeights& w, const DmaStream& dma) {
     using PU = VulkanOptions::PromptUpload;
     enabled_ = false;
-    if (!dma.zero_copy || w.plan.slots == 0) return {};
+    // A mixture of experts' streamed experts take turns in the slots' expert places once routed
+    // (mid-layer): its prompts stream by DMA.
+    if (!dma.zero_copy || w.plan.slots == 0 || w.plan.expert_places > 0) return {};
     const auto& caps = ctx.dev.caps();
     const bool want = ctx.opt.prompt_upload == PU::Shader || (ctx.opt.prompt_upload == PU::Auto && caps.vendor_id == 0x10DE && !caps.is_cpu);
     if (!want) return {};

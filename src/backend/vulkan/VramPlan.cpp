@@ -1,6 +1,7 @@
 #include "backend/vulkan/VramPlan.h"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 #include <sstream>
 
@@ -47,6 +48,8 @@ std::string VramPlan::summary() const {
            << format_gib(streamed_weight_bytes) << " streamed per forward pass through " << slots << " slots of " << format_gib(slot_bytes);
     }
     os << "; planned device memory " << format_gib(device_bytes);
+    if (expert_places > 0)
+        os << "; " << expert_places << " expert places a slot, expert cache of " << expert_cache_entries << " experts of " << format_gib(expert_place_bytes);
     if (!kv.empty()) os << "; " << kv;
     return os.str();
 }
@@ -57,7 +60,34 @@ namespace {
 struct TensorCosts {
     std::vector<uint64> cost, stream;
     uint64 norms = 0, all = 0;  // resident cost of the norms / of everything else
+    uint64 place = 0;           // a mixture of experts: one expert's bytes in a slot (the largest expert)
 };
+
+// An expert matrix that goes into one of the k places of its slot (never resident on its own).
+bool placed_expert(const VramPlanInput& in, size_t i) { return in.expert_places > 0 && in.tensors[i].id.expert >= 0; }
+
+// Per (segment, expert): the expert's stream bytes (every expert of a family has one shape).
+std::map<std::pair<uint32, int32>, uint64> expert_sizes(const VramPlanInput& in, const TensorCosts& tc) {
+    std::map<std::pair<uint32, int32>, uint64> sum;
+    for (size_t i = 0; i < in.tensors.size(); ++i)
+        if (placed_expert(in, i)) sum[{in.tensors[i].segment, in.tensors[i].id.expert}] += tc.stream[i];
+    return sum;
+}
+
+// Per segment: the slot bytes of what streams now: the dense pieces, then k expert places
+// when the segment has experts.
+std::vector<uint64> slot_needs(const VramPlanInput& in, const TensorCosts& tc, const VramPlan& p) {
+    std::vector<uint64> seg(in.n_segments, 0);
+    std::vector<bool> experts(in.n_segments, false);
+    for (size_t i = 0; i < in.tensors.size(); ++i) {
+        if (p.tensors[i].resident) continue;
+        if (placed_expert(in, i)) experts[in.tensors[i].segment] = true;
+        else seg[in.tensors[i].segment] += tc.stream[i];
+    }
+    for (uint32 s = 0; s < in.n_segments; ++s)
+        if (experts[s]) seg[s] += uint64(in.expert_places) * tc.place;
+    return seg;
+}
 
 Expected<TensorCosts> split_and_cost(const VramPlanInput& in, VramPlan& p) {
     const size_t n = in.tensors.size();
@@ -79,6 +109,7 @@ Expected<TensorCosts> split_and_cost(const VramPlanInput& in, VramPlan& p) {
         p.tensors[i].resident = t.norm;
         (t.norm ? tc.norms : tc.all) += tc.cost[i];
     }
+    for (const auto& [key, bytes] : expert_sizes(in, tc)) tc.place = std::max(tc.place, bytes);
     return tc;
 }
 
@@ -96,14 +127,14 @@ void place_whole_layers(const VramPlanInput& in, const TensorCosts& tc, VramPlan
     const size_t n = in.tensors.size();
     std::vector<uint64> seg_cost(in.n_segments, 0);
     for (size_t i = 0; i < n; ++i)
-        if (!in.tensors[i].norm) seg_cost[in.tensors[i].segment] += tc.cost[i];
+        if (!in.tensors[i].norm && !placed_expert(in, i)) seg_cost[in.tensors[i].segment] += tc.cost[i];
     const uint32 n_layers = in.n_segments - 1;
     const uint64 layer_cost = n_layers ? *std::max_element(seg_cost.begin(), seg_cost.begin() + n_layers) : 0;
     const uint32 k = layer_cost ? uint32(std::min<uint64>(avail / layer_cost, n_layers)) : 0;
     std::vector<bool> seg_res(in.n_segments, false);
     for (uint32 j = 0; j < k; ++j) seg_res[uint32(uint64(j) * n_layers / k)] = true;
     for (size_t i = 0; i < n; ++i)
-        if (!in.tensors[i].norm && seg_res[in.tensors[i].segment]) {
+        if (!in.tensors[i].norm && !placed_expert(in, i) && seg_res[in.tensors[i].segment]) {
             p.tensors[i].resident = true;
             avail -= tc.cost[i];
         }
@@ -118,13 +149,11 @@ void place_largest(const VramPlanInput& in, const TensorCosts& tc, VramPlan& p, 
     uint64 s_prev = s_max;
     for (int pass = 0; pass < 2; ++pass) {
         for (size_t i : order)
-            if (!p.tensors[i].resident && tc.cost[i] <= avail) {
+            if (!p.tensors[i].resident && !placed_expert(in, i) && tc.cost[i] <= avail) {
                 p.tensors[i].resident = true;
                 avail -= tc.cost[i];
             }
-        std::vector<uint64> seg(in.n_segments, 0);
-        for (size_t i = 0; i < n; ++i)
-            if (!p.tensors[i].resident) seg[in.tensors[i].segment] += tc.stream[i];
+        const std::vector<uint64> seg = slot_needs(in, tc, p);
         const uint64 s_now = *std::max_element(seg.begin(), seg.end());
         avail += uint64(in.slots) * (vram_alloc_cost(s_prev, in.block_bytes) - (s_now ? vram_alloc_cost(s_now, in.block_bytes) : 0));
         s_prev = s_now ? s_now : 1;
@@ -132,18 +161,33 @@ void place_largest(const VramPlanInput& in, const TensorCosts& tc, VramPlan& p, 
     }
 }
 
-// Slot offsets of the streamed pieces, the slots, the device bytes and the resident layers.
-ExpectedVoid layout_slots(const VramPlanInput& in, const TensorCosts& tc, VramPlan& p) {
+// Slot offsets of the streamed pieces: the dense ones in use order from the slot's start, then
+// (a mixture of experts) the segment's k expert places, each expert's pieces relative to its place.
+void layout_pieces(const VramPlanInput& in, const TensorCosts& tc, VramPlan& p) {
     const size_t n = in.tensors.size();
     p.segment_stream_bytes.assign(in.n_segments, 0);
+    std::map<std::pair<uint32, int32>, uint64> in_place;  // (segment, expert) -> bytes laid out in its place so far
     for (size_t i = 0; i < n; ++i) {
         if (p.tensors[i].resident) continue;
-        uint64& off = p.segment_stream_bytes[in.tensors[i].segment];
+        uint64& off = placed_expert(in, i) ? in_place[{in.tensors[i].segment, in.tensors[i].id.expert}] : p.segment_stream_bytes[in.tensors[i].segment];
         for (auto& pc : p.tensors[i].pieces) {
             pc.slot_offset = off;
             off += round_up(pc.rows * in.tensors[i].row_bytes, in.align);
         }
     }
+    p.expert_base = p.segment_stream_bytes;
+    const std::vector<uint64> need = slot_needs(in, tc, p);
+    for (uint32 s = 0; s < in.n_segments; ++s) p.segment_stream_bytes[s] = need[s];
+    p.expert_places = in_place.empty() ? 0 : in.expert_places;
+    p.expert_place_bytes = in_place.empty() ? 0 : tc.place;
+    if (in_place.empty()) p.expert_base.clear();
+}
+
+// The slots, the device bytes, the expert cache (what the budget leaves, in whole experts; none
+// under forced streaming) and the resident layers.
+ExpectedVoid layout_slots(const VramPlanInput& in, const TensorCosts& tc, VramPlan& p) {
+    const size_t n = in.tensors.size();
+    layout_pieces(in, tc, p);
     p.slot_bytes = *std::max_element(p.segment_stream_bytes.begin(), p.segment_stream_bytes.end());
     p.slots = p.slot_bytes ? in.slots : 0;
     uint64 resident_cost = tc.norms;
@@ -152,6 +196,11 @@ ExpectedVoid layout_slots(const VramPlanInput& in, const TensorCosts& tc, VramPl
     p.device_bytes = in.fixed_bytes + resident_cost + uint64(p.slots) * (p.slot_bytes ? vram_alloc_cost(p.slot_bytes, in.block_bytes) : 0) + in.block_bytes;
     if (p.device_bytes > in.budget_bytes)
         return make_error(ErrorCode::Internal, "plan_vram: planned " + std::to_string(p.device_bytes) + " bytes > budget " + std::to_string(in.budget_bytes));
+    if (p.expert_places > 0 && !in.force_streaming) {
+        const uint64 entry = vram_alloc_cost(p.expert_place_bytes, in.block_bytes);
+        p.expert_cache_entries = uint32(std::min<uint64>((in.budget_bytes - p.device_bytes) / entry, expert_sizes(in, tc).size()));
+        p.device_bytes += uint64(p.expert_cache_entries) * entry;
+    }
     std::vector<bool> seg_all_res(in.n_segments, true);
     for (size_t i = 0; i < n; ++i)
         if (!p.tensors[i].resident) seg_all_res[in.tensors[i].segment] = false;
@@ -169,9 +218,7 @@ Expected<VramPlan> plan_vram(const VramPlanInput& in) {
     auto tc = split_and_cost(in, p);
     if (!tc) return tc.error();
     const uint64 everything = in.fixed_bytes + tc->norms + tc->all + slack;
-    p.segment_stream_bytes.assign(in.n_segments, 0);
-    for (size_t i = 0; i < in.tensors.size(); ++i)
-        if (!in.tensors[i].norm) p.segment_stream_bytes[in.tensors[i].segment] += tc->stream[i];
+    p.segment_stream_bytes = slot_needs(in, *tc, p);  // nothing resident but the norms yet
     const uint64 s_max = *std::max_element(p.segment_stream_bytes.begin(), p.segment_stream_bytes.end());
     // Forced streaming (a test knob) streams even a model that fits whole: its minimum is the slots'.
     const uint64 streaming = in.fixed_bytes + tc->norms + uint64(in.slots) * vram_alloc_cost(s_max, in.block_bytes) + slack;

@@ -5,6 +5,10 @@
 // set holds the most bytes: whole layers first, evenly spaced so a streamed layer's upload runs
 // beside resident compute, then the largest tensors that fit. Bytes are counted as VulkanMemory
 // reserves them (vram_alloc_cost) plus one block of slack; norms are always resident.
+// A mixture of experts (expert_places = k > 0): a token uses k of a layer's experts, chosen
+// mid-layer, so a slot holds the segment's dense part and k expert places (not every expert);
+// experts are never resident one by one (unless everything fits): the VRAM left once the
+// dense tensors are placed becomes an expert cache (ExpertCache) of whole experts.
 #pragma once
 
 #include <string>
@@ -32,7 +36,8 @@ struct VramPlanInput {
     uint64 max_piece_bytes = 0;       // maxStorageBufferRange
     uint64 align = 256;               // piece offset alignment inside a slot
     uint64 block_bytes = uint64(64) << 20;  // VulkanMemory's block size (for alloc_cost and slack)
-    bool force_streaming = false;     // tests: stream every non-norm tensor even when all would fit
+    bool force_streaming = false;     // tests: stream every non-norm tensor even when all would fit (no expert cache)
+    uint32 expert_places = 0;         // k = n_expert_used of a mixture of experts (0: every tensor has its own place)
     // The minimum a refusal states (0: this input's own minimum_budget_bytes). VulkanBackend
     // passes the smallest budget that runs once the block size follows that budget.
     uint64 stated_minimum = 0;
@@ -51,6 +56,8 @@ struct VramTensorPlan {
     std::vector<VramPiece> pieces;  // row split respecting max_piece_bytes (both kinds)
 };
 
+// A streamed expert's pieces have slot_offset relative to its place: place j of segment seg
+// starts at expert_base[seg] + j * expert_place_bytes in the slot.
 struct VramPlan {
     std::vector<VramTensorPlan> tensors;   // parallel to VramPlanInput::tensors
     uint32 slots = 0;                      // 0: everything resident
@@ -62,6 +69,10 @@ struct VramPlan {
     uint64 device_bytes = 0;               // everything planned (fixed + resident + slots + slack)
     uint64 minimum_budget_bytes = 0;       // smallest budget that runs (everything streamed)
     uint32 resident_layers = 0;            // segments < n_layer whose every tensor is resident
+    uint32 expert_places = 0;              // places per slot for chosen experts (0: experts have fixed places)
+    uint64 expert_place_bytes = 0;         // one expert's matrices in a slot (aligned pieces)
+    std::vector<uint64> expert_base;       // per segment: slot offset of its first expert place
+    uint32 expert_cache_entries = 0;       // whole experts the VRAM expert cache holds (expert_place_bytes each)
     std::string kv;                        // where the KV caches live (KvPlacement::summary), set by the backend
     std::string summary() const;           // one line for logs
 };

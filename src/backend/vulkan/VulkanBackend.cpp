@@ -59,7 +59,8 @@ uint64 VulkanBackend::host_bytes_estimate(const WeightProvider& w, uint32 n_ctx,
     const auto& cfg = w.config();
     std::vector<uint64> seg(cfg.n_layer + 1, 0);
     for (const auto& t : w.registry().tensors()) {
-        if (!tensor_on_device(t.id.role) || tensor_role_is_norm(t.id.role)) continue;
+        // A mixture's slot holds n_expert_used experts (VramPlan's expert places), not every one.
+        if (!tensor_on_device(t.id.role) || tensor_role_is_norm(t.id.role) || t.id.expert >= int32(cfg.n_expert_used)) continue;
         seg[t.id.layer >= 0 ? uint32(t.id.layer) : cfg.n_layer] += t.byte_size + 4096;
     }
     const uint64 slot = *std::max_element(seg.begin(), seg.end());
@@ -185,6 +186,11 @@ ExpectedVoid VulkanBackend::build_model(WeightProvider& weights, uint32 n_ctx, u
         if (!moe) return moe.error();
         m.moe = std::move(*moe);
     }
+    if (m.w.plan.expert_places > 0) {
+        auto ec = ExpertCache::create(c, cfg_, m.w.plan, opt_.expert_half_life);
+        if (!ec) return ec.error();
+        m.experts = std::move(*ec);
+    }
     if (m.w.plan.slots > 0 && opt_.hybrid && !paged && !kv_ram) VKS_TRY(setup_hybrid(weights, n_ctx));
     VKS_TRY(setup_host_attention(n_ctx, n_batch));
     if (paged) m.kv = std::make_unique<DeviceKvPool>(*compute_, m.buf, KvLayout::for_tokens(cfg_, m.buf.paged().positions));
@@ -219,6 +225,7 @@ Expected<uint64> VulkanBackend::plan_placement(const WeightProvider& weights, ui
     in.align = std::max<uint64>(256, dev_->caps().min_storage_buffer_offset_alignment);
     in.block_bytes = mem_->device_block_size();
     in.force_streaming = opt_.force_streaming;
+    in.expert_places = cfg_.is_moe() ? cfg_.n_expert_used : 0;  // slots hold the chosen experts, not all
     m.buf.set_paged(paged_geometry(n_ctx));
     auto plan = plan_pool(in, n_ctx, n_batch);
     // Weights that stream get the hybrid decode's CPU part, which keeps one contiguous cache,

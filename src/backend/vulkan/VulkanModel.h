@@ -8,6 +8,7 @@
 #include "backend/vulkan/BatchHybrid.h"
 #include "backend/vulkan/DeviceKvPool.h"
 #include "backend/vulkan/DeviceMoe.h"
+#include "backend/vulkan/ExpertCache.h"
 #include "backend/vulkan/HostAttention.h"
 #include "backend/vulkan/HybridDecode.h"
 #include "backend/vulkan/RowsSplit.h"
@@ -35,6 +36,7 @@ struct VulkanModel {
     uint64 shader_copied = 0;                 // bytes copied by copy.comp since prepare()
     std::unique_ptr<DeviceKvPool> kv;         // the paged KV cache over buf's caches (null: contiguous caches)
     std::unique_ptr<DeviceMoe> moe;           // a mixture of experts' FFN buffers (null: dense model)
+    std::unique_ptr<ExpertCache> experts;     // its streamed experts' VRAM cache (null: dense, or every expert resident)
     std::unique_ptr<BatchHybrid> batch;       // the rows split's CPU part of batched passes (null without a pool and rows split)
     KvPlacement kv_place;                     // where each layer's KV cache lives (VulkanBackend::plan_caches)
     std::unique_ptr<HostAttention> host_att;  // the attention of the layers whose cache is in RAM (null: all in VRAM)

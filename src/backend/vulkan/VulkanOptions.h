@@ -27,6 +27,9 @@ struct VulkanOptions {
     uint64 kv_pool_tokens = 0;
     uint32 stream_slots = 0;      // streaming slots when weights do not all fit (0: automatic, see prepare())
     bool force_streaming = false; // tests: stream every weight matrix even when all would fit
+    // A mixture of experts' VRAM expert cache (ExpertCache): the half life, in tokens, of the
+    // popularity that decides which experts stay (--expert-half-life, as the RAM tier's oracle).
+    float expert_half_life = 16.0f;
     uint32 copy_threads = 0;      // host threads copying streamed weights into staging (0: min(8, cores))
     bool allow_zero_copy = true;
     bool kernel_profiling = false;
