@@ -110,8 +110,8 @@ TEST_P(CpuBatch, OneRowStepsGiveTheSerialDecodeLogitsBitForBit) {
     const uint32 n = uint32(toks.size()), first = n / 2, V = r->n_vocab;
     CpuBackend serial(2, cpu::KernelPath::Auto, kRefKv), batched(2, cpu::KernelPath::Auto, kRefKv);
     batched.set_kv_pool_tokens(n + kKvBlockPositions);
-    ASSERT_TRUE(serial.prepare(**w, n, 16));
-    ASSERT_TRUE(batched.prepare(**w, n, 16));
+    ASSERT_TRUE(serial.prepare(**w, n, 64));
+    ASSERT_TRUE(batched.prepare(**w, n, 64));
     std::vector<float> want(V), got(V);
     ASSERT_TRUE(serial.forward({toks.data(), first, 0, false, want.data()}));
     KvBlockPool& pool = *batched.kv_pool();
