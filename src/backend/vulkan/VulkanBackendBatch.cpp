@@ -91,6 +91,7 @@ void VulkanBackend::note_one_row(OneRowPath path) {
     ++counters_.one_row_passes[path];
     if (counters_.one_row_path == int32(path)) return;
     counters_.one_row_path = int32(path);
+    if (model_->w.plan.slots == 0) return;  // all resident: one path only, not worth a line
     VKS_LOG_INFO("one-row batched pass (one sequence's decode step over the KV pool): " << one_row_text(path, batch_cpu_heads(), cfg_.n_head_kv));
 }
 
