@@ -148,7 +148,7 @@ public:
     // One-row batched passes (a scheduler step with one decode row) since prepare(), by path:
     // [kOneRowShader] the rows split streaming the GPU's rows by copy.comp inside the exchanges
     // (the serial decode's copy mode), [kOneRowDma] the rows split by DMA, [kOneRowGpu] every
-    // layer on the GPU (no CPU share). Each change of path is logged at INFO.
+    // layer on the GPU (no CPU share). Where weights stream, each change of path is logged at INFO.
     enum OneRowPath : uint32 { kOneRowShader = 0, kOneRowDma = 1, kOneRowGpu = 2 };
     const std::array<uint64, 3>& one_row_passes() const { return counters_.one_row_passes; }
     double hybrid_cpu_seconds() const { return counters_.cpu_seconds; }
