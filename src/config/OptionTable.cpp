@@ -145,7 +145,7 @@ const OptionSpec kOptions[] = {
      .help = "how the hybrid decode divides streamed layers between CPU and GPU (auto: rows where possible)"},
     {.section = "tuning", .key = "rows_upload", .cli = "--rows-upload", .env = "VK_SYMBIOTE_ROWS_UPLOAD",
      .metavar = "<how>", .field = VKS_FIELD(tuning.rows_upload), .choices = "auto|dma|shader",
-     .help = "how the rows split streams the GPU's rows (auto: shader copies on NVIDIA, DMA elsewhere)"},
+     .help = "how the rows split streams the GPU's rows (auto: shader copies on NVIDIA, DMA elsewhere; of batched passes, one-row ones only)"},
     {.section = "tuning", .key = "rows_head", .cli = "--rows-head", .env = "VK_SYMBIOTE_ROWS_HEAD",
      .metavar = "<where>", .field = VKS_FIELD(tuning.rows_head), .choices = "auto|cpu|split",
      .help = "rows split, a streamed output head: on the CPU or split by rows (auto: cpu with shader copies, split in batched passes)"},

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "backend/cpu/CpuBackend.h"
 #include "memory/FileWeightProvider.h"
@@ -94,6 +95,37 @@ TEST_P(CpuBatch, EachSequenceGetsItsLogitsAloneFromPacksUnderATinyBudget) {
     ASSERT_TRUE(p) << p.error().to_string();
     EXPECT_LT((*p)->manager().pack_budget_bytes() * 2, (*p)->registry().total_bytes()) << "the packs must stream";
     expect_same_function(**p, *r, 3);
+}
+
+// One sequence alone in the batched scheduler: its prompt as one chunk, then one-row batched
+// passes, give the serial decode's logits (forward() one token at a time on a backend of its
+// own) bit for bit: a one-row pass runs the serial step's kernels over the same paged rows.
+TEST_P(CpuBatch, OneRowStepsGiveTheSerialDecodeLogitsBitForBit) {
+    auto r = test::load_reference_case(GetParam());
+    ASSERT_TRUE(r) << r.error().to_string();
+    if (r->prompt_tokens.size() > 64 || r->prompt_tokens.size() < 3) GTEST_SKIP() << "the short prompts take every code path";
+    auto w = FileWeightProvider::open(test::models_dir() / r->model);
+    ASSERT_TRUE(w) << w.error().to_string();
+    const std::vector<uint32>& toks = r->prompt_tokens;
+    const uint32 n = uint32(toks.size()), first = n / 2, V = r->n_vocab;
+    CpuBackend serial(2, cpu::KernelPath::Auto, kRefKv), batched(2, cpu::KernelPath::Auto, kRefKv);
+    batched.set_kv_pool_tokens(n + kKvBlockPositions);
+    ASSERT_TRUE(serial.prepare(**w, n, 64));
+    ASSERT_TRUE(batched.prepare(**w, n, 64));
+    std::vector<float> want(V), got(V);
+    ASSERT_TRUE(serial.forward({toks.data(), first, 0, false, want.data()}));
+    KvBlockPool& pool = *batched.kv_pool();
+    KvBlockTable kv;
+    ASSERT_TRUE(pool.prepare_write(kv, 0, first));
+    ASSERT_TRUE(batched.forward_batch({SeqChunk{&kv, toks.data(), first, 0, false, got.data()}}));
+    for (uint32 p = first; p < n; ++p) {
+        ASSERT_TRUE(serial.forward({toks.data() + p, 1, p, false, want.data()}));
+        ASSERT_TRUE(pool.prepare_write(kv, p, p + 1));
+        ASSERT_TRUE(batched.forward_batch({SeqChunk{&kv, toks.data() + p, 1, p, false, got.data()}}));
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), size_t(V) * 4), 0) << r->name << " position " << p;
+        EXPECT_LT(test::nmse(got.data(), r->logits_at(p), V), r->tolerance()) << r->name << " position " << p << " against the reference";
+    }
+    pool.release(kv);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, CpuBatch, ::testing::ValuesIn(test::list_reference_cases()),

@@ -1,5 +1,6 @@
 #include "backend/vulkan/BatchRowsPass.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -11,6 +12,26 @@ namespace {
 
 using SClock = std::chrono::steady_clock;
 double secs(SClock::time_point a, SClock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+// The share of the copies of the piece after a layer's first piece (Q / K / V and Wo) made in
+// the Q / K / V exchange; the rest in the wo exchange: Q / K / V hold 3 of those 4 matrices'
+// bytes in Llama shapes, so each exchange's copies about match its CPU part.
+constexpr double kQkvCopyShare = 0.75;
+
+// Byte `frac` of a piece's copies, moved back to a 256-byte step from the start of the copy it
+// falls in (copy.comp's alignment holds at such steps).
+uint64 cut_at(const std::vector<WeightStreamRing::SourceCopy>& cs, double frac) {
+    uint64 total = 0;
+    for (const auto& c : cs) total += c.region.size;
+    if (frac >= 1.0) return total;
+    const uint64 want = uint64(double(total) * frac);
+    uint64 at = 0;
+    for (const auto& c : cs) {
+        if (want < at + c.region.size) return at + (want - at) / 256 * 256;
+        at += c.region.size;
+    }
+    return total;
+}
 
 }  // namespace
 
@@ -37,6 +58,7 @@ BatchRowsPass::BatchRowsPass(VulkanContext& ctx, VulkanModel& m, BatchHybrid& h,
 ExpectedVoid BatchRowsPass::run() {
     Qc_ = rows_.cpu_rows(TensorRole::Wq), Kc_ = rows_.cpu_rows(TensorRole::Wk), Ec_ = rows_.cpu_rows(TensorRole::Wo);
     Fc_ = rows_.cpu_rows(TensorRole::Wgate);
+    copies_ = B_ == 1 && rows_.shader && rows_.piece_shader_ok;
     const ModelBuffers& b = m_.buf;
     const std::vector<uint32> img = batch_.image(cfg_, b.n_batch(), b.paged().align, b.rope_host, b.rope_host_swa);
     VKS_TRY(ctx_.compute.upload(img.data(), img.size() * 4, b.pass_rows.buffer(), 0));
@@ -77,6 +99,11 @@ ExpectedVoid BatchRowsPass::begin_split(uint32 seg, uint32 p, bool x_up) {
     VKS_TRY(x_to_host());
     VKS_TRY(open());
     if (!tq && k >= 0) VKS_TRY(issue_until(uint32(k) + 1));
+    // Copies of this piece in earlier submissions: a barrier makes their writes visible (its
+    // first scope covers earlier submissions on the queue). The next piece's copies run beside
+    // this piece's kernels (a layer's first piece: the Q / K / V share here, the rest with wo).
+    if (k >= 0 && by_copy(uint32(k))) ctx_.rt.barrier();
+    if (k >= 0 && by_copy(uint32(k) + 1)) VKS_TRY(copy_piece(uint32(k) + 1, 0.0, p == 0 ? kQkvCopyShare : 1.0));
     return x_up ? x_to_gpu() : ExpectedVoid{};
 }
 
@@ -131,6 +158,8 @@ ExpectedVoid BatchRowsPass::output_exchange(TensorRole role, uint32 seg, int32 h
     const bool pn = cfg_.has_post_norms;
     const VkBuffer out = pn ? m_.buf.xn.buffer() : m_.buf.x.buffer();
     VKS_TRY(open());
+    const int32 k0 = rows_.piece_index(seg, 0);
+    if (role == TensorRole::Wo && k0 >= 0 && by_copy(uint32(k0) + 1)) VKS_TRY(copy_piece(uint32(k0) + 1, kQkvCopyShare, 1.0));
     if (role == TensorRole::Wdown) {  // the CPU's units beside the GPU's in hb
         for (uint32 r = 0; r < B_; ++r) std::memcpy(static_cast<float*>(h_.up.mapped()) + uint64(r) * Fc_, in_host + uint64(r) * F_, uint64(Fc_) * 4);
         VKS_TRY(rows_in(0, m_.buf.hb.buffer(), F_, 0, Fc_, B_));
@@ -318,6 +347,7 @@ ExpectedVoid BatchRowsPass::x_to_host() {
 
 ExpectedVoid BatchRowsPass::issue_until(uint32 upto) {
     for (; issued_ < upto && issued_ < S_; ++issued_) {
+        if (by_copy(issued_)) continue;
         const uint32 h = half_of(issued_);
         auto host = m_.ring->acquire_slot(h);
         if (!host) return host.error();
@@ -329,6 +359,28 @@ ExpectedVoid BatchRowsPass::issue_until(uint32 upto) {
 
 DeviceWeight BatchRowsPass::gpu_part(TensorRole role, int32 layer, int32 half) const {
     return rows_.gpu_part(role, layer, uint32(std::max(half, 0)));  // half < 0: the tensor is resident
+}
+
+bool BatchRowsPass::by_copy(uint32 k) const { return copies_ && k > 0 && k < S_ && rows_.piece_segment[k] < cfg_.n_layer; }
+
+ExpectedVoid BatchRowsPass::copy_piece(uint32 k, double lo, double hi) {
+    const auto& cs = rows_.piece_copies[k];
+    const uint64 a0 = cut_at(cs, lo), e0 = cut_at(cs, hi);
+    const uint32 h = half_of(k);
+    const WeightStreamRing& ring = *m_.ring;
+    // As many workgroups as the serial decode's copies (RowsPass::shader_copies; docs/tuning.md).
+    const uint32 groups = ctx_.opt.rows_copy_workgroups ? ctx_.opt.rows_copy_workgroups : 256;
+    uint64 at = 0;
+    for (const auto& c : cs) {
+        const uint64 a = std::max(at, a0), e = std::min(at + c.region.size, e0);
+        if (a < e) {
+            VKS_TRY(op_copy(c_, c.src, c.region.srcOffset + (a - at), ring.slot_buffer(h), ring.slot_offset(h) + c.region.dstOffset + (a - at), e - a, groups));
+            m_.shader_copied += e - a;
+            bus_bytes_ += e - a;
+        }
+        at += c.region.size;
+    }
+    return {};
 }
 
 }  // namespace vk_symbiote

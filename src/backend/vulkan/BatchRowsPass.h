@@ -16,6 +16,10 @@
 // exchanges 1-3, 4 and 5), each into the half slot after the previous piece's, the next piece
 // uploading while this one computes (no copies ahead across passes: the pass starts and ends
 // with its own uploads). The CPU's rows go in as one multi-region copy per matrix (one barrier).
+// A one-row pass (one sequence's decode step) with RowsSplit::shader streams as the serial
+// decode (RowsPass) does: piece k > 0 of a layer is copied by copy.comp inside the exchanges
+// that read piece k - 1 (into the other half, whose readers finished); the pass's first piece
+// and the head's come by DMA.
 #pragma once
 
 #include "backend/vulkan/BatchHybrid.h"
@@ -36,6 +40,7 @@ public:
     // The host waited for the GPU after its CPU parts in exchanges that read an upload longer than
     // a tenth of those parts: the bus (or the GPU) set the pace, not the CPU.
     bool bus_bound() const { return upload_wait_s_ > 0.1 * cpu_s_; }
+    bool shader_copies() const { return copies_; }  // the one-row copy mode above
 
 private:
     ExpectedVoid begin_split(uint32 seg, uint32 piece, bool x_up = true);
@@ -66,6 +71,9 @@ private:
     uint32 half_of(uint32 k) const;         // the half slot of piece k
     int32 piece_half(uint32 seg, uint32 p) const;
     DeviceWeight gpu_part(TensorRole role, int32 layer, int32 half) const;
+    bool by_copy(uint32 k) const;  // piece k comes by copy.comp (the one-row copy mode)
+    // copy.comp of piece k's bytes [lo, hi) (fractions of its bytes, cut at 256-byte steps of a copy) into its half.
+    ExpectedVoid copy_piece(uint32 k, double lo, double hi);
     uint64 cpu_share_bytes(uint32 seg) const;
 
     VulkanContext& ctx_;
@@ -83,6 +91,7 @@ private:
     VkCommandBuffer cmd_ = VK_NULL_HANDLE;
     bool started_ = false;
     bool host_current_ = true;  // h.x holds x (after split segments, or before the first)
+    bool copies_ = false;       // the one-row copy mode
     uint32 gpu_stale_;          // the device's x has columns [0, gpu_stale) of every row older than h.x
     double cpu_s_ = 0, wait_s_ = 0, upload_wait_s_ = 0, gpu_side_s_ = 0;
     uint64 cpu_bytes_ = 0, bus_bytes_ = 0;

@@ -100,7 +100,16 @@ void RowsSplit::layout_pieces() {
     const uint64 align = std::max<uint64>(256, dev_.caps().min_storage_buffer_offset_alignment);
     piece_order.assign(cfg_.n_layer + 1, {-1, -1, -1});
     piece_copies.clear();
+    piece_segment.clear();
     pieces_.clear();
+    // copy.comp binds both ends at the copied offsets (as add_copies checks for whole segments).
+    const uint64 sc_align = std::max<uint64>(dev_.caps().min_storage_buffer_offset_alignment, 16);
+    piece_shader_ok = true;
+    auto shader_ok = [&](const VkBufferCopy& r) {
+        for (uint32 h = 0; h < 2; ++h)
+            if ((ring_.slot_offset(uint32(ring_.half_slot(0, h))) + r.dstOffset) % sc_align != 0) return false;
+        return r.srcOffset % sc_align == 0 && r.size % 16 == 0;
+    };
     for (uint32 seg = 0; seg <= cfg_.n_layer; ++seg) {
         if (!w_.streams(seg) || cpu_segment(seg)) continue;
         for (uint32 p = 0; p < kPieces; ++p) {
@@ -113,13 +122,16 @@ void RowsSplit::layout_pieces() {
                 pieces_[{uint32(t.id.role), t.id.layer}] = WeightPiece{VK_NULL_HANDLE, uint32(r0), uint32(t.rows - r0), off, round_up(bytes, 4)};
                 for (const DmaStream::ImportedRows& im : dma_.tensor_imports[i]) {
                     const uint64 a = std::max(r0, im.row_begin), e = im.row_end;
-                    if (a < e) copies.push_back({im.buffer, VkBufferCopy{(a - im.row_begin) * t.row_bytes, off + (a - r0) * t.row_bytes, (e - a) * t.row_bytes}});
+                    if (a >= e) continue;
+                    copies.push_back({im.buffer, VkBufferCopy{(a - im.row_begin) * t.row_bytes, off + (a - r0) * t.row_bytes, (e - a) * t.row_bytes}});
+                    piece_shader_ok = piece_shader_ok && shader_ok(copies.back().region);
                 }
                 off += round_up(bytes, align);
             }
             if (off == 0) continue;
             piece_order[seg][p] = int32(piece_copies.size());
             piece_copies.push_back(std::move(copies));
+            piece_segment.push_back(seg);
         }
     }
 }

@@ -62,7 +62,9 @@ public:
     std::unique_ptr<SideThread> side;            // records the next exchange while the CPU computes
     bool pieces = false;                         // batched passes: pieces, not whole segments, per half slot
     std::vector<std::array<int32, kPieces>> piece_order;             // per segment: piece_index
-    std::vector<std::vector<WeightStreamRing::SourceCopy>> piece_copies;  // per piece index: its GPU rows' copies (DMA)
+    std::vector<std::vector<WeightStreamRing::SourceCopy>> piece_copies;  // per piece index: its GPU rows' copies (DMA or copy.comp)
+    std::vector<uint32> piece_segment;           // per piece index: its segment
+    bool piece_shader_ok = false;                // every piece copy is aligned for copy.comp into either half
 
 private:
     // Half-slot bytes of a segment's GPU rows (with pieces: of its largest piece).

@@ -145,6 +145,12 @@ public:
     // heads of the last batched pass (0: it streamed every layer whole).
     const CpuBackend* hybrid_batch_cpu() const { return model_ && model_->batch ? model_->batch->cpu.get() : nullptr; }
     uint32 batch_cpu_heads() const { return model_ && model_->batch ? model_->batch->last_heads : 0; }
+    // One-row batched passes (a scheduler step with one decode row) since prepare(), by path:
+    // [kOneRowShader] the rows split streaming the GPU's rows by copy.comp inside the exchanges
+    // (the serial decode's copy mode), [kOneRowDma] the rows split by DMA, [kOneRowGpu] every
+    // layer on the GPU (no CPU share). Where weights stream, each change of path is logged at INFO.
+    enum OneRowPath : uint32 { kOneRowShader = 0, kOneRowDma = 1, kOneRowGpu = 2 };
+    const std::array<uint64, 3>& one_row_passes() const { return counters_.one_row_passes; }
     double hybrid_cpu_seconds() const { return counters_.cpu_seconds; }
     double hybrid_wait_seconds() const { return counters_.wait_seconds; }
     // Rows split: host seconds waiting for the GPU after the CPU's part of each exchange (0:
@@ -206,6 +212,7 @@ private:
     // (fixed: VulkanOptions::hybrid_cpu_heads; else BatchSplit's model), laid out; 0: whole layers.
     uint32 choose_batch_heads(uint32 n_rows);
     ExpectedVoid forward_batch_rows();  // the bound rows_ through BatchRowsPass
+    void note_one_row(OneRowPath path);  // counts a one-row pass's path (nothing for more rows)
     ExpectedVoid read_logits(const ForwardRequest& req);
     ExpectedVoid leave_rows();  // a pass of whole layers after rows-split ones
     ExpectedVoid prepare_next_upload(uint32 n_tokens);

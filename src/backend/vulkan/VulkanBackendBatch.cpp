@@ -34,6 +34,7 @@ ExpectedVoid VulkanBackend::forward_batch(const std::vector<SeqChunk>& chunks) {
     VKS_TRY(leave_rows());
     if (m.batch && choose_batch_heads(rows_.n_rows()) > 0) return forward_batch_rows();
     if (m.batch) m.batch->last_heads = 0;
+    note_one_row(kOneRowGpu);
     const ForwardRequest req{rows_.tokens().data(), rows_.n_rows(), 0, false, nullptr};
     const uint64 shader_before = m.shader_copied;
     VulkanContext c = ctx();
@@ -72,7 +73,27 @@ std::string describe_split(const BatchSplit& split, uint32 n_rows, uint32 heads,
     return o.str();
 }
 
+// What a one-row pass on `path` does, against the serial decode (RowsPass) of the same placement.
+std::string one_row_text(VulkanBackend::OneRowPath path, uint32 heads, uint32 G) {
+    if (path == VulkanBackend::kOneRowGpu) return "every layer on the GPU (no CPU share: resident, or streamed whole over the bus)";
+    std::ostringstream o;
+    o << "the rows split, the CPU computing " << heads << " of " << G << " KV heads' rows of every streamed matrix, the GPU's rows "
+      << (path == VulkanBackend::kOneRowShader ? "copied by copy.comp inside the exchanges (the serial decode's copy mode)" : "uploaded by DMA")
+      << "; attention of every head on the GPU over the pool (the serial decode attends the CPU's heads from RAM), five submissions per "
+         "split layer (the serial decode: four)";
+    return o.str();
+}
+
 }  // namespace
+
+void VulkanBackend::note_one_row(OneRowPath path) {
+    if (rows_.n_rows() != 1) return;
+    ++counters_.one_row_passes[path];
+    if (counters_.one_row_path == int32(path)) return;
+    counters_.one_row_path = int32(path);
+    if (model_->w.plan.slots == 0) return;  // all resident: one path only, not worth a line
+    VKS_LOG_INFO("one-row batched pass (one sequence's decode step over the KV pool): " << one_row_text(path, batch_cpu_heads(), cfg_.n_head_kv));
+}
 
 uint32 VulkanBackend::choose_batch_heads(uint32 n_rows) {
     VulkanModel& m = *model_;
@@ -107,6 +128,7 @@ ExpectedVoid VulkanBackend::forward_batch_rows() {
     BatchRowsPass pass(c, m, *m.batch, counters_, rows_);
     auto r = pass.run();
     VKS_TRY(finish_pass(std::move(r), rows_.n_rows(), shader_before));
+    note_one_row(pass.shader_copies() ? kOneRowShader : kOneRowDma);
     m.batch->split.record_cpu(rows_.n_rows(), pass.cpu_weight_bytes(), pass.cpu_seconds());
     const HardwareTelemetry t = telemetry_.snapshot();
     m.batch->split.record_bus(pass.bus_bytes(), pass.gpu_side_seconds(), pass.bus_bound(),

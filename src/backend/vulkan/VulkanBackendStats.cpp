@@ -73,6 +73,10 @@ BackendStats VulkanBackend::stats() {
     s.stream_overlap_ns = so.both_ns;
     s.placement = plan().summary();
     if (hybrid_cpu_layer_runs() > 0) s.placement += hybrid_text(*this);
+    const auto& one = one_row_passes();
+    if (one[kOneRowShader] + one[kOneRowDma] + one[kOneRowGpu] > 0)
+        s.placement += "; one-row batched passes: " + std::to_string(one[kOneRowShader]) + " rows split by copy.comp, " + std::to_string(one[kOneRowDma]) +
+                       " rows split by DMA, " + std::to_string(one[kOneRowGpu]) + " all on the GPU";
     return s;
 }
 

@@ -33,6 +33,10 @@ struct PassCounters {
     uint64 expert_vram_hits = 0, expert_vram_misses = 0;
     double host_attention_seconds = 0;      // the host's attention of layers whose KV cache is in RAM
     DecodeRecording last_decode;  // the last one-row ForwardPass's recording (VulkanBackend::stats)
+    // One-row batched passes (one sequence's decode step over the KV pool) by path
+    // (VulkanBackend::one_row_passes), and the last one's path (-1: none yet).
+    std::array<uint64, 3> one_row_passes{};
+    int32 one_row_path = -1;
 };
 
 }  // namespace vk_symbiote
