@@ -107,9 +107,10 @@ struct PackManagerOptions {
     // 0: automatic, kNoReadAheadCap: the whole lookahead window.
     uint64 read_ahead_bytes = 0;
     static constexpr uint64 kNoReadAheadCap = ~uint64(0);
-    // With a pack cache: when to read raw instead (ReadModePolicy.h); called once (on a decode
+    // With a pack cache: when to read raw instead (ReadModePolicy.h; the engine's option
+    // defaults to auto, the library to always); on_read_mode_switch is called once (on a decode
     // thread) with the reason when the manager switches to raw reads, e.g. to log it.
-    CompressedReads compressed_reads = CompressedReads::Auto;
+    CompressedReads compressed_reads = CompressedReads::Always;
     std::function<void(const std::string&)> on_read_mode_switch;
     // Tests: replaces the measured telemetry the read mode is judged from (synthetic rates).
     std::function<PackReadTelemetry(const PackReadTelemetry& measured)> telemetry_override;

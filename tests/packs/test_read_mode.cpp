@@ -148,6 +148,7 @@ TEST(ReadModePolicy, ParsesTheOption) {
 TEST(CompressedReads, SlowDecodeSwitchesToRawReadsOnce) {
     Rig s;
     PackManagerOptions mo;
+    mo.compressed_reads = CompressedReads::Auto;
     mo.telemetry_override = [](const PackReadTelemetry& t) {
         PackReadTelemetry slow = rates(0.1, t.decode_threads, t.packs_decoded);  // 0.1 GB/s per thread vs a 2 GB/s disk
         return slow;
@@ -178,6 +179,7 @@ TEST(CompressedReads, SlowDecodeSwitchesToRawReadsOnce) {
 TEST(CompressedReads, FastDecodeKeepsReadingTheCache) {
     Rig s;
     PackManagerOptions mo;
+    mo.compressed_reads = CompressedReads::Auto;
     mo.telemetry_override = [](const PackReadTelemetry& t) { return rates(4.0, t.decode_threads, t.packs_decoded); };
     make(s, "read_mode_fast", 2, mo);
     ASSERT_TRUE(s.mgr);
