@@ -176,7 +176,7 @@ public:
     uint64 pack_budget_bytes() const { return pack_budget_; }
     // The read-ahead cap prefetch_ahead() gives the PackScheduler: by default (I/O
     // threads + 1) x the largest pack buffer - every I/O thread busy plus the next read
-    // queued. Not the whole lookahead window: a pack read ahead holds RAM the resident set
+    // queued; with a pack cache also + decode threads (each decoding a pack). Not the whole lookahead window: a pack read ahead holds RAM the resident set
     // would keep, so on a model larger than RAM each window byte is read once more per pass;
     // and reading a pack takes far longer than computing it, so the disk only needs its
     // queue kept full (figures: docs/tuning.md).

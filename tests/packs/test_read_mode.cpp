@@ -264,3 +264,42 @@ TEST(CompressedReads, DecodeThreadsScratchCountsInTheBudget) {
     ASSERT_FALSE(zero);
     EXPECT_NE(zero.error().message.find("decode_threads"), std::string::npos);
 }
+
+// Shutdown with cache reads queued, reading and decoding: every job completes (decoded and
+// right, or an error), none hangs, and the I/O and decode counters add up.
+TEST(CompressedReads, ShutdownCompletesEveryQueuedJob) {
+    OpenModel m = open_model(bf16_model());
+    auto plan = plan_packs(m.reg, {kPack});
+    ASSERT_TRUE(plan);
+    PrefetcherOptions io;
+    io.threads = 2;
+    io.decode_threads = 2;
+    io.pack_cache = open_cache(m, *plan, "read_mode_shutdown");
+    ASSERT_TRUE(io.pack_cache);
+    auto pf = AsyncPrefetcher::create(m.file, io);
+    ASSERT_TRUE(pf) << pf.error().to_string();
+    std::vector<std::vector<uint8>> bufs(plan->packs.size());
+    std::vector<std::shared_future<ExpectedVoid>> done;
+    std::atomic<uint64> callbacks{0};
+    for (const PackMetadata& p : plan->packs) {
+        bufs[p.pack_id].assign(p.byte_size, 0);
+        ReadJob job;
+        job.cached = CachedPackRead{p.pack_id, bufs[p.pack_id].data(), p.byte_size};
+        job.what = "pack " + std::to_string(p.pack_id);
+        job.on_done = [&callbacks](const ExpectedVoid&) { callbacks++; };
+        done.push_back((*pf)->submit(std::move(job)));
+    }
+    (*pf)->shutdown();
+    uint64 ok = 0;
+    for (size_t i = 0; i < done.size(); ++i) {
+        ASSERT_EQ(done[i].wait_for(std::chrono::seconds(10)), std::future_status::ready) << "job " << i;
+        if (!done[i].get()) continue;
+        ok++;
+        EXPECT_TRUE(pack_matches(*m.file, plan->packs[i], bufs[i].data())) << "pack " << i;
+    }
+    EXPECT_EQ(callbacks.load(), done.size());
+    const IoStats st = (*pf)->stats();
+    EXPECT_EQ(st.jobs, done.size());
+    EXPECT_EQ(st.failures, done.size() - ok);
+    EXPECT_EQ(st.packs_decoded, ok);
+}
