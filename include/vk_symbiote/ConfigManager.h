@@ -60,6 +60,9 @@ struct MemoryConfig {
     // hides the disk nor holds a second copy of what the packs hold. Off: buffered reads,
     // which the OS may serve from its cache (faster when it has spare RAM).
     bool direct_io = false;
+    // With a pack cache: auto reads packs raw from the model file once the decode would slow
+    // the run (packs/ReadModePolicy.h); always never does; never reads raw from the start.
+    std::string compressed_reads = "auto";
     // Positions the paged KV cache holds over all sequences at once (0: --parallel x --ctx-size,
     // a full context for each). Counted in the RAM budget on the CPU path; sequences wait while it is full.
     uint32 kv_pool_tokens = 0;
@@ -188,6 +191,9 @@ struct TuningConfig {
     // --ram-gb).
     uint32 io_threads = 4;
     uint32 io_staging_mb = 16;
+    // Threads decoding pack cache reads beside the I/O threads (0: half the hardware threads,
+    // at least 1); each holds one decompression scratch buffer counted in --ram-gb.
+    uint32 decode_threads = 0;
     // Tests of the pipeline's failure handling: rank 1 exits after this many forward steps
     // (0: never), as a crashed process would; or stops answering, as a hung process or a cut
     // network would.

@@ -111,6 +111,18 @@ struct PerformanceMetrics {
     // predicted (and so read ahead) before the router ran, and those it had not.
     uint64 ram_expert_hits = 0;
     uint64 ram_expert_misses = 0;
+    // Pack reads (weights streamed in packs; 0 otherwise), since the metrics were reset: the
+    // I/O threads' summed busy time and the wall time with a read in flight; with a pack
+    // cache, the decode threads' summed busy time (and their count), the stored bytes read
+    // from the cache and the raw bytes they delivered. pack_reads_raw: packs are read raw from
+    // the model file although a cache exists ([memory] compressed_reads).
+    double pack_io_busy_seconds = 0;
+    double pack_io_active_seconds = 0;
+    double pack_decode_busy_seconds = 0;
+    uint32 pack_decode_threads = 0;
+    uint64 pack_cache_bytes_read = 0;
+    uint64 pack_cache_bytes_delivered = 0;
+    bool pack_reads_raw = false;
     // With --enable-profiling on the Vulkan path while weights stream: the last forward pass's
     // GPU timeline (0 otherwise): first to last event, time the uploads (transfer queue) and the
     // compute submissions were busy, and the time both were (the upload hidden under compute).

@@ -208,7 +208,14 @@ nlohmann::json to_json(const RunSample& s) {
             {"expert_misses", s.expert_misses},
             {"expert_vram_hits", s.expert_vram_hits},
             {"expert_vram_misses", s.expert_vram_misses},
-            {"gpu_time_ns", s.gpu_time_ns}};
+            {"gpu_time_ns", s.gpu_time_ns},
+            {"pack_io_busy_seconds", s.pack_io_busy_seconds},
+            {"pack_io_active_seconds", s.pack_io_active_seconds},
+            {"pack_decode_busy_seconds", s.pack_decode_busy_seconds},
+            {"pack_decode_threads", s.pack_decode_threads},
+            {"pack_cache_bytes_read", s.pack_cache_bytes_read},
+            {"pack_cache_bytes_delivered", s.pack_cache_bytes_delivered},
+            {"pack_reads_raw", s.pack_reads_raw}};
 }
 
 nlohmann::json to_json(const WorkloadResult& w) {

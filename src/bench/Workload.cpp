@@ -42,6 +42,13 @@ void fill_counters(RunSample& s, const PerformanceMetrics& before, const Perform
     s.gpu_time_ns = delta(after.total_gpu_time_ns, before.total_gpu_time_ns);
     s.cpu_weight_bytes = delta(after.weight_bytes_cpu, before.weight_bytes_cpu);
     s.routed_expert_bytes = delta(after.weight_bytes_experts_routed, before.weight_bytes_experts_routed);
+    s.pack_io_busy_seconds = std::max(0.0, after.pack_io_busy_seconds - before.pack_io_busy_seconds);
+    s.pack_io_active_seconds = std::max(0.0, after.pack_io_active_seconds - before.pack_io_active_seconds);
+    s.pack_decode_busy_seconds = std::max(0.0, after.pack_decode_busy_seconds - before.pack_decode_busy_seconds);
+    s.pack_decode_threads = after.pack_decode_threads;
+    s.pack_cache_bytes_read = delta(after.pack_cache_bytes_read, before.pack_cache_bytes_read);
+    s.pack_cache_bytes_delivered = delta(after.pack_cache_bytes_delivered, before.pack_cache_bytes_delivered);
+    s.pack_reads_raw = after.pack_reads_raw;
 }
 
 // Per-kernel totals added by name (sums of snapshots: their difference is the sum of the

@@ -71,6 +71,8 @@ const OptionSpec kOptions[] = {
              "CPU share sized for each pass's rows (the layers split: all on the GPU)"},
     {.section = "memory", .key = "direct_io", .cli = "--direct-io", .cli_fixed = "true", .env = "VK_SYMBIOTE_DIRECT_IO",
      .field = VKS_FIELD(memory.direct_io), .help = "read packs with O_DIRECT, bypassing the OS page cache"},
+    {.section = "memory", .key = "compressed_reads", .cli = "--compressed-reads", .env = "VK_SYMBIOTE_COMPRESSED_READS",
+     .metavar = "<when>", .field = VKS_FIELD(memory.compressed_reads), .choices = "auto|always|never", .help = "pack cache reads: auto switches to raw reads of the model file once decoding delivers fewer bytes/s than the disk reads raw; always keeps the cache; never reads raw"},
 
     // ---- [performance] -----------------------------------------------------------------
     {.section = "performance", .key = "enable_gpu", .cli = "--disable-gpu", .cli_fixed = "false",
@@ -208,6 +210,9 @@ const OptionSpec kOptions[] = {
     {.section = "tuning", .key = "io_staging_mb", .cli = "--io-staging-mb", .env = "VK_SYMBIOTE_IO_STAGING_MB",
      .metavar = "<mib>", .field = VKS_FIELD(tuning.io_staging_mb), .min = 1, .max = 256,
      .help = "MiB per O_DIRECT pack read (the staging counts in --ram-gb)"},
+    {.section = "tuning", .key = "decode_threads", .cli = "--decode-threads", .env = "VK_SYMBIOTE_DECODE_THREADS",
+     .metavar = "<n>", .field = VKS_FIELD(tuning.decode_threads), .min = 0, .max = 256,
+     .help = "threads decompressing pack cache reads beside the I/O threads, each with a scratch pack counted in --ram-gb (0: half the hardware threads)"},
 
     // ---- [logging] ---------------------------------------------------------------------
     {.section = "logging", .key = "log_level", .cli = "--log-level", .metavar = "<level>",

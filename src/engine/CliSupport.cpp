@@ -133,6 +133,18 @@ void print_draft_stats(const PerformanceMetrics& m) {
                  (unsigned long long)m.decode_passes, (unsigned long long)m.verify_passes, double(m.draft_time_ns) * 1e-6, double(m.verify_time_ns) * 1e-6);
 }
 
+// Pack reads: I/O and decode threads' busy time, compressed bytes read vs raw bytes delivered.
+void print_pack_read_stats(const PerformanceMetrics& m) {
+    const double disk = m.pack_io_active_seconds > 0 ? double(m.weight_bytes_disk) / m.pack_io_active_seconds / 1e9 : 0.0;
+    const double per_thread = m.pack_decode_busy_seconds > 0 ? double(m.pack_cache_bytes_delivered) / m.pack_decode_busy_seconds / 1e9 : 0.0;
+    std::fprintf(stderr,
+                 "stats: pack reads: I/O threads busy %.2f s (%.2f s with a read in flight, %.2f GB/s from disk meanwhile); decode threads busy %.2f s "
+                 "(%u threads, %.2f GB/s each); pack cache %.3f GB read -> %.3f GB delivered; %s\n",
+                 m.pack_io_busy_seconds, m.pack_io_active_seconds, disk, m.pack_decode_busy_seconds, m.pack_decode_threads, per_thread,
+                 double(m.pack_cache_bytes_read) / 1e9, double(m.pack_cache_bytes_delivered) / 1e9,
+                 m.pack_reads_raw ? "packs now read raw from the model file" : (m.pack_decode_threads ? "packs read from the pack cache" : "no pack cache"));
+}
+
 void print_stats(const VulkanSymbioteEngine& engine) {
     const PerformanceMetrics& m = engine.get_performance_metrics();
     std::fprintf(stderr,
@@ -149,6 +161,7 @@ void print_stats(const VulkanSymbioteEngine& engine) {
         std::fprintf(stderr, "stats: decode token on the GPU: %llu dispatches/token, %llu barriers/token, %llu submissions/token, %llu waited uploads/token\n",
                      (unsigned long long)d.dispatches, (unsigned long long)d.barriers, (unsigned long long)d.submissions, (unsigned long long)d.waited_uploads);
     if (m.draft_tokens > 0 || m.verify_passes > 0) print_draft_stats(m);
+    if (m.pack_io_busy_seconds > 0 || m.pack_decode_threads > 0) print_pack_read_stats(m);
     if (const uint64 routed = m.ram_expert_hits + m.ram_expert_misses; routed > 0)
         std::fprintf(stderr, "stats: experts predicted before their router ran: %.1f%% (%llu of %llu chosen)\n", 100.0 * double(m.ram_expert_hits) / double(routed),
                      (unsigned long long)m.ram_expert_hits, (unsigned long long)routed);
@@ -179,7 +192,14 @@ nlohmann::json stats_json(const PerformanceMetrics& m) {
             {"verify_time_ms", double(m.verify_time_ns) * 1e-6},
             {"decode_dispatches_per_token", m.decode_recording.dispatches},
             {"decode_barriers_per_token", m.decode_recording.barriers},
-            {"decode_submissions_per_token", m.decode_recording.submissions}};
+            {"decode_submissions_per_token", m.decode_recording.submissions},
+            {"pack_io_busy_seconds", m.pack_io_busy_seconds},
+            {"pack_io_active_seconds", m.pack_io_active_seconds},
+            {"pack_decode_busy_seconds", m.pack_decode_busy_seconds},
+            {"pack_decode_threads", m.pack_decode_threads},
+            {"pack_cache_bytes_read", m.pack_cache_bytes_read},
+            {"pack_cache_bytes_delivered", m.pack_cache_bytes_delivered},
+            {"pack_reads_raw", m.pack_reads_raw}};
 }
 
 void print_oracle_line(const VulkanSymbioteEngine& engine, const ConfigManager& cfg, const Path& model) {

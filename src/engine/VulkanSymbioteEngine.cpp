@@ -160,6 +160,13 @@ struct VulkanSymbioteEngine::Impl {
         metrics.ram_expert_hits = p.expert_hits - base.expert_hits;
         metrics.ram_expert_misses = p.expert_misses - base.expert_misses;
         metrics.weight_bytes_experts_routed = p.routed_expert_bytes - base.routed_expert_bytes;
+        metrics.pack_io_busy_seconds = p.io_busy_seconds - base.io_busy_seconds;
+        metrics.pack_io_active_seconds = p.io_active_seconds - base.io_active_seconds;
+        metrics.pack_decode_busy_seconds = p.decode_busy_seconds - base.decode_busy_seconds;
+        metrics.pack_decode_threads = p.decode_threads;
+        metrics.pack_cache_bytes_read = p.cache_bytes_read - base.cache_bytes_read;
+        metrics.pack_cache_bytes_delivered = p.cache_bytes_delivered - base.cache_bytes_delivered;
+        metrics.pack_reads_raw = p.reads_raw;
     }
 
     void read_backend_stats(const BackendStats& b) {

@@ -1,9 +1,11 @@
 #include "engine/WeightProviderFactory.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "common/Progress.h"
 #include "common/Units.h"
@@ -60,6 +62,13 @@ PackOptions pack_options(const ConfigManager& config, uint64 act_kv_bytes) {
     po.direct_io = mem.direct_io;
     po.io_threads = config.tuning().io_threads;
     po.io_staging_bytes = uint64(config.tuning().io_staging_mb) << 20;
+    // Decoding is CPU work beside the reads: half the hardware threads by default, leaving the
+    // rest to the forward pass.
+    const uint32 hw = std::max(1u, std::thread::hardware_concurrency());
+    po.decode_threads = config.tuning().decode_threads ? config.tuning().decode_threads : std::max(1u, hw / 2);
+    auto reads = parse_compressed_reads(mem.compressed_reads);  // an error is refused by plan_weight_source
+    po.compressed_reads = reads ? *reads : CompressedReads::Auto;
+    po.on_read_mode_switch = [](const std::string& why) { VKS_LOG_WARN(why); };
     return po;
 }
 
@@ -75,7 +84,10 @@ Expected<WeightSource> plan_weight_source(const LoadedModel& model, const Config
     }
     src.packs = true;
     src.pack_options = pack_options(config, act_kv_bytes);
-    src.pack_cache = mem.enable_compression && mem.compression_algorithm != "none";
+    auto reads = parse_compressed_reads(mem.compressed_reads);
+    if (!reads) return reads.error();
+    // compressed_reads = never: raw reads of the model file, so no cache is looked for or built.
+    src.pack_cache = mem.enable_compression && mem.compression_algorithm != "none" && *reads != CompressedReads::Never;
     if (src.pack_cache) {
         auto cand = pack_cache_candidates(mem.compression_algorithm);
         if (!cand) return cand.error();

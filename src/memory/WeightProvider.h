@@ -79,6 +79,17 @@ struct ProviderStats {
     uint64 expert_hits = 0;
     uint64 expert_misses = 0;
     uint64 routed_expert_bytes = 0;  // WeightProvider::routed_expert_bytes (filled by the engine)
+    // Pack reads (packs streamed; 0 otherwise): the I/O threads' summed busy time and the wall
+    // time with a read in flight; with a pack cache, the decode threads' summed busy time and
+    // count, stored bytes read from the cache and the raw bytes they delivered; reads_raw:
+    // packs are read raw from the model file although a cache exists (the read mode's switch).
+    double io_busy_seconds = 0;
+    double io_active_seconds = 0;
+    double decode_busy_seconds = 0;
+    uint32 decode_threads = 0;
+    uint64 cache_bytes_read = 0;
+    uint64 cache_bytes_delivered = 0;
+    bool reads_raw = false;
 };
 
 class WeightProvider {

@@ -45,8 +45,9 @@ uint64 AsyncPrefetcher::staging_bytes_for(const PrefetcherOptions& o, uint64 max
     uint64 total = 0;
     // O_DIRECT staging: each I/O thread + demand reads on the caller's thread.
     if (o.direct_io) total += (o.staging_bytes + kDirectAlign) * (uint64(o.threads) + 1);
-    // Cache scratch: I/O threads only (run_now hands cache reads to them).
-    if (max_stored_bytes) total += (cache_scratch_bytes(max_stored_bytes) + kDirectAlign) * o.threads;
+    // Cache scratch: the DecodeStage's, one per I/O thread and per decode thread (run_now
+    // hands cache reads to the I/O threads).
+    if (max_stored_bytes) total += (cache_scratch_bytes(max_stored_bytes) + kDirectAlign) * (uint64(o.threads) + std::max(1u, o.decode_threads));
     return total;
 }
 
@@ -60,6 +61,8 @@ Expected<std::unique_ptr<AsyncPrefetcher>> AsyncPrefetcher::create(std::shared_p
     if (!file) return make_error(ErrorCode::InvalidArgument, "AsyncPrefetcher: no model file");
     if (opts.threads == 0 || opts.threads > 64)
         return make_error(ErrorCode::InvalidArgument, "io_threads: " + std::to_string(opts.threads) + " is out of range [1, 64]");
+    if (opts.pack_cache && (opts.decode_threads == 0 || opts.decode_threads > 256))
+        return make_error(ErrorCode::InvalidArgument, "decode_threads: " + std::to_string(opts.decode_threads) + " is out of range [1, 256]");
     if (opts.direct_io && (opts.staging_bytes < kDirectAlign || opts.staging_bytes % kDirectAlign != 0))
         return make_error(ErrorCode::InvalidArgument, "io staging_bytes: " + std::to_string(opts.staging_bytes) + " must be a non-zero multiple of 4096");
     std::unique_ptr<AsyncPrefetcher> p(new AsyncPrefetcher(file, opts));
@@ -69,6 +72,10 @@ Expected<std::unique_ptr<AsyncPrefetcher>> AsyncPrefetcher::create(std::shared_p
             if (f.fd >= 0) p->direct_files_.push_back(std::move(f));  // else unsupported here: buffered reads
         }
         if (opts.pack_cache) p->cache_direct_fd_ = ::open(opts.pack_cache->path().c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+    }
+    if (opts.pack_cache) {
+        p->decode_ = std::make_unique<DecodeStage>(opts.decode_threads, opts.threads + opts.decode_threads, cache_scratch_bytes(*opts.pack_cache));
+        p->stats_.decode_threads = opts.decode_threads;
     }
     for (uint32 i = 0; i < opts.threads; ++i) p->threads_.emplace_back([q = p.get()] { q->worker(); });
     return p;
@@ -88,6 +95,9 @@ void AsyncPrefetcher::shutdown() {
         stopping_ = true;
     }
     cv_.notify_all();
+    // First the decode stage: an I/O thread waiting for a scratch buffer wakes (and fails its
+    // job); decodes queued or submitted from now on complete with an error.
+    if (decode_) decode_->shutdown();
     for (auto& t : threads_)
         if (t.joinable()) t.join();
     threads_.clear();
@@ -101,11 +111,34 @@ void AsyncPrefetcher::shutdown() {
                 q->pop_front();
             }
     }
-    for (auto& q : left) {
-        ExpectedVoid r = make_error(ErrorCode::Io, file_->path().string() + ": " + q.job.what + ": I/O stopped before the read ran");
-        if (q.job.on_done) q.job.on_done(r);
-        q.promise.set_value(r);
+    for (auto& q : left) complete(q, make_error(ErrorCode::Io, file_->path().string() + ": " + q.job.what + ": I/O stopped before the read ran"));
+}
+
+void AsyncPrefetcher::complete(Queued& q, ExpectedVoid r) {
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        stats_.jobs++;
+        if (r) {
+            const uint64 n = job_bytes(q.job, opts_.pack_cache.get());
+            stats_.bytes_read += n;
+            if (q.job.cached) stats_.cache_bytes_read += n;
+        } else {
+            stats_.failures++;
+        }
     }
+    if (q.job.on_done) q.job.on_done(r);
+    q.promise.set_value(std::move(r));
+}
+
+void AsyncPrefetcher::read_begins() {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (reading_++ == 0) active_since_ = std::chrono::steady_clock::now();
+}
+
+void AsyncPrefetcher::read_ends(double secs) {
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.busy_seconds += secs;
+    if (--reading_ == 0) stats_.active_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - active_since_).count();
 }
 
 std::shared_future<ExpectedVoid> AsyncPrefetcher::submit(ReadJob job) {
@@ -121,9 +154,7 @@ std::shared_future<ExpectedVoid> AsyncPrefetcher::submit(ReadJob job) {
             return f;
         }
     }
-    ExpectedVoid r = make_error(ErrorCode::Io, file_->path().string() + ": " + q.job.what + ": I/O is shut down");
-    if (q.job.on_done) q.job.on_done(r);
-    q.promise.set_value(r);
+    complete(q, make_error(ErrorCode::Io, file_->path().string() + ": " + q.job.what + ": I/O is shut down"));
     return f;
 }
 
@@ -137,24 +168,18 @@ ExpectedVoid AsyncPrefetcher::run_now(ReadJob job) {
         job.urgent = true;
         return submit(std::move(job)).get();
     }
-    ExpectedVoid r = run_and_count(job, demand_bufs_);
-    if (job.on_done) job.on_done(r);
-    return r;
+    Queued q;
+    q.job = std::move(job);
+    auto f = q.promise.get_future();
+    complete(q, run_and_count(q.job, demand_bufs_));
+    return f.get();
 }
 
 ExpectedVoid AsyncPrefetcher::run_and_count(const ReadJob& job, Buffers& bufs) {
+    read_begins();
     auto t0 = std::chrono::steady_clock::now();
     ExpectedVoid r = run_job(job, bufs);
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::lock_guard<std::mutex> lk(mu_);
-    stats_.jobs++;
-    stats_.busy_seconds += secs;
-    if (r) {
-        stats_.bytes_read += job_bytes(job, opts_.pack_cache.get());
-        if (job.cached) stats_.bytes_decoded += job.cached->size;
-    } else {
-        stats_.failures++;
-    }
+    read_ends(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     return r;
 }
 
@@ -175,15 +200,18 @@ void AsyncPrefetcher::worker() {
             q = std::move(src.front());
             src.pop_front();
         }
+        if (q.job.cached) {
+            start_cached(std::move(q));
+            continue;
+        }
         ExpectedVoid r = run_and_count(q.job, bufs);
-        if (q.job.on_done) q.job.on_done(r);
-        q.promise.set_value(std::move(r));
+        complete(q, std::move(r));
     }
 }
 
 ExpectedVoid AsyncPrefetcher::run_job(const ReadJob& job, Buffers& bufs) {
     VKS_TRY(file_->check_unchanged());
-    if (job.cached) return run_cached(job, bufs);
+    if (job.cached) return make_error(ErrorCode::Internal, job.what + ": a pack cache read reached the model read path");
     for (const auto& e : job.extents) {
         if (opts_.fault_hook) {
             auto r = opts_.fault_hook(e.file_offset, e.size);
@@ -202,50 +230,93 @@ ExpectedVoid AsyncPrefetcher::run_job(const ReadJob& job, Buffers& bufs) {
     return {};
 }
 
-// One pack from the cache: stored bytes -> scratch (or, for a raw pack read buffered,
-// straight into dst) -> decompress into dst -> XXH3 check (PackCacheReader::decode_pack).
-ExpectedVoid AsyncPrefetcher::run_cached(const ReadJob& job, Buffers& bufs) {
+ExpectedVoid AsyncPrefetcher::check_cached(const ReadJob& job) const {
     const PackCacheReader* cache = opts_.pack_cache.get();
-    const CachedPackRead& c = *job.cached;
     if (!cache) return make_error(ErrorCode::InvalidArgument, file_->path().string() + ": " + job.what + ": a pack cache read without a pack cache");
+    const CachedPackRead& c = *job.cached;
     if (!job.extents.empty()) return make_error(ErrorCode::InvalidArgument, job.what + ": a job reads either model extents or one cached pack");
     if (c.pack_id >= cache->pack_count() || c.size != cache->raw_bytes(c.pack_id))
         return make_error(ErrorCode::InvalidArgument, cache->path().string() + ": " + job.what + ": pack " + std::to_string(c.pack_id) + " of " +
                                                           std::to_string(c.size) + " bytes does not match the cache's table");
+    VKS_TRY(file_->check_unchanged());
+    if (opts_.fault_hook) {
+        const uint64 off = cache->stored_offset(c.pack_id), n = cache->stored_bytes(c.pack_id);
+        auto r = opts_.fault_hook(off, n);
+        if (!r) return make_error(r.error().code, cache->path().string() + ": " + job.what + ": read of " + std::to_string(n) + " bytes at " +
+                                                      std::to_string(off) + " failed: " + r.error().message);
+    }
+    return {};
+}
+
+// The stored bytes of the job's pack -> a scratch buffer of decode_ (O_DIRECT, or buffered),
+// or, for a raw pack read buffered, straight into the destination (`scratch` stays null).
+// `stored` points at the first stored byte. `scratch`, when set, is the caller's to release.
+ExpectedVoid AsyncPrefetcher::read_cached(const ReadJob& job, uint8*& scratch, const uint8*& stored) {
+    const PackCacheReader* cache = opts_.pack_cache.get();
+    const CachedPackRead& c = *job.cached;
     const uint64 stored_n = cache->stored_bytes(c.pack_id);
     auto wrap = [&](const Error& e) { return make_error(e.code, job.what + ": " + e.message); };
-    if (opts_.fault_hook) {
-        auto r = opts_.fault_hook(cache->stored_offset(c.pack_id), stored_n);
-        if (!r) return make_error(r.error().code, cache->path().string() + ": " + job.what + ": read of " + std::to_string(stored_n) + " bytes at " +
-                                                      std::to_string(cache->stored_offset(c.pack_id)) + " failed: " + r.error().message);
+    const bool direct = cache_direct_fd_.load() >= 0 && !cache_direct_refused_.load();
+    if (direct || !cache->is_raw(c.pack_id)) {
+        scratch = decode_->acquire_scratch();  // waits while every buffer holds an undecoded pack
+        if (!scratch) return make_error(ErrorCode::Io, cache->path().string() + ": " + job.what + ": I/O stopped before the read ran");
     }
-    std::span<uint8> dst(c.dst, c.size);
-    const uint8* stored = nullptr;
-    if (cache_direct_fd_.load() >= 0 && !cache_direct_refused_.load()) {
-        if (!bufs.scratch) bufs.scratch = aligned_in(bufs.scratch_owner, cache_scratch_bytes(*cache));
-        if (auto r = read_stored_direct(c.pack_id, bufs.scratch, stored); !r) return wrap(r.error());
-    }
-    if (!stored && cache->is_raw(c.pack_id)) {
-        if (auto r = cache->read_stored(c.pack_id, dst); !r) return wrap(r.error());
+    read_begins();
+    const auto t0 = std::chrono::steady_clock::now();
+    ExpectedVoid r;
+    if (direct) r = read_stored_direct(c.pack_id, scratch, stored);
+    if (r && !stored && cache->is_raw(c.pack_id)) {
+        r = cache->read_stored(c.pack_id, std::span<uint8>(c.dst, c.size));
         stored = c.dst;
-    } else if (!stored) {
-        if (!bufs.scratch) bufs.scratch = aligned_in(bufs.scratch_owner, cache_scratch_bytes(*cache));
-        if (auto r = cache->read_stored(c.pack_id, std::span<uint8>(bufs.scratch, stored_n)); !r) return wrap(r.error());
-        stored = bufs.scratch;
+    } else if (r && !stored) {
+        r = cache->read_stored(c.pack_id, std::span<uint8>(scratch, stored_n));
+        stored = scratch;
     }
-    {
-        std::lock_guard<std::mutex> lk(mu_);
-        stats_.reads++;
+    read_ends(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (!r) return wrap(r.error());
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.reads++;
+    return {};
+}
+
+void AsyncPrefetcher::start_cached(Queued q) {
+    ExpectedVoid r = check_cached(q.job);
+    uint8* scratch = nullptr;
+    const uint8* stored = nullptr;
+    if (r) r = read_cached(q.job, scratch, stored);
+    if (!r) {
+        decode_->release_scratch(scratch);
+        complete(q, std::move(r));
+        return;
     }
-    auto t0 = std::chrono::steady_clock::now();
-    ExpectedVoid r = cache->decode_pack(c.pack_id, std::span<const uint8>(stored, stored_n), dst);
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    {
+    // std::function needs a copyable callable: the job (with its promise) rides in a shared_ptr.
+    auto held = std::make_shared<Queued>(std::move(q));
+    const bool urgent = held->job.urgent;
+    decode_->submit(urgent, [this, held, scratch, stored](bool stopped) { decode_cached(*held, scratch, stored, stopped); });
+}
+
+// On a decode thread: stored bytes -> destination, XXH3 check (PackCacheReader::decode_pack),
+// then the scratch buffer goes back and the job completes.
+void AsyncPrefetcher::decode_cached(Queued& q, uint8* scratch, const uint8* stored, bool stopped) {
+    const PackCacheReader* cache = opts_.pack_cache.get();
+    const CachedPackRead& c = *q.job.cached;
+    ExpectedVoid r;
+    if (stopped) {
+        r = make_error(ErrorCode::Io, cache->path().string() + ": " + q.job.what + ": I/O stopped before the pack was decoded");
+    } else {
+        const auto t0 = std::chrono::steady_clock::now();
+        r = cache->decode_pack(c.pack_id, std::span<const uint8>(stored, cache->stored_bytes(c.pack_id)), std::span<uint8>(c.dst, c.size));
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (!r) r = make_error(r.error().code, q.job.what + ": " + r.error().message);
         std::lock_guard<std::mutex> lk(mu_);
         stats_.decode_seconds += secs;
+        if (r) {
+            stats_.bytes_decoded += c.size;
+            stats_.packs_decoded++;
+        }
     }
-    if (!r) return wrap(r.error());
-    return {};
+    decode_->release_scratch(scratch);
+    complete(q, std::move(r));
 }
 
 // O_DIRECT read of the blocks that hold pack `pack_id`'s stored bytes into `scratch`

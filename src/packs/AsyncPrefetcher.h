@@ -14,24 +14,28 @@
 // EINVAL, e.g. tmpfs) it falls back to buffered pread for good.
 //
 // Pack cache (optional, PrefetcherOptions::pack_cache): a job with `cached` set reads
-// one pack's stored (compressed) bytes from the compressed pack cache file into a
-// scratch buffer, decompresses them into the destination and verifies the pack's
-// XXH3, all on the thread that runs the job. With direct_io the cache file is read
-// with O_DIRECT straight into the (aligned) scratch buffer. A damaged or truncated
-// cache is a Corrupt error naming the cache file and the pack; never wrong bytes.
+// one pack's stored (compressed) bytes from the compressed pack cache file into a scratch
+// buffer of the DecodeStage (DecodeStage.h) on an I/O thread, and hands it to the stage's
+// decode_threads, which decompress into the destination and verify the pack's XXH3; the I/O
+// thread goes on with the next read meanwhile. With direct_io the cache file is read with
+// O_DIRECT straight into the (aligned) scratch buffer; a raw pack read buffered goes straight
+// into the destination. A damaged or truncated cache is a Corrupt error naming the cache file
+// and the pack; never wrong bytes. The job completes (callback, future) on the decode thread.
 //
 // RAM held for reads (counted in the budget, staging_bytes_for()): per I/O thread the
-// O_DIRECT staging (staging_bytes, with direct_io) and the cache scratch
-// (cache_scratch_bytes(), with a pack cache); plus one O_DIRECT staging for demand
-// reads of the model file on the caller's thread (run_now). run_now() hands pack cache
-// reads, and model reads when another caller holds the demand staging, to the I/O
-// threads and waits, so the count never grows with the number of callers.
+// O_DIRECT staging (staging_bytes, with direct_io), plus one O_DIRECT staging for demand
+// reads of the model file on the caller's thread (run_now); with a pack cache, threads +
+// decode_threads scratch buffers (cache_scratch_bytes() each): every I/O thread reading
+// while every decode thread decodes. run_now() hands pack cache reads, and model reads when
+// another caller holds the demand staging, to the I/O threads and waits, so the count never
+// grows with the number of callers.
 //
 // Thread-safety: submit(), run_now(), stats() and shutdown() may be called from any
 // thread. The destination buffers must stay alive until the job completes.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -44,6 +48,7 @@
 #include <vector>
 
 #include "gguf/ModelSource.h"
+#include "packs/DecodeStage.h"
 #include "vk_symbiote/Common.h"
 
 namespace vk_symbiote {
@@ -56,6 +61,7 @@ using ReadFaultHook = std::function<ExpectedVoid(uint64 file_offset, uint64 size
 
 struct PrefetcherOptions {
     uint32 threads = 2;                     // background I/O threads (>= 1)
+    uint32 decode_threads = 1;              // pack cache decode threads (>= 1; unused without a pack cache)
     bool direct_io = false;                 // try O_DIRECT (falls back when unsupported)
     uint64 staging_bytes = uint64(1) << 20; // per-thread staging for O_DIRECT (counts in the RAM budget)
     ReadFaultHook fault_hook;
@@ -89,10 +95,16 @@ struct IoStats {
     uint64 jobs = 0;          // completed jobs
     uint64 reads = 0;         // pread calls
     uint64 bytes_read = 0;    // bytes read from storage (pack cache: the stored, compressed bytes)
+    uint64 cache_bytes_read = 0;  // the part of bytes_read that came from the pack cache
     uint64 bytes_decoded = 0; // pack cache: raw bytes produced by decompression
-    double decode_seconds = 0;  // pack cache: summed wall time of decompression + checksum
+    uint64 packs_decoded = 0; // pack cache: packs decoded (and checked)
+    double decode_seconds = 0;  // pack cache: summed wall time of decompression + checksum on the decode threads
     uint64 failures = 0;      // failed jobs
-    double busy_seconds = 0;  // summed wall time of jobs on I/O threads
+    // Summed wall time of reads on I/O threads (model jobs whole; pack cache jobs: the read,
+    // not the decode, not the wait for a scratch buffer).
+    double busy_seconds = 0;
+    double active_seconds = 0;  // wall time with at least one read in flight (any thread)
+    uint32 decode_threads = 0;  // 0 without a pack cache
     double gbps() const { return busy_seconds > 0 ? double(bytes_read) / busy_seconds / 1e9 : 0.0; }
 };
 
@@ -114,8 +126,8 @@ public:
     bool direct_io_active() const { return !direct_files_.empty() && !direct_refused_.load(); }
     uint32 threads() const { return uint32(threads_.size()); }
     // RAM the prefetcher may hold for reads with these options: (threads + 1) O_DIRECT
-    // staging buffers when direct_io + `threads` cache scratch buffers with a pack
-    // cache. Allocated on first use, counted always.
+    // staging buffers when direct_io + (threads + decode_threads) cache scratch buffers with
+    // a pack cache. Allocated on first use, counted always.
     static uint64 staging_bytes_for(const PrefetcherOptions& opts);
     // The same for a pack cache whose largest stored pack has `max_stored_bytes` (0: no
     // cache; opts.pack_cache is not looked at): the bound before a cache is built is the
@@ -132,18 +144,28 @@ private:
         ReadJob job;
         std::promise<ExpectedVoid> promise;
     };
-    // Buffers of one reading thread, allocated on first use (aligned to 4 KiB).
+    // O_DIRECT staging of one reading thread, allocated on first use (aligned to 4 KiB).
     struct Buffers {
-        std::vector<uint8> staging_owner, scratch_owner;
+        std::vector<uint8> staging_owner;
         uint8* staging = nullptr;
-        uint8* scratch = nullptr;
     };
     void worker();
-    // Runs `job` with `bufs` and records it in stats_ (job count, bytes, time).
+    // Counts the job in stats_ (jobs, bytes, failures), runs its callback, sets its future.
+    void complete(Queued& q, ExpectedVoid r);
+    // Runs a model-file job with `bufs` and records its read time.
     ExpectedVoid run_and_count(const ReadJob& job, Buffers& bufs);
     ExpectedVoid run_job(const ReadJob& job, Buffers& bufs);
-    ExpectedVoid run_cached(const ReadJob& job, Buffers& bufs);
+    // Pack cache job: checks it, reads the stored bytes (into a scratch buffer of decode_, or
+    // a raw pack straight into its destination), then queues the decode; completes the job
+    // with the error when a step before the decode fails.
+    void start_cached(Queued q);
+    ExpectedVoid check_cached(const ReadJob& job) const;
+    ExpectedVoid read_cached(const ReadJob& job, uint8*& scratch, const uint8*& stored);
+    void decode_cached(Queued& q, uint8* scratch, const uint8* stored, bool stopped);
     ExpectedVoid read_stored_direct(uint64 pack_id, uint8* scratch, const uint8*& stored);
+    // Wall time with a read in flight (IoStats::active_seconds): begin / end of one read.
+    void read_begins();
+    void read_ends(double secs);
     ExpectedVoid read_buffered(const ReadExtent& e, const std::string& what);
     ExpectedVoid read_direct(const ReadExtent& e, const std::string& what, uint8* staging);
     // The O_DIRECT file holding all of [offset, offset + size), or nullptr (bytes a source
@@ -166,7 +188,10 @@ private:
     std::deque<Queued> urgent_, background_;
     bool stopping_ = false;
     IoStats stats_;
+    uint32 reading_ = 0;  // reads in flight (active_seconds)
+    std::chrono::steady_clock::time_point active_since_;
     std::vector<std::thread> threads_;
+    std::unique_ptr<DecodeStage> decode_;  // with a pack cache
 };
 
 }  // namespace vk_symbiote

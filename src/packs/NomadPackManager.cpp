@@ -24,7 +24,8 @@ NomadPackManager::NomadPackManager(std::shared_ptr<const ModelSource> file, Pack
       opts_(std::move(opts)),
       oracle_(plan_.packs, opts_.oracle),
       prefetched_(plan_.packs.size(), 0),
-      loads_(plan_.packs.size(), 0) {}
+      loads_(plan_.packs.size(), 0),
+      from_cache_(plan_.packs.size(), 0) {}
 
 namespace {
 
@@ -66,7 +67,10 @@ Expected<std::shared_ptr<NomadPackManager>> NomadPackManager::create(std::shared
     m->ram_.budget_bytes = m->pack_budget_;
     uint64 largest = 0;
     for (const auto& p : m->plan_.packs) largest = std::max(largest, pack_buffer_bytes(p.byte_size));
-    m->read_ahead_ = m->opts_.read_ahead_bytes ? m->opts_.read_ahead_bytes : uint64(std::max(1u, m->opts_.io.threads) + 1) * largest;
+    // Every I/O thread reading, every decode thread decoding (with a pack cache), one more queued.
+    const uint64 in_flight = uint64(std::max(1u, m->opts_.io.threads)) + (m->opts_.io.pack_cache ? m->opts_.io.decode_threads : 0) + 1;
+    m->read_ahead_ = m->opts_.read_ahead_bytes ? m->opts_.read_ahead_bytes : in_flight * largest;
+    m->read_raw_ = m->opts_.io.pack_cache && m->opts_.compressed_reads == CompressedReads::Never;
     auto io = AsyncPrefetcher::create(m->file_, m->opts_.io);
     if (!io) return io.error();
     m->io_ = std::move(*io);
@@ -152,8 +156,9 @@ Expected<ReadJob> NomadPackManager::start_load_locked(uint64 id, bool urgent) {
     ReadJob job;
     job.urgent = urgent;
     job.what = "pack " + std::to_string(id) + " (" + pack_type_name(m.type) + (m.layer >= 0 ? ", layer " + std::to_string(m.layer) : std::string()) + ")";
-    if (opts_.io.pack_cache) {
-        job.cached = CachedPackRead{id, p.buffer_.data(), p.byte_size()};  // decompressed on the I/O thread
+    from_cache_[id] = opts_.io.pack_cache && !read_raw_.load();
+    if (from_cache_[id]) {
+        job.cached = CachedPackRead{id, p.buffer_.data(), p.byte_size()};  // decompressed on a decode thread
     } else {
         for (const auto& x : PackPlan::extents(m)) job.extents.push_back({x.file_offset, x.size, p.buffer_.data() + x.pack_offset});
     }
@@ -170,8 +175,9 @@ void NomadPackManager::on_load_done(uint64 id, const ExpectedVoid& r) {
         if (r) {
             p.state_.store(PackState::InRam, std::memory_order_release);
             ram_.loads++;
-            if (const PackCacheReader* c = opts_.io.pack_cache.get()) {
+            if (const PackCacheReader* c = opts_.io.pack_cache.get(); c && from_cache_[id]) {
                 ram_.bytes_loaded += c->stored_bytes(id);
+                ram_.cache_bytes_loaded += c->stored_bytes(id);
                 ram_.bytes_decompressed += p.byte_size();
             } else {
                 ram_.bytes_loaded += p.byte_size();
@@ -188,6 +194,23 @@ void NomadPackManager::on_load_done(uint64 id, const ExpectedVoid& r) {
     }
     if (promise) promise->set_value(r);
     cv_.notify_all();
+    if (r && opts_.io.pack_cache && opts_.compressed_reads == CompressedReads::Auto && !read_raw_.load()) judge_read_mode();
+}
+
+void NomadPackManager::judge_read_mode() {
+    const IoStats io = io_->stats();
+    PackReadTelemetry t;
+    t.stored_bytes_read = io.cache_bytes_read;
+    t.io_active_seconds = io.active_seconds;
+    t.raw_bytes_decoded = io.bytes_decoded;
+    t.decode_busy_seconds = io.decode_seconds;
+    t.decode_threads = io.decode_threads;
+    t.packs_decoded = io.packs_decoded;
+    if (opts_.telemetry_override) t = opts_.telemetry_override(t);
+    const ReadModeVerdict v = ReadModePolicy::judge(t, opts_.io.pack_cache->ratio(), opts_.compressed_reads);
+    if (!v.read_raw || read_raw_.exchange(true)) return;  // the first thread to switch reports it
+    if (opts_.on_read_mode_switch)
+        opts_.on_read_mode_switch(opts_.io.pack_cache->path().string() + ": packs are read raw from the model file from now on: " + v.reason);
 }
 
 std::shared_ptr<NomadPack> NomadPackManager::make_pin_locked(uint64 id) {
@@ -404,6 +427,10 @@ PackTierStats NomadPackManager::get_ram_stats() const {
     for (const auto& e : entries_)
         if (e.pack->pin_count() > 0 && e.pack->state() == PackState::InRam) s.pinned_packs++;
     s.io_seconds = io.busy_seconds;
+    s.io_active_seconds = io.active_seconds;
+    s.decode_seconds = io.decode_seconds;
+    s.decode_threads = io.decode_threads;
+    s.reads_raw = read_raw_.load() && opts_.io.pack_cache;
     return s;
 }
 

@@ -3,7 +3,12 @@
 //
 // RAM tier: a pack is read from the model file by the AsyncPrefetcher into an aligned
 // buffer (NomadPack), or, when opts.io.pack_cache is set, read from the compressed pack
-// cache and decompressed (checksum verified) into that buffer on the I/O thread.
+// cache on an I/O thread and decompressed (checksum verified) into that buffer on a decode
+// thread. Read mode (ReadModePolicy.h, opts.compressed_reads): after each pack decoded the
+// manager judges the I/O and decode telemetry; once compressed reads deliver fewer bytes per
+// second than raw reads would, every later load reads the pack's extents from the model file
+// (the cache holds the same bytes), for the rest of the run, and opts.on_read_mode_switch is
+// called once with the reason.
 // Budget: the sum of resident pack buffers (PackState::Loading and InRam,
 // pack_buffer_bytes each) never exceeds pack_budget_bytes() = ram_budget_bytes -
 // reserved_bytes - I/O buffers (AsyncPrefetcher::staging_bytes_for: O_DIRECT staging
@@ -38,7 +43,9 @@
 // Thread-safety: every public member may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -47,6 +54,7 @@
 
 #include "packs/AsyncPrefetcher.h"
 #include "packs/PackPlanner.h"
+#include "packs/ReadModePolicy.h"
 #include "packs/WeightPack.h"
 #include "oracle/VitalityOracle.h"
 #include "vk_symbiote/Common.h"
@@ -74,6 +82,15 @@ struct PackTierStats {
     uint64 prefetch_capped = 0;   // window packs left for later: past read_ahead_bytes()
     uint64 prefetch_evictions = 0;  // evictions made to give room to a prefetch (part of `evictions`)
     double io_seconds = 0;      // busy time of the I/O threads
+    // Pack cache reads (0 without a pack cache): wall time with a read in flight, the decode
+    // threads' summed busy time and their count, the stored bytes read from the cache (part of
+    // bytes_loaded); reads_raw: loads read raw from the model file (compressed_reads never,
+    // or the switch of ReadModePolicy happened).
+    double io_active_seconds = 0;
+    double decode_seconds = 0;
+    uint32 decode_threads = 0;
+    uint64 cache_bytes_loaded = 0;
+    bool reads_raw = false;
     double gbps() const { return io_seconds > 0 ? double(bytes_loaded) / io_seconds / 1e9 : 0.0; }
 };
 
@@ -90,6 +107,13 @@ struct PackManagerOptions {
     // 0: automatic, kNoReadAheadCap: the whole lookahead window.
     uint64 read_ahead_bytes = 0;
     static constexpr uint64 kNoReadAheadCap = ~uint64(0);
+    // With a pack cache: when to read raw instead (ReadModePolicy.h; the engine's option
+    // defaults to auto, the library to always); on_read_mode_switch is called once (on a decode
+    // thread) with the reason when the manager switches to raw reads, e.g. to log it.
+    CompressedReads compressed_reads = CompressedReads::Always;
+    std::function<void(const std::string&)> on_read_mode_switch;
+    // Tests: replaces the measured telemetry the read mode is judged from (synthetic rates).
+    std::function<PackReadTelemetry(const PackReadTelemetry& measured)> telemetry_override;
 };
 
 class NomadPackManager : public std::enable_shared_from_this<NomadPackManager> {
@@ -145,12 +169,14 @@ public:
     bool direct_io_active() const { return io_->direct_io_active(); }
     // The compressed pack cache packs are read from (null: the model file).
     const PackCacheReader* pack_cache() const { return opts_.io.pack_cache.get(); }
+    // True once loads read raw from the model file although a pack cache is open.
+    bool reads_raw() const { return read_raw_.load(); }
 
     const PackPlan& plan() const { return plan_; }
     uint64 pack_budget_bytes() const { return pack_budget_; }
     // The read-ahead cap prefetch_ahead() gives the PackScheduler: by default (I/O
     // threads + 1) x the largest pack buffer - every I/O thread busy plus the next read
-    // queued. Not the whole lookahead window: a pack read ahead holds RAM the resident set
+    // queued; with a pack cache also + decode threads (each decoding a pack). Not the whole lookahead window: a pack read ahead holds RAM the resident set
     // would keep, so on a model larger than RAM each window byte is read once more per pass;
     // and reading a pack takes far longer than computing it, so the disk only needs its
     // queue kept full (figures: docs/tuning.md).
@@ -179,6 +205,8 @@ private:
     // as issued, or as skipped when it cannot start.
     void start_prefetch_locked(uint64 id, std::vector<ReadJob>& jobs);
     void on_load_done(uint64 id, const ExpectedVoid& r);
+    // After a pack decoded: ReadModePolicy on the I/O telemetry; switches to raw reads once.
+    void judge_read_mode();
     std::shared_ptr<NomadPack> make_pin_locked(uint64 id);  // pin count already incremented
     void unpin(uint64 id);
     std::string pressure_locked() const;
@@ -197,6 +225,8 @@ private:
     VitalityOracle oracle_;       // guarded by mu_
     std::vector<uint8> prefetched_;  // per pack: read by a prefetch and not demanded since
     std::vector<uint64> loads_;      // per pack: reads started
+    std::vector<uint8> from_cache_;  // per pack: the load in flight / done reads the pack cache
+    std::atomic<bool> read_raw_{false};  // loads read raw from the model file (see reads_raw())
     uint64 access_pos_ = 0;          // use position of the last record_access(used) pack
     PackTierStats ram_;
 };

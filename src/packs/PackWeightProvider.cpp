@@ -35,6 +35,7 @@ namespace {
 Expected<PrefetcherOptions> io_options(const PackOptions& opts, const ModelSource& file, const PackPlan& plan) {
     PrefetcherOptions io;
     io.threads = opts.io_threads;
+    io.decode_threads = opts.decode_threads;
     io.staging_bytes = opts.io_staging_bytes;
     io.direct_io = opts.direct_io;
     io.fault_hook = opts.fault_hook;
@@ -83,6 +84,8 @@ Expected<std::unique_ptr<PackWeightProvider>> PackWeightProvider::open(std::shar
     mo.oracle = opts.oracle;
     mo.oracle.experts_per_token = p->config().n_expert_used;
     mo.read_ahead_bytes = opts.read_ahead_bytes;
+    mo.compressed_reads = opts.compressed_reads;
+    mo.on_read_mode_switch = opts.on_read_mode_switch;
     auto mgr = NomadPackManager::create(p->file_, std::move(*plan), std::move(mo));
     if (!mgr) return mgr.error();
     p->mgr_ = std::move(*mgr);
@@ -259,7 +262,15 @@ ProviderStats PackWeightProvider::stats() const {
             .read_ahead_bytes = cap == PackManagerOptions::kNoReadAheadCap ? 0 : cap,
             .prediction_hit_rate = o.hit_rate,
             .expert_hits = o.expert_hits,
-            .expert_misses = o.expert_misses};
+            .expert_misses = o.expert_misses,
+            .routed_expert_bytes = 0,
+            .io_busy_seconds = s.io_seconds,
+            .io_active_seconds = s.io_active_seconds,
+            .decode_busy_seconds = s.decode_seconds,
+            .decode_threads = s.decode_threads,
+            .cache_bytes_read = s.cache_bytes_loaded,
+            .cache_bytes_delivered = s.bytes_decompressed,
+            .reads_raw = s.reads_raw};
 }
 
 }  // namespace vk_symbiote

@@ -45,6 +45,13 @@ struct PackOptions {
     // docs/tuning.md). The staging counts in the RAM budget ((threads + 1) x staging).
     uint32 io_threads = 4;
     uint64 io_staging_bytes = uint64(16) << 20;
+    // With a pack cache: threads decoding packs beside the I/O threads ([tuning]
+    // decode_threads; DecodeStage.h), and when to read raw instead (ReadModePolicy.h; the
+    // switch is reported once through on_read_mode_switch; the engine passes [memory]
+    // compressed_reads, default auto).
+    uint32 decode_threads = 1;
+    CompressedReads compressed_reads = CompressedReads::Always;
+    std::function<void(const std::string&)> on_read_mode_switch;
     OracleOptions oracle;                        // --prefetch-lookahead, --eviction-aggression
     uint64 read_ahead_bytes = 0;                 // NomadPackManager::read_ahead_bytes() (0: automatic)
     uint32 embedding_cache_rows = 256;

@@ -45,8 +45,9 @@ std::string tiny_ram_gb(const Path& model, uint32 n_ctx) {
     o.activation_kv_bytes = estimate_activation_kv_bytes(*cfg, n_ctx, kEngineBatch);
     auto min = PackWeightProvider::minimum_ram_budget(model, o);
     EXPECT_TRUE(min);
-    // Scratch per reading thread <= the largest pack + alignment slack (AsyncPrefetcher).
-    const uint64 scratch = o.io_threads * (kPack + 4 * 4096);
+    // Scratch per reading and decoding thread (the engine runs one decode thread: config())
+    // <= the largest pack + alignment slack (AsyncPrefetcher).
+    const uint64 scratch = (o.io_threads + 1) * (kPack + 4 * 4096);
     const uint64 budget = *min + scratch + 8 * pack_buffer_bytes(kPack);
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.17g", double(budget) / (1024.0 * 1024.0 * 1024.0));
@@ -56,8 +57,10 @@ std::string tiny_ram_gb(const Path& model, uint32 n_ctx) {
 // n_ctx: kCtx, or more for a longer reference prompt (arch-llama31: 537 tokens).
 ConfigManager config(const Path& model, const Path& cache_dir, std::vector<std::string> extra = {}, uint32 n_ctx = kCtx) {
     ConfigManager c;
+    // --compressed-reads always: the page cache serves these tiny files faster than any decode,
+    // so auto would switch to raw reads after a few packs and the tests would not see the cache.
     std::vector<std::string> args = {"--disable-gpu", "--log-level", "ERROR", "--ram-gb", tiny_ram_gb(model, n_ctx), "--max-pack-mb", "0.00390625",
-                                     "--ctx-size", std::to_string(n_ctx)};
+                                     "--ctx-size", std::to_string(n_ctx), "--decode-threads", "1", "--compressed-reads", "always"};
     if (!cache_dir.empty()) args.insert(args.end(), {"--cache-dir", cache_dir.string()});
     args.insert(args.end(), extra.begin(), extra.end());
     auto r = c.load(args, [](std::string_view) { return std::optional<std::string>(); });

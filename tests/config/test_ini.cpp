@@ -108,6 +108,7 @@ max_packs_in_memory = 10
 max_pack_mb = 2
 cache_dir = /tmp/c
 direct_io = yes
+compressed_reads = Never
 kv_pool_tokens = 4096
 [performance]
 enable_gpu = off
@@ -149,6 +150,7 @@ cpu_layers = 3
 cpu_heads = 20
 io_threads = 2
 io_staging_mb = 1
+decode_threads = 3
 force_streaming = yes
 pipeline_exit_after = 4
 pipeline_stall_after = 6
@@ -217,6 +219,7 @@ timeout_s = 2.5
     EXPECT_EQ(s.memory.max_pack_mb, 2.0);
     EXPECT_EQ(s.memory.cache_dir, "/tmp/c");
     EXPECT_TRUE(s.memory.direct_io);
+    EXPECT_EQ(s.memory.compressed_reads, "never");
     EXPECT_EQ(s.memory.kv_pool_tokens, 4096u);
     EXPECT_FALSE(s.performance.enable_gpu);
     EXPECT_TRUE(s.performance.enable_profiling);
@@ -285,6 +288,7 @@ timeout_s = 2.5
     EXPECT_EQ(s.tuning.cpu_heads, 20);
     EXPECT_EQ(s.tuning.io_threads, 2u);
     EXPECT_EQ(s.tuning.io_staging_mb, 1u);
+    EXPECT_EQ(s.tuning.decode_threads, 3u);
     EXPECT_EQ(s.server.host, "0.0.0.0");
     EXPECT_EQ(s.server.port, 9000u);
     EXPECT_EQ(s.server.api_key, "k");

@@ -181,7 +181,7 @@ TEST(CompressedPacks, EveryPackMatchesTheModelUnderConcurrentDemand) {
     }
 }
 
-// The decompression scratch (one per I/O thread) is part of the minimum budget, at its
+// The decompression scratch (one per I/O thread and per decode thread) is part of the minimum budget, at its
 // exact size; one byte less is refused. Packs of 4 KiB and 64 KiB: at 4 KiB the O_DIRECT
 // padding (three blocks) outweighs the pack, so only the exact figure shows a scratch
 // under-counted by half; at 64 KiB the pack itself does.
@@ -203,16 +203,18 @@ TEST(CompressedPacks, ScratchBuffersCountAgainstTheBudget) {
         auto reader = PackCacheReader::open(cache, *reader_model.file, *plan);
         ASSERT_TRUE(reader) << reader.error().to_string();
         const uint64 max_stored = (*reader)->max_stored_bytes();
-        // Per I/O thread: the largest stored pack rounded up to a block, one block more at
-        // each end for an unaligned range, and one for aligning the allocation.
+        // Per I/O or decode thread: the largest stored pack rounded up to a block, one block
+        // more at each end for an unaligned range, and one for aligning the allocation.
         const uint64 per_thread = (max_stored + kBlock - 1) / kBlock * kBlock + 3 * kBlock;
-        EXPECT_EQ(*b - *a, with.io_threads * per_thread);
+        const uint64 buffers = with.io_threads + with.decode_threads;
+        EXPECT_EQ(*b - *a, buffers * per_thread);
         PrefetcherOptions io;
         io.threads = with.io_threads;
+        io.decode_threads = with.decode_threads;
         io.pack_cache = std::shared_ptr<const PackCacheReader>(std::move(*reader));
         EXPECT_EQ(*b - *a, AsyncPrefetcher::staging_bytes_for(io));
         // Whatever the padding, each thread's scratch holds the largest stored pack.
-        EXPECT_GE(*b - *a, with.io_threads * max_stored);
+        EXPECT_GE(*b - *a, buffers * max_stored);
         if (pack > kPack) {
             EXPECT_GT(max_stored, 3 * kBlock);  // the pack outweighs the padding
         }
