@@ -15,6 +15,7 @@ OpContext LayerKernels::op_context() const {
     c.smalln_max_tokens = ctx_.opt.smalln_max_tokens;
     c.smalln_block = ctx_.opt.smalln_block;
     c.smalln_kernel = ctx_.opt.smalln_kernel;
+    c.prompt_attention = ctx_.opt.prompt_attention;
     return c;
 }
 
