@@ -6,7 +6,8 @@
 // score matrix beyond the BQ x BK tile exists. attention.comp's bindings, push constants
 // (AttentionParams) and family features: GQA by head grouping, HAS_SOFTCAP, HAS_WINDOW (ring
 // caches), KV_F16 (the dispatch's K / V rows as f32 in W0 / W1, stored into the f16 caches by
-// each KV head's first query head). No PAGED variant (batched passes keep attention.comp).
+// each KV head's first query head), PAGED (one sequence's chunk over a pool of blocks;
+// attention_flash_rows.glsl).
 // Grid (n_head - head0, ceil(n_tokens / BQ)); workgroup VKS_FLASH_THREADS x 1.
 
 // Thread (r, part) = (tid / TPR, tid % TPR) owns query row r: the scores of key columns
@@ -19,6 +20,7 @@
 #include "FlashTile.h"
 
 layout(push_constant) uniform PC { AttentionParams p; };
+#include "attention_flash_rows.glsl"
 
 const uint BQ = VKS_FLASH_BQ;
 const uint BK = VKS_FLASH_BK;
@@ -36,11 +38,6 @@ shared vec4 kvs[BK * RS];         // [BK][RS] the tile's K rows, then its V rows
 shared float ps[BQ * PS];         // [BQ][PS] the tile's probabilities exp(s - m)
 shared float red[NT];             // per thread: its row max of a tile; at the end its share of l
 
-// Cache row of position j (a ring of kv_rows rows with a sliding window).
-uint krow(uint j) { return HAS_WINDOW ? j % p.kv_rows : j; }
-// The first key the query at position qp sees.
-uint first_key(uint qp) { return HAS_WINDOW && qp + 1u > p.window ? qp + 1u - p.window : 0u; }
-float score(float s) { return HAS_SOFTCAP ? p.softcap * tanh_exp(s) : s; }
 
 // vec4 e4 of K / V row j (e4 < kv_dim / 4): keys at or past pos0 are this dispatch's rows.
 #ifdef KV_F16
@@ -51,11 +48,11 @@ layout(std430, binding = 5) writeonly buffer Vw { uint vw[]; };
 vec4 unpack4(uvec2 u) { return vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y)); }
 vec4 kval4(uint j, uint e4) {
     const uint kv4 = p.kv_dim / 4u;
-    return j >= p.pos0 ? w0v[(j - p.pos0) * kv4 + e4] : unpack4(kh2[krow(j) * kv4 + e4]);
+    return j >= pos0 ? w0v[(j - pos0) * kv4 + e4] : unpack4(kh2[krow(j) * kv4 + e4]);
 }
 vec4 vval4(uint j, uint e4) {
     const uint kv4 = p.kv_dim / 4u;
-    return j >= p.pos0 ? w1v[(j - p.pos0) * kv4 + e4] : unpack4(vh2[krow(j) * kv4 + e4]);
+    return j >= pos0 ? w1v[(j - pos0) * kv4 + e4] : unpack4(vh2[krow(j) * kv4 + e4]);
 }
 #else
 layout(std430, binding = 4) readonly buffer Avec { vec4 kvec[]; };
@@ -77,7 +74,7 @@ void stage_tile(uint kb, uint nk, uint kvh, uint hd4, bool v) {
 // Token t's K / V rows of KV head kvh into the f16 caches (KV_F16; head_dim even).
 void store_new_row(uint t, uint kvh) {
 #ifdef KV_F16
-    const uint hd = p.head_dim, src = t * p.kv_dim + kvh * hd, dst = (krow(p.pos0 + t) * p.kv_dim + kvh * hd) >> 1u;
+    const uint hd = p.head_dim, src = t * p.kv_dim + kvh * hd, dst = (krow(pos0 + t) * p.kv_dim + kvh * hd) >> 1u;
     for (uint i = gl_LocalInvocationIndex % TPR; i < hd / 2u; i += TPR) {
         kw[dst + i] = packHalf2x16(vec2(w0[src + 2u * i], w0[src + 2u * i + 1u]));
         vw[dst + i] = packHalf2x16(vec2(w1[src + 2u * i], w1[src + 2u * i + 1u]));
@@ -86,6 +83,7 @@ void store_new_row(uint t, uint kvh) {
 }
 
 void main() {
+    init_rows();
     const uint h = p.head0 + gl_WorkGroupID.x, t0 = gl_WorkGroupID.y * BQ, tid = gl_LocalInvocationIndex;
     const uint r = tid / TPR, part = tid % TPR;
     const uint hd = p.head_dim, hd4 = hd / 4u, kvh = h / (p.n_head / p.n_head_kv);
@@ -94,8 +92,8 @@ void main() {
         const uint rr = e / hd4, d4 = e % hd4;
         qs[rr * RS + d4] = rr < rows ? xvec[((t0 + rr) * p.q_stride + h * hd) / 4u + d4] * p.scale : vec4(0.0);
     }
-    const uint qp = p.pos0 + t0 + r;                            // this row's position (rows >= `rows`: unused)
-    const uint q_lo = p.pos0 + t0, q_hi = p.pos0 + t0 + rows - 1u;  // the block's positions
+    const uint qp = pos0 + t0 + r;                            // this row's position (rows >= `rows`: unused)
+    const uint q_lo = pos0 + t0, q_hi = pos0 + t0 + rows - 1u;  // the block's positions
     const uint k_lo = first_key(qp);
     float m = NEG, l = 0.0;
     vec4 acc[APT];

@@ -26,6 +26,7 @@
 #include "FlashTile.h"
 
 layout(push_constant) uniform PC { AttentionParams p; };
+#include "attention_flash_rows.glsl"
 
 const uint NSG = VKS_FLASHC_THREADS / 32u;
 const uint BQ = 16u * NSG;
@@ -44,9 +45,6 @@ shared uvec4 pc[NSG * 16u * PRS];         // per subgroup [16][PRS]: P as f16
 #define F16MAT fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 #define F32MAT fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
 
-uint krow(uint j) { return HAS_WINDOW ? j % p.kv_rows : j; }
-uint first_key(uint qp) { return HAS_WINDOW && qp + 1u > p.window ? qp + 1u - p.window : 0u; }
-float score(float s) { return HAS_SOFTCAP ? p.softcap * tanh_exp(s) : s; }
 
 layout(std430, binding = 4) readonly buffer Kh4 { uvec4 kh4[]; };
 layout(std430, binding = 5) readonly buffer Vh4 { uvec4 vh4[]; };
@@ -56,8 +54,8 @@ uvec2 pack4(vec4 v) { return uvec2(packHalf2x16(v.xy), packHalf2x16(v.zw)); }
 // Halves [8 e8, 8 e8 + 8) of K / V row j: the f16 caches below pos0, this dispatch's f32 rows from it.
 uvec4 kv8(uint j, uint e8, bool v) {
     const uint kv8n = p.kv_dim / 8u;
-    if (j < p.pos0) return v ? vh4[krow(j) * kv8n + e8] : kh4[krow(j) * kv8n + e8];
-    const uint i = (j - p.pos0) * (2u * kv8n) + 2u * e8;
+    if (j < pos0) return v ? vh4[krow(j) * kv8n + e8] : kh4[krow(j) * kv8n + e8];
+    const uint i = (j - pos0) * (2u * kv8n) + 2u * e8;
     return v ? uvec4(pack4(w1v[i]), pack4(w1v[i + 1u])) : uvec4(pack4(w0v[i]), pack4(w0v[i + 1u]));
 }
 
@@ -71,7 +69,7 @@ void stage_kv(uint kb, uint nk, uint kvh, uint hd8) {
 }
 
 void store_new_row(uint t, uint kvh) {
-    const uint hd = p.head_dim, src = t * p.kv_dim + kvh * hd, dst = (krow(p.pos0 + t) * p.kv_dim + kvh * hd) >> 1u;
+    const uint hd = p.head_dim, src = t * p.kv_dim + kvh * hd, dst = (krow(pos0 + t) * p.kv_dim + kvh * hd) >> 1u;
     for (uint i = gl_SubgroupInvocationID % 2u; i < hd / 2u; i += 2u) {
         kw[dst + i] = packHalf2x16(vec2(w0[src + 2u * i], w0[src + 2u * i + 1u]));
         vw[dst + i] = packHalf2x16(vec2(w1[src + 2u * i], w1[src + 2u * i + 1u]));
@@ -79,6 +77,7 @@ void store_new_row(uint t, uint kvh) {
 }
 
 void main() {
+    init_rows();
     const uint h = p.head0 + gl_WorkGroupID.x, t0 = gl_WorkGroupID.y * BQ;
     const uint g = gl_SubgroupID, lane = gl_SubgroupInvocationID, r = lane / 2u, half_ = lane % 2u;
     const uint hd = p.head_dim, hd8 = hd / 8u, hdf = hd / 16u, kvh = h / (p.n_head / p.n_head_kv);
@@ -91,8 +90,8 @@ void main() {
     F16MAT qf[HDF];
     [[unroll]] for (uint f = 0u; f < HDF; ++f)
         if (f < hdf) coopMatLoadNV(qf[f], kvs, g * 16u * RS + 2u * f, RS, false);
-    const uint qp = p.pos0 + t0 + g * 16u + r;  // this lane pair's row position
-    const uint q_lo = p.pos0 + t0, q_hi = p.pos0 + t0 + rows - 1u, k_lo = first_key(qp);
+    const uint qp = pos0 + t0 + g * 16u + r;  // this lane pair's row position
+    const uint q_lo = pos0 + t0, q_hi = pos0 + t0 + rows - 1u, k_lo = first_key(qp);
     float m = NEG, l = 0.0;
     float o[HDF * 8u];
     [[unroll]] for (uint i = 0u; i < HDF * 8u; ++i) o[i] = 0.0;

@@ -222,7 +222,8 @@ TEST(VulkanFlashAttention, SoftcapWindowsAndRowSplits) {
 }
 
 // Shapes the flash kernels do not take run attention.comp, whatever the option says: a head
-// dim past VKS_FLASH_HD_MAX or not a multiple of 4, one row, paged caches; Auto takes blocks
+// dim past VKS_FLASH_HD_MAX or not a multiple of 4, one row, a paged pass of several sequences
+// (one sequence's chunk runs flash); Auto takes blocks
 // of 32 rows or more; Coop needs f16 caches, 16-dim multiples and the device's cooperative
 // matrices, and falls back to the scalar flash kernel.
 TEST(VulkanFlashAttention, SelectionFollowsTheOptionAndTheShape) {
@@ -231,21 +232,23 @@ TEST(VulkanFlashAttention, SelectionFollowsTheOptionAndTheShape) {
     const AttentionShape big{64, 0, 4, 4, 256}, odd{64, 0, 4, 4, 6}, one{1, 0, 4, 4, 64}, small{31, 0, 4, 4, 64}, block{32, 0, 4, 4, 64},
         hd20{64, 0, 4, 4, 20};
     c.prompt_attention = PromptAttention::Flash;
-    EXPECT_EQ(flash_kernel(c, big, true, false), FlashKernel::None);
-    EXPECT_EQ(flash_kernel(c, odd, true, false), FlashKernel::None);
-    EXPECT_EQ(flash_kernel(c, one, true, false), FlashKernel::None);
-    EXPECT_EQ(flash_kernel(c, block, true, true), FlashKernel::None);
-    EXPECT_EQ(flash_kernel(c, small, true, false), FlashKernel::Scalar);
+    EXPECT_EQ(flash_kernel(c, big, true, nullptr), FlashKernel::None);
+    EXPECT_EQ(flash_kernel(c, odd, true, nullptr), FlashKernel::None);
+    EXPECT_EQ(flash_kernel(c, one, true, nullptr), FlashKernel::None);
+    const PagedKv batch{BufferBinding{}, 16, false}, single{BufferBinding{}, 16, true};
+    EXPECT_EQ(flash_kernel(c, block, true, &batch), FlashKernel::None);
+    EXPECT_EQ(flash_kernel(c, block, true, &single), FlashKernel::Scalar);
+    EXPECT_EQ(flash_kernel(c, small, true, nullptr), FlashKernel::Scalar);
     c.prompt_attention = PromptAttention::Auto;
-    EXPECT_EQ(flash_kernel(c, small, true, false), FlashKernel::None);
-    EXPECT_EQ(flash_kernel(c, block, false, false), FlashKernel::Scalar);
+    EXPECT_EQ(flash_kernel(c, small, true, nullptr), FlashKernel::None);
+    EXPECT_EQ(flash_kernel(c, block, false, nullptr), FlashKernel::Scalar);
     c.prompt_attention = PromptAttention::Classic;
-    EXPECT_EQ(flash_kernel(c, block, true, false), FlashKernel::None);
+    EXPECT_EQ(flash_kernel(c, block, true, nullptr), FlashKernel::None);
     c.prompt_attention = PromptAttention::Coop;
     const FlashKernel tc = env->dev->caps().cooperative_matrix ? FlashKernel::Coop : FlashKernel::Scalar;
-    EXPECT_EQ(flash_kernel(c, small, true, false), tc);
-    EXPECT_EQ(flash_kernel(c, small, false, false), FlashKernel::Scalar);
-    EXPECT_EQ(flash_kernel(c, hd20, true, false), FlashKernel::Scalar);
-    EXPECT_EQ(flash_kernel(c, big, true, false), FlashKernel::None);
+    EXPECT_EQ(flash_kernel(c, small, true, nullptr), tc);
+    EXPECT_EQ(flash_kernel(c, small, false, nullptr), FlashKernel::Scalar);
+    EXPECT_EQ(flash_kernel(c, hd20, true, nullptr), FlashKernel::Scalar);
+    EXPECT_EQ(flash_kernel(c, big, true, nullptr), FlashKernel::None);
     EXPECT_GE(env->rt->max_shared_memory_bytes(), uint32(VKS_FLASH_SHARED_BYTES)) << "every device we know of has the flash tile's shared memory";
 }

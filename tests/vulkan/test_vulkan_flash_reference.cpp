@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <string>
 
 #include "FlashTile.h"
 #include "VulkanCaseSkip.h"
@@ -68,11 +69,14 @@ void check_positions(const Loaded& l, const std::vector<float>& logits, size_t f
 // The flash kernel ran iff the model's heads fit it (lavapipe and GPUs have its shared memory).
 void expect_flash_ran(Loaded& l) {
     uint64 flash = 0;
-    for (const auto& k : l.be->stats().kernel_times)
+    std::string names;
+    for (const auto& k : l.be->stats().kernel_times) {
         if (k.name.rfind("attention_flash_", 0) == 0) flash += k.dispatches;  // either flash kernel
+        names += " " + k.name;
+    }
     const uint32 hd = l.weights->config().head_dim;
     const bool fits = hd % 4 == 0 && hd <= VKS_FLASH_HD_MAX;
-    EXPECT_EQ(flash > 0, fits) << l.ref.name << ": head_dim " << hd << ", " << flash << " flash dispatches";
+    EXPECT_EQ(flash > 0, fits) << l.ref.name << ": head_dim " << hd << ", " << flash << " flash dispatches; ran" << names;
 }
 
 class VulkanFlashReference : public ::testing::TestWithParam<std::string> {};

@@ -202,6 +202,7 @@ struct AttentionShape {
 struct PagedKv {
     BufferBinding rows;
     uint32 block_positions = 0;
+    bool one_sequence = false;  // the rows are one chunk of one sequence (consecutive positions): the flash kernels take it
 };
 ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out,
                           VkBuffer k_new = VK_NULL_HANDLE, VkBuffer v_new = VK_NULL_HANDLE, const PagedKv* paged = nullptr);
