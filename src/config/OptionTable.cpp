@@ -171,6 +171,10 @@ const OptionSpec kOptions[] = {
      .metavar = "<how>", .field = VKS_FIELD(tuning.smalln_kernel), .choices = "staged|lanes|regs",
      .help = "how the small-N kernel reads the rows' x (staged: chunks in shared memory once per workgroup; lanes: "
              "from global memory per weight packet; regs: staged, each chunk loaded into registers a chunk ahead)"},
+    {.section = "tuning", .key = "prompt_attn", .cli = "--prompt-attn", .env = "VK_SYMBIOTE_PROMPT_ATTN",
+     .metavar = "<kernel>", .field = VKS_FIELD(tuning.prompt_attn), .choices = "auto|flash|coop|classic",
+     .help = "GPU attention of multi-row passes (flash: K / V tiles in shared memory, 2+ rows; coop: flash on tensor cores where the device "
+             "has them; classic: per head and row; auto: flash from 32)"},
     {.section = "tuning", .key = "fuse_decode", .cli = "--fuse-decode", .env = "VK_SYMBIOTE_FUSE_DECODE",
      .metavar = "<on|off>", .field = VKS_FIELD(tuning.fuse_decode), .choices = "on|off",
      .help = "GPU decode recording: on: RMSNorms fused into the matvecs after them and the pass's rows image copied in its "

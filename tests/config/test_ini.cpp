@@ -141,6 +141,7 @@ matvec_lanes = 128
 smalln_tokens = 0
 smalln_block = 8
 smalln_kernel = Lanes
+prompt_attn = Classic
 fuse_decode = Off
 copy_groups = 4
 rows_copy_groups = 64
@@ -278,6 +279,7 @@ timeout_s = 2.5
     EXPECT_EQ(s.tuning.smalln_tokens, 0u);
     EXPECT_EQ(s.tuning.smalln_block, 8u);
     EXPECT_EQ(s.tuning.smalln_kernel, "lanes");
+    EXPECT_EQ(s.tuning.prompt_attn, "classic");
     EXPECT_EQ(s.tuning.fuse_decode, "off");
     EXPECT_EQ(s.tuning.copy_groups, 4u);
     EXPECT_EQ(s.tuning.rows_copy_groups, 64u);

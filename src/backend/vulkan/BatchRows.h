@@ -29,6 +29,7 @@ public:
     // (block tables that cover each chunk's positions, block ids in range), then lays out their rows.
     ExpectedVoid bind(const std::vector<SeqChunk>& chunks, const ModelConfig& cfg, uint32 n_ctx, uint32 n_batch, const KvLayout& pool);
     uint32 n_rows() const { return uint32(tokens_.size()); }
+    uint32 n_chunks() const { return uint32(chunks_.size()); }
     const std::vector<uint32>& tokens() const { return tokens_; }  // (n_rows)
     uint32 position(uint32 r) const { return pos_[r]; }             // row r's position in its sequence
     // Rows whose logits the chunks want, in chunk order: the pass's logits row i is out_rows()[i]'s.

@@ -15,6 +15,7 @@ OpContext LayerKernels::op_context() const {
     c.smalln_max_tokens = ctx_.opt.smalln_max_tokens;
     c.smalln_block = ctx_.opt.smalln_block;
     c.smalln_kernel = ctx_.opt.smalln_kernel;
+    c.prompt_attention = ctx_.opt.prompt_attention;
     return c;
 }
 
@@ -180,7 +181,7 @@ ExpectedVoid LayerKernels::record_attention(OpContext& c, uint32 l, uint32 n, ui
     PagedKv paged;
     if (rows_) {
         const auto& pg = buf_.paged();
-        paged = PagedKv{BufferBinding{buf_.pass_rows.buffer(), buf_.pass_info_offset(), VK_WHOLE_SIZE}, pg.block_positions};
+        paged = PagedKv{BufferBinding{buf_.pass_rows.buffer(), buf_.pass_info_offset(), VK_WHOLE_SIZE}, pg.block_positions, rows_->n_chunks() == 1};
         s.pos0 = 0;
         s.kv_rows = 0;
     }

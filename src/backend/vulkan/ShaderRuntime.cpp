@@ -23,7 +23,8 @@ constexpr uint32 kRegsBatch = 0x40000000u;
 const char* kernel_name(Kernel k) {
     static const char* names[] = {"matvec", "matvec_rope", "matvec_swiglu", "matmul", "matmul_swiglu", "rmsnorm", "attention", "add",
                                   "matmul_coop", "matmul_coop_swiglu", "matvec_norm", "matvec_rope_norm", "matvec_swiglu_norm", "copy",
-                                  "rmsnorm_add", "head_norm", "softcap", "attention_paged", "moe"};
+                                  "rmsnorm_add", "head_norm", "softcap", "attention_paged", "moe",
+                                  "attention_flash", "attention_flash_coop", "attention_flash_paged", "attention_flash_coop_paged"};
     static_assert(sizeof names / sizeof names[0] == size_t(Kernel::Count));
     return k < Kernel::Count ? names[uint32(k)] : "?";
 }
@@ -321,7 +322,8 @@ VkPipeline ShaderRuntime::get_pipeline(Kernel k, DType weights, const ShaderSpec
                       " exceeds the device limit of " + std::to_string(dev_.caps().max_workgroup_invocations) + " invocations";
         return VK_NULL_HANDLE;
     }
-    if ((k == Kernel::MatmulCoop || k == Kernel::MatmulCoopSwiglu) && !dev_.caps().cooperative_matrix) {
+    const bool coop = k == Kernel::MatmulCoop || k == Kernel::MatmulCoopSwiglu || k == Kernel::AttentionFlashCoop || k == Kernel::AttentionFlashCoopPaged;
+    if (coop && !dev_.caps().cooperative_matrix) {
         last_error_ = std::string(kernel_name(k)) + " needs VK_NV_cooperative_matrix (16x16x16 f16, subgroup size 32), which " +
                       dev_.caps().device_name + " does not offer";
         return VK_NULL_HANDLE;

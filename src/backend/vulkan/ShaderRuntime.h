@@ -79,6 +79,10 @@ enum class Kernel : uint32 {
     Softcap,           // y = cap * tanh(y / cap) in place
     AttentionPaged,    // attention over paged f16 KV caches, rows of several sequences (F16 only)
     Moe,               // mixture-of-experts row gather / weighted combine (MoeParams; weight dtype ignored)
+    AttentionFlash,    // prompt attention by query blocks and shared K / V tiles (FlashAttention.h; F32 or F16 caches)
+    AttentionFlashCoop,  // the same on tensor cores (F16 caches; VulkanCapabilities::cooperative_matrix only)
+    AttentionFlashPaged,      // AttentionFlash over a paged pool: one sequence's chunk (F16 only)
+    AttentionFlashCoopPaged,  // AttentionFlashCoop over a paged pool (F16 only; cooperative_matrix only)
     Count
 };
 

@@ -1,5 +1,7 @@
 #include "backend/vulkan/VulkanOps.h"
 
+#include "backend/vulkan/FlashAttention.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -416,6 +418,8 @@ ExpectedVoid op_softcap(OpContext& c, ActView y, uint32 n, float cap) {
 
 ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out,
                           VkBuffer k_new, VkBuffer v_new, const PagedKv* paged) {
+    if (const auto fk = flash_kernel(c, s, k_new != VK_NULL_HANDLE, paged); fk != FlashKernel::None)
+        return op_attention_flash(c, fk, s, q, k_cache, v_cache, out, k_new, v_new, paged);
     const auto sp = c.rt.effective(c.spec);
     const bool f16 = k_new != VK_NULL_HANDLE;
     if (paged && (!f16 || !paged->rows.buffer || paged->block_positions == 0))

@@ -56,6 +56,12 @@ struct ActView {
 // All three keep the one-row sum order (for the same lanes per unit).
 enum class SmallNKernel : uint8 { Staged, Lanes, Regs };
 
+// The kernel of multi-row (prompt) attention (OpContext::prompt_attention, FlashAttention.h):
+// Flash = attention_flash.comp for every batch of 2 or more rows it supports; Coop = the same
+// on tensor cores (attention_flash_coop.comp) where the device and shape allow, else as Flash;
+// Classic = attention.comp, one workgroup per (head, row); Auto = Flash from kFlashMinRows rows.
+enum class PromptAttention : uint8 { Auto, Flash, Coop, Classic };
+
 struct OpContext {
     ShaderRuntime& rt;
     ShaderSpecialization spec;
@@ -82,6 +88,7 @@ struct OpContext {
     uint32 smalln_max_tokens = 64;
     uint32 smalln_block = 16;  // rows per workgroup block of the small-N kernel (a power of two, 2 .. kSmallNMaxBlock)
     SmallNKernel smalln_kernel = SmallNKernel::Regs;  // 16-byte-aligned batches; others always run Lanes' scalar loop
+    PromptAttention prompt_attention = PromptAttention::Auto;  // non-paged attention of 2 or more rows (FlashAttention.h)
 };
 
 struct RopeConfig {
@@ -195,6 +202,7 @@ struct AttentionShape {
 struct PagedKv {
     BufferBinding rows;
     uint32 block_positions = 0;
+    bool one_sequence = false;  // the rows are one chunk of one sequence (consecutive positions): the flash kernels take it
 };
 ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out,
                           VkBuffer k_new = VK_NULL_HANDLE, VkBuffer v_new = VK_NULL_HANDLE, const PagedKv* paged = nullptr);

@@ -64,6 +64,7 @@ struct VulkanOptions {
     uint32 smalln_max_tokens = 64;    // OpContext::smalln_max_tokens (0: the small-N kernel off)
     uint32 smalln_block = 16;         // OpContext::smalln_block
     SmallNKernel smalln_kernel = SmallNKernel::Regs;  // OpContext::smalln_kernel
+    PromptAttention prompt_attention = PromptAttention::Auto;  // OpContext::prompt_attention (--prompt-attn)
     // Decode recording (--fuse-decode): RMSNorms fused into the matvecs after them and the pass's
     // rows image copied inside its first command buffer; false: separate rmsnorm dispatches (and
     // barriers) and a waited upload of the rows image before the first submission (A/B).
