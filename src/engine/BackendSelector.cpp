@@ -145,6 +145,7 @@ void apply_tuning(const TuningConfig& t, VulkanOptions& vo) {
     vo.smalln_block = t.smalln_block;
     vo.smalln_kernel = t.smalln_kernel == "lanes" ? SmallNKernel::Lanes : t.smalln_kernel == "staged" ? SmallNKernel::Staged : SmallNKernel::Regs;
     vo.fuse_decode = t.fuse_decode != "off";
+    vo.attn_split_k = t.attn_split_k;
     vo.copy_workgroups = t.copy_groups;
     vo.rows_copy_workgroups = t.rows_copy_groups;
     vo.copy_chunk_bytes = uint64(t.copy_chunk_mb * MemoryConfig::kBytesPerMB);

@@ -1,5 +1,7 @@
 #include "backend/vulkan/LayerKernels.h"
 
+#include "backend/vulkan/SplitKAttention.h"
+
 namespace vk_symbiote {
 
 namespace {
@@ -174,8 +176,13 @@ ExpectedVoid LayerKernels::record_attention(OpContext& c, uint32 l, uint32 n, ui
         s.pos0 = 0;
         s.kv_rows = 0;
     }
-    VKS_TRY(op_attention(c, s, q, buf_.k_cache[l].buffer(), buf_.v_cache[l].buffer(), att, buf_.k_new_buffer(), buf_.v_new_buffer(),
-                         rows_ ? &paged : nullptr));
+    const SplitKPlan split = rows_ ? SplitKPlan{} : split_k_plan(s, split_k_chunk_keys(ctx_.opt.attn_split_k, buf_.n_ctx()));
+    if (split.split() && buf_.attn_partials)  // long contexts, few rows: split-K over more workgroups
+        VKS_TRY(op_attention_split_k(c, s, split, q, buf_.k_cache[l].buffer(), buf_.v_cache[l].buffer(), att, buf_.attn_partials.buffer(),
+                                     buf_.k_new_buffer(), buf_.v_new_buffer()));
+    else
+        VKS_TRY(op_attention(c, s, q, buf_.k_cache[l].buffer(), buf_.v_cache[l].buffer(), att, buf_.k_new_buffer(), buf_.v_new_buffer(),
+                             rows_ ? &paged : nullptr));
     c.rt.barrier();
     return {};
 }

@@ -79,6 +79,8 @@ enum class Kernel : uint32 {
     Softcap,           // y = cap * tanh(y / cap) in place
     AttentionPaged,    // attention over paged f16 KV caches, rows of several sequences (F16 only)
     Moe,               // mixture-of-experts row gather / weighted combine (MoeParams; weight dtype ignored)
+    AttentionSplitK,   // attention.comp's SPLIT_K variant: per (head, chunk of keys) partials; dtype as Attention
+    AttentionMerge,    // attention_merge.comp: the split-K chunks' log-sum-exp merge (F32)
     Count
 };
 
