@@ -23,7 +23,7 @@
 // W1); each row stores its own K / V into its position's cache row (a sequence's blocks are its
 // own where it writes: shared blocks are copied first). A sliding window only limits the keys.
 
-// SPLIT_K (split-K / flash decoding, contiguous caches): grid z cuts each query's keys into
+// SPLIT_K (split-K / flash decoding; contiguous or PAGED caches): grid z cuts each query's keys into
 // chunks of sk.chunk_keys from its first key; a workgroup attends over one chunk and writes its
 // unnormalized output and (max, sum) to Y (layout in PushConstants.h); attention_merge.comp
 // combines the chunks. Only chunk 0 stores the new K / V rows.

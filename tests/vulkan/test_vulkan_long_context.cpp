@@ -11,7 +11,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <map>
 #include <random>
 
 #include "VulkanTestEnv.h"
@@ -91,17 +90,6 @@ std::pair<uint64, uint64> kv_budgets(WeightProvider& w, bool stream = false) {
 }
 
 
-// The all-resident CPU path's rows of run() for a prompt of n tokens from position `from`
-// (computed once per (n, from) and process: every caller runs syn-f16).
-const std::vector<float>& cpu_rows(WeightProvider& w, uint32 n, uint32 from) {
-    static std::map<std::pair<uint32, uint32>, std::vector<float>> done;
-    auto it = done.find({n, from});
-    if (it != done.end()) return it->second;
-    CpuBackend cpu(2, cpu::KernelPath::Auto, KvPrecision::F16Rounded);
-    EXPECT_TRUE(cpu.prepare(w, kCtx, kBatch));
-    return done[{n, from}] = run(cpu, long_prompt(n, w.config().n_vocab), w.config().n_vocab, from);
-}
-
 // The decode step at the end of toks ran split-K where split_k says: one merge dispatch more per
 // layer whose attention the GPU computes than a step at position 0 (which never splits).
 void check_split_k_dispatches(VulkanBackend& be, const ModelConfig& cfg, const std::vector<uint32>& toks, uint32 split_k) {
@@ -121,7 +109,9 @@ void check_long_context(WeightProvider& w, const test::ReferenceCase& ref, uint6
                         bool want_ram = true, uint32 split_k = VulkanOptions{}.attn_split_k) {
     const uint32 V = w.config().n_vocab;
     const std::vector<uint32> toks = long_prompt(n_prompt, V);
-    const std::vector<float>& want = cpu_rows(w, n_prompt, from);
+    CpuBackend cpu(2, cpu::KernelPath::Auto, KvPrecision::F16Rounded);
+    ASSERT_TRUE(cpu.prepare(w, kCtx, kBatch));
+    const std::vector<float> want = run(cpu, toks, V, from);
     ASSERT_EQ(want.size(), size_t(n_prompt - from + kSteps) * V);
     auto before = read_process_memory();
     ASSERT_TRUE(before);

@@ -43,7 +43,7 @@ uint64 ModelBuffers::device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_
         kv += 2 * c(kv_cache_bytes(cfg, kv_f16, paged.positions ? paged.positions : cfg.kv_rows(l, n_ctx, n_batch)));
     }
     if (paged.positions) kv += c(BatchRows::buffer_bytes(cfg, n_batch, n_ctx, paged.block_positions, paged.align));
-    else if (const uint64 sk = split_k_partials_bytes(cfg.n_head, cfg.head_dim, n_batch, n_ctx)) kv += c(sk);
+    if (const uint64 sk = split_k_partials_bytes(cfg.n_head, cfg.head_dim, n_batch, n_ctx)) kv += c(sk);
     const uint64 tables = c(uint64(n_ctx) * cfg.n_rot * 4) * (has_swa_rope(cfg) ? 2 : 1);
     const uint64 act = tables + c(uint64(n_batch) * cfg.n_embd * 4) * 2 + c(uint64(n_batch) * cfg.q_dim() * 4) * 2 +
                        c(uint64(n_batch) * cfg.n_ff * 4) + c(uint64(n_batch) * cfg.n_vocab * 4) + c(16);
@@ -95,7 +95,7 @@ ExpectedVoid ModelBuffers::create_device(VulkanContext& ctx, uint32 n_ctx, uint3
     VKS_TRY(mk(hb, uint64(n_batch) * cfg_.n_ff * 4));
     VKS_TRY(mk(logits, uint64(n_batch) * cfg_.n_vocab * 4));
     VKS_TRY(mk(dummy, 16));
-    const uint64 sk = paged_.positions ? 0 : split_k_partials_bytes(cfg_.n_head, cfg_.head_dim, n_batch, n_ctx);
+    const uint64 sk = split_k_partials_bytes(cfg_.n_head, cfg_.head_dim, n_batch, n_ctx);
     if (sk) VKS_TRY(mk(attn_partials, sk));
     const float* factors = cfg_.rope_freq_factors.empty() ? nullptr : cfg_.rope_freq_factors.data();
     auto table = [&](DeviceBuffer& b, std::vector<float>& host, float base, float scale) -> ExpectedVoid {

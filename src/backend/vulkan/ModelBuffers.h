@@ -83,8 +83,8 @@ public:
     DeviceBuffer hb;                             // (n_batch, n_ff) silu(gate) * up
     DeviceBuffer logits;                         // (n_batch, n_vocab)
     DeviceBuffer dummy;                          // 4 bytes, bound to unused bindings
-    // Split-K attention's partials (SplitKAttention.h) of contiguous caches; empty where no
-    // dispatch can split (n_ctx of one chunk) or the caches are paged.
+    // Split-K attention's partials (SplitKAttention.h); empty where no dispatch can split (an
+    // n_ctx of one chunk).
     DeviceBuffer attn_partials;
     DeviceBuffer rope_table;                     // (n_ctx, n_rot / 2, 2) cos / sin (rope_freq_base / scale, the factors)
     DeviceBuffer rope_table_swa;                 // the same with rope_base_swa / rope_scale_swa; empty when equal

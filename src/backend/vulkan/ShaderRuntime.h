@@ -81,6 +81,7 @@ enum class Kernel : uint32 {
     Moe,               // mixture-of-experts row gather / weighted combine (MoeParams; weight dtype ignored)
     AttentionSplitK,   // attention.comp's SPLIT_K variant: per (head, chunk of keys) partials; dtype as Attention
     AttentionMerge,    // attention_merge.comp: the split-K chunks' log-sum-exp merge (F32)
+    AttentionSplitKPaged,  // AttentionSplitK over paged f16 caches (F16 only)
     Count
 };
 

@@ -3,9 +3,10 @@
 // 32-head decode step keeps 32 workgroups busy and most of the GPU's memory bandwidth idle; here
 // each (head, row, chunk of keys) is a workgroup (attention.comp's SPLIT_K variant: partial max,
 // sum and weighted V of its chunk, online softmax), and attention_merge.comp combines the chunks
-// exactly (log-sum-exp merge). Contiguous caches only (f32, or f16 with the new rows in k_new /
-// v_new), GQA, sliding-window rings and soft-caps as op_attention; paged caches (batched passes)
-// keep op_attention. Chosen per dispatch by split_k_plan from --attn-split-k (docs/tuning.md).
+// exactly (log-sum-exp merge). Contiguous caches (f32, or f16 with the new rows in k_new /
+// v_new) and paged f16 caches (a KV pool: rows of several sequences), GQA, sliding windows and
+// soft-caps as op_attention. Chosen per dispatch by split_k_plan from --attn-split-k
+// (docs/tuning.md).
 //
 // Batch invariance: a backend's chunks have one size (from the option and n_ctx) and start at
 // each row's first key, so a row's output is the same bit for bit alone or among other rows (a
@@ -36,9 +37,12 @@ struct SplitKPlan {
 // Keys per chunk of a backend whose rows see at most n_ctx keys, for --attn-split-k
 // `option` keys (0: off, returns 0): max(option, 32, n_ctx / 64 rounded up).
 uint32 split_k_chunk_keys(uint32 option, uint32 n_ctx);
-// The plan for shape s with chunks of chunk_keys (split_k_chunk_keys): split where the longest
-// row has more keys than one chunk and there are at most kSplitKMaxTokens rows.
-SplitKPlan split_k_plan(const AttentionShape& s, uint32 chunk_keys);
+// Keys of the longest row of a contiguous dispatch s: the last row's, or a window's.
+uint32 split_k_longest_row(const AttentionShape& s);
+// The plan for s.n_tokens rows whose longest sees `longest` keys (0: split_k_longest_row(s); paged
+// passes: from the rows' positions) with chunks of chunk_keys (split_k_chunk_keys): split where
+// that row has more keys than one chunk and there are at most kSplitKMaxTokens rows.
+SplitKPlan split_k_plan(const AttentionShape& s, uint32 chunk_keys, uint32 longest = 0);
 
 // Bytes of the partials of n_tokens rows (at most kSplitKMaxTokens count) over contexts of up to
 // n_ctx keys, for n_head heads of head_dim, whatever the option; 0 where no dispatch can split.
@@ -47,9 +51,10 @@ uint64 split_k_partials_bytes(uint32 n_head, uint32 head_dim, uint32 n_tokens, u
 // op_attention's result (same arguments) in two dispatches: the plan's chunks into `partials`
 // (at least split_k_partials_bytes(s.n_head, s.head_dim, s.n_tokens, n_ctx) bytes for the n_ctx
 // the plan's chunks came from), a barrier, then their merge into out. The caller puts a barrier
-// after it.
+// after it. paged: as op_attention's; the plan must cover the longest row's keys (the kernel
+// reads each row's position from the pass buffer, this op does not).
 ExpectedVoid op_attention_split_k(OpContext& c, const AttentionShape& s, const SplitKPlan& plan, ActView q, VkBuffer k_cache,
                                   VkBuffer v_cache, ActView out, VkBuffer partials, VkBuffer k_new = VK_NULL_HANDLE,
-                                  VkBuffer v_new = VK_NULL_HANDLE);
+                                  VkBuffer v_new = VK_NULL_HANDLE, const PagedKv* paged = nullptr);
 
 }  // namespace vk_symbiote
