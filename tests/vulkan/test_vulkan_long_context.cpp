@@ -188,8 +188,8 @@ TEST_F(VulkanLongContext, StreamedWeightsWithKvCachesInRamMatchTheCpuPath) {
 }
 
 // Split-K decode attention past position 4,096 (the default chunks of 256 keys): every cache
-// in VRAM, then layer 0's in VRAM and the others in RAM (GPU split-K and host attention in one
-// pass); a 4,400-token prompt (prompt batches keep a workgroup per head and row) and 3 decode
+// in VRAM (the paged KV pool: attention_splitk_paged), then layer 0's in VRAM and the others in
+// RAM (contiguous caches: GPU split-K and host attention in one pass); a 4,400-token prompt (prompt batches keep a workgroup per head and row) and 3 decode
 // steps, every row past position 4,096 against the all-resident CPU path.
 TEST_F(VulkanLongContext, SplitKDecodeAttentionMatchesTheCpuPathPastPosition4096) {
     check_long_context(*w_, ref_, uint64(256) << 20, 4400, 4096, false, false);
