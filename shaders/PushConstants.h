@@ -118,6 +118,27 @@ struct AttentionParams {
     uint row_info;
 };
 
+// Split-K ("flash decoding") attention: attention.comp's SPLIT_K variant pushes AttentionParams
+// then this. Each query row's keys, from its first key, are cut into n_chunks chunks of
+// chunk_keys keys (grid z); chunk c of (token t, head h) is partial i = (t n_head + h) n_chunks + c,
+// whose unnormalized output is at element i head_dim of the partials buffer (head_dim floats) and
+// its (max score, sum of exp(score - max)) at ml_offset + 2 i.
+struct AttentionSplitParams {
+    uint chunk_keys;
+    uint n_chunks;
+    uint ml_offset;
+};
+
+// The merge of the chunks into out (attention_merge.comp); partials as above, in X.
+struct AttentionMergeParams {
+    uint n_head;
+    uint head0;         // first query head (workgroup x = head - head0)
+    uint head_dim;
+    uint n_chunks;
+    uint ml_offset;
+    uint out_stride;    // elements between tokens in out (Y)
+};
+
 // dst[i] = src[i] for i < n, 16-byte elements, src in binding 0 (W0) and dst in binding 3 (Y),
 // both bound at the copied ranges (copy.comp). `groups` workgroups loop over the range with a
 // stride of groups * WG elements, so a few workgroups copy any size and leave the rest of the

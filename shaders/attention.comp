@@ -22,10 +22,19 @@
 // row table[j / P] * P + j % P. Keys at or past the chunk's first position are its new rows (W0 /
 // W1); each row stores its own K / V into its position's cache row (a sequence's blocks are its
 // own where it writes: shared blocks are copied first). A sliding window only limits the keys.
+
+// SPLIT_K (split-K / flash decoding; contiguous or PAGED caches): grid z cuts each query's keys into
+// chunks of sk.chunk_keys from its first key; a workgroup attends over one chunk and writes its
+// unnormalized output and (max, sum) to Y (layout in PushConstants.h); attention_merge.comp
+// combines the chunks. Only chunk 0 stores the new K / V rows.
 #extension GL_GOOGLE_include_directive : enable
 #include "common.glsl"
 
+#ifdef SPLIT_K
+layout(push_constant) uniform PC { AttentionParams p; AttentionSplitParams sk; };
+#else
 layout(push_constant) uniform PC { AttentionParams p; };
+#endif
 #ifdef PAGED
 layout(std430, binding = 6) readonly buffer Rows { uint rows[]; };
 #endif
@@ -33,6 +42,9 @@ layout(std430, binding = 6) readonly buffer Rows { uint rows[]; };
 // This workgroup's query row: its position, the first position whose K / V are new rows of this
 // dispatch and the row of that position in W0 / W1, and (PAGED) its block table's offset.
 uint q_pos, new_pos0, new_row0, table0;
+// The keys [k_first, k_end) this workgroup attends over (all of the query's without SPLIT_K)
+// and its chunk of them (SPLIT_K; else 0).
+uint k_first, k_end, split_chunk = 0u;
 
 // Cache row of position j: the caches are rings of kv_rows rows with a sliding window, or
 // (PAGED) pools of blocks.
@@ -88,17 +100,40 @@ shared float p_sh[WG];
 shared float m_sh[NSG_MAX];
 shared float l_sh[NSG_MAX];
 
+#ifdef SPLIT_K
+// Index of (token t, head h, this chunk) among the partials (PushConstants.h: AttentionSplitParams).
+uint part_index(uint t, uint h) { return (t * p.n_head + h) * sk.n_chunks + split_chunk; }
+#endif
+// Output element d of head h, token t from the weighted sum acc and the weights' sum l:
+// acc / l, or with SPLIT_K the chunk's acc as it is (the merge divides).
+void write_out(uint t, uint h, uint d, float acc, float l) {
+#ifdef SPLIT_K
+    ybuf[part_index(t, h) * p.head_dim + d] = acc;
+#else
+    ybuf[t * p.out_stride + h * p.head_dim + d] = acc / l;
+#endif
+}
+// SPLIT_K: the chunk's max score m and sum l of exp(s - m) (an empty chunk: -inf, 0, acc 0).
+void write_ml(uint t, uint h, float m, float l) {
+#ifdef SPLIT_K
+    if (gl_LocalInvocationIndex == 0u) {
+        ybuf[sk.ml_offset + 2u * part_index(t, h)] = m;
+        ybuf[sk.ml_offset + 2u * part_index(t, h) + 1u] = l;
+    }
+#endif
+}
+
 void attention_shared(uint h, uint t, uint kvh) {
     const uint tid = gl_LocalInvocationIndex;
     const uint hd = p.head_dim;
     const uint qb = t * p.q_stride + h * hd;
     for (uint d = tid; d < hd; d += WG) sh[d] = xbuf[qb + d] * p.scale;
     barrier();
-    const uint n_keys = q_pos + 1u;
+    const uint n_keys = k_end;
     float m = -1.0 / 0.0;
     float l = 0.0;
     float acc[4] = float[4](0.0, 0.0, 0.0, 0.0);
-    for (uint base = first_key(q_pos); base < n_keys; base += WG) {
+    for (uint base = k_first; base < n_keys; base += WG) {
         const uint j = base + tid;
         float s = -1.0 / 0.0;
         if (j < n_keys) {
@@ -123,17 +158,17 @@ void attention_shared(uint h, uint t, uint kvh) {
         m = m_new;
         barrier();
     }
-    const uint ob = t * p.out_stride + h * hd;
     for (uint a = 0; a < 4; ++a) {
         const uint d = tid + a * WG;
-        if (d < hd) ybuf[ob + d] = acc[a] / l;
+        if (d < hd) write_out(t, h, d, acc[a], l);
     }
+    write_ml(t, h, m, l);
 }
 
 void attention_subgroup(uint h, uint t, uint kvh) {
     const uint hd = p.head_dim, hd4 = hd / 4u, S = gl_SubgroupSize, lane = gl_SubgroupInvocationID, sg = gl_SubgroupID;
     const uint nsg = min(gl_NumSubgroups, NSG_MAX);
-    const uint n_keys = q_pos + 1u;
+    const uint n_keys = k_end;
     const uint base4 = kvh * hd4 + lane;  // vec4 index of this lane's first dims in a K / V row
     float m = -1.0 / 0.0, l = 0.0;
     vec4 acc[MAXV];
@@ -147,7 +182,7 @@ void attention_subgroup(uint h, uint t, uint kvh) {
         }
         // KS keys per step (j, j + nsg, ...): their K and V rows are loaded before any of
         // them is used, so the loads of a step overlap.
-        for (uint j = first_key(q_pos) + sg; j < n_keys; j += KS * nsg) {
+        for (uint j = k_first + sg; j < n_keys; j += KS * nsg) {
             vec4 kr[KS][MAXV], vr[KS][MAXV];
 #ifdef KV_F16
             // One source for the whole step where possible (uniform branches outside the loads, so
@@ -219,12 +254,12 @@ void attention_subgroup(uint h, uint t, uint kvh) {
     for (uint s = 1; s < nsg; ++s) mx = max(mx, m_sh[s]);
     float total = 0.0;
     for (uint s = 0; s < nsg; ++s) total += l_sh[s] * exp(m_sh[s] - mx);
-    const uint ob = t * p.out_stride + h * hd;
     for (uint d = gl_LocalInvocationIndex; d < hd; d += WG) {
         float o = 0.0;
         for (uint s = 0; s < nsg; ++s) o += sh[s * hd + d] * exp(m_sh[s] - mx);
-        ybuf[ob + d] = o / total;
+        write_out(t, h, d, o, total);
     }
+    write_ml(t, h, mx, total);
 }
 
 void main() {
@@ -241,14 +276,24 @@ void main() {
     table0 = 0u;
 #endif
     const uint kvh = h / (p.n_head / p.n_head_kv);
+    k_first = first_key(q_pos);
+    k_end = q_pos + 1u;
+#ifdef SPLIT_K
+    split_chunk = gl_WorkGroupID.z;
+    k_first += split_chunk * sk.chunk_keys;
+    k_end = min(k_end, k_first + sk.chunk_keys);
+#endif
     // Whole subgroups only (a partial last subgroup would own the wrong dims).
     // vec4 K / V loads: head_dim and kv_dim multiples of 4 (the bindings start at offset 0).
     const bool sg_path = USE_SUBGROUP && WG % gl_SubgroupSize == 0 && p.head_dim % 4u == 0 && p.kv_dim % 4u == 0 &&
                          p.head_dim <= 4u * MAXV * gl_SubgroupSize && p.head_dim <= 256;
-    if (sg_path) attention_subgroup(h, t, kvh);
+    if (k_first >= k_end) {  // SPLIT_K: a chunk past this row's keys (uniform over the workgroup)
+        for (uint d = gl_LocalInvocationIndex; d < p.head_dim; d += WG) write_out(t, h, d, 0.0, 0.0);
+        write_ml(t, h, -1.0 / 0.0, 0.0);
+    } else if (sg_path) attention_subgroup(h, t, kvh);
     else attention_shared(h, t, kvh);
 #ifdef KV_F16
-    if (h % (p.n_head / p.n_head_kv) == 0) {  // this KV head's rows of token t into the caches (head_dim even)
+    if (h % (p.n_head / p.n_head_kv) == 0 && split_chunk == 0u) {  // this KV head's rows of token t into the caches (head_dim even)
         const uint hd = p.head_dim, src = t * p.kv_dim + kvh * hd, dst = (krow(q_pos) * p.kv_dim + kvh * hd) >> 1u;
         for (uint i = gl_LocalInvocationIndex; i < hd / 2u; i += WG) {
             kw[dst + i] = packHalf2x16(vec2(w0[src + 2u * i], w0[src + 2u * i + 1u]));

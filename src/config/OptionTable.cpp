@@ -174,6 +174,9 @@ const OptionSpec kOptions[] = {
      .metavar = "<on|off>", .field = VKS_FIELD(tuning.fuse_decode), .choices = "on|off",
      .help = "GPU decode recording: on: RMSNorms fused into the matvecs after them and the pass's rows image copied in its "
              "first command buffer; off: separate norm dispatches and a waited upload before the first (A/B)"},
+    {.section = "tuning", .key = "attn_split_k", .cli = "--attn-split-k", .env = "VK_SYMBIOTE_ATTN_SPLIT_K", .metavar = "<keys>",
+     .field = VKS_FIELD(tuning.attn_split_k), .min = 0, .max = kU32, .help = "keys per chunk of the GPU's split-K "
+     "(flash decoding) decode attention, at least n_ctx / 64; longer rows split (0: off: a workgroup per head)"},
     {.section = "tuning", .key = "copy_groups", .cli = "--copy-groups", .env = "VK_SYMBIOTE_COPY_GROUPS",
      .metavar = "<n>", .field = VKS_FIELD(tuning.copy_groups), .min = 0, .max = 4096,
      .help = "workgroups per shader-copy dispatch of prompt streaming (0: default)"},

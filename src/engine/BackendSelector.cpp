@@ -149,6 +149,7 @@ void apply_tuning(const TuningConfig& t, VulkanOptions& vo) {
                           : t.prompt_attn == "coop"    ? PromptAttention::Coop
                           : t.prompt_attn == "classic" ? PromptAttention::Classic
                                                        : PromptAttention::Auto;
+    vo.attn_split_k = t.attn_split_k;
     vo.copy_workgroups = t.copy_groups;
     vo.rows_copy_workgroups = t.rows_copy_groups;
     vo.copy_chunk_bytes = uint64(t.copy_chunk_mb * MemoryConfig::kBytesPerMB);

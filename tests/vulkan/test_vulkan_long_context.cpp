@@ -6,6 +6,8 @@
 // attention kernel over thousands of positions takes tens of seconds on a CI core); the logits
 // past position 4,096 (the short run: every position) and of decode steps after the prompt
 // equal the all-resident CPU path's within the reference tolerance, and the budgets hold.
+// Split-K decode attention (SplitKAttention, --attn-split-k) past position 4,096: every cache in
+// VRAM, and layer 0's in VRAM with the others in RAM; its merge dispatches are counted.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -13,6 +15,7 @@
 
 #include "VulkanTestEnv.h"
 #include "backend/cpu/CpuBackend.h"
+#include "backend/vulkan/SplitKAttention.h"
 #include "backend/vulkan/VulkanBackend.h"
 #include "memory/FileWeightProvider.h"
 #include "memory/MemoryStats.h"
@@ -56,9 +59,11 @@ std::vector<float> run(Backend& be, const std::vector<uint32>& toks, uint32 V, u
 }
 
 // stream: every matrix streamed (VulkanOptions::force_streaming), as at 7B under 4 GiB.
-std::unique_ptr<VulkanBackend> make_backend(uint64 budget, bool stream = false) {
+// split_k: VulkanOptions::attn_split_k (0: off).
+std::unique_ptr<VulkanBackend> make_backend(uint64 budget, bool stream = false, uint32 split_k = VulkanOptions{}.attn_split_k) {
     VulkanOptions o;
     o.force_streaming = stream;
+    o.attn_split_k = split_k;
     o.cpu_threads = 2;
     o.copy_threads = 2;
     o.enable_validation = test::validation_wanted();
@@ -85,9 +90,23 @@ std::pair<uint64, uint64> kv_budgets(WeightProvider& w, bool stream = false) {
 }
 
 
+// The decode step at the end of toks ran split-K where split_k says: one merge dispatch more per
+// layer whose attention the GPU computes than a step at position 0 (which never splits).
+void check_split_k_dispatches(VulkanBackend& be, const ModelConfig& cfg, const std::vector<uint32>& toks, uint32 split_k) {
+    const uint64 long_step = be.last_decode_recording().dispatches;
+    std::vector<float> logits(cfg.n_vocab);
+    ASSERT_TRUE(be.forward(ForwardRequest{&toks[1], 1, 0, false, logits.data()}));
+    const uint32 gpu_layers = cfg.n_layer - be.kv_placement().ram_layers;
+    const uint32 chunk = split_k_chunk_keys(split_k, kCtx);
+    const bool splits = chunk > 0 && uint32(toks.size()) + kSteps > chunk;
+    EXPECT_EQ(long_step, be.last_decode_recording().dispatches + (splits ? gpu_layers : 0)) << "split-K merges per GPU-attention layer";
+}
+
 // Runs toks (then kSteps decode tokens) on the CPU path and on the Vulkan backend under
-// `budget`, compares the logit rows from position `from` on and checks the budgets.
-void check_long_context(WeightProvider& w, const test::ReferenceCase& ref, uint64 budget, uint32 n_prompt, uint32 from, bool stream = false) {
+// `budget` (want_ram: some cache in RAM), compares the logit rows from position `from` on and
+// checks the budgets and where split-K ran (split_k: --attn-split-k).
+void check_long_context(WeightProvider& w, const test::ReferenceCase& ref, uint64 budget, uint32 n_prompt, uint32 from, bool stream = false,
+                        bool want_ram = true, uint32 split_k = VulkanOptions{}.attn_split_k) {
     const uint32 V = w.config().n_vocab;
     const std::vector<uint32> toks = long_prompt(n_prompt, V);
     CpuBackend cpu(2, cpu::KernelPath::Auto, KvPrecision::F16Rounded);
@@ -96,22 +115,23 @@ void check_long_context(WeightProvider& w, const test::ReferenceCase& ref, uint6
     ASSERT_EQ(want.size(), size_t(n_prompt - from + kSteps) * V);
     auto before = read_process_memory();
     ASSERT_TRUE(before);
-    auto be = make_backend(budget, stream);
+    auto be = make_backend(budget, stream, split_k);
     ASSERT_TRUE(be);
     auto p = be->prepare(w, kCtx, kBatch);
     ASSERT_TRUE(p) << p.error().to_string();
     const KvPlacement& kp = be->kv_placement();
     std::printf("[ long ctx ] VRAM budget %llu bytes: %s\n", (unsigned long long)budget, be->plan().summary().c_str());
-    EXPECT_GT(kp.ram_layers, 0u);
+    EXPECT_EQ(kp.ram_layers > 0, want_ram) << be->plan().summary();
     if (stream) {
         EXPECT_GT(be->plan().streamed_weight_bytes, 0u);
     }
-    EXPECT_NE(be->plan().summary().find("in RAM"), std::string::npos) << "the INFO / stats line says where the KV cache lives";
+    EXPECT_EQ(be->plan().summary().find("in RAM") != std::string::npos, want_ram) << "the INFO / stats line says where the KV cache lives";
     const std::vector<float> got = run(*be, toks, V, from);
     ASSERT_EQ(got.size(), want.size());
     for (size_t r = 0; r < got.size() / V; ++r)
         EXPECT_LT(test::nmse(got.data() + r * V, want.data() + r * V, V), ref.tolerance()) << "row " << r << " (position " << from + r << ")";
-    EXPECT_GT(be->host_attention_seconds(), 0.0) << "the RAM layers' attention ran on the host";
+    EXPECT_EQ(be->host_attention_seconds() > 0.0, want_ram) << "the RAM layers' attention ran on the host";
+    if (!stream) check_split_k_dispatches(*be, w.config(), toks, split_k);  // (streamed: the hybrid split may move layers between steps)
     // Budgets: device memory under --vram-gb; the host caches within the RAM the engine counts
     // for the Vulkan path under --ram-gb (host_bytes_estimate); on lavapipe the device memory
     // is host RAM too.
@@ -165,6 +185,16 @@ TEST_F(VulkanLongContext, StreamedWeightsWithKvCachesInRamMatchTheCpuPath) {
     ASSERT_GT(all, 0u) << "no budget streams the weights with the KV caches in RAM";
     check_long_context(*w_, ref_, all, 600, 0, true);
     if (some) check_long_context(*w_, ref_, some, 600, 0, true);
+}
+
+// Split-K decode attention past position 4,096 (the default chunks of 256 keys): every cache
+// in VRAM (the paged KV pool: attention_splitk_paged), then layer 0's in VRAM and the others in
+// RAM (contiguous caches: GPU split-K and host attention in one pass); a 4,400-token prompt (prompt batches keep a workgroup per head and row) and 3 decode
+// steps, every row past position 4,096 against the all-resident CPU path.
+TEST_F(VulkanLongContext, SplitKDecodeAttentionMatchesTheCpuPathPastPosition4096) {
+    check_long_context(*w_, ref_, uint64(256) << 20, 4400, 4096, false, false);
+    ASSERT_GT(budgets_.first, 0u) << "no budget puts part of the KV cache in RAM";
+    check_long_context(*w_, ref_, budgets_.first, 4400, 4096);
 }
 
 // Below the minimum with every movable cache in RAM: refused, naming the minimum.

@@ -1,11 +1,22 @@
 #include "backend/vulkan/LayerKernels.h"
 
+#include <algorithm>
+
+#include "backend/vulkan/SplitKAttention.h"
+
 namespace vk_symbiote {
 
 namespace {
 
 // The rows of v from token `first` on.
 ActView from_token(ActView v, uint32 first) { return ActView{v.buffer, v.offset + first * v.stride, v.stride}; }
+
+// Keys of the longest row of a batched pass (each row sees its positions up to its own, or a window of them).
+uint32 longest_row(const BatchRows& rows, uint32 window) {
+    uint32 keys = 0;
+    for (uint32 r = 0; r < rows.n_rows(); ++r) keys = std::max(keys, window ? std::min(window, rows.position(r) + 1) : rows.position(r) + 1);
+    return keys;
+}
 
 }  // namespace
 
@@ -185,8 +196,14 @@ ExpectedVoid LayerKernels::record_attention(OpContext& c, uint32 l, uint32 n, ui
         s.pos0 = 0;
         s.kv_rows = 0;
     }
-    VKS_TRY(op_attention(c, s, q, buf_.k_cache[l].buffer(), buf_.v_cache[l].buffer(), att, buf_.k_new_buffer(), buf_.v_new_buffer(),
-                         rows_ ? &paged : nullptr));
+    const uint32 chunk = split_k_chunk_keys(ctx_.opt.attn_split_k, buf_.n_ctx());
+    const SplitKPlan split = split_k_plan(s, chunk, rows_ && n <= kSplitKMaxTokens ? longest_row(*rows_, s.window) : 0);
+    if (split.split() && buf_.attn_partials)  // long contexts, few rows: split-K over more workgroups
+        VKS_TRY(op_attention_split_k(c, s, split, q, buf_.k_cache[l].buffer(), buf_.v_cache[l].buffer(), att, buf_.attn_partials.buffer(),
+                                     buf_.k_new_buffer(), buf_.v_new_buffer(), rows_ ? &paged : nullptr));
+    else
+        VKS_TRY(op_attention(c, s, q, buf_.k_cache[l].buffer(), buf_.v_cache[l].buffer(), att, buf_.k_new_buffer(), buf_.v_new_buffer(),
+                             rows_ ? &paged : nullptr));
     c.rt.barrier();
     return {};
 }

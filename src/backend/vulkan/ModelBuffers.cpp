@@ -5,6 +5,7 @@
 #include "backend/vulkan/BatchRows.h"
 #include "backend/vulkan/DeviceMoe.h"
 #include "backend/vulkan/DeviceVectors.h"
+#include "backend/vulkan/SplitKAttention.h"
 
 namespace vk_symbiote {
 
@@ -42,6 +43,7 @@ uint64 ModelBuffers::device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_
         kv += 2 * c(kv_cache_bytes(cfg, kv_f16, paged.positions ? paged.positions : cfg.kv_rows(l, n_ctx, n_batch)));
     }
     if (paged.positions) kv += c(BatchRows::buffer_bytes(cfg, n_batch, n_ctx, paged.block_positions, paged.align));
+    if (const uint64 sk = split_k_partials_bytes(cfg.n_head, cfg.head_dim, n_batch, n_ctx)) kv += c(sk);
     const uint64 tables = c(uint64(n_ctx) * cfg.n_rot * 4) * (has_swa_rope(cfg) ? 2 : 1);
     const uint64 act = tables + c(uint64(n_batch) * cfg.n_embd * 4) * 2 + c(uint64(n_batch) * cfg.q_dim() * 4) * 2 +
                        c(uint64(n_batch) * cfg.n_ff * 4) + c(uint64(n_batch) * cfg.n_vocab * 4) + c(16);
@@ -66,6 +68,7 @@ uint64 ModelBuffers::pass_info_offset() const { return BatchRows::info_offset(cf
 
 ExpectedVoid ModelBuffers::create_device(VulkanContext& ctx, uint32 n_ctx, uint32 n_batch) {
     n_batch_ = n_batch;
+    n_ctx_ = n_ctx;
     auto mk = [&](DeviceBuffer& b, uint64 bytes) -> ExpectedVoid {
         auto r = DeviceBuffer::create(ctx.mem, bytes, MemoryKind::DeviceLocal);
         if (!r) return r.error();
@@ -92,6 +95,8 @@ ExpectedVoid ModelBuffers::create_device(VulkanContext& ctx, uint32 n_ctx, uint3
     VKS_TRY(mk(hb, uint64(n_batch) * cfg_.n_ff * 4));
     VKS_TRY(mk(logits, uint64(n_batch) * cfg_.n_vocab * 4));
     VKS_TRY(mk(dummy, 16));
+    const uint64 sk = split_k_partials_bytes(cfg_.n_head, cfg_.head_dim, n_batch, n_ctx);
+    if (sk) VKS_TRY(mk(attn_partials, sk));
     const float* factors = cfg_.rope_freq_factors.empty() ? nullptr : cfg_.rope_freq_factors.data();
     auto table = [&](DeviceBuffer& b, std::vector<float>& host, float base, float scale) -> ExpectedVoid {
         auto t = vk_symbiote::rope_table(n_ctx, cfg_.n_rot, base, scale, factors);

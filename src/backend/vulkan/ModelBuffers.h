@@ -28,6 +28,7 @@ public:
     void set_paged(const Paged& p) { paged_ = p; }
     const Paged& paged() const { return paged_; }
     uint32 n_batch() const { return n_batch_; }
+    uint32 n_ctx() const { return n_ctx_; }
     // Byte offset of the row info in pass_rows (BatchRows::info_offset).
     uint64 pass_info_offset() const;
     // Device bytes of the caches, activations and tables as VramPlan counts them (block: the
@@ -82,6 +83,9 @@ public:
     DeviceBuffer hb;                             // (n_batch, n_ff) silu(gate) * up
     DeviceBuffer logits;                         // (n_batch, n_vocab)
     DeviceBuffer dummy;                          // 4 bytes, bound to unused bindings
+    // Split-K attention's partials (SplitKAttention.h); empty where no dispatch can split (an
+    // n_ctx of one chunk).
+    DeviceBuffer attn_partials;
     DeviceBuffer rope_table;                     // (n_ctx, n_rot / 2, 2) cos / sin (rope_freq_base / scale, the factors)
     DeviceBuffer rope_table_swa;                 // the same with rope_base_swa / rope_scale_swa; empty when equal
     std::vector<float> rope_host, rope_host_swa; // paged: host copies of the two tables (BatchRows gathers rows of them)
@@ -98,6 +102,7 @@ private:
     bool kv_f16_ = false;
     Paged paged_;
     uint32 n_batch_ = 0;
+    uint32 n_ctx_ = 0;
     std::vector<uint32> kv_rows_;  // (n_layer)
     std::vector<uint8> kv_in_ram_; // (n_layer) or empty: 1 where the layer's cache is in RAM
 };

@@ -83,6 +83,9 @@ enum class Kernel : uint32 {
     AttentionFlashCoop,  // the same on tensor cores (F16 caches; VulkanCapabilities::cooperative_matrix only)
     AttentionFlashPaged,      // AttentionFlash over a paged pool: one sequence's chunk (F16 only)
     AttentionFlashCoopPaged,  // AttentionFlashCoop over a paged pool (F16 only; cooperative_matrix only)
+    AttentionSplitK,   // attention.comp's SPLIT_K variant: per (head, chunk of keys) partials; dtype as Attention
+    AttentionMerge,    // attention_merge.comp: the split-K chunks' log-sum-exp merge (F32)
+    AttentionSplitKPaged,  // AttentionSplitK over paged f16 caches (F16 only)
     Count
 };
 

@@ -416,10 +416,7 @@ ExpectedVoid op_softcap(OpContext& c, ActView y, uint32 n, float cap) {
     return {};
 }
 
-ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out,
-                          VkBuffer k_new, VkBuffer v_new, const PagedKv* paged) {
-    if (const auto fk = flash_kernel(c, s, k_new != VK_NULL_HANDLE, paged); fk != FlashKernel::None)
-        return op_attention_flash(c, fk, s, q, k_cache, v_cache, out, k_new, v_new, paged);
+ExpectedVoid attention_check(const OpContext& c, const AttentionShape& s, VkBuffer k_new, VkBuffer v_new, const PagedKv* paged) {
     const auto sp = c.rt.effective(c.spec);
     const bool f16 = k_new != VK_NULL_HANDLE;
     if (paged && (!f16 || !paged->rows.buffer || paged->block_positions == 0))
@@ -432,8 +429,25 @@ ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBu
     if (!paged && s.window > 0 && s.kv_rows < std::min(s.pos0 + s.n_tokens, s.window - 1 + s.n_tokens))
         return make_error(ErrorCode::InvalidArgument, "attention: a ring of " + std::to_string(s.kv_rows) + " KV rows cannot hold a window of " +
                                                           std::to_string(s.window) + " for " + std::to_string(s.n_tokens) + " tokens");
+    return {};
+}
+
+gpu::AttentionParams attention_params(const AttentionShape& s, uint32 q_stride, uint32 out_stride, uint32 block_positions) {
+    // With a soft-cap q is scaled by scale / cap and the kernel takes cap * tanh(q.k), as the CPU does.
+    const float scale = s.scale > 0.0f ? s.scale : 1.0f / std::sqrt(float(s.head_dim));
+    return gpu::AttentionParams{s.n_tokens, s.pos0, s.n_head, s.n_head_kv, s.head_dim, q_stride, s.n_head_kv * s.head_dim, out_stride,
+                                s.softcap > 0.0f ? scale / s.softcap : scale, s.head_begin, s.softcap, s.window, s.kv_rows,
+                                block_positions, 0u};
+}
+
+ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out,
+                          VkBuffer k_new, VkBuffer v_new, const PagedKv* paged) {
+    if (const auto fk = flash_kernel(c, s, k_new != VK_NULL_HANDLE, paged); fk != FlashKernel::None)
+        return op_attention_flash(c, fk, s, q, k_cache, v_cache, out, k_new, v_new, paged);
+    VKS_TRY(attention_check(c, s, k_new, v_new, paged));
+    const bool f16 = k_new != VK_NULL_HANDLE;
     OpContext fc = c;  // the family features this dispatch is specialized for
-    fc.spec.features = (s.softcap > 0.0f ? uint32(kFeatureSoftcap) : 0u) | (s.window > 0 ? uint32(kFeatureWindow) : 0u);
+    fc.spec.features = attention_features(s);
     auto pl = pipeline(fc, paged ? Kernel::AttentionPaged : Kernel::Attention, f16 ? DType::F16 : DType::F32);
     if (!pl) return pl.error();
     auto b = bindings(c);
@@ -450,11 +464,7 @@ ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBu
     if (!set) return set.error();
     if (q.offset != 0 || out.offset != 0)
         return make_error(ErrorCode::InvalidArgument, "attention: q and out views must start at element 0");
-    // With a soft-cap q is scaled by scale / cap and the kernel takes cap * tanh(q.k), as the CPU does.
-    const float scale = s.scale > 0.0f ? s.scale : 1.0f / std::sqrt(float(s.head_dim));
-    gpu::AttentionParams p{s.n_tokens, s.pos0, s.n_head, s.n_head_kv, s.head_dim, q.stride, s.n_head_kv * s.head_dim, out.stride,
-                           s.softcap > 0.0f ? scale / s.softcap : scale, s.head_begin, s.softcap, s.window, s.kv_rows,
-                           paged ? paged->block_positions : 0u, 0u};
+    const gpu::AttentionParams p = attention_params(s, q.stride, out.stride, paged ? paged->block_positions : 0u);
     c.rt.push_constants(&p, sizeof p);
     c.rt.dispatch_compute(*pl, *set, s.n_head - s.head_begin, s.n_tokens);
     return {};

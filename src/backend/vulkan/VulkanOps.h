@@ -206,6 +206,14 @@ struct PagedKv {
 };
 ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out,
                           VkBuffer k_new = VK_NULL_HANDLE, VkBuffer v_new = VK_NULL_HANDLE, const PagedKv* paged = nullptr);
+// op_attention's checks of the shape and buffers (the split-K op shares them, SplitKAttention.h).
+ExpectedVoid attention_check(const OpContext& c, const AttentionShape& s, VkBuffer k_new, VkBuffer v_new, const PagedKv* paged);
+// attention.comp's push constants for shape s (scale folded with the soft-cap).
+gpu::AttentionParams attention_params(const AttentionShape& s, uint32 q_stride, uint32 out_stride, uint32 block_positions);
+// The KernelFeature bits (ShaderSpecialization::features) attention.comp runs with for s.
+inline uint32 attention_features(const AttentionShape& s) {
+    return (s.softcap > 0.0f ? uint32(kFeatureSoftcap) : 0u) | (s.window > 0 ? uint32(kFeatureWindow) : 0u);
+}
 // dst = src, `bytes` (a multiple of 16, at most maxStorageBufferRange; both offsets multiples of
 // minStorageBufferOffsetAlignment) by `groups` workgroups (copy.comp). Without a barrier after
 // it, the kernels recorded next run beside it.

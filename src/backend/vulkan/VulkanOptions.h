@@ -69,6 +69,10 @@ struct VulkanOptions {
     // rows image copied inside its first command buffer; false: separate rmsnorm dispatches (and
     // barriers) and a waited upload of the rows image before the first submission (A/B).
     bool fuse_decode = true;
+    // Split-K ("flash decoding") attention (SplitKAttention.h): keys per chunk (at least
+    // n_ctx / 64); dispatches of up to kSplitKMaxTokens rows whose longest row has more keys
+    // run a workgroup per (head, row, chunk); 0: never (op_attention's workgroup per head and row).
+    uint32 attn_split_k = 256;
     int32 hybrid_cpu_heads = -1;  // Rows: KV heads per layer on the CPU, measured (-1) or fixed (tests; clamped to the minimum)
     // Probed peaks (bytes/s, 0: unknown) for the split's first guess before this backend has
     // measured its own rates (telemetry()).
