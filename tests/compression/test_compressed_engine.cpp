@@ -124,12 +124,7 @@ TEST_P(CompressedEngineReference, LogitsThroughTinyBudgetAndPackCache) {
     EXPECT_GT(m.weight_bytes_disk, 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllCases, CompressedEngineReference, ::testing::ValuesIn(test::list_reference_cases()), [](const auto& info) {
-    std::string s = info.param;
-    for (auto& c : s)
-        if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-    return s;
-});
+INSTANTIATE_TEST_SUITE_P(AllCases, CompressedEngineReference, ::testing::ValuesIn(test::list_reference_cases()), test::CaseName{});
 
 // Greedy text unchanged; the second engine reuses the cache (not rewritten); metrics
 // restart at reset; fewer bytes read than with --no-compression for the same work.

@@ -129,12 +129,7 @@ TEST_P(CpuBatch, OneRowStepsGiveTheSerialDecodeLogitsBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, CpuBatch, ::testing::ValuesIn(test::list_reference_cases()),
-                         [](const auto& info) {
-                             std::string s = info.param;
-                             for (char& c : s)
-                                 if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                             return s;
-                         });
+                         test::CaseName{});
 
 TEST(CpuBatch, BadChunksAreRefusedByName) {
     auto w = FileWeightProvider::open(test::models_dir() / "stories260K.gguf");

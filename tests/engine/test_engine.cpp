@@ -98,12 +98,7 @@ TEST_P(EngineReference, PromptTextToLogits) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCases, EngineReference, ::testing::ValuesIn(test::list_reference_cases()),
-                         [](const auto& info) {
-                             std::string s = info.param;
-                             for (auto& c : s)
-                                 if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                             return s;
-                         });
+                         test::CaseName{});
 
 TEST(Engine, GreedyOnceUponATimeMatchesReference) {
     auto rc = test::load_reference_case("stories260K.once");

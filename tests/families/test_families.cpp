@@ -587,12 +587,7 @@ TEST_P(GeneratedFamily, TinyInstanceLoadsAndRunsOnTheCpu) {
     for (uint32 p = 0; p < n; ++p) EXPECT_LT(test::nmse(split.data() + p * s.n_vocab, one.data() + p * s.n_vocab, s.n_vocab), 1e-10) << "position " << p;
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, GeneratedFamily, ::testing::ValuesIn(kFamilyPresets), [](const auto& info) {
-    std::string n = info.param;
-    for (char& ch : n)
-        if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-    return n;
-});
+INSTANTIATE_TEST_SUITE_P(Families, GeneratedFamily, ::testing::ValuesIn(kFamilyPresets), test::CaseName{});
 
 // Generation stops at the end-of-turn token the file's metadata names: a copy of a generated
 // model whose tokenizer.ggml.eot_token_id is the token greedy decoding picks first gives an

@@ -103,12 +103,7 @@ TEST_P(PipelineDeviceReference, LogitsThroughDeviceStagesMatchTheReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, PipelineDeviceReference, ::testing::Values("stories260K.once", "arch-gemma2"),
-                         [](const auto& info) {
-                             std::string n = info.param;
-                             for (char& ch : n)
-                                 if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                             return n;
-                         });
+                         test::CaseName{});
 
 // `generate --pipeline` on the device: stories260K's greedy reference continuation, token for
 // token, on 2 ranks resident and 3 ranks streaming (the decode steps are the hybrid decode's).

@@ -50,12 +50,7 @@ TEST_P(PipelineReference, LogitsThroughTheStagesMatchTheReference) {
 INSTANTIATE_TEST_SUITE_P(Cases, PipelineReference,
                          ::testing::Values("stories260K.once", "syn-f32", "syn-f16", "syn-bf16", "syn-spm-f16", "arch-gemma2", "arch-qwen3", "arch-gemma3",
                                            "arch-llama-moe"),
-                         [](const auto& info) {
-                             std::string n = info.param;
-                             for (char& ch : n)
-                                 if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                             return n;
-                         });
+                         test::CaseName{});
 
 // `vk_symbiote generate --pipeline`: stories260K's greedy reference continuation, token for
 // token, on 2 and 3 ranks, one of them streaming its layers from packs.

@@ -85,12 +85,7 @@ TEST_P(PackForward, LogitsEqualFileProviderAndReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Reference, PackForward, ::testing::ValuesIn(test::list_reference_cases()),
-                         [](const auto& info) {
-                             std::string s = info.param;
-                             for (char& c : s)
-                                 if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                             return s;
-                         });
+                         test::CaseName{});
 
 // Greedy continuation (prompt as one batch, then token by token with the KV cache).
 std::vector<uint32> greedy(WeightProvider& w, const test::ReferenceCase& ref) {

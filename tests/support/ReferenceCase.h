@@ -3,6 +3,7 @@
 // Face folder), loaded for comparison, and the README's closeness measures. Other backends' tests may copy this pattern.
 #pragma once
 
+#include <cctype>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +39,18 @@ Expected<ReferenceCase> load_reference_case(const std::string& name);
 // Every case of reference_dir(), sorted: NAME for each NAME.json at the top level, then
 // arch-NAME for each arch/NAME.json, then hf-NAME for each hf/NAME.json.
 std::vector<std::string> list_reference_cases();
+
+// gtest's test-name generator for parameters that are case or preset names
+// ("stories260K.once" -> "stories260K_once": names take letters, digits and '_' only).
+struct CaseName {
+    template <class Info>
+    std::string operator()(const Info& info) const {
+        std::string s = info.param;
+        for (char& c : s)
+            if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+        return s;
+    }
+};
 
 // The engine's refusal of this case's model when it uses a feature not implemented (a
 // message naming "mixture-of-experts": a layout the engine lacks, e.g. shared experts), or

@@ -274,12 +274,7 @@ TEST_P(VulkanBatch, PiecesLetBatchedPassesGiveTheCpuFewerHeadsAndComputeTheSame)
     EXPECT_GT(be->hybrid_cpu_weight_bytes(), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, VulkanBatch, ::testing::ValuesIn(test::list_reference_cases()), [](const auto& info) {
-    std::string s = info.param;
-    for (char& c : s)
-        if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-    return s;
-});
+INSTANTIATE_TEST_SUITE_P(Cases, VulkanBatch, ::testing::ValuesIn(test::list_reference_cases()), test::CaseName{});
 
 TEST(VulkanBatch, BadChunksAreRefusedByName) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";

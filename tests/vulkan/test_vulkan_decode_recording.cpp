@@ -101,9 +101,4 @@ TEST_P(VulkanDecodeRecording, FusedAgainstSeparateNorms) {
                 (unsigned long long)off.rec.back().barriers, (unsigned long long)off.rec.back().submissions);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, VulkanDecodeRecording, ::testing::ValuesIn(test::list_reference_cases()), [](const auto& info) {
-    std::string s = info.param;
-    for (auto& ch : s)
-        if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-    return s;
-});
+INSTANTIATE_TEST_SUITE_P(Cases, VulkanDecodeRecording, ::testing::ValuesIn(test::list_reference_cases()), test::CaseName{});

@@ -128,8 +128,4 @@ TEST_P(VulkanFlashReference, F32CachesInChunksWithinTenTimesTheTolerance) {
     run_chunks(GetParam(), false);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, VulkanFlashReference, ::testing::ValuesIn(test::list_reference_cases()), [](const auto& info) {
-    std::string s = info.param;
-    std::replace_if(s.begin(), s.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
-    return s;
-});
+INSTANTIATE_TEST_SUITE_P(Cases, VulkanFlashReference, ::testing::ValuesIn(test::list_reference_cases()), test::CaseName{});

@@ -210,12 +210,7 @@ TEST_P(VulkanMultiDevice, BatchOfSequencesAcrossDevicesComputesEachAlone) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, VulkanMultiDevice,
                          ::testing::Values("syn-f32", "syn-bf16", "stories260K.park", "arch-gemma2", "arch-phi3"),
-                         [](const auto& info) {
-                             std::string s = info.param;
-                             for (char& c : s)
-                                 if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                             return s;
-                         });
+                         test::CaseName{});
 
 namespace {
 

@@ -182,9 +182,4 @@ TEST_P(VulkanOneRow, RowsSplitStepsGiveTheSerialHybridLogitsInBothCopyModes) {
     EXPECT_EQ(std::memcmp(by_mode[0].data(), by_mode[1].data(), by_mode[0].size() * 4), 0) << "copy.comp and DMA move the same bytes";
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, VulkanOneRow, ::testing::ValuesIn(test::list_reference_cases()), [](const auto& info) {
-    std::string s = info.param;
-    for (char& c : s)
-        if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-    return s;
-});
+INSTANTIATE_TEST_SUITE_P(Cases, VulkanOneRow, ::testing::ValuesIn(test::list_reference_cases()), test::CaseName{});

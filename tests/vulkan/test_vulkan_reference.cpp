@@ -202,12 +202,7 @@ TEST(VulkanReferenceSliding, RingsWrapInBatchesAndStepsAndRefuseASetBackPastThem
         }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, VulkanReference, ::testing::ValuesIn(test::list_reference_cases()), [](const auto& info) {
-    std::string s = info.param;
-    for (auto& ch : s)
-        if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-    return s;
-});
+INSTANTIATE_TEST_SUITE_P(Cases, VulkanReference, ::testing::ValuesIn(test::list_reference_cases()), test::CaseName{});
 
 TEST(VulkanBackend, BudgetTooSmallNamesTheMinimum) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
