@@ -191,12 +191,18 @@ void attention_subgroup(uint h, uint t, uint kvh) {
             // (per-key selection is slower: docs/tuning.md).
             const uint j_last = min(j + (KS - 1u) * nsg, n_keys - 1u);
             if (j_last < new_pos0) {
-                for (uint k = 0; k < KS; ++k)
+                // Keys past the end clamped to the last one, as below: with SPLIT_K a chunk may end
+                // before pos0, and the rows past it up to pos0 + n are being stored by this very
+                // dispatch (chunk 0's store), so they may hold anything, NaN included, and weight 0
+                // times NaN is NaN.
+                for (uint k = 0; k < KS; ++k) {
+                    const uint jk = min(j + k * nsg, n_keys - 1u);
                     for (uint i = 0; i < MAXV; ++i) {
                         const bool ok = lane + i * S < hd4;
-                        kr[k][i] = ok ? kcache4(j + k * nsg, base4 + i * S) : vec4(0.0);
-                        vr[k][i] = ok ? vcache4(j + k * nsg, base4 + i * S) : vec4(0.0);
+                        kr[k][i] = ok ? kcache4(jk, base4 + i * S) : vec4(0.0);
+                        vr[k][i] = ok ? vcache4(jk, base4 + i * S) : vec4(0.0);
                     }
+                }
             } else if (j >= new_pos0) {
                 for (uint k = 0; k < KS; ++k) {
                     const uint jk = min(j + k * nsg, n_keys - 1u);
