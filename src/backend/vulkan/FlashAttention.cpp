@@ -69,18 +69,8 @@ ExpectedVoid op_attention_flash(OpContext& c, FlashKernel k, const AttentionShap
                                 : (coop ? Kernel::AttentionFlashCoop : Kernel::AttentionFlash);
     VkPipeline pl = c.rt.get_pipeline(kernel, f16 ? DType::F16 : DType::F32, sp);
     if (!pl) return make_error(ErrorCode::Device, std::string("pipeline ") + kernel_name(kernel) + ": " + c.rt.last_error());
-    std::array<BufferBinding, kNumBindings> b;
-    for (auto& x : b) x = {c.dummy, 0, VK_WHOLE_SIZE};
-    if (f16) {
-        b[0] = {k_new, 0, VK_WHOLE_SIZE};
-        b[1] = {v_new, 0, VK_WHOLE_SIZE};
-    }
-    b[2] = {q.buffer, 0, VK_WHOLE_SIZE};
-    b[3] = {out.buffer, 0, VK_WHOLE_SIZE};
-    b[4] = {k_cache, 0, VK_WHOLE_SIZE};
-    b[5] = {v_cache, 0, VK_WHOLE_SIZE};
-    if (paged) b[6] = paged->rows;  // the row table from element 0 of the binding (row_info 0)
-    auto set = c.rt.make_descriptor_set(b);
+    // The paged row table from element 0 of its binding (row_info 0).
+    auto set = c.rt.make_descriptor_set(attention_bindings(c, q.buffer, out.buffer, k_cache, v_cache, k_new, v_new, paged));
     if (!set) return set.error();
     // As op_attention: with a soft-cap q is scaled by scale / cap and the kernel takes cap * tanh(q.k).
     const float scale = s.scale > 0.0f ? s.scale : 1.0f / std::sqrt(float(s.head_dim));

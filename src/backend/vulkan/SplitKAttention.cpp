@@ -6,37 +6,15 @@ namespace vk_symbiote {
 
 namespace {
 
-Expected<VkPipeline> pipeline(OpContext& c, Kernel k, DType t) {
-    VkPipeline p = c.rt.get_pipeline(k, t, c.spec);
-    if (!p) return make_error(ErrorCode::Device, std::string("pipeline ") + kernel_name(k) + ": " + c.rt.last_error());
-    return p;
-}
-
-std::array<BufferBinding, kNumBindings> bindings(const OpContext& c) {
-    std::array<BufferBinding, kNumBindings> b;
-    for (auto& x : b) x = {c.dummy, 0, VK_WHOLE_SIZE};
-    return b;
-}
-
 // The partials of every (row, head, chunk) from the SPLIT_K variant of attention.comp.
 ExpectedVoid record_chunks(OpContext& c, const AttentionShape& s, const SplitKPlan& plan, ActView q, VkBuffer k_cache, VkBuffer v_cache,
                            VkBuffer partials, VkBuffer k_new, VkBuffer v_new, const PagedKv* paged) {
     const bool f16 = k_new != VK_NULL_HANDLE;
     OpContext fc = c;
     fc.spec.features = attention_features(s);
-    auto pl = pipeline(fc, paged ? Kernel::AttentionSplitKPaged : Kernel::AttentionSplitK, f16 ? DType::F16 : DType::F32);
+    auto pl = op_pipeline(fc, paged ? Kernel::AttentionSplitKPaged : Kernel::AttentionSplitK, f16 ? DType::F16 : DType::F32);
     if (!pl) return pl.error();
-    auto b = bindings(c);
-    if (f16) {
-        b[0] = {k_new, 0, VK_WHOLE_SIZE};
-        b[1] = {v_new, 0, VK_WHOLE_SIZE};
-    }
-    b[2] = {q.buffer, 0, VK_WHOLE_SIZE};
-    b[3] = {partials, 0, VK_WHOLE_SIZE};
-    b[4] = {k_cache, 0, VK_WHOLE_SIZE};
-    b[5] = {v_cache, 0, VK_WHOLE_SIZE};
-    if (paged) b[6] = paged->rows;
-    auto set = c.rt.make_descriptor_set(b);
+    auto set = c.rt.make_descriptor_set(attention_bindings(c, q.buffer, partials, k_cache, v_cache, k_new, v_new, paged));
     if (!set) return set.error();
     struct {
         gpu::AttentionParams a;
@@ -49,9 +27,9 @@ ExpectedVoid record_chunks(OpContext& c, const AttentionShape& s, const SplitKPl
 }
 
 ExpectedVoid record_merge(OpContext& c, const AttentionShape& s, const SplitKPlan& plan, VkBuffer partials, ActView out) {
-    auto pl = pipeline(c, Kernel::AttentionMerge, DType::F32);
+    auto pl = op_pipeline(c, Kernel::AttentionMerge, DType::F32);
     if (!pl) return pl.error();
-    auto b = bindings(c);
+    auto b = op_bindings(c);
     b[2] = {partials, 0, VK_WHOLE_SIZE};
     b[3] = {out.buffer, 0, VK_WHOLE_SIZE};
     auto set = c.rt.make_descriptor_set(b);

@@ -13,17 +13,8 @@ namespace {
 using gpu::MatmulParams;
 static_assert(sizeof(MatmulParams) <= kPushConstantBytes, "MatmulParams must fit the push-constant range");
 
-Expected<VkPipeline> pipeline(OpContext& c, Kernel k, DType t) {
-    VkPipeline p = c.rt.get_pipeline(k, t, c.spec);
-    if (!p) return make_error(ErrorCode::Device, std::string("pipeline ") + kernel_name(k) + ": " + c.rt.last_error());
-    return p;
-}
-
-std::array<BufferBinding, kNumBindings> bindings(const OpContext& c) {
-    std::array<BufferBinding, kNumBindings> b;
-    for (auto& x : b) x = {c.dummy, 0, VK_WHOLE_SIZE};
-    return b;
-}
+Expected<VkPipeline> pipeline(OpContext& c, Kernel k, DType t) { return op_pipeline(c, k, t); }
+std::array<BufferBinding, kNumBindings> bindings(const OpContext& c) { return op_bindings(c); }
 
 // Rows [w.row_begin, w.rows) of `w` split at every piece boundary of `w` and (optionally)
 // `w2`; calls fn(row_begin, rows, piece of w, piece of w2).
@@ -416,6 +407,33 @@ ExpectedVoid op_softcap(OpContext& c, ActView y, uint32 n, float cap) {
     return {};
 }
 
+Expected<VkPipeline> op_pipeline(OpContext& c, Kernel k, DType t) {
+    VkPipeline p = c.rt.get_pipeline(k, t, c.spec);
+    if (!p) return make_error(ErrorCode::Device, std::string("pipeline ") + kernel_name(k) + ": " + c.rt.last_error());
+    return p;
+}
+
+std::array<BufferBinding, kNumBindings> op_bindings(const OpContext& c) {
+    std::array<BufferBinding, kNumBindings> b;
+    for (auto& x : b) x = {c.dummy, 0, VK_WHOLE_SIZE};
+    return b;
+}
+
+std::array<BufferBinding, kNumBindings> attention_bindings(const OpContext& c, VkBuffer q, VkBuffer out, VkBuffer k_cache, VkBuffer v_cache,
+                                                           VkBuffer k_new, VkBuffer v_new, const PagedKv* paged) {
+    auto b = op_bindings(c);
+    if (k_new != VK_NULL_HANDLE && v_new != VK_NULL_HANDLE) {
+        b[0] = {k_new, 0, VK_WHOLE_SIZE};
+        b[1] = {v_new, 0, VK_WHOLE_SIZE};
+    }
+    b[2] = {q, 0, VK_WHOLE_SIZE};
+    b[3] = {out, 0, VK_WHOLE_SIZE};
+    b[4] = {k_cache, 0, VK_WHOLE_SIZE};
+    b[5] = {v_cache, 0, VK_WHOLE_SIZE};
+    if (paged) b[6] = paged->rows;
+    return b;
+}
+
 ExpectedVoid attention_check(const OpContext& c, const AttentionShape& s, VkBuffer k_new, VkBuffer v_new, const PagedKv* paged) {
     const auto sp = c.rt.effective(c.spec);
     const bool f16 = k_new != VK_NULL_HANDLE;
@@ -450,17 +468,7 @@ ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBu
     fc.spec.features = attention_features(s);
     auto pl = pipeline(fc, paged ? Kernel::AttentionPaged : Kernel::Attention, f16 ? DType::F16 : DType::F32);
     if (!pl) return pl.error();
-    auto b = bindings(c);
-    if (f16) {
-        b[0] = {k_new, 0, VK_WHOLE_SIZE};
-        b[1] = {v_new, 0, VK_WHOLE_SIZE};
-    }
-    b[2] = {q.buffer, 0, VK_WHOLE_SIZE};
-    b[3] = {out.buffer, 0, VK_WHOLE_SIZE};
-    b[4] = {k_cache, 0, VK_WHOLE_SIZE};
-    b[5] = {v_cache, 0, VK_WHOLE_SIZE};
-    if (paged) b[6] = paged->rows;
-    auto set = c.rt.make_descriptor_set(b);
+    auto set = c.rt.make_descriptor_set(attention_bindings(c, q.buffer, out.buffer, k_cache, v_cache, k_new, v_new, paged));
     if (!set) return set.error();
     if (q.offset != 0 || out.offset != 0)
         return make_error(ErrorCode::InvalidArgument, "attention: q and out views must start at element 0");

@@ -206,6 +206,15 @@ struct PagedKv {
 };
 ExpectedVoid op_attention(OpContext& c, const AttentionShape& s, ActView q, VkBuffer k_cache, VkBuffer v_cache, ActView out,
                           VkBuffer k_new = VK_NULL_HANDLE, VkBuffer v_new = VK_NULL_HANDLE, const PagedKv* paged = nullptr);
+// The pipeline of kernel k for dtype t under c.spec, or an error naming the kernel.
+Expected<VkPipeline> op_pipeline(OpContext& c, Kernel k, DType t);
+// Every binding on c.dummy: a kernel's unused bindings must still name a valid buffer.
+std::array<BufferBinding, kNumBindings> op_bindings(const OpContext& c);
+// attention.comp's bindings, shared by its variants (flash, split-K): 0 / 1 the pass's new K / V
+// rows (f16 caches only), 2 q, 3 out (or the split-K partials), 4 / 5 the caches, 6 the paged
+// pool's row table.
+std::array<BufferBinding, kNumBindings> attention_bindings(const OpContext& c, VkBuffer q, VkBuffer out, VkBuffer k_cache, VkBuffer v_cache,
+                                                           VkBuffer k_new, VkBuffer v_new, const PagedKv* paged);
 // op_attention's checks of the shape and buffers (the split-K op shares them, SplitKAttention.h).
 ExpectedVoid attention_check(const OpContext& c, const AttentionShape& s, VkBuffer k_new, VkBuffer v_new, const PagedKv* paged);
 // attention.comp's push constants for shape s (scale folded with the soft-cap).
