@@ -14,10 +14,9 @@
 #include <string>
 
 #include "FlashTile.h"
+#include "VulkanCase.h"
 #include "VulkanCaseSkip.h"
 #include "VulkanTestEnv.h"
-#include "backend/vulkan/VulkanBackend.h"
-#include "memory/FileWeightProvider.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
 
@@ -27,35 +26,17 @@ namespace {
 
 constexpr uint32 kChunk = 7;  // rows per chunk of the chunked prompt (odd: chunks straddle the 16-key tiles)
 
-struct Loaded {
-    test::ReferenceCase ref;
-    std::unique_ptr<FileWeightProvider> weights;
-    std::unique_ptr<VulkanBackend> be;
-};
+using Loaded = test::VulkanCase;
 
+// The flash prompt attention (coop where the device has cooperative matrices); KV cache for
+// the prompt and one more token.
 std::unique_ptr<Loaded> load_flash(const std::string& name, uint32 n_batch, bool kv_f16 = true) {
-    auto l = std::make_unique<Loaded>();
-    auto r = test::load_reference_case(name);
-    EXPECT_TRUE(r) << r.error().to_string();
-    if (!r) return nullptr;
-    l->ref = std::move(*r);
-    auto w = FileWeightProvider::open(test::models_dir() / l->ref.model);
-    EXPECT_TRUE(w) << w.error().to_string();
-    if (!w) return nullptr;
-    l->weights = std::move(*w);
-    VulkanOptions o;
-    o.enable_validation = test::validation_wanted();
-    o.kv_f16_rounding = kv_f16;  // true: the reference's f16 KV cache precision
-    o.prompt_attention = PromptAttention::Flash;
-    if (auto* env = test::VulkanEnv::get(); env && env->dev->caps().cooperative_matrix) o.prompt_attention = PromptAttention::Coop;
-    o.kernel_profiling = true;
-    auto be = VulkanBackend::create(o);
-    EXPECT_TRUE(be) << be.error().to_string();
-    if (!be) return nullptr;
-    l->be = std::move(*be);
-    auto p = l->be->prepare(*l->weights, uint32(l->ref.prompt_tokens.size() + 1), n_batch);
-    EXPECT_TRUE(p) << p.error().to_string();
-    return p ? std::move(l) : nullptr;
+    return test::load_vulkan_case(name, test::CaseContext::Prompt, n_batch, [&](VulkanOptions& o) {
+        o.kv_f16_rounding = kv_f16;  // true: the reference's f16 KV cache precision
+        o.prompt_attention = PromptAttention::Flash;
+        if (auto* env = test::VulkanEnv::get(); env && env->dev->caps().cooperative_matrix) o.prompt_attention = PromptAttention::Coop;
+        o.kernel_profiling = true;
+    });
 }
 
 void check_positions(const Loaded& l, const std::vector<float>& logits, size_t first, size_t n, double scale = 1.0) {

@@ -8,6 +8,7 @@
 
 #include <cstdio>
 
+#include "VulkanCase.h"
 #include "VulkanCaseSkip.h"
 #include "VulkanTestEnv.h"
 #include "backend/vulkan/MultiDeviceBackend.h"
@@ -62,24 +63,6 @@ std::unique_ptr<MultiDeviceBackend> make_multi(const Part& a, const Part& b) {
     return m ? std::move(*m) : nullptr;
 }
 
-struct Loaded {
-    test::ReferenceCase ref;
-    std::unique_ptr<FileWeightProvider> weights;
-};
-
-std::unique_ptr<Loaded> load(const std::string& name) {
-    auto l = std::make_unique<Loaded>();
-    auto r = test::load_reference_case(name);
-    EXPECT_TRUE(r) << r.error().to_string();
-    if (!r) return nullptr;
-    l->ref = std::move(*r);
-    auto w = FileWeightProvider::open(test::models_dir() / l->ref.model);
-    EXPECT_TRUE(w) << w.error().to_string();
-    if (!w) return nullptr;
-    l->weights = std::move(*w);
-    return l;
-}
-
 uint32 ctx_of(const test::ReferenceCase& r) { return uint32(r.prompt_tokens.size() + r.greedy_tokens.size() + 1); }
 
 // The prompt less its last 3 tokens in one pass (every position's logits), then those 3 one at
@@ -125,7 +108,7 @@ class VulkanMultiDevice : public ::testing::TestWithParam<std::string> {};
 TEST_P(VulkanMultiDevice, BothResidentMatchTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
     VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
-    auto l = load(GetParam());
+    auto l = test::load_case_weights(GetParam());
     ASSERT_TRUE(l);
     auto m = make_multi({}, {});
     ASSERT_TRUE(m);
@@ -145,7 +128,7 @@ TEST_P(VulkanMultiDevice, BothResidentMatchTheReference) {
 TEST_P(VulkanMultiDevice, OneResidentOneStreamedUnderATinyBudget) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
     VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
-    auto l = load(GetParam());
+    auto l = test::load_case_weights(GetParam());
     ASSERT_TRUE(l);
     std::unique_ptr<MultiDeviceBackend> m;
     for (double b = 64 * 1024; b < double(uint64(1) << 31) && !m; b *= 1.25) {
@@ -165,7 +148,7 @@ TEST_P(VulkanMultiDevice, OneResidentOneStreamedUnderATinyBudget) {
 TEST_P(VulkanMultiDevice, HybridSecondDeviceMatchesTheReference) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
     VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
-    auto l = load(GetParam());
+    auto l = test::load_case_weights(GetParam());
     ASSERT_TRUE(l);
     auto m = make_multi({}, {.force_streaming = true, .hybrid = true});
     ASSERT_TRUE(m);
@@ -182,7 +165,7 @@ TEST_P(VulkanMultiDevice, HybridSecondDeviceMatchesTheReference) {
 TEST_P(VulkanMultiDevice, BatchOfSequencesAcrossDevicesComputesEachAlone) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
     VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
-    auto l = load(GetParam());
+    auto l = test::load_case_weights(GetParam());
     ASSERT_TRUE(l);
     const auto& r = l->ref;
     const uint32 n_ctx = uint32(r.prompt_tokens.size());
@@ -235,7 +218,7 @@ std::vector<uint32> greedy(Backend& be, const test::ReferenceCase& r) {
 // for token (and the reference's).
 TEST(VulkanMultiDeviceGreedy, Stories260KTextIsTheOneDeviceText) {
     if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
-    auto l = load("stories260K.once");
+    auto l = test::load_case_weights("stories260K.once");
     ASSERT_TRUE(l);
     auto one = VulkanBackend::create(part_options({}));
     ASSERT_TRUE(one);

@@ -6,9 +6,8 @@
 #include <algorithm>
 #include <functional>
 
+#include "VulkanCase.h"
 #include "VulkanTestEnv.h"
-#include "backend/vulkan/VulkanBackend.h"
-#include "memory/FileWeightProvider.h"
 #include "support/TestPaths.h"
 #include "support/ReferenceCase.h"
 #include "VulkanCaseSkip.h"
@@ -17,33 +16,13 @@ using namespace vk_symbiote;
 
 namespace {
 
-struct Loaded {
-    test::ReferenceCase ref;
-    std::unique_ptr<FileWeightProvider> weights;
-    std::unique_ptr<VulkanBackend> be;
-};
+using Loaded = test::VulkanCase;
 
+// KV cache for the prompt and the greedy continuation.
 std::unique_ptr<Loaded> load(const std::string& name, uint32 n_batch, bool kv_f16 = true) {
-    auto l = std::make_unique<Loaded>();
-    auto r = test::load_reference_case(name);
-    EXPECT_TRUE(r) << r.error().to_string();
-    if (!r) return nullptr;
-    l->ref = std::move(*r);
-    auto w = FileWeightProvider::open(test::models_dir() / l->ref.model);
-    EXPECT_TRUE(w) << w.error().to_string();
-    if (!w) return nullptr;
-    l->weights = std::move(*w);
-    VulkanOptions o;
-    o.enable_validation = test::validation_wanted();
-    o.kv_f16_rounding = kv_f16;  // the reference's f16 KV cache precision (as the CPU reference tests): f16 caches on the GPU
-    auto be = VulkanBackend::create(o);
-    EXPECT_TRUE(be) << be.error().to_string();
-    if (!be) return nullptr;
-    l->be = std::move(*be);
-    const uint32 n_ctx = uint32(l->ref.prompt_tokens.size() + l->ref.greedy_tokens.size() + 1);
-    auto p = l->be->prepare(*l->weights, n_ctx, n_batch);
-    EXPECT_TRUE(p) << p.error().to_string();
-    return p ? std::move(l) : nullptr;
+    return test::load_vulkan_case(name, test::CaseContext::PromptAndGreedy, n_batch, [&](VulkanOptions& o) {
+        o.kv_f16_rounding = kv_f16;  // the reference's f16 KV cache precision (as the CPU reference tests): f16 caches on the GPU
+    });
 }
 
 double tolerance(const Loaded& l) { return l.ref.tolerance(); }
