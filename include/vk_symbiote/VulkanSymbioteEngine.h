@@ -28,6 +28,7 @@
 
 #include "vk_symbiote/Common.h"
 #include "vk_symbiote/DecodeRecording.h"
+#include "vk_symbiote/PackReadStats.h"
 #include "vk_symbiote/Generation.h"
 
 namespace vk_symbiote {
@@ -51,7 +52,8 @@ struct DevicePlacement {
     std::string placement;               // this device's own one-line placement
 };
 
-struct PerformanceMetrics {
+// Engine figures since the metrics were reset; the pack-read ones (pack_io_*, ...) from PackReadStats.h.
+struct PerformanceMetrics : PackReadStats {
     // Documented fields.
     double average_tokens_per_second = 0;  // generation (decode) tokens per second, over all generations
     double gpu_utilization_percent = 0;    // GPU busy time / wall time of forward passes (0 on the CPU path)
@@ -111,18 +113,6 @@ struct PerformanceMetrics {
     // predicted (and so read ahead) before the router ran, and those it had not.
     uint64 ram_expert_hits = 0;
     uint64 ram_expert_misses = 0;
-    // Pack reads (weights streamed in packs; 0 otherwise), since the metrics were reset: the
-    // I/O threads' summed busy time and the wall time with a read in flight; with a pack
-    // cache, the decode threads' summed busy time (and their count), the stored bytes read
-    // from the cache and the raw bytes they delivered. pack_reads_raw: packs are read raw from
-    // the model file although a cache exists ([memory] compressed_reads).
-    double pack_io_busy_seconds = 0;
-    double pack_io_active_seconds = 0;
-    double pack_decode_busy_seconds = 0;
-    uint32 pack_decode_threads = 0;
-    uint64 pack_cache_bytes_read = 0;
-    uint64 pack_cache_bytes_delivered = 0;
-    bool pack_reads_raw = false;
     // With --enable-profiling on the Vulkan path while weights stream: the last forward pass's
     // GPU timeline (0 otherwise): first to last event, time the uploads (transfer queue) and the
     // compute submissions were busy, and the time both were (the upload hidden under compute).

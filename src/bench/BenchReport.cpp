@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "bench/SpeculativeBench.h"
+#include "engine/CliSupport.h"
 #include "model/TensorRegistry.h"
 
 namespace vk_symbiote::bench {
@@ -190,32 +191,27 @@ nlohmann::json to_json(const Accounting& a) {
 }
 
 nlohmann::json to_json(const RunSample& s) {
-    return {{"tokens", s.tokens},
-            {"seconds", s.seconds},
-            {"tokens_per_second", s.tokens_per_second},
-            {"ttft_ms", s.ttft_ms},
-            {"per_sequence_tokens_per_second", s.per_sequence_tokens_per_second},
-            {"forward_passes", s.forward_passes},
-            {"disk_bytes", s.disk_bytes},
-            {"uploaded_bytes", s.uploaded_bytes},
-            {"peak_vram_bytes", s.peak_vram_bytes},
-            {"peak_rss_bytes", s.peak_rss_bytes},
-            {"ram_pack_hits", s.ram_pack_hits},
-            {"ram_pack_misses", s.ram_pack_misses},
-            {"vram_pack_hits", s.vram_pack_hits},
-            {"vram_pack_misses", s.vram_pack_misses},
-            {"expert_hits", s.expert_hits},
-            {"expert_misses", s.expert_misses},
-            {"expert_vram_hits", s.expert_vram_hits},
-            {"expert_vram_misses", s.expert_vram_misses},
-            {"gpu_time_ns", s.gpu_time_ns},
-            {"pack_io_busy_seconds", s.pack_io_busy_seconds},
-            {"pack_io_active_seconds", s.pack_io_active_seconds},
-            {"pack_decode_busy_seconds", s.pack_decode_busy_seconds},
-            {"pack_decode_threads", s.pack_decode_threads},
-            {"pack_cache_bytes_read", s.pack_cache_bytes_read},
-            {"pack_cache_bytes_delivered", s.pack_cache_bytes_delivered},
-            {"pack_reads_raw", s.pack_reads_raw}};
+    nlohmann::json j = {{"tokens", s.tokens},
+                        {"seconds", s.seconds},
+                        {"tokens_per_second", s.tokens_per_second},
+                        {"ttft_ms", s.ttft_ms},
+                        {"per_sequence_tokens_per_second", s.per_sequence_tokens_per_second},
+                        {"forward_passes", s.forward_passes},
+                        {"disk_bytes", s.disk_bytes},
+                        {"uploaded_bytes", s.uploaded_bytes},
+                        {"peak_vram_bytes", s.peak_vram_bytes},
+                        {"peak_rss_bytes", s.peak_rss_bytes},
+                        {"ram_pack_hits", s.ram_pack_hits},
+                        {"ram_pack_misses", s.ram_pack_misses},
+                        {"vram_pack_hits", s.vram_pack_hits},
+                        {"vram_pack_misses", s.vram_pack_misses},
+                        {"expert_hits", s.expert_hits},
+                        {"expert_misses", s.expert_misses},
+                        {"expert_vram_hits", s.expert_vram_hits},
+                        {"expert_vram_misses", s.expert_vram_misses},
+                        {"gpu_time_ns", s.gpu_time_ns}};
+    j.update(tool::pack_reads_json(s));
+    return j;
 }
 
 nlohmann::json to_json(const WorkloadResult& w) {

@@ -51,8 +51,9 @@ using probe::to_json;
 // Version of the JSON layout; bump when a field changes meaning or is removed.
 inline constexpr int kReportSchemaVersion = 1;
 
-// Counters of one timed run (deltas over the run, not process totals).
-struct RunSample {
+// Counters of one timed run (deltas over the run, not process totals); the pack-read figures
+// (PackReadStats: PerformanceMetrics deltas, the thread count and read mode at the end).
+struct RunSample : PackReadStats {
     uint64 tokens = 0;          // prompt tokens (pp) or generated tokens (tg) in the timed span
     double seconds = 0;         // timed span: whole evaluate() (pp) / first -> last token (tg)
     double tokens_per_second = 0;
@@ -78,16 +79,6 @@ struct RunSample {
     uint64 gpu_time_ns = 0;       // PerformanceMetrics::total_gpu_time_ns delta (0 on the CPU)
     uint64 cpu_weight_bytes = 0;  // PerformanceMetrics::weight_bytes_cpu delta (hybrid decode: the CPU's share)
     uint64 routed_expert_bytes = 0;  // PerformanceMetrics::weight_bytes_experts_routed delta (the chosen experts)
-    // Pack reads (PerformanceMetrics::pack_* deltas; 0 when weights are not in packs): I/O
-    // threads' busy time and wall time with a read in flight, decode threads' busy time, pack
-    // cache bytes read (compressed) and delivered (raw); reads_raw: read raw at the end.
-    double pack_io_busy_seconds = 0;
-    double pack_io_active_seconds = 0;
-    double pack_decode_busy_seconds = 0;
-    uint32 pack_decode_threads = 0;
-    uint64 pack_cache_bytes_read = 0;
-    uint64 pack_cache_bytes_delivered = 0;
-    bool pack_reads_raw = false;
 };
 
 struct Stats {

@@ -171,35 +171,40 @@ void print_stats(const VulkanSymbioteEngine& engine) {
 }
 
 nlohmann::json stats_json(const PerformanceMetrics& m) {
-    return {{"prompt_tokens", m.total_prompt_tokens},
-            {"prompt_tokens_per_second", m.prompt_tokens_per_second},
-            {"generated_tokens", m.total_generated_tokens},
-            {"tokens_per_second", m.average_tokens_per_second},
-            {"weight_bytes", m.model_weight_bytes},
-            {"weights_gb_per_second", decode_weight_gbps(m)},
-            {"time_to_first_token_ms", m.time_to_first_token_ms},
-            {"forward_passes", m.total_inferences},
-            {"backend", m.backend},
-            {"peak_rss_bytes", m.peak_rss_bytes},
-            {"peak_vram_bytes", m.peak_vram_bytes},
-            {"weight_bytes_read", m.weight_bytes_disk},
-            {"weight_bytes_uploaded", m.weight_bytes_uploaded},
-            {"draft_tokens", m.draft_tokens},
-            {"draft_accepted_tokens", m.draft_accepted_tokens},
-            {"tokens_per_decode_pass", tokens_per_decode_pass(m)},
-            {"verify_passes", m.verify_passes},
-            {"draft_time_ms", double(m.draft_time_ns) * 1e-6},
-            {"verify_time_ms", double(m.verify_time_ns) * 1e-6},
-            {"decode_dispatches_per_token", m.decode_recording.dispatches},
-            {"decode_barriers_per_token", m.decode_recording.barriers},
-            {"decode_submissions_per_token", m.decode_recording.submissions},
-            {"pack_io_busy_seconds", m.pack_io_busy_seconds},
-            {"pack_io_active_seconds", m.pack_io_active_seconds},
-            {"pack_decode_busy_seconds", m.pack_decode_busy_seconds},
-            {"pack_decode_threads", m.pack_decode_threads},
-            {"pack_cache_bytes_read", m.pack_cache_bytes_read},
-            {"pack_cache_bytes_delivered", m.pack_cache_bytes_delivered},
-            {"pack_reads_raw", m.pack_reads_raw}};
+    nlohmann::json j = {{"prompt_tokens", m.total_prompt_tokens},
+                        {"prompt_tokens_per_second", m.prompt_tokens_per_second},
+                        {"generated_tokens", m.total_generated_tokens},
+                        {"tokens_per_second", m.average_tokens_per_second},
+                        {"weight_bytes", m.model_weight_bytes},
+                        {"weights_gb_per_second", decode_weight_gbps(m)},
+                        {"time_to_first_token_ms", m.time_to_first_token_ms},
+                        {"forward_passes", m.total_inferences},
+                        {"backend", m.backend},
+                        {"peak_rss_bytes", m.peak_rss_bytes},
+                        {"peak_vram_bytes", m.peak_vram_bytes},
+                        {"weight_bytes_read", m.weight_bytes_disk},
+                        {"weight_bytes_uploaded", m.weight_bytes_uploaded},
+                        {"draft_tokens", m.draft_tokens},
+                        {"draft_accepted_tokens", m.draft_accepted_tokens},
+                        {"tokens_per_decode_pass", tokens_per_decode_pass(m)},
+                        {"verify_passes", m.verify_passes},
+                        {"draft_time_ms", double(m.draft_time_ns) * 1e-6},
+                        {"verify_time_ms", double(m.verify_time_ns) * 1e-6},
+                        {"decode_dispatches_per_token", m.decode_recording.dispatches},
+                        {"decode_barriers_per_token", m.decode_recording.barriers},
+                        {"decode_submissions_per_token", m.decode_recording.submissions}};
+    j.update(pack_reads_json(m));
+    return j;
+}
+
+nlohmann::json pack_reads_json(const PackReadStats& s) {
+    return {{"pack_io_busy_seconds", s.pack_io_busy_seconds},
+            {"pack_io_active_seconds", s.pack_io_active_seconds},
+            {"pack_decode_busy_seconds", s.pack_decode_busy_seconds},
+            {"pack_decode_threads", s.pack_decode_threads},
+            {"pack_cache_bytes_read", s.pack_cache_bytes_read},
+            {"pack_cache_bytes_delivered", s.pack_cache_bytes_delivered},
+            {"pack_reads_raw", s.pack_reads_raw}};
 }
 
 void print_oracle_line(const VulkanSymbioteEngine& engine, const ConfigManager& cfg, const Path& model) {

@@ -13,6 +13,7 @@ namespace vk_symbiote {
 class ConfigManager;
 class VulkanSymbioteEngine;
 struct PerformanceMetrics;
+struct PackReadStats;
 
 namespace tool {
 
@@ -51,6 +52,9 @@ int fail(const Error& e);
 void print_stats(const VulkanSymbioteEngine& engine);
 // The same figures as a JSON object (generate --json's "stats").
 nlohmann::json stats_json(const PerformanceMetrics& m);
+// The pack-read figures as JSON keys (pack_io_busy_seconds, ...), shared by stats_json and
+// the benchmark report's samples.
+nlohmann::json pack_reads_json(const PackReadStats& s);
 // The oracle line (engine/OracleLine.h) to stderr, with the machine's peaks (probe cache
 // under --cache-dir / the default cache dir, else quick probes).
 void print_oracle_line(const VulkanSymbioteEngine& engine, const ConfigManager& cfg, const Path& model);
