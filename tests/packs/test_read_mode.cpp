@@ -57,6 +57,17 @@ std::shared_ptr<const PackCacheReader> open_cache(const OpenModel& m, const Pack
     return r ? std::shared_ptr<const PackCacheReader>(std::move(*r)) : nullptr;
 }
 
+// Options reading in `mode`; per_thread_gbps > 0: the decode rate the read mode sees is
+// injected (rates(): per thread against a 2 GB/s disk), else it is measured.
+PackManagerOptions read_mode(CompressedReads mode, double per_thread_gbps = 0) {
+    PackManagerOptions mo;
+    mo.compressed_reads = mode;
+    if (per_thread_gbps > 0) {
+        mo.telemetry_override = [per_thread_gbps](const PackReadTelemetry& t) { return rates(per_thread_gbps, t.decode_threads, t.packs_decoded); };
+    }
+    return mo;
+}
+
 struct Rig {
     OpenModel m;
     std::shared_ptr<NomadPackManager> mgr;
@@ -147,13 +158,7 @@ TEST(ReadModePolicy, ParsesTheOption) {
 
 TEST(CompressedReads, SlowDecodeSwitchesToRawReadsOnce) {
     Rig s;
-    PackManagerOptions mo;
-    mo.compressed_reads = CompressedReads::Auto;
-    mo.telemetry_override = [](const PackReadTelemetry& t) {
-        PackReadTelemetry slow = rates(0.1, t.decode_threads, t.packs_decoded);  // 0.1 GB/s per thread vs a 2 GB/s disk
-        return slow;
-    };
-    make(s, "read_mode_slow", 2, mo);
+    make(s, "read_mode_slow", 2, read_mode(CompressedReads::Auto, 0.1));  // 0.1 GB/s per thread vs a 2 GB/s disk
     ASSERT_TRUE(s.mgr);
     ASSERT_GT(s.mgr->pack_count(), ReadModePolicy::kMinPacks + 4);
     scan_all(s);
@@ -178,10 +183,7 @@ TEST(CompressedReads, SlowDecodeSwitchesToRawReadsOnce) {
 
 TEST(CompressedReads, FastDecodeKeepsReadingTheCache) {
     Rig s;
-    PackManagerOptions mo;
-    mo.compressed_reads = CompressedReads::Auto;
-    mo.telemetry_override = [](const PackReadTelemetry& t) { return rates(4.0, t.decode_threads, t.packs_decoded); };
-    make(s, "read_mode_fast", 2, mo);
+    make(s, "read_mode_fast", 2, read_mode(CompressedReads::Auto, 4.0));
     ASSERT_TRUE(s.mgr);
     scan_all(s);
     EXPECT_FALSE(s.mgr->reads_raw());
@@ -196,9 +198,7 @@ TEST(CompressedReads, FastDecodeKeepsReadingTheCache) {
 
 TEST(CompressedReads, NeverReadsRawFromTheStart) {
     Rig s;
-    PackManagerOptions mo;
-    mo.compressed_reads = CompressedReads::Never;
-    make(s, "read_mode_never", 1, mo);
+    make(s, "read_mode_never", 1, read_mode(CompressedReads::Never));
     ASSERT_TRUE(s.mgr);
     EXPECT_TRUE(s.mgr->reads_raw());
     scan_all(s);
@@ -209,10 +209,7 @@ TEST(CompressedReads, NeverReadsRawFromTheStart) {
 
 TEST(CompressedReads, AlwaysNeverSwitches) {
     Rig s;
-    PackManagerOptions mo;
-    mo.compressed_reads = CompressedReads::Always;
-    mo.telemetry_override = [](const PackReadTelemetry& t) { return rates(0.01, t.decode_threads, t.packs_decoded); };
-    make(s, "read_mode_always", 1, mo);
+    make(s, "read_mode_always", 1, read_mode(CompressedReads::Always, 0.01));
     ASSERT_TRUE(s.mgr);
     scan_all(s);
     EXPECT_FALSE(s.mgr->reads_raw());
@@ -223,9 +220,7 @@ TEST(CompressedReads, AlwaysNeverSwitches) {
 // is the model's bytes, and resident packs + the I/O buffers stay within the budget.
 TEST(CompressedReads, PipelinedDecodeKeepsBytesAndBudget) {
     Rig s;
-    PackManagerOptions mo;
-    mo.compressed_reads = CompressedReads::Always;
-    make(s, "read_mode_pipelined", 4, mo, 1);
+    make(s, "read_mode_pipelined", 4, read_mode(CompressedReads::Always), 1);
     ASSERT_TRUE(s.mgr);
     scan_all(s);
     scan_all(s);
