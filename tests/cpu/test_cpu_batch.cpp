@@ -14,6 +14,7 @@
 #include "model/LoadedModel.h"
 #include "packs/PackWeightProvider.h"
 #include "support/BatchLogits.h"
+#include "support/CpuLogits.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
 
@@ -22,16 +23,6 @@ using namespace vk_symbiote;
 namespace {
 
 constexpr KvPrecision kRefKv = KvPrecision::F16Rounded;
-
-// All-position logits of `toks` alone, through forward() (the backend's own sequence).
-std::vector<float> alone(WeightProvider& w, const std::vector<uint32>& toks) {
-    CpuBackend be(2, cpu::KernelPath::Auto, kRefKv);
-    EXPECT_TRUE(be.prepare(w, uint32(toks.size()), 64));
-    std::vector<float> logits(toks.size() * w.config().n_vocab, NAN);
-    auto f = be.forward({toks.data(), uint32(toks.size()), 0, true, logits.data()});
-    EXPECT_TRUE(f) << f.error().to_string();
-    return logits;
-}
 
 // All-position logits of every sequence computed together (test::batched_logits) on a CPU
 // backend with a pool for all of them.
@@ -53,7 +44,7 @@ void expect_same_function(WeightProvider& w, const test::ReferenceCase& r, uint3
     const auto batched = together(w, seqs, step);
     double worst = 0;
     for (size_t s = 0; s < seqs.size(); ++s) {
-        const auto want = alone(w, seqs[s]);
+        const auto want = test::cpu_prompt_logits(w, seqs[s], 64);  // alone, through forward() (the backend's own sequence)
         for (size_t p = 0; p < seqs[s].size(); ++p) {
             const double e = test::nmse(batched[s].data() + p * V, want.data() + p * V, V);
             worst = std::max(worst, e);
@@ -136,22 +127,5 @@ TEST(CpuBatch, BadChunksAreRefusedByName) {
     ASSERT_TRUE(w) << w.error().to_string();
     CpuBackend be(1);
     ASSERT_TRUE(be.prepare(**w, 32, 4));
-    KvBlockPool& pool = *be.kv_pool();
-    KvBlockTable a, b;
-    ASSERT_TRUE(pool.prepare_write(a, 0, 3));
-    std::vector<uint32> toks{1, 2, 3, 4, 5};
-    std::vector<float> logits(5 * 512);
-    auto refused = [&](std::vector<SeqChunk> chunks, const char* what) {
-        auto r = be.forward_batch(chunks);
-        ASSERT_FALSE(r) << what;
-        EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
-        EXPECT_NE(r.error().message.find(what), std::string::npos) << r.error().message;
-    };
-    refused({{&b, toks.data(), 1, 0, false, logits.data()}}, "does not cover");
-    refused({{&a, toks.data(), 3, 0, false, logits.data()}, {&a, toks.data(), 1, 0, false, nullptr}}, "same block table");
-    ASSERT_TRUE(pool.prepare_write(b, 0, 5));
-    refused({{&b, toks.data(), 5, 0, false, logits.data()}}, "n_batch 4");
-    toks[1] = 512;
-    refused({{&a, toks.data(), 3, 0, false, logits.data()}}, "out of range");
-    refused({}, "0 tokens");
+    test::expect_bad_chunks_refused(be, "out of range");
 }

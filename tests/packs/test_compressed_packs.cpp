@@ -13,11 +13,11 @@
 #include <fstream>
 #include <thread>
 
-#include "backend/cpu/CpuBackend.h"
 #include "packs/PackCache.h"
 #include "memory/FileWeightProvider.h"
 #include "packs/PackWeightProvider.h"
 #include "packs/PackTestUtil.h"
+#include "support/CpuLogits.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
 
@@ -26,20 +26,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr KvPrecision kRefKv = KvPrecision::F16Rounded;  // llama.cpp's f16 KV cache (the reference)
 constexpr uint64 kPack = 4096;
-
-std::vector<float> prompt_logits(WeightProvider& w, const std::vector<uint32>& tokens, uint32 n_vocab) {
-    CpuBackend be(2, cpu::KernelPath::Auto, kRefKv);
-    const uint32 n = uint32(tokens.size());
-    auto ok = be.prepare(w, n, n);
-    EXPECT_TRUE(ok) << ok.error().to_string();
-    std::vector<float> logits(uint64(n) * n_vocab, NAN);
-    ForwardRequest req{tokens.data(), n, 0, true, logits.data()};
-    auto f = be.forward(req);
-    EXPECT_TRUE(f) << f.error().to_string();
-    return logits;
-}
 
 // Builds the cache of `model` (packs of `pack_bytes`) into its own directory; returns its path.
 Path build_cache(const Path& model, const std::string& dir_name, std::vector<std::string> candidates = {},
@@ -116,8 +103,8 @@ TEST_P(CompressedPackForward, LogitsEqualFileProviderAndReference) {
     auto fw = FileWeightProvider::open(model);
     ASSERT_TRUE(fw) << fw.error().to_string();
 
-    auto want = prompt_logits(**fw, ref->prompt_tokens, ref->n_vocab);
-    auto got = prompt_logits(*pw, ref->prompt_tokens, ref->n_vocab);
+    auto want = test::cpu_prompt_logits(**fw, ref->prompt_tokens);
+    auto got = test::cpu_prompt_logits(*pw, ref->prompt_tokens);
     EXPECT_EQ(got, want) << "compressed packs changed the computed function";
     const DType dt = ref->weights;
     const double tol = ref->tolerance();

@@ -14,6 +14,7 @@
 #include "model/LoadedModel.h"
 #include "packs/PackWeightProvider.h"
 #include "model/ModelGenerator.h"
+#include "support/CpuLogits.h"
 #include "support/ReferenceCase.h"
 #include "support/Sanitizers.h"
 #include "support/TestPaths.h"
@@ -24,18 +25,6 @@ namespace {
 
 // llama.cpp's reference used an f16 KV cache: compare with the same attention precision.
 constexpr KvPrecision kRefKv = KvPrecision::F16Rounded;
-
-std::vector<float> run_prompt(WeightProvider& w, const std::vector<uint32>& tokens, uint32 n_vocab) {
-    CpuBackend be(2, cpu::KernelPath::Auto, kRefKv);
-    const uint32 n = uint32(tokens.size());
-    auto ok = be.prepare(w, n, n);
-    EXPECT_TRUE(ok) << ok.error().to_string();
-    std::vector<float> logits(uint64(n) * n_vocab, NAN);
-    ForwardRequest req{tokens.data(), n, 0, true, logits.data()};
-    auto f = be.forward(req);
-    EXPECT_TRUE(f) << f.error().to_string();
-    return logits;
-}
 
 // A pack provider whose RAM budget is the minimum it accepts + `extra` bytes.
 std::unique_ptr<PackWeightProvider> tiny_pack_provider(const Path& model, uint32 n_ctx, uint32 n_batch, uint64 max_pack = 4096, uint64 extra = 0) {
@@ -70,8 +59,8 @@ TEST_P(PackForward, LogitsEqualFileProviderAndReference) {
     ASSERT_TRUE(pw);
     EXPECT_LT(pw->manager().pack_budget_bytes() * 2, pw->registry().total_bytes()) << "pack budget should be a fraction of the model";
 
-    auto want = run_prompt(**fw, ref->prompt_tokens, ref->n_vocab);
-    auto got = run_prompt(*pw, ref->prompt_tokens, ref->n_vocab);
+    auto want = test::cpu_prompt_logits(**fw, ref->prompt_tokens);
+    auto got = test::cpu_prompt_logits(*pw, ref->prompt_tokens);
     // Each output row is computed from whole rows of weights however they are sliced.
     EXPECT_EQ(got, want) << "packs changed the computed function";
     const double tol = ref->tolerance();

@@ -38,4 +38,26 @@ std::vector<std::vector<float>> batched_logits(Backend& be, const std::vector<st
     return out;
 }
 
+void expect_bad_chunks_refused(Backend& be, const char* bad_token_words) {
+    ASSERT_NE(be.kv_pool(), nullptr);
+    KvBlockPool& pool = *be.kv_pool();
+    KvBlockTable a, b;
+    ASSERT_TRUE(pool.prepare_write(a, 0, 3));
+    std::vector<uint32> toks{1, 2, 3, 4, 5};
+    std::vector<float> logits(5 * 512);  // [5 tokens][stories260K's 512]
+    auto refused = [&](std::vector<SeqChunk> chunks, const char* what) {
+        auto r = be.forward_batch(chunks);
+        ASSERT_FALSE(r) << what;
+        EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
+        EXPECT_NE(r.error().message.find(what), std::string::npos) << r.error().message;
+    };
+    refused({{&b, toks.data(), 1, 0, false, logits.data()}}, "does not cover");
+    refused({{&a, toks.data(), 3, 0, false, logits.data()}, {&a, toks.data(), 1, 0, false, nullptr}}, "same block table");
+    ASSERT_TRUE(pool.prepare_write(b, 0, 5));
+    refused({{&b, toks.data(), 5, 0, false, logits.data()}}, "n_batch 4");
+    toks[1] = 512;
+    refused({{&a, toks.data(), 3, 0, false, logits.data()}}, bad_token_words);
+    refused({}, "0 tokens");
+}
+
 }  // namespace vk_symbiote::test
