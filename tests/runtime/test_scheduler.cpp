@@ -9,6 +9,7 @@
 #include "memory/FileWeightProvider.h"
 #include "model/LoadedModel.h"
 #include "runtime/Scheduler.h"
+#include "support/GreedyRun.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
 
@@ -37,14 +38,7 @@ struct Rig {
     Scheduler scheduler(uint32 step_tokens = 64) { return Scheduler(*backend, model->tokenizer(), n_vocab(), step_tokens); }
 };
 
-SequenceRequest greedy(std::vector<uint32> prompt, uint32 max_tokens) {
-    SequenceRequest r;
-    r.prompt = std::move(prompt);
-    r.sampling.temperature = 0;
-    r.max_tokens = max_tokens;
-    r.ignore_eos = true;
-    return r;
-}
+SequenceRequest greedy(std::vector<uint32> prompt, uint32 max_tokens) { return test::greedy_request(std::move(prompt), max_tokens, 0); }
 
 // Steps until nothing is left; checks the pool never holds more blocks than it has.
 uint32 run_all(Scheduler& s, KvBlockPool* pool = nullptr) {
@@ -190,19 +184,12 @@ TEST(Scheduler, PrefixSharingWithCopyOnWrite) {
     Rig rig("stories260K.gguf", 128, 4 * 128);
     ASSERT_TRUE(rig.backend);
     KvBlockPool& pool = *rig.backend->kv_pool();
-    std::vector<uint32> p{1};
-    for (uint32 i = 0; i < 20; ++i) p.push_back(260 + 7 * i % 200);  // 21 tokens: one full block, 5 positions of the next
     Scheduler s = rig.scheduler();
-    SequenceRequest ra = greedy(p, 10);
-    ra.keep_kv = true;
-    auto a = *s.submit(ra);
-    ASSERT_TRUE(s.step());  // A's prompt is in the cache
-    std::vector<uint32> pb = p;
-    pb.push_back(300);
-    SequenceRequest rb = greedy(pb, 10);
-    rb.prefix_from = a;
-    auto b = *s.submit(rb);
-    EXPECT_EQ(s.status(b).cached_prompt_tokens, 21u);
+    const test::PrefixPair pair = test::submit_prefix_pair(s);  // A's 21 tokens: one full block, 5 positions of the next
+    ASSERT_TRUE(pair.b);
+    const uint64 a = pair.a, b = pair.b;
+    const std::vector<uint32>& p = pair.prompt_a;
+    const std::vector<uint32>& pb = pair.prompt_b;
     const KvBlockTable& kb = s.find(b)->kv();
     const KvBlockTable& ka = s.find(a)->kv();
     EXPECT_EQ(kb.blocks[0], ka.blocks[0]);

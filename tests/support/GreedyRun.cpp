@@ -45,6 +45,29 @@ GreedyOutcome run_greedy(Backend& be, const LoadedModel& m, const std::vector<ui
     return o;
 }
 
+PrefixPair submit_prefix_pair(Scheduler& s) {
+    PrefixPair pp;
+    pp.prompt_a = {1};
+    for (uint32 i = 0; i < 20; ++i) pp.prompt_a.push_back(260 + 7 * i % 200);
+    SequenceRequest ra = greedy_request(pp.prompt_a, 10, 0);
+    ra.keep_kv = true;
+    auto a = s.submit(ra);
+    EXPECT_TRUE(a) << a.error().to_string();
+    if (!a) return pp;
+    pp.a = *a;
+    EXPECT_TRUE(s.step());  // A's prompt is in the cache
+    pp.prompt_b = pp.prompt_a;
+    pp.prompt_b.push_back(300);
+    SequenceRequest rb = greedy_request(pp.prompt_b, 10, 0);
+    rb.prefix_from = pp.a;
+    auto b = s.submit(rb);
+    EXPECT_TRUE(b) << b.error().to_string();
+    if (!b) return pp;
+    pp.b = *b;
+    EXPECT_EQ(s.status(pp.b).cached_prompt_tokens, 21u);
+    return pp;
+}
+
 Path copy_cycle_model(const std::string& shape_name, DType dtype, uint32 cycle) {
     const Path out = tmp_dir() / (shape_name + "-" + dtype_name(dtype) + "-cycle" + std::to_string(cycle) + ".gguf");
     if (std::filesystem::exists(out)) return out;

@@ -10,6 +10,10 @@
 #include "model/LoadedModel.h"
 #include "runtime/Sequence.h"
 
+namespace vk_symbiote {
+class Scheduler;
+}
+
 namespace vk_symbiote::test {
 
 struct GreedyOutcome {
@@ -27,6 +31,16 @@ SequenceRequest greedy_request(std::vector<uint32> prompt, uint32 max_tokens, ui
 // the most rows per pass (the backend's prepare()). Fails the current test on a scheduler error.
 GreedyOutcome run_greedy(Backend& be, const LoadedModel& m, const std::vector<uint32>& prompt, uint32 max_tokens, uint32 draft_max,
                          bool adaptive, uint32 n_batch = 64);
+
+// The prefix-sharing pair the scheduler tests run on every backend (stories260K's vocabulary):
+// A, a 21-token prompt (one full KV block and 5 positions of the next) with 10 greedy tokens,
+// its KV cache kept, is submitted and one step computes its prompt; B, A's prompt and one token
+// more with 10 greedy tokens, is submitted from A's cache (all 21 positions cached: checked).
+struct PrefixPair {
+    uint64 a = 0, b = 0;                    // the sequences' ids (0: not submitted, after a failed EXPECT)
+    std::vector<uint32> prompt_a, prompt_b;  // to run each alone for comparison
+};
+PrefixPair submit_prefix_pair(Scheduler& s);
 
 // A copy-cycle model of a generated shape (seed 1), written once per test process under tmp_dir().
 Path copy_cycle_model(const std::string& shape, DType dtype, uint32 cycle);

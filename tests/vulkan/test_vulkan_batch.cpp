@@ -21,6 +21,7 @@
 #include "packs/PackWeightProvider.h"
 #include "runtime/Scheduler.h"
 #include "support/BatchLogits.h"
+#include "support/GreedyRun.h"
 #include "support/ReferenceCase.h"
 #include "support/TestPaths.h"
 
@@ -283,24 +284,9 @@ TEST(VulkanBatch, BadChunksAreRefusedByName) {
     auto be = make_backend({});
     ASSERT_TRUE(be);
     ASSERT_TRUE(be->prepare(**w, 32, 4));
-    KvBlockPool& pool = *be->kv_pool();
-    KvBlockTable a, b;
-    ASSERT_TRUE(pool.prepare_write(a, 0, 3));
-    std::vector<uint32> toks{1, 2, 3, 4, 5};
-    std::vector<float> logits(5 * 512);
-    auto refused = [&](std::vector<SeqChunk> chunks, const char* what) {
-        auto r = be->forward_batch(chunks);
-        ASSERT_FALSE(r) << what;
-        EXPECT_EQ(r.error().code, ErrorCode::InvalidArgument);
-        EXPECT_NE(r.error().message.find(what), std::string::npos) << r.error().message;
-    };
-    refused({{&b, toks.data(), 1, 0, false, logits.data()}}, "does not cover");
-    refused({{&a, toks.data(), 3, 0, false, logits.data()}, {&a, toks.data(), 1, 0, false, nullptr}}, "same block table");
-    ASSERT_TRUE(pool.prepare_write(b, 0, 5));
-    refused({{&b, toks.data(), 5, 0, false, logits.data()}}, "n_batch 4");
-    toks[1] = 512;
-    refused({{&a, toks.data(), 3, 0, false, logits.data()}}, "n_vocab");
-    refused({}, "0 tokens");
+    test::expect_bad_chunks_refused(*be, "n_vocab");
+    const std::vector<uint32> toks{1, 2, 3, 4, 5};
+    std::vector<float> logits(512);  // [1 token][stories260K's 512]
     ForwardRequest gap{toks.data() + 2, 1, 9, false, logits.data()};
     auto g = be->forward(gap);
     ASSERT_FALSE(g);
@@ -330,14 +316,7 @@ struct Rig {
     Scheduler scheduler() { return Scheduler(*backend, model->tokenizer(), model->config().n_vocab, kBatch); }
 };
 
-SequenceRequest greedy(std::vector<uint32> prompt, uint32 max_tokens) {
-    SequenceRequest r;
-    r.prompt = std::move(prompt);
-    r.sampling.temperature = 0;
-    r.max_tokens = max_tokens;
-    r.ignore_eos = true;
-    return r;
-}
+SequenceRequest greedy(std::vector<uint32> prompt, uint32 max_tokens) { return test::greedy_request(std::move(prompt), max_tokens, 0); }
 
 void run_all(Scheduler& s, const KvBlockPool& pool) {
     while (s.has_work()) {
@@ -446,19 +425,12 @@ TEST(VulkanBatchScheduler, PrefixSharingWithCopyOnWriteOnTheDevice) {
     KvBlockPool& pool = *rig.backend->kv_pool();
     EXPECT_EQ(pool.storage_bytes() * 2, pool.layout().bytes());  // f16 rows on the device
     EXPECT_NE(rig.scheduler().describe().find("(" + std::to_string(pool.storage_bytes() >> 20) + " MiB)"), std::string::npos) << rig.scheduler().describe();
-    std::vector<uint32> p{1};
-    for (uint32 i = 0; i < 20; ++i) p.push_back(260 + 7 * i % 200);  // 21 tokens: one full block, 5 positions of the next
     Scheduler s = rig.scheduler();
-    SequenceRequest ra = greedy(p, 10);
-    ra.keep_kv = true;
-    auto a = *s.submit(ra);
-    ASSERT_TRUE(s.step());  // A's prompt is in the cache
-    std::vector<uint32> pb = p;
-    pb.push_back(300);
-    SequenceRequest rb = greedy(pb, 10);
-    rb.prefix_from = a;
-    auto b = *s.submit(rb);
-    EXPECT_EQ(s.status(b).cached_prompt_tokens, 21u);
+    const test::PrefixPair pair = test::submit_prefix_pair(s);  // A's 21 tokens: one full block, 5 positions of the next
+    ASSERT_TRUE(pair.b);
+    const uint64 a = pair.a, b = pair.b;
+    const std::vector<uint32>& p = pair.prompt_a;
+    const std::vector<uint32>& pb = pair.prompt_b;
     EXPECT_EQ(pool.ref_count(s.find(a)->kv().blocks[1]), 2u) << "the partly filled block is shared until written";
     const uint64 copies = rig.backend->kv_block_copies();
     run_all(s, pool);
