@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <regex>
 
 #include "bench/SpeculativeBench.h"
@@ -15,6 +16,7 @@
 #include "model/LoadedModel.h"
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
+#include "support/EngineRun.h"
 #include "support/GreedyRun.h"
 #include "support/TestPaths.h"
 #include "vk_symbiote/ConfigManager.h"
@@ -38,26 +40,10 @@ std::unique_ptr<TensorRegistry> registry() {
 }
 
 Expected<std::unique_ptr<VulkanSymbioteEngine>> engine(std::vector<std::string> args, const Path& file = model()) {
-    ConfigManager c;
-    // A pack cache (when a budget puts the model in packs) goes under the build directory, never
-    // next to the model in ../shared.
-    const Path cache_dir = test::tmp_dir() / "bench-engine-cache";
-    std::filesystem::create_directories(cache_dir);
-    args.insert(args.end(), {"--log-level", "ERROR", "--cache-dir", cache_dir.string()});
-    if (std::find(args.begin(), args.end(), "--ctx-size") == args.end()) args.insert(args.end(), {"--ctx-size", "64"});
-    auto r = c.load(args, [](std::string_view) { return std::optional<std::string>(); });
-    if (!r) return r.error();
-    return VulkanSymbioteEngine::create(file, c);
+    return test::make_engine(file, std::move(args), "bench-engine-cache");
 }
 
-ProbeResults probes() {
-    ProbeResults p;
-    for (Bandwidth* b : {&p.disk_read, &p.host_memory, &p.host_to_device, &p.device_to_host, &p.device_memory}) {
-        b->measured = true;
-        b->gbps = 10;
-    }
-    return p;
-}
+ProbeResults probes() { return test::flat_probes(10); }
 
 WorkloadOptions opts() {
     WorkloadOptions o;
@@ -88,28 +74,35 @@ void expect_tiers_add_up(const WorkloadResult& w, const TensorRegistry& reg) {
     EXPECT_NEAR(a.disk.bytes_per_token * double(tokens), double(m.disk_bytes), 1e-6) << w.name;
 }
 
+// pp (an 8-token prompt), then tg (6 tokens) on `e`: the tiers add up, each sample's counters
+// cover its timed span (tg: the passes after the first token, the prompt pass being TTFT; pp:
+// the one pass of the 8-token prompt), then `check` on the workload.
+void for_pp_and_tg(VulkanSymbioteEngine& e, const TensorRegistry& reg, const std::function<void(const WorkloadResult&)>& check) {
+    for (bool tg : {false, true}) {
+        auto w = tg ? run_generation(e, reg, 6, opts(), probes()) : run_prompt_processing(e, reg, 8, opts(), probes());
+        ASSERT_TRUE(w) << w.error().to_string();
+        expect_tiers_add_up(*w, reg);
+        for (const RunSample& smp : w->samples) EXPECT_EQ(smp.forward_passes, tg ? smp.tokens - 1 : 1) << w->name;
+        check(*w);
+    }
+}
+
 }  // namespace
 
 TEST(BenchEngineAccounting, CpuResidentRunReadsEverythingFromRamAndNothingFromDisk) {
     auto e = engine({"--disable-gpu"});
     ASSERT_TRUE(e) << e.error().to_string();
     auto reg = registry();
-    for (bool tg : {false, true}) {
-        auto w = tg ? run_generation(**e, *reg, 6, opts(), probes()) : run_prompt_processing(**e, *reg, 8, opts(), probes());
-        ASSERT_TRUE(w) << w.error().to_string();
-        expect_tiers_add_up(*w, *reg);
-        // A sample's counters cover its timed span: tg, the passes after the first token
-        // (the prompt pass is TTFT); pp, the one pass of the 8-token prompt.
-        for (const RunSample& smp : w->samples) EXPECT_EQ(smp.forward_passes, tg ? smp.tokens - 1 : 1) << w->name;
-        const Accounting& a = w->accounting;
-        EXPECT_EQ(a.bus.bytes_per_token, 0) << w->name;
-        EXPECT_EQ(a.vram.bytes_per_token, 0) << w->name;
-        EXPECT_EQ(a.disk.bytes_per_token, 0) << w->name << ": weights are in RAM after the warm-up";
-        EXPECT_GT(a.ram.bytes_per_token, 0) << w->name;
+    for_pp_and_tg(**e, *reg, [](const WorkloadResult& w) {
+        const Accounting& a = w.accounting;
+        EXPECT_EQ(a.bus.bytes_per_token, 0) << w.name;
+        EXPECT_EQ(a.vram.bytes_per_token, 0) << w.name;
+        EXPECT_EQ(a.disk.bytes_per_token, 0) << w.name << ": weights are in RAM after the warm-up";
+        EXPECT_GT(a.ram.bytes_per_token, 0) << w.name;
         EXPECT_EQ(a.non_resident.ceiling, "host_memory");
         EXPECT_DOUBLE_EQ(a.non_resident.bytes_per_token, a.ram.bytes_per_token);
-        EXPECT_TRUE(w->kernels.empty());  // no GPU, no kernel times
-    }
+        EXPECT_TRUE(w.kernels.empty());  // no GPU, no kernel times
+    });
 }
 
 TEST(BenchEngineAccounting, PacksUnderATightBudgetReadFromDiskEveryToken) {
@@ -144,23 +137,17 @@ TEST(BenchEngineAccounting, VulkanWithEverythingInVramMovesNoWeightBytesOverTheB
     ASSERT_TRUE(e) << e.error().to_string();
     if ((*e)->get_performance_metrics().backend.rfind("vulkan", 0) != 0) GTEST_SKIP() << "no Vulkan device: " << (*e)->describe();
     auto reg = registry();
-    for (bool tg : {false, true}) {
-        auto w = tg ? run_generation(**e, *reg, 6, opts(), probes()) : run_prompt_processing(**e, *reg, 8, opts(), probes());
-        ASSERT_TRUE(w) << w.error().to_string();
-        expect_tiers_add_up(*w, *reg);
-        // A sample's counters cover its timed span: tg, the passes after the first token
-        // (the prompt pass is TTFT); pp, the one pass of the 8-token prompt.
-        for (const RunSample& smp : w->samples) EXPECT_EQ(smp.forward_passes, tg ? smp.tokens - 1 : 1) << w->name;
-        const Accounting& a = w->accounting;
-        EXPECT_EQ(a.bus.bytes_per_token, 0) << w->name;
-        EXPECT_EQ(a.disk.bytes_per_token, 0) << w->name;
-        EXPECT_EQ(a.ram.bytes_per_token, 0) << w->name;
-        EXPECT_GT(a.vram.bytes_per_token, 0) << w->name;
-        EXPECT_EQ(a.non_resident.bytes_per_token, 0) << w->name;
-        EXPECT_EQ(a.non_resident.bound_tokens_per_second, 0) << w->name;
-        EXPECT_EQ(a.bound_tier, "vram") << w->name;
-        EXPECT_GT(w->gpu_time_ns, 0u) << w->name << ": timestamps around every forward";
-    }
+    for_pp_and_tg(**e, *reg, [](const WorkloadResult& w) {
+        const Accounting& a = w.accounting;
+        EXPECT_EQ(a.bus.bytes_per_token, 0) << w.name;
+        EXPECT_EQ(a.disk.bytes_per_token, 0) << w.name;
+        EXPECT_EQ(a.ram.bytes_per_token, 0) << w.name;
+        EXPECT_GT(a.vram.bytes_per_token, 0) << w.name;
+        EXPECT_EQ(a.non_resident.bytes_per_token, 0) << w.name;
+        EXPECT_EQ(a.non_resident.bound_tokens_per_second, 0) << w.name;
+        EXPECT_EQ(a.bound_tier, "vram") << w.name;
+        EXPECT_GT(w.gpu_time_ns, 0u) << w.name << ": timestamps around every forward";
+    });
 }
 
 // A VRAM budget under the model: the hybrid decode computes the CPU's share from RAM (the

@@ -13,6 +13,7 @@
 #include "memory/FileWeightProvider.h"
 #include "model/LoadedModel.h"
 #include "model/ModelGenerator.h"
+#include "support/EngineRun.h"
 #include "support/TestPaths.h"
 #include "vk_symbiote/ConfigManager.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
@@ -103,23 +104,10 @@ TEST(MoeAccounting, RoutedExpertBytesAreTheChosenExpertsOfEachRouting) {
 namespace {
 
 Expected<std::unique_ptr<VulkanSymbioteEngine>> moe_engine(const Path& model, std::vector<std::string> args) {
-    ConfigManager c;
-    const Path cache_dir = test::tmp_dir() / "moe-accounting-cache";
-    std::filesystem::create_directories(cache_dir);
-    args.insert(args.end(), {"--log-level", "ERROR", "--cache-dir", cache_dir.string(), "--ctx-size", "64"});
-    auto r = c.load(args, [](std::string_view) { return std::optional<std::string>(); });
-    if (!r) return r.error();
-    return VulkanSymbioteEngine::create(model, c);
+    return test::make_engine(model, std::move(args), "moe-accounting-cache");
 }
 
-ProbeResults probes() {
-    ProbeResults p;
-    for (Bandwidth* b : {&p.disk_read, &p.host_memory, &p.host_to_device, &p.device_to_host, &p.device_memory}) {
-        b->measured = true;
-        b->gbps = 10;
-    }
-    return p;
-}
+ProbeResults probes() { return test::flat_probes(10); }
 
 // The weights a decode token reads: every dense tensor (the embedding: one row), and of each
 // layer's experts n_expert_used (tiny-moe's experts all have the same size).
