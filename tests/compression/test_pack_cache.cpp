@@ -3,7 +3,6 @@
 // interrupted conversion leaves no file behind.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,6 +22,7 @@
 #include "packs/PackWeightProvider.h"
 #include "model/ModelConfig.h"
 #include "model/TensorRegistry.h"
+#include "support/RunCommand.h"
 #include "support/TestPaths.h"
 
 using namespace vk_symbiote;
@@ -76,6 +76,25 @@ Opened open_model(const Path& p, uint64 max_pack = kSmallPack) {
             return ::testing::AssertionFailure() << "pack " << p.pack_id << " slice " << s.tensor_name << " differs";
     }
     return ::testing::AssertionSuccess();
+}
+
+// Reads every pack of m's plan back through `r`: each read that works gives the model's bytes,
+// each that fails is a Corrupt error naming the cache file and the pack. Returns how many failed.
+int corrupt_packs(const PackCacheReader& r, const Opened& m, const Path& cache) {
+    int corrupt = 0;
+    for (const PackMetadata& p : m.plan.packs) {
+        std::vector<uint8> buf(p.byte_size);
+        auto rr = r.read_pack(p.pack_id, buf);
+        if (rr) {
+            EXPECT_TRUE(pack_equals_model(r, *m.file, p));
+            continue;
+        }
+        ++corrupt;
+        EXPECT_EQ(rr.error().code, ErrorCode::Corrupt) << rr.error().to_string();
+        EXPECT_NE(rr.error().message.find(cache.string()), std::string::npos) << rr.error().message;
+        EXPECT_NE(rr.error().message.find("pack " + std::to_string(p.pack_id)), std::string::npos) << rr.error().message;
+    }
+    return corrupt;
 }
 
 std::vector<std::string> dir_entries(const Path& dir) {
@@ -199,20 +218,7 @@ TEST(PackCache, FlippedByteIsReportedAsCorrupt) {
     flip_byte(cache, size - 1);
     auto r = PackCacheReader::open(cache, *m.file, m.plan);
     ASSERT_TRUE(r) << r.error().to_string();  // the header is intact
-    int corrupt = 0;
-    for (const PackMetadata& p : m.plan.packs) {
-        std::vector<uint8> buf(p.byte_size);
-        auto rr = (*r)->read_pack(p.pack_id, buf);
-        if (rr) {
-            EXPECT_TRUE(pack_equals_model(**r, *m.file, p));
-            continue;
-        }
-        ++corrupt;
-        EXPECT_EQ(rr.error().code, ErrorCode::Corrupt);
-        EXPECT_NE(rr.error().message.find(cache.string()), std::string::npos) << rr.error().message;
-        EXPECT_NE(rr.error().message.find("pack " + std::to_string(p.pack_id)), std::string::npos) << rr.error().message;
-    }
-    EXPECT_EQ(corrupt, 1);
+    EXPECT_EQ(corrupt_packs(**r, m, cache), 1);
 
     // A flipped byte in the header / table is caught at open.
     flip_byte(cache, size - 1);  // undo
@@ -236,16 +242,7 @@ TEST(PackCache, EveryStoredByteIsCovered) {
     const uint64 data_start = size - stored;
     for (uint64 off = data_start; off < size; off += stored / 13 + 1) {
         flip_byte(cache, off);
-        int corrupt = 0;
-        for (const PackMetadata& p : m.plan.packs) {
-            std::vector<uint8> buf(p.byte_size);
-            auto rr = (*r)->read_pack(p.pack_id, buf);
-            if (!rr) {
-                ++corrupt;
-                EXPECT_EQ(rr.error().code, ErrorCode::Corrupt) << rr.error().to_string();
-            }
-        }
-        EXPECT_EQ(corrupt, 1) << "byte " << off;
+        EXPECT_EQ(corrupt_packs(**r, m, cache), 1) << "byte " << off;
         flip_byte(cache, off);
     }
 }
@@ -258,17 +255,7 @@ TEST(PackCache, TruncatedCacheIsCorrupt) {
     auto r = PackCacheReader::open(cache, *m.file, m.plan);
     ASSERT_TRUE(r) << r.error().to_string();
     fs::resize_file(cache, size - 100);
-    int corrupt = 0;
-    for (const PackMetadata& p : m.plan.packs) {
-        std::vector<uint8> buf(p.byte_size);
-        auto rr = (*r)->read_pack(p.pack_id, buf);
-        if (!rr) {
-            ++corrupt;
-            EXPECT_EQ(rr.error().code, ErrorCode::Corrupt) << rr.error().to_string();
-            EXPECT_NE(rr.error().message.find("pack " + std::to_string(p.pack_id)), std::string::npos);
-        }
-    }
-    EXPECT_GE(corrupt, 1);
+    EXPECT_GE(corrupt_packs(**r, m, cache), 1);
     // Opened after truncation: refused at open, at every length.
     for (uint64 len : {size - 100, size / 2, uint64(100), uint64(0)}) {
         fs::resize_file(cache, len);
@@ -482,14 +469,8 @@ TEST(PackCache, CacheDirAndBadOptions) {
 
 // Runs a shell command; returns its exit status and stdout + stderr.
 std::pair<int, std::string> run(const std::string& cmd) {
-    std::string out;
-    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-    if (!p) return {-1, out};
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    int st = ::pclose(p);
-    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+    test::CommandResult r = test::run_command(cmd + " 2>&1");
+    return {r.status, std::move(r.out)};
 }
 
 // The command-line converter (tests/CMakeLists.txt makes test_compression depend on the
