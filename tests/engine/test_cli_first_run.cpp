@@ -1,7 +1,6 @@
 // Issue 26, "first run, as a newcomer meets it": the command line explains itself. Each test
 // runs the built vk_symbiote on stories260K (caches in the build's temp dir).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -12,6 +11,7 @@
 #include "engine/CliHelp.h"
 #include "model/ModelConfig.h"
 #include "support/ReferenceCase.h"
+#include "support/RunCommand.h"
 #include "support/TestPaths.h"
 #include "vk_symbiote/ConfigManager.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
@@ -21,22 +21,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Cmd {
-    int status = -1;
-    std::string out;
-};
+using Cmd = test::CommandResult;
 
 // `cmd` with stdout captured; stderr to `err` ("": into the output too).
 Cmd run(const std::string& cmd, const std::string& err = "") {
-    Cmd r;
-    FILE* p = ::popen((cmd + (err.empty() ? " 2>&1" : " 2>'" + err + "'")).c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    int st = ::pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
+    return test::run_command(cmd + (err.empty() ? " 2>&1" : " 2>'" + err + "'"));
 }
 
 std::string cli() { return (Path(VKS_TEST_BINARY_DIR) / "vk_symbiote").string(); }

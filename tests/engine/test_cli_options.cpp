@@ -3,7 +3,6 @@
 // ".tmp" beside it; --threads 4096 ran 4096 threads whatever the machine; perplexity
 // printed "PPL: -nan" with status 0 for a model with a NaN weight.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +14,7 @@
 #include "model/ModelGenerator.h"
 #include "packs/PackCache.h"
 #include "packs/PackPlanner.h"
+#include "support/RunCommand.h"
 #include "support/TestPaths.h"
 #include "vk_symbiote/ConfigManager.h"
 #include "vk_symbiote/VulkanSymbioteEngine.h"
@@ -24,22 +24,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Cmd {
-    int status = -1;
-    std::string out;  // stdout and stderr
-};
+using Cmd = test::CommandResult;  // out: stdout and stderr
 
-Cmd run(const std::string& cmd) {
-    Cmd r;
-    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    int st = ::pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
+Cmd run(const std::string& cmd) { return test::run_command(cmd + " 2>&1"); }
 
 std::string cli() { return (Path(VKS_TEST_BINARY_DIR) / "vk_symbiote").string(); }
 std::string q(const Path& p) { return "'" + p.string() + "'"; }

@@ -21,6 +21,7 @@
 #include "model/Tokenizer.h"
 #include "runtime/Perplexity.h"
 #include "support/ReferenceCase.h"
+#include "support/RunCommand.h"
 #include "support/TestPaths.h"
 #include "support/TestTokenizer.h"
 #include "vk_symbiote/ConfigManager.h"
@@ -39,23 +40,10 @@ ConfigManager cpu_config(std::vector<std::string> extra = {}) {
     return c;
 }
 
-struct Cmd {
-    int status = -1;
-    std::string out;
-};
+using Cmd = test::CommandResult;
 
 // Runs a shell command, capturing stdout (stderr goes to the test log).
-Cmd run(const std::string& cmd) {
-    Cmd r;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    int st = ::pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
+Cmd run(const std::string& cmd) { return test::run_command(cmd); }
 
 std::string tool(const char* name) { return (Path(VKS_TEST_BINARY_DIR) / name).string(); }
 std::string q(const std::string& s) { return "'" + s + "'"; }
