@@ -1,8 +1,8 @@
 #include "pipeline/PipelineGenerate.h"
 
 #include <chrono>
-#include <random>
 
+#include "engine/SequenceRequests.h"
 #include "model/Tokenizer.h"
 #include "runtime/Sampler.h"
 #include "vk_symbiote/ConfigManager.h"
@@ -10,18 +10,6 @@
 namespace vk_symbiote::pipeline {
 
 namespace {
-
-SamplerParams sampler_params(const SamplingConfig& s) {
-    SamplerParams p;
-    p.temperature = s.temperature;
-    p.top_k = s.top_k;
-    p.top_p = s.top_p;
-    p.min_p = s.min_p;
-    p.repeat_penalty = s.repeat_penalty;
-    p.repeat_last_n = s.repeat_last_n;
-    p.seed = s.seed_set ? s.seed : std::random_device{}();
-    return p;
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(); }
 
@@ -39,7 +27,7 @@ Expected<PipelineGeneration> pipeline_generate(PipelineStage& stage, const Sampl
     VKS_TRY(stage.forward(g.prompt_tokens.data(), uint32(g.prompt_tokens.size()), 0, false, logits.data()));
     g.prompt_s = seconds_since(t0);
     t0 = std::chrono::steady_clock::now();
-    Sampler sampler(sampler_params(s));
+    Sampler sampler(sampler_params(generation_options(s)));  // the engine's mapping: unset seed, a random one
     TokenStreamDecoder decoder(tok);
     std::vector<uint32> history = g.prompt_tokens;
     for (uint32 i = 0; i < s.max_tokens; ++i) {
