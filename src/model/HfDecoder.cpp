@@ -11,15 +11,6 @@ using namespace hf_json;
 
 constexpr const char* kSupported = "ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence";
 
-std::string replace_all(std::string_view text, std::string_view pattern, std::string_view content) {
-    std::string out;
-    size_t pos = 0;
-    for (size_t m; (m = text.find(pattern, pos)) != std::string_view::npos; pos = m + pattern.size())
-        out.append(text.substr(pos, m - pos)).append(content);
-    out.append(text.substr(pos));
-    return out;
-}
-
 // GPT-2's printable characters back to bytes; a token with any other character keeps its text.
 std::string byte_level(std::string_view token) {
     std::string out;
@@ -56,12 +47,7 @@ Expected<HfDecoder> HfDecoder::from_json(const nlohmann::json& j, const std::str
 ExpectedVoid HfDecoder::add(const nlohmann::json& j, const std::string& where) {
     auto type = type_of(j, where);
     if (!type) return type.error();
-    if (*type == "Sequence") {
-        auto list = array_at(j, "decoders", where);
-        if (!list) return list.error();
-        for (size_t i = 0; i < (*list)->size(); ++i) VKS_TRY(add((**list)[i], item(field(where, "decoders"), i)));
-        return {};
-    }
+    if (*type == "Sequence") return for_each_item(j, "decoders", where, [this](const Json& e, const std::string& at) { return add(e, at); });
     // After Fuse the steps see the joined text: only those that act the same there as per token.
     const bool per_char = *type == "Replace" || *type == "Metaspace" || *type == "Strip" || *type == "Fuse";
     if (stripped_ || (fused_ && !per_char))
@@ -87,17 +73,12 @@ ExpectedVoid HfDecoder::add(const nlohmann::json& j, const std::string& where) {
 // Replace {pattern: {String}, content}, per token; after Fuse only a one-character pattern
 // (a longer one could span two tokens).
 ExpectedVoid HfDecoder::add_replace(const nlohmann::json& j, const std::string& where) {
-    auto p = object_at(j, "pattern", where);
-    if (!p) return p.error();
-    const std::string at = field(where, "pattern");
-    if ((*p)->contains("Regex")) return make_error(ErrorCode::Unsupported, at + ": a Regex pattern is not supported");
-    auto pattern = string_at(**p, "String", at);
+    auto pattern = string_pattern(j, where);
     auto content = string_at(j, "content", where);
     if (!pattern) return pattern.error();
     if (!content) return content.error();
-    if (pattern->empty()) return make_error(ErrorCode::Format, field(at, "String") + ": empty pattern");
     if (fused_ && unicode::utf8_to_cpts(*pattern).size() != 1)
-        return make_error(ErrorCode::Unsupported, at + ": a pattern of several characters after Fuse is not supported");
+        return make_error(ErrorCode::Unsupported, field(where, "pattern") + ": a pattern of several characters after Fuse is not supported");
     steps_.push_back(Step{Kind::Replace, *pattern, *content});
     return {};
 }

@@ -86,4 +86,33 @@ Expected<uint32> token_id(const Json& j, const std::string& where) {
     return static_cast<uint32>(j.get<uint64>());
 }
 
+ExpectedVoid for_each_item(const Json& j, const char* key, const std::string& where,
+                           const std::function<ExpectedVoid(const Json&, const std::string&)>& f) {
+    auto list = array_at(j, key, where);
+    if (!list) return list.error();
+    for (size_t i = 0; i < (*list)->size(); ++i) VKS_TRY(f((**list)[i], item(field(where, key), i)));
+    return {};
+}
+
+Expected<std::string> string_pattern(const Json& j, const std::string& where) {
+    auto pattern = object_at(j, "pattern", where);
+    if (!pattern) return pattern.error();
+    const std::string at = field(where, "pattern");
+    if ((*pattern)->contains("Regex"))
+        return make_error(ErrorCode::Unsupported, at + ": a Regex pattern is not supported (only String)");
+    auto s = string_at(**pattern, "String", at);
+    if (!s) return s.error();
+    if (s->empty()) return make_error(ErrorCode::Format, field(at, "String") + ": empty pattern");
+    return s;
+}
+
+std::string replace_all(std::string_view text, std::string_view pattern, std::string_view content) {
+    std::string out;
+    size_t pos = 0;
+    for (size_t m; (m = text.find(pattern, pos)) != std::string_view::npos; pos = m + pattern.size())
+        out.append(text.substr(pos, m - pos)).append(content);
+    out.append(text.substr(pos));
+    return out;
+}
+
 }  // namespace vk_symbiote::hf_json

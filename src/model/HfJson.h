@@ -4,8 +4,10 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "vk_symbiote/Common.h"
 
@@ -33,5 +35,17 @@ Expected<bool> bool_or(const Json& j, const char* key, bool fallback, const std:
 Expected<std::optional<std::string>> optional_string(const Json& j, const char* key, const std::string& where);
 // A token id: an integer in [0, 2^32 - 1).
 Expected<uint32> token_id(const Json& j, const std::string& where);
+
+// A "Sequence" component's steps: `f` on each item of the required array `key`, in order,
+// with its path ("<where>.<key>[i]"); the first error stops the walk.
+ExpectedVoid for_each_item(const Json& j, const char* key, const std::string& where,
+                           const std::function<ExpectedVoid(const Json&, const std::string&)>& f);
+
+// A Replace step's (normalizers and decoders) "pattern": {"String": "..."}, not empty; a
+// {"Regex": "..."} pattern is not supported.
+Expected<std::string> string_pattern(const Json& j, const std::string& where);
+// Every occurrence of `pattern` in `text` replaced by `content`, left to right, without
+// overlaps: Replace's action, and Metaspace's (pre-tokenizer and decoder).
+std::string replace_all(std::string_view text, std::string_view pattern, std::string_view content);
 
 }  // namespace vk_symbiote::hf_json

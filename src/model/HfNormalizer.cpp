@@ -12,28 +12,6 @@ using namespace hf_json;
 
 constexpr const char* kSupported = "NFC, NFD, Replace, Prepend, Strip, Sequence";
 
-std::string replace_all(std::string_view text, std::string_view pattern, std::string_view content) {
-    std::string out;
-    size_t pos = 0;
-    for (size_t m; (m = text.find(pattern, pos)) != std::string_view::npos; pos = m + pattern.size())
-        out.append(text.substr(pos, m - pos)).append(content);
-    out.append(text.substr(pos));
-    return out;
-}
-
-// Replace's "pattern": {"String": "..."}; a {"Regex": "..."} pattern is not supported.
-Expected<std::string> string_pattern(const Json& j, const std::string& where) {
-    auto pattern = object_at(j, "pattern", where);
-    if (!pattern) return pattern.error();
-    const std::string at = field(where, "pattern");
-    if ((*pattern)->contains("Regex"))
-        return make_error(ErrorCode::Unsupported, at + ": a Regex pattern is not supported (only String)");
-    auto s = string_at(**pattern, "String", at);
-    if (!s) return s.error();
-    if (s->empty()) return make_error(ErrorCode::Format, field(at, "String") + ": empty pattern");
-    return s;
-}
-
 std::string valid_utf8(std::string_view text) {
     const std::vector<uint32> cpts = unicode::utf8_to_cpts(text);
     return unicode::cpts_to_utf8(cpts.data(), cpts.size());
@@ -52,10 +30,7 @@ ExpectedVoid HfNormalizer::add(const nlohmann::json& j, const std::string& where
     if (!type) return type.error();
     Step s;
     if (*type == "Sequence") {
-        auto list = array_at(j, "normalizers", where);
-        if (!list) return list.error();
-        for (size_t i = 0; i < (*list)->size(); ++i) VKS_TRY(add((**list)[i], item(field(where, "normalizers"), i)));
-        return {};
+        return for_each_item(j, "normalizers", where, [this](const Json& e, const std::string& at) { return add(e, at); });
     } else if (*type == "NFC" || *type == "NFD") {
         s.kind = *type == "NFC" ? Kind::Nfc : Kind::Nfd;
     } else if (*type == "Replace") {

@@ -83,15 +83,6 @@ std::vector<Range> apply_behavior(const std::vector<Seg>& segs, SplitBehavior b)
     return out;
 }
 
-std::string replace_all(std::string_view text, std::string_view pattern, std::string_view content) {
-    std::string out;
-    size_t pos = 0;
-    for (size_t m; (m = text.find(pattern, pos)) != std::string_view::npos; pos = m + pattern.size())
-        out.append(text.substr(pos, m - pos)).append(content);
-    out.append(text.substr(pos));
-    return out;
-}
-
 // The pieces a regex pass cuts `text` into (all of the text, as byte ranges).
 std::vector<Range> regex_ranges(const PreTokenizer& pre, std::string_view text) {
     const std::vector<uint32> cpts = unicode::utf8_to_cpts(text);
@@ -127,12 +118,7 @@ Expected<HfPreTokenizer> HfPreTokenizer::from_json(const nlohmann::json& j, cons
 ExpectedVoid HfPreTokenizer::add(const nlohmann::json& j, const std::string& where) {
     auto type = type_of(j, where);
     if (!type) return type.error();
-    if (*type == "Sequence") {
-        auto list = array_at(j, "pretokenizers", where);
-        if (!list) return list.error();
-        for (size_t i = 0; i < (*list)->size(); ++i) VKS_TRY(add((**list)[i], item(field(where, "pretokenizers"), i)));
-        return {};
-    }
+    if (*type == "Sequence") return for_each_item(j, "pretokenizers", where, [this](const Json& e, const std::string& at) { return add(e, at); });
     if (*type == "Split") return add_split(j, where);
     if (*type == "Metaspace") return add_metaspace(j, where);
     Step s;
