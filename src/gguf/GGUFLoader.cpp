@@ -1,7 +1,5 @@
 #include "gguf/GGUFLoader.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -404,30 +402,19 @@ ExpectedVoid place_tensor_data(std::vector<GGUFTensorInfo>& tensors, uint64 data
 
 }  // namespace
 
-GGUFLoader::~GGUFLoader() {
-    if (fd_ >= 0) ::close(fd_);
-}
-
 Expected<std::unique_ptr<GGUFLoader>> GGUFLoader::open(const Path& path, GGUFOpenOptions opts) {
     std::unique_ptr<GGUFLoader> l(new GGUFLoader());
-    l->path_ = path;
-    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; it
-    // changes nothing for the reads of a regular file, and anything else is refused below.
-    l->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (l->fd_ < 0) return make_error(errno == ENOENT ? ErrorCode::NotFound : ErrorCode::Io, path.string() + ": cannot open: " + std::strerror(errno));
-    struct stat st {};
-    if (::fstat(l->fd_, &st) != 0) return make_error(ErrorCode::Io, path.string() + ": stat failed: " + std::strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return make_error(ErrorCode::Io, path.string() + ": not a regular file (a directory, FIFO or device); the model must be a GGUF file");
-    l->file_size_ = uint64(st.st_size);
-    l->mtime_ns_ = int64(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    auto f = ReadOnlyFile::open(path, "the model must be a GGUF file");
+    if (!f) return f.error();
+    l->file_ = std::move(*f);
     VKS_TRY(l->parse(opts));
     return l;
 }
 
 ExpectedVoid GGUFLoader::parse(const GGUFOpenOptions& opts) {
-    const std::string fname = path_.string();
-    Cursor c(fd_, file_size_, fname);
+    const std::string fname = path().string();
+    const uint64 file_size = file_->size();
+    Cursor c(file_->fd(), file_size, fname);
     auto header = read_header(c, fname);
     if (!header) return header.error();
     version_ = header->version;
@@ -447,9 +434,9 @@ ExpectedVoid GGUFLoader::parse(const GGUFOpenOptions& opts) {
 
     // The data section starts at the next multiple of the alignment after the header.
     data_offset_ = (c.pos() + alignment_ - 1) / alignment_ * alignment_;
-    if (!tensors_.empty() && data_offset_ > file_size_)
-        return make_error(ErrorCode::Format, fname + ": data section: starts at " + std::to_string(data_offset_) + " past end of file (" + std::to_string(file_size_) + " bytes)");
-    return place_tensor_data(tensors_, data_offset_, file_size_, fname);
+    if (!tensors_.empty() && data_offset_ > file_size)
+        return make_error(ErrorCode::Format, fname + ": data section: starts at " + std::to_string(data_offset_) + " past end of file (" + std::to_string(file_size) + " bytes)");
+    return place_tensor_data(tensors_, data_offset_, file_size, fname);
 }
 
 const GGUFTensorInfo* GGUFLoader::find_tensor(const std::string& name) const {
@@ -457,7 +444,7 @@ const GGUFTensorInfo* GGUFLoader::find_tensor(const std::string& name) const {
     return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
 }
 
-ExpectedVoid GGUFLoader::read_range(uint64 off, uint64 size, void* dst) const { return pread_range(fd_, path_, file_size_, off, size, dst); }
+ExpectedVoid GGUFLoader::read_range(uint64 off, uint64 size, void* dst) const { return file_->read_range(off, size, dst); }
 
 Expected<std::vector<uint8>> GGUFLoader::header_bytes() const {
     std::vector<uint8> head(data_offset_);
@@ -465,12 +452,6 @@ Expected<std::vector<uint8>> GGUFLoader::header_bytes() const {
     return head;
 }
 
-ExpectedVoid GGUFLoader::check_unchanged() const {
-    struct stat st {};
-    if (::stat(path_.c_str(), &st) != 0) return make_error(ErrorCode::Io, path_.string() + ": model file disappeared: " + std::strerror(errno));
-    if (uint64(st.st_size) != file_size_)
-        return make_error(ErrorCode::Io, path_.string() + ": model file changed size while running (" + std::to_string(file_size_) + " -> " + std::to_string(st.st_size) + " bytes)");
-    return {};
-}
+ExpectedVoid GGUFLoader::check_unchanged() const { return file_->check_unchanged(); }
 
 }  // namespace vk_symbiote

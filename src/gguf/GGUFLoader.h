@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/ReadOnlyFile.h"
 #include "gguf/ModelSource.h"
 #include "vk_symbiote/Common.h"
 
@@ -27,17 +28,16 @@ struct GGUFOpenOptions {
 class GGUFLoader final : public ModelSource {
 public:
     static Expected<std::unique_ptr<GGUFLoader>> open(const Path& path, GGUFOpenOptions opts = {});
-    ~GGUFLoader() override;
     GGUFLoader(const GGUFLoader&) = delete;
     GGUFLoader& operator=(const GGUFLoader&) = delete;
 
-    const Path& path() const override { return path_; }
+    const Path& path() const override { return file_->path(); }
     uint32 version() const { return version_; }
-    uint64 file_size() const override { return file_size_; }
+    uint64 file_size() const override { return file_->size(); }
     uint64 alignment() const { return alignment_; }
     uint64 data_offset() const { return data_offset_; }
     Expected<std::vector<uint8>> header_bytes() const override;  // the bytes before the data section
-    std::vector<SourceFile> files() const override { return {SourceFile{path_, 0, file_size_, fd_}}; }
+    std::vector<SourceFile> files() const override { return {SourceFile{file_->path(), 0, file_->size(), file_->fd()}}; }
 
     const std::map<std::string, GGUFValue>& metadata() const override { return kv_; }
 
@@ -51,16 +51,13 @@ public:
 
     // Check the file is still the one we opened (size unchanged); used by the I/O path.
     ExpectedVoid check_unchanged() const override;
-    int fd() const { return fd_; }
+    int fd() const { return file_->fd(); }
 
 private:
     GGUFLoader() = default;
     ExpectedVoid parse(const GGUFOpenOptions& opts);
 
-    Path path_;
-    int fd_ = -1;
-    uint64 file_size_ = 0;
-    int64 mtime_ns_ = 0;
+    std::unique_ptr<ReadOnlyFile> file_;  // the open file (never null after open())
     uint32 version_ = 0;
     uint64 alignment_ = 32;
     uint64 data_offset_ = 0;
