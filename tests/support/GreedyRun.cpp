@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "backend/KvBlockPool.h"
 #include "model/ModelGenerator.h"
 #include "runtime/Scheduler.h"
 #include "support/TestPaths.h"
@@ -66,6 +67,30 @@ PrefixPair submit_prefix_pair(Scheduler& s) {
     pp.b = *b;
     EXPECT_EQ(s.status(pp.b).cached_prompt_tokens, 21u);
     return pp;
+}
+
+WaitingPair run_until_second_starts(Scheduler& s, const KvBlockPool& pool) {
+    WaitingPair wp;
+    wp.prompt_a = {1, 403, 407, 261, 378, 21, 384, 261, 30, 11};
+    wp.prompt_b.assign(wp.prompt_a.begin(), wp.prompt_a.begin() + 6);
+    auto a = s.submit(greedy_request(wp.prompt_a, 30, 0));
+    auto b = s.submit(greedy_request(wp.prompt_b, 30, 0));
+    EXPECT_TRUE(a && b);
+    if (!a || !b) return wp;
+    wp.a = *a, wp.b = *b;
+    EXPECT_FALSE(s.status(wp.a).waiting);
+    EXPECT_TRUE(s.status(wp.b).waiting) << "3 + 3 blocks reserved > 4";
+    uint32 steps_while_waiting = 0;
+    while (s.status(wp.b).waiting) {
+        auto st = s.step();
+        EXPECT_TRUE(st) << st.error().to_string();
+        if (!st) break;
+        ++steps_while_waiting;
+        EXPECT_LE(pool.used_blocks(), pool.n_blocks());
+    }
+    EXPECT_EQ(s.status(wp.a).finish, FinishReason::Length);
+    EXPECT_GT(steps_while_waiting, 10u);
+    return wp;
 }
 
 Path copy_cycle_model(const std::string& shape_name, DType dtype, uint32 cycle) {

@@ -11,6 +11,7 @@
 #include "runtime/Sequence.h"
 
 namespace vk_symbiote {
+class KvBlockPool;
 class Scheduler;
 }
 
@@ -41,6 +42,15 @@ struct PrefixPair {
     std::vector<uint32> prompt_a, prompt_b;  // to run each alone for comparison
 };
 PrefixPair submit_prefix_pair(Scheduler& s);
+
+// The full-pool pair on a pool of 4 blocks (64 positions): A, 10 tokens with 30 greedy ones,
+// and B, A's first 6 with 30, cannot both run. A runs, B waits (the pool never over-full)
+// until A has finished, after more than 10 steps (checked); then the caller runs B.
+struct WaitingPair {
+    uint64 a = 0, b = 0;                    // the sequences' ids (0: not submitted, after a failed EXPECT)
+    std::vector<uint32> prompt_a, prompt_b;
+};
+WaitingPair run_until_second_starts(Scheduler& s, const KvBlockPool& pool);
 
 // A copy-cycle model of a generated shape (seed 1), written once per test process under tmp_dir().
 Path copy_cycle_model(const std::string& shape, DType dtype, uint32 cycle);

@@ -398,22 +398,13 @@ TEST(VulkanBatchScheduler, AFullPoolMakesNewSequencesWaitThenRun) {
     ASSERT_TRUE(rig.backend);
     KvBlockPool& pool = *rig.backend->kv_pool();
     ASSERT_EQ(pool.n_blocks(), 4u);
-    const std::vector<uint32> p{1, 403, 407, 261, 378, 21, 384, 261, 30, 11};
     Scheduler s = rig.scheduler();
-    auto a = *s.submit(greedy(p, 30));
-    auto b = *s.submit(greedy(head(p, 6), 30));
-    EXPECT_TRUE(s.status(b).waiting) << "3 + 3 blocks reserved > 4";
-    uint32 steps_while_waiting = 0;
-    while (s.status(b).waiting) {
-        ASSERT_TRUE(s.step());
-        ++steps_while_waiting;
-    }
-    EXPECT_EQ(s.status(a).finish, FinishReason::Length);
-    EXPECT_GT(steps_while_waiting, 10u);
+    const test::WaitingPair pair = test::run_until_second_starts(s, pool);
+    ASSERT_TRUE(pair.b);
     run_all(s, pool);
     EXPECT_EQ(pool.peak_used_blocks(), 3u);
-    EXPECT_EQ(s.status(b).tokens, alone(rig, greedy(head(p, 6), 30)));
-    EXPECT_EQ(s.status(a).tokens, alone(rig, greedy(p, 30)));
+    EXPECT_EQ(s.status(pair.b).tokens, alone(rig, greedy(pair.prompt_b, 30)));
+    EXPECT_EQ(s.status(pair.a).tokens, alone(rig, greedy(pair.prompt_a, 30)));
 }
 
 // B starts from A's cache on the device: the shared blocks are A's, the partly filled one is
