@@ -79,20 +79,9 @@ TEST(Scheduler, GreedyTokensAreTheSameAloneAndInABatchOfMixedLengths) {
         if (rc->is_arch() || rc->is_hf()) continue;
         Rig rig(rc->model, 512, 3 * 512);
         ASSERT_TRUE(rig.backend);
-        const uint32 n_gen = uint32(std::max<size_t>(rc->greedy_tokens.size(), 8));
-        std::vector<uint32> longer = rc->prompt_tokens;
-        longer.insert(longer.end(), rc->prompt_tokens.begin() + 1, rc->prompt_tokens.end());
-        const std::vector<SequenceRequest> reqs{greedy(rc->prompt_tokens, n_gen), greedy(head(rc->prompt_tokens, 2), n_gen + 3), greedy(longer, n_gen - 2)};
         Scheduler s = rig.scheduler();
-        std::vector<uint64> ids;
-        for (const SequenceRequest& r : reqs) ids.push_back(*s.submit(r));
-        run_all(s, rig.backend->kv_pool());
-        EXPECT_EQ(s.peak_sequences_per_pass(), 3u) << name;
-        for (size_t i = 0; i < reqs.size(); ++i) {
-            const GenerationStatus st = s.status(ids[i]);
-            EXPECT_EQ(st.finish, FinishReason::Length) << name;
-            EXPECT_EQ(st.tokens, alone(rig, reqs[i])) << name << " sequence " << i;
-        }
+        const std::vector<uint64> ids = test::run_mixed_batch(s, *rig.backend->kv_pool(), *rc, [&rig](const SequenceRequest& r) { return alone(rig, r); });
+        ASSERT_EQ(ids.size(), 3u);
         if (name == "stories260K.once") {  // the case whose greedy text must match exactly (tests/reference)
             EXPECT_EQ(head(s.status(ids[0]).tokens, rc->greedy_tokens.size()), rc->greedy_tokens) << name;
         }

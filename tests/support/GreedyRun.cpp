@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <utility>
 
@@ -91,6 +92,37 @@ WaitingPair run_until_second_starts(Scheduler& s, const KvBlockPool& pool) {
     EXPECT_EQ(s.status(wp.a).finish, FinishReason::Length);
     EXPECT_GT(steps_while_waiting, 10u);
     return wp;
+}
+
+std::vector<uint64> run_mixed_batch(Scheduler& s, const KvBlockPool& pool, const ReferenceCase& rc,
+                                    const std::function<std::vector<uint32>(const SequenceRequest&)>& alone) {
+    const uint32 n_gen = uint32(std::max<size_t>(rc.greedy_tokens.size(), 8));
+    const std::vector<uint32>& p = rc.prompt_tokens;
+    std::vector<uint32> longer = p;
+    longer.insert(longer.end(), p.begin() + 1, p.end());
+    const std::vector<SequenceRequest> reqs{greedy_request(p, n_gen, 0), greedy_request({p.begin(), p.begin() + long(std::min<size_t>(2, p.size()))}, n_gen + 3, 0),
+                                            greedy_request(longer, n_gen - 2, 0)};
+    std::vector<uint64> ids;
+    for (const SequenceRequest& r : reqs) {
+        auto id = s.submit(r);
+        EXPECT_TRUE(id) << id.error().to_string();
+        if (!id) return ids;
+        ids.push_back(*id);
+    }
+    while (s.has_work()) {
+        auto st = s.step();
+        EXPECT_TRUE(st) << st.error().to_string();
+        if (!st) break;
+        EXPECT_GT(st->sequences, 0u) << rc.name;
+        if (st->sequences == 0) break;
+        EXPECT_LE(pool.used_blocks(), pool.n_blocks()) << rc.name;
+    }
+    EXPECT_EQ(s.peak_sequences_per_pass(), 3u) << rc.name;
+    for (size_t i = 0; i < reqs.size(); ++i) {
+        EXPECT_EQ(s.status(ids[i]).finish, FinishReason::Length) << rc.name;
+        EXPECT_EQ(s.status(ids[i]).tokens, alone(reqs[i])) << rc.name << " sequence " << i;
+    }
+    return ids;
 }
 
 Path copy_cycle_model(const std::string& shape_name, DType dtype, uint32 cycle) {

@@ -3,12 +3,14 @@
 // token), and the copy-cycle models those tests run on (model/CopyCycle.h).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "backend/Backend.h"
 #include "model/LoadedModel.h"
 #include "runtime/Sequence.h"
+#include "support/ReferenceCase.h"
 
 namespace vk_symbiote {
 class KvBlockPool;
@@ -51,6 +53,15 @@ struct WaitingPair {
     std::vector<uint32> prompt_a, prompt_b;
 };
 WaitingPair run_until_second_starts(Scheduler& s, const KvBlockPool& pool);
+
+// The batch of mixed lengths the scheduler tests run a reference case as: its prompt (n_gen
+// greedy tokens), its first 2 tokens (n_gen + 3) and the prompt twice, BOS once (n_gen - 2);
+// n_gen: the reference's greedy length, at least 8. Submitted to `s` together and stepped to
+// the end (every step carrying a sequence, `pool` never over-full): 3 sequences shared a
+// pass, and each finished by length with the tokens `alone` gives its request. The ids, in
+// that order.
+std::vector<uint64> run_mixed_batch(Scheduler& s, const KvBlockPool& pool, const ReferenceCase& rc,
+                                    const std::function<std::vector<uint32>(const SequenceRequest&)>& alone);
 
 // A copy-cycle model of a generated shape (seed 1), written once per test process under tmp_dir().
 Path copy_cycle_model(const std::string& shape, DType dtype, uint32 cycle);
