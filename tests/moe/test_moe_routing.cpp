@@ -112,8 +112,9 @@ struct Decode {
     uint64 expert_hits = 0;
 };
 
-// `prompt` tokens as one batch (host-routed either way), the rest one at a time.
-Decode decode(const Path& model, Routing routing, const std::vector<uint32>& tokens, uint32 prompt, bool streamed = false) {
+// `prompt` tokens as one batch (host-routed either way), the rest one at a time; paged: f16 caches
+// in the KV pool (one-row batched passes), else contiguous f32 caches (plain one-row passes).
+Decode decode(const Path& model, Routing routing, const std::vector<uint32>& tokens, uint32 prompt, bool streamed = false, bool paged = true) {
     Decode d;
     auto w = FileWeightProvider::open(model);
     EXPECT_TRUE(w) << w.error().to_string();
@@ -121,7 +122,7 @@ Decode decode(const Path& model, Routing routing, const std::vector<uint32>& tok
     test::Recorder rec(**w);
     VulkanOptions o;
     o.enable_validation = test::validation_wanted();
-    o.kv_f16_rounding = true;  // llama.cpp's f16 caches (the reference's precision)
+    o.kv_f16_rounding = paged;  // llama.cpp's f16 caches (the reference's precision)
     o.moe_routing = routing;
     o.force_streaming = streamed;
     o.hybrid = false;
@@ -192,7 +193,8 @@ TEST_P(MoeDeviceRouting, ReferenceDecodeEqualsTheHostRouting) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, MoeDeviceRouting, ::testing::Values("arch-llama-moe", "arch-qwen3moe"), test::CaseName{});
 
-// tiny-moe (8 experts, 2 used): a prompt batch (host-routed), then decode tokens.
+// tiny-moe (8 experts, 2 used): a prompt batch (host-routed), then decode tokens, over the paged
+// KV pool and over contiguous f32 caches.
 TEST(MoeDeviceRouting, TinyMoePromptThenDecodeEqualsTheHostRouting) {
     VKS_REQUIRE_VULKAN();
     auto s = model_shape_preset("tiny-moe");
@@ -202,9 +204,12 @@ TEST(MoeDeviceRouting, TinyMoePromptThenDecodeEqualsTheHostRouting) {
     const ModelConfig c = config_of(*p);
     std::vector<uint32> toks(20);
     for (uint32 i = 0; i < toks.size(); ++i) toks[i] = 3 + (i * 2654435761u) % (c.n_vocab - 3);
-    const Decode host = decode(*p, Routing::Host, toks, 6), dev = decode(*p, Routing::Device, toks, 6);
-    ASSERT_EQ(dev.rec.size(), toks.size() - 6);
-    expect_same_function(host, dev, c);
+    for (bool paged : {true, false}) {
+        SCOPED_TRACE(paged ? "paged f16 caches" : "contiguous f32 caches");
+        const Decode host = decode(*p, Routing::Host, toks, 6, false, paged), dev = decode(*p, Routing::Device, toks, 6, false, paged);
+        ASSERT_EQ(dev.rec.size(), toks.size() - 6);
+        expect_same_function(host, dev, c);
+    }
 }
 
 // Streamed experts are routed on the host whatever the option says (the host uploads the chosen).
