@@ -163,6 +163,28 @@ struct MoeParams {
     uint y_offset;
 };
 
+// A mixture-of-experts router's choice on the device (moe_route.comp, the arithmetic of
+// src/backend/cpu/MoeRouting.h): token t < n_tokens of the f32 logits (binding 2, row t at
+// logits_offset + t n_expert) chooses k experts; binding 3 (uints) gets its k (expert, f32
+// weight bits) pairs in ascending expert order from table_offset + 2 t k (moe.comp's combine
+// pairs, the expert id as the row: a one-token pass keeps expert e's output in row e), binding
+// 4 its experts, largest logit first, from choice_offset + t k (host-visible: the popularity
+// learns them once the pass finished). Then n_slots indirect dispatches (one workgroup, n_tokens
+// <= 64): slot s of binding 5 is (gx, gy, gz, expert), written to binding 6 at 4 s as is when
+// some token chose the expert, as (0, 1, 1) (nothing runs) otherwise.
+struct MoeRouteParams {
+    uint n_tokens;
+    uint n_expert;       // at most 256
+    uint k;              // n_expert_used, at most 16
+    uint norm;           // 1: weights renormalized over the chosen (expert_weights_norm)
+    float scale;         // expert_weights_scale
+    uint logits_offset;  // elements
+    uint table_offset;
+    uint choice_offset;
+    uint n_slots;
+    uint first_slot;     // the slots are [first_slot, first_slot + n_slots) of bindings 5 / 6
+};
+
 // y[i] += x[i] for i < n (add.comp)
 struct AddParams {
     uint n;

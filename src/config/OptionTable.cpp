@@ -170,6 +170,11 @@ const OptionSpec kOptions[] = {
      .metavar = "<kernel>", .field = VKS_FIELD(tuning.prompt_attn), .choices = "auto|flash|coop|classic",
      .help = "GPU attention of multi-row passes (flash: K / V tiles in shared memory, 2+ rows; coop: flash on tensor cores where the device "
              "has them; classic: per head and row; auto: flash from 32)"},
+    {.section = "tuning", .key = "moe_routing", .cli = "--moe-routing", .env = "VK_SYMBIOTE_MOE_ROUTING",
+     .metavar = "<where>", .field = VKS_FIELD(tuning.moe_routing), .choices = "auto|host|device",
+     .help = "GPU decode of a mixture-of-experts layer whose experts are all in VRAM: device: routed by a kernel, the chosen experts "
+             "by indirect dispatches, no host wait; host: the router's logits read back between two submissions; auto: device up to "
+             "64 experts (streamed experts: always host)"},
     {.section = "tuning", .key = "fuse_decode", .cli = "--fuse-decode", .env = "VK_SYMBIOTE_FUSE_DECODE",
      .metavar = "<on|off>", .field = VKS_FIELD(tuning.fuse_decode), .choices = "on|off",
      .help = "GPU decode recording: on: RMSNorms fused into the matvecs after them and the pass's rows image copied in its "

@@ -142,6 +142,7 @@ smalln_tokens = 0
 smalln_block = 8
 smalln_kernel = Lanes
 prompt_attn = Classic
+moe_routing = Device
 fuse_decode = Off
 attn_split_k = 512
 copy_groups = 4
@@ -281,6 +282,7 @@ timeout_s = 2.5
     EXPECT_EQ(s.tuning.smalln_block, 8u);
     EXPECT_EQ(s.tuning.smalln_kernel, "lanes");
     EXPECT_EQ(s.tuning.prompt_attn, "classic");
+    EXPECT_EQ(s.tuning.moe_routing, "device");
     EXPECT_EQ(s.tuning.fuse_decode, "off");
     EXPECT_EQ(s.tuning.copy_groups, 4u);
     EXPECT_EQ(s.tuning.rows_copy_groups, 64u);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "RoutingRecorder.h"
 #include "backend/cpu/CpuBackend.h"
 #include "backend/cpu/MoeFfn.h"
 #include "memory/FileWeightProvider.h"
@@ -18,46 +19,11 @@
 #include "support/TestPaths.h"
 
 using namespace vk_symbiote;
+using test::Recorder;
 
 namespace {
 
 Path arch_model(const std::string& name) { return test::models_dir() / "arch" / (name + ".gguf"); }
-
-// A WeightProvider that passes everything to another and records the acquires and the router
-// choices, in order.
-class Recorder final : public WeightProvider {
-public:
-    struct Event {
-        bool routing = false;     // experts_routed, else acquire
-        TensorId id;              // acquire
-        uint32 layer = 0;         // routing
-        std::vector<uint32> counts;
-        uint32 n_tokens = 0;
-    };
-    explicit Recorder(WeightProvider& inner) : inner_(inner) {}
-
-    const ModelConfig& config() const override { return inner_.config(); }
-    const TensorRegistry& registry() const override { return inner_.registry(); }
-    Expected<WeightHandle> acquire(TensorId id) override {
-        events.push_back({false, id, 0, {}, 0});
-        return inner_.acquire(id);
-    }
-    ExpectedVoid embedding_row(uint32 token, float* out) override { return inner_.embedding_row(token, out); }
-    void hint_upcoming(const std::vector<TensorId>& ids) override { inner_.hint_upcoming(ids); }
-    void on_experts_routed(uint32 layer, const std::vector<uint32>& counts, uint32 n_tokens) override {
-        events.push_back({true, {}, layer, counts, n_tokens});
-        inner_.experts_routed(layer, counts, n_tokens);
-    }
-    void retire(const std::vector<TensorId>& ids) override { inner_.retire(ids); }
-    bool stable_host_memory() const override { return inner_.stable_host_memory(); }
-    uint64 page_alignment() const override { return inner_.page_alignment(); }
-    ProviderStats stats() const override { return inner_.stats(); }
-
-    std::vector<Event> events;
-
-private:
-    WeightProvider& inner_;
-};
 
 // Runs tokens [0, n) as one prompt batch, then `decode` more tokens one at a time (the tokens
 // are a fixed sequence: what is chosen is what matters here, not the text).

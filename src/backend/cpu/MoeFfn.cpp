@@ -6,27 +6,6 @@
 
 namespace vk_symbiote::cpu {
 
-void route_token(const float* logits, const ModelConfig& cfg, ExpertChoice* out) {
-    const uint32 X = cfg.n_expert, k = cfg.n_expert_used;
-    // Softmax as ggml computes it: max subtracted, f32 exponentials, the sum in double.
-    const float mx = *std::max_element(logits, logits + X);
-    std::vector<float> p(X);
-    double sum = 0.0;
-    for (uint32 e = 0; e < X; ++e) sum += p[e] = std::exp(logits[e] - mx);
-    const float inv = float(1.0 / sum);
-    for (float& v : p) v *= inv;
-    // Top k by probability; equal probabilities keep the lower expert first.
-    std::vector<uint32> order(X);
-    for (uint32 e = 0; e < X; ++e) order[e] = e;
-    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](uint32 a, uint32 b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
-    float chosen = 0.0f;
-    for (uint32 i = 0; i < k; ++i) chosen += p[order[i]];
-    for (uint32 i = 0; i < k; ++i) {
-        const float w = cfg.expert_weights_norm ? p[order[i]] / chosen : p[order[i]];
-        out[i] = {order[i], w * cfg.expert_weights_scale};
-    }
-}
-
 uint64 MoeFfn::floats_per_token(const ModelConfig& c) {
     // logits, choices (two words each), gathered x, gate, up, expert output.
     return c.n_expert + 2ull * c.n_expert_used + 2ull * c.n_embd + 2ull * c.n_ff_expert;

@@ -1,10 +1,9 @@
 // MoeFfn: the feed-forward block of a mixture-of-experts layer on the CPU (ModelConfig::
-// is_moe()), the exact function llama.cpp computes:
+// is_moe()), the function llama.cpp computes (its exp and divisions replaced by MoeRouting's):
 //
 //   r = Router x                      (n_expert) f32 router logits
-//   p = softmax(r)                    over all experts
-//   S = the n_expert_used largest p   ties: the lower expert index first
-//   w_e = p_e / sum_{S} p  (expert_weights_norm), times expert_weights_scale
+//   S, w = route_token(r)             the n_expert_used chosen experts and their weights
+//                                     (softmax, top k, renormalized: MoeRouting.h)
 //   out = sum_{e in S} w_e down_e(act(gate_e x) * up_e x)
 //
 // Only the selected experts' weights are acquired, and the provider hears the router's
@@ -16,21 +15,12 @@
 #include <vector>
 
 #include "backend/cpu/CpuKernels.h"
+#include "backend/cpu/MoeRouting.h"
 #include "backend/cpu/ProjectJob.h"
 #include "memory/WeightProvider.h"
 #include "model/ModelConfig.h"
 
 namespace vk_symbiote::cpu {
-
-// One expert a token uses and its weight in the token's FFN output.
-struct ExpertChoice {
-    uint32 expert = 0;
-    float weight = 0;
-};
-
-// The router's choice for one token: logits[n_expert] -> out[n_expert_used], largest
-// probability first (see above). Pure; exposed for tests.
-void route_token(const float* logits, const ModelConfig& cfg, ExpertChoice* out);
 
 class MoeFfn {
 public:

@@ -10,25 +10,35 @@ namespace vk_symbiote {
 
 namespace {
 
-// Bytes of each buffer: logits, table, xg, yg, hg (in that order).
+// Bytes of each buffer: logits, table, xg, yg, hg, args, slots, choices (in that order). A
+// device-routed token keeps each expert's rows at its index: at least n_expert rows.
 std::vector<uint64> buffer_bytes(const ModelConfig& c, uint32 n_batch) {
-    const uint64 rows = uint64(n_batch) * c.n_expert_used;
-    return {uint64(n_batch) * c.n_expert * 4, rows * 3 * 4, rows * c.n_embd * 4, rows * c.n_embd * 4, rows * c.n_ff_expert * 4};
+    const uint64 rows = std::max<uint64>(uint64(n_batch) * c.n_expert_used, c.n_expert);
+    const uint64 slots = uint64(c.n_layer) * DeviceMoe::kSlotsPerExpert * c.n_expert * 16;
+    return {uint64(n_batch) * c.n_expert * 4,
+            uint64(n_batch) * c.n_expert_used * 3 * 4,
+            rows * c.n_embd * 4,
+            rows * c.n_embd * 4,
+            rows * c.n_ff_expert * 4,
+            slots,
+            slots,
+            uint64(c.n_layer) * c.n_expert_used * 4};
 }
 
 }  // namespace
 
 uint64 DeviceMoe::device_bytes(const ModelConfig& cfg, uint32 n_batch, uint64 block) {
     if (!cfg.is_moe()) return 0;
+    const std::vector<uint64> b = buffer_bytes(cfg, n_batch);
     uint64 sum = 0;
-    for (uint64 b : buffer_bytes(cfg, n_batch)) sum += vram_alloc_cost(b, block);
+    for (size_t i = 0; i < 6; ++i) sum += vram_alloc_cost(b[i], block);  // the device-local ones (logits .. args)
     return sum;
 }
 
 uint64 DeviceMoe::host_bytes(const ModelConfig& cfg, uint32 n_batch) {
     if (!cfg.is_moe()) return 0;
     const std::vector<uint64> b = buffer_bytes(cfg, n_batch);
-    return b[0] + b[1];
+    return b[0] + b[1] + b[6] + b[7];
 }
 
 Expected<std::unique_ptr<DeviceMoe>> DeviceMoe::create(VulkanContext& ctx, const ModelConfig& cfg, uint32 n_batch) {
@@ -47,6 +57,9 @@ Expected<std::unique_ptr<DeviceMoe>> DeviceMoe::create(VulkanContext& ctx, const
     VKS_TRY(mk(m->xg, b[2], MemoryKind::DeviceLocal));
     VKS_TRY(mk(m->yg, b[3], MemoryKind::DeviceLocal));
     VKS_TRY(mk(m->hg, b[4], MemoryKind::DeviceLocal));
+    VKS_TRY(mk(m->args, b[5], MemoryKind::DeviceLocal));
+    VKS_TRY(mk(m->slots, b[6], MemoryKind::HostStaging));
+    VKS_TRY(mk(m->choices, b[7], MemoryKind::HostReadback));
     m->counts_.assign(cfg.n_expert, 0);
     return m;
 }
@@ -82,6 +95,17 @@ const std::vector<uint32>& DeviceMoe::route(uint32 n) {
         }
     table_words_ = pairs + 2 * n * k;
     return counts_;
+}
+
+void DeviceMoe::learn_choices(WeightProvider& weights) {
+    const uint32 k = cfg_.n_expert_used;
+    const uint32* ch = static_cast<const uint32*>(choices.mapped());
+    for (uint32 l : device_routed_) {
+        std::fill(counts_.begin(), counts_.end(), 0u);
+        for (uint32 j = 0; j < k; ++j) ++counts_[std::min(ch[uint64(l) * k + j], cfg_.n_expert - 1)];
+        weights.experts_routed(l, counts_, 1);
+    }
+    device_routed_.clear();
 }
 
 }  // namespace vk_symbiote

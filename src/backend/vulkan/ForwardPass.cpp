@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "backend/cpu/MoeRouting.h"
+
 namespace vk_symbiote {
 
 namespace {
@@ -31,6 +33,7 @@ ForwardPass::ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& count
 
 ExpectedVoid ForwardPass::run() {
     const uint64 uploads_before = ctx_.compute.upload_calls();
+    if (m_.moe) m_.moe->forget_choices();
     VKS_TRY(load_embeddings());
     VKS_TRY(upload_rows());
     VKS_TRY(plan_uploads());
@@ -43,6 +46,7 @@ ExpectedVoid ForwardPass::run() {
         counters_.cpu_layer_runs += m_.hybrid->cpu_layers;
     }
     if (n_out() == 1) VKS_TRY(m_.ring->record_copy_out(m_.buf.logits.buffer(), m_.buf.logits_rb.buffer(), uint64(m_.cfg.n_vocab) * 4));
+    if (device_routed_) choices_to_host();
     m_.ring->mark_forward_end(cmd_);
     VKS_TRY(m_.ring->submit(slot_));
     count_recording(uploads_before);
@@ -180,13 +184,36 @@ ExpectedVoid ForwardPass::gpu_segment(uint32 seg) {
     return {};
 }
 
-// A mixture-of-experts layer: its router's logits come back to the host, which chooses the
-// experts (DeviceMoe::route), then the chosen experts run in a second submission (more when a
-// prompt's streamed experts outnumber the slot's expert places: streamed_experts). The slot the
-// segment's weights are in stays marked as read by those submissions.
+bool ForwardPass::routed_on_device(uint32 l) const {
+    using R = VulkanOptions::MoeRouting;
+    const R r = ctx_.opt.moe_routing;
+    const ModelConfig& c = m_.cfg;
+    if (r == R::Host || n_ != 1 || m_.w.streams(l) || c.n_expert > cpu::kRouteMaxExperts || c.n_expert_used > cpu::kRouteMaxUsed) return false;
+    return r == R::Device || c.n_expert <= VulkanOptions::kMoeAutoDeviceExperts;
+}
+
+void ForwardPass::choices_to_host() {
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+    vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
+// A mixture-of-experts layer. Routed on the device (routed_on_device): recorded like a dense
+// layer, into the open command buffer. Else its router's logits come back to the host, which
+// chooses the experts (DeviceMoe::route), then the chosen experts run in a second submission
+// (more when a prompt's streamed experts outnumber the slot's expert places: streamed_experts).
+// The slot the segment's weights are in stays marked as read by those submissions.
 ExpectedVoid ForwardPass::moe_layer(uint32 l) {
     DeviceMoe& moe = *m_.moe;
     VKS_TRY(kernels_.record_attention_block(c_, l, n_, req_.pos));
+    if (routed_on_device(l)) {
+        VKS_TRY(kernels_.record_routed_ffn(c_, l, moe));
+        moe.note_device_routed(l);
+        counters_.expert_vram_hits += m_.cfg.n_expert_used;  // every expert resident
+        device_routed_ = true;
+        return {};
+    }
     VKS_TRY(kernels_.record_router(c_, l, n_, moe));
     VKS_TRY(m_.ring->record_copy_out(moe.logits.buffer(), moe.logits_rb.buffer(), uint64(n_) * m_.cfg.n_expert * 4));
     const int32 slot = slot_;

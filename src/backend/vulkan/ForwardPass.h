@@ -31,7 +31,13 @@ private:
     ExpectedVoid plan_uploads();  // the GPU's streamed segments; takes over an upload issued ahead
     ExpectedVoid cpu_layer(uint32 seg);
     ExpectedVoid gpu_segment(uint32 seg);
-    ExpectedVoid moe_layer(uint32 l);  // a mixture-of-experts layer, routed on the host mid-layer
+    ExpectedVoid moe_layer(uint32 l);  // a mixture-of-experts layer, routed on the device or on the host mid-layer
+    // Whether layer l routes on the device (VulkanOptions::moe_routing): a one-token pass, every
+    // expert of the layer resident, a router the kernel takes.
+    bool routed_on_device(uint32 l) const;
+    // After the pass's last kernel: the routing kernels' writes of the choices made visible to the
+    // host (DeviceMoe::learn_choices reads them once the pass finished).
+    void choices_to_host();
     // A layer whose KV cache is in RAM: Q / K / V on the GPU, attention on the host
     // (HostAttention), Wo and the FFN on the GPU again; one round trip in between.
     ExpectedVoid host_attention_layer(uint32 l);
@@ -69,6 +75,7 @@ private:
     bool started_ = false;
     int32 slot_ = -1;                   // the slot the open command buffer waits for
     bool x_on_host_;                    // x was last written by the CPU or is the embedding row (buf.xh)
+    bool device_routed_ = false;        // some layer was routed on the device
     std::vector<VkBufferCopy> rows_copy_;  // the rows image's parts waiting in buf.pass_rows_up (empty: none)
     double cpu_s_ = 0, wait_s_ = 0;
 };

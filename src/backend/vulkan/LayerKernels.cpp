@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "backend/vulkan/MoeRoute.h"
 #include "backend/vulkan/SplitKAttention.h"
 
 namespace vk_symbiote {
@@ -140,6 +141,42 @@ ExpectedVoid LayerKernels::record_expert_combine(OpContext& c, uint32 n, const D
     const uint32 E = cfg_.n_embd;
     VKS_TRY(op_moe_combine(c, ActView{moe.yg.buffer(), 0, E}, ActView{buf_.x.buffer(), 0, E}, E, n, cfg_.n_expert_used, moe.table.buffer(),
                            moe.combine_offset()));
+    c.rt.barrier();
+    return {};
+}
+
+ExpectedVoid LayerKernels::record_routed_ffn(OpContext& c, uint32 l, const DeviceMoe& moe) {
+    VKS_TRY(record_router(c, l, 1, moe));
+    const uint32 n = moe.slot_count(), first = l * n;  // the layer's own slots
+    const MoeRouteBuffers b{ActView{moe.logits.buffer(), 0, cfg_.n_expert}, moe.table.buffer(), moe.choices.buffer(), moe.slots.buffer(), moe.args.buffer(),
+                            n, first};
+    VKS_TRY(op_moe_route(c, cfg_, 1, b, moe.combine_offset(), l * cfg_.n_expert_used));
+    c.rt.barrier_indirect();
+    // The slots are the host's requests, read by the routing kernel once submitted: all of them
+    // written now (the unused ones empty) are what that submission sees.
+    IndirectSlots ind{moe.args.buffer(), static_cast<uint32*>(moe.slots.mapped()), first, n, 0, 0};
+    c.indirect = &ind;
+    auto r = record_indirect_experts(c, l, moe);
+    c.indirect = nullptr;
+    VKS_TRY(r);
+    std::fill(ind.slots + 4ull * (first + ind.next), ind.slots + 4ull * (first + n), 0u);
+    return record_expert_combine(c, 1, moe);
+}
+
+ExpectedVoid LayerKernels::record_indirect_experts(OpContext& c, uint32 l, const DeviceMoe& moe) {
+    const uint32 E = cfg_.n_embd, F = cfg_.n_ff_expert;
+    const int32 L = int32(l);
+    const ActView xn{buf_.xn.buffer(), 0, E};
+    for (uint32 e = 0; e < cfg_.n_expert; ++e) {  // independent: no barrier between them
+        c.indirect->expert = e;
+        VKS_TRY(op_swiglu(c, w_.at({TensorRole::ExpGate, L, int32(e)}), w_.at({TensorRole::ExpUp, L, int32(e)}), xn, ActView{moe.hg.buffer(), e * F, F}, 1,
+                          nullptr, cfg_.activation));
+    }
+    c.rt.barrier();
+    for (uint32 e = 0; e < cfg_.n_expert; ++e) {
+        c.indirect->expert = e;
+        VKS_TRY(op_matmul(c, w_.at({TensorRole::ExpDown, L, int32(e)}), ActView{moe.hg.buffer(), e * F, F}, ActView{moe.yg.buffer(), e * E, E}, 1, false));
+    }
     c.rt.barrier();
     return {};
 }

@@ -50,6 +50,11 @@ public:
     ExpectedVoid record_expert_gather(OpContext& c, uint32 n, const DeviceMoe& moe);
     ExpectedVoid record_expert_ffn(OpContext& c, uint32 layer, const DeviceMoe& moe, const std::vector<DeviceMoe::ExpertRows>& experts);
     ExpectedVoid record_expert_combine(OpContext& c, uint32 n, const DeviceMoe& moe);
+    // A one-token mixture-of-experts FFN routed on the device (every expert resident): the router,
+    // moe_route.comp (choices of layer `layer`), every expert's gate / up and down as indirect
+    // dispatches armed for the chosen experts only (expert e over xn into hg / yg row e), the
+    // combine into x. No host wait: the layer records into the open command buffer.
+    ExpectedVoid record_routed_ffn(OpContext& c, uint32 layer, const DeviceMoe& moe);
     // Output norm + output matrix into logits for n_out tokens from x row `first` (soft-capped
     // if the model says so).
     ExpectedVoid record_head(OpContext& c, uint32 first, uint32 n_out);
@@ -87,6 +92,8 @@ public:
 
 private:
     ExpectedVoid stream_copies(OpContext& c, uint32 group);
+    // record_routed_ffn's expert kernels, every expert's from the next slots of c.indirect.
+    ExpectedVoid record_indirect_experts(OpContext& c, uint32 layer, const DeviceMoe& moe);
     // x += Wo att (the attention output) with the layer's post norm.
     ExpectedVoid record_attention_out(OpContext& c, uint32 layer, uint32 n);
     // The dense FFN: norm, gate / up, down into x.

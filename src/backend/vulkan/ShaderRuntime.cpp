@@ -25,7 +25,7 @@ const char* kernel_name(Kernel k) {
                                   "matmul_coop", "matmul_coop_swiglu", "matvec_norm", "matvec_rope_norm", "matvec_swiglu_norm", "copy",
                                   "rmsnorm_add", "head_norm", "softcap", "attention_paged", "moe",
                                   "attention_flash", "attention_flash_coop", "attention_flash_paged", "attention_flash_coop_paged",
-                                  "attention_splitk", "attention_merge", "attention_splitk_paged"};
+                                  "attention_splitk", "attention_merge", "attention_splitk_paged", "moe_route"};
     static_assert(sizeof names / sizeof names[0] == size_t(Kernel::Count));
     return k < Kernel::Count ? names[uint32(k)] : "?";
 }
@@ -496,6 +496,17 @@ void ShaderRuntime::dispatch_compute(VkPipeline pipeline, VkDescriptorSet set, u
     vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
     vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, layout_, 0, 1, &set, 0, nullptr);
     vkCmdDispatch(cmd_, gx, gy, gz);
+    count_dispatch(pipeline);
+}
+
+void ShaderRuntime::dispatch_indirect(VkPipeline pipeline, VkDescriptorSet set, VkBuffer args, uint64 offset) {
+    vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
+    vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, layout_, 0, 1, &set, 0, nullptr);
+    vkCmdDispatchIndirect(cmd_, args, offset);
+    count_dispatch(pipeline);
+}
+
+void ShaderRuntime::count_dispatch(VkPipeline pipeline) {
     ++counts_.dispatches;
     if (recording_profiled_) {
         auto it = pipeline_variant_.find(pipeline);
@@ -511,6 +522,16 @@ void ShaderRuntime::barrier() {
     mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT;
     vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                          VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
+void ShaderRuntime::barrier_indirect() {
+    ++counts_.barriers;
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_INDIRECT_COMMAND_READ_BIT;
+    vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT, 0, 1, &mb, 0,
+                         nullptr, 0, nullptr);
 }
 
 }  // namespace vk_symbiote

@@ -86,6 +86,7 @@ enum class Kernel : uint32 {
     AttentionSplitK,   // attention.comp's SPLIT_K variant: per (head, chunk of keys) partials; dtype as Attention
     AttentionMerge,    // attention_merge.comp: the split-K chunks' log-sum-exp merge (F32)
     AttentionSplitKPaged,  // AttentionSplitK over paged f16 caches (F16 only)
+    MoeRoute,          // a mixture-of-experts router's choice on the device (moe_route.comp; weight dtype ignored)
     Count
 };
 
@@ -159,8 +160,13 @@ public:
     Expected<VkDescriptorSet> make_descriptor_set(const std::array<BufferBinding, kNumBindings>& b);
     void push_constants(const void* data, uint32 size);
     void dispatch_compute(VkPipeline pipeline, VkDescriptorSet set, uint32_t gx, uint32_t gy = 1, uint32_t gz = 1);
+    // The same with the group counts read by the device from `args` at byte `offset` (a
+    // VkDispatchIndirectCommand, written by an earlier kernel: barrier_indirect() between).
+    void dispatch_indirect(VkPipeline pipeline, VkDescriptorSet set, VkBuffer args, uint64 offset);
     // Compute-write -> compute-read/write (and transfer) dependency.
     void barrier();
+    // barrier() that also orders the writes before the indirect dispatches' reads of their counts.
+    void barrier_indirect();
     // What the current recording (since begin(), its continuations included) holds: one
     // forward pass's dispatches and barriers (a decode token's figure under --stats).
     struct RecordCounts {
@@ -192,6 +198,7 @@ private:
     // one is full); VK_NULL_HANDLE pool when a pool could not be created (last_error_ says).
     std::pair<VkQueryPool, uint32> next_query();
     void write_timestamp(int32 variant, uint32 batch = 1);
+    void count_dispatch(VkPipeline pipeline);  // the record counts and, profiling, a timestamp
     Expected<std::vector<uint32>> compile(const Variant& v, const std::string& text) const;
     Expected<VkPipeline> build(const Variant& v, const ShaderSpecialization& spec);
 

@@ -467,6 +467,7 @@ ExpectedVoid VulkanBackend::finish_pass(ExpectedVoid r, uint32 n_tokens, uint64 
     auto f = ring.finish();  // always drain the ring: on error nothing may stay in flight or half recorded
     if (!r) return r;
     if (!f) return f;
+    if (m.moe) m.moe->learn_choices(*m.weights);  // the device-routed layers' choices, now readable
     total_gpu_ns_ += ring.last_gpu_time_ns();
     const bool fresh_timeline = ring.timeline_enabled() && m.w.plan.slots > 0;
     if (fresh_timeline) {

@@ -161,6 +161,21 @@ struct KernelExtras {
     uint32 features = 0;
 };
 
+// A weight kernel's dispatch: direct, or from the next indirect slot (OpContext::indirect).
+ExpectedVoid dispatch(OpContext& c, VkPipeline pl, VkDescriptorSet set, uint32 gx, uint32 gy, uint32 gz) {
+    IndirectSlots* ind = c.indirect;
+    if (!ind) {
+        c.rt.dispatch_compute(pl, set, gx, gy, gz);
+        return {};
+    }
+    if (ind->next >= ind->capacity) return make_error(ErrorCode::Internal, "indirect dispatches: all " + std::to_string(ind->capacity) + " slots used");
+    const uint32 slot = ind->first + ind->next++;
+    uint32* s = ind->slots + 4ull * slot;
+    s[0] = gx, s[1] = gy, s[2] = gz, s[3] = ind->expert;
+    c.rt.dispatch_indirect(pl, set, ind->args, uint64(slot) * 16);
+    return {};
+}
+
 ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, const WeightPiece& w0, const WeightPiece* w1,
                              ActView x, ActView y, uint32 units, const KernelExtras& e = {}) {
     p.vec8 = wide_loads_ok(p, w0, w1);
@@ -193,14 +208,14 @@ ExpectedVoid dispatch_matmul(OpContext& c, Kernel k, DType t, MatmulParams p, co
                                                                                std::to_string(c.max_groups_x) + " workgroups");
         p.groups_x = gx;
         c.rt.push_constants(&p, sizeof p);
-        c.rt.dispatch_compute(pl, *set, gx, gy, 1);
+        VKS_TRY(dispatch(c, pl, *set, gx, gy, 1));
     } else {  // (unit groups, token blocks of bt, unit groups beyond max_groups_x)
         const uint32 per_group = s.workgroup_size_y * s.batch_units;
         const uint32 groups = (units + per_group - 1) / per_group;
         const uint32 gx = std::min(groups, c.max_groups_x);
         p.groups_x = gx;
         c.rt.push_constants(&p, sizeof p);
-        c.rt.dispatch_compute(pl, *set, gx, (p.n_tokens + bt - 1) / bt, (groups + gx - 1) / gx);
+        VKS_TRY(dispatch(c, pl, *set, gx, (p.n_tokens + bt - 1) / bt, (groups + gx - 1) / gx));
     }
     return {};
 }

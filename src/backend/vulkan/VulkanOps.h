@@ -62,6 +62,19 @@ enum class SmallNKernel : uint8 { Staged, Lanes, Regs };
 // Classic = attention.comp, one workgroup per (head, row); Auto = Flash from kFlashMinRows rows.
 enum class PromptAttention : uint8 { Auto, Flash, Coop, Classic };
 
+// Weight kernels recorded as indirect dispatches (a device-routed mixture-of-experts layer,
+// DeviceMoe): while OpContext::indirect is set, every dispatch of op_matmul / op_swiglu reads
+// its group counts from slot `next` of `args` (16 bytes a slot) and writes what it asks for
+// (gx, gy, gz, expert) into slots[next] (host-visible), for the routing kernel to arm or empty.
+struct IndirectSlots {
+    VkBuffer args = VK_NULL_HANDLE;
+    uint32* slots = nullptr;  // (first + capacity, 4) uints
+    uint32 first = 0;         // the first slot of this recording
+    uint32 capacity = 0;
+    uint32 next = 0;          // slots used after `first`
+    uint32 expert = 0;        // the expert whose kernels are being recorded
+};
+
 struct OpContext {
     ShaderRuntime& rt;
     ShaderSpecialization spec;
@@ -89,6 +102,7 @@ struct OpContext {
     uint32 smalln_block = 16;  // rows per workgroup block of the small-N kernel (a power of two, 2 .. kSmallNMaxBlock)
     SmallNKernel smalln_kernel = SmallNKernel::Regs;  // 16-byte-aligned batches; others always run Lanes' scalar loop
     PromptAttention prompt_attention = PromptAttention::Auto;  // non-paged attention of 2 or more rows (FlashAttention.h)
+    IndirectSlots* indirect = nullptr;  // set: weight kernels dispatch indirectly (see IndirectSlots)
 };
 
 struct RopeConfig {

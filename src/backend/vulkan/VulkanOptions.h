@@ -30,6 +30,14 @@ struct VulkanOptions {
     // A mixture of experts' VRAM expert cache (ExpertCache): the half life, in tokens, of the
     // popularity that decides which experts stay (--expert-half-life, as the RAM tier's oracle).
     float expert_half_life = 16.0f;
+    // Where a one-token pass routes a mixture-of-experts layer whose experts are all resident
+    // (--moe-routing, DeviceMoe): Device = moe_route.comp and indirect expert dispatches in the
+    // same submission; Host = the logits read back and routed by the host between two
+    // submissions; Auto = Device for routers of at most kMoeAutoDeviceExperts experts (each
+    // expert costs two dispatches, empty when unchosen). Streamed experts are always routed on the host.
+    enum class MoeRouting : uint8 { Auto, Host, Device };
+    MoeRouting moe_routing = MoeRouting::Auto;
+    static constexpr uint32 kMoeAutoDeviceExperts = 64;
     uint32 copy_threads = 0;      // host threads copying streamed weights into staging (0: min(8, cores))
     bool allow_zero_copy = true;
     bool kernel_profiling = false;
