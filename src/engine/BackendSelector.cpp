@@ -145,6 +145,8 @@ void apply_tuning(const TuningConfig& t, VulkanOptions& vo) {
     vo.smalln_block = t.smalln_block;
     vo.smalln_kernel = t.smalln_kernel == "lanes" ? SmallNKernel::Lanes : t.smalln_kernel == "staged" ? SmallNKernel::Staged : SmallNKernel::Regs;
     vo.fuse_decode = t.fuse_decode != "off";
+    vo.decode_one_submission = t.decode_pipeline == "on";
+    vo.decode_ahead = t.decode_pipeline == "on";
     vo.prompt_attention = t.prompt_attn == "flash"     ? PromptAttention::Flash
                           : t.prompt_attn == "coop"    ? PromptAttention::Coop
                           : t.prompt_attn == "classic" ? PromptAttention::Classic
