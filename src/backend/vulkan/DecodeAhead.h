@@ -9,7 +9,7 @@
 // K / V row is at a position past what the sequence holds, written again by the next pass there).
 // Two passes may be in flight; each takes one of two banks (descriptor sets, rows image staging,
 // logits and id readbacks, GPU-time queries), alternating. Paged KV pool, every weight resident,
-// no CPU part, no mixture, no cache in RAM (VulkanBackend::setup_decode_ahead).
+// no CPU part, no mixture, no cache in RAM, a whole model (VulkanBackend::ahead_refusal).
 #pragma once
 
 #include <memory>

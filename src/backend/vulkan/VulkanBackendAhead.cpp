@@ -12,6 +12,7 @@ namespace vk_symbiote {
 std::string VulkanBackend::ahead_refusal(uint64 budget) const {
     const VulkanModel& m = *model_;
     if (!opt_.decode_one_submission) return "it needs one submission per token";
+    if (!cfg_.embeds || !cfg_.head) return "this is a part of a model split across devices or stages (no token ids in, or no logits out)";
     if (!m.kv) return "it needs the paged KV cache (f16 caches, no hybrid decode)";
     if (m.w.plan.slots > 0 || m.hybrid || m.rows || m.batch) return "weights stream (it needs every weight resident)";
     if (m.moe) return "a mixture of experts routes on the host";
