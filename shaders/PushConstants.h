@@ -94,6 +94,15 @@ struct SoftcapParams {
     float cap;
 };
 
+// Greedy decoding on the device (decode_ahead.comp, DecodeAhead.h): ARGMAX over n logits at
+// X[src ..] into C[id_index]; EMBED_ROW: Y[dst + i] = X[C[id_index] * n + i] for i < n.
+struct DecodeAheadParams {
+    uint n;
+    uint src;
+    uint dst;
+    uint id_index;
+};
+
 // Causal attention with an online softmax over the KV cache (attention.comp).
 // Q: [n_tokens][q_stride] with heads of head_dim; K/V cache: [row][kv_dim] f32 (or f16 pairs).
 struct AttentionParams {

@@ -183,6 +183,7 @@ struct TuningConfig {
     std::string prompt_attn = "auto";    // auto|flash|coop|classic: the GPU's attention of multi-row passes (VulkanOptions::prompt_attention)
     std::string moe_routing = "auto";    // auto|host|device: where a decode routes an all-resident MoE layer (VulkanOptions::moe_routing)
     std::string fuse_decode = "on";      // on|off: the GPU decode's fused norms, rows image in the first command buffer (VulkanOptions::fuse_decode)
+    std::string decode_pipeline = "off"; // on|off: GPU decode in one submission per token, the next queued ahead (VulkanOptions::decode_one_submission, decode_ahead)
     uint32 attn_split_k = 256;           // keys per chunk of split-K decode attention (at least n_ctx / 64; 0: off)
     uint32 copy_groups = 0;              // shader copies: workgroups per dispatch (0: default)
     uint32 rows_copy_groups = 0;         // rows split copies: workgroups (0: 256)

@@ -15,6 +15,11 @@ struct DecodeRecording {
     uint64 barriers = 0;
     uint64 submissions = 0;
     uint64 waited_uploads = 0;
+    // --decode-pipeline on (greedy, all resident): decode passes since the backend's prepare()
+    // that were queued ahead (submitted before the previous token's pass ended) and used, and
+    // those queued but dropped (the next token was not the device's argmax, or generation stopped).
+    uint64 queued_ahead = 0;
+    uint64 dropped_ahead = 0;
 };
 
 }  // namespace vk_symbiote

@@ -179,6 +179,11 @@ const OptionSpec kOptions[] = {
      .metavar = "<on|off>", .field = VKS_FIELD(tuning.fuse_decode), .choices = "on|off",
      .help = "GPU decode recording: on: RMSNorms fused into the matvecs after them and the pass's rows image copied in its "
              "first command buffer; off: separate norm dispatches and a waited upload before the first (A/B)"},
+    {.section = "tuning", .key = "decode_pipeline", .cli = "--decode-pipeline", .env = "VK_SYMBIOTE_DECODE_PIPELINE",
+     .metavar = "<on|off>", .field = VKS_FIELD(tuning.decode_pipeline), .choices = "on|off",
+     .help = "GPU decode: on: a token in one command buffer (all resident: one submission) and, greedy, all resident, the next "
+             "token's pass queued before the last ends (argmax and embedding row on the device); off: a submission after layer 0 "
+             "and every 8 layers, nothing queued ahead (A/B)"},
     {.section = "tuning", .key = "attn_split_k", .cli = "--attn-split-k", .env = "VK_SYMBIOTE_ATTN_SPLIT_K", .metavar = "<keys>",
      .field = VKS_FIELD(tuning.attn_split_k), .min = 0, .max = kU32, .help = "keys per chunk of the GPU's split-K "
      "(flash decoding) decode attention, at least n_ctx / 64; longer rows split (0: off: a workgroup per head)"},

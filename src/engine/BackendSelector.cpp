@@ -148,6 +148,8 @@ void apply_tuning(const TuningConfig& t, VulkanOptions& vo) {
     vo.moe_routing = t.moe_routing == "host"     ? VulkanOptions::MoeRouting::Host
                      : t.moe_routing == "device" ? VulkanOptions::MoeRouting::Device
                                                  : VulkanOptions::MoeRouting::Auto;
+    vo.decode_one_submission = t.decode_pipeline == "on";
+    vo.decode_ahead = t.decode_pipeline == "on";
     vo.prompt_attention = t.prompt_attn == "flash"     ? PromptAttention::Flash
                           : t.prompt_attn == "coop"    ? PromptAttention::Coop
                           : t.prompt_attn == "classic" ? PromptAttention::Classic

@@ -158,8 +158,11 @@ void print_stats(const VulkanSymbioteEngine& engine) {
     std::fprintf(stderr, "stats: sequences %s; at most %u per pass; prompt tokens from cache %llu; KV blocks %u used, %u peak of %u\n", m.scheduling.c_str(),
                  m.peak_sequences_per_pass, (unsigned long long)m.cached_prompt_tokens, m.kv_blocks_used, m.kv_blocks_peak, m.kv_blocks_total);
     if (const DecodeRecording& d = m.decode_recording; d.dispatches > 0)
-        std::fprintf(stderr, "stats: decode token on the GPU: %llu dispatches/token, %llu barriers/token, %llu submissions/token, %llu waited uploads/token\n",
-                     (unsigned long long)d.dispatches, (unsigned long long)d.barriers, (unsigned long long)d.submissions, (unsigned long long)d.waited_uploads);
+        std::fprintf(stderr,
+                     "stats: decode token on the GPU: %llu dispatches/token, %llu barriers/token, %llu submissions/token, %llu waited uploads/token, "
+                     "%llu tokens queued ahead, %llu dropped\n",
+                     (unsigned long long)d.dispatches, (unsigned long long)d.barriers, (unsigned long long)d.submissions, (unsigned long long)d.waited_uploads,
+                     (unsigned long long)d.queued_ahead, (unsigned long long)d.dropped_ahead);
     if (m.draft_tokens > 0 || m.verify_passes > 0) print_draft_stats(m);
     if (m.pack_io_busy_seconds > 0 || m.pack_decode_threads > 0) print_pack_read_stats(m);
     if (const uint64 routed = m.ram_expert_hits + m.ram_expert_misses; routed > 0)
@@ -192,7 +195,9 @@ nlohmann::json stats_json(const PerformanceMetrics& m) {
                         {"verify_time_ms", double(m.verify_time_ns) * 1e-6},
                         {"decode_dispatches_per_token", m.decode_recording.dispatches},
                         {"decode_barriers_per_token", m.decode_recording.barriers},
-                        {"decode_submissions_per_token", m.decode_recording.submissions}};
+                        {"decode_submissions_per_token", m.decode_recording.submissions},
+                        {"decode_queued_ahead", m.decode_recording.queued_ahead},
+                        {"decode_dropped_ahead", m.decode_recording.dropped_ahead}};
     j.update(pack_reads_json(m));
     return j;
 }

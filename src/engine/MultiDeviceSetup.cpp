@@ -40,6 +40,7 @@ namespace {
 Expected<std::unique_ptr<VulkanBackend>> open_one(const VulkanOptions& base, int32 index, uint64 budget) {
     VulkanOptions o = base;
     o.device_index = index;
+    o.decode_ahead = false;  // a device holds some layers only: no token queued ahead (DecodeAhead.h)
     if (budget) o.vram_budget_bytes = budget;  // before create(): the allocator's block size follows the budget
     auto be = VulkanBackend::create(o);
     if (!be) return make_error(be.error().code, "--devices: device " + std::to_string(index) + ": " + be.error().message);

@@ -274,7 +274,7 @@ BenchReport synthetic_report() {
         w.accounting = compute_accounting(t, 16, r.probes);
         w.gpu_time_ns = 1000;
         w.kernels = kernel_figures({}, {{"matvec_f16", 8, 600}}, 16, w.gpu_time_ns);
-        if (w.kind == "tg") w.decode_recording = DecodeRecording{225, 161, 5, 0};
+        if (w.kind == "tg") w.decode_recording = DecodeRecording{225, 161, 5, 0, 0, 0};
         r.workloads.push_back(w);
     }
     r.peak_rss_bytes = 1 << 30;

@@ -144,6 +144,7 @@ smalln_kernel = Lanes
 prompt_attn = Classic
 moe_routing = Device
 fuse_decode = Off
+decode_pipeline = On
 attn_split_k = 512
 copy_groups = 4
 rows_copy_groups = 64
@@ -284,6 +285,7 @@ timeout_s = 2.5
     EXPECT_EQ(s.tuning.prompt_attn, "classic");
     EXPECT_EQ(s.tuning.moe_routing, "device");
     EXPECT_EQ(s.tuning.fuse_decode, "off");
+    EXPECT_EQ(s.tuning.decode_pipeline, "on");
     EXPECT_EQ(s.tuning.copy_groups, 4u);
     EXPECT_EQ(s.tuning.rows_copy_groups, 64u);
     EXPECT_EQ(s.tuning.copy_chunk_mb, 8.0);

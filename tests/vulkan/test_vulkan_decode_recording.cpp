@@ -8,7 +8,12 @@
 // - off (A/B): each of those norms is a dispatch and a barrier of its own, the rows image a
 //   waited upload; everything else is recorded the same.
 // Both reproduce llama.cpp's logits token by token (README tolerances).
+// - one submission (VulkanOptions::decode_one_submission, --decode-pipeline on): the same
+//   dispatches and barriers in one command buffer instead of one at layer 0, 1 and every 8th
+//   layer: 1 submission per token all resident, and the same logits bit for bit.
 #include <gtest/gtest.h>
+
+#include <cstring>
 
 #include "VulkanCaseSkip.h"
 #include "VulkanTestEnv.h"
@@ -25,11 +30,12 @@ constexpr size_t kPositions = 5;  // prompt tokens run one by one
 
 struct Tokens {
     std::vector<DecodeRecording> rec;  // per position
+    std::vector<std::vector<float>> logits;  // per position: (n_vocab)
     ModelConfig cfg;
 };
 
 // The case's first kPositions prompt tokens one per pass, each checked against the reference.
-Tokens decode_tokens(const test::ReferenceCase& ref, bool fuse) {
+Tokens decode_tokens(const test::ReferenceCase& ref, bool fuse, bool one_submission = false) {
     Tokens run;
     auto w = FileWeightProvider::open(test::models_dir() / ref.model);
     EXPECT_TRUE(w) << w.error().to_string();
@@ -39,6 +45,7 @@ Tokens decode_tokens(const test::ReferenceCase& ref, bool fuse) {
     o.enable_validation = test::validation_wanted();
     o.kv_f16_rounding = true;  // f16 caches: the paged pool, as the engine's default
     o.fuse_decode = fuse;
+    o.decode_one_submission = one_submission;
     auto be = VulkanBackend::create(o);
     EXPECT_TRUE(be) << be.error().to_string();
     if (!be) return run;
@@ -55,6 +62,7 @@ Tokens decode_tokens(const test::ReferenceCase& ref, bool fuse) {
         if (!f) return run;
         EXPECT_LT(test::nmse(logits.data(), ref.logits_at(i), ref.n_vocab), ref.tolerance()) << ref.name << " fuse " << fuse << " position " << i;
         run.rec.push_back((*be)->last_decode_recording());
+        run.logits.push_back(logits);
     }
     return run;
 }
@@ -65,6 +73,14 @@ uint64 fusable_norms(const ModelConfig& c) { return uint64(c.n_layer) * (c.is_mo
 
 // A plain Llama layer: none of the features that add kernels of their own.
 bool llama_shaped(const ModelConfig& c) { return !c.is_moe() && !c.has_qk_norm && !c.has_post_norms && c.final_softcap <= 0.0f; }
+
+// Command buffers a decode token records, all resident, without decode_one_submission: layer 0,
+// then one from layer 1 and from every 8th layer (ForwardPass::open_recording).
+uint64 split_submissions(uint32 n_layer) {
+    uint64 subs = 1;
+    for (uint32 l = 1; l < n_layer; ++l) subs += (l == 1 || l % 8 == 0) ? 1 : 0;
+    return subs;
+}
 
 class VulkanDecodeRecording : public ::testing::TestWithParam<std::string> {};
 
@@ -89,16 +105,38 @@ TEST_P(VulkanDecodeRecording, FusedAgainstSeparateNorms) {
         if (!llama_shaped(c)) continue;
         EXPECT_EQ(a.dispatches, 7ull * c.n_layer + 1) << "position " << i;
         EXPECT_EQ(a.barriers, 5ull * c.n_layer + 1) << "position " << i;
-        // All resident: the first command buffer holds layer 0, then one starts at layer 1 and
-        // at every 8th layer (ForwardPass::open_recording), none waits for the host.
-        uint64 subs = 1;
-        for (uint32 l = 1; l < c.n_layer; ++l) subs += (l == 1 || l % 8 == 0) ? 1 : 0;
-        EXPECT_EQ(a.submissions, subs) << "position " << i;
+        EXPECT_EQ(a.submissions, split_submissions(c.n_layer)) << "position " << i;  // none waits for the host
     }
     std::printf("[ %s ] decode token: fused %llu dispatches, %llu barriers, %llu submissions; separate norms %llu, %llu, %llu\n", GetParam().c_str(),
                 (unsigned long long)on.rec.back().dispatches, (unsigned long long)on.rec.back().barriers,
                 (unsigned long long)on.rec.back().submissions, (unsigned long long)off.rec.back().dispatches,
                 (unsigned long long)off.rec.back().barriers, (unsigned long long)off.rec.back().submissions);
+}
+
+TEST_P(VulkanDecodeRecording, OneSubmissionPerTokenSameLogits) {
+    if (!test::VulkanEnv::get()) GTEST_SKIP() << "no Vulkan device";
+    VKS_SKIP_IF_VULKAN_CANNOT_RUN(GetParam());
+    auto ref = test::load_reference_case(GetParam());
+    ASSERT_TRUE(ref) << ref.error().to_string();
+    for (bool fuse : {true, false}) {
+        SCOPED_TRACE(fuse ? "fused norms" : "separate norms");
+        const Tokens split = decode_tokens(*ref, fuse, false), one = decode_tokens(*ref, fuse, true);
+        ASSERT_EQ(one.rec.size(), std::min(kPositions, ref->prompt_tokens.size()));
+        ASSERT_EQ(split.rec.size(), one.rec.size());
+        const ModelConfig& c = one.cfg;
+        // A mixture's layer adds one submission after its routing either way.
+        const uint64 extra = c.is_moe() ? c.n_layer : 0;
+        for (size_t i = 0; i < one.rec.size(); ++i) {
+            const DecodeRecording &a = one.rec[i], &b = split.rec[i];
+            EXPECT_EQ(a.dispatches, b.dispatches) << "position " << i;
+            EXPECT_EQ(a.barriers, b.barriers) << "position " << i;
+            EXPECT_EQ(a.waited_uploads, b.waited_uploads) << "position " << i;
+            EXPECT_EQ(a.submissions, 1 + extra) << "position " << i;
+            EXPECT_EQ(b.submissions, split_submissions(c.n_layer) + extra) << "position " << i;
+            ASSERT_EQ(one.logits[i].size(), split.logits[i].size());
+            EXPECT_EQ(std::memcmp(one.logits[i].data(), split.logits[i].data(), one.logits[i].size() * 4), 0) << "position " << i << ": logits differ";
+        }
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, VulkanDecodeRecording, ::testing::ValuesIn(test::list_reference_cases()), test::CaseName{});

@@ -26,6 +26,13 @@ ExpectedVoid DeviceKvPool::record_copy(uint32 src, uint32 dst, uint32 n) {
     auto cmd = compute_.begin();
     if (!cmd) return cmd.error();
     const VkBufferCopy region{src * P * row, dst * P * row, n * row};
+    // After every earlier submission's writes: a pass queued ahead (DecodeAhead) may still write
+    // the K / V row past its sequence's positions into a block this copy fills.
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    vkCmdPipelineBarrier(*cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0,
+                         nullptr, 0, nullptr);
     for (size_t l = 0; l < buf_.k_cache.size(); ++l) {
         vkCmdCopyBuffer(*cmd, buf_.k_cache[l].buffer(), buf_.k_cache[l].buffer(), 1, &region);
         vkCmdCopyBuffer(*cmd, buf_.v_cache[l].buffer(), buf_.v_cache[l].buffer(), 1, &region);

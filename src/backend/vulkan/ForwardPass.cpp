@@ -14,12 +14,14 @@ double secs(SClock::time_point a, SClock::time_point b) { return std::chrono::du
 
 }  // namespace
 
-ForwardPass::ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& counters, const ForwardRequest& req, const BatchRows* rows)
+ForwardPass::ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& counters, const ForwardRequest& req, const BatchRows* rows,
+                         AheadPass ahead)
     : ctx_(ctx),
       m_(m),
       counters_(counters),
       req_(req),
       rows_(rows),
+      ahead_(ahead),
       n_(req.n_tokens),
       kernels_(ctx, m.cfg, m.w, m.buf, m.shader, *m.ring, m.shader_copied),
       c_(kernels_.op_context()),
@@ -27,7 +29,7 @@ ForwardPass::ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& count
       shader_pass_(m.shader.enabled() && req.n_tokens > 1),
       feed_(shader_pass_ ? static_cast<WeightFeed&>(m.shader) : m.dma),
       target_{ctx, *m.ring, *m.weights, m.w},
-      x_on_host_(req.n_tokens == 1) {
+      x_on_host_(req.n_tokens == 1 && !ahead.queued) {
     kernels_.set_rows(rows);
 }
 
@@ -45,24 +47,34 @@ ExpectedVoid ForwardPass::run() {
         counters_.wait_seconds += wait_s_;
         counters_.cpu_layer_runs += m_.hybrid->cpu_layers;
     }
-    if (n_out() == 1) VKS_TRY(m_.ring->record_copy_out(m_.buf.logits.buffer(), m_.buf.logits_rb.buffer(), uint64(m_.cfg.n_vocab) * 4));
+    VKS_TRY(record_tail());
     if (device_routed_) choices_to_host();
-    m_.ring->mark_forward_end(cmd_);
+    m_.ring->mark_forward_end(cmd_, ahead_.bank);
     VKS_TRY(m_.ring->submit(slot_));
     count_recording(uploads_before);
     return {};
 }
 
+ExpectedVoid ForwardPass::record_tail() {
+    if (n_out() != 1) return {};
+    VKS_TRY(m_.ring->record_copy_out(m_.buf.logits.buffer(), logits_rb().buffer(), uint64(m_.cfg.n_vocab) * 4));
+    return m_.ahead ? m_.ahead->record_argmax(c_, *m_.ring, m_.buf.logits.buffer(), ahead_.bank) : ExpectedVoid{};
+}
+
+const DeviceBuffer& ForwardPass::rows_up() const { return ahead_.bank == 1 && m_.ahead ? m_.ahead->rows_up : m_.buf.pass_rows_up; }
+const DeviceBuffer& ForwardPass::logits_rb() const { return ahead_.bank == 1 && m_.ahead ? m_.ahead->logits_rb : m_.buf.logits_rb; }
+
 void ForwardPass::count_recording(uint64 uploads_before) {
     if (n_ != 1) return;
     const ShaderRuntime::RecordCounts& r = ctx_.rt.record_counts();
-    counters_.last_decode = DecodeRecording{r.dispatches, r.barriers, m_.ring->forward_submissions(), ctx_.compute.upload_calls() - uploads_before};
+    counters_.last_decode = DecodeRecording{r.dispatches, r.barriers, m_.ring->forward_submissions(), ctx_.compute.upload_calls() - uploads_before, 0, 0};
 }
 
 // Embedding rows (host provider) -> x before the first submission. One token (decode): its
 // row goes through xh / x_up like x coming back from a CPU layer.
 ExpectedVoid ForwardPass::load_embeddings() {
     const uint32 E = m_.cfg.n_embd;
+    if (ahead_.queued) return {};  // the device embeds the last pass's argmax
     if (n_ == 1) return embedding_input(*m_.weights, m_.cfg, req_.tokens[0], m_.buf.xh.data());
     std::vector<float> emb(size_t(n_) * E);
     for (uint32 i = 0; i < n_; ++i) VKS_TRY(embedding_input(*m_.weights, m_.cfg, req_.tokens[i], emb.data() + size_t(i) * E));
@@ -73,13 +85,15 @@ ExpectedVoid ForwardPass::upload_rows() {
     if (!rows_) return {};
     const ModelBuffers& b = m_.buf;
     const std::vector<uint32> img = rows_->image(m_.cfg, b.n_batch(), b.paged().align, b.rope_host, b.rope_host_swa);
-    if (!ctx_.opt.fuse_decode) return ctx_.compute.upload(img.data(), img.size() * 4, b.pass_rows.buffer(), 0);
+    // A queued pass copies inside its command buffer: an upload now could overwrite pass_rows
+    // while the last pass still reads it.
+    if (!ctx_.opt.fuse_decode && !ahead_.queued) return ctx_.compute.upload(img.data(), img.size() * 4, b.pass_rows.buffer(), 0);
     // Only the parts this pass fills (the image is laid out for n_batch rows): its rows' rope
     // rows (a sliding table's right after them) and the row info with the block tables.
     const uint64 rope = uint64(n_) * m_.cfg.n_rot * 4 * (b.rope_host_swa.empty() ? 1 : 2);
     const uint64 info = BatchRows::info_offset(m_.cfg, b.n_batch(), b.paged().align);
     rows_copy_ = {VkBufferCopy{0, 0, rope}, VkBufferCopy{info, info, uint64(img.size()) * 4 - info}};
-    char* up = static_cast<char*>(b.pass_rows_up.mapped());
+    char* up = static_cast<char*>(rows_up().mapped());
     for (const VkBufferCopy& r : rows_copy_) std::memcpy(up + r.srcOffset, reinterpret_cast<const char*>(img.data()) + r.srcOffset, r.size);
     return {};
 }
@@ -88,8 +102,13 @@ ExpectedVoid ForwardPass::upload_rows() {
 // (the embedding row, or x after a CPU layer) and the rows image; each copy then a barrier.
 ExpectedVoid ForwardPass::copy_inputs_in() {
     if (!rows_copy_.empty()) {
-        VKS_TRY(m_.ring->record_copy_in(m_.buf.pass_rows_up.buffer(), m_.buf.pass_rows.buffer(), rows_copy_));
+        if (ahead_.queued) VKS_TRY(m_.ring->record_pass_barrier());  // after the last pass, which may still run
+        VKS_TRY(m_.ring->record_copy_in(rows_up().buffer(), m_.buf.pass_rows.buffer(), rows_copy_));
         rows_copy_.clear();
+        if (ahead_.queued) {
+            VKS_TRY(m_.ahead->record_embed(c_, m_.buf.x.buffer()));
+            c_.rt.barrier();
+        }
     }
     if (!x_on_host_) return {};
     const uint32 E = m_.cfg.n_embd;
@@ -304,14 +323,18 @@ ExpectedVoid ForwardPass::record_head() {
 }
 
 ExpectedVoid ForwardPass::open_recording(uint32 seg, bool new_submission) {
-    const bool split = seg > 0 && seg < m_.cfg.n_layer && (seg % 8 == 0 || seg == 1);
+    // Layer 1 and every 8th layer start a command buffer so the GPU starts while the host records
+    // the rest; a decode token with decode_one_submission is one command buffer where no upload
+    // or host round trip needs another (all resident: one submission, one fence wait).
+    const bool one = n_ == 1 && ctx_.opt.decode_one_submission;
+    const bool split = !one && seg > 0 && seg < m_.cfg.n_layer && (seg % 8 == 0 || seg == 1);
     if (cmd_ != VK_NULL_HANDLE && !new_submission && !split) return {};
     if (cmd_ != VK_NULL_HANDLE) VKS_TRY(m_.ring->submit(slot_));
     auto b = m_.ring->begin();
     if (!b) return b.error();
     if (!started_) {
-        m_.ring->mark_forward_start(*b);  // before the runtime's first kernel timestamp
-        ctx_.rt.begin(*b);
+        m_.ring->mark_forward_start(*b, ahead_.bank);  // before the runtime's first kernel timestamp
+        ctx_.rt.begin(*b, ahead_.bank);
         started_ = true;
     } else {
         ctx_.rt.continue_recording(*b);

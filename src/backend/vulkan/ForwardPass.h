@@ -2,7 +2,8 @@
 // loop over segments (layers, then the head): each computed by the CPU (HybridDecode) or
 // recorded for the GPU, its weights brought by their source (resident: nothing; DMA ring: an
 // upload the submission waits for; shader copies: dispatches between the kernels). A new
-// submission at every DMA-streamed segment, after layer 1 and every 8 layers.
+// submission at every DMA-streamed segment, after layer 1 and every 8 layers (a decode token
+// with VulkanOptions::decode_one_submission: not those two).
 #pragma once
 
 #include "backend/vulkan/LayerKernels.h"
@@ -10,11 +11,21 @@
 
 namespace vk_symbiote {
 
+// With DecodeAhead (VulkanModel::ahead): the pass's bank (descriptor sets, rows image staging,
+// readbacks, GPU-time queries), and whether it is queued ahead: its token is the id the last
+// pass's argmax left on the device (embedded there; no host row), and it may run while the
+// last pass still does (a barrier after everything before it, its rows image copied inside).
+struct AheadPass {
+    uint32 bank = 0;
+    bool queued = false;
+};
+
 class ForwardPass {
 public:
     // rows: a batched pass over several sequences' rows (paged caches; req holds their tokens at
     // pos 0); its logits rows [0, rows->out_rows()) are left in buf.logits (one: copied to logits_rb).
-    ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& counters, const ForwardRequest& req, const BatchRows* rows = nullptr);
+    ForwardPass(VulkanContext& ctx, VulkanModel& m, PassCounters& counters, const ForwardRequest& req, const BatchRows* rows = nullptr,
+                AheadPass ahead = {});
     ~ForwardPass() { m_.shader.end_pass(); }  // also on errors
     ExpectedVoid run();
 
@@ -28,6 +39,9 @@ private:
     void count_recording(uint64 uploads_before);  // a one-row pass: PassCounters::last_decode
     ExpectedVoid record_head();
     uint32 n_out() const;        // logits rows the pass computes
+    const DeviceBuffer& rows_up() const;    // the bank's rows image staging
+    const DeviceBuffer& logits_rb() const;  // the bank's logits readback
+    ExpectedVoid record_tail();  // the logits row to the host; with DecodeAhead its argmax
     ExpectedVoid plan_uploads();  // the GPU's streamed segments; takes over an upload issued ahead
     ExpectedVoid cpu_layer(uint32 seg);
     ExpectedVoid gpu_segment(uint32 seg);
@@ -59,6 +73,7 @@ private:
     PassCounters& counters_;
     const ForwardRequest& req_;
     const BatchRows* rows_;
+    const AheadPass ahead_;
     const uint32 n_;
     LayerKernels kernels_;
     OpContext c_;

@@ -25,7 +25,7 @@ const char* kernel_name(Kernel k) {
                                   "matmul_coop", "matmul_coop_swiglu", "matvec_norm", "matvec_rope_norm", "matvec_swiglu_norm", "copy",
                                   "rmsnorm_add", "head_norm", "softcap", "attention_paged", "moe",
                                   "attention_flash", "attention_flash_coop", "attention_flash_paged", "attention_flash_coop_paged",
-                                  "attention_splitk", "attention_merge", "attention_splitk_paged", "moe_route"};
+                                  "attention_splitk", "attention_merge", "attention_splitk_paged", "moe_route", "argmax", "embed_row"};
     static_assert(sizeof names / sizeof names[0] == size_t(Kernel::Count));
     return k < Kernel::Count ? names[uint32(k)] : "?";
 }
@@ -180,7 +180,8 @@ ShaderRuntime::~ShaderRuntime() {
     if (auto r = save_pipeline_cache(); !r) std::fprintf(stderr, "vk_symbiote: %s\n", r.error().to_string().c_str());
     for (auto& [k, p] : pipelines_) vkDestroyPipeline(d, p, nullptr);
     for (auto p : retired_) vkDestroyPipeline(d, p, nullptr);
-    for (auto p : pools_) vkDestroyDescriptorPool(d, p, nullptr);
+    for (auto& bank : banks_)
+        for (auto p : bank.pools) vkDestroyDescriptorPool(d, p, nullptr);
     if (update_template_) vkDestroyDescriptorUpdateTemplate(d, update_template_, nullptr);
     for (auto q : query_pools_) vkDestroyQueryPool(d, q, nullptr);
     if (cache_) vkDestroyPipelineCache(d, cache_, nullptr);
@@ -346,8 +347,9 @@ VkPipeline ShaderRuntime::get_pipeline(Kernel k, DType weights, const ShaderSpec
     return *p;
 }
 
-void ShaderRuntime::begin(VkCommandBuffer cmd) {
+void ShaderRuntime::begin(VkCommandBuffer cmd, uint32 bank) {
     cmd_ = cmd;
+    bank_ = bank % 2;
     counts_ = RecordCounts{};
     // The previous recording's sets are rewritten by this one (its command buffers have
     // finished): after the first token no set is allocated any more.
@@ -451,15 +453,17 @@ Expected<VkDescriptorSet> ShaderRuntime::make_descriptor_set(const std::array<Bu
     // Host cost per dispatch (a decode token records ~300): sets are allocated kSetsPerChunk
     // at a time, kept for the next recordings (never freed before the destructor), and
     // written with one template update instead of an allocation plus 6 descriptor writes.
-    if (pool_used_ < pools_.size() && pool_next_ == pool_sets_[pool_used_].size()) {
+    std::vector<VkDescriptorPool>& pools = banks_[bank_].pools;
+    std::vector<std::vector<VkDescriptorSet>>& pool_sets = banks_[bank_].sets;
+    if (pool_used_ < pools.size() && pool_next_ == pool_sets[pool_used_].size()) {
         // The current pool's allocated sets are used up: allocate the next chunk of them in
         // one call, or move on to the next pool (created on demand) when it is full.
-        if (pool_sets_[pool_used_].size() + kSetsPerChunk > kSetsPerPool) {
+        if (pool_sets[pool_used_].size() + kSetsPerChunk > kSetsPerPool) {
             ++pool_used_;
             pool_next_ = 0;
         }
     }
-    if (pool_used_ == pools_.size()) {
+    if (pool_used_ == pools.size()) {
         VkDescriptorPoolSize ps{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * kNumBindings};
         VkDescriptorPoolCreateInfo pi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
         pi.maxSets = kSetsPerPool;
@@ -467,21 +471,21 @@ Expected<VkDescriptorSet> ShaderRuntime::make_descriptor_set(const std::array<Bu
         pi.pPoolSizes = &ps;
         VkDescriptorPool pool = VK_NULL_HANDLE;
         VKS_VK_TRY(vkCreateDescriptorPool(dev_.device(), &pi, nullptr, &pool));
-        pools_.push_back(pool);
-        pool_sets_.emplace_back();
+        pools.push_back(pool);
+        pool_sets.emplace_back();
     }
-    auto& sets = pool_sets_[pool_used_];
+    auto& sets = pool_sets[pool_used_];
     if (pool_next_ == sets.size()) {
         const std::vector<VkDescriptorSetLayout> layouts(kSetsPerChunk, set_layout_);
         std::array<VkDescriptorSet, kSetsPerChunk> chunk{};
         VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-        ai.descriptorPool = pools_[pool_used_];
+        ai.descriptorPool = pools[pool_used_];
         ai.descriptorSetCount = kSetsPerChunk;
         ai.pSetLayouts = layouts.data();
         VKS_VK_TRY(vkAllocateDescriptorSets(dev_.device(), &ai, chunk.data()));
         sets.insert(sets.end(), chunk.begin(), chunk.end());
     }
-    const VkDescriptorSet set = pool_sets_[pool_used_][pool_next_++];
+    const VkDescriptorSet set = pool_sets[pool_used_][pool_next_++];
     std::array<VkDescriptorBufferInfo, kNumBindings> infos{};
     for (uint32 i = 0; i < kNumBindings; ++i) infos[i] = {b[i].buffer, b[i].offset, b[i].range};
     vkUpdateDescriptorSetWithTemplate(dev_.device(), set, update_template_, infos.data());

@@ -87,6 +87,8 @@ enum class Kernel : uint32 {
     AttentionMerge,    // attention_merge.comp: the split-K chunks' log-sum-exp merge (F32)
     AttentionSplitKPaged,  // AttentionSplitK over paged f16 caches (F16 only)
     MoeRoute,          // a mixture-of-experts router's choice on the device (moe_route.comp; weight dtype ignored)
+    Argmax,            // decode_ahead.comp ARGMAX: the greedy token id on the device (F32)
+    EmbedRow,          // decode_ahead.comp EMBED_ROW: that token's embedding row into x (F32)
     Count
 };
 
@@ -139,7 +141,9 @@ public:
     // command buffers must have finished).
     // With kernel profiling on, timings of the previous recording that were not collected
     // are dropped.
-    void begin(VkCommandBuffer cmd);
+    // bank (0 or 1): the descriptor sets it rewrites are those of the previous recording of the
+    // same bank, whose command buffers must have finished; the other bank's may still run.
+    void begin(VkCommandBuffer cmd, uint32 bank = 0);
     // Continues the same recording in another command buffer (a forward pass split into
     // several submissions): the descriptor sets made since begin() stay valid until the
     // next begin(), so every command buffer of the recording must finish before that.
@@ -216,11 +220,17 @@ private:
     static constexpr uint32 kSetsPerPool = 1024;
     static constexpr uint32 kSetsPerChunk = 64;  // sets allocated per vkAllocateDescriptorSets call
     VkDescriptorUpdateTemplate update_template_ = VK_NULL_HANDLE;
-    std::vector<VkDescriptorPool> pools_;
-    // Sets allocated from pools_[i] (whole chunks), reused by every recording.
-    std::vector<std::vector<VkDescriptorSet>> pool_sets_;
-    uint32 pool_used_ = 0;  // pools_[0 .. pool_used_] hold this recording's sets
-    uint32 pool_next_ = 0;  // next unused set of pool_sets_[pool_used_]
+    // Two banks of pools, so that a recording can be made while the previous one still runs
+    // (begin's bank; DecodeAhead). Sets allocated from pools[i] (whole chunks), reused by every
+    // recording of the bank.
+    struct SetBank {
+        std::vector<VkDescriptorPool> pools;
+        std::vector<std::vector<VkDescriptorSet>> sets;
+    };
+    std::array<SetBank, 2> banks_;
+    uint32 bank_ = 0;       // this recording's bank
+    uint32 pool_used_ = 0;  // pools[0 .. pool_used_] of the bank hold this recording's sets
+    uint32 pool_next_ = 0;  // next unused set of sets[pool_used_]
     VkCommandBuffer cmd_ = VK_NULL_HANDLE;
     RecordCounts counts_;  // of the current recording
     std::string last_error_;

@@ -199,6 +199,7 @@ ExpectedVoid VulkanBackend::build_model(WeightProvider& weights, uint32 n_ctx, u
         if (!bh) return bh.error();
         m.batch = std::move(*bh);
     }
+    VKS_TRY(setup_decode_ahead(weights, *budget));
     retire_resident_segments(weights);
     const uint64 reserved = mem_->device_stats().bytes_reserved;
     if (reserved > *budget)
@@ -432,6 +433,7 @@ ExpectedVoid VulkanBackend::check_rewind(uint32 pos) const {
 
 void VulkanBackend::reset() {
     pos_ = 0;
+    if (model_ && model_->ahead) (void)drop_ahead();  // a lost device shows at the next forward
     if (KvBlockPool* pool = kv_pool()) pool->release(own_);
 }
 
@@ -461,10 +463,11 @@ ExpectedVoid VulkanBackend::forward(const ForwardRequest& req) {
     return prepare_next_upload(req.n_tokens);
 }
 
-ExpectedVoid VulkanBackend::finish_pass(ExpectedVoid r, uint32 n_tokens, uint64 shader_before) {
+ExpectedVoid VulkanBackend::finish_pass(ExpectedVoid r, uint32 n_tokens, uint64 shader_before, uint32 bank) {
     VulkanModel& m = *model_;
     WeightStreamRing& ring = *m.ring;
-    auto f = ring.finish();  // always drain the ring: on error nothing may stay in flight or half recorded
+    if (m.ahead) m.ahead->queued.active = false;  // finish() waits for it too
+    auto f = ring.finish(bank);  // always drain the ring: on error nothing may stay in flight or half recorded
     if (!r) return r;
     if (!f) return f;
     if (m.moe) m.moe->learn_choices(*m.weights);  // the device-routed layers' choices, now readable

@@ -205,9 +205,20 @@ private:
     ExpectedVoid check_rewind(uint32 pos) const;
     ExpectedVoid record_forward(const ForwardRequest& req);
     ExpectedVoid forward_own(const ForwardRequest& req);  // forward() in the paged cache
-    // After a pass was recorded (r: how): drains the ring, then its GPU time, timeline and telemetry.
-    ExpectedVoid finish_pass(ExpectedVoid r, uint32 n_tokens, uint64 shader_before);
-    ExpectedVoid read_batch_logits();  // the last batched pass's logits rows -> its chunks
+    // After a pass was recorded (r: how): drains the ring, then its GPU time (bank: its queries,
+    // DecodeAhead), timeline and telemetry.
+    ExpectedVoid finish_pass(ExpectedVoid r, uint32 n_tokens, uint64 shader_before, uint32 bank = 0);
+    // The last batched pass's logits rows -> its chunks (one row: from bank's readback).
+    ExpectedVoid read_batch_logits(uint32 bank = 0);
+    // VulkanBackendAhead.cpp (DecodeAhead, --decode-pipeline on): why this placement cannot queue
+    // a token ahead ("": it can), under `budget`; the setup once the model is built.
+    std::string ahead_refusal(uint64 budget) const;
+    ExpectedVoid setup_decode_ahead(WeightProvider& weights, uint64 budget);
+    ExpectedVoid forward_ahead(const std::vector<SeqChunk>& chunks);  // forward_batch's pass, rows_ bound
+    bool ahead_matches(const std::vector<SeqChunk>& chunks) const;
+    ExpectedVoid queue_ahead(const SeqChunk& c, uint32 after_bank);
+    ExpectedVoid drop_ahead();  // waits for the queued pass and drops it (none: nothing)
+    ExpectedVoid finish_ahead(ExpectedVoid r, uint32 cmd, uint32 bank, uint64 shader_before);
     // With a pool and the rows split (BatchHybrid): the CPU KV heads for a pass of n_rows rows
     // (fixed: VulkanOptions::hybrid_cpu_heads; else BatchSplit's model), laid out; 0: whole layers.
     uint32 choose_batch_heads(uint32 n_rows);

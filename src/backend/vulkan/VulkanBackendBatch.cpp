@@ -35,6 +35,7 @@ ExpectedVoid VulkanBackend::forward_batch(const std::vector<SeqChunk>& chunks) {
     if (m.batch && choose_batch_heads(rows_.n_rows()) > 0) return forward_batch_rows();
     if (m.batch) m.batch->last_heads = 0;
     note_one_row(kOneRowGpu);
+    if (m.ahead) return forward_ahead(chunks);
     const ForwardRequest req{rows_.tokens().data(), rows_.n_rows(), 0, false, nullptr};
     const uint64 shader_before = m.shader_copied;
     VulkanContext c = ctx();
@@ -137,11 +138,12 @@ ExpectedVoid VulkanBackend::forward_batch_rows() {
     return {};  // no upload ahead: the next pass may take another share (layout)
 }
 
-ExpectedVoid VulkanBackend::read_batch_logits() {
+ExpectedVoid VulkanBackend::read_batch_logits(uint32 bank) {
     const uint64 n_out = rows_.out_rows().size(), V = cfg_.n_vocab;
     if (n_out == 0) return {};
     batch_logits_.resize(n_out * V);
-    if (n_out == 1) std::memcpy(batch_logits_.data(), model_->buf.logits_rb.mapped(), V * 4);  // copied by the last submission
+    const DeviceBuffer& rb = bank == 1 && model_->ahead ? model_->ahead->logits_rb : model_->buf.logits_rb;
+    if (n_out == 1) std::memcpy(batch_logits_.data(), rb.mapped(), V * 4);  // copied by the last submission
     else VKS_TRY(compute_->download(model_->buf.logits.get(), 0, batch_logits_.data(), n_out * V * 4));
     rows_.scatter_logits(batch_logits_.data(), cfg_.n_vocab);
     return {};

@@ -53,6 +53,10 @@ BackendStats VulkanBackend::stats() {
     s.hybrid_cpu_weight_bytes = hybrid_cpu_weight_bytes();
     for (const auto& k : shaders().kernel_times()) s.kernel_times.push_back({k.name, k.dispatches, k.total_ns});
     s.decode_recording = last_decode_recording();
+    if (model_ && model_->ahead) {
+        s.decode_recording.queued_ahead = model_->ahead->used;
+        s.decode_recording.dropped_ahead = model_->ahead->dropped;
+    }
     s.n_layers = uint32(plan().segment_stream_bytes.size()) - 1;
     s.vram_resident_layers = plan().resident_layers;
     s.streamed_layers = streamed_layer_count();

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "backend/vulkan/BatchHybrid.h"
+#include "backend/vulkan/DecodeAhead.h"
 #include "backend/vulkan/DeviceKvPool.h"
 #include "backend/vulkan/DeviceMoe.h"
 #include "backend/vulkan/ExpertCache.h"
@@ -40,6 +41,7 @@ struct VulkanModel {
     std::unique_ptr<BatchHybrid> batch;       // the rows split's CPU part of batched passes (null without a pool and rows split)
     KvPlacement kv_place;                     // where each layer's KV cache lives (VulkanBackend::plan_caches)
     std::unique_ptr<HostAttention> host_att;  // the attention of the layers whose cache is in RAM (null: all in VRAM)
+    std::unique_ptr<DecodeAhead> ahead;       // greedy decode queued ahead (null: off or not this placement)
     bool rows_mode() const { return rows && rows->enabled; }
 };
 

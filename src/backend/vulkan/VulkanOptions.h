@@ -77,6 +77,16 @@ struct VulkanOptions {
     // rows image copied inside its first command buffer; false: separate rmsnorm dispatches (and
     // barriers) and a waited upload of the rows image before the first submission (A/B).
     bool fuse_decode = true;
+    // A one-row pass (decode token) records its GPU segments into one command buffer, one
+    // submission, except where a streamed segment's upload or a host round trip (a mixture's
+    // routing, host attention, a CPU layer) needs one; false: also a new submission at layer 1
+    // and every 8th layer, so the GPU starts while the host records the rest (--decode-pipeline).
+    bool decode_one_submission = false;
+    // Greedy decode with the next token's pass queued before the last one ends (DecodeAhead.h):
+    // with decode_one_submission, the paged pool and every weight resident (no CPU part, no
+    // mixture, no cache in RAM, no kernel profiling, room in the VRAM budget for an f32 embedding
+    // table); otherwise off (--decode-pipeline).
+    bool decode_ahead = false;
     // Split-K ("flash decoding") attention (SplitKAttention.h): keys per chunk (at least
     // n_ctx / 64); dispatches of up to kSplitKMaxTokens rows whose longest row has more keys
     // run a workgroup per (head, row, chunk); 0: never (op_attention's workgroup per head and row).

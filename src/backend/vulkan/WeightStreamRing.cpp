@@ -56,8 +56,9 @@ Expected<std::unique_ptr<WeightStreamRing>> WeightStreamRing::create(const Vulka
     if (opt.timestamps && dev.caps().timestamp_valid_bits > 0) {
         VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
         qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
-        qi.queryCount = 2;
+        qi.queryCount = 4;  // start / end of a forward pass, per bank
         VKS_VK_TRY(vkCreateQueryPool(d, &qi, nullptr, &r->queries_));
+        qi.queryCount = 2;
         // The timeline needs stamps on the transfer queue too when uploads go there.
         const bool transfer_ok = !dev.has_transfer_queue() || (dev.caps().transfer_timestamp_valid_bits > 0 && dev.caps().host_query_reset);
         if (opt.timeline && transfer_ok) {
@@ -326,6 +327,7 @@ ExpectedVoid WeightStreamRing::submit(int32 s) {
     }
     VKS_VK_TRY(vkQueueSubmit(dev_.compute_queue(), 1, &si, c.fence));
     ++forward_submits_;
+    last_cmd_ = uint32(idx);
     c.pending = true;
     if (s >= 0) {
         slots_[uint32(s)].upload_pending = false;
@@ -353,13 +355,13 @@ ExpectedVoid WeightStreamRing::discard_upload(uint32 s) {
     return {};
 }
 
-ExpectedVoid WeightStreamRing::finish() {
+ExpectedVoid WeightStreamRing::finish(uint32 bank) {
     ExpectedVoid result;
     if (recording_ >= 0) {
         // An abandoned recording (an error while filling a slot): end it unsubmitted.
         vkEndCommandBuffer(cmds_[uint32(recording_)].cmd);
         recording_ = -1;
-        timing_ = false;
+        timing_ = {};
     }
     for (uint32 s = 0; s < slots_.size(); ++s)
         if (auto w = discard_upload(s); !w && result) result = w;
@@ -374,12 +376,30 @@ ExpectedVoid WeightStreamRing::finish() {
         }
     }
     if (!result) return result;
-    if (queries_ && timing_) {
-        timing_ = false;
-        uint64 ts[2] = {0, 0};
-        VKS_VK_TRY(vkGetQueryPoolResults(dev_.device(), queries_, 0, 2, sizeof ts, ts, sizeof(uint64), VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
-        last_gpu_ns_ = timestamp_delta_ns(ts[0], ts[1], dev_.caps().timestamp_valid_bits, dev_.caps().timestamp_period_ns);
-    }
+    return read_gpu_time(bank);
+}
+
+ExpectedVoid WeightStreamRing::finish_cmd(uint32 cmd, uint32 bank) {
+    VKS_TRY(wait_cmd(cmd));
+    return read_gpu_time(bank);
+}
+
+ExpectedVoid WeightStreamRing::read_gpu_time(uint32 bank) {
+    if (!queries_ || !timing_[bank]) return {};
+    timing_[bank] = false;
+    uint64 ts[2] = {0, 0};
+    VKS_VK_TRY(vkGetQueryPoolResults(dev_.device(), queries_, 2 * bank, 2, sizeof ts, ts, sizeof(uint64), VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+    last_gpu_ns_ = timestamp_delta_ns(ts[0], ts[1], dev_.caps().timestamp_valid_bits, dev_.caps().timestamp_period_ns);
+    return {};
+}
+
+ExpectedVoid WeightStreamRing::record_pass_barrier() {
+    if (recording_ < 0) return make_error(ErrorCode::Internal, "WeightStreamRing::record_pass_barrier outside a recording");
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vkCmdPipelineBarrier(cmds_[uint32(recording_)].cmd, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
     return {};
 }
 
@@ -426,18 +446,18 @@ void WeightStreamRing::read_upload_stamps(uint32 s) {
     sl.stamped_bytes = 0;
 }
 
-void WeightStreamRing::mark_forward_start(VkCommandBuffer cmd) {
+void WeightStreamRing::mark_forward_start(VkCommandBuffer cmd, uint32 bank) {
     raw_.clear();
     forward_submits_ = 0;
     if (!queries_) return;
-    vkCmdResetQueryPool(cmd, queries_, 0, 2);
-    vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries_, 0);
+    vkCmdResetQueryPool(cmd, queries_, 2 * bank, 2);
+    vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries_, 2 * bank);
 }
 
-void WeightStreamRing::mark_forward_end(VkCommandBuffer cmd) {
+void WeightStreamRing::mark_forward_end(VkCommandBuffer cmd, uint32 bank) {
     if (!queries_) return;
-    vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, 1);
-    timing_ = true;
+    vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, 2 * bank + 1);
+    timing_[bank] = true;
 }
 
 }  // namespace vk_symbiote

@@ -7,6 +7,8 @@
 // pass's GPU time, and with `timeline` every upload's and submission's interval. Not thread-safe.
 #pragma once
 
+#include <array>
+
 #include <memory>
 #include <vector>
 
@@ -87,7 +89,14 @@ public:
     ExpectedVoid submit(int32 s);
     // Waits for every submission; reads the forward's GPU time. An upload issued after
     // finish() (ahead of the next forward, on the transfer queue) stays in flight.
-    ExpectedVoid finish();
+    ExpectedVoid finish(uint32 bank = 0);
+    // Waits for command buffer `cmd` only (a pass of one submission: last_cmd() after it), and
+    // reads its GPU time from `bank`'s queries; a pass queued behind it keeps running.
+    ExpectedVoid finish_cmd(uint32 cmd, uint32 bank);
+    uint32 last_cmd() const { return last_cmd_; }  // the command buffer submit() last submitted
+    // A barrier from every compute and transfer write of earlier submissions to this recording's
+    // reads and writes (a pass submitted while the previous one may still run: DecodeAhead).
+    ExpectedVoid record_pass_barrier();
     // Slot s's upload will not be read (a prepared upload the next forward does not use):
     // its semaphore is consumed so that the slot can be uploaded to again.
     ExpectedVoid discard_upload(uint32 s);
@@ -102,8 +111,9 @@ public:
     ExpectedVoid record_copy_in(VkBuffer src, VkBuffer dst, const std::vector<VkBufferCopy>& regions);
     ExpectedVoid record_copy_out(VkBuffer src, VkBuffer dst, uint64 bytes, uint64 src_offset = 0, uint64 dst_offset = 0);
 
-    void mark_forward_start(VkCommandBuffer cmd);
-    void mark_forward_end(VkCommandBuffer cmd);
+    // bank (0, 1): the pair of GPU-time queries this pass writes (two passes may be in flight).
+    void mark_forward_start(VkCommandBuffer cmd, uint32 bank = 0);
+    void mark_forward_end(VkCommandBuffer cmd, uint32 bank = 0);
     // Compute submissions since the last mark_forward_start (one forward pass's).
     uint32 forward_submissions() const { return forward_submits_; }
     uint64 last_gpu_time_ns() const { return last_gpu_ns_; }
@@ -158,7 +168,9 @@ private:
     uint32 next_cmd_ = 0;
     int32 recording_ = -1;  // index into cmds_ while recording
     VkQueryPool queries_ = VK_NULL_HANDLE;
-    bool timing_ = false;
+    std::array<bool, 2> timing_{};  // per bank: the pass wrote its queries, not yet read
+    uint32 last_cmd_ = 0;
+    ExpectedVoid read_gpu_time(uint32 bank);
     bool timeline_ = false;
     std::vector<RawSpan> raw_;  // this forward's timeline, in ticks
     uint64 last_gpu_ns_ = 0;
