@@ -46,7 +46,7 @@ Operands make(const Shape& s, uint32 seed) {
 }
 
 MatmulArgs args(const Shape& s, const Operands& o, std::vector<float>& y, uint32 n_tok, uint64 x_off) {
-    return MatmulArgs{o.w(s.dt), s.dt, s.rows, s.cols, o.x.data() + x_off, s.cols + 3, n_tok, y.data(), s.rows};
+    return MatmulArgs{o.w(s.dt), s.dt, s.rows, s.cols, o.x.data() + x_off, s.cols + 3, n_tok, y.data(), s.rows, 0};
 }
 
 }  // namespace
