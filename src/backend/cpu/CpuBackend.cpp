@@ -435,10 +435,13 @@ ExpectedVoid CpuBackend::ffn_hidden(uint32 l, const float* x, uint32 n, uint64 u
     for (uint32 t = 0; t < n; ++t) cpu::rmsnorm(x + t * E, vec_.data(), xb_.data() + t * E, E, cfg_.rms_eps);
     VKS_TRY(project_all({{{TensorRole::Wgate, L}, F, E, xb_.data(), E, n, gate_.data(), F, units},
                          {{TensorRole::Wup, L}, F, E, xb_.data(), E, n, up_.data(), F, units}}));
-    for (uint32 t = 0; t < n; ++t) {
-        if (cfg_.activation == FfnActivation::GeluTanh) cpu::geglu(gate_.data() + t * F, up_.data() + t * F, units);
-        else cpu::swiglu(gate_.data() + t * F, up_.data() + t * F, units);
-    }
+    // Rows over the pool: a prompt's n x n_ff exponentials would otherwise run on one thread while the others wait.
+    pool_.parallel_for(n, 1, [&](uint64 t0, uint64 t1, uint32) {
+        for (uint64 t = t0; t < t1; ++t) {
+            if (cfg_.activation == FfnActivation::GeluTanh) cpu::geglu(gate_.data() + t * F, up_.data() + t * F, units);
+            else cpu::swiglu(gate_.data() + t * F, up_.data() + t * F, units);
+        }
+    });
     return {};
 }
 

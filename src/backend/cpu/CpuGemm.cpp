@@ -2,12 +2,12 @@
 
 #include <algorithm>
 
+#include "backend/cpu/CpuGemmPanels.h"
 #include "backend/cpu/CpuSimd.h"
 
 namespace vk_symbiote::cpu {
 
 #ifdef VKS_X86
-#define VKS_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
 
 namespace {
 
@@ -72,68 +72,26 @@ VKS_AVX2 void micro256(const Tile& t, int p) {
         _Pragma("GCC unroll 4") for (int j = 0; j < T; ++j) _mm256_store_ps(t.acc + (j * kRows + i) * kLanes + 8 * p, acc[i][j]);
 }
 
-// 512-bit registers: 16 columns (an even and an odd 8-block) per step, lanes as in micro256;
-// kc a multiple of 16 (a last lone 8-block: lone_block).
-template <int R, int T>
-VKS_AVX512 void micro512(const Tile& t) {
-    __m512 acc[R][T];
-    _Pragma("GCC unroll 4") for (int i = 0; i < R; ++i)
-        _Pragma("GCC unroll 4") for (int j = 0; j < T; ++j) acc[i][j] = _mm512_load_ps(t.acc + (j * kRows + i) * kLanes);
-    for (uint64 c = 0; c + 16 <= t.kc; c += 16) {
-        __m512 xv[T];
-        _Pragma("GCC unroll 4") for (int j = 0; j < T; ++j) xv[j] = _mm512_loadu_ps(t.x + j * t.xs + c);
-        for (int i = 0; i < R; ++i) {
-            const __m512 wv = _mm512_load_ps(t.w + i * kCols + c);
-            _Pragma("GCC unroll 4") for (int j = 0; j < T; ++j) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
-        }
-    }
-    _Pragma("GCC unroll 4") for (int i = 0; i < R; ++i)
-        _Pragma("GCC unroll 4") for (int j = 0; j < T; ++j) _mm512_store_ps(t.acc + (j * kRows + i) * kLanes, acc[i][j]);
-}
-
-// The lone 8-block at column c of the last block (cols % 16 >= 8) of nr rows x nt tokens: into
-// lanes 0-7, as the matvec adds it to a0 after the pairs.
-VKS_AVX2 void lone_block(const Tile& t, uint64 c, uint64 nr, uint32 nt) {
-    for (uint32 j = 0; j < nt; ++j) {
-        const __m256 xv = _mm256_loadu_ps(t.x + j * t.xs + c);
-        for (uint64 i = 0; i < nr; ++i) {
-            float* p = t.acc + (j * kRows + i) * kLanes;
-            _mm256_store_ps(p, _mm256_fmadd_ps(_mm256_load_ps(t.w + i * kCols + c), xv, _mm256_load_ps(p)));
-        }
-    }
-}
-
 using Micro256 = void (*)(const Tile&, int);
-using Micro512 = void (*)(const Tile&);
-// [rows - 1][tokens - 1] of a tile: full tiles are 4 x 3 (AVX2: 12 accumulators + 3 x + 1 w of 16
-// registers) and 4 x 4 (AVX-512: 16 + 4 + 1 of 32); the others finish a block's remainders.
-constexpr uint32 kTok256 = 3, kTok512 = 4;
+// [rows - 1][tokens - 1] of a tile: full tiles are 4 x 3 (12 accumulators + 3 x + 1 w of 16
+// registers); the others finish a block's remainders.
+constexpr uint32 kTok256 = 3;
 constexpr Micro256 kMicro256[4][kTok256] = {{micro256<1, 1>, micro256<1, 2>, micro256<1, 3>},
                                             {micro256<2, 1>, micro256<2, 2>, micro256<2, 3>},
                                             {micro256<3, 1>, micro256<3, 2>, micro256<3, 3>},
                                             {micro256<4, 1>, micro256<4, 2>, micro256<4, 3>}};
-constexpr Micro512 kMicro512[4][kTok512] = {{micro512<1, 1>, micro512<1, 2>, micro512<1, 3>, micro512<1, 4>},
-                                            {micro512<2, 1>, micro512<2, 2>, micro512<2, 3>, micro512<2, 4>},
-                                            {micro512<3, 1>, micro512<3, 2>, micro512<3, 3>, micro512<3, 4>},
-                                            {micro512<4, 1>, micro512<4, 2>, micro512<4, 3>, micro512<4, 4>}};
 
 // One column block: nt tokens (x at the block's first column) by the nr converted rows in s.w.
-void run_block(Scratch& s, const float* x, uint64 xs, uint32 nt, uint64 nr, uint64 kc, bool wide) {
-    const uint32 tok = wide ? kTok512 : kTok256;
-    for (uint32 j = 0; j < nt; j += tok) {
-        const uint32 T = std::min(tok, nt - j);
+void run_block(Scratch& s, const float* x, uint64 xs, uint32 nt, uint64 nr, uint64 kc) {
+    for (uint32 j = 0; j < nt; j += kTok256) {
+        const uint32 T = std::min(kTok256, nt - j);
         for (uint64 i = 0; i < nr; i += 4) {
             const uint64 R = std::min<uint64>(4, nr - i);
             const Tile t{s.w + i * kCols, x + uint64(j) * xs, xs, s.acc + (uint64(j) * kRows + i) * kLanes, kc};
-            if (wide) {
-                kMicro512[R - 1][T - 1](t);  // the pairs; a lone 8-block after the tiles, below
-            } else {
-                kMicro256[R - 1][T - 1](t, 0);
-                kMicro256[R - 1][T - 1](t, 1);
-            }
+            kMicro256[R - 1][T - 1](t, 0);
+            kMicro256[R - 1][T - 1](t, 1);
         }
     }
-    if (wide && kc % 16 != 0) lone_block({s.w, x, xs, s.acc, kc}, kc - 8, nr, nt);
 }
 
 // y of tokens [t0, t0 + nt), rows [r, r + nr): the partial sums finished as the matvec finishes them.
@@ -152,7 +110,7 @@ VKS_AVX2 void finish_block(const MatmulArgs& a, const Scratch& s, uint64 r, uint
 
 // Token chunks of kToks outermost, so each weight is read (and converted) once per chunk.
 template <DType D>
-void gemm_typed(const MatmulArgs& a, uint64 r0, uint64 r1, bool wide) {
+void gemm_typed(const MatmulArgs& a, uint64 r0, uint64 r1) {
     Scratch s;
     const uint64 c8 = a.cols / 8 * 8;  // columns in full 8-blocks; the rest: finish_dot
     for (uint32 t0 = 0; t0 < a.n_tok; t0 += kToks) {
@@ -166,7 +124,7 @@ void gemm_typed(const MatmulArgs& a, uint64 r0, uint64 r1, bool wide) {
                 if (k0 + kCols < c8) prefetch_block<D>(a, r, nr, k0 + kCols, std::min(kCols, c8 - k0 - kCols));
                 else if (r + kRows < r1) prefetch_block<D>(a, r + kRows, std::min(kRows, r1 - r - kRows), 0, std::min(kCols, c8));
                 convert_block<D>(a, r, nr, k0, kc, s.w);
-                run_block(s, x + k0, a.x_stride, nt, nr, kc, wide);
+                run_block(s, x + k0, a.x_stride, nt, nr, kc);
             }
             finish_block<D>(a, s, r, nr, t0, nt);
         }
@@ -177,18 +135,19 @@ void gemm_typed(const MatmulArgs& a, uint64 r0, uint64 r1, bool wide) {
 
 bool gemm_available() { return cpu_has_avx2(); }
 
-bool gemm_has_avx512() {
-    static const bool has = cpu_has_avx2() && __builtin_cpu_supports("avx512f");
-    return has;
-}
+bool gemm_has_avx512() { return panels_available(); }
 
 void gemm_rows(const MatmulArgs& a, uint64 r0, uint64 r1, bool wide) {
     if (r0 >= r1 || a.n_tok == 0) return;
-    wide = wide && gemm_has_avx512();
+    if (wide && panels_available()) {
+        PanelX px;
+        panels_pack_x(a, px);
+        return panels_rows(a, px, r0, r1);
+    }
     switch (a.dtype) {
-        case DType::F32: return gemm_typed<DType::F32>(a, r0, r1, wide);
-        case DType::F16: return gemm_typed<DType::F16>(a, r0, r1, wide);
-        case DType::BF16: return gemm_typed<DType::BF16>(a, r0, r1, wide);
+        case DType::F32: return gemm_typed<DType::F32>(a, r0, r1);
+        case DType::F16: return gemm_typed<DType::F16>(a, r0, r1);
+        case DType::BF16: return gemm_typed<DType::BF16>(a, r0, r1);
     }
 }
 

@@ -1,9 +1,10 @@
 // CpuGemm: the CPU's batched weight product for prompts (and any pass of kGemmMinTokens tokens
-// or more), y[t][r] = sum_c w[r][c] * x[t][c] over the MatmulArgs of CpuKernels.h, cache-blocked:
-// a block of 16 weight rows x 512 columns is converted to f32 once, into a buffer on the stack
-// that stays in L1, and multiplied by every token of the batch (up to 64 at a time), 4 rows x 3
-// tokens (AVX2) or 4 rows x 4 tokens (AVX-512F) in registers. Without it each weight vector was
-// converted from f16 / bf16 once per 8 tokens, and the conversion dominated a prompt.
+// or more), y[t][r] = sum_c w[r][c] * x[t][c] over the MatmulArgs of CpuKernels.h. With
+// AVX-512F: the panel product (CpuGemmPanels). Else (AVX2) cache-blocked: a block of 16 weight
+// rows x 512 columns is converted to f32 once, into a buffer on the stack that stays in L1, and
+// multiplied by every token of the batch (up to 64 at a time), 4 rows x 3 tokens in registers.
+// Without it each weight vector was converted from f16 / bf16 once per 8 tokens, and the
+// conversion dominated a prompt.
 // Summation order: each (token, row) is summed exactly as the one-token matvec sums it (even and
 // odd 8-column blocks in two lane sets, then CpuSimd.h's finish_dot), so a prompt chunk of 9 or
 // more tokens gives every position bitwise the result a decode step would, whatever the blocks,
@@ -22,12 +23,13 @@ constexpr uint32 kGemmMinTokens = 9;
 
 // True when the blocked product can run here: x86-64 with AVX2, FMA and F16C (cpu_has_avx2()).
 bool gemm_available();
-// True when it uses 512-bit registers here (AVX-512F); the results are the same bit for bit.
+// True when it uses 512-bit registers here (AVX-512F: the panel product); the same bits.
 bool gemm_has_avx512();
 
 // Rows [r0, r1) of `a` for all a.n_tok tokens (y columns [r0, r1) of every token written).
-// wide = false: 256-bit registers even where AVX-512F is available (the tests compare both).
-// Call only when gemm_available(); single-threaded (matmul() splits rows over its pool).
+// wide = false: the 256-bit blocked product even where AVX-512F is available (the tests compare
+// both). Call only when gemm_available(); single-threaded (matmul() packs x once for the panel
+// product and splits its panels over the pool).
 void gemm_rows(const MatmulArgs& a, uint64 r0, uint64 r1, bool wide = true);
 
 }  // namespace vk_symbiote::cpu

@@ -1,6 +1,7 @@
 #include "backend/cpu/CpuKernels.h"
 
 #include "backend/cpu/CpuGemm.h"
+#include "backend/cpu/CpuGemmPanels.h"
 #include "backend/cpu/CpuSimd.h"
 
 #include <algorithm>
@@ -282,11 +283,27 @@ void matmul_rows(const MatmulArgs& a, KernelPath p, const TileFn tiles[4], uint6
     }
 }
 
+// A batch through the panel product (CpuGemmPanels): x packed once, on the pool's workers (each
+// a share of the tokens), then the row panels split over the pool.
+void matmul_panels(const MatmulArgs& a, ThreadPool* pool) {
+    thread_local PanelX caller_px;  // reused: a prompt's every matmul packs the same sizes
+    PanelX& px = caller_px;         // the caller's, named so the workers' tasks capture it
+    if (!pool || pool->size() == 1) {
+        panels_pack_x(a, px);
+        return panels_rows(a, px, 0, a.rows);
+    }
+    panels_prepare_x(a, px);
+    pool->parallel_for(a.n_tok, kPanelTokens, [&](uint64 t0, uint64 t1, uint32) { panels_pack_x_tokens(a, px, uint32(t0), uint32(t1)); });
+    const uint64 panels = (a.rows + kPanelRows - 1) / kPanelRows;
+    pool->parallel_for(panels, 1, [&](uint64 b, uint64 e, uint32) { panels_rows(a, px, b * kPanelRows, std::min(a.rows, e * kPanelRows)); });
+}
+
 }  // namespace
 
 void matmul(const MatmulArgs& a, ThreadPool* pool, KernelPath path) {
     if (a.rows == 0 || a.n_tok == 0) return;
     const KernelPath p = resolve_path(path);
+    if (p == KernelPath::Avx2 && a.n_tok >= kGemmMinTokens && panels_available()) return matmul_panels(a, pool);
     TileFn tiles[4];
     switch (a.dtype) {
         case DType::F32: tile_table<DType::F32>(p, tiles); break;

@@ -36,7 +36,8 @@ void convert_to_f32(DType dtype, const void* src, float* dst, uint64 n, KernelPa
 // w: rows x cols in `dtype`, row-major, rows contiguous (row stride = cols elements).
 // x: n_tok rows of cols floats, row stride x_stride floats.
 // y: n_tok rows, row stride y_stride floats; only columns [0, rows) are written.
-// Weight rows are reused across a tile of up to 8 tokens (read once per tile).
+// Weight rows are reused across a tile of up to 8 tokens (read once per tile); batches of
+// kGemmMinTokens or more go through CpuGemm (each weight read once per call).
 struct MatmulArgs {
     const void* w = nullptr;
     DType dtype = DType::F32;

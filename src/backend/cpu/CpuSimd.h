@@ -52,12 +52,16 @@ VKS_AVX2 inline float hsum(__m256 v) {
 
 // The end of every row dot product: a0 holds the lane sums of the even 8-column blocks, a1
 // those of the odd ones (each block's products fused-added in column-block order); their sum,
-// reduced, plus the columns [c, cols) past the last full 8-block, one at a time in order.
+// reduced, plus the columns [c, cols) past the last full 8-block, one at a time in order
+// (finish_tail: the panel product reduces its lanes with vector adds of the same pairs).
 template <DType D>
-VKS_AVX2 inline float finish_dot(__m256 a0, __m256 a1, const void* wr, const float* x, uint64 c, uint64 cols) {
-    float s = hsum(_mm256_add_ps(a0, a1));
+VKS_AVX2 inline float finish_tail(float s, const void* wr, const float* x, uint64 c, uint64 cols) {
     for (; c < cols; ++c) s += scalar::load1<D>(wr, c) * x[c];
     return s;
+}
+template <DType D>
+VKS_AVX2 inline float finish_dot(__m256 a0, __m256 a1, const void* wr, const float* x, uint64 c, uint64 cols) {
+    return finish_tail<D>(hsum(_mm256_add_ps(a0, a1)), wr, x, c, cols);
 }
 
 }  // namespace avx2
