@@ -86,6 +86,7 @@ enum class Kernel : uint32 {
     AttentionSplitK,   // attention.comp's SPLIT_K variant: per (head, chunk of keys) partials; dtype as Attention
     AttentionMerge,    // attention_merge.comp: the split-K chunks' log-sum-exp merge (F32)
     AttentionSplitKPaged,  // AttentionSplitK over paged f16 caches (F16 only)
+    AttentionStream,   // AttentionFlash over a RAM cache streamed in chunks (StreamedKvAttention.h; F32 or F16 rows)
     Count
 };
 

@@ -73,6 +73,9 @@ BackendStats VulkanBackend::stats() {
     s.stream_overlap_ns = so.both_ns;
     s.placement = plan().summary();
     if (hybrid_cpu_layer_runs() > 0) s.placement += hybrid_text(*this);
+    if (ram_kv_gpu_rows() > 0 || host_attention_seconds() > 0)
+        s.placement += "; RAM-cache prompt rows attended on the GPU: " + std::to_string(ram_kv_gpu_rows()) + " (" +
+                       std::to_string(ram_kv_streamed_bytes() >> 20) + " MiB of cache streamed), host attention " + ms(host_attention_seconds()) + " ms";
     const auto& one = one_row_passes();
     if (one[kOneRowShader] + one[kOneRowDma] + one[kOneRowGpu] > 0)
         s.placement += "; one-row batched passes: " + std::to_string(one[kOneRowShader]) + " rows split by copy.comp, " + std::to_string(one[kOneRowDma]) +

@@ -13,6 +13,7 @@
 #include "backend/vulkan/HybridDecode.h"
 #include "backend/vulkan/RowsSplit.h"
 #include "backend/vulkan/ShaderCopyStream.h"
+#include "backend/vulkan/StreamedKvAttention.h"
 #include "oracle/KvPlacement.h"
 
 namespace vk_symbiote {
@@ -40,6 +41,9 @@ struct VulkanModel {
     std::unique_ptr<BatchHybrid> batch;       // the rows split's CPU part of batched passes (null without a pool and rows split)
     KvPlacement kv_place;                     // where each layer's KV cache lives (VulkanBackend::plan_caches)
     std::unique_ptr<HostAttention> host_att;  // the attention of the layers whose cache is in RAM (null: all in VRAM)
+    // Their prompt batches' attention on the GPU over host_att's caches (null: never; declared
+    // after host_att: its imports of those caches go first)
+    std::unique_ptr<StreamedKvAttention> stream_att;
     bool rows_mode() const { return rows && rows->enabled; }
 };
 
