@@ -171,6 +171,9 @@ void check_long_context(WeightProvider& w, const test::ReferenceCase& ref, uint6
     EXPECT_EQ(be->host_attention_seconds() > 0.0, want_ram) << "the RAM layers' attention (decode, appends) ran on the host";
     EXPECT_EQ(be->ram_kv_gpu_rows(), gpu_prompt_rows(n_prompt, mode.ram_kv) * kp.ram_layers) << "RAM-cache prompt rows attended on the GPU";
     EXPECT_EQ(be->ram_kv_streamed_bytes() > 0, be->ram_kv_gpu_rows() > 0 && n_prompt > kBatch) << "cache rows streamed from RAM";
+    const BackendStats st = be->stats();  // what --stats prints
+    EXPECT_EQ(st.ram_kv_gpu_rows, be->ram_kv_gpu_rows());
+    EXPECT_EQ(st.ram_kv_streamed_bytes, be->ram_kv_streamed_bytes());
     if (!stream) check_split_k_dispatches(*be, w.config(), toks, mode.split_k);  // (streamed: the hybrid split may move layers between steps)
     // Budgets: device memory under --vram-gb; the host caches within the RAM the engine counts
     // for the Vulkan path under --ram-gb (host_bytes_estimate); on lavapipe the device memory

@@ -8,6 +8,7 @@
 #include "backend/vulkan/HostAttention.h"
 #include "backend/vulkan/ModelBuffers.h"
 #include "backend/vulkan/WeightStreamRing.h"
+#include "config/Logger.h"
 
 namespace vk_symbiote {
 
@@ -84,9 +85,11 @@ Expected<std::unique_ptr<StreamedKvAttention>> StreamedKvAttention::create(Vulka
     for (uint32 l = 0; l < cfg.n_layer; ++l) {
         if (!host.cache(l, false)) continue;
         auto k = DeviceBuffer::import(ctx.mem, host.cache(l, false), host.cache_alloc_bytes());
-        if (!k) return k.error();
-        auto v = DeviceBuffer::import(ctx.mem, host.cache(l, true), host.cache_alloc_bytes());
-        if (!v) return v.error();
+        auto v = k ? DeviceBuffer::import(ctx.mem, host.cache(l, true), host.cache_alloc_bytes()) : Expected<DeviceBuffer>(k.error());
+        if (!v) {  // the driver refused the import: prompts attend on the host, as with --ram-kv-prompt cpu
+            VKS_LOG_WARN("RAM KV caches: host import failed (" << v.error().to_string() << "); prompt attention stays on the host");
+            return std::unique_ptr<StreamedKvAttention>();
+        }
         s->k_import_[l] = std::move(*k);
         s->v_import_[l] = std::move(*v);
     }

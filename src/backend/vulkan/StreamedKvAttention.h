@@ -55,8 +55,8 @@ class StreamedKvAttention {
 public:
     // Device bytes of the scratch: {one half of K or V (4 of them), the state}, for the VRAM plan.
     static std::array<uint64, 2> buffer_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_ctx, uint32 n_batch);
-    // Null (no error) where the option is cpu or the device cannot import host memory; else the
-    // scratch and the imports of host's caches.
+    // Null (no error) where the option is cpu or the device cannot (or, for these caches, will
+    // not: a warning) import host memory; else the scratch and the imports of host's caches.
     static Expected<std::unique_ptr<StreamedKvAttention>> create(VulkanContext& ctx, const ModelConfig& cfg, const HostAttention& host,
                                                                  uint32 n_ctx, uint32 n_batch);
     // Whether a batch of n rows attends here (the option, the row threshold, the shape).

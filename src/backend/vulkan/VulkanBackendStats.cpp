@@ -51,6 +51,8 @@ BackendStats VulkanBackend::stats() {
     s.expert_vram_hits = expert_vram_hits();
     s.expert_vram_misses = expert_vram_misses();
     s.hybrid_cpu_weight_bytes = hybrid_cpu_weight_bytes();
+    s.ram_kv_gpu_rows = ram_kv_gpu_rows();
+    s.ram_kv_streamed_bytes = ram_kv_streamed_bytes();
     for (const auto& k : shaders().kernel_times()) s.kernel_times.push_back({k.name, k.dispatches, k.total_ns});
     s.decode_recording = last_decode_recording();
     s.n_layers = uint32(plan().segment_stream_bytes.size()) - 1;
@@ -73,9 +75,6 @@ BackendStats VulkanBackend::stats() {
     s.stream_overlap_ns = so.both_ns;
     s.placement = plan().summary();
     if (hybrid_cpu_layer_runs() > 0) s.placement += hybrid_text(*this);
-    if (ram_kv_gpu_rows() > 0 || host_attention_seconds() > 0)
-        s.placement += "; RAM-cache prompt rows attended on the GPU: " + std::to_string(ram_kv_gpu_rows()) + " (" +
-                       std::to_string(ram_kv_streamed_bytes() >> 20) + " MiB of cache streamed), host attention " + ms(host_attention_seconds()) + " ms";
     const auto& one = one_row_passes();
     if (one[kOneRowShader] + one[kOneRowDma] + one[kOneRowGpu] > 0)
         s.placement += "; one-row batched passes: " + std::to_string(one[kOneRowShader]) + " rows split by copy.comp, " + std::to_string(one[kOneRowDma]) +
