@@ -258,7 +258,7 @@ ExpectedVoid ForwardPass::host_attention_layer(uint32 l) {
     // A prompt batch may attend on the GPU over the streamed cache; the host appends the rows.
     const bool gpu = m_.stream_att && m_.stream_att->takes(c_, n_);
     if (gpu) VKS_TRY(m_.stream_att->record(c_, *m_.ring, m_.buf, l, n_, req_.pos));
-    VKS_TRY(h.record_download(*m_.ring, n_));
+    VKS_TRY(h.record_download(*m_.ring, n_, !gpu));
     // The slot holding the layer's streamed weights stays marked as read by the second part.
     const int32 slot = slot_;
     VKS_TRY(m_.ring->submit(slot));

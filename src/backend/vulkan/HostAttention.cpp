@@ -40,9 +40,9 @@ Expected<std::unique_ptr<HostAttention>> HostAttention::create(VulkanContext& ct
     return h;
 }
 
-ExpectedVoid HostAttention::record_download(WeightStreamRing& ring, uint32 n) {
+ExpectedVoid HostAttention::record_download(WeightStreamRing& ring, uint32 n, bool q_too) {
     const uint64 q = uint64(n) * cfg_.q_dim() * 4, kv = uint64(n) * cfg_.kv_dim() * 4;
-    VKS_TRY(ring.record_copy_out(buf_.q.buffer(), rb_.buffer(), q));
+    if (q_too) VKS_TRY(ring.record_copy_out(buf_.q.buffer(), rb_.buffer(), q));
     VKS_TRY(ring.record_copy_out(buf_.k_new.buffer(), rb_.buffer(), kv, 0, q));
     return ring.record_copy_out(buf_.v_new.buffer(), rb_.buffer(), kv, 0, q + kv);
 }

@@ -27,8 +27,9 @@ public:
     // buffers for n_batch rows; `threads` workers (0: every hardware thread).
     static Expected<std::unique_ptr<HostAttention>> create(VulkanContext& ctx, const ModelConfig& cfg, const ModelBuffers& buf, uint32 n_ctx,
                                                             uint32 n_batch, uint32 threads);
-    // Inside the open recording, after the Q / K / V kernels of n rows: q, k_new, v_new -> host.
-    ExpectedVoid record_download(WeightStreamRing& ring, uint32 n);
+    // Inside the open recording, after the Q / K / V kernels of n rows: q, k_new, v_new -> host
+    // (q_too false: K / V only, for append).
+    ExpectedVoid record_download(WeightStreamRing& ring, uint32 n, bool q_too = true);
     // Once that submission finished: K / V rows of positions [pos, pos + n) into layer l's RAM
     // cache, then attention of each token over positions [0, its own] -> the upload buffer.
     ExpectedVoid attend(uint32 layer, uint32 n, uint32 pos);
