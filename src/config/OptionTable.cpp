@@ -180,7 +180,7 @@ const OptionSpec kOptions[] = {
     {.section = "tuning", .key = "ram_kv_prompt", .cli = "--ram-kv-prompt", .env = "VK_SYMBIOTE_RAM_KV_PROMPT",
      .metavar = "<where>", .field = VKS_FIELD(tuning.ram_kv_prompt), .choices = "auto|gpu|cpu",
      .help = "attention of prompt batches for layers whose KV cache is in RAM (gpu: on the GPU over the cache streamed in "
-             "chunks of 1024 keys, 2+ rows; cpu: on the host; auto: gpu from 32 rows; decode rows stay on the host)"},
+             "chunks of 1024 keys, 2+ rows; cpu: on the host; auto: gpu from 32 rows, cpu on a CPU device such as lavapipe; decode rows stay on the host)"},
     {.section = "tuning", .key = "copy_groups", .cli = "--copy-groups", .env = "VK_SYMBIOTE_COPY_GROUPS",
      .metavar = "<n>", .field = VKS_FIELD(tuning.copy_groups), .min = 0, .max = 4096,
      .help = "workgroups per shader-copy dispatch of prompt streaming (0: default)"},

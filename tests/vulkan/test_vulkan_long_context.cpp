@@ -9,8 +9,9 @@
 // Split-K decode attention (SplitKAttention, --attn-split-k) past position 4,096: every cache in
 // VRAM, and layer 0's in VRAM with the others in RAM; its merge dispatches are counted.
 // Prompt batches of RAM-cache layers attend on the GPU over the cache streamed in chunks
-// (StreamedKvAttention, --ram-kv-prompt auto: batches of 32 rows or more; counted per row and
-// layer), for f16 and f32 caches, or on the host (cpu); decode rows on the host.
+// (StreamedKvAttention, --ram-kv-prompt gpu: batches of 2 rows or more; auto: of 32 or more,
+// on a GPU; counted per row and layer), for f16 and f32 caches, or on the host (cpu, and auto on
+// a CPU device such as lavapipe); decode rows on the host.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -68,7 +69,7 @@ std::vector<float> run(Backend& be, const std::vector<uint32>& toks, uint32 V, u
 struct RunMode {
     bool stream = false;
     uint32 split_k = VulkanOptions{}.attn_split_k;
-    RamKvPrompt ram_kv = RamKvPrompt::Auto;
+    RamKvPrompt ram_kv = RamKvPrompt::Gpu;
     bool kv_f16 = true;
 };
 
@@ -130,10 +131,12 @@ void warm_driver(WeightProvider& w, uint64 budget, const RunMode& mode) {
 
 // Prompt rows that attend on the GPU per RAM-cache layer for a prompt of n in batches of kBatch.
 uint64 gpu_prompt_rows(uint32 n, RamKvPrompt how) {
+    const bool cpu_device = test::VulkanEnv::get()->dev->caps().is_cpu;  // auto: the host's attention there
+    const bool gpu = how == RamKvPrompt::Gpu || (how == RamKvPrompt::Auto && !cpu_device);
     uint64 rows = 0;
     for (uint32 pos = 0; pos < n; pos += kBatch) {
         const uint32 m = std::min(kBatch, n - pos);
-        if (how != RamKvPrompt::Cpu && m >= (how == RamKvPrompt::Gpu ? 2u : kStreamMinRows)) rows += m;
+        if (gpu && m >= (how == RamKvPrompt::Gpu ? 2u : kStreamMinRows)) rows += m;
     }
     return rows;
 }
@@ -225,7 +228,7 @@ TEST_F(VulkanLongContext, F32CachesInRamStreamedToTheGpuMatchTheCpuPathPastPosit
 }
 
 // --ram-kv-prompt cpu: the host's attention for prompt batches too (no GPU rows); gpu: batches
-// from 2 rows (a last batch of 8 rows) on the GPU.
+// from 2 rows (a last batch of 8 rows) on the GPU; auto: from 32 rows on a GPU, none on a CPU device.
 TEST_F(VulkanLongContext, RamKvPromptOptionChoosesWherePromptBatchesAttend) {
     ASSERT_GT(budgets_.second, 0u) << "no budget puts every layer's KV cache in RAM";
     RunMode m;
@@ -233,6 +236,8 @@ TEST_F(VulkanLongContext, RamKvPromptOptionChoosesWherePromptBatchesAttend) {
     check_long_context(*w_, ref_, budgets_.second, 1100, 0, true, m);
     m.ram_kv = RamKvPrompt::Gpu;
     check_long_context(*w_, ref_, budgets_.second, 1032, 1000, true, m);
+    m.ram_kv = RamKvPrompt::Auto;  // the GPU on a GPU, the host on lavapipe
+    check_long_context(*w_, ref_, budgets_.second, 600, 500, true, m);
 }
 
 // Layer 0's cache in VRAM (GPU attention), the others in RAM (host attention) in the same

@@ -64,7 +64,7 @@ Expected<std::unique_ptr<StreamedKvAttention>> StreamedKvAttention::create(Vulka
     const uint64 align = ctx.dev.caps().min_imported_host_pointer_alignment;
     if (ctx.opt.ram_kv_prompt == RamKvPrompt::Cpu || !ctx.dev.caps().external_memory_host || align == 0 || HostAttention::kCacheAlign % align != 0)
         return std::unique_ptr<StreamedKvAttention>();
-    std::unique_ptr<StreamedKvAttention> s(new StreamedKvAttention(cfg, ctx.opt.ram_kv_prompt));
+    std::unique_ptr<StreamedKvAttention> s(new StreamedKvAttention(cfg, ctx.opt.ram_kv_prompt, ctx.dev.caps().is_cpu));
     s->chunk_ = std::min(kStreamChunkKeys, n_ctx);
     s->row_bytes_ = host.row_bytes();
     s->f16_ = s->row_bytes_ == uint64(cfg.kv_dim()) * 2;
@@ -104,6 +104,7 @@ AttentionShape StreamedKvAttention::shape(uint32 n, uint32 pos) const {
 }
 
 bool StreamedKvAttention::takes(const OpContext& c, uint32 n) const {
+    if (how_ == RamKvPrompt::Auto && cpu_device_) return false;
     return n >= (how_ == RamKvPrompt::Gpu ? 2u : kStreamMinRows) && stream_supported(c, shape(n, 0));
 }
 

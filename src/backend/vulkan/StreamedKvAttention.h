@@ -32,7 +32,8 @@ class WeightStreamRing;
 // Keys per streamed chunk (at most n_ctx): the scratch holds two chunks of K and V rows.
 constexpr uint32 kStreamChunkKeys = 1024;
 // --ram-kv-prompt auto: batches of at least this many rows (one flash query block) attend on
-// the GPU; smaller ones (decode, short speculative verifications) on the host.
+// the GPU; smaller ones (decode, short speculative verifications) on the host. A CPU device
+// (lavapipe) never: its "GPU" kernels run on the same cores, slower than the host's attention.
 constexpr uint32 kStreamMinRows = 32;
 
 // One STREAM dispatch: the rows attend over keys [key_lo, key_hi), key j at row j - key_lo of
@@ -69,11 +70,12 @@ public:
     uint64 bytes_streamed() const { return bytes_; }    // RAM cache bytes copied to the scratch since create()
 
 private:
-    StreamedKvAttention(const ModelConfig& cfg, RamKvPrompt how) : cfg_(cfg), how_(how) {}
+    StreamedKvAttention(const ModelConfig& cfg, RamKvPrompt how, bool cpu_device) : cfg_(cfg), how_(how), cpu_device_(cpu_device) {}
     AttentionShape shape(uint32 n, uint32 pos) const;
 
     const ModelConfig& cfg_;
     RamKvPrompt how_;
+    bool cpu_device_;         // the device is a CPU implementation (auto: host attention)
     uint32 chunk_ = 0;        // keys per chunk
     uint64 row_bytes_ = 0;    // bytes per K (or V) row in RAM
     bool f16_ = false;        // the RAM rows are f16 bits

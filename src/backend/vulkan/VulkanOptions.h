@@ -10,7 +10,8 @@ namespace vk_symbiote {
 
 // Prompt batches of a layer whose KV cache is in RAM (StreamedKvAttention.h, --ram-kv-prompt):
 // Gpu: attention on the GPU over the cache streamed in chunks, from 2 rows; Auto: the same from
-// kStreamMinRows rows; Cpu: the host's attention (HostAttention) always.
+// kStreamMinRows rows on a GPU (a CPU device such as lavapipe: as Cpu); Cpu: the host's
+// attention (HostAttention) always.
 enum class RamKvPrompt : uint8 { Auto, Gpu, Cpu };
 
 struct VulkanOptions {
