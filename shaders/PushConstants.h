@@ -138,6 +138,20 @@ struct AttentionSplitParams {
     uint ml_offset;
 };
 
+// Attention over a KV cache streamed from RAM (attention_flash.comp's STREAM variant,
+// StreamedKvAttention.h): AttentionParams then this. One dispatch attends the block's rows over
+// the keys [key_lo, key_hi) only, key j at row j - key_lo of bindings 4 / 5 (a chunk of the RAM
+// cache copied into a device scratch, or the pass's own f32 rows), and carries each (token t,
+// head h)'s online softmax in binding 6: floats [(t n_head + h) (head_dim + 2), + head_dim) the
+// unnormalized output, then the running max and sum. state_in: start from that state (else
+// empty); finish: write acc / sum to out (Y) instead of the state.
+struct AttentionStreamParams {
+    uint key_lo;
+    uint key_hi;
+    uint state_in;
+    uint finish;
+};
+
 // The merge of the chunks into out (attention_merge.comp); partials as above, in X.
 struct AttentionMergeParams {
     uint n_head;

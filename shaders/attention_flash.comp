@@ -8,6 +8,11 @@
 // caches), KV_F16 (the dispatch's K / V rows as f32 in W0 / W1, stored into the f16 caches by
 // each KV head's first query head), PAGED (one sequence's chunk over a pool of blocks;
 // attention_flash_rows.glsl).
+// STREAM (StreamedKvAttention.h: a KV cache in RAM, streamed in chunks): the keys of one dispatch
+// are [key_lo, key_hi) only, key j at row j - key_lo of bindings 4 / 5 (f16 with KV_F16: a chunk
+// of the RAM cache in a device scratch; f32: the pass's own rows), and each row's online softmax
+// (m, l, out) carries over from the dispatch before through binding 6 (AttentionStreamParams).
+// Nothing is stored into a cache.
 // Grid (n_head - head0, ceil(n_tokens / BQ)); workgroup VKS_FLASH_THREADS x 1.
 
 // Thread (r, part) = (tid / TPR, tid % TPR) owns query row r: the scores of key columns
@@ -19,7 +24,12 @@
 #include "common.glsl"
 #include "FlashTile.h"
 
+#ifdef STREAM
+layout(push_constant) uniform PC { AttentionParams p; AttentionStreamParams sp; };
+layout(std430, binding = 6) buffer State { float st[]; };  // [n_tokens][n_head][head_dim + 2]
+#else
 layout(push_constant) uniform PC { AttentionParams p; };
+#endif
 #include "attention_flash_rows.glsl"
 
 const uint BQ = VKS_FLASH_BQ;
@@ -82,6 +92,38 @@ void store_new_row(uint t, uint kvh) {
 #endif
 }
 
+#ifdef STREAM
+// Element 0 of token t's head h in the carried state.
+uint state_base(uint t, uint h) { return (t * p.n_head + h) * (p.head_dim + 2u); }
+// Row t's state from the dispatch before (the sum l to one thread of the row: the row's threads
+// sum their shares at the end).
+void load_state(uint t, uint h, uint part, inout float m, inout float l, inout vec4 acc[APT]) {
+    const uint b = state_base(t, h), hd4 = p.head_dim / 4u;
+    m = st[b + p.head_dim];
+    l = part == 0u ? st[b + p.head_dim + 1u] : 0.0;
+    for (uint a = 0; a < APT; ++a) {
+        const uint d4 = part + a * TPR;
+        if (d4 < hd4) acc[a] = vec4(st[b + 4u * d4], st[b + 4u * d4 + 1u], st[b + 4u * d4 + 2u], st[b + 4u * d4 + 3u]);
+    }
+}
+void save_state(uint t, uint h, uint part, float m, float total, vec4 acc[APT]) {
+    const uint b = state_base(t, h), hd4 = p.head_dim / 4u;
+    if (part == 0u) {
+        st[b + p.head_dim] = m;
+        st[b + p.head_dim + 1u] = total;
+    }
+    for (uint a = 0; a < APT; ++a) {
+        const uint d4 = part + a * TPR;
+        if (d4 < hd4) {
+            st[b + 4u * d4] = acc[a].x;
+            st[b + 4u * d4 + 1u] = acc[a].y;
+            st[b + 4u * d4 + 2u] = acc[a].z;
+            st[b + 4u * d4 + 3u] = acc[a].w;
+        }
+    }
+}
+#endif
+
 void main() {
     init_rows();
     const uint h = p.head0 + gl_WorkGroupID.x, t0 = gl_WorkGroupID.y * BQ, tid = gl_LocalInvocationIndex;
@@ -98,8 +140,14 @@ void main() {
     float m = NEG, l = 0.0;
     vec4 acc[APT];
     for (uint a = 0; a < APT; ++a) acc[a] = vec4(0.0);
-    for (uint kb = first_key(q_lo); kb <= q_hi; kb += BK) {
-        const uint nk = min(BK, q_hi + 1u - kb);
+    uint kb_lo = first_key(q_lo), kb_hi = q_hi + 1u;  // the block's keys [kb_lo, kb_hi)
+#ifdef STREAM
+    kb_lo = max(kb_lo, sp.key_lo);
+    kb_hi = min(kb_hi, sp.key_hi);
+    if (sp.state_in != 0u && r < rows) load_state(t0 + r, h, part, m, l, acc);
+#endif
+    for (uint kb = kb_lo; kb < kb_hi; kb += BK) {
+        const uint nk = min(BK, kb_hi - kb);
         barrier();  // the previous tile's P V (or the Q staging) is done
         stage_tile(kb, nk, kvh, hd4, false);
         barrier();
@@ -143,6 +191,12 @@ void main() {
     float total = 0.0;
     for (uint k = 0; k < TPR; ++k) total += red[r * TPR + k];
     if (r >= rows) return;
+#ifdef STREAM
+    if (sp.finish == 0u) {
+        save_state(t0 + r, h, part, m, total, acc);
+        return;
+    }
+#endif
     const uint ob = (t0 + r) * p.out_stride + h * hd;
     for (uint a = 0; a < APT; ++a) {
         const uint d4 = part + a * TPR;
@@ -153,5 +207,7 @@ void main() {
             ybuf[ob + 4u * d4 + 3u] = acc[a].w / total;
         }
     }
+#ifndef STREAM
     if (h % (p.n_head / p.n_head_kv) == 0u) store_new_row(t0 + r, kvh);
+#endif
 }

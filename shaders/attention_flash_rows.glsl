@@ -26,6 +26,8 @@ void init_rows() {
 // Cache row of position j.
 #ifdef PAGED
 uint krow(uint j) { return rows[table0 + j / p.block_positions] * p.block_positions + j % p.block_positions; }
+#elif defined(STREAM)
+uint krow(uint j) { return j - sp.key_lo; }  // a chunk of keys from key_lo (attention_flash.comp)
 #else
 uint krow(uint j) { return HAS_WINDOW ? j % p.kv_rows : j; }
 #endif

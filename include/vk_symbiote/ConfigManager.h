@@ -185,6 +185,7 @@ struct TuningConfig {
     std::string fuse_decode = "on";      // on|off: the GPU decode's fused norms, rows image in the first command buffer (VulkanOptions::fuse_decode)
     std::string decode_pipeline = "off"; // on|off: GPU decode in one submission per token, the next queued ahead (VulkanOptions::decode_one_submission, decode_ahead)
     uint32 attn_split_k = 256;           // keys per chunk of split-K decode attention (at least n_ctx / 64; 0: off)
+    std::string ram_kv_prompt = "auto";  // auto|gpu|cpu: prompt attention of RAM-cache layers (VulkanOptions::ram_kv_prompt)
     uint32 copy_groups = 0;              // shader copies: workgroups per dispatch (0: default)
     uint32 rows_copy_groups = 0;         // rows split copies: workgroups (0: 256)
     double copy_chunk_mb = 0;            // shader copies: MiB per chunk (0: default)

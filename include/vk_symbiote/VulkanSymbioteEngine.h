@@ -84,6 +84,10 @@ struct PerformanceMetrics : PackReadStats {
     // that streamed over the bus or ran in a CPU layer of the hybrid decode.
     uint64 expert_vram_hits = 0;
     uint64 expert_vram_misses = 0;
+    // KV caches in RAM (Vulkan, --ram-kv-prompt): prompt rows of those layers attended on the GPU
+    // over the caches streamed from RAM (one per row and layer), and the cache bytes streamed.
+    uint64 ram_kv_gpu_rows = 0;
+    uint64 ram_kv_streamed_bytes = 0;
     uint64 weight_bytes_vram_resident = 0;  // weight bytes kept in VRAM for the whole run
     uint64 weight_bytes_cpu = 0;           // weight bytes the CPU computed from RAM (CPU path; hybrid CPU layers)
     // Mixture of experts: bytes of the experts the routers chose (each chosen expert of a pass

@@ -49,6 +49,9 @@ struct BackendStats {
     uint64 expert_vram_hits = 0;           // chosen experts found VRAM-resident (mixture of experts)
     uint64 expert_vram_misses = 0;         // chosen experts streamed or computed in a CPU layer
     uint64 hybrid_cpu_weight_bytes = 0;    // weight bytes the hybrid decode's CPU part computed
+    // KV caches in RAM (Vulkan): prompt rows attended on the GPU over the streamed caches (per
+    // row and layer) and the cache bytes streamed for them (StreamedKvAttention).
+    uint64 ram_kv_gpu_rows = 0, ram_kv_streamed_bytes = 0;
     std::vector<KernelTime> kernel_times;  // per shader variant, with --enable-profiling
     DecodeRecording decode_recording;      // the last one-row pass (Vulkan)
     // The CPU path: dense weight bytes every forward pass reads from RAM (the engine counts

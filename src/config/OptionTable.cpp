@@ -187,6 +187,10 @@ const OptionSpec kOptions[] = {
     {.section = "tuning", .key = "attn_split_k", .cli = "--attn-split-k", .env = "VK_SYMBIOTE_ATTN_SPLIT_K", .metavar = "<keys>",
      .field = VKS_FIELD(tuning.attn_split_k), .min = 0, .max = kU32, .help = "keys per chunk of the GPU's split-K "
      "(flash decoding) decode attention, at least n_ctx / 64; longer rows split (0: off: a workgroup per head)"},
+    {.section = "tuning", .key = "ram_kv_prompt", .cli = "--ram-kv-prompt", .env = "VK_SYMBIOTE_RAM_KV_PROMPT",
+     .metavar = "<where>", .field = VKS_FIELD(tuning.ram_kv_prompt), .choices = "auto|gpu|cpu",
+     .help = "attention of prompt batches for layers whose KV cache is in RAM (gpu: on the GPU over the cache streamed in "
+             "chunks of 1024 keys, 2+ rows; cpu: on the host; auto: gpu from 32 rows, cpu on a CPU device such as lavapipe; decode rows stay on the host)"},
     {.section = "tuning", .key = "copy_groups", .cli = "--copy-groups", .env = "VK_SYMBIOTE_COPY_GROUPS",
      .metavar = "<n>", .field = VKS_FIELD(tuning.copy_groups), .min = 0, .max = 4096,
      .help = "workgroups per shader-copy dispatch of prompt streaming (0: default)"},

@@ -155,6 +155,7 @@ void apply_tuning(const TuningConfig& t, VulkanOptions& vo) {
                           : t.prompt_attn == "classic" ? PromptAttention::Classic
                                                        : PromptAttention::Auto;
     vo.attn_split_k = t.attn_split_k;
+    vo.ram_kv_prompt = t.ram_kv_prompt == "gpu" ? RamKvPrompt::Gpu : t.ram_kv_prompt == "cpu" ? RamKvPrompt::Cpu : RamKvPrompt::Auto;
     vo.copy_workgroups = t.copy_groups;
     vo.rows_copy_workgroups = t.rows_copy_groups;
     vo.copy_chunk_bytes = uint64(t.copy_chunk_mb * MemoryConfig::kBytesPerMB);

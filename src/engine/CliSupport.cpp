@@ -163,6 +163,9 @@ void print_stats(const VulkanSymbioteEngine& engine) {
                      "%llu tokens queued ahead, %llu dropped\n",
                      (unsigned long long)d.dispatches, (unsigned long long)d.barriers, (unsigned long long)d.submissions, (unsigned long long)d.waited_uploads,
                      (unsigned long long)d.queued_ahead, (unsigned long long)d.dropped_ahead);
+    if (m.ram_kv_gpu_rows > 0)
+        std::fprintf(stderr, "stats: RAM-cache prompt rows attended on the GPU: %llu (rows x layers; %s of KV cache streamed from RAM)\n",
+                     (unsigned long long)m.ram_kv_gpu_rows, format_gib(m.ram_kv_streamed_bytes).c_str());
     if (m.draft_tokens > 0 || m.verify_passes > 0) print_draft_stats(m);
     if (m.pack_io_busy_seconds > 0 || m.pack_decode_threads > 0) print_pack_read_stats(m);
     if (const uint64 routed = m.ram_expert_hits + m.ram_expert_misses; routed > 0)

@@ -177,6 +177,8 @@ struct VulkanSymbioteEngine::Impl {
         m.vram_pack_misses = b.vram_misses - base.vram_misses;
         m.expert_vram_hits = b.expert_vram_hits - base.expert_vram_hits;
         m.expert_vram_misses = b.expert_vram_misses - base.expert_vram_misses;
+        m.ram_kv_gpu_rows = b.ram_kv_gpu_rows - base.ram_kv_gpu_rows;
+        m.ram_kv_streamed_bytes = b.ram_kv_streamed_bytes - base.ram_kv_streamed_bytes;
         m.weight_bytes_cpu = b.cpu_weight_bytes_per_pass ? b.cpu_weight_bytes_per_pass * m.total_inferences + m.weight_bytes_experts_routed
                                                          : b.hybrid_cpu_weight_bytes - base.hybrid_cpu_weight_bytes;
         m.weight_bytes_vram_resident = b.weight_bytes_vram_resident;

@@ -41,7 +41,7 @@ std::string KvPlacement::summary() const {
     std::ostringstream os;
     const size_t n = in_ram.size();
     os << "KV cache: " << n - ram_layers << " of " << n << " layers in VRAM (" << format_gib(vram_bytes) << ")";
-    if (ram_layers) os << ", " << ram_layers << " in RAM (" << format_gib(ram_bytes) << ", their attention on the CPU)";
+    if (ram_layers) os << ", " << ram_layers << " in RAM (" << format_gib(ram_bytes) << ", decode attention on the CPU, prompts per --ram-kv-prompt)";
     return os.str();
 }
 

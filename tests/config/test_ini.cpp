@@ -146,6 +146,7 @@ moe_routing = Device
 fuse_decode = Off
 decode_pipeline = On
 attn_split_k = 512
+ram_kv_prompt = cpu
 copy_groups = 4
 rows_copy_groups = 64
 copy_chunk_mb = 8
@@ -310,6 +311,7 @@ timeout_s = 2.5
     EXPECT_EQ(s.tuning.pipeline_exit_after, 4u);
     EXPECT_EQ(s.tuning.pipeline_stall_after, 6u);
     EXPECT_EQ(s.tuning.attn_split_k, 512u);
+    EXPECT_EQ(s.tuning.ram_kv_prompt, "cpu");
     EXPECT_TRUE(s.pipeline.enabled);
     EXPECT_EQ(s.pipeline.budgets, "4:16,8:32:2");
     EXPECT_EQ(s.pipeline.timeout_s, 2.5);

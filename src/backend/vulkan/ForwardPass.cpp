@@ -301,18 +301,21 @@ ExpectedVoid ForwardPass::streamed_experts(uint32 l, const std::vector<uint32>& 
 ExpectedVoid ForwardPass::host_attention_layer(uint32 l) {
     HostAttention& h = *m_.host_att;
     VKS_TRY(kernels_.record_qkv_block(c_, l, n_, req_.pos));
-    VKS_TRY(h.record_download(*m_.ring, n_));
+    // A prompt batch may attend on the GPU over the streamed cache; the host appends the rows.
+    const bool gpu = m_.stream_att && m_.stream_att->takes(c_, n_);
+    if (gpu) VKS_TRY(m_.stream_att->record(c_, *m_.ring, m_.buf, l, n_, req_.pos));
+    VKS_TRY(h.record_download(*m_.ring, n_, !gpu));
     // The slot holding the layer's streamed weights stays marked as read by the second part.
     const int32 slot = slot_;
     VKS_TRY(m_.ring->submit(slot));
     cmd_ = VK_NULL_HANDLE;
     VKS_TRY(m_.ring->wait_compute());
     const auto t0 = SClock::now();
-    VKS_TRY(h.attend(l, n_, req_.pos));
+    VKS_TRY(gpu ? h.append(l, n_, req_.pos) : h.attend(l, n_, req_.pos));
     counters_.host_attention_seconds += secs(t0, SClock::now());
     VKS_TRY(open_recording(l, true));
     slot_ = slot;
-    VKS_TRY(h.record_upload(*m_.ring, n_));
+    if (!gpu) VKS_TRY(h.record_upload(*m_.ring, n_));
     return kernels_.record_after_attention(c_, l, n_);
 }
 

@@ -1,11 +1,14 @@
 #include "backend/vulkan/HostAttention.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "backend/cpu/HalfKvAttention.h"
 #include "common/HalfFloat.h"
 
 namespace vk_symbiote {
+
+void HostAttention::FreeAligned::operator()(uint8* p) const { std::free(p); }
 
 HostAttention::HostAttention(const ModelConfig& cfg, const ModelBuffers& buf, uint32 n_ctx, uint32 threads)
     : cfg_(cfg), buf_(buf), n_ctx_(n_ctx), pool_(threads) {}
@@ -15,13 +18,16 @@ Expected<std::unique_ptr<HostAttention>> HostAttention::create(VulkanContext& ct
     std::unique_ptr<HostAttention> h(new HostAttention(cfg, buf, n_ctx, threads));
     h->elem_ = buf.kv_f16() ? 2 : 4;
     const uint64 bytes = uint64(n_ctx) * cfg.kv_dim() * h->elem_;
+    h->alloc_bytes_ = (bytes + kCacheAlign - 1) / kCacheAlign * kCacheAlign;
     h->k_.resize(cfg.n_layer);
     h->v_.resize(cfg.n_layer);
     for (uint32 l = 0; l < cfg.n_layer; ++l) {
         if (!buf.kv_in_ram(l)) continue;
         if (cfg.is_sliding(l)) return make_error(ErrorCode::Internal, "HostAttention: layer " + std::to_string(l) + " is a sliding-window ring (stays in VRAM)");
-        h->k_[l].reset(new uint8[bytes]);  // uninitialised on purpose (see the header)
-        h->v_[l].reset(new uint8[bytes]);
+        // Uninitialised on purpose (see the header).
+        h->k_[l].reset(static_cast<uint8*>(std::aligned_alloc(kCacheAlign, h->alloc_bytes_)));
+        h->v_[l].reset(static_cast<uint8*>(std::aligned_alloc(kCacheAlign, h->alloc_bytes_)));
+        if (!h->k_[l] || !h->v_[l]) return make_error(ErrorCode::OutOfMemory, "HostAttention: the RAM KV cache of layer " + std::to_string(l) + " (" + std::to_string(2 * bytes) + " bytes)");
         h->cache_bytes_ += 2 * bytes;
     }
     auto rb = DeviceBuffer::create(ctx.mem, uint64(n_batch) * (cfg.q_dim() + 2 * cfg.kv_dim()) * 4, MemoryKind::HostReadback);
@@ -34,9 +40,9 @@ Expected<std::unique_ptr<HostAttention>> HostAttention::create(VulkanContext& ct
     return h;
 }
 
-ExpectedVoid HostAttention::record_download(WeightStreamRing& ring, uint32 n) {
+ExpectedVoid HostAttention::record_download(WeightStreamRing& ring, uint32 n, bool q_too) {
     const uint64 q = uint64(n) * cfg_.q_dim() * 4, kv = uint64(n) * cfg_.kv_dim() * 4;
-    VKS_TRY(ring.record_copy_out(buf_.q.buffer(), rb_.buffer(), q));
+    if (q_too) VKS_TRY(ring.record_copy_out(buf_.q.buffer(), rb_.buffer(), q));
     VKS_TRY(ring.record_copy_out(buf_.k_new.buffer(), rb_.buffer(), kv, 0, q));
     return ring.record_copy_out(buf_.v_new.buffer(), rb_.buffer(), kv, 0, q + kv);
 }
@@ -81,15 +87,22 @@ void HostAttention::attend_head(uint32 l, uint32 h, const float* q, uint32 end, 
     cpu::attention_head(a);
 }
 
-ExpectedVoid HostAttention::attend(uint32 l, uint32 n, uint32 pos) {
+ExpectedVoid HostAttention::append(uint32 l, uint32 n, uint32 pos) {
     if (l >= cfg_.n_layer || !k_[l]) return make_error(ErrorCode::Internal, "HostAttention: layer " + std::to_string(l) + " has no RAM cache");
     if (uint64(pos) + n > n_ctx_)
         return make_error(ErrorCode::InvalidArgument, "HostAttention: positions up to " + std::to_string(pos + n) + " exceed n_ctx " + std::to_string(n_ctx_));
-    const uint32 Q = cfg_.q_dim(), KV = cfg_.kv_dim(), hd = cfg_.head_dim;
     // rb_: q (n, Q), then K (n, KV), then V (n, KV).
     const float* q = static_cast<const float*>(rb_.mapped());
-    store(l, false, pos, q + uint64(n) * Q, n);
-    store(l, true, pos, q + uint64(n) * (Q + KV), n);
+    const uint64 Q = cfg_.q_dim(), KV = cfg_.kv_dim();
+    store(l, false, pos, q + n * Q, n);
+    store(l, true, pos, q + n * (Q + KV), n);
+    return {};
+}
+
+ExpectedVoid HostAttention::attend(uint32 l, uint32 n, uint32 pos) {
+    VKS_TRY(append(l, n, pos));
+    const uint32 Q = cfg_.q_dim(), hd = cfg_.head_dim;
+    const float* q = static_cast<const float*>(rb_.mapped());
     float* out = static_cast<float*>(up_.mapped());
     // One task per (token, head): token t attends to positions [0, pos + t].
     pool_.run(n * cfg_.n_head, [&](uint32 task, uint32 worker) {

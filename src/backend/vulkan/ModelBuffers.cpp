@@ -6,6 +6,7 @@
 #include "backend/vulkan/DeviceMoe.h"
 #include "backend/vulkan/DeviceVectors.h"
 #include "backend/vulkan/SplitKAttention.h"
+#include "backend/vulkan/StreamedKvAttention.h"
 
 namespace vk_symbiote {
 
@@ -44,6 +45,10 @@ uint64 ModelBuffers::device_bytes(const ModelConfig& cfg, bool kv_f16, uint32 n_
     }
     if (paged.positions) kv += c(BatchRows::buffer_bytes(cfg, n_batch, n_ctx, paged.block_positions, paged.align));
     if (const uint64 sk = split_k_partials_bytes(cfg.n_head, cfg.head_dim, n_batch, n_ctx)) kv += c(sk);
+    if (ram) {  // the streamed attention's scratch (counted whether --ram-kv-prompt uses it or not)
+        const auto [half, state] = StreamedKvAttention::buffer_bytes(cfg, kv_f16, n_ctx, n_batch);
+        kv += 4 * c(half) + c(state);
+    }
     const uint64 tables = c(uint64(n_ctx) * cfg.n_rot * 4) * (has_swa_rope(cfg) ? 2 : 1);
     const uint64 act = tables + c(uint64(n_batch) * cfg.n_embd * 4) * 2 + c(uint64(n_batch) * cfg.q_dim() * 4) * 2 +
                        c(uint64(n_batch) * cfg.n_ff * 4) + c(uint64(n_batch) * cfg.n_vocab * 4) + c(16);

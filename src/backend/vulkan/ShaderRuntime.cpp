@@ -25,7 +25,8 @@ const char* kernel_name(Kernel k) {
                                   "matmul_coop", "matmul_coop_swiglu", "matvec_norm", "matvec_rope_norm", "matvec_swiglu_norm", "copy",
                                   "rmsnorm_add", "head_norm", "softcap", "attention_paged", "moe",
                                   "attention_flash", "attention_flash_coop", "attention_flash_paged", "attention_flash_coop_paged",
-                                  "attention_splitk", "attention_merge", "attention_splitk_paged", "moe_route", "argmax", "embed_row"};
+                                  "attention_splitk", "attention_merge", "attention_splitk_paged", "moe_route", "argmax", "embed_row",
+                                  "attention_stream"};
     static_assert(sizeof names / sizeof names[0] == size_t(Kernel::Count));
     return k < Kernel::Count ? names[uint32(k)] : "?";
 }

@@ -89,6 +89,7 @@ enum class Kernel : uint32 {
     MoeRoute,          // a mixture-of-experts router's choice on the device (moe_route.comp; weight dtype ignored)
     Argmax,            // decode_ahead.comp ARGMAX: the greedy token id on the device (F32)
     EmbedRow,          // decode_ahead.comp EMBED_ROW: that token's embedding row into x (F32)
+    AttentionStream,   // AttentionFlash over a RAM cache streamed in chunks (StreamedKvAttention.h; F32 or F16 rows)
     Count
 };
 

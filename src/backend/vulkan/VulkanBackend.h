@@ -76,6 +76,11 @@ public:
     // on the attention of the layers in RAM since prepare().
     const KvPlacement& kv_placement() const;
     double host_attention_seconds() const { return counters_.host_attention_seconds; }
+    // Prompt rows of RAM-cache layers attended on the GPU over the streamed cache
+    // (StreamedKvAttention, --ram-kv-prompt; one per row and layer), and the cache bytes it
+    // streamed, since prepare().
+    uint64 ram_kv_gpu_rows() const { return model_ && model_->stream_att ? model_->stream_att->rows_attended() : 0; }
+    uint64 ram_kv_streamed_bytes() const { return model_ && model_->stream_att ? model_->stream_att->bytes_streamed() : 0; }
     // True when streamed weights are copied by DMA from the provider's memory (no staging).
     bool zero_copy_streaming() const { return model_ && model_->dma.zero_copy; }
     // True when prompt batches stream by shader copies beside the kernels (PromptUpload).

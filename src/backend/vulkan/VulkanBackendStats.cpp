@@ -51,6 +51,8 @@ BackendStats VulkanBackend::stats() {
     s.expert_vram_hits = expert_vram_hits();
     s.expert_vram_misses = expert_vram_misses();
     s.hybrid_cpu_weight_bytes = hybrid_cpu_weight_bytes();
+    s.ram_kv_gpu_rows = ram_kv_gpu_rows();
+    s.ram_kv_streamed_bytes = ram_kv_streamed_bytes();
     for (const auto& k : shaders().kernel_times()) s.kernel_times.push_back({k.name, k.dispatches, k.total_ns});
     s.decode_recording = last_decode_recording();
     if (model_ && model_->ahead) {

@@ -55,6 +55,9 @@ ExpectedVoid VulkanBackend::setup_host_attention(uint32 n_ctx, uint32 n_batch) {
     auto h = HostAttention::create(c, m.cfg, m.buf, n_ctx, n_batch, opt_.cpu_threads);
     if (!h) return h.error();
     m.host_att = std::move(*h);
+    auto s = StreamedKvAttention::create(c, m.cfg, *m.host_att, n_ctx, n_batch);
+    if (!s) return s.error();
+    m.stream_att = std::move(*s);
     VKS_LOG_INFO(m.kv_place.summary());
     return {};
 }

@@ -14,6 +14,7 @@
 #include "backend/vulkan/HybridDecode.h"
 #include "backend/vulkan/RowsSplit.h"
 #include "backend/vulkan/ShaderCopyStream.h"
+#include "backend/vulkan/StreamedKvAttention.h"
 #include "oracle/KvPlacement.h"
 
 namespace vk_symbiote {
@@ -41,6 +42,9 @@ struct VulkanModel {
     std::unique_ptr<BatchHybrid> batch;       // the rows split's CPU part of batched passes (null without a pool and rows split)
     KvPlacement kv_place;                     // where each layer's KV cache lives (VulkanBackend::plan_caches)
     std::unique_ptr<HostAttention> host_att;  // the attention of the layers whose cache is in RAM (null: all in VRAM)
+    // Their prompt batches' attention on the GPU over host_att's caches (null: never; declared
+    // after host_att: its imports of those caches go first)
+    std::unique_ptr<StreamedKvAttention> stream_att;
     std::unique_ptr<DecodeAhead> ahead;       // greedy decode queued ahead (null: off or not this placement)
     bool rows_mode() const { return rows && rows->enabled; }
 };

@@ -8,6 +8,12 @@
 
 namespace vk_symbiote {
 
+// Prompt batches of a layer whose KV cache is in RAM (StreamedKvAttention.h, --ram-kv-prompt):
+// Gpu: attention on the GPU over the cache streamed in chunks, from 2 rows; Auto: the same from
+// kStreamMinRows rows on a GPU (a CPU device such as lavapipe: as Cpu); Cpu: the host's
+// attention (HostAttention) always.
+enum class RamKvPrompt : uint8 { Auto, Gpu, Cpu };
+
 struct VulkanOptions {
     int32 device_index = -1;
     bool force_integrated_gpu = false;
@@ -91,6 +97,7 @@ struct VulkanOptions {
     // n_ctx / 64); dispatches of up to kSplitKMaxTokens rows whose longest row has more keys
     // run a workgroup per (head, row, chunk); 0: never (op_attention's workgroup per head and row).
     uint32 attn_split_k = 256;
+    RamKvPrompt ram_kv_prompt = RamKvPrompt::Auto;
     int32 hybrid_cpu_heads = -1;  // Rows: KV heads per layer on the CPU, measured (-1) or fixed (tests; clamped to the minimum)
     // Probed peaks (bytes/s, 0: unknown) for the split's first guess before this backend has
     // measured its own rates (telemetry()).
