@@ -54,11 +54,12 @@ public:
         uint32 token = 0;  // the id it embeds (read_id of the pass before it)
     };
     Queued queued;
-    // The queued pass's rows: its sequence's table with one more position, a placeholder token
-    // (the kernels embed the device's id) and `out` as its logits pointer (only marks the row).
+    // The queued pass's rows: its sequence's table with one more position, `unread_token` as the
+    // token slot a request needs (never read: the pass's first kernel embeds the device's argmax)
+    // and `out` as its logits pointer (only marks the row).
     BatchRows rows;
     KvBlockTable table;
-    uint32 placeholder = 0;
+    uint32 unread_token = 0;
     float out = 0.0f;
     uint32 next_bank = 0;   // the bank of the next pass
     int64 predicted = -1;   // argmax of the last finished pass with one logits row (-1: none, or not one row)

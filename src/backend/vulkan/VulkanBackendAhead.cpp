@@ -64,9 +64,9 @@ ExpectedVoid VulkanBackend::queue_ahead(const SeqChunk& c, uint32 after_bank) {
     const uint32 next = c.pos + 1, P = m.kv->pool().block_positions();
     if (next >= n_ctx_ || next % P == 0 || uint64(c.kv->blocks.size()) * P <= next) return {};
     a.table = KvBlockTable{c.kv->blocks, next + 1};
-    VKS_TRY(a.rows.bind({SeqChunk{&a.table, &a.placeholder, 1, next, false, &a.out}}, cfg_, n_ctx_, n_batch_, m.kv->pool().layout()));
+    VKS_TRY(a.rows.bind({SeqChunk{&a.table, &a.unread_token, 1, next, false, &a.out}}, cfg_, n_ctx_, n_batch_, m.kv->pool().layout()));
     const uint32 bank = after_bank ^ 1u;
-    const ForwardRequest req{&a.placeholder, 1, 0, false, nullptr};
+    const ForwardRequest req{&a.unread_token, 1, 0, false, nullptr};
     VulkanContext cx = ctx();
     VKS_TRY(ForwardPass(cx, m, counters_, req, &a.rows, AheadPass{bank, true}).run());
     a.queued = DecodeAhead::Queued{true, c.kv, c.kv->blocks, next, bank, m.ring->last_cmd(), 0};
